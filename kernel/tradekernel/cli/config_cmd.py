@@ -1,0 +1,61 @@
+"""``tradekernel config``: the effective settings and whether they are valid."""
+
+from __future__ import annotations
+
+import click
+
+from .context import AppContext, echo_json, json_option, pass_app
+
+
+@click.group()
+def config() -> None:
+    """Show and check the configuration."""
+
+
+def _flatten(data: dict, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
+    rows = []
+    for key, value in data.items():
+        path = (*prefix, key)
+        if isinstance(value, dict) and value:
+            rows.extend(_flatten(value, path))
+        else:
+            rows.append((path, value))
+    return rows
+
+
+@config.command("show")
+@json_option
+@pass_app
+def show(app: AppContext, as_json: bool) -> None:
+    """Print the effective settings and where each value came from (secrets masked)."""
+    settings = app.settings()
+    effective = settings.effective()
+    rows = [
+        {"key": ".".join(path), "value": value, "source": settings.source_of(*path)}
+        for path, value in _flatten(effective)
+    ]
+    if as_json:
+        echo_json({"config_path": str(settings.config_path or ""), "settings": rows})
+        return
+    click.echo(f"# config file: {settings.config_path or 'none (built-in defaults)'}")
+    for row in rows:
+        click.echo(f"{row['key']} = {row['value']!r}  # {row['source']}")
+
+
+@config.command("check")
+@json_option
+@pass_app
+def check(app: AppContext, as_json: bool) -> None:
+    """Validate the configuration and every selected component: exit 0 when valid, else 2."""
+    kernel = app.kernel()
+    warnings = kernel.check()
+    settings = app.settings()
+    if as_json:
+        echo_json({"ok": True, "mode": settings.kernel.mode, "warnings": warnings})
+        return
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(
+        f"ok: mode={settings.kernel.mode} approval={settings.kernel.approval_mode} "
+        f"broker={settings.components.broker} strategist={settings.components.strategist}"
+    )

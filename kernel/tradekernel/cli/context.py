@@ -1,0 +1,83 @@
+"""Shared state of one CLI invocation: options, settings and kernel, built lazily."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from attrs import define, field
+
+from ..serde import unstructure
+
+
+@define
+class AppContext:
+    config_path: str | None = None
+    verbose: int = 0
+    overrides: dict[str, Any] = field(factory=dict)
+    _settings: Any = None
+    _registry: Any = None
+    _kernel: Any = None
+
+    def settings(self) -> Any:
+        if self._settings is None:
+            from ..settings import Settings
+
+            self._settings = Settings.load(self.config_path, overrides=self.overrides)
+            configure_logging(self.verbose, self._settings)
+            _REDACTORS.append(self._settings.redact)
+        return self._settings
+
+    def registry(self) -> Any:
+        if self._registry is None:
+            from ..plugins import PluginRegistry
+
+            self._registry = PluginRegistry(block=self.settings().plugins.block).load()
+        return self._registry
+
+    def kernel(self) -> Any:
+        if self._kernel is None:
+            from ..kernel import Kernel
+
+            self._kernel = Kernel(self.settings(), self.registry())
+        return self._kernel
+
+    def close(self) -> None:
+        if self._kernel is not None:
+            self._kernel.close()
+
+
+_REDACTORS: list[Any] = []
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every secret the loaded settings handed out masked."""
+    for redact in _REDACTORS:
+        text = redact(text)
+    return text
+
+
+def configure_logging(verbose: int, settings: Any = None) -> None:
+    """Log to stderr: warnings by default, INFO with ``-v``, DEBUG with ``-vv``; secrets redacted."""
+    from loguru import logger
+
+    level = "WARNING" if not verbose else ("INFO" if verbose == 1 else "DEBUG")
+    logger.remove()
+    if settings is not None:
+        redact = settings.redact
+        logger.configure(patcher=lambda record: record.update(message=redact(record["message"])))
+    logger.add(sys.stderr, level=level, format="{time:HH:mm:ss} {level: <7} {message}")
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` (domain objects allowed) as indented JSON on stdout."""
+    click.echo(json.dumps(unstructure(data), indent=2, sort_keys=False, default=str))
+
+
+def json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)

@@ -1,0 +1,34 @@
+"""``tradekernel plugins``: what is installed, what it registers, and what failed."""
+
+from __future__ import annotations
+
+import click
+
+from .context import AppContext, echo_json, json_option, pass_app
+
+
+@click.group()
+def plugins() -> None:
+    """Inspect installed plugins."""
+
+
+@plugins.command("list")
+@json_option
+@pass_app
+def list_plugins(app: AppContext, as_json: bool) -> None:
+    """List plugins: distribution, version, components, hooks, status and load error."""
+    registry = app.registry()
+    infos = registry.infos
+    if as_json:
+        echo_json(infos)
+        return
+    for info in infos:
+        version = f" {info.version}" if info.version else ""
+        click.echo(f"{info.name}  ({info.distribution}{version})  [{info.status}]")
+        if info.components:
+            click.echo(f"    components: {', '.join(info.components)}")
+        hooks = [h for h in info.hooks if not h.startswith("register_")]
+        if hooks:
+            click.echo(f"    observes:   {', '.join(hooks)}")
+        if info.error:
+            click.echo(f"    error:      {info.error}")

@@ -1,0 +1,25 @@
+"""The default notifier: writes notifications to the log (and so to the event stream
+through the runtime's notification events)."""
+
+from __future__ import annotations
+
+from loguru import logger
+
+from ..components import DeliveryResult, Notification
+from ..hookspecs import hookimpl
+
+
+class LogNotifier:
+    """Logs each notification at a level matching its severity."""
+
+    def send(self, notification: Notification) -> DeliveryResult:
+        level = {"critical": "CRITICAL", "error": "ERROR", "warning": "WARNING"}.get(
+            notification.severity, "INFO"
+        )
+        logger.log(level, "[{}] {}: {}", notification.kind, notification.title, notification.body)
+        return DeliveryResult(ok=True, status="sent")
+
+
+@hookimpl
+def register_notifiers(register):
+    register("log", lambda config, ctx: LogNotifier())

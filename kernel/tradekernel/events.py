@@ -1,0 +1,89 @@
+"""The event bus: every observable thing becomes an ``event.v1`` through ``on_event``.
+
+Secrets are scrubbed before an event leaves the bus: values of secret-looking keys are
+masked, and any secret value Settings has handed out is redacted from strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .models import Event, Severity, utcnow
+from .settings import SECRET_KEY_PATTERN
+
+_run_id: contextvars.ContextVar[str] = contextvars.ContextVar("run_id", default="")
+_cycle_id: contextvars.ContextVar[str] = contextvars.ContextVar("cycle_id", default="")
+
+
+def new_id(prefix: str) -> str:
+    """A fresh random id such as ``run_3f2a...``."""
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+@contextlib.contextmanager
+def scope(*, run_id: str | None = None, cycle_id: str | None = None) -> Iterator[None]:
+    """Tag every event emitted inside the block with this run and cycle id."""
+    tokens = []
+    if run_id is not None:
+        tokens.append((_run_id, _run_id.set(run_id)))
+    if cycle_id is not None:
+        tokens.append((_cycle_id, _cycle_id.set(cycle_id)))
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+def current_run_id() -> str:
+    return _run_id.get()
+
+
+def current_cycle_id() -> str:
+    return _cycle_id.get()
+
+
+class EventBus:
+    """Builds events and hands each to ``dispatch`` (the ``on_event`` hook callers)."""
+
+    def __init__(
+        self,
+        dispatch: Callable[[Event], None],
+        *,
+        redact: Callable[[str], str] = lambda s: s,
+        clock: Callable[[], Any] = utcnow,
+    ) -> None:
+        self._dispatch = dispatch
+        self._redact = redact
+        self.clock = clock
+
+    def emit(
+        self, stage: str, kind: str, *, severity: Severity | str = Severity.INFO, **fields: Any
+    ) -> Event:
+        """Emit one event; returns it (already scrubbed of secrets)."""
+        event = Event(
+            stage=stage,
+            kind=kind,
+            fields=self.scrub(fields),
+            ts=self.clock(),
+            run_id=_run_id.get(),
+            cycle_id=_cycle_id.get(),
+            severity=severity,
+        )
+        self._dispatch(event)
+        return event
+
+    def scrub(self, value: Any, key: str = "") -> Any:
+        if key and SECRET_KEY_PATTERN.search(key) and not key.endswith("_env") and value:
+            return "********"
+        if isinstance(value, dict):
+            return {k: self.scrub(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.scrub(v) for v in value]
+        if isinstance(value, str):
+            return self._redact(value)
+        return value

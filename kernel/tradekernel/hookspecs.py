@@ -1,0 +1,84 @@
+"""The hooks a tradekernel plugin can implement. Their docstrings are the reference.
+
+Two families:
+
+* ``register_*(register)``: called once when the kernel assembles its component
+  registry. Call ``register(name, factory, config=ConfigClass, version="1",
+  description="...")`` once per component. ``factory(config, ctx)`` is called later,
+  only for components that ``plugins.toml`` selects, with the component's typed
+  config (an instance of ``config``, structured strictly from the
+  ``[<kind>.<name>]`` section, or ``None`` when no config class is given) and a
+  :class:`tradekernel.components.ComponentContext`. The object it returns must meet
+  the kind's protocol in :mod:`tradekernel.components`. Return values of these hooks
+  are ignored; two plugins registering the same kind and name is a load error.
+* Observers (``on_event``, ``on_intent_transition``): called for every event and every
+  intent state change, with all results ignored. They must be fast and must not raise;
+  an observer that raises is logged and skipped, never allowed to stop trading.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("tradekernel")
+hookimpl = pluggy.HookimplMarker("tradekernel")
+
+
+@hookspec
+def register_brokers(register):
+    """Register brokers: objects that submit, look up and cancel orders (``Broker``)."""
+
+
+@hookspec
+def register_market_data(register):
+    """Register market data feeds: quotes and bars on a clock (``MarketData``)."""
+
+
+@hookspec
+def register_llm_providers(register):
+    """Register LLM providers that answer ``tradekernel.llm.ChatRequest`` (``LLMProvider``)."""
+
+
+@hookspec
+def register_strategists(register):
+    """Register strategists that turn a cycle's inputs into a ``Decision`` (``Strategist``)."""
+
+
+@hookspec
+def register_scanners(register):
+    """Register scanners that pick candidate symbols for the strategist (``Scanner``)."""
+
+
+@hookspec
+def register_skills(register):
+    """Register skills, named ``area.verb`` (``market.quote``) with a ``version`` (``Skill``)."""
+
+
+@hookspec
+def register_guards(register):
+    """Register guards that allow or deny an intent with a stable reason code (``Guard``)."""
+
+
+@hookspec
+def register_notifiers(register):
+    """Register notifiers that deliver operator notifications (``Notifier``)."""
+
+
+@hookspec
+def register_metrics_sinks(register):
+    """Register metrics sinks that receive every event (``MetricsSink``)."""
+
+
+@hookspec
+def register_commands(cli):
+    """Add click commands or groups to the ``tradekernel`` CLI group ``cli``."""
+
+
+@hookspec
+def on_event(event):
+    """Observe every ``tradekernel.models.Event`` (``event.v1``) as it is emitted."""
+
+
+@hookspec
+def on_intent_transition(transition):
+    """Observe every journaled intent state change (``tradekernel.models.IntentTransition``)."""

@@ -1,0 +1,149 @@
+"""The kernel object: settings, plugins, the event bus and the selected components."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+
+from .components import ComponentContext
+from .errors import ConfigError, PluginError
+from .events import EventBus
+from .hookspecs import hookimpl
+from .models import Event
+from .plugins import ComponentSpec, PluginRegistry
+from .settings import Settings
+
+SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider")
+LIST_KINDS = {"guard": "guards", "notifier": "notifiers", "metrics_sink": "metrics_sinks", "skill": "skills"}
+
+
+class _SinkFanout:
+    """The kernel's own ``on_event`` implementation: hands each event to the enabled sinks."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    @hookimpl
+    def on_event(self, event: Event) -> None:
+        for name, sink in self.kernel.components("metrics_sink"):
+            try:
+                sink.write(event)
+            except Exception as exc:  # a sink must never stop trading
+                logger.warning("metrics sink {} failed to write an event: {}", name, exc)
+
+
+class Kernel:
+    """Settings plus plugins: builds and caches the components ``plugins.toml`` selects."""
+
+    def __init__(self, settings: Settings, registry: PluginRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or PluginRegistry(block=settings.plugins.block)
+        self.registry.load()
+        self.registry.pm.register(_SinkFanout(self), name="tradekernel.sinks")
+        self.events = EventBus(self._dispatch, redact=settings.redact)
+        self._instances: dict[tuple[str, str], Any] = {}
+        self._building: set[tuple[str, str]] = set()
+        self._dispatching = False
+
+    # -- events ------------------------------------------------------------------------
+
+    def emit(self, stage: str, kind: str, **fields: Any) -> Event:
+        """Emit an ``event.v1`` to every ``on_event`` observer and metrics sink."""
+        return self.events.emit(stage, kind, **fields)
+
+    def _dispatch(self, event: Event) -> None:
+        if self._dispatching:  # a sink or observer that emits must not recurse forever
+            return
+        self._dispatching = True
+        try:
+            self.registry.call_each("on_event", event=event)
+        finally:
+            self._dispatching = False
+
+    # -- components ----------------------------------------------------------------------
+
+    def selected(self, kind: str) -> list[str]:
+        """Names of the selected components of ``kind``, in configured order."""
+        sel = self.settings.components
+        if kind in SINGLE_KINDS:
+            name = getattr(sel, kind)
+            return [name] if name else []
+        if kind in LIST_KINDS:
+            return list(getattr(sel, LIST_KINDS[kind]))
+        raise ConfigError(f"unknown component kind {kind!r}")
+
+    def component(self, kind: str, name: str | None = None) -> Any:
+        """The instance of component ``kind`` (the selected one unless ``name`` is given)."""
+        if name is None:
+            names = self.selected(kind)
+            if not names:
+                raise ConfigError(f"plugins.toml: [components] {kind}: no {kind} is selected")
+            name = names[0]
+        key = (kind, name)
+        if key in self._instances:
+            return self._instances[key]
+        if key in self._building:
+            raise PluginError(f"{kind}:{name}: circular dependency between components")
+        spec = self.registry.spec(kind, name)
+        self._building.add(key)
+        try:
+            instance = self._build(spec)
+        finally:
+            self._building.discard(key)
+        self._instances[key] = instance
+        return instance
+
+    def components(self, kind: str) -> list[tuple[str, Any]]:
+        """``(name, instance)`` of every selected component of ``kind``, in order."""
+        return [(name, self.component(kind, name)) for name in self.selected(kind)]
+
+    def spec(self, kind: str, name: str) -> ComponentSpec:
+        return self.registry.spec(kind, name)
+
+    def _build(self, spec: ComponentSpec) -> Any:
+        config = self.settings.component_config(spec.kind, spec.name, spec.config_class)
+        ctx = ComponentContext(
+            settings=self.settings,
+            state_dir=self.settings.state_dir,
+            emit=self.emit,
+            secret=self.settings.secret,
+            resolve=self.component,
+        )
+        try:
+            return spec.factory(config, ctx)
+        except (ConfigError, PluginError):
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"{spec.key} ({spec.distribution}) could not start: {type(exc).__name__}: "
+                f"{self.settings.redact(str(exc))}"
+            ) from exc
+
+    def check(self) -> list[str]:
+        """Build every selected component (validating its config); returns warnings."""
+        for kind in (*SINGLE_KINDS, *LIST_KINDS):
+            for name in self.selected(kind):
+                self.component(kind, name)
+        registered = set(self.registry.specs)
+        return [
+            f"{section}: no installed plugin registers this component; the section is ignored"
+            for section in self.settings.unused_component_sections(registered)
+        ]
+
+    def close(self) -> None:
+        """Close components that hold resources (sinks, brokers, providers)."""
+        for (kind, name), instance in list(self._instances.items()):
+            close = getattr(instance, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:
+                    logger.warning("{}:{} failed to close: {}", kind, name, exc)
+        self._instances.clear()
+
+    def __enter__(self) -> Kernel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,131 @@
+"""Strict conversion between domain objects and plain data, built on cattrs.
+
+``structure`` refuses unknown keys, wrong types and bad values, and raises
+:class:`ValidationError` whose message names the field path and the value.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.preconf.json import make_converter
+
+T = TypeVar("T")
+
+
+class ValidationError(ValueError):
+    """Data that does not fit its schema. ``errors`` lists ``(path, message)`` pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]], *, what: str = "") -> None:
+        self.errors = errors
+        prefix = f"{what}: " if what else ""
+        super().__init__(prefix + "; ".join(f"{p}: {m}" if p else m for p, m in errors))
+
+
+def _structure_decimal(value: Any, _: type) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        result = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if not result.is_finite():
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return result
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    if isinstance(value, datetime):
+        result = value
+    elif isinstance(value, str):
+        try:
+            result = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected an ISO-8601 time, got {value!r}") from None
+    else:
+        raise ValueError(f"expected an ISO-8601 time, got {value!r}")
+    return result if result.tzinfo else result.replace(tzinfo=UTC)
+
+
+def _strict(kind: type, check: Any) -> Any:
+    def hook(value: Any, _: type) -> Any:
+        if not check(value):
+            raise ValueError(f"expected {kind.__name__}, got {value!r}")
+        return value
+
+    return hook
+
+
+def _structure_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
+    try:
+        return cls(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in cls)
+        raise ValueError(f"expected one of {choices}, got {value!r}") from None
+
+
+def make_strict_converter() -> cattrs.Converter:
+    """A converter that forbids extra keys and never coerces between types silently."""
+    conv = make_converter(forbid_extra_keys=True)
+    conv.register_structure_hook(Decimal, _structure_decimal)
+    conv.register_unstructure_hook(Decimal, str)
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
+    conv.register_structure_hook(Path, lambda v, _: Path(_strict(str, lambda x: isinstance(x, str))(v, str)))
+    conv.register_unstructure_hook(Path, str)
+    conv.register_structure_hook(str, _strict(str, lambda v: isinstance(v, str)))
+    conv.register_structure_hook(
+        int, _strict(int, lambda v: isinstance(v, int) and not isinstance(v, bool))
+    )
+    conv.register_structure_hook(float, _structure_float)
+    conv.register_structure_hook(bool, _strict(bool, lambda v: isinstance(v, bool)))
+    conv.register_structure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _structure_enum
+    )
+    return conv
+
+
+converter = make_strict_converter()
+
+
+def _flatten(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
+    if isinstance(exc, cattrs.ClassValidationError | cattrs.IterableValidationError):
+        out: list[tuple[str, str]] = []
+        for sub in exc.exceptions:
+            note = next(iter(getattr(sub, "__notes__", []) or []), "")
+            sub_path = path
+            if hasattr(note, "name"):
+                sub_path = f"{path}.{note.name}" if path else str(note.name)
+            elif hasattr(note, "index"):
+                sub_path = f"{path}[{note.index}]"
+            out.extend(_flatten(sub, sub_path))
+        return out
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return [(f"{path}.{k}" if path else k, "unknown key") for k in sorted(exc.extra_fields)]
+    if isinstance(exc, KeyError):
+        return [(path, "required key is missing")]
+    return [(path, str(exc))]
+
+
+def structure(data: Any, cls: type[T], *, what: str = "") -> T:
+    """Build ``cls`` from ``data`` or raise :class:`ValidationError` naming each bad field."""
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        raise ValidationError(_flatten(exc) or [("", str(exc))], what=what) from None
+
+
+def unstructure(obj: Any) -> Any:
+    """Plain JSON-able data for any domain object."""
+    return converter.unstructure(obj)

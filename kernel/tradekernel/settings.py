@@ -1,0 +1,413 @@
+"""Settings: the single source of truth, and the only module that reads the environment.
+
+Precedence, applied here and nowhere else: CLI flag > environment > file > default.
+
+* The file is ``plugins.toml``: ``--config``, else ``TRADEKERNEL_CONFIG``, else
+  ``./plugins.toml``. A missing *default* file means built-in defaults; a missing
+  named file is an error.
+* ``TRADEKERNEL_<SECTION>__<KEY>`` overrides ``[section] key``; nested sections use
+  more ``__`` (``TRADEKERNEL_BROKER__PAPER__CASH``). Values are read as TOML literals
+  (``10``, ``true``, ``["AAA"]``) and fall back to plain strings.
+* Secrets never live in the file: a component names the variable that holds one
+  (``api_key_env = "OPENROUTER_API_KEY"``) and asks :meth:`Settings.secret` for it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import attrs
+from attrs import define, field
+
+from .components import KINDS
+from .errors import ConfigError
+from .serde import ValidationError, converter, structure
+
+T = TypeVar("T")
+
+ENV_PREFIX = "TRADEKERNEL_"
+CONFIG_ENV = "TRADEKERNEL_CONFIG"
+DEFAULT_CONFIG = Path("plugins.toml")
+SECRET_KEY_PATTERN = re.compile(r"(secret|password|passwd|token|api_key|apikey|private_key)", re.I)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+class Duration(float):
+    """Seconds, written in the file as ``90``, ``"90s"``, ``"15m"``, ``"1h"`` or ``"1d"``."""
+
+    @classmethod
+    def parse(cls, value: Any) -> Duration:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a duration like '15m', got {value!r}")
+        if isinstance(value, int | float):
+            seconds = float(value)
+        elif isinstance(value, str) and (m := _DURATION.match(value)):
+            seconds = float(m.group(1)) * _UNITS[m.group(2)]
+        else:
+            raise ValueError(f"expected a duration like '15m', got {value!r}")
+        if seconds < 0:
+            raise ValueError(f"expected a non-negative duration, got {value!r}")
+        return cls(seconds)
+
+    def __str__(self) -> str:
+        for unit in ("d", "h", "m"):
+            if self and self % _UNITS[unit] == 0:
+                return f"{int(self // _UNITS[unit])}{unit}"
+        return f"{float(self):g}s"
+
+
+converter.register_structure_hook(Duration, lambda v, _: Duration.parse(v))
+converter.register_unstructure_hook(Duration, str)
+
+
+def positive(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator for config classes: the value must be greater than zero."""
+    if value is not None and value <= 0:
+        raise ValueError(f"{attribute.name}: expected a positive number, got {value!r}")
+
+
+def ratio(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
+    """attrs validator for config classes: the value must be within 0..1."""
+    if not 0 <= value <= 1:
+        raise ValueError(f"{attribute.name}: expected a number from 0 to 1, got {value!r}")
+
+
+@define
+class KernelSettings:
+    """``[kernel]``: how the agent is allowed to trade and where it keeps state."""
+
+    mode: Literal["paper", "shadow", "live"] = "paper"
+    live_acknowledged: bool = False
+    """Must be ``true`` for ``mode = "live"``: the operator accepts real-money trading."""
+    approval_mode: Literal["manual", "auto"] = "manual"
+    approval_ttl: Duration = Duration(900)
+    state_dir: Path = Path(".tradekernel")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+@define
+class PluginsSettings:
+    """``[plugins]``: which installed distributions may load."""
+
+    block: list[str] = field(factory=list)
+
+
+@define
+class ComponentSelection:
+    """``[components]``: the active component of each kind, chosen by name."""
+
+    broker: str = "paper"
+    market_data: str = "synthetic"
+    strategist: str = "hold"
+    scanner: str = "watchlist"
+    llm_provider: str | None = None
+    skills: list[str] = field(
+        factory=lambda: ["market.quote", "market.bars", "account.positions", "account.orders"]
+    )
+    required_skills: list[str] = field(factory=lambda: ["market.quote"])
+    guards: list[str] = field(factory=list)
+    """Guards in precedence order: every guard runs, the first deny is named."""
+    notifiers: list[str] = field(factory=lambda: ["log"])
+    metrics_sinks: list[str] = field(factory=lambda: ["jsonl"])
+
+
+@define
+class RuntimeSettings:
+    """``[runtime]``: the cycle loop and its resilience policy."""
+
+    watchlist: list[str] = field(factory=lambda: ["AAA", "BBB", "CCC"])
+    interval: Duration = Duration(60)
+    skill_timeout: Duration = Duration(5)
+    bars_lookback: int = field(default=50, validator=positive)
+    node_attempts: int = field(default=3, validator=positive)
+    node_backoff: Duration = Duration(0.2)
+    breaker_failures: int = field(default=3, validator=positive)
+    breaker_cooldown: Duration = Duration(300)
+    incident_threshold: int = field(default=5, validator=positive)
+    incident_cooldown: Duration = Duration(300)
+    degrade_notional_ratio: float = field(default=0.5, validator=ratio)
+    degrade_reducing: bool = False
+    quantity_step: float = field(default=1.0, validator=positive)
+    """Notional intents are sized down to a multiple of this quantity."""
+
+
+SECTIONS: dict[str, type] = {
+    "kernel": KernelSettings,
+    "plugins": PluginsSettings,
+    "components": ComponentSelection,
+    "runtime": RuntimeSettings,
+}
+"""Kernel-owned sections. Every other top-level table must be a component kind."""
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _section_label(path: tuple[str, ...]) -> str:
+    return "[" + ".".join(f'"{p}"' if "." in p else p for p in path) + "]"
+
+
+@define
+class Settings:
+    """The effective configuration. Build it with :meth:`Settings.load`."""
+
+    kernel: KernelSettings = field(factory=KernelSettings)
+    plugins: PluginsSettings = field(factory=PluginsSettings)
+    components: ComponentSelection = field(factory=ComponentSelection)
+    runtime: RuntimeSettings = field(factory=RuntimeSettings)
+    component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
+    config_path: Path | None = None
+    sources: dict[tuple[str, ...], str] = field(factory=dict)
+    """Where each explicitly set value came from: ``file``, ``env:NAME`` or ``cli:--flag``."""
+    _environ: Mapping[str, str] = field(factory=dict, repr=False)
+    _revealed: set[str] = field(factory=set, repr=False)
+
+    # -- loading -------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        config_path: str | Path | None = None,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Load settings from file, environment and CLI ``overrides`` (``"kernel.mode": "live"``)."""
+        env = dict(os.environ if environ is None else environ)
+        path, required = _config_path(config_path, env)
+        raw: dict[str, Any] = {}
+        sources: dict[tuple[str, ...], str] = {}
+        if path.exists():
+            try:
+                raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+            except OSError as exc:
+                raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+            _record_sources(raw, (), "file", sources)
+        elif required:
+            raise ConfigError(f"{path}: configuration file not found")
+        for name, value in sorted(env.items()):
+            if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or "__" not in name:
+                continue
+            keys = tuple(k.lower() for k in name[len(ENV_PREFIX) :].split("__"))
+            _set_path(raw, keys, _parse_env_value(value), name)
+            sources[keys] = f"env:{name}"
+        for dotted, (value, flag) in _normalise_overrides(overrides):
+            keys = tuple(dotted.split("."))
+            _set_path(raw, keys, value, flag)
+            sources[keys] = f"cli:{flag}"
+        settings = cls._from_raw(raw, path, sources)
+        settings._environ = env
+        settings.config_path = path if path.exists() else None
+        settings.check_safety()
+        return settings
+
+    @classmethod
+    def _from_raw(
+        cls, raw: dict[str, Any], path: Path, sources: dict[tuple[str, ...], str]
+    ) -> Settings:
+        label = path.name
+        values: dict[str, Any] = {}
+        component_sections: dict[str, dict[str, dict[str, Any]]] = {}
+        known = list(SECTIONS) + list(KINDS)
+        for section, body in raw.items():
+            where = _where(label, (section,), sources)
+            if section not in known:
+                raise ConfigError(f"{where}: unknown section [{section}]{_suggest(section, known)}")
+            if not isinstance(body, dict):
+                raise ConfigError(f"{where}: [{section}] must be a table")
+            if section in SECTIONS:
+                values[section] = _structure_section(
+                    body, SECTIONS[section], (section,), label, sources
+                )
+            else:
+                for name, sub in body.items():
+                    if not isinstance(sub, dict):
+                        raise ConfigError(
+                            f"{_where(label, (section, name), sources)}: "
+                            f"{_section_label((section, name))} must be a table"
+                        )
+                component_sections[section] = body
+        return cls(**values, component_sections=component_sections, sources=sources)
+
+    def check_safety(self) -> None:
+        """Refuse unsafe combinations: live mode without the explicit acknowledgement."""
+        if self.kernel.mode == "live" and not self.kernel.live_acknowledged:
+            where = _where(self._label, ("kernel", "mode"), self.sources)
+            raise ConfigError(
+                f'{where}: [kernel] mode = "live" trades real money and needs '
+                "[kernel] live_acknowledged = true as well"
+            )
+
+    # -- component configuration --------------------------------------------------
+
+    def component_config(self, kind: str, name: str, config_class: type[T] | None) -> T | None:
+        """The typed config of component ``kind``/``name`` from ``[<kind>.<name>]``."""
+        body = self.component_sections.get(kind, {}).get(name, {})
+        if config_class is None:
+            if body:
+                where = _where(self._label, (kind, name), self.sources)
+                raise ConfigError(
+                    f"{where}: {_section_label((kind, name))}: this component takes no settings"
+                )
+            return None
+        return _structure_section(body, config_class, (kind, name), self._label, self.sources)
+
+    def unused_component_sections(self, registered: set[tuple[str, str]]) -> list[str]:
+        """Component sections naming no registered component (typos, uninstalled plugins)."""
+        return [
+            _section_label((kind, name))
+            for kind, body in self.component_sections.items()
+            for name in body
+            if (kind, name) not in registered
+        ]
+
+    # -- secrets and paths ----------------------------------------------------------
+
+    def secret(self, env_name: str) -> str | None:
+        """The value of the environment variable ``env_name``, which holds a secret.
+
+        The value is remembered so that :meth:`redact` can strip it from any text
+        (events, logs, error messages) before it leaves the process."""
+        value = self._environ.get(env_name) or None
+        if value and len(value) >= 4:
+            self._revealed.add(value)
+        return value
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret handed out by :meth:`secret` replaced by ``********``."""
+        for value in self._revealed:
+            if value in text:
+                text = text.replace(value, "********")
+        return text
+
+    @property
+    def state_dir(self) -> Path:
+        return self.kernel.state_dir
+
+    @property
+    def _label(self) -> str:
+        return self.config_path.name if self.config_path else DEFAULT_CONFIG.name
+
+    def source_of(self, *path: str) -> str:
+        """Where the value at ``path`` came from (``default`` when nobody set it)."""
+        return self.sources.get(tuple(path), "default")
+
+    # -- display ----------------------------------------------------------------------
+
+    def effective(self) -> dict[str, Any]:
+        """Every effective value, secrets masked, keyed by section (for ``config show``)."""
+        out: dict[str, Any] = {}
+        for section in SECTIONS:
+            out[section] = converter.unstructure(getattr(self, section))
+        for kind, body in self.component_sections.items():
+            out[kind] = {name: dict(sub) for name, sub in body.items()}
+        return mask_secrets(out, self._environ)
+
+
+def mask_secrets(data: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """A copy of ``data`` where secret-looking values are masked and ``*_env`` references
+    show only whether their variable is set."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
+                state = "set" if environ and environ.get(value) else "not set"
+                out[key] = f"{value} ({state})"
+            elif isinstance(key, str) and SECRET_KEY_PATTERN.search(key) and value:
+                out[key] = "********"
+            else:
+                out[key] = mask_secrets(value, environ)
+        return out
+    if isinstance(data, list):
+        return [mask_secrets(v, environ) for v in data]
+    return data
+
+
+def _config_path(config_path: str | Path | None, env: Mapping[str, str]) -> tuple[Path, bool]:
+    if config_path is not None:
+        return Path(config_path), True
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]), True
+    return DEFAULT_CONFIG, False
+
+
+def _record_sources(
+    raw: Mapping[str, Any], prefix: tuple[str, ...], source: str, out: dict
+) -> None:
+    for key, value in raw.items():
+        path = (*prefix, key)
+        out[path] = source
+        if isinstance(value, dict):
+            _record_sources(value, path, source, out)
+
+
+def _set_path(raw: dict[str, Any], keys: tuple[str, ...], value: Any, origin: str) -> None:
+    node = raw
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{origin}: {'.'.join(keys)}: {key} is not a table")
+    node[keys[-1]] = value
+
+
+def _normalise_overrides(overrides: Mapping[str, Any] | None) -> list[tuple[str, tuple[Any, str]]]:
+    out = []
+    for dotted, value in (overrides or {}).items():
+        if isinstance(value, tuple):
+            out.append((dotted, value))
+        else:
+            out.append((dotted, (value, "--" + dotted.rsplit(".", 1)[-1].replace("_", "-"))))
+    return out
+
+
+def _where(label: str, path: tuple[str, ...], sources: Mapping[tuple[str, ...], str]) -> str:
+    source = sources.get(path, "file")
+    if source.startswith("env:"):
+        return f"environment {source[4:]}"
+    if source.startswith("cli:"):
+        return f"option {source[4:]}"
+    return label
+
+
+def _structure_section(
+    body: dict[str, Any],
+    cls: type[T],
+    path: tuple[str, ...],
+    label: str,
+    sources: Mapping[tuple[str, ...], str],
+) -> T:
+    fields = [a.name for a in attrs.fields(cls)]  # type: ignore[arg-type]
+    for key in body:
+        if key not in fields:
+            where = _where(label, (*path, key), sources)
+            raise ConfigError(
+                f"{where}: {_section_label(path)} {key}: unknown key{_suggest(key, fields)}"
+            )
+    try:
+        return structure(body, cls)
+    except ValidationError as exc:
+        key, message = exc.errors[0]
+        if not key and (m := re.match(r"^(\w+): (.*)$", message)):
+            key, message = m.groups()  # raised by an attrs validator, which names its field
+        first = key.split(".")[0].split("[")[0]
+        where = _where(label, (*path, first), sources)
+        raise ConfigError(f"{where}: {_section_label(path)} {key}: {message}") from None
