@@ -4,7 +4,22 @@ Plugin authors import :data:`hookimpl` from here; everything else they need live
 :mod:`tradekernel.models`, :mod:`tradekernel.components` and :mod:`tradekernel.llm`.
 """
 
-from .hookspecs import hookimpl
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "hookimpl"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``hookimpl`` is resolved on first use so that ``tradekernel --version`` and
+    # ``--help`` do not import pluggy (start-up time, see bench/startup.py).
+    if name == "hookimpl":
+        from .hookspecs import hookimpl
+
+        return hookimpl
+    raise AttributeError(f"module 'tradekernel' has no attribute {name!r}")

@@ -89,6 +89,7 @@ class MarketData(Protocol):
     def advance(self) -> datetime | None: ...
     def quote(self, symbol: str) -> Quote | None: ...
     def bars(self, symbol: str, limit: int) -> list[Bar]: ...
+    def current_bar(self, symbol: str) -> Bar | None: ...
 
 
 @define
@@ -150,6 +151,9 @@ class GuardContext:
     recent_order_times: Sequence[datetime] = ()
     last_trade_time: Mapping[str, datetime] = field(factory=dict)
     realized_pnl_today: Any = 0
+    unrealized_pnl_today: Any = 0
+    """Today's change in unrealized P&L. Loss guards use realized + unrealized; a runtime
+    that tracks only the day's total P&L puts it in ``realized_pnl_today`` and leaves this 0."""
     kill_switch: bool = False
     trading_state: str = "active"
     extra: Mapping[str, Any] = field(factory=dict)

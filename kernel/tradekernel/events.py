@@ -78,7 +78,14 @@ class EventBus:
         return event
 
     def scrub(self, value: Any, key: str = "") -> Any:
-        if key and SECRET_KEY_PATTERN.search(key) and not key.endswith("_env") and value:
+        if (
+            key
+            and SECRET_KEY_PATTERN.search(key)
+            and not key.endswith("_env")
+            and value
+            # counts such as prompt_tokens are numbers, never secrets: keep them visible
+            and not isinstance(value, bool | int | float)
+        ):
             return "********"
         if isinstance(value, dict):
             return {k: self.scrub(v, str(k)) for k, v in value.items()}
@@ -86,4 +93,6 @@ class EventBus:
             return [self.scrub(v) for v in value]
         if isinstance(value, str):
             return self._redact(value)
+        if isinstance(value, BaseException):  # its text may carry a secret: keep only text
+            return self._redact(f"{type(value).__name__}: {value}")
         return value

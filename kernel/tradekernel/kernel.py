@@ -11,6 +11,7 @@ from .errors import ConfigError, PluginError
 from .events import EventBus
 from .hookspecs import hookimpl
 from .models import Event
+from .notify.observer import NotifyObserver
 from .plugins import ComponentSpec, PluginRegistry
 from .settings import Settings
 
@@ -26,9 +27,9 @@ class _SinkFanout:
 
     @hookimpl
     def on_event(self, event: Event) -> None:
-        for name, sink in self.kernel.components("metrics_sink"):
-            try:
-                sink.write(event)
+        for name in self.kernel.selected("metrics_sink"):
+            try:  # built inside the try: a sink that cannot start must not silence the others
+                self.kernel.component("metrics_sink", name).write(event)
             except Exception as exc:  # a sink must never stop trading
                 logger.warning("metrics sink {} failed to write an event: {}", name, exc)
 
@@ -41,6 +42,9 @@ class Kernel:
         self.registry = registry or PluginRegistry(block=settings.plugins.block)
         self.registry.load()
         self.registry.pm.register(_SinkFanout(self), name="tradekernel.sinks")
+        self.notify = NotifyObserver(self)
+        """Routes events to notifiers; ``self.notify.service()`` is the ``Notifications``."""
+        self.registry.pm.register(self.notify, name="tradekernel.notify")
         self.events = EventBus(self._dispatch, redact=settings.redact)
         self._instances: dict[tuple[str, str], Any] = {}
         self._building: set[tuple[str, str]] = set()
@@ -111,7 +115,7 @@ class Kernel:
             resolve=self.component,
         )
         try:
-            return spec.factory(config, ctx)
+            instance = spec.factory(config, ctx)
         except (ConfigError, PluginError):
             raise
         except Exception as exc:
@@ -119,6 +123,8 @@ class Kernel:
                 f"{spec.key} ({spec.distribution}) could not start: {type(exc).__name__}: "
                 f"{self.settings.redact(str(exc))}"
             ) from exc
+        _check_protocol(spec, instance)
+        return instance
 
     def check(self) -> list[str]:
         """Build every selected component (validating its config); returns warnings."""
@@ -147,3 +153,26 @@ class Kernel:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_protocol(spec: ComponentSpec, instance: Any) -> None:
+    """Refuse a component that lacks a member of its kind's protocol (components.py)."""
+    from . import components
+
+    protocol = getattr(components, spec.kind.title().replace("_", "").replace("Llm", "LLM"))
+    missing = [m for m in _protocol_members(protocol) if not hasattr(instance, m)]
+    if missing:
+        raise PluginError(
+            f"{spec.key} ({spec.distribution}): its factory returned a "
+            f"{type(instance).__name__} that is not a {protocol.__name__} "
+            f"(missing: {', '.join(missing)})"
+        )
+
+
+def _protocol_members(protocol: type) -> list[str]:
+    members = getattr(protocol, "__protocol_attrs__", None)  # Python 3.12+
+    if members is None:
+        from typing import _get_protocol_attrs  # type: ignore[attr-defined]
+
+        members = _get_protocol_attrs(protocol)
+    return sorted(members)

@@ -9,6 +9,7 @@ command first needs them, so ``tradekernel --help`` imports no plugin module.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -102,7 +103,8 @@ class PluginInfo:
     distribution: str
     version: str
     status: str = "enabled"
-    """``enabled``, ``blocked``, ``error`` or ``default`` (built into the kernel)."""
+    """``enabled``, ``blocked``, ``error``, ``default`` (built into the kernel) or ``local``
+    (added in-process with :meth:`PluginRegistry.add_plugin`)."""
     hooks: list[str] = field(factory=list)
     components: list[str] = field(factory=list)
     error: str | None = None
@@ -129,14 +131,24 @@ class PluginRegistry:
         defaults: Iterable[str] = DEFAULT_PLUGINS,
     ) -> None:
         self.pm = _new_manager()
-        self.block = set(block)
+        self.block = {_normalise(b) for b in block}
         self.infos: list[PluginInfo] = []
         self.specs: dict[tuple[str, str], ComponentSpec] = {}
+        self.conflicts: dict[tuple[str, str], str] = {}
+        """Components registered by two plugins: selecting one is an error."""
         self._entry_points = entry_points
         self._defaults = tuple(defaults)
+        self._local: list[tuple[Any, str]] = []
         self._loaded = False
 
     # -- loading ------------------------------------------------------------------
+
+    def add_plugin(self, plugin: Any, name: str) -> PluginRegistry:
+        """Register an in-process plugin object (embedding, tests) before :meth:`load`."""
+        if self._loaded:
+            raise PluginError(f"add_plugin({name!r}) must be called before load()")
+        self._local.append((plugin, name))
+        return self
 
     def load(self) -> PluginRegistry:
         """Import every plugin (once) and collect the components they register."""
@@ -145,7 +157,12 @@ class PluginRegistry:
         self._loaded = True
         for module_name in self._defaults:
             module = importlib.import_module(module_name)
-            info = PluginInfo(name=module_name, distribution="tradekernel", version="", status="default")
+            info = PluginInfo(
+                name=module_name,
+                distribution="tradekernel",
+                version=_kernel_version(),
+                status="default",
+            )
             self._add(module, module_name, info)
         eps = self._entry_points
         if eps is None:
@@ -154,20 +171,23 @@ class PluginRegistry:
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
             info = PluginInfo(name=ep.name, distribution=dist, version=version)
-            if dist in self.block or ep.name in self.block:
+            if _normalise(dist) in self.block or _normalise(ep.name) in self.block:
                 info.status = "blocked"
                 self.infos.append(info)
                 continue
             try:
                 plugin = ep.load()
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
                 continue
             self._add(plugin, ep.name, info)
+        for plugin, name in self._local:
+            self._add(plugin, name, PluginInfo(name=name, distribution="(local)", version="", status="local"))
         self._collect()
         return self
 
     def _fail(self, info: PluginInfo, error: str) -> None:
+        error = " ".join(error.split())  # pluggy and SyntaxError messages span lines
         info.status = "error"
         info.error = error
         self.infos.append(info)
@@ -175,7 +195,9 @@ class PluginRegistry:
 
     def _add(self, plugin: Any, name: str, info: PluginInfo) -> None:
         if self.pm.has_plugin(name) or self.pm.get_plugin(name) is not None:
-            self._fail(info, f"another plugin is already registered as {name!r}")
+            other = next((i for i in self.infos if i.name == name), None)
+            by = f" by {other.distribution}" if other else ""
+            self._fail(info, f"another plugin is already registered as {name!r}{by}")
             return
         try:
             self.pm.register(plugin, name=name)
@@ -184,6 +206,9 @@ class PluginRegistry:
             if self.pm.get_plugin(name) is not None:
                 self.pm.unregister(name=name)
             self._fail(info, f"invalid hook implementation: {exc}")
+            return
+        except ValueError as exc:  # the same object registered under two names
+            self._fail(info, f"cannot register: {exc}")
             return
         info.hooks = sorted(impl_name for impl_name in _hook_names(self.pm, plugin))
         self.infos.append(info)
@@ -231,11 +256,13 @@ class PluginRegistry:
                 raise PluginError(f"{info.name}: {kind}:{name}: factory is not callable")
             existing = self.specs.get((kind, name))
             if existing is not None:
-                raise PluginError(
+                message = (
                     f"{kind}:{name} is registered twice: by {existing.plugin} "
                     f"({existing.distribution}) and by {info.name} ({info.distribution}); "
                     "block one of them in [plugins] block"
                 )
+                self.conflicts[(kind, name)] = message
+                raise PluginError(message)
             spec = ComponentSpec(
                 kind=kind,
                 name=name,
@@ -260,6 +287,8 @@ class PluginRegistry:
         self.load()
         if kind not in KINDS:
             raise PluginError(f"unknown component kind {kind!r}")
+        if (kind, name) in self.conflicts:
+            raise PluginError(self.conflicts[(kind, name)])
         spec = self.specs.get((kind, name))
         if spec is not None:
             return spec
@@ -279,6 +308,10 @@ class PluginRegistry:
                 message += "; plugins that failed to load: " + ", ".join(
                     f"{i.name} ({i.distribution}): {i.error}" for i in broken
                 )
+            if blocked:
+                message += "; blocked in [plugins] block: " + ", ".join(
+                    f"{i.name} ({i.distribution})" for i in blocked
+                )
             if dist:
                 message += f"; it is provided by {dist}: pip install {dist}"
         raise PluginError(message)
@@ -297,12 +330,28 @@ class PluginRegistry:
             try:
                 impl.function(*(kwargs[a] for a in impl.argnames))
             except Exception as exc:
-                logger.opt(exception=exc).warning(
-                    "{} hook of plugin {} raised {}: skipped", hook_name, impl.plugin_name, exc
+                logger.warning(
+                    "{} hook of plugin {} raised {}: {}: skipped",
+                    hook_name,
+                    impl.plugin_name,
+                    type(exc).__name__,
+                    exc,
                 )
+                logger.opt(exception=exc).debug("{} hook traceback", hook_name)
 
     def observers(self, hook_name: str) -> list[Any]:
         return list(getattr(self.pm.hook, hook_name).get_hookimpls())
+
+
+def _normalise(name: str) -> str:
+    """A distribution or entry-point name compared the PEP 503 way (``A_b.c`` == ``a-b-c``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _kernel_version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 def _hook_names(pm: pluggy.PluginManager, plugin: Any) -> list[str]:

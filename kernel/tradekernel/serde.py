@@ -7,12 +7,19 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import cattrs
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    is_mutable_sequence,
+    is_sequence,
+    list_structure_factory,
+)
 from cattrs.preconf.json import make_converter
 
 T = TypeVar("T")
@@ -53,7 +60,10 @@ def _structure_datetime(value: Any, _: type) -> datetime:
 
 
 def _strict(kind: type, check: Any) -> Any:
-    def hook(value: Any, _: type) -> Any:
+    def hook(value: Any, cls: type) -> Any:
+        # str/int enums (``class Side(StrEnum)``) dispatch here, as str subclasses.
+        if cls is not kind and isinstance(cls, type) and issubclass(cls, enum.Enum):
+            return _structure_enum(value, cls)
         if not check(value):
             raise ValueError(f"expected {kind.__name__}, got {value!r}")
         return value
@@ -75,6 +85,34 @@ def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
         raise ValueError(f"expected one of {choices}, got {value!r}") from None
 
 
+def _is_literal(cls: Any) -> bool:
+    return get_origin(cls) is Literal
+
+
+def _structure_literal(value: Any, cls: Any) -> Any:
+    for choice in get_args(cls):
+        if value == choice and type(value) is type(choice):
+            return choice
+    choices = ", ".join(repr(c) for c in get_args(cls))
+    raise ValueError(f"expected one of {choices}, got {value!r}")
+
+
+def _sequence_hook_factory(cls: Any, conv: cattrs.Converter) -> Any:
+    """Lists and homogeneous tuples, refusing text and mappings: cattrs would otherwise
+    turn ``symbols = "AAA"`` into ``["A", "A", "A"]``."""
+    if is_mutable_sequence(cls):
+        inner = list_structure_factory(cls, conv)
+    else:
+        inner = homogenous_tuple_structure_factory(cls, conv)
+
+    def hook(value: Any, type_: Any) -> Any:
+        if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+            raise ValueError(f"expected a list, got {value!r}")
+        return inner(value, type_)
+
+    return hook
+
+
 def make_strict_converter() -> cattrs.Converter:
     """A converter that forbids extra keys and never coerces between types silently."""
     conv = make_converter(forbid_extra_keys=True)
@@ -93,6 +131,8 @@ def make_strict_converter() -> cattrs.Converter:
     conv.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _structure_enum
     )
+    conv.register_structure_hook_factory(is_sequence, _sequence_hook_factory)
+    conv.register_structure_hook_func(_is_literal, _structure_literal)
     return conv
 
 
@@ -107,7 +147,7 @@ def _flatten(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
             sub_path = path
             if hasattr(note, "name"):
                 sub_path = f"{path}.{note.name}" if path else str(note.name)
-            elif hasattr(note, "index"):
+            elif isinstance(getattr(note, "index", None), int):  # not str.index, a method
                 sub_path = f"{path}[{note.index}]"
             out.extend(_flatten(sub, sub_path))
         return out

@@ -139,11 +139,102 @@ class RuntimeSettings:
     """Notional intents are sized down to a multiple of this quantity."""
 
 
+def _non_empty(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not value:
+        raise ValueError(f"{attribute.name}: must not be empty")
+
+
+def _event_patterns(_inst: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+    _non_empty(_inst, attribute, value)
+    for pattern in value:
+        if not pattern or (pattern != "*" and "." not in pattern):
+            raise ValueError(
+                f"{attribute.name}: expected 'stage.kind' patterns such as 'executor.*', "
+                f"got {pattern!r}"
+            )
+
+
+@define
+class NotifyRoute:
+    """One ``[notify] routes`` entry: events whose ``stage.kind`` matches one of ``kinds``
+    (shell-style globs) at ``min_severity`` or above go to ``notifiers`` (``"*"`` = every
+    notifier selected in ``[components] notifiers``)."""
+
+    kinds: list[str] = field(validator=_event_patterns)
+    min_severity: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    notifiers: list[str] = field(factory=lambda: ["*"], validator=_non_empty)
+
+
+@define
+class NotifyRateLimit:
+    """At most ``count`` deliveries per notifier within any ``per`` window."""
+
+    count: int = field(default=20, validator=positive)
+    per: Duration = field(default=Duration(3600), validator=positive)
+
+
+@define
+class NotifyRetry:
+    """Bounded retry of transient delivery failures (exponential backoff, Retry-After)."""
+
+    max_attempts: int = field(default=3, validator=positive)
+    backoff_base: Duration = Duration(0.5)
+    backoff_max: Duration = Duration(8)
+    retry_after_cap: Duration = Duration(5)
+
+
+def _default_routes() -> list[NotifyRoute]:
+    return [
+        NotifyRoute(
+            kinds=[
+                "approval.pending",
+                "approval.rejected",
+                "approval.expired",
+                "executor.submitted",
+                "executor.failed",
+                "executor.unknown_outcome",
+                "monitor.fill",
+            ]
+        ),
+        NotifyRoute(
+            kinds=[
+                "resilience.breaker_opened",
+                "resilience.degrade_entered",
+                "resilience.cooldown",
+                "resilience.incident",
+                "control.kill_switch",
+                "control.paused",
+                "control.resumed",
+                "budget.exhausted",
+            ]
+        ),
+        NotifyRoute(kinds=["alerts.*"]),
+        NotifyRoute(kinds=["*"], min_severity="error"),
+    ]
+
+
+@define
+class NotifySettings:
+    """``[notify]``: which events reach which notifiers, and the noise and delivery policy."""
+
+    enabled: bool = True
+    routes: list[NotifyRoute] = field(factory=_default_routes)
+    dedup_window: Duration = Duration(600)
+    """Identical notifications (same dedup key) within this window are sent once; 0 = off."""
+    rate_limit: NotifyRateLimit = field(factory=NotifyRateLimit)
+    rate_limits: dict[str, NotifyRateLimit] = field(factory=dict)
+    """Per-notifier overrides of ``rate_limit``."""
+    timeout: Duration = field(default=Duration(10), validator=positive)
+    """Budget of one delivery, retries included; a notifier still busy after it is abandoned."""
+    retry: NotifyRetry = field(factory=NotifyRetry)
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
     "components": ComponentSelection,
     "runtime": RuntimeSettings,
+    "notify": NotifySettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 
@@ -172,6 +263,7 @@ class Settings:
     plugins: PluginsSettings = field(factory=PluginsSettings)
     components: ComponentSelection = field(factory=ComponentSelection)
     runtime: RuntimeSettings = field(factory=RuntimeSettings)
+    notify: NotifySettings = field(factory=NotifySettings)
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     config_path: Path | None = None
     sources: dict[tuple[str, ...], str] = field(factory=dict)
@@ -203,7 +295,8 @@ class Settings:
                 raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
             _record_sources(raw, (), "file", sources)
         elif required:
-            raise ConfigError(f"{path}: configuration file not found")
+            named_by = f" (named by {CONFIG_ENV})" if config_path is None else ""
+            raise ConfigError(f"{path}{named_by}: configuration file not found")
         for name, value in sorted(env.items()):
             if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or "__" not in name:
                 continue
@@ -380,7 +473,10 @@ def _normalise_overrides(overrides: Mapping[str, Any] | None) -> list[tuple[str,
 
 
 def _where(label: str, path: tuple[str, ...], sources: Mapping[tuple[str, ...], str]) -> str:
-    source = sources.get(path, "file")
+    # A section that only the environment or a flag created has no entry of its own.
+    source = sources.get(path) or next(
+        (v for k, v in sources.items() if k[: len(path)] == path), "file"
+    )
     if source.startswith("env:"):
         return f"environment {source[4:]}"
     if source.startswith("cli:"):
@@ -399,6 +495,12 @@ def _structure_section(
     for key in body:
         if key not in fields:
             where = _where(label, (*path, key), sources)
+            if f"{key}_env" in fields:  # a secret written into the file
+                raise ConfigError(
+                    f"{where}: {_section_label(path)} {key}: secrets never live in the "
+                    f"configuration; put it in an environment variable and name that "
+                    f"variable with {key}_env"
+                )
             raise ConfigError(
                 f"{where}: {_section_label(path)} {key}: unknown key{_suggest(key, fields)}"
             )

@@ -4,7 +4,6 @@ imported only when used (see :class:`LazyGroup`)."""
 from __future__ import annotations
 
 import sys
-import traceback
 
 import click
 
@@ -75,19 +74,27 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
     except TradekernelError as exc:
         if verbose:
+            import traceback
+
             traceback.print_exc()
-        click.echo(f"Error: {redact_text(str(exc))}", err=True)
+        click.echo(f"Error: {redact_text(_one_line(str(exc)))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except Exception as exc:
         if verbose:
+            import traceback
+
             traceback.print_exc()
         click.echo(
-            f"Error: unexpected {type(exc).__name__}: {redact_text(str(exc))} "
+            f"Error: unexpected {type(exc).__name__}: {redact_text(_one_line(str(exc)))} "
             "(run with -v for the traceback)",
             err=True,
         )
         sys.exit(EXIT_FAILED)
     sys.exit(0)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

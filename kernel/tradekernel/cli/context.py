@@ -7,19 +7,29 @@ import sys
 from typing import Any
 
 import click
-from attrs import define, field
-
-from ..serde import unstructure
 
 
-@define
 class AppContext:
-    config_path: str | None = None
-    verbose: int = 0
-    overrides: dict[str, Any] = field(factory=dict)
-    _settings: Any = None
-    _registry: Any = None
-    _kernel: Any = None
+    """Options of one invocation; settings, registry and kernel are built on first use.
+
+    A plain class (not attrs) and lazy imports keep ``tradekernel --version`` light."""
+
+    def __init__(
+        self,
+        config_path: str | None = None,
+        verbose: int = 0,
+        overrides: dict[str, Any] | None = None,
+        settings: Any = None,
+        registry: Any = None,
+        kernel: Any = None,
+    ) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self.overrides: dict[str, Any] = dict(overrides or {})
+        self._settings = settings
+        self._registry = registry
+        self._kernel = kernel
+        self._closers: list[Any] = []
 
     def settings(self) -> Any:
         if self._settings is None:
@@ -44,7 +54,14 @@ class AppContext:
             self._kernel = Kernel(self.settings(), self.registry())
         return self._kernel
 
+    def on_close(self, callback: Any) -> None:
+        """Call ``callback`` when the command finishes (before the kernel closes)."""
+        self._closers.append(callback)
+
     def close(self) -> None:
+        for callback in reversed(self._closers):
+            callback()
+        self._closers.clear()
         if self._kernel is not None:
             self._kernel.close()
 
@@ -76,6 +93,8 @@ pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
 def echo_json(data: Any) -> None:
     """Print ``data`` (domain objects allowed) as indented JSON on stdout."""
+    from ..serde import unstructure
+
     click.echo(json.dumps(unstructure(data), indent=2, sort_keys=False, default=str))
 
 

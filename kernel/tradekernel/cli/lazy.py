@@ -29,6 +29,24 @@ class LazyGroup(click.Group):
         module_name = self.lazy_subcommands[cmd_name].split(":")[0]
         return importlib.util.find_spec(module_name) is not None
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help``, without importing the command modules: the short
+        help of a command not loaded yet is read from its function's docstring (``ast``)."""
+        rows: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name)
+            if command is None:
+                command = _static_command(name, self.lazy_subcommands[name])
+            if command is None:
+                command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command))
+        if not rows:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_subcommands and self._module_exists(cmd_name):
             module_name, attr = self.lazy_subcommands[cmd_name].split(":")
@@ -45,4 +63,39 @@ class LazyGroup(click.Group):
         from .context import AppContext
 
         app = ctx.ensure_object(AppContext)
-        app.registry().pm.hook.register_commands(cli=self)
+        # One plugin's broken command must not take the others (or the CLI) down.
+        app.registry().call_each("register_commands", cli=self)
+
+
+def _static_command(name: str, target: str) -> click.Command | None:
+    """A stand-in command carrying the help of ``attr`` in ``module`` (``"module:attr"``),
+    read from the source without importing it; ``None`` when it cannot be found that way
+    (the caller then imports the module)."""
+    import ast
+
+    module_name, attr = target.split(":")
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        with open(spec.origin, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == attr:
+            for decorator in node.decorator_list:  # @click.command(short_help=..., help=...)
+                func = getattr(decorator, "func", None)
+                called = getattr(func, "attr", None) or getattr(func, "id", None)
+                if called not in ("command", "group"):
+                    continue
+                texts = {
+                    kw.arg: str(kw.value.value)
+                    for kw in decorator.keywords
+                    if kw.arg in ("short_help", "help") and isinstance(kw.value, ast.Constant)
+                }
+                if texts:
+                    return click.Command(name, **texts)
+            doc = ast.get_docstring(node, clean=True) or ""
+            return click.Command(name, help=doc.split("\f")[0])
+    return None

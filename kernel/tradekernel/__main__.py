@@ -1,0 +1,5 @@
+"""``python -m tradekernel``: the CLI."""
+
+from .cli import main
+
+main()

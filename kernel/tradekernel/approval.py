@@ -1,0 +1,313 @@
+"""The approval gate: guard verdicts in, pending/approved/rejected/expired out.
+
+``approval_mode`` comes from Settings only (``[kernel] approval_mode``): in ``manual``
+mode an operator approves each intent (``tradekernel intents approve ID``) before it
+expires after ``[kernel] approval_ttl``; in ``auto`` mode an intent that every guard
+allowed is approved by the actor ``auto``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from attrs import asdict, frozen
+
+from .errors import RefusedError
+from .models import GuardVerdict, utcnow
+from .store import IntentRecord, IntentState, StateConflict, Store
+
+Emit = Callable[..., Any]
+
+
+def derive_quantity(record: IntentRecord, step: float | Decimal) -> Decimal | None:
+    """The order quantity: the intent's quantity, or notional / ref_price rounded DOWN to a
+    multiple of ``step``. ``None`` when a notional intent has no reference price."""
+    intent = record.intent
+    if intent.quantity is not None:
+        return intent.quantity
+    if not record.ref_price or intent.notional is None:
+        return None
+    step_d = Decimal(str(step))
+    units = (intent.notional / record.ref_price / step_d).to_integral_value(rounding=ROUND_DOWN)
+    return units * step_d
+
+
+@frozen
+class Preview:
+    """What an operator sees before approving. Everything but the timing fields (``age_s``,
+    ``created_at``, ``expires_at``, ``expires_in_s``) is a function of the cycle's inputs."""
+
+    intent_id: str
+    state: str
+    broker: str
+    symbol: str
+    side: str
+    order_type: str
+    limit_price: str | None
+    quantity: str | None
+    notional: str | None
+    estimated_notional: str | None
+    ref_price: str | None
+    client_order_id: str
+    verdicts: list[dict[str, Any]]
+    rationale: str
+    confidence: float
+    strategist: str
+    prompt_version: str | None
+    schema_version: str
+    cycle_id: str
+    expired: bool
+    created_at: str
+    expires_at: str | None
+    expires_in_s: float | None
+    age_s: float
+
+    TIMING = ("created_at", "expires_at", "expires_in_s", "age_s")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def stable(self) -> dict[str, Any]:
+        """The reproducible part: :meth:`to_dict` without the timing fields."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.TIMING}
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class ApprovalService:
+    """Moves intents through the approval gate and emits ``approval`` events."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Any,
+        *,
+        emit: Emit | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.emit = emit
+        self.clock = clock
+
+    def _emit(self, kind: str, record: IntentRecord, **fields: Any) -> None:
+        if self.emit is None:
+            return
+        intent = record.intent
+        self.emit(
+            "approval",
+            kind,
+            intent_id=intent.id,
+            symbol=intent.symbol,
+            side=str(intent.side),
+            quantity=_text(intent.quantity),
+            notional=_text(intent.notional),
+            **fields,
+        )
+
+    def submit(
+        self,
+        intent_id: str,
+        verdicts: Sequence[GuardVerdict],
+        *,
+        approval_mode: str | None = None,
+    ) -> IntentRecord:
+        """Record the guards' verdicts on a proposed intent: ``blocked`` when any denies
+        (reason = the first deny's code), else ``pending_approval`` (and, in auto mode,
+        ``approved`` by ``auto``).
+
+        ``approval_mode`` may only tighten Settings' mode: the runtime passes ``"manual"``
+        in degrade mode; anything else means Settings decides."""
+        verdicts = list(verdicts)
+        denial = next((v for v in verdicts if not v.allow), None)
+        if denial is not None:
+            return self.store.transition(
+                intent_id,
+                IntentState.BLOCKED,
+                expected_from=IntentState.PROPOSED,
+                actor="guards",
+                reason=denial.code,
+                payload={"guard": denial.guard, "detail": denial.detail},
+                verdicts=verdicts,
+            )
+        ttl = timedelta(seconds=float(self.settings.kernel.approval_ttl))
+        record = self.store.transition(
+            intent_id,
+            IntentState.PENDING_APPROVAL,
+            expected_from=IntentState.PROPOSED,
+            actor="guards",
+            verdicts=verdicts,
+            expires_at=self.clock() + ttl,
+        )
+        if self.settings.kernel.approval_mode == "auto" and approval_mode != "manual":
+            record = self.store.transition(
+                intent_id,
+                IntentState.APPROVED,
+                expected_from=IntentState.PENDING_APPROVAL,
+                actor="auto",
+                reason="approval_mode=auto",
+            )
+            self._emit("auto_approved", record, actor="auto")
+            return record
+        quoted = shlex.quote(intent_id)
+        self._emit(
+            "pending",
+            record,
+            actor="guards",
+            expires_at=record.expires_at.isoformat() if record.expires_at else None,
+            approve_cmd=f"tradekernel intents approve {quoted}",
+            reject_cmd=f"tradekernel intents reject {quoted}",
+        )
+        return record
+
+    def _expire_if_due(self, record: IntentRecord, now: datetime) -> IntentRecord:
+        if (
+            record.state is IntentState.PENDING_APPROVAL
+            and record.expires_at is not None
+            and record.expires_at <= now
+        ):
+            try:
+                record = self.store.transition(
+                    record.id,
+                    IntentState.EXPIRED,
+                    expected_from=IntentState.PENDING_APPROVAL,
+                    actor="system",
+                    reason="approval_ttl_elapsed",
+                )
+            except StateConflict:
+                return self.store.get(record.id)
+            self._emit("expired", record, actor="system")
+        return record
+
+    def _refuse(self, record: IntentRecord, action: str) -> RefusedError:
+        extra = f" ({record.reason})" if record.reason else ""
+        return RefusedError(
+            f"cannot {action} intent {record.id}: it is {record.state.value}{extra}, "
+            f"not pending_approval; nothing was changed"
+        )
+
+    def approve(self, intent_id: str, actor: str, reason: str = "") -> IntentRecord:
+        """Approve a pending intent. Refuses (nothing changed, exit 3) an intent that is
+        expired (marking a due one expired first), rejected, blocked or already executed,
+        and one whose recorded verdicts do not all allow."""
+        record = self._expire_if_due(self.store.get(intent_id), self.clock())
+        if record.state is not IntentState.PENDING_APPROVAL:
+            raise self._refuse(record, "approve")
+        denial = record.first_denial
+        if denial is not None:
+            raise RefusedError(
+                f"cannot approve intent {intent_id}: guard {denial.guard} denied it "
+                f"({denial.code}); nothing was changed"
+            )
+        try:
+            record = self.store.transition(
+                intent_id,
+                IntentState.APPROVED,
+                expected_from=IntentState.PENDING_APPROVAL,
+                actor=actor,
+                reason=reason,
+            )
+        except StateConflict as exc:
+            raise RefusedError(f"cannot approve intent {intent_id}: {exc}") from None
+        self._emit("approved", record, actor=actor, reason=reason)
+        return record
+
+    def reject(self, intent_id: str, actor: str, reason: str = "") -> IntentRecord:
+        """Reject a pending intent (refused with its state when it is not pending)."""
+        record = self._expire_if_due(self.store.get(intent_id), self.clock())
+        if record.state is not IntentState.PENDING_APPROVAL:
+            raise self._refuse(record, "reject")
+        try:
+            record = self.store.transition(
+                intent_id,
+                IntentState.REJECTED,
+                expected_from=IntentState.PENDING_APPROVAL,
+                actor=actor,
+                reason=reason,
+            )
+        except StateConflict as exc:
+            raise RefusedError(f"cannot reject intent {intent_id}: {exc}") from None
+        self._emit("rejected", record, actor=actor, reason=reason)
+        return record
+
+    def cancel(self, intent_id: str, actor: str, reason: str = "") -> IntentRecord:
+        """Cancel an intent that has not started executing."""
+        cancellable = (IntentState.PROPOSED, IntentState.PENDING_APPROVAL, IntentState.APPROVED)
+        record = self.store.get(intent_id)
+        if record.state not in cancellable:
+            raise RefusedError(
+                f"cannot cancel intent {intent_id}: it is {record.state.value} (only proposed, "
+                "pending_approval or approved intents can be cancelled); nothing was changed"
+            )
+        try:
+            return self.store.transition(
+                intent_id,
+                IntentState.CANCELLED,
+                expected_from=cancellable,
+                actor=actor,
+                reason=reason,
+            )
+        except StateConflict as exc:
+            raise RefusedError(f"cannot cancel intent {intent_id}: {exc}") from None
+
+    def expire_due(self, now: datetime | None = None) -> list[str]:
+        """Mark every pending intent whose approval window has passed as expired."""
+        now = now or self.clock()
+        expired = []
+        for record in self.store.list_intents(state=IntentState.PENDING_APPROVAL.value):
+            if self._expire_if_due(record, now).state is IntentState.EXPIRED:
+                expired.append(record.id)
+        return expired
+
+    def preview(self, intent_id: str) -> Preview:
+        """What the operator approves: the order, its estimated notional, every verdict,
+        the strategist's rationale and versions, age and expiry."""
+        record = self.store.get(intent_id)
+        intent = record.intent
+        now = self.clock()
+        quantity = derive_quantity(record, self.settings.runtime.quantity_step)
+        if quantity is not None and record.ref_price is not None:
+            estimate: Decimal | None = quantity * record.ref_price
+        else:
+            estimate = intent.notional
+        expires_in = (record.expires_at - now).total_seconds() if record.expires_at else None
+        expired = record.state is IntentState.EXPIRED or (
+            record.state is IntentState.PENDING_APPROVAL
+            and expires_in is not None
+            and expires_in <= 0
+        )
+        return Preview(
+            intent_id=intent.id,
+            state=record.state.value,
+            broker=record.broker,
+            symbol=intent.symbol,
+            side=str(intent.side),
+            order_type=str(intent.order_type),
+            limit_price=_text(intent.limit_price),
+            quantity=_text(quantity),
+            notional=_text(intent.notional),
+            estimated_notional=_text(estimate),
+            ref_price=_text(record.ref_price),
+            client_order_id=record.client_order_id,
+            verdicts=[
+                {"guard": v.guard, "allow": v.allow, "code": v.code, "detail": v.detail}
+                for v in record.verdicts
+            ],
+            rationale=intent.rationale,
+            confidence=intent.confidence,
+            strategist=intent.strategist,
+            prompt_version=intent.prompt_version,
+            schema_version=intent.schema_version,
+            cycle_id=record.cycle_id,
+            expired=expired,
+            created_at=record.created_at.isoformat(),
+            expires_at=record.expires_at.isoformat() if record.expires_at else None,
+            expires_in_s=expires_in,
+            age_s=(now - record.created_at).total_seconds(),
+        )

@@ -1,0 +1,95 @@
+"""``tradekernel control``: operator switches, persisted and journaled with the actor."""
+
+from __future__ import annotations
+
+import click
+
+from .context import AppContext, echo_json, json_option, pass_app
+
+by_option = click.option("--by", "actor", default="operator", show_default=True, help="Who acts.")
+reason_option = click.option("--reason", default="", help="Why (journaled).")
+
+
+def _control(app: AppContext):
+    from ..runtime.control import Control
+    from ..store import Store
+
+    settings = app.settings()
+    store = Store.open(settings.state_dir)
+    app.on_close(store.close)
+    return Control(store, settings.runtime, emit=app.kernel().emit)
+
+
+@click.group()
+def control() -> None:
+    """Pause, resume, kill switch, trading state and persisted mode."""
+
+
+@control.command()
+@by_option
+@reason_option
+@pass_app
+def pause(app: AppContext, actor: str, reason: str) -> None:
+    """Pause: cycles are skipped until resume."""
+    _control(app).pause(actor=actor, reason=reason)
+    click.echo(f"paused by {actor}")
+
+
+@control.command()
+@by_option
+@reason_option
+@pass_app
+def resume(app: AppContext, actor: str, reason: str) -> None:
+    """Resume: clears pause, cooldown, incidents and degrade mode."""
+    _control(app).resume(actor=actor, reason=reason)
+    click.echo(f"resumed by {actor}")
+
+
+@control.command("kill-switch")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@by_option
+@reason_option
+@pass_app
+def kill_switch(app: AppContext, state: str, actor: str, reason: str) -> None:
+    """Turn the kill switch on (nothing new trades) or off."""
+    _control(app).set_kill_switch(state == "on", actor=actor, reason=reason)
+    click.echo(f"kill switch {state} (by {actor})")
+
+
+@control.command("trading-state")
+@click.argument("state", type=click.Choice(["active", "reducing", "halted"]))
+@by_option
+@reason_option
+@pass_app
+def trading_state(app: AppContext, state: str, actor: str, reason: str) -> None:
+    """Set the trading state: active, reducing (only position-shrinking orders) or halted."""
+    _control(app).set_trading_state(state, actor=actor, reason=reason)
+    click.echo(f"trading state {state} (by {actor})")
+
+
+@control.command("mode")
+@click.argument("mode", type=click.Choice(["paper", "shadow", "live", "clear"]))
+@by_option
+@reason_option
+@pass_app
+def mode(app: AppContext, mode: str, actor: str, reason: str) -> None:
+    """Persist the runtime mode (a --mode flag still wins); 'clear' removes it."""
+    if mode == "live" and not app.settings().kernel.live_acknowledged:
+        from ..errors import RefusedError
+
+        raise RefusedError('mode "live" needs [kernel] live_acknowledged = true in the configuration')
+    _control(app).set_mode(None if mode == "clear" else mode, actor=actor, reason=reason)
+    click.echo(f"persisted mode: {mode} (by {actor})")
+
+
+@control.command()
+@json_option
+@pass_app
+def status(app: AppContext, as_json: bool) -> None:
+    """Show pause, kill switch, trading state, mode, degrade, cooldown and breaker."""
+    data = _control(app).status()
+    if as_json:
+        echo_json(data)
+        return
+    for key, value in data.items():
+        click.echo(f"{key:15} {value}")

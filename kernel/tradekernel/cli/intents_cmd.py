@@ -1,0 +1,282 @@
+"""``tradekernel intents``: list, inspect, preview, approve, reject, reconcile, preflight."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from .context import AppContext, echo_json, json_option, pass_app
+
+
+def open_store(app: AppContext, *, create: bool = False, wired: bool = False) -> Any:
+    """The state store of the configured ``state_dir``; ``wired`` routes transitions to the
+    kernel's ``on_intent_transition`` observers."""
+    from ..store import Store
+
+    settings = app.settings()
+    on_transition = None
+    if wired:
+        kernel = app.kernel()
+
+        def on_transition(transition: Any) -> None:
+            kernel.registry.call_each("on_intent_transition", transition=transition)
+
+    return Store.open(settings.kernel.state_dir, create=create, on_transition=on_transition)
+
+
+def safe_emit(app: AppContext) -> Any:
+    """The kernel's ``emit``; an event sink that cannot start must not undo an operator action."""
+    from loguru import logger
+
+    def emit(stage: str, kind: str, **fields: Any) -> None:
+        try:
+            app.kernel().emit(stage, kind, **fields)
+        except Exception as exc:
+            logger.warning("event {}.{} not delivered: {}", stage, kind, exc)
+
+    return emit
+
+
+def record_dict(record: Any) -> dict[str, Any]:
+    from ..serde import unstructure
+
+    data = unstructure(record)
+    data["id"] = record.id
+    return data
+
+
+def _line(record: Any) -> str:
+    intent = record.intent
+    amount = f"qty {intent.quantity}" if intent.quantity is not None else f"${intent.notional}"
+    extra = f"  ({record.reason})" if record.reason else ""
+    return (
+        f"{record.id}  {record.state.value:<16} {intent.side.value:<4} {intent.symbol:<8} "
+        f"{amount:<14} {record.created_at:%Y-%m-%d %H:%M:%S}{extra}"
+    )
+
+
+@click.group()
+def intents() -> None:
+    """Inspect and approve trade intents; reconcile stuck executions."""
+
+
+@intents.command("list")
+@click.option("--state", "state", help="Only intents in this state (e.g. pending_approval).")
+@click.option("--cycle", "cycle_id", help="Only intents of this cycle.")
+@click.option("--limit", type=int, help="At most this many.")
+@click.option(
+    "--stuck-after",
+    help="Exit 4 naming every intent executing longer than this (e.g. 5m).",
+)
+@json_option
+@pass_app
+def list_cmd(
+    app: AppContext,
+    state: str | None,
+    cycle_id: str | None,
+    limit: int | None,
+    stuck_after: str | None,
+    as_json: bool,
+) -> None:
+    """List intents, oldest first."""
+    from ..errors import GateFailed, NotFoundError
+    from ..models import utcnow
+    from ..settings import Duration
+
+    threshold = None
+    if stuck_after is not None:
+        try:
+            threshold = Duration.parse(stuck_after)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--stuck-after") from None
+    try:
+        store = open_store(app)
+    except NotFoundError:
+        records: list[Any] = []
+    else:
+        with store:
+            records = store.list_intents(state=state, cycle_id=cycle_id, limit=limit)
+    stuck = []
+    if threshold is not None:
+        cutoff = utcnow() - timedelta(seconds=float(threshold))
+        stuck = [
+            r
+            for r in records
+            if r.state.value == "executing" and r.executing_since and r.executing_since < cutoff
+        ]
+    if as_json:
+        echo_json(
+            {
+                "intents": [record_dict(r) for r in records],
+                "stuck": [r.id for r in stuck],
+            }
+        )
+    else:
+        for record in records:
+            click.echo(_line(record))
+        if not records:
+            click.echo("no intents")
+    if stuck:
+        names = ", ".join(r.id for r in stuck)
+        raise GateFailed(f"{len(stuck)} intent(s) executing longer than {threshold}: {names}")
+
+
+@intents.command("show")
+@click.argument("intent_id")
+@json_option
+@pass_app
+def show(app: AppContext, intent_id: str, as_json: bool) -> None:
+    """Show one intent with its whole journal."""
+    from ..serde import unstructure
+
+    with open_store(app) as store:
+        record = store.get(intent_id)
+        rows = store.journal_rows(intent_id)
+    if as_json:
+        echo_json({"intent": record_dict(record), "journal": [unstructure(r) for r in rows]})
+        return
+    click.echo(_line(record))
+    for key in ("cycle_id", "broker", "client_order_id", "broker_order_id", "order_status"):
+        click.echo(f"  {key}: {getattr(record, key)}")
+    click.echo(f"  rationale: {record.intent.rationale}")
+    for verdict in record.verdicts:
+        mark = "allow" if verdict.allow else "DENY"
+        click.echo(f"  verdict: {verdict.guard} {mark} {verdict.code} {verdict.detail}".rstrip())
+    click.echo("journal:")
+    for row in rows:
+        reason = f"  {row.reason}" if row.reason else ""
+        move = f"{row.from_state or '-'} -> {row.to_state}"
+        click.echo(f"  #{row.seq} {row.ts}  {move}  by {row.actor}{reason}")
+
+
+def _approvals(app: AppContext, store: Any) -> Any:
+    from ..approval import ApprovalService
+
+    return ApprovalService(store, app.settings(), emit=safe_emit(app))
+
+
+@intents.command("preview")
+@click.argument("intent_id")
+@json_option
+@pass_app
+def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
+    """What approving INTENT_ID would send: order, notional, verdicts, rationale, expiry."""
+    from ..approval import ApprovalService
+
+    with open_store(app) as store:
+        p = ApprovalService(store, app.settings()).preview(intent_id)
+    if as_json:
+        echo_json(p.to_dict())
+        return
+    click.echo(f"intent {p.intent_id}  [{p.state}]  cycle {p.cycle_id}")
+    price = f" @ {p.limit_price}" if p.limit_price else ""
+    click.echo(
+        f"  order:     {p.side} {p.quantity} {p.symbol} {p.order_type}{price} via {p.broker}"
+    )
+    click.echo(f"  notional:  ~{p.estimated_notional} (reference price {p.ref_price})")
+    for v in p.verdicts:
+        mark = "allow" if v["allow"] else "DENY"
+        click.echo(f"  guard:     {v['guard']} {mark} {v['code']} {v['detail']}".rstrip())
+    click.echo(f"  strategist: {p.strategist} (prompt {p.prompt_version}, {p.schema_version})")
+    click.echo(f"  rationale: {p.rationale}")
+    expiry = "EXPIRED" if p.expired else f"expires {p.expires_at}"
+    click.echo(f"  age:       {p.age_s:.0f}s, {expiry}")
+
+
+def _decide(app: AppContext, action: str, intent_id: str, by: str, reason: str) -> None:
+    with open_store(app, wired=True) as store:
+        record = getattr(_approvals(app, store), action)(intent_id, by, reason)
+    click.echo(f"{record.id}: {record.state.value} by {by}")
+
+
+_by = click.option("--by", default="operator", show_default=True, help="Who decides.")
+_reason = click.option("--reason", default="", help="Why (journaled).")
+
+
+@intents.command("approve")
+@click.argument("intent_id")
+@_by
+@_reason
+@pass_app
+def approve(app: AppContext, intent_id: str, by: str, reason: str) -> None:
+    """Approve a pending intent (exit 3 when it is expired, rejected or already executed)."""
+    _decide(app, "approve", intent_id, by, reason)
+
+
+@intents.command("reject")
+@click.argument("intent_id")
+@_by
+@_reason
+@pass_app
+def reject(app: AppContext, intent_id: str, by: str, reason: str) -> None:
+    """Reject a pending intent."""
+    _decide(app, "reject", intent_id, by, reason)
+
+
+@intents.command("cancel")
+@click.argument("intent_id")
+@_by
+@_reason
+@pass_app
+def cancel(app: AppContext, intent_id: str, by: str, reason: str) -> None:
+    """Cancel an intent that has not started executing."""
+    _decide(app, "cancel", intent_id, by, reason)
+
+
+def _executor(app: AppContext, store: Any) -> Any:
+    from ..execution import Executor
+
+    settings = app.settings()
+    broker = app.kernel().component("broker")
+    return Executor(
+        store,
+        broker,
+        broker_name=settings.components.broker,
+        settings=settings,
+        emit=safe_emit(app),
+    )
+
+
+@intents.command("reconcile")
+@json_option
+@pass_app
+def reconcile(app: AppContext, as_json: bool) -> None:
+    """Resolve intents stuck in executing by asking the broker (never resubmits blindly)."""
+    from ..serde import unstructure
+
+    with open_store(app, wired=True) as store:
+        results = _executor(app, store).reconcile()
+    if as_json:
+        echo_json([unstructure(r) for r in results])
+        return
+    for r in results:
+        reason = f"  ({r.reason})" if r.reason else ""
+        click.echo(f"{r.intent_id}  {r.action:<13} -> {r.state}{reason}")
+    if not results:
+        click.echo("nothing to reconcile")
+
+
+@intents.command("preflight")
+@click.argument("intent_id")
+@json_option
+@pass_app
+def preflight(app: AppContext, intent_id: str, as_json: bool) -> None:
+    """Check whether INTENT_ID may execute now; exit 3 listing every denial."""
+    from ..errors import RefusedError
+    from ..serde import unstructure
+
+    with open_store(app) as store:
+        store.get(intent_id)
+        denials = _executor(app, store).preflight(intent_id)
+    if as_json:
+        echo_json({"intent_id": intent_id, "ok": not denials, "denials": unstructure(denials)})
+    else:
+        for d in denials:
+            click.echo(f"DENY {d.code}: {d.detail}")
+        if not denials:
+            click.echo(f"{intent_id}: clear to execute")
+    if denials:
+        codes = ", ".join(d.code for d in denials)
+        raise RefusedError(f"intent {intent_id} may not execute: {codes}")

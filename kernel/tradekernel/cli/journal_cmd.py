@@ -1,0 +1,73 @@
+"""``tradekernel journal``: verify the hash chain, export it, back the database up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .context import AppContext, echo_json, json_option, pass_app
+
+
+@click.group()
+def journal() -> None:
+    """Verify, export and back up the state journal."""
+
+
+def _store(app: AppContext):
+    from ..store import Store
+
+    return Store.open(app.settings().kernel.state_dir, create=False)
+
+
+@journal.command("verify")
+@json_option
+@pass_app
+def verify(app: AppContext, as_json: bool) -> None:
+    """Check the hash chain and that intent states agree with it (exit 4 when not)."""
+    from ..errors import GateFailed
+    from ..serde import unstructure
+
+    with _store(app) as store:
+        result = store.verify_journal()
+    if as_json:
+        echo_json(unstructure(result))
+    elif result.ok:
+        click.echo(f"ok: {result.rows_checked} journal rows verified")
+    if not result.ok:
+        where = f"row {result.first_bad_seq}" if result.first_bad_seq else "state"
+        raise GateFailed(f"journal verification failed at {where}: {result.problem}")
+
+
+@journal.command("export")
+@click.option("--jsonl", "jsonl", is_flag=True, required=True, help="One JSON object per row.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+@pass_app
+def export(app: AppContext, jsonl: bool, out: str | None) -> None:
+    """Export the journal, one JSON object per line, in order."""
+    from ..serde import unstructure
+
+    with _store(app) as store:
+        lines = [json.dumps(unstructure(r), sort_keys=True) for r in store.journal_rows()]
+    text = "".join(line + "\n" for line in lines)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"exported {len(lines)} rows to {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@journal.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+@pass_app
+def backup(app: AppContext, path: str) -> None:
+    """Copy the state database to PATH with SQLite's online backup (safe while running)."""
+    from ..errors import RefusedError
+
+    dest = Path(path)
+    if dest.exists():
+        raise RefusedError(f"{dest}: already exists; choose a new path (nothing was written)")
+    with _store(app) as store:
+        store.backup(dest)
+    click.echo(f"backed up {store.path} to {dest}")

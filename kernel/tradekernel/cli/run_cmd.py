@@ -1,0 +1,154 @@
+"""``tradekernel run`` and ``tradekernel runtime-plan``: the main job."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import click
+
+from ..errors import ConfigError
+from ..settings import Duration
+from .context import AppContext, echo_json, json_option, pass_app
+
+
+class DurationType(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Duration:
+        try:
+            return Duration.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Run exactly one cycle.")
+@click.option("--every", type=DurationType(), help="Run a cycle every interval (e.g. 60s).")
+@click.option("--cycles", type=click.IntRange(min=1), help="Stop after N cycles.")
+@click.option(
+    "--mode", type=click.Choice(["paper", "shadow", "live"]), help="Override the runtime mode."
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print only the final summary.")
+@json_option
+@pass_app
+def run(
+    app: AppContext,
+    once: bool,
+    every: Duration | None,
+    cycles: int | None,
+    mode: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Run trading cycles through the canonical graph.
+
+    Without options, runs one cycle. --every runs on a schedule until --cycles are done,
+    the market data runs out, or SIGINT/SIGTERM (the current node finishes first).
+    """
+    from ..runtime import Runtime, run_cycles
+
+    if once and (every or (cycles and cycles > 1)):
+        raise click.UsageError("--once cannot be combined with --every or --cycles > 1")
+    kernel = app.kernel()
+    with Runtime(kernel, mode=mode) as runtime:
+        start_equity = _equity(runtime)
+        count = 1 if once or (not every and not cycles) else cycles
+
+        def progress(state: Any) -> None:
+            if quiet or as_json:
+                return
+            s = state.summary()
+            click.echo(
+                f"cycle {runtime.cycles:>4}  {s['as_of'] or '-':25}  candidates={s['candidates']} "
+                f"intents={s['intents']} blocked={s['blocked']} pending={s['pending']} "
+                f"submitted={s['submitted']} fills={s['fills']} equity={s['equity']}"
+                + (f"  hold={s['hold_reason']}" if s["hold_reason"] else "")
+            )
+
+        states = run_cycles(runtime, every=every, cycles=count, on_cycle=progress)
+        summary = _summary(app, runtime, states, start_equity)
+    if as_json:
+        echo_json(summary)
+        return
+    _print_summary(summary)
+
+
+def _equity(runtime: Any) -> Decimal | None:
+    if runtime.mode == "shadow":
+        return None
+    return runtime.kernel.component("broker").account().equity
+
+
+def _summary(app: AppContext, runtime: Any, states: list, start_equity: Decimal | None) -> dict:
+    settings = app.settings()
+    denials: dict[str, int] = {}
+    for s in states:
+        for code, n in s.denials.items():
+            denials[code] = denials.get(code, 0) + n
+    last = next((s for s in reversed(states) if s.account is not None), None)
+    account = last.account if last else None
+    unrealized = sum((p.unrealized_pnl for p in last.positions.values()), Decimal(0)) if last else 0
+    sinks = settings.components.metrics_sinks
+    return {
+        "run_id": runtime.run_id,
+        "mode": runtime.mode,
+        "mode_source": runtime.resolved.source,
+        "cycles": len(states),
+        "stopped": "signal" if runtime.stop_requested else ("data exhausted" if runtime.exhausted else "done"),
+        "intents": sum(len(s.intents) for s in states),
+        "guard_denials": denials,
+        "blocked": sum(len(s.blocked) for s in states),
+        "pending_approval": sum(len(s.pending) for s in states),
+        "auto_approved": sum(len(s.approved) for s in states),
+        "orders_submitted": sum(len(s.submitted) for s in states),
+        "orders_failed": sum(len(s.failed) for s in states),
+        "fills": sum(s.fills for s in states),
+        "cash": str(account.cash) if account else None,
+        "equity": str(account.equity) if account else None,
+        "realized_pnl": str(account.realized_pnl) if account else None,
+        "unrealized_pnl": str(unrealized),
+        "pnl": str(account.equity - start_equity) if account and start_equity is not None else None,
+        "state_db": str(settings.state_dir / "state.db"),
+        "events": str(settings.state_dir / "events") if "jsonl" in sinks else ", ".join(sinks),
+    }
+
+
+def _print_summary(s: dict) -> None:
+    click.echo("")
+    click.echo(f"run {s['run_id']}  mode={s['mode']} (from {s['mode_source']})  stopped: {s['stopped']}")
+    click.echo(f"  cycles            {s['cycles']}")
+    click.echo(f"  intents           {s['intents']}")
+    denials = ", ".join(f"{k}={v}" for k, v in sorted(s["guard_denials"].items())) or "none"
+    click.echo(f"  guard denials     {denials}")
+    click.echo(f"  pending approval  {s['pending_approval']}   auto-approved {s['auto_approved']}")
+    click.echo(f"  orders            {s['orders_submitted']} submitted, {s['orders_failed']} failed")
+    click.echo(f"  fills             {s['fills']}")
+    if s["equity"] is not None:
+        click.echo(
+            f"  equity            {s['equity']}  (cash {s['cash']}, P&L {s['pnl']}: "
+            f"realized {s['realized_pnl']}, unrealized {s['unrealized_pnl']})"
+        )
+    click.echo(f"  state             {s['state_db']}")
+    click.echo(f"  events            {s['events']}")
+
+
+@click.command("runtime-plan")
+@json_option
+@pass_app
+def runtime_plan(app: AppContext, as_json: bool) -> None:
+    """Show the canonical cycle graph: nodes, roles, retry policy and routing."""
+    from ..runtime import runtime_plan as plan
+
+    try:
+        policy = app.settings().runtime
+    except ConfigError:
+        policy = None
+    rows = plan(policy)
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        skip = f"  (skipped in {', '.join(row['skipped_in'])})" if row["skipped_in"] else ""
+        retry = f"attempts={row['attempts']}" + (f" backoff={row['backoff']}" if row["backoff"] else "")
+        click.echo(f"{row['node']:<10} {row['role']:<10} {row['does']}  [{retry}] -> {row['next']}{skip}")

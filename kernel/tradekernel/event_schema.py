@@ -1,0 +1,371 @@
+"""The frozen ``event.v1`` schema: the envelope, the catalogue of stages and kinds, and
+:func:`validate_event`, which checks one recorded event against both.
+
+The catalogue is the contract between the runtime, its plugins and whoever reads the
+event log (dashboards, the Prometheus sink, ``tradekernel events validate``). It is
+additive only: a new optional field or a new kind may be added to ``event.v1``; renaming
+or retyping a field, or making an optional field required, needs ``event.v2``.
+Third-party plugins emit their own events under a namespaced stage ``x_<plugin>``
+(``x_mydesk``), whose kinds and fields are free. See docs/events.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from attrs import frozen
+
+from .models import EVENT_SCHEMA, Severity
+
+SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
+PLUGIN_STAGE = re.compile(r"^x_[a-z][a-z0-9_]*$")
+"""Stages reserved for third-party plugins: ``x_<plugin>``; not checked against the catalogue."""
+
+SEVERITIES = tuple(s.value for s in Severity)
+
+ENVELOPE: dict[str, tuple[str, str]] = {
+    "schema": ("str", 'always "event.v1"'),
+    "ts": ("timestamp", "ISO-8601 time with a UTC offset (the kernel writes UTC)"),
+    "run_id": ("str", 'id of the run (process) that emitted it, "" outside a run'),
+    "cycle_id": ("str", 'id of the runtime cycle, "" outside a cycle'),
+    "stage": ("str", "snake_case: the part of the system that emitted it"),
+    "kind": ("str", "snake_case: what happened, within the stage"),
+    "severity": ("str", "one of " + ", ".join(SEVERITIES)),
+    "fields": ("dict", "the payload; JSON object whose keys the catalogue defines"),
+}
+"""Every envelope key: name -> (type, meaning). All are required."""
+
+
+@frozen
+class FieldSpec:
+    """One catalogued field: its type, unit and whether every event of the kind has it."""
+
+    type: str
+    """``str``, ``int``, ``number`` (int or float), ``decimal`` (decimal string or
+    number), ``bool``, ``list``, ``dict``, ``timestamp`` (ISO-8601 string) or ``any``."""
+    unit: str = ""
+    required: bool = False
+    doc: str = ""
+
+
+def _f(type_: str, unit: str = "", doc: str = "", *, req: bool = False) -> FieldSpec:
+    return FieldSpec(type=type_, unit=unit, required=req, doc=doc)
+
+
+_LATENCY = _f("number", "ms", "wall time")
+_INTENT_ID = _f("str", doc="the intent's deterministic id", req=True)
+
+_COMMANDER = {
+    "node": _f("str", doc="graph node the commander is at", req=True),
+    "next": _f("str", doc="node it routes to"),
+    "action": _f("str", doc="route | retry | pause | cancel | cooldown_wait | end"),
+    "mode": _f("str", doc="paper | shadow | live"),
+    "mode_source": _f("str", doc="where the mode came from"),
+    "reason": _f("str"),
+    "attempt": _f("int", "count", "retry attempt (route, action retry)"),
+    "error": _f("str"),
+    "cancelled": _f("int", "count", "intents cancelled (route, action cancel)"),
+    "broker": _f("str", doc="broker component (mode)"),
+    "strategist": _f("str", doc="strategist component (mode)"),
+}
+_APPROVAL = {
+    "intent_id": _INTENT_ID,
+    "symbol": _f("str"),
+    "side": _f("str", doc="buy | sell"),
+    "quantity": _f("decimal", "shares/units"),
+    "notional": _f("decimal", "account currency"),
+    "actor": _f("str", doc="who decided (operator name, auto, expiry)"),
+    "approve_cmd": _f("str", doc="CLI command that approves (pending only)"),
+    "reject_cmd": _f("str", doc="CLI command that rejects (pending only)"),
+}
+_EXECUTOR = {
+    "intent_id": _INTENT_ID,
+    "client_order_id": _f("str"),
+    "broker_order_id": _f("str"),
+    "broker": _f("str", doc="broker component name"),
+    "action": _f("str", doc="what reconciliation did (reconciled)"),
+    "reason": _f("str"),
+}
+_RESILIENCE = {
+    "state": _f("str", doc="closed | open | half_open, or the degrade state"),
+    "failures": _f("int", "count", "consecutive failures"),
+    "count": _f("int", "count", "incidents so far (incident)"),
+    "until": _f("timestamp", doc="end of the cooldown (cooldown)"),
+    "actor": _f("str"),
+    "reason": _f("str"),
+}
+_CONTROL = {
+    "actor": _f("str"),
+    "reason": _f("str"),
+    "value": _f("any", doc="the new value: bool (kill_switch), state or mode name"),
+}
+_NOTIFY = {
+    "notifier": _f("str", doc="notifier component name", req=True),
+    "event_kind": _f("str", doc="the notification's kind"),
+    "dedup_key": _f("str"),
+    "http_status": _f("int"),
+    "attempts": _f("int", "count"),
+    "latency_ms": _LATENCY,
+    "error": _f("str"),
+}
+_ALERTS = {
+    "rule": _f("str", doc="alert rule name", req=True),
+    "value": _f("decimal", doc="observed value"),
+    "threshold": _f("decimal", doc="rule threshold"),
+}
+
+CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
+    "commander": {
+        "route": _COMMANDER,
+        "transition": _COMMANDER,
+        "end": {**_COMMANDER, "node": _f("str", doc="last node")},
+        "mode": {**_COMMANDER, "node": _f("str"), "mode": _f("str", req=True)},
+    },
+    "hydrate": {
+        "skill": {
+            "skill": _f("str", doc="skill name, area.verb", req=True),
+            "ok": _f("bool", req=True),
+            "latency_ms": _LATENCY,
+            "fallback_reason": _f("str"),
+            "error": _f("str"),
+            "source": _f("str"),
+            "version": _f("str"),
+        }
+    },
+    "scan": {
+        "candidates": {
+            "candidates": _f("list", doc="symbols"),
+            "count": _f("int", "count", req=True),
+        }
+    },
+    "strategist": {
+        "decision": {
+            "strategist": _f("str", doc="strategist component name", req=True),
+            "intents": _f("int", "count", "intents proposed", req=True),
+            "hold_reason": _f("str"),
+            "error_type": _f("str"),
+            "detail": _f("str"),
+            "latency_ms": _LATENCY,
+        },
+        "dropped_intent": {
+            "intent_id": _INTENT_ID,
+            "symbol": _f("str"),
+            "reason": _f("str", doc="not_a_candidate | degrade_scaled_to_zero | ..."),
+        },
+    },
+    "strategist_llm": {
+        "decision": {
+            "provider": _f("str", req=True),
+            "model": _f("str", doc="null when no call was made"),
+            "ok": _f("bool", doc="a valid decision came back", req=True),
+            "latency_ms": _f("number", "ms", "all attempts", req=True),
+            "attempts": _f("int", "count"),
+            "error_type": _f("str"),
+            "prompt_version": _f("str"),
+            "schema_version": _f("str"),
+            "prompt_tokens": _f("int", "tokens"),
+            "completion_tokens": _f("int", "tokens"),
+            "total_tokens": _f("int", "tokens"),
+            "estimated_cost_usd": _f("decimal", "USD", "from the configured prices"),
+            "reported_cost_usd": _f("decimal", "USD", "as the provider reported it"),
+            "fallback_reason": _f("str"),
+            "cache_hit": _f("bool"),
+            "intents": _f("int", "count"),
+            "detail": _f("str"),
+        }
+    },
+    "risk": {
+        "verdict": {
+            "intent_id": _INTENT_ID,
+            "symbol": _f("str"),
+            "guard": _f("str", doc="guard name (the first denying guard)", req=True),
+            "allow": _f("bool", req=True),
+            "code": _f("str", doc="stable reason code"),
+            "detail": _f("str"),
+        }
+    },
+    "approval": {
+        k: _APPROVAL for k in ("pending", "approved", "rejected", "expired", "auto_approved")
+    },
+    "executor": {
+        **{
+            k: _EXECUTOR
+            for k in ("submitted", "failed", "claim_conflict", "unknown_outcome", "reconciled")
+        },
+        "skipped": {"reason": _f("str", doc="why nothing was executed this cycle")},
+    },
+    "monitor": {
+        "order_status": {
+            "client_order_id": _f("str", req=True),
+            "status": _f(
+                "str", doc="working | partial_fill | filled | cancelled | rejected", req=True
+            ),
+            "intent_id": _f("str"),
+            "filled_quantity": _f("decimal", "shares/units"),
+            "progress": _f("decimal", "ratio 0..1"),
+            "terminal": _f("bool"),
+        },
+        "fill": {
+            "client_order_id": _f("str", req=True),
+            "intent_id": _f("str"),
+            "symbol": _f("str"),
+            "side": _f("str", doc="buy | sell"),
+            "fill_id": _f("str", req=True),
+            "price": _f("decimal", "account currency"),
+            "quantity": _f("decimal", "shares/units"),
+            "commission": _f("decimal", "account currency"),
+        },
+    },
+    "resilience": {
+        k: _RESILIENCE
+        for k in (
+            "breaker_opened",
+            "breaker_half_open",
+            "breaker_closed",
+            "degrade_entered",
+            "degrade_exited",
+            "cooldown",
+            "incident",
+        )
+    },
+    "control": {k: _CONTROL for k in ("paused", "resumed", "kill_switch", "trading_state", "mode")},
+    "report": {
+        "cycle": {
+            "as_of": _f("timestamp", doc="the cycle's market time"),
+            "mode": _f("str", doc="paper | shadow | live"),
+            "cycles": _f("int", "count"),
+            "candidates": _f("int", "count"),
+            "intents": _f("int", "count"),
+            "blocked": _f("int", "count"),
+            "pending": _f("int", "count"),
+            "approved": _f("int", "count"),
+            "submitted": _f("int", "count"),
+            "failed": _f("int", "count"),
+            "denials": _f("dict", "count", "guard reason code -> denials this cycle"),
+            "approvals": _f("int", "count"),
+            "orders": _f("int", "count"),
+            "fills": _f("int", "count"),
+            "hold_reason": _f("str"),
+            "degraded": _f("bool"),
+            "equity": _f("decimal", "account currency"),
+            "cash": _f("decimal", "account currency"),
+            "realized_pnl": _f("decimal", "account currency"),
+            "unrealized_pnl": _f("decimal", "account currency"),
+        }
+    },
+    "notify": {k: _NOTIFY for k in ("delivered", "failed", "dedup_suppressed", "rate_limited")},
+    "alerts": {"fired": _ALERTS, "resolved": _ALERTS},
+    "budget": {
+        "exhausted": {
+            "scope": _f("str", doc="tokens | usd", req=True),
+            "used": _f("decimal", "tokens or USD"),
+            "limit": _f("decimal", "tokens or USD"),
+            "estimate": _f("decimal", "tokens or USD", "what the refused call would need"),
+            "strategist": _f("str"),
+        }
+    },
+}
+"""stage -> kind -> field -> :class:`FieldSpec`. Fields not listed are allowed (additive);
+listed fields must have their type when present and not null."""
+
+
+def _is_decimal(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float | Decimal):
+        return Decimal(repr(value) if isinstance(value, float) else value).is_finite()
+    if isinstance(value, str):
+        try:
+            return Decimal(value).is_finite()
+        except InvalidOperation:
+            return False
+    return False
+
+
+def _is_timestamp(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+_CHECKS = {
+    "str": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "decimal": _is_decimal,
+    "bool": lambda v: isinstance(v, bool),
+    "list": lambda v: isinstance(v, list),
+    "dict": lambda v: isinstance(v, dict),
+    "timestamp": _is_timestamp,
+    "any": lambda v: True,
+}
+
+
+def validate_event(data: Mapping[str, Any]) -> list[str]:
+    """Every problem with one recorded event (a JSON object); empty when it is valid.
+
+    Checks the envelope (all keys present, no others, right types, ``schema`` is
+    ``event.v1``, ``ts`` carries a timezone, snake_case stage and kind, a known
+    severity) and, for catalogued stages, that the kind is known and its fields fit.
+    """
+    if not isinstance(data, Mapping):
+        return [f"expected a JSON object, got {type(data).__name__}"]
+    problems = [f"missing envelope key {key!r}" for key in ENVELOPE if key not in data]
+    problems += [f"unknown envelope key {key!r}" for key in data if key not in ENVELOPE]
+    schema = data.get("schema")
+    if "schema" in data and schema != EVENT_SCHEMA:
+        problems.append(f"schema: expected {EVENT_SCHEMA!r}, got {schema!r}")
+    if "ts" in data and not _is_timestamp(data["ts"]):
+        problems.append(f"ts: expected an ISO-8601 time with a timezone, got {data['ts']!r}")
+    for key in ("run_id", "cycle_id"):
+        if key in data and not isinstance(data[key], str):
+            problems.append(f"{key}: expected a string, got {data[key]!r}")
+    for key in ("stage", "kind"):
+        if key in data and not (isinstance(data[key], str) and SNAKE_CASE.match(data[key])):
+            problems.append(f"{key}: expected a non-empty snake_case name, got {data[key]!r}")
+    if "severity" in data and data["severity"] not in SEVERITIES:
+        problems.append(
+            f"severity: expected one of {', '.join(SEVERITIES)}, got {data['severity']!r}"
+        )
+    fields = data.get("fields")
+    if "fields" in data and not isinstance(fields, dict):
+        problems.append(f"fields: expected a JSON object, got {fields!r}")
+    if problems:
+        return problems
+    return _catalogue_problems(data["stage"], data["kind"], fields)
+
+
+def _catalogue_problems(stage: str, kind: str, fields: dict[str, Any]) -> list[str]:
+    if PLUGIN_STAGE.match(stage):
+        return []
+    kinds = CATALOGUE.get(stage)
+    if kinds is None:
+        return [
+            f"stage {stage!r} is not in the event.v1 catalogue "
+            "(third-party plugins use a stage named x_<plugin>)"
+        ]
+    specs = kinds.get(kind)
+    if specs is None:
+        return [f"kind {kind!r} is not in the event.v1 catalogue for stage {stage!r}"]
+    problems = []
+    for name, spec in specs.items():
+        value = fields.get(name)
+        if value is None:
+            if spec.required:
+                problems.append(f"{stage}.{kind}: required field {name!r} is missing")
+            continue
+        if not _CHECKS[spec.type](value):
+            problems.append(f"{stage}.{kind}: field {name!r}: expected {spec.type}, got {value!r}")
+    return problems
+
+
+def field_specs(stage: str, kind: str) -> dict[str, FieldSpec]:
+    """The catalogued fields of ``stage``/``kind`` (empty for unknown or plugin stages)."""
+    return CATALOGUE.get(stage, {}).get(kind, {})

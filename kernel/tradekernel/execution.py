@@ -1,0 +1,374 @@
+"""Exactly-once execution: claim an approved intent, submit it once, and resolve every
+unknown outcome by asking the broker, never by guessing.
+
+The rules (docs/state.md, "Execution"):
+
+* an intent is claimed by a compare-and-set ``approved -> executing``; of many
+  concurrent executors exactly one wins, the others get ``already_claimed``;
+* the order's client order id is derived from the intent id, so every submit of one
+  intent carries the same id and the broker can deduplicate it;
+* a submit whose outcome is unknown (:class:`SubmitOutcomeUnknown`, a timeout, a dropped
+  connection, any unexpected error) is never treated as failed: the intent stays
+  ``executing`` and the executor looks the order up by client order id. Found: submitted.
+  Confirmed absent: ONE resubmit with the same client order id (idempotent at the broker).
+  Lookup failing: it stays ``executing`` for :meth:`Executor.reconcile`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from attrs import frozen
+
+from .approval import derive_quantity
+from .components import BrokerRejected
+from .errors import RefusedError
+from .models import Order, OrderRequest, OrderStatus, utcnow
+from .store import CLAIMED, IntentRecord, IntentState, StateConflict, Store
+
+Emit = Callable[..., Any]
+Checkpoint = Callable[[str, str], None]
+
+PREFLIGHT_CODES = (
+    "live_not_acknowledged",
+    "broker_not_live_capable",
+    "kill_switch_on",
+    "trading_halted",
+    "credentials_missing",
+    "not_approved",
+    "approval_expired",
+    "guard_denied",
+)
+
+
+@frozen
+class Denial:
+    """One reason execution is refused; ``code`` is one of :data:`PREFLIGHT_CODES`."""
+
+    code: str
+    detail: str = ""
+
+
+@frozen
+class ExecutionResult:
+    """``outcome``: ``submitted``, ``failed``, ``already_claimed`` or ``unknown`` (the
+    intent stays ``executing`` until :meth:`Executor.reconcile` resolves it)."""
+
+    intent_id: str
+    outcome: str
+    state: str
+    client_order_id: str
+    broker_order_id: str | None = None
+    reason: str = ""
+
+
+@frozen
+class ReconcileResult:
+    """What :meth:`Executor.reconcile` did with one intent stuck in ``executing``:
+    ``found`` (the broker had it), ``resubmitted`` (confirmed absent, sent once more with
+    the same client order id), ``failed`` or ``still_unknown``."""
+
+    intent_id: str
+    client_order_id: str
+    action: str
+    state: str
+    broker_order_id: str | None = None
+    reason: str = ""
+
+
+def control_on(value: Any) -> bool:
+    """Whether a kill-switch style control value means "on"."""
+    if isinstance(value, dict):
+        value = value.get("on", value.get("enabled", value.get("active", False)))
+    if isinstance(value, str):
+        return value.strip().lower() in ("on", "true", "1", "yes", "engaged")
+    return bool(value)
+
+
+def trading_halted(value: Any) -> bool:
+    if isinstance(value, dict):
+        value = value.get("state")
+    return isinstance(value, str) and value.strip().lower() == "halted"
+
+
+class Executor:
+    """Executes approved intents through ``broker`` (a :class:`components.Broker`)."""
+
+    def __init__(
+        self,
+        store: Store,
+        broker: Any,
+        *,
+        broker_name: str,
+        settings: Any,
+        emit: Emit | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.broker_name = broker_name
+        self.settings = settings
+        self.emit = emit
+        self.clock = clock
+        self.checkpoint = checkpoint
+        """Test hook: called as ``checkpoint(point, intent_id)`` at ``claimed``,
+        ``before_submit``, ``after_submit`` and ``recorded`` (crash tests kill there)."""
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _point(self, point: str, intent_id: str) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint(point, intent_id)
+
+    def _emit(self, kind: str, record: IntentRecord, **fields: Any) -> None:
+        if self.emit is not None:
+            fields.setdefault("broker_order_id", record.broker_order_id)
+            self.emit(
+                "executor",
+                kind,
+                intent_id=record.id,
+                client_order_id=record.client_order_id,
+                broker=self.broker_name,
+                **fields,
+            )
+
+    def _halts(self) -> list[Denial]:
+        out = []
+        if control_on(self.store.get_control("kill_switch", False)):
+            out.append(Denial("kill_switch_on", "the kill switch is on"))
+        state = self.store.get_control("trading_state", "active")
+        if trading_halted(state):
+            out.append(Denial("trading_halted", "trading_state is halted"))
+        return out
+
+    def preflight(self, intent_id: str) -> list[Denial]:
+        """Every reason ``intent_id`` may not execute now (empty: clear to execute)."""
+        return self._preflight(self.store.get(intent_id))
+
+    def _preflight(self, record: IntentRecord) -> list[Denial]:
+        kernel = self.settings.kernel
+        out: list[Denial] = []
+        if kernel.mode == "live":
+            if not kernel.live_acknowledged:
+                out.append(Denial("live_not_acknowledged", "[kernel] live_acknowledged is false"))
+            if not getattr(self.broker, "live_capable", False):
+                out.append(
+                    Denial("broker_not_live_capable", f"broker {self.broker_name} is paper-only")
+                )
+        out.extend(self._halts())
+        credentials_ok = getattr(self.broker, "credentials_ok", None)
+        if callable(credentials_ok):
+            try:
+                ok = bool(credentials_ok())
+            except Exception:
+                ok = False
+            if not ok:
+                out.append(
+                    Denial("credentials_missing", f"broker {self.broker_name} has no credentials")
+                )
+        now = self.clock()
+        due = record.expires_at is not None and record.expires_at <= now
+        if record.state is IntentState.EXPIRED or (
+            record.state is IntentState.PENDING_APPROVAL and due
+        ):
+            out.append(Denial("approval_expired", f"approval window ended at {record.expires_at}"))
+        elif record.state is not IntentState.APPROVED:
+            out.append(Denial("not_approved", f"intent is {record.state.value}"))
+        denial = record.first_denial
+        if denial is not None:
+            out.append(Denial("guard_denied", f"{denial.guard}: {denial.code}"))
+        return out
+
+    def _request(self, record: IntentRecord) -> OrderRequest | None:
+        quantity = derive_quantity(record, self.settings.runtime.quantity_step)
+        if quantity is None or quantity <= 0:
+            return None
+        intent = record.intent
+        return OrderRequest(
+            client_order_id=record.client_order_id,
+            symbol=intent.symbol,
+            side=intent.side,
+            quantity=quantity,
+            order_type=intent.order_type,
+            limit_price=intent.limit_price,
+            time_in_force=intent.time_in_force,
+            intent_id=intent.id,
+        )
+
+    # -- execute ---------------------------------------------------------------------
+
+    def execute(self, intent_id: str, *, actor: str = "executor") -> ExecutionResult:
+        """Claim and submit one approved intent. Raises :class:`RefusedError` (nothing
+        sent, nothing changed) when preflight denies it; returns ``already_claimed`` when
+        another executor claimed it first."""
+        record = self.store.get(intent_id)
+        if record.state in CLAIMED:
+            return self._claimed_elsewhere(record)
+        denials = self._preflight(record)
+        if denials:
+            codes = ", ".join(d.code for d in denials)
+            raise RefusedError(
+                f"refusing to execute intent {intent_id} ({record.state.value}): {codes}; "
+                "nothing was sent"
+            )
+        try:
+            record = self.store.transition(
+                intent_id,
+                IntentState.EXECUTING,
+                expected_from=IntentState.APPROVED,
+                actor=actor,
+                payload={"broker": self.broker_name},
+            )
+        except StateConflict as exc:
+            current = self.store.get(intent_id)
+            if current.state in CLAIMED:
+                return self._claimed_elsewhere(current)
+            raise RefusedError(f"refusing to execute intent {intent_id}: {exc}") from None
+        self._point("claimed", intent_id)
+        request = self._request(record)
+        if request is None:
+            reason = "quantity_rounds_to_zero" if record.ref_price else "no_reference_price"
+            return self._fail(record, reason, actor)
+        self._point("before_submit", intent_id)
+        try:
+            order = self.broker.submit(request)
+        except BrokerRejected as exc:
+            return self._fail(record, f"broker_rejected: {exc.code}", actor, detail=exc.reason)
+        except Exception as exc:  # SubmitOutcomeUnknown, timeouts, anything: outcome unknown
+            self._emit("unknown_outcome", record, reason=type(exc).__name__)
+            result, _ = self._resolve(record, request, actor)
+            return result
+        self._point("after_submit", intent_id)
+        return self._submitted(record, order, actor)
+
+    def _claimed_elsewhere(self, record: IntentRecord) -> ExecutionResult:
+        self._emit("claim_conflict", record, reason=f"already {record.state.value}")
+        return ExecutionResult(
+            record.id,
+            "already_claimed",
+            record.state.value,
+            record.client_order_id,
+            record.broker_order_id,
+            reason=f"already claimed: intent is {record.state.value}",
+        )
+
+    def _submitted(
+        self, record: IntentRecord, order: Order, actor: str, reason: str = ""
+    ) -> ExecutionResult:
+        if order.status is OrderStatus.REJECTED:
+            self.store.upsert_order(order, intent_id=record.id)
+            return self._fail(record, f"broker_rejected: {order.reason or 'rejected'}", actor)
+        self.store.upsert_order(order, intent_id=record.id)
+        try:
+            record = self.store.transition(
+                record.id,
+                IntentState.SUBMITTED,
+                expected_from=IntentState.EXECUTING,
+                actor=actor,
+                reason=reason,
+                broker_order_id=order.broker_order_id,
+                order_status=order.status.value,
+            )
+        except StateConflict:  # a concurrent reconcile recorded it first
+            record = self.store.get(record.id)
+            return self._result(record, record.state.value, record.reason or "")
+        self._point("recorded", record.id)
+        self._emit("submitted", record, reason=reason)
+        return self._result(record, "submitted", reason)
+
+    def _fail(
+        self, record: IntentRecord, reason: str, actor: str, detail: str = ""
+    ) -> ExecutionResult:
+        try:
+            record = self.store.transition(
+                record.id,
+                IntentState.FAILED,
+                expected_from=IntentState.EXECUTING,
+                actor=actor,
+                reason=reason,
+                payload={"detail": detail} if detail else None,
+            )
+        except StateConflict:
+            record = self.store.get(record.id)
+            return self._result(record, record.state.value, record.reason or "")
+        self._emit("failed", record, reason=reason)
+        return self._result(record, "failed", reason)
+
+    @staticmethod
+    def _result(record: IntentRecord, outcome: str, reason: str) -> ExecutionResult:
+        return ExecutionResult(
+            record.id,
+            outcome,
+            record.state.value,
+            record.client_order_id,
+            record.broker_order_id,
+            reason=reason,
+        )
+
+    def _unknown(self, record: IntentRecord, reason: str) -> ExecutionResult:
+        return self._result(record, "unknown", reason)
+
+    def _resolve(
+        self, record: IntentRecord, request: OrderRequest, actor: str
+    ) -> tuple[ExecutionResult, str]:
+        """Settle an intent in ``executing`` whose order may or may not exist at the broker.
+        Returns the result and the action taken (found/resubmitted/failed/still_unknown)."""
+        coid = record.client_order_id
+        try:
+            order = self.broker.get_order(coid)
+        except Exception as exc:
+            return self._unknown(record, f"lookup_failed: {type(exc).__name__}"), "still_unknown"
+        if order is not None:
+            return self._submitted(record, order, actor, "found_at_broker"), "found"
+        # Confirmed absent. Resubmitting with the SAME client order id is safe (the broker
+        # deduplicates it) and means a crash between claim and submit loses no intent.
+        halts = self._halts()
+        if halts:
+            detail = ", ".join(d.code for d in halts)
+            return self._fail(record, "not_received_by_broker", actor, detail), "failed"
+        try:
+            order = self.broker.submit(request)
+        except BrokerRejected as exc:
+            try:  # a duplicate-id rejection means the first submit did arrive after all
+                found = self.broker.get_order(coid)
+            except Exception:
+                found = None
+            if found is not None:
+                return self._submitted(record, found, actor, "found_at_broker"), "found"
+            return self._fail(record, f"broker_rejected: {exc.code}", actor, exc.reason), "failed"
+        except Exception as exc:
+            self._emit("unknown_outcome", record, reason=type(exc).__name__)
+            return self._unknown(record, f"resubmit_outcome_unknown: {type(exc).__name__}"), (
+                "still_unknown"
+            )
+        return self._submitted(record, order, actor, "resubmitted_after_absent"), "resubmitted"
+
+    # -- reconcile -------------------------------------------------------------------
+
+    def reconcile(self, *, actor: str = "reconcile") -> list[ReconcileResult]:
+        """Resolve every intent stuck in ``executing`` by asking the broker first (run at
+        start, before any new execution). Never resubmits an order the broker has."""
+        results = []
+        for record in self.store.list_intents(state=IntentState.EXECUTING.value):
+            request = self._request(record)
+            if request is None:
+                result = self._fail(record, "quantity_rounds_to_zero", actor)
+                action = "failed"
+            else:
+                result, action = self._resolve(record, request, actor)
+            current = self.store.get(record.id)
+            self._emit("reconciled", current, action=action, reason=result.reason)
+            results.append(
+                ReconcileResult(
+                    record.id,
+                    record.client_order_id,
+                    action,
+                    current.state.value,
+                    current.broker_order_id,
+                    result.reason,
+                )
+            )
+        return results

@@ -1,0 +1,234 @@
+"""Operator control and resilience state, persisted in the store and journaled.
+
+Everything here lives in the store's ``control`` table, so it holds across processes
+and restarts, and every change is a journal row with its actor:
+
+* ``paused``: the commander skips cycles (operator).
+* ``kill_switch``: nothing new may trade (guards deny with ``kill_switch_on``; the
+  executor's preflight refuses).
+* ``trading_state``: ``active``, ``reducing`` (only orders that shrink a position pass)
+  or ``halted`` (nothing new is submitted).
+* ``mode``: an operator's persisted runtime mode (see :mod:`.mode`).
+* ``degrade``: entered when the breaker opens or incidents pass the threshold.
+* ``incidents`` and ``cooldown_until``: the incident counter and its cooldown.
+* ``breaker``: the strategist circuit breaker (see :class:`CircuitBreaker`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..errors import ConfigError
+from ..models import utcnow
+from ..settings import RuntimeSettings
+
+TRADING_STATES = ("active", "reducing", "halted")
+BREAKER_NON_FAILURES = frozenset({"budget_exhausted"})
+"""Decision error types that are not provider failures (they never open the breaker)."""
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class Control:
+    """Read and change the persisted operator and resilience state."""
+
+    def __init__(
+        self,
+        store: Any,
+        policy: RuntimeSettings,
+        *,
+        emit: Callable[..., Any] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self._emit = emit or (lambda *a, **k: None)
+        self.clock = clock
+
+    # -- operator switches -----------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.store.get_control("paused", False))
+
+    def pause(self, *, actor: str, reason: str = "") -> None:
+        self.store.set_control("paused", True, actor=actor, reason=reason)
+        self._emit("control", "paused", severity="warning", actor=actor, reason=reason)
+
+    def resume(self, *, actor: str, reason: str = "") -> None:
+        """Resume trading: clears pause, cooldown, incidents and degrade mode."""
+        self.store.set_control("paused", False, actor=actor, reason=reason)
+        self.store.set_control("cooldown_until", None, actor=actor, reason=reason or "resume")
+        self.store.set_control("incidents", 0, actor=actor, reason=reason or "resume")
+        if self.degrade is not None:
+            self.exit_degrade(actor=actor, reason=reason or "resume")
+        self._emit("control", "resumed", actor=actor, reason=reason)
+
+    @property
+    def kill_switch(self) -> bool:
+        return bool(self.store.get_control("kill_switch", False))
+
+    def set_kill_switch(self, on: bool, *, actor: str, reason: str = "") -> None:
+        self.store.set_control("kill_switch", on, actor=actor, reason=reason)
+        self._emit(
+            "control", "kill_switch", severity="critical" if on else "warning",
+            value=on, actor=actor, reason=reason,
+        )
+
+    @property
+    def trading_state(self) -> str:
+        return self.store.get_control("trading_state", "active")
+
+    def set_trading_state(self, state: str, *, actor: str, reason: str = "") -> None:
+        if state not in TRADING_STATES:
+            raise ConfigError(f"trading state must be one of {', '.join(TRADING_STATES)}, got {state!r}")
+        self.store.set_control("trading_state", state, actor=actor, reason=reason)
+        self._emit("control", "trading_state", value=state, actor=actor, reason=reason)
+
+    @property
+    def mode(self) -> str | None:
+        return self.store.get_control("mode", None)
+
+    def set_mode(self, mode: str | None, *, actor: str, reason: str = "") -> None:
+        if mode is not None and mode not in ("paper", "shadow", "live"):
+            raise ConfigError(f"mode must be paper, shadow or live, got {mode!r}")
+        self.store.set_control("mode", mode, actor=actor, reason=reason)
+        self._emit("control", "mode", value=mode, actor=actor, reason=reason)
+
+    # -- degrade, incidents, cooldown ---------------------------------------------------
+
+    @property
+    def degrade(self) -> dict[str, Any] | None:
+        return self.store.get_control("degrade", None)
+
+    def enter_degrade(self, *, reason: str, actor: str = "runtime") -> None:
+        if self.degrade is not None:
+            return
+        self.store.set_control(
+            "degrade", {"since": _iso(self.clock()), "reason": reason}, actor=actor, reason=reason
+        )
+        if self.policy.degrade_reducing and self.trading_state == "active":
+            self.set_trading_state("reducing", actor=actor, reason="degrade")
+        self._emit("resilience", "degrade_entered", severity="warning", reason=reason)
+
+    def exit_degrade(self, *, actor: str, reason: str = "") -> None:
+        self.store.set_control("degrade", None, actor=actor, reason=reason)
+        if self.policy.degrade_reducing and self.trading_state == "reducing":
+            self.set_trading_state("active", actor=actor, reason="degrade exited")
+        self._emit("resilience", "degrade_exited", actor=actor, reason=reason)
+
+    @property
+    def cooldown_until(self) -> datetime | None:
+        return _parse(self.store.get_control("cooldown_until", None))
+
+    def in_cooldown(self) -> bool:
+        until = self.cooldown_until
+        return until is not None and self.clock() < until
+
+    def record_incident(self, reason: str) -> int:
+        """Count an incident; at the threshold start a cooldown and enter degrade mode."""
+        count = int(self.store.get_control("incidents", 0)) + 1
+        self.store.set_control("incidents", count, actor="runtime", reason=reason)
+        self._emit("resilience", "incident", severity="warning", reason=reason, count=count)
+        if count >= self.policy.incident_threshold:
+            until = self.clock() + timedelta(seconds=self.policy.incident_cooldown)
+            self.store.set_control("cooldown_until", _iso(until), actor="runtime", reason=reason)
+            self.store.set_control("incidents", 0, actor="runtime", reason="cooldown started")
+            self._emit(
+                "resilience", "cooldown", severity="warning", reason=reason, until=_iso(until)
+            )
+            self.enter_degrade(reason=f"incidents: {reason}")
+        return count
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "paused": self.paused,
+            "kill_switch": self.kill_switch,
+            "trading_state": self.trading_state,
+            "mode": self.mode,
+            "degrade": self.degrade,
+            "incidents": int(self.store.get_control("incidents", 0)),
+            "cooldown_until": self.store.get_control("cooldown_until", None),
+            "breaker": CircuitBreaker(self.store, self.policy, clock=self.clock).snapshot(),
+        }
+
+
+class CircuitBreaker:
+    """Closed → open after ``breaker_failures`` consecutive failures → half-open after
+    ``breaker_cooldown`` → closed again on a success (open again on a failure)."""
+
+    KEY = "breaker"
+
+    def __init__(
+        self,
+        store: Any,
+        policy: RuntimeSettings,
+        *,
+        emit: Callable[..., Any] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self._emit = emit or (lambda *a, **k: None)
+        self.clock = clock
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.store.get_control(self.KEY, None) or {
+            "state": "closed", "failures": 0, "opened_at": None,
+        }
+
+    def _save(self, snap: dict[str, Any], reason: str) -> None:
+        self.store.set_control(self.KEY, snap, actor="breaker", reason=reason)
+
+    @property
+    def state(self) -> str:
+        return self.snapshot()["state"]
+
+    def allow(self) -> bool:
+        """Whether the strategist may be called now (moves open → half-open on cooldown)."""
+        snap = self.snapshot()
+        if snap["state"] != "open":
+            return True
+        opened = _parse(snap["opened_at"])
+        if opened and self.clock() >= opened + timedelta(seconds=self.policy.breaker_cooldown):
+            snap["state"] = "half_open"
+            self._save(snap, "cooldown elapsed")
+            self._emit("resilience", "breaker_half_open", state="half_open")
+            return True
+        return False
+
+    def record_success(self) -> None:
+        snap = self.snapshot()
+        if snap["state"] == "closed" and snap["failures"] == 0:
+            return
+        was = snap["state"]
+        self._save({"state": "closed", "failures": 0, "opened_at": None}, "success")
+        if was != "closed":
+            self._emit("resilience", "breaker_closed", state="closed")
+
+    def record_failure(self, error_type: str) -> bool:
+        """Count a failure; returns True when this failure opened the breaker."""
+        snap = self.snapshot()
+        failures = int(snap["failures"]) + 1
+        opens = snap["state"] == "half_open" or failures >= self.policy.breaker_failures
+        if opens and snap["state"] != "open":
+            self._save(
+                {"state": "open", "failures": failures, "opened_at": _iso(self.clock())},
+                f"failure: {error_type}",
+            )
+            self._emit(
+                "resilience", "breaker_opened", severity="error",
+                state="open", failures=failures, reason=error_type,
+            )
+            return True
+        snap["failures"] = failures
+        self._save(snap, f"failure: {error_type}")
+        return False

@@ -1,0 +1,60 @@
+"""Trading activity the guards need (orders today, order times, last trade per symbol,
+the day's starting P&L), kept in memory and seeded from the store at start."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+
+from ..models import Account, Position
+
+
+class TradeLedger:
+    """Counts by market time (the cycle's ``as_of``), so backtests and live runs agree."""
+
+    def __init__(self, history: int = 1000) -> None:
+        self.order_times: deque[datetime] = deque(maxlen=history)
+        self.last_trade: dict[str, datetime] = {}
+        self.day: date | None = None
+        self.orders_today = 0
+        self.day_start: tuple[Decimal, Decimal] | None = None
+        """Realized and unrealized P&L at the start of the market day."""
+
+    def seed(self, orders: Iterable[tuple[str, datetime]]) -> None:
+        """Replay ``(symbol, market_time)`` of orders already sent, oldest first."""
+        for symbol, ts in sorted(orders, key=lambda o: o[1]):
+            self.note_order(symbol, ts)
+
+    def note_order(self, symbol: str, ts: datetime) -> None:
+        if self.day is None or ts.date() > self.day:
+            self.day, self.orders_today = ts.date(), 0
+        if ts.date() == self.day:
+            self.orders_today += 1
+        self.order_times.append(ts)
+        self.last_trade[symbol] = max(ts, self.last_trade.get(symbol, ts))
+
+    def roll(self, as_of: datetime | None, account: Account | None, positions: dict[str, Position]) -> None:
+        """Start a new trading day when the market date changes; remember its starting P&L."""
+        if as_of is None:
+            return
+        if self.day != as_of.date():
+            self.day = as_of.date()
+            self.orders_today = 0
+            self.day_start = None
+        if self.day_start is None and account is not None:
+            self.day_start = (account.realized_pnl, unrealized(positions))
+
+    def pnl_today(
+        self, account: Account | None, positions: dict[str, Position]
+    ) -> tuple[Decimal, Decimal]:
+        """Realized and unrealized P&L change since the start of the market day."""
+        if account is None or self.day_start is None:
+            return Decimal(0), Decimal(0)
+        realized, open_pnl = self.day_start
+        return account.realized_pnl - realized, unrealized(positions) - open_pnl
+
+
+def unrealized(positions: dict[str, Position]) -> Decimal:
+    return sum((p.unrealized_pnl for p in positions.values()), Decimal(0))

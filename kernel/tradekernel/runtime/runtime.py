@@ -1,0 +1,490 @@
+"""The runtime: one canonical graph of nodes, walked by the commander, once per cycle.
+
+Nodes reach plugins only through the kernel's registry (``kernel.component``). Every
+routing decision is a ``commander`` event; every node's work is recorded in the store
+or as events before the next node starts, so stopping between nodes leaves nothing
+half-written.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+from collections.abc import Callable
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import attrs
+from loguru import logger
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from ..approval import ApprovalService
+from ..components import GuardContext, SkillRequest, StrategyInput
+from ..errors import ConfigError, RefusedError
+from ..events import new_id, scope
+from ..execution import Executor
+from ..kernel import Kernel
+from ..models import Decision, GuardVerdict, Intent, SkillResult, utcnow
+from ..risk import evaluate
+from ..store import IntentState, Store
+from .control import BREAKER_NON_FAILURES, CircuitBreaker, Control
+from .ledger import TradeLedger
+from .mode import ResolvedMode, resolve_mode
+from .plan import PLAN, NodeSpec
+from .state import CycleState
+
+OPEN_ORDER_STATES = ("working", "partial_fill", None)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return not isinstance(exc, ConfigError | RefusedError)
+
+
+class Runtime:
+    """Runs trading cycles for one kernel. Use as a context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        *,
+        mode: str | None = None,
+        store: Store | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        actor: str = "runtime",
+    ) -> None:
+        self.kernel = kernel
+        self.settings = kernel.settings
+        self.policy = self.settings.runtime
+        self.clock = clock
+        self.actor = actor
+        self.run_id = new_id("run")
+        self._own_store = store is None
+        self.store = store or Store.open(
+            self.settings.state_dir,
+            on_transition=lambda t: kernel.registry.call_each("on_intent_transition", transition=t),
+        )
+        emit = kernel.emit
+        self.control = Control(self.store, self.policy, emit=emit, clock=clock)
+        self.breaker = CircuitBreaker(self.store, self.policy, emit=emit, clock=clock)
+        self.resolved: ResolvedMode = resolve_mode(
+            self.settings, cli_mode=mode, persisted=self.control.mode
+        )
+        self.approvals = ApprovalService(self.store, self.settings, emit=emit, clock=clock)
+        self.ledger = TradeLedger()
+        self._executor: Executor | None = None
+        self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="skill")
+        self.stop_requested = False
+        self.cycles = 0
+        self.exhausted = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        return self.resolved.mode
+
+    @property
+    def broker_name(self) -> str:
+        return self.settings.components.broker
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = Executor(
+                self.store,
+                self.kernel.component("broker"),
+                broker_name=self.broker_name,
+                settings=self.settings,
+                emit=self.kernel.emit,
+            )
+        return self._executor
+
+    def start(self) -> list[Any]:
+        """Reconcile intents stuck in executing and expire stale approvals (run at start)."""
+        with scope(run_id=self.run_id):
+            self.kernel.emit(
+                "commander", "mode", mode=self.mode, mode_source=self.resolved.source,
+                broker=self.broker_name, strategist=self.settings.components.strategist,
+            )
+            results = [] if self.mode == "shadow" else list(self.executor.reconcile())
+            self.approvals.expire_due()
+            sent = [
+                (r.intent.symbol, r.intent.as_of)
+                for state in (IntentState.SUBMITTED, IntentState.EXECUTING)
+                for r in self.store.list_intents(state=state)
+                if r.intent.as_of is not None
+            ]
+            self.ledger.seed(sent)
+        return results
+
+    def hydrate_once(self) -> CycleState:
+        """Advance the feed and run the hydrate node alone (``skills smoke``)."""
+        state = CycleState(cycle_id=new_id("smoke"), mode=self.mode, mode_source=self.resolved.source)
+        with scope(run_id=self.run_id, cycle_id=state.cycle_id):
+            self._node_hydrate(state)
+        return state
+
+    def request_stop(self) -> None:
+        """Finish the current node, then end the cycle and stop (signal handlers call this)."""
+        self.stop_requested = True
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._own_store:
+            self.store.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the commander -----------------------------------------------------------------
+
+    def run_cycle(self) -> CycleState:
+        """Run one cycle through the graph and return its state."""
+        self.cycles += 1
+        state = CycleState(cycle_id=new_id("cyc"), mode=self.mode, mode_source=self.resolved.source)
+        emit = self.kernel.emit
+        with scope(run_id=self.run_id, cycle_id=state.cycle_id):
+            emit("commander", "mode", mode=self.mode, mode_source=self.resolved.source)
+            if self.control.paused:
+                return self._end(state, "pause", "paused by operator")
+            state.degraded = self.control.degrade is not None
+            for i, node in enumerate(PLAN):
+                if self.stop_requested:
+                    return self._end(state, "end", "stop requested")
+                if self.mode in node.skipped_in:
+                    continue
+                emit("commander", "route", node=node.name, action="route")
+                if not self._run_node(node, state):
+                    return state
+                if state.stop_reason:
+                    return self._end(state, state.stop_reason, state.notes[-1] if state.notes else "")
+                nxt = next((n.name for n in PLAN[i + 1 :] if self.mode not in n.skipped_in), "end")
+                emit("commander", "transition", node=node.name, next=nxt, action="route")
+            return self._end(state, "end", "cycle complete")
+
+    def _end(self, state: CycleState, action: str, reason: str) -> CycleState:
+        self.kernel.emit("commander", "end", action=action, reason=reason, **_counts(state))
+        return state
+
+    def _run_node(self, node: NodeSpec, state: CycleState) -> bool:
+        step: Callable[[CycleState], None] = getattr(self, f"_node_{node.name}")
+        attempts = self.policy.node_attempts if node.retry else 1
+
+        def before_sleep(retry_state: Any) -> None:
+            exc = retry_state.outcome.exception()
+            self.kernel.emit(
+                "commander", "route", severity="warning", node=node.name, action="retry",
+                attempt=retry_state.attempt_number, error=f"{type(exc).__name__}: {exc}",
+            )
+
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(attempts),
+                wait=wait_exponential(multiplier=self.policy.node_backoff, max=30),
+                retry=retry_if_exception(_retryable),
+                before_sleep=before_sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    step(state)
+        except Exception as exc:
+            logger.opt(exception=exc).warning("node {} failed: {}", node.name, exc)
+            reason = f"{node.name} failed: {type(exc).__name__}: {exc}"
+            self.control.record_incident(reason)
+            cancelled = self._cancel_cycle_intents(state, reason)
+            self.kernel.emit(
+                "commander", "route", severity="error", node=node.name, action="cancel",
+                reason=reason, cancelled=cancelled,
+            )
+            self._end(state, "cancel", reason)
+            return False
+        return True
+
+    def _cancel_cycle_intents(self, state: CycleState, reason: str) -> int:
+        cancelled = 0
+        for record in self.store.list_intents(cycle_id=state.cycle_id):
+            if record.state in (IntentState.PROPOSED, IntentState.PENDING_APPROVAL):
+                try:
+                    self.approvals.cancel(record.intent.id, actor="commander", reason=reason)
+                    cancelled += 1
+                except RefusedError:
+                    pass
+        return cancelled
+
+    # -- nodes -------------------------------------------------------------------------
+
+    def _node_hydrate(self, state: CycleState) -> None:
+        feed = self.kernel.component("market_data")
+        state.as_of = feed.advance()
+        if state.as_of is None:
+            self.exhausted = True
+            state.stop_reason = "end"
+            state.notes.append("market data exhausted")
+            return
+        request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
+        names = self.kernel.selected("skill")
+        futures = {
+            name: self._pool.submit(self._fetch_skill, name, request) for name in names
+        }
+        timeout = float(self.policy.skill_timeout) or None
+        for name, future in futures.items():
+            try:
+                result = future.result(timeout=timeout)
+            except cf.TimeoutError:
+                future.cancel()
+                result = SkillResult(
+                    name=name, ok=False, error="timeout",
+                    fallback_reason=f"no answer within {self.policy.skill_timeout}",
+                    latency_ms=float(self.policy.skill_timeout) * 1000,
+                )
+            state.skill_results[name] = result
+            self.kernel.emit(
+                "hydrate", "skill", severity="info" if result.ok else "warning",
+                skill=name, ok=result.ok, latency_ms=round(result.latency_ms, 3),
+                fallback_reason=result.fallback_reason, error=result.error,
+                source=result.source, version=result.version,
+            )
+        quotes = state.skill_results.get("market.quote")
+        if quotes is not None and quotes.ok:
+            state.quotes = dict(quotes.data or {})
+        bars = state.skill_results.get("market.bars")
+        if bars is not None and bars.ok:
+            state.bars = dict(bars.data or {})
+        account = state.skill_results.get("account.positions")
+        if account is not None and account.ok:
+            state.positions = dict(account.data["positions"])
+            state.account = account.data["account"]
+        for name in self.settings.components.required_skills:
+            result = state.skill_results.get(name)
+            if result is None or not result.ok:
+                self.control.record_incident(f"required skill {name} fell back")
+
+    def _fetch_skill(self, name: str, request: SkillRequest) -> SkillResult:
+        spec = self.kernel.spec("skill", name)
+        started = time.perf_counter()
+        try:
+            data = self.kernel.component("skill", name).fetch(request)
+        except Exception as exc:
+            return SkillResult(
+                name=name, ok=False, error=f"{type(exc).__name__}: {exc}",
+                fallback_reason="skill raised an error; its data is not used this cycle",
+                latency_ms=(time.perf_counter() - started) * 1000,
+                source=spec.distribution, version=spec.version,
+            )
+        return SkillResult(
+            name=name, ok=True, data=data, latency_ms=(time.perf_counter() - started) * 1000,
+            source=spec.distribution, version=spec.version,
+        )
+
+    def _node_scan(self, state: CycleState) -> None:
+        scanner = self.kernel.component("scanner")
+        candidates = scanner.scan(state.skill_results, list(self.policy.watchlist))
+        # No quote for a symbol means no new intent for it, whatever the scanner says.
+        state.candidates = [s for s in candidates if s in state.quotes]
+        self.kernel.emit("scan", "candidates", candidates=state.candidates, count=len(state.candidates))
+
+    def _node_strategize(self, state: CycleState) -> None:
+        name = self.settings.components.strategist
+        started = time.perf_counter()
+        if not state.candidates:
+            decision = Decision.hold("no_candidates")
+        elif self.control.in_cooldown():
+            decision = Decision.hold("cooldown")
+            self.kernel.emit("commander", "route", node="strategize", action="cooldown_wait",
+                             until=self.control.store.get_control("cooldown_until"))
+        elif not self.breaker.allow():
+            decision = Decision.hold("breaker_open")
+        else:
+            decision = self._ask_strategist(name, state)
+        state.decision = decision
+        state.intents = self._admissible(decision, state)
+        self.kernel.emit(
+            "strategist", "decision", severity="warning" if decision.error_type else "info",
+            strategist=name, intents=len(state.intents), hold_reason=decision.hold_reason,
+            error_type=decision.error_type, detail=decision.detail,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    def _ask_strategist(self, name: str, state: CycleState) -> Decision:
+        inputs = StrategyInput(
+            cycle_id=state.cycle_id, as_of=state.as_of, candidates=list(state.candidates),
+            skill_results=state.skill_results, quotes=state.quotes, bars=state.bars,
+            positions=state.positions, account=state.account, limits=self._limits(),
+        )
+        try:
+            decision = self.kernel.component("strategist").decide(inputs)
+            if not isinstance(decision, Decision):
+                raise TypeError(f"strategist {name} returned {type(decision).__name__}, not Decision")
+        except Exception as exc:
+            logger.opt(exception=exc).warning("strategist {} raised: {}", name, exc)
+            decision = Decision.hold("strategist_error", error_type=type(exc).__name__, detail=str(exc))
+        if decision.error_type and decision.error_type not in BREAKER_NON_FAILURES:
+            if self.breaker.record_failure(decision.error_type):
+                self.control.enter_degrade(reason="breaker_open")
+                self.control.record_incident(f"breaker opened: {decision.error_type}")
+        elif decision.error_type is None:
+            self.breaker.record_success()
+        return decision
+
+    def _limits(self) -> dict[str, Any]:
+        limits: dict[str, Any] = {"guards": list(self.settings.components.guards)}
+        for name in self.settings.components.guards:
+            limits[name] = self.settings.component_sections.get("guard", {}).get(name, {})
+        return limits
+
+    def _admissible(self, decision: Decision, state: CycleState) -> list[Intent]:
+        """Intents the graph may carry on: candidate symbols with a quote, scaled in degrade."""
+        out = []
+        for intent in decision.intents:
+            if intent.symbol not in state.candidates or intent.symbol not in state.quotes:
+                self.kernel.emit("strategist", "dropped_intent", severity="warning",
+                                 intent_id=intent.id, symbol=intent.symbol, reason="not_a_candidate")
+                continue
+            if state.degraded:
+                intent = self._scale(intent)
+                if intent is None:
+                    continue
+            out.append(intent)
+        return out
+
+    def _scale(self, intent: Intent) -> Intent | None:
+        ratio = Decimal(str(self.policy.degrade_notional_ratio))
+        if intent.notional is not None:
+            return _with(intent, notional=(intent.notional * ratio).quantize(Decimal("0.01"), ROUND_DOWN))
+        step = Decimal(str(self.policy.quantity_step))
+        qty = (intent.quantity * ratio / step).to_integral_value(ROUND_DOWN) * step
+        if qty <= 0:
+            self.kernel.emit("strategist", "dropped_intent", severity="warning",
+                             intent_id=intent.id, symbol=intent.symbol, reason="degrade_scaled_to_zero")
+            return None
+        return _with(intent, quantity=qty)
+
+    def _node_guard(self, state: CycleState) -> None:
+        guards = self.kernel.components("guard")
+        self.ledger.roll(state.as_of, state.account, state.positions)
+        for intent in state.intents:
+            quote = state.quotes.get(intent.symbol)
+            record = self.store.add_intent(
+                intent, cycle_id=state.cycle_id, broker=self.broker_name,
+                ref_price=quote.last if quote else None, actor="strategist",
+            )
+            if record.state != IntentState.PROPOSED:
+                continue  # the same cycle inputs were seen before: same id, already handled
+            state.proposed.append(intent.id)
+            result = evaluate(guards, intent, self._guard_context(state, intent))
+            verdicts = list(result.verdicts)
+            if state.degraded and "allowlist" not in self.settings.components.guards:
+                verdicts.append(GuardVerdict.denied(
+                    "degrade", "degrade_allowlist_required",
+                    "degrade mode requires the allowlist guard to be configured",
+                ))
+            for v in verdicts:
+                self.kernel.emit(
+                    "risk", "verdict", severity="info" if v.allow else "warning",
+                    intent_id=intent.id, symbol=intent.symbol, guard=v.guard,
+                    allow=v.allow, code=v.code, detail=v.detail,
+                )
+                if not v.allow:
+                    state.denials[v.code] = state.denials.get(v.code, 0) + 1
+            approval_mode = "manual" if state.degraded else None
+            record = self.approvals.submit(intent.id, verdicts, approval_mode=approval_mode)
+            bucket = {
+                IntentState.BLOCKED: state.blocked,
+                IntentState.PENDING_APPROVAL: state.pending,
+                IntentState.APPROVED: state.approved,
+            }.get(record.state)
+            if bucket is not None:
+                bucket.append(intent.id)
+
+    def _guard_context(self, state: CycleState, intent: Intent) -> GuardContext:
+        realized, unrealized = self.ledger.pnl_today(state.account, state.positions)
+        return GuardContext(
+            as_of=state.as_of,
+            quote=state.quotes.get(intent.symbol),
+            positions=state.positions,
+            account=state.account,
+            orders_today=self.ledger.orders_today,
+            recent_order_times=tuple(self.ledger.order_times),
+            last_trade_time=dict(self.ledger.last_trade),
+            realized_pnl_today=realized,
+            unrealized_pnl_today=unrealized,
+            kill_switch=self.control.kill_switch,
+            trading_state=self.control.trading_state,
+        )
+
+    def _node_approve(self, state: CycleState) -> None:
+        expired = self.approvals.expire_due()
+        if expired:
+            state.notes.append(f"expired {len(expired)} approvals")
+
+    def _node_execute(self, state: CycleState) -> None:
+        if self.control.kill_switch or self.control.trading_state == "halted":
+            why = "kill switch on" if self.control.kill_switch else "trading halted"
+            self.kernel.emit("executor", "skipped", severity="warning", reason=why)
+            return
+        for record in self.store.list_intents(state=IntentState.APPROVED):
+            if self.stop_requested:
+                break
+            result = self.executor.execute(record.intent.id)
+            if result.outcome == "submitted":
+                state.submitted.append(record.intent.id)
+                self.ledger.note_order(record.intent.symbol, state.as_of or self.clock())
+            elif result.outcome == "failed":
+                state.failed.append(record.intent.id)
+
+    def _node_monitor(self, state: CycleState) -> None:
+        broker = self.kernel.component("broker")
+        for record in self.store.list_intents(state=IntentState.SUBMITTED):
+            if record.order_status not in OPEN_ORDER_STATES:
+                continue
+            cid = record.client_order_id
+            order = broker.get_order(cid)
+            if order is None:
+                continue
+            for fill in broker.fills(cid):
+                if self.store.record_fill(fill, intent_id=record.intent.id):
+                    state.fills += 1
+                    self.kernel.emit(
+                        "monitor", "fill", intent_id=record.intent.id, client_order_id=cid,
+                        fill_id=fill.fill_id, symbol=fill.symbol, side=str(fill.side),
+                        quantity=str(fill.quantity), price=str(fill.price),
+                        commission=str(fill.commission),
+                    )
+            if order.status != record.order_status:
+                self.store.upsert_order(order, intent_id=record.intent.id)
+                self.kernel.emit(
+                    "monitor", "order_status",
+                    severity="warning" if str(order.status) == "rejected" else "info",
+                    intent_id=record.intent.id, client_order_id=cid, status=str(order.status),
+                    filled_quantity=str(order.filled_quantity), progress=str(order.progress),
+                    terminal=order.terminal,
+                )
+
+    def _node_report(self, state: CycleState) -> None:
+        broker = self.kernel.component("broker")
+        state.account = broker.account()
+        state.positions = {p.symbol: p for p in broker.positions()}
+        self.kernel.emit("report", "cycle", **state.summary())
+
+
+def _with(intent: Intent, **changes: Any) -> Intent:
+    """A copy of ``intent`` with ``changes``, under the id its new content derives."""
+    fields = {a.name: getattr(intent, a.name) for a in attrs.fields(Intent)}
+    fields.pop("id")
+    fields.update(changes)
+    return Intent.create(**fields)
+
+
+def _counts(state: CycleState) -> dict[str, Any]:
+    return {
+        "intents": len(state.intents),
+        "blocked": len(state.blocked),
+        "pending": len(state.pending),
+        "approved": len(state.approved),
+        "submitted": len(state.submitted),
+        "fills": state.fills,
+    }

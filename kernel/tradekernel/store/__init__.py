@@ -1,0 +1,40 @@
+"""The state store: intents and their state machine, the hash-chained journal, operator
+control state, orders and fills, in one SQLite file (``<state_dir>/state.db``).
+
+See docs/state.md. Other modules that keep state in the same file open it with
+:func:`tradekernel.store.db.connect` and use their own prefixed tables.
+"""
+
+from __future__ import annotations
+
+from .db import DB_FILENAME, SCHEMA_VERSION, connect
+from .records import IntentRecord, JournalRow, VerifyResult
+from .states import (
+    CANCELLABLE,
+    CLAIMED,
+    TRANSITIONS,
+    IllegalTransition,
+    IntentNotFound,
+    IntentState,
+    SchemaError,
+    StateConflict,
+)
+from .store import Store
+
+__all__ = [
+    "CANCELLABLE",
+    "CLAIMED",
+    "DB_FILENAME",
+    "SCHEMA_VERSION",
+    "TRANSITIONS",
+    "IllegalTransition",
+    "IntentNotFound",
+    "IntentRecord",
+    "IntentState",
+    "JournalRow",
+    "SchemaError",
+    "StateConflict",
+    "Store",
+    "VerifyResult",
+    "connect",
+]

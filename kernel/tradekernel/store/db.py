@@ -1,0 +1,260 @@
+"""The state database file: connection settings, identity checks and forward migrations.
+
+Every kernel module and plugin that keeps state in ``state.db`` opens it through
+:func:`connect`, which sets WAL mode, a busy timeout and foreign keys, refuses a file that
+is not ours (or is corrupted, or was written by a newer schema) *before* writing anything,
+and applies pending migrations. Tables owned by others (``notify_*``, ``llm_*``,
+``events`` ...) are tolerated: only ``tradekernel_meta`` identifies the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from .states import SchemaError
+
+DB_FILENAME = "state.db"
+APP_ID = "tradekernel"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+SYNCHRONOUS = "FULL"
+"""WAL with ``synchronous=FULL``: a committed claim survives power loss, not just a crash."""
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def ts_text(value: datetime | None) -> str | None:
+    """A timestamp as fixed-width ISO text (UTC, microseconds), so text order is time order."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+@contextlib.contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction that takes the write lock up front (``BEGIN IMMEDIATE``)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    else:
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
+def _migrate_1(db: sqlite_utils.Database) -> None:
+    db["intents"].create(
+        {
+            "id": str,
+            "state": str,
+            "version": int,
+            "cycle_id": str,
+            "broker": str,
+            "symbol": str,
+            "side": str,
+            "client_order_id": str,
+            "broker_order_id": str,
+            "ref_price": str,
+            "intent_json": str,
+            "verdicts": str,
+            "order_status": str,
+            "filled_quantity": str,
+            "avg_fill_price": str,
+            "reason": str,
+            "created_at": str,
+            "updated_at": str,
+            "expires_at": str,
+            "executing_since": str,
+        },
+        pk="id",
+        not_null={"state", "version", "intent_json", "created_at", "updated_at"},
+    )
+    db["intents"].create_index(["state"], index_name="intents_state")
+    db["intents"].create_index(["cycle_id"], index_name="intents_cycle")
+    db["intents"].create_index(["client_order_id"], index_name="intents_coid", unique=True)
+    db["journal"].create(
+        {
+            "seq": int,
+            "entity": str,
+            "from_state": str,
+            "to_state": str,
+            "actor": str,
+            "reason": str,
+            "ts": str,
+            "payload": str,
+            "payload_digest": str,
+            "prev_hash": str,
+            "hash": str,
+        },
+        pk="seq",
+        not_null={"entity", "to_state", "actor", "ts", "payload_digest", "prev_hash", "hash"},
+    )
+    db["journal"].create_index(["entity", "seq"], index_name="journal_entity")
+    db["control"].create(
+        {"key": str, "value": str, "actor": str, "updated_at": str}, pk="key", not_null={"value"}
+    )
+    db["orders"].create(
+        {
+            "client_order_id": str,
+            "intent_id": str,
+            "broker_order_id": str,
+            "symbol": str,
+            "side": str,
+            "quantity": str,
+            "status": str,
+            "filled_quantity": str,
+            "avg_fill_price": str,
+            "order_json": str,
+            "updated_at": str,
+        },
+        pk="client_order_id",
+        not_null={"status", "order_json"},
+    )
+    db["orders"].create_index(["intent_id"], index_name="orders_intent")
+    db["fills"].create(
+        {
+            "fill_id": str,
+            "client_order_id": str,
+            "intent_id": str,
+            "symbol": str,
+            "side": str,
+            "quantity": str,
+            "price": str,
+            "commission": str,
+            "ts": str,
+            "fill_json": str,
+            "recorded_at": str,
+        },
+        pk="fill_id",
+        not_null={"client_order_id", "fill_json"},
+    )
+    db["fills"].create_index(["client_order_id"], index_name="fills_order")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _migrate_1}
+"""``MIGRATIONS[n]`` moves a database from schema ``n - 1`` to ``n``; never edit a shipped one."""
+
+
+def _refuse(path: Path, problem: str) -> SchemaError:
+    return SchemaError(f"{path}: {problem}; nothing was changed")
+
+
+def _inspect(conn: sqlite3.Connection, path: Path) -> int | None:
+    """The schema version of an existing file (``None`` when it is empty), or refuse it."""
+    try:
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise _refuse(path, f"the database is corrupted ({check})")
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not r[0].startswith("sqlite_")
+        }
+        if "tradekernel_meta" not in tables:
+            if tables:
+                shown = ", ".join(sorted(tables)[:5])
+                raise _refuse(path, f"not a tradekernel state database (foreign tables: {shown})")
+            return None
+        meta = dict(conn.execute("SELECT key, value FROM tradekernel_meta").fetchall())
+    except sqlite3.DatabaseError as exc:
+        raise _refuse(path, f"not a usable SQLite database (corrupted or foreign: {exc})") from None
+    if meta.get("app") != APP_ID:
+        raise _refuse(path, f"not a tradekernel state database (app = {meta.get('app')!r})")
+    try:
+        version = int(meta.get("schema_version", ""))
+    except ValueError:
+        raise _refuse(
+            path, f"bad schema_version {meta.get('schema_version')!r} in tradekernel_meta"
+        ) from None
+    if version > SCHEMA_VERSION:
+        raise _refuse(
+            path,
+            f"written by a newer tradekernel (schema version {version}; this version "
+            f"understands up to {SCHEMA_VERSION}): upgrade tradekernel or use another state_dir",
+        )
+    return version
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise _refuse(path, f"cannot read the state database: {exc.strerror}") from None
+    if head and head != SQLITE_HEADER:  # an empty file is a fresh database
+        raise _refuse(path, "not an SQLite database (foreign or corrupted file)")
+
+
+def connect(
+    path: str | Path, *, create: bool = True, synchronous: str = SYNCHRONOUS
+) -> sqlite_utils.Database:
+    """Open the state database at ``path`` (WAL, busy timeout, foreign keys), migrated.
+
+    Raises :class:`SchemaError` for a foreign, corrupted or newer-schema file without
+    changing it, and :class:`tradekernel.errors.NotFoundError` when ``create`` is false and
+    the file does not exist.
+    """
+    from ..errors import NotFoundError
+
+    path = Path(path)
+    if path.exists():
+        _check_header(path)
+    elif not create:
+        raise NotFoundError(f"{path}: no state database here yet")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        version = _inspect(conn, path)
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        db = sqlite_utils.Database(conn, execute_plugins=False)
+        if version is None or version < SCHEMA_VERSION:
+            _migrate(db, path)
+    except BaseException:
+        conn.close()
+        raise
+    return db
+
+
+def _migrate(db: sqlite_utils.Database, path: Path) -> None:
+    with immediate(db.conn):
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        version = _inspect(db.conn, path)
+        if version is None:
+            db["tradekernel_meta"].create({"key": str, "value": str}, pk="key")
+            db["tradekernel_meta"].insert_all(
+                [
+                    {"key": "app", "value": APP_ID},
+                    {"key": "schema_version", "value": "0"},
+                    {"key": "created_at", "value": ts_text(datetime.now(UTC))},
+                ]
+            )
+            version = 0
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[target](db)
+        db.conn.execute(
+            "UPDATE tradekernel_meta SET value = ? WHERE key = 'schema_version'",
+            (str(SCHEMA_VERSION),),
+        )

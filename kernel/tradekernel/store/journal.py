@@ -1,0 +1,170 @@
+"""The journal's hash chain: how a row's hash is computed and how the chain is verified.
+
+``hash = sha256(canonical_json(row content without hash) + prev_hash)``; the first row's
+``prev_hash`` is :data:`GENESIS`. ``seq`` is part of the content and must run 1, 2, 3 ...
+without gaps, so changing any field, deleting or reordering rows breaks the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..models import canonical_json, digest
+from .records import JournalRow, VerifyResult
+
+GENESIS = "0" * 64
+COLUMNS = (
+    "seq, entity, from_state, to_state, actor, reason, ts, payload, payload_digest, prev_hash, hash"
+)
+
+
+def row_hash(
+    *,
+    seq: int,
+    entity: str,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    reason: str,
+    ts: str,
+    payload_digest: str,
+    prev_hash: str,
+) -> str:
+    content = canonical_json(
+        {
+            "seq": seq,
+            "entity": entity,
+            "from": from_state,
+            "to": to_state,
+            "actor": actor,
+            "reason": reason,
+            "ts": ts,
+            "payload_digest": payload_digest,
+        }
+    )
+    return hashlib.sha256((content + prev_hash).encode()).hexdigest()
+
+
+def append(
+    conn: sqlite3.Connection,
+    *,
+    entity: str,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    reason: str,
+    ts: str,
+    payload: dict[str, Any],
+) -> JournalRow:
+    """Append one row; the caller holds the write transaction."""
+    last = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    payload_text = canonical_json(payload)
+    payload_digest = digest(payload)
+    fields = dict(
+        seq=seq,
+        entity=entity,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor,
+        reason=reason,
+        ts=ts,
+        payload_digest=payload_digest,
+        prev_hash=prev_hash,
+    )
+    hash_ = row_hash(**fields)
+    conn.execute(
+        f"INSERT INTO journal ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            seq,
+            entity,
+            from_state,
+            to_state,
+            actor,
+            reason,
+            ts,
+            payload_text,
+            payload_digest,
+            prev_hash,
+            hash_,
+        ),
+    )
+    return JournalRow(payload=payload, hash=hash_, **fields)
+
+
+def to_row(raw: tuple) -> JournalRow:
+    seq, entity, from_state, to_state, actor, reason, ts, payload, p_digest, prev, hash_ = raw
+    try:
+        data = json.loads(payload) if payload else {}
+    except ValueError:
+        data = {"_unreadable": payload}
+    return JournalRow(
+        seq=seq,
+        entity=entity,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor,
+        reason=reason or "",
+        ts=ts,
+        payload=data,
+        payload_digest=p_digest,
+        prev_hash=prev,
+        hash=hash_,
+    )
+
+
+def iter_raw(conn: sqlite3.Connection, entity: str | None = None) -> Iterator[tuple]:
+    if entity is None:
+        yield from conn.execute(f"SELECT {COLUMNS} FROM journal ORDER BY seq")
+    else:
+        yield from conn.execute(
+            f"SELECT {COLUMNS} FROM journal WHERE entity = ? ORDER BY seq", (entity,)
+        )
+
+
+def verify_chain(rows: Iterable[tuple]) -> tuple[VerifyResult, dict[str, tuple]]:
+    """Check every row's seq, payload digest, prev_hash and hash, in order.
+
+    Returns the result and the last raw row of each entity (for the state cross-checks).
+    """
+    prev = GENESIS
+    count = 0
+    last: dict[str, tuple] = {}
+    for raw in rows:
+        seq, entity, from_state, to_state, actor, reason, ts, payload, p_digest, prev_h, h = raw
+        count += 1
+
+        def bad(problem: str, seq: Any = seq, count: int = count) -> VerifyResult:
+            return VerifyResult(False, count, first_bad_seq=seq, problem=problem)
+
+        if seq != count:
+            missing = "missing or reordered" if isinstance(seq, int) and seq > count else "bad"
+            return bad(f"row {seq}: expected seq {count} ({missing} row)"), last
+        try:
+            payload_ok = digest(json.loads(payload) if payload else {}) == p_digest
+        except ValueError:
+            payload_ok = False
+        if not payload_ok:
+            return bad(f"row {seq}: payload does not match its digest"), last
+        if prev_h != prev:
+            return bad(f"row {seq}: prev_hash does not match the previous row's hash"), last
+        expected = row_hash(
+            seq=seq,
+            entity=entity,
+            from_state=from_state,
+            to_state=to_state,
+            actor=actor,
+            reason=reason or "",
+            ts=ts,
+            payload_digest=p_digest,
+            prev_hash=prev_h,
+        )
+        if h != expected:
+            return bad(f"row {seq}: hash does not match the row content (row was altered)"), last
+        prev = h
+        last[entity] = raw
+    return VerifyResult(True, count), last

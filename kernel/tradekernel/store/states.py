@@ -1,0 +1,92 @@
+"""The intent state machine and the store's error types."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection
+
+from ..errors import ConfigError, NotFoundError, RefusedError
+
+
+class IntentState(enum.StrEnum):
+    """Where an intent is in its life. See docs/state.md for the diagram."""
+
+    PROPOSED = "proposed"
+    BLOCKED = "blocked"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    EXECUTING = "executing"
+    SUBMITTED = "submitted"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return not TRANSITIONS[self]
+
+
+S = IntentState
+TRANSITIONS: dict[IntentState, frozenset[IntentState]] = {
+    S.PROPOSED: frozenset({S.BLOCKED, S.PENDING_APPROVAL, S.CANCELLED}),
+    S.PENDING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.CANCELLED}),
+    S.APPROVED: frozenset({S.EXECUTING, S.CANCELLED}),
+    S.EXECUTING: frozenset({S.SUBMITTED, S.FAILED}),
+    S.BLOCKED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.SUBMITTED: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+"""Legal moves: ``TRANSITIONS[from]`` is the set of states an intent may move to."""
+
+CANCELLABLE = frozenset({S.PROPOSED, S.PENDING_APPROVAL, S.APPROVED})
+CLAIMED = frozenset({S.EXECUTING, S.SUBMITTED, S.FAILED})
+"""States an intent is in once an executor has claimed it."""
+
+
+def parse_state(value: str | IntentState) -> IntentState:
+    """``value`` as an :class:`IntentState`, or :class:`IllegalTransition` naming the choices."""
+    try:
+        return IntentState(value)
+    except ValueError:
+        choices = ", ".join(s.value for s in IntentState)
+        raise IllegalTransition(f"unknown intent state {value!r} (one of: {choices})") from None
+
+
+def as_states(value: str | Collection[str] | None) -> frozenset[IntentState] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset({parse_state(value)})
+    return frozenset(parse_state(v) for v in value)
+
+
+class IllegalTransition(RefusedError):
+    """The state machine does not allow this move; nothing was written."""
+
+    def __init__(self, message: str, *, current_state: str | None = None) -> None:
+        super().__init__(message)
+        self.current_state = current_state
+
+
+class StateConflict(RefusedError):
+    """The intent is not in the expected state (another actor got there first)."""
+
+    def __init__(self, message: str, *, current_state: str | None = None) -> None:
+        super().__init__(message)
+        self.current_state = current_state
+
+
+class IntentNotFound(NotFoundError):
+    """No intent has this id."""
+
+    def __init__(self, intent_id: str) -> None:
+        super().__init__(f"no intent with id {intent_id!r}")
+        self.intent_id = intent_id
+
+
+class SchemaError(ConfigError):
+    """The state database is foreign, corrupted or written by a newer schema (exit 2)."""

@@ -1,0 +1,550 @@
+"""The intent store: intents, their journal, operator control state, orders and fills.
+
+Every state change is one ``BEGIN IMMEDIATE`` transaction that updates the intent with a
+compare-and-set (``WHERE id = ? AND state = ? AND version = ?``) and appends the journal
+row, so a transition and its journal entry are written together or not at all.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+from collections.abc import Callable, Collection
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from loguru import logger
+
+from ..models import Fill, GuardVerdict, Intent, IntentTransition, Order, canonical_json, utcnow
+from ..serde import structure, unstructure
+from . import journal
+from .db import DB_FILENAME, connect, immediate, parse_ts, ts_text
+from .records import IntentRecord, JournalRow, VerifyResult
+from .states import (
+    TRANSITIONS,
+    IllegalTransition,
+    IntentNotFound,
+    IntentState,
+    StateConflict,
+    as_states,
+    parse_state,
+)
+
+_INTENT_COLUMNS = (
+    "id",
+    "state",
+    "version",
+    "cycle_id",
+    "broker",
+    "client_order_id",
+    "broker_order_id",
+    "ref_price",
+    "intent_json",
+    "verdicts",
+    "order_status",
+    "filled_quantity",
+    "avg_fill_price",
+    "reason",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "executing_since",
+)
+_SELECT_INTENT = f"SELECT {', '.join(_INTENT_COLUMNS)} FROM intents"
+UPDATABLE = frozenset(
+    {
+        "verdicts",
+        "ref_price",
+        "client_order_id",
+        "broker_order_id",
+        "order_status",
+        "filled_quantity",
+        "avg_fill_price",
+        "reason",
+        "expires_at",
+        "executing_since",
+    }
+)
+"""Columns :meth:`Store.transition` may set alongside a state change."""
+_TERMINAL_ORDER = ("filled", "cancelled", "rejected")
+
+
+def _column_value(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name == "verdicts":
+        return json.dumps([unstructure(v) for v in value], sort_keys=True)
+    if isinstance(value, datetime):
+        return ts_text(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal | int | float):
+        return str(value)
+    return value
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+class Store:
+    """The state store in ``<state_dir>/state.db``. Open it with :meth:`Store.open`."""
+
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        path: Path,
+        *,
+        on_transition: Callable[[IntentTransition], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.path = path
+        self.on_transition = on_transition
+        self.clock = clock
+
+    @classmethod
+    def open(
+        cls,
+        state_dir: str | Path,
+        *,
+        on_transition: Callable[[IntentTransition], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        create: bool = True,
+    ) -> Store:
+        """Open (creating unless ``create`` is false) ``<state_dir>/state.db``.
+
+        Raises :class:`SchemaError` for a foreign, corrupted or newer-schema file, and
+        :class:`tradekernel.errors.NotFoundError` when ``create`` is false and it is missing.
+        """
+        path = Path(state_dir) / DB_FILENAME
+        return cls(connect(path, create=create), path, on_transition=on_transition, clock=clock)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- intents ---------------------------------------------------------------------
+
+    def add_intent(
+        self,
+        intent: Intent,
+        *,
+        cycle_id: str,
+        broker: str,
+        ref_price: Decimal | None = None,
+        actor: str = "runtime",
+    ) -> IntentRecord:
+        """Record a new intent as ``proposed`` (journaled). Idempotent on ``intent.id``:
+        adding an id that exists returns the stored record and writes nothing."""
+        now = self.clock()
+        ts = ts_text(now)
+        with immediate(self.conn) as conn:
+            if conn.execute("SELECT 1 FROM intents WHERE id = ?", (intent.id,)).fetchone():
+                created = False
+            else:
+                created = True
+                conn.execute(
+                    "INSERT INTO intents (id, state, version, cycle_id, broker, symbol, side, "
+                    "client_order_id, ref_price, intent_json, verdicts, created_at, updated_at) "
+                    "VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, '[]', ?, ?)",
+                    (
+                        intent.id,
+                        IntentState.PROPOSED.value,
+                        cycle_id,
+                        broker,
+                        intent.symbol,
+                        intent.side.value,
+                        intent.client_order_id,
+                        _column_value("ref_price", ref_price),
+                        canonical_json(unstructure(intent)),
+                        ts,
+                        ts,
+                    ),
+                )
+                journal.append(
+                    conn,
+                    entity=intent.id,
+                    from_state=None,
+                    to_state=IntentState.PROPOSED.value,
+                    actor=actor,
+                    reason="",
+                    ts=ts,
+                    payload={"cycle_id": cycle_id, "broker": broker, "intent": unstructure(intent)},
+                )
+        if created:
+            self._notify(intent.id, None, IntentState.PROPOSED, actor, "", now, {})
+        return self.get(intent.id)
+
+    def transition(
+        self,
+        intent_id: str,
+        to_state: str | IntentState,
+        *,
+        expected_from: str | Collection[str] | None = None,
+        actor: str,
+        reason: str = "",
+        payload: dict[str, Any] | None = None,
+        **column_updates: Any,
+    ) -> IntentRecord:
+        """Move an intent to ``to_state`` and journal it, in one transaction.
+
+        ``expected_from`` makes it a compare-and-set: when the intent is in another state
+        :class:`StateConflict` is raised (``.current_state`` says where it is). A move the
+        state machine forbids raises :class:`IllegalTransition`. Either way nothing is
+        written. ``column_updates`` may set any of :data:`UPDATABLE`.
+        """
+        target = parse_state(to_state)
+        expected = as_states(expected_from)
+        unknown = set(column_updates) - UPDATABLE
+        if unknown:
+            raise TypeError(f"transition: cannot set column(s) {', '.join(sorted(unknown))}")
+        now = self.clock()
+        ts = ts_text(now)
+        updates = {k: _column_value(k, v) for k, v in column_updates.items()}
+        if target is IntentState.EXECUTING:
+            updates.setdefault("executing_since", ts)
+        if reason:
+            updates.setdefault("reason", reason)
+        body = dict(payload or {})
+        if updates:
+            body["set"] = updates
+        with immediate(self.conn) as conn:
+            row = conn.execute(
+                "SELECT state, version FROM intents WHERE id = ?", (intent_id,)
+            ).fetchone()
+            if row is None:
+                raise IntentNotFound(intent_id)
+            current, version = IntentState(row[0]), row[1]
+            if expected is not None and current not in expected:
+                wanted = "/".join(sorted(s.value for s in expected))
+                claimed = " (already claimed)" if target is IntentState.EXECUTING else ""
+                raise StateConflict(
+                    f"intent {intent_id} is {current.value}, not {wanted}{claimed}; "
+                    "nothing was written",
+                    current_state=current.value,
+                )
+            if target not in TRANSITIONS[current]:
+                allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none"
+                raise IllegalTransition(
+                    f"intent {intent_id}: illegal transition {current.value} -> {target.value} "
+                    f"(allowed from {current.value}: {allowed}); nothing was written",
+                    current_state=current.value,
+                )
+            sets = "".join(f", {k} = ?" for k in updates)
+            cur = conn.execute(
+                f"UPDATE intents SET state = ?, version = version + 1, updated_at = ?{sets} "
+                "WHERE id = ? AND state = ? AND version = ?",
+                (target.value, ts, *updates.values(), intent_id, current.value, version),
+            )
+            if cur.rowcount != 1:  # cannot happen under BEGIN IMMEDIATE; kept as the CAS proof
+                raise StateConflict(
+                    f"intent {intent_id} changed concurrently; nothing was written",
+                    current_state=current.value,
+                )
+            journal.append(
+                conn,
+                entity=intent_id,
+                from_state=current.value,
+                to_state=target.value,
+                actor=actor,
+                reason=reason,
+                ts=ts,
+                payload=body,
+            )
+        self._notify(intent_id, current, target, actor, reason, now, body)
+        return self.get(intent_id)
+
+    def _notify(
+        self,
+        intent_id: str,
+        from_state: IntentState | None,
+        to_state: IntentState,
+        actor: str,
+        reason: str,
+        ts: datetime,
+        payload: dict[str, Any],
+    ) -> None:
+        if self.on_transition is None:
+            return
+        transition = IntentTransition(
+            intent_id=intent_id,
+            from_state=from_state.value if from_state else None,
+            to_state=to_state.value,
+            actor=actor,
+            reason=reason,
+            ts=ts,
+            payload=payload,
+        )
+        try:
+            self.on_transition(transition)
+        except Exception as exc:  # an observer must never undo or block a committed change
+            logger.warning("on_transition observer raised {}: {}", type(exc).__name__, exc)
+
+    def get(self, intent_id: str) -> IntentRecord:
+        """The intent's current record, or :class:`IntentNotFound`."""
+        row = self.conn.execute(f"{_SELECT_INTENT} WHERE id = ?", (intent_id,)).fetchone()
+        if row is None:
+            raise IntentNotFound(intent_id)
+        return self._record(row)
+
+    def find(self, intent_id: str) -> IntentRecord | None:
+        """Like :meth:`get`, but ``None`` for an unknown id."""
+        try:
+            return self.get(intent_id)
+        except IntentNotFound:
+            return None
+
+    def list_intents(
+        self,
+        *,
+        state: str | None = None,
+        cycle_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[IntentRecord]:
+        """Intents, oldest first, optionally filtered by state and cycle."""
+        where, args = [], []
+        if state is not None:
+            where.append("state = ?")
+            args.append(parse_state(state).value)
+        if cycle_id is not None:
+            where.append("cycle_id = ?")
+            args.append(cycle_id)
+        sql = _SELECT_INTENT + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY created_at, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._record(r) for r in self.conn.execute(sql, args)]
+
+    def _record(self, row: tuple) -> IntentRecord:
+        r = dict(zip(_INTENT_COLUMNS, row, strict=True))
+        intent = structure(json.loads(r["intent_json"]), Intent, what="stored intent")
+        verdicts = [structure(v, GuardVerdict) for v in json.loads(r["verdicts"] or "[]")]
+        return IntentRecord(
+            intent=intent,
+            state=IntentState(r["state"]),
+            version=r["version"],
+            cycle_id=r["cycle_id"] or "",
+            broker=r["broker"] or "",
+            client_order_id=r["client_order_id"],
+            created_at=parse_ts(r["created_at"]),
+            updated_at=parse_ts(r["updated_at"]),
+            verdicts=verdicts,
+            ref_price=_dec(r["ref_price"]),
+            broker_order_id=r["broker_order_id"],
+            order_status=r["order_status"],
+            filled_quantity=_dec(r["filled_quantity"]),
+            avg_fill_price=_dec(r["avg_fill_price"]),
+            reason=r["reason"],
+            expires_at=parse_ts(r["expires_at"]),
+            executing_since=parse_ts(r["executing_since"]),
+        )
+
+    # -- journal ---------------------------------------------------------------------
+
+    def journal_rows(self, entity: str | None = None) -> list[JournalRow]:
+        """Journal rows in order, all of them or those of one entity."""
+        return [journal.to_row(r) for r in journal.iter_raw(self.conn, entity)]
+
+    def verify_journal(self) -> VerifyResult:
+        """Check the hash chain, then that every intent's state and version and every
+        control value agree with the journal's last row for it."""
+        conn = self.conn
+        conn.execute("BEGIN")  # one consistent snapshot for all checks
+        try:
+            result, last = journal.verify_chain(journal.iter_raw(conn))
+            if not result.ok:
+                return result
+            counts = dict(conn.execute("SELECT entity, COUNT(*) FROM journal GROUP BY entity"))
+            problem = self._cross_check(conn, last, counts)
+        finally:
+            conn.execute("COMMIT")
+        if problem is None:
+            return result
+        seq, text = problem
+        return VerifyResult(False, result.rows_checked, first_bad_seq=seq, problem=text)
+
+    @staticmethod
+    def _cross_check(
+        conn: sqlite3.Connection, last: dict[str, tuple], counts: dict[str, int]
+    ) -> tuple[int | None, str] | None:
+        known = set()
+        for intent_id, state, version in conn.execute(
+            "SELECT id, state, version FROM intents ORDER BY created_at, id"
+        ):
+            known.add(intent_id)
+            raw = last.get(intent_id)
+            if raw is None:
+                return None, f"intent {intent_id} has no journal rows"
+            if raw[3] != state:
+                return raw[0], (
+                    f"intent {intent_id} is {state} but its last journal row "
+                    f"(seq {raw[0]}) says {raw[3]}"
+                )
+            if counts.get(intent_id) != version:
+                return raw[0], (
+                    f"intent {intent_id} is at version {version} but the journal holds "
+                    f"{counts.get(intent_id)} rows for it"
+                )
+        for key, value in conn.execute("SELECT key, value FROM control ORDER BY key"):
+            raw = last.get(f"control:{key}")
+            if raw is None:
+                return None, f"control {key} has no journal rows"
+            if canonical_json(json.loads(raw[7]).get("value")) != value:
+                return raw[0], f"control {key} does not match its last journal row (seq {raw[0]})"
+        for entity, raw in last.items():
+            if not entity.startswith("control:") and entity not in known:
+                return raw[0], f"the journal names intent {entity}, which is missing"
+        return None
+
+    # -- operator control state --------------------------------------------------------
+
+    def get_control(self, key: str, default: Any = None) -> Any:
+        """The control value under ``key`` (JSON), or ``default``."""
+        row = self.conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def controls(self) -> dict[str, Any]:
+        """Every control value, by key."""
+        return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM control")}
+
+    def set_control(self, key: str, value: Any, *, actor: str, reason: str = "") -> None:
+        """Set a control value (kill switch, trading state ...), journaled as ``control:<key>``."""
+        text = canonical_json(value)
+        ts = ts_text(self.clock())
+        with immediate(self.conn) as conn:
+            row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
+            conn.execute(
+                "INSERT INTO control (key, value, actor, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, actor = excluded.actor, "
+                "updated_at = excluded.updated_at",
+                (key, text, actor, ts),
+            )
+            journal.append(
+                conn,
+                entity=f"control:{key}",
+                from_state=row[0] if row else None,
+                to_state=text,
+                actor=actor,
+                reason=reason,
+                ts=ts,
+                payload={"key": key, "value": json.loads(text)},
+            )
+
+    # -- orders and fills --------------------------------------------------------------
+
+    def upsert_order(self, order: Order, *, intent_id: str | None = None) -> None:
+        """Record the broker's view of an order (keyed by client order id) and copy its
+        status onto the intent. A terminal status is never overwritten by a stale one."""
+        ts = ts_text(self.clock())
+        with immediate(self.conn) as conn:
+            old = conn.execute(
+                "SELECT status, intent_id FROM orders WHERE client_order_id = ?",
+                (order.client_order_id,),
+            ).fetchone()
+            if old and old[0] in _TERMINAL_ORDER and order.status.value != old[0]:
+                return
+            intent_id = intent_id or (old[1] if old else None) or self._intent_for(order)
+            values = (
+                order.client_order_id,
+                intent_id,
+                order.broker_order_id,
+                order.symbol,
+                order.side.value,
+                str(order.quantity),
+                order.status.value,
+                str(order.filled_quantity),
+                _column_value("avg_fill_price", order.avg_fill_price),
+                canonical_json(unstructure(order)),
+                ts,
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO orders (client_order_id, intent_id, broker_order_id, "
+                "symbol, side, quantity, status, filled_quantity, avg_fill_price, order_json, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            conn.execute(
+                "UPDATE intents SET order_status = ?, filled_quantity = ?, avg_fill_price = ?, "
+                "broker_order_id = COALESCE(?, broker_order_id) WHERE client_order_id = ?",
+                (values[6], values[7], values[8], order.broker_order_id, order.client_order_id),
+            )
+
+    def _intent_for(self, order: Order) -> str | None:
+        row = self.conn.execute(
+            "SELECT id FROM intents WHERE client_order_id = ?", (order.client_order_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        row = self.conn.execute(
+            "SELECT order_json FROM orders WHERE client_order_id = ?", (client_order_id,)
+        ).fetchone()
+        return None if row is None else structure(json.loads(row[0]), Order)
+
+    def orders(self, *, intent_id: str | None = None) -> list[Order]:
+        sql, args = "SELECT order_json FROM orders", ()
+        if intent_id is not None:
+            sql, args = sql + " WHERE intent_id = ?", (intent_id,)
+        return [structure(json.loads(r[0]), Order) for r in self.conn.execute(sql, args)]
+
+    def record_fill(self, fill: Fill, *, intent_id: str | None = None) -> bool:
+        """Record a fill once: ``False`` when this ``fill_id`` was already recorded."""
+        if intent_id is None:
+            row = self.conn.execute(
+                "SELECT id FROM intents WHERE client_order_id = ?", (fill.client_order_id,)
+            ).fetchone()
+            intent_id = row[0] if row else None
+        with immediate(self.conn) as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO fills (fill_id, client_order_id, intent_id, symbol, side, "
+                "quantity, price, commission, ts, fill_json, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    fill.fill_id,
+                    fill.client_order_id,
+                    intent_id,
+                    fill.symbol,
+                    fill.side.value,
+                    str(fill.quantity),
+                    str(fill.price),
+                    str(fill.commission),
+                    ts_text(fill.ts),
+                    canonical_json(unstructure(fill)),
+                    ts_text(self.clock()),
+                ),
+            )
+        return cur.rowcount == 1
+
+    def fills(self, client_order_id: str | None = None) -> list[Fill]:
+        """Recorded fills in time order, all of them or one order's."""
+        sql, args = "SELECT fill_json FROM fills", ()
+        if client_order_id is not None:
+            sql, args = sql + " WHERE client_order_id = ?", (client_order_id,)
+        sql += " ORDER BY ts, fill_id"
+        return [structure(json.loads(r[0]), Fill) for r in self.conn.execute(sql, args)]
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def backup(self, dest: str | Path) -> Path:
+        """Copy the whole database to ``dest`` with SQLite's online backup API."""
+        dest = Path(dest)
+        target = sqlite3.connect(str(dest))
+        try:
+            self.conn.backup(target)
+        finally:
+            target.close()
+        return dest

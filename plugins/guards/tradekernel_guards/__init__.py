@@ -1,0 +1,77 @@
+"""tradekernel-guards: first-party risk guards (see docs/guards-and-strategists.md).
+
+Each guard has its own strict config class (``[guard.<name>]``) and answers a
+:class:`~tradekernel.models.GuardVerdict` with a stable reason code listed in its
+``codes`` attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tradekernel import hookimpl
+
+from .limits import (
+    DailyLossLimitConfig,
+    DailyLossLimitGuard,
+    MaxGrossExposureConfig,
+    MaxGrossExposureGuard,
+    MaxOrderNotionalConfig,
+    MaxOrderNotionalGuard,
+    MaxPositionConfig,
+    MaxPositionGuard,
+)
+from .lists import (
+    AllowlistConfig,
+    AllowlistGuard,
+    DenylistConfig,
+    DenylistGuard,
+    KillSwitchConfig,
+    KillSwitchGuard,
+)
+from .timing import (
+    MaxOrdersPerDayConfig,
+    MaxOrdersPerDayGuard,
+    OrderRateConfig,
+    OrderRateGuard,
+    SessionHoursConfig,
+    SessionHoursGuard,
+    SymbolCooldownConfig,
+    SymbolCooldownGuard,
+)
+
+GUARDS: dict[str, tuple[type, type]] = {
+    "kill_switch": (KillSwitchGuard, KillSwitchConfig),
+    "allowlist": (AllowlistGuard, AllowlistConfig),
+    "denylist": (DenylistGuard, DenylistConfig),
+    "max_order_notional": (MaxOrderNotionalGuard, MaxOrderNotionalConfig),
+    "max_position": (MaxPositionGuard, MaxPositionConfig),
+    "max_gross_exposure": (MaxGrossExposureGuard, MaxGrossExposureConfig),
+    "daily_loss_limit": (DailyLossLimitGuard, DailyLossLimitConfig),
+    "max_orders_per_day": (MaxOrdersPerDayGuard, MaxOrdersPerDayConfig),
+    "order_rate": (OrderRateGuard, OrderRateConfig),
+    "symbol_cooldown": (SymbolCooldownGuard, SymbolCooldownConfig),
+    "session_hours": (SessionHoursGuard, SessionHoursConfig),
+}
+"""Registered name -> (guard class, config class)."""
+
+
+def _factory(name: str, guard_class: type) -> Callable[[Any, Any], Any]:
+    def factory(config: Any, ctx: Any) -> Any:
+        return guard_class(config, name=name)
+
+    factory.__doc__ = guard_class.__doc__
+    return factory
+
+
+@hookimpl
+def register_guards(register):
+    for name, (guard_class, config_class) in GUARDS.items():
+        register(
+            name,
+            _factory(name, guard_class),
+            config=config_class,
+            version="1",
+            description=" ".join((guard_class.__doc__ or "").split()),
+        )

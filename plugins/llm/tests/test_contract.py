@@ -1,0 +1,114 @@
+"""The decide() contract with stub providers: it never raises, and state lives in its
+own tables of state.db (WAL)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from tradekernel.components import ComponentContext
+from tradekernel.llm import ChatResponse, ProviderError
+from tradekernel.settings import Settings
+from tradekernel_llm import LLMStrategistConfig, create
+
+
+class Stub:
+    def __init__(self, behaviour):
+        self.behaviour = behaviour
+        self.calls = 0
+
+    def chat(self, request):
+        self.calls += 1
+        return self.behaviour(request)
+
+
+def make(tmp_path: Path, provider, **config) -> tuple:
+    events = []
+    ctx = ComponentContext(
+        settings=Settings(),
+        state_dir=tmp_path / "state",
+        emit=lambda stage, kind, **f: events.append((stage, kind, f)),
+        secret=lambda name: None,
+        resolve=lambda kind: provider,
+    )
+    return create(LLMStrategistConfig(**config), ctx), events
+
+
+def boom(_request):
+    raise RuntimeError("provider bug")
+
+
+def garbage(_request):
+    return ChatResponse(model="m", content="{" * 5000)
+
+
+def rate_limited(_request):
+    raise ProviderError("slow down", error_type="http_429", attempts=[])
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error_type"),
+    [(boom, "provider_exception"), (garbage, "invalid_json"), (rate_limited, "provider_http_429")],
+)
+def test_decide_never_raises(tmp_path, inputs, behaviour, error_type):
+    strategist, events = make(tmp_path, Stub(behaviour))
+    decision = strategist.decide(inputs)
+    assert decision.is_hold and decision.error_type == error_type
+    assert [(s, k) for s, k, _ in events] == [("strategist_llm", "decision")]
+    strategist.close()
+
+
+def test_broken_inputs_hold(tmp_path, inputs_factory):
+    strategist, events = make(tmp_path, Stub(boom))
+    decision = strategist.decide(inputs_factory(quotes={"AAA": object()}))
+    assert decision.error_type == "internal_error"
+    assert events[-1][2]["severity"] == "error"
+    strategist.close()
+
+
+def test_own_tables_in_shared_state_db(tmp_path, inputs):
+    db_path = tmp_path / "state" / "state.db"
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as conn:  # a table owned by the kernel's store
+        conn.execute("create table journal (id integer primary key, body text)")
+        conn.execute("insert into journal (body) values ('x')")
+    strategist, _ = make(
+        tmp_path,
+        Stub(lambda r: ChatResponse(model="m", content='{"decision": "hold"}')),
+        cache_ttl=60,
+    )
+    strategist.decide(inputs)
+    strategist.close()
+    with sqlite3.connect(db_path) as conn:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+        assert {"journal", "llm_spend", "llm_cache"} <= tables
+        assert conn.execute("select body from journal").fetchall() == [("x",)]
+        assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("select count(*) from llm_spend").fetchone()[0] == 1
+
+
+def test_store_cache_expiry_and_daily_rollover(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from tradekernel_llm import LLMStore
+
+    now = [datetime(2024, 5, 1, 23, 59, tzinfo=UTC)]
+    store = LLMStore(tmp_path / "state.db", clock=lambda: now[0])
+    store.cache_put("k", ChatResponse(model="m", content="c"))
+    store.record_spend(
+        provider="p",
+        model="m",
+        prompt_tokens=10,
+        completion_tokens=5,
+        cost_usd=0.5,
+        cost_source="provider",
+    )
+    assert store.cache_get("k", ttl=60).content == "c"
+    assert store.spend().tokens == 15
+    now[0] += timedelta(minutes=2)
+    assert store.cache_get("k", ttl=60) is None
+    assert store.cache_prune(60) == 1
+    assert store.spend().as_dict()["tokens"] == 0  # a new UTC day
+    assert store.spend("2024-05-01", token_limit=100).as_dict()["tokens_left"] == 85
+    store.close()

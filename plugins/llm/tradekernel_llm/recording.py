@@ -1,0 +1,77 @@
+"""Record and replay provider answers, keyed on the request digest.
+
+``record_dir`` gets one file per distinct request, ``<digest>.json``, holding the
+request (model, messages, options) and the answer. ``replay_dir`` answers from those
+files and never touches the network; a request with no file is a :class:`ReplayMiss`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tradekernel.llm import ChatRequest, ChatResponse
+from tradekernel.models import digest
+
+from .store import response_from_dict, response_to_dict
+
+RECORD_SCHEMA = "llm_record.v1"
+
+
+class ReplayMiss(Exception):
+    """No recorded answer exists for this request."""
+
+    def __init__(self, key: str, directory: Path) -> None:
+        super().__init__(f"no recorded answer {key}.json in {directory}")
+        self.key = key
+
+
+def request_dict(request: ChatRequest) -> dict[str, Any]:
+    """The part of a request that determines the answer (what the digest covers)."""
+    return {
+        "model": request.model,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "response_schema": request.response_schema,
+        "schema_name": request.schema_name,
+    }
+
+
+def request_digest(request: ChatRequest) -> str:
+    """SHA-256 of the canonical JSON of :func:`request_dict`."""
+    return digest(request_dict(request))
+
+
+def record(directory: Path, key: str, request: ChatRequest, response: ChatResponse) -> Path:
+    """Write ``<key>.json`` atomically; returns its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{key}.json"
+    body = {
+        "schema": RECORD_SCHEMA,
+        "digest": key,
+        "request": request_dict(request),
+        "response": response_to_dict(response),
+    }
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(body, fh, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def replay(directory: Path, key: str) -> ChatResponse:
+    """The recorded answer for ``key``, or :class:`ReplayMiss`."""
+    path = directory / f"{key}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        response = response_from_dict(data["response"])
+    except FileNotFoundError:
+        raise ReplayMiss(key, directory) from None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ReplayMiss(key, directory) from exc
+    response.provider = "replay"
+    return response

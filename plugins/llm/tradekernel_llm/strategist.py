@@ -1,0 +1,285 @@
+"""The ``llm`` strategist: prompt → provider → parse → normalize → Decision.
+
+``decide`` never raises and never turns a bad answer into an order: every failure is
+a hold with an ``error_type`` (see docs/llm.md, "Breaker contract"). Exactly one
+``strategist_llm``/``decision`` event is emitted per decision.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+from tradekernel.components import ComponentContext, StrategyInput
+from tradekernel.llm import ChatRequest, ChatResponse, ProviderError
+from tradekernel.models import Decision
+
+from .config import LLMStrategistConfig
+from .normalize import NormalizeOptions, normalize
+from .parse import ParseFailure, extract_json
+from .prompt import build_messages
+from .recording import ReplayMiss, record, replay, request_digest
+from .schema import DECISION_SCHEMA, SCHEMA_NAME, SCHEMA_VERSION
+from .store import DailySpend, LLMStore
+
+CHARS_PER_TOKEN = 4
+BUDGET_EXHAUSTED = "budget_exhausted"
+
+
+class _Hold(Exception):
+    def __init__(self, reason: str, error_type: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.decision = Decision.hold(reason, error_type=error_type, detail=detail)
+
+
+class LLMStrategist:
+    """A :class:`~tradekernel.components.Strategist` that asks an LLM provider."""
+
+    def __init__(self, config: LLMStrategistConfig, ctx: ComponentContext, store: LLMStore) -> None:
+        self.config = config
+        self.ctx = ctx
+        self.store = store
+        self.provider_name = (
+            "replay"
+            if config.replay_dir is not None
+            else (ctx.settings.components.llm_provider or "")
+        )
+        self._provider: Any = None
+        self._options = NormalizeOptions(
+            prompt_version=config.prompt_version,
+            max_intents=config.max_intents,
+            default_quantity=(
+                None if config.default_quantity is None else Decimal(repr(config.default_quantity))
+            ),
+        )
+
+    # -- public --------------------------------------------------------------------------
+
+    @property
+    def provider(self) -> Any:
+        """The selected ``llm_provider`` (resolved on first use)."""
+        if self._provider is None:
+            self._provider = self.ctx.resolve("llm_provider")
+        return self._provider
+
+    def budget_status(self) -> DailySpend:
+        """Today's spend (UTC day) against the configured daily budget."""
+        return self.store.spend(
+            token_limit=self.config.budget_daily_tokens, usd_limit=self.config.budget_daily_usd
+        )
+
+    def build_request(self, inputs: StrategyInput) -> ChatRequest:
+        """The chat request for ``inputs`` (prompt ``prompt_version``)."""
+        messages = build_messages(
+            inputs,
+            self.config.prompt_version,
+            max_intents=self.config.max_intents,
+            max_notional_hint=self.config.max_notional_hint,
+        )
+        return ChatRequest(
+            model=self.config.model or "",
+            messages=messages,
+            temperature=self.config.temperature,
+            max_tokens=self.config.max_tokens,
+            response_schema=DECISION_SCHEMA,
+            schema_name=SCHEMA_NAME,
+            metadata={
+                "prompt_version": self.config.prompt_version,
+                "schema_version": SCHEMA_VERSION,
+            },
+        )
+
+    def decide(self, inputs: StrategyInput) -> Decision:
+        """One decision for this cycle. Never raises."""
+        started = time.perf_counter()
+        tele: dict[str, Any] = {
+            "provider": self.provider_name,
+            "model": self.config.model or None,
+            "attempts": 0,
+            "cache_hit": False,
+            "prompt_tokens": None,
+            "completion_tokens": None,
+            "total_tokens": None,
+        }
+        severity = "info"
+        try:
+            decision = self._decide(inputs, tele)
+        except _Hold as hold:
+            decision = hold.decision
+        except Exception as exc:  # never let a bug become an exception in the runtime
+            logger.opt(exception=exc).error("llm strategist failed unexpectedly")
+            decision = Decision.hold(
+                "strategist error", error_type="internal_error", detail=f"{type(exc).__name__}"
+            )
+        if decision.error_type in ("replay_miss", "internal_error"):
+            severity = "error"
+        elif decision.error_type is not None:
+            severity = "warning"
+        self._emit(decision, tele, started, severity)
+        return decision
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _decide(self, inputs: StrategyInput, tele: dict[str, Any]) -> Decision:
+        if not inputs.candidates:
+            return Decision.hold("no candidates")
+        request = self.build_request(inputs)
+        key = request_digest(request)
+        if self.config.log_prompts:
+            tele["prompt"] = [{"role": m.role, "content": m.content} for m in request.messages]
+        response = self._cached(key, tele)
+        if response is None:
+            response = self._call(request, key, tele)
+        tele["model"] = response.model or tele["model"]
+        if response.refusal:
+            raise _Hold("the model refused", "refusal", response.refusal[:300])
+        try:
+            answer = extract_json(response.content)
+        except ParseFailure as exc:
+            raise _Hold(str(exc), exc.error_type) from None
+        decision = normalize(answer, inputs, self._options)
+        if decision.error_type is None and self.config.cache_ttl > 0 and not tele["cache_hit"]:
+            self.store.cache_put(key, response)
+            self.store.cache_prune(float(self.config.cache_ttl))
+        return decision
+
+    def _cached(self, key: str, tele: dict[str, Any]) -> ChatResponse | None:
+        if self.config.cache_ttl <= 0:
+            return None
+        response = self.store.cache_get(key, float(self.config.cache_ttl))
+        if response is not None:
+            tele["cache_hit"] = True
+        return response
+
+    def _call(self, request: ChatRequest, key: str, tele: dict[str, Any]) -> ChatResponse:
+        if self.config.replay_dir is not None:
+            try:
+                response = replay(self.config.replay_dir, key)
+            except ReplayMiss as exc:
+                raise _Hold(
+                    "no recorded answer for this prompt (replay mode)", "replay_miss", str(exc)
+                ) from None
+            self._usage(response, tele)
+            return response
+        self._check_budget(request)
+        try:
+            response = self.provider.chat(request)
+        except ProviderError as exc:
+            tele["attempts"] = len(exc.attempts)
+            code = str(exc.error_type)
+            code = code if code.startswith("provider_") else f"provider_{code}"
+            raise _Hold(f"provider failed: {exc.error_type}", code, str(exc)[:300]) from None
+        except Exception as exc:  # a provider plugin that breaks its contract
+            logger.opt(exception=exc).warning("llm provider raised {}", type(exc).__name__)
+            raise _Hold(
+                "provider failed unexpectedly", "provider_exception", type(exc).__name__
+            ) from None
+        tele["attempts"] = len(response.attempts)
+        prompt_tokens, completion_tokens = self._usage(response, tele, request)
+        cost, source = self._cost(response, prompt_tokens, completion_tokens)
+        self.store.record_spend(
+            provider=self.provider_name,
+            model=response.model or request.model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=cost,
+            cost_source=source,
+        )
+        if self.config.record_dir is not None:
+            record(self.config.record_dir, key, request, response)
+        return response
+
+    def _usage(
+        self, response: ChatResponse, tele: dict[str, Any], request: ChatRequest | None = None
+    ) -> tuple[int, int]:
+        u = response.usage
+        tele["prompt_tokens"] = u.prompt_tokens
+        tele["completion_tokens"] = u.completion_tokens
+        tele["total_tokens"] = u.total_tokens
+        if u.cost_usd is not None:
+            tele["reported_cost_usd"] = u.cost_usd
+        prompt = u.prompt_tokens
+        if prompt is None:
+            prompt = estimate_prompt_tokens(request) if request is not None else 0
+        completion = u.completion_tokens
+        if completion is None:
+            completion = len(response.content or "") // CHARS_PER_TOKEN
+        if self.config.priced:
+            tele["estimated_cost_usd"] = self._price(prompt, completion)
+        return prompt, completion
+
+    def _price(self, prompt_tokens: int, completion_tokens: int) -> float:
+        p = self.config.price_prompt_per_mtok or 0.0
+        c = self.config.price_completion_per_mtok or 0.0
+        return round((prompt_tokens * p + completion_tokens * c) / 1_000_000, 8)
+
+    def _cost(
+        self, response: ChatResponse, prompt: int, completion: int
+    ) -> tuple[float | None, str | None]:
+        if response.usage.cost_usd is not None:
+            return response.usage.cost_usd, "provider"
+        if self.config.priced:
+            return self._price(prompt, completion), "estimate"
+        return None, None
+
+    def _check_budget(self, request: ChatRequest) -> None:
+        tokens_limit, usd_limit = self.config.budget_daily_tokens, self.config.budget_daily_usd
+        if tokens_limit is None and usd_limit is None:
+            return
+        spent = self.store.spend()
+        estimate = estimate_prompt_tokens(request) + (request.max_tokens or 0)
+        if tokens_limit is not None and spent.tokens + estimate > tokens_limit:
+            self._exhausted("tokens", spent.tokens, tokens_limit, estimate)
+        if usd_limit is not None:
+            cost = self._price(estimate_prompt_tokens(request), request.max_tokens or 0)
+            if spent.usd + cost > usd_limit or spent.usd >= usd_limit:
+                self._exhausted("usd", round(spent.usd, 6), usd_limit, cost)
+
+    def _exhausted(self, scope: str, used: float, limit: float, estimate: float) -> None:
+        self.ctx.emit(
+            "budget",
+            "exhausted",
+            severity="warning",
+            scope=scope,
+            used=used,
+            limit=limit,
+            estimate=estimate,
+            strategist="llm",
+        )
+        raise _Hold(
+            f"daily {scope} budget exhausted",
+            BUDGET_EXHAUSTED,
+            f"used {used} of {limit}; next call needs about {estimate}",
+        )
+
+    def _emit(
+        self, decision: Decision, tele: dict[str, Any], started: float, severity: str
+    ) -> None:
+        fields = dict(tele)
+        fields.update(
+            ok=decision.error_type is None,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            error_type=decision.error_type,
+            prompt_version=self.config.prompt_version,
+            schema_version=SCHEMA_VERSION,
+            fallback_reason=decision.hold_reason if decision.error_type else None,
+            intents=len(decision.intents),
+        )
+        if decision.detail:
+            fields["detail"] = decision.detail
+        try:
+            self.ctx.emit("strategist_llm", "decision", severity=severity, **fields)
+        except Exception as exc:  # telemetry must not stop a decision
+            logger.warning("strategist_llm event failed: {}", exc)
+
+
+def estimate_prompt_tokens(request: ChatRequest | None) -> int:
+    """About one token per four characters of the messages."""
+    if request is None:
+        return 0
+    return sum(len(m.content) for m in request.messages) // CHARS_PER_TOKEN + 1

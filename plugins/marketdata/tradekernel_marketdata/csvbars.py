@@ -1,0 +1,189 @@
+"""Reading Yahoo-style OHLCV CSV files lazily, one row at a time.
+
+Columns (matched case-insensitively): ``Date`` (or ``Datetime``/``Timestamp``),
+``Open``, ``High``, ``Low``, ``Close``, optional ``Volume`` (0 when absent), optional
+``Symbol``; ``Adj Close`` and any other column are ignored. Dates without a time are
+midnight UTC; times without an offset are UTC. Rows whose prices are all empty or
+``null`` (Yahoo's placeholder for a missing day) are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import NoReturn
+
+from attrs import frozen
+from tradekernel.errors import ConfigError
+from tradekernel.models import Bar
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+DATE_ALIASES = ("date", "datetime", "timestamp")
+_ZERO = Decimal(0)
+_MISSING = ("", "null", "nan", "n/a")
+
+
+class CsvDataError(ConfigError):
+    """A row of a replay file cannot be read; the message names the file and line."""
+
+
+@frozen
+class Columns:
+    """Positions of the columns this reader uses in one file."""
+
+    date: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int | None
+    symbol: int | None
+
+
+def read_columns(path: Path) -> Columns:
+    """Check that ``path`` exists and has the required header; return column positions."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), None)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: replay file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read replay file: {exc.strerror}") from None
+    if not header:
+        raise ConfigError(f"{path}: replay file is empty (expected a header line)")
+    names = {name.strip().lower(): i for i, name in enumerate(header)}
+    date = next((names[a] for a in DATE_ALIASES if a in names), None)
+    missing = [c.title() for c in PRICE_COLUMNS if c not in names]
+    if date is None:
+        missing.insert(0, "Date")
+    if missing:
+        raise ConfigError(
+            f"{path}:1: missing column(s) {', '.join(missing)} "
+            f"(expected Date,Open,High,Low,Close,Volume; found {','.join(header)})"
+        )
+    return Columns(
+        date=date,  # type: ignore[arg-type]
+        open=names["open"],
+        high=names["high"],
+        low=names["low"],
+        close=names["close"],
+        volume=names.get("volume"),
+        symbol=names.get("symbol"),
+    )
+
+
+def parse_time(text: str) -> datetime:
+    """``2024-01-02`` → midnight UTC; ISO date-times keep their offset, naive ones are UTC."""
+    value = datetime.fromisoformat(text.strip())
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class Rows:
+    """Iterate over the bars of one CSV file, validating each row.
+
+    ``symbol`` names the bars of a per-symbol file; for a file with a ``Symbol`` column
+    pass ``None`` and optionally ``only`` (keep only that symbol). ``keep(ts)`` filters
+    by time and ``stop(ts)`` ends the file early (rows are in increasing time order).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        columns: Columns,
+        *,
+        symbol: str | None = None,
+        only: str | None = None,
+        keep: Callable[[datetime], bool] = lambda ts: True,
+        stop: Callable[[datetime], bool] = lambda ts: False,
+    ) -> None:
+        self.path = path
+        self.columns = columns
+        self.symbol = symbol
+        self.only = only
+        self.keep = keep
+        self.stop = stop
+
+    def __iter__(self) -> Iterator[Bar]:
+        c = self.columns
+        width = 1 + max(
+            i for i in (c.date, c.open, c.high, c.low, c.close, c.volume, c.symbol) if i is not None
+        )
+        previous: dict[str, datetime] = {}
+        with self.path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            next(reader, None)
+            for row in reader:
+                if not row or not any(cell.strip() for cell in row):
+                    continue
+                line = reader.line_num
+                if len(row) < width:
+                    self._fail(line, f"expected at least {width} fields, found {len(row)}")
+                symbol = self.symbol
+                if symbol is None:
+                    symbol = row[c.symbol].strip().upper()  # type: ignore[index]
+                    if not symbol:
+                        self._fail(line, "Symbol is empty")
+                    if self.only is not None and symbol != self.only:
+                        continue
+                try:
+                    ts = parse_time(row[c.date])
+                except ValueError:
+                    self._fail(
+                        line, f"Date: expected an ISO date like 2024-01-02, got {row[c.date]!r}"
+                    )
+                before = previous.get(symbol)
+                if before is not None and ts <= before:
+                    self._fail(
+                        line,
+                        f"{symbol} {row[c.date].strip()} is not after the previous row "
+                        f"({before.isoformat()}): rows must be in increasing time order",
+                    )
+                previous[symbol] = ts
+                if self.stop(ts):  # callers pass stop only for rows in time order
+                    return
+                if not self.keep(ts):
+                    continue
+                prices = [row[i].strip() for i in (c.open, c.high, c.low, c.close)]
+                if all(p.lower() in _MISSING for p in prices):
+                    continue
+                o, h, lo, cl = (
+                    self._number(line, name, p)
+                    for name, p in zip(PRICE_COLUMNS, prices, strict=True)
+                )
+                volume = _ZERO
+                if c.volume is not None and row[c.volume].strip().lower() not in _MISSING:
+                    volume = self._number(line, "volume", row[c.volume].strip())
+                if lo > h:
+                    self._fail(line, f"Low {lo} is above High {h}")
+                yield Bar(symbol=symbol, ts=ts, open=o, high=h, low=lo, close=cl, volume=volume)
+
+    def _number(self, line: int, name: str, text: str) -> Decimal:
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            self._fail(line, f"{name.title()}: expected a number, got {text!r}")
+        if not value.is_finite() or value < 0:
+            self._fail(line, f"{name.title()}: expected a non-negative number, got {text!r}")
+        return value
+
+    def _fail(self, line: int, message: str) -> NoReturn:
+        raise CsvDataError(f"{self.path}:{line}: {message}")
+
+
+def scan_symbols(path: Path, columns: Columns) -> tuple[list[str], bool]:
+    """The symbols of a file with a ``Symbol`` column (first-seen order), and whether its
+    rows are in time order overall (then one pass serves every symbol)."""
+    symbols: dict[str, None] = {}
+    ordered = True
+    last: datetime | None = None
+    for bar in Rows(path, columns):
+        symbols.setdefault(bar.symbol, None)
+        if last is not None and bar.ts < last:
+            ordered = False
+        last = bar.ts
+    return list(symbols), ordered

@@ -1,0 +1,145 @@
+"""The clock and rolling windows shared by every feed in this package.
+
+A feed is a stream of *steps*: ``(timestamp, bars at that timestamp)``, in increasing
+time order. :class:`BarFeed` pulls one step per :meth:`BarFeed.advance` and keeps only
+the last ``window`` bars of each symbol, so memory stays flat however long the stream.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from decimal import Decimal
+
+from tradekernel.models import Bar, Quote
+
+Step = tuple[datetime, list[Bar]]
+
+_BPS = Decimal(10000)
+_SPREAD_QUANTUM = Decimal("0.0001")
+
+
+class BarFeed:
+    """A market data feed over a stream of bar steps (implements ``MarketData``).
+
+    ``advance()`` moves the clock to the next timestamp and returns it (``None`` once the
+    stream is exhausted; ``now()`` then stays at the last timestamp). Quotes are derived
+    from the latest bar: ``last`` is its close, ``bid``/``ask`` are ``half_spread_bps``
+    below/above it. Each symbol keeps a rolling window of its last ``window`` bars.
+    """
+
+    def __init__(
+        self,
+        steps: Iterable[Step],
+        symbols: Iterable[str],
+        *,
+        window: int = 500,
+        half_spread_bps: float | Decimal = 0,
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"window: expected a positive number, got {window!r}")
+        self._steps: Iterator[Step] = iter(steps)
+        self._symbols = list(symbols)
+        self._window = window
+        self._half_spread = Decimal(str(half_spread_bps)) / _BPS
+        # Plain lists trimmed back to ``window`` once they reach twice that: slicing the
+        # tail of a list is far cheaper than copying a deque on every bars() call.
+        self._history: dict[str, list[Bar]] = {s: [] for s in self._symbols}
+        self._quotes: dict[str, Quote] = {}
+        self._now: datetime | None = None
+        self._exhausted = False
+        self._lock = threading.RLock()
+
+    # -- the clock ----------------------------------------------------------------------
+
+    def symbols(self) -> list[str]:
+        """Every symbol this feed can produce, in configured order."""
+        return list(self._symbols)
+
+    def now(self) -> datetime | None:
+        """The current timestamp (``None`` before the first :meth:`advance`)."""
+        return self._now
+
+    @property
+    def exhausted(self) -> bool:
+        """True once :meth:`advance` has returned ``None``."""
+        return self._exhausted
+
+    def advance(self) -> datetime | None:
+        """Move to the next timestamp and return it, or ``None`` when the stream ends."""
+        with self._lock:
+            if self._exhausted:
+                return None
+            step = next(self._steps, None)
+            if step is None:
+                self._exhausted = True
+                return None
+            ts, bars = step
+            limit = 2 * self._window
+            quotes = self._quotes
+            for bar in bars:
+                history = self._history.get(bar.symbol)
+                if history is None:  # a symbol discovered late: still served
+                    history = self._history[bar.symbol] = []
+                    self._symbols.append(bar.symbol)
+                history.append(bar)
+                if len(history) >= limit:
+                    del history[: -self._window]
+                quotes.pop(bar.symbol, None)
+            self._now = ts
+            return ts
+
+    # -- reading --------------------------------------------------------------------------
+
+    def current_bar(self, symbol: str) -> Bar | None:
+        """The bar of ``symbol`` at exactly :meth:`now`, or ``None``."""
+        history = self._history.get(symbol)
+        if not history:
+            return None
+        bar = history[-1]
+        return bar if bar.ts == self._now else None
+
+    def last_bar(self, symbol: str) -> Bar | None:
+        """The latest bar of ``symbol`` up to now (it may be older than now)."""
+        history = self._history.get(symbol)
+        return history[-1] if history else None
+
+    def bars(self, symbol: str, limit: int) -> list[Bar]:
+        """The last ``limit`` bars of ``symbol`` up to and including now, oldest first
+        (at most ``window`` bars)."""
+        history = self._history.get(symbol)
+        if not history or limit <= 0:
+            return []
+        with self._lock:
+            return history[-min(limit, self._window) :]
+
+    def quote(self, symbol: str) -> Quote | None:
+        """The latest quote of ``symbol`` (``None`` before its first bar)."""
+        cached = self._quotes.get(symbol)
+        if cached is not None:
+            return cached
+        with self._lock:
+            history = self._history.get(symbol)
+            if not history:
+                return None
+            bar = history[-1]
+            last = bar.close
+            if self._half_spread:
+                offset = (last * self._half_spread).quantize(_SPREAD_QUANTUM)
+                bid, ask = last - offset, last + offset
+            else:
+                bid = ask = last
+            quote = Quote(symbol=symbol, ts=bar.ts, last=last, bid=bid, ask=ask, volume=bar.volume)
+            self._quotes[symbol] = quote
+            return quote
+
+    def window_sizes(self) -> dict[str, int]:
+        """How many bars each symbol holds in memory right now (bounded by 2 × window)."""
+        return {s: len(h) for s, h in self._history.items()}
+
+    def close(self) -> None:
+        """Release the underlying stream (open files of a replay)."""
+        close = getattr(self._steps, "close", None)
+        if callable(close):
+            close()

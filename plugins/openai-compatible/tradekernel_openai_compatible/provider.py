@@ -1,0 +1,73 @@
+"""The ``openai-compatible`` LLM provider component."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tradekernel.components import ComponentContext
+from tradekernel.errors import ConfigError
+from tradekernel.llm import ChatRequest, ChatResponse
+
+from .client import ChatClient
+from .config import OpenAICompatibleConfig
+
+
+class OpenAICompatibleProvider:
+    """An :class:`~tradekernel.components.LLMProvider` over an OpenAI-style HTTP API."""
+
+    def __init__(self, client: ChatClient, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        """Answer ``request`` (see :meth:`ChatClient.chat`)."""
+        return self.client.chat(request)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.client!r})"
+
+
+def read_api_key(
+    ctx: ComponentContext, env_name: str | None, *, where: str, required: bool
+) -> str | None:
+    """The API key from the environment variable ``env_name`` (via ``ctx.secret``).
+
+    A required key that is missing is a :class:`ConfigError` naming the variable only."""
+    if not env_name:
+        if required:
+            raise ConfigError(f"{where} api_key_env: the name of the API key variable is required")
+        return None
+    key = ctx.secret(env_name)
+    if not key and required:
+        raise ConfigError(
+            f"{where} api_key_env: environment variable {env_name} is not set "
+            "(it must hold the API key)"
+        )
+    return key
+
+
+def config_where(ctx: ComponentContext, section: str) -> str:
+    """``plugins.toml: [section]``, the location prefix of configuration errors."""
+    path = getattr(ctx.settings, "config_path", None)
+    return f"{path.name if path else 'plugins.toml'}: {section}"
+
+
+def create(
+    config: OpenAICompatibleConfig, ctx: ComponentContext, **client_kwargs: Any
+) -> OpenAICompatibleProvider:
+    """Factory of ``llm_provider:openai-compatible``."""
+    where = config_where(ctx, "[llm_provider.openai-compatible]")
+    if not config.base_url.strip():
+        raise ConfigError(f"{where} base_url: must not be empty")
+    key = read_api_key(ctx, config.api_key_env, where=where, required=False)
+    client = ChatClient(
+        config,
+        base_url=config.base_url,
+        api_key=key,
+        provider="openai-compatible",
+        **client_kwargs,
+    )
+    return OpenAICompatibleProvider(client, "openai-compatible")

@@ -1,0 +1,400 @@
+"""The paper broker: simulated fills against the selected market data feed.
+
+Fills are applied lazily: every public method first settles working orders against the
+bars that appeared since they were last looked at. Market orders fill at the open of the
+first bar after the one current at submission; limit orders fill on the first later bar
+that trades through the limit. See docs/paper-and-market-data.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from tradekernel.components import BrokerRejected, MarketData
+from tradekernel.models import (
+    Account,
+    Bar,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+    utcnow,
+)
+
+from .config import PaperConfig
+from .ledger import ONE, ZERO, Ledger, WorkingOrder, fill_price, volume_cap
+from .store import PaperStore
+
+BPS = Decimal(10000)
+
+
+class PaperBroker:
+    """A simulated broker with a persistent SQLite account (implements ``Broker``)."""
+
+    live_capable = False
+
+    def __init__(self, config: PaperConfig, market_data: Callable[[], MarketData], db_path: Path) -> None:
+        """``market_data`` returns the feed (resolved lazily, on first use)."""
+        self.config = config
+        self._resolve_market_data = market_data
+        self._md: MarketData | None = None
+        self._slippage = config.slippage_bps / BPS
+        self._commission = config.commission
+        self._volume_share = Decimal(str(config.max_volume_share))
+        self._lock = threading.RLock()
+        self.store = PaperStore(db_path)
+        with self.store.transaction():
+            self.store.init_account(config.cash)
+            self._ledger = self.store.load()
+            self._version = self.store.data_version()
+        self._settled_at: datetime | None = None
+        if self._ledger.initial_cash != config.cash:
+            logger.debug(
+                "paper: {} keeps its own starting cash {} (config says {})",
+                db_path,
+                self._ledger.initial_cash,
+                config.cash,
+            )
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @property
+    def market_data(self) -> MarketData:
+        if self._md is None:
+            self._md = self._resolve_market_data()
+        return self._md
+
+    def _sync(self) -> None:
+        """Reload the account if another process committed since we last looked."""
+        version = self.store.data_version()
+        if version != self._version:
+            self._ledger = self.store.load()
+            self._version = version
+            self._settled_at = None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A store transaction; on error the memory copy is reloaded before the next use."""
+        try:
+            with self.store.transaction():
+                self._sync()  # decisions must see what other processes committed
+                yield
+        except BaseException:
+            self._version = -1
+            raise
+
+    def _refresh(self) -> None:
+        self._sync()
+        self._settle()
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self.store.close()
+
+    # -- settlement ------------------------------------------------------------------------
+
+    def _bars_after(self, symbol: str, after: datetime | None) -> list[Bar]:
+        """Bars of ``symbol`` newer than ``after``, oldest first (as far as the feed's
+        window reaches)."""
+        md = self.market_data
+        latest = md.bars(symbol, 1)
+        if not latest or (after is not None and latest[-1].ts <= after):
+            return []
+        want = 4
+        while True:
+            bars = md.bars(symbol, want)
+            if len(bars) < want or (after is not None and bars[0].ts <= after):
+                return [b for b in bars if after is None or b.ts > after]
+            want *= 4
+
+    def _pending(self) -> list[tuple[datetime, int, Bar, WorkingOrder]]:
+        events = []
+        for order in self._ledger.open_orders.values():
+            for bar in self._bars_after(order.symbol, order.checked_ts):
+                events.append((bar.ts, order.seq, bar, order))
+        events.sort(key=lambda e: (e[0], e[1]))
+        return events
+
+    def _settle(self) -> None:
+        if not self._ledger.open_orders:
+            return
+        now = self.market_data.now()
+        if now is None or now == self._settled_at:
+            return
+        events = self._pending()
+        if any(self._may_change(order, bar) for _, _, bar, order in events):
+            with self._transaction():  # (another process may have settled these already)
+                self._apply(self._pending())
+        else:
+            for _, _, bar, order in events:
+                order.checked_ts = bar.ts
+        self._settled_at = now
+
+    def _may_change(self, order: WorkingOrder, bar: Bar) -> bool:
+        if order.time_in_force is TimeInForce.IOC:
+            return True
+        return fill_price(order, bar, self._slippage) is not None
+
+    def _apply(self, events: list[tuple[datetime, int, Bar, WorkingOrder]]) -> None:
+        """Fill (and persist) ``events`` in time order; call inside a transaction."""
+        ledger = self._ledger
+        volume_left: dict[tuple[str, datetime], Decimal] = {}
+        touched: set[str] = set()
+        for ts, _, bar, order in events:
+            if not order.open or (order.checked_ts is not None and ts <= order.checked_ts):
+                continue
+            order.checked_ts = ts
+            price = fill_price(order, bar, self._slippage)
+            quantity = ZERO
+            if price is not None:
+                quantity = order.remaining
+                if self._volume_share < ONE:
+                    key = (bar.symbol, ts)
+                    available = volume_left.get(key, bar.volume * self._volume_share)
+                    quantity = volume_cap(order, available)
+                    volume_left[key] = available - quantity
+            if price is not None and quantity > 0:
+                self._fill(order, bar, price, quantity)
+                touched.add(order.symbol)
+            if order.time_in_force is TimeInForce.IOC and order.open:
+                order.status = OrderStatus.CANCELLED
+                order.reason = "ioc: remainder cancelled"
+                order.updated_at = ts
+                ledger.close_order(order)
+            order.touch()
+            self.store.save_order(order)
+        if touched:
+            self.store.save_account(ledger, touched)
+
+    def _fill(self, order: WorkingOrder, bar: Bar, price: Decimal, quantity: Decimal) -> None:
+        ledger = self._ledger
+        commission = quantity * price * self._commission
+        order.fill_count += 1
+        fill = Fill(
+            fill_id=f"{order.client_order_id}-{order.fill_count}",
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            ts=bar.ts,
+            commission=commission,
+            broker_order_id=order.broker_order_id,
+        )
+        before = order.filled_quantity
+        order.filled_quantity = before + quantity
+        paid = (order.avg_fill_price or ZERO) * before + price * quantity
+        order.avg_fill_price = paid / order.filled_quantity
+        order.updated_at = bar.ts
+        if order.filled_quantity >= order.quantity:
+            order.status = OrderStatus.FILLED
+            ledger.close_order(order)
+        else:
+            order.status = OrderStatus.PARTIAL_FILL
+        ledger.apply_fill(order.symbol, order.side, quantity, price, commission)
+        ledger.add_fill(fill)
+        self.store.save_fill(fill, len(ledger.fills))
+        logger.debug(
+            "paper: fill {} {} {} {} @ {} (commission {})",
+            fill.fill_id,
+            order.side,
+            quantity,
+            order.symbol,
+            price,
+            commission,
+        )
+
+    # -- Broker protocol -------------------------------------------------------------------
+
+    def submit(self, request: OrderRequest) -> Order:
+        """Accept ``request`` or raise ``BrokerRejected``. Idempotent on client order id: a
+        resubmit returns the existing order (or raises the same rejection again)."""
+        with self._lock:
+            self._refresh()
+            existing = self._ledger.orders.get(request.client_order_id)
+            if existing is None:
+                with self._transaction():
+                    self._settle()
+                    existing = self._ledger.orders.get(request.client_order_id)
+                    if existing is None:
+                        existing = self._new_order(request)
+                        existing.seq = self._ledger.next_seq
+                        self._ledger.add_order(existing)
+                        self.store.save_order(existing)
+                        self._log_new(existing)
+            if existing.status is OrderStatus.REJECTED:
+                raise BrokerRejected(existing.reason or "rejected", existing.code or "rejected")
+            return existing.snapshot()
+
+    def _new_order(self, request: OrderRequest) -> WorkingOrder:
+        md = self.market_data
+        now = md.now()
+        order = WorkingOrder(
+            client_order_id=request.client_order_id,
+            seq=0,
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            order_type=request.order_type,
+            limit_price=request.limit_price,
+            time_in_force=request.time_in_force,
+            status=OrderStatus.WORKING,
+            ref_ts=now,
+            intent_id=request.intent_id,
+            submitted_at=now or utcnow(),
+            updated_at=now or utcnow(),
+            checked_ts=now,
+        )
+        rejection = self._check(request, order)
+        if rejection is not None:
+            order.code, order.reason = rejection
+            order.status = OrderStatus.REJECTED
+        return order
+
+    def _check(self, request: OrderRequest, order: WorkingOrder) -> tuple[str, str] | None:
+        """``(code, reason)`` when the order must be rejected; sets ``order.est_price``."""
+        qty = request.quantity
+        if not qty.is_finite() or qty <= 0:
+            return "bad_quantity", f"quantity must be a positive number, got {qty}"
+        if request.order_type is OrderType.LIMIT:
+            limit = request.limit_price
+            if limit is None or not limit.is_finite() or limit <= 0:
+                return "bad_limit_price", f"a limit order needs a positive limit price, got {limit}"
+        md = self.market_data
+        if request.symbol not in md.symbols():
+            return "unknown_symbol", f"{request.symbol} is not traded by the market data feed"
+        ledger = self._ledger
+        if request.side is Side.BUY:
+            quote = md.quote(request.symbol)
+            if request.order_type is OrderType.LIMIT:
+                estimate = request.limit_price
+            elif quote is None:
+                return "no_price", f"{request.symbol} has no quote yet to price a market buy"
+            else:
+                estimate = (quote.ask or quote.last) * (ONE + self._slippage)
+            order.est_price = estimate
+            cost = qty * estimate * (ONE + self._commission)  # type: ignore[operator]
+            available = ledger.cash - ledger.reserved_cash(self._commission)
+            if cost > available:
+                return (
+                    "insufficient_cash",
+                    f"buying {qty} {request.symbol} needs about {cost:.2f}, "
+                    f"{max(available, ZERO):.2f} is available",
+                )
+        elif not self.config.allow_short:
+            held = ledger.positions.get(request.symbol)
+            free = (held.quantity if held else ZERO) - ledger.reserved_sells(request.symbol)
+            if qty > free:
+                return (
+                    "insufficient_position",
+                    f"selling {qty} {request.symbol} but only {max(free, ZERO)} is held "
+                    "(net of working sells) and short selling is off",
+                )
+        return None
+
+    def _log_new(self, order: WorkingOrder) -> None:
+        if order.status is OrderStatus.REJECTED:
+            logger.debug("paper: rejected {} ({}): {}", order.client_order_id, order.code, order.reason)
+        else:
+            logger.debug(
+                "paper: accepted {} {} {} {} {}",
+                order.client_order_id,
+                order.side,
+                order.quantity,
+                order.symbol,
+                order.order_type,
+            )
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        """The order with this client order id (rejected ones included), or ``None``."""
+        with self._lock:
+            self._refresh()
+            order = self._ledger.orders.get(client_order_id)
+            return order.snapshot() if order else None
+
+    def cancel(self, client_order_id: str) -> Order | None:
+        """Cancel a working order (fills due before now are applied first). A terminal
+        order is returned unchanged; an unknown id gives ``None``."""
+        with self._lock:
+            self._refresh()
+            order = self._ledger.orders.get(client_order_id)
+            if order is None or not order.open:
+                return order.snapshot() if order else None
+            with self._transaction():
+                order = self._ledger.orders[client_order_id]
+                if order.open:
+                    order.status = OrderStatus.CANCELLED
+                    order.reason = "cancelled"
+                    order.updated_at = self.market_data.now() or utcnow()
+                    order.touch()
+                    self._ledger.close_order(order)
+                    self.store.save_order(order)
+                    logger.debug("paper: cancelled {}", client_order_id)
+            return order.snapshot()
+
+    def orders(self, *, open_only: bool = False) -> list[Order]:
+        """Every order in submission order (only working ones with ``open_only``)."""
+        with self._lock:
+            self._refresh()
+            source = self._ledger.open_orders if open_only else self._ledger.orders
+            return [o.snapshot() for o in sorted(source.values(), key=lambda o: o.seq)]
+
+    def fills(self, client_order_id: str | None = None) -> list[Fill]:
+        """Every fill in execution order, or those of one order."""
+        with self._lock:
+            self._refresh()
+            if client_order_id is None:
+                return list(self._ledger.fills)
+            return list(self._ledger.fills_by_order.get(client_order_id, ()))
+
+    def positions(self) -> list[Position]:
+        """Open positions, valued at the feed's latest quote."""
+        with self._lock:
+            self._refresh()
+            return [
+                Position(symbol=s, quantity=h.quantity, avg_price=h.avg_price, market_price=self._mark(s))
+                for s, h in sorted(self._ledger.positions.items())
+            ]
+
+    def account(self) -> Account:
+        """Cash, equity (cash + positions at the latest quotes) and realized P&L (net of
+        commissions)."""
+        with self._lock:
+            self._refresh()
+            ledger = self._ledger
+            equity = ledger.cash
+            for symbol, held in ledger.positions.items():
+                mark = self._mark(symbol)
+                equity += held.quantity * (mark if mark is not None else held.avg_price)
+            return Account(cash=ledger.cash, equity=equity, realized_pnl=ledger.realized_pnl)
+
+    def _mark(self, symbol: str) -> Decimal | None:
+        quote = self.market_data.quote(symbol)
+        return quote.last if quote is not None else None
+
+    @property
+    def initial_cash(self) -> Decimal:
+        """The account's starting cash."""
+        return self._ledger.initial_cash
+
+    def describe(self) -> dict[str, Any]:
+        """A small summary for diagnostics."""
+        with self._lock:
+            return {
+                "db": str(self.store.path),
+                "orders": len(self._ledger.orders),
+                "open_orders": len(self._ledger.open_orders),
+                "fills": len(self._ledger.fills),
+            }

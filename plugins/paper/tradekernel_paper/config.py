@@ -1,0 +1,38 @@
+"""``[broker.paper]``: the paper broker's configuration."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from attrs import define, field
+from tradekernel.models import to_decimal
+from tradekernel.settings import positive, ratio
+
+
+def _non_negative(_inst: object, attribute: Any, value: Decimal) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name}: expected zero or more, got {value}")
+
+
+def _non_empty(_inst: object, attribute: Any, value: str) -> None:
+    if not value.strip():
+        raise ValueError(f"{attribute.name}: expected a file name")
+
+
+@define
+class PaperConfig:
+    """``[broker.paper]``."""
+
+    cash: Decimal = field(default=Decimal(100000), converter=to_decimal, validator=positive)
+    """Starting cash of a new account (an existing account database keeps its own)."""
+    commission: Decimal = field(default=Decimal(0), converter=to_decimal, validator=_non_negative)
+    """Commission as a fraction of each fill's notional (0.001 = 10 bps)."""
+    slippage_bps: Decimal = field(default=Decimal(0), converter=to_decimal, validator=_non_negative)
+    """Market orders fill this many basis points worse than the bar's open."""
+    max_volume_share: float = field(default=1.0, validator=ratio)
+    """Below 1: a bar fills at most this share of its volume; the rest keeps working."""
+    allow_short: bool = False
+    """Allow sells beyond the held quantity (negative positions)."""
+    db: str = field(default="paper.db", validator=_non_empty)
+    """The account database, relative to ``[kernel] state_dir`` unless absolute."""

@@ -1,0 +1,195 @@
+"""The paper account in memory: orders, fills, positions and cash, and the pure rules
+that change them (fill prices, volume caps, position and P&L arithmetic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+
+from attrs import define, field
+from tradekernel.models import (
+    Bar,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+@define
+class WorkingOrder:
+    """A paper order and its bookkeeping (mutable; :meth:`snapshot` is the kernel view)."""
+
+    client_order_id: str
+    seq: int
+    symbol: str
+    side: Side
+    quantity: Decimal
+    order_type: OrderType
+    limit_price: Decimal | None
+    time_in_force: TimeInForce
+    status: OrderStatus
+    ref_ts: datetime | None
+    """The market time at submission: the order fills only on bars after it."""
+    est_price: Decimal | None = None
+    """Price estimate used to reserve cash for a working buy."""
+    filled_quantity: Decimal = ZERO
+    avg_fill_price: Decimal | None = None
+    reason: str | None = None
+    code: str | None = None
+    intent_id: str | None = None
+    submitted_at: datetime | None = None
+    updated_at: datetime | None = None
+    fill_count: int = 0
+    checked_ts: datetime | None = None
+    """The last bar already evaluated against this order (memory only)."""
+    _snapshot: Order | None = field(default=None, repr=False)
+
+    @property
+    def broker_order_id(self) -> str:
+        return f"paper-{self.seq}"
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quantity - self.filled_quantity
+
+    @property
+    def open(self) -> bool:
+        return not self.status.terminal
+
+    def touch(self) -> None:
+        """Forget the cached snapshot after a change."""
+        self._snapshot = None
+
+    def snapshot(self) -> Order:
+        if self._snapshot is None:
+            self._snapshot = Order(
+                client_order_id=self.client_order_id,
+                symbol=self.symbol,
+                side=self.side,
+                quantity=self.quantity,
+                status=self.status,
+                broker_order_id=self.broker_order_id,
+                order_type=self.order_type,
+                limit_price=self.limit_price,
+                filled_quantity=self.filled_quantity,
+                avg_fill_price=self.avg_fill_price,
+                reason=self.reason,
+                submitted_at=self.submitted_at,
+                updated_at=self.updated_at,
+            )
+        return self._snapshot
+
+
+@define
+class Holding:
+    quantity: Decimal
+    avg_price: Decimal
+
+
+@define
+class Ledger:
+    """Everything the paper account knows, in memory."""
+
+    cash: Decimal
+    initial_cash: Decimal
+    realized_pnl: Decimal = ZERO
+    positions: dict[str, Holding] = field(factory=dict)
+    orders: dict[str, WorkingOrder] = field(factory=dict)
+    open_orders: dict[str, WorkingOrder] = field(factory=dict)
+    fills: list[Fill] = field(factory=list)
+    fills_by_order: dict[str, list[Fill]] = field(factory=dict)
+    next_seq: int = 1
+
+    def add_order(self, order: WorkingOrder) -> None:
+        self.orders[order.client_order_id] = order
+        if order.open:
+            self.open_orders[order.client_order_id] = order
+        self.next_seq = max(self.next_seq, order.seq + 1)
+
+    def add_fill(self, fill: Fill) -> None:
+        self.fills.append(fill)
+        self.fills_by_order.setdefault(fill.client_order_id, []).append(fill)
+
+    def close_order(self, order: WorkingOrder) -> None:
+        self.open_orders.pop(order.client_order_id, None)
+
+    def reserved_cash(self, commission: Decimal) -> Decimal:
+        """Cash held back for working buys (remaining × estimate, plus commission)."""
+        total = ZERO
+        for o in self.open_orders.values():
+            if o.side is Side.BUY and o.est_price is not None:
+                total += o.remaining * o.est_price * (ONE + commission)
+        return total
+
+    def reserved_sells(self, symbol: str) -> Decimal:
+        """Quantity already promised to working sells of ``symbol``."""
+        return sum(
+            (
+                o.remaining
+                for o in self.open_orders.values()
+                if o.symbol == symbol and o.side is Side.SELL
+            ),
+            ZERO,
+        )
+
+    def apply_fill(
+        self, symbol: str, side: Side, quantity: Decimal, price: Decimal, commission: Decimal
+    ) -> None:
+        """Move cash and the position for one fill; realise P&L on the closed part.
+
+        ``realized_pnl`` is net of commissions, so that
+        ``equity = initial cash + realized_pnl + unrealized P&L`` holds at all times.
+        """
+        signed = quantity if side is Side.BUY else -quantity
+        self.cash -= signed * price + commission
+        self.realized_pnl -= commission
+        held = self.positions.get(symbol)
+        if held is None or held.quantity == 0:
+            self.positions[symbol] = Holding(signed, price)
+            return
+        if (held.quantity > 0) == (signed > 0):  # adding to the position
+            total = abs(held.quantity) + quantity
+            held.avg_price = (abs(held.quantity) * held.avg_price + quantity * price) / total
+            held.quantity += signed
+            return
+        closing = min(abs(held.quantity), quantity)
+        direction = ONE if held.quantity > 0 else -ONE
+        self.realized_pnl += closing * (price - held.avg_price) * direction
+        held.quantity += signed
+        if held.quantity == 0:
+            del self.positions[symbol]
+        elif (held.quantity > 0) != (direction > 0):  # flipped: the rest opens at price
+            held.avg_price = price
+
+
+def fill_price(order: WorkingOrder, bar: Bar, slippage: Decimal) -> Decimal | None:
+    """The price ``order`` fills at on ``bar``, or ``None`` when it does not fill there.
+
+    Market orders fill at the open, ``slippage`` (a fraction) worse. Limit orders fill
+    when the bar trades through the limit: at the open when the open is already better,
+    else at the limit (no slippage: a limit is never filled worse than its limit).
+    """
+    if order.order_type is OrderType.MARKET:
+        if order.side is Side.BUY:
+            return bar.open * (ONE + slippage) if slippage else bar.open
+        return bar.open * (ONE - slippage) if slippage else bar.open
+    limit = order.limit_price
+    if limit is None:
+        return None
+    if order.side is Side.BUY:
+        return min(bar.open, limit) if bar.low <= limit else None
+    return max(bar.open, limit) if bar.high >= limit else None
+
+
+def volume_cap(order: WorkingOrder, available: Decimal) -> Decimal:
+    """The most of ``order`` that ``available`` bar volume allows, rounded down to the
+    precision of the order quantity (whole shares for a whole-share order)."""
+    exponent = min(int(order.quantity.as_tuple().exponent), 0)
+    step = ONE.scaleb(exponent)
+    return min(order.remaining, available.quantize(step, rounding=ROUND_DOWN))

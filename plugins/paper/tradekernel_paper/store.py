@@ -1,0 +1,254 @@
+"""The paper account's SQLite database (schema via sqlite-utils, writes in transactions).
+
+Numbers are stored as text so Decimals round-trip exactly. Several processes may share
+one database: every write runs inside ``BEGIN IMMEDIATE``, and ``PRAGMA data_version``
+tells a process cheaply when another one has committed, so it reloads only then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import sqlite_utils
+from tradekernel.models import Fill, OrderStatus, OrderType, Side, TimeInForce
+
+from .ledger import Holding, Ledger, WorkingOrder
+
+SCHEMA_VERSION = "1"
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+class PaperStore:
+    """Reads and writes one paper account database."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.conn = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        self.db = sqlite_utils.Database(self.conn)
+        self.db.enable_wal()
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        tables = {
+            "account": (
+                {"id": int, "cash": str, "initial_cash": str, "realized_pnl": str, "schema": str},
+                "id",
+            ),
+            "positions": ({"symbol": str, "quantity": str, "avg_price": str}, "symbol"),
+            "orders": (
+                {
+                    "client_order_id": str,
+                    "seq": int,
+                    "symbol": str,
+                    "side": str,
+                    "quantity": str,
+                    "order_type": str,
+                    "limit_price": str,
+                    "time_in_force": str,
+                    "status": str,
+                    "ref_ts": str,
+                    "est_price": str,
+                    "filled_quantity": str,
+                    "avg_fill_price": str,
+                    "reason": str,
+                    "code": str,
+                    "intent_id": str,
+                    "submitted_at": str,
+                    "updated_at": str,
+                },
+                "client_order_id",
+            ),
+            "fills": (
+                {
+                    "fill_id": str,
+                    "seq": int,
+                    "client_order_id": str,
+                    "symbol": str,
+                    "side": str,
+                    "quantity": str,
+                    "price": str,
+                    "commission": str,
+                    "ts": str,
+                    "broker_order_id": str,
+                },
+                "fill_id",
+            ),
+        }
+        for name, (columns, pk) in tables.items():
+            self.db[name].create(columns, pk=pk, if_not_exists=True)
+        self.db["orders"].create_index(["seq"], if_not_exists=True)
+        self.db["fills"].create_index(["seq"], if_not_exists=True)
+
+    # -- change detection and transactions ----------------------------------------------
+
+    def data_version(self) -> int:
+        """Changes whenever *another* connection commits to the database."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on error): one writer at a time.
+        Inside an open transaction this joins it."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def init_account(self, cash: Decimal) -> None:
+        """Create the account row with ``cash`` unless the database already has one."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO account (id, cash, initial_cash, realized_pnl, schema) "
+            "VALUES (1, ?, ?, '0', ?)",
+            (str(cash), str(cash), SCHEMA_VERSION),
+        )
+
+    def load(self) -> Ledger:
+        """The whole account as a :class:`Ledger` (inside the caller's transaction or not)."""
+        row = self.conn.execute(
+            "SELECT cash, initial_cash, realized_pnl FROM account WHERE id = 1"
+        ).fetchone()
+        ledger = Ledger(cash=Decimal(row[0]), initial_cash=Decimal(row[1]), realized_pnl=Decimal(row[2]))
+        for symbol, qty, avg in self.conn.execute("SELECT symbol, quantity, avg_price FROM positions"):
+            ledger.positions[symbol] = Holding(Decimal(qty), Decimal(avg))
+        last_fill: dict[str, datetime] = {}
+        for r in self.db.query("SELECT * FROM fills ORDER BY seq"):
+            fill = Fill(
+                fill_id=r["fill_id"],
+                client_order_id=r["client_order_id"],
+                symbol=r["symbol"],
+                side=r["side"],
+                quantity=Decimal(r["quantity"]),
+                price=Decimal(r["price"]),
+                ts=datetime.fromisoformat(r["ts"]),
+                commission=Decimal(r["commission"]),
+                broker_order_id=r["broker_order_id"],
+            )
+            ledger.add_fill(fill)
+            last_fill[fill.client_order_id] = fill.ts
+        for r in self.db.query("SELECT * FROM orders ORDER BY seq"):
+            order = WorkingOrder(
+                client_order_id=r["client_order_id"],
+                seq=r["seq"],
+                symbol=r["symbol"],
+                side=Side(r["side"]),
+                quantity=Decimal(r["quantity"]),
+                order_type=OrderType(r["order_type"]),
+                limit_price=_dec(r["limit_price"]),
+                time_in_force=TimeInForce(r["time_in_force"]),
+                status=OrderStatus(r["status"]),
+                ref_ts=_ts(r["ref_ts"]),
+                est_price=_dec(r["est_price"]),
+                filled_quantity=Decimal(r["filled_quantity"]),
+                avg_fill_price=_dec(r["avg_fill_price"]),
+                reason=r["reason"],
+                code=r["code"],
+                intent_id=r["intent_id"],
+                submitted_at=_ts(r["submitted_at"]),
+                updated_at=_ts(r["updated_at"]),
+                fill_count=len(ledger.fills_by_order.get(r["client_order_id"], ())),
+            )
+            # Bars up to the last fill (or submission) were evaluated already; any bar
+            # after that is evaluated again, which gives the same answer it gave before.
+            checked = [t for t in (order.ref_ts, last_fill.get(order.client_order_id)) if t]
+            order.checked_ts = max(checked) if checked else None
+            ledger.add_order(order)
+        return ledger
+
+    # -- writing (call inside transaction()) ------------------------------------------------
+
+    def save_order(self, order: WorkingOrder) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO orders (client_order_id, seq, symbol, side, quantity, "
+            "order_type, limit_price, time_in_force, status, ref_ts, est_price, "
+            "filled_quantity, avg_fill_price, reason, code, intent_id, submitted_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                order.client_order_id,
+                order.seq,
+                order.symbol,
+                str(order.side),
+                str(order.quantity),
+                str(order.order_type),
+                _text(order.limit_price),
+                str(order.time_in_force),
+                str(order.status),
+                _text(order.ref_ts),
+                _text(order.est_price),
+                str(order.filled_quantity),
+                _text(order.avg_fill_price),
+                order.reason,
+                order.code,
+                order.intent_id,
+                _text(order.submitted_at),
+                _text(order.updated_at),
+            ),
+        )
+
+    def save_fill(self, fill: Fill, seq: int) -> None:
+        self.conn.execute(
+            "INSERT INTO fills (fill_id, seq, client_order_id, symbol, side, quantity, price, "
+            "commission, ts, broker_order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                fill.fill_id,
+                seq,
+                fill.client_order_id,
+                fill.symbol,
+                str(fill.side),
+                str(fill.quantity),
+                str(fill.price),
+                str(fill.commission),
+                fill.ts.isoformat(),
+                fill.broker_order_id,
+            ),
+        )
+
+    def save_account(self, ledger: Ledger, symbols: set[str]) -> None:
+        """Write cash, realized P&L and the positions of ``symbols``."""
+        self.conn.execute(
+            "UPDATE account SET cash = ?, realized_pnl = ? WHERE id = 1",
+            (str(ledger.cash), str(ledger.realized_pnl)),
+        )
+        for symbol in symbols:
+            held = ledger.positions.get(symbol)
+            if held is None:
+                self.conn.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
+            else:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO positions (symbol, quantity, avg_price) VALUES (?, ?, ?)",
+                    (symbol, str(held.quantity), str(held.avg_price)),
+                )
+
+    def close(self) -> None:
+        self.conn.close()

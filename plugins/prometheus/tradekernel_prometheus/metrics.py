@@ -1,0 +1,240 @@
+"""The Prometheus metrics built from ``event.v1`` events, and the event -> metric mapping.
+
+Every metric lives in a private :class:`CollectorRegistry` per sink instance, so several
+sinks (or tests) never collide. Names follow Prometheus conventions: ``_total`` for
+counters, base units (seconds, USD) in the name. See docs/events.md for the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from tradekernel.models import Event
+
+NS = "tradekernel"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+BREAKER_STATES = {"breaker_closed": 0, "breaker_half_open": 1, "breaker_opened": 2}
+
+
+def _number(value: Any) -> float | None:
+    """A float from an int, float or decimal string; None for anything else."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        result = float(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return None
+    return result if result == result else None  # NaN is not a number here
+
+
+def _label(value: Any, default: str = "") -> str:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class EventMetrics:
+    """The metric families of one sink, and :meth:`observe` to update them from an event."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.events = Counter(
+            f"{NS}_events_total", "Events emitted.", ["stage", "kind", "severity"], registry=r
+        )
+        self.llm_requests = Counter(
+            f"{NS}_strategist_llm_requests_total",
+            "LLM strategist requests, by provider, model and outcome.",
+            ["provider", "model", "ok"],
+            registry=r,
+        )
+        self.llm_latency = Histogram(
+            f"{NS}_strategist_llm_latency_seconds",
+            "LLM strategist request latency (all attempts).",
+            ["provider", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.llm_tokens = Counter(
+            f"{NS}_strategist_llm_tokens_total",
+            "LLM tokens used, by type (prompt, completion).",
+            ["type"],
+            registry=r,
+        )
+        self.llm_cost = Counter(
+            f"{NS}_strategist_llm_cost_usd_total", "Estimated LLM cost in USD.", registry=r
+        )
+        self.strategist_decisions = Counter(
+            f"{NS}_strategist_decisions_total",
+            "Strategist decisions, by strategist and outcome (intents or hold).",
+            ["strategist", "outcome"],
+            registry=r,
+        )
+        self.intents = Counter(
+            f"{NS}_intents_total",
+            "Intent state changes seen in approval and executor events, by state.",
+            ["state"],
+            registry=r,
+        )
+        self.orders = Counter(
+            f"{NS}_orders_total", "Order status updates, by status.", ["status"], registry=r
+        )
+        self.fills = Counter(f"{NS}_fills_total", "Fills received.", registry=r)
+        self.guard_denials = Counter(
+            f"{NS}_guard_denials_total",
+            "Guard denials, by guard and code.",
+            ["guard", "code"],
+            registry=r,
+        )
+        self.breaker = Gauge(
+            f"{NS}_breaker_state",
+            "Circuit breaker state: 0 closed, 1 half open, 2 open.",
+            ["breaker"],
+            registry=r,
+        )
+        self.degraded = Gauge(f"{NS}_degraded", "1 while the runtime is degraded.", registry=r)
+        self.paused = Gauge(f"{NS}_trading_paused", "1 while trading is paused.", registry=r)
+        self.kill_switch = Counter(f"{NS}_kill_switch_total", "Kill switch events.", registry=r)
+        self.resilience = Counter(
+            f"{NS}_resilience_events_total", "Resilience events, by kind.", ["kind"], registry=r
+        )
+        self.notifications = Counter(
+            f"{NS}_notifications_total",
+            "Notification outcomes, by notifier and status.",
+            ["notifier", "status"],
+            registry=r,
+        )
+        self.cycles = Counter(f"{NS}_cycles_total", "Runtime cycles reported.", registry=r)
+        self.equity = Gauge(
+            f"{NS}_account_equity", "Account equity at the last cycle report.", registry=r
+        )
+        self.skill_latency = Histogram(
+            f"{NS}_skill_latency_seconds",
+            "Skill call latency during hydration.",
+            ["skill"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.skill_calls = Counter(
+            f"{NS}_skill_calls_total",
+            "Skill calls, by skill and outcome.",
+            ["skill", "ok"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            f"{NS}_alerts_total",
+            "Alert rule transitions, by rule and kind.",
+            ["rule", "kind"],
+            registry=r,
+        )
+        self.budget_exhausted = Counter(
+            f"{NS}_budget_exhausted_total", "Budget exhaustion, by scope.", ["scope"], registry=r
+        )
+        self._handlers: dict[str, Callable[[Event, dict[str, Any]], None]] = {
+            "strategist_llm": self._strategist_llm,
+            "strategist": self._strategist,
+            "approval": self._intent_state,
+            "executor": self._intent_state,
+            "risk": self._risk,
+            "monitor": self._monitor,
+            "resilience": self._resilience,
+            "control": self._control,
+            "notify": self._notify,
+            "report": self._report,
+            "hydrate": self._hydrate,
+            "alerts": self._alerts,
+            "budget": self._budget,
+        }
+
+    def observe(self, event: Event) -> None:
+        """Update the metrics from one event."""
+        self.events.labels(event.stage, event.kind, str(event.severity.value)).inc()
+        handler = self._handlers.get(event.stage)
+        if handler is not None:
+            handler(event, event.fields)
+
+    # -- per stage -------------------------------------------------------------------
+
+    def _strategist_llm(self, event: Event, f: dict[str, Any]) -> None:
+        if event.kind != "decision":
+            return
+        provider, model = _label(f.get("provider")), _label(f.get("model"))
+        self.llm_requests.labels(provider, model, _label(bool(f.get("ok")))).inc()
+        latency = _number(f.get("latency_ms"))
+        if latency is not None:
+            self.llm_latency.labels(provider, model).observe(latency / 1000)
+        for kind in ("prompt", "completion"):
+            tokens = _number(f.get(f"{kind}_tokens"))
+            if tokens and tokens > 0:
+                self.llm_tokens.labels(kind).inc(tokens)
+        cost = _number(f.get("estimated_cost_usd"))
+        if cost and cost > 0:
+            self.llm_cost.inc(cost)
+
+    def _strategist(self, event: Event, f: dict[str, Any]) -> None:
+        if event.kind == "decision":
+            intents = _number(f.get("intents")) or 0
+            outcome = "error" if f.get("error_type") else ("intents" if intents > 0 else "hold")
+            self.strategist_decisions.labels(_label(f.get("strategist")), outcome).inc()
+
+    def _intent_state(self, event: Event, f: dict[str, Any]) -> None:
+        self.intents.labels(event.kind).inc()
+
+    def _risk(self, event: Event, f: dict[str, Any]) -> None:
+        if event.kind == "verdict" and f.get("allow") is False:
+            self.guard_denials.labels(_label(f.get("guard")), _label(f.get("code"))).inc()
+
+    def _monitor(self, event: Event, f: dict[str, Any]) -> None:
+        if event.kind == "order_status":
+            self.orders.labels(_label(f.get("status"), "unknown")).inc()
+        elif event.kind == "fill":
+            self.fills.inc()
+
+    def _resilience(self, event: Event, f: dict[str, Any]) -> None:
+        self.resilience.labels(event.kind).inc()
+        if event.kind in BREAKER_STATES:
+            name = f.get("breaker") or f.get("node") or f.get("name") or "runtime"
+            self.breaker.labels(_label(name)).set(BREAKER_STATES[event.kind])
+        elif event.kind == "degrade_entered":
+            self.degraded.set(1)
+        elif event.kind == "degrade_exited":
+            self.degraded.set(0)
+
+    def _control(self, event: Event, f: dict[str, Any]) -> None:
+        if event.kind == "paused":
+            self.paused.set(1)
+        elif event.kind == "resumed":
+            self.paused.set(0)
+        elif event.kind == "kill_switch":
+            self.kill_switch.inc()
+
+    def _notify(self, event: Event, f: dict[str, Any]) -> None:
+        self.notifications.labels(_label(f.get("notifier")), event.kind).inc()
+
+    def _report(self, event: Event, f: dict[str, Any]) -> None:
+        if event.kind == "cycle":
+            self.cycles.inc()
+            equity = _number(f.get("equity"))
+            if equity is not None:
+                self.equity.set(equity)
+
+    def _hydrate(self, event: Event, f: dict[str, Any]) -> None:
+        if event.kind != "skill":
+            return
+        skill = _label(f.get("skill"))
+        self.skill_calls.labels(skill, _label(bool(f.get("ok")))).inc()
+        latency = _number(f.get("latency_ms"))
+        if latency is not None:
+            self.skill_latency.labels(skill).observe(latency / 1000)
+
+    def _alerts(self, event: Event, f: dict[str, Any]) -> None:
+        self.alerts.labels(_label(f.get("rule")), event.kind).inc()
+
+    def _budget(self, event: Event, f: dict[str, Any]) -> None:
+        if event.kind == "exhausted":
+            self.budget_exhausted.labels(_label(f.get("scope"))).inc()

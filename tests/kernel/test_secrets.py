@@ -1,0 +1,120 @@
+"""A secret handed out by ``Settings.secret`` never leaves the process: not in an emitted
+event, not in a CLI error message, not in a log line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tradekernel import hookimpl
+from tradekernel.kernel import Kernel
+from tradekernel.plugins import PluginRegistry
+from tradekernel.settings import Settings
+
+SECRET = "sk-test-7f3a9c1e5b"
+ENV = "TK_TEST_SECRET_KEY"
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.events: list = []
+
+    @hookimpl
+    def on_event(self, event) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture
+def kernel():
+    settings = Settings.load(environ={ENV: SECRET, "TRADEKERNEL_COMPONENTS__METRICS_SINKS": "[]"})
+    kernel = Kernel(settings, PluginRegistry(entry_points=[]))
+    collector = Collector()
+    kernel.registry.pm.register(collector, name="test.collector")
+    kernel.collector = collector
+    return kernel
+
+
+def test_secret_is_scrubbed_from_events(kernel) -> None:
+    assert kernel.settings.secret(ENV) == SECRET
+    event = kernel.emit(
+        "strategist_llm",
+        "decision",
+        error=f"401 for key {SECRET}",
+        nested={"headers": {"Authorization": f"Bearer {SECRET}"}, "list": [f"x{SECRET}y"]},
+        exc=RuntimeError(f"auth failed: {SECRET}"),
+        api_key="looks-like-a-secret",
+        api_key_env=ENV,
+        total_tokens=120,
+    )
+    (seen,) = kernel.collector.events
+    assert seen is event
+    text = json.dumps(event.fields, default=str)
+    assert SECRET not in text
+    assert event.fields["error"] == "401 for key ********"
+    assert event.fields["nested"]["headers"]["Authorization"] == "Bearer ********"
+    assert event.fields["nested"]["list"] == ["x********y"]
+    assert event.fields["exc"] == "RuntimeError: auth failed: ********"
+    assert event.fields["api_key"] == "********"
+    assert event.fields["api_key_env"] == ENV  # the variable's name is not a secret
+    assert event.fields["total_tokens"] == 120
+
+
+def test_unrevealed_values_are_not_touched(kernel) -> None:
+    """Only values handed out by Settings.secret are redacted (no guessing)."""
+    event = kernel.emit("scan", "candidates", note=f"{SECRET}")
+    assert event.fields["note"] == SECRET
+
+
+LEAKY = """
+from loguru import logger
+from tradekernel import hookimpl
+from tradekernel.errors import ConfigError
+from tradekernel.models import GuardVerdict
+
+
+class Guard:
+    def check(self, intent, ctx):
+        return GuardVerdict.allowed("leaky")
+
+
+def _factory(config, ctx):
+    key = ctx.secret("TK_TEST_SECRET_KEY")
+    logger.warning("connecting with {}", key)
+    ctx.emit("notify", "failed", error="token " + key)
+    mode = ctx.settings.runtime.watchlist[0]
+    if mode == "RAISE":
+        raise RuntimeError("auth rejected for " + key)
+    if mode == "CONFIG":
+        raise ConfigError("bad key " + key)
+    return Guard()
+
+
+@hookimpl
+def register_guards(register):
+    register("leaky", _factory)
+"""
+
+
+@pytest.mark.parametrize(
+    ("watchlist", "code", "message"),
+    [
+        (
+            "RAISE",
+            2,
+            "Error: guard:leaky (tk-leaky) could not start: "
+            "RuntimeError: auth rejected for ********",
+        ),
+        ("CONFIG", 2, "Error: bad key ********"),
+        ("OK", 0, "WARNING connecting with ********"),
+    ],
+)
+def test_secret_never_in_cli_output(
+    stub_config, dists, uid, cli, monkeypatch, watchlist, code, message
+) -> None:
+    dists.add("tk-leaky", f"tk_leaky_{uid}", LEAKY)
+    stub_config('guards = ["leaky"]', f"[runtime]\nwatchlist = ['{watchlist}']\n")
+    monkeypatch.setenv(ENV, SECRET)
+    got, out, err = cli("config", "check")
+    assert got == code, err
+    assert message in err
+    assert SECRET not in out + err

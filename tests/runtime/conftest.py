@@ -1,0 +1,131 @@
+"""Fixtures for runtime tests: a kernel on real plugins, a tmp state dir, and an event
+recorder plugged in through the ``on_event`` hook."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tradekernel import hookimpl
+from tradekernel.kernel import Kernel
+from tradekernel.models import Decision, Event, Intent
+from tradekernel.plugins import PluginRegistry
+from tradekernel.settings import Settings
+
+
+class Recorder:
+    """Records every event (a plugin implementing only the observer hook)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.transitions: list[Any] = []
+
+    @hookimpl
+    def on_event(self, event: Event) -> None:
+        self.events.append(event)
+
+    @hookimpl
+    def on_intent_transition(self, transition: Any) -> None:
+        self.transitions.append(transition)
+
+    def of(self, stage: str, kind: str | None = None) -> list[Event]:
+        return [e for e in self.events if e.stage == stage and (kind is None or e.kind == kind)]
+
+
+class Scripted:
+    """A strategist whose answers the test scripts: a list of callables or Decisions."""
+
+    def __init__(self) -> None:
+        self.script: list[Any] = []
+        self.calls = 0
+
+    def decide(self, inputs: Any) -> Decision:
+        self.calls += 1
+        step = self.script.pop(0) if self.script else Decision.hold("script_empty")
+        return step(inputs) if callable(step) else step
+
+    @hookimpl
+    def register_strategists(self, register: Callable) -> None:
+        register("scripted", lambda config, ctx: self)
+
+
+def buy(symbol: str = "AAA", quantity: int = 5) -> Callable[[Any], Decision]:
+    def make(inputs: Any) -> Decision:
+        return Decision(
+            intents=[
+                Intent.create(symbol=symbol, side="buy", quantity=quantity, strategist="scripted",
+                              as_of=inputs.as_of, rationale="test")
+            ]
+        )
+
+    return make
+
+
+BASE = """
+[kernel]
+state_dir = "{state_dir}"
+approval_mode = "{approval}"
+
+[components]
+broker = "paper"
+market_data = "synthetic"
+strategist = "{strategist}"
+guards = {guards}
+metrics_sinks = []
+notifiers = []
+
+[runtime]
+watchlist = ["AAA", "BBB"]
+node_backoff = "0s"
+breaker_failures = 2
+breaker_cooldown = "5m"
+skill_timeout = "2s"
+
+[market_data.synthetic]
+symbols = ["AAA", "BBB"]
+seed = 7
+bars = 400
+
+[broker.paper]
+cash = 100000
+"""
+
+
+@pytest.fixture
+def make_kernel(tmp_path: Path):
+    kernels: list[Kernel] = []
+
+    def make(
+        *,
+        approval: str = "auto",
+        strategist: str = "sma-cross",
+        guards: str = '["max_order_notional"]',
+        extra: str = "",
+        plugins: tuple[tuple[Any, str], ...] = (),
+        environ: dict[str, str] | None = None,
+        state: str = "state",
+    ) -> tuple[Kernel, Recorder]:
+        cfg = tmp_path / "plugins.toml"
+        cfg.write_text(
+            textwrap.dedent(BASE).format(
+                state_dir=tmp_path / state, approval=approval, strategist=strategist, guards=guards
+            )
+            + textwrap.dedent(extra)
+        )
+        settings = Settings.load(cfg, environ=environ or {})
+        registry = PluginRegistry(block=settings.plugins.block)
+        recorder = Recorder()
+        registry.add_plugin(recorder, "test-recorder")
+        for plugin, name in plugins:
+            registry.add_plugin(plugin, name)
+        kernel = Kernel(settings, registry.load())
+        kernels.append(kernel)
+        return kernel, recorder
+
+    yield make
+    for kernel in kernels:
+        kernel.close()

@@ -1,0 +1,117 @@
+"""The canonical graph end to end, on the real paper broker, synthetic data and guards."""
+
+from __future__ import annotations
+
+from tradekernel.approval import ApprovalService
+from tradekernel.models import Decision
+from tradekernel.runtime import PLAN, Runtime, run_cycles, runtime_plan
+from tradekernel.store import IntentState
+
+from .conftest import Scripted, buy
+
+NOTIONAL = """
+[guard.max_order_notional]
+limit = 5000
+"""
+
+
+def test_auto_mode_trades_through_every_node(make_kernel):
+    kernel, rec = make_kernel(approval="auto", extra=NOTIONAL)
+    with Runtime(kernel) as runtime:
+        states = run_cycles(runtime, cycles=None)
+        _check_trades(runtime, states, rec)
+
+
+def _check_trades(runtime, states, rec):
+    assert runtime.exhausted and len(states) == 401  # 400 bars, then the feed ends
+    submitted = [i for s in states for i in s.submitted]
+    fills = sum(s.fills for s in states)
+    assert submitted, "sma-cross should trade on the synthetic data"
+    assert fills >= len(submitted) - 1  # every order but possibly the last filled
+    # Every node of the plan was routed to, in plan order, in a trading cycle.
+    trading = next(s for s in states if s.submitted)
+    routes = [e.fields["node"] for e in rec.of("commander", "route") if e.cycle_id == trading.cycle_id]
+    assert routes == [n.name for n in PLAN]
+    ends = rec.of("commander", "end")
+    assert len(ends) == len(states)
+    assert ends[-1].fields["reason"] == "market data exhausted"
+    # Each submitted intent went proposed -> pending_approval -> approved -> executing -> submitted.
+    store = runtime.store
+    record = store.get(submitted[0])
+    assert record.state == IntentState.SUBMITTED
+    path = [row.to_state for row in store.journal_rows(submitted[0])]
+    assert path == ["proposed", "pending_approval", "approved", "executing", "submitted"]
+    assert store.verify_journal().ok
+
+
+def test_manual_mode_parks_intents_until_approved(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 5), Decision.hold("wait")]
+    kernel, rec = make_kernel(
+        approval="manual", strategist="scripted", extra=NOTIONAL, plugins=((scripted, "scripted"),)
+    )
+    with Runtime(kernel) as runtime:
+        first = runtime.run_cycle()
+        assert len(first.pending) == 1 and not first.submitted
+        intent_id = first.pending[0]
+        pending = rec.of("approval", "pending")
+        assert pending and "intents approve" in pending[0].fields["approve_cmd"]
+        ApprovalService(runtime.store, kernel.settings).approve(intent_id, actor="alice")
+        second = runtime.run_cycle()
+        assert second.submitted == [intent_id]
+        third = runtime.run_cycle()  # the order fills at the next bar's open
+        assert third.fills == 1
+        assert runtime.store.get(intent_id).order_status == "filled"
+
+
+def test_guard_denial_blocks_and_names_the_first_deny(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 1000)]  # ~100k notional, over the 5000 limit
+    kernel, rec = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "scripted"),))
+    with Runtime(kernel) as runtime:
+        state = runtime.run_cycle()
+        assert state.blocked and not state.submitted
+        record = runtime.store.get(state.blocked[0])
+        assert record.state == IntentState.BLOCKED
+        assert record.reason == "order_notional_exceeded"
+        assert state.denials == {"order_notional_exceeded": 1}
+    codes = [e.fields["code"] for e in rec.of("risk", "verdict")]
+    assert codes == ["ok", "order_notional_exceeded"]  # the kernel's trading-state check first
+
+
+def test_shadow_mode_records_intents_and_never_executes(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 5), buy("BBB", 5)]
+    kernel, rec = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "scripted"),))
+    with Runtime(kernel, mode="shadow") as runtime:
+        run_cycles(runtime, cycles=2)
+        records = runtime.store.list_intents()
+    assert len(records) == 2
+    assert all(r.state == IntentState.APPROVED for r in records)
+    assert not rec.of("executor")
+    routed = {e.fields["node"] for e in rec.of("commander", "route")}
+    assert "execute" not in routed and "monitor" not in routed
+
+
+def test_same_cycle_inputs_give_the_same_intent_ids(make_kernel):
+    ids = []
+    for sub in ("a", "b"):
+        scripted = Scripted()
+        scripted.script = [buy("AAA", 5)]
+        kernel, _ = make_kernel(
+            approval="manual", strategist="scripted", extra=NOTIONAL.replace("5000", "5001"),
+            plugins=((scripted, f"scripted-{sub}"),), state=f"state-{sub}",
+        )
+        with Runtime(kernel) as runtime:
+            ids.append(runtime.run_cycle().pending)
+    assert ids[0] == ids[1] and ids[0]
+
+
+def test_runtime_plan_lists_the_chain():
+    plan = runtime_plan()
+    assert [row["node"] for row in plan] == [
+        "hydrate", "scan", "strategize", "guard", "approve", "execute", "monitor", "report",
+    ]
+    assert plan[-1]["next"] == "end"
+    execute = next(row for row in plan if row["node"] == "execute")
+    assert execute["attempts"] == 1 and execute["skipped_in"] == ["shadow"]

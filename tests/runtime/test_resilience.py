@@ -1,0 +1,170 @@
+"""Breaker, degrade, pause/resume, kill switch, skill fallback and mode resolution."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tradekernel import hookimpl
+from tradekernel.errors import ConfigError
+from tradekernel.models import Decision
+from tradekernel.runtime import Control, Runtime
+
+from .conftest import Scripted, buy
+
+NOTIONAL = """
+[guard.max_order_notional]
+limit = 5000
+"""
+FAIL = Decision.hold("provider failed", error_type="provider_timeout")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 5, 12, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_breaker_opens_persists_half_opens_and_closes(make_kernel):
+    scripted = Scripted()
+    scripted.script = [FAIL, FAIL, buy("AAA", 5)]
+    kernel, rec = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "s"),))
+    clock = Clock()
+    with Runtime(kernel, clock=clock) as runtime:
+        runtime.run_cycle()
+        runtime.run_cycle()
+        assert runtime.breaker.state == "open"
+        held = runtime.run_cycle()
+        assert scripted.calls == 2, "an open breaker must not call the strategist"
+        assert held.decision.hold_reason == "breaker_open"
+        assert runtime.control.degrade is not None
+    assert rec.of("resilience", "breaker_opened")
+    assert rec.of("resilience", "degrade_entered")
+    # A new runtime (a restart) sees the persisted open breaker.
+    with Runtime(kernel, clock=clock) as runtime:
+        assert runtime.breaker.state == "open"
+        runtime.run_cycle()
+        assert scripted.calls == 2
+        clock.now += timedelta(minutes=6)  # past breaker_cooldown: half-open, one call
+        runtime.run_cycle()
+        assert scripted.calls == 3
+        assert runtime.breaker.state == "closed"
+    assert rec.of("resilience", "breaker_half_open") and rec.of("resilience", "breaker_closed")
+
+
+def test_degrade_requires_manual_approval_allowlist_and_scales(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 10), buy("BBB", 10)]
+    kernel, _ = make_kernel(
+        approval="auto", strategist="scripted",
+        guards='["allowlist", "max_order_notional"]',
+        extra=NOTIONAL + '\n[guard.allowlist]\nsymbols = ["AAA"]\n',
+        plugins=((scripted, "s"),),
+    )
+    with Runtime(kernel) as runtime:
+        runtime.control.enter_degrade(reason="test")
+        first = runtime.run_cycle()
+        assert first.degraded
+        assert first.pending and not first.submitted, "degrade forces manual approval"
+        record = runtime.store.get(first.pending[0])
+        assert record.intent.quantity == 5  # 10 x degrade_notional_ratio 0.5
+        runtime.control.resume(actor="op")
+        assert runtime.control.degrade is None
+
+
+def test_degrade_without_allowlist_guard_blocks(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 10)]
+    kernel, _ = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "s"),))
+    with Runtime(kernel) as runtime:
+        runtime.control.enter_degrade(reason="test")
+        state = runtime.run_cycle()
+        assert state.blocked and state.denials.get("degrade_allowlist_required") == 1
+
+
+def test_pause_skips_cycles_until_resume(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 5)]
+    kernel, rec = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "s"),))
+    with Runtime(kernel) as runtime:
+        runtime.control.pause(actor="alice", reason="lunch")
+        paused = runtime.run_cycle()
+        assert paused.as_of is None and scripted.calls == 0
+        assert rec.of("commander", "end")[-1].fields["action"] == "pause"
+        runtime.control.resume(actor="alice")
+        assert runtime.run_cycle().submitted
+        rows = runtime.store.journal_rows("control:paused")
+    assert [r.actor for r in rows] == ["alice", "alice"]
+
+
+def test_kill_switch_stops_execution(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 5)]
+    kernel, rec = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "s"),))
+    with Runtime(kernel) as runtime:
+        runtime.control.set_kill_switch(True, actor="bob")
+        state = runtime.run_cycle()
+        assert not state.submitted
+        assert rec.of("executor", "skipped")
+
+
+def test_halted_and_reducing_states(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 5)]
+    kernel, _ = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "s"),))
+    with Runtime(kernel) as runtime:
+        runtime.control.set_trading_state("reducing", actor="op")
+        state = runtime.run_cycle()
+        assert state.denials == {"reducing_only": 1}
+
+
+class SlowQuotes:
+    """A market.quote replacement that never answers in time."""
+
+    @hookimpl
+    def register_skills(self, register):
+        class Slow:
+            def fetch(self, request):
+                time.sleep(1)
+                return {}
+
+        register("slow.quote", lambda config, ctx: Slow())
+
+
+def test_skill_timeout_falls_back_and_no_quote_means_no_intent(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 5)]
+    kernel, rec = make_kernel(
+        strategist="scripted", extra=NOTIONAL,
+        plugins=((scripted, "s"), (SlowQuotes(), "slow")),
+        environ={
+            "TRADEKERNEL_COMPONENTS__SKILLS": '["slow.quote", "account.positions"]',
+            "TRADEKERNEL_RUNTIME__SKILL_TIMEOUT": "0.2s",
+        },
+    )
+    with Runtime(kernel) as runtime:
+        state = runtime.run_cycle()
+    result = state.skill_results["slow.quote"]
+    assert not result.ok and result.error == "timeout" and result.fallback_reason
+    assert state.candidates == [] and not state.intents
+    assert scripted.calls == 0
+    events = rec.of("hydrate", "skill")
+    assert any(e.fields["skill"] == "slow.quote" and not e.fields["ok"] for e in events)
+    assert rec.of("resilience", "incident")  # the required market.quote fell back
+
+
+def test_mode_resolution_order(make_kernel):
+    kernel, _ = make_kernel(environ={"TRADEKERNEL_KERNEL__MODE": "shadow"})
+    with Runtime(kernel) as runtime:
+        assert (runtime.mode, runtime.resolved.source) == ("shadow", "env:TRADEKERNEL_KERNEL__MODE")
+        Control(runtime.store, kernel.settings.runtime).set_mode("paper", actor="op")
+    with Runtime(kernel) as runtime:
+        assert (runtime.mode, runtime.resolved.source) == ("paper", "operator")
+    with Runtime(kernel, mode="shadow") as runtime:
+        assert (runtime.mode, runtime.resolved.source) == ("shadow", "cli")
+    with pytest.raises(ConfigError, match="live_acknowledged"):
+        Runtime(kernel, mode="live")
