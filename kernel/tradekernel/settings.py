@@ -229,12 +229,35 @@ class NotifySettings:
     retry: NotifyRetry = field(factory=NotifyRetry)
 
 
+@define
+class AuditSettings:
+    """``[audit]``: signed audit archives and event-log retention (see docs/audit.md)."""
+
+    signing: Literal["auto", "ed25519", "hmac"] = "auto"
+    """``auto``: Ed25519 when an Ed25519 key is configured, else HMAC-SHA256."""
+    ed25519_key_env: str | None = None
+    """Variable holding the Ed25519 private key (PEM, or the 32-byte seed in hex/base64)."""
+    ed25519_key_file: Path | None = None
+    """File holding the Ed25519 private key (unencrypted PKCS#8 PEM)."""
+    ed25519_public_keys: list[Path] = field(factory=list)
+    """Extra public keys (PEM files) trusted for verification, e.g. retired signing keys."""
+    hmac_key_env: str | None = None
+    """Variable holding the HMAC-SHA256 key."""
+    hmac_verify_key_envs: list[str] = field(factory=list)
+    """Extra variables holding retired HMAC keys, accepted for verification only."""
+    archive_dir: Path = Path("archives")
+    """Where bundles are written; relative paths are under ``[kernel] state_dir``."""
+    retention: Duration = field(default=Duration(90 * 86400), validator=positive)
+    """Event-log days older than this may be pruned once a verified archive exists."""
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
     "components": ComponentSelection,
     "runtime": RuntimeSettings,
     "notify": NotifySettings,
+    "audit": AuditSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 
@@ -264,6 +287,7 @@ class Settings:
     components: ComponentSelection = field(factory=ComponentSelection)
     runtime: RuntimeSettings = field(factory=RuntimeSettings)
     notify: NotifySettings = field(factory=NotifySettings)
+    audit: AuditSettings = field(factory=AuditSettings)
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     config_path: Path | None = None
     sources: dict[tuple[str, ...], str] = field(factory=dict)
@@ -425,7 +449,7 @@ def mask_secrets(data: Any, environ: Mapping[str, str] | None = None) -> Any:
             if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
                 state = "set" if environ and environ.get(value) else "not set"
                 out[key] = f"{value} ({state})"
-            elif isinstance(key, str) and SECRET_KEY_PATTERN.search(key) and value:
+            elif isinstance(key, str) and SECRET_KEY_PATTERN.search(key) and isinstance(value, str) and value:
                 out[key] = "********"
             else:
                 out[key] = mask_secrets(value, environ)

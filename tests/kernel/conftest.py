@@ -96,12 +96,17 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     _log_to_current_stderr()
-    commands = dict(cli_group.commands)
+    _forget_plugin_commands()
     yield
     _log_to_current_stderr()
+    _forget_plugin_commands()
+
+
+def _forget_plugin_commands() -> None:
     # The click group is a module global: forget plugin commands an in-process run added.
-    cli_group.commands.clear()
-    cli_group.commands.update(commands)
+    for name in list(cli_group.commands):
+        if name not in cli_group.lazy_subcommands:
+            del cli_group.commands[name]
     cli_group._plugin_commands_loaded = False
 
 

@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from tradekernel.components import DeliveryResult, Notification
 from tradekernel.settings import Settings
 
@@ -23,10 +22,11 @@ retry_after_cap = "2s"
 def load_settings(tmp_path: Path, toml: str = "", environ: dict | None = None) -> Settings:
     """Settings from ``toml`` (plus tiny retry backoffs) with state in ``tmp_path``."""
     path = tmp_path / "plugins.toml"
-    head = f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n\n[components]\nmetrics_sinks = []\n'
+    head = f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n\n'
     body = toml if "[notify.retry]" in toml else toml + TINY_RETRY
     path.write_text(head + body, encoding="utf-8")
-    return Settings.load(path, environ=environ or {})
+    overrides = {} if "metrics_sinks" in toml else {"components.metrics_sinks": []}
+    return Settings.load(path, environ=environ or {}, overrides=overrides)
 
 
 class Recording:

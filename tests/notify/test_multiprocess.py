@@ -69,7 +69,7 @@ def test_dedup_across_processes_sends_once(make_settings, tmp_path):
 
 
 def test_rate_limit_across_processes(make_settings, tmp_path):
-    config = _config(make_settings, "rate_limit = { count = 3, per = \"1h\" }\n")
+    config = _config(make_settings, 'rate_limit = { count = 3, per = "1h" }\n')
     sink = str(tmp_path / "delivered.txt")
     _run_two(config, sink, distinct=True)
     assert len(_lines(sink)) == 3

@@ -41,9 +41,19 @@ def test_unselected_notifiers_receive_nothing():
 
 def test_default_routes_cover_trade_events_incidents_and_alerts():
     router = Router(NotifySettings().routes, ["log"])
-    for key in ("approval.pending", "executor.submitted", "executor.failed", "monitor.fill",
-                "resilience.breaker_opened", "resilience.degrade_entered", "resilience.cooldown",
-                "control.kill_switch", "control.paused", "control.resumed", "alerts.fired"):
+    for key in (
+        "approval.pending",
+        "executor.submitted",
+        "executor.failed",
+        "monitor.fill",
+        "resilience.breaker_opened",
+        "resilience.degrade_entered",
+        "resilience.cooldown",
+        "control.kill_switch",
+        "control.paused",
+        "control.resumed",
+        "alerts.fired",
+    ):
         assert router.route(key, "info") == ["log"], key
     assert router.route("scan.candidates", "info") == []
     assert router.route("hydrate.skill", "error") == ["log"]

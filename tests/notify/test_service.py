@@ -73,7 +73,9 @@ def test_explicit_dedup_key_wins_over_content(make_settings, kit):
 
 
 def test_failed_delivery_releases_the_dedup_claim(make_settings, kit):
-    rec = kit.Recording(DeliveryResult(ok=False, status="failed", http_status=500, error="http 500"))
+    rec = kit.Recording(
+        DeliveryResult(ok=False, status="failed", http_status=500, error="http 500")
+    )
     service = Notifications(make_settings(ROUTES), {"a": rec})
     first = service.publish(note())[0]
     assert (first.status, first.http_status, first.error) == ("failed", 500, "http 500")

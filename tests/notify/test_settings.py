@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tradekernel.errors import ConfigError
 from tradekernel.settings import Settings
 
@@ -17,9 +16,16 @@ def write(tmp_path, text: str):
 def test_defaults_ship_trade_incident_and_alert_routes():
     notify = Settings().notify
     kinds = {k for route in notify.routes for k in route.kinds}
-    for key in ("approval.pending", "executor.submitted", "monitor.fill", "executor.failed",
-                "resilience.breaker_opened", "control.kill_switch", "control.paused",
-                "alerts.*"):
+    for key in (
+        "approval.pending",
+        "executor.submitted",
+        "monitor.fill",
+        "executor.failed",
+        "resilience.breaker_opened",
+        "control.kill_switch",
+        "control.paused",
+        "alerts.*",
+    ):
         assert key in kinds
     assert float(notify.dedup_window) == 600
     assert notify.rate_limit.count == 20 and float(notify.rate_limit.per) == 3600

@@ -63,6 +63,10 @@ class LazyGroup(click.Group):
         from .context import AppContext
 
         app = ctx.ensure_object(AppContext)
+        # Subcommands resolve before the group callback stores the group's options, and
+        # the registry needs them now: --config decides what [plugins] block says.
+        app.config_path = ctx.params.get("config_path", app.config_path)
+        app.verbose = ctx.params.get("verbose", app.verbose)
         # One plugin's broken command must not take the others (or the CLI) down.
         app.registry().call_each("register_commands", cli=self)
 

@@ -17,7 +17,7 @@ def notify() -> None:
     """Notification deliveries: the log, and test messages."""
 
 
-def _service(app: AppContext):  # noqa: ANN202 - imported lazily
+def _service(app: AppContext):
     from ..notify.service import Notifications
 
     return Notifications(app.kernel())
@@ -27,12 +27,12 @@ def _day(value: str | None) -> str | None:
     if value in (None, "today"):
         return value
     try:
-        return datetime.strptime(value, "%Y-%m-%d").date().isoformat()  # noqa: DTZ007
+        return datetime.strptime(value, "%Y-%m-%d").date().isoformat()
     except ValueError:
         raise click.BadParameter(f"expected YYYY-MM-DD or 'today', got {value!r}") from None
 
 
-def _describe(record) -> str:  # noqa: ANN001
+def _describe(record) -> str:
     parts = [record.status]
     if record.http_status is not None:
         parts.append(f"http {record.http_status}")
@@ -70,9 +70,7 @@ def log_cmd(
         click.echo("no notification deliveries")
         return
     for r in records:
-        click.echo(
-            f"{r.ts:%Y-%m-%d %H:%M:%S}  {r.notifier:<10} {r.event_kind:<28} {_describe(r)}"
-        )
+        click.echo(f"{r.ts:%Y-%m-%d %H:%M:%S}  {r.notifier:<10} {r.event_kind:<28} {_describe(r)}")
     counts: dict[str, int] = {}
     for r in records:
         counts[r.status] = counts.get(r.status, 0) + 1

@@ -80,6 +80,10 @@ def _equity(runtime: Any) -> Decimal | None:
     return runtime.kernel.component("broker").account().equity
 
 
+def _money(value: Decimal | int) -> str:
+    return str(Decimal(value).quantize(Decimal("0.01")))
+
+
 def _summary(app: AppContext, runtime: Any, states: list, start_equity: Decimal | None) -> dict:
     settings = app.settings()
     denials: dict[str, int] = {}
@@ -104,11 +108,11 @@ def _summary(app: AppContext, runtime: Any, states: list, start_equity: Decimal 
         "orders_submitted": sum(len(s.submitted) for s in states),
         "orders_failed": sum(len(s.failed) for s in states),
         "fills": sum(s.fills for s in states),
-        "cash": str(account.cash) if account else None,
-        "equity": str(account.equity) if account else None,
-        "realized_pnl": str(account.realized_pnl) if account else None,
-        "unrealized_pnl": str(unrealized),
-        "pnl": str(account.equity - start_equity) if account and start_equity is not None else None,
+        "cash": _money(account.cash) if account else None,
+        "equity": _money(account.equity) if account else None,
+        "realized_pnl": _money(account.realized_pnl) if account else None,
+        "unrealized_pnl": _money(unrealized),
+        "pnl": _money(account.equity - start_equity) if account and start_equity is not None else None,
         "state_db": str(settings.state_dir / "state.db"),
         "events": str(settings.state_dir / "events") if "jsonl" in sinks else ", ".join(sinks),
     }

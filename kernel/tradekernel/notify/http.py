@@ -76,7 +76,9 @@ def post(
         except httpx.TimeoutException:
             return Attempt(ok=False, transient=True, error="timeout")
         except httpx.TransportError as exc:
-            return Attempt(ok=False, transient=True, error=f"connection error ({type(exc).__name__})")
+            return Attempt(
+                ok=False, transient=True, error=f"connection error ({type(exc).__name__})"
+            )
         except httpx.HTTPError as exc:
             return Attempt(ok=False, error=scrub(f"{type(exc).__name__}: {exc}"))
         status = response.status_code

@@ -72,4 +72,3 @@ class NotifyObserver:
             self.service().publish(notification_from_event(event), notifiers=names)
         except Exception as exc:  # notifications must never stop a trading cycle
             logger.opt(exception=exc).warning("notify: delivery of {} failed: {}", key, exc)
-

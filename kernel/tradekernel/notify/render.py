@@ -16,56 +16,95 @@ from ..models import Event
 TEMPLATES: dict[str, tuple[str, str, str | None]] = {
     "approval.pending": (
         "Approval needed: {SIDE} {quantity} {symbol}",
-        "Intent {intent_id} waits for approval: {side} {quantity} {symbol} "
-        "(notional {notional}).",
+        "Intent {intent_id} waits for approval: {side} {quantity} {symbol} (notional {notional}).",
         "intent_id",
     ),
-    "approval.approved": ("Approved: {SIDE} {quantity} {symbol}", "Intent {intent_id} "
-                          "was approved by {actor}.", "intent_id"),
-    "approval.auto_approved": ("Auto-approved: {SIDE} {quantity} {symbol}",
-                               "Intent {intent_id} was approved automatically.", "intent_id"),
-    "approval.rejected": ("Rejected: {SIDE} {quantity} {symbol}",
-                          "Intent {intent_id} was rejected by {actor}.", "intent_id"),
-    "approval.expired": ("Approval expired: {SIDE} {quantity} {symbol}",
-                         "Intent {intent_id} was not approved in time and expired.", "intent_id"),
-    "executor.submitted": ("Order submitted: {SIDE} {quantity} {symbol}",
-                           "Order {client_order_id} was sent to the broker "
-                           "(broker id {broker_order_id}).", "client_order_id"),
-    "executor.failed": ("Order failed: {SIDE} {quantity} {symbol}",
-                        "Order {client_order_id} was not placed: {reason}.", "client_order_id"),
-    "executor.unknown_outcome": ("Order outcome unknown: {symbol}",
-                                 "The broker did not answer for order {client_order_id}; it will "
-                                 "be reconciled by client order id, never resubmitted blindly.",
-                                 "client_order_id"),
-    "executor.claim_conflict": ("Order claim conflict: {symbol}",
-                                "Intent {intent_id} was already claimed: {reason}.", "intent_id"),
-    "executor.reconciled": ("Order reconciled: {symbol}",
-                            "Order {client_order_id} reconciled: {reason}.", "client_order_id"),
-    "monitor.fill": ("Filled: {quantity} {symbol} @ {price}",
-                     "Order {client_order_id} filled {quantity} at {price} "
-                     "(commission {commission}).", "fill_id"),
-    "monitor.order_status": ("Order {status}: {client_order_id}",
-                             "Order {client_order_id} is {status} "
-                             "(filled {filled_quantity}).", None),
-    "resilience.breaker_opened": ("Circuit breaker opened",
-                                  "The breaker opened after {failures} failures: {reason}.", None),
+    "approval.approved": (
+        "Approved: {SIDE} {quantity} {symbol}",
+        "Intent {intent_id} was approved by {actor}.",
+        "intent_id",
+    ),
+    "approval.auto_approved": (
+        "Auto-approved: {SIDE} {quantity} {symbol}",
+        "Intent {intent_id} was approved automatically.",
+        "intent_id",
+    ),
+    "approval.rejected": (
+        "Rejected: {SIDE} {quantity} {symbol}",
+        "Intent {intent_id} was rejected by {actor}.",
+        "intent_id",
+    ),
+    "approval.expired": (
+        "Approval expired: {SIDE} {quantity} {symbol}",
+        "Intent {intent_id} was not approved in time and expired.",
+        "intent_id",
+    ),
+    "executor.submitted": (
+        "Order submitted: {SIDE} {quantity} {symbol}",
+        "Order {client_order_id} was sent to the broker (broker id {broker_order_id}).",
+        "client_order_id",
+    ),
+    "executor.failed": (
+        "Order failed: {SIDE} {quantity} {symbol}",
+        "Order {client_order_id} was not placed: {reason}.",
+        "client_order_id",
+    ),
+    "executor.unknown_outcome": (
+        "Order outcome unknown: {symbol}",
+        "The broker did not answer for order {client_order_id}; it will "
+        "be reconciled by client order id, never resubmitted blindly.",
+        "client_order_id",
+    ),
+    "executor.claim_conflict": (
+        "Order claim conflict: {symbol}",
+        "Intent {intent_id} was already claimed: {reason}.",
+        "intent_id",
+    ),
+    "executor.reconciled": (
+        "Order reconciled: {symbol}",
+        "Order {client_order_id} reconciled: {reason}.",
+        "client_order_id",
+    ),
+    "monitor.fill": (
+        "Filled: {quantity} {symbol} @ {price}",
+        "Order {client_order_id} filled {quantity} at {price} (commission {commission}).",
+        "fill_id",
+    ),
+    "monitor.order_status": (
+        "Order {status}: {client_order_id}",
+        "Order {client_order_id} is {status} (filled {filled_quantity}).",
+        None,
+    ),
+    "resilience.breaker_opened": (
+        "Circuit breaker opened",
+        "The breaker opened after {failures} failures: {reason}.",
+        None,
+    ),
     "resilience.breaker_closed": ("Circuit breaker closed", "Normal operation resumed.", None),
-    "resilience.degrade_entered": ("Degraded mode entered", "Trading is degraded: {reason}.",
-                                   None),
+    "resilience.degrade_entered": ("Degraded mode entered", "Trading is degraded: {reason}.", None),
     "resilience.degrade_exited": ("Degraded mode exited", "Trading is back to normal.", None),
     "resilience.cooldown": ("Cooldown", "The runtime is cooling down: {reason}.", None),
     "resilience.incident": ("Incident", "Incident: {reason}.", None),
-    "control.kill_switch": ("Kill switch {value}", "Kill switch set to {value} by {actor}: "
-                            "{reason}.", None),
+    "control.kill_switch": (
+        "Kill switch {value}",
+        "Kill switch set to {value} by {actor}: {reason}.",
+        None,
+    ),
     "control.paused": ("Trading paused by {actor}", "Paused by {actor}: {reason}.", None),
     "control.resumed": ("Trading resumed by {actor}", "Resumed by {actor}: {reason}.", None),
-    "alerts.fired": ("Alert: {rule}", "Alert {rule} fired: value {value}, threshold "
-                     "{threshold}.", None),
-    "alerts.resolved": ("Resolved: {rule}", "Alert {rule} resolved: value {value}, threshold "
-                        "{threshold}.", None),
-    "budget.exhausted": ("LLM budget exhausted ({scope})", "Used {used} of {limit} {scope}.",
-                         None),
+    "alerts.fired": (
+        "Alert: {rule}",
+        "Alert {rule} fired: value {value}, threshold {threshold}.",
+        None,
+    ),
+    "alerts.resolved": (
+        "Resolved: {rule}",
+        "Alert {rule} resolved: value {value}, threshold {threshold}.",
+        None,
+    ),
+    "budget.exhausted": ("LLM budget exhausted ({scope})", "Used {used} of {limit} {scope}.", None),
 }
+
 
 class _Fields(dict):
     def __missing__(self, key: str) -> str:

@@ -127,16 +127,25 @@ class Notifications:
         for name in names:
             claim = self._claim(name, key, notification.kind, now, force)
             if claim.status != "pending":
-                records.append(self._record(claim.record_id, now, name, notification, key,
-                                            claim.status))
+                records.append(
+                    self._record(claim.record_id, now, name, notification, key, claim.status)
+                )
                 continue
             try:
                 notifier = self._resolve(name)
             except Exception as exc:
                 error = f"notifier unavailable: {type(exc).__name__}: {exc}"
-                records.append(self._finish(claim, now, name, notification, key,
-                                            DeliveryResult(ok=False, status="failed",
-                                                           attempts=0, error=error), 0.0))
+                records.append(
+                    self._finish(
+                        claim,
+                        now,
+                        name,
+                        notification,
+                        key,
+                        DeliveryResult(ok=False, status="failed", attempts=0, error=error),
+                        0.0,
+                    )
+                )
                 continue
             running.append((name, claim, _Delivery(name, notifier, notification)))
         deadline = time.monotonic() + float(self.config.timeout)
@@ -149,8 +158,9 @@ class Notifications:
             else:
                 result = DeliveryResult(ok=False, status="failed", attempts=0, error="timeout")
                 latency = (time.monotonic() - delivery.started) * 1000
-                logger.warning("notify: {} did not answer within {}s: abandoned", name,
-                               self.config.timeout)
+                logger.warning(
+                    "notify: {} did not answer within {}s: abandoned", name, self.config.timeout
+                )
             records.append(self._finish(claim, now, name, notification, key, result, latency))
         order = {name: i for i, name in enumerate(names)}
         records.sort(key=lambda r: order[r.notifier])
@@ -190,7 +200,7 @@ class Notifications:
         if date == "today":
             date = self.clock().date()
         elif isinstance(date, str):
-            date = datetime.strptime(date, "%Y-%m-%d").date()  # noqa: DTZ007 - a calendar day
+            date = datetime.strptime(date, "%Y-%m-%d").date()
         return self.store.records(day=date, status=status, notifier=notifier, limit=limit)
 
     def counts(self, date: date | None = None) -> dict[str, int]:
@@ -244,9 +254,16 @@ class Notifications:
             except Exception as exc:
                 logger.warning("notify: could not log a delivery: {}", exc)
         return self._record(
-            claim.record_id, now, name, notification, key, status,
-            http_status=result.http_status, attempts=result.attempts,
-            latency_ms=round(latency_ms, 3), error=error,
+            claim.record_id,
+            now,
+            name,
+            notification,
+            key,
+            status,
+            http_status=result.http_status,
+            attempts=result.attempts,
+            latency_ms=round(latency_ms, 3),
+            error=error,
         )
 
     def _record(
@@ -260,8 +277,13 @@ class Notifications:
         **outcome: Any,
     ) -> DeliveryRecord:
         record = DeliveryRecord(
-            id=record_id, ts=now, notifier=name, event_kind=notification.kind, dedup_key=key,
-            status=status, **outcome,
+            id=record_id,
+            ts=now,
+            notifier=name,
+            event_kind=notification.kind,
+            dedup_key=key,
+            status=status,
+            **outcome,
         )
         self._announce(record)
         return record

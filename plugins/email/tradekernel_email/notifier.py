@@ -14,7 +14,6 @@ from email.utils import formatdate, make_msgid
 from typing import Any, Literal
 
 from attrs import define, field
-
 from tradekernel.components import DeliveryResult, Notification
 from tradekernel.notify.retry import Attempt, RetryPolicy, deliver
 from tradekernel.notify.support import config_error, require_secret
@@ -50,8 +49,9 @@ class EmailConfig:
     subject_prefix: str = "[tradekernel] "
 
 
-def build_message(notification: Notification, *, sender: str, to: list[str],
-                  subject_prefix: str = "") -> EmailMessage:
+def build_message(
+    notification: Notification, *, sender: str, to: list[str], subject_prefix: str = ""
+) -> EmailMessage:
     """The e-mail: subject from the title, the body, then the fields one per line."""
     message = EmailMessage()
     message["Subject"] = (subject_prefix + notification.title).replace("\n", " ")
@@ -96,7 +96,9 @@ class EmailNotifier:
         if config.username_env and config.password_env:
             if config.security == "none":
                 raise config_error(
-                    ctx, "email", "security",
+                    ctx,
+                    "email",
+                    "security",
                     "credentials are never sent over plain SMTP: use starttls or ssl",
                 )
             username = require_secret(ctx, "email", "username_env", config.username_env)
@@ -149,8 +151,11 @@ class EmailNotifier:
                 error=f"recipients refused (smtp {', '.join(map(str, codes))})",
             )
         except smtplib.SMTPResponseException as exc:
-            text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) \
+            text = (
+                exc.smtp_error.decode(errors="replace")
+                if isinstance(exc.smtp_error, bytes)
                 else str(exc.smtp_error)
+            )
             return Attempt(
                 ok=False,
                 transient=400 <= exc.smtp_code < 500,
@@ -163,5 +168,7 @@ class EmailNotifier:
         except TimeoutError:
             return Attempt(ok=False, transient=True, error="timeout")
         except (smtplib.SMTPException, OSError) as exc:
-            return Attempt(ok=False, transient=True, error=f"connection error ({type(exc).__name__})")
+            return Attempt(
+                ok=False, transient=True, error=f"connection error ({type(exc).__name__})"
+            )
         return Attempt(ok=True)

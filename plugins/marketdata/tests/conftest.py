@@ -21,4 +21,3 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
-

@@ -132,7 +132,11 @@ def test_null_rows_are_skipped_and_volume_is_optional(write_csv):
 @pytest.mark.parametrize(
     ("rows", "line", "message"),
     [
-        (["2024-01-02,1,1,1,1,1,1", "2024-01-03,abc,1,1,1,1,1"], 3, "Open: expected a number, got 'abc'"),
+        (
+            ["2024-01-02,1,1,1,1,1,1", "2024-01-03,abc,1,1,1,1,1"],
+            3,
+            "Open: expected a number, got 'abc'",
+        ),
         (["2024-01-02,1,1,1,1,1,1", "02/01/2024,1,1,1,1,1,1"], 3, "Date: expected an ISO date"),
         (["2024-01-03,1,1,1,1,1,1", "2024-01-02,1,1,1,1,1,1"], 3, "not after the previous row"),
         (["2024-01-02,1,1,1,1,1,1", "2024-01-02,1,1,1,1,1,1"], 3, "not after the previous row"),
@@ -151,7 +155,9 @@ def test_bad_rows_name_file_and_line(write_csv, rows, line, message):
 
 
 def test_bad_rows_of_a_symbol_file_fail_at_startup(write_csv):
-    path = write_csv("all.csv", ["2024-01-02,AAA,1,x,1,1,1"], header="Date,Symbol,Open,High,Low,Close,Volume")
+    path = write_csv(
+        "all.csv", ["2024-01-02,AAA,1,x,1,1,1"], header="Date,Symbol,Open,High,Low,Close,Volume"
+    )
     with pytest.raises(CsvDataError, match=r"all\.csv:2: High: expected a number"):
         ReplayFeed(ReplayConfig(paths=[str(path)]))
 

@@ -135,7 +135,7 @@ class BarFeed:
             return quote
 
     def window_sizes(self) -> dict[str, int]:
-        """How many bars each symbol holds in memory right now (bounded by 2 × window)."""
+        """How many bars each symbol holds in memory right now (bounded by 2 x window)."""
         return {s: len(h) for s, h in self._history.items()}
 
     def close(self) -> None:

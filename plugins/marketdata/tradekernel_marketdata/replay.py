@@ -120,7 +120,7 @@ class ReplayFeed(BarFeed):
     def __init__(self, config: ReplayConfig) -> None:
         self.config = config
         keep, stop = _time_filters(config.start, config.end)
-        wanted = set(config.symbols)
+        wanted = {s.strip().upper() for s in config.symbols}
         mapping = {k.lower(): v.strip().upper() for k, v in config.symbol_map.items()}
         sources: list[Rows] = []
         origin: dict[str, Path] = {}

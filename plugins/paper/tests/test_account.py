@@ -33,7 +33,7 @@ def test_position_avg_price_and_realized_pnl_by_hand(kit):
     assert (pos.quantity, pos.avg_price, pos.market_price) == (D(15), D(105), D(120))
     # equity = initial cash + realized + unrealized, always
     assert account.equity == D(100000) + account.realized_pnl + pos.unrealized_pnl
-    broker.submit(req("s2", "sell", 15))  # fills day 4 @ 90: 15 × (90 − 105) = −225
+    broker.submit(req("s2", "sell", 15))  # fills day 4 @ 90: 15 x (90 - 105) = -225
     feed.advance()
     account = broker.account()
     assert broker.positions() == []
@@ -48,7 +48,7 @@ def test_short_positions_when_allowed(kit):
     feed.advance()
     broker.submit(req("s", "sell", 10))  # day 1 @ 50
     feed.advance()
-    broker.submit(req("c1", "buy", 4))  # day 2 @ 40: (50 − 40) × 4 = 40
+    broker.submit(req("c1", "buy", 4))  # day 2 @ 40: (50 - 40) x 4 = 40
     feed.advance()
     (pos,) = broker.positions()
     assert (pos.quantity, pos.avg_price) == (D(-6), D(50))
@@ -98,7 +98,9 @@ def test_insufficient_cash_counts_working_buys(kit):
         broker.submit(req("more", "buy", 1))  # the working buy holds the cash
     assert info.value.code == "insufficient_cash"
     broker.cancel("ok")
-    broker.submit(req("limit", "buy", 20, order_type="limit", limit_price="50"))  # priced at its limit
+    broker.submit(
+        req("limit", "buy", 20, order_type="limit", limit_price="50")
+    )  # priced at its limit
 
 
 def test_insufficient_position_counts_working_sells(kit):

@@ -7,11 +7,15 @@ from tradekernel.models import OrderRequest, OrderStatus
 
 
 def buy(cid: str, qty, **kw) -> OrderRequest:
-    return OrderRequest(client_order_id=cid, symbol=kw.pop("symbol", "AAA"), side="buy", quantity=qty, **kw)
+    return OrderRequest(
+        client_order_id=cid, symbol=kw.pop("symbol", "AAA"), side="buy", quantity=qty, **kw
+    )
 
 
 def sell(cid: str, qty, **kw) -> OrderRequest:
-    return OrderRequest(client_order_id=cid, symbol=kw.pop("symbol", "AAA"), side="sell", quantity=qty, **kw)
+    return OrderRequest(
+        client_order_id=cid, symbol=kw.pop("symbol", "AAA"), side="sell", quantity=qty, **kw
+    )
 
 
 def limit(req_fn, cid, qty, price, **kw) -> OrderRequest:
@@ -58,10 +62,10 @@ def test_slippage_moves_market_fills_against_the_order(kit):
     feed.advance()
     broker.submit(buy("b", 10))
     feed.advance()
-    assert broker.fills("b")[0].price == D("102.102")  # 102 × 1.001
+    assert broker.fills("b")[0].price == D("102.102")  # 102 x 1.001
     broker.submit(sell("s", 10))
     feed.advance()
-    assert broker.fills("s")[0].price == D("103.896")  # 104 × 0.999
+    assert broker.fills("s")[0].price == D("103.896")  # 104 x 0.999
     assert broker.account().realized_pnl == 10 * (D("103.896") - D("102.102"))
 
 
@@ -132,7 +136,9 @@ def test_limit_sell_fills_at_the_limit_or_a_better_open(kit):
 
 
 def test_limit_fill_has_no_slippage(kit):
-    feed = kit.ScriptedFeed({"AAA": [("100", "100", "100", "100", 1)] + [("99", "101", "98", "100", 1)]})
+    feed = kit.ScriptedFeed(
+        {"AAA": [("100", "100", "100", "100", 1), ("99", "101", "98", "100", 1)]}
+    )
     broker = kit.broker(feed, slippage_bps=50)
     feed.advance()
     broker.submit(limit(buy, "l", 1, "100"))
@@ -185,7 +191,11 @@ def test_orders_on_one_bar_share_its_volume(kit):
 
 
 def test_fills_catch_up_on_bars_the_broker_did_not_see(kit):
-    rows = [("10", "10", "10", "10", 100), ("11", "11", "11", "11", 100), ("12", "12", "12", "12", 100)]
+    rows = [
+        ("10", "10", "10", "10", 100),
+        ("11", "11", "11", "11", 100),
+        ("12", "12", "12", "12", 100),
+    ]
     feed = kit.ScriptedFeed({"AAA": [*rows, ("13", "13", "13", "13", 100)]})
     broker = kit.broker(feed, max_volume_share=0.1)
     feed.advance()
@@ -220,7 +230,7 @@ def test_ioc_cancels_what_the_next_bar_does_not_fill(kit):
 
 
 def test_cancel(kit):
-    feed = kit.ScriptedFeed({"AAA": BARS + [("90", "90", "90", "90", 1000)]})
+    feed = kit.ScriptedFeed({"AAA": [*BARS, ("90", "90", "90", "90", 1000)]})
     broker = kit.broker(feed)
     feed.advance()
     broker.submit(limit(buy, "l", 10, "95"))

@@ -33,7 +33,7 @@ from tradekernel.models import (
 )
 
 from .config import PaperConfig
-from .ledger import ONE, ZERO, Ledger, WorkingOrder, fill_price, volume_cap
+from .ledger import ONE, ZERO, WorkingOrder, fill_price, volume_cap
 from .store import PaperStore
 
 BPS = Decimal(10000)
@@ -44,7 +44,9 @@ class PaperBroker:
 
     live_capable = False
 
-    def __init__(self, config: PaperConfig, market_data: Callable[[], MarketData], db_path: Path) -> None:
+    def __init__(
+        self, config: PaperConfig, market_data: Callable[[], MarketData], db_path: Path
+    ) -> None:
         """``market_data`` returns the feed (resolved lazily, on first use)."""
         self.config = config
         self._resolve_market_data = market_data
@@ -165,16 +167,20 @@ class PaperBroker:
                     available = volume_left.get(key, bar.volume * self._volume_share)
                     quantity = volume_cap(order, available)
                     volume_left[key] = available - quantity
+            changed = False
             if price is not None and quantity > 0:
                 self._fill(order, bar, price, quantity)
                 touched.add(order.symbol)
+                changed = True
             if order.time_in_force is TimeInForce.IOC and order.open:
                 order.status = OrderStatus.CANCELLED
                 order.reason = "ioc: remainder cancelled"
                 order.updated_at = ts
                 ledger.close_order(order)
-            order.touch()
-            self.store.save_order(order)
+                changed = True
+            if changed:
+                order.touch()
+                self.store.save_order(order)
         if touched:
             self.store.save_account(ledger, touched)
 
@@ -306,7 +312,9 @@ class PaperBroker:
 
     def _log_new(self, order: WorkingOrder) -> None:
         if order.status is OrderStatus.REJECTED:
-            logger.debug("paper: rejected {} ({}): {}", order.client_order_id, order.code, order.reason)
+            logger.debug(
+                "paper: rejected {} ({}): {}", order.client_order_id, order.code, order.reason
+            )
         else:
             logger.debug(
                 "paper: accepted {} {} {} {} {}",
@@ -364,7 +372,9 @@ class PaperBroker:
         with self._lock:
             self._refresh()
             return [
-                Position(symbol=s, quantity=h.quantity, avg_price=h.avg_price, market_price=self._mark(s))
+                Position(
+                    symbol=s, quantity=h.quantity, avg_price=h.avg_price, market_price=self._mark(s)
+                )
                 for s, h in sorted(self._ledger.positions.items())
             ]
 

@@ -120,7 +120,7 @@ class Ledger:
         self.open_orders.pop(order.client_order_id, None)
 
     def reserved_cash(self, commission: Decimal) -> Decimal:
-        """Cash held back for working buys (remaining × estimate, plus commission)."""
+        """Cash held back for working buys (remaining x estimate, plus commission)."""
         total = ZERO
         for o in self.open_orders.values():
             if o.side is Side.BUY and o.est_price is not None:

@@ -139,8 +139,12 @@ class PaperStore:
         row = self.conn.execute(
             "SELECT cash, initial_cash, realized_pnl FROM account WHERE id = 1"
         ).fetchone()
-        ledger = Ledger(cash=Decimal(row[0]), initial_cash=Decimal(row[1]), realized_pnl=Decimal(row[2]))
-        for symbol, qty, avg in self.conn.execute("SELECT symbol, quantity, avg_price FROM positions"):
+        ledger = Ledger(
+            cash=Decimal(row[0]), initial_cash=Decimal(row[1]), realized_pnl=Decimal(row[2])
+        )
+        for symbol, qty, avg in self.conn.execute(
+            "SELECT symbol, quantity, avg_price FROM positions"
+        ):
             ledger.positions[symbol] = Holding(Decimal(qty), Decimal(avg))
         last_fill: dict[str, datetime] = {}
         for r in self.db.query("SELECT * FROM fills ORDER BY seq"):
@@ -246,7 +250,8 @@ class PaperStore:
                 self.conn.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
             else:
                 self.conn.execute(
-                    "INSERT OR REPLACE INTO positions (symbol, quantity, avg_price) VALUES (?, ?, ?)",
+                    "INSERT OR REPLACE INTO positions (symbol, quantity, avg_price) "
+                    "VALUES (?, ?, ?)",
                     (symbol, str(held.quantity), str(held.avg_price)),
                 )
 

@@ -4,7 +4,6 @@ points at it through SLACK_WEBHOOK_URL."""
 from __future__ import annotations
 
 import pytest
-
 from tradekernel.kernel import Kernel
 from tradekernel.notify.testing import HTTPReceiver
 from tradekernel.settings import Settings

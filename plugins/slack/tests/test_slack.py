@@ -6,7 +6,6 @@ import json
 import logging
 
 import pytest
-
 from tradekernel import hookimpl
 from tradekernel.components import Notification
 from tradekernel.errors import ConfigError
@@ -48,7 +47,9 @@ def test_block_kit_shape():
 
 def test_limits_of_block_kit_are_respected():
     long = Notification(
-        kind="k.k", title="T" * 400, body="<b>" + "x" * 5000,
+        kind="k.k",
+        title="T" * 400,
+        body="<b>" + "x" * 5000,
         fields={f"f{i}": i for i in range(15)},
     )
     header, section, _ = build_payload(long)["blocks"]
@@ -60,7 +61,10 @@ def test_limits_of_block_kit_are_respected():
 def test_ok_delivers_once(make_kernel, slack_server):
     result = send(make_kernel())
     assert (result.ok, result.status, result.http_status, result.attempts) == (
-        True, "sent", 200, 1,
+        True,
+        "sent",
+        200,
+        1,
     )
     (request,) = slack_server.requests
     assert request.path.endswith("sEcReTtOkEn123")
@@ -70,14 +74,21 @@ def test_ok_delivers_once(make_kernel, slack_server):
 
 @pytest.mark.parametrize(
     ("status", "answer"),
-    [(400, "invalid_payload"), (403, "invalid_token"), (404, "no_service"),
-     (410, "channel_is_archived")],
+    [
+        (400, "invalid_payload"),
+        (403, "invalid_token"),
+        (404, "no_service"),
+        (410, "channel_is_archived"),
+    ],
 )
 def test_permanent_errors_are_not_retried(make_kernel, slack_server, status, answer):
     slack_server.script([(status, answer)])
     result = send(make_kernel())
     assert (result.ok, result.status, result.http_status, result.attempts) == (
-        False, "failed", status, 1,
+        False,
+        "failed",
+        status,
+        1,
     )
     assert result.error == f"http {status}: {answer}"
     assert len(slack_server.requests) == 1
@@ -157,8 +168,17 @@ def test_webhook_url_never_appears_in_results_logs_or_events(
         slack_server.script([(500, "boom"), (404, "no_service")])
         kernel = make_kernel()
         kernel.registry.pm.register(Observer(), name="observer")
-        kernel.emit("approval", "pending", intent_id="int_9", symbol="AAA", side="buy",
-                    quantity="1", notional="10", approve_cmd="a", reject_cmd="r")
+        kernel.emit(
+            "approval",
+            "pending",
+            intent_id="int_9",
+            symbol="AAA",
+            side="buy",
+            quantity="1",
+            notional="10",
+            approve_cmd="a",
+            reject_cmd="r",
+        )
         records = kernel.notify.service().log()
         slack_server.stop()
         kernel.emit("control", "paused", actor="ops", reason="test")

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 from attrs import define
-
 from tradekernel.components import DeliveryResult, Notification
 from tradekernel.notify.http import post
 from tradekernel.notify.retry import RetryPolicy
@@ -71,7 +70,10 @@ def build_payload(notification: Notification, *, now: datetime | None = None) ->
     ][:MAX_FIELDS]
     section: dict[str, Any] = {
         "type": "section",
-        "text": {"type": "mrkdwn", "text": _clip(_escape(notification.body) or " ", SECTION_TEXT_MAX)},
+        "text": {
+            "type": "mrkdwn",
+            "text": _clip(_escape(notification.body) or " ", SECTION_TEXT_MAX),
+        },
     }
     if fields:
         section["fields"] = fields
@@ -103,9 +105,7 @@ def build_payload(notification: Notification, *, now: datetime | None = None) ->
 class SlackNotifier:
     """Sends each notification with bounded retry; never raises."""
 
-    def __init__(
-        self, url: str, policy: RetryPolicy, *, redact: Any = lambda s: s
-    ) -> None:
+    def __init__(self, url: str, policy: RetryPolicy, *, redact: Any = lambda s: s) -> None:
         self._url = url
         self._policy = policy
         self._redact = redact

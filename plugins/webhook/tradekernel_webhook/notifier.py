@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 from attrs import define, field
-
 from tradekernel import __version__
 from tradekernel.components import DeliveryResult, Notification
 from tradekernel.notify.http import post

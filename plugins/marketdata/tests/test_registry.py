@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+from tradekernel.errors import ConfigError
+from tradekernel.kernel import Kernel
+from tradekernel.settings import Settings
+from tradekernel_marketdata import ReplayFeed
+
+
+def test_kernel_builds_replay_from_plugins_toml(tmp_path, write_csv):
+    write_csv("data/xyz.csv", ["2024-01-02,1,2,1,2,2,10", "2024-01-03,2,3,2,3,3,10"])
+    path = tmp_path / "plugins.toml"
+    path.write_text(
+        f"""
+[kernel]
+state_dir = "{tmp_path / "state"}"
+
+[components]
+market_data = "replay"
+
+[market_data.replay]
+paths = ["{tmp_path / "data"}"]
+start = 2024-01-03
+half_spread_bps = 5
+""",
+        encoding="utf-8",
+    )
+    with Kernel(Settings.load(path, environ={})) as kernel:
+        feed = kernel.component("market_data")
+        assert isinstance(feed, ReplayFeed)
+        assert feed.symbols() == ["XYZ"]
+        assert feed.advance().day == 3
+        assert feed.advance() is None
+
+
+def test_unknown_key_is_a_config_error(tmp_path):
+    path = tmp_path / "plugins.toml"
+    path.write_text("[market_data.synthetic]\nseeds = 3\n", encoding="utf-8")
+    with (
+        Kernel(Settings.load(path, environ={})) as kernel,
+        pytest.raises(ConfigError, match=r"seeds: unknown key \(did you mean 'seed'\?\)"),
+    ):
+        kernel.component("market_data", "synthetic")
