@@ -20,9 +20,7 @@ FIELDS = ("figure", "value", "unit", "peer", "peer_value", "ratio")
 def modules() -> list[str]:
     """Names of the benchmark modules (``bench/*.py`` except the runner's own)."""
     here = Path(__file__).parent
-    return sorted(
-        p.stem for p in here.glob("*.py") if not p.stem.startswith("_")
-    )
+    return sorted(p.stem for p in here.glob("*.py") if not p.stem.startswith("_"))
 
 
 def run_module(name: str) -> list[dict[str, Any]]:

@@ -49,13 +49,13 @@ KINDS = (
 """Every component kind, in the order ``plugins list`` shows them."""
 
 
-class SubmitOutcomeUnknown(Exception):  # noqa: N818 - the name states the outcome
+class SubmitOutcomeUnknown(Exception):
     """Raised by :meth:`Broker.submit` when the request may have reached the broker but
     no answer came back (timeout, dropped connection). The executor then looks the order
     up by client order id and never resubmits blindly."""
 
 
-class BrokerRejected(Exception):  # noqa: N818
+class BrokerRejected(Exception):
     """Raised by :meth:`Broker.submit` when the broker refused the order before accepting it."""
 
     def __init__(self, reason: str, code: str = "rejected") -> None:
@@ -119,7 +119,9 @@ class Strategist(Protocol):
 class Scanner(Protocol):
     """Picks the candidate symbols the strategist will consider."""
 
-    def scan(self, skill_results: Mapping[str, SkillResult], watchlist: Sequence[str]) -> list[str]: ...
+    def scan(
+        self, skill_results: Mapping[str, SkillResult], watchlist: Sequence[str]
+    ) -> list[str]: ...
 
 
 @define

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from loguru import logger
@@ -24,12 +25,21 @@ class _SinkFanout:
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
+        self.broken: set[str] = set()
 
     @hookimpl
     def on_event(self, event: Event) -> None:
         for name in self.kernel.selected("metrics_sink"):
+            if name in self.broken:
+                continue
             try:  # built inside the try: a sink that cannot start must not silence the others
-                self.kernel.component("metrics_sink", name).write(event)
+                sink = self.kernel.component("metrics_sink", name)
+            except Exception as exc:
+                self.broken.add(name)  # warn once, not on every event
+                logger.error("metrics sink {} cannot start and is skipped: {}", name, exc)
+                continue
+            try:
+                sink.write(event)
             except Exception as exc:  # a sink must never stop trading
                 logger.warning("metrics sink {} failed to write an event: {}", name, exc)
 
@@ -41,13 +51,18 @@ class Kernel:
         self.settings = settings
         self.registry = registry or PluginRegistry(block=settings.plugins.block)
         self.registry.load()
-        self.registry.pm.register(_SinkFanout(self), name="tradekernel.sinks")
+        # Per-kernel names: several kernels may share one registry (tests, embedding).
+        self._observer_names = [f"tradekernel.sinks.{id(self)}", f"tradekernel.notify.{id(self)}"]
+        self.registry.pm.register(_SinkFanout(self), name=self._observer_names[0])
         self.notify = NotifyObserver(self)
         """Routes events to notifiers; ``self.notify.service()`` is the ``Notifications``."""
-        self.registry.pm.register(self.notify, name="tradekernel.notify")
+        self.registry.pm.register(self.notify, name=self._observer_names[1])
         self.events = EventBus(self._dispatch, redact=settings.redact)
         self._instances: dict[tuple[str, str], Any] = {}
         self._building: set[tuple[str, str]] = set()
+        # Skills build components from worker threads: one builder at a time, so a
+        # second thread waits for the instance instead of seeing a false cycle.
+        self._build_lock = threading.RLock()
         self._dispatching = False
 
     # -- events ------------------------------------------------------------------------
@@ -87,16 +102,19 @@ class Kernel:
         key = (kind, name)
         if key in self._instances:
             return self._instances[key]
-        if key in self._building:
-            raise PluginError(f"{kind}:{name}: circular dependency between components")
-        spec = self.registry.spec(kind, name)
-        self._building.add(key)
-        try:
-            instance = self._build(spec)
-        finally:
-            self._building.discard(key)
-        self._instances[key] = instance
-        return instance
+        with self._build_lock:
+            if key in self._instances:
+                return self._instances[key]
+            if key in self._building:
+                raise PluginError(f"{kind}:{name}: circular dependency between components")
+            spec = self.registry.spec(kind, name)
+            self._building.add(key)
+            try:
+                instance = self._build(spec)
+            finally:
+                self._building.discard(key)
+            self._instances[key] = instance
+            return instance
 
     def components(self, kind: str) -> list[tuple[str, Any]]:
         """``(name, instance)`` of every selected component of ``kind``, in order."""
@@ -147,6 +165,9 @@ class Kernel:
                 except Exception as exc:
                     logger.warning("{}:{} failed to close: {}", kind, name, exc)
         self._instances.clear()
+        for name in self._observer_names:
+            if self.registry.pm.get_plugin(name) is not None:
+                self.registry.pm.unregister(name=name)
 
     def __enter__(self) -> Kernel:
         return self

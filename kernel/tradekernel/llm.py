@@ -13,7 +13,7 @@ from attrs import define, field, frozen
 
 @frozen
 class ChatMessage:
-    """One message of a conversation. ``role`` is ``system``, ``user``, ``assistant`` or ``tool``."""
+    """One message of a conversation; ``role`` is system, user, assistant or tool."""
 
     role: str
     content: str

@@ -28,7 +28,7 @@ def utcnow() -> datetime:
 
 
 def to_decimal(value: Any) -> Decimal:
-    """Convert int, str or float to Decimal without binary-float noise (``0.1`` → ``Decimal('0.1')``)."""
+    """Convert int, str or float to Decimal without binary-float noise (0.1 -> Decimal('0.1'))."""
     if isinstance(value, Decimal):
         return value
     if isinstance(value, bool):
@@ -181,6 +181,11 @@ class Order:
         return self.filled_quantity / self.quantity
 
 
+def _canonical(value: Decimal | None) -> str | None:
+    """One spelling per number (``1``, ``1.0`` and ``1.00`` are the same quantity)."""
+    return None if value is None else format(value.normalize(), "f")
+
+
 def canonical_json(data: Any) -> str:
     """Stable JSON text (sorted keys, no spaces) used for digests and ids."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
@@ -229,7 +234,9 @@ class Intent:
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"intent: confidence must be within 0..1, got {self.confidence}")
         if not self.symbol or self.symbol != self.symbol.strip().upper():
-            raise ValueError(f"intent: symbol must be upper-case and non-empty, got {self.symbol!r}")
+            raise ValueError(
+                f"intent: symbol must be upper-case and non-empty, got {self.symbol!r}"
+            )
 
     @classmethod
     def create(cls, *, symbol: str, side: Side | str, **kwargs: Any) -> Intent:
@@ -238,10 +245,10 @@ class Intent:
         content = {
             "symbol": probe.symbol,
             "side": str(probe.side),
-            "quantity": probe.quantity,
-            "notional": probe.notional,
+            "quantity": _canonical(probe.quantity),
+            "notional": _canonical(probe.notional),
             "order_type": str(probe.order_type),
-            "limit_price": probe.limit_price,
+            "limit_price": _canonical(probe.limit_price),
             "time_in_force": str(probe.time_in_force),
             "strategist": probe.strategist,
             "prompt_version": probe.prompt_version,

@@ -80,6 +80,18 @@ def ratio(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
         raise ValueError(f"{attribute.name}: expected a number from 0 to 1, got {value!r}")
 
 
+def ratio_or_none(_inst: Any, attribute: attrs.Attribute, value: float | None) -> None:
+    """attrs validator: ``None`` or a number from 0 to 1."""
+    if value is not None:
+        ratio(_inst, attribute, value)
+
+
+def non_negative_or_none(_inst: Any, attribute: attrs.Attribute, value: float | None) -> None:
+    """attrs validator: ``None`` or a number of at least zero."""
+    if value is not None and value < 0:
+        raise ValueError(f"{attribute.name}: expected zero or more, got {value!r}")
+
+
 @define
 class KernelSettings:
     """``[kernel]``: how the agent is allowed to trade and where it keeps state."""
@@ -251,6 +263,40 @@ class AuditSettings:
     """Event-log days older than this may be pruned once a verified archive exists."""
 
 
+@define
+class PromotionGates:
+    """Gates a strategy must pass to be promoted to one stage (``[promotion.<stage>]``).
+    ``None`` (the key left out) means the gate is not checked. See docs/backtest.md."""
+
+    min_trades: int | None = field(default=None, validator=positive)
+    min_sharpe: float | None = None
+    max_drawdown: float | None = field(default=None, validator=ratio_or_none)
+    """Largest tolerated peak-to-trough equity drop, as a fraction (0.2 = 20 %)."""
+    max_llm_fallback_rate: float | None = field(default=None, validator=ratio_or_none)
+    max_cost_per_trade: float | None = field(default=None, validator=non_negative_or_none)
+    """Commissions plus LLM cost per round trip, in account currency."""
+    min_paper_days: float | None = field(default=None, validator=non_negative_or_none)
+
+
+@define
+class PromotionSettings:
+    """``[promotion]``: gates per target stage (candidate < shadow < paper < live)."""
+
+    shadow: PromotionGates = field(factory=lambda: PromotionGates(min_trades=1))
+    paper: PromotionGates = field(
+        factory=lambda: PromotionGates(min_trades=5, min_sharpe=0.0, max_drawdown=0.5)
+    )
+    live: PromotionGates = field(
+        factory=lambda: PromotionGates(
+            min_trades=5,
+            min_sharpe=0.5,
+            max_drawdown=0.25,
+            max_llm_fallback_rate=0.05,
+            min_paper_days=14,
+        )
+    )
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -258,6 +304,7 @@ SECTIONS: dict[str, type] = {
     "runtime": RuntimeSettings,
     "notify": NotifySettings,
     "audit": AuditSettings,
+    "promotion": PromotionSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 
@@ -288,6 +335,7 @@ class Settings:
     runtime: RuntimeSettings = field(factory=RuntimeSettings)
     notify: NotifySettings = field(factory=NotifySettings)
     audit: AuditSettings = field(factory=AuditSettings)
+    promotion: PromotionSettings = field(factory=PromotionSettings)
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     config_path: Path | None = None
     sources: dict[tuple[str, ...], str] = field(factory=dict)

@@ -77,4 +77,18 @@ def test_disabled_notify_sends_nothing(make_settings):
     kernel, observer = kernel_with_observer(make_settings("[notify]\nenabled = false\n"))
     kernel.emit("approval", "pending", **PENDING)
     assert observer.keys() == ["approval.pending"]
-    assert not (kernel.settings.state_dir / "state.db").exists()
+    assert kernel.notify._service is None  # no notification state was even opened
+
+
+def test_notify_events_fit_the_event_catalogue(make_settings):
+    from tradekernel.event_schema import validate_event
+    from tradekernel.serde import unstructure
+
+    settings = make_settings('[components]\nnotifiers = ["log", "missing-notifier"]\n')
+    kernel, observer = kernel_with_observer(settings)
+    kernel.emit("approval", "pending", **PENDING)
+    kernel.emit("approval", "pending", **PENDING)
+    notify = [e for e in observer.events if e.stage == "notify"]
+    assert {e.kind for e in notify} == {"delivered", "failed", "dedup_suppressed"}
+    for event in notify:
+        assert validate_event(unstructure(event)) == []

@@ -21,13 +21,13 @@ def scripted(*outcomes: Attempt):
 
 
 def test_transient_failures_are_retried_until_success():
-    attempt, calls = scripted(Attempt(ok=False, transient=True), Attempt(ok=True, http_status=200))
+    attempt, _ = scripted(Attempt(ok=False, transient=True), Attempt(ok=True, http_status=200))
     result = deliver(attempt, FAST)
     assert (result.ok, result.status, result.attempts, result.http_status) == (True, "sent", 2, 200)
 
 
 def test_permanent_failure_stops_at_once():
-    attempt, calls = scripted(Attempt(ok=False, http_status=404, error="http 404: no_service"))
+    attempt, _ = scripted(Attempt(ok=False, http_status=404, error="http 404: no_service"))
     result = deliver(attempt, FAST)
     assert (result.ok, result.status, result.attempts, result.error) == (
         False,
@@ -38,7 +38,7 @@ def test_permanent_failure_stops_at_once():
 
 
 def test_max_attempts_bounds_retries():
-    attempt, calls = scripted(Attempt(ok=False, transient=True, error="timeout"))
+    attempt, _ = scripted(Attempt(ok=False, transient=True, error="timeout"))
     result = deliver(attempt, FAST)
     assert (result.attempts, result.error) == (4, "timeout")
 

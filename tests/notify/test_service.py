@@ -10,7 +10,10 @@ from tradekernel.notify.service import Notifications
 
 ROUTES = """
 [notify]
-routes = [{ kinds = ["trade.*"], notifiers = ["a", "b"] }, { kinds = ["*"], min_severity = "error" }]
+routes = [
+  { kinds = ["trade.*"], notifiers = ["a", "b"] },
+  { kinds = ["*"], min_severity = "error" },
+]
 """
 
 

@@ -37,7 +37,9 @@ def test_file_values_are_structured(tmp_path):
         tmp_path,
         """
 [notify]
-routes = [{ kinds = ["approval.pending", "executor.*"], min_severity = "warning", notifiers = ["slack"] }]
+routes = [
+  { kinds = ["approval.pending", "executor.*"], min_severity = "warning", notifiers = ["slack"] },
+]
 dedup_window = "5m"
 rate_limit = { count = 7, per = "2h" }
 rate_limits = { slack = { count = 5, per = "1m" } }

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tradekernel import hookimpl
 from tradekernel.kernel import Kernel
 from tradekernel.models import Decision, Event, Intent
@@ -57,8 +56,14 @@ def buy(symbol: str = "AAA", quantity: int = 5) -> Callable[[Any], Decision]:
     def make(inputs: Any) -> Decision:
         return Decision(
             intents=[
-                Intent.create(symbol=symbol, side="buy", quantity=quantity, strategist="scripted",
-                              as_of=inputs.as_of, rationale="test")
+                Intent.create(
+                    symbol=symbol,
+                    side="buy",
+                    quantity=quantity,
+                    strategist="scripted",
+                    as_of=inputs.as_of,
+                    rationale="test",
+                )
             ]
         )
 

@@ -43,7 +43,10 @@ limit = 50000
 def tk(cfg: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tradekernel", "--config", str(cfg), *args],
-        capture_output=True, text=True, timeout=120, **kwargs,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
     )
 
 
@@ -80,7 +83,9 @@ def test_sigterm_mid_run_leaves_a_consistent_store(tmp_path):
     cfg.write_text(CONFIG.format(state=tmp_path / "state", bars=100000))
     proc = subprocess.Popen(
         [sys.executable, "-m", "tradekernel", "--config", str(cfg), "run", "--every", "0.01s"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until it has traded at least once

@@ -30,7 +30,9 @@ def _check_trades(runtime, states, rec):
     assert fills >= len(submitted) - 1  # every order but possibly the last filled
     # Every node of the plan was routed to, in plan order, in a trading cycle.
     trading = next(s for s in states if s.submitted)
-    routes = [e.fields["node"] for e in rec.of("commander", "route") if e.cycle_id == trading.cycle_id]
+    routes = [
+        e.fields["node"] for e in rec.of("commander", "route") if e.cycle_id == trading.cycle_id
+    ]
     assert routes == [n.name for n in PLAN]
     ends = rec.of("commander", "end")
     assert len(ends) == len(states)
@@ -67,7 +69,9 @@ def test_manual_mode_parks_intents_until_approved(make_kernel):
 def test_guard_denial_blocks_and_names_the_first_deny(make_kernel):
     scripted = Scripted()
     scripted.script = [buy("AAA", 1000)]  # ~100k notional, over the 5000 limit
-    kernel, rec = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "scripted"),))
+    kernel, rec = make_kernel(
+        strategist="scripted", extra=NOTIONAL, plugins=((scripted, "scripted"),)
+    )
     with Runtime(kernel) as runtime:
         state = runtime.run_cycle()
         assert state.blocked and not state.submitted
@@ -82,7 +86,9 @@ def test_guard_denial_blocks_and_names_the_first_deny(make_kernel):
 def test_shadow_mode_records_intents_and_never_executes(make_kernel):
     scripted = Scripted()
     scripted.script = [buy("AAA", 5), buy("BBB", 5)]
-    kernel, rec = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "scripted"),))
+    kernel, rec = make_kernel(
+        strategist="scripted", extra=NOTIONAL, plugins=((scripted, "scripted"),)
+    )
     with Runtime(kernel, mode="shadow") as runtime:
         run_cycles(runtime, cycles=2)
         records = runtime.store.list_intents()
@@ -99,8 +105,11 @@ def test_same_cycle_inputs_give_the_same_intent_ids(make_kernel):
         scripted = Scripted()
         scripted.script = [buy("AAA", 5)]
         kernel, _ = make_kernel(
-            approval="manual", strategist="scripted", extra=NOTIONAL.replace("5000", "5001"),
-            plugins=((scripted, f"scripted-{sub}"),), state=f"state-{sub}",
+            approval="manual",
+            strategist="scripted",
+            extra=NOTIONAL.replace("5000", "5001"),
+            plugins=((scripted, f"scripted-{sub}"),),
+            state=f"state-{sub}",
         )
         with Runtime(kernel) as runtime:
             ids.append(runtime.run_cycle().pending)
@@ -110,7 +119,14 @@ def test_same_cycle_inputs_give_the_same_intent_ids(make_kernel):
 def test_runtime_plan_lists_the_chain():
     plan = runtime_plan()
     assert [row["node"] for row in plan] == [
-        "hydrate", "scan", "strategize", "guard", "approve", "execute", "monitor", "report",
+        "hydrate",
+        "scan",
+        "strategize",
+        "guard",
+        "approve",
+        "execute",
+        "monitor",
+        "report",
     ]
     assert plan[-1]["next"] == "end"
     execute = next(row for row in plan if row["node"] == "execute")

@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from tradekernel import hookimpl
 from tradekernel.errors import ConfigError
 from tradekernel.models import Decision
@@ -60,7 +59,8 @@ def test_degrade_requires_manual_approval_allowlist_and_scales(make_kernel):
     scripted = Scripted()
     scripted.script = [buy("AAA", 10), buy("BBB", 10)]
     kernel, _ = make_kernel(
-        approval="auto", strategist="scripted",
+        approval="auto",
+        strategist="scripted",
         guards='["allowlist", "max_order_notional"]',
         extra=NOTIONAL + '\n[guard.allowlist]\nsymbols = ["AAA"]\n',
         plugins=((scripted, "s"),),
@@ -139,7 +139,8 @@ def test_skill_timeout_falls_back_and_no_quote_means_no_intent(make_kernel):
     scripted = Scripted()
     scripted.script = [buy("AAA", 5)]
     kernel, rec = make_kernel(
-        strategist="scripted", extra=NOTIONAL,
+        strategist="scripted",
+        extra=NOTIONAL,
         plugins=((scripted, "s"), (SlowQuotes(), "slow")),
         environ={
             "TRADEKERNEL_COMPONENTS__SKILLS": '["slow.quote", "account.positions"]',

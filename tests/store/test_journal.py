@@ -40,7 +40,12 @@ def _verify(state_dir):
         ("UPDATE journal SET ts = '2020-01-01T00:00:00.000000+00:00' WHERE seq = 2", 2, "altered"),
         ("UPDATE journal SET payload = '{\"x\":1}' WHERE seq = 4", 4, "digest"),
         ("DELETE FROM journal WHERE seq = 6", 7, "expected seq 6"),
-        ("UPDATE journal SET hash = 'f' || substr(hash, 2) WHERE seq = 8", 8, "altered"),
+        (
+            "UPDATE journal SET hash = (CASE WHEN substr(hash, 1, 1) = 'f' THEN 'e' ELSE 'f' END)"
+            " || substr(hash, 2) WHERE seq = 8",
+            8,
+            "altered",
+        ),
     ],
 )
 def test_tampered_rows_are_detected(filled_dir, sql, bad_seq, problem):

@@ -77,7 +77,9 @@ def mode(app: AppContext, mode: str, actor: str, reason: str) -> None:
     if mode == "live" and not app.settings().kernel.live_acknowledged:
         from ..errors import RefusedError
 
-        raise RefusedError('mode "live" needs [kernel] live_acknowledged = true in the configuration')
+        raise RefusedError(
+            'mode "live" needs [kernel] live_acknowledged = true in the configuration'
+        )
     _control(app).set_mode(None if mode == "clear" else mode, actor=actor, reason=reason)
     click.echo(f"persisted mode: {mode} (by {actor})")
 

@@ -48,8 +48,12 @@ def _llm_summary(f: dict[str, Any]) -> str:
     prompt, completion = f.get("prompt_tokens"), f.get("completion_tokens")
     if prompt is not None or completion is not None:
         parts.append(f"tokens={prompt or 0}+{completion or 0}")
-    if f.get("estimated_cost_usd") is not None:
-        parts.append(f"cost=${f['estimated_cost_usd']}")
+    # what the provider charged (OpenRouter usage.cost) wins over the configured-price estimate
+    cost = f.get("reported_cost_usd")
+    if cost is None:
+        cost = f.get("estimated_cost_usd")
+    if cost is not None:
+        parts.append(f"cost=${cost}")
     for key in ("attempts", "error_type", "fallback_reason", "cache_hit"):
         if f.get(key) not in (None, "", False):
             parts.append(f"{key}={_fmt(f[key])}")

@@ -99,7 +99,9 @@ def _summary(app: AppContext, runtime: Any, states: list, start_equity: Decimal 
         "mode": runtime.mode,
         "mode_source": runtime.resolved.source,
         "cycles": len(states),
-        "stopped": "signal" if runtime.stop_requested else ("data exhausted" if runtime.exhausted else "done"),
+        "stopped": "signal"
+        if runtime.stop_requested
+        else ("data exhausted" if runtime.exhausted else "done"),
         "intents": sum(len(s.intents) for s in states),
         "guard_denials": denials,
         "blocked": sum(len(s.blocked) for s in states),
@@ -112,7 +114,9 @@ def _summary(app: AppContext, runtime: Any, states: list, start_equity: Decimal 
         "equity": _money(account.equity) if account else None,
         "realized_pnl": _money(account.realized_pnl) if account else None,
         "unrealized_pnl": _money(unrealized),
-        "pnl": _money(account.equity - start_equity) if account and start_equity is not None else None,
+        "pnl": _money(account.equity - start_equity)
+        if account and start_equity is not None
+        else None,
         "state_db": str(settings.state_dir / "state.db"),
         "events": str(settings.state_dir / "events") if "jsonl" in sinks else ", ".join(sinks),
     }
@@ -120,13 +124,17 @@ def _summary(app: AppContext, runtime: Any, states: list, start_equity: Decimal 
 
 def _print_summary(s: dict) -> None:
     click.echo("")
-    click.echo(f"run {s['run_id']}  mode={s['mode']} (from {s['mode_source']})  stopped: {s['stopped']}")
+    click.echo(
+        f"run {s['run_id']}  mode={s['mode']} (from {s['mode_source']})  stopped: {s['stopped']}"
+    )
     click.echo(f"  cycles            {s['cycles']}")
     click.echo(f"  intents           {s['intents']}")
     denials = ", ".join(f"{k}={v}" for k, v in sorted(s["guard_denials"].items())) or "none"
     click.echo(f"  guard denials     {denials}")
     click.echo(f"  pending approval  {s['pending_approval']}   auto-approved {s['auto_approved']}")
-    click.echo(f"  orders            {s['orders_submitted']} submitted, {s['orders_failed']} failed")
+    click.echo(
+        f"  orders            {s['orders_submitted']} submitted, {s['orders_failed']} failed"
+    )
     click.echo(f"  fills             {s['fills']}")
     if s["equity"] is not None:
         click.echo(
@@ -154,5 +162,9 @@ def runtime_plan(app: AppContext, as_json: bool) -> None:
         return
     for row in rows:
         skip = f"  (skipped in {', '.join(row['skipped_in'])})" if row["skipped_in"] else ""
-        retry = f"attempts={row['attempts']}" + (f" backoff={row['backoff']}" if row["backoff"] else "")
-        click.echo(f"{row['node']:<10} {row['role']:<10} {row['does']}  [{retry}] -> {row['next']}{skip}")
+        retry = f"attempts={row['attempts']}" + (
+            f" backoff={row['backoff']}" if row["backoff"] else ""
+        )
+        click.echo(
+            f"{row['node']:<10} {row['role']:<10} {row['does']}  [{retry}] -> {row['next']}{skip}"
+        )

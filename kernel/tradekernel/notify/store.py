@@ -161,7 +161,8 @@ class NotifyStore:
                     status = "rate_limited"
             if status == "pending" and dedup_window > 0:
                 conn.execute(
-                    "INSERT OR REPLACE INTO notify_dedup (notifier, dedup_key, ts) VALUES (?, ?, ?)",
+                    "INSERT OR REPLACE INTO notify_dedup (notifier, dedup_key, ts) "
+                    "VALUES (?, ?, ?)",
                     (notifier, dedup_key, ts),
                 )
             cursor = conn.execute(

@@ -79,8 +79,12 @@ class Control:
     def set_kill_switch(self, on: bool, *, actor: str, reason: str = "") -> None:
         self.store.set_control("kill_switch", on, actor=actor, reason=reason)
         self._emit(
-            "control", "kill_switch", severity="critical" if on else "warning",
-            value=on, actor=actor, reason=reason,
+            "control",
+            "kill_switch",
+            severity="critical" if on else "warning",
+            value=on,
+            actor=actor,
+            reason=reason,
         )
 
     @property
@@ -89,7 +93,9 @@ class Control:
 
     def set_trading_state(self, state: str, *, actor: str, reason: str = "") -> None:
         if state not in TRADING_STATES:
-            raise ConfigError(f"trading state must be one of {', '.join(TRADING_STATES)}, got {state!r}")
+            raise ConfigError(
+                f"trading state must be one of {', '.join(TRADING_STATES)}, got {state!r}"
+            )
         self.store.set_control("trading_state", state, actor=actor, reason=reason)
         self._emit("control", "trading_state", value=state, actor=actor, reason=reason)
 
@@ -182,7 +188,9 @@ class CircuitBreaker:
 
     def snapshot(self) -> dict[str, Any]:
         return self.store.get_control(self.KEY, None) or {
-            "state": "closed", "failures": 0, "opened_at": None,
+            "state": "closed",
+            "failures": 0,
+            "opened_at": None,
         }
 
     def _save(self, snap: dict[str, Any], reason: str) -> None:
@@ -225,8 +233,12 @@ class CircuitBreaker:
                 f"failure: {error_type}",
             )
             self._emit(
-                "resilience", "breaker_opened", severity="error",
-                state="open", failures=failures, reason=error_type,
+                "resilience",
+                "breaker_opened",
+                severity="error",
+                state="open",
+                failures=failures,
+                reason=error_type,
             )
             return True
         snap["failures"] = failures

@@ -35,7 +35,9 @@ class TradeLedger:
         self.order_times.append(ts)
         self.last_trade[symbol] = max(ts, self.last_trade.get(symbol, ts))
 
-    def roll(self, as_of: datetime | None, account: Account | None, positions: dict[str, Position]) -> None:
+    def roll(
+        self, as_of: datetime | None, account: Account | None, positions: dict[str, Position]
+    ) -> None:
         """Start a new trading day when the market date changes; remember its starting P&L."""
         if as_of is None:
             return

@@ -16,7 +16,9 @@ class ResolvedMode:
     """``cli``, ``operator``, ``env:TRADEKERNEL_KERNEL__MODE``, ``file`` or ``default``."""
 
 
-def resolve_mode(settings: Settings, *, cli_mode: str | None, persisted: str | None) -> ResolvedMode:
+def resolve_mode(
+    settings: Settings, *, cli_mode: str | None, persisted: str | None
+) -> ResolvedMode:
     """Pick the mode for this run and check that live mode is acknowledged."""
     if cli_mode:
         resolved = ResolvedMode(cli_mode, "cli")

@@ -24,12 +24,26 @@ class NodeSpec:
 
 PLAN: tuple[NodeSpec, ...] = (
     NodeSpec("hydrate", "Scanner", "fetch the configured skills into skill_results", True),
-    NodeSpec("scan", "Scanner", "pick candidate symbols from the watchlist and hydrated data", False),
-    NodeSpec("strategize", "Strategist", "ask the strategist for intents (behind the breaker)", False),
+    NodeSpec(
+        "scan", "Scanner", "pick candidate symbols from the watchlist and hydrated data", False
+    ),
+    NodeSpec(
+        "strategize", "Strategist", "ask the strategist for intents (behind the breaker)", False
+    ),
     NodeSpec("guard", "Risk", "check every intent against every guard; record it", False),
-    NodeSpec("approve", "Approver", "park for manual approval or auto-approve; expire stale", False),
-    NodeSpec("execute", "Executor", "claim approved intents and submit each exactly once", False, ("shadow",)),
-    NodeSpec("monitor", "Monitor", "track order status and record each fill once", True, ("shadow",)),
+    NodeSpec(
+        "approve", "Approver", "park for manual approval or auto-approve; expire stale", False
+    ),
+    NodeSpec(
+        "execute",
+        "Executor",
+        "claim approved intents and submit each exactly once",
+        False,
+        ("shadow",),
+    ),
+    NodeSpec(
+        "monitor", "Monitor", "track order status and record each fill once", True, ("shadow",)
+    ),
     NodeSpec("report", "Reporter", "snapshot the account and emit the cycle summary", True),
 )
 

@@ -103,9 +103,17 @@ class Runtime:
     def start(self) -> list[Any]:
         """Reconcile intents stuck in executing and expire stale approvals (run at start)."""
         with scope(run_id=self.run_id):
+            # Build the strategist now: a configuration error (e.g. the LLM provider's API
+            # key variable is unset) must stop the run here, not become a hold every cycle
+            # that opens the breaker.
+            self.kernel.component("strategist")
             self.kernel.emit(
-                "commander", "mode", mode=self.mode, mode_source=self.resolved.source,
-                broker=self.broker_name, strategist=self.settings.components.strategist,
+                "commander",
+                "mode",
+                mode=self.mode,
+                mode_source=self.resolved.source,
+                broker=self.broker_name,
+                strategist=self.settings.components.strategist,
             )
             results = [] if self.mode == "shadow" else list(self.executor.reconcile())
             self.approvals.expire_due()
@@ -120,9 +128,32 @@ class Runtime:
 
     def hydrate_once(self) -> CycleState:
         """Advance the feed and run the hydrate node alone (``skills smoke``)."""
-        state = CycleState(cycle_id=new_id("smoke"), mode=self.mode, mode_source=self.resolved.source)
+        state = CycleState(
+            cycle_id=new_id("smoke"), mode=self.mode, mode_source=self.resolved.source
+        )
         with scope(run_id=self.run_id, cycle_id=state.cycle_id):
             self._node_hydrate(state)
+        return state
+
+    def decide_once(self) -> CycleState:
+        """Hydrate, scan and ask the strategist once (``strategist smoke``).
+
+        Nothing is guarded, approved, executed or recorded in the store. The strategist is
+        asked even when the breaker is open or a cooldown runs, and its answer does not
+        count for the breaker: this is a diagnostic, not a trading cycle. Build the
+        strategist first (``kernel.component("strategist")``) to see configuration errors
+        as exceptions rather than as a ``strategist_error`` hold."""
+        state = CycleState(
+            cycle_id=new_id("smoke"), mode=self.mode, mode_source=self.resolved.source
+        )
+        state.degraded = self.control.degrade is not None
+        with scope(run_id=self.run_id, cycle_id=state.cycle_id):
+            self._node_hydrate(state)
+            if state.stop_reason:
+                state.decision = Decision.hold("market_data_exhausted")
+                return state
+            self._node_scan(state)
+            self._node_strategize(state, gated=False)
         return state
 
     def request_stop(self) -> None:
@@ -161,7 +192,9 @@ class Runtime:
                 if not self._run_node(node, state):
                     return state
                 if state.stop_reason:
-                    return self._end(state, state.stop_reason, state.notes[-1] if state.notes else "")
+                    return self._end(
+                        state, state.stop_reason, state.notes[-1] if state.notes else ""
+                    )
                 nxt = next((n.name for n in PLAN[i + 1 :] if self.mode not in n.skipped_in), "end")
                 emit("commander", "transition", node=node.name, next=nxt, action="route")
             return self._end(state, "end", "cycle complete")
@@ -177,28 +210,41 @@ class Runtime:
         def before_sleep(retry_state: Any) -> None:
             exc = retry_state.outcome.exception()
             self.kernel.emit(
-                "commander", "route", severity="warning", node=node.name, action="retry",
-                attempt=retry_state.attempt_number, error=f"{type(exc).__name__}: {exc}",
+                "commander",
+                "route",
+                severity="warning",
+                node=node.name,
+                action="retry",
+                attempt=retry_state.attempt_number,
+                error=f"{type(exc).__name__}: {exc}",
             )
 
         try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(attempts),
-                wait=wait_exponential(multiplier=self.policy.node_backoff, max=30),
-                retry=retry_if_exception(_retryable),
-                before_sleep=before_sleep,
-                reraise=True,
-            ):
-                with attempt:
-                    step(state)
+            if attempts == 1:  # nothing to retry: skip tenacity's per-call bookkeeping
+                step(state)
+            else:
+                for attempt in Retrying(
+                    stop=stop_after_attempt(attempts),
+                    wait=wait_exponential(multiplier=self.policy.node_backoff, max=30),
+                    retry=retry_if_exception(_retryable),
+                    before_sleep=before_sleep,
+                    reraise=True,
+                ):
+                    with attempt:
+                        step(state)
         except Exception as exc:
             logger.opt(exception=exc).warning("node {} failed: {}", node.name, exc)
             reason = f"{node.name} failed: {type(exc).__name__}: {exc}"
             self.control.record_incident(reason)
             cancelled = self._cancel_cycle_intents(state, reason)
             self.kernel.emit(
-                "commander", "route", severity="error", node=node.name, action="cancel",
-                reason=reason, cancelled=cancelled,
+                "commander",
+                "route",
+                severity="error",
+                node=node.name,
+                action="cancel",
+                reason=reason,
+                cancelled=cancelled,
             )
             self._end(state, "cancel", reason)
             return False
@@ -227,9 +273,7 @@ class Runtime:
             return
         request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
         names = self.kernel.selected("skill")
-        futures = {
-            name: self._pool.submit(self._fetch_skill, name, request) for name in names
-        }
+        futures = {name: self._pool.submit(self._fetch_skill, name, request) for name in names}
         timeout = float(self.policy.skill_timeout) or None
         for name, future in futures.items():
             try:
@@ -237,16 +281,24 @@ class Runtime:
             except cf.TimeoutError:
                 future.cancel()
                 result = SkillResult(
-                    name=name, ok=False, error="timeout",
+                    name=name,
+                    ok=False,
+                    error="timeout",
                     fallback_reason=f"no answer within {self.policy.skill_timeout}",
                     latency_ms=float(self.policy.skill_timeout) * 1000,
                 )
             state.skill_results[name] = result
             self.kernel.emit(
-                "hydrate", "skill", severity="info" if result.ok else "warning",
-                skill=name, ok=result.ok, latency_ms=round(result.latency_ms, 3),
-                fallback_reason=result.fallback_reason, error=result.error,
-                source=result.source, version=result.version,
+                "hydrate",
+                "skill",
+                severity="info" if result.ok else "warning",
+                skill=name,
+                ok=result.ok,
+                latency_ms=round(result.latency_ms, 3),
+                fallback_reason=result.fallback_reason,
+                error=result.error,
+                source=result.source,
+                version=result.version,
             )
         quotes = state.skill_results.get("market.quote")
         if quotes is not None and quotes.ok:
@@ -270,14 +322,21 @@ class Runtime:
             data = self.kernel.component("skill", name).fetch(request)
         except Exception as exc:
             return SkillResult(
-                name=name, ok=False, error=f"{type(exc).__name__}: {exc}",
+                name=name,
+                ok=False,
+                error=f"{type(exc).__name__}: {exc}",
                 fallback_reason="skill raised an error; its data is not used this cycle",
                 latency_ms=(time.perf_counter() - started) * 1000,
-                source=spec.distribution, version=spec.version,
+                source=spec.distribution,
+                version=spec.version,
             )
         return SkillResult(
-            name=name, ok=True, data=data, latency_ms=(time.perf_counter() - started) * 1000,
-            source=spec.distribution, version=spec.version,
+            name=name,
+            ok=True,
+            data=data,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            source=spec.distribution,
+            version=spec.version,
         )
 
     def _node_scan(self, state: CycleState) -> None:
@@ -285,43 +344,68 @@ class Runtime:
         candidates = scanner.scan(state.skill_results, list(self.policy.watchlist))
         # No quote for a symbol means no new intent for it, whatever the scanner says.
         state.candidates = [s for s in candidates if s in state.quotes]
-        self.kernel.emit("scan", "candidates", candidates=state.candidates, count=len(state.candidates))
+        self.kernel.emit(
+            "scan", "candidates", candidates=state.candidates, count=len(state.candidates)
+        )
 
-    def _node_strategize(self, state: CycleState) -> None:
+    def _node_strategize(self, state: CycleState, *, gated: bool = True) -> None:
+        # gated=False (decide_once): no cooldown/breaker gate and no breaker accounting.
         name = self.settings.components.strategist
         started = time.perf_counter()
         if not state.candidates:
             decision = Decision.hold("no_candidates")
-        elif self.control.in_cooldown():
+        elif gated and self.control.in_cooldown():
             decision = Decision.hold("cooldown")
-            self.kernel.emit("commander", "route", node="strategize", action="cooldown_wait",
-                             until=self.control.store.get_control("cooldown_until"))
-        elif not self.breaker.allow():
+            self.kernel.emit(
+                "commander",
+                "route",
+                node="strategize",
+                action="cooldown_wait",
+                until=self.control.store.get_control("cooldown_until"),
+            )
+        elif gated and not self.breaker.allow():
             decision = Decision.hold("breaker_open")
         else:
-            decision = self._ask_strategist(name, state)
+            decision = self._ask_strategist(name, state, count=gated)
         state.decision = decision
         state.intents = self._admissible(decision, state)
         self.kernel.emit(
-            "strategist", "decision", severity="warning" if decision.error_type else "info",
-            strategist=name, intents=len(state.intents), hold_reason=decision.hold_reason,
-            error_type=decision.error_type, detail=decision.detail,
+            "strategist",
+            "decision",
+            severity="warning" if decision.error_type else "info",
+            strategist=name,
+            intents=len(state.intents),
+            hold_reason=decision.hold_reason,
+            error_type=decision.error_type,
+            detail=decision.detail,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
         )
 
-    def _ask_strategist(self, name: str, state: CycleState) -> Decision:
+    def _ask_strategist(self, name: str, state: CycleState, *, count: bool = True) -> Decision:
         inputs = StrategyInput(
-            cycle_id=state.cycle_id, as_of=state.as_of, candidates=list(state.candidates),
-            skill_results=state.skill_results, quotes=state.quotes, bars=state.bars,
-            positions=state.positions, account=state.account, limits=self._limits(),
+            cycle_id=state.cycle_id,
+            as_of=state.as_of,
+            candidates=list(state.candidates),
+            skill_results=state.skill_results,
+            quotes=state.quotes,
+            bars=state.bars,
+            positions=state.positions,
+            account=state.account,
+            limits=self._limits(),
         )
         try:
             decision = self.kernel.component("strategist").decide(inputs)
             if not isinstance(decision, Decision):
-                raise TypeError(f"strategist {name} returned {type(decision).__name__}, not Decision")
+                raise TypeError(
+                    f"strategist {name} returned {type(decision).__name__}, not Decision"
+                )
         except Exception as exc:
             logger.opt(exception=exc).warning("strategist {} raised: {}", name, exc)
-            decision = Decision.hold("strategist_error", error_type=type(exc).__name__, detail=str(exc))
+            decision = Decision.hold(
+                "strategist_error", error_type=type(exc).__name__, detail=str(exc)
+            )
+        if not count:
+            return decision
         if decision.error_type and decision.error_type not in BREAKER_NON_FAILURES:
             if self.breaker.record_failure(decision.error_type):
                 self.control.enter_degrade(reason="breaker_open")
@@ -341,8 +425,14 @@ class Runtime:
         out = []
         for intent in decision.intents:
             if intent.symbol not in state.candidates or intent.symbol not in state.quotes:
-                self.kernel.emit("strategist", "dropped_intent", severity="warning",
-                                 intent_id=intent.id, symbol=intent.symbol, reason="not_a_candidate")
+                self.kernel.emit(
+                    "strategist",
+                    "dropped_intent",
+                    severity="warning",
+                    intent_id=intent.id,
+                    symbol=intent.symbol,
+                    reason="not_a_candidate",
+                )
                 continue
             if state.degraded:
                 intent = self._scale(intent)
@@ -354,12 +444,20 @@ class Runtime:
     def _scale(self, intent: Intent) -> Intent | None:
         ratio = Decimal(str(self.policy.degrade_notional_ratio))
         if intent.notional is not None:
-            return _with(intent, notional=(intent.notional * ratio).quantize(Decimal("0.01"), ROUND_DOWN))
+            return _with(
+                intent, notional=(intent.notional * ratio).quantize(Decimal("0.01"), ROUND_DOWN)
+            )
         step = Decimal(str(self.policy.quantity_step))
         qty = (intent.quantity * ratio / step).to_integral_value(ROUND_DOWN) * step
         if qty <= 0:
-            self.kernel.emit("strategist", "dropped_intent", severity="warning",
-                             intent_id=intent.id, symbol=intent.symbol, reason="degrade_scaled_to_zero")
+            self.kernel.emit(
+                "strategist",
+                "dropped_intent",
+                severity="warning",
+                intent_id=intent.id,
+                symbol=intent.symbol,
+                reason="degrade_scaled_to_zero",
+            )
             return None
         return _with(intent, quantity=qty)
 
@@ -369,8 +467,11 @@ class Runtime:
         for intent in state.intents:
             quote = state.quotes.get(intent.symbol)
             record = self.store.add_intent(
-                intent, cycle_id=state.cycle_id, broker=self.broker_name,
-                ref_price=quote.last if quote else None, actor="strategist",
+                intent,
+                cycle_id=state.cycle_id,
+                broker=self.broker_name,
+                ref_price=quote.last if quote else None,
+                actor="strategist",
             )
             if record.state != IntentState.PROPOSED:
                 continue  # the same cycle inputs were seen before: same id, already handled
@@ -378,15 +479,24 @@ class Runtime:
             result = evaluate(guards, intent, self._guard_context(state, intent))
             verdicts = list(result.verdicts)
             if state.degraded and "allowlist" not in self.settings.components.guards:
-                verdicts.append(GuardVerdict.denied(
-                    "degrade", "degrade_allowlist_required",
-                    "degrade mode requires the allowlist guard to be configured",
-                ))
+                verdicts.append(
+                    GuardVerdict.denied(
+                        "degrade",
+                        "degrade_allowlist_required",
+                        "degrade mode requires the allowlist guard to be configured",
+                    )
+                )
             for v in verdicts:
                 self.kernel.emit(
-                    "risk", "verdict", severity="info" if v.allow else "warning",
-                    intent_id=intent.id, symbol=intent.symbol, guard=v.guard,
-                    allow=v.allow, code=v.code, detail=v.detail,
+                    "risk",
+                    "verdict",
+                    severity="info" if v.allow else "warning",
+                    intent_id=intent.id,
+                    symbol=intent.symbol,
+                    guard=v.guard,
+                    allow=v.allow,
+                    code=v.code,
+                    detail=v.detail,
                 )
                 if not v.allow:
                     state.denials[v.code] = state.denials.get(v.code, 0) + 1
@@ -438,7 +548,7 @@ class Runtime:
 
     def _node_monitor(self, state: CycleState) -> None:
         broker = self.kernel.component("broker")
-        for record in self.store.list_intents(state=IntentState.SUBMITTED):
+        for record in self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True):
             if record.order_status not in OPEN_ORDER_STATES:
                 continue
             cid = record.client_order_id
@@ -449,18 +559,28 @@ class Runtime:
                 if self.store.record_fill(fill, intent_id=record.intent.id):
                     state.fills += 1
                     self.kernel.emit(
-                        "monitor", "fill", intent_id=record.intent.id, client_order_id=cid,
-                        fill_id=fill.fill_id, symbol=fill.symbol, side=str(fill.side),
-                        quantity=str(fill.quantity), price=str(fill.price),
+                        "monitor",
+                        "fill",
+                        intent_id=record.intent.id,
+                        client_order_id=cid,
+                        fill_id=fill.fill_id,
+                        symbol=fill.symbol,
+                        side=str(fill.side),
+                        quantity=str(fill.quantity),
+                        price=str(fill.price),
                         commission=str(fill.commission),
                     )
             if order.status != record.order_status:
                 self.store.upsert_order(order, intent_id=record.intent.id)
                 self.kernel.emit(
-                    "monitor", "order_status",
+                    "monitor",
+                    "order_status",
                     severity="warning" if str(order.status) == "rejected" else "info",
-                    intent_id=record.intent.id, client_order_id=cid, status=str(order.status),
-                    filled_quantity=str(order.filled_quantity), progress=str(order.progress),
+                    intent_id=record.intent.id,
+                    client_order_id=cid,
+                    status=str(order.status),
+                    filled_quantity=str(order.filled_quantity),
+                    progress=str(order.progress),
                     terminal=order.terminal,
                 )
 

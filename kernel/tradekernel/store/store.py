@@ -314,9 +314,15 @@ class Store:
         state: str | None = None,
         cycle_id: str | None = None,
         limit: int | None = None,
+        open_orders: bool = False,
     ) -> list[IntentRecord]:
-        """Intents, oldest first, optionally filtered by state and cycle."""
+        """Intents, oldest first, optionally filtered by state and cycle. ``open_orders``
+        keeps only intents whose order is not known to be terminal (the monitor's work:
+        filtering in SQL keeps it flat as filled orders accumulate)."""
         where, args = [], []
+        if open_orders:
+            where.append("(order_status IS NULL OR order_status NOT IN (?, ?, ?))")
+            args.extend(_TERMINAL_ORDER)
         if state is not None:
             where.append("state = ?")
             args.append(parse_state(state).value)

@@ -22,6 +22,7 @@ import sqlite_utils
 from attrs import define
 from tradekernel.llm import ChatResponse, Usage
 from tradekernel.models import utcnow
+from tradekernel.store import connect
 
 SPEND_TABLE = "llm_spend"
 CACHE_TABLE = "llm_cache"
@@ -53,7 +54,9 @@ class DailySpend:
 
 def open_db(path: Path) -> sqlite_utils.Database:
     """The state database at ``path`` with the LLM tables created (WAL mode)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Create/validate it as a tradekernel state database first (tradekernel.store
+    # contract): a file holding only llm_* tables would be refused by the Store later.
+    connect(path).close()
     # the runtime may call the strategist from a worker thread; a lock serialises use
     db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
     db.enable_wal()

@@ -11,7 +11,8 @@ SECRET = "whsec-shared-secret-value"
 
 @pytest.fixture
 def make_kernel(tmp_path):
-    """``make_kernel(url, section="", environ=None, signed=True)``: a kernel selecting ``webhook``."""
+    """``make_kernel(url, section="", environ=None, signed=True)``: a kernel selecting the
+    webhook notifier."""
     kernels = []
 
     def make(

@@ -1,0 +1,47 @@
+"""The daily report (``report.v1``): aggregates computed from the recorded events of one
+UTC day, rendered as JSON, Markdown or a self-contained HTML dashboard. See docs/reports.md.
+
+    report = daily_report(settings, date(2026, 3, 2))
+    text = render(report, "md")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .daily import REPORT_SCHEMA, aggregate, daily_report, day_window
+from .html import CHARTS, render_html
+from .markdown import render_markdown
+from .stats import percentile
+
+FORMATS = ("json", "md", "html")
+
+
+def render_json(report: Mapping[str, Any]) -> str:
+    """The report as indented JSON (key order as built), newline-terminated."""
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def render(report: Mapping[str, Any], fmt: str) -> str:
+    """``report`` as ``json``, ``md`` or ``html`` text."""
+    renderers = {"json": render_json, "md": render_markdown, "html": render_html}
+    if fmt not in renderers:
+        raise ValueError(f"unknown report format {fmt!r} (one of: {', '.join(FORMATS)})")
+    return renderers[fmt](report)
+
+
+__all__ = [
+    "CHARTS",
+    "FORMATS",
+    "REPORT_SCHEMA",
+    "aggregate",
+    "daily_report",
+    "day_window",
+    "percentile",
+    "render",
+    "render_html",
+    "render_json",
+    "render_markdown",
+]

@@ -1,0 +1,288 @@
+"""Render a ``report.v1`` dict as a self-contained HTML dashboard.
+
+Everything is inline (CSS, SVG charts, one small script); a Content-Security-Policy
+forbids any network access at view time. Each chart is a ``<figure class="chart">`` with
+an ``id`` and a title; ``data-state`` is ``rendered`` or ``empty``. The script at the end
+checks each chart once the page is laid out and writes its verdict into the DOM
+(``data-render`` on the figure and one ``<li>`` per chart in ``#render-check``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from . import svg
+from .svg import PALETTE, Series
+
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+CHARTS: tuple[tuple[str, str], ...] = (
+    ("chart-equity", "Equity over the day"),
+    ("chart-pnl", "Realized and unrealized P&L"),
+    ("chart-llm-latency", "Strategist LLM latency per hour (ms)"),
+    ("chart-llm-success", "Strategist LLM calls per hour: ok and failed"),
+    ("chart-llm-tokens", "Strategist LLM tokens per hour"),
+    ("chart-llm-cost", "Strategist LLM estimated cost per hour (USD)"),
+    ("chart-intents", "Intents by final state"),
+    ("chart-denials", "Guard denials by reason code"),
+)
+"""Every chart of the dashboard: (element id, title), in page order."""
+
+CSS = """
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+ color:#0f172a;background:#f1f5f9}
+header{background:#0f172a;color:#f8fafc;padding:16px 24px}
+header h1{margin:0;font-size:20px}
+header p{margin:4px 0 0;color:#cbd5e1;font-size:13px}
+main{padding:16px 24px;max-width:1400px;margin:0 auto}
+.note{background:#fef3c7;border:1px solid #f59e0b;border-radius:6px;padding:10px 14px;
+ margin:0 0 16px}
+.kpis{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:10px;margin-bottom:16px}
+.kpi{background:#fff;border-radius:8px;padding:10px 12px;box-shadow:0 1px 2px #0001}
+.kpi .label{font-size:12px;color:#64748b}.kpi .value{font-size:18px;font-weight:600}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:16px}
+figure.chart{margin:0;background:#fff;border-radius:8px;padding:12px;box-shadow:0 1px 2px #0001}
+figure.chart h3{margin:0 0 6px;font-size:15px}
+section.tables{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:16px;margin-top:16px}
+.panel{background:#fff;border-radius:8px;padding:12px;box-shadow:0 1px 2px #0001;overflow-x:auto}
+.panel h2{margin:0 0 8px;font-size:15px}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e2e8f0;vertical-align:top}
+th{color:#475569;font-weight:600}
+#render-check{display:none}
+"""
+
+CHECK_JS = """
+(function () {
+  var list = document.getElementById('render-check');
+  document.querySelectorAll('figure.chart').forEach(function (fig) {
+    var svgEl = fig.querySelector('svg'), status = 'broken';
+    if (svgEl && fig.getAttribute('data-state') === 'empty') {
+      status = svgEl.querySelector('.no-data') ? 'empty' : 'broken';
+    } else if (svgEl) {
+      var marks = svgEl.querySelectorAll('.series'), drawn = 0;
+      marks.forEach(function (m) {
+        var box = m.getBBox();
+        if (box.width > 0 || box.height > 0) { drawn += 1; }
+      });
+      status = marks.length > 0 && drawn === marks.length ? 'rendered' : 'broken';
+    }
+    fig.setAttribute('data-render', status);
+    var item = document.createElement('li');
+    item.textContent = fig.id + ':' + status;
+    list.appendChild(item);
+  });
+  document.body.setAttribute('data-charts-checked', String(list.children.length));
+})();
+"""
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _figure(chart_id: str, title: str, body: str) -> str:
+    state = "empty" if 'class="no-data"' in body else "rendered"
+    return (
+        f'<figure class="chart" id="{chart_id}" data-state="{state}">'
+        f"<h3>{escape(title)}</h3>{body}</figure>"
+    )
+
+
+def charts(report: Mapping[str, Any]) -> dict[str, str]:
+    """chart id -> its SVG, for every chart in :data:`CHARTS`."""
+    titles = dict(CHARTS)
+    curve = report["account"]["equity_curve"]
+    times = [datetime.fromisoformat(p["ts"]) for p in curve]
+    hourly = report["strategist_llm"]["hourly"]
+
+    def col(key: str) -> list[float | None]:
+        return [_num(h[key]) for h in hourly]
+
+    intents = report["intents"]["by_final_state"]
+    denials = report["intents"]["denials"]["by_code"]
+    return {
+        "chart-equity": svg.time_line_chart(
+            titles["chart-equity"], times, [Series("equity", [_num(p["equity"]) for p in curve])],
+            "account currency",
+        ),
+        "chart-pnl": svg.time_line_chart(
+            titles["chart-pnl"], times,
+            [Series("realized", [_num(p["realized_pnl"]) for p in curve], PALETTE[2]),
+             Series("unrealized", [_num(p["unrealized_pnl"]) for p in curve], PALETTE[3])],
+            "account currency",
+        ),
+        "chart-llm-latency": svg.hourly_chart(
+            titles["chart-llm-latency"],
+            [Series("p50", col("latency_p50_ms")),
+             Series("p95", col("latency_p95_ms"), PALETTE[1])],
+            "ms", kind="line",
+        ),
+        "chart-llm-success": svg.hourly_chart(
+            titles["chart-llm-success"],
+            [Series("ok", col("ok"), PALETTE[2]),
+             Series("failed", [c - o for c, o in zip(col("calls"), col("ok"), strict=True)],
+                    PALETTE[1])],
+            "calls", stacked=True,
+        ),
+        "chart-llm-tokens": svg.hourly_chart(
+            titles["chart-llm-tokens"], [Series("tokens", col("tokens"), PALETTE[4])], "tokens"
+        ),
+        "chart-llm-cost": svg.hourly_chart(
+            titles["chart-llm-cost"],
+            [Series("estimated USD", col("estimated_cost_usd"), PALETTE[3])], "USD",
+        ),
+        "chart-intents": svg.hbar_chart(
+            titles["chart-intents"], [(k, float(v)) for k, v in intents.items()], PALETTE[0]
+        ),
+        "chart-denials": svg.hbar_chart(
+            titles["chart-denials"], [(k, float(v)) for k, v in denials.items()], PALETTE[1]
+        ),
+    }  # fmt: skip
+
+
+def _kpis(r: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    llm, acct = r["strategist_llm"], r["account"]
+    rate = llm["success_rate"]
+    return [
+        ("Equity", acct["equity"]),
+        ("Realized P&L", acct["realized_pnl"]),
+        ("Unrealized P&L", acct["unrealized_pnl"]),
+        ("Exposure", acct["exposure"]),
+        ("Cycles", acct["cycles"]),
+        ("LLM calls", llm["calls"]),
+        ("LLM success", None if rate is None else f"{rate * 100:.1f}%"),
+        ("LLM p95 latency", _ms(llm["latency_ms"]["p95"])),
+        ("Tokens", llm["tokens"]["total"]),
+        ("Est. cost (USD)", llm["estimated_cost_usd"]),
+        ("Intents", r["intents"]["total"]),
+        ("Guard denials", r["intents"]["denials"]["total"]),
+        ("Orders submitted", r["orders"]["submitted"]),
+        ("Fills", r["orders"]["fills"]["count"]),
+        ("Breaker time open", _ms(r["resilience"]["breaker"]["time_open_ms"])),
+        ("Notifications sent", r["notifications"]["sent"]),
+    ]
+
+
+def _ms(value: Any) -> str | None:
+    return None if value is None else f"{value:g} ms"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return escape(", ".join(f"{k}: {v}" for k, v in value.items()) or "-")
+    return escape(str(value))
+
+
+def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    if not rows:
+        body = '<p class="empty">none</p>'
+    else:
+        head = "".join(f"<th>{escape(h)}</th>" for h in header)
+        body = "<table><tr>" + head + "</tr>"
+        body += "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in r) + "</tr>" for r in rows)
+        body += "</table>"
+    return f'<div class="panel"><h2>{escape(title)}</h2>{body}</div>'
+
+
+def _lat(s: Mapping[str, Any]) -> str:
+    return "-" if not s["count"] else f"{s['p50']:g} / {s['p95']:g} / {s['max']:g}"
+
+
+def _tables(r: Mapping[str, Any]) -> str:
+    llm, res = r["strategist_llm"], r["resilience"]
+    out = [
+        _table("Strategist LLM", ["metric", "value"], [
+            ["calls / ok / failed", f"{llm['calls']} / {llm['ok']} / {llm['failed']}"],
+            ["latency p50 / p95 / max (ms)", _lat(llm["latency_ms"])],
+            ["attempts", llm["attempts"]], ["error types", llm["error_types"]],
+            ["fallback reasons", llm["fallback_reasons"]],
+            ["prompt versions", llm["prompt_version_total"]],
+            ["schema versions", llm["schema_version_total"]],
+            ["tokens prompt / completion / total",
+             "{prompt} / {completion} / {total}".format(**llm["tokens"])],
+            ["cache hits", llm["cache_hits"]],
+            ["budget exhausted", f"{r['budget']['exhausted']} {_cell(r['budget']['by_scope'])}"],
+        ]),
+        _table("Skill hydration", ["skill", "calls", "ok", "fallbacks", "reasons",
+                                   "p50 / p95 / max ms"], [
+            [n, s["calls"], s["ok"], s["fallbacks"], s["fallback_reasons"], _lat(s["latency_ms"])]
+            for n, s in r["skills"]["by_skill"].items()
+        ]),
+        _table("Strategist decisions", ["metric", "value"], [
+            ["decisions", r["strategist"]["decisions"]],
+            ["with intents / holds",
+             f"{r['strategist']['with_intents']} / {r['strategist']['holds']}"],
+            ["holds by reason", r["strategist"]["holds_by_reason"]],
+            ["approvals manual / auto",
+             f"{r['intents']['approvals']['manual']} / {r['intents']['approvals']['auto']}"],
+            ["time to approve p50 / p95 / max (ms)",
+             _lat(r["intents"]["approvals"]["time_to_approve_ms"])],
+            ["orders by last status", r["orders"]["by_status"]],
+            ["fills notional / commission",
+             f"{r['orders']['fills']['notional']} / {r['orders']['fills']['commission']}"],
+        ]),
+        _table("Resilience", ["metric", "value"], [
+            ["breaker opened / half-open / closed",
+             "{opened} / {half_open} / {closed}".format(**res["breaker"])],
+            ["breaker time open (ms)", res["breaker"]["time_open_ms"]],
+            ["degrade periods / time (ms)",
+             f"{len(res['degrade']['periods'])} / {res['degrade']['time_ms']}"],
+            ["cooldowns", res["cooldowns"]["count"]], ["incidents", res["incidents"]["count"]],
+            ["node retries", res["node_retries"]["by_node"]],
+            ["node cancels", res["node_cancels"]["count"]],
+        ]),
+        _table("Operator interventions", ["time", "action", "actor", "value", "reason"], [
+            [e["ts"], e["kind"], e["actor"], e["value"], e["reason"]]
+            for e in res["interventions"]["items"]
+        ]),
+        _table("Notifications", ["notifier", "sent", "failed", "dedup suppressed",
+                                 "rate limited"], [
+            [n, c["sent"], c["failed"], c["dedup_suppressed"], c["rate_limited"]]
+            for n, c in r["notifications"]["by_notifier"].items()
+        ]),
+    ]  # fmt: skip
+    return '<section class="tables">' + "".join(out) + "</section>"
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """The dashboard page for ``report`` (one self-contained HTML document)."""
+    r = report
+    title = f"tradekernel daily report — {r['date']}"
+    rendered = charts(r)
+    figures = "".join(_figure(cid, t, rendered[cid]) for cid, t in CHARTS)
+    kpis = "".join(
+        f'<div class="kpi"><div class="label">{escape(k)}</div>'
+        f'<div class="value">{_cell(v)}</div></div>'
+        for k, v in _kpis(r)
+    )
+    note = f'<p class="note">{escape(r["note"])}</p>' if r.get("note") else ""
+    meta = (
+        f"window {r['window']['start']} → {r['window']['end']} · source {r['source']} · "
+        f"{r['events']['total']} events · {r['events']['runs']} run(s) · {r['schema']}"
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>"
+        f'<body data-report-schema="{escape(r["schema"])}" data-date="{escape(r["date"])}">'
+        f"<header><h1>{escape(title)}</h1><p>{escape(meta)}</p></header>"
+        f'<main>{note}<section class="kpis">{kpis}</section>'
+        f'<section class="charts">{figures}</section>{_tables(r)}'
+        '<ul id="render-check"></ul></main>'
+        f"<script>{CHECK_JS}</script></body></html>\n"
+    )

@@ -1,0 +1,233 @@
+"""Render a ``report.v1`` dict as a readable Markdown report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def _v(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _lat(summary: Mapping[str, Any]) -> str:
+    if not summary.get("count"):
+        return "-"
+    return (
+        f"p50 {_v(summary['p50'])} ms · p95 {_v(summary['p95'])} ms · max {_v(summary['max'])} ms"
+    )
+
+
+def _dist(counts: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}: {_v(v)}" for k, v in counts.items()) or "-"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    if not rows:
+        return ["_none_", ""]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_v(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _kv(pairs: list[tuple[str, Any]]) -> list[str]:
+    return _table(["metric", "value"], [[k, v] for k, v in pairs])
+
+
+def _section(title: str, pairs: list[tuple[str, Any]]) -> list[str]:
+    return [title, "", *_kv(pairs)]
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """The whole report as Markdown (one ``#`` title, a ``##`` per section)."""
+    r = report
+    out = [f"# tradekernel daily report — {r['date']}", ""]
+    out.append(
+        f"Window {r['window']['start']} → {r['window']['end']} (UTC) · source `{r['source']}` · "
+        f"{r['events']['total']} events from {r['events']['runs']} run(s) · schema `{r['schema']}`"
+    )
+    out.append("")
+    if r.get("note"):
+        out += [f"> **Note:** {r['note']}", ""]
+    out += _account(r["account"]) + _llm(r["strategist_llm"], r["budget"])
+    out += _strategist(r["strategist"]) + _skills(r["skills"])
+    out += _intents(r["intents"]) + _orders(r["orders"]) + _resilience(r["resilience"])
+    out += _notifications(r["notifications"])
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _account(a: Mapping[str, Any]) -> list[str]:
+    return _section(
+        "## Account and P&L",
+        [
+            ("cycles reported", a["cycles"]),
+            ("mode", a["mode"]),
+            ("equity", a["equity"]),
+            ("cash", a["cash"]),
+            ("exposure (equity - cash)", a["exposure"]),
+            ("realized P&L", a["realized_pnl"]),
+            ("unrealized P&L", a["unrealized_pnl"]),
+            ("equity at first cycle", a["start_equity"]),
+            ("equity change", a["equity_change"]),
+            ("equity min / max", f"{_v(a['equity_min'])} / {_v(a['equity_max'])}"),
+        ],
+    )
+
+
+def _llm(s: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    t = s["tokens"]
+    return _section("## Strategist LLM",
+        [
+            ("calls", s["calls"]),
+            ("ok / failed", f"{s['ok']} / {s['failed']}"),
+            ("success rate", _pct(s["success_rate"])),
+            ("latency", _lat(s["latency_ms"])),
+            ("attempts", _dist(s["attempts"])),
+            ("error types", _dist(s["error_types"])),
+            ("fallback reasons", _dist(s["fallback_reasons"])),
+            ("prompt versions", _dist(s["prompt_version_total"])),
+            ("schema versions", _dist(s["schema_version_total"])),
+            ("models", _dist(s["models"])),
+            ("tokens (prompt + completion = total)",
+             f"{t['prompt']} + {t['completion']} = {t['total']}"),
+            ("estimated cost (USD)", s["estimated_cost_usd"]),
+            ("reported cost (USD)", s["reported_cost_usd"]),
+            ("cache hits", s["cache_hits"]),
+            ("budget exhausted", f"{b['exhausted']} ({_dist(b['by_scope'])})"),
+        ]
+    )  # fmt: skip
+
+
+def _strategist(s: Mapping[str, Any]) -> list[str]:
+    return _section("## Strategist decisions",
+        [
+            ("decisions", s["decisions"]),
+            ("by strategist", _dist(s["by_strategist"])),
+            ("with intents / holds", f"{s['with_intents']} / {s['holds']}"),
+            ("holds by reason", _dist(s["holds_by_reason"])),
+            ("error types", _dist(s["error_types"])),
+            ("intents proposed", s["intents"]),
+            ("dropped intents", f"{s['dropped_intents']['total']} "
+             f"({_dist(s['dropped_intents']['by_reason'])})"),
+            ("latency", _lat(s["latency_ms"])),
+        ]
+    )  # fmt: skip
+
+
+def _skills(s: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [
+            name,
+            k["calls"],
+            k["ok"],
+            k["fallbacks"],
+            _dist(k["fallback_reasons"]),
+            _lat(k["latency_ms"]),
+        ]
+        for name, k in s["by_skill"].items()
+    ]
+    header = ["skill", "calls", "ok", "fallbacks", "fallback reasons", "latency"]
+    return ["## Skill hydration", "", *_table(header, rows)]
+
+
+def _intents(i: Mapping[str, Any]) -> list[str]:
+    a, d = i["approvals"], i["denials"]
+    out = ["## Intents", "", f"{i['total']} intents seen.", ""]
+    out += _table(["final state", "intents"], [[k, v] for k, v in i["by_final_state"].items()])
+    out += _section(
+        "### Approvals",
+        [
+            ("manual approvals", a["manual"]),
+            ("auto approvals", a["auto"]),
+            ("parked for approval", a["pending"]),
+            ("rejected / expired", f"{a['rejected']} / {a['expired']}"),
+            ("by actor", _dist(a["by_actor"])),
+            ("time to approve", _lat(a["time_to_approve_ms"])),
+        ],
+    )
+    out += ["### Guard denials", "", f"{d['total']} denials.", ""]
+    out += _table(["reason code", "denials"], [[k, v] for k, v in d["by_code"].items()])
+    return out
+
+
+def _orders(o: Mapping[str, Any]) -> list[str]:
+    f = o["fills"]
+    out = _section("## Orders and fills",
+        [
+            ("submitted", o["submitted"]),
+            ("failed", f"{o['failed']} ({_dist(o['failed_by_reason'])})"),
+            ("unknown outcome / claim conflicts / reconciled",
+             f"{o['unknown_outcome']} / {o['claim_conflicts']} / {o['reconciled']}"),
+            ("cycles with execution skipped", o["skipped_cycles"]),
+            ("orders by last status", _dist(o["by_status"])),
+            ("fills", f"{f['count']} ({_dist(f['by_side'])})"),
+            ("filled quantity", f["quantity"]),
+            ("filled notional", f["notional"]),
+            ("commission", f["commission"]),
+        ]
+    )  # fmt: skip
+    rows = [[s, r["count"], r["quantity"], r["notional"]] for s, r in f["by_symbol"].items()]
+    return out + _table(["symbol", "fills", "quantity", "notional"], rows)
+
+
+def _resilience(r: Mapping[str, Any]) -> list[str]:
+    b, d = r["breaker"], r["degrade"]
+    out = _section("## Resilience",
+        [
+            ("breaker opened / half-open / closed",
+             f"{b['opened']} / {b['half_open']} / {b['closed']}"),
+            ("breaker time open",
+             f"{b['time_open_ms']} ms" + (" (open at end)" if b["open_at_end"] else "")),
+            ("degrade periods", f"{len(d['periods'])}, {d['time_ms']} ms"
+             + (" (degraded at end)" if d["degraded_at_end"] else "")),
+            ("cooldowns", r["cooldowns"]["count"]),
+            ("incidents", r["incidents"]["count"]),
+            ("operator interventions", r["interventions"]["count"]),
+            ("node retries",
+             f"{r['node_retries']['count']} ({_dist(r['node_retries']['by_node'])})"),
+            ("node cancels", f"{r['node_cancels']['count']} "
+             f"({r['node_cancels']['intents_cancelled']} intents cancelled)"),
+            ("cycles waiting on cooldown", r["cooldown_waits"]),
+            ("cycles skipped while paused", r["paused_cycles"]),
+        ]
+    )  # fmt: skip
+    rows = [
+        [p["start"], p["end"], p["duration_ms"], p["ended_by"], p["reason"]] for p in b["periods"]
+    ]
+    out += ["### Breaker periods", ""]
+    out += _table(["opened", "ended", "ms", "ended by", "reason"], rows)
+    rows = [
+        [p["start"], p["end"], p["duration_ms"], p["ended_by"], p["reason"]] for p in d["periods"]
+    ]
+    out += ["### Degrade periods", ""]
+    out += _table(["entered", "ended", "ms", "ended by", "reason"], rows)
+    rows = [
+        [e["ts"], e["kind"], e["actor"], e["value"], e["reason"]]
+        for e in r["interventions"]["items"]
+    ]
+    out += ["### Operator interventions", ""]
+    return out + _table(["time", "action", "actor", "value", "reason"], rows)
+
+
+def _notifications(n: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [name, c["sent"], c["failed"], c["dedup_suppressed"], c["rate_limited"]]
+        for name, c in n["by_notifier"].items()
+    ]
+    out = ["## Notifications", ""]
+    out.append(
+        f"sent {n['sent']} · failed {n['failed']} · dedup suppressed {n['dedup_suppressed']} · "
+        f"rate limited {n['rate_limited']}"
+    )
+    out.append("")
+    return out + _table(["notifier", "sent", "failed", "dedup suppressed", "rate limited"], rows)
