@@ -116,6 +116,19 @@ _ALERTS = {
     "rule": _f("str", doc="alert rule name", req=True),
     "value": _f("decimal", doc="observed value"),
     "threshold": _f("decimal", doc="rule threshold"),
+    "alert_id": _f("str", doc="<rule>:<YYYY-MM-DD>, the notification dedup key"),
+    "date": _f("str", doc="UTC day evaluated, YYYY-MM-DD"),
+    "comparison": _f("str", doc="fires when value <comparison> threshold: > | <"),
+    "status": _f("str", doc="firing | ok"),
+    "detail": _f("str"),
+}
+_OPS = {
+    "result": _f("str", doc="ok | firing | failed", req=True),
+    "exit_code": _f("int"),
+    "steps": _f("dict", doc="step name -> ok | failed | skipped | firing"),
+    "failed": _f("list", doc="names of the failed steps"),
+    "duration_ms": _LATENCY,
+    "status_file": _f("str", doc="where the status artifact was written"),
 }
 
 CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
@@ -259,6 +272,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     },
     "notify": {k: _NOTIFY for k in ("delivered", "failed", "dedup_suppressed", "rate_limited")},
     "alerts": {"fired": _ALERTS, "resolved": _ALERTS},
+    "ops": {"batch": _OPS},
     "budget": {
         "exhausted": {
             "scope": _f("str", doc="tokens | usd", req=True),

@@ -297,6 +297,57 @@ class PromotionSettings:
     )
 
 
+ALERT_RULES = (
+    "strategist_success_rate",
+    "strategist_latency_p95",
+    "breaker_open",
+    "stuck_intents",
+    "guard_denials",
+    "notify_failures",
+    "daily_loss",
+    "daily_loss_amount",
+    "skill_fallbacks",
+    "invalid_events",
+)
+"""Names of the alert rules (``tradekernel.alerts``), in evaluation order."""
+
+
+def _alert_rule_names(_inst: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+    for name in value:
+        if name not in ALERT_RULES:
+            raise ValueError(
+                f"{attribute.name}: unknown alert rule {name!r}{_suggest(name, list(ALERT_RULES))}"
+            )
+
+
+@define
+class AlertsSettings:
+    """``[alerts]``: the alert policy ``tradekernel alerts check`` evaluates. ``profile``
+    supplies every threshold; a key set here (or by the environment) overrides the
+    profile's value. See docs/operations.md, "Alert rules"."""
+
+    profile: Literal["default", "strict"] = "default"
+    disabled: list[str] = field(factory=list, validator=_alert_rule_names)
+    """Rules not evaluated at all."""
+    strategist_window: int | None = field(default=None, validator=positive)
+    """The strategist rules look at the last this-many decisions of the day."""
+    strategist_min_calls: int | None = field(default=None, validator=positive)
+    """Fewer decisions than this in the window: the strategist rules report no_data."""
+    strategist_success_rate_min: float | None = field(default=None, validator=ratio_or_none)
+    strategist_latency_p95_ms: float | None = field(default=None, validator=positive)
+    breaker_open: bool | None = None
+    """Fire while the strategist's circuit breaker is open."""
+    stuck_after: Duration | None = field(default=None, validator=positive)
+    guard_denials_max: int | None = field(default=None, validator=non_negative_or_none)
+    notify_failures_max: int | None = field(default=None, validator=non_negative_or_none)
+    daily_loss_ratio: float | None = field(default=None, validator=ratio_or_none)
+    """Loss since the day's first equity, as a fraction of it (0.05 = 5 %)."""
+    daily_loss_amount: float | None = field(default=None, validator=non_negative_or_none)
+    """Loss in account currency since the day's first cycle."""
+    skill_fallbacks_max: int | None = field(default=None, validator=non_negative_or_none)
+    invalid_events_max: int | None = field(default=None, validator=non_negative_or_none)
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -305,6 +356,7 @@ SECTIONS: dict[str, type] = {
     "notify": NotifySettings,
     "audit": AuditSettings,
     "promotion": PromotionSettings,
+    "alerts": AlertsSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 
@@ -336,6 +388,7 @@ class Settings:
     notify: NotifySettings = field(factory=NotifySettings)
     audit: AuditSettings = field(factory=AuditSettings)
     promotion: PromotionSettings = field(factory=PromotionSettings)
+    alerts: AlertsSettings = field(factory=AlertsSettings)
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     config_path: Path | None = None
     sources: dict[tuple[str, ...], str] = field(factory=dict)

@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tradekernel_openai_compatible.testing import completion
-
 from tradekernel.errors import ConfigError
 from tradekernel.runtime import Runtime, run_cycles
 from tradekernel.store import IntentState
+from tradekernel_openai_compatible.testing import completion
 
 from .conftest import API_KEY, USAGE, answer, buy_reply, intent
 
@@ -21,9 +20,7 @@ def _recorded(tmp_path: Path) -> str:
     return "".join(f.read_text() for f in files)
 
 
-def test_a_good_answer_trades_through_guards_and_auto_approval(
-    server, make_kernel, logs, tmp_path
-):
+def test_a_good_answer_trades_through_guards_and_auto_approval(server, make_kernel, logs, tmp_path):
     server.push(body=buy_reply("AAA", 5))
     kernel, rec = make_kernel(server.base_url)
     with Runtime(kernel) as runtime:
@@ -88,10 +85,21 @@ def test_a_bad_answer_is_a_hold_never_an_order(server, make_kernel, error_type):
 
 
 def test_a_missing_api_key_stops_the_run_at_start(server, make_kernel):
-    kernel, rec = make_kernel(server.base_url, environ={})
+    kernel, _ = make_kernel(server.base_url, environ={})
     with Runtime(kernel) as runtime:
         with pytest.raises(ConfigError, match="OPENROUTER_API_KEY"):
             run_cycles(runtime, cycles=2)
         assert runtime.cycles == 0
         assert runtime.breaker.state == "closed" and runtime.control.degrade is None
     assert server.count == 0
+
+
+def test_building_the_strategist_first_leaves_a_usable_state_db(server, make_kernel):
+    """The llm strategist's tables go into a proper tradekernel state.db, so a Store opened
+    after it (``strategist smoke``, ``config check`` then ``run``) accepts the file."""
+    server.push(body=buy_reply("AAA", 1))
+    kernel, _ = make_kernel(server.base_url)
+    kernel.component("strategist")  # creates state.db before any Store
+    with Runtime(kernel) as runtime:
+        runtime.start()
+        assert runtime.run_cycle().decision.error_type is None

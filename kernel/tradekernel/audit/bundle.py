@@ -90,9 +90,7 @@ def _relative(settings: Any, path: Path) -> str:
         return str(path)
 
 
-def collect(
-    settings: Any, day: str, now: datetime
-) -> tuple[dict[str, bytes], dict[str, Any]]:
+def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The files of ``day``'s bundle and the manifest sections describing them."""
     files: dict[str, bytes] = {}
     with Store.open(settings.state_dir, create=False) as store:
@@ -226,7 +224,7 @@ def archive_day(
     manifest = build_manifest(day, files, sections, signer, now)
     try:
         write_bundle(target, files, manifest, signer)
-    except OSError as exc:
+    except OSError:
         if target.exists():
             raise RefusedError(f"{target}: created concurrently; nothing was written") from None
         raise

@@ -77,7 +77,9 @@ def _crypto() -> Any:
     try:
         from cryptography.hazmat.primitives.asymmetric import ed25519
     except ImportError:
-        raise ConfigError(f"Ed25519 signing needs the 'cryptography' package; {_INSTALL_HINT}")
+        raise ConfigError(
+            f"Ed25519 signing needs the 'cryptography' package; {_INSTALL_HINT}"
+        ) from None
     return ed25519
 
 
@@ -190,7 +192,9 @@ def load_public_key(path: str | Path) -> Ed25519Verifier:
                 raise ValueError
             key = ed25519.Ed25519PublicKey.from_public_bytes(raw)
     except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ConfigError(f"{path}: not an Ed25519 public key (PEM or 32 bytes hex/base64)")
+        raise ConfigError(
+            f"{path}: not an Ed25519 public key (PEM or 32 bytes hex/base64)"
+        ) from None
     if not isinstance(key, ed25519.Ed25519PublicKey):
         raise ConfigError(f"{path}: the public key is not an Ed25519 key")
     return Ed25519Verifier(key)

@@ -139,9 +139,7 @@ def _prune_day(settings: Any, day: str, verifiers: Sequence[Verifier], dry_run: 
         return PruneDay(day, WOULD_PRUNE, jsonl_file=jsonl_file, sqlite_rows=rows)
     removed = _prune_jsonl(path, jsonl_sha)
     deleted = _prune_sqlite(settings, day, sqlite_sha)
-    return PruneDay(
-        day, PRUNED, jsonl_file=str(path) if removed else None, sqlite_rows=deleted
-    )
+    return PruneDay(day, PRUNED, jsonl_file=str(path) if removed else None, sqlite_rows=deleted)
 
 
 def prune(

@@ -6,6 +6,7 @@ the archive" is a byte comparison of the same export.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import sqlite3
@@ -69,10 +70,9 @@ class JournalSegment:
 
 def _row_dict(raw: tuple) -> dict[str, Any]:
     row = dict(zip(JOURNAL_FIELDS, raw, strict=True))
-    try:
+    # Unparseable payload text is kept as text: the bundle's digest check names the row.
+    with contextlib.suppress(ValueError):
         row["payload"] = json.loads(row["payload"]) if row["payload"] else {}
-    except ValueError:
-        pass  # kept as text; the digest check in the bundle will name the row
     return row
 
 

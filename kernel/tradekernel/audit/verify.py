@@ -68,8 +68,7 @@ def _check_signature(bundle: Path, manifest: dict[str, Any], verifiers: Sequence
     if not matching:
         have = ", ".join(v.key_id for v in verifiers) or "none"
         raise _Bad(
-            f"signed with {algorithm} key {key_id}, which is not among the verifying keys "
-            f"({have})"
+            f"signed with {algorithm} key {key_id}, which is not among the verifying keys ({have})"
         )
     if not matching[0].verify(canonical_bytes(manifest), signature):
         raise _Bad(

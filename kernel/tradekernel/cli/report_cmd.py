@@ -20,16 +20,21 @@ def report() -> None:
 @report.command("daily")
 @click.option("--date", "day", type=_DATE, help="UTC day, YYYY-MM-DD (default: today, UTC).")
 @click.option(
-    "--format", "fmt", type=click.Choice(["json", "md", "html"]), default="md",
-    show_default=True, help="json (report.v1), md (Markdown) or html (the dashboard).",
-)  # fmt: skip
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "md", "html"]),
+    default="md",
+    show_default=True,
+    help="json (report.v1), md (Markdown) or html (the dashboard).",
+)
 @click.option(
     "--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file, not stdout."
 )
 @click.option(
-    "--source", type=click.Choice(["jsonl", "sqlite"]),
+    "--source",
+    type=click.Choice(["jsonl", "sqlite"]),
     help="Event log to read (default: sqlite when that sink is enabled, else jsonl).",
-)  # fmt: skip
+)
 @pass_app
 def daily(
     app: AppContext, day: datetime | None, fmt: str, out: str | None, source: str | None

@@ -95,12 +95,12 @@ TEMPLATES: dict[str, tuple[str, str, str | None]] = {
     "alerts.fired": (
         "Alert: {rule}",
         "Alert {rule} fired: value {value}, threshold {threshold}.",
-        None,
+        "alert_id",
     ),
     "alerts.resolved": (
         "Resolved: {rule}",
         "Alert {rule} resolved: value {value}, threshold {threshold}.",
-        None,
+        "alert_id",
     ),
     "budget.exhausted": ("LLM budget exhausted ({scope})", "Used {used} of {limit} {scope}.", None),
 }

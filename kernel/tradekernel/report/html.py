@@ -113,34 +113,49 @@ def charts(report: Mapping[str, Any]) -> dict[str, str]:
     denials = report["intents"]["denials"]["by_code"]
     return {
         "chart-equity": svg.time_line_chart(
-            titles["chart-equity"], times, [Series("equity", [_num(p["equity"]) for p in curve])],
+            titles["chart-equity"],
+            times,
+            [Series("equity", [_num(p["equity"]) for p in curve])],
             "account currency",
         ),
         "chart-pnl": svg.time_line_chart(
-            titles["chart-pnl"], times,
-            [Series("realized", [_num(p["realized_pnl"]) for p in curve], PALETTE[2]),
-             Series("unrealized", [_num(p["unrealized_pnl"]) for p in curve], PALETTE[3])],
+            titles["chart-pnl"],
+            times,
+            [
+                Series("realized", [_num(p["realized_pnl"]) for p in curve], PALETTE[2]),
+                Series("unrealized", [_num(p["unrealized_pnl"]) for p in curve], PALETTE[3]),
+            ],
             "account currency",
         ),
         "chart-llm-latency": svg.hourly_chart(
             titles["chart-llm-latency"],
-            [Series("p50", col("latency_p50_ms")),
-             Series("p95", col("latency_p95_ms"), PALETTE[1])],
-            "ms", kind="line",
+            [
+                Series("p50", col("latency_p50_ms")),
+                Series("p95", col("latency_p95_ms"), PALETTE[1]),
+            ],
+            "ms",
+            kind="line",
         ),
         "chart-llm-success": svg.hourly_chart(
             titles["chart-llm-success"],
-            [Series("ok", col("ok"), PALETTE[2]),
-             Series("failed", [c - o for c, o in zip(col("calls"), col("ok"), strict=True)],
-                    PALETTE[1])],
-            "calls", stacked=True,
+            [
+                Series("ok", col("ok"), PALETTE[2]),
+                Series(
+                    "failed",
+                    [c - o for c, o in zip(col("calls"), col("ok"), strict=True)],
+                    PALETTE[1],
+                ),
+            ],
+            "calls",
+            stacked=True,
         ),
         "chart-llm-tokens": svg.hourly_chart(
             titles["chart-llm-tokens"], [Series("tokens", col("tokens"), PALETTE[4])], "tokens"
         ),
         "chart-llm-cost": svg.hourly_chart(
             titles["chart-llm-cost"],
-            [Series("estimated USD", col("estimated_cost_usd"), PALETTE[3])], "USD",
+            [Series("estimated USD", col("estimated_cost_usd"), PALETTE[3])],
+            "USD",
         ),
         "chart-intents": svg.hbar_chart(
             titles["chart-intents"], [(k, float(v)) for k, v in intents.items()], PALETTE[0]
@@ -148,7 +163,7 @@ def charts(report: Mapping[str, Any]) -> dict[str, str]:
         "chart-denials": svg.hbar_chart(
             titles["chart-denials"], [(k, float(v)) for k, v in denials.items()], PALETTE[1]
         ),
-    }  # fmt: skip
+    }
 
 
 def _kpis(r: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -169,13 +184,21 @@ def _kpis(r: Mapping[str, Any]) -> list[tuple[str, Any]]:
         ("Guard denials", r["intents"]["denials"]["total"]),
         ("Orders submitted", r["orders"]["submitted"]),
         ("Fills", r["orders"]["fills"]["count"]),
-        ("Breaker time open", _ms(r["resilience"]["breaker"]["time_open_ms"])),
+        ("Breaker time open", _duration(r["resilience"]["breaker"]["time_open_ms"])),
+        ("Degraded for", _duration(r["resilience"]["degrade"]["time_ms"])),
         ("Notifications sent", r["notifications"]["sent"]),
     ]
 
 
 def _ms(value: Any) -> str | None:
     return None if value is None else f"{value:g} ms"
+
+
+def _duration(ms: float) -> str:
+    seconds = round(ms / 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
 
 
 def _cell(value: Any) -> str:
@@ -204,56 +227,104 @@ def _lat(s: Mapping[str, Any]) -> str:
 def _tables(r: Mapping[str, Any]) -> str:
     llm, res = r["strategist_llm"], r["resilience"]
     out = [
-        _table("Strategist LLM", ["metric", "value"], [
-            ["calls / ok / failed", f"{llm['calls']} / {llm['ok']} / {llm['failed']}"],
-            ["latency p50 / p95 / max (ms)", _lat(llm["latency_ms"])],
-            ["attempts", llm["attempts"]], ["error types", llm["error_types"]],
-            ["fallback reasons", llm["fallback_reasons"]],
-            ["prompt versions", llm["prompt_version_total"]],
-            ["schema versions", llm["schema_version_total"]],
-            ["tokens prompt / completion / total",
-             "{prompt} / {completion} / {total}".format(**llm["tokens"])],
-            ["cache hits", llm["cache_hits"]],
-            ["budget exhausted", f"{r['budget']['exhausted']} {_cell(r['budget']['by_scope'])}"],
-        ]),
-        _table("Skill hydration", ["skill", "calls", "ok", "fallbacks", "reasons",
-                                   "p50 / p95 / max ms"], [
-            [n, s["calls"], s["ok"], s["fallbacks"], s["fallback_reasons"], _lat(s["latency_ms"])]
-            for n, s in r["skills"]["by_skill"].items()
-        ]),
-        _table("Strategist decisions", ["metric", "value"], [
-            ["decisions", r["strategist"]["decisions"]],
-            ["with intents / holds",
-             f"{r['strategist']['with_intents']} / {r['strategist']['holds']}"],
-            ["holds by reason", r["strategist"]["holds_by_reason"]],
-            ["approvals manual / auto",
-             f"{r['intents']['approvals']['manual']} / {r['intents']['approvals']['auto']}"],
-            ["time to approve p50 / p95 / max (ms)",
-             _lat(r["intents"]["approvals"]["time_to_approve_ms"])],
-            ["orders by last status", r["orders"]["by_status"]],
-            ["fills notional / commission",
-             f"{r['orders']['fills']['notional']} / {r['orders']['fills']['commission']}"],
-        ]),
-        _table("Resilience", ["metric", "value"], [
-            ["breaker opened / half-open / closed",
-             "{opened} / {half_open} / {closed}".format(**res["breaker"])],
-            ["breaker time open (ms)", res["breaker"]["time_open_ms"]],
-            ["degrade periods / time (ms)",
-             f"{len(res['degrade']['periods'])} / {res['degrade']['time_ms']}"],
-            ["cooldowns", res["cooldowns"]["count"]], ["incidents", res["incidents"]["count"]],
-            ["node retries", res["node_retries"]["by_node"]],
-            ["node cancels", res["node_cancels"]["count"]],
-        ]),
-        _table("Operator interventions", ["time", "action", "actor", "value", "reason"], [
-            [e["ts"], e["kind"], e["actor"], e["value"], e["reason"]]
-            for e in res["interventions"]["items"]
-        ]),
-        _table("Notifications", ["notifier", "sent", "failed", "dedup suppressed",
-                                 "rate limited"], [
-            [n, c["sent"], c["failed"], c["dedup_suppressed"], c["rate_limited"]]
-            for n, c in r["notifications"]["by_notifier"].items()
-        ]),
-    ]  # fmt: skip
+        _table(
+            "Strategist LLM",
+            ["metric", "value"],
+            [
+                ["calls / ok / failed", f"{llm['calls']} / {llm['ok']} / {llm['failed']}"],
+                ["latency p50 / p95 / max (ms)", _lat(llm["latency_ms"])],
+                ["attempts", llm["attempts"]],
+                ["error types", llm["error_types"]],
+                ["fallback reasons", llm["fallback_reasons"]],
+                ["prompt versions", llm["prompt_version_total"]],
+                ["schema versions", llm["schema_version_total"]],
+                [
+                    "tokens prompt / completion / total",
+                    "{prompt} / {completion} / {total}".format(**llm["tokens"]),
+                ],
+                ["cache hits", llm["cache_hits"]],
+                [
+                    "budget exhausted",
+                    f"{r['budget']['exhausted']} {_cell(r['budget']['by_scope'])}",
+                ],
+            ],
+        ),
+        _table(
+            "Skill hydration",
+            ["skill", "calls", "ok", "fallbacks", "reasons", "p50 / p95 / max ms"],
+            [
+                [
+                    n,
+                    s["calls"],
+                    s["ok"],
+                    s["fallbacks"],
+                    s["fallback_reasons"],
+                    _lat(s["latency_ms"]),
+                ]
+                for n, s in r["skills"]["by_skill"].items()
+            ],
+        ),
+        _table(
+            "Strategist decisions",
+            ["metric", "value"],
+            [
+                ["decisions", r["strategist"]["decisions"]],
+                [
+                    "with intents / holds",
+                    f"{r['strategist']['with_intents']} / {r['strategist']['holds']}",
+                ],
+                ["holds by reason", r["strategist"]["holds_by_reason"]],
+                [
+                    "approvals manual / auto",
+                    f"{r['intents']['approvals']['manual']} / {r['intents']['approvals']['auto']}",
+                ],
+                [
+                    "time to approve p50 / p95 / max (ms)",
+                    _lat(r["intents"]["approvals"]["time_to_approve_ms"]),
+                ],
+                ["orders by last status", r["orders"]["by_status"]],
+                [
+                    "fills notional / commission",
+                    f"{r['orders']['fills']['notional']} / {r['orders']['fills']['commission']}",
+                ],
+            ],
+        ),
+        _table(
+            "Resilience",
+            ["metric", "value"],
+            [
+                [
+                    "breaker opened / half-open / closed",
+                    "{opened} / {half_open} / {closed}".format(**res["breaker"]),
+                ],
+                ["breaker time open (ms)", res["breaker"]["time_open_ms"]],
+                [
+                    "degrade periods / time (ms)",
+                    f"{len(res['degrade']['periods'])} / {res['degrade']['time_ms']}",
+                ],
+                ["cooldowns", res["cooldowns"]["count"]],
+                ["incidents", res["incidents"]["count"]],
+                ["node retries", res["node_retries"]["by_node"]],
+                ["node cancels", res["node_cancels"]["count"]],
+            ],
+        ),
+        _table(
+            "Operator interventions",
+            ["time", "action", "actor", "value", "reason"],
+            [
+                [e["ts"], e["kind"], e["actor"], e["value"], e["reason"]]
+                for e in res["interventions"]["items"]
+            ],
+        ),
+        _table(
+            "Notifications",
+            ["notifier", "sent", "failed", "dedup suppressed", "rate limited"],
+            [
+                [n, c["sent"], c["failed"], c["dedup_suppressed"], c["rate_limited"]]
+                for n, c in r["notifications"]["by_notifier"].items()
+            ],
+        ),
+    ]
     return '<section class="tables">' + "".join(out) + "</section>"
 
 

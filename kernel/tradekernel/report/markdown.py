@@ -86,7 +86,8 @@ def _account(a: Mapping[str, Any]) -> list[str]:
 
 def _llm(s: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     t = s["tokens"]
-    return _section("## Strategist LLM",
+    return _section(
+        "## Strategist LLM",
         [
             ("calls", s["calls"]),
             ("ok / failed", f"{s['ok']} / {s['failed']}"),
@@ -98,18 +99,21 @@ def _llm(s: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
             ("prompt versions", _dist(s["prompt_version_total"])),
             ("schema versions", _dist(s["schema_version_total"])),
             ("models", _dist(s["models"])),
-            ("tokens (prompt + completion = total)",
-             f"{t['prompt']} + {t['completion']} = {t['total']}"),
+            (
+                "tokens (prompt + completion = total)",
+                f"{t['prompt']} + {t['completion']} = {t['total']}",
+            ),
             ("estimated cost (USD)", s["estimated_cost_usd"]),
             ("reported cost (USD)", s["reported_cost_usd"]),
             ("cache hits", s["cache_hits"]),
             ("budget exhausted", f"{b['exhausted']} ({_dist(b['by_scope'])})"),
-        ]
-    )  # fmt: skip
+        ],
+    )
 
 
 def _strategist(s: Mapping[str, Any]) -> list[str]:
-    return _section("## Strategist decisions",
+    return _section(
+        "## Strategist decisions",
         [
             ("decisions", s["decisions"]),
             ("by strategist", _dist(s["by_strategist"])),
@@ -117,11 +121,13 @@ def _strategist(s: Mapping[str, Any]) -> list[str]:
             ("holds by reason", _dist(s["holds_by_reason"])),
             ("error types", _dist(s["error_types"])),
             ("intents proposed", s["intents"]),
-            ("dropped intents", f"{s['dropped_intents']['total']} "
-             f"({_dist(s['dropped_intents']['by_reason'])})"),
+            (
+                "dropped intents",
+                f"{s['dropped_intents']['total']} ({_dist(s['dropped_intents']['by_reason'])})",
+            ),
             ("latency", _lat(s["latency_ms"])),
-        ]
-    )  # fmt: skip
+        ],
+    )
 
 
 def _skills(s: Mapping[str, Any]) -> list[str]:
@@ -162,45 +168,61 @@ def _intents(i: Mapping[str, Any]) -> list[str]:
 
 def _orders(o: Mapping[str, Any]) -> list[str]:
     f = o["fills"]
-    out = _section("## Orders and fills",
+    out = _section(
+        "## Orders and fills",
         [
             ("submitted", o["submitted"]),
             ("failed", f"{o['failed']} ({_dist(o['failed_by_reason'])})"),
-            ("unknown outcome / claim conflicts / reconciled",
-             f"{o['unknown_outcome']} / {o['claim_conflicts']} / {o['reconciled']}"),
+            (
+                "unknown outcome / claim conflicts / reconciled",
+                f"{o['unknown_outcome']} / {o['claim_conflicts']} / {o['reconciled']}",
+            ),
             ("cycles with execution skipped", o["skipped_cycles"]),
             ("orders by last status", _dist(o["by_status"])),
             ("fills", f"{f['count']} ({_dist(f['by_side'])})"),
             ("filled quantity", f["quantity"]),
             ("filled notional", f["notional"]),
             ("commission", f["commission"]),
-        ]
-    )  # fmt: skip
+        ],
+    )
     rows = [[s, r["count"], r["quantity"], r["notional"]] for s, r in f["by_symbol"].items()]
     return out + _table(["symbol", "fills", "quantity", "notional"], rows)
 
 
 def _resilience(r: Mapping[str, Any]) -> list[str]:
     b, d = r["breaker"], r["degrade"]
-    out = _section("## Resilience",
+    out = _section(
+        "## Resilience",
         [
-            ("breaker opened / half-open / closed",
-             f"{b['opened']} / {b['half_open']} / {b['closed']}"),
-            ("breaker time open",
-             f"{b['time_open_ms']} ms" + (" (open at end)" if b["open_at_end"] else "")),
-            ("degrade periods", f"{len(d['periods'])}, {d['time_ms']} ms"
-             + (" (degraded at end)" if d["degraded_at_end"] else "")),
+            (
+                "breaker opened / half-open / closed",
+                f"{b['opened']} / {b['half_open']} / {b['closed']}",
+            ),
+            (
+                "breaker time open",
+                f"{b['time_open_ms']} ms" + (" (open at end)" if b["open_at_end"] else ""),
+            ),
+            (
+                "degrade periods",
+                f"{len(d['periods'])}, {d['time_ms']} ms"
+                + (" (degraded at end)" if d["degraded_at_end"] else ""),
+            ),
             ("cooldowns", r["cooldowns"]["count"]),
             ("incidents", r["incidents"]["count"]),
             ("operator interventions", r["interventions"]["count"]),
-            ("node retries",
-             f"{r['node_retries']['count']} ({_dist(r['node_retries']['by_node'])})"),
-            ("node cancels", f"{r['node_cancels']['count']} "
-             f"({r['node_cancels']['intents_cancelled']} intents cancelled)"),
+            (
+                "node retries",
+                f"{r['node_retries']['count']} ({_dist(r['node_retries']['by_node'])})",
+            ),
+            (
+                "node cancels",
+                f"{r['node_cancels']['count']} "
+                f"({r['node_cancels']['intents_cancelled']} intents cancelled)",
+            ),
             ("cycles waiting on cooldown", r["cooldown_waits"]),
             ("cycles skipped while paused", r["paused_cycles"]),
-        ]
-    )  # fmt: skip
+        ],
+    )
     rows = [
         [p["start"], p["end"], p["duration_ms"], p["ended_by"], p["reason"]] for p in b["periods"]
     ]

@@ -78,7 +78,7 @@ def resilience(events: Sequence[Event], window: tuple[datetime, datetime]) -> di
             "opened": _count(breaker, "breaker_opened"),
             "half_open": _count(breaker, "breaker_half_open"),
             "closed": _count(breaker, "breaker_closed"),
-            "time_open_ms": round(sum(p["duration_ms"] for p in breaker_periods), 3),
+            "time_open_ms": round(float(sum(p["duration_ms"] for p in breaker_periods)), 3),
             "open_at_end": bool(breaker_periods)
             and breaker_periods[-1]["ended_by"] == "end_of_window",
             "periods": breaker_periods,
@@ -86,7 +86,7 @@ def resilience(events: Sequence[Event], window: tuple[datetime, datetime]) -> di
         "degrade": {
             "entered": _count(degrade, "degrade_entered"),
             "exited": _count(degrade, "degrade_exited"),
-            "time_ms": round(sum(p["duration_ms"] for p in degrade_periods), 3),
+            "time_ms": round(float(sum(p["duration_ms"] for p in degrade_periods)), 3),
             "degraded_at_end": bool(degrade_periods)
             and degrade_periods[-1]["ended_by"] == "end_of_window",
             "periods": degrade_periods,

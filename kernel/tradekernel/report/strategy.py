@@ -168,8 +168,12 @@ def skills(events: Sequence[Event]) -> dict[str, Any]:
 
 def notifications(events: Sequence[Event]) -> dict[str, Any]:
     """The ``notifications`` section, from ``notify.*`` events (``delivered`` = sent)."""
-    names = {"delivered": "sent", "failed": "failed", "dedup_suppressed": "dedup_suppressed",
-             "rate_limited": "rate_limited"}  # fmt: skip
+    names = {
+        "delivered": "sent",
+        "failed": "failed",
+        "dedup_suppressed": "dedup_suppressed",
+        "rate_limited": "rate_limited",
+    }
     totals = dict.fromkeys(names.values(), 0)
     by_notifier: dict[str, dict[str, int]] = {}
     for event in of(events, "notify"):

@@ -101,7 +101,9 @@ class _Axes:
 
 
 def _legend(series: Sequence[Series]) -> str:
-    parts, x = [], LEFT
+    """Swatches and names, right-aligned above the plot (the unit sits on the left)."""
+    parts = []
+    x = W - RIGHT - sum(24 + 7 * len(s.name) for s in series)
     for s in series:
         parts.append(
             f'<rect x="{x}" y="8" width="10" height="10" fill="{s.color}"/>'
@@ -259,7 +261,7 @@ def hbar_chart(title: str, items: Sequence[tuple[str, float]], color: str = PALE
         return no_data(title)
     items = sorted(items, key=lambda kv: (-kv[1], kv[0]))
     row = 26
-    height = max(H, TOP + row * len(items) + 16)
+    height = max(140, TOP + row * len(items) + 16)
     label_w = 180
     top = max(abs(v) for _, v in items)
     span = W - label_w - 80

@@ -26,6 +26,7 @@ from ..events import new_id, scope
 from ..execution import Executor
 from ..kernel import Kernel
 from ..models import Decision, GuardVerdict, Intent, SkillResult, utcnow
+from ..promotion import check_stage
 from ..risk import evaluate
 from ..store import IntentState, Store
 from .control import BREAKER_NON_FAILURES, CircuitBreaker, Control
@@ -70,6 +71,12 @@ class Runtime:
         self.resolved: ResolvedMode = resolve_mode(
             self.settings, cli_mode=mode, persisted=self.control.mode
         )
+        try:  # a strategist may not run in a mode above its promotion stage
+            check_stage(self.store, self.settings.components.strategist, self.resolved.mode)
+        except RefusedError:
+            if self._own_store:
+                self.store.close()
+            raise
         self.approvals = ApprovalService(self.store, self.settings, emit=emit, clock=clock)
         self.ledger = TradeLedger()
         self._executor: Executor | None = None

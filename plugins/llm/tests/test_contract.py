@@ -68,11 +68,11 @@ def test_broken_inputs_hold(tmp_path, inputs_factory):
 
 
 def test_own_tables_in_shared_state_db(tmp_path, inputs):
+    from tradekernel.store import Store
+
     db_path = tmp_path / "state" / "state.db"
-    db_path.parent.mkdir(parents=True)
-    with sqlite3.connect(db_path) as conn:  # a table owned by the kernel's store
-        conn.execute("create table journal (id integer primary key, body text)")
-        conn.execute("insert into journal (body) values ('x')")
+    with Store.open(tmp_path / "state") as store:  # the kernel's store owns the file
+        store.set_control("paused", True, actor="test")
     strategist, _ = make(
         tmp_path,
         Stub(lambda r: ChatResponse(model="m", content='{"decision": "hold"}')),
@@ -83,9 +83,11 @@ def test_own_tables_in_shared_state_db(tmp_path, inputs):
     with sqlite3.connect(db_path) as conn:
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
         assert {"journal", "llm_spend", "llm_cache"} <= tables
-        assert conn.execute("select body from journal").fetchall() == [("x",)]
         assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
         assert conn.execute("select count(*) from llm_spend").fetchone()[0] == 1
+    with Store.open(tmp_path / "state", create=False) as store:  # still the kernel's, intact
+        assert store.get_control("paused") is True
+        assert store.verify_journal().ok
 
 
 def test_store_cache_expiry_and_daily_rollover(tmp_path):

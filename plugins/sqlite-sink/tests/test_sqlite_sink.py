@@ -84,18 +84,30 @@ def test_batches_are_written_on_close(make_kernel, tmp_path):
 
 
 def test_other_tables_in_state_db_are_left_alone(tmp_path):
+    from tradekernel.models import Intent
+    from tradekernel.store import Store
+
+    with Store.open(tmp_path) as store:
+        store.add_intent(
+            Intent.create(symbol="AAA", side="buy", quantity=1), cycle_id="c", broker="paper"
+        )
     db = tmp_path / "state.db"
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE intents (id TEXT PRIMARY KEY, state TEXT)")
-    conn.execute("INSERT INTO intents VALUES ('i1', 'pending')")
-    conn.commit()
-    conn.close()
 
     sink = SqliteSink(db)
     sink.write(Event(stage="scan", kind="candidates", fields={"count": 1}))
     sink.close()
     sink.write(Event(stage="scan", kind="candidates", fields={"count": 2}))  # closed: logged only
 
-    assert _rows(db, "SELECT * FROM intents") == [{"id": "i1", "state": "pending"}]
+    assert [r["state"] for r in _rows(db, "SELECT state FROM intents")] == ["proposed"]
     assert len(_rows(db)) == 1
+    with Store.open(tmp_path) as store:
+        assert store.verify_journal().ok
     SqliteSink(db).close()  # reopening an existing table is fine
+
+
+def test_a_fresh_state_db_created_by_the_sink_is_usable_by_the_store(tmp_path):
+    from tradekernel.store import Store
+
+    SqliteSink(tmp_path / "state.db").close()
+    with Store.open(tmp_path) as store:  # would be refused as foreign if the sink made it alone
+        assert store.list_intents() == []

@@ -29,6 +29,7 @@ from tradekernel.eventlog import (
 )
 from tradekernel.models import Event
 from tradekernel.settings import Duration, positive
+from tradekernel.store import connect
 
 __all__ = ["SqliteSink", "SqliteSinkConfig"]
 
@@ -73,6 +74,9 @@ class SqliteSink:
         self._pending: list[tuple[Any, ...]] = []
         self._oldest = 0.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Create (or check) the file as a tradekernel state database first: a file holding
+        # only this table would later be refused by the store as foreign.
+        connect(self.path).conn.close()
         self._conn = sqlite3.connect(self.path, timeout=busy_timeout, check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         db = sqlite_utils.Database(self._conn)

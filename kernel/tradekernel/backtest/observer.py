@@ -1,0 +1,77 @@
+"""The backtest's observer plugin: reads fills and LLM telemetry off the event bus (the
+same ``on_event`` hook every observer uses) and aggregates them as they happen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ..hookspecs import hookimpl
+from ..models import Event
+from .metrics import TradeBook
+
+
+class BacktestObserver:
+    """Feeds ``monitor.fill`` events to a :class:`TradeBook` and totals
+    ``strategist_llm.decision`` events (calls, tokens, cost, fallbacks)."""
+
+    def __init__(self, book: TradeBook, clock: Callable[[], datetime | None]) -> None:
+        self.book = book
+        self.clock = clock
+        self.bar = 0
+        self.llm_calls = 0
+        self.llm_provider_calls = 0
+        self.llm_fallbacks = 0
+        self.llm_tokens = 0
+        self.llm_cost = 0.0
+        self.strategist_errors = 0
+        self.decisions = 0
+
+    @hookimpl
+    def on_event(self, event: Event) -> None:
+        stage = event.stage
+        if stage == "monitor":
+            if event.kind == "fill":
+                f = event.fields
+                self.book.fill(
+                    symbol=f["symbol"],
+                    side=f["side"],
+                    quantity=Decimal(f["quantity"]),
+                    price=Decimal(f["price"]),
+                    commission=Decimal(f["commission"]),
+                    ts=self.clock() or event.ts,
+                    bar=self.bar,
+                )
+        elif stage == "strategist":
+            if event.kind == "decision" and event.fields.get("hold_reason") != "no_candidates":
+                self.decisions += 1
+                if event.fields.get("error_type"):
+                    self.strategist_errors += 1
+        elif stage == "strategist_llm" and event.kind == "decision":
+            self._llm(event.fields)
+
+    def _llm(self, f: dict[str, Any]) -> None:
+        self.llm_calls += 1
+        if f.get("attempts"):
+            self.llm_provider_calls += 1
+        if f.get("error_type"):
+            self.llm_fallbacks += 1
+        self.llm_tokens += int(f.get("total_tokens") or 0)
+        cost = f.get("reported_cost_usd")
+        if cost is None:
+            cost = f.get("estimated_cost_usd")
+        self.llm_cost += float(cost or 0)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "strategist_decisions": self.decisions,
+            "strategist_errors": self.strategist_errors,
+            "llm_calls": self.llm_calls,
+            "llm_provider_calls": self.llm_provider_calls,
+            "llm_tokens": self.llm_tokens,
+            "llm_cost_usd": round(self.llm_cost, 6),
+            "llm_fallbacks": self.llm_fallbacks,
+            "llm_fallback_rate": self.llm_fallbacks / self.llm_calls if self.llm_calls else None,
+        }

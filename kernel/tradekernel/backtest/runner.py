@@ -1,0 +1,231 @@
+"""Run one backtest: the canonical graph (:class:`tradekernel.runtime.Runtime`) over the
+``replay`` feed with the ``paper`` broker, on a clock that follows market time.
+
+There is no backtest-only decision path: the runtime runs every node (skills, scanner,
+strategist, guards, auto approval, executor, monitor, report) exactly as ``run`` does.
+The backtest only derives the Settings, observes events and aggregates metrics as the
+cycles pass (no CycleState is kept).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field
+
+from ..errors import ConfigError, RefusedError
+from ..kernel import Kernel
+from ..plugins import PluginRegistry
+from ..settings import Settings
+from ..store import Store
+from .metrics import EquityStats, TradeBook
+from .observer import BacktestObserver
+from .record import record_backtest
+from .report import Downsampler, OutputWriter, write_html, write_metrics
+from .spec import BacktestSpec, bar_estimate, config_digest, derive_settings
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PROMPT_TOKENS_ESTIMATE = 1500
+"""Prompt tokens assumed per LLM call for the up-front cost estimate."""
+
+Progress = Callable[[int, int | None], None]
+
+
+@define
+class BacktestResult:
+    metrics: dict[str, Any]
+    out_dir: Path | None = None
+    open_trades: list[dict[str, Any]] = field(factory=list)
+
+
+def _fresh_state_dir(spec: BacktestSpec) -> tuple[Path, bool]:
+    """The backtest's own state dir and whether it is temporary (removed at the end)."""
+    if spec.state_dir is not None:
+        path = Path(spec.state_dir)
+    elif spec.out_dir is not None:
+        path = Path(spec.out_dir) / "state"
+    else:
+        return Path(tempfile.mkdtemp(prefix="tk-backtest-")), True
+    if path.exists():
+        if any(path.iterdir()) and not any((path / n).exists() for n in ("state.db", "paper.db")):
+            raise RefusedError(f"{path}: exists and is not a backtest state dir; nothing was changed")
+        shutil.rmtree(path)  # a backtest always starts from an empty account
+    return path, False
+
+
+def network_check(spec: BacktestSpec, config: Any, announce: Callable[[str], None]) -> float | None:
+    """Refuse a provider-backed (LLM) strategist without a replay cassette unless
+    ``allow_network``; then announce the estimated cost. Returns the USD budget to stop at."""
+    if config is None or not hasattr(config, "replay_dir"):
+        return None
+    if getattr(config, "replay_dir", None):
+        return spec.budget_usd
+    name = spec.strategist
+    if not spec.allow_network:
+        raise RefusedError(
+            f"strategist {name} would call its LLM provider: set [strategist.{name}] replay_dir "
+            "to a recorded cassette, or pass --allow-network (recording with record_dir calls "
+            "the provider too); nothing was run"
+        )
+    budget = spec.budget_usd or getattr(config, "budget_daily_usd", None)
+    if not budget:
+        raise RefusedError(
+            f"--allow-network needs a budget: pass --budget-usd or set [strategist.{name}] "
+            "budget_daily_usd; nothing was run"
+        )
+    calls = bar_estimate(spec.data)
+    max_tokens = int(getattr(config, "max_tokens", 0) or 0)
+    pp = getattr(config, "price_prompt_per_mtok", None)
+    pc = getattr(config, "price_completion_per_mtok", None)
+    per_call = PROMPT_TOKENS_ESTIMATE + max_tokens
+    if calls and (pp or pc):
+        usd = calls * (PROMPT_TOKENS_ESTIMATE * (pp or 0) + max_tokens * (pc or 0)) / 1e6
+        cost = f"about ${usd:,.2f}"
+    else:
+        cost = "unknown (set price_prompt_per_mtok / price_completion_per_mtok)"
+    announce(
+        f"network: up to {calls or '?'} LLM calls x ~{per_call:,} tokens, estimated cost "
+        f"{cost}; the backtest stops at ${budget:,.2f}"
+    )
+    return float(budget)
+
+
+def run_backtest(
+    base: Settings,
+    spec: BacktestSpec,
+    *,
+    progress: Progress | None = None,
+    plugins: Sequence[tuple[Any, str]] = (),
+    announce: Callable[[str], None] = lambda text: None,
+) -> BacktestResult:
+    """Run ``spec`` against the operator's ``base`` Settings; see docs/backtest.md."""
+    from ..runtime import Runtime
+    from ..runtime.loop import stop_on_signals
+
+    if not spec.data:
+        raise ConfigError("option --data: at least one CSV file or directory is required")
+    state_dir, temporary = _fresh_state_dir(spec)
+    started = time.perf_counter()
+    writer: OutputWriter | None = None
+    kernel: Kernel | None = None
+    try:
+        settings = derive_settings(base, spec, state_dir)
+        book = TradeBook()
+        feed_ref: list[Any] = []
+
+        def clock() -> datetime:
+            now = feed_ref[0].now() if feed_ref else None
+            return now or EPOCH
+
+        observer = BacktestObserver(book, clock)
+        registry = PluginRegistry(block=settings.plugins.block)
+        registry.add_plugin(observer, "tradekernel.backtest")
+        for plugin, name in plugins:
+            registry.add_plugin(plugin, name)
+        kernel = Kernel(settings, registry.load())
+        strategist_spec = kernel.spec("strategist", spec.strategist)
+        config = settings.component_config("strategist", spec.strategist, strategist_spec.config_class)
+        budget = network_check(spec, config, announce)
+        digest = config_digest(settings, spec.strategist, strategist_spec.config_class)
+        feed = kernel.component("market_data")
+        feed_ref.append(feed)
+        if not spec.symbols:
+            settings.runtime.watchlist = list(feed.symbols())
+        needed = getattr(kernel.component("strategist"), "bars_needed", None)
+        if isinstance(needed, int) and needed > settings.runtime.bars_lookback:
+            settings.runtime.bars_lookback = needed  # the strategist must see its window
+        if spec.out_dir is not None:
+            writer = OutputWriter(Path(spec.out_dir))
+            book.on_trade = writer.trade
+        broker = kernel.component("broker")
+        initial = float(getattr(broker, "initial_cash", None) or broker.account().equity)
+        stats = EquityStats(initial)
+        chart = Downsampler()
+        total = None if (spec.start or spec.end) else bar_estimate(spec.data)
+        stopped = "data exhausted"
+        store = Store.open(
+            state_dir,
+            clock=clock,
+            on_transition=lambda t: kernel.registry.call_each("on_intent_transition", transition=t),
+        )
+        with store, Runtime(kernel, mode="paper", store=store, clock=clock, actor="backtest") as rt:
+            with stop_on_signals(rt):
+                rt.start()
+                while True:
+                    observer.bar = stats.bars + 1
+                    state = rt.run_cycle()
+                    if state.as_of is None or rt.exhausted:
+                        break
+                    account = state.account
+                    if account is not None:
+                        exposed = any(p.quantity != 0 for p in state.positions.values())
+                        equity = float(account.equity)
+                        stats.add(state.as_of, equity, exposed)
+                        chart.add(state.as_of, equity)
+                        if writer is not None:
+                            writer.equity(state.as_of, account.equity, account.cash, exposed)
+                    if progress is not None:
+                        progress(stats.bars, total)
+                    if budget is not None and observer.llm_cost >= budget:
+                        stopped = "budget reached"
+                        break
+                    if rt.stop_requested:
+                        stopped = "stop requested"
+                        break
+            marks = {s: q.last for s in feed.symbols() if (q := feed.quote(s)) is not None}
+            open_rows = book.open_rows(marks, stats.last_ts, stats.bars)
+            positions = [
+                {
+                    "symbol": p.symbol,
+                    "quantity": str(p.quantity),
+                    "avg_price": str(p.avg_price),
+                    "market_price": str(p.market_price),
+                    "unrealized_pnl": str(p.unrealized_pnl),
+                }
+                for p in broker.positions()
+            ]
+            working = len(broker.orders(open_only=True))
+        if writer is not None:
+            for row in open_rows:
+                writer.trade(row)
+        elapsed = time.perf_counter() - started
+        metrics: dict[str, Any] = {
+            "strategist": spec.strategist,
+            "config_digest": digest,
+            "params": dict(spec.params),
+            "data": list(spec.data),
+            "stopped": stopped,
+            **stats.summary(spec.periods_per_year),
+            **book.summary(),
+            "open_positions": positions,
+            "unfilled_orders_at_end": working,
+            **observer.summary(),
+        }
+        llm_cost = metrics["llm_cost_usd"]
+        trades = metrics["trades"]
+        metrics["cost_per_trade"] = (
+            (metrics["commissions"] + llm_cost) / trades if trades else None
+        )
+        metrics["elapsed_s"] = round(elapsed, 3)
+        metrics["bars_per_second"] = round(stats.bars / elapsed, 1) if elapsed > 0 else None
+        if writer is not None:
+            writer.close()
+            writer = None
+            write_metrics(Path(spec.out_dir), metrics)  # type: ignore[arg-type]
+            write_html(Path(spec.out_dir), metrics, chart.series())  # type: ignore[arg-type]
+        if spec.record:
+            metrics["record_id"] = record_backtest(base.state_dir, metrics)
+        return BacktestResult(metrics=metrics, out_dir=spec.out_dir, open_trades=open_rows)
+    finally:
+        if writer is not None:
+            writer.close()
+        if kernel is not None:
+            kernel.close()
+        if temporary:
+            shutil.rmtree(state_dir, ignore_errors=True)

@@ -1,0 +1,134 @@
+"""What to backtest (:class:`BacktestSpec`), ``--param`` parsing and sweep grids, and how a
+backtest's Settings derive from the operator's configuration."""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field
+
+from ..errors import ConfigError
+from ..models import digest
+from ..serde import unstructure
+from ..settings import Settings
+
+
+@define
+class BacktestSpec:
+    """One backtest: a strategist, its data and its parameters (single values)."""
+
+    strategist: str
+    data: list[str] = field(factory=list)
+    start: str | None = None
+    end: str | None = None
+    cash: Decimal | None = None
+    commission: Decimal | None = None
+    params: dict[str, Any] = field(factory=dict)
+    symbols: list[str] | None = None
+    """Watchlist; default: every symbol the data holds."""
+    out_dir: Path | None = None
+    state_dir: Path | None = None
+    """Where the backtest's own state lives; default ``<out_dir>/state`` or a temporary dir."""
+    allow_network: bool = False
+    budget_usd: float | None = None
+    keep_sinks: bool = False
+    """Keep the configured metrics sinks (default: none, the cheap choice for backtests)."""
+    periods_per_year: float | None = None
+    record: bool = True
+    """Record the result in the operator's store (table ``backtests``) for promotion."""
+
+
+def parse_value(raw: str) -> Any:
+    """A ``--param`` value as a TOML literal (``5``, ``0.5``, ``true``), else a string."""
+    text = raw.strip()
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_param(text: str) -> tuple[str, list[Any]]:
+    """``"fast=5,10,20"`` → ``("fast", [5, 10, 20])``."""
+    key, sep, values = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not values.strip():
+        raise ConfigError(f"option --param: expected KEY=VALUE[,VALUE...], got {text!r}")
+    return key, [parse_value(v) for v in values.split(",") if v.strip()]
+
+
+def param_grid(params: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+    """Every combination of the parameter values, in the order given (one ``{}`` for none)."""
+    merged: dict[str, list[Any]] = {}
+    for key, values in params:
+        merged.setdefault(key, []).extend(values)
+    keys = list(merged)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*merged.values())]
+
+
+def overrides(spec: BacktestSpec, state_dir: Path) -> dict[str, Any]:
+    """Settings overrides that turn the operator's configuration into a backtest's."""
+    name = spec.strategist
+    out: dict[str, Any] = {
+        "kernel.mode": ("paper", "backtest"),
+        "kernel.approval_mode": ("auto", "backtest"),
+        "kernel.state_dir": (str(state_dir), "backtest"),
+        "components.broker": ("paper", "backtest"),
+        "components.market_data": ("replay", "backtest"),
+        "components.strategist": (name, "--strategist"),
+        "components.notifiers": ([], "backtest"),
+        "notify.enabled": (False, "backtest"),
+        # the account lives in the backtest's own state dir, never the operator's
+        "broker.paper.db": ("paper.db", "backtest"),
+        "market_data.replay.paths": ([str(Path(p)) for p in spec.data], "--data"),
+    }
+    if not spec.keep_sinks:
+        out["components.metrics_sinks"] = ([], "backtest")
+    if spec.start:
+        out["market_data.replay.start"] = (spec.start, "--from")
+    if spec.end:
+        out["market_data.replay.end"] = (spec.end, "--to")
+    if spec.cash is not None:
+        out["broker.paper.cash"] = (str(spec.cash), "--cash")
+    if spec.commission is not None:
+        out["broker.paper.commission"] = (str(spec.commission), "--commission")
+    if spec.symbols:
+        out["runtime.watchlist"] = (list(spec.symbols), "--symbols")
+    for key, value in spec.params.items():
+        out[f"strategist.{name}.{key}"] = (value, f"--param {key}")
+    return out
+
+
+def derive_settings(base: Settings, spec: BacktestSpec, state_dir: Path) -> Settings:
+    """The backtest's Settings: the operator's file and environment with the overrides."""
+    return Settings.load(
+        base.config_path, overrides=overrides(spec, state_dir), environ=base._environ
+    )
+
+
+def config_digest(settings: Settings, name: str, config_class: type | None) -> str:
+    """Digest of a strategist's effective configuration: what promotion evidence is tied to."""
+    config = settings.component_config("strategist", name, config_class)
+    return digest({"strategist": name, "config": unstructure(config) if config else None})
+
+
+def bar_estimate(paths: list[str]) -> int | None:
+    """Data rows in the largest file (the number of bars of one symbol), for progress and
+    cost estimates; ``None`` when a path is a directory or unreadable."""
+    best = 0
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_file():
+            files = sorted(path.glob("*.csv")) if path.is_dir() else []
+        else:
+            files = [path]
+        for f in files:
+            try:
+                with f.open("rb") as fh:
+                    best = max(best, sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 20), b"")) - 1)
+            except OSError:
+                return None
+    return best or None

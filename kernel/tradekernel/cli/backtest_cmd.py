@@ -1,0 +1,200 @@
+"""``tradekernel backtest``: the canonical graph over replayed data, one run or a sweep."""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .context import AppContext, echo_json, json_option, pass_app
+
+SHOWN = (
+    ("final equity", "final_equity", "{:,.2f}"),
+    ("total return", "total_return", "{:.2%}"),
+    ("CAGR", "cagr", "{:.2%}"),
+    ("volatility (ann.)", "annual_volatility", "{:.2%}"),
+    ("Sharpe", "sharpe", "{:.3f}"),
+    ("Sortino", "sortino", "{:.3f}"),
+    ("max drawdown", "max_drawdown", "{:.2%}"),
+    ("  duration (bars)", "max_drawdown_duration_bars", "{}"),
+    ("exposure", "exposure", "{:.1%}"),
+    ("trades", "trades", "{}"),
+    ("win rate", "win_rate", "{:.1%}"),
+    ("average trade", "average_trade", "{:,.2f}"),
+    ("profit factor", "profit_factor", "{:.3f}"),
+    ("commissions", "commissions", "{:,.2f}"),
+)
+
+
+def _decimal(ctx: Any, param: Any, value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise click.BadParameter(f"expected a number, got {value!r}") from None
+
+
+@click.command()
+@click.option("--strategist", required=True, help="Strategist to test (e.g. sma-cross).")
+@click.option(
+    "--data", "data", multiple=True, required=True, help="CSV file or directory (repeatable)."
+)
+@click.option("--from", "start", help="First date to replay (inclusive), e.g. 2024-01-02.")
+@click.option("--to", "end", help="Last date to replay (inclusive).")
+@click.option("--cash", callback=_decimal, help="Starting cash (default: [broker.paper] cash).")
+@click.option(
+    "--commission", callback=_decimal, help="Commission, a fraction of notional (0.001 = 10 bps)."
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    help="Strategist setting KEY=VALUE; KEY=V1,V2,... on any --param runs a sweep.",
+)
+@click.option("--symbols", help="Comma-separated watchlist (default: every symbol in the data).")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), help="Write CSVs, metrics and report."
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Sweep processes (default: cores).")
+@click.option("--allow-network", is_flag=True, help="Let an LLM strategist call its provider.")
+@click.option("--budget-usd", type=float, help="Stop when LLM spend reaches this (USD).")
+@click.option("--keep-sinks", is_flag=True, help="Keep the configured metrics sinks.")
+@click.option("--periods-per-year", type=float, help="Annualization factor (default: inferred).")
+@click.option("--no-record", is_flag=True, help="Do not record the result for promotion.")
+@json_option
+@pass_app
+def backtest(
+    app: AppContext,
+    strategist: str,
+    data: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    cash: Decimal | None,
+    commission: Decimal | None,
+    params: tuple[str, ...],
+    symbols: str | None,
+    out_dir: str | None,
+    workers: int | None,
+    allow_network: bool,
+    budget_usd: float | None,
+    keep_sinks: bool,
+    periods_per_year: float | None,
+    no_record: bool,
+    as_json: bool,
+) -> None:
+    """Backtest a strategist on the same graph `run` uses, over replayed CSV bars.
+
+    Market orders decided on a bar fill at the next bar's open; commission is a fraction
+    of each fill's notional; a position open at the end is valued at the last close.
+    """
+    from ..backtest import BacktestSpec, param_grid, parse_param, run_backtest, run_sweep
+    from ..backtest.progress import ProgressLine, wanted
+
+    parsed = [parse_param(p) for p in params]
+    grid = param_grid(parsed)
+    spec = BacktestSpec(
+        strategist=strategist,
+        data=list(data),
+        start=start,
+        end=end,
+        cash=cash,
+        commission=commission,
+        symbols=[s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else None,
+        out_dir=Path(out_dir) if out_dir else None,
+        allow_network=allow_network,
+        budget_usd=budget_usd,
+        keep_sinks=keep_sinks,
+        periods_per_year=periods_per_year,
+        record=not no_record,
+    )
+    settings = app.settings()
+    show = wanted(sys.stderr, as_json=as_json)
+    if len(grid) > 1:
+        if allow_network:
+            raise click.UsageError("--allow-network is not available for sweeps")
+
+        def on_row(i: int, row: dict) -> None:
+            if show:
+                click.echo(f"\r{i + 1}/{len(grid)} combinations done", err=True, nl=False)
+
+        rows = run_sweep(settings, spec, grid, workers=workers, on_row=on_row)
+        if show:
+            click.echo("", err=True)
+        if as_json:
+            echo_json(rows)
+        else:
+            _print_sweep(rows, [k for k, _ in parsed], spec.out_dir)
+        return
+    spec = BacktestSpec(**{**_fields(spec), "params": grid[0]})
+    line = ProgressLine(sys.stderr) if show else None
+    result = run_backtest(
+        settings,
+        spec,
+        progress=line,
+        announce=lambda text: click.echo(text, err=True),
+    )
+    if line is not None:
+        line.finish()
+    if as_json:
+        echo_json(result.metrics)
+        return
+    _print_metrics(result.metrics, spec.out_dir)
+
+
+def _fields(spec: Any) -> dict[str, Any]:
+    import attrs
+
+    return attrs.asdict(spec, recurse=False)
+
+
+def _fmt(template: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    try:
+        return template.format(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _print_metrics(m: dict, out_dir: Path | None) -> None:
+    click.echo(
+        f"backtest {m['strategist']}  {m['bars']} bars  {m['start']} .. {m['end']}  "
+        f"stopped: {m['stopped']}"
+    )
+    for label, key, template in SHOWN:
+        click.echo(f"  {label:<18} {_fmt(template, m.get(key))}")
+    if m["llm_calls"]:
+        click.echo(
+            f"  {'LLM':<18} {m['llm_calls']} calls, {m['llm_tokens']} tokens, "
+            f"${m['llm_cost_usd']:.4f}, fallback rate {_fmt('{:.1%}', m['llm_fallback_rate'])}"
+        )
+    for p in m["open_positions"]:
+        click.echo(
+            f"  open at end       {p['symbol']} {p['quantity']} @ {p['avg_price']} "
+            f"(last {p['market_price']}, unrealized {p['unrealized_pnl']})"
+        )
+    click.echo(f"  {'speed':<18} {m['bars_per_second']:,} bars/s ({m['elapsed_s']} s)")
+    if out_dir is not None:
+        click.echo(f"  {'outputs':<18} {out_dir}/ (report.html, trades.csv, equity.csv)")
+
+
+def _print_sweep(rows: list[dict], keys: list[str], out_dir: Path | None) -> None:
+    keys = list(dict.fromkeys(keys))
+    header = "  ".join(f"{k:>8}" for k in keys)
+    click.echo(f"{header}  {'return':>9} {'sharpe':>7} {'max dd':>7} {'trades':>6}")
+    for row in rows:
+        params = "  ".join(f"{row[k]!s:>8}" for k in keys)
+        if row["error"]:
+            click.echo(f"{params}  error: {row['error']}")
+            continue
+        click.echo(
+            f"{params}  {_fmt('{:.2%}', row['total_return']):>9} "
+            f"{_fmt('{:.3f}', row['sharpe']):>7} {_fmt('{:.2%}', row['max_drawdown']):>7} "
+            f"{row['trades']:>6}"
+        )
+    if out_dir is not None:
+        click.echo(f"rows: {out_dir}/sweep.csv, {out_dir}/sweep.json")

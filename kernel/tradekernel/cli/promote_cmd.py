@@ -1,0 +1,76 @@
+"""``tradekernel promote NAME --to STAGE``: move a strategy up (or down) the stages."""
+
+from __future__ import annotations
+
+import click
+
+from .context import AppContext, echo_json, json_option, pass_app
+
+STAGES = ("candidate", "shadow", "paper", "live")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--to", "target", type=click.Choice(STAGES), help="Target stage.")
+@click.option("--by", "actor", default="operator", show_default=True, help="Who promotes.")
+@click.option("--reason", default="", help="Why (journaled).")
+@click.option("--check", is_flag=True, help="Evaluate the gates only; change nothing.")
+@json_option
+@pass_app
+def promote(
+    app: AppContext,
+    name: str,
+    target: str | None,
+    actor: str,
+    reason: str,
+    check: bool,
+    as_json: bool,
+) -> None:
+    """Promote strategist NAME to a stage when the [promotion] gates pass.
+
+    Stages: candidate < shadow < paper < live. Without --to, show the current stage.
+    Exit 4 names every failed gate; exit 3 for state conflicts (already at the stage,
+    live not acknowledged). Every attempt is journaled with its evidence.
+    """
+    from ..promotion import evaluate, get_stage
+    from ..promotion import promote as do_promote
+    from ..store import Store
+
+    settings = app.settings()
+    registry = app.registry()
+    with Store.open(settings.state_dir) as store:
+        if target is None:
+            stage = get_stage(store, name)
+            if as_json:
+                echo_json({"strategist": name, "stage": stage})
+            else:
+                click.echo(f"{name}: {stage or 'no stage recorded'}")
+            return
+        if check:
+            result = evaluate(settings, store, registry, name, target)
+        else:
+            try:
+                result = do_promote(
+                    settings, store, registry, name, target, actor=actor, reason=reason
+                )
+            except Exception:
+                if as_json:
+                    _echo_last_attempt(store, name)
+                raise
+    if as_json:
+        echo_json(result.evidence())
+        return
+    for g in result.gates:
+        mark = "pass" if g.passed else "FAIL"
+        click.echo(f"  {mark}  {g.gate:<22} {g.value!s:<24} threshold {g.threshold}  ({g.source})")
+    verb = "would be promoted" if check and result.passed else "promoted"
+    if check and not result.passed:
+        click.echo(f"{name}: gates for {target} fail")
+    else:
+        click.echo(f"{name}: {verb} {result.from_stage or 'unstaged'} -> {target}")
+
+
+def _echo_last_attempt(store: object, name: str) -> None:
+    value = store.get_control(f"promotion:{name}", None)  # type: ignore[attr-defined]
+    if value is not None:
+        echo_json(value)

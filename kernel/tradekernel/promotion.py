@@ -1,0 +1,297 @@
+"""Promotion stages and gates: candidate < shadow < paper < live.
+
+A strategy configuration (named by its strategist) has a stage, kept in the store's
+control state under ``stage:<name>`` and journaled. :func:`promote` moves it up only when
+the gates of ``[promotion.<target>]`` pass on the evidence (its latest backtest of the
+current configuration, and for ``live`` its paper record); every attempt is journaled
+with its evidence under ``promotion:<name>``. The runtime refuses to run a strategist in a
+mode above its stage (:func:`check_stage`). See docs/backtest.md.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from attrs import define, field
+
+from .errors import ConfigError, GateFailed, RefusedError
+from .models import utcnow
+from .settings import PromotionGates, Settings
+
+STAGES = ("candidate", "shadow", "paper", "live")
+MODE_NEEDS = {"shadow": "shadow", "paper": "paper", "live": "live"}
+"""The lowest stage a strategist must have reached to run in each mode."""
+
+
+def stage_key(name: str) -> str:
+    return f"stage:{name}"
+
+
+def rank(stage: str) -> int:
+    return STAGES.index(stage)
+
+
+def get_stage(store: Any, name: str) -> str | None:
+    """The recorded stage of strategist ``name`` (``None`` when never staged)."""
+    value = store.get_control(stage_key(name), None)
+    if isinstance(value, dict):
+        value = value.get("stage")
+    return value if value in STAGES else None
+
+
+def check_stage(store: Any, name: str, mode: str) -> None:
+    """Refuse (``RefusedError``) to run strategist ``name`` in ``mode`` above its stage.
+
+    No recorded stage: allowed in paper and shadow (configurations that predate
+    promotion keep working), refused in live."""
+    needed = MODE_NEEDS.get(mode)
+    if needed is None:
+        return
+    stage = get_stage(store, name)
+    if stage is None:
+        if mode == "live":
+            raise RefusedError(
+                f"strategist {name} has no promotion stage and mode is live: promote it with "
+                f"`tradekernel promote {name} --to live` (its gates must pass) first"
+            )
+        return
+    if rank(stage) < rank(needed):
+        raise RefusedError(
+            f"strategist {name} is at stage {stage}; mode {mode} needs stage {needed} or "
+            f"above: promote it with `tradekernel promote {name} --to {needed}`"
+        )
+
+
+@define
+class GateResult:
+    gate: str
+    value: Any
+    threshold: Any
+    passed: bool
+    source: str
+    """Where the value came from: ``backtest``, ``paper`` or ``journal``."""
+
+
+@define
+class Evaluation:
+    name: str
+    from_stage: str | None
+    to_stage: str
+    config_digest: str | None
+    backtest_id: int | None
+    gates: list[GateResult] = field(factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def failed(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.passed]
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "strategist": self.name,
+            "from": self.from_stage,
+            "to": self.to_stage,
+            "config_digest": self.config_digest,
+            "backtest_id": self.backtest_id,
+            "passed": self.passed,
+            "gates": [
+                {
+                    "gate": g.gate,
+                    "value": g.value,
+                    "threshold": g.threshold,
+                    "passed": g.passed,
+                    "source": g.source,
+                }
+                for g in self.gates
+            ],
+        }
+
+
+def current_digest(settings: Settings, registry: Any, name: str) -> str:
+    """Digest of the configured ``[strategist.<name>]`` (what evidence must match)."""
+    from .backtest.spec import config_digest
+
+    spec = registry.spec("strategist", name)
+    return config_digest(settings, name, spec.config_class)
+
+
+def paper_days(store: Any, name: str, now: datetime) -> float | None:
+    """Days since the strategist last entered the paper stage (from the journal)."""
+    since = paper_since(store, name)
+    return None if since is None else (now - since).total_seconds() / 86400
+
+
+def paper_since(store: Any, name: str) -> datetime | None:
+    """When the strategist last entered the paper stage (it is still there or above)."""
+    since = None
+    for row in store.journal_rows(entity=f"control:{stage_key(name)}"):
+        value = (row.payload or {}).get("value")
+        stage = value.get("stage") if isinstance(value, dict) else value
+        if stage == "paper":
+            since = datetime.fromisoformat(row.ts)
+        elif stage != "live":
+            since = None
+    return since
+
+
+def paper_trades(store: Any, name: str, since: datetime | None) -> int:
+    """Round trips this strategist's intents completed since ``since`` (recorded fills)."""
+    from .backtest.metrics import TradeBook
+    from .store.db import ts_text
+
+    if since is None:
+        return 0
+    book = TradeBook()
+    rows = store.conn.execute(
+        "SELECT f.symbol, f.side, f.quantity, f.price, f.commission, f.ts, i.intent_json "
+        "FROM fills f JOIN intents i ON i.id = f.intent_id WHERE f.ts >= ? "
+        "ORDER BY f.ts, f.fill_id",
+        (ts_text(since),),
+    )
+    for symbol, side, qty, price, commission, ts, intent_json in rows:
+        if json.loads(intent_json).get("strategist") != name:
+            continue
+        book.fill(
+            symbol=symbol,
+            side=side,
+            quantity=Decimal(qty),
+            price=Decimal(price),
+            commission=Decimal(commission or 0),
+            ts=datetime.fromisoformat(ts),
+            bar=0,
+        )
+    return book.closed
+
+
+def evaluate(
+    settings: Settings,
+    store: Any,
+    registry: Any,
+    name: str,
+    target: str,
+    *,
+    now: datetime | None = None,
+) -> Evaluation:
+    """Check the gates of ``[promotion.<target>]`` for strategist ``name``."""
+    from .backtest.record import latest_backtest
+
+    if target not in STAGES:
+        raise ConfigError(f"--to: stage must be one of {', '.join(STAGES)}, got {target!r}")
+    now = now or utcnow()
+    digest = current_digest(settings, registry, name)
+    result = Evaluation(name, get_stage(store, name), target, digest, None)
+    if target == "candidate":
+        return result
+    gates: PromotionGates = getattr(settings.promotion, target)
+    bt = latest_backtest(store, name, digest)
+    add = result.gates.append
+    if bt is None:
+        add(GateResult("backtest", None, f"a backtest of config {digest[:12]}", False, "backtest"))
+        return result
+    result.backtest_id = bt["id"]
+    m = bt["metrics"]
+    if target == "live":
+        since = paper_since(store, name)
+        if gates.min_trades is not None:
+            n = paper_trades(store, name, since)
+            add(GateResult("min_trades", n, gates.min_trades, n >= gates.min_trades, "paper"))
+        if gates.min_paper_days is not None:
+            days = None if since is None else (now - since).total_seconds() / 86400
+            ok = days is not None and days >= gates.min_paper_days
+            add(GateResult("min_paper_days", days, gates.min_paper_days, ok, "journal"))
+    else:
+        if gates.min_trades is not None:
+            n = m.get("trades") or 0
+            add(GateResult("min_trades", n, gates.min_trades, n >= gates.min_trades, "backtest"))
+        if gates.min_paper_days is not None:
+            days = paper_days(store, name, now)
+            ok = days is not None and days >= gates.min_paper_days
+            add(GateResult("min_paper_days", days, gates.min_paper_days, ok, "journal"))
+    _at_least(add, "min_sharpe", m.get("sharpe"), gates.min_sharpe)
+    _at_most(add, "max_drawdown", m.get("max_drawdown"), gates.max_drawdown)
+    fallback = m.get("llm_fallback_rate")
+    if gates.max_llm_fallback_rate is not None:
+        # no LLM calls: nothing can have fallen back
+        rate = fallback if fallback is not None else 0.0
+        add(
+            GateResult(
+                "max_llm_fallback_rate", rate, gates.max_llm_fallback_rate,
+                rate <= gates.max_llm_fallback_rate, "backtest",
+            )
+        )
+    _at_most(add, "max_cost_per_trade", m.get("cost_per_trade"), gates.max_cost_per_trade)
+    return result
+
+
+def _at_least(add: Any, gate: str, value: float | None, threshold: float | None) -> None:
+    if threshold is not None:
+        add(GateResult(gate, value, threshold, value is not None and value >= threshold, "backtest"))
+
+
+def _at_most(add: Any, gate: str, value: float | None, threshold: float | None) -> None:
+    if threshold is not None:
+        add(GateResult(gate, value, threshold, value is not None and value <= threshold, "backtest"))
+
+
+def promote(
+    settings: Settings,
+    store: Any,
+    registry: Any,
+    name: str,
+    target: str,
+    *,
+    actor: str = "operator",
+    reason: str = "",
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> Evaluation:
+    """Move ``name`` to stage ``target`` when its gates pass; journal the attempt.
+
+    Raises ``RefusedError`` (exit 3) for state conflicts (already there, live not
+    acknowledged) and ``GateFailed`` (exit 4) naming every failed gate. Moving down
+    (demotion) needs no gates."""
+    if target not in STAGES:
+        raise ConfigError(f"--to: stage must be one of {', '.join(STAGES)}, got {target!r}")
+    registry.spec("strategist", name)  # unknown strategist: a config error naming it
+    current = get_stage(store, name)
+    if current == target:
+        raise RefusedError(f"strategist {name} is already at stage {target}; nothing was changed")
+    if target == "live" and not settings.kernel.live_acknowledged:
+        raise RefusedError(
+            f"promoting {name} to live needs [kernel] live_acknowledged = true; nothing was changed"
+        )
+    demotion = current is not None and rank(target) < rank(current)
+    if demotion:
+        result = Evaluation(name, current, target, None, None)
+    else:
+        result = evaluate(settings, store, registry, name, target, now=now)
+    if dry_run:
+        return result
+    evidence = result.evidence()
+    store.set_control(
+        f"promotion:{name}", evidence, actor=actor, reason=reason or f"promote to {target}"
+    )
+    if not result.passed:
+        failed = "; ".join(
+            f"{g.gate} = {_show(g.value)} (needs {g.threshold})" for g in result.failed
+        )
+        raise GateFailed(f"promotion of {name} to {target} refused: {failed}")
+    store.set_control(
+        stage_key(name),
+        {"stage": target, "since": (now or utcnow()).isoformat(), "evidence": evidence},
+        actor=actor,
+        reason=reason or ("demote" if demotion else "promote") + f" to {target}",
+    )
+    return result
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "none" if value is None else str(value)

@@ -1,0 +1,198 @@
+"""Backtests on the canonical graph: hand-computed results, fill timing, commission,
+end-of-data valuation, determinism, outputs and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tradekernel.backtest import BacktestSpec, latest_backtest, run_backtest
+from tradekernel.store import Store
+
+from .conftest import CLOSES, opens
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def spec(data: Path, **kw) -> BacktestSpec:
+    kw.setdefault("cash", Decimal(10000))
+    kw.setdefault("commission", Decimal("0.001"))
+    return BacktestSpec(strategist="sma-cross", data=[str(data)], **kw)
+
+
+def test_hand_computed_three_trades(base, hand_csv, tmp_path):
+    """sma-cross(2, 3) buys 10 shares on bars 4, 10, 16 and 23 and sells on 7, 13, 19;
+    each order fills at the NEXT bar's open; commission is 0.1 % of each fill's notional."""
+    o = opens()
+    assert (o[5], o[8], o[11], o[14], o[17], o[20], o[24]) == (
+        12.25, 9.25, 11.25, 12.0, 13.25, 10.25, 14.25,
+    )
+    pnl = [
+        10 * (9.25 - 12.25) - 0.001 * 10 * (12.25 + 9.25),  # -30.215
+        10 * (12.0 - 11.25) - 0.001 * 10 * (11.25 + 12.0),  # 7.2675
+        10 * (10.25 - 13.25) - 0.001 * 10 * (13.25 + 10.25),  # -30.235
+    ]
+    open_pnl = 10 * (15 - 14.25) - 0.001 * 10 * 14.25  # valued at the last close, 15
+    final = 10000 + sum(pnl) + open_pnl
+
+    out = tmp_path / "out"
+    m = run_backtest(base, spec(hand_csv, out_dir=out)).metrics
+
+    assert m["bars"] == len(CLOSES)
+    assert m["trades"] == 3
+    assert m["open_trades"] == 1
+    assert m["final_equity"] == pytest.approx(final, abs=1e-9)  # 9954.175
+    assert m["total_return"] == pytest.approx(final / 10000 - 1)
+    assert m["commissions"] == pytest.approx(0.01 * (12.25 + 9.25 + 11.25 + 12.0 + 13.25 + 10.25 + 14.25))
+    assert m["win_rate"] == pytest.approx(1 / 3)
+    assert m["average_trade"] == pytest.approx(sum(pnl) / 3)
+    assert m["profit_factor"] == pytest.approx(pnl[1] / -(pnl[0] + pnl[2]))
+    # holding after the fills of bars 5-7, 11-13, 17-19 and 24-25
+    assert m["exposure"] == pytest.approx(11 / len(CLOSES))
+    assert m["open_positions"] == [
+        {"symbol": "AAA", "quantity": "10", "avg_price": "14.25", "market_price": "15",
+         "unrealized_pnl": "7.50"}
+    ]
+
+    with (out / "trades.csv").open() as fh:
+        trades = list(csv.DictReader(fh))
+    assert [(t["status"], t["entry_ts"][:10], t["entry_price"], t["exit_ts"][:10], t["exit_price"])
+            for t in trades] == [
+        ("closed", "2024-01-06", "12.25", "2024-01-09", "9.25"),
+        ("closed", "2024-01-12", "11.25", "2024-01-15", "12"),
+        ("closed", "2024-01-18", "13.25", "2024-01-21", "10.25"),
+        ("open", "2024-01-25", "14.25", "2024-01-26", "15"),
+    ]
+    assert [float(t["pnl"]) for t in trades] == pytest.approx([*pnl, open_pnl])
+
+    # the return metrics follow their documented definitions over the equity curve
+    with (out / "equity.csv").open() as fh:
+        equity = [float(r["equity"]) for r in csv.DictReader(fh)]
+    assert equity[-1] == pytest.approx(final)
+    prev = [10000.0, *equity[:-1]]
+    returns = [e / p - 1 for e, p in zip(equity, prev, strict=True)]
+    mean, std = statistics.mean(returns), statistics.stdev(returns)
+    assert m["periods_per_year"] == 252
+    assert m["sharpe"] == pytest.approx(mean / std * math.sqrt(252))
+    downside = math.sqrt(sum(min(r, 0) ** 2 for r in returns) / len(returns))
+    assert m["sortino"] == pytest.approx(mean / downside * math.sqrt(252))
+    assert m["annual_volatility"] == pytest.approx(std * math.sqrt(252))
+    peaks = [max([10000.0, *equity[: i + 1]]) for i in range(len(equity))]
+    assert m["max_drawdown"] == pytest.approx(max((p - e) / p for p, e in zip(peaks, equity, strict=True)))
+    assert m["cagr"] == pytest.approx((final / 10000) ** (252 / len(CLOSES)) - 1)
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and "<polyline" in html and "http" not in html.replace(
+        "http://www.w3.org/2000/svg", ""
+    )
+    assert json.loads((out / "metrics.json").read_text())["trades"] == 3
+
+
+def test_same_numbers_twice(base, hand_csv):
+    first = run_backtest(base, spec(hand_csv, record=False)).metrics
+    second = run_backtest(base, spec(hand_csv, record=False)).metrics
+    volatile = {"elapsed_s", "bars_per_second"}
+    assert {k: v for k, v in first.items() if k not in volatile} == {
+        k: v for k, v in second.items() if k not in volatile
+    }
+
+
+def test_order_on_last_bar_never_fills_and_dates_clip(base, hand_csv):
+    """Cut the data right after the last buy signal (bar 23): its order has no next bar,
+    so it stays unfilled; --from/--to bound the replay."""
+    m = run_backtest(base, spec(hand_csv, end="2024-01-24", record=False)).metrics
+    assert m["bars"] == 24
+    assert m["end"].startswith("2024-01-24")
+    assert (m["trades"], m["open_trades"], m["unfilled_orders_at_end"]) == (3, 0, 1)
+    assert m["open_positions"] == []
+    later = run_backtest(base, spec(hand_csv, start="2024-01-10", record=False)).metrics
+    assert later["bars"] == len(CLOSES) - 9
+    assert later["start"].startswith("2024-01-10")
+
+
+def test_commission_is_a_fraction_of_notional(base, hand_csv):
+    free = run_backtest(base, spec(hand_csv, commission=Decimal(0), record=False)).metrics
+    paid = run_backtest(base, spec(hand_csv, commission=Decimal("0.01"), record=False)).metrics
+    notional = 10 * (12.25 + 9.25 + 11.25 + 12.0 + 13.25 + 10.25 + 14.25)
+    assert free["commissions"] == 0
+    assert paid["commissions"] == pytest.approx(0.01 * notional)
+    assert free["final_equity"] - paid["final_equity"] == pytest.approx(0.01 * notional)
+
+
+def test_result_is_recorded_with_config_digest(base, hand_csv):
+    m = run_backtest(base, spec(hand_csv)).metrics
+    with Store.open(base.state_dir) as store:
+        row = latest_backtest(store, "sma-cross", m["config_digest"])
+    assert row is not None and row["metrics"]["trades"] == 3
+    other = run_backtest(base, spec(hand_csv, params={"fast": 3, "slow": 5})).metrics
+    assert other["config_digest"] != m["config_digest"]
+
+
+def test_cli_json_has_no_progress_and_prints_metrics(cli, hand_csv, tmp_path):
+    code, out, err = cli(
+        "backtest", "--strategist", "sma-cross", "--data", str(hand_csv), "--cash", "10000",
+        "--commission", "0.001", "--json", "--out", str(tmp_path / "o"),
+    )
+    assert code == 0, err
+    assert json.loads(out)["trades"] == 3
+    assert "bars/s" not in err and "\r" not in err
+    code, out, err = cli("backtest", "--strategist", "sma-cross", "--data", str(hand_csv))
+    assert code == 0, err
+    assert "Sharpe" in out and "\r" not in err  # not a terminal: no progress line
+
+
+def test_progress_line_only_on_a_terminal():
+    import io
+
+    from tradekernel.backtest.progress import ProgressLine, wanted
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert wanted(Tty(), as_json=False)
+    assert not wanted(Tty(), as_json=True)
+    assert not wanted(io.StringIO(), as_json=False)
+    stream = Tty()
+    line = ProgressLine(stream, every=0)
+    line(500, 1000)
+    assert "bars 500/1,000" in stream.getvalue() and "bars/s" in stream.getvalue()
+    assert "ETA" in stream.getvalue()
+
+
+def test_bad_param_names_the_option(cli, hand_csv):
+    code, _, err = cli(
+        "backtest", "--strategist", "sma-cross", "--data", str(hand_csv), "--param", "slow=1"
+    )
+    assert code == 2
+    assert "slow" in err
+
+
+def test_llm_strategist_needs_a_cassette_or_network(base, hand_csv, tmp_path):
+    pytest.importorskip("tradekernel_llm")
+    from tradekernel.errors import RefusedError
+
+    with pytest.raises(RefusedError, match="replay_dir"):
+        run_backtest(base, BacktestSpec(strategist="llm", data=[str(hand_csv)], record=False))
+    with pytest.raises(RefusedError, match="budget"):
+        run_backtest(
+            base,
+            BacktestSpec(strategist="llm", data=[str(hand_csv)], record=False, allow_network=True),
+        )
+    # with a (here empty) cassette it runs offline: every miss is a hold, never a call
+    cassette = tmp_path / "cassette"
+    cassette.mkdir()
+    m = run_backtest(
+        base,
+        BacktestSpec(
+            strategist="llm", data=[str(hand_csv)], record=False,
+            params={"replay_dir": str(cassette)},
+        ),
+    ).metrics
+    assert m["llm_calls"] == len(CLOSES) and m["llm_provider_calls"] == 0
+    assert m["trades"] == 0 and m["llm_fallback_rate"] == 1.0
