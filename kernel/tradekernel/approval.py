@@ -246,7 +246,7 @@ class ApprovalService:
                 "pending_approval or approved intents can be cancelled); nothing was changed"
             )
         try:
-            return self.store.transition(
+            record = self.store.transition(
                 intent_id,
                 IntentState.CANCELLED,
                 expected_from=cancellable,
@@ -255,6 +255,8 @@ class ApprovalService:
             )
         except StateConflict as exc:
             raise RefusedError(f"cannot cancel intent {intent_id}: {exc}") from None
+        self._emit("cancelled", record, actor=actor, reason=reason)
+        return record
 
     def expire_due(self, now: datetime | None = None) -> list[str]:
         """Mark every pending intent whose approval window has passed as expired."""

@@ -202,7 +202,8 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
         }
     },
     "approval": {
-        k: _APPROVAL for k in ("pending", "approved", "rejected", "expired", "auto_approved")
+        k: _APPROVAL
+        for k in ("pending", "approved", "rejected", "expired", "auto_approved", "cancelled")
     },
     "executor": {
         **{

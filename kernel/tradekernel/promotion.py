@@ -221,8 +221,11 @@ def evaluate(
         rate = fallback if fallback is not None else 0.0
         add(
             GateResult(
-                "max_llm_fallback_rate", rate, gates.max_llm_fallback_rate,
-                rate <= gates.max_llm_fallback_rate, "backtest",
+                "max_llm_fallback_rate",
+                rate,
+                gates.max_llm_fallback_rate,
+                rate <= gates.max_llm_fallback_rate,
+                "backtest",
             )
         )
     _at_most(add, "max_cost_per_trade", m.get("cost_per_trade"), gates.max_cost_per_trade)
@@ -231,12 +234,16 @@ def evaluate(
 
 def _at_least(add: Any, gate: str, value: float | None, threshold: float | None) -> None:
     if threshold is not None:
-        add(GateResult(gate, value, threshold, value is not None and value >= threshold, "backtest"))
+        add(
+            GateResult(gate, value, threshold, value is not None and value >= threshold, "backtest")
+        )
 
 
 def _at_most(add: Any, gate: str, value: float | None, threshold: float | None) -> None:
     if threshold is not None:
-        add(GateResult(gate, value, threshold, value is not None and value <= threshold, "backtest"))
+        add(
+            GateResult(gate, value, threshold, value is not None and value <= threshold, "backtest")
+        )
 
 
 def promote(

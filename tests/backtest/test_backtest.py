@@ -11,11 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
+from bt_handdata import CLOSES, opens
 from tradekernel.backtest import BacktestSpec, latest_backtest, run_backtest
 from tradekernel.store import Store
-
-from .conftest import CLOSES, opens
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -31,7 +29,13 @@ def test_hand_computed_three_trades(base, hand_csv, tmp_path):
     each order fills at the NEXT bar's open; commission is 0.1 % of each fill's notional."""
     o = opens()
     assert (o[5], o[8], o[11], o[14], o[17], o[20], o[24]) == (
-        12.25, 9.25, 11.25, 12.0, 13.25, 10.25, 14.25,
+        12.25,
+        9.25,
+        11.25,
+        12.0,
+        13.25,
+        10.25,
+        14.25,
     )
     pnl = [
         10 * (9.25 - 12.25) - 0.001 * 10 * (12.25 + 9.25),  # -30.215
@@ -49,21 +53,30 @@ def test_hand_computed_three_trades(base, hand_csv, tmp_path):
     assert m["open_trades"] == 1
     assert m["final_equity"] == pytest.approx(final, abs=1e-9)  # 9954.175
     assert m["total_return"] == pytest.approx(final / 10000 - 1)
-    assert m["commissions"] == pytest.approx(0.01 * (12.25 + 9.25 + 11.25 + 12.0 + 13.25 + 10.25 + 14.25))
+    assert m["commissions"] == pytest.approx(
+        0.01 * (12.25 + 9.25 + 11.25 + 12.0 + 13.25 + 10.25 + 14.25)
+    )
     assert m["win_rate"] == pytest.approx(1 / 3)
     assert m["average_trade"] == pytest.approx(sum(pnl) / 3)
     assert m["profit_factor"] == pytest.approx(pnl[1] / -(pnl[0] + pnl[2]))
     # holding after the fills of bars 5-7, 11-13, 17-19 and 24-25
     assert m["exposure"] == pytest.approx(11 / len(CLOSES))
     assert m["open_positions"] == [
-        {"symbol": "AAA", "quantity": "10", "avg_price": "14.25", "market_price": "15",
-         "unrealized_pnl": "7.50"}
+        {
+            "symbol": "AAA",
+            "quantity": "10",
+            "avg_price": "14.25",
+            "market_price": "15",
+            "unrealized_pnl": "7.50",
+        }
     ]
 
     with (out / "trades.csv").open() as fh:
         trades = list(csv.DictReader(fh))
-    assert [(t["status"], t["entry_ts"][:10], t["entry_price"], t["exit_ts"][:10], t["exit_price"])
-            for t in trades] == [
+    assert [
+        (t["status"], t["entry_ts"][:10], t["entry_price"], t["exit_ts"][:10], t["exit_price"])
+        for t in trades
+    ] == [
         ("closed", "2024-01-06", "12.25", "2024-01-09", "9.25"),
         ("closed", "2024-01-12", "11.25", "2024-01-15", "12"),
         ("closed", "2024-01-18", "13.25", "2024-01-21", "10.25"),
@@ -84,11 +97,15 @@ def test_hand_computed_three_trades(base, hand_csv, tmp_path):
     assert m["sortino"] == pytest.approx(mean / downside * math.sqrt(252))
     assert m["annual_volatility"] == pytest.approx(std * math.sqrt(252))
     peaks = [max([10000.0, *equity[: i + 1]]) for i in range(len(equity))]
-    assert m["max_drawdown"] == pytest.approx(max((p - e) / p for p, e in zip(peaks, equity, strict=True)))
+    assert m["max_drawdown"] == pytest.approx(
+        max((p - e) / p for p, e in zip(peaks, equity, strict=True))
+    )
     assert m["cagr"] == pytest.approx((final / 10000) ** (252 / len(CLOSES)) - 1)
     html = (out / "report.html").read_text()
-    assert "<svg" in html and "<polyline" in html and "http" not in html.replace(
-        "http://www.w3.org/2000/svg", ""
+    assert (
+        "<svg" in html
+        and "<polyline" in html
+        and "http" not in html.replace("http://www.w3.org/2000/svg", "")
     )
     assert json.loads((out / "metrics.json").read_text())["trades"] == 3
 
@@ -135,8 +152,18 @@ def test_result_is_recorded_with_config_digest(base, hand_csv):
 
 def test_cli_json_has_no_progress_and_prints_metrics(cli, hand_csv, tmp_path):
     code, out, err = cli(
-        "backtest", "--strategist", "sma-cross", "--data", str(hand_csv), "--cash", "10000",
-        "--commission", "0.001", "--json", "--out", str(tmp_path / "o"),
+        "backtest",
+        "--strategist",
+        "sma-cross",
+        "--data",
+        str(hand_csv),
+        "--cash",
+        "10000",
+        "--commission",
+        "0.001",
+        "--json",
+        "--out",
+        str(tmp_path / "o"),
     )
     assert code == 0, err
     assert json.loads(out)["trades"] == 3
@@ -190,7 +217,9 @@ def test_llm_strategist_needs_a_cassette_or_network(base, hand_csv, tmp_path):
     m = run_backtest(
         base,
         BacktestSpec(
-            strategist="llm", data=[str(hand_csv)], record=False,
+            strategist="llm",
+            data=[str(hand_csv)],
+            record=False,
             params={"replay_dir": str(cassette)},
         ),
     ).metrics

@@ -14,14 +14,20 @@ def test_parse_and_grid():
     assert parse_param("x=0.5,abc") == ("x", [0.5, "abc"])
     grid = param_grid([("fast", [2, 3]), ("slow", [4, 5])])
     assert grid == [
-        {"fast": 2, "slow": 4}, {"fast": 2, "slow": 5}, {"fast": 3, "slow": 4}, {"fast": 3, "slow": 5}
+        {"fast": 2, "slow": 4},
+        {"fast": 2, "slow": 5},
+        {"fast": 3, "slow": 4},
+        {"fast": 3, "slow": 5},
     ]
 
 
 def test_sweep_rows_equal_single_runs(base, hand_csv, tmp_path):
     spec = BacktestSpec(
-        strategist="sma-cross", data=[str(hand_csv)], cash=Decimal(10000),
-        commission=Decimal("0.001"), out_dir=tmp_path / "sweep",
+        strategist="sma-cross",
+        data=[str(hand_csv)],
+        cash=Decimal(10000),
+        commission=Decimal("0.001"),
+        out_dir=tmp_path / "sweep",
     )
     grid = [{"fast": 2, "slow": 3}, {"fast": 2, "slow": 4}, {"fast": 3, "slow": 3}]
     rows = run_sweep(base, spec, grid, workers=2)
@@ -29,12 +35,23 @@ def test_sweep_rows_equal_single_runs(base, hand_csv, tmp_path):
     assert rows[2]["error"] and "slow" in rows[2]["error"]  # slow must exceed fast
     for row, params in zip(rows[:2], grid[:2], strict=True):
         single = BacktestSpec(
-            strategist="sma-cross", data=[str(hand_csv)], cash=Decimal(10000),
-            commission=Decimal("0.001"), params=params, record=False,
+            strategist="sma-cross",
+            data=[str(hand_csv)],
+            cash=Decimal(10000),
+            commission=Decimal("0.001"),
+            params=params,
+            record=False,
         )
         m = run_backtest(base, single).metrics
-        for key in ("final_equity", "trades", "sharpe", "max_drawdown", "commissions",
-                    "config_digest", "exposure"):
+        for key in (
+            "final_equity",
+            "trades",
+            "sharpe",
+            "max_drawdown",
+            "commissions",
+            "config_digest",
+            "exposure",
+        ):
             assert row[key] == m[key], key
     assert rows[0]["trades"] == 3
     saved = json.loads((tmp_path / "sweep" / "sweep.json").read_text())

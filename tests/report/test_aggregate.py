@@ -330,3 +330,34 @@ def test_no_events_gives_an_empty_report_with_a_note(tmp_path: Path):
 )
 def test_percentile_is_nearest_rank(values, p, expected):
     assert percentile(values, p) == expected
+
+
+def test_jsonl_and_sqlite_logs_give_the_same_report(tmp_path):
+    """Events recorded through the real sinks: whichever log is read, the report agrees."""
+    from tradekernel.kernel import Kernel
+    from tradekernel.settings import Settings
+
+    from .conftest import write_config
+
+    config = write_config(tmp_path).read_text()
+    config = config.replace('["jsonl"]', '["jsonl", "sqlite"]\nnotifiers = []')
+    (tmp_path / "plugins.toml").write_text(config)
+    settings = Settings.load(tmp_path / "plugins.toml", environ={})
+    kernel = Kernel(settings)
+    stamp = [datetime(2026, 3, 2, tzinfo=UTC)]
+    kernel.events.clock = lambda: stamp[0]
+    for e in FIXTURE_EVENTS:
+        stamp[0] = datetime.fromisoformat(e["ts"])
+        kernel.emit(e["stage"], e["kind"], severity=e["severity"], **e["fields"])
+    kernel.close()
+    now = datetime(2026, 3, 5, tzinfo=UTC)
+    from_sqlite = daily_report(settings, D, now=now)  # sqlite is enabled: read first
+    from_jsonl = daily_report(settings, D, now=now, source="jsonl")
+    assert from_sqlite["source"] == "sqlite" and from_jsonl["source"] == "jsonl"
+    assert from_sqlite["events"]["total"] == len(FIXTURE_EVENTS)
+    strip = ("source", "generated_at")
+    assert {k: v for k, v in from_sqlite.items() if k not in strip} == {
+        k: v for k, v in from_jsonl.items() if k not in strip
+    }
+    assert from_sqlite["intents"]["by_final_state"]["submitted"] == 2
+    assert from_sqlite["strategist_llm"]["estimated_cost_usd"] == "0.0038"

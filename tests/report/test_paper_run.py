@@ -11,10 +11,9 @@ from tradekernel.report import daily_report, render
 from tradekernel.runtime import Runtime, run_cycles
 from tradekernel.settings import Settings
 
-from .conftest import write_config
-
 RUN = """
 [kernel]
+state_dir = "{state_dir}"
 approval_mode = "auto"
 
 [components]
@@ -22,6 +21,8 @@ broker = "paper"
 market_data = "synthetic"
 strategist = "sma-cross"
 guards = ["max_order_notional"]
+metrics_sinks = ["jsonl"]
+notifiers = []
 
 [runtime]
 watchlist = ["AAA", "BBB"]
@@ -47,11 +48,8 @@ START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 def _config(tmp_path):
-    path = write_config(tmp_path)
-    text = path.read_text().replace("[kernel]\n", '[kernel]\napproval_mode = "auto"\n')
-    body = RUN.split("[components]\n", 1)[1]
-    text = text.replace("[components]\n", "[components]\n" + body.split("\n\n", 1)[0] + "\n", 1)
-    path.write_text(text + "\n" + body.split("\n\n", 1)[1])
+    path = tmp_path / "plugins.toml"
+    path.write_text(RUN.format(state_dir=tmp_path / "state"), encoding="utf-8")
     return path
 
 

@@ -135,3 +135,29 @@ def test_cli_refuses_a_foreign_file_untouched(run_cli, state_dir, args):
     assert code == 2
     assert "not an SQLite database" in err and err.count("\n") == 1
     assert _digest(path) == before
+
+
+def test_a_file_holding_only_shared_tables_is_adopted(tmp_path):
+    """The notification log or the LLM budget may create state.db before the store does."""
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "state.db")
+    conn.execute("CREATE TABLE notify_log (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE llm_spend (day TEXT)")
+    conn.commit()
+    conn.close()
+    with Store.open(tmp_path) as store:
+        assert store.list_intents() == []
+        assert store.verify_journal().ok
+
+
+def test_a_shared_table_beside_a_foreign_one_is_still_refused(tmp_path):
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "state.db")
+    conn.execute("CREATE TABLE notify_log (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SchemaError, match="foreign tables: customers"):
+        Store.open(tmp_path)

@@ -111,9 +111,14 @@ def check_alerts(
 def _prepare_state(settings: Any) -> None:
     # The state store must create state.db (with its identity table) before the
     # notification log adds its tables, or the store would later refuse the file.
+    from loguru import logger
+
     from ..store import Store
 
-    Store.open(settings.state_dir, create=True).close()
+    try:
+        Store.open(settings.state_dir, create=True).close()
+    except Exception as exc:  # never let this silence an alert
+        logger.warning("alerts: the state store is unusable ({}); notifying anyway", exc)
 
 
 def _emit(kernel: Any, kind: str, result: RuleResult, day: date) -> None:

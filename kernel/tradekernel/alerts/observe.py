@@ -9,8 +9,8 @@ from typing import Any
 from attrs import define, field
 
 from ..errors import ConfigError, NotFoundError
-from ..eventlog import iter_records, read_events, source_for
 from ..event_schema import validate_event
+from ..eventlog import iter_records, read_events, source_for
 from ..models import Event
 from ..settings import Settings
 
@@ -40,9 +40,7 @@ class Observations:
     def of(self, stage: str, kind: str | None = None) -> list[Event]:
         """The day's events of ``stage`` (and ``kind``), in time order."""
         return [
-            e
-            for e in self.events or []
-            if e.stage == stage and (kind is None or e.kind == kind)
+            e for e in self.events or [] if e.stage == stage and (kind is None or e.kind == kind)
         ]
 
 

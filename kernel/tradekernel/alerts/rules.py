@@ -287,7 +287,9 @@ def _equity_change(obs: Observations) -> tuple[Decimal, Decimal, str] | None:
         return equity[0], equity[-1], "equity"
     pnl = []
     for e in cycles:
-        realized, unrealized = (_decimal(e.fields.get(k)) for k in ("realized_pnl", "unrealized_pnl"))
+        realized, unrealized = (
+            _decimal(e.fields.get(k)) for k in ("realized_pnl", "unrealized_pnl")
+        )
         if realized is not None or unrealized is not None:
             pnl.append((realized or Decimal(0)) + (unrealized or Decimal(0)))
     return (pnl[0], pnl[-1], "realized + unrealized P&L") if pnl else None
@@ -303,7 +305,7 @@ def rule_daily_loss(policy: Policy, obs: Observations) -> RuleResult:
         return _result(name, None, threshold, ">", "ratio", "error", detail)
     first, last, _ = change
     loss = round(float((first - last) / first), 6)
-    detail = f"equity {first} at the day's first cycle, {last} at the last ({loss:+.2%} loss)"
+    detail = f"equity {first} at the day's first cycle, {last} at the last ({loss:.2%} loss)"
     return _result(name, loss, threshold, ">", "ratio", "error", detail)
 
 
@@ -342,7 +344,7 @@ def active_rules(policy: Policy) -> list[str]:
     return [
         name
         for name, (_, key) in RULES.items()
-        if policy.enabled(name) and policy.get(key) not in (None, False)
+        if policy.enabled(name) and policy.get(key) is not None and policy.get(key) is not False
     ]
 
 

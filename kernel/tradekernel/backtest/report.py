@@ -101,7 +101,9 @@ def equity_svg(series: list[tuple[datetime, float]], width: int = 900, height: i
     )
 
 
-def write_html(out_dir: Path, metrics: dict[str, Any], series: list[tuple[datetime, float]]) -> Path:
+def write_html(
+    out_dir: Path, metrics: dict[str, Any], series: list[tuple[datetime, float]]
+) -> Path:
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
         for k, v in metrics.items()

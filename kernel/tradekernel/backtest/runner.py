@@ -54,7 +54,9 @@ def _fresh_state_dir(spec: BacktestSpec) -> tuple[Path, bool]:
         return Path(tempfile.mkdtemp(prefix="tk-backtest-")), True
     if path.exists():
         if any(path.iterdir()) and not any((path / n).exists() for n in ("state.db", "paper.db")):
-            raise RefusedError(f"{path}: exists and is not a backtest state dir; nothing was changed")
+            raise RefusedError(
+                f"{path}: exists and is not a backtest state dir; nothing was changed"
+            )
         shutil.rmtree(path)  # a backtest always starts from an empty account
     return path, False
 
@@ -130,7 +132,9 @@ def run_backtest(
             registry.add_plugin(plugin, name)
         kernel = Kernel(settings, registry.load())
         strategist_spec = kernel.spec("strategist", spec.strategist)
-        config = settings.component_config("strategist", spec.strategist, strategist_spec.config_class)
+        config = settings.component_config(
+            "strategist", spec.strategist, strategist_spec.config_class
+        )
         budget = network_check(spec, config, announce)
         digest = config_digest(settings, spec.strategist, strategist_spec.config_class)
         feed = kernel.component("market_data")
@@ -209,9 +213,7 @@ def run_backtest(
         }
         llm_cost = metrics["llm_cost_usd"]
         trades = metrics["trades"]
-        metrics["cost_per_trade"] = (
-            (metrics["commissions"] + llm_cost) / trades if trades else None
-        )
+        metrics["cost_per_trade"] = (metrics["commissions"] + llm_cost) / trades if trades else None
         metrics["elapsed_s"] = round(elapsed, 3)
         metrics["bars_per_second"] = round(stats.bars / elapsed, 1) if elapsed > 0 else None
         if writer is not None:

@@ -128,7 +128,10 @@ def bar_estimate(paths: list[str]) -> int | None:
         for f in files:
             try:
                 with f.open("rb") as fh:
-                    best = max(best, sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 20), b"")) - 1)
+                    best = max(
+                        best,
+                        sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 20), b"")) - 1,
+                    )
             except OSError:
                 return None
     return best or None

@@ -18,7 +18,9 @@ def report() -> None:
 
 
 @report.command("daily")
-@click.option("--date", "day", type=_DATE, help="UTC day, YYYY-MM-DD (default: today, UTC).")
+@click.option(
+    "--date", "day", type=_DATE, metavar="YYYY-MM-DD", help="UTC day (default: today, UTC)."
+)
 @click.option(
     "--format",
     "fmt",

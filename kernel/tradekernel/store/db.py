@@ -153,6 +153,16 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _migrate_1}
 """``MIGRATIONS[n]`` moves a database from schema ``n - 1`` to ``n``; never edit a shipped one."""
 
 
+SHARED_TABLES = ("events", "backtests")
+SHARED_PREFIXES = ("notify_", "llm_")
+"""Tables other kernel modules and first-party plugins keep in ``state.db``. A file that
+holds only these (one of them created it before the store did) is ours, not foreign."""
+
+
+def _shared_table(name: str) -> bool:
+    return name in SHARED_TABLES or name.startswith(SHARED_PREFIXES)
+
+
 def _refuse(path: Path, problem: str) -> SchemaError:
     return SchemaError(f"{path}: {problem}; nothing was changed")
 
@@ -169,8 +179,9 @@ def _inspect(conn: sqlite3.Connection, path: Path) -> int | None:
             if not r[0].startswith("sqlite_")
         }
         if "tradekernel_meta" not in tables:
-            if tables:
-                shown = ", ".join(sorted(tables)[:5])
+            foreign = {t for t in tables if not _shared_table(t)}
+            if foreign:
+                shown = ", ".join(sorted(foreign)[:5])
                 raise _refuse(path, f"not a tradekernel state database (foreign tables: {shown})")
             return None
         meta = dict(conn.execute("SELECT key, value FROM tradekernel_meta").fetchall())

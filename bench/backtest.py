@@ -1,0 +1,123 @@
+"""Backtest throughput (bars per second through the whole canonical graph, sma-cross, paper
+broker, replay feed) and memory growth with the number of bars.
+
+Each measurement runs in a fresh subprocess: a backtest over the first N bars of a
+100,000-bar daily CSV, reporting bars/s and the growth of peak RSS during the run. By
+default N is 2,000 and 20,000 (about 20 s in all); ``TK_BENCH_BACKTEST_FULL=1`` runs
+10,000 and the full 100,000 bars (about 1.5 minutes at ~1,400 bars/s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+TOTAL = 100_000
+PEER = 15_000.0
+
+CONFIG = """
+[kernel]
+state_dir = "{state}"
+
+[components]
+guards = ["max_order_notional"]
+
+[guard.max_order_notional]
+limit = 1000000
+
+[strategist.sma-cross]
+fast = 10
+slow = 30
+"""
+
+CHILD = r"""
+import json, resource, sys
+from loguru import logger
+logger.remove()
+from tradekernel.backtest import BacktestSpec, run_backtest
+from tradekernel.settings import Settings
+
+def rss_kb():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * (resource.getpagesize() // 1024)
+
+config, data, end = sys.argv[1:4]
+base = Settings.load(config, environ={})
+warm = BacktestSpec(strategist="sma-cross", data=[data], end="1800-03-01", record=False)
+run_backtest(base, warm)  # import and build everything once
+before = rss_kb()
+spec = BacktestSpec(strategist="sma-cross", data=[data], end=end, record=False)
+m = run_backtest(base, spec).metrics
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"bars": m["bars"], "rate": m["bars_per_second"], "trades": m["trades"],
+                  "growth_kb": max(peak - before, 0)}))
+"""
+
+
+def _write_data(path: Path) -> None:
+    rnd = random.Random(42)
+    price = 100.0
+    day = date(1800, 1, 1)
+    lines = ["Date,Open,High,Low,Close,Volume"]
+    for _ in range(TOTAL):
+        open_ = price
+        price = max(1.0, price * (1 + rnd.gauss(0.0, 0.01) + 0.001 * (100.0 - price) / 100.0))
+        hi, lo = max(open_, price) * 1.002, min(open_, price) * 0.998
+        lines.append(f"{day.isoformat()},{open_:.2f},{hi:.2f},{lo:.2f},{price:.2f},1000000")
+        day += timedelta(days=1)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _measure(tmp: Path, config: Path, data: Path, bars: int) -> dict:
+    end = (date(1800, 1, 1) + timedelta(days=bars - 1)).isoformat()
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(config), str(data), end],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run() -> list[dict]:
+    full = os.environ.get("TK_BENCH_BACKTEST_FULL") == "1"
+    small, large = (10_000, TOTAL) if full else (2_000, 20_000)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        data = tmp / "AAA.csv"
+        _write_data(data)
+        config = tmp / "plugins.toml"
+        config.write_text(CONFIG.format(state=tmp / "operator"))
+        a = _measure(tmp, config, data, small)
+        b = _measure(tmp, config, data, large)
+    return [
+        {
+            "figure": f"backtest bars/s (sma-cross, first {large:,} of a 100,000-bar file, "
+            f"{b['trades']} trades)",
+            "value": round(b["rate"], 1),
+            "unit": "bars/s",
+            "peer": "event-driven Python backtesters, typical 10-20k bars/s",
+            "peer_value": PEER,
+            "ratio": round(b["rate"] / PEER, 3),
+        },
+        {
+            "figure": f"backtest peak RSS growth, {small:,} vs {large:,} bars (1 = flat)",
+            "value": round(b["growth_kb"] / 1024, 2),
+            "unit": "MiB",
+            "peer": f"growth at {small:,} bars",
+            "peer_value": round(a["growth_kb"] / 1024, 2),
+            "ratio": round(b["growth_kb"] / a["growth_kb"], 3) if a["growth_kb"] else None,
+        },
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)

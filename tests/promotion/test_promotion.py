@@ -1,0 +1,145 @@
+"""Promotion stages and gates, their journal evidence, and the runtime's stage refusal."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from bt_handdata import write_hand_csv  # tests/backtest: three round trips
+from tradekernel.backtest import BacktestSpec, record_backtest, run_backtest
+from tradekernel.errors import GateFailed, RefusedError
+from tradekernel.kernel import Kernel
+from tradekernel.models import utcnow
+from tradekernel.promotion import check_stage, evaluate, get_stage, promote
+from tradekernel.runtime import Runtime
+from tradekernel.settings import Settings
+from tradekernel.store import Store
+
+
+def backtest(settings, tmp_path, **params):
+    data = write_hand_csv(tmp_path / "data" / "AAA.csv")
+    spec = BacktestSpec(
+        strategist="sma-cross",
+        data=[str(data)],
+        cash=Decimal(10000),
+        commission=Decimal("0.001"),
+        params=params,
+    )
+    return run_backtest(settings, spec).metrics
+
+
+def test_refused_without_evidence(cli, settings):
+    code, _, err = cli("promote", "sma-cross", "--to", "shadow")
+    assert code == 4
+    assert "backtest" in err
+    with Store.open(settings.state_dir) as store:
+        assert get_stage(store, "sma-cross") is None
+        attempt = store.get_control("promotion:sma-cross")
+    assert attempt["passed"] is False and attempt["gates"][0]["gate"] == "backtest"
+
+
+def test_promoted_with_evidence_and_journaled(cli, settings, tmp_path):
+    m = backtest(settings, tmp_path)
+    assert m["trades"] == 3
+    code, out, err = cli("promote", "sma-cross", "--to", "shadow", "--by", "alice", "--json")
+    assert code == 0, err
+    evidence = json.loads(out)
+    assert evidence["passed"] and evidence["backtest_id"] == m["record_id"]
+    assert evidence["gates"] == [
+        {"gate": "min_trades", "value": 3, "threshold": 3, "passed": True, "source": "backtest"}
+    ]
+    with Store.open(settings.state_dir) as store:
+        assert get_stage(store, "sma-cross") == "shadow"
+        rows = store.journal_rows(entity="control:stage:sma-cross")
+        assert store.verify_journal().ok
+    assert rows[-1].actor == "alice"
+    assert rows[-1].payload["value"]["evidence"]["gates"][0]["value"] == 3
+    assert rows[-1].payload["value"]["evidence"]["config_digest"] == m["config_digest"]
+
+
+def test_failed_gates_are_named_exit_4(cli, settings, tmp_path):
+    backtest(settings, tmp_path)
+    assert cli("promote", "sma-cross", "--to", "shadow")[0] == 0
+    # commissions are 0.825 over 3 trades = 0.275 per trade: under 1.0, passes; tighten it
+    cfg = settings.config_path
+    cfg.write_text(
+        cfg.read_text()
+        .replace("max_cost_per_trade = 1.0", "max_cost_per_trade = 0.1")
+        .replace("min_trades = 3\nmin_sharpe", "min_trades = 50\nmin_sharpe")
+    )
+    code, _, err = cli("promote", "sma-cross", "--to", "paper")
+    assert code == 4
+    assert "min_trades = 3 (needs 50)" in err and "max_cost_per_trade" in err
+    assert "max_drawdown" not in err  # passed gates are not named as failures
+    with Store.open(settings.state_dir) as store:
+        assert get_stage(store, "sma-cross") == "shadow"
+        failed = [
+            g["gate"] for g in store.get_control("promotion:sma-cross")["gates"] if not g["passed"]
+        ]
+    assert failed == ["min_trades", "max_cost_per_trade"]
+
+
+def test_evidence_must_match_the_current_configuration(settings, registry, tmp_path):
+    backtest(settings, tmp_path, fast=3, slow=5)  # another configuration
+    with Store.open(settings.state_dir) as store, pytest.raises(GateFailed, match="backtest"):
+        promote(settings, store, registry, "sma-cross", "shadow")
+
+
+def test_live_needs_acknowledgement_and_paper_days(make_config, tmp_path, cli):
+    cfg = make_config()
+    settings = Settings.load(cfg, environ={})
+    backtest(settings, tmp_path)
+    for stage in ("shadow", "paper"):
+        assert cli("promote", "sma-cross", "--to", stage)[0] == 0
+    code, _, err = cli("promote", "sma-cross", "--to", "live")
+    assert code == 3 and "live_acknowledged" in err
+    acked = make_config("live_acknowledged = true")
+    code, _, err = cli("promote", "sma-cross", "--to", "live", cfg=acked)
+    assert code == 4
+    assert "min_paper_days" in err and "min_trades = 0" in err  # no paper trades yet
+    settings = Settings.load(acked, environ={})
+    from tradekernel.plugins import PluginRegistry
+
+    registry = PluginRegistry().load()
+    with Store.open(settings.state_dir) as store:
+        later = evaluate(
+            settings, store, registry, "sma-cross", "live", now=utcnow() + timedelta(days=8)
+        )
+    days = next(g for g in later.gates if g.gate == "min_paper_days")
+    assert days.passed and days.value > 7
+
+
+def test_demotion_needs_no_gates(settings, registry, tmp_path):
+    backtest(settings, tmp_path)
+    with Store.open(settings.state_dir) as store:
+        promote(settings, store, registry, "sma-cross", "shadow")
+        with pytest.raises(RefusedError, match="already"):
+            promote(settings, store, registry, "sma-cross", "shadow")
+        promote(settings, store, registry, "sma-cross", "candidate", actor="bob")
+        assert get_stage(store, "sma-cross") == "candidate"
+
+
+def test_runtime_refuses_a_mode_above_the_stage(settings, registry, tmp_path):
+    with Store.open(settings.state_dir) as store:
+        check_stage(store, "sma-cross", "paper")  # no stage: paper and shadow allowed
+        check_stage(store, "sma-cross", "shadow")
+        with pytest.raises(RefusedError, match="no promotion stage"):
+            check_stage(store, "sma-cross", "live")
+        record_backtest(
+            settings.state_dir,
+            {
+                "strategist": "sma-cross",
+                "config_digest": evaluate(
+                    settings, store, registry, "sma-cross", "shadow"
+                ).config_digest,
+                "trades": 5,
+            },
+        )
+        promote(settings, store, registry, "sma-cross", "shadow")
+    with Kernel(settings, registry) as kernel:
+        with pytest.raises(RefusedError, match=r"stage shadow.*needs stage paper"):
+            Runtime(kernel, mode="paper")
+        with Runtime(kernel, mode="shadow") as runtime:
+            assert runtime.mode == "shadow"
