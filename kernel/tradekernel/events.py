@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from .models import Event, Severity, utcnow
@@ -78,15 +80,15 @@ class EventBus:
         return event
 
     def scrub(self, value: Any, key: str = "") -> Any:
-        if (
-            key
-            and SECRET_KEY_PATTERN.search(key)
-            and not key.endswith("_env")
-            and value
-            # counts such as prompt_tokens are numbers, never secrets: keep them visible
-            and not isinstance(value, bool | int | float)
-        ):
+        """``value`` with secrets masked: values of secret-looking keys (numbers such as
+        ``prompt_tokens`` excepted), and any secret text Settings handed out."""
+        kind = type(value)
+        if key and value and _secret_key(key) and kind not in _NUMBERS:
             return "********"
+        if kind is str:
+            return self._redact(value)
+        if value is None or kind in _NUMBERS:
+            return value
         if isinstance(value, dict):
             return {k: self.scrub(v, str(k)) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -96,3 +98,11 @@ class EventBus:
         if isinstance(value, BaseException):  # its text may carry a secret: keep only text
             return self._redact(f"{type(value).__name__}: {value}")
         return value
+
+
+_NUMBERS = (bool, int, float, Decimal)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    return bool(SECRET_KEY_PATTERN.search(key)) and not key.endswith("_env")

@@ -328,7 +328,7 @@ class PluginRegistry:
         skipped so that no observer can stop the kernel."""
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             try:
-                impl.function(*(kwargs[a] for a in impl.argnames))
+                impl.function(*[kwargs[a] for a in impl.argnames])
             except Exception as exc:
                 logger.warning(
                     "{} hook of plugin {} raised {}: {}: skipped",

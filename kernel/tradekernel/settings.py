@@ -148,6 +148,10 @@ class RuntimeSettings:
     degrade_notional_ratio: float = field(default=0.5, validator=ratio)
     degrade_reducing: bool = False
     quantity_step: float = field(default=1.0, validator=positive)
+    trace: Literal["full", "decisions"] = "full"
+    """``full``: a commander event for every node and a hydrate event for every skill;
+    ``decisions``: only routing decisions (retry, pause, cancel, cooldown_wait, end) and
+    skill fallbacks (backtests use it: the same graph, far fewer events per bar)."""
     """Notional intents are sized down to a multiple of this quantity."""
 
 

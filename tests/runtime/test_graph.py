@@ -30,10 +30,13 @@ def _check_trades(runtime, states, rec):
     assert fills >= len(submitted) - 1  # every order but possibly the last filled
     # Every node of the plan was routed to, in plan order, in a trading cycle.
     trading = next(s for s in states if s.submitted)
-    routes = [
-        e.fields["node"] for e in rec.of("commander", "route") if e.cycle_id == trading.cycle_id
+    edges = [
+        (e.fields["node"], e.fields["next"])
+        for e in rec.of("commander", "transition")
+        if e.cycle_id == trading.cycle_id
     ]
-    assert routes == [n.name for n in PLAN]
+    names = [n.name for n in PLAN]
+    assert edges == list(zip(names, [*names[1:], "end"], strict=True))
     ends = rec.of("commander", "end")
     assert len(ends) == len(states)
     assert ends[-1].fields["reason"] == "market data exhausted"
@@ -95,8 +98,8 @@ def test_shadow_mode_records_intents_and_never_executes(make_kernel):
     assert len(records) == 2
     assert all(r.state == IntentState.APPROVED for r in records)
     assert not rec.of("executor")
-    routed = {e.fields["node"] for e in rec.of("commander", "route")}
-    assert "execute" not in routed and "monitor" not in routed
+    visited = {e.fields["node"] for e in rec.of("commander", "transition")}
+    assert visited == {"hydrate", "scan", "strategize", "guard", "approve", "report"}
 
 
 def test_same_cycle_inputs_give_the_same_intent_ids(make_kernel):

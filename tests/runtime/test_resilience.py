@@ -169,3 +169,58 @@ def test_mode_resolution_order(make_kernel):
         assert (runtime.mode, runtime.resolved.source) == ("shadow", "cli")
     with pytest.raises(ConfigError, match="live_acknowledged"):
         Runtime(kernel, mode="live")
+
+
+class FlakyFeed:
+    """Synthetic data whose clock fails on the first advance (a transient outage)."""
+
+    def __init__(self) -> None:
+        from tradekernel_marketdata.synthetic import SyntheticConfig, SyntheticFeed
+
+        self.feed = SyntheticFeed(SyntheticConfig(symbols=["AAA", "BBB"]))
+        self.failures = 1
+
+    def advance(self):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("feed unavailable")
+        return self.feed.advance()
+
+    def __getattr__(self, name):
+        return getattr(self.feed, name)
+
+    @hookimpl
+    def register_market_data(self, register):
+        register("flaky", lambda config, ctx: self)
+
+
+def test_a_failing_retryable_node_is_retried_with_backoff(make_kernel):
+    flaky = FlakyFeed()
+    kernel, rec = make_kernel(
+        strategist="hold",
+        extra=NOTIONAL,
+        plugins=((flaky, "flaky"),),
+        environ={"TRADEKERNEL_COMPONENTS__MARKET_DATA": "flaky"},
+    )
+    with Runtime(kernel) as runtime:
+        state = runtime.run_cycle()
+    assert state.as_of is not None and state.skill_results["market.quote"].ok
+    retries = [e for e in rec.of("commander", "route") if e.fields.get("action") == "retry"]
+    assert len(retries) == 1 and "feed unavailable" in retries[0].fields["error"]
+    assert rec.of("commander", "end")[-1].fields["action"] == "end"
+
+
+def test_a_node_failing_for_good_cancels_the_cycle(make_kernel):
+    flaky = FlakyFeed()
+    flaky.failures = 99
+    kernel, rec = make_kernel(
+        strategist="hold",
+        extra=NOTIONAL,
+        plugins=((flaky, "flaky"),),
+        environ={"TRADEKERNEL_COMPONENTS__MARKET_DATA": "flaky"},
+    )
+    with Runtime(kernel) as runtime:
+        runtime.run_cycle()
+        assert int(runtime.store.get_control("incidents", 0)) == 1
+    assert len([e for e in rec.of("commander", "route") if e.fields["action"] == "retry"]) == 2
+    assert rec.of("commander", "end")[-1].fields["action"] == "cancel"

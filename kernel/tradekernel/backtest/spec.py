@@ -81,6 +81,9 @@ def overrides(spec: BacktestSpec, state_dir: Path) -> dict[str, Any]:
         "components.strategist": (name, "--strategist"),
         "components.notifiers": ([], "backtest"),
         "notify.enabled": (False, "backtest"),
+        # replay data is local and synchronous: skills run in the cycle's own thread
+        "runtime.skill_timeout": ("0s", "backtest"),
+        "runtime.trace": ("decisions", "backtest"),
         # the account lives in the backtest's own state dir, never the operator's
         "broker.paper.db": ("paper.db", "backtest"),
         "market_data.replay.paths": ([str(Path(p)) for p in spec.data], "--data"),

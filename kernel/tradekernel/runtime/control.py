@@ -52,32 +52,51 @@ class Control:
         self.policy = policy
         self._emit = emit or (lambda *a, **k: None)
         self.clock = clock
+        self._cache: dict[str, Any] | None = None
+
+    def refresh(self) -> None:
+        """Read every control value once; later reads are served from that snapshot until
+        the next refresh. The runtime refreshes at the start of each cycle and before it
+        executes, so an operator's change (kill switch, pause) takes effect at once there.
+        Without a refresh every read goes to the store."""
+        self._cache = self.store.controls()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if self._cache is None:
+            return self.store.get_control(key, default)
+        return self._cache.get(key, default)
+
+    def set(self, key: str, value: Any, *, actor: str, reason: str = "") -> None:
+        """Persist and journal one control value."""
+        self.store.set_control(key, value, actor=actor, reason=reason)
+        if self._cache is not None:
+            self._cache[key] = value
 
     # -- operator switches -----------------------------------------------------------
 
     @property
     def paused(self) -> bool:
-        return bool(self.store.get_control("paused", False))
+        return bool(self.get("paused", False))
 
     def pause(self, *, actor: str, reason: str = "") -> None:
-        self.store.set_control("paused", True, actor=actor, reason=reason)
+        self.set("paused", True, actor=actor, reason=reason)
         self._emit("control", "paused", severity="warning", actor=actor, reason=reason)
 
     def resume(self, *, actor: str, reason: str = "") -> None:
         """Resume trading: clears pause, cooldown, incidents and degrade mode."""
-        self.store.set_control("paused", False, actor=actor, reason=reason)
-        self.store.set_control("cooldown_until", None, actor=actor, reason=reason or "resume")
-        self.store.set_control("incidents", 0, actor=actor, reason=reason or "resume")
+        self.set("paused", False, actor=actor, reason=reason)
+        self.set("cooldown_until", None, actor=actor, reason=reason or "resume")
+        self.set("incidents", 0, actor=actor, reason=reason or "resume")
         if self.degrade is not None:
             self.exit_degrade(actor=actor, reason=reason or "resume")
         self._emit("control", "resumed", actor=actor, reason=reason)
 
     @property
     def kill_switch(self) -> bool:
-        return bool(self.store.get_control("kill_switch", False))
+        return bool(self.get("kill_switch", False))
 
     def set_kill_switch(self, on: bool, *, actor: str, reason: str = "") -> None:
-        self.store.set_control("kill_switch", on, actor=actor, reason=reason)
+        self.set("kill_switch", on, actor=actor, reason=reason)
         self._emit(
             "control",
             "kill_switch",
@@ -89,36 +108,36 @@ class Control:
 
     @property
     def trading_state(self) -> str:
-        return self.store.get_control("trading_state", "active")
+        return self.get("trading_state", "active")
 
     def set_trading_state(self, state: str, *, actor: str, reason: str = "") -> None:
         if state not in TRADING_STATES:
             raise ConfigError(
                 f"trading state must be one of {', '.join(TRADING_STATES)}, got {state!r}"
             )
-        self.store.set_control("trading_state", state, actor=actor, reason=reason)
+        self.set("trading_state", state, actor=actor, reason=reason)
         self._emit("control", "trading_state", value=state, actor=actor, reason=reason)
 
     @property
     def mode(self) -> str | None:
-        return self.store.get_control("mode", None)
+        return self.get("mode", None)
 
     def set_mode(self, mode: str | None, *, actor: str, reason: str = "") -> None:
         if mode is not None and mode not in ("paper", "shadow", "live"):
             raise ConfigError(f"mode must be paper, shadow or live, got {mode!r}")
-        self.store.set_control("mode", mode, actor=actor, reason=reason)
+        self.set("mode", mode, actor=actor, reason=reason)
         self._emit("control", "mode", value=mode, actor=actor, reason=reason)
 
     # -- degrade, incidents, cooldown ---------------------------------------------------
 
     @property
     def degrade(self) -> dict[str, Any] | None:
-        return self.store.get_control("degrade", None)
+        return self.get("degrade", None)
 
     def enter_degrade(self, *, reason: str, actor: str = "runtime") -> None:
         if self.degrade is not None:
             return
-        self.store.set_control(
+        self.set(
             "degrade", {"since": _iso(self.clock()), "reason": reason}, actor=actor, reason=reason
         )
         if self.policy.degrade_reducing and self.trading_state == "active":
@@ -126,14 +145,14 @@ class Control:
         self._emit("resilience", "degrade_entered", severity="warning", reason=reason)
 
     def exit_degrade(self, *, actor: str, reason: str = "") -> None:
-        self.store.set_control("degrade", None, actor=actor, reason=reason)
+        self.set("degrade", None, actor=actor, reason=reason)
         if self.policy.degrade_reducing and self.trading_state == "reducing":
             self.set_trading_state("active", actor=actor, reason="degrade exited")
         self._emit("resilience", "degrade_exited", actor=actor, reason=reason)
 
     @property
     def cooldown_until(self) -> datetime | None:
-        return _parse(self.store.get_control("cooldown_until", None))
+        return _parse(self.get("cooldown_until", None))
 
     def in_cooldown(self) -> bool:
         until = self.cooldown_until
@@ -141,13 +160,13 @@ class Control:
 
     def record_incident(self, reason: str) -> int:
         """Count an incident; at the threshold start a cooldown and enter degrade mode."""
-        count = int(self.store.get_control("incidents", 0)) + 1
-        self.store.set_control("incidents", count, actor="runtime", reason=reason)
+        count = int(self.get("incidents", 0)) + 1
+        self.set("incidents", count, actor="runtime", reason=reason)
         self._emit("resilience", "incident", severity="warning", reason=reason, count=count)
         if count >= self.policy.incident_threshold:
             until = self.clock() + timedelta(seconds=self.policy.incident_cooldown)
-            self.store.set_control("cooldown_until", _iso(until), actor="runtime", reason=reason)
-            self.store.set_control("incidents", 0, actor="runtime", reason="cooldown started")
+            self.set("cooldown_until", _iso(until), actor="runtime", reason=reason)
+            self.set("incidents", 0, actor="runtime", reason="cooldown started")
             self._emit(
                 "resilience", "cooldown", severity="warning", reason=reason, until=_iso(until)
             )
@@ -161,9 +180,9 @@ class Control:
             "trading_state": self.trading_state,
             "mode": self.mode,
             "degrade": self.degrade,
-            "incidents": int(self.store.get_control("incidents", 0)),
-            "cooldown_until": self.store.get_control("cooldown_until", None),
-            "breaker": CircuitBreaker(self.store, self.policy, clock=self.clock).snapshot(),
+            "incidents": int(self.get("incidents", 0)),
+            "cooldown_until": self.get("cooldown_until", None),
+            "breaker": CircuitBreaker(self).snapshot(),
         }
 
 
@@ -173,28 +192,21 @@ class CircuitBreaker:
 
     KEY = "breaker"
 
-    def __init__(
-        self,
-        store: Any,
-        policy: RuntimeSettings,
-        *,
-        emit: Callable[..., Any] | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.store = store
-        self.policy = policy
+    def __init__(self, control: Control, *, emit: Callable[..., Any] | None = None) -> None:
+        self.control = control
+        self.policy = control.policy
+        self.clock = control.clock
         self._emit = emit or (lambda *a, **k: None)
-        self.clock = clock
 
     def snapshot(self) -> dict[str, Any]:
-        return self.store.get_control(self.KEY, None) or {
+        return self.control.get(self.KEY, None) or {
             "state": "closed",
             "failures": 0,
             "opened_at": None,
         }
 
     def _save(self, snap: dict[str, Any], reason: str) -> None:
-        self.store.set_control(self.KEY, snap, actor="breaker", reason=reason)
+        self.control.set(self.KEY, snap, actor="breaker", reason=reason)
 
     @property
     def state(self) -> str:

@@ -67,7 +67,7 @@ class Runtime:
         )
         emit = kernel.emit
         self.control = Control(self.store, self.policy, emit=emit, clock=clock)
-        self.breaker = CircuitBreaker(self.store, self.policy, emit=emit, clock=clock)
+        self.breaker = CircuitBreaker(self.control, emit=emit)
         self.resolved: ResolvedMode = resolve_mode(
             self.settings, cli_mode=mode, persisted=self.control.mode
         )
@@ -82,6 +82,7 @@ class Runtime:
         self._executor: Executor | None = None
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="skill")
         self.stop_requested = False
+        self._trace = self.policy.trace == "full"
         self.cycles = 0
         self.exhausted = False
 
@@ -187,23 +188,27 @@ class Runtime:
         emit = self.kernel.emit
         with scope(run_id=self.run_id, cycle_id=state.cycle_id):
             emit("commander", "mode", mode=self.mode, mode_source=self.resolved.source)
+            self.control.refresh()
             if self.control.paused:
                 return self._end(state, "pause", "paused by operator")
             state.degraded = self.control.degrade is not None
-            for i, node in enumerate(PLAN):
+            nodes = [n for n in PLAN if self.mode not in n.skipped_in]
+            # One route event into the graph, then one transition event per edge: the
+            # commander's every step is visible without a redundant event per node.
+            if self._trace:
+                emit("commander", "route", node=nodes[0].name, action="route")
+            for i, node in enumerate(nodes):
                 if self.stop_requested:
                     return self._end(state, "end", "stop requested")
-                if self.mode in node.skipped_in:
-                    continue
-                emit("commander", "route", node=node.name, action="route")
                 if not self._run_node(node, state):
                     return state
                 if state.stop_reason:
                     return self._end(
                         state, state.stop_reason, state.notes[-1] if state.notes else ""
                     )
-                nxt = next((n.name for n in PLAN[i + 1 :] if self.mode not in n.skipped_in), "end")
-                emit("commander", "transition", node=node.name, next=nxt, action="route")
+                if self._trace:
+                    nxt = nodes[i + 1].name if i + 1 < len(nodes) else "end"
+                    emit("commander", "transition", node=node.name, next=nxt, action="route")
             return self._end(state, "end", "cycle complete")
 
     def _end(self, state: CycleState, action: str, reason: str) -> CycleState:
@@ -227,9 +232,12 @@ class Runtime:
             )
 
         try:
-            if attempts == 1:  # nothing to retry: skip tenacity's per-call bookkeeping
-                step(state)
-            else:
+            try:
+                step(state)  # the common case pays nothing for the retry machinery
+            except Exception as first:
+                if attempts == 1 or not _retryable(first):
+                    raise
+                failed = [first]  # tenacity's attempt 1 replays this failure, then retries
                 for attempt in Retrying(
                     stop=stop_after_attempt(attempts),
                     wait=wait_exponential(multiplier=self.policy.node_backoff, max=30),
@@ -238,6 +246,8 @@ class Runtime:
                     reraise=True,
                 ):
                     with attempt:
+                        if failed:
+                            raise failed.pop()
                         step(state)
         except Exception as exc:
             logger.opt(exception=exc).warning("node {} failed: {}", node.name, exc)
@@ -271,30 +281,19 @@ class Runtime:
     # -- nodes -------------------------------------------------------------------------
 
     def _node_hydrate(self, state: CycleState) -> None:
-        feed = self.kernel.component("market_data")
-        state.as_of = feed.advance()
+        if not state.advanced:  # a retried hydrate must not skip a bar
+            state.as_of = self.kernel.component("market_data").advance()
+            state.advanced = True
         if state.as_of is None:
             self.exhausted = True
             state.stop_reason = "end"
             state.notes.append("market data exhausted")
             return
         request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
-        names = self.kernel.selected("skill")
-        futures = {name: self._pool.submit(self._fetch_skill, name, request) for name in names}
-        timeout = float(self.policy.skill_timeout) or None
-        for name, future in futures.items():
-            try:
-                result = future.result(timeout=timeout)
-            except cf.TimeoutError:
-                future.cancel()
-                result = SkillResult(
-                    name=name,
-                    ok=False,
-                    error="timeout",
-                    fallback_reason=f"no answer within {self.policy.skill_timeout}",
-                    latency_ms=float(self.policy.skill_timeout) * 1000,
-                )
-            state.skill_results[name] = result
+        state.skill_results = self._call_skills(self.kernel.selected("skill"), request)
+        for name, result in state.skill_results.items():
+            if result.ok and not self._trace:
+                continue
             self.kernel.emit(
                 "hydrate",
                 "skill",
@@ -321,6 +320,28 @@ class Runtime:
             result = state.skill_results.get(name)
             if result is None or not result.ok:
                 self.control.record_incident(f"required skill {name} fell back")
+
+    def _call_skills(self, names: list[str], request: SkillRequest) -> dict[str, SkillResult]:
+        """Every skill's result; in parallel under one ``skill_timeout`` deadline."""
+        timeout = float(self.policy.skill_timeout)
+        if not timeout:  # no timeout configured (e.g. local replay data): this thread
+            return {name: self._fetch_skill(name, request) for name in names}
+        futures = {name: self._pool.submit(self._fetch_skill, name, request) for name in names}
+        deadline = time.monotonic() + timeout
+        results = {}
+        for name, future in futures.items():
+            try:
+                results[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except cf.TimeoutError:
+                future.cancel()
+                results[name] = SkillResult(
+                    name=name,
+                    ok=False,
+                    error="timeout",
+                    fallback_reason=f"no answer within {self.policy.skill_timeout}",
+                    latency_ms=timeout * 1000,
+                )
+        return results
 
     def _fetch_skill(self, name: str, request: SkillRequest) -> SkillResult:
         spec = self.kernel.spec("skill", name)
@@ -539,6 +560,7 @@ class Runtime:
             state.notes.append(f"expired {len(expired)} approvals")
 
     def _node_execute(self, state: CycleState) -> None:
+        self.control.refresh()  # an operator's kill switch or halt must count right now
         if self.control.kill_switch or self.control.trading_state == "halted":
             why = "kill switch on" if self.control.kill_switch else "trading halted"
             self.kernel.emit("executor", "skipped", severity="warning", reason=why)

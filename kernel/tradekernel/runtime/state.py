@@ -19,6 +19,8 @@ class CycleState:
     mode: str
     mode_source: str
     as_of: datetime | None = None
+    advanced: bool = False
+    """Whether the hydrate node already moved the market clock for this cycle."""
     skill_results: dict[str, SkillResult] = field(factory=dict)
     quotes: dict[str, Quote] = field(factory=dict)
     bars: dict[str, list[Bar]] = field(factory=dict)
