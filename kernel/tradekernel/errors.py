@@ -35,7 +35,7 @@ class RefusedError(TradekernelError):
     exit_code = EXIT_REFUSED
 
 
-class GateFailed(TradekernelError):  # noqa: N818 - an outcome, not a crash
+class GateFailed(TradekernelError):
     """An operational check found a problem (exit 4)."""
 
     exit_code = EXIT_GATE

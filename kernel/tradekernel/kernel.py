@@ -17,7 +17,12 @@ from .plugins import ComponentSpec, PluginRegistry
 from .settings import Settings
 
 SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider")
-LIST_KINDS = {"guard": "guards", "notifier": "notifiers", "metrics_sink": "metrics_sinks", "skill": "skills"}
+LIST_KINDS = {
+    "guard": "guards",
+    "notifier": "notifiers",
+    "metrics_sink": "metrics_sinks",
+    "skill": "skills",
+}
 
 
 class _SinkFanout:

@@ -182,7 +182,11 @@ class PluginRegistry:
                 continue
             self._add(plugin, ep.name, info)
         for plugin, name in self._local:
-            self._add(plugin, name, PluginInfo(name=name, distribution="(local)", version="", status="local"))
+            self._add(
+                plugin,
+                name,
+                PluginInfo(name=name, distribution="(local)", version="", status="local"),
+            )
         self._collect()
         return self
 
@@ -298,7 +302,9 @@ class PluginRegistry:
         blocked = [i for i in self.infos if i.status == "blocked"]
         owner = next((i for i in broken + blocked if dist and i.distribution == dist), None)
         if owner is not None and owner.status == "error":
-            message += f": its plugin {owner.name} ({owner.distribution}) failed to load: {owner.error}"
+            message += (
+                f": its plugin {owner.name} ({owner.distribution}) failed to load: {owner.error}"
+            )
         elif owner is not None:
             message += f": its distribution {owner.distribution} is blocked in [plugins] block"
         else:

@@ -120,7 +120,9 @@ def make_strict_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(Decimal, str)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
-    conv.register_structure_hook(Path, lambda v, _: Path(_strict(str, lambda x: isinstance(x, str))(v, str)))
+    conv.register_structure_hook(
+        Path, lambda v, _: Path(_strict(str, lambda x: isinstance(x, str))(v, str))
+    )
     conv.register_unstructure_hook(Path, str)
     conv.register_structure_hook(str, _strict(str, lambda v: isinstance(v, str)))
     conv.register_structure_hook(

@@ -410,7 +410,7 @@ class Settings:
         overrides: Mapping[str, Any] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
-        """Load settings from file, environment and CLI ``overrides`` (``"kernel.mode": "live"``)."""
+        """Load settings from file, environment and CLI ``overrides`` (``"kernel.mode"``)."""
         env = dict(os.environ if environ is None else environ)
         path, required = _config_path(config_path, env)
         raw: dict[str, Any] = {}
@@ -554,7 +554,12 @@ def mask_secrets(data: Any, environ: Mapping[str, str] | None = None) -> Any:
             if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
                 state = "set" if environ and environ.get(value) else "not set"
                 out[key] = f"{value} ({state})"
-            elif isinstance(key, str) and SECRET_KEY_PATTERN.search(key) and isinstance(value, str) and value:
+            elif (
+                isinstance(key, str)
+                and SECRET_KEY_PATTERN.search(key)
+                and isinstance(value, str)
+                and value
+            ):
                 out[key] = "********"
             else:
                 out[key] = mask_secrets(value, environ)

@@ -61,7 +61,9 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: expected errors become one line on stderr and an exit code."""
     args = sys.argv[1:] if argv is None else argv
-    verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args)
+    verbose = any(
+        a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args
+    )
     try:
         cli.main(args=args, prog_name="tradekernel", standalone_mode=False)
     except click.exceptions.Exit as exc:

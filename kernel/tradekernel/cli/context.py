@@ -77,7 +77,7 @@ def redact_text(text: str) -> str:
 
 
 def configure_logging(verbose: int, settings: Any = None) -> None:
-    """Log to stderr: warnings by default, INFO with ``-v``, DEBUG with ``-vv``; secrets redacted."""
+    """Log to stderr: warnings by default, INFO with -v, DEBUG with -vv; secrets redacted."""
     from loguru import logger
 
     level = "WARNING" if not verbose else ("INFO" if verbose == 1 else "DEBUG")

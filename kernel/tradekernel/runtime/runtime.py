@@ -216,8 +216,27 @@ class Runtime:
         return state
 
     def _run_node(self, node: NodeSpec, state: CycleState) -> bool:
+        """Run one node; retry it per its policy; on a final failure cancel the cycle."""
         step: Callable[[CycleState], None] = getattr(self, f"_node_{node.name}")
         attempts = self.policy.node_attempts if node.retry else 1
+        try:
+            step(state)  # the common case pays nothing for the retry machinery
+            return True
+        except Exception as exc:
+            failure: Exception | None = exc
+        if attempts > 1 and _retryable(failure):
+            try:
+                self._retry(node, step, state, failure, attempts)
+                return True
+            except Exception as exc:
+                failure = exc
+        self._fail(node, state, failure)
+        return False
+
+    def _retry(
+        self, node: NodeSpec, step: Callable, state: CycleState, first: Exception, attempts: int
+    ) -> None:
+        """Tenacity owns the retries: its attempt 1 replays the failure already seen."""
 
         def before_sleep(retry_state: Any) -> None:
             exc = retry_state.outcome.exception()
@@ -231,41 +250,34 @@ class Runtime:
                 error=f"{type(exc).__name__}: {exc}",
             )
 
-        try:
-            try:
-                step(state)  # the common case pays nothing for the retry machinery
-            except Exception as first:
-                if attempts == 1 or not _retryable(first):
-                    raise
-                failed = [first]  # tenacity's attempt 1 replays this failure, then retries
-                for attempt in Retrying(
-                    stop=stop_after_attempt(attempts),
-                    wait=wait_exponential(multiplier=self.policy.node_backoff, max=30),
-                    retry=retry_if_exception(_retryable),
-                    before_sleep=before_sleep,
-                    reraise=True,
-                ):
-                    with attempt:
-                        if failed:
-                            raise failed.pop()
-                        step(state)
-        except Exception as exc:
-            logger.opt(exception=exc).warning("node {} failed: {}", node.name, exc)
-            reason = f"{node.name} failed: {type(exc).__name__}: {exc}"
-            self.control.record_incident(reason)
-            cancelled = self._cancel_cycle_intents(state, reason)
-            self.kernel.emit(
-                "commander",
-                "route",
-                severity="error",
-                node=node.name,
-                action="cancel",
-                reason=reason,
-                cancelled=cancelled,
-            )
-            self._end(state, "cancel", reason)
-            return False
-        return True
+        failed = [first]
+        for attempt in Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=self.policy.node_backoff, max=30),
+            retry=retry_if_exception(_retryable),
+            before_sleep=before_sleep,
+            reraise=True,
+        ):
+            with attempt:
+                if failed:
+                    raise failed.pop()
+                step(state)
+
+    def _fail(self, node: NodeSpec, state: CycleState, exc: Exception) -> None:
+        logger.opt(exception=exc).warning("node {} failed: {}", node.name, exc)
+        reason = f"{node.name} failed: {type(exc).__name__}: {exc}"
+        self.control.record_incident(reason)
+        cancelled = self._cancel_cycle_intents(state, reason)
+        self.kernel.emit(
+            "commander",
+            "route",
+            severity="error",
+            node=node.name,
+            action="cancel",
+            reason=reason,
+            cancelled=cancelled,
+        )
+        self._end(state, "cancel", reason)
 
     def _cancel_cycle_intents(self, state: CycleState, reason: str) -> int:
         cancelled = 0
