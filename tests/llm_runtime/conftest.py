@@ -16,11 +16,8 @@ from typing import Any
 
 import pytest
 from loguru import logger
-from tradekernel import hookimpl
 from tradekernel.kernel import Kernel
-from tradekernel.models import Event
-from tradekernel.plugins import PluginRegistry
-from tradekernel.settings import Settings
+from tradekernel.testing import Recorder, kernel_factory  # noqa: F401 - a fixture
 from tradekernel_openai_compatible.testing import FakeChatServer, completion
 
 API_KEY = "sk-or-v1-runtime-SECRET-4242424242"
@@ -98,20 +95,6 @@ def buy_reply(symbol: str = "AAA", quantity: int = 5) -> dict[str, Any]:
     return completion(answer(intent(symbol, "buy", quantity)), usage=USAGE)
 
 
-class Recorder:
-    """Records every event through the ``on_event`` observer hook."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    @hookimpl
-    def on_event(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of(self, stage: str, kind: str | None = None) -> list[Event]:
-        return [e for e in self.events if e.stage == stage and kind in (None, e.kind)]
-
-
 class Clock:
     """A settable clock for ``Runtime(clock=...)``."""
 
@@ -155,27 +138,20 @@ def write_config(tmp_path: Path):
 
 
 @pytest.fixture
-def make_kernel(write_config):
+def make_kernel(kernel_factory):  # noqa: F811
     """``make_kernel(base_url, extra="", environ=None)`` → (kernel, recorder)."""
-    kernels: list[Kernel] = []
 
     def make(
         base_url: str, *, extra: str = "", environ: dict[str, str] | None = None
     ) -> tuple[Kernel, Recorder]:
-        settings = Settings.load(
-            write_config(base_url, extra=extra),
-            environ={KEY_ENV: API_KEY} if environ is None else environ,
+        config = textwrap.dedent(CONFIG).format(
+            state_dir="{state_dir}", strategist="llm", base_url=base_url
+        ) + textwrap.dedent(extra)
+        return kernel_factory.build(
+            config, environ={KEY_ENV: API_KEY} if environ is None else environ
         )
-        registry = PluginRegistry(block=settings.plugins.block)
-        recorder = Recorder()
-        registry.add_plugin(recorder, "test-recorder")
-        kernel = Kernel(settings, registry.load())
-        kernels.append(kernel)
-        return kernel, recorder
 
-    yield make
-    for kernel in kernels:
-        kernel.close()
+    return make
 
 
 @pytest.fixture

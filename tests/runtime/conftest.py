@@ -5,34 +5,13 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tradekernel import hookimpl
 from tradekernel.kernel import Kernel
-from tradekernel.models import Decision, Event, Intent
-from tradekernel.plugins import PluginRegistry
-from tradekernel.settings import Settings
-
-
-class Recorder:
-    """Records every event (a plugin implementing only the observer hook)."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.transitions: list[Any] = []
-
-    @hookimpl
-    def on_event(self, event: Event) -> None:
-        self.events.append(event)
-
-    @hookimpl
-    def on_intent_transition(self, transition: Any) -> None:
-        self.transitions.append(transition)
-
-    def of(self, stage: str, kind: str | None = None) -> list[Event]:
-        return [e for e in self.events if e.stage == stage and (kind is None or e.kind == kind)]
+from tradekernel.models import Decision, Intent
+from tradekernel.testing import Recorder, kernel_factory  # noqa: F401 - a fixture
 
 
 class Scripted:
@@ -72,7 +51,7 @@ def buy(symbol: str = "AAA", quantity: int = 5) -> Callable[[Any], Decision]:
 
 BASE = """
 [kernel]
-state_dir = "{state_dir}"
+state_dir = "{{state_dir}}"
 approval_mode = "{approval}"
 
 [components]
@@ -101,9 +80,7 @@ cash = 100000
 
 
 @pytest.fixture
-def make_kernel(tmp_path: Path):
-    kernels: list[Kernel] = []
-
+def make_kernel(kernel_factory):  # noqa: F811
     def make(
         *,
         approval: str = "auto",
@@ -114,23 +91,9 @@ def make_kernel(tmp_path: Path):
         environ: dict[str, str] | None = None,
         state: str = "state",
     ) -> tuple[Kernel, Recorder]:
-        cfg = tmp_path / "plugins.toml"
-        cfg.write_text(
-            textwrap.dedent(BASE).format(
-                state_dir=tmp_path / state, approval=approval, strategist=strategist, guards=guards
-            )
-            + textwrap.dedent(extra)
-        )
-        settings = Settings.load(cfg, environ=environ or {})
-        registry = PluginRegistry(block=settings.plugins.block)
-        recorder = Recorder()
-        registry.add_plugin(recorder, "test-recorder")
-        for plugin, name in plugins:
-            registry.add_plugin(plugin, name)
-        kernel = Kernel(settings, registry.load())
-        kernels.append(kernel)
-        return kernel, recorder
+        config = textwrap.dedent(BASE).format(
+            approval=approval, strategist=strategist, guards=guards
+        ) + textwrap.dedent(extra)
+        return kernel_factory.build(config, plugins=plugins, environ=environ, state=state)
 
-    yield make
-    for kernel in kernels:
-        kernel.close()
+    return make
