@@ -9,40 +9,34 @@ half-written.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import time
 from collections.abc import Callable
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-import attrs
 from loguru import logger
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ..approval import ApprovalService
-from ..components import GuardContext, SkillRequest, StrategyInput
 from ..errors import ConfigError, RefusedError
 from ..events import new_id, scope
 from ..execution import Executor
 from ..kernel import Kernel
-from ..models import Decision, GuardVerdict, Intent, SkillResult, utcnow
+from ..models import Decision, utcnow
 from ..promotion import check_stage
-from ..risk import evaluate
 from ..store import IntentState, Store
-from .control import BREAKER_NON_FAILURES, CircuitBreaker, Control
+from .control import CircuitBreaker, Control
 from .ledger import TradeLedger
 from .mode import ResolvedMode, resolve_mode
+from .nodes import Nodes
 from .plan import PLAN, NodeSpec
 from .state import CycleState
-
-OPEN_ORDER_STATES = ("working", "partial_fill", None)
 
 
 def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, ConfigError | RefusedError)
 
 
-class Runtime:
+class Runtime(Nodes):
     """Runs trading cycles for one kernel. Use as a context manager or call :meth:`close`."""
 
     def __init__(
@@ -91,22 +85,6 @@ class Runtime:
     @property
     def mode(self) -> str:
         return self.resolved.mode
-
-    @property
-    def broker_name(self) -> str:
-        return self.settings.components.broker
-
-    @property
-    def executor(self) -> Executor:
-        if self._executor is None:
-            self._executor = Executor(
-                self.store,
-                self.kernel.component("broker"),
-                broker_name=self.broker_name,
-                settings=self.settings,
-                emit=self.kernel.emit,
-            )
-        return self._executor
 
     def start(self) -> list[Any]:
         """Reconcile intents stuck in executing and expire stale approvals (run at start)."""
@@ -289,355 +267,6 @@ class Runtime:
                 except RefusedError:
                     pass
         return cancelled
-
-    # -- nodes -------------------------------------------------------------------------
-
-    def _node_hydrate(self, state: CycleState) -> None:
-        if not state.advanced:  # a retried hydrate must not skip a bar
-            state.as_of = self.kernel.component("market_data").advance()
-            state.advanced = True
-        if state.as_of is None:
-            self.exhausted = True
-            state.stop_reason = "end"
-            state.notes.append("market data exhausted")
-            return
-        request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
-        state.skill_results = self._call_skills(self.kernel.selected("skill"), request)
-        for name, result in state.skill_results.items():
-            if result.ok and not self._trace:
-                continue
-            self.kernel.emit(
-                "hydrate",
-                "skill",
-                severity="info" if result.ok else "warning",
-                skill=name,
-                ok=result.ok,
-                latency_ms=round(result.latency_ms, 3),
-                fallback_reason=result.fallback_reason,
-                error=result.error,
-                source=result.source,
-                version=result.version,
-            )
-        quotes = state.skill_results.get("market.quote")
-        if quotes is not None and quotes.ok:
-            state.quotes = dict(quotes.data or {})
-        bars = state.skill_results.get("market.bars")
-        if bars is not None and bars.ok:
-            state.bars = dict(bars.data or {})
-        account = state.skill_results.get("account.positions")
-        if account is not None and account.ok:
-            state.positions = dict(account.data["positions"])
-            state.account = account.data["account"]
-        for name in self.settings.components.required_skills:
-            result = state.skill_results.get(name)
-            if result is None or not result.ok:
-                self.control.record_incident(f"required skill {name} fell back")
-
-    def _call_skills(self, names: list[str], request: SkillRequest) -> dict[str, SkillResult]:
-        """Every skill's result; in parallel under one ``skill_timeout`` deadline."""
-        timeout = float(self.policy.skill_timeout)
-        if not timeout:  # no timeout configured (e.g. local replay data): this thread
-            return {name: self._fetch_skill(name, request) for name in names}
-        futures = {name: self._pool.submit(self._fetch_skill, name, request) for name in names}
-        deadline = time.monotonic() + timeout
-        results = {}
-        for name, future in futures.items():
-            try:
-                results[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
-            except cf.TimeoutError:
-                future.cancel()
-                results[name] = SkillResult(
-                    name=name,
-                    ok=False,
-                    error="timeout",
-                    fallback_reason=f"no answer within {self.policy.skill_timeout}",
-                    latency_ms=timeout * 1000,
-                )
-        return results
-
-    def _fetch_skill(self, name: str, request: SkillRequest) -> SkillResult:
-        spec = self.kernel.spec("skill", name)
-        started = time.perf_counter()
-        try:
-            data = self.kernel.component("skill", name).fetch(request)
-        except Exception as exc:
-            return SkillResult(
-                name=name,
-                ok=False,
-                error=f"{type(exc).__name__}: {exc}",
-                fallback_reason="skill raised an error; its data is not used this cycle",
-                latency_ms=(time.perf_counter() - started) * 1000,
-                source=spec.distribution,
-                version=spec.version,
-            )
-        return SkillResult(
-            name=name,
-            ok=True,
-            data=data,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            source=spec.distribution,
-            version=spec.version,
-        )
-
-    def _node_scan(self, state: CycleState) -> None:
-        scanner = self.kernel.component("scanner")
-        candidates = scanner.scan(state.skill_results, list(self.policy.watchlist))
-        # No quote for a symbol means no new intent for it, whatever the scanner says.
-        state.candidates = [s for s in candidates if s in state.quotes]
-        self.kernel.emit(
-            "scan", "candidates", candidates=state.candidates, count=len(state.candidates)
-        )
-
-    def _node_strategize(self, state: CycleState, *, gated: bool = True) -> None:
-        # gated=False (decide_once): no cooldown/breaker gate and no breaker accounting.
-        name = self.settings.components.strategist
-        started = time.perf_counter()
-        if not state.candidates:
-            decision = Decision.hold("no_candidates")
-        elif gated and self.control.in_cooldown():
-            decision = Decision.hold("cooldown")
-            self.kernel.emit(
-                "commander",
-                "route",
-                node="strategize",
-                action="cooldown_wait",
-                until=self.control.store.get_control("cooldown_until"),
-            )
-        elif gated and not self.breaker.allow():
-            decision = Decision.hold("breaker_open")
-        else:
-            decision = self._ask_strategist(name, state, count=gated)
-        state.decision = decision
-        state.intents = self._admissible(decision, state)
-        self.kernel.emit(
-            "strategist",
-            "decision",
-            severity="warning" if decision.error_type else "info",
-            strategist=name,
-            intents=len(state.intents),
-            hold_reason=decision.hold_reason,
-            error_type=decision.error_type,
-            detail=decision.detail,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
-
-    def _ask_strategist(self, name: str, state: CycleState, *, count: bool = True) -> Decision:
-        inputs = StrategyInput(
-            cycle_id=state.cycle_id,
-            as_of=state.as_of,
-            candidates=list(state.candidates),
-            skill_results=state.skill_results,
-            quotes=state.quotes,
-            bars=state.bars,
-            positions=state.positions,
-            account=state.account,
-            limits=self._limits(),
-        )
-        try:
-            decision = self.kernel.component("strategist").decide(inputs)
-            if not isinstance(decision, Decision):
-                raise TypeError(
-                    f"strategist {name} returned {type(decision).__name__}, not Decision"
-                )
-        except Exception as exc:
-            logger.opt(exception=exc).warning("strategist {} raised: {}", name, exc)
-            decision = Decision.hold(
-                "strategist_error", error_type=type(exc).__name__, detail=str(exc)
-            )
-        if not count:
-            return decision
-        if decision.error_type and decision.error_type not in BREAKER_NON_FAILURES:
-            if self.breaker.record_failure(decision.error_type):
-                self.control.enter_degrade(reason="breaker_open")
-                self.control.record_incident(f"breaker opened: {decision.error_type}")
-        elif decision.error_type is None:
-            self.breaker.record_success()
-        return decision
-
-    def _limits(self) -> dict[str, Any]:
-        limits: dict[str, Any] = {"guards": list(self.settings.components.guards)}
-        for name in self.settings.components.guards:
-            limits[name] = self.settings.component_sections.get("guard", {}).get(name, {})
-        return limits
-
-    def _admissible(self, decision: Decision, state: CycleState) -> list[Intent]:
-        """Intents the graph may carry on: candidate symbols with a quote, scaled in degrade."""
-        out = []
-        for intent in decision.intents:
-            if intent.symbol not in state.candidates or intent.symbol not in state.quotes:
-                self.kernel.emit(
-                    "strategist",
-                    "dropped_intent",
-                    severity="warning",
-                    intent_id=intent.id,
-                    symbol=intent.symbol,
-                    reason="not_a_candidate",
-                )
-                continue
-            if state.degraded:
-                intent = self._scale(intent)
-                if intent is None:
-                    continue
-            out.append(intent)
-        return out
-
-    def _scale(self, intent: Intent) -> Intent | None:
-        ratio = Decimal(str(self.policy.degrade_notional_ratio))
-        if intent.notional is not None:
-            return _with(
-                intent, notional=(intent.notional * ratio).quantize(Decimal("0.01"), ROUND_DOWN)
-            )
-        step = Decimal(str(self.policy.quantity_step))
-        qty = (intent.quantity * ratio / step).to_integral_value(ROUND_DOWN) * step
-        if qty <= 0:
-            self.kernel.emit(
-                "strategist",
-                "dropped_intent",
-                severity="warning",
-                intent_id=intent.id,
-                symbol=intent.symbol,
-                reason="degrade_scaled_to_zero",
-            )
-            return None
-        return _with(intent, quantity=qty)
-
-    def _node_guard(self, state: CycleState) -> None:
-        guards = self.kernel.components("guard")
-        self.ledger.roll(state.as_of, state.account, state.positions)
-        for intent in state.intents:
-            quote = state.quotes.get(intent.symbol)
-            record = self.store.add_intent(
-                intent,
-                cycle_id=state.cycle_id,
-                broker=self.broker_name,
-                ref_price=quote.last if quote else None,
-                actor="strategist",
-            )
-            if record.state != IntentState.PROPOSED:
-                continue  # the same cycle inputs were seen before: same id, already handled
-            state.proposed.append(intent.id)
-            result = evaluate(guards, intent, self._guard_context(state, intent))
-            verdicts = list(result.verdicts)
-            if state.degraded and "allowlist" not in self.settings.components.guards:
-                verdicts.append(
-                    GuardVerdict.denied(
-                        "degrade",
-                        "degrade_allowlist_required",
-                        "degrade mode requires the allowlist guard to be configured",
-                    )
-                )
-            for v in verdicts:
-                self.kernel.emit(
-                    "risk",
-                    "verdict",
-                    severity="info" if v.allow else "warning",
-                    intent_id=intent.id,
-                    symbol=intent.symbol,
-                    guard=v.guard,
-                    allow=v.allow,
-                    code=v.code,
-                    detail=v.detail,
-                )
-                if not v.allow:
-                    state.denials[v.code] = state.denials.get(v.code, 0) + 1
-            approval_mode = "manual" if state.degraded else None
-            record = self.approvals.submit(intent.id, verdicts, approval_mode=approval_mode)
-            bucket = {
-                IntentState.BLOCKED: state.blocked,
-                IntentState.PENDING_APPROVAL: state.pending,
-                IntentState.APPROVED: state.approved,
-            }.get(record.state)
-            if bucket is not None:
-                bucket.append(intent.id)
-
-    def _guard_context(self, state: CycleState, intent: Intent) -> GuardContext:
-        realized, unrealized = self.ledger.pnl_today(state.account, state.positions)
-        return GuardContext(
-            as_of=state.as_of,
-            quote=state.quotes.get(intent.symbol),
-            positions=state.positions,
-            account=state.account,
-            orders_today=self.ledger.orders_today,
-            recent_order_times=tuple(self.ledger.order_times),
-            last_trade_time=dict(self.ledger.last_trade),
-            realized_pnl_today=realized,
-            unrealized_pnl_today=unrealized,
-            kill_switch=self.control.kill_switch,
-            trading_state=self.control.trading_state,
-        )
-
-    def _node_approve(self, state: CycleState) -> None:
-        expired = self.approvals.expire_due()
-        if expired:
-            state.notes.append(f"expired {len(expired)} approvals")
-
-    def _node_execute(self, state: CycleState) -> None:
-        self.control.refresh()  # an operator's kill switch or halt must count right now
-        if self.control.kill_switch or self.control.trading_state == "halted":
-            why = "kill switch on" if self.control.kill_switch else "trading halted"
-            self.kernel.emit("executor", "skipped", severity="warning", reason=why)
-            return
-        for record in self.store.list_intents(state=IntentState.APPROVED):
-            if self.stop_requested:
-                break
-            result = self.executor.execute(record.intent.id)
-            if result.outcome == "submitted":
-                state.submitted.append(record.intent.id)
-                self.ledger.note_order(record.intent.symbol, state.as_of or self.clock())
-            elif result.outcome == "failed":
-                state.failed.append(record.intent.id)
-
-    def _node_monitor(self, state: CycleState) -> None:
-        broker = self.kernel.component("broker")
-        for record in self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True):
-            if record.order_status not in OPEN_ORDER_STATES:
-                continue
-            cid = record.client_order_id
-            order = broker.get_order(cid)
-            if order is None:
-                continue
-            for fill in broker.fills(cid):
-                if self.store.record_fill(fill, intent_id=record.intent.id):
-                    state.fills += 1
-                    self.kernel.emit(
-                        "monitor",
-                        "fill",
-                        intent_id=record.intent.id,
-                        client_order_id=cid,
-                        fill_id=fill.fill_id,
-                        symbol=fill.symbol,
-                        side=str(fill.side),
-                        quantity=str(fill.quantity),
-                        price=str(fill.price),
-                        commission=str(fill.commission),
-                    )
-            if order.status != record.order_status:
-                self.store.upsert_order(order, intent_id=record.intent.id)
-                self.kernel.emit(
-                    "monitor",
-                    "order_status",
-                    severity="warning" if str(order.status) == "rejected" else "info",
-                    intent_id=record.intent.id,
-                    client_order_id=cid,
-                    status=str(order.status),
-                    filled_quantity=str(order.filled_quantity),
-                    progress=str(order.progress),
-                    terminal=order.terminal,
-                )
-
-    def _node_report(self, state: CycleState) -> None:
-        broker = self.kernel.component("broker")
-        state.account = broker.account()
-        state.positions = {p.symbol: p for p in broker.positions()}
-        self.kernel.emit("report", "cycle", **state.summary())
-
-
-def _with(intent: Intent, **changes: Any) -> Intent:
-    """A copy of ``intent`` with ``changes``, under the id its new content derives."""
-    fields = {a.name: getattr(intent, a.name) for a in attrs.fields(Intent)}
-    fields.pop("id")
-    fields.update(changes)
-    return Intent.create(**fields)
 
 
 def _counts(state: CycleState) -> dict[str, Any]:

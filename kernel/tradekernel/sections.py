@@ -1,0 +1,352 @@
+"""The typed sections of ``plugins.toml`` that the kernel owns, and the value types and
+validators that plugin config classes may reuse (``Duration``, ``positive``, ``ratio``).
+
+Loading, precedence and the environment live in :mod:`tradekernel.settings`, which
+re-exports everything here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+from attrs import define, field
+
+from .serde import converter
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+class Duration(float):
+    """Seconds, written in the file as ``90``, ``"90s"``, ``"15m"``, ``"1h"`` or ``"1d"``."""
+
+    @classmethod
+    def parse(cls, value: Any) -> Duration:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a duration like '15m', got {value!r}")
+        if isinstance(value, int | float):
+            seconds = float(value)
+        elif isinstance(value, str) and (m := _DURATION.match(value)):
+            seconds = float(m.group(1)) * _UNITS[m.group(2)]
+        else:
+            raise ValueError(f"expected a duration like '15m', got {value!r}")
+        if seconds < 0:
+            raise ValueError(f"expected a non-negative duration, got {value!r}")
+        return cls(seconds)
+
+    def __str__(self) -> str:
+        for unit in ("d", "h", "m"):
+            if self and self % _UNITS[unit] == 0:
+                return f"{int(self // _UNITS[unit])}{unit}"
+        return f"{float(self):g}s"
+
+
+converter.register_structure_hook(Duration, lambda v, _: Duration.parse(v))
+converter.register_unstructure_hook(Duration, str)
+
+
+def positive(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator for config classes: the value must be greater than zero."""
+    if value is not None and value <= 0:
+        raise ValueError(f"{attribute.name}: expected a positive number, got {value!r}")
+
+
+def ratio(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
+    """attrs validator for config classes: the value must be within 0..1."""
+    if not 0 <= value <= 1:
+        raise ValueError(f"{attribute.name}: expected a number from 0 to 1, got {value!r}")
+
+
+def ratio_or_none(_inst: Any, attribute: attrs.Attribute, value: float | None) -> None:
+    """attrs validator: ``None`` or a number from 0 to 1."""
+    if value is not None:
+        ratio(_inst, attribute, value)
+
+
+def non_negative_or_none(_inst: Any, attribute: attrs.Attribute, value: float | None) -> None:
+    """attrs validator: ``None`` or a number of at least zero."""
+    if value is not None and value < 0:
+        raise ValueError(f"{attribute.name}: expected zero or more, got {value!r}")
+
+
+@define
+class KernelSettings:
+    """``[kernel]``: how the agent is allowed to trade and where it keeps state."""
+
+    mode: Literal["paper", "shadow", "live"] = "paper"
+    live_acknowledged: bool = False
+    """Must be ``true`` for ``mode = "live"``: the operator accepts real-money trading."""
+    approval_mode: Literal["manual", "auto"] = "manual"
+    approval_ttl: Duration = Duration(900)
+    state_dir: Path = Path(".tradekernel")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+@define
+class PluginsSettings:
+    """``[plugins]``: which installed distributions may load."""
+
+    block: list[str] = field(factory=list)
+
+
+@define
+class ComponentSelection:
+    """``[components]``: the active component of each kind, chosen by name."""
+
+    broker: str = "paper"
+    market_data: str = "synthetic"
+    strategist: str = "hold"
+    scanner: str = "watchlist"
+    llm_provider: str | None = None
+    skills: list[str] = field(
+        factory=lambda: ["market.quote", "market.bars", "account.positions", "account.orders"]
+    )
+    required_skills: list[str] = field(factory=lambda: ["market.quote"])
+    guards: list[str] = field(factory=list)
+    """Guards in precedence order: every guard runs, the first deny is named."""
+    notifiers: list[str] = field(factory=lambda: ["log"])
+    metrics_sinks: list[str] = field(factory=lambda: ["jsonl"])
+
+
+@define
+class RuntimeSettings:
+    """``[runtime]``: the cycle loop and its resilience policy."""
+
+    watchlist: list[str] = field(factory=lambda: ["AAA", "BBB", "CCC"])
+    interval: Duration = Duration(60)
+    skill_timeout: Duration = Duration(5)
+    bars_lookback: int = field(default=50, validator=positive)
+    node_attempts: int = field(default=3, validator=positive)
+    node_backoff: Duration = Duration(0.2)
+    breaker_failures: int = field(default=3, validator=positive)
+    breaker_cooldown: Duration = Duration(300)
+    incident_threshold: int = field(default=5, validator=positive)
+    incident_cooldown: Duration = Duration(300)
+    degrade_notional_ratio: float = field(default=0.5, validator=ratio)
+    degrade_reducing: bool = False
+    quantity_step: float = field(default=1.0, validator=positive)
+    trace: Literal["full", "decisions"] = "full"
+    """``full``: a commander event for every node and a hydrate event for every skill;
+    ``decisions``: only routing decisions (retry, pause, cancel, cooldown_wait, end) and
+    skill fallbacks (backtests use it: the same graph, far fewer events per bar)."""
+    """Notional intents are sized down to a multiple of this quantity."""
+
+
+def _non_empty(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not value:
+        raise ValueError(f"{attribute.name}: must not be empty")
+
+
+def _event_patterns(_inst: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+    _non_empty(_inst, attribute, value)
+    for pattern in value:
+        if not pattern or (pattern != "*" and "." not in pattern):
+            raise ValueError(
+                f"{attribute.name}: expected 'stage.kind' patterns such as 'executor.*', "
+                f"got {pattern!r}"
+            )
+
+
+@define
+class NotifyRoute:
+    """One ``[notify] routes`` entry: events whose ``stage.kind`` matches one of ``kinds``
+    (shell-style globs) at ``min_severity`` or above go to ``notifiers`` (``"*"`` = every
+    notifier selected in ``[components] notifiers``)."""
+
+    kinds: list[str] = field(validator=_event_patterns)
+    min_severity: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    notifiers: list[str] = field(factory=lambda: ["*"], validator=_non_empty)
+
+
+@define
+class NotifyRateLimit:
+    """At most ``count`` deliveries per notifier within any ``per`` window."""
+
+    count: int = field(default=20, validator=positive)
+    per: Duration = field(default=Duration(3600), validator=positive)
+
+
+@define
+class NotifyRetry:
+    """Bounded retry of transient delivery failures (exponential backoff, Retry-After)."""
+
+    max_attempts: int = field(default=3, validator=positive)
+    backoff_base: Duration = Duration(0.5)
+    backoff_max: Duration = Duration(8)
+    retry_after_cap: Duration = Duration(5)
+
+
+def _default_routes() -> list[NotifyRoute]:
+    return [
+        NotifyRoute(
+            kinds=[
+                "approval.pending",
+                "approval.rejected",
+                "approval.expired",
+                "executor.submitted",
+                "executor.failed",
+                "executor.unknown_outcome",
+                "monitor.fill",
+            ]
+        ),
+        NotifyRoute(
+            kinds=[
+                "resilience.breaker_opened",
+                "resilience.degrade_entered",
+                "resilience.cooldown",
+                "resilience.incident",
+                "control.kill_switch",
+                "control.paused",
+                "control.resumed",
+                "budget.exhausted",
+            ]
+        ),
+        NotifyRoute(kinds=["alerts.*"]),
+        NotifyRoute(kinds=["*"], min_severity="error"),
+    ]
+
+
+@define
+class NotifySettings:
+    """``[notify]``: which events reach which notifiers, and the noise and delivery policy."""
+
+    enabled: bool = True
+    routes: list[NotifyRoute] = field(factory=_default_routes)
+    dedup_window: Duration = Duration(600)
+    """Identical notifications (same dedup key) within this window are sent once; 0 = off."""
+    rate_limit: NotifyRateLimit = field(factory=NotifyRateLimit)
+    rate_limits: dict[str, NotifyRateLimit] = field(factory=dict)
+    """Per-notifier overrides of ``rate_limit``."""
+    timeout: Duration = field(default=Duration(10), validator=positive)
+    """Budget of one delivery, retries included; a notifier still busy after it is abandoned."""
+    retry: NotifyRetry = field(factory=NotifyRetry)
+
+
+@define
+class AuditSettings:
+    """``[audit]``: signed audit archives and event-log retention (see docs/audit.md)."""
+
+    signing: Literal["auto", "ed25519", "hmac"] = "auto"
+    """``auto``: Ed25519 when an Ed25519 key is configured, else HMAC-SHA256."""
+    ed25519_key_env: str | None = None
+    """Variable holding the Ed25519 private key (PEM, or the 32-byte seed in hex/base64)."""
+    ed25519_key_file: Path | None = None
+    """File holding the Ed25519 private key (unencrypted PKCS#8 PEM)."""
+    ed25519_public_keys: list[Path] = field(factory=list)
+    """Extra public keys (PEM files) trusted for verification, e.g. retired signing keys."""
+    hmac_key_env: str | None = None
+    """Variable holding the HMAC-SHA256 key."""
+    hmac_verify_key_envs: list[str] = field(factory=list)
+    """Extra variables holding retired HMAC keys, accepted for verification only."""
+    archive_dir: Path = Path("archives")
+    """Where bundles are written; relative paths are under ``[kernel] state_dir``."""
+    retention: Duration = field(default=Duration(90 * 86400), validator=positive)
+    """Event-log days older than this may be pruned once a verified archive exists."""
+
+
+@define
+class PromotionGates:
+    """Gates a strategy must pass to be promoted to one stage (``[promotion.<stage>]``).
+    ``None`` (the key left out) means the gate is not checked. See docs/backtest.md."""
+
+    min_trades: int | None = field(default=None, validator=positive)
+    min_sharpe: float | None = None
+    max_drawdown: float | None = field(default=None, validator=ratio_or_none)
+    """Largest tolerated peak-to-trough equity drop, as a fraction (0.2 = 20 %)."""
+    max_llm_fallback_rate: float | None = field(default=None, validator=ratio_or_none)
+    max_cost_per_trade: float | None = field(default=None, validator=non_negative_or_none)
+    """Commissions plus LLM cost per round trip, in account currency."""
+    min_paper_days: float | None = field(default=None, validator=non_negative_or_none)
+
+
+@define
+class PromotionSettings:
+    """``[promotion]``: gates per target stage (candidate < shadow < paper < live)."""
+
+    shadow: PromotionGates = field(factory=lambda: PromotionGates(min_trades=1))
+    paper: PromotionGates = field(
+        factory=lambda: PromotionGates(min_trades=5, min_sharpe=0.0, max_drawdown=0.5)
+    )
+    live: PromotionGates = field(
+        factory=lambda: PromotionGates(
+            min_trades=5,
+            min_sharpe=0.5,
+            max_drawdown=0.25,
+            max_llm_fallback_rate=0.05,
+            min_paper_days=14,
+        )
+    )
+
+
+ALERT_RULES = (
+    "strategist_success_rate",
+    "strategist_latency_p95",
+    "breaker_open",
+    "stuck_intents",
+    "guard_denials",
+    "notify_failures",
+    "daily_loss",
+    "daily_loss_amount",
+    "skill_fallbacks",
+    "invalid_events",
+)
+"""Names of the alert rules (``tradekernel.alerts``), in evaluation order."""
+
+
+def _alert_rule_names(_inst: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+    for name in value:
+        if name not in ALERT_RULES:
+            raise ValueError(
+                f"{attribute.name}: unknown alert rule {name!r}{suggest(name, list(ALERT_RULES))}"
+            )
+
+
+@define
+class AlertsSettings:
+    """``[alerts]``: the alert policy ``tradekernel alerts check`` evaluates. ``profile``
+    supplies every threshold; a key set here (or by the environment) overrides the
+    profile's value. See docs/operations.md, "Alert rules"."""
+
+    profile: Literal["default", "strict"] = "default"
+    disabled: list[str] = field(factory=list, validator=_alert_rule_names)
+    """Rules not evaluated at all."""
+    strategist_window: int | None = field(default=None, validator=positive)
+    """The strategist rules look at the last this-many decisions of the day."""
+    strategist_min_calls: int | None = field(default=None, validator=positive)
+    """Fewer decisions than this in the window: the strategist rules report no_data."""
+    strategist_success_rate_min: float | None = field(default=None, validator=ratio_or_none)
+    strategist_latency_p95_ms: float | None = field(default=None, validator=positive)
+    breaker_open: bool | None = None
+    """Fire while the strategist's circuit breaker is open."""
+    stuck_after: Duration | None = field(default=None, validator=positive)
+    guard_denials_max: int | None = field(default=None, validator=non_negative_or_none)
+    notify_failures_max: int | None = field(default=None, validator=non_negative_or_none)
+    daily_loss_ratio: float | None = field(default=None, validator=ratio_or_none)
+    """Loss since the day's first equity, as a fraction of it (0.05 = 5 %)."""
+    daily_loss_amount: float | None = field(default=None, validator=non_negative_or_none)
+    """Loss in account currency since the day's first cycle."""
+    skill_fallbacks_max: int | None = field(default=None, validator=non_negative_or_none)
+    invalid_events_max: int | None = field(default=None, validator=non_negative_or_none)
+
+
+SECTIONS: dict[str, type] = {
+    "kernel": KernelSettings,
+    "plugins": PluginsSettings,
+    "components": ComponentSelection,
+    "runtime": RuntimeSettings,
+    "notify": NotifySettings,
+    "audit": AuditSettings,
+    "promotion": PromotionSettings,
+    "alerts": AlertsSettings,
+}
+"""Kernel-owned sections. Every other top-level table must be a component kind."""
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    """A did-you-mean hint when ``word`` is close to one of ``choices``, else ""."""
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
