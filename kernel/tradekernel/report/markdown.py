@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 
@@ -14,6 +15,16 @@ def _v(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _money(value: Any) -> str:
+    """Account money to the cent for reading (the JSON form keeps every digit)."""
+    if value is None:
+        return "-"
+    try:
+        return str(Decimal(str(value)).quantize(Decimal('0.01')))
+    except InvalidOperation:
+        return _v(value)
 
 
 def _pct(value: float | None) -> str:
@@ -72,14 +83,14 @@ def _account(a: Mapping[str, Any]) -> list[str]:
         [
             ("cycles reported", a["cycles"]),
             ("mode", a["mode"]),
-            ("equity", a["equity"]),
-            ("cash", a["cash"]),
-            ("exposure (equity - cash)", a["exposure"]),
-            ("realized P&L", a["realized_pnl"]),
-            ("unrealized P&L", a["unrealized_pnl"]),
-            ("equity at first cycle", a["start_equity"]),
-            ("equity change", a["equity_change"]),
-            ("equity min / max", f"{_v(a['equity_min'])} / {_v(a['equity_max'])}"),
+            ("equity", _money(a["equity"])),
+            ("cash", _money(a["cash"])),
+            ("exposure (equity - cash)", _money(a["exposure"])),
+            ("realized P&L", _money(a["realized_pnl"])),
+            ("unrealized P&L", _money(a["unrealized_pnl"])),
+            ("equity at first cycle", _money(a["start_equity"])),
+            ("equity change", _money(a["equity_change"])),
+            ("equity min / max", f"{_money(a['equity_min'])} / {_money(a['equity_max'])}"),
         ],
     )
 
