@@ -2,9 +2,10 @@
 broker, replay feed) and memory growth with the number of bars.
 
 Each measurement runs in a fresh subprocess: a backtest over the first N bars of a
-100,000-bar daily CSV, reporting bars/s and the growth of peak RSS during the run. By
-default N is 2,000 and 20,000 (about 20 s in all); ``TK_BENCH_BACKTEST_FULL=1`` runs
-10,000 and the full 100,000 bars (about 1.5 minutes at ~1,400 bars/s).
+100,000-bar daily CSV, reporting bars/s and the Python heap peak during the run
+(tracemalloc). The ``hold`` strategist shows memory against bars alone; ``sma-cross``
+adds what each trade keeps. By default N is 2,000 and 20,000; ``TK_BENCH_BACKTEST_FULL=1``
+runs 10,000 and the full 100,000 bars.
 """
 
 from __future__ import annotations
@@ -37,26 +38,24 @@ slow = 30
 """
 
 CHILD = r"""
-import json, resource, sys
+import json, sys, tracemalloc
 from loguru import logger
 logger.remove()
 from tradekernel.backtest import BacktestSpec, run_backtest
 from tradekernel.settings import Settings
 
-def rss_kb():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * (resource.getpagesize() // 1024)
-
-config, data, end = sys.argv[1:4]
+config, data, end, strategist = sys.argv[1:5]
 base = Settings.load(config, environ={})
-warm = BacktestSpec(strategist="sma-cross", data=[data], end="1800-03-01", record=False)
+warm = BacktestSpec(strategist=strategist, data=[data], end="1800-03-01", record=False)
 run_backtest(base, warm)  # import and build everything once
-before = rss_kb()
-spec = BacktestSpec(strategist="sma-cross", data=[data], end=end, record=False)
+spec = BacktestSpec(strategist=strategist, data=[data], end=end, record=False)
+tracemalloc.start()
 m = run_backtest(base, spec).metrics
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"bars": m["bars"], "rate": m["bars_per_second"], "trades": m["trades"],
-                  "growth_kb": max(peak - before, 0)}))
+peak = tracemalloc.get_traced_memory()[1]
+tracemalloc.stop()
+timed = run_backtest(base, spec).metrics  # the rate without tracemalloc's overhead
+print(json.dumps({"bars": m["bars"], "rate": timed["bars_per_second"], "trades": m["trades"],
+                  "heap_kb": peak / 1024}))
 """
 
 
@@ -74,10 +73,10 @@ def _write_data(path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def _measure(tmp: Path, config: Path, data: Path, bars: int) -> dict:
+def _measure(tmp: Path, config: Path, data: Path, bars: int, strategist: str) -> dict:
     end = (date(1800, 1, 1) + timedelta(days=bars - 1)).isoformat()
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(config), str(data), end],
+        [sys.executable, "-c", CHILD, str(config), str(data), end, strategist],
         capture_output=True,
         text=True,
         check=True,
@@ -95,8 +94,10 @@ def run() -> list[dict]:
         _write_data(data)
         config = tmp / "plugins.toml"
         config.write_text(CONFIG.format(state=tmp / "operator"))
-        a = _measure(tmp, config, data, small)
-        b = _measure(tmp, config, data, large)
+        hold_small = _measure(tmp, config, data, small, "hold")
+        hold_large = _measure(tmp, config, data, large, "hold")
+        b = _measure(tmp, config, data, large, "sma-cross")
+    per_trade = (b["heap_kb"] - hold_large["heap_kb"]) / max(b["trades"], 1)
     return [
         {
             "figure": f"backtest bars/s (sma-cross, first {large:,} of a 100,000-bar file, "
@@ -108,12 +109,20 @@ def run() -> list[dict]:
             "ratio": round(b["rate"] / PEER, 3),
         },
         {
-            "figure": f"backtest peak RSS growth, {small:,} vs {large:,} bars (1 = flat)",
-            "value": round(b["growth_kb"] / 1024, 2),
+            "figure": f"backtest heap peak, hold, {large:,} bars (vs {small:,}: 1 = flat)",
+            "value": round(hold_large["heap_kb"] / 1024, 2),
             "unit": "MiB",
-            "peer": f"growth at {small:,} bars",
-            "peer_value": round(a["growth_kb"] / 1024, 2),
-            "ratio": round(b["growth_kb"] / a["growth_kb"], 3) if a["growth_kb"] else None,
+            "peer": f"heap peak at {small:,} bars",
+            "peer_value": round(hold_small["heap_kb"] / 1024, 2),
+            "ratio": round(hold_large["heap_kb"] / hold_small["heap_kb"], 3),
+        },
+        {
+            "figure": "backtest heap per trade (paper broker keeps its order history)",
+            "value": round(per_trade, 2),
+            "unit": "KiB/trade",
+            "peer": "",
+            "peer_value": None,
+            "ratio": None,
         },
     ]
 
