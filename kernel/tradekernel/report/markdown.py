@@ -22,7 +22,7 @@ def _money(value: Any) -> str:
     if value is None:
         return "-"
     try:
-        return str(Decimal(str(value)).quantize(Decimal('0.01')))
+        return str(Decimal(str(value)).quantize(Decimal("0.01")))
     except InvalidOperation:
         return _v(value)
 
