@@ -196,44 +196,43 @@ class ApprovalService:
         """Approve a pending intent. Refuses (nothing changed, exit 3) an intent that is
         expired (marking a due one expired first), rejected, blocked or already executed,
         and one whose recorded verdicts do not all allow."""
-        record = self._expire_if_due(self.store.get(intent_id), self.clock())
-        if record.state is not IntentState.PENDING_APPROVAL:
-            raise self._refuse(record, "approve")
+        record = self._pending(intent_id, "approve")
         denial = record.first_denial
         if denial is not None:
             raise RefusedError(
                 f"cannot approve intent {intent_id}: guard {denial.guard} denied it "
                 f"({denial.code}); nothing was changed"
             )
-        try:
-            record = self.store.transition(
-                intent_id,
-                IntentState.APPROVED,
-                expected_from=IntentState.PENDING_APPROVAL,
-                actor=actor,
-                reason=reason,
-            )
-        except StateConflict as exc:
-            raise RefusedError(f"cannot approve intent {intent_id}: {exc}") from None
-        self._emit("approved", record, actor=actor, reason=reason)
-        return record
+        return self._decide(record, IntentState.APPROVED, "approve", actor, reason)
 
     def reject(self, intent_id: str, actor: str, reason: str = "") -> IntentRecord:
         """Reject a pending intent (refused with its state when it is not pending)."""
+        record = self._pending(intent_id, "reject")
+        return self._decide(record, IntentState.REJECTED, "reject", actor, reason)
+
+    def _pending(self, intent_id: str, verb: str) -> IntentRecord:
+        """The intent, if it is still pending approval (a due one is expired first)."""
         record = self._expire_if_due(self.store.get(intent_id), self.clock())
         if record.state is not IntentState.PENDING_APPROVAL:
-            raise self._refuse(record, "reject")
+            raise self._refuse(record, verb)
+        return record
+
+    def _decide(
+        self, record: IntentRecord, to: IntentState, verb: str, actor: str, reason: str
+    ) -> IntentRecord:
+        """Move a pending intent to ``to`` by compare-and-set and emit the decision."""
+        intent_id = record.intent.id
         try:
             record = self.store.transition(
                 intent_id,
-                IntentState.REJECTED,
+                to,
                 expected_from=IntentState.PENDING_APPROVAL,
                 actor=actor,
                 reason=reason,
             )
         except StateConflict as exc:
-            raise RefusedError(f"cannot reject intent {intent_id}: {exc}") from None
-        self._emit("rejected", record, actor=actor, reason=reason)
+            raise RefusedError(f"cannot {verb} intent {intent_id}: {exc}") from None
+        self._emit(to.value, record, actor=actor, reason=reason)
         return record
 
     def cancel(self, intent_id: str, actor: str, reason: str = "") -> IntentRecord:

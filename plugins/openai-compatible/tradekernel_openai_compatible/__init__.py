@@ -10,7 +10,13 @@ from tradekernel import hookimpl
 
 from .client import ChatClient, parse_retry_after, status_error_type
 from .config import HTTPClientConfig, OpenAICompatibleConfig
-from .provider import OpenAICompatibleProvider, config_where, create, read_api_key
+from .provider import (
+    OpenAICompatibleProvider,
+    build_provider,
+    config_where,
+    create,
+    read_api_key,
+)
 from .wire import build_payload, parse_completion
 
 __all__ = [
@@ -19,6 +25,7 @@ __all__ = [
     "OpenAICompatibleConfig",
     "OpenAICompatibleProvider",
     "build_payload",
+    "build_provider",
     "config_where",
     "create",
     "parse_completion",

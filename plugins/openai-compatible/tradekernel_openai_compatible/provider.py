@@ -55,19 +55,36 @@ def config_where(ctx: ComponentContext, section: str) -> str:
     return f"{path.name if path else 'plugins.toml'}: {section}"
 
 
-def create(
-    config: OpenAICompatibleConfig, ctx: ComponentContext, **client_kwargs: Any
+def build_provider(
+    config: Any,
+    ctx: ComponentContext,
+    *,
+    name: str,
+    key_required: bool,
+    headers: dict[str, str] | None = None,
+    **client_kwargs: Any,
 ) -> OpenAICompatibleProvider:
-    """Factory of ``llm_provider:openai-compatible``."""
-    where = config_where(ctx, "[llm_provider.openai-compatible]")
+    """A provider named ``name`` on ``config`` (any config with the HTTP client's keys):
+    checks ``base_url``, reads the API key from the variable the config names."""
+    where = config_where(ctx, f"[llm_provider.{name}]")
     if not config.base_url.strip():
         raise ConfigError(f"{where} base_url: must not be empty")
-    key = read_api_key(ctx, config.api_key_env, where=where, required=False)
+    key = read_api_key(ctx, config.api_key_env, where=where, required=key_required)
     client = ChatClient(
         config,
         base_url=config.base_url,
         api_key=key,
-        provider="openai-compatible",
+        provider=name,
+        headers=headers,
         **client_kwargs,
     )
-    return OpenAICompatibleProvider(client, "openai-compatible")
+    return OpenAICompatibleProvider(client, name)
+
+
+def create(
+    config: OpenAICompatibleConfig, ctx: ComponentContext, **client_kwargs: Any
+) -> OpenAICompatibleProvider:
+    """Factory of ``llm_provider:openai-compatible`` (a key is optional: local servers)."""
+    return build_provider(
+        config, ctx, name="openai-compatible", key_required=False, **client_kwargs
+    )

@@ -13,13 +13,10 @@ from typing import Any
 from attrs import define
 from tradekernel import hookimpl
 from tradekernel.components import ComponentContext
-from tradekernel.errors import ConfigError
 from tradekernel_openai_compatible import (
-    ChatClient,
     HTTPClientConfig,
     OpenAICompatibleProvider,
-    config_where,
-    read_api_key,
+    build_provider,
 )
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
@@ -55,20 +52,15 @@ def attribution_headers(config: OpenRouterConfig) -> dict[str, str]:
 def create(
     config: OpenRouterConfig, ctx: ComponentContext, **client_kwargs: Any
 ) -> OpenAICompatibleProvider:
-    """Factory of ``llm_provider:openrouter``."""
-    where = config_where(ctx, "[llm_provider.openrouter]")
-    if not config.base_url.strip():
-        raise ConfigError(f"{where} base_url: must not be empty")
-    key = read_api_key(ctx, config.api_key_env, where=where, required=True)
-    client = ChatClient(
+    """Factory of ``llm_provider:openrouter`` (the API key is required)."""
+    return build_provider(
         config,
-        base_url=config.base_url,
-        api_key=key,
-        provider="openrouter",
+        ctx,
+        name="openrouter",
+        key_required=True,
         headers=attribution_headers(config),
         **client_kwargs,
     )
-    return OpenAICompatibleProvider(client, "openrouter")
 
 
 @hookimpl
