@@ -78,21 +78,6 @@ class ReconcileResult:
     reason: str = ""
 
 
-def control_on(value: Any) -> bool:
-    """Whether a kill-switch style control value means "on"."""
-    if isinstance(value, dict):
-        value = value.get("on", value.get("enabled", value.get("active", False)))
-    if isinstance(value, str):
-        return value.strip().lower() in ("on", "true", "1", "yes", "engaged")
-    return bool(value)
-
-
-def trading_halted(value: Any) -> bool:
-    if isinstance(value, dict):
-        value = value.get("state")
-    return isinstance(value, str) and value.strip().lower() == "halted"
-
-
 class Executor:
     """Executes approved intents through ``broker`` (a :class:`components.Broker`)."""
 
@@ -137,10 +122,11 @@ class Executor:
 
     def _halts(self) -> list[Denial]:
         out = []
-        if control_on(self.store.get_control("kill_switch", False)):
+        # Read fresh from the store on every call: an operator's switch counts at once.
+        # Any truthy kill-switch value halts (fail safe); runtime.control writes a bool.
+        if self.store.get_control("kill_switch", False):
             out.append(Denial("kill_switch_on", "the kill switch is on"))
-        state = self.store.get_control("trading_state", "active")
-        if trading_halted(state):
+        if self.store.get_control("trading_state", "active") == "halted":
             out.append(Denial("trading_halted", "trading_state is halted"))
         return out
 
