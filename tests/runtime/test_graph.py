@@ -134,3 +134,28 @@ def test_runtime_plan_lists_the_chain():
     assert plan[-1]["next"] == "end"
     execute = next(row for row in plan if row["node"] == "execute")
     assert execute["attempts"] == 1 and execute["skipped_in"] == ["shadow"]
+
+
+def test_an_approval_left_unexecuted_past_the_ttl_is_cancelled_not_sent(make_kernel):
+    from datetime import timedelta
+
+    from tradekernel.models import utcnow
+
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 5)]
+    kernel, rec = make_kernel(
+        approval="manual", strategist="scripted", extra=NOTIONAL, plugins=((scripted, "s"),)
+    )
+    now = [utcnow()]
+    with Runtime(kernel, clock=lambda: now[0]) as runtime:
+        intent_id = runtime.run_cycle().pending[0]
+        runtime.approvals.approve(intent_id, actor="alice")
+        runtime.control.pause(actor="alice")  # the agent does not trade for a while
+        now[0] += timedelta(minutes=16)  # past approval_ttl (15m)
+        runtime.control.resume(actor="alice")
+        state = runtime.run_cycle()
+        record = runtime.store.get(intent_id)
+    assert not state.submitted
+    assert record.state == IntentState.CANCELLED and record.reason.startswith("approval_stale")
+    assert not runtime.kernel.component("broker").orders()
+    assert rec.of("approval", "cancelled")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -352,9 +352,20 @@ class Nodes:
             why = "kill switch on" if self.control.kill_switch else "trading halted"
             self.kernel.emit("executor", "skipped", severity="warning", reason=why)
             return
+        ttl = timedelta(seconds=float(self.settings.kernel.approval_ttl))
         for record in self.store.list_intents(state=IntentState.APPROVED):
             if self.stop_requested:
                 break
+            if record.updated_at + ttl < self.clock():
+                # Approved but not executed within approval_ttl (the agent was down, or
+                # halted): the market has moved since the guards and the operator looked.
+                self.approvals.cancel(
+                    record.intent.id,
+                    actor="executor",
+                    reason=f"approval_stale: approved at {record.updated_at.isoformat()}, "
+                    f"not executed within approval_ttl ({self.settings.kernel.approval_ttl})",
+                )
+                continue
             result = self.executor.execute(record.intent.id)
             if result.outcome == "submitted":
                 state.submitted.append(record.intent.id)
