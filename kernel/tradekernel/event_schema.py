@@ -208,7 +208,14 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     "executor": {
         **{
             k: _EXECUTOR
-            for k in ("submitted", "failed", "claim_conflict", "unknown_outcome", "reconciled")
+            for k in (
+                "submitted",
+                "failed",
+                "claim_conflict",
+                "unknown_outcome",
+                "reconciled",
+                "refused",
+            )
         },
         "skipped": {"reason": _f("str", doc="why nothing was executed this cycle")},
     },

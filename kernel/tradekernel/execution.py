@@ -91,6 +91,7 @@ class Executor:
         emit: Emit | None = None,
         clock: Callable[[], datetime] = utcnow,
         checkpoint: Checkpoint | None = None,
+        mode: str | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -98,6 +99,10 @@ class Executor:
         self.settings = settings
         self.emit = emit
         self.clock = clock
+        self.mode = mode or store.get_control("mode", None) or settings.kernel.mode
+        """The effective trading mode the preflight checks against: the runtime passes
+        its resolved mode (a --mode flag counts); otherwise the operator's persisted
+        mode, else Settings'."""
         self.checkpoint = checkpoint
         """Test hook: called as ``checkpoint(point, intent_id)`` at ``claimed``,
         ``before_submit``, ``after_submit`` and ``recorded`` (crash tests kill there)."""
@@ -137,7 +142,7 @@ class Executor:
     def _preflight(self, record: IntentRecord) -> list[Denial]:
         kernel = self.settings.kernel
         out: list[Denial] = []
-        if kernel.mode == "live":
+        if self.mode == "live":
             if not kernel.live_acknowledged:
                 out.append(Denial("live_not_acknowledged", "[kernel] live_acknowledged is false"))
             if not getattr(self.broker, "live_capable", False):

@@ -224,3 +224,78 @@ def test_a_node_failing_for_good_cancels_the_cycle(make_kernel):
         assert int(runtime.store.get_control("incidents", 0)) == 1
     assert len([e for e in rec.of("commander", "route") if e.fields["action"] == "retry"]) == 2
     assert rec.of("commander", "end")[-1].fields["action"] == "cancel"
+
+
+def test_live_mode_needs_a_live_capable_broker(make_kernel):
+    from tradekernel.promotion import stage_key
+    from tradekernel.store import Store
+
+    kernel, _ = make_kernel(
+        extra=NOTIONAL, environ={"TRADEKERNEL_KERNEL__LIVE_ACKNOWLEDGED": "true"}
+    )
+    with Store.open(kernel.settings.state_dir) as store:  # promoted, so only the broker fails
+        store.set_control(stage_key("sma-cross"), "live", actor="op")
+    with Runtime(kernel, mode="live") as runtime, pytest.raises(ConfigError, match="live-capable"):
+        runtime.start()
+
+
+def test_the_executor_checks_the_runtime_mode_not_only_the_file(make_kernel):
+    """A --mode live flag (or an operator's persisted mode) must get the live preflight
+    even when plugins.toml says paper."""
+    from tradekernel.execution import Executor
+    from tradekernel.models import GuardVerdict, Intent, utcnow
+
+    kernel, _ = make_kernel(extra=NOTIONAL)
+    with Runtime(kernel) as runtime:
+        broker = kernel.component("broker")
+        intent = Intent.create(symbol="AAA", side="buy", quantity=1, as_of=utcnow())
+        runtime.store.add_intent(intent, cycle_id="c", broker="paper")
+        runtime.approvals.submit(intent.id, [GuardVerdict.allowed("g")])  # auto: approved
+
+        def codes(executor):
+            return {d.code for d in executor.preflight(intent.id)}
+
+        flagged = Executor(
+            runtime.store, broker, broker_name="paper", settings=kernel.settings, mode="live"
+        )
+        plain = Executor(runtime.store, broker, broker_name="paper", settings=kernel.settings)
+        assert {"live_not_acknowledged", "broker_not_live_capable"} <= codes(flagged)
+        assert codes(plain) == set()
+        Control(runtime.store, kernel.settings.runtime).set_mode("live", actor="op")
+        persisted = Executor(runtime.store, broker, broker_name="paper", settings=kernel.settings)
+        assert {"live_not_acknowledged", "broker_not_live_capable"} <= codes(persisted)
+
+
+def test_a_refused_intent_does_not_fail_the_cycle(make_kernel):
+    """A preflight denial (here: the broker reports no credentials) refuses that intent
+    and the cycle goes on; the intent stays approved for a later cycle."""
+
+    class NoCredentials:
+        @hookimpl
+        def register_brokers(self, register):
+            from tradekernel_paper import build
+
+            def make(config, ctx):
+                broker = build(config, ctx)
+                broker.credentials_ok = lambda: False
+                return broker
+
+            from tradekernel_paper.config import PaperConfig
+
+            register("nocreds", make, config=PaperConfig)
+
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 5)]
+    kernel, rec = make_kernel(
+        strategist="scripted",
+        extra=NOTIONAL,
+        plugins=((scripted, "s"), (NoCredentials(), "nocreds")),
+        environ={"TRADEKERNEL_COMPONENTS__BROKER": "nocreds"},
+    )
+    with Runtime(kernel) as runtime:
+        state = runtime.run_cycle()
+        assert state.approved and not state.submitted
+        assert runtime.store.get(state.approved[0]).state == "approved"
+    refused = rec.of("executor", "refused")
+    assert refused and "credentials_missing" in refused[0].fields["reason"]
+    assert rec.of("commander", "end")[-1].fields["action"] == "end"

@@ -19,6 +19,7 @@ from loguru import logger
 
 from ..approval import ApprovalService
 from ..components import GuardContext, SkillRequest, StrategyInput
+from ..errors import RefusedError
 from ..execution import Executor
 from ..kernel import Kernel
 from ..models import Decision, GuardVerdict, Intent, SkillResult
@@ -49,6 +50,7 @@ class Nodes:
     _pool: cf.ThreadPoolExecutor
     _trace: bool
     _executor: Executor | None
+    mode: str
 
     @property
     def broker_name(self) -> str:
@@ -64,6 +66,8 @@ class Nodes:
                 broker_name=self.broker_name,
                 settings=self.settings,
                 emit=self.kernel.emit,
+                clock=self.clock,
+                mode=self.mode,
             )
         return self._executor
 
@@ -366,7 +370,17 @@ class Nodes:
                     f"not executed within approval_ttl ({self.settings.kernel.approval_ttl})",
                 )
                 continue
-            result = self.executor.execute(record.intent.id)
+            try:
+                result = self.executor.execute(record.intent.id)
+            except RefusedError as exc:  # a preflight denial: this intent waits, others go on
+                self.kernel.emit(
+                    "executor",
+                    "refused",
+                    severity="warning",
+                    intent_id=record.intent.id,
+                    reason=str(exc),
+                )
+                continue
             if result.outcome == "submitted":
                 state.submitted.append(record.intent.id)
                 self.ledger.note_order(record.intent.symbol, state.as_of or self.clock())

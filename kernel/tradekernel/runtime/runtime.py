@@ -93,6 +93,13 @@ class Runtime(Nodes):
             # key variable is unset) must stop the run here, not become a hold every cycle
             # that opens the breaker.
             self.kernel.component("strategist")
+            if self.mode == "live" and not getattr(
+                self.kernel.component("broker"), "live_capable", False
+            ):
+                raise ConfigError(
+                    f'mode "live" needs a live-capable broker; [components] broker = '
+                    f'"{self.broker_name}" is not (it simulates fills)'
+                )
             self.kernel.emit(
                 "commander",
                 "mode",
