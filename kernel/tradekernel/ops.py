@@ -9,20 +9,20 @@ at the end. See docs/operations.md, "ops batch".
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from attrs import define, field
 
-from .errors import EXIT_FAILED, EXIT_GATE, EXIT_OK, RefusedError
+from .errors import EXIT_FAILED, EXIT_GATE, EXIT_OK
+from .locks import exclusive
 from .models import utcnow
 
 STATUS_SCHEMA = "ops-status.v1"
@@ -160,29 +160,9 @@ STEPS: list[tuple[str, Step]] = [
 # -- lock and artifact ----------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def ops_lock(path: Path) -> Iterator[None]:
-    """Hold ``path`` with ``flock(LOCK_EX | LOCK_NB)`` for the block; raise
-    :class:`RefusedError` at once when another process holds it. The file keeps the
-    holder's pid and is never deleted (deleting a lock file races with its next user)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise RefusedError(
-            f"another ops batch is running (lock {path} is held by pid {holder}); "
-            "this run did nothing"
-        ) from None
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+def ops_lock(path: Path) -> contextlib.AbstractContextManager[None]:
+    """The batch's lock: a second ``ops batch`` is refused at once (exit 3)."""
+    return exclusive(path, "ops batch")
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -120,3 +120,21 @@ def test_control_commands_persist_and_journal(cfg):
     assert json.loads(tk(cfg, "control", "status", "--json").stdout)["paused"] is False
     assert tk(cfg, "control", "kill-switch", "on", "--by", "bob").returncode == 0
     assert json.loads(tk(cfg, "control", "status", "--json").stdout)["kill_switch"] is True
+
+
+def test_a_second_run_on_the_same_state_dir_is_refused(cfg, tmp_path):
+    import fcntl
+    import os
+
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    fd = os.open(state / "run.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running agent holds it
+    os.write(fd, b"4242\n")
+    try:
+        result = tk(cfg, "run", "--once")
+    finally:
+        os.close(fd)
+    assert result.returncode == 3
+    assert "another tradekernel run is running" in result.stderr and "4242" in result.stderr
+    assert tk(cfg, "run", "--once").returncode == 0  # released: runs again

@@ -1,0 +1,37 @@
+"""Process-exclusive locks on files in the state directory (``flock``)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import RefusedError
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, what: str) -> Iterator[None]:
+    """Hold ``path`` with ``flock(LOCK_EX | LOCK_NB)`` for the block; raise
+    :class:`RefusedError` (exit 3) at once when another process holds it, naming
+    ``what`` and the holder's pid. The lock is released by the kernel when the process
+    dies, however it dies. The file keeps the holder's pid and is never deleted (deleting
+    a lock file races with its next user)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RefusedError(
+            f"another {what} is running (lock {path} is held by pid {holder}); this run did nothing"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
