@@ -156,13 +156,20 @@ class ApprovalService:
             self._emit("auto_approved", record, actor="auto")
             return record
         quoted = shlex.quote(intent_id)
+        config = getattr(self.settings, "config_path", None)
+        tk = (
+            f"tradekernel --config {shlex.quote(str(config.resolve()))}"
+            if config
+            else "tradekernel"
+        )
         self._emit(
             "pending",
             record,
             actor="guards",
             expires_at=record.expires_at.isoformat() if record.expires_at else None,
-            approve_cmd=f"tradekernel intents approve {quoted}",
-            reject_cmd=f"tradekernel intents reject {quoted}",
+            estimated_notional=self.preview(intent_id).estimated_notional,
+            approve_cmd=f"{tk} intents approve {quoted}",
+            reject_cmd=f"{tk} intents reject {quoted}",
         )
         return record
 

@@ -79,12 +79,20 @@ _APPROVAL = {
     "quantity": _f("decimal", "shares/units"),
     "notional": _f("decimal", "account currency"),
     "actor": _f("str", doc="who decided (operator name, auto, expiry)"),
+    "estimated_notional": _f(
+        "decimal", "account currency", "quantity x reference price, or the notional (pending)"
+    ),
+    "expires_at": _f("str", doc="end of the approval window, ISO-8601 (pending)"),
     "approve_cmd": _f("str", doc="CLI command that approves (pending only)"),
     "reject_cmd": _f("str", doc="CLI command that rejects (pending only)"),
 }
 _EXECUTOR = {
     "intent_id": _INTENT_ID,
     "client_order_id": _f("str"),
+    "symbol": _f("str"),
+    "side": _f("str", doc="buy | sell"),
+    "quantity": _f("decimal", "shares/units", "the intent's quantity (null for notional)"),
+    "notional": _f("decimal", "account currency", "the intent's notional (null for quantity)"),
     "broker_order_id": _f("str"),
     "broker": _f("str", doc="broker component name"),
     "action": _f("str", doc="what reconciliation did (reconciled)"),

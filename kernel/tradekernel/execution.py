@@ -116,12 +116,17 @@ class Executor:
     def _emit(self, kind: str, record: IntentRecord, **fields: Any) -> None:
         if self.emit is not None:
             fields.setdefault("broker_order_id", record.broker_order_id)
+            intent = record.intent
             self.emit(
                 "executor",
                 kind,
                 intent_id=record.id,
                 client_order_id=record.client_order_id,
                 broker=self.broker_name,
+                symbol=intent.symbol,
+                side=str(intent.side),
+                quantity=None if intent.quantity is None else str(intent.quantity),
+                notional=None if intent.notional is None else str(intent.notional),
                 **fields,
             )
 
@@ -327,7 +332,8 @@ class Executor:
                 found = self.broker.get_order(coid)
             except Exception:
                 found = None
-            if found is not None:
+            # the broker may keep the order it just rejected: only a live one was a duplicate
+            if found is not None and found.status is not OrderStatus.REJECTED:
                 return self._submitted(record, found, actor, "found_at_broker"), "found"
             return self._fail(record, f"broker_rejected: {exc.code}", actor, exc.reason), "failed"
         except Exception as exc:

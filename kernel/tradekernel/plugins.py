@@ -230,15 +230,20 @@ class PluginRegistry:
                 try:
                     impl.function(*([register] if impl.argnames else []))
                 except PluginError as exc:
-                    self._drop(info, added, str(exc))
+                    self._drop(info, str(exc))
                 except Exception as exc:
-                    self._drop(info, added, f"{hook_name} failed: {type(exc).__name__}: {exc}")
+                    self._drop(info, f"{hook_name} failed: {type(exc).__name__}: {exc}")
 
-    def _drop(self, info: PluginInfo, added: list[ComponentSpec], error: str) -> None:
-        for spec in added:
-            self.specs.pop((spec.kind, spec.name), None)
-            if spec.key in info.components:
-                info.components.remove(spec.key)
+    def _drop(self, info: PluginInfo, error: str) -> None:
+        """Unload a plugin whose registration failed: all of it, not just the failing hook
+        (its other components, its observers and its commands go too)."""
+        for key, spec in list(self.specs.items()):
+            if spec.plugin == info.name and spec.distribution == info.distribution:
+                del self.specs[key]
+        info.components.clear()
+        info.hooks.clear()
+        if self.pm.get_plugin(info.name) is not None:
+            self.pm.unregister(name=info.name)
         info.status = "error"
         info.error = error
         logger.warning("plugin {} ({}) not loaded: {}", info.name, info.distribution, error)

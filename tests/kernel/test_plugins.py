@@ -318,3 +318,33 @@ def test_a_factory_that_breaks_its_protocol_is_refused(stub_config, dists, uid, 
     assert code == 2
     assert "guard:lazy (tk-noproto)" in err
     assert "not a Guard (missing: check)" in err
+
+
+def test_a_plugin_whose_registration_fails_is_unloaded_whole(tmp_path):
+    """Its other components and its observers go too: an `error` plugin runs nothing."""
+    from tradekernel import hookimpl
+    from tradekernel.testing import KernelFactory
+
+    class HalfBroken:
+        seen: list = []
+
+        @hookimpl
+        def register_scanners(self, register):
+            register("half", lambda config, ctx: object())
+
+        @hookimpl
+        def register_guards(self, register):
+            raise RuntimeError("boom")
+
+        @hookimpl
+        def on_event(self, event):
+            self.seen.append(event)
+
+    plugin = HalfBroken()
+    with KernelFactory(tmp_path) as factory:
+        kernel, _ = factory.build("", plugins=[(plugin, "half-broken")])
+        info = next(i for i in kernel.registry.infos if i.name == "half-broken")
+        assert info.status == "error" and "boom" in info.error
+        assert info.components == [] and ("scanner", "half") not in kernel.registry.specs
+        kernel.emit("scan", "candidates", candidates=[], count=0)
+        assert plugin.seen == []

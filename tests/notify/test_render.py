@@ -18,7 +18,7 @@ def test_approval_pending_has_preview_fields_and_commands():
             "symbol": "AAA",
             "side": "buy",
             "quantity": Decimal("10"),
-            "notional": Decimal("1500.50"),
+            "estimated_notional": Decimal("1500.50"),
             "approve_cmd": "tradekernel intents approve int_1",
             "reject_cmd": "tradekernel intents reject int_1",
         },

@@ -16,7 +16,8 @@ from ..models import Event
 TEMPLATES: dict[str, tuple[str, str, str | None]] = {
     "approval.pending": (
         "Approval needed: {SIDE} {quantity} {symbol}",
-        "Intent {intent_id} waits for approval: {side} {quantity} {symbol} (notional {notional}).",
+        "Intent {intent_id} waits for approval: {side} {quantity} {symbol} "
+        "(about {estimated_notional}).",
         "intent_id",
     ),
     "approval.approved": (
