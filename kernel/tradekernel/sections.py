@@ -83,7 +83,8 @@ class KernelSettings:
     approval_mode: Literal["manual", "auto"] = "manual"
     approval_ttl: Duration = Duration(900)
     state_dir: Path = Path(".tradekernel")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    """Log level on stderr when no ``-v`` is given."""
 
 
 @define

@@ -71,9 +71,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(EXIT_FAILED)
+    except click.UsageError as exc:
+        path = exc.ctx.command_path if exc.ctx else "tradekernel"
+        click.echo(f"Error: {_one_line(exc.format_message())} (see '{path} --help')", err=True)
+        sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+        sys.exit(exc.exit_code)
     except TradekernelError as exc:
         if verbose:
             import traceback

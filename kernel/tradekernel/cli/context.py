@@ -77,10 +77,12 @@ def redact_text(text: str) -> str:
 
 
 def configure_logging(verbose: int, settings: Any = None) -> None:
-    """Log to stderr: warnings by default, INFO with -v, DEBUG with -vv; secrets redacted."""
+    """Log to stderr at ``[kernel] log_level`` (default WARNING); -v means INFO, -vv DEBUG.
+    Secrets are redacted from every message."""
     from loguru import logger
 
-    level = "WARNING" if not verbose else ("INFO" if verbose == 1 else "DEBUG")
+    default = settings.kernel.log_level if settings is not None else "WARNING"
+    level = default if not verbose else ("INFO" if verbose == 1 else "DEBUG")
     logger.remove()
     if settings is not None:
         redact = settings.redact

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..store.states import IntentState
 from .context import AppContext, echo_json, json_option, pass_app
 
 
@@ -63,7 +64,12 @@ def intents() -> None:
 
 
 @intents.command("list")
-@click.option("--state", "state", help="Only intents in this state (e.g. pending_approval).")
+@click.option(
+    "--state",
+    "state",
+    type=click.Choice([s.value for s in IntentState]),
+    help="Only intents in this state.",
+)
 @click.option("--cycle", "cycle_id", help="Only intents of this cycle.")
 @click.option("--limit", type=int, help="At most this many.")
 @click.option(

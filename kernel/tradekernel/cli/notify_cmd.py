@@ -84,7 +84,9 @@ def log_cmd(
 def test_cmd(app: AppContext, notifier: str, as_json: bool) -> None:
     """Send a test message through NOTIFIER (no dedup or rate limit; logged). Exit 1 when
     the delivery failed."""
-    app.registry().spec("notifier", notifier)  # unknown names: a clear error, exit 2
+    # An unknown name or a configuration error (e.g. its webhook variable is unset) is
+    # exit 2, before anything is sent or logged.
+    app.kernel().component("notifier", notifier)
     record = _service(app).test(notifier)
     if as_json:
         echo_json(record)
