@@ -118,3 +118,24 @@ def test_secret_never_in_cli_output(
     assert got == code, err
     assert message in err
     assert SECRET not in out + err
+
+
+def test_logged_tracebacks_are_redacted(capsys, monkeypatch, tmp_path):
+    """A secret inside an exception's text (or a local variable) never reaches stderr."""
+    monkeypatch.chdir(tmp_path)  # no plugins.toml here: built-in defaults
+    from loguru import logger
+    from tradekernel.cli import context
+    from tradekernel.settings import Settings
+
+    settings = Settings.load(environ={"TK_TEST_SECRET": "sk-or-SUPERSECRET-1234"})
+    context._REDACTORS.append(settings.redact)
+    context.configure_logging(0, settings)
+    key = settings.secret("TK_TEST_SECRET")
+    try:
+        raise RuntimeError(f"HTTP 401 for https://llm.example/v1?key={key}")
+    except RuntimeError as exc:
+        logger.opt(exception=exc).warning("provider failed: {}", exc)
+    context._REDACTORS.remove(settings.redact)
+    err = capsys.readouterr().err
+    assert "RuntimeError: HTTP 401" in err and "Traceback" in err
+    assert "SUPERSECRET" not in err

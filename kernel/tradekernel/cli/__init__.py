@@ -80,9 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except TradekernelError as exc:
         if verbose:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         click.echo(f"Error: {redact_text(_one_line(str(exc)))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -90,9 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as exc:
         if verbose:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         click.echo(
             f"Error: unexpected {type(exc).__name__}: {redact_text(_one_line(str(exc)))} "
             "(run with -v for the traceback)",
@@ -100,6 +96,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(EXIT_FAILED)
     sys.exit(0)
+
+
+def _print_traceback() -> None:
+    import traceback
+
+    click.echo(redact_text(traceback.format_exc()), err=True, nl=False)
 
 
 def _one_line(text: str) -> str:

@@ -84,10 +84,15 @@ def configure_logging(verbose: int, settings: Any = None) -> None:
     default = settings.kernel.log_level if settings is not None else "WARNING"
     level = default if not verbose else ("INFO" if verbose == 1 else "DEBUG")
     logger.remove()
-    if settings is not None:
-        redact = settings.redact
-        logger.configure(patcher=lambda record: record.update(message=redact(record["message"])))
-    logger.add(sys.stderr, level=level, format="{time:HH:mm:ss} {level: <7} {message}")
+    # Redact the whole formatted record, traceback included (an exception's text or a
+    # variable in it may carry a secret); never print variable values (diagnose).
+    logger.add(
+        lambda text: sys.stderr.write(redact_text(text)),
+        level=level,
+        format="{time:HH:mm:ss} {level: <7} {message}",
+        diagnose=False,
+        backtrace=False,
+    )
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
