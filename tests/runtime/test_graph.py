@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tradekernel.approval import ApprovalService
-from tradekernel.models import Decision
+from tradekernel.models import Decision, Intent
 from tradekernel.runtime import PLAN, Runtime, run_cycles, runtime_plan
 from tradekernel.store import IntentState
 
@@ -95,11 +95,59 @@ def test_shadow_mode_records_intents_and_never_executes(make_kernel):
     with Runtime(kernel, mode="shadow") as runtime:
         run_cycles(runtime, cycles=2)
         records = runtime.store.list_intents()
+        paths = [[r.to_state for r in runtime.store.journal_rows(x.intent.id)] for x in records]
     assert len(records) == 2
-    assert all(r.state == IntentState.APPROVED for r in records)
+    assert all(r.state == IntentState.CANCELLED for r in records)
+    assert paths == [["proposed", "pending_approval", "approved", "cancelled"]] * 2
     assert not rec.of("executor")
     visited = {e.fields["node"] for e in rec.of("commander", "transition")}
     assert visited == {"hydrate", "scan", "strategize", "guard", "approve", "report"}
+
+
+def test_shadow_intents_never_execute_when_the_agent_later_trades(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 5), Decision.hold("wait")]
+    kernel, _ = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "s"),))
+    with Runtime(kernel, mode="shadow") as runtime:
+        runtime.run_cycle()
+    with Runtime(kernel, mode="paper") as runtime:
+        state = runtime.run_cycle()
+    assert not state.submitted
+    assert not kernel.component("broker").orders()
+
+
+def test_three_buys_in_one_decision_are_checked_against_each_other(make_kernel):
+    """Guards see what the cycle already let through (and what is still on its way)."""
+
+    def three(inputs):
+        return Decision(
+            intents=[
+                Intent.create(
+                    symbol="AAA",
+                    side="buy",
+                    quantity=q,
+                    strategist="scripted",
+                    as_of=inputs.as_of,
+                    rationale="test",
+                )
+                for q in (8, 9, 10)
+            ]
+        )
+
+    scripted = Scripted()
+    scripted.script = [three]
+    kernel, _ = make_kernel(
+        strategist="scripted",
+        guards='["max_orders_per_day", "max_position"]',
+        extra="[guard.max_orders_per_day]\nlimit = 2\n\n[guard.max_position]\nmax_quantity = 20\n",
+        plugins=((scripted, "s"),),
+    )
+    with Runtime(kernel) as runtime:
+        state = runtime.run_cycle()
+    # 8 passes; 8 + 9 = 17 <= 20 and a second order fit; 8 + 9 + 10 = 27 and a third
+    # order do not (without the projection all three passed, each seeing 0 and 0).
+    assert len(state.approved) == 2 and len(state.blocked) == 1
+    assert state.denials == {"position_limit_exceeded": 1, "max_orders_per_day_reached": 1}
 
 
 def test_same_cycle_inputs_give_the_same_intent_ids(make_kernel):
@@ -159,3 +207,20 @@ def test_an_approval_left_unexecuted_past_the_ttl_is_cancelled_not_sent(make_ker
     assert record.state == IntentState.CANCELLED and record.reason.startswith("approval_stale")
     assert not runtime.kernel.component("broker").orders()
     assert rec.of("approval", "cancelled")
+
+
+def test_intents_waiting_for_approval_count_against_the_limits(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 15), buy("AAA", 10)]
+    kernel, _ = make_kernel(
+        approval="manual",
+        strategist="scripted",
+        guards='["max_position"]',
+        extra="[guard.max_position]\nmax_quantity = 20\n",
+        plugins=((scripted, "s"),),
+    )
+    with Runtime(kernel) as runtime:
+        first = runtime.run_cycle()
+        second = runtime.run_cycle()
+    assert len(first.pending) == 1
+    assert second.denials == {"position_limit_exceeded": 1}  # 15 waiting + 10 > 20

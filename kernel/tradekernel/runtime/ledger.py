@@ -60,3 +60,51 @@ class TradeLedger:
 
 def unrealized(positions: dict[str, Position]) -> Decimal:
     return sum((p.unrealized_pnl for p in positions.values()), Decimal(0))
+
+
+class Commitments:
+    """Orders the guards must count although the broker's positions do not show them yet:
+    intents waiting for approval, approved, executing, or submitted and still working, and
+    the intents this cycle has already let through. Without it, three buys in one
+    decision would each be checked against the same position and order count."""
+
+    def __init__(self) -> None:
+        self.delta: dict[str, Decimal] = {}
+        self.prices: dict[str, Decimal] = {}
+        self.times: list[datetime] = []
+        self.last: dict[str, datetime] = {}
+
+    def add(
+        self,
+        symbol: str,
+        signed_quantity: Decimal,
+        price: Decimal | None,
+        ts: datetime | None,
+        *,
+        counts_as_order: bool = True,
+    ) -> None:
+        self.delta[symbol] = self.delta.get(symbol, Decimal(0)) + signed_quantity
+        if price is not None:
+            self.prices.setdefault(symbol, price)
+        if counts_as_order and ts is not None:
+            self.times.append(ts)
+            self.last[symbol] = max(ts, self.last.get(symbol, ts))
+
+    def orders_on(self, day: date | None) -> int:
+        return sum(1 for t in self.times if t.date() == day)
+
+    def positions(self, base: dict[str, Position]) -> dict[str, Position]:
+        """``base`` with every committed quantity applied."""
+        if not self.delta:
+            return base
+        out = dict(base)
+        for symbol, delta in self.delta.items():
+            held = out.get(symbol)
+            if held is None:
+                price = self.prices.get(symbol, Decimal(0))
+                out[symbol] = Position(symbol, delta, price, market_price=price or None)
+            else:
+                out[symbol] = Position(
+                    symbol, held.quantity + delta, held.avg_price, held.market_price
+                )
+        return out

@@ -23,11 +23,11 @@ from ..errors import RefusedError
 from ..execution import Executor
 from ..kernel import Kernel
 from ..models import Decision, GuardVerdict, Intent, SkillResult
-from ..risk import evaluate
+from ..risk import evaluate, intent_quantity, signed
 from ..settings import RuntimeSettings, Settings
 from ..store import IntentState, Store
 from .control import BREAKER_NON_FAILURES, CircuitBreaker, Control
-from .ledger import TradeLedger
+from .ledger import Commitments, TradeLedger
 from .state import CycleState
 
 OPEN_ORDER_STATES = ("working", "partial_fill", None)
@@ -283,6 +283,7 @@ class Nodes:
     def _node_guard(self, state: CycleState) -> None:
         guards = self.kernel.components("guard")
         self.ledger.roll(state.as_of, state.account, state.positions)
+        committed = self._commitments() if state.intents else Commitments()
         for intent in state.intents:
             quote = state.quotes.get(intent.symbol)
             record = self.store.add_intent(
@@ -295,7 +296,7 @@ class Nodes:
             if record.state != IntentState.PROPOSED:
                 continue  # the same cycle inputs were seen before: same id, already handled
             state.proposed.append(intent.id)
-            result = evaluate(guards, intent, self._guard_context(state, intent))
+            result = evaluate(guards, intent, self._guard_context(state, intent, committed))
             verdicts = list(result.verdicts)
             if state.degraded and "allowlist" not in self.settings.components.guards:
                 verdicts.append(
@@ -321,6 +322,11 @@ class Nodes:
                     state.denials[v.code] = state.denials.get(v.code, 0) + 1
             approval_mode = "manual" if state.degraded else None
             record = self.approvals.submit(intent.id, verdicts, approval_mode=approval_mode)
+            if record.state is not IntentState.BLOCKED:
+                quantity = intent_quantity(intent, record.ref_price) or Decimal(0)
+                committed.add(
+                    intent.symbol, signed(intent, quantity), record.ref_price, state.as_of
+                )
             bucket = {
                 IntentState.BLOCKED: state.blocked,
                 IntentState.PENDING_APPROVAL: state.pending,
@@ -329,16 +335,42 @@ class Nodes:
             if bucket is not None:
                 bucket.append(intent.id)
 
-    def _guard_context(self, state: CycleState, intent: Intent) -> GuardContext:
+    def _commitments(self) -> Commitments:
+        """Intents already on their way to the broker (see :class:`Commitments`)."""
+        committed = Commitments()
+        waiting = (IntentState.PENDING_APPROVAL, IntentState.APPROVED, IntentState.EXECUTING)
+        for state in waiting:
+            for r in self.store.list_intents(state=state):
+                quantity = intent_quantity(r.intent, r.ref_price) or Decimal(0)
+                committed.add(
+                    r.intent.symbol, signed(r.intent, quantity), r.ref_price, r.intent.as_of
+                )
+        # Submitted and still working: already counted as orders by the trade ledger, and
+        # only the unfilled rest is missing from the broker's positions.
+        for r in self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True):
+            quantity = intent_quantity(r.intent, r.ref_price) or Decimal(0)
+            rest = quantity - (r.filled_quantity or Decimal(0))
+            committed.add(
+                r.intent.symbol, signed(r.intent, rest), r.ref_price, None, counts_as_order=False
+            )
+        return committed
+
+    def _guard_context(
+        self, state: CycleState, intent: Intent, committed: Commitments
+    ) -> GuardContext:
         realized, unrealized = self.ledger.pnl_today(state.account, state.positions)
+        day = state.as_of.date() if state.as_of else None
+        last = dict(self.ledger.last_trade)
+        for symbol, ts in committed.last.items():
+            last[symbol] = max(ts, last.get(symbol, ts))
         return GuardContext(
             as_of=state.as_of,
             quote=state.quotes.get(intent.symbol),
-            positions=state.positions,
+            positions=committed.positions(state.positions),
             account=state.account,
-            orders_today=self.ledger.orders_today,
-            recent_order_times=tuple(self.ledger.order_times),
-            last_trade_time=dict(self.ledger.last_trade),
+            orders_today=self.ledger.orders_today + committed.orders_on(day),
+            recent_order_times=(*self.ledger.order_times, *committed.times),
+            last_trade_time=last,
             realized_pnl_today=realized,
             unrealized_pnl_today=unrealized,
             kill_switch=self.control.kill_switch,
@@ -349,6 +381,14 @@ class Nodes:
         expired = self.approvals.expire_due()
         if expired:
             state.notes.append(f"expired {len(expired)} approvals")
+        if self.mode == "shadow":
+            # Shadow records what would happen, approval included, and nothing more: its
+            # intents must never become executable when the agent later runs in paper or
+            # live mode, so each ends cancelled.
+            for intent_id in [*state.pending, *state.approved]:
+                self.approvals.cancel(
+                    intent_id, actor="shadow", reason="shadow mode: recorded, never executed"
+                )
 
     def _node_execute(self, state: CycleState) -> None:
         self.control.refresh()  # an operator's kill switch or halt must count right now
