@@ -223,6 +223,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
                 "unknown_outcome",
                 "reconciled",
                 "refused",
+                "conflict",
             )
         },
         "skipped": {"reason": _f("str", doc="why nothing was executed this cycle")},

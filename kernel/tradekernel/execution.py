@@ -17,7 +17,7 @@ The rules (docs/state.md, "Execution"):
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from attrs import frozen
@@ -40,6 +40,8 @@ PREFLIGHT_CODES = (
     "not_approved",
     "approval_expired",
     "guard_denied",
+    "live_broker_needs_live_mode",
+    "broker_mismatch",
 )
 
 
@@ -147,13 +149,28 @@ class Executor:
     def _preflight(self, record: IntentRecord) -> list[Denial]:
         kernel = self.settings.kernel
         out: list[Denial] = []
+        live_broker = bool(getattr(self.broker, "live_capable", False))
         if self.mode == "live":
             if not kernel.live_acknowledged:
                 out.append(Denial("live_not_acknowledged", "[kernel] live_acknowledged is false"))
-            if not getattr(self.broker, "live_capable", False):
+            if not live_broker:
                 out.append(
                     Denial("broker_not_live_capable", f"broker {self.broker_name} is paper-only")
                 )
+        elif live_broker:  # real money needs live mode and its acknowledgement, whatever else
+            out.append(
+                Denial(
+                    "live_broker_needs_live_mode",
+                    f"broker {self.broker_name} trades real money and the mode is {self.mode}",
+                )
+            )
+        if record.broker != self.broker_name:
+            out.append(
+                Denial(
+                    "broker_mismatch",
+                    f"intent was proposed for broker {record.broker}, this is {self.broker_name}",
+                )
+            )
         out.extend(self._halts())
         credentials_ok = getattr(self.broker, "credentials_ok", None)
         if callable(credentials_ok):
@@ -229,6 +246,10 @@ class Executor:
             reason = "quantity_rounds_to_zero" if record.ref_price else "no_reference_price"
             return self._fail(record, reason, actor)
         self._point("before_submit", intent_id)
+        halts = self._halts()  # an operator's switch thrown since preflight still counts
+        if halts:
+            detail = ", ".join(d.code for d in halts)
+            return self._fail(record, f"halted_before_submit: {detail}", actor)
         try:
             order = self.broker.submit(request)
         except BrokerRejected as exc:
@@ -269,8 +290,18 @@ class Executor:
                 order_status=order.status.value,
             )
         except StateConflict:  # a concurrent reconcile recorded it first
-            record = self.store.get(record.id)
-            return self._result(record, record.state.value, record.reason or "")
+            current = self.store.get(record.id)
+            if current.state is not IntentState.SUBMITTED:
+                # The broker holds an order the store says was not sent: an operator must
+                # look before anything is re-proposed (it would double the position).
+                self._emit(
+                    "conflict",
+                    current,
+                    severity="critical",
+                    reason=f"broker accepted order {order.broker_order_id} but the intent "
+                    f"is {current.state.value}",
+                )
+            return self._result(current, current.state.value, current.reason or "")
         self._point("recorded", record.id)
         self._emit("submitted", record, reason=reason)
         return self._result(record, "submitted", reason)
@@ -313,12 +344,19 @@ class Executor:
         """Settle an intent in ``executing`` whose order may or may not exist at the broker.
         Returns the result and the action taken (found/resubmitted/failed/still_unknown)."""
         coid = record.client_order_id
+        if record.broker != self.broker_name:  # the order, if any, is at the other broker
+            reason = f"broker_mismatch: proposed for {record.broker}"
+            return self._unknown(record, reason), "still_unknown"
         try:
             order = self.broker.get_order(coid)
         except Exception as exc:
             return self._unknown(record, f"lookup_failed: {type(exc).__name__}"), "still_unknown"
         if order is not None:
             return self._submitted(record, order, actor, "found_at_broker"), "found"
+        ttl = timedelta(seconds=float(self.settings.kernel.approval_ttl))
+        since = record.executing_since or record.updated_at
+        if since + ttl < self.clock():  # too late to send into today's market
+            return self._fail(record, "not_received_by_broker: approval_stale", actor), "failed"
         # Confirmed absent. Resubmitting with the SAME client order id is safe (the broker
         # deduplicates it) and means a crash between claim and submit loses no intent.
         halts = self._halts()

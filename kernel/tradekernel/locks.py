@@ -10,12 +10,19 @@ from pathlib import Path
 
 from .errors import RefusedError
 
+RUN_LOCK = "run.lock"
+"""Held by ``tradekernel run`` in the state directory: one agent per state."""
+
+
+class LockHeld(RefusedError):
+    """Another process holds the lock (exit 3)."""
+
 
 @contextlib.contextmanager
 def exclusive(path: Path, what: str) -> Iterator[None]:
     """Hold ``path`` with ``flock(LOCK_EX | LOCK_NB)`` for the block; raise
-    :class:`RefusedError` (exit 3) at once when another process holds it, naming
-    ``what`` and the holder's pid. The lock is released by the kernel when the process
+    :class:`LockHeld` (exit 3) at once when another process holds it, naming ``what``
+    and the holder's pid. The lock is released by the kernel when the process
     dies, however it dies. The file keeps the holder's pid and is never deleted (deleting
     a lock file races with its next user)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,7 +32,7 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
     except BlockingIOError:
         holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise RefusedError(
+        raise LockHeld(
             f"another {what} is running (lock {path} is held by pid {holder}); this run did nothing"
         ) from None
     try:

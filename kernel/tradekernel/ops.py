@@ -22,7 +22,7 @@ from typing import Any
 from attrs import define, field
 
 from .errors import EXIT_FAILED, EXIT_GATE, EXIT_OK
-from .locks import exclusive
+from .locks import RUN_LOCK, LockHeld, exclusive
 from .models import utcnow
 
 STATUS_SCHEMA = "ops-status.v1"
@@ -80,7 +80,9 @@ Step = Callable[[BatchContext], StepResult]
 
 def step_reconcile(ctx: BatchContext) -> StepResult:
     """Resolve intents stuck in ``executing`` through the configured broker. Fails when
-    the broker could not answer for one of them (it stays ``executing``)."""
+    the broker could not answer for one of them (it stays ``executing``); skipped while
+    the agent runs, which owns its executing intents and reconciles them at its start
+    (reconciling under its feet could fail an order it is submitting right now)."""
     from .execution import Executor
     from .store import Store
 
@@ -90,14 +92,20 @@ def step_reconcile(ctx: BatchContext) -> StepResult:
     def on_transition(transition: Any) -> None:
         kernel.registry.call_each("on_intent_transition", transition=transition)
 
-    with Store.open(ctx.settings.state_dir, on_transition=on_transition) as store:
-        results = Executor(
-            store,
-            broker,
-            broker_name=ctx.settings.components.broker,
-            settings=ctx.settings,
-            emit=kernel.emit,
-        ).reconcile(actor="ops")
+    try:
+        with (
+            exclusive(ctx.settings.state_dir / RUN_LOCK, "tradekernel run"),
+            Store.open(ctx.settings.state_dir, on_transition=on_transition) as store,
+        ):
+            results = Executor(
+                store,
+                broker,
+                broker_name=ctx.settings.components.broker,
+                settings=ctx.settings,
+                emit=kernel.emit,
+            ).reconcile(actor="ops")
+    except LockHeld:
+        return "skipped", "the agent is running (it reconciles at its own start)", {}
     actions: dict[str, int] = {}
     for r in results:
         actions[r.action] = actions.get(r.action, 0) + 1

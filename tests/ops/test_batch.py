@@ -213,3 +213,25 @@ def test_two_concurrent_batches_exactly_one_runs(write_config, state_dir, tmp_pa
     status = status_of(state_dir)
     assert status["result"] == "ok"
     assert [s["name"] for s in status["steps"]] == ["wait", "reconcile", "alerts", "report"]
+
+
+def test_reconcile_is_skipped_while_the_agent_runs(tmp_path):
+    """A running agent owns its executing intents: the batch must not reconcile them."""
+    import fcntl
+    import os
+
+    from tradekernel.kernel import Kernel
+    from tradekernel.models import utcnow
+    from tradekernel.ops import BatchContext, step_reconcile
+    from tradekernel.settings import Settings
+
+    settings = Settings.load(environ={"TRADEKERNEL_KERNEL__STATE_DIR": str(tmp_path)})
+    fd = os.open(tmp_path / "run.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as `tradekernel run` holds it
+    try:
+        ctx = BatchContext(settings, lambda: Kernel(settings), utcnow())
+        result, detail, _ = step_reconcile(ctx)
+        ctx.kernel().close()
+    finally:
+        os.close(fd)
+    assert result == "skipped" and "agent is running" in detail

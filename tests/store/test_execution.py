@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -194,12 +195,16 @@ def test_cli_preflight_reconcile_and_stuck(
 
     broker = broker_factory()
     monkeypatch.setattr(AppContext, "kernel", lambda self: FakeKernel(broker))
+    monkeypatch.setenv("TRADEKERNEL_COMPONENTS__BROKER", "rec")  # the intents' broker
     with Store.open(state_dir) as store:
         ids = helpers.add_approved(store, 2)
         store.transition(ids[1], "executing", actor="executor")
+        # Stuck for 10 minutes: past --stuck-after 5m, within approval_ttl (15m), so a
+        # reconcile that finds the order absent may still resubmit it.
+        stuck_since = datetime.now(UTC) - timedelta(minutes=10)
         store.db.conn.execute(
-            "UPDATE intents SET executing_since = '2000-01-01T00:00:00.000000+00:00' WHERE id = ?",
-            (ids[1],),
+            "UPDATE intents SET executing_since = ? WHERE id = ?",
+            (stuck_since.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"), ids[1]),
         )
     code, out, _ = run_cli("intents", "preflight", ids[0], "--json")
     assert code == 0 and json.loads(out)["ok"] is True
@@ -214,3 +219,56 @@ def test_cli_preflight_reconcile_and_stuck(
     assert [(r["intent_id"], r["action"]) for r in json.loads(out)] == [(ids[1], "resubmitted")]
     code, out, _ = run_cli("intents", "list", "--stuck-after", "5m")
     assert code == 0
+
+
+def test_an_intent_proposed_for_another_broker_is_never_sent_here(
+    store, settings, broker_factory, helpers
+):
+    broker = broker_factory()
+    (iid,) = helpers.add_approved(store, 1)  # proposed for broker "rec"
+    other = Executor(store, broker, broker_name="other", settings=settings)
+    assert "broker_mismatch" in {d.code for d in other.preflight(iid)}
+    with pytest.raises(RefusedError, match="broker_mismatch"):
+        other.execute(iid)
+    store.transition(iid, "executing", actor="executor")  # a crash, then a broker switch
+    (res,) = other.reconcile()
+    assert (res.action, res.state) == ("still_unknown", "executing")
+    assert "broker_mismatch" in res.reason
+    assert broker.count() == 0
+
+
+def test_a_live_capable_broker_needs_live_mode(store, settings, broker_factory, helpers):
+    broker = broker_factory()
+    broker.live_capable = True  # a real-money broker, while the mode is paper
+    (iid,) = helpers.add_approved(store, 1)
+    codes = {d.code for d in _executor(store, broker, settings).preflight(iid)}
+    assert "live_broker_needs_live_mode" in codes
+    with pytest.raises(RefusedError):
+        _executor(store, broker, settings).execute(iid)
+    assert broker.count() == 0
+
+
+def test_a_kill_switch_thrown_after_the_claim_stops_the_submit(
+    store, settings, broker_factory, helpers
+):
+    broker = broker_factory()
+    (iid,) = helpers.add_approved(store, 1)
+
+    def at(point, intent_id):
+        if point == "before_submit":  # another process throws the switch right now
+            store.set_control("kill_switch", True, actor="op")
+
+    result = _executor(store, broker, settings, checkpoint=at).execute(iid)
+    assert (result.outcome, result.reason) == ("failed", "halted_before_submit: kill_switch_on")
+    assert broker.count() == 0
+
+
+def test_reconcile_does_not_resubmit_a_stale_claim(store, settings, broker_factory, helpers):
+    broker = broker_factory()
+    (iid,) = helpers.add_approved(store, 1)
+    store.transition(iid, "executing", actor="executor")  # a crash before the submit
+    later = store.get(iid).executing_since + timedelta(hours=3)  # far past approval_ttl
+    (res,) = _executor(store, broker, settings, clock=lambda: later).reconcile()
+    assert (res.action, res.state) == ("failed", "failed")
+    assert res.reason == "not_received_by_broker: approval_stale"
+    assert broker.count() == 0

@@ -250,9 +250,12 @@ def _executor(app: AppContext, store: Any) -> Any:
 @pass_app
 def reconcile(app: AppContext, as_json: bool) -> None:
     """Resolve intents stuck in executing by asking the broker (never resubmits blindly)."""
+    from ..locks import RUN_LOCK, exclusive
     from ..serde import unstructure
 
-    with open_store(app, wired=True) as store:
+    # A running agent owns its executing intents and reconciles them at its own start.
+    lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
+    with lock, open_store(app, wired=True) as store:
         results = _executor(app, store).reconcile()
     if as_json:
         echo_json([unstructure(r) for r in results])

@@ -50,11 +50,11 @@ def run(
 
     if once and (every or (cycles and cycles > 1)):
         raise click.UsageError("--once cannot be combined with --every or --cycles > 1")
-    from ..locks import exclusive
+    from ..locks import RUN_LOCK, exclusive
 
     kernel = app.kernel()
     # One agent per state directory: a second `run` would trade the same account twice.
-    lock = exclusive(app.settings().state_dir / "run.lock", "tradekernel run")
+    lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
     with lock, Runtime(kernel, mode=mode) as runtime:
         start_equity = _equity(runtime)
         count = 1 if once or (not every and not cycles) else cycles

@@ -93,12 +93,16 @@ class Runtime(Nodes):
             # key variable is unset) must stop the run here, not become a hold every cycle
             # that opens the breaker.
             self.kernel.component("strategist")
-            if self.mode == "live" and not getattr(
-                self.kernel.component("broker"), "live_capable", False
-            ):
+            live_broker = getattr(self.kernel.component("broker"), "live_capable", False)
+            if self.mode == "live" and not live_broker:
                 raise ConfigError(
                     f'mode "live" needs a live-capable broker; [components] broker = '
                     f'"{self.broker_name}" is not (it simulates fills)'
+                )
+            if self.mode == "paper" and live_broker:
+                raise ConfigError(
+                    f'[components] broker = "{self.broker_name}" trades real money: use mode '
+                    '"shadow" to watch it, or "live" with [kernel] live_acknowledged = true'
                 )
             self.kernel.emit(
                 "commander",
