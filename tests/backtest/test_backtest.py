@@ -225,3 +225,52 @@ def test_llm_strategist_needs_a_cassette_or_network(base, hand_csv, tmp_path):
     ).metrics
     assert m["llm_calls"] == len(CLOSES) and m["llm_provider_calls"] == 0
     assert m["trades"] == 0 and m["llm_fallback_rate"] == 1.0
+
+
+DENYING = """
+[kernel]
+state_dir = "{state}"
+
+[components]
+guards = ["session_hours", "max_order_notional"]
+metrics_sinks = []
+
+[guard.max_order_notional]
+limit = 100
+
+[strategist.sma-cross]
+fast = 2
+slow = 3
+"""
+
+
+def test_guard_denials_by_code(config, cli, hand_csv, tmp_path):
+    """Daily bars at 00:00 UTC are outside session_hours, and 10 shares at ~12 exceed a
+    100 notional limit: every intent is blocked, each denial counted under its code in the
+    metrics, --json, metrics.json, report.html and the text summary."""
+    config.write_text(DENYING.format(state=tmp_path / "operator"))
+    out = tmp_path / "o"
+    args = ("backtest", "--strategist", "sma-cross", "--data", str(hand_csv), "--no-record")
+    code, stdout, err = cli(*args, "--json", "--out", str(out))
+    assert code == 0, err
+    m = json.loads(stdout)
+    intents = m["intents"]
+    assert intents > 0
+    assert m["intents_blocked"] == intents
+    assert m["trades"] == 0 and m["fills"] == 0
+    assert m["guard_denials"] == {"order_notional_exceeded": intents, "outside_session": intents}
+    assert json.loads((out / "metrics.json").read_text())["guard_denials"] == m["guard_denials"]
+    page = (out / "report.html").read_text()
+    assert "Guard denials" in page and "outside_session" in page
+
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    assert f"{intents} proposed, {intents} blocked by guards" in stdout
+    assert f"order_notional_exceeded {intents}, outside_session {intents}" in stdout
+    assert "session_hours" in stdout  # the hint for daily bars
+
+
+def test_no_denials_when_guards_allow(base, hand_csv):
+    m = run_backtest(base, spec(hand_csv)).metrics
+    assert m["guard_denials"] == {}
+    assert m["intents"] == 7 and m["intents_blocked"] == 0

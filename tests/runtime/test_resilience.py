@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tradekernel import hookimpl
 from tradekernel.errors import ConfigError
-from tradekernel.models import Decision
+from tradekernel.models import Decision, Intent
 from tradekernel.runtime import Control, Runtime
 
 from .conftest import Scripted, buy
@@ -299,3 +299,42 @@ def test_a_refused_intent_does_not_fail_the_cycle(make_kernel):
     refused = rec.of("executor", "refused")
     assert refused and "credentials_missing" in refused[0].fields["reason"]
     assert rec.of("commander", "end")[-1].fields["action"] == "end"
+
+
+def test_degrade_drops_an_order_scaled_to_nothing(make_kernel):
+    def tiny(inputs):
+        return Decision(
+            intents=[
+                Intent.create(
+                    symbol="AAA", side="buy", notional="0.01", strategist="s", as_of=inputs.as_of
+                )
+            ]
+        )
+
+    scripted = Scripted()
+    scripted.script = [tiny]
+    kernel, rec = make_kernel(
+        strategist="scripted",
+        guards='["allowlist"]',
+        extra='[guard.allowlist]\nsymbols = ["AAA"]\n',
+        plugins=((scripted, "s"),),
+    )
+    with Runtime(kernel) as runtime:
+        runtime.control.enter_degrade(reason="test")
+        state = runtime.run_cycle()
+    assert state.intents == []
+    dropped = rec.of("strategist", "dropped_intent")
+    assert dropped and dropped[0].fields["reason"] == "degrade_scaled_to_zero"
+    assert rec.of("commander", "end")[-1].fields["action"] == "end"  # no node failed
+
+
+def test_a_running_agent_follows_an_operator_move_to_a_safer_mode(make_kernel):
+    scripted = Scripted()
+    scripted.script = [buy("AAA", 5)]
+    kernel, _ = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "s"),))
+    with Runtime(kernel) as runtime:
+        assert runtime.mode == "paper"
+        Control(runtime.store, kernel.settings.runtime).set_mode("shadow", actor="op")
+        state = runtime.run_cycle()  # the next cycle runs in shadow
+        assert runtime.mode == "shadow" and not state.submitted
+        assert not kernel.component("broker").orders()

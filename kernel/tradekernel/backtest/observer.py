@@ -1,5 +1,6 @@
-"""The backtest's observer plugin: reads fills and LLM telemetry off the event bus (the
-same ``on_event`` hook every observer uses) and aggregates them as they happen."""
+"""The backtest's observer plugin: reads fills, guard denials and LLM telemetry off the
+event bus (the same ``on_event`` hook every observer uses) and aggregates them as they
+happen."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from .metrics import TradeBook
 
 
 class BacktestObserver:
-    """Feeds ``monitor.fill`` events to a :class:`TradeBook` and totals
-    ``strategist_llm.decision`` events (calls, tokens, cost, fallbacks)."""
+    """Feeds ``monitor.fill`` events to a :class:`TradeBook`, counts ``risk.verdict``
+    denials by reason code and totals ``strategist_llm.decision`` events (calls, tokens,
+    cost, fallbacks)."""
 
     def __init__(self, book: TradeBook, clock: Callable[[], datetime | None]) -> None:
         self.book = book
@@ -28,6 +30,7 @@ class BacktestObserver:
         self.llm_cost = 0.0
         self.strategist_errors = 0
         self.decisions = 0
+        self.denials: dict[str, int] = {}
 
     @hookimpl
     def on_event(self, event: Event) -> None:
@@ -49,6 +52,10 @@ class BacktestObserver:
                 self.decisions += 1
                 if event.fields.get("error_type"):
                     self.strategist_errors += 1
+        elif stage == "risk":
+            if event.kind == "verdict" and event.fields.get("allow") is False:
+                code = str(event.fields.get("code") or "unknown")
+                self.denials[code] = self.denials.get(code, 0) + 1
         elif stage == "strategist_llm" and event.kind == "decision":
             self._llm(event.fields)
 
@@ -64,8 +71,13 @@ class BacktestObserver:
             cost = f.get("estimated_cost_usd")
         self.llm_cost += float(cost or 0)
 
+    def guard_denials(self) -> dict[str, int]:
+        """Denying verdicts per reason code, most frequent first."""
+        return dict(sorted(self.denials.items(), key=lambda item: (-item[1], item[0])))
+
     def summary(self) -> dict[str, Any]:
         return {
+            "guard_denials": self.guard_denials(),
             "strategist_decisions": self.decisions,
             "strategist_errors": self.strategist_errors,
             "llm_calls": self.llm_calls,

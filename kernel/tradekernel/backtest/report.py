@@ -109,6 +109,12 @@ def write_html(
         for k, v in metrics.items()
         if not isinstance(v, dict | list)
     )
+    denials = metrics.get("guard_denials") or {}
+    denial_rows = "".join(
+        f"<tr><th>{html.escape(str(code))}</th><td>{count}</td></tr>"
+        for code, count in denials.items()
+    )
+    denial_table = f"<h2>Guard denials</h2><table>{denial_rows}</table>" if denial_rows else ""
     title = f"Backtest: {html.escape(str(metrics.get('strategist', '')))}"
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -116,7 +122,7 @@ def write_html(
         "table{border-collapse:collapse}th,td{padding:2px 10px;text-align:left;"
         "border-bottom:1px solid #eee}</style></head><body>"
         f"<h1>{title}</h1><h2>Equity</h2>{equity_svg(series)}"
-        f"<h2>Metrics</h2><table>{rows}</table>"
+        f"<h2>Metrics</h2><table>{rows}</table>{denial_table}"
         "<p>Trades: trades.csv. Equity per bar: equity.csv.</p></body></html>\n"
     )
     path = out_dir / "report.html"

@@ -153,6 +153,7 @@ def run_backtest(
         chart = Downsampler()
         total = None if (spec.start or spec.end) else bar_estimate(spec.data)
         stopped = "data exhausted"
+        intents = blocked = 0
         store = Store.open(
             state_dir,
             clock=clock,
@@ -164,6 +165,8 @@ def run_backtest(
                 while True:
                     observer.bar = stats.bars + 1
                     state = rt.run_cycle()
+                    intents += len(state.proposed)
+                    blocked += len(state.blocked)
                     if state.as_of is None or rt.exhausted:
                         break
                     account = state.account
@@ -207,6 +210,8 @@ def run_backtest(
             "stopped": stopped,
             **stats.summary(spec.periods_per_year),
             **book.summary(),
+            "intents": intents,
+            "intents_blocked": blocked,
             "open_positions": positions,
             "unfilled_orders_at_end": working,
             **observer.summary(),

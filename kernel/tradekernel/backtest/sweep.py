@@ -34,6 +34,7 @@ ROW_METRICS = (
     "profit_factor",
     "commissions",
     "open_trades",
+    "intents_blocked",
     "llm_calls",
     "llm_tokens",
     "llm_cost_usd",

@@ -29,6 +29,10 @@ SHOWN = (
 )
 
 
+DAILY_PERIODS = 252.0
+"""``periods_per_year`` of daily bars; at or below it bars have no intraday time."""
+
+
 def _decimal(ctx: Any, param: Any, value: str | None) -> Decimal | None:
     if value is None:
         return None
@@ -167,6 +171,7 @@ def _print_metrics(m: dict, out_dir: Path | None) -> None:
     )
     for label, key, template in SHOWN:
         click.echo(f"  {label:<18} {_fmt(template, m.get(key))}")
+    _print_denials(m)
     if m["llm_calls"]:
         click.echo(
             f"  {'LLM':<18} {m['llm_calls']} calls, {m['llm_tokens']} tokens, "
@@ -180,6 +185,24 @@ def _print_metrics(m: dict, out_dir: Path | None) -> None:
     click.echo(f"  {'speed':<18} {m['bars_per_second']:,} bars/s ({m['elapsed_s']} s)")
     if out_dir is not None:
         click.echo(f"  {'outputs':<18} {out_dir}/ (report.html, trades.csv, equity.csv)")
+
+
+def _print_denials(m: dict) -> None:
+    """Intents the guards blocked and why: a backtest with 0 trades should say so."""
+    intents, blocked = m.get("intents") or 0, m.get("intents_blocked") or 0
+    denials: dict[str, int] = m.get("guard_denials") or {}
+    if intents:
+        click.echo(f"  {'intents':<18} {intents} proposed, {blocked} blocked by guards")
+    if denials:
+        by_code = ", ".join(f"{code} {count}" for code, count in denials.items())
+        click.echo(f"  {'guard denials':<18} {by_code}")
+    if "outside_session" in denials and (m.get("periods_per_year") or 0) <= DAILY_PERIODS:
+        click.echo(
+            "  note: daily (or coarser) bars carry no intraday time, so session_hours denies\n"
+            "        them all; drop it from [components] guards for this backtest"
+        )
+    elif intents and blocked == intents and not m.get("trades"):
+        click.echo("  note: the guards blocked every intent (see guard denials)")
 
 
 def _print_sweep(rows: list[dict], keys: list[str], out_dir: Path | None) -> None:

@@ -261,14 +261,16 @@ class Nodes:
         return out
 
     def _scale(self, intent: Intent) -> Intent | None:
+        """The intent sized by ``degrade_notional_ratio`` (``None``: nothing left)."""
         ratio = Decimal(str(self.policy.degrade_notional_ratio))
         if intent.notional is not None:
-            return _with(
-                intent, notional=(intent.notional * ratio).quantize(Decimal("0.01"), ROUND_DOWN)
-            )
-        step = Decimal(str(self.policy.quantity_step))
-        qty = (intent.quantity * ratio / step).to_integral_value(ROUND_DOWN) * step
-        if qty <= 0:
+            notional = (intent.notional * ratio).quantize(Decimal("0.01"), ROUND_DOWN)
+            scaled = {"notional": notional} if notional > 0 else None
+        else:
+            step = Decimal(str(self.policy.quantity_step))
+            qty = (intent.quantity * ratio / step).to_integral_value(ROUND_DOWN) * step
+            scaled = {"quantity": qty} if qty > 0 else None
+        if scaled is None:
             self.kernel.emit(
                 "strategist",
                 "dropped_intent",
@@ -278,7 +280,7 @@ class Nodes:
                 reason="degrade_scaled_to_zero",
             )
             return None
-        return _with(intent, quantity=qty)
+        return _with(intent, **scaled)
 
     def _node_guard(self, state: CycleState) -> None:
         guards = self.kernel.components("guard")

@@ -31,6 +31,9 @@ from .nodes import Nodes
 from .plan import PLAN, NodeSpec
 from .state import CycleState
 
+SAFETY = ("shadow", "paper", "live")
+"""Modes from the safest to the riskiest."""
+
 
 def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, ConfigError | RefusedError)
@@ -178,6 +181,7 @@ class Runtime(Nodes):
         with scope(run_id=self.run_id, cycle_id=state.cycle_id):
             emit("commander", "mode", mode=self.mode, mode_source=self.resolved.source)
             self.control.refresh()
+            self._follow_operator_mode()
             if self.control.paused:
                 return self._end(state, "pause", "paused by operator")
             state.degraded = self.control.degrade is not None
@@ -199,6 +203,20 @@ class Runtime(Nodes):
                     nxt = nodes[i + 1].name if i + 1 < len(nodes) else "end"
                     emit("commander", "transition", node=node.name, next=nxt, action="route")
             return self._end(state, "end", "cycle complete")
+
+    def _follow_operator_mode(self) -> None:
+        """Apply an operator's persisted mode change while running, when it is safer
+        (live → paper → shadow); a riskier one waits for a restart, where the full
+        checks (acknowledgement, promotion stage, broker) run. A --mode flag wins."""
+        wanted = self.control.mode
+        if self.resolved.source == "cli" or not wanted or wanted == self.mode:
+            return
+        if SAFETY.index(wanted) < SAFETY.index(self.mode):
+            self.resolved = ResolvedMode(wanted, "operator")
+            self._executor = None  # its preflight checks the mode
+            self.kernel.emit("commander", "mode", mode=wanted, mode_source="operator")
+        else:
+            logger.warning("persisted mode {} applies at the next start", wanted)
 
     def _end(self, state: CycleState, action: str, reason: str) -> CycleState:
         self.kernel.emit("commander", "end", action=action, reason=reason, **_counts(state))
