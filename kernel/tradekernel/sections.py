@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,15 +28,15 @@ class Duration(float):
     @classmethod
     def parse(cls, value: Any) -> Duration:
         if isinstance(value, bool):
-            raise ValueError(f"expected a duration like '15m', got {value!r}")
+            raise ValueError(f"expected a duration like '15m', got {show(value)}")
         if isinstance(value, int | float):
             seconds = float(value)
         elif isinstance(value, str) and (m := _DURATION.match(value)):
             seconds = float(m.group(1)) * _UNITS[m.group(2)]
         else:
-            raise ValueError(f"expected a duration like '15m', got {value!r}")
+            raise ValueError(f"expected a duration like '15m', got {show(value)}")
         if seconds < 0:
-            raise ValueError(f"expected a non-negative duration, got {value!r}")
+            raise ValueError(f"expected a non-negative duration, got {show(value)}")
         return cls(seconds)
 
     def __str__(self) -> str:
@@ -49,16 +50,21 @@ converter.register_structure_hook(Duration, lambda v, _: Duration.parse(v))
 converter.register_unstructure_hook(Duration, str)
 
 
+def show(value: Any) -> str:
+    """A config value as an operator wrote it: ``-5``, not ``Decimal('-5')``."""
+    return str(value) if isinstance(value, Decimal | float | int) else repr(value)
+
+
 def positive(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     """attrs validator for config classes: the value must be greater than zero."""
     if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name}: expected a positive number, got {value!r}")
+        raise ValueError(f"{attribute.name}: expected a positive number, got {show(value)}")
 
 
 def ratio(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
     """attrs validator for config classes: the value must be within 0..1."""
     if not 0 <= value <= 1:
-        raise ValueError(f"{attribute.name}: expected a number from 0 to 1, got {value!r}")
+        raise ValueError(f"{attribute.name}: expected a number from 0 to 1, got {show(value)}")
 
 
 def ratio_or_none(_inst: Any, attribute: attrs.Attribute, value: float | None) -> None:
@@ -70,7 +76,7 @@ def ratio_or_none(_inst: Any, attribute: attrs.Attribute, value: float | None) -
 def non_negative_or_none(_inst: Any, attribute: attrs.Attribute, value: float | None) -> None:
     """attrs validator: ``None`` or a number of at least zero."""
     if value is not None and value < 0:
-        raise ValueError(f"{attribute.name}: expected zero or more, got {value!r}")
+        raise ValueError(f"{attribute.name}: expected zero or more, got {show(value)}")
 
 
 @define

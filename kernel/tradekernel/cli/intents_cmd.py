@@ -185,7 +185,8 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
     for v in p.verdicts:
         mark = "allow" if v["allow"] else "DENY"
         click.echo(f"  guard:     {v['guard']} {mark} {v['code']} {v['detail']}".rstrip())
-    click.echo(f"  strategist: {p.strategist} (prompt {p.prompt_version}, {p.schema_version})")
+    prompt = f"prompt {p.prompt_version}, " if p.prompt_version else ""
+    click.echo(f"  strategist: {p.strategist} ({prompt}{p.schema_version})")
     click.echo(f"  rationale: {p.rationale}")
     expiry = "EXPIRED" if p.expired else f"expires {p.expires_at}"
     click.echo(f"  age:       {p.age_s:.0f}s, {expiry}")

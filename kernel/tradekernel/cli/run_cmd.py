@@ -79,8 +79,6 @@ def run(
 
 
 def _equity(runtime: Any) -> Decimal | None:
-    if runtime.mode == "shadow":
-        return None
     return runtime.kernel.component("broker").account().equity
 
 
@@ -102,7 +100,8 @@ def _summary(app: AppContext, runtime: Any, states: list, start_equity: Decimal 
         "run_id": runtime.run_id,
         "mode": runtime.mode,
         "mode_source": runtime.resolved.source,
-        "cycles": len(states),
+        # the last state of an exhausted feed only found that there was no more data
+        "cycles": len(states) - (1 if runtime.exhausted else 0),
         "stopped": "signal"
         if runtime.stop_requested
         else ("data exhausted" if runtime.exhausted else "done"),
