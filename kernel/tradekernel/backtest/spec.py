@@ -87,6 +87,7 @@ def overrides(spec: BacktestSpec, state_dir: Path) -> dict[str, Any]:
         # the account lives in the backtest's own state dir, never the operator's
         "broker.paper.db": ("paper.db", "backtest"),
         "market_data.replay.paths": ([str(Path(p)) for p in spec.data], "--data"),
+        "market_data.replay.resume": (False, "backtest"),
     }
     if not spec.keep_sinks:
         out["components.metrics_sinks"] = ([], "backtest")

@@ -13,14 +13,21 @@ from .synthetic import SyntheticConfig, SyntheticFeed
 __all__ = ["BarFeed", "ReplayConfig", "ReplayFeed", "SyntheticConfig", "SyntheticFeed"]
 
 
-def _synthetic(config: SyntheticConfig, ctx: Any) -> SyntheticFeed:
+def _resumable(feed: BarFeed, config: Any, ctx: Any, name: str) -> BarFeed:
+    if config.resume:
+        ctx.state_dir.mkdir(parents=True, exist_ok=True)
+        feed.resume_from(ctx.state_dir / f"market_data.{name}.json")
+    return feed
+
+
+def _synthetic(config: SyntheticConfig, ctx: Any) -> BarFeed:
     """Seeded, deterministic synthetic bars with trending regimes."""
-    return SyntheticFeed(config)
+    return _resumable(SyntheticFeed(config), config, ctx, "synthetic")
 
 
-def _replay(config: ReplayConfig, ctx: Any) -> ReplayFeed:
+def _replay(config: ReplayConfig, ctx: Any) -> BarFeed:
     """OHLCV CSV files (Yahoo-style) replayed bar by bar."""
-    return ReplayFeed(config)
+    return _resumable(ReplayFeed(config), config, ctx, "replay")
 
 
 @hookimpl

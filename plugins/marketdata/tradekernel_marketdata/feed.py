@@ -7,11 +7,15 @@ the last ``window`` bars of each symbol, so memory stays flat however long the s
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
+from tradekernel.errors import ConfigError
 from tradekernel.models import Bar, Quote
 
 Step = tuple[datetime, list[Bar]]
@@ -50,6 +54,8 @@ class BarFeed:
         self._now: datetime | None = None
         self._exhausted = False
         self._lock = threading.RLock()
+        self._resume: Path | None = None
+        self._resume_after: datetime | None = None
 
     # -- the clock ----------------------------------------------------------------------
 
@@ -66,8 +72,34 @@ class BarFeed:
         """True once :meth:`advance` has returned ``None``."""
         return self._exhausted
 
+    def resume_from(self, path: Path) -> None:
+        """Continue where the last process on this state stopped (a paper account that
+        persists must not see the market start over): every new timestamp is remembered
+        in ``path``, and the first :meth:`advance` skips the bars up to the remembered
+        one, still filling the rolling windows. Delete ``path`` to start over."""
+        self._resume = path
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))["last_ts"]
+            self._resume_after = datetime.fromisoformat(saved)
+        except FileNotFoundError:
+            self._resume_after = None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"{path}: unreadable market clock ({exc}); delete it to start over"
+            ) from None
+
     def advance(self) -> datetime | None:
         """Move to the next timestamp and return it, or ``None`` when the stream ends."""
+        with self._lock:
+            ts = self._step()
+            after, self._resume_after = self._resume_after, None
+            while ts is not None and after is not None and ts <= after:
+                ts = self._step()
+            if ts is not None and self._resume is not None:
+                _atomic_write(self._resume, json.dumps({"last_ts": ts.isoformat()}))
+            return ts
+
+    def _step(self) -> datetime | None:
         with self._lock:
             if self._exhausted:
                 return None
@@ -143,3 +175,9 @@ class BarFeed:
         close = getattr(self._steps, "close", None)
         if callable(close):
             close()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

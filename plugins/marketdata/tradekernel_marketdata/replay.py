@@ -60,6 +60,9 @@ class ReplayConfig:
     """Last date or time to replay (inclusive; a date includes that whole day)."""
     window: int = field(default=500, validator=positive)
     half_spread_bps: float = field(default=0.0, validator=_non_negative)
+    resume: bool = True
+    """Continue after the last bar a previous process on this state saw (false: start
+    over each time; backtests turn it off)."""
 
 
 def _as_utc(value: datetime) -> datetime:

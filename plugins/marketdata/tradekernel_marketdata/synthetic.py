@@ -69,6 +69,9 @@ class SyntheticConfig:
     """Mean volume per bar (each bar draws 0.5x to 1.5x of it)."""
     window: int = field(default=500, validator=positive)
     half_spread_bps: float = field(default=0.0, validator=_non_negative)
+    resume: bool = True
+    """Continue after the last bar a previous process on this state saw (false: start
+    over each time; backtests turn it off)."""
 
     def __attrs_post_init__(self) -> None:
         if self.start.tzinfo is None:
