@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..models import canonical_json, digest
@@ -126,10 +126,14 @@ def iter_raw(conn: sqlite3.Connection, entity: str | None = None) -> Iterator[tu
         )
 
 
-def verify_chain(rows: Iterable[tuple]) -> tuple[VerifyResult, dict[str, tuple]]:
+def verify_chain(
+    rows: Iterable[tuple], on_row: Callable[[tuple, Any], None] | None = None
+) -> tuple[VerifyResult, dict[str, tuple]]:
     """Check every row's seq, payload digest, prev_hash and hash, in order.
 
-    Returns the result and the last raw row of each entity (for the state cross-checks).
+    ``on_row(raw, payload)`` is called with each row that checked out and its parsed
+    payload (the store folds the journal in the same pass). Returns the result and the
+    last raw row of each entity.
     """
     prev = GENESIS
     count = 0
@@ -145,9 +149,10 @@ def verify_chain(rows: Iterable[tuple]) -> tuple[VerifyResult, dict[str, tuple]]
             missing = "missing or reordered" if isinstance(seq, int) and seq > count else "bad"
             return bad(f"row {seq}: expected seq {count} ({missing} row)"), last
         try:
-            payload_ok = digest(json.loads(payload) if payload else {}) == p_digest
+            data = json.loads(payload) if payload else {}
+            payload_ok = digest(data) == p_digest
         except ValueError:
-            payload_ok = False
+            data, payload_ok = None, False
         if not payload_ok:
             return bad(f"row {seq}: payload does not match its digest"), last
         if prev_h != prev:
@@ -167,4 +172,6 @@ def verify_chain(rows: Iterable[tuple]) -> tuple[VerifyResult, dict[str, tuple]]
             return bad(f"row {seq}: hash does not match the row content (row was altered)"), last
         prev = h
         last[entity] = raw
+        if on_row is not None:
+            on_row(raw, data)
     return VerifyResult(True, count), last

@@ -67,9 +67,12 @@ class JournalRow:
 
 @frozen
 class VerifyResult:
-    """The outcome of :meth:`Store.verify_journal`."""
+    """The outcome of :meth:`Store.verify_journal`. On a cross-check failure ``entity``
+    names the intent id or ``control:<key>`` and ``column`` the disagreeing column."""
 
     ok: bool
     rows_checked: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    entity: str | None = None
+    column: str | None = None

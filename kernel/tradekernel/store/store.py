@@ -21,7 +21,7 @@ from loguru import logger
 
 from ..models import Fill, GuardVerdict, Intent, IntentTransition, Order, canonical_json, utcnow
 from ..serde import structure, unstructure
-from . import journal
+from . import journal, verify
 from .db import DB_FILENAME, connect, immediate, parse_ts, ts_text
 from .records import IntentRecord, JournalRow, VerifyResult
 from .states import (
@@ -183,7 +183,13 @@ class Store:
                     actor=actor,
                     reason="",
                     ts=ts,
-                    payload={"cycle_id": cycle_id, "broker": broker, "intent": unstructure(intent)},
+                    payload={
+                        "cycle_id": cycle_id,
+                        "broker": broker,
+                        "intent": unstructure(intent),
+                        "ref_price": _column_value("ref_price", ref_price),
+                        "client_order_id": intent.client_order_id,
+                    },
                 )
         if created:
             self._notify(intent.id, None, IntentState.PROPOSED, actor, "", now, {})
@@ -205,13 +211,17 @@ class Store:
         ``expected_from`` makes it a compare-and-set: when the intent is in another state
         :class:`StateConflict` is raised (``.current_state`` says where it is). A move the
         state machine forbids raises :class:`IllegalTransition`. Either way nothing is
-        written. ``column_updates`` may set any of :data:`UPDATABLE`.
+        written. ``column_updates`` may set any of :data:`UPDATABLE`; they are journaled
+        under the payload key ``set`` (reserved: ``payload`` may not use it), which is how
+        verify rebuilds the columns.
         """
         target = parse_state(to_state)
         expected = as_states(expected_from)
         unknown = set(column_updates) - UPDATABLE
         if unknown:
             raise TypeError(f"transition: cannot set column(s) {', '.join(sorted(unknown))}")
+        if payload and "set" in payload:
+            raise TypeError("transition: payload key 'set' is reserved for the columns set")
         now = self.clock()
         ts = ts_text(now)
         updates = {k: _column_value(k, v) for k, v in column_updates.items()}
@@ -366,55 +376,29 @@ class Store:
         return [journal.to_row(r) for r in journal.iter_raw(self.conn, entity)]
 
     def verify_journal(self) -> VerifyResult:
-        """Check the hash chain, then that every intent's state and version and every
-        control value agree with the journal's last row for it."""
+        """Check the hash chain, then that every intent's journal-backed columns
+        (:data:`verify.JOURNALED_COLUMNS`, state, version, a content-derived id) and every
+        control value agree with what the journal rebuilds. One pass over the journal."""
         conn = self.conn
+        replay = verify.Replay()
         conn.execute("BEGIN")  # one consistent snapshot for all checks
         try:
-            result, last = journal.verify_chain(journal.iter_raw(conn))
+            result, _ = journal.verify_chain(journal.iter_raw(conn), on_row=replay.add)
             if not result.ok:
                 return result
-            counts = dict(conn.execute("SELECT entity, COUNT(*) FROM journal GROUP BY entity"))
-            problem = self._cross_check(conn, last, counts)
+            problem = verify.cross_check(conn, replay)
         finally:
             conn.execute("COMMIT")
         if problem is None:
             return result
-        seq, text = problem
-        return VerifyResult(False, result.rows_checked, first_bad_seq=seq, problem=text)
-
-    @staticmethod
-    def _cross_check(
-        conn: sqlite3.Connection, last: dict[str, tuple], counts: dict[str, int]
-    ) -> tuple[int | None, str] | None:
-        known = set()
-        for intent_id, state, version in conn.execute(
-            "SELECT id, state, version FROM intents ORDER BY created_at, id"
-        ):
-            known.add(intent_id)
-            raw = last.get(intent_id)
-            if raw is None:
-                return None, f"intent {intent_id} has no journal rows"
-            if raw[3] != state:
-                return raw[0], (
-                    f"intent {intent_id} is {state} but its last journal row "
-                    f"(seq {raw[0]}) says {raw[3]}"
-                )
-            if counts.get(intent_id) != version:
-                return raw[0], (
-                    f"intent {intent_id} is at version {version} but the journal holds "
-                    f"{counts.get(intent_id)} rows for it"
-                )
-        for key, value in conn.execute("SELECT key, value FROM control ORDER BY key"):
-            raw = last.get(f"control:{key}")
-            if raw is None:
-                return None, f"control {key} has no journal rows"
-            if canonical_json(json.loads(raw[7]).get("value")) != value:
-                return raw[0], f"control {key} does not match its last journal row (seq {raw[0]})"
-        for entity, raw in last.items():
-            if not entity.startswith("control:") and entity not in known:
-                return raw[0], f"the journal names intent {entity}, which is missing"
-        return None
+        return VerifyResult(
+            False,
+            result.rows_checked,
+            first_bad_seq=problem.seq,
+            problem=problem.text,
+            entity=problem.entity,
+            column=problem.column,
+        )
 
     # -- operator control state --------------------------------------------------------
 
