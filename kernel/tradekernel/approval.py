@@ -123,7 +123,9 @@ class ApprovalService:
         ``approved`` by ``auto``).
 
         ``approval_mode`` may only tighten Settings' mode: the runtime passes ``"manual"``
-        in degrade mode; anything else means Settings decides."""
+        in degrade mode, and ``"shadow"`` in shadow mode, where an intent that passed the
+        guards is recorded as pending and cancelled at once (no approval request goes
+        out, and it can never execute later); anything else means Settings decides."""
         verdicts = list(verdicts)
         denial = next((v for v in verdicts if not v.allow), None)
         if denial is not None:
@@ -145,7 +147,11 @@ class ApprovalService:
             verdicts=verdicts,
             expires_at=self.clock() + ttl,
         )
-        if self.settings.kernel.approval_mode == "auto" and approval_mode != "manual":
+        if approval_mode == "shadow":
+            return self.cancel(
+                intent_id, actor="shadow", reason="shadow mode: recorded, never executed"
+            )
+        if self.settings.kernel.approval_mode == "auto" and approval_mode is None:
             record = self.store.transition(
                 intent_id,
                 IntentState.APPROVED,

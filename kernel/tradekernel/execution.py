@@ -142,11 +142,10 @@ class Executor:
             out.append(Denial("trading_halted", "trading_state is halted"))
         return out
 
-    def preflight(self, intent_id: str) -> list[Denial]:
-        """Every reason ``intent_id`` may not execute now (empty: clear to execute)."""
-        return self._preflight(self.store.get(intent_id))
-
-    def _preflight(self, record: IntentRecord) -> list[Denial]:
+    def _may_send(self) -> list[Denial]:
+        """Whether anything may be sent through this broker now, whatever the intent: the
+        mode and its acknowledgement, the broker's kind, its credentials, the operator's
+        switches. Checked before every submit, a reconcile's resubmit included."""
         kernel = self.settings.kernel
         out: list[Denial] = []
         live_broker = bool(getattr(self.broker, "live_capable", False))
@@ -164,13 +163,6 @@ class Executor:
                     f"broker {self.broker_name} trades real money and the mode is {self.mode}",
                 )
             )
-        if record.broker != self.broker_name:
-            out.append(
-                Denial(
-                    "broker_mismatch",
-                    f"intent was proposed for broker {record.broker}, this is {self.broker_name}",
-                )
-            )
         out.extend(self._halts())
         credentials_ok = getattr(self.broker, "credentials_ok", None)
         if callable(credentials_ok):
@@ -182,6 +174,21 @@ class Executor:
                 out.append(
                     Denial("credentials_missing", f"broker {self.broker_name} has no credentials")
                 )
+        return out
+
+    def preflight(self, intent_id: str) -> list[Denial]:
+        """Every reason ``intent_id`` may not execute now (empty: clear to execute)."""
+        return self._preflight(self.store.get(intent_id))
+
+    def _preflight(self, record: IntentRecord) -> list[Denial]:
+        out = self._may_send()
+        if record.broker != self.broker_name:
+            out.append(
+                Denial(
+                    "broker_mismatch",
+                    f"intent was proposed for broker {record.broker}, this is {self.broker_name}",
+                )
+            )
         now = self.clock()
         due = record.expires_at is not None and record.expires_at <= now
         if record.state is IntentState.EXPIRED or (
@@ -358,10 +365,11 @@ class Executor:
         if since + ttl < self.clock():  # too late to send into today's market
             return self._fail(record, "not_received_by_broker: approval_stale", actor), "failed"
         # Confirmed absent. Resubmitting with the SAME client order id is safe (the broker
-        # deduplicates it) and means a crash between claim and submit loses no intent.
-        halts = self._halts()
-        if halts:
-            detail = ", ".join(d.code for d in halts)
+        # deduplicates it) and means a crash between claim and submit loses no intent, but
+        # only when anything may be sent now at all.
+        denials = self._may_send()
+        if denials:
+            detail = ", ".join(d.code for d in denials)
             return self._fail(record, "not_received_by_broker", actor, detail), "failed"
         try:
             order = self.broker.submit(request)

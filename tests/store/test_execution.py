@@ -272,3 +272,18 @@ def test_reconcile_does_not_resubmit_a_stale_claim(store, settings, broker_facto
     assert (res.action, res.state) == ("failed", "failed")
     assert res.reason == "not_received_by_broker: approval_stale"
     assert broker.count() == 0
+
+
+def test_reconcile_never_resubmits_through_a_broker_it_may_not_use(
+    store, settings, broker_factory, helpers
+):
+    broker = broker_factory()
+    broker.live_capable = True  # real money, while the operator pinned shadow mode
+    (iid,) = helpers.add_approved(store, 1)
+    store.transition(iid, "executing", actor="executor")  # a crash before the submit
+    store.set_control("mode", "shadow", actor="op")
+    (res,) = _executor(store, broker, settings).reconcile()
+    assert (res.action, res.state, res.reason) == ("failed", "failed", "not_received_by_broker")
+    assert broker.count() == 0
+    rows = store.journal_rows(iid)
+    assert "live_broker_needs_live_mode" in str(rows[-1].payload)

@@ -35,6 +35,11 @@ TEMPLATES: dict[str, tuple[str, str, str | None]] = {
         "Intent {intent_id} was rejected by {actor}.",
         "intent_id",
     ),
+    "approval.cancelled": (
+        "Cancelled: {SIDE} {quantity} {symbol}",
+        "Intent {intent_id} was cancelled by {actor}: {reason}.",
+        "intent_id",
+    ),
     "approval.expired": (
         "Approval expired: {SIDE} {quantity} {symbol}",
         "Intent {intent_id} was not approved in time and expired.",

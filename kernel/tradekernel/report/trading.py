@@ -18,6 +18,7 @@ STATE_OF_EVENT: dict[tuple[str, str], str] = {
     ("approval", "auto_approved"): "approved",
     ("approval", "rejected"): "rejected",
     ("approval", "expired"): "expired",
+    ("approval", "cancelled"): "cancelled",
     ("executor", "submitted"): "submitted",
     ("executor", "failed"): "failed",
     ("executor", "unknown_outcome"): "executing",

@@ -66,10 +66,14 @@ class Commitments:
     """Orders the guards must count although the broker's positions do not show them yet:
     intents waiting for approval, approved, executing, or submitted and still working, and
     the intents this cycle has already let through. Without it, three buys in one
-    decision would each be checked against the same position and order count."""
+    decision would each be checked against the same position and order count.
+
+    Buys and sells are kept apart and never netted: an unapproved sell may still be
+    rejected, so it must not make room for a buy (see :meth:`positions`)."""
 
     def __init__(self) -> None:
-        self.delta: dict[str, Decimal] = {}
+        self.buys: dict[str, Decimal] = {}
+        self.sells: dict[str, Decimal] = {}
         self.prices: dict[str, Decimal] = {}
         self.times: list[datetime] = []
         self.last: dict[str, datetime] = {}
@@ -83,7 +87,9 @@ class Commitments:
         *,
         counts_as_order: bool = True,
     ) -> None:
-        self.delta[symbol] = self.delta.get(symbol, Decimal(0)) + signed_quantity
+        """Commit ``signed_quantity`` (positive buys, negative sells) of ``symbol``."""
+        side = self.buys if signed_quantity > 0 else self.sells
+        side[symbol] = side.get(symbol, Decimal(0)) + abs(signed_quantity)
         if price is not None:
             self.prices.setdefault(symbol, price)
         if counts_as_order and ts is not None:
@@ -93,18 +99,28 @@ class Commitments:
     def orders_on(self, day: date | None) -> int:
         return sum(1 for t in self.times if t.date() == day)
 
-    def positions(self, base: dict[str, Position]) -> dict[str, Position]:
-        """``base`` with every committed quantity applied."""
-        if not self.delta:
+    def positions(
+        self, base: dict[str, Position], symbol: str, buying: bool
+    ) -> dict[str, Position]:
+        """``base`` as a guard checking a buy (``buying``) or a sell of ``symbol`` must
+        see it: for ``symbol``, the commitments on the same side added (the opposite side
+        may never happen, so it neither makes room nor counts as reducing); for every
+        other symbol, whichever side leaves the larger position (worst case)."""
+        if not self.buys and not self.sells:
             return base
         out = dict(base)
-        for symbol, delta in self.delta.items():
-            held = out.get(symbol)
-            if held is None:
-                price = self.prices.get(symbol, Decimal(0))
-                out[symbol] = Position(symbol, delta, price, market_price=price or None)
+        for sym in {*self.buys, *self.sells}:
+            held = out.get(sym)
+            quantity = held.quantity if held is not None else Decimal(0)
+            up = quantity + self.buys.get(sym, Decimal(0))
+            down = quantity - self.sells.get(sym, Decimal(0))
+            if sym == symbol:
+                projected = up if buying else down
             else:
-                out[symbol] = Position(
-                    symbol, held.quantity + delta, held.avg_price, held.market_price
-                )
+                projected = up if abs(up) >= abs(down) else down
+            if held is None:
+                price = self.prices.get(sym, Decimal(0))
+                out[sym] = Position(sym, projected, price, market_price=price or None)
+            else:
+                out[sym] = Position(sym, projected, held.avg_price, held.market_price)
         return out

@@ -22,7 +22,7 @@ from ..components import GuardContext, SkillRequest, StrategyInput
 from ..errors import RefusedError
 from ..execution import Executor
 from ..kernel import Kernel
-from ..models import Decision, GuardVerdict, Intent, SkillResult
+from ..models import Decision, GuardVerdict, Intent, Side, SkillResult
 from ..risk import evaluate, intent_quantity, signed
 from ..settings import RuntimeSettings, Settings
 from ..store import IntentState, Store
@@ -78,7 +78,11 @@ class Nodes:
         if state.as_of is None:
             self.exhausted = True
             state.stop_reason = "end"
-            state.notes.append("market data exhausted")
+            where = getattr(self.kernel.component("market_data"), "resume_path", None)
+            state.notes.append(
+                "market data exhausted"
+                + (f" (its clock continues from {where}; delete it to replay)" if where else "")
+            )
             return
         request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
         state.skill_results = self._call_skills(self.kernel.selected("skill"), request)
@@ -253,6 +257,7 @@ class Nodes:
                     reason="not_a_candidate",
                 )
                 continue
+            intent = _with(intent)  # the id is always the digest of the content (verify checks)
             if state.degraded:
                 intent = self._scale(intent)
                 if intent is None:
@@ -322,7 +327,9 @@ class Nodes:
                 )
                 if not v.allow:
                     state.denials[v.code] = state.denials.get(v.code, 0) + 1
-            approval_mode = "manual" if state.degraded else None
+            approval_mode = (
+                "shadow" if self.mode == "shadow" else "manual" if state.degraded else None
+            )
             record = self.approvals.submit(intent.id, verdicts, approval_mode=approval_mode)
             if record.state is not IntentState.BLOCKED:
                 quantity = intent_quantity(intent, record.ref_price) or Decimal(0)
@@ -368,7 +375,9 @@ class Nodes:
         return GuardContext(
             as_of=state.as_of,
             quote=state.quotes.get(intent.symbol),
-            positions=committed.positions(state.positions),
+            positions=committed.positions(
+                state.positions, intent.symbol, buying=intent.side is Side.BUY
+            ),
             account=state.account,
             orders_today=self.ledger.orders_today + committed.orders_on(day),
             recent_order_times=(*self.ledger.order_times, *committed.times),
@@ -383,14 +392,6 @@ class Nodes:
         expired = self.approvals.expire_due()
         if expired:
             state.notes.append(f"expired {len(expired)} approvals")
-        if self.mode == "shadow":
-            # Shadow records what would happen, approval included, and nothing more: its
-            # intents must never become executable when the agent later runs in paper or
-            # live mode, so each ends cancelled.
-            for intent_id in [*state.pending, *state.approved]:
-                self.approvals.cancel(
-                    intent_id, actor="shadow", reason="shadow mode: recorded, never executed"
-                )
 
     def _node_execute(self, state: CycleState) -> None:
         self.control.refresh()  # an operator's kill switch or halt must count right now

@@ -117,17 +117,18 @@ class Runtime(Nodes):
             )
             results = [] if self.mode == "shadow" else list(self.executor.reconcile())
             self.approvals.expire_due()
+            # Executing intents count through the guards' commitments, not here.
             sent = [
                 (r.intent.symbol, r.intent.as_of)
-                for state in (IntentState.SUBMITTED, IntentState.EXECUTING)
-                for r in self.store.list_intents(state=state)
+                for r in self.store.list_intents(state=IntentState.SUBMITTED)
                 if r.intent.as_of is not None
             ]
             self.ledger.seed(sent)
         return results
 
     def hydrate_once(self) -> CycleState:
-        """Advance the feed and run the hydrate node alone (``skills smoke``)."""
+        """Run the hydrate node alone (``skills smoke``), on the agent's current bar."""
+        self._hold_clock()
         state = CycleState(
             cycle_id=new_id("smoke"), mode=self.mode, mode_source=self.resolved.source
         )
@@ -143,6 +144,7 @@ class Runtime(Nodes):
         count for the breaker: this is a diagnostic, not a trading cycle. Build the
         strategist first (``kernel.component("strategist")``) to see configuration errors
         as exceptions rather than as a ``strategist_error`` hold."""
+        self._hold_clock()
         state = CycleState(
             cycle_id=new_id("smoke"), mode=self.mode, mode_source=self.resolved.source
         )
@@ -155,6 +157,13 @@ class Runtime(Nodes):
             self._node_scan(state)
             self._node_strategize(state, gated=False)
         return state
+
+    def _hold_clock(self) -> None:
+        """A diagnostic run must not move the agent's market clock (nor, through it, make
+        the paper broker fill): feeds that remember their clock offer ``hold_clock``."""
+        hold = getattr(self.kernel.component("market_data"), "hold_clock", None)
+        if callable(hold):
+            hold()
 
     def request_stop(self) -> None:
         """Finish the current node, then end the cycle and stop (signal handlers call this)."""
@@ -206,10 +215,10 @@ class Runtime(Nodes):
 
     def _follow_operator_mode(self) -> None:
         """Apply an operator's persisted mode change while running, when it is safer
-        (live → paper → shadow); a riskier one waits for a restart, where the full
-        checks (acknowledgement, promotion stage, broker) run. A --mode flag wins."""
+        (live → paper → shadow), even over a --mode flag; a riskier one waits for a
+        restart, where the full checks (acknowledgement, promotion stage, broker) run."""
         wanted = self.control.mode
-        if self.resolved.source == "cli" or not wanted or wanted == self.mode:
+        if not wanted or wanted == self.mode:
             return
         if SAFETY.index(wanted) < SAFETY.index(self.mode):
             self.resolved = ResolvedMode(wanted, "operator")

@@ -73,3 +73,21 @@ def test_resume_false_starts_over(tmp_path):
             kernel, _ = factory.build(config)
             firsts.append(kernel.component("market_data").advance())
     assert firsts[0] == firsts[1]
+
+
+def test_a_held_clock_lands_on_the_remembered_bar_and_writes_nothing(tmp_path):
+    """Diagnostics (skills smoke, strategist smoke) must not move the agent's clock."""
+    from tradekernel.testing import KernelFactory, config_text
+
+    config = config_text({"market_data": "synthetic"}, "[market_data.synthetic]\nbars = 50\n")
+    with KernelFactory(tmp_path) as factory:
+        kernel, _ = factory.build(config)
+        feed = kernel.component("market_data")
+        agent = [feed.advance() for _ in range(3)]
+    saved = feed.resume_path.read_text()
+    with KernelFactory(tmp_path) as factory:
+        kernel, _ = factory.build(config)
+        feed = kernel.component("market_data")
+        feed.hold_clock()
+        assert feed.advance() == agent[-1]  # the agent's current bar
+        assert feed.resume_path.read_text() == saved

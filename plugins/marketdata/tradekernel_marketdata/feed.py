@@ -8,15 +8,16 @@ the last ``window`` bars of each symbol, so memory stays flat however long the s
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from loguru import logger
 from tradekernel.errors import ConfigError
 from tradekernel.models import Bar, Quote
+from tradekernel.ops import atomic_write
 
 Step = tuple[datetime, list[Bar]]
 
@@ -56,6 +57,7 @@ class BarFeed:
         self._lock = threading.RLock()
         self._resume: Path | None = None
         self._resume_after: datetime | None = None
+        self._peek = False
 
     # -- the clock ----------------------------------------------------------------------
 
@@ -88,15 +90,33 @@ class BarFeed:
                 f"{path}: unreadable market clock ({exc}); delete it to start over"
             ) from None
 
+    @property
+    def resume_path(self) -> Path | None:
+        """The file that remembers the market clock (``None`` when not resuming)."""
+        return self._resume
+
+    def hold_clock(self) -> None:
+        """For diagnostic runs (``skills smoke``, ``strategist smoke``): the next advance
+        lands on the remembered bar instead of the one after it, and nothing is written,
+        so the agent's market clock (and what its paper broker fills) does not move."""
+        self._peek = True
+
     def advance(self) -> datetime | None:
         """Move to the next timestamp and return it, or ``None`` when the stream ends."""
         with self._lock:
             ts = self._step()
             after, self._resume_after = self._resume_after, None
-            while ts is not None and after is not None and ts <= after:
+            while (
+                ts is not None
+                and after is not None
+                and (ts < after or (ts == after and not self._peek))
+            ):
                 ts = self._step()
-            if ts is not None and self._resume is not None:
-                _atomic_write(self._resume, json.dumps({"last_ts": ts.isoformat()}))
+            if ts is not None and self._resume is not None and not self._peek:
+                try:
+                    atomic_write(self._resume, json.dumps({"last_ts": ts.isoformat()}))
+                except OSError as exc:  # the bar is served anyway; a restart may replay it
+                    logger.warning("cannot remember the market clock in {}: {}", self._resume, exc)
             return ts
 
     def _step(self) -> datetime | None:
@@ -175,9 +195,3 @@ class BarFeed:
         close = getattr(self._steps, "close", None)
         if callable(close):
             close()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
