@@ -61,12 +61,17 @@ def post(
     ``success`` decides whether a response counts as delivered (Slack answers ``ok``).
     ``redact`` scrubs secrets from error text; the URL is always scrubbed.
     """
-    _SECRET_URLS.add(url)
+    # httpx logs and reports the URL normalised (lower-case host, default port dropped,
+    # percent-encoding), so both spellings are secrets.
+    spellings = {url, str(httpx.URL(url))}
+    _SECRET_URLS.update(spellings)
     own_client = client is None
     http = client or httpx.Client(follow_redirects=False)
 
     def scrub(text: str) -> str:
-        return redact(text.replace(url, "<url>"))
+        for spelling in spellings:
+            text = text.replace(spelling, "<url>")
+        return redact(text)
 
     def attempt(remaining: float) -> Attempt:
         hdrs = dict(headers() if callable(headers) else (headers or {}))

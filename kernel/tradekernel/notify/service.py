@@ -89,7 +89,10 @@ class Notifications:
         self.router = Router(self.config.routes, selected)
         self._redact: Callable[[str], str] = getattr(settings, "redact", lambda s: s)
         self.clock = clock
-        self.store = NotifyStore(settings.state_dir / "state.db")
+        # The claim and the log write run on the caller's (the cycle's) thread: a locked
+        # database may hold them no longer than a small share of the delivery timeout.
+        busy = max(0.5, min(10.0, float(settings.notify.timeout) / 4))
+        self.store = NotifyStore(settings.state_dir / "state.db", busy_timeout=busy)
         try:
             self.store.prune(now=clock(), older_than=float(self.config.dedup_window))
         except Exception as exc:

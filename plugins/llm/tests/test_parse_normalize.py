@@ -265,3 +265,20 @@ def test_good_intents_always_trade(inputs, intents, junk, fence):
     mixed = normalize({"decision": "trade", "intents": junk + intents}, inputs, OPTIONS)
     assert_valid(mixed, inputs)
     assert not mixed.is_hold  # invalid intents are dropped, valid ones kept
+
+
+@pytest.mark.parametrize("text", ["0,5", "1,5", "10,5", "1,50"])
+def test_a_decimal_comma_is_refused_never_read_as_thousands(text):
+    from tradekernel_llm.normalize import Invalid, to_amount
+
+    with pytest.raises(Invalid, match="ambiguous number"):
+        to_amount(text, "quantity")
+
+
+def test_thousands_grouping_still_parses():
+    from decimal import Decimal
+
+    from tradekernel_llm.normalize import to_amount
+
+    assert to_amount("1,500.50", "notional") == Decimal("1500.50")
+    assert to_amount("$12,345", "notional") == Decimal("12345")

@@ -18,6 +18,7 @@ Rules (see docs/llm.md, "Normalization"):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -51,14 +52,23 @@ class NormalizeOptions:
     default_quantity: Decimal | None = None
 
 
+_GROUPED = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")
+
+
 def to_amount(value: Any, name: str) -> Decimal | None:
     """A positive finite Decimal from a number or numeric string; ``None`` if absent."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise Invalid("schema_violation", f"{name}: expected a number, got {type(value).__name__}")
+    text: Any = value
+    if isinstance(value, str):
+        text = value.strip().lstrip("$")
+        if "," in text:  # only thousands grouping: "0,5" must not become 5
+            if not _GROUPED.fullmatch(text):
+                raise Invalid("schema_violation", f"{name}: ambiguous number {value[:40]!r}")
+            text = text.replace(",", "")
     try:
-        text = value.strip().replace(",", "").lstrip("$") if isinstance(value, str) else value
         amount = Decimal(repr(text)) if isinstance(text, float) else Decimal(text)
     except (InvalidOperation, ValueError):
         raise Invalid("schema_violation", f"{name}: {str(value)[:40]!r} is not a number") from None

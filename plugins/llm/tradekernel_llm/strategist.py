@@ -14,7 +14,7 @@ from typing import Any
 from loguru import logger
 from tradekernel.components import ComponentContext, StrategyInput
 from tradekernel.llm import ChatRequest, ChatResponse, ProviderError
-from tradekernel.models import Decision
+from tradekernel.models import Decision, digest
 
 from .config import LLMStrategistConfig
 from .normalize import NormalizeOptions, normalize
@@ -144,14 +144,19 @@ class LLMStrategist:
             raise _Hold(str(exc), exc.error_type) from None
         decision = normalize(answer, inputs, self._options)
         if decision.error_type is None and self.config.cache_ttl > 0 and not tele["cache_hit"]:
-            self.store.cache_put(key, response)
+            self.store.cache_put(self._cache_key(key), response)
             self.store.cache_prune(float(self.config.cache_ttl))
         return decision
+
+    def _cache_key(self, request_key: str) -> str:
+        """The request digest plus the provider: with ``model`` left to the provider's
+        default, two providers may get the same request and answer differently."""
+        return digest([self.provider_name, request_key])
 
     def _cached(self, key: str, tele: dict[str, Any]) -> ChatResponse | None:
         if self.config.cache_ttl <= 0:
             return None
-        response = self.store.cache_get(key, float(self.config.cache_ttl))
+        response = self.store.cache_get(self._cache_key(key), float(self.config.cache_ttl))
         if response is not None:
             tele["cache_hit"] = True
         return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from tradekernel.llm import ChatRequest, ProviderError, Usage
@@ -42,7 +43,10 @@ def error_message(body: Any) -> str:
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A token count: a non-negative integer, else unknown (a negative count would
+    refund the daily budget)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else None
 
 
 def parse_usage(raw: Any) -> Usage:
@@ -50,7 +54,9 @@ def parse_usage(raw: Any) -> Usage:
     if not isinstance(raw, dict):
         return Usage()
     cost = raw.get("cost")
-    cost_usd = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+    cost_usd = None
+    if isinstance(cost, int | float) and not isinstance(cost, bool):
+        cost_usd = float(cost) if math.isfinite(cost) and cost >= 0 else None
     return Usage(
         prompt_tokens=_int(raw.get("prompt_tokens")),
         completion_tokens=_int(raw.get("completion_tokens")),

@@ -155,3 +155,13 @@ def test_secrets_never_appear_in_results_or_events(make_kernel):
     for text in texts:
         assert "tok-abcdef-123456" not in text
         assert SECRET not in text
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "signature"),
+    [("²", "sha256=ab"), ("1700000000", "sha256=ä"), ("", "sha256=ab"), ("17e9", "x")],
+)
+def test_odd_signature_headers_are_invalid_not_a_crash(timestamp, signature):
+    from tradekernel_webhook import verify_signature
+
+    assert verify_signature("s3cret", timestamp, b"{}", signature, now=1700000000) is False
