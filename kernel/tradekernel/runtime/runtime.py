@@ -49,13 +49,11 @@ class Runtime(Nodes):
         mode: str | None = None,
         store: Store | None = None,
         clock: Callable[[], datetime] = utcnow,
-        actor: str = "runtime",
     ) -> None:
         self.kernel = kernel
         self.settings = kernel.settings
         self.policy = self.settings.runtime
         self.clock = clock
-        self.actor = actor
         self.run_id = new_id("run")
         self._own_store = store is None
         self.store = store or Store.open(
@@ -65,12 +63,13 @@ class Runtime(Nodes):
         emit = kernel.emit
         self.control = Control(self.store, self.policy, emit=emit, clock=clock)
         self.breaker = CircuitBreaker(self.control, emit=emit)
-        self.resolved: ResolvedMode = resolve_mode(
-            self.settings, cli_mode=mode, persisted=self.control.mode
-        )
-        try:  # a strategist may not run in a mode above its promotion stage
+        try:
+            self.resolved: ResolvedMode = resolve_mode(
+                self.settings, cli_mode=mode, persisted=self.control.mode
+            )
+            # a strategist may not run in a mode above its promotion stage
             check_stage(self.store, self.settings.components.strategist, self.resolved.mode)
-        except RefusedError:
+        except (ConfigError, RefusedError):
             if self._own_store:
                 self.store.close()
             raise
