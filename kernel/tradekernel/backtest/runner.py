@@ -159,7 +159,7 @@ def run_backtest(
             clock=clock,
             on_transition=lambda t: kernel.registry.call_each("on_intent_transition", transition=t),
         )
-        with store, Runtime(kernel, mode="paper", store=store, clock=clock, actor="backtest") as rt:
+        with store, Runtime(kernel, mode="paper", store=store, clock=clock) as rt:
             with stop_on_signals(rt):
                 rt.start()
                 while True:

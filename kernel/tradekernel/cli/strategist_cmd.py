@@ -77,7 +77,7 @@ def smoke(app: AppContext, show_llm_event: bool, require_llm_event: bool, as_jso
     capture = _Capture()
     kernel.registry.pm.register(capture, name=OBSERVER_NAME)
     try:
-        with Runtime(kernel, mode="shadow", actor="strategist-smoke") as runtime:
+        with Runtime(kernel, mode="shadow") as runtime:
             state = runtime.decide_once()
     finally:
         kernel.registry.pm.unregister(capture)
