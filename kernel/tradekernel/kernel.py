@@ -68,7 +68,7 @@ class Kernel:
         # Skills build components from worker threads: one builder at a time, so a
         # second thread waits for the instance instead of seeing a false cycle.
         self._build_lock = threading.RLock()
-        self._dispatching = False
+        self._dispatching = threading.local()
 
     # -- events ------------------------------------------------------------------------
 
@@ -77,13 +77,15 @@ class Kernel:
         return self.events.emit(stage, kind, **fields)
 
     def _dispatch(self, event: Event) -> None:
-        if self._dispatching:  # a sink or observer that emits must not recurse forever
+        # An observer or sink that emits must not recurse forever; the guard is per
+        # thread, so events from other threads (skills, plugins) are never dropped.
+        if getattr(self._dispatching, "on", False):
             return
-        self._dispatching = True
+        self._dispatching.on = True
         try:
             self.registry.call_each("on_event", event=event)
         finally:
-            self._dispatching = False
+            self._dispatching.on = False
 
     # -- components ----------------------------------------------------------------------
 

@@ -42,20 +42,34 @@ def get_stage(store: Any, name: str) -> str | None:
     return value if value in STAGES else None
 
 
-def check_stage(store: Any, name: str, mode: str) -> None:
+def check_stage(store: Any, name: str, mode: str, digest: str | None = None) -> None:
     """Refuse (``RefusedError``) to run strategist ``name`` in ``mode`` above its stage.
 
     No recorded stage: allowed in paper and shadow (configurations that predate
-    promotion keep working), refused in live."""
+    promotion keep working), refused in live. With ``digest`` (the current configuration's),
+    a stage earned with another configuration counts as no stage: editing a promoted
+    strategist's settings does not carry its stage over."""
     needed = MODE_NEEDS.get(mode)
     if needed is None:
         return
     stage = get_stage(store, name)
+    changed = False
+    if stage is not None and digest is not None:
+        value = store.get_control(stage_key(name), None)
+        evidence = value.get("evidence") if isinstance(value, dict) else None
+        earned = evidence.get("config_digest") if isinstance(evidence, dict) else None
+        if earned is not None and earned != digest:
+            stage, changed = None, True
     if stage is None:
         if mode == "live":
+            why = (
+                "its configuration changed since it was promoted"
+                if changed
+                else "it has no promotion stage"
+            )
             raise RefusedError(
-                f"strategist {name} has no promotion stage and mode is live: promote it with "
-                f"`tradekernel promote {name} --to live` (its gates must pass) first"
+                f"strategist {name} may not trade live: {why}; backtest it and promote it "
+                f"with `tradekernel promote {name} --to live` (its gates must pass) first"
             )
         return
     if rank(stage) < rank(needed):

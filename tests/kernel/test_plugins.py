@@ -348,3 +348,23 @@ def test_a_plugin_whose_registration_fails_is_unloaded_whole(tmp_path):
         assert info.components == [] and ("scanner", "half") not in kernel.registry.specs
         kernel.emit("scan", "candidates", candidates=[], count=0)
         assert plugin.seen == []
+
+
+def test_events_emitted_from_several_threads_all_reach_the_observers(tmp_path):
+    import threading
+
+    from tradekernel.testing import KernelFactory
+
+    with KernelFactory(tmp_path) as factory:
+        kernel, recorder = factory.build("[components]\nmetrics_sinks = []\n")
+
+        def emit_many():
+            for i in range(300):
+                kernel.emit("scan", "candidates", candidates=[], count=i)
+
+        threads = [threading.Thread(target=emit_many) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(recorder.of("scan", "candidates")) == 900

@@ -135,6 +135,7 @@ def test_runtime_refuses_a_mode_above_the_stage(settings, registry, tmp_path):
                     settings, store, registry, "sma-cross", "shadow"
                 ).config_digest,
                 "trades": 5,
+                "stopped": "data exhausted",
             },
         )
         promote(settings, store, registry, "sma-cross", "shadow")
@@ -143,3 +144,48 @@ def test_runtime_refuses_a_mode_above_the_stage(settings, registry, tmp_path):
             Runtime(kernel, mode="paper")
         with Runtime(kernel, mode="shadow") as runtime:
             assert runtime.mode == "shadow"
+
+
+def test_an_interrupted_backtest_is_not_evidence(settings, registry):
+    with Store.open(settings.state_dir) as store:
+        digest = evaluate(settings, store, registry, "sma-cross", "shadow").config_digest
+        for stopped in ("stop requested", "budget reached"):
+            record_backtest(
+                settings.state_dir,
+                {
+                    "strategist": "sma-cross",
+                    "config_digest": digest,
+                    "trades": 9,
+                    "stopped": stopped,
+                },
+            )
+        result = evaluate(settings, store, registry, "sma-cross", "shadow")
+    assert not result.passed
+    assert any(g.gate == "backtest" and not g.passed for g in result.gates)
+
+
+def test_a_stage_does_not_survive_a_configuration_change(settings, registry):
+    with Store.open(settings.state_dir) as store:
+        store.set_control(
+            "stage:sma-cross",
+            {"stage": "live", "evidence": {"config_digest": "another-configuration"}},
+            actor="op",
+        )
+        check_stage(store, "sma-cross", "paper", "this-configuration")  # still allowed
+        with pytest.raises(RefusedError, match="configuration changed"):
+            check_stage(store, "sma-cross", "live", "this-configuration")
+        check_stage(store, "sma-cross", "live", "another-configuration")  # as earned
+
+
+def test_a_strategist_demoted_while_running_steps_down(settings, registry):
+    with Store.open(settings.state_dir) as store:
+        store.set_control("stage:sma-cross", "paper", actor="op")
+    with Kernel(settings, registry) as kernel, Runtime(kernel, mode="paper") as runtime:
+        runtime.run_cycle()
+        assert runtime.mode == "paper"
+        runtime.store.set_control("stage:sma-cross", "shadow", actor="op")  # demoted
+        runtime.run_cycle()
+        assert runtime.mode == "shadow"
+        runtime.store.set_control("stage:sma-cross", "candidate", actor="op")
+        runtime.run_cycle()
+        assert runtime.stop_requested

@@ -138,3 +138,13 @@ def test_a_second_run_on_the_same_state_dir_is_refused(cfg, tmp_path):
     assert result.returncode == 3
     assert "another tradekernel run is running" in result.stderr and "4242" in result.stderr
     assert tk(cfg, "run", "--once").returncode == 0  # released: runs again
+
+
+def test_a_broken_guard_section_stops_the_run_at_start(tmp_path):
+    cfg = tmp_path / "plugins.toml"
+    text = CONFIG.format(state=tmp_path / "state", bars=60)
+    cfg.write_text(text.replace("[guard.max_order_notional]\nlimit = 50000\n", ""))
+    result = tk(cfg, "run", "--once")
+    assert result.returncode == 2
+    assert "[guard.max_order_notional] limit" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -54,6 +54,11 @@ def record_backtest(state_dir: str | Path, metrics: dict[str, Any]) -> int:
             return int(cur.lastrowid or 0)
 
 
+COMPLETE = "data exhausted"
+"""How a backtest that ran over all of its data stopped: the only kind recorded and used
+as promotion evidence."""
+
+
 def latest_backtest(
     store: Store, strategist: str, config_digest: str | None = None
 ) -> dict[str, Any] | None:
@@ -66,6 +71,8 @@ def latest_backtest(
     if config_digest is not None:
         sql += " AND config_digest = ?"
         args.append(config_digest)
+    sql += " AND json_extract(metrics, '$.stopped') = ?"  # rows stored before the rule
+    args.append(COMPLETE)
     row = store.conn.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
     if row is None:
         return None

@@ -26,7 +26,7 @@ from ..settings import Settings
 from ..store import Store
 from .metrics import EquityStats, TradeBook
 from .observer import BacktestObserver
-from .record import record_backtest
+from .record import COMPLETE, record_backtest
 from .report import Downsampler, OutputWriter, write_html, write_metrics
 from .spec import BacktestSpec, bar_estimate, config_digest, derive_settings
 
@@ -226,7 +226,9 @@ def run_backtest(
             writer = None
             write_metrics(Path(spec.out_dir), metrics)  # type: ignore[arg-type]
             write_html(Path(spec.out_dir), metrics, chart.series())  # type: ignore[arg-type]
-        if spec.record:
+        if spec.record and metrics.get("stopped") == COMPLETE:
+            # only a run over all of its data is promotion evidence: a run stopped at a
+            # chosen moment (Ctrl-C, a budget) must not pass the gates
             metrics["record_id"] = record_backtest(base.state_dir, metrics)
         return BacktestResult(metrics=metrics, out_dir=spec.out_dir, open_trades=open_rows)
     finally:

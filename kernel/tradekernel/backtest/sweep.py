@@ -15,7 +15,7 @@ import attrs
 
 from ..errors import TradekernelError
 from ..settings import Settings
-from .record import record_backtest
+from .record import COMPLETE, record_backtest
 from .spec import BacktestSpec
 
 ROW_METRICS = (
@@ -96,7 +96,8 @@ def run_sweep(
     rows: list[dict[str, Any]] = []
     with ctx.Pool(processes=workers, maxtasksperchild=1) as pool:
         for i, outcome in enumerate(pool.imap(_run_one, jobs)):
-            if outcome["ok"] and spec.record:
+            complete = outcome["ok"] and outcome["metrics"].get("stopped") == COMPLETE
+            if complete and spec.record:
                 record_backtest(base.state_dir, outcome["metrics"])
             row = sweep_row(grid[i], outcome)
             rows.append(row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import GateFailed
 from .context import AppContext, echo_json, json_option, pass_app
 
 STAGES = ("candidate", "shadow", "paper", "live")
@@ -53,7 +54,7 @@ def promote(
                 result = do_promote(
                     settings, store, registry, name, target, actor=actor, reason=reason
                 )
-            except Exception:
+            except GateFailed:  # the attempt was journaled: show its evidence
                 if as_json:
                     _echo_last_attempt(store, name)
                 raise

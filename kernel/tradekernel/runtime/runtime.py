@@ -67,8 +67,12 @@ class Runtime(Nodes):
             self.resolved: ResolvedMode = resolve_mode(
                 self.settings, cli_mode=mode, persisted=self.control.mode
             )
-            # a strategist may not run in a mode above its promotion stage
-            check_stage(self.store, self.settings.components.strategist, self.resolved.mode)
+            # a strategist may not run in a mode above its promotion stage (earned with
+            # this very configuration)
+            self._digest = self._config_digest()
+            check_stage(
+                self.store, self.settings.components.strategist, self.resolved.mode, self._digest
+            )
         except (ConfigError, RefusedError):
             if self._own_store:
                 self.store.close()
@@ -95,6 +99,11 @@ class Runtime(Nodes):
             # key variable is unset) must stop the run here, not become a hold every cycle
             # that opens the breaker.
             self.kernel.component("strategist")
+            # the other components too: a bad [guard.x] section is exit 2 now, not a
+            # node failure every cycle
+            self.kernel.component("scanner")
+            self.kernel.components("guard")
+            self.kernel.components("skill")
             live_broker = getattr(self.kernel.component("broker"), "live_capable", False)
             if self.mode == "live" and not live_broker:
                 raise ConfigError(
@@ -190,6 +199,7 @@ class Runtime(Nodes):
             emit("commander", "mode", mode=self.mode, mode_source=self.resolved.source)
             self.control.refresh()
             self._follow_operator_mode()
+            self._follow_stage()
             if self.control.paused:
                 return self._end(state, "pause", "paused by operator")
             state.degraded = self.control.degrade is not None
@@ -225,6 +235,44 @@ class Runtime(Nodes):
             self.kernel.emit("commander", "mode", mode=wanted, mode_source="operator")
         else:
             logger.warning("persisted mode {} applies at the next start", wanted)
+
+    def _config_digest(self) -> str | None:
+        from ..promotion import current_digest
+
+        try:
+            return current_digest(
+                self.settings, self.kernel.registry, self.settings.components.strategist
+            )
+        except (ConfigError, RefusedError):
+            return None  # an unknown strategist fails at start with its own message
+
+    def _follow_stage(self) -> None:
+        """A strategist demoted while the agent runs: go down to the riskiest mode its
+        stage still allows (paper, else shadow), or stop when it allows none."""
+        name = self.settings.components.strategist
+        try:
+            check_stage(self.store, name, self.mode, self._digest)
+            return
+        except RefusedError as exc:
+            refusal = str(exc)
+        for mode in reversed(SAFETY[: SAFETY.index(self.mode)]):
+            try:
+                check_stage(self.store, name, mode, self._digest)
+            except RefusedError:
+                continue
+            self.resolved = ResolvedMode(mode, "promotion stage")
+            self._executor = None
+            self.kernel.emit(
+                "commander",
+                "mode",
+                severity="warning",
+                mode=mode,
+                mode_source="promotion stage",
+                reason=refusal,
+            )
+            return
+        self.kernel.emit("commander", "route", severity="error", action="end", reason=refusal)
+        self.request_stop()
 
     def _end(self, state: CycleState, action: str, reason: str) -> CycleState:
         self.kernel.emit("commander", "end", action=action, reason=reason, **_counts(state))
@@ -279,7 +327,8 @@ class Runtime(Nodes):
                 step(state)
 
     def _fail(self, node: NodeSpec, state: CycleState, exc: Exception) -> None:
-        logger.opt(exception=exc).warning("node {} failed: {}", node.name, exc)
+        logger.warning("node {} failed: {}: {}", node.name, type(exc).__name__, exc)
+        logger.opt(exception=exc).debug("node {} traceback", node.name)
         reason = f"{node.name} failed: {type(exc).__name__}: {exc}"
         self.control.record_incident(reason)
         cancelled = self._cancel_cycle_intents(state, reason)
