@@ -102,10 +102,10 @@ def test_textfile_is_written_for_node_exporter(make_kernel, tmp_path):
         'textfile_interval = "1h"\n',
     )
     path = tmp_path / "state" / "metrics" / "tradekernel.prom"
-    kernel.emit("scan", "candidates", count=0)  # first event writes the file
+    kernel.emit("control", "paused", actor="op")  # a one-off command writes nothing
+    assert not path.exists()
+    _emit_day(kernel)  # its report.cycle: this process runs cycles and owns the file
     assert path.is_file()
-    assert "tradekernel_strategist_llm_requests_total" not in _samples(path.read_text())
-    _emit_day(kernel)
     kernel.close()  # the final write happens on close
     _check(_samples(path.read_text()))
     assert not list(path.parent.glob("*.tmp*"))  # the atomic write left no temporary file

@@ -64,6 +64,10 @@ class PrometheusSink:
         self.textfile_interval = textfile_interval
         self._lock = threading.Lock()
         self._last_textfile = float("-inf")
+        self._owns_textfile = False
+        """Only a process that runs trading cycles writes the textfile: a one-off command
+        (``control pause``, ``alerts check``) has its own near-empty registry and would
+        overwrite the agent's counters with it."""
         self._server: Any = None
         self._thread: threading.Thread | None = None
         if port:
@@ -91,7 +95,10 @@ class PrometheusSink:
         """Update the metrics from one event (logs instead of raising)."""
         try:
             self.metrics.observe(event)
-            if self.textfile and time.monotonic() - self._last_textfile >= self.textfile_interval:
+            if event.stage == "report" and event.kind == "cycle":
+                self._owns_textfile = True
+            due = time.monotonic() - self._last_textfile >= self.textfile_interval
+            if self.textfile and self._owns_textfile and due:
                 self.write_textfile()
         except Exception as exc:
             logger.warning(
@@ -111,9 +118,10 @@ class PrometheusSink:
         return generate_latest(self.registry).decode("utf-8")
 
     def close(self) -> None:
-        """Write the textfile a last time and stop serving."""
+        """Write the textfile a last time (when this process ran cycles) and stop serving."""
         try:
-            self.write_textfile()
+            if self._owns_textfile:
+                self.write_textfile()
         finally:
             if self._server is not None:
                 self._server.shutdown()
