@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 
 from tradekernel.eventlog import read_events
 from tradekernel.models import Event
@@ -111,3 +112,25 @@ def test_a_fresh_state_db_created_by_the_sink_is_usable_by_the_store(tmp_path):
     SqliteSink(tmp_path / "state.db").close()
     with Store.open(tmp_path) as store:  # would be refused as foreign if the sink made it alone
         assert store.list_intents() == []
+
+
+def _open_and_write(path: str, barrier) -> None:
+    barrier.wait()  # every process sets up the fresh file at the same moment
+    sink = SqliteSink(Path(path))
+    sink.write(Event(stage="scan", kind="candidates", fields={"count": 1}))
+    sink.close()
+
+
+def test_processes_starting_together_on_a_fresh_file_all_write(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(6)
+    db = tmp_path / "state.db"
+    procs = [ctx.Process(target=_open_and_write, args=(str(db), barrier)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * 6
+    assert len(_rows(db)) == 6

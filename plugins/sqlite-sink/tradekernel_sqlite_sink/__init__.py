@@ -17,6 +17,12 @@ from typing import Any
 import sqlite_utils
 from attrs import define, field
 from loguru import logger
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_random_exponential,
+)
 from tradekernel import hookimpl
 from tradekernel.components import ComponentContext
 from tradekernel.eventlog import (
@@ -74,33 +80,51 @@ class SqliteSink:
         self._pending: list[tuple[Any, ...]] = []
         self._oldest = 0.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Create (or check) the file as a tradekernel state database first: a file holding
-        # only this table would later be refused by the store as foreign.
-        connect(self.path).conn.close()
-        self._conn = sqlite3.connect(self.path, timeout=busy_timeout, check_same_thread=False)
-        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        db = sqlite_utils.Database(self._conn)
-        db.enable_wal()
-        table = db[EVENTS_TABLE]
-        table.create(
-            {
-                "ts": str,
-                "date": str,
-                "run_id": str,
-                "cycle_id": str,
-                "stage": str,
-                "kind": str,
-                "severity": str,
-                "fields": str,
-                "schema": str,
-            },
-            if_not_exists=True,
-        )
-        table.create_index(["date", "stage", "kind"], if_not_exists=True)
+        # Processes starting together race on a fresh file's setup (WAL switch, DDL):
+        # SQLite answers "locked" at once for some of those, whatever the busy timeout.
+        for attempt in Retrying(
+            retry=retry_if_exception_type(sqlite3.OperationalError),
+            wait=wait_random_exponential(multiplier=0.05, max=1.0),
+            stop=stop_after_delay(busy_timeout),
+            reraise=True,
+        ):
+            with attempt:
+                self._conn = self._open(busy_timeout)
+
         self._insert = (
             f"INSERT INTO {EVENTS_TABLE} ({', '.join(COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in COLUMNS)})"
         )
+
+    def _open(self, busy_timeout: float) -> sqlite3.Connection:
+        # Create (or check) the file as a tradekernel state database first: a file holding
+        # only this table would later be refused by the store as foreign.
+        connect(self.path).conn.close()
+        conn = sqlite3.connect(self.path, timeout=busy_timeout, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            db = sqlite_utils.Database(conn)
+            db.enable_wal()
+            table = db[EVENTS_TABLE]
+            table.create(
+                {
+                    "ts": str,
+                    "date": str,
+                    "run_id": str,
+                    "cycle_id": str,
+                    "stage": str,
+                    "kind": str,
+                    "severity": str,
+                    "fields": str,
+                    "schema": str,
+                },
+                if_not_exists=True,
+            )
+            table.create_index(["date", "stage", "kind"], if_not_exists=True)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def write(self, event: Event) -> None:
         """Queue one event and write the batch when due (logs instead of raising)."""
