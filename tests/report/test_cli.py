@@ -83,3 +83,13 @@ def test_default_date_is_today_utc(capsys, fixture_day):
     code, out, _ = run(capsys, "--config", str(fixture_day), "report", "daily", "--format", "json")
     assert code == 0
     assert json.loads(out)["date"] in (before, utcnow().date().isoformat())
+
+
+def test_a_day_without_llm_calls_says_so_in_one_line():
+    from datetime import date
+
+    from tradekernel.report import aggregate, render_markdown
+
+    text = render_markdown(aggregate([], date(2026, 1, 5)))
+    assert "No LLM calls this day." in text
+    assert "| calls |" not in text.split("## Strategist LLM")[1].split("##")[0]

@@ -96,6 +96,8 @@ def _account(a: Mapping[str, Any]) -> list[str]:
 
 
 def _llm(s: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    if not s["calls"] and not b.get("exhausted"):
+        return ["## Strategist LLM", "", "No LLM calls this day.", ""]
     t = s["tokens"]
     return _section(
         "## Strategist LLM",
