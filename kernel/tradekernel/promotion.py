@@ -20,6 +20,7 @@ from attrs import define, field
 from .errors import ConfigError, GateFailed, RefusedError
 from .models import utcnow
 from .settings import PromotionGates, Settings
+from .store.states import StateConflict
 
 STAGES = ("candidate", "shadow", "paper", "live")
 MODE_NEEDS = {"shadow": "shadow", "paper": "paper", "live": "live"}
@@ -193,7 +194,7 @@ def evaluate(
     now: datetime | None = None,
 ) -> Evaluation:
     """Check the gates of ``[promotion.<target>]`` for strategist ``name``."""
-    from .backtest.record import latest_backtest
+    from .backtest.record import find_backtest
 
     if target not in STAGES:
         raise ConfigError(f"--to: stage must be one of {', '.join(STAGES)}, got {target!r}")
@@ -203,10 +204,21 @@ def evaluate(
     if target == "candidate":
         return result
     gates: PromotionGates = getattr(settings.promotion, target)
-    bt = latest_backtest(store, name, digest)
+    found = find_backtest(store, name, digest)
+    bt = found.row
     add = result.gates.append
     if bt is None:
-        add(GateResult("backtest", None, f"a backtest of config {digest[:12]}", False, "backtest"))
+        # a tampered or unjournaled row is named, never used (docs/backtest.md)
+        add(
+            GateResult(
+                "backtest",
+                found.problem,
+                f"a journaled backtest of config {digest[:12]}",
+                False,
+                "backtest",
+            )
+        )
+        result.backtest_id = found.id
         return result
     result.backtest_id = bt["id"]
     m = bt["metrics"]
@@ -280,6 +292,7 @@ def promote(
     if target not in STAGES:
         raise ConfigError(f"--to: stage must be one of {', '.join(STAGES)}, got {target!r}")
     registry.spec("strategist", name)  # unknown strategist: a config error naming it
+    seen = _stage_text(store, name)  # what the write below must still find
     current = get_stage(store, name)
     if current == target:
         raise RefusedError(f"strategist {name} is already at stage {target}; nothing was changed")
@@ -295,21 +308,44 @@ def promote(
     if dry_run:
         return result
     evidence = result.evidence()
-    store.set_control(
-        f"promotion:{name}", evidence, actor=actor, reason=reason or f"promote to {target}"
-    )
+    writes: list[tuple[str, Any, str]] = [
+        (f"promotion:{name}", evidence, reason or f"promote to {target}")
+    ]
+    if result.passed:
+        writes.append(
+            (
+                stage_key(name),
+                {"stage": target, "since": (now or utcnow()).isoformat(), "evidence": evidence},
+                reason or ("demote" if demotion else "promote") + f" to {target}",
+            )
+        )
+    _write_if_unchanged(store, name, seen, writes, actor=actor)
     if not result.passed:
         failed = "; ".join(
             f"{g.gate} = {_show(g.value)} (needs {g.threshold})" for g in result.failed
         )
         raise GateFailed(f"promotion of {name} to {target} refused: {failed}")
-    store.set_control(
-        stage_key(name),
-        {"stage": target, "since": (now or utcnow()).isoformat(), "evidence": evidence},
-        actor=actor,
-        reason=reason or ("demote" if demotion else "promote") + f" to {target}",
-    )
     return result
+
+
+def _stage_text(store: Any, name: str) -> str | None:
+    return store.control_text(stage_key(name))
+
+
+def _write_if_unchanged(
+    store: Any, name: str, seen: str | None, writes: list[tuple[str, Any, str]], *, actor: str
+) -> None:
+    """Write the attempt and the stage in one transaction, only if the stage still holds
+    ``seen`` (compare-and-set): a concurrent promotion or demotion since :func:`evaluate`
+    read it refuses the whole write."""
+    try:
+        store.set_controls(writes, actor=actor, expect={stage_key(name): seen})
+    except StateConflict:
+        stage = get_stage(store, name)
+        raise RefusedError(
+            f"strategist {name}: the stage changed while promoting; nothing was changed "
+            f"(it is now {stage or 'unstaged'}; re-run the command to promote from there)"
+        ) from None
 
 
 def _show(value: Any) -> str:

@@ -1,5 +1,13 @@
 """Backtest results kept in the operator's store (table ``backtests`` of ``state.db``), the
-evidence promotion gates read."""
+evidence promotion gates read.
+
+The table itself is not covered by the journal's hash chain, so every recorded row's
+digest is also journaled (control key ``backtest:<strategist>``, one journal row per
+backtest). Evidence is chosen and checked against those journal rows: a row whose content
+no longer matches its journaled digest, a row without a journal entry (including rows
+recorded before backtests were journaled) and a journaled row that was deleted are all
+reported as a problem, never used as evidence.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +15,25 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..models import utcnow
+from attrs import frozen
+
+from ..models import digest, utcnow
 from ..store import Store
 from ..store.db import immediate, ts_text
 
 TABLE = "backtests"
+ACTOR = "backtest"
+COLUMNS = ("strategist", "config_digest", "created_at", "params", "data", "metrics")
+
+
+def journal_key(strategist: str) -> str:
+    """The control key whose journal rows hold the digests of ``strategist``'s backtests."""
+    return f"backtest:{strategist}"
+
+
+def row_digest(row_id: int, values: dict[str, Any]) -> str:
+    """SHA-256 of a stored row: its id and the exact text of every column."""
+    return digest({"id": row_id, **{c: values.get(c) for c in COLUMNS}})
 
 
 def ensure_table(store: Store) -> None:
@@ -35,23 +57,38 @@ def ensure_table(store: Store) -> None:
 
 
 def record_backtest(state_dir: str | Path, metrics: dict[str, Any]) -> int:
-    """Append one backtest result; returns its row id."""
+    """Append one backtest result and journal its digest; returns its row id.
+
+    Two steps (the row, then its journal entry through ``set_control``): a crash between
+    them leaves a row without a journal entry, which is never used as evidence."""
+    values = {
+        "strategist": metrics["strategist"],
+        "config_digest": metrics["config_digest"],
+        "created_at": ts_text(utcnow()),
+        "params": json.dumps(metrics.get("params") or {}, sort_keys=True, default=str),
+        "data": json.dumps(metrics.get("data") or [], default=str),
+        "metrics": json.dumps(metrics, sort_keys=True, default=str),
+    }
     with Store.open(state_dir) as store:
         ensure_table(store)
         with immediate(store.conn) as conn:
             cur = conn.execute(
-                f"INSERT INTO {TABLE} (strategist, config_digest, created_at, params, data, "
-                "metrics) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    metrics["strategist"],
-                    metrics["config_digest"],
-                    ts_text(utcnow()),
-                    json.dumps(metrics.get("params") or {}, sort_keys=True, default=str),
-                    json.dumps(metrics.get("data") or [], default=str),
-                    json.dumps(metrics, sort_keys=True, default=str),
-                ),
+                f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
+                tuple(values[c] for c in COLUMNS),
             )
-            return int(cur.lastrowid or 0)
+            row_id = int(cur.lastrowid or 0)
+        store.set_control(
+            journal_key(values["strategist"]),
+            {
+                "id": row_id,
+                "config_digest": values["config_digest"],
+                "complete": metrics.get("stopped") == COMPLETE,
+                "digest": row_digest(row_id, values),
+            },
+            actor=ACTOR,
+            reason=f"backtest {row_id} recorded",
+        )
+        return row_id
 
 
 COMPLETE = "data exhausted"
@@ -59,26 +96,99 @@ COMPLETE = "data exhausted"
 as promotion evidence."""
 
 
+@frozen
+class Found:
+    """The newest backtest of a strategist (and configuration): ``row`` when it checks out
+    against the journal, else ``problem`` says why it is not evidence. Both ``None``: no
+    backtest was recorded."""
+
+    id: int | None
+    row: dict[str, Any] | None
+    problem: str | None
+
+
+def find_backtest(store: Store, strategist: str, config_digest: str | None = None) -> Found:
+    """The newest complete backtest of ``strategist`` (of this configuration when
+    ``config_digest`` is given), checked against its journaled digest.
+
+    The newest candidate is the highest id among the journaled backtests and the table's
+    rows; if that one fails its check the result is a problem, not an older row."""
+    journaled: dict[int, dict[str, Any]] = {}  # every entry, whatever its configuration
+    candidates: set[int] = set()
+    for row in store.journal_rows(entity=f"control:{journal_key(strategist)}"):
+        value = (row.payload or {}).get("value")
+        if not isinstance(value, dict) or not isinstance(value.get("id"), int):
+            continue
+        if row.payload_digest != digest(row.payload):
+            return Found(value["id"], None, _tampered_journal(value["id"], row.seq))
+        if value["id"] in journaled:
+            continue  # the first entry is the record
+        journaled[value["id"]] = value
+        if value.get("complete") is True and (
+            config_digest is None or value.get("config_digest") == config_digest
+        ):
+            candidates.add(value["id"])
+    newest = max(candidates, default=None)
+    has_table = TABLE in store.db.table_names()
+    if has_table:
+        sql = f"SELECT max(id) FROM {TABLE} WHERE strategist = ?"
+        args: list[Any] = [strategist]
+        if config_digest is not None:
+            sql += " AND config_digest = ?"
+            args.append(config_digest)
+        sql += " AND json_extract(metrics, '$.stopped') = ?"  # rows stored before the rule
+        args.append(COMPLETE)
+        table_id = store.conn.execute(sql, args).fetchone()[0]
+        if table_id is not None and (newest is None or table_id > newest):
+            newest = table_id
+    if newest is None:
+        return Found(None, None, None)
+    raw = None
+    if has_table:
+        raw = store.conn.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE id = ?", (newest,)
+        ).fetchone()
+    entry = journaled.get(newest)
+    if entry is None:
+        return Found(
+            newest,
+            None,
+            f"backtest {newest} has no journal entry (recorded before backtests were "
+            "journaled, or written behind the journal's back): re-run the backtest",
+        )
+    if raw is None:
+        return Found(newest, None, f"backtest {newest} is journaled but its row was deleted")
+    values = dict(zip(COLUMNS, raw, strict=True))
+    if row_digest(newest, values) != entry.get("digest"):
+        return Found(
+            newest,
+            None,
+            f"backtest {newest} was changed after it was recorded (its row no longer "
+            "matches its journaled digest)",
+        )
+    return Found(
+        newest,
+        {
+            "id": newest,
+            "created_at": values["created_at"],
+            "config_digest": values["config_digest"],
+            "metrics": json.loads(values["metrics"]),
+        },
+        None,
+    )
+
+
+def _tampered_journal(row_id: int, seq: int) -> str:
+    return (
+        f"the journal entry of backtest {row_id} (journal row {seq}) does not match its "
+        "digest: run `tradekernel journal verify`"
+    )
+
+
 def latest_backtest(
     store: Store, strategist: str, config_digest: str | None = None
 ) -> dict[str, Any] | None:
     """The newest recorded backtest of ``strategist`` (of this configuration when
-    ``config_digest`` is given): ``{"id", "created_at", "config_digest", "metrics"}``."""
-    if TABLE not in store.db.table_names():
-        return None
-    sql = f"SELECT id, created_at, config_digest, metrics FROM {TABLE} WHERE strategist = ?"
-    args: list[Any] = [strategist]
-    if config_digest is not None:
-        sql += " AND config_digest = ?"
-        args.append(config_digest)
-    sql += " AND json_extract(metrics, '$.stopped') = ?"  # rows stored before the rule
-    args.append(COMPLETE)
-    row = store.conn.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
-    if row is None:
-        return None
-    return {
-        "id": row[0],
-        "created_at": row[1],
-        "config_digest": row[2],
-        "metrics": json.loads(row[3]),
-    }
+    ``config_digest`` is given) when it is usable as evidence (see :func:`find_backtest`):
+    ``{"id", "created_at", "config_digest", "metrics"}``, else ``None``."""
+    return find_backtest(store, strategist, config_digest).row

@@ -30,8 +30,10 @@ def promote(
     """Promote strategist NAME to a stage when the [promotion] gates pass.
 
     Stages: candidate < shadow < paper < live. Without --to, show the current stage.
-    Exit 4 names every failed gate; exit 3 for state conflicts (already at the stage,
-    live not acknowledged). Every attempt is journaled with its evidence.
+    Exit 4 names every failed gate (a tampered or unjournaled backtest fails the
+    backtest gate); exit 3 for state conflicts (already at the stage, live not
+    acknowledged, the stage changed while promoting). Every attempt is journaled with
+    its evidence.
     """
     from ..promotion import evaluate, get_stage
     from ..promotion import promote as do_promote

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -413,26 +413,54 @@ class Store:
 
     def set_control(self, key: str, value: Any, *, actor: str, reason: str = "") -> None:
         """Set a control value (kill switch, trading state ...), journaled as ``control:<key>``."""
-        text = canonical_json(value)
+        self.set_controls([(key, value, reason)], actor=actor)
+
+    def control_text(self, key: str) -> str | None:
+        """The stored (canonical JSON) text of control ``key``: what ``expect`` compares."""
+        row = self.conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_controls(
+        self,
+        writes: Sequence[tuple[str, Any, str]],
+        *,
+        actor: str,
+        expect: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Set several ``(key, value, reason)`` controls in one transaction, each journaled.
+
+        ``expect`` makes it a compare-and-set: every named key must still hold that stored
+        text (:meth:`control_text`; ``None``: no row), else :class:`StateConflict` is
+        raised and nothing is written."""
         ts = ts_text(self.clock())
         with immediate(self.conn) as conn:
-            row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
-            conn.execute(
-                "INSERT INTO control (key, value, actor, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, actor = excluded.actor, "
-                "updated_at = excluded.updated_at",
-                (key, text, actor, ts),
-            )
-            journal.append(
-                conn,
-                entity=f"control:{key}",
-                from_state=row[0] if row else None,
-                to_state=text,
-                actor=actor,
-                reason=reason,
-                ts=ts,
-                payload={"key": key, "value": json.loads(text)},
-            )
+            for key, wanted in (expect or {}).items():
+                row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
+                current = None if row is None else row[0]
+                if current != wanted:
+                    raise StateConflict(
+                        f"control {key} changed since it was read; nothing was changed",
+                        current_state=current,
+                    )
+            for key, value, reason in writes:
+                text = canonical_json(value)
+                row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
+                conn.execute(
+                    "INSERT INTO control (key, value, actor, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                    "actor = excluded.actor, updated_at = excluded.updated_at",
+                    (key, text, actor, ts),
+                )
+                journal.append(
+                    conn,
+                    entity=f"control:{key}",
+                    from_state=row[0] if row else None,
+                    to_state=text,
+                    actor=actor,
+                    reason=reason,
+                    ts=ts,
+                    payload={"key": key, "value": json.loads(text)},
+                )
 
     # -- orders and fills --------------------------------------------------------------
 
