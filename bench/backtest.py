@@ -117,7 +117,7 @@ def run() -> list[dict]:
             "ratio": round(hold_large["heap_kb"] / hold_small["heap_kb"], 3),
         },
         {
-            "figure": "backtest heap per trade (paper broker keeps its order history)",
+            "figure": "backtest heap per trade (365 trades; paper keeps 256 closed orders)",
             "value": round(per_trade, 2),
             "unit": "KiB/trade",
             "peer": "",

@@ -39,6 +39,10 @@ from .store import PaperStore
 BPS = Decimal(10000)
 
 
+def _seq(order: WorkingOrder) -> int:
+    return order.seq
+
+
 class PaperBroker:
     """A simulated broker with a persistent SQLite account (implements ``Broker``)."""
 
@@ -58,7 +62,7 @@ class PaperBroker:
         self.store = PaperStore(db_path)
         with self.store.transaction():
             self.store.init_account(config.cash)
-            self._ledger = self.store.load()
+            self._ledger = self.store.load(config.history_cache)
             self._version = self.store.data_version()
         self._settled_at: datetime | None = None
         if self._ledger.initial_cash != config.cash:
@@ -78,10 +82,12 @@ class PaperBroker:
         return self._md
 
     def _sync(self) -> None:
-        """Reload the account if another process committed since we last looked."""
+        """Reload the account if another process committed since we last looked (after a
+        failed transaction, ``_version`` is -1 and the cache of closed orders goes too)."""
         version = self.store.data_version()
         if version != self._version:
-            self._ledger = self.store.load()
+            keep = self._ledger if self._version != -1 else None
+            self._ledger = self.store.load(self.config.history_cache, keep)
             self._version = version
             self._settled_at = None
 
@@ -211,7 +217,7 @@ class PaperBroker:
             order.status = OrderStatus.PARTIAL_FILL
         ledger.apply_fill(order.symbol, order.side, quantity, price, commission)
         ledger.add_fill(fill)
-        self.store.save_fill(fill, len(ledger.fills))
+        self.store.save_fill(fill, ledger.fill_seq)
         logger.debug(
             "paper: fill {} {} {} {} @ {} (commission {})",
             fill.fill_id,
@@ -229,11 +235,14 @@ class PaperBroker:
         resubmit returns the existing order (or raises the same rejection again)."""
         with self._lock:
             self._refresh()
-            existing = self._ledger.orders.get(request.client_order_id)
+            existing = self._ledger.get(request.client_order_id)
             if existing is None:
                 with self._transaction():
                     self._settle()
-                    existing = self._ledger.orders.get(request.client_order_id)
+                    # every open order is in memory now; an older, closed one is on disk
+                    existing = self._ledger.get(request.client_order_id) or self.store.order(
+                        request.client_order_id
+                    )
                     if existing is None:
                         existing = self._new_order(request)
                         existing.seq = self._ledger.next_seq
@@ -329,19 +338,29 @@ class PaperBroker:
         """The order with this client order id (rejected ones included), or ``None``."""
         with self._lock:
             self._refresh()
-            order = self._ledger.orders.get(client_order_id)
+            order = self._find(client_order_id)
             return order.snapshot() if order else None
+
+    def _find(self, client_order_id: str) -> WorkingOrder | None:
+        """The order from memory, else (an older, closed order) from disk."""
+        order = self._ledger.get(client_order_id)
+        return order if order is not None else self.store.order(client_order_id)
 
     def cancel(self, client_order_id: str) -> Order | None:
         """Cancel a working order (fills due before now are applied first). A terminal
         order is returned unchanged; an unknown id gives ``None``."""
         with self._lock:
             self._refresh()
-            order = self._ledger.orders.get(client_order_id)
-            if order is None or not order.open:
+            order = self._ledger.open_orders.get(client_order_id)
+            if order is None:
+                order = self._find(client_order_id)
                 return order.snapshot() if order else None
             with self._transaction():
-                order = self._ledger.orders[client_order_id]
+                # (re-read: another process may have filled or cancelled it meanwhile)
+                order = self._ledger.open_orders.get(client_order_id)
+                if order is None:
+                    order = self._find(client_order_id)
+                    return order.snapshot() if order else None
                 if order.open:
                     order.status = OrderStatus.CANCELLED
                     order.reason = "cancelled"
@@ -356,16 +375,22 @@ class PaperBroker:
         """Every order in submission order (only working ones with ``open_only``)."""
         with self._lock:
             self._refresh()
-            source = self._ledger.open_orders if open_only else self._ledger.orders
-            return [o.snapshot() for o in sorted(source.values(), key=lambda o: o.seq)]
+            ledger = self._ledger
+            if open_only:
+                return [o.snapshot() for o in sorted(ledger.open_orders.values(), key=_seq)]
+            # the history is on disk; orders held in memory answer for themselves
+            return [(ledger.get(o.client_order_id) or o).snapshot() for o in self.store.orders()]
 
     def fills(self, client_order_id: str | None = None) -> list[Fill]:
         """Every fill in execution order, or those of one order."""
         with self._lock:
             self._refresh()
+            ledger = self._ledger
             if client_order_id is None:
-                return list(self._ledger.fills)
-            return list(self._ledger.fills_by_order.get(client_order_id, ()))
+                return self.store.fills()
+            if ledger.get(client_order_id) is not None:
+                return list(ledger.fills_by_order.get(client_order_id, ()))
+            return self.store.fills(client_order_id)
 
     def positions(self) -> list[Position]:
         """Open positions, valued at the feed's latest quote."""
@@ -404,7 +429,8 @@ class PaperBroker:
         with self._lock:
             return {
                 "db": str(self.store.path),
-                "orders": len(self._ledger.orders),
+                "orders": self.store.count("orders"),
                 "open_orders": len(self._ledger.open_orders),
-                "fills": len(self._ledger.fills),
+                "cached_orders": len(self._ledger.recent),
+                "fills": self.store.count("fills"),
             }

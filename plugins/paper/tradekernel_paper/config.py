@@ -36,3 +36,6 @@ class PaperConfig:
     """Allow sells beyond the held quantity (negative positions)."""
     db: str = field(default="paper.db", validator=_non_empty)
     """The account database, relative to ``[kernel] state_dir`` unless absolute."""
+    history_cache: int = field(default=256, validator=_non_negative)
+    """Closed orders (with their fills) kept in memory; older ones are read from the
+    database on demand. Open orders are always in memory."""

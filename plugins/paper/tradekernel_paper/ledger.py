@@ -3,6 +3,7 @@ that change them (fill prices, volume caps, position and P&L arithmetic)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
@@ -94,30 +95,57 @@ class Holding:
 
 @define
 class Ledger:
-    """Everything the paper account knows, in memory."""
+    """The paper account in memory: cash, positions, every open order, and a bounded
+    cache of recently closed orders with their fills. Older closed orders and their fills
+    live only in SQLite (the broker reads them on demand), so memory does not grow with
+    the number of trades."""
 
     cash: Decimal
     initial_cash: Decimal
     realized_pnl: Decimal = ZERO
     positions: dict[str, Holding] = field(factory=dict)
-    orders: dict[str, WorkingOrder] = field(factory=dict)
     open_orders: dict[str, WorkingOrder] = field(factory=dict)
-    fills: list[Fill] = field(factory=list)
+    recent: OrderedDict[str, WorkingOrder] = field(factory=OrderedDict)
+    """Closed orders, least recently closed or looked up first (at most ``cache_size``).
+    A closed order never changes again, so a cached one stays valid across reloads."""
     fills_by_order: dict[str, list[Fill]] = field(factory=dict)
+    """Fills of the orders in ``open_orders`` and ``recent`` (and of no other)."""
     next_seq: int = 1
+    """The next order's ``seq`` (broker order id ``paper-<seq>``)."""
+    fill_seq: int = 0
+    """The last fill's global ``seq`` (execution order)."""
+    cache_size: int = 256
 
-    def add_order(self, order: WorkingOrder) -> None:
-        self.orders[order.client_order_id] = order
+    def get(self, client_order_id: str) -> WorkingOrder | None:
+        """The order when it is in memory (open, or closed and still cached)."""
+        order = self.open_orders.get(client_order_id)
+        return order if order is not None else self.recent.get(client_order_id)
+
+    def add_order(self, order: WorkingOrder, fills: list[Fill] | None = None) -> None:
+        """Keep ``order`` (and its ``fills``): open ones always, closed ones in the cache."""
+        self.next_seq = max(self.next_seq, order.seq + 1)
+        if fills:
+            self.fills_by_order[order.client_order_id] = fills
         if order.open:
             self.open_orders[order.client_order_id] = order
-        self.next_seq = max(self.next_seq, order.seq + 1)
+        else:
+            self._remember(order)
 
     def add_fill(self, fill: Fill) -> None:
-        self.fills.append(fill)
+        self.fill_seq += 1
         self.fills_by_order.setdefault(fill.client_order_id, []).append(fill)
 
     def close_order(self, order: WorkingOrder) -> None:
-        self.open_orders.pop(order.client_order_id, None)
+        if self.open_orders.pop(order.client_order_id, None) is not None:
+            self._remember(order)
+
+    def _remember(self, order: WorkingOrder) -> None:
+        cid = order.client_order_id
+        self.recent[cid] = order
+        self.recent.move_to_end(cid)
+        while len(self.recent) > self.cache_size:
+            old, _ = self.recent.popitem(last=False)
+            self.fills_by_order.pop(old, None)
 
     def reserved_cash(self, commission: Decimal) -> Decimal:
         """Cash held back for working buys (remaining x estimate, plus commission)."""

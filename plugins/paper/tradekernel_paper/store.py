@@ -20,6 +20,7 @@ from tradekernel.models import Fill, OrderStatus, OrderType, Side, TimeInForce
 from .ledger import Holding, Ledger, WorkingOrder
 
 SCHEMA_VERSION = "1"
+OPEN_STATUSES = "('working', 'partial_fill')"  # OrderStatus values of open orders, as SQL
 
 
 def _dec(value: str | None) -> Decimal | None:
@@ -36,6 +37,44 @@ def _text(value: object) -> str | None:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+def _fill(r: dict) -> Fill:
+    return Fill(
+        fill_id=r["fill_id"],
+        client_order_id=r["client_order_id"],
+        symbol=r["symbol"],
+        side=r["side"],
+        quantity=Decimal(r["quantity"]),
+        price=Decimal(r["price"]),
+        ts=datetime.fromisoformat(r["ts"]),
+        commission=Decimal(r["commission"]),
+        broker_order_id=r["broker_order_id"],
+    )
+
+
+def _order(r: dict, fill_count: int = 0) -> WorkingOrder:
+    return WorkingOrder(
+        client_order_id=r["client_order_id"],
+        seq=r["seq"],
+        symbol=r["symbol"],
+        side=Side(r["side"]),
+        quantity=Decimal(r["quantity"]),
+        order_type=OrderType(r["order_type"]),
+        limit_price=_dec(r["limit_price"]),
+        time_in_force=TimeInForce(r["time_in_force"]),
+        status=OrderStatus(r["status"]),
+        ref_ts=_ts(r["ref_ts"]),
+        est_price=_dec(r["est_price"]),
+        filled_quantity=Decimal(r["filled_quantity"]),
+        avg_fill_price=_dec(r["avg_fill_price"]),
+        reason=r["reason"],
+        code=r["code"],
+        intent_id=r["intent_id"],
+        submitted_at=_ts(r["submitted_at"]),
+        updated_at=_ts(r["updated_at"]),
+        fill_count=fill_count,
+    )
 
 
 class PaperStore:
@@ -102,6 +141,9 @@ class PaperStore:
             self.db[name].create(columns, pk=pk, if_not_exists=True)
         self.db["orders"].create_index(["seq"], if_not_exists=True)
         self.db["fills"].create_index(["seq"], if_not_exists=True)
+        # reloads read only open orders and their fills; lookups go by client order id
+        self.db["orders"].create_index(["status"], if_not_exists=True)
+        self.db["fills"].create_index(["client_order_id"], if_not_exists=True)
 
     # -- change detection and transactions ----------------------------------------------
 
@@ -134,61 +176,76 @@ class PaperStore:
             (str(cash), str(cash), SCHEMA_VERSION),
         )
 
-    def load(self) -> Ledger:
-        """The whole account as a :class:`Ledger` (inside the caller's transaction or not)."""
+    def load(self, cache_size: int, keep: Ledger | None = None) -> Ledger:
+        """The account as a :class:`Ledger`: cash, positions, the open orders and their
+        fills; closed orders stay on disk (inside the caller's transaction or not).
+
+        ``keep``: a previous ledger whose cache of closed orders (and their fills) carries
+        over: closed orders never change, so only the open state is read again. Reading
+        is proportional to open orders and positions, never to the history.
+        """
         row = self.conn.execute(
             "SELECT cash, initial_cash, realized_pnl FROM account WHERE id = 1"
         ).fetchone()
         ledger = Ledger(
-            cash=Decimal(row[0]), initial_cash=Decimal(row[1]), realized_pnl=Decimal(row[2])
+            cash=Decimal(row[0]),
+            initial_cash=Decimal(row[1]),
+            realized_pnl=Decimal(row[2]),
+            cache_size=cache_size,
         )
         for symbol, qty, avg in self.conn.execute(
             "SELECT symbol, quantity, avg_price FROM positions"
         ):
             ledger.positions[symbol] = Holding(Decimal(qty), Decimal(avg))
-        last_fill: dict[str, datetime] = {}
-        for r in self.db.query("SELECT * FROM fills ORDER BY seq"):
-            fill = Fill(
-                fill_id=r["fill_id"],
-                client_order_id=r["client_order_id"],
-                symbol=r["symbol"],
-                side=r["side"],
-                quantity=Decimal(r["quantity"]),
-                price=Decimal(r["price"]),
-                ts=datetime.fromisoformat(r["ts"]),
-                commission=Decimal(r["commission"]),
-                broker_order_id=r["broker_order_id"],
-            )
-            ledger.add_fill(fill)
-            last_fill[fill.client_order_id] = fill.ts
-        for r in self.db.query("SELECT * FROM orders ORDER BY seq"):
-            order = WorkingOrder(
-                client_order_id=r["client_order_id"],
-                seq=r["seq"],
-                symbol=r["symbol"],
-                side=Side(r["side"]),
-                quantity=Decimal(r["quantity"]),
-                order_type=OrderType(r["order_type"]),
-                limit_price=_dec(r["limit_price"]),
-                time_in_force=TimeInForce(r["time_in_force"]),
-                status=OrderStatus(r["status"]),
-                ref_ts=_ts(r["ref_ts"]),
-                est_price=_dec(r["est_price"]),
-                filled_quantity=Decimal(r["filled_quantity"]),
-                avg_fill_price=_dec(r["avg_fill_price"]),
-                reason=r["reason"],
-                code=r["code"],
-                intent_id=r["intent_id"],
-                submitted_at=_ts(r["submitted_at"]),
-                updated_at=_ts(r["updated_at"]),
-                fill_count=len(ledger.fills_by_order.get(r["client_order_id"], ())),
-            )
+        ledger.next_seq = self.conn.execute("SELECT max(seq) FROM orders").fetchone()[0] or 0
+        ledger.next_seq += 1
+        ledger.fill_seq = self.conn.execute("SELECT max(seq) FROM fills").fetchone()[0] or 0
+        if keep is not None:
+            for cid, order in keep.recent.items():
+                ledger.add_order(order, keep.fills_by_order.get(cid))
+        fills: dict[str, list[Fill]] = {}
+        for r in self.db.query(
+            f"SELECT f.* FROM fills f JOIN orders o ON o.client_order_id = f.client_order_id "
+            f"WHERE o.status IN {OPEN_STATUSES} ORDER BY f.seq"
+        ):
+            fill = _fill(r)
+            fills.setdefault(fill.client_order_id, []).append(fill)
+        for r in self.db.query(
+            f"SELECT * FROM orders WHERE status IN {OPEN_STATUSES} ORDER BY seq"
+        ):
+            own = fills.get(r["client_order_id"], [])
+            order = _order(r, len(own))
             # Bars up to the last fill (or submission) were evaluated already; any bar
             # after that is evaluated again, which gives the same answer it gave before.
-            checked = [t for t in (order.ref_ts, last_fill.get(order.client_order_id)) if t]
+            checked = [t for t in (order.ref_ts, own[-1].ts if own else None) if t]
             order.checked_ts = max(checked) if checked else None
-            ledger.add_order(order)
+            ledger.add_order(order, own)
         return ledger
+
+    # -- history (closed orders are read on demand) ----------------------------------------
+
+    def order(self, client_order_id: str) -> WorkingOrder | None:
+        """One order from disk, or ``None``."""
+        rows = list(
+            self.db.query("SELECT * FROM orders WHERE client_order_id = ?", [client_order_id])
+        )
+        return _order(rows[0]) if rows else None
+
+    def orders(self) -> Iterator[WorkingOrder]:
+        """Every order in submission order."""
+        for r in self.db.query("SELECT * FROM orders ORDER BY seq"):
+            yield _order(r)
+
+    def fills(self, client_order_id: str | None = None) -> list[Fill]:
+        """Every fill in execution order, or those of one order."""
+        if client_order_id is None:
+            return [_fill(r) for r in self.db.query("SELECT * FROM fills ORDER BY seq")]
+        sql = "SELECT * FROM fills WHERE client_order_id = ? ORDER BY seq"
+        return [_fill(r) for r in self.db.query(sql, [client_order_id])]
+
+    def count(self, table: str) -> int:
+        """Rows in ``orders`` or ``fills``."""
+        return self.db[table].count
 
     # -- writing (call inside transaction()) ------------------------------------------------
 
