@@ -12,7 +12,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -22,7 +21,7 @@ from typing import Any
 from attrs import define, field
 
 from .errors import EXIT_FAILED, EXIT_GATE, EXIT_OK
-from .locks import RUN_LOCK, LockHeld, exclusive
+from .files import RUN_LOCK, LockHeld, atomic_write, exclusive
 from .models import utcnow
 
 STATUS_SCHEMA = "ops-status.v1"
@@ -171,27 +170,6 @@ STEPS: list[tuple[str, Step]] = [
 def ops_lock(path: Path) -> contextlib.AbstractContextManager[None]:
     """The batch's lock: a second ``ops batch`` is refused at once (exit 3)."""
     return exclusive(path, "ops batch")
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory + rename, so
-    readers see the old content or the new, never a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-# -- the batch ------------------------------------------------------------------------
 
 
 @define

@@ -251,7 +251,7 @@ def _executor(app: AppContext, store: Any) -> Any:
 @pass_app
 def reconcile(app: AppContext, as_json: bool) -> None:
     """Resolve intents stuck in executing by asking the broker (never resubmits blindly)."""
-    from ..locks import RUN_LOCK, exclusive
+    from ..files import RUN_LOCK, exclusive
     from ..serde import unstructure
 
     # A running agent owns its executing intents and reconciles them at its own start.

@@ -50,7 +50,7 @@ def run(
 
     if once and (every or (cycles and cycles > 1)):
         raise click.UsageError("--once cannot be combined with --every or --cycles > 1")
-    from ..locks import RUN_LOCK, exclusive
+    from ..files import RUN_LOCK, exclusive
 
     kernel = app.kernel()
     # One agent per state directory: a second `run` would trade the same account twice.

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from loguru import logger
 from tradekernel.errors import ConfigError
+from tradekernel.files import atomic_write
 from tradekernel.models import Bar, Quote
-from tradekernel.ops import atomic_write
 
 Step = tuple[datetime, list[Bar]]
 
