@@ -89,20 +89,43 @@ def configure_logging(verbose: int, settings: Any = None) -> None:
     logger.add(
         lambda text: sys.stderr.write(redact_text(text)),
         level=level,
-        format="{time:HH:mm:ss} {level: <7} {message}",
+        format=log_format,
         diagnose=False,
         backtrace=False,
     )
 
 
+def log_format(record: Any) -> str:
+    """A loguru format: one line per record, its message redacted and then made inert
+    (outside text in it cannot add lines or send escape sequences); an exception's
+    traceback follows with its messages inert too."""
+    from ..display import inert, inert_traceback
+
+    extra = record["extra"]
+    extra["inert_message"] = inert(redact_text(record["message"]))
+    line = "{time:HH:mm:ss} {level: <7} {extra[inert_message]}\n"
+    exception = record["exception"]
+    if exception is None or exception.value is None:
+        return line
+    extra["inert_traceback"] = inert_traceback(exception.value)
+    return line + "{extra[inert_traceback]}"
+
+
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def json_text(data: Any, **options: Any) -> str:
+    """``data`` as JSON that is inert on a terminal: ``ensure_ascii`` escapes every
+    control, C1, bidi and other non-ASCII character as ``\\uXXXX``; DEL, which JSON may
+    leave raw, is escaped too. The JSON value is unchanged."""
+    return json.dumps(data, ensure_ascii=True, default=str, **options).replace("\x7f", "\\u007f")
 
 
 def echo_json(data: Any) -> None:
     """Print ``data`` (domain objects allowed) as indented JSON on stdout."""
     from ..serde import unstructure
 
-    click.echo(json.dumps(unstructure(data), indent=2, sort_keys=False, default=str))
+    click.echo(json_text(unstructure(data), indent=2, sort_keys=False))
 
 
 def json_option(f: Any) -> Any:
