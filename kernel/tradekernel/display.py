@@ -60,6 +60,23 @@ def inert(text: object) -> str:
     return _SUSPECT.sub(_escape, text)
 
 
+def inert_json(data: object, **options: object) -> str:
+    """``json.dumps(data)`` inert on a terminal: ``ensure_ascii`` writes every control,
+    C1, bidi, separator and other non-ASCII character as ``\\uXXXX``, and DEL, which JSON
+    leaves raw, is escaped too. The JSON value is exactly the same."""
+    import json
+
+    options.setdefault("default", str)
+    return json.dumps(data, ensure_ascii=True, **options).replace("\x7f", "\\u007f")
+
+
+def is_inert(text: str) -> bool:
+    """Whether ``text`` holds no character :func:`inert` would escape other than the
+    backslash: text already made inert (a rendered notification) passes, so a log line
+    need not escape it twice."""
+    return not any(unicodedata.category(c) in UNSAFE_CATEGORIES for c in _SUSPECT.findall(text))
+
+
 _TRACEBACK_FRAME = ("Traceback (most recent call last):", "  File ", "  [Previous line repeated")
 _TRACEBACK_CHAIN = ("The above exception was", "During handling of the above exception")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -98,11 +97,16 @@ def configure_logging(verbose: int, settings: Any = None) -> None:
 def log_format(record: Any) -> str:
     """A loguru format: one line per record, its message redacted and then made inert
     (outside text in it cannot add lines or send escape sequences); an exception's
-    traceback follows with its messages inert too."""
-    from ..display import inert, inert_traceback
+    traceback follows with its messages inert too. A message logged with
+    ``logger.bind(inert=True)`` is already inert (a rendered notification) and is not
+    escaped twice, unless it still holds a character that must be escaped."""
+    from ..display import inert, inert_traceback, is_inert
 
     extra = record["extra"]
-    extra["inert_message"] = inert(redact_text(record["message"]))
+    message = redact_text(record["message"])
+    if not (extra.get("inert") and is_inert(message)):
+        message = inert(message)
+    extra["inert_message"] = message
     line = "{time:HH:mm:ss} {level: <7} {extra[inert_message]}\n"
     exception = record["exception"]
     if exception is None or exception.value is None:
@@ -114,18 +118,13 @@ def log_format(record: Any) -> str:
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
 
-def json_text(data: Any, **options: Any) -> str:
-    """``data`` as JSON that is inert on a terminal: ``ensure_ascii`` escapes every
-    control, C1, bidi and other non-ASCII character as ``\\uXXXX``; DEL, which JSON may
-    leave raw, is escaped too. The JSON value is unchanged."""
-    return json.dumps(data, ensure_ascii=True, default=str, **options).replace("\x7f", "\\u007f")
-
-
 def echo_json(data: Any) -> None:
-    """Print ``data`` (domain objects allowed) as indented JSON on stdout."""
+    """Print ``data`` (domain objects allowed) as indented JSON on stdout, inert on a
+    terminal (:func:`tradekernel.display.inert_json`)."""
+    from ..display import inert_json
     from ..serde import unstructure
 
-    click.echo(json_text(unstructure(data), indent=2, sort_keys=False))
+    click.echo(inert_json(unstructure(data), indent=2, sort_keys=False))
 
 
 def json_option(f: Any) -> Any:

@@ -12,10 +12,10 @@ from typing import Any
 
 import click
 
-from ..display import inert
+from ..display import inert, inert_json
 from ..errors import GateFailed, TradekernelError
 from ..hookspecs import hookimpl
-from .context import AppContext, json_option, json_text, pass_app
+from .context import AppContext, json_option, pass_app
 
 LLM_STAGE = "strategist_llm"
 OBSERVER_NAME = "tradekernel.strategist-smoke"
@@ -100,12 +100,12 @@ def smoke(app: AppContext, show_llm_event: bool, require_llm_event: bool, as_jso
             "event": record,
             "skills": _skill_rows(state),
         }
-        out(json_text(unstructure(payload), indent=2))
+        out(inert_json(unstructure(payload), indent=2))
     else:
         for line in _text(name, state, event):
             out(line)
         if show_llm_event and record is not None:
-            out(json_text(record, indent=2))
+            out(inert_json(record, indent=2))
     _gate(name, decision, event, require_llm_event)
 
 
