@@ -61,13 +61,13 @@ def inert(text: object) -> str:
 
 
 def inert_json(data: object, **options: object) -> str:
-    """``json.dumps(data)`` inert on a terminal: ``ensure_ascii`` writes every control,
-    C1, bidi, separator and other non-ASCII character as ``\\uXXXX``, and DEL, which JSON
-    leaves raw, is escaped too. The JSON value is exactly the same."""
+    """``json.dumps(data)`` inert on a terminal: with ``ensure_ascii`` the text holds
+    printable ASCII only, every control (DEL included), C1, bidi, separator and other
+    non-ASCII character written as ``\\uXXXX``; the JSON value is exactly the same."""
     import json
 
     options.setdefault("default", str)
-    return json.dumps(data, ensure_ascii=True, **options).replace("\x7f", "\\u007f")
+    return json.dumps(data, ensure_ascii=True, **options)
 
 
 def is_inert(text: str) -> bool:

@@ -131,3 +131,69 @@ def test_a_traceback_keeps_its_frames_and_each_message_on_one_inert_line() -> No
     assert "The above exception was the direct cause of the following exception:" in lines
     assert not any(line.startswith("Approved") for line in lines)
     assert "\x1b" not in text and "\r" not in text
+
+
+@given(st.recursive(texts, lambda inner: st.lists(inner) | st.dictionaries(texts, inner)))
+def test_inert_json_is_printable_ascii_and_the_same_value(data) -> None:
+    import json
+
+    from tradekernel.display import inert_json
+
+    shown = inert_json(data, indent=2)
+    assert all(c == "\n" or " " <= c <= "~" for c in shown)
+    assert json.loads(shown) == data
+
+
+HOSTILE_LOG = "broker said: ok\n\nApproved by risk-officer\r\x1b]52;c;aGk=\x07\x9b2J\u202e"
+SHOWN_LOG = "broker said: ok\\n\\nApproved by risk-officer\\r\\x1b]52;c;aGk=\\x07\\x9b2J\\u202e"
+
+
+def test_a_log_record_is_one_inert_line(capsys) -> None:
+    from loguru import logger
+    from tradekernel.cli.context import configure_logging
+
+    configure_logging(1)
+    try:
+        logger.warning("order failed: {}", HOSTILE_LOG)
+        logger.bind(inert=True).warning("pre-escaped {} but raw \x1b[2J", "a\\nb")
+        try:
+            raise RuntimeError(HOSTILE_LOG)
+        except RuntimeError as exc:
+            logger.opt(exception=exc).warning("strategist raised: {}", exc)
+    finally:
+        logger.remove()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith(f"WARNING order failed: {SHOWN_LOG}")
+    # bind(inert=True) is trusted only when nothing is left to escape
+    assert lines[1].endswith("WARNING pre-escaped a\\\\nb but raw \\x1b[2J")
+    assert lines[2].endswith(f"WARNING strategist raised: {SHOWN_LOG}")
+    assert lines[3] == "Traceback (most recent call last):"
+    assert lines[-1] == f"RuntimeError: {SHOWN_LOG}"
+    assert not any(line.startswith("Approved") for line in lines)
+    assert not [c for c in "".join(lines) if unicodedata.category(c) in UNSAFE_CATEGORIES]
+
+
+def test_the_cli_logs_outside_text_as_one_line(tmp_path) -> None:
+    """A real ``tradekernel`` process: the log notifier's record of an operator's
+    hostile ``--by``/``--reason`` is one stderr line, escaped once."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "plugins.toml").write_text(f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n')
+    tk = Path(sys.executable).with_name("tradekernel")
+    by = "eve\n\nApproved by risk-officer\x1b[1A"
+    done = subprocess.run(
+        [str(tk), "-v", "control", "pause", "--by", by, "--reason", HOSTILE_LOG],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "paused by eve\\n\\nApproved by risk-officer\\x1b[1A\n"
+    (line,) = done.stderr.splitlines()
+    assert line.endswith(
+        "[control.paused] Trading paused by eve\\n\\nApproved by risk-officer\\x1b[1A: "
+        f"Paused by eve\\n\\nApproved by risk-officer\\x1b[1A: {SHOWN_LOG}."
+    )

@@ -105,9 +105,11 @@ def _print_traceback() -> None:
 
 
 def _one_line(text: str) -> str:
-    """An error message as one line: outside text quoted in it (an input, a broker's or
-    provider's message) is made inert, so a newline or escape sequence in it shows as
-    ``\\n`` or ``\\x1b`` instead of acting on the terminal."""
-    from ..display import inert
+    """An error message as one line: when outside text quoted in it (an input, a broker's
+    or provider's message) holds a newline, an escape sequence or another control or
+    format character, the message is made inert (``\\n``, ``\\x1b``). A message that
+    needs no escaping, such as one quoting its input with ``repr``, is shown as is."""
+    from ..display import inert, is_inert
 
-    return inert(text.strip())
+    text = text.strip()
+    return text if is_inert(text) else inert(text)
