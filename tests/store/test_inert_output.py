@@ -160,3 +160,19 @@ def test_error_messages_quoting_input_with_repr_are_not_escaped_twice(run_cli, s
     code, out, err = run_cli("intents", "show", f"int_x\n{FORGED}\x1b[2J")
     assert code == 1 and out == ""
     assert err == f"Error: no intent with id 'int_x\\n{FORGED}\\x1b[2J'\n"
+
+
+def test_the_daily_report_shows_an_operators_reason_inert(run_cli, state_dir):
+    code, _, err = run_cli("control", "pause", "--by", BY, "--reason", HOSTILE)
+    assert code == 0, err
+    code, md, _ = run_cli("report", "daily", "--format", "md")
+    assert code == 0
+    assert_inert(md)
+    (row,) = [line for line in md.splitlines() if line.startswith("| ") and "mallory" in line]
+    assert f"| {BY_SHOWN} | " in row and row.endswith(f"| {SHOWN} |")
+    code, text, _ = run_cli("report", "daily", "--format", "json")
+    assert code == 0 and all(c == "\n" or " " <= c <= "~" for c in text)
+    assert HOSTILE in strings(json.loads(text))
+    code, html, _ = run_cli("report", "daily", "--format", "html")
+    assert code == 0 and "\x1b" not in html and "\u202e" not in html
+    assert "looks fine\\n\\nApproved by risk-officer\\r\\x1b]52" in html
