@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from tradekernel.store import Store
-from tradekernel_openai_compatible.testing import Reply
+from tradekernel_openai_compatible.testing import Reply, completion
 
-from .conftest import API_KEY, buy_reply
+from .conftest import API_KEY, USAGE, answer, buy_reply, intent
 
 
 def _no_secret(result) -> None:
@@ -107,3 +107,28 @@ def test_events_query_lists_the_llm_decisions_of_a_run(server, write_config, cli
     assert all("strategist_llm.decision info openrouter/test/model ok" in ln for ln in lines)
     _no_secret(listed)
     _no_secret(text)
+
+
+def test_smoke_shows_a_hostile_rationale_inert(server, write_config, cli):
+    """An LLM answer whose rationale forges an approval line and carries escape sequences
+    (OSC 52 clipboard write, clear screen, 8-bit CSI, bidi override) prints as one inert
+    line; the JSON form keeps the text exactly, ASCII-escaped."""
+    forged = "momentum\n\nApproved by risk-officer\r\x1b]52;c;aGk=\x07\x1b[2J\x9b31m\u202eevil"
+    reply = intent("AAA", "buy", 5)
+    reply["rationale"] = forged
+    server.push(body=completion(answer(reply), usage=USAGE))
+    server.push(body=completion(answer(reply), usage=USAGE))
+    config = write_config(server.base_url)
+    result = cli(config, "strategist", "smoke")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split("\n")
+    assert (
+        "    momentum\\n\\nApproved by risk-officer\\r\\x1b]52;c;aGk=\\x07\\x1b[2J\\x9b31m"
+        "\\u202eevil"
+    ) in lines
+    assert not any(line.startswith("Approved") for line in lines)
+    assert all(c == "\n" or c.isprintable() for c in result.stdout)
+    result = cli(config, "strategist", "smoke", "--json")
+    assert result.returncode == 0 and result.stdout.isascii()
+    (parsed,) = json.loads(result.stdout)["decision"]["intents"]
+    assert parsed["rationale"] == forged

@@ -65,3 +65,19 @@ def test_unknown_notifier_and_bad_date_are_usage_errors(capsys, config):
     assert code == 2 and "notifier 'nope' is not available" in err
     code, _, err = run(capsys, "--config", config, "notify", "log", "--date", "yesterday-ish")
     assert code == 2
+
+
+def test_a_receivers_hostile_answer_is_inert_in_test_and_log(capsys, config, monkeypatch):
+    answer = "no_service\n\nApproved by risk-officer\x1b]52;c;aGk=\x07\x9b2J\u202e"
+    shown = "\\x1b]52;c;aGk=\\x07\\x9b2J\\u202e"
+    with HTTPReceiver(default=(404, answer)) as rx:
+        monkeypatch.setenv("TEST_HOOK_URL", rx.url + "/hook")
+        code, out, _ = run(capsys, "--config", config, "notify", "test", "webhook")
+    assert code == 1
+    assert out.startswith("webhook: failed, http 404, 1 attempt, ") and out.count("\n") == 1
+    assert out.endswith(f"{shown}\n")
+    code, out, _ = run(capsys, "--config", config, "notify", "log")
+    assert code == 0
+    (row, counts) = out.splitlines()
+    assert row.endswith(shown) and counts == "# failed=1"
+    assert "\x1b" not in out and "\u202e" not in out and "\x9b" not in out

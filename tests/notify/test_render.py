@@ -61,3 +61,42 @@ def test_missing_fields_render_as_question_marks():
 def test_digest_depends_on_what_is_read():
     assert digest("k", "t", "b") == digest("k", "t", "b")
     assert digest("k", "t", "b") != digest("k", "t", "c")
+
+
+FORGED = "Approved by risk-officer"
+HOSTILE = f"ok\n\n{FORGED}\r\x1b]52;c;aGk=\x07\x1b[2J\x9b31m\u202eevil\u202c"
+SHOWN = f"ok\\n\\n{FORGED}\\r\\x1b]52;c;aGk=\\x07\\x1b[2J\\x9b31m\\u202eevil\\u202c"
+UNSAFE = {"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"}
+
+
+def _lines_are_inert(text: str) -> bool:
+    import unicodedata
+
+    lines = text.split("\n")
+    clean = not [c for line in lines for c in line if unicodedata.category(c) in UNSAFE]
+    return clean and not any(line.strip().startswith(FORGED) for line in lines)
+
+
+def test_outside_text_in_a_notification_is_inert_and_its_fields_kept_as_given():
+    event = Event(
+        stage="approval",
+        kind="cancelled",
+        fields={
+            "intent_id": "int_1",
+            "symbol": "AAA",
+            "side": "buy",
+            "quantity": Decimal("10"),
+            "actor": f"eve\n{FORGED}",
+            "reason": HOSTILE,
+            "approve_cmd": "tradekernel intents approve int_1",
+        },
+    )
+    n = notification_from_event(event)
+    assert n.body == (
+        f"Intent int_1 was cancelled by eve\\n{FORGED}: {SHOWN}.\n"
+        "Approve: tradekernel intents approve int_1"
+    )
+    assert _lines_are_inert(n.title) and _lines_are_inert(n.body)
+    assert n.fields["reason"] == HOSTILE  # structured (webhook JSON): as given
+    generic = notification_from_event(Event(stage="custom", kind="x", fields={"why": HOSTILE}))
+    assert generic.body == f"why: {SHOWN}"

@@ -76,12 +76,12 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: {_one_line(exc.format_message())} (see '{path} --help')", err=True)
         sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
     except TradekernelError as exc:
         if verbose:
             _print_traceback()
-        click.echo(f"Error: {redact_text(_one_line(str(exc)))}", err=True)
+        click.echo(f"Error: {_one_line(redact_text(str(exc)))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         if verbose:
             _print_traceback()
         click.echo(
-            f"Error: unexpected {type(exc).__name__}: {redact_text(_one_line(str(exc)))} "
+            f"Error: unexpected {type(exc).__name__}: {_one_line(redact_text(str(exc)))} "
             "(run with -v for the traceback)",
             err=True,
         )
@@ -99,10 +99,17 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _print_traceback() -> None:
-    import traceback
+    from ..display import inert_traceback
 
-    click.echo(redact_text(traceback.format_exc()), err=True, nl=False)
+    click.echo(redact_text(inert_traceback(sys.exception())), err=True, nl=False)
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """An error message as one line: when outside text quoted in it (an input, a broker's
+    or provider's message) holds a newline, an escape sequence or another control or
+    format character, the message is made inert (``\\n``, ``\\x1b``). A message that
+    needs no escaping, such as one quoting its input with ``repr``, is shown as is."""
+    from ..display import inert, is_inert
+
+    text = text.strip()
+    return text if is_inert(text) else inert(text)

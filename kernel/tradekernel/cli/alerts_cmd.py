@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..display import inert
 from .context import AppContext, echo_json, json_option, pass_app
 
 
@@ -60,12 +61,12 @@ def check(app: AppContext, day: date | None, no_notify: bool, as_json: bool) -> 
             fires = f"fires if {r.comparison} {_fmt(r.threshold, r.unit)}"
             click.echo(
                 f"  {r.name:<{width}}  {r.status:<7}  {_fmt(r.value, r.unit):>10}  "
-                f"{fires:<22}  {r.detail}"
+                f"{fires:<22}  {inert(r.detail)}"
             )
         for name in result.resolved:
             click.echo(f"resolved: {name}")
         for d in result.deliveries:
-            error = f" ({d['error']})" if d["error"] else ""
+            error = f" ({inert(d['error'])})" if d["error"] else ""
             click.echo(f"notified: {d['notifier']} {d['status']} {d['dedup_key']}{error}")
     if result.firing:
         names = ", ".join(r.name for r in result.firing)

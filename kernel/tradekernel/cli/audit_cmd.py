@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..display import inert
 from .context import AppContext, echo_json, json_option, pass_app
 
 
@@ -89,7 +90,7 @@ def verify(
     if as_json:
         echo_json(check)
     elif check.ok:
-        click.echo(check.line())
+        click.echo(inert(check.line()))
     if not check.ok:
         raise GateFailed(f"audit bundle verification failed: {check.line()}")
 
@@ -122,7 +123,7 @@ def prune_cmd(app: AppContext, before: str | None, dry_run: bool, as_json: bool)
         echo_json(result)
     else:
         for day in result.days:
-            click.echo(_prune_line(day))
+            click.echo(inert(_prune_line(day)))
         done = len(result.days) - len(result.refused)
         verb = "would prune" if dry_run else "pruned"
         click.echo(f"{verb} {done} day(s) before {result.before}; refused {len(result.refused)}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..display import inert
 from .context import AppContext, echo_json, json_option, pass_app
 
 SHOWN = (
@@ -212,7 +213,7 @@ def _print_sweep(rows: list[dict], keys: list[str], out_dir: Path | None) -> Non
     for row in rows:
         params = "  ".join(f"{row[k]!s:>8}" for k in keys)
         if row["error"]:
-            click.echo(f"{params}  error: {row['error']}")
+            click.echo(f"{params}  error: {inert(row['error'])}")
             continue
         click.echo(
             f"{params}  {_fmt('{:.2%}', row['total_return']):>9} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..display import inert
 from .context import AppContext, echo_json, json_option, pass_app
 
 
@@ -54,7 +55,7 @@ def check(app: AppContext, as_json: bool) -> None:
         echo_json({"ok": True, "mode": settings.kernel.mode, "warnings": warnings})
         return
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {inert(warning)}", err=True)
     click.echo(
         f"ok: mode={settings.kernel.mode} approval={settings.kernel.approval_mode} "
         f"broker={settings.components.broker} strategist={settings.components.strategist}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -89,20 +88,43 @@ def configure_logging(verbose: int, settings: Any = None) -> None:
     logger.add(
         lambda text: sys.stderr.write(redact_text(text)),
         level=level,
-        format="{time:HH:mm:ss} {level: <7} {message}",
+        format=log_format,
         diagnose=False,
         backtrace=False,
     )
+
+
+def log_format(record: Any) -> str:
+    """A loguru format: one line per record, its message redacted and then made inert
+    (outside text in it cannot add lines or send escape sequences); an exception's
+    traceback follows with its messages inert too. A message logged with
+    ``logger.bind(inert=True)`` is already inert (a rendered notification) and is not
+    escaped twice, unless it still holds a character that must be escaped."""
+    from ..display import inert, inert_traceback, is_inert
+
+    extra = record["extra"]
+    message = redact_text(record["message"])
+    if not (extra.get("inert") and is_inert(message)):
+        message = inert(message)
+    extra["inert_message"] = message
+    line = "{time:HH:mm:ss} {level: <7} {extra[inert_message]}\n"
+    exception = record["exception"]
+    if exception is None or exception.value is None:
+        return line
+    extra["inert_traceback"] = inert_traceback(exception.value)
+    return line + "{extra[inert_traceback]}"
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
 
 def echo_json(data: Any) -> None:
-    """Print ``data`` (domain objects allowed) as indented JSON on stdout."""
+    """Print ``data`` (domain objects allowed) as indented JSON on stdout, inert on a
+    terminal (:func:`tradekernel.display.inert_json`)."""
+    from ..display import inert_json
     from ..serde import unstructure
 
-    click.echo(json.dumps(unstructure(data), indent=2, sort_keys=False, default=str))
+    click.echo(inert_json(unstructure(data), indent=2, sort_keys=False))
 
 
 def json_option(f: Any) -> Any:

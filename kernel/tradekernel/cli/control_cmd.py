@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..display import inert
 from .context import AppContext, echo_json, json_option, pass_app
 
 by_option = click.option("--by", "actor", default="operator", show_default=True, help="Who acts.")
@@ -32,7 +33,7 @@ def control() -> None:
 def pause(app: AppContext, actor: str, reason: str) -> None:
     """Pause: cycles are skipped until resume."""
     _control(app).pause(actor=actor, reason=reason)
-    click.echo(f"paused by {actor}")
+    click.echo(f"paused by {inert(actor)}")
 
 
 @control.command()
@@ -42,7 +43,7 @@ def pause(app: AppContext, actor: str, reason: str) -> None:
 def resume(app: AppContext, actor: str, reason: str) -> None:
     """Resume: clears pause, cooldown, incidents and degrade mode."""
     _control(app).resume(actor=actor, reason=reason)
-    click.echo(f"resumed by {actor}")
+    click.echo(f"resumed by {inert(actor)}")
 
 
 @control.command("kill-switch")
@@ -53,7 +54,7 @@ def resume(app: AppContext, actor: str, reason: str) -> None:
 def kill_switch(app: AppContext, state: str, actor: str, reason: str) -> None:
     """Turn the kill switch on (nothing new trades) or off."""
     _control(app).set_kill_switch(state == "on", actor=actor, reason=reason)
-    click.echo(f"kill switch {state} (by {actor})")
+    click.echo(f"kill switch {state} (by {inert(actor)})")
 
 
 @control.command("trading-state")
@@ -64,7 +65,7 @@ def kill_switch(app: AppContext, state: str, actor: str, reason: str) -> None:
 def trading_state(app: AppContext, state: str, actor: str, reason: str) -> None:
     """Set the trading state: active, reducing (only position-shrinking orders) or halted."""
     _control(app).set_trading_state(state, actor=actor, reason=reason)
-    click.echo(f"trading state {state} (by {actor})")
+    click.echo(f"trading state {state} (by {inert(actor)})")
 
 
 @control.command("mode")
@@ -81,7 +82,7 @@ def mode(app: AppContext, mode: str, actor: str, reason: str) -> None:
             'mode "live" needs [kernel] live_acknowledged = true in the configuration'
         )
     _control(app).set_mode(None if mode == "clear" else mode, actor=actor, reason=reason)
-    click.echo(f"persisted mode: {mode} (by {actor})")
+    click.echo(f"persisted mode: {mode} (by {inert(actor)})")
 
 
 @control.command()
@@ -94,4 +95,4 @@ def status(app: AppContext, as_json: bool) -> None:
         echo_json(data)
         return
     for key, value in data.items():
-        click.echo(f"{key:15} {value}")
+        click.echo(f"{key:15} {inert(value)}")

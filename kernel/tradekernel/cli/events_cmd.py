@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..display import inert
 from .context import AppContext, echo_json, json_option, pass_app
 
 SUMMARY_WIDTH = 200
@@ -75,7 +76,8 @@ def _pairs(fields: dict[str, Any]) -> list[str]:
 
 
 def summary(event: Any) -> str:
-    """One line: time, stage.kind, severity and the event's key fields."""
+    """One line: time, stage.kind, severity and the event's key fields, made inert
+    (:func:`tradekernel.display.inert`) before it is cut to ``SUMMARY_WIDTH``."""
     f = event.fields
     if event.stage == "strategist_llm" and event.kind == "decision":
         detail = _llm_summary(f)
@@ -86,7 +88,7 @@ def summary(event: Any) -> str:
     line = (
         f"{event.ts:%Y-%m-%d %H:%M:%S} {event.stage}.{event.kind} {event.severity.value} {detail}"
     )
-    line = line.rstrip()
+    line = inert(line.rstrip())
     return line if len(line) <= SUMMARY_WIDTH else line[: SUMMARY_WIDTH - 1] + "…"
 
 

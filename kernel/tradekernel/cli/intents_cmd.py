@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..display import inert
 from ..store.states import IntentState
 from .context import AppContext, echo_json, json_option, pass_app
 
@@ -51,10 +52,10 @@ def record_dict(record: Any) -> dict[str, Any]:
 def _line(record: Any) -> str:
     intent = record.intent
     amount = f"qty {intent.quantity}" if intent.quantity is not None else f"${intent.notional}"
-    extra = f"  ({record.reason})" if record.reason else ""
+    extra = f"  ({inert(record.reason)})" if record.reason else ""
     return (
-        f"{record.id}  {record.state.value:<16} {intent.side.value:<4} {intent.symbol:<8} "
-        f"{amount:<14} {record.created_at:%Y-%m-%d %H:%M:%S}{extra}"
+        f"{inert(record.id)}  {record.state.value:<16} {intent.side.value:<4} "
+        f"{inert(intent.symbol):<8} {amount:<14} {record.created_at:%Y-%m-%d %H:%M:%S}{extra}"
     )
 
 
@@ -145,16 +146,17 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
         return
     click.echo(_line(record))
     for key in ("cycle_id", "broker", "client_order_id", "broker_order_id", "order_status"):
-        click.echo(f"  {key}: {getattr(record, key)}")
-    click.echo(f"  rationale: {record.intent.rationale}")
+        click.echo(f"  {key}: {inert(getattr(record, key))}")
+    click.echo(f"  rationale: {inert(record.intent.rationale)}")
     for verdict in record.verdicts:
         mark = "allow" if verdict.allow else "DENY"
-        click.echo(f"  verdict: {verdict.guard} {mark} {verdict.code} {verdict.detail}".rstrip())
+        text = f"{verdict.guard} {mark} {verdict.code} {verdict.detail}".rstrip()
+        click.echo(f"  verdict: {inert(text)}")
     click.echo("journal:")
     for row in rows:
-        reason = f"  {row.reason}" if row.reason else ""
+        reason = f"  {inert(row.reason)}" if row.reason else ""
         move = f"{row.from_state or '-'} -> {row.to_state}"
-        click.echo(f"  #{row.seq} {row.ts}  {move}  by {row.actor}{reason}")
+        click.echo(f"  #{row.seq} {row.ts}  {move}  by {inert(row.actor)}{reason}")
 
 
 def _approvals(app: AppContext, store: Any) -> Any:
@@ -176,18 +178,18 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(p.to_dict())
         return
-    click.echo(f"intent {p.intent_id}  [{p.state}]  cycle {p.cycle_id}")
+    click.echo(f"intent {inert(p.intent_id)}  [{p.state}]  cycle {inert(p.cycle_id)}")
     price = f" @ {p.limit_price}" if p.limit_price else ""
-    click.echo(
-        f"  order:     {p.side} {p.quantity} {p.symbol} {p.order_type}{price} via {p.broker}"
-    )
+    order = f"{p.side} {p.quantity} {p.symbol} {p.order_type}{price} via {p.broker}"
+    click.echo(f"  order:     {inert(order)}")
     click.echo(f"  notional:  ~{p.estimated_notional} (reference price {p.ref_price})")
     for v in p.verdicts:
         mark = "allow" if v["allow"] else "DENY"
-        click.echo(f"  guard:     {v['guard']} {mark} {v['code']} {v['detail']}".rstrip())
+        text = f"{v['guard']} {mark} {v['code']} {v['detail']}".rstrip()
+        click.echo(f"  guard:     {inert(text)}")
     prompt = f"prompt {p.prompt_version}, " if p.prompt_version else ""
-    click.echo(f"  strategist: {p.strategist} ({prompt}{p.schema_version})")
-    click.echo(f"  rationale: {p.rationale}")
+    click.echo(f"  strategist: {inert(f'{p.strategist} ({prompt}{p.schema_version})')}")
+    click.echo(f"  rationale: {inert(p.rationale)}")
     expiry = "EXPIRED" if p.expired else f"expires {p.expires_at}"
     click.echo(f"  age:       {p.age_s:.0f}s, {expiry}")
 
@@ -195,7 +197,7 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
 def _decide(app: AppContext, action: str, intent_id: str, by: str, reason: str) -> None:
     with open_store(app, wired=True) as store:
         record = getattr(_approvals(app, store), action)(intent_id, by, reason)
-    click.echo(f"{record.id}: {record.state.value} by {by}")
+    click.echo(f"{record.id}: {record.state.value} by {inert(by)}")
 
 
 _by = click.option("--by", default="operator", show_default=True, help="Who decides.")
@@ -262,7 +264,7 @@ def reconcile(app: AppContext, as_json: bool) -> None:
         echo_json([unstructure(r) for r in results])
         return
     for r in results:
-        reason = f"  ({r.reason})" if r.reason else ""
+        reason = f"  ({inert(r.reason)})" if r.reason else ""
         click.echo(f"{r.intent_id}  {r.action:<13} -> {r.state}{reason}")
     if not results:
         click.echo("nothing to reconcile")
@@ -284,9 +286,9 @@ def preflight(app: AppContext, intent_id: str, as_json: bool) -> None:
         echo_json({"intent_id": intent_id, "ok": not denials, "denials": unstructure(denials)})
     else:
         for d in denials:
-            click.echo(f"DENY {d.code}: {d.detail}")
+            click.echo(f"DENY {d.code}: {inert(d.detail)}")
         if not denials:
-            click.echo(f"{intent_id}: clear to execute")
+            click.echo(f"{inert(intent_id)}: clear to execute")
     if denials:
         codes = ", ".join(d.code for d in denials)
         raise RefusedError(f"intent {intent_id} may not execute: {codes}")

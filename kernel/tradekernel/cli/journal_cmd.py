@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from ..display import inert_json
 from .context import AppContext, echo_json, json_option, pass_app
 
 
@@ -49,7 +49,7 @@ def export(app: AppContext, jsonl: bool, out: str | None) -> None:
     from ..serde import unstructure
 
     with _store(app) as store:
-        lines = [json.dumps(unstructure(r), sort_keys=True) for r in store.journal_rows()]
+        lines = [inert_json(unstructure(r), sort_keys=True) for r in store.journal_rows()]
     text = "".join(line + "\n" for line in lines)
     if out:
         Path(out).write_text(text, encoding="utf-8")

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import click
 
+from ..display import inert
 from ..errors import TradekernelError
 from .context import AppContext, echo_json, json_option, pass_app
 
@@ -41,7 +42,7 @@ def _describe(record) -> str:
     if record.latency_ms is not None:
         parts.append(f"{record.latency_ms:.0f} ms")
     text = ", ".join(parts)
-    return f"{text}: {record.error}" if record.error else text
+    return f"{text}: {inert(record.error)}" if record.error else text
 
 
 @notify.command("log")
@@ -70,7 +71,8 @@ def log_cmd(
         click.echo("no notification deliveries")
         return
     for r in records:
-        click.echo(f"{r.ts:%Y-%m-%d %H:%M:%S}  {r.notifier:<10} {r.event_kind:<28} {_describe(r)}")
+        notifier, kind = inert(r.notifier), inert(r.event_kind)
+        click.echo(f"{r.ts:%Y-%m-%d %H:%M:%S}  {notifier:<10} {kind:<28} {_describe(r)}")
     counts: dict[str, int] = {}
     for r in records:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -91,6 +93,6 @@ def test_cmd(app: AppContext, notifier: str, as_json: bool) -> None:
     if as_json:
         echo_json(record)
     else:
-        click.echo(f"{notifier}: {_describe(record)}")
+        click.echo(f"{inert(notifier)}: {_describe(record)}")
     if record.status != "sent":
         raise TradekernelError(f"the test notification through {notifier} was not delivered")

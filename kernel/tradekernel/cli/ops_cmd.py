@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..display import inert
 from .context import AppContext, echo_json, json_option, pass_app
 
 
@@ -32,9 +33,8 @@ def batch(app: AppContext, status_file: str | None, as_json: bool) -> None:
         echo_json(result.as_dict())
     else:
         for step in result.steps:
-            click.echo(
-                f"{step.name:<10} {step.result:<7} {step.duration_ms:>9.1f} ms  {step.detail}"
-            )
+            timing = f"{step.duration_ms:>9.1f} ms"
+            click.echo(f"{step.name:<10} {step.result:<7} {timing}  {inert(step.detail)}")
         click.echo(f"{result.result} (status: {result.status_file})")
     if result.failed:
         raise TradekernelError(f"ops batch: step(s) failed: {', '.join(result.failed)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..display import inert
 from .context import AppContext, echo_json, json_option, pass_app
 
 
@@ -31,4 +32,4 @@ def list_plugins(app: AppContext, as_json: bool) -> None:
         if hooks:
             click.echo(f"    observes:   {', '.join(hooks)}")
         if info.error:
-            click.echo(f"    error:      {info.error}")
+            click.echo(f"    error:      {inert(info.error)}")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..display import inert
 from ..errors import ConfigError
 from ..settings import Duration
 from .context import AppContext, echo_json, json_option, pass_app
@@ -67,7 +68,7 @@ def run(
                 f"cycle {runtime.cycles:>4}  {s['as_of'] or '-':25}  candidates={s['candidates']} "
                 f"intents={s['intents']} blocked={s['blocked']} pending={s['pending']} "
                 f"submitted={s['submitted']} fills={s['fills']} equity={s['equity']}"
-                + (f"  hold={s['hold_reason']}" if s["hold_reason"] else "")
+                + (f"  hold={inert(s['hold_reason'])}" if s["hold_reason"] else "")
             )
 
         states = run_cycles(runtime, every=every, cycles=count, on_cycle=progress)

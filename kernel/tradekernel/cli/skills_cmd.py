@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..display import inert
 from ..errors import GateFailed
 from .context import AppContext, echo_json, json_option, pass_app
 
@@ -40,7 +41,8 @@ def smoke(app: AppContext, as_json: bool) -> None:
         echo_json({"as_of": state.as_of, "skills": rows, "required_failed": failed})
     else:
         for r in rows:
-            status = "ok" if r["ok"] else f"FALLBACK ({r['fallback_reason']}: {r['error']})"
+            why = f"{r['fallback_reason']}: {r['error']}"
+            status = "ok" if r["ok"] else f"FALLBACK ({inert(why)})"
             click.echo(f"{r['skill']:<20} v{r['version']:<3} {r['latency_ms']:>9.3f} ms  {status}")
     if failed:
         raise GateFailed(f"required skills fell back: {', '.join(failed)}")

@@ -8,11 +8,11 @@ The ``strategist_llm`` telemetry event of that decision is captured in process.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
+from ..display import inert, inert_json
 from ..errors import GateFailed, TradekernelError
 from ..hookspecs import hookimpl
 from .context import AppContext, json_option, pass_app
@@ -100,12 +100,12 @@ def smoke(app: AppContext, show_llm_event: bool, require_llm_event: bool, as_jso
             "event": record,
             "skills": _skill_rows(state),
         }
-        out(json.dumps(unstructure(payload), indent=2, default=str))
+        out(inert_json(unstructure(payload), indent=2))
     else:
         for line in _text(name, state, event):
             out(line)
         if show_llm_event and record is not None:
-            out(json.dumps(record, indent=2, default=str))
+            out(inert_json(record, indent=2))
     _gate(name, decision, event, require_llm_event)
 
 
@@ -171,6 +171,9 @@ def _text(name: str, state: Any, event: Any) -> list[str]:
         lines.append(hold)
     if decision.detail:
         lines.append(f"detail      {decision.detail}")
+    # Rationale, detail and symbols come from the strategist (an LLM's answer): one
+    # inert line each; the event summary is inert already.
+    lines = [inert(line) for line in lines]
     llm = summary(event) if event is not None else f"no {LLM_STAGE} event"
     lines.append(f"llm         {llm}")
     return lines

@@ -16,7 +16,12 @@ class LogNotifier:
         level = {"critical": "CRITICAL", "error": "ERROR", "warning": "WARNING"}.get(
             notification.severity, "INFO"
         )
-        logger.log(level, "[{}] {}: {}", notification.kind, notification.title, notification.body)
+        # Title and body are inert already (``notify.render``), outside text escaped; the
+        # body's own line breaks are escaped the same way, so the record is one log line.
+        body = notification.body.replace("\n", "\\n")
+        logger.bind(inert=True).log(
+            level, "[{}] {}: {}", notification.kind, notification.title, body
+        )
         return DeliveryResult(ok=True, status="sent")
 
 

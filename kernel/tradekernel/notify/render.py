@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any
 
 from ..components import Notification
+from ..display import inert
 from ..models import Event
 
 # key -> (title, body, dedup id field); templates use the event's fields.
@@ -144,16 +145,19 @@ def notification_from_event(event: Event) -> Notification:
     without a template). ``approval.pending`` lists the approve/reject commands."""
     key = f"{event.stage}.{event.kind}"
     fields = {str(k): plain(v) for k, v in event.fields.items()}
-    values = _Fields(fields)
-    values["SIDE"] = str(fields.get("side", "?")).upper()
+    # Title and body are text a person reads: every field value in them is inert (an
+    # actor, reason or broker message cannot add a line or an escape sequence); the
+    # structured ``fields`` keep the values as given.
+    values = _Fields({k: inert(v) for k, v in fields.items()})
+    values["SIDE"] = inert(str(fields.get("side", "?")).upper())
     title_t, body_t, id_field = TEMPLATES.get(key, (key, "", None))
     title = title_t.format_map(values)
     if body_t:
         body = body_t.format_map(values)
     else:
-        body = "\n".join(f"{k}: {v}" for k, v in fields.items()) or key
+        body = "\n".join(f"{inert(k)}: {values[k]}" for k in fields) or key
     commands = [
-        f"{label}: {fields[name]}"
+        f"{label}: {values[name]}"
         for label, name in (("Approve", "approve_cmd"), ("Reject", "reject_cmd"))
         if fields.get(name)
     ]

@@ -7,10 +7,10 @@ UTC day, rendered as JSON, Markdown or a self-contained HTML dashboard. See docs
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..display import inert_json
 from .daily import REPORT_SCHEMA, aggregate, daily_report, day_window
 from .html import CHARTS, render_html
 from .markdown import render_markdown
@@ -20,8 +20,9 @@ FORMATS = ("json", "md", "html")
 
 
 def render_json(report: Mapping[str, Any]) -> str:
-    """The report as indented JSON (key order as built), newline-terminated."""
-    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    """The report as indented JSON (key order as built), newline-terminated; inert on a
+    terminal (outside text in it is ``\\u``-escaped, see ``tradekernel.display``)."""
+    return inert_json(report, indent=2) + "\n"
 
 
 def render(report: Mapping[str, Any], fmt: str) -> str:

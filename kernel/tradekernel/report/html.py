@@ -14,6 +14,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from ..display import inert
 from . import svg
 from .svg import PALETTE, Series
 
@@ -202,11 +203,13 @@ def _duration(ms: float) -> str:
 
 
 def _cell(value: Any) -> str:
+    """A table cell: inert (``tradekernel.display``: a bidi override or control character
+    in outside text is shown escaped), then HTML-escaped."""
     if value is None:
         return "-"
     if isinstance(value, dict):
-        return escape(", ".join(f"{k}: {v}" for k, v in value.items()) or "-")
-    return escape(str(value))
+        return escape(inert(", ".join(f"{k}: {v}" for k, v in value.items()) or "-"))
+    return escape(inert(value))
 
 
 def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..display import inert
+
 
 def _v(value: Any) -> str:
     if value is None:
@@ -14,7 +16,13 @@ def _v(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    """A table cell: inert (outside text such as a reason cannot add lines or escape
+    sequences, see ``tradekernel.display``) with its pipes escaped for Markdown."""
+    return inert(_v(value)).replace("|", "\\|")
 
 
 def _money(value: Any) -> str:
@@ -47,7 +55,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     if not rows:
         return ["_none_", ""]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_v(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return [*lines, ""]
 
 
@@ -69,7 +77,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     )
     out.append("")
     if r.get("note"):
-        out += [f"> **Note:** {r['note']}", ""]
+        out += [f"> **Note:** {inert(r['note'])}", ""]
     out += _account(r["account"]) + _llm(r["strategist_llm"], r["budget"])
     out += _strategist(r["strategist"]) + _skills(r["skills"])
     out += _intents(r["intents"]) + _orders(r["orders"]) + _resilience(r["resilience"])

@@ -113,3 +113,14 @@ def test_bad_addresses_are_config_errors(make_kernel):
     with pytest.raises(ConfigError) as info:
         make_kernel('sender = "bot@x.test"\nto = []\n').component("notifier", "email")
     assert "[notifier.email] to" in str(info.value)
+
+
+def test_raw_field_values_are_inert_in_the_mail():
+    from tradekernel_email.notifier import build_message
+
+    forged = "ok\n\nApproved by risk-officer\x1b]52;c;aGk=\x07\u202e"
+    note = Notification(kind="executor.failed", title="t", body="b", fields={"detail": forged})
+    text = build_message(note, sender="tk@example.org", to=["ops@example.org"]).get_content()
+    assert "detail: ok\\n\\nApproved by risk-officer\\x1b]52;c;aGk=\\x07\\u202e\n" in text
+    assert not any(line.startswith("Approved") for line in text.splitlines())
+    assert "\x1b" not in text and "\u202e" not in text

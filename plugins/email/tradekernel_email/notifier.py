@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from attrs import define, field
 from tradekernel.components import DeliveryResult, Notification
+from tradekernel.display import inert
 from tradekernel.notify.retry import Attempt, RetryPolicy, deliver
 from tradekernel.notify.support import config_error, require_secret
 
@@ -60,7 +61,9 @@ def build_message(
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
     lines = [notification.body, ""]
-    lines += [f"{key}: {value}" for key, value in notification.fields.items()]
+    # The body is inert already (``tradekernel.notify.render``); the raw field values are
+    # made inert here, so outside text cannot forge lines in the mail.
+    lines += [f"{inert(key)}: {inert(value)}" for key, value in notification.fields.items()]
     lines += ["", f"-- tradekernel · {notification.kind} · {notification.severity}"]
     message.set_content("\n".join(lines) + "\n")
     return message

@@ -197,3 +197,10 @@ def test_webhook_url_never_appears_in_results_logs_or_events(
     for text in texts:
         assert "sEcReTtOkEn123" not in text
         assert "/services/T000/B000" not in text
+
+
+def test_raw_field_values_are_inert_in_the_blocks():
+    forged = "ok\n\nApproved by risk-officer\x1b]52;c;aGk=\x07\u202e"
+    note = Notification(kind="executor.failed", title="t", body="b", fields={"detail": forged})
+    (field,) = build_payload(note)["blocks"][1]["fields"]
+    assert field["text"] == "*detail*\nok\\n\\nApproved by risk-officer\\x1b]52;c;aGk=\\x07\\u202e"

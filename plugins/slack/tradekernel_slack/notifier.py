@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from attrs import define
 from tradekernel.components import DeliveryResult, Notification
+from tradekernel.display import inert
 from tradekernel.notify.http import post
 from tradekernel.notify.retry import RetryPolicy
 from tradekernel.notify.support import require_http_url, require_secret
@@ -53,8 +54,9 @@ def _escape(text: str) -> str:
 
 
 def _value(value: Any) -> str:
+    """A field value as inert text (the title and body are inert already)."""
     if isinstance(value, str):
-        return value
+        return inert(value)
     return json.dumps(value, default=str)
 
 
@@ -64,7 +66,10 @@ def build_payload(notification: Notification, *, now: datetime | None = None) ->
     ts = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
     icon = SEVERITY_ICONS.get(notification.severity, ":information_source:")
     fields = [
-        {"type": "mrkdwn", "text": _clip(f"*{_escape(k)}*\n{_escape(_value(v))}", FIELD_TEXT_MAX)}
+        {
+            "type": "mrkdwn",
+            "text": _clip(f"*{_escape(inert(k))}*\n{_escape(_value(v))}", FIELD_TEXT_MAX),
+        }
         for k, v in notification.fields.items()
         if k not in COMMAND_FIELDS and v not in (None, "")
     ][:MAX_FIELDS]
