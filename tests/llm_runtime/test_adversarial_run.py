@@ -45,7 +45,7 @@ def test_adversarial_answers_in_one_run(server, kernel_factory, tmp_path: Path):
     wrong = []
     for index, (case, state) in enumerate(zip(cases, states, strict=True)):
         decision = state.decision
-        if decision.error_type in ("internal_error", "strategist_error"):
+        if decision.error_type == "internal_error" or decision.hold_reason == "strategist_error":
             wrong.append((index, case.kind, "exception", decision.detail))
         elif case.label == "trade":
             if not decision.intents or decision.error_type is not None:
