@@ -16,7 +16,7 @@ from tradekernel.components import ComponentContext, StrategyInput
 from tradekernel.llm import ChatRequest, ChatResponse, ProviderError
 from tradekernel.models import Decision, digest
 
-from .answer import decide_answer
+from .answer import interpret, redact_answer
 from .config import LLMStrategistConfig
 from .normalize import NormalizeOptions
 from .prompt import build_messages
@@ -136,12 +136,15 @@ class LLMStrategist:
         fresh = response is None
         if response is None:
             response = self._call(request, key, tele)
-        decision = decide_answer(response, inputs, self._options, self._redact)
+        # decide_answer() in two steps: nothing (spend, recording) may see the answer
+        # before it is redacted, and the spend is recorded even if interpreting fails
+        secret_found = redact_answer(response, self._redact)
         tele["model"] = response.model or tele["model"]
         if fresh and self.config.replay_dir is not None:
             self._usage(response, tele)
         elif fresh:
             self._account(request, key, response, tele)
+        decision = interpret(response, inputs, self._options, secret_found=secret_found)
         if decision.error_type is None and self.config.cache_ttl > 0 and not tele["cache_hit"]:
             self.store.cache_put(self._cache_key(key), response)
             self.store.cache_prune(float(self.config.cache_ttl))
