@@ -2,11 +2,11 @@
 
 Accepted, in order: the whole text as JSON; else every JSON object, or array of
 objects, found in the text (in fenced code blocks such as ```json ... ``` or in prose).
-All of them are returned, so that
-the caller can refuse an answer that says two different things ("Draft: {...} Final
-answer: {...}"). An object with a duplicate key whose values differ, at any depth, is
-ambiguous (``ambiguous_answer``): JSON parsers silently keep the last value. Numbers
-are parsed as :class:`~decimal.Decimal` (no float noise in prices).
+All of them are returned, so that the caller can refuse an answer that says two
+different things ("Draft: {...} Final answer: {...}"). An object with a duplicate key
+whose values differ, at any depth, is ambiguous (``ambiguous_answer``): JSON parsers
+silently keep the last value. Numbers are parsed as :class:`~decimal.Decimal` (no float
+noise in prices).
 """
 
 from __future__ import annotations
