@@ -10,6 +10,16 @@ from typing import Any
 
 from attrs import define, field, frozen
 
+NORMAL_FINISH_REASONS = frozenset(
+    {"stop", "tool_calls", "function_call", "end_turn", "stop_sequence"}
+)
+"""``finish_reason`` values that mean the model finished its answer normally. Any other
+value (``length``, ``content_filter``, ``error``, ...) means the text is not a complete
+answer, whatever it parses to."""
+FINISH_REASON_MISSING = "missing"
+"""The ``finish_reason`` a provider sets when its wire format always carries one and the
+server sent none (``None`` means the provider does not report finish reasons at all)."""
+
 
 @frozen
 class ChatMessage:
@@ -62,6 +72,9 @@ class ChatResponse:
     content: str | None
     refusal: str | None = None
     finish_reason: str | None = None
+    """Why the model stopped, lower-cased (see :data:`NORMAL_FINISH_REASONS`);
+    :data:`FINISH_REASON_MISSING` when the wire should have said and did not; ``None``
+    when the provider does not report it."""
     usage: Usage = field(factory=Usage)
     attempts: list[Attempt] = field(factory=list)
     latency_ms: float = 0.0
@@ -81,12 +94,24 @@ class ProviderError(Exception):
         status: int | None = None,
         attempts: list[Attempt] | None = None,
         retryable: bool = False,
+        model: str | None = None,
     ) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.status = status
         self.attempts = attempts or []
         self.retryable = retryable
+        self.model = model
+        """The model the request asked for (the configured one), when known."""
 
 
-__all__ = ["Attempt", "ChatMessage", "ChatRequest", "ChatResponse", "ProviderError", "Usage"]
+__all__ = [
+    "FINISH_REASON_MISSING",
+    "NORMAL_FINISH_REASONS",
+    "Attempt",
+    "ChatMessage",
+    "ChatRequest",
+    "ChatResponse",
+    "ProviderError",
+    "Usage",
+]

@@ -62,6 +62,14 @@ BAD_ANSWERS = {
     "unknown_symbol": completion(answer(intent("ZZZ")), usage=USAGE),
     "refusal": completion(None, refusal="I cannot give trading advice."),
     "schema_violation": completion(answer(decision="trade"), usage=USAGE),
+    "truncated": completion(answer(intent()), finish_reason="length", usage=USAGE),
+    "content_filtered": completion(answer(intent()), finish_reason="content_filter"),
+    "ambiguous_answer": completion(
+        f"Draft: {answer(intent())}\nFinal answer: {answer(decision='hold')}", usage=USAGE
+    ),
+    "secret_in_answer": completion(
+        answer({**intent(), "rationale": f"use {API_KEY}"}), usage=USAGE
+    ),
 }
 
 
@@ -103,3 +111,21 @@ def test_building_the_strategist_first_leaves_a_usable_state_db(server, make_ker
     with Runtime(kernel) as runtime:
         runtime.start()
         assert runtime.run_cycle().decision.error_type is None
+
+
+def test_an_echoed_secret_is_stored_nowhere(server, make_kernel, tmp_path):
+    """The key echoed in a rationale: a hold, and no file of the state dir (state.db
+    with its intents, journal and LLM tables, events) holds it."""
+    server.push(body=BAD_ANSWERS["secret_in_answer"])
+    kernel, _ = make_kernel(server.base_url)
+    with Runtime(kernel) as runtime:
+        runtime.start()
+        state = runtime.run_cycle()
+        assert state.decision.error_type == "secret_in_answer"
+        assert runtime.store.list_intents() == []
+        assert runtime.store.verify_journal().ok
+    kernel.close()
+    files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert any(p.name == "state.db" for p in files)
+    leaks = [p.name for p in files if API_KEY.encode() in p.read_bytes()]
+    assert leaks == []

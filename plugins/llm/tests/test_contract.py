@@ -114,3 +114,27 @@ def test_store_cache_expiry_and_daily_rollover(tmp_path):
     assert store.spend().as_dict()["tokens"] == 0  # a new UTC day
     assert store.spend("2024-05-01", token_limit=100).as_dict()["tokens_left"] == 85
     store.close()
+
+
+def test_the_secret_check_is_the_kernels_redactor(tmp_path, inputs):
+    """Whatever the settings' redactor catches (here a partial, upper-cased echo that a
+    plain search for the key would miss) makes the answer a ``secret_in_answer`` hold."""
+
+    class PartialMatchSettings(Settings):
+        def redact(self, text: str) -> str:
+            return text.replace("SK-OR-V1-ABCD", "********")
+
+    events = []
+    answer = '{"decision": "trade", "intents": [{"symbol": "SK-OR-V1-ABCD", "side": "buy"}]}'
+    ctx = ComponentContext(
+        settings=PartialMatchSettings(),
+        state_dir=tmp_path / "state",
+        emit=lambda stage, kind, **f: events.append((stage, kind, f)),
+        secret=lambda name: None,
+        resolve=lambda kind: Stub(lambda r: ChatResponse(model="m", content=answer)),
+    )
+    strategist = create(LLMStrategistConfig(), ctx)
+    decision = strategist.decide(inputs)
+    strategist.close()
+    assert decision.error_type == "secret_in_answer" and decision.intents == ()
+    assert "SK-OR-V1-ABCD" not in repr(events)

@@ -9,19 +9,18 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tradekernel.llm import ChatResponse
 from tradekernel.models import Decision, Intent
-from tradekernel_llm import NormalizeOptions, ParseFailure, extract_json, normalize
+from tradekernel_llm import NormalizeOptions, ParseFailure, extract_json, interpret, normalize
 
 OPTIONS = NormalizeOptions(prompt_version="v1", max_intents=3)
 
 
 def decide(content, inputs, options=OPTIONS) -> Decision:
     """What the strategist does with content: parse, then normalize; failures hold."""
-    try:
-        answer = extract_json(content)
-    except ParseFailure as exc:
-        return Decision.hold(str(exc), error_type=exc.error_type)
-    return normalize(answer, inputs, options)
+    return interpret(
+        ChatResponse(model="m", content=content, finish_reason="stop"), inputs, options
+    )
 
 
 def assert_valid(decision: Decision, inputs) -> None:
@@ -282,3 +281,99 @@ def test_thousands_grouping_still_parses():
 
     assert to_amount("1,500.50", "notional") == Decimal("1500.50")
     assert to_amount("$12,345", "notional") == Decimal("12345")
+
+
+# -- ambiguity, bare answers, finish reasons -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "count"),
+    [
+        ('{"a": 1}', 1),
+        ('Draft: {"a": 1} Final: {"a": 2}', 2),
+        ('```json\n{"a": 1}\n```\n```json\n{"a": 2}\n```', 2),
+        ('see [1] and {"a": 1}', 1),  # an array of numbers is not an answer
+        ('[{"a": 1}, {"b": 2}] then {"c": 3}', 2),
+        ('{"a": 1, "a": 1}', 1),  # a repeated key with the same value is harmless
+    ],
+)
+def test_extract_answers_finds_every_json_value(content, count):
+    from tradekernel_llm import extract_answers
+
+    assert len(extract_answers(content)) == count
+
+
+@pytest.mark.parametrize(
+    ("content", "error_type"),
+    [
+        ('{"decision": "hold", "decision": "trade"}', "ambiguous_answer"),
+        ('x {"i": [{"q": 1, "q": 2}]} y', "ambiguous_answer"),
+        ('{"a": {"b": {"c": 1, "c": 2}}}', "ambiguous_answer"),
+        ('{"a": 1} ' * 21, "ambiguous_answer"),
+        ('{"wrapper": {"decision": "trade", "intents": []}', "invalid_json"),
+        ('{"x": 1} and then {"decision": "trade"', "invalid_json"),
+        ("{not json} " * 201, "invalid_json"),
+        ("[" * 100_000, "invalid_json"),
+    ],
+    ids=["dup", "dup-nested", "dup-deep", "too-many", "unclosed", "unclosed-last", "junk", "deep"],
+)
+def test_extract_answers_refuses(content, error_type):
+    from tradekernel_llm import extract_answers
+
+    with pytest.raises(ParseFailure) as info:
+        extract_answers(content)
+    assert info.value.error_type == error_type
+
+
+def test_extract_json_refuses_different_values():
+    with pytest.raises(ParseFailure, match="several different"):
+        extract_json('{"a": 1} {"a": 2}')
+    assert extract_json('{"a": 1} {"a": 1}') == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("finish_reason", "problem"),
+    [
+        (None, None),
+        ("stop", None),
+        ("Tool_Calls", None),
+        ("length", "truncated"),
+        ("error", "truncated"),
+        ("missing", "truncated"),
+        ("content_filter", "content_filtered"),
+    ],
+)
+def test_finish_problem(finish_reason, problem):
+    from tradekernel_llm.answer import finish_problem
+
+    assert finish_problem(finish_reason) == problem
+
+
+def test_redact_answer_uses_the_given_redactor():
+    from tradekernel_llm import redact_answer
+
+    secret = "sk-test-0123456789abcdef"
+    response = ChatResponse(model="m", content=f"x {secret} y", refusal=None, raw={"c": secret})
+    assert redact_answer(response, lambda t: t.replace(secret, "***")) is True
+    assert (response.content, response.raw) == ("x *** y", None)
+    clean = ChatResponse(model="m", content="x y")
+    assert redact_answer(clean, lambda t: t.replace(secret, "***")) is False
+
+
+@pytest.mark.parametrize(
+    "value", [["hold"], False, 0, {"action": "hold"}, None, Decimal(1), ["trade"]]
+)
+def test_a_non_string_decision_is_a_schema_violation(inputs, value):
+    answer = {"decision": value, "intents": [{"symbol": "AAA", "side": "buy", "quantity": 1}]}
+    decision = normalize(answer, inputs, OPTIONS)
+    assert decision.is_hold and decision.error_type == "schema_violation"
+    assert "decision=" in decision.detail
+
+
+def test_a_bare_intent_and_a_bare_list_trade(inputs):
+    bare = {"symbol": "aaa", "side": "LONG", "quantity": "10"}
+    (it,) = normalize(bare, inputs, OPTIONS).intents
+    assert (it.symbol, str(it.side), it.quantity) == ("AAA", "buy", Decimal(10))
+    both = normalize([bare, {"symbol": "BBB", "side": "sell", "notional": 100}], inputs, OPTIONS)
+    assert [i.symbol for i in both.intents] == ["AAA", "BBB"]
+    assert normalize([], inputs, OPTIONS).error_type == "schema_violation"

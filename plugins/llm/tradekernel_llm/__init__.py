@@ -14,9 +14,10 @@ from typing import Any
 from tradekernel import hookimpl
 from tradekernel.components import ComponentContext
 
+from .answer import decide_answer, interpret, redact_answer
 from .config import LLMStrategistConfig
 from .normalize import NormalizeOptions, normalize, normalize_intent
-from .parse import ParseFailure, extract_json
+from .parse import ParseFailure, extract_answers, extract_json
 from .prompt import PROMPTS, build_messages
 from .recording import ReplayMiss, request_digest
 from .schema import DECISION_SCHEMA, SCHEMA_VERSION
@@ -39,9 +40,13 @@ __all__ = [
     "budget_status",
     "build_messages",
     "create",
+    "decide_answer",
+    "extract_answers",
     "extract_json",
+    "interpret",
     "normalize",
     "normalize_intent",
+    "redact_answer",
     "request_digest",
 ]
 

@@ -3,7 +3,11 @@
 Nothing here raises: anything unusable becomes a hold with an ``error_type``.
 Rules (see docs/llm.md, "Normalization"):
 
-* ``decision`` is ``trade`` or ``hold`` (case-insensitive); ``hold`` wins over intents.
+* ``decision`` is the string ``trade`` or ``hold`` (case-insensitive); any other value,
+  of any type, is a ``schema_violation``; ``hold`` wins over intents. Without a
+  ``decision``, a non-empty ``intents`` list means trade.
+* a bare intent object (``symbol``, no ``decision`` or ``intents``) or a non-empty bare
+  list of objects is read as ``{"decision": "trade", "intents": [...]}``.
 * symbols are stripped and upper-cased and must be among ``inputs.candidates``.
 * sides: ``buy``/``long`` → buy; ``sell``/``short`` → sell; ``close`` → sell the held
   quantity (an intent to close a symbol that is not held is dropped).
@@ -33,6 +37,9 @@ STRATEGIST = "llm"
 SIDES = {"buy": "buy", "long": "buy", "sell": "sell", "short": "sell", "close": "close"}
 MAX_RATIONALE = 500
 DEFAULT_CONFIDENCE = 0.5
+DECISIONS = ("trade", "hold")
+DECISION_KEYS = {"decision", "intents"}
+"""Keys of a full answer: an object with any of them is not a bare intent."""
 MAX_AMOUNT = Decimal(10) ** 12
 """Amounts above this are implausible and rejected (guards still size every order)."""
 
@@ -160,6 +167,11 @@ def normalize_intent(raw: Any, inputs: StrategyInput, options: NormalizeOptions)
         raise Invalid("schema_violation", f"intent rejected: {exc}") from None
 
 
+def _shown(value: Any) -> str:
+    """A short, typed rendering of a bad value for ``Decision.detail``."""
+    return f"{type(value).__name__} {str(value)[:40]!r}"
+
+
 def _text(value: Any, limit: int = 300) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
@@ -176,11 +188,27 @@ def normalize(answer: Any, inputs: StrategyInput, options: NormalizeOptions) -> 
         )
 
 
+def _canonical_answer(answer: Any) -> Any:
+    """A bare intent object or a bare list of intent objects, as ``decision = trade``."""
+    if isinstance(answer, list) and answer and all(isinstance(i, Mapping) for i in answer):
+        return {"decision": "trade", "intents": answer}
+    if isinstance(answer, Mapping) and "symbol" in answer and not DECISION_KEYS & answer.keys():
+        return {"decision": "trade", "intents": [answer]}
+    return answer
+
+
 def _normalize(answer: Any, inputs: StrategyInput, options: NormalizeOptions) -> Decision:
+    answer = _canonical_answer(answer)
     if not isinstance(answer, Mapping):
         return Decision.hold("answer is not a JSON object", error_type="schema_violation")
-    kind = answer.get("decision")
-    kind = kind.strip().lower() if isinstance(kind, str) else None
+    raw_kind = answer.get("decision")
+    kind = raw_kind.strip().lower() if isinstance(raw_kind, str) else None
+    if "decision" in answer and kind not in DECISIONS:
+        return Decision.hold(
+            "answer has no valid decision",
+            error_type="schema_violation",
+            detail=f"decision={_shown(raw_kind)}",
+        )
     reason = _text(answer.get("reason"))
     raw_intents = answer.get("intents")
     if kind is None and isinstance(raw_intents, list):
@@ -188,11 +216,7 @@ def _normalize(answer: Any, inputs: StrategyInput, options: NormalizeOptions) ->
     if kind == "hold":
         return Decision.hold(reason or "model chose to hold")
     if kind != "trade":
-        return Decision.hold(
-            "answer has no valid decision",
-            error_type="schema_violation",
-            detail=f"decision={str(answer.get('decision'))[:40]!r}",
-        )
+        return Decision.hold("answer has no valid decision", error_type="schema_violation")
     if not isinstance(raw_intents, list) or not raw_intents:
         return Decision.hold(
             "model chose to trade but gave no intents", error_type="schema_violation"

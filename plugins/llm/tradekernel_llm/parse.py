@@ -1,8 +1,12 @@
-"""Find the JSON answer in whatever text a model produced.
+"""Find the JSON answer(s) in whatever text a model produced.
 
-Accepted, in order: the whole text as JSON; the body of a fenced code block
-(```json ... ``` or ``` ... ```); the first balanced JSON object embedded in prose.
-Numbers are parsed as :class:`~decimal.Decimal` (no float noise in prices).
+Accepted, in order: the whole text as JSON; else every JSON object, or array of
+objects, found in the text (in fenced code blocks such as ```json ... ``` or in prose).
+All of them are returned, so that the caller can refuse an answer that says two
+different things ("Draft: {...} Final answer: {...}"). An object with a duplicate key
+whose values differ, at any depth, is ambiguous (``ambiguous_answer``): JSON parsers
+silently keep the last value. Numbers are parsed as :class:`~decimal.Decimal` (no float
+noise in prices).
 """
 
 from __future__ import annotations
@@ -15,18 +19,39 @@ from typing import Any
 MAX_CONTENT_CHARS = 200_000
 """Longer answers are refused outright (``content_too_long``)."""
 MAX_OBJECT_STARTS = 200
-"""How many ``{`` positions the prose scan tries before giving up."""
+"""How many bracketed parts that are not an answer the prose scan accepts (more:
+``invalid_json``, the rest of the text is not read)."""
+MAX_ANSWERS = 20
+"""More JSON values than this in one answer is ``ambiguous_answer`` without looking."""
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\r?\n?(.*?)```", re.S)
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
+_START = re.compile(r"[{\[]")
 
 
 class ParseFailure(Exception):
-    """The content holds no usable JSON object; ``error_type`` says why."""
+    """The content holds no usable JSON answer; ``error_type`` says why."""
 
     def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)
         self.error_type = error_type
+
+
+class _DuplicateKey(Exception):
+    """Not a ValueError on purpose: a conflicting object must stop the whole search,
+    not send it on to the objects nested inside it."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result and result[key] != value:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+_DECODER = json.JSONDecoder(
+    parse_float=Decimal, parse_constant=Decimal, object_pairs_hook=_unique_keys
+)
 
 
 def _loads(text: str) -> Any:
@@ -43,29 +68,102 @@ def _try(text: str) -> tuple[bool, Any]:
         return False, None
 
 
-def extract_json(content: str | None) -> Any:
-    """The JSON value in ``content``; raises :class:`ParseFailure` (``empty_content``,
-    ``content_too_long`` or ``invalid_json``)."""
+def _is_answer(value: Any) -> bool:
+    """An object, or a non-empty array of objects (a bare list of intents)."""
+    if isinstance(value, dict):
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _region_end(content: str, start: int) -> int | None:
+    """The index after the bracket that closes the one at ``start`` (brackets inside
+    double-quoted strings do not count), or ``None`` when it is never closed."""
+    depth = 0
+    in_string = escaped = False
+    for index in range(start, len(content)):
+        char = content[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return None
+
+
+def _embedded(content: str) -> list[Any]:
+    """Every top-level JSON object (or array of objects) in prose, left to right.
+
+    A bracketed part that is not JSON (``{I think}``) is skipped whole: nothing nested
+    in it is used, so the inner object of a broken wrapper never becomes the answer.
+    A bracket that is never closed means the text is cut or garbled (``invalid_json``).
+    """
+    found: list[Any] = []
+    misses = 0
+    position = 0
+    while len(found) <= MAX_ANSWERS:
+        if misses >= MAX_OBJECT_STARTS:
+            raise ParseFailure("invalid_json", f"over {MAX_OBJECT_STARTS} bracketed parts")
+        match = _START.search(content, position)
+        if match is None:
+            break
+        start = match.start()
+        try:
+            value, position = _DECODER.raw_decode(content, start)
+        except (ValueError, RecursionError):
+            misses += 1
+            end = _region_end(content, start)
+            if end is None:
+                raise ParseFailure(
+                    "invalid_json", f"a bracket at character {start} is never closed"
+                ) from None
+            position = end
+            continue
+        if _is_answer(value):
+            found.append(value)
+        else:
+            misses += 1
+    return found
+
+
+def extract_answers(content: str | None) -> list[Any]:
+    """Every JSON value ``content`` offers as its answer (at least one).
+
+    Raises :class:`ParseFailure`: ``empty_content``, ``content_too_long``,
+    ``invalid_json`` (nothing found, or an unclosed bracket) or ``ambiguous_answer``
+    (a duplicate key with different values, or more than :data:`MAX_ANSWERS` values)."""
     if content is None or not content.strip():
         raise ParseFailure("empty_content", "the model returned no content")
     if len(content) > MAX_CONTENT_CHARS:
         raise ParseFailure("content_too_long", f"answer is {len(content)} characters long")
-    ok, value = _try(content)
-    if ok:
-        return value
-    for match in _FENCE.finditer(content):
-        ok, value = _try(match.group(2))
-        if ok:
-            return value
-    start = content.find("{")
-    tries = 0
-    while start != -1 and tries < MAX_OBJECT_STARTS:
-        tries += 1
-        try:
-            value, _ = _DECODER.raw_decode(content, start)
-        except (ValueError, RecursionError):
-            value = None
-        if isinstance(value, dict):
-            return value
-        start = content.find("{", start + 1)
-    raise ParseFailure("invalid_json", "no JSON object found in the answer")
+    try:
+        ok, value = _try(content)
+        answers = [value] if ok else _embedded(content)
+    except _DuplicateKey as exc:
+        raise ParseFailure(
+            "ambiguous_answer", f"key {str(exc)[:40]!r} is given twice with different values"
+        ) from None
+    if not answers:
+        raise ParseFailure("invalid_json", "no JSON object found in the answer")
+    if len(answers) > MAX_ANSWERS:
+        raise ParseFailure("ambiguous_answer", f"more than {MAX_ANSWERS} JSON values")
+    return answers
+
+
+def extract_json(content: str | None) -> Any:
+    """The one JSON value in ``content``; raises :class:`ParseFailure` as
+    :func:`extract_answers` does, and ``ambiguous_answer`` when it holds several
+    different values."""
+    first, *others = extract_answers(content)
+    if any(other != first for other in others):
+        raise ParseFailure("ambiguous_answer", "the answer holds several different JSON values")
+    return first

@@ -16,9 +16,9 @@ from tradekernel.components import ComponentContext, StrategyInput
 from tradekernel.llm import ChatRequest, ChatResponse, ProviderError
 from tradekernel.models import Decision, digest
 
+from .answer import interpret, redact_answer
 from .config import LLMStrategistConfig
-from .normalize import NormalizeOptions, normalize
-from .parse import ParseFailure, extract_json
+from .normalize import NormalizeOptions
 from .prompt import build_messages
 from .recording import ReplayMiss, record, replay, request_digest
 from .schema import DECISION_SCHEMA, SCHEMA_NAME, SCHEMA_VERSION
@@ -133,20 +133,27 @@ class LLMStrategist:
         if self.config.log_prompts:
             tele["prompt"] = [{"role": m.role, "content": m.content} for m in request.messages]
         response = self._cached(key, tele)
+        fresh = response is None
         if response is None:
             response = self._call(request, key, tele)
+        # decide_answer() in two steps: nothing (spend, recording) may see the answer
+        # before it is redacted, and the spend is recorded even if interpreting fails
+        secret_found = redact_answer(response, self._redact)
         tele["model"] = response.model or tele["model"]
-        if response.refusal:
-            raise _Hold("the model refused", "refusal", response.refusal[:300])
-        try:
-            answer = extract_json(response.content)
-        except ParseFailure as exc:
-            raise _Hold(str(exc), exc.error_type) from None
-        decision = normalize(answer, inputs, self._options)
+        if fresh and self.config.replay_dir is not None:
+            self._usage(response, tele)
+        elif fresh:
+            self._account(request, key, response, tele)
+        decision = interpret(response, inputs, self._options, secret_found=secret_found)
         if decision.error_type is None and self.config.cache_ttl > 0 and not tele["cache_hit"]:
             self.store.cache_put(self._cache_key(key), response)
             self.store.cache_prune(float(self.config.cache_ttl))
         return decision
+
+    def _redact(self, text: str) -> str:
+        """The kernel's secret redactor (every secret handed out by ``ctx.secret``)."""
+        redact = getattr(self.ctx.settings, "redact", None)
+        return redact(text) if redact is not None else text
 
     def _cache_key(self, request_key: str) -> str:
         """The request digest plus the provider: with ``model`` left to the provider's
@@ -169,13 +176,13 @@ class LLMStrategist:
                 raise _Hold(
                     "no recorded answer for this prompt (replay mode)", "replay_miss", str(exc)
                 ) from None
-            self._usage(response, tele)
             return response
         self._check_budget(request)
         try:
             response = self.provider.chat(request)
         except ProviderError as exc:
             tele["attempts"] = len(exc.attempts)
+            tele["model"] = tele["model"] or getattr(exc, "model", None) or None
             code = str(exc.error_type)
             code = code if code.startswith("provider_") else f"provider_{code}"
             raise _Hold(f"provider failed: {exc.error_type}", code, str(exc)[:300]) from None
@@ -185,6 +192,13 @@ class LLMStrategist:
                 "provider failed unexpectedly", "provider_exception", type(exc).__name__
             ) from None
         tele["attempts"] = len(response.attempts)
+        return response
+
+    def _account(
+        self, request: ChatRequest, key: str, response: ChatResponse, tele: dict[str, Any]
+    ) -> None:
+        """Record a provider answer's usage and spend (and the answer itself, with
+        ``record_dir``); ``response`` is already redacted."""
         prompt_tokens, completion_tokens = self._usage(response, tele, request)
         cost, source = self._cost(response, prompt_tokens, completion_tokens)
         self.store.record_spend(
@@ -197,7 +211,6 @@ class LLMStrategist:
         )
         if self.config.record_dir is not None:
             record(self.config.record_dir, key, request, response)
-        return response
 
     def _usage(
         self, response: ChatResponse, tele: dict[str, Any], request: ChatRequest | None = None

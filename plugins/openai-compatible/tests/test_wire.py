@@ -13,3 +13,24 @@ def test_negative_or_non_finite_usage_is_unknown_never_a_refund():
     assert usage.completion_tokens == 3
     assert parse_usage({"cost": float("nan")}).cost_usd is None
     assert parse_usage({"cost": float("inf")}).cost_usd is None
+
+
+def test_finish_reason_is_carried_and_a_missing_one_is_marked():
+    import pytest
+    from tradekernel.llm import FINISH_REASON_MISSING
+    from tradekernel_openai_compatible.testing import completion
+    from tradekernel_openai_compatible.wire import parse_completion
+
+    def finish(value):
+        return parse_completion(completion("{}", finish_reason=value))["finish_reason"]
+
+    assert finish("stop") == "stop"
+    assert finish(" LENGTH ") == "length"
+    assert finish("content_filter") == "content_filter"
+    assert finish(None) == FINISH_REASON_MISSING == "missing"  # no key at all
+    body = completion("{}")
+    for bad in (None, "", 3, ["stop"]):
+        body["choices"][0]["finish_reason"] = bad
+        assert parse_completion(body)["finish_reason"] == FINISH_REASON_MISSING
+    with pytest.raises(Exception, match="no choices"):
+        parse_completion({"choices": []})

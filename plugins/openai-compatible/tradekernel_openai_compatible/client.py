@@ -136,6 +136,7 @@ class ChatClient:
                 status=exc.status,
                 attempts=attempts,
                 retryable=exc.retryable,
+                model=model,
             ) from None
         return ChatResponse(
             **{**fields, "model": fields["model"] or model},

@@ -28,10 +28,11 @@ def completion(
     model: str = "test/model",
     refusal: str | None = None,
     tool_arguments: str | None = None,
-    finish_reason: str = "stop",
+    finish_reason: str | None = "stop",
     usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A chat completion body as OpenRouter returns it."""
+    """A chat completion body as OpenRouter returns it (``finish_reason=None``: the
+    choice has no ``finish_reason`` key)."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if refusal is not None:
         message["refusal"] = refusal
@@ -48,8 +49,10 @@ def completion(
         "object": "chat.completion",
         "created": 1700000000,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "choices": [{"index": 0, "message": message}],
     }
+    if finish_reason is not None:
+        body["choices"][0]["finish_reason"] = finish_reason
     if usage is not None:
         body["usage"] = usage
     return body

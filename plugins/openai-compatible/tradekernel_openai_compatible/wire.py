@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from tradekernel.llm import ChatRequest, ProviderError, Usage
+from tradekernel.llm import FINISH_REASON_MISSING, ChatRequest, ProviderError, Usage
 
 
 def build_payload(request: ChatRequest, model: str, *, structured_output: bool) -> dict[str, Any]:
@@ -88,6 +88,15 @@ def _tool_arguments(message: dict[str, Any]) -> str | None:
     return arguments if isinstance(arguments, str) else None
 
 
+def parse_finish_reason(value: Any) -> str:
+    """``choices[0].finish_reason``, lower-cased. The chat/completions format always
+    carries one, so a missing, empty or non-string value is
+    :data:`~tradekernel.llm.FINISH_REASON_MISSING` (the strategist holds on it)."""
+    if isinstance(value, str) and value.strip():
+        return value.strip().lower()
+    return FINISH_REASON_MISSING
+
+
 def parse_completion(body: Any) -> dict[str, Any]:
     """The fields of a :class:`~tradekernel.llm.ChatResponse` from a 200 response body.
 
@@ -120,12 +129,11 @@ def parse_completion(body: Any) -> dict[str, Any]:
     if not (content or "").strip():
         content = _tool_arguments(message) or content
     refusal = message.get("refusal")
-    finish = choice.get("finish_reason")
     model = body.get("model")
     return {
         "model": model if isinstance(model, str) else "",
         "content": content,
         "refusal": refusal if isinstance(refusal, str) and refusal else None,
-        "finish_reason": finish if isinstance(finish, str) else None,
+        "finish_reason": parse_finish_reason(choice.get("finish_reason")),
         "usage": parse_usage(body.get("usage")),
     }

@@ -1,0 +1,305 @@
+"""Answers that look like a trade but must not become one: truncated or filtered
+answers, non-string decisions, conflicting answers, echoed secrets; and bare intents,
+which must trade. Each goes through the real HTTP provider path (local server)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from decimal import Decimal
+
+import pytest
+from tradekernel.models import Side
+from tradekernel_openai_compatible.testing import completion
+
+from .conftest import API_KEY
+
+TRADE = {"symbol": "AAA", "side": "buy", "quantity": 5}
+OTHER = {"symbol": "BBB", "side": "buy", "quantity": 7}
+
+
+def answer(decision="trade", intents=(TRADE,), **extra) -> str:
+    return json.dumps({"decision": decision, "reason": "r", "intents": list(intents), **extra})
+
+
+def decide(make_kernel, server, inputs, body, strategist=""):
+    kernel, rec = make_kernel(server.base_url, strategist)
+    server.push(body=body)
+    decision = kernel.component("strategist").decide(inputs)
+    (event,) = rec.of("strategist_llm", "decision")
+    return decision, event, kernel, rec
+
+
+def assert_hold(decision, event, error_type):
+    assert decision.is_hold and decision.intents == ()
+    assert decision.error_type == error_type, (decision.error_type, decision.detail)
+    assert event.fields["ok"] is False and event.fields["error_type"] == error_type
+    assert event.fields["intents"] == 0 and event.severity == "warning"
+
+
+# -- truncation ------------------------------------------------------------------------
+
+TRUNCATED_WRAPPER = '{"analysis": "momentum is strong", "answer": ' + answer()  # outer never closed
+
+
+@pytest.mark.parametrize(
+    ("content", "finish_reason", "error_type"),
+    [
+        (answer(), "length", "truncated"),
+        (TRUNCATED_WRAPPER, "length", "truncated"),
+        (answer(), "content_filter", "content_filtered"),
+        (answer(), "error", "truncated"),
+        (answer(), None, "truncated"),  # the key is missing: OpenRouter always sends one
+        (answer(), "", "truncated"),
+        (answer(), "something_new", "truncated"),
+        (TRUNCATED_WRAPPER, "stop", "invalid_json"),  # a broken wrapper, whatever it says
+    ],
+    ids=[
+        "length",
+        "length-wrapper",
+        "content-filter",
+        "error",
+        "missing",
+        "empty",
+        "unknown",
+        "stop-wrapper",
+    ],
+)
+def test_an_incomplete_answer_holds(
+    make_kernel, server, inputs, content, finish_reason, error_type
+):
+    body = completion(content, finish_reason=finish_reason)
+    decision, event, _, _ = decide(make_kernel, server, inputs, body)
+    assert_hold(decision, event, error_type)
+
+
+@pytest.mark.parametrize("finish_reason", ["stop", "STOP", "tool_calls", "end_turn"])
+def test_normal_finish_reasons_trade(make_kernel, server, inputs, finish_reason):
+    decision, _, _, _ = decide(
+        make_kernel, server, inputs, completion(answer(), finish_reason=finish_reason)
+    )
+    assert [i.symbol for i in decision.intents] == ["AAA"]
+
+
+# -- the decision must be a string from the allowed set ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", [["hold"], ["trade"], False, True, 0, 1, {"action": "hold"}, None, "buy", ""]
+)
+def test_a_decision_that_is_not_an_allowed_string_is_a_schema_violation(
+    make_kernel, server, inputs, value
+):
+    body = completion(answer(decision=value))
+    decision, event, _, _ = decide(make_kernel, server, inputs, body)
+    assert_hold(decision, event, "schema_violation")
+
+
+# -- conflicts ---------------------------------------------------------------------------
+
+HOLD = answer("hold", ())
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"decision": "hold", "decision": "trade", "intents": [' + json.dumps(TRADE) + "]}",
+        '{"decision": "trade", "intents": [{"symbol": "AAA", "side": "buy", '
+        '"quantity": 1, "quantity": 1000}]}',
+        '{"decision": "trade", "intents": [{"symbol": "AAA", "symbol": "BBB", "side": "buy", '
+        '"quantity": 1}]}',
+        f"Draft: {answer()}\nFinal answer: {HOLD}",
+        f"Draft: {HOLD}\nFinal answer: {answer()}",
+        f"```json\n{answer()}\n```\nOn second thought:\n```json\n{answer(intents=[OTHER])}\n```",
+        f"{answer()} {answer(intents=[TRADE, OTHER])}",
+        f"Option A: {json.dumps(TRADE)} Option B: {json.dumps(OTHER)}",
+        f"{answer()} or maybe {answer(decision=['hold'])}",
+    ],
+    ids=[
+        "duplicate-decision",
+        "duplicate-quantity",
+        "duplicate-symbol",
+        "draft-trade-final-hold",
+        "draft-hold-final-trade",
+        "two-fences",
+        "different-intents",
+        "two-bare-intents",
+        "valid-and-invalid",
+    ],
+)
+def test_conflicting_answers_are_ambiguous(make_kernel, server, inputs, content):
+    decision, event, _, _ = decide(make_kernel, server, inputs, completion(content))
+    assert_hold(decision, event, "ambiguous_answer")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f"Draft: {answer()}\nFinal answer: {answer()}",
+        f"```json\n{answer()}\n```\nAgain:\n```\n{answer()}\n```",
+        '{"decision": "trade", "decision": "trade", "intents": [' + json.dumps(TRADE) + "]}",
+        # the same decision in other words: case, rationale and reason do not matter
+        f"{answer()} {answer(decision='TRADE', intents=[{**TRADE, 'rationale': 'x'}])}",
+    ],
+    ids=["same-twice", "same-fences", "same-duplicate-key", "same-normalised"],
+)
+def test_copies_of_one_decision_are_fine(make_kernel, server, inputs, content):
+    decision, _, _, _ = decide(make_kernel, server, inputs, completion(content))
+    assert decision.error_type is None
+    assert [(i.symbol, i.quantity) for i in decision.intents] == [("AAA", 5)]
+
+
+# -- bare answers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"symbol": "aaa", "side": "LONG", "quantity": "10"}', [("AAA", Side.BUY, 10)]),
+        (
+            '[{"symbol": "aaa", "side": "buy", "quantity": 2}, '
+            '{"symbol": "BBB", "side": "sell", "quantity": "3"}]',
+            [("AAA", Side.BUY, 2), ("BBB", Side.SELL, 3)],
+        ),
+        (
+            'Sure:\n```json\n{"symbol": "BBB", "side": "short", "quantity": 1}\n```',
+            [("BBB", Side.SELL, 1)],
+        ),
+        ('My orders: [{"symbol": "AAA", "side": "buy", "quantity": 4}]', [("AAA", Side.BUY, 4)]),
+    ],
+    ids=["object", "list", "fenced-object", "list-in-prose"],
+)
+def test_a_bare_intent_or_list_trades(make_kernel, server, inputs, content, expected):
+    decision, event, _, _ = decide(make_kernel, server, inputs, completion(content))
+    assert decision.error_type is None and event.fields["ok"] is True
+    got = [(i.symbol, i.side, i.quantity) for i in decision.intents]
+    assert got == [(s, side, Decimal(q)) for s, side, q in expected]
+
+
+@pytest.mark.parametrize(
+    ("content", "error_type"),
+    [
+        ("[]", "schema_violation"),
+        ('["AAA", "buy"]', "schema_violation"),
+        ('[{"symbol": "AAA", "side": "buy", "quantity": 1}, "hold"]', "schema_violation"),
+        ('{"symbol": "AAA", "quantity": 1}', "schema_violation"),
+        (
+            '{"symbol": "AAA", "side": "buy", "quantity": 1, "decision": "maybe"}',
+            "schema_violation",
+        ),
+        ('{"symbol": "ZZZ", "side": "buy", "quantity": 1}', "unknown_symbol"),
+        ('{"symbol": "AAA", "side": "buy", "quantity": 1} {"symbol": "AAA"}', "ambiguous_answer"),
+    ],
+    ids=["empty", "strings", "mixed", "no-side", "bad-decision", "unknown", "two-objects"],
+)
+def test_an_unclear_bare_answer_holds(make_kernel, server, inputs, content, error_type):
+    decision, event, _, _ = decide(make_kernel, server, inputs, completion(content))
+    assert_hold(decision, event, error_type)
+
+
+# -- the model on a provider failure ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pushes", "error_type"),
+    [([{"status": 402}], "provider_http_402"), ([{"status": 429}] * 3, "provider_http_429")],
+    ids=["402", "429-exhausted"],
+)
+def test_a_provider_failure_records_the_configured_model(
+    make_kernel, server, inputs, pushes, error_type
+):
+    kernel, rec = make_kernel(server.base_url)
+    for push in pushes:
+        server.push(**push)
+    decision = kernel.component("strategist").decide(inputs)
+    assert decision.error_type == error_type
+    (event,) = rec.of("strategist_llm", "decision")
+    assert event.fields["model"] == "test/model"  # from [llm_provider.openrouter] model
+
+
+def test_the_strategist_model_wins_on_failure(make_kernel, server, inputs):
+    kernel, rec = make_kernel(server.base_url, 'model = "strategist/model"\n')
+    server.push(status=402)
+    kernel.component("strategist").decide(inputs)
+    (event,) = rec.of("strategist_llm", "decision")
+    assert event.fields["model"] == "strategist/model"
+    assert server.requests[0].body["model"] == "strategist/model"
+
+
+# -- secrets -----------------------------------------------------------------------------
+
+ECHOES = {
+    "rationale": completion(answer(intents=[{**TRADE, "rationale": f"auth {API_KEY}"}])),
+    "reason": completion(json.dumps({"decision": "trade", "reason": API_KEY, "intents": [TRADE]})),
+    "symbol": completion(answer(intents=[{**TRADE, "symbol": API_KEY}])),
+    "prose": completion(f"Your key is {API_KEY}. {answer()}"),
+    "refusal": completion(None, refusal=f"I will not use {API_KEY}"),
+    "model": completion(answer(), model=f"echo/{API_KEY}"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(ECHOES))
+def test_an_answer_with_a_secret_holds_and_is_stored_redacted(
+    make_kernel, server, inputs, tmp_path, where
+):
+    tapes = tmp_path / "tapes"
+    decision, event, kernel, rec = decide(
+        make_kernel, server, inputs, ECHOES[where], f'record_dir = "{tapes}"\n'
+    )
+    assert_hold(decision, event, "secret_in_answer")
+    assert API_KEY not in repr(decision)
+    (tape,) = tapes.glob("*.json")
+    recorded = tape.read_text()
+    assert "********" in recorded and API_KEY not in recorded
+    kernel.close()
+    with sqlite3.connect(tmp_path / "state" / "state.db") as db:
+        dump = "\n".join(db.iterdump())
+    assert "llm_spend" in dump and API_KEY not in dump
+    assert API_KEY not in "".join(json.dumps(e.fields, default=str) for e in rec.events)
+
+
+def test_a_recorded_secret_is_refused_on_replay(make_kernel, server, inputs, tmp_path):
+    """A recording written before this check (secret in clear) replays as a hold."""
+    tapes = tmp_path / "tapes"
+    kernel, _ = make_kernel(server.base_url, f'record_dir = "{tapes}"\n')
+    server.push(body=completion(answer()))
+    assert kernel.component("strategist").decide(inputs).error_type is None
+    (tape,) = tapes.glob("*.json")
+    data = json.loads(tape.read_text())
+    data["response"]["content"] = answer(intents=[{**TRADE, "rationale": API_KEY}])
+    tape.write_text(json.dumps(data))
+    replayer, _ = make_kernel(server.base_url, f'replay_dir = "{tapes}"\n', name="replay.toml")
+    replayer.component("llm_provider")  # the provider reads (and so registers) the key
+    decision = replayer.component("strategist").decide(inputs)
+    assert decision.error_type == "secret_in_answer" and decision.intents == ()
+
+
+# -- recordings made before finish reasons were checked ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("finish", "error_type"),
+    [("absent", None), (None, None), ("stop", None), ("length", "truncated")],
+)
+def test_recordings_replay_by_their_finish_reason(
+    make_kernel, server, inputs, tmp_path, finish, error_type
+):
+    """``llm_record.v1`` files without a finish_reason (or null: the provider did not
+    report one) replay as before; a recorded ``length`` is now a truncated hold."""
+    tapes = tmp_path / "tapes"
+    kernel, _ = make_kernel(server.base_url, f'record_dir = "{tapes}"\n')
+    server.push(body=completion(answer()))
+    kernel.component("strategist").decide(inputs)
+    (tape,) = tapes.glob("*.json")
+    data = json.loads(tape.read_text())
+    if finish == "absent":
+        del data["response"]["finish_reason"]
+    else:
+        data["response"]["finish_reason"] = finish
+    tape.write_text(json.dumps(data))
+    replayer, _ = make_kernel(
+        "http://127.0.0.1:9/api/v1", f'replay_dir = "{tapes}"\n', environ={}, name="replay.toml"
+    )
+    decision = replayer.component("strategist").decide(inputs)
+    assert decision.error_type == error_type
+    assert len(decision.intents) == (0 if error_type else 1)
