@@ -154,7 +154,8 @@ class RuntimeSettings:
 
     watchlist: list[str] = field(factory=lambda: ["AAA", "BBB", "CCC"])
     interval: Duration = field(default=Duration(60), validator=positive)
-    skill_timeout: Duration = field(default=Duration(5), validator=positive)
+    skill_timeout: Duration = Duration(5)
+    """Per-skill timeout; ``0`` means none (skills run on the cycle's own thread)."""
     bars_lookback: int = field(default=50, validator=positive)
     node_attempts: int = field(default=3, validator=positive)
     node_backoff: Duration = Duration(0.2)
