@@ -135,7 +135,8 @@ def verify_bundle(bundle: str | Path, verifiers: Sequence[Verifier]) -> BundleCh
     """Check a bundle: the manifest's signature (by a key in ``verifiers`` whose key id
     the manifest names), that the directory is named after the manifest's date and holds
     exactly the listed files (no other entry) with their sizes and SHA-256 digests, and
-    that the journal rows chain from the manifest's anchor hash to its last hash. Returns the first problem found."""
+    that the journal rows chain from the manifest's anchor hash to its last hash. Returns
+    the first problem found."""
     bundle = Path(bundle)
     manifest: dict[str, Any] = {}
     try:
