@@ -147,8 +147,7 @@ def test_config_check_ok_with_warnings(stub_config, cli) -> None:
     report = json.loads(out)
     assert report["ok"] is True and report["mode"] == "paper"
     assert report["warnings"] == [
-        "[notifier.slack]: no installed plugin registers this component; "
-        "the section is ignored"
+        "[notifier.slack]: no installed plugin registers this component; the section is ignored"
     ]
 
 
