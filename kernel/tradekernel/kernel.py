@@ -167,15 +167,20 @@ class Kernel:
         _check_protocol(spec, instance)
         return instance
 
+    def check_sections(self) -> list[str]:
+        """Refuse a component section that names no registered component (see
+        :meth:`Settings.check_component_sections`); returns warnings."""
+        return self.settings.check_component_sections(
+            set(self.registry.specs), set(KNOWN_DISTRIBUTIONS)
+        )
+
     def check(self) -> list[str]:
         """Validate the whole configuration before anything runs: every component section
         names a registered component, and every selected component builds with its config
         (``check_only``: nothing is written). Raises the first :class:`ConfigError`;
         returns warnings. ``config check`` and ``run`` (before its first cycle, before it
         writes anything) both call this, so they cannot disagree."""
-        warnings = self.settings.check_component_sections(
-            set(self.registry.specs), set(KNOWN_DISTRIBUTIONS)
-        )
+        warnings = self.check_sections()
         probe = _Probe(self)
         try:
             for kind in (*SINGLE_KINDS, *LIST_KINDS):
