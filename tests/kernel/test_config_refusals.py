@@ -194,6 +194,20 @@ CASES = [
     ),
     # invalid plugin configurations: refused before state.db, run.lock or paper.db exist
     (
+        "llm-provider-zero-timeout",
+        lambda t: (
+            _edit(
+                'strategist = "sma-cross"',
+                'strategist = "llm"\nllm_provider = "openai-compatible"',
+            )(t)
+            + '[llm_provider.openai-compatible]\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\n'
+            "read_timeout = 0\n"
+        ),
+        {},
+        "plugins.toml: [llm_provider.openai-compatible] read_timeout: expected a positive "
+        "duration, got 0s",
+    ),
+    (
         "paper-cash",
         _append("[broker.paper]\ncash = -5\n"),
         {},
