@@ -187,6 +187,13 @@ CASES = [
         "(hyphens and underscores name the same key): unset one of them",
     ),
     (
+        "both-spellings-in-the-file",
+        _append("[strategist.sma_cross]\nfast = 2\n"),
+        {},
+        "plugins.toml: [strategist.sma-cross] and [strategist.sma_cross] name the same "
+        "component: keep one",
+    ),
+    (
         "state-dir-empty",
         _edit('state_dir = "{state}"', 'state_dir = ""'),
         {},
