@@ -18,6 +18,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -212,7 +213,9 @@ class Settings:
         return spellings[0] if spellings else name
 
     def check_component_sections(
-        self, registered: set[tuple[str, str]], known: set[tuple[str, str]] = frozenset()
+        self,
+        registered: AbstractSet[tuple[str, str]],
+        known: AbstractSet[tuple[str, str]] = frozenset(),
     ) -> list[str]:
         """Refuse a component section that names no registered component (a misspelt
         ``[guard.max_positon]`` would leave the guard on its defaults), with a did-you-mean.

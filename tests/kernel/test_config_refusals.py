@@ -299,7 +299,7 @@ def test_run_every_must_be_positive_and_bounded(workdir, cli, every, expected) -
     _write(workdir, lambda t: t)
     code, out, err = cli("run", "--every", every, "--cycles", "2")
     assert code == 2 and out == ""
-    assert err.splitlines()[-1].startswith(expected)
+    assert err.startswith(expected) and err.count("\n") == 1
     assert "unexpected" not in err and "Traceback" not in err
     assert not (workdir / "state").exists()
 
