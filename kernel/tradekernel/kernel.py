@@ -13,7 +13,7 @@ from .events import EventBus
 from .hookspecs import hookimpl
 from .models import Event
 from .notify.observer import NotifyObserver
-from .plugins import ComponentSpec, PluginRegistry
+from .plugins import KNOWN_DISTRIBUTIONS, ComponentSpec, PluginRegistry
 from .settings import Settings
 
 SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider")
@@ -102,10 +102,7 @@ class Kernel:
     def component(self, kind: str, name: str | None = None) -> Any:
         """The instance of component ``kind`` (the selected one unless ``name`` is given)."""
         if name is None:
-            names = self.selected(kind)
-            if not names:
-                raise ConfigError(f"plugins.toml: [components] {kind}: no {kind} is selected")
-            name = names[0]
+            name = self._first(kind)
         key = (kind, name)
         if key in self._instances:
             return self._instances[key]
@@ -114,7 +111,7 @@ class Kernel:
                 return self._instances[key]
             if key in self._building:
                 raise PluginError(f"{kind}:{name}: circular dependency between components")
-            spec = self.registry.spec(kind, name)
+            spec = self._spec_of(kind, name)
             self._building.add(key)
             try:
                 instance = self._build(spec)
@@ -130,14 +127,33 @@ class Kernel:
     def spec(self, kind: str, name: str) -> ComponentSpec:
         return self.registry.spec(kind, name)
 
-    def _build(self, spec: ComponentSpec) -> Any:
+    def _first(self, kind: str) -> str:
+        names = self.selected(kind)
+        if not names:
+            raise ConfigError(f"plugins.toml: [components] {kind}: no {kind} is selected")
+        return names[0]
+
+    def _spec_of(self, kind: str, name: str) -> ComponentSpec:
+        """The spec of ``kind``/``name``; a selected name that no plugin registers is an
+        error naming where it was selected (file or variable, ``[components]`` key)."""
+        try:
+            return self.registry.spec(kind, name)
+        except PluginError as exc:
+            if name not in self.selected(kind):
+                raise
+            key = LIST_KINDS.get(kind, kind)
+            where = self.settings.where("components", key)
+            raise PluginError(f"{where}: [components] {key}: {exc}") from None
+
+    def _build(self, spec: ComponentSpec, probe: _Probe | None = None) -> Any:
         config = self.settings.component_config(spec.kind, spec.name, spec.config_class)
         ctx = ComponentContext(
             settings=self.settings,
             state_dir=self.settings.state_dir,
-            emit=self.emit,
+            emit=probe.emit if probe else self.emit,
             secret=self.settings.secret,
-            resolve=self.component,
+            resolve=probe.component if probe else self.component,
+            check_only=probe is not None,
         )
         try:
             instance = spec.factory(config, ctx)
@@ -151,16 +167,28 @@ class Kernel:
         _check_protocol(spec, instance)
         return instance
 
+    def check_sections(self) -> list[str]:
+        """Refuse a component section that names no registered component (see
+        :meth:`Settings.check_component_sections`); returns warnings."""
+        return self.settings.check_component_sections(
+            set(self.registry.specs), set(KNOWN_DISTRIBUTIONS)
+        )
+
     def check(self) -> list[str]:
-        """Build every selected component (validating its config); returns warnings."""
-        for kind in (*SINGLE_KINDS, *LIST_KINDS):
-            for name in self.selected(kind):
-                self.component(kind, name)
-        registered = set(self.registry.specs)
-        return [
-            f"{section}: no installed plugin registers this component; the section is ignored"
-            for section in self.settings.unused_component_sections(registered)
-        ]
+        """Validate the whole configuration before anything runs: every component section
+        names a registered component, and every selected component builds with its config
+        (``check_only``: nothing is written). Raises the first :class:`ConfigError`;
+        returns warnings. ``config check`` and ``run`` (before its first cycle, before it
+        writes anything) both call this, so they cannot disagree."""
+        warnings = self.check_sections()
+        probe = _Probe(self)
+        try:
+            for kind in (*SINGLE_KINDS, *LIST_KINDS):
+                for name in self.selected(kind):
+                    probe.component(kind, name)
+        finally:
+            probe.close()
+        return warnings
 
     def close(self) -> None:
         """Close components that hold resources (sinks, brokers, providers)."""
@@ -181,6 +209,44 @@ class Kernel:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Probe:
+    """Components built for :meth:`Kernel.check` only: ``check_only`` factories, their
+    events dropped, closed at the end and never handed to the runtime."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.emit = EventBus(lambda event: None, redact=kernel.settings.redact).emit
+        self._instances: dict[tuple[str, str], Any] = {}
+        self._building: set[tuple[str, str]] = set()
+
+    def component(self, kind: str, name: str | None = None) -> Any:
+        kernel = self.kernel
+        if name is None:
+            name = kernel._first(kind)
+        key = (kind, name)
+        if key in self._instances:
+            return self._instances[key]
+        if key in self._building:
+            raise PluginError(f"{kind}:{name}: circular dependency between components")
+        spec = kernel._spec_of(kind, name)
+        self._building.add(key)
+        try:
+            self._instances[key] = kernel._build(spec, self)
+        finally:
+            self._building.discard(key)
+        return self._instances[key]
+
+    def close(self) -> None:
+        for (kind, name), instance in reversed(list(self._instances.items())):
+            close = getattr(instance, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:
+                    logger.warning("{}:{} failed to close after its check: {}", kind, name, exc)
+        self._instances.clear()
 
 
 def _check_protocol(spec: ComponentSpec, instance: Any) -> None:

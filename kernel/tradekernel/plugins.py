@@ -21,6 +21,7 @@ from loguru import logger
 from . import hookspecs
 from .components import KINDS
 from .errors import PluginError
+from .sections import suggest
 
 ENTRY_POINT_GROUP = "tradekernel"
 
@@ -301,7 +302,8 @@ class PluginRegistry:
         spec = self.specs.get((kind, name))
         if spec is not None:
             return spec
-        message = f"{kind} {name!r} is not available"
+        registered = sorted(n for k, n in self.specs if k == kind)
+        message = f"{kind} {name!r} is not available{suggest(name, registered)}"
         dist = KNOWN_DISTRIBUTIONS.get((kind, name))
         broken = [i for i in self.infos if i.status == "error"]
         blocked = [i for i in self.infos if i.status == "blocked"]
@@ -313,8 +315,7 @@ class PluginRegistry:
         elif owner is not None:
             message += f": its distribution {owner.distribution} is blocked in [plugins] block"
         else:
-            names = sorted(n for k, n in self.specs if k == kind)
-            message += f" (registered {kind}s: {', '.join(names) or 'none'})"
+            message += f" (registered {kind}s: {', '.join(registered) or 'none'})"
             if broken:
                 message += "; plugins that failed to load: " + ", ".join(
                     f"{i.name} ({i.distribution}): {i.error}" for i in broken

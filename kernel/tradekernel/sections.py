@@ -8,6 +8,7 @@ re-exports everything here.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,9 @@ from .serde import converter
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+MAX_DURATION = 100 * 365 * 86400
+"""The longest duration accepted anywhere (100 years): beyond it, timers and clocks
+overflow (``threading`` waits, ``datetime`` arithmetic)."""
 
 
 class Duration(float):
@@ -35,6 +39,10 @@ class Duration(float):
             seconds = float(m.group(1)) * _UNITS[m.group(2)]
         else:
             raise ValueError(f"expected a duration like '15m', got {show(value)}")
+        if not math.isfinite(seconds):
+            raise ValueError(f"expected a finite duration, got {show(value)}")
+        if seconds > MAX_DURATION:
+            raise ValueError(f"expected a duration of at most 36500d, got {show(value)}")
         if seconds < 0:
             raise ValueError(f"expected a non-negative duration, got {show(value)}")
         return cls(seconds)
@@ -58,7 +66,8 @@ def show(value: Any) -> str:
 def positive(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     """attrs validator for config classes: the value must be greater than zero."""
     if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name}: expected a positive number, got {show(value)}")
+        what = "duration" if isinstance(value, Duration) else "number"
+        raise ValueError(f"{attribute.name}: expected a positive {what}, got {show(value)}")
 
 
 def ratio(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
@@ -87,7 +96,8 @@ class KernelSettings:
     live_acknowledged: bool = False
     """Must be ``true`` for ``mode = "live"``: the operator accepts real-money trading."""
     approval_mode: Literal["manual", "auto"] = "manual"
-    approval_ttl: Duration = Duration(900)
+    approval_ttl: Duration = field(default=Duration(900), validator=positive)
+    """Pending approvals expire after this; 0 would expire every intent at once."""
     state_dir: Path = Path(".tradekernel")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     """Log level on stderr when no ``-v`` is given."""
@@ -100,6 +110,15 @@ class PluginsSettings:
     block: list[str] = field(factory=list)
 
 
+def _unique(_inst: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+    """attrs validator: no name twice (a guard listed twice is a typo, not a policy)."""
+    seen: set[str] = set()
+    for name in value:
+        if name in seen:
+            raise ValueError(f"{attribute.name}: {name!r} is listed twice")
+        seen.add(name)
+
+
 @define
 class ComponentSelection:
     """``[components]``: the active component of each kind, chosen by name."""
@@ -110,13 +129,23 @@ class ComponentSelection:
     scanner: str = "watchlist"
     llm_provider: str | None = None
     skills: list[str] = field(
-        factory=lambda: ["market.quote", "market.bars", "account.positions", "account.orders"]
+        factory=lambda: ["market.quote", "market.bars", "account.positions", "account.orders"],
+        validator=_unique,
     )
-    required_skills: list[str] = field(factory=lambda: ["market.quote"])
-    guards: list[str] = field(factory=list)
+    required_skills: list[str] = field(factory=lambda: ["market.quote"], validator=_unique)
+    """Skills whose fallback is an incident; each must be selected in ``skills``."""
+    guards: list[str] = field(factory=list, validator=_unique)
     """Guards in precedence order: every guard runs, the first deny is named."""
-    notifiers: list[str] = field(factory=lambda: ["log"])
-    metrics_sinks: list[str] = field(factory=lambda: ["jsonl"])
+    notifiers: list[str] = field(factory=lambda: ["log"], validator=_unique)
+    metrics_sinks: list[str] = field(factory=lambda: ["jsonl"], validator=_unique)
+
+    def __attrs_post_init__(self) -> None:
+        for name in self.required_skills:
+            if name not in self.skills:
+                raise ValueError(
+                    f"required_skills: {name!r} is not selected in skills"
+                    f"{suggest(name, self.skills)}"
+                )
 
 
 @define
@@ -124,8 +153,9 @@ class RuntimeSettings:
     """``[runtime]``: the cycle loop and its resilience policy."""
 
     watchlist: list[str] = field(factory=lambda: ["AAA", "BBB", "CCC"])
-    interval: Duration = Duration(60)
+    interval: Duration = field(default=Duration(60), validator=positive)
     skill_timeout: Duration = Duration(5)
+    """Per-skill timeout; ``0`` means none (skills run on the cycle's own thread)."""
     bars_lookback: int = field(default=50, validator=positive)
     node_attempts: int = field(default=3, validator=positive)
     node_backoff: Duration = Duration(0.2)

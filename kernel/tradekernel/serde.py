@@ -71,6 +71,13 @@ def _strict(kind: type, check: Any) -> Any:
     return hook
 
 
+def _structure_path(value: Any, _: type) -> Path:
+    # Path("") is the current directory: an empty value is a mistake, not a place.
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty path, got {value!r}")
+    return Path(value)
+
+
 def _structure_float(value: Any, _: type) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number, got {value!r}")
@@ -120,9 +127,7 @@ def make_strict_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(Decimal, str)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
-    conv.register_structure_hook(
-        Path, lambda v, _: Path(_strict(str, lambda x: isinstance(x, str))(v, str))
-    )
+    conv.register_structure_hook(Path, _structure_path)
     conv.register_unstructure_hook(Path, str)
     conv.register_structure_hook(str, _strict(str, lambda v: isinstance(v, str)))
     conv.register_structure_hook(

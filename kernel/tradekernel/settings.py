@@ -18,6 +18,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -108,16 +109,31 @@ class Settings:
                 raw = tomllib.loads(path.read_text(encoding="utf-8"))
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                    f"{exc.start}); save the file as UTF-8"
+                ) from None
             except OSError as exc:
                 raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
             _record_sources(raw, (), "file", sources)
         elif required:
             named_by = f" (named by {CONFIG_ENV})" if config_path is None else ""
             raise ConfigError(f"{path}{named_by}: configuration file not found")
+        set_by: dict[tuple[str, ...], str] = {}
         for name, value in sorted(env.items()):
             if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or "__" not in name:
                 continue
             keys = tuple(k.lower() for k in name[len(ENV_PREFIX) :].split("__"))
+            canonical = tuple(_canonical(k) for k in keys)
+            if canonical in set_by:
+                raise ConfigError(
+                    f"environment {set_by[canonical]} and {name} both set "
+                    f"{'.'.join(keys)} (hyphens and underscores name the same key): "
+                    "unset one of them"
+                )
+            set_by[canonical] = name
+            keys = _spelled_as_existing(raw, keys)
             _set_path(raw, keys, _parse_env_value(value), name)
             sources[keys] = f"env:{name}"
         for dotted, (value, flag) in _normalise_overrides(overrides):
@@ -170,8 +186,12 @@ class Settings:
     # -- component configuration --------------------------------------------------
 
     def component_config(self, kind: str, name: str, config_class: type[T] | None) -> T | None:
-        """The typed config of component ``kind``/``name`` from ``[<kind>.<name>]``."""
-        body = self.component_sections.get(kind, {}).get(name, {})
+        """The typed config of component ``kind``/``name`` from ``[<kind>.<name>]``
+        (``sma_cross`` also names ``sma-cross``: environment variables cannot spell a
+        hyphen)."""
+        section = self._section_name(kind, name)
+        body = self.component_sections.get(kind, {}).get(section, {})
+        name = section
         if config_class is None:
             if body:
                 where = _where(self._label, (kind, name), self.sources)
@@ -181,14 +201,49 @@ class Settings:
             return None
         return _structure_section(body, config_class, (kind, name), self._label, self.sources)
 
-    def unused_component_sections(self, registered: set[tuple[str, str]]) -> list[str]:
-        """Component sections naming no registered component (typos, uninstalled plugins)."""
-        return [
-            _section_label((kind, name))
-            for kind, body in self.component_sections.items()
-            for name in body
-            if (kind, name) not in registered
-        ]
+    def _section_name(self, kind: str, name: str) -> str:
+        """The spelling of ``[<kind>.<name>]`` in use: ``name`` itself or its underscore
+        form; both present at once is ambiguous."""
+        body = self.component_sections.get(kind, {})
+        spellings = [n for n in body if _canonical(n) == _canonical(name)]
+        if len(spellings) > 1:
+            labels = " and ".join(_section_label((kind, n)) for n in sorted(spellings))
+            where = _where(self._label, (kind, spellings[0]), self.sources)
+            raise ConfigError(f"{where}: {labels} name the same component: keep one")
+        return spellings[0] if spellings else name
+
+    def check_component_sections(
+        self,
+        registered: AbstractSet[tuple[str, str]],
+        known: AbstractSet[tuple[str, str]] = frozenset(),
+    ) -> list[str]:
+        """Refuse a component section that names no registered component (a misspelt
+        ``[guard.max_positon]`` would leave the guard on its defaults), with a did-you-mean.
+        A first-party component in ``known`` whose plugin is not installed is a warning.
+        Returns the warnings."""
+        canonical = {(kind, _canonical(name)): name for kind, name in registered}
+        warnings = []
+        for kind, body in self.component_sections.items():
+            for name in body:
+                if (kind, name) in registered:
+                    continue
+                label = _section_label((kind, name))
+                if (kind, _canonical(name)) in canonical:
+                    self._section_name(kind, canonical[(kind, _canonical(name))])
+                    continue
+                if (kind, name) in known:
+                    warnings.append(
+                        f"{label}: no installed plugin registers this component; "
+                        "the section is ignored"
+                    )
+                    continue
+                names = sorted(n for k, n in registered if k == kind)
+                where = _where(self._label, (kind, name), self.sources)
+                raise ConfigError(
+                    f"{where}: {label}: no installed plugin registers {kind} {name!r}"
+                    f"{suggest(name, names)} (registered {kind}s: {', '.join(names) or 'none'})"
+                )
+        return warnings
 
     # -- secrets and paths ----------------------------------------------------------
 
@@ -216,6 +271,11 @@ class Settings:
     @property
     def _label(self) -> str:
         return self.config_path.name if self.config_path else DEFAULT_CONFIG.name
+
+    def where(self, *path: str) -> str:
+        """Where the value at ``path`` was set, for error messages: the file's name,
+        ``environment NAME`` or ``option --flag``."""
+        return _where(self._label, tuple(path), self.sources)
 
     def source_of(self, *path: str) -> str:
         """Where the value at ``path`` came from (``default`` when nobody set it)."""
@@ -273,6 +333,23 @@ def _record_sources(
         out[path] = source
         if isinstance(value, dict):
             _record_sources(value, path, source, out)
+
+
+def _canonical(key: str) -> str:
+    return key.replace("-", "_")
+
+
+def _spelled_as_existing(raw: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
+    """``keys`` with each one spelled as an existing key that differs only by ``-``/``_``
+    (``TRADEKERNEL_STRATEGIST__SMA_CROSS__FAST`` sets ``[strategist.sma-cross] fast``)."""
+    out: list[str] = []
+    node: Any = raw
+    for key in keys:
+        if isinstance(node, Mapping) and key not in node:
+            key = next((k for k in node if _canonical(k) == _canonical(key)), key)
+        out.append(key)
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return tuple(out)
 
 
 def _set_path(raw: dict[str, Any], keys: tuple[str, ...], value: Any, origin: str) -> None:

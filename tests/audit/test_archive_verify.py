@@ -140,6 +140,11 @@ TAMPER = {
     ),
     "deleted_file": (lambda b: (b / "journal.jsonl").unlink(), "missing file journal.jsonl"),
     "extra_file": (lambda b: (b / "notes.txt").write_text("hi"), "unexpected file notes.txt"),
+    "extra_empty_directory": (lambda b: (b / "more").mkdir(), "unexpected directory more"),
+    "extra_nested_file": (
+        lambda b: ((b / ".x").mkdir(), (b / ".x" / "y").write_text("hi")),
+        "unexpected directory .x",
+    ),
     "edited_manifest": (_edit_manifest, "bad signature"),
     "bad_signature": (_bad_signature, "bad signature"),
     "deleted_signature": (lambda b: (b / "manifest.sig").unlink(), "manifest.sig is missing"),
@@ -156,6 +161,21 @@ def test_every_tamper_case_fails_verification(env, case):
     code, out, err = env.cli("audit", "verify", str(env.bundle(DAY)))
     assert code == 4, (out, err)
     assert expected in err and "ok:" not in out
+
+
+def test_a_bundle_renamed_to_another_date_fails_verification(env):
+    env.seed(DAY)
+    env.seed(DAY2, intents=1, events=2)
+    assert env.cli("audit", "archive", "--date", DAY)[0] == 0
+    renamed = env.bundle(DAY).rename(env.bundle(DAY2))
+    code, out, err = env.cli("audit", "verify", str(renamed))
+    assert code == 4 and "ok:" not in out
+    assert err == (
+        f"Error: audit bundle verification failed: {renamed}: the directory is named {DAY2} "
+        f"but holds the bundle of {DAY} (a bundle's directory must be named after its date)\n"
+    )
+    # the same bundle under its own name still verifies
+    assert env.cli("audit", "verify", str(renamed.rename(env.bundle(DAY))))[0] == 0
 
 
 def test_a_wrong_key_fails_verification(env, monkeypatch):

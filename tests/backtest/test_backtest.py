@@ -274,3 +274,15 @@ def test_no_denials_when_guards_allow(base, hand_csv):
     m = run_backtest(base, spec(hand_csv)).metrics
     assert m["guard_denials"] == {}
     assert m["intents"] == 7 and m["intents_blocked"] == 0
+
+
+def test_a_misspelt_guard_section_is_refused(config, cli, hand_csv, tmp_path):
+    """The limit would silently stay at the guard's default: exit 2, did-you-mean."""
+    config.write_text(config.read_text() + "[guard.max_order_notionl]\nlimit = 100\n")
+    args = ("backtest", "--strategist", "sma-cross", "--data", str(hand_csv), "--no-record")
+    code, stdout, err = cli(*args)
+    assert code == 2 and stdout == ""
+    assert err.startswith(
+        "Error: plugins.toml: [guard.max_order_notionl]: no installed plugin registers guard "
+        "'max_order_notionl' (did you mean 'max_order_notional'?)"
+    )

@@ -131,13 +131,14 @@ def test_config_show_masks_secrets_json(cli, secret_config) -> None:
 def test_config_check_ok_with_warnings(stub_config, cli) -> None:
     stub_config(
         'guards = ["symbol_blocklist"]',
-        "[guard.symbol_blocklist]\nsymbols = ['GME']\n[guard.no_such_guard]\nx = 1\n",
+        "[guard.symbol_blocklist]\nsymbols = ['GME']\n[plugins]\nblock = ['tradekernel-slack']\n"
+        "[notifier.slack]\nwebhook_url_env = 'X'\n",
     )
     code, out, err = cli("config", "check")
     assert code == 0, err
     assert out.strip() == "ok: mode=paper approval=manual broker=stub strategist=stub"
     assert (
-        "warning: [guard.no_such_guard]: no installed plugin registers this component; "
+        "warning: [notifier.slack]: no installed plugin registers this component; "
         "the section is ignored" in err
     )
 
@@ -146,8 +147,7 @@ def test_config_check_ok_with_warnings(stub_config, cli) -> None:
     report = json.loads(out)
     assert report["ok"] is True and report["mode"] == "paper"
     assert report["warnings"] == [
-        "[guard.no_such_guard]: no installed plugin registers this component; "
-        "the section is ignored"
+        "[notifier.slack]: no installed plugin registers this component; the section is ignored"
     ]
 
 

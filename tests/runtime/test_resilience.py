@@ -144,6 +144,7 @@ def test_skill_timeout_falls_back_and_no_quote_means_no_intent(make_kernel):
         plugins=((scripted, "s"), (SlowQuotes(), "slow")),
         environ={
             "TRADEKERNEL_COMPONENTS__SKILLS": '["slow.quote", "account.positions"]',
+            "TRADEKERNEL_COMPONENTS__REQUIRED_SKILLS": '["slow.quote"]',
             "TRADEKERNEL_RUNTIME__SKILL_TIMEOUT": "0.2s",
         },
     )
@@ -155,7 +156,7 @@ def test_skill_timeout_falls_back_and_no_quote_means_no_intent(make_kernel):
     assert scripted.calls == 0
     events = rec.of("hydrate", "skill")
     assert any(e.fields["skill"] == "slow.quote" and not e.fields["ok"] for e in events)
-    assert rec.of("resilience", "incident")  # the required market.quote fell back
+    assert rec.of("resilience", "incident")  # the required slow.quote fell back
 
 
 def test_mode_resolution_order(make_kernel):

@@ -84,12 +84,12 @@ def _check_files(bundle: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
         if name != Path(name).name or name in ("", ".", "..", MANIFEST, SIGNATURE):
             raise _Bad(f"{MANIFEST} lists an invalid file name {name!r}")
         listed[name] = entry
-    present = sorted(
-        str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file() or p.is_symlink()
-    )
-    for name in present:
-        if name not in listed and name not in (MANIFEST, SIGNATURE):
-            raise _Bad(f"unexpected file {name} (not in the manifest)")
+    # Every entry, not only files: an added directory (empty or not), link or FIFO is
+    # as foreign to a signed bundle as an added file.
+    for entry in sorted(bundle.iterdir()):
+        if entry.name not in listed and entry.name not in (MANIFEST, SIGNATURE):
+            what = "directory" if entry.is_dir() and not entry.is_symlink() else "file"
+            raise _Bad(f"unexpected {what} {entry.name} (not in the manifest)")
     contents: dict[str, bytes] = {}
     for name, entry in sorted(listed.items()):
         path = bundle / name
@@ -100,6 +100,17 @@ def _check_files(bundle: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
             raise _Bad(f"{name} was changed (SHA-256 does not match the manifest)")
         contents[name] = data
     return contents
+
+
+def _check_date(bundle: Path, manifest: dict[str, Any]) -> None:
+    """A bundle lives in a directory named after its (signed) date: a bundle renamed to
+    another day must not vouch for that day."""
+    name = bundle.resolve().name
+    if name != manifest.get("date"):
+        raise _Bad(
+            f"the directory is named {name} but holds the bundle of {manifest.get('date')} "
+            "(a bundle's directory must be named after its date)"
+        )
 
 
 def _check_journal(manifest: dict[str, Any], contents: dict[str, bytes]) -> int:
@@ -122,14 +133,16 @@ def _check_journal(manifest: dict[str, Any], contents: dict[str, bytes]) -> int:
 
 def verify_bundle(bundle: str | Path, verifiers: Sequence[Verifier]) -> BundleCheck:
     """Check a bundle: the manifest's signature (by a key in ``verifiers`` whose key id
-    the manifest names), that the directory holds exactly the listed files with their
-    sizes and SHA-256 digests, and that the journal rows chain from the manifest's
-    anchor hash to its last hash. Returns the first problem found."""
+    the manifest names), that the directory is named after the manifest's date and holds
+    exactly the listed files (no other entry) with their sizes and SHA-256 digests, and
+    that the journal rows chain from the manifest's anchor hash to its last hash. Returns
+    the first problem found."""
     bundle = Path(bundle)
     manifest: dict[str, Any] = {}
     try:
         manifest = _load_manifest(bundle)
         _check_signature(bundle, manifest, verifiers)
+        _check_date(bundle, manifest)
         contents = _check_files(bundle, manifest)
         rows = _check_journal(manifest, contents)
     except _Bad as bad:

@@ -131,6 +131,7 @@ def run_backtest(
         for plugin, name in plugins:
             registry.add_plugin(plugin, name)
         kernel = Kernel(settings, registry.load())
+        kernel.check_sections()  # a misspelt [guard.x] must not leave the guard on defaults
         strategist_spec = kernel.spec("strategist", spec.strategist)
         config = settings.component_config(
             "strategist", spec.strategist, strategist_spec.config_class

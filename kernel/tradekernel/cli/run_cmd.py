@@ -14,13 +14,18 @@ from .context import AppContext, echo_json, json_option, pass_app
 
 
 class DurationType(click.ParamType):
+    """A positive :class:`Duration` option (``--every 60s``)."""
+
     name = "duration"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Duration:
         try:
-            return Duration.parse(value)
+            duration = Duration.parse(value)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+        if duration <= 0:
+            self.fail(f"expected a positive duration, got {value!r}", param, ctx)
+        return duration
 
 
 @click.command()
@@ -54,6 +59,9 @@ def run(
     from ..files import RUN_LOCK, exclusive
 
     kernel = app.kernel()
+    # Everything `config check` reports stops the run here, before anything is written.
+    for warning in kernel.check():
+        click.echo(f"warning: {warning}", err=True)
     # One agent per state directory: a second `run` would trade the same account twice.
     lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
     with lock, Runtime(kernel, mode=mode) as runtime:

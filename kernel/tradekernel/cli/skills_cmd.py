@@ -21,7 +21,9 @@ def smoke(app: AppContext, as_json: bool) -> None:
     """Hydrate once; exit 4 when a required skill fell back."""
     from ..runtime import Runtime
 
-    with Runtime(app.kernel(), mode="shadow") as runtime:
+    kernel = app.kernel()
+    kernel.check()  # what `run` would refuse stops here too, before the store is opened
+    with Runtime(kernel, mode="shadow") as runtime:
         state = runtime.hydrate_once()
     rows = [
         {

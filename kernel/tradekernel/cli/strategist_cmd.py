@@ -74,6 +74,7 @@ def smoke(app: AppContext, show_llm_event: bool, require_llm_event: bool, as_jso
     # Build it now: a missing API key or a bad base_url is a ConfigError/PluginError (exit 2)
     # here, instead of a ``strategist_error`` hold inside the node.
     kernel.component("strategist")
+    kernel.check()  # what `run` would refuse stops here too, before the store is opened
     capture = _Capture()
     kernel.registry.pm.register(capture, name=OBSERVER_NAME)
     try:

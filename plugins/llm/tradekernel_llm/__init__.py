@@ -54,7 +54,8 @@ __all__ = [
 def create(config: LLMStrategistConfig, ctx: ComponentContext) -> LLMStrategist:
     """Factory of ``strategist:llm``. Resolves the provider now (unless replaying), so a
     missing provider or API key is reported at start-up, not at the first cycle."""
-    store = LLMStore(Path(ctx.state_dir) / STATE_DB)
+    in_memory = getattr(ctx, "check_only", False)  # validating only: write nothing
+    store = LLMStore(Path(":memory:") if in_memory else Path(ctx.state_dir) / STATE_DB)
     strategist = LLMStrategist(config, ctx, store)
     if config.replay_dir is None:
         try:

@@ -14,7 +14,7 @@ __all__ = ["BarFeed", "ReplayConfig", "ReplayFeed", "SyntheticConfig", "Syntheti
 
 
 def _resumable(feed: BarFeed, config: Any, ctx: Any, name: str) -> BarFeed:
-    if config.resume:
+    if config.resume and not getattr(ctx, "check_only", False):
         ctx.state_dir.mkdir(parents=True, exist_ok=True)
         feed.resume_from(ctx.state_dir / f"market_data.{name}.json")
     return feed

@@ -12,8 +12,9 @@ class HTTPClientConfig:
 
     model: str | None = None
     """Default model, used when the request does not name one."""
-    connect_timeout: Duration = field(default=Duration(5))
-    read_timeout: Duration = field(default=Duration(60))
+    connect_timeout: Duration = field(default=Duration(5), validator=positive)
+    read_timeout: Duration = field(default=Duration(60), validator=positive)
+    """A zero timeout would fail every request at once."""
     max_attempts: int = field(default=3, validator=positive)
     backoff_base: Duration = field(default=Duration(0.5))
     """First backoff step; the wait grows exponentially with full jitter."""

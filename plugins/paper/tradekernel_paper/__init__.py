@@ -19,6 +19,9 @@ def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
     db = Path(config.db).expanduser()
     if not db.is_absolute():
         db = Path(ctx.state_dir) / db
+    if getattr(ctx, "check_only", False):
+        # validating only: an account created now would fix its starting cash for good
+        db = Path(":memory:")
     return PaperBroker(config, lambda: ctx.resolve("market_data"), db)
 
 

@@ -81,7 +81,8 @@ class PaperStore:
     """Reads and writes one paper account database."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=30.0

@@ -131,10 +131,13 @@ class PrometheusSink:
 
 def make_sink(config: PrometheusConfig, ctx: ComponentContext) -> PrometheusSink:
     """Prometheus counters, gauges and histograms built from events."""
+    check_only = getattr(ctx, "check_only", False)  # validating only: bind and write nothing
     return PrometheusSink(
-        port=config.port,
+        port=0 if check_only else config.port,
         addr=config.addr,
-        textfile=resolve(ctx.state_dir, config.textfile) if config.textfile else None,
+        textfile=resolve(ctx.state_dir, config.textfile)
+        if config.textfile and not check_only
+        else None,
         textfile_interval=float(config.textfile_interval),
     )
 

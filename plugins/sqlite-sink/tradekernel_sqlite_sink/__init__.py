@@ -79,7 +79,8 @@ class SqliteSink:
         self._lock = threading.Lock()
         self._pending: list[tuple[Any, ...]] = []
         self._oldest = 0.0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         # Processes starting together race on a fresh file's setup (WAL switch, DDL):
         # SQLite answers "locked" at once for some of those, whatever the busy timeout.
         for attempt in Retrying(
@@ -186,8 +187,9 @@ class SqliteSink:
 
 def make_sink(config: SqliteSinkConfig, ctx: ComponentContext) -> SqliteSink:
     """Events in the events table of state.db."""
+    in_memory = getattr(ctx, "check_only", False)  # validating only: write nothing
     return SqliteSink(
-        resolve(ctx.state_dir, config.path),
+        Path(":memory:") if in_memory else resolve(ctx.state_dir, config.path),
         batch_size=config.batch_size,
         flush_interval=float(config.flush_interval),
         busy_timeout=float(config.busy_timeout),
