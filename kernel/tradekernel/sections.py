@@ -8,6 +8,7 @@ re-exports everything here.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -79,6 +80,12 @@ def non_negative_or_none(_inst: Any, attribute: attrs.Attribute, value: float | 
         raise ValueError(f"{attribute.name}: expected zero or more, got {show(value)}")
 
 
+def finite_non_negative(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
+    """attrs validator: a finite number of at least zero."""
+    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{attribute.name}: expected a number of zero or more, got {show(value)}")
+
+
 @define
 class KernelSettings:
     """``[kernel]``: how the agent is allowed to trade and where it keeps state."""
@@ -136,6 +143,9 @@ class RuntimeSettings:
     degrade_notional_ratio: float = field(default=0.5, validator=ratio)
     degrade_reducing: bool = False
     quantity_step: float = field(default=1.0, validator=positive)
+    max_price_move: float = field(default=0.5, validator=finite_non_negative)
+    """A bar whose range leaves this fraction of the previous accepted close (0.5 = ±50 %)
+    is quarantined as ``price_outlier``; 0 turns the band off."""
     trace: Literal["full", "decisions"] = "full"
     """``full``: a commander event for every node and a hydrate event for every skill;
     ``decisions``: only routing decisions (retry, pause, cancel, cooldown_wait, end) and

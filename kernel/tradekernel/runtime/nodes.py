@@ -23,6 +23,7 @@ from ..errors import RefusedError
 from ..execution import Executor
 from ..kernel import Kernel
 from ..models import Decision, GuardVerdict, Intent, Side, SkillResult
+from ..quality import DataQuality
 from ..risk import evaluate, intent_quantity, signed
 from ..settings import RuntimeSettings, Settings
 from ..store import IntentState, Store
@@ -50,6 +51,7 @@ class Nodes:
     _pool: cf.ThreadPoolExecutor
     _trace: bool
     _executor: Executor | None
+    _quality: DataQuality | None = None
     mode: str
 
     @property
@@ -85,7 +87,8 @@ class Nodes:
             )
             return
         request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
-        state.skill_results = self._call_skills(self.kernel.selected("skill"), request)
+        results = self._call_skills(self.kernel.selected("skill"), request)
+        state.skill_results = self._screen_market_data(results)
         for name, result in state.skill_results.items():
             if result.ok and not self._trace:
                 continue
@@ -115,6 +118,36 @@ class Nodes:
             result = state.skill_results.get(name)
             if result is None or not result.ok:
                 self.control.record_incident(f"required skill {name} fell back")
+
+    @property
+    def quality(self) -> DataQuality:
+        """The market data screen of this runtime (one per process: it keeps history)."""
+        if self._quality is None:
+            feed = self.kernel.component("market_data")
+            origin = getattr(feed, "bar_origin", None)
+            self._quality = DataQuality(
+                self.policy.max_price_move, origin if callable(origin) else None
+            )
+        return self._quality
+
+    def _screen_market_data(self, results: dict[str, SkillResult]) -> dict[str, SkillResult]:
+        """Skill results with every bar and quote that fails the data-quality checks
+        removed (docs/runtime.md, "Market data quality"); one event per rejection."""
+        results, rejections = self.quality.screen(results)
+        for r in rejections:
+            self.kernel.emit(
+                "hydrate",
+                "data_quality",
+                severity="warning",
+                symbol=r.symbol,
+                code=r.code,
+                item=r.item,
+                bar_ts=r.ts.isoformat() if r.ts else None,
+                skill=r.skill,
+                origin=r.origin,
+                detail=r.detail,
+            )
+        return results
 
     def _call_skills(self, names: list[str], request: SkillRequest) -> dict[str, SkillResult]:
         """Every skill's result; in parallel under one ``skill_timeout`` deadline."""

@@ -31,6 +31,7 @@ from tradekernel.models import (
     TimeInForce,
     utcnow,
 )
+from tradekernel.quality import MAX_PRICE, MAX_QUANTITY
 
 from .config import PaperConfig
 from .ledger import ONE, ZERO, WorkingOrder, fill_price, volume_cap
@@ -281,12 +282,19 @@ class PaperBroker:
     def _check(self, request: OrderRequest, order: WorkingOrder) -> tuple[str, str] | None:
         """``(code, reason)`` when the order must be rejected; sets ``order.est_price``."""
         qty = request.quantity
-        if not qty.is_finite() or qty <= 0:
-            return "bad_quantity", f"quantity must be a positive number, got {qty}"
+        if not qty.is_finite() or qty <= 0 or qty > MAX_QUANTITY:
+            return (
+                "bad_quantity",
+                f"quantity must be a positive number up to {MAX_QUANTITY:,.0f}, got {qty}",
+            )
         if request.order_type is OrderType.LIMIT:
             limit = request.limit_price
-            if limit is None or not limit.is_finite() or limit <= 0:
-                return "bad_limit_price", f"a limit order needs a positive limit price, got {limit}"
+            if limit is None or not limit.is_finite() or not 0 < limit <= MAX_PRICE:
+                return (
+                    "bad_limit_price",
+                    f"a limit order needs a positive limit price up to {MAX_PRICE:,.0f}, "
+                    f"got {limit}",
+                )
         md = self.market_data
         if request.symbol not in md.symbols():
             return "unknown_symbol", f"{request.symbol} is not traded by the market data feed"
