@@ -89,6 +89,38 @@ def quote_problem(quote: Quote) -> tuple[str, str] | None:
     return _volume_problem(quote.volume)
 
 
+def band_problem(
+    low: Decimal, high: Decimal, references: list[Decimal], max_move: Decimal
+) -> str | None:
+    """Why ``low..high`` is a ``price_outlier``: it leaves ``±max_move`` (a fraction) of
+    every reference close (``None`` when within the band of one of them, when there is no
+    reference, or when ``max_move`` is 0). The runtime's references are the last accepted
+    close and the previous sane bar's close, so a lone spike is quarantined (and the bar
+    after it, back near the last accepted close, is not) while a lasting move (a split)
+    costs one bar: the next bar agrees with the one before it."""
+    if not max_move or not references:
+        return None
+    for reference in references:
+        allowed = reference * max_move
+        if high - reference <= allowed and reference - low <= allowed:
+            return None
+    span = f"{low}..{high}" if low != high else f"{low}"
+    closes = " and ".join(str(r) for r in dict.fromkeys(references))
+    return f"{span} is more than {max_move:.0%} away from the previous close {closes}"
+
+
+def same_bar(a: Bar, b: Bar | None) -> bool:
+    """``a`` and ``b`` are the same bar (never raises, even for signalling NaNs)."""
+    if a is b:
+        return True
+    if b is None or a.ts != b.ts or a.symbol != b.symbol:
+        return False
+    try:
+        return a == b
+    except ArithmeticError:
+        return False
+
+
 @frozen
 class Rejection:
     """One bar or quote the screen refused."""
@@ -125,24 +157,15 @@ class DataQuality:
         """The newest bar judged per symbol: bars after it in a list are new."""
         self._bar_ts: dict[str, datetime] = {}
         self._close: dict[str, Decimal] = {}
+        """The last accepted close per symbol."""
+        self._previous: dict[str, Decimal] = {}
+        """The close of the previous bar that was sane on its own (accepted or an outlier)."""
         self._quote: dict[str, Quote] = {}
-        self._bad: dict[str, list[Bar]] = {}
+        self._previous_last: dict[str, Decimal] = {}
+        self._bad: dict[str, list[tuple[Bar, str]]] = {}
         """Rejected bars per symbol, while they may still be in a feed's window."""
 
     # -- one item, with history -------------------------------------------------------
-
-    def _band(self, reference: Decimal | None, low: Decimal, high: Decimal) -> str | None:
-        if not self.max_move or reference is None:
-            return None
-        allowed = reference * self.max_move
-        if high - reference > allowed or reference - low > allowed:
-            return (
-                f"{low}..{high} is more than {self.max_move:.0%} away from the previous "
-                f"close {reference}"
-                if low != high
-                else f"{low} is more than {self.max_move:.0%} away from the previous {reference}"
-            )
-        return None
 
     def check_bar(self, bar: Bar) -> tuple[str, str] | None:
         """Judge a bar newer than the symbol's last one; remember it when accepted."""
@@ -156,14 +179,17 @@ class DataQuality:
                     f"bar at {bar.ts.isoformat()} is not after the previous one "
                     f"({before.isoformat()})",
                 )
-            elif (why := self._band(self._close.get(symbol), bar.low, bar.high)) is not None:
-                problem = "price_outlier", why
+            else:
+                references = [r for r in (self._close.get(symbol), self._previous.get(symbol)) if r]
+                if (why := band_problem(bar.low, bar.high, references, self.max_move)) is not None:
+                    problem = "price_outlier", why
+                self._previous[symbol] = bar.close
         self._seen[symbol] = bar
         if problem is None:
             self._bar_ts[symbol] = bar.ts
             self._close[symbol] = bar.close
         else:
-            self._bad.setdefault(symbol, []).append(bar)
+            self._bad.setdefault(symbol, []).append((bar, problem[0]))
         return problem
 
     def check_quote(self, quote: Quote) -> tuple[str, str] | None:
@@ -174,24 +200,31 @@ class DataQuality:
             return None
         problem = quote_problem(quote)
         if problem is None:
-            bad = self._bad.get(symbol)
             if before is not None and quote.ts < before.ts:
                 problem = (
                     "non_increasing_time",
                     f"quote at {quote.ts.isoformat()} is older than the previous one "
                     f"({before.ts.isoformat()})",
                 )
-            elif bad and any(b.ts == quote.ts for b in bad):
-                problem = "price_outlier", "quote of a rejected bar"
-            elif (
-                before is not None
-                and before.ts != quote.ts
-                and (why := self._band(before.last, quote.last, quote.last)) is not None
-            ):
-                problem = "price_outlier", why
+            elif (code := self._bad_code(symbol, quote.ts)) is not None:
+                problem = code, f"quote of the bar at {quote.ts.isoformat()}, rejected: {code}"
+            elif before is not None and before.ts != quote.ts:
+                previous = self._previous_last.get(symbol)
+                references = [before.last] + ([previous] if previous is not None else [])
+                why = band_problem(quote.last, quote.last, references, self.max_move)
+                if why is not None:
+                    problem = "price_outlier", why
+                self._previous_last[symbol] = quote.last
         if problem is None:
             self._quote[symbol] = quote
+            self._previous_last[symbol] = quote.last
         return problem
+
+    def _bad_code(self, symbol: str, ts: datetime) -> str | None:
+        for bar, code in self._bad.get(symbol, ()):
+            if bar.ts == ts:
+                return code
+        return None
 
     # -- skill results ------------------------------------------------------------------
 
@@ -242,14 +275,14 @@ class DataQuality:
                 )
         return out, rejections
 
-    def _without(self, symbol: str, bad: list[Bar], bars: list[Bar]) -> list[Bar]:
+    def _without(self, symbol: str, bad: list[tuple[Bar, str]], bars: list[Bar]) -> list[Bar]:
         """``bars`` without the rejected ones; forgets rejected bars older than the list."""
         oldest = bars[0].ts
-        bad[:] = [b for b in bad if b.ts >= oldest]
+        bad[:] = [(b, code) for b, code in bad if b.ts >= oldest]
         if not bad:
             del self._bad[symbol]
             return bars
-        return [b for b in bars if b not in bad]
+        return [b for b in bars if not any(same_bar(b, x) for x, _ in bad)]
 
     def _screen_one(self, skill: str, data: Mapping[str, Any], out: list[Rejection]) -> None:
         for symbol, value in data.items():
@@ -263,7 +296,7 @@ class DataQuality:
     def _screen_bars(self, skill: str, symbol: str, bars: list[Bar], out: list[Rejection]):
         seen = self._seen.get(symbol)
         start = len(bars)
-        while start and (b := bars[start - 1]) is not seen and b != seen:
+        while start and not same_bar(bars[start - 1], seen):
             start -= 1
         new = bars[start:]
         if seen is not None and start == 0:  # the last judged bar left the list

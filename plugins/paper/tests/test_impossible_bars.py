@@ -119,3 +119,37 @@ def test_fuzzed_bars_never_fill_outside_low_high(kit, o, h, lo, c):
         broker.account()
     finally:
         broker.close()
+
+
+SPIKE = ("170", "180", "169", "175", 1000)
+
+
+@pytest.mark.parametrize(("max_move", "price"), [(0.5, D(112)), (0, D(170))])
+def test_a_price_outlier_is_not_filled_unless_the_band_is_off(kit, tmp_path, max_move, price):
+    feed = kit.ScriptedFeed({"AAA": [GOOD, GOOD, SPIKE, NEXT]})
+    broker = PaperBroker(PaperConfig(), lambda: feed, tmp_path / "band.db", max_price_move=max_move)
+    try:
+        feed.advance()
+        feed.advance()
+        broker.submit(buy("b1", 1))
+        feed.advance()  # the spike: +55 % of the previous close
+        feed.advance()  # back near the previous close
+        assert broker.get_order("b1").avg_fill_price == price
+    finally:
+        broker.close()
+
+
+def test_a_lasting_move_costs_one_bar(kit, tmp_path):
+    split = [("55", "56", "54", "55", 1000), ("56", "57", "55", "56", 1000)]
+    feed = kit.ScriptedFeed({"AAA": [GOOD, GOOD, *split]})
+    broker = PaperBroker(PaperConfig(), lambda: feed, tmp_path / "split.db")
+    try:
+        feed.advance()
+        feed.advance()
+        broker.submit(buy("b1", 1))
+        feed.advance()  # -50 %: quarantined
+        assert broker.get_order("b1").status is OrderStatus.WORKING
+        feed.advance()  # agrees with the bar before it
+        assert broker.get_order("b1").avg_fill_price == D(56)
+    finally:
+        broker.close()

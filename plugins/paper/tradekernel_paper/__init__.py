@@ -19,7 +19,13 @@ def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
     db = Path(config.db).expanduser()
     if not db.is_absolute():
         db = Path(ctx.state_dir) / db
-    return PaperBroker(config, lambda: ctx.resolve("market_data"), db)
+    runtime = getattr(ctx.settings, "runtime", None)
+    return PaperBroker(
+        config,
+        lambda: ctx.resolve("market_data"),
+        db,
+        max_price_move=getattr(runtime, "max_price_move", 0.5),
+    )
 
 
 @hookimpl

@@ -31,7 +31,7 @@ from tradekernel.models import (
     TimeInForce,
     utcnow,
 )
-from tradekernel.quality import MAX_PRICE, MAX_QUANTITY
+from tradekernel.quality import MAX_PRICE, MAX_QUANTITY, band_problem, bar_problem
 
 from .config import PaperConfig
 from .ledger import ONE, ZERO, WorkingOrder, fill_price, volume_cap
@@ -50,10 +50,17 @@ class PaperBroker:
     live_capable = False
 
     def __init__(
-        self, config: PaperConfig, market_data: Callable[[], MarketData], db_path: Path
+        self,
+        config: PaperConfig,
+        market_data: Callable[[], MarketData],
+        db_path: Path,
+        *,
+        max_price_move: float | Decimal = Decimal("0.5"),
     ) -> None:
-        """``market_data`` returns the feed (resolved lazily, on first use)."""
+        """``market_data`` returns the feed (resolved lazily, on first use);
+        ``max_price_move`` is the kernel's ``[runtime] max_price_move`` (0: no band)."""
         self.config = config
+        self._max_move = Decimal(str(max_price_move))
         self._resolve_market_data = market_data
         self._md: MarketData | None = None
         self._slippage = config.slippage_bps / BPS
@@ -114,25 +121,39 @@ class PaperBroker:
 
     # -- settlement ------------------------------------------------------------------------
 
-    def _bars_after(self, symbol: str, after: datetime | None) -> list[Bar]:
+    def _bars_after(self, symbol: str, after: datetime | None) -> list[tuple[Bar, bool]]:
         """Bars of ``symbol`` newer than ``after``, oldest first (as far as the feed's
-        window reaches)."""
+        window reaches), each with whether an order may fill on it (:meth:`_fillable`)."""
         md = self.market_data
         latest = md.bars(symbol, 1)
         if not latest or (after is not None and latest[-1].ts <= after):
             return []
         want = 4
-        while True:
+        while True:  # the new bars and the two before them (the price band's references)
             bars = md.bars(symbol, want)
-            if len(bars) < want or (after is not None and bars[0].ts <= after):
-                return [b for b in bars if after is None or b.ts > after]
+            if len(bars) < want or (after is not None and bars[1].ts <= after):
+                break
             want *= 4
+        return [
+            (bar, self._fillable(bar, bars[max(0, i - 2) : i]))
+            for i, bar in enumerate(bars)
+            if after is None or bar.ts > after
+        ]
 
-    def _pending(self) -> list[tuple[datetime, int, Bar, WorkingOrder]]:
+    def _fillable(self, bar: Bar, before: list[Bar]) -> bool:
+        """Whether an order may fill on ``bar``: it passes the kernel's data-quality checks
+        on its own (:func:`tradekernel.quality.bar_problem`) and its range is within
+        ``[runtime] max_price_move`` of the close of one of the two bars before it."""
+        if bar_problem(bar) is not None:
+            return False
+        references = [b.close for b in before if bar_problem(b) is None]
+        return band_problem(bar.low, bar.high, references, self._max_move) is None
+
+    def _pending(self) -> list[tuple[datetime, int, Bar, WorkingOrder, bool]]:
         events = []
         for order in self._ledger.open_orders.values():
-            for bar in self._bars_after(order.symbol, order.checked_ts):
-                events.append((bar.ts, order.seq, bar, order))
+            for bar, fillable in self._bars_after(order.symbol, order.checked_ts):
+                events.append((bar.ts, order.seq, bar, order, fillable))
         events.sort(key=lambda e: (e[0], e[1]))
         return events
 
@@ -143,29 +164,29 @@ class PaperBroker:
         if now is None or now == self._settled_at:
             return
         events = self._pending()
-        if any(self._may_change(order, bar) for _, _, bar, order in events):
+        if any(self._may_change(order, bar, ok) for _, _, bar, order, ok in events):
             with self._transaction():  # (another process may have settled these already)
                 self._apply(self._pending())
         else:
-            for _, _, bar, order in events:
+            for _, _, bar, order, _ in events:
                 order.checked_ts = bar.ts
         self._settled_at = now
 
-    def _may_change(self, order: WorkingOrder, bar: Bar) -> bool:
+    def _may_change(self, order: WorkingOrder, bar: Bar, fillable: bool) -> bool:
         if order.time_in_force is TimeInForce.IOC:
             return True
-        return fill_price(order, bar, self._slippage) is not None
+        return fillable and fill_price(order, bar, self._slippage) is not None
 
-    def _apply(self, events: list[tuple[datetime, int, Bar, WorkingOrder]]) -> None:
+    def _apply(self, events: list[tuple[datetime, int, Bar, WorkingOrder, bool]]) -> None:
         """Fill (and persist) ``events`` in time order; call inside a transaction."""
         ledger = self._ledger
         volume_left: dict[tuple[str, datetime], Decimal] = {}
         touched: set[str] = set()
-        for ts, _, bar, order in events:
+        for ts, _, bar, order, fillable in events:
             if not order.open or (order.checked_ts is not None and ts <= order.checked_ts):
                 continue
             order.checked_ts = ts
-            price = fill_price(order, bar, self._slippage)
+            price = fill_price(order, bar, self._slippage) if fillable else None
             quantity = ZERO
             if price is not None:
                 quantity = order.remaining

@@ -17,7 +17,6 @@ from tradekernel.models import (
     Side,
     TimeInForce,
 )
-from tradekernel.quality import bar_problem
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -203,12 +202,9 @@ def fill_price(order: WorkingOrder, bar: Bar, slippage: Decimal) -> Decimal | No
     Market orders fill at the open, ``slippage`` (a fraction) worse but never outside the
     bar's ``[Low, High]``. Limit orders fill when the bar trades through the limit: at the
     open when the open is already better, else at the limit (no slippage: a limit is never
-    filled worse than its limit). Nothing fills on a bar the kernel's data-quality checks
-    reject (:func:`tradekernel.quality.bar_problem`: a non-positive, non-finite or
-    out-of-range price, or an open or close outside ``[Low, High]``).
+    filled worse than its limit). The broker calls it only for bars that pass the
+    data-quality checks (``PaperBroker._fillable``).
     """
-    if bar_problem(bar) is not None:
-        return None
     if order.order_type is OrderType.MARKET:
         if order.side is Side.BUY:
             return min(bar.open * (ONE + slippage), bar.high) if slippage else bar.open

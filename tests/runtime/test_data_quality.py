@@ -1,0 +1,293 @@
+"""The kernel screens every bar and quote before a skill result is used: an impossible bar
+from a real CSV replay file (or from any market data plugin) is a ``hydrate.data_quality``
+event naming its code and file:line, no intent is made from it, and the paper broker
+never fills on it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tradekernel import hookimpl
+from tradekernel.models import Bar, Decision, Quote, SkillResult
+from tradekernel.quality import CODES, DataQuality
+from tradekernel.runtime import Runtime
+
+from .conftest import Scripted, buy
+
+HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
+GOOD = [
+    "2025-01-02,110,111,109,110,110,1000",
+    "2025-01-03,110,111,109,110.5,110.5,1000",
+    "2025-01-06,110.5,112,110,111,111,1000",
+]
+AFTER = "2025-01-08,111,112,110,111.5,111.5,1000"
+
+REPLAY = """
+[kernel]
+state_dir = "{{state_dir}}"
+approval_mode = "auto"
+
+[components]
+broker = "paper"
+market_data = "replay"
+strategist = "scripted"
+guards = []
+metrics_sinks = []
+notifiers = []
+
+[runtime]
+watchlist = ["AAA"]
+node_backoff = "0s"
+skill_timeout = "0s"
+{runtime}
+
+[market_data.replay]
+paths = ["{path}"]
+resume = false
+"""
+
+
+class Watching(Scripted):
+    """A scripted strategist that also keeps what it was shown each cycle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    def decide(self, inputs: Any) -> Decision:
+        self.seen.append(inputs)
+        return super().decide(inputs)
+
+
+def _replay(make_kernel_factory, tmp_path: Path, rows: list[str], runtime: str = ""):
+    path = tmp_path / "AAA.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    strategist = Watching()
+    strategist.script = [buy("AAA", 5) for _ in range(len(rows))]
+    config = REPLAY.format(path=path, runtime=runtime)
+    kernel, rec = make_kernel_factory.build(config, plugins=((strategist, "scripted"),))
+    return path, kernel, rec, strategist
+
+
+def _buy_every_cycle(strategist: Watching, n: int) -> None:
+    strategist.script = [
+        (lambda i: buy("AAA", 5)(i) if i.candidates else Decision.hold("nothing"))
+        for _ in range(n)
+    ]
+
+
+BAD_BARS = [
+    pytest.param("2025-01-07,0,0,0,0,0,0", "non_positive_price", id="zeros"),
+    pytest.param("2025-01-07,1000000,111,109,110,110,1000", "inconsistent_ohlc", id="open>high"),
+    pytest.param("2025-01-07,1E+400,1E+400,109,110,110,1000", "price_out_of_range", id="1e400"),
+    pytest.param("2025-01-07,0.01,111,109,110,110,1000", "inconsistent_ohlc", id="open<low"),
+    pytest.param("2025-01-07,110,111,109,99999,99999,1000", "inconsistent_ohlc", id="close>high"),
+    pytest.param("2025-01-07,170,180,169,175,175,1000", "price_outlier", id="outlier"),
+]
+
+
+@pytest.mark.parametrize(("row", "code"), BAD_BARS)
+def test_an_impossible_bar_after_a_buy_is_rejected_and_never_filled(
+    kernel_factory, tmp_path, row, code
+):
+    path, kernel, rec, strategist = _replay(kernel_factory, tmp_path, [*GOOD, row, AFTER])
+    _buy_every_cycle(strategist, 10)
+    with Runtime(kernel) as runtime:
+        states = [runtime.run_cycle() for _ in range(5)]
+        broker = kernel.component("broker")
+        fills = broker.fills()
+        account = broker.account()
+    bad = states[3]
+    events = rec.of("hydrate", "data_quality")
+    assert {e.cycle_id for e in events} == {bad.cycle_id}
+    (event,) = [e for e in events if e.fields["item"] == "bar"]  # (and maybe its quote)
+    assert event.fields["code"] == code and event.fields["symbol"] == "AAA"
+    assert event.fields["origin"] == f"{path}:5"  # header is line 1
+    assert event.fields["bar_ts"] == "2025-01-07T00:00:00+00:00"
+    assert event.severity == "warning"
+    # Nothing was made from the bad bar: the strategist saw no AAA quote or candidate.
+    assert not bad.intents and not bad.candidates
+    assert bad.decision.hold_reason == "no_candidates"
+    assert [i.as_of.day for i in strategist.seen] == [2, 3, 6, 8]  # never asked on the 7th
+    assert "AAA" not in bad.quotes and "AAA" not in bad.bars
+    # The buy submitted on the bar before was not filled on the bad bar but on the next.
+    assert fills, "the buys fill on good bars"
+    assert all(Decimal(109) <= f.price <= Decimal(112) for f in fills)
+    assert all(f.ts != datetime(2025, 1, 7, tzinfo=UTC) for f in fills)
+    assert account.cash > 0 and account.equity > Decimal(90000)
+    # The next good bar trades again, and the bad bar is not in the strategist's history.
+    last = states[4]
+    assert last.candidates == ["AAA"]
+    assert [b.ts.day for b in last.bars["AAA"]] == [2, 3, 6, 8]
+
+
+def test_a_required_skill_that_falls_back_on_bad_data_is_an_incident(kernel_factory, tmp_path):
+    _, kernel, rec, strategist = _replay(
+        kernel_factory, tmp_path, [*GOOD, "2025-01-07,0,0,0,0,0,0", AFTER]
+    )
+    _buy_every_cycle(strategist, 10)
+    with Runtime(kernel) as runtime:
+        states = [runtime.run_cycle() for _ in range(4)]
+    quote = states[3].skill_results["market.quote"]
+    assert not quote.ok and quote.error == "data_quality"
+    assert "non_positive_price" in quote.fallback_reason
+    incidents = rec.of("resilience", "incident")
+    assert [e.fields["reason"] for e in incidents] == ["required skill market.quote fell back"]
+
+
+def test_the_price_band_is_configurable(kernel_factory, tmp_path):
+    _, kernel, rec, strategist = _replay(
+        kernel_factory,
+        tmp_path,
+        [*GOOD, "2025-01-07,170,180,169,175,175,1000"],
+        runtime="max_price_move = 0",
+    )
+    _buy_every_cycle(strategist, 10)
+    with Runtime(kernel) as runtime:
+        states = [runtime.run_cycle() for _ in range(4)]
+    assert rec.of("hydrate", "data_quality") == []
+    assert states[3].candidates == ["AAA"]
+
+
+# -- any market data plugin -----------------------------------------------------------
+
+T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
+
+
+class HandFeed:
+    """A market data plugin over hand-written steps: ``steps[i] = (ts, o, h, l, c, v)``."""
+
+    def __init__(self, steps: list[tuple]) -> None:
+        self.steps = steps
+        self.index = -1
+        self.history: list[Bar] = []
+
+    @hookimpl
+    def register_market_data(self, register) -> None:
+        register("hand", lambda config, ctx: self)
+
+    def symbols(self) -> list[str]:
+        return ["AAA"]
+
+    def now(self) -> datetime | None:
+        return self.history[-1].ts if self.history else None
+
+    def advance(self) -> datetime | None:
+        if self.index + 1 >= len(self.steps):
+            return None
+        self.index += 1
+        ts, o, h, lo, c, v = self.steps[self.index]
+        self.history.append(Bar(symbol="AAA", ts=ts, open=o, high=h, low=lo, close=c, volume=v))
+        return ts
+
+    def quote(self, symbol: str) -> Quote | None:
+        if not self.history:
+            return None
+        bar = self.history[-1]
+        return Quote(symbol=symbol, ts=bar.ts, last=bar.close, volume=bar.volume)
+
+    def bars(self, symbol: str, limit: int) -> list[Bar]:
+        return self.history[-limit:]
+
+    def current_bar(self, symbol: str) -> Bar | None:
+        return self.history[-1] if self.history else None
+
+
+HAND = """
+[kernel]
+state_dir = "{state_dir}"
+approval_mode = "auto"
+
+[components]
+broker = "paper"
+market_data = "hand"
+strategist = "scripted"
+metrics_sinks = []
+notifiers = []
+
+[runtime]
+watchlist = ["AAA"]
+node_backoff = "0s"
+skill_timeout = "0s"
+"""
+
+
+@pytest.mark.parametrize(
+    ("second", "code"),
+    [
+        pytest.param(T0, "non_increasing_time", id="same-time"),
+        pytest.param(T0 - timedelta(days=1), "non_increasing_time", id="backwards"),
+        pytest.param(T0 + timedelta(days=1), None, id="increasing"),
+    ],
+)
+def test_timestamps_must_increase_per_symbol_for_any_market_data_plugin(
+    kernel_factory, second, code
+):
+    feed = HandFeed([(T0, 100, 101, 99, 100, 10), (second, 100, 101, 99, 100.5, 10)])
+    strategist = Scripted()
+    strategist.script = [Decision.hold("first"), buy("AAA", 1)]
+    kernel, rec = kernel_factory.build(
+        HAND, plugins=((feed, "hand-feed"), (strategist, "scripted"))
+    )
+    with Runtime(kernel) as runtime:
+        runtime.run_cycle()
+        state = runtime.run_cycle()
+    codes = [e.fields["code"] for e in rec.of("hydrate", "data_quality")]
+    if code is None:
+        assert codes == [] and len(state.intents) == 1
+    else:
+        assert code in codes and state.intents == [] and "AAA" not in state.quotes
+        assert {e.fields.get("origin") for e in rec.of("hydrate", "data_quality")} == {None}
+
+
+# -- the screen itself, fuzzed --------------------------------------------------------
+
+_price = st.one_of(
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["0", "-1", "1E+400", "1E-400", "100", "99", "101"]).map(Decimal),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(-2, 3), _price, _price, _price, _price, _price),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_fuzzed_bars_only_pass_when_sane(rows):
+    screen = DataQuality(0.5)
+    served: list[Bar] = []
+    last_ts: datetime | None = None
+    last_close: Decimal | None = None
+    for step, o, h, lo, c, v in rows:
+        ts = (served[-1].ts if served else T0) + timedelta(days=step)
+        bar = Bar(symbol="AAA", ts=ts, open=o, high=h, low=lo, close=c, volume=v)
+        served.append(bar)
+        quote = Quote(symbol="AAA", ts=ts, last=c)
+        results = {
+            "market.bars": SkillResult(name="market.bars", ok=True, data={"AAA": list(served)}),
+            "market.quote": SkillResult(name="market.quote", ok=True, data={"AAA": quote}),
+        }
+        out, rejections = screen.screen(results)
+        assert all(r.code in CODES for r in rejections)
+        bars_out = out["market.bars"].data["AAA"] if out["market.bars"].ok else []
+        if rejections:
+            assert out["market.quote"].ok is False  # quarantined: nothing to trade on
+            assert not out["market.bars"].ok
+            continue
+        # An accepted bar is sane, in time order, and within the band.
+        for b in bars_out:
+            assert all(p.is_finite() and 0 < p <= Decimal("1e12") for p in (b.open, b.close))
+            assert b.low <= min(b.open, b.close) and max(b.open, b.close) <= b.high
+            assert b.volume >= 0
+        assert last_ts is None or bar.ts > last_ts
+        assert last_close is None or abs(bar.close - last_close) <= last_close / 2
+        last_ts, last_close = bar.ts, bar.close
