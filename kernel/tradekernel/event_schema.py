@@ -185,6 +185,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "intent_id": _INTENT_ID,
             "symbol": _f("str"),
             "reason": _f("str", doc="not_a_candidate | degrade_scaled_to_zero | ..."),
+            "detail": _f("str"),
         },
     },
     "strategist_llm": {

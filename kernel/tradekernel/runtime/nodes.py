@@ -18,7 +18,8 @@ import attrs
 from loguru import logger
 
 from ..approval import ApprovalService
-from ..components import GuardContext, SkillRequest, StrategyInput
+from ..components import DEFAULT_ORDER_CONSTRAINTS, GuardContext, SkillRequest, StrategyInput
+from ..constraints import broker_constraints, fit
 from ..errors import RefusedError
 from ..execution import Executor
 from ..kernel import Kernel
@@ -295,8 +296,35 @@ class Nodes:
                 intent = self._scale(intent)
                 if intent is None:
                     continue
+            intent = self._constrain(intent, state)
+            if intent is None:
+                continue
             out.append(intent)
         return out
+
+    def _constrain(self, intent: Intent, state: CycleState) -> Intent | None:
+        """The intent fitted to the broker's order constraints (``None``: dropped as too
+        small). A kernel rule for every strategist, applied before the guards."""
+        try:
+            constraints = broker_constraints(self.kernel.component("broker"), intent.symbol)
+        except Exception as exc:  # a broken declaration must not let dust through
+            logger.warning("broker {}: order_constraints failed: {}", self.broker_name, exc)
+            constraints = DEFAULT_ORDER_CONSTRAINTS
+        quote = state.quotes.get(intent.symbol)
+        step = Decimal(str(self.policy.quantity_step))
+        result = fit(intent, constraints, quote.last if quote else None, step)
+        if result.reason is not None:
+            self.kernel.emit(
+                "strategist",
+                "dropped_intent",
+                severity="warning",
+                intent_id=intent.id,
+                symbol=intent.symbol,
+                reason=result.reason,
+                detail=result.detail,
+            )
+            return None
+        return _with(intent, **result.changes) if result.changes else intent
 
     def _scale(self, intent: Intent) -> Intent | None:
         """The intent sized by ``degrade_notional_ratio`` (``None``: nothing left)."""

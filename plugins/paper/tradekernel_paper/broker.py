@@ -12,12 +12,12 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from tradekernel.components import BrokerRejected, MarketData
+from tradekernel.components import BrokerRejected, MarketData, OrderConstraints
 from tradekernel.models import (
     Account,
     Bar,
@@ -38,6 +38,13 @@ from .ledger import ONE, ZERO, WorkingOrder, fill_price, volume_cap
 from .store import PaperStore
 
 BPS = Decimal(10000)
+
+
+def _multiple(value: Decimal, step: Decimal) -> bool:
+    try:
+        return not value % step
+    except InvalidOperation:  # the quotient has more digits than Decimal carries
+        return False
 
 
 def _seq(order: WorkingOrder) -> int:
@@ -61,6 +68,7 @@ class PaperBroker:
         ``max_price_move`` is the kernel's ``[runtime] max_price_move`` (0: no band)."""
         self.config = config
         self._max_move = Decimal(str(max_price_move))
+        self._constraints = config.order_constraints()
         self._resolve_market_data = market_data
         self._md: MarketData | None = None
         self._slippage = config.slippage_bps / BPS
@@ -252,6 +260,11 @@ class PaperBroker:
 
     # -- Broker protocol -------------------------------------------------------------------
 
+    def order_constraints(self, symbol: str) -> OrderConstraints:
+        """What this broker accepts (``[broker.paper]`` ``min_quantity``,
+        ``quantity_increment``, ``min_notional``, ``price_tick``; the same for every symbol)."""
+        return self._constraints
+
     def submit(self, request: OrderRequest) -> Order:
         """Accept ``request`` or raise ``BrokerRejected``. Idempotent on client order id: a
         resubmit returns the existing order (or raises the same rejection again)."""
@@ -307,6 +320,13 @@ class PaperBroker:
             return (
                 "bad_quantity",
                 f"quantity must be a positive number up to {MAX_QUANTITY:,.0f}, got {qty}",
+            )
+        c = self._constraints
+        if qty < c.min_quantity or not _multiple(qty, c.quantity_increment):
+            return (
+                "bad_quantity",
+                f"quantity {qty} is not a multiple of {c.quantity_increment} of at least "
+                f"{c.min_quantity} ([broker.paper] quantity_increment, min_quantity)",
             )
         if request.order_type is OrderType.LIMIT:
             limit = request.limit_price
