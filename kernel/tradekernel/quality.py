@@ -92,21 +92,28 @@ def quote_problem(quote: Quote) -> tuple[str, str] | None:
 def band_problem(
     low: Decimal, high: Decimal, references: list[Decimal], max_move: Decimal
 ) -> str | None:
-    """Why ``low..high`` is a ``price_outlier``: it leaves ``±max_move`` (a fraction) of
-    every reference close (``None`` when within the band of one of them, when there is no
-    reference, or when ``max_move`` is 0). The runtime's references are the last accepted
-    close and the previous sane bar's close, so a lone spike is quarantined (and the bar
-    after it, back near the last accepted close, is not) while a lasting move (a split)
-    costs one bar: the next bar agrees with the one before it."""
+    """Why ``low..high`` is a ``price_outlier``, or ``None``.
+
+    The band around a reference close ``r`` is ``r / (1 + max_move) .. r × (1 + max_move)``
+    (1.0: from half to double; symmetric in ratio, so a price off by a factor of 100 is
+    caught in both directions). A range is an outlier when it leaves the band of every
+    reference. The runtime's references are the last accepted close and the previous sane
+    bar's close, so a lone spike is quarantined (and the bar after it, back near the last
+    accepted close, is not) while a lasting move (a split) costs one bar: the next bar
+    agrees with the one before it. No reference, or ``max_move`` 0: no band.
+    """
     if not max_move or not references:
         return None
+    factor = 1 + max_move
     for reference in references:
-        allowed = reference * max_move
-        if high - reference <= allowed and reference - low <= allowed:
+        if high <= reference * factor and low * factor >= reference:
             return None
     span = f"{low}..{high}" if low != high else f"{low}"
     closes = " and ".join(str(r) for r in dict.fromkeys(references))
-    return f"{span} is more than {max_move:.0%} away from the previous close {closes}"
+    return (
+        f"{span} leaves the band {1 + max_move:g}x around the previous close {closes} "
+        "([runtime] max_price_move)"
+    )
 
 
 def same_bar(a: Bar, b: Bar | None) -> bool:
@@ -139,8 +146,8 @@ class Rejection:
 class DataQuality:
     """Screens the market data in skill results, remembering per symbol what it accepted.
 
-    ``max_move`` is the price band (0.5: a bar whose range leaves ±50 % of the previous
-    accepted close is a ``price_outlier``; 0 turns the band off). ``origin(symbol, ts)``
+    ``max_move`` is the price band (:func:`band_problem`; 1.0: a bar whose range leaves
+    half to double the previous close is a ``price_outlier``; 0 turns the band off). ``origin(symbol, ts)``
     (optional, from the feed) says where a rejected bar came from. Each bar is judged
     once, when it first appears at the end of a ``bars`` list; a rejected bar stays out of
     later lists and a quote at its time is refused too.

@@ -143,9 +143,10 @@ class RuntimeSettings:
     degrade_notional_ratio: float = field(default=0.5, validator=ratio)
     degrade_reducing: bool = False
     quantity_step: float = field(default=1.0, validator=positive)
-    max_price_move: float = field(default=0.5, validator=finite_non_negative)
-    """A bar whose range leaves this fraction of the previous accepted close (0.5 = ±50 %)
-    is quarantined as ``price_outlier``; 0 turns the band off."""
+    max_price_move: float = field(default=1.0, validator=finite_non_negative)
+    """A bar whose High is above ``(1 + m) x`` the previous close or whose Low is below
+    ``previous close / (1 + m)`` is quarantined as ``price_outlier`` (1.0: double or
+    half; 0.5: +50 % / -33 %); 0 turns the band off. See docs/runtime.md."""
     trace: Literal["full", "decisions"] = "full"
     """``full``: a commander event for every node and a hydrate event for every skill;
     ``decisions``: only routing decisions (retry, pause, cancel, cooldown_wait, end) and

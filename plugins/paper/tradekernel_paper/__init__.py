@@ -24,7 +24,7 @@ def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
         config,
         lambda: ctx.resolve("market_data"),
         db,
-        max_price_move=getattr(runtime, "max_price_move", 0.5),
+        max_price_move=getattr(runtime, "max_price_move", 1.0),
     )
 
 

@@ -62,7 +62,7 @@ class PaperBroker:
         market_data: Callable[[], MarketData],
         db_path: Path,
         *,
-        max_price_move: float | Decimal = Decimal("0.5"),
+        max_price_move: float | Decimal = Decimal(1),
     ) -> None:
         """``market_data`` returns the feed (resolved lazily, on first use);
         ``max_price_move`` is the kernel's ``[runtime] max_price_move`` (0: no band)."""
