@@ -311,6 +311,7 @@ ALERT_RULES = (
     "daily_loss_amount",
     "skill_fallbacks",
     "invalid_events",
+    "data_quality_rejections",
 )
 """Names of the alert rules (``tradekernel.alerts``), in evaluation order."""
 
@@ -349,6 +350,8 @@ class AlertsSettings:
     """Loss in account currency since the day's first cycle."""
     skill_fallbacks_max: int | None = field(default=None, validator=non_negative_or_none)
     invalid_events_max: int | None = field(default=None, validator=non_negative_or_none)
+    data_quality_rejections_max: int | None = field(default=None, validator=non_negative_or_none)
+    """Bars and quotes the runtime's market data screen rejected today."""
 
 
 SECTIONS: dict[str, type] = {
