@@ -94,7 +94,7 @@ def band_problem(
 ) -> str | None:
     """Why ``low..high`` is a ``price_outlier``, or ``None``.
 
-    The band around a reference close ``r`` is ``r / (1 + max_move) .. r × (1 + max_move)``
+    The band around a reference close ``r`` is ``r / (1 + max_move) .. r * (1 + max_move)``
     (1.0: from half to double; symmetric in ratio, so a price off by a factor of 100 is
     caught in both directions). A range is an outlier when it leaves the band of every
     reference. The runtime's references are the last accepted close and the previous sane
@@ -147,10 +147,10 @@ class DataQuality:
     """Screens the market data in skill results, remembering per symbol what it accepted.
 
     ``max_move`` is the price band (:func:`band_problem`; 1.0: a bar whose range leaves
-    half to double the previous close is a ``price_outlier``; 0 turns the band off). ``origin(symbol, ts)``
-    (optional, from the feed) says where a rejected bar came from. Each bar is judged
-    once, when it first appears at the end of a ``bars`` list; a rejected bar stays out of
-    later lists and a quote at its time is refused too.
+    half to double the previous close is a ``price_outlier``; 0 turns the band off).
+    ``origin(symbol, ts)`` (optional, from the feed) says where a rejected bar came from.
+    Each bar is judged once, when it first appears at the end of a ``bars`` list; a
+    rejected bar stays out of later lists and a quote at its time is refused too.
     """
 
     def __init__(

@@ -86,9 +86,7 @@ def test_a_minimum_notional_drops_small_intents(make_kernel):
     extra = "min_notional = 5000\n"  # (BASE ends in [broker.paper])
     _, orders, dropped, _ = _run(make_kernel, intent("3"), extra=extra)
     assert orders == [] and [d["reason"] for d in dropped] == ["notional_below_minimum"]
-    _, orders, dropped, _ = _run(
-        make_kernel, intent(notional="100"), extra=extra, state="second"
-    )
+    _, orders, dropped, _ = _run(make_kernel, intent(notional="100"), extra=extra, state="second")
     assert orders == [] and [d["reason"] for d in dropped] == ["notional_below_minimum"]
 
 
