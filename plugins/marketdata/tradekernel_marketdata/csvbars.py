@@ -74,7 +74,7 @@ def read_columns(path: Path) -> Columns:
     except FileNotFoundError:
         raise ConfigError(f"{path}: replay file not found") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}:1: not UTF-8 text ({exc.reason})") from None
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
     except csv.Error as exc:
         raise ConfigError(f"{path}:1: unreadable header: {exc}") from None
     except OSError as exc:
