@@ -153,3 +153,18 @@ def test_a_lasting_move_costs_one_bar(kit, tmp_path):
         assert broker.get_order("b1").avg_fill_price == D(56)
     finally:
         broker.close()
+
+
+@pytest.mark.parametrize(
+    "bad", [("0", "0", "0", "0", 0), ("1E+400", "1E+400", "1E+400", "1E+400", 1)]
+)
+def test_positions_are_never_valued_at_an_impossible_quote(kit, bad):
+    feed = kit.ScriptedFeed({"AAA": [GOOD, GOOD, bad]})
+    broker = kit.broker(feed)
+    feed.advance()
+    broker.submit(buy("b1", 10))
+    feed.advance()
+    feed.advance()  # the impossible bar is now the latest quote
+    (position,) = broker.positions()
+    assert position.market_price is None  # valued at its average price, 110
+    assert broker.account().equity == D(100000)

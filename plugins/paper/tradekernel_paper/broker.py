@@ -31,7 +31,13 @@ from tradekernel.models import (
     TimeInForce,
     utcnow,
 )
-from tradekernel.quality import MAX_PRICE, MAX_QUANTITY, band_problem, bar_problem
+from tradekernel.quality import (
+    MAX_PRICE,
+    MAX_QUANTITY,
+    band_problem,
+    bar_problem,
+    quote_problem,
+)
 
 from .config import PaperConfig
 from .ledger import ONE, ZERO, WorkingOrder, fill_price, volume_cap
@@ -465,8 +471,12 @@ class PaperBroker:
             return Account(cash=ledger.cash, equity=equity, realized_pnl=ledger.realized_pnl)
 
     def _mark(self, symbol: str) -> Decimal | None:
+        """The price positions are valued at: the latest quote's last, unless that quote
+        is impossible (then ``None``: the average price stands in)."""
         quote = self.market_data.quote(symbol)
-        return quote.last if quote is not None else None
+        if quote is None or quote_problem(quote) is not None:
+            return None
+        return quote.last
 
     @property
     def initial_cash(self) -> Decimal:
