@@ -215,7 +215,7 @@ class DataQuality:
                 )
             elif (code := self._bad_code(symbol, quote.ts)) is not None:
                 problem = code, f"quote of the bar at {quote.ts.isoformat()}, rejected: {code}"
-            elif before is not None and before.ts != quote.ts:
+            elif before is not None and before.last != quote.last:
                 previous = self._previous_last.get(symbol)
                 references = [before.last] + ([previous] if previous is not None else [])
                 why = band_problem(quote.last, quote.last, references, self.max_move)
@@ -296,7 +296,8 @@ class DataQuality:
             if isinstance(value, Quote):
                 problem = self.check_quote(value)
                 if problem is not None:
-                    out.append(Rejection(symbol, *problem, "quote", value.ts, skill))
+                    origin = self._origin(symbol, value.ts)
+                    out.append(Rejection(symbol, *problem, "quote", value.ts, skill, origin))
             elif _is_bars(value):
                 self._screen_bars(skill, symbol, value, out)
 
@@ -311,8 +312,16 @@ class DataQuality:
         for bar in new:
             problem = self.check_bar(bar)
             if problem is not None:
-                origin = self.origin(symbol, bar.ts) if self.origin else None
+                origin = self._origin(symbol, bar.ts)
                 out.append(Rejection(symbol, *problem, "bar", bar.ts, skill, origin))
+
+    def _origin(self, symbol: str, ts: datetime) -> str | None:
+        if self.origin is None:
+            return None
+        try:
+            return self.origin(symbol, ts)
+        except Exception:  # where it came from is a courtesy; never fail the screen on it
+            return None
 
 
 def _is_bars(value: Any) -> bool:

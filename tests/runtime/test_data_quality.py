@@ -108,7 +108,7 @@ def test_an_impossible_bar_after_a_buy_is_rejected_and_never_filled(
     assert {e.cycle_id for e in events} == {bad.cycle_id}
     (event,) = [e for e in events if e.fields["item"] == "bar"]  # (and maybe its quote)
     assert event.fields["code"] == code and event.fields["symbol"] == "AAA"
-    assert event.fields["origin"] == f"{path}:5"  # header is line 1
+    assert {e.fields["origin"] for e in events} == {f"{path}:5"}  # header is line 1
     assert event.fields["bar_ts"] == "2025-01-07T00:00:00+00:00"
     assert event.severity == "warning"
     # Nothing was made from the bad bar: the strategist saw no AAA quote or candidate.
@@ -244,6 +244,40 @@ def test_timestamps_must_increase_per_symbol_for_any_market_data_plugin(
     else:
         assert code in codes and state.intents == [] and "AAA" not in state.quotes
         assert {e.fields.get("origin") for e in rec.of("hydrate", "data_quality")} == {None}
+
+
+# -- quotes -----------------------------------------------------------------------------
+
+
+def _quote(day: int, last: str, **kw: Any) -> Quote:
+    return Quote(symbol="AAA", ts=T0 + timedelta(days=day), last=last, **kw)
+
+
+@pytest.mark.parametrize(
+    ("second", "code"),
+    [
+        (_quote(1, "NaN"), "non_finite_price"),
+        (_quote(1, "0"), "non_positive_price"),
+        (_quote(1, "1E+13"), "price_out_of_range"),
+        (_quote(1, "100", bid="101", ask="100.5"), "crossed_quote"),
+        (_quote(1, "100", volume="-1"), "bad_volume"),
+        (_quote(-1, "100"), "non_increasing_time"),
+        (_quote(1, "250"), "price_outlier"),
+        (_quote(1, "0.9"), "price_outlier"),
+        (_quote(0, "100"), None),  # the same quote again
+        (_quote(1, "150", bid="149.9", ask="150.1", volume="5"), None),
+    ],
+)
+def test_quotes_are_screened(second, code):
+    screen = DataQuality(1.0)
+    assert screen.check_quote(_quote(0, "100")) is None
+    problem = screen.check_quote(second)
+    assert (problem[0] if problem else None) == code
+    result = {"market.quote": SkillResult(name="market.quote", ok=True, data={"AAA": second})}
+    out, _ = DataQuality(1.0).screen(result)  # on its own, only the first rules apply
+    if code in ("non_finite_price", "non_positive_price", "price_out_of_range", "crossed_quote"):
+        assert out["market.quote"].ok is False
+        assert out["market.quote"].fallback_reason == f"market data rejected: {code}"
 
 
 # -- the screen itself, fuzzed --------------------------------------------------------
