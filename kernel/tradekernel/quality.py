@@ -250,7 +250,9 @@ class DataQuality:
                 self._screen_one(name, result.data, rejections)
         if not rejections and not self._bad:
             return results, rejections
-        quarantined = {r.symbol for r in rejections}
+        quarantined: dict[str, set[str]] = {}
+        for r in rejections:
+            quarantined.setdefault(r.symbol, set()).add(r.code)
         out = dict(results)
         for name, result in results.items():
             data = result.data
@@ -258,9 +260,11 @@ class DataQuality:
                 continue
             kept = {}
             changed = False
+            codes: set[str] = set()
             for symbol, value in data.items():
                 if symbol in quarantined and _is_market_data(value):
                     changed = True
+                    codes |= quarantined[symbol]
                     continue
                 if (bad := self._bad.get(symbol)) and _is_bars(value):
                     clean = self._without(symbol, bad, value)
@@ -272,13 +276,12 @@ class DataQuality:
             if kept:
                 out[name] = attrs.evolve(result, data=kept)
             else:
-                codes = sorted({r.code for r in rejections if r.skill == name}) or ["quarantined"]
                 out[name] = attrs.evolve(
                     result,
                     ok=False,
                     data=None,
                     error="data_quality",
-                    fallback_reason="market data rejected: " + ", ".join(codes),
+                    fallback_reason="market data rejected: " + ", ".join(sorted(codes)),
                 )
         return out, rejections
 
