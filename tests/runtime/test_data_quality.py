@@ -5,6 +5,9 @@ never fills on it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -335,3 +338,49 @@ def test_fuzzed_bars_only_pass_when_sane(rows):
         kept = out["market.bars"].data["AAA"]
         assert kept[-1] is bar and all(bar_problem(b) is None for b in kept)
         accepted = previous_sane = bar
+
+
+# -- the CLI, as the probe ran it ---------------------------------------------------------
+
+
+def test_run_on_a_1e400_bar_after_a_buy_neither_fills_nor_crashes(tmp_path):
+    """Today: filled at 1.0001E+400, equity -1E+401, then "unexpected InvalidOperation"."""
+    data = tmp_path / "AAA.csv"
+    data.write_text(
+        "Date,Open,High,Low,Close,Volume\n"
+        "2025-01-02,100,101,99,100,1000\n"
+        "2025-01-03,100,101,99,99,1000\n"
+        "2025-01-06,99,103,99,102,1000\n"  # sma-cross(1, 2) buys here
+        "2025-01-07,1E+400,1E+400,109,110,1000\n"
+        "2025-01-08,110,111,109,110,1000\n"
+        "2025-01-09,110,111,109,110,1000\n",
+        encoding="utf-8",
+    )
+    cfg = tmp_path / "plugins.toml"
+    cfg.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path / "state"}"\napproval_mode = "auto"\n'
+        '[components]\nmarket_data = "replay"\nstrategist = "sma-cross"\n'
+        'metrics_sinks = ["jsonl"]\nnotifiers = []\n'
+        '[runtime]\nwatchlist = ["AAA"]\n'
+        "[strategist.sma-cross]\nfast = 1\nslow = 2\n"
+        f'[market_data.replay]\npaths = ["{data}"]\n',
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tradekernel", "--config", str(cfg), "run", "--cycles", "6"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "unexpected" not in done.stdout + done.stderr
+    assert "E+4" not in done.stdout  # no equity of -1E+401
+    events = [
+        json.loads(line)
+        for f in (tmp_path / "state" / "events").glob("*")
+        for line in f.read_text().splitlines()
+    ]
+    rejected = [e["fields"] for e in events if e["kind"] == "data_quality"]
+    assert {(r["code"], r["origin"]) for r in rejected} == {("price_out_of_range", f"{data}:5")}
+    fills = [e["fields"] for e in events if (e["stage"], e["kind"]) == ("monitor", "fill")]
+    assert [(f["price"], f["quantity"]) for f in fills] == [("110", "10")]  # the next good open
