@@ -168,3 +168,12 @@ def test_positions_are_never_valued_at_an_impossible_quote(kit, bad):
     (position,) = broker.positions()
     assert position.market_price is None  # valued at its average price, 110
     assert broker.account().equity == D(100000)
+
+
+def test_a_market_buy_is_not_priced_from_an_impossible_quote(kit):
+    feed = kit.ScriptedFeed({"AAA": [("0", "0", "0", "0", 0), GOOD]})
+    broker = kit.broker(feed)
+    feed.advance()
+    with pytest.raises(BrokerRejected) as info:
+        broker.submit(buy("b1", 10_000))  # priced at 0 it would pass the cash check
+    assert info.value.code == "no_price"

@@ -27,6 +27,7 @@ from tradekernel.models import (
     OrderStatus,
     OrderType,
     Position,
+    Quote,
     Side,
     TimeInForce,
     utcnow,
@@ -75,6 +76,8 @@ class PaperBroker:
         self.config = config
         self._max_move = Decimal(str(max_price_move))
         self._constraints = config.order_constraints()
+        self._marks: dict[str, tuple[Quote, bool]] = {}
+        self._judged: dict[tuple[str, datetime], tuple[Bar, bool]] = {}
         self._resolve_market_data = market_data
         self._md: MarketData | None = None
         self._slippage = config.slippage_bps / BPS
@@ -158,10 +161,18 @@ class PaperBroker:
         """Whether an order may fill on ``bar``: it passes the kernel's data-quality checks
         on its own (:func:`tradekernel.quality.bar_problem`) and its range is within
         ``[runtime] max_price_move`` of the close of one of the two bars before it."""
-        if bar_problem(bar) is not None:
-            return False
-        references = [b.close for b in before if bar_problem(b) is None]
-        return band_problem(bar.low, bar.high, references, self._max_move) is None
+        key = (bar.symbol, bar.ts)
+        judged = self._judged.get(key)
+        if judged is not None and judged[0] is bar:
+            return judged[1]
+        ok = bar_problem(bar) is None
+        if ok:
+            references = [b.close for b in before if bar_problem(b) is None]
+            ok = band_problem(bar.low, bar.high, references, self._max_move) is None
+        if len(self._judged) >= 4096:
+            self._judged.clear()
+        self._judged[key] = (bar, ok)
+        return ok
 
     def _pending(self) -> list[tuple[datetime, int, Bar, WorkingOrder, bool]]:
         events = []
@@ -350,8 +361,8 @@ class PaperBroker:
             quote = md.quote(request.symbol)
             if request.order_type is OrderType.LIMIT:
                 estimate = request.limit_price
-            elif quote is None:
-                return "no_price", f"{request.symbol} has no quote yet to price a market buy"
+            elif quote is None or self._mark(request.symbol) is None:
+                return "no_price", f"{request.symbol} has no usable quote to price a market buy"
             else:
                 estimate = (quote.ask or quote.last) * (ONE + self._slippage)
             order.est_price = estimate
@@ -474,9 +485,12 @@ class PaperBroker:
         """The price positions are valued at: the latest quote's last, unless that quote
         is impossible (then ``None``: the average price stands in)."""
         quote = self.market_data.quote(symbol)
-        if quote is None or quote_problem(quote) is not None:
+        if quote is None:
             return None
-        return quote.last
+        judged = self._marks.get(symbol)
+        if judged is None or judged[0] is not quote:  # feeds hand out one quote per bar
+            judged = self._marks[symbol] = (quote, quote_problem(quote) is None)
+        return quote.last if judged[1] else None
 
     @property
     def initial_cash(self) -> Decimal:
