@@ -278,7 +278,8 @@ class Nodes:
         return limits
 
     def _admissible(self, decision: Decision, state: CycleState) -> list[Intent]:
-        """Intents the graph may carry on: candidate symbols with a quote, scaled in degrade."""
+        """Intents the graph may carry on: candidate symbols with a quote, scaled in degrade,
+        fitted to the broker's order constraints."""
         out = []
         for intent in decision.intents:
             if intent.symbol not in state.candidates or intent.symbol not in state.quotes:
