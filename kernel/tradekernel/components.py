@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from attrs import define, field
+from attrs import converters, define, field, frozen
 
 from .models import (
     Account,
@@ -29,6 +30,7 @@ from .models import (
     Position,
     Quote,
     SkillResult,
+    to_decimal,
 )
 
 if TYPE_CHECKING:
@@ -64,9 +66,55 @@ class BrokerRejected(Exception):
         self.code = code
 
 
+def _non_negative_decimal(_inst: object, attribute: Any, value: Decimal | None) -> None:
+    if value is not None and (not value.is_finite() or value < 0):
+        raise ValueError(f"{attribute.name}: expected a finite number of zero or more, got {value}")
+
+
+def _increment(_inst: object, attribute: Any, value: Decimal) -> None:
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"{attribute.name}: expected a positive number, got {value}")
+
+
+@frozen
+class OrderConstraints:
+    """What a broker accepts for one symbol. The runtime rounds every intent's quantity
+    down to ``quantity_increment`` and drops it (``quantity_below_minimum``,
+    ``notional_below_minimum``) when too small, before the guards; limit prices are
+    rounded to ``price_tick`` (buys down, sells up). A broker declares them with an
+    optional ``order_constraints(symbol) -> OrderConstraints`` method; a broker without
+    one gets :data:`DEFAULT_ORDER_CONSTRAINTS`."""
+
+    min_quantity: Decimal = field(
+        default=Decimal(0), converter=to_decimal, validator=_non_negative_decimal
+    )
+    """The smallest quantity (after rounding) an order may have."""
+    quantity_increment: Decimal = field(
+        default=Decimal("0.00000001"), converter=to_decimal, validator=_increment
+    )
+    """Quantities are multiples of this (1: whole shares)."""
+    min_notional: Decimal = field(
+        default=Decimal(0), converter=to_decimal, validator=_non_negative_decimal
+    )
+    """The smallest quantity x price an order may have (0: none)."""
+    price_tick: Decimal | None = field(
+        default=None, converter=converters.optional(to_decimal), validator=_non_negative_decimal
+    )
+    """Limit prices are multiples of this (``None`` or 0: any price)."""
+
+
+DEFAULT_ORDER_CONSTRAINTS = OrderConstraints()
+"""For brokers that declare none: quantities in steps of 0.00000001 (so dust such as
+``1e-30`` rounds to nothing and is dropped), no minimum notional, any limit price."""
+
+
 @runtime_checkable
 class Broker(Protocol):
-    """Places and tracks orders. ``submit`` must be idempotent on ``client_order_id``."""
+    """Places and tracks orders. ``submit`` must be idempotent on ``client_order_id``.
+
+    Optional: ``order_constraints(symbol) -> OrderConstraints`` (see
+    :class:`OrderConstraints`; without it the runtime uses
+    :data:`DEFAULT_ORDER_CONSTRAINTS`)."""
 
     live_capable: bool
 

@@ -155,7 +155,16 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "error": _f("str"),
             "source": _f("str"),
             "version": _f("str"),
-        }
+        },
+        "data_quality": {
+            "symbol": _f("str", req=True),
+            "code": _f("str", doc="why the bar or quote was rejected (docs/runtime.md)", req=True),
+            "item": _f("str", doc="bar | quote"),
+            "bar_ts": _f("timestamp", doc="the rejected bar's or quote's own time"),
+            "skill": _f("str", doc="the skill whose result carried it"),
+            "origin": _f("str", doc="file:line it came from, when the feed knows"),
+            "detail": _f("str"),
+        },
     },
     "scan": {
         "candidates": {
@@ -176,6 +185,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "intent_id": _INTENT_ID,
             "symbol": _f("str"),
             "reason": _f("str", doc="not_a_candidate | degrade_scaled_to_zero | ..."),
+            "detail": _f("str"),
         },
     },
     "strategist_llm": {

@@ -88,6 +88,12 @@ def non_negative_or_none(_inst: Any, attribute: attrs.Attribute, value: float | 
         raise ValueError(f"{attribute.name}: expected zero or more, got {show(value)}")
 
 
+def finite_non_negative(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
+    """attrs validator: a finite number of at least zero."""
+    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{attribute.name}: expected a number of zero or more, got {show(value)}")
+
+
 @define
 class KernelSettings:
     """``[kernel]``: how the agent is allowed to trade and where it keeps state."""
@@ -166,6 +172,10 @@ class RuntimeSettings:
     degrade_notional_ratio: float = field(default=0.5, validator=ratio)
     degrade_reducing: bool = False
     quantity_step: float = field(default=1.0, validator=positive)
+    max_price_move: float = field(default=1.0, validator=finite_non_negative)
+    """A bar whose High is above ``(1 + m) x`` the previous close or whose Low is below
+    ``previous close / (1 + m)`` is quarantined as ``price_outlier`` (1.0: double or
+    half; 0.5: +50 % / -33 %); 0 turns the band off. See docs/runtime.md."""
     trace: Literal["full", "decisions"] = "full"
     """``full``: a commander event for every node and a hydrate event for every skill;
     ``decisions``: only routing decisions (retry, pause, cancel, cooldown_wait, end) and
@@ -330,6 +340,7 @@ ALERT_RULES = (
     "daily_loss_amount",
     "skill_fallbacks",
     "invalid_events",
+    "data_quality_rejections",
 )
 """Names of the alert rules (``tradekernel.alerts``), in evaluation order."""
 
@@ -368,6 +379,8 @@ class AlertsSettings:
     """Loss in account currency since the day's first cycle."""
     skill_fallbacks_max: int | None = field(default=None, validator=non_negative_or_none)
     invalid_events_max: int | None = field(default=None, validator=non_negative_or_none)
+    data_quality_rejections_max: int | None = field(default=None, validator=non_negative_or_none)
+    """Bars and quotes the runtime's market data screen rejected today."""
 
 
 SECTIONS: dict[str, type] = {

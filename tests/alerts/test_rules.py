@@ -271,3 +271,14 @@ def test_events_recorded_through_the_kernel_are_read_from_either_sink(tmp_path, 
             kernel.emit("risk", "verdict", intent_id=f"i{i}", guard="g", allow=False)
     now = utcnow()
     assert status(settings, h, "guard_denials", day=now.date(), now=now) == ("firing", 21)
+
+
+def test_data_quality_rejections_count_by_code(load, state_dir, h):
+    rejected = [
+        h.event("hydrate", "data_quality", symbol="AAA", code="non_positive_price", item="bar")
+    ] * 4 + [h.event("hydrate", "data_quality", symbol="BBB", code="price_outlier")] * 2
+    h.write_events(state_dir, rejected)
+    r = results(load(), h)["data_quality_rejections"]
+    assert (r.status, r.value, r.threshold) == ("firing", 6, 5)
+    assert "non_positive_price 4, price_outlier 2" in r.detail
+    assert status(load("[alerts]\ndata_quality_rejections_max = 6\n"), h, r.name) == ("ok", 6)

@@ -267,6 +267,17 @@ def rule_skill_fallbacks(policy: Policy, obs: Observations) -> RuleResult:
     return _count_rule("skill_fallbacks", obs, threshold, "warning", count)
 
 
+def rule_data_quality_rejections(policy: Policy, obs: Observations) -> RuleResult:
+    def count(_: list[Event]) -> tuple[int, str]:
+        rejected = obs.of("hydrate", "data_quality")
+        codes = Counter(str(e.fields.get("code") or "?") for e in rejected)
+        detail = f"{len(rejected)} bar(s) or quote(s) rejected today (hydrate.data_quality)"
+        return len(rejected), detail + (f" ({_breakdown(codes)})" if codes else "")
+
+    threshold = int(policy.get("data_quality_rejections_max"))
+    return _count_rule("data_quality_rejections", obs, threshold, "warning", count)
+
+
 def rule_invalid_events(policy: Policy, obs: Observations) -> RuleResult:
     name, threshold = "invalid_events", int(policy.get("invalid_events_max"))
     if obs.invalid_events is None:
@@ -334,6 +345,7 @@ RULES: dict[str, tuple[Callable[[Policy, Observations], RuleResult], str]] = {
     "daily_loss_amount": (rule_daily_loss_amount, "daily_loss_amount"),
     "skill_fallbacks": (rule_skill_fallbacks, "skill_fallbacks_max"),
     "invalid_events": (rule_invalid_events, "invalid_events_max"),
+    "data_quality_rejections": (rule_data_quality_rejections, "data_quality_rejections_max"),
 }
 """Rule name -> (evaluation, the threshold key that switches it on), in ALERT_RULES order."""
 assert tuple(RULES) == ALERT_RULES

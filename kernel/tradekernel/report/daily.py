@@ -53,6 +53,7 @@ def aggregate(
         "budget": strategy.budget(day_events),
         "strategist": strategy.strategist(day_events),
         "skills": strategy.skills(day_events),
+        "data_quality": strategy.data_quality(day_events),
         "resilience": resilience.resilience(day_events, window),
         "intents": trading.intents(day_events),
         "orders": trading.orders(day_events),

@@ -183,6 +183,7 @@ def _kpis(r: Mapping[str, Any]) -> list[tuple[str, Any]]:
         ("Est. cost (USD)", llm["estimated_cost_usd"]),
         ("Intents", r["intents"]["total"]),
         ("Guard denials", r["intents"]["denials"]["total"]),
+        ("Data rejections", r["data_quality"]["rejections"]),
         ("Orders submitted", r["orders"]["submitted"]),
         ("Fills", r["orders"]["fills"]["count"]),
         ("Breaker time open", _duration(r["resilience"]["breaker"]["time_open_ms"])),

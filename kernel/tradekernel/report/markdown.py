@@ -80,6 +80,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         out += [f"> **Note:** {inert(r['note'])}", ""]
     out += _account(r["account"]) + _llm(r["strategist_llm"], r["budget"])
     out += _strategist(r["strategist"]) + _skills(r["skills"])
+    out += _data_quality(r["data_quality"])
     out += _intents(r["intents"]) + _orders(r["orders"]) + _resilience(r["resilience"])
     out += _notifications(r["notifications"])
     return "\n".join(out).rstrip() + "\n"
@@ -147,6 +148,21 @@ def _strategist(s: Mapping[str, Any]) -> list[str]:
                 f"{s['dropped_intents']['total']} ({_dist(s['dropped_intents']['by_reason'])})",
             ),
             ("latency", _lat(s["latency_ms"])),
+        ],
+    )
+
+
+def _data_quality(q: Mapping[str, Any]) -> list[str]:
+    return _section(
+        "## Data quality",
+        [
+            ("bars and quotes rejected", q["rejections"]),
+            ("by code", _dist(q["by_code"])),
+            ("by symbol", _dist(q["by_symbol"])),
+            (
+                "intents below the broker's minimum",
+                f"{q['below_minimum']['total']} ({_dist(q['below_minimum']['by_reason'])})",
+            ),
         ],
     )
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
+from ..constraints import ORDER_CONSTRAINT_CODES
 from ..models import Event
 from .stats import (
     counter,
@@ -163,6 +164,26 @@ def skills(events: Sequence[Event]) -> dict[str, Any]:
         "calls": sum(s["calls"] for s in out.values()),
         "fallbacks": sum(s["fallbacks"] for s in out.values()),
         "by_skill": out,
+    }
+
+
+def data_quality(events: Sequence[Event]) -> dict[str, Any]:
+    """The ``data_quality`` section, from ``hydrate.data_quality`` (one per rejected bar or
+    quote) and the order-constraint drops among ``strategist.dropped_intent``."""
+    rejected = [e.fields for e in of(events, "hydrate", "data_quality")]
+    dropped = [
+        e.fields
+        for e in of(events, "strategist", "dropped_intent")
+        if e.fields.get("reason") in ORDER_CONSTRAINT_CODES
+    ]
+    return {
+        "rejections": len(rejected),
+        "by_code": counter(f.get("code") or "unspecified" for f in rejected),
+        "by_symbol": counter(f.get("symbol") or "?" for f in rejected),
+        "below_minimum": {
+            "total": len(dropped),
+            "by_reason": counter(f.get("reason") for f in dropped),
+        },
     }
 
 

@@ -18,11 +18,13 @@ import attrs
 from loguru import logger
 
 from ..approval import ApprovalService
-from ..components import GuardContext, SkillRequest, StrategyInput
+from ..components import DEFAULT_ORDER_CONSTRAINTS, GuardContext, SkillRequest, StrategyInput
+from ..constraints import broker_constraints, fit
 from ..errors import RefusedError
 from ..execution import Executor
 from ..kernel import Kernel
 from ..models import Decision, GuardVerdict, Intent, Side, SkillResult
+from ..quality import DataQuality
 from ..risk import evaluate, intent_quantity, signed
 from ..settings import RuntimeSettings, Settings
 from ..store import IntentState, Store
@@ -50,6 +52,7 @@ class Nodes:
     _pool: cf.ThreadPoolExecutor
     _trace: bool
     _executor: Executor | None
+    _quality: DataQuality | None = None
     mode: str
 
     @property
@@ -85,7 +88,8 @@ class Nodes:
             )
             return
         request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
-        state.skill_results = self._call_skills(self.kernel.selected("skill"), request)
+        results = self._call_skills(self.kernel.selected("skill"), request)
+        state.skill_results = self._screen_market_data(results)
         for name, result in state.skill_results.items():
             if result.ok and not self._trace:
                 continue
@@ -115,6 +119,36 @@ class Nodes:
             result = state.skill_results.get(name)
             if result is None or not result.ok:
                 self.control.record_incident(f"required skill {name} fell back")
+
+    @property
+    def quality(self) -> DataQuality:
+        """The market data screen of this runtime (one per process: it keeps history)."""
+        if self._quality is None:
+            feed = self.kernel.component("market_data")
+            origin = getattr(feed, "bar_origin", None)
+            self._quality = DataQuality(
+                self.policy.max_price_move, origin if callable(origin) else None
+            )
+        return self._quality
+
+    def _screen_market_data(self, results: dict[str, SkillResult]) -> dict[str, SkillResult]:
+        """Skill results with every bar and quote that fails the data-quality checks
+        removed (docs/runtime.md, "Market data quality"); one event per rejection."""
+        results, rejections = self.quality.screen(results)
+        for r in rejections:
+            self.kernel.emit(
+                "hydrate",
+                "data_quality",
+                severity="warning",
+                symbol=r.symbol,
+                code=r.code,
+                item=r.item,
+                bar_ts=r.ts.isoformat() if r.ts else None,
+                skill=r.skill,
+                origin=r.origin,
+                detail=r.detail,
+            )
+        return results
 
     def _call_skills(self, names: list[str], request: SkillRequest) -> dict[str, SkillResult]:
         """Every skill's result; in parallel under one ``skill_timeout`` deadline."""
@@ -244,7 +278,8 @@ class Nodes:
         return limits
 
     def _admissible(self, decision: Decision, state: CycleState) -> list[Intent]:
-        """Intents the graph may carry on: candidate symbols with a quote, scaled in degrade."""
+        """Intents the graph may carry on: candidate symbols with a quote, scaled in degrade,
+        fitted to the broker's order constraints."""
         out = []
         for intent in decision.intents:
             if intent.symbol not in state.candidates or intent.symbol not in state.quotes:
@@ -262,8 +297,35 @@ class Nodes:
                 intent = self._scale(intent)
                 if intent is None:
                     continue
+            intent = self._constrain(intent, state)
+            if intent is None:
+                continue
             out.append(intent)
         return out
+
+    def _constrain(self, intent: Intent, state: CycleState) -> Intent | None:
+        """The intent fitted to the broker's order constraints (``None``: dropped as too
+        small). A kernel rule for every strategist, applied before the guards."""
+        try:
+            constraints = broker_constraints(self.kernel.component("broker"), intent.symbol)
+        except Exception as exc:  # a broken declaration must not let dust through
+            logger.warning("broker {}: order_constraints failed: {}", self.broker_name, exc)
+            constraints = DEFAULT_ORDER_CONSTRAINTS
+        quote = state.quotes.get(intent.symbol)
+        step = Decimal(str(self.policy.quantity_step))
+        result = fit(intent, constraints, quote.last if quote else None, step)
+        if result.reason is not None:
+            self.kernel.emit(
+                "strategist",
+                "dropped_intent",
+                severity="warning",
+                intent_id=intent.id,
+                symbol=intent.symbol,
+                reason=result.reason,
+                detail=result.detail,
+            )
+            return None
+        return _with(intent, **result.changes) if result.changes else intent
 
     def _scale(self, intent: Intent) -> Intent | None:
         """The intent sized by ``degrade_notional_ratio`` (``None``: nothing left)."""

@@ -10,16 +10,19 @@ midnight UTC; times without an offset are UTC. Rows whose prices are all empty o
 from __future__ import annotations
 
 import csv
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TextIO
 
 from attrs import frozen
 from tradekernel.errors import ConfigError
 from tradekernel.models import Bar
 
+MAX_LINE = 64 * 1024
+"""The longest line (in characters) a replay file may have."""
 PRICE_COLUMNS = ("open", "high", "low", "close")
 DATE_ALIASES = ("date", "datetime", "timestamp")
 _ZERO = Decimal(0)
@@ -43,13 +46,37 @@ class Columns:
     symbol: int | None
 
 
+def _lines(path: Path, fh: TextIO) -> Iterator[str]:
+    """The lines of ``fh``, each read with a bounded buffer: a line longer than
+    :data:`MAX_LINE` (a binary or sparse file has no line breaks) or one holding NUL bytes
+    is a :class:`CsvDataError` naming the file and line, never a huge allocation."""
+    readline = fh.readline
+    number = 0
+    while line := readline(MAX_LINE):
+        number += 1
+        if len(line) >= MAX_LINE and not line.endswith("\n"):
+            raise CsvDataError(
+                f"{path}:{number}: line longer than {MAX_LINE:,} characters "
+                "(not a CSV file of bars?)"
+            )
+        if "\x00" in line:
+            raise CsvDataError(f"{path}:{number}: NUL bytes in the line (not a CSV text file)")
+        yield line
+
+
 def read_columns(path: Path) -> Columns:
-    """Check that ``path`` exists and has the required header; return column positions."""
+    """Check that ``path`` exists and has the required header; return column positions.
+
+    Reads only the header line (at most :data:`MAX_LINE` characters)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), None)
+            header = next(csv.reader(_lines(path, fh)), None)
     except FileNotFoundError:
         raise ConfigError(f"{path}: replay file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except csv.Error as exc:
+        raise ConfigError(f"{path}:1: unreadable header: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read replay file: {exc.strerror}") from None
     if not header:
@@ -100,6 +127,7 @@ class Rows:
         only: str | None = None,
         keep: Callable[[datetime], bool] = lambda ts: True,
         stop: Callable[[datetime], bool] = lambda ts: False,
+        remember: int = 0,
     ) -> None:
         self.path = path
         self.columns = columns
@@ -107,15 +135,40 @@ class Rows:
         self.only = only
         self.keep = keep
         self.stop = stop
+        self.remember = remember
+        self._lines: dict[str, deque[tuple[datetime, int]]] = {}
+        self._reader: Any = None
+
+    @property
+    def _line(self) -> int:
+        return self._reader.line_num if self._reader is not None else 1
+
+    def line_of(self, symbol: str, ts: datetime) -> int | None:
+        """The line of the bar of ``symbol`` at ``ts``, among the last ``remember`` bars
+        this reader yielded for it (``None`` when not among them)."""
+        for when, line in reversed(self._lines.get(symbol, ())):
+            if when == ts:
+                return line
+        return None
 
     def __iter__(self) -> Iterator[Bar]:
+        try:
+            yield from self._rows()
+        except UnicodeDecodeError as exc:
+            raise CsvDataError(f"{self.path}: not UTF-8 text ({exc.reason})") from None
+        except csv.Error as exc:
+            raise CsvDataError(f"{self.path}:{self._line}: unreadable CSV row: {exc}") from None
+
+    def _rows(self) -> Iterator[Bar]:
         c = self.columns
         width = 1 + max(
             i for i in (c.date, c.open, c.high, c.low, c.close, c.volume, c.symbol) if i is not None
         )
         previous: dict[str, datetime] = {}
+        lines = self._lines
+        remember = self.remember
         with self.path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
+            reader = self._reader = csv.reader(_lines(self.path, fh))
             next(reader, None)
             for row in reader:
                 if not row or not any(cell.strip() for cell in row):
@@ -160,6 +213,10 @@ class Rows:
                     volume = self._number(line, "volume", row[c.volume].strip())
                 if lo > h:
                     self._fail(line, f"Low {lo} is above High {h}")
+                if remember:
+                    if (where := lines.get(symbol)) is None:
+                        where = lines[symbol] = deque(maxlen=remember)
+                    where.append((ts, line))
                 yield Bar(symbol=symbol, ts=ts, open=o, high=h, low=lo, close=cl, volume=volume)
 
     def _number(self, line: int, name: str, text: str) -> Decimal:

@@ -127,6 +127,7 @@ class ReplayFeed(BarFeed):
         mapping = {k.lower(): v.strip().upper() for k, v in config.symbol_map.items()}
         sources: list[Rows] = []
         origin: dict[str, Path] = {}
+        remember = config.window + 16  # merging reads a few rows ahead of the clock
 
         def claim(symbol: str, path: Path) -> bool:
             if wanted and symbol not in wanted:
@@ -144,26 +145,40 @@ class ReplayFeed(BarFeed):
             if columns.symbol is None:
                 symbol = mapping.get(path.stem.lower(), path.stem.upper())
                 if claim(symbol, path):
-                    sources.append(Rows(path, columns, symbol=symbol, keep=keep, stop=stop))
+                    sources.append(
+                        Rows(path, columns, symbol=symbol, keep=keep, stop=stop, remember=remember)
+                    )
                 continue
             found, ordered = scan_symbols(path, columns)
             mine = [s for s in found if claim(s, path)]
             if ordered and len(mine) == len(found):
-                sources.append(Rows(path, columns, keep=keep, stop=stop))
+                sources.append(Rows(path, columns, keep=keep, stop=stop, remember=remember))
             else:  # grouped by symbol (or filtered): one pass over the file per symbol
-                sources.extend(Rows(path, columns, only=s, keep=keep, stop=stop) for s in mine)
+                sources.extend(
+                    Rows(path, columns, only=s, keep=keep, stop=stop, remember=remember)
+                    for s in mine
+                )
         missing = sorted(wanted - set(origin))
         if missing:
             raise ConfigError(
                 f"[market_data.replay] symbols: {', '.join(missing)} not found in any replay file"
             )
         logger.debug("replay: {} symbols from {} sources", len(origin), len(sources))
+        self._sources = sources
         super().__init__(
             _steps(sources),
             list(origin),
             window=config.window,
             half_spread_bps=config.half_spread_bps,
         )
+
+    def bar_origin(self, symbol: str, ts: datetime) -> str | None:
+        """``file:line`` of the bar of ``symbol`` at ``ts`` (for data-quality events), or
+        ``None`` when it is no longer among the recent bars read."""
+        for rows in self._sources:
+            if (line := rows.line_of(symbol, ts)) is not None:
+                return f"{rows.path}:{line}"
+        return None
 
 
 def _steps(sources: list[Rows]) -> Iterator[Step]:

@@ -22,7 +22,13 @@ def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
     if getattr(ctx, "check_only", False):
         # validating only: an account created now would fix its starting cash for good
         db = Path(":memory:")
-    return PaperBroker(config, lambda: ctx.resolve("market_data"), db)
+    runtime = getattr(ctx.settings, "runtime", None)
+    return PaperBroker(
+        config,
+        lambda: ctx.resolve("market_data"),
+        db,
+        max_price_move=getattr(runtime, "max_price_move", 1.0),
+    )
 
 
 @hookimpl

@@ -12,12 +12,12 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from tradekernel.components import BrokerRejected, MarketData
+from tradekernel.components import BrokerRejected, MarketData, OrderConstraints
 from tradekernel.models import (
     Account,
     Bar,
@@ -27,9 +27,17 @@ from tradekernel.models import (
     OrderStatus,
     OrderType,
     Position,
+    Quote,
     Side,
     TimeInForce,
     utcnow,
+)
+from tradekernel.quality import (
+    MAX_PRICE,
+    MAX_QUANTITY,
+    band_problem,
+    bar_problem,
+    quote_problem,
 )
 
 from .config import PaperConfig
@@ -37,6 +45,13 @@ from .ledger import ONE, ZERO, WorkingOrder, fill_price, volume_cap
 from .store import PaperStore
 
 BPS = Decimal(10000)
+
+
+def _multiple(value: Decimal, step: Decimal) -> bool:
+    try:
+        return not value % step
+    except InvalidOperation:  # the quotient has more digits than Decimal carries
+        return False
 
 
 def _seq(order: WorkingOrder) -> int:
@@ -49,10 +64,20 @@ class PaperBroker:
     live_capable = False
 
     def __init__(
-        self, config: PaperConfig, market_data: Callable[[], MarketData], db_path: Path
+        self,
+        config: PaperConfig,
+        market_data: Callable[[], MarketData],
+        db_path: Path,
+        *,
+        max_price_move: float | Decimal = Decimal(1),
     ) -> None:
-        """``market_data`` returns the feed (resolved lazily, on first use)."""
+        """``market_data`` returns the feed (resolved lazily, on first use);
+        ``max_price_move`` is the kernel's ``[runtime] max_price_move`` (0: no band)."""
         self.config = config
+        self._max_move = Decimal(str(max_price_move))
+        self._constraints = config.order_constraints()
+        self._marks: dict[str, tuple[Quote, bool]] = {}
+        self._judged: dict[tuple[str, datetime], tuple[Bar, bool]] = {}
         self._resolve_market_data = market_data
         self._md: MarketData | None = None
         self._slippage = config.slippage_bps / BPS
@@ -113,25 +138,47 @@ class PaperBroker:
 
     # -- settlement ------------------------------------------------------------------------
 
-    def _bars_after(self, symbol: str, after: datetime | None) -> list[Bar]:
+    def _bars_after(self, symbol: str, after: datetime | None) -> list[tuple[Bar, bool]]:
         """Bars of ``symbol`` newer than ``after``, oldest first (as far as the feed's
-        window reaches)."""
+        window reaches), each with whether an order may fill on it (:meth:`_fillable`)."""
         md = self.market_data
         latest = md.bars(symbol, 1)
         if not latest or (after is not None and latest[-1].ts <= after):
             return []
         want = 4
-        while True:
+        while True:  # the new bars and the two before them (the price band's references)
             bars = md.bars(symbol, want)
-            if len(bars) < want or (after is not None and bars[0].ts <= after):
-                return [b for b in bars if after is None or b.ts > after]
+            if len(bars) < want or (after is not None and bars[1].ts <= after):
+                break
             want *= 4
+        return [
+            (bar, self._fillable(bar, bars[max(0, i - 2) : i]))
+            for i, bar in enumerate(bars)
+            if after is None or bar.ts > after
+        ]
 
-    def _pending(self) -> list[tuple[datetime, int, Bar, WorkingOrder]]:
+    def _fillable(self, bar: Bar, before: list[Bar]) -> bool:
+        """Whether an order may fill on ``bar``: it passes the kernel's data-quality checks
+        on its own (:func:`tradekernel.quality.bar_problem`) and its range is within
+        ``[runtime] max_price_move`` of the close of one of the two bars before it."""
+        key = (bar.symbol, bar.ts)
+        judged = self._judged.get(key)
+        if judged is not None and judged[0] is bar:
+            return judged[1]
+        ok = bar_problem(bar) is None
+        if ok:
+            references = [b.close for b in before if bar_problem(b) is None]
+            ok = band_problem(bar.low, bar.high, references, self._max_move) is None
+        if len(self._judged) >= 4096:
+            self._judged.clear()
+        self._judged[key] = (bar, ok)
+        return ok
+
+    def _pending(self) -> list[tuple[datetime, int, Bar, WorkingOrder, bool]]:
         events = []
         for order in self._ledger.open_orders.values():
-            for bar in self._bars_after(order.symbol, order.checked_ts):
-                events.append((bar.ts, order.seq, bar, order))
+            for bar, fillable in self._bars_after(order.symbol, order.checked_ts):
+                events.append((bar.ts, order.seq, bar, order, fillable))
         events.sort(key=lambda e: (e[0], e[1]))
         return events
 
@@ -142,29 +189,29 @@ class PaperBroker:
         if now is None or now == self._settled_at:
             return
         events = self._pending()
-        if any(self._may_change(order, bar) for _, _, bar, order in events):
+        if any(self._may_change(order, bar, ok) for _, _, bar, order, ok in events):
             with self._transaction():  # (another process may have settled these already)
                 self._apply(self._pending())
         else:
-            for _, _, bar, order in events:
+            for _, _, bar, order, _ in events:
                 order.checked_ts = bar.ts
         self._settled_at = now
 
-    def _may_change(self, order: WorkingOrder, bar: Bar) -> bool:
+    def _may_change(self, order: WorkingOrder, bar: Bar, fillable: bool) -> bool:
         if order.time_in_force is TimeInForce.IOC:
             return True
-        return fill_price(order, bar, self._slippage) is not None
+        return fillable and fill_price(order, bar, self._slippage) is not None
 
-    def _apply(self, events: list[tuple[datetime, int, Bar, WorkingOrder]]) -> None:
+    def _apply(self, events: list[tuple[datetime, int, Bar, WorkingOrder, bool]]) -> None:
         """Fill (and persist) ``events`` in time order; call inside a transaction."""
         ledger = self._ledger
         volume_left: dict[tuple[str, datetime], Decimal] = {}
         touched: set[str] = set()
-        for ts, _, bar, order in events:
+        for ts, _, bar, order, fillable in events:
             if not order.open or (order.checked_ts is not None and ts <= order.checked_ts):
                 continue
             order.checked_ts = ts
-            price = fill_price(order, bar, self._slippage)
+            price = fill_price(order, bar, self._slippage) if fillable else None
             quantity = ZERO
             if price is not None:
                 quantity = order.remaining
@@ -230,6 +277,11 @@ class PaperBroker:
 
     # -- Broker protocol -------------------------------------------------------------------
 
+    def order_constraints(self, symbol: str) -> OrderConstraints:
+        """What this broker accepts (``[broker.paper]`` ``min_quantity``,
+        ``quantity_increment``, ``min_notional``, ``price_tick``; the same for every symbol)."""
+        return self._constraints
+
     def submit(self, request: OrderRequest) -> Order:
         """Accept ``request`` or raise ``BrokerRejected``. Idempotent on client order id: a
         resubmit returns the existing order (or raises the same rejection again)."""
@@ -281,12 +333,26 @@ class PaperBroker:
     def _check(self, request: OrderRequest, order: WorkingOrder) -> tuple[str, str] | None:
         """``(code, reason)`` when the order must be rejected; sets ``order.est_price``."""
         qty = request.quantity
-        if not qty.is_finite() or qty <= 0:
-            return "bad_quantity", f"quantity must be a positive number, got {qty}"
+        if not qty.is_finite() or qty <= 0 or qty > MAX_QUANTITY:
+            return (
+                "bad_quantity",
+                f"quantity must be a positive number up to {MAX_QUANTITY:,.0f}, got {qty}",
+            )
+        c = self._constraints
+        if qty < c.min_quantity or not _multiple(qty, c.quantity_increment):
+            return (
+                "bad_quantity",
+                f"quantity {qty} is not a multiple of {c.quantity_increment} of at least "
+                f"{c.min_quantity} ([broker.paper] quantity_increment, min_quantity)",
+            )
         if request.order_type is OrderType.LIMIT:
             limit = request.limit_price
-            if limit is None or not limit.is_finite() or limit <= 0:
-                return "bad_limit_price", f"a limit order needs a positive limit price, got {limit}"
+            if limit is None or not limit.is_finite() or not 0 < limit <= MAX_PRICE:
+                return (
+                    "bad_limit_price",
+                    f"a limit order needs a positive limit price up to {MAX_PRICE:,.0f}, "
+                    f"got {limit}",
+                )
         md = self.market_data
         if request.symbol not in md.symbols():
             return "unknown_symbol", f"{request.symbol} is not traded by the market data feed"
@@ -295,8 +361,8 @@ class PaperBroker:
             quote = md.quote(request.symbol)
             if request.order_type is OrderType.LIMIT:
                 estimate = request.limit_price
-            elif quote is None:
-                return "no_price", f"{request.symbol} has no quote yet to price a market buy"
+            elif quote is None or self._mark(request.symbol) is None:
+                return "no_price", f"{request.symbol} has no usable quote to price a market buy"
             else:
                 estimate = (quote.ask or quote.last) * (ONE + self._slippage)
             order.est_price = estimate
@@ -416,8 +482,15 @@ class PaperBroker:
             return Account(cash=ledger.cash, equity=equity, realized_pnl=ledger.realized_pnl)
 
     def _mark(self, symbol: str) -> Decimal | None:
+        """The price positions are valued at: the latest quote's last, unless that quote
+        is impossible (then ``None``: the average price stands in)."""
         quote = self.market_data.quote(symbol)
-        return quote.last if quote is not None else None
+        if quote is None:
+            return None
+        judged = self._marks.get(symbol)
+        if judged is None or judged[0] is not quote:  # feeds hand out one quote per bar
+            judged = self._marks[symbol] = (quote, quote_problem(quote) is None)
+        return quote.last if judged[1] else None
 
     @property
     def initial_cash(self) -> Decimal:

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from attrs import define, field
+from tradekernel.components import OrderConstraints
 from tradekernel.models import to_decimal
 from tradekernel.settings import positive, ratio
 
@@ -13,6 +14,11 @@ from tradekernel.settings import positive, ratio
 def _non_negative(_inst: object, attribute: Any, value: Decimal) -> None:
     if value < 0:
         raise ValueError(f"{attribute.name}: expected zero or more, got {value}")
+
+
+def _finite(_inst: object, attribute: Any, value: Decimal) -> None:
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{attribute.name}: expected a finite number of zero or more, got {value}")
 
 
 def _non_empty(_inst: object, attribute: Any, value: str) -> None:
@@ -39,3 +45,22 @@ class PaperConfig:
     history_cache: int = field(default=256, validator=_non_negative)
     """Closed orders (with their fills) kept in memory; older ones are read from the
     database on demand. Open orders are always in memory."""
+    min_quantity: Decimal = field(default=Decimal(1), converter=to_decimal, validator=_finite)
+    """The smallest order quantity accepted (after rounding to ``quantity_increment``)."""
+    quantity_increment: Decimal = field(
+        default=Decimal(1), converter=to_decimal, validator=[_finite, positive]
+    )
+    """Order quantities are multiples of this (1: whole shares)."""
+    min_notional: Decimal = field(default=Decimal(0), converter=to_decimal, validator=_finite)
+    """The smallest quantity x price an order may have (0: none)."""
+    price_tick: Decimal = field(default=Decimal(0), converter=to_decimal, validator=_finite)
+    """Limit prices are multiples of this (0: any price)."""
+
+    def order_constraints(self) -> OrderConstraints:
+        """These settings as the kernel's :class:`OrderConstraints`."""
+        return OrderConstraints(
+            min_quantity=self.min_quantity,
+            quantity_increment=self.quantity_increment,
+            min_notional=self.min_notional,
+            price_tick=self.price_tick or None,
+        )

@@ -199,14 +199,16 @@ class Ledger:
 def fill_price(order: WorkingOrder, bar: Bar, slippage: Decimal) -> Decimal | None:
     """The price ``order`` fills at on ``bar``, or ``None`` when it does not fill there.
 
-    Market orders fill at the open, ``slippage`` (a fraction) worse. Limit orders fill
-    when the bar trades through the limit: at the open when the open is already better,
-    else at the limit (no slippage: a limit is never filled worse than its limit).
+    Market orders fill at the open, ``slippage`` (a fraction) worse but never outside the
+    bar's ``[Low, High]``. Limit orders fill when the bar trades through the limit: at the
+    open when the open is already better, else at the limit (no slippage: a limit is never
+    filled worse than its limit). The broker calls it only for bars that pass the
+    data-quality checks (``PaperBroker._fillable``).
     """
     if order.order_type is OrderType.MARKET:
         if order.side is Side.BUY:
-            return bar.open * (ONE + slippage) if slippage else bar.open
-        return bar.open * (ONE - slippage) if slippage else bar.open
+            return min(bar.open * (ONE + slippage), bar.high) if slippage else bar.open
+        return max(bar.open * (ONE - slippage), bar.low) if slippage else bar.open
     limit = order.limit_price
     if limit is None:
         return None

@@ -1,0 +1,98 @@
+"""The broker's order constraints as a kernel rule: every intent, from any strategist, is
+rounded down to the broker's quantity increment (limit prices to its price tick) and
+dropped when it is too small, before any guard sees it. See docs/runtime.md, "Order
+constraints"."""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any
+
+from attrs import frozen
+
+from .components import DEFAULT_ORDER_CONSTRAINTS, OrderConstraints
+from .models import Intent, OrderType, Side
+
+QUANTITY_BELOW_MINIMUM = "quantity_below_minimum"
+NOTIONAL_BELOW_MINIMUM = "notional_below_minimum"
+ORDER_CONSTRAINT_CODES = (QUANTITY_BELOW_MINIMUM, NOTIONAL_BELOW_MINIMUM)
+"""The reasons of the ``strategist.dropped_intent`` events this rule emits."""
+
+
+@frozen
+class Fit:
+    """The outcome of :func:`fit`: ``changes`` to make to the intent, or a drop ``reason``."""
+
+    changes: dict[str, Any]
+    reason: str | None = None
+    detail: str = ""
+
+
+def broker_constraints(broker: Any, symbol: str) -> OrderConstraints:
+    """``broker.order_constraints(symbol)`` when the broker declares it, else
+    :data:`DEFAULT_ORDER_CONSTRAINTS`."""
+    declare = getattr(broker, "order_constraints", None)
+    if not callable(declare):
+        return DEFAULT_ORDER_CONSTRAINTS
+    constraints = declare(symbol)
+    if not isinstance(constraints, OrderConstraints):
+        raise TypeError(
+            f"order_constraints({symbol!r}) returned {type(constraints).__name__}, "
+            "not OrderConstraints"
+        )
+    return constraints
+
+
+def _down(value: Decimal, step: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
+    return (value / step).to_integral_value(rounding=rounding) * step
+
+
+def fit(
+    intent: Intent,
+    constraints: OrderConstraints,
+    price: Decimal | None,
+    quantity_step: Decimal,
+) -> Fit:
+    """How ``intent`` fits ``constraints`` at ``price`` (the quote's last; the limit for a
+    limit order). A quantity intent is rounded down to the increment; a notional intent
+    keeps its notional, and the quantity the executor will derive from it (rounded down to
+    ``[runtime] quantity_step``, then to the increment) must reach the minimum too."""
+    c = constraints
+    changes: dict[str, Any] = {}
+    if intent.order_type is OrderType.LIMIT and intent.limit_price is not None:
+        price = intent.limit_price
+        if c.price_tick:
+            rounding = ROUND_FLOOR if intent.side is Side.BUY else ROUND_CEILING
+            tick = _down(intent.limit_price, c.price_tick, rounding)
+            if tick > 0 and tick != intent.limit_price:
+                changes["limit_price"] = price = tick
+    try:
+        if intent.quantity is not None:
+            quantity = _down(intent.quantity, c.quantity_increment)
+            if quantity != intent.quantity and quantity > 0:
+                changes["quantity"] = quantity
+        elif price is not None and price > 0 and intent.notional is not None:
+            quantity = _down(_down(intent.notional / price, quantity_step), c.quantity_increment)
+        else:
+            quantity = None  # no price: the executor cannot size it either; not ours to judge
+    except InvalidOperation:  # more digits than Decimal carries: not a real order
+        return Fit({}, QUANTITY_BELOW_MINIMUM, f"quantity of {intent.symbol} cannot be rounded")
+    if quantity is not None and (quantity <= 0 or quantity < c.min_quantity):
+        asked = intent.quantity if intent.quantity is not None else f"notional {intent.notional}"
+        return Fit(
+            {},
+            QUANTITY_BELOW_MINIMUM,
+            f"{asked} rounds down to {quantity} (increment {c.quantity_increment}, "
+            f"minimum {c.min_quantity})",
+        )
+    if c.min_notional:
+        notional = intent.notional
+        if intent.quantity is not None and quantity is not None and price is not None:
+            notional = quantity * price
+        if notional is not None and notional < c.min_notional:
+            return Fit(
+                {},
+                NOTIONAL_BELOW_MINIMUM,
+                f"notional {notional} is below the broker's minimum {c.min_notional}",
+            )
+    return Fit(changes)

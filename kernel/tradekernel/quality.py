@@ -1,0 +1,335 @@
+"""Market data quality: the checks every bar and quote passes before anything trades on it.
+
+:func:`bar_problem` and :func:`quote_problem` judge one item on its own (finite, positive
+prices below :data:`MAX_PRICE`, ``Low <= Open, Close <= High``, volume >= 0). A
+:class:`DataQuality` screen adds what needs history, per symbol: strictly increasing bar
+times, quote times that never go back, and a price band against the previous accepted
+close (``[runtime] max_price_move``). The runtime screens the skill results of every
+cycle with it (see docs/runtime.md, "Market data quality"); the paper broker reuses
+:func:`bar_problem` so it never fills on a bar the kernel would reject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+from attrs import frozen
+
+from .models import Bar, Quote, SkillResult
+
+MAX_PRICE = Decimal("1e12")
+"""Prices above this are ``price_out_of_range`` (no instrument trades there; such a value
+is a unit error or an overflow waiting to happen)."""
+
+MAX_QUANTITY = Decimal("1e12")
+"""Order quantities above this are refused by the paper broker (an overflow, not an order)."""
+
+CODES = (
+    "non_finite_price",
+    "non_positive_price",
+    "price_out_of_range",
+    "inconsistent_ohlc",
+    "crossed_quote",
+    "bad_volume",
+    "non_increasing_time",
+    "price_outlier",
+)
+"""Every data-quality rejection code (docs/runtime.md, "Market data quality")."""
+
+_ZERO = Decimal(0)
+
+
+def _price_problem(name: str, value: Decimal) -> tuple[str, str] | None:
+    if not value.is_finite():
+        return "non_finite_price", f"{name} {value} is not a finite number"
+    if value <= _ZERO:
+        return "non_positive_price", f"{name} {value} is not positive"
+    if value > MAX_PRICE:
+        return "price_out_of_range", f"{name} {value} is above {MAX_PRICE:,.0f}"
+    return None
+
+
+def _volume_problem(value: Decimal | None) -> tuple[str, str] | None:
+    if value is not None and (not value.is_finite() or value < _ZERO):
+        return "bad_volume", f"Volume {value} is not a finite number >= 0"
+    return None
+
+
+def bar_problem(bar: Bar) -> tuple[str, str] | None:
+    """``(code, detail)`` when ``bar`` cannot be a real bar on its own, else ``None``."""
+    for name, value in (
+        ("Open", bar.open),
+        ("High", bar.high),
+        ("Low", bar.low),
+        ("Close", bar.close),
+    ):
+        if (problem := _price_problem(name, value)) is not None:
+            return problem
+    low, high = bar.low, bar.high
+    if not (low <= bar.open <= high and low <= bar.close <= high):
+        return (
+            "inconsistent_ohlc",
+            f"expected Low <= Open, Close <= High, got Open {bar.open} High {high} "
+            f"Low {low} Close {bar.close}",
+        )
+    return _volume_problem(bar.volume)
+
+
+def quote_problem(quote: Quote) -> tuple[str, str] | None:
+    """``(code, detail)`` when ``quote`` cannot be a real quote on its own, else ``None``."""
+    for name, value in (("last", quote.last), ("bid", quote.bid), ("ask", quote.ask)):
+        if value is not None and (problem := _price_problem(name, value)) is not None:
+            return problem
+    if quote.bid is not None and quote.ask is not None and quote.bid > quote.ask:
+        return "crossed_quote", f"bid {quote.bid} is above ask {quote.ask}"
+    return _volume_problem(quote.volume)
+
+
+def band_problem(
+    low: Decimal, high: Decimal, references: list[Decimal], max_move: Decimal
+) -> str | None:
+    """Why ``low..high`` is a ``price_outlier``, or ``None``.
+
+    The band around a reference close ``r`` is ``r / (1 + max_move) .. r * (1 + max_move)``
+    (1.0: from half to double; symmetric in ratio, so a price off by a factor of 100 is
+    caught in both directions). A range is an outlier when it leaves the band of every
+    reference. The runtime's references are the last accepted close and the previous sane
+    bar's close, so a lone spike is quarantined (and the bar after it, back near the last
+    accepted close, is not) while a lasting move (a split) costs one bar: the next bar
+    agrees with the one before it. No reference, or ``max_move`` 0: no band.
+    """
+    if not max_move or not references:
+        return None
+    factor = 1 + max_move
+    for reference in references:
+        if high <= reference * factor and low * factor >= reference:
+            return None
+    span = f"{low}..{high}" if low != high else f"{low}"
+    closes = " and ".join(str(r) for r in dict.fromkeys(references))
+    return (
+        f"{span} leaves the band {1 + max_move:g}x around the previous close {closes} "
+        "([runtime] max_price_move)"
+    )
+
+
+def same_bar(a: Bar, b: Bar | None) -> bool:
+    """``a`` and ``b`` are the same bar (never raises, even for signalling NaNs)."""
+    if a is b:
+        return True
+    if b is None or a.ts != b.ts or a.symbol != b.symbol:
+        return False
+    try:
+        return a == b
+    except ArithmeticError:
+        return False
+
+
+@frozen
+class Rejection:
+    """One bar or quote the screen refused."""
+
+    symbol: str
+    code: str
+    detail: str
+    item: str
+    """``bar`` or ``quote``."""
+    ts: datetime | None
+    skill: str
+    origin: str | None = None
+    """Where the data came from (``file:line``) when the feed can tell."""
+
+
+class DataQuality:
+    """Screens the market data in skill results, remembering per symbol what it accepted.
+
+    ``max_move`` is the price band (:func:`band_problem`; 1.0: a bar whose range leaves
+    half to double the previous close is a ``price_outlier``; 0 turns the band off).
+    ``origin(symbol, ts)`` (optional, from the feed) says where a rejected bar came from.
+    Each bar is judged once, when it first appears at the end of a ``bars`` list; a
+    rejected bar stays out of later lists and a quote at its time is refused too.
+    """
+
+    def __init__(
+        self,
+        max_move: float,
+        origin: Callable[[str, datetime], str | None] | None = None,
+    ) -> None:
+        self.max_move = Decimal(str(max_move))
+        self.origin = origin
+        self._seen: dict[str, Bar] = {}
+        """The newest bar judged per symbol: bars after it in a list are new."""
+        self._bar_ts: dict[str, datetime] = {}
+        self._close: dict[str, Decimal] = {}
+        """The last accepted close per symbol."""
+        self._previous: dict[str, Decimal] = {}
+        """The close of the previous bar that was sane on its own (accepted or an outlier)."""
+        self._quote: dict[str, Quote] = {}
+        self._previous_last: dict[str, Decimal] = {}
+        self._bad: dict[str, list[tuple[Bar, str]]] = {}
+        """Rejected bars per symbol, while they may still be in a feed's window."""
+
+    # -- one item, with history -------------------------------------------------------
+
+    def check_bar(self, bar: Bar) -> tuple[str, str] | None:
+        """Judge a bar newer than the symbol's last one; remember it when accepted."""
+        symbol = bar.symbol
+        problem = bar_problem(bar)
+        if problem is None:
+            before = self._bar_ts.get(symbol)
+            if before is not None and bar.ts <= before:
+                problem = (
+                    "non_increasing_time",
+                    f"bar at {bar.ts.isoformat()} is not after the previous one "
+                    f"({before.isoformat()})",
+                )
+            else:
+                references = [r for r in (self._close.get(symbol), self._previous.get(symbol)) if r]
+                if (why := band_problem(bar.low, bar.high, references, self.max_move)) is not None:
+                    problem = "price_outlier", why
+                self._previous[symbol] = bar.close
+        self._seen[symbol] = bar
+        if problem is None:
+            self._bar_ts[symbol] = bar.ts
+            self._close[symbol] = bar.close
+        else:
+            self._bad.setdefault(symbol, []).append((bar, problem[0]))
+        return problem
+
+    def check_quote(self, quote: Quote) -> tuple[str, str] | None:
+        """Judge a quote; remember it when accepted (the same quote again is accepted)."""
+        symbol = quote.symbol
+        before = self._quote.get(symbol)
+        if before is quote:
+            return None
+        problem = quote_problem(quote)
+        if problem is None:
+            if before is not None and quote.ts < before.ts:
+                problem = (
+                    "non_increasing_time",
+                    f"quote at {quote.ts.isoformat()} is older than the previous one "
+                    f"({before.ts.isoformat()})",
+                )
+            elif (code := self._bad_code(symbol, quote.ts)) is not None:
+                problem = code, f"quote of the bar at {quote.ts.isoformat()}, rejected: {code}"
+            elif before is not None and before.last != quote.last:
+                previous = self._previous_last.get(symbol)
+                references = [before.last] + ([previous] if previous is not None else [])
+                why = band_problem(quote.last, quote.last, references, self.max_move)
+                if why is not None:
+                    problem = "price_outlier", why
+                self._previous_last[symbol] = quote.last
+        if problem is None:
+            self._quote[symbol] = quote
+            self._previous_last[symbol] = quote.last
+        return problem
+
+    def _bad_code(self, symbol: str, ts: datetime) -> str | None:
+        for bar, code in self._bad.get(symbol, ()):
+            if bar.ts == ts:
+                return code
+        return None
+
+    # -- skill results ------------------------------------------------------------------
+
+    def screen(
+        self, results: dict[str, SkillResult]
+    ) -> tuple[dict[str, SkillResult], list[Rejection]]:
+        """``results`` with every rejected quote and bar removed, and the rejections.
+
+        A symbol with a rejection this cycle is quarantined in every result (its quote and
+        bars are dropped), so no intent can be made from it. A result that loses every
+        symbol it had becomes a fallback (``ok = False``, ``error = "data_quality"``).
+        """
+        rejections: list[Rejection] = []
+        for name, result in results.items():
+            if result.ok and isinstance(result.data, Mapping):
+                self._screen_one(name, result.data, rejections)
+        if not rejections and not self._bad:
+            return results, rejections
+        quarantined: dict[str, set[str]] = {}
+        for r in rejections:
+            quarantined.setdefault(r.symbol, set()).add(r.code)
+        out = dict(results)
+        for name, result in results.items():
+            data = result.data
+            if not (result.ok and isinstance(data, Mapping) and data):
+                continue
+            kept = {}
+            changed = False
+            codes: set[str] = set()
+            for symbol, value in data.items():
+                if symbol in quarantined and _is_market_data(value):
+                    changed = True
+                    codes |= quarantined[symbol]
+                    continue
+                if (bad := self._bad.get(symbol)) and _is_bars(value):
+                    clean = self._without(symbol, bad, value)
+                    changed |= len(clean) != len(value)
+                    value = clean
+                kept[symbol] = value
+            if not changed:
+                continue
+            if kept:
+                out[name] = attrs.evolve(result, data=kept)
+            else:
+                out[name] = attrs.evolve(
+                    result,
+                    ok=False,
+                    data=None,
+                    error="data_quality",
+                    fallback_reason="market data rejected: " + ", ".join(sorted(codes)),
+                )
+        return out, rejections
+
+    def _without(self, symbol: str, bad: list[tuple[Bar, str]], bars: list[Bar]) -> list[Bar]:
+        """``bars`` without the rejected ones; forgets rejected bars older than the list."""
+        oldest = bars[0].ts
+        bad[:] = [(b, code) for b, code in bad if b.ts >= oldest]
+        if not bad:
+            del self._bad[symbol]
+            return bars
+        return [b for b in bars if not any(same_bar(b, x) for x, _ in bad)]
+
+    def _screen_one(self, skill: str, data: Mapping[str, Any], out: list[Rejection]) -> None:
+        for symbol, value in data.items():
+            if isinstance(value, Quote):
+                problem = self.check_quote(value)
+                if problem is not None:
+                    origin = self._origin(symbol, value.ts)
+                    out.append(Rejection(symbol, *problem, "quote", value.ts, skill, origin))
+            elif _is_bars(value):
+                self._screen_bars(skill, symbol, value, out)
+
+    def _screen_bars(self, skill: str, symbol: str, bars: list[Bar], out: list[Rejection]):
+        seen = self._seen.get(symbol)
+        start = len(bars)
+        while start and not same_bar(bars[start - 1], seen):
+            start -= 1
+        new = bars[start:]
+        if seen is not None and start == 0:  # the last judged bar left the list
+            new = [b for b in bars if b.ts > seen.ts] or bars[-1:]
+        for bar in new:
+            problem = self.check_bar(bar)
+            if problem is not None:
+                origin = self._origin(symbol, bar.ts)
+                out.append(Rejection(symbol, *problem, "bar", bar.ts, skill, origin))
+
+    def _origin(self, symbol: str, ts: datetime) -> str | None:
+        if self.origin is None:
+            return None
+        try:
+            return self.origin(symbol, ts)
+        except Exception:  # where it came from is a courtesy; never fail the screen on it
+            return None
+
+
+def _is_bars(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and isinstance(value[-1], Bar)
+
+
+def _is_market_data(value: Any) -> bool:
+    return isinstance(value, Quote) or _is_bars(value)

@@ -1,0 +1,386 @@
+"""The kernel screens every bar and quote before a skill result is used: an impossible bar
+from a real CSV replay file (or from any market data plugin) is a ``hydrate.data_quality``
+event naming its code and file:line, no intent is made from it, and the paper broker
+never fills on it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tradekernel import hookimpl
+from tradekernel.models import Bar, Decision, Quote, SkillResult
+from tradekernel.quality import CODES, DataQuality, bar_problem
+from tradekernel.runtime import Runtime
+
+from .conftest import Scripted, buy
+
+HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
+GOOD = [
+    "2025-01-02,110,111,109,110,110,1000",
+    "2025-01-03,110,111,109,110.5,110.5,1000",
+    "2025-01-06,110.5,112,110,111,111,1000",
+]
+AFTER = "2025-01-08,111,112,110,111.5,111.5,1000"
+
+REPLAY = """
+[kernel]
+state_dir = "{{state_dir}}"
+approval_mode = "auto"
+
+[components]
+broker = "paper"
+market_data = "replay"
+strategist = "scripted"
+guards = []
+metrics_sinks = []
+notifiers = []
+
+[runtime]
+watchlist = ["AAA"]
+node_backoff = "0s"
+skill_timeout = "0s"
+{runtime}
+
+[market_data.replay]
+paths = ["{path}"]
+resume = false
+"""
+
+
+class Watching(Scripted):
+    """A scripted strategist that also keeps what it was shown each cycle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    def decide(self, inputs: Any) -> Decision:
+        self.seen.append(inputs)
+        return super().decide(inputs)
+
+
+def _replay(make_kernel_factory, tmp_path: Path, rows: list[str], runtime: str = ""):
+    path = tmp_path / "AAA.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    strategist = Watching()
+    strategist.script = [buy("AAA", 5) for _ in range(len(rows))]
+    config = REPLAY.format(path=path, runtime=runtime)
+    kernel, rec = make_kernel_factory.build(config, plugins=((strategist, "scripted"),))
+    return path, kernel, rec, strategist
+
+
+def _buy_every_cycle(strategist: Watching, n: int) -> None:
+    strategist.script = [
+        (lambda i: buy("AAA", 5)(i) if i.candidates else Decision.hold("nothing")) for _ in range(n)
+    ]
+
+
+BAD_BARS = [
+    pytest.param("2025-01-07,0,0,0,0,0,0", "non_positive_price", id="zeros"),
+    pytest.param("2025-01-07,1000000,111,109,110,110,1000", "inconsistent_ohlc", id="open>high"),
+    pytest.param("2025-01-07,1E+400,1E+400,109,110,110,1000", "price_out_of_range", id="1e400"),
+    pytest.param("2025-01-07,0.01,111,109,110,110,1000", "inconsistent_ohlc", id="open<low"),
+    pytest.param("2025-01-07,110,111,109,99999,99999,1000", "inconsistent_ohlc", id="close>high"),
+    pytest.param("2025-01-07,300,310,295,300,300,1000", "price_outlier", id="outlier-up"),
+    pytest.param("2025-01-07,1.11,1.12,1.10,1.11,1.11,1000", "price_outlier", id="outlier-cents"),
+]
+
+
+@pytest.mark.parametrize(("row", "code"), BAD_BARS)
+def test_an_impossible_bar_after_a_buy_is_rejected_and_never_filled(
+    kernel_factory, tmp_path, row, code
+):
+    path, kernel, rec, strategist = _replay(kernel_factory, tmp_path, [*GOOD, row, AFTER])
+    _buy_every_cycle(strategist, 10)
+    with Runtime(kernel) as runtime:
+        states = [runtime.run_cycle() for _ in range(5)]
+        broker = kernel.component("broker")
+        fills = broker.fills()
+        account = broker.account()
+    bad = states[3]
+    events = rec.of("hydrate", "data_quality")
+    assert {e.cycle_id for e in events} == {bad.cycle_id}
+    (event,) = [e for e in events if e.fields["item"] == "bar"]  # (and maybe its quote)
+    assert event.fields["code"] == code and event.fields["symbol"] == "AAA"
+    assert {e.fields["origin"] for e in events} == {f"{path}:5"}  # header is line 1
+    assert event.fields["bar_ts"] == "2025-01-07T00:00:00+00:00"
+    assert event.severity == "warning"
+    # Nothing was made from the bad bar: the strategist saw no AAA quote or candidate.
+    assert not bad.intents and not bad.candidates
+    assert bad.decision.hold_reason == "no_candidates"
+    assert [i.as_of.day for i in strategist.seen] == [2, 3, 6, 8]  # never asked on the 7th
+    assert "AAA" not in bad.quotes and "AAA" not in bad.bars
+    # The buy submitted on the bar before was not filled on the bad bar but on the next.
+    assert fills, "the buys fill on good bars"
+    assert all(Decimal(109) <= f.price <= Decimal(112) for f in fills)
+    assert all(f.ts != datetime(2025, 1, 7, tzinfo=UTC) for f in fills)
+    assert account.cash > 0 and account.equity > Decimal(90000)
+    # The next good bar trades again, and the bad bar is not in the strategist's history.
+    last = states[4]
+    assert last.candidates == ["AAA"]
+    assert [b.ts.day for b in last.bars["AAA"]] == [2, 3, 6, 8]
+
+
+def test_a_required_skill_that_falls_back_on_bad_data_is_an_incident(kernel_factory, tmp_path):
+    _, kernel, rec, strategist = _replay(
+        kernel_factory, tmp_path, [*GOOD, "2025-01-07,0,0,0,0,0,0", AFTER]
+    )
+    _buy_every_cycle(strategist, 10)
+    with Runtime(kernel) as runtime:
+        states = [runtime.run_cycle() for _ in range(4)]
+    quote = states[3].skill_results["market.quote"]
+    assert not quote.ok and quote.error == "data_quality"
+    assert "non_positive_price" in quote.fallback_reason
+    incidents = rec.of("resilience", "incident")
+    assert [e.fields["reason"] for e in incidents] == ["required skill market.quote fell back"]
+
+
+def test_the_price_band_is_configurable(kernel_factory, tmp_path):
+    _, kernel, rec, strategist = _replay(
+        kernel_factory,
+        tmp_path,
+        [*GOOD, "2025-01-07,300,310,295,300,300,1000"],
+        runtime="max_price_move = 0",
+    )
+    _buy_every_cycle(strategist, 10)
+    with Runtime(kernel) as runtime:
+        states = [runtime.run_cycle() for _ in range(4)]
+    assert rec.of("hydrate", "data_quality") == []
+    assert states[3].candidates == ["AAA"]
+
+
+# -- any market data plugin -----------------------------------------------------------
+
+T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
+
+
+class HandFeed:
+    """A market data plugin over hand-written steps: ``steps[i] = (ts, o, h, l, c, v)``."""
+
+    def __init__(self, steps: list[tuple]) -> None:
+        self.steps = steps
+        self.index = -1
+        self.history: list[Bar] = []
+
+    @hookimpl
+    def register_market_data(self, register) -> None:
+        register("hand", lambda config, ctx: self)
+
+    def symbols(self) -> list[str]:
+        return ["AAA"]
+
+    def now(self) -> datetime | None:
+        return self.history[-1].ts if self.history else None
+
+    def advance(self) -> datetime | None:
+        if self.index + 1 >= len(self.steps):
+            return None
+        self.index += 1
+        ts, o, h, lo, c, v = self.steps[self.index]
+        self.history.append(Bar(symbol="AAA", ts=ts, open=o, high=h, low=lo, close=c, volume=v))
+        return ts
+
+    def quote(self, symbol: str) -> Quote | None:
+        if not self.history:
+            return None
+        bar = self.history[-1]
+        return Quote(symbol=symbol, ts=bar.ts, last=bar.close, volume=bar.volume)
+
+    def bars(self, symbol: str, limit: int) -> list[Bar]:
+        return self.history[-limit:]
+
+    def current_bar(self, symbol: str) -> Bar | None:
+        return self.history[-1] if self.history else None
+
+
+HAND = """
+[kernel]
+state_dir = "{state_dir}"
+approval_mode = "auto"
+
+[components]
+broker = "paper"
+market_data = "hand"
+strategist = "scripted"
+metrics_sinks = []
+notifiers = []
+
+[runtime]
+watchlist = ["AAA"]
+node_backoff = "0s"
+skill_timeout = "0s"
+"""
+
+
+@pytest.mark.parametrize(
+    ("second", "code"),
+    [
+        pytest.param(T0, "non_increasing_time", id="same-time"),
+        pytest.param(T0 - timedelta(days=1), "non_increasing_time", id="backwards"),
+        pytest.param(T0 + timedelta(days=1), None, id="increasing"),
+    ],
+)
+def test_timestamps_must_increase_per_symbol_for_any_market_data_plugin(
+    kernel_factory, second, code
+):
+    feed = HandFeed([(T0, 100, 101, 99, 100, 10), (second, 100, 101, 99, 100.5, 10)])
+    strategist = Scripted()
+    strategist.script = [Decision.hold("first"), buy("AAA", 1)]
+    kernel, rec = kernel_factory.build(
+        HAND, plugins=((feed, "hand-feed"), (strategist, "scripted"))
+    )
+    with Runtime(kernel) as runtime:
+        runtime.run_cycle()
+        state = runtime.run_cycle()
+    codes = [e.fields["code"] for e in rec.of("hydrate", "data_quality")]
+    if code is None:
+        assert codes == [] and len(state.intents) == 1
+    else:
+        assert code in codes and state.intents == [] and "AAA" not in state.quotes
+        assert {e.fields.get("origin") for e in rec.of("hydrate", "data_quality")} == {None}
+
+
+# -- quotes -----------------------------------------------------------------------------
+
+
+def _quote(day: int, last: str, **kw: Any) -> Quote:
+    return Quote(symbol="AAA", ts=T0 + timedelta(days=day), last=last, **kw)
+
+
+@pytest.mark.parametrize(
+    ("second", "code"),
+    [
+        (_quote(1, "NaN"), "non_finite_price"),
+        (_quote(1, "0"), "non_positive_price"),
+        (_quote(1, "1E+13"), "price_out_of_range"),
+        (_quote(1, "100", bid="101", ask="100.5"), "crossed_quote"),
+        (_quote(1, "100", volume="-1"), "bad_volume"),
+        (_quote(-1, "100"), "non_increasing_time"),
+        (_quote(1, "250"), "price_outlier"),
+        (_quote(1, "0.9"), "price_outlier"),
+        (_quote(0, "100"), None),  # the same quote again
+        (_quote(1, "150", bid="149.9", ask="150.1", volume="5"), None),
+    ],
+)
+def test_quotes_are_screened(second, code):
+    screen = DataQuality(1.0)
+    assert screen.check_quote(_quote(0, "100")) is None
+    problem = screen.check_quote(second)
+    assert (problem[0] if problem else None) == code
+    result = {"market.quote": SkillResult(name="market.quote", ok=True, data={"AAA": second})}
+    out, _ = DataQuality(1.0).screen(result)  # on its own, only the first rules apply
+    if code in ("non_finite_price", "non_positive_price", "price_out_of_range", "crossed_quote"):
+        assert out["market.quote"].ok is False
+        assert out["market.quote"].fallback_reason == f"market data rejected: {code}"
+
+
+# -- the screen itself, fuzzed --------------------------------------------------------
+
+_price = st.one_of(
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["0", "-1", "1E+400", "1E-400", "100", "99", "101"]).map(Decimal),
+)
+
+
+def _within(bar: Bar, reference: Decimal | None) -> bool:
+    return reference is None or (
+        bar.high <= reference * Decimal("1.5") and bar.low * Decimal("1.5") >= reference
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(-2, 3), _price, _price, _price, _price, _price),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_fuzzed_bars_only_pass_when_sane(rows):
+    """Any sequence of bars through the screen: what passes is finite, positive, ordered
+    and in time order, and within the band of the last accepted or previous sane close;
+    whatever fails quarantines the symbol in every result; nothing raises."""
+    screen = DataQuality(0.5)
+    served: list[Bar] = []
+    accepted: Bar | None = None
+    previous_sane: Bar | None = None
+    for step, o, h, lo, c, v in rows:
+        ts = (served[-1].ts if served else T0) + timedelta(days=step)
+        bar = Bar(symbol="AAA", ts=ts, open=o, high=h, low=lo, close=c, volume=v)
+        served.append(bar)
+        results = {
+            "market.bars": SkillResult(name="market.bars", ok=True, data={"AAA": list(served)}),
+            "market.quote": SkillResult(
+                name="market.quote", ok=True, data={"AAA": Quote(symbol="AAA", ts=ts, last=c)}
+            ),
+        }
+        out, rejections = screen.screen(results)
+        assert all(r.code in CODES and r.symbol == "AAA" for r in rejections)
+        if rejections:  # quarantined: nothing to trade on
+            assert not out["market.quote"].ok and not out["market.bars"].ok
+            if bar_problem(bar) is None and (accepted is None or bar.ts > accepted.ts):
+                previous_sane = bar
+            continue
+        assert bar_problem(bar) is None
+        assert accepted is None or bar.ts > accepted.ts
+        assert _within(bar, accepted.close if accepted else None) or _within(
+            bar, previous_sane.close if previous_sane else None
+        )
+        kept = out["market.bars"].data["AAA"]
+        assert kept[-1] is bar and all(bar_problem(b) is None for b in kept)
+        accepted = previous_sane = bar
+
+
+# -- the CLI, as the probe ran it ---------------------------------------------------------
+
+
+def test_run_on_a_1e400_bar_after_a_buy_neither_fills_nor_crashes(tmp_path):
+    """Today: filled at 1.0001E+400, equity -1E+401, then "unexpected InvalidOperation"."""
+    data = tmp_path / "AAA.csv"
+    data.write_text(
+        "Date,Open,High,Low,Close,Volume\n"
+        "2025-01-02,100,101,99,100,1000\n"
+        "2025-01-03,100,101,99,99,1000\n"
+        "2025-01-06,99,103,99,102,1000\n"  # sma-cross(1, 2) buys here
+        "2025-01-07,1E+400,1E+400,109,110,1000\n"
+        "2025-01-08,110,111,109,110,1000\n"
+        "2025-01-09,110,111,109,110,1000\n",
+        encoding="utf-8",
+    )
+    cfg = tmp_path / "plugins.toml"
+    cfg.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path / "state"}"\napproval_mode = "auto"\n'
+        '[components]\nmarket_data = "replay"\nstrategist = "sma-cross"\n'
+        'metrics_sinks = ["jsonl"]\nnotifiers = []\n'
+        '[runtime]\nwatchlist = ["AAA"]\n'
+        "[strategist.sma-cross]\nfast = 1\nslow = 2\n"
+        f'[market_data.replay]\npaths = ["{data}"]\n',
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tradekernel", "--config", str(cfg), "run", "--cycles", "6"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "unexpected" not in done.stdout + done.stderr
+    assert "E+4" not in done.stdout  # no equity of -1E+401
+    events = [
+        json.loads(line)
+        for f in (tmp_path / "state" / "events").glob("*")
+        for line in f.read_text().splitlines()
+    ]
+    rejected = [e["fields"] for e in events if e["kind"] == "data_quality"]
+    assert {(r["code"], r["origin"]) for r in rejected} == {("price_out_of_range", f"{data}:5")}
+    fills = [e["fields"] for e in events if (e["stage"], e["kind"]) == ("monitor", "fill")]
+    assert [(f["price"], f["quantity"]) for f in fills] == [("110", "10")]  # the next good open

@@ -1,0 +1,176 @@
+"""Brokers' order constraints are a kernel rule: every intent, from any strategist, is
+rounded down to the broker's quantity increment and dropped when too small, before the
+guards; dust quantities never reach the broker."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from tradekernel import hookimpl
+from tradekernel.components import DEFAULT_ORDER_CONSTRAINTS, OrderConstraints
+from tradekernel.models import Decision, Intent
+from tradekernel.report.daily import aggregate
+from tradekernel.runtime import Runtime
+from tradekernel_paper import PaperBroker, PaperConfig
+
+from .conftest import Scripted
+
+
+def intent(quantity: Any = None, **kw: Any) -> Any:
+    def make(inputs: Any) -> Decision:
+        return Decision(
+            intents=[
+                Intent.create(
+                    symbol=kw.pop("symbol", "AAA"),
+                    side=kw.pop("side", "buy"),
+                    quantity=quantity,
+                    strategist="scripted",
+                    as_of=inputs.as_of,
+                    rationale="test",
+                    **kw,
+                )
+            ]
+        )
+
+    return make
+
+
+def _run(make_kernel, step, *, extra: str = "", plugins=(), state: str = "state"):
+    scripted = Scripted()
+    scripted.script = [step]
+    kernel, rec = make_kernel(
+        strategist="scripted",
+        guards="[]",
+        extra=extra,
+        plugins=((scripted, "scripted"), *plugins),
+        state=state,
+    )
+    with Runtime(kernel) as runtime:
+        state = runtime.run_cycle()
+        orders = kernel.component("broker").orders()
+    dropped = [e.fields for e in rec.of("strategist", "dropped_intent")]
+    return state, orders, dropped, rec
+
+
+@pytest.mark.parametrize(
+    ("quantity", "reason"),
+    [
+        ("1e-400", "quantity_below_minimum"),
+        ("1e-30", "quantity_below_minimum"),
+        ("0.999", "quantity_below_minimum"),
+    ],
+)
+def test_dust_quantities_never_reach_the_paper_broker(make_kernel, quantity, reason):
+    state, orders, dropped, rec = _run(make_kernel, intent(quantity))
+    assert state.intents == [] and state.proposed == [] and orders == []
+    assert [d["reason"] for d in dropped] == [reason]
+    assert "rounds down to 0" in dropped[0]["detail"]
+    assert rec.of("risk", "verdict") == []  # dropped before any guard
+    report = aggregate(rec.events, rec.events[-1].ts.date())
+    assert report["strategist"]["dropped_intents"]["by_reason"] == {reason: 1}
+    assert report["data_quality"]["below_minimum"] == {"total": 1, "by_reason": {reason: 1}}
+
+
+def test_quantities_round_down_to_whole_shares(make_kernel):
+    state, orders, dropped, _ = _run(make_kernel, intent("10.7"))
+    assert dropped == []
+    (order,) = orders
+    assert order.quantity == Decimal(10)
+    (carried,) = state.intents
+    assert carried.quantity == Decimal(10) and carried.id == state.submitted[0]
+
+
+def test_a_minimum_notional_drops_small_intents(make_kernel):
+    extra = "min_notional = 5000\n"  # (BASE ends in [broker.paper])
+    _, orders, dropped, _ = _run(make_kernel, intent("3"), extra=extra)
+    assert orders == [] and [d["reason"] for d in dropped] == ["notional_below_minimum"]
+    _, orders, dropped, _ = _run(make_kernel, intent(notional="100"), extra=extra, state="second")
+    assert orders == [] and [d["reason"] for d in dropped] == ["notional_below_minimum"]
+
+
+def test_a_notional_intent_too_small_for_one_share_is_dropped(make_kernel):
+    _, orders, dropped, _ = _run(make_kernel, intent(notional="5"))
+    assert orders == [] and [d["reason"] for d in dropped] == ["quantity_below_minimum"]
+
+
+def test_limit_prices_round_to_the_tick(make_kernel):
+    extra = "price_tick = 0.05\n"
+    _state, orders, _dropped, _ = _run(
+        make_kernel, intent("2", order_type="limit", limit_price="123.4567"), extra=extra
+    )
+    (order,) = orders
+    assert order.limit_price == Decimal("123.45")
+
+
+class Undeclared:
+    """A third-party broker that declares no constraints: a real paper broker behind the
+    bare ``Broker`` protocol (fractional quantities allowed)."""
+
+    live_capable = False
+
+    def __init__(self) -> None:
+        self.inner: PaperBroker | None = None
+
+    @hookimpl
+    def register_brokers(self, register) -> None:
+        def build(config: Any, ctx: Any) -> Undeclared:
+            config = PaperConfig(min_quantity=0, quantity_increment=Decimal("1e-8"))
+            self.inner = PaperBroker(
+                config, lambda: ctx.resolve("market_data"), ctx.state_dir / "legacy.db"
+            )
+            return self
+
+        register("legacy", build)
+
+    def submit(self, request):
+        return self.inner.submit(request)
+
+    def get_order(self, cid):
+        return self.inner.get_order(cid)
+
+    def cancel(self, cid):
+        return self.inner.cancel(cid)
+
+    def orders(self, *, open_only=False):
+        return self.inner.orders(open_only=open_only)
+
+    def fills(self, cid=None):
+        return self.inner.fills(cid)
+
+    def positions(self):
+        return self.inner.positions()
+
+    def account(self):
+        return self.inner.account()
+
+    def close(self):
+        self.inner.close()
+
+
+@pytest.mark.parametrize(
+    ("quantity", "sent"), [("1e-400", None), ("1e-30", None), ("0.123456789", "0.12345678")]
+)
+def test_a_broker_without_declared_constraints_gets_the_default(make_kernel, quantity, sent):
+    legacy = Undeclared()
+    scripted = Scripted()
+    scripted.script = [intent(quantity)]
+    kernel, rec = make_kernel(
+        strategist="scripted",
+        guards="[]",
+        plugins=((scripted, "scripted"), (legacy, "legacy")),
+        environ={"TRADEKERNEL_COMPONENTS__BROKER": "legacy"},
+    )
+    assert not hasattr(legacy, "order_constraints")
+    with Runtime(kernel) as runtime:
+        runtime.run_cycle()
+        orders = legacy.orders()
+    if sent is None:
+        assert orders == []
+        assert [e.fields["reason"] for e in rec.of("strategist", "dropped_intent")] == [
+            "quantity_below_minimum"
+        ]
+    else:
+        assert [o.quantity for o in orders] == [Decimal(sent)]
+    assert OrderConstraints(quantity_increment=Decimal("1e-8")) == DEFAULT_ORDER_CONSTRAINTS
