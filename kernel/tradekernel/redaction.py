@@ -34,6 +34,10 @@ MIN_WHOLE = 4
 """Shorter values are never treated as secrets (they would match everywhere)."""
 LONG_SEGMENT = 20
 """A URL path segment this long counts as a token even when it is all one case."""
+MEMO_TEXT = 96
+MEMO_SIZE = 4096
+"""Answers for texts up to ``MEMO_TEXT`` characters are remembered (up to ``MEMO_SIZE``
+of them, then forgotten at once): events repeat the same symbols, kinds and reasons."""
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _WORDS = re.compile(r"[\s,;]+")
@@ -86,19 +90,15 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: dict[str, None] = {}
-        self._search: re.Pattern[str] | None = None
-        self._starts: re.Pattern[str] | None = None
-        self._starts_any_case: re.Pattern[str] | None = None
+        # (probe, search, starts, starts_any_case) and the memo, swapped as one so that
+        # a reader in another thread (a notifier's delivery) never mixes two builds
+        self._state: tuple[tuple[re.Pattern[str], ...] | None, dict[str, str]] = (None, {})
         for value in secrets:
             self.add(value, rebuild=False)
         self._build()
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return tuple(self._secrets)
 
     def add(self, value: str | None, *, rebuild: bool = True) -> bool:
         """Treat ``value`` (and its parts) as secret from now on; ``False`` when it is
@@ -112,58 +112,83 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """``text`` with every secret, part and 8+ character piece of one masked."""
-        search = self._search
-        if search is None or len(text) < MIN_WHOLE:
+        patterns, memo = self._state
+        if patterns is None or len(text) < MIN_WHOLE:
             return text
-        folded = text.lower()
-        if len(folded) != len(text):  # a rare Unicode case mapping changed the length
-            return self._mask(text, self._starts_any_case)
-        if not search.search(folded):
-            return text
-        return self._mask(text, self._starts, folded)
-
-    def _mask(self, text: str, starts: re.Pattern[str] | None, folded: str | None = None) -> str:
-        assert starts is not None
-        spans: list[list[int]] = []
-        for match in starts.finditer(text if folded is None else folded):
-            start, end = match.start(), match.start() + len(match.group(1))
-            if spans and start <= spans[-1][1]:
-                spans[-1][1] = max(spans[-1][1], end)
-            else:
-                spans.append([start, end])
-        if not spans:
-            return text
-        out, last = [], 0
-        for start, end in spans:
-            out.append(text[last:start])
-            out.append(MASK)
-            last = end
-        out.append(text[last:])
-        return "".join(out)
+        if len(text) > MEMO_TEXT:
+            return _redact(text, patterns)
+        answer = memo.get(text)
+        if answer is None:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            answer = memo[text] = _redact(text, patterns)
+        return answer
 
     def _build(self) -> None:
+        self._state = (self._compile(), {})
+
+    def _compile(self) -> tuple[re.Pattern[str], ...] | None:
         if not self._secrets:
-            self._search = self._starts = self._starts_any_case = None
-            return
+            return None
         wholes: set[str] = set()
         grams: set[str] = set()
+        # A cheap first test: every piece of 8 of a part holds one of the part's 4-grams
+        # at a multiple of 4, and a whole value holds its own last four characters.
+        probes: set[str] = set()
         for value in self._secrets:
-            wholes.add(value.lower() if len(value.lower()) == len(value) else value)
+            whole = value.lower() if len(value.lower()) == len(value) else value
+            wholes.add(whole)
+            probes.add(whole[-MIN_WHOLE:])
             if len(value) < MIN_PARTIAL:
                 continue
-            parts = sensitive_parts(value)
-            for part in parts if _URL.match(value) else (value, *parts):
+            for part in sensitive_parts(value):
                 grams.update(_grams(part))
+                folded = part.lower() if len(part.lower()) == len(part) else part
+                probes.update(folded[i : i + 4] for i in range(0, len(folded) - 3, 4))
         alternatives = [re.escape(w) for w in sorted(wholes, key=len, reverse=True)]
         if grams:
             alternatives.append(_trie_pattern(grams))
         pattern = "|".join(alternatives)
         # The text is lower-cased before the search: a case-sensitive pattern over the
         # folded text is several times faster than an IGNORECASE one.
-        self._search = re.compile(pattern)
-        # every start position of a match, overlapping ones included
-        self._starts = re.compile(f"(?=({pattern}))")
-        self._starts_any_case = re.compile(f"(?=({pattern}))", re.IGNORECASE)
+        return (
+            re.compile(_trie_pattern(probes)),
+            re.compile(pattern),
+            # every start position of a match, overlapping ones included
+            re.compile(f"(?=({pattern}))"),
+            re.compile(f"(?=({pattern}))", re.IGNORECASE),
+        )
+
+
+def _redact(text: str, patterns: tuple[re.Pattern[str], ...]) -> str:
+    probe, search, starts, starts_any_case = patterns
+    folded = text.lower()
+    if len(folded) != len(text):  # a rare Unicode case mapping changed the length
+        return _mask(text, starts_any_case)
+    if not probe.search(folded) or not search.search(folded):
+        return text
+    return _mask(text, starts, folded)
+
+
+def _mask(text: str, starts: re.Pattern[str], folded: str | None = None) -> str:
+    """``text`` with the union of all (overlapping) matches of ``starts`` masked, each
+    run of touching matches as one ``********``."""
+    spans: list[list[int]] = []
+    for match in starts.finditer(text if folded is None else folded):
+        start, end = match.start(), match.start() + len(match.group(1))
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end in spans:
+        out.append(text[last:start])
+        out.append(MASK)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def redact_deep(value: Any, redact: Callable[[str], str]) -> Any:
@@ -187,7 +212,8 @@ def _grams(part: str) -> set[str]:
 
 def _trie_pattern(words: Iterable[str]) -> str:
     """One regex matching exactly ``words`` (all the same length), built as a trie so
-    that the engine tests a character class, not every word, at each position."""
+    that the engine skips positions whose character starts no word and tests only one
+    branch per character after that."""
     trie: dict[str, dict] = {}
     for word in words:
         node = trie

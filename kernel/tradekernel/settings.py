@@ -95,7 +95,7 @@ class Settings:
     sources: dict[tuple[str, ...], str] = field(factory=dict)
     """Where each explicitly set value came from: ``file``, ``env:NAME`` or ``cli:--flag``."""
     _environ: Mapping[str, str] = field(factory=dict, repr=False)
-    _redactor: Redactor = field(factory=Redactor, repr=False)
+    _redactor: Redactor = field(factory=Redactor, repr=False, eq=False)
 
     # -- loading -------------------------------------------------------------------
 
@@ -215,9 +215,10 @@ class Settings:
         return value
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret handed out by :meth:`secret` or written in a secret
-        place of the configuration (a ``headers`` table, a secret-looking key) masked as
-        ``********``: the whole value, its sensitive parts (URL path tokens, query values,
+        """``text`` with every secret masked as ``********``: those handed out by
+        :meth:`secret` and those written in the configuration under a secret-looking
+        key (``Authorization`` in a ``headers`` table, ``token``, ``password``, ...).
+        Masked are the whole value, its sensitive parts (URL path tokens, query values,
         userinfo, the token of ``Bearer <token>``) and any piece of 8 or more characters
         of them, whatever the case (:mod:`tradekernel.redaction`)."""
         return self._redactor.redact(text)
@@ -286,16 +287,16 @@ def _mask_all(value: Any) -> Any:
 
 
 def config_secrets(data: Any, secret: bool = False) -> list[str]:
-    """Every string in ``data`` that :func:`mask_secrets` would mask (values of
-    secret-looking keys, everything in a ``headers`` table), for the redactor."""
+    """Every string under a secret-looking key in ``data`` (``Authorization`` in a
+    ``headers`` table, ``token``, ``password``, ...), for the redactor. Other header
+    values are masked by ``config show`` but not redacted from text: a header such as
+    ``X-Title = "tradekernel"`` would otherwise mask the word everywhere."""
     if isinstance(data, dict):
         return [
             found
             for key, value in data.items()
             if not (isinstance(key, str) and key.endswith("_env"))
-            for found in config_secrets(
-                value, secret or secret_config_key(key) or key in SECRET_TABLES
-            )
+            for found in config_secrets(value, secret or secret_config_key(key))
         ]
     if isinstance(data, list):
         return [found for v in data for found in config_secrets(v, secret)]
