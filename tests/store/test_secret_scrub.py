@@ -9,7 +9,7 @@ import sqlite3
 import attrs
 from tradekernel.components import BrokerRejected
 from tradekernel.execution import Executor
-from tradekernel.models import OrderStatus
+from tradekernel.models import GuardVerdict, OrderStatus
 from tradekernel.settings import Settings
 from tradekernel.store import Store
 
@@ -57,6 +57,16 @@ def test_broker_messages_quoting_a_key_are_stored_and_journaled_redacted(tmp_pat
                 emit=lambda s, k, **f: events.append((s, k, f)),
             )
             results = [executor.execute(iid) for iid in ids]
+            # a guard quoting what a remote said (its verdicts are journaled too)
+            (third,) = helpers.add_approved(store, 1, start=2)
+            store.transition(
+                third,
+                "cancelled",
+                actor="operator",
+                reason=f"remote said: {KEY.lower()}",
+                payload={"echo": [KEY[4:24].upper()]},
+                verdicts=[GuardVerdict.denied("remote_check", "echo", f"got {KEY[-12:]}")],
+            )
             assert [r.outcome for r in results] == ["failed", "failed"]
             second = store.get(ids[1])
             assert second.reason.startswith("broker_rejected: key ********")

@@ -244,6 +244,9 @@ class Store:
         if self.redact is not None:
             reason = self.redact(reason)
             payload = self._scrub(payload)
+            if column_updates.get("verdicts") is not None:  # objects: scrub their text
+                verdicts = [unstructure(v) for v in column_updates["verdicts"]]
+                column_updates = {**column_updates, "verdicts": verdicts}
             column_updates = self._scrub(column_updates)
         now = self.clock()
         ts = ts_text(now)
