@@ -64,7 +64,7 @@ SECRET_KEY_PATTERN = re.compile(
 CONFIG_SECRET_KEY_PATTERN = re.compile(rf"{SECRET_KEY_PATTERN.pattern}|(^|[_\-.])key$", re.I)
 """Configuration keys shown masked: the above, and ``key`` or ``*_key`` itself."""
 SECRET_TABLES = frozenset({"headers"})
-"""Configuration tables whose every value is a secret (header values carry credentials)."""
+"""Configuration tables whose every value ``config show`` masks (headers carry credentials)."""
 
 
 def _parse_env_value(raw: str) -> Any:
