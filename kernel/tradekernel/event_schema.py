@@ -119,6 +119,9 @@ _NOTIFY = {
     "attempts": _f("int", "count"),
     "latency_ms": _LATENCY,
     "error": _f("str"),
+    "rate_limit_bypassed": _f(
+        "bool", doc="a critical notification sent over the rate limit (only when true)"
+    ),
 }
 _ALERTS = {
     "rule": _f("str", doc="alert rule name", req=True),

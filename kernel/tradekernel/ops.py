@@ -94,7 +94,11 @@ def step_reconcile(ctx: BatchContext) -> StepResult:
     try:
         with (
             exclusive(ctx.settings.state_dir / RUN_LOCK, "tradekernel run"),
-            Store.open(ctx.settings.state_dir, on_transition=on_transition) as store,
+            Store.open(
+                ctx.settings.state_dir,
+                on_transition=on_transition,
+                redact=getattr(ctx.settings, "redact", None),
+            ) as store,
         ):
             results = Executor(
                 store,

@@ -27,6 +27,7 @@ from attrs import define, field
 
 from .components import KINDS
 from .errors import ConfigError
+from .redaction import Redactor
 from .sections import (  # noqa: F401 - re-exported: plugin configs import them from here
     ALERT_RULES,
     SECTIONS,
@@ -56,7 +57,15 @@ T = TypeVar("T")
 ENV_PREFIX = "TRADEKERNEL_"
 CONFIG_ENV = "TRADEKERNEL_CONFIG"
 DEFAULT_CONFIG = Path("plugins.toml")
-SECRET_KEY_PATTERN = re.compile(r"(secret|password|passwd|token|api_key|apikey|private_key)", re.I)
+SECRET_KEY_PATTERN = re.compile(
+    r"(secret|password|passwd|token|api[_-]?key|private[_-]?key|authorization|credential|cookie)",
+    re.I,
+)
+"""Names whose values are secrets wherever they appear (event fields, configuration)."""
+CONFIG_SECRET_KEY_PATTERN = re.compile(rf"{SECRET_KEY_PATTERN.pattern}|(^|[_\-.])key$", re.I)
+"""Configuration keys shown masked: the above, and ``key`` or ``*_key`` itself."""
+SECRET_TABLES = frozenset({"headers"})
+"""Configuration tables whose every value ``config show`` masks (headers carry credentials)."""
 
 
 def _parse_env_value(raw: str) -> Any:
@@ -87,7 +96,7 @@ class Settings:
     sources: dict[tuple[str, ...], str] = field(factory=dict)
     """Where each explicitly set value came from: ``file``, ``env:NAME`` or ``cli:--flag``."""
     _environ: Mapping[str, str] = field(factory=dict, repr=False)
-    _revealed: set[str] = field(factory=set, repr=False)
+    _redactor: Redactor = field(factory=Redactor, repr=False, eq=False)
 
     # -- loading -------------------------------------------------------------------
 
@@ -143,6 +152,8 @@ class Settings:
         settings = cls._from_raw(raw, path, sources)
         settings._environ = env
         settings.config_path = path if path.exists() else None
+        for value in config_secrets(settings.component_sections):
+            settings._redactor.add(value)
         settings.check_safety()
         return settings
 
@@ -250,19 +261,22 @@ class Settings:
     def secret(self, env_name: str) -> str | None:
         """The value of the environment variable ``env_name``, which holds a secret.
 
-        The value is remembered so that :meth:`redact` can strip it from any text
-        (events, logs, error messages) before it leaves the process."""
+        The value is remembered so that :meth:`redact` can strip it, its sensitive parts
+        and any 8+ character piece of them from any text (events, logs, error messages,
+        stored text) before it leaves the process."""
         value = self._environ.get(env_name) or None
-        if value and len(value) >= 4:
-            self._revealed.add(value)
+        if value:
+            self._redactor.add(value)
         return value
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret handed out by :meth:`secret` replaced by ``********``."""
-        for value in self._revealed:
-            if value in text:
-                text = text.replace(value, "********")
-        return text
+        """``text`` with every secret masked as ``********``: those handed out by
+        :meth:`secret` and those written in the configuration under a secret-looking
+        key (``Authorization`` in a ``headers`` table, ``token``, ``password``, ...).
+        Masked are the whole value, its sensitive parts (URL path tokens, query values,
+        userinfo, the token of ``Bearer <token>``) and any piece of 8 or more characters
+        of them, whatever the case (:mod:`tradekernel.redaction`)."""
+        return self._redactor.redact(text)
 
     @property
     def state_dir(self) -> Path:
@@ -293,28 +307,60 @@ class Settings:
         return mask_secrets(out, self._environ)
 
 
+def secret_config_key(key: Any) -> bool:
+    """A configuration key whose value is a secret (``*_env`` names a variable: not one)."""
+    return (
+        isinstance(key, str)
+        and not key.endswith("_env")
+        and bool(CONFIG_SECRET_KEY_PATTERN.search(key))
+    )
+
+
 def mask_secrets(data: Any, environ: Mapping[str, str] | None = None) -> Any:
-    """A copy of ``data`` where secret-looking values are masked and ``*_env`` references
-    show only whether their variable is set."""
+    """A copy of ``data`` where secret values are masked and ``*_env`` references show only
+    whether their variable is set. Secret values, at any depth: those of secret-looking
+    keys (:data:`CONFIG_SECRET_KEY_PATTERN`) and everything inside a ``headers`` table."""
     if isinstance(data, dict):
         out = {}
         for key, value in data.items():
             if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
                 state = "set" if environ and environ.get(value) else "not set"
                 out[key] = f"{value} ({state})"
-            elif (
-                isinstance(key, str)
-                and SECRET_KEY_PATTERN.search(key)
-                and isinstance(value, str)
-                and value
-            ):
-                out[key] = "********"
+            elif secret_config_key(key) or (isinstance(key, str) and key in SECRET_TABLES):
+                out[key] = _mask_all(value)
             else:
                 out[key] = mask_secrets(value, environ)
         return out
     if isinstance(data, list):
         return [mask_secrets(v, environ) for v in data]
     return data
+
+
+def _mask_all(value: Any) -> Any:
+    """``value`` with every non-empty text masked (keys, structure and numbers such as
+    ``max_tokens`` kept)."""
+    if isinstance(value, dict):
+        return {k: _mask_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_all(v) for v in value]
+    return "********" if isinstance(value, str) and value else value
+
+
+def config_secrets(data: Any, secret: bool = False) -> list[str]:
+    """Every string under a secret-looking key in ``data`` (``Authorization`` in a
+    ``headers`` table, ``token``, ``password``, ...), for the redactor. Other header
+    values are masked by ``config show`` but not redacted from text: a header such as
+    ``X-Title = "tradekernel"`` would otherwise mask the word everywhere."""
+    if isinstance(data, dict):
+        return [
+            found
+            for key, value in data.items()
+            if not (isinstance(key, str) and key.endswith("_env"))
+            for found in config_secrets(value, secret or secret_config_key(key))
+        ]
+    if isinstance(data, list):
+        return [found for v in data for found in config_secrets(v, secret)]
+    return [data] if secret and isinstance(data, str) else []
 
 
 def _config_path(config_path: str | Path | None, env: Mapping[str, str]) -> tuple[Path, bool]:

@@ -159,6 +159,7 @@ def run_backtest(
             state_dir,
             clock=clock,
             on_transition=lambda t: kernel.registry.call_each("on_intent_transition", transition=t),
+            redact=kernel.settings.redact,
         )
         with store, Runtime(kernel, mode="paper", store=store, clock=clock) as rt:
             with stop_on_signals(rt):

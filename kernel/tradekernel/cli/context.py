@@ -69,8 +69,10 @@ _REDACTORS: list[Any] = []
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every secret the loaded settings handed out masked."""
-    for redact in _REDACTORS:
+    """``text`` with every secret the loaded settings handed out masked (the newest
+    settings first: masking a piece of a secret first could leave the rest of it, too
+    short to count as a piece, unmasked)."""
+    for redact in reversed(_REDACTORS):
         text = redact(text)
     return text
 

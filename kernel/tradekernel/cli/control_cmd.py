@@ -16,7 +16,7 @@ def _control(app: AppContext):
     from ..store import Store
 
     settings = app.settings()
-    store = Store.open(settings.state_dir)
+    store = Store.open(settings.state_dir, redact=settings.redact)
     app.on_close(store.close)
     return Control(store, settings.runtime, emit=app.kernel().emit)
 

@@ -25,7 +25,12 @@ def open_store(app: AppContext, *, create: bool = False, wired: bool = False) ->
         def on_transition(transition: Any) -> None:
             kernel.registry.call_each("on_intent_transition", transition=transition)
 
-    return Store.open(settings.kernel.state_dir, create=create, on_transition=on_transition)
+    return Store.open(
+        settings.kernel.state_dir,
+        create=create,
+        on_transition=on_transition,
+        redact=settings.redact,
+    )
 
 
 def safe_emit(app: AppContext) -> Any:

@@ -41,6 +41,8 @@ def _describe(record) -> str:
         parts.append(f"{record.attempts} attempt{'s' if record.attempts != 1 else ''}")
     if record.latency_ms is not None:
         parts.append(f"{record.latency_ms:.0f} ms")
+    if record.rate_limit_bypassed:
+        parts.append("critical: rate limit bypassed")
     text = ", ".join(parts)
     return f"{text}: {inert(record.error)}" if record.error else text
 
@@ -76,6 +78,8 @@ def log_cmd(
     counts: dict[str, int] = {}
     for r in records:
         counts[r.status] = counts.get(r.status, 0) + 1
+    if bypassed := sum(r.rate_limit_bypassed for r in records):
+        counts["rate_limit_bypassed"] = bypassed
     click.echo("# " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
 

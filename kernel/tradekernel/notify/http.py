@@ -4,16 +4,20 @@ Transient failures (connection errors, timeouts, 408, 429, 5xx) are retried with
 exponential backoff, honouring ``Retry-After`` up to the policy's cap; any other 4xx is
 final. The URL (webhook URLs carry tokens) never appears in a result: errors name the
 exception type or the HTTP status and a short, redacted excerpt of the response body.
+A receiver that echoes the request path gets its tokens masked too: the URL's sensitive
+parts (:func:`tradekernel.redaction.sensitive_parts`) are secrets as well.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 
 import httpx
 
 from ..components import DeliveryResult
+from ..redaction import Redactor
 from .retry import Attempt, RetryPolicy, deliver, parse_retry_after
 
 TRANSIENT_STATUS = frozenset({408, 429})
@@ -39,6 +43,12 @@ for _name in ("httpx", "httpcore"):
 def is_transient_status(status: int) -> bool:
     """Worth retrying: request timeout, too many requests, or a server error."""
     return status in TRANSIENT_STATUS or 500 <= status <= 599
+
+
+@functools.lru_cache(maxsize=64)
+def _url_redactor(url: str) -> Redactor:
+    """Masks ``url`` and its sensitive parts (built once per URL)."""
+    return Redactor([url])
 
 
 def _default_success(response: httpx.Response) -> bool:
@@ -67,11 +77,12 @@ def post(
     _SECRET_URLS.update(spellings)
     own_client = client is None
     http = client or httpx.Client(follow_redirects=False)
+    url_parts = _url_redactor(url)
 
     def scrub(text: str) -> str:
         for spelling in spellings:
             text = text.replace(spelling, "<url>")
-        return redact(text)
+        return redact(url_parts.redact(text))
 
     def attempt(remaining: float) -> Attempt:
         hdrs = dict(headers() if callable(headers) else (headers or {}))
@@ -89,7 +100,8 @@ def post(
         status = response.status_code
         if 200 <= status < 300 and success(response):
             return Attempt(ok=True, http_status=status)
-        excerpt = scrub(" ".join(response.text[:BODY_EXCERPT].split()))
+        # scrub more than is kept, so that no secret is cut in two before it is masked
+        excerpt = scrub(" ".join(response.text[: BODY_EXCERPT * 4].split()))[:BODY_EXCERPT]
         return Attempt(
             ok=False,
             transient=is_transient_status(status),

@@ -14,7 +14,7 @@ from loguru import logger
 from ..components import DeliveryResult, Notification, Notifier
 from ..models import utcnow
 from .render import digest
-from .routing import Router
+from .routing import SEVERITY_ORDER, Router, severity_rank
 from .store import STATUSES, Claim, DeliveryRecord, NotifyStore
 
 EVENT_KINDS = {
@@ -112,7 +112,9 @@ class Notifications:
         Without ``notifiers`` the ``[notify] routes`` pick them by kind and severity
         (nothing when ``[notify] enabled = false``). ``force`` bypasses dedup and rate
         limits; the deliveries are logged all the same. Never raises for a delivery
-        problem: failures, timeouts and suppressions are records."""
+        problem: failures, timeouts and suppressions are records. A ``critical``
+        notification is sent even when the rate limit is used up (dedup still applies);
+        its record says ``rate_limit_bypassed``."""
         if notifiers is None:
             if not self.config.enabled:
                 return []
@@ -125,10 +127,11 @@ class Notifications:
             notification.kind, notification.title, notification.body
         )
         now = self.clock()
+        critical = severity_rank(notification.severity) >= SEVERITY_ORDER["critical"]
         records: list[DeliveryRecord] = []
         running: list[tuple[str, Claim, _Delivery]] = []
         for name in names:
-            claim = self._claim(name, key, notification.kind, now, force)
+            claim = self._claim(name, key, notification.kind, now, force, critical)
             if claim.status != "pending":
                 records.append(
                     self._record(claim.record_id, now, name, notification, key, claim.status)
@@ -215,7 +218,9 @@ class Notifications:
     def _rate_limit(self, name: str) -> Any:
         return self.config.rate_limits.get(name, self.config.rate_limit)
 
-    def _claim(self, name: str, key: str, kind: str, now: datetime, force: bool) -> Claim:
+    def _claim(
+        self, name: str, key: str, kind: str, now: datetime, force: bool, critical: bool
+    ) -> Claim:
         limit = self._rate_limit(name)
         try:
             return self.store.claim(
@@ -227,6 +232,7 @@ class Notifications:
                 rate_count=limit.count,
                 rate_per=float(limit.per),
                 force=force,
+                critical=critical,
             )
         except Exception as exc:  # an unusable state db must not silence alerts
             logger.warning("notify: state unavailable ({}); sending without noise control", exc)
@@ -267,6 +273,7 @@ class Notifications:
             attempts=result.attempts,
             latency_ms=round(latency_ms, 3),
             error=error,
+            rate_limit_bypassed=claim.rate_limit_bypassed,
         )
 
     def _record(
@@ -294,6 +301,7 @@ class Notifications:
     def _announce(self, record: DeliveryRecord) -> None:
         if self._emit is None:
             return
+        extra = {"rate_limit_bypassed": True} if record.rate_limit_bypassed else {}
         try:
             self._emit(
                 "notify",
@@ -306,6 +314,7 @@ class Notifications:
                 attempts=record.attempts,
                 latency_ms=record.latency_ms,
                 error=record.error,
+                **extra,
             )
         except Exception as exc:
             logger.warning("notify: could not emit a notify event: {}", exc)

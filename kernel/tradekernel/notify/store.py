@@ -39,6 +39,8 @@ class DeliveryRecord:
     attempts: int = 0
     latency_ms: float | None = None
     error: str | None = None
+    rate_limit_bypassed: bool = False
+    """A critical notification sent although the notifier's rate limit was used up."""
 
 
 @define(frozen=True)
@@ -47,6 +49,7 @@ class Claim:
 
     record_id: int
     status: str
+    rate_limit_bypassed: bool = False
 
 
 class NotifyStore:
@@ -74,10 +77,13 @@ class NotifyStore:
                     "attempts": int,
                     "latency_ms": float,
                     "error": str,
+                    "rate_limit_bypassed": int,
                 },
                 pk="id",
                 if_not_exists=True,
             )
+            if "rate_limit_bypassed" not in db["notify_log"].columns_dict:  # an older file
+                db["notify_log"].add_column("rate_limit_bypassed", int)
             db["notify_dedup"].create(
                 {"notifier": str, "dedup_key": str, "ts": float},
                 pk=("notifier", "dedup_key"),
@@ -134,16 +140,20 @@ class NotifyStore:
         rate_count: int,
         rate_per: float,
         force: bool = False,
+        critical: bool = False,
     ) -> Claim:
         """Decide, atomically, whether this delivery may go out, and log the decision.
 
         Returns status ``dedup_suppressed`` (the same key was claimed for this notifier
         within ``dedup_window``), ``rate_limited`` (``rate_count`` deliveries were already
         attempted within ``rate_per``) or ``pending`` (claimed: send it, then call
-        :meth:`finish`). ``force`` skips both checks (deliveries are still logged)."""
+        :meth:`finish`). ``force`` skips both checks (deliveries are still logged).
+        ``critical`` skips the rate limit only: over the limit the claim is ``pending``
+        with ``rate_limit_bypassed`` set (and so logged); dedup still applies."""
         ts = now.timestamp()
         with self._transaction() as conn:
             status = "pending"
+            bypassed = False
             if not force and dedup_window > 0:
                 row = conn.execute(
                     "SELECT 1 FROM notify_dedup WHERE notifier = ? AND dedup_key = ? AND ts > ?",
@@ -158,7 +168,10 @@ class NotifyStore:
                     (notifier, ts - rate_per, *COUNTED),
                 ).fetchone()
                 if used >= rate_count:
-                    status = "rate_limited"
+                    if critical:
+                        bypassed = True
+                    else:
+                        status = "rate_limited"
             if status == "pending" and dedup_window > 0:
                 conn.execute(
                     "INSERT OR REPLACE INTO notify_dedup (notifier, dedup_key, ts) "
@@ -167,7 +180,7 @@ class NotifyStore:
                 )
             cursor = conn.execute(
                 "INSERT INTO notify_log (ts, ts_iso, day, notifier, event_kind, dedup_key, "
-                "status, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                "status, attempts, rate_limit_bypassed) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
                 (
                     ts,
                     now.astimezone(UTC).isoformat(),
@@ -176,9 +189,12 @@ class NotifyStore:
                     event_kind,
                     dedup_key,
                     status,
+                    int(bypassed),
                 ),
             )
-            return Claim(record_id=int(cursor.lastrowid or 0), status=status)
+            return Claim(
+                record_id=int(cursor.lastrowid or 0), status=status, rate_limit_bypassed=bypassed
+            )
 
     def finish(
         self,
@@ -235,7 +251,7 @@ class NotifyStore:
             where.append("notifier = ?")
             params.append(notifier)
         sql = "SELECT id, ts, notifier, event_kind, dedup_key, status, http_status, attempts, "
-        sql += "latency_ms, error FROM notify_log"
+        sql += "latency_ms, error, rate_limit_bypassed FROM notify_log"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id"
@@ -255,6 +271,7 @@ class NotifyStore:
                 attempts=row[7] or 0,
                 latency_ms=row[8],
                 error=row[9],
+                rate_limit_bypassed=bool(row[10]),
             )
             for row in rows
         ]

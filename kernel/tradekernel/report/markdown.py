@@ -287,6 +287,11 @@ def _notifications(n: Mapping[str, Any]) -> list[str]:
     out.append(
         f"sent {n['sent']} · failed {n['failed']} · dedup suppressed {n['dedup_suppressed']} · "
         f"rate limited {n['rate_limited']}"
+        + (
+            f" · critical over the rate limit {n['rate_limit_bypassed']}"
+            if n.get("rate_limit_bypassed")
+            else ""
+        )
     )
     out.append("")
     return out + _table(["notifier", "sent", "failed", "dedup suppressed", "rate limited"], rows)

@@ -196,12 +196,18 @@ def notifications(events: Sequence[Event]) -> dict[str, Any]:
         "rate_limited": "rate_limited",
     }
     totals = dict.fromkeys(names.values(), 0)
+    bypassed = 0
     by_notifier: dict[str, dict[str, int]] = {}
     for event in of(events, "notify"):
         key = names.get(event.kind)
         if key is None:
             continue
         totals[key] += 1
+        bypassed += bool(event.fields.get("rate_limit_bypassed"))
         notifier = str(event.fields.get("notifier") or "?")
         by_notifier.setdefault(notifier, dict.fromkeys(names.values(), 0))[key] += 1
-    return {**totals, "by_notifier": {k: by_notifier[k] for k in sorted(by_notifier)}}
+    return {
+        **totals,
+        "rate_limit_bypassed": bypassed,
+        "by_notifier": {k: by_notifier[k] for k in sorted(by_notifier)},
+    }

@@ -59,6 +59,7 @@ class Runtime(Nodes):
         self.store = store or Store.open(
             self.settings.state_dir,
             on_transition=lambda t: kernel.registry.call_each("on_intent_transition", transition=t),
+            redact=self.settings.redact,
         )
         emit = kernel.emit
         self.control = Control(self.store, self.policy, emit=emit, clock=clock)

@@ -16,10 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import sqlite_utils
 from loguru import logger
 
 from ..models import Fill, GuardVerdict, Intent, IntentTransition, Order, canonical_json, utcnow
+from ..redaction import redact_deep
 from ..serde import structure, unstructure
 from . import journal, verify
 from .db import DB_FILENAME, connect, immediate, parse_ts, ts_text
@@ -101,11 +103,15 @@ class Store:
         *,
         on_transition: Callable[[IntentTransition], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.db = db
         self.path = path
         self.on_transition = on_transition
         self.clock = clock
+        self.redact = redact
+        """Scrubs text from outside (broker messages, reasons, payloads) before it is
+        written: the journal is append-only, so a secret in it could never be removed."""
 
     @classmethod
     def open(
@@ -115,14 +121,27 @@ class Store:
         on_transition: Callable[[IntentTransition], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         create: bool = True,
+        redact: Callable[[str], str] | None = None,
     ) -> Store:
         """Open (creating unless ``create`` is false) ``<state_dir>/state.db``.
+
+        ``redact`` (``Settings.redact``) masks secrets in every reason, payload, column
+        update, control value and broker order written.
 
         Raises :class:`SchemaError` for a foreign, corrupted or newer-schema file, and
         :class:`tradekernel.errors.NotFoundError` when ``create`` is false and it is missing.
         """
         path = Path(state_dir) / DB_FILENAME
-        return cls(connect(path, create=create), path, on_transition=on_transition, clock=clock)
+        return cls(
+            connect(path, create=create),
+            path,
+            on_transition=on_transition,
+            clock=clock,
+            redact=redact,
+        )
+
+    def _scrub(self, value: Any) -> Any:
+        return value if self.redact is None else redact_deep(value, self.redact)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -222,6 +241,13 @@ class Store:
             raise TypeError(f"transition: cannot set column(s) {', '.join(sorted(unknown))}")
         if payload and "set" in payload:
             raise TypeError("transition: payload key 'set' is reserved for the columns set")
+        if self.redact is not None:
+            reason = self.redact(reason)
+            payload = self._scrub(payload)
+            if column_updates.get("verdicts") is not None:  # objects: scrub their text
+                verdicts = [unstructure(v) for v in column_updates["verdicts"]]
+                column_updates = {**column_updates, "verdicts": verdicts}
+            column_updates = self._scrub(column_updates)
         now = self.clock()
         ts = ts_text(now)
         updates = {k: _column_value(k, v) for k, v in column_updates.items()}
@@ -442,7 +468,7 @@ class Store:
                         f"control {key} changed since it was read; nothing was changed",
                         current_state=current,
                     )
-            for key, value, reason in writes:
+            for key, value, reason in self._scrub(list(writes)):
                 text = canonical_json(value)
                 row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
                 conn.execute(
@@ -467,6 +493,8 @@ class Store:
     def upsert_order(self, order: Order, *, intent_id: str | None = None) -> None:
         """Record the broker's view of an order (keyed by client order id) and copy its
         status onto the intent. A terminal status is never overwritten by a stale one."""
+        if self.redact is not None and order.reason:
+            order = attrs.evolve(order, reason=self.redact(order.reason))
         ts = ts_text(self.clock())
         with immediate(self.conn) as conn:
             old = conn.execute(

@@ -1,0 +1,231 @@
+"""Secret redaction: mask every secret, its sensitive parts and any long piece of them.
+
+A remote that echoes a request (a webhook answering ``500 no such hook /services/T0/B0/
+<token>``, a provider quoting a header, an LLM repeating its key) hands back *parts* of
+a secret, often re-cased. So a :class:`Redactor` masks, case-insensitively:
+
+* each secret as a whole (values of 4 to 7 characters: only as a whole);
+* its **sensitive parts** (:func:`sensitive_parts`): for a URL the userinfo, the query
+  values, the fragment and the token-like path segments after the host; for any other
+  value each whitespace- or comma-separated word (the token of ``Bearer <token>``);
+* any run of :data:`MIN_PARTIAL` (8) or more characters of a part: an echo of the
+  first 20 characters of a key, upper-cased, is masked like the key.
+
+A part shorter than 8 characters (``hooks``, ``services``, ``Bearer``) is never a
+secret on its own, and neither is a URL path segment that does not look like a token
+(:func:`token_like`): masking ordinary words would garble every message.
+
+The parts are derived once, when a secret is added; the check of a text is one search
+of a compiled pattern (a trie of the parts' 8-character pieces), so a text without a
+secret costs one regex scan.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+MASK = "********"
+MIN_PARTIAL = 8
+"""Shortest run of a secret's part that counts as a leak on its own."""
+MIN_WHOLE = 4
+"""Shorter values are never treated as secrets (they would match everywhere)."""
+LONG_SEGMENT = 20
+"""A URL path segment this long counts as a token even when it is all one case."""
+MEMO_TEXT = 96
+MEMO_SIZE = 4096
+"""Answers for texts up to ``MEMO_TEXT`` characters are remembered (up to ``MEMO_SIZE``
+of them, then forgotten at once): events repeat the same symbols, kinds and reasons."""
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_WORDS = re.compile(r"[\s,;]+")
+
+
+def token_like(segment: str) -> bool:
+    """A URL path segment that looks like a token rather than a word: at least 8
+    characters and a digit, or both upper- and lower-case letters, or 20+ characters."""
+    if len(segment) < MIN_PARTIAL:
+        return False
+    if len(segment) >= LONG_SEGMENT:
+        return True
+    return any(c.isdigit() for c in segment) or (
+        any(c.isupper() for c in segment) and any(c.islower() for c in segment)
+    )
+
+
+def sensitive_parts(value: str) -> tuple[str, ...]:
+    """The pieces of secret ``value`` that are secrets on their own (8+ characters).
+
+    For a URL (``scheme://...``): user name and password, query values, the fragment,
+    and the path segments after the host that are :func:`token_like` (both as written
+    and percent-decoded). The host, the scheme and short or word-like segments
+    (``/services/``, ``/hooks/``) are not secret. For anything else: each word
+    (split on whitespace, commas and semicolons) of 8 or more characters, so the
+    token of ``Bearer <token>`` is a part and ``Bearer`` is not."""
+    parts: list[str] = []
+    if _URL.match(value):
+        try:
+            url = urlsplit(value)
+            credentials = [url.username or "", url.password or ""]
+        except ValueError:  # a malformed port or host: fall back to its words
+            return tuple(w for w in _WORDS.split(value) if len(w) >= MIN_PARTIAL)
+        candidates = [
+            *credentials,
+            *(v for _, v in parse_qsl(url.query, keep_blank_values=True)),
+            url.fragment,
+        ]
+        candidates = [c for c in candidates if len(c) >= MIN_PARTIAL]
+        for segment in url.path.split("/"):
+            candidates.extend(s for s in {segment, unquote(segment)} if token_like(s))
+        parts.extend(candidates)
+    else:
+        parts.extend(w for w in _WORDS.split(value) if len(w) >= MIN_PARTIAL)
+    return tuple(dict.fromkeys(p for p in parts if p))
+
+
+class Redactor:
+    """Masks a growing set of secrets in text; see the module docstring for the rules."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: dict[str, None] = {}
+        # (probe, search, starts, starts_any_case) and the memo, swapped as one so that
+        # a reader in another thread (a notifier's delivery) never mixes two builds
+        self._state: tuple[tuple[re.Pattern[str], ...] | None, dict[str, str]] = (None, {})
+        for value in secrets:
+            self.add(value, rebuild=False)
+        self._build()
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def add(self, value: str | None, *, rebuild: bool = True) -> bool:
+        """Treat ``value`` (and its parts) as secret from now on; ``False`` when it is
+        too short or already known."""
+        if not value or len(value) < MIN_WHOLE or value in self._secrets:
+            return False
+        self._secrets[value] = None
+        if rebuild:
+            self._build()
+        return True
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret, part and 8+ character piece of one masked."""
+        patterns, memo = self._state
+        if patterns is None or len(text) < MIN_WHOLE:
+            return text
+        if len(text) > MEMO_TEXT:
+            return _redact(text, patterns)
+        answer = memo.get(text)
+        if answer is None:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            answer = memo[text] = _redact(text, patterns)
+        return answer
+
+    def _build(self) -> None:
+        self._state = (self._compile(), {})
+
+    def _compile(self) -> tuple[re.Pattern[str], ...] | None:
+        if not self._secrets:
+            return None
+        wholes: set[str] = set()
+        grams: set[str] = set()
+        # A cheap first test: every piece of 8 of a part holds one of the part's 4-grams
+        # at a multiple of 4, and a whole value holds its own last four characters.
+        probes: set[str] = set()
+        for value in self._secrets:
+            whole = value.lower() if len(value.lower()) == len(value) else value
+            wholes.add(whole)
+            probes.add(whole[-MIN_WHOLE:])
+            if len(value) < MIN_PARTIAL:
+                continue
+            for part in sensitive_parts(value):
+                grams.update(_grams(part))
+                folded = part.lower() if len(part.lower()) == len(part) else part
+                probes.update(folded[i : i + 4] for i in range(0, len(folded) - 3, 4))
+        alternatives = [re.escape(w) for w in sorted(wholes, key=len, reverse=True)]
+        if grams:
+            alternatives.append(_trie_pattern(grams))
+        pattern = "|".join(alternatives)
+        # The text is lower-cased before the search: a case-sensitive pattern over the
+        # folded text is several times faster than an IGNORECASE one.
+        return (
+            re.compile(_trie_pattern(probes)),
+            re.compile(pattern),
+            # every start position of a match, overlapping ones included
+            re.compile(f"(?=({pattern}))"),
+            re.compile(f"(?=({pattern}))", re.IGNORECASE),
+        )
+
+
+def _redact(text: str, patterns: tuple[re.Pattern[str], ...]) -> str:
+    probe, search, starts, starts_any_case = patterns
+    folded = text.lower()
+    if len(folded) != len(text):  # a rare Unicode case mapping changed the length
+        return _mask(text, starts_any_case)
+    if not probe.search(folded) or not search.search(folded):
+        return text
+    return _mask(text, starts, folded)
+
+
+def _mask(text: str, starts: re.Pattern[str], folded: str | None = None) -> str:
+    """``text`` with the union of all (overlapping) matches of ``starts`` masked, each
+    run of touching matches as one ``********``."""
+    spans: list[list[int]] = []
+    for match in starts.finditer(text if folded is None else folded):
+        start, end = match.start(), match.start() + len(match.group(1))
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end in spans:
+        out.append(text[last:start])
+        out.append(MASK)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def redact_deep(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` with ``redact`` applied to every string in it (dicts and lists copied,
+    keys kept, anything else returned as is)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_deep(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_deep(v, redact) for v in value]
+    return value
+
+
+def _grams(part: str) -> set[str]:
+    folded = part.lower()
+    if len(folded) != len(part):  # a rare Unicode case mapping: keep the text as given
+        folded = part
+    return {folded[i : i + MIN_PARTIAL] for i in range(len(folded) - MIN_PARTIAL + 1)}
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """One regex matching exactly ``words`` (all the same length), built as a trie so
+    that the engine skips positions whose character starts no word and tests only one
+    branch per character after that."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+
+    def emit(node: dict[str, dict]) -> str:
+        if not node:
+            return ""
+        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items())]
+        if len(branches) == 1:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ")"
+
+    return emit(trie)

@@ -1,0 +1,113 @@
+"""The redactor masks every secret, its sensitive parts and any 8+ character piece of
+them in any case, and leaves text without one alone."""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tradekernel.redaction import MASK, Redactor, sensitive_parts, token_like
+from tradekernel.settings import Settings
+
+TOKEN_CHARS = string.ascii_letters + string.digits + "-_."
+SLACK = "https://hooks.slack.com/services/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"
+
+
+def pieces(secret: str, text: str) -> list[str]:
+    folded = text.lower()
+    return [
+        secret[i : i + 8] for i in range(len(secret) - 7) if secret[i : i + 8].lower() in folded
+    ]
+
+
+def test_sensitive_parts_of_urls_and_header_values():
+    assert sensitive_parts(SLACK) == ("T0A1B2C3D", "B0E4F5G6H", "Xq7rPz2LmN8vKd4sWb6tYh3c")
+    url = "https://alice:pa55w0rd-x@api.example.com/v1/hooks/tradekernel?key=k3y-v4lue-123&x=1#fr4gment99"
+    assert set(sensitive_parts(url)) == {"alice", "pa55w0rd-x", "k3y-v4lue-123", "fr4gment99"} - {
+        "alice"  # shorter than 8: never a secret on its own
+    }
+    # percent-encoded segments count in both spellings
+    assert set(sensitive_parts("https://h.example/a/T0k%2Fen123")) == {"T0k%2Fen123", "T0k/en123"}
+    assert sensitive_parts("Bearer brr5Yt7Ui9Op1As3Df") == ("brr5Yt7Ui9Op1As3Df",)
+    assert sensitive_parts("Bearer short") == ()
+
+
+def test_token_like_segments():
+    assert token_like("T0A1B2C3D") and token_like("AbcdefGh") and token_like("a" * 20)
+    for word in ("services", "hooks", "notifications", "tradekernel", "T0A1B2"):
+        assert not token_like(word), word
+
+
+def test_echoed_parts_are_masked_but_words_are_not():
+    redactor = Redactor([SLACK, "Bearer brr5Yt7Ui9Op1As3Df"])
+    echoed = (
+        "404 no such hook /services/T0A1B2C3D/B0E4F5G6H/XQ7RPZ2LMN8VKD4S "
+        "(auth BEARER BRR5YT7UI9OP1AS3DF) at hooks.slack.com"
+    )
+    # "BEARER BRR5..." is the whole header value: masked as one
+    assert redactor.redact(echoed) == (
+        f"404 no such hook /services/{MASK}/{MASK}/{MASK} (auth {MASK}) at hooks.slack.com"
+    )
+    assert redactor.redact(SLACK) == MASK
+    plain = "services hooks notifications tradekernel https://hooks.slack.com/services/"
+    assert redactor.redact(plain) == plain
+
+
+def test_settings_redact_covers_parts_of_revealed_secrets_and_configured_headers(tmp_path):
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        "[notifier.webhook]\nurl_env = 'HOOK'\n"
+        "headers = { Authorization = 'Bearer brr5Yt7Ui9Op1As3Df', X-Title = 'tradekernel' }\n"
+    )
+    settings = Settings.load(config, environ={"HOOK": SLACK})
+    assert settings.redact("x BRR5YT7UI9OP1 y") == f"x {MASK} y"  # configured header value
+    assert settings.redact("id 2LmN8vKd4sWb") == "id 2LmN8vKd4sWb"  # not revealed yet
+    assert settings.secret("HOOK") == SLACK
+    assert settings.redact("id 2LmN8vKd4sWb") == f"id {MASK}"
+    # not a credential header: masked by `config show` only, never redacted from text
+    assert settings.redact("tradekernel intents approve") == "tradekernel intents approve"
+    assert settings.redact("hooks, services") == "hooks, services"
+
+
+secrets_strategy = st.text(alphabet=TOKEN_CHARS, min_size=8, max_size=48)
+filler = st.text(alphabet=string.printable.replace("*", ""), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    secret=secrets_strategy,
+    data=st.data(),
+    before=filler,
+    after=filler,
+    case=st.sampled_from([str, str.upper, str.lower, str.swapcase]),
+)
+def test_any_piece_of_8_or_more_in_any_case_is_masked(secret, data, before, after, case):
+    start = data.draw(st.integers(0, len(secret) - 8))
+    end = data.draw(st.integers(start + 8, len(secret)))
+    leaked = case(secret[start:end])
+    out = Redactor([secret]).redact(before + leaked + after)
+    assert pieces(secret, out) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=secrets_strategy, text=filler)
+def test_text_without_a_piece_of_a_secret_is_unchanged(secret, text):
+    if pieces(secret, text) or len(secret) < 8:
+        return
+    assert Redactor([secret]).redact(text) == text
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    token=st.text(alphabet=string.ascii_letters + string.digits, min_size=8, max_size=40).filter(
+        token_like
+    ),
+    query=st.text(alphabet=string.ascii_letters + string.digits, min_size=8, max_size=30),
+    case=st.sampled_from([str, str.upper, str.lower]),
+)
+def test_url_token_and_query_echoed_anywhere_are_masked(token, query, case):
+    url = f"https://hooks.example.com/services/{token}?sig={query}"
+    redactor = Redactor([url])
+    out = redactor.redact(f"500: no route {case(f'/services/{token}?sig={query}')} !")
+    assert pieces(token, out) == [] and pieces(query, out) == []

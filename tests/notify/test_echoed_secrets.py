@@ -1,0 +1,125 @@
+"""A receiver that answers 500 echoing the request (path, headers, body) never gets a
+token, nor any 8+ character piece of one in any case, into the notification log, the
+jsonl and sqlite event sinks, the signed audit archive or the CLI's output."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from tradekernel.cli import main
+from tradekernel.notify.testing import HTTPReceiver, ReceivedRequest
+
+SLACK_TOKEN = "Xq7rPz2LmN8vKd4sWb6tYh3c"
+SLACK_TEAM, SLACK_BOT = "T0A1B2C3D", "B0E4F5G6H"
+HOOK_TOKEN = "whk9Fj2Lq8Zr5Tx3Nv7Bc1Md"
+QUERY_TOKEN = "qv4Jh8Ks2Pw6Rt"
+BEARER_TOKEN = "brr5Yt7Ui9Op1As3Df"
+HMAC_ENV, HMAC_SECRET = "ECHO_TEST_AUDIT_KEY", "audit-hmac-key-e5b2d4068f3a9c1"
+SECRET_PARTS = (SLACK_TOKEN, SLACK_TEAM, SLACK_BOT, HOOK_TOKEN, QUERY_TOKEN, BEARER_TOKEN)
+
+
+def echo(request: ReceivedRequest) -> tuple[int, str]:
+    """A hostile receiver: quotes the request back, also upper-cased and in pieces."""
+    last = request.path.rsplit("/", 1)[-1].split("?")[0]
+    return (
+        500,
+        f"no such hook {request.path} ({request.path.upper()}; id {last[:12].lower()}) "
+        f"auth {request.headers.get('authorization', '').upper()} "
+        f"headers={json.dumps(request.headers)} body={request.body[:200].decode()}",
+    )
+
+
+def leaks(text: str) -> list[str]:
+    """Every 8-character piece of a secret part found in ``text``, any case."""
+    folded = text.lower()
+    return sorted(
+        {
+            part[i : i + 8]
+            for part in SECRET_PARTS
+            for i in range(len(part) - 7)
+            if part[i : i + 8].lower() in folded
+        }
+    )
+
+
+def run(capsys, *args: str) -> tuple[int, str]:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return info.value.code, out + err
+
+
+@pytest.fixture
+def receiver():
+    with HTTPReceiver(handler=echo) as rx:
+        yield rx
+
+
+def test_echoed_tokens_reach_no_log_sink_archive_or_output(
+    tmp_path: Path, capsys, monkeypatch, receiver
+):
+    base = receiver.url.rsplit("/", 1)[0]
+    monkeypatch.setenv("ECHO_SLACK_URL", f"{base}/services/{SLACK_TEAM}/{SLACK_BOT}/{SLACK_TOKEN}")
+    monkeypatch.setenv("ECHO_HOOK_URL", f"{base}/hooks/{HOOK_TOKEN}?token={QUERY_TOKEN}&v=1")
+    monkeypatch.setenv(HMAC_ENV, HMAC_SECRET)
+    state = tmp_path / "state"
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        f'[kernel]\nstate_dir = "{state}"\nlog_level = "DEBUG"\n'
+        '[components]\nnotifiers = ["slack", "webhook"]\nmetrics_sinks = ["jsonl", "sqlite"]\n'
+        '[notify]\nretry = { max_attempts = 2, backoff_base = "1ms", backoff_max = "2ms" }\n'
+        f'[audit]\nhmac_key_env = "{HMAC_ENV}"\n'
+        '[notifier.slack]\nwebhook_url_env = "ECHO_SLACK_URL"\n'
+        '[notifier.webhook]\nurl_env = "ECHO_HOOK_URL"\n'
+        f'headers = {{ Authorization = "Bearer {BEARER_TOKEN}", X-Team = "ops" }}\n',
+        encoding="utf-8",
+    )
+    cfg = ("--config", str(config))
+    output = []
+    for notifier in ("slack", "webhook"):
+        code, text = run(capsys, *cfg, "-vv", "notify", "test", notifier)
+        assert code == 1 and "http 500" in text
+        output.append(text)
+    # the receiver really got (and echoed) the tokens
+    assert len(receiver.requests) == 4
+    assert SLACK_TOKEN in receiver.requests[0].path
+    assert receiver.requests[-1].headers["authorization"] == f"Bearer {BEARER_TOKEN}"
+
+    day = datetime.now(UTC).date().isoformat()
+    for args in (
+        ("notify", "log"),
+        ("notify", "log", "--json"),
+        ("events", "query", "--stage", "notify"),
+        ("events", "query", "--stage", "notify", "--json"),
+        ("audit", "archive", "--date", day),
+        ("config", "show"),
+        ("config", "show", "--json"),
+    ):
+        code, text = run(capsys, *cfg, *args)
+        assert code == 0, text
+        output.append(text)
+    assert "http 500: no such hook /services/" in output[2]  # the error is still useful
+
+    db = sqlite3.connect(state / "state.db")
+    try:
+        notify_log = json.dumps(db.execute("SELECT * FROM notify_log").fetchall())
+        events = json.dumps(db.execute("SELECT * FROM events").fetchall())
+    finally:
+        db.close()
+    assert notify_log.count('"failed"') == 2 and events.count("notify") >= 2
+    jsonl = "".join(p.read_text() for p in (state / "events").glob("*.jsonl"))
+    archive = "".join(p.read_text() for p in (state / "archives" / day).iterdir())
+    assert "notify.test" in jsonl and "notify" in archive
+    for where, text in {
+        "notify_log": notify_log,
+        "sqlite events": events,
+        "jsonl events": jsonl,
+        "audit archive": archive,
+        "CLI output": "\n".join(output),
+    }.items():
+        assert leaks(text) == [], where
