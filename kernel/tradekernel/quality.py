@@ -287,7 +287,7 @@ class DataQuality:
 
     def _without(self, symbol: str, bad: list[tuple[Bar, str]], bars: list[Bar]) -> list[Bar]:
         """``bars`` without the rejected ones; forgets rejected bars older than the list."""
-        oldest = bars[0].ts
+        oldest = min(b.ts for b in bars if isinstance(b, Bar))  # a feed need not sort them
         bad[:] = [(b, code) for b, code in bad if b.ts >= oldest]
         if not bad:
             del self._bad[symbol]

@@ -20,7 +20,7 @@ from tradekernel.kernel import Kernel
 from tradekernel.testing import Recorder, kernel_factory  # noqa: F401 - a fixture
 from tradekernel_openai_compatible.testing import FakeChatServer, completion
 
-API_KEY = "sk-or-v1-runtime-SECRET-4242424242"
+API_KEY = "sk-or-v1-8d2f6a0c9e3b7154"  # random-looking, as real keys are
 KEY_ENV = "OPENROUTER_API_KEY"
 USAGE = {"prompt_tokens": 900, "completion_tokens": 60, "total_tokens": 960, "cost": 0.00123}
 

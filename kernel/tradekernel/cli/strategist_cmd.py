@@ -103,8 +103,8 @@ def smoke(app: AppContext, show_llm_event: bool, require_llm_event: bool, as_jso
         }
         out(inert_json(unstructure(payload), indent=2))
     else:
-        for line in _text(name, state, event):
-            out(line)
+        for line in _text(name, state, event, settings.redact):
+            click.echo(line)
         if show_llm_event and record is not None:
             out(inert_json(record, indent=2))
     _gate(name, decision, event, require_llm_event)
@@ -139,7 +139,7 @@ def _skill_rows(state: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _text(name: str, state: Any, event: Any) -> list[str]:
+def _text(name: str, state: Any, event: Any, redact: Any) -> list[str]:
     from .events_cmd import summary
 
     decision = state.decision
@@ -173,8 +173,9 @@ def _text(name: str, state: Any, event: Any) -> list[str]:
     if decision.detail:
         lines.append(f"detail      {decision.detail}")
     # Rationale, detail and symbols come from the strategist (an LLM's answer): one
-    # inert line each; the event summary is inert already.
-    lines = [inert(line) for line in lines]
+    # inert line each, redacted first (escaping first could hide a secret from the
+    # redactor); the event summary is inert already.
+    lines = [inert(redact(line)) for line in lines]
     llm = summary(event) if event is not None else f"no {LLM_STAGE} event"
-    lines.append(f"llm         {llm}")
+    lines.append(redact(f"llm         {llm}"))
     return lines

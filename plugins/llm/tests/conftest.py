@@ -14,7 +14,7 @@ from tradekernel.models import Account, Bar, Position, Quote
 from tradekernel.settings import Settings
 from tradekernel_openai_compatible.testing import FakeChatServer
 
-API_KEY = "sk-or-v1-strategist-SECRET-987654"
+API_KEY = "sk-or-v1-3e9a7c1d5f0b8264"  # random-looking, as real keys are
 AS_OF = datetime(2024, 3, 1, 15, 30, tzinfo=UTC)
 
 

@@ -15,7 +15,7 @@ from tradekernel_llm.testing import CLASSES, LABELS, corpus
 from tradekernel_openai_compatible.testing import completion
 from tradekernel_openai_compatible.wire import parse_completion
 
-SECRET = "sk-or-v1-corpus-SECRET-0123456789"
+SECRET = "sk-or-v1-corpus-SECRET-7f3a9b2e4d1c"  # random-looking, as real keys are
 SIZE = 10_000
 OPTIONS = NormalizeOptions(prompt_version="v1", max_intents=3)
 
