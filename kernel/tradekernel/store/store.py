@@ -21,6 +21,7 @@ from loguru import logger
 
 from ..models import Fill, GuardVerdict, Intent, IntentTransition, Order, canonical_json, utcnow
 from ..serde import structure, unstructure
+from . import anchor as anchors
 from . import journal, verify
 from .db import DB_FILENAME, connect, immediate, parse_ts, ts_text
 from .records import IntentRecord, JournalRow, VerifyResult
@@ -30,6 +31,7 @@ from .states import (
     IntentNotFound,
     IntentState,
     StateConflict,
+    StateLost,
     as_states,
     parse_state,
 )
@@ -106,6 +108,8 @@ class Store:
         self.path = path
         self.on_transition = on_transition
         self.clock = clock
+        self._appended = False
+        """A journal row was committed since the anchor was last written."""
 
     @classmethod
     def open(
@@ -115,21 +119,70 @@ class Store:
         on_transition: Callable[[IntentTransition], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         create: bool = True,
+        check_anchor: bool = True,
     ) -> Store:
         """Open (creating unless ``create`` is false) ``<state_dir>/state.db``.
 
-        Raises :class:`SchemaError` for a foreign, corrupted or newer-schema file, and
+        Raises :class:`SchemaError` for a foreign, corrupted or newer-schema file,
+        :class:`StateLost` when the journal ends before ``<state_dir>/journal.anchor``
+        or disagrees with it (a lost, truncated or rolled-back database: nothing is
+        adopted or written; ``check_anchor=False`` opens it anyway, for reading), and
         :class:`tradekernel.errors.NotFoundError` when ``create`` is false and it is missing.
         """
         path = Path(state_dir) / DB_FILENAME
-        return cls(connect(path, create=create), path, on_transition=on_transition, clock=clock)
+        anchor = anchors.read_anchor(state_dir) if check_anchor else None
+
+        def check(conn: sqlite3.Connection | None) -> None:
+            problem = anchors.disagreement(conn, anchor) if anchor is not None else None
+            if problem is not None:
+                raise StateLost(
+                    f"{path}: {problem}: the state database was lost, truncated or rolled "
+                    f"back, and will not be adopted; {anchors.restore_hint(state_dir)}; "
+                    "nothing was changed"
+                )
+
+        if anchor is not None and not path.exists():
+            check(None)
+        db = connect(path, create=create, check=check)
+        return cls(db, path, on_transition=on_transition, clock=clock)
 
     @property
     def conn(self) -> sqlite3.Connection:
         return self.db.conn
 
     def close(self) -> None:
-        self.db.close()
+        """Write the journal anchor (when this store appended) and close the database."""
+        try:
+            self.write_anchor()
+        except OSError as exc:  # the anchor lags (allowed: the journal may be ahead of it)
+            logger.warning("could not write the journal anchor: {}", exc)
+        finally:
+            self.db.close()
+
+    # -- the journal anchor --------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path.parent
+
+    def journal_head(self) -> tuple[int, str | None]:
+        """The journal's last ``(seq, hash)``; ``(0, None)`` when it is empty."""
+        return anchors.head(self.conn)
+
+    def write_anchor(self, *, force: bool = False) -> anchors.Anchor | None:
+        """Record the journal's committed head in ``<state_dir>/journal.anchor`` (fsynced)
+        when this store appended since the last write (``force``: in any case). Never
+        moves the anchor back: the journal may be ahead of the anchor, never behind."""
+        if not (self._appended or force):
+            return None
+        self._appended = False
+        seq, hash_ = self.journal_head()
+        if hash_ is None:
+            return None
+        current = anchors.read_anchor(self.state_dir)
+        if current is not None and current.seq >= seq and not force:
+            return current
+        return anchors.write_anchor(self.state_dir, seq, hash_, now=self.clock())
 
     def __enter__(self) -> Store:
         return self
@@ -192,6 +245,7 @@ class Store:
                     },
                 )
         if created:
+            self._appended = True
             self._notify(intent.id, None, IntentState.PROPOSED, actor, "", now, {})
         return self.get(intent.id)
 
@@ -275,6 +329,7 @@ class Store:
                 ts=ts,
                 payload=body,
             )
+        self._appended = True
         self._notify(intent_id, current, target, actor, reason, now, body)
         return self.get(intent_id)
 
@@ -381,11 +436,18 @@ class Store:
         control value agree with what the journal rebuilds. One pass over the journal."""
         conn = self.conn
         replay = verify.Replay()
+        anchor = anchors.read_anchor(self.state_dir)
         conn.execute("BEGIN")  # one consistent snapshot for all checks
         try:
             result, _ = journal.verify_chain(journal.iter_raw(conn), on_row=replay.add)
             if not result.ok:
                 return result
+            lost = anchors.disagreement(conn, anchor) if anchor is not None else None
+            if lost is not None:
+                seq = min(anchor.seq, result.rows_checked + 1)  # type: ignore[union-attr]
+                return VerifyResult(
+                    False, result.rows_checked, first_bad_seq=seq, problem=lost, entity="journal"
+                )
             problem = verify.cross_check(conn, replay)
         finally:
             conn.execute("COMMIT")
@@ -399,6 +461,18 @@ class Store:
             entity=problem.entity,
             column=problem.column,
         )
+
+    def journal_disagreement(self, intent_id: str) -> str | None:
+        """Why ``intent_id``'s row disagrees with its journal rows (state, version, the
+        journal-backed columns, each row's hash), or ``None`` when it agrees."""
+        problem = verify.check_one(self.conn, intent_id)
+        return None if problem is None else problem.text
+
+    def latest_intents(self, state: str | IntentState, limit: int) -> list[IntentRecord]:
+        """The ``limit`` intents in ``state`` changed most recently, newest first."""
+        sql = f"{_SELECT_INTENT} WHERE state = ? ORDER BY updated_at DESC, id LIMIT ?"
+        rows = self.conn.execute(sql, (parse_state(state).value, int(limit)))
+        return [self._record(r) for r in rows]
 
     # -- operator control state --------------------------------------------------------
 
@@ -461,6 +535,7 @@ class Store:
                     ts=ts,
                     payload={"key": key, "value": json.loads(text)},
                 )
+        self._appended = bool(writes) or self._appended
 
     # -- orders and fills --------------------------------------------------------------
 

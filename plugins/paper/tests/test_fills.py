@@ -36,7 +36,7 @@ def test_market_order_fills_at_the_next_bar_open(kit):
     feed.advance()
     order = broker.submit(buy("c1", 10))
     assert order.status is OrderStatus.WORKING
-    assert order.broker_order_id == "paper-1"
+    assert order.broker_order_id == "paper-c1"
     assert broker.get_order("c1").status is OrderStatus.WORKING  # not on the current bar
     assert broker.fills() == []
     feed.advance()
@@ -45,7 +45,7 @@ def test_market_order_fills_at_the_next_bar_open(kit):
     assert (order.filled_quantity, order.avg_fill_price) == (D(10), D(102))
     (fill,) = broker.fills()
     assert (fill.fill_id, fill.price, fill.quantity, fill.ts) == ("c1-1", D(102), D(10), kit.day(1))
-    assert fill.commission == 0 and fill.broker_order_id == "paper-1"
+    assert fill.commission == 0 and fill.broker_order_id == "paper-c1"
     account = broker.account()
     assert account.cash == D(98980)
     assert account.equity == D(98980) + 10 * D("102.5")
