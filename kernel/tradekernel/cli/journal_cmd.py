@@ -15,12 +15,12 @@ def journal() -> None:
     """Verify, export and back up the state journal."""
 
 
-def _store(app: AppContext):
-    """The store, opened for reading even when it disagrees with the journal anchor
-    (verify reports that; backup and export copy what is there)."""
+def _store(app: AppContext, *, check_anchor: bool = True):
+    """The store; ``check_anchor=False`` (verify) opens it as it is even when it
+    disagrees with the journal anchor, to report that."""
     from ..store import Store
 
-    return Store.open(app.settings().kernel.state_dir, create=False, check_anchor=False)
+    return Store.open(app.settings().kernel.state_dir, create=False, check_anchor=check_anchor)
 
 
 @journal.command("verify")
@@ -33,7 +33,7 @@ def verify(app: AppContext, as_json: bool) -> None:
     from ..store.anchor import read_anchor
 
     try:
-        with _store(app) as store:
+        with _store(app, check_anchor=False) as store:
             result = store.verify_journal()
     except NotFoundError:
         anchor = read_anchor(app.settings().kernel.state_dir)

@@ -45,7 +45,7 @@ def read_anchor(state_dir: str | Path) -> Anchor | None:
     path = anchor_path(state_dir)
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no anchor (nor state dir) yet
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise StateLost(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from ..files import make_dir
 from .states import DiskFull, SchemaError, StateUnusable
 
 DB_FILENAME = "state.db"
@@ -258,11 +259,7 @@ def _check_place(path: Path, create: bool) -> None:
     state_dir = path.parent
     blocker = next((p for p in (state_dir, *state_dir.parents) if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
-        what = "is a file" if blocker == state_dir else f"is under a file ({blocker})"
-        raise StateUnusable(
-            f"{state_dir}: [kernel] state_dir {what}, not a directory; point state_dir at a "
-            "directory (it is created when missing); nothing was changed"
-        )
+        make_dir(state_dir)  # raises StateUnusable naming the file in the way
     if path.exists() and path.is_dir():
         raise StateUnusable(f"{path}: is a directory, not the state database; nothing was changed")
     writable = state_dir if state_dir.exists() else blocker
@@ -281,7 +278,7 @@ def connect(
     *,
     create: bool = True,
     synchronous: str = SYNCHRONOUS,
-    check: Callable[[sqlite3.Connection], None] | None = None,
+    check: Callable[[sqlite3.Connection], bool] | None = None,
 ) -> sqlite_utils.Database:
     """Open the state database at ``path`` (WAL, busy timeout, foreign keys), migrated.
 
@@ -289,7 +286,8 @@ def connect(
     changing it, :class:`StateUnusable` for a place it cannot live (a file as the
     directory, a read-only directory), and :class:`tradekernel.errors.NotFoundError`
     when ``create`` is false and the file does not exist. ``check(conn)`` runs on the
-    opened file before anything is written to it (the journal anchor's check).
+    opened file before anything is written to it (the journal anchor's check): it may
+    raise, or return false to get the file as it is, neither configured nor migrated.
     """
     from ..errors import NotFoundError
 
@@ -300,13 +298,13 @@ def connect(
     elif not create:
         raise NotFoundError(f"{path}: no state database here yet")
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         version = _inspect(conn, path)
-        if check is not None:
-            check(conn)
+        if check is not None and not check(conn):
+            return sqlite_utils.Database(conn, execute_plugins=False)  # as it is: no writes
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")

@@ -6,6 +6,9 @@ import enum
 from collections.abc import Collection
 
 from ..errors import ConfigError, NotFoundError, RefusedError, TradekernelError
+from ..files import StateUnusable
+
+__all__ = ["StateUnusable"]
 
 
 class IntentState(enum.StrEnum):
@@ -95,11 +98,6 @@ class SchemaError(ConfigError):
 class StateLost(ConfigError):
     """The state database ends before the journal anchor says it does, or disagrees with
     it (lost, truncated or rolled back): refused, nothing changed (exit 2)."""
-
-
-class StateUnusable(ConfigError):
-    """The state directory or database cannot be used where it is (read-only, not a
-    directory, not a database): one line saying what to do (exit 2)."""
 
 
 class DiskFull(TradekernelError):
