@@ -154,9 +154,7 @@ def test_a_reset_paper_account_halts_trading_and_reissues_no_order_id(state, tmp
     run = tk(cfg, "run", "--cycles", "40", "--json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["orders_submitted"] == 0
-    conflicts = [
-        e for e in events(state) if (e["stage"], e["kind"]) == ("executor", "conflict")
-    ]
+    conflicts = [e for e in events(state) if (e["stage"], e["kind"]) == ("executor", "conflict")]
     assert conflicts and all(e["severity"] == "critical" for e in conflicts)
     assert all(e["fields"]["reason"].startswith("unknown_to_broker") for e in conflicts)
     status = json.loads(tk(cfg, "control", "status", "--json").stdout)

@@ -181,9 +181,7 @@ def test_a_rejected_intent_set_to_approved_with_sql_is_never_sent(
         executor.execute(iid)
     assert broker.count() == 0
     (conflict,) = [f for s, k, f in events if (s, k) == ("executor", "conflict")]
-    assert conflict["severity"] == "critical" and conflict["reason"].startswith(
-        "journal_mismatch"
-    )
+    assert conflict["severity"] == "critical" and conflict["reason"].startswith("journal_mismatch")
 
 
 def test_an_edit_between_the_claim_and_the_submit_is_never_sent(
@@ -254,7 +252,7 @@ def test_undecodable_text_in_the_database_is_reported_not_a_crash(state_dir, thr
     data[at : at + 4] = b"\xff\xfe\xfd\xfc"
     db.write_bytes(bytes(data))
     with Store.open(state_dir) as store:
-        with pytest.raises(SchemaError, match="the database is corrupted .*audit restore"):
+        with pytest.raises(SchemaError, match=r"the database is corrupted .*audit restore"):
             store.list_intents()
         result = store.verify_journal()
     assert not result.ok and "corrupted" in result.problem
