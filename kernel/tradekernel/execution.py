@@ -110,6 +110,7 @@ class Executor:
         """The effective trading mode the preflight checks against: the runtime passes
         its resolved mode (a --mode flag counts); otherwise the operator's persisted
         mode, else Settings'."""
+        self._mismatched: set[str] = set()
         self.checkpoint = checkpoint
         """Test hook: called as ``checkpoint(point, intent_id)`` at ``claimed``,
         ``before_submit``, ``after_submit`` and ``recorded`` (crash tests kill there)."""
@@ -286,6 +287,9 @@ class Executor:
         return self._submitted(record, order, actor)
 
     def _journal_conflict(self, record: IntentRecord, problem: str) -> None:
+        if record.id in self._mismatched:  # a refused intent is retried every cycle
+            return
+        self._mismatched.add(record.id)
         self._emit(
             "conflict",
             record,
