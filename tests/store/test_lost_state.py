@@ -52,12 +52,12 @@ def test_closing_a_store_that_appended_anchors_the_journal_head(state_dir, three
     assert (state_dir / ANCHOR_FILENAME).stat().st_mtime_ns == written
 
 
-def test_the_anchor_never_moves_back(state_dir, three, helpers):
+def test_every_writer_anchors_the_committed_head(state_dir, three, helpers):
     with Store.open(state_dir) as late, Store.open(state_dir) as early:
         early.set_control("kill_switch", True, actor="op")  # seq 10
         late.set_control("paused", True, actor="op")  # seq 11
         late.write_anchor()
-        early.write_anchor()  # a slower process anchoring an older head
+        early.write_anchor()  # a slower process: it anchors what is committed, not its own
     assert read_anchor(state_dir).seq == 11
 
 
