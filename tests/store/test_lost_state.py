@@ -269,3 +269,20 @@ def test_a_full_disk_rolls_back_and_says_so(state_dir, three, helpers):
         assert store.find(big.id) is None
         assert store.verify_journal().ok
         assert store.list_intents(state=IntentState.APPROVED.value)
+
+
+def test_an_anchor_that_cannot_be_written_lags_and_is_retried(state_dir, three, monkeypatch):
+    from tradekernel.store import anchor as anchor_module
+
+    real = anchor_module.write_anchor
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(state_dir / ANCHOR_FILENAME))
+
+    with Store.open(state_dir) as store:
+        store.set_control("paused", True, actor="op")
+        monkeypatch.setattr(anchor_module, "write_anchor", full)
+        assert store.write_anchor() is None  # logged, not raised: the journal is ahead
+        assert read_anchor(state_dir).seq == 9
+        monkeypatch.setattr(anchor_module, "write_anchor", real)
+    assert read_anchor(state_dir).seq == 10  # retried when the store closed

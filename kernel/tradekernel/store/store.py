@@ -192,8 +192,6 @@ class Store:
         """Write the journal anchor (when this store appended) and close the database."""
         try:
             self.write_anchor()
-        except OSError as exc:  # the anchor lags (allowed: the journal may be ahead of it)
-            logger.warning("could not write the journal anchor: {}", exc)
         finally:
             self.db.close()
 
@@ -220,7 +218,14 @@ class Store:
         current = anchors.read_anchor(self.state_dir)
         if current is not None and current.seq >= seq and not force:
             return current
-        return anchors.write_anchor(self.state_dir, seq, hash_, now=self.clock())
+        try:
+            return anchors.write_anchor(self.state_dir, seq, hash_, now=self.clock())
+        except OSError as exc:  # a full disk: the anchor lags (allowed), retried next time
+            self._appended = True
+            if force:
+                raise
+            logger.warning("could not write the journal anchor {}: {}", exc.filename, exc)
+            return None
 
     def __enter__(self) -> Store:
         return self
