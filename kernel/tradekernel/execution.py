@@ -335,7 +335,8 @@ class Executor:
                     "conflict",
                     current,
                     severity="critical",
-                    reason=f"broker accepted order {order.broker_order_id} but the intent "
+                    reason=f"order_for_unsent_intent: broker accepted order "
+                    f"{order.broker_order_id} but the intent "
                     f"is {current.state.value}",
                 )
             return self._result(current, current.state.value, current.reason or "")
