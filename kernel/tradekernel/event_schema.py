@@ -148,6 +148,12 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
         "transition": _COMMANDER,
         "end": {**_COMMANDER, "node": _f("str", doc="last node")},
         "mode": {**_COMMANDER, "node": _f("str"), "mode": _f("str", req=True)},
+        "recovered": {
+            "cancelled": _f(
+                "int", "count", "intents left proposed by a crash, cancelled", req=True
+            ),
+            "reason": _f("str"),
+        },
     },
     "hydrate": {
         "skill": {

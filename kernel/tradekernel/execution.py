@@ -42,7 +42,12 @@ PREFLIGHT_CODES = (
     "guard_denied",
     "live_broker_needs_live_mode",
     "broker_mismatch",
+    "journal_mismatch",
 )
+
+RECENT_SENT = 50
+"""Besides every open order, reconcile asks the broker about this many of the most
+recently sent ones (a reset or replaced broker account forgets them too)."""
 
 
 @frozen
@@ -105,6 +110,7 @@ class Executor:
         """The effective trading mode the preflight checks against: the runtime passes
         its resolved mode (a --mode flag counts); otherwise the operator's persisted
         mode, else Settings'."""
+        self._mismatched: set[str] = set()
         self.checkpoint = checkpoint
         """Test hook: called as ``checkpoint(point, intent_id)`` at ``claimed``,
         ``before_submit``, ``after_submit`` and ``recorded`` (crash tests kill there)."""
@@ -200,6 +206,9 @@ class Executor:
         denial = record.first_denial
         if denial is not None:
             out.append(Denial("guard_denied", f"{denial.guard}: {denial.code}"))
+        mismatch = self.store.journal_disagreement(record.id)
+        if mismatch is not None:
+            out.append(Denial("journal_mismatch", mismatch))
         return out
 
     def _request(self, record: IntentRecord) -> OrderRequest | None:
@@ -230,6 +239,9 @@ class Executor:
         denials = self._preflight(record)
         if denials:
             codes = ", ".join(d.code for d in denials)
+            for d in denials:
+                if d.code == "journal_mismatch":
+                    self._journal_conflict(record, d.detail)
             raise RefusedError(
                 f"refusing to execute intent {intent_id} ({record.state.value}): {codes}; "
                 "nothing was sent"
@@ -257,6 +269,12 @@ class Executor:
         if halts:
             detail = ", ".join(d.code for d in halts)
             return self._fail(record, f"halted_before_submit: {detail}", actor)
+        # the row about to be sent must be the one the journal tells (an edit since the
+        # preflight, e.g. a rejected intent set to approved with SQL, is never sent)
+        mismatch = self.store.journal_disagreement(intent_id)
+        if mismatch is not None:
+            self._journal_conflict(record, mismatch)
+            return self._fail(record, f"journal_mismatch: {mismatch}", actor)
         try:
             order = self.broker.submit(request)
         except BrokerRejected as exc:
@@ -267,6 +285,18 @@ class Executor:
             return result
         self._point("after_submit", intent_id)
         return self._submitted(record, order, actor)
+
+    def _journal_conflict(self, record: IntentRecord, problem: str) -> None:
+        if record.id in self._mismatched:  # a refused intent is retried every cycle
+            return
+        self._mismatched.add(record.id)
+        self._emit(
+            "conflict",
+            record,
+            severity="critical",
+            reason=f"journal_mismatch: {problem}; the intent row was changed behind the "
+            "journal's back: nothing was sent, run `tradekernel journal verify`",
+        )
 
     def _claimed_elsewhere(self, record: IntentRecord) -> ExecutionResult:
         self._emit("claim_conflict", record, reason=f"already {record.state.value}")
@@ -305,7 +335,8 @@ class Executor:
                     "conflict",
                     current,
                     severity="critical",
-                    reason=f"broker accepted order {order.broker_order_id} but the intent "
+                    reason=f"order_for_unsent_intent: broker accepted order "
+                    f"{order.broker_order_id} but the intent "
                     f"is {current.state.value}",
                 )
             return self._result(current, current.state.value, current.reason or "")
@@ -391,9 +422,44 @@ class Executor:
 
     # -- reconcile -------------------------------------------------------------------
 
+    def check_sent(self, *, actor: str = "reconcile") -> list[str]:
+        """Ask the broker about the orders the store says were sent through it (every
+        open one and the :data:`RECENT_SENT` latest): one it does not know means the
+        broker's account was reset or replaced, or the order was lost. Each is a critical
+        ``executor.conflict`` and trading is halted. Returns the intents concerned."""
+        records = {r.id: r for r in self.store.list_intents(state="submitted", open_orders=True)}
+        for r in self.store.latest_intents("submitted", RECENT_SENT):
+            records.setdefault(r.id, r)
+        unknown = []
+        for record in records.values():
+            if record.broker != self.broker_name:
+                continue
+            try:
+                order = self.broker.get_order(record.client_order_id)
+            except Exception:  # cannot tell now; the next reconcile asks again
+                continue
+            if order is None:
+                self.order_unknown(record, actor=actor)
+                unknown.append(record.id)
+        return unknown
+
+    def order_unknown(self, record: IntentRecord, *, actor: str = "executor") -> None:
+        """``record`` was sent (the store holds its acknowledgement) but the broker does
+        not know its order: a critical ``executor.conflict``; trading is halted until an
+        operator has looked (``tradekernel control trading-state active``)."""
+        reason = (
+            f"unknown_to_broker: the store says order {record.client_order_id} "
+            f"({record.broker_order_id}) was sent to {self.broker_name}, which does not know "
+            "it (its account was reset or replaced, or the order was lost)"
+        )
+        self._emit("conflict", record, severity="critical", reason=reason)
+        if self.store.get_control("trading_state", "active") != "halted":
+            self.store.set_control("trading_state", "halted", actor=actor, reason=reason)
+
     def reconcile(self, *, actor: str = "reconcile") -> list[ReconcileResult]:
         """Resolve every intent stuck in ``executing`` by asking the broker first (run at
-        start, before any new execution). Never resubmits an order the broker has."""
+        start, before any new execution), then check the sent orders the broker should
+        know (:meth:`check_sent`). Never resubmits an order the broker has."""
         results = []
         for record in self.store.list_intents(state=IntentState.EXECUTING.value):
             request = self._request(record)
@@ -414,4 +480,5 @@ class Executor:
                     result.reason,
                 )
             )
+        self.check_sent(actor=actor)
         return results

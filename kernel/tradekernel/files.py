@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import RefusedError
+from .errors import ConfigError, RefusedError
 
 RUN_LOCK = "run.lock"
 """Held by ``tradekernel run`` in the state directory: one agent per state."""
@@ -19,6 +20,36 @@ class LockHeld(RefusedError):
     """Another process holds the lock (exit 3)."""
 
 
+class StateUnusable(ConfigError):
+    """The state directory cannot be used where it is (a file, under a file, read-only):
+    one line saying what to do (exit 2)."""
+
+
+def make_dir(path: Path) -> None:
+    """``mkdir -p path``, or :class:`StateUnusable` naming what is in the way."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        what = "is a file" if blocker == path else f"is under a file ({blocker})"
+        raise StateUnusable(
+            f"{path}: {what}, not a directory; point [kernel] state_dir at a directory "
+            "(it is created when missing); nothing was changed"
+        ) from None
+    except PermissionError as exc:
+        raise StateUnusable(
+            f"{path}: cannot create the directory ({exc.strerror}); make its parent writable "
+            "or point [kernel] state_dir elsewhere; nothing was changed"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            raise StateUnusable(
+                f"{path}: is on a read-only filesystem; point [kernel] state_dir at a "
+                "writable directory; nothing was changed"
+            ) from None
+        raise
+
+
 @contextlib.contextmanager
 def exclusive(path: Path, what: str) -> Iterator[None]:
     """Hold ``path`` with ``flock(LOCK_EX | LOCK_NB)`` for the block; raise
@@ -26,8 +57,17 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
     and the holder's pid. The lock is released by the kernel when the process
     dies, however it dies. The file keeps the holder's pid and is never deleted (deleting
     a lock file races with its next user)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    make_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (PermissionError, OSError) as exc:
+        if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+            raise StateUnusable(
+                f"{path.parent}: the state directory is read-only ({exc.strerror}); make it "
+                "writable or point [kernel] state_dir at a writable directory; nothing was "
+                "changed"
+            ) from None
+        raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -49,7 +89,7 @@ def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same directory + rename, so
     readers see the old content or the new, never a partial file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -361,3 +361,23 @@ def test_jsonl_and_sqlite_logs_give_the_same_report(tmp_path):
     }
     assert from_sqlite["intents"]["by_final_state"]["submitted"] == 2
     assert from_sqlite["strategist_llm"]["estimated_cost_usd"] == "0.0038"
+
+
+def test_orders_count_critical_conflicts_by_code_and_abandoned_proposals():
+    from tradekernel.models import Event
+    from tradekernel.serde import structure
+
+    raw = [
+        ev("01:00:00", "executor", "conflict", "critical", intent_id="a",
+           reason="unknown_to_broker: the store says order tk-a was sent"),
+        ev("01:00:01", "executor", "conflict", "critical", intent_id="b",
+           reason="unknown_to_broker: the store says order tk-b was sent"),
+        ev("01:00:02", "executor", "conflict", "critical", intent_id="c",
+           reason="journal_mismatch: intent c is approved but its last journal row says"),
+        ev("01:00:03", "commander", "recovered", "warning", cancelled=2,
+           reason="abandoned_proposal: left proposed by an interrupted run"),
+    ]  # fmt: skip
+    report = aggregate([structure(e, Event) for e in raw], D)
+    o = report["orders"]
+    assert o["conflicts_by_code"] == {"journal_mismatch": 1, "unknown_to_broker": 2}
+    assert o["abandoned_proposals"] == 2

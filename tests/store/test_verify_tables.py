@@ -302,8 +302,11 @@ def test_transition_payload_may_not_use_the_reserved_set_key(store, helpers):
 
 def _rechain(state_dir, rewrite):
     """Rewrite payloads with ``rewrite(seq, payload) -> payload`` and re-hash the whole
-    chain, as the previous release's writer would have produced it."""
+    chain, as the previous release's writer would have produced it (which wrote no
+    journal anchor: a whole rewritten chain is what the anchor exists to catch)."""
     from tradekernel.models import canonical_json, digest
+
+    (state_dir / "journal.anchor").unlink(missing_ok=True)
 
     conn = sqlite3.connect(state_dir / "state.db")
     rows = conn.execute(

@@ -24,6 +24,7 @@ from .. import __version__, eventlog
 from ..errors import ConfigError, GateFailed, RefusedError
 from ..models import utcnow
 from ..store import Store
+from ..store.anchor import read_anchor
 from ..store.db import ts_text
 from . import sources
 from .keys import Signer, signer_from_settings
@@ -98,8 +99,10 @@ def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], d
         conn.execute("BEGIN")  # one snapshot of the journal
         try:
             segment = sources.journal_segment(conn, day)
+            head_seq, head_hash = store.journal_head()
         finally:
             conn.execute("COMMIT")
+        anchor = read_anchor(settings.state_dir)
     problem = sources.check_segment(segment.rows, segment.anchor_hash, segment.first_seq)
     if problem:
         raise GateFailed(
@@ -114,6 +117,11 @@ def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], d
         "last_seq": segment.last_seq,
         "anchor_hash": segment.anchor_hash,
         "last_hash": segment.last_hash,
+        # the whole journal's head when archived, and the anchor file then: a state.db
+        # that later ends before either was truncated or rolled back
+        "head_seq": head_seq,
+        "head_hash": head_hash,
+        "anchor": None if anchor is None else {"seq": anchor.seq, "hash": anchor.hash},
     }
     jsonl_path = sources.jsonl_path(settings, day)
     jsonl = sources.read_jsonl_day(jsonl_path)

@@ -21,7 +21,8 @@ class RestoreResult:
 
 
 def restore_backup(backup: str | Path, state_dir: str | Path) -> RestoreResult:
-    """Copy ``backup`` to ``<state_dir>/state.db`` and verify its journal.
+    """Copy ``backup`` to ``<state_dir>/state.db``, verify its journal and anchor it
+    (``journal.anchor`` names the restored journal's head).
 
     Refuses (exit 3) when ``state_dir`` exists and is not empty. The copy uses SQLite's
     backup API from a read-only connection, so the backup file is never modified. When
@@ -64,6 +65,8 @@ def restore_backup(backup: str | Path, state_dir: str | Path) -> RestoreResult:
         with Store.open(target_dir, create=False) as store:
             result = store.verify_journal()
             intents = store.conn.execute("SELECT COUNT(*) FROM intents").fetchone()[0]
+            if result.ok:  # the restored journal is the state's head from now on
+                store.write_anchor(force=True)
     except TradekernelError:
         undo()
         raise

@@ -15,10 +15,12 @@ def journal() -> None:
     """Verify, export and back up the state journal."""
 
 
-def _store(app: AppContext):
+def _store(app: AppContext, *, check_anchor: bool = True):
+    """The store; ``check_anchor=False`` (verify) opens it as it is even when it
+    disagrees with the journal anchor, to report that."""
     from ..store import Store
 
-    return Store.open(app.settings().kernel.state_dir, create=False)
+    return Store.open(app.settings().kernel.state_dir, create=False, check_anchor=check_anchor)
 
 
 @journal.command("verify")
@@ -26,11 +28,21 @@ def _store(app: AppContext):
 @pass_app
 def verify(app: AppContext, as_json: bool) -> None:
     """Check the hash chain and that intent states agree with it (exit 4 when not)."""
-    from ..errors import GateFailed
+    from ..errors import GateFailed, NotFoundError
     from ..serde import unstructure
+    from ..store.anchor import read_anchor
 
-    with _store(app) as store:
-        result = store.verify_journal()
+    try:
+        with _store(app, check_anchor=False) as store:
+            result = store.verify_journal()
+    except NotFoundError:
+        anchor = read_anchor(app.settings().kernel.state_dir)
+        if anchor is None:
+            raise
+        raise GateFailed(
+            f"journal verification failed: journal truncated: anchor at seq {anchor.seq}, "
+            "journal ends at 0 (the state database is missing)"
+        ) from None
     if as_json:
         echo_json(unstructure(result))
     elif result.ok:

@@ -214,6 +214,8 @@ def _orders(o: Mapping[str, Any]) -> list[str]:
                 "unknown outcome / claim conflicts / reconciled",
                 f"{o['unknown_outcome']} / {o['claim_conflicts']} / {o['reconciled']}",
             ),
+            ("conflicts (critical)", _dist(o.get("conflicts_by_code", {}))),
+            ("proposals abandoned by a crash", o.get("abandoned_proposals", 0)),
             ("cycles with execution skipped", o["skipped_cycles"]),
             ("orders by last status", _dist(o["by_status"])),
             ("fills", f"{f['count']} ({_dist(f['by_side'])})"),

@@ -105,6 +105,15 @@ def orders(events: Sequence[Event]) -> dict[str, Any]:
         "unknown_outcome": sum(1 for e in executor if e.kind == "unknown_outcome"),
         "claim_conflicts": sum(1 for e in executor if e.kind == "claim_conflict"),
         "reconciled": sum(1 for e in executor if e.kind == "reconciled"),
+        # critical: unknown_to_broker, journal_mismatch, or a broker order for a failed intent
+        "conflicts_by_code": counter(
+            str(e.fields.get("reason") or "unspecified").split(":")[0]
+            for e in executor
+            if e.kind == "conflict"
+        ),
+        "abandoned_proposals": sum(
+            int(e.fields.get("cancelled") or 0) for e in of(events, "commander", "recovered")
+        ),
         "skipped_cycles": sum(1 for e in executor if e.kind == "skipped"),
         "status_updates": len(updates),
         "by_status": counter(status.values()),

@@ -53,6 +53,7 @@ class Nodes:
     _trace: bool
     _executor: Executor | None
     _quality: DataQuality | None = None
+    _unknown_orders: set[str]
     mode: str
 
     @property
@@ -499,7 +500,10 @@ class Nodes:
                 continue
             cid = record.client_order_id
             order = broker.get_order(cid)
-            if order is None:
+            if order is None:  # sent, yet unknown to the broker: halt, an operator must look
+                if cid not in self._unknown_orders:
+                    self._unknown_orders.add(cid)
+                    self.executor.order_unknown(record, actor="monitor")
                 continue
             for fill in broker.fills(cid):
                 if self.store.record_fill(fill, intent_id=record.intent.id):

@@ -81,6 +81,7 @@ class Runtime(Nodes):
         self.approvals = ApprovalService(self.store, self.settings, emit=emit, clock=clock)
         self.ledger = TradeLedger()
         self._executor: Executor | None = None
+        self._unknown_orders: set[str] = set()
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="skill")
         self.stop_requested = False
         self._trace = self.policy.trace == "full"
@@ -124,6 +125,7 @@ class Runtime(Nodes):
                 broker=self.broker_name,
                 strategist=self.settings.components.strategist,
             )
+            self._cancel_leftover_proposals()
             results = [] if self.mode == "shadow" else list(self.executor.reconcile())
             self.approvals.expire_due()
             # Executing intents count through the guards' commitments, not here.
@@ -133,7 +135,26 @@ class Runtime(Nodes):
                 if r.intent.as_of is not None
             ]
             self.ledger.seed(sent)
+            self.store.write_anchor()
         return results
+
+    def _cancel_leftover_proposals(self) -> int:
+        """Cancel every intent still ``proposed``: only a cycle in progress holds one, and
+        this agent (holding the state's run lock) has none yet, so these were left by a
+        run that crashed between proposing and guarding. Counted in ``commander.recovered``."""
+        reason = "abandoned_proposal: left proposed by an interrupted run"
+        cancelled = 0
+        for record in self.store.list_intents(state=IntentState.PROPOSED):
+            try:
+                self.approvals.cancel(record.intent.id, actor="commander", reason=reason)
+                cancelled += 1
+            except RefusedError:  # moved on meanwhile: nothing left to recover
+                pass
+        if cancelled:
+            self.kernel.emit(
+                "commander", "recovered", severity="warning", cancelled=cancelled, reason=reason
+            )
+        return cancelled
 
     def hydrate_once(self) -> CycleState:
         """Run the hydrate node alone (``skills smoke``), on the agent's current bar."""
@@ -276,6 +297,7 @@ class Runtime(Nodes):
         self.request_stop()
 
     def _end(self, state: CycleState, action: str, reason: str) -> CycleState:
+        self.store.write_anchor()  # once per cycle, only when the cycle journaled anything
         self.kernel.emit("commander", "end", action=action, reason=reason, **_counts(state))
         return state
 

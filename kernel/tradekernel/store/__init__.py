@@ -13,11 +13,14 @@ from .states import (
     CANCELLABLE,
     CLAIMED,
     TRANSITIONS,
+    DiskFull,
     IllegalTransition,
     IntentNotFound,
     IntentState,
     SchemaError,
     StateConflict,
+    StateLost,
+    StateUnusable,
 )
 from .store import Store
 
@@ -27,6 +30,7 @@ __all__ = [
     "DB_FILENAME",
     "SCHEMA_VERSION",
     "TRANSITIONS",
+    "DiskFull",
     "IllegalTransition",
     "IntentNotFound",
     "IntentRecord",
@@ -34,6 +38,8 @@ __all__ = [
     "JournalRow",
     "SchemaError",
     "StateConflict",
+    "StateLost",
+    "StateUnusable",
     "Store",
     "VerifyResult",
     "connect",

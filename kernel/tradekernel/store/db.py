@@ -10,6 +10,7 @@ and applies pending migrations. Tables owned by others (``notify_*``, ``llm_*``,
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .states import SchemaError
+from ..files import make_dir
+from .states import DiskFull, SchemaError, StateUnusable
 
 DB_FILENAME = "state.db"
 APP_ID = "tradekernel"
@@ -41,23 +43,61 @@ def parse_ts(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+SQLITE_FULL = 13
+SQLITE_READONLY = 8
+
+
+def _db_file(conn: sqlite3.Connection) -> str:
+    try:
+        return conn.execute("PRAGMA database_list").fetchone()[2] or "the state database"
+    except sqlite3.Error:
+        return "the state database"
+
+
+def write_failure(conn: sqlite3.Connection, exc: sqlite3.Error) -> Exception | None:
+    """The readable error for a write SQLite refused for a reason the operator can fix
+    (the disk or the database's size limit is full, the file is read-only), else ``None``."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == SQLITE_FULL:
+        return DiskFull(
+            f"{_db_file(conn)}: the disk is full (SQLite: {exc}); the transaction was rolled "
+            "back, nothing was written: free space on that filesystem and run the command again"
+        )
+    if code is not None and code & 0xFF == SQLITE_READONLY:
+        return StateUnusable(
+            f"{_db_file(conn)}: the state database is read-only (SQLite: {exc}); make the "
+            "file and its directory writable or point [kernel] state_dir elsewhere; nothing "
+            "was written"
+        )
+    return None
+
+
 @contextlib.contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction that takes the write lock up front (``BEGIN IMMEDIATE``)."""
-    conn.execute("BEGIN IMMEDIATE")
+    """One write transaction that takes the write lock up front (``BEGIN IMMEDIATE``).
+
+    A full disk (``SQLITE_FULL``) or a read-only file rolls back and raises
+    :class:`DiskFull` (exit 1) or :class:`StateUnusable` (exit 2)."""
     try:
-        yield conn
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    else:
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("COMMIT")
+            yield conn
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+    except sqlite3.OperationalError as exc:
+        mapped = write_failure(conn, exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
 
 
 def _migrate_1(db: sqlite_utils.Database) -> None:
@@ -214,28 +254,57 @@ def _check_header(path: Path) -> None:
         raise _refuse(path, "not an SQLite database (foreign or corrupted file)")
 
 
+def _check_place(path: Path, create: bool) -> None:
+    """Refuse a state directory that cannot hold the database (one line, exit 2)."""
+    state_dir = path.parent
+    blocker = next((p for p in (state_dir, *state_dir.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        make_dir(state_dir)  # raises StateUnusable naming the file in the way
+    if path.exists() and path.is_dir():
+        raise StateUnusable(f"{path}: is a directory, not the state database; nothing was changed")
+    writable = state_dir if state_dir.exists() else blocker
+    if writable is not None and (create or path.exists()):
+        targets = [writable] + ([path] if path.exists() else [])
+        if not all(os.access(t, os.W_OK) for t in targets):
+            raise StateUnusable(
+                f"{state_dir}: the state directory is read-only; tradekernel writes state.db, "
+                "its WAL and the journal anchor there: make it writable or point [kernel] "
+                "state_dir at a writable directory; nothing was changed"
+            )
+
+
 def connect(
-    path: str | Path, *, create: bool = True, synchronous: str = SYNCHRONOUS
+    path: str | Path,
+    *,
+    create: bool = True,
+    synchronous: str = SYNCHRONOUS,
+    check: Callable[[sqlite3.Connection], bool] | None = None,
 ) -> sqlite_utils.Database:
     """Open the state database at ``path`` (WAL, busy timeout, foreign keys), migrated.
 
     Raises :class:`SchemaError` for a foreign, corrupted or newer-schema file without
-    changing it, and :class:`tradekernel.errors.NotFoundError` when ``create`` is false and
-    the file does not exist.
+    changing it, :class:`StateUnusable` for a place it cannot live (a file as the
+    directory, a read-only directory), and :class:`tradekernel.errors.NotFoundError`
+    when ``create`` is false and the file does not exist. ``check(conn)`` runs on the
+    opened file before anything is written to it (the journal anchor's check): it may
+    raise, or return false to get the file as it is, neither configured nor migrated.
     """
     from ..errors import NotFoundError
 
     path = Path(path)
+    _check_place(path, create)
     if path.exists():
         _check_header(path)
     elif not create:
         raise NotFoundError(f"{path}: no state database here yet")
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         version = _inspect(conn, path)
+        if check is not None and not check(conn):
+            return sqlite_utils.Database(conn, execute_plugins=False)  # as it is: no writes
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -243,6 +312,12 @@ def connect(
         db = sqlite_utils.Database(conn, execute_plugins=False)
         if version is None or version < SCHEMA_VERSION:
             _migrate(db, path)
+    except sqlite3.OperationalError as exc:
+        mapped = write_failure(conn, exc)
+        conn.close()
+        if mapped is None:
+            raise
+        raise mapped from None
     except BaseException:
         conn.close()
         raise

@@ -5,7 +5,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection
 
-from ..errors import ConfigError, NotFoundError, RefusedError
+from ..errors import ConfigError, NotFoundError, RefusedError, TradekernelError
+from ..files import StateUnusable
+
+__all__ = ["StateUnusable"]
 
 
 class IntentState(enum.StrEnum):
@@ -90,3 +93,13 @@ class IntentNotFound(NotFoundError):
 
 class SchemaError(ConfigError):
     """The state database is foreign, corrupted or written by a newer schema (exit 2)."""
+
+
+class StateLost(ConfigError):
+    """The state database ends before the journal anchor says it does, or disagrees with
+    it (lost, truncated or rolled back): refused, nothing changed (exit 2)."""
+
+
+class DiskFull(TradekernelError):
+    """SQLite reported ``SQLITE_FULL``: the disk (or the database's size limit) is full;
+    the transaction was rolled back (exit 1)."""

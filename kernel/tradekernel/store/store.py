@@ -8,6 +8,7 @@ row, so a transition and its journal entry are written together or not at all.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -23,6 +24,7 @@ from loguru import logger
 from ..models import Fill, GuardVerdict, Intent, IntentTransition, Order, canonical_json, utcnow
 from ..redaction import redact_deep
 from ..serde import structure, unstructure
+from . import anchor as anchors
 from . import journal, verify
 from .db import DB_FILENAME, connect, immediate, parse_ts, ts_text
 from .records import IntentRecord, JournalRow, VerifyResult
@@ -31,7 +33,9 @@ from .states import (
     IllegalTransition,
     IntentNotFound,
     IntentState,
+    SchemaError,
     StateConflict,
+    StateLost,
     as_states,
     parse_state,
 )
@@ -89,6 +93,39 @@ def _column_value(name: str, value: Any) -> Any:
     return value
 
 
+_CORRUPT = ("could not decode", "malformed", "file is not a database")
+
+
+def corruption(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite's error means the file's content is damaged (not a usage error)."""
+    text = str(exc).lower()
+    return any(marker in text for marker in _CORRUPT)
+
+
+def _mapped(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Report a damaged database file as one line naming it (exit 2), not as a crash."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if not corruption(exc):
+                raise
+            raise SchemaError(
+                f"{self.path}: the database is corrupted ({_short(exc)}); restore it "
+                "(`tradekernel audit restore BACKUP --state-dir NEW_DIR`) and run "
+                "`tradekernel journal verify`"
+            ) from None
+
+    return wrapper
+
+
+def _short(exc: BaseException, limit: int = 120) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
@@ -112,6 +149,8 @@ class Store:
         self.redact = redact
         """Scrubs text from outside (broker messages, reasons, payloads) before it is
         written: the journal is append-only, so a secret in it could never be removed."""
+        self._appended = False
+        """A journal row was committed since the anchor was last written."""
 
     @classmethod
     def open(
@@ -122,23 +161,38 @@ class Store:
         clock: Callable[[], datetime] = utcnow,
         create: bool = True,
         redact: Callable[[str], str] | None = None,
+        check_anchor: bool = True,
     ) -> Store:
         """Open (creating unless ``create`` is false) ``<state_dir>/state.db``.
 
         ``redact`` (``Settings.redact``) masks secrets in every reason, payload, column
         update, control value and broker order written.
 
-        Raises :class:`SchemaError` for a foreign, corrupted or newer-schema file, and
+        Raises :class:`SchemaError` for a foreign, corrupted or newer-schema file,
+        :class:`StateLost` when the journal ends before ``<state_dir>/journal.anchor``
+        or disagrees with it (a lost, truncated or rolled-back database: nothing is
+        adopted or written; ``check_anchor=False`` opens it anyway, for reading), and
         :class:`tradekernel.errors.NotFoundError` when ``create`` is false and it is missing.
         """
         path = Path(state_dir) / DB_FILENAME
-        return cls(
-            connect(path, create=create),
-            path,
-            on_transition=on_transition,
-            clock=clock,
-            redact=redact,
-        )
+        anchor = anchors.read_anchor(state_dir)
+
+        def check(conn: sqlite3.Connection | None) -> bool:
+            problem = anchors.disagreement(conn, anchor) if anchor is not None else None
+            if problem is None:
+                return True
+            if not check_anchor:
+                return False  # read it as it is: adopting (migrating) it would write
+            raise StateLost(
+                f"{path}: {problem}: the state database was lost, truncated or rolled "
+                f"back, and will not be adopted; {anchors.restore_hint(state_dir)}; "
+                "nothing was changed"
+            )
+
+        if anchor is not None and not path.exists() and check_anchor:
+            check(None)
+        db = connect(path, create=create, check=check)
+        return cls(db, path, on_transition=on_transition, clock=clock, redact=redact)
 
     def _scrub(self, value: Any) -> Any:
         return value if self.redact is None else redact_deep(value, self.redact)
@@ -148,7 +202,43 @@ class Store:
         return self.db.conn
 
     def close(self) -> None:
-        self.db.close()
+        """Write the journal anchor (when this store appended) and close the database."""
+        try:
+            self.write_anchor()
+        finally:
+            self.db.close()
+
+    # -- the journal anchor --------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path.parent
+
+    def journal_head(self) -> tuple[int, str | None]:
+        """The journal's last ``(seq, hash)``; ``(0, None)`` when it is empty."""
+        return anchors.head(self.conn)
+
+    def write_anchor(self, *, force: bool = False) -> anchors.Anchor | None:
+        """Record the journal's committed head in ``<state_dir>/journal.anchor`` (fsynced)
+        when this store appended since the last write (``force``: in any case). Never
+        moves the anchor back: the journal may be ahead of the anchor, never behind."""
+        if not (self._appended or force):
+            return None
+        self._appended = False
+        seq, hash_ = self.journal_head()
+        if hash_ is None:
+            return None
+        current = anchors.read_anchor(self.state_dir)
+        if current is not None and current.seq >= seq and not force:
+            return current
+        try:
+            return anchors.write_anchor(self.state_dir, seq, hash_, now=self.clock())
+        except OSError as exc:  # a full disk: the anchor lags (allowed), retried next time
+            self._appended = True
+            if force:
+                raise
+            logger.warning("could not write the journal anchor {}: {}", exc.filename, exc)
+            return None
 
     def __enter__(self) -> Store:
         return self
@@ -158,6 +248,7 @@ class Store:
 
     # -- intents ---------------------------------------------------------------------
 
+    @_mapped
     def add_intent(
         self,
         intent: Intent,
@@ -211,9 +302,11 @@ class Store:
                     },
                 )
         if created:
+            self._appended = True
             self._notify(intent.id, None, IntentState.PROPOSED, actor, "", now, {})
         return self.get(intent.id)
 
+    @_mapped
     def transition(
         self,
         intent_id: str,
@@ -301,6 +394,7 @@ class Store:
                 ts=ts,
                 payload=body,
             )
+        self._appended = True
         self._notify(intent_id, current, target, actor, reason, now, body)
         return self.get(intent_id)
 
@@ -330,6 +424,7 @@ class Store:
         except Exception as exc:  # an observer must never undo or block a committed change
             logger.warning("on_transition observer raised {}: {}", type(exc).__name__, exc)
 
+    @_mapped
     def get(self, intent_id: str) -> IntentRecord:
         """The intent's current record, or :class:`IntentNotFound`."""
         row = self.conn.execute(f"{_SELECT_INTENT} WHERE id = ?", (intent_id,)).fetchone()
@@ -344,6 +439,7 @@ class Store:
         except IntentNotFound:
             return None
 
+    @_mapped
     def list_intents(
         self,
         *,
@@ -397,21 +493,44 @@ class Store:
 
     # -- journal ---------------------------------------------------------------------
 
+    @_mapped
     def journal_rows(self, entity: str | None = None) -> list[JournalRow]:
         """Journal rows in order, all of them or those of one entity."""
         return [journal.to_row(r) for r in journal.iter_raw(self.conn, entity)]
 
     def verify_journal(self) -> VerifyResult:
+        """See :meth:`_verify_journal`; a row SQLite cannot read (damaged file) fails it."""
+        try:
+            return self._verify_journal()
+        except sqlite3.DatabaseError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if not corruption(exc):
+                raise
+            return VerifyResult(False, 0, problem=f"the database is corrupted ({_short(exc)})")
+
+    def _verify_journal(self) -> VerifyResult:
         """Check the hash chain, then that every intent's journal-backed columns
         (:data:`verify.JOURNALED_COLUMNS`, state, version, a content-derived id) and every
         control value agree with what the journal rebuilds. One pass over the journal."""
         conn = self.conn
         replay = verify.Replay()
+        anchor = anchors.read_anchor(self.state_dir)
+        if anchor is not None and anchors.head(conn)[1] is None:  # no journal at all
+            problem = anchors.disagreement(conn, anchor)
+            if problem is not None:
+                return VerifyResult(False, 0, first_bad_seq=1, problem=problem, entity="journal")
         conn.execute("BEGIN")  # one consistent snapshot for all checks
         try:
             result, _ = journal.verify_chain(journal.iter_raw(conn), on_row=replay.add)
             if not result.ok:
                 return result
+            lost = anchors.disagreement(conn, anchor) if anchor is not None else None
+            if lost is not None:
+                seq = min(anchor.seq, result.rows_checked + 1)  # type: ignore[union-attr]
+                return VerifyResult(
+                    False, result.rows_checked, first_bad_seq=seq, problem=lost, entity="journal"
+                )
             problem = verify.cross_check(conn, replay)
         finally:
             conn.execute("COMMIT")
@@ -426,13 +545,32 @@ class Store:
             column=problem.column,
         )
 
+    def journal_disagreement(self, intent_id: str) -> str | None:
+        """Why ``intent_id``'s row disagrees with its journal rows (state, version, the
+        journal-backed columns, each row's hash), or ``None`` when it agrees."""
+        self.conn.execute("BEGIN")  # one snapshot: the rows and the intent read together
+        try:
+            problem = verify.check_one(self.conn, intent_id)
+        finally:
+            self.conn.execute("COMMIT")
+        return None if problem is None else problem.text
+
+    @_mapped
+    def latest_intents(self, state: str | IntentState, limit: int) -> list[IntentRecord]:
+        """The ``limit`` intents in ``state`` changed most recently, newest first."""
+        sql = f"{_SELECT_INTENT} WHERE state = ? ORDER BY updated_at DESC, id LIMIT ?"
+        rows = self.conn.execute(sql, (parse_state(state).value, int(limit)))
+        return [self._record(r) for r in rows]
+
     # -- operator control state --------------------------------------------------------
 
+    @_mapped
     def get_control(self, key: str, default: Any = None) -> Any:
         """The control value under ``key`` (JSON), or ``default``."""
         row = self.conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
 
+    @_mapped
     def controls(self) -> dict[str, Any]:
         """Every control value, by key."""
         return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM control")}
@@ -441,11 +579,13 @@ class Store:
         """Set a control value (kill switch, trading state ...), journaled as ``control:<key>``."""
         self.set_controls([(key, value, reason)], actor=actor)
 
+    @_mapped
     def control_text(self, key: str) -> str | None:
         """The stored (canonical JSON) text of control ``key``: what ``expect`` compares."""
         row = self.conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
+    @_mapped
     def set_controls(
         self,
         writes: Sequence[tuple[str, Any, str]],
@@ -487,9 +627,11 @@ class Store:
                     ts=ts,
                     payload={"key": key, "value": json.loads(text)},
                 )
+        self._appended = bool(writes) or self._appended
 
     # -- orders and fills --------------------------------------------------------------
 
+    @_mapped
     def upsert_order(self, order: Order, *, intent_id: str | None = None) -> None:
         """Record the broker's view of an order (keyed by client order id) and copy its
         status onto the intent. A terminal status is never overwritten by a stale one."""
@@ -535,18 +677,21 @@ class Store:
         ).fetchone()
         return row[0] if row else None
 
+    @_mapped
     def get_order(self, client_order_id: str) -> Order | None:
         row = self.conn.execute(
             "SELECT order_json FROM orders WHERE client_order_id = ?", (client_order_id,)
         ).fetchone()
         return None if row is None else structure(json.loads(row[0]), Order)
 
+    @_mapped
     def orders(self, *, intent_id: str | None = None) -> list[Order]:
         sql, args = "SELECT order_json FROM orders", ()
         if intent_id is not None:
             sql, args = sql + " WHERE intent_id = ?", (intent_id,)
         return [structure(json.loads(r[0]), Order) for r in self.conn.execute(sql, args)]
 
+    @_mapped
     def record_fill(self, fill: Fill, *, intent_id: str | None = None) -> bool:
         """Record a fill once: ``False`` when this ``fill_id`` was already recorded."""
         if intent_id is None:
@@ -575,6 +720,7 @@ class Store:
             )
         return cur.rowcount == 1
 
+    @_mapped
     def fills(self, client_order_id: str | None = None) -> list[Fill]:
         """Recorded fills in time order, all of them or one order's."""
         sql, args = "SELECT fill_json FROM fills", ()

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from attrs import fields
 
 from ..models import Intent, canonical_json
+from ..models import digest as canonical_digest
 from ..serde import structure
 from .states import TRANSITIONS, IntentState
 
@@ -252,6 +253,45 @@ def _check_intent(row: tuple, fold: _IntentFold | None) -> Problem | None:
             "the one derived from its id",
         )
     return None
+
+
+def check_one(conn: sqlite3.Connection, intent_id: str) -> Problem | None:
+    """Whether one intent's row agrees with its own journal rows: each row's hash
+    matches its content, the rows tell a legal story, and the folded columns, state and
+    version equal the row's. Cheap (the entity's rows only): the executor runs it right
+    before a submit, so a row edited behind the journal's back is never sent."""
+    from .journal import iter_raw, row_hash
+
+    replay = Replay()
+    for raw in iter_raw(conn, intent_id):
+        seq, entity, from_state, to_state, actor, reason, ts, payload, p_digest, prev, h = raw
+        expected = row_hash(
+            seq=seq,
+            entity=entity,
+            from_state=from_state,
+            to_state=to_state,
+            actor=actor,
+            reason=reason or "",
+            ts=ts,
+            payload_digest=p_digest,
+            prev_hash=prev,
+        )
+        try:
+            data = json.loads(payload) if payload else {}
+        except ValueError:
+            data = None
+        if h != expected or data is None or canonical_digest(data) != p_digest:
+            return Problem(seq, intent_id, None, f"journal row {seq} was altered")
+        replay.add(raw, data)
+    if replay.problem is not None:
+        return replay.problem
+    row = conn.execute(
+        "SELECT id, state, version, " + ", ".join(JOURNALED_COLUMNS) + " FROM intents WHERE id = ?",
+        (intent_id,),
+    ).fetchone()
+    if row is None:
+        return Problem(None, intent_id, None, f"intent {intent_id} is missing")
+    return _check_intent(row, replay.intents.get(intent_id))
 
 
 def cross_check(conn: sqlite3.Connection, replay: Replay) -> Problem | None:

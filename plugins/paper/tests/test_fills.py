@@ -36,7 +36,7 @@ def test_market_order_fills_at_the_next_bar_open(kit):
     feed.advance()
     order = broker.submit(buy("c1", 10))
     assert order.status is OrderStatus.WORKING
-    assert order.broker_order_id == "paper-1"
+    assert order.broker_order_id == "paper-c1"
     assert broker.get_order("c1").status is OrderStatus.WORKING  # not on the current bar
     assert broker.fills() == []
     feed.advance()
@@ -45,7 +45,7 @@ def test_market_order_fills_at_the_next_bar_open(kit):
     assert (order.filled_quantity, order.avg_fill_price) == (D(10), D(102))
     (fill,) = broker.fills()
     assert (fill.fill_id, fill.price, fill.quantity, fill.ts) == ("c1-1", D(102), D(10), kit.day(1))
-    assert fill.commission == 0 and fill.broker_order_id == "paper-1"
+    assert fill.commission == 0 and fill.broker_order_id == "paper-c1"
     account = broker.account()
     assert account.cash == D(98980)
     assert account.equity == D(98980) + 10 * D("102.5")
@@ -245,3 +245,21 @@ def test_cancel(kit):
     feed.advance()  # opens at 90, below the cancelled limit
     assert broker.fills("l") == []
     assert broker.account().cash == D(100000) - D(102)
+
+
+def test_a_reset_account_never_reissues_a_broker_order_id(kit):
+    """Ids come from the client order id, not from a counter that restarts with the file."""
+    feed = kit.ScriptedFeed({"AAA": BARS})
+    broker = kit.broker(feed)
+    feed.advance()
+    first = [broker.submit(buy(f"tk-first-{i}", 1)).broker_order_id for i in range(2)]
+    broker.close()
+    kit.made.remove(broker)
+    for suffix in ("", "-wal", "-shm"):
+        path = kit.db.with_name(kit.db.name + suffix)
+        if path.exists():
+            path.write_bytes(b"")  # the account file truncated to 0 bytes
+    reset = kit.broker(feed)
+    second = [reset.submit(buy(f"tk-second-{i}", 1)).broker_order_id for i in range(2)]
+    assert len(set(first + second)) == 4
+    assert reset.get_order("tk-first-0") is None  # the kernel's reconcile notices this

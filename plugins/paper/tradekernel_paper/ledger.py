@@ -53,7 +53,9 @@ class WorkingOrder:
 
     @property
     def broker_order_id(self) -> str:
-        return f"paper-{self.seq}"
+        # from the client order id, unique per intent: never a counter that restarts when
+        # the account file is reset (a reused id would name another intent's order)
+        return f"paper-{self.client_order_id}"
 
     @property
     def remaining(self) -> Decimal:
@@ -111,7 +113,7 @@ class Ledger:
     fills_by_order: dict[str, list[Fill]] = field(factory=dict)
     """Fills of the orders in ``open_orders`` and ``recent`` (and of no other)."""
     next_seq: int = 1
-    """The next order's ``seq`` (broker order id ``paper-<seq>``)."""
+    """The next order's ``seq`` (submission order)."""
     fill_seq: int = 0
     """The last fill's global ``seq`` (execution order)."""
     cache_size: int = 256

@@ -1,0 +1,107 @@
+"""The journal anchor: the journal's head (sequence and hash) kept outside the database.
+
+``<state_dir>/journal.anchor`` survives the loss of ``state.db`` and its WAL (a file
+truncated to zero bytes, a deleted WAL, a rolled-back copy). It is written after the
+journal rows it names were committed (once per runtime cycle and when a command that
+appended closes the store), so the journal may be ahead of the anchor, never behind it.
+A journal that ends before the anchor, or whose row at the anchor's seq has another
+hash, was truncated or rewritten: verify fails and writers refuse to adopt it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from attrs import frozen
+
+from ..files import atomic_write
+from ..models import utcnow
+from .db import ts_text
+from .states import StateLost
+
+ANCHOR_FILENAME = "journal.anchor"
+ANCHOR_SCHEMA = "journal-anchor.v1"
+
+
+@frozen
+class Anchor:
+    """The journal head recorded at ``written_at``: row ``seq`` has hash ``hash``."""
+
+    seq: int
+    hash: str
+    written_at: str | None = None
+
+
+def anchor_path(state_dir: str | Path) -> Path:
+    return Path(state_dir) / ANCHOR_FILENAME
+
+
+def read_anchor(state_dir: str | Path) -> Anchor | None:
+    """The anchor in ``state_dir``, ``None`` when there is none; :class:`StateLost`
+    (exit 2) when it cannot be read or makes no sense (it is written atomically, so a
+    damaged anchor was edited)."""
+    path = anchor_path(state_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):  # no anchor (nor state dir) yet
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateLost(
+            f"{path}: cannot read the journal anchor ({exc}); nothing was changed"
+        ) from None
+    try:
+        data = json.loads(text)
+        anchor = Anchor(int(data["seq"]), str(data["hash"]), data.get("written_at"))
+        if data.get("schema") != ANCHOR_SCHEMA or anchor.seq < 0 or len(anchor.hash) != 64:
+            raise ValueError("unexpected content")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StateLost(
+            f"{path}: the journal anchor is damaged ({exc}); restore it from an audit "
+            "archive's manifest (journal_head) or a backup; nothing was changed"
+        ) from None
+    return anchor
+
+
+def write_anchor(state_dir: str | Path, seq: int, hash_: str, *, now: object = None) -> Anchor:
+    """Write the anchor atomically and fsynced (temporary file + rename)."""
+    anchor = Anchor(seq, hash_, ts_text(now or utcnow()))  # type: ignore[arg-type]
+    body = {"schema": ANCHOR_SCHEMA, "seq": seq, "hash": hash_, "written_at": anchor.written_at}
+    atomic_write(anchor_path(state_dir), json.dumps(body, sort_keys=True) + "\n")
+    return anchor
+
+
+def head(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    """The journal's last ``(seq, hash)``; ``(0, None)`` when it is empty or missing."""
+    try:
+        row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    except sqlite3.OperationalError:  # no journal table: an empty database
+        return 0, None
+    return (row[0], row[1]) if row else (0, None)
+
+
+def disagreement(conn: sqlite3.Connection | None, anchor: Anchor) -> str | None:
+    """Why the journal in ``conn`` (``None``: no database at all) is not at or past
+    ``anchor``, or ``None`` when it is."""
+    last = head(conn)[0] if conn is not None else 0
+    if last < anchor.seq:
+        return f"journal truncated: anchor at seq {anchor.seq}, journal ends at {last}"
+    if anchor.seq == 0:
+        return None
+    row = conn.execute("SELECT hash FROM journal WHERE seq = ?", (anchor.seq,)).fetchone()  # type: ignore[union-attr]
+    if row is None or row[0] != anchor.hash:
+        return (
+            f"journal rewritten: the row at the anchor's seq {anchor.seq} does not have the "
+            "anchored hash"
+        )
+    return None
+
+
+def restore_hint(state_dir: str | Path) -> str:
+    """What an operator can do when the store and the anchor disagree."""
+    return (
+        "restore the state from a copy: `tradekernel audit restore BACKUP --state-dir NEW_DIR` "
+        "with a file written by `tradekernel journal backup`, then point [kernel] state_dir at "
+        f"NEW_DIR (or start afresh in a new state_dir); the anchor is {anchor_path(state_dir)}"
+    )

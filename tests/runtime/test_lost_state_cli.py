@@ -1,0 +1,287 @@
+"""Lost state as an operator meets it: ``tradekernel`` subprocesses on real files, a
+truncated or WAL-less ``state.db``, a reset ``paper.db``, a crash (real SIGKILL) that
+leaves a proposal behind, and state directories in places they cannot live."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+CONFIG = """
+[kernel]
+state_dir = "{state}"
+approval_mode = "auto"
+
+[components]
+broker = "paper"
+market_data = "synthetic"
+strategist = "sma-cross"
+guards = ["max_order_notional"]
+metrics_sinks = ["jsonl"]
+notifiers = []
+
+[runtime]
+watchlist = ["AAA", "BBB"]
+
+[market_data.synthetic]
+symbols = ["AAA", "BBB"]
+bars = {bars}
+
+[strategist.sma-cross]
+fast = 3
+slow = 8
+
+[guard.max_order_notional]
+limit = 50000
+"""
+
+
+def tk(cfg: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tradekernel", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def config(tmp_path: Path, state: Path, bars: int = 60) -> Path:
+    path = tmp_path / f"plugins-{state.name}.toml"
+    path.write_text(CONFIG.format(state=state, bars=bars))
+    return path
+
+
+def events(state: Path) -> list[dict]:
+    out = []
+    for path in sorted((state / "events").glob("*.jsonl")):
+        out.extend(json.loads(line) for line in path.read_text().splitlines() if line)
+    return out
+
+
+def anchor_seq(state: Path) -> int:
+    path = state / "journal.anchor"
+    return json.loads(path.read_text())["seq"] if path.exists() else 0
+
+
+def journal_rows(cfg: Path) -> int:
+    return len(tk(cfg, "journal", "export", "--jsonl").stdout.splitlines())
+
+
+@pytest.fixture(scope="module")
+def traded(tmp_path_factory) -> Path:
+    """A state directory after 60 cycles with orders and fills (copied per test)."""
+    tmp = tmp_path_factory.mktemp("traded")
+    state = tmp / "state"
+    result = tk(config(tmp, state), "run", "--cycles", "60", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["orders_submitted"] >= 3
+    return state
+
+
+@pytest.fixture
+def state(traded: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "state"
+    shutil.copytree(traded, copy)
+    return copy
+
+
+def _wipe_wal(path: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def test_a_state_db_truncated_to_zero_never_verifies_and_is_not_adopted(state, tmp_path):
+    cfg = config(tmp_path, state)
+    assert tk(cfg, "journal", "verify").returncode == 0
+    seq = journal_rows(cfg)
+    assert seq > 20
+    (state / "state.db").write_bytes(b"")
+    _wipe_wal(state / "state.db")
+    verify = tk(cfg, "journal", "verify")
+    assert verify.returncode == 4
+    assert f"journal truncated: anchor at seq {seq}, journal ends at 0" in verify.stderr
+    run = tk(cfg, "run", "--once")
+    assert run.returncode == 2, run.stderr
+    assert "journal truncated" in run.stderr and "audit restore" in run.stderr
+    assert "journal backup" in run.stderr and "unexpected" not in run.stderr
+    assert (state / "state.db").stat().st_size == 0  # nothing adopted or written
+
+
+def test_a_wal_deleted_before_a_sigkill_is_not_adopted(tmp_path):
+    state = tmp_path / "state"
+    cfg = config(tmp_path, state, bars=100000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradekernel", "--config", str(cfg), "run", "--every", "0.01s"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and anchor_seq(state) < 10:
+            time.sleep(0.05)
+        (state / "state.db-wal").unlink(missing_ok=True)
+        before = anchor_seq(state)
+        while time.monotonic() < deadline and anchor_seq(state) == before:
+            time.sleep(0.02)  # the agent goes on into the deleted WAL and anchors it
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    seq = anchor_seq(state)
+    verify = tk(cfg, "journal", "verify")
+    assert verify.returncode == 4, verify.stdout + verify.stderr
+    assert f"journal truncated: anchor at seq {seq}" in verify.stderr and seq >= 10
+    run = tk(cfg, "run", "--once")
+    assert run.returncode == 2 and "journal truncated" in run.stderr
+
+
+def test_a_reset_paper_account_halts_trading_and_reissues_no_order_id(state, tmp_path):
+    cfg = config(tmp_path, state, bars=200)
+    sent = json.loads(tk(cfg, "intents", "list", "--state", "submitted", "--json").stdout)
+    broker_ids = {i["broker_order_id"] for i in sent["intents"]}
+    assert len(broker_ids) == len(sent["intents"]) >= 3
+    (state / "paper.db").write_bytes(b"")
+    _wipe_wal(state / "paper.db")
+    run = tk(cfg, "run", "--cycles", "40", "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["orders_submitted"] == 0
+    conflicts = [e for e in events(state) if (e["stage"], e["kind"]) == ("executor", "conflict")]
+    assert conflicts and all(e["severity"] == "critical" for e in conflicts)
+    assert all(e["fields"]["reason"].startswith("unknown_to_broker") for e in conflicts)
+    status = json.loads(tk(cfg, "control", "status", "--json").stdout)
+    assert status["trading_state"] == "halted"
+    # an operator resumes on a fresh account: new intents get ids never seen before
+    assert tk(cfg, "control", "trading-state", "active").returncode == 0
+    (state / "journal.anchor").unlink()  # the operator starts a new record ...
+    for name in ("state.db", "paper.db"):
+        (state / name).unlink()
+        _wipe_wal(state / name)
+    (state / "market_data.synthetic.json").unlink(missing_ok=True)
+    again = tk(cfg, "run", "--cycles", "60", "--json")
+    assert again.returncode == 0, again.stderr
+    resent = json.loads(tk(cfg, "intents", "list", "--state", "submitted", "--json").stdout)
+    new_ids = {i["broker_order_id"] for i in resent["intents"]}
+    assert new_ids and all(i.startswith("paper-tk-") for i in new_ids)
+
+
+CRASH_AFTER_PROPOSAL = textwrap.dedent(
+    """
+    import os, signal, sys
+    from tradekernel.store import store as store_module
+    from tradekernel.cli import main
+
+    add_intent = store_module.Store.add_intent
+
+    def add_then_die(self, *args, **kwargs):
+        record = add_intent(self, *args, **kwargs)  # committed: the intent is proposed
+        os.kill(os.getpid(), signal.SIGKILL)
+        return record
+
+    store_module.Store.add_intent = add_then_die
+    main(["--config", sys.argv[1], "run", "--cycles", "60"])
+    """
+)
+
+
+def test_a_proposal_left_by_a_sigkill_is_cancelled_at_the_next_start(tmp_path):
+    state = tmp_path / "state"
+    cfg = config(tmp_path, state)
+    crash = subprocess.run(
+        [sys.executable, "-c", CRASH_AFTER_PROPOSAL, str(cfg)], capture_output=True, timeout=120
+    )
+    assert crash.returncode == -signal.SIGKILL
+    left = json.loads(tk(cfg, "intents", "list", "--state", "proposed", "--json").stdout)
+    (leftover,) = left["intents"]
+    run = tk(cfg, "run", "--once")
+    assert run.returncode == 0, run.stderr
+    shown = json.loads(tk(cfg, "intents", "show", leftover["id"], "--json").stdout)["intent"]
+    assert shown["state"] == "cancelled"
+    assert shown["reason"].startswith("abandoned_proposal")
+    (recovered,) = [
+        e for e in events(state) if (e["stage"], e["kind"]) == ("commander", "recovered")
+    ]
+    assert recovered["fields"]["cancelled"] == 1
+    assert tk(cfg, "journal", "verify").returncode == 0
+
+
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_a_state_dir_that_is_a_file_is_one_line_exit_2(tmp_path, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    state = blocker if where == "file" else blocker / "state"
+    cfg = config(tmp_path, state)
+    for args in (("run", "--once"), ("journal", "verify"), ("control", "pause")):
+        result = tk(cfg, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        line = result.stderr.strip()
+        assert "\n" not in line and "unexpected" not in line and "not a directory" in line
+        assert "state_dir" in line
+
+
+def test_undecodable_bytes_in_state_db_are_one_line(state, tmp_path):
+    cfg = config(tmp_path, state)
+    db = state / "state.db"
+    data = bytearray(db.read_bytes())
+    at = data.find(b"sma-cross")
+    assert at > 0
+    data[at : at + 4] = b"\xff\xfe\xfd\xfc"
+    db.write_bytes(bytes(data))
+    show = tk(cfg, "journal", "export", "--jsonl")  # reads every journal row
+    verify = tk(cfg, "journal", "verify")
+    assert show.returncode == 2 and "corrupted" in show.stderr, show.stderr
+    assert verify.returncode == 4 and "corrupted" in verify.stderr
+    for result in (show, verify):
+        assert "unexpected" not in result.stderr and "Could not decode" in result.stderr
+
+
+def _mount_tmpfs(path: Path, options: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)])
+    return done.returncode == 0
+
+
+def test_a_full_disk_is_one_line_exit_1(tmp_path):
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, "size=260k"):
+        pytest.skip("needs a small tmpfs (root and mount); the mapping is tested in tests/store")
+    try:
+        result = tk(config(tmp_path, disk), "run", "--cycles", "60")
+    finally:
+        subprocess.run(["umount", str(disk)])
+    assert result.returncode in (1, 2), result.stderr
+    assert "unexpected" not in result.stderr and "full" in result.stderr
+
+
+def test_a_read_only_state_dir_is_one_line_exit_2(state, tmp_path):
+    if os.geteuid() != 0:
+        state.chmod(0o555)
+        place = state
+    else:
+        place = tmp_path / "ro"
+        if not _mount_tmpfs(place, "size=4m"):
+            pytest.skip("root without mount: cannot make a directory read-only")
+        subprocess.run(["cp", "-r", f"{state}/.", str(place)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(place)], check=True)
+    try:
+        cfg = config(tmp_path, place)
+        for args in (("run", "--once"), ("journal", "verify")):
+            result = tk(cfg, *args)
+            assert result.returncode == 2, (args, result.stderr)
+            assert "read-only" in result.stderr and "corrupted" not in result.stderr
+            assert "unexpected" not in result.stderr
+    finally:
+        if os.geteuid() != 0:
+            state.chmod(0o755)
+        else:
+            subprocess.run(["umount", str(place)])
