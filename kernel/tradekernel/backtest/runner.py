@@ -161,7 +161,10 @@ def run_backtest(
             on_transition=lambda t: kernel.registry.call_each("on_intent_transition", transition=t),
             redact=kernel.settings.redact,
         )
-        with store, Runtime(kernel, mode="paper", store=store, clock=clock) as rt:
+        with (
+            store,
+            Runtime(kernel, mode="paper", store=store, clock=clock, anchor_each_cycle=False) as rt,
+        ):
             with stop_on_signals(rt):
                 rt.start()
                 while True:

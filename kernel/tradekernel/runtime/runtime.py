@@ -49,11 +49,15 @@ class Runtime(Nodes):
         mode: str | None = None,
         store: Store | None = None,
         clock: Callable[[], datetime] = utcnow,
+        anchor_each_cycle: bool = True,
     ) -> None:
+        """``anchor_each_cycle=False`` leaves the journal anchor to the store's close (a
+        backtest's throwaway state: an fsync per trading bar buys nothing there)."""
         self.kernel = kernel
         self.settings = kernel.settings
         self.policy = self.settings.runtime
         self.clock = clock
+        self.anchor_each_cycle = anchor_each_cycle
         self.run_id = new_id("run")
         self._own_store = store is None
         self.store = store or Store.open(
@@ -297,7 +301,8 @@ class Runtime(Nodes):
         self.request_stop()
 
     def _end(self, state: CycleState, action: str, reason: str) -> CycleState:
-        self.store.write_anchor()  # once per cycle, only when the cycle journaled anything
+        if self.anchor_each_cycle:  # once per cycle, only when the cycle journaled anything
+            self.store.write_anchor()
         self.kernel.emit("commander", "end", action=action, reason=reason, **_counts(state))
         return state
 
