@@ -45,6 +45,9 @@ from .ledger import ONE, ZERO, WorkingOrder, fill_price, volume_cap
 from .store import PaperStore
 
 BPS = Decimal(10000)
+JUDGED_CACHE = 64
+"""Fill-bar judgements remembered (per symbol and time): enough for every open order's
+window; more would only keep old bars alive."""
 
 
 def _multiple(value: Decimal, step: Decimal) -> bool:
@@ -169,7 +172,7 @@ class PaperBroker:
         if ok:
             references = [b.close for b in before if bar_problem(b) is None]
             ok = band_problem(bar.low, bar.high, references, self._max_move) is None
-        if len(self._judged) >= 4096:
+        if len(self._judged) >= JUDGED_CACHE:  # a cache of recent bars, not a history
             self._judged.clear()
         self._judged[key] = (bar, ok)
         return ok
