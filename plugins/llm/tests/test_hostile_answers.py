@@ -228,7 +228,15 @@ def test_the_strategist_model_wins_on_failure(make_kernel, server, inputs):
 
 # -- secrets -----------------------------------------------------------------------------
 
+ESCAPED_KEY = "".join(f"\\u{ord(c):04x}" if i % 7 == 0 else c for i, c in enumerate(API_KEY))
+"""The key as a JSON string spells it with every 7th character escaped (decodes to it)."""
 ECHOES = {
+    "escaped": completion(
+        answer(intents=[{**TRADE, "rationale": "key @@"}]).replace("@@", ESCAPED_KEY)
+    ),
+    "escaped-twice": completion(  # a JSON string holding the escaped answer
+        json.dumps(answer(intents=[{**TRADE, "rationale": "@@"}])).replace("@@", ESCAPED_KEY)
+    ),
     "rationale": completion(answer(intents=[{**TRADE, "rationale": f"auth {API_KEY}"}])),
     "reason": completion(json.dumps({"decision": "trade", "reason": API_KEY, "intents": [TRADE]})),
     "symbol": completion(answer(intents=[{**TRADE, "symbol": API_KEY}])),
@@ -251,10 +259,11 @@ def test_an_answer_with_a_secret_holds_and_is_stored_redacted(
     (tape,) = tapes.glob("*.json")
     recorded = tape.read_text()
     assert "********" in recorded and API_KEY not in recorded
+    assert API_KEY[1:9] not in recorded and ESCAPED_KEY[3:12] not in recorded
     kernel.close()
     with sqlite3.connect(tmp_path / "state" / "state.db") as db:
         dump = "\n".join(db.iterdump())
-    assert "llm_spend" in dump and API_KEY not in dump
+    assert "llm_spend" in dump and API_KEY not in dump and ESCAPED_KEY[3:12] not in dump
     assert API_KEY not in "".join(json.dumps(e.fields, default=str) for e in rec.events)
 
 
