@@ -149,6 +149,98 @@ def test_copies_of_one_decision_are_fine(make_kernel, server, inputs, content):
     assert [(i.symbol, i.quantity) for i in decision.intents] == [("AAA", 5)]
 
 
+# -- a hold written carelessly is still a hold ---------------------------------------------
+
+T = json.dumps(TRADE)
+
+
+@pytest.mark.parametrize(
+    ("content", "error_type"),
+    [
+        # almost-valid JSON: a broken part that reads like an answer
+        (
+            f"Draft: {{'decision': 'hold', 'reason': 'too risky'}}\nFinal JSON: {answer()}",
+            "ambiguous_answer",
+        ),
+        (f'Draft: {{"decision": "hold",}}\nFinal: {answer()}', "ambiguous_answer"),
+        (f'{answer()} Correction: {{"decision": "hold" /* risk */}}', "ambiguous_answer"),
+        (f'{{decision: "hold"}} {answer()}', "ambiguous_answer"),
+        (f'{answer()} then ["hold"]', "ambiguous_answer"),
+        (
+            '{"decision": "hold", "pad": ' + "[" * 3000 + "]" * 3000 + f"}} {answer()}",
+            "invalid_json",
+        ),
+        # a bare list is intents only when every item is a bare intent
+        (f'[{{"decision": "hold", "reason": "too risky"}}, {T}]', "ambiguous_answer"),
+        (f'[{T}, {{"decision": "hold", "intents": []}}]', "ambiguous_answer"),
+        (f'[{T}, {{"note": "do not execute"}}]', "schema_violation"),
+        (f'[{answer()}, {{"decision": "hold"}}]', "ambiguous_answer"),
+        (f'{{"decision": "trade", "intents": [{{"decision": "hold"}}, {T}]}}', "ambiguous_answer"),
+        # look-alike keys
+        (f'{{"decis\u0456on": "hold", "intents": [{T}]}}', "ambiguous_answer"),
+        (f'{{"decisions": "hold", "intents": [{T}]}}', "ambiguous_answer"),
+        (f'{{"action": "hold", "intents": [{T}]}}', "ambiguous_answer"),
+        (f'{{"verdict": "HOLD", "decision": "trade", "intents": [{T}]}}', "ambiguous_answer"),
+        (f'{{"decision": "trade", "Decision": "hold", "intents": [{T}]}}', "ambiguous_answer"),
+        ('{"symbol": "AAA", "side": "hold", "quantity": 1}', "ambiguous_answer"),
+    ],
+    ids=[
+        "python-dict-draft",
+        "trailing-comma",
+        "comment",
+        "unquoted-key",
+        "non-answer-value",
+        "deep-nesting",
+        "list-hold-then-intent",
+        "list-intent-then-answer",
+        "list-intent-and-note",
+        "list-of-answers",
+        "answer-in-intents",
+        "cyrillic-key",
+        "near-miss-key",
+        "action-key",
+        "verdict-key",
+        "case-twins",
+        "bare-side-hold",
+    ],
+)
+def test_a_hold_written_carelessly_is_never_a_trade(
+    make_kernel, server, inputs, content, error_type
+):
+    decision, event, _, _ = decide(make_kernel, server, inputs, completion(content))
+    assert_hold(decision, event, error_type)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f'{{"DECISION": "HOLD", "intents": [{T}]}}',
+        '{"Decision": "hold", "symbol": "AAA", "side": "buy", "quantity": 1}',
+        f'{{"decision ": "hold", "intents": [{T}]}}',
+        f'{{"\uff44ecision": "hold", "intents": [{T}]}}',  # fullwidth d: NFKC folds it
+    ],
+    ids=["upper-case", "capitalised-bare", "trailing-space", "fullwidth"],
+)
+def test_a_decision_key_is_read_whatever_its_case_or_width(make_kernel, server, inputs, content):
+    decision, event, _, _ = decide(make_kernel, server, inputs, completion(content))
+    assert decision.is_hold and decision.intents == () and event.fields["intents"] == 0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f"{{I think}} this is right: {answer()}",
+        f"Prices [101.5, 102] and {{momentum: strong}} so: {answer()}",
+        f'{answer()} (sources: ["AAA 10-K", "news"])',
+    ],
+    ids=["braced-prose", "list-of-numbers", "list-of-strings"],
+)
+def test_prose_in_brackets_stays_harmless(make_kernel, server, inputs, content):
+    decision, _, _, _ = decide(make_kernel, server, inputs, completion(content))
+    assert decision.error_type is None
+    assert [(i.symbol, i.quantity) for i in decision.intents] == [("AAA", 5)]
+
+
 # -- bare answers ------------------------------------------------------------------------
 
 
