@@ -22,15 +22,69 @@ def pieces(secret: str, text: str) -> list[str]:
 
 
 def test_sensitive_parts_of_urls_and_header_values():
-    assert sensitive_parts(SLACK) == ("T0A1B2C3D", "B0E4F5G6H", "Xq7rPz2LmN8vKd4sWb6tYh3c")
-    url = "https://alice:pa55w0rd-x@api.example.com/v1/hooks/tradekernel?key=k3y-v4lue-123&x=1#fr4gment99"
-    assert set(sensitive_parts(url)) == {"alice", "pa55w0rd-x", "k3y-v4lue-123", "fr4gment99"} - {
-        "alice"  # shorter than 8: never a secret on its own
+    assert set(sensitive_parts(SLACK)) == {
+        "T0A1B2C3D/B0E4F5G6H/Xq7rPz2LmN8vKd4sWb6tYh3c",  # the path's secret tail
+        "T0A1B2C3D",
+        "B0E4F5G6H",
+        "Xq7rPz2LmN8vKd4sWb6tYh3c",
     }
+    url = "https://alice:pa55w0rd-x@api.example.com/v1/hooks/tradekernel?key=k3y-v4lue-123&x=1#fr4gment99"
+    assert set(sensitive_parts(url)) == {
+        "pa55w0rd-x",
+        "k3y-v4lue-123",
+        "key=k3y-v4lue-123&x=1",
+        "fr4gment99",
+    }  # "alice" is shorter than 8; /v1/hooks/tradekernel are common path words
     # percent-encoded segments count in both spellings
-    assert set(sensitive_parts("https://h.example/a/T0k%2Fen123")) == {"T0k%2Fen123", "T0k/en123"}
+    assert set(sensitive_parts("https://h.example/hook/T0k%2Fen123")) == {
+        "T0k%2Fen123",
+        "T0k/en123",
+    }
     assert sensitive_parts("Bearer brr5Yt7Ui9Op1As3Df") == ("brr5Yt7Ui9Op1As3Df",)
     assert sensitive_parts("Bearer short") == ()
+
+
+def test_a_url_path_is_secret_from_its_first_uncommon_segment():
+    """Short or all-lower-case path segments are secret too once the path leaves the
+    common words: a Zapier hook, a lower-case token, an ntfy topic, a Discord id."""
+    cases = [
+        (
+            "https://hooks.zapier.com/hooks/catch/1234567/o1ab2cd/",
+            "404 /hooks/catch/1234567/o1ab2cd/",
+            "1234567/o1ab2cd",
+        ),
+        (
+            "https://example.com/hook/qwertyuiopasdfg",
+            "unknown hook QWERTYUIOPASDFG",
+            "qwertyuiopasdfg",
+        ),
+        ("https://ntfy.sh/mytradingalerts", "POST /mytradingalerts 429", "mytradingalerts"),
+        (
+            "https://discord.com/api/webhooks/123456789012345678/AbCdEfGhIjKlMnOp",
+            "Unknown Webhook 123456789012345678",
+            "123456789012345678",
+        ),
+    ]
+    for url, echo, token in cases:
+        out = Redactor([url]).redact(echo)
+        assert pieces(token, out) == [] and MASK in out, (url, out)
+    # the host and the common words before the tail stay readable
+    out = Redactor([cases[0][0]]).redact(cases[0][1])
+    assert out == f"404 /hooks/catch/{MASK}/"
+    plain = "hooks.zapier.com /hooks/catch/ api webhooks discord.com ntfy.sh tradekernel run"
+    assert Redactor([url for url, _, _ in cases]).redact(plain) == plain
+
+
+def test_short_secrets_and_identifiers_are_masked_only_as_whole_words():
+    redactor = Redactor(["test", "admin1"])
+    redactor.add("portfolio@fund.example", partial=False)
+    text = "latest tests: test ok, ADMIN1 administrator admin123; portfolio value"
+    assert redactor.redact(text) == (
+        f"latest tests: {MASK} ok, {MASK} administrator admin123; portfolio value"
+    )
+    assert redactor.redact("login portfolio@fund.example failed") == f"login {MASK} failed"
+    redactor.add("portfolio@fund.example")  # read as a real secret later: partial wins
+    assert redactor.redact("x PORTFOLIO@FUND.EX y") == f"x {MASK} y"
 
 
 def test_token_like_segments():
@@ -45,9 +99,10 @@ def test_echoed_parts_are_masked_but_words_are_not():
         "404 no such hook /services/T0A1B2C3D/B0E4F5G6H/XQ7RPZ2LMN8VKD4S "
         "(auth BEARER BRR5YT7UI9OP1AS3DF) at hooks.slack.com"
     )
-    # "BEARER BRR5..." is the whole header value: masked as one
+    # "BEARER BRR5..." is the whole header value, and the path after /services/ the
+    # URL's secret tail: each masked as one
     assert redactor.redact(echoed) == (
-        f"404 no such hook /services/{MASK}/{MASK}/{MASK} (auth {MASK}) at hooks.slack.com"
+        f"404 no such hook /services/{MASK} (auth {MASK}) at hooks.slack.com"
     )
     assert redactor.redact(SLACK) == MASK
     plain = "services hooks notifications tradekernel https://hooks.slack.com/services/"
