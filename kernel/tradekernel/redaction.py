@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 MASK = "********"
 MIN_PARTIAL = 8
@@ -118,6 +118,38 @@ def sensitive_parts(value: str) -> tuple[str, ...]:
     else:
         parts.extend(w for w in _WORDS.split(value) if len(w) >= MIN_PARTIAL)
     return tuple(dict.fromkeys(p for p in parts if p))
+
+
+def header_secrets(value: str) -> list[str]:
+    """The secrets in a header value whose name does not say it is a credential: the
+    value when it is a URL, else each :func:`token_like` word (``zq7longheadertoken``,
+    not ``tradekernel``)."""
+    if _URL.match(value):
+        return [value]
+    return [word for word in _WORDS.split(value) if token_like(word)]
+
+
+def mask_url_credentials(value: str) -> str:
+    """``value`` with a URL's password, user name and query values masked (for display:
+    ``http://user:pass@host/?code=abc`` → ``http://********@host/?code=********``);
+    anything that is not a URL is returned as is."""
+    if not _URL.match(value) or ("@" not in value and "?" not in value):
+        return value
+    try:
+        url = urlsplit(value)
+        host = url.hostname or ""
+        port = f":{url.port}" if url.port else ""
+    except ValueError:
+        return MASK
+    netloc = f"{MASK}@{host}{port}" if "@" in url.netloc else url.netloc
+    query = url.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if "=" in query and pairs:
+            query = urlencode([(k, MASK if v else v) for k, v in pairs], safe="*")
+        else:  # "?token": the query is the value
+            query = MASK
+    return urlunsplit((url.scheme, netloc, url.path, query, url.fragment))
 
 
 class Redactor:

@@ -109,6 +109,42 @@ def test_echoed_parts_are_masked_but_words_are_not():
     assert redactor.redact(plain) == plain
 
 
+def test_every_variable_named_by_an_env_key_is_a_secret_from_load(tmp_path):
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        "[llm_provider.openrouter]\napi_key_env = 'MY_LLM_KEY'\n"
+        "[notifier.email]\nusername_env = 'SMTP_USER'\npassword_env = 'SMTP_PASS'\n"
+        "[audit]\nhmac_key_env = 'AUDIT_KEY'\n"
+    )
+    environ = {
+        "MY_LLM_KEY": "sk-or-v1-9f8e7d6c5b4a3928",
+        "SMTP_USER": "portfolio@fund.example",
+        "SMTP_PASS": "hunter2-Zq8rT",
+        "AUDIT_KEY": "audit-Hk3mP9xQ2wL7",
+        "UNRELATED": "plain-V4lue-not-named",
+    }
+    settings = Settings.load(config, environ=environ)
+    text = (
+        "rotating sk-or-v1-9f8e7d6c5b4a3928, HUNTER2-ZQ8RT and audit-Hk3mP9xQ2wL7 for "
+        "portfolio@fund.example; the portfolio is fine; plain-V4lue-not-named"
+    )
+    assert settings.redact(text) == (
+        f"rotating {MASK}, {MASK} and {MASK} for {MASK}; the portfolio is fine; "
+        "plain-V4lue-not-named"
+    )
+
+
+def test_header_values_are_secrets_whatever_the_header_name(tmp_path):
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        "[notifier.webhook]\nurl = 'https://example.com/hook'\n"
+        "headers = { X-Auth = 'zq7longheadertokenvalue', X-Title = 'tradekernel' }\n"
+    )
+    settings = Settings.load(config, environ={})
+    assert settings.redact("500: got ZQ7LONGHEADERTOK") == f"500: got {MASK}"
+    assert settings.redact("tradekernel run") == "tradekernel run"
+
+
 def test_settings_redact_covers_parts_of_revealed_secrets_and_configured_headers(tmp_path):
     config = tmp_path / "plugins.toml"
     config.write_text(
@@ -117,9 +153,9 @@ def test_settings_redact_covers_parts_of_revealed_secrets_and_configured_headers
     )
     settings = Settings.load(config, environ={"HOOK": SLACK})
     assert settings.redact("x BRR5YT7UI9OP1 y") == f"x {MASK} y"  # configured header value
-    assert settings.redact("id 2LmN8vKd4sWb") == "id 2LmN8vKd4sWb"  # not revealed yet
-    assert settings.secret("HOOK") == SLACK
+    # named by url_env: a secret from load on, before any component reads it
     assert settings.redact("id 2LmN8vKd4sWb") == f"id {MASK}"
+    assert settings.secret("HOOK") == SLACK
     # not a credential header: masked by `config show` only, never redacted from text
     assert settings.redact("tradekernel intents approve") == "tradekernel intents approve"
     assert settings.redact("hooks, services") == "hooks, services"

@@ -8,7 +8,7 @@ Rules (see docs/llm.md, "Normalization"):
   ``decision``, a non-empty ``intents`` list means trade.
 * keys of the answer object are compared after NFKC, strip and casefold
   (``"DECISION "`` is ``decision``); two keys that fold alike with different values, a
-  near-miss of ``decision`` (one or two edits: ``decisіon`` with a Cyrillic ``і``,
+  near-miss of ``decision`` (one or two edits: ``decision`` spelt with a Cyrillic i,
   ``decisions``) or any other key whose value is ``hold`` or ``trade`` (``action``,
   ``verdict``) is ``ambiguous_answer``: a hold is never overlooked for a trade.
 * a bare intent object (``symbol``, no decision-like key) or a non-empty bare list of

@@ -11,8 +11,9 @@ Each :class:`Case` is one answer as a provider would return it (text, refusal,
 
 ``corpus(n, seed=...)`` is deterministic for a given seed. Symbols are those of
 ``symbols`` (the candidates the strategist is given); the secret, when given, is
-echoed by the ``secret`` and ``secret_escaped`` classes. Amounts stay well above any lot size: quantities too
-small to trade are the kernel's order constraints' business, not the parser's.
+echoed by the ``secret`` and ``secret_escaped`` classes. Amounts stay well above any
+lot size: quantities too small to trade are the kernel's order constraints' business,
+not the parser's.
 """
 
 from __future__ import annotations
