@@ -73,12 +73,25 @@ def test_an_incomplete_answer_holds(
     assert_hold(decision, event, error_type)
 
 
-@pytest.mark.parametrize("finish_reason", ["stop", "STOP", "tool_calls", "end_turn"])
+@pytest.mark.parametrize(
+    "finish_reason", ["stop", "STOP", "tool_calls", "end_turn", "eos_token", "eos"]
+)
 def test_normal_finish_reasons_trade(make_kernel, server, inputs, finish_reason):
     decision, _, _, _ = decide(
         make_kernel, server, inputs, completion(answer(), finish_reason=finish_reason)
     )
     assert [i.symbol for i in decision.intents] == ["AAA"]
+
+
+@pytest.mark.parametrize("finish_reason", [1, ["stop"], {"type": "stop"}, b"stop"])
+def test_a_finish_reason_that_is_not_a_string_holds(inputs, finish_reason):
+    """A third-party provider may pass on whatever its wire held: never an exception."""
+    from tradekernel.llm import ChatResponse
+    from tradekernel_llm import NormalizeOptions, decide_answer
+
+    response = ChatResponse(model="m", content=answer(), finish_reason=finish_reason)
+    decision = decide_answer(response, inputs, NormalizeOptions(), lambda text: text)
+    assert decision.intents == () and decision.error_type == "truncated"
 
 
 # -- the decision must be a string from the allowed set ----------------------------------

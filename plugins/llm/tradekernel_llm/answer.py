@@ -88,11 +88,14 @@ def redact_answer(response: ChatResponse, redact: Callable[[str], str]) -> bool:
     return leaked
 
 
-def finish_problem(finish_reason: str | None) -> str | None:
+def finish_problem(finish_reason: Any) -> str | None:
     """``None`` when the model finished normally (or the provider does not report a
-    finish reason); else ``content_filtered`` or ``truncated``."""
+    finish reason); else ``content_filtered`` or ``truncated`` (also for a value that
+    is not a string, which a third-party provider may pass on from its wire)."""
     if finish_reason is None:
         return None
+    if not isinstance(finish_reason, str):
+        return "truncated"
     reason = finish_reason.strip().lower()
     if reason in NORMAL_FINISH_REASONS:
         return None
