@@ -254,6 +254,42 @@ def test_prose_in_brackets_stays_harmless(make_kernel, server, inputs, content):
     assert [(i.symbol, i.quantity) for i in decision.intents] == [("AAA", 5)]
 
 
+def test_every_tool_call_is_read_so_that_two_different_answers_are_ambiguous():
+    """A trade in the first tool call and a hold in the second (or in the content) is
+    never read as the trade alone."""
+    import json
+
+    from tradekernel.components import StrategyInput
+    from tradekernel.llm import ChatResponse
+    from tradekernel_llm import NormalizeOptions, decide_answer
+    from tradekernel_openai_compatible.wire import parse_completion
+
+    trade = {"decision": "trade", "intents": [{"symbol": "AAA", "side": "buy", "quantity": 1}]}
+    hold = {"decision": "hold", "reason": "changed my mind"}
+
+    def call(arguments):
+        return {
+            "id": "c",
+            "type": "function",
+            "function": {"name": "decide", "arguments": arguments},
+        }
+
+    def decide(message):
+        body = {"model": "m", "choices": [{"message": message, "finish_reason": "tool_calls"}]}
+        response = ChatResponse(**parse_completion(body))
+        inputs = StrategyInput(cycle_id="c", as_of=None, candidates=["AAA"], skill_results={})
+        return decide_answer(response, inputs, NormalizeOptions(), lambda text: text)
+
+    two_calls = {"content": None, "tool_calls": [call(json.dumps(trade)), call(hold)]}
+    content_and_call = {"content": json.dumps(trade), "tool_calls": [call(json.dumps(hold))]}
+    for message in (two_calls, content_and_call):
+        decision = decide(message)
+        assert decision.intents == () and decision.error_type == "ambiguous_answer"
+    same_twice = {"content": None, "tool_calls": [call(json.dumps(trade)), call(trade)]}
+    assert [i.symbol for i in decide(same_twice).intents] == ["AAA"]
+    assert [i.symbol for i in decide({"tool_calls": [call(trade)]}).intents] == ["AAA"]
+
+
 # -- bare answers ------------------------------------------------------------------------
 
 
