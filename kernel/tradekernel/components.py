@@ -268,7 +268,8 @@ class ComponentContext:
     settings: Any
     state_dir: Path
     emit: Callable[..., Event]
-    secret: Callable[[str], str | None]
+    secret: Callable[..., str | None]
+    """``secret(env_name, *, partial=True)``: see :meth:`Settings.secret`."""
     resolve: Callable[[str], Any]
     """``resolve(kind)`` returns the selected component of another kind (e.g. a paper
     broker asks for ``"market_data"``), instantiating it on first use."""

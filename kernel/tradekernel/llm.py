@@ -11,9 +11,10 @@ from typing import Any
 from attrs import define, field, frozen
 
 NORMAL_FINISH_REASONS = frozenset(
-    {"stop", "tool_calls", "function_call", "end_turn", "stop_sequence"}
+    {"stop", "tool_calls", "function_call", "end_turn", "stop_sequence", "eos_token", "eos"}
 )
-"""``finish_reason`` values that mean the model finished its answer normally. Any other
+"""``finish_reason`` values that mean the model finished its answer normally
+(``eos_token``/``eos``: Hugging Face TGI and vLLM-style servers). Any other
 value (``length``, ``content_filter``, ``error``, ...) means the text is not a complete
 answer, whatever it parses to."""
 FINISH_REASON_MISSING = "missing"

@@ -4,16 +4,22 @@ A remote that echoes a request (a webhook answering ``500 no such hook /services
 <token>``, a provider quoting a header, an LLM repeating its key) hands back *parts* of
 a secret, often re-cased. So a :class:`Redactor` masks, case-insensitively:
 
-* each secret as a whole (values of 4 to 7 characters: only as a whole);
-* its **sensitive parts** (:func:`sensitive_parts`): for a URL the userinfo, the query
-  values, the fragment and the token-like path segments after the host; for any other
-  value each whitespace- or comma-separated word (the token of ``Bearer <token>``);
+* each secret as a whole (values of 4 to 7 characters, and identifiers such as an SMTP
+  user name: only as a whole word, so the secret ``test`` leaves ``latest`` alone);
+* its **sensitive parts** (:func:`sensitive_parts`): for a URL the userinfo, the query,
+  the fragment, the token-like path segments after the host and the path's **secret
+  tail** (from the first segment that is not a common path word, ``/hooks/catch/``, to
+  the end, as one part: ``1234567/o1ab2cd``); for any other value each whitespace- or
+  comma-separated word (the token of ``Bearer <token>``);
 * any run of :data:`MIN_PARTIAL` (8) or more characters of a part: an echo of the
   first 20 characters of a key, upper-cased, is masked like the key.
 
 A part shorter than 8 characters (``hooks``, ``services``, ``Bearer``) is never a
-secret on its own, and neither is a URL path segment that does not look like a token
-(:func:`token_like`): masking ordinary words would garble every message.
+secret on its own, and neither is a URL path segment before the secret tail (the host,
+``/services/``, ``/api/webhooks/``): masking ordinary words would garble every message.
+The price of the tail rule: a secret URL whose path names an ordinary word that is
+not in :data:`COMMON_PATH_WORDS` (``https://ntfy.sh/mytradingalerts``) masks that word
+in every text, which is what a topic name that works as a password needs.
 
 The parts are derived once, when a secret is added; the check of a text is one search
 of a compiled pattern (a trie of the parts' 8-character pieces), so a text without a
@@ -25,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 MASK = "********"
 MIN_PARTIAL = 8
@@ -38,6 +44,19 @@ MEMO_TEXT = 96
 MEMO_SIZE = 4096
 """Answers for texts up to ``MEMO_TEXT`` characters are remembered (up to ``MEMO_SIZE``
 of them, then forgotten at once): events repeat the same symbols, kinds and reasons."""
+
+COMMON_PATH_WORDS = frozenset(
+    {
+        "api", "hooks", "hook", "webhook", "webhooks", "services", "service", "catch",
+        "trigger", "triggers", "incoming", "notify", "notifications", "notification",
+        "events", "event", "alerts", "alert", "messages", "message", "send", "post",
+        "channels", "channel", "bot", "bots", "topics", "topic", "publish", "push",
+        "json", "rest", "rpc", "public", "integrations", "integration", "tradekernel",
+        "v1", "v2", "v3", "v4", "latest",
+    }
+)  # fmt: skip
+"""URL path segments that are not secret on their own: the path's secret tail starts
+at the first segment not in this set (compared case-insensitively)."""
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _WORDS = re.compile(r"[\s,;]+")
@@ -55,15 +74,26 @@ def token_like(segment: str) -> bool:
     )
 
 
+def secret_tail(path: str) -> str:
+    """The part of a URL path that is secret: from the first segment that is not one of
+    :data:`COMMON_PATH_WORDS` to the end, joined with ``/`` (``""`` when there is none).
+    ``/hooks/catch/1234567/o1ab2cd/`` → ``1234567/o1ab2cd``."""
+    segments = [segment for segment in path.split("/") if segment]
+    for index, segment in enumerate(segments):
+        if segment.lower() not in COMMON_PATH_WORDS:
+            return "/".join(segments[index:])
+    return ""
+
+
 def sensitive_parts(value: str) -> tuple[str, ...]:
     """The pieces of secret ``value`` that are secrets on their own (8+ characters).
 
-    For a URL (``scheme://...``): user name and password, query values, the fragment,
-    and the path segments after the host that are :func:`token_like` (both as written
-    and percent-decoded). The host, the scheme and short or word-like segments
-    (``/services/``, ``/hooks/``) are not secret. For anything else: each word
-    (split on whitespace, commas and semicolons) of 8 or more characters, so the
-    token of ``Bearer <token>`` is a part and ``Bearer`` is not."""
+    For a URL (``scheme://...``): user name and password, the query and its values, the
+    fragment, the path's :func:`secret_tail` and its segments that are :func:`token_like`
+    (each both as written and percent-decoded). The host, the scheme and the common
+    segments before the tail (``/services/``, ``/hooks/``) are not secret. For anything
+    else: each word (split on whitespace, commas and semicolons) of 8 or more
+    characters, so the token of ``Bearer <token>`` is a part and ``Bearer`` is not."""
     parts: list[str] = []
     if _URL.match(value):
         try:
@@ -71,10 +101,15 @@ def sensitive_parts(value: str) -> tuple[str, ...]:
             credentials = [url.username or "", url.password or ""]
         except ValueError:  # a malformed port or host: fall back to its words
             return tuple(w for w in _WORDS.split(value) if len(w) >= MIN_PARTIAL)
+        tail = secret_tail(url.path)
         candidates = [
             *credentials,
             *(v for _, v in parse_qsl(url.query, keep_blank_values=True)),
+            url.query,
+            unquote(url.query),
             url.fragment,
+            tail,
+            unquote(tail),
         ]
         candidates = [c for c in candidates if len(c) >= MIN_PARTIAL]
         for segment in url.path.split("/"):
@@ -85,11 +120,44 @@ def sensitive_parts(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
+def header_secrets(value: str) -> list[str]:
+    """The secrets in a header value whose name does not say it is a credential: the
+    value when it is a URL, else each :func:`token_like` word (``zq7longheadertoken``,
+    not ``tradekernel``)."""
+    if _URL.match(value):
+        return [value]
+    return [word for word in _WORDS.split(value) if token_like(word)]
+
+
+def mask_url_credentials(value: str) -> str:
+    """``value`` with a URL's password, user name and query values masked (for display:
+    ``http://user:pass@host/?code=abc`` → ``http://********@host/?code=********``);
+    anything that is not a URL is returned as is."""
+    if not _URL.match(value) or ("@" not in value and "?" not in value):
+        return value
+    try:
+        url = urlsplit(value)
+        host = url.hostname or ""
+        port = f":{url.port}" if url.port else ""
+    except ValueError:
+        return MASK
+    netloc = f"{MASK}@{host}{port}" if "@" in url.netloc else url.netloc
+    query = url.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if "=" in query and pairs:
+            query = urlencode([(k, MASK if v else v) for k, v in pairs], safe="*")
+        else:  # "?token": the query is the value
+            query = MASK
+    return urlunsplit((url.scheme, netloc, url.path, query, url.fragment))
+
+
 class Redactor:
     """Masks a growing set of secrets in text; see the module docstring for the rules."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: dict[str, None] = {}
+        self._secrets: dict[str, bool] = {}
+        """Each secret and whether its parts and pieces are secrets too (``partial``)."""
         # (probe, search, starts, starts_any_case) and the memo, swapped as one so that
         # a reader in another thread (a notifier's delivery) never mixes two builds
         self._state: tuple[tuple[re.Pattern[str], ...] | None, dict[str, str]] = (None, {})
@@ -100,12 +168,18 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._secrets)
 
-    def add(self, value: str | None, *, rebuild: bool = True) -> bool:
-        """Treat ``value`` (and its parts) as secret from now on; ``False`` when it is
-        too short or already known."""
-        if not value or len(value) < MIN_WHOLE or value in self._secrets:
+    def add(self, value: str | None, *, rebuild: bool = True, partial: bool = True) -> bool:
+        """Treat ``value`` (and, when ``partial``, its parts and their 8+ character
+        pieces) as secret from now on; ``False`` when it is too short or already known.
+
+        ``partial=False`` is for identifiers that are not credentials on their own (an
+        SMTP user name such as ``portfolio@fund.example``): only the whole value is
+        masked, and only as a whole word, so ``portfolio`` alone stays readable."""
+        if not value or len(value) < MIN_WHOLE:
             return False
-        self._secrets[value] = None
+        if value in self._secrets and self._secrets[value] >= partial:
+            return False
+        self._secrets[value] = partial
         if rebuild:
             self._build()
         return True
@@ -135,17 +209,20 @@ class Redactor:
         # A cheap first test: every piece of 8 of a part holds one of the part's 4-grams
         # at a multiple of 4, and a whole value holds its own last four characters.
         probes: set[str] = set()
-        for value in self._secrets:
+        bounded: set[str] = set()
+        for value, partial in self._secrets.items():
             whole = value.lower() if len(value.lower()) == len(value) else value
-            wholes.add(whole)
             probes.add(whole[-MIN_WHOLE:])
-            if len(value) < MIN_PARTIAL:
+            if len(value) < MIN_PARTIAL or not partial:
+                bounded.add(whole)
                 continue
+            wholes.add(whole)
             for part in sensitive_parts(value):
                 grams.update(_grams(part))
                 folded = part.lower() if len(part.lower()) == len(part) else part
                 probes.update(folded[i : i + 4] for i in range(0, len(folded) - 3, 4))
-        alternatives = [re.escape(w) for w in sorted(wholes, key=len, reverse=True)]
+        alternatives = [_as_word(w) for w in sorted(bounded, key=len, reverse=True)]
+        alternatives += [re.escape(w) for w in sorted(wholes, key=len, reverse=True)]
         if grams:
             alternatives.append(_trie_pattern(grams))
         pattern = "|".join(alternatives)
@@ -189,6 +266,14 @@ def _mask(text: str, starts: re.Pattern[str], folded: str | None = None) -> str:
         last = end
     out.append(text[last:])
     return "".join(out)
+
+
+def _as_word(value: str) -> str:
+    """A pattern for ``value`` that does not match inside a longer word (no letter or
+    digit right before or after it)."""
+    before = r"(?<![^\W_])" if value[:1].isalnum() else ""
+    after = r"(?![^\W_])" if value[-1:].isalnum() else ""
+    return before + re.escape(value) + after
 
 
 def redact_deep(value: Any, redact: Callable[[str], str]) -> Any:

@@ -27,7 +27,7 @@ from attrs import define, field
 
 from .components import KINDS
 from .errors import ConfigError
-from .redaction import Redactor
+from .redaction import Redactor, header_secrets, mask_url_credentials
 from .sections import (  # noqa: F401 - re-exported: plugin configs import them from here
     ALERT_RULES,
     SECTIONS,
@@ -58,14 +58,22 @@ ENV_PREFIX = "TRADEKERNEL_"
 CONFIG_ENV = "TRADEKERNEL_CONFIG"
 DEFAULT_CONFIG = Path("plugins.toml")
 SECRET_KEY_PATTERN = re.compile(
-    r"(secret|password|passwd|token|api[_-]?key|private[_-]?key|authorization|credential|cookie)",
+    r"(secret|password|passwd|token|api[_-]?key|private[_-]?key|authorization|credential|cookie)"
+    r"|(^|[_\-.\s])auth$",
     re.I,
 )
-"""Names whose values are secrets wherever they appear (event fields, configuration)."""
+"""Names whose values are secrets wherever they appear (event fields, configuration):
+``auth`` only as the whole name or its last word (``X-Auth``, ``basic_auth``; not
+``author`` or ``auth_failures``)."""
 CONFIG_SECRET_KEY_PATTERN = re.compile(rf"{SECRET_KEY_PATTERN.pattern}|(^|[_\-.])key$", re.I)
 """Configuration keys shown masked: the above, and ``key`` or ``*_key`` itself."""
 SECRET_TABLES = frozenset({"headers"})
-"""Configuration tables whose every value ``config show`` masks (headers carry credentials)."""
+"""Configuration tables whose every value ``config show`` masks and whose token-like
+values the redactor masks everywhere (headers carry credentials)."""
+IDENTIFIER_ENV_KEY = re.compile(r"(^|_)user(name)?_env$", re.I)
+"""``*_env`` keys naming an identifier (``username_env``): its value is masked only as a
+whole word, never through its parts (``portfolio@fund.example`` must not mask
+``portfolio``)."""
 
 
 def _parse_env_value(raw: str) -> Any:
@@ -154,6 +162,15 @@ class Settings:
         settings.config_path = path if path.exists() else None
         for value in config_secrets(settings.component_sections):
             settings._redactor.add(value)
+        # Every variable the configuration names as a secret is one from the start, so a
+        # command that never builds the component (``control pause --reason ...``) knows it.
+        kernel_sections = {
+            name: converter.unstructure(getattr(settings, name)) for name in SECTIONS
+        }
+        for key, env_name in env_references([kernel_sections, settings.component_sections]):
+            settings._redactor.add(
+                env.get(env_name) or None, partial=not IDENTIFIER_ENV_KEY.search(key)
+            )
         settings.check_safety()
         return settings
 
@@ -258,15 +275,18 @@ class Settings:
 
     # -- secrets and paths ----------------------------------------------------------
 
-    def secret(self, env_name: str) -> str | None:
+    def secret(self, env_name: str, *, partial: bool = True) -> str | None:
         """The value of the environment variable ``env_name``, which holds a secret.
 
         The value is remembered so that :meth:`redact` can strip it, its sensitive parts
         and any 8+ character piece of them from any text (events, logs, error messages,
-        stored text) before it leaves the process."""
+        stored text) before it leaves the process. ``partial=False`` for an identifier
+        that is not a credential on its own (an SMTP user name): only the whole value is
+        masked, as a whole word. Every variable named by a ``*_env`` key of the
+        configuration is already known this way from :meth:`load` on."""
         value = self._environ.get(env_name) or None
         if value:
-            self._redactor.add(value)
+            self._redactor.add(value, partial=partial)
         return value
 
     def redact(self, text: str) -> str:
@@ -333,6 +353,8 @@ def mask_secrets(data: Any, environ: Mapping[str, str] | None = None) -> Any:
         return out
     if isinstance(data, list):
         return [mask_secrets(v, environ) for v in data]
+    if isinstance(data, str):
+        return mask_url_credentials(data)
     return data
 
 
@@ -346,21 +368,46 @@ def _mask_all(value: Any) -> Any:
     return "********" if isinstance(value, str) and value else value
 
 
-def config_secrets(data: Any, secret: bool = False) -> list[str]:
-    """Every string under a secret-looking key in ``data`` (``Authorization`` in a
-    ``headers`` table, ``token``, ``password``, ...), for the redactor. Other header
-    values are masked by ``config show`` but not redacted from text: a header such as
-    ``X-Title = "tradekernel"`` would otherwise mask the word everywhere."""
+def config_secrets(data: Any, secret: bool = False, header: bool = False) -> list[str]:
+    """Every secret written in ``data``, for the redactor: each string under a
+    secret-looking key (``Authorization`` in a ``headers`` table, ``token``,
+    ``password``, ...), and in any other header value (``X-Auth = "zq7..."``) each
+    :func:`~tradekernel.redaction.token_like` word (or the value itself when it is a
+    URL). A plain word in a header (``X-Title = "tradekernel"``) is not a secret: it
+    would be masked everywhere."""
     if isinstance(data, dict):
         return [
             found
             for key, value in data.items()
             if not (isinstance(key, str) and key.endswith("_env"))
-            for found in config_secrets(value, secret or secret_config_key(key))
+            for found in config_secrets(
+                value,
+                secret or secret_config_key(key),
+                header or (isinstance(key, str) and key in SECRET_TABLES),
+            )
         ]
     if isinstance(data, list):
-        return [found for v in data for found in config_secrets(v, secret)]
-    return [data] if secret and isinstance(data, str) else []
+        return [found for v in data for found in config_secrets(v, secret, header)]
+    if not isinstance(data, str):
+        return []
+    if secret:
+        return [data]
+    return header_secrets(data) if header else []
+
+
+def env_references(data: Any) -> list[tuple[str, str]]:
+    """Every ``(key, variable name)`` of a ``*_env`` key in ``data``, at any depth."""
+    if isinstance(data, dict):
+        found: list[tuple[str, str]] = []
+        for key, value in data.items():
+            if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
+                found.append((key, value))
+            else:
+                found.extend(env_references(value))
+        return found
+    if isinstance(data, list):
+        return [ref for item in data for ref in env_references(item)]
+    return []
 
 
 def _config_path(config_path: str | Path | None, env: Mapping[str, str]) -> tuple[Path, bool]:

@@ -54,3 +54,22 @@ def test_config_show_masks_secrets_at_any_depth(tmp_path, cli, as_json) -> None:
     assert rows["notifier.custom.endpoint.auth.nested.key"] == "********"
     assert rows["notifier.webhook.url_env"] == "HOOK_URL (not set)"
     assert str(rows["strategist.custom.budget_daily_tokens"]) == "200000"  # a number
+
+
+def test_config_show_masks_url_credentials_and_query_values(tmp_path, cli) -> None:
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        "[llm_provider.custom]\n"
+        'base_url = "http://ops:pw-url-7c1d9e@llm.example:8080/v1?code=qc-4b6a2f&x="\n'
+        'author = "Ada Lovelace"\n',
+        encoding="utf-8",
+    )
+    code, out, err = cli("--config", str(config), "config", "show", "--json")
+    assert code == 0, err
+    rows = {row["key"]: row["value"] for row in json.loads(out)["settings"]}
+    assert rows["llm_provider.custom.base_url"] == (
+        "http://********@llm.example:8080/v1?code=********&x="
+    )
+    assert rows["llm_provider.custom.author"] == "Ada Lovelace"  # "auth" is not in "author"
+    for value in ("pw-url-7c1d9e", "qc-4b6a2f", "ops:"):
+        assert value not in out + err

@@ -22,15 +22,69 @@ def pieces(secret: str, text: str) -> list[str]:
 
 
 def test_sensitive_parts_of_urls_and_header_values():
-    assert sensitive_parts(SLACK) == ("T0A1B2C3D", "B0E4F5G6H", "Xq7rPz2LmN8vKd4sWb6tYh3c")
-    url = "https://alice:pa55w0rd-x@api.example.com/v1/hooks/tradekernel?key=k3y-v4lue-123&x=1#fr4gment99"
-    assert set(sensitive_parts(url)) == {"alice", "pa55w0rd-x", "k3y-v4lue-123", "fr4gment99"} - {
-        "alice"  # shorter than 8: never a secret on its own
+    assert set(sensitive_parts(SLACK)) == {
+        "T0A1B2C3D/B0E4F5G6H/Xq7rPz2LmN8vKd4sWb6tYh3c",  # the path's secret tail
+        "T0A1B2C3D",
+        "B0E4F5G6H",
+        "Xq7rPz2LmN8vKd4sWb6tYh3c",
     }
+    url = "https://alice:pa55w0rd-x@api.example.com/v1/hooks/tradekernel?key=k3y-v4lue-123&x=1#fr4gment99"
+    assert set(sensitive_parts(url)) == {
+        "pa55w0rd-x",
+        "k3y-v4lue-123",
+        "key=k3y-v4lue-123&x=1",
+        "fr4gment99",
+    }  # "alice" is shorter than 8; /v1/hooks/tradekernel are common path words
     # percent-encoded segments count in both spellings
-    assert set(sensitive_parts("https://h.example/a/T0k%2Fen123")) == {"T0k%2Fen123", "T0k/en123"}
+    assert set(sensitive_parts("https://h.example/hook/T0k%2Fen123")) == {
+        "T0k%2Fen123",
+        "T0k/en123",
+    }
     assert sensitive_parts("Bearer brr5Yt7Ui9Op1As3Df") == ("brr5Yt7Ui9Op1As3Df",)
     assert sensitive_parts("Bearer short") == ()
+
+
+def test_a_url_path_is_secret_from_its_first_uncommon_segment():
+    """Short or all-lower-case path segments are secret too once the path leaves the
+    common words: a Zapier hook, a lower-case token, an ntfy topic, a Discord id."""
+    cases = [
+        (
+            "https://hooks.zapier.com/hooks/catch/1234567/o1ab2cd/",
+            "404 /hooks/catch/1234567/o1ab2cd/",
+            "1234567/o1ab2cd",
+        ),
+        (
+            "https://example.com/hook/qwertyuiopasdfg",
+            "unknown hook QWERTYUIOPASDFG",
+            "qwertyuiopasdfg",
+        ),
+        ("https://ntfy.sh/mytradingalerts", "POST /mytradingalerts 429", "mytradingalerts"),
+        (
+            "https://discord.com/api/webhooks/123456789012345678/AbCdEfGhIjKlMnOp",
+            "Unknown Webhook 123456789012345678",
+            "123456789012345678",
+        ),
+    ]
+    for url, echo, token in cases:
+        out = Redactor([url]).redact(echo)
+        assert pieces(token, out) == [] and MASK in out, (url, out)
+    # the host and the common words before the tail stay readable
+    out = Redactor([cases[0][0]]).redact(cases[0][1])
+    assert out == f"404 /hooks/catch/{MASK}/"
+    plain = "hooks.zapier.com /hooks/catch/ api webhooks discord.com ntfy.sh tradekernel run"
+    assert Redactor([url for url, _, _ in cases]).redact(plain) == plain
+
+
+def test_short_secrets_and_identifiers_are_masked_only_as_whole_words():
+    redactor = Redactor(["test", "admin1"])
+    redactor.add("portfolio@fund.example", partial=False)
+    text = "latest tests: test ok, ADMIN1 administrator admin123; portfolio value"
+    assert redactor.redact(text) == (
+        f"latest tests: {MASK} ok, {MASK} administrator admin123; portfolio value"
+    )
+    assert redactor.redact("login portfolio@fund.example failed") == f"login {MASK} failed"
+    redactor.add("portfolio@fund.example")  # read as a real secret later: partial wins
+    assert redactor.redact("x PORTFOLIO@FUND.EX y") == f"x {MASK} y"
 
 
 def test_token_like_segments():
@@ -45,13 +99,50 @@ def test_echoed_parts_are_masked_but_words_are_not():
         "404 no such hook /services/T0A1B2C3D/B0E4F5G6H/XQ7RPZ2LMN8VKD4S "
         "(auth BEARER BRR5YT7UI9OP1AS3DF) at hooks.slack.com"
     )
-    # "BEARER BRR5..." is the whole header value: masked as one
+    # "BEARER BRR5..." is the whole header value, and the path after /services/ the
+    # URL's secret tail: each masked as one
     assert redactor.redact(echoed) == (
-        f"404 no such hook /services/{MASK}/{MASK}/{MASK} (auth {MASK}) at hooks.slack.com"
+        f"404 no such hook /services/{MASK} (auth {MASK}) at hooks.slack.com"
     )
     assert redactor.redact(SLACK) == MASK
     plain = "services hooks notifications tradekernel https://hooks.slack.com/services/"
     assert redactor.redact(plain) == plain
+
+
+def test_every_variable_named_by_an_env_key_is_a_secret_from_load(tmp_path):
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        "[llm_provider.openrouter]\napi_key_env = 'MY_LLM_KEY'\n"
+        "[notifier.email]\nusername_env = 'SMTP_USER'\npassword_env = 'SMTP_PASS'\n"
+        "[audit]\nhmac_key_env = 'AUDIT_KEY'\n"
+    )
+    environ = {
+        "MY_LLM_KEY": "sk-or-v1-9f8e7d6c5b4a3928",
+        "SMTP_USER": "portfolio@fund.example",
+        "SMTP_PASS": "hunter2-Zq8rT",
+        "AUDIT_KEY": "audit-Hk3mP9xQ2wL7",
+        "UNRELATED": "plain-V4lue-not-named",
+    }
+    settings = Settings.load(config, environ=environ)
+    text = (
+        "rotating sk-or-v1-9f8e7d6c5b4a3928, HUNTER2-ZQ8RT and audit-Hk3mP9xQ2wL7 for "
+        "portfolio@fund.example; the portfolio is fine; plain-V4lue-not-named"
+    )
+    assert settings.redact(text) == (
+        f"rotating {MASK}, {MASK} and {MASK} for {MASK}; the portfolio is fine; "
+        "plain-V4lue-not-named"
+    )
+
+
+def test_header_values_are_secrets_whatever_the_header_name(tmp_path):
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        "[notifier.webhook]\nurl = 'https://example.com/hook'\n"
+        "headers = { X-Auth = 'zq7longheadertokenvalue', X-Title = 'tradekernel' }\n"
+    )
+    settings = Settings.load(config, environ={})
+    assert settings.redact("500: got ZQ7LONGHEADERTOK") == f"500: got {MASK}"
+    assert settings.redact("tradekernel run") == "tradekernel run"
 
 
 def test_settings_redact_covers_parts_of_revealed_secrets_and_configured_headers(tmp_path):
@@ -62,9 +153,9 @@ def test_settings_redact_covers_parts_of_revealed_secrets_and_configured_headers
     )
     settings = Settings.load(config, environ={"HOOK": SLACK})
     assert settings.redact("x BRR5YT7UI9OP1 y") == f"x {MASK} y"  # configured header value
-    assert settings.redact("id 2LmN8vKd4sWb") == "id 2LmN8vKd4sWb"  # not revealed yet
-    assert settings.secret("HOOK") == SLACK
+    # named by url_env: a secret from load on, before any component reads it
     assert settings.redact("id 2LmN8vKd4sWb") == f"id {MASK}"
+    assert settings.secret("HOOK") == SLACK
     # not a credential header: masked by `config show` only, never redacted from text
     assert settings.redact("tradekernel intents approve") == "tradekernel intents approve"
     assert settings.redact("hooks, services") == "hooks, services"

@@ -139,3 +139,22 @@ def test_logged_tracebacks_are_redacted(capsys, monkeypatch, tmp_path):
     err = capsys.readouterr().err
     assert "RuntimeError: HTTP 401" in err and "Traceback" in err
     assert "SUPERSECRET" not in err
+
+
+def test_a_cli_command_knows_every_secret_the_configuration_names(tk, tmp_path):
+    """``control pause`` builds no component, yet the key named by ``api_key_env`` in its
+    ``--reason`` never reaches the journal, the events file or stderr."""
+    key = "sk-or-v1-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+    (tmp_path / "plugins.toml").write_text(
+        '[kernel]\nstate_dir = "state"\n[llm_provider.openrouter]\napi_key_env = "MY_LLM_KEY"\n',
+        encoding="utf-8",
+    )
+    env = {"MY_LLM_KEY": key}
+    done = tk("control", "pause", "--by", "ops", "--reason", f"rotating key {key}", env=env)
+    assert done.returncode == 0, done.stderr
+    status = tk("control", "status", env=env)
+    assert status.returncode == 0, status.stderr
+    files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert any(b"rotating key ********" in p.read_bytes() for p in files)  # journaled, masked
+    assert files and [p.name for p in files if key[9:21].encode() in p.read_bytes()] == []
+    assert key[9:21] not in done.stdout + done.stderr + status.stdout + status.stderr

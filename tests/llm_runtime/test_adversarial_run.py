@@ -6,6 +6,7 @@ and the echoed API key is stored nowhere."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -22,6 +23,9 @@ SIZE = 520
 
 def test_adversarial_answers_in_one_run(server, kernel_factory, tmp_path: Path):
     cases = corpus(SIZE, seed=4242, secret=API_KEY)
+    kinds = Counter(c.kind for c in cases)
+    for kind in ("secret_escaped", "careless_hold", "mixed_bare_list", "lookalike_key"):
+        assert kinds[kind] > 0, kind
     for case in cases:
         server.push(
             body=completion(
@@ -76,3 +80,16 @@ def test_adversarial_answers_in_one_run(server, kernel_factory, tmp_path: Path):
     # the echoed key is in no file of the state dir (state.db, WAL, events, paper.db)
     files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
     assert [p.name for p in files if API_KEY.encode() in p.read_bytes()] == []
+    # nor spelt with JSON escapes (the secret_escaped class): no 8-character piece of it
+    pieces = [API_KEY[i : i + 8].encode() for i in range(len(API_KEY) - 7)]
+    escaped = [p.name for p in files if any(x in unescaped(p) for x in pieces)]
+    assert escaped == []
+
+
+def unescaped(path: Path) -> bytes:
+    """The file's bytes with JSON ``\\u00XX`` escapes decoded (twice: escaped JSON in
+    JSON)."""
+    data = path.read_bytes()
+    for _ in range(2):
+        data = re.sub(rb"\\{1,3}u00([0-9a-fA-F]{2})", lambda m: bytes.fromhex(m[1].decode()), data)
+    return data

@@ -123,3 +123,54 @@ def test_echoed_tokens_reach_no_log_sink_archive_or_output(
         "CLI output": "\n".join(output),
     }.items():
         assert leaks(text) == [], where
+
+
+ZAPIER_TAIL = "1234567/o1ab2cd"  # every segment under 8 characters
+PLAIN_HEADER_TOKEN = "zq7longheadertokenvalue"  # under a header name that says nothing
+
+
+def echo_briefly(request: ReceivedRequest) -> tuple[int, str]:
+    """Quotes the path and the X-Auth header first, so that no truncation hides them."""
+    return 500, f"no such hook {request.path} for {request.headers.get('x-auth', '')}"
+
+
+def test_short_path_segments_and_plain_named_headers_are_not_echoed(
+    tmp_path: Path, capsys, monkeypatch
+):
+    with HTTPReceiver(handler=echo_briefly) as receiver:
+        _check_short_path_segments_and_plain_named_headers(tmp_path, capsys, monkeypatch, receiver)
+
+
+def _check_short_path_segments_and_plain_named_headers(tmp_path, capsys, monkeypatch, receiver):
+    base = receiver.url.rsplit("/", 1)[0]
+    monkeypatch.setenv("ECHO_ZAP_URL", f"{base}/hooks/catch/{ZAPIER_TAIL}/")
+    state = tmp_path / "state"
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        f'[kernel]\nstate_dir = "{state}"\nlog_level = "DEBUG"\n'
+        '[components]\nnotifiers = ["webhook"]\nmetrics_sinks = ["jsonl", "sqlite"]\n'
+        '[notify]\nretry = { max_attempts = 1, backoff_base = "1ms", backoff_max = "2ms" }\n'
+        '[notifier.webhook]\nurl_env = "ECHO_ZAP_URL"\n'
+        f'headers = {{ X-Auth = "{PLAIN_HEADER_TOKEN}", X-Team = "ops" }}\n',
+        encoding="utf-8",
+    )
+    cfg = ("--config", str(config))
+    code, text = run(capsys, *cfg, "-vv", "notify", "test", "webhook")
+    assert code == 1 and "http 500" in text
+    assert receiver.requests[0].path == f"/hooks/catch/{ZAPIER_TAIL}/"
+    assert receiver.requests[0].headers["x-auth"] == PLAIN_HEADER_TOKEN
+    output = [text]
+    for args in (("notify", "log", "--json"), ("events", "query", "--json"), ("config", "show")):
+        code, text = run(capsys, *cfg, *args)
+        assert code == 0, text
+        output.append(text)
+    assert "no such hook /hooks/catch/" in output[1]  # the readable part is kept
+    files = "".join(
+        p.read_bytes().decode(errors="replace") for p in state.rglob("*") if p.is_file()
+    )
+    everything = (files + "\n".join(output)).lower()
+    for secret in (ZAPIER_TAIL, PLAIN_HEADER_TOKEN):
+        found = [
+            secret[i : i + 8] for i in range(len(secret) - 7) if secret[i : i + 8] in everything
+        ]
+        assert found == [], secret

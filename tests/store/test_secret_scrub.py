@@ -81,3 +81,38 @@ def test_broker_messages_quoting_a_key_are_stored_and_journaled_redacted(tmp_pat
         db.close()
     assert "********" in dump
     assert leaks(dump) == []
+
+
+def test_an_intent_whose_text_holds_a_secret_is_stored_and_journaled_redacted(tmp_path):
+    """Defence in depth for any strategist: the store scrubs the intent it records (its
+    row and the journal payload), keeps the content-derived id consistent, and the
+    journal still verifies."""
+    from decimal import Decimal
+
+    from tradekernel.models import Intent
+    from tradekernel.store.verify import content_id
+
+    config = tmp_path / "plugins.toml"
+    config.write_text(f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n', encoding="utf-8")
+    settings = Settings.load(config, environ={"BROKER_KEY": KEY})
+    assert settings.secret("BROKER_KEY") == KEY
+    in_rationale = Intent.create(
+        symbol="AAA", side="buy", quantity=Decimal(1), rationale=f"key {KEY} (upper {KEY.upper()})"
+    )
+    in_prompt_version = Intent.create(
+        symbol="BBB", side="buy", quantity=Decimal(1), prompt_version=KEY[2:22]
+    )
+    with Store.open(settings.state_dir, redact=settings.redact) as store:
+        first = store.add_intent(in_rationale, cycle_id="c1", broker="paper")
+        second = store.add_intent(in_prompt_version, cycle_id="c1", broker="paper")
+        assert first.id == in_rationale.id  # the rationale is not part of the id
+        assert "********" in first.intent.rationale
+        assert "********" in (second.intent.prompt_version or "")
+        assert second.id == content_id(second.intent) != in_prompt_version.id
+        assert store.verify_journal().ok
+    db = sqlite3.connect(settings.state_dir / "state.db")
+    try:
+        dump = "\n".join(db.iterdump())
+    finally:
+        db.close()
+    assert leaks(dump) == []

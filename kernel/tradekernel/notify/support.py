@@ -19,10 +19,13 @@ def config_error(ctx: Any, notifier: str, key: str, message: str) -> ConfigError
     return ConfigError(f"{config_label(ctx)}: [notifier.{notifier}] {key}: {message}")
 
 
-def require_secret(ctx: Any, notifier: str, key: str, env_name: str) -> str:
+def require_secret(
+    ctx: Any, notifier: str, key: str, env_name: str, *, partial: bool = True
+) -> str:
     """The value of the environment variable ``env_name`` named by config ``key``, or a
-    :class:`ConfigError` that names the variable (never its value)."""
-    value = ctx.secret(env_name)
+    :class:`ConfigError` that names the variable (never its value). ``partial=False``
+    for an identifier such as a user name (see :meth:`Settings.secret`)."""
+    value = ctx.secret(env_name) if partial else ctx.secret(env_name, partial=False)
     if not value:
         raise config_error(ctx, notifier, key, f"environment variable {env_name} is not set")
     return value

@@ -363,6 +363,7 @@ class Nodes:
                 ref_price=quote.last if quote else None,
                 actor="strategist",
             )
+            intent = record.intent  # the stored (secret-scrubbed) intent
             if record.state != IntentState.PROPOSED:
                 continue  # the same cycle inputs were seen before: same id, already handled
             state.proposed.append(intent.id)

@@ -197,6 +197,19 @@ class Store:
     def _scrub(self, value: Any) -> Any:
         return value if self.redact is None else redact_deep(value, self.redact)
 
+    def _scrub_intent(self, intent: Intent) -> Intent:
+        """``intent`` with every secret in its text masked. The id is derived from the
+        content (as :func:`verify.content_id` recomputes it), so an intent whose
+        id-bearing fields held a secret gets the id of its scrubbed content."""
+        if self.redact is None:
+            return intent
+        data = unstructure(intent)
+        clean = self._scrub(data)
+        if clean == data:
+            return intent
+        scrubbed = structure(clean, Intent, what="intent")
+        return attrs.evolve(scrubbed, id=verify.content_id(scrubbed))
+
     @property
     def conn(self) -> sqlite3.Connection:
         return self.db.conn
@@ -259,7 +272,11 @@ class Store:
         actor: str = "runtime",
     ) -> IntentRecord:
         """Record a new intent as ``proposed`` (journaled). Idempotent on ``intent.id``:
-        adding an id that exists returns the stored record and writes nothing."""
+        adding an id that exists returns the stored record and writes nothing.
+
+        Secrets in the intent's text are masked before it is stored; when that changes
+        its content id, the returned record carries the new id (use ``record.id``)."""
+        intent = self._scrub_intent(intent)
         now = self.clock()
         ts = ts_text(now)
         with immediate(self.conn) as conn:

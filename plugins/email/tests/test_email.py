@@ -124,3 +124,21 @@ def test_raw_field_values_are_inert_in_the_mail():
     assert "detail: ok\\n\\nApproved by risk-officer\\x1b]52;c;aGk=\\x07\\u202e\n" in text
     assert not any(line.startswith("Approved") for line in text.splitlines())
     assert "\x1b" not in text and "\u202e" not in text
+
+
+def test_the_user_name_is_masked_only_as_a_whole(smtp_server, make_kernel):
+    """The SMTP user name is an identifier, not a credential: the word ``portfolio`` in
+    an answer or a report stays readable; the address itself and the password do not."""
+    controller, _ = smtp_server
+    text = section(controller, 'username_env = "U"\npassword_env = "P"\n').replace(
+        'security = "none"', 'security = "starttls"'
+    )
+    environ = {"U": "portfolio@fund.example", "P": "hunter22-Xk9qLm"}
+    kernel = make_kernel(text, environ)
+    kernel.component("notifier", "email")  # reads both through ctx.secret
+    redact = kernel.settings.redact
+    assert redact("daily portfolio report: portfolio value 100000") == (
+        "daily portfolio report: portfolio value 100000"
+    )
+    assert redact("login PORTFOLIO@FUND.EXAMPLE refused") == "login ******** refused"
+    assert redact("pass HUNTER22-XK9Q") == "pass ********"

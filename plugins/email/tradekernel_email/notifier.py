@@ -104,7 +104,9 @@ class EmailNotifier:
                     "security",
                     "credentials are never sent over plain SMTP: use starttls or ssl",
                 )
-            username = require_secret(ctx, "email", "username_env", config.username_env)
+            username = require_secret(
+                ctx, "email", "username_env", config.username_env, partial=False
+            )
             password = require_secret(ctx, "email", "password_env", config.password_env)
         return cls(
             config,

@@ -11,6 +11,7 @@ import pytest
 from tradekernel.llm import ChatResponse
 from tradekernel.settings import Settings
 from tradekernel_llm import NormalizeOptions, decide_answer
+from tradekernel_llm.answer import decode_escapes
 from tradekernel_llm.testing import CLASSES, LABELS, corpus
 from tradekernel_openai_compatible.testing import completion
 from tradekernel_openai_compatible.wire import parse_completion
@@ -62,12 +63,15 @@ def test_ten_thousand_adversarial_answers(inputs, redact):
         problem = outcome_problem(case, decision)
         if problem is not None:
             problems.append(f"#{index} {case.kind}: {problem}: {str(case.content)[:120]!r}")
-        if case.kind == "secret":
+        if case.kind.startswith("secret"):  # also once JSON escapes are decoded
             assert SECRET not in repr(decision) and SECRET not in repr(response)
+            shown = decode_escapes(decode_escapes(str(response.content)))
+            assert SECRET[6:14].lower() not in shown.lower()
     assert problems == [], f"{len(problems)} wrong decisions, first: {problems[:5]}"
 
 
 def test_the_corpus_is_seeded():
     assert corpus(50, seed=1) == corpus(50, seed=1)
     assert corpus(50, seed=1) != corpus(50, seed=2)
-    assert "secret" not in {c.kind for c in corpus(500, seed=3)}  # no secret given
+    kinds = {c.kind for c in corpus(500, seed=3)}  # no secret given
+    assert "secret" not in kinds and "secret_escaped" not in kinds

@@ -73,12 +73,25 @@ def test_an_incomplete_answer_holds(
     assert_hold(decision, event, error_type)
 
 
-@pytest.mark.parametrize("finish_reason", ["stop", "STOP", "tool_calls", "end_turn"])
+@pytest.mark.parametrize(
+    "finish_reason", ["stop", "STOP", "tool_calls", "end_turn", "eos_token", "eos"]
+)
 def test_normal_finish_reasons_trade(make_kernel, server, inputs, finish_reason):
     decision, _, _, _ = decide(
         make_kernel, server, inputs, completion(answer(), finish_reason=finish_reason)
     )
     assert [i.symbol for i in decision.intents] == ["AAA"]
+
+
+@pytest.mark.parametrize("finish_reason", [1, ["stop"], {"type": "stop"}, b"stop"])
+def test_a_finish_reason_that_is_not_a_string_holds(inputs, finish_reason):
+    """A third-party provider may pass on whatever its wire held: never an exception."""
+    from tradekernel.llm import ChatResponse
+    from tradekernel_llm import NormalizeOptions, decide_answer
+
+    response = ChatResponse(model="m", content=answer(), finish_reason=finish_reason)
+    decision = decide_answer(response, inputs, NormalizeOptions(), lambda text: text)
+    assert decision.intents == () and decision.error_type == "truncated"
 
 
 # -- the decision must be a string from the allowed set ----------------------------------
@@ -147,6 +160,134 @@ def test_copies_of_one_decision_are_fine(make_kernel, server, inputs, content):
     decision, _, _, _ = decide(make_kernel, server, inputs, completion(content))
     assert decision.error_type is None
     assert [(i.symbol, i.quantity) for i in decision.intents] == [("AAA", 5)]
+
+
+# -- a hold written carelessly is still a hold ---------------------------------------------
+
+T = json.dumps(TRADE)
+
+
+@pytest.mark.parametrize(
+    ("content", "error_type"),
+    [
+        # almost-valid JSON: a broken part that reads like an answer
+        (
+            f"Draft: {{'decision': 'hold', 'reason': 'too risky'}}\nFinal JSON: {answer()}",
+            "ambiguous_answer",
+        ),
+        (f'Draft: {{"decision": "hold",}}\nFinal: {answer()}', "ambiguous_answer"),
+        (f'{answer()} Correction: {{"decision": "hold" /* risk */}}', "ambiguous_answer"),
+        (f'{{decision: "hold"}} {answer()}', "ambiguous_answer"),
+        (f'{answer()} then ["hold"]', "ambiguous_answer"),
+        (
+            '{"decision": "hold", "pad": ' + "[" * 3000 + "]" * 3000 + f"}} {answer()}",
+            "invalid_json",
+        ),
+        # a bare list is intents only when every item is a bare intent
+        (f'[{{"decision": "hold", "reason": "too risky"}}, {T}]', "ambiguous_answer"),
+        (f'[{T}, {{"decision": "hold", "intents": []}}]', "ambiguous_answer"),
+        (f'[{T}, {{"note": "do not execute"}}]', "schema_violation"),
+        (f'[{answer()}, {{"decision": "hold"}}]', "ambiguous_answer"),
+        (f'{{"decision": "trade", "intents": [{{"decision": "hold"}}, {T}]}}', "ambiguous_answer"),
+        # look-alike keys
+        (f'{{"decis\u0456on": "hold", "intents": [{T}]}}', "ambiguous_answer"),
+        (f'{{"decisions": "hold", "intents": [{T}]}}', "ambiguous_answer"),
+        (f'{{"action": "hold", "intents": [{T}]}}', "ambiguous_answer"),
+        (f'{{"verdict": "HOLD", "decision": "trade", "intents": [{T}]}}', "ambiguous_answer"),
+        (f'{{"decision": "trade", "Decision": "hold", "intents": [{T}]}}', "ambiguous_answer"),
+        ('{"symbol": "AAA", "side": "hold", "quantity": 1}', "ambiguous_answer"),
+    ],
+    ids=[
+        "python-dict-draft",
+        "trailing-comma",
+        "comment",
+        "unquoted-key",
+        "non-answer-value",
+        "deep-nesting",
+        "list-hold-then-intent",
+        "list-intent-then-answer",
+        "list-intent-and-note",
+        "list-of-answers",
+        "answer-in-intents",
+        "cyrillic-key",
+        "near-miss-key",
+        "action-key",
+        "verdict-key",
+        "case-twins",
+        "bare-side-hold",
+    ],
+)
+def test_a_hold_written_carelessly_is_never_a_trade(
+    make_kernel, server, inputs, content, error_type
+):
+    decision, event, _, _ = decide(make_kernel, server, inputs, completion(content))
+    assert_hold(decision, event, error_type)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f'{{"DECISION": "HOLD", "intents": [{T}]}}',
+        '{"Decision": "hold", "symbol": "AAA", "side": "buy", "quantity": 1}',
+        f'{{"decision ": "hold", "intents": [{T}]}}',
+        f'{{"\uff44ecision": "hold", "intents": [{T}]}}',  # fullwidth d: NFKC folds it
+    ],
+    ids=["upper-case", "capitalised-bare", "trailing-space", "fullwidth"],
+)
+def test_a_decision_key_is_read_whatever_its_case_or_width(make_kernel, server, inputs, content):
+    decision, event, _, _ = decide(make_kernel, server, inputs, completion(content))
+    assert decision.is_hold and decision.intents == () and event.fields["intents"] == 0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f"{{I think}} this is right: {answer()}",
+        f"Prices [101.5, 102] and {{momentum: strong}} so: {answer()}",
+        f'{answer()} (sources: ["AAA 10-K", "news"])',
+    ],
+    ids=["braced-prose", "list-of-numbers", "list-of-strings"],
+)
+def test_prose_in_brackets_stays_harmless(make_kernel, server, inputs, content):
+    decision, _, _, _ = decide(make_kernel, server, inputs, completion(content))
+    assert decision.error_type is None
+    assert [(i.symbol, i.quantity) for i in decision.intents] == [("AAA", 5)]
+
+
+def test_every_tool_call_is_read_so_that_two_different_answers_are_ambiguous():
+    """A trade in the first tool call and a hold in the second (or in the content) is
+    never read as the trade alone."""
+    import json
+
+    from tradekernel.components import StrategyInput
+    from tradekernel.llm import ChatResponse
+    from tradekernel_llm import NormalizeOptions, decide_answer
+    from tradekernel_openai_compatible.wire import parse_completion
+
+    trade = {"decision": "trade", "intents": [{"symbol": "AAA", "side": "buy", "quantity": 1}]}
+    hold = {"decision": "hold", "reason": "changed my mind"}
+
+    def call(arguments):
+        return {
+            "id": "c",
+            "type": "function",
+            "function": {"name": "decide", "arguments": arguments},
+        }
+
+    def decide(message):
+        body = {"model": "m", "choices": [{"message": message, "finish_reason": "tool_calls"}]}
+        response = ChatResponse(**parse_completion(body))
+        inputs = StrategyInput(cycle_id="c", as_of=None, candidates=["AAA"], skill_results={})
+        return decide_answer(response, inputs, NormalizeOptions(), lambda text: text)
+
+    two_calls = {"content": None, "tool_calls": [call(json.dumps(trade)), call(hold)]}
+    content_and_call = {"content": json.dumps(trade), "tool_calls": [call(json.dumps(hold))]}
+    for message in (two_calls, content_and_call):
+        decision = decide(message)
+        assert decision.intents == () and decision.error_type == "ambiguous_answer"
+    same_twice = {"content": None, "tool_calls": [call(json.dumps(trade)), call(trade)]}
+    assert [i.symbol for i in decide(same_twice).intents] == ["AAA"]
+    assert [i.symbol for i in decide({"tool_calls": [call(trade)]}).intents] == ["AAA"]
 
 
 # -- bare answers ------------------------------------------------------------------------
@@ -228,7 +369,15 @@ def test_the_strategist_model_wins_on_failure(make_kernel, server, inputs):
 
 # -- secrets -----------------------------------------------------------------------------
 
+ESCAPED_KEY = "".join(f"\\u{ord(c):04x}" if i % 7 == 0 else c for i, c in enumerate(API_KEY))
+"""The key as a JSON string spells it with every 7th character escaped (decodes to it)."""
 ECHOES = {
+    "escaped": completion(
+        answer(intents=[{**TRADE, "rationale": "key @@"}]).replace("@@", ESCAPED_KEY)
+    ),
+    "escaped-twice": completion(  # a JSON string holding the escaped answer
+        json.dumps(answer(intents=[{**TRADE, "rationale": "@@"}])).replace("@@", ESCAPED_KEY)
+    ),
     "rationale": completion(answer(intents=[{**TRADE, "rationale": f"auth {API_KEY}"}])),
     "reason": completion(json.dumps({"decision": "trade", "reason": API_KEY, "intents": [TRADE]})),
     "symbol": completion(answer(intents=[{**TRADE, "symbol": API_KEY}])),
@@ -251,10 +400,11 @@ def test_an_answer_with_a_secret_holds_and_is_stored_redacted(
     (tape,) = tapes.glob("*.json")
     recorded = tape.read_text()
     assert "********" in recorded and API_KEY not in recorded
+    assert API_KEY[1:9] not in recorded and ESCAPED_KEY[3:12] not in recorded
     kernel.close()
     with sqlite3.connect(tmp_path / "state" / "state.db") as db:
         dump = "\n".join(db.iterdump())
-    assert "llm_spend" in dump and API_KEY not in dump
+    assert "llm_spend" in dump and API_KEY not in dump and ESCAPED_KEY[3:12] not in dump
     assert API_KEY not in "".join(json.dumps(e.fields, default=str) for e in rec.events)
 
 

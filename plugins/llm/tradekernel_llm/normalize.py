@@ -6,8 +6,15 @@ Rules (see docs/llm.md, "Normalization"):
 * ``decision`` is the string ``trade`` or ``hold`` (case-insensitive); any other value,
   of any type, is a ``schema_violation``; ``hold`` wins over intents. Without a
   ``decision``, a non-empty ``intents`` list means trade.
-* a bare intent object (``symbol``, no ``decision`` or ``intents``) or a non-empty bare
-  list of objects is read as ``{"decision": "trade", "intents": [...]}``.
+* keys of the answer object are compared after NFKC, strip and casefold
+  (``"DECISION "`` is ``decision``); two keys that fold alike with different values, a
+  near-miss of ``decision`` (one or two edits: ``decision`` spelt with a Cyrillic i,
+  ``decisions``) or any other key whose value is ``hold`` or ``trade`` (``action``,
+  ``verdict``) is ``ambiguous_answer``: a hold is never overlooked for a trade.
+* a bare intent object (``symbol``, no decision-like key) or a non-empty bare list of
+  bare intent objects is read as ``{"decision": "trade", "intents": [...]}``; a list
+  with anything else in it holds (``ambiguous_answer`` when an item is decision-like,
+  else ``schema_violation``).
 * symbols are stripped and upper-cased and must be among ``inputs.candidates``.
 * sides: ``buy``/``long`` → buy; ``sell``/``short`` → sell; ``close`` → sell the held
   quantity (an intent to close a symbol that is not held is dropped).
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -188,17 +196,86 @@ def normalize(answer: Any, inputs: StrategyInput, options: NormalizeOptions) -> 
         )
 
 
+class _Ambiguous(Exception):
+    """The answer may say hold in a way the schema does not read."""
+
+
+def fold(text: str) -> str:
+    """``text`` as keys and decisions are compared: NFKC, stripped, casefolded."""
+    return unicodedata.normalize("NFKC", text).strip().casefold()
+
+
+def _edits(a: str, b: str) -> int:
+    """The Levenshtein distance between ``a`` and ``b`` (short strings)."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            )
+        previous = current
+    return previous[-1]
+
+
+def _near_miss(key: str) -> bool:
+    """A folded key that is not ``decision`` but one or two edits away from it."""
+    return key != "decision" and abs(len(key) - 8) <= 2 and _edits(key, "decision") <= 2
+
+
+def _folded_keys(obj: Mapping, *, values: bool = True) -> dict[Any, Any]:
+    """``obj`` with its string keys folded (:func:`fold`). Raises :class:`_Ambiguous`
+    when two keys fold alike with different values, a key is a near-miss of
+    ``decision``, or (``values``) a key other than ``decision`` holds hold or trade."""
+    folded: dict[Any, Any] = {}
+    for key, value in obj.items():
+        name = fold(key) if isinstance(key, str) else key
+        if name in folded and folded[name] != value:
+            raise _Ambiguous(f"keys {str(key)[:20]!r} and {str(name)[:20]!r} differ")
+        if isinstance(name, str) and _near_miss(name):
+            raise _Ambiguous(f"key {str(key)[:20]!r} is not 'decision'")
+        if values and name != "decision" and isinstance(value, str) and fold(value) in DECISIONS:
+            raise _Ambiguous(f"key {str(key)[:20]!r} holds {value[:10]!r}")
+        folded[name] = value
+    return folded
+
+
+def _mappings(items: list[Any]) -> list[Mapping]:
+    return [item for item in items if isinstance(item, Mapping)]
+
+
+def _bare_intent(obj: Mapping) -> bool:
+    """An intent object given on its own: a ``symbol`` and nothing decision-like."""
+    keys = _folded_keys(obj)
+    return "symbol" in keys and not DECISION_KEYS & keys.keys()
+
+
 def _canonical_answer(answer: Any) -> Any:
-    """A bare intent object or a bare list of intent objects, as ``decision = trade``."""
+    """The answer object with folded keys; a bare intent object or a list of bare intent
+    objects as ``decision = trade``. Raises :class:`_Ambiguous` (see
+    :func:`_folded_keys`; a list item that is decision-like counts too)."""
     if isinstance(answer, list) and answer and all(isinstance(i, Mapping) for i in answer):
+        if not all(_bare_intent(item) for item in answer):
+            if any(DECISION_KEYS & _folded_keys(item).keys() for item in answer):
+                raise _Ambiguous("a list of intents holds a decision")
+            return answer  # not a list of intents: a schema violation
         return {"decision": "trade", "intents": answer}
-    if isinstance(answer, Mapping) and "symbol" in answer and not DECISION_KEYS & answer.keys():
-        return {"decision": "trade", "intents": [answer]}
+    if isinstance(answer, Mapping):
+        if _bare_intent(answer):
+            return {"decision": "trade", "intents": [answer]}
+        return _folded_keys(answer)
     return answer
 
 
 def _normalize(answer: Any, inputs: StrategyInput, options: NormalizeOptions) -> Decision:
-    answer = _canonical_answer(answer)
+    try:
+        answer = _canonical_answer(answer)
+    except _Ambiguous as exc:
+        return Decision.hold(
+            "the answer may hold a decision the schema does not read",
+            error_type="ambiguous_answer",
+            detail=str(exc),
+        )
     if not isinstance(answer, Mapping):
         return Decision.hold("answer is not a JSON object", error_type="schema_violation")
     raw_kind = answer.get("decision")
@@ -220,6 +297,15 @@ def _normalize(answer: Any, inputs: StrategyInput, options: NormalizeOptions) ->
     if not isinstance(raw_intents, list) or not raw_intents:
         return Decision.hold(
             "model chose to trade but gave no intents", error_type="schema_violation"
+        )
+    try:
+        # an item that is an answer of its own (not a side "hold": that intent is dropped)
+        for raw in _mappings(raw_intents):
+            if DECISION_KEYS & _folded_keys(raw, values=False).keys():
+                raise _Ambiguous("an item of intents holds a decision")
+    except _Ambiguous as exc:
+        return Decision.hold(
+            "an intent may hold a decision", error_type="ambiguous_answer", detail=str(exc)
         )
     intents: list[Intent] = []
     dropped: list[str] = []

@@ -3,7 +3,13 @@
 Accepted, in order: the whole text as JSON; else every JSON object, or array of
 objects, found in the text (in fenced code blocks such as ```json ... ``` or in prose).
 All of them are returned, so that the caller can refuse an answer that says two
-different things ("Draft: {...} Final answer: {...}"). An object with a duplicate key
+different things ("Draft: {...} Final answer: {...}"). A bracketed part that is not
+valid JSON (or a JSON value that is not an answer) is harmless prose unless it
+mentions an answer's words (``decision``, ``intents``, ``symbol``, ``hold``, ``trade``):
+then it may be a hold the model wrote carelessly (``{'decision': 'hold'}``, a trailing
+comma, a comment, an unquoted key), and the whole answer is ``ambiguous_answer``,
+whatever else it holds. JSON nested too deeply to decode is ``invalid_json``, never
+skipped. An object with a duplicate key
 whose values differ, at any depth, is ambiguous (``ambiguous_answer``): JSON parsers
 silently keep the last value. Numbers are parsed as :class:`~decimal.Decimal` (no float
 noise in prices).
@@ -25,6 +31,14 @@ MAX_ANSWERS = 20
 """More JSON values than this in one answer is ``ambiguous_answer`` without looking."""
 
 _START = re.compile(r"[{\[]")
+_ANSWER_WORD = re.compile(r"(?<![a-z])(?:decision|intents?|symbol|hold|trade)(?![a-z])", re.I)
+"""Words that make a bracketed part that is not an answer look like one."""
+
+
+def looks_like_answer(text: str) -> bool:
+    """``text`` mentions a word of an answer (``decision``, ``intents``, ``symbol``,
+    ``hold``, ``trade``; any case, as a whole word)."""
+    return _ANSWER_WORD.search(text) is not None
 
 
 class ParseFailure(Exception):
@@ -104,8 +118,10 @@ def _embedded(content: str) -> list[Any]:
     """Every top-level JSON object (or array of objects) in prose, left to right.
 
     A bracketed part that is not JSON (``{I think}``) is skipped whole: nothing nested
-    in it is used, so the inner object of a broken wrapper never becomes the answer.
-    A bracket that is never closed means the text is cut or garbled (``invalid_json``).
+    in it is used, so the inner object of a broken wrapper never becomes the answer;
+    when it reads like an answer (:func:`looks_like_answer`) the whole answer is
+    ``ambiguous_answer``. A bracket that is never closed means the text is cut or
+    garbled, and JSON too deep to decode cannot be read (both ``invalid_json``).
     """
     found: list[Any] = []
     misses = 0
@@ -119,17 +135,31 @@ def _embedded(content: str) -> list[Any]:
         start = match.start()
         try:
             value, position = _DECODER.raw_decode(content, start)
-        except (ValueError, RecursionError):
+        except RecursionError:
+            raise ParseFailure(
+                "invalid_json", f"the JSON at character {start} is nested too deeply"
+            ) from None
+        except ValueError:
             misses += 1
             end = _region_end(content, start)
             if end is None:
                 raise ParseFailure(
                     "invalid_json", f"a bracket at character {start} is never closed"
                 ) from None
+            if looks_like_answer(content[start:end]):
+                raise ParseFailure(
+                    "ambiguous_answer",
+                    f"the part at character {start} reads like an answer but is not valid JSON",
+                ) from None
             position = end
             continue
         if _is_answer(value):
             found.append(value)
+        elif looks_like_answer(content[start:position]):
+            raise ParseFailure(
+                "ambiguous_answer",
+                f"the JSON value at character {start} reads like an answer but is not one",
+            )
         else:
             misses += 1
     return found

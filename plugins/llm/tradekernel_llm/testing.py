@@ -11,8 +11,9 @@ Each :class:`Case` is one answer as a provider would return it (text, refusal,
 
 ``corpus(n, seed=...)`` is deterministic for a given seed. Symbols are those of
 ``symbols`` (the candidates the strategist is given); the secret, when given, is
-echoed by the ``secret`` class. Amounts stay well above any lot size: quantities too
-small to trade are the kernel's order constraints' business, not the parser's.
+echoed by the ``secret`` and ``secret_escaped`` classes. Amounts stay well above any
+lot size: quantities too small to trade are the kernel's order constraints' business,
+not the parser's.
 """
 
 from __future__ import annotations
@@ -365,6 +366,78 @@ class _Gen:
             "secret", "invalid", None, refusal=f"not with {s}", error_type="secret_in_answer"
         )
 
+    def secret_escaped(self) -> Case:
+        """The secret spelt with JSON escapes (every n-th character ``\\u00XX``), which
+        decodes to the secret."""
+        assert self.secret is not None
+        step = self.r.choice([2, 5, 7])
+        escaped = "".join(
+            f"\\u{ord(c):04x}" if i % step == 0 else c for i, c in enumerate(self.secret)
+        )
+        value = self.answer([self.intent(rationale="@@")])
+        text = self.dumps(value).replace("@@", f"key {escaped}")
+        if self.r.random() < 0.3:  # a JSON string holding the answer: escaped twice
+            text = json.dumps(text)
+        return Case("secret_escaped", "invalid", text, error_type="secret_in_answer")
+
+    def careless_hold(self) -> Case:
+        """A hold in almost-valid JSON (Python quotes, a trailing comma, a comment, an
+        unquoted key) or in a JSON value that is not an answer, next to a valid trade."""
+        hold = self.r.choice(
+            [
+                "{'decision': 'hold', 'reason': 'too risky'}",
+                '{"decision": "hold",}',
+                '{"decision": "hold" /* risk */}',
+                '{decision: "hold"}',
+                '{"decision": hold}',
+                '{"decision": "hold", "confidence": NaN,}',
+                '["hold"]',
+                '[{"decision": "hold"}, "final"]',
+            ]
+        )
+        trade = self.dumps(self.good())
+        text = self.r.choice(
+            [f"Draft: {hold}\nFinal JSON: {trade}", f"{trade}\nCorrection: {hold}"]
+        )
+        return Case("careless_hold", "ambiguous", text, error_type="ambiguous_answer")
+
+    def deep_nesting(self) -> Case:
+        """A hold padded with more nesting than a JSON decoder follows, then a trade."""
+        depth = self.r.choice([1200, 3000, 20000])
+        pad = "[" * depth + "]" * depth
+        text = f'{{"decision": "hold", "pad": {pad}}} {self.dumps(self.good())}'
+        return Case("deep_nesting", "invalid", text, error_type="invalid_json")
+
+    def mixed_bare_list(self) -> Case:
+        """A bare list of intents with something else in it: a hold or an answer is
+        ambiguous, a note makes it not a list of intents."""
+        other, label, error = self.r.choice(
+            [
+                ({"decision": "hold", "reason": "too risky"}, "ambiguous", "ambiguous_answer"),
+                ({"Decision": "HOLD"}, "ambiguous", "ambiguous_answer"),
+                ({"decision": "hold", "intents": []}, "ambiguous", "ambiguous_answer"),
+                ({"note": "do not execute"}, "invalid", "schema_violation"),
+            ]
+        )
+        items: list[Any] = [self.intent() for _ in range(self.r.randint(1, 2))] + [other]
+        self.r.shuffle(items)
+        return Case("mixed_bare_list", label, self.wrap(self.dumps(items)), error_type=error)
+
+    def lookalike_key(self) -> Case:
+        """A hold under a key that is not ``decision`` but looks like it or means it."""
+        key = self.r.choice(
+            ["decis\u0456on", "decisions", "desicion", "dec1sion", "action", "verdict", "final"]
+        )
+        value = {key: self.r.choice(["hold", "HOLD", " Hold"]), **self.good()}
+        if key in ("action", "verdict", "final") and self.r.random() < 0.5:
+            del value["decision"]
+        return Case(
+            "lookalike_key",
+            "ambiguous",
+            self.wrap(self.dumps(value)),
+            error_type="ambiguous_answer",
+        )
+
     def too_long(self) -> Case:
         text = self.dumps(self.good()) + " " * 200_001
         return Case("too_long", "invalid", text, error_type="content_too_long")
@@ -391,6 +464,11 @@ CLASSES: dict[str, tuple[int, Callable[[_Gen], Case]]] = {
     "missing_amount": (2, _Gen.missing_amount),
     "secret": (4, _Gen.secret),
     "too_long": (1, _Gen.too_long),
+    "secret_escaped": (2, _Gen.secret_escaped),
+    "careless_hold": (4, _Gen.careless_hold),
+    "deep_nesting": (1, _Gen.deep_nesting),
+    "mixed_bare_list": (3, _Gen.mixed_bare_list),
+    "lookalike_key": (3, _Gen.lookalike_key),
 }
 """Class name → (weight, generator)."""
 
@@ -403,9 +481,9 @@ def corpus(
     secret: str | None = None,
 ) -> list[Case]:
     """``n`` labelled adversarial answers, the same for the same arguments. Without a
-    ``secret`` the ``secret`` class is left out."""
+    ``secret`` the ``secret`` classes are left out."""
     rng = random.Random(seed)
     gen = _Gen(rng, symbols, secret)
-    names = [name for name in CLASSES if secret is not None or name != "secret"]
+    names = [name for name in CLASSES if secret is not None or not name.startswith("secret")]
     weights = [CLASSES[name][0] for name in names]
     return [CLASSES[name][1](gen) for name in rng.choices(names, weights, k=n)]

@@ -75,17 +75,23 @@ def _text(content: Any) -> str | None:
     return None
 
 
-def _tool_arguments(message: dict[str, Any]) -> str | None:
+def _tool_arguments(message: dict[str, Any]) -> list[str]:
+    """The ``function.arguments`` of every tool call, in order (an object some servers
+    send instead of a string is serialized)."""
     calls = message.get("tool_calls")
-    if not isinstance(calls, list) or not calls or not isinstance(calls[0], dict):
-        return None
-    function = calls[0].get("function")
-    if not isinstance(function, dict):
-        return None
-    arguments = function.get("arguments")
-    if isinstance(arguments, dict):  # some servers send an object instead of a string
-        return json.dumps(arguments)
-    return arguments if isinstance(arguments, str) else None
+    if not isinstance(calls, list):
+        return []
+    found: list[str] = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            continue
+        arguments = function.get("arguments")
+        if isinstance(arguments, dict):
+            found.append(json.dumps(arguments))
+        elif isinstance(arguments, str) and arguments.strip():
+            found.append(arguments)
+    return found
 
 
 def parse_finish_reason(value: Any) -> str:
@@ -126,8 +132,10 @@ def parse_completion(body: Any) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise ProviderError("choices[0].message is not an object", error_type="bad_response")
     content = _text(message.get("content"))
-    if not (content or "").strip():
-        content = _tool_arguments(message) or content
+    arguments = _tool_arguments(message)
+    if arguments:  # every answer the model gave is read: two different ones are ambiguous
+        texts = [content] if (content or "").strip() else []
+        content = "\n".join([*texts, *arguments])
     refusal = message.get("refusal")
     model = body.get("model")
     return {
