@@ -28,6 +28,7 @@ secret costs one regex scan.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -60,6 +61,9 @@ at the first segment not in this set (compared case-insensitively)."""
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _WORDS = re.compile(r"[\s,;]+")
+_BASIC_PAIR = re.compile(r"^[^:/@]+:[^:]+$")
+"""A secret word shaped like a Basic-auth ``user:password`` pair (as
+:func:`url_credentials` registers one), whose base64 form is a secret too."""
 
 
 def token_like(segment: str) -> bool:
@@ -114,19 +118,42 @@ def sensitive_parts(value: str) -> tuple[str, ...]:
         candidates = [c for c in candidates if len(c) >= MIN_PARTIAL]
         for segment in url.path.split("/"):
             candidates.extend(s for s in {segment, unquote(segment)} if token_like(s))
+        if url.password:  # sent as ``Authorization: Basic base64(user:pass)``
+            user, password = url.username or "", url.password
+            candidates.extend(
+                _basic(pair)
+                for pair in {f"{user}:{password}", f"{unquote(user)}:{unquote(password)}"}
+            )
         parts.extend(candidates)
     else:
-        parts.extend(w for w in _WORDS.split(value) if len(w) >= MIN_PARTIAL)
+        words = [w for w in _WORDS.split(value) if len(w) >= MIN_PARTIAL]
+        parts.extend(words)
+        parts.extend(_basic(w) for w in words if _BASIC_PAIR.match(w))
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
-def header_secrets(value: str) -> list[str]:
-    """The secrets in a header value whose name does not say it is a credential: the
-    value when it is a URL, else each :func:`token_like` word (``zq7longheadertoken``,
-    not ``tradekernel``)."""
-    if _URL.match(value):
-        return [value]
-    return [word for word in _WORDS.split(value) if token_like(word)]
+def _basic(pair: str) -> str:
+    """``user:pass`` as HTTP Basic authentication sends it (base64, padding dropped: a
+    remote echoing the header hands it back in that form)."""
+    return base64.b64encode(pair.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def url_credentials(value: str) -> list[str]:
+    """The secrets in a URL's userinfo, for a URL that is not itself a secret (a
+    ``base_url = "http://user:pass@host/v1"``): ``user:pass`` and the password (``[]``
+    for anything else). A user name alone is not a secret."""
+    if not _URL.match(value) or "@" not in value:
+        return []
+    try:
+        url = urlsplit(value)
+        user, password = url.username, url.password
+    except ValueError:
+        return []
+    if not password:
+        return []
+    user = user or ""
+    pairs = {f"{user}:{password}", f"{unquote(user)}:{unquote(password)}"}
+    return [*sorted(pairs), *sorted({password, unquote(password)})]
 
 
 def mask_url_credentials(value: str) -> str:
