@@ -260,3 +260,37 @@ def test_url_token_and_query_echoed_anywhere_are_masked(token, query, case):
     redactor = Redactor([url])
     out = redactor.redact(f"500: no route {case(f'/services/{token}?sig={query}')} !")
     assert pieces(token, out) == [] and pieces(query, out) == []
+
+
+WEBHOOKS = {
+    "google chat": (
+        "https://chat.googleapis.com/v1/spaces/AAAAq1b2c3d/messages"
+        "?key=AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI&token=Zq7xY2bW9vU1tS3rQ5pO",
+        ["AAAAq1b2c3d", "AIzaSyDdI0hCZtE6vySjMm", "Zq7xY2bW9vU1tS3rQ5pO"],
+    ),
+    "teams": (
+        "https://contoso.webhook.office.com/webhookb2/0e5f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+        "@72f988bf-86f1-41af-91ab-2d7cd011db47/IncomingWebhook/a1b2c3d4e5f6/"
+        "9c8b7a6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
+        ["0e5f1a2b-3c4d-4e5f", "72f988bf-86f1", "a1b2c3d4e5f6", "9c8b7a6d-5e4f-4a3b"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WEBHOOKS))
+def test_ordinary_words_after_a_webhook_token_stay_readable(name):
+    """Common path words after the token (``/messages``, ``/IncomingWebhook/``) are
+    secret only inside the whole path, never on their own."""
+    url, tokens = WEBHOOKS[name]
+    redactor = Redactor([url])
+    for text in (
+        "notify: 3 messages delivered, 0 failed",
+        "IncomingWebhook payload rejected; incoming webhook retried",
+        "webhookb2 spaces and rooms",
+    ):
+        assert redactor.redact(text) == text
+    for token in tokens:
+        assert redactor.redact(f"404 {token.upper()}") == f"404 {MASK}"
+    if name == "google chat":  # the whole tail, ordinary word included, is one secret
+        echoed = redactor.redact("no such hook /v1/spaces/AAAAq1b2c3d/messages")
+        assert echoed == f"no such hook /v1/spaces/{MASK}"
