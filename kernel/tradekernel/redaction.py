@@ -6,11 +6,13 @@ a secret, often re-cased. So a :class:`Redactor` masks, case-insensitively:
 
 * each secret as a whole (values of 4 to 7 characters, and identifiers such as an SMTP
   user name: only as a whole word, so the secret ``test`` leaves ``latest`` alone);
-* its **sensitive parts** (:func:`sensitive_parts`): for a URL the userinfo, the query,
-  the fragment, the token-like path segments after the host and the path's **secret
-  tail** (from the first segment that is not a common path word, ``/hooks/catch/``, to
-  the end, as one part: ``1234567/o1ab2cd``); for any other value each whitespace- or
-  comma-separated word (the token of ``Bearer <token>``);
+* its **sensitive parts** (:func:`sensitive_parts`): for a URL the userinfo (and its
+  HTTP Basic form, ``base64(user:pass)``), the query, the fragment, the token-like path
+  segments after the host and the path's **secret tail** (from the first segment that
+  is not a common path word, ``/hooks/catch/``, to the end: ``1234567/o1ab2cd``; common
+  words after the token, ``/messages``, are masked only as part of the whole tail); for
+  any other value each whitespace- or comma-separated word (the token of
+  ``Bearer <token>``; a ``user:password`` word also in its base64 form);
 * any run of :data:`MIN_PARTIAL` (8) or more characters of a part: an echo of the
   first 20 characters of a key, upper-cased, is masked like the key.
 
@@ -28,6 +30,7 @@ secret costs one regex scan.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -52,7 +55,9 @@ COMMON_PATH_WORDS = frozenset(
         "events", "event", "alerts", "alert", "messages", "message", "send", "post",
         "channels", "channel", "bot", "bots", "topics", "topic", "publish", "push",
         "json", "rest", "rpc", "public", "integrations", "integration", "tradekernel",
-        "v1", "v2", "v3", "v4", "latest",
+        "v1", "v2", "v3", "v4", "latest", "spaces", "space", "incomingwebhook",
+        "incoming-webhook", "webhookb2", "workflows", "workflow", "paths", "invoke",
+        "manual", "rooms", "room", "chat", "chats", "execute", "callback", "callbacks",
     }
 )  # fmt: skip
 """URL path segments that are not secret on their own: the path's secret tail starts
@@ -60,6 +65,9 @@ at the first segment not in this set (compared case-insensitively)."""
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _WORDS = re.compile(r"[\s,;]+")
+_BASIC_PAIR = re.compile(r"^[^:/@]+:[^:]+$")
+"""A secret word shaped like a Basic-auth ``user:password`` pair (as
+:func:`url_credentials` registers one), whose base64 form is a secret too."""
 
 
 def token_like(segment: str) -> bool:
@@ -85,6 +93,34 @@ def secret_tail(path: str) -> str:
     return ""
 
 
+def tail_runs(tail: str) -> list[str]:
+    """The runs of a secret tail's segments that are not common path words, each joined
+    with ``/``: ``spaces/AAAAq1b2/messages`` → ``["AAAAq1b2"]`` once ``spaces`` and
+    ``messages`` are common. A common word after the token is not secret on its own: only
+    the whole tail (:func:`whole_parts`) masks it."""
+    runs: list[list[str]] = [[]]
+    for segment in tail.split("/"):
+        if segment.lower() in COMMON_PATH_WORDS:
+            runs.append([])
+        elif segment:
+            runs[-1].append(segment)
+    return ["/".join(run) for run in runs if run]
+
+
+def whole_parts(value: str) -> tuple[str, ...]:
+    """Pieces of secret URL ``value`` masked only as a whole: its path's secret tail
+    (as written and percent-decoded) when common words break it into several runs."""
+    if not _URL.match(value):
+        return ()
+    try:
+        tail = secret_tail(urlsplit(value).path)
+    except ValueError:
+        return ()
+    if len(tail) < MIN_PARTIAL or tail_runs(tail) == [tail]:
+        return ()
+    return tuple(dict.fromkeys((tail, unquote(tail))))
+
+
 def sensitive_parts(value: str) -> tuple[str, ...]:
     """The pieces of secret ``value`` that are secrets on their own (8+ characters).
 
@@ -101,32 +137,58 @@ def sensitive_parts(value: str) -> tuple[str, ...]:
             credentials = [url.username or "", url.password or ""]
         except ValueError:  # a malformed port or host: fall back to its words
             return tuple(w for w in _WORDS.split(value) if len(w) >= MIN_PARTIAL)
-        tail = secret_tail(url.path)
+        runs = tail_runs(secret_tail(url.path))
         candidates = [
             *credentials,
             *(v for _, v in parse_qsl(url.query, keep_blank_values=True)),
             url.query,
             unquote(url.query),
             url.fragment,
-            tail,
-            unquote(tail),
+            *runs,
+            *(unquote(run) for run in runs),
         ]
         candidates = [c for c in candidates if len(c) >= MIN_PARTIAL]
         for segment in url.path.split("/"):
-            candidates.extend(s for s in {segment, unquote(segment)} if token_like(s))
+            spellings = {segment, unquote(segment)}
+            candidates.extend(
+                s for s in spellings if token_like(s) and s.lower() not in COMMON_PATH_WORDS
+            )
+        if url.password:  # sent as ``Authorization: Basic base64(user:pass)``
+            user, password = url.username or "", url.password
+            candidates.extend(
+                _basic(pair)
+                for pair in {f"{user}:{password}", f"{unquote(user)}:{unquote(password)}"}
+            )
         parts.extend(candidates)
     else:
-        parts.extend(w for w in _WORDS.split(value) if len(w) >= MIN_PARTIAL)
+        words = [w for w in _WORDS.split(value) if len(w) >= MIN_PARTIAL]
+        parts.extend(words)
+        parts.extend(_basic(w) for w in words if _BASIC_PAIR.match(w))
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
-def header_secrets(value: str) -> list[str]:
-    """The secrets in a header value whose name does not say it is a credential: the
-    value when it is a URL, else each :func:`token_like` word (``zq7longheadertoken``,
-    not ``tradekernel``)."""
-    if _URL.match(value):
-        return [value]
-    return [word for word in _WORDS.split(value) if token_like(word)]
+def _basic(pair: str) -> str:
+    """``user:pass`` as HTTP Basic authentication sends it (base64, padding dropped: a
+    remote echoing the header hands it back in that form)."""
+    return base64.b64encode(pair.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def url_credentials(value: str) -> list[str]:
+    """The secrets in a URL's userinfo, for a URL that is not itself a secret (a
+    ``base_url = "http://user:pass@host/v1"``): ``user:pass`` and the password (``[]``
+    for anything else). A user name alone is not a secret."""
+    if not _URL.match(value) or "@" not in value:
+        return []
+    try:
+        url = urlsplit(value)
+        user, password = url.username, url.password
+    except ValueError:
+        return []
+    if not password:
+        return []
+    user = user or ""
+    pairs = {f"{user}:{password}", f"{unquote(user)}:{unquote(password)}"}
+    return [*sorted(pairs), *sorted({password, unquote(password)})]
 
 
 def mask_url_credentials(value: str) -> str:
@@ -217,6 +279,7 @@ class Redactor:
                 bounded.add(whole)
                 continue
             wholes.add(whole)
+            wholes.update(_folded(part) for part in whole_parts(value))
             for part in sensitive_parts(value):
                 grams.update(_grams(part))
                 folded = part.lower() if len(part.lower()) == len(part) else part
@@ -286,6 +349,12 @@ def redact_deep(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, list | tuple):
         return [redact_deep(v, redact) for v in value]
     return value
+
+
+def _folded(text: str) -> str:
+    """``text`` lower-cased, unless a rare Unicode case mapping changes its length."""
+    folded = text.lower()
+    return folded if len(folded) == len(text) else text
 
 
 def _grams(part: str) -> set[str]:

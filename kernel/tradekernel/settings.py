@@ -27,7 +27,7 @@ from attrs import define, field
 
 from .components import KINDS
 from .errors import ConfigError
-from .redaction import Redactor, header_secrets, mask_url_credentials
+from .redaction import Redactor, mask_url_credentials, url_credentials
 from .sections import (  # noqa: F401 - re-exported: plugin configs import them from here
     ALERT_RULES,
     SECTIONS,
@@ -68,8 +68,19 @@ SECRET_KEY_PATTERN = re.compile(
 CONFIG_SECRET_KEY_PATTERN = re.compile(rf"{SECRET_KEY_PATTERN.pattern}|(^|[_\-.])key$", re.I)
 """Configuration keys shown masked: the above, and ``key`` or ``*_key`` itself."""
 SECRET_TABLES = frozenset({"headers"})
-"""Configuration tables whose every value ``config show`` masks and whose token-like
-values the redactor masks everywhere (headers carry credentials)."""
+"""Configuration tables whose every value ``config show`` masks (headers carry
+credentials); the redactor takes only the values of credential headers
+(:data:`CREDENTIAL_HEADER`)."""
+CREDENTIAL_HEADER = re.compile(
+    rf"{CONFIG_SECRET_KEY_PATTERN.pattern}|(^|[_\-.\s])auth([_\-.\s]|$)|signature|session",
+    re.I,
+)
+"""Header names whose value is a credential: :data:`CONFIG_SECRET_KEY_PATTERN`
+(``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``X-Api-Key``, ``X-*-Key``,
+``*-Token``), ``auth`` as a word (``X-Auth-User``), signatures and sessions. Any other
+header (``User-Agent``, ``Accept``, ``Content-Type``, ``X-Api-Version``, ``OpenAI-Beta``,
+``HTTP-Referer``, ``X-Title``) is not a secret: its words would be masked everywhere
+(a product name, a date such as ``2026-11-01`` in every timestamp)."""
 IDENTIFIER_ENV_KEY = re.compile(r"(^|_)user(name)?_env$", re.I)
 """``*_env`` keys naming an identifier (``username_env``): its value is masked only as a
 whole word, never through its parts (``portfolio@fund.example`` must not mask
@@ -160,13 +171,13 @@ class Settings:
         settings = cls._from_raw(raw, path, sources)
         settings._environ = env
         settings.config_path = path if path.exists() else None
-        for value in config_secrets(settings.component_sections):
-            settings._redactor.add(value)
-        # Every variable the configuration names as a secret is one from the start, so a
-        # command that never builds the component (``control pause --reason ...``) knows it.
         kernel_sections = {
             name: converter.unstructure(getattr(settings, name)) for name in SECTIONS
         }
+        for value in config_secrets([kernel_sections, settings.component_sections]):
+            settings._redactor.add(value)
+        # Every variable the configuration names as a secret is one from the start, so a
+        # command that never builds the component (``control pause --reason ...``) knows it.
         for key, env_name in env_references([kernel_sections, settings.component_sections]):
             settings._redactor.add(
                 env.get(env_name) or None, partial=not IDENTIFIER_ENV_KEY.search(key)
@@ -370,11 +381,11 @@ def _mask_all(value: Any) -> Any:
 
 def config_secrets(data: Any, secret: bool = False, header: bool = False) -> list[str]:
     """Every secret written in ``data``, for the redactor: each string under a
-    secret-looking key (``Authorization`` in a ``headers`` table, ``token``,
-    ``password``, ...), and in any other header value (``X-Auth = "zq7..."``) each
-    :func:`~tradekernel.redaction.token_like` word (or the value itself when it is a
-    URL). A plain word in a header (``X-Title = "tradekernel"``) is not a secret: it
-    would be masked everywhere."""
+    secret-looking key (``token``, ``password``, ...), the value of every credential
+    header (:data:`CREDENTIAL_HEADER`: ``Authorization``, ``X-Api-Key``, ``X-Auth``...)
+    in a ``headers`` table, and every URL with userinfo anywhere (its ``user:password``
+    are secrets, as ``config show`` masks them). Other header values are not secrets:
+    ``User-Agent = "TradeKernel/1.0"`` would mask the product name in every text."""
     if isinstance(data, dict):
         return [
             found
@@ -382,8 +393,10 @@ def config_secrets(data: Any, secret: bool = False, header: bool = False) -> lis
             if not (isinstance(key, str) and key.endswith("_env"))
             for found in config_secrets(
                 value,
-                secret or secret_config_key(key),
-                header or (isinstance(key, str) and key in SECRET_TABLES),
+                secret
+                or secret_config_key(key)
+                or (header and isinstance(key, str) and bool(CREDENTIAL_HEADER.search(key))),
+                isinstance(key, str) and key in SECRET_TABLES,
             )
         ]
     if isinstance(data, list):
@@ -392,7 +405,7 @@ def config_secrets(data: Any, secret: bool = False, header: bool = False) -> lis
         return []
     if secret:
         return [data]
-    return header_secrets(data) if header else []
+    return url_credentials(data)
 
 
 def env_references(data: Any) -> list[tuple[str, str]]:

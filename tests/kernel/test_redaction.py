@@ -3,8 +3,10 @@ them in any case, and leaves text without one alone."""
 
 from __future__ import annotations
 
+import base64
 import string
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tradekernel.redaction import MASK, Redactor, sensitive_parts, token_like
@@ -34,6 +36,7 @@ def test_sensitive_parts_of_urls_and_header_values():
         "k3y-v4lue-123",
         "key=k3y-v4lue-123&x=1",
         "fr4gment99",
+        "YWxpY2U6cGE1NXcwcmQteA",  # base64("alice:pa55w0rd-x"): HTTP Basic sends that
     }  # "alice" is shorter than 8; /v1/hooks/tradekernel are common path words
     # percent-encoded segments count in both spellings
     assert set(sensitive_parts("https://h.example/hook/T0k%2Fen123")) == {
@@ -145,6 +148,61 @@ def test_header_values_are_secrets_whatever_the_header_name(tmp_path):
     assert settings.redact("tradekernel run") == "tradekernel run"
 
 
+def test_ordinary_header_values_are_not_secrets(tmp_path):
+    """Only credential headers hold secrets: a User-Agent, a beta flag or a dated API
+    version must not mask the product name, a word or every timestamp of that month."""
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        "[notifier.webhook]\nurl = 'https://example.com/hook'\nheaders = { "
+        "'User-Agent' = 'TradeKernel/1.0', 'OpenAI-Beta' = 'assistants=v2', "
+        "'X-Api-Version' = '2026-11-01', Accept = 'application/json; charset=utf-8', "
+        "'HTTP-Referer' = 'https://github.com/acme2026/tradekernel', "
+        "'X-Goog-Api-Key' = 'AIzaSyD3xk9Plm', 'X-Auth-User' = 'svc-trader-07', "
+        "'Proxy-Authorization' = 'Basic cHJveHk6cHcxMjM0NQ==' }\n"
+    )
+    settings = Settings.load(config, environ={})
+    text = (
+        "created 2026-11-30T14:30:00 by TradeKernel/1.0 (assistants=v2, application/json, "
+        "charset=utf-8, https://github.com/acme2026/tradekernel)"
+    )
+    assert settings.redact(text) == text
+    for credential in ("AIzaSyD3xk9Plm", "svc-trader-07", "cHJveHk6cHcxMjM0NQ"):
+        assert settings.redact(f"echo {credential}") == f"echo {MASK}"
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "[llm_provider.openai-compatible]\nbase_url = '{url}'\n",
+        "[notifier.webhook]\nurl = '{url}'\n",
+        "[runtime]\n[notifier.webhook]\nextra = {{ mirrors = ['{url}'] }}\n",
+    ],
+)
+def test_url_userinfo_in_any_config_value_is_a_secret(tmp_path, where):
+    """A password in a URL's userinfo (vLLM behind basic auth) is masked everywhere, as
+    written, percent-decoded and in its HTTP Basic (base64) form."""
+    url = "http://llmuser:S3cret%40Passw0rdX@10.0.0.7:8000/v1"
+    config = tmp_path / "plugins.toml"
+    config.write_text(where.format(url=url))
+    settings = Settings.load(config, environ={})
+    basic = base64.b64encode(b"llmuser:S3cret@Passw0rdX").decode()
+    for echo in ("S3cret%40Passw0rdX", "S3cret@Passw0rdX", "llmuser:S3cret@Pass", basic):
+        assert MASK in settings.redact(f"401 {echo}"), echo
+        assert pieces("S3cret@Passw0rdX", settings.redact(f"401 {echo}")) == []
+    assert settings.redact("llmuser at 10.0.0.7:8000/v1") == "llmuser at 10.0.0.7:8000/v1"
+
+
+def test_basic_auth_form_of_a_url_secret_is_masked():
+    """A receiver echoing ``Authorization: Basic base64(user:pass)`` of a secret URL."""
+    redactor = Redactor(["http://alerts:Zx9pQ2mVt7w@hooks.example/notify"])
+    basic = base64.b64encode(b"alerts:Zx9pQ2mVt7w").decode()
+    assert redactor.redact(f"got Authorization: Basic {basic}").startswith(
+        f"got Authorization: Basic {MASK}"
+    )
+    pair = Redactor(["svcuser:Pw0rd-9Kx2"])  # a registered basic-auth pair
+    assert MASK in pair.redact(base64.b64encode(b"svcuser:Pw0rd-9Kx2").decode())
+
+
 def test_settings_redact_covers_parts_of_revealed_secrets_and_configured_headers(tmp_path):
     config = tmp_path / "plugins.toml"
     config.write_text(
@@ -202,3 +260,37 @@ def test_url_token_and_query_echoed_anywhere_are_masked(token, query, case):
     redactor = Redactor([url])
     out = redactor.redact(f"500: no route {case(f'/services/{token}?sig={query}')} !")
     assert pieces(token, out) == [] and pieces(query, out) == []
+
+
+WEBHOOKS = {
+    "google chat": (
+        "https://chat.googleapis.com/v1/spaces/AAAAq1b2c3d/messages"
+        "?key=AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI&token=Zq7xY2bW9vU1tS3rQ5pO",
+        ["AAAAq1b2c3d", "AIzaSyDdI0hCZtE6vySjMm", "Zq7xY2bW9vU1tS3rQ5pO"],
+    ),
+    "teams": (
+        "https://contoso.webhook.office.com/webhookb2/0e5f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+        "@72f988bf-86f1-41af-91ab-2d7cd011db47/IncomingWebhook/a1b2c3d4e5f6/"
+        "9c8b7a6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
+        ["0e5f1a2b-3c4d-4e5f", "72f988bf-86f1", "a1b2c3d4e5f6", "9c8b7a6d-5e4f-4a3b"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WEBHOOKS))
+def test_ordinary_words_after_a_webhook_token_stay_readable(name):
+    """Common path words after the token (``/messages``, ``/IncomingWebhook/``) are
+    secret only inside the whole path, never on their own."""
+    url, tokens = WEBHOOKS[name]
+    redactor = Redactor([url])
+    for text in (
+        "notify: 3 messages delivered, 0 failed",
+        "IncomingWebhook payload rejected; incoming webhook retried",
+        "webhookb2 spaces and rooms",
+    ):
+        assert redactor.redact(text) == text
+    for token in tokens:
+        assert redactor.redact(f"404 {token.upper()}") == f"404 {MASK}"
+    if name == "google chat":  # the whole tail, ordinary word included, is one secret
+        echoed = redactor.redact("no such hook /v1/spaces/AAAAq1b2c3d/messages")
+        assert echoed == f"no such hook /v1/spaces/{MASK}"

@@ -129,3 +129,30 @@ def test_an_echoed_secret_is_stored_nowhere(server, make_kernel, tmp_path):
     assert any(p.name == "state.db" for p in files)
     leaks = [p.name for p in files if API_KEY.encode() in p.read_bytes()]
     assert leaks == []
+
+
+ORDINARY_HEADERS = """
+[llm_provider.openai-compatible]
+base_url = "http://127.0.0.1:9/v1"
+[llm_provider.openai-compatible.headers]
+User-Agent = "TradeKernel/1.0"
+OpenAI-Beta = "assistants=v2"
+X-Api-Version = "2026-11-01"
+"""
+
+
+def test_ordinary_provider_headers_do_not_garble_a_run(server, make_kernel, tmp_path):
+    """A User-Agent, a beta flag and a dated API version are not secrets: the cycle
+    trades, and timestamps, rationales and the journal are stored as written."""
+    reply = answer({**intent(), "rationale": "tradekernel assistant: momentum since 2026-11-01"})
+    server.push(body=completion(reply, usage=USAGE))
+    kernel, _ = make_kernel(server.base_url, extra=ORDINARY_HEADERS)
+    with Runtime(kernel) as runtime:
+        runtime.start()
+        state = runtime.run_cycle()
+        assert len(state.submitted) == 1, state.notes
+        record = runtime.store.get(state.submitted[0])
+        assert record.intent.rationale == "tradekernel assistant: momentum since 2026-11-01"
+        assert runtime.store.verify_journal().ok
+    kernel.close()
+    assert "********" not in _recorded(tmp_path)

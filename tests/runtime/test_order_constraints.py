@@ -174,3 +174,38 @@ def test_a_broker_without_declared_constraints_gets_the_default(make_kernel, qua
     else:
         assert [o.quantity for o in orders] == [Decimal(sent)]
     assert OrderConstraints(quantity_increment=Decimal("1e-8")) == DEFAULT_ORDER_CONSTRAINTS
+
+
+HOOK = "https://hooks.example/services/T0A1B2C3D/B0E4F5G6H/Xq7rPz2LmN8vKd4sWb6tYh3c"
+
+
+def test_an_intent_with_a_secret_in_an_identifying_field_is_dropped(make_kernel):
+    """Masking a secret in a field the intent's id is made of would make another intent:
+    the cycle drops it (``secret_in_intent``) and goes on with the others."""
+
+    def make(inputs: Any) -> Decision:
+        common = {"side": "buy", "quantity": 5, "strategist": "scripted", "as_of": inputs.as_of}
+        return Decision(
+            intents=[
+                Intent.create(symbol="AAA", prompt_version="Xq7rPz2LmN8vKd4sWb6tYh3c", **common),
+                Intent.create(symbol="BBB", rationale=f"hook {HOOK} said ok", **common),
+            ]
+        )
+
+    scripted = Scripted()
+    scripted.script = [make]
+    kernel, rec = make_kernel(
+        strategist="scripted",
+        guards="[]",
+        extra='[notifier.webhook]\nurl_env = "HOOK_URL"\n',
+        plugins=((scripted, "scripted"),),
+        environ={"HOOK_URL": HOOK},
+    )
+    with Runtime(kernel) as runtime:
+        state = runtime.run_cycle()
+        (record,) = runtime.store.list_intents()
+        assert record.intent.symbol == "BBB" and "********" in record.intent.rationale
+        assert len(state.submitted) == 1 and runtime.store.verify_journal().ok
+    (dropped,) = [e.fields for e in rec.of("strategist", "dropped_intent")]
+    assert dropped["reason"] == "secret_in_intent" and dropped["symbol"] == "AAA"
+    assert "prompt_version" in dropped["detail"] and "Xq7r" not in dropped["detail"]

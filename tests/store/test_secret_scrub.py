@@ -84,13 +84,14 @@ def test_broker_messages_quoting_a_key_are_stored_and_journaled_redacted(tmp_pat
 
 
 def test_an_intent_whose_text_holds_a_secret_is_stored_and_journaled_redacted(tmp_path):
-    """Defence in depth for any strategist: the store scrubs the intent it records (its
-    row and the journal payload), keeps the content-derived id consistent, and the
-    journal still verifies."""
+    """Defence in depth for any strategist: the store scrubs the free text of the intent
+    it records (its row and the journal payload); a secret in a field that identifies
+    the intent refuses it (masking would make another intent) and writes nothing."""
     from decimal import Decimal
 
+    import pytest
     from tradekernel.models import Intent
-    from tradekernel.store.verify import content_id
+    from tradekernel.store import SecretInIntent
 
     config = tmp_path / "plugins.toml"
     config.write_text(f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n', encoding="utf-8")
@@ -99,16 +100,21 @@ def test_an_intent_whose_text_holds_a_secret_is_stored_and_journaled_redacted(tm
     in_rationale = Intent.create(
         symbol="AAA", side="buy", quantity=Decimal(1), rationale=f"key {KEY} (upper {KEY.upper()})"
     )
-    in_prompt_version = Intent.create(
-        symbol="BBB", side="buy", quantity=Decimal(1), prompt_version=KEY[2:22]
-    )
     with Store.open(settings.state_dir, redact=settings.redact) as store:
         first = store.add_intent(in_rationale, cycle_id="c1", broker="paper")
-        second = store.add_intent(in_prompt_version, cycle_id="c1", broker="paper")
         assert first.id == in_rationale.id  # the rationale is not part of the id
         assert "********" in first.intent.rationale
-        assert "********" in (second.intent.prompt_version or "")
-        assert second.id == content_id(second.intent) != in_prompt_version.id
+        assert first.intent.created_at == in_rationale.created_at
+        for field, value in [
+            ("prompt_version", KEY[2:22]),
+            ("strategist", KEY.upper()),
+            ("symbol", KEY[:20].upper()),
+        ]:
+            fields = {"symbol": "BBB", "side": "buy", "quantity": Decimal(1), field: value}
+            intent = Intent.create(**fields)
+            with pytest.raises(SecretInIntent, match=f"its {field} holds a configured secret"):
+                store.add_intent(intent, cycle_id="c1", broker="paper")
+        assert [r.id for r in store.list_intents()] == [first.id]
         assert store.verify_journal().ok
     db = sqlite3.connect(settings.state_dir / "state.db")
     try:
@@ -116,3 +122,22 @@ def test_an_intent_whose_text_holds_a_secret_is_stored_and_journaled_redacted(tm
     finally:
         db.close()
     assert leaks(dump) == []
+
+
+def test_scrubbing_never_touches_timestamps_or_enums(tmp_path):
+    """A secret that shares 8 characters with a timestamp (an API-version header value
+    once was one) must not garble ``created_at``: only free text is scrubbed."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from tradekernel.models import Intent
+
+    now = datetime(2026, 11, 30, 14, 30, tzinfo=UTC)
+    with Store.open(tmp_path / "state", redact=lambda t: t.replace("2026-11-", "********")) as s:
+        intent = Intent.create(
+            symbol="AAA", side="buy", quantity=Decimal(1), created_at=now, as_of=now
+        )
+        record = s.add_intent(intent, cycle_id="c1", broker="paper")
+        assert record.intent == intent
+        assert s.get(intent.id).intent.created_at == now
+        assert s.verify_journal().ok

@@ -27,7 +27,7 @@ from ..models import Decision, GuardVerdict, Intent, Side, SkillResult
 from ..quality import DataQuality
 from ..risk import evaluate, intent_quantity, signed
 from ..settings import RuntimeSettings, Settings
-from ..store import IntentState, Store
+from ..store import IntentState, SecretInIntent, Store
 from .control import BREAKER_NON_FAILURES, CircuitBreaker, Control
 from .ledger import Commitments, TradeLedger
 from .state import CycleState
@@ -356,13 +356,25 @@ class Nodes:
         committed = self._commitments() if state.intents else Commitments()
         for intent in state.intents:
             quote = state.quotes.get(intent.symbol)
-            record = self.store.add_intent(
-                intent,
-                cycle_id=state.cycle_id,
-                broker=self.broker_name,
-                ref_price=quote.last if quote else None,
-                actor="strategist",
-            )
+            try:
+                record = self.store.add_intent(
+                    intent,
+                    cycle_id=state.cycle_id,
+                    broker=self.broker_name,
+                    ref_price=quote.last if quote else None,
+                    actor="strategist",
+                )
+            except SecretInIntent as exc:
+                self.kernel.emit(
+                    "strategist",
+                    "dropped_intent",
+                    severity="warning",
+                    intent_id=intent.id,
+                    symbol=intent.symbol,  # the event bus scrubs events
+                    reason=exc.code,
+                    detail=str(exc),
+                )
+                continue
             intent = record.intent  # the stored (secret-scrubbed) intent
             if record.state != IntentState.PROPOSED:
                 continue  # the same cycle inputs were seen before: same id, already handled

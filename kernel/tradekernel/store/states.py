@@ -83,6 +83,20 @@ class StateConflict(RefusedError):
         self.current_state = current_state
 
 
+class SecretInIntent(RefusedError):
+    """An intent's identifying field (symbol, strategist, prompt or schema version) holds
+    a secret: masking it would make another intent, so the intent is refused and nothing
+    is written. ``code`` is ``secret_in_intent``; the message names the field, never the
+    value."""
+
+    code = "secret_in_intent"
+
+    def __init__(self, intent_id: str, field_name: str) -> None:
+        super().__init__(f"intent {intent_id}: its {field_name} holds a configured secret")
+        self.intent_id = intent_id
+        self.field_name = field_name
+
+
 class IntentNotFound(NotFoundError):
     """No intent has this id."""
 

@@ -34,6 +34,7 @@ from .states import (
     IntentNotFound,
     IntentState,
     SchemaError,
+    SecretInIntent,
     StateConflict,
     StateLost,
     as_states,
@@ -130,6 +131,13 @@ def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+INTENT_FREE_TEXT = ("rationale",)
+"""Intent fields an outsider writes as free text: the store masks secrets in them."""
+INTENT_IDENTIFYING_TEXT = ("id", "symbol", "strategist", "prompt_version", "schema_version")
+"""Intent text fields that identify it (its id is derived from them): a secret in one
+refuses the intent (:class:`SecretInIntent`)."""
+
+
 class Store:
     """The state store in ``<state_dir>/state.db``. Open it with :meth:`Store.open`."""
 
@@ -198,17 +206,24 @@ class Store:
         return value if self.redact is None else redact_deep(value, self.redact)
 
     def _scrub_intent(self, intent: Intent) -> Intent:
-        """``intent`` with every secret in its text masked. The id is derived from the
-        content (as :func:`verify.content_id` recomputes it), so an intent whose
-        id-bearing fields held a secret gets the id of its scrubbed content."""
+        """``intent`` with every secret in its free text (:data:`INTENT_FREE_TEXT`) masked.
+
+        Nothing else is scrubbed (timestamps, enums, numbers are never secrets, and
+        masking one would corrupt it). A secret in an identifying text field raises
+        :class:`SecretInIntent`: masking it would silently make another intent."""
         if self.redact is None:
             return intent
-        data = unstructure(intent)
-        clean = self._scrub(data)
-        if clean == data:
-            return intent
-        scrubbed = structure(clean, Intent, what="intent")
-        return attrs.evolve(scrubbed, id=verify.content_id(scrubbed))
+        for name in INTENT_IDENTIFYING_TEXT:
+            value = getattr(intent, name)
+            if isinstance(value, str) and self.redact(value) != value:
+                raise SecretInIntent(intent.id, name)
+        changes = {}
+        for name in INTENT_FREE_TEXT:
+            value = getattr(intent, name)
+            clean = self.redact(value)
+            if clean != value:
+                changes[name] = clean
+        return attrs.evolve(intent, **changes) if changes else intent
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -274,8 +289,9 @@ class Store:
         """Record a new intent as ``proposed`` (journaled). Idempotent on ``intent.id``:
         adding an id that exists returns the stored record and writes nothing.
 
-        Secrets in the intent's text are masked before it is stored; when that changes
-        its content id, the returned record carries the new id (use ``record.id``)."""
+        Secrets in the intent's free text (its rationale) are masked before it is stored;
+        a secret in a field that identifies it raises :class:`SecretInIntent` and
+        nothing is written."""
         intent = self._scrub_intent(intent)
         now = self.clock()
         ts = ts_text(now)

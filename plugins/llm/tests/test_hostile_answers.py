@@ -424,6 +424,25 @@ def test_a_recorded_secret_is_refused_on_replay(make_kernel, server, inputs, tmp
     assert decision.error_type == "secret_in_answer" and decision.intents == ()
 
 
+@pytest.mark.parametrize("where", sorted(ECHOES))
+def test_a_held_secret_answer_is_held_again_on_replay(make_kernel, server, inputs, tmp_path, where):
+    """The recording is redacted, and its redacted text may be a valid trade: the
+    recording says the answer held a secret, and replay holds it again, even with no
+    key configured in the replaying run."""
+    tapes = tmp_path / "tapes"
+    decision, *_ = decide(make_kernel, server, inputs, ECHOES[where], f'record_dir = "{tapes}"\n')
+    assert decision.error_type == "secret_in_answer"
+    (tape,) = tapes.glob("*.json")
+    assert json.loads(tape.read_text())["secret_in_answer"] is True
+    replayer, rec = make_kernel(
+        "http://127.0.0.1:9/api/v1", f'replay_dir = "{tapes}"\n', environ={}, name="replay.toml"
+    )
+    again = replayer.component("strategist").decide(inputs)
+    assert again.error_type == "secret_in_answer" and again.intents == ()
+    (event,) = rec.of("strategist_llm", "decision")
+    assert event.fields["error_type"] == "secret_in_answer"
+
+
 # -- recordings made before finish reasons were checked ----------------------------------
 
 

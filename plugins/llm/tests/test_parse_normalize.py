@@ -377,3 +377,50 @@ def test_a_bare_intent_and_a_bare_list_trade(inputs):
     both = normalize([bare, {"symbol": "BBB", "side": "sell", "notional": 100}], inputs, OPTIONS)
     assert [i.symbol for i in both.intents] == ["AAA", "BBB"]
     assert normalize([], inputs, OPTIONS).error_type == "schema_violation"
+
+
+BARE = {"symbol": "AAA", "side": "buy", "quantity": 10}
+FULL = {"decision": "trade", "intents": [BARE]}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {**BARE, "hold": True},
+        {**BARE, "trade": False},
+        {**BARE, "execute": False},
+        {**BARE, "approved": True},
+        {**BARE, "action": "no_trade"},
+        {**BARE, "status": "HOLD - do not execute"},
+        {**BARE, "recommendation": "hold off"},
+        {**BARE, "meta": {"decision": "hold"}},
+        {**BARE, "notes": [{"meta": {"Decision": "trade"}}]},
+        [BARE, {**BARE, "symbol": "BBB", "execute": False}],
+        {"decision": "trade", "intents": [{**BARE, "action": "skip"}]},
+        {"decision": "trade", "intents": [{**BARE, "extra": {"decision": "hold"}}]},
+        {**FULL, "final": {"decision": "hold"}},
+        {**FULL, "execute": False},
+        {**FULL, "approved": False},
+        {**FULL, "hold": True},
+        {**FULL, "status": "wait for the open"},
+    ],
+    ids=lambda a: json.dumps(a)[:70],
+)
+def test_a_hold_in_a_flag_status_or_nested_decision_is_ambiguous(inputs, answer):
+    decision = decide(json.dumps(answer), inputs)
+    assert decision.intents == () and decision.error_type == "ambiguous_answer"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {**BARE, "rationale": "hold for two weeks; do not hold overnight"},
+        {**FULL, "reason": "HOLD then add", "execute": True},
+        {"decision": "trade", "intents": [{**BARE, "notes": "wait for a pullback next time"}]},
+        {**BARE, "side": "buy", "confidence": 0.7, "analysis": "Hold-like wording is prose"},
+    ],
+    ids=lambda a: json.dumps(a)[:70],
+)
+def test_prose_that_mentions_holding_still_trades(inputs, answer):
+    decision = decide(json.dumps(answer), inputs)
+    assert decision.error_type is None and len(decision.intents) == 1

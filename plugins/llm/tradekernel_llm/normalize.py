@@ -15,6 +15,12 @@ Rules (see docs/llm.md, "Normalization"):
   bare intent objects is read as ``{"decision": "trade", "intents": [...]}``; a list
   with anything else in it holds (``ambiguous_answer`` when an item is decision-like,
   else ``schema_violation``).
+* an intent object (bare or in ``intents``) with a boolean under a decision-like key
+  (``hold``, ``trade``, ``execute``, ``approved``...), a hold-like text outside its
+  intent fields and prose keys (``"status": "HOLD - do not execute"``,
+  ``"action": "no_trade"``) or a ``decision`` key at any depth, and a trade answer with
+  such a text, a "do not trade" flag (``"execute": false``) or a nested ``decision``
+  outside ``intents`` (``"final": {"decision": "hold"}``), is ``ambiguous_answer``.
 * symbols are stripped and upper-cased and must be among ``inputs.candidates``.
 * sides: ``buy``/``long`` → buy; ``sell``/``short`` → sell; ``close`` → sell the held
   quantity (an intent to close a symbol that is not held is dropped).
@@ -48,6 +54,24 @@ DEFAULT_CONFIDENCE = 0.5
 DECISIONS = ("trade", "hold")
 DECISION_KEYS = {"decision", "intents"}
 """Keys of a full answer: an object with any of them is not a bare intent."""
+INTENT_FIELDS = frozenset(
+    {"symbol", "side", "quantity", "notional", "order_type", "limit_price", "time_in_force"}
+    | {"confidence"}
+)
+"""Keys an intent object is read from (validated by :func:`normalize_intent`)."""
+FREE_TEXT_KEYS = frozenset(
+    {"rationale", "reason", "reasoning", "explanation", "notes", "note", "comment"}
+    | {"comments", "summary", "analysis", "thesis", "justification", "description"}
+)
+"""Keys holding prose: a rationale that mentions "hold" says nothing about the decision."""
+FLAG_WORDS = ("hold", "trade", "execut", "approv", "confirm", "submit", "place")
+"""A key containing one of these with a boolean value (``"execute": false``) is a
+decision the schema does not read."""
+_HOLD_LIKE = re.compile(
+    r"^[\W_]*(hold|no[\W_]*trade|do[\W_]*not|don'?t|skip|wait|pass|abort|cancel|reject|halt"
+    r"|avoid)\b"
+)
+"""A (folded) value that says not to trade: ``"HOLD - do not execute"``, ``"no_trade"``."""
 MAX_AMOUNT = Decimal(10) ** 12
 """Amounts above this are implausible and rejected (guards still size every order)."""
 
@@ -240,14 +264,66 @@ def _folded_keys(obj: Mapping, *, values: bool = True) -> dict[Any, Any]:
     return folded
 
 
+def _has_decision_key(value: Any, depth: int = 0) -> bool:
+    """A ``decision`` key (or a near-miss of it) anywhere in ``value``."""
+    if depth > 20:
+        return True  # nesting this deep is not an answer to read
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            name = fold(key) if isinstance(key, str) else key
+            if name == "decision" or (isinstance(name, str) and _near_miss(name)):
+                return True
+            if _has_decision_key(inner, depth + 1):
+                return True
+    elif isinstance(value, list):
+        return any(_has_decision_key(item, depth + 1) for item in value)
+    return False
+
+
+def _no_trade_flag(name: str, value: Any) -> bool:
+    """``"hold": true``, ``"trade": false``, ``"execute": false``...: a boolean under a
+    key that names the decision, meaning "do not trade"."""
+    if not isinstance(value, bool) or not any(word in name for word in FLAG_WORDS):
+        return False
+    return value if "hold" in name else not value
+
+
+def _says_hold(obj: Mapping, *, intent: bool) -> str | None:
+    """Why ``obj`` may say "do not trade" in a way the schema does not read, or ``None``:
+    a boolean under a decision-like key (an ``intent`` object: any boolean value; a full
+    answer: one meaning "do not trade"), a hold-like text outside prose keys and intent
+    fields, or a ``decision`` key nested at any depth (a full answer's ``intents`` items
+    are checked on their own)."""
+    for key, value in obj.items():
+        name = fold(key) if isinstance(key, str) else key
+        if not isinstance(name, str) or (intent and name in INTENT_FIELDS):
+            continue
+        if not intent and name in ("decision", "intents"):
+            continue
+        flag = isinstance(value, bool) and any(word in name for word in FLAG_WORDS)
+        if flag and (intent or _no_trade_flag(name, value)):
+            return f"key {str(key)[:20]!r} is {str(value).lower()}"
+        if isinstance(value, str) and name not in FREE_TEXT_KEYS and _HOLD_LIKE.match(fold(value)):
+            return f"key {str(key)[:20]!r} holds {value[:20]!r}"
+        if _has_decision_key(value):
+            return f"key {str(key)[:20]!r} holds a decision"
+    return None
+
+
 def _mappings(items: list[Any]) -> list[Mapping]:
     return [item for item in items if isinstance(item, Mapping)]
 
 
 def _bare_intent(obj: Mapping) -> bool:
-    """An intent object given on its own: a ``symbol`` and nothing decision-like."""
+    """An intent object given on its own: a ``symbol`` and nothing decision-like. Raises
+    :class:`_Ambiguous` when it may say "do not trade" (:func:`_says_hold`)."""
     keys = _folded_keys(obj)
-    return "symbol" in keys and not DECISION_KEYS & keys.keys()
+    if "symbol" not in keys or DECISION_KEYS & keys.keys():
+        return False
+    problem = _says_hold(obj, intent=True)
+    if problem is not None:
+        raise _Ambiguous(f"an intent object may say hold: {problem}")
+    return True
 
 
 def _canonical_answer(answer: Any) -> Any:
@@ -299,10 +375,16 @@ def _normalize(answer: Any, inputs: StrategyInput, options: NormalizeOptions) ->
             "model chose to trade but gave no intents", error_type="schema_violation"
         )
     try:
+        problem = _says_hold(answer, intent=False)
+        if problem is not None:
+            raise _Ambiguous(f"a trade answer may say hold: {problem}")
         # an item that is an answer of its own (not a side "hold": that intent is dropped)
         for raw in _mappings(raw_intents):
             if DECISION_KEYS & _folded_keys(raw, values=False).keys():
                 raise _Ambiguous("an item of intents holds a decision")
+            problem = _says_hold(raw, intent=True)
+            if problem is not None:
+                raise _Ambiguous(f"an item of intents may say hold: {problem}")
     except _Ambiguous as exc:
         return Decision.hold(
             "an intent may hold a decision", error_type="ambiguous_answer", detail=str(exc)

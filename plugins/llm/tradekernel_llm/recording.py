@@ -3,6 +3,9 @@
 ``record_dir`` gets one file per distinct request, ``<digest>.json``, holding the
 request (model, messages, options) and the answer. ``replay_dir`` answers from those
 files and never touches the network; a request with no file is a :class:`ReplayMiss`.
+
+An answer that held a configured secret is recorded redacted with ``secret_in_answer:
+true``: its redacted text may still read as a valid trade, so replay must hold it again.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from attrs import frozen
 from tradekernel.llm import ChatRequest, ChatResponse
 from tradekernel.models import digest
 
@@ -27,6 +31,14 @@ class ReplayMiss(Exception):
     def __init__(self, key: str, directory: Path) -> None:
         super().__init__(f"no recorded answer {key}.json in {directory}")
         self.key = key
+
+
+@frozen
+class Recorded:
+    """A replayed answer and whether it held a secret when it was recorded."""
+
+    response: ChatResponse
+    secret_in_answer: bool = False
 
 
 def request_dict(request: ChatRequest) -> dict[str, Any]:
@@ -46,8 +58,16 @@ def request_digest(request: ChatRequest) -> str:
     return digest(request_dict(request))
 
 
-def record(directory: Path, key: str, request: ChatRequest, response: ChatResponse) -> Path:
-    """Write ``<key>.json`` atomically; returns its path."""
+def record(
+    directory: Path,
+    key: str,
+    request: ChatRequest,
+    response: ChatResponse,
+    *,
+    secret_in_answer: bool = False,
+) -> Path:
+    """Write ``<key>.json`` atomically; returns its path. ``response`` must already be
+    redacted; ``secret_in_answer`` says the redaction found a secret in it."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{key}.json"
     body = {
@@ -56,6 +76,8 @@ def record(directory: Path, key: str, request: ChatRequest, response: ChatRespon
         "request": request_dict(request),
         "response": response_to_dict(response),
     }
+    if secret_in_answer:
+        body["secret_in_answer"] = True
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(body, fh, indent=1, sort_keys=True)
@@ -63,15 +85,17 @@ def record(directory: Path, key: str, request: ChatRequest, response: ChatRespon
     return path
 
 
-def replay(directory: Path, key: str) -> ChatResponse:
-    """The recorded answer for ``key``, or :class:`ReplayMiss`."""
+def replay(directory: Path, key: str) -> Recorded:
+    """The recorded answer for ``key``, or :class:`ReplayMiss`. Recordings written
+    without the ``secret_in_answer`` flag replay as answers that held no secret."""
     path = directory / f"{key}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         response = response_from_dict(data["response"])
+        secret = data.get("secret_in_answer") is True
     except FileNotFoundError:
         raise ReplayMiss(key, directory) from None
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise ReplayMiss(key, directory) from exc
     response.provider = "replay"
-    return response
+    return Recorded(response, secret)

@@ -134,16 +134,17 @@ class LLMStrategist:
             tele["prompt"] = [{"role": m.role, "content": m.content} for m in request.messages]
         response = self._cached(key, tele)
         fresh = response is None
+        recorded_secret = False
         if response is None:
-            response = self._call(request, key, tele)
+            response, recorded_secret = self._call(request, key, tele)
         # decide_answer() in two steps: nothing (spend, recording) may see the answer
         # before it is redacted, and the spend is recorded even if interpreting fails
-        secret_found = redact_answer(response, self._redact)
+        secret_found = redact_answer(response, self._redact) or recorded_secret
         tele["model"] = response.model or tele["model"]
         if fresh and self.config.replay_dir is not None:
             self._usage(response, tele)
         elif fresh:
-            self._account(request, key, response, tele)
+            self._account(request, key, response, tele, secret_found=secret_found)
         decision = interpret(response, inputs, self._options, secret_found=secret_found)
         if decision.error_type is None and self.config.cache_ttl > 0 and not tele["cache_hit"]:
             self.store.cache_put(self._cache_key(key), response)
@@ -168,15 +169,18 @@ class LLMStrategist:
             tele["cache_hit"] = True
         return response
 
-    def _call(self, request: ChatRequest, key: str, tele: dict[str, Any]) -> ChatResponse:
+    def _call(
+        self, request: ChatRequest, key: str, tele: dict[str, Any]
+    ) -> tuple[ChatResponse, bool]:
+        """The answer, and whether it is a recording of an answer that held a secret."""
         if self.config.replay_dir is not None:
             try:
-                response = replay(self.config.replay_dir, key)
+                recorded = replay(self.config.replay_dir, key)
             except ReplayMiss as exc:
                 raise _Hold(
                     "no recorded answer for this prompt (replay mode)", "replay_miss", str(exc)
                 ) from None
-            return response
+            return recorded.response, recorded.secret_in_answer
         self._check_budget(request)
         try:
             response = self.provider.chat(request)
@@ -192,13 +196,20 @@ class LLMStrategist:
                 "provider failed unexpectedly", "provider_exception", type(exc).__name__
             ) from None
         tele["attempts"] = len(response.attempts)
-        return response
+        return response, False
 
     def _account(
-        self, request: ChatRequest, key: str, response: ChatResponse, tele: dict[str, Any]
+        self,
+        request: ChatRequest,
+        key: str,
+        response: ChatResponse,
+        tele: dict[str, Any],
+        *,
+        secret_found: bool,
     ) -> None:
         """Record a provider answer's usage and spend (and the answer itself, with
-        ``record_dir``); ``response`` is already redacted."""
+        ``record_dir``); ``response`` is already redacted, ``secret_found`` says whether
+        that redaction found a secret."""
         prompt_tokens, completion_tokens = self._usage(response, tele, request)
         cost, source = self._cost(response, prompt_tokens, completion_tokens)
         self.store.record_spend(
@@ -210,7 +221,7 @@ class LLMStrategist:
             cost_source=source,
         )
         if self.config.record_dir is not None:
-            record(self.config.record_dir, key, request, response)
+            record(self.config.record_dir, key, request, response, secret_in_answer=secret_found)
 
     def _usage(
         self, response: ChatResponse, tele: dict[str, Any], request: ChatRequest | None = None

@@ -438,6 +438,45 @@ class _Gen:
             error_type="ambiguous_answer",
         )
 
+    def flagged_hold(self) -> Case:
+        """A bare intent, an intent item or a trade answer that says "do not trade" in a
+        field the schema does not read: a boolean flag, a hold-like status, a nested
+        ``decision``."""
+        flag = self.r.choice(
+            [
+                {"hold": True},
+                {"trade": False},
+                {"execute": False},
+                {"approved": False},
+                {"action": "no_trade"},
+                {"status": "HOLD - do not execute"},
+                {"recommendation": "hold off"},
+                {"meta": {"decision": "hold"}},
+                {"final": [{"Decision": "HOLD"}]},
+            ]
+        )
+        where = self.r.randrange(3)
+        if where == 0:
+            value: Any = self.intent(**flag)
+        elif where == 1:
+            value = self.answer([self.intent(**flag)])
+        else:
+            flag = {k: v for k, v in flag.items() if k not in ("hold",)} or {"execute": False}
+            value = {**self.good(), **flag}
+        return Case(
+            "flagged_hold", "ambiguous", self.wrap(self.dumps(value)), error_type="ambiguous_answer"
+        )
+
+    def hold_in_prose(self) -> Case:
+        """A valid trade whose prose mentions holding: prose says nothing about the
+        decision, so it trades."""
+        words = self.r.choice(["hold for two weeks", "do not hold overnight", "HOLD then add"])
+        if self.r.random() < 0.5:
+            value: Any = self.intent(rationale=words)
+        else:
+            value = {**self.answer([self.intent(rationale=words)]), "reason": words}
+        return Case("hold_in_prose", "trade", self.wrap(self.dumps(value)))
+
     def too_long(self) -> Case:
         text = self.dumps(self.good()) + " " * 200_001
         return Case("too_long", "invalid", text, error_type="content_too_long")
@@ -469,6 +508,8 @@ CLASSES: dict[str, tuple[int, Callable[[_Gen], Case]]] = {
     "deep_nesting": (1, _Gen.deep_nesting),
     "mixed_bare_list": (3, _Gen.mixed_bare_list),
     "lookalike_key": (3, _Gen.lookalike_key),
+    "flagged_hold": (4, _Gen.flagged_hold),
+    "hold_in_prose": (2, _Gen.hold_in_prose),
 }
 """Class name → (weight, generator)."""
 

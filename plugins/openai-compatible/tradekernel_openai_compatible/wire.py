@@ -65,33 +65,118 @@ def parse_usage(raw: Any) -> Usage:
     )
 
 
-def _text(content: Any) -> str | None:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: [{"type": "text", "text": "..."}]
-        parts = [p.get("text") for p in content if isinstance(p, dict)]
-        text = "".join(p for p in parts if isinstance(p, str))
-        return text or None
-    return None
+SCRATCHPAD_PARTS = frozenset({"reasoning", "thinking", "redacted_thinking"})
+"""Content part types that hold the model's reasoning, not its answer (skipped)."""
+LENGTH_NATIVE_REASONS = ("length", "max_tokens", "max_output_tokens", "token_limit")
+"""Pieces of a ``native_finish_reason`` (OpenRouter passes on the upstream model's own
+reason: ``MAX_TOKENS``, ``max_tokens``, ``length``) that mean the answer was cut."""
+
+
+def _unreadable(what: str) -> ProviderError:
+    """An answer field whose shape is not understood: it may hold a hold, so the whole
+    answer is a provider failure (a hold), never skipped."""
+    return ProviderError(f"{what} has a shape this client does not read", error_type="bad_response")
+
+
+def _blank(value: Any) -> bool:
+    """Nothing in it: ``None``, ``""``, whitespace, an empty list or object."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or (isinstance(value, list | dict) and not value)
+
+
+def _content(content: Any) -> tuple[str | None, str | None]:
+    """``(text, refusal)`` of ``message.content``: a string, or a list of parts
+    (``{"type": "text", "text": ...}``, ``{"type": "refusal", "refusal": ...}``; reasoning
+    parts are skipped). Anything else that is not empty is unreadable."""
+    if isinstance(content, str) or content is None:
+        return content, None
+    if not isinstance(content, list):
+        if _blank(content):
+            return None, None
+        raise _unreadable("choices[0].message.content")
+    texts: list[str] = []
+    refusals: list[str] = []
+    for part in content:
+        if _blank(part):
+            continue
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in SCRATCHPAD_PARTS:
+            continue
+        if kind == "refusal":
+            refusals.append(_refusal_text(part.get("refusal")) or "refused")
+            continue
+        if not isinstance(part, dict) or kind not in (None, "text", "output_text"):
+            raise _unreadable("a content part")
+        extra = {k: v for k, v in part.items() if k not in ("type", "text", "annotations")}
+        text = part.get("text")
+        if not (text is None or isinstance(text, str)) or any(
+            not _blank(v) for v in extra.values()
+        ):
+            raise _unreadable("a content part")
+        texts.append(text or "")
+    return "".join(texts) or None, "\n".join(refusals) or None
+
+
+def _refusal_text(refusal: Any) -> str | None:
+    """``message.refusal``: a string, or any other non-empty value (``true``, an object),
+    which is a refusal too; ``None``, ``false`` and empty values are not."""
+    if isinstance(refusal, str):
+        return refusal.strip() or None
+    if refusal is None or refusal is False or _blank(refusal):
+        return None
+    return json.dumps(refusal, default=str)[:300]
+
+
+def _arguments(function: Any, where: str) -> str | None:
+    """The ``arguments`` of a tool call's ``function`` or a legacy ``function_call``: a
+    JSON string, or an object some servers send (serialized). Any other non-empty value,
+    or a non-empty field other than ``name``/``arguments``, is unreadable."""
+    if _blank(function):
+        return None
+    if not isinstance(function, dict):
+        raise _unreadable(where)
+    if any(not _blank(v) for k, v in function.items() if k not in ("name", "arguments")):
+        raise _unreadable(where)
+    arguments = function.get("arguments")
+    if _blank(arguments):
+        return None
+    if isinstance(arguments, dict):
+        return json.dumps(arguments)
+    if isinstance(arguments, str):
+        return arguments
+    raise _unreadable(f"{where}.arguments")
 
 
 def _tool_arguments(message: dict[str, Any]) -> list[str]:
-    """The ``function.arguments`` of every tool call, in order (an object some servers
-    send instead of a string is serialized)."""
+    """The arguments of every tool call, in order, then of a legacy ``function_call``."""
     calls = message.get("tool_calls")
+    if _blank(calls):
+        calls = []
     if not isinstance(calls, list):
-        return []
+        raise _unreadable("choices[0].message.tool_calls")
     found: list[str] = []
     for call in calls:
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict):
+        if _blank(call):
             continue
-        arguments = function.get("arguments")
-        if isinstance(arguments, dict):
-            found.append(json.dumps(arguments))
-        elif isinstance(arguments, str) and arguments.strip():
+        if not isinstance(call, dict):
+            raise _unreadable("a tool call")
+        arguments = _arguments(call.get("function"), "a tool call's function")
+        if arguments is not None:
             found.append(arguments)
+    legacy = _arguments(message.get("function_call"), "choices[0].message.function_call")
+    if legacy is not None:
+        found.append(legacy)
     return found
+
+
+def _native_truncation(value: Any) -> str | None:
+    """The lower-cased ``native_finish_reason`` when it says the answer was cut by a
+    token limit (OpenRouter reports ``finish_reason: stop`` for some of those)."""
+    if not isinstance(value, str):
+        return None
+    reason = value.strip().lower()
+    return reason if any(piece in reason for piece in LENGTH_NATIVE_REASONS) else None
 
 
 def parse_finish_reason(value: Any) -> str:
@@ -107,7 +192,10 @@ def parse_completion(body: Any) -> dict[str, Any]:
     """The fields of a :class:`~tradekernel.llm.ChatResponse` from a 200 response body.
 
     Raises :class:`ProviderError` ``provider_error`` (retryable) when the body carries
-    an ``error`` object, ``bad_response`` when it is not a chat completion."""
+    an ``error`` object, ``bad_response`` when it is not a chat completion or holds an
+    answer field of a shape not understood (it may be a hold: never skipped). A truthy
+    non-string ``refusal`` or a refusal content part is a refusal; a length-like
+    ``native_finish_reason`` (OpenRouter) wins over a normal ``finish_reason``."""
     if not isinstance(body, dict):
         raise ProviderError("response is not a JSON object", error_type="bad_response")
     if body.get("error"):
@@ -131,17 +219,20 @@ def parse_completion(body: Any) -> dict[str, Any]:
         message = {}
     if not isinstance(message, dict):
         raise ProviderError("choices[0].message is not an object", error_type="bad_response")
-    content = _text(message.get("content"))
+    content, refused = _content(message.get("content"))
     arguments = _tool_arguments(message)
     if arguments:  # every answer the model gave is read: two different ones are ambiguous
         texts = [content] if (content or "").strip() else []
         content = "\n".join([*texts, *arguments])
-    refusal = message.get("refusal")
+    refusals = [r for r in (_refusal_text(message.get("refusal")), refused) if r]
+    finish_reason = parse_finish_reason(choice.get("finish_reason"))
+    if finish_reason != FINISH_REASON_MISSING:
+        finish_reason = _native_truncation(choice.get("native_finish_reason")) or finish_reason
     model = body.get("model")
     return {
         "model": model if isinstance(model, str) else "",
         "content": content,
-        "refusal": refusal if isinstance(refusal, str) and refusal else None,
-        "finish_reason": parse_finish_reason(choice.get("finish_reason")),
+        "refusal": "\n".join(refusals) or None,
+        "finish_reason": finish_reason,
         "usage": parse_usage(body.get("usage")),
     }
