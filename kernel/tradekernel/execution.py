@@ -71,6 +71,14 @@ class ExecutionResult:
     reason: str = ""
 
 
+class _NotSent(Exception):  # noqa: N818 - control flow, never escapes this module
+    """Nothing was sent; ``result`` says why (see :meth:`Executor._send`)."""
+
+    def __init__(self, result: ExecutionResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
 @frozen
 class ReconcileResult:
     """What :meth:`Executor.reconcile` did with one intent stuck in ``executing``:
@@ -260,31 +268,45 @@ class Executor:
                 return self._claimed_elsewhere(current)
             raise RefusedError(f"refusing to execute intent {intent_id}: {exc}") from None
         self._point("claimed", intent_id)
-        request = self._request(record)
-        if request is None:
-            reason = "quantity_rounds_to_zero" if record.ref_price else "no_reference_price"
-            return self._fail(record, reason, actor)
         self._point("before_submit", intent_id)
         halts = self._halts()  # an operator's switch thrown since preflight still counts
         if halts:
             detail = ", ".join(d.code for d in halts)
             return self._fail(record, f"halted_before_submit: {detail}", actor)
-        # the row about to be sent must be the one the journal tells (an edit since the
-        # preflight, e.g. a rejected intent set to approved with SQL, is never sent)
-        mismatch = self.store.journal_disagreement(intent_id)
-        if mismatch is not None:
-            self._journal_conflict(record, mismatch)
-            return self._fail(record, f"journal_mismatch: {mismatch}", actor)
         try:
-            order = self.broker.submit(request)
+            record, order = self._send(record, actor)
+        except _NotSent as exc:
+            return exc.result
         except BrokerRejected as exc:
             return self._fail(record, f"broker_rejected: {exc.code}", actor, detail=exc.reason)
         except Exception as exc:  # SubmitOutcomeUnknown, timeouts, anything: outcome unknown
             self._emit("unknown_outcome", record, reason=type(exc).__name__)
-            result, _ = self._resolve(record, request, actor)
+            result, _ = self._resolve(record, actor)
             return result
         self._point("after_submit", intent_id)
         return self._submitted(record, order, actor)
+
+    def _send(self, record: IntentRecord, actor: str) -> tuple[IntentRecord, Order]:
+        """Submit a claimed intent as its journal tells it: the ONE way anything is sent.
+
+        The row is re-read and checked against its journal rows in one snapshot right
+        before the submit, and the request is built from that verified row, so a row
+        edited behind the journal (a quantity, a state) is never sent, whether by the
+        first submit or a reconcile's resubmit. Returns the verified record and the
+        broker's order; raises :class:`_NotSent` (holding the result) when nothing was
+        sent; the broker's exceptions pass through."""
+        current, mismatch = self.store.verified(record.id)
+        if current is None or mismatch is not None:
+            problem = mismatch or f"intent {record.id} is missing"
+            self._journal_conflict(record, problem)
+            raise _NotSent(self._fail(record, f"journal_mismatch: {problem}", actor))
+        if current.state is not IntentState.EXECUTING:  # settled meanwhile by another hand
+            raise _NotSent(self._result(current, current.state.value, current.reason or ""))
+        request = self._request(current)
+        if request is None:
+            reason = "quantity_rounds_to_zero" if current.ref_price else "no_reference_price"
+            raise _NotSent(self._fail(current, reason, actor))
+        return current, self.broker.submit(request)
 
     def _journal_conflict(self, record: IntentRecord, problem: str) -> None:
         if record.id in self._mismatched:  # a refused intent is retried every cycle
@@ -376,9 +398,7 @@ class Executor:
     def _unknown(self, record: IntentRecord, reason: str) -> ExecutionResult:
         return self._result(record, "unknown", reason)
 
-    def _resolve(
-        self, record: IntentRecord, request: OrderRequest, actor: str
-    ) -> tuple[ExecutionResult, str]:
+    def _resolve(self, record: IntentRecord, actor: str) -> tuple[ExecutionResult, str]:
         """Settle an intent in ``executing`` whose order may or may not exist at the broker.
         Returns the result and the action taken (found/resubmitted/failed/still_unknown)."""
         coid = record.client_order_id
@@ -403,7 +423,9 @@ class Executor:
             detail = ", ".join(d.code for d in denials)
             return self._fail(record, "not_received_by_broker", actor, detail), "failed"
         try:
-            order = self.broker.submit(request)
+            record, order = self._send(record, actor)
+        except _NotSent as exc:
+            return exc.result, "failed" if exc.result.state == "failed" else "still_unknown"
         except BrokerRejected as exc:
             try:  # a duplicate-id rejection means the first submit did arrive after all
                 found = self.broker.get_order(coid)
@@ -462,12 +484,7 @@ class Executor:
         know (:meth:`check_sent`). Never resubmits an order the broker has."""
         results = []
         for record in self.store.list_intents(state=IntentState.EXECUTING.value):
-            request = self._request(record)
-            if request is None:
-                result = self._fail(record, "quantity_rounds_to_zero", actor)
-                action = "failed"
-            else:
-                result, action = self._resolve(record, request, actor)
+            result, action = self._resolve(record, actor)
             current = self.store.get(record.id)
             self._emit("reconciled", current, action=action, reason=result.reason)
             results.append(

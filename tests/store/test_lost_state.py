@@ -207,6 +207,50 @@ def test_an_edit_between_the_claim_and_the_submit_is_never_sent(
     assert any(k == "conflict" and f["severity"] == "critical" for _, k, f in events)
 
 
+def _double_quantity_by_sql(state_dir, iid):
+    conn = sqlite3.connect(state_dir / "state.db")
+    data = json.loads(
+        conn.execute("SELECT intent_json FROM intents WHERE id = ?", (iid,)).fetchone()[0]
+    )
+    data["quantity"] = "500"
+    conn.execute("UPDATE intents SET intent_json = ? WHERE id = ?", (json.dumps(data), iid))
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("path", ["reconcile", "unknown_outcome"])
+def test_a_claimed_intent_edited_behind_the_journal_is_never_resubmitted(
+    store, state_dir, settings, broker_factory, helpers, path
+):
+    """Every submit, a reconcile's resubmit of a confirmed-absent order included, checks
+    the row against its journal and sends the verified row."""
+    (iid,) = helpers.add_approved(store, 1)
+    events, emit = _events()
+    if path == "reconcile":  # a crash right after the claim, then an edit, then a restart
+        store.transition(iid, "executing", expected_from="approved", actor="executor")
+        _double_quantity_by_sql(state_dir, iid)
+        broker = broker_factory()
+        executor = Executor(store, broker, broker_name="rec", settings=settings, emit=emit)
+        (res,) = executor.reconcile()
+        assert (res.action, res.state) == ("failed", "failed")
+    else:  # the first submit never arrives; the row is edited before the resubmit
+        broker = broker_factory(mode="drop_before")
+        executor = Executor(store, broker, broker_name="rec", settings=settings, emit=emit)
+        real_get = broker.get_order
+
+        def lookup_then_edit(coid):
+            _double_quantity_by_sql(state_dir, iid)
+            return real_get(coid)
+
+        broker.get_order = lookup_then_edit
+        result = executor.execute(iid)
+        assert result.outcome == "failed"
+    assert broker.count() == 0
+    assert store.get(iid).reason.startswith("journal_mismatch")
+    (conflict,) = [f for s, k, f in events if (s, k) == ("executor", "conflict")]
+    assert conflict["severity"] == "critical" and conflict["reason"].startswith("journal_mismatch")
+
+
 # -- orders the store says were sent, unknown to the broker ---------------------------------
 
 

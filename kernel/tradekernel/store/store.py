@@ -548,12 +548,20 @@ class Store:
     def journal_disagreement(self, intent_id: str) -> str | None:
         """Why ``intent_id``'s row disagrees with its journal rows (state, version, the
         journal-backed columns, each row's hash), or ``None`` when it agrees."""
+        return self.verified(intent_id)[1]
+
+    @_mapped
+    def verified(self, intent_id: str) -> tuple[IntentRecord | None, str | None]:
+        """``intent_id``'s record (``None``: missing) and why it disagrees with its journal
+        rows (``None``: it agrees), read in one snapshot: a caller that sends the record
+        sends exactly the row that was checked."""
         self.conn.execute("BEGIN")  # one snapshot: the rows and the intent read together
         try:
             problem = verify.check_one(self.conn, intent_id)
+            record = self.find(intent_id)
         finally:
             self.conn.execute("COMMIT")
-        return None if problem is None else problem.text
+        return record, None if problem is None else problem.text
 
     @_mapped
     def latest_intents(self, state: str | IntentState, limit: int) -> list[IntentRecord]:
