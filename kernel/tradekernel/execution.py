@@ -71,7 +71,7 @@ class ExecutionResult:
     reason: str = ""
 
 
-class _NotSent(Exception):  # noqa: N818 - control flow, never escapes this module
+class _NotSent(Exception):
     """Nothing was sent; ``result`` says why (see :meth:`Executor._send`)."""
 
     def __init__(self, result: ExecutionResult) -> None:
