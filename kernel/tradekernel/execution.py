@@ -27,6 +27,7 @@ from .components import BrokerRejected
 from .errors import RefusedError
 from .models import Order, OrderRequest, OrderStatus, utcnow
 from .store import CLAIMED, IntentRecord, IntentState, StateConflict, Store
+from .store.store import UNKNOWN_TO_BROKER
 
 Emit = Callable[..., Any]
 Checkpoint = Callable[[str, str], None]
@@ -454,8 +455,8 @@ class Executor:
             records.setdefault(r.id, r)
         unknown = []
         for record in records.values():
-            if record.broker != self.broker_name:
-                continue
+            if record.broker != self.broker_name or record.order_status == UNKNOWN_TO_BROKER:
+                continue  # another broker's, or found (and reported) before
             try:
                 order = self.broker.get_order(record.client_order_id)
             except Exception:  # cannot tell now; the next reconcile asks again
@@ -468,7 +469,14 @@ class Executor:
     def order_unknown(self, record: IntentRecord, *, actor: str = "executor") -> None:
         """``record`` was sent (the store holds its acknowledgement) but the broker does
         not know its order: a critical ``executor.conflict``; trading is halted until an
-        operator has looked (``tradekernel control trading-state active``)."""
+        operator has looked (``tradekernel control trading-state active``).
+
+        Reported once per order: the order is recorded as :data:`UNKNOWN_TO_BROKER`
+        first, and an order recorded so before (by an earlier start, a reconcile, the
+        monitor) is not reported nor halted on again, so an operator's acknowledgement
+        holds."""
+        if not self.store.mark_order_unknown(record.client_order_id):
+            return
         reason = (
             f"unknown_to_broker: the store says order {record.client_order_id} "
             f"({record.broker_order_id}) was sent to {self.broker_name}, which does not know "

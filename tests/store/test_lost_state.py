@@ -274,6 +274,38 @@ def test_reconcile_halts_on_a_sent_order_the_broker_does_not_know(
     assert store.verify_journal().ok
 
 
+def test_an_acknowledged_unknown_order_does_not_halt_again(
+    store, settings, broker_factory, helpers
+):
+    """A reset broker account is reported once per order: after an operator looked and
+    set trading active, later reconciles (every start runs one) neither re-halt nor
+    repeat the critical conflict; a newly lost order is still reported."""
+    ids = helpers.add_approved(store, 2)
+    broker = broker_factory()
+    events, emit = _events()
+    executor = Executor(store, broker, broker_name="rec", settings=settings, emit=emit)
+    for iid in ids:
+        executor.execute(iid)
+    first = store.get(ids[0]).client_order_id
+    broker.conn.execute("DELETE FROM submits WHERE client_order_id = ?", (first,))
+    executor.reconcile()
+    assert store.get_control("trading_state") == "halted"
+    assert store.get(ids[0]).order_status == "unknown_to_broker"
+    store.set_control("trading_state", "active", actor="op", reason="reviewed: account reset")
+    for _ in range(2):  # a reconcile, then a fresh start's reconcile
+        Executor(store, broker, broker_name="rec", settings=settings, emit=emit).reconcile()
+    assert store.get_control("trading_state") == "active"
+    conflicts = [f for s, k, f in events if (s, k) == ("executor", "conflict")]
+    assert [c["client_order_id"] for c in conflicts] == [first]
+    second = store.get(ids[1]).client_order_id
+    broker.conn.execute("DELETE FROM submits WHERE client_order_id = ?", (second,))
+    executor.reconcile()
+    assert store.get_control("trading_state") == "halted"
+    conflicts = [f for s, k, f in events if (s, k) == ("executor", "conflict")]
+    assert [c["client_order_id"] for c in conflicts] == [first, second]
+    assert store.verify_journal().ok
+
+
 # -- places a state database cannot live ------------------------------------------------------
 
 

@@ -76,7 +76,10 @@ UPDATABLE = frozenset(
     }
 )
 """Columns :meth:`Store.transition` may set alongside a state change."""
-_TERMINAL_ORDER = ("filled", "cancelled", "rejected")
+UNKNOWN_TO_BROKER = "unknown_to_broker"
+"""The order status recorded (once) for a sent order the broker does not know: terminal,
+so it is neither polled nor flagged again (see :meth:`Store.mark_order_unknown`)."""
+_TERMINAL_ORDER = ("filled", "cancelled", "rejected", UNKNOWN_TO_BROKER)
 
 
 def _column_value(name: str, value: Any) -> Any:
@@ -453,7 +456,8 @@ class Store:
         filtering in SQL keeps it flat as filled orders accumulate)."""
         where, args = [], []
         if open_orders:
-            where.append("(order_status IS NULL OR order_status NOT IN (?, ?, ?))")
+            marks = ", ".join("?" * len(_TERMINAL_ORDER))
+            where.append(f"(order_status IS NULL OR order_status NOT IN ({marks}))")
             args.extend(_TERMINAL_ORDER)
         if state is not None:
             where.append("state = ?")
@@ -678,6 +682,26 @@ class Store:
                 "broker_order_id = COALESCE(?, broker_order_id) WHERE client_order_id = ?",
                 (values[6], values[7], values[8], order.broker_order_id, order.client_order_id),
             )
+
+    @_mapped
+    def mark_order_unknown(self, client_order_id: str) -> bool:
+        """Record that the broker does not know the sent order ``client_order_id``: its
+        status becomes :data:`UNKNOWN_TO_BROKER` on the intent and the order row (the
+        order-tracked columns, which the journal does not back). Terminal: the order is
+        not polled, nor flagged, again. ``False`` when it was already recorded (another
+        process or an earlier start found it first)."""
+        ts = ts_text(self.clock())
+        with immediate(self.conn) as conn:
+            cur = conn.execute(
+                "UPDATE intents SET order_status = ? WHERE client_order_id = ? "
+                "AND (order_status IS NULL OR order_status != ?)",
+                (UNKNOWN_TO_BROKER, client_order_id, UNKNOWN_TO_BROKER),
+            )
+            conn.execute(
+                "UPDATE orders SET status = ?, updated_at = ? WHERE client_order_id = ?",
+                (UNKNOWN_TO_BROKER, ts, client_order_id),
+            )
+        return cur.rowcount > 0
 
     def _intent_for(self, order: Order) -> str | None:
         row = self.conn.execute(
