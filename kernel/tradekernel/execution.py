@@ -147,17 +147,40 @@ class Executor:
                 **fields,
             )
 
-    def _halts(self) -> list[Denial]:
+    def _halts(self, record: IntentRecord) -> list[Denial]:
+        """The operator's switches, read fresh from the store on every call (a switch
+        thrown counts at once) and each checked against its last journal row: a row
+        deleted or changed behind the journal halts (fail safe) with a critical
+        ``executor.conflict``. Any truthy kill-switch value halts too."""
         out = []
-        # Read fresh from the store on every call: an operator's switch counts at once.
-        # Any truthy kill-switch value halts (fail safe); runtime.control writes a bool.
-        if self.store.get_control("kill_switch", False):
+        kill, problem = self.store.checked_control("kill_switch", False)
+        if problem is not None:
+            self._control_conflict(record, problem)
+            out.append(Denial("kill_switch_on", f"journal_mismatch: {problem}; treated as on"))
+        elif kill:
             out.append(Denial("kill_switch_on", "the kill switch is on"))
-        if self.store.get_control("trading_state", "active") == "halted":
+        trading, problem = self.store.checked_control("trading_state", "active")
+        if problem is not None:
+            self._control_conflict(record, problem)
+            out.append(Denial("trading_halted", f"journal_mismatch: {problem}; treated as halted"))
+        elif trading == "halted":
             out.append(Denial("trading_halted", "trading_state is halted"))
         return out
 
-    def _may_send(self) -> list[Denial]:
+    def _control_conflict(self, record: IntentRecord, problem: str) -> None:
+        if problem in self._mismatched:  # checked before every submit: report it once
+            return
+        self._mismatched.add(problem)
+        self._emit(
+            "conflict",
+            record,
+            severity="critical",
+            reason=f"journal_mismatch: {problem}; the control row was changed behind the "
+            "journal's back: nothing is sent until it agrees again (set it with `tradekernel "
+            "control`), run `tradekernel journal verify`",
+        )
+
+    def _may_send(self, record: IntentRecord) -> list[Denial]:
         """Whether anything may be sent through this broker now, whatever the intent: the
         mode and its acknowledgement, the broker's kind, its credentials, the operator's
         switches. Checked before every submit, a reconcile's resubmit included."""
@@ -178,7 +201,7 @@ class Executor:
                     f"broker {self.broker_name} trades real money and the mode is {self.mode}",
                 )
             )
-        out.extend(self._halts())
+        out.extend(self._halts(record))
         credentials_ok = getattr(self.broker, "credentials_ok", None)
         if callable(credentials_ok):
             try:
@@ -196,7 +219,7 @@ class Executor:
         return self._preflight(self.store.get(intent_id))
 
     def _preflight(self, record: IntentRecord) -> list[Denial]:
-        out = self._may_send()
+        out = self._may_send(record)
         if record.broker != self.broker_name:
             out.append(
                 Denial(
@@ -270,7 +293,7 @@ class Executor:
             raise RefusedError(f"refusing to execute intent {intent_id}: {exc}") from None
         self._point("claimed", intent_id)
         self._point("before_submit", intent_id)
-        halts = self._halts()  # an operator's switch thrown since preflight still counts
+        halts = self._halts(record)  # an operator's switch thrown since preflight still counts
         if halts:
             detail = ", ".join(d.code for d in halts)
             return self._fail(record, f"halted_before_submit: {detail}", actor)
@@ -419,7 +442,7 @@ class Executor:
         # Confirmed absent. Resubmitting with the SAME client order id is safe (the broker
         # deduplicates it) and means a crash between claim and submit loses no intent, but
         # only when anything may be sent now at all.
-        denials = self._may_send()
+        denials = self._may_send(record)
         if denials:
             detail = ", ".join(d.code for d in denials)
             return self._fail(record, "not_received_by_broker", actor, detail), "failed"

@@ -251,6 +251,36 @@ def test_a_claimed_intent_edited_behind_the_journal_is_never_resubmitted(
     assert conflict["severity"] == "critical" and conflict["reason"].startswith("journal_mismatch")
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "sql", "code"),
+    [
+        ("kill_switch", True, "DELETE FROM control WHERE key = 'kill_switch'", "kill_switch_on"),
+        ("kill_switch", True, "UPDATE control SET value = 'false'", "kill_switch_on"),
+        ("trading_state", "halted", "UPDATE control SET value = '\"active\"'", "trading_halted"),
+    ],
+)
+def test_a_switch_changed_behind_the_journal_still_halts(
+    store, state_dir, settings, broker_factory, helpers, key, value, sql, code
+):
+    (iid,) = helpers.add_approved(store, 1)
+    store.set_control(key, value, actor="op", reason="stop")
+    _sql(state_dir, sql)
+    broker = broker_factory()
+    events, emit = _events()
+    executor = Executor(store, broker, broker_name="rec", settings=settings, emit=emit)
+    denials = {d.code: d.detail for d in executor.preflight(iid)}
+    assert denials[code].startswith("journal_mismatch")
+    with pytest.raises(RefusedError, match=code):
+        executor.execute(iid)
+    store.transition(iid, "executing", actor="executor")  # a crash: reconcile may not resend
+    (res,) = executor.reconcile()
+    assert res.state == "failed" and broker.count() == 0
+    (conflict,) = [f for s, k, f in events if (s, k) == ("executor", "conflict")]
+    assert conflict["severity"] == "critical" and f"control {key}" in conflict["reason"]
+    store.set_control(key, False if key == "kill_switch" else "active", actor="op")
+    assert store.checked_control(key) == (store.get_control(key), None)
+
+
 # -- orders the store says were sent, unknown to the broker ---------------------------------
 
 

@@ -583,6 +583,24 @@ class Store:
         return default if row is None else json.loads(row[0])
 
     @_mapped
+    def checked_control(self, key: str, default: Any = None) -> tuple[Any, str | None]:
+        """Control ``key`` compared with its last journal row, in one indexed query:
+        ``(value, None)`` when they agree (``default`` when neither has one), else
+        ``(None, problem)``: the row was deleted or changed behind the journal's back
+        and the caller must fail safe (the executor treats it as halted)."""
+        stored, journaled = self.conn.execute(
+            "SELECT (SELECT value FROM control WHERE key = ?), (SELECT to_state FROM journal "
+            "WHERE entity = ? ORDER BY seq DESC LIMIT 1)",
+            (key, f"control:{key}"),
+        ).fetchone()
+        if stored == journaled or (stored is None and journaled in (None, "null")):
+            return (default if stored is None else json.loads(stored)), None
+        return None, (
+            f"control {key} is {'missing' if stored is None else stored} but its last "
+            f"journal row set {'nothing' if journaled is None else journaled}"
+        )
+
+    @_mapped
     def controls(self) -> dict[str, Any]:
         """Every control value, by key."""
         return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM control")}
