@@ -285,3 +285,32 @@ def test_a_read_only_state_dir_is_one_line_exit_2(state, tmp_path):
             state.chmod(0o755)
         else:
             subprocess.run(["umount", str(place)])
+
+
+def test_state_and_anchor_deleted_together_are_not_adopted_next_to_a_traded_account(
+    state, tmp_path
+):
+    """With state.db and journal.anchor both gone, paper.db still holds the orders this
+    kernel sent: the fresh store is refused (exit 2) and nothing is traded."""
+    cfg = config(tmp_path, state)
+    for path in state.glob("state.db*"):
+        path.unlink()
+    (state / "journal.anchor").unlink()
+    orders_before = _paper_orders(state)
+    run = tk(cfg, "run", "--cycles", "5", "--json")
+    assert run.returncode == 2, run.stderr
+    assert "the state store is empty but broker paper holds orders" in run.stderr
+    assert "audit restore" in run.stderr and "unexpected" not in run.stderr
+    assert _paper_orders(state) == orders_before
+    fresh = tmp_path / "fresh"  # a new state dir with a new paper account starts fine
+    assert tk(config(tmp_path, fresh), "run", "--once").returncode == 0
+
+
+def _paper_orders(state: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(state / "paper.db")
+    try:
+        return conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+    finally:
+        conn.close()
