@@ -87,7 +87,8 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
 
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same directory + rename, so
-    readers see the old content or the new, never a partial file."""
+    readers see the old content or the new, never a partial file; the file and then the
+    directory are fsynced, so the new content survives a power loss."""
     path = Path(path)
     make_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -101,6 +102,16 @@ def atomic_write(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory, so a rename in it survives a power loss (POSIX)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # -- the batch ------------------------------------------------------------------------

@@ -107,10 +107,38 @@ def test_writers_refuse_a_lost_database_and_change_nothing(state_dir, three, los
     assert read_anchor(state_dir).seq == 9
 
 
-def test_a_damaged_anchor_is_refused(state_dir, three):
-    (state_dir / ANCHOR_FILENAME).write_text('{"seq": "x"}')
+@pytest.mark.parametrize(
+    "seq", ['"x"', "1e400", "-1e400", "true", '"9"', "9.0", "[9]", "null", "-1"]
+)
+def test_a_damaged_anchor_is_refused(state_dir, three, run_cli, seq):
+    """Only an integer seq is an anchor: not a float that overflows, a bool or a string."""
+    body = f'{{"schema": "journal-anchor.v1", "seq": {seq}, "hash": "{"a" * 64}"}}'
+    (state_dir / ANCHOR_FILENAME).write_text(body)
     with pytest.raises(StateLost, match="damaged"):
         Store.open(state_dir)
+    for args in (("journal", "verify"), ("control", "status")):
+        code, _, err = run_cli(*args)
+        assert code == 2 and "journal anchor is damaged" in err and "unexpected" not in err
+
+
+def test_the_anchor_write_is_durable(state_dir, monkeypatch):
+    """The anchor's file and then its directory are fsynced (the rename survives a power
+    loss)."""
+    import os
+    import stat
+
+    synced = []
+    real = os.fsync
+
+    def fsync(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    from tradekernel.store.anchor import write_anchor
+
+    write_anchor(state_dir, 3, "a" * 64)
+    assert synced == [False, True]
 
 
 def test_cli_verify_exit_4_and_writing_commands_exit_2(state_dir, three, run_cli):
@@ -383,12 +411,18 @@ def test_an_anchor_that_cannot_be_written_lags_and_is_retried(state_dir, three, 
     real = anchor_module.write_anchor
 
     def full(*args, **kwargs):
-        raise OSError(28, "No space left on device", str(state_dir / ANCHOR_FILENAME))
+        raise OSError(28, "No space left on device")  # as fsync raises it: no file name
 
+    from loguru import logger
+
+    warnings: list[str] = []
+    sink = logger.add(warnings.append, level="WARNING", format="{message}")
     with Store.open(state_dir) as store:
         store.set_control("paused", True, actor="op")
         monkeypatch.setattr(anchor_module, "write_anchor", full)
         assert store.write_anchor() is None  # logged, not raised: the journal is ahead
+        logger.remove(sink)
+        assert any(str(state_dir / ANCHOR_FILENAME) in w for w in warnings), warnings
         assert read_anchor(state_dir).seq == 9
         monkeypatch.setattr(anchor_module, "write_anchor", real)
     assert read_anchor(state_dir).seq == 10  # retried when the store closed

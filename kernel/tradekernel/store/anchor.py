@@ -53,10 +53,13 @@ def read_anchor(state_dir: str | Path) -> Anchor | None:
         ) from None
     try:
         data = json.loads(text)
-        anchor = Anchor(int(data["seq"]), str(data["hash"]), data.get("written_at"))
+        seq, hash_ = data["seq"], data["hash"]
+        if type(seq) is not int or not isinstance(hash_, str):  # not 1e400, true, "60"
+            raise ValueError("seq must be an integer and hash a string")
+        anchor = Anchor(seq, hash_, data.get("written_at"))
         if data.get("schema") != ANCHOR_SCHEMA or anchor.seq < 0 or len(anchor.hash) != 64:
-            raise ValueError("unexpected content")
-    except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a {ANCHOR_SCHEMA} head")
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
         raise StateLost(
             f"{path}: the journal anchor is damaged ({exc}); restore it from an audit "
             "archive's manifest (journal_head) or a backup; nothing was changed"

@@ -240,7 +240,8 @@ class Store:
             self._appended = True
             if force:
                 raise
-            logger.warning("could not write the journal anchor {}: {}", exc.filename, exc)
+            path = anchors.anchor_path(self.state_dir)
+            logger.warning("could not write the journal anchor {}: {}", path, exc)
             return None
 
     def __enter__(self) -> Store:
