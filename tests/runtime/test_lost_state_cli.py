@@ -219,12 +219,40 @@ def test_a_state_dir_that_is_a_file_is_one_line_exit_2(tmp_path, where):
     blocker.write_text("not a directory")
     state = blocker if where == "file" else blocker / "state"
     cfg = config(tmp_path, state)
-    for args in (("run", "--once"), ("journal", "verify"), ("control", "pause")):
+    for args in (
+        ("run", "--once"),
+        ("journal", "verify"),
+        ("control", "pause"),
+        ("config", "check"),
+    ):
         result = tk(cfg, *args)
         assert result.returncode == 2, (args, result.stderr)
         line = result.stderr.strip()
         assert "\n" not in line and "unexpected" not in line and "not a directory" in line
         assert "state_dir" in line
+    assert blocker.read_text() == "not a directory"
+
+
+def test_a_state_dir_with_a_nul_or_that_cannot_be_created_is_one_line_exit_2(tmp_path):
+    cfg = config(tmp_path, tmp_path / "PLACE")
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "PLACE"), "a\\u0000b"))
+    for args in (("config", "check"), ("run", "--once")):
+        result = tk(cfg, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "NUL" in result.stderr and "unexpected" not in result.stderr
+    env = {**os.environ, "TRADEKERNEL_KERNEL__STATE_DIR": "/proc/tradekernel-state"}
+    run = subprocess.run(
+        [sys.executable, "-m", "tradekernel", "--config", str(config(tmp_path, tmp_path / "s"))]
+        + ["run", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert run.returncode == 2, run.stderr
+    line = run.stderr.strip()
+    assert "\n" not in line and "unexpected" not in line
+    assert "/proc/tradekernel-state: cannot create the directory" in line
 
 
 def test_undecodable_bytes_in_state_db_are_one_line(state, tmp_path):
