@@ -241,9 +241,9 @@ def test_a_state_dir_with_a_nul_or_that_cannot_be_created_is_one_line_exit_2(tmp
         assert result.returncode == 2, (args, result.stderr)
         assert "NUL" in result.stderr and "unexpected" not in result.stderr
     env = {**os.environ, "TRADEKERNEL_KERNEL__STATE_DIR": "/proc/tradekernel-state"}
+    cfg = config(tmp_path, tmp_path / "s")
     run = subprocess.run(
-        [sys.executable, "-m", "tradekernel", "--config", str(config(tmp_path, tmp_path / "s"))]
-        + ["run", "--once"],
+        [sys.executable, "-m", "tradekernel", "--config", str(cfg), "run", "--once"],
         capture_output=True,
         text=True,
         timeout=120,
