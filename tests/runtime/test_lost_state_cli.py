@@ -342,3 +342,18 @@ def _paper_orders(state: Path) -> int:
         return conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
     finally:
         conn.close()
+
+
+def test_commands_with_their_own_tables_never_write_into_a_lost_state(state, tmp_path):
+    """The notification log and the sqlite event sink keep tables in state.db: with the
+    database deleted under its anchor they refuse (exit 2) instead of creating a new one."""
+    cfg = config(tmp_path, state)
+    text = cfg.read_text().replace('metrics_sinks = ["jsonl"]', 'metrics_sinks = ["sqlite"]')
+    cfg.write_text(text.replace("notifiers = []", 'notifiers = ["log"]'))
+    for path in state.glob("state.db*"):
+        path.unlink()
+    for args in (("notify", "test", "log"), ("ops", "batch")):
+        result = tk(cfg, *args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert "journal truncated" in result.stderr + result.stdout
+        assert not (state / "state.db").exists(), args

@@ -288,11 +288,17 @@ def connect(
     when ``create`` is false and the file does not exist. ``check(conn)`` runs on the
     opened file before anything is written to it (the journal anchor's check): it may
     raise, or return false to get the file as it is, neither configured nor migrated.
+    Without ``check``, a ``state.db`` whose anchor says its journal was lost is refused
+    (:func:`anchor.refuse_lost`, :class:`StateLost`) before anything is created.
     """
     from ..errors import NotFoundError
 
     path = Path(path)
     _check_place(path, create)
+    if check is None and path.name == DB_FILENAME:  # a module's own tables in state.db
+        from .anchor import refuse_lost
+
+        refuse_lost(path.parent)
     if path.exists():
         _check_header(path)
     elif not create:

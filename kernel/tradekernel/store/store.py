@@ -186,11 +186,7 @@ class Store:
                 return True
             if not check_anchor:
                 return False  # read it as it is: adopting (migrating) it would write
-            raise StateLost(
-                f"{path}: {problem}: the state database was lost, truncated or rolled "
-                f"back, and will not be adopted; {anchors.restore_hint(state_dir)}; "
-                "nothing was changed"
-            )
+            raise StateLost(anchors.lost_message(state_dir, problem))
 
         if anchor is not None and not path.exists() and check_anchor:
             check(None)
