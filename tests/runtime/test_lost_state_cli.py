@@ -303,11 +303,14 @@ def test_a_read_only_state_dir_is_one_line_exit_2(state, tmp_path):
         subprocess.run(["mount", "-o", "remount,ro", str(place)], check=True)
     try:
         cfg = config(tmp_path, place)
-        for args in (("run", "--once"), ("journal", "verify")):
+        for args in (("run", "--once"), ("control", "pause")):
             result = tk(cfg, *args)
             assert result.returncode == 2, (args, result.stderr)
             assert "read-only" in result.stderr and "corrupted" not in result.stderr
             assert "unexpected" not in result.stderr
+        verify = tk(cfg, "journal", "verify")  # an evidence copy can be verified
+        assert verify.returncode == 0, verify.stderr
+        assert "journal rows verified" in verify.stdout
     finally:
         if os.geteuid() != 0:
             state.chmod(0o755)
@@ -357,3 +360,24 @@ def test_commands_with_their_own_tables_never_write_into_a_lost_state(state, tmp
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "journal truncated" in result.stderr + result.stdout
         assert not (state / "state.db").exists(), args
+
+
+def test_a_page_of_random_bytes_fails_verification_with_exit_4(state, tmp_path):
+    """A damaged database verify can open is a failed verification (exit 4) naming
+    `audit restore`; commands that would use it exit 2."""
+    import random
+
+    cfg = config(tmp_path, state)
+    db = state / "state.db"
+    pages = db.stat().st_size // 4096
+    assert pages > 8
+    rng = random.Random(3)
+    with db.open("r+b") as fh:
+        fh.seek(4096 * (pages // 2))
+        fh.write(rng.randbytes(4096))
+    verify = tk(cfg, "journal", "verify")
+    assert verify.returncode == 4, verify.stderr
+    assert "corrupted" in verify.stderr and "audit restore" in verify.stderr
+    assert "unexpected" not in verify.stderr
+    run = tk(cfg, "run", "--once")
+    assert run.returncode == 2 and "audit restore" in run.stderr, run.stderr

@@ -154,6 +154,7 @@ class Store:
         written: the journal is append-only, so a secret in it could never be removed."""
         self._appended = False
         """A journal row was committed since the anchor was last written."""
+        self._read_only = False
 
     @classmethod
     def open(
@@ -165,6 +166,7 @@ class Store:
         create: bool = True,
         redact: Callable[[str], str] | None = None,
         check_anchor: bool = True,
+        read_only: bool = False,
     ) -> Store:
         """Open (creating unless ``create`` is false) ``<state_dir>/state.db``.
 
@@ -176,6 +178,9 @@ class Store:
         or disagrees with it (a lost, truncated or rolled-back database: nothing is
         adopted or written; ``check_anchor=False`` opens it anyway, for reading), and
         :class:`tradekernel.errors.NotFoundError` when ``create`` is false and it is missing.
+        ``read_only`` (implies ``check_anchor=False``) opens an existing file for reading
+        only, in a read-only directory too (an evidence copy): what ``journal verify``
+        uses; nothing, the journal anchor included, is written.
         """
         path = Path(state_dir) / DB_FILENAME
         anchor = anchors.read_anchor(state_dir)
@@ -188,10 +193,14 @@ class Store:
                 return False  # read it as it is: adopting (migrating) it would write
             raise StateLost(anchors.lost_message(state_dir, problem))
 
+        if read_only:
+            check_anchor = False
         if anchor is not None and not path.exists() and check_anchor:
             check(None)
-        db = connect(path, create=create, check=check)
-        return cls(db, path, on_transition=on_transition, clock=clock, redact=redact)
+        db = connect(path, create=create, check=check, read_only=read_only)
+        store = cls(db, path, on_transition=on_transition, clock=clock, redact=redact)
+        store._read_only = read_only
+        return store
 
     def _scrub(self, value: Any) -> Any:
         return value if self.redact is None else redact_deep(value, self.redact)
@@ -221,7 +230,7 @@ class Store:
         """Record the journal's committed head in ``<state_dir>/journal.anchor`` (fsynced)
         when this store appended since the last write (``force``: in any case). Never
         moves the anchor back: the journal may be ahead of the anchor, never behind."""
-        if not (self._appended or force):
+        if not (self._appended or force) or self._read_only:
             return None
         self._appended = False
         seq, hash_ = self.journal_head()
