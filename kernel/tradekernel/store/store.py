@@ -558,7 +558,12 @@ class Store:
     def journal_disagreement(self, intent_id: str) -> str | None:
         """Why ``intent_id``'s row disagrees with its journal rows (state, version, the
         journal-backed columns, each row's hash), or ``None`` when it agrees."""
-        return self.verified(intent_id)[1]
+        self.conn.execute("BEGIN")  # one snapshot: the rows and the intent read together
+        try:
+            problem = verify.check_one(self.conn, intent_id)
+        finally:
+            self.conn.execute("COMMIT")
+        return None if problem is None else problem.text
 
     @_mapped
     def verified(self, intent_id: str) -> tuple[IntentRecord | None, str | None]:
