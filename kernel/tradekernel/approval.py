@@ -65,6 +65,9 @@ class Preview:
     expires_at: str | None
     expires_in_s: float | None
     age_s: float
+    journal_mismatch: str | None = None
+    """Why the intent row disagrees with its journal rows (edited behind the journal's
+    back), or ``None``: such an intent cannot be approved or executed."""
 
     TIMING = ("created_at", "expires_at", "expires_in_s", "age_s")
 
@@ -208,7 +211,17 @@ class ApprovalService:
     def approve(self, intent_id: str, actor: str, reason: str = "") -> IntentRecord:
         """Approve a pending intent. Refuses (nothing changed, exit 3) an intent that is
         expired (marking a due one expired first), rejected, blocked or already executed,
-        and one whose recorded verdicts do not all allow."""
+        and one whose recorded verdicts do not all allow, or whose row disagrees with its
+        journal rows (``journal_mismatch``: it was edited behind the journal's back)."""
+        record, problem = self.store.verified(intent_id)
+        if record is None:
+            self.store.get(intent_id)  # IntentNotFound, exit 1
+        if problem is not None:
+            raise RefusedError(
+                f"cannot approve intent {intent_id}: journal_mismatch: {problem}; the intent "
+                "row was changed behind the journal's back: run `tradekernel journal verify`; "
+                "nothing was changed"
+            )
         record = self._pending(intent_id, "approve")
         denial = record.first_denial
         if denial is not None:
@@ -281,8 +294,11 @@ class ApprovalService:
 
     def preview(self, intent_id: str) -> Preview:
         """What the operator approves: the order, its estimated notional, every verdict,
-        the strategist's rationale and versions, age and expiry."""
-        record = self.store.get(intent_id)
+        the strategist's rationale and versions, age and expiry, and whether the row
+        agrees with its journal rows (read together, in one snapshot)."""
+        record, problem = self.store.verified(intent_id)
+        if record is None:
+            record = self.store.get(intent_id)  # IntentNotFound
         intent = record.intent
         now = self.clock()
         quantity = derive_quantity(record, self.settings.runtime.quantity_step)
@@ -324,4 +340,5 @@ class ApprovalService:
             expires_at=record.expires_at.isoformat() if record.expires_at else None,
             expires_in_s=expires_in,
             age_s=(now - record.created_at).total_seconds(),
+            journal_mismatch=problem,
         )

@@ -114,7 +114,13 @@ class Broker(Protocol):
 
     Optional: ``order_constraints(symbol) -> OrderConstraints`` (see
     :class:`OrderConstraints`; without it the runtime uses
-    :data:`DEFAULT_ORDER_CONSTRAINTS`)."""
+    :data:`DEFAULT_ORDER_CONSTRAINTS`).
+
+    Optional: ``known_client_order_ids(prefix: str, limit: int) -> list[str]``: up to
+    ``limit`` client order ids starting with ``prefix`` that the broker holds orders for
+    (any status). The runtime asks it at start when the state store's journal is empty,
+    and refuses to adopt the fresh store when the broker knows orders it never sent (the
+    state was lost together with its anchor). A broker without it is not asked."""
 
     live_capable: bool
 

@@ -27,6 +27,7 @@ from .components import BrokerRejected
 from .errors import RefusedError
 from .models import Order, OrderRequest, OrderStatus, utcnow
 from .store import CLAIMED, IntentRecord, IntentState, StateConflict, Store
+from .store.store import UNKNOWN_TO_BROKER
 
 Emit = Callable[..., Any]
 Checkpoint = Callable[[str, str], None]
@@ -69,6 +70,14 @@ class ExecutionResult:
     client_order_id: str
     broker_order_id: str | None = None
     reason: str = ""
+
+
+class _NotSent(Exception):
+    """Nothing was sent; ``result`` says why (see :meth:`Executor._send`)."""
+
+    def __init__(self, result: ExecutionResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
 
 
 @frozen
@@ -138,17 +147,40 @@ class Executor:
                 **fields,
             )
 
-    def _halts(self) -> list[Denial]:
+    def _halts(self, record: IntentRecord) -> list[Denial]:
+        """The operator's switches, read fresh from the store on every call (a switch
+        thrown counts at once) and each checked against its last journal row: a row
+        deleted or changed behind the journal halts (fail safe) with a critical
+        ``executor.conflict``. Any truthy kill-switch value halts too."""
         out = []
-        # Read fresh from the store on every call: an operator's switch counts at once.
-        # Any truthy kill-switch value halts (fail safe); runtime.control writes a bool.
-        if self.store.get_control("kill_switch", False):
+        kill, problem = self.store.checked_control("kill_switch", False)
+        if problem is not None:
+            self._control_conflict(record, problem)
+            out.append(Denial("kill_switch_on", f"journal_mismatch: {problem}; treated as on"))
+        elif kill:
             out.append(Denial("kill_switch_on", "the kill switch is on"))
-        if self.store.get_control("trading_state", "active") == "halted":
+        trading, problem = self.store.checked_control("trading_state", "active")
+        if problem is not None:
+            self._control_conflict(record, problem)
+            out.append(Denial("trading_halted", f"journal_mismatch: {problem}; treated as halted"))
+        elif trading == "halted":
             out.append(Denial("trading_halted", "trading_state is halted"))
         return out
 
-    def _may_send(self) -> list[Denial]:
+    def _control_conflict(self, record: IntentRecord, problem: str) -> None:
+        if problem in self._mismatched:  # checked before every submit: report it once
+            return
+        self._mismatched.add(problem)
+        self._emit(
+            "conflict",
+            record,
+            severity="critical",
+            reason=f"journal_mismatch: {problem}; the control row was changed behind the "
+            "journal's back: nothing is sent until it agrees again (set it with `tradekernel "
+            "control`), run `tradekernel journal verify`",
+        )
+
+    def _may_send(self, record: IntentRecord) -> list[Denial]:
         """Whether anything may be sent through this broker now, whatever the intent: the
         mode and its acknowledgement, the broker's kind, its credentials, the operator's
         switches. Checked before every submit, a reconcile's resubmit included."""
@@ -169,7 +201,7 @@ class Executor:
                     f"broker {self.broker_name} trades real money and the mode is {self.mode}",
                 )
             )
-        out.extend(self._halts())
+        out.extend(self._halts(record))
         credentials_ok = getattr(self.broker, "credentials_ok", None)
         if callable(credentials_ok):
             try:
@@ -187,7 +219,7 @@ class Executor:
         return self._preflight(self.store.get(intent_id))
 
     def _preflight(self, record: IntentRecord) -> list[Denial]:
-        out = self._may_send()
+        out = self._may_send(record)
         if record.broker != self.broker_name:
             out.append(
                 Denial(
@@ -260,31 +292,45 @@ class Executor:
                 return self._claimed_elsewhere(current)
             raise RefusedError(f"refusing to execute intent {intent_id}: {exc}") from None
         self._point("claimed", intent_id)
-        request = self._request(record)
-        if request is None:
-            reason = "quantity_rounds_to_zero" if record.ref_price else "no_reference_price"
-            return self._fail(record, reason, actor)
         self._point("before_submit", intent_id)
-        halts = self._halts()  # an operator's switch thrown since preflight still counts
+        halts = self._halts(record)  # an operator's switch thrown since preflight still counts
         if halts:
             detail = ", ".join(d.code for d in halts)
             return self._fail(record, f"halted_before_submit: {detail}", actor)
-        # the row about to be sent must be the one the journal tells (an edit since the
-        # preflight, e.g. a rejected intent set to approved with SQL, is never sent)
-        mismatch = self.store.journal_disagreement(intent_id)
-        if mismatch is not None:
-            self._journal_conflict(record, mismatch)
-            return self._fail(record, f"journal_mismatch: {mismatch}", actor)
         try:
-            order = self.broker.submit(request)
+            record, order = self._send(record, actor)
+        except _NotSent as exc:
+            return exc.result
         except BrokerRejected as exc:
             return self._fail(record, f"broker_rejected: {exc.code}", actor, detail=exc.reason)
         except Exception as exc:  # SubmitOutcomeUnknown, timeouts, anything: outcome unknown
             self._emit("unknown_outcome", record, reason=type(exc).__name__)
-            result, _ = self._resolve(record, request, actor)
+            result, _ = self._resolve(record, actor)
             return result
         self._point("after_submit", intent_id)
         return self._submitted(record, order, actor)
+
+    def _send(self, record: IntentRecord, actor: str) -> tuple[IntentRecord, Order]:
+        """Submit a claimed intent as its journal tells it: the ONE way anything is sent.
+
+        The row is re-read and checked against its journal rows in one snapshot right
+        before the submit, and the request is built from that verified row, so a row
+        edited behind the journal (a quantity, a state) is never sent, whether by the
+        first submit or a reconcile's resubmit. Returns the verified record and the
+        broker's order; raises :class:`_NotSent` (holding the result) when nothing was
+        sent; the broker's exceptions pass through."""
+        current, mismatch = self.store.verified(record.id)
+        if current is None or mismatch is not None:
+            problem = mismatch or f"intent {record.id} is missing"
+            self._journal_conflict(record, problem)
+            raise _NotSent(self._fail(record, f"journal_mismatch: {problem}", actor))
+        if current.state is not IntentState.EXECUTING:  # settled meanwhile by another hand
+            raise _NotSent(self._result(current, current.state.value, current.reason or ""))
+        request = self._request(current)
+        if request is None:
+            reason = "quantity_rounds_to_zero" if current.ref_price else "no_reference_price"
+            raise _NotSent(self._fail(current, reason, actor))
+        return current, self.broker.submit(request)
 
     def _journal_conflict(self, record: IntentRecord, problem: str) -> None:
         if record.id in self._mismatched:  # a refused intent is retried every cycle
@@ -376,9 +422,7 @@ class Executor:
     def _unknown(self, record: IntentRecord, reason: str) -> ExecutionResult:
         return self._result(record, "unknown", reason)
 
-    def _resolve(
-        self, record: IntentRecord, request: OrderRequest, actor: str
-    ) -> tuple[ExecutionResult, str]:
+    def _resolve(self, record: IntentRecord, actor: str) -> tuple[ExecutionResult, str]:
         """Settle an intent in ``executing`` whose order may or may not exist at the broker.
         Returns the result and the action taken (found/resubmitted/failed/still_unknown)."""
         coid = record.client_order_id
@@ -398,12 +442,14 @@ class Executor:
         # Confirmed absent. Resubmitting with the SAME client order id is safe (the broker
         # deduplicates it) and means a crash between claim and submit loses no intent, but
         # only when anything may be sent now at all.
-        denials = self._may_send()
+        denials = self._may_send(record)
         if denials:
             detail = ", ".join(d.code for d in denials)
             return self._fail(record, "not_received_by_broker", actor, detail), "failed"
         try:
-            order = self.broker.submit(request)
+            record, order = self._send(record, actor)
+        except _NotSent as exc:
+            return exc.result, "failed" if exc.result.state == "failed" else "still_unknown"
         except BrokerRejected as exc:
             try:  # a duplicate-id rejection means the first submit did arrive after all
                 found = self.broker.get_order(coid)
@@ -432,8 +478,8 @@ class Executor:
             records.setdefault(r.id, r)
         unknown = []
         for record in records.values():
-            if record.broker != self.broker_name:
-                continue
+            if record.broker != self.broker_name or record.order_status == UNKNOWN_TO_BROKER:
+                continue  # another broker's, or found (and reported) before
             try:
                 order = self.broker.get_order(record.client_order_id)
             except Exception:  # cannot tell now; the next reconcile asks again
@@ -446,7 +492,14 @@ class Executor:
     def order_unknown(self, record: IntentRecord, *, actor: str = "executor") -> None:
         """``record`` was sent (the store holds its acknowledgement) but the broker does
         not know its order: a critical ``executor.conflict``; trading is halted until an
-        operator has looked (``tradekernel control trading-state active``)."""
+        operator has looked (``tradekernel control trading-state active``).
+
+        Reported once per order: the order is recorded as :data:`UNKNOWN_TO_BROKER`
+        first, and an order recorded so before (by an earlier start, a reconcile, the
+        monitor) is not reported nor halted on again, so an operator's acknowledgement
+        holds."""
+        if not self.store.mark_order_unknown(record.client_order_id):
+            return
         reason = (
             f"unknown_to_broker: the store says order {record.client_order_id} "
             f"({record.broker_order_id}) was sent to {self.broker_name}, which does not know "
@@ -462,12 +515,7 @@ class Executor:
         know (:meth:`check_sent`). Never resubmits an order the broker has."""
         results = []
         for record in self.store.list_intents(state=IntentState.EXECUTING.value):
-            request = self._request(record)
-            if request is None:
-                result = self._fail(record, "quantity_rounds_to_zero", actor)
-                action = "failed"
-            else:
-                result, action = self._resolve(record, request, actor)
+            result, action = self._resolve(record, actor)
             current = self.store.get(record.id)
             self._emit("reconciled", current, action=action, reason=result.reason)
             results.append(

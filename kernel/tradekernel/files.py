@@ -41,13 +41,40 @@ def make_dir(path: Path) -> None:
             f"{path}: cannot create the directory ({exc.strerror}); make its parent writable "
             "or point [kernel] state_dir elsewhere; nothing was changed"
         ) from None
-    except OSError as exc:
-        if exc.errno == errno.EROFS:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        if getattr(exc, "errno", None) == errno.EROFS:
             raise StateUnusable(
                 f"{path}: is on a read-only filesystem; point [kernel] state_dir at a "
                 "writable directory; nothing was changed"
             ) from None
-        raise
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise StateUnusable(
+            f"{path}: cannot create the directory ({why}); point [kernel] state_dir at a "
+            "directory that can be created; nothing was changed"
+        ) from None
+
+
+def check_place(path: Path) -> None:
+    """Whether ``path`` can be used as a writable directory, without creating or writing
+    anything (``config check``): :class:`StateUnusable` naming what is wrong (a file, under
+    a file, read-only, a parent that cannot be written), else nothing."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"is under a file ({existing})"
+        raise StateUnusable(
+            f"{path}: {what}, not a directory; point [kernel] state_dir at a directory "
+            "(it is created when missing)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = (
+            "is read-only" if existing == path else f"cannot be created ({existing} is read-only)"
+        )
+        raise StateUnusable(
+            f"{path}: {what}; make it writable or point [kernel] state_dir at a writable directory"
+        )
 
 
 @contextlib.contextmanager
@@ -87,7 +114,8 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
 
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same directory + rename, so
-    readers see the old content or the new, never a partial file."""
+    readers see the old content or the new, never a partial file; the file and then the
+    directory are fsynced, so the new content survives a power loss."""
     path = Path(path)
     make_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -101,6 +129,16 @@ def atomic_write(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory, so a rename in it survives a power loss (POSIX)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # -- the batch ------------------------------------------------------------------------

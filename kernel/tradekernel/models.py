@@ -58,6 +58,10 @@ class TimeInForce(enum.StrEnum):
     IOC = "ioc"
 
 
+CLIENT_ORDER_ID_PREFIX = "tk-"
+"""Every client order id this kernel sends starts with it (see ``Intent.client_order_id``)."""
+
+
 class OrderStatus(enum.StrEnum):
     """Normalised order status. Brokers map their own states onto these five."""
 
@@ -260,7 +264,7 @@ class Intent:
     @property
     def client_order_id(self) -> str:
         """The deterministic broker client order id for this intent."""
-        return "tk-" + self.id.removeprefix("int_")
+        return CLIENT_ORDER_ID_PREFIX + self.id.removeprefix("int_")
 
 
 @frozen

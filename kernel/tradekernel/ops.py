@@ -23,6 +23,7 @@ from attrs import define, field
 from .errors import EXIT_FAILED, EXIT_GATE, EXIT_OK
 from .files import RUN_LOCK, LockHeld, atomic_write, exclusive
 from .models import utcnow
+from .store.anchor import refuse_lost
 
 STATUS_SCHEMA = "ops-status.v1"
 LOCK_FILE = "ops.lock"
@@ -249,11 +250,13 @@ def run_batch(
 ) -> BatchResult:
     """Run the batch under ``state_dir/ops.lock`` and write the status artifact.
 
-    Raises :class:`RefusedError` (exit 3) at once when another batch holds the lock;
-    otherwise never raises for a step: a step that raises is recorded as ``failed``.
-    ``kernel_factory`` builds the kernel on first use (a kernel that cannot be built
-    fails the steps that need it)."""
+    Raises :class:`RefusedError` (exit 3) at once when another batch holds the lock, and
+    :class:`StateLost` (exit 2) before anything is written when the journal anchor says
+    the state database was lost; otherwise never raises for a step: a step that raises
+    is recorded as ``failed``. ``kernel_factory`` builds the kernel on first use (a
+    kernel that cannot be built fails the steps that need it)."""
     state_dir = Path(settings.state_dir)
+    refuse_lost(state_dir)
     path = Path(status_file) if status_file is not None else state_dir / STATUS_FILE
     redact = getattr(settings, "redact", lambda s: s)
     with ops_lock(state_dir / LOCK_FILE):

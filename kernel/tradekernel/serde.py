@@ -75,6 +75,8 @@ def _structure_path(value: Any, _: type) -> Path:
     # Path("") is the current directory: an empty value is a mistake, not a place.
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a non-empty path, got {value!r}")
+    if "\x00" in value:  # the OS would refuse it later with "embedded null byte"
+        raise ValueError(f"a path cannot contain a NUL character, got {value!r}")
     return Path(value)
 
 

@@ -286,3 +286,40 @@ def test_a_misspelt_guard_section_is_refused(config, cli, hand_csv, tmp_path):
         "Error: plugins.toml: [guard.max_order_notionl]: no installed plugin registers guard "
         "'max_order_notionl' (did you mean 'max_order_notional'?)"
     )
+
+
+def test_backtest_out_never_removes_the_agents_state(tmp_path, hand_csv, capsys):
+    """``--out DIR`` whose DIR/state is the agent's [kernel] state_dir, or any state dir a
+    backtest did not create, is refused (exit 3) and left as it was; the backtest's own
+    (marked) state dir is replaced by the next run."""
+    from tradekernel.cli import main
+
+    out = tmp_path / "runs"
+    live = out / "state"
+    config = tmp_path / "live.toml"
+    config.write_text(f'[kernel]\nstate_dir = "{live}"\n')
+    with Store.open(live) as store:
+        store.set_control("kill_switch", True, actor="op")
+
+    def backtest(*extra):
+        capsys.readouterr()
+        args = ["--config", str(config), "backtest", "--strategist", "sma-cross"]
+        try:
+            code = main([*args, "--data", str(hand_csv), "--json", *extra])
+        except SystemExit as exc:
+            code = exc.code
+        return code, capsys.readouterr().err
+
+    code, err = backtest("--out", str(out))
+    assert code == 3 and str(live) in err and "[kernel] state_dir" in err
+    with Store.open(live) as store:
+        assert store.get_control("kill_switch") is True and store.verify_journal().ok
+    other = tmp_path / "elsewhere"  # someone else's state, not the agent's: refused too
+    with Store.open(other / "state"):
+        pass
+    code, err = backtest("--out", str(other))
+    assert code == 3 and "not a state directory a backtest created" in err
+    assert (other / "state" / "state.db").exists()
+    mine = tmp_path / "mine"
+    assert backtest("--out", str(mine))[0] == 0
+    assert backtest("--out", str(mine))[0] == 0  # its own marked state: replaced

@@ -219,12 +219,40 @@ def test_a_state_dir_that_is_a_file_is_one_line_exit_2(tmp_path, where):
     blocker.write_text("not a directory")
     state = blocker if where == "file" else blocker / "state"
     cfg = config(tmp_path, state)
-    for args in (("run", "--once"), ("journal", "verify"), ("control", "pause")):
+    for args in (
+        ("run", "--once"),
+        ("journal", "verify"),
+        ("control", "pause"),
+        ("config", "check"),
+    ):
         result = tk(cfg, *args)
         assert result.returncode == 2, (args, result.stderr)
         line = result.stderr.strip()
         assert "\n" not in line and "unexpected" not in line and "not a directory" in line
         assert "state_dir" in line
+    assert blocker.read_text() == "not a directory"
+
+
+def test_a_state_dir_with_a_nul_or_that_cannot_be_created_is_one_line_exit_2(tmp_path):
+    cfg = config(tmp_path, tmp_path / "PLACE")
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "PLACE"), "a\\u0000b"))
+    for args in (("config", "check"), ("run", "--once")):
+        result = tk(cfg, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "NUL" in result.stderr and "unexpected" not in result.stderr
+    env = {**os.environ, "TRADEKERNEL_KERNEL__STATE_DIR": "/proc/tradekernel-state"}
+    cfg = config(tmp_path, tmp_path / "s")
+    run = subprocess.run(
+        [sys.executable, "-m", "tradekernel", "--config", str(cfg), "run", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert run.returncode == 2, run.stderr
+    line = run.stderr.strip()
+    assert "\n" not in line and "unexpected" not in line
+    assert "/proc/tradekernel-state: cannot create the directory" in line
 
 
 def test_undecodable_bytes_in_state_db_are_one_line(state, tmp_path):
@@ -275,13 +303,81 @@ def test_a_read_only_state_dir_is_one_line_exit_2(state, tmp_path):
         subprocess.run(["mount", "-o", "remount,ro", str(place)], check=True)
     try:
         cfg = config(tmp_path, place)
-        for args in (("run", "--once"), ("journal", "verify")):
+        for args in (("run", "--once"), ("control", "pause")):
             result = tk(cfg, *args)
             assert result.returncode == 2, (args, result.stderr)
             assert "read-only" in result.stderr and "corrupted" not in result.stderr
             assert "unexpected" not in result.stderr
+        verify = tk(cfg, "journal", "verify")  # an evidence copy can be verified
+        assert verify.returncode == 0, verify.stderr
+        assert "journal rows verified" in verify.stdout
     finally:
         if os.geteuid() != 0:
             state.chmod(0o755)
         else:
             subprocess.run(["umount", str(place)])
+
+
+def test_state_and_anchor_deleted_together_are_not_adopted_next_to_a_traded_account(
+    state, tmp_path
+):
+    """With state.db and journal.anchor both gone, paper.db still holds the orders this
+    kernel sent: the fresh store is refused (exit 2) and nothing is traded."""
+    cfg = config(tmp_path, state)
+    for path in state.glob("state.db*"):
+        path.unlink()
+    (state / "journal.anchor").unlink()
+    orders_before = _paper_orders(state)
+    run = tk(cfg, "run", "--cycles", "5", "--json")
+    assert run.returncode == 2, run.stderr
+    assert "the state store is empty but broker paper holds orders" in run.stderr
+    assert "audit restore" in run.stderr and "unexpected" not in run.stderr
+    assert _paper_orders(state) == orders_before
+    fresh = tmp_path / "fresh"  # a new state dir with a new paper account starts fine
+    assert tk(config(tmp_path, fresh), "run", "--once").returncode == 0
+
+
+def _paper_orders(state: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(state / "paper.db")
+    try:
+        return conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_commands_with_their_own_tables_never_write_into_a_lost_state(state, tmp_path):
+    """The notification log and the sqlite event sink keep tables in state.db: with the
+    database deleted under its anchor they refuse (exit 2) instead of creating a new one."""
+    cfg = config(tmp_path, state)
+    text = cfg.read_text().replace('metrics_sinks = ["jsonl"]', 'metrics_sinks = ["sqlite"]')
+    cfg.write_text(text.replace("notifiers = []", 'notifiers = ["log"]'))
+    for path in state.glob("state.db*"):
+        path.unlink()
+    for args in (("notify", "test", "log"), ("ops", "batch")):
+        result = tk(cfg, *args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert "journal truncated" in result.stderr + result.stdout
+        assert not (state / "state.db").exists(), args
+
+
+def test_a_page_of_random_bytes_fails_verification_with_exit_4(state, tmp_path):
+    """A damaged database verify can open is a failed verification (exit 4) naming
+    `audit restore`; commands that would use it exit 2."""
+    import random
+
+    cfg = config(tmp_path, state)
+    db = state / "state.db"
+    pages = db.stat().st_size // 4096
+    assert pages > 8
+    rng = random.Random(3)
+    with db.open("r+b") as fh:
+        fh.seek(4096 * (pages // 2))
+        fh.write(rng.randbytes(4096))
+    verify = tk(cfg, "journal", "verify")
+    assert verify.returncode == 4, verify.stderr
+    assert "corrupted" in verify.stderr and "audit restore" in verify.stderr
+    assert "unexpected" not in verify.stderr
+    run = tk(cfg, "run", "--once")
+    assert run.returncode == 2 and "audit restore" in run.stderr, run.stderr

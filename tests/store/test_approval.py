@@ -219,3 +219,29 @@ def test_cli_unknown_intent_is_one_line_exit_1(run_cli, state_dir, helpers):
         assert code == 1, cmd
         assert err == "Error: no intent with id 'int_doesnotexist'\n"
     assert (state_dir / "state.db").read_bytes() == before
+
+
+def test_cli_preview_warns_and_approve_refuses_a_tampered_intent(run_cli, state_dir, helpers):
+    """A pending intent whose quantity was edited with SQL: preview shows the mismatch,
+    approve refuses it (exit 3) and changes nothing."""
+    import sqlite3
+
+    with Store.open(state_dir) as store:
+        svc = ApprovalService(store, helpers.make_settings(state_dir))
+        iid = _proposed(store, helpers)
+        svc.submit(iid, ALLOW)
+    conn = sqlite3.connect(state_dir / "state.db")
+    data = json.loads(conn.execute("SELECT intent_json FROM intents").fetchone()[0])
+    data["quantity"] = "500"
+    conn.execute("UPDATE intents SET intent_json = ?", (json.dumps(data),))
+    conn.commit()
+    conn.close()
+    code, out, err = run_cli("intents", "preview", iid)
+    assert code == 0 and "WARNING" in out and "journal_mismatch" in out and "intent_json" in out
+    assert "journal_mismatch" in err
+    code, out, _ = run_cli("intents", "preview", iid, "--json")
+    assert "intent_json" in json.loads(out)["journal_mismatch"]
+    code, _, err = run_cli("intents", "approve", iid)
+    assert code == 3 and "journal_mismatch" in err and "nothing was changed" in err
+    with Store.open(state_dir) as store:
+        assert store.get(iid).state is IntentState.PENDING_APPROVAL

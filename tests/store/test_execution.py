@@ -198,14 +198,11 @@ def test_cli_preflight_reconcile_and_stuck(
     monkeypatch.setenv("TRADEKERNEL_COMPONENTS__BROKER", "rec")  # the intents' broker
     with Store.open(state_dir) as store:
         ids = helpers.add_approved(store, 2)
-        store.transition(ids[1], "executing", actor="executor")
         # Stuck for 10 minutes: past --stuck-after 5m, within approval_ttl (15m), so a
-        # reconcile that finds the order absent may still resubmit it.
+        # reconcile that finds the order absent may still resubmit it (journaled: the
+        # resubmit checks the row against the journal).
         stuck_since = datetime.now(UTC) - timedelta(minutes=10)
-        store.db.conn.execute(
-            "UPDATE intents SET executing_since = ? WHERE id = ?",
-            (stuck_since.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"), ids[1]),
-        )
+        store.transition(ids[1], "executing", actor="executor", executing_since=stuck_since)
     code, out, _ = run_cli("intents", "preflight", ids[0], "--json")
     assert code == 0 and json.loads(out)["ok"] is True
     code, out, err = run_cli("intents", "preflight", ids[1])

@@ -107,10 +107,38 @@ def test_writers_refuse_a_lost_database_and_change_nothing(state_dir, three, los
     assert read_anchor(state_dir).seq == 9
 
 
-def test_a_damaged_anchor_is_refused(state_dir, three):
-    (state_dir / ANCHOR_FILENAME).write_text('{"seq": "x"}')
+@pytest.mark.parametrize(
+    "seq", ['"x"', "1e400", "-1e400", "true", '"9"', "9.0", "[9]", "null", "-1"]
+)
+def test_a_damaged_anchor_is_refused(state_dir, three, run_cli, seq):
+    """Only an integer seq is an anchor: not a float that overflows, a bool or a string."""
+    body = f'{{"schema": "journal-anchor.v1", "seq": {seq}, "hash": "{"a" * 64}"}}'
+    (state_dir / ANCHOR_FILENAME).write_text(body)
     with pytest.raises(StateLost, match="damaged"):
         Store.open(state_dir)
+    for args in (("journal", "verify"), ("control", "status")):
+        code, _, err = run_cli(*args)
+        assert code == 2 and "journal anchor is damaged" in err and "unexpected" not in err
+
+
+def test_the_anchor_write_is_durable(state_dir, monkeypatch):
+    """The anchor's file and then its directory are fsynced (the rename survives a power
+    loss)."""
+    import os
+    import stat
+
+    synced = []
+    real = os.fsync
+
+    def fsync(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    from tradekernel.store.anchor import write_anchor
+
+    write_anchor(state_dir, 3, "a" * 64)
+    assert synced == [False, True]
 
 
 def test_cli_verify_exit_4_and_writing_commands_exit_2(state_dir, three, run_cli):
@@ -207,6 +235,80 @@ def test_an_edit_between_the_claim_and_the_submit_is_never_sent(
     assert any(k == "conflict" and f["severity"] == "critical" for _, k, f in events)
 
 
+def _double_quantity_by_sql(state_dir, iid):
+    conn = sqlite3.connect(state_dir / "state.db")
+    data = json.loads(
+        conn.execute("SELECT intent_json FROM intents WHERE id = ?", (iid,)).fetchone()[0]
+    )
+    data["quantity"] = "500"
+    conn.execute("UPDATE intents SET intent_json = ? WHERE id = ?", (json.dumps(data), iid))
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("path", ["reconcile", "unknown_outcome"])
+def test_a_claimed_intent_edited_behind_the_journal_is_never_resubmitted(
+    store, state_dir, settings, broker_factory, helpers, path
+):
+    """Every submit, a reconcile's resubmit of a confirmed-absent order included, checks
+    the row against its journal and sends the verified row."""
+    (iid,) = helpers.add_approved(store, 1)
+    events, emit = _events()
+    if path == "reconcile":  # a crash right after the claim, then an edit, then a restart
+        store.transition(iid, "executing", expected_from="approved", actor="executor")
+        _double_quantity_by_sql(state_dir, iid)
+        broker = broker_factory()
+        executor = Executor(store, broker, broker_name="rec", settings=settings, emit=emit)
+        (res,) = executor.reconcile()
+        assert (res.action, res.state) == ("failed", "failed")
+    else:  # the first submit never arrives; the row is edited before the resubmit
+        broker = broker_factory(mode="drop_before")
+        executor = Executor(store, broker, broker_name="rec", settings=settings, emit=emit)
+        real_get = broker.get_order
+
+        def lookup_then_edit(coid):
+            _double_quantity_by_sql(state_dir, iid)
+            return real_get(coid)
+
+        broker.get_order = lookup_then_edit
+        result = executor.execute(iid)
+        assert result.outcome == "failed"
+    assert broker.count() == 0
+    assert store.get(iid).reason.startswith("journal_mismatch")
+    (conflict,) = [f for s, k, f in events if (s, k) == ("executor", "conflict")]
+    assert conflict["severity"] == "critical" and conflict["reason"].startswith("journal_mismatch")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "sql", "code"),
+    [
+        ("kill_switch", True, "DELETE FROM control WHERE key = 'kill_switch'", "kill_switch_on"),
+        ("kill_switch", True, "UPDATE control SET value = 'false'", "kill_switch_on"),
+        ("trading_state", "halted", "UPDATE control SET value = '\"active\"'", "trading_halted"),
+    ],
+)
+def test_a_switch_changed_behind_the_journal_still_halts(
+    store, state_dir, settings, broker_factory, helpers, key, value, sql, code
+):
+    (iid,) = helpers.add_approved(store, 1)
+    store.set_control(key, value, actor="op", reason="stop")
+    _sql(state_dir, sql)
+    broker = broker_factory()
+    events, emit = _events()
+    executor = Executor(store, broker, broker_name="rec", settings=settings, emit=emit)
+    denials = {d.code: d.detail for d in executor.preflight(iid)}
+    assert denials[code].startswith("journal_mismatch")
+    with pytest.raises(RefusedError, match=code):
+        executor.execute(iid)
+    store.transition(iid, "executing", actor="executor")  # a crash: reconcile may not resend
+    (res,) = executor.reconcile()
+    assert res.state == "failed" and broker.count() == 0
+    (conflict,) = [f for s, k, f in events if (s, k) == ("executor", "conflict")]
+    assert conflict["severity"] == "critical" and f"control {key}" in conflict["reason"]
+    store.set_control(key, False if key == "kill_switch" else "active", actor="op")
+    assert store.checked_control(key) == (store.get_control(key), None)
+
+
 # -- orders the store says were sent, unknown to the broker ---------------------------------
 
 
@@ -227,6 +329,38 @@ def test_reconcile_halts_on_a_sent_order_the_broker_does_not_know(
     assert conflict["severity"] == "critical" and conflict["client_order_id"] == lost
     assert conflict["reason"].startswith("unknown_to_broker")
     assert store.get_control("trading_state") == "halted"
+    assert store.verify_journal().ok
+
+
+def test_an_acknowledged_unknown_order_does_not_halt_again(
+    store, settings, broker_factory, helpers
+):
+    """A reset broker account is reported once per order: after an operator looked and
+    set trading active, later reconciles (every start runs one) neither re-halt nor
+    repeat the critical conflict; a newly lost order is still reported."""
+    ids = helpers.add_approved(store, 2)
+    broker = broker_factory()
+    events, emit = _events()
+    executor = Executor(store, broker, broker_name="rec", settings=settings, emit=emit)
+    for iid in ids:
+        executor.execute(iid)
+    first = store.get(ids[0]).client_order_id
+    broker.conn.execute("DELETE FROM submits WHERE client_order_id = ?", (first,))
+    executor.reconcile()
+    assert store.get_control("trading_state") == "halted"
+    assert store.get(ids[0]).order_status == "unknown_to_broker"
+    store.set_control("trading_state", "active", actor="op", reason="reviewed: account reset")
+    for _ in range(2):  # a reconcile, then a fresh start's reconcile
+        Executor(store, broker, broker_name="rec", settings=settings, emit=emit).reconcile()
+    assert store.get_control("trading_state") == "active"
+    conflicts = [f for s, k, f in events if (s, k) == ("executor", "conflict")]
+    assert [c["client_order_id"] for c in conflicts] == [first]
+    second = store.get(ids[1]).client_order_id
+    broker.conn.execute("DELETE FROM submits WHERE client_order_id = ?", (second,))
+    executor.reconcile()
+    assert store.get_control("trading_state") == "halted"
+    conflicts = [f for s, k, f in events if (s, k) == ("executor", "conflict")]
+    assert [c["client_order_id"] for c in conflicts] == [first, second]
     assert store.verify_journal().ok
 
 
@@ -277,12 +411,18 @@ def test_an_anchor_that_cannot_be_written_lags_and_is_retried(state_dir, three, 
     real = anchor_module.write_anchor
 
     def full(*args, **kwargs):
-        raise OSError(28, "No space left on device", str(state_dir / ANCHOR_FILENAME))
+        raise OSError(28, "No space left on device")  # as fsync raises it: no file name
 
+    from loguru import logger
+
+    warnings: list[str] = []
+    sink = logger.add(warnings.append, level="WARNING", format="{message}")
     with Store.open(state_dir) as store:
         store.set_control("paused", True, actor="op")
         monkeypatch.setattr(anchor_module, "write_anchor", full)
         assert store.write_anchor() is None  # logged, not raised: the journal is ahead
+        logger.remove(sink)
+        assert any(str(state_dir / ANCHOR_FILENAME) in w for w in warnings), warnings
         assert read_anchor(state_dir).seq == 9
         monkeypatch.setattr(anchor_module, "write_anchor", real)
     assert read_anchor(state_dir).seq == 10  # retried when the store closed

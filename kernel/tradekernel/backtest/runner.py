@@ -20,6 +20,7 @@ from typing import Any
 from attrs import define, field
 
 from ..errors import ConfigError, RefusedError
+from ..files import RUN_LOCK, atomic_write, make_dir
 from ..kernel import Kernel
 from ..plugins import PluginRegistry
 from ..settings import Settings
@@ -44,20 +45,39 @@ class BacktestResult:
     open_trades: list[dict[str, Any]] = field(factory=list)
 
 
-def _fresh_state_dir(spec: BacktestSpec) -> tuple[Path, bool]:
-    """The backtest's own state dir and whether it is temporary (removed at the end)."""
+BACKTEST_MARKER = ".tradekernel-backtest"
+"""Written into every state dir a backtest creates: the only proof that a later backtest
+may remove it (a live state dir also holds ``state.db`` and ``paper.db``)."""
+
+
+def _fresh_state_dir(spec: BacktestSpec, live_state_dir: Path) -> tuple[Path, bool]:
+    """The backtest's own state dir and whether it is temporary (removed at the end).
+
+    An existing dir is removed only when a backtest marked it (:data:`BACKTEST_MARKER`);
+    the operator's ``[kernel] state_dir``, a dir holding an agent's ``run.lock`` and any
+    other non-empty dir are refused (:class:`RefusedError`, exit 3) and left alone."""
     if spec.state_dir is not None:
         path = Path(spec.state_dir)
     elif spec.out_dir is not None:
         path = Path(spec.out_dir) / "state"
     else:
         return Path(tempfile.mkdtemp(prefix="tk-backtest-")), True
-    if path.exists():
-        if any(path.iterdir()) and not any((path / n).exists() for n in ("state.db", "paper.db")):
+    if path.resolve() == Path(live_state_dir).resolve():
+        raise RefusedError(
+            f"{path}: is the agent's state directory ([kernel] state_dir); a backtest never "
+            "touches it: choose another --out or --state-dir; nothing was changed"
+        )
+    if path.is_dir() and any(path.iterdir()):
+        marked = (path / BACKTEST_MARKER).is_file()
+        if not marked or (path / RUN_LOCK).exists():
             raise RefusedError(
-                f"{path}: exists and is not a backtest state dir; nothing was changed"
+                f"{path}: exists and is not a state directory a backtest created (no "
+                f"{BACKTEST_MARKER} file); a backtest only replaces its own: choose another "
+                "--out or --state-dir, or remove it yourself; nothing was changed"
             )
         shutil.rmtree(path)  # a backtest always starts from an empty account
+    make_dir(path)
+    atomic_write(path / BACKTEST_MARKER, "a backtest's state: replaced by the next backtest\n")
     return path, False
 
 
@@ -112,7 +132,7 @@ def run_backtest(
 
     if not spec.data:
         raise ConfigError("option --data: at least one CSV file or directory is required")
-    state_dir, temporary = _fresh_state_dir(spec)
+    state_dir, temporary = _fresh_state_dir(spec, base.state_dir)
     started = time.perf_counter()
     writer: OutputWriter | None = None
     kernel: Kernel | None = None

@@ -48,9 +48,12 @@ def show(app: AppContext, as_json: bool) -> None:
 @pass_app
 def check(app: AppContext, as_json: bool) -> None:
     """Validate the configuration and every selected component: exit 0 when valid, else 2."""
+    from ..files import check_place
+
     kernel = app.kernel()
     warnings = kernel.check()
     settings = app.settings()
+    check_place(settings.state_dir)  # what `run` would meet, checked without writing
     if as_json:
         echo_json({"ok": True, "mode": settings.kernel.mode, "warnings": warnings})
         return

@@ -184,6 +184,10 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
         echo_json(p.to_dict())
         return
     click.echo(f"intent {inert(p.intent_id)}  [{p.state}]  cycle {inert(p.cycle_id)}")
+    if p.journal_mismatch is not None:
+        warning = f"journal_mismatch: {p.journal_mismatch} (edited behind the journal's back)"
+        click.echo(f"  WARNING:   {inert(warning)}; it cannot be approved")
+        click.echo(f"warning: intent {inert(p.intent_id)}: {inert(warning)}", err=True)
     price = f" @ {p.limit_price}" if p.limit_price else ""
     order = f"{p.side} {p.quantity} {p.symbol} {p.order_type}{price} via {p.broker}"
     click.echo(f"  order:     {inert(order)}")

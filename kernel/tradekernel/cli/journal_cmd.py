@@ -30,11 +30,16 @@ def verify(app: AppContext, as_json: bool) -> None:
     """Check the hash chain and that intent states agree with it (exit 4 when not)."""
     from ..errors import GateFailed, NotFoundError
     from ..serde import unstructure
+    from ..store import Store
     from ..store.anchor import read_anchor
+    from ..store.states import DatabaseCorrupted
 
-    try:
-        with _store(app, check_anchor=False) as store:
+    try:  # read-only: an evidence copy in a read-only directory can be verified
+        state_dir = app.settings().kernel.state_dir
+        with Store.open(state_dir, create=False, read_only=True) as store:
             result = store.verify_journal()
+    except DatabaseCorrupted as exc:  # a damaged file it could open: a failed verification
+        raise GateFailed(f"journal verification failed: {exc}") from None
     except NotFoundError:
         anchor = read_anchor(app.settings().kernel.state_dir)
         if anchor is None:

@@ -19,6 +19,8 @@ from pathlib import Path
 import sqlite_utils
 from attrs import define
 
+from ..store.anchor import refuse_lost
+
 STATUSES = ("sent", "failed", "dedup_suppressed", "rate_limited")
 """Final statuses of a delivery record (``pending`` only while a delivery is running)."""
 COUNTED = ("pending", "sent", "failed")
@@ -59,6 +61,7 @@ class NotifyStore:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._lock = threading.Lock()
+        refuse_lost(self.path.parent)  # never write into a state the anchor says was lost
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._enable_wal()
         with self._transaction() as conn:  # IMMEDIATE: processes starting together queue up

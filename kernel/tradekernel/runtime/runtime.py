@@ -21,9 +21,10 @@ from ..errors import ConfigError, RefusedError
 from ..events import new_id, scope
 from ..execution import Executor
 from ..kernel import Kernel
-from ..models import Decision, utcnow
+from ..models import CLIENT_ORDER_ID_PREFIX, Decision, utcnow
 from ..promotion import check_stage
-from ..store import IntentState, Store
+from ..store import IntentState, StateLost, Store
+from ..store.anchor import restore_hint
 from .control import CircuitBreaker, Control
 from .ledger import TradeLedger
 from .mode import ResolvedMode, resolve_mode
@@ -129,6 +130,7 @@ class Runtime(Nodes):
                 broker=self.broker_name,
                 strategist=self.settings.components.strategist,
             )
+            self._refuse_unknown_broker_orders()
             self._cancel_leftover_proposals()
             results = [] if self.mode == "shadow" else list(self.executor.reconcile())
             self.approvals.expire_due()
@@ -141,6 +143,25 @@ class Runtime(Nodes):
             self.ledger.seed(sent)
             self.store.write_anchor()
         return results
+
+    def _refuse_unknown_broker_orders(self) -> None:
+        """A fresh store (empty journal) next to a broker that knows orders this kernel
+        sent means the state was lost together with its anchor: refuse to adopt it
+        (:class:`StateLost`, exit 2). Asked only of brokers offering the optional
+        ``known_client_order_ids`` (see :class:`components.Broker`)."""
+        broker = self.kernel.component("broker")
+        known = getattr(broker, "known_client_order_ids", None)
+        if not callable(known) or self.store.journal_head()[0] != 0:
+            return
+        ids = list(known(CLIENT_ORDER_ID_PREFIX, 3))
+        if ids:
+            raise StateLost(
+                f"{self.store.path}: the state store is empty but broker {self.broker_name} "
+                f"holds orders this kernel sent ({', '.join(ids)}...): the state was lost "
+                f"or replaced, and will not be adopted; {restore_hint(self.store.state_dir)}; "
+                "or use a fresh broker account (paper: a new [broker.paper] db); nothing "
+                "was sent"
+            )
 
     def _cancel_leftover_proposals(self) -> int:
         """Cancel every intent still ``proposed``: only a cycle in progress holds one, and

@@ -53,10 +53,13 @@ def read_anchor(state_dir: str | Path) -> Anchor | None:
         ) from None
     try:
         data = json.loads(text)
-        anchor = Anchor(int(data["seq"]), str(data["hash"]), data.get("written_at"))
+        seq, hash_ = data["seq"], data["hash"]
+        if type(seq) is not int or not isinstance(hash_, str):  # not 1e400, true, "60"
+            raise ValueError("seq must be an integer and hash a string")
+        anchor = Anchor(seq, hash_, data.get("written_at"))
         if data.get("schema") != ANCHOR_SCHEMA or anchor.seq < 0 or len(anchor.hash) != 64:
-            raise ValueError("unexpected content")
-    except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a {ANCHOR_SCHEMA} head")
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
         raise StateLost(
             f"{path}: the journal anchor is damaged ({exc}); restore it from an audit "
             "archive's manifest (journal_head) or a backup; nothing was changed"
@@ -96,6 +99,40 @@ def disagreement(conn: sqlite3.Connection | None, anchor: Anchor) -> str | None:
             "anchored hash"
         )
     return None
+
+
+def lost_message(state_dir: str | Path, problem: str) -> str:
+    """The one line every refusal of a lost database says."""
+    return (
+        f"{Path(state_dir) / 'state.db'}: {problem}: the state database was lost, truncated "
+        f"or rolled back, and will not be adopted; {restore_hint(state_dir)}; nothing was "
+        "changed"
+    )
+
+
+def refuse_lost(state_dir: str | Path) -> None:
+    """Raise :class:`StateLost` (exit 2) when ``<state_dir>/journal.anchor`` says the
+    journal in ``state.db`` (missing or not) was longer or other: what :meth:`Store.open`
+    refuses, for modules that keep their own tables in the file (notification log,
+    event sink, LLM cache) and would otherwise create or write into it. The database is
+    read read-only; a damaged one is left to the store to report."""
+    anchor = read_anchor(state_dir)
+    if anchor is None:
+        return
+    db = Path(state_dir) / "state.db"
+    problem = None
+    conn = None
+    try:
+        if db.exists():
+            conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        problem = disagreement(conn, anchor)
+    except sqlite3.DatabaseError:
+        problem = None
+    finally:
+        if conn is not None:
+            conn.close()
+    if problem is not None:
+        raise StateLost(lost_message(state_dir, problem))
 
 
 def restore_hint(state_dir: str | Path) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 import sqlite_utils
 
 from ..files import make_dir
-from .states import DiskFull, SchemaError, StateUnusable
+from .states import DatabaseCorrupted, DiskFull, SchemaError, StateUnusable
 
 DB_FILENAME = "state.db"
 APP_ID = "tradekernel"
@@ -207,12 +207,19 @@ def _refuse(path: Path, problem: str) -> SchemaError:
     return SchemaError(f"{path}: {problem}; nothing was changed")
 
 
+def _corrupted(path: Path, detail: str) -> DatabaseCorrupted:
+    return DatabaseCorrupted(
+        f"{path}: the database is corrupted ({detail.splitlines()[0][:120]}); restore it "
+        "(`tradekernel audit restore BACKUP --state-dir NEW_DIR`); nothing was changed"
+    )
+
+
 def _inspect(conn: sqlite3.Connection, path: Path) -> int | None:
     """The schema version of an existing file (``None`` when it is empty), or refuse it."""
     try:
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
-            raise _refuse(path, f"the database is corrupted ({check})")
+            raise _corrupted(path, check)
         tables = {
             r[0]
             for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -226,6 +233,8 @@ def _inspect(conn: sqlite3.Connection, path: Path) -> int | None:
             return None
         meta = dict(conn.execute("SELECT key, value FROM tradekernel_meta").fetchall())
     except sqlite3.DatabaseError as exc:
+        if "malformed" in str(exc).lower():
+            raise _corrupted(path, str(exc)) from None
         raise _refuse(path, f"not a usable SQLite database (corrupted or foreign: {exc})") from None
     if meta.get("app") != APP_ID:
         raise _refuse(path, f"not a tradekernel state database (app = {meta.get('app')!r})")
@@ -254,7 +263,7 @@ def _check_header(path: Path) -> None:
         raise _refuse(path, "not an SQLite database (foreign or corrupted file)")
 
 
-def _check_place(path: Path, create: bool) -> None:
+def _check_place(path: Path, create: bool, read_only: bool = False) -> None:
     """Refuse a state directory that cannot hold the database (one line, exit 2)."""
     state_dir = path.parent
     blocker = next((p for p in (state_dir, *state_dir.parents) if p.exists()), None)
@@ -263,7 +272,7 @@ def _check_place(path: Path, create: bool) -> None:
     if path.exists() and path.is_dir():
         raise StateUnusable(f"{path}: is a directory, not the state database; nothing was changed")
     writable = state_dir if state_dir.exists() else blocker
-    if writable is not None and (create or path.exists()):
+    if writable is not None and (create or path.exists()) and not read_only:
         targets = [writable] + ([path] if path.exists() else [])
         if not all(os.access(t, os.W_OK) for t in targets):
             raise StateUnusable(
@@ -279,6 +288,7 @@ def connect(
     create: bool = True,
     synchronous: str = SYNCHRONOUS,
     check: Callable[[sqlite3.Connection], bool] | None = None,
+    read_only: bool = False,
 ) -> sqlite_utils.Database:
     """Open the state database at ``path`` (WAL, busy timeout, foreign keys), migrated.
 
@@ -288,11 +298,23 @@ def connect(
     when ``create`` is false and the file does not exist. ``check(conn)`` runs on the
     opened file before anything is written to it (the journal anchor's check): it may
     raise, or return false to get the file as it is, neither configured nor migrated.
+    Without ``check``, a ``state.db`` whose anchor says its journal was lost is refused
+    (:func:`anchor.refuse_lost`, :class:`StateLost`) before anything is created.
+    ``read_only`` opens an existing file for reading only (SQLite ``mode=ro``, or
+    ``immutable=1`` when even that needs a write, as in a read-only directory without
+    the WAL's shared-memory file): neither configured nor migrated, nothing written, so
+    a read-only evidence copy can be verified.
     """
     from ..errors import NotFoundError
 
     path = Path(path)
-    _check_place(path, create)
+    _check_place(path, create, read_only)
+    if read_only:
+        return _open_read_only(path, check)
+    if check is None and path.name == DB_FILENAME:  # a module's own tables in state.db
+        from .anchor import refuse_lost
+
+        refuse_lost(path.parent)
     if path.exists():
         _check_header(path)
     elif not create:
@@ -344,3 +366,37 @@ def _migrate(db: sqlite_utils.Database, path: Path) -> None:
             "UPDATE tradekernel_meta SET value = ? WHERE key = 'schema_version'",
             (str(SCHEMA_VERSION),),
         )
+
+
+def _open_read_only(
+    path: Path, check: Callable[[sqlite3.Connection], bool] | None
+) -> sqlite_utils.Database:
+    from ..errors import NotFoundError
+
+    if not path.exists():
+        raise NotFoundError(f"{path}: no state database here yet")
+    _check_header(path)
+    uri = path.resolve().as_uri()
+    conn = None
+    for mode in ("mode=ro", "immutable=1"):
+        try:
+            conn = sqlite3.connect(f"{uri}?{mode}", uri=True, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            break
+        except sqlite3.OperationalError:  # ro needs the -shm: a read-only dir without one
+            if conn is not None:
+                conn.close()
+                conn = None
+        except sqlite3.DatabaseError:  # damaged: opened; _inspect says what is wrong
+            break
+    if conn is None:
+        raise StateUnusable(f"{path}: cannot open the state database for reading")
+    try:
+        _inspect(conn, path)
+        if check is not None:
+            check(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return sqlite_utils.Database(conn, execute_plugins=False)

@@ -109,6 +109,12 @@ class SchemaError(ConfigError):
     """The state database is foreign, corrupted or written by a newer schema (exit 2)."""
 
 
+class DatabaseCorrupted(SchemaError):
+    """The state database is a SQLite file whose content is damaged (a malformed page):
+    exit 2 for commands that use it; ``journal verify`` reports it as a failed
+    verification (exit 4)."""
+
+
 class StateLost(ConfigError):
     """The state database ends before the journal anchor says it does, or disagrees with
     it (lost, truncated or rolled back): refused, nothing changed (exit 2)."""

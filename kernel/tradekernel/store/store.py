@@ -77,7 +77,10 @@ UPDATABLE = frozenset(
     }
 )
 """Columns :meth:`Store.transition` may set alongside a state change."""
-_TERMINAL_ORDER = ("filled", "cancelled", "rejected")
+UNKNOWN_TO_BROKER = "unknown_to_broker"
+"""The order status recorded (once) for a sent order the broker does not know: terminal,
+so it is neither polled nor flagged again (see :meth:`Store.mark_order_unknown`)."""
+_TERMINAL_ORDER = ("filled", "cancelled", "rejected", UNKNOWN_TO_BROKER)
 
 
 def _column_value(name: str, value: Any) -> Any:
@@ -159,6 +162,7 @@ class Store:
         written: the journal is append-only, so a secret in it could never be removed."""
         self._appended = False
         """A journal row was committed since the anchor was last written."""
+        self._read_only = False
 
     @classmethod
     def open(
@@ -170,6 +174,7 @@ class Store:
         create: bool = True,
         redact: Callable[[str], str] | None = None,
         check_anchor: bool = True,
+        read_only: bool = False,
     ) -> Store:
         """Open (creating unless ``create`` is false) ``<state_dir>/state.db``.
 
@@ -181,6 +186,9 @@ class Store:
         or disagrees with it (a lost, truncated or rolled-back database: nothing is
         adopted or written; ``check_anchor=False`` opens it anyway, for reading), and
         :class:`tradekernel.errors.NotFoundError` when ``create`` is false and it is missing.
+        ``read_only`` (implies ``check_anchor=False``) opens an existing file for reading
+        only, in a read-only directory too (an evidence copy): what ``journal verify``
+        uses; nothing, the journal anchor included, is written.
         """
         path = Path(state_dir) / DB_FILENAME
         anchor = anchors.read_anchor(state_dir)
@@ -191,16 +199,16 @@ class Store:
                 return True
             if not check_anchor:
                 return False  # read it as it is: adopting (migrating) it would write
-            raise StateLost(
-                f"{path}: {problem}: the state database was lost, truncated or rolled "
-                f"back, and will not be adopted; {anchors.restore_hint(state_dir)}; "
-                "nothing was changed"
-            )
+            raise StateLost(anchors.lost_message(state_dir, problem))
 
+        if read_only:
+            check_anchor = False
         if anchor is not None and not path.exists() and check_anchor:
             check(None)
-        db = connect(path, create=create, check=check)
-        return cls(db, path, on_transition=on_transition, clock=clock, redact=redact)
+        db = connect(path, create=create, check=check, read_only=read_only)
+        store = cls(db, path, on_transition=on_transition, clock=clock, redact=redact)
+        store._read_only = read_only
+        return store
 
     def _scrub(self, value: Any) -> Any:
         return value if self.redact is None else redact_deep(value, self.redact)
@@ -250,7 +258,7 @@ class Store:
         """Record the journal's committed head in ``<state_dir>/journal.anchor`` (fsynced)
         when this store appended since the last write (``force``: in any case). Never
         moves the anchor back: the journal may be ahead of the anchor, never behind."""
-        if not (self._appended or force):
+        if not (self._appended or force) or self._read_only:
             return None
         self._appended = False
         seq, hash_ = self.journal_head()
@@ -265,7 +273,8 @@ class Store:
             self._appended = True
             if force:
                 raise
-            logger.warning("could not write the journal anchor {}: {}", exc.filename, exc)
+            path = anchors.anchor_path(self.state_dir)
+            logger.warning("could not write the journal anchor {}: {}", path, exc)
             return None
 
     def __enter__(self) -> Store:
@@ -486,7 +495,8 @@ class Store:
         filtering in SQL keeps it flat as filled orders accumulate)."""
         where, args = [], []
         if open_orders:
-            where.append("(order_status IS NULL OR order_status NOT IN (?, ?, ?))")
+            marks = ", ".join("?" * len(_TERMINAL_ORDER))
+            where.append(f"(order_status IS NULL OR order_status NOT IN ({marks}))")
             args.extend(_TERMINAL_ORDER)
         if state is not None:
             where.append("state = ?")
@@ -589,6 +599,19 @@ class Store:
         return None if problem is None else problem.text
 
     @_mapped
+    def verified(self, intent_id: str) -> tuple[IntentRecord | None, str | None]:
+        """``intent_id``'s record (``None``: missing) and why it disagrees with its journal
+        rows (``None``: it agrees), read in one snapshot: a caller that sends the record
+        sends exactly the row that was checked."""
+        self.conn.execute("BEGIN")  # one snapshot: the rows and the intent read together
+        try:
+            problem = verify.check_one(self.conn, intent_id)
+            record = self.find(intent_id)
+        finally:
+            self.conn.execute("COMMIT")
+        return record, None if problem is None else problem.text
+
+    @_mapped
     def latest_intents(self, state: str | IntentState, limit: int) -> list[IntentRecord]:
         """The ``limit`` intents in ``state`` changed most recently, newest first."""
         sql = f"{_SELECT_INTENT} WHERE state = ? ORDER BY updated_at DESC, id LIMIT ?"
@@ -602,6 +625,24 @@ class Store:
         """The control value under ``key`` (JSON), or ``default``."""
         row = self.conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
+
+    @_mapped
+    def checked_control(self, key: str, default: Any = None) -> tuple[Any, str | None]:
+        """Control ``key`` compared with its last journal row, in one indexed query:
+        ``(value, None)`` when they agree (``default`` when neither has one), else
+        ``(None, problem)``: the row was deleted or changed behind the journal's back
+        and the caller must fail safe (the executor treats it as halted)."""
+        stored, journaled = self.conn.execute(
+            "SELECT (SELECT value FROM control WHERE key = ?), (SELECT to_state FROM journal "
+            "WHERE entity = ? ORDER BY seq DESC LIMIT 1)",
+            (key, f"control:{key}"),
+        ).fetchone()
+        if stored == journaled or (stored is None and journaled in (None, "null")):
+            return (default if stored is None else json.loads(stored)), None
+        return None, (
+            f"control {key} is {'missing' if stored is None else stored} but its last "
+            f"journal row set {'nothing' if journaled is None else journaled}"
+        )
 
     @_mapped
     def controls(self) -> dict[str, Any]:
@@ -703,6 +744,26 @@ class Store:
                 "broker_order_id = COALESCE(?, broker_order_id) WHERE client_order_id = ?",
                 (values[6], values[7], values[8], order.broker_order_id, order.client_order_id),
             )
+
+    @_mapped
+    def mark_order_unknown(self, client_order_id: str) -> bool:
+        """Record that the broker does not know the sent order ``client_order_id``: its
+        status becomes :data:`UNKNOWN_TO_BROKER` on the intent and the order row (the
+        order-tracked columns, which the journal does not back). Terminal: the order is
+        not polled, nor flagged, again. ``False`` when it was already recorded (another
+        process or an earlier start found it first)."""
+        ts = ts_text(self.clock())
+        with immediate(self.conn) as conn:
+            cur = conn.execute(
+                "UPDATE intents SET order_status = ? WHERE client_order_id = ? "
+                "AND (order_status IS NULL OR order_status != ?)",
+                (UNKNOWN_TO_BROKER, client_order_id, UNKNOWN_TO_BROKER),
+            )
+            conn.execute(
+                "UPDATE orders SET status = ?, updated_at = ? WHERE client_order_id = ?",
+                (UNKNOWN_TO_BROKER, ts, client_order_id),
+            )
+        return cur.rowcount > 0
 
     def _intent_for(self, order: Order) -> str | None:
         row = self.conn.execute(

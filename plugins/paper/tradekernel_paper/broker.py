@@ -410,6 +410,13 @@ class PaperBroker:
             order = self._find(client_order_id)
             return order.snapshot() if order else None
 
+    def known_client_order_ids(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` client order ids starting with ``prefix`` that this account
+        holds orders for (any status): the runtime's check that a fresh state store is
+        not adopted next to an account it traded in."""
+        with self._lock:
+            return self.store.client_order_ids(prefix, limit)
+
     def _find(self, client_order_id: str) -> WorkingOrder | None:
         """The order from memory, else (an older, closed order) from disk."""
         order = self._ledger.get(client_order_id)

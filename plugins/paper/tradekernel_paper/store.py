@@ -232,6 +232,12 @@ class PaperStore:
         )
         return _order(rows[0]) if rows else None
 
+    def client_order_ids(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` client order ids starting with ``prefix``, oldest first."""
+        sql = "SELECT client_order_id FROM orders WHERE substr(client_order_id, 1, ?) = ? "
+        sql += "ORDER BY seq LIMIT ?"
+        return [r[0] for r in self.db.execute(sql, [len(prefix), prefix, int(limit)])]
+
     def orders(self) -> Iterator[WorkingOrder]:
         """Every order in submission order."""
         for r in self.db.query("SELECT * FROM orders ORDER BY seq"):
