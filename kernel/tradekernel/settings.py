@@ -44,6 +44,8 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     PromotionGates,
     PromotionSettings,
     RuntimeSettings,
+    finite,
+    non_negative,
     non_negative_or_none,
     positive,
     ratio,

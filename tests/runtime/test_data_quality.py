@@ -480,3 +480,88 @@ def test_a_feed_rewriting_history_makes_no_intent(kernel_factory):
     assert strategist.seen and all(
         bar_problem(b) is None for inputs in strategist.seen for b in inputs.bars.get("AAA", [])
     )
+
+
+# -- a replay file that breaks, through the CLI -----------------------------------------
+
+BROKEN_ROWS = [
+    "2025-01-02,100,101,99,100,1000",
+    "2025-01-03,100,101,99,99,1000",
+    "2025-01-06,99,103,99,102,1000",
+    "2025-01-07,100,101,99,100,1000",
+]
+
+
+def _cli(tmp_path: Path, rows: list[str], *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+    data = tmp_path / "AAA.csv"
+    data.write_text("Date,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n", "utf-8")
+    cfg = tmp_path / "plugins.toml"
+    cfg.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path / "state"}"\napproval_mode = "auto"\n'
+        '[components]\nmarket_data = "replay"\nstrategist = "sma-cross"\n'
+        'metrics_sinks = ["jsonl"]\nnotifiers = []\n'
+        '[runtime]\nwatchlist = ["AAA"]\n'
+        "[strategist.sma-cross]\nfast = 1\nslow = 2\n"
+        f'[market_data.replay]\npaths = ["{data}"]\nresume = false\n',
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tradekernel", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    return done, data
+
+
+def test_run_on_an_unreadable_row_fails_naming_the_line_not_data_exhausted(tmp_path):
+    """Before: the run stopped at the bad row as "data exhausted", exit 0."""
+    rows = [*BROKEN_ROWS[:3], "2025-01-07,abc,101,99,100,1000", BROKEN_ROWS[3]]
+    done, data = _cli(tmp_path, rows, "run", "--every", "0.001s")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{data}:5: Open: expected a number, got 'abc'" in done.stderr
+    assert "data exhausted" not in done.stdout and "market data failed" in done.stdout
+    assert "unexpected" not in done.stderr
+
+
+def test_a_backtest_on_an_unreadable_row_fails_and_records_nothing(tmp_path):
+    """Before: exit 0, "stopped": "data exhausted", and the result recorded for promotion."""
+    rows = [*BROKEN_ROWS[:3], "2025-01-07,abc,101,99,100,1000", BROKEN_ROWS[3]]
+    args = ("backtest", "--strategist", "sma-cross", "--data", "AAA.csv", "--json")
+    done, _ = _cli(tmp_path, rows, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "AAA.csv:5: Open" in done.stderr and "record_id" not in done.stdout
+    state = tmp_path / "state" / "state.db"
+    if state.exists():
+        import sqlite3
+
+        with sqlite3.connect(state) as db:
+            tables = {r[0] for r in db.execute("select name from sqlite_master")}
+            assert "backtests" not in tables or not db.execute("select * from backtests").fetchall()
+
+
+@pytest.mark.parametrize(
+    ("row", "code"),
+    [
+        ("2025-01-07,NaN,101,99,100,1000", "non_finite_price"),
+        ("2025-01-07,100,101,99,-100,1000", "non_positive_price"),
+        ("2025-01-07,100,99,101,100,1000", "inconsistent_ohlc"),
+        ("2025-01-07,100,101,99,100,-5", "bad_volume"),
+    ],
+)
+def test_an_impossible_number_in_a_replay_file_is_quarantined_not_the_end(tmp_path, row, code):
+    """Before: the run ended at that row ("data exhausted"); now the kernel quarantines the
+    bar, names its file:line, and the run goes on to the end of the file."""
+    done, data = _cli(
+        tmp_path, [*BROKEN_ROWS[:3], row, "2025-01-08,100,101,99,100,1000"], "run", "--cycles", "9"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = [
+        json.loads(line)
+        for f in (tmp_path / "state" / "events").glob("*")
+        for line in f.read_text().splitlines()
+    ]
+    rejected = [e["fields"] for e in events if e["kind"] == "data_quality"]
+    assert {(r["code"], r["origin"]) for r in rejected} == {(code, f"{data}:5")}
+    assert "cycles            5" in done.stdout and "data exhausted" in done.stdout

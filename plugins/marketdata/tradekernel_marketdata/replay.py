@@ -18,10 +18,10 @@ from attrs import define, field
 from loguru import logger
 from tradekernel.errors import ConfigError
 from tradekernel.models import Bar
-from tradekernel.settings import positive
+from tradekernel.settings import non_negative, positive
 
 from .csvbars import Rows, read_columns, scan_symbols
-from .feed import BarFeed, Step
+from .feed import BarFeed, Step, half_spread
 from .sample import SAMPLE_DIR
 
 
@@ -36,11 +36,6 @@ def _bound(value: Any) -> datetime | date | None:
         except ValueError:
             pass
     raise ValueError(f"expected a date like 2024-01-02 or an ISO date-time, got {value!r}")
-
-
-def _non_negative(_inst: object, attribute: Any, value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name}: expected zero or more, got {value!r}")
 
 
 @define
@@ -59,7 +54,7 @@ class ReplayConfig:
     end: Any = field(default=None, converter=_bound)
     """Last date or time to replay (inclusive; a date includes that whole day)."""
     window: int = field(default=500, validator=positive)
-    half_spread_bps: float = field(default=0.0, validator=_non_negative)
+    half_spread_bps: float = field(default=0.0, validator=[non_negative, half_spread])
     resume: bool = True
     """Continue after the last bar a previous process on this state saw (false: start
     over each time; backtests turn it off)."""
