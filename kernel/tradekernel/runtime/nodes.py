@@ -328,7 +328,9 @@ class Nodes:
             constraints = DEFAULT_ORDER_CONSTRAINTS
         quote = state.quotes.get(intent.symbol)
         step = Decimal(str(self.policy.quantity_step))
-        result = fit(intent, constraints, quote.last if quote else None, step)
+        position = state.positions.get(intent.symbol)
+        held = position.quantity if position is not None else None
+        result = fit(intent, constraints, quote.last if quote else None, step, held)
         if result.reason is not None:
             self.kernel.emit(
                 "strategist",
