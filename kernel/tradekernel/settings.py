@@ -147,6 +147,7 @@ class Settings:
             keys = _spelled_as_existing(raw, keys)
             _set_path(raw, keys, _parse_env_value(value), name)
             sources[keys] = f"env:{name}"
+        _check_env_names(env, raw)
         for dotted, (value, flag) in _normalise_overrides(overrides):
             keys = tuple(dotted.split("."))
             _set_path(raw, keys, value, flag)
@@ -385,6 +386,60 @@ def _record_sources(
 
 def _canonical(key: str) -> str:
     return key.replace("-", "_")
+
+
+def _env_references(data: Any) -> set[str]:
+    """Every variable name a ``*_env`` key of the configuration names (a secret's home)."""
+    if isinstance(data, Mapping):
+        found: set[str] = set()
+        for key, value in data.items():
+            if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= _env_references(value)
+        return found
+    if isinstance(data, list):
+        return {name for item in data for name in _env_references(item)}
+    return set()
+
+
+def _check_env_names(env: Mapping[str, str], raw: Mapping[str, Any]) -> None:
+    """A ``TRADEKERNEL_`` variable that sets nothing is a mistake, not a no-op: an error
+    with a did-you-mean (``TRADEKERNEL_KERNEL_MODE`` → ``TRADEKERNEL_KERNEL__MODE``).
+    ``TRADEKERNEL_CONFIG``, ``TRADEKERNEL_<SECTION>__<KEY>`` and variables the
+    configuration names for a secret (``api_key_env = "TRADEKERNEL_KEY"``) are fine."""
+    strays = [
+        name
+        for name in env
+        if name.startswith(ENV_PREFIX) and name != CONFIG_ENV and "__" not in name
+    ]
+    if not strays:
+        return
+    referenced = _env_references(raw)
+    for name in sorted(strays):
+        if name in referenced:
+            continue
+        rest = name[len(ENV_PREFIX) :]
+        lowered = rest.lower()
+        hint = ""
+        for section in sorted((*SECTIONS, *KINDS), key=len, reverse=True):
+            if lowered == section:
+                hint = f" (set one key: {ENV_PREFIX}{rest}__<KEY>)"
+                break
+            if lowered.startswith(section + "_"):
+                key = rest[len(section) + 1 :]
+                if section in SECTIONS:
+                    hint = f" (did you mean {ENV_PREFIX}{rest[: len(section)]}__{key}?)"
+                else:  # a component: its name, then the key
+                    hint = f" (expected {ENV_PREFIX}{rest[: len(section)]}__<NAME>__<KEY>)"
+                break
+        else:
+            if suggest(rest, [CONFIG_ENV[len(ENV_PREFIX) :]]):
+                hint = f" (did you mean {CONFIG_ENV}?)"
+        raise ConfigError(
+            f"environment {name}: not a tradekernel setting; names are "
+            f"{CONFIG_ENV} or {ENV_PREFIX}<SECTION>__<KEY>{hint}"
+        )
 
 
 def _spelled_as_existing(raw: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:

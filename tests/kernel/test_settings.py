@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from tradekernel.errors import ConfigError
 from tradekernel.settings import Duration, Settings
 
 SECRET = "sk-show-me-never-4242"
@@ -34,13 +35,38 @@ def test_env_values_are_toml_literals_with_string_fallback() -> None:
         "TRADEKERNEL_RUNTIME__BARS_LOOKBACK": "7",
         "TRADEKERNEL_KERNEL__LIVE_ACKNOWLEDGED": "true",
         "TRADEKERNEL_KERNEL__STATE_DIR": "/tmp/tk state",
-        "TRADEKERNEL_CONFIGURED": "ignored: no __ in the name",
     }
     settings = Settings.load(environ=env)
     assert settings.runtime.watchlist == ["xyz", "QQQ"]
     assert settings.runtime.bars_lookback == 7
     assert settings.kernel.live_acknowledged is True
     assert str(settings.kernel.state_dir) == "/tmp/tk state"
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("TRADEKERNEL_KERNEL_MODE", "(did you mean TRADEKERNEL_KERNEL__MODE?)"),
+        ("TRADEKERNEL_RUNTIME_INTERVAL", "(did you mean TRADEKERNEL_RUNTIME__INTERVAL?)"),
+        ("TRADEKERNEL_RUNTIME", "(set one key: TRADEKERNEL_RUNTIME__<KEY>)"),
+        ("TRADEKERNEL_BROKER_PAPER_CASH", "(expected TRADEKERNEL_BROKER__<NAME>__<KEY>)"),
+        ("TRADEKERNEL_CONFG", "(did you mean TRADEKERNEL_CONFIG?)"),
+        ("TRADEKERNEL_CONFIGURED", "(did you mean TRADEKERNEL_CONFIG?)"),
+        ("TRADEKERNEL_SOMETHING", "<KEY>"),
+    ],
+)
+def test_a_tradekernel_variable_that_sets_nothing_is_an_error(name, hint) -> None:
+    """Before: silently ignored (``TRADEKERNEL_KERNEL_MODE=shadow`` left the mode as is)."""
+    with pytest.raises(ConfigError, match=f"environment {name}: not a tradekernel setting") as e:
+        Settings.load(environ={name: "shadow"})
+    assert str(e.value).endswith(hint)
+
+
+def test_a_secret_variable_the_configuration_names_may_start_with_tradekernel(tmp_path):
+    path = tmp_path / "plugins.toml"
+    path.write_text('[notifier.webhook]\nsecret_env = "TRADEKERNEL_WEBHOOK_SECRET"\n')
+    env = {"TRADEKERNEL_WEBHOOK_SECRET": "s3cret-value", "TRADEKERNEL_CONFIG": str(path)}
+    assert Settings.load(environ=env).secret("TRADEKERNEL_WEBHOOK_SECRET") == "s3cret-value"
 
 
 def test_duration_forms() -> None:
