@@ -161,10 +161,11 @@ class ComponentSelection:
     def __attrs_post_init__(self) -> None:
         for name in self.required_skills:
             if name not in self.skills:
-                raise ValueError(
-                    f"required_skills: {name!r} is not selected in skills"
-                    f"{suggest(name, self.skills)}"
-                )
+                hint = ""
+                if close := difflib.get_close_matches(name, self.skills, n=1, cutoff=0.85):
+                    # required_skills is often the default: the selected name is the typo
+                    hint = f" (skills has {close[0]!r}: a misspelling of {name!r}?)"
+                raise ValueError(f"required_skills: {name!r} is not selected in skills{hint}")
 
 
 @define

@@ -117,7 +117,7 @@ class Settings:
         sources: dict[tuple[str, ...], str] = {}
         if path.exists():
             try:
-                raw = tomllib.loads(path.read_text(encoding="utf-8"))
+                raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM is fine
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: invalid TOML: {exc}") from None
             except UnicodeDecodeError as exc:
@@ -205,6 +205,7 @@ class Settings:
         hyphen)."""
         section = self._section_name(kind, name)
         body = self.component_sections.get(kind, {}).get(section, {})
+        display = (kind, name)
         name = section
         if config_class is None:
             if body:
@@ -213,7 +214,9 @@ class Settings:
                     f"{where}: {_section_label((kind, name))}: this component takes no settings"
                 )
             return None
-        return _structure_section(body, config_class, (kind, name), self._label, self.sources)
+        return _structure_section(
+            body, config_class, (kind, name), self._label, self.sources, display
+        )
 
     def _section_name(self, kind: str, name: str) -> str:
         """The spelling of ``[<kind>.<name>]`` in use: ``name`` itself or its underscore
@@ -492,7 +495,10 @@ def _structure_section(
     path: tuple[str, ...],
     label: str,
     sources: Mapping[tuple[str, ...], str],
+    display: tuple[str, ...] | None = None,
 ) -> T:
+    """``body`` as ``cls``; errors name ``display`` (the component's own spelling, when
+    the section is spelt with underscores) and who set the key."""
     fields = [a.name for a in attrs.fields(cls)]  # type: ignore[arg-type]
     for key in body:
         if key not in fields:
@@ -514,4 +520,10 @@ def _structure_section(
             key, message = m.groups()  # raised by an attrs validator, which names its field
         first = key.split(".")[0].split("[")[0]
         where = _where(label, (*path, first), sources)
-        raise ConfigError(f"{where}: {_section_label(path)} {key}: {message}") from None
+        if (*path, first) not in sources:  # a default judged against keys set elsewhere
+            setters = {
+                v for k, v in sources.items() if k[: len(path)] == path and len(k) > len(path)
+            }
+            if len(setters) == 1 and not (only := next(iter(setters))).startswith("file"):
+                where = _where(label, path, {path: only})
+        raise ConfigError(f"{where}: {_section_label(display or path)} {key}: {message}") from None

@@ -199,3 +199,38 @@ def test_live_mode_refused_by_the_cli(stub_config, cli, monkeypatch) -> None:
     rows = {row["key"]: row for row in json.loads(out)["settings"]}
     assert rows["kernel.mode"]["value"] == "live"
     assert rows["kernel.mode"]["source"] == "env:TRADEKERNEL_KERNEL__MODE"
+
+
+def test_a_config_file_starting_with_a_byte_order_mark_loads(tmp_path) -> None:
+    """Before: "invalid TOML: Invalid statement (at line 1, column 1)"."""
+    path = tmp_path / "plugins.toml"
+    path.write_bytes(b"\xef\xbb\xbf[runtime]\ninterval = '5m'\n")
+    assert Settings.load(path, environ={}).runtime.interval == 300
+
+
+def test_a_misspelt_skill_is_named_as_the_typo(tmp_path) -> None:
+    """Before: "(did you mean 'market.quot'?)", pointing at the typo as the fix."""
+    path = tmp_path / "plugins.toml"
+    path.write_text('[components]\nskills = ["market.quot"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        Settings.load(path, environ={})
+    assert str(info.value) == (
+        "plugins.toml: [components] required_skills: 'market.quote' is not selected in skills "
+        "(skills has 'market.quot': a misspelling of 'market.quote'?)"
+    )
+
+
+def test_a_cross_key_error_from_the_environment_blames_the_variable(tmp_path) -> None:
+    """Before: "q.toml: [strategist.sma_cross] slow: ..." though the file sets nothing there."""
+    from tradekernel_rules.sma import SmaCrossConfig
+
+    path = tmp_path / "plugins.toml"
+    path.write_text("[runtime]\ninterval = '5m'\n", encoding="utf-8")
+    env = {"TRADEKERNEL_STRATEGIST__SMA_CROSS__FAST": "50"}
+    settings = Settings.load(path, environ=env)
+    with pytest.raises(ConfigError) as info:
+        settings.component_config("strategist", "sma-cross", SmaCrossConfig)
+    assert str(info.value) == (
+        "environment TRADEKERNEL_STRATEGIST__SMA_CROSS__FAST: [strategist.sma-cross] slow: "
+        "must be greater than fast (50), got 30"
+    )

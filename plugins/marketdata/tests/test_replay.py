@@ -231,3 +231,20 @@ def test_bundled_sample_is_the_default_and_is_reproducible(tmp_path):
     assert all(ts.weekday() < 5 for ts in stamps)
     for written in write_sample(tmp_path):
         assert filecmp.cmp(written, SAMPLE_DIR / written.name, shallow=False), written.name
+
+
+def test_a_header_with_a_duplicate_column_is_refused_naming_the_file(write_csv):
+    """Before: the last ``Open`` column silently won."""
+    path = write_csv(
+        "aaa.csv", ["2024-01-02,1,1,1,1,1,9"], header="Date,Open,High,Low,Close,Volume,open"
+    )
+    with pytest.raises(ConfigError, match=rf"{path}:1: column\(s\) Open appear more than once"):
+        ReplayFeed(ReplayConfig(paths=[str(path)]))
+
+
+@pytest.mark.parametrize("key", ["start", "end"])
+def test_a_bad_start_or_end_names_its_key(key):
+    from tradekernel.serde import ValidationError, structure
+
+    with pytest.raises(ValidationError, match=f"{key}: expected a date like 2024-01-02"):
+        structure({key: "yesterday"}, ReplayConfig)

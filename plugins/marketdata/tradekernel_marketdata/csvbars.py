@@ -86,6 +86,14 @@ def read_columns(path: Path) -> Columns:
     if not header:
         raise ConfigError(f"{path}: replay file is empty (expected a header line)")
     names = {name.strip().lower(): i for i, name in enumerate(header)}
+    used = (*DATE_ALIASES, *PRICE_COLUMNS, "volume", "symbol")
+    lowered = [name.strip().lower() for name in header]
+    twice = [name for name in used if lowered.count(name) > 1]
+    if twice:  # which of the two holds the prices? refuse to guess
+        raise ConfigError(
+            f"{path}:1: column(s) {', '.join(t.title() for t in twice)} appear more than "
+            f"once in the header ({','.join(header)})"
+        )
     date = next((names[a] for a in DATE_ALIASES if a in names), None)
     missing = [c.title() for c in PRICE_COLUMNS if c not in names]
     if date is None:
