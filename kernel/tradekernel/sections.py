@@ -83,7 +83,7 @@ def positive(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
 def non_negative(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     """attrs validator: ``None`` or a finite number of at least zero."""
     if value is not None and (not finite(value) or value < 0):
-        raise ValueError(f"{attribute.name}: expected a number of zero or more, got {show(value)}")
+        raise ValueError(f"{attribute.name}: expected zero or more, got {show(value)}")
 
 
 def ratio(_inst: Any, attribute: attrs.Attribute, value: float) -> None:

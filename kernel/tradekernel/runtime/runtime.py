@@ -197,8 +197,7 @@ class Runtime(Nodes):
         state.degraded = self.control.degrade is not None
         with scope(run_id=self.run_id, cycle_id=state.cycle_id):
             self._node_hydrate(state)
-            if self.feed_failure is not None:
-                raise self.feed_failure
+            self.raise_feed_failure()
             if state.stop_reason:
                 state.decision = Decision.hold("market_data_exhausted")
                 return state
