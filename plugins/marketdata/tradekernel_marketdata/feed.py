@@ -32,7 +32,8 @@ def at_most(limit: float | Decimal, *, inclusive: bool = True) -> Callable[[Any,
     def check(_inst: Any, attribute: Any, value: Any) -> None:
         if value is not None and (value > limit or (not inclusive and value == limit)):
             bound = "at most" if inclusive else "below"
-            raise ValueError(f"{attribute.name}: expected {bound} {limit:g}, got {value!r}")
+            shown = f"{Decimal(str(limit)):,f}"
+            raise ValueError(f"{attribute.name}: expected {bound} {shown}, got {value!r}")
 
     return check
 
