@@ -15,7 +15,8 @@ from .models import Intent, OrderType, Side
 
 QUANTITY_BELOW_MINIMUM = "quantity_below_minimum"
 NOTIONAL_BELOW_MINIMUM = "notional_below_minimum"
-ORDER_CONSTRAINT_CODES = (QUANTITY_BELOW_MINIMUM, NOTIONAL_BELOW_MINIMUM)
+LIMIT_PRICE_BELOW_TICK = "limit_price_below_tick"
+ORDER_CONSTRAINT_CODES = (QUANTITY_BELOW_MINIMUM, NOTIONAL_BELOW_MINIMUM, LIMIT_PRICE_BELOW_TICK)
 """The reasons of the ``strategist.dropped_intent`` events this rule emits."""
 
 
@@ -52,19 +53,34 @@ def fit(
     constraints: OrderConstraints,
     price: Decimal | None,
     quantity_step: Decimal,
+    held: Decimal | None = None,
 ) -> Fit:
     """How ``intent`` fits ``constraints`` at ``price`` (the quote's last; the limit for a
     limit order). A quantity intent is rounded down to the increment; a notional intent
     keeps its notional, and the quantity the executor will derive from it (rounded down to
-    ``[runtime] quantity_step``, then to the increment) must reach the minimum too."""
+    ``[runtime] quantity_step``, then to the increment) must reach the minimums too: the
+    minimum notional is judged on that quantity x price, not on the notional asked.
+
+    ``held`` is the position's quantity: a sell of exactly all of it (closing the
+    position) is not held to ``min_notional``, so a position that fell below it can
+    still be closed."""
     c = constraints
     changes: dict[str, Any] = {}
     if intent.order_type is OrderType.LIMIT and intent.limit_price is not None:
         price = intent.limit_price
         if c.price_tick:
             rounding = ROUND_FLOOR if intent.side is Side.BUY else ROUND_CEILING
-            tick = _down(intent.limit_price, c.price_tick, rounding)
-            if tick > 0 and tick != intent.limit_price:
+            try:
+                tick = _down(intent.limit_price, c.price_tick, rounding)
+            except InvalidOperation:
+                tick = Decimal(0)
+            if tick <= 0:
+                return Fit(
+                    {},
+                    LIMIT_PRICE_BELOW_TICK,
+                    f"limit {intent.limit_price} rounds to {tick} (price tick {c.price_tick})",
+                )
+            if tick != intent.limit_price:
                 changes["limit_price"] = price = tick
     try:
         if intent.quantity is not None:
@@ -85,10 +101,11 @@ def fit(
             f"{asked} rounds down to {quantity} (increment {c.quantity_increment}, "
             f"minimum {c.min_quantity})",
         )
-    if c.min_notional:
+    closing = intent.side is Side.SELL and held is not None and held > 0 and quantity == held
+    if c.min_notional and not closing:
         notional = intent.notional
-        if intent.quantity is not None and quantity is not None and price is not None:
-            notional = quantity * price
+        if quantity is not None and price is not None:
+            notional = quantity * price  # what will be sent, after rounding
         if notional is not None and notional < c.min_notional:
             return Fit(
                 {},

@@ -149,8 +149,11 @@ class DataQuality:
     ``max_move`` is the price band (:func:`band_problem`; 1.0: a bar whose range leaves
     half to double the previous close is a ``price_outlier``; 0 turns the band off).
     ``origin(symbol, ts)`` (optional, from the feed) says where a rejected bar came from.
-    Each bar is judged once, when it first appears at the end of a ``bars`` list; a
-    rejected bar stays out of later lists and a quote at its time is refused too.
+    A new bar (after the last one seen) is judged with its history, once. Every cycle the
+    whole list is also checked on its own terms: any bar that is not the very bar accepted
+    at its time (a feed revising history, or a new bar that is not last) must pass
+    :func:`bar_problem`, and times must strictly increase through the list. A rejected bar
+    stays out of later lists and a quote at its time is refused too.
     """
 
     def __init__(
@@ -171,6 +174,8 @@ class DataQuality:
         self._previous_last: dict[str, Decimal] = {}
         self._bad: dict[str, list[tuple[Bar, str]]] = {}
         """Rejected bars per symbol, while they may still be in a feed's window."""
+        self._accepted: dict[str, dict[datetime, Bar]] = {}
+        """Accepted bars per symbol by time, while they may still be in a feed's window."""
 
     # -- one item, with history -------------------------------------------------------
 
@@ -195,9 +200,17 @@ class DataQuality:
         if problem is None:
             self._bar_ts[symbol] = bar.ts
             self._close[symbol] = bar.close
+            self._accepted.setdefault(symbol, {})[bar.ts] = bar
         else:
-            self._bad.setdefault(symbol, []).append((bar, problem[0]))
+            self._forget(symbol, bar, problem[0])
         return problem
+
+    def _forget(self, symbol: str, bar: Bar, code: str) -> None:
+        """Remember ``bar`` as rejected (and no longer as accepted)."""
+        self._bad.setdefault(symbol, []).append((bar, code))
+        accepted = self._accepted.get(symbol)
+        if accepted is not None and accepted.get(bar.ts) is bar:
+            del accepted[bar.ts]
 
     def check_quote(self, quote: Quote) -> tuple[str, str] | None:
         """Judge a quote; remember it when accepted (the same quote again is accepted)."""
@@ -313,10 +326,56 @@ class DataQuality:
         if seen is not None and start == 0:  # the last judged bar left the list
             new = [b for b in bars if b.ts > seen.ts] or bars[-1:]
         for bar in new:
-            problem = self.check_bar(bar)
+            self._reject(skill, symbol, bar, self.check_bar(bar), out)
+        self._screen_list(skill, symbol, bars, out)
+
+    def _screen_list(self, skill: str, symbol: str, bars: list[Bar], out: list[Rejection]):
+        """Check every bar of the list that is not the one accepted at its time (a revised
+        or unsorted history), and that times strictly increase through the list."""
+        accepted = self._accepted.setdefault(symbol, {})
+        bad = self._bad.get(symbol)
+        previous: datetime | None = None
+        last = len(bars) - 1
+        for i, bar in enumerate(bars):
+            if not isinstance(bar, Bar):
+                continue
+            known = accepted.get(bar.ts)
+            problem = None
+            if known is not bar:
+                if bad and any(same_bar(bar, x) for x, _ in bad):
+                    continue  # rejected before; it is dropped from the list
+                if known is None or not same_bar(bar, known):
+                    problem = bar_problem(bar)
+                after = bars[i + 1] if i < last else None
+                if problem is None and isinstance(after, Bar) and after.ts <= bar.ts:
+                    # an unknown bar out of place is to blame, not the known ones after it
+                    problem = _order_problem(bar.ts, after.ts, "before")
+            if problem is None and previous is not None and bar.ts <= previous:
+                problem = _order_problem(bar.ts, previous, "after")
             if problem is not None:
-                origin = self._origin(symbol, bar.ts)
-                out.append(Rejection(symbol, *problem, "bar", bar.ts, skill, origin))
+                self._forget(symbol, bar, problem[0])
+                bad = self._bad[symbol]
+                self._reject(skill, symbol, bar, problem, out)
+                continue
+            if known is not bar:
+                accepted[bar.ts] = bar  # a sane revision, or a bar never judged before
+            previous = bar.ts
+        if len(accepted) > 2 * len(bars) + 16:  # forget bars that left every window
+            oldest = min(b.ts for b in bars if isinstance(b, Bar))
+            for ts in [ts for ts in accepted if ts < oldest]:
+                del accepted[ts]
+
+    def _reject(
+        self,
+        skill: str,
+        symbol: str,
+        bar: Bar,
+        problem: tuple[str, str] | None,
+        out: list[Rejection],
+    ) -> None:
+        if problem is not None:
+            origin = self._origin(symbol, bar.ts)
+            out.append(Rejection(symbol, *problem, "bar", bar.ts, skill, origin))
 
     def _origin(self, symbol: str, ts: datetime) -> str | None:
         if self.origin is None:
@@ -325,6 +384,13 @@ class DataQuality:
             return self.origin(symbol, ts)
         except Exception:  # where it came from is a courtesy; never fail the screen on it
             return None
+
+
+def _order_problem(ts: datetime, other: datetime, where: str) -> tuple[str, str]:
+    return (
+        "non_increasing_time",
+        f"bar at {ts.isoformat()} is not {where} its neighbour in the list ({other.isoformat()})",
+    )
 
 
 def _is_bars(value: Any) -> bool:

@@ -63,16 +63,32 @@ def show(value: Any) -> str:
     return str(value) if isinstance(value, Decimal | float | int) else repr(value)
 
 
+def finite(value: Any) -> bool:
+    """False for a NaN or infinite float or Decimal (every other value is finite here)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    return True
+
+
 def positive(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
-    """attrs validator for config classes: the value must be greater than zero."""
-    if value is not None and value <= 0:
+    """attrs validator for config classes: the value must be finite and greater than
+    zero (NaN and infinity would pass a bare ``<= 0`` test and break every use)."""
+    if value is not None and (not finite(value) or value <= 0):
         what = "duration" if isinstance(value, Duration) else "number"
         raise ValueError(f"{attribute.name}: expected a positive {what}, got {show(value)}")
 
 
+def non_negative(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator: ``None`` or a finite number of at least zero."""
+    if value is not None and (not finite(value) or value < 0):
+        raise ValueError(f"{attribute.name}: expected zero or more, got {show(value)}")
+
+
 def ratio(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
     """attrs validator for config classes: the value must be within 0..1."""
-    if not 0 <= value <= 1:
+    if not (finite(value) and 0 <= value <= 1):
         raise ValueError(f"{attribute.name}: expected a number from 0 to 1, got {show(value)}")
 
 
@@ -82,10 +98,7 @@ def ratio_or_none(_inst: Any, attribute: attrs.Attribute, value: float | None) -
         ratio(_inst, attribute, value)
 
 
-def non_negative_or_none(_inst: Any, attribute: attrs.Attribute, value: float | None) -> None:
-    """attrs validator: ``None`` or a number of at least zero."""
-    if value is not None and value < 0:
-        raise ValueError(f"{attribute.name}: expected zero or more, got {show(value)}")
+non_negative_or_none = non_negative
 
 
 def finite_non_negative(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
@@ -148,10 +161,11 @@ class ComponentSelection:
     def __attrs_post_init__(self) -> None:
         for name in self.required_skills:
             if name not in self.skills:
-                raise ValueError(
-                    f"required_skills: {name!r} is not selected in skills"
-                    f"{suggest(name, self.skills)}"
-                )
+                hint = ""
+                if close := difflib.get_close_matches(name, self.skills, n=1, cutoff=0.85):
+                    # required_skills is often the default: the selected name is the typo
+                    hint = f" (skills has {close[0]!r}: a misspelling of {name!r}?)"
+                raise ValueError(f"required_skills: {name!r} is not selected in skills{hint}")
 
 
 @define

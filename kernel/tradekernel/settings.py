@@ -44,6 +44,8 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     PromotionGates,
     PromotionSettings,
     RuntimeSettings,
+    finite,
+    non_negative,
     non_negative_or_none,
     positive,
     ratio,
@@ -134,7 +136,7 @@ class Settings:
         sources: dict[tuple[str, ...], str] = {}
         if path.exists():
             try:
-                raw = tomllib.loads(path.read_text(encoding="utf-8"))
+                raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM is fine
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: invalid TOML: {exc}") from None
             except UnicodeDecodeError as exc:
@@ -164,6 +166,7 @@ class Settings:
             keys = _spelled_as_existing(raw, keys)
             _set_path(raw, keys, _parse_env_value(value), name)
             sources[keys] = f"env:{name}"
+        _check_env_names(env, raw)
         for dotted, (value, flag) in _normalise_overrides(overrides):
             keys = tuple(dotted.split("."))
             _set_path(raw, keys, value, flag)
@@ -230,6 +233,7 @@ class Settings:
         hyphen)."""
         section = self._section_name(kind, name)
         body = self.component_sections.get(kind, {}).get(section, {})
+        display = (kind, name)
         name = section
         if config_class is None:
             if body:
@@ -238,7 +242,9 @@ class Settings:
                     f"{where}: {_section_label((kind, name))}: this component takes no settings"
                 )
             return None
-        return _structure_section(body, config_class, (kind, name), self._label, self.sources)
+        return _structure_section(
+            body, config_class, (kind, name), self._label, self.sources, display
+        )
 
     def _section_name(self, kind: str, name: str) -> str:
         """The spelling of ``[<kind>.<name>]`` in use: ``name`` itself or its underscore
@@ -445,6 +451,60 @@ def _canonical(key: str) -> str:
     return key.replace("-", "_")
 
 
+def _env_references(data: Any) -> set[str]:
+    """Every variable name a ``*_env`` key of the configuration names (a secret's home)."""
+    if isinstance(data, Mapping):
+        found: set[str] = set()
+        for key, value in data.items():
+            if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= _env_references(value)
+        return found
+    if isinstance(data, list):
+        return {name for item in data for name in _env_references(item)}
+    return set()
+
+
+def _check_env_names(env: Mapping[str, str], raw: Mapping[str, Any]) -> None:
+    """A ``TRADEKERNEL_`` variable that sets nothing is a mistake, not a no-op: an error
+    with a did-you-mean (``TRADEKERNEL_KERNEL_MODE`` → ``TRADEKERNEL_KERNEL__MODE``).
+    ``TRADEKERNEL_CONFIG``, ``TRADEKERNEL_<SECTION>__<KEY>`` and variables the
+    configuration names for a secret (``api_key_env = "TRADEKERNEL_KEY"``) are fine."""
+    strays = [
+        name
+        for name in env
+        if name.startswith(ENV_PREFIX) and name != CONFIG_ENV and "__" not in name
+    ]
+    if not strays:
+        return
+    referenced = _env_references(raw)
+    for name in sorted(strays):
+        if name in referenced:
+            continue
+        rest = name[len(ENV_PREFIX) :]
+        lowered = rest.lower()
+        hint = ""
+        for section in sorted((*SECTIONS, *KINDS), key=len, reverse=True):
+            if lowered == section:
+                hint = f" (set one key: {ENV_PREFIX}{rest}__<KEY>)"
+                break
+            if lowered.startswith(section + "_"):
+                key = rest[len(section) + 1 :]
+                if section in SECTIONS:
+                    hint = f" (did you mean {ENV_PREFIX}{rest[: len(section)]}__{key}?)"
+                else:  # a component: its name, then the key
+                    hint = f" (expected {ENV_PREFIX}{rest[: len(section)]}__<NAME>__<KEY>)"
+                break
+        else:
+            if suggest(rest, [CONFIG_ENV[len(ENV_PREFIX) :]]):
+                hint = f" (did you mean {CONFIG_ENV}?)"
+        raise ConfigError(
+            f"environment {name}: not a tradekernel setting; names are "
+            f"{CONFIG_ENV} or {ENV_PREFIX}<SECTION>__<KEY>{hint}"
+        )
+
+
 def _spelled_as_existing(raw: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
     """``keys`` with each one spelled as an existing key that differs only by ``-``/``_``
     (``TRADEKERNEL_STRATEGIST__SMA_CROSS__FAST`` sets ``[strategist.sma-cross] fast``)."""
@@ -495,7 +555,10 @@ def _structure_section(
     path: tuple[str, ...],
     label: str,
     sources: Mapping[tuple[str, ...], str],
+    display: tuple[str, ...] | None = None,
 ) -> T:
+    """``body`` as ``cls``; errors name ``display`` (the component's own spelling, when
+    the section is spelt with underscores) and who set the key."""
     fields = [a.name for a in attrs.fields(cls)]  # type: ignore[arg-type]
     for key in body:
         if key not in fields:
@@ -517,4 +580,10 @@ def _structure_section(
             key, message = m.groups()  # raised by an attrs validator, which names its field
         first = key.split(".")[0].split("[")[0]
         where = _where(label, (*path, first), sources)
-        raise ConfigError(f"{where}: {_section_label(path)} {key}: {message}") from None
+        if (*path, first) not in sources:  # a default judged against keys set elsewhere
+            setters = {
+                v for k, v in sources.items() if k[: len(path)] == path and len(k) > len(path)
+            }
+            if len(setters) == 1 and not (only := next(iter(setters))).startswith("file"):
+                where = _where(label, path, {path: only})
+        raise ConfigError(f"{where}: {_section_label(display or path)} {key}: {message}") from None

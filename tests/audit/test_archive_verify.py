@@ -178,6 +178,20 @@ def test_a_bundle_renamed_to_another_date_fails_verification(env):
     assert env.cli("audit", "verify", str(renamed.rename(env.bundle(DAY))))[0] == 0
 
 
+def test_a_symlink_named_after_another_date_fails_verification(env, tmp_path):
+    """Before: the link's target name was judged, so the link vouched for another day."""
+    env.seed(DAY)
+    assert env.cli("audit", "archive", "--date", DAY)[0] == 0
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / DAY2).symlink_to(env.bundle(DAY), target_is_directory=True)
+    code, out, err = env.cli("audit", "verify", str(links / DAY2))
+    assert code == 4 and "ok:" not in out
+    assert f"the directory is named {DAY2} but holds the bundle of {DAY}" in err
+    (links / DAY).symlink_to(env.bundle(DAY), target_is_directory=True)
+    assert env.cli("audit", "verify", str(links / DAY))[0] == 0
+
+
 def test_a_wrong_key_fails_verification(env, monkeypatch):
     env.seed(DAY)
     assert env.cli("audit", "archive", "--date", DAY)[0] == 0

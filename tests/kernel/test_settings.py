@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from tradekernel.errors import ConfigError
 from tradekernel.settings import Duration, Settings
 
 SECRET = "sk-show-me-never-4242"
@@ -34,13 +35,38 @@ def test_env_values_are_toml_literals_with_string_fallback() -> None:
         "TRADEKERNEL_RUNTIME__BARS_LOOKBACK": "7",
         "TRADEKERNEL_KERNEL__LIVE_ACKNOWLEDGED": "true",
         "TRADEKERNEL_KERNEL__STATE_DIR": "/tmp/tk state",
-        "TRADEKERNEL_CONFIGURED": "ignored: no __ in the name",
     }
     settings = Settings.load(environ=env)
     assert settings.runtime.watchlist == ["xyz", "QQQ"]
     assert settings.runtime.bars_lookback == 7
     assert settings.kernel.live_acknowledged is True
     assert str(settings.kernel.state_dir) == "/tmp/tk state"
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("TRADEKERNEL_KERNEL_MODE", "(did you mean TRADEKERNEL_KERNEL__MODE?)"),
+        ("TRADEKERNEL_RUNTIME_INTERVAL", "(did you mean TRADEKERNEL_RUNTIME__INTERVAL?)"),
+        ("TRADEKERNEL_RUNTIME", "(set one key: TRADEKERNEL_RUNTIME__<KEY>)"),
+        ("TRADEKERNEL_BROKER_PAPER_CASH", "(expected TRADEKERNEL_BROKER__<NAME>__<KEY>)"),
+        ("TRADEKERNEL_CONFG", "(did you mean TRADEKERNEL_CONFIG?)"),
+        ("TRADEKERNEL_CONFIGURED", "(did you mean TRADEKERNEL_CONFIG?)"),
+        ("TRADEKERNEL_SOMETHING", "<KEY>"),
+    ],
+)
+def test_a_tradekernel_variable_that_sets_nothing_is_an_error(name, hint) -> None:
+    """Before: silently ignored (``TRADEKERNEL_KERNEL_MODE=shadow`` left the mode as is)."""
+    with pytest.raises(ConfigError, match=f"environment {name}: not a tradekernel setting") as e:
+        Settings.load(environ={name: "shadow"})
+    assert str(e.value).endswith(hint)
+
+
+def test_a_secret_variable_the_configuration_names_may_start_with_tradekernel(tmp_path):
+    path = tmp_path / "plugins.toml"
+    path.write_text('[notifier.webhook]\nsecret_env = "TRADEKERNEL_WEBHOOK_SECRET"\n')
+    env = {"TRADEKERNEL_WEBHOOK_SECRET": "s3cret-value", "TRADEKERNEL_CONFIG": str(path)}
+    assert Settings.load(environ=env).secret("TRADEKERNEL_WEBHOOK_SECRET") == "s3cret-value"
 
 
 def test_duration_forms() -> None:
@@ -173,3 +199,38 @@ def test_live_mode_refused_by_the_cli(stub_config, cli, monkeypatch) -> None:
     rows = {row["key"]: row for row in json.loads(out)["settings"]}
     assert rows["kernel.mode"]["value"] == "live"
     assert rows["kernel.mode"]["source"] == "env:TRADEKERNEL_KERNEL__MODE"
+
+
+def test_a_config_file_starting_with_a_byte_order_mark_loads(tmp_path) -> None:
+    """Before: "invalid TOML: Invalid statement (at line 1, column 1)"."""
+    path = tmp_path / "plugins.toml"
+    path.write_bytes(b"\xef\xbb\xbf[runtime]\ninterval = '5m'\n")
+    assert Settings.load(path, environ={}).runtime.interval == 300
+
+
+def test_a_misspelt_skill_is_named_as_the_typo(tmp_path) -> None:
+    """Before: "(did you mean 'market.quot'?)", pointing at the typo as the fix."""
+    path = tmp_path / "plugins.toml"
+    path.write_text('[components]\nskills = ["market.quot"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        Settings.load(path, environ={})
+    assert str(info.value) == (
+        "plugins.toml: [components] required_skills: 'market.quote' is not selected in skills "
+        "(skills has 'market.quot': a misspelling of 'market.quote'?)"
+    )
+
+
+def test_a_cross_key_error_from_the_environment_blames_the_variable(tmp_path) -> None:
+    """Before: "q.toml: [strategist.sma_cross] slow: ..." though the file sets nothing there."""
+    from tradekernel_rules.sma import SmaCrossConfig
+
+    path = tmp_path / "plugins.toml"
+    path.write_text("[runtime]\ninterval = '5m'\n", encoding="utf-8")
+    env = {"TRADEKERNEL_STRATEGIST__SMA_CROSS__FAST": "50"}
+    settings = Settings.load(path, environ=env)
+    with pytest.raises(ConfigError) as info:
+        settings.component_config("strategist", "sma-cross", SmaCrossConfig)
+    assert str(info.value) == (
+        "environment TRADEKERNEL_STRATEGIST__SMA_CROSS__FAST: [strategist.sma-cross] slow: "
+        "must be greater than fast (50), got 30"
+    )

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -384,3 +385,183 @@ def test_run_on_a_1e400_bar_after_a_buy_neither_fills_nor_crashes(tmp_path):
     assert {(r["code"], r["origin"]) for r in rejected} == {("price_out_of_range", f"{data}:5")}
     fills = [e["fields"] for e in events if (e["stage"], e["kind"]) == ("monitor", "fill")]
     assert [(f["price"], f["quantity"]) for f in fills] == [("110", "10")]  # the next good open
+
+
+# -- history the feed rewrites, and lists out of order ----------------------------------
+
+
+def _bar(day: int, close: str, **kw: Any) -> Bar:
+    price = Decimal(close)
+    fields = dict(open=price, high=price + 1, low=max(price - 1, Decimal(0)), close=price)
+    fields.update(kw)
+    return Bar(symbol="AAA", ts=T0 + timedelta(days=day), volume=Decimal(1), **fields)
+
+
+def _bars_result(bars: list[Bar]) -> dict[str, SkillResult]:
+    return {"market.bars": SkillResult(name="market.bars", ok=True, data={"AAA": bars})}
+
+
+@pytest.mark.parametrize(
+    ("revised", "code"),
+    [
+        pytest.param(_bar(2, "0"), "non_positive_price", id="close-0"),
+        pytest.param(_bar(2, "100", open=Decimal("1E+400")), "price_out_of_range", id="1e400"),
+        pytest.param(_bar(2, "100", high=Decimal(50)), "inconsistent_ohlc", id="high<close"),
+        pytest.param(_bar(9, "100"), "non_increasing_time", id="moved-forward"),
+    ],
+)
+def test_a_revised_older_bar_is_screened_every_cycle(revised, code):
+    """A feed that corrects history (the newest bar unchanged) cannot slip an impossible
+    bar to the strategist: the symbol is quarantined and the bar stays out of the list."""
+    screen = DataQuality(1.0)
+    bars = [_bar(i, "100") for i in range(5)]
+    assert screen.screen(_bars_result(bars))[1] == []
+    rewritten = [*bars[:2], revised, *bars[3:]]
+    out, rejections = screen.screen(_bars_result(rewritten))
+    assert [r.code for r in rejections] == [code] and not out["market.bars"].ok
+    out, rejections = screen.screen(_bars_result(rewritten))  # reported once, then dropped
+    assert rejections == [] and revised not in out["market.bars"].data["AAA"]
+
+
+def test_a_sane_revision_passes_and_an_unchanged_list_costs_no_rejection():
+    screen = DataQuality(1.0)
+    bars = [_bar(i, "100") for i in range(5)]
+    screen.screen(_bars_result(bars))
+    revised = [*bars[:2], _bar(2, "101"), *bars[3:]]
+    out, rejections = screen.screen(_bars_result(revised))
+    assert rejections == [] and out["market.bars"].data["AAA"] == revised
+    copies = [attrs.evolve(b) for b in revised]  # equal bars, new objects
+    assert screen.screen(_bars_result(copies))[1] == []
+
+
+def test_a_new_impossible_bar_that_is_not_last_is_rejected():
+    screen = DataQuality(1.0)
+    bars = [_bar(i, "100") for i in range(3)]
+    screen.screen(_bars_result(bars))
+    unsorted = [bars[0], bars[1], _bar(3, "0"), bars[2]]
+    out, rejections = screen.screen(_bars_result(unsorted))
+    assert [r.code for r in rejections] == ["non_positive_price"] and not out["market.bars"].ok
+
+
+def test_a_list_out_of_time_order_is_quarantined():
+    screen = DataQuality(1.0)
+    bars = [_bar(i, "100") for i in range(3)]
+    screen.screen(_bars_result(bars))
+    swapped = [bars[0], bars[2], bars[1], _bar(3, "100")]
+    out, rejections = screen.screen(_bars_result(swapped))
+    assert [r.code for r in rejections] == ["non_increasing_time"] and not out["market.bars"].ok
+
+
+class RevisingFeed(HandFeed):
+    """A hand feed that replaces its second bar with a bar of zeros after three steps."""
+
+    def advance(self) -> datetime | None:
+        ts = super().advance()
+        if self.index == 3:
+            self.history[1] = attrs.evolve(
+                self.history[1], open=Decimal(0), high=Decimal(0), low=Decimal(0), close=Decimal(0)
+            )
+        return ts
+
+
+def test_a_feed_rewriting_history_makes_no_intent(kernel_factory):
+    steps = [(T0 + timedelta(days=i), 100, 101, 99, 100, 10) for i in range(5)]
+    feed = RevisingFeed(steps)
+    strategist = Watching()
+    strategist.script = [buy("AAA", 1) for _ in steps]
+    kernel, rec = kernel_factory.build(
+        HAND, plugins=((feed, "hand-feed"), (strategist, "scripted"))
+    )
+    with Runtime(kernel) as runtime:
+        states = [runtime.run_cycle() for _ in steps]
+    events = rec.of("hydrate", "data_quality")
+    assert [e.fields["code"] for e in events] == ["non_positive_price"]
+    assert states[3].intents == [] and len(states[4].intents) == 1
+    assert strategist.seen and all(
+        bar_problem(b) is None for inputs in strategist.seen for b in inputs.bars.get("AAA", [])
+    )
+
+
+# -- a replay file that breaks, through the CLI -----------------------------------------
+
+BROKEN_ROWS = [
+    "2025-01-02,100,101,99,100,1000",
+    "2025-01-03,100,101,99,99,1000",
+    "2025-01-06,99,103,99,102,1000",
+    "2025-01-07,100,101,99,100,1000",
+]
+
+
+def _cli(tmp_path: Path, rows: list[str], *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+    data = tmp_path / "AAA.csv"
+    data.write_text("Date,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n", "utf-8")
+    cfg = tmp_path / "plugins.toml"
+    cfg.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path / "state"}"\napproval_mode = "auto"\n'
+        '[components]\nmarket_data = "replay"\nstrategist = "sma-cross"\n'
+        'metrics_sinks = ["jsonl"]\nnotifiers = []\n'
+        '[runtime]\nwatchlist = ["AAA"]\n'
+        "[strategist.sma-cross]\nfast = 1\nslow = 2\n"
+        f'[market_data.replay]\npaths = ["{data}"]\nresume = false\n',
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tradekernel", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    return done, data
+
+
+def test_run_on_an_unreadable_row_fails_naming_the_line_not_data_exhausted(tmp_path):
+    """Before: the run stopped at the bad row as "data exhausted", exit 0."""
+    rows = [*BROKEN_ROWS[:3], "2025-01-07,abc,101,99,100,1000", BROKEN_ROWS[3]]
+    done, data = _cli(tmp_path, rows, "run", "--every", "0.001s")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{data}:5: Open: expected a number, got 'abc'" in done.stderr
+    assert "data exhausted" not in done.stdout and "market data failed" in done.stdout
+    assert "unexpected" not in done.stderr
+
+
+def test_a_backtest_on_an_unreadable_row_fails_and_records_nothing(tmp_path):
+    """Before: exit 0, "stopped": "data exhausted", and the result recorded for promotion."""
+    rows = [*BROKEN_ROWS[:3], "2025-01-07,abc,101,99,100,1000", BROKEN_ROWS[3]]
+    args = ("backtest", "--strategist", "sma-cross", "--data", "AAA.csv", "--json")
+    done, _ = _cli(tmp_path, rows, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "AAA.csv:5: Open" in done.stderr and "record_id" not in done.stdout
+    state = tmp_path / "state" / "state.db"
+    if state.exists():
+        import sqlite3
+
+        with sqlite3.connect(state) as db:
+            tables = {r[0] for r in db.execute("select name from sqlite_master")}
+            assert "backtests" not in tables or not db.execute("select * from backtests").fetchall()
+
+
+@pytest.mark.parametrize(
+    ("row", "code"),
+    [
+        ("2025-01-07,NaN,101,99,100,1000", "non_finite_price"),
+        ("2025-01-07,100,101,99,-100,1000", "non_positive_price"),
+        ("2025-01-07,100,99,101,100,1000", "inconsistent_ohlc"),
+        ("2025-01-07,100,101,99,100,-5", "bad_volume"),
+    ],
+)
+def test_an_impossible_number_in_a_replay_file_is_quarantined_not_the_end(tmp_path, row, code):
+    """Before: the run ended at that row ("data exhausted"); now the kernel quarantines the
+    bar, names its file:line, and the run goes on to the end of the file."""
+    done, data = _cli(
+        tmp_path, [*BROKEN_ROWS[:3], row, "2025-01-08,100,101,99,100,1000"], "run", "--cycles", "9"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = [
+        json.loads(line)
+        for f in (tmp_path / "state" / "events").glob("*")
+        for line in f.read_text().splitlines()
+    ]
+    rejected = [e["fields"] for e in events if e["kind"] == "data_quality"]
+    assert {(r["code"], r["origin"]) for r in rejected} == {(code, f"{data}:5")}
+    assert "cycles            5" in done.stdout and "data exhausted" in done.stdout

@@ -209,3 +209,38 @@ def test_an_intent_with_a_secret_in_an_identifying_field_is_dropped(make_kernel)
     (dropped,) = [e.fields for e in rec.of("strategist", "dropped_intent")]
     assert dropped["reason"] == "secret_in_intent" and dropped["symbol"] == "AAA"
     assert "prompt_version" in dropped["detail"] and "Xq7r" not in dropped["detail"]
+
+
+def test_a_notional_intent_is_judged_on_the_quantity_it_becomes(make_kernel):
+    """notional 150 at ~100 a share is 1 whole share (~100): below a minimum of 120, it is
+    dropped (before: filled, judged on the 150 asked, and then the position could not be
+    sold)."""
+    extra = "min_notional = 120\n"
+    _, orders, dropped, _ = _run(make_kernel, intent(notional="150"), extra=extra)
+    assert orders == [] and [d["reason"] for d in dropped] == ["notional_below_minimum"]
+    assert "below the broker's minimum 120" in dropped[0]["detail"]
+
+
+def test_a_limit_price_that_rounds_to_zero_is_dropped(make_kernel):
+    extra = "price_tick = 0.05\n"
+    step = intent("10", order_type="limit", limit_price="0.03")
+    state, orders, dropped, _ = _run(make_kernel, step, extra=extra)
+    assert orders == [] and state.intents == []
+    assert [d["reason"] for d in dropped] == ["limit_price_below_tick"]
+    assert "limit 0.03 rounds to 0" in dropped[0]["detail"]
+
+
+def _fit(side: str, quantity: str, held: str | None):
+    from tradekernel.constraints import fit
+    from tradekernel.models import Intent
+
+    constraints = OrderConstraints(min_notional=Decimal(120))
+    made = Intent.create(symbol="AAA", side=side, quantity=quantity, strategist="t")
+    return fit(made, constraints, Decimal(100), Decimal(1), None if held is None else Decimal(held))
+
+
+def test_closing_a_whole_position_is_allowed_below_the_minimum_notional():
+    assert _fit("sell", "1", "1").reason is None  # closes the position
+    assert _fit("sell", "1", "3").reason == "notional_below_minimum"  # a part of it
+    assert _fit("sell", "1", None).reason == "notional_below_minimum"  # nothing held
+    assert _fit("buy", "1", "1").reason == "notional_below_minimum"

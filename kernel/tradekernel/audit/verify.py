@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,9 @@ def _check_files(bundle: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
 
 def _check_date(bundle: Path, manifest: dict[str, Any]) -> None:
     """A bundle lives in a directory named after its (signed) date: a bundle renamed to
-    another day must not vouch for that day."""
-    name = bundle.resolve().name
+    another day must not vouch for that day, nor a symbolic link named after another day
+    (the name as given is judged, not the link's target)."""
+    name = Path(os.path.abspath(bundle)).name
     if name != manifest.get("date"):
         raise _Bad(
             f"the directory is named {name} but holds the bundle of {manifest.get('date')} "

@@ -210,6 +210,7 @@ def run_backtest(
                     if rt.stop_requested:
                         stopped = "stop requested"
                         break
+            rt.raise_feed_failure()  # a broken data file fails the backtest; nothing recorded
             marks = {s: q.last for s in feed.symbols() if (q := feed.quote(s)) is not None}
             open_rows = book.open_rows(marks, stats.last_ts, stats.bars)
             positions = [

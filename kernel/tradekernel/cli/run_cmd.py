@@ -83,8 +83,9 @@ def run(
         summary = _summary(app, runtime, states, start_equity)
     if as_json:
         echo_json(summary)
-        return
-    _print_summary(summary)
+    else:
+        _print_summary(summary)
+    runtime.raise_feed_failure()  # the summary first, then the error: exit 2 or 1
 
 
 def _equity(runtime: Any) -> Decimal | None:
@@ -110,10 +111,14 @@ def _summary(app: AppContext, runtime: Any, states: list, start_equity: Decimal 
         "mode": runtime.mode,
         "mode_source": runtime.resolved.source,
         # the last state of an exhausted feed only found that there was no more data
-        "cycles": len(states) - (1 if runtime.exhausted else 0),
+        "cycles": len(states) - (1 if runtime.exhausted or runtime.feed_failure else 0),
         "stopped": "signal"
         if runtime.stop_requested
-        else ("data exhausted" if runtime.exhausted else "done"),
+        else (
+            "market data failed"
+            if runtime.feed_failure is not None
+            else ("data exhausted" if runtime.exhausted else "done")
+        ),
         "intents": sum(len(s.intents) for s in states),
         "guard_denials": denials,
         "blocked": sum(len(s.blocked) for s in states),

@@ -48,7 +48,7 @@ def run_cycles(
             done.append(state)
             if on_cycle is not None:
                 on_cycle(state)
-            if runtime.exhausted:
+            if runtime.exhausted or runtime.feed_failure is not None:
                 break
             if every and (cycles is None or len(done) < cycles) and wake.wait(every):
                 break

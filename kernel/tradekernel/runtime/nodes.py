@@ -20,7 +20,7 @@ from loguru import logger
 from ..approval import ApprovalService
 from ..components import DEFAULT_ORDER_CONSTRAINTS, GuardContext, SkillRequest, StrategyInput
 from ..constraints import broker_constraints, fit
-from ..errors import RefusedError
+from ..errors import ConfigError, RefusedError
 from ..execution import Executor
 from ..kernel import Kernel
 from ..models import Decision, GuardVerdict, Intent, Side, SkillResult
@@ -49,6 +49,8 @@ class Nodes:
     clock: Callable[[], datetime]
     stop_requested: bool
     exhausted: bool
+    feed_failure: Exception | None
+    """The market data feed failed for good (a bad replay row): the run ends with it."""
     _pool: cf.ThreadPoolExecutor
     _trace: bool
     _executor: Executor | None
@@ -77,7 +79,19 @@ class Nodes:
 
     def _node_hydrate(self, state: CycleState) -> None:
         if not state.advanced:  # a retried hydrate must not skip a bar
-            state.as_of = self.kernel.component("market_data").advance()
+            feed = self.kernel.component("market_data")
+            try:
+                state.as_of = feed.advance()
+            except Exception as exc:
+                # a configuration or data error, or one the feed says it keeps raising,
+                # ends the run with that error; anything else is retried as a node failure
+                if not (isinstance(exc, ConfigError) or getattr(feed, "failure", None) is exc):
+                    raise
+                self.feed_failure = exc
+                state.stop_reason = "end"
+                state.notes.append(f"market data failed: {type(exc).__name__}: {exc}")
+                logger.debug("market data failed: {}", exc)
+                return
             state.advanced = True
         if state.as_of is None:
             self.exhausted = True
@@ -314,7 +328,9 @@ class Nodes:
             constraints = DEFAULT_ORDER_CONSTRAINTS
         quote = state.quotes.get(intent.symbol)
         step = Decimal(str(self.policy.quantity_step))
-        result = fit(intent, constraints, quote.last if quote else None, step)
+        position = state.positions.get(intent.symbol)
+        held = position.quantity if position is not None else None
+        result = fit(intent, constraints, quote.last if quote else None, step, held)
         if result.reason is not None:
             self.kernel.emit(
                 "strategist",

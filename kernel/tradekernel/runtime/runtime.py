@@ -17,7 +17,7 @@ from loguru import logger
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ..approval import ApprovalService
-from ..errors import ConfigError, RefusedError
+from ..errors import ConfigError, RefusedError, TradekernelError
 from ..events import new_id, scope
 from ..execution import Executor
 from ..kernel import Kernel
@@ -92,12 +92,24 @@ class Runtime(Nodes):
         self._trace = self.policy.trace == "full"
         self.cycles = 0
         self.exhausted = False
+        self.feed_failure: Exception | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     @property
     def mode(self) -> str:
         return self.resolved.mode
+
+    def raise_feed_failure(self) -> None:
+        """Raise the error that ended the market data feed, if any: as given when it is
+        the user's to fix (a :class:`ConfigError` such as a bad replay row: exit 2), else
+        as a failure naming it (exit 1)."""
+        exc = self.feed_failure
+        if exc is None:
+            return
+        if isinstance(exc, TradekernelError):
+            raise exc
+        raise TradekernelError(f"market data failed: {type(exc).__name__}: {exc}") from exc
 
     def start(self) -> list[Any]:
         """Reconcile intents stuck in executing and expire stale approvals (run at start)."""
@@ -206,6 +218,7 @@ class Runtime(Nodes):
         state.degraded = self.control.degrade is not None
         with scope(run_id=self.run_id, cycle_id=state.cycle_id):
             self._node_hydrate(state)
+            self.raise_feed_failure()
             if state.stop_reason:
                 state.decision = Decision.hold("market_data_exhausted")
                 return state

@@ -4,7 +4,10 @@ Columns (matched case-insensitively): ``Date`` (or ``Datetime``/``Timestamp``),
 ``Open``, ``High``, ``Low``, ``Close``, optional ``Volume`` (0 when absent), optional
 ``Symbol``; ``Adj Close`` and any other column are ignored. Dates without a time are
 midnight UTC; times without an offset are UTC. Rows whose prices are all empty or
-``null`` (Yahoo's placeholder for a missing day) are skipped.
+``null`` (Yahoo's placeholder for a missing day) are skipped. A number that cannot be a price or a
+volume (NaN, infinite, zero or negative, ``Low > High``) is read as written: the kernel's
+data screen quarantines that bar and names the file:line; text that is not a number at all
+is a :class:`CsvDataError`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ MAX_LINE = 64 * 1024
 PRICE_COLUMNS = ("open", "high", "low", "close")
 DATE_ALIASES = ("date", "datetime", "timestamp")
 _ZERO = Decimal(0)
+_QUIET_NAN = Decimal("NaN")
 _MISSING = ("", "null", "nan", "n/a")
 
 
@@ -82,6 +86,14 @@ def read_columns(path: Path) -> Columns:
     if not header:
         raise ConfigError(f"{path}: replay file is empty (expected a header line)")
     names = {name.strip().lower(): i for i, name in enumerate(header)}
+    used = (*DATE_ALIASES, *PRICE_COLUMNS, "volume", "symbol")
+    lowered = [name.strip().lower() for name in header]
+    twice = [name for name in used if lowered.count(name) > 1]
+    if twice:  # which of the two holds the prices? refuse to guess
+        raise ConfigError(
+            f"{path}:1: column(s) {', '.join(t.title() for t in twice)} appear more than "
+            f"once in the header ({','.join(header)})"
+        )
     date = next((names[a] for a in DATE_ALIASES if a in names), None)
     missing = [c.title() for c in PRICE_COLUMNS if c not in names]
     if date is None:
@@ -211,8 +223,6 @@ class Rows:
                 volume = _ZERO
                 if c.volume is not None and row[c.volume].strip().lower() not in _MISSING:
                     volume = self._number(line, "volume", row[c.volume].strip())
-                if lo > h:
-                    self._fail(line, f"Low {lo} is above High {h}")
                 if remember:
                     if (where := lines.get(symbol)) is None:
                         where = lines[symbol] = deque(maxlen=remember)
@@ -220,13 +230,13 @@ class Rows:
                 yield Bar(symbol=symbol, ts=ts, open=o, high=h, low=lo, close=cl, volume=volume)
 
     def _number(self, line: int, name: str, text: str) -> Decimal:
+        """A number as written; an impossible one (NaN, infinite, negative, zero) is kept
+        for the kernel's data screen, which quarantines the bar with its file:line."""
         try:
             value = Decimal(text)
         except InvalidOperation:
             self._fail(line, f"{name.title()}: expected a number, got {text!r}")
-        if not value.is_finite() or value < 0:
-            self._fail(line, f"{name.title()}: expected a non-negative number, got {text!r}")
-        return value
+        return _QUIET_NAN if value.is_snan() else value  # a signalling NaN raises when compared
 
     def _fail(self, line: int, message: str) -> NoReturn:
         raise CsvDataError(f"{self.path}:{line}: {message}")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 from tradekernel.errors import ConfigError
@@ -25,11 +26,33 @@ _BPS = Decimal(10000)
 _SPREAD_QUANTUM = Decimal("0.0001")
 
 
+def at_most(limit: float | Decimal, *, inclusive: bool = True) -> Callable[[Any, Any, Any], None]:
+    """attrs validator: the value is at most ``limit`` (below it, when not inclusive)."""
+
+    def check(_inst: Any, attribute: Any, value: Any) -> None:
+        if value is not None and (value > limit or (not inclusive and value == limit)):
+            bound = "at most" if inclusive else "below"
+            shown = f"{Decimal(str(limit)):,f}"
+            raise ValueError(f"{attribute.name}: expected {bound} {shown}, got {value!r}")
+
+    return check
+
+
+HALF_SPREAD_BPS = 10000
+"""``half_spread_bps`` is below this (10,000 bps = 100%: a bid of zero or less)."""
+
+half_spread = at_most(HALF_SPREAD_BPS, inclusive=False)
+"""The validator of every feed's ``half_spread_bps`` (after ``non_negative``)."""
+
+
 class BarFeed:
     """A market data feed over a stream of bar steps (implements ``MarketData``).
 
     ``advance()`` moves the clock to the next timestamp and returns it (``None`` once the
-    stream is exhausted; ``now()`` then stays at the last timestamp). Quotes are derived
+    stream is exhausted; ``now()`` then stays at the last timestamp). When the stream
+    raises (a replay row that cannot be read), the feed keeps that error as
+    :attr:`failure` and raises it again on every later advance: a broken file never
+    looks like the end of the data. Quotes are derived
     from the latest bar: ``last`` is its close, ``bid``/``ask`` are ``half_spread_bps``
     below/above it. Each symbol keeps a rolling window of its last ``window`` bars.
     """
@@ -54,6 +77,7 @@ class BarFeed:
         self._quotes: dict[str, Quote] = {}
         self._now: datetime | None = None
         self._exhausted = False
+        self._failure: Exception | None = None
         self._lock = threading.RLock()
         self._resume: Path | None = None
         self._resume_after: datetime | None = None
@@ -73,6 +97,11 @@ class BarFeed:
     def exhausted(self) -> bool:
         """True once :meth:`advance` has returned ``None``."""
         return self._exhausted
+
+    @property
+    def failure(self) -> Exception | None:
+        """The error the stream raised (every later :meth:`advance` raises it again)."""
+        return self._failure
 
     def resume_from(self, path: Path) -> None:
         """Continue where the last process on this state stopped (a paper account that
@@ -121,9 +150,15 @@ class BarFeed:
 
     def _step(self) -> datetime | None:
         with self._lock:
+            if self._failure is not None:
+                raise self._failure
             if self._exhausted:
                 return None
-            step = next(self._steps, None)
+            try:
+                step = next(self._steps, None)
+            except Exception as exc:  # a generator that raised is finished: keep the cause
+                self._failure = exc
+                raise
             if step is None:
                 self._exhausted = True
                 return None
@@ -177,11 +212,13 @@ class BarFeed:
                 return None
             bar = history[-1]
             last = bar.close
-            if self._half_spread:
-                offset = (last * self._half_spread).quantize(_SPREAD_QUANTUM)
-                bid, ask = last - offset, last + offset
-            else:
-                bid = ask = last
+            bid = ask = last
+            if self._half_spread and last.is_finite():
+                try:
+                    offset = (last * self._half_spread).quantize(_SPREAD_QUANTUM)
+                    bid, ask = last - offset, last + offset
+                except ArithmeticError:  # an absurd price: the kernel's screen rejects it
+                    pass
             quote = Quote(symbol=symbol, ts=bar.ts, last=last, bid=bid, ask=ask, volume=bar.volume)
             self._quotes[symbol] = quote
             return quote

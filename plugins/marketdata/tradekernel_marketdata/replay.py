@@ -18,29 +18,32 @@ from attrs import define, field
 from loguru import logger
 from tradekernel.errors import ConfigError
 from tradekernel.models import Bar
-from tradekernel.settings import positive
+from tradekernel.settings import non_negative, positive
 
 from .csvbars import Rows, read_columns, scan_symbols
-from .feed import BarFeed, Step
+from .feed import BarFeed, Step, half_spread
 from .sample import SAMPLE_DIR
 
 
-def _bound(value: Any) -> datetime | date | None:
-    """``start``/``end``: a TOML date or date-time, or an ISO string."""
-    if value is None or isinstance(value, datetime | date):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-        except ValueError:
-            pass
-    raise ValueError(f"expected a date like 2024-01-02 or an ISO date-time, got {value!r}")
+def _bound(key: str) -> Callable[[Any], datetime | date | None]:
+    """The converter of ``start``/``end``: a TOML date or date-time, or an ISO string."""
 
+    def convert(value: Any) -> datetime | date | None:
+        if value is None or isinstance(value, datetime | date):
+            return value
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                if len(text) == 10:
+                    return date.fromisoformat(text)
+                return datetime.fromisoformat(text)
+            except ValueError:
+                pass
+        raise ValueError(
+            f"{key}: expected a date like 2024-01-02 or an ISO date-time, got {value!r}"
+        )
 
-def _non_negative(_inst: object, attribute: Any, value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name}: expected zero or more, got {value!r}")
+    return convert
 
 
 @define
@@ -54,12 +57,12 @@ class ReplayConfig:
     """File stem → symbol, for per-symbol files whose name is not the symbol."""
     symbols: list[str] = field(factory=list)
     """Replay only these symbols (empty: every symbol found)."""
-    start: Any = field(default=None, converter=_bound)
+    start: Any = field(default=None, converter=_bound("start"))
     """First date or time to replay (inclusive)."""
-    end: Any = field(default=None, converter=_bound)
+    end: Any = field(default=None, converter=_bound("end"))
     """Last date or time to replay (inclusive; a date includes that whole day)."""
     window: int = field(default=500, validator=positive)
-    half_spread_bps: float = field(default=0.0, validator=_non_negative)
+    half_spread_bps: float = field(default=0.0, validator=[non_negative, half_spread])
     resume: bool = True
     """Continue after the last bar a previous process on this state saw (false: start
     over each time; backtests turn it off)."""

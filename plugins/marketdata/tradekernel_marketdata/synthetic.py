@@ -18,20 +18,29 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from itertools import count
+from typing import Any
 
 from attrs import define, field
 from tradekernel.models import Bar
-from tradekernel.settings import Duration, positive
+from tradekernel.quality import MAX_PRICE
+from tradekernel.settings import Duration, finite, non_negative, positive
 
-from .feed import BarFeed, Step
+from .feed import BarFeed, Step, at_most, half_spread
 
 CENT = Decimal("0.01")
 MIN_PRICE = 0.01
 
 
-def _non_negative(_inst: object, attribute: object, value: float | None) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"{attribute.name}: expected zero or more, got {value!r}")  # type: ignore[attr-defined]
+MAX_RATE = 1.0
+"""``drift``, ``volatility``, ``trend`` and ``reversion`` are per-bar rates: above 100% per
+bar is not a market (and overflows the path)."""
+
+
+def _rate(_inst: object, attribute: Any, value: float) -> None:
+    if not (finite(value) and -MAX_RATE <= value <= MAX_RATE):
+        raise ValueError(
+            f"{attribute.name}: expected a number from {-MAX_RATE:g} to {MAX_RATE:g}, got {value!r}"
+        )
 
 
 def _symbols(_inst: object, _attribute: object, value: list[str]) -> None:
@@ -52,23 +61,23 @@ class SyntheticConfig:
     seed: int = 7
     start: datetime = field(factory=lambda: datetime(2026, 1, 2, 14, 30, tzinfo=UTC))
     interval: Duration = field(default=Duration(86400), validator=positive)
-    bars: int | None = field(default=400, validator=_non_negative)
+    bars: int | None = field(default=400, validator=non_negative)
     """How many timestamps to generate; ``0`` (or ``None`` in code) means endless."""
-    start_price: float = field(default=100.0, validator=positive)
-    drift: float = 0.0002
+    start_price: float = field(default=100.0, validator=[positive, at_most(MAX_PRICE)])
+    drift: float = field(default=0.0002, validator=_rate)
     """Mean return per bar, on top of the trend regime."""
-    volatility: float = field(default=0.015, validator=_non_negative)
+    volatility: float = field(default=0.015, validator=[non_negative, _rate])
     """Standard deviation of the return per bar."""
-    trend: float = field(default=0.004, validator=_non_negative)
+    trend: float = field(default=0.004, validator=[non_negative, _rate])
     """Size of the regime drift per bar (up-trend +trend, down-trend -trend)."""
     regime_bars: int = field(default=60, validator=positive)
     """Mean length of a trend regime, in bars."""
-    reversion: float = field(default=0.001, validator=_non_negative)
+    reversion: float = field(default=0.001, validator=[non_negative, _rate])
     """Pull back toward ``start_price`` (keeps endless paths in a sane range)."""
-    volume: float = field(default=1_000_000.0, validator=_non_negative)
+    volume: float = field(default=1_000_000.0, validator=non_negative)
     """Mean volume per bar (each bar draws 0.5x to 1.5x of it)."""
     window: int = field(default=500, validator=positive)
-    half_spread_bps: float = field(default=0.0, validator=_non_negative)
+    half_spread_bps: float = field(default=0.0, validator=[non_negative, half_spread])
     resume: bool = True
     """Continue after the last bar a previous process on this state saw (false: start
     over each time; backtests turn it off)."""

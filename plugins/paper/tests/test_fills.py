@@ -263,3 +263,26 @@ def test_a_reset_account_never_reissues_a_broker_order_id(kit):
     second = [reset.submit(buy(f"tk-second-{i}", 1)).broker_order_id for i in range(2)]
     assert len(set(first + second)) == 4
     assert reset.get_order("tk-first-0") is None  # the kernel's reconcile notices this
+
+
+def test_submit_refuses_what_its_own_constraints_forbid(kit):
+    """Whoever sends the order (the kernel fits intents first; a script or plugin need
+    not): a limit off the tick and an order below the minimum notional are refused."""
+    import pytest
+    from tradekernel.components import BrokerRejected
+
+    feed = kit.ScriptedFeed({"AAA": BARS})
+    broker = kit.broker(feed, min_notional=D(500), price_tick=D("0.05"))
+    feed.advance()
+    with pytest.raises(BrokerRejected) as info:
+        broker.submit(limit(buy, "tick", 10, "100.03"))
+    assert info.value.code == "bad_limit_price" and "multiple of 0.05" in str(info.value)
+    with pytest.raises(BrokerRejected) as info:
+        broker.submit(buy("small", 4))  # 4 x 100.5 = 402 < 500
+    assert info.value.code == "below_min_notional"
+    assert broker.submit(buy("big", 5)).status is OrderStatus.WORKING  # 502.5
+    feed.advance()
+    with pytest.raises(BrokerRejected) as info:
+        broker.submit(sell("part", 1))  # a part of the position, below the minimum
+    assert info.value.code == "below_min_notional"
+    assert broker.submit(sell("close", 5)).status is OrderStatus.WORKING  # closes it

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tradekernel import hookimpl
 from tradekernel.components import ComponentContext
+from tradekernel.errors import ConfigError
 
 from .broker import PaperBroker
 from .config import PaperConfig
@@ -19,6 +20,7 @@ def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
     db = Path(config.db).expanduser()
     if not db.is_absolute():
         db = Path(ctx.state_dir) / db
+    _check_db_path(db, ctx)
     if getattr(ctx, "check_only", False):
         # validating only: an account created now would fix its starting cash for good
         db = Path(":memory:")
@@ -29,6 +31,25 @@ def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
         db,
         max_price_move=getattr(runtime, "max_price_move", 1.0),
     )
+
+
+def _check_db_path(db: Path, ctx: ComponentContext) -> None:
+    """``config check`` and ``run`` refuse a ``db`` that cannot be the account file (a
+    directory, or a path under a file) before anything is written."""
+    settings = ctx.settings
+    where = settings.where("broker", "paper", "db") if hasattr(settings, "where") else ""
+    prefix = f"{where}: " if where else ""
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(f"{prefix}[broker.paper] db: {db} {why}")
+
+    if db.is_dir():
+        raise refuse("is a directory (expected the account database file, e.g. paper.db)")
+    for parent in db.parents:  # the nearest existing ancestor must be a directory
+        if parent.exists():
+            if not parent.is_dir():
+                raise refuse(f"is under {parent}, which is a file, not a directory")
+            break
 
 
 @hookimpl

@@ -356,7 +356,15 @@ class PaperBroker:
                     f"a limit order needs a positive limit price up to {MAX_PRICE:,.0f}, "
                     f"got {limit}",
                 )
+            if c.price_tick and not _multiple(limit, c.price_tick):
+                return (
+                    "bad_limit_price",
+                    f"limit price {limit} is not a multiple of {c.price_tick} "
+                    "([broker.paper] price_tick)",
+                )
         md = self.market_data
+        if c.min_notional and (rejection := self._below_min_notional(request)) is not None:
+            return rejection
         if request.symbol not in md.symbols():
             return "unknown_symbol", f"{request.symbol} is not traded by the market data feed"
         ledger = self._ledger
@@ -386,6 +394,28 @@ class PaperBroker:
                     f"selling {qty} {request.symbol} but only {max(free, ZERO)} is held "
                     "(net of working sells) and short selling is off",
                 )
+        return None
+
+    def _below_min_notional(self, request: OrderRequest) -> tuple[str, str] | None:
+        """``below_min_notional`` when quantity x price (the limit, else the last price)
+        is below ``min_notional``; a sell of the whole position may close it anyway."""
+        c = self._constraints
+        price = request.limit_price if request.order_type is OrderType.LIMIT else None
+        if price is None:
+            quote = self.market_data.quote(request.symbol)
+            price = quote.last if quote is not None else None
+        if price is None or not price.is_finite():
+            return None  # no price to judge by: the checks below refuse what needs one
+        held = self._ledger.positions.get(request.symbol)
+        if request.side is Side.SELL and held is not None and request.quantity == held.quantity:
+            return None
+        notional = request.quantity * price
+        if notional < c.min_notional:
+            return (
+                "below_min_notional",
+                f"{request.quantity} x {price} = {notional} is below the minimum notional "
+                f"{c.min_notional} ([broker.paper] min_notional)",
+            )
         return None
 
     def _log_new(self, order: WorkingOrder) -> None:

@@ -8,17 +8,7 @@ from typing import Any
 from attrs import define, field
 from tradekernel.components import OrderConstraints
 from tradekernel.models import to_decimal
-from tradekernel.settings import positive, ratio
-
-
-def _non_negative(_inst: object, attribute: Any, value: Decimal) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name}: expected zero or more, got {value}")
-
-
-def _finite(_inst: object, attribute: Any, value: Decimal) -> None:
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"{attribute.name}: expected a finite number of zero or more, got {value}")
+from tradekernel.settings import non_negative, positive, ratio
 
 
 def _non_empty(_inst: object, attribute: Any, value: str) -> None:
@@ -32,9 +22,9 @@ class PaperConfig:
 
     cash: Decimal = field(default=Decimal(100000), converter=to_decimal, validator=positive)
     """Starting cash of a new account (an existing account database keeps its own)."""
-    commission: Decimal = field(default=Decimal(0), converter=to_decimal, validator=_non_negative)
+    commission: Decimal = field(default=Decimal(0), converter=to_decimal, validator=non_negative)
     """Commission as a fraction of each fill's notional (0.001 = 10 bps)."""
-    slippage_bps: Decimal = field(default=Decimal(0), converter=to_decimal, validator=_non_negative)
+    slippage_bps: Decimal = field(default=Decimal(0), converter=to_decimal, validator=non_negative)
     """Market orders fill this many basis points worse than the bar's open."""
     max_volume_share: float = field(default=1.0, validator=ratio)
     """Below 1: a bar fills at most this share of its volume; the rest keeps working."""
@@ -42,18 +32,18 @@ class PaperConfig:
     """Allow sells beyond the held quantity (negative positions)."""
     db: str = field(default="paper.db", validator=_non_empty)
     """The account database, relative to ``[kernel] state_dir`` unless absolute."""
-    history_cache: int = field(default=256, validator=_non_negative)
+    history_cache: int = field(default=256, validator=non_negative)
     """Closed orders (with their fills) kept in memory; older ones are read from the
     database on demand. Open orders are always in memory."""
-    min_quantity: Decimal = field(default=Decimal(1), converter=to_decimal, validator=_finite)
+    min_quantity: Decimal = field(default=Decimal(1), converter=to_decimal, validator=non_negative)
     """The smallest order quantity accepted (after rounding to ``quantity_increment``)."""
     quantity_increment: Decimal = field(
-        default=Decimal(1), converter=to_decimal, validator=[_finite, positive]
+        default=Decimal(1), converter=to_decimal, validator=positive
     )
     """Order quantities are multiples of this (1: whole shares)."""
-    min_notional: Decimal = field(default=Decimal(0), converter=to_decimal, validator=_finite)
+    min_notional: Decimal = field(default=Decimal(0), converter=to_decimal, validator=non_negative)
     """The smallest quantity x price an order may have (0: none)."""
-    price_tick: Decimal = field(default=Decimal(0), converter=to_decimal, validator=_finite)
+    price_tick: Decimal = field(default=Decimal(0), converter=to_decimal, validator=non_negative)
     """Limit prices are multiples of this (0: any price)."""
 
     def order_constraints(self) -> OrderConstraints:
