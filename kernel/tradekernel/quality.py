@@ -175,6 +175,8 @@ class DataQuality:
         self._bad: dict[str, list[tuple[Bar, str]]] = {}
         """Rejected bars per symbol, while they may still be in a feed's window."""
         self._accepted: dict[str, dict[datetime, Bar]] = {}
+        self._clean: dict[str, list[Bar] | None] = {}
+        """The last bars list per symbol that passed whole (see :meth:`_unchanged_prefix`)."""
         """Accepted bars per symbol by time, while they may still be in a feed's window."""
 
     # -- one item, with history -------------------------------------------------------
@@ -334,10 +336,14 @@ class DataQuality:
         or unsorted history), and that times strictly increase through the list."""
         accepted = self._accepted.setdefault(symbol, {})
         bad = self._bad.get(symbol)
-        previous: datetime | None = None
+        start = self._unchanged_prefix(symbol, bars)
+        previous: datetime | None = bars[start - 1].ts if start else None
         last = len(bars) - 1
-        for i, bar in enumerate(bars):
+        clean = True
+        for i in range(start, len(bars)):
+            bar = bars[i]
             if not isinstance(bar, Bar):
+                clean = False
                 continue
             known = accepted.get(bar.ts)
             problem = None
@@ -353,6 +359,7 @@ class DataQuality:
             if problem is None and previous is not None and bar.ts <= previous:
                 problem = _order_problem(bar.ts, previous, "after")
             if problem is not None:
+                clean = False
                 self._forget(symbol, bar, problem[0])
                 bad = self._bad[symbol]
                 self._reject(skill, symbol, bar, problem, out)
@@ -360,10 +367,25 @@ class DataQuality:
             if known is not bar:
                 accepted[bar.ts] = bar  # a sane revision, or a bar never judged before
             previous = bar.ts
+        self._clean[symbol] = bars if clean and not bad else None
         if len(accepted) > 2 * len(bars) + 16:  # forget bars that left every window
             oldest = min(b.ts for b in bars if isinstance(b, Bar))
             for ts in [ts for ts in accepted if ts < oldest]:
                 del accepted[ts]
+
+    def _unchanged_prefix(self, symbol: str, bars: list[Bar]) -> int:
+        """How many leading bars of ``bars`` need no new look: when all but the newest are
+        the tail of the last list that passed whole (a rolling window moved by one bar, the
+        common case), only the newest bar is checked again."""
+        before = self._clean.get(symbol)
+        keep = len(bars) - 1
+        if before is None or keep <= 0 or keep > len(before):
+            return 0
+        try:  # list equality tests identity first: identical bars cost no comparison
+            same = bars[:keep] == before[len(before) - keep :]
+        except ArithmeticError:  # a signalling NaN in a changed bar: look at them all
+            return 0
+        return keep if same else 0
 
     def _reject(
         self,
