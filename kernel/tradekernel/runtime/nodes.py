@@ -298,14 +298,7 @@ class Nodes:
         out = []
         for intent in decision.intents:
             if intent.symbol not in state.candidates or intent.symbol not in state.quotes:
-                self.kernel.emit(
-                    "strategist",
-                    "dropped_intent",
-                    severity="warning",
-                    intent_id=intent.id,
-                    symbol=intent.symbol,
-                    reason="not_a_candidate",
-                )
+                self._drop(intent, "not_a_candidate")
                 continue
             intent = _with(intent)  # the id is always the digest of the content (verify checks)
             if state.degraded:
@@ -332,15 +325,7 @@ class Nodes:
         held = position.quantity if position is not None else None
         result = fit(intent, constraints, quote.last if quote else None, step, held)
         if result.reason is not None:
-            self.kernel.emit(
-                "strategist",
-                "dropped_intent",
-                severity="warning",
-                intent_id=intent.id,
-                symbol=intent.symbol,
-                reason=result.reason,
-                detail=result.detail,
-            )
+            self._drop(intent, result.reason, result.detail)
             return None
         return _with(intent, **result.changes) if result.changes else intent
 
@@ -355,16 +340,22 @@ class Nodes:
             qty = (intent.quantity * ratio / step).to_integral_value(ROUND_DOWN) * step
             scaled = {"quantity": qty} if qty > 0 else None
         if scaled is None:
-            self.kernel.emit(
-                "strategist",
-                "dropped_intent",
-                severity="warning",
-                intent_id=intent.id,
-                symbol=intent.symbol,
-                reason="degrade_scaled_to_zero",
-            )
+            self._drop(intent, "degrade_scaled_to_zero")
             return None
         return _with(intent, **scaled)
+
+    def _drop(self, intent: Intent, reason: str, detail: str | None = None) -> None:
+        """Leave ``intent`` out of the cycle, saying why (``strategist.dropped_intent``)."""
+        extra = {} if detail is None else {"detail": detail}
+        self.kernel.emit(
+            "strategist",
+            "dropped_intent",
+            severity="warning",
+            intent_id=intent.id,
+            symbol=intent.symbol,
+            reason=reason,
+            **extra,
+        )
 
     def _node_guard(self, state: CycleState) -> None:
         guards = self.kernel.components("guard")
@@ -381,15 +372,7 @@ class Nodes:
                     actor="strategist",
                 )
             except SecretInIntent as exc:
-                self.kernel.emit(
-                    "strategist",
-                    "dropped_intent",
-                    severity="warning",
-                    intent_id=intent.id,
-                    symbol=intent.symbol,  # the event bus scrubs events
-                    reason=exc.code,
-                    detail=str(exc),
-                )
+                self._drop(intent, exc.code, str(exc))  # the event bus scrubs events
                 continue
             intent = record.intent  # the stored (secret-scrubbed) intent
             if record.state != IntentState.PROPOSED:
