@@ -11,11 +11,13 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from attrs import asdict, frozen
 
+from .components import DEFAULT_ORDER_CONSTRAINTS, OrderConstraints
+from .constraints import constraints_or_default, order_quantity
 from .errors import RefusedError
 from .models import GuardVerdict, utcnow
 from .store import IntentRecord, IntentState, StateConflict, Store
@@ -23,17 +25,15 @@ from .store import IntentRecord, IntentState, StateConflict, Store
 Emit = Callable[..., Any]
 
 
-def derive_quantity(record: IntentRecord, step: float | Decimal) -> Decimal | None:
-    """The order quantity: the intent's quantity, or notional / ref_price rounded DOWN to a
-    multiple of ``step``. ``None`` when a notional intent has no reference price."""
-    intent = record.intent
-    if intent.quantity is not None:
-        return intent.quantity
-    if not record.ref_price or intent.notional is None:
-        return None
-    step_d = Decimal(str(step))
-    units = (intent.notional / record.ref_price / step_d).to_integral_value(rounding=ROUND_DOWN)
-    return units * step_d
+def derive_quantity(
+    record: IntentRecord,
+    step: float | Decimal,
+    constraints: OrderConstraints = DEFAULT_ORDER_CONSTRAINTS,
+) -> Decimal | None:
+    """The order quantity of ``record`` (:func:`~tradekernel.constraints.order_quantity` at
+    its reference price, with the broker's ``constraints``). ``None`` when a notional
+    intent has no reference price."""
+    return order_quantity(record.intent, record.ref_price, step, constraints)
 
 
 @frozen
@@ -93,11 +93,15 @@ class ApprovalService:
         *,
         emit: Emit | None = None,
         clock: Callable[[], datetime] = utcnow,
+        broker: Callable[[], Any] | None = None,
     ) -> None:
+        """``broker`` returns the selected broker (called when a preview needs its order
+        constraints); without it the preview sizes with the default constraints."""
         self.store = store
         self.settings = settings
         self.emit = emit
         self.clock = clock
+        self.broker = broker
 
     def _emit(self, kind: str, record: IntentRecord, **fields: Any) -> None:
         if self.emit is None:
@@ -301,7 +305,10 @@ class ApprovalService:
             record = self.store.get(intent_id)  # IntentNotFound
         intent = record.intent
         now = self.clock()
-        quantity = derive_quantity(record, self.settings.runtime.quantity_step)
+        constraints = DEFAULT_ORDER_CONSTRAINTS
+        if self.broker is not None:
+            constraints = constraints_or_default(self.broker(), intent.symbol)
+        quantity = derive_quantity(record, self.settings.runtime.quantity_step, constraints)
         if quantity is not None and record.ref_price is not None:
             estimate: Decimal | None = quantity * record.ref_price
         else:

@@ -44,8 +44,36 @@ def broker_constraints(broker: Any, symbol: str) -> OrderConstraints:
     return constraints
 
 
+def constraints_or_default(broker: Any, symbol: str) -> OrderConstraints:
+    """:func:`broker_constraints`, or :data:`DEFAULT_ORDER_CONSTRAINTS` when the broker's
+    declaration fails (sizing must go on with the rule the runtime fitted the intent to)."""
+    try:
+        return broker_constraints(broker, symbol)
+    except Exception:
+        return DEFAULT_ORDER_CONSTRAINTS
+
+
 def _down(value: Decimal, step: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
     return (value / step).to_integral_value(rounding=rounding) * step
+
+
+def order_quantity(
+    intent: Intent,
+    ref_price: Decimal | None,
+    quantity_step: float | Decimal,
+    constraints: OrderConstraints = DEFAULT_ORDER_CONSTRAINTS,
+) -> Decimal | None:
+    """The quantity an order for ``intent`` is sent with: the intent's quantity, or its
+    notional / ``ref_price`` rounded down to ``[runtime] quantity_step``, either rounded
+    down to the broker's ``quantity_increment``. ``None`` when a notional intent has no
+    positive reference price. The one sizing rule of :func:`fit`, the approval preview
+    and the executor. Raises ``InvalidOperation`` for more digits than Decimal carries."""
+    if intent.quantity is not None:
+        return _down(intent.quantity, constraints.quantity_increment)
+    if ref_price is None or ref_price <= 0 or intent.notional is None:
+        return None
+    step = quantity_step if isinstance(quantity_step, Decimal) else Decimal(str(quantity_step))
+    return _down(_down(intent.notional / ref_price, step), constraints.quantity_increment)
 
 
 def fit(
@@ -55,17 +83,18 @@ def fit(
     quantity_step: Decimal,
     held: Decimal | None = None,
 ) -> Fit:
-    """How ``intent`` fits ``constraints`` at ``price`` (the quote's last; the limit for a
-    limit order). A quantity intent is rounded down to the increment; a notional intent
-    keeps its notional, and the quantity the executor will derive from it (rounded down to
-    ``[runtime] quantity_step``, then to the increment) must reach the minimums too: the
-    minimum notional is judged on that quantity x price, not on the notional asked.
+    """How ``intent`` fits ``constraints`` at ``price`` (the quote's last, which becomes the
+    intent's reference price). A quantity intent is rounded down to the increment; a
+    notional intent keeps its notional, and the quantity the executor will send for it
+    (:func:`order_quantity`) must reach the minimums too: the minimum notional is judged on
+    that quantity x price (the limit for a limit order), not on the notional asked.
 
     ``held`` is the position's quantity: a sell of exactly all of it (closing the
     position) is not held to ``min_notional``, so a position that fell below it can
     still be closed."""
     c = constraints
     changes: dict[str, Any] = {}
+    ref_price = price
     if intent.order_type is OrderType.LIMIT and intent.limit_price is not None:
         price = intent.limit_price
         if c.price_tick:
@@ -83,14 +112,10 @@ def fit(
             if tick != intent.limit_price:
                 changes["limit_price"] = price = tick
     try:
-        if intent.quantity is not None:
-            quantity = _down(intent.quantity, c.quantity_increment)
-            if quantity != intent.quantity and quantity > 0:
-                changes["quantity"] = quantity
-        elif price is not None and price > 0 and intent.notional is not None:
-            quantity = _down(_down(intent.notional / price, quantity_step), c.quantity_increment)
-        else:
-            quantity = None  # no price: the executor cannot size it either; not ours to judge
+        # no reference price (None): the executor cannot size it either; not ours to judge
+        quantity = order_quantity(intent, ref_price, quantity_step, c)
+        if intent.quantity is not None and quantity != intent.quantity and quantity > 0:
+            changes["quantity"] = quantity
     except InvalidOperation:  # more digits than Decimal carries: not a real order
         return Fit({}, QUANTITY_BELOW_MINIMUM, f"quantity of {intent.symbol} cannot be rounded")
     if quantity is not None and (quantity <= 0 or quantity < c.min_quantity):

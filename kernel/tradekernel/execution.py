@@ -24,6 +24,7 @@ from attrs import frozen
 
 from .approval import derive_quantity
 from .components import BrokerRejected
+from .constraints import constraints_or_default
 from .errors import RefusedError
 from .models import Order, OrderRequest, OrderStatus, utcnow
 from .store import CLAIMED, IntentRecord, IntentState, StateConflict, Store
@@ -244,7 +245,8 @@ class Executor:
         return out
 
     def _request(self, record: IntentRecord) -> OrderRequest | None:
-        quantity = derive_quantity(record, self.settings.runtime.quantity_step)
+        constraints = constraints_or_default(self.broker, record.intent.symbol)
+        quantity = derive_quantity(record, self.settings.runtime.quantity_step, constraints)
         if quantity is None or quantity <= 0:
             return None
         intent = record.intent

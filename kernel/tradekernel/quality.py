@@ -168,6 +168,8 @@ class DataQuality:
         self._bar_ts: dict[str, datetime] = {}
         self._close: dict[str, Decimal] = {}
         """The last accepted close per symbol."""
+        self._prior: dict[str, Decimal] = {}
+        """The accepted close before the newest accepted bar (the band of its revisions)."""
         self._previous: dict[str, Decimal] = {}
         """The close of the previous bar that was sane on its own (accepted or an outlier)."""
         self._quote: dict[str, Quote] = {}
@@ -181,31 +183,54 @@ class DataQuality:
 
     # -- one item, with history -------------------------------------------------------
 
-    def check_bar(self, bar: Bar) -> tuple[str, str] | None:
-        """Judge a bar newer than the symbol's last one; remember it when accepted."""
+    def check_bar(self, bar: Bar, revision: bool = False) -> tuple[str, str] | None:
+        """Judge a bar newer than the symbol's last one; remember it when accepted.
+
+        ``revision``: ``bar`` may be a new version of the newest accepted bar (a bar still
+        forming on a live feed: same time, new values). It is judged against the close
+        accepted before that bar, and replaces it when sane.
+        """
         symbol = bar.symbol
         problem = bar_problem(bar)
+        before = self._bar_ts.get(symbol)
+        revising = revision and before is not None and bar.ts == before
         if problem is None:
-            before = self._bar_ts.get(symbol)
-            if before is not None and bar.ts <= before:
+            if before is not None and bar.ts <= before and not revising:
                 problem = (
                     "non_increasing_time",
                     f"bar at {bar.ts.isoformat()} is not after the previous one "
                     f"({before.isoformat()})",
                 )
             else:
-                references = [r for r in (self._close.get(symbol), self._previous.get(symbol)) if r]
+                if revising:
+                    references = [r for r in (self._prior.get(symbol),) if r]
+                else:
+                    references = [
+                        r for r in (self._close.get(symbol), self._previous.get(symbol)) if r
+                    ]
                 if (why := band_problem(bar.low, bar.high, references, self.max_move)) is not None:
                     problem = "price_outlier", why
                 self._previous[symbol] = bar.close
         self._seen[symbol] = bar
         if problem is None:
+            if revising:
+                self._clear_bad(symbol, bar.ts)
+            elif symbol in self._close:
+                self._prior[symbol] = self._close[symbol]
             self._bar_ts[symbol] = bar.ts
             self._close[symbol] = bar.close
             self._accepted.setdefault(symbol, {})[bar.ts] = bar
         else:
             self._forget(symbol, bar, problem[0])
         return problem
+
+    def _clear_bad(self, symbol: str, ts: datetime) -> None:
+        """Forget the rejected versions of the bar at ``ts`` (a sane revision replaced them)."""
+        bad = self._bad.get(symbol)
+        if bad:
+            bad[:] = [(b, code) for b, code in bad if b.ts != ts]
+            if not bad:
+                del self._bad[symbol]
 
     def _forget(self, symbol: str, bar: Bar, code: str) -> None:
         """Remember ``bar`` as rejected (and no longer as accepted)."""
@@ -325,10 +350,14 @@ class DataQuality:
         while start and not same_bar(bars[start - 1], seen):
             start -= 1
         new = bars[start:]
+        revision = False
         if seen is not None and start == 0:  # the last judged bar left the list
-            new = [b for b in bars if b.ts > seen.ts] or bars[-1:]
+            new = [b for b in bars if b.ts > seen.ts]
+            if not new:  # the newest bar changed: still forming, or a bad feed
+                new = bars[-1:]
+                revision = new[0].ts == seen.ts
         for bar in new:
-            self._reject(skill, symbol, bar, self.check_bar(bar), out)
+            self._reject(skill, symbol, bar, self.check_bar(bar, revision), out)
         self._screen_list(skill, symbol, bars, out)
 
     def _screen_list(self, skill: str, symbol: str, bars: list[Bar], out: list[Rejection]):
@@ -376,13 +405,17 @@ class DataQuality:
     def _unchanged_prefix(self, symbol: str, bars: list[Bar]) -> int:
         """How many leading bars of ``bars`` need no new look: when all but the newest are
         the tail of the last list that passed whole (a rolling window moved by one bar, the
-        common case), only the newest bar is checked again."""
+        common case) or the same window whose newest bar was revised (a bar still forming),
+        only the newest bar is checked again."""
         before = self._clean.get(symbol)
         keep = len(bars) - 1
         if before is None or keep <= 0 or keep > len(before):
             return 0
         try:  # list equality tests identity first: identical bars cost no comparison
-            same = bars[:keep] == before[len(before) - keep :]
+            head = bars[:keep]
+            same = head == before[len(before) - keep :]
+            if not same and keep < len(before):  # the same window, its newest bar revised
+                same = head == before[:keep]
         except ArithmeticError:  # a signalling NaN in a changed bar: look at them all
             return 0
         return keep if same else 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, TypeVar
@@ -128,8 +128,12 @@ class Settings:
         *,
         overrides: Mapping[str, Any] | None = None,
         environ: Mapping[str, str] | None = None,
+        env_names: Iterable[str] = (),
     ) -> Settings:
-        """Load settings from file, environment and CLI ``overrides`` (``"kernel.mode"``)."""
+        """Load settings from file, environment and CLI ``overrides`` (``"kernel.mode"``).
+
+        ``env_names``: variables the command line names (``--hmac-key-env NAME``), which
+        the check of ``TRADEKERNEL_`` variable names accepts."""
         env = dict(os.environ if environ is None else environ)
         path, required = _config_path(config_path, env)
         raw: dict[str, Any] = {}
@@ -166,7 +170,7 @@ class Settings:
             keys = _spelled_as_existing(raw, keys)
             _set_path(raw, keys, _parse_env_value(value), name)
             sources[keys] = f"env:{name}"
-        _check_env_names(env, raw)
+        _check_env_names(env, raw, env_names)
         for dotted, (value, flag) in _normalise_overrides(overrides):
             keys = tuple(dotted.split("."))
             _set_path(raw, keys, value, flag)
@@ -415,12 +419,20 @@ def config_secrets(data: Any, secret: bool = False, header: bool = False) -> lis
 
 
 def env_references(data: Any) -> list[tuple[str, str]]:
-    """Every ``(key, variable name)`` of a ``*_env`` key in ``data``, at any depth."""
-    if isinstance(data, dict):
+    """Every ``(key, variable name)`` of a ``*_env`` key (a name) or ``*_envs`` key (a
+    list of names) in ``data``, at any depth."""
+    if isinstance(data, Mapping):
         found: list[tuple[str, str]] = []
         for key, value in data.items():
             if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
                 found.append((key, value))
+            elif (
+                isinstance(key, str)
+                and key.endswith("_envs")
+                and isinstance(value, list)
+                and all(isinstance(name, str) for name in value)
+            ):
+                found.extend((key, name) for name in value)
             else:
                 found.extend(env_references(value))
         return found
@@ -451,26 +463,14 @@ def _canonical(key: str) -> str:
     return key.replace("-", "_")
 
 
-def _env_references(data: Any) -> set[str]:
-    """Every variable name a ``*_env`` key of the configuration names (a secret's home)."""
-    if isinstance(data, Mapping):
-        found: set[str] = set()
-        for key, value in data.items():
-            if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
-                found.add(value)
-            else:
-                found |= _env_references(value)
-        return found
-    if isinstance(data, list):
-        return {name for item in data for name in _env_references(item)}
-    return set()
-
-
-def _check_env_names(env: Mapping[str, str], raw: Mapping[str, Any]) -> None:
+def _check_env_names(
+    env: Mapping[str, str], raw: Mapping[str, Any], named: Iterable[str] = ()
+) -> None:
     """A ``TRADEKERNEL_`` variable that sets nothing is a mistake, not a no-op: an error
     with a did-you-mean (``TRADEKERNEL_KERNEL_MODE`` → ``TRADEKERNEL_KERNEL__MODE``).
-    ``TRADEKERNEL_CONFIG``, ``TRADEKERNEL_<SECTION>__<KEY>`` and variables the
-    configuration names for a secret (``api_key_env = "TRADEKERNEL_KEY"``) are fine."""
+    ``TRADEKERNEL_CONFIG``, ``TRADEKERNEL_<SECTION>__<KEY>``, variables the configuration
+    names (``api_key_env = "TRADEKERNEL_KEY"``, ``hmac_verify_key_envs = [...]``) and
+    variables ``named`` on the command line (``--hmac-key-env``) are fine."""
     strays = [
         name
         for name in env
@@ -478,7 +478,7 @@ def _check_env_names(env: Mapping[str, str], raw: Mapping[str, Any]) -> None:
     ]
     if not strays:
         return
-    referenced = _env_references(raw)
+    referenced = {name for _, name in env_references(raw)} | set(named)
     for name in sorted(strays):
         if name in referenced:
             continue

@@ -11,7 +11,7 @@ import pytest
 from tradekernel.audit import HmacKey, canonical_bytes
 from tradekernel.store.journal import GENESIS
 
-from .conftest import DAY, DAY2, HMAC_ENV, HMAC_SECRET, OTHER_SECRET
+from .conftest import AUDIT_HMAC, DAY, DAY2, HMAC_ENV, HMAC_SECRET, OTHER_SECRET
 
 # -- happy paths ------------------------------------------------------------------------
 
@@ -304,3 +304,26 @@ def test_ed25519_key_from_the_environment(env, ed25519_keys, monkeypatch):
     env.configure('[audit]\ned25519_key_env = "AUDIT_ED25519"\n')
     code, _, err = env.cli("audit", "archive", "--date", DAY2)
     assert code == 2 and "not an unencrypted Ed25519 private key" in err and "not a key" not in err
+
+
+def test_keys_in_tradekernel_variables_named_by_config_lists_and_options_verify(env, monkeypatch):
+    """A ``TRADEKERNEL_`` variable that a ``*_envs`` list or ``--hmac-key-env`` names is a
+    key's home, not a stray setting (the name check refused both with exit 2)."""
+    env.seed(DAY)
+    assert env.cli("audit", "archive", "--date", DAY)[0] == 0
+    monkeypatch.setenv(HMAC_ENV, OTHER_SECRET)
+    monkeypatch.setenv("TRADEKERNEL_AUDIT_HMAC_2025", HMAC_SECRET)
+    env.configure(
+        f'[audit]\nhmac_key_env = "{HMAC_ENV}"\n'
+        'hmac_verify_key_envs = ["TRADEKERNEL_AUDIT_HMAC_2025"]\n'
+    )
+    code, out, err = env.cli("audit", "verify", str(env.bundle(DAY)))
+    assert (code, err) == (0, "") and out.startswith("ok: ")
+    monkeypatch.delenv("TRADEKERNEL_AUDIT_HMAC_2025")
+    env.configure(AUDIT_HMAC)
+    monkeypatch.setenv("TRADEKERNEL_OLDKEY", HMAC_SECRET)
+    bundle = str(env.bundle(DAY))
+    code, out, err = env.cli("audit", "verify", bundle, "--hmac-key-env", "TRADEKERNEL_OLDKEY")
+    assert (code, err) == (0, "") and out.startswith("ok: ")
+    code, _, err = env.cli("audit", "verify", bundle)  # not named here: a stray setting
+    assert code == 2 and "TRADEKERNEL_OLDKEY: not a tradekernel setting" in err

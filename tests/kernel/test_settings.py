@@ -234,3 +234,21 @@ def test_a_cross_key_error_from_the_environment_blames_the_variable(tmp_path) ->
         "environment TRADEKERNEL_STRATEGIST__SMA_CROSS__FAST: [strategist.sma-cross] slow: "
         "must be greater than fast (50), got 30"
     )
+
+
+def test_variables_named_by_envs_lists_at_any_depth_or_by_the_caller_are_not_strays(tmp_path):
+    path = tmp_path / "plugins.toml"
+    path.write_text(
+        '[audit]\nhmac_verify_key_envs = ["TRADEKERNEL_AUDIT_HMAC_2025"]\n'
+        '[notifier.webhook]\nheaders = {}\n[notifier.webhook.extra]\nkey_envs = ["TRADEKERNEL_X"]\n'
+    )
+    env = {
+        "TRADEKERNEL_CONFIG": str(path),
+        "TRADEKERNEL_AUDIT_HMAC_2025": "k" * 32,
+        "TRADEKERNEL_X": "x" * 16,
+        "TRADEKERNEL_OLDKEY": "o" * 32,
+    }
+    with pytest.raises(ConfigError, match="TRADEKERNEL_OLDKEY: not a tradekernel setting"):
+        Settings.load(environ=env)
+    settings = Settings.load(environ=env, env_names=["TRADEKERNEL_OLDKEY"])
+    assert "k" * 32 not in settings.redact("key " + "k" * 32)  # a named key is a secret

@@ -565,3 +565,47 @@ def test_an_impossible_number_in_a_replay_file_is_quarantined_not_the_end(tmp_pa
     rejected = [e["fields"] for e in events if e["kind"] == "data_quality"]
     assert {(r["code"], r["origin"]) for r in rejected} == {(code, f"{data}:5")}
     assert "cycles            5" in done.stdout and "data exhausted" in done.stdout
+
+
+def _forming(close: str, **kw: Any) -> dict[str, SkillResult]:
+    """A live feed's window whose newest bar (day 4) is still forming, and its quote."""
+    bars = [_bar(i, "100") for i in range(4)] + [_bar(4, close, **kw)]
+    price = Decimal(close)
+    quote = Quote(symbol="AAA", ts=bars[-1].ts, last=price, bid=price, ask=price)
+    return {
+        **_bars_result(bars),
+        "market.quote": SkillResult(name="market.quote", ok=True, data={"AAA": quote}),
+    }
+
+
+def test_a_bar_still_forming_is_a_revision_not_a_time_error():
+    """Same time, new values each cycle: every version is accepted and reaches the
+    strategist, with its quote."""
+    screen = DataQuality(0.5)
+    for close in ("100", "100.5", "101", "101.2"):
+        results = _forming(close)
+        out, rejections = screen.screen(results)
+        assert rejections == [], close
+        assert out["market.bars"].data["AAA"][-1].close == Decimal(close)
+        assert out["market.quote"].ok and out["market.quote"].data["AAA"].last == Decimal(close)
+
+
+@pytest.mark.parametrize(
+    ("close", "kw", "code"),
+    [
+        pytest.param("0", {}, "non_positive_price", id="zero"),
+        pytest.param("100", {"high": Decimal(50)}, "inconsistent_ohlc", id="high<close"),
+        pytest.param("1000", {}, "price_outlier", id="spike"),
+    ],
+)
+def test_an_impossible_revision_of_the_newest_bar_is_rejected(close, kw, code):
+    """A revision is judged like a new bar against the close accepted before it; once
+    rejected it stays out (with its quote) until a sane version replaces it."""
+    screen = DataQuality(0.5)
+    screen.screen(_forming("100"))
+    out, rejections = screen.screen(_forming(close, **kw))
+    assert [r.code for r in rejections if r.item == "bar"] == [code]
+    assert not out["market.bars"].ok and not out["market.quote"].ok
+    out, _ = screen.screen(_forming("100.5"))  # the bar goes on forming, sanely
+    assert out["market.bars"].data["AAA"][-1].close == Decimal("100.5")
+    assert out["market.quote"].ok

@@ -244,3 +244,41 @@ def test_closing_a_whole_position_is_allowed_below_the_minimum_notional():
     assert _fit("sell", "1", "3").reason == "notional_below_minimum"  # a part of it
     assert _fit("sell", "1", None).reason == "notional_below_minimum"  # nothing held
     assert _fit("buy", "1", "1").reason == "notional_below_minimum"
+
+
+FINE_STEP = {"TRADEKERNEL_RUNTIME__QUANTITY_STEP": "0.01"}  # finer than the paper's whole shares
+
+
+def test_a_notional_intent_is_sent_in_the_brokers_increment(make_kernel):
+    """``[runtime] quantity_step`` finer than the broker's increment: the executor sends
+    the quantity the constraint rule judged (whole shares), not one the broker refuses."""
+    scripted = Scripted()
+    scripted.script = [intent(notional="1000")]
+    kernel, rec = make_kernel(
+        strategist="scripted", guards="[]", plugins=((scripted, "scripted"),), environ=FINE_STEP
+    )
+    with Runtime(kernel) as runtime:
+        runtime.run_cycle()
+        orders = kernel.component("broker").orders()
+    assert rec.of("executor", "failed") == []
+    (order,) = orders
+    assert order.quantity > 0 and order.quantity == order.quantity.to_integral_value()
+
+
+def test_the_preview_shows_the_quantity_the_executor_sends(make_kernel):
+    scripted = Scripted()
+    scripted.script = [intent(notional="1000")]
+    kernel, _ = make_kernel(
+        approval="manual",
+        strategist="scripted",
+        guards="[]",
+        plugins=((scripted, "scripted"),),
+        environ=FINE_STEP,
+    )
+    with Runtime(kernel) as runtime:
+        (intent_id,) = runtime.run_cycle().proposed
+        preview = runtime.approvals.preview(intent_id)
+        runtime.approvals.approve(intent_id, "test")
+        runtime.run_cycle()
+        (order,) = kernel.component("broker").orders()
+    assert Decimal(preview.quantity) == order.quantity == order.quantity.to_integral_value()

@@ -78,6 +78,7 @@ def verify(
     from ..audit import verifiers_from_settings, verify_bundle
     from ..errors import ConfigError, GateFailed
 
+    app.env_names.update(hmac_envs)
     verifiers = verifiers_from_settings(
         app.settings(), public_keys=public_keys, hmac_key_envs=hmac_envs
     )

@@ -25,6 +25,9 @@ class AppContext:
         self.config_path = config_path
         self.verbose = verbose
         self.overrides: dict[str, Any] = dict(overrides or {})
+        self.env_names: set[str] = set()
+        """Environment variables the command line names (``--hmac-key-env``): the
+        settings' check of ``TRADEKERNEL_`` names accepts them. Add before :meth:`settings`."""
         self._settings = settings
         self._registry = registry
         self._kernel = kernel
@@ -34,7 +37,9 @@ class AppContext:
         if self._settings is None:
             from ..settings import Settings
 
-            self._settings = Settings.load(self.config_path, overrides=self.overrides)
+            self._settings = Settings.load(
+                self.config_path, overrides=self.overrides, env_names=self.env_names
+            )
             configure_logging(self.verbose, self._settings)
             _REDACTORS.append(self._settings.redact)
         return self._settings

@@ -179,7 +179,8 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
     from ..approval import ApprovalService
 
     with open_store(app) as store:
-        p = ApprovalService(store, app.settings()).preview(intent_id)
+        broker = lambda: app.kernel().component("broker")  # noqa: E731
+        p = ApprovalService(store, app.settings(), broker=broker).preview(intent_id)
     if as_json:
         echo_json(p.to_dict())
         return

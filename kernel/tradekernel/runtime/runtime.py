@@ -83,7 +83,13 @@ class Runtime(Nodes):
             if self._own_store:
                 self.store.close()
             raise
-        self.approvals = ApprovalService(self.store, self.settings, emit=emit, clock=clock)
+        self.approvals = ApprovalService(
+            self.store,
+            self.settings,
+            emit=emit,
+            clock=clock,
+            broker=lambda: kernel.component("broker"),
+        )
         self.ledger = TradeLedger()
         self._executor: Executor | None = None
         self._unknown_orders: set[str] = set()
