@@ -330,7 +330,8 @@ def test_state_and_anchor_deleted_together_are_not_adopted_next_to_a_traded_acco
     orders_before = _paper_orders(state)
     run = tk(cfg, "run", "--cycles", "5", "--json")
     assert run.returncode == 2, run.stderr
-    assert "the state store is empty but broker paper holds orders" in run.stderr
+    assert "holds orders this kernel sent that the state store does not know" in run.stderr
+    assert "the store is empty" in run.stderr
     assert "audit restore" in run.stderr and "unexpected" not in run.stderr
     assert _paper_orders(state) == orders_before
     fresh = tmp_path / "fresh"  # a new state dir with a new paper account starts fine
@@ -381,3 +382,47 @@ def test_a_page_of_random_bytes_fails_verification_with_exit_4(state, tmp_path):
     assert "unexpected" not in verify.stderr
     run = tk(cfg, "run", "--once")
     assert run.returncode == 2 and "audit restore" in run.stderr, run.stderr
+
+
+def test_a_writing_command_after_a_refused_start_does_not_bypass_the_refusal(state, tmp_path):
+    """With state.db and its anchor lost, the refused `run` leaves no state.db behind, and
+    a command that writes one (`control kill-switch off`) does not make the next start
+    adopt it: every start compares the broker's orders with the store's."""
+    cfg = config(tmp_path, state)
+    for path in state.glob("state.db*"):
+        path.unlink()
+    (state / "journal.anchor").unlink()
+    orders_before = _paper_orders(state)
+    first = tk(cfg, "run", "--once")
+    assert first.returncode == 2, first.stderr
+    assert not (state / "state.db").exists()
+    assert tk(cfg, "control", "kill-switch", "off").returncode == 0
+    again = tk(cfg, "run", "--cycles", "5")
+    assert again.returncode == 2, again.stderr
+    assert "holds orders this kernel sent that the state store does not know" in again.stderr
+    assert "paper.db" in again.stderr and "unexpected" not in again.stderr
+    assert _paper_orders(state) == orders_before
+
+
+def test_a_restored_copy_older_than_the_broker_account_is_refused(tmp_path):
+    """`audit restore` of a backup taken before the last orders, next to the account as it
+    is now: the orders the copy does not know refuse the start (exit 2), none is adopted."""
+    state = tmp_path / "state"
+    cfg = config(tmp_path, state, bars=160)
+    assert tk(cfg, "run", "--cycles", "40").returncode == 0
+    backup = tmp_path / "backup.db"
+    assert tk(cfg, "journal", "backup", str(backup)).returncode == 0
+    orders_at_backup = _paper_orders(state)
+    assert tk(cfg, "run", "--cycles", "120").returncode == 0
+    assert _paper_orders(state) > orders_at_backup
+    new = tmp_path / "new"
+    restored = tk(cfg, "audit", "restore", str(backup), "--state-dir", str(new))
+    assert restored.returncode == 0, restored.stderr
+    import shutil
+
+    shutil.copy(state / "paper.db", new / "paper.db")
+    orders = _paper_orders(new)
+    run = tk(config(tmp_path, new, bars=160), "run", "--once")
+    assert run.returncode == 2, run.stderr
+    assert "is older than the account" in run.stderr and "unexpected" not in run.stderr
+    assert _paper_orders(new) == orders

@@ -239,6 +239,8 @@ class Store:
 
     def close(self) -> None:
         """Write the journal anchor (when this store appended) and close the database."""
+        if getattr(self, "_discarded", False):
+            return
         try:
             self.write_anchor()
         finally:
@@ -253,6 +255,27 @@ class Store:
     def journal_head(self) -> tuple[int, str | None]:
         """The journal's last ``(seq, hash)``; ``(0, None)`` when it is empty."""
         return anchors.head(self.conn)
+
+    def unknown_client_order_ids(self, ids: list[str]) -> list[str]:
+        """Those of ``ids`` (in their order) that no intent or order in the store has."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        sql = (
+            f"SELECT client_order_id FROM intents WHERE client_order_id IN ({marks}) "
+            f"UNION SELECT client_order_id FROM orders WHERE client_order_id IN ({marks})"
+        )
+        known = {r[0] for r in self.conn.execute(sql, [*ids, *ids])}
+        return [i for i in ids if i not in known]
+
+    def discard(self) -> None:
+        """Close the store and delete its database files: for a store its opener has just
+        created and refuses to adopt (nothing may be left that a later start takes for the
+        state)."""
+        self._discarded = True
+        self.db.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def write_anchor(self, *, force: bool = False) -> anchors.Anchor | None:
         """Record the journal's committed head in ``<state_dir>/journal.anchor`` (fsynced)
