@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -426,3 +427,31 @@ def test_a_restored_copy_older_than_the_broker_account_is_refused(tmp_path):
     assert run.returncode == 2, run.stderr
     assert "is older than the account" in run.stderr and "unexpected" not in run.stderr
     assert _paper_orders(new) == orders
+
+
+def test_a_briefly_missing_paper_account_does_not_overwrite_the_order_statuses(state, tmp_path):
+    """paper.db moved away for one start: the orders are reported unknown (halt), but
+    keep their status; once the account is back, a reconcile finds them again."""
+    cfg = config(tmp_path, state)
+
+    def statuses() -> dict[str, str]:
+        listed = json.loads(tk(cfg, "intents", "list", "--state", "submitted", "--json").stdout)
+        return {i["intent"]["id"]: i["order_status"] for i in listed["intents"]}
+
+    before = statuses()
+    assert before and "unknown_to_broker" not in before.values()
+    (state / "paper.db").rename(tmp_path / "paper.db.keep")
+    _wipe_wal(state / "paper.db")
+    assert tk(cfg, "run", "--once").returncode == 0
+    assert json.loads(tk(cfg, "control", "status", "--json").stdout)["trading_state"] == "halted"
+    for path in state.glob("paper.db*"):
+        path.unlink()
+    (tmp_path / "paper.db.keep").rename(state / "paper.db")
+    assert tk(cfg, "control", "trading-state", "active").returncode == 0
+    assert tk(cfg, "intents", "reconcile").returncode == 0
+    assert statuses() == before
+    conn = sqlite3.connect(state / "state.db")
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM unknown_orders").fetchone()[0] == 0
+    finally:
+        conn.close()

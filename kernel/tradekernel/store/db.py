@@ -23,7 +23,7 @@ from .states import DatabaseCorrupted, DiskFull, SchemaError, StateUnusable
 
 DB_FILENAME = "state.db"
 APP_ID = "tradekernel"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 SYNCHRONOUS = "FULL"
 """WAL with ``synchronous=FULL``: a committed claim survives power loss, not just a crash."""
@@ -189,7 +189,28 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
     db["fills"].create_index(["client_order_id"], index_name="fills_order")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _migrate_1}
+def _migrate_2(db: sqlite_utils.Database) -> None:
+    """Sent orders the broker did not know move from their order status (which they
+    overwrote, for good) to a table of their own; the status comes back from the order
+    row's JSON (the broker's last answer)."""
+    db["unknown_orders"].create({"client_order_id": str, "since": str}, pk="client_order_id")
+    conn = db.conn
+    conn.execute(
+        "INSERT OR IGNORE INTO unknown_orders (client_order_id, since) SELECT client_order_id, "
+        "updated_at FROM intents WHERE order_status = 'unknown_to_broker' "
+        "AND client_order_id IS NOT NULL"
+    )
+    conn.execute(
+        "UPDATE orders SET status = json_extract(order_json, '$.status') "
+        "WHERE status = 'unknown_to_broker'"
+    )
+    conn.execute(
+        "UPDATE intents SET order_status = (SELECT o.status FROM orders o WHERE "
+        "o.client_order_id = intents.client_order_id) WHERE order_status = 'unknown_to_broker'"
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _migrate_1, 2: _migrate_2}
 """``MIGRATIONS[n]`` moves a database from schema ``n - 1`` to ``n``; never edit a shipped one."""
 
 

@@ -78,9 +78,9 @@ UPDATABLE = frozenset(
 )
 """Columns :meth:`Store.transition` may set alongside a state change."""
 UNKNOWN_TO_BROKER = "unknown_to_broker"
-"""The order status recorded (once) for a sent order the broker does not know: terminal,
-so it is neither polled nor flagged again (see :meth:`Store.mark_order_unknown`)."""
-_TERMINAL_ORDER = ("filled", "cancelled", "rejected", UNKNOWN_TO_BROKER)
+"""The reason code of a sent order the broker does not know (recorded once, beside its
+order status, in the ``unknown_orders`` table: see :meth:`Store.mark_order_unknown`)."""
+_TERMINAL_ORDER = ("filled", "cancelled", "rejected")
 
 
 def _column_value(name: str, value: Any) -> Any:
@@ -770,23 +770,32 @@ class Store:
 
     @_mapped
     def mark_order_unknown(self, client_order_id: str) -> bool:
-        """Record that the broker does not know the sent order ``client_order_id``: its
-        status becomes :data:`UNKNOWN_TO_BROKER` on the intent and the order row (the
-        order-tracked columns, which the journal does not back). Terminal: the order is
-        not polled, nor flagged, again. ``False`` when it was already recorded (another
-        process or an earlier start found it first)."""
-        ts = ts_text(self.clock())
+        """Record that the broker does not know the sent order ``client_order_id`` (a row
+        in ``unknown_orders``, an order-tracked table the journal does not back); its
+        order status is kept and it is still asked about. ``False`` when it was already
+        recorded (another process or an earlier start found it first): it is reported
+        once until the broker knows it again (:meth:`mark_order_known`)."""
         with immediate(self.conn) as conn:
             cur = conn.execute(
-                "UPDATE intents SET order_status = ? WHERE client_order_id = ? "
-                "AND (order_status IS NULL OR order_status != ?)",
-                (UNKNOWN_TO_BROKER, client_order_id, UNKNOWN_TO_BROKER),
-            )
-            conn.execute(
-                "UPDATE orders SET status = ?, updated_at = ? WHERE client_order_id = ?",
-                (UNKNOWN_TO_BROKER, ts, client_order_id),
+                "INSERT OR IGNORE INTO unknown_orders (client_order_id, since) VALUES (?, ?)",
+                (client_order_id, ts_text(self.clock())),
             )
         return cur.rowcount > 0
+
+    @_mapped
+    def mark_order_known(self, client_order_id: str) -> bool:
+        """The broker knows ``client_order_id`` (again): clear its unknown flag. ``True``
+        when there was one."""
+        with immediate(self.conn) as conn:
+            cur = conn.execute(
+                "DELETE FROM unknown_orders WHERE client_order_id = ?", (client_order_id,)
+            )
+        return cur.rowcount > 0
+
+    def unknown_orders(self) -> list[str]:
+        """Client order ids of the sent orders the broker did not know when last asked."""
+        sql = "SELECT client_order_id FROM unknown_orders ORDER BY since, client_order_id"
+        return [r[0] for r in self.conn.execute(sql)]
 
     def _intent_for(self, order: Order) -> str | None:
         row = self.conn.execute(
