@@ -455,3 +455,30 @@ def test_a_briefly_missing_paper_account_does_not_overwrite_the_order_statuses(s
         assert conn.execute("SELECT COUNT(*) FROM unknown_orders").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize(
+    ("switch", "key", "sql"),
+    [
+        (("mode", "shadow"), "mode", "DELETE FROM control WHERE key = 'mode'"),
+        (("pause",), "paused", "DELETE FROM control WHERE key = 'paused'"),
+        (("pause",), "paused", "UPDATE control SET value = 'false' WHERE key = 'paused'"),
+    ],
+)
+def test_an_operator_switch_changed_behind_the_journal_fails_safe(tmp_path, switch, key, sql):
+    """`control mode shadow` or `control pause`, then the row deleted or changed by SQL:
+    the runtime reads the switch as its safe value (shadow, paused), sends nothing, and
+    reports one critical control.conflict."""
+    state = tmp_path / "state"
+    cfg = config(tmp_path, state)
+    assert tk(cfg, "control", *switch).returncode == 0
+    conn = sqlite3.connect(state / "state.db")
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+    run = tk(cfg, "run", "--cycles", "60", "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["orders_submitted"] == 0
+    conflicts = [e for e in events(state) if (e["stage"], e["kind"]) == ("control", "conflict")]
+    assert len(conflicts) == 1 and conflicts[0]["severity"] == "critical"
+    assert conflicts[0]["fields"]["reason"].startswith(f"journal_mismatch: control {key} ")

@@ -76,6 +76,7 @@ class Runtime(Nodes):
         self.control = Control(self.store, self.policy, emit=emit, clock=clock)
         self.breaker = CircuitBreaker(self.control, emit=emit)
         try:
+            self.control.refresh()  # the persisted mode, checked against its journal row
             self.resolved: ResolvedMode = resolve_mode(
                 self.settings, cli_mode=mode, persisted=self.control.mode
             )

@@ -125,6 +125,13 @@ def _mapped(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _control_problem(key: str, stored: str | None, journaled: str | None) -> str:
+    return (
+        f"control {key} is {'missing' if stored is None else stored} but its last "
+        f"journal row set {'nothing' if journaled is None else journaled}"
+    )
+
+
 def _short(exc: BaseException, limit: int = 120) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -662,10 +669,28 @@ class Store:
         ).fetchone()
         if stored == journaled or (stored is None and journaled in (None, "null")):
             return (default if stored is None else json.loads(stored)), None
-        return None, (
-            f"control {key} is {'missing' if stored is None else stored} but its last "
-            f"journal row set {'nothing' if journaled is None else journaled}"
+        return None, _control_problem(key, stored, journaled)
+
+    @_mapped
+    def checked_controls(self, keys: Sequence[str] = ()) -> dict[str, tuple[Any, str | None]]:
+        """Every control (and each of ``keys``, present or not) compared with its last
+        journal row, in one query (one indexed journal lookup per key): ``key -> (value,
+        None)`` when they agree, ``(value as stored, problem)`` when the row was deleted
+        or changed behind the journal's back (see :meth:`checked_control`)."""
+        rows = self.conn.execute(
+            "SELECT k.key, c.value, (SELECT to_state FROM journal WHERE entity = 'control:' "
+            "|| k.key ORDER BY seq DESC LIMIT 1) FROM (SELECT key FROM control UNION "
+            "SELECT value FROM json_each(?)) k LEFT JOIN control c ON c.key = k.key",
+            (json.dumps(list(keys)),),
         )
+        out: dict[str, tuple[Any, str | None]] = {}
+        for key, stored, journaled in rows:
+            value = None if stored is None else json.loads(stored)
+            if stored == journaled or (stored is None and journaled in (None, "null")):
+                out[key] = (value, None)
+            else:
+                out[key] = (value, _control_problem(key, stored, journaled))
+        return out
 
     @_mapped
     def controls(self) -> dict[str, Any]:
