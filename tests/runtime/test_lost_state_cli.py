@@ -482,3 +482,54 @@ def test_an_operator_switch_changed_behind_the_journal_fails_safe(tmp_path, swit
     conflicts = [e for e in events(state) if (e["stage"], e["kind"]) == ("control", "conflict")]
     assert len(conflicts) == 1 and conflicts[0]["severity"] == "critical"
     assert conflicts[0]["fields"]["reason"].startswith(f"journal_mismatch: control {key} ")
+
+
+def _evidence_with_wal(state: Path, evidence: Path) -> int:
+    """Copy ``state`` (state.db, its WAL holding a journaled control change not yet
+    checkpointed, no -shm) to ``evidence``; the journal's row count, WAL included."""
+    import shutil
+
+    from tradekernel.store import Store
+
+    evidence.mkdir()
+    store = Store.open(state)
+    try:
+        store.set_control("paused", False, actor="op", reason="after the last checkpoint")
+        assert (state / "state.db-wal").stat().st_size > 0
+        for name in ("state.db", "state.db-wal", "journal.anchor"):
+            shutil.copyfile(state / name, evidence / name)
+        rows = store.conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    finally:
+        store.close()
+    return rows
+
+
+def test_verify_of_a_read_only_copy_reads_its_wal(state, tmp_path):
+    """A read-only evidence copy (state.db and a non-empty WAL, no -shm): verify reads the
+    WAL's committed rows (from a private copy) instead of ignoring them."""
+    if os.geteuid() != 0:
+        place = tmp_path / "ro"
+        rows = _evidence_with_wal(state, place)
+        place.chmod(0o555)
+    else:
+        staged = tmp_path / "staged"
+        rows = _evidence_with_wal(state, staged)
+        place = tmp_path / "ro"
+        if not _mount_tmpfs(place, "size=4m"):
+            pytest.skip("root without mount: cannot make a directory read-only")
+        subprocess.run(["cp", "-r", f"{staged}/.", str(place)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(place)], check=True)
+    try:
+        verify = tk(config(tmp_path, place), "journal", "verify")
+        assert verify.returncode == 0, verify.stderr
+        assert f"ok: {rows} journal rows verified" in verify.stdout
+        assert sorted(p.name for p in place.iterdir()) == [
+            "journal.anchor",
+            "state.db",
+            "state.db-wal",
+        ]
+    finally:
+        if os.geteuid() != 0:
+            place.chmod(0o755)
+        else:
+            subprocess.run(["umount", str(place)])

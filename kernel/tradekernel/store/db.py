@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -399,7 +401,13 @@ def _open_read_only(
     _check_header(path)
     uri = path.resolve().as_uri()
     conn = None
+    copy: tempfile.TemporaryDirectory[str] | None = None
     for mode in ("mode=ro", "immutable=1"):
+        wal = Path(f"{path}-wal")
+        if mode == "immutable=1" and wal.exists() and wal.stat().st_size > 0:
+            # immutable ignores the WAL (its committed rows): read a private copy instead
+            copy = _writable_copy(path, wal)
+            uri, mode = (Path(copy.name) / path.name).as_uri(), "mode=ro"
         try:
             conn = sqlite3.connect(f"{uri}?{mode}", uri=True, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -419,5 +427,25 @@ def _open_read_only(
             check(conn)
     except BaseException:
         conn.close()
+        if copy is not None:
+            copy.cleanup()
         raise
-    return sqlite_utils.Database(conn, execute_plugins=False)
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    db._evidence_copy = copy  # type: ignore[attr-defined]  # removed with the database
+    return db
+
+
+def _writable_copy(path: Path, wal: Path) -> tempfile.TemporaryDirectory[str]:
+    """``path`` and its WAL copied into a new temporary directory, where SQLite can read
+    the WAL (its shared-memory file can be created there): for a read-only directory."""
+    tmp = tempfile.TemporaryDirectory(prefix="tradekernel-verify-")
+    try:
+        shutil.copyfile(path, Path(tmp.name) / path.name)
+        shutil.copyfile(wal, Path(tmp.name) / wal.name)
+    except OSError as exc:
+        tmp.cleanup()
+        raise StateUnusable(
+            f"{path}: its WAL ({wal.name}) holds committed rows, and copying it to read them "
+            f"failed: {exc.strerror}; copy the directory somewhere writable and verify there"
+        ) from None
+    return tmp
