@@ -55,7 +55,8 @@ def _fresh_state_dir(spec: BacktestSpec, live_state_dir: Path) -> tuple[Path, bo
 
     An existing dir is removed only when a backtest marked it (:data:`BACKTEST_MARKER`);
     the operator's ``[kernel] state_dir``, a symbolic link, a dir holding an agent's
-    ``run.lock`` and any other non-empty dir are refused (:class:`RefusedError`, exit 3) and left alone."""
+    ``run.lock`` and any other non-empty dir are refused (:class:`RefusedError`, exit 3)
+    and left alone."""
     if spec.state_dir is not None:
         path = Path(spec.state_dir)
     elif spec.out_dir is not None:
