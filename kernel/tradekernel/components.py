@@ -118,9 +118,9 @@ class Broker(Protocol):
 
     Optional: ``known_client_order_ids(prefix: str, limit: int) -> list[str]``: up to
     ``limit`` client order ids starting with ``prefix`` that the broker holds orders for
-    (any status). The runtime asks it at start when the state store's journal is empty,
-    and refuses to adopt the fresh store when the broker knows orders it never sent (the
-    state was lost together with its anchor). A broker without it is not asked."""
+    (any status), newest first. The runtime asks it at every start and refuses to adopt
+    a store that does not know one of them (the state was lost together with its anchor,
+    or replaced by an older copy). A broker without it is not asked."""
 
     live_capable: bool
 

@@ -281,7 +281,10 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "incident",
         )
     },
-    "control": {k: _CONTROL for k in ("paused", "resumed", "kill_switch", "trading_state", "mode")},
+    "control": {
+        k: _CONTROL
+        for k in ("paused", "resumed", "kill_switch", "trading_state", "mode", "conflict")
+    },
     "report": {
         "cycle": {
             "as_of": _f("timestamp", doc="the cycle's market time"),

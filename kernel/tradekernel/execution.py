@@ -28,7 +28,6 @@ from .constraints import constraints_or_default
 from .errors import RefusedError
 from .models import Order, OrderRequest, OrderStatus, utcnow
 from .store import CLAIMED, IntentRecord, IntentState, StateConflict, Store
-from .store.store import UNKNOWN_TO_BROKER
 
 Emit = Callable[..., Any]
 Checkpoint = Callable[[str, str], None]
@@ -480,8 +479,8 @@ class Executor:
             records.setdefault(r.id, r)
         unknown = []
         for record in records.values():
-            if record.broker != self.broker_name or record.order_status == UNKNOWN_TO_BROKER:
-                continue  # another broker's, or found (and reported) before
+            if record.broker != self.broker_name:
+                continue  # another broker's
             try:
                 order = self.broker.get_order(record.client_order_id)
             except Exception:  # cannot tell now; the next reconcile asks again
@@ -489,6 +488,8 @@ class Executor:
             if order is None:
                 self.order_unknown(record, actor=actor)
                 unknown.append(record.id)
+            else:  # known (again, e.g. a briefly missing account is back)
+                self.store.mark_order_known(record.client_order_id)
         return unknown
 
     def order_unknown(self, record: IntentRecord, *, actor: str = "executor") -> None:
@@ -496,10 +497,11 @@ class Executor:
         not know its order: a critical ``executor.conflict``; trading is halted until an
         operator has looked (``tradekernel control trading-state active``).
 
-        Reported once per order: the order is recorded as :data:`UNKNOWN_TO_BROKER`
-        first, and an order recorded so before (by an earlier start, a reconcile, the
-        monitor) is not reported nor halted on again, so an operator's acknowledgement
-        holds."""
+        Reported once per order: the order is flagged unknown first
+        (:meth:`Store.mark_order_unknown`, its status kept), and an order flagged so before
+        (by an earlier start, a reconcile, the monitor) is not reported nor halted on
+        again, so an operator's acknowledgement holds; the flag is cleared when the broker
+        knows the order again."""
         if not self.store.mark_order_unknown(record.client_order_id):
             return
         reason = (

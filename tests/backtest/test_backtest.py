@@ -323,3 +323,33 @@ def test_backtest_out_never_removes_the_agents_state(tmp_path, hand_csv, capsys)
     mine = tmp_path / "mine"
     assert backtest("--out", str(mine))[0] == 0
     assert backtest("--out", str(mine))[0] == 0  # its own marked state: replaced
+
+
+def test_backtest_out_with_a_symlinked_state_dir_is_refused(tmp_path, hand_csv, capsys):
+    """``--out DIR`` whose DIR/state is a symbolic link (to a backtest's own, marked
+    state dir): one line, exit 3, the link and its target left as they were."""
+    from tradekernel.cli import main
+
+    config = tmp_path / "live.toml"
+    config.write_text(f'[kernel]\nstate_dir = "{tmp_path / "live"}"\n')
+    args = ["--config", str(config), "backtest", "--strategist", "sma-cross", "--json"]
+
+    def backtest(out):
+        capsys.readouterr()
+        try:
+            code = main([*args, "--data", str(hand_csv), "--out", str(out)])
+        except SystemExit as exc:
+            code = exc.code
+        return code, capsys.readouterr().err
+
+    first = tmp_path / "first"
+    assert backtest(first)[0] == 0
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "state").symlink_to(first / "state")
+    before = sorted(p.name for p in (first / "state").iterdir())
+    code, err = backtest(linked)
+    assert code == 3 and "is a symbolic link" in err and "unexpected" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert (linked / "state").is_symlink()
+    assert sorted(p.name for p in (first / "state").iterdir()) == before

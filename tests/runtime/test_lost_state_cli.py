@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -330,7 +331,8 @@ def test_state_and_anchor_deleted_together_are_not_adopted_next_to_a_traded_acco
     orders_before = _paper_orders(state)
     run = tk(cfg, "run", "--cycles", "5", "--json")
     assert run.returncode == 2, run.stderr
-    assert "the state store is empty but broker paper holds orders" in run.stderr
+    assert "holds orders this kernel sent that the state store does not know" in run.stderr
+    assert "the store is empty" in run.stderr
     assert "audit restore" in run.stderr and "unexpected" not in run.stderr
     assert _paper_orders(state) == orders_before
     fresh = tmp_path / "fresh"  # a new state dir with a new paper account starts fine
@@ -381,3 +383,153 @@ def test_a_page_of_random_bytes_fails_verification_with_exit_4(state, tmp_path):
     assert "unexpected" not in verify.stderr
     run = tk(cfg, "run", "--once")
     assert run.returncode == 2 and "audit restore" in run.stderr, run.stderr
+
+
+def test_a_writing_command_after_a_refused_start_does_not_bypass_the_refusal(state, tmp_path):
+    """With state.db and its anchor lost, the refused `run` leaves no state.db behind, and
+    a command that writes one (`control kill-switch off`) does not make the next start
+    adopt it: every start compares the broker's orders with the store's."""
+    cfg = config(tmp_path, state)
+    for path in state.glob("state.db*"):
+        path.unlink()
+    (state / "journal.anchor").unlink()
+    orders_before = _paper_orders(state)
+    first = tk(cfg, "run", "--once")
+    assert first.returncode == 2, first.stderr
+    assert not (state / "state.db").exists()
+    assert tk(cfg, "control", "kill-switch", "off").returncode == 0
+    again = tk(cfg, "run", "--cycles", "5")
+    assert again.returncode == 2, again.stderr
+    assert "holds orders this kernel sent that the state store does not know" in again.stderr
+    assert "paper.db" in again.stderr and "unexpected" not in again.stderr
+    assert _paper_orders(state) == orders_before
+
+
+def test_a_restored_copy_older_than_the_broker_account_is_refused(tmp_path):
+    """`audit restore` of a backup taken before the last orders, next to the account as it
+    is now: the orders the copy does not know refuse the start (exit 2), none is adopted."""
+    state = tmp_path / "state"
+    cfg = config(tmp_path, state, bars=160)
+    assert tk(cfg, "run", "--cycles", "40").returncode == 0
+    backup = tmp_path / "backup.db"
+    assert tk(cfg, "journal", "backup", str(backup)).returncode == 0
+    orders_at_backup = _paper_orders(state)
+    assert tk(cfg, "run", "--cycles", "120").returncode == 0
+    assert _paper_orders(state) > orders_at_backup
+    new = tmp_path / "new"
+    restored = tk(cfg, "audit", "restore", str(backup), "--state-dir", str(new))
+    assert restored.returncode == 0, restored.stderr
+    import shutil
+
+    shutil.copy(state / "paper.db", new / "paper.db")
+    orders = _paper_orders(new)
+    run = tk(config(tmp_path, new, bars=160), "run", "--once")
+    assert run.returncode == 2, run.stderr
+    assert "is older than the account" in run.stderr and "unexpected" not in run.stderr
+    assert _paper_orders(new) == orders
+
+
+def test_a_briefly_missing_paper_account_does_not_overwrite_the_order_statuses(state, tmp_path):
+    """paper.db moved away for one start: the orders are reported unknown (halt), but
+    keep their status; once the account is back, a reconcile finds them again."""
+    cfg = config(tmp_path, state)
+
+    def statuses() -> dict[str, str]:
+        listed = json.loads(tk(cfg, "intents", "list", "--state", "submitted", "--json").stdout)
+        return {i["intent"]["id"]: i["order_status"] for i in listed["intents"]}
+
+    before = statuses()
+    assert before and "unknown_to_broker" not in before.values()
+    (state / "paper.db").rename(tmp_path / "paper.db.keep")
+    _wipe_wal(state / "paper.db")
+    assert tk(cfg, "run", "--once").returncode == 0
+    assert json.loads(tk(cfg, "control", "status", "--json").stdout)["trading_state"] == "halted"
+    for path in state.glob("paper.db*"):
+        path.unlink()
+    (tmp_path / "paper.db.keep").rename(state / "paper.db")
+    assert tk(cfg, "control", "trading-state", "active").returncode == 0
+    assert tk(cfg, "intents", "reconcile").returncode == 0
+    assert statuses() == before
+    conn = sqlite3.connect(state / "state.db")
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM unknown_orders").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("switch", "key", "sql"),
+    [
+        (("mode", "shadow"), "mode", "DELETE FROM control WHERE key = 'mode'"),
+        (("pause",), "paused", "DELETE FROM control WHERE key = 'paused'"),
+        (("pause",), "paused", "UPDATE control SET value = 'false' WHERE key = 'paused'"),
+    ],
+)
+def test_an_operator_switch_changed_behind_the_journal_fails_safe(tmp_path, switch, key, sql):
+    """`control mode shadow` or `control pause`, then the row deleted or changed by SQL:
+    the runtime reads the switch as its safe value (shadow, paused), sends nothing, and
+    reports one critical control.conflict."""
+    state = tmp_path / "state"
+    cfg = config(tmp_path, state)
+    assert tk(cfg, "control", *switch).returncode == 0
+    conn = sqlite3.connect(state / "state.db")
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+    run = tk(cfg, "run", "--cycles", "60", "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["orders_submitted"] == 0
+    conflicts = [e for e in events(state) if (e["stage"], e["kind"]) == ("control", "conflict")]
+    assert len(conflicts) == 1 and conflicts[0]["severity"] == "critical"
+    assert conflicts[0]["fields"]["reason"].startswith(f"journal_mismatch: control {key} ")
+
+
+def _evidence_with_wal(state: Path, evidence: Path) -> int:
+    """Copy ``state`` (state.db, its WAL holding a journaled control change not yet
+    checkpointed, no -shm) to ``evidence``; the journal's row count, WAL included."""
+    import shutil
+
+    from tradekernel.store import Store
+
+    evidence.mkdir()
+    store = Store.open(state)
+    try:
+        store.set_control("paused", False, actor="op", reason="after the last checkpoint")
+        assert (state / "state.db-wal").stat().st_size > 0
+        for name in ("state.db", "state.db-wal", "journal.anchor"):
+            shutil.copyfile(state / name, evidence / name)
+        rows = store.conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    finally:
+        store.close()
+    return rows
+
+
+def test_verify_of_a_read_only_copy_reads_its_wal(state, tmp_path):
+    """A read-only evidence copy (state.db and a non-empty WAL, no -shm): verify reads the
+    WAL's committed rows (from a private copy) instead of ignoring them."""
+    if os.geteuid() != 0:
+        place = tmp_path / "ro"
+        rows = _evidence_with_wal(state, place)
+        place.chmod(0o555)
+    else:
+        staged = tmp_path / "staged"
+        rows = _evidence_with_wal(state, staged)
+        place = tmp_path / "ro"
+        if not _mount_tmpfs(place, "size=4m"):
+            pytest.skip("root without mount: cannot make a directory read-only")
+        subprocess.run(["cp", "-r", f"{staged}/.", str(place)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(place)], check=True)
+    try:
+        verify = tk(config(tmp_path, place), "journal", "verify")
+        assert verify.returncode == 0, verify.stderr
+        assert f"ok: {rows} journal rows verified" in verify.stdout
+        assert sorted(p.name for p in place.iterdir()) == [
+            "journal.anchor",
+            "state.db",
+            "state.db-wal",
+        ]
+    finally:
+        if os.geteuid() != 0:
+            place.chmod(0o755)
+        else:
+            subprocess.run(["umount", str(place)])

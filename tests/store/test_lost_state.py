@@ -351,7 +351,7 @@ def test_an_acknowledged_unknown_order_does_not_halt_again(
     broker.conn.execute("DELETE FROM submits WHERE client_order_id = ?", (first,))
     executor.reconcile()
     assert store.get_control("trading_state") == "halted"
-    assert store.get(ids[0]).order_status == "unknown_to_broker"
+    assert store.unknown_orders() == [first]
     store.set_control("trading_state", "active", actor="op", reason="reviewed: account reset")
     for _ in range(2):  # a reconcile, then a fresh start's reconcile
         Executor(store, broker, broker_name="rec", settings=settings, emit=emit).reconcile()
@@ -365,6 +365,67 @@ def test_an_acknowledged_unknown_order_does_not_halt_again(
     conflicts = [f for s, k, f in events if (s, k) == ("executor", "conflict")]
     assert [c["client_order_id"] for c in conflicts] == [first, second]
     assert store.verify_journal().ok
+
+
+def test_an_order_the_broker_knows_again_keeps_its_status_and_is_polled(
+    store, settings, broker_factory, helpers
+):
+    """A briefly missing account does not overwrite the order's status for good: the
+    unknown flag sits beside it, reconcile keeps asking, and clears the flag when the
+    broker answers again; a later loss of the same order is reported anew."""
+    (iid,) = helpers.add_approved(store, 1)
+    broker = broker_factory()
+    events, emit = _events()
+    executor = Executor(store, broker, broker_name="rec", settings=settings, emit=emit)
+    executor.execute(iid)
+    coid = store.get(iid).client_order_id
+    status = store.get(iid).order_status
+    row = broker.conn.execute("SELECT * FROM submits WHERE client_order_id = ?", (coid,))
+    saved = row.fetchone()
+    broker.conn.execute("DELETE FROM submits WHERE client_order_id = ?", (coid,))
+    executor.reconcile()
+    assert store.unknown_orders() == [coid] and store.get(iid).order_status == status
+    assert store.get_order(coid) is not None
+    store.set_control("trading_state", "active", actor="op", reason="account moved away")
+    marks = ", ".join("?" * len(saved))
+    broker.conn.execute(f"INSERT INTO submits VALUES ({marks})", tuple(saved))  # back
+    executor.reconcile()
+    assert store.unknown_orders() == [] and store.get_control("trading_state") == "active"
+    broker.conn.execute("DELETE FROM submits WHERE client_order_id = ?", (coid,))
+    executor.reconcile()
+    assert store.get_control("trading_state") == "halted"
+    conflicts = [f for s, k, f in events if (s, k) == ("executor", "conflict")]
+    assert [c["client_order_id"] for c in conflicts] == [coid, coid]
+
+
+def test_schema_1_unknown_statuses_move_to_their_table(tmp_path):
+    """A store written before the flag had a table: the migration restores the order
+    status from the broker's last answer and keeps the flag (no second report)."""
+    from tradekernel.store.db import MIGRATIONS
+
+    state = tmp_path / "s"
+    with Store.open(state):
+        pass
+    conn = sqlite3.connect(state / "state.db")
+    conn.execute("DROP TABLE unknown_orders")
+    conn.execute("UPDATE tradekernel_meta SET value = '1' WHERE key = 'schema_version'")
+    conn.execute(
+        "INSERT INTO intents (id, state, version, client_order_id, intent_json, order_status, "
+        "created_at, updated_at) VALUES ('i1', 'submitted', 1, 'tk-1', '{}', "
+        "'unknown_to_broker', 't', 't')"
+    )
+    conn.execute(
+        "INSERT INTO orders (client_order_id, intent_id, status, order_json) VALUES "
+        """('tk-1', 'i1', 'unknown_to_broker', '{"status": "filled"}')"""
+    )
+    conn.commit()
+    conn.close()
+    assert 2 in MIGRATIONS
+    with Store.open(state, check_anchor=False) as store:
+        assert store.unknown_orders() == ["tk-1"]
+        (status,) = store.conn.execute("SELECT order_status FROM intents").fetchone()
+        assert status == "filled"
+        assert store.conn.execute("SELECT status FROM orders").fetchone()[0] == "filled"
 
 
 # -- places a state database cannot live ------------------------------------------------------

@@ -54,8 +54,9 @@ def _fresh_state_dir(spec: BacktestSpec, live_state_dir: Path) -> tuple[Path, bo
     """The backtest's own state dir and whether it is temporary (removed at the end).
 
     An existing dir is removed only when a backtest marked it (:data:`BACKTEST_MARKER`);
-    the operator's ``[kernel] state_dir``, a dir holding an agent's ``run.lock`` and any
-    other non-empty dir are refused (:class:`RefusedError`, exit 3) and left alone."""
+    the operator's ``[kernel] state_dir``, a symbolic link, a dir holding an agent's
+    ``run.lock`` and any other non-empty dir are refused (:class:`RefusedError`, exit 3)
+    and left alone."""
     if spec.state_dir is not None:
         path = Path(spec.state_dir)
     elif spec.out_dir is not None:
@@ -66,6 +67,12 @@ def _fresh_state_dir(spec: BacktestSpec, live_state_dir: Path) -> tuple[Path, bo
         raise RefusedError(
             f"{path}: is the agent's state directory ([kernel] state_dir); a backtest never "
             "touches it: choose another --out or --state-dir; nothing was changed"
+        )
+    if path.is_symlink():
+        raise RefusedError(
+            f"{path}: is a symbolic link; a backtest replaces only a real directory it "
+            "created: choose another --out or --state-dir, or remove the link yourself; "
+            "nothing was changed"
         )
     if path.is_dir() and any(path.iterdir()):
         marked = (path / BACKTEST_MARKER).is_file()

@@ -25,6 +25,9 @@ from ..models import utcnow
 from ..settings import RuntimeSettings
 
 TRADING_STATES = ("active", "reducing", "halted")
+FAIL_SAFE = {"paused": True, "kill_switch": True, "trading_state": "halted", "mode": "shadow"}
+"""What a switch reads as when its row disagrees with its last journal row (deleted or
+changed behind the journal's back). Any other control that disagrees pauses the runtime."""
 BREAKER_NON_FAILURES = frozenset({"budget_exhausted"})
 """Decision error types that are not provider failures (they never open the breaker)."""
 
@@ -53,13 +56,35 @@ class Control:
         self._emit = emit or (lambda *a, **k: None)
         self.clock = clock
         self._cache: dict[str, Any] | None = None
+        self._reported: set[str] = set()
 
     def refresh(self) -> None:
-        """Read every control value once; later reads are served from that snapshot until
-        the next refresh. The runtime refreshes at the start of each cycle and before it
-        executes, so an operator's change (kill switch, pause) takes effect at once there.
-        Without a refresh every read goes to the store."""
-        self._cache = self.store.controls()
+        """Read every control value once, each checked against its last journal row (one
+        query); later reads are served from that snapshot until the next refresh. The
+        runtime refreshes at the start of each cycle and before it executes, so an
+        operator's change (kill switch, pause) takes effect at once there. A control that
+        disagrees with its journal reads as :data:`FAIL_SAFE` (any other one pauses),
+        reported once as a critical ``control.conflict``. Without a refresh every read
+        goes to the store, unchecked."""
+        checked = self.store.checked_controls(tuple(FAIL_SAFE))
+        cache = {k: v for k, (v, p) in checked.items() if p is None and v is not None}
+        problems = {k: p for k, (_, p) in checked.items() if p is not None}
+        for key in problems:
+            if key in FAIL_SAFE:
+                cache[key] = FAIL_SAFE[key]
+            else:
+                cache["paused"] = True
+        for problem in problems.values():
+            if problem not in self._reported:
+                self._reported.add(problem)
+                self._emit(
+                    "control",
+                    "conflict",
+                    severity="critical",
+                    actor="runtime",
+                    reason=f"journal_mismatch: {problem}; failing safe",
+                )
+        self._cache = cache
 
     def get(self, key: str, default: Any = None) -> Any:
         if self._cache is None:

@@ -517,6 +517,9 @@ class Nodes:
                     self._unknown_orders.add(cid)
                     self.executor.order_unknown(record, actor="monitor")
                 continue
+            if cid in self._unknown_orders:  # known again: a later loss is reported anew
+                self._unknown_orders.discard(cid)
+                self.store.mark_order_known(cid)
             for fill in broker.fills(cid):
                 if self.store.record_fill(fill, intent_id=record.intent.id):
                     state.fills += 1

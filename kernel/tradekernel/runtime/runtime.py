@@ -25,12 +25,17 @@ from ..models import CLIENT_ORDER_ID_PREFIX, Decision, utcnow
 from ..promotion import check_stage
 from ..store import IntentState, StateLost, Store
 from ..store.anchor import restore_hint
+from ..store.db import DB_FILENAME
 from .control import CircuitBreaker, Control
 from .ledger import TradeLedger
 from .mode import ResolvedMode, resolve_mode
 from .nodes import Nodes
 from .plan import PLAN, NodeSpec
 from .state import CycleState
+
+#: How many of the broker's newest client order ids each start checks against the store
+#: (bounded: one indexed query; an older order the store lost goes unnoticed here).
+KNOWN_ORDERS_CHECKED = 500
 
 SAFETY = ("shadow", "paper", "live")
 """Modes from the safest to the riskiest."""
@@ -61,6 +66,7 @@ class Runtime(Nodes):
         self.anchor_each_cycle = anchor_each_cycle
         self.run_id = new_id("run")
         self._own_store = store is None
+        self._created_store = store is None and not (self.settings.state_dir / DB_FILENAME).exists()
         self.store = store or Store.open(
             self.settings.state_dir,
             on_transition=lambda t: kernel.registry.call_each("on_intent_transition", transition=t),
@@ -70,6 +76,7 @@ class Runtime(Nodes):
         self.control = Control(self.store, self.policy, emit=emit, clock=clock)
         self.breaker = CircuitBreaker(self.control, emit=emit)
         try:
+            self.control.refresh()  # the persisted mode, checked against its journal row
             self.resolved: ResolvedMode = resolve_mode(
                 self.settings, cli_mode=mode, persisted=self.control.mode
             )
@@ -163,23 +170,34 @@ class Runtime(Nodes):
         return results
 
     def _refuse_unknown_broker_orders(self) -> None:
-        """A fresh store (empty journal) next to a broker that knows orders this kernel
-        sent means the state was lost together with its anchor: refuse to adopt it
-        (:class:`StateLost`, exit 2). Asked only of brokers offering the optional
-        ``known_client_order_ids`` (see :class:`components.Broker`)."""
+        """A broker that knows orders with this kernel's client order ids the store never
+        recorded means the state was lost (together with its anchor) or replaced by an
+        older copy: refuse to adopt it (:class:`StateLost`, exit 2). Checked at every
+        start against the broker's newest :data:`KNOWN_ORDERS_CHECKED` ids, asked only of
+        brokers offering the optional ``known_client_order_ids`` (see
+        :class:`components.Broker`). A store this start created is removed again."""
         broker = self.kernel.component("broker")
         known = getattr(broker, "known_client_order_ids", None)
-        if not callable(known) or self.store.journal_head()[0] != 0:
+        if not callable(known):
             return
-        ids = list(known(CLIENT_ORDER_ID_PREFIX, 3))
-        if ids:
-            raise StateLost(
-                f"{self.store.path}: the state store is empty but broker {self.broker_name} "
-                f"holds orders this kernel sent ({', '.join(ids)}...): the state was lost "
-                f"or replaced, and will not be adopted; {restore_hint(self.store.state_dir)}; "
-                "or use a fresh broker account (paper: a new [broker.paper] db); nothing "
-                "was sent"
-            )
+        unknown = self.store.unknown_client_order_ids(
+            list(known(CLIENT_ORDER_ID_PREFIX, KNOWN_ORDERS_CHECKED))
+        )
+        if not unknown:
+            return
+        what = "is empty" if self.store.journal_head()[0] == 0 else "is older than the account"
+        if self._created_store and self.store.journal_head()[0] == 0:
+            self.store.discard()
+        shown = ", ".join(unknown[:3]) + (
+            f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        )
+        raise StateLost(
+            f"{self.store.path}: broker {self.broker_name} holds orders this kernel sent "
+            f"that the state store does not know ({shown}); the store {what}: the state "
+            f"was lost or replaced by an older copy, and will not be adopted; "
+            f"{restore_hint(self.store.state_dir)}; or use a fresh broker account (paper: "
+            "a new [broker.paper] db); nothing was sent"
+        )
 
     def _cancel_leftover_proposals(self) -> int:
         """Cancel every intent still ``proposed``: only a cycle in progress holds one, and

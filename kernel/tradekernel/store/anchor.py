@@ -140,5 +140,8 @@ def restore_hint(state_dir: str | Path) -> str:
     return (
         "restore the state from a copy: `tradekernel audit restore BACKUP --state-dir NEW_DIR` "
         "with a file written by `tradekernel journal backup`, then point [kernel] state_dir at "
-        f"NEW_DIR (or start afresh in a new state_dir); the anchor is {anchor_path(state_dir)}"
+        "NEW_DIR (or start afresh in a new state_dir); the broker's account (paper: the "
+        "[broker.paper] db, by default paper.db in the state dir) must come from the same "
+        "moment as that copy, or point the agent at a new account; the anchor is "
+        f"{anchor_path(state_dir)}"
     )

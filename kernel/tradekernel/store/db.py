@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +25,7 @@ from .states import DatabaseCorrupted, DiskFull, SchemaError, StateUnusable
 
 DB_FILENAME = "state.db"
 APP_ID = "tradekernel"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 SYNCHRONOUS = "FULL"
 """WAL with ``synchronous=FULL``: a committed claim survives power loss, not just a crash."""
@@ -189,7 +191,28 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
     db["fills"].create_index(["client_order_id"], index_name="fills_order")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _migrate_1}
+def _migrate_2(db: sqlite_utils.Database) -> None:
+    """Sent orders the broker did not know move from their order status (which they
+    overwrote, for good) to a table of their own; the status comes back from the order
+    row's JSON (the broker's last answer)."""
+    db["unknown_orders"].create({"client_order_id": str, "since": str}, pk="client_order_id")
+    conn = db.conn
+    conn.execute(
+        "INSERT OR IGNORE INTO unknown_orders (client_order_id, since) SELECT client_order_id, "
+        "updated_at FROM intents WHERE order_status = 'unknown_to_broker' "
+        "AND client_order_id IS NOT NULL"
+    )
+    conn.execute(
+        "UPDATE orders SET status = json_extract(order_json, '$.status') "
+        "WHERE status = 'unknown_to_broker'"
+    )
+    conn.execute(
+        "UPDATE intents SET order_status = (SELECT o.status FROM orders o WHERE "
+        "o.client_order_id = intents.client_order_id) WHERE order_status = 'unknown_to_broker'"
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _migrate_1, 2: _migrate_2}
 """``MIGRATIONS[n]`` moves a database from schema ``n - 1`` to ``n``; never edit a shipped one."""
 
 
@@ -378,7 +401,13 @@ def _open_read_only(
     _check_header(path)
     uri = path.resolve().as_uri()
     conn = None
+    copy: tempfile.TemporaryDirectory[str] | None = None
     for mode in ("mode=ro", "immutable=1"):
+        wal = Path(f"{path}-wal")
+        if mode == "immutable=1" and wal.exists() and wal.stat().st_size > 0:
+            # immutable ignores the WAL (its committed rows): read a private copy instead
+            copy = _writable_copy(path, wal)
+            uri, mode = (Path(copy.name) / path.name).as_uri(), "mode=ro"
         try:
             conn = sqlite3.connect(f"{uri}?{mode}", uri=True, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -398,5 +427,25 @@ def _open_read_only(
             check(conn)
     except BaseException:
         conn.close()
+        if copy is not None:
+            copy.cleanup()
         raise
-    return sqlite_utils.Database(conn, execute_plugins=False)
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    db._evidence_copy = copy  # type: ignore[attr-defined]  # removed with the database
+    return db
+
+
+def _writable_copy(path: Path, wal: Path) -> tempfile.TemporaryDirectory[str]:
+    """``path`` and its WAL copied into a new temporary directory, where SQLite can read
+    the WAL (its shared-memory file can be created there): for a read-only directory."""
+    tmp = tempfile.TemporaryDirectory(prefix="tradekernel-verify-")
+    try:
+        shutil.copyfile(path, Path(tmp.name) / path.name)
+        shutil.copyfile(wal, Path(tmp.name) / wal.name)
+    except OSError as exc:
+        tmp.cleanup()
+        raise StateUnusable(
+            f"{path}: its WAL ({wal.name}) holds committed rows, and copying it to read them "
+            f"failed: {exc.strerror}; copy the directory somewhere writable and verify there"
+        ) from None
+    return tmp

@@ -78,9 +78,9 @@ UPDATABLE = frozenset(
 )
 """Columns :meth:`Store.transition` may set alongside a state change."""
 UNKNOWN_TO_BROKER = "unknown_to_broker"
-"""The order status recorded (once) for a sent order the broker does not know: terminal,
-so it is neither polled nor flagged again (see :meth:`Store.mark_order_unknown`)."""
-_TERMINAL_ORDER = ("filled", "cancelled", "rejected", UNKNOWN_TO_BROKER)
+"""The reason code of a sent order the broker does not know (recorded once, beside its
+order status, in the ``unknown_orders`` table: see :meth:`Store.mark_order_unknown`)."""
+_TERMINAL_ORDER = ("filled", "cancelled", "rejected")
 
 
 def _column_value(name: str, value: Any) -> Any:
@@ -123,6 +123,13 @@ def _mapped(method: Callable[..., Any]) -> Callable[..., Any]:
             ) from None
 
     return wrapper
+
+
+def _control_problem(key: str, stored: str | None, journaled: str | None) -> str:
+    return (
+        f"control {key} is {'missing' if stored is None else stored} but its last "
+        f"journal row set {'nothing' if journaled is None else journaled}"
+    )
 
 
 def _short(exc: BaseException, limit: int = 120) -> str:
@@ -239,6 +246,8 @@ class Store:
 
     def close(self) -> None:
         """Write the journal anchor (when this store appended) and close the database."""
+        if getattr(self, "_discarded", False):
+            return
         try:
             self.write_anchor()
         finally:
@@ -253,6 +262,27 @@ class Store:
     def journal_head(self) -> tuple[int, str | None]:
         """The journal's last ``(seq, hash)``; ``(0, None)`` when it is empty."""
         return anchors.head(self.conn)
+
+    def unknown_client_order_ids(self, ids: list[str]) -> list[str]:
+        """Those of ``ids`` (in their order) that no intent or order in the store has."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        sql = (
+            f"SELECT client_order_id FROM intents WHERE client_order_id IN ({marks}) "
+            f"UNION SELECT client_order_id FROM orders WHERE client_order_id IN ({marks})"
+        )
+        known = {r[0] for r in self.conn.execute(sql, [*ids, *ids])}
+        return [i for i in ids if i not in known]
+
+    def discard(self) -> None:
+        """Close the store and delete its database files: for a store its opener has just
+        created and refuses to adopt (nothing may be left that a later start takes for the
+        state)."""
+        self._discarded = True
+        self.db.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def write_anchor(self, *, force: bool = False) -> anchors.Anchor | None:
         """Record the journal's committed head in ``<state_dir>/journal.anchor`` (fsynced)
@@ -639,10 +669,28 @@ class Store:
         ).fetchone()
         if stored == journaled or (stored is None and journaled in (None, "null")):
             return (default if stored is None else json.loads(stored)), None
-        return None, (
-            f"control {key} is {'missing' if stored is None else stored} but its last "
-            f"journal row set {'nothing' if journaled is None else journaled}"
+        return None, _control_problem(key, stored, journaled)
+
+    @_mapped
+    def checked_controls(self, keys: Sequence[str] = ()) -> dict[str, tuple[Any, str | None]]:
+        """Every control (and each of ``keys``, present or not) compared with its last
+        journal row, in one query (one indexed journal lookup per key): ``key -> (value,
+        None)`` when they agree, ``(value as stored, problem)`` when the row was deleted
+        or changed behind the journal's back (see :meth:`checked_control`)."""
+        rows = self.conn.execute(
+            "SELECT k.key, c.value, (SELECT to_state FROM journal WHERE entity = 'control:' "
+            "|| k.key ORDER BY seq DESC LIMIT 1) FROM (SELECT key FROM control UNION "
+            "SELECT value FROM json_each(?)) k LEFT JOIN control c ON c.key = k.key",
+            (json.dumps(list(keys)),),
         )
+        out: dict[str, tuple[Any, str | None]] = {}
+        for key, stored, journaled in rows:
+            value = None if stored is None else json.loads(stored)
+            if stored == journaled or (stored is None and journaled in (None, "null")):
+                out[key] = (value, None)
+            else:
+                out[key] = (value, _control_problem(key, stored, journaled))
+        return out
 
     @_mapped
     def controls(self) -> dict[str, Any]:
@@ -747,23 +795,32 @@ class Store:
 
     @_mapped
     def mark_order_unknown(self, client_order_id: str) -> bool:
-        """Record that the broker does not know the sent order ``client_order_id``: its
-        status becomes :data:`UNKNOWN_TO_BROKER` on the intent and the order row (the
-        order-tracked columns, which the journal does not back). Terminal: the order is
-        not polled, nor flagged, again. ``False`` when it was already recorded (another
-        process or an earlier start found it first)."""
-        ts = ts_text(self.clock())
+        """Record that the broker does not know the sent order ``client_order_id`` (a row
+        in ``unknown_orders``, an order-tracked table the journal does not back); its
+        order status is kept and it is still asked about. ``False`` when it was already
+        recorded (another process or an earlier start found it first): it is reported
+        once until the broker knows it again (:meth:`mark_order_known`)."""
         with immediate(self.conn) as conn:
             cur = conn.execute(
-                "UPDATE intents SET order_status = ? WHERE client_order_id = ? "
-                "AND (order_status IS NULL OR order_status != ?)",
-                (UNKNOWN_TO_BROKER, client_order_id, UNKNOWN_TO_BROKER),
-            )
-            conn.execute(
-                "UPDATE orders SET status = ?, updated_at = ? WHERE client_order_id = ?",
-                (UNKNOWN_TO_BROKER, ts, client_order_id),
+                "INSERT OR IGNORE INTO unknown_orders (client_order_id, since) VALUES (?, ?)",
+                (client_order_id, ts_text(self.clock())),
             )
         return cur.rowcount > 0
+
+    @_mapped
+    def mark_order_known(self, client_order_id: str) -> bool:
+        """The broker knows ``client_order_id`` (again): clear its unknown flag. ``True``
+        when there was one."""
+        with immediate(self.conn) as conn:
+            cur = conn.execute(
+                "DELETE FROM unknown_orders WHERE client_order_id = ?", (client_order_id,)
+            )
+        return cur.rowcount > 0
+
+    def unknown_orders(self) -> list[str]:
+        """Client order ids of the sent orders the broker did not know when last asked."""
+        sql = "SELECT client_order_id FROM unknown_orders ORDER BY since, client_order_id"
+        return [r[0] for r in self.conn.execute(sql)]
 
     def _intent_for(self, order: Order) -> str | None:
         row = self.conn.execute(

@@ -233,9 +233,9 @@ class PaperStore:
         return _order(rows[0]) if rows else None
 
     def client_order_ids(self, prefix: str, limit: int) -> list[str]:
-        """Up to ``limit`` client order ids starting with ``prefix``, oldest first."""
+        """Up to ``limit`` client order ids starting with ``prefix``, newest first."""
         sql = "SELECT client_order_id FROM orders WHERE substr(client_order_id, 1, ?) = ? "
-        sql += "ORDER BY seq LIMIT ?"
+        sql += "ORDER BY seq DESC LIMIT ?"
         return [r[0] for r in self.db.execute(sql, [len(prefix), prefix, int(limit)])]
 
     def orders(self) -> Iterator[WorkingOrder]:
