@@ -169,6 +169,8 @@ class Store:
         written: the journal is append-only, so a secret in it could never be removed."""
         self._appended = False
         """A journal row was committed since the anchor was last written."""
+        self._checked_controls: tuple[Any, dict[str, tuple[Any, str | None]]] | None = None
+        """The last answer of :meth:`checked_controls` and what it was valid for."""
         self._read_only = False
 
     @classmethod
@@ -676,7 +678,21 @@ class Store:
         """Every control (and each of ``keys``, present or not) compared with its last
         journal row, in one query (one indexed journal lookup per key): ``key -> (value,
         None)`` when they agree, ``(value as stored, problem)`` when the row was deleted
-        or changed behind the journal's back (see :meth:`checked_control`)."""
+        or changed behind the journal's back (see :meth:`checked_control`).
+
+        The answer is reused while no other connection committed anything (``PRAGMA
+        data_version``) and this store wrote no control: a row changed behind the journal
+        is changed by some connection, so nothing can be missed, and a backtest's cycles
+        do not pay for the query."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        memo = (version, tuple(keys))
+        if self._checked_controls is not None and self._checked_controls[0] == memo:
+            return dict(self._checked_controls[1])
+        out = self._check_controls(keys)
+        self._checked_controls = (memo, out)
+        return dict(out)
+
+    def _check_controls(self, keys: Sequence[str]) -> dict[str, tuple[Any, str | None]]:
         rows = self.conn.execute(
             "SELECT k.key, c.value, (SELECT to_state FROM journal WHERE entity = 'control:' "
             "|| k.key ORDER BY seq DESC LIMIT 1) FROM (SELECT key FROM control UNION "
@@ -721,6 +737,7 @@ class Store:
         text (:meth:`control_text`; ``None``: no row), else :class:`StateConflict` is
         raised and nothing is written."""
         ts = ts_text(self.clock())
+        self._checked_controls = None
         with immediate(self.conn) as conn:
             for key, wanted in (expect or {}).items():
                 row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
