@@ -117,6 +117,22 @@ def to_row(raw: tuple) -> JournalRow:
     )
 
 
+def raw_row_hash(raw: tuple, prev_hash: str) -> str:
+    """The hash a raw journal row (:data:`COLUMNS` order) must have after ``prev_hash``."""
+    seq, entity, from_state, to_state, actor, reason, ts, _, p_digest, _, _ = raw
+    return row_hash(
+        seq=seq,
+        entity=entity,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor,
+        reason=reason or "",
+        ts=ts,
+        payload_digest=p_digest,
+        prev_hash=prev_hash,
+    )
+
+
 def iter_raw(conn: sqlite3.Connection, entity: str | None = None) -> Iterator[tuple]:
     if entity is None:
         yield from conn.execute(f"SELECT {COLUMNS} FROM journal ORDER BY seq")
@@ -139,7 +155,7 @@ def verify_chain(
     count = 0
     last: dict[str, tuple] = {}
     for raw in rows:
-        seq, entity, from_state, to_state, actor, reason, ts, payload, p_digest, prev_h, h = raw
+        seq, entity, _, _, _, _, _, payload, p_digest, prev_h, h = raw
         count += 1
 
         def bad(problem: str, seq: Any = seq, count: int = count) -> VerifyResult:
@@ -157,18 +173,7 @@ def verify_chain(
             return bad(f"row {seq}: payload does not match its digest"), last
         if prev_h != prev:
             return bad(f"row {seq}: prev_hash does not match the previous row's hash"), last
-        expected = row_hash(
-            seq=seq,
-            entity=entity,
-            from_state=from_state,
-            to_state=to_state,
-            actor=actor,
-            reason=reason or "",
-            ts=ts,
-            payload_digest=p_digest,
-            prev_hash=prev_h,
-        )
-        if h != expected:
+        if h != raw_row_hash(raw, prev_h):
             return bad(f"row {seq}: hash does not match the row content (row was altered)"), last
         prev = h
         last[entity] = raw

@@ -260,22 +260,12 @@ def check_one(conn: sqlite3.Connection, intent_id: str) -> Problem | None:
     matches its content, the rows tell a legal story, and the folded columns, state and
     version equal the row's. Cheap (the entity's rows only): the executor runs it right
     before a submit, so a row edited behind the journal's back is never sent."""
-    from .journal import iter_raw, row_hash
+    from .journal import iter_raw, raw_row_hash
 
     replay = Replay()
     for raw in iter_raw(conn, intent_id):
-        seq, entity, from_state, to_state, actor, reason, ts, payload, p_digest, prev, h = raw
-        expected = row_hash(
-            seq=seq,
-            entity=entity,
-            from_state=from_state,
-            to_state=to_state,
-            actor=actor,
-            reason=reason or "",
-            ts=ts,
-            payload_digest=p_digest,
-            prev_hash=prev,
-        )
+        seq, payload, p_digest, prev, h = raw[0], raw[7], raw[8], raw[9], raw[10]
+        expected = raw_row_hash(raw, prev)
         try:
             data = json.loads(payload) if payload else {}
         except ValueError:
