@@ -122,9 +122,12 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "JSONL_DEFAULT_DIR",
         "encode_line",
         "event_date",
+        "event_log_source=source_for",
         "read_events",
         "resolve",
     ),
+    "tradekernel.constraints": ("ORDER_CONSTRAINT_CODES",),
+    "tradekernel.runtime": ("Runtime", "run_cycles"),
     "tradekernel.event_schema": ("validate_event",),
     "tradekernel.notify.retry": (
         "DeliveryAttempt=Attempt",
@@ -135,6 +138,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.notify.http": ("post",),
     "tradekernel.notify.support": ("config_error", "require_http_url", "require_secret"),
     "tradekernel.cli.context": ("AppContext", "echo_json", "json_option", "pass_app"),
+    "tradekernel.cli": ("main",),
 }
 """Each public name and the internal module that defines it (an implementation detail:
 import the name from here, never from there). ``"Public=internal"`` renames."""
@@ -164,6 +168,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what static checkers and editors see
     from . import __version__ as __version__
+    from .cli import main
     from .cli.context import AppContext, echo_json, json_option, pass_app
     from .components import (
         KINDS,
@@ -186,6 +191,7 @@ if TYPE_CHECKING:  # what static checkers and editors see
         StrategyInput,
         SubmitOutcomeUnknown,
     )
+    from .constraints import ORDER_CONSTRAINT_CODES
     from .display import inert, inert_json
     from .errors import (
         EXIT_FAILED,
@@ -202,6 +208,7 @@ if TYPE_CHECKING:  # what static checkers and editors see
     )
     from .event_schema import validate_event
     from .eventlog import JSONL_DEFAULT_DIR, encode_line, event_date, read_events, resolve
+    from .eventlog import source_for as event_log_source
     from .files import atomic_write
     from .hookspecs import hookimpl
     from .kernel import Kernel
@@ -250,6 +257,7 @@ if TYPE_CHECKING:  # what static checkers and editors see
     from .plugins import PluginRegistry
     from .quality import MAX_PRICE, MAX_QUANTITY, bar_problem, quote_problem
     from .risk import evaluate
+    from .runtime import Runtime, run_cycles
     from .sections import Duration, finite, non_negative, positive, ratio
     from .serde import ValidationError, structure, unstructure
     from .settings import Settings

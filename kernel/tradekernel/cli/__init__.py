@@ -25,7 +25,6 @@ COMMANDS = {
     "ops": "tradekernel.cli.ops_cmd:ops",
     "plugins": "tradekernel.cli.plugins_cmd:plugins",
     "promote": "tradekernel.cli.promote_cmd:promote",
-    "report": "tradekernel.cli.report_cmd:report",
     "run": "tradekernel.cli.run_cmd:run",
     "runtime-plan": "tradekernel.cli.run_cmd:runtime_plan",
     "skills": "tradekernel.cli.skills_cmd:skills",
