@@ -14,7 +14,6 @@ from .lazy import LazyGroup
 
 COMMANDS = {
     "alerts": "tradekernel.cli.alerts_cmd:alerts",
-    "audit": "tradekernel.cli.audit_cmd:audit",
     "backtest": "tradekernel.cli.backtest_cmd:backtest",
     "config": "tradekernel.cli.config_cmd:config",
     "control": "tradekernel.cli.control_cmd:control",
