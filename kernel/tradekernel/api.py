@@ -117,14 +117,27 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.settings": ("Settings",),
     "tradekernel.kernel": ("Kernel",),
     "tradekernel.plugins": ("PluginRegistry",),
-    "tradekernel.store": ("Store",),
+    "tradekernel.store": ("DB_FILENAME", "SchemaError", "Store", "VerifyResult"),
+    "tradekernel.store.journal": (
+        "JOURNAL_COLUMNS=COLUMNS",
+        "JOURNAL_GENESIS=GENESIS",
+        "journal_row_hash=row_hash",
+    ),
+    "tradekernel.store.anchor": ("read_journal_anchor=read_anchor",),
+    "tradekernel.store.db": ("ts_text",),
     "tradekernel.eventlog": (
+        "EVENTS_TABLE",
         "JSONL_DEFAULT_DIR",
         "encode_line",
         "event_date",
+        "event_log_source=source_for",
+        "events_jsonl_dir=jsonl_dir",
+        "events_sqlite_path=sqlite_path",
         "read_events",
         "resolve",
     ),
+    "tradekernel.constraints": ("ORDER_CONSTRAINT_CODES",),
+    "tradekernel.runtime": ("Runtime", "run_cycles"),
     "tradekernel.event_schema": ("validate_event",),
     "tradekernel.notify.retry": (
         "DeliveryAttempt=Attempt",
@@ -135,6 +148,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.notify.http": ("post",),
     "tradekernel.notify.support": ("config_error", "require_http_url", "require_secret"),
     "tradekernel.cli.context": ("AppContext", "echo_json", "json_option", "pass_app"),
+    "tradekernel.cli": ("main",),
 }
 """Each public name and the internal module that defines it (an implementation detail:
 import the name from here, never from there). ``"Public=internal"`` renames."""
@@ -164,6 +178,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what static checkers and editors see
     from . import __version__ as __version__
+    from .cli import main
     from .cli.context import AppContext, echo_json, json_option, pass_app
     from .components import (
         KINDS,
@@ -186,6 +201,7 @@ if TYPE_CHECKING:  # what static checkers and editors see
         StrategyInput,
         SubmitOutcomeUnknown,
     )
+    from .constraints import ORDER_CONSTRAINT_CODES
     from .display import inert, inert_json
     from .errors import (
         EXIT_FAILED,
@@ -201,7 +217,17 @@ if TYPE_CHECKING:  # what static checkers and editors see
         TradekernelError,
     )
     from .event_schema import validate_event
-    from .eventlog import JSONL_DEFAULT_DIR, encode_line, event_date, read_events, resolve
+    from .eventlog import (
+        EVENTS_TABLE,
+        JSONL_DEFAULT_DIR,
+        encode_line,
+        event_date,
+        read_events,
+        resolve,
+    )
+    from .eventlog import jsonl_dir as events_jsonl_dir
+    from .eventlog import source_for as event_log_source
+    from .eventlog import sqlite_path as events_sqlite_path
     from .files import atomic_write
     from .hookspecs import hookimpl
     from .kernel import Kernel
@@ -250,7 +276,13 @@ if TYPE_CHECKING:  # what static checkers and editors see
     from .plugins import PluginRegistry
     from .quality import MAX_PRICE, MAX_QUANTITY, bar_problem, quote_problem
     from .risk import evaluate
+    from .runtime import Runtime, run_cycles
     from .sections import Duration, finite, non_negative, positive, ratio
     from .serde import ValidationError, structure, unstructure
     from .settings import Settings
-    from .store import Store
+    from .store import DB_FILENAME, SchemaError, Store, VerifyResult
+    from .store.anchor import read_anchor as read_journal_anchor
+    from .store.db import ts_text
+    from .store.journal import COLUMNS as JOURNAL_COLUMNS
+    from .store.journal import GENESIS as JOURNAL_GENESIS
+    from .store.journal import row_hash as journal_row_hash

@@ -28,6 +28,7 @@ SQLITE_SINK = "sqlite"
 JSONL_DEFAULT_DIR = "events"
 SQLITE_DEFAULT_PATH = "state.db"
 EVENTS_TABLE = "events"
+"""The ``sqlite`` sink's table (in :func:`sqlite_path`); one row per event, with a ``date``."""
 SINK_KIND = "metrics_sink"
 
 

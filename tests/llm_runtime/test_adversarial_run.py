@@ -11,10 +11,10 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from tradekernel.report.strategy import strategist_llm
 from tradekernel.runtime import Runtime, run_cycles
 from tradekernel_llm.testing import corpus
 from tradekernel_openai_compatible.testing import completion
+from tradekernel_report.strategy import strategist_llm
 
 from .conftest import API_KEY, CONFIG, KEY_ENV, USAGE
 

@@ -8,9 +8,9 @@ import pytest
 from tradekernel import hookimpl
 from tradekernel.cli import main
 from tradekernel.kernel import Kernel
-from tradekernel.report.strategy import notifications
 from tradekernel.runtime.control import Control
 from tradekernel.store import Store
+from tradekernel_report.strategy import notifications
 
 
 class Observer:

@@ -11,9 +11,9 @@ import pytest
 from tradekernel import hookimpl
 from tradekernel.components import DEFAULT_ORDER_CONSTRAINTS, OrderConstraints
 from tradekernel.models import Decision, Intent
-from tradekernel.report.daily import aggregate
 from tradekernel.runtime import Runtime
 from tradekernel_paper import PaperBroker, PaperConfig
+from tradekernel_report.daily import aggregate
 
 from .conftest import Scripted
 

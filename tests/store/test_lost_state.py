@@ -170,7 +170,7 @@ def test_cli_verify_of_a_deleted_database_exits_4(state_dir, three, run_cli):
 
 
 def test_restoring_a_backup_anchors_the_new_state(state_dir, three, tmp_path):
-    from tradekernel.audit import restore_backup
+    from tradekernel_audit import restore_backup
 
     with Store.open(state_dir) as store:
         store.backup(tmp_path / "b.db")

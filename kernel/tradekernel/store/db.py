@@ -24,6 +24,7 @@ from ..files import make_dir
 from .states import DatabaseCorrupted, DiskFull, SchemaError, StateUnusable
 
 DB_FILENAME = "state.db"
+"""The state database's file name in ``[kernel] state_dir``."""
 APP_ID = "tradekernel"
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0

@@ -17,9 +17,11 @@ from ..models import canonical_json, digest
 from .records import JournalRow, VerifyResult
 
 GENESIS = "0" * 64
+"""The ``prev_hash`` of the journal's first row (64 zeros)."""
 COLUMNS = (
     "seq, entity, from_state, to_state, actor, reason, ts, payload, payload_digest, prev_hash, hash"
 )
+"""The ``journal`` table's columns in chain order, as one ``SELECT`` list."""
 
 
 def row_hash(
@@ -34,6 +36,8 @@ def row_hash(
     payload_digest: str,
     prev_hash: str,
 ) -> str:
+    """The hash a journal row with this content must have after ``prev_hash``:
+    ``sha256(canonical_json(content) + prev_hash)`` (hex)."""
     content = canonical_json(
         {
             "seq": seq,

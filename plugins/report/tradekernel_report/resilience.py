@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..models import Event
+from tradekernel.api import Event
+
 from .stats import counter, duration_ms, iso
 from .strategy import of
 

@@ -14,7 +14,8 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from ..display import inert
+from tradekernel.api import inert
+
 from . import svg
 from .svg import PALETTE, Series
 

@@ -1,5 +1,6 @@
 """The daily report (``report.v1``): aggregates computed from the recorded events of one
 UTC day, rendered as JSON, Markdown or a self-contained HTML dashboard. See docs/reports.md.
+This distribution (``tradekernel-report``) adds the ``tradekernel report`` command.
 
     report = daily_report(settings, date(2026, 3, 2))
     text = render(report, "md")
@@ -10,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..display import inert_json
+from tradekernel import hookimpl
+from tradekernel.api import inert_json
+
 from .daily import REPORT_SCHEMA, aggregate, daily_report, day_window
 from .html import CHARTS, render_html
 from .markdown import render_markdown
 from .stats import percentile
+
+TRADEKERNEL_API = ">=1.0,<2"
+"""The range of :data:`tradekernel.api.API_VERSION` this plugin was built for."""
 
 FORMATS = ("json", "md", "html")
 
@@ -31,6 +37,14 @@ def render(report: Mapping[str, Any], fmt: str) -> str:
     if fmt not in renderers:
         raise ValueError(f"unknown report format {fmt!r} (one of: {', '.join(FORMATS)})")
     return renderers[fmt](report)
+
+
+@hookimpl
+def register_commands(cli):
+    """Add ``tradekernel report`` (imported only when the CLI asks for plugin commands)."""
+    from .commands import report
+
+    cli.add_command(report)
 
 
 __all__ = [

@@ -5,11 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from tradekernel.kernel import Kernel
-from tradekernel.plugins import PluginRegistry
-from tradekernel.report import daily_report, render
-from tradekernel.runtime import Runtime, run_cycles
-from tradekernel.settings import Settings
+from tradekernel.api import Kernel, PluginRegistry, Runtime, Settings, run_cycles
+from tradekernel_report import daily_report, render
 
 RUN = """
 [kernel]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -19,13 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from attrs import frozen
+from tradekernel.api import (
+    EVENTS_TABLE,
+    ConfigError,
+    GateFailed,
+    RefusedError,
+    Store,
+    __version__,
+    events_sqlite_path,
+    read_journal_anchor,
+    resolve,
+    ts_text,
+    utcnow,
+)
 
-from .. import __version__, eventlog
-from ..errors import ConfigError, GateFailed, RefusedError
-from ..models import utcnow
-from ..store import Store
-from ..store.anchor import read_anchor
-from ..store.db import ts_text
 from . import sources
 from .keys import Signer, signer_from_settings
 
@@ -59,23 +67,26 @@ def sha256_bytes(data: bytes) -> str:
 
 def archive_dir(settings: Any) -> Path:
     """``[audit] archive_dir``, resolved under ``[kernel] state_dir`` when relative."""
-    return eventlog.resolve(settings.state_dir, settings.audit.archive_dir)
+    return resolve(settings.state_dir, settings.audit.archive_dir)
+
+
+REPORT_MODULE = "tradekernel_report"
+"""The package of the ``tradekernel-report`` distribution, which builds the daily report."""
 
 
 def _report(settings: Any, day: str, now: datetime) -> tuple[bytes | None, str | None]:
     """The daily report as JSON bytes, or ``None`` and why it was skipped. The report
-    module is optional: it is imported lazily and any failure only skips the file."""
-    build: Callable[..., Any] | None = None
-    for module_name in ("tradekernel.report", "tradekernel.report.daily"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        build = getattr(module, "daily_report", None)
-        if build is not None:
-            break
+    comes from the optional ``tradekernel-report`` distribution: it is imported lazily
+    and any failure only skips the file."""
+    if importlib.util.find_spec(REPORT_MODULE) is None:
+        return None, "tradekernel-report is not installed"
+    try:
+        module = importlib.import_module(REPORT_MODULE)
+    except ImportError as exc:
+        return None, f"tradekernel-report cannot be imported: {settings.redact(str(exc))}"
+    build: Callable[..., Any] | None = getattr(module, "daily_report", None)
     if build is None:
-        return None, "tradekernel.report is not available in this build"
+        return None, "tradekernel-report has no daily_report"
     try:
         report = build(settings, date.fromisoformat(day), now=now)
     except Exception as exc:
@@ -102,7 +113,7 @@ def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], d
             head_seq, head_hash = store.journal_head()
         finally:
             conn.execute("COMMIT")
-        anchor = read_anchor(settings.state_dir)
+        anchor = read_journal_anchor(settings.state_dir)
     problem = sources.check_segment(segment.rows, segment.anchor_hash, segment.first_seq)
     if problem:
         raise GateFailed(
@@ -140,8 +151,7 @@ def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], d
         files[EVENTS_SQLITE_FILE] = exported
         events["sqlite"] = {
             "file": EVENTS_SQLITE_FILE,
-            "source": _relative(settings, eventlog.sqlite_path(settings))
-            + f":{eventlog.EVENTS_TABLE}",
+            "source": _relative(settings, events_sqlite_path(settings)) + f":{EVENTS_TABLE}",
             "records": exported.count(b"\n"),
         }
     report_bytes, skipped = _report(settings, day, now)

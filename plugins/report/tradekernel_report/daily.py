@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from ..eventlog import read_events, source_for
-from ..models import Event, utcnow
+from tradekernel.api import Event, event_log_source, read_events, utcnow
+
 from . import resilience, strategy, trading
 from .stats import counter, iso
 
@@ -70,6 +70,6 @@ def daily_report(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Read the events of ``day`` from the enabled sink's log and aggregate them."""
-    source = source or source_for(kernel_or_settings)
+    source = source or event_log_source(kernel_or_settings)
     events = read_events(kernel_or_settings, date=day, source=source)
     return aggregate(events, day, now=now or utcnow(), source=source)

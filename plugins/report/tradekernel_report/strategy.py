@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
-from ..constraints import ORDER_CONSTRAINT_CODES
-from ..models import Event
+from tradekernel.api import ORDER_CONSTRAINT_CODES, Event
+
 from .stats import (
     counter,
     dec_sum,

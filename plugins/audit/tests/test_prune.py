@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tradekernel.audit import prune, retention_cutoff
-from tradekernel.store import Store
+from tradekernel.api import Store
+from tradekernel_audit import prune, retention_cutoff
 
 from .conftest import DAY, DAY2
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from loguru import logger
-from tradekernel.settings import Settings
+from tradekernel.api import Settings
 
 DAY = "2026-03-02"
 

@@ -7,9 +7,16 @@ import sqlite3
 from pathlib import Path
 
 from attrs import frozen
-
-from ..errors import GateFailed, NotFoundError, RefusedError, TradekernelError
-from ..store import DB_FILENAME, SchemaError, Store, VerifyResult
+from tradekernel.api import (
+    DB_FILENAME,
+    GateFailed,
+    NotFoundError,
+    RefusedError,
+    SchemaError,
+    Store,
+    TradekernelError,
+    VerifyResult,
+)
 
 
 @frozen

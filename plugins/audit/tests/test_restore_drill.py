@@ -6,11 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from tradekernel.kernel import Kernel
-from tradekernel.plugins import PluginRegistry
-from tradekernel.runtime import Runtime, run_cycles
-from tradekernel.settings import Settings
-from tradekernel.store import Store
+from tradekernel.api import Kernel, PluginRegistry, Runtime, Settings, Store, run_cycles
 
 from .conftest import HMAC_ENV
 

@@ -8,7 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..models import Event
+from tradekernel.api import Event
+
 from .stats import counter, dec_sum, duration_ms, iso, latency_summary, money, to_decimal
 from .strategy import of
 

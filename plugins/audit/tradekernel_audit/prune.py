@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from attrs import field, frozen
+from tradekernel.api import EVENTS_TABLE, ConfigError, RefusedError, utcnow
 
-from .. import eventlog
-from ..errors import ConfigError, RefusedError
-from ..models import utcnow
 from . import sources
 from .bundle import EVENTS_JSONL_FILE, EVENTS_SQLITE_FILE, MANIFEST, archive_dir, sha256_bytes
 from .keys import Verifier, verifiers_from_settings
@@ -105,7 +103,7 @@ def _prune_sqlite(settings: Any, day: str, archived_sha: str | None) -> int:
             deleted = 0
             if live:
                 deleted = conn.execute(
-                    f"DELETE FROM {eventlog.EVENTS_TABLE} WHERE date = ?", (day,)
+                    f"DELETE FROM {EVENTS_TABLE} WHERE date = ?", (day,)
                 ).rowcount
             conn.execute("COMMIT")
         except BaseException:

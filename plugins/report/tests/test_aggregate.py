@@ -6,10 +6,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from tradekernel.event_schema import validate_event
-from tradekernel.eventlog import read_events
-from tradekernel.report import REPORT_SCHEMA, aggregate, daily_report, percentile
-from tradekernel.report.resilience import periods
+from tradekernel.api import read_events, validate_event
+from tradekernel_report import REPORT_SCHEMA, aggregate, daily_report, percentile
+from tradekernel_report.resilience import periods
 
 from .conftest import DAY, FIXTURE_EVENTS, ev
 
@@ -284,8 +283,7 @@ def test_periods_carried_over_from_an_earlier_day_start_at_midnight():
         ev("01:00:05", "resilience", "breaker_closed"),
         ev("02:00:00", "resilience", "degrade_exited"),
     ]
-    from tradekernel.models import Event
-    from tradekernel.serde import structure
+    from tradekernel.api import Event, structure
 
     events = [structure(e, Event) for e in raw]
     breaker = [e for e in events if e.kind.startswith("breaker")]
@@ -334,8 +332,7 @@ def test_percentile_is_nearest_rank(values, p, expected):
 
 def test_jsonl_and_sqlite_logs_give_the_same_report(tmp_path):
     """Events recorded through the real sinks: whichever log is read, the report agrees."""
-    from tradekernel.kernel import Kernel
-    from tradekernel.settings import Settings
+    from tradekernel.api import Kernel, Settings
 
     from .conftest import write_config
 
@@ -364,8 +361,7 @@ def test_jsonl_and_sqlite_logs_give_the_same_report(tmp_path):
 
 
 def test_orders_count_critical_conflicts_by_code_and_abandoned_proposals():
-    from tradekernel.models import Event
-    from tradekernel.serde import structure
+    from tradekernel.api import Event, structure
 
     raw = [
         ev("01:00:00", "executor", "conflict", "critical", intent_id="a",

@@ -1,4 +1,5 @@
-"""``tradekernel report``: reports aggregated from the recorded event log."""
+"""``tradekernel report``: reports aggregated from the recorded event log (added by the
+``register_commands`` hook of this distribution)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-
-from .context import AppContext, pass_app
+from tradekernel.api import AppContext, pass_app
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -43,8 +43,9 @@ def daily(
 ) -> None:
     """The daily report of one UTC day: strategist and LLM, skills, resilience, intents,
     approvals, denials, orders, fills, P&L and notifications."""
-    from ..models import utcnow
-    from ..report import daily_report, render
+    from tradekernel.api import utcnow
+
+    from . import daily_report, render
 
     now = utcnow()
     result = daily_report(app.settings(), (day or now).date(), source=source, now=now)

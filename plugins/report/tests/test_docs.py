@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from tradekernel.report import CHARTS, daily_report
+from tradekernel_report import CHARTS, daily_report
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "reports.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "reports.md"
 DISTRIBUTIONS = {
     "by_stage", "attempts", "error_types", "fallback_reasons", "prompt_version_total",
     "schema_version_total", "models", "by_scope", "by_strategist", "holds_by_reason",

@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tradekernel.audit import HmacKey, canonical_bytes
-from tradekernel.store.journal import GENESIS
+from tradekernel.api import JOURNAL_GENESIS
+from tradekernel_audit import HmacKey, canonical_bytes
 
 from .conftest import AUDIT_HMAC, DAY, DAY2, HMAC_ENV, HMAC_SECRET, OTHER_SECRET
 
@@ -44,7 +44,7 @@ def test_hmac_archive_verifies_and_holds_the_day(env):
     rows = [json.loads(line) for line in (bundle / "journal.jsonl").read_text().splitlines()]
     assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5]
     assert all(r["ts"].startswith(DAY) for r in rows)
-    assert manifest["journal"]["anchor_hash"] == GENESIS == rows[0]["prev_hash"]
+    assert manifest["journal"]["anchor_hash"] == JOURNAL_GENESIS == rows[0]["prev_hash"]
     assert manifest["journal"]["last_hash"] == rows[-1]["hash"]
     # Events: a byte copy of the jsonl day file and the sqlite rows of that day.
     assert (bundle / "events.jsonl").read_bytes() == env.jsonl_file(DAY).read_bytes()
@@ -59,6 +59,36 @@ def test_hmac_archive_verifies_and_holds_the_day(env):
     second = env.manifest(DAY2)["journal"]
     assert second["anchor_hash"] == manifest["journal"]["last_hash"]
     assert second["first_seq"] == 6 and second["rows"] == 3
+
+
+def test_the_bundle_holds_the_daily_report_when_tradekernel_report_is_installed(env):
+    pytest.importorskip("tradekernel_report")
+    env.seed(DAY)
+    assert env.cli("audit", "archive", "--date", DAY)[0] == 0
+    report = json.loads((env.bundle(DAY) / "report.json").read_text())
+    assert report["schema"] == "report.v1" and report["date"] == DAY
+    assert env.manifest(DAY)["report"] == {"file": "report.json", "skipped": None}
+
+
+def test_without_tradekernel_report_the_manifest_says_so(env, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tradekernel_report" else real(name, *a),
+    )
+    env.seed(DAY)
+    code, _, err = env.cli("audit", "archive", "--date", DAY)
+    assert code == 0
+    assert "no daily report in the bundle: tradekernel-report is not installed" in err
+    assert env.manifest(DAY)["report"] == {
+        "file": None,
+        "skipped": "tradekernel-report is not installed",
+    }
+    assert not (env.bundle(DAY) / "report.json").exists()
+    assert env.cli("audit", "verify", str(env.bundle(DAY)))[0] == 0
 
 
 def test_out_writes_the_bundle_elsewhere(env, tmp_path):

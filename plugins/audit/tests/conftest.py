@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tradekernel.models import Event, Intent
-from tradekernel.settings import Settings
-from tradekernel.store import Store
+from tradekernel.api import Event, Intent, Settings, Store
 
 HMAC_ENV = "AUDIT_TEST_HMAC_KEY"
 HMAC_SECRET = "hmac-secret-value-7f3a9c1e5b2d4068"
@@ -49,7 +47,7 @@ class AuditEnv:
 
     def cli(self, *args: str) -> tuple[int, str, str]:
         """Run the real CLI entry point: (exit code, stdout, stderr)."""
-        from tradekernel.cli import main
+        from tradekernel.api import main
 
         self.capsys.readouterr()
         with pytest.raises(SystemExit) as exc:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..display import inert
+from tradekernel.api import inert
 
 
 def _v(value: Any) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
-from tradekernel.report import CHARTS, aggregate, daily_report, render_html
+from tradekernel_report import CHARTS, aggregate, daily_report, render_html
 
 from .browser import load
 from .conftest import DAY

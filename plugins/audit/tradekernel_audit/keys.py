@@ -18,13 +18,13 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import ConfigError, NotFoundError
+from tradekernel.api import ConfigError, NotFoundError
 
 ED25519 = "ed25519"
 HMAC_SHA256 = "hmac-sha256"
 MIN_HMAC_KEY_BYTES = 16
 _HMAC_ID_LABEL = b"tradekernel audit key id"
-_INSTALL_HINT = "install the optional dependency: pip install 'tradekernel[audit]'"
+_INSTALL_HINT = "install the optional dependency: pip install 'tradekernel-audit[ed25519]'"
 
 
 class Signer(Protocol):
@@ -203,7 +203,7 @@ def load_public_key(path: str | Path) -> Ed25519Verifier:
 def generate_ed25519(path: str | Path) -> tuple[Path, Path, str]:
     """Write a new Ed25519 key pair: ``path`` (private, PKCS#8 PEM, mode 0600) and
     ``path.pub`` (public PEM). Refuses existing files. Returns both paths and the key id."""
-    from ..errors import RefusedError
+    from tradekernel.api import RefusedError
 
     ed25519 = _crypto()
     from cryptography.hazmat.primitives import serialization

@@ -15,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from attrs import frozen
+from tradekernel.api import (
+    EVENTS_TABLE,
+    JOURNAL_COLUMNS,
+    JOURNAL_GENESIS,
+    ConfigError,
+    digest,
+    events_jsonl_dir,
+    events_sqlite_path,
+    journal_row_hash,
+)
 
-from .. import eventlog
-from ..errors import ConfigError
-from ..models import digest
-from ..store.journal import COLUMNS, GENESIS, row_hash
-
-JOURNAL_FIELDS = tuple(c.strip() for c in COLUMNS.split(","))
+JOURNAL_FIELDS = tuple(c.strip() for c in JOURNAL_COLUMNS.split(","))
 
 
 def parse_day(text: str | date, what: str = "--date") -> str:
@@ -87,14 +92,15 @@ def journal_segment(conn: sqlite3.Connection, day: str) -> JournalSegment:
         before = conn.execute(
             "SELECT seq, hash FROM journal WHERE ts < ? ORDER BY seq DESC LIMIT 1", (start,)
         ).fetchone()
-        seq, anchor = (before[0], before[1]) if before else (0, GENESIS)
+        seq, anchor = (before[0], before[1]) if before else (0, JOURNAL_GENESIS)
         return JournalSegment(rows=[], anchor_hash=anchor, first_seq=seq + 1)
     prev = conn.execute("SELECT hash FROM journal WHERE seq = ?", (low - 1,)).fetchone()
-    anchor = prev[0] if prev else GENESIS
+    anchor = prev[0] if prev else JOURNAL_GENESIS
     rows = [
         _row_dict(raw)
         for raw in conn.execute(
-            f"SELECT {COLUMNS} FROM journal WHERE seq BETWEEN ? AND ? ORDER BY seq", (low, high)
+            f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq BETWEEN ? AND ? ORDER BY seq",
+            (low, high),
         )
     ]
     return JournalSegment(rows=rows, anchor_hash=anchor, first_seq=low)
@@ -115,7 +121,7 @@ def check_segment(rows: list[dict[str, Any]], anchor_hash: str, first_seq: int) 
             payload = row["payload"]
             if not isinstance(payload, dict) or digest(payload) != row["payload_digest"]:
                 return f"journal seq {seq}: payload does not match its digest"
-            expected = row_hash(
+            expected = journal_row_hash(
                 seq=seq,
                 entity=row["entity"],
                 from_state=row["from_state"],
@@ -139,7 +145,7 @@ def check_segment(rows: list[dict[str, Any]], anchor_hash: str, first_seq: int) 
 
 def jsonl_path(settings: Any, day: str) -> Path:
     """The ``jsonl`` sink's file of ``day``."""
-    return eventlog.jsonl_dir(settings) / f"{day}.jsonl"
+    return events_jsonl_dir(settings) / f"{day}.jsonl"
 
 
 def read_jsonl_day(path: Path) -> bytes | None:
@@ -161,7 +167,7 @@ def events_table_exists(conn: sqlite3.Connection) -> bool:
     return bool(
         conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-            (eventlog.EVENTS_TABLE,),
+            (EVENTS_TABLE,),
         ).fetchone()
     )
 
@@ -174,7 +180,7 @@ def export_sqlite_day(conn: sqlite3.Connection, day: str) -> bytes | None:
     lines = []
     for schema, ts, run_id, cycle_id, stage, kind, severity, fields in conn.execute(
         "SELECT schema, ts, run_id, cycle_id, stage, kind, severity, fields "
-        f"FROM {eventlog.EVENTS_TABLE} WHERE date = ? ORDER BY rowid",
+        f"FROM {EVENTS_TABLE} WHERE date = ? ORDER BY rowid",
         (day,),
     ):
         try:
@@ -197,7 +203,7 @@ def export_sqlite_day(conn: sqlite3.Connection, day: str) -> bytes | None:
 
 def open_events_db(settings: Any, *, readonly: bool = True) -> sqlite3.Connection | None:
     """The ``sqlite`` sink's database, or ``None`` when the file does not exist."""
-    path = eventlog.sqlite_path(settings)
+    path = events_sqlite_path(settings)
     if not path.is_file():
         return None
     if readonly:
@@ -221,7 +227,7 @@ def event_days(settings: Any, before: str) -> list[str]:
     """Every UTC day earlier than ``before`` that has events in the jsonl files or the
     sqlite table."""
     days: set[str] = set()
-    directory = eventlog.jsonl_dir(settings)
+    directory = events_jsonl_dir(settings)
     if directory.is_dir():
         for path in directory.glob("????-??-??.jsonl"):
             if path.stem < before:
@@ -233,7 +239,7 @@ def event_days(settings: Any, before: str) -> list[str]:
                 days.update(
                     r[0]
                     for r in conn.execute(
-                        f"SELECT DISTINCT date FROM {eventlog.EVENTS_TABLE} WHERE date < ?",
+                        f"SELECT DISTINCT date FROM {EVENTS_TABLE} WHERE date < ?",
                         (before,),
                     )
                 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tradekernel.cli import main
+from tradekernel.api import main
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -77,7 +77,7 @@ def test_a_day_without_events_is_an_empty_report_with_a_note(capsys, fixture_day
 
 
 def test_default_date_is_today_utc(capsys, fixture_day):
-    from tradekernel.models import utcnow
+    from tradekernel.api import utcnow
 
     before = utcnow().date().isoformat()
     code, out, _ = run(capsys, "--config", str(fixture_day), "report", "daily", "--format", "json")
@@ -88,7 +88,7 @@ def test_default_date_is_today_utc(capsys, fixture_day):
 def test_a_day_without_llm_calls_says_so_in_one_line():
     from datetime import date
 
-    from tradekernel.report import aggregate, render_markdown
+    from tradekernel_report import aggregate, render_markdown
 
     text = render_markdown(aggregate([], date(2026, 1, 5)))
     assert "No LLM calls this day." in text

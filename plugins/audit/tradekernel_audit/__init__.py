@@ -5,9 +5,14 @@ a state backup. See docs/audit.md.
 daily report, ``manifest.json`` and ``manifest.sig``); ``verify_bundle`` checks it;
 ``prune`` drops archived days from the live event log; ``restore_backup`` brings a
 ``tradekernel journal backup`` file back into a fresh state directory.
+
+This distribution (``tradekernel-audit``) adds the ``tradekernel audit`` command; Ed25519
+keys need its ``ed25519`` extra (``pip install 'tradekernel-audit[ed25519]'``).
 """
 
 from __future__ import annotations
+
+from tradekernel import hookimpl
 
 from .bundle import SCHEMA, ArchiveResult, archive_day, archive_dir, canonical_bytes
 from .keys import (
@@ -27,6 +32,18 @@ from .keys import (
 from .prune import PruneDay, PruneResult, prune, retention_cutoff
 from .restore import RestoreResult, restore_backup
 from .verify import BundleCheck, verify_bundle
+
+TRADEKERNEL_API = ">=1.0,<2"
+"""The range of :data:`tradekernel.api.API_VERSION` this plugin was built for."""
+
+
+@hookimpl
+def register_commands(cli):
+    """Add ``tradekernel audit`` (imported only when the CLI asks for plugin commands)."""
+    from .commands import audit
+
+    cli.add_command(audit)
+
 
 __all__ = [
     "ED25519",

@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
-
-from ..display import inert
-from .context import AppContext, echo_json, json_option, pass_app
+from tradekernel.api import AppContext, echo_json, inert, json_option, pass_app
 
 
 @click.group()
@@ -28,7 +26,7 @@ def audit() -> None:
 @pass_app
 def archive(app: AppContext, day: str, out_dir: str | None, as_json: bool) -> None:
     """Write the signed bundle of one UTC day (exit 2 without a signing key)."""
-    from ..audit import archive_day
+    from . import archive_day
 
     result = archive_day(app.settings(), day, out_dir=out_dir)
     manifest = result.manifest
@@ -75,8 +73,9 @@ def verify(
     as_json: bool,
 ) -> None:
     """Check a bundle's signature, files and journal chain (exit 4 naming the first problem)."""
-    from ..audit import verifiers_from_settings, verify_bundle
-    from ..errors import ConfigError, GateFailed
+    from tradekernel.api import ConfigError, GateFailed
+
+    from . import verifiers_from_settings, verify_bundle
 
     app.env_names.update(hmac_envs)
     verifiers = verifiers_from_settings(
@@ -116,8 +115,9 @@ def _prune_line(day: Any) -> str:
 def prune_cmd(app: AppContext, before: str | None, dry_run: bool, as_json: bool) -> None:
     """Drop archived days older than [audit] retention from the event log (never the
     journal). A day without a verified, up-to-date archive is refused (exit 3)."""
-    from ..audit import prune
-    from ..errors import RefusedError
+    from tradekernel.api import RefusedError
+
+    from . import prune
 
     result = prune(app.settings(), before=before, dry_run=dry_run)
     if as_json:
@@ -149,7 +149,7 @@ def prune_cmd(app: AppContext, before: str | None, dry_run: bool, as_json: bool)
 @json_option
 def restore(backup: str, state_dir: str, as_json: bool) -> None:
     """Restore a `journal backup` file into a new state directory and verify its journal."""
-    from ..audit import restore_backup
+    from . import restore_backup
 
     result = restore_backup(backup, state_dir)
     if as_json:
@@ -165,7 +165,7 @@ def restore(backup: str, state_dir: str, as_json: bool) -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 def keygen(path: str) -> None:
     """Write a new Ed25519 key pair: PATH (private, mode 0600) and PATH.pub."""
-    from ..audit import generate_ed25519
+    from . import generate_ed25519
 
     private_path, public_path, key_id = generate_ed25519(path)
     click.echo(f"wrote {private_path} (private; keep it secret) and {public_path}: {key_id}")
