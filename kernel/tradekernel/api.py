@@ -110,18 +110,35 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "ratio",
     ),
     "tradekernel.serde": ("ValidationError", "structure", "unstructure"),
-    "tradekernel.quality": ("MAX_PRICE", "MAX_QUANTITY", "bar_problem", "quote_problem"),
+    "tradekernel.quality": (
+        "MAX_PRICE",
+        "MAX_QUANTITY",
+        "band_problem",
+        "bar_problem",
+        "quote_problem",
+    ),
     "tradekernel.display": ("inert", "inert_json"),
     "tradekernel.files": ("atomic_write",),
-    "tradekernel.risk": ("evaluate",),
+    "tradekernel.risk": (
+        "evaluate",
+        "intent_notional",
+        "intent_price",
+        "intent_quantity",
+        "reduces_position",
+        "signed",
+    ),
     "tradekernel.settings": ("Settings",),
     "tradekernel.kernel": ("Kernel",),
     "tradekernel.plugins": ("PluginRegistry",),
-    "tradekernel.store": ("Store",),
+    "tradekernel.store": ("Store", "ensure_state_db"),
     "tradekernel.eventlog": (
+        "EVENTS_COLUMNS",
+        "EVENTS_TABLE",
         "JSONL_DEFAULT_DIR",
+        "SQLITE_DEFAULT_PATH",
         "encode_line",
         "event_date",
+        "event_row",
         "read_events",
         "resolve",
     ),
@@ -201,7 +218,17 @@ if TYPE_CHECKING:  # what static checkers and editors see
         TradekernelError,
     )
     from .event_schema import validate_event
-    from .eventlog import JSONL_DEFAULT_DIR, encode_line, event_date, read_events, resolve
+    from .eventlog import (
+        EVENTS_COLUMNS,
+        EVENTS_TABLE,
+        JSONL_DEFAULT_DIR,
+        SQLITE_DEFAULT_PATH,
+        encode_line,
+        event_date,
+        event_row,
+        read_events,
+        resolve,
+    )
     from .files import atomic_write
     from .hookspecs import hookimpl
     from .kernel import Kernel
@@ -248,9 +275,16 @@ if TYPE_CHECKING:  # what static checkers and editors see
     from .notify.retry import RetryPolicy, deliver, parse_retry_after
     from .notify.support import config_error, require_http_url, require_secret
     from .plugins import PluginRegistry
-    from .quality import MAX_PRICE, MAX_QUANTITY, bar_problem, quote_problem
-    from .risk import evaluate
+    from .quality import MAX_PRICE, MAX_QUANTITY, band_problem, bar_problem, quote_problem
+    from .risk import (
+        evaluate,
+        intent_notional,
+        intent_price,
+        intent_quantity,
+        reduces_position,
+        signed,
+    )
     from .sections import Duration, finite, non_negative, positive, ratio
     from .serde import ValidationError, structure, unstructure
     from .settings import Settings
-    from .store import Store
+    from .store import Store, ensure_state_db

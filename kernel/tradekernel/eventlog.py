@@ -28,6 +28,19 @@ SQLITE_SINK = "sqlite"
 JSONL_DEFAULT_DIR = "events"
 SQLITE_DEFAULT_PATH = "state.db"
 EVENTS_TABLE = "events"
+"""The table of ``state.db`` the ``sqlite`` sink writes and :func:`read_events` reads."""
+EVENTS_COLUMNS = (
+    "ts",
+    "date",
+    "run_id",
+    "cycle_id",
+    "stage",
+    "kind",
+    "severity",
+    "fields",
+    "schema",
+)
+"""The columns of :data:`EVENTS_TABLE`, in order; every one holds text."""
 SINK_KIND = "metrics_sink"
 
 
@@ -52,6 +65,16 @@ def dumps(value: Any) -> str:
 def encode_line(event: Event) -> bytes:
     """One ``jsonl`` line (UTF-8, newline-terminated) for ``event``."""
     return (dumps(event_record(event)) + "\n").encode("utf-8")
+
+
+def event_row(event: Event) -> dict[str, str]:
+    """The :data:`EVENTS_TABLE` row that stores ``event``: column name to text, in
+    :data:`EVENTS_COLUMNS` order. ``fields`` is compact JSON and ``date`` the UTC day
+    (:func:`event_date`): the layout :func:`read_events` and ``tradekernel events`` read."""
+    record = event_record(event)
+    record["fields"] = dumps(record["fields"])
+    record["date"] = event_date(event.ts)
+    return {column: record[column] for column in EVENTS_COLUMNS}
 
 
 def event_date(ts: datetime) -> str:
