@@ -7,13 +7,25 @@ operator features (reports, audit archives, backtests) are built on. Tests impor
 :mod:`tradekernel.testing` as well. Every other ``tradekernel`` module is internal: it
 may change in any release without notice.
 
-Compatibility (see ``docs/api.md``): :data:`API_VERSION` is ``"MAJOR.MINOR"``. A minor
-release may add names, optional hook arguments, optional protocol members and model
-fields with defaults; it never removes or renames a name or changes a signature in a
-way that breaks a caller. A major release may do any of that, and says what changed.
-A plugin declares the range it was built for with ``TRADEKERNEL_API`` on its entry-point
-module (``TRADEKERNEL_API = ">=1.0,<2"``); a plugin built for another major version is
-listed as ``error`` with the reason, and never loaded.
+Compatibility: :data:`API_VERSION` is ``"MAJOR.MINOR"``.
+
+* A minor release (``1.0`` to ``1.1``) only adds: new names; new optional keyword
+  arguments of functions and new hook arguments (a hook implementation receives only
+  the arguments it names); new optional protocol members (the kernel works without
+  them); new model and context fields, after the existing ones and with a default. It
+  never removes or renames a name, makes an optional thing required, or changes the
+  type or unit of a field, a stable reason code or an exit code. A plugin built for
+  ``1.0`` works with every ``1.x``.
+* A major release (``1.x`` to ``2.0``) may change any of that; its release notes list
+  each change and how to adapt.
+
+A plugin declares the range it was built for with ``TRADEKERNEL_API``, a version
+specifier, on the module its entry point names::
+
+    TRADEKERNEL_API = ">=1.0,<2"
+
+A plugin whose range excludes the running :data:`API_VERSION` is listed by
+``tradekernel plugins list`` as ``error`` with the reason, and never loaded.
 
 Names are resolved on first use (:pep:`562`), so a guard plugin does not pay for the
 HTTP client or SQLite just by importing this module.

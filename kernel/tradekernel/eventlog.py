@@ -26,7 +26,9 @@ from .serde import ValidationError, structure, unstructure
 JSONL_SINK = "jsonl"
 SQLITE_SINK = "sqlite"
 JSONL_DEFAULT_DIR = "events"
+"""Where the ``jsonl`` sink writes ``<date>.jsonl`` files, under ``state_dir`` by default."""
 SQLITE_DEFAULT_PATH = "state.db"
+"""The database the ``sqlite`` sink writes :data:`EVENTS_TABLE` to, under ``state_dir``."""
 EVENTS_TABLE = "events"
 """The table of ``state.db`` the ``sqlite`` sink writes and :func:`read_events` reads."""
 EVENTS_COLUMNS = (
