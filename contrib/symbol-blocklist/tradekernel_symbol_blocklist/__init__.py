@@ -17,7 +17,6 @@ from collections import Counter
 from typing import Any
 
 from attrs import define, field
-from tradekernel import hookimpl
 from tradekernel.api import (
     ComponentContext,
     Event,
@@ -25,6 +24,7 @@ from tradekernel.api import (
     GuardVerdict,
     Intent,
     IntentTransition,
+    hookimpl,
 )
 
 GUARD_NAME = "symbol_blocklist"
