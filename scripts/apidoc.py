@@ -102,6 +102,22 @@ def doc_of(module: str, attr: str, obj: Any) -> str:
     return own_doc(obj) or getattr(obj, "help", None) or constant_doc(module, attr)
 
 
+def source_annotations(cls: type) -> dict[str, str]:
+    """Annotations of ``cls`` and its bases as written in the source: ``attrs`` fields'
+    ``type`` becomes the evaluated type once anything resolves them (cattrs does)."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            node = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0]
+        except (OSError, TypeError, SyntaxError):
+            continue
+        if isinstance(node, ast.ClassDef):
+            for stmt in node.body:
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                    found[stmt.target.id] = ast.unparse(stmt.annotation)
+    return found
+
+
 def own_doc(obj: Any) -> str:
     """The docstring ``obj`` defines itself (not one inherited from its class or base)."""
     if inspect.isclass(obj):
@@ -280,11 +296,12 @@ def table_cell(text: str) -> str:
 
 def render_fields(cls: type) -> list[str]:
     docs = class_attribute_docs(cls)
+    written = source_annotations(cls)
     lines = ["", "| field | type | default | description |", "|---|---|---|---|"]
     for a in attrs.fields(cls):
         if a.name.startswith("_"):
             continue
-        kind = a.type if isinstance(a.type, str) else inspect.formatannotation(a.type)
+        kind = written.get(a.name) or inspect.formatannotation(a.type)
         lines.append(
             f"| `{a.name}` | `{table_cell(kind)}` | {field_default(a)} "
             f"| {table_cell(docs.get(a.name, ''))} |"
@@ -337,7 +354,11 @@ def render_class(name: str, cls: type) -> list[str]:
         lines += ["", "| member | value |", "|---|---|"]
         lines += [f"| `{m.name}` | `{m.value!r}` |" for m in cls]
     attributes = class_attribute_docs(cls)
-    own_annotations = inspect.get_annotations(cls)
+    own_annotations = {
+        name: kind
+        for name, kind in source_annotations(cls).items()
+        if name in inspect.get_annotations(cls)
+    }
     extra = [
         a
         for a in attributes
