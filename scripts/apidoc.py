@@ -388,7 +388,11 @@ def render(name: str, module: str, attr: str) -> list[str]:
         return lines
     doc = clean(doc_of(module, attr, obj))
     if inspect.isroutine(obj):
-        return [f"### `{name}`{alias}", "", f"`{name}{signature(obj)}`", "", doc]
+        ours = getattr(obj, "__module__", "").split(".")[0] == "tradekernel"
+        # a function another library made (click's pass decorator): its signature is
+        # that library's typing, which changes with its version
+        sig = f"`{name}{signature(obj)}`" if ours else f"`{name}`"
+        return [f"### `{name}`{alias}", "", sig, "", doc]
     return [f"### `{name}`{alias}", "", f"`{name} = {short_repr(obj)}`", "", doc]
 
 
