@@ -1,7 +1,7 @@
 """tradekernel: a plugin-based microkernel for safety-first LLM trading agents.
 
-Plugin authors import :data:`hookimpl` from here; everything else they need lives in
-:mod:`tradekernel.models`, :mod:`tradekernel.components` and :mod:`tradekernel.llm`.
+Plugin authors import :data:`hookimpl` from here or from :mod:`tradekernel.api`, the
+public plugin API (docs/api.md); every other module of the package is internal.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
+"""The version of the ``tradekernel`` distribution (not of the API: see ``API_VERSION``)."""
 __all__ = ["__version__", "hookimpl"]
 
 

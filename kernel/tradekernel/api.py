@@ -7,13 +7,25 @@ operator features (reports, audit archives, backtests) are built on. Tests impor
 :mod:`tradekernel.testing` as well. Every other ``tradekernel`` module is internal: it
 may change in any release without notice.
 
-Compatibility (see ``docs/api.md``): :data:`API_VERSION` is ``"MAJOR.MINOR"``. A minor
-release may add names, optional hook arguments, optional protocol members and model
-fields with defaults; it never removes or renames a name or changes a signature in a
-way that breaks a caller. A major release may do any of that, and says what changed.
-A plugin declares the range it was built for with ``TRADEKERNEL_API`` on its entry-point
-module (``TRADEKERNEL_API = ">=1.0,<2"``); a plugin built for another major version is
-listed as ``error`` with the reason, and never loaded.
+Compatibility: :data:`API_VERSION` is ``"MAJOR.MINOR"``.
+
+* A minor release (``1.0`` to ``1.1``) only adds: new names; new optional keyword
+  arguments of functions and new hook arguments (a hook implementation receives only
+  the arguments it names); new optional protocol members (the kernel works without
+  them); new model and context fields, after the existing ones and with a default. It
+  never removes or renames a name, makes an optional thing required, or changes the
+  type or unit of a field, a stable reason code or an exit code. A plugin built for
+  ``1.0`` works with every ``1.x``.
+* A major release (``1.x`` to ``2.0``) may change any of that; its release notes list
+  each change and how to adapt.
+
+A plugin declares the range it was built for with ``TRADEKERNEL_API``, a version
+specifier, on the module its entry point names::
+
+    TRADEKERNEL_API = ">=1.0,<2"
+
+A plugin whose range excludes the running :data:`API_VERSION` is listed by
+``tradekernel plugins list`` as ``error`` with the reason, and never loaded.
 
 Names are resolved on first use (:pep:`562`), so a guard plugin does not pay for the
 HTTP client or SQLite just by importing this module.
@@ -110,27 +122,43 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "ratio",
     ),
     "tradekernel.serde": ("ValidationError", "structure", "unstructure"),
-    "tradekernel.quality": ("MAX_PRICE", "MAX_QUANTITY", "bar_problem", "quote_problem"),
+    "tradekernel.quality": (
+        "MAX_PRICE",
+        "MAX_QUANTITY",
+        "band_problem",
+        "bar_problem",
+        "quote_problem",
+    ),
     "tradekernel.display": ("inert", "inert_json"),
     "tradekernel.files": ("atomic_write",),
-    "tradekernel.risk": ("evaluate",),
+    "tradekernel.risk": (
+        "evaluate",
+        "intent_notional",
+        "intent_price",
+        "intent_quantity",
+        "reduces_position",
+        "signed",
+    ),
     "tradekernel.settings": ("Settings",),
     "tradekernel.kernel": ("Kernel",),
     "tradekernel.plugins": ("PluginRegistry",),
-    "tradekernel.store": ("DB_FILENAME", "SchemaError", "Store", "VerifyResult"),
+    "tradekernel.store": ("SchemaError", "Store", "VerifyResult", "ensure_state_db"),
     "tradekernel.store.journal": (
         "JOURNAL_COLUMNS=COLUMNS",
         "JOURNAL_GENESIS=GENESIS",
         "journal_row_hash=row_hash",
     ),
     "tradekernel.store.anchor": ("read_journal_anchor=read_anchor",),
-    "tradekernel.store.db": ("ts_text",),
+    "tradekernel.store.db": ("DB_FILENAME", "ts_text"),
     "tradekernel.eventlog": (
+        "EVENTS_COLUMNS",
         "EVENTS_TABLE",
         "JSONL_DEFAULT_DIR",
+        "SQLITE_DEFAULT_PATH",
         "encode_line",
         "event_date",
         "event_log_source=source_for",
+        "event_row",
         "events_jsonl_dir=jsonl_dir",
         "events_sqlite_path=sqlite_path",
         "read_events",
@@ -218,10 +246,13 @@ if TYPE_CHECKING:  # what static checkers and editors see
     )
     from .event_schema import validate_event
     from .eventlog import (
+        EVENTS_COLUMNS,
         EVENTS_TABLE,
         JSONL_DEFAULT_DIR,
+        SQLITE_DEFAULT_PATH,
         encode_line,
         event_date,
+        event_row,
         read_events,
         resolve,
     )
@@ -274,15 +305,22 @@ if TYPE_CHECKING:  # what static checkers and editors see
     from .notify.retry import RetryPolicy, deliver, parse_retry_after
     from .notify.support import config_error, require_http_url, require_secret
     from .plugins import PluginRegistry
-    from .quality import MAX_PRICE, MAX_QUANTITY, bar_problem, quote_problem
-    from .risk import evaluate
+    from .quality import MAX_PRICE, MAX_QUANTITY, band_problem, bar_problem, quote_problem
+    from .risk import (
+        evaluate,
+        intent_notional,
+        intent_price,
+        intent_quantity,
+        reduces_position,
+        signed,
+    )
     from .runtime import Runtime, run_cycles
     from .sections import Duration, finite, non_negative, positive, ratio
     from .serde import ValidationError, structure, unstructure
     from .settings import Settings
-    from .store import DB_FILENAME, SchemaError, Store, VerifyResult
+    from .store import SchemaError, Store, VerifyResult, ensure_state_db
     from .store.anchor import read_anchor as read_journal_anchor
-    from .store.db import ts_text
+    from .store.db import DB_FILENAME, ts_text
     from .store.journal import COLUMNS as JOURNAL_COLUMNS
     from .store.journal import GENESIS as JOURNAL_GENESIS
     from .store.journal import row_hash as journal_row_hash

@@ -63,7 +63,9 @@ class BrokerRejected(Exception):
     def __init__(self, reason: str, code: str = "rejected") -> None:
         super().__init__(reason)
         self.reason = reason
+        """Why, one line for the operator."""
         self.code = code
+        """A stable code for the refusal (``rejected`` when the broker gives none)."""
 
 
 def _non_negative_decimal(_inst: object, attribute: Any, value: Decimal | None) -> None:
@@ -123,14 +125,34 @@ class Broker(Protocol):
     or replaced by an older copy). A broker without it is not asked."""
 
     live_capable: bool
+    """``True`` for a broker that can place real-money orders: the executor then sends
+    only in ``live`` mode with ``[kernel] live_acknowledged``; ``False`` (paper) is never
+    used in ``live`` mode."""
 
-    def submit(self, request: OrderRequest) -> Order: ...
-    def get_order(self, client_order_id: str) -> Order | None: ...
-    def cancel(self, client_order_id: str) -> Order | None: ...
-    def orders(self, *, open_only: bool = False) -> list[Order]: ...
-    def fills(self, client_order_id: str | None = None) -> list[Fill]: ...
-    def positions(self) -> list[Position]: ...
-    def account(self) -> Account: ...
+    def submit(self, request: OrderRequest) -> Order:
+        """Place ``request`` and return the order as the broker accepted it. Idempotent:
+        the same ``client_order_id`` again returns the existing order, never a second one.
+        Raises :class:`BrokerRejected` when refused, :class:`SubmitOutcomeUnknown` when the
+        answer was lost."""
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        """The order with this client order id, or ``None`` when the broker has none."""
+
+    def cancel(self, client_order_id: str) -> Order | None:
+        """Cancel the order and return it as it now stands (an order already terminal is
+        returned unchanged); ``None`` when the broker has no such order."""
+
+    def orders(self, *, open_only: bool = False) -> list[Order]:
+        """Every order the broker holds for this account, or only working ones."""
+
+    def fills(self, client_order_id: str | None = None) -> list[Fill]:
+        """Executions, oldest first: all of them, or those of one order."""
+
+    def positions(self) -> list[Position]:
+        """The open positions (non-zero quantity)."""
+
+    def account(self) -> Account:
+        """The account snapshot now."""
 
 
 @runtime_checkable
@@ -138,12 +160,23 @@ class MarketData(Protocol):
     """A market data feed on a clock. ``advance`` moves replay feeds one step; live feeds
     return the current time. ``None`` means the feed is exhausted."""
 
-    def symbols(self) -> list[str]: ...
-    def now(self) -> datetime | None: ...
-    def advance(self) -> datetime | None: ...
-    def quote(self, symbol: str) -> Quote | None: ...
-    def bars(self, symbol: str, limit: int) -> list[Bar]: ...
-    def current_bar(self, symbol: str) -> Bar | None: ...
+    def symbols(self) -> list[str]:
+        """Every symbol the feed can produce."""
+
+    def now(self) -> datetime | None:
+        """The feed's current time (UTC); ``None`` before the first :meth:`advance`."""
+
+    def advance(self) -> datetime | None:
+        """Move to the next time step and return it; ``None`` once the feed is exhausted."""
+
+    def quote(self, symbol: str) -> Quote | None:
+        """The latest quote of ``symbol`` as of :meth:`now`, or ``None`` when there is none."""
+
+    def bars(self, symbol: str, limit: int) -> list[Bar]:
+        """Up to the last ``limit`` bars of ``symbol`` up to :meth:`now`, oldest first."""
+
+    def current_bar(self, symbol: str) -> Bar | None:
+        """The bar of ``symbol`` at exactly :meth:`now` (possibly still forming), or ``None``."""
 
 
 @define
@@ -151,14 +184,24 @@ class StrategyInput:
     """Everything a strategist may look at in one cycle."""
 
     cycle_id: str
+    """The cycle's id (the ``cycle_id`` of its events)."""
     as_of: datetime | None
+    """The market time of the cycle (UTC), ``None`` when the feed has no clock."""
     candidates: list[str]
+    """The symbols the scanner picked: intents for other symbols are dropped."""
     skill_results: Mapping[str, SkillResult]
+    """The cycle's skill results, by skill name."""
     quotes: Mapping[str, Quote] = field(factory=dict)
+    """The latest quote of each candidate, by symbol."""
     bars: Mapping[str, list[Bar]] = field(factory=dict)
+    """Recent bars of each candidate, oldest first, by symbol."""
     positions: Mapping[str, Position] = field(factory=dict)
+    """The open positions, by symbol."""
     account: Account | None = None
+    """The account snapshot, when the broker gave one."""
     limits: Mapping[str, Any] = field(factory=dict)
+    """The risk limits in force: ``guards`` (the selected guard names) and each guard's
+    config section by name, so a strategist can size within them."""
 
 
 @runtime_checkable
@@ -166,16 +209,16 @@ class Strategist(Protocol):
     """Turns one cycle's inputs into a :class:`Decision`. Must not raise for bad data:
     return ``Decision.hold(reason)`` instead."""
 
-    def decide(self, inputs: StrategyInput) -> Decision: ...
+    def decide(self, inputs: StrategyInput) -> Decision:
+        """The cycle's decision: intents to propose, or ``Decision.hold(reason)``."""
 
 
 @runtime_checkable
 class Scanner(Protocol):
     """Picks the candidate symbols the strategist will consider."""
 
-    def scan(
-        self, skill_results: Mapping[str, SkillResult], watchlist: Sequence[str]
-    ) -> list[str]: ...
+    def scan(self, skill_results: Mapping[str, SkillResult], watchlist: Sequence[str]) -> list[str]:
+        """The candidate symbols, a subset of ``watchlist``, from the cycle's skill results."""
 
 
 @define
@@ -183,8 +226,11 @@ class SkillRequest:
     """Arguments of one skill call."""
 
     symbols: list[str]
+    """The symbols the call is about."""
     as_of: datetime | None = None
+    """The market time of the cycle (UTC); a skill must not look past it."""
     params: Mapping[str, Any] = field(factory=dict)
+    """Skill-specific arguments."""
 
 
 @runtime_checkable
@@ -192,7 +238,8 @@ class Skill(Protocol):
     """A named, versioned capability. Returns the data; raising means the skill failed
     and the runtime records a fallback reason."""
 
-    def fetch(self, request: SkillRequest) -> Any: ...
+    def fetch(self, request: SkillRequest) -> Any:
+        """The data for ``request`` (JSON-able); raise when it cannot be had."""
 
 
 @define
@@ -200,26 +247,39 @@ class GuardContext:
     """What a guard may look at beside the intent."""
 
     as_of: datetime | None
+    """The market time of the cycle (UTC); ``None`` when the feed has no clock."""
     quote: Quote | None
+    """The latest quote of the intent's symbol, when there is one."""
     positions: Mapping[str, Position]
+    """The positions by symbol, including what the cycle's earlier intents committed."""
     account: Account | None
+    """The account snapshot, when the broker gave one."""
     orders_today: int = 0
+    """Orders sent today (UTC day of ``as_of``), including earlier intents of the cycle."""
     recent_order_times: Sequence[datetime] = ()
+    """When recent orders were sent (UTC), for rate limits."""
     last_trade_time: Mapping[str, datetime] = field(factory=dict)
+    """The last trade time (UTC) per symbol, for cooldowns."""
     realized_pnl_today: Any = 0
+    """Today's realized profit and loss, in the account currency (a number)."""
     unrealized_pnl_today: Any = 0
     """Today's change in unrealized P&L. Loss guards use realized + unrealized; a runtime
     that tracks only the day's total P&L puts it in ``realized_pnl_today`` and leaves this 0."""
     kill_switch: bool = False
+    """Whether the operator's kill switch is on."""
     trading_state: str = "active"
+    """The operator's trading state: ``active``, ``reducing`` (only position-reducing
+    intents) or ``halted``."""
     extra: Mapping[str, Any] = field(factory=dict)
+    """Anything else a runtime passes; empty in the kernel's own runtime."""
 
 
 @runtime_checkable
 class Guard(Protocol):
     """Allows or denies one intent with a stable reason code."""
 
-    def check(self, intent: Intent, ctx: GuardContext) -> GuardVerdict: ...
+    def check(self, intent: Intent, ctx: GuardContext) -> GuardVerdict:
+        """Allow or deny ``intent``; a guard that raises denies (fail closed)."""
 
 
 @define
@@ -227,11 +287,17 @@ class Notification:
     """A message for operators (payload schema ``notification.v1``)."""
 
     kind: str
+    """What it is about, the routing key (``approval.pending``, ``notify.test``, ...)."""
     title: str
+    """One line for the operator."""
     body: str
+    """The message text (notifiers send it inert: no markup, no control characters)."""
     severity: str = "info"
+    """``debug``, ``info``, ``warning``, ``error`` or ``critical``."""
     fields: Mapping[str, Any] = field(factory=dict)
+    """Structured details (symbol, quantity, the command to run, ...)."""
     dedup_key: str | None = None
+    """Notifications with the same key are delivered once within the dedup window."""
 
 
 @define
@@ -239,32 +305,42 @@ class DeliveryResult:
     """The outcome of one notification delivery."""
 
     ok: bool
+    """Whether the notification was delivered."""
     status: str
+    """``sent`` or ``failed``."""
     http_status: int | None = None
+    """The last HTTP status, for HTTP-based notifiers."""
     attempts: int = 1
+    """How many tries were made (0 when it failed before sending anything)."""
     error: str | None = None
+    """What went wrong, one line, without secrets."""
 
 
 @runtime_checkable
 class Notifier(Protocol):
     """Delivers notifications. Must not raise: report failure in the result."""
 
-    def send(self, notification: Notification) -> DeliveryResult: ...
+    def send(self, notification: Notification) -> DeliveryResult:
+        """Deliver ``notification`` (retrying as configured) and say how it went."""
 
 
 @runtime_checkable
 class MetricsSink(Protocol):
     """Receives every event. ``write`` must be fast and must not raise."""
 
-    def write(self, event: Event) -> None: ...
-    def close(self) -> None: ...
+    def write(self, event: Event) -> None:
+        """Record ``event``; log a failure instead of raising."""
+
+    def close(self) -> None:
+        """Write what is buffered and release the sink's resources."""
 
 
 @runtime_checkable
 class LLMProvider(Protocol):
-    """Answers chat requests (see :mod:`tradekernel.llm` for the wire-neutral types)."""
+    """Answers chat requests, in the wire-neutral ``ChatRequest``/``ChatResponse`` types."""
 
-    def chat(self, request: ChatRequest) -> ChatResponse: ...
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        """Answer ``request``; raise :class:`ProviderError` when it fails for good."""
 
 
 @define
@@ -272,8 +348,11 @@ class ComponentContext:
     """Handed to every component factory: the kernel services a component may use."""
 
     settings: Any
+    """The loaded ``Settings`` (read-only)."""
     state_dir: Path
+    """``[kernel] state_dir``: where components keep their files."""
     emit: Callable[..., Event]
+    """``emit(stage, kind, *, severity=..., **fields)``: record an event (``event.v1``)."""
     secret: Callable[..., str | None]
     """``secret(env_name, *, partial=True)``: see :meth:`Settings.secret`."""
     resolve: Callable[[str], Any]

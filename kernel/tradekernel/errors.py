@@ -7,10 +7,15 @@ one line and exits with ``exit_code`` (a traceback only with ``-v``).
 from __future__ import annotations
 
 EXIT_OK = 0
+"""Exit code: the command did what was asked."""
 EXIT_FAILED = 1
+"""Exit code: the operation failed (:class:`TradekernelError`)."""
 EXIT_USAGE = 2
+"""Exit code: bad usage or configuration (:class:`ConfigError`)."""
 EXIT_REFUSED = 3
+"""Exit code: refused by a safety rule or the operator's controls (:class:`RefusedError`)."""
 EXIT_GATE = 4
+"""Exit code: a check ran and found a problem (:class:`GateFailed`)."""
 
 
 class TradekernelError(Exception):

@@ -26,9 +26,23 @@ from .serde import ValidationError, structure, unstructure
 JSONL_SINK = "jsonl"
 SQLITE_SINK = "sqlite"
 JSONL_DEFAULT_DIR = "events"
+"""Where the ``jsonl`` sink writes ``<date>.jsonl`` files, under ``state_dir`` by default."""
 SQLITE_DEFAULT_PATH = "state.db"
+"""The database the ``sqlite`` sink writes :data:`EVENTS_TABLE` to, under ``state_dir``."""
 EVENTS_TABLE = "events"
-"""The ``sqlite`` sink's table (in :func:`sqlite_path`); one row per event, with a ``date``."""
+"""The table of ``state.db`` the ``sqlite`` sink writes and :func:`read_events` reads."""
+EVENTS_COLUMNS = (
+    "ts",
+    "date",
+    "run_id",
+    "cycle_id",
+    "stage",
+    "kind",
+    "severity",
+    "fields",
+    "schema",
+)
+"""The columns of :data:`EVENTS_TABLE`, in order; every one holds text."""
 SINK_KIND = "metrics_sink"
 
 
@@ -53,6 +67,16 @@ def dumps(value: Any) -> str:
 def encode_line(event: Event) -> bytes:
     """One ``jsonl`` line (UTF-8, newline-terminated) for ``event``."""
     return (dumps(event_record(event)) + "\n").encode("utf-8")
+
+
+def event_row(event: Event) -> dict[str, str]:
+    """The :data:`EVENTS_TABLE` row that stores ``event``: column name to text, in
+    :data:`EVENTS_COLUMNS` order. ``fields`` is compact JSON and ``date`` the UTC day
+    (:func:`event_date`): the layout :func:`read_events` and ``tradekernel events`` read."""
+    record = event_record(event)
+    record["fields"] = dumps(record["fields"])
+    record["date"] = event_date(event.ts)
+    return {column: record[column] for column in EVENTS_COLUMNS}
 
 
 def event_date(ts: datetime) -> str:

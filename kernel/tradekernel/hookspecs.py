@@ -8,8 +8,8 @@ Two families:
   only for components that ``plugins.toml`` selects, with the component's typed
   config (an instance of ``config``, structured strictly from the
   ``[<kind>.<name>]`` section, or ``None`` when no config class is given) and a
-  :class:`tradekernel.components.ComponentContext`. The object it returns must meet
-  the kind's protocol in :mod:`tradekernel.components`. Return values of these hooks
+  ``ComponentContext``. The object it returns must meet the kind's protocol
+  (``Broker``, ``Guard``, ...; docs/api.md). Return values of these hooks
   are ignored; two plugins registering the same kind and name is a load error.
 * Observers (``on_event``, ``on_intent_transition``): called for every event and every
   intent state change, with all results ignored. They must be fast and must not raise;
@@ -22,6 +22,8 @@ import pluggy
 
 hookspec = pluggy.HookspecMarker("tradekernel")
 hookimpl = pluggy.HookimplMarker("tradekernel")
+"""Decorator marking a plugin's hook implementations (``@hookimpl def register_guards(register):``);
+a function named like a hook but not marked is ignored."""
 
 
 @hookspec
@@ -36,7 +38,7 @@ def register_market_data(register):
 
 @hookspec
 def register_llm_providers(register):
-    """Register LLM providers that answer ``tradekernel.llm.ChatRequest`` (``LLMProvider``)."""
+    """Register LLM providers that answer a ``ChatRequest`` (``LLMProvider``)."""
 
 
 @hookspec
@@ -76,9 +78,9 @@ def register_commands(cli):
 
 @hookspec
 def on_event(event):
-    """Observe every ``tradekernel.models.Event`` (``event.v1``) as it is emitted."""
+    """Observe every ``Event`` (``event.v1``) as it is emitted."""
 
 
 @hookspec
 def on_intent_transition(transition):
-    """Observe every journaled intent state change (``tradekernel.models.IntentTransition``)."""
+    """Observe every journaled intent state change (an ``IntentTransition``)."""

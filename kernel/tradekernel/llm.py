@@ -1,6 +1,6 @@
 """Public chat types that LLM provider plugins implement against.
 
-This import path (``tradekernel.llm``) is stable API: a test pins it. Providers
+Plugins import them from :mod:`tradekernel.api` (``Attempt`` as ``ChatAttempt``). Providers
 translate these to and from their wire format; strategists only see these.
 """
 
@@ -27,7 +27,9 @@ class ChatMessage:
     """One message of a conversation; ``role`` is system, user, assistant or tool."""
 
     role: str
+    """``system``, ``user``, ``assistant`` or ``tool``."""
     content: str
+    """The message text."""
 
 
 @frozen
@@ -35,20 +37,32 @@ class ChatRequest:
     """A provider-neutral chat completion request."""
 
     model: str
+    """The model to ask, as the provider names it."""
     messages: tuple[ChatMessage, ...] = field(converter=tuple)
+    """The conversation so far, oldest first."""
     temperature: float | None = 0.0
+    """Sampling temperature; ``None`` leaves the provider's default."""
     max_tokens: int | None = None
+    """The most tokens the answer may have; ``None`` leaves the provider's default."""
     response_schema: dict[str, Any] | None = None
     """A JSON schema for the answer; providers that support structured output send it."""
     schema_name: str = "answer"
+    """The name given to ``response_schema`` where the wire format needs one."""
     metadata: dict[str, Any] = field(factory=dict)
+    """About the request, for records (the LLM strategist puts its prompt and schema
+    versions here); not part of the conversation."""
 
 
 @frozen
 class Usage:
+    """Token counts and cost of one answer, as far as the provider reports them."""
+
     prompt_tokens: int | None = None
+    """Tokens in the request."""
     completion_tokens: int | None = None
+    """Tokens in the answer."""
     total_tokens: int | None = None
+    """Both together."""
     cost_usd: float | None = None
     """Cost as reported by the provider, when it reports one."""
 
@@ -58,9 +72,13 @@ class Attempt:
     """One try of a request: HTTP status or error type, and latency."""
 
     number: int
+    """1 for the first try."""
     status: int | None = None
+    """The HTTP status, when one came back."""
     error_type: str | None = None
+    """A stable code for a failed try (``timeout``, ``http_429``, ...)."""
     latency_ms: float = 0.0
+    """How long the try took, in milliseconds."""
 
 
 @define
@@ -70,17 +88,26 @@ class ChatResponse:
     model refused."""
 
     model: str
+    """The model that answered, as the provider reports it."""
     content: str | None
+    """The answer's text; ``None`` when there is none."""
     refusal: str | None = None
+    """The model's refusal text, when it refused."""
     finish_reason: str | None = None
     """Why the model stopped, lower-cased (see :data:`NORMAL_FINISH_REASONS`);
     :data:`FINISH_REASON_MISSING` when the wire should have said and did not; ``None``
     when the provider does not report it."""
     usage: Usage = field(factory=Usage)
+    """Tokens and cost."""
     attempts: list[Attempt] = field(factory=list)
+    """Every try the provider made, the last one answered."""
     latency_ms: float = 0.0
+    """From the first try to the answer, in milliseconds."""
     provider: str = ""
+    """The name of the provider component that answered."""
     raw: dict[str, Any] | None = None
+    """The provider's decoded answer, for diagnosis, when it keeps one; dropped when the
+    answer held a secret."""
 
 
 class ProviderError(Exception):

@@ -105,15 +105,26 @@ class Settings:
     """The effective configuration. Build it with :meth:`Settings.load`."""
 
     kernel: KernelSettings = field(factory=KernelSettings)
+    """``[kernel]``: mode, approval, ``state_dir``, the live acknowledgement."""
     plugins: PluginsSettings = field(factory=PluginsSettings)
+    """``[plugins]``: which installed plugins are blocked."""
     components: ComponentSelection = field(factory=ComponentSelection)
+    """``[components]``: the selected component of each kind."""
     runtime: RuntimeSettings = field(factory=RuntimeSettings)
+    """``[runtime]``: the cycle, watchlist and resilience settings."""
     notify: NotifySettings = field(factory=NotifySettings)
+    """``[notify]``: notification routing, dedup and rate limits."""
     audit: AuditSettings = field(factory=AuditSettings)
+    """``[audit]``: archive signing and retention."""
     promotion: PromotionSettings = field(factory=PromotionSettings)
+    """``[promotion]``: strategy promotion stages and gates."""
     alerts: AlertsSettings = field(factory=AlertsSettings)
+    """``[alerts]``: the alert rules."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
+    """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
+    :meth:`component_config`."""
     config_path: Path | None = None
+    """The configuration file read, if any."""
     sources: dict[tuple[str, ...], str] = field(factory=dict)
     """Where each explicitly set value came from: ``file``, ``env:NAME`` or ``cli:--flag``."""
     _environ: Mapping[str, str] = field(factory=dict, repr=False)

@@ -111,3 +111,23 @@ def kernel_factory(tmp_path: Path) -> Iterator[KernelFactory]:
     """A :class:`KernelFactory` in ``tmp_path`` (import it into your ``conftest.py``)."""
     with KernelFactory(tmp_path) as factory:
         yield factory
+
+
+_ELSEWHERE: dict[str, str] = {
+    "HTTPReceiver": "tradekernel.notify.testing",
+    "cli": "tradekernel.cli",
+}
+"""Test helpers defined in other kernel modules, imported on first use (:pep:`562`):
+``HTTPReceiver``, a real HTTP server on 127.0.0.1 for notifier tests, and ``cli``, the
+``tradekernel`` command group to run with :class:`click.testing.CliRunner`."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _ELSEWHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tradekernel.testing' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

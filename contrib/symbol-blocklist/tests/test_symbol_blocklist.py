@@ -9,13 +9,8 @@ from importlib.metadata import entry_points
 import pytest
 import tradekernel_symbol_blocklist as plugin
 from click.testing import CliRunner
-from tradekernel.cli import cli
-from tradekernel.components import GuardContext
-from tradekernel.errors import ConfigError
-from tradekernel.kernel import Kernel
-from tradekernel.models import Intent
-from tradekernel.plugins import PluginRegistry
-from tradekernel.settings import Settings
+from tradekernel.api import ConfigError, GuardContext, Intent, Kernel, PluginRegistry, Settings
+from tradekernel.testing import cli
 
 CONFIG = """
 [components]

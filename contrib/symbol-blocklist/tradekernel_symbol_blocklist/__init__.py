@@ -17,9 +17,15 @@ from collections import Counter
 from typing import Any
 
 from attrs import define, field
-from tradekernel import hookimpl
-from tradekernel.components import ComponentContext, GuardContext
-from tradekernel.models import Event, GuardVerdict, Intent, IntentTransition
+from tradekernel.api import (
+    ComponentContext,
+    Event,
+    GuardContext,
+    GuardVerdict,
+    Intent,
+    IntentTransition,
+    hookimpl,
+)
 
 GUARD_NAME = "symbol_blocklist"
 DENY_CODE = "symbol_blocked"

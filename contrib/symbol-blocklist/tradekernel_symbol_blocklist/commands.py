@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from tradekernel.cli.context import AppContext, echo_json, json_option, pass_app
+from tradekernel.api import AppContext, echo_json, json_option, pass_app
 
 
 @click.command("blocklist")

@@ -123,6 +123,8 @@ def log_format(record: Any) -> str:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
+"""Decorator: pass the command the :class:`AppContext` (its kernel, settings, options)
+as its first argument."""
 
 
 def echo_json(data: Any) -> None:
@@ -135,4 +137,5 @@ def echo_json(data: Any) -> None:
 
 
 def json_option(f: Any) -> Any:
+    """Decorator: add the ``--json`` flag, passed to the command as ``as_json``."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)

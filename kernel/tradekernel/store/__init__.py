@@ -7,7 +7,7 @@ See docs/state.md. Other modules that keep state in the same file open it with
 
 from __future__ import annotations
 
-from .db import DB_FILENAME, SCHEMA_VERSION, connect
+from .db import DB_FILENAME, SCHEMA_VERSION, connect, ensure_state_db
 from .records import IntentRecord, JournalRow, VerifyResult
 from .states import (
     CANCELLABLE,
@@ -47,4 +47,5 @@ __all__ = [
     "Store",
     "VerifyResult",
     "connect",
+    "ensure_state_db",
 ]

@@ -370,6 +370,17 @@ def connect(
     return db
 
 
+def ensure_state_db(path: str | Path) -> None:
+    """Create the state database at ``path``, or check the one there, then close it.
+
+    A plugin that keeps its own prefixed tables in ``state.db`` calls this before it
+    opens the file with its own connection: a file holding only a plugin's tables would
+    later be refused by the store as foreign. Raises what :func:`connect` raises (a
+    foreign, corrupted, newer-schema or lost database; a place it cannot live).
+    """
+    connect(path).close()
+
+
 def _migrate(db: sqlite_utils.Database, path: Path) -> None:
     with immediate(db.conn):
         # Re-read under the write lock: another process may have migrated meanwhile.

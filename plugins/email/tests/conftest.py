@@ -6,8 +6,7 @@ import socket
 
 import pytest
 from aiosmtpd.controller import Controller
-from tradekernel.kernel import Kernel
-from tradekernel.settings import Settings
+from tradekernel.api import Kernel, Settings
 
 
 class Inbox:

@@ -7,8 +7,7 @@ import socket
 from email import policy
 
 import pytest
-from tradekernel.components import Notification
-from tradekernel.errors import ConfigError
+from tradekernel.api import ConfigError, Notification
 
 NOTE = Notification(
     kind="control.kill_switch",

@@ -14,10 +14,16 @@ from email.utils import formatdate, make_msgid
 from typing import Any, Literal
 
 from attrs import define, field
-from tradekernel.components import DeliveryResult, Notification
-from tradekernel.display import inert
-from tradekernel.notify.retry import Attempt, RetryPolicy, deliver
-from tradekernel.notify.support import config_error, require_secret
+from tradekernel.api import DeliveryAttempt as Attempt
+from tradekernel.api import (
+    DeliveryResult,
+    Notification,
+    RetryPolicy,
+    config_error,
+    deliver,
+    inert,
+    require_secret,
+)
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 

@@ -5,9 +5,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from tradekernel.components import GuardContext
-from tradekernel.models import Intent, Position, Quote
-from tradekernel.settings import Settings
+from tradekernel.api import GuardContext, Intent, Position, Quote, Settings
 
 NOW = datetime(2024, 6, 3, 15, 0, tzinfo=UTC)  # a Monday, 11:00 in New York
 

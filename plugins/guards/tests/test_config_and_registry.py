@@ -3,9 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from tradekernel.errors import ConfigError
-from tradekernel.kernel import Kernel
-from tradekernel.risk import evaluate
+from tradekernel.api import ConfigError, Kernel, evaluate
 from tradekernel_guards import GUARDS, MaxOrderNotionalGuard, SessionHoursGuard
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tradekernel.settings import Duration
+from tradekernel.api import Duration
 from tradekernel_guards import (
     MaxOrdersPerDayConfig,
     MaxOrdersPerDayGuard,

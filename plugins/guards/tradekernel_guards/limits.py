@@ -9,16 +9,18 @@ from __future__ import annotations
 from decimal import Decimal
 
 from attrs import define, field
-from tradekernel.components import GuardContext
-from tradekernel.models import GuardVerdict, Intent, to_decimal
-from tradekernel.risk import (
+from tradekernel.api import (
+    GuardContext,
+    GuardVerdict,
+    Intent,
     intent_notional,
     intent_price,
     intent_quantity,
+    positive,
     reduces_position,
     signed,
+    to_decimal,
 )
-from tradekernel.settings import positive
 
 
 def _no_price(name: str, intent: Intent) -> GuardVerdict:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from attrs import define, field
-from tradekernel.components import GuardContext
-from tradekernel.models import GuardVerdict, Intent
+from tradekernel.api import GuardContext, GuardVerdict, Intent
 
 
 def _symbols(value: list[str]) -> list[str]:

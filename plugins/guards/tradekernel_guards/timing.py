@@ -11,9 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 from attrs import define, field
-from tradekernel.components import GuardContext
-from tradekernel.models import GuardVerdict, Intent
-from tradekernel.settings import Duration, positive
+from tradekernel.api import Duration, GuardContext, GuardVerdict, Intent, positive
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from tradekernel.event_schema import validate_event
-from tradekernel.kernel import Kernel
-from tradekernel.settings import Settings
+from tradekernel.api import Kernel, Settings, validate_event
 from tradekernel_jsonl import JsonlSink
 
 DAY = datetime(2026, 3, 2, 23, 59, 59, tzinfo=UTC)
@@ -71,7 +69,7 @@ def test_write_never_raises(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     sink = JsonlSink(blocker / "events")
-    from tradekernel.models import Event
+    from tradekernel.api import Event
 
     sink.write(Event(stage="scan", kind="candidates", fields={"count": 1}))  # logged, not raised
     sink.close()

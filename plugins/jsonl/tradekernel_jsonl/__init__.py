@@ -17,9 +17,14 @@ from pathlib import Path
 from attrs import define
 from loguru import logger
 from tradekernel import hookimpl
-from tradekernel.components import ComponentContext
-from tradekernel.eventlog import JSONL_DEFAULT_DIR, encode_line, event_date, resolve
-from tradekernel.models import Event
+from tradekernel.api import (
+    JSONL_DEFAULT_DIR,
+    ComponentContext,
+    Event,
+    encode_line,
+    event_date,
+    resolve,
+)
 
 __all__ = ["JsonlConfig", "JsonlSink"]
 

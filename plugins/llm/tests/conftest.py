@@ -8,10 +8,7 @@ from decimal import Decimal
 import pytest
 from loguru import logger
 from tradekernel import hookimpl
-from tradekernel.components import StrategyInput
-from tradekernel.kernel import Kernel
-from tradekernel.models import Account, Bar, Position, Quote
-from tradekernel.settings import Settings
+from tradekernel.api import Account, Bar, Kernel, Position, Quote, Settings, StrategyInput
 from tradekernel_openai_compatible.testing import FakeChatServer
 
 API_KEY = "sk-or-v1-3e9a7c1d5f0b8264"  # random-looking, as real keys are

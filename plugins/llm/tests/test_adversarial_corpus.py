@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from tradekernel.llm import ChatResponse
-from tradekernel.settings import Settings
+from tradekernel.api import ChatResponse, Settings
 from tradekernel_llm import NormalizeOptions, decide_answer
 from tradekernel_llm.answer import decode_escapes
 from tradekernel_llm.testing import CLASSES, LABELS, corpus

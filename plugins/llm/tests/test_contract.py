@@ -7,9 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tradekernel.components import ComponentContext
-from tradekernel.llm import ChatResponse, ProviderError
-from tradekernel.settings import Settings
+from tradekernel.api import ChatResponse, ComponentContext, ProviderError, Settings
 from tradekernel_llm import LLMStrategistConfig, create
 
 
@@ -68,7 +66,7 @@ def test_broken_inputs_hold(tmp_path, inputs_factory):
 
 
 def test_own_tables_in_shared_state_db(tmp_path, inputs):
-    from tradekernel.store import Store
+    from tradekernel.api import Store
 
     db_path = tmp_path / "state" / "state.db"
     with Store.open(tmp_path / "state") as store:  # the kernel's store owns the file

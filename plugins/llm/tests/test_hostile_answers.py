@@ -9,7 +9,7 @@ import sqlite3
 from decimal import Decimal
 
 import pytest
-from tradekernel.models import Side
+from tradekernel.api import Side
 from tradekernel_openai_compatible.testing import completion
 
 from .conftest import API_KEY
@@ -86,7 +86,7 @@ def test_normal_finish_reasons_trade(make_kernel, server, inputs, finish_reason)
 @pytest.mark.parametrize("finish_reason", [1, ["stop"], {"type": "stop"}, b"stop"])
 def test_a_finish_reason_that_is_not_a_string_holds(inputs, finish_reason):
     """A third-party provider may pass on whatever its wire held: never an exception."""
-    from tradekernel.llm import ChatResponse
+    from tradekernel.api import ChatResponse
     from tradekernel_llm import NormalizeOptions, decide_answer
 
     response = ChatResponse(model="m", content=answer(), finish_reason=finish_reason)
@@ -259,8 +259,7 @@ def test_every_tool_call_is_read_so_that_two_different_answers_are_ambiguous():
     never read as the trade alone."""
     import json
 
-    from tradekernel.components import StrategyInput
-    from tradekernel.llm import ChatResponse
+    from tradekernel.api import ChatResponse, StrategyInput
     from tradekernel_llm import NormalizeOptions, decide_answer
     from tradekernel_openai_compatible.wire import parse_completion
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from tradekernel.kernel import Kernel
-from tradekernel.settings import Settings
+from tradekernel.api import Kernel, Settings
 
 pytestmark = pytest.mark.network
 

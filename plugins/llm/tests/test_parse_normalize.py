@@ -9,8 +9,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tradekernel.llm import ChatResponse
-from tradekernel.models import Decision, Intent
+from tradekernel.api import ChatResponse, Decision, Intent
 from tradekernel_llm import NormalizeOptions, ParseFailure, extract_json, interpret, normalize
 
 OPTIONS = NormalizeOptions(prompt_version="v1", max_intents=3)

@@ -1,15 +1,9 @@
-"""Pins the public import path of the chat types (tradekernel.llm is stable API)."""
+"""Pins the public import path of the chat types (``tradekernel.api``)."""
 
 
 def test_public_chat_types_import_path():
-    from tradekernel.llm import (
-        Attempt,
-        ChatMessage,
-        ChatRequest,
-        ChatResponse,
-        ProviderError,
-        Usage,
-    )
+    from tradekernel.api import ChatAttempt as Attempt
+    from tradekernel.api import ChatMessage, ChatRequest, ChatResponse, ProviderError, Usage
 
     request = ChatRequest(model="m", messages=[ChatMessage("user", "hi")])
     assert request.messages == (ChatMessage("user", "hi"),)
@@ -19,10 +13,10 @@ def test_public_chat_types_import_path():
     assert response.usage.prompt_tokens == 1
     error = ProviderError("boom", error_type="timeout", attempts=[Attempt(1, error_type="timeout")])
     assert error.error_type == "timeout" and len(error.attempts) == 1
-    import tradekernel.llm as llm
+    import tradekernel.api as api
 
-    assert set(llm.__all__) >= {
-        "Attempt",
+    assert set(api.__all__) >= {
+        "ChatAttempt",
         "ChatMessage",
         "ChatRequest",
         "ChatResponse",

@@ -6,8 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from tradekernel.errors import ConfigError
-from tradekernel.models import Decision, Side
+from tradekernel.api import ConfigError, Decision, Side
 from tradekernel_llm import LLMStrategist, budget_status
 from tradekernel_openai_compatible.testing import completion
 

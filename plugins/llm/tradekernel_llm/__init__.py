@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tradekernel import hookimpl
-from tradekernel.components import ComponentContext
+from tradekernel.api import ComponentContext
 
 from .answer import decide_answer, interpret, redact_answer
 from .config import LLMStrategistConfig

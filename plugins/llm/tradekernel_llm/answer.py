@@ -20,9 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from tradekernel.components import StrategyInput
-from tradekernel.llm import NORMAL_FINISH_REASONS, ChatResponse
-from tradekernel.models import Decision
+from tradekernel.api import NORMAL_FINISH_REASONS, ChatResponse, Decision, StrategyInput
 
 from .normalize import NormalizeOptions, normalize
 from .parse import ParseFailure, extract_answers

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 from attrs import define, field
-from tradekernel.settings import Duration, positive
+from tradekernel.api import Duration, positive
 
 from .prompt import PROMPTS
 

@@ -42,8 +42,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from attrs import frozen
-from tradekernel.components import StrategyInput
-from tradekernel.models import Decision, Intent, OrderType, TimeInForce
+from tradekernel.api import Decision, Intent, OrderType, StrategyInput, TimeInForce
 
 from .schema import SCHEMA_VERSION
 

@@ -12,9 +12,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from tradekernel.components import StrategyInput
-from tradekernel.llm import ChatMessage
-from tradekernel.models import Bar
+from tradekernel.api import Bar, ChatMessage, StrategyInput
 
 from .schema import DECISION_SCHEMA, SCHEMA_VERSION
 

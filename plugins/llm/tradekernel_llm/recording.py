@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from attrs import frozen
-from tradekernel.llm import ChatRequest, ChatResponse
-from tradekernel.models import digest
+from tradekernel.api import ChatRequest, ChatResponse, digest
 
 from .store import response_from_dict, response_to_dict
 

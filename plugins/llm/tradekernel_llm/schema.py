@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradekernel.models import INTENT_SCHEMA
+from tradekernel.api import INTENT_SCHEMA
 
 SCHEMA_VERSION = INTENT_SCHEMA
 SCHEMA_NAME = "trade_decision"

@@ -20,9 +20,7 @@ from typing import Any
 
 import sqlite_utils
 from attrs import define
-from tradekernel.llm import ChatResponse, Usage
-from tradekernel.models import utcnow
-from tradekernel.store import connect
+from tradekernel.api import ChatResponse, Usage, ensure_state_db, utcnow
 
 SPEND_TABLE = "llm_spend"
 CACHE_TABLE = "llm_cache"
@@ -56,7 +54,7 @@ def open_db(path: Path) -> sqlite_utils.Database:
     """The state database at ``path`` with the LLM tables created (WAL mode)."""
     # Create/validate it as a tradekernel state database first (tradekernel.store
     # contract): a file holding only llm_* tables would be refused by the Store later.
-    connect(path).close()
+    ensure_state_db(path)
     # the runtime may call the strategist from a worker thread; a lock serialises use
     db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
     db.enable_wal()

@@ -12,9 +12,15 @@ from decimal import Decimal
 from typing import Any
 
 from loguru import logger
-from tradekernel.components import ComponentContext, StrategyInput
-from tradekernel.llm import ChatRequest, ChatResponse, ProviderError
-from tradekernel.models import Decision, digest
+from tradekernel.api import (
+    ChatRequest,
+    ChatResponse,
+    ComponentContext,
+    Decision,
+    ProviderError,
+    StrategyInput,
+    digest,
+)
 
 from .answer import interpret, redact_answer
 from .config import LLMStrategistConfig

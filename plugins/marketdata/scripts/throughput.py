@@ -75,8 +75,7 @@ def replay_rate(rows: int = 50_000) -> float:
 def paper_cost(steps: int = 5_000) -> tuple[float, float]:
     """(microseconds per bar for account()+positions()+orders(open_only), bars/s of a
     3-symbol synthetic feed with those calls and an order every 10 bars)."""
-    from tradekernel.components import BrokerRejected
-    from tradekernel.models import OrderRequest
+    from tradekernel.api import BrokerRejected, OrderRequest
     from tradekernel_marketdata import SyntheticConfig, SyntheticFeed
     from tradekernel_paper import PaperBroker, PaperConfig
 

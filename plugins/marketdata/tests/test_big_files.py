@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tradekernel.errors import ConfigError
+from tradekernel.api import ConfigError
 from tradekernel_marketdata import ReplayConfig, ReplayFeed
 from tradekernel_marketdata.csvbars import MAX_LINE, CsvDataError
 

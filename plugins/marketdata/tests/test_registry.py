@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from tradekernel.errors import ConfigError
-from tradekernel.kernel import Kernel
-from tradekernel.settings import Settings
+from tradekernel.api import ConfigError, Kernel, Settings
 from tradekernel_marketdata import ReplayFeed
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from tradekernel.errors import ConfigError
+from tradekernel.api import ConfigError
 from tradekernel_marketdata import ReplayConfig, ReplayFeed
 from tradekernel_marketdata.csvbars import CsvDataError
 from tradekernel_marketdata.sample import SAMPLE_DIR, SAMPLE_ROWS, write_sample
@@ -244,7 +244,7 @@ def test_a_header_with_a_duplicate_column_is_refused_naming_the_file(write_csv):
 
 @pytest.mark.parametrize("key", ["start", "end"])
 def test_a_bad_start_or_end_names_its_key(key):
-    from tradekernel.serde import ValidationError, structure
+    from tradekernel.api import ValidationError, structure
 
     with pytest.raises(ValidationError, match=f"{key}: expected a date like 2024-01-02"):
         structure({key: "yesterday"}, ReplayConfig)

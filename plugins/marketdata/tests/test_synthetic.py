@@ -4,8 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from tradekernel.components import MarketData
-from tradekernel.settings import Duration
+from tradekernel.api import Duration, MarketData
 from tradekernel_marketdata import SyntheticConfig, SyntheticFeed
 from tradekernel_marketdata.synthetic import generate
 

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from attrs import frozen
-from tradekernel.errors import ConfigError
-from tradekernel.models import Bar
+from tradekernel.api import Bar, ConfigError
 
 MAX_LINE = 64 * 1024
 """The longest line (in characters) a replay file may have."""

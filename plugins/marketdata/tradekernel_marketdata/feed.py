@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from tradekernel.errors import ConfigError
-from tradekernel.files import atomic_write
-from tradekernel.models import Bar, Quote
+from tradekernel.api import Bar, ConfigError, Quote, atomic_write
 
 Step = tuple[datetime, list[Bar]]
 

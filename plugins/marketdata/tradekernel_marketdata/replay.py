@@ -16,9 +16,7 @@ from typing import Any
 
 from attrs import define, field
 from loguru import logger
-from tradekernel.errors import ConfigError
-from tradekernel.models import Bar
-from tradekernel.settings import non_negative, positive
+from tradekernel.api import Bar, ConfigError, non_negative, positive
 
 from .csvbars import Rows, read_columns, scan_symbols
 from .feed import BarFeed, Step, half_spread

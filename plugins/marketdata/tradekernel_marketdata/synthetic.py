@@ -21,9 +21,7 @@ from itertools import count
 from typing import Any
 
 from attrs import define, field
-from tradekernel.models import Bar
-from tradekernel.quality import MAX_PRICE
-from tradekernel.settings import Duration, finite, non_negative, positive
+from tradekernel.api import MAX_PRICE, Bar, Duration, finite, non_negative, positive
 
 from .feed import BarFeed, Step, at_most, half_spread
 

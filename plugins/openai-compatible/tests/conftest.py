@@ -4,8 +4,7 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
-from tradekernel.kernel import Kernel
-from tradekernel.settings import Settings
+from tradekernel.api import Kernel, Settings
 from tradekernel_openai_compatible.testing import FakeChatServer
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from tradekernel.errors import ConfigError
-from tradekernel.llm import ChatMessage, ChatRequest, ProviderError
+from tradekernel.api import ChatMessage, ChatRequest, ConfigError, ProviderError
 from tradekernel_openai_compatible import (
     build_payload,
     parse_completion,
@@ -126,7 +125,7 @@ def test_status_error_types():
 
 
 def test_registered_through_entry_point():
-    from tradekernel.plugins import PluginRegistry
+    from tradekernel.api import PluginRegistry
 
     spec = PluginRegistry().load().spec("llm_provider", "openai-compatible")
     assert spec.distribution == "tradekernel-openai-compatible"

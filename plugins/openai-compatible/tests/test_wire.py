@@ -18,7 +18,7 @@ def test_negative_or_non_finite_usage_is_unknown_never_a_refund():
 
 
 def test_finish_reason_is_carried_and_a_missing_one_is_marked():
-    from tradekernel.llm import FINISH_REASON_MISSING
+    from tradekernel.api import FINISH_REASON_MISSING
     from tradekernel_openai_compatible.testing import completion
     from tradekernel_openai_compatible.wire import parse_completion
 
@@ -94,7 +94,7 @@ def test_refusal_parts_and_non_string_refusals_are_refusals():
     ids=lambda m: repr(m)[:60],
 )
 def test_an_answer_field_of_an_unknown_shape_is_a_bad_response(message):
-    from tradekernel.llm import ProviderError
+    from tradekernel.api import ProviderError
     from tradekernel_openai_compatible.wire import parse_completion
 
     with pytest.raises(ProviderError, match="shape") as caught:

@@ -20,7 +20,8 @@ import httpx
 import tenacity
 from loguru import logger
 from tenacity.wait import wait_random_exponential
-from tradekernel.llm import Attempt, ChatRequest, ChatResponse, ProviderError
+from tradekernel.api import ChatAttempt as Attempt
+from tradekernel.api import ChatRequest, ChatResponse, ProviderError
 
 from .config import HTTPClientConfig
 from .wire import build_payload, error_message, parse_completion

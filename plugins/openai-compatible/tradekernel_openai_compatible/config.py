@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from attrs import define, field
-from tradekernel.settings import Duration, positive
+from tradekernel.api import Duration, positive
 
 
 @define(kw_only=True)

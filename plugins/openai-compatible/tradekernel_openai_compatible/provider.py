@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradekernel.components import ComponentContext
-from tradekernel.errors import ConfigError
-from tradekernel.llm import ChatRequest, ChatResponse
+from tradekernel.api import ChatRequest, ChatResponse, ComponentContext, ConfigError
 
 from .client import ChatClient
 from .config import OpenAICompatibleConfig

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from tradekernel.llm import FINISH_REASON_MISSING, ChatRequest, ProviderError, Usage
+from tradekernel.api import FINISH_REASON_MISSING, ChatRequest, ProviderError, Usage
 
 
 def build_payload(request: ChatRequest, model: str, *, structured_output: bool) -> dict[str, Any]:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 from loguru import logger
-from tradekernel.kernel import Kernel
-from tradekernel.settings import Settings
+from tradekernel.api import Kernel, Settings
 from tradekernel_openai_compatible.testing import FakeChatServer
 
 API_KEY = "sk-or-v1-test-SECRET-0123456789"

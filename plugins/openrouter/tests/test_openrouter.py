@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tradekernel.errors import ConfigError
-from tradekernel.llm import ChatMessage, ChatRequest, ProviderError
+from tradekernel.api import ChatMessage, ChatRequest, ConfigError, ProviderError
 from tradekernel_openai_compatible.testing import completion
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}}

@@ -12,7 +12,7 @@ from typing import Any
 
 from attrs import define
 from tradekernel import hookimpl
-from tradekernel.components import ComponentContext
+from tradekernel.api import ComponentContext
 from tradekernel_openai_compatible import (
     HTTPClientConfig,
     OpenAICompatibleProvider,

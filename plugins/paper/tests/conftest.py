@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tradekernel.models import Bar, Quote
+from tradekernel.api import Bar, Quote
 from tradekernel_paper import PaperBroker, PaperConfig
 
 T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)

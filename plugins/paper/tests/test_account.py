@@ -3,8 +3,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
-from tradekernel.components import BrokerRejected
-from tradekernel.models import OrderRequest, OrderStatus
+from tradekernel.api import BrokerRejected, OrderRequest, OrderStatus
 
 
 def req(cid: str, side: str, qty, symbol: str = "AAA", **kw) -> OrderRequest:

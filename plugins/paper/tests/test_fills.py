@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from tradekernel.components import Broker
-from tradekernel.models import OrderRequest, OrderStatus
+from tradekernel.api import Broker, OrderRequest, OrderStatus
 
 
 def buy(cid: str, qty, **kw) -> OrderRequest:
@@ -269,7 +268,7 @@ def test_submit_refuses_what_its_own_constraints_forbid(kit):
     """Whoever sends the order (the kernel fits intents first; a script or plugin need
     not): a limit off the tick and an order below the minimum notional are refused."""
     import pytest
-    from tradekernel.components import BrokerRejected
+    from tradekernel.api import BrokerRejected
 
     feed = kit.ScriptedFeed({"AAA": BARS})
     broker = kit.broker(feed, min_notional=D(500), price_tick=D("0.05"))

@@ -9,8 +9,7 @@ from decimal import Decimal as D
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tradekernel.components import BrokerRejected
-from tradekernel.models import OrderRequest, OrderStatus
+from tradekernel.api import BrokerRejected, OrderRequest, OrderStatus
 from tradekernel_paper import PaperBroker, PaperConfig
 
 GOOD = ("110", "111", "109", "110", 1_000_000)

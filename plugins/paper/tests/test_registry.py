@@ -3,10 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from tradekernel.errors import ConfigError
-from tradekernel.kernel import Kernel
-from tradekernel.models import OrderRequest, OrderStatus
-from tradekernel.settings import Settings
+from tradekernel.api import ConfigError, Kernel, OrderRequest, OrderStatus, Settings
 from tradekernel_marketdata import SyntheticFeed
 from tradekernel_paper import PaperBroker
 

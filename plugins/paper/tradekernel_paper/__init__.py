@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tradekernel import hookimpl
-from tradekernel.components import ComponentContext
-from tradekernel.errors import ConfigError
+from tradekernel.api import ComponentContext, ConfigError
 
 from .broker import PaperBroker
 from .config import PaperConfig

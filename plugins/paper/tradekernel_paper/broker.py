@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from tradekernel.components import BrokerRejected, MarketData, OrderConstraints
-from tradekernel.models import (
+from tradekernel.api import (
+    MAX_PRICE,
+    MAX_QUANTITY,
     Account,
     Bar,
+    BrokerRejected,
     Fill,
+    MarketData,
     Order,
+    OrderConstraints,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -30,14 +34,10 @@ from tradekernel.models import (
     Quote,
     Side,
     TimeInForce,
-    utcnow,
-)
-from tradekernel.quality import (
-    MAX_PRICE,
-    MAX_QUANTITY,
     band_problem,
     bar_problem,
     quote_problem,
+    utcnow,
 )
 
 from .config import PaperConfig

@@ -6,9 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from attrs import define, field
-from tradekernel.components import OrderConstraints
-from tradekernel.models import to_decimal
-from tradekernel.settings import non_negative, positive, ratio
+from tradekernel.api import OrderConstraints, non_negative, positive, ratio, to_decimal
 
 
 def _non_empty(_inst: object, attribute: Any, value: str) -> None:

@@ -8,15 +8,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 from attrs import define, field
-from tradekernel.models import (
-    Bar,
-    Fill,
-    Order,
-    OrderStatus,
-    OrderType,
-    Side,
-    TimeInForce,
-)
+from tradekernel.api import Bar, Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 
 ZERO = Decimal(0)
 ONE = Decimal(1)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import sqlite_utils
-from tradekernel.models import Fill, OrderStatus, OrderType, Side, TimeInForce
+from tradekernel.api import Fill, OrderStatus, OrderType, Side, TimeInForce
 
 from .ledger import Holding, Ledger, WorkingOrder
 

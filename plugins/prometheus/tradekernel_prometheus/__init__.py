@@ -14,10 +14,7 @@ from attrs import define, field
 from loguru import logger
 from prometheus_client import generate_latest, start_http_server, write_to_textfile
 from tradekernel import hookimpl
-from tradekernel.components import ComponentContext
-from tradekernel.eventlog import resolve
-from tradekernel.models import Event
-from tradekernel.settings import Duration
+from tradekernel.api import ComponentContext, Duration, Event, resolve
 
 from .metrics import EventMetrics
 

@@ -4,8 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from tradekernel.components import StrategyInput
-from tradekernel.models import Bar, Position
+from tradekernel.api import Bar, Position, StrategyInput
 
 START = datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
 

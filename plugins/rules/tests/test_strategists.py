@@ -4,9 +4,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tradekernel.errors import ConfigError
-from tradekernel.models import Side
-from tradekernel.settings import Settings
+from tradekernel.api import ConfigError, Settings, Side
 from tradekernel_rules import HoldStrategist, SmaCrossConfig, SmaCrossStrategist
 
 
@@ -182,7 +180,7 @@ def test_valid_config_through_settings(tmp_path):
 
 
 def test_registered_through_the_kernel(tmp_path):
-    from tradekernel.kernel import Kernel
+    from tradekernel.api import Kernel
 
     settings = _load(
         tmp_path, '[components]\nstrategist = "sma-cross"\n[strategist.sma-cross]\nslow = 12\n'

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tradekernel.components import StrategyInput
-from tradekernel.models import Decision
+from tradekernel.api import Decision, StrategyInput
 
 
 class HoldStrategist:

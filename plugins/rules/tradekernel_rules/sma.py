@@ -14,9 +14,7 @@ from decimal import Decimal, localcontext
 
 import attrs
 from attrs import define, field
-from tradekernel.components import StrategyInput
-from tradekernel.models import Bar, Decision, Intent, Side
-from tradekernel.settings import positive
+from tradekernel.api import Bar, Decision, Intent, Side, StrategyInput, positive
 
 NAME = "sma-cross"
 _DEFAULT_QUANTITY = Decimal(10)

@@ -7,11 +7,8 @@ import logging
 
 import pytest
 from tradekernel import hookimpl
-from tradekernel.components import Notification
-from tradekernel.errors import ConfigError
-from tradekernel.kernel import Kernel
+from tradekernel.api import ConfigError, Kernel, Notification, Settings
 from tradekernel.notify.service import Notifications
-from tradekernel.settings import Settings
 from tradekernel_slack import build_payload
 
 NOTE = Notification(

@@ -14,11 +14,15 @@ from typing import Any
 
 import httpx
 from attrs import define
-from tradekernel.components import DeliveryResult, Notification
-from tradekernel.display import inert
-from tradekernel.notify.http import post
-from tradekernel.notify.retry import RetryPolicy
-from tradekernel.notify.support import require_http_url, require_secret
+from tradekernel.api import (
+    DeliveryResult,
+    Notification,
+    RetryPolicy,
+    inert,
+    post,
+    require_http_url,
+    require_secret,
+)
 
 HEADER_MAX = 150
 SECTION_TEXT_MAX = 3000

@@ -7,8 +7,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tradekernel.eventlog import read_events
-from tradekernel.models import Event
+from tradekernel.api import Event, read_events
 from tradekernel_sqlite_sink import SqliteSink
 
 TS = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -85,8 +84,7 @@ def test_batches_are_written_on_close(make_kernel, tmp_path):
 
 
 def test_other_tables_in_state_db_are_left_alone(tmp_path):
-    from tradekernel.models import Intent
-    from tradekernel.store import Store
+    from tradekernel.api import Intent, Store
 
     with Store.open(tmp_path) as store:
         store.add_intent(
@@ -107,7 +105,7 @@ def test_other_tables_in_state_db_are_left_alone(tmp_path):
 
 
 def test_a_fresh_state_db_created_by_the_sink_is_usable_by_the_store(tmp_path):
-    from tradekernel.store import Store
+    from tradekernel.api import Store
 
     SqliteSink(tmp_path / "state.db").close()
     with Store.open(tmp_path) as store:  # would be refused as foreign if the sink made it alone

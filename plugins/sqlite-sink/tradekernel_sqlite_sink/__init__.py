@@ -2,8 +2,8 @@
 
 The database is shared with the intent store, which owns the other tables: this sink
 creates and writes only ``events``. WAL mode and a busy timeout let the runtime, the CLI
-and other processes use the file at once. The row format lives in
-:mod:`tradekernel.eventlog`, which also reads it back.
+and other processes use the file at once. The row layout is
+``tradekernel.api.event_row``; the kernel reads it back (``read_events``).
 """
 
 from __future__ import annotations
@@ -24,22 +24,21 @@ from tenacity import (
     wait_random_exponential,
 )
 from tradekernel import hookimpl
-from tradekernel.components import ComponentContext
-from tradekernel.eventlog import (
+from tradekernel.api import (
+    EVENTS_COLUMNS,
     EVENTS_TABLE,
     SQLITE_DEFAULT_PATH,
-    dumps,
-    event_date,
-    event_record,
+    ComponentContext,
+    Duration,
+    Event,
+    ensure_state_db,
+    event_row,
+    positive,
     resolve,
 )
-from tradekernel.models import Event
-from tradekernel.settings import Duration, positive
-from tradekernel.store import connect
 
 __all__ = ["SqliteSink", "SqliteSinkConfig"]
 
-COLUMNS = ("ts", "date", "run_id", "cycle_id", "stage", "kind", "severity", "fields", "schema")
 MAX_PENDING = 100_000
 """Rows kept for retry while the database stays locked; older ones are dropped (logged)."""
 
@@ -93,34 +92,21 @@ class SqliteSink:
                 self._conn = self._open(busy_timeout)
 
         self._insert = (
-            f"INSERT INTO {EVENTS_TABLE} ({', '.join(COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+            f"INSERT INTO {EVENTS_TABLE} ({', '.join(EVENTS_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in EVENTS_COLUMNS)})"
         )
 
     def _open(self, busy_timeout: float) -> sqlite3.Connection:
         # Create (or check) the file as a tradekernel state database first: a file holding
         # only this table would later be refused by the store as foreign.
-        connect(self.path).conn.close()
+        ensure_state_db(self.path)
         conn = sqlite3.connect(self.path, timeout=busy_timeout, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             db = sqlite_utils.Database(conn)
             db.enable_wal()
             table = db[EVENTS_TABLE]
-            table.create(
-                {
-                    "ts": str,
-                    "date": str,
-                    "run_id": str,
-                    "cycle_id": str,
-                    "stage": str,
-                    "kind": str,
-                    "severity": str,
-                    "fields": str,
-                    "schema": str,
-                },
-                if_not_exists=True,
-            )
+            table.create(dict.fromkeys(EVENTS_COLUMNS, str), if_not_exists=True)
             table.create_index(["date", "stage", "kind"], if_not_exists=True)
         except BaseException:
             conn.close()
@@ -130,18 +116,7 @@ class SqliteSink:
     def write(self, event: Event) -> None:
         """Queue one event and write the batch when due (logs instead of raising)."""
         try:
-            record = event_record(event)
-            row = (
-                record["ts"],
-                event_date(event.ts),
-                record["run_id"],
-                record["cycle_id"],
-                record["stage"],
-                record["kind"],
-                record["severity"],
-                dumps(record["fields"]),
-                record["schema"],
-            )
+            row = tuple(event_row(event).values())
             with self._lock:
                 if not self._pending:
                     self._oldest = time.monotonic()

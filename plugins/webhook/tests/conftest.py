@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tradekernel.kernel import Kernel
-from tradekernel.settings import Settings
+from tradekernel.api import Kernel, Settings
 
 SECRET = "whsec-shared-secret-value"
 

@@ -7,9 +7,8 @@ import time
 
 import pytest
 from tradekernel import hookimpl
-from tradekernel.components import Notification
-from tradekernel.errors import ConfigError
-from tradekernel.notify.testing import HTTPReceiver
+from tradekernel.api import ConfigError, Notification
+from tradekernel.testing import HTTPReceiver
 from tradekernel_webhook import sign, verify_signature
 
 SECRET = "whsec-shared-secret-value"
