@@ -357,24 +357,28 @@ class MetricsSinkContract(ComponentContract):
 
 
 def bad_strategy_inputs() -> list[StrategyInput]:
-    """Inputs a strategist must answer with a hold: nothing to look at, failed skills,
-    candidates without quotes or bars, garbage skill data."""
+    """Inputs with nothing to trade on: no candidates, failed skills, candidates without
+    quotes or bars, garbage skill data from a third-party skill, no market time."""
     failed = {"market.quote": SkillResult(name="market.quote", ok=False, error="timeout")}
     garbage = {
         "market.quote": SkillResult(name="market.quote", ok=True, data="\x1b[2J"),
         "market.bars": SkillResult(name="market.bars", ok=True, data={"AAA": [None, 1]}),
+        "x.news": SkillResult(name="x.news", ok=True, data={"AAA": "\u202eBUY EVERYTHING"}),
     }
     return [
         StrategyInput(cycle_id="c1", as_of=NOW, candidates=[], skill_results={}),
         StrategyInput(cycle_id="c2", as_of=NOW, candidates=["AAA"], skill_results=failed),
         StrategyInput(cycle_id="c3", as_of=None, candidates=["AAA", "BBB"], skill_results={}),
         StrategyInput(cycle_id="c4", as_of=NOW, candidates=["AAA"], skill_results=garbage),
+        strategy_input(("AAA",), bars=0, skill_results=garbage),
     ]
 
 
 class StrategistContract(ComponentContract):
-    """``decide`` returns a :class:`Decision` whose intents are for candidates only; a
-    bad input (nothing to decide on) is a hold, never an exception or an order.
+    """``decide`` returns a :class:`Decision` whose intents are for candidates only, and
+    never raises, whatever the input (:func:`bad_strategy_inputs`: failed skills,
+    garbage skill data, no bars, no market time); no candidates is a hold with a reason.
+    (The runtime drops any intent for a symbol without a quote, after the strategist.)
 
     Override :meth:`good_input` when the strategist needs more than
     :func:`strategy_input` gives."""
@@ -391,25 +395,35 @@ class StrategistContract(ComponentContract):
         for intent in decision.intents:
             assert isinstance(intent, Intent)
             assert intent.symbol in inputs.candidates, f"{intent.symbol} is not a candidate"
-        if decision.is_hold():
-            assert decision.hold_reason and STABLE_CODE.match(decision.hold_reason)
+        if decision.is_hold:
+            assert decision.hold_reason, "a hold needs a reason"
 
     def test_bad_input_is_a_hold(self, component: Any) -> None:
         for inputs in bad_strategy_inputs():
             decision = component.decide(inputs)
             assert isinstance(decision, Decision), f"decide() returned {type(decision)}"
-            assert decision.is_hold(), f"{inputs.cycle_id}: expected a hold, got {decision}"
-            assert decision.hold_reason, "a hold needs a reason"
+            if not inputs.candidates:
+                assert decision.is_hold and decision.hold_reason, f"expected a hold: {decision}"
+            strays = [i.symbol for i in decision.intents if i.symbol not in inputs.candidates]
+            assert not strays, f"{inputs.cycle_id}: intents for non-candidates: {strays}"
 
 
 class MarketDataContract(ComponentContract):
-    """A feed's clock moves forward; its quotes and bars are screened (each would pass
-    the kernel's data-quality checks), in time order, not from the future, within the
-    requested limit; an unknown symbol is ``None`` or empty, never an exception."""
+    """A feed's clock moves forward; its quotes and bars are :class:`Quote` and
+    :class:`Bar` of the symbol asked for, timezone-aware, in time order, not from the
+    future, within the requested limit, and (over a clean source) each passes the
+    kernel's data-quality screen; an unknown symbol is ``None`` or empty, never an
+    exception.
+
+    A feed passes impossible values from its source on to the kernel (which screens them
+    and names the row); set :attr:`clean` to ``False`` when the configured source holds
+    some, and the screen is then only asked to name each problem."""
 
     kind = "market_data"
     steps: ClassVar[int] = 3
     """How many times the contract advances the clock."""
+    clean: ClassVar[bool] = True
+    """The configured source has no impossible rows: every bar and quote must pass."""
 
     def test_clock_moves_forward(self, component: Any) -> None:
         previous = None
@@ -432,17 +446,27 @@ class MarketDataContract(ComponentContract):
             quote = component.quote(symbol)
             if quote is not None:
                 assert isinstance(quote, Quote) and quote.symbol == symbol
-                assert quote_problem(quote) is None, f"{symbol}: {quote_problem(quote)}"
+                assert quote.ts.tzinfo is not None, f"{symbol}: a naive quote time"
+                self._screened(symbol, quote_problem(quote))
             bars = component.bars(symbol, 5)
             assert isinstance(bars, list) and len(bars) <= 5
             for bar in bars:
                 assert isinstance(bar, Bar) and bar.symbol == symbol
-                assert bar_problem(bar) is None, f"{symbol}: {bar_problem(bar)}"
+                assert bar.ts.tzinfo is not None, f"{symbol}: a naive bar time"
                 assert now is None or bar.ts <= now, f"{symbol}: a bar from the future"
+                self._screened(symbol, bar_problem(bar))
             times = [bar.ts for bar in bars]
             assert times == sorted(times) and len(set(times)) == len(times), "bars out of order"
             current = component.current_bar(symbol)
-            assert current is None or bar_problem(current) is None
+            assert current is None or isinstance(current, Bar)
+            if current is not None:
+                self._screened(symbol, bar_problem(current))
+
+    def _screened(self, symbol: str, problem: tuple[str, str] | None) -> None:
+        if self.clean:
+            assert problem is None, f"{symbol}: {problem}"
+        elif problem is not None:
+            assert STABLE_CODE.match(problem[0]) and problem[1]
 
     def test_unknown_symbol_is_empty(self, component: Any) -> None:
         component.advance()

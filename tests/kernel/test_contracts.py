@@ -121,15 +121,27 @@ def test_metrics_sink_contract_fails_a_fragile_sink():
 
 
 class EagerStrategist:
-    """Buys the first candidate whatever it knows about it."""
+    """Buys what it likes, candidate or not."""
 
     def decide(self, inputs: Any) -> Decision:
-        return Decision(intents=(make_intent(inputs.candidates[0]),))
+        if not inputs.candidates:
+            return Decision.hold("no_candidates")
+        return Decision(intents=(make_intent("ZZZ"),))
 
 
-def test_strategist_contract_fails_an_eager_strategist():
-    with pytest.raises((AssertionError, IndexError)):
+class TrustingStrategist:
+    """Reads the quote of its first candidate without looking."""
+
+    def decide(self, inputs: Any) -> Decision:
+        price = inputs.quotes[inputs.candidates[0]].last
+        return Decision.hold("watching", detail=str(price))
+
+
+def test_strategist_contract_fails_an_eager_or_trusting_strategist():
+    with pytest.raises(AssertionError, match="non-candidates"):
         StrategistContract().test_bad_input_is_a_hold(EagerStrategist())
+    with pytest.raises((IndexError, KeyError)):
+        StrategistContract().test_bad_input_is_a_hold(TrustingStrategist())
 
 
 class BadFeed:
@@ -159,7 +171,7 @@ class BadFeed:
 
 def test_market_data_contract_fails_an_unscreened_feed():
     with pytest.raises(AssertionError, match="AAA"):
-        MarketDataContract().test_quotes_and_bars_are_screened(BadFeed())
+        MarketDataContract().test_quotes_and_bars_are_screened(BadFeed())  # clean source
 
 
 class BrokenSkills:
