@@ -163,7 +163,9 @@ class ComponentContract:
         if self.kind == "skill":
             selection["required_skills"] = []
         selection.update(self.components)
-        section = f"[{self.kind}.{self.component_name}]\n{self.config}\n" if self.config else ""
+        name = self.component_name
+        key = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+        section = f"[{self.kind}.{key}]\n{self.config}\n" if self.config else ""
         return config_text(selection, section + self.extra_config)
 
     def make_component(self, factory: Any) -> Any:
