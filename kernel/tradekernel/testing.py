@@ -11,22 +11,75 @@ watches what happens through a :class:`Recorder`::
             kernel, recorder = factory.build('[components]\\nguards = ["my_guard"]\\n')
             guard = kernel.component("guard", "my_guard")
             ...
+
+:func:`invoke` runs the real ``tradekernel`` console entry point in process, and the
+contract classes (:class:`GuardContract`, :class:`NotifierContract`,
+:class:`MetricsSinkContract`, :class:`StrategistContract`, :class:`MarketDataContract`,
+:class:`SkillContract`) check a component against its kind's protocol as the kernel uses
+it: a plugin's test subclasses the one of its kind (see docs/plugin-authoring.md).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
+from .contracts import (
+    NOW,
+    STABLE_CODE,
+    ComponentContract,
+    GuardContract,
+    MarketDataContract,
+    MetricsSinkContract,
+    NotifierContract,
+    SkillContract,
+    StrategistContract,
+    bad_strategy_inputs,
+    every_event,
+    guard_context,
+    hostile_intents,
+    hostile_notifications,
+    make_intent,
+    sample_bars,
+    strategy_input,
+)
 from .hookspecs import hookimpl
 from .kernel import Kernel
 from .models import Event, IntentTransition
 from .plugins import PluginRegistry
 from .settings import Settings
+
+__all__ = [
+    "NOW",
+    "STABLE_CODE",
+    "ComponentContract",
+    "GuardContract",
+    "Invocation",
+    "KernelFactory",
+    "MarketDataContract",
+    "MetricsSinkContract",
+    "NotifierContract",
+    "Recorder",
+    "SkillContract",
+    "StrategistContract",
+    "bad_strategy_inputs",
+    "config_text",
+    "every_event",
+    "guard_context",
+    "hostile_intents",
+    "hostile_notifications",
+    "invoke",
+    "kernel_factory",
+    "make_intent",
+    "sample_bars",
+    "strategy_input",
+]
 
 
 class Recorder:
@@ -111,6 +164,45 @@ def kernel_factory(tmp_path: Path) -> Iterator[KernelFactory]:
     """A :class:`KernelFactory` in ``tmp_path`` (import it into your ``conftest.py``)."""
     with KernelFactory(tmp_path) as factory:
         yield factory
+
+
+@attrs.frozen
+class Invocation:
+    """What :func:`invoke` saw: the exit code the console script would give, and its
+    standard output and standard error, separately."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def invoke(
+    args: Sequence[str],
+    env: Mapping[str, str | None] | None = None,
+    input: str | bytes | None = None,
+) -> Invocation:
+    """Run ``tradekernel ARGS`` through the real console entry point
+    (:func:`tradekernel.cli.main`) in this process and return its exit code and output.
+
+    Unlike click's ``CliRunner.invoke`` on the command group, errors are handled exactly
+    as the installed script handles them (a usage error is 2, a refusal 3, a failed gate
+    4, one line on stderr). ``env`` sets (a ``None`` value unsets) environment variables
+    for the call only; ``input`` is standard input."""
+    from click.testing import CliRunner
+
+    from .cli import main
+
+    with CliRunner().isolation(input=input, env=env) as streams:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = (s.getvalue().decode("utf-8", "replace") for s in streams[:2])
+    return Invocation(exit_code=code, stdout=stdout, stderr=stderr)
 
 
 _ELSEWHERE: dict[str, str] = {

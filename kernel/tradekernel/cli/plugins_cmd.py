@@ -6,6 +6,7 @@ import click
 
 from ..display import inert
 from .context import AppContext, echo_json, json_option, pass_app
+from .plugins_new import new
 
 
 @click.group()
@@ -33,3 +34,6 @@ def list_plugins(app: AppContext, as_json: bool) -> None:
             click.echo(f"    observes:   {', '.join(hooks)}")
         if info.error:
             click.echo(f"    error:      {inert(info.error)}")
+
+
+plugins.add_command(new)

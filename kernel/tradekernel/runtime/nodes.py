@@ -188,28 +188,7 @@ class Nodes:
         return results
 
     def _fetch_skill(self, name: str, request: SkillRequest) -> SkillResult:
-        spec = self.kernel.spec("skill", name)
-        started = time.perf_counter()
-        try:
-            data = self.kernel.component("skill", name).fetch(request)
-        except Exception as exc:
-            return SkillResult(
-                name=name,
-                ok=False,
-                error=f"{type(exc).__name__}: {exc}",
-                fallback_reason="skill raised an error; its data is not used this cycle",
-                latency_ms=(time.perf_counter() - started) * 1000,
-                source=spec.distribution,
-                version=spec.version,
-            )
-        return SkillResult(
-            name=name,
-            ok=True,
-            data=data,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            source=spec.distribution,
-            version=spec.version,
-        )
+        return fetch_skill(self.kernel, name, request)
 
     def _node_scan(self, state: CycleState) -> None:
         scanner = self.kernel.component("scanner")
@@ -562,3 +541,30 @@ def _with(intent: Intent, **changes: Any) -> Intent:
     fields.pop("id")
     fields.update(changes)
     return Intent.create(**fields)
+
+
+def fetch_skill(kernel: Kernel, name: str, request: SkillRequest) -> SkillResult:
+    """One call of skill ``name`` as the runtime makes it: its data in an ``ok`` result,
+    or, when it raises, a fallback result with the error (never an exception)."""
+    spec = kernel.spec("skill", name)
+    started = time.perf_counter()
+    try:
+        data = kernel.component("skill", name).fetch(request)
+    except Exception as exc:
+        return SkillResult(
+            name=name,
+            ok=False,
+            error=f"{type(exc).__name__}: {exc}",
+            fallback_reason="skill raised an error; its data is not used this cycle",
+            latency_ms=(time.perf_counter() - started) * 1000,
+            source=spec.distribution,
+            version=spec.version,
+        )
+    return SkillResult(
+        name=name,
+        ok=True,
+        data=data,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        source=spec.distribution,
+        version=spec.version,
+    )
