@@ -126,14 +126,16 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "resolve",
     ),
     "tradekernel.event_schema": ("validate_event",),
-    "tradekernel.notify.retry": (
+    "tradekernel.events": ("EventBus",),
+    "tradekernel.store.anchor": ("refuse_lost",),
+    "tradekernel.delivery.retry": (
         "DeliveryAttempt=Attempt",
         "RetryPolicy",
         "deliver",
         "parse_retry_after",
     ),
-    "tradekernel.notify.http": ("post",),
-    "tradekernel.notify.support": ("config_error", "require_http_url", "require_secret"),
+    "tradekernel.delivery.http": ("post",),
+    "tradekernel.delivery.support": ("config_error", "require_http_url", "require_secret"),
     "tradekernel.cli.context": ("AppContext", "echo_json", "json_option", "pass_app"),
 }
 """Each public name and the internal module that defines it (an implementation detail:
@@ -186,6 +188,10 @@ if TYPE_CHECKING:  # what static checkers and editors see
         StrategyInput,
         SubmitOutcomeUnknown,
     )
+    from .delivery.http import post
+    from .delivery.retry import Attempt as DeliveryAttempt
+    from .delivery.retry import RetryPolicy, deliver, parse_retry_after
+    from .delivery.support import config_error, require_http_url, require_secret
     from .display import inert, inert_json
     from .errors import (
         EXIT_FAILED,
@@ -202,6 +208,7 @@ if TYPE_CHECKING:  # what static checkers and editors see
     )
     from .event_schema import validate_event
     from .eventlog import JSONL_DEFAULT_DIR, encode_line, event_date, read_events, resolve
+    from .events import EventBus
     from .files import atomic_write
     from .hookspecs import hookimpl
     from .kernel import Kernel
@@ -243,10 +250,6 @@ if TYPE_CHECKING:  # what static checkers and editors see
         to_decimal,
         utcnow,
     )
-    from .notify.http import post
-    from .notify.retry import Attempt as DeliveryAttempt
-    from .notify.retry import RetryPolicy, deliver, parse_retry_after
-    from .notify.support import config_error, require_http_url, require_secret
     from .plugins import PluginRegistry
     from .quality import MAX_PRICE, MAX_QUANTITY, bar_problem, quote_problem
     from .risk import evaluate
@@ -254,3 +257,4 @@ if TYPE_CHECKING:  # what static checkers and editors see
     from .serde import ValidationError, structure, unstructure
     from .settings import Settings
     from .store import Store
+    from .store.anchor import refuse_lost

@@ -27,6 +27,8 @@ from .kernel import Kernel
 from .models import Event, IntentTransition
 from .plugins import PluginRegistry
 from .settings import Settings
+from .testing_http import HTTPReceiver as HTTPReceiver  # a real HTTP server for notifiers
+from .testing_http import ReceivedRequest as ReceivedRequest
 
 
 class Recorder:

@@ -11,8 +11,8 @@ from tradekernel.cli import main
 from tradekernel.eventlog import read_events
 from tradekernel.kernel import Kernel
 from tradekernel.models import utcnow
-from tradekernel.notify.testing import HTTPReceiver
 from tradekernel.settings import Settings
+from tradekernel.testing import HTTPReceiver
 
 WEBHOOK = (
     '[notify]\nretry = { max_attempts = 1, backoff_base = "1ms", backoff_max = "2ms" }\n'

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tradekernel.alerts import collect, evaluate, load_policy
 from tradekernel.models import GuardVerdict, Intent
-from tradekernel.notify.store import NotifyStore
 from tradekernel.store import IntentState, Store
+from tradekernel_notify.store import NotifyStore
 
 
 def results(settings, h, *, day=None, now=None, validate=True):

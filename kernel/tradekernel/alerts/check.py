@@ -87,7 +87,9 @@ def check_alerts(
     if not check.firing and not check.resolved:
         return check
     _prepare_state(settings)
-    service = kernel.notify.service()
+    from tradekernel_notify import notifications  # moves with alerts to tradekernel-ops
+
+    service = notifications(kernel)
     before = max((r.id for r in service.log(date=now.date())), default=0)
     for result in check.firing:
         _emit(kernel, "fired", result, day)

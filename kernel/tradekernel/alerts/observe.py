@@ -76,7 +76,8 @@ def collect(
 
 
 def _read_store(settings: Settings, obs: Observations) -> None:
-    from ..notify.store import NotifyStore
+    from tradekernel_notify.store import NotifyStore  # moves to tradekernel-ops
+
     from ..store import Store
 
     state_dir = settings.state_dir

@@ -21,7 +21,6 @@ COMMANDS = {
     "events": "tradekernel.cli.events_cmd:events",
     "intents": "tradekernel.cli.intents_cmd:intents",
     "journal": "tradekernel.cli.journal_cmd:journal",
-    "notify": "tradekernel.cli.notify_cmd:notify",
     "ops": "tradekernel.cli.ops_cmd:ops",
     "plugins": "tradekernel.cli.plugins_cmd:plugins",
     "promote": "tradekernel.cli.promote_cmd:promote",

@@ -1,7 +1,7 @@
 """Send each notification as a plain-text e-mail over SMTP (smtplib).
 
 Transient failures (connection errors, timeouts, 4xx SMTP replies) are retried with the
-kernel's bounded retry (:func:`tradekernel.notify.retry.deliver`); 5xx replies (bad
+kernel's bounded retry (:func:`tradekernel.api.deliver`); 5xx replies (bad
 recipient, authentication failure) are final.
 """
 
@@ -14,10 +14,16 @@ from email.utils import formatdate, make_msgid
 from typing import Any, Literal
 
 from attrs import define, field
-from tradekernel.components import DeliveryResult, Notification
-from tradekernel.display import inert
-from tradekernel.notify.retry import Attempt, RetryPolicy, deliver
-from tradekernel.notify.support import config_error, require_secret
+from tradekernel.api import DeliveryAttempt as Attempt
+from tradekernel.api import (
+    DeliveryResult,
+    Notification,
+    RetryPolicy,
+    config_error,
+    deliver,
+    inert,
+    require_secret,
+)
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
@@ -61,7 +67,7 @@ def build_message(
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
     lines = [notification.body, ""]
-    # The body is inert already (``tradekernel.notify.render``); the raw field values are
+    # The body is inert already (``tradekernel_notify.render``); the raw field values are
     # made inert here, so outside text cannot forge lines in the mail.
     lines += [f"{inert(key)}: {inert(value)}" for key, value in notification.fields.items()]
     lines += ["", f"-- tradekernel · {notification.kind} · {notification.severity}"]

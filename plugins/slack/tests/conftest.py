@@ -4,9 +4,8 @@ points at it through SLACK_WEBHOOK_URL."""
 from __future__ import annotations
 
 import pytest
-from tradekernel.kernel import Kernel
-from tradekernel.notify.testing import HTTPReceiver
-from tradekernel.settings import Settings
+from tradekernel.api import Kernel, Settings
+from tradekernel.testing import HTTPReceiver
 
 SECRET_PATH = "/services/T000/B000/sEcReTtOkEn123"
 

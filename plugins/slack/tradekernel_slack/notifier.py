@@ -3,7 +3,7 @@
 Slack answers ``200 ok`` on success; ``400 invalid_payload``, ``403 invalid_token`` /
 ``action_prohibited``, ``404 no_service`` / ``channel_not_found`` and ``410
 channel_is_archived`` are final; ``429`` (with ``Retry-After``) and ``5xx`` are retried
-by :func:`tradekernel.notify.http.post`.
+by :func:`tradekernel.api.post`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,15 @@ from typing import Any
 
 import httpx
 from attrs import define
-from tradekernel.components import DeliveryResult, Notification
-from tradekernel.display import inert
-from tradekernel.notify.http import post
-from tradekernel.notify.retry import RetryPolicy
-from tradekernel.notify.support import require_http_url, require_secret
+from tradekernel.api import (
+    DeliveryResult,
+    Notification,
+    RetryPolicy,
+    inert,
+    post,
+    require_http_url,
+    require_secret,
+)
 
 HEADER_MAX = 150
 SECTION_TEXT_MAX = 3000

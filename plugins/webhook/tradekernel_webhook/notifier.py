@@ -21,10 +21,15 @@ from typing import Any
 import httpx
 from attrs import define, field
 from tradekernel import __version__
-from tradekernel.components import DeliveryResult, Notification
-from tradekernel.notify.http import post
-from tradekernel.notify.retry import RetryPolicy
-from tradekernel.notify.support import config_error, require_http_url, require_secret
+from tradekernel.api import (
+    DeliveryResult,
+    Notification,
+    RetryPolicy,
+    config_error,
+    post,
+    require_http_url,
+    require_secret,
+)
 
 SCHEMA = "notification.v1"
 TIMESTAMP_HEADER = "X-Tradekernel-Timestamp"

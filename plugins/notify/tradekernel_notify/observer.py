@@ -1,4 +1,4 @@
-"""The kernel's notification dispatcher: an ``on_event`` observer that turns routed
+"""The notification dispatcher: a per-kernel ``on_event`` observer that turns routed
 events into notifications and delivers them through :class:`Notifications`."""
 
 from __future__ import annotations
@@ -6,20 +6,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from loguru import logger
+from tradekernel.api import Event, EventBus, hookimpl
 
-from ..events import EventBus
-from ..hookspecs import hookimpl
-from ..models import Event
 from .routing import NEVER_ROUTED, Router
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
+    from tradekernel.api import Kernel
+
     from .service import Notifications
 
 
 class NotifyObserver:
-    """Registered by the kernel next to its sink fan-out. The service (and its SQLite
-    state) is created on the first routed event only."""
+    """Attached to each kernel at its start (``on_kernel_start``), after its sink
+    fan-out. The service (and its SQLite state) is created on the first routed event
+    only."""
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tradekernel.notify.http import is_transient_status, post
-from tradekernel.notify.retry import Attempt, RetryPolicy, deliver, parse_retry_after
-from tradekernel.notify.testing import HTTPReceiver
+from tradekernel.delivery.http import is_transient_status, post
+from tradekernel.delivery.retry import Attempt, RetryPolicy, deliver, parse_retry_after
+from tradekernel.testing_http import HTTPReceiver
 
 FAST = RetryPolicy(max_attempts=4, backoff_base=0.001, backoff_max=0.002, retry_after_cap=1)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 
-from tradekernel.components import DeliveryResult, Notification
-from tradekernel.notify.service import Notifications
-from tradekernel.settings import Settings
+from tradekernel.api import DeliveryResult, Notification, Settings
+from tradekernel_notify import Notifications
 
 ROUNDS = 10
 

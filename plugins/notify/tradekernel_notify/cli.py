@@ -5,10 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-
-from ..display import inert
-from ..errors import TradekernelError
-from .context import AppContext, echo_json, json_option, pass_app
+from tradekernel.api import AppContext, TradekernelError, echo_json, inert, json_option, pass_app
 
 STATUS_CHOICES = ["sent", "failed", "dedup_suppressed", "rate_limited", "pending"]
 
@@ -19,7 +16,7 @@ def notify() -> None:
 
 
 def _service(app: AppContext):
-    from ..notify.service import Notifications
+    from .service import Notifications
 
     return Notifications(app.kernel())
 

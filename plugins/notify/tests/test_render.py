@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tradekernel.models import Event
-from tradekernel.notify.render import digest, notification_from_event
+from tradekernel.api import Event
+from tradekernel_notify.render import digest, notification_from_event
 
 
 def test_approval_pending_has_preview_fields_and_commands():

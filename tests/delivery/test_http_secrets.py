@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from tradekernel.notify.http import post
-from tradekernel.notify.retry import RetryPolicy
-from tradekernel.notify.testing import HTTPReceiver
+from tradekernel.delivery.http import post
+from tradekernel.delivery.retry import RetryPolicy
+from tradekernel.testing_http import HTTPReceiver
 
 
 def test_a_url_written_in_another_spelling_is_still_withheld(caplog):

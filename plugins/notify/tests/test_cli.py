@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import entry_points
 
 import pytest
-from tradekernel.cli import main
-from tradekernel.notify.testing import HTTPReceiver
+from tradekernel.testing import HTTPReceiver
+
+main = entry_points(group="console_scripts")["tradekernel"].load()  # the CLI, in-process
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:

@@ -9,9 +9,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from ..components import Notification
-from ..display import inert
-from ..models import Event
+from tradekernel.api import Event, Notification, inert
 
 # key -> (title, body, dedup id field); templates use the event's fields.
 TEMPLATES: dict[str, tuple[str, str, str | None]] = {

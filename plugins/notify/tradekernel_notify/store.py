@@ -18,8 +18,7 @@ from pathlib import Path
 
 import sqlite_utils
 from attrs import define
-
-from ..store.anchor import refuse_lost
+from tradekernel.api import refuse_lost
 
 STATUSES = ("sent", "failed", "dedup_suppressed", "rate_limited")
 """Final statuses of a delivery record (``pending`` only while a delivery is running)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from tradekernel.components import DeliveryResult, Notification
-from tradekernel.notify.service import Notifications
+from tradekernel.api import DeliveryResult, Notification
+from tradekernel_notify import Notifications
 
 ROUTES = """
 [notify]

@@ -10,9 +10,8 @@ from datetime import date, datetime
 from typing import Any
 
 from loguru import logger
+from tradekernel.api import DeliveryResult, Notification, Notifier, utcnow
 
-from ..components import DeliveryResult, Notification, Notifier
-from ..models import utcnow
 from .render import digest
 from .routing import SEVERITY_ORDER, Router, severity_rank
 from .store import STATUSES, Claim, DeliveryRecord, NotifyStore

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from tradekernel.notify.routing import Router
-from tradekernel.settings import NotifyRoute, NotifySettings
+from tradekernel.api import Settings
+from tradekernel_notify.routing import Router
+
+
+def routes(*routes: dict) -> list:
+    """``[notify] routes`` as Settings structures them from ``routes`` (tables)."""
+    return Settings.load(environ={}, overrides={"notify.routes": list(routes)}).notify.routes
 
 
 def test_globs_severity_and_selected_order():
     router = Router(
-        [
-            NotifyRoute(kinds=["approval.pending", "executor.*"], notifiers=["slack"]),
-            NotifyRoute(kinds=["*"], min_severity="error", notifiers=["*"]),
-        ],
+        routes(
+            {"kinds": ["approval.pending", "executor.*"], "notifiers": ["slack"]},
+            {"kinds": ["*"], "min_severity": "error", "notifiers": ["*"]},
+        ),
         selected=["email", "slack", "log"],
     )
     assert router.route("approval.pending", "info") == ["slack"]
@@ -22,25 +27,25 @@ def test_globs_severity_and_selected_order():
 
 
 def test_min_severity_filters():
-    router = Router([NotifyRoute(kinds=["alerts.*"], min_severity="warning")], ["log"])
+    router = Router(routes({"kinds": ["alerts.*"], "min_severity": "warning"}), ["log"])
     assert router.route("alerts.fired", "info") == []
     assert router.route("alerts.fired", "warning") == ["log"]
 
 
 def test_notify_events_are_never_routed():
-    router = Router([NotifyRoute(kinds=["*"], min_severity="debug")], ["log"])
+    router = Router(routes({"kinds": ["*"], "min_severity": "debug"}), ["log"])
     assert router.route("notify.failed", "critical") == []
     assert router.route("anything.else", "debug") == ["log"]
 
 
 def test_unselected_notifiers_receive_nothing():
-    router = Router([NotifyRoute(kinds=["a.*"], notifiers=["slack", "log"])], ["log"])
+    router = Router(routes({"kinds": ["a.*"], "notifiers": ["slack", "log"]}), ["log"])
     assert router.route("a.b", "info") == ["log"]
     assert router.unselected() == ["slack"]
 
 
 def test_default_routes_cover_trade_events_incidents_and_alerts():
-    router = Router(NotifySettings().routes, ["log"])
+    router = Router(Settings().notify.routes, ["log"])
     for key in (
         "approval.pending",
         "executor.submitted",

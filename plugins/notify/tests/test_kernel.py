@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tradekernel import hookimpl
-from tradekernel.kernel import Kernel
+from tradekernel.api import Kernel
+from tradekernel_notify import dispatcher, notifications
 
 
 class Observer:
@@ -52,7 +53,7 @@ def test_routed_event_is_delivered_logged_and_announced(settings):
     assert delivered.fields["notifier"] == "log"
     assert delivered.fields["event_kind"] == "approval.pending"
     assert delivered.fields["dedup_key"] == "approval.pending:int_1"
-    log = kernel.notify.service().log()
+    log = notifications(kernel).log()
     assert [(r.notifier, r.status) for r in log] == [("log", "sent"), ("log", "dedup_suppressed")]
 
 
@@ -61,7 +62,7 @@ def test_notify_events_are_not_routed_back(make_settings):
     kernel, observer = kernel_with_observer(settings)
     kernel.emit("custom", "thing", a=1)
     assert observer.keys() == ["notify.delivered", "custom.thing"]
-    assert len(kernel.notify.service().log()) == 1  # the notify event itself was not sent
+    assert len(notifications(kernel).log()) == 1  # the notify event itself was not sent
 
 
 def test_a_failing_notifier_never_breaks_emit(make_settings):
@@ -77,12 +78,11 @@ def test_disabled_notify_sends_nothing(make_settings):
     kernel, observer = kernel_with_observer(make_settings("[notify]\nenabled = false\n"))
     kernel.emit("approval", "pending", **PENDING)
     assert observer.keys() == ["approval.pending"]
-    assert kernel.notify._service is None  # no notification state was even opened
+    assert dispatcher(kernel)._service is None  # no notification state was even opened
 
 
 def test_notify_events_fit_the_event_catalogue(make_settings):
-    from tradekernel.event_schema import validate_event
-    from tradekernel.serde import unstructure
+    from tradekernel.api import unstructure, validate_event
 
     settings = make_settings('[components]\nnotifiers = ["log", "missing-notifier"]\n')
     kernel, observer = kernel_with_observer(settings)

@@ -7,8 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from tradekernel.components import DeliveryResult, Notification
-from tradekernel.settings import Settings
+from tradekernel.api import DeliveryResult, Notification, Settings
 
 TINY_RETRY = """
 [notify.retry]

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from tradekernel.cli import main
-from tradekernel.notify.testing import HTTPReceiver, ReceivedRequest
+from tradekernel.testing import HTTPReceiver, ReceivedRequest
+
+main = entry_points(group="console_scripts")["tradekernel"].load()  # the CLI, in-process
 
 SLACK_TOKEN = "Xq7rPz2LmN8vKd4sWb6tYh3c"
 SLACK_TEAM, SLACK_BOT = "T0A1B2C3D", "B0E4F5G6H"
