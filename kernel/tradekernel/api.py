@@ -103,6 +103,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "TradekernelError",
     ),
     "tradekernel.sections": (
+        "ALERT_RULES",
+        "AlertsSettings",
         "Duration",
         "finite",
         "non_negative",
@@ -112,18 +114,21 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.serde": ("ValidationError", "structure", "unstructure"),
     "tradekernel.quality": ("MAX_PRICE", "MAX_QUANTITY", "bar_problem", "quote_problem"),
     "tradekernel.display": ("inert", "inert_json"),
-    "tradekernel.files": ("atomic_write",),
+    "tradekernel.files": ("RUN_LOCK", "LockHeld", "atomic_write", "exclusive"),
+    "tradekernel.execution": ("Executor",),
     "tradekernel.risk": ("evaluate",),
     "tradekernel.settings": ("Settings",),
     "tradekernel.kernel": ("Kernel",),
     "tradekernel.plugins": ("PluginRegistry",),
-    "tradekernel.store": ("Store",),
+    "tradekernel.store": ("IntentState", "Store"),
     "tradekernel.eventlog": (
         "JSONL_DEFAULT_DIR",
         "encode_line",
         "event_date",
+        "iter_records",
         "read_events",
         "resolve",
+        "source_for",
     ),
     "tradekernel.event_schema": ("validate_event",),
     "tradekernel.events": ("EventBus",),
@@ -207,9 +212,18 @@ if TYPE_CHECKING:  # what static checkers and editors see
         TradekernelError,
     )
     from .event_schema import validate_event
-    from .eventlog import JSONL_DEFAULT_DIR, encode_line, event_date, read_events, resolve
+    from .eventlog import (
+        JSONL_DEFAULT_DIR,
+        encode_line,
+        event_date,
+        iter_records,
+        read_events,
+        resolve,
+        source_for,
+    )
     from .events import EventBus
-    from .files import atomic_write
+    from .execution import Executor
+    from .files import RUN_LOCK, LockHeld, atomic_write, exclusive
     from .hookspecs import hookimpl
     from .kernel import Kernel
     from .llm import (
@@ -253,8 +267,16 @@ if TYPE_CHECKING:  # what static checkers and editors see
     from .plugins import PluginRegistry
     from .quality import MAX_PRICE, MAX_QUANTITY, bar_problem, quote_problem
     from .risk import evaluate
-    from .sections import Duration, finite, non_negative, positive, ratio
+    from .sections import (
+        ALERT_RULES,
+        AlertsSettings,
+        Duration,
+        finite,
+        non_negative,
+        positive,
+        ratio,
+    )
     from .serde import ValidationError, structure, unstructure
     from .settings import Settings
-    from .store import Store
+    from .store import IntentState, Store
     from .store.anchor import refuse_lost

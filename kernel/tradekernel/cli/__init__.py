@@ -13,7 +13,6 @@ from .context import AppContext, redact_text
 from .lazy import LazyGroup
 
 COMMANDS = {
-    "alerts": "tradekernel.cli.alerts_cmd:alerts",
     "audit": "tradekernel.cli.audit_cmd:audit",
     "backtest": "tradekernel.cli.backtest_cmd:backtest",
     "config": "tradekernel.cli.config_cmd:config",
@@ -21,7 +20,6 @@ COMMANDS = {
     "events": "tradekernel.cli.events_cmd:events",
     "intents": "tradekernel.cli.intents_cmd:intents",
     "journal": "tradekernel.cli.journal_cmd:journal",
-    "ops": "tradekernel.cli.ops_cmd:ops",
     "plugins": "tradekernel.cli.plugins_cmd:plugins",
     "promote": "tradekernel.cli.promote_cmd:promote",
     "report": "tradekernel.cli.report_cmd:report",

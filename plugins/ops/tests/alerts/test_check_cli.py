@@ -4,15 +4,14 @@ through a real webhook receiver, deduplicated per rule and day."""
 from __future__ import annotations
 
 import json
+from importlib.metadata import entry_points
 
 import pytest
-from tradekernel.alerts import check_alerts
-from tradekernel.cli import main
-from tradekernel.eventlog import read_events
-from tradekernel.kernel import Kernel
-from tradekernel.models import utcnow
-from tradekernel.settings import Settings
+from tradekernel.api import Kernel, Settings, read_events, utcnow
 from tradekernel.testing import HTTPReceiver
+from tradekernel_ops.alerts import check_alerts
+
+main = entry_points(group="console_scripts")["tradekernel"].load()  # the CLI, in-process
 
 WEBHOOK = (
     '[notify]\nretry = { max_attempts = 1, backoff_base = "1ms", backoff_max = "2ms" }\n'

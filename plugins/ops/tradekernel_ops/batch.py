@@ -19,11 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from attrs import define, field
-
-from .errors import EXIT_FAILED, EXIT_GATE, EXIT_OK
-from .files import RUN_LOCK, LockHeld, atomic_write, exclusive
-from .models import utcnow
-from .store.anchor import refuse_lost
+from tradekernel.api import (
+    EXIT_FAILED,
+    EXIT_GATE,
+    EXIT_OK,
+    RUN_LOCK,
+    LockHeld,
+    atomic_write,
+    exclusive,
+    refuse_lost,
+    utcnow,
+)
 
 STATUS_SCHEMA = "ops-status.v1"
 LOCK_FILE = "ops.lock"
@@ -83,8 +89,7 @@ def step_reconcile(ctx: BatchContext) -> StepResult:
     the broker could not answer for one of them (it stays ``executing``); skipped while
     the agent runs, which owns its executing intents and reconciles them at its start
     (reconciling under its feet could fail an order it is submitting right now)."""
-    from .execution import Executor
-    from .store import Store
+    from tradekernel.api import Executor, Store
 
     kernel = ctx.kernel()
     broker = kernel.component("broker")
@@ -144,10 +149,10 @@ def step_alerts(ctx: BatchContext) -> StepResult:
 
 def step_report(ctx: BatchContext) -> StepResult:
     """Write today's daily report as JSON and HTML to ``state_dir/reports/`` (skipped
-    when this build has no ``tradekernel.report``)."""
-    if importlib.util.find_spec("tradekernel.report") is None:
-        return "skipped", "tradekernel.report is not installed", {}
-    from .report import daily_report, render
+    when the ``tradekernel-report`` distribution is not installed)."""
+    if importlib.util.find_spec("tradekernel_report") is None:
+        return "skipped", "tradekernel-report is not installed", {}
+    from tradekernel_report import daily_report, render
 
     day = ctx.now.date()
     report = daily_report(ctx.settings, day, now=ctx.now)

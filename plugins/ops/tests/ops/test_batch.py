@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,15 +11,17 @@ import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from tradekernel import ops
-from tradekernel.cli import main
-from tradekernel.eventlog import read_events
-from tradekernel.models import GuardVerdict, Intent, utcnow
-from tradekernel.settings import Settings
-from tradekernel.store import IntentState, Store
+from tradekernel.api import GuardVerdict, Intent, IntentState, Settings, Store, read_events, utcnow
+from tradekernel_ops import batch as ops
+
+main = entry_points(group="console_scripts")["tradekernel"].load()  # the CLI, in-process
+REPORT_INSTALLED = importlib.util.find_spec("tradekernel_report") is not None
+REPORT = "ok" if REPORT_INSTALLED else "skipped"
+"""What the report step does here: it writes the report when tradekernel-report is installed."""
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -42,19 +45,32 @@ def test_all_steps_run_and_the_status_artifact_is_written(capsys, write_config, 
     assert [(s["name"], s["result"]) for s in status["steps"]] == [
         ("reconcile", "ok"),
         ("alerts", "ok"),
-        ("report", "ok"),
+        ("report", REPORT),
     ]
     assert status["started"] <= status["finished"]
     assert all(s["duration_ms"] >= 0 and s["detail"] for s in status["steps"])
-    day = status["started"][:10]
-    report = json.loads((state_dir / "reports" / f"{day}.json").read_text(encoding="utf-8"))
-    assert report["schema"] == "report.v1" and report["date"] == day
-    assert (state_dir / "reports" / f"{day}.html").read_text().lstrip().startswith("<!")
     leftovers = [p.name for p in state_dir.rglob("*.tmp")]
     assert leftovers == []
     assert "reconcile" in out and "ok (status:" in out
     events = list(read_events(Settings.load(config, environ={}), stage="ops", kind="batch"))
     assert [(e.fields["result"], e.fields["exit_code"]) for e in events] == [("ok", 0)]
+
+
+@pytest.mark.skipif(not REPORT_INSTALLED, reason="tradekernel-report is not installed")
+def test_the_report_step_writes_the_daily_report(capsys, write_config, state_dir):
+    code, _, err = run(capsys, "--config", str(write_config()), "ops", "batch")
+    assert code == 0, err
+    status = status_of(state_dir)
+    report_step = next(s for s in status["steps"] if s["name"] == "report")
+    assert report_step["result"] == "ok"
+    day = status["started"][:10]
+    report = json.loads((state_dir / "reports" / f"{day}.json").read_text(encoding="utf-8"))
+    assert report["schema"] == "report.v1" and report["date"] == day
+    assert (state_dir / "reports" / f"{day}.html").read_text().lstrip().startswith("<!")
+    assert sorted(report_step["data"]["files"]) == sorted(
+        str(state_dir / "reports" / f"{day}.{fmt}") for fmt in ("json", "html")
+    )
+    assert [p.name for p in state_dir.rglob("*.tmp")] == []
 
 
 def test_a_failing_step_is_isolated_and_named(capsys, write_config, state_dir, tmp_path):
@@ -71,7 +87,7 @@ def test_a_failing_step_is_isolated_and_named(capsys, write_config, state_dir, t
     steps = {s["name"]: s for s in status["steps"]}
     assert steps["reconcile"]["result"] == "failed"
     assert "no_such_broker" in steps["reconcile"]["detail"]
-    assert steps["alerts"]["result"] == "ok" and steps["report"]["result"] == "ok"
+    assert steps["alerts"]["result"] == "ok" and steps["report"]["result"] == REPORT
     assert not (state_dir / "ops-status.json").exists()
     events = list(read_events(Settings.load(config, environ={}), stage="ops"))
     assert [(e.fields["result"], e.severity.value) for e in events] == [("failed", "error")]
@@ -80,7 +96,7 @@ def test_a_failing_step_is_isolated_and_named(capsys, write_config, state_dir, t
 def test_only_alerts_firing_exits_4(capsys, write_config, state_dir):
     config = str(write_config(extra="[alerts]\nguard_denials_max = 0\n"))
     settings = Settings.load(config, environ={})
-    from tradekernel.kernel import Kernel
+    from tradekernel.api import Kernel
 
     with Kernel(settings) as kernel:
         kernel.emit("risk", "verdict", intent_id="i1", guard="g", allow=False, code="c")
@@ -127,12 +143,12 @@ def test_report_step_is_skipped_without_the_report_module(monkeypatch, write_con
     monkeypatch.setattr(
         ops.importlib.util,
         "find_spec",
-        lambda name, *a: None if name == "tradekernel.report" else real(name, *a),
+        lambda name, *a: None if name == "tradekernel_report" else real(name, *a),
     )
     settings = Settings.load(write_config(), environ={})
     result = ops.run_batch(settings, lambda: None, steps=[("report", ops.step_report)])
     assert [(s.name, s.result, s.detail) for s in result.steps] == [
-        ("report", "skipped", "tradekernel.report is not installed")
+        ("report", "skipped", "tradekernel-report is not installed")
     ]
     assert result.exit_code == 0 and status_of(state_dir)["result"] == "ok"
 
@@ -170,7 +186,8 @@ def test_a_held_lock_refuses_at_once_with_exit_3(capsys, write_config, state_dir
 RACER = """
 import sys, time
 from pathlib import Path
-import tradekernel.ops as ops
+from importlib.metadata import entry_points
+import tradekernel_ops.batch as ops
 release = Path(sys.argv[1])
 def wait(ctx):
     deadline = time.monotonic() + 30
@@ -178,7 +195,7 @@ def wait(ctx):
         time.sleep(0.02)
     return "ok", "waited", {}
 ops.STEPS = [("wait", wait)] + ops.STEPS
-from tradekernel.cli import main
+main = entry_points(group="console_scripts")["tradekernel"].load()
 main(["--config", sys.argv[2], "ops", "batch"])
 """
 
@@ -220,10 +237,8 @@ def test_reconcile_is_skipped_while_the_agent_runs(tmp_path):
     import fcntl
     import os
 
-    from tradekernel.kernel import Kernel
-    from tradekernel.models import utcnow
-    from tradekernel.ops import BatchContext, step_reconcile
-    from tradekernel.settings import Settings
+    from tradekernel.api import Kernel, Settings, utcnow
+    from tradekernel_ops.batch import BatchContext, step_reconcile
 
     settings = Settings.load(environ={"TRADEKERNEL_KERNEL__STATE_DIR": str(tmp_path)})
     fd = os.open(tmp_path / "run.lock", os.O_RDWR | os.O_CREAT)

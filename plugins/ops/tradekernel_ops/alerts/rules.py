@@ -11,9 +11,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from attrs import frozen
+from tradekernel.api import ALERT_RULES, Duration, Event
 
-from ..models import Event
-from ..settings import ALERT_RULES, Duration
 from .observe import Observations
 from .policy import Policy
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import attrs
 from attrs import frozen
-
-from ..settings import ALERT_RULES, AlertsSettings, Settings
+from tradekernel.api import ALERT_RULES, AlertsSettings, Settings
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {

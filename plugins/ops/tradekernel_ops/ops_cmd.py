@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import click
-
-from ..display import inert
-from .context import AppContext, echo_json, json_option, pass_app
+from tradekernel.api import AppContext, echo_json, inert, json_option, pass_app
 
 
 @click.group()
@@ -25,8 +23,9 @@ def batch(app: AppContext, status_file: str | None, as_json: bool) -> None:
     """Reconcile stuck executions, check the alert policy and write today's report, under
     a lock (a second concurrent run exits 3 at once). Exit 1 when a step failed, 4 when
     only alerts fired, 0 otherwise."""
-    from ..errors import GateFailed, TradekernelError
-    from ..ops import run_batch
+    from tradekernel.api import GateFailed, TradekernelError
+
+    from .batch import run_batch
 
     result = run_batch(app.settings(), app.kernel, status_file=status_file)
     if as_json:

@@ -6,9 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 import click
-
-from ..display import inert
-from .context import AppContext, echo_json, json_option, pass_app
+from tradekernel.api import AppContext, echo_json, inert, json_option, pass_app
 
 
 def parse_day(_ctx: Any, param: Any, value: str | None) -> date | None:
@@ -48,8 +46,9 @@ def alerts() -> None:
 def check(app: AppContext, day: date | None, no_notify: bool, as_json: bool) -> None:
     """Evaluate every alert rule; notify what fires (once per rule and day within the
     dedup window). Exit 4 when a rule fires, 0 otherwise."""
-    from ..alerts import check_alerts
-    from ..errors import GateFailed
+    from tradekernel.api import GateFailed
+
+    from .alerts import check_alerts
 
     result = check_alerts(app.kernel(), day, announce=not no_notify)
     if as_json:
@@ -78,7 +77,7 @@ def check(app: AppContext, day: date | None, no_notify: bool, as_json: bool) -> 
 @pass_app
 def rules(app: AppContext, as_json: bool) -> None:
     """The effective policy: profile, every threshold and where it came from."""
-    from ..alerts import RULES, active_rules, load_policy
+    from .alerts import RULES, active_rules, load_policy
 
     policy = load_policy(app.settings())
     active = set(active_rules(policy))

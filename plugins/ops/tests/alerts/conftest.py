@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tradekernel.settings import Settings
+from tradekernel.api import Settings
 
 DAY = date(2030, 1, 2)
 NOW = datetime(2030, 1, 2, 12, 0, tzinfo=UTC)

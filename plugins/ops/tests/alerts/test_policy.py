@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tradekernel.alerts import KEYS, PROFILES, RULES, active_rules, load_policy
-from tradekernel.errors import ConfigError
-from tradekernel.settings import ALERT_RULES
+from tradekernel.api import ALERT_RULES, ConfigError
+from tradekernel_ops.alerts import KEYS, PROFILES, RULES, active_rules, load_policy
 
 
 def test_every_profile_defines_every_key_and_rules_match_the_settings():

@@ -1,7 +1,7 @@
 """The alert policy: rules over the recorded events of a day (and the state store), with
 thresholds from named profiles and ``[alerts]``. See docs/operations.md, "Alert rules".
 
-    from tradekernel.alerts import check_alerts
+    from tradekernel_ops.alerts import check_alerts
     check = check_alerts(kernel)          # evaluates, emits alerts.fired, notifies
     [r.name for r in check.firing]
 """

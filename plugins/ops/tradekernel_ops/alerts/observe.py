@@ -7,12 +7,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from attrs import define, field
-
-from ..errors import ConfigError, NotFoundError
-from ..event_schema import validate_event
-from ..eventlog import iter_records, read_events, source_for
-from ..models import Event
-from ..settings import Settings
+from tradekernel.api import (
+    ConfigError,
+    Event,
+    NotFoundError,
+    Settings,
+    iter_records,
+    read_events,
+    source_for,
+    validate_event,
+)
 
 
 @define
@@ -76,9 +80,8 @@ def collect(
 
 
 def _read_store(settings: Settings, obs: Observations) -> None:
-    from tradekernel_notify.store import NotifyStore  # moves to tradekernel-ops
-
-    from ..store import Store
+    from tradekernel.api import Store
+    from tradekernel_notify.store import NotifyStore
 
     state_dir = settings.state_dir
     try:

@@ -1,10 +1,10 @@
 """``alerts check``: evaluate the policy, announce what fires, report the outcome.
 
-Each firing rule becomes an ``alerts.fired`` event. The kernel's notification dispatcher
-routes it by ``[notify] routes`` (the defaults send ``alerts.*`` to every notifier) with
-the dedup key ``alerts.fired:<rule>:<date>``, so repeated checks within ``[notify]
-dedup_window`` notify once. A rule that fired earlier in the day (its last ``alerts.*``
-event is ``fired``) and is ok now gets an ``alerts.resolved`` event.
+Each firing rule becomes an ``alerts.fired`` event. The notification dispatcher of
+``tradekernel-notify`` routes it by ``[notify] routes`` (the defaults send ``alerts.*`` to
+every notifier) with the dedup key ``alerts.fired:<rule>:<date>``, so repeated checks
+within ``[notify] dedup_window`` notify once. A rule that fired earlier in the day (its
+last ``alerts.*`` event is ``fired``) and is ok now gets an ``alerts.resolved`` event.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import date, datetime
 from typing import Any
 
 from attrs import define, field
+from tradekernel.api import utcnow
 
-from ..models import utcnow
 from .observe import collect
 from .policy import Policy, load_policy
 from .rules import RuleResult, active_rules, evaluate
@@ -70,7 +70,7 @@ def check_alerts(
     """Evaluate the alert policy of ``kernel.settings`` over ``day`` (default: today,
     UTC). With ``announce`` (the default) emit ``alerts.fired`` for each firing rule and
     ``alerts.resolved`` for each rule that fired earlier today and is ok now; the
-    deliveries the kernel's notification dispatcher made for them are returned."""
+    deliveries the notification dispatcher made for them are returned."""
     settings = kernel.settings
     policy = load_policy(settings)
     now = now or utcnow()
@@ -87,7 +87,7 @@ def check_alerts(
     if not check.firing and not check.resolved:
         return check
     _prepare_state(settings)
-    from tradekernel_notify import notifications  # moves with alerts to tradekernel-ops
+    from tradekernel_notify import notifications
 
     service = notifications(kernel)
     before = max((r.id for r in service.log(date=now.date())), default=0)
@@ -114,8 +114,7 @@ def _prepare_state(settings: Any) -> None:
     # The state store must create state.db (with its identity table) before the
     # notification log adds its tables, or the store would later refuse the file.
     from loguru import logger
-
-    from ..store import Store
+    from tradekernel.api import Store
 
     try:
         Store.open(settings.state_dir, create=True).close()

@@ -7,10 +7,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tradekernel.alerts import collect, evaluate, load_policy
-from tradekernel.models import GuardVerdict, Intent
-from tradekernel.store import IntentState, Store
+from tradekernel.api import GuardVerdict, Intent, IntentState, Store
 from tradekernel_notify.store import NotifyStore
+from tradekernel_ops.alerts import collect, evaluate, load_policy
 
 
 def results(settings, h, *, day=None, now=None, validate=True):
@@ -261,9 +260,7 @@ def test_no_event_log_is_no_data_for_event_rules(load, h):
 
 @pytest.mark.parametrize("sinks", ['["sqlite"]', '["jsonl"]'])
 def test_events_recorded_through_the_kernel_are_read_from_either_sink(tmp_path, h, sinks):
-    from tradekernel.kernel import Kernel
-    from tradekernel.models import utcnow
-    from tradekernel.settings import Settings
+    from tradekernel.api import Kernel, Settings, utcnow
 
     settings = Settings.load(h.write_config(tmp_path, "", sinks), environ={})
     with Kernel(settings) as kernel:
