@@ -485,6 +485,29 @@ FIELD_DOCS_REQUIRED = ("tradekernel.models", "tradekernel.components", "tradeker
 """The modules whose public attrs classes document every field (the contracts)."""
 
 
+API_SOURCE = ROOT / "kernel" / "tradekernel" / "api.py"
+TYPE_CHECKING_LINE = "if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC\n"
+
+
+def type_checking_block() -> str:
+    """``api.py``'s re-exports for static checkers, one import per public name, made from
+    ``_PUBLIC`` so that the map is the one place a public name is added."""
+    api = importlib.import_module("tradekernel.api")
+    lines = []
+    for name, (module, attr) in sorted(api._WHERE.items(), key=lambda i: (i[1], i[0])):
+        source = "." + module.removeprefix("tradekernel").lstrip(".")
+        alias = f" as {name}" if attr != name else ""
+        lines.append(f"    from {source} import {attr}{alias}\n")
+    return TYPE_CHECKING_LINE + "".join(lines)
+
+
+def api_source() -> str:
+    """``api.py`` with its ``TYPE_CHECKING`` block as :func:`type_checking_block` makes it."""
+    text = API_SOURCE.read_text(encoding="utf-8")
+    head = text.split("\nif TYPE_CHECKING:", 1)[0]
+    return head + "\n" + type_checking_block()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/apidoc", description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
@@ -492,16 +515,20 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--check", action="store_true", help="exit 1 when it differs")
     args = parser.parse_args(argv)
     text = document()
+    source = api_source()
     if args.write:
+        API_SOURCE.write_text(source, encoding="utf-8")
         DOC.write_text(text, encoding="utf-8")
-        print(f"wrote {DOC.relative_to(ROOT)}")
+        print(f"wrote {DOC.relative_to(ROOT)} and the re-exports of {API_SOURCE.name}")
         return 0
     if args.check:
         current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-        if current != text:
-            print(f"{DOC.relative_to(ROOT)} is out of date: run {COMMAND}", file=sys.stderr)
-            return 1
-        return 0
+        stale = [DOC] if current != text else []
+        if API_SOURCE.read_text(encoding="utf-8") != source:
+            stale.append(API_SOURCE)
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is out of date: run {COMMAND}", file=sys.stderr)
+        return 1 if stale else 0
     sys.stdout.write(text)
     return 0
 

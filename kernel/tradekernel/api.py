@@ -115,6 +115,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "TradekernelError",
     ),
     "tradekernel.sections": (
+        "ALERT_RULES",
+        "AlertsSettings",
         "Duration",
         "finite",
         "non_negative",
@@ -130,7 +132,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "quote_problem",
     ),
     "tradekernel.display": ("inert", "inert_json"),
-    "tradekernel.files": ("atomic_write",),
+    "tradekernel.files": ("RUN_LOCK", "LockHeld", "atomic_write", "exclusive"),
+    "tradekernel.execution": ("Executor",),
     "tradekernel.risk": (
         "evaluate",
         "intent_notional",
@@ -142,13 +145,12 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.settings": ("Settings",),
     "tradekernel.kernel": ("Kernel",),
     "tradekernel.plugins": ("PluginRegistry",),
-    "tradekernel.store": ("SchemaError", "Store", "VerifyResult", "ensure_state_db"),
+    "tradekernel.store": ("IntentState", "SchemaError", "Store", "VerifyResult", "ensure_state_db"),
     "tradekernel.store.journal": (
         "JOURNAL_COLUMNS=COLUMNS",
         "JOURNAL_GENESIS=GENESIS",
         "journal_row_hash=row_hash",
     ),
-    "tradekernel.store.anchor": ("read_journal_anchor=read_anchor",),
     "tradekernel.store.db": ("DB_FILENAME", "ts_text"),
     "tradekernel.eventlog": (
         "EVENTS_COLUMNS",
@@ -161,22 +163,24 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "event_row",
         "events_jsonl_dir=jsonl_dir",
         "events_sqlite_path=sqlite_path",
+        "iter_records",
         "read_events",
         "resolve",
     ),
     "tradekernel.constraints": ("ORDER_CONSTRAINT_CODES",),
     "tradekernel.runtime": ("Runtime", "run_cycles"),
     "tradekernel.event_schema": ("validate_event",),
-    "tradekernel.notify.retry": (
+    "tradekernel.events": ("EventBus",),
+    "tradekernel.store.anchor": ("read_journal_anchor=read_anchor", "refuse_lost"),
+    "tradekernel.delivery.retry": (
         "DeliveryAttempt=Attempt",
         "RetryPolicy",
         "deliver",
         "parse_retry_after",
     ),
-    "tradekernel.notify.http": ("post",),
-    "tradekernel.notify.support": ("config_error", "require_http_url", "require_secret"),
+    "tradekernel.delivery.http": ("post",),
+    "tradekernel.delivery.support": ("config_error", "require_http_url", "require_secret"),
     "tradekernel.cli.context": ("AppContext", "echo_json", "json_option", "pass_app"),
-    "tradekernel.cli": ("main",),
 }
 """Each public name and the internal module that defines it (an implementation detail:
 import the name from here, never from there). ``"Public=internal"`` renames."""
@@ -204,123 +208,143 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-if TYPE_CHECKING:  # what static checkers and editors see
-    from . import __version__ as __version__
-    from .cli import main
-    from .cli.context import AppContext, echo_json, json_option, pass_app
-    from .components import (
-        KINDS,
-        Broker,
-        BrokerRejected,
-        ComponentContext,
-        DeliveryResult,
-        Guard,
-        GuardContext,
-        LLMProvider,
-        MarketData,
-        MetricsSink,
-        Notification,
-        Notifier,
-        OrderConstraints,
-        Scanner,
-        Skill,
-        SkillRequest,
-        Strategist,
-        StrategyInput,
-        SubmitOutcomeUnknown,
-    )
+if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
+    from . import __version__
+    from .cli.context import AppContext
+    from .cli.context import echo_json
+    from .cli.context import json_option
+    from .cli.context import pass_app
+    from .components import Broker
+    from .components import BrokerRejected
+    from .components import ComponentContext
+    from .components import DeliveryResult
+    from .components import Guard
+    from .components import GuardContext
+    from .components import KINDS
+    from .components import LLMProvider
+    from .components import MarketData
+    from .components import MetricsSink
+    from .components import Notification
+    from .components import Notifier
+    from .components import OrderConstraints
+    from .components import Scanner
+    from .components import Skill
+    from .components import SkillRequest
+    from .components import Strategist
+    from .components import StrategyInput
+    from .components import SubmitOutcomeUnknown
     from .constraints import ORDER_CONSTRAINT_CODES
-    from .display import inert, inert_json
-    from .errors import (
-        EXIT_FAILED,
-        EXIT_GATE,
-        EXIT_OK,
-        EXIT_REFUSED,
-        EXIT_USAGE,
-        ConfigError,
-        GateFailed,
-        NotFoundError,
-        PluginError,
-        RefusedError,
-        TradekernelError,
-    )
+    from .delivery.http import post
+    from .delivery.retry import Attempt as DeliveryAttempt
+    from .delivery.retry import RetryPolicy
+    from .delivery.retry import deliver
+    from .delivery.retry import parse_retry_after
+    from .delivery.support import config_error
+    from .delivery.support import require_http_url
+    from .delivery.support import require_secret
+    from .display import inert
+    from .display import inert_json
+    from .errors import ConfigError
+    from .errors import EXIT_FAILED
+    from .errors import EXIT_GATE
+    from .errors import EXIT_OK
+    from .errors import EXIT_REFUSED
+    from .errors import EXIT_USAGE
+    from .errors import GateFailed
+    from .errors import NotFoundError
+    from .errors import PluginError
+    from .errors import RefusedError
+    from .errors import TradekernelError
     from .event_schema import validate_event
-    from .eventlog import (
-        EVENTS_COLUMNS,
-        EVENTS_TABLE,
-        JSONL_DEFAULT_DIR,
-        SQLITE_DEFAULT_PATH,
-        encode_line,
-        event_date,
-        event_row,
-        read_events,
-        resolve,
-    )
+    from .eventlog import EVENTS_COLUMNS
+    from .eventlog import EVENTS_TABLE
+    from .eventlog import JSONL_DEFAULT_DIR
+    from .eventlog import SQLITE_DEFAULT_PATH
+    from .eventlog import encode_line
+    from .eventlog import event_date
+    from .eventlog import event_row
+    from .eventlog import iter_records
     from .eventlog import jsonl_dir as events_jsonl_dir
+    from .eventlog import read_events
+    from .eventlog import resolve
     from .eventlog import source_for as event_log_source
     from .eventlog import sqlite_path as events_sqlite_path
+    from .events import EventBus
+    from .execution import Executor
+    from .files import LockHeld
+    from .files import RUN_LOCK
     from .files import atomic_write
+    from .files import exclusive
     from .hookspecs import hookimpl
     from .kernel import Kernel
-    from .llm import (
-        FINISH_REASON_MISSING,
-        NORMAL_FINISH_REASONS,
-        ChatMessage,
-        ChatRequest,
-        ChatResponse,
-        ProviderError,
-        Usage,
-    )
     from .llm import Attempt as ChatAttempt
-    from .models import (
-        CLIENT_ORDER_ID_PREFIX,
-        EVENT_SCHEMA,
-        INTENT_SCHEMA,
-        SKILL_SCHEMA,
-        Account,
-        Bar,
-        Decision,
-        Event,
-        Fill,
-        GuardVerdict,
-        Intent,
-        IntentTransition,
-        Order,
-        OrderRequest,
-        OrderStatus,
-        OrderType,
-        Position,
-        Quote,
-        Severity,
-        Side,
-        SkillResult,
-        TimeInForce,
-        canonical_json,
-        digest,
-        to_decimal,
-        utcnow,
-    )
-    from .notify.http import post
-    from .notify.retry import Attempt as DeliveryAttempt
-    from .notify.retry import RetryPolicy, deliver, parse_retry_after
-    from .notify.support import config_error, require_http_url, require_secret
+    from .llm import ChatMessage
+    from .llm import ChatRequest
+    from .llm import ChatResponse
+    from .llm import FINISH_REASON_MISSING
+    from .llm import NORMAL_FINISH_REASONS
+    from .llm import ProviderError
+    from .llm import Usage
+    from .models import Account
+    from .models import Bar
+    from .models import CLIENT_ORDER_ID_PREFIX
+    from .models import Decision
+    from .models import EVENT_SCHEMA
+    from .models import Event
+    from .models import Fill
+    from .models import GuardVerdict
+    from .models import INTENT_SCHEMA
+    from .models import Intent
+    from .models import IntentTransition
+    from .models import Order
+    from .models import OrderRequest
+    from .models import OrderStatus
+    from .models import OrderType
+    from .models import Position
+    from .models import Quote
+    from .models import SKILL_SCHEMA
+    from .models import Severity
+    from .models import Side
+    from .models import SkillResult
+    from .models import TimeInForce
+    from .models import canonical_json
+    from .models import digest
+    from .models import to_decimal
+    from .models import utcnow
     from .plugins import PluginRegistry
-    from .quality import MAX_PRICE, MAX_QUANTITY, band_problem, bar_problem, quote_problem
-    from .risk import (
-        evaluate,
-        intent_notional,
-        intent_price,
-        intent_quantity,
-        reduces_position,
-        signed,
-    )
-    from .runtime import Runtime, run_cycles
-    from .sections import Duration, finite, non_negative, positive, ratio
-    from .serde import ValidationError, structure, unstructure
+    from .quality import MAX_PRICE
+    from .quality import MAX_QUANTITY
+    from .quality import band_problem
+    from .quality import bar_problem
+    from .quality import quote_problem
+    from .risk import evaluate
+    from .risk import intent_notional
+    from .risk import intent_price
+    from .risk import intent_quantity
+    from .risk import reduces_position
+    from .risk import signed
+    from .runtime import Runtime
+    from .runtime import run_cycles
+    from .sections import ALERT_RULES
+    from .sections import AlertsSettings
+    from .sections import Duration
+    from .sections import finite
+    from .sections import non_negative
+    from .sections import positive
+    from .sections import ratio
+    from .serde import ValidationError
+    from .serde import structure
+    from .serde import unstructure
     from .settings import Settings
-    from .store import SchemaError, Store, VerifyResult, ensure_state_db
+    from .store import IntentState
+    from .store import SchemaError
+    from .store import Store
+    from .store import VerifyResult
+    from .store import ensure_state_db
     from .store.anchor import read_anchor as read_journal_anchor
-    from .store.db import DB_FILENAME, ts_text
+    from .store.anchor import refuse_lost
+    from .store.db import DB_FILENAME
+    from .store.db import ts_text
     from .store.journal import COLUMNS as JOURNAL_COLUMNS
     from .store.journal import GENESIS as JOURNAL_GENESIS
     from .store.journal import row_hash as journal_row_hash

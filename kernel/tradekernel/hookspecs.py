@@ -14,6 +14,9 @@ Two families:
 * Observers (``on_event``, ``on_intent_transition``): called for every event and every
   intent state change, with all results ignored. They must be fast and must not raise;
   an observer that raises is logged and skipped, never allowed to stop trading.
+* ``on_kernel_start(kernel)``: called once per :class:`~tradekernel.kernel.Kernel`, for
+  plugins that keep per-kernel state (such as the notification dispatcher of
+  ``tradekernel-notify``); isolated like the observers.
 """
 
 from __future__ import annotations
@@ -74,6 +77,12 @@ def register_metrics_sinks(register):
 @hookspec
 def register_commands(cli):
     """Add click commands or groups to the ``tradekernel`` CLI group ``cli``."""
+
+
+@hookspec
+def on_kernel_start(kernel):
+    """Called once when a Kernel is created, before any component is built: attach
+    per-kernel observers with ``kernel.add_observer(plugin, name)``."""
 
 
 @hookspec

@@ -12,7 +12,6 @@ from .errors import ConfigError, PluginError
 from .events import EventBus
 from .hookspecs import hookimpl
 from .models import Event
-from .notify.observer import NotifyObserver
 from .plugins import KNOWN_DISTRIBUTIONS, ComponentSpec, PluginRegistry
 from .settings import Settings
 
@@ -56,12 +55,9 @@ class Kernel:
         self.settings = settings
         self.registry = registry or PluginRegistry(block=settings.plugins.block)
         self.registry.load()
-        # Per-kernel names: several kernels may share one registry (tests, embedding).
-        self._observer_names = [f"tradekernel.sinks.{id(self)}", f"tradekernel.notify.{id(self)}"]
-        self.registry.pm.register(_SinkFanout(self), name=self._observer_names[0])
-        self.notify = NotifyObserver(self)
-        """Routes events to notifiers; ``self.notify.service()`` is the ``Notifications``."""
-        self.registry.pm.register(self.notify, name=self._observer_names[1])
+        self._observers: dict[str, tuple[str, Any]] = {}
+        """``add_observer`` name -> (its per-kernel name in the plugin manager, plugin)."""
+        self.add_observer(_SinkFanout(self), "tradekernel.sinks")
         self.events = EventBus(self._dispatch, redact=settings.redact)
         self._instances: dict[tuple[str, str], Any] = {}
         self._building: set[tuple[str, str]] = set()
@@ -69,6 +65,27 @@ class Kernel:
         # second thread waits for the instance instead of seeing a false cycle.
         self._build_lock = threading.RLock()
         self._dispatching = threading.local()
+        # Plugins attach their per-kernel observers (tradekernel-notify's dispatcher);
+        # one that raises is logged and skipped, like any observer.
+        self.registry.call_each("on_kernel_start", kernel=self)
+
+    def add_observer(self, plugin: Any, name: str) -> str:
+        """Register ``plugin`` (an object with ``on_event`` / ``on_intent_transition``
+        hook implementations) for this kernel's lifetime, under ``name`` made unique per
+        kernel (several kernels may share one registry: tests, embedding). It is
+        unregistered at :meth:`close`. Returns the name it was registered under."""
+        if name in self._observers:
+            raise PluginError(f"this kernel already has an observer named {name!r}")
+        unique = f"{name}.{id(self)}"
+        self.registry.pm.register(plugin, name=unique)
+        self._observers[name] = (unique, plugin)
+        return unique
+
+    def observer(self, name: str) -> Any | None:
+        """The plugin attached with :meth:`add_observer` under ``name`` (``None`` when
+        there is none, or after :meth:`close`)."""
+        entry = self._observers.get(name)
+        return entry[1] if entry else None
 
     # -- events ------------------------------------------------------------------------
 
@@ -200,9 +217,10 @@ class Kernel:
                 except Exception as exc:
                     logger.warning("{}:{} failed to close: {}", kind, name, exc)
         self._instances.clear()
-        for name in self._observer_names:
-            if self.registry.pm.get_plugin(name) is not None:
-                self.registry.pm.unregister(name=name)
+        for unique, _plugin in self._observers.values():
+            if self.registry.pm.get_plugin(unique) is not None:
+                self.registry.pm.unregister(name=unique)
+        self._observers.clear()
 
     def __enter__(self) -> Kernel:
         return self

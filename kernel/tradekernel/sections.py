@@ -356,7 +356,8 @@ ALERT_RULES = (
     "invalid_events",
     "data_quality_rejections",
 )
-"""Names of the alert rules (``tradekernel.alerts``), in evaluation order."""
+"""Names of the alert rules (``tradekernel_ops.alerts``, distribution ``tradekernel-ops``),
+in evaluation order."""
 
 
 def _alert_rule_names(_inst: Any, attribute: attrs.Attribute, value: list[str]) -> None:

@@ -54,17 +54,20 @@ from .kernel import Kernel
 from .models import Event, IntentTransition
 from .plugins import PluginRegistry
 from .settings import Settings
+from .testing_http import HTTPReceiver, ReceivedRequest  # a real HTTP server for notifiers
 
 __all__ = [
     "NOW",
     "STABLE_CODE",
     "ComponentContract",
     "GuardContract",
+    "HTTPReceiver",
     "Invocation",
     "KernelFactory",
     "MarketDataContract",
     "MetricsSinkContract",
     "NotifierContract",
+    "ReceivedRequest",
     "Recorder",
     "SkillContract",
     "StrategistContract",
@@ -206,12 +209,10 @@ def invoke(
 
 
 _ELSEWHERE: dict[str, str] = {
-    "HTTPReceiver": "tradekernel.notify.testing",
     "cli": "tradekernel.cli",
 }
 """Test helpers defined in other kernel modules, imported on first use (:pep:`562`):
-``HTTPReceiver``, a real HTTP server on 127.0.0.1 for notifier tests, and ``cli``, the
-``tradekernel`` command group to run with :class:`click.testing.CliRunner`."""
+``cli``, the ``tradekernel`` command group to run with :class:`click.testing.CliRunner`."""
 
 
 def __getattr__(name: str) -> Any:

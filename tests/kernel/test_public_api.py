@@ -9,7 +9,6 @@ outside face, ``tradekernel.api``. Every public name resolves and is documented.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 from pathlib import Path
 
@@ -22,12 +21,6 @@ KERNEL = ROOT / "kernel" / "tradekernel"
 ALLOWED = {"tradekernel", "tradekernel.api", "tradekernel.testing"}
 TOP_LEVEL_NAMES = {"hookimpl", "__version__"}
 """What ``from tradekernel import ...`` may name: the rest of the package is internal."""
-
-PENDING_MOVES = {
-    "tradekernel.notify.service": "notification routing is moving to a plugin (issue 12)",
-}
-"""Internal modules a first-party test still reaches while the feature moves out of the
-kernel. An entry fails the test as soon as its module is gone: delete it then."""
 
 
 def _python_files(*roots: Path) -> list[Path]:
@@ -73,26 +66,14 @@ def internal_imports(path: Path, root: Path = ROOT) -> list[str]:
     return [f"{path.relative_to(root)}:{line}: {what}" for line, what in sorted(found)]
 
 
-def _pending(line: str) -> bool:
-    return any(re.search(rf"\b{re.escape(module)}\b", line) for module in PENDING_MOVES)
-
-
 def test_plugins_and_contrib_import_only_the_public_api():
     files = _python_files(ROOT / "plugins", ROOT / "contrib")
     assert len(files) > 50  # the scan sees the first-party plugins
-    bad = [line for path in files for line in internal_imports(path) if not _pending(line)]
+    bad = [line for path in files for line in internal_imports(path)]
     assert not bad, (
         "plugins and contrib may import only tradekernel (hookimpl, __version__), "
         "tradekernel.api and tradekernel.testing; add what they need to "
         "tradekernel.api (documented) instead:\n" + "\n".join(bad)
-    )
-
-
-@pytest.mark.parametrize("module", sorted(PENDING_MOVES))
-def test_pending_moves_are_still_pending(module):
-    """A pending entry is deleted once its module has moved out of the kernel."""
-    assert importlib.util.find_spec(module) is not None, (
-        f"{module} is gone: delete it from PENDING_MOVES in {Path(__file__).name}"
     )
 
 

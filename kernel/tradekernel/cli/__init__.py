@@ -13,15 +13,12 @@ from .context import AppContext, redact_text
 from .lazy import LazyGroup
 
 COMMANDS = {
-    "alerts": "tradekernel.cli.alerts_cmd:alerts",
     "backtest": "tradekernel.cli.backtest_cmd:backtest",
     "config": "tradekernel.cli.config_cmd:config",
     "control": "tradekernel.cli.control_cmd:control",
     "events": "tradekernel.cli.events_cmd:events",
     "intents": "tradekernel.cli.intents_cmd:intents",
     "journal": "tradekernel.cli.journal_cmd:journal",
-    "notify": "tradekernel.cli.notify_cmd:notify",
-    "ops": "tradekernel.cli.ops_cmd:ops",
     "plugins": "tradekernel.cli.plugins_cmd:plugins",
     "promote": "tradekernel.cli.promote_cmd:promote",
     "run": "tradekernel.cli.run_cmd:run",

@@ -16,8 +16,9 @@ class LogNotifier:
         level = {"critical": "CRITICAL", "error": "ERROR", "warning": "WARNING"}.get(
             notification.severity, "INFO"
         )
-        # Title and body are inert already (``notify.render``), outside text escaped; the
-        # body's own line breaks are escaped the same way, so the record is one log line.
+        # Title and body are inert already (``tradekernel_notify.render``), outside text
+        # escaped; the body's own line breaks are escaped the same way, so the record is
+        # one log line.
         body = notification.body.replace("\n", "\\n")
         logger.bind(inert=True).log(
             level, "[{}] {}: {}", notification.kind, notification.title, body

@@ -47,13 +47,10 @@ class AuditEnv:
 
     def cli(self, *args: str) -> tuple[int, str, str]:
         """Run the real CLI entry point: (exit code, stdout, stderr)."""
-        from tradekernel.api import main
+        from tradekernel.testing import invoke
 
-        self.capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main(["--config", str(self.config), *args])
-        out = self.capsys.readouterr()
-        return exc.value.code, out.out, out.err
+        result = invoke(["--config", str(self.config), *args])
+        return result.exit_code, result.stdout, result.stderr
 
     # -- filling the live state ----------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Send each notification as a plain-text e-mail over SMTP (smtplib).
 
 Transient failures (connection errors, timeouts, 4xx SMTP replies) are retried with the
-kernel's bounded retry (:func:`tradekernel.notify.retry.deliver`); 5xx replies (bad
+kernel's bounded retry (:func:`tradekernel.api.deliver`); 5xx replies (bad
 recipient, authentication failure) are final.
 """
 
@@ -67,7 +67,7 @@ def build_message(
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
     lines = [notification.body, ""]
-    # The body is inert already (``tradekernel.notify.render``); the raw field values are
+    # The body is inert already (``tradekernel_notify.render``); the raw field values are
     # made inert here, so outside text cannot forge lines in the mail.
     lines += [f"{inert(key)}: {inert(value)}" for key, value in notification.fields.items()]
     lines += ["", f"-- tradekernel · {notification.kind} · {notification.severity}"]

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from tradekernel.api import main
+from tradekernel.testing import invoke
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+    result = invoke(args)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def test_json_format_is_report_v1(capsys, fixture_day):

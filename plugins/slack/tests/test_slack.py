@@ -8,7 +8,7 @@ import logging
 import pytest
 from tradekernel import hookimpl
 from tradekernel.api import ConfigError, Kernel, Notification, Settings
-from tradekernel.notify.service import Notifications
+from tradekernel_notify import Notifications, notifications
 from tradekernel_slack import build_payload
 
 NOTE = Notification(
@@ -176,7 +176,7 @@ def test_webhook_url_never_appears_in_results_logs_or_events(
             approve_cmd="a",
             reject_cmd="r",
         )
-        records = kernel.notify.service().log()
+        records = notifications(kernel).log()
         slack_server.stop()
         kernel.emit("control", "paused", actor="ops", reason="test")
     finally:
@@ -184,7 +184,7 @@ def test_webhook_url_never_appears_in_results_logs_or_events(
     out, err = capfd.readouterr()
     assert "HTTP Request" not in caplog.text  # httpx's own request log is withheld
     texts = [out, err, caplog.text, *seen, *(repr(r) for r in records)]
-    texts += [repr(r) for r in kernel.notify.service().log()]
+    texts += [repr(r) for r in notifications(kernel).log()]
     texts.append(repr(kernel.component("notifier", "slack")))
     assert [s.split()[0] for s in seen if s.startswith("notify.")] == [
         "notify.failed",

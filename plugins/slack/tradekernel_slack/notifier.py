@@ -3,7 +3,7 @@
 Slack answers ``200 ok`` on success; ``400 invalid_payload``, ``403 invalid_token`` /
 ``action_prohibited``, ``404 no_service`` / ``channel_not_found`` and ``410
 channel_is_archived`` are final; ``429`` (with ``Retry-After``) and ``5xx`` are retried
-by :func:`tradekernel.notify.http.post`.
+by :func:`tradekernel.api.post`.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import pytest
 from tradekernel import hookimpl
 from tradekernel.api import ConfigError, Notification
 from tradekernel.testing import HTTPReceiver
+from tradekernel_notify import notifications
 from tradekernel_webhook import sign, verify_signature
 
 SECRET = "whsec-shared-secret-value"
@@ -148,7 +149,7 @@ def test_secrets_never_appear_in_results_or_events(make_kernel):
         kernel = make_kernel(secret_url)
         kernel.registry.pm.register(Observer(), name="observer")
         kernel.emit("executor", "failed", client_order_id="c1", symbol="AAA", reason="x")
-        records = kernel.notify.service().log()
+        records = notifications(kernel).log()
     assert [r.status for r in records] == ["failed"]
     texts = [*seen, *(repr(r) for r in records), repr(kernel.component("notifier", "webhook"))]
     for text in texts:

@@ -1,0 +1,94 @@
+"""The kernel dispatches routed events to notifiers and emits notify.* events."""
+
+from __future__ import annotations
+
+from tradekernel import hookimpl
+from tradekernel.api import Kernel
+from tradekernel_notify import dispatcher, notifications
+
+
+class Observer:
+    def __init__(self) -> None:
+        self.events = []
+
+    @hookimpl
+    def on_event(self, event):
+        self.events.append(event)
+
+    def keys(self) -> list[str]:
+        return [f"{e.stage}.{e.kind}" for e in self.events]
+
+
+def kernel_with_observer(settings) -> tuple[Kernel, Observer]:
+    kernel = Kernel(settings)
+    observer = Observer()
+    kernel.registry.pm.register(observer, name="test-observer")
+    return kernel, observer
+
+
+PENDING = dict(
+    intent_id="int_1",
+    symbol="AAA",
+    side="buy",
+    quantity="10",
+    notional="1500",
+    approve_cmd="tradekernel intents approve int_1",
+    reject_cmd="tradekernel intents reject int_1",
+)
+
+
+def test_routed_event_is_delivered_logged_and_announced(settings):
+    kernel, observer = kernel_with_observer(settings)
+    kernel.emit("approval", "pending", **PENDING)
+    kernel.emit("approval", "pending", **PENDING)
+    kernel.emit("scan", "candidates", count=1)  # not routed
+    assert observer.keys() == [
+        "notify.delivered",
+        "approval.pending",
+        "notify.dedup_suppressed",
+        "approval.pending",
+        "scan.candidates",
+    ]
+    delivered = observer.events[0]
+    assert delivered.fields["notifier"] == "log"
+    assert delivered.fields["event_kind"] == "approval.pending"
+    assert delivered.fields["dedup_key"] == "approval.pending:int_1"
+    log = notifications(kernel).log()
+    assert [(r.notifier, r.status) for r in log] == [("log", "sent"), ("log", "dedup_suppressed")]
+
+
+def test_notify_events_are_not_routed_back(make_settings):
+    settings = make_settings('[notify]\nroutes = [{ kinds = ["*"], min_severity = "debug" }]\n')
+    kernel, observer = kernel_with_observer(settings)
+    kernel.emit("custom", "thing", a=1)
+    assert observer.keys() == ["notify.delivered", "custom.thing"]
+    assert len(notifications(kernel).log()) == 1  # the notify event itself was not sent
+
+
+def test_a_failing_notifier_never_breaks_emit(make_settings):
+    settings = make_settings('[components]\nnotifiers = ["missing-notifier"]\n')
+    kernel, observer = kernel_with_observer(settings)
+    kernel.emit("control", "paused", actor="alice", reason="lunch")
+    assert observer.keys() == ["notify.failed", "control.paused"]
+    assert "not available" in observer.events[0].fields["error"]
+    assert observer.events[0].severity == "warning"
+
+
+def test_disabled_notify_sends_nothing(make_settings):
+    kernel, observer = kernel_with_observer(make_settings("[notify]\nenabled = false\n"))
+    kernel.emit("approval", "pending", **PENDING)
+    assert observer.keys() == ["approval.pending"]
+    assert dispatcher(kernel)._service is None  # no notification state was even opened
+
+
+def test_notify_events_fit_the_event_catalogue(make_settings):
+    from tradekernel.api import unstructure, validate_event
+
+    settings = make_settings('[components]\nnotifiers = ["log", "missing-notifier"]\n')
+    kernel, observer = kernel_with_observer(settings)
+    kernel.emit("approval", "pending", **PENDING)
+    kernel.emit("approval", "pending", **PENDING)
+    notify = [e for e in observer.events if e.stage == "notify"]
+    assert {e.kind for e in notify} == {"delivered", "failed", "dedup_suppressed"}
+    for event in notify:
+        assert validate_event(unstructure(event)) == []

@@ -1,0 +1,76 @@
+"""Dedup and rate limits hold across processes sharing one state directory."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+from tradekernel.api import DeliveryResult, Notification, Settings
+from tradekernel_notify import Notifications
+
+ROUNDS = 10
+
+
+class FileNotifier:
+    """Appends one line per delivered message (O_APPEND: safe across processes)."""
+
+    def __init__(self, path: str, who: str) -> None:
+        self.path, self.who = path, who
+
+    def send(self, notification: Notification) -> DeliveryResult:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(f"{self.who} {notification.body}\n")
+        return DeliveryResult(ok=True, status="sent")
+
+
+def _worker(config: str, sink: str, who: str, distinct: bool, barrier) -> None:
+    settings = Settings.load(config, environ={})
+    service = Notifications(settings, {"a": FileNotifier(sink, who)})
+    barrier.wait(10)
+    for i in range(ROUNDS):
+        body = f"{who}-{i}" if distinct else "same alert"
+        service.publish(Notification(kind="trade.fill", title="Filled", body=body))
+
+
+def _run_two(config: str, sink: str, distinct: bool) -> None:
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(2)
+    procs = [
+        ctx.Process(target=_worker, args=(config, sink, who, distinct, barrier))
+        for who in ("p1", "p2")
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+
+
+def _config(make_settings, extra: str) -> str:
+    settings = make_settings('[notify]\nroutes = [{ kinds = ["trade.*"] }]\n' + extra)
+    return str(settings.config_path)
+
+
+def _lines(path: str) -> list[str]:
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+def test_dedup_across_processes_sends_once(make_settings, tmp_path):
+    config = _config(make_settings, "")
+    sink = str(tmp_path / "delivered.txt")
+    _run_two(config, sink, distinct=False)
+    assert len(_lines(sink)) == 1
+    service = Notifications(Settings.load(config, environ={}), {})
+    assert service.counts() == {"sent": 1, "dedup_suppressed": 2 * ROUNDS - 1}
+
+
+def test_rate_limit_across_processes(make_settings, tmp_path):
+    config = _config(make_settings, 'rate_limit = { count = 3, per = "1h" }\n')
+    sink = str(tmp_path / "delivered.txt")
+    _run_two(config, sink, distinct=True)
+    assert len(_lines(sink)) == 3
+    service = Notifications(Settings.load(config, environ={}), {})
+    assert service.counts() == {"sent": 3, "rate_limited": 2 * ROUNDS - 3}

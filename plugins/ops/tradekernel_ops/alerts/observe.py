@@ -1,0 +1,97 @@
+"""What the alert rules look at: the recorded events of one UTC day, plus (for today) the
+state store's current control state and executing intents, and the notification log."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from attrs import define, field
+from tradekernel.api import (
+    ConfigError,
+    Event,
+    NotFoundError,
+    Settings,
+    event_log_source,
+    iter_records,
+    read_events,
+    validate_event,
+)
+
+
+@define
+class Observations:
+    """Inputs of one policy evaluation. ``None`` means "not available" (the rule reports
+    ``no_data`` with ``unavailable`` as the reason)."""
+
+    day: date
+    now: datetime
+    events: list[Event] | None
+    """The day's events in time order; None when no event log is recorded."""
+    source: str | None = None
+    unavailable: str = ""
+    """Why ``events`` is None."""
+    current: bool = True
+    """Whether ``day`` is today: store state (breaker, executing intents) is current."""
+    controls: dict[str, Any] | None = None
+    executing: list[tuple[str, datetime | None]] | None = None
+    """``(intent id, executing_since)`` of every intent in ``executing``."""
+    notify_failed: int | None = None
+    """Failed deliveries of the day in the notification log (None: no log)."""
+    invalid_events: int | None = None
+    required_skills: list[str] = field(factory=list)
+
+    def of(self, stage: str, kind: str | None = None) -> list[Event]:
+        """The day's events of ``stage`` (and ``kind``), in time order."""
+        return [
+            e for e in self.events or [] if e.stage == stage and (kind is None or e.kind == kind)
+        ]
+
+
+def collect(
+    settings: Settings, day: date, now: datetime, *, validate: bool = False
+) -> Observations:
+    """Read everything the rules need for ``day`` (``validate``: also count the records
+    that break ``event.v1``, which reads the day's log a second time)."""
+    obs = Observations(
+        day=day,
+        now=now,
+        events=None,
+        current=day == now.astimezone(UTC).date(),
+        required_skills=list(settings.components.required_skills),
+    )
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    try:
+        obs.source = event_log_source(settings)
+    except ConfigError as exc:
+        obs.unavailable = str(exc)
+    else:
+        events = read_events(settings, date=day, source=obs.source)
+        end = start + timedelta(days=1)
+        obs.events = sorted((e for e in events if start <= e.ts < end), key=lambda e: e.ts)
+        if validate:
+            obs.invalid_events = sum(
+                1
+                for r in iter_records(settings, date=day, source=obs.source)
+                if r.data is None or validate_event(r.data)
+            )
+    _read_store(settings, obs)
+    return obs
+
+
+def _read_store(settings: Settings, obs: Observations) -> None:
+    from tradekernel.api import Store
+    from tradekernel_notify.store import NotifyStore
+
+    state_dir = settings.state_dir
+    try:
+        store = Store.open(state_dir, create=False)
+    except NotFoundError:
+        return
+    with store:
+        if obs.current:
+            obs.controls = store.controls()
+            obs.executing = [
+                (r.id, r.executing_since) for r in store.list_intents(state="executing")
+            ]
+    obs.notify_failed = NotifyStore(state_dir / "state.db").counts(day=obs.day).get("failed", 0)
