@@ -112,12 +112,25 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.serde": ("ValidationError", "structure", "unstructure"),
     "tradekernel.quality": ("MAX_PRICE", "MAX_QUANTITY", "bar_problem", "quote_problem"),
     "tradekernel.display": ("inert", "inert_json"),
-    "tradekernel.files": ("atomic_write",),
+    "tradekernel.files": ("RUN_LOCK", "atomic_write", "make_dir"),
     "tradekernel.risk": ("evaluate",),
     "tradekernel.settings": ("Settings",),
     "tradekernel.kernel": ("Kernel",),
     "tradekernel.plugins": ("PluginRegistry",),
     "tradekernel.store": ("Store",),
+    "tradekernel.store.db": ("immediate", "ts_text"),
+    "tradekernel.store.states": ("StateConflict",),
+    # the runtime a backtest drives, and the promotion stage it enforces
+    "tradekernel.runtime": ("Runtime",),
+    "tradekernel.runtime.loop": ("stop_on_signals",),
+    "tradekernel.runtime.stage": (
+        "STAGES",
+        "check_stage",
+        "config_digest",
+        "current_digest",
+        "get_stage",
+        "stage_key",
+    ),
     "tradekernel.eventlog": (
         "JSONL_DEFAULT_DIR",
         "encode_line",
@@ -202,7 +215,7 @@ if TYPE_CHECKING:  # what static checkers and editors see
     )
     from .event_schema import validate_event
     from .eventlog import JSONL_DEFAULT_DIR, encode_line, event_date, read_events, resolve
-    from .files import atomic_write
+    from .files import RUN_LOCK, atomic_write, make_dir
     from .hookspecs import hookimpl
     from .kernel import Kernel
     from .llm import (
@@ -250,7 +263,19 @@ if TYPE_CHECKING:  # what static checkers and editors see
     from .plugins import PluginRegistry
     from .quality import MAX_PRICE, MAX_QUANTITY, bar_problem, quote_problem
     from .risk import evaluate
+    from .runtime import Runtime
+    from .runtime.loop import stop_on_signals
+    from .runtime.stage import (
+        STAGES,
+        check_stage,
+        config_digest,
+        current_digest,
+        get_stage,
+        stage_key,
+    )
     from .sections import Duration, finite, non_negative, positive, ratio
     from .serde import ValidationError, structure, unstructure
     from .settings import Settings
     from .store import Store
+    from .store.db import immediate, ts_text
+    from .store.states import StateConflict

@@ -15,7 +15,6 @@ from .lazy import LazyGroup
 COMMANDS = {
     "alerts": "tradekernel.cli.alerts_cmd:alerts",
     "audit": "tradekernel.cli.audit_cmd:audit",
-    "backtest": "tradekernel.cli.backtest_cmd:backtest",
     "config": "tradekernel.cli.config_cmd:config",
     "control": "tradekernel.cli.control_cmd:control",
     "events": "tradekernel.cli.events_cmd:events",
@@ -24,7 +23,6 @@ COMMANDS = {
     "notify": "tradekernel.cli.notify_cmd:notify",
     "ops": "tradekernel.cli.ops_cmd:ops",
     "plugins": "tradekernel.cli.plugins_cmd:plugins",
-    "promote": "tradekernel.cli.promote_cmd:promote",
     "report": "tradekernel.cli.report_cmd:report",
     "run": "tradekernel.cli.run_cmd:run",
     "runtime-plan": "tradekernel.cli.run_cmd:runtime_plan",

@@ -13,8 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bt_handdata import write_hand_csv
-from tradekernel.cli import main
-from tradekernel.settings import Settings
+from tradekernel.api import Settings
+from tradekernel.testing import invoke
 
 CONFIG = """
 [kernel]
@@ -51,19 +51,13 @@ def hand_csv(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli(config: Path, capsys):
+def cli(config: Path):
     """Run ``tradekernel --config <tmp config> ARGS``; returns (exit code, stdout, stderr)."""
 
-    def invoke(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            main(["--config", str(config), *args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
+    def run(*args: str) -> tuple[int, str, str]:
+        return tuple(invoke(["--config", str(config), *args]))
 
-    return invoke
+    return run
 
 
 def load_json(text: str) -> object:

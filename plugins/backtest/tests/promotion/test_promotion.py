@@ -8,14 +8,19 @@ from decimal import Decimal
 
 import pytest
 from bt_handdata import write_hand_csv  # tests/backtest: three round trips
-from tradekernel.backtest import BacktestSpec, record_backtest, run_backtest
-from tradekernel.errors import GateFailed, RefusedError
-from tradekernel.kernel import Kernel
-from tradekernel.models import utcnow
-from tradekernel.promotion import check_stage, evaluate, get_stage, promote
-from tradekernel.runtime import Runtime
-from tradekernel.settings import Settings
-from tradekernel.store import Store
+from tradekernel.api import (
+    GateFailed,
+    Kernel,
+    RefusedError,
+    Runtime,
+    Settings,
+    Store,
+    check_stage,
+    get_stage,
+    utcnow,
+)
+from tradekernel_backtest import BacktestSpec, record_backtest, run_backtest
+from tradekernel_backtest.promotion import evaluate, promote
 
 
 def backtest(settings, tmp_path, **params):
@@ -100,7 +105,7 @@ def test_live_needs_acknowledgement_and_paper_days(make_config, tmp_path, cli):
     assert code == 4
     assert "min_paper_days" in err and "min_trades = 0" in err  # no paper trades yet
     settings = Settings.load(acked, environ={})
-    from tradekernel.plugins import PluginRegistry
+    from tradekernel.api import PluginRegistry
 
     registry = PluginRegistry().load()
     with Store.open(settings.state_dir) as store:
