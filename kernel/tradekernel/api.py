@@ -148,6 +148,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.notify.http": ("post",),
     "tradekernel.notify.support": ("config_error", "require_http_url", "require_secret"),
     "tradekernel.cli.context": ("AppContext", "echo_json", "json_option", "pass_app"),
+    "tradekernel.cli": ("main",),
 }
 """Each public name and the internal module that defines it (an implementation detail:
 import the name from here, never from there). ``"Public=internal"`` renames."""
@@ -177,6 +178,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what static checkers and editors see
     from . import __version__ as __version__
+    from .cli import main
     from .cli.context import AppContext, echo_json, json_option, pass_app
     from .components import (
         KINDS,

@@ -15,12 +15,10 @@ watches what happens through a :class:`Recorder`::
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
@@ -57,31 +55,6 @@ def config_text(components: Mapping[str, Any] | None = None, extra: str = "") ->
     lines = ['[kernel]\nstate_dir = "{state_dir}"\n\n[components]']
     lines += [f"{key} = {json.dumps(value)}" for key, value in (components or {}).items()]
     return "\n".join(lines) + "\n\n" + extra
-
-
-class Invocation(NamedTuple):
-    """What one :func:`invoke` did: the exit code and the captured output."""
-
-    exit_code: int
-    output: str
-    """Everything written to stdout."""
-    stderr: str
-
-
-def invoke(args: Sequence[str]) -> Invocation:
-    """Run ``tradekernel ARGS`` in this process as the console script does (the same
-    one-line errors and exit codes, 0 to 4), capturing stdout and stderr. Pass
-    ``["--config", path, ...]`` to use a test's configuration."""
-    from .cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    return Invocation(code, out.getvalue(), err.getvalue())
 
 
 class KernelFactory:

@@ -13,8 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bt_handdata import write_hand_csv
-from tradekernel.api import Settings
-from tradekernel.testing import invoke
+from tradekernel.api import Settings, main
 
 CONFIG = """
 [kernel]
@@ -51,13 +50,19 @@ def hand_csv(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli(config: Path):
+def cli(config: Path, capsys):
     """Run ``tradekernel --config <tmp config> ARGS``; returns (exit code, stdout, stderr)."""
 
-    def run(*args: str) -> tuple[int, str, str]:
-        return tuple(invoke(["--config", str(config), *args]))
+    def invoke(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            main(["--config", str(config), *args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
 
-    return run
+    return invoke
 
 
 def load_json(text: str) -> object:

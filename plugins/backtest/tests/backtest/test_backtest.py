@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from bt_handdata import CLOSES, opens
 from tradekernel.api import Store
-from tradekernel.testing import invoke
 from tradekernel_backtest import BacktestSpec, latest_backtest, run_backtest
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -289,10 +288,12 @@ def test_a_misspelt_guard_section_is_refused(config, cli, hand_csv, tmp_path):
     )
 
 
-def test_backtest_out_never_removes_the_agents_state(tmp_path, hand_csv):
+def test_backtest_out_never_removes_the_agents_state(tmp_path, hand_csv, capsys):
     """``--out DIR`` whose DIR/state is the agent's [kernel] state_dir, or any state dir a
     backtest did not create, is refused (exit 3) and left as it was; the backtest's own
     (marked) state dir is replaced by the next run."""
+    from tradekernel.api import main
+
     out = tmp_path / "runs"
     live = out / "state"
     config = tmp_path / "live.toml"
@@ -301,9 +302,13 @@ def test_backtest_out_never_removes_the_agents_state(tmp_path, hand_csv):
         store.set_control("kill_switch", True, actor="op")
 
     def backtest(*extra):
+        capsys.readouterr()
         args = ["--config", str(config), "backtest", "--strategist", "sma-cross"]
-        result = invoke([*args, "--data", str(hand_csv), "--json", *extra])
-        return result.exit_code, result.stderr
+        try:
+            code = main([*args, "--data", str(hand_csv), "--json", *extra])
+        except SystemExit as exc:
+            code = exc.code
+        return code, capsys.readouterr().err
 
     code, err = backtest("--out", str(out))
     assert code == 3 and str(live) in err and "[kernel] state_dir" in err
@@ -320,16 +325,22 @@ def test_backtest_out_never_removes_the_agents_state(tmp_path, hand_csv):
     assert backtest("--out", str(mine))[0] == 0  # its own marked state: replaced
 
 
-def test_backtest_out_with_a_symlinked_state_dir_is_refused(tmp_path, hand_csv):
+def test_backtest_out_with_a_symlinked_state_dir_is_refused(tmp_path, hand_csv, capsys):
     """``--out DIR`` whose DIR/state is a symbolic link (to a backtest's own, marked
     state dir): one line, exit 3, the link and its target left as they were."""
+    from tradekernel.api import main
+
     config = tmp_path / "live.toml"
     config.write_text(f'[kernel]\nstate_dir = "{tmp_path / "live"}"\n')
     args = ["--config", str(config), "backtest", "--strategist", "sma-cross", "--json"]
 
     def backtest(out):
-        result = invoke([*args, "--data", str(hand_csv), "--out", str(out)])
-        return result.exit_code, result.stderr
+        capsys.readouterr()
+        try:
+            code = main([*args, "--data", str(hand_csv), "--out", str(out)])
+        except SystemExit as exc:
+            code = exc.code
+        return code, capsys.readouterr().err
 
     first = tmp_path / "first"
     assert backtest(first)[0] == 0

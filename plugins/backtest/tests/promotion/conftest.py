@@ -8,8 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tradekernel.api import PluginRegistry, Settings
-from tradekernel.testing import invoke
+from tradekernel.api import PluginRegistry, Settings, main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backtest"))
 
@@ -77,8 +76,14 @@ def registry(settings: Settings) -> PluginRegistry:
 
 
 @pytest.fixture
-def cli(config: Path):
-    def run(*args: str, cfg: Path | None = None) -> tuple[int, str, str]:
-        return tuple(invoke(["--config", str(cfg or config), *args]))
+def cli(config: Path, capsys):
+    def invoke(*args: str, cfg: Path | None = None) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            main(["--config", str(cfg or config), *args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
 
-    return run
+    return invoke
