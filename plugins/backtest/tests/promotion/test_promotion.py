@@ -169,28 +169,4 @@ def test_an_interrupted_backtest_is_not_evidence(settings, registry):
     assert any(g.gate == "backtest" and not g.passed for g in result.gates)
 
 
-def test_a_stage_does_not_survive_a_configuration_change(settings, registry):
-    with Store.open(settings.state_dir) as store:
-        store.set_control(
-            "stage:sma-cross",
-            {"stage": "live", "evidence": {"config_digest": "another-configuration"}},
-            actor="op",
-        )
-        check_stage(store, "sma-cross", "paper", "this-configuration")  # still allowed
-        with pytest.raises(RefusedError, match="configuration changed"):
-            check_stage(store, "sma-cross", "live", "this-configuration")
-        check_stage(store, "sma-cross", "live", "another-configuration")  # as earned
-
-
-def test_a_strategist_demoted_while_running_steps_down(settings, registry):
-    with Store.open(settings.state_dir) as store:
-        store.set_control("stage:sma-cross", "paper", actor="op")
-    with Kernel(settings, registry) as kernel, Runtime(kernel, mode="paper") as runtime:
-        runtime.run_cycle()
-        assert runtime.mode == "paper"
-        runtime.store.set_control("stage:sma-cross", "shadow", actor="op")  # demoted
-        runtime.run_cycle()
-        assert runtime.mode == "shadow"
-        runtime.store.set_control("stage:sma-cross", "candidate", actor="op")
-        runtime.run_cycle()
-        assert runtime.stop_requested
+# the stage check alone (no gates): tests/runtime/test_stage.py in the kernel
