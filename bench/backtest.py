@@ -41,8 +41,8 @@ CHILD = r"""
 import json, sys, tracemalloc
 from loguru import logger
 logger.remove()
-from tradekernel.backtest import BacktestSpec, run_backtest
-from tradekernel.settings import Settings
+from tradekernel.api import Settings
+from tradekernel_backtest import BacktestSpec, run_backtest
 
 config, data, end, strategist = sys.argv[1:5]
 base = Settings.load(config, environ={})

@@ -132,7 +132,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "quote_problem",
     ),
     "tradekernel.display": ("inert", "inert_json"),
-    "tradekernel.files": ("RUN_LOCK", "LockHeld", "atomic_write", "exclusive"),
+    "tradekernel.files": ("RUN_LOCK", "LockHeld", "atomic_write", "exclusive", "make_dir"),
     "tradekernel.execution": ("Executor",),
     "tradekernel.risk": (
         "evaluate",
@@ -151,7 +151,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "JOURNAL_GENESIS=GENESIS",
         "journal_row_hash=row_hash",
     ),
-    "tradekernel.store.db": ("DB_FILENAME", "ts_text"),
+    "tradekernel.store.db": ("DB_FILENAME", "immediate", "ts_text"),
+    "tradekernel.store.states": ("StateConflict",),
     "tradekernel.eventlog": (
         "EVENTS_COLUMNS",
         "EVENTS_TABLE",
@@ -168,7 +169,17 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "resolve",
     ),
     "tradekernel.constraints": ("ORDER_CONSTRAINT_CODES",),
+    # the runtime a backtest drives, and the promotion stage it enforces
     "tradekernel.runtime": ("Runtime", "run_cycles"),
+    "tradekernel.runtime.loop": ("stop_on_signals",),
+    "tradekernel.runtime.stage": (
+        "STAGES",
+        "check_stage",
+        "config_digest",
+        "current_digest",
+        "get_stage",
+        "stage_key",
+    ),
     "tradekernel.event_schema": ("validate_event",),
     "tradekernel.events": ("EventBus",),
     "tradekernel.store.anchor": ("read_journal_anchor=read_anchor", "refuse_lost"),
@@ -275,6 +286,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .files import RUN_LOCK
     from .files import atomic_write
     from .files import exclusive
+    from .files import make_dir
     from .hookspecs import hookimpl
     from .kernel import Kernel
     from .llm import Attempt as ChatAttempt
@@ -325,6 +337,13 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .risk import signed
     from .runtime import Runtime
     from .runtime import run_cycles
+    from .runtime.loop import stop_on_signals
+    from .runtime.stage import STAGES
+    from .runtime.stage import check_stage
+    from .runtime.stage import config_digest
+    from .runtime.stage import current_digest
+    from .runtime.stage import get_stage
+    from .runtime.stage import stage_key
     from .sections import ALERT_RULES
     from .sections import AlertsSettings
     from .sections import Duration
@@ -344,7 +363,9 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .store.anchor import read_anchor as read_journal_anchor
     from .store.anchor import refuse_lost
     from .store.db import DB_FILENAME
+    from .store.db import immediate
     from .store.db import ts_text
     from .store.journal import COLUMNS as JOURNAL_COLUMNS
     from .store.journal import GENESIS as JOURNAL_GENESIS
     from .store.journal import row_hash as journal_row_hash
+    from .store.states import StateConflict

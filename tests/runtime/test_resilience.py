@@ -228,7 +228,7 @@ def test_a_node_failing_for_good_cancels_the_cycle(make_kernel):
 
 
 def test_live_mode_needs_a_live_capable_broker(make_kernel):
-    from tradekernel.promotion import stage_key
+    from tradekernel.runtime.stage import stage_key
     from tradekernel.store import Store
 
     kernel, _ = make_kernel(

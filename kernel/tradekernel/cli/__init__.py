@@ -13,14 +13,12 @@ from .context import AppContext, redact_text
 from .lazy import LazyGroup
 
 COMMANDS = {
-    "backtest": "tradekernel.cli.backtest_cmd:backtest",
     "config": "tradekernel.cli.config_cmd:config",
     "control": "tradekernel.cli.control_cmd:control",
     "events": "tradekernel.cli.events_cmd:events",
     "intents": "tradekernel.cli.intents_cmd:intents",
     "journal": "tradekernel.cli.journal_cmd:journal",
     "plugins": "tradekernel.cli.plugins_cmd:plugins",
-    "promote": "tradekernel.cli.promote_cmd:promote",
     "run": "tradekernel.cli.run_cmd:run",
     "runtime-plan": "tradekernel.cli.run_cmd:runtime_plan",
     "skills": "tradekernel.cli.skills_cmd:skills",

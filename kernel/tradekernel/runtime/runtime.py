@@ -22,7 +22,6 @@ from ..events import new_id, scope
 from ..execution import Executor
 from ..kernel import Kernel
 from ..models import CLIENT_ORDER_ID_PREFIX, Decision, utcnow
-from ..promotion import check_stage
 from ..store import IntentState, StateLost, Store
 from ..store.anchor import restore_hint
 from ..store.db import DB_FILENAME
@@ -31,6 +30,7 @@ from .ledger import TradeLedger
 from .mode import ResolvedMode, resolve_mode
 from .nodes import Nodes
 from .plan import PLAN, NodeSpec
+from .stage import check_stage, current_digest
 from .state import CycleState
 
 #: How many of the broker's newest client order ids each start checks against the store
@@ -321,8 +321,6 @@ class Runtime(Nodes):
             logger.warning("persisted mode {} applies at the next start", wanted)
 
     def _config_digest(self) -> str | None:
-        from ..promotion import current_digest
-
         try:
             return current_digest(
                 self.settings, self.kernel.registry, self.settings.components.strategist

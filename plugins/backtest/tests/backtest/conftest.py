@@ -10,11 +10,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tradekernel.testing import invoke as tk_invoke
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bt_handdata import write_hand_csv
-from tradekernel.cli import main
-from tradekernel.settings import Settings
+from tradekernel.api import Settings
 
 CONFIG = """
 [kernel]
@@ -55,13 +55,8 @@ def cli(config: Path, capsys):
     """Run ``tradekernel --config <tmp config> ARGS``; returns (exit code, stdout, stderr)."""
 
     def invoke(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            main(["--config", str(config), *args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
+        result = tk_invoke(["--config", str(config), *args])
+        return result.exit_code, result.stdout, result.stderr
 
     return invoke
 

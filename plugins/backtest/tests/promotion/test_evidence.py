@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import tradekernel.promotion as promotion
-from tradekernel.backtest import latest_backtest, record_backtest
-from tradekernel.backtest.record import TABLE, ensure_table, find_backtest, journal_key
-from tradekernel.errors import GateFailed, RefusedError
-from tradekernel.promotion import current_digest, evaluate, get_stage, promote
-from tradekernel.store import Store
+import tradekernel_backtest.promotion as promotion
+from tradekernel.api import GateFailed, RefusedError, Store, current_digest, get_stage
+from tradekernel_backtest import latest_backtest, record_backtest
+from tradekernel_backtest.promotion import evaluate, promote
+from tradekernel_backtest.record import TABLE, ensure_table, find_backtest, journal_key
 
 NAME = "sma-cross"
 

@@ -10,11 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from attrs import define, field
-
-from ..errors import ConfigError
-from ..models import digest
-from ..serde import unstructure
-from ..settings import Settings
+from tradekernel.api import ConfigError, Settings
 
 
 @define
@@ -111,30 +107,6 @@ def derive_settings(base: Settings, spec: BacktestSpec, state_dir: Path) -> Sett
     return Settings.load(
         base.config_path, overrides=overrides(spec, state_dir), environ=base._environ
     )
-
-
-HARNESS_KEYS = frozenset(
-    {
-        "record_dir",
-        "replay_dir",
-        "log_prompts",
-        "cache_ttl",
-        "budget_daily_tokens",
-        "budget_daily_usd",
-    }
-)
-"""Strategist settings about how it is run (cassettes, logging, cache, budget), not about
-what it decides: left out of the digest, so a cassette backtest is evidence for the
-configuration that trades."""
-
-
-def config_digest(settings: Settings, name: str, config_class: type | None) -> str:
-    """Digest of a strategist's effective configuration: what promotion evidence is tied to."""
-    config = settings.component_config("strategist", name, config_class)
-    data = unstructure(config) if config else None
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k not in HARNESS_KEYS}
-    return digest({"strategist": name, "config": data})
 
 
 def bar_estimate(paths: list[str]) -> int | None:

@@ -5,7 +5,8 @@ control state under ``stage:<name>`` and journaled. :func:`promote` moves it up 
 the gates of ``[promotion.<target>]`` pass on the evidence (its latest backtest of the
 current configuration, and for ``live`` its paper record); every attempt is journaled
 with its evidence under ``promotion:<name>``. The runtime refuses to run a strategist in a
-mode above its stage (:func:`check_stage`). See docs/backtest.md.
+mode above its stage (``check_stage`` in ``tradekernel.api``, enforced by the kernel). See
+docs/backtest.md.
 """
 
 from __future__ import annotations
@@ -16,68 +17,18 @@ from decimal import Decimal
 from typing import Any
 
 from attrs import define, field
-
-from .errors import ConfigError, GateFailed, RefusedError
-from .models import utcnow
-from .settings import PromotionGates, Settings
-from .store.states import StateConflict
-
-STAGES = ("candidate", "shadow", "paper", "live")
-MODE_NEEDS = {"shadow": "shadow", "paper": "paper", "live": "live"}
-"""The lowest stage a strategist must have reached to run in each mode."""
-
-
-def stage_key(name: str) -> str:
-    return f"stage:{name}"
-
-
-def rank(stage: str) -> int:
-    return STAGES.index(stage)
-
-
-def get_stage(store: Any, name: str) -> str | None:
-    """The recorded stage of strategist ``name`` (``None`` when never staged)."""
-    value = store.get_control(stage_key(name), None)
-    if isinstance(value, dict):
-        value = value.get("stage")
-    return value if value in STAGES else None
-
-
-def check_stage(store: Any, name: str, mode: str, digest: str | None = None) -> None:
-    """Refuse (``RefusedError``) to run strategist ``name`` in ``mode`` above its stage.
-
-    No recorded stage: allowed in paper and shadow (configurations that predate
-    promotion keep working), refused in live. With ``digest`` (the current configuration's),
-    a stage earned with another configuration counts as no stage: editing a promoted
-    strategist's settings does not carry its stage over."""
-    needed = MODE_NEEDS.get(mode)
-    if needed is None:
-        return
-    stage = get_stage(store, name)
-    changed = False
-    if stage is not None and digest is not None:
-        value = store.get_control(stage_key(name), None)
-        evidence = value.get("evidence") if isinstance(value, dict) else None
-        earned = evidence.get("config_digest") if isinstance(evidence, dict) else None
-        if earned is not None and earned != digest:
-            stage, changed = None, True
-    if stage is None:
-        if mode == "live":
-            why = (
-                "its configuration changed since it was promoted"
-                if changed
-                else "it has no promotion stage"
-            )
-            raise RefusedError(
-                f"strategist {name} may not trade live: {why}; backtest it and promote it "
-                f"with `tradekernel promote {name} --to live` (its gates must pass) first"
-            )
-        return
-    if rank(stage) < rank(needed):
-        raise RefusedError(
-            f"strategist {name} is at stage {stage}; mode {mode} needs stage {needed} or "
-            f"above: promote it with `tradekernel promote {name} --to {needed}`"
-        )
+from tradekernel.api import (
+    STAGES,
+    ConfigError,
+    GateFailed,
+    RefusedError,
+    Settings,
+    StateConflict,
+    current_digest,
+    get_stage,
+    stage_key,
+    utcnow,
+)
 
 
 @define
@@ -128,14 +79,6 @@ class Evaluation:
         }
 
 
-def current_digest(settings: Settings, registry: Any, name: str) -> str:
-    """Digest of the configured ``[strategist.<name>]`` (what evidence must match)."""
-    from .backtest.spec import config_digest
-
-    spec = registry.spec("strategist", name)
-    return config_digest(settings, name, spec.config_class)
-
-
 def paper_days(store: Any, name: str, now: datetime) -> float | None:
     """Days since the strategist last entered the paper stage (from the journal)."""
     since = paper_since(store, name)
@@ -157,8 +100,9 @@ def paper_since(store: Any, name: str) -> datetime | None:
 
 def paper_trades(store: Any, name: str, since: datetime | None) -> int:
     """Round trips this strategist's intents completed since ``since`` (recorded fills)."""
-    from .backtest.metrics import TradeBook
-    from .store.db import ts_text
+    from tradekernel.api import ts_text
+
+    from .metrics import TradeBook
 
     if since is None:
         return 0
@@ -194,7 +138,7 @@ def evaluate(
     now: datetime | None = None,
 ) -> Evaluation:
     """Check the gates of ``[promotion.<target>]`` for strategist ``name``."""
-    from .backtest.record import find_backtest
+    from .record import find_backtest
 
     if target not in STAGES:
         raise ConfigError(f"--to: stage must be one of {', '.join(STAGES)}, got {target!r}")
@@ -203,7 +147,7 @@ def evaluate(
     result = Evaluation(name, get_stage(store, name), target, digest, None)
     if target == "candidate":
         return result
-    gates: PromotionGates = getattr(settings.promotion, target)
+    gates = getattr(settings.promotion, target)  # a [promotion.<target>] section
     found = find_backtest(store, name, digest)
     bt = found.row
     add = result.gates.append
@@ -300,7 +244,7 @@ def promote(
         raise RefusedError(
             f"promoting {name} to live needs [kernel] live_acknowledged = true; nothing was changed"
         )
-    demotion = current is not None and rank(target) < rank(current)
+    demotion = current is not None and STAGES.index(target) < STAGES.index(current)
     if demotion:
         result = Evaluation(name, current, target, None, None)
     else:

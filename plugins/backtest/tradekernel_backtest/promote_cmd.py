@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import click
-
-from ..errors import GateFailed
-from .context import AppContext, echo_json, json_option, pass_app
+from tradekernel.api import AppContext, GateFailed, echo_json, json_option, pass_app
 
 STAGES = ("candidate", "shadow", "paper", "live")
 
@@ -35,9 +33,10 @@ def promote(
     acknowledged, the stage changed while promoting). Every attempt is journaled with
     its evidence.
     """
-    from ..promotion import evaluate, get_stage
-    from ..promotion import promote as do_promote
-    from ..store import Store
+    from tradekernel.api import Store, get_stage
+
+    from .promotion import evaluate
+    from .promotion import promote as do_promote
 
     settings = app.settings()
     registry = app.registry()

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from tradekernel.api import Settings, TradekernelError
 
-from ..errors import TradekernelError
-from ..settings import Settings
 from .record import COMPLETE, record_backtest
 from .spec import BacktestSpec
 

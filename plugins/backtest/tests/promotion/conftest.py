@@ -8,9 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tradekernel.cli import main
-from tradekernel.plugins import PluginRegistry
-from tradekernel.settings import Settings
+from tradekernel.api import PluginRegistry, Settings
+from tradekernel.testing import invoke as tk_invoke
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backtest"))
 
@@ -80,12 +79,7 @@ def registry(settings: Settings) -> PluginRegistry:
 @pytest.fixture
 def cli(config: Path, capsys):
     def invoke(*args: str, cfg: Path | None = None) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            main(["--config", str(cfg or config), *args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
+        result = tk_invoke(["--config", str(cfg or config), *args])
+        return result.exit_code, result.stdout, result.stderr
 
     return invoke

@@ -18,18 +18,24 @@ from pathlib import Path
 from typing import Any
 
 from attrs import define, field
+from tradekernel.api import (
+    RUN_LOCK,
+    ConfigError,
+    Kernel,
+    PluginRegistry,
+    RefusedError,
+    Settings,
+    Store,
+    atomic_write,
+    config_digest,
+    make_dir,
+)
 
-from ..errors import ConfigError, RefusedError
-from ..files import RUN_LOCK, atomic_write, make_dir
-from ..kernel import Kernel
-from ..plugins import PluginRegistry
-from ..settings import Settings
-from ..store import Store
 from .metrics import EquityStats, TradeBook
 from .observer import BacktestObserver
 from .record import COMPLETE, record_backtest
 from .report import Downsampler, OutputWriter, write_html, write_metrics
-from .spec import BacktestSpec, bar_estimate, config_digest, derive_settings
+from .spec import BacktestSpec, bar_estimate, derive_settings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PROMPT_TOKENS_ESTIMATE = 1500
@@ -134,8 +140,7 @@ def run_backtest(
     announce: Callable[[str], None] = lambda text: None,
 ) -> BacktestResult:
     """Run ``spec`` against the operator's ``base`` Settings; see docs/backtest.md."""
-    from ..runtime import Runtime
-    from ..runtime.loop import stop_on_signals
+    from tradekernel.api import Runtime, stop_on_signals
 
     if not spec.data:
         raise ConfigError("option --data: at least one CSV file or directory is required")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from bt_handdata import CLOSES, opens
-from tradekernel.backtest import BacktestSpec, latest_backtest, run_backtest
-from tradekernel.store import Store
+from tradekernel.api import Store
+from tradekernel_backtest import BacktestSpec, latest_backtest, run_backtest
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -176,7 +176,7 @@ def test_cli_json_has_no_progress_and_prints_metrics(cli, hand_csv, tmp_path):
 def test_progress_line_only_on_a_terminal():
     import io
 
-    from tradekernel.backtest.progress import ProgressLine, wanted
+    from tradekernel_backtest.progress import ProgressLine, wanted
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -202,7 +202,7 @@ def test_bad_param_names_the_option(cli, hand_csv):
 
 def test_llm_strategist_needs_a_cassette_or_network(base, hand_csv, tmp_path):
     pytest.importorskip("tradekernel_llm")
-    from tradekernel.errors import RefusedError
+    from tradekernel.api import RefusedError
 
     with pytest.raises(RefusedError, match="replay_dir"):
         run_backtest(base, BacktestSpec(strategist="llm", data=[str(hand_csv)], record=False))
@@ -292,7 +292,7 @@ def test_backtest_out_never_removes_the_agents_state(tmp_path, hand_csv, capsys)
     """``--out DIR`` whose DIR/state is the agent's [kernel] state_dir, or any state dir a
     backtest did not create, is refused (exit 3) and left as it was; the backtest's own
     (marked) state dir is replaced by the next run."""
-    from tradekernel.cli import main
+    from tradekernel.testing import invoke
 
     out = tmp_path / "runs"
     live = out / "state"
@@ -302,13 +302,9 @@ def test_backtest_out_never_removes_the_agents_state(tmp_path, hand_csv, capsys)
         store.set_control("kill_switch", True, actor="op")
 
     def backtest(*extra):
-        capsys.readouterr()
         args = ["--config", str(config), "backtest", "--strategist", "sma-cross"]
-        try:
-            code = main([*args, "--data", str(hand_csv), "--json", *extra])
-        except SystemExit as exc:
-            code = exc.code
-        return code, capsys.readouterr().err
+        result = invoke([*args, "--data", str(hand_csv), "--json", *extra])
+        return result.exit_code, result.stderr
 
     code, err = backtest("--out", str(out))
     assert code == 3 and str(live) in err and "[kernel] state_dir" in err
@@ -328,19 +324,15 @@ def test_backtest_out_never_removes_the_agents_state(tmp_path, hand_csv, capsys)
 def test_backtest_out_with_a_symlinked_state_dir_is_refused(tmp_path, hand_csv, capsys):
     """``--out DIR`` whose DIR/state is a symbolic link (to a backtest's own, marked
     state dir): one line, exit 3, the link and its target left as they were."""
-    from tradekernel.cli import main
+    from tradekernel.testing import invoke
 
     config = tmp_path / "live.toml"
     config.write_text(f'[kernel]\nstate_dir = "{tmp_path / "live"}"\n')
     args = ["--config", str(config), "backtest", "--strategist", "sma-cross", "--json"]
 
     def backtest(out):
-        capsys.readouterr()
-        try:
-            code = main([*args, "--data", str(hand_csv), "--out", str(out)])
-        except SystemExit as exc:
-            code = exc.code
-        return code, capsys.readouterr().err
+        result = invoke([*args, "--data", str(hand_csv), "--out", str(out)])
+        return result.exit_code, result.stderr
 
     first = tmp_path / "first"
     assert backtest(first)[0] == 0

@@ -8,14 +8,19 @@ from decimal import Decimal
 
 import pytest
 from bt_handdata import write_hand_csv  # tests/backtest: three round trips
-from tradekernel.backtest import BacktestSpec, record_backtest, run_backtest
-from tradekernel.errors import GateFailed, RefusedError
-from tradekernel.kernel import Kernel
-from tradekernel.models import utcnow
-from tradekernel.promotion import check_stage, evaluate, get_stage, promote
-from tradekernel.runtime import Runtime
-from tradekernel.settings import Settings
-from tradekernel.store import Store
+from tradekernel.api import (
+    GateFailed,
+    Kernel,
+    RefusedError,
+    Runtime,
+    Settings,
+    Store,
+    check_stage,
+    get_stage,
+    utcnow,
+)
+from tradekernel_backtest import BacktestSpec, record_backtest, run_backtest
+from tradekernel_backtest.promotion import evaluate, promote
 
 
 def backtest(settings, tmp_path, **params):
@@ -100,7 +105,7 @@ def test_live_needs_acknowledgement_and_paper_days(make_config, tmp_path, cli):
     assert code == 4
     assert "min_paper_days" in err and "min_trades = 0" in err  # no paper trades yet
     settings = Settings.load(acked, environ={})
-    from tradekernel.plugins import PluginRegistry
+    from tradekernel.api import PluginRegistry
 
     registry = PluginRegistry().load()
     with Store.open(settings.state_dir) as store:
@@ -164,28 +169,4 @@ def test_an_interrupted_backtest_is_not_evidence(settings, registry):
     assert any(g.gate == "backtest" and not g.passed for g in result.gates)
 
 
-def test_a_stage_does_not_survive_a_configuration_change(settings, registry):
-    with Store.open(settings.state_dir) as store:
-        store.set_control(
-            "stage:sma-cross",
-            {"stage": "live", "evidence": {"config_digest": "another-configuration"}},
-            actor="op",
-        )
-        check_stage(store, "sma-cross", "paper", "this-configuration")  # still allowed
-        with pytest.raises(RefusedError, match="configuration changed"):
-            check_stage(store, "sma-cross", "live", "this-configuration")
-        check_stage(store, "sma-cross", "live", "another-configuration")  # as earned
-
-
-def test_a_strategist_demoted_while_running_steps_down(settings, registry):
-    with Store.open(settings.state_dir) as store:
-        store.set_control("stage:sma-cross", "paper", actor="op")
-    with Kernel(settings, registry) as kernel, Runtime(kernel, mode="paper") as runtime:
-        runtime.run_cycle()
-        assert runtime.mode == "paper"
-        runtime.store.set_control("stage:sma-cross", "shadow", actor="op")  # demoted
-        runtime.run_cycle()
-        assert runtime.mode == "shadow"
-        runtime.store.set_control("stage:sma-cross", "candidate", actor="op")
-        runtime.run_cycle()
-        assert runtime.stop_requested
+# the stage check alone (no gates): tests/runtime/test_stage.py in the kernel

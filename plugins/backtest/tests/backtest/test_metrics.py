@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from tradekernel.backtest import EquityStats, TradeBook, periods_per_year
+from tradekernel_backtest import EquityStats, TradeBook, periods_per_year
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..hookspecs import hookimpl
-from ..models import Event
+from tradekernel.api import Event, hookimpl
+
 from .metrics import TradeBook
 
 

@@ -6,7 +6,7 @@ import csv
 import json
 from decimal import Decimal
 
-from tradekernel.backtest import BacktestSpec, param_grid, parse_param, run_backtest, run_sweep
+from tradekernel_backtest import BacktestSpec, param_grid, parse_param, run_backtest, run_sweep
 
 
 def test_parse_and_grid():

@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from ..display import inert
-from .context import AppContext, echo_json, json_option, pass_app
+from tradekernel.api import AppContext, echo_json, inert, json_option, pass_app
 
 SHOWN = (
     ("final equity", "final_equity", "{:,.2f}"),
@@ -96,8 +94,10 @@ def backtest(
     Market orders decided on a bar fill at the next bar's open; commission is a fraction
     of each fill's notional; a position open at the end is valued at the last close.
     """
-    from ..backtest import BacktestSpec, param_grid, parse_param, run_backtest, run_sweep
-    from ..backtest.progress import ProgressLine, wanted
+    from .progress import ProgressLine, wanted
+    from .runner import run_backtest
+    from .spec import BacktestSpec, param_grid, parse_param
+    from .sweep import run_sweep
 
     parsed = [parse_param(p) for p in params]
     grid = param_grid(parsed)

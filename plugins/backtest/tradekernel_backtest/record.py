@@ -16,10 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from attrs import frozen
-
-from ..models import digest, utcnow
-from ..store import Store
-from ..store.db import immediate, ts_text
+from tradekernel.api import Store, digest, immediate, ts_text, utcnow
 
 TABLE = "backtests"
 ACTOR = "backtest"

@@ -1,0 +1,109 @@
+"""The promotion stage check the runtime enforces: candidate < shadow < paper < live.
+
+A strategy configuration (named by its strategist) has a stage, kept in the store's
+control state under ``stage:<name>`` and journaled. The runtime refuses to run a
+strategist in a mode above its stage (:func:`check_stage`), and a stage earned with
+another configuration (:func:`config_digest`) counts as none. Earning a stage (the gates,
+the evidence, ``tradekernel promote``) is the ``tradekernel-backtest`` distribution's job;
+this module is the control value it writes and the check that reads it. See
+docs/backtest.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import RefusedError
+from ..models import digest
+from ..serde import unstructure
+from ..settings import Settings
+
+STAGES = ("candidate", "shadow", "paper", "live")
+"""The promotion stages, lowest first."""
+
+MODE_NEEDS = {"shadow": "shadow", "paper": "paper", "live": "live"}
+"""The lowest stage a strategist must have reached to run in each mode."""
+
+
+def stage_key(name: str) -> str:
+    """The control key holding strategist ``name``'s stage: ``stage:<name>``."""
+    return f"stage:{name}"
+
+
+def rank(stage: str) -> int:
+    return STAGES.index(stage)
+
+
+def get_stage(store: Any, name: str) -> str | None:
+    """The recorded stage of strategist ``name`` (``None`` when never staged)."""
+    value = store.get_control(stage_key(name), None)
+    if isinstance(value, dict):
+        value = value.get("stage")
+    return value if value in STAGES else None
+
+
+def check_stage(store: Any, name: str, mode: str, digest: str | None = None) -> None:
+    """Refuse (``RefusedError``) to run strategist ``name`` in ``mode`` above its stage.
+
+    No recorded stage: allowed in paper and shadow (configurations that predate
+    promotion keep working), refused in live. With ``digest`` (the current configuration's),
+    a stage earned with another configuration counts as no stage: editing a promoted
+    strategist's settings does not carry its stage over."""
+    needed = MODE_NEEDS.get(mode)
+    if needed is None:
+        return
+    stage = get_stage(store, name)
+    changed = False
+    if stage is not None and digest is not None:
+        value = store.get_control(stage_key(name), None)
+        evidence = value.get("evidence") if isinstance(value, dict) else None
+        earned = evidence.get("config_digest") if isinstance(evidence, dict) else None
+        if earned is not None and earned != digest:
+            stage, changed = None, True
+    if stage is None:
+        if mode == "live":
+            why = (
+                "its configuration changed since it was promoted"
+                if changed
+                else "it has no promotion stage"
+            )
+            raise RefusedError(
+                f"strategist {name} may not trade live: {why}; backtest it and promote it "
+                f"with `tradekernel promote {name} --to live` (its gates must pass) first"
+            )
+        return
+    if rank(stage) < rank(needed):
+        raise RefusedError(
+            f"strategist {name} is at stage {stage}; mode {mode} needs stage {needed} or "
+            f"above: promote it with `tradekernel promote {name} --to {needed}`"
+        )
+
+
+HARNESS_KEYS = frozenset(
+    {
+        "record_dir",
+        "replay_dir",
+        "log_prompts",
+        "cache_ttl",
+        "budget_daily_tokens",
+        "budget_daily_usd",
+    }
+)
+"""Strategist settings about how it is run (cassettes, logging, cache, budget), not about
+what it decides: left out of the digest, so a cassette backtest is evidence for the
+configuration that trades."""
+
+
+def config_digest(settings: Settings, name: str, config_class: type | None) -> str:
+    """Digest of a strategist's effective configuration: what promotion evidence is tied to."""
+    config = settings.component_config("strategist", name, config_class)
+    data = unstructure(config) if config else None
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in HARNESS_KEYS}
+    return digest({"strategist": name, "config": data})
+
+
+def current_digest(settings: Settings, registry: Any, name: str) -> str:
+    """Digest of the configured ``[strategist.<name>]`` (what evidence must match)."""
+    spec = registry.spec("strategist", name)
+    return config_digest(settings, name, spec.config_class)
