@@ -1,0 +1,35 @@
+"""The kernel stays small: the operator features live in first-party plugins, and the
+kernel's Python does not creep back up (``scripts/bench`` prints the size beside the
+target; ``docs/architecture.md`` says what stays in the kernel and why)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
+CEILING = 14_200
+"""Lines of Python the kernel may hold. Raise it only with a reason in the commit."""
+
+MOVED = {
+    "tradekernel.report": "tradekernel_report",
+    "tradekernel.audit": "tradekernel_audit",
+    "tradekernel.backtest": "tradekernel_backtest",
+    "tradekernel.promotion": "tradekernel_backtest",
+    "tradekernel.notify": "tradekernel_notify",
+    "tradekernel.alerts": "tradekernel_ops",
+    "tradekernel.ops": "tradekernel_ops",
+}
+
+
+def test_the_kernel_is_under_its_ceiling():
+    lines = sum(len(p.read_bytes().splitlines()) for p in KERNEL.rglob("*.py"))
+    assert lines <= CEILING, f"kernel/tradekernel holds {lines} lines of Python (ceiling {CEILING})"
+
+
+@pytest.mark.parametrize(("module", "plugin"), sorted(MOVED.items()))
+def test_operator_features_are_plugins_not_kernel_modules(module, plugin):
+    assert importlib.util.find_spec(module) is None, f"{module} is back in the kernel"
+    assert importlib.util.find_spec(plugin) is not None
