@@ -54,7 +54,7 @@ class Kernel:
 
     def __init__(self, settings: Settings, registry: PluginRegistry | None = None) -> None:
         self.settings = settings
-        self.registry = registry or PluginRegistry(block=settings.plugins.block)
+        self.registry = registry or PluginRegistry.from_settings(settings)
         self.registry.load()
         # Per-kernel names: several kernels may share one registry (tests, embedding).
         self._observer_names = [f"tradekernel.sinks.{id(self)}", f"tradekernel.notify.{id(self)}"]
@@ -160,9 +160,10 @@ class Kernel:
         except (ConfigError, PluginError):
             raise
         except Exception as exc:
+            hint = f"; to install what it needs: {spec.install}" if spec.install else ""
             raise PluginError(
                 f"{spec.key} ({spec.distribution}) could not start: {type(exc).__name__}: "
-                f"{self.settings.redact(str(exc))}"
+                f"{self.settings.redact(str(exc))}{hint if isinstance(exc, ImportError) else ''}"
             ) from exc
         _check_protocol(spec, instance)
         return instance
@@ -170,6 +171,13 @@ class Kernel:
     def check_sections(self) -> list[str]:
         """Refuse a component section that names no registered component (see
         :meth:`Settings.check_component_sections`); returns warnings."""
+        sections = [
+            (kind, name) for kind, body in self.settings.component_sections.items() for name in body
+        ]
+        for kind, name in sections:
+            self.registry.provide(kind, name)
+        if any(key not in self.registry.specs for key in sections):
+            self.registry.load_all()  # a section no imported plugin places: look everywhere
         return self.settings.check_component_sections(
             set(self.registry.specs), set(KNOWN_DISTRIBUTIONS)
         )

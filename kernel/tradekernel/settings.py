@@ -324,6 +324,12 @@ class Settings:
         return self.kernel.state_dir
 
     @property
+    def plugin_manifest_path(self) -> Path:
+        """The plugin manifest cache (:mod:`tradekernel.plugin_manifest`): under the state
+        directory, written only once that directory exists (never created for a cache)."""
+        return self.state_dir / "cache" / "plugins.json"
+
+    @property
     def _label(self) -> str:
         return self.config_path.name if self.config_path else DEFAULT_CONFIG.name
 

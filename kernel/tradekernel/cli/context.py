@@ -48,7 +48,7 @@ class AppContext:
         if self._registry is None:
             from ..plugins import PluginRegistry
 
-            self._registry = PluginRegistry(block=self.settings().plugins.block).load()
+            self._registry = PluginRegistry.from_settings(self.settings()).load()
         return self._registry
 
     def kernel(self) -> Any:

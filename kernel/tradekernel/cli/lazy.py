@@ -55,11 +55,13 @@ class LazyGroup(click.Group):
         command = super().get_command(ctx, cmd_name)
         if command is None and not self._plugin_commands_loaded:
             self._plugin_commands_loaded = True
-            self._load_plugin_commands(ctx)
+            self._load_plugin_commands(ctx, cmd_name)
             command = super().get_command(ctx, cmd_name)
+        if command is None:
+            _refuse_known(cmd_name)
         return command
 
-    def _load_plugin_commands(self, ctx: click.Context) -> None:
+    def _load_plugin_commands(self, ctx: click.Context, cmd_name: str) -> None:
         from .context import AppContext
 
         app = ctx.ensure_object(AppContext)
@@ -67,8 +69,27 @@ class LazyGroup(click.Group):
         # the registry needs them now: --config decides what [plugins] block says.
         app.config_path = ctx.params.get("config_path", app.config_path)
         app.verbose = ctx.params.get("verbose", app.verbose)
+        # Only the plugins that add this command (by the manifest) are imported.
+        registry = app.registry()
+        registry.load_commands(cmd_name)
         # One plugin's broken command must not take the others (or the CLI) down.
-        app.registry().call_each("register_commands", cli=self)
+        registry.call_each("register_commands", cli=self)
+
+
+def _refuse_known(cmd_name: str) -> None:
+    """A first-party command no installed plugin adds: name the distribution to install
+    (exit 2) instead of click's "No such command"."""
+    from ..errors import EXIT_USAGE
+    from ..plugins import KNOWN_COMMANDS
+
+    dist = KNOWN_COMMANDS.get(cmd_name)
+    if dist is None:
+        return
+    error = click.ClickException(
+        f"the {cmd_name!r} command is provided by {dist}: pip install {dist}"
+    )
+    error.exit_code = EXIT_USAGE
+    raise error
 
 
 def _static_command(name: str, target: str) -> click.Command | None:
