@@ -143,7 +143,8 @@ class Kernel:
                 raise
             key = LIST_KINDS.get(kind, kind)
             where = self.settings.where("components", key)
-            raise PluginError(f"{where}: [components] {key}: {exc}") from None
+            # from the plugin's own failure, if any: -v shows its file and line
+            raise PluginError(f"{where}: [components] {key}: {exc}") from exc.__cause__
 
     def _build(self, spec: ComponentSpec, probe: _Probe | None = None) -> Any:
         config = self.settings.component_config(spec.kind, spec.name, spec.config_class)

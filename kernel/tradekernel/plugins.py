@@ -543,7 +543,8 @@ class PluginRegistry:
             None,
         )
         hint = self._hint(owner, kind, name) if owner is not None else None
-        cause = self.failures.get(owner.name) if owner is not None else None
+        culprit = owner or (broken[0] if len(broken) == 1 else None)
+        cause = self.failures.get(culprit.name) if culprit is not None else None
         if owner is not None and owner.status == "error":
             message += (
                 f": its plugin {owner.name} ({owner.distribution}) failed to load: {owner.error}"
