@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import threading
 from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -194,6 +195,8 @@ class PluginRegistry:
         self._cached: dict[str, dict[str, Any]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
         self._written: dict[str, dict[str, Any]] = {}
+        # Components are built from worker threads (skills): one importer at a time.
+        self._lock = threading.RLock()
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> PluginRegistry:
@@ -224,6 +227,10 @@ class PluginRegistry:
         """Import the kernel defaults and the plugins a command always needs (all of them
         without a manifest; with one, those the manifest does not know and those with
         observer hooks), once, and collect what they register."""
+        with self._lock:
+            return self._load()
+
+    def _load(self) -> PluginRegistry:
         if self._loaded:
             return self
         self._loaded = True
@@ -251,14 +258,15 @@ class PluginRegistry:
             installed.update((_normalise(dist), _normalise(ep.name)))
             info = PluginInfo(name=ep.name, distribution=dist, version=version)
             self._order.setdefault(ep.name, len(self._order))
-            if _normalise(dist) in self.block or _normalise(ep.name) in self.block:
+            names = {_normalise(dist), _normalise(ep.name)}
+            blocked = bool(names & self.block)
+            unlisted = self.allow is not None and not names & self.allow
+            if blocked or unlisted:
                 info.status = "blocked"
+                info.error = None if blocked else "not listed in [plugins] load"
                 self.infos.append(info)
-                continue
-            if self.allow is not None and not {_normalise(dist), _normalise(ep.name)} & self.allow:
-                info.status = "blocked"
-                info.error = "not listed in [plugins] load"
-                self.infos.append(info)
+                if ep.name in self._cached:  # kept to name the owner in messages, never run
+                    self._entries[ep.name] = self._cached[ep.name]
                 continue
             entry = self._fresh_entry(ep)
             if entry is not None and not _observes(entry):
@@ -277,22 +285,35 @@ class PluginRegistry:
         return self
 
     def load_all(self) -> PluginRegistry:
-        """Import every allowed plugin (``plugins list``; a name no imported plugin
-        registers; a manifest found wrong)."""
-        self.load()
-        while self._deferred:
-            self._import(min(self._deferred))
-        self.infos.sort(key=lambda i: self._order.get(i.name, len(self._order)))
-        for info in self.infos:
-            if info.status in ("enabled", "local", "default") and not info.commands:
-                info.commands = self._command_names(info.name)
-        self._save()
+        """Import every allowed plugin (a name no imported plugin registers; a manifest
+        found wrong)."""
+        with self._lock:
+            self.load()
+            while self._deferred:
+                self._import(min(self._deferred))
+            self.infos.sort(key=lambda i: self._order.get(i.name, len(self._order)))
+            self._save()
         return self
+
+    def listing(self) -> list[PluginInfo]:
+        """Every plugin, all imported, each with the commands it adds (``plugins list``)."""
+        with self._lock:
+            self.load_all()
+            for info in self.infos:
+                if info.status in ("enabled", "local", "default") and not info.commands:
+                    info.commands = self._command_names(info.name)
+            return list(self.infos)
 
     def provide(self, kind: str, name: str) -> None:
         """Import the deferred plugins the manifest says register ``kind``/``name`` (all
         of them: two would be a clash, which must be seen to fail closed)."""
+        with self._lock:
+            self._provide(kind, name)
+
+    def _provide(self, kind: str, name: str) -> None:
         self.load()
+        if not self._deferred:
+            return
         for ep_name in sorted(self._deferred):
             deferred = self._deferred.get(ep_name)
             if deferred is not None and any(
@@ -304,6 +325,10 @@ class PluginRegistry:
     def load_commands(self, command: str) -> None:
         """Import the plugins that add ``command`` by the manifest; every plugin when none
         does (a command the manifest does not know)."""
+        with self._lock:
+            self._load_commands(command)
+
+    def _load_commands(self, command: str) -> None:
         self.load()
         providers = [n for n, d in self._deferred.items() if command in d.entry["commands"]]
         if not providers and not any(

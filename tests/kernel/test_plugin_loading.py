@@ -334,3 +334,15 @@ def test_two_processes_writing_at_once_leave_a_whole_file(tmp_path):
     assert [w.wait() for w in writers] == [0, 0]
     assert set(plugin_manifest.read(path, "v")) in ({"a", "n"}, {"b", "n"})
     assert seen
+
+
+def test_a_blocked_third_party_plugin_is_named_from_the_manifest(lazy):
+    for _ in range(2):  # the entry is kept while blocked, so every run can name it
+        registry = lazy(block=["tk-lazy"])
+        with pytest.raises(PluginError) as exc:
+            registry.spec("guard", "g")
+        assert "its distribution tk-lazy is blocked in [plugins] block" in str(exc.value)
+        assert registry.pm.get_plugin("tk-lazy") is None
+    registry = lazy(allow=[])
+    with pytest.raises(PluginError, match="tk-lazy is not listed in \\[plugins\\] load"):
+        registry.spec("guard", "g")

@@ -19,8 +19,7 @@ def plugins() -> None:
 def list_plugins(app: AppContext, as_json: bool) -> None:
     """List plugins: distribution, version, components, commands, hooks, status and load
     error. Imports every allowed plugin."""
-    registry = app.registry().load_all()
-    infos = registry.infos
+    infos = app.registry().listing()
     if as_json:
         echo_json(infos)
         return
