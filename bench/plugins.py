@@ -67,9 +67,9 @@ def _build(root: Path) -> Path:
         (src / f"tk_bench_slow_{i}" / "__init__.py").write_text(module)
         sources.append(str(src))
     target = root / "target"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
-        + ["--no-build-isolation", "--target", str(target), *sources],
+        [*pip, "--no-build-isolation", "--target", str(target), *sources],
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
