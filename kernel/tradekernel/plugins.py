@@ -195,6 +195,8 @@ class PluginRegistry:
         self._cached: dict[str, dict[str, Any]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
         self._written: dict[str, dict[str, Any]] = {}
+        self._dirty = False
+        """The entries differ from the file (it is written once the state dir exists)."""
         # Components are built from worker threads (skills): one importer at a time.
         self._lock = threading.RLock()
 
@@ -313,6 +315,8 @@ class PluginRegistry:
     def _provide(self, kind: str, name: str) -> None:
         self.load()
         if not self._deferred:
+            if self._dirty:  # not written yet: the state dir may exist by now
+                self._save()
             return
         for ep_name in sorted(self._deferred):
             deferred = self._deferred.get(ep_name)
@@ -402,11 +406,20 @@ class PluginRegistry:
             "failed": failed,
         }
 
+    def save(self) -> None:
+        """Write the manifest if it changed and could not be written yet (the CLI calls
+        this when a command ends: a first ``run`` creates the state dir after loading)."""
+        with self._lock:
+            self._save()
+
     def _save(self) -> None:
-        if self.manifest is None or not self._loaded or self._entries == self._written:
+        if self.manifest is None or not self._loaded:
             return
-        if plugin_manifest.write(self.manifest, _kernel_version(), self._entries):
+        if not self._dirty:
+            self._dirty = self._entries != self._written
+        if self._dirty and plugin_manifest.write(self.manifest, _kernel_version(), self._entries):
             self._written = dict(self._entries)
+            self._dirty = False
 
     def _fail(self, info: PluginInfo, error: str, exc: BaseException | None = None) -> None:
         error = " ".join(error.split())  # pluggy and SyntaxError messages span lines

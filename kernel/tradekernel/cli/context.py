@@ -68,6 +68,8 @@ class AppContext:
         self._closers.clear()
         if self._kernel is not None:
             self._kernel.close()
+        if self._registry is not None:
+            self._registry.save()
 
 
 _REDACTORS: list[Any] = []
