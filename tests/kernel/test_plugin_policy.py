@@ -234,14 +234,33 @@ def test_a_bad_install_hint_is_a_registration_error(dists, uid):
 
 
 @pytest.mark.parametrize("command", sorted(KNOWN_COMMANDS))
-def test_a_first_party_command_without_its_plugin_names_the_distribution(cli, monkeypatch, command):
+def test_a_first_party_command_without_its_plugin_names_the_distribution(monkeypatch, command):
+    """A registry that lacks every plugin: the moved command names its distribution."""
+    from click.testing import CliRunner
+    from tradekernel.cli import cli as group
+    from tradekernel.cli.context import AppContext
+
+    monkeypatch.delitem(group.lazy_subcommands, command, raising=False)  # built in until moved
+    app = AppContext(registry=PluginRegistry(entry_points=[]).load())
+    result = CliRunner().invoke(group, [command, "--help"], obj=app)
+    dist = KNOWN_COMMANDS[command]
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: the {command!r} command is provided by {dist}: pip install {dist}\n"
+    )
+
+
+def test_the_console_script_prints_the_same_one_line(cli, monkeypatch, tmp_path):
     from tradekernel.cli import cli as group
 
-    monkeypatch.delitem(group.lazy_subcommands, command, raising=False)
-    code, out, err = cli(command, "--help")
-    dist = KNOWN_COMMANDS[command]
+    monkeypatch.delitem(group.lazy_subcommands, "report", raising=False)
+    (tmp_path / "plugins.toml").write_text("[plugins]\nload = []\n")  # no plugin adds it
+    code, out, err = cli("report", "daily")
     assert (code, out) == (2, "")
-    assert err == f"Error: the {command!r} command is provided by {dist}: pip install {dist}\n"
+    assert err == (
+        "Error: the 'report' command is provided by tradekernel-report: "
+        "pip install tradekernel-report\n"
+    )
 
 
 def test_an_unknown_command_is_still_a_usage_error(cli):
