@@ -294,3 +294,31 @@ def test_plugins_list_shows_commands(cli):
     assert info["commands"] == ["blocklist"]
     code, out, _ = cli("plugins", "list")
     assert "    commands:   blocklist\n" in out
+
+
+@pytest.mark.parametrize(
+    ("config", "source", "expected"),
+    [
+        ('block = ["tradekernel-report"]', "", "which is blocked in [plugins] block"),
+        ("load = []", "", "which is not listed in [plugins] load"),
+        ("", "import tk_no_such_dependency_xyz\n", "which failed to load: import failed"),
+    ],
+)
+def test_an_installed_but_unloaded_command_plugin_says_why(
+    cli, dists, uid, monkeypatch, tmp_path, config, source, expected
+):
+    from tradekernel.cli import cli as group
+
+    monkeypatch.delitem(group.lazy_subcommands, "report", raising=False)
+    commands = (
+        "import click\nfrom tradekernel import hookimpl\n\n"
+        "@hookimpl\ndef register_commands(cli):\n"
+        "    cli.add_command(click.Command('report', callback=lambda: None))\n"
+    )
+    dists.add("tradekernel-report", f"tk_fake_report_{uid}", source or commands, ep_name="report")
+    (tmp_path / "plugins.toml").write_text(f"[plugins]\n{config}\n")
+    code, out, err = cli("report")
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1].startswith(
+        f"Error: the 'report' command is provided by tradekernel-report, {expected}"
+    )

@@ -58,7 +58,7 @@ class LazyGroup(click.Group):
             self._load_plugin_commands(ctx, cmd_name)
             command = super().get_command(ctx, cmd_name)
         if command is None:
-            _refuse_known(cmd_name)
+            _refuse_known(ctx, cmd_name)
         return command
 
     def _load_plugin_commands(self, ctx: click.Context, cmd_name: str) -> None:
@@ -76,18 +76,27 @@ class LazyGroup(click.Group):
         registry.call_each("register_commands", cli=self)
 
 
-def _refuse_known(cmd_name: str) -> None:
-    """A first-party command no installed plugin adds: name the distribution to install
-    (exit 2) instead of click's "No such command"."""
+def _refuse_known(ctx: click.Context, cmd_name: str) -> None:
+    """A first-party command no loaded plugin adds: name the distribution that provides
+    it and why it is missing (exit 2) instead of click's "No such command"."""
+    from ..display import inert
     from ..errors import EXIT_USAGE
-    from ..plugins import KNOWN_COMMANDS
+    from ..plugins import KNOWN_COMMANDS, _normalise
+    from .context import AppContext
 
     dist = KNOWN_COMMANDS.get(cmd_name)
     if dist is None:
         return
-    error = click.ClickException(
-        f"the {cmd_name!r} command is provided by {dist}: pip install {dist}"
-    )
+    infos = ctx.ensure_object(AppContext).registry().infos
+    owner = next((i for i in infos if _normalise(i.distribution) == _normalise(dist)), None)
+    message = f"the {cmd_name!r} command is provided by {dist}"
+    if owner is not None and owner.status == "blocked":
+        message += f", which is {owner.error or 'blocked in [plugins] block'}"
+    elif owner is not None and owner.status == "error":
+        message += f", which failed to load: {inert(owner.error or '')}"
+    else:
+        message += f": pip install {dist}"
+    error = click.ClickException(message)
     error.exit_code = EXIT_USAGE
     raise error
 
