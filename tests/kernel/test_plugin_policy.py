@@ -241,6 +241,7 @@ def test_a_first_party_command_without_its_plugin_names_the_distribution(monkeyp
     from tradekernel.cli.context import AppContext
 
     monkeypatch.delitem(group.lazy_subcommands, command, raising=False)  # built in until moved
+    monkeypatch.delitem(group.commands, command, raising=False)  # loaded earlier
     app = AppContext(registry=PluginRegistry(entry_points=[]).load())
     result = CliRunner().invoke(group, [command, "--help"], obj=app)
     dist = KNOWN_COMMANDS[command]
@@ -254,6 +255,7 @@ def test_the_console_script_prints_the_same_one_line(cli, monkeypatch, tmp_path)
     from tradekernel.cli import cli as group
 
     monkeypatch.delitem(group.lazy_subcommands, "report", raising=False)
+    monkeypatch.delitem(group.commands, "report", raising=False)  # loaded earlier
     (tmp_path / "plugins.toml").write_text("[plugins]\nload = []\n")  # no plugin adds it
     code, out, err = cli("report", "daily")
     assert (code, out) == (2, "")
@@ -310,6 +312,7 @@ def test_an_installed_but_unloaded_command_plugin_says_why(
     from tradekernel.cli import cli as group
 
     monkeypatch.delitem(group.lazy_subcommands, "report", raising=False)
+    monkeypatch.delitem(group.commands, "report", raising=False)  # loaded earlier
     commands = (
         "import click\nfrom tradekernel import hookimpl\n\n"
         "@hookimpl\ndef register_commands(cli):\n"
