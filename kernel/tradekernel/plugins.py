@@ -85,7 +85,7 @@ KNOWN_COMMANDS: dict[str, str] = {
     "audit": "tradekernel-audit",
     "backtest": "tradekernel-backtest",
     "promote": "tradekernel-backtest",
-    "alerts": "tradekernel-alerts",
+    "alerts": "tradekernel-ops",
     "ops": "tradekernel-ops",
     "notify": "tradekernel-notify",
 }
