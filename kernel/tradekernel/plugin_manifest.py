@@ -20,6 +20,7 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import stat
 import sys
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -84,11 +85,17 @@ def module_file(name: str) -> str | None:
 def read(path: Path | None, kernel_version: str) -> dict[str, dict[str, Any]]:
     """The entries of the manifest at ``path`` by entry-point name; ``{}`` when the file
     is missing, unreadable, too big, not JSON, for another kernel version or of another
-    shape. Entries that are not well formed are left out."""
+    shape, or not a regular file. Entries that are not well formed are left out."""
     if path is None:
         return {}
+    try:  # non-blocking and regular files only: a FIFO or a device put there must not hang
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return {}
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return {}
             raw = f.read(MAX_BYTES + 1)
     except OSError:
         return {}

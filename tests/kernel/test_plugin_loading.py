@@ -279,6 +279,19 @@ def test_an_edited_module_file_makes_its_entry_stale(lazy, dists):
     assert registry.pm.get_plugin("tk-lazy") is not None  # stamp changed: re-imported
 
 
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_manifest_that_is_not_a_regular_file_is_ignored(lazy, kind):
+    lazy.path.unlink()
+    if kind == "fifo":
+        os.mkfifo(lazy.path)  # opening it for reading would block
+    else:
+        lazy.path.symlink_to("/dev/zero")  # reading it would never end
+    registry = lazy()
+    assert registry.pm.get_plugin("tk-lazy") is not None
+    assert registry.spec("guard", "g").description == "the real one"
+    assert plugin_manifest.read(lazy.path, __version__)  # replaced by a regular file
+
+
 def test_an_unwritable_manifest_location_is_ignored(lazy):
     lazy.path.unlink()
     lazy.path.mkdir()  # a directory where the file should be
