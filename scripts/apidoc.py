@@ -168,7 +168,7 @@ def signature(obj: Callable[..., Any], *, drop_self: bool = False) -> str:
 def public_names() -> list[tuple[str, str, str]]:
     """``(public name, internal module, internal name)`` for every ``tradekernel.api`` name."""
     api = importlib.import_module("tradekernel.api")
-    rows = [("API_VERSION", "tradekernel.api", "API_VERSION")]
+    rows = [("API_VERSION", "tradekernel", "API_VERSION")]
     rows += [(name, *api._WHERE[name]) for name in api.__all__ if name != "API_VERSION"]
     return rows
 

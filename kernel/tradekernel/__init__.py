@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 """The version of the ``tradekernel`` distribution (not of the API: see ``API_VERSION``)."""
-__all__ = ["__version__", "hookimpl"]
+API_VERSION = "1.0"
+"""The version of the plugin API (:mod:`tradekernel.api`), ``"MAJOR.MINOR"``."""
+__all__ = ["API_VERSION", "__version__", "hookimpl"]
 
 
 def __getattr__(name: str) -> Any:

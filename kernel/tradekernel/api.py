@@ -36,8 +36,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-API_VERSION = "1.0"
-"""The version of this API, ``"MAJOR.MINOR"`` (see the compatibility policy above)."""
+# The version of this API, "MAJOR.MINOR" (see the compatibility policy above). Defined
+# beside __version__: the kernel checks plugins against it and never imports this module.
+from . import API_VERSION as API_VERSION
 
 _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel": ("__version__",),

@@ -2,15 +2,16 @@
 
 Two families:
 
-* ``register_*(register)``: called once when the kernel assembles its component
-  registry. Call ``register(name, factory, config=ConfigClass, version="1",
-  description="...")`` once per component. ``factory(config, ctx)`` is called later,
+* ``register_*(register)``: called once when the plugin is loaded (plugins are
+  imported when a command needs them: see ``docs/architecture.md``). Call
+  ``register(name, factory, config=ConfigClass, version="1", description="...",
+  install="pip install ...")`` once per component. ``factory(config, ctx)`` is called later,
   only for components that ``plugins.toml`` selects, with the component's typed
   config (an instance of ``config``, structured strictly from the
   ``[<kind>.<name>]`` section, or ``None`` when no config class is given) and a
   ``ComponentContext``. The object it returns must meet the kind's protocol
-  (``Broker``, ``Guard``, ...; docs/api.md). Return values of these hooks
-  are ignored; two plugins registering the same kind and name is a load error.
+  (``Broker``, ``Guard``, ...; docs/api.md). Return values of these hooks are
+  ignored; two plugins registering the same kind and name: neither can be selected.
 * Observers (``on_event``, ``on_intent_transition``): called for every event and every
   intent state change, with all results ignored. They must be fast and must not raise;
   an observer that raises is logged and skipped, never allowed to stop trading.

@@ -53,7 +53,7 @@ class Kernel:
 
     def __init__(self, settings: Settings, registry: PluginRegistry | None = None) -> None:
         self.settings = settings
-        self.registry = registry or PluginRegistry(block=settings.plugins.block)
+        self.registry = registry or PluginRegistry.from_settings(settings)
         self.registry.load()
         self._observers: dict[str, tuple[str, Any]] = {}
         """``add_observer`` name -> (its per-kernel name in the plugin manager, plugin)."""
@@ -160,7 +160,8 @@ class Kernel:
                 raise
             key = LIST_KINDS.get(kind, kind)
             where = self.settings.where("components", key)
-            raise PluginError(f"{where}: [components] {key}: {exc}") from None
+            # from the plugin's own failure, if any: -v shows its file and line
+            raise PluginError(f"{where}: [components] {key}: {exc}") from exc.__cause__
 
     def _build(self, spec: ComponentSpec, probe: _Probe | None = None) -> Any:
         config = self.settings.component_config(spec.kind, spec.name, spec.config_class)
@@ -177,9 +178,10 @@ class Kernel:
         except (ConfigError, PluginError):
             raise
         except Exception as exc:
+            hint = f"; to install what it needs: {spec.install}" if spec.install else ""
             raise PluginError(
                 f"{spec.key} ({spec.distribution}) could not start: {type(exc).__name__}: "
-                f"{self.settings.redact(str(exc))}"
+                f"{self.settings.redact(str(exc))}{hint if isinstance(exc, ImportError) else ''}"
             ) from exc
         _check_protocol(spec, instance)
         return instance
@@ -187,6 +189,13 @@ class Kernel:
     def check_sections(self) -> list[str]:
         """Refuse a component section that names no registered component (see
         :meth:`Settings.check_component_sections`); returns warnings."""
+        sections = [
+            (kind, name) for kind, body in self.settings.component_sections.items() for name in body
+        ]
+        for kind, name in sections:
+            self.registry.provide(kind, name)
+        if any(key not in self.registry.specs for key in sections):
+            self.registry.load_all()  # a section no imported plugin places: look everywhere
         return self.settings.check_component_sections(
             set(self.registry.specs), set(KNOWN_DISTRIBUTIONS)
         )

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import importlib
 import re
+import threading
 from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Any
 
 import pluggy
 from attrs import define, field
 from loguru import logger
 
-from . import hookspecs
+from . import API_VERSION, hookspecs, plugin_manifest
 from .components import KINDS
 from .errors import PluginError
 from .sections import suggest
@@ -78,6 +80,19 @@ for _guard in (
     KNOWN_DISTRIBUTIONS[("guard", _guard)] = "tradekernel-guards"
 
 
+KNOWN_COMMANDS: dict[str, str] = {
+    "report": "tradekernel-report",
+    "audit": "tradekernel-audit",
+    "backtest": "tradekernel-backtest",
+    "promote": "tradekernel-backtest",
+    "alerts": "tradekernel-ops",
+    "ops": "tradekernel-ops",
+    "notify": "tradekernel-notify",
+}
+"""First-party commands that plugins add, and the distribution that adds each: running
+one that no installed plugin adds names what to install."""
+
+
 @define
 class ComponentSpec:
     """One registered component: how to build it and who provides it."""
@@ -90,6 +105,9 @@ class ComponentSpec:
     description: str
     plugin: str
     distribution: str
+    install: str | None = None
+    """How to install what the component needs (``pip install 'tk-foo[bar]'``), when its
+    plugin says (``register(..., install=...)`` or ``TRADEKERNEL_INSTALL``)."""
 
     @property
     def key(self) -> str:
@@ -104,11 +122,27 @@ class PluginInfo:
     distribution: str
     version: str
     status: str = "enabled"
-    """``enabled``, ``blocked``, ``error``, ``default`` (built into the kernel) or ``local``
-    (added in-process with :meth:`PluginRegistry.add_plugin`)."""
+    """``enabled``, ``blocked`` (by ``[plugins] block``, or left out of ``[plugins] load``),
+    ``error``, ``default`` (built into the kernel) or ``local`` (added in-process with
+    :meth:`PluginRegistry.add_plugin`)."""
     hooks: list[str] = field(factory=list)
     components: list[str] = field(factory=list)
+    commands: list[str] = field(factory=list)
+    """Names of the commands its ``register_commands`` adds."""
+    conflicts: list[str] = field(factory=list)
+    """Its components that another plugin registers too: neither can be selected."""
+    install: str | None = None
+    """Its install hint (``TRADEKERNEL_INSTALL`` on its entry-point module)."""
     error: str | None = None
+
+
+@define
+class _Deferred:
+    """An installed plugin not imported yet: its entry point and its manifest entry."""
+
+    ep: EntryPoint
+    info: PluginInfo
+    entry: dict[str, Any]
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -121,26 +155,61 @@ class PluginRegistry:
     """Loads plugins and holds every registered component.
 
     ``entry_points`` can be passed in (tests); by default it is the installed
-    ``tradekernel`` entry-point group.
+    ``tradekernel`` entry-point group. ``block`` names distributions or entry points never
+    to import; ``allow`` (``[plugins] load``), when not ``None``, the only ones to import.
+
+    With a ``manifest`` path (:mod:`tradekernel.plugin_manifest`) loading is lazy: a
+    plugin whose fresh manifest entry shows no observer hook is imported only when a
+    component it registers is asked for (:meth:`spec`), when one of its commands runs
+    (:meth:`load_commands`) or when everything is (:meth:`load_all`). Without one, every
+    allowed plugin is imported by :meth:`load`.
     """
 
     def __init__(
         self,
         *,
         block: Iterable[str] = (),
+        allow: Iterable[str] | None = None,
         entry_points: Iterable[EntryPoint] | None = None,
         defaults: Iterable[str] = DEFAULT_PLUGINS,
+        manifest: Path | None = None,
     ) -> None:
         self.pm = _new_manager()
         self.block = {_normalise(b) for b in block}
+        self.allow = None if allow is None else {_normalise(a) for a in allow}
         self.infos: list[PluginInfo] = []
         self.specs: dict[tuple[str, str], ComponentSpec] = {}
         self.conflicts: dict[tuple[str, str], str] = {}
         """Components registered by two plugins: selecting one is an error."""
+        self.failures: dict[str, BaseException] = {}
+        """The exception that stopped each plugin that failed (for ``-v`` tracebacks)."""
+        self.manifest = manifest
         self._entry_points = entry_points
         self._defaults = tuple(defaults)
         self._local: list[tuple[Any, str]] = []
         self._loaded = False
+        self._deferred: dict[str, _Deferred] = {}
+        self._order: dict[str, int] = {}
+        self._registered: dict[str, list[dict[str, Any]]] = {}
+        self._stamps: dict[str, dict[str, Any]] = {}
+        self._cached: dict[str, dict[str, Any]] = {}
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._written: dict[str, dict[str, Any]] = {}
+        self._dirty = False
+        """The entries differ from the file (it is written once the state dir exists)."""
+        # Components are built from worker threads (skills): one importer at a time.
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> PluginRegistry:
+        """The registry ``[plugins]`` describes: block, load and the manifest cache."""
+        section = settings.plugins
+        return cls(
+            block=section.block,
+            allow=section.load,
+            manifest=settings.plugin_manifest_path,
+            **kwargs,
+        )
 
     # -- loading ------------------------------------------------------------------
 
@@ -151,8 +220,19 @@ class PluginRegistry:
         self._local.append((plugin, name))
         return self
 
+    @property
+    def complete(self) -> bool:
+        """Whether every allowed plugin is imported (nothing is deferred)."""
+        return self._loaded and not self._deferred
+
     def load(self) -> PluginRegistry:
-        """Import every plugin (once) and collect the components they register."""
+        """Import the kernel defaults and the plugins a command always needs (all of them
+        without a manifest; with one, those the manifest does not know and those with
+        observer hooks), once, and collect what they register."""
+        with self._lock:
+            return self._load()
+
+    def _load(self) -> PluginRegistry:
         if self._loaded:
             return self
         self._loaded = True
@@ -164,78 +244,234 @@ class PluginRegistry:
                 version=_kernel_version(),
                 status="default",
             )
-            self._add(module, module_name, info)
+            self._order[module_name] = len(self._order)
+            if self._add(module, module_name, info):
+                self._collect(module, info)
         eps = self._entry_points
         if eps is None:
             eps = entry_points(group=ENTRY_POINT_GROUP)
-        for ep in sorted(eps, key=lambda e: e.name):
+        eps = sorted(eps, key=lambda e: e.name)
+        self._cached = plugin_manifest.read(self.manifest, _kernel_version())
+        self._written = dict(self._cached)
+        installed = set()
+        for ep in eps:
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
+            installed.update((_normalise(dist), _normalise(ep.name)))
             info = PluginInfo(name=ep.name, distribution=dist, version=version)
-            if _normalise(dist) in self.block or _normalise(ep.name) in self.block:
+            self._order.setdefault(ep.name, len(self._order))
+            names = {_normalise(dist), _normalise(ep.name)}
+            blocked = bool(names & self.block)
+            unlisted = self.allow is not None and not names & self.allow
+            if blocked or unlisted:
                 info.status = "blocked"
+                info.error = None if blocked else "not listed in [plugins] load"
                 self.infos.append(info)
+                if ep.name in self._cached:  # kept to name the owner in messages, never run
+                    self._entries[ep.name] = self._cached[ep.name]
                 continue
-            try:
-                plugin = ep.load()
-            except (Exception, SystemExit) as exc:
-                self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
+            entry = self._fresh_entry(ep)
+            if entry is not None and not _observes(entry):
+                self._deferred[ep.name] = _Deferred(ep, info, entry)
+                self._entries[ep.name] = entry
                 continue
-            self._add(plugin, ep.name, info)
+            self._load_ep(ep, info)
+        for name in sorted((self.allow or set()) - installed):
+            logger.warning("[plugins] load: no installed plugin is named {!r}", name)
         for plugin, name in self._local:
-            self._add(
-                plugin,
-                name,
-                PluginInfo(name=name, distribution="(local)", version="", status="local"),
-            )
-        self._collect()
+            info = PluginInfo(name=name, distribution="(local)", version="", status="local")
+            self._order.setdefault(name, len(self._order))
+            if self._add(plugin, name, info):
+                self._collect(plugin, info)
+        self._save()
         return self
 
-    def _fail(self, info: PluginInfo, error: str) -> None:
+    def load_all(self) -> PluginRegistry:
+        """Import every allowed plugin (a name no imported plugin registers; a manifest
+        found wrong)."""
+        with self._lock:
+            self.load()
+            while self._deferred:
+                self._import(min(self._deferred))
+            self.infos.sort(key=lambda i: self._order.get(i.name, len(self._order)))
+            self._save()
+        return self
+
+    def listing(self) -> list[PluginInfo]:
+        """Every plugin, all imported, each with the commands it adds (``plugins list``)."""
+        with self._lock:
+            self.load_all()
+            for info in self.infos:
+                if info.status in ("enabled", "local", "default") and not info.commands:
+                    info.commands = self._command_names(info.name)
+            return list(self.infos)
+
+    def provide(self, kind: str, name: str) -> None:
+        """Import the deferred plugins the manifest says register ``kind``/``name`` (all
+        of them: two would be a clash, which must be seen to fail closed)."""
+        with self._lock:
+            self._provide(kind, name)
+
+    def _provide(self, kind: str, name: str) -> None:
+        self.load()
+        if not self._deferred:
+            if self._dirty:  # not written yet: the state dir may exist by now
+                self._save()
+            return
+        for ep_name in sorted(self._deferred):
+            deferred = self._deferred.get(ep_name)
+            if deferred is not None and any(
+                c["kind"] == kind and c["name"] == name for c in deferred.entry["components"]
+            ):
+                self._import(ep_name)
+        self._save()
+
+    def load_commands(self, command: str) -> None:
+        """Import the plugins that add ``command`` by the manifest; every plugin when none
+        does (a command the manifest does not know)."""
+        with self._lock:
+            self._load_commands(command)
+
+    def _load_commands(self, command: str) -> None:
+        self.load()
+        providers = [n for n, d in self._deferred.items() if command in d.entry["commands"]]
+        if not providers and not any(
+            command in self._entries.get(i.name, {}).get("commands", []) for i in self.infos
+        ):
+            self.load_all()
+            return
+        for ep_name in sorted(providers):
+            if ep_name in self._deferred:
+                self._import(ep_name)
+        self._save()
+
+    def _import(self, ep_name: str) -> None:
+        deferred = self._deferred.pop(ep_name)
+        self._load_ep(deferred.ep, deferred.info)
+        fresh = self._entries.get(ep_name)
+        if fresh is None or _shape(fresh) != _shape(deferred.entry):
+            logger.debug("plugin manifest entry of {} was wrong: loading every plugin", ep_name)
+            self.load_all()
+
+    def _fresh_entry(self, ep: EntryPoint) -> dict[str, Any] | None:
+        """The cached manifest entry of ``ep`` when its stamp still matches."""
+        if self.manifest is None:
+            return None
+        stamp = self._stamp(ep)
+        entry = self._cached.get(ep.name)
+        if entry is None or entry["stamp"] != stamp or entry.get("failed"):
+            return None
+        return entry
+
+    def _stamp(self, ep: EntryPoint) -> dict[str, Any]:
+        if ep.name not in self._stamps:
+            self._stamps[ep.name] = plugin_manifest.stamp(ep)
+        return self._stamps[ep.name]
+
+    def _load_ep(self, ep: EntryPoint, info: PluginInfo) -> None:
+        """Import one plugin, check the API range it declares, register and collect it,
+        and record its manifest entry."""
+        try:
+            module = importlib.import_module(ep.module)
+            info.install = _install_hint(module)
+            problem = api_problem(getattr(module, "TRADEKERNEL_API", None))
+            if problem is None:
+                plugin = ep.load()
+        except (Exception, SystemExit) as exc:
+            self._fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
+        else:
+            if problem is not None:
+                self._fail(info, problem)
+            elif self._add(plugin, ep.name, info):
+                self._collect(plugin, info)
+        if self.manifest is not None:
+            self._entries[ep.name] = self._entry(ep, info)
+
+    def _entry(self, ep: EntryPoint, info: PluginInfo) -> dict[str, Any]:
+        failed = info.status == "error"
+        old = self._cached.get(ep.name, {})
+        if info.status == "enabled" and not info.commands:
+            info.commands = self._command_names(info.name)
+        return {
+            "stamp": self._stamp(ep),
+            # a failed plugin keeps what it registered before: install hints, never trust
+            "components": (
+                (self._registered.get(info.name) or old.get("components", []))
+                if failed
+                else self._registered[info.name]
+            ),
+            "hooks": [] if failed else list(info.hooks),
+            "commands": [] if failed else list(info.commands),
+            "install": info.install or (old.get("install") if failed else None),
+            "failed": failed,
+        }
+
+    def save(self) -> None:
+        """Write the manifest if it changed and could not be written yet (the CLI calls
+        this when a command ends: a first ``run`` creates the state dir after loading)."""
+        with self._lock:
+            self._save()
+
+    def _save(self) -> None:
+        if self.manifest is None or not self._loaded:
+            return
+        if not self._dirty:
+            self._dirty = self._entries != self._written
+        if self._dirty and plugin_manifest.write(self.manifest, _kernel_version(), self._entries):
+            self._written = dict(self._entries)
+            self._dirty = False
+
+    def _fail(self, info: PluginInfo, error: str, exc: BaseException | None = None) -> None:
         error = " ".join(error.split())  # pluggy and SyntaxError messages span lines
         info.status = "error"
         info.error = error
-        self.infos.append(info)
+        if info not in self.infos:
+            self.infos.append(info)
+        if exc is not None:
+            self.failures[info.name] = exc
         logger.warning("plugin {} ({}) not loaded: {}", info.name, info.distribution, error)
+        if exc is not None:
+            logger.opt(exception=exc).info("plugin {} traceback", info.name)
 
-    def _add(self, plugin: Any, name: str, info: PluginInfo) -> None:
+    def _add(self, plugin: Any, name: str, info: PluginInfo) -> bool:
         if self.pm.has_plugin(name) or self.pm.get_plugin(name) is not None:
             other = next((i for i in self.infos if i.name == name), None)
             by = f" by {other.distribution}" if other else ""
             self._fail(info, f"another plugin is already registered as {name!r}{by}")
-            return
+            return False
         try:
             self.pm.register(plugin, name=name)
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             if self.pm.get_plugin(name) is not None:
                 self.pm.unregister(name=name)
-            self._fail(info, f"invalid hook implementation: {exc}")
-            return
+            self._fail(info, f"invalid hook implementation: {exc}", exc)
+            return False
         except ValueError as exc:  # the same object registered under two names
-            self._fail(info, f"cannot register: {exc}")
-            return
+            self._fail(info, f"cannot register: {exc}", exc)
+            return False
         info.hooks = sorted(impl_name for impl_name in _hook_names(self.pm, plugin))
         self.infos.append(info)
+        return True
 
-    def _collect(self) -> None:
-        by_plugin = {info.name: info for info in self.infos}
+    def _collect(self, plugin: Any, info: PluginInfo) -> None:
+        """Call the ``register_*`` hooks of one plugin just added."""
+        self._registered[info.name] = []
         for hook_name, kind in REGISTRATION_HOOKS.items():
-            caller = getattr(self.pm.hook, hook_name)
-            for impl in caller.get_hookimpls():
-                info = by_plugin[impl.plugin_name]
-                if info.status == "error":
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.plugin is not plugin:
                     continue
-                added: list[ComponentSpec] = []
-                register = self._register_function(kind, info, added)
+                register = self._register_function(kind, info)
                 try:
                     impl.function(*([register] if impl.argnames else []))
                 except PluginError as exc:
-                    self._drop(info, str(exc))
+                    self._drop(info, str(exc), exc)
+                    return
                 except Exception as exc:
-                    self._drop(info, f"{hook_name} failed: {type(exc).__name__}: {exc}")
+                    self._drop(info, f"{hook_name} failed: {type(exc).__name__}: {exc}", exc)
+                    return
 
-    def _drop(self, info: PluginInfo, error: str) -> None:
+    def _drop(self, info: PluginInfo, error: str, exc: BaseException) -> None:
         """Unload a plugin whose registration failed: all of it, not just the failing hook
         (its other components, its observers and its commands go too)."""
         for key, spec in list(self.specs.items()):
@@ -246,12 +482,12 @@ class PluginRegistry:
         if self.pm.get_plugin(info.name) is not None:
             self.pm.unregister(name=info.name)
         info.status = "error"
-        info.error = error
+        info.error = " ".join(error.split())
+        self.failures[info.name] = exc
         logger.warning("plugin {} ({}) not loaded: {}", info.name, info.distribution, error)
+        logger.opt(exception=exc).info("plugin {} traceback", info.name)
 
-    def _register_function(
-        self, kind: str, info: PluginInfo, added: list[ComponentSpec]
-    ) -> Callable[..., None]:
+    def _register_function(self, kind: str, info: PluginInfo) -> Callable[..., None]:
         def register(
             name: str,
             factory: Callable[..., Any],
@@ -259,20 +495,14 @@ class PluginRegistry:
             config: type | None = None,
             version: str = "1",
             description: str = "",
+            install: str | None = None,
         ) -> None:
             if not isinstance(name, str) or not name:
                 raise PluginError(f"{info.name}: register() needs a non-empty name")
             if not callable(factory):
                 raise PluginError(f"{info.name}: {kind}:{name}: factory is not callable")
-            existing = self.specs.get((kind, name))
-            if existing is not None:
-                message = (
-                    f"{kind}:{name} is registered twice: by {existing.plugin} "
-                    f"({existing.distribution}) and by {info.name} ({info.distribution}); "
-                    "block one of them in [plugins] block"
-                )
-                self.conflicts[(kind, name)] = message
-                raise PluginError(message)
+            if install is not None and not isinstance(install, str):
+                raise PluginError(f"{info.name}: {kind}:{name}: install must be a string")
             spec = ComponentSpec(
                 kind=kind,
                 name=name,
@@ -282,54 +512,125 @@ class PluginRegistry:
                 description=description or (factory.__doc__ or "").strip().split("\n")[0],
                 plugin=info.name,
                 distribution=info.distribution,
+                install=install or info.install,
             )
+            self._registered.setdefault(info.name, []).append(_component_record(spec))
+            existing = self.specs.get((kind, name))
+            if existing is not None:
+                message = (
+                    f"{kind}:{name} is registered twice: by {existing.plugin} "
+                    f"({existing.distribution}) and by {info.name} ({info.distribution}); "
+                    "block one of them in [plugins] block"
+                )
+                self.conflicts.setdefault((kind, name), message)
+                info.conflicts.append(spec.key)
+                logger.warning("{}: neither can be selected", message)
+                return
             self.specs[(kind, name)] = spec
-            added.append(spec)
             info.components.append(spec.key)
 
         return register
+
+    def _command_names(self, plugin_name: str) -> list[str]:
+        """The commands a plugin's ``register_commands`` adds, found by calling it on a
+        scratch group (its failure is reported when the real group is built)."""
+        import click
+
+        names: set[str] = set()
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            if impl.plugin_name != plugin_name:
+                continue
+            group = click.Group()
+            try:
+                impl.function(group)
+            except Exception:  # reported when call_each builds the real group
+                continue
+            names.update(group.commands)
+        return sorted(names)
 
     # -- queries -----------------------------------------------------------------------
 
     def spec(self, kind: str, name: str) -> ComponentSpec:
         """The registered component ``kind``/``name``, or a :class:`PluginError` that says
-        which plugin should provide it, why it is missing, and how to install it."""
-        self.load()
+        which plugin should provide it, why it is missing, and how to install it (raised
+        from the plugin's own exception when it failed: ``-v`` shows its traceback)."""
         if kind not in KINDS:
             raise PluginError(f"unknown component kind {kind!r}")
+        self.provide(kind, name)
+        if (kind, name) not in self.specs and (kind, name) not in self.conflicts:
+            self.load_all()  # a name the manifest does not know: look everywhere
         if (kind, name) in self.conflicts:
             raise PluginError(self.conflicts[(kind, name)])
         spec = self.specs.get((kind, name))
         if spec is not None:
             return spec
+        raise self._missing(kind, name)
+
+    def _missing(self, kind: str, name: str) -> PluginError:
         registered = sorted(n for k, n in self.specs if k == kind)
         message = f"{kind} {name!r} is not available{suggest(name, registered)}"
         dist = KNOWN_DISTRIBUTIONS.get((kind, name))
         broken = [i for i in self.infos if i.status == "error"]
         blocked = [i for i in self.infos if i.status == "blocked"]
-        owner = next((i for i in broken + blocked if dist and i.distribution == dist), None)
+        owner = next(
+            (
+                i
+                for i in broken + blocked
+                if (dist and i.distribution == dist) or self._claimed(i.name, kind, name)
+            ),
+            None,
+        )
+        hint = self._hint(owner, kind, name) if owner is not None else None
+        culprit = owner or (broken[0] if len(broken) == 1 else None)
+        cause = self.failures.get(culprit.name) if culprit is not None else None
         if owner is not None and owner.status == "error":
             message += (
                 f": its plugin {owner.name} ({owner.distribution}) failed to load: {owner.error}"
             )
+            if hint:
+                message += f"; to install what it needs: {hint}"
         elif owner is not None:
-            message += f": its distribution {owner.distribution} is blocked in [plugins] block"
+            why = owner.error or "blocked in [plugins] block"
+            message += f": its distribution {owner.distribution} is {why}"
         else:
             message += f" (registered {kind}s: {', '.join(registered) or 'none'})"
             if broken:
                 message += "; plugins that failed to load: " + ", ".join(
-                    f"{i.name} ({i.distribution}): {i.error}" for i in broken
+                    f"{i.name} ({i.distribution}): {i.error}" + _hinted(self._hint(i, kind, name))
+                    for i in broken
                 )
             if blocked:
-                message += "; blocked in [plugins] block: " + ", ".join(
-                    f"{i.name} ({i.distribution})" for i in blocked
-                )
+                message += "; blocked in [plugins] block or left out of [plugins] load: "
+                message += ", ".join(f"{i.name} ({i.distribution})" for i in blocked)
             if dist:
                 message += f"; it is provided by {dist}: pip install {dist}"
-        raise PluginError(message)
+        error = PluginError(message)
+        error.__cause__ = cause
+        return error
+
+    def _claimed(self, ep_name: str, kind: str, name: str) -> bool:
+        """Whether a previous manifest says plugin ``ep_name`` registers ``kind``/``name``
+        (only to name the owner of a missing component in a message)."""
+        entry = self._cached.get(ep_name) or self._entries.get(ep_name) or {}
+        return any(c["kind"] == kind and c["name"] == name for c in entry.get("components", []))
+
+    def _hint(self, owner: PluginInfo, kind: str, name: str) -> str | None:
+        """The install hint for a component of ``owner``: the component's own, the
+        plugin's (``TRADEKERNEL_INSTALL``, or the one a previous manifest recorded), else
+        ``pip install`` of a first-party distribution."""
+        entry = self._cached.get(owner.name) or {}
+        for component in entry.get("components", []):
+            if component["kind"] == kind and component["name"] == name and component["install"]:
+                return component["install"]
+        hint = owner.install or entry.get("install")
+        if hint:
+            return hint
+        dist = KNOWN_DISTRIBUTIONS.get((kind, name))
+        return f"pip install {dist}" if dist and dist == owner.distribution else None
 
     def names(self, kind: str) -> list[str]:
-        self.load()
+        """Every registered component of ``kind`` (imports every plugin)."""
+        self.load_all()
         return sorted(n for k, n in self.specs if k == kind)
 
     def hook(self) -> Any:
@@ -353,6 +654,79 @@ class PluginRegistry:
 
     def observers(self, hook_name: str) -> list[Any]:
         return list(getattr(self.pm.hook, hook_name).get_hookimpls())
+
+
+def api_problem(declared: Any, api: str = API_VERSION) -> str | None:
+    """Why a plugin declaring ``TRADEKERNEL_API = declared`` cannot load against API
+    ``api``, or ``None`` when it can (or declares nothing). ``declared`` is comma-separated
+    comparisons on ``MAJOR.MINOR`` (``">=1.0,<2"``); a bare ``MAJOR`` means ``MAJOR.0``,
+    except with ``==``/``!=``, where it means any minor of that major."""
+    if declared is None:
+        return None
+    if not isinstance(declared, str):
+        return f"TRADEKERNEL_API must be a string such as '>=1.0,<2', not {type(declared).__name__}"
+    have = tuple(int(p) for p in api.split("."))
+    clauses = declared.split(",")
+    for clause in clauses:
+        match = re.fullmatch(r"\s*(>=|<=|==|!=|>|<)\s*(\d{1,6})(?:\.(\d{1,6}))?\s*", clause)
+        if match is None:
+            return (
+                f"malformed TRADEKERNEL_API {declared!r}: expected comparisons such as "
+                "'>=1.0,<2' (operators >=, >, <=, <, ==, !=)"
+            )
+        op, major, minor = match.groups()
+        want = (int(major), int(minor or 0))
+        got = have if minor is not None or op not in ("==", "!=") else have[:1]
+        want = want if minor is not None or op not in ("==", "!=") else want[:1]
+        if not _COMPARE[op](got, want):
+            return (
+                f"built for tradekernel API {declared.strip()} but this kernel provides API {api}"
+            )
+    return None
+
+
+_COMPARE: dict[str, Callable[[tuple[int, ...], tuple[int, ...]], bool]] = {
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+def _hinted(hint: str | None) -> str:
+    return f" (to install what it needs: {hint})" if hint else ""
+
+
+def _install_hint(module: Any) -> str | None:
+    hint = getattr(module, "TRADEKERNEL_INSTALL", None)
+    return hint if isinstance(hint, str) and hint.strip() else None
+
+
+def _observes(entry: dict[str, Any]) -> bool:
+    """Whether a plugin has a hook that must run without being asked (any hook but the
+    ``register_*`` ones): it is imported by every command."""
+    return any(not hook.startswith("register_") for hook in entry["hooks"])
+
+
+def _shape(entry: dict[str, Any]) -> tuple[Any, ...]:
+    """What a manifest entry is trusted for: the components, hooks and commands."""
+    components = sorted((c["kind"], c["name"]) for c in entry["components"])
+    failed = entry.get("failed", False)
+    return (components, sorted(entry["hooks"]), sorted(entry["commands"]), failed)
+
+
+def _component_record(spec: ComponentSpec) -> dict[str, Any]:
+    config = spec.config_class
+    return {
+        "kind": spec.kind,
+        "name": spec.name,
+        "version": spec.version,
+        "description": spec.description if isinstance(spec.description, str) else None,
+        "config": f"{config.__module__}:{config.__qualname__}" if config is not None else None,
+        "install": spec.install,
+    }
 
 
 def _normalise(name: str) -> str:

@@ -126,7 +126,18 @@ class KernelSettings:
 class PluginsSettings:
     """``[plugins]``: which installed distributions may load."""
 
-    block: list[str] = field(factory=list)
+    block: list[str] = field(factory=list, validator=lambda i, a, v: _names(i, a, v))
+    """Distributions or entry-point names never imported."""
+    load: list[str] | None = field(default=None, validator=lambda i, a, v: _names(i, a, v))
+    """When set, the only distributions or entry-point names imported (an allowlist, like
+    ``LLM_LOAD_PLUGINS``); ``[]`` imports none. The kernel's defaults always load."""
+
+
+def _names(_inst: Any, attribute: attrs.Attribute, value: list[str] | None) -> None:
+    """attrs validator: plugin names are non-empty."""
+    for name in value or ():
+        if not name.strip():
+            raise ValueError(f"{attribute.name}: an empty name names no plugin")
 
 
 def _unique(_inst: Any, attribute: attrs.Attribute, value: list[str]) -> None:

@@ -128,6 +128,7 @@ class Settings:
     sources: dict[tuple[str, ...], str] = field(factory=dict)
     """Where each explicitly set value came from: ``file``, ``env:NAME`` or ``cli:--flag``."""
     _environ: Mapping[str, str] = field(factory=dict, repr=False)
+    _env_references: list[tuple[str, str]] = field(factory=list, repr=False, eq=False)
     _redactor: Redactor = field(factory=Redactor, repr=False, eq=False)
 
     # -- loading -------------------------------------------------------------------
@@ -140,11 +141,14 @@ class Settings:
         overrides: Mapping[str, Any] | None = None,
         environ: Mapping[str, str] | None = None,
         env_names: Iterable[str] = (),
+        check_env_names: bool = True,
     ) -> Settings:
         """Load settings from file, environment and CLI ``overrides`` (``"kernel.mode"``).
 
         ``env_names``: variables the command line names (``--hmac-key-env NAME``), which
-        the check of ``TRADEKERNEL_`` variable names accepts."""
+        the check of ``TRADEKERNEL_`` variable names accepts. ``check_env_names=False``
+        defers that check to :meth:`check_env_names` (the CLI loads settings to find a
+        plugin's command before the command has parsed the names it adds)."""
         env = dict(os.environ if environ is None else environ)
         path, required = _config_path(config_path, env)
         raw: dict[str, Any] = {}
@@ -181,13 +185,16 @@ class Settings:
             keys = _spelled_as_existing(raw, keys)
             _set_path(raw, keys, _parse_env_value(value), name)
             sources[keys] = f"env:{name}"
-        _check_env_names(env, raw, env_names)
+        if check_env_names:
+            _check_env_names(env, raw, env_names)
+        env_references_of_file = env_references(raw)
         for dotted, (value, flag) in _normalise_overrides(overrides):
             keys = tuple(dotted.split("."))
             _set_path(raw, keys, value, flag)
             sources[keys] = f"cli:{flag}"
         settings = cls._from_raw(raw, path, sources)
         settings._environ = env
+        settings._env_references = env_references_of_file
         settings.config_path = path if path.exists() else None
         kernel_sections = {
             name: converter.unstructure(getattr(settings, name)) for name in SECTIONS
@@ -335,8 +342,19 @@ class Settings:
         return self.kernel.state_dir
 
     @property
+    def plugin_manifest_path(self) -> Path:
+        """The plugin manifest cache (:mod:`tradekernel.plugin_manifest`): under the state
+        directory, written only once that directory exists (never created for a cache)."""
+        return self.state_dir / "cache" / "plugins.json"
+
+    @property
     def _label(self) -> str:
         return self.config_path.name if self.config_path else DEFAULT_CONFIG.name
+
+    def check_env_names(self, named: Iterable[str] = ()) -> None:
+        """Refuse a ``TRADEKERNEL_`` variable that sets nothing (the check :meth:`load`
+        makes unless told to defer it); ``named``: variables the command line names."""
+        _check_env_names(self._environ, {}, {name for _, name in self._env_references} | set(named))
 
     def where(self, *path: str) -> str:
         """Where the value at ``path`` was set, for error messages: the file's name,

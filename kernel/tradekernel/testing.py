@@ -141,7 +141,7 @@ class KernelFactory:
         path = self.write_config(config.replace("{state_dir}", state_dir))
         env = {"TRADEKERNEL_KERNEL__STATE_DIR": state_dir, **(environ or {})}
         settings = Settings.load(path, environ=env)
-        registry = PluginRegistry(block=settings.plugins.block)
+        registry = PluginRegistry(block=settings.plugins.block, allow=settings.plugins.load)
         recorder = Recorder()
         registry.add_plugin(recorder, f"test-recorder-{len(self.kernels)}")
         for plugin, name in plugins:

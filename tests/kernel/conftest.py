@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from loguru import logger
-from tradekernel.cli import cli as cli_group
 from tradekernel.cli import main
 from tradekernel.plugins import PluginRegistry
 
@@ -96,18 +95,8 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     _log_to_current_stderr()
-    _forget_plugin_commands()
     yield
     _log_to_current_stderr()
-    _forget_plugin_commands()
-
-
-def _forget_plugin_commands() -> None:
-    # The click group is a module global: forget plugin commands an in-process run added.
-    for name in list(cli_group.commands):
-        if name not in cli_group.lazy_subcommands:
-            del cli_group.commands[name]
-    cli_group._plugin_commands_loaded = False
 
 
 def _log_to_current_stderr() -> None:

@@ -216,12 +216,18 @@ def test_plugins_list_reports_every_broken_plugin_without_failing(tk, bad_site) 
 
     assert infos["tk-dup-a"]["status"] == "enabled"
     assert infos["tk-dup-a"]["components"] == ["guard:twin"]
-    assert infos["tk-dup-b"]["status"] == "error"
-    assert "tk-dup-a" in infos["tk-dup-b"]["error"] and "tk-dup-b" in infos["tk-dup-b"]["error"]
+    # a clash knocks out the clashing component only: tk-dup-b stays enabled, its
+    # guard:twin is listed as a conflict (and selecting it fails closed, below)
+    assert infos["tk-dup-b"]["status"] == "enabled"
+    assert infos["tk-dup-b"]["conflicts"] == ["guard:twin"]
+    assert infos["tk-dup-b"]["error"] is None
+    assert "guard:twin is registered twice: by tk-dup-a (tk-dup-a) and by tk-dup-b" in (
+        result.stderr
+    )
 
     # the installed contrib plugin is unaffected, and each failure is logged as a warning
     assert infos["symbol-blocklist"]["status"] == "enabled"
-    for name in ("tk-broken", "tk-unknown-hook", "tk-wrong-args", "tk-dup-b"):
+    for name in ("tk-broken", "tk-unknown-hook", "tk-wrong-args"):
         assert f"WARNING plugin {name} ({name}) not loaded" in result.stderr
 
     text = tk("plugins", "list", pythonpath=bad_site)

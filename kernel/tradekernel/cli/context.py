@@ -29,26 +29,38 @@ class AppContext:
         """Environment variables the command line names (``--hmac-key-env``): the
         settings' check of ``TRADEKERNEL_`` names accepts them. Add before :meth:`settings`."""
         self._settings = settings
+        self._env_checked = settings is not None
         self._registry = registry
         self._kernel = kernel
         self._closers: list[Any] = []
 
     def settings(self) -> Any:
+        settings = self._load_settings()
+        if not self._env_checked:
+            settings.check_env_names(self.env_names)
+            self._env_checked = True
+        return settings
+
+    def _load_settings(self) -> Any:
         if self._settings is None:
             from ..settings import Settings
 
             self._settings = Settings.load(
-                self.config_path, overrides=self.overrides, env_names=self.env_names
+                self.config_path, overrides=self.overrides, check_env_names=False
             )
             configure_logging(self.verbose, self._settings)
             _REDACTORS.append(self._settings.redact)
         return self._settings
 
-    def registry(self) -> Any:
+    def registry(self, *, check_env_names: bool = True) -> Any:
+        """The plugin registry ``[plugins]`` describes. ``check_env_names=False`` while a
+        plugin's command is looked up: the command has not parsed the variable names its
+        options add (``--hmac-key-env``) yet, so the settings' name check waits for it."""
         if self._registry is None:
             from ..plugins import PluginRegistry
 
-            self._registry = PluginRegistry(block=self.settings().plugins.block).load()
+            settings = self.settings() if check_env_names else self._load_settings()
+            self._registry = PluginRegistry.from_settings(settings).load()
         return self._registry
 
     def kernel(self) -> Any:
@@ -68,6 +80,8 @@ class AppContext:
         self._closers.clear()
         if self._kernel is not None:
             self._kernel.close()
+        if self._registry is not None:
+            self._registry.save()
 
 
 _REDACTORS: list[Any] = []

@@ -8,18 +8,22 @@ from typing import Any
 
 import click
 
+_PLUGIN_COMMANDS = "tradekernel.plugin_commands"
+
 
 class LazyGroup(click.Group):
     """Subcommands named in ``lazy_subcommands`` (``name -> "module:attr"``) load on use.
 
     Commands added by plugins (``register_commands``) are looked up only when a name is
-    not a built-in one, so ``--help`` and ``--version`` never import a plugin.
+    not a built-in one, so ``--help`` and ``--version`` never import a plugin. They are
+    added to a group of their own for each invocation (kept in the root context), so an
+    in-process invocation (``tradekernel.testing.invoke``) sees exactly the commands its
+    own configuration loads, never those an earlier invocation loaded.
     """
 
     def __init__(self, *args: Any, lazy_subcommands: dict[str, str] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.lazy_subcommands = lazy_subcommands or {}
-        self._plugin_commands_loaded = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         available = [n for n in self.lazy_subcommands if self._module_exists(n)]
@@ -53,13 +57,22 @@ class LazyGroup(click.Group):
             command = getattr(importlib.import_module(module_name), attr)
             self.commands.setdefault(cmd_name, command)
         command = super().get_command(ctx, cmd_name)
-        if command is None and not self._plugin_commands_loaded:
-            self._plugin_commands_loaded = True
-            self._load_plugin_commands(ctx)
-            command = super().get_command(ctx, cmd_name)
+        if command is None:
+            command = self._plugin_commands(ctx, cmd_name).commands.get(cmd_name)
+        if command is None:
+            _refuse_known(ctx, cmd_name)
         return command
 
-    def _load_plugin_commands(self, ctx: click.Context) -> None:
+    def _plugin_commands(self, ctx: click.Context, cmd_name: str) -> click.Group:
+        """This invocation's plugin commands, loaded on the first name not built in."""
+        meta = ctx.find_root().meta
+        group = meta.get(_PLUGIN_COMMANDS)
+        if group is None:
+            group = meta[_PLUGIN_COMMANDS] = click.Group(self.name)
+            self._load_plugin_commands(ctx, cmd_name, group)
+        return group
+
+    def _load_plugin_commands(self, ctx: click.Context, cmd_name: str, group: click.Group) -> None:
         from .context import AppContext
 
         app = ctx.ensure_object(AppContext)
@@ -67,8 +80,36 @@ class LazyGroup(click.Group):
         # the registry needs them now: --config decides what [plugins] block says.
         app.config_path = ctx.params.get("config_path", app.config_path)
         app.verbose = ctx.params.get("verbose", app.verbose)
+        # Only the plugins that add this command (by the manifest) are imported.
+        registry = app.registry(check_env_names=False)
+        registry.load_commands(cmd_name)
         # One plugin's broken command must not take the others (or the CLI) down.
-        app.registry().call_each("register_commands", cli=self)
+        registry.call_each("register_commands", cli=group)
+
+
+def _refuse_known(ctx: click.Context, cmd_name: str) -> None:
+    """A first-party command no loaded plugin adds: name the distribution that provides
+    it and why it is missing (exit 2) instead of click's "No such command"."""
+    from ..display import inert
+    from ..errors import EXIT_USAGE
+    from ..plugins import KNOWN_COMMANDS, _normalise
+    from .context import AppContext
+
+    dist = KNOWN_COMMANDS.get(cmd_name)
+    if dist is None:
+        return
+    infos = ctx.ensure_object(AppContext).registry(check_env_names=False).infos
+    owner = next((i for i in infos if _normalise(i.distribution) == _normalise(dist)), None)
+    message = f"the {cmd_name!r} command is provided by {dist}"
+    if owner is not None and owner.status == "blocked":
+        message += f", which is {owner.error or 'blocked in [plugins] block'}"
+    elif owner is not None and owner.status == "error":
+        message += f", which failed to load: {inert(owner.error or '')}"
+    else:
+        message += f": pip install {dist}"
+    error = click.ClickException(message)
+    error.exit_code = EXIT_USAGE
+    raise error
 
 
 def _static_command(name: str, target: str) -> click.Command | None:

@@ -18,9 +18,9 @@ def plugins() -> None:
 @json_option
 @pass_app
 def list_plugins(app: AppContext, as_json: bool) -> None:
-    """List plugins: distribution, version, components, hooks, status and load error."""
-    registry = app.registry()
-    infos = registry.infos
+    """List plugins: distribution, version, components, commands, hooks, status and load
+    error. Imports every allowed plugin."""
+    infos = app.registry().listing()
     if as_json:
         echo_json(infos)
         return
@@ -29,9 +29,17 @@ def list_plugins(app: AppContext, as_json: bool) -> None:
         click.echo(f"{info.name}  ({info.distribution}{version})  [{info.status}]")
         if info.components:
             click.echo(f"    components: {', '.join(info.components)}")
+        if info.conflicts:
+            click.echo(
+                f"    conflicts:  {', '.join(info.conflicts)} (registered twice: neither loads)"
+            )
+        if info.commands:
+            click.echo(f"    commands:   {', '.join(info.commands)}")
         hooks = [h for h in info.hooks if not h.startswith("register_")]
         if hooks:
             click.echo(f"    observes:   {', '.join(hooks)}")
+        if info.install:
+            click.echo(f"    install:    {inert(info.install)}")
         if info.error:
             click.echo(f"    error:      {inert(info.error)}")
 

@@ -158,7 +158,7 @@ def run_backtest(
             return now or EPOCH
 
         observer = BacktestObserver(book, clock)
-        registry = PluginRegistry(block=settings.plugins.block)
+        registry = PluginRegistry(block=settings.plugins.block, allow=settings.plugins.load)
         registry.add_plugin(observer, "tradekernel.backtest")
         for plugin, name in plugins:
             registry.add_plugin(plugin, name)
