@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..display import inert
+from ..readable import format_money, format_quantity
 from ..store.states import IntentState
 from .context import AppContext, echo_json, json_option, pass_app
 
@@ -56,7 +57,11 @@ def record_dict(record: Any) -> dict[str, Any]:
 
 def _line(record: Any) -> str:
     intent = record.intent
-    amount = f"qty {intent.quantity}" if intent.quantity is not None else f"${intent.notional}"
+    amount = (
+        f"qty {format_quantity(intent.quantity)}"
+        if intent.quantity is not None
+        else f"${format_money(intent.notional)}"
+    )
     extra = f"  ({inert(record.reason)})" if record.reason else ""
     return (
         f"{inert(record.id)}  {record.state.value:<16} {intent.side.value:<4} "
@@ -190,9 +195,12 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
         click.echo(f"  WARNING:   {inert(warning)}; it cannot be approved")
         click.echo(f"warning: intent {inert(p.intent_id)}: {inert(warning)}", err=True)
     price = f" @ {p.limit_price}" if p.limit_price else ""
-    order = f"{p.side} {p.quantity} {p.symbol} {p.order_type}{price} via {p.broker}"
+    order = (
+        f"{p.side} {format_quantity(p.quantity)} {p.symbol} {p.order_type}{price} via {p.broker}"
+    )
     click.echo(f"  order:     {inert(order)}")
-    click.echo(f"  notional:  ~{p.estimated_notional} (reference price {p.ref_price})")
+    notional = format_money(p.estimated_notional)
+    click.echo(f"  notional:  ~{notional} (reference price {inert(p.ref_price)})")
     for v in p.verdicts:
         mark = "allow" if v["allow"] else "DENY"
         text = f"{v['guard']} {mark} {v['code']} {v['detail']}".rstrip()

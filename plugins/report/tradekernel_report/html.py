@@ -14,7 +14,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from tradekernel.api import inert
+from tradekernel.api import format_money, format_quantity, inert
 
 from . import svg
 from .svg import PALETTE, Series
@@ -35,6 +35,10 @@ CHARTS: tuple[tuple[str, str], ...] = (
     ("chart-denials", "Guard denials by reason code"),
 )
 """Every chart of the dashboard: (element id, title), in page order."""
+
+LLM_COST_PLACES = 4
+"""Places of an LLM cost in USD: one call costs fractions of a cent, so the cent would
+read ``0.00``; account money is shown to the cent."""
 
 CSS = """
 *{box-sizing:border-box}
@@ -172,16 +176,16 @@ def _kpis(r: Mapping[str, Any]) -> list[tuple[str, Any]]:
     llm, acct = r["strategist_llm"], r["account"]
     rate = llm["success_rate"]
     return [
-        ("Equity", acct["equity"]),
-        ("Realized P&L", acct["realized_pnl"]),
-        ("Unrealized P&L", acct["unrealized_pnl"]),
-        ("Exposure", acct["exposure"]),
+        ("Equity", format_money(acct["equity"])),
+        ("Realized P&L", format_money(acct["realized_pnl"])),
+        ("Unrealized P&L", format_money(acct["unrealized_pnl"])),
+        ("Exposure", format_money(acct["exposure"])),
         ("Cycles", acct["cycles"]),
         ("LLM calls", llm["calls"]),
         ("LLM success", None if rate is None else f"{rate * 100:.1f}%"),
         ("LLM p95 latency", _ms(llm["latency_ms"]["p95"])),
         ("Tokens", llm["tokens"]["total"]),
-        ("Est. cost (USD)", llm["estimated_cost_usd"]),
+        ("Est. cost (USD)", format_money(llm["estimated_cost_usd"], LLM_COST_PLACES)),
         ("Intents", r["intents"]["total"]),
         ("Guard denials", r["intents"]["denials"]["total"]),
         ("Data rejections", r["data_quality"]["rejections"]),
@@ -247,6 +251,11 @@ def _tables(r: Mapping[str, Any]) -> str:
                     "tokens prompt / completion / total",
                     "{prompt} / {completion} / {total}".format(**llm["tokens"]),
                 ],
+                [
+                    "estimated / reported cost (USD)",
+                    f"{format_money(llm['estimated_cost_usd'], LLM_COST_PLACES)} / "
+                    f"{format_money(llm['reported_cost_usd'], LLM_COST_PLACES)}",
+                ],
                 ["cache hits", llm["cache_hits"]],
                 [
                     "budget exhausted",
@@ -289,8 +298,14 @@ def _tables(r: Mapping[str, Any]) -> str:
                 ],
                 ["orders by last status", r["orders"]["by_status"]],
                 [
-                    "fills notional / commission",
-                    f"{r['orders']['fills']['notional']} / {r['orders']['fills']['commission']}",
+                    "fills quantity / notional / commission",
+                    " / ".join(
+                        (
+                            format_quantity(r["orders"]["fills"]["quantity"]),
+                            format_money(r["orders"]["fills"]["notional"]),
+                            format_money(r["orders"]["fills"]["commission"]),
+                        )
+                    ),
                 ],
             ],
         ),
