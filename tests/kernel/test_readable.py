@@ -9,7 +9,6 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from tradekernel.readable import format_money, format_quantity
 
 finite = st.decimals(allow_nan=False, allow_infinity=False)
