@@ -56,14 +56,26 @@ def format_money(value: Any, places: int = MONEY_PLACES) -> str:
     return str(value) if number is None else _places(number, places)
 
 
-def format_quantity(value: Any, step: Any = None) -> str:
-    """A quantity for a person to read: to the places of its ``step`` (the broker's lot
-    increment, e.g. ``0.001`` gives 3 places, ``1`` none) when known, otherwise at most
-    :data:`QUANTITY_PLACES` places with trailing zeros dropped (``20.0000000000`` reads
-    ``20``). None reads ``-``; anything that is not a finite number is shown as given.
+def _significant_places(value: Decimal) -> int:
+    """Decimal places ``value`` needs (``2.50`` needs 1, ``0E-10`` none), exactly: no
+    context rounding, however many digits."""
+    _, digits, exponent = value.as_tuple()
+    kept = "".join(map(str, digits)).rstrip("0")
+    if not kept:
+        return 0
+    return max(0, -(int(exponent) + len(digits) - len(kept)))
 
-    >>> format_quantity("20.0000000000"), format_quantity("0.12345", "0.001")
-    ('20', '0.123')
+
+def format_quantity(value: Any, step: Any = None) -> str:
+    """A quantity for a person to read: with the places of its ``step`` (the lot
+    increment, ``[runtime] quantity_step``: ``0.001`` gives 3 places, ``1`` none) when
+    known, otherwise with trailing zeros dropped (``20.0000000000`` reads ``20``). A
+    quantity that does not sit on its step keeps the places it has, so a reader is never
+    shown a rounded order size; at most :data:`QUANTITY_PLACES` places. None reads ``-``;
+    anything that is not a finite number is shown as given.
+
+    >>> format_quantity("20.0000000000"), format_quantity("2", "0.01"), format_quantity("2.5", 1)
+    ('20', '2.00', '2.5')
     """
     if value is None:
         return MISSING
@@ -71,7 +83,10 @@ def format_quantity(value: Any, step: Any = None) -> str:
     if number is None:
         return str(value)
     step_value = _decimal(step)
+    least = 0
     if step_value is not None and step_value > 0:
-        return _places(number, max(0, -step_value.normalize().as_tuple().exponent))
-    text = _places(number, QUANTITY_PLACES)
-    return text.rstrip("0").rstrip(".") if "." in text else text
+        least = min(_significant_places(step_value), QUANTITY_PLACES)
+    text = _places(number, max(least, min(_significant_places(number), QUANTITY_PLACES)))
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0").ljust(least, "0")  # zeros the 8-place cut left
+    return f"{whole}.{fraction}" if fraction else whole

@@ -18,6 +18,7 @@ any_number = st.one_of(
     st.integers(),
     st.floats(allow_nan=False, allow_infinity=False),
 )
+EXACT = Context(prec=1000)
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 
 
@@ -26,7 +27,7 @@ def test_money_never_has_more_than_two_places_and_is_the_rounded_value(value):
     text = format_money(value)
     assert MONEY.match(text), text
     exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    assert abs(Decimal(text) - exact) <= Decimal("0.005")
+    assert abs(EXACT.subtract(Decimal(text), exact)) <= Decimal("0.005")
     assert text != "-0.00"
 
 
@@ -62,13 +63,16 @@ def test_the_dashboard_examples_of_the_issue():
 
 
 @given(finite, st.sampled_from(["1", "0.1", "0.001", "0.00000001", "5", "0.25"]))
-def test_quantity_has_the_places_of_its_step(value, step):
+def test_quantity_shows_its_step_places_and_never_rounds_off_the_step(value, step):
+    """At least the step's places; a value off its step keeps its own (up to 8)."""
     text = format_quantity(value, step)
-    places = max(0, -Decimal(step).normalize().as_tuple().exponent)
-    assert len(text.partition(".")[2]) == places
-    assert abs(Decimal(text) - value) <= Decimal(step).normalize().scaleb(0) / 2 + Decimal(
-        1
-    ).scaleb(-places)
+    places = len(text.partition(".")[2])
+    step_places = max(0, -Decimal(step).normalize().as_tuple().exponent)
+    own_places = max(0, -value.normalize(EXACT).as_tuple().exponent) if value else 0
+    assert step_places <= places <= max(step_places, min(own_places, 8))
+    assert abs(EXACT.subtract(Decimal(text), value)) <= Decimal("0.000000005")
+    if own_places <= 8:
+        assert Decimal(text) == value  # nothing hidden
 
 
 @given(finite)
@@ -77,12 +81,14 @@ def test_quantity_without_a_step_drops_trailing_zeros_and_keeps_at_most_eight_pl
     assert "e" not in text.lower() and text != "-0"
     assert len(text.partition(".")[2]) <= 8
     assert not text.endswith(".") and not ("." in text and text.endswith("0"))
-    assert abs(Decimal(text) - value) <= Decimal("0.000000005")
+    assert abs(EXACT.subtract(Decimal(text), value)) <= Decimal("0.000000005")
 
 
 def test_quantity_examples():
     assert format_quantity("20.0000000000") == "20"
-    assert format_quantity("0.12345", "0.001") == "0.123"
+    assert format_quantity("0.123", "0.001") == "0.123"
+    assert format_quantity("0.12345", "0.001") == "0.12345"  # off its step: not rounded
+    assert format_quantity("2.5", 1) == "2.5"
     assert format_quantity("3", "0.01") == "3.00"
     assert format_quantity("100") == "100"
     assert format_quantity(None) == "-"
