@@ -363,7 +363,7 @@ def test_config_check_writes_nothing_so_run_opens_the_account_it_configures(work
     cfg.write_text(cfg.read_text() + "[broker.paper]\ncash = 5000\n")
     ran = tk(cfg, "run", "--json")
     assert ran.returncode == 0, ran.stderr
-    assert json.loads(ran.stdout)["equity"] == "5000.00"
+    assert json.loads(ran.stdout)["equity"] == "5000"  # --json keeps the exact amount
     assert (workdir / "state" / "paper.db").exists()
 
 

@@ -245,3 +245,24 @@ def test_cli_preview_warns_and_approve_refuses_a_tampered_intent(run_cli, state_
     assert code == 3 and "journal_mismatch" in err and "nothing was changed" in err
     with Store.open(state_dir) as store:
         assert store.get(iid).state is IntentState.PENDING_APPROVAL
+
+
+def test_cli_shows_money_to_the_cent_and_quantities_to_their_step_json_stays_exact(
+    run_cli, state_dir, helpers
+):
+    with Store.open(state_dir) as store:
+        svc = ApprovalService(store, helpers.make_settings(state_dir))
+        by_qty = helpers.make_intent(0, quantity=Decimal("10.000000000"))
+        store.add_intent(by_qty, cycle_id="c1", broker="paper", ref_price=Decimal("50.123456"))
+        by_notional = helpers.make_intent(1, quantity=None, notional=Decimal("1925.8049"))
+        store.add_intent(by_notional, cycle_id="c1", broker="paper", ref_price=Decimal("50"))
+        svc.submit(by_qty.id, ALLOW)
+    code, out, _ = run_cli("intents", "preview", by_qty.id)
+    assert code == 0 and "buy 10 AAA" in out and "notional:  ~501.23 " in out
+    code, out, _ = run_cli("intents", "preview", by_qty.id, "--json")
+    assert Decimal(json.loads(out)["estimated_notional"]) == Decimal("501.23456")
+    code, out, _ = run_cli("intents", "list")
+    assert code == 0 and " qty 10 " in out and " $1925.80 " in out
+    code, out, _ = run_cli("intents", "list", "--json")
+    notionals = [i["intent"]["notional"] for i in json.loads(out)["intents"]]
+    assert "1925.8049" in notionals

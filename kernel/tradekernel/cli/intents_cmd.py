@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..display import inert
+from ..readable import format_money, format_quantity
 from ..store.states import IntentState
 from .context import AppContext, echo_json, json_option, pass_app
 
@@ -54,9 +55,18 @@ def record_dict(record: Any) -> dict[str, Any]:
     return data
 
 
-def _line(record: Any) -> str:
+def _step(app: AppContext) -> Any:
+    """``[runtime] quantity_step``: the places a quantity is shown with."""
+    return app.settings().runtime.quantity_step
+
+
+def _line(record: Any, step: Any = None) -> str:
     intent = record.intent
-    amount = f"qty {intent.quantity}" if intent.quantity is not None else f"${intent.notional}"
+    amount = (
+        f"qty {format_quantity(intent.quantity, step)}"
+        if intent.quantity is not None
+        else f"${format_money(intent.notional)}"
+    )
     extra = f"  ({inert(record.reason)})" if record.reason else ""
     return (
         f"{inert(record.id)}  {record.state.value:<16} {intent.side.value:<4} "
@@ -126,8 +136,9 @@ def list_cmd(
             }
         )
     else:
+        step = _step(app) if records else None
         for record in records:
-            click.echo(_line(record))
+            click.echo(_line(record, step))
         if not records:
             click.echo("no intents")
     if stuck:
@@ -149,7 +160,7 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
     if as_json:
         echo_json({"intent": record_dict(record), "journal": [unstructure(r) for r in rows]})
         return
-    click.echo(_line(record))
+    click.echo(_line(record, _step(app)))
     for key in ("cycle_id", "broker", "client_order_id", "broker_order_id", "order_status"):
         click.echo(f"  {key}: {inert(getattr(record, key))}")
     click.echo(f"  rationale: {inert(record.intent.rationale)}")
@@ -190,9 +201,13 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
         click.echo(f"  WARNING:   {inert(warning)}; it cannot be approved")
         click.echo(f"warning: intent {inert(p.intent_id)}: {inert(warning)}", err=True)
     price = f" @ {p.limit_price}" if p.limit_price else ""
-    order = f"{p.side} {p.quantity} {p.symbol} {p.order_type}{price} via {p.broker}"
+    order = (
+        f"{p.side} {format_quantity(p.quantity, _step(app))} {p.symbol} {p.order_type}{price} "
+        f"via {p.broker}"
+    )
     click.echo(f"  order:     {inert(order)}")
-    click.echo(f"  notional:  ~{p.estimated_notional} (reference price {p.ref_price})")
+    notional = format_money(p.estimated_notional)
+    click.echo(f"  notional:  ~{notional} (reference price {inert(p.ref_price)})")
     for v in p.verdicts:
         mark = "allow" if v["allow"] else "DENY"
         text = f"{v['guard']} {mark} {v['code']} {v['detail']}".rstrip()

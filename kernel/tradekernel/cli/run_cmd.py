@@ -9,6 +9,7 @@ import click
 
 from ..display import inert
 from ..errors import ConfigError
+from ..readable import format_money
 from ..settings import Duration
 from .context import AppContext, echo_json, json_option, pass_app
 
@@ -93,7 +94,8 @@ def _equity(runtime: Any) -> Decimal | None:
 
 
 def _money(value: Decimal | int) -> str:
-    return str(Decimal(value).quantize(Decimal("0.01")))
+    """The exact amount for ``--json`` (the printed summary rounds it to the cent)."""
+    return format(Decimal(value), "f")
 
 
 def _summary(app: AppContext, runtime: Any, states: list, start_equity: Decimal | None) -> dict:
@@ -155,8 +157,9 @@ def _print_summary(s: dict) -> None:
     click.echo(f"  fills             {s['fills']}")
     if s["equity"] is not None:
         click.echo(
-            f"  equity            {s['equity']}  (cash {s['cash']}, P&L {s['pnl']}: "
-            f"realized {s['realized_pnl']}, unrealized {s['unrealized_pnl']})"
+            f"  equity            {format_money(s['equity'])}  (cash {format_money(s['cash'])}, "
+            f"P&L {format_money(s['pnl'])}: realized {format_money(s['realized_pnl'])}, "
+            f"unrealized {format_money(s['unrealized_pnl'])})"
         )
     click.echo(f"  state             {s['state_db']}")
     click.echo(f"  events            {s['events']}")

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import click
-from tradekernel.api import AppContext, echo_json, inert, json_option, pass_app
+from tradekernel.api import (
+    AppContext,
+    echo_json,
+    format_money,
+    format_quantity,
+    inert,
+    json_option,
+    pass_app,
+)
 
 SHOWN = (
-    ("final equity", "final_equity", "{:,.2f}"),
+    ("final equity", "final_equity", format_money),
     ("total return", "total_return", "{:.2%}"),
     ("CAGR", "cagr", "{:.2%}"),
     ("volatility (ann.)", "annual_volatility", "{:.2%}"),
@@ -22,9 +31,9 @@ SHOWN = (
     ("exposure", "exposure", "{:.1%}"),
     ("trades", "trades", "{}"),
     ("win rate", "win_rate", "{:.1%}"),
-    ("average trade", "average_trade", "{:,.2f}"),
+    ("average trade", "average_trade", format_money),
     ("profit factor", "profit_factor", "{:.3f}"),
-    ("commissions", "commissions", "{:,.2f}"),
+    ("commissions", "commissions", format_money),
 )
 
 
@@ -156,9 +165,11 @@ def _fields(spec: Any) -> dict[str, Any]:
     return attrs.asdict(spec, recurse=False)
 
 
-def _fmt(template: str, value: Any) -> str:
+def _fmt(template: str | Callable[[Any], str], value: Any) -> str:
     if value is None:
         return "-"
+    if callable(template):
+        return template(value)
     try:
         return template.format(value)
     except (TypeError, ValueError):
@@ -180,8 +191,9 @@ def _print_metrics(m: dict, out_dir: Path | None) -> None:
         )
     for p in m["open_positions"]:
         click.echo(
-            f"  open at end       {p['symbol']} {p['quantity']} @ {p['avg_price']} "
-            f"(last {p['market_price']}, unrealized {p['unrealized_pnl']})"
+            f"  open at end       {p['symbol']} {format_quantity(p['quantity'])} "
+            f"@ {format_money(p['avg_price'])} (last {format_money(p['market_price'])}, "
+            f"unrealized {format_money(p['unrealized_pnl'])})"
         )
     click.echo(f"  {'speed':<18} {m['bars_per_second']:,} bars/s ({m['elapsed_s']} s)")
     if out_dir is not None:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import click
-from tradekernel.api import AppContext, GateFailed, echo_json, json_option, pass_app
+from tradekernel.api import (
+    AppContext,
+    GateFailed,
+    echo_json,
+    format_money,
+    json_option,
+    pass_app,
+)
 
 STAGES = ("candidate", "shadow", "paper", "live")
 
@@ -64,12 +71,26 @@ def promote(
         return
     for g in result.gates:
         mark = "pass" if g.passed else "FAIL"
-        click.echo(f"  {mark}  {g.gate:<22} {g.value!s:<24} threshold {g.threshold}  ({g.source})")
+        value, threshold = _gate_text(g.gate, g.value), _gate_text(g.gate, g.threshold)
+        click.echo(f"  {mark}  {g.gate:<22} {value:<24} threshold {threshold}  ({g.source})")
     verb = "would be promoted" if check and result.passed else "promoted"
     if check and not result.passed:
         click.echo(f"{name}: gates for {target} fail")
     else:
         click.echo(f"{name}: {verb} {result.from_stage or 'unstaged'} -> {target}")
+
+
+MONEY_GATES = frozenset({"max_cost_per_trade"})
+"""Gates whose value is an amount of money (shown to the cent)."""
+
+
+def _gate_text(gate: str, value: object) -> str:
+    """A gate's value or threshold for reading: money to the cent, a ratio to 4 places."""
+    if gate in MONEY_GATES:
+        return format_money(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
 
 
 def _echo_last_attempt(store: object, name: str) -> None:

@@ -249,6 +249,7 @@ def test_account_pnl_and_equity_curve(report):
     ]
     assert a["equity_curve"][1] == {
         "ts": "2026-03-02T12:00:00+00:00",
+        "as_of": None,
         "equity": "100250.50",
         "cash": "99497.50",
         "realized_pnl": "0",

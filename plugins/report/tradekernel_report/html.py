@@ -10,11 +10,12 @@ checks each chart once the page is laid out and writes its verdict into the DOM
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
+from itertools import pairwise
 from typing import Any
 
-from tradekernel.api import inert
+from tradekernel.api import format_money, format_quantity, inert
 
 from . import svg
 from .svg import PALETTE, Series
@@ -35,6 +36,10 @@ CHARTS: tuple[tuple[str, str], ...] = (
     ("chart-denials", "Guard denials by reason code"),
 )
 """Every chart of the dashboard: (element id, title), in page order."""
+
+LLM_COST_PLACES = 4
+"""Places of an LLM cost in USD: one call costs fractions of a cent, so the cent would
+read ``0.00``; account money is shown to the cent."""
 
 CSS = """
 *{box-sizing:border-box}
@@ -101,11 +106,55 @@ def _figure(chart_id: str, title: str, body: str) -> str:
     )
 
 
+AXIS_CAPTIONS = {
+    "market": "market time (UTC)",
+    "cycle": "cycle",
+    "wall": "wall-clock time (UTC)",
+}
+"""The x-axis caption of the equity and P&L charts for each clock :func:`curve_clock`
+chooses."""
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        ts = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return ts if ts is None or ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def curve_clock(curve: Sequence[Mapping[str, Any]]) -> tuple[str, list[datetime] | None]:
+    """The x-axis of the equity and P&L charts: ``("market", as_of times)`` when every
+    point carries the cycle's market time and it never goes back (a replay or a demo runs
+    hundreds of market days in seconds of wall clock, which would draw a vertical line);
+    ``("cycle", None)`` (the cycle index) when market times are recorded but cannot order
+    the points (a replay restarted, or a clock that did not move); ``("wall", ts times)``
+    for events without a market time."""
+    market = [_instant(p.get("as_of")) for p in curve]
+    if any(m is not None for m in market):
+        present = [m for m in market if m is not None]
+        ordered = all(a <= b for a, b in pairwise(present))
+        if (
+            len(present) == len(market)
+            and ordered
+            and (len(present) == 1 or present[0] < present[-1])
+        ):
+            return "market", present
+        return "cycle", None
+    return "wall", [datetime.fromisoformat(p["ts"]) for p in curve]
+
+
 def charts(report: Mapping[str, Any]) -> dict[str, str]:
     """chart id -> its SVG, for every chart in :data:`CHARTS`."""
     titles = dict(CHARTS)
     curve = report["account"]["equity_curve"]
-    times = [datetime.fromisoformat(p["ts"]) for p in curve]
+    clock, times = curve_clock(curve)
+
+    def over_time(title: str, series: list[Series]) -> str:
+        if times is None:
+            return svg.index_line_chart(title, series, "account currency", AXIS_CAPTIONS[clock])
+        return svg.time_line_chart(title, times, series, "account currency", AXIS_CAPTIONS[clock])
+
     hourly = report["strategist_llm"]["hourly"]
 
     def col(key: str) -> list[float | None]:
@@ -114,20 +163,15 @@ def charts(report: Mapping[str, Any]) -> dict[str, str]:
     intents = report["intents"]["by_final_state"]
     denials = report["intents"]["denials"]["by_code"]
     return {
-        "chart-equity": svg.time_line_chart(
-            titles["chart-equity"],
-            times,
-            [Series("equity", [_num(p["equity"]) for p in curve])],
-            "account currency",
+        "chart-equity": over_time(
+            titles["chart-equity"], [Series("equity", [_num(p["equity"]) for p in curve])]
         ),
-        "chart-pnl": svg.time_line_chart(
+        "chart-pnl": over_time(
             titles["chart-pnl"],
-            times,
             [
                 Series("realized", [_num(p["realized_pnl"]) for p in curve], PALETTE[2]),
                 Series("unrealized", [_num(p["unrealized_pnl"]) for p in curve], PALETTE[3]),
             ],
-            "account currency",
         ),
         "chart-llm-latency": svg.hourly_chart(
             titles["chart-llm-latency"],
@@ -172,16 +216,16 @@ def _kpis(r: Mapping[str, Any]) -> list[tuple[str, Any]]:
     llm, acct = r["strategist_llm"], r["account"]
     rate = llm["success_rate"]
     return [
-        ("Equity", acct["equity"]),
-        ("Realized P&L", acct["realized_pnl"]),
-        ("Unrealized P&L", acct["unrealized_pnl"]),
-        ("Exposure", acct["exposure"]),
+        ("Equity", format_money(acct["equity"])),
+        ("Realized P&L", format_money(acct["realized_pnl"])),
+        ("Unrealized P&L", format_money(acct["unrealized_pnl"])),
+        ("Exposure", format_money(acct["exposure"])),
         ("Cycles", acct["cycles"]),
         ("LLM calls", llm["calls"]),
         ("LLM success", None if rate is None else f"{rate * 100:.1f}%"),
         ("LLM p95 latency", _ms(llm["latency_ms"]["p95"])),
         ("Tokens", llm["tokens"]["total"]),
-        ("Est. cost (USD)", llm["estimated_cost_usd"]),
+        ("Est. cost (USD)", format_money(llm["estimated_cost_usd"], LLM_COST_PLACES)),
         ("Intents", r["intents"]["total"]),
         ("Guard denials", r["intents"]["denials"]["total"]),
         ("Data rejections", r["data_quality"]["rejections"]),
@@ -247,6 +291,11 @@ def _tables(r: Mapping[str, Any]) -> str:
                     "tokens prompt / completion / total",
                     "{prompt} / {completion} / {total}".format(**llm["tokens"]),
                 ],
+                [
+                    "estimated / reported cost (USD)",
+                    f"{format_money(llm['estimated_cost_usd'], LLM_COST_PLACES)} / "
+                    f"{format_money(llm['reported_cost_usd'], LLM_COST_PLACES)}",
+                ],
                 ["cache hits", llm["cache_hits"]],
                 [
                     "budget exhausted",
@@ -289,8 +338,14 @@ def _tables(r: Mapping[str, Any]) -> str:
                 ],
                 ["orders by last status", r["orders"]["by_status"]],
                 [
-                    "fills notional / commission",
-                    f"{r['orders']['fills']['notional']} / {r['orders']['fills']['commission']}",
+                    "fills quantity / notional / commission",
+                    " / ".join(
+                        (
+                            format_quantity(r["orders"]["fills"]["quantity"]),
+                            format_money(r["orders"]["fills"]["notional"]),
+                            format_money(r["orders"]["fills"]["commission"]),
+                        )
+                    ),
                 ],
             ],
         ),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from tradekernel.api import inert
+from tradekernel.api import format_money, format_quantity, inert
+
+from .html import LLM_COST_PLACES
 
 
 def _v(value: Any) -> str:
@@ -27,12 +28,12 @@ def _cell(value: Any) -> str:
 
 def _money(value: Any) -> str:
     """Account money to the cent for reading (the JSON form keeps every digit)."""
-    if value is None:
-        return "-"
-    try:
-        return str(Decimal(str(value)).quantize(Decimal("0.01")))
-    except InvalidOperation:
-        return _v(value)
+    return format_money(value)
+
+
+def _usd(value: Any) -> str:
+    """An LLM cost in USD, to :data:`~tradekernel_report.html.LLM_COST_PLACES` places."""
+    return format_money(value, LLM_COST_PLACES)
 
 
 def _pct(value: float | None) -> str:
@@ -125,8 +126,8 @@ def _llm(s: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
                 "tokens (prompt + completion = total)",
                 f"{t['prompt']} + {t['completion']} = {t['total']}",
             ),
-            ("estimated cost (USD)", s["estimated_cost_usd"]),
-            ("reported cost (USD)", s["reported_cost_usd"]),
+            ("estimated cost (USD)", _usd(s["estimated_cost_usd"])),
+            ("reported cost (USD)", _usd(s["reported_cost_usd"])),
             ("cache hits", s["cache_hits"]),
             ("budget exhausted", f"{b['exhausted']} ({_dist(b['by_scope'])})"),
         ],
@@ -219,12 +220,15 @@ def _orders(o: Mapping[str, Any]) -> list[str]:
             ("cycles with execution skipped", o["skipped_cycles"]),
             ("orders by last status", _dist(o["by_status"])),
             ("fills", f"{f['count']} ({_dist(f['by_side'])})"),
-            ("filled quantity", f["quantity"]),
-            ("filled notional", f["notional"]),
-            ("commission", f["commission"]),
+            ("filled quantity", format_quantity(f["quantity"])),
+            ("filled notional", _money(f["notional"])),
+            ("commission", _money(f["commission"])),
         ],
     )
-    rows = [[s, r["count"], r["quantity"], r["notional"]] for s, r in f["by_symbol"].items()]
+    rows = [
+        [s, r["count"], format_quantity(r["quantity"]), _money(r["notional"])]
+        for s, r in f["by_symbol"].items()
+    ]
     return out + _table(["symbol", "fills", "quantity", "notional"], rows)
 
 

@@ -29,9 +29,10 @@ class Series:
     color: str = PALETTE[0]
 
 
-def _svg(title: str, body: str, height: int = H) -> str:
+def _svg(title: str, body: str, height: int = H, axis: str | None = None) -> str:
+    x_axis = f' data-x-axis="{escape(axis)}"' if axis else ""
     return (
-        f'<svg class="chart-svg" viewBox="0 0 {W} {height}" width="100%" role="img" '
+        f'<svg class="chart-svg" viewBox="0 0 {W} {height}" width="100%" role="img"{x_axis} '
         f'preserveAspectRatio="xMidYMid meet"><title>{escape(title)}</title>{body}</svg>'
     )
 
@@ -129,9 +130,15 @@ def _y_range(values: list[float], zero: bool) -> list[float]:
 
 
 def time_line_chart(
-    title: str, times: Sequence[datetime], series: Sequence[Series], unit: str
+    title: str,
+    times: Sequence[datetime],
+    series: Sequence[Series],
+    unit: str,
+    axis: str = "wall-clock time (UTC)",
 ) -> str:
-    """Lines over time (x = ``times``); ``no data`` when no value is present."""
+    """Lines over time (x = ``times``, captioned ``axis``: the market clock of a replay or
+    the wall clock); ``no data`` when no value is present. Ticks are times of day over a
+    short span, dates over days, months over years."""
     values = [v for s in series for v in s.values if v is not None]
     if not times or not values:
         return no_data(title)
@@ -148,26 +155,67 @@ def time_line_chart(
     for s in series:
         points = [(x(t), axes.y(v)) for t, v in zip(times, s.values, strict=True) if v is not None]
         body.append(_line(s, points))
+    pattern = "%H:%M" if span <= 86400 else ("%b %d" if span <= 400 * 86400 else "%Y-%m")
     body.append(
-        _x_labels([(x(t), t.astimezone(UTC).strftime("%H:%M")) for t in _time_ticks(t0, t1)])
+        _x_labels([(x(t), t.astimezone(UTC).strftime(pattern)) for t in _time_ticks(t0, t1)])
     )
-    return _svg(title, "".join(body))
+    body.append(_x_caption(axis))
+    return _svg(title, "".join(body), axis=axis)
+
+
+def index_line_chart(title: str, series: Sequence[Series], unit: str, axis: str = "cycle") -> str:
+    """Lines over the position of each value (x = 1, 2, ... captioned ``axis``), for a
+    session whose clock cannot place the points (a replay restarted within the day)."""
+    values = [v for s in series for v in s.values if v is not None]
+    count = max((len(s.values) for s in series), default=0)
+    if not values:
+        return no_data(title)
+    last = max(count - 1, 1)
+
+    def x(i: float) -> float:
+        return round(LEFT + i / last * PLOT_W, 2)
+
+    axes = _Axes(_y_range(values, zero=False))
+    body = [_legend(series), axes.grid(unit)]
+    for s in series:
+        body.append(_line(s, [(x(i), axes.y(v)) for i, v in enumerate(s.values) if v is not None]))
+    ticks = [t for t in nice_ticks(1, max(count, 2)) if 1 <= t <= count]
+    body.append(_x_labels([(x(t - 1), f"{t:g}") for t in ticks]))
+    body.append(_x_caption(axis))
+    return _svg(title, "".join(body), axis=axis)
+
+
+def _x_caption(axis: str) -> str:
+    return (
+        f'<text class="x-axis" x="{W - RIGHT}" y="{H - 4}" text-anchor="end" font-size="11" '
+        f'fill="#64748b">{escape(axis)}</text>'
+    )
+
+
+_TICK_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360, 720)
+_TICK_DAYS = (1, 2, 7, 14, 30, 61, 91, 182, 365, 730, 1826, 3652)
 
 
 def _time_ticks(t0: datetime, t1: datetime) -> list[datetime]:
     span_min = (t1 - t0).total_seconds() / 60
-    step = next(
-        (m for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360) if span_min / m <= 6), 720
-    )
+    step = next((m for m in _TICK_MINUTES if span_min / m <= 6), None)
+    if step is None:
+        days = next((d for d in _TICK_DAYS if span_min / (d * 1440) <= 6), _TICK_DAYS[-1])
+        start = t0.replace(hour=0, minute=0, second=0, microsecond=0)
+        return _stepping(start, t0, t1, timedelta(days=days))
     start = t0.replace(second=0, microsecond=0)
     start += timedelta(minutes=(-start.minute) % step if step <= 60 else 0)
     if step > 60:
         start = start.replace(minute=0) + timedelta(hours=(-start.hour) % (step // 60))
+    return _stepping(start, t0, t1, timedelta(minutes=step))
+
+
+def _stepping(start: datetime, t0: datetime, t1: datetime, step: timedelta) -> list[datetime]:
     ticks = []
     while start <= t1:
         if start >= t0:
             ticks.append(start)
-        start += timedelta(minutes=step)
+        start += step
     return ticks
 
 

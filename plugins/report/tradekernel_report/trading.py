@@ -143,7 +143,11 @@ def account(events: Sequence[Event]) -> dict[str, Any]:
     """The ``account`` section, from ``report.cycle`` events (the last one is the close)."""
     cycles = of(events, "report", "cycle")
     curve = [
-        {"ts": iso(e.ts), **{k: money(to_decimal(e.fields.get(k))) for k in _ACCOUNT_KEYS}}
+        {
+            "ts": iso(e.ts),
+            "as_of": e.fields.get("as_of"),
+            **{k: money(to_decimal(e.fields.get(k))) for k in _ACCOUNT_KEYS},
+        }
         for e in cycles
     ]
     last = curve[-1] if curve else dict.fromkeys(_ACCOUNT_KEYS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import statistics
 from decimal import Decimal
 from pathlib import Path
@@ -171,6 +172,8 @@ def test_cli_json_has_no_progress_and_prints_metrics(cli, hand_csv, tmp_path):
     code, out, err = cli("backtest", "--strategist", "sma-cross", "--data", str(hand_csv))
     assert code == 0, err
     assert "Sharpe" in out and "\r" not in err  # not a terminal: no progress line
+    shown = dict(re.findall(r"^  (final equity|average trade|commissions) +(\S+)$", out, re.M))
+    assert len(shown) == 3 and all(re.fullmatch(r"-?\d+\.\d\d", v) for v in shown.values())
 
 
 def test_progress_line_only_on_a_terminal():

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from attrs import frozen
-from tradekernel.api import ALERT_RULES, Duration, Event
+from tradekernel.api import ALERT_RULES, Duration, Event, format_money
 
 from .observe import Observations
 from .policy import Policy
@@ -315,7 +315,10 @@ def rule_daily_loss(policy: Policy, obs: Observations) -> RuleResult:
         return _result(name, None, threshold, ">", "ratio", "error", detail)
     first, last, _ = change
     loss = round(float((first - last) / first), 6)
-    detail = f"equity {first} at the day's first cycle, {last} at the last ({loss:.2%} loss)"
+    detail = (
+        f"equity {format_money(first)} at the day's first cycle, "
+        f"{format_money(last)} at the last ({loss:.2%} loss)"
+    )
     return _result(name, loss, threshold, ">", "ratio", "error", detail)
 
 
@@ -329,7 +332,9 @@ def rule_daily_loss_amount(policy: Policy, obs: Observations) -> RuleResult:
         return _result(name, None, threshold, ">", "currency", "error", detail)
     first, last, what = change
     loss = float(first - last)
-    detail = f"{what} {first} at the day's first cycle, {last} at the last"
+    detail = (
+        f"{what} {format_money(first)} at the day's first cycle, {format_money(last)} at the last"
+    )
     return _result(name, loss, threshold, ">", "currency", "error", detail)
 
 
