@@ -24,12 +24,27 @@ LIST_KINDS = {
 }
 
 
+def _wants(plugin: Any, key: tuple[str, str, Any]) -> bool:
+    wants = getattr(plugin, "wants_event", None)
+    if not callable(wants):
+        return True  # an observer that does not say consumes every event
+    try:
+        return bool(wants(*key))
+    except Exception as exc:  # a broken filter must not hide events from its observer
+        logger.warning("wants_event of {} raised {}: it gets every event", plugin, exc)
+        return True
+
+
 class _SinkFanout:
     """The kernel's own ``on_event`` implementation: hands each event to the enabled sinks."""
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self.broken: set[str] = set()
+
+    def wants_event(self, stage: str, kind: str, severity: Any) -> bool:
+        """Every event, when any metrics sink is selected."""
+        return bool(self.kernel.selected("metrics_sink"))
 
     @hookimpl
     def on_event(self, event: Event) -> None:
@@ -58,7 +73,14 @@ class Kernel:
         self._observers: dict[str, tuple[str, Any]] = {}
         """``add_observer`` name -> (its per-kernel name in the plugin manager, plugin)."""
         self.add_observer(_SinkFanout(self), "tradekernel.sinks")
-        self.events = EventBus(self._dispatch, redact=settings.redact)
+        self._interest: dict[tuple[str, str, Any], bool] = {}
+        self._interest_of: list[Any] = []
+        self.events = EventBus(
+            self._dispatch,
+            redact=settings.redact,
+            wanted=self.wants_event,
+            redacting=settings.redacting,
+        )
         self._instances: dict[tuple[str, str], Any] = {}
         self._building: set[tuple[str, str]] = set()
         # Skills build components from worker threads: one builder at a time, so a
@@ -92,6 +114,23 @@ class Kernel:
     def emit(self, stage: str, kind: str, **fields: Any) -> Event:
         """Emit an ``event.v1`` to every ``on_event`` observer and metrics sink."""
         return self.events.emit(stage, kind, **fields)
+
+    def wants_event(self, stage: str, kind: str, severity: Any) -> bool:
+        """Whether any ``on_event`` observer consumes a ``stage.kind`` event of
+        ``severity``: an observer consumes every event unless its plugin object offers
+        ``wants_event(stage, kind, severity) -> bool`` (the sink fan-out wants every
+        event while a metrics sink is selected; tradekernel-notify's dispatcher the events
+        its routes send somewhere). An event nothing consumes is not built (``emit``
+        returns ``None``). Answers are cached until the set of observers changes."""
+        impls = self.registry.pm.hook.on_event.get_hookimpls()
+        if impls != self._interest_of:
+            self._interest_of = impls
+            self._interest = {}
+        key = (stage, kind, severity)
+        answer = self._interest.get(key)
+        if answer is None:
+            answer = self._interest[key] = any(_wants(impl.plugin, key) for impl in impls)
+        return answer
 
     def _dispatch(self, event: Event) -> None:
         # An observer or sink that emits must not recurse forever; the guard is per

@@ -1,7 +1,7 @@
 """The cycle runtime: the canonical graph, the commander, operator control and resilience."""
 
 from .control import CircuitBreaker, Control
-from .loop import run_cycles
+from .loop import CycleTotals, run_cycles
 from .mode import ResolvedMode, resolve_mode
 from .plan import PLAN, runtime_plan
 from .runtime import Runtime
@@ -16,5 +16,6 @@ __all__ = [
     "Runtime",
     "resolve_mode",
     "run_cycles",
+    "CycleTotals",
     "runtime_plan",
 ]

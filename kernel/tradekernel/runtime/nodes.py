@@ -56,6 +56,7 @@ class Nodes:
     _executor: Executor | None
     _quality: DataQuality | None = None
     _unknown_orders: set[str]
+    _none_since: dict[str, tuple[int, int]]
     mode: str
 
     @property
@@ -76,6 +77,21 @@ class Nodes:
                 mode=self.mode,
             )
         return self._executor
+
+    def _listed(self, what: str, query: Callable[[], list[Any]]) -> list[Any]:
+        """``query()``'s intents, or ``[]`` without asking when it found none at the
+        store's current version (:meth:`Control.version`: nothing was written since, by
+        this process or, as of the cycle's refresh, any other). An idle cycle thus reads
+        no intent table; another process's change is seen from the next cycle on."""
+        version = self.control.version()
+        if self._none_since.get(what) == version:
+            return []
+        records = query()
+        if records:
+            self._none_since.pop(what, None)
+        else:
+            self._none_since[what] = version
+        return records
 
     def _node_hydrate(self, state: CycleState) -> None:
         if not state.advanced:  # a retried hydrate must not skip a bar
@@ -443,18 +459,29 @@ class Nodes:
         )
 
     def _node_approve(self, state: CycleState) -> None:
-        expired = self.approvals.expire_due()
+        pending = self._listed(
+            "pending",
+            lambda: self.store.list_intents(state=IntentState.PENDING_APPROVAL),
+        )
+        expired = self.approvals.expire_due(records=pending)
         if expired:
             state.notes.append(f"expired {len(expired)} approvals")
 
     def _node_execute(self, state: CycleState) -> None:
-        self.control.refresh()  # an operator's kill switch or halt must count right now
+        def approved() -> list[Any]:
+            return self.store.list_intents(state=IntentState.APPROVED)
+
+        # Nothing approved and nothing written since: no order can go out, so the
+        # refresh for an operator's last-moment switch is not needed either.
+        idle = self._none_since.get("approved") == self.control.version()
+        if not idle:
+            self.control.refresh()  # an operator's kill switch or halt must count right now
         if self.control.kill_switch or self.control.trading_state == "halted":
             why = "kill switch on" if self.control.kill_switch else "trading halted"
             self.kernel.emit("executor", "skipped", severity="warning", reason=why)
             return
         ttl = timedelta(seconds=float(self.settings.kernel.approval_ttl))
-        for record in self.store.list_intents(state=IntentState.APPROVED):
+        for record in [] if idle else self._listed("approved", approved):
             if self.stop_requested:
                 break
             if record.updated_at + ttl < self.clock():
@@ -486,7 +513,11 @@ class Nodes:
 
     def _node_monitor(self, state: CycleState) -> None:
         broker = self.kernel.component("broker")
-        for record in self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True):
+        working = self._listed(
+            "working",
+            lambda: self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True),
+        )
+        for record in working:
             if record.order_status not in OPEN_ORDER_STATES:
                 continue
             cid = record.client_order_id

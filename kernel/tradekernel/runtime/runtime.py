@@ -100,6 +100,8 @@ class Runtime(Nodes):
         self.ledger = TradeLedger()
         self._executor: Executor | None = None
         self._unknown_orders: set[str] = set()
+        self._none_since: dict[str, tuple[int, int]] = {}
+        self._stage_checked: tuple[Any, ...] | None = None
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="skill")
         self.stop_requested = False
         self._trace = self.policy.trace == "full"
@@ -332,8 +334,12 @@ class Runtime(Nodes):
         """A strategist demoted while the agent runs: go down to the riskiest mode its
         stage still allows (paper, else shadow), or stop when it allows none."""
         name = self.settings.components.strategist
+        checked = (self.control.version(), self.mode)
+        if checked == self._stage_checked:
+            return  # nothing written since the last check passed: the stage is the same
         try:
             check_stage(self.store, name, self.mode, self._digest)
+            self._stage_checked = checked
             return
         except RefusedError as exc:
             refusal = str(exc)
