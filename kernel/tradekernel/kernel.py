@@ -75,6 +75,7 @@ class Kernel:
         self.add_observer(_SinkFanout(self), "tradekernel.sinks")
         self._interest: dict[tuple[str, str, Any], bool] = {}
         self._interest_of: list[Any] = []
+        self._on_event = self.registry.pm.hook.on_event
         self.events = EventBus(
             self._dispatch,
             redact=settings.redact,
@@ -122,7 +123,7 @@ class Kernel:
         event while a metrics sink is selected; tradekernel-notify's dispatcher the events
         its routes send somewhere). An event nothing consumes is not built (``emit``
         returns ``None``). Answers are cached until the set of observers changes."""
-        impls = self.registry.pm.hook.on_event.get_hookimpls()
+        impls = self._on_event.get_hookimpls()
         if impls != self._interest_of:
             self._interest_of = impls
             self._interest = {}

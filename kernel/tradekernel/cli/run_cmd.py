@@ -81,9 +81,7 @@ def run(
             )
 
         totals = CycleTotals()  # a long run keeps no cycle's state: memory stays flat
-        run_cycles(
-            runtime, every=every, cycles=count, on_cycle=progress, keep=False, totals=totals
-        )
+        run_cycles(runtime, every=every, cycles=count, on_cycle=progress, keep=False, totals=totals)
         summary = _summary(app, runtime, totals, start_equity)
     if as_json:
         echo_json(summary)

@@ -12,10 +12,10 @@ __all__ = [
     "CircuitBreaker",
     "Control",
     "CycleState",
+    "CycleTotals",
     "ResolvedMode",
     "Runtime",
     "resolve_mode",
     "run_cycles",
-    "CycleTotals",
     "runtime_plan",
 ]

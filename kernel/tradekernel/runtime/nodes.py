@@ -24,6 +24,7 @@ from ..errors import ConfigError, RefusedError
 from ..execution import Executor
 from ..kernel import Kernel
 from ..models import Decision, GuardVerdict, Intent, Side, SkillResult
+from ..plugins import ComponentSpec
 from ..quality import DataQuality
 from ..risk import evaluate, intent_quantity, signed
 from ..settings import RuntimeSettings, Settings
@@ -57,6 +58,7 @@ class Nodes:
     _quality: DataQuality | None = None
     _unknown_orders: set[str]
     _none_since: dict[str, tuple[int, int]]
+    _skill_specs: dict[str, ComponentSpec]
     mode: str
 
     @property
@@ -121,8 +123,9 @@ class Nodes:
         request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
         results = self._call_skills(self.kernel.selected("skill"), request)
         state.skill_results = self._screen_market_data(results)
+        trace = self._trace and self.kernel.wants_event("hydrate", "skill", "info")
         for name, result in state.skill_results.items():
-            if result.ok and not self._trace:
+            if result.ok and not trace:
                 continue
             self.kernel.emit(
                 "hydrate",
@@ -204,7 +207,10 @@ class Nodes:
         return results
 
     def _fetch_skill(self, name: str, request: SkillRequest) -> SkillResult:
-        return fetch_skill(self.kernel, name, request)
+        spec = self._skill_specs.get(name)
+        if spec is None:
+            spec = self._skill_specs[name] = self.kernel.spec("skill", name)
+        return fetch_skill(self.kernel, name, request, spec=spec)
 
     def _node_scan(self, state: CycleState) -> None:
         scanner = self.kernel.component("scanner")
@@ -563,7 +569,8 @@ class Nodes:
         broker = self.kernel.component("broker")
         state.account = broker.account()
         state.positions = {p.symbol: p for p in broker.positions()}
-        self.kernel.emit("report", "cycle", **state.summary())
+        if self.kernel.wants_event("report", "cycle", "info"):
+            self.kernel.emit("report", "cycle", **state.summary())
 
 
 def _with(intent: Intent, **changes: Any) -> Intent:
@@ -574,10 +581,13 @@ def _with(intent: Intent, **changes: Any) -> Intent:
     return Intent.create(**fields)
 
 
-def fetch_skill(kernel: Kernel, name: str, request: SkillRequest) -> SkillResult:
+def fetch_skill(
+    kernel: Kernel, name: str, request: SkillRequest, *, spec: ComponentSpec | None = None
+) -> SkillResult:
     """One call of skill ``name`` as the runtime makes it: its data in an ``ok`` result,
-    or, when it raises, a fallback result with the error (never an exception)."""
-    spec = kernel.spec("skill", name)
+    or, when it raises, a fallback result with the error (never an exception). ``spec``:
+    the skill's registration, when the caller has it already."""
+    spec = spec or kernel.spec("skill", name)
     started = time.perf_counter()
     try:
         data = kernel.component("skill", name).fetch(request)

@@ -101,6 +101,7 @@ class Runtime(Nodes):
         self._executor: Executor | None = None
         self._unknown_orders: set[str] = set()
         self._none_since: dict[str, tuple[int, int]] = {}
+        self._skill_specs: dict[str, Any] = {}
         self._stage_checked: tuple[Any, ...] | None = None
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="skill")
         self.stop_requested = False
@@ -291,7 +292,9 @@ class Runtime(Nodes):
             state.degraded = self.control.degrade is not None
             nodes = [n for n in PLAN if self.mode not in n.skipped_in]
             # One route event into the graph, then one transition event per edge: the
-            # commander's every step is visible without a redundant event per node.
+            # commander's every step is visible without a redundant event per node
+            # (asked once per cycle whether anything consumes them).
+            trace = self._trace and self.kernel.wants_event("commander", "transition", "info")
             if self._trace:
                 emit("commander", "route", node=nodes[0].name, action="route")
             for i, node in enumerate(nodes):
@@ -303,7 +306,7 @@ class Runtime(Nodes):
                     return self._end(
                         state, state.stop_reason, state.notes[-1] if state.notes else ""
                     )
-                if self._trace:
+                if trace:
                     nxt = nodes[i + 1].name if i + 1 < len(nodes) else "end"
                     emit("commander", "transition", node=node.name, next=nxt, action="route")
             return self._end(state, "end", "cycle complete")
