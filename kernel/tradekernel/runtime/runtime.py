@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from loguru import logger
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ..approval import ApprovalService
 from ..errors import ConfigError, RefusedError, TradekernelError
@@ -393,6 +392,7 @@ class Runtime(Nodes):
         self, node: NodeSpec, step: Callable, state: CycleState, first: Exception, attempts: int
     ) -> None:
         """Tenacity owns the retries: its attempt 1 replays the failure already seen."""
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
         def before_sleep(retry_state: Any) -> None:
             exc = retry_state.outcome.exception()
