@@ -22,6 +22,8 @@ LIST_KINDS = {
     "metrics_sink": "metrics_sinks",
     "skill": "skills",
 }
+INTEREST_CACHE = 4096
+"""At most this many ``(stage, kind, severity)`` answers of :meth:`Kernel.wants_event`."""
 
 
 def _wants(plugin: Any, key: tuple[str, str, Any]) -> bool:
@@ -130,6 +132,8 @@ class Kernel:
         key = (stage, kind, severity)
         answer = self._interest.get(key)
         if answer is None:
+            if len(self._interest) >= INTEREST_CACHE:  # kinds are few; bound it anyway
+                self._interest.clear()
             answer = self._interest[key] = any(_wants(impl.plugin, key) for impl in impls)
         return answer
 
