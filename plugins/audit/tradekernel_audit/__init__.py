@@ -16,6 +16,10 @@ from typing import Any
 
 from tradekernel import hookimpl
 
+# bound here, not lazily: importing the module later would leave the module itself
+# under the name of its function
+from .prune import PruneDay, PruneResult, prune, retention_cutoff
+
 _LAZY = {
     "SCHEMA": ".bundle",
     "ArchiveResult": ".bundle",
@@ -34,10 +38,6 @@ _LAZY = {
     "load_public_key": ".keys",
     "signer_from_settings": ".keys",
     "verifiers_from_settings": ".keys",
-    "PruneDay": ".prune",
-    "PruneResult": ".prune",
-    "prune": ".prune",
-    "retention_cutoff": ".prune",
     "RestoreResult": ".restore",
     "restore_backup": ".restore",
     "BundleCheck": ".verify",

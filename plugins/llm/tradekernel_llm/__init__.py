@@ -15,6 +15,10 @@ from tradekernel import hookimpl
 
 from .config import LLMStrategistConfig
 
+# bound here, not lazily: importing the module later would leave the module itself
+# under the name of its function
+from .normalize import NormalizeOptions, normalize, normalize_intent
+
 if TYPE_CHECKING:
     from tradekernel.api import ComponentContext
 
@@ -24,9 +28,6 @@ _LAZY = {
     "decide_answer": ".answer",
     "interpret": ".answer",
     "redact_answer": ".answer",
-    "NormalizeOptions": ".normalize",
-    "normalize": ".normalize",
-    "normalize_intent": ".normalize",
     "ParseFailure": ".parse",
     "extract_answers": ".parse",
     "extract_json": ".parse",
