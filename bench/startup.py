@@ -1,5 +1,6 @@
-"""CLI start-up: ``tradekernel --version`` and ``--help`` wall time against the floor of
-any click program, ``python -c "import click"``, measured in the same run."""
+"""CLI start-up: ``tradekernel --version``, ``--help`` and ``run --once`` (one whole cycle
+with the default configuration: no ``plugins.toml``) wall time against the floor of any
+click program, ``python -c "import click"``, measured in the same run."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def run() -> list[dict]:
     commands = {
         "version": [tk, "--version"],
         "help": [tk, "--help"],
+        "run --once": [tk, "run", "--once", "--quiet"],
         "click": [sys.executable, "-c", "import click"],
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEKERNEL_")}
@@ -34,17 +36,23 @@ def run() -> list[dict]:
         for _ in range(WARMUP):
             for cmd in commands.values():
                 _time(cmd, cwd, env)
-        for _ in range(RUNS):  # interleaved, so drift affects all three alike
+        for _ in range(RUNS):  # interleaved, so drift affects all alike
             for name, cmd in commands.items():
                 samples[name].append(_time(cmd, cwd, env))
     floor = statistics.median(samples["click"])
     peer = f'python -c "import click" (median of {RUNS})'
     rows = []
-    for name in ("version", "help"):
+    labels = {
+        "version": "tradekernel --version wall time",
+        "help": "tradekernel --help wall time",
+        "run --once": "tradekernel run --once wall time (default configuration: paper, "
+        "synthetic, hold, jsonl sink)",
+    }
+    for name, label in labels.items():
         value = statistics.median(samples[name])
         rows.append(
             {
-                "figure": f"tradekernel --{name} wall time",
+                "figure": label,
                 "value": round(value, 1),
                 "unit": "ms",
                 "peer": peer,

@@ -9,7 +9,7 @@ allowed is approved by the actor ``auto``.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -287,11 +287,16 @@ class ApprovalService:
         self._emit("cancelled", record, actor=actor, reason=reason)
         return record
 
-    def expire_due(self, now: datetime | None = None) -> list[str]:
-        """Mark every pending intent whose approval window has passed as expired."""
+    def expire_due(
+        self, now: datetime | None = None, *, records: Iterable[IntentRecord] | None = None
+    ) -> list[str]:
+        """Mark every pending intent whose approval window has passed as expired
+        (``records``: the pending intents, when the caller has just listed them)."""
         now = now or self.clock()
         expired = []
-        for record in self.store.list_intents(state=IntentState.PENDING_APPROVAL.value):
+        if records is None:
+            records = self.store.list_intents(state=IntentState.PENDING_APPROVAL.value)
+        for record in records:
             if self._expire_if_due(record, now).state is IntentState.EXPIRED:
                 expired.append(record.id)
         return expired

@@ -50,7 +50,12 @@ def current_cycle_id() -> str:
 
 
 class EventBus:
-    """Builds events and hands each to ``dispatch`` (the ``on_event`` hook callers)."""
+    """Builds events and hands each to ``dispatch`` (the ``on_event`` hook callers).
+
+    ``wanted(stage, kind, severity)``, when given, says whether anything consumes such an
+    event: when it answers ``False`` the event is neither built nor scrubbed, and
+    :meth:`emit` returns ``None``. ``redacting()``, when given, says whether any secret
+    is known: while none is, strings are not passed through ``redact``."""
 
     def __init__(
         self,
@@ -58,19 +63,26 @@ class EventBus:
         *,
         redact: Callable[[str], str] = lambda s: s,
         clock: Callable[[], Any] = utcnow,
+        wanted: Callable[[str, str, Any], bool] | None = None,
+        redacting: Callable[[], bool] | None = None,
     ) -> None:
         self._dispatch = dispatch
         self._redact = redact
+        self._wanted = wanted
+        self._redacting = redacting
         self.clock = clock
 
     def emit(
         self, stage: str, kind: str, *, severity: Severity | str = Severity.INFO, **fields: Any
-    ) -> Event:
-        """Emit one event; returns it (already scrubbed of secrets)."""
+    ) -> Event | None:
+        """Emit one event; returns it (already scrubbed of secrets), or ``None`` when
+        nothing consumes it (see ``wanted``)."""
+        if self._wanted is not None and not self._wanted(stage, kind, severity):
+            return None
         event = Event(
             stage=stage,
             kind=kind,
-            fields=self.scrub(fields),
+            fields=self._scrub_fields(fields),
             ts=self.clock(),
             run_id=_run_id.get(),
             cycle_id=_cycle_id.get(),
@@ -78,6 +90,25 @@ class EventBus:
         )
         self._dispatch(event)
         return event
+
+    def _scrub_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`scrub` of an event's fields, with a fast path for the flat values most
+        fields hold (text, numbers, ``None``); text is redacted only when a secret is
+        known. Anything else goes through :meth:`scrub`, so the answer is the same."""
+        redact = self._redact if self._redacting is None or self._redacting() else None
+        out: dict[str, Any] = {}
+        for key, value in fields.items():
+            kind = type(value)
+            if kind is str:
+                if value and _secret_key(key):
+                    out[key] = "********"
+                else:
+                    out[key] = value if redact is None else redact(value)
+            elif value is None or kind in _NUMBERS:
+                out[key] = value
+            else:
+                out[key] = self.scrub(value, key)
+        return out
 
     def scrub(self, value: Any, key: str = "") -> Any:
         """``value`` with secrets masked: values of secret-looking keys (numbers such as

@@ -22,6 +22,19 @@ LIST_KINDS = {
     "metrics_sink": "metrics_sinks",
     "skill": "skills",
 }
+INTEREST_CACHE = 4096
+"""At most this many ``(stage, kind, severity)`` answers of :meth:`Kernel.wants_event`."""
+
+
+def _wants(plugin: Any, key: tuple[str, str, Any]) -> bool:
+    wants = getattr(plugin, "wants_event", None)
+    if not callable(wants):
+        return True  # an observer that does not say consumes every event
+    try:
+        return bool(wants(*key))
+    except Exception as exc:  # a broken filter must not hide events from its observer
+        logger.warning("wants_event of {} raised {}: it gets every event", plugin, exc)
+        return True
 
 
 class _SinkFanout:
@@ -30,6 +43,10 @@ class _SinkFanout:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self.broken: set[str] = set()
+
+    def wants_event(self, stage: str, kind: str, severity: Any) -> bool:
+        """Every event, when any metrics sink is selected."""
+        return bool(self.kernel.selected("metrics_sink"))
 
     @hookimpl
     def on_event(self, event: Event) -> None:
@@ -58,7 +75,15 @@ class Kernel:
         self._observers: dict[str, tuple[str, Any]] = {}
         """``add_observer`` name -> (its per-kernel name in the plugin manager, plugin)."""
         self.add_observer(_SinkFanout(self), "tradekernel.sinks")
-        self.events = EventBus(self._dispatch, redact=settings.redact)
+        self._interest: dict[tuple[str, str, Any], bool] = {}
+        self._interest_of: list[Any] = []
+        self._on_event = self.registry.pm.hook.on_event
+        self.events = EventBus(
+            self._dispatch,
+            redact=settings.redact,
+            wanted=self.wants_event,
+            redacting=settings.redacting,
+        )
         self._instances: dict[tuple[str, str], Any] = {}
         self._building: set[tuple[str, str]] = set()
         # Skills build components from worker threads: one builder at a time, so a
@@ -92,6 +117,25 @@ class Kernel:
     def emit(self, stage: str, kind: str, **fields: Any) -> Event:
         """Emit an ``event.v1`` to every ``on_event`` observer and metrics sink."""
         return self.events.emit(stage, kind, **fields)
+
+    def wants_event(self, stage: str, kind: str, severity: Any) -> bool:
+        """Whether any ``on_event`` observer consumes a ``stage.kind`` event of
+        ``severity``: an observer consumes every event unless its plugin object offers
+        ``wants_event(stage, kind, severity) -> bool`` (the sink fan-out wants every
+        event while a metrics sink is selected; tradekernel-notify's dispatcher the events
+        its routes send somewhere). An event nothing consumes is not built (``emit``
+        returns ``None``). Answers are cached until the set of observers changes."""
+        impls = self._on_event.get_hookimpls()
+        if impls != self._interest_of:
+            self._interest_of = impls
+            self._interest = {}
+        key = (stage, kind, severity)
+        answer = self._interest.get(key)
+        if answer is None:
+            if len(self._interest) >= INTEREST_CACHE:  # kinds are few; bound it anyway
+                self._interest.clear()
+            answer = self._interest[key] = any(_wants(impl.plugin, key) for impl in impls)
+        return answer
 
     def _dispatch(self, event: Event) -> None:
         # An observer or sink that emits must not recurse forever; the guard is per

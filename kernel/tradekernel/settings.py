@@ -328,6 +328,11 @@ class Settings:
             self._redactor.add(value, partial=partial)
         return value
 
+    def redacting(self) -> bool:
+        """Whether any secret is known (handed out by :meth:`secret` or written in the
+        configuration): while none is, :meth:`redact` changes no text."""
+        return bool(self._redactor)
+
     def redact(self, text: str) -> str:
         """``text`` with every secret masked as ``********``: those handed out by
         :meth:`secret` and those written in the configuration under a secret-looking

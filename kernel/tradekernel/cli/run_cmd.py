@@ -54,6 +54,7 @@ def run(
     the market data runs out, or SIGINT/SIGTERM (the current node finishes first).
     """
     from ..runtime import Runtime, run_cycles
+    from ..runtime.loop import CycleTotals
 
     if once and (every or (cycles and cycles > 1)):
         raise click.UsageError("--once cannot be combined with --every or --cycles > 1")
@@ -80,8 +81,9 @@ def run(
                 + (f"  hold={inert(s['hold_reason'])}" if s["hold_reason"] else "")
             )
 
-        states = run_cycles(runtime, every=every, cycles=count, on_cycle=progress)
-        summary = _summary(app, runtime, states, start_equity)
+        totals = CycleTotals()  # a long run keeps no cycle's state: memory stays flat
+        run_cycles(runtime, every=every, cycles=count, on_cycle=progress, keep=False, totals=totals)
+        summary = _summary(app, runtime, totals, start_equity)
     if as_json:
         echo_json(summary)
     else:
@@ -98,22 +100,18 @@ def _money(value: Decimal | int) -> str:
     return format(Decimal(value), "f")
 
 
-def _summary(app: AppContext, runtime: Any, states: list, start_equity: Decimal | None) -> dict:
+def _summary(app: AppContext, runtime: Any, totals: Any, start_equity: Decimal | None) -> dict:
     settings = app.settings()
-    denials: dict[str, int] = {}
-    for s in states:
-        for code, n in s.denials.items():
-            denials[code] = denials.get(code, 0) + n
-    last = next((s for s in reversed(states) if s.account is not None), None)
+    last = totals.last_account
     account = last.account if last else None
-    unrealized = sum((p.unrealized_pnl for p in last.positions.values()), Decimal(0)) if last else 0
+    unrealized = totals.unrealized()
     sinks = settings.components.metrics_sinks
     return {
         "run_id": runtime.run_id,
         "mode": runtime.mode,
         "mode_source": runtime.resolved.source,
         # the last state of an exhausted feed only found that there was no more data
-        "cycles": len(states) - (1 if runtime.exhausted or runtime.feed_failure else 0),
+        "cycles": totals.cycles - (1 if runtime.exhausted or runtime.feed_failure else 0),
         "stopped": "signal"
         if runtime.stop_requested
         else (
@@ -121,14 +119,14 @@ def _summary(app: AppContext, runtime: Any, states: list, start_equity: Decimal 
             if runtime.feed_failure is not None
             else ("data exhausted" if runtime.exhausted else "done")
         ),
-        "intents": sum(len(s.intents) for s in states),
-        "guard_denials": denials,
-        "blocked": sum(len(s.blocked) for s in states),
-        "pending_approval": sum(len(s.pending) for s in states),
-        "auto_approved": sum(len(s.approved) for s in states),
-        "orders_submitted": sum(len(s.submitted) for s in states),
-        "orders_failed": sum(len(s.failed) for s in states),
-        "fills": sum(s.fills for s in states),
+        "intents": totals.intents,
+        "guard_denials": dict(totals.denials),
+        "blocked": totals.blocked,
+        "pending_approval": totals.pending,
+        "auto_approved": totals.approved,
+        "orders_submitted": totals.submitted,
+        "orders_failed": totals.failed,
+        "fills": totals.fills,
         "cash": _money(account.cash) if account else None,
         "equity": _money(account.equity) if account else None,
         "realized_pnl": _money(account.realized_pnl) if account else None,

@@ -13,12 +13,14 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ..components import DeliveryResult
 from ..redaction import Redactor
 from .retry import Attempt, RetryPolicy, deliver, parse_retry_after
+
+if TYPE_CHECKING:
+    import httpx
 
 TRANSIENT_STATUS = frozenset({408, 429})
 BODY_EXCERPT = 200
@@ -71,6 +73,8 @@ def post(
     ``success`` decides whether a response counts as delivered (Slack answers ``ok``).
     ``redact`` scrubs secrets from error text; the URL is always scrubbed.
     """
+    import httpx  # imported on the first delivery, not with the notifier plugins
+
     # httpx logs and reports the URL normalised (lower-case host, default port dropped,
     # percent-encoding), so both spellings are secrets.
     spellings = {url, str(httpx.URL(url))}

@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import define
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_result,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_exponential,
-)
 
 from ..components import DeliveryResult
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 BUDGET_SHARE = 0.9
 """Share of ``[notify] timeout`` a notifier spends before giving up by itself, so that it
@@ -93,6 +88,14 @@ def deliver(
     """Run ``attempt(remaining_seconds)`` until it succeeds, fails permanently, or the
     policy is exhausted. A ``Retry-After`` above the cap, or beyond the remaining budget,
     ends the delivery at once: waiting would break the caller's time budget."""
+    from tenacity import (  # imported on the first delivery, not with the notifier plugins
+        Retrying,
+        retry_if_result,
+        stop_after_attempt,
+        stop_before_delay,
+        wait_exponential,
+    )
+
     started = time.monotonic()
     count = 0
 

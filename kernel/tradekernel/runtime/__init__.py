@@ -1,7 +1,7 @@
 """The cycle runtime: the canonical graph, the commander, operator control and resilience."""
 
 from .control import CircuitBreaker, Control
-from .loop import run_cycles
+from .loop import CycleTotals, run_cycles
 from .mode import ResolvedMode, resolve_mode
 from .plan import PLAN, runtime_plan
 from .runtime import Runtime
@@ -12,6 +12,7 @@ __all__ = [
     "CircuitBreaker",
     "Control",
     "CycleState",
+    "CycleTotals",
     "ResolvedMode",
     "Runtime",
     "resolve_mode",

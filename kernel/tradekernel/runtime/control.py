@@ -57,6 +57,17 @@ class Control:
         self.clock = clock
         self._cache: dict[str, Any] | None = None
         self._reported: set[str] = set()
+        self._seen: tuple[int, int] | None = None
+        """The store's version (:meth:`version`) the cached snapshot was read at."""
+        self.data_version = -1
+        """The store's ``PRAGMA data_version`` at the last :meth:`refresh`."""
+
+    def version(self) -> tuple[int, int]:
+        """The store's version as of the last :meth:`refresh`, without SQL: its
+        ``data_version`` then (other connections' commits) and this connection's changes
+        now. Equal versions mean nothing was written in between, except by another
+        connection after that refresh (seen at the next one)."""
+        return self.data_version, self.store.own_changes
 
     def refresh(self) -> None:
         """Read every control value once, each checked against its last journal row (one
@@ -65,7 +76,15 @@ class Control:
         operator's change (kill switch, pause) takes effect at once there. A control that
         disagrees with its journal reads as :data:`FAIL_SAFE` (any other one pauses),
         reported once as a critical ``control.conflict``. Without a refresh every read
-        goes to the store, unchecked."""
+        goes to the store, unchecked.
+
+        When nothing was written to the store since the last refresh (one ``PRAGMA
+        data_version`` read, and this connection's change count) the snapshot is kept as
+        it is: a control changed behind the journal is changed by some write."""
+        self.data_version = self.store.data_version()
+        version = self.version()
+        if self._cache is not None and version == self._seen:
+            return
         checked = self.store.checked_controls(tuple(FAIL_SAFE))
         cache = {k: v for k, (v, p) in checked.items() if p is None and v is not None}
         problems = {k: p for k, (_, p) in checked.items() if p is not None}
@@ -85,6 +104,7 @@ class Control:
                     reason=f"journal_mismatch: {problem}; failing safe",
                 )
         self._cache = cache
+        self._seen = version
 
     def get(self, key: str, default: Any = None) -> Any:
         if self._cache is None:

@@ -24,6 +24,7 @@ from ..errors import ConfigError, RefusedError
 from ..execution import Executor
 from ..kernel import Kernel
 from ..models import Decision, GuardVerdict, Intent, Side, SkillResult
+from ..plugins import ComponentSpec
 from ..quality import DataQuality
 from ..risk import evaluate, intent_quantity, signed
 from ..settings import RuntimeSettings, Settings
@@ -56,6 +57,8 @@ class Nodes:
     _executor: Executor | None
     _quality: DataQuality | None = None
     _unknown_orders: set[str]
+    _none_since: dict[str, tuple[int, int]]
+    _skill_specs: dict[str, ComponentSpec]
     mode: str
 
     @property
@@ -76,6 +79,21 @@ class Nodes:
                 mode=self.mode,
             )
         return self._executor
+
+    def _listed(self, what: str, query: Callable[[], list[Any]]) -> list[Any]:
+        """``query()``'s intents, or ``[]`` without asking when it found none at the
+        store's current version (:meth:`Control.version`: nothing was written since, by
+        this process or, as of the cycle's refresh, any other). An idle cycle thus reads
+        no intent table; another process's change is seen from the next cycle on."""
+        version = self.control.version()
+        if self._none_since.get(what) == version:
+            return []
+        records = query()
+        if records:
+            self._none_since.pop(what, None)
+        else:
+            self._none_since[what] = version
+        return records
 
     def _node_hydrate(self, state: CycleState) -> None:
         if not state.advanced:  # a retried hydrate must not skip a bar
@@ -105,8 +123,9 @@ class Nodes:
         request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
         results = self._call_skills(self.kernel.selected("skill"), request)
         state.skill_results = self._screen_market_data(results)
+        trace = self._trace and self.kernel.wants_event("hydrate", "skill", "info")
         for name, result in state.skill_results.items():
-            if result.ok and not self._trace:
+            if result.ok and not trace:
                 continue
             self.kernel.emit(
                 "hydrate",
@@ -188,7 +207,10 @@ class Nodes:
         return results
 
     def _fetch_skill(self, name: str, request: SkillRequest) -> SkillResult:
-        return fetch_skill(self.kernel, name, request)
+        spec = self._skill_specs.get(name)
+        if spec is None:
+            spec = self._skill_specs[name] = self.kernel.spec("skill", name)
+        return fetch_skill(self.kernel, name, request, spec=spec)
 
     def _node_scan(self, state: CycleState) -> None:
         scanner = self.kernel.component("scanner")
@@ -443,18 +465,29 @@ class Nodes:
         )
 
     def _node_approve(self, state: CycleState) -> None:
-        expired = self.approvals.expire_due()
+        pending = self._listed(
+            "pending",
+            lambda: self.store.list_intents(state=IntentState.PENDING_APPROVAL),
+        )
+        expired = self.approvals.expire_due(records=pending)
         if expired:
             state.notes.append(f"expired {len(expired)} approvals")
 
     def _node_execute(self, state: CycleState) -> None:
-        self.control.refresh()  # an operator's kill switch or halt must count right now
+        def approved() -> list[Any]:
+            return self.store.list_intents(state=IntentState.APPROVED)
+
+        # Nothing approved and nothing written since: no order can go out, so the
+        # refresh for an operator's last-moment switch is not needed either.
+        idle = self._none_since.get("approved") == self.control.version()
+        if not idle:
+            self.control.refresh()  # an operator's kill switch or halt must count right now
         if self.control.kill_switch or self.control.trading_state == "halted":
             why = "kill switch on" if self.control.kill_switch else "trading halted"
             self.kernel.emit("executor", "skipped", severity="warning", reason=why)
             return
         ttl = timedelta(seconds=float(self.settings.kernel.approval_ttl))
-        for record in self.store.list_intents(state=IntentState.APPROVED):
+        for record in [] if idle else self._listed("approved", approved):
             if self.stop_requested:
                 break
             if record.updated_at + ttl < self.clock():
@@ -486,7 +519,11 @@ class Nodes:
 
     def _node_monitor(self, state: CycleState) -> None:
         broker = self.kernel.component("broker")
-        for record in self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True):
+        working = self._listed(
+            "working",
+            lambda: self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True),
+        )
+        for record in working:
             if record.order_status not in OPEN_ORDER_STATES:
                 continue
             cid = record.client_order_id
@@ -532,7 +569,8 @@ class Nodes:
         broker = self.kernel.component("broker")
         state.account = broker.account()
         state.positions = {p.symbol: p for p in broker.positions()}
-        self.kernel.emit("report", "cycle", **state.summary())
+        if self.kernel.wants_event("report", "cycle", "info"):
+            self.kernel.emit("report", "cycle", **state.summary())
 
 
 def _with(intent: Intent, **changes: Any) -> Intent:
@@ -543,10 +581,13 @@ def _with(intent: Intent, **changes: Any) -> Intent:
     return Intent.create(**fields)
 
 
-def fetch_skill(kernel: Kernel, name: str, request: SkillRequest) -> SkillResult:
+def fetch_skill(
+    kernel: Kernel, name: str, request: SkillRequest, *, spec: ComponentSpec | None = None
+) -> SkillResult:
     """One call of skill ``name`` as the runtime makes it: its data in an ``ok`` result,
-    or, when it raises, a fallback result with the error (never an exception)."""
-    spec = kernel.spec("skill", name)
+    or, when it raises, a fallback result with the error (never an exception). ``spec``:
+    the skill's registration, when the caller has it already."""
+    spec = spec or kernel.spec("skill", name)
     started = time.perf_counter()
     try:
         data = kernel.component("skill", name).fetch(request)

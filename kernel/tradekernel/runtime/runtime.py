@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from loguru import logger
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ..approval import ApprovalService
 from ..errors import ConfigError, RefusedError, TradekernelError
@@ -100,6 +99,9 @@ class Runtime(Nodes):
         self.ledger = TradeLedger()
         self._executor: Executor | None = None
         self._unknown_orders: set[str] = set()
+        self._none_since: dict[str, tuple[int, int]] = {}
+        self._skill_specs: dict[str, Any] = {}
+        self._stage_checked: tuple[Any, ...] | None = None
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="skill")
         self.stop_requested = False
         self._trace = self.policy.trace == "full"
@@ -289,7 +291,9 @@ class Runtime(Nodes):
             state.degraded = self.control.degrade is not None
             nodes = [n for n in PLAN if self.mode not in n.skipped_in]
             # One route event into the graph, then one transition event per edge: the
-            # commander's every step is visible without a redundant event per node.
+            # commander's every step is visible without a redundant event per node
+            # (asked once per cycle whether anything consumes them).
+            trace = self._trace and self.kernel.wants_event("commander", "transition", "info")
             if self._trace:
                 emit("commander", "route", node=nodes[0].name, action="route")
             for i, node in enumerate(nodes):
@@ -301,7 +305,7 @@ class Runtime(Nodes):
                     return self._end(
                         state, state.stop_reason, state.notes[-1] if state.notes else ""
                     )
-                if self._trace:
+                if trace:
                     nxt = nodes[i + 1].name if i + 1 < len(nodes) else "end"
                     emit("commander", "transition", node=node.name, next=nxt, action="route")
             return self._end(state, "end", "cycle complete")
@@ -332,8 +336,12 @@ class Runtime(Nodes):
         """A strategist demoted while the agent runs: go down to the riskiest mode its
         stage still allows (paper, else shadow), or stop when it allows none."""
         name = self.settings.components.strategist
+        checked = (self.control.version(), self.mode)
+        if checked == self._stage_checked:
+            return  # nothing written since the last check passed: the stage is the same
         try:
             check_stage(self.store, name, self.mode, self._digest)
+            self._stage_checked = checked
             return
         except RefusedError as exc:
             refusal = str(exc)
@@ -384,6 +392,7 @@ class Runtime(Nodes):
         self, node: NodeSpec, step: Callable, state: CycleState, first: Exception, attempts: int
     ) -> None:
         """Tenacity owns the retries: its attempt 1 replays the failure already seen."""
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
         def before_sleep(retry_state: Any) -> None:
             exc = retry_state.outcome.exception()

@@ -674,6 +674,18 @@ class Store:
         return None, _control_problem(key, stored, journaled)
 
     @_mapped
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes whenever another connection
+        commits to this database (one cheap read, no table touched)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    @property
+    def own_changes(self) -> int:
+        """Rows this store's connection has inserted, updated or deleted so far (never
+        decreases; no SQL). With :meth:`data_version` it tells whether anything changed."""
+        return self.conn.total_changes
+
+    @_mapped
     def checked_controls(self, keys: Sequence[str] = ()) -> dict[str, tuple[Any, str | None]]:
         """Every control (and each of ``keys``, present or not) compared with its last
         journal row, in one query (one indexed journal lookup per key): ``key -> (value,

@@ -12,26 +12,38 @@ keys need its ``ed25519`` extra (``pip install 'tradekernel-audit[ed25519]'``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from tradekernel import hookimpl
 
-from .bundle import SCHEMA, ArchiveResult, archive_day, archive_dir, canonical_bytes
-from .keys import (
-    ED25519,
-    HMAC_SHA256,
-    Ed25519Signer,
-    Ed25519Verifier,
-    HmacKey,
-    Signer,
-    Verifier,
-    generate_ed25519,
-    load_private_key,
-    load_public_key,
-    signer_from_settings,
-    verifiers_from_settings,
-)
+# bound here, not lazily: importing the module later would leave the module itself
+# under the name of its function
 from .prune import PruneDay, PruneResult, prune, retention_cutoff
-from .restore import RestoreResult, restore_backup
-from .verify import BundleCheck, verify_bundle
+
+_LAZY = {
+    "SCHEMA": ".bundle",
+    "ArchiveResult": ".bundle",
+    "archive_day": ".bundle",
+    "archive_dir": ".bundle",
+    "canonical_bytes": ".bundle",
+    "ED25519": ".keys",
+    "HMAC_SHA256": ".keys",
+    "Ed25519Signer": ".keys",
+    "Ed25519Verifier": ".keys",
+    "HmacKey": ".keys",
+    "Signer": ".keys",
+    "Verifier": ".keys",
+    "generate_ed25519": ".keys",
+    "load_private_key": ".keys",
+    "load_public_key": ".keys",
+    "signer_from_settings": ".keys",
+    "verifiers_from_settings": ".keys",
+    "RestoreResult": ".restore",
+    "restore_backup": ".restore",
+    "BundleCheck": ".verify",
+    "verify_bundle": ".verify",
+}
+"""Imported on first use: registering the plugin imports none of its modules."""
 
 TRADEKERNEL_API = ">=1.0,<2"
 """The range of :data:`tradekernel.api.API_VERSION` this plugin was built for."""
@@ -72,3 +84,16 @@ __all__ = [
     "verifiers_from_settings",
     "verify_bundle",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The names of :data:`__all__`, each imported on first use: registering this
+    plugin imports only what its registration needs."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -7,11 +7,7 @@ recipient, authentication failure) are final.
 
 from __future__ import annotations
 
-import smtplib
-import ssl
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import define, field
 from tradekernel.api import DeliveryAttempt as Attempt
@@ -24,6 +20,9 @@ from tradekernel.api import (
     inert,
     require_secret,
 )
+
+if TYPE_CHECKING:  # smtplib and email are imported on the first message, not at registration
+    from email.message import EmailMessage
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
@@ -60,6 +59,9 @@ def build_message(
     notification: Notification, *, sender: str, to: list[str], subject_prefix: str = ""
 ) -> EmailMessage:
     """The e-mail: subject from the title, the body, then the fields one per line."""
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
     message = EmailMessage()
     message["Subject"] = (subject_prefix + notification.title).replace("\n", " ")
     message["From"] = sender
@@ -140,6 +142,9 @@ class EmailNotifier:
         return deliver(lambda remaining: self._attempt(message, remaining), self._policy)
 
     def _attempt(self, message: EmailMessage, remaining: float) -> Attempt:
+        import smtplib
+        import ssl
+
         cfg = self.config
         try:
             if cfg.security == "ssl":

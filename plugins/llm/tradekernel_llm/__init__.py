@@ -9,20 +9,39 @@ replay provider answers. See docs/llm.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradekernel import hookimpl
-from tradekernel.api import ComponentContext
 
-from .answer import decide_answer, interpret, redact_answer
 from .config import LLMStrategistConfig
+
+# bound here, not lazily: importing the module later would leave the module itself
+# under the name of its function
 from .normalize import NormalizeOptions, normalize, normalize_intent
-from .parse import ParseFailure, extract_answers, extract_json
-from .prompt import PROMPTS, build_messages
-from .recording import ReplayMiss, request_digest
-from .schema import DECISION_SCHEMA, SCHEMA_VERSION
-from .store import DailySpend, LLMStore
-from .strategist import LLMStrategist
+
+if TYPE_CHECKING:
+    from tradekernel.api import ComponentContext
+
+    from .strategist import LLMStrategist
+
+_LAZY = {
+    "decide_answer": ".answer",
+    "interpret": ".answer",
+    "redact_answer": ".answer",
+    "ParseFailure": ".parse",
+    "extract_answers": ".parse",
+    "extract_json": ".parse",
+    "PROMPTS": ".prompt",
+    "build_messages": ".prompt",
+    "ReplayMiss": ".recording",
+    "request_digest": ".recording",
+    "DECISION_SCHEMA": ".schema",
+    "SCHEMA_VERSION": ".schema",
+    "DailySpend": ".store",
+    "LLMStore": ".store",
+    "LLMStrategist": ".strategist",
+}
+"""Imported on first use: the strategist's parsing and normalising only when it is built."""
 
 STATE_DB = "state.db"
 
@@ -54,6 +73,9 @@ __all__ = [
 def create(config: LLMStrategistConfig, ctx: ComponentContext) -> LLMStrategist:
     """Factory of ``strategist:llm``. Resolves the provider now (unless replaying), so a
     missing provider or API key is reported at start-up, not at the first cycle."""
+    from .store import LLMStore
+    from .strategist import LLMStrategist
+
     in_memory = getattr(ctx, "check_only", False)  # validating only: write nothing
     store = LLMStore(Path(":memory:") if in_memory else Path(ctx.state_dir) / STATE_DB)
     strategist = LLMStrategist(config, ctx, store)
@@ -72,6 +94,8 @@ def budget_status(settings: Any) -> dict[str, Any]:
     ``settings`` is a :class:`tradekernel.settings.Settings`; returns
     ``{"day", "calls", "tokens", "usd", "token_limit", "usd_limit", "tokens_left",
     "usd_left"}`` (limits ``None`` when not configured). Reads state only."""
+    from .store import LLMStore
+
     config = settings.component_config("strategist", "llm", LLMStrategistConfig)
     store = LLMStore(Path(settings.state_dir) / STATE_DB)
     try:
@@ -91,3 +115,16 @@ def register_strategists(register):
         version="1",
         description="Asks an LLM provider for intents (intent.v1); bad answers hold",
     )
+
+
+def __getattr__(name: str) -> Any:
+    """The names of :data:`__all__`, each imported on first use: registering this
+    plugin imports only what its registration needs."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -58,6 +58,14 @@ class NotifyObserver:
             clock=kernel.events.clock,
         )
 
+    def wants_event(self, stage: str, kind: str, severity: object) -> bool:
+        """Whether ``[notify] routes`` send a ``stage.kind`` event of ``severity`` to a
+        selected notifier (the kernel builds no event that nothing consumes)."""
+        key = f"{stage}.{kind}"
+        if key.startswith(NEVER_ROUTED) or not self.kernel.settings.notify.enabled:
+            return False
+        return bool(self.router.route(key, severity))
+
     @hookimpl
     def on_event(self, event: Event) -> None:
         key = f"{event.stage}.{event.kind}"

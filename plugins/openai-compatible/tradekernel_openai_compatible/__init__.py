@@ -6,18 +6,25 @@ Select it with ``[components] llm_provider = "openai-compatible"`` and configure
 
 from __future__ import annotations
 
+from typing import Any
+
 from tradekernel import hookimpl
 
-from .client import ChatClient, parse_retry_after, status_error_type
 from .config import HTTPClientConfig, OpenAICompatibleConfig
-from .provider import (
-    OpenAICompatibleProvider,
-    build_provider,
-    config_where,
-    create,
-    read_api_key,
-)
-from .wire import build_payload, parse_completion
+
+_LAZY = {
+    "ChatClient": ".client",
+    "parse_retry_after": ".client",
+    "status_error_type": ".client",
+    "OpenAICompatibleProvider": ".provider",
+    "build_provider": ".provider",
+    "config_where": ".provider",
+    "create": ".provider",
+    "read_api_key": ".provider",
+    "build_payload": ".wire",
+    "parse_completion": ".wire",
+}
+"""Imported on first use: the HTTP client (httpx) only when a provider is built."""
 
 __all__ = [
     "ChatClient",
@@ -39,8 +46,27 @@ __all__ = [
 def register_llm_providers(register):
     register(
         "openai-compatible",
-        create,
+        _create,
         config=OpenAICompatibleConfig,
         version="1",
         description="Any OpenAI-compatible chat/completions server (Ollama, vLLM, OpenAI)",
     )
+
+
+def _create(config: OpenAICompatibleConfig, ctx: Any) -> Any:
+    from .provider import create
+
+    return create(config, ctx)
+
+
+def __getattr__(name: str) -> Any:
+    """The names of :data:`__all__`, each imported on first use: registering this
+    plugin imports only what its registration needs."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -8,16 +8,15 @@ optional attribution headers (``HTTP-Referer``, ``X-Title``). See docs/llm.md.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import define
 from tradekernel import hookimpl
-from tradekernel.api import ComponentContext
-from tradekernel_openai_compatible import (
-    HTTPClientConfig,
-    OpenAICompatibleProvider,
-    build_provider,
-)
+from tradekernel_openai_compatible import HTTPClientConfig
+
+if TYPE_CHECKING:
+    from tradekernel.api import ComponentContext
+    from tradekernel_openai_compatible import OpenAICompatibleProvider
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 
@@ -53,6 +52,8 @@ def create(
     config: OpenRouterConfig, ctx: ComponentContext, **client_kwargs: Any
 ) -> OpenAICompatibleProvider:
     """Factory of ``llm_provider:openrouter`` (the API key is required)."""
+    from tradekernel_openai_compatible import build_provider
+
     return build_provider(
         config,
         ctx,

@@ -12,13 +12,13 @@ from typing import Any
 
 from attrs import define, field
 from loguru import logger
-from prometheus_client import generate_latest, start_http_server, write_to_textfile
 from tradekernel import hookimpl
 from tradekernel.api import ComponentContext, Duration, Event, resolve
 
-from .metrics import EventMetrics
-
 __all__ = ["EventMetrics", "PrometheusConfig", "PrometheusSink"]
+
+_LAZY = {"EventMetrics": ".metrics"}
+"""Imported on first use: prometheus_client only when the sink is built."""
 
 
 def _port(_inst: Any, attribute: Any, value: int) -> None:
@@ -55,6 +55,8 @@ class PrometheusSink:
         textfile: Path | None = None,
         textfile_interval: float = 15.0,
     ) -> None:
+        from .metrics import EventMetrics
+
         self.metrics = EventMetrics()
         self.registry = self.metrics.registry
         self.textfile = Path(textfile) if textfile else None
@@ -69,6 +71,8 @@ class PrometheusSink:
         self._thread: threading.Thread | None = None
         if port:
             try:
+                from prometheus_client import start_http_server
+
                 self._server, self._thread = start_http_server(
                     port, addr=addr, registry=self.registry
                 )
@@ -107,11 +111,15 @@ class PrometheusSink:
         if self.textfile is None:
             return
         with self._lock:
+            from prometheus_client import write_to_textfile
+
             write_to_textfile(str(self.textfile), self.registry)
             self._last_textfile = time.monotonic()
 
     def exposition(self) -> str:
         """The metrics in the Prometheus text format."""
+        from prometheus_client import generate_latest
+
         return generate_latest(self.registry).decode("utf-8")
 
     def close(self) -> None:
@@ -142,3 +150,16 @@ def make_sink(config: PrometheusConfig, ctx: ComponentContext) -> PrometheusSink
 @hookimpl
 def register_metrics_sinks(register):
     register("prometheus", make_sink, config=PrometheusConfig, version="1")
+
+
+def __getattr__(name: str) -> Any:
+    """The names of :data:`__all__`, each imported on first use: registering this
+    plugin imports only what its registration needs."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

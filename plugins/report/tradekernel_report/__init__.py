@@ -14,10 +14,17 @@ from typing import Any
 from tradekernel import hookimpl
 from tradekernel.api import inert_json
 
-from .daily import REPORT_SCHEMA, aggregate, daily_report, day_window
-from .html import CHARTS, render_html
-from .markdown import render_markdown
-from .stats import percentile
+_LAZY = {
+    "REPORT_SCHEMA": ".daily",
+    "aggregate": ".daily",
+    "daily_report": ".daily",
+    "day_window": ".daily",
+    "CHARTS": ".html",
+    "render_html": ".html",
+    "render_markdown": ".markdown",
+    "percentile": ".stats",
+}
+"""Imported on first use: registering the plugin imports none of its renderers."""
 
 TRADEKERNEL_API = ">=1.0,<2"
 """The range of :data:`tradekernel.api.API_VERSION` this plugin was built for."""
@@ -33,6 +40,9 @@ def render_json(report: Mapping[str, Any]) -> str:
 
 def render(report: Mapping[str, Any], fmt: str) -> str:
     """``report`` as ``json``, ``md`` or ``html`` text."""
+    from .html import render_html
+    from .markdown import render_markdown
+
     renderers = {"json": render_json, "md": render_markdown, "html": render_html}
     if fmt not in renderers:
         raise ValueError(f"unknown report format {fmt!r} (one of: {', '.join(FORMATS)})")
@@ -60,3 +70,16 @@ __all__ = [
     "render_json",
     "render_markdown",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The names of :data:`__all__`, each imported on first use: registering this
+    plugin imports only what its registration needs."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -12,7 +12,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from attrs import define
 from tradekernel.api import (
     DeliveryResult,
@@ -118,6 +117,8 @@ class SlackNotifier:
         self._url = url
         self._policy = policy
         self._redact = redact
+        import httpx  # imported when a notifier is built, not when the plugin registers
+
         self._client = httpx.Client(follow_redirects=False)
 
     @classmethod

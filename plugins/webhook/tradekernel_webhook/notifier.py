@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from attrs import define, field
 from tradekernel import __version__
 from tradekernel.api import (
@@ -112,6 +111,8 @@ class WebhookNotifier:
         self._headers = dict(headers or {})
         self._policy = policy
         self._redact = redact
+        import httpx  # imported when a notifier is built, not when the plugin registers
+
         self._client = httpx.Client(follow_redirects=False)
 
     @classmethod
