@@ -177,3 +177,13 @@ def test_a_missing_command_names_its_distribution(minimal, args, dist):
     assert done.stdout == ""
     (line,) = done.stderr.strip().splitlines()
     assert dist in line and f"pip install {dist}" in line
+
+
+def test_a_missing_component_names_its_distribution(minimal):
+    work, env = minimal
+    command = [sys.executable, "-S", "-m", "tradekernel", "run", "--once"]
+    env = {**env, "TRADEKERNEL_COMPONENTS__STRATEGIST": "sma-cross"}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=work, env=env, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "(registered strategists: hold)" in done.stderr
+    assert "provided by tradekernel-rules: pip install tradekernel-rules" in done.stderr
