@@ -43,6 +43,7 @@ DEFAULT_PLUGINS = (
     "tradekernel.defaults.skills",
     "tradekernel.defaults.scanner",
     "tradekernel.defaults.notifier",
+    "tradekernel.defaults.strategist",
 )
 """The kernel's own default behaviour, written as plugins (as datasette does)."""
 
@@ -50,7 +51,6 @@ KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
     ("broker", "paper"): "tradekernel-paper",
     ("market_data", "synthetic"): "tradekernel-marketdata",
     ("market_data", "replay"): "tradekernel-marketdata",
-    ("strategist", "hold"): "tradekernel-rules",
     ("strategist", "sma-cross"): "tradekernel-rules",
     ("strategist", "llm"): "tradekernel-llm",
     ("llm_provider", "openrouter"): "tradekernel-openrouter",

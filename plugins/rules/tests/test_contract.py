@@ -1,12 +1,8 @@
-"""Both rule strategists run the strategist contract of tradekernel.testing."""
+"""The rule strategist runs the strategist contract of tradekernel.testing."""
 
 from __future__ import annotations
 
 from tradekernel.testing import StrategistContract
-
-
-class TestHoldContract(StrategistContract):
-    component_name = "hold"
 
 
 class TestSmaCrossContract(StrategistContract):

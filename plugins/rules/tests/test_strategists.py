@@ -5,18 +5,11 @@ from pathlib import Path
 
 import pytest
 from tradekernel.api import ConfigError, Settings, Side
-from tradekernel_rules import HoldStrategist, SmaCrossConfig, SmaCrossStrategist
+from tradekernel_rules import SmaCrossConfig, SmaCrossStrategist
 
 
 def sma(fast=2, slow=4, **kw) -> SmaCrossStrategist:
     return SmaCrossStrategist(SmaCrossConfig(fast=fast, slow=slow, **kw))
-
-
-def test_hold_always_holds(bars_for, input_for):
-    decision = HoldStrategist().decide(input_for({"AAA": bars_for("AAA", [1, 2, 3])}))
-    assert decision.is_hold
-    assert decision.hold_reason == "strategy_hold"
-    assert decision.error_type is None
 
 
 def test_cross_up_buys_configured_quantity(bars_for, input_for):
@@ -189,4 +182,5 @@ def test_registered_through_the_kernel(tmp_path):
         strat = kernel.component("strategist")
         assert isinstance(strat, SmaCrossStrategist)
         assert strat.bars_needed == 13
-        assert isinstance(kernel.component("strategist", "hold"), HoldStrategist)
+        # hold is the kernel's own, not this plugin's
+        assert kernel.spec("strategist", "hold").distribution == "tradekernel"

@@ -1,4 +1,5 @@
-"""tradekernel-rules: rule-based strategists ``hold`` and ``sma-cross``.
+"""tradekernel-rules: the rule-based strategist ``sma-cross`` (``hold``, the safe
+default, is the kernel's own).
 
 See docs/guards-and-strategists.md.
 """
@@ -7,20 +8,13 @@ from __future__ import annotations
 
 from tradekernel import hookimpl
 
-from .hold import HoldStrategist
 from .sma import SmaCrossConfig, SmaCrossStrategist
 
-__all__ = ["HoldStrategist", "SmaCrossConfig", "SmaCrossStrategist"]
+__all__ = ["SmaCrossConfig", "SmaCrossStrategist"]
 
 
 @hookimpl
 def register_strategists(register):
-    register(
-        "hold",
-        lambda config, ctx: HoldStrategist(),
-        version="1",
-        description="Always holds (reason strategy_hold): the safe default.",
-    )
     register(
         "sma-cross",
         lambda config, ctx: SmaCrossStrategist(config),
