@@ -26,7 +26,15 @@ from ..redaction import redact_deep
 from ..serde import structure, unstructure
 from . import anchor as anchors
 from . import journal, verify
-from .db import DB_FILENAME, connect, immediate, parse_ts, ts_text
+from .db import (
+    DB_FILENAME,
+    OPEN_ORDERS_WHERE,
+    TERMINAL_ORDER_STATUSES,
+    connect,
+    immediate,
+    parse_ts,
+    ts_text,
+)
 from .records import IntentRecord, JournalRow, VerifyResult
 from .states import (
     TRANSITIONS,
@@ -80,7 +88,7 @@ UPDATABLE = frozenset(
 UNKNOWN_TO_BROKER = "unknown_to_broker"
 """The reason code of a sent order the broker does not know (recorded once, beside its
 order status, in the ``unknown_orders`` table: see :meth:`Store.mark_order_unknown`)."""
-_TERMINAL_ORDER = ("filled", "cancelled", "rejected")
+_TERMINAL_ORDER = TERMINAL_ORDER_STATUSES
 
 
 def _column_value(name: str, value: Any) -> Any:
@@ -525,18 +533,27 @@ class Store:
         """Intents, oldest first, optionally filtered by state and cycle. ``open_orders``
         keeps only intents whose order is not known to be terminal (the monitor's work:
         filtering in SQL keeps it flat as filled orders accumulate)."""
-        where, args = [], []
-        if open_orders:
-            marks = ", ".join("?" * len(_TERMINAL_ORDER))
-            where.append(f"(order_status IS NULL OR order_status NOT IN ({marks}))")
-            args.extend(_TERMINAL_ORDER)
-        if state is not None:
-            where.append("state = ?")
-            args.append(parse_state(state).value)
+        where: list[str] = []
+        args: list[Any] = []
+        wanted = parse_state(state) if state is not None else None
+        select = _SELECT_INTENT
+        if open_orders and wanted is IntentState.SUBMITTED:
+            # the partial index holds exactly these rows, in this order: the query costs
+            # the number of open orders, however many intents were ever submitted
+            select += " INDEXED BY intents_open_orders"
+            where.append(OPEN_ORDERS_WHERE)
+        else:
+            if open_orders:
+                marks = ", ".join("?" * len(_TERMINAL_ORDER))
+                where.append(f"(order_status IS NULL OR order_status NOT IN ({marks}))")
+                args.extend(_TERMINAL_ORDER)
+            if wanted is not None:
+                where.append("state = ?")
+                args.append(wanted.value)
         if cycle_id is not None:
             where.append("cycle_id = ?")
             args.append(cycle_id)
-        sql = _SELECT_INTENT + (" WHERE " + " AND ".join(where) if where else "")
+        sql = select + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY created_at, id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
