@@ -30,6 +30,9 @@ SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 SYNCHRONOUS = "FULL"
 """WAL with ``synchronous=FULL``: a committed claim survives power loss, not just a crash."""
+SYNCHRONOUS_EPHEMERAL = "OFF"
+"""A backtest's own state (``Store.open(durable=False)``): the same SQL, claims and journal,
+no fsync per commit; a crash of the process loses nothing committed, a power loss may."""
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 

@@ -29,6 +29,8 @@ from . import journal, verify
 from .db import (
     DB_FILENAME,
     OPEN_ORDERS_WHERE,
+    SYNCHRONOUS,
+    SYNCHRONOUS_EPHEMERAL,
     TERMINAL_ORDER_STATUSES,
     connect,
     immediate,
@@ -180,6 +182,9 @@ class Store:
         self._checked_controls: tuple[Any, dict[str, tuple[Any, str | None]]] | None = None
         """The last answer of :meth:`checked_controls` and what it was valid for."""
         self._read_only = False
+        self.durable = True
+        """``False``: opened with ``synchronous=OFF`` (a backtest's own state); closing
+        makes the file durable (``synchronous=FULL`` and a WAL checkpoint)."""
 
     @classmethod
     def open(
@@ -192,6 +197,7 @@ class Store:
         redact: Callable[[str], str] | None = None,
         check_anchor: bool = True,
         read_only: bool = False,
+        durable: bool = True,
     ) -> Store:
         """Open (creating unless ``create`` is false) ``<state_dir>/state.db``.
 
@@ -206,6 +212,11 @@ class Store:
         ``read_only`` (implies ``check_anchor=False``) opens an existing file for reading
         only, in a read-only directory too (an evidence copy): what ``journal verify``
         uses; nothing, the journal anchor included, is written.
+        ``durable=False`` is for a backtest's own state only: every commit skips the
+        fsync (``synchronous=OFF``) while the SQL, the compare-and-set claims and the
+        journal stay the same; :meth:`close` checkpoints the WAL with ``synchronous=FULL``
+        so the file left behind is complete and on disk. Every other caller (``run``,
+        the CLI) opens with the default ``synchronous=FULL``.
         """
         path = Path(state_dir) / DB_FILENAME
         anchor = anchors.read_anchor(state_dir)
@@ -222,9 +233,11 @@ class Store:
             check_anchor = False
         if anchor is not None and not path.exists() and check_anchor:
             check(None)
-        db = connect(path, create=create, check=check, read_only=read_only)
+        synchronous = SYNCHRONOUS if durable or read_only else SYNCHRONOUS_EPHEMERAL
+        db = connect(path, create=create, check=check, read_only=read_only, synchronous=synchronous)
         store = cls(db, path, on_transition=on_transition, clock=clock, redact=redact)
         store._read_only = read_only
+        store.durable = synchronous == SYNCHRONOUS
         return store
 
     def _scrub(self, value: Any) -> Any:
@@ -259,9 +272,18 @@ class Store:
         if getattr(self, "_discarded", False):
             return
         try:
+            if not self.durable:
+                self.make_durable()
             self.write_anchor()
         finally:
             self.db.close()
+
+    def make_durable(self) -> None:
+        """Back to ``synchronous=FULL`` and every committed row written into the database
+        file and synced (a WAL checkpoint): what a non-durable store does when closed."""
+        self.conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self.durable = True
 
     # -- the journal anchor --------------------------------------------------------------
 
