@@ -91,6 +91,8 @@ UNKNOWN_TO_BROKER = "unknown_to_broker"
 """The reason code of a sent order the broker does not know (recorded once, beside its
 order status, in the ``unknown_orders`` table: see :meth:`Store.mark_order_unknown`)."""
 _TERMINAL_ORDER = TERMINAL_ORDER_STATUSES
+_READS_KEPT = 64
+"""At most this many intent lists are kept between two changes of the database."""
 
 
 def _column_value(name: str, value: Any) -> Any:
@@ -182,6 +184,9 @@ class Store:
         self._checked_controls: tuple[Any, dict[str, tuple[Any, str | None]]] | None = None
         """The last answer of :meth:`checked_controls` and what it was valid for."""
         self._read_only = False
+        self._reads: dict[tuple[str, tuple[Any, ...]], list[IntentRecord]] = {}
+        """Intent lists read since the database last changed (see :meth:`_generation`)."""
+        self._reads_at: tuple[int, int] | None = None
         self.durable = True
         """``False``: opened with ``synchronous=OFF`` (a backtest's own state); closing
         makes the file durable (``synchronous=FULL`` and a WAL checkpoint)."""
@@ -579,7 +584,32 @@ class Store:
         sql += " ORDER BY created_at, id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [self._record(r) for r in self.conn.execute(sql, args)]
+        return self._cached_read(sql, tuple(args))
+
+    def _generation(self) -> tuple[int, int]:
+        """Changes whenever the database may have: ``PRAGMA data_version`` moves when
+        another connection (another process too) commits, ``total_changes`` when this
+        connection writes a row (committed or not)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes
+
+    def _cached_read(self, sql: str, args: tuple[Any, ...]) -> list[IntentRecord]:
+        """The intents ``sql`` selects, reused while the database did not change: a cycle
+        in which nothing happened re-reads nothing (one ``PRAGMA data_version``) and does
+        not decode the same stored intents again. Inside an open transaction (a snapshot
+        a caller holds) it always reads."""
+        if self.conn.in_transaction:
+            return [self._record(r) for r in self.conn.execute(sql, args)]
+        generation = self._generation()
+        if generation != self._reads_at or len(self._reads) >= _READS_KEPT:
+            self._reads.clear()
+            self._reads_at = generation
+        key = (sql, args)
+        records = self._reads.get(key)
+        if records is None:
+            records = [self._record(r) for r in self.conn.execute(sql, args)]
+            if self._generation() == generation:  # nothing changed while reading
+                self._reads[key] = records
+        return list(records)
 
     def _record(self, row: tuple) -> IntentRecord:
         r = dict(zip(_INTENT_COLUMNS, row, strict=True))
