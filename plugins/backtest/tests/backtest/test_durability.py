@@ -31,3 +31,30 @@ def test_a_backtest_account_is_not_fsynced_but_the_live_store_stays_full(base, h
         conn = sqlite3.connect(tmp_path / "bt" / name)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         conn.close()
+
+
+def test_the_backtest_opens_its_own_databases_without_fsync(base, hand_csv, tmp_path, monkeypatch):
+    """The real stores, opened by the backtest, seen as they are opened."""
+    import tradekernel_backtest.runner as runner
+    import tradekernel_paper.broker as paper_broker
+
+    seen: dict[str, int] = {}
+    open_store = runner.Store.open
+
+    def store_open(state_dir, **kw):
+        store = open_store(state_dir, **kw)
+        seen["state.db"] = store.conn.execute("PRAGMA synchronous").fetchone()[0]
+        return store
+
+    real_paper_store = paper_broker.PaperStore
+
+    def paper_store(path, **kw):
+        store = real_paper_store(path, **kw)
+        seen["paper.db"] = store.conn.execute("PRAGMA synchronous").fetchone()[0]
+        return store
+
+    monkeypatch.setattr(runner.Store, "open", store_open)
+    monkeypatch.setattr(paper_broker, "PaperStore", paper_store)
+    spec = BacktestSpec(strategist="sma-cross", data=[str(hand_csv)], record=False)
+    assert run_backtest(base, spec).metrics["trades"] == 3
+    assert seen == {"state.db": 0, "paper.db": 0}  # OFF
