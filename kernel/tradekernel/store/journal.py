@@ -70,7 +70,7 @@ def append(
     last = conn.execute(LAST_ROW_SQL).fetchone()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     payload_text = canonical_json(payload)
-    payload_digest = digest(payload)
+    payload_digest = hashlib.sha256(payload_text.encode()).hexdigest()  # = digest(payload)
     fields = dict(
         seq=seq,
         entity=entity,

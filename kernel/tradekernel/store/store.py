@@ -91,6 +91,8 @@ UNKNOWN_TO_BROKER = "unknown_to_broker"
 """The reason code of a sent order the broker does not know (recorded once, beside its
 order status, in the ``unknown_orders`` table: see :meth:`Store.mark_order_unknown`)."""
 _TERMINAL_ORDER = TERMINAL_ORDER_STATUSES
+_DECODED_KEPT = 256
+"""Decoded intents (with their verdicts) kept, keyed by their stored text."""
 _READS_KEPT = 64
 """At most this many intent lists are kept between two changes of the database."""
 
@@ -187,6 +189,7 @@ class Store:
         self._reads: dict[tuple[str, tuple[Any, ...]], list[IntentRecord]] = {}
         """Intent lists read since the database last changed (see :meth:`_generation`)."""
         self._reads_at: tuple[int, int] | None = None
+        self._decode_cache: dict[tuple[str, str | None], tuple[Intent, tuple[Any, ...]]] = {}
         self.durable = True
         """``False``: opened with ``synchronous=OFF`` (a backtest's own state); closing
         makes the file durable (``synchronous=FULL`` and a WAL checkpoint)."""
@@ -611,10 +614,22 @@ class Store:
                 self._reads[key] = records
         return list(records)
 
+    def _decoded(self, intent_json: str, verdicts_json: str | None) -> tuple[Intent, list]:
+        """The stored intent and verdicts as objects, decoded once per distinct text (both
+        are immutable: frozen classes, a fresh list each time)."""
+        key = (intent_json, verdicts_json)
+        hit = self._decode_cache.get(key)
+        if hit is None:
+            intent = structure(json.loads(intent_json), Intent, what="stored intent")
+            verdicts = tuple(structure(v, GuardVerdict) for v in json.loads(verdicts_json or "[]"))
+            if len(self._decode_cache) >= _DECODED_KEPT:
+                self._decode_cache.clear()
+            hit = self._decode_cache[key] = (intent, verdicts)
+        return hit[0], list(hit[1])
+
     def _record(self, row: tuple) -> IntentRecord:
         r = dict(zip(_INTENT_COLUMNS, row, strict=True))
-        intent = structure(json.loads(r["intent_json"]), Intent, what="stored intent")
-        verdicts = [structure(v, GuardVerdict) for v in json.loads(r["verdicts"] or "[]")]
+        intent, verdicts = self._decoded(r["intent_json"], r["verdicts"])
         return IntentRecord(
             intent=intent,
             state=IntentState(r["state"]),
