@@ -35,7 +35,7 @@ SMALL, LARGE = 5_000, 50_000
 CASH, COMMISSION, QUANTITY = 100_000, "0.001", 10
 BACKTRADER = "backtrader==1.9.78.123"
 LINEAR_CEILING = 1.10
-REPEAT = 2
+REPEAT = 3
 """Runs of each size (alternating); the fastest of each is reported."""
 
 CONFIG = """
