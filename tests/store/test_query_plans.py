@@ -56,6 +56,7 @@ def _bad(detail: str) -> bool:
 def test_every_per_cycle_query_searches_an_index(state_dir, helpers):
     with Store.open(state_dir) as store:
         ids = _history(store, helpers)
+        assert store._has_open_orders_index()  # asked once per store, not per cycle
         seen: list[tuple[str, tuple]] = []
         store.conn.set_trace_callback(lambda sql: seen.append(sql))
         try:
@@ -128,3 +129,12 @@ def test_a_schema_2_database_gets_the_indexes(state_dir, helpers):
     assert {"intents_open_orders", "intents_state_created", "fills_order_ts"} <= indexes
     assert "intents_state" not in indexes
     assert len(open_orders) == 1
+
+
+def test_an_unmigrated_file_opened_as_it_is_still_lists_open_orders(state_dir, helpers):
+    with Store.open(state_dir) as store:
+        ids = _history(store, helpers, n=2)
+        store.conn.execute("DROP INDEX intents_open_orders")  # as a schema 2 file has it
+        store._open_orders_index = None
+        open_orders = store.list_intents(state="submitted", open_orders=True)
+    assert [r.id for r in open_orders] == [ids[-1]]

@@ -189,6 +189,7 @@ class Store:
         self._reads: dict[tuple[str, tuple[Any, ...]], list[IntentRecord]] = {}
         """Intent lists read since the database last changed (see :meth:`_generation`)."""
         self._reads_at: tuple[int, int] | None = None
+        self._open_orders_index: bool | None = None
         self._decode_cache: dict[tuple[str, str | None], tuple[Intent, tuple[Any, ...]]] = {}
         self.durable = True
         """``False``: opened with ``synchronous=OFF`` (a backtest's own state); closing
@@ -570,7 +571,8 @@ class Store:
         if open_orders and wanted is IntentState.SUBMITTED:
             # the partial index holds exactly these rows, in this order: the query costs
             # the number of open orders, however many intents were ever submitted
-            select += " INDEXED BY intents_open_orders"
+            if self._has_open_orders_index():
+                select += " INDEXED BY intents_open_orders"
             where.append(OPEN_ORDERS_WHERE)
         else:
             if open_orders:
@@ -588,6 +590,18 @@ class Store:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self._cached_read(sql, tuple(args))
+
+    def _has_open_orders_index(self) -> bool:
+        """Schema 3's partial index exists (a file opened as it is, unmigrated, lacks it)."""
+        if self._open_orders_index is None:
+            self._open_orders_index = (
+                self.conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'index' "
+                    "AND name = 'intents_open_orders'"
+                ).fetchone()
+                is not None
+            )
+        return self._open_orders_index
 
     def _generation(self) -> tuple[int, int]:
         """Changes whenever the database may have: ``PRAGMA data_version`` moves when
