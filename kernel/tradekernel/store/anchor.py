@@ -19,6 +19,7 @@ from attrs import frozen
 from ..files import atomic_write
 from ..models import utcnow
 from .db import ts_text
+from .journal import LAST_ROW_SQL
 from .states import StateLost
 
 ANCHOR_FILENAME = "journal.anchor"
@@ -78,7 +79,7 @@ def write_anchor(state_dir: str | Path, seq: int, hash_: str, *, now: object = N
 def head(conn: sqlite3.Connection) -> tuple[int, str | None]:
     """The journal's last ``(seq, hash)``; ``(0, None)`` when it is empty or missing."""
     try:
-        row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        row = conn.execute(LAST_ROW_SQL).fetchone()
     except sqlite3.OperationalError:  # no journal table: an empty database
         return 0, None
     return (row[0], row[1]) if row else (0, None)

@@ -26,10 +26,13 @@ from .states import DatabaseCorrupted, DiskFull, SchemaError, StateUnusable
 DB_FILENAME = "state.db"
 """The state database's file name in ``[kernel] state_dir``."""
 APP_ID = "tradekernel"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 SYNCHRONOUS = "FULL"
 """WAL with ``synchronous=FULL``: a committed claim survives power loss, not just a crash."""
+SYNCHRONOUS_EPHEMERAL = "OFF"
+"""A backtest's own state (``Store.open(durable=False)``): the same SQL, claims and journal,
+no fsync per commit; a crash of the process loses nothing committed, a power loss may."""
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -213,7 +216,47 @@ def _migrate_2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _migrate_1, 2: _migrate_2}
+TERMINAL_ORDER_STATUSES = ("filled", "cancelled", "rejected")
+"""Order statuses after which an order never changes: the monitor stops asking."""
+OPEN_ORDERS_WHERE = (
+    "state = 'submitted' AND (order_status IS NULL OR order_status NOT IN ("
+    + ", ".join(f"'{s}'" for s in TERMINAL_ORDER_STATUSES)
+    + "))"
+)
+"""The monitor's filter (submitted intents whose order is not known to be terminal),
+with its constants inlined: SQLite uses the partial index ``intents_open_orders`` only
+for a query whose WHERE clause holds these very terms (a bound parameter would not do)."""
+
+
+def _migrate_3(db: sqlite_utils.Database) -> None:
+    """Indexes for the queries each cycle runs, so none degrades as history grows: the
+    open orders through a partial index holding only them (a filled order leaves it),
+    intents of one state or one cycle and an order's fills in the order they are listed
+    (no sort step)."""
+    conn = db.conn
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS intents_open_orders ON intents (created_at, id) "
+        f"WHERE {OPEN_ORDERS_WHERE}"
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS intents_state_created ON intents (state, created_at, id)"
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS intents_cycle_created ON intents (cycle_id, created_at, id)"
+    )
+    conn.execute("DROP INDEX IF EXISTS intents_state")
+    conn.execute("DROP INDEX IF EXISTS intents_cycle")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS fills_order_ts ON fills (client_order_id, ts, fill_id)"
+    )
+    conn.execute("DROP INDEX IF EXISTS fills_order")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
+    1: _migrate_1,
+    2: _migrate_2,
+    3: _migrate_3,
+}
 """``MIGRATIONS[n]`` moves a database from schema ``n - 1`` to ``n``; never edit a shipped one."""
 
 

@@ -22,6 +22,8 @@ COLUMNS = (
     "seq, entity, from_state, to_state, actor, reason, ts, payload, payload_digest, prev_hash, hash"
 )
 """The ``journal`` table's columns in chain order, as one ``SELECT`` list."""
+LAST_ROW_SQL = "SELECT seq, hash FROM journal WHERE seq = (SELECT max(seq) FROM journal)"
+"""The chain's head (``seq``, ``hash``): two primary-key lookups, whatever the length."""
 
 
 def row_hash(
@@ -65,10 +67,10 @@ def append(
     payload: dict[str, Any],
 ) -> JournalRow:
     """Append one row; the caller holds the write transaction."""
-    last = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    last = conn.execute(LAST_ROW_SQL).fetchone()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     payload_text = canonical_json(payload)
-    payload_digest = digest(payload)
+    payload_digest = hashlib.sha256(payload_text.encode()).hexdigest()  # = digest(payload)
     fields = dict(
         seq=seq,
         entity=entity,

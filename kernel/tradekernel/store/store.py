@@ -26,7 +26,17 @@ from ..redaction import redact_deep
 from ..serde import structure, unstructure
 from . import anchor as anchors
 from . import journal, verify
-from .db import DB_FILENAME, connect, immediate, parse_ts, ts_text
+from .db import (
+    DB_FILENAME,
+    OPEN_ORDERS_WHERE,
+    SYNCHRONOUS,
+    SYNCHRONOUS_EPHEMERAL,
+    TERMINAL_ORDER_STATUSES,
+    connect,
+    immediate,
+    parse_ts,
+    ts_text,
+)
 from .records import IntentRecord, JournalRow, VerifyResult
 from .states import (
     TRANSITIONS,
@@ -80,7 +90,11 @@ UPDATABLE = frozenset(
 UNKNOWN_TO_BROKER = "unknown_to_broker"
 """The reason code of a sent order the broker does not know (recorded once, beside its
 order status, in the ``unknown_orders`` table: see :meth:`Store.mark_order_unknown`)."""
-_TERMINAL_ORDER = ("filled", "cancelled", "rejected")
+_TERMINAL_ORDER = TERMINAL_ORDER_STATUSES
+_DECODED_KEPT = 256
+"""Decoded intents (with their verdicts) kept, keyed by their stored text."""
+_READS_KEPT = 64
+"""At most this many intent lists are kept between two changes of the database."""
 
 
 def _column_value(name: str, value: Any) -> Any:
@@ -172,6 +186,14 @@ class Store:
         self._checked_controls: tuple[Any, dict[str, tuple[Any, str | None]]] | None = None
         """The last answer of :meth:`checked_controls` and what it was valid for."""
         self._read_only = False
+        self._reads: dict[tuple[str, tuple[Any, ...]], list[IntentRecord]] = {}
+        """Intent lists read since the database last changed (see :meth:`_generation`)."""
+        self._reads_at: tuple[int, int] | None = None
+        self._open_orders_index: bool | None = None
+        self._decode_cache: dict[tuple[str, str | None], tuple[Intent, tuple[Any, ...]]] = {}
+        self.durable = True
+        """``False``: opened with ``synchronous=OFF`` (a backtest's own state); closing
+        makes the file durable (``synchronous=FULL`` and a WAL checkpoint)."""
 
     @classmethod
     def open(
@@ -184,6 +206,7 @@ class Store:
         redact: Callable[[str], str] | None = None,
         check_anchor: bool = True,
         read_only: bool = False,
+        durable: bool = True,
     ) -> Store:
         """Open (creating unless ``create`` is false) ``<state_dir>/state.db``.
 
@@ -198,6 +221,11 @@ class Store:
         ``read_only`` (implies ``check_anchor=False``) opens an existing file for reading
         only, in a read-only directory too (an evidence copy): what ``journal verify``
         uses; nothing, the journal anchor included, is written.
+        ``durable=False`` is for a backtest's own state only: every commit skips the
+        fsync (``synchronous=OFF``) while the SQL, the compare-and-set claims and the
+        journal stay the same; :meth:`close` checkpoints the WAL with ``synchronous=FULL``
+        so the file left behind is complete and on disk. Every other caller (``run``,
+        the CLI) opens with the default ``synchronous=FULL``.
         """
         path = Path(state_dir) / DB_FILENAME
         anchor = anchors.read_anchor(state_dir)
@@ -214,9 +242,11 @@ class Store:
             check_anchor = False
         if anchor is not None and not path.exists() and check_anchor:
             check(None)
-        db = connect(path, create=create, check=check, read_only=read_only)
+        synchronous = SYNCHRONOUS if durable or read_only else SYNCHRONOUS_EPHEMERAL
+        db = connect(path, create=create, check=check, read_only=read_only, synchronous=synchronous)
         store = cls(db, path, on_transition=on_transition, clock=clock, redact=redact)
         store._read_only = read_only
+        store.durable = synchronous == SYNCHRONOUS
         return store
 
     def _scrub(self, value: Any) -> Any:
@@ -251,9 +281,18 @@ class Store:
         if getattr(self, "_discarded", False):
             return
         try:
+            if not self.durable:
+                self.make_durable()
             self.write_anchor()
         finally:
             self.db.close()
+
+    def make_durable(self) -> None:
+        """Back to ``synchronous=FULL`` and every committed row written into the database
+        file and synced (a WAL checkpoint): what a non-durable store does when closed."""
+        self.conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self.durable = True
 
     # -- the journal anchor --------------------------------------------------------------
 
@@ -525,27 +564,86 @@ class Store:
         """Intents, oldest first, optionally filtered by state and cycle. ``open_orders``
         keeps only intents whose order is not known to be terminal (the monitor's work:
         filtering in SQL keeps it flat as filled orders accumulate)."""
-        where, args = [], []
-        if open_orders:
-            marks = ", ".join("?" * len(_TERMINAL_ORDER))
-            where.append(f"(order_status IS NULL OR order_status NOT IN ({marks}))")
-            args.extend(_TERMINAL_ORDER)
-        if state is not None:
-            where.append("state = ?")
-            args.append(parse_state(state).value)
+        where: list[str] = []
+        args: list[Any] = []
+        wanted = parse_state(state) if state is not None else None
+        select = _SELECT_INTENT
+        if open_orders and wanted is IntentState.SUBMITTED:
+            # the partial index holds exactly these rows, in this order: the query costs
+            # the number of open orders, however many intents were ever submitted
+            if self._has_open_orders_index():
+                select += " INDEXED BY intents_open_orders"
+            where.append(OPEN_ORDERS_WHERE)
+        else:
+            if open_orders:
+                marks = ", ".join("?" * len(_TERMINAL_ORDER))
+                where.append(f"(order_status IS NULL OR order_status NOT IN ({marks}))")
+                args.extend(_TERMINAL_ORDER)
+            if wanted is not None:
+                where.append("state = ?")
+                args.append(wanted.value)
         if cycle_id is not None:
             where.append("cycle_id = ?")
             args.append(cycle_id)
-        sql = _SELECT_INTENT + (" WHERE " + " AND ".join(where) if where else "")
+        sql = select + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY created_at, id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [self._record(r) for r in self.conn.execute(sql, args)]
+        return self._cached_read(sql, tuple(args))
+
+    def _has_open_orders_index(self) -> bool:
+        """Schema 3's partial index exists (a file opened as it is, unmigrated, lacks it)."""
+        if self._open_orders_index is None:
+            self._open_orders_index = (
+                self.conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'index' "
+                    "AND name = 'intents_open_orders'"
+                ).fetchone()
+                is not None
+            )
+        return self._open_orders_index
+
+    def _generation(self) -> tuple[int, int]:
+        """Changes whenever the database may have: ``PRAGMA data_version`` moves when
+        another connection (another process too) commits, ``total_changes`` when this
+        connection writes a row (committed or not)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes
+
+    def _cached_read(self, sql: str, args: tuple[Any, ...]) -> list[IntentRecord]:
+        """The intents ``sql`` selects, reused while the database did not change: a cycle
+        in which nothing happened re-reads nothing (one ``PRAGMA data_version``) and does
+        not decode the same stored intents again. Inside an open transaction (a snapshot
+        a caller holds) it always reads."""
+        if self.conn.in_transaction:
+            return [self._record(r) for r in self.conn.execute(sql, args)]
+        generation = self._generation()
+        if generation != self._reads_at or len(self._reads) >= _READS_KEPT:
+            self._reads.clear()
+            self._reads_at = generation
+        key = (sql, args)
+        records = self._reads.get(key)
+        if records is None:
+            records = [self._record(r) for r in self.conn.execute(sql, args)]
+            if self._generation() == generation:  # nothing changed while reading
+                self._reads[key] = records
+        return list(records)
+
+    def _decoded(self, intent_json: str, verdicts_json: str | None) -> tuple[Intent, list]:
+        """The stored intent and verdicts as objects, decoded once per distinct text (both
+        are immutable: frozen classes, a fresh list each time)."""
+        key = (intent_json, verdicts_json)
+        hit = self._decode_cache.get(key)
+        if hit is None:
+            intent = structure(json.loads(intent_json), Intent, what="stored intent")
+            verdicts = tuple(structure(v, GuardVerdict) for v in json.loads(verdicts_json or "[]"))
+            if len(self._decode_cache) >= _DECODED_KEPT:
+                self._decode_cache.clear()
+            hit = self._decode_cache[key] = (intent, verdicts)
+        return hit[0], list(hit[1])
 
     def _record(self, row: tuple) -> IntentRecord:
         r = dict(zip(_INTENT_COLUMNS, row, strict=True))
-        intent = structure(json.loads(r["intent_json"]), Intent, what="stored intent")
-        verdicts = [structure(v, GuardVerdict) for v in json.loads(r["verdicts"] or "[]")]
+        intent, verdicts = self._decoded(r["intent_json"], r["verdicts"])
         return IntentRecord(
             intent=intent,
             state=IntentState(r["state"]),

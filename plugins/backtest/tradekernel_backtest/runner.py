@@ -192,6 +192,7 @@ def run_backtest(
             clock=clock,
             on_transition=lambda t: kernel.registry.call_each("on_intent_transition", transition=t),
             redact=kernel.settings.redact,
+            durable=False,  # the backtest's own state dir: no fsync per commit
         )
         with (
             store,

@@ -82,6 +82,8 @@ def overrides(spec: BacktestSpec, state_dir: Path) -> dict[str, Any]:
         "runtime.trace": ("decisions", "backtest"),
         # the account lives in the backtest's own state dir, never the operator's
         "broker.paper.db": ("paper.db", "backtest"),
+        # a backtest's account need not survive a power loss (checkpointed when closed)
+        "broker.paper.durable": (False, "backtest"),
         "market_data.replay.paths": ([str(Path(p)) for p in spec.data], "--data"),
         "market_data.replay.resume": (False, "backtest"),
     }

@@ -87,7 +87,7 @@ class PaperBroker:
         self._commission = config.commission
         self._volume_share = Decimal(str(config.max_volume_share))
         self._lock = threading.RLock()
-        self.store = PaperStore(db_path)
+        self.store = PaperStore(db_path, durable=config.durable)
         with self.store.transaction():
             self.store.init_account(config.cash)
             self._ledger = self.store.load(config.history_cache)

@@ -30,6 +30,11 @@ class PaperConfig:
     """Allow sells beyond the held quantity (negative positions)."""
     db: str = field(default="paper.db", validator=_non_empty)
     """The account database, relative to ``[kernel] state_dir`` unless absolute."""
+    durable: bool = True
+    """``False`` (what a backtest sets for its own account): commits skip the fsync
+    (``synchronous=OFF``), the same SQL and transactions otherwise; closing the broker
+    checkpoints the file with ``synchronous=FULL``. A crash of the process loses nothing
+    committed, a power loss may: never for an account you keep."""
     history_cache: int = field(default=256, validator=non_negative)
     """Closed orders (with their fills) kept in memory; older ones are read from the
     database on demand. Open orders are always in memory."""

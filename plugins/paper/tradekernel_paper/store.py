@@ -80,7 +80,7 @@ def _order(r: dict, fill_count: int = 0) -> WorkingOrder:
 class PaperStore:
     """Reads and writes one paper account database."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -89,7 +89,8 @@ class PaperStore:
         )
         self.db = sqlite_utils.Database(self.conn)
         self.db.enable_wal()
-        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.durable = durable
+        self.conn.execute(f"PRAGMA synchronous={'NORMAL' if durable else 'OFF'}")
         self._create_schema()
 
     def _create_schema(self) -> None:
@@ -320,4 +321,10 @@ class PaperStore:
                 )
 
     def close(self) -> None:
-        self.conn.close()
+        """Close the connection; a non-durable store is checkpointed and synced first."""
+        try:
+            if not self.durable and str(self.path) != ":memory:":
+                self.conn.execute("PRAGMA synchronous=FULL")
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            self.conn.close()
