@@ -359,7 +359,9 @@ class ComponentContext:
     """``resolve(kind)`` returns the selected component of another kind (e.g. a paper
     broker asks for ``"market_data"``), instantiating it on first use."""
     check_only: bool = False
-    """``True`` when the component is built only to validate the configuration
-    (``config check``, and ``run`` before its first cycle): the factory checks its
-    config and may read, but must write, create, bind and send nothing (open databases
-    in memory, skip ``mkdir``). The instance is closed and discarded afterwards."""
+    """``True`` when the component is built only to validate the configuration: by
+    ``config check``, and by ``run``, ``skills smoke`` and ``strategist smoke`` before
+    they open the store or write anything. The factory checks its config and may read,
+    but must write, create, bind and send nothing (open databases in memory, skip
+    ``mkdir``). The instance is closed and discarded afterwards; the real one is built
+    again, with ``check_only`` ``False``, when the command first uses it."""

@@ -204,8 +204,9 @@ class Kernel:
         """Validate the whole configuration before anything runs: every component section
         names a registered component, and every selected component builds with its config
         (``check_only``: nothing is written). Raises the first :class:`ConfigError`;
-        returns warnings. ``config check`` and ``run`` (before its first cycle, before it
-        writes anything) both call this, so they cannot disagree."""
+        returns warnings. ``config check`` calls this, and so do ``run``, ``skills smoke``
+        and ``strategist smoke`` before they open the store or write anything, so they
+        cannot disagree."""
         warnings = self.check_sections()
         probe = _Probe(self)
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-from attrs import define, field
+from attrs import define, field, frozen
 from loguru import logger
 
 from . import API_VERSION, hookspecs, plugin_manifest
@@ -114,6 +114,22 @@ class ComponentSpec:
         return f"{self.kind}:{self.name}"
 
 
+@frozen
+class ComponentListing:
+    """One component of a plugin as ``plugins list`` shows it."""
+
+    kind: str
+    name: str
+    version: str
+    description: str
+    """The ``description`` given to ``register``, else the first line of the factory's
+    docstring."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
 @define
 class PluginInfo:
     """What ``plugins list`` shows about one plugin."""
@@ -126,7 +142,8 @@ class PluginInfo:
     ``error``, ``default`` (built into the kernel) or ``local`` (added in-process with
     :meth:`PluginRegistry.add_plugin`)."""
     hooks: list[str] = field(factory=list)
-    components: list[str] = field(factory=list)
+    components: list[ComponentListing] = field(factory=list)
+    """What it registers (``kind``, ``name``, ``version``, ``description``)."""
     commands: list[str] = field(factory=list)
     """Names of the commands its ``register_commands`` adds."""
     conflicts: list[str] = field(factory=list)
@@ -527,7 +544,14 @@ class PluginRegistry:
                 logger.warning("{}: neither can be selected", message)
                 return
             self.specs[(kind, name)] = spec
-            info.components.append(spec.key)
+            info.components.append(
+                ComponentListing(
+                    kind=kind,
+                    name=name,
+                    version=spec.version,
+                    description=spec.description if isinstance(spec.description, str) else "",
+                )
+            )
 
         return register
 

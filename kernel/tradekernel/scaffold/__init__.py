@@ -2,7 +2,7 @@
 
 The templates are package data (``templates/``), not modules: ``{{key}}`` placeholders
 filled by plain replacement, so nothing here runs code from them. A generated plugin
-imports only ``tradekernel``, ``tradekernel.api`` and ``tradekernel.testing``.
+imports only ``tradekernel.api`` (``hookimpl`` included) and ``tradekernel.testing``.
 """
 
 from __future__ import annotations
