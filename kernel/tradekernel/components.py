@@ -276,7 +276,12 @@ class GuardContext:
 
 @runtime_checkable
 class Guard(Protocol):
-    """Allows or denies one intent with a stable reason code."""
+    """Allows or denies one intent with a stable reason code.
+
+    Optional: ``codes``: a tuple of the stable deny codes the guard may return
+    (``("quantity_above_limit",)``), for operators and tools to know them in advance;
+    ``GuardContract`` then checks that every deny code is one of them. A guard without
+    it is not asked."""
 
     def check(self, intent: Intent, ctx: GuardContext) -> GuardVerdict:
         """Allow or deny ``intent``; a guard that raises denies (fail closed)."""

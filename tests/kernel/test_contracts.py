@@ -19,6 +19,7 @@ from tradekernel.testing import (
     NotifierContract,
     SkillContract,
     StrategistContract,
+    config_text,
     guard_context,
     invoke,
     make_intent,
@@ -224,3 +225,23 @@ def test_invoke_env_and_input(tmp_path):
     bad = invoke(["config", "check"], env={"TRADEKERNEL_KERNEL__MODE": "sideways"}, input="")
     assert bad.exit_code == 2
     assert bad.stderr.startswith("Error: ")
+
+
+def test_config_text_with_a_state_dir_runs_under_invoke(tmp_path):
+    state = tmp_path / "state dir"
+    config = tmp_path / "plugins.toml"
+    config.write_text(config_text({"guards": ["kill_switch"]}, state_dir=state), "utf-8")
+    result = invoke(["--config", str(config), "config", "show", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert str(state) in result.stdout and "{state_dir}" not in result.stdout
+
+
+def test_write_config_fills_the_state_dir_placeholder(tmp_path):
+    with KernelFactory(tmp_path) as factory:
+        path = factory.write_config(config_text({"guards": ["kill_switch"]}))
+        assert "{state_dir}" not in path.read_text("utf-8")
+        result = invoke(["--config", str(path), "config", "check"])
+        assert result.exit_code == 0, result.stderr
+        kernel, _ = factory.build(config_text())
+        assert kernel.settings.state_dir == tmp_path / "state"
+        assert str(tmp_path / "state") in path.read_text("utf-8")
