@@ -363,6 +363,10 @@ class ComponentContext:
     resolve: Callable[[str], Any]
     """``resolve(kind)`` returns the selected component of another kind (e.g. a paper
     broker asks for ``"market_data"``), instantiating it on first use."""
+    kind: str = ""
+    """The kind of the component being built (``notifier``, ...)."""
+    name: str = ""
+    """The name it is registered and selected under; its section is ``[<kind>.<name>]``."""
     check_only: bool = False
     """``True`` when the component is built only to validate the configuration: by
     ``config check``, and by ``run``, ``skills smoke`` and ``strategist smoke`` before
@@ -370,3 +374,10 @@ class ComponentContext:
     but must write, create, bind and send nothing (open databases in memory, skip
     ``mkdir``). The instance is closed and discarded afterwards; the real one is built
     again, with ``check_only`` ``False``, when the command first uses it."""
+
+    def config_error(self, key: str | None, message: str) -> Exception:
+        """A :class:`~tradekernel.errors.ConfigError` for the factory to raise about
+        ``key`` of its ``[<kind>.<name>]`` section (``None``: the section as a whole),
+        naming where the value was really set: ``plugins.toml: [notifier.x] url: ...``,
+        or ``environment TRADEKERNEL_NOTIFIER__X__URL: [notifier.x] url: ...``."""
+        return self.settings.component_error(self.kind, self.name, key, message)

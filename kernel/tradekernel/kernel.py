@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
 from loguru import logger
 
-from .components import ComponentContext
+from .components import KINDS, ComponentContext
 from .errors import ConfigError, PluginError
 from .events import EventBus
 from .hookspecs import hookimpl
@@ -171,12 +172,19 @@ class Kernel:
             emit=probe.emit if probe else self.emit,
             secret=self.settings.secret,
             resolve=probe.component if probe else self.component,
+            kind=spec.kind,
+            name=spec.name,
             check_only=probe is not None,
         )
         try:
             instance = spec.factory(config, ctx)
-        except (ConfigError, PluginError):
+        except PluginError:
             raise
+        except ConfigError as exc:
+            located = self._located(spec, exc)
+            if located is exc:
+                raise
+            raise located from exc  # -v shows the factory's own traceback
         except Exception as exc:
             hint = f"; to install what it needs: {spec.install}" if spec.install else ""
             raise PluginError(
@@ -185,6 +193,14 @@ class Kernel:
             ) from exc
         _check_protocol(spec, instance)
         return instance
+
+    def _located(self, spec: ComponentSpec, exc: ConfigError) -> ConfigError:
+        """A factory's :class:`ConfigError`, prefixed with where the component's section
+        was set and its ``[<kind>.<name>]`` when the message does not name the section."""
+        message = str(exc)
+        if _NAMES_A_SECTION.search(message):  # its own, or one it resolved
+            return exc
+        return self.settings.component_error(spec.kind, spec.name, None, message)
 
     def check_sections(self) -> list[str]:
         """Refuse a component section that names no registered component (see
@@ -275,6 +291,10 @@ class _Probe:
                 except Exception as exc:
                     logger.warning("{}:{} failed to close after its check: {}", kind, name, exc)
         self._instances.clear()
+
+
+_NAMES_A_SECTION = re.compile(r"\[(?:" + "|".join(KINDS) + r")\.")
+"""A message that already names a component section (``[notifier.x]``)."""
 
 
 def _check_protocol(spec: ComponentSpec, instance: Any) -> None:
