@@ -268,9 +268,7 @@ class Settings:
             body, config_class, (kind, name), self._label, self.sources, display
         )
 
-    def component_error(
-        self, kind: str, name: str, key: str | None, message: str
-    ) -> ConfigError:
+    def component_error(self, kind: str, name: str, key: str | None, message: str) -> ConfigError:
         """A :class:`ConfigError` about ``key`` of ``[<kind>.<name>]`` (or the whole
         section when ``key`` is ``None``) that names where the value was really set: the
         file, or ``environment TRADEKERNEL_<KIND>__<NAME>__<KEY>``."""

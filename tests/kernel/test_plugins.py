@@ -102,9 +102,7 @@ def test_plugins_list_text(cli) -> None:
     code, out, _ = cli("plugins", "list")
     assert code == 0
     assert f"symbol-blocklist  ({CONTRIB_DIST} 0.1.0)  [enabled]" in out
-    assert (
-        "components: guard:symbol_blocklist (version 1)  Deny intents for listed symbols." in out
-    )
+    assert "components: guard:symbol_blocklist (version 1)  Deny intents for listed symbols." in out
     assert "observes:   on_event, on_intent_transition" in out
     assert "tradekernel.defaults.scanner" in out and "[default]" in out
 
