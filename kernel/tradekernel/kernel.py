@@ -13,7 +13,7 @@ from .errors import ConfigError, PluginError
 from .events import EventBus
 from .hookspecs import hookimpl
 from .models import Event
-from .plugins import KNOWN_DISTRIBUTIONS, ComponentSpec, PluginRegistry
+from .plugins import KNOWN_DISTRIBUTIONS, ComponentSpec, PluginRegistry, in_parens
 from .settings import Settings
 
 SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider")
@@ -188,7 +188,7 @@ class Kernel:
         except Exception as exc:
             hint = f"; to install what it needs: {spec.install}" if spec.install else ""
             raise PluginError(
-                f"{spec.key} ({spec.distribution}) could not start: {type(exc).__name__}: "
+                f"{spec.key} {in_parens(spec.distribution)} could not start: {type(exc).__name__}: "
                 f"{self.settings.redact(str(exc))}{hint if isinstance(exc, ImportError) else ''}"
             ) from exc
         _check_protocol(spec, instance)
@@ -305,7 +305,7 @@ def _check_protocol(spec: ComponentSpec, instance: Any) -> None:
     missing = [m for m in _protocol_members(protocol) if not hasattr(instance, m)]
     if missing:
         raise PluginError(
-            f"{spec.key} ({spec.distribution}): its factory returned a "
+            f"{spec.key} {in_parens(spec.distribution)}: its factory returned a "
             f"{type(instance).__name__} that is not a {protocol.__name__} "
             f"(missing: {', '.join(missing)})"
         )

@@ -101,3 +101,34 @@ def test_api_config_error_names_the_real_source(tmp_path, section, environ, wher
 def test_a_bare_factory_error_gets_the_components_section(tmp_path, section, environ, where):
     message = _error(tmp_path, {"guards": ["bare"]}, section, environ)
     assert message == f"{where}: [guard.bare]: the limit is too high"
+
+
+class _Broken:
+    """In-process plugins: a sink that is not one, a guard whose factory fails."""
+
+    @hookimpl
+    def register_metrics_sinks(self, register):
+        register("badsink", lambda config, ctx: object())
+
+    @hookimpl
+    def register_guards(self, register):
+        register("crashy", self.crashy)
+
+    @staticmethod
+    def crashy(config, ctx):
+        raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected"),
+    [
+        ({"metrics_sinks": ["badsink"]}, "metrics_sink:badsink (local): its factory returned"),
+        ({"guards": ["crashy"]}, "guard:crashy (local) could not start: RuntimeError: boom"),
+    ],
+)
+def test_an_in_process_plugin_is_named_once_in_parentheses(tmp_path, selection, expected):
+    with KernelFactory(tmp_path) as factory:
+        kernel, _ = factory.build(config_text(selection), plugins=[(_Broken(), "broken")])
+        with pytest.raises(ConfigError) as info:
+            kernel.check()
+    assert expected in str(info.value) and "((" not in str(info.value)
