@@ -153,9 +153,12 @@ class ComponentContract:
     environ: ClassVar[Mapping[str, str]] = {}
     """The environment the kernel sees (secrets); nothing else of the real one is read."""
 
-    def plugins_toml(self) -> str:
-        """The ``plugins.toml`` text the component is built from."""
+    def plugins_toml(self, config: str | None = None) -> str:
+        """The ``plugins.toml`` text the component is built from (with ``config`` as the
+        body of its section instead of :attr:`config`, when given)."""
         from .testing import config_text
+
+        body = self.config if config is None else config
 
         selection: dict[str, Any] = {"metrics_sinks": []}
         key = _SECTION.get(self.kind, self.kind)
@@ -165,13 +168,27 @@ class ComponentContract:
         selection.update(self.components)
         name = self.component_name
         key = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
-        section = f"[{self.kind}.{key}]\n{self.config}\n" if self.config else ""
+        section = f"[{self.kind}.{key}]\n{body}\n" if body else ""
         return config_text(selection, section + self.extra_config)
 
     def make_component(self, factory: Any) -> Any:
         """The component under test, built by a kernel of ``factory`` (a
         :class:`~tradekernel.testing.KernelFactory` in a temporary directory)."""
-        kernel, _recorder = factory.build(self.plugins_toml(), environ=dict(self.environ))
+        return self.build(factory)
+
+    def build(
+        self,
+        factory: Any,
+        *,
+        config: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        state: str = "state",
+    ) -> Any:
+        """The component built by a kernel of ``factory`` from :meth:`plugins_toml`, with
+        another section body (``config``) or environment (``environ``) when given, its
+        state in ``state`` under the factory's directory."""
+        env = dict(self.environ if environ is None else environ)
+        kernel, _recorder = factory.build(self.plugins_toml(config), environ=env, state=state)
         return kernel.component(self.kind, self.component_name)
 
     @pytest.fixture
@@ -271,7 +288,10 @@ class NotifierContract(ComponentContract):
     the result: not even when delivery fails and the remote echoes it back.
 
     Point the notifier somewhere that answers (a local receiver) or somewhere that
-    fails (a closed port): the contract holds either way."""
+    fails (a closed port): the contract holds either way. That a failed delivery says why
+    is checked on :meth:`failing_notifier`, when the subclass gives one (a notifier that
+    a closed port cannot make fail, such as one writing files, sets up its own failure
+    there); without it that check is skipped with a reason."""
 
     kind = "notifier"
     secrets: ClassVar[tuple[str, ...]] = ()
@@ -290,6 +310,30 @@ class NotifierContract(ComponentContract):
             assert isinstance(result.attempts, int) and result.attempts >= 0
             if not result.ok:
                 assert result.error, "a failed delivery must say why (error)"
+
+    def failing_notifier(self, factory: Any) -> Any | None:
+        """A notifier of this kind set up so that every delivery fails (a closed port, a
+        server that refuses, a rejected credential), for the check that a failure says
+        why; ``None`` (the default) skips that check with a reason. Build it with
+        ``self.build(factory, config=..., environ=...)``, or return any instance."""
+        return None
+
+    def test_a_failed_delivery_says_why(self, tmp_path: Path) -> None:
+        from .testing import KernelFactory
+
+        with KernelFactory(tmp_path) as factory:
+            notifier = self.failing_notifier(factory)
+            if notifier is None:
+                pytest.skip(f"{type(self).__name__}: no failing_notifier() to make a delivery fail")
+            result = notifier.send(hostile_notifications()[0])
+            assert isinstance(result, DeliveryResult), f"send() returned {type(result)}"
+            assert not result.ok, "failing_notifier() delivered: it must be set up to fail"
+            assert result.status == "failed", f"a failed delivery has status {result.status!r}"
+            assert isinstance(result.error, str) and result.error.strip(), (
+                "a failed delivery must say why (error)"
+            )
+            for secret in self._secrets():
+                assert secret not in repr(result), "the delivery result contains a secret"
 
     def test_never_leaks_a_secret(self, component: Any) -> None:
         secrets = self._secrets()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 from tradekernel import hookimpl
 from tradekernel.components import DeliveryResult
@@ -245,3 +246,77 @@ def test_write_config_fills_the_state_dir_placeholder(tmp_path):
         kernel, _ = factory.build(config_text())
         assert kernel.settings.state_dir == tmp_path / "state"
         assert str(tmp_path / "state") in path.read_text("utf-8")
+
+
+class ReasonedFailNotifier:
+    def send(self, notification: Any) -> DeliveryResult:
+        return DeliveryResult(ok=False, status="failed", attempts=0, error="disk full")
+
+
+class Outbox:
+    """A notifier that writes files: a closed port cannot make it fail, a bad folder can."""
+
+    @hookimpl
+    def register_notifiers(self, register):
+        register("outbox", self.create, config=OutboxConfig)
+
+    @staticmethod
+    def create(config, ctx):
+        return OutboxNotifier(config.folder)
+
+
+@attrs.define
+class OutboxConfig:
+    folder: str = "outbox"
+
+
+class OutboxNotifier:
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def send(self, notification: Any) -> DeliveryResult:
+        try:
+            with open(f"{self.folder}/{len(notification.body)}.txt", "w") as handle:
+                handle.write(notification.body)
+        except OSError as exc:
+            return DeliveryResult(ok=False, status="failed", error=type(exc).__name__)
+        return DeliveryResult(ok=True, status="sent")
+
+
+def test_notifier_contract_checks_the_failing_notifier(tmp_path):
+    class Given(NotifierContract):
+        def failing_notifier(self, factory):
+            return ReasonedFailNotifier()
+
+    class Silent(NotifierContract):
+        def failing_notifier(self, factory):
+            return SilentFailNotifier()
+
+    class Delivers(NotifierContract):
+        def failing_notifier(self, factory):
+            return OutboxNotifier(str(tmp_path))
+
+    Given().test_a_failed_delivery_says_why(tmp_path / "a")
+    with pytest.raises(AssertionError, match="say why"):
+        Silent().test_a_failed_delivery_says_why(tmp_path / "b")
+    with pytest.raises(AssertionError, match="set up to fail"):
+        Delivers().test_a_failed_delivery_says_why(tmp_path / "c")
+    with pytest.raises(pytest.skip.Exception, match="no failing_notifier"):
+        NotifierContract().test_a_failed_delivery_says_why(tmp_path / "d")
+
+
+def test_failing_notifier_built_from_another_config(tmp_path):
+    class Case(NotifierContract):
+        component_name = "outbox"
+
+        def make_component(self, factory):
+            kernel, _ = factory.build(self.plugins_toml(), plugins=[(Outbox(), "outbox")])
+            return kernel.component("notifier", "outbox")
+
+        def failing_notifier(self, factory):
+            text = self.plugins_toml(f'folder = "{tmp_path / "no" / "such"}"')
+            kernel, _ = factory.build(text, plugins=[(Outbox(), "outbox")], state="failing")
+            return kernel.component("notifier", "outbox")
+
+    (tmp_path / "a").mkdir()
+    Case().test_a_failed_delivery_says_why(tmp_path / "a")
