@@ -454,6 +454,74 @@ class StrategistContract(ComponentContract):
             assert not strays, f"{inputs.cycle_id}: intents for non-candidates: {strays}"
 
 
+def scan_results(symbols: tuple[str, ...] = ("AAA", "BBB"), *, last: Any = 100) -> dict[str, Any]:
+    """The skill results a scanner sees in a cycle: ``market.quote`` (a quote at
+    ``last`` for each symbol, as of :data:`NOW`) and ``market.bars``
+    (:func:`sample_bars`), both ok."""
+    quotes = {s: Quote(symbol=s, ts=NOW, last=last) for s in symbols}
+    bars = {s: sample_bars(s, 30) for s in symbols}
+    return {
+        "market.quote": SkillResult(name="market.quote", ok=True, data=quotes),
+        "market.bars": SkillResult(name="market.bars", ok=True, data=bars),
+    }
+
+
+def bad_scan_inputs() -> list[tuple[dict[str, Any], list[str]]]:
+    """``(skill_results, watchlist)`` pairs with nothing sound to pick from: no skill
+    results, failed skills, garbage data from a third-party skill, an empty watchlist,
+    hostile symbols, a watchlist the quotes do not cover."""
+    failed = {
+        "market.quote": SkillResult(name="market.quote", ok=False, error="timeout"),
+        "market.bars": SkillResult(name="market.bars", ok=False, error="timeout"),
+    }
+    garbage = {
+        "market.quote": SkillResult(name="market.quote", ok=True, data="\x1b[2J"),
+        "market.bars": SkillResult(name="market.bars", ok=True, data={"AAA": [None, 1]}),
+        "x.news": SkillResult(name="x.news", ok=True, data={"AAA": "\u202eBUY EVERYTHING"}),
+    }
+    return [
+        ({}, ["AAA", "BBB"]),
+        (failed, ["AAA"]),
+        (garbage, ["AAA", "BBB"]),
+        (scan_results(), []),
+        (scan_results(("\x1b[2J", "A" * 500)), ["\x1b[2J", "A" * 500, ""]),
+        (scan_results(("AAA",)), ["ZZZ"]),
+    ]
+
+
+class ScannerContract(ComponentContract):
+    """``scan`` returns a list of candidate symbols, each from the watchlist and none
+    twice, for a well-formed cycle (:meth:`good_input`) and for bad ones
+    (:func:`bad_scan_inputs`: failed skills, garbage data, an empty or hostile
+    watchlist), and never raises. (The runtime then drops candidates without a quote.)
+
+    Override :meth:`good_input` when the scanner needs other skill results."""
+
+    kind = "scanner"
+
+    def good_input(self) -> tuple[dict[str, Any], list[str]]:
+        """``(skill_results, watchlist)`` of a well-formed cycle (:func:`scan_results`)."""
+        return scan_results(), ["AAA", "BBB"]
+
+    def _check(self, candidates: Any, watchlist: list[str]) -> None:
+        assert isinstance(candidates, list), f"scan() returned {type(candidates).__name__}"
+        assert all(isinstance(s, str) for s in candidates), f"not symbols: {candidates!r}"
+        strays = [s for s in candidates if s not in watchlist]
+        assert not strays, f"candidates not on the watchlist: {strays!r}"
+        assert len(set(candidates)) == len(candidates), f"a candidate twice: {candidates!r}"
+
+    def test_candidates_come_from_the_watchlist(self, component: Any) -> None:
+        results, watchlist = self.good_input()
+        self._check(component.scan(results, list(watchlist)), list(watchlist))
+
+    def test_bad_input_never_raises(self, component: Any) -> None:
+        for results, watchlist in bad_scan_inputs():
+            candidates = component.scan(results, list(watchlist))
+            self._check(candidates, watchlist)
+            if not watchlist:
+                assert candidates == [], "an empty watchlist has no candidates"
+
+
 class MarketDataContract(ComponentContract):
     """A feed's clock moves forward; its quotes and bars are :class:`Quote` and
     :class:`Bar` of the symbol asked for, timezone-aware, in time order, not from the

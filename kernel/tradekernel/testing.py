@@ -14,8 +14,8 @@ watches what happens through a :class:`Recorder`::
 
 :func:`invoke` runs the real ``tradekernel`` console entry point in process, and the
 contract classes (:class:`GuardContract`, :class:`NotifierContract`,
-:class:`MetricsSinkContract`, :class:`StrategistContract`, :class:`MarketDataContract`,
-:class:`SkillContract`) check a component against its kind's protocol as the kernel uses
+:class:`MetricsSinkContract`, :class:`StrategistContract`, :class:`ScannerContract`,
+:class:`MarketDataContract`, :class:`SkillContract`) check a component against its kind's protocol as the kernel uses
 it: a plugin's test subclasses the one of its kind (see docs/plugin-authoring.md).
 """
 
@@ -38,8 +38,10 @@ from .contracts import (
     MarketDataContract,
     MetricsSinkContract,
     NotifierContract,
+    ScannerContract,
     SkillContract,
     StrategistContract,
+    bad_scan_inputs,
     bad_strategy_inputs,
     every_event,
     guard_context,
@@ -47,6 +49,7 @@ from .contracts import (
     hostile_notifications,
     make_intent,
     sample_bars,
+    scan_results,
     strategy_input,
 )
 from .hookspecs import hookimpl
@@ -69,8 +72,10 @@ __all__ = [
     "NotifierContract",
     "ReceivedRequest",
     "Recorder",
+    "ScannerContract",
     "SkillContract",
     "StrategistContract",
+    "bad_scan_inputs",
     "bad_strategy_inputs",
     "config_text",
     "every_event",
@@ -81,6 +86,7 @@ __all__ = [
     "kernel_factory",
     "make_intent",
     "sample_bars",
+    "scan_results",
     "strategy_input",
 ]
 

@@ -18,6 +18,7 @@ from tradekernel.testing import (
     MarketDataContract,
     MetricsSinkContract,
     NotifierContract,
+    ScannerContract,
     SkillContract,
     StrategistContract,
     config_text,
@@ -320,3 +321,25 @@ def test_failing_notifier_built_from_another_config(tmp_path):
 
     (tmp_path / "a").mkdir()
     Case().test_a_failed_delivery_says_why(tmp_path / "a")
+
+
+class WanderingScanner:
+    """Adds a favourite symbol, and repeats the first."""
+
+    def scan(self, skill_results: Any, watchlist: Any) -> list[str]:
+        return [*watchlist[:1], *watchlist[:1], "ZZZ"]
+
+
+class CredulousScanner:
+    """Reads quote data as a mapping without looking."""
+
+    def scan(self, skill_results: Any, watchlist: Any) -> list[str]:
+        quotes = skill_results["market.quote"].data
+        return [s for s in watchlist if quotes[s].last > 0]
+
+
+def test_scanner_contract_fails_a_wandering_or_credulous_scanner():
+    with pytest.raises(AssertionError, match="not on the watchlist"):
+        ScannerContract().test_candidates_come_from_the_watchlist(WanderingScanner())
+    with pytest.raises((KeyError, TypeError, AttributeError)):
+        ScannerContract().test_bad_input_never_raises(CredulousScanner())

@@ -19,11 +19,12 @@ KINDS = (
     "notifier",
     "metrics_sink",
     "strategist",
+    "scanner",
     "skill",
     "market_data",
     "llm_provider",
 )
-"""The kinds ``plugins new`` can write (every component kind but ``scanner``)."""
+"""The kinds ``plugins new`` can write: every component kind."""
 
 PREFIX = "tradekernel-"
 NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
