@@ -15,8 +15,9 @@ watches what happens through a :class:`Recorder`::
 :func:`invoke` runs the real ``tradekernel`` console entry point in process, and the
 contract classes (:class:`GuardContract`, :class:`NotifierContract`,
 :class:`MetricsSinkContract`, :class:`StrategistContract`, :class:`ScannerContract`,
-:class:`MarketDataContract`, :class:`SkillContract`) check a component against its kind's protocol as the kernel uses
-it: a plugin's test subclasses the one of its kind (see docs/plugin-authoring.md).
+:class:`MarketDataContract`, :class:`SkillContract`) check a component against its
+kind's protocol as the kernel uses it: a plugin's test subclasses the one of its kind
+(see docs/plugin-authoring.md).
 """
 
 from __future__ import annotations
