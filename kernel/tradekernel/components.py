@@ -350,12 +350,19 @@ class LLMProvider(Protocol):
 
 @define
 class ComponentContext:
-    """Handed to every component factory: the kernel services a component may use."""
+    """Handed to every component factory: the kernel services a component may use.
+
+    A component is built once per kernel, on first use, and closed (``close()``, when it
+    has one) when the command that built it ends; several processes (a ``run``, an
+    ``intents approve`` in another shell) may each hold an instance of the same
+    component at once. There is no run id here: the events of a ``tradekernel run``
+    carry one (``Event.run_id``)."""
 
     settings: Any
     """The loaded ``Settings`` (read-only)."""
     state_dir: Path
-    """``[kernel] state_dir``: where components keep their files."""
+    """``[kernel] state_dir``: where components keep their files. A relative path in a
+    component's config is relative to it: ``tradekernel.api.resolve(state_dir, path)``."""
     emit: Callable[..., Event]
     """``emit(stage, kind, *, severity=..., **fields)``: record an event (``event.v1``)."""
     secret: Callable[..., str | None]
