@@ -34,6 +34,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from .errors import ConfigError
     from .llm import ChatRequest, ChatResponse
 
 
@@ -382,7 +383,7 @@ class ComponentContext:
     ``mkdir``). The instance is closed and discarded afterwards; the real one is built
     again, with ``check_only`` ``False``, when the command first uses it."""
 
-    def config_error(self, key: str | None, message: str) -> Exception:
+    def config_error(self, key: str | None, message: str) -> ConfigError:
         """A :class:`~tradekernel.errors.ConfigError` for the factory to raise about
         ``key`` of its ``[<kind>.<name>]`` section (``None``: the section as a whole),
         naming where the value was really set: ``plugins.toml: [notifier.x] url: ...``,
