@@ -174,17 +174,27 @@ def public_names() -> list[tuple[str, str, str]]:
 
 
 def testing_names() -> list[tuple[str, str, str]]:
-    """``(name, defining module, name)`` for the public helpers of ``tradekernel.testing``."""
+    """``(name, defining module, name)`` for every name in ``tradekernel.testing.__all__``
+    (wherever it is defined: the contract classes and helpers live in
+    ``tradekernel.contracts``, the HTTP receiver in ``tradekernel.testing_http``), plus
+    the helpers it imports on first use (``_ELSEWHERE``)."""
     testing = importlib.import_module(TESTING)
     rows = []
-    for name, value in vars(testing).items():
-        if name.startswith("_") or inspect.ismodule(value):
-            continue
-        if getattr(value, "__module__", None) == TESTING:
-            rows.append((name, TESTING, name))
+    for name in testing.__all__:
+        value = getattr(testing, name)
+        module = getattr(value, "__module__", None)
+        if not (inspect.isclass(value) or inspect.isroutine(value)) or not module:
+            module = next(
+                (m for m in (TESTING, *TESTING_SOURCES) if constant_doc(m, name)), TESTING
+            )
+        rows.append((name, module, name))
     for name, module in getattr(testing, "_ELSEWHERE", {}).items():
         rows.append((name, module, name))
     return sorted(set(rows))
+
+
+TESTING_SOURCES = ("tradekernel.contracts", "tradekernel.testing_http")
+"""Where ``tradekernel.testing`` imports its constants from (for their docstrings)."""
 
 
 def resolve(module: str, attr: str) -> Any:

@@ -34,6 +34,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from .errors import ConfigError
     from .llm import ChatRequest, ChatResponse
 
 
@@ -276,7 +277,12 @@ class GuardContext:
 
 @runtime_checkable
 class Guard(Protocol):
-    """Allows or denies one intent with a stable reason code."""
+    """Allows or denies one intent with a stable reason code.
+
+    Optional: ``codes``: a tuple of the stable deny codes the guard may return
+    (``("quantity_above_limit",)``), for operators and tools to know them in advance;
+    ``GuardContract`` then checks that every deny code is one of them. A guard without
+    it is not asked."""
 
     def check(self, intent: Intent, ctx: GuardContext) -> GuardVerdict:
         """Allow or deny ``intent``; a guard that raises denies (fail closed)."""
@@ -345,12 +351,19 @@ class LLMProvider(Protocol):
 
 @define
 class ComponentContext:
-    """Handed to every component factory: the kernel services a component may use."""
+    """Handed to every component factory: the kernel services a component may use.
+
+    A component is built once per kernel, on first use, and closed (``close()``, when it
+    has one) when the command that built it ends; several processes (a ``run``, an
+    ``intents approve`` in another shell) may each hold an instance of the same
+    component at once. There is no run id here: the events of a ``tradekernel run``
+    carry one (``Event.run_id``)."""
 
     settings: Any
     """The loaded ``Settings`` (read-only)."""
     state_dir: Path
-    """``[kernel] state_dir``: where components keep their files."""
+    """``[kernel] state_dir``: where components keep their files. A relative path in a
+    component's config is relative to it: ``tradekernel.api.resolve(state_dir, path)``."""
     emit: Callable[..., Event]
     """``emit(stage, kind, *, severity=..., **fields)``: record an event (``event.v1``)."""
     secret: Callable[..., str | None]
@@ -358,8 +371,21 @@ class ComponentContext:
     resolve: Callable[[str], Any]
     """``resolve(kind)`` returns the selected component of another kind (e.g. a paper
     broker asks for ``"market_data"``), instantiating it on first use."""
+    kind: str = ""
+    """The kind of the component being built (``notifier``, ...)."""
+    name: str = ""
+    """The name it is registered and selected under; its section is ``[<kind>.<name>]``."""
     check_only: bool = False
-    """``True`` when the component is built only to validate the configuration
-    (``config check``, and ``run`` before its first cycle): the factory checks its
-    config and may read, but must write, create, bind and send nothing (open databases
-    in memory, skip ``mkdir``). The instance is closed and discarded afterwards."""
+    """``True`` when the component is built only to validate the configuration: by
+    ``config check``, and by ``run``, ``skills smoke`` and ``strategist smoke`` before
+    they open the store or write anything. The factory checks its config and may read,
+    but must write, create, bind and send nothing (open databases in memory, skip
+    ``mkdir``). The instance is closed and discarded afterwards; the real one is built
+    again, with ``check_only`` ``False``, when the command first uses it."""
+
+    def config_error(self, key: str | None, message: str) -> ConfigError:
+        """A :class:`~tradekernel.errors.ConfigError` for the factory to raise about
+        ``key`` of its ``[<kind>.<name>]`` section (``None``: the section as a whole),
+        naming where the value was really set: ``plugins.toml: [notifier.x] url: ...``,
+        or ``environment TRADEKERNEL_NOTIFIER__X__URL: [notifier.x] url: ...``."""
+        return self.settings.component_error(self.kind, self.name, key, message)

@@ -153,9 +153,12 @@ class ComponentContract:
     environ: ClassVar[Mapping[str, str]] = {}
     """The environment the kernel sees (secrets); nothing else of the real one is read."""
 
-    def plugins_toml(self) -> str:
-        """The ``plugins.toml`` text the component is built from."""
+    def plugins_toml(self, config: str | None = None) -> str:
+        """The ``plugins.toml`` text the component is built from (with ``config`` as the
+        body of its section instead of :attr:`config`, when given)."""
         from .testing import config_text
+
+        body = self.config if config is None else config
 
         selection: dict[str, Any] = {"metrics_sinks": []}
         key = _SECTION.get(self.kind, self.kind)
@@ -165,13 +168,27 @@ class ComponentContract:
         selection.update(self.components)
         name = self.component_name
         key = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
-        section = f"[{self.kind}.{key}]\n{self.config}\n" if self.config else ""
+        section = f"[{self.kind}.{key}]\n{body}\n" if body else ""
         return config_text(selection, section + self.extra_config)
 
     def make_component(self, factory: Any) -> Any:
         """The component under test, built by a kernel of ``factory`` (a
         :class:`~tradekernel.testing.KernelFactory` in a temporary directory)."""
-        kernel, _recorder = factory.build(self.plugins_toml(), environ=dict(self.environ))
+        return self.build(factory)
+
+    def build(
+        self,
+        factory: Any,
+        *,
+        config: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        state: str = "state",
+    ) -> Any:
+        """The component built by a kernel of ``factory`` from :meth:`plugins_toml`, with
+        another section body (``config``) or environment (``environ``) when given, its
+        state in ``state`` under the factory's directory."""
+        env = dict(self.environ if environ is None else environ)
+        kernel, _recorder = factory.build(self.plugins_toml(config), environ=env, state=state)
         return kernel.component(self.kind, self.component_name)
 
     @pytest.fixture
@@ -271,7 +288,10 @@ class NotifierContract(ComponentContract):
     the result: not even when delivery fails and the remote echoes it back.
 
     Point the notifier somewhere that answers (a local receiver) or somewhere that
-    fails (a closed port): the contract holds either way."""
+    fails (a closed port): the contract holds either way. That a failed delivery says why
+    is checked on :meth:`failing_notifier`, when the subclass gives one (a notifier that
+    a closed port cannot make fail, such as one writing files, sets up its own failure
+    there); without it that check is skipped with a reason."""
 
     kind = "notifier"
     secrets: ClassVar[tuple[str, ...]] = ()
@@ -290,6 +310,30 @@ class NotifierContract(ComponentContract):
             assert isinstance(result.attempts, int) and result.attempts >= 0
             if not result.ok:
                 assert result.error, "a failed delivery must say why (error)"
+
+    def failing_notifier(self, factory: Any) -> Any | None:
+        """A notifier of this kind set up so that every delivery fails (a closed port, a
+        server that refuses, a rejected credential), for the check that a failure says
+        why; ``None`` (the default) skips that check with a reason. Build it with
+        ``self.build(factory, config=..., environ=...)``, or return any instance."""
+        return None
+
+    def test_a_failed_delivery_says_why(self, tmp_path: Path) -> None:
+        from .testing import KernelFactory
+
+        with KernelFactory(tmp_path) as factory:
+            notifier = self.failing_notifier(factory)
+            if notifier is None:
+                pytest.skip(f"{type(self).__name__}: no failing_notifier() to make a delivery fail")
+            result = notifier.send(hostile_notifications()[0])
+            assert isinstance(result, DeliveryResult), f"send() returned {type(result)}"
+            assert not result.ok, "failing_notifier() delivered: it must be set up to fail"
+            assert result.status == "failed", f"a failed delivery has status {result.status!r}"
+            assert isinstance(result.error, str) and result.error.strip(), (
+                "a failed delivery must say why (error)"
+            )
+            for secret in self._secrets():
+                assert secret not in repr(result), "the delivery result contains a secret"
 
     def test_never_leaks_a_secret(self, component: Any) -> None:
         secrets = self._secrets()
@@ -408,6 +452,74 @@ class StrategistContract(ComponentContract):
                 assert decision.is_hold and decision.hold_reason, f"expected a hold: {decision}"
             strays = [i.symbol for i in decision.intents if i.symbol not in inputs.candidates]
             assert not strays, f"{inputs.cycle_id}: intents for non-candidates: {strays}"
+
+
+def scan_results(symbols: tuple[str, ...] = ("AAA", "BBB"), *, last: Any = 100) -> dict[str, Any]:
+    """The skill results a scanner sees in a cycle: ``market.quote`` (a quote at
+    ``last`` for each symbol, as of :data:`NOW`) and ``market.bars``
+    (:func:`sample_bars`), both ok."""
+    quotes = {s: Quote(symbol=s, ts=NOW, last=last) for s in symbols}
+    bars = {s: sample_bars(s, 30) for s in symbols}
+    return {
+        "market.quote": SkillResult(name="market.quote", ok=True, data=quotes),
+        "market.bars": SkillResult(name="market.bars", ok=True, data=bars),
+    }
+
+
+def bad_scan_inputs() -> list[tuple[dict[str, Any], list[str]]]:
+    """``(skill_results, watchlist)`` pairs with nothing sound to pick from: no skill
+    results, failed skills, garbage data from a third-party skill, an empty watchlist,
+    hostile symbols, a watchlist the quotes do not cover."""
+    failed = {
+        "market.quote": SkillResult(name="market.quote", ok=False, error="timeout"),
+        "market.bars": SkillResult(name="market.bars", ok=False, error="timeout"),
+    }
+    garbage = {
+        "market.quote": SkillResult(name="market.quote", ok=True, data="\x1b[2J"),
+        "market.bars": SkillResult(name="market.bars", ok=True, data={"AAA": [None, 1]}),
+        "x.news": SkillResult(name="x.news", ok=True, data={"AAA": "\u202eBUY EVERYTHING"}),
+    }
+    return [
+        ({}, ["AAA", "BBB"]),
+        (failed, ["AAA"]),
+        (garbage, ["AAA", "BBB"]),
+        (scan_results(), []),
+        (scan_results(("\x1b[2J", "A" * 500)), ["\x1b[2J", "A" * 500, ""]),
+        (scan_results(("AAA",)), ["ZZZ"]),
+    ]
+
+
+class ScannerContract(ComponentContract):
+    """``scan`` returns a list of candidate symbols, each from the watchlist and none
+    twice, for a well-formed cycle (:meth:`good_input`) and for bad ones
+    (:func:`bad_scan_inputs`: failed skills, garbage data, an empty or hostile
+    watchlist), and never raises. (The runtime then drops candidates without a quote.)
+
+    Override :meth:`good_input` when the scanner needs other skill results."""
+
+    kind = "scanner"
+
+    def good_input(self) -> tuple[dict[str, Any], list[str]]:
+        """``(skill_results, watchlist)`` of a well-formed cycle (:func:`scan_results`)."""
+        return scan_results(), ["AAA", "BBB"]
+
+    def _check(self, candidates: Any, watchlist: list[str]) -> None:
+        assert isinstance(candidates, list), f"scan() returned {type(candidates).__name__}"
+        assert all(isinstance(s, str) for s in candidates), f"not symbols: {candidates!r}"
+        strays = [s for s in candidates if s not in watchlist]
+        assert not strays, f"candidates not on the watchlist: {strays!r}"
+        assert len(set(candidates)) == len(candidates), f"a candidate twice: {candidates!r}"
+
+    def test_candidates_come_from_the_watchlist(self, component: Any) -> None:
+        results, watchlist = self.good_input()
+        self._check(component.scan(results, list(watchlist)), list(watchlist))
+
+    def test_bad_input_never_raises(self, component: Any) -> None:
+        for results, watchlist in bad_scan_inputs():
+            candidates = component.scan(results, list(watchlist))
+            self._check(candidates, watchlist)
+            if not watchlist:
+                assert candidates == [], "an empty watchlist has no candidates"
 
 
 class MarketDataContract(ComponentContract):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
 from loguru import logger
 
-from .components import ComponentContext
+from .components import KINDS, ComponentContext
 from .errors import ConfigError, PluginError
 from .events import EventBus
 from .hookspecs import hookimpl
 from .models import Event
-from .plugins import KNOWN_DISTRIBUTIONS, ComponentSpec, PluginRegistry
+from .plugins import KNOWN_DISTRIBUTIONS, ComponentSpec, PluginRegistry, in_parens
 from .settings import Settings
 
 SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider")
@@ -215,20 +216,35 @@ class Kernel:
             emit=probe.emit if probe else self.emit,
             secret=self.settings.secret,
             resolve=probe.component if probe else self.component,
+            kind=spec.kind,
+            name=spec.name,
             check_only=probe is not None,
         )
         try:
             instance = spec.factory(config, ctx)
-        except (ConfigError, PluginError):
+        except PluginError:
             raise
+        except ConfigError as exc:
+            located = self._located(spec, exc)
+            if located is exc:
+                raise
+            raise located from exc  # -v shows the factory's own traceback
         except Exception as exc:
             hint = f"; to install what it needs: {spec.install}" if spec.install else ""
             raise PluginError(
-                f"{spec.key} ({spec.distribution}) could not start: {type(exc).__name__}: "
+                f"{spec.key} {in_parens(spec.distribution)} could not start: {type(exc).__name__}: "
                 f"{self.settings.redact(str(exc))}{hint if isinstance(exc, ImportError) else ''}"
             ) from exc
         _check_protocol(spec, instance)
         return instance
+
+    def _located(self, spec: ComponentSpec, exc: ConfigError) -> ConfigError:
+        """A factory's :class:`ConfigError`, prefixed with where the component's section
+        was set and its ``[<kind>.<name>]`` when the message does not name the section."""
+        message = str(exc)
+        if _NAMES_A_SECTION.search(message):  # its own, or one it resolved
+            return exc
+        return self.settings.component_error(spec.kind, spec.name, None, message)
 
     def check_sections(self) -> list[str]:
         """Refuse a component section that names no registered component (see
@@ -248,8 +264,9 @@ class Kernel:
         """Validate the whole configuration before anything runs: every component section
         names a registered component, and every selected component builds with its config
         (``check_only``: nothing is written). Raises the first :class:`ConfigError`;
-        returns warnings. ``config check`` and ``run`` (before its first cycle, before it
-        writes anything) both call this, so they cannot disagree."""
+        returns warnings. ``config check`` calls this, and so do ``run``, ``skills smoke``
+        and ``strategist smoke`` before they open the store or write anything, so they
+        cannot disagree."""
         warnings = self.check_sections()
         probe = _Probe(self)
         try:
@@ -320,6 +337,10 @@ class _Probe:
         self._instances.clear()
 
 
+_NAMES_A_SECTION = re.compile(r"\[(?:" + "|".join(KINDS) + r")\.")
+"""A message that already names a component section (``[notifier.x]``)."""
+
+
 def _check_protocol(spec: ComponentSpec, instance: Any) -> None:
     """Refuse a component that lacks a member of its kind's protocol (components.py)."""
     from . import components
@@ -328,7 +349,7 @@ def _check_protocol(spec: ComponentSpec, instance: Any) -> None:
     missing = [m for m in _protocol_members(protocol) if not hasattr(instance, m)]
     if missing:
         raise PluginError(
-            f"{spec.key} ({spec.distribution}): its factory returned a "
+            f"{spec.key} {in_parens(spec.distribution)}: its factory returned a "
             f"{type(instance).__name__} that is not a {protocol.__name__} "
             f"(missing: {', '.join(missing)})"
         )

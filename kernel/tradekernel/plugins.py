@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-from attrs import define, field
+from attrs import define, field, frozen
 from loguru import logger
 
 from . import API_VERSION, hookspecs, plugin_manifest
@@ -114,6 +114,22 @@ class ComponentSpec:
         return f"{self.kind}:{self.name}"
 
 
+@frozen
+class ComponentListing:
+    """One component of a plugin as ``plugins list`` shows it."""
+
+    kind: str
+    name: str
+    version: str
+    description: str
+    """The ``description`` given to ``register``, else the first line of the factory's
+    docstring."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
 @define
 class PluginInfo:
     """What ``plugins list`` shows about one plugin."""
@@ -126,7 +142,8 @@ class PluginInfo:
     ``error``, ``default`` (built into the kernel) or ``local`` (added in-process with
     :meth:`PluginRegistry.add_plugin`)."""
     hooks: list[str] = field(factory=list)
-    components: list[str] = field(factory=list)
+    components: list[ComponentListing] = field(factory=list)
+    """What it registers (``kind``, ``name``, ``version``, ``description``)."""
     commands: list[str] = field(factory=list)
     """Names of the commands its ``register_commands`` adds."""
     conflicts: list[str] = field(factory=list)
@@ -429,7 +446,9 @@ class PluginRegistry:
             self.infos.append(info)
         if exc is not None:
             self.failures[info.name] = exc
-        logger.warning("plugin {} ({}) not loaded: {}", info.name, info.distribution, error)
+        logger.warning(
+            "plugin {} {} not loaded: {}", info.name, in_parens(info.distribution), error
+        )
         if exc is not None:
             logger.opt(exception=exc).info("plugin {} traceback", info.name)
 
@@ -484,7 +503,9 @@ class PluginRegistry:
         info.status = "error"
         info.error = " ".join(error.split())
         self.failures[info.name] = exc
-        logger.warning("plugin {} ({}) not loaded: {}", info.name, info.distribution, error)
+        logger.warning(
+            "plugin {} {} not loaded: {}", info.name, in_parens(info.distribution), error
+        )
         logger.opt(exception=exc).info("plugin {} traceback", info.name)
 
     def _register_function(self, kind: str, info: PluginInfo) -> Callable[..., None]:
@@ -519,7 +540,8 @@ class PluginRegistry:
             if existing is not None:
                 message = (
                     f"{kind}:{name} is registered twice: by {existing.plugin} "
-                    f"({existing.distribution}) and by {info.name} ({info.distribution}); "
+                    f"{in_parens(existing.distribution)} and by {info.name} "
+                    f"{in_parens(info.distribution)}; "
                     "block one of them in [plugins] block"
                 )
                 self.conflicts.setdefault((kind, name), message)
@@ -527,7 +549,14 @@ class PluginRegistry:
                 logger.warning("{}: neither can be selected", message)
                 return
             self.specs[(kind, name)] = spec
-            info.components.append(spec.key)
+            info.components.append(
+                ComponentListing(
+                    kind=kind,
+                    name=name,
+                    version=spec.version,
+                    description=spec.description if isinstance(spec.description, str) else "",
+                )
+            )
 
         return register
 
@@ -585,7 +614,8 @@ class PluginRegistry:
         cause = self.failures.get(culprit.name) if culprit is not None else None
         if owner is not None and owner.status == "error":
             message += (
-                f": its plugin {owner.name} ({owner.distribution}) failed to load: {owner.error}"
+                f": its plugin {owner.name} {in_parens(owner.distribution)} failed to load: "
+                f"{owner.error}"
             )
             if hint:
                 message += f"; to install what it needs: {hint}"
@@ -596,12 +626,13 @@ class PluginRegistry:
             message += f" (registered {kind}s: {', '.join(registered) or 'none'})"
             if broken:
                 message += "; plugins that failed to load: " + ", ".join(
-                    f"{i.name} ({i.distribution}): {i.error}" + _hinted(self._hint(i, kind, name))
+                    f"{i.name} {in_parens(i.distribution)}: {i.error}"
+                    + _hinted(self._hint(i, kind, name))
                     for i in broken
                 )
             if blocked:
                 message += "; blocked in [plugins] block or left out of [plugins] load: "
-                message += ", ".join(f"{i.name} ({i.distribution})" for i in blocked)
+                message += ", ".join(f"{i.name} {in_parens(i.distribution)}" for i in blocked)
             if dist:
                 message += f"; it is provided by {dist}: pip install {dist}"
         error = PluginError(message)
@@ -693,6 +724,14 @@ _COMPARE: dict[str, Callable[[tuple[int, ...], tuple[int, ...]], bool]] = {
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
 }
+
+
+def in_parens(distribution: str) -> str:
+    """``(distribution)`` for messages; an in-process plugin's ``(local)`` is not wrapped
+    twice."""
+    if distribution.startswith("(") and distribution.endswith(")"):
+        return distribution
+    return f"({distribution})"
 
 
 def _hinted(hint: str | None) -> str:

@@ -268,6 +268,16 @@ class Settings:
             body, config_class, (kind, name), self._label, self.sources, display
         )
 
+    def component_error(self, kind: str, name: str, key: str | None, message: str) -> ConfigError:
+        """A :class:`ConfigError` about ``key`` of ``[<kind>.<name>]`` (or the whole
+        section when ``key`` is ``None``) that names where the value was really set: the
+        file, or ``environment TRADEKERNEL_<KIND>__<NAME>__<KEY>``."""
+        section = self._section_name(kind, name)
+        path = (kind, section) if key is None else (kind, section, key)
+        where = _where(self._label, path, self.sources)
+        label = _section_label((kind, name))
+        return ConfigError(f"{where}: {label}{'' if key is None else ' ' + key}: {message}")
+
     def _section_name(self, kind: str, name: str) -> str:
         """The spelling of ``[<kind>.<name>]`` in use: ``name`` itself or its underscore
         form; both present at once is ambiguous."""

@@ -14,9 +14,10 @@ watches what happens through a :class:`Recorder`::
 
 :func:`invoke` runs the real ``tradekernel`` console entry point in process, and the
 contract classes (:class:`GuardContract`, :class:`NotifierContract`,
-:class:`MetricsSinkContract`, :class:`StrategistContract`, :class:`MarketDataContract`,
-:class:`SkillContract`) check a component against its kind's protocol as the kernel uses
-it: a plugin's test subclasses the one of its kind (see docs/plugin-authoring.md).
+:class:`MetricsSinkContract`, :class:`StrategistContract`, :class:`ScannerContract`,
+:class:`MarketDataContract`, :class:`SkillContract`) check a component against its
+kind's protocol as the kernel uses it: a plugin's test subclasses the one of its kind
+(see docs/plugin-authoring.md).
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ from .contracts import (
     MarketDataContract,
     MetricsSinkContract,
     NotifierContract,
+    ScannerContract,
     SkillContract,
     StrategistContract,
+    bad_scan_inputs,
     bad_strategy_inputs,
     every_event,
     guard_context,
@@ -47,6 +50,7 @@ from .contracts import (
     hostile_notifications,
     make_intent,
     sample_bars,
+    scan_results,
     strategy_input,
 )
 from .hookspecs import hookimpl
@@ -69,8 +73,10 @@ __all__ = [
     "NotifierContract",
     "ReceivedRequest",
     "Recorder",
+    "ScannerContract",
     "SkillContract",
     "StrategistContract",
+    "bad_scan_inputs",
     "bad_strategy_inputs",
     "config_text",
     "every_event",
@@ -81,6 +87,7 @@ __all__ = [
     "kernel_factory",
     "make_intent",
     "sample_bars",
+    "scan_results",
     "strategy_input",
 ]
 
@@ -105,10 +112,19 @@ class Recorder:
         return [e for e in self.events if e.stage == stage and (kind is None or e.kind == kind)]
 
 
-def config_text(components: Mapping[str, Any] | None = None, extra: str = "") -> str:
-    """``plugins.toml`` text: state in ``{state_dir}``, the given ``[components]``, then
-    ``extra`` (more sections)."""
-    lines = ['[kernel]\nstate_dir = "{state_dir}"\n\n[components]']
+def config_text(
+    components: Mapping[str, Any] | None = None,
+    extra: str = "",
+    *,
+    state_dir: str | Path | None = None,
+) -> str:
+    """``plugins.toml`` text: the given ``[components]``, then ``extra`` (more sections).
+
+    ``[kernel] state_dir`` is ``state_dir`` when given (a file ready for :func:`invoke`
+    or ``Settings.load``), else the placeholder ``{state_dir}`` that
+    :meth:`KernelFactory.build` and :meth:`KernelFactory.write_config` fill in."""
+    where = "{state_dir}" if state_dir is None else str(state_dir)
+    lines = [f"[kernel]\nstate_dir = {json.dumps(where)}\n\n[components]"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in (components or {}).items()]
     return "\n".join(lines) + "\n\n" + extra
 
@@ -120,9 +136,12 @@ class KernelFactory:
         self.directory = Path(directory)
         self.kernels: list[Kernel] = []
 
-    def write_config(self, text: str, name: str = "plugins.toml") -> Path:
+    def write_config(self, text: str, name: str = "plugins.toml", state: str = "state") -> Path:
+        """Write ``text`` to ``directory / name``, with ``{state_dir}`` replaced by
+        ``directory / state`` (the state directory :meth:`build` uses), and return the
+        path (for :func:`invoke` ``["--config", str(path), ...]``)."""
         path = self.directory / name
-        path.write_text(text, encoding="utf-8")
+        path.write_text(text.replace("{state_dir}", str(self.directory / state)), "utf-8")
         return path
 
     def build(
@@ -138,7 +157,7 @@ class KernelFactory:
         environment override, and written wherever ``config`` says ``{state_dir}`` (so a
         CLI run on the same file finds the same state)."""
         state_dir = str(self.directory / state)
-        path = self.write_config(config.replace("{state_dir}", state_dir))
+        path = self.write_config(config, state=state)
         env = {"TRADEKERNEL_KERNEL__STATE_DIR": state_dir, **(environ or {})}
         settings = Settings.load(path, environ=env)
         registry = PluginRegistry(block=settings.plugins.block, allow=settings.plugins.load)

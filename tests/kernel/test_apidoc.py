@@ -94,3 +94,12 @@ def test_attribute_docstrings_are_read(apidoc):
 
     tree = ast.parse('A = 1\n"""about A"""\nB: int = 2\nC = 3\n"""about C"""\n')
     assert apidoc.attribute_docs(tree.body) == {"A": "about A", "C": "about C"}
+
+
+def test_every_testing_name_has_a_section(generated):
+    """Every name a plugin's test may import from tradekernel.testing is documented."""
+    import tradekernel.testing as testing
+
+    headings = set(re.findall(r"^### `([^`]+)`$", generated, re.M))
+    missing = [name for name in testing.__all__ if name not in headings]
+    assert not missing, f"tradekernel.testing names missing from docs/api.md: {missing}"

@@ -82,14 +82,16 @@ CASES = [
         "replay-csv-missing-a-column",
         lambda t: _edit(*REPLAY)(t) + '[market_data.replay]\npaths = ["{dir}/data/AAA.csv"]\n',
         {},
-        "{dir}/data/AAA.csv:1: missing column(s) Close (expected "
+        "plugins.toml: [market_data.replay]: {dir}/data/AAA.csv:1: missing column(s) Close "
+        "(expected "
         "Date,Open,High,Low,Close,Volume; found Date,Open,High,Low,Volume)",
     ),
     (
         "replay-csv-empty",
         lambda t: _edit(*REPLAY)(t) + '[market_data.replay]\npaths = ["{dir}/data/BBB.csv"]\n',
         {},
-        "{dir}/data/BBB.csv: replay file is empty (expected a header line)",
+        "plugins.toml: [market_data.replay]: {dir}/data/BBB.csv: replay file is empty "
+        "(expected a header line)",
     ),
     (
         "misspelt-component-section",

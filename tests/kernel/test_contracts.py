@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 from tradekernel import hookimpl
 from tradekernel.components import DeliveryResult
@@ -17,8 +18,10 @@ from tradekernel.testing import (
     MarketDataContract,
     MetricsSinkContract,
     NotifierContract,
+    ScannerContract,
     SkillContract,
     StrategistContract,
+    config_text,
     guard_context,
     invoke,
     make_intent,
@@ -224,3 +227,119 @@ def test_invoke_env_and_input(tmp_path):
     bad = invoke(["config", "check"], env={"TRADEKERNEL_KERNEL__MODE": "sideways"}, input="")
     assert bad.exit_code == 2
     assert bad.stderr.startswith("Error: ")
+
+
+def test_config_text_with_a_state_dir_runs_under_invoke(tmp_path):
+    state = tmp_path / "state dir"
+    config = tmp_path / "plugins.toml"
+    config.write_text(config_text({"guards": ["kill_switch"]}, state_dir=state), "utf-8")
+    result = invoke(["--config", str(config), "config", "show", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert str(state) in result.stdout and "{state_dir}" not in result.stdout
+
+
+def test_write_config_fills_the_state_dir_placeholder(tmp_path):
+    with KernelFactory(tmp_path) as factory:
+        path = factory.write_config(config_text({"guards": ["kill_switch"]}))
+        assert "{state_dir}" not in path.read_text("utf-8")
+        result = invoke(["--config", str(path), "config", "check"])
+        assert result.exit_code == 0, result.stderr
+        kernel, _ = factory.build(config_text())
+        assert kernel.settings.state_dir == tmp_path / "state"
+        assert str(tmp_path / "state") in path.read_text("utf-8")
+
+
+class ReasonedFailNotifier:
+    def send(self, notification: Any) -> DeliveryResult:
+        return DeliveryResult(ok=False, status="failed", attempts=0, error="disk full")
+
+
+class Outbox:
+    """A notifier that writes files: a closed port cannot make it fail, a bad folder can."""
+
+    @hookimpl
+    def register_notifiers(self, register):
+        register("outbox", self.create, config=OutboxConfig)
+
+    @staticmethod
+    def create(config, ctx):
+        return OutboxNotifier(config.folder)
+
+
+@attrs.define
+class OutboxConfig:
+    folder: str = "outbox"
+
+
+class OutboxNotifier:
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def send(self, notification: Any) -> DeliveryResult:
+        try:
+            with open(f"{self.folder}/{len(notification.body)}.txt", "w") as handle:
+                handle.write(notification.body)
+        except OSError as exc:
+            return DeliveryResult(ok=False, status="failed", error=type(exc).__name__)
+        return DeliveryResult(ok=True, status="sent")
+
+
+def test_notifier_contract_checks_the_failing_notifier(tmp_path):
+    class Given(NotifierContract):
+        def failing_notifier(self, factory):
+            return ReasonedFailNotifier()
+
+    class Silent(NotifierContract):
+        def failing_notifier(self, factory):
+            return SilentFailNotifier()
+
+    class Delivers(NotifierContract):
+        def failing_notifier(self, factory):
+            return OutboxNotifier(str(tmp_path))
+
+    Given().test_a_failed_delivery_says_why(tmp_path / "a")
+    with pytest.raises(AssertionError, match="say why"):
+        Silent().test_a_failed_delivery_says_why(tmp_path / "b")
+    with pytest.raises(AssertionError, match="set up to fail"):
+        Delivers().test_a_failed_delivery_says_why(tmp_path / "c")
+    with pytest.raises(pytest.skip.Exception, match="no failing_notifier"):
+        NotifierContract().test_a_failed_delivery_says_why(tmp_path / "d")
+
+
+def test_failing_notifier_built_from_another_config(tmp_path):
+    class Case(NotifierContract):
+        component_name = "outbox"
+
+        def make_component(self, factory):
+            kernel, _ = factory.build(self.plugins_toml(), plugins=[(Outbox(), "outbox")])
+            return kernel.component("notifier", "outbox")
+
+        def failing_notifier(self, factory):
+            text = self.plugins_toml(f'folder = "{tmp_path / "no" / "such"}"')
+            kernel, _ = factory.build(text, plugins=[(Outbox(), "outbox")], state="failing")
+            return kernel.component("notifier", "outbox")
+
+    (tmp_path / "a").mkdir()
+    Case().test_a_failed_delivery_says_why(tmp_path / "a")
+
+
+class WanderingScanner:
+    """Adds a favourite symbol, and repeats the first."""
+
+    def scan(self, skill_results: Any, watchlist: Any) -> list[str]:
+        return [*watchlist[:1], *watchlist[:1], "ZZZ"]
+
+
+class CredulousScanner:
+    """Reads quote data as a mapping without looking."""
+
+    def scan(self, skill_results: Any, watchlist: Any) -> list[str]:
+        quotes = skill_results["market.quote"].data
+        return [s for s in watchlist if quotes[s].last > 0]
+
+
+def test_scanner_contract_fails_a_wandering_or_credulous_scanner():
+    with pytest.raises(AssertionError, match="not on the watchlist"):
+        ScannerContract().test_candidates_come_from_the_watchlist(WanderingScanner())
+    with pytest.raises((KeyError, TypeError, AttributeError)):
+        ScannerContract().test_bad_input_never_raises(CredulousScanner())

@@ -99,7 +99,7 @@ def test_a_squatter_knocks_out_only_the_clashing_component(dists, uid):
     registry = PluginRegistry(entry_points=dists.entry_points()).load()
     victim = _infos(registry)["tk-victim"]
     assert (victim.status, victim.error) == ("enabled", None)
-    assert victim.components == ["guard:y", "guard:z"]
+    assert [c.key for c in victim.components] == ["guard:y", "guard:z"]
     assert victim.conflicts == ["guard:x"]
     assert registry.spec("guard", "y").distribution == "tk-victim"
     with pytest.raises(PluginError, match=r"guard:x is registered twice: by aaa-dup \(aaa-dup\)"):
@@ -175,7 +175,7 @@ def test_a_plugin_built_for_another_api_is_listed_as_error(tk, dists, uid, decla
     info = {i["name"]: i for i in json.loads(result.stdout)}["tk-api"]
     assert info["status"] == status
     if error is None:
-        assert info["components"] == ["guard:api"]
+        assert [c["name"] for c in info["components"]] == ["api"]
     else:
         assert error in info["error"] and info["components"] == []
         assert "tk_api" not in " ".join(info["hooks"])

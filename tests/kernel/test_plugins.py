@@ -84,7 +84,14 @@ def test_plugins_list_json_shows_the_contrib_plugin(cli) -> None:
     assert info["distribution"] == CONTRIB_DIST
     assert info["version"] == "0.1.0"
     assert info["status"] == "enabled"
-    assert info["components"] == ["guard:symbol_blocklist"]
+    assert info["components"] == [
+        {
+            "kind": "guard",
+            "name": "symbol_blocklist",
+            "version": "1",
+            "description": "Deny intents for listed symbols.",
+        }
+    ]
     assert {"register_guards", "on_event", "on_intent_transition", "register_commands"} <= set(
         info["hooks"]
     )
@@ -95,7 +102,7 @@ def test_plugins_list_text(cli) -> None:
     code, out, _ = cli("plugins", "list")
     assert code == 0
     assert f"symbol-blocklist  ({CONTRIB_DIST} 0.1.0)  [enabled]" in out
-    assert "components: guard:symbol_blocklist" in out
+    assert "components: guard:symbol_blocklist (version 1)  Deny intents for listed symbols." in out
     assert "observes:   on_event, on_intent_transition" in out
     assert "tradekernel.defaults.scanner" in out and "[default]" in out
 
@@ -215,7 +222,7 @@ def test_plugins_list_reports_every_broken_plugin_without_failing(tk, bad_site) 
     assert "reg" in infos["tk-wrong-args"]["error"]
 
     assert infos["tk-dup-a"]["status"] == "enabled"
-    assert infos["tk-dup-a"]["components"] == ["guard:twin"]
+    assert [c["name"] for c in infos["tk-dup-a"]["components"]] == ["twin"]
     # a clash knocks out the clashing component only: tk-dup-b stays enabled, its
     # guard:twin is listed as a conflict (and selecting it fails closed, below)
     assert infos["tk-dup-b"]["status"] == "enabled"

@@ -104,7 +104,7 @@ def register_guards(register):
             "Error: guard:leaky (tk-leaky) could not start: "
             "RuntimeError: auth rejected for ********",
         ),
-        ("CONFIG", 2, "Error: bad key ********"),
+        ("CONFIG", 2, "Error: plugins.toml: [guard.leaky]: bad key ********"),
         ("OK", 0, "WARNING connecting with ********"),
     ],
 )

@@ -112,6 +112,8 @@ def _used(kind: str, name: str, state: Path) -> bool:
     if kind == "metrics_sink":
         counts = json.loads((state / f"{name}-counts.json").read_text(encoding="utf-8"))
         return counts.get("commander.mode", 0) >= 1
+    if kind == "scanner":  # selected in place of watchlist: the cycle's scan ran with it
+        return any_event("scan", "candidates")
     # guards and notifiers: built (and checked) before the first cycle, else exit 2
     return True
 
@@ -181,8 +183,8 @@ def test_refuses_a_bad_name(tmp_path, name):
 
 
 def test_refuses_an_unknown_kind(tmp_path):
-    result = invoke(["plugins", "new", "x", "--kind", "scanner", "--dir", str(tmp_path / "d")])
-    assert result.exit_code == 2 and "scanner" in result.stderr
+    result = invoke(["plugins", "new", "x", "--kind", "scaner", "--dir", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "scaner" in result.stderr
     assert not (tmp_path / "d").exists()
 
 

@@ -27,8 +27,10 @@ def list_plugins(app: AppContext, as_json: bool) -> None:
     for info in infos:
         version = f" {info.version}" if info.version else ""
         click.echo(f"{info.name}  ({info.distribution}{version})  [{info.status}]")
-        if info.components:
-            click.echo(f"    components: {', '.join(info.components)}")
+        for i, component in enumerate(info.components):
+            label = "    components: " if i == 0 else " " * 16
+            about = f"  {inert(component.description)}" if component.description else ""
+            click.echo(f"{label}{component.key} (version {inert(component.version)}){about}")
         if info.conflicts:
             click.echo(
                 f"    conflicts:  {', '.join(info.conflicts)} (registered twice: neither loads)"

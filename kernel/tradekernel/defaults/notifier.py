@@ -28,4 +28,4 @@ class LogNotifier:
 
 @hookimpl
 def register_notifiers(register):
-    register("log", lambda config, ctx: LogNotifier())
+    register("log", lambda config, ctx: LogNotifier(), description=LogNotifier.__doc__)

@@ -31,4 +31,9 @@ class WatchlistScanner:
 
 @hookimpl
 def register_scanners(register):
-    register("watchlist", lambda config, ctx: WatchlistScanner(config), config=WatchlistConfig)
+    register(
+        "watchlist",
+        lambda config, ctx: WatchlistScanner(config),
+        config=WatchlistConfig,
+        description="The watchlist symbols that have a fresh quote, in watchlist order.",
+    )

@@ -60,8 +60,33 @@ class OrderStatus(_Delegate):
 
 @hookimpl
 def register_skills(register):
-    register("market.quote", lambda config, ctx: MarketQuote(ctx, "market_data"), version="1")
-    register("market.bars", lambda config, ctx: MarketBars(ctx, "market_data"), version="1")
-    register("account.positions", lambda config, ctx: AccountPositions(ctx, "broker"), version="1")
-    register("account.orders", lambda config, ctx: AccountOrders(ctx, "broker"), version="1")
-    register("order.status", lambda config, ctx: OrderStatus(ctx, "broker"), version="1")
+    register(
+        "market.quote",
+        lambda config, ctx: MarketQuote(ctx, "market_data"),
+        description=_about(MarketQuote),
+    )
+    register(
+        "market.bars",
+        lambda config, ctx: MarketBars(ctx, "market_data"),
+        description=_about(MarketBars),
+    )
+    register(
+        "account.positions",
+        lambda config, ctx: AccountPositions(ctx, "broker"),
+        description=_about(AccountPositions),
+    )
+    register(
+        "account.orders",
+        lambda config, ctx: AccountOrders(ctx, "broker"),
+        description=_about(AccountOrders),
+    )
+    register(
+        "order.status",
+        lambda config, ctx: OrderStatus(ctx, "broker"),
+        description=_about(OrderStatus),
+    )
+
+
+def _about(cls: type) -> str:
+    """The first line of ``cls``'s docstring: its description in ``plugins list``."""
+    return (cls.__doc__ or "").strip().split("\n")[0]

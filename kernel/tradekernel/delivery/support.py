@@ -15,8 +15,13 @@ def config_label(ctx: Any) -> str:
 
 
 def config_error(ctx: Any, notifier: str, key: str, message: str) -> ConfigError:
-    """``plugins.toml: [notifier.<name>] <key>: <message>``."""
-    return ConfigError(f"{config_label(ctx)}: [notifier.{notifier}] {key}: {message}")
+    """``plugins.toml: [notifier.<name>] <key>: <message>``, naming where ``key`` was
+    really set: the file, or ``environment TRADEKERNEL_NOTIFIER__<NAME>__<KEY>`` (as
+    :meth:`ComponentContext.config_error` does for any kind)."""
+    component_error = getattr(ctx.settings, "component_error", None)
+    if component_error is None:  # a settings object that does not know its sources
+        return ConfigError(f"{config_label(ctx)}: [notifier.{notifier}] {key}: {message}")
+    return component_error("notifier", notifier, key, message)
 
 
 def require_secret(

@@ -2,7 +2,7 @@
 
 The templates are package data (``templates/``), not modules: ``{{key}}`` placeholders
 filled by plain replacement, so nothing here runs code from them. A generated plugin
-imports only ``tradekernel``, ``tradekernel.api`` and ``tradekernel.testing``.
+imports only ``tradekernel.api`` (``hookimpl`` included) and ``tradekernel.testing``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ KINDS = (
     "notifier",
     "metrics_sink",
     "strategist",
+    "scanner",
     "skill",
     "market_data",
     "llm_provider",
 )
-"""The kinds ``plugins new`` can write (every component kind but ``scanner``)."""
+"""The kinds ``plugins new`` can write: every component kind."""
 
 PREFIX = "tradekernel-"
 NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
