@@ -173,8 +173,11 @@ class PluginRegistry:
         entry_points: Iterable[EntryPoint] | None = None,
         defaults: Iterable[str] = DEFAULT_PLUGINS,
         manifest: Path | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.pm = _new_manager()
+        self.redact = redact or (lambda text: text)
+        """Masks secrets in the load errors kept (a plugin's exception may quote one)."""
         self.block = {_normalise(b) for b in block}
         self.allow = None if allow is None else {_normalise(a) for a in allow}
         self.infos: list[PluginInfo] = []
@@ -208,6 +211,7 @@ class PluginRegistry:
             block=section.block,
             allow=section.load,
             manifest=settings.plugin_manifest_path,
+            redact=getattr(settings, "redact", None),
             **kwargs,
         )
 
@@ -422,7 +426,7 @@ class PluginRegistry:
             self._dirty = False
 
     def _fail(self, info: PluginInfo, error: str, exc: BaseException | None = None) -> None:
-        error = " ".join(error.split())  # pluggy and SyntaxError messages span lines
+        error = self.redact(" ".join(error.split()))  # pluggy, SyntaxError: several lines
         info.status = "error"
         info.error = error
         if info not in self.infos:
@@ -482,7 +486,7 @@ class PluginRegistry:
         if self.pm.get_plugin(info.name) is not None:
             self.pm.unregister(name=info.name)
         info.status = "error"
-        info.error = " ".join(error.split())
+        info.error = self.redact(" ".join(error.split()))
         self.failures[info.name] = exc
         logger.warning("plugin {} ({}) not loaded: {}", info.name, info.distribution, error)
         logger.opt(exception=exc).info("plugin {} traceback", info.name)

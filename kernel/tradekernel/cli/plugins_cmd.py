@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..display import inert
-from .context import AppContext, echo_json, json_option, pass_app
+from .context import AppContext, echo_json, json_option, pass_app, redact_text
 from .plugins_new import new
 
 
@@ -21,6 +21,8 @@ def list_plugins(app: AppContext, as_json: bool) -> None:
     """List plugins: distribution, version, components, commands, hooks, status and load
     error. Imports every allowed plugin."""
     infos = app.registry().listing()
+    for info in infos:  # a load error may quote a secret (the registry masks it too)
+        info.error = redact_text(info.error) if info.error else info.error
     if as_json:
         echo_json(infos)
         return

@@ -1,0 +1,54 @@
+"""The lazy plugin registry against an adversarial review: observers a manifest hides,
+two distributions with one entry-point name, clashes the manifest cannot hide, secrets
+in load errors, command clashes, install hints and API version ranges."""
+
+from __future__ import annotations
+
+import json
+
+SECRET = "sk-or-SECRET-1234567890abcdef"
+
+LEAKY_REPORT = """
+import os
+raise ImportError("report needs 'jinja9' (token=%s)" % os.environ.get("OPENROUTER_API_KEY"))
+"""
+
+SECRET_CONFIG = """
+[llm_provider.openrouter]
+api_key_env = "OPENROUTER_API_KEY"
+model = "openai/gpt-4o-mini"
+"""
+
+
+# -- H4: a configured secret in a plugin's load error is never printed ----------------------
+
+
+def test_a_secret_in_a_load_error_is_masked_everywhere(tk, dists, tmp_path):
+    # The installed tradekernel-report entry point now imports a module that fails,
+    # quoting a configured secret.
+    (dists.root / "tradekernel_report.py").write_text(LEAKY_REPORT)
+    (tmp_path / "plugins.toml").write_text(SECRET_CONFIG)
+    env = {"OPENROUTER_API_KEY": SECRET}
+    refused = tk("report", pythonpath=dists.root, env=env)
+    assert refused.returncode == 2, refused.stderr
+    assert "failed to load" in refused.stderr and SECRET not in refused.stderr
+    verbose = tk("-v", "report", pythonpath=dists.root, env=env)
+    assert "failed to load" in verbose.stderr and SECRET[:12] not in verbose.stderr
+    listed = tk("plugins", "list", pythonpath=dists.root, env=env)
+    assert "token=" in listed.stdout and SECRET[:12] not in listed.stdout + listed.stderr
+    as_json = tk("plugins", "list", "--json", pythonpath=dists.root, env=env)
+    errors = [i["error"] for i in json.loads(as_json.stdout) if i["error"]]
+    assert any("token=" in e for e in errors) and not any(SECRET[:12] in e for e in errors)
+
+
+def test_the_registry_masks_what_it_stores(dists, uid):
+    from tradekernel.plugins import PluginRegistry
+
+    dists.add("tk-leaky", f"tk_leaky_{uid}", f"raise ImportError('token={SECRET}')")
+    registry = PluginRegistry(
+        entry_points=dists.entry_points(),
+        defaults=(),
+        redact=lambda text: text.replace(SECRET, "********"),
+    ).load()
+    (info,) = registry.infos
+    assert info.status == "error" and "token=********" in info.error
