@@ -663,26 +663,36 @@ class PluginRegistry:
 def api_problem(declared: Any, api: str = API_VERSION) -> str | None:
     """Why a plugin declaring ``TRADEKERNEL_API = declared`` cannot load against API
     ``api``, or ``None`` when it can (or declares nothing). ``declared`` is comma-separated
-    comparisons on ``MAJOR.MINOR`` (``">=1.0,<2"``); a bare ``MAJOR`` means ``MAJOR.0``,
-    except with ``==``/``!=``, where it means any minor of that major."""
+    comparisons (``>=``, ``>``, ``<=``, ``<``, ``==``, ``!=``, ``~=``) on ``MAJOR.MINOR``
+    (``">=1.0,<2"``). A bare ``MAJOR`` compares the major version only, whatever the
+    operator: ``==1`` and ``<=1`` are any ``1.x``, ``>1`` is ``2.0`` and later, ``>=1``
+    is ``1.0`` and later, ``<2`` is below ``2.0``. ``~=1.2`` is ``>=1.2,==1`` (a later
+    minor of the same major, as in PEP 440); it needs a minor (``~=1`` is refused)."""
     if declared is None:
         return None
     if not isinstance(declared, str):
         return f"TRADEKERNEL_API must be a string such as '>=1.0,<2', not {type(declared).__name__}"
     have = tuple(int(p) for p in api.split("."))
-    clauses = declared.split(",")
-    for clause in clauses:
-        match = re.fullmatch(r"\s*(>=|<=|==|!=|>|<)\s*(\d{1,6})(?:\.(\d{1,6}))?\s*", clause)
+    for clause in declared.split(","):
+        match = re.fullmatch(r"\s*(>=|<=|==|!=|~=|>|<)\s*(\d{1,6})(?:\.(\d{1,6}))?\s*", clause)
         if match is None:
             return (
                 f"malformed TRADEKERNEL_API {declared!r}: expected comparisons such as "
-                "'>=1.0,<2' (operators >=, >, <=, <, ==, !=)"
+                "'>=1.0,<2' (operators >=, >, <=, <, ==, !=, ~=)"
             )
         op, major, minor = match.groups()
-        want = (int(major), int(minor or 0))
-        got = have if minor is not None or op not in ("==", "!=") else have[:1]
-        want = want if minor is not None or op not in ("==", "!=") else want[:1]
-        if not _COMPARE[op](got, want):
+        if op == "~=":
+            if minor is None:
+                return (
+                    f"malformed TRADEKERNEL_API {declared!r}: ~= needs MAJOR.MINOR "
+                    "('~=1.2' means >=1.2 within major 1)"
+                )
+            ok = have >= (int(major), int(minor)) and have[:1] == (int(major),)
+        elif minor is None:  # a bare major: compared on the major version only
+            ok = _COMPARE[op](have[:1], (int(major),))
+        else:
+            ok = _COMPARE[op](have, (int(major), int(minor)))
+        if not ok:
             return (
                 f"built for tradekernel API {declared.strip()} but this kernel provides API {api}"
             )

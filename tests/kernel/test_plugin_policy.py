@@ -152,7 +152,7 @@ def test_api_ranges(declared, ok):
         assert problem == f"built for tradekernel API {declared} but this kernel provides API 1.0"
 
 
-@pytest.mark.parametrize("declared", ["1.0", ">=1.0;<2", "~=1.0", ">=1.x", "", ">=1.0,", ">=1.0.0"])
+@pytest.mark.parametrize("declared", ["1.0", ">=1.0;<2", "~=1", ">=1.x", "", ">=1.0,", ">=1.0.0"])
 def test_a_malformed_api_range_is_refused(declared):
     assert api_problem(declared, "1.0").startswith(f"malformed TRADEKERNEL_API {declared!r}")
 

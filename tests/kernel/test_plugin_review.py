@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 SECRET = "sk-or-SECRET-1234567890abcdef"
 
 LEAKY_REPORT = """
@@ -52,3 +54,34 @@ def test_the_registry_masks_what_it_stores(dists, uid):
     ).load()
     (info,) = registry.infos
     assert info.status == "error" and "token=********" in info.error
+
+
+# -- L2: partial versions mean the same thing whatever the operator; ~= ----------------------
+
+
+@pytest.mark.parametrize(
+    ("declared", "ok"),
+    [
+        ("==1", True),
+        ("<=1", True),  # any 1.x, as ==1 is (not <=1.0)
+        ("<=1.0", False),
+        (">1", False),  # above major 1: 2.0 and later
+        (">=1", True),
+        ("<2", True),
+        ("!=1", False),
+        ("~=1.2", True),
+        ("~=1.3", True),
+        ("~=1.4", False),
+        ("~=0.9", False),  # another major
+    ],
+)
+def test_partial_versions_compare_on_the_major_whatever_the_operator(declared, ok):
+    from tradekernel.plugins import api_problem
+
+    assert (api_problem(declared, "1.3") is None) == ok
+
+
+def test_a_compatible_release_without_a_minor_is_refused_clearly():
+    from tradekernel.plugins import api_problem
+
+    assert "~= needs MAJOR.MINOR" in api_problem("~=1", "1.3")
