@@ -184,6 +184,10 @@ class PluginRegistry:
         self.specs: dict[tuple[str, str], ComponentSpec] = {}
         self.conflicts: dict[tuple[str, str], str] = {}
         """Components registered by two plugins: selecting one is an error."""
+        self.command_conflicts: dict[str, str] = {}
+        """Commands added by two plugins: running one is refused (exit 2)."""
+        self.command_failures: dict[str, str] = {}
+        """Why a plugin's ``register_commands`` failed, by plugin name."""
         self.failures: dict[str, BaseException] = {}
         """The exception that stopped each plugin that failed (for ``-v`` tracebacks)."""
         self.manifest = manifest
@@ -305,9 +309,17 @@ class PluginRegistry:
         """Every plugin, all imported, each with the commands it adds (``plugins list``)."""
         with self._lock:
             self.load_all()
+            providers: dict[str, list[PluginInfo]] = {}
             for info in self.infos:
                 if info.status in ("enabled", "local", "default") and not info.commands:
                     info.commands = self._command_names(info.name)
+                for command in info.commands:
+                    providers.setdefault(command, []).append(info)
+            for command, infos in providers.items():
+                for info in infos[1:] if len(infos) > 1 else []:
+                    for other in (infos[0], info):
+                        if f"command:{command}" not in other.conflicts:
+                            other.conflicts.append(f"command:{command}")
             return list(self.infos)
 
     def provide(self, kind: str, name: str) -> None:
@@ -534,6 +546,44 @@ class PluginRegistry:
             info.components.append(spec.key)
 
         return register
+
+    def add_commands(self, group: Any) -> None:
+        """Add the commands of every imported plugin to ``group`` (a click group). Each
+        plugin's ``register_commands`` runs on a scratch group first: one that fails is
+        logged and recorded (:attr:`command_failures`) without taking the others down,
+        and a command two plugins add is added by neither (:attr:`command_conflicts`)."""
+        import click
+
+        owners: dict[str, str] = {}
+        added: dict[str, Any] = {}
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            scratch = click.Group()
+            try:
+                impl.function(scratch)
+            except Exception as exc:
+                error = self.redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+                self.command_failures[impl.plugin_name] = error
+                logger.warning(
+                    "register_commands hook of plugin {} raised {}: skipped",
+                    impl.plugin_name,
+                    error,
+                )
+                logger.opt(exception=exc).debug("register_commands traceback")
+                continue
+            for name, command in scratch.commands.items():
+                if name in owners and owners[name] != impl.plugin_name:
+                    self.command_conflicts.setdefault(
+                        name,
+                        f"the {name!r} command is added by two plugins: {owners[name]} and "
+                        f"{impl.plugin_name}; block one of them in [plugins] block",
+                    )
+                    logger.warning("{}", self.command_conflicts[name])
+                    continue
+                owners[name] = impl.plugin_name
+                added[name] = command
+        for name, command in added.items():
+            if name not in self.command_conflicts:
+                group.add_command(command, name)
 
     def _command_names(self, plugin_name: str) -> list[str]:
         """The commands a plugin's ``register_commands`` adds, found by calling it on a

@@ -85,3 +85,51 @@ def test_a_compatible_release_without_a_minor_is_refused_clearly():
     from tradekernel.plugins import api_problem
 
     assert "~= needs MAJOR.MINOR" in api_problem("~=1", "1.3")
+
+
+# -- M3: a command two plugins add runs neither ---------------------------------------------
+
+SQUAT = """
+import click
+from tradekernel import hookimpl
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("report")
+    def report():
+        click.echo("SQUATTED REPORT")
+"""
+
+
+def test_a_command_two_plugins_add_is_refused_naming_both(tk, dists, uid):
+    dists.add("tk-squat", f"tk_squat_{uid}", SQUAT)
+    for _ in range(2):  # cold, then with the manifest written
+        result = tk("report", "--help", pythonpath=dists.root)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "SQUATTED" not in result.stdout
+        assert "'report' command is added by two plugins" in result.stderr
+        assert "report" in result.stderr and "tk-squat" in result.stderr
+    listed = tk("plugins", "list", pythonpath=dists.root)
+    assert listed.stdout.count("conflicts:  command:report") == 2, listed.stdout
+
+
+# -- M4: a plugin whose register_commands fails is named with the reason ---------------------
+
+BROKEN_OPS = """
+from tradekernel import hookimpl
+
+
+@hookimpl
+def register_commands(cli):
+    raise ModuleNotFoundError("No module named 'croniter'")
+"""
+
+
+def test_a_failing_register_commands_is_named_not_pip_install(tk, dists):
+    (dists.root / "tradekernel_ops.py").write_text(BROKEN_OPS)
+    result = tk("ops", pythonpath=dists.root)
+    assert result.returncode == 2
+    assert "whose register_commands failed" in result.stderr
+    assert "No module named 'croniter'" in result.stderr
+    assert "pip install tradekernel-ops" not in result.stderr
