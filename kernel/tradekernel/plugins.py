@@ -418,7 +418,7 @@ class PluginRegistry:
             ),
             "hooks": [] if failed else list(info.hooks),
             "commands": [] if failed else list(info.commands),
-            "install": info.install or (old.get("install") if failed else None),
+            "install": info.install,
             "failed": failed,
         }
 
@@ -669,10 +669,13 @@ class PluginRegistry:
         return any(c["kind"] == kind and c["name"] == name for c in entry.get("components", []))
 
     def _hint(self, owner: PluginInfo, kind: str, name: str) -> str | None:
-        """The install hint for a component of ``owner``: the component's own, the
-        plugin's (``TRADEKERNEL_INSTALL``, or the one a previous manifest recorded), else
-        ``pip install`` of a first-party distribution."""
+        """The install hint for a component of ``owner``: the component's own (from a
+        manifest entry still fresh: a stale or failed one may name what an older version
+        needed), the plugin's (``TRADEKERNEL_INSTALL``), else ``pip install`` of a
+        first-party distribution."""
         entry = self._cached.get(owner.name) or {}
+        if entry.get("failed") or entry.get("stamp") != self._stamps.get(owner.name):
+            entry = {}
         for component in entry.get("components", []):
             if component["kind"] == kind and component["name"] == name and component["install"]:
                 return component["install"]

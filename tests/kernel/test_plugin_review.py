@@ -5,6 +5,7 @@ in load errors, command clashes, install hints and API version ranges."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -133,3 +134,36 @@ def test_a_failing_register_commands_is_named_not_pip_install(tk, dists):
     assert "whose register_commands failed" in result.stderr
     assert "No module named 'croniter'" in result.stderr
     assert "pip install tradekernel-ops" not in result.stderr
+
+
+# -- L1: install hints come from fresh entries or the plugin itself --------------------------
+
+HINTED = """
+from tradekernel import hookimpl
+
+
+@hookimpl
+def register_guards(register):
+    register("h", lambda config, ctx: None, install="pip install 'tk-hinty[old]'")
+"""
+
+
+def test_a_stale_entry_gives_no_install_hint(dists, uid, tmp_path):
+    from tradekernel.errors import PluginError
+    from tradekernel.plugins import PluginRegistry
+
+    module = f"tk_hinty_{uid}"
+    dists.add("tk-hinty", module, HINTED)
+    (tmp_path / "state").mkdir()
+    path = tmp_path / "state" / "cache" / "plugins.json"
+
+    def build() -> PluginRegistry:
+        return PluginRegistry(entry_points=dists.entry_points(), defaults=(), manifest=path)
+
+    assert build().spec("guard", "h").install == "pip install 'tk-hinty[old]'"
+    (dists.root / f"{module}.py").write_text("raise ImportError('needs something else now')\n")
+    del sys.modules[module]
+    for _ in range(2):  # the stale entry, then the failed one written over it
+        with pytest.raises(PluginError, match="failed to load") as raised:
+            build().spec("guard", "h")
+        assert "tk-hinty[old]" not in str(raised.value)
