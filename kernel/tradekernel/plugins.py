@@ -199,6 +199,7 @@ class PluginRegistry:
         self._order: dict[str, int] = {}
         self._registered: dict[str, list[dict[str, Any]]] = {}
         self._stamps: dict[str, dict[str, Any]] = {}
+        self._env: str | None = None
         self._cached: dict[str, dict[str, Any]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
         self._written: dict[str, dict[str, Any]] = {}
@@ -259,7 +260,8 @@ class PluginRegistry:
         if eps is None:
             eps = entry_points(group=ENTRY_POINT_GROUP)
         eps = sorted(eps, key=lambda e: e.name)
-        self._cached = plugin_manifest.read(self.manifest, _kernel_version())
+        self._env = plugin_manifest.environment() if self.manifest is not None else None
+        self._cached = plugin_manifest.read(self.manifest, _kernel_version(), self._env)
         self._written = dict(self._cached)
         installed = set()
         for ep in eps:
@@ -433,7 +435,9 @@ class PluginRegistry:
             return
         if not self._dirty:
             self._dirty = self._entries != self._written
-        if self._dirty and plugin_manifest.write(self.manifest, _kernel_version(), self._entries):
+        if self._dirty and plugin_manifest.write(
+            self.manifest, _kernel_version(), self._entries, self._env
+        ):
             self._written = dict(self._entries)
             self._dirty = False
 

@@ -321,7 +321,7 @@ from tradekernel import plugin_manifest
 path, tag = Path(sys.argv[1]), sys.argv[2]
 entry = {
     "stamp": {"name": tag, "value": tag, "distribution": tag, "version": "1",
-              "file": None, "mtime_ns": None, "size": None},
+              "file": None, "mtime_ns": None, "size": None, "tree": None, "record": None},
     "components": [], "hooks": ["register_guards"] * 200, "commands": [], "install": None,
 }
 for i in range(150):

@@ -167,3 +167,67 @@ def test_a_stale_entry_gives_no_install_hint(dists, uid, tmp_path):
         with pytest.raises(PluginError, match="failed to load") as raised:
             build().spec("guard", "h")
         assert "tk-hinty[old]" not in str(raised.value)
+
+
+# -- H1: the stamp covers the whole package, the record and every installed distribution -----
+
+PACKAGE_INIT = """
+from .impl import *  # noqa: F403 (its hooks live in the submodule)
+"""
+
+PACKAGE_IMPL = """
+from tradekernel import hookimpl
+
+
+@hookimpl
+def register_guards(register):
+    register("pg", lambda config, ctx: None)
+"""
+
+LATER_OBSERVER = """
+
+@hookimpl
+def on_event(event):
+    pass
+"""
+
+
+@pytest.fixture
+def packaged(dists, uid, tmp_path):
+    """Plugin ``tk-pkg``, a package whose hooks live in a submodule, and a registry
+    builder over a manifest warmed with it."""
+    package = f"tk_pkg_{uid}"
+    dists.add("tk-pkg", package, "")
+    (dists.root / f"{package}.py").unlink()
+    (dists.root / package).mkdir()
+    (dists.root / package / "__init__.py").write_text(PACKAGE_INIT)
+    (dists.root / package / "impl.py").write_text(PACKAGE_IMPL)
+    (tmp_path / "state").mkdir()
+    path = tmp_path / "state" / "cache" / "plugins.json"
+
+    def build():
+        from tradekernel.plugins import PluginRegistry
+
+        return PluginRegistry(entry_points=dists.entry_points(), defaults=(), manifest=path).load()
+
+    assert build().pm.get_plugin("tk-pkg") is not None  # cold
+    assert build().pm.get_plugin("tk-pkg") is None  # warm: deferred
+    build.package = dists.root / package
+    return build
+
+
+def test_a_hook_added_in_a_submodule_makes_the_entry_stale(packaged):
+    impl = packaged.package / "impl.py"
+    impl.write_text(impl.read_text() + LATER_OBSERVER)
+    for module in [m for m in sys.modules if m.startswith(packaged.package.name)]:
+        del sys.modules[module]
+    registry = packaged()
+    assert registry.pm.get_plugin("tk-pkg") is not None  # an observer now: imported
+    assert "on_event" in next(i for i in registry.infos if i.name == "tk-pkg").hooks
+
+
+def test_installing_any_distribution_makes_every_entry_stale(packaged, dists):
+    info = dists.root / "some_optional_dep-2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: some-optional-dep\nVersion: 2.0\n")
+    assert packaged().pm.get_plugin("tk-pkg") is not None
