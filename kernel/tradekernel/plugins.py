@@ -344,6 +344,22 @@ class PluginRegistry:
                 self._import(ep_name)
         self._save()
 
+    def recheck(self) -> None:
+        """Import every deferred plugin whose manifest entry is no longer fresh, stamped
+        again now (not as :meth:`load` saw it). A guard is built only after this: that a
+        plugin does not register a guard (which would be a clash, failing closed) is
+        believed only from an entry whose plugin has not changed since it was recorded."""
+        with self._lock:
+            self.load()
+            for ep_name in sorted(self._deferred):
+                deferred = self._deferred.get(ep_name)
+                if deferred is None:
+                    continue
+                if plugin_manifest.stamp(deferred.ep) != deferred.entry["stamp"]:
+                    self._stamps.pop(ep_name, None)
+                    self._import(ep_name)
+            self._save()
+
     def load_commands(self, command: str) -> None:
         """Import the plugins that add ``command`` by the manifest; every plugin when none
         does (a command the manifest does not know)."""
@@ -614,6 +630,8 @@ class PluginRegistry:
         from the plugin's own exception when it failed: ``-v`` shows its traceback)."""
         if kind not in KINDS:
             raise PluginError(f"unknown component kind {kind!r}")
+        if kind == "guard":
+            self.recheck()
         self.provide(kind, name)
         if (kind, name) not in self.specs and (kind, name) not in self.conflicts:
             self.load_all()  # a name the manifest does not know: look everywhere

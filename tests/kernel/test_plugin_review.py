@@ -231,3 +231,54 @@ def test_installing_any_distribution_makes_every_entry_stale(packaged, dists):
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: some-optional-dep\nVersion: 2.0\n")
     assert packaged().pm.get_plugin("tk-pkg") is not None
+
+
+# -- H3: a guard clash is not hidden by an entry that no longer describes its plugin --------
+
+OTHER_GUARD = """
+from tradekernel import hookimpl
+
+
+@hookimpl
+def register_guards(register):
+    register("other", lambda config, ctx: None)
+"""
+
+CLASHING_GUARD = (
+    OTHER_GUARD
+    + """
+    register("g", lambda config, ctx: None)
+"""
+)
+
+
+GUARD_G = """
+from tradekernel import hookimpl
+
+
+@hookimpl
+def register_guards(register):
+    register("g", lambda config, ctx: None)
+"""
+
+
+def test_a_plugin_changed_since_load_is_imported_before_a_guard_is_built(dists, uid, tmp_path):
+    from tradekernel.errors import PluginError
+    from tradekernel.plugins import PluginRegistry
+
+    module = f"tk_other_{uid}"
+    dists.add("tk-g", f"tk_g_{uid}", GUARD_G)
+    dists.add("tk-other", module, OTHER_GUARD)
+    (tmp_path / "state").mkdir()
+    path = tmp_path / "state" / "cache" / "plugins.json"
+
+    def lazy() -> PluginRegistry:
+        return PluginRegistry(entry_points=dists.entry_points(), defaults=(), manifest=path).load()
+
+    lazy()  # warm for both
+    registry = lazy()
+    assert registry.pm.get_plugin("tk-other") is None  # fresh, no guard g: deferred
+    (dists.root / f"{module}.py").write_text(CLASHING_GUARD)  # now registers g too
+    sys.modules.pop(module, None)
+    with pytest.raises(PluginError, match="guard:g is registered twice"):
+        registry.spec("guard", "g")
