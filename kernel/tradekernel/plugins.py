@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -200,6 +201,7 @@ class PluginRegistry:
         self._registered: dict[str, list[dict[str, Any]]] = {}
         self._stamps: dict[str, dict[str, Any]] = {}
         self._env: str | None = None
+        self._duplicates: set[str] = set()
         self._cached: dict[str, dict[str, Any]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
         self._written: dict[str, dict[str, Any]] = {}
@@ -264,12 +266,15 @@ class PluginRegistry:
         self._cached = plugin_manifest.read(self.manifest, _kernel_version(), self._env)
         self._written = dict(self._cached)
         installed = set()
+        counts = Counter(ep.name for ep in eps)
+        self._duplicates = {name for name, count in counts.items() if count > 1}
         for ep in eps:
+            pid = self._id(ep)
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
             installed.update((_normalise(dist), _normalise(ep.name)))
-            info = PluginInfo(name=ep.name, distribution=dist, version=version)
-            self._order.setdefault(ep.name, len(self._order))
+            info = PluginInfo(name=pid, distribution=dist, version=version)
+            self._order.setdefault(pid, len(self._order))
             names = {_normalise(dist), _normalise(ep.name)}
             blocked = bool(names & self.block)
             unlisted = self.allow is not None and not names & self.allow
@@ -277,15 +282,27 @@ class PluginRegistry:
                 info.status = "blocked"
                 info.error = None if blocked else "not listed in [plugins] load"
                 self.infos.append(info)
-                if ep.name in self._cached:  # kept to name the owner in messages, never run
-                    self._entries[ep.name] = self._cached[ep.name]
+                if pid in self._cached:  # kept to name the owner in messages, never run
+                    self._entries[pid] = self._cached[pid]
                 continue
             entry = self._fresh_entry(ep)
             if entry is not None and not _observes(entry):
-                self._deferred[ep.name] = _Deferred(ep, info, entry)
-                self._entries[ep.name] = entry
+                self._deferred[pid] = _Deferred(ep, info, entry)
+                self._entries[pid] = entry
                 continue
             self._load_ep(ep, info)
+        for name in sorted(self._duplicates):
+            pids = {self._id(ep) for ep in eps if ep.name == name}
+            clashing = [i for i in self.infos if i.name in pids]
+            clashing += [d.info for pid, d in self._deferred.items() if pid in pids]
+            logger.warning(
+                "entry point {!r} is installed by {}: both load under their distribution's "
+                "name; a component both register cannot be selected",
+                name,
+                " and ".join(sorted({i.distribution for i in clashing})),
+            )
+            for info in clashing:
+                info.conflicts.append(f"entry-point:{name}")
         for name in sorted((self.allow or set()) - installed):
             logger.warning("[plugins] load: no installed plugin is named {!r}", name)
         for plugin, name in self._local:
@@ -392,15 +409,23 @@ class PluginRegistry:
         if self.manifest is None:
             return None
         stamp = self._stamp(ep)
-        entry = self._cached.get(ep.name)
+        entry = self._cached.get(self._id(ep))
         if entry is None or entry["stamp"] != stamp or entry.get("failed"):
             return None
         return entry
 
     def _stamp(self, ep: EntryPoint) -> dict[str, Any]:
-        if ep.name not in self._stamps:
-            self._stamps[ep.name] = plugin_manifest.stamp(ep)
-        return self._stamps[ep.name]
+        pid = self._id(ep)
+        if pid not in self._stamps:
+            self._stamps[pid] = plugin_manifest.stamp(ep)
+        return self._stamps[pid]
+
+    def _id(self, ep: EntryPoint) -> str:
+        """The name a plugin is known by: its entry-point name, or ``distribution:name``
+        when two distributions install an entry point of that name (both load)."""
+        if ep.name in self._duplicates:
+            return f"{ep.dist.name if ep.dist else '?'}:{ep.name}"
+        return ep.name
 
     def _load_ep(self, ep: EntryPoint, info: PluginInfo) -> None:
         """Import one plugin, check the API range it declares, register and collect it,
@@ -416,14 +441,14 @@ class PluginRegistry:
         else:
             if problem is not None:
                 self._fail(info, problem)
-            elif self._add(plugin, ep.name, info):
+            elif self._add(plugin, info.name, info):
                 self._collect(plugin, info)
         if self.manifest is not None:
-            self._entries[ep.name] = self._entry(ep, info)
+            self._entries[info.name] = self._entry(ep, info)
 
     def _entry(self, ep: EntryPoint, info: PluginInfo) -> dict[str, Any]:
         failed = info.status == "error"
-        old = self._cached.get(ep.name, {})
+        old = self._cached.get(info.name, {})
         if info.status == "enabled" and not info.commands:
             info.commands = self._command_names(info.name)
         return {

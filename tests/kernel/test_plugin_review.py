@@ -282,3 +282,50 @@ def test_a_plugin_changed_since_load_is_imported_before_a_guard_is_built(dists, 
     sys.modules.pop(module, None)
     with pytest.raises(PluginError, match="guard:g is registered twice"):
         registry.spec("guard", "g")
+
+
+# -- H2: two distributions with one entry-point name both load; what both register clashes --
+
+DUP_A = """
+from tradekernel import hookimpl
+
+
+@hookimpl
+def register_guards(register):
+    register("same", lambda config, ctx: None)
+    register("only_{tag}", lambda config, ctx: None)
+"""
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["eager", "lazy"])
+def test_one_entry_point_name_in_two_distributions_is_a_clash(dists, uid, tmp_path, lazy):
+    from tradekernel.errors import PluginError
+    from tradekernel.plugins import PluginRegistry
+
+    for tag in ("a", "b"):
+        dists.add(f"tk-dup-{tag}", f"tk_dup_{tag}_{uid}", DUP_A.format(tag=tag), ep_name="dup")
+    (tmp_path / "state").mkdir()
+    path = tmp_path / "state" / "cache" / "plugins.json" if lazy else None
+
+    def build() -> PluginRegistry:
+        return PluginRegistry(entry_points=dists.entry_points(), defaults=(), manifest=path).load()
+
+    build()  # cold (warms the manifest when lazy)
+    for _ in range(2):
+        registry = build()
+        assert registry.spec("guard", "only_a").distribution == "tk-dup-a"
+        assert registry.spec("guard", "only_b").distribution == "tk-dup-b"
+        with pytest.raises(PluginError, match="guard:same is registered twice"):
+            registry.spec("guard", "same")
+    listed = {i.distribution: i for i in build().listing()}
+    assert {i.status for i in listed.values()} == {"enabled"}
+    assert all("entry-point:dup" in i.conflicts for i in listed.values())
+
+
+def test_plugins_list_shows_an_entry_point_name_clash(tk, dists, uid):
+    for tag in ("a", "b"):
+        dists.add(f"tk-dup-{tag}", f"tk_dup_{tag}_{uid}", DUP_A.format(tag=tag), ep_name="dup")
+    listed = tk("plugins", "list", pythonpath=dists.root)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("conflicts:  entry-point:dup") == 2
+    assert "tk-dup-a:dup  (tk-dup-a 1.0)  [enabled]" in listed.stdout

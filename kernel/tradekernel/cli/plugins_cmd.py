@@ -31,10 +31,11 @@ def list_plugins(app: AppContext, as_json: bool) -> None:
         click.echo(f"{info.name}  ({info.distribution}{version})  [{info.status}]")
         if info.components:
             click.echo(f"    components: {', '.join(info.components)}")
-        if info.conflicts:
-            click.echo(
-                f"    conflicts:  {', '.join(info.conflicts)} (registered twice: neither loads)"
-            )
+        twice = [c for c in info.conflicts if not c.startswith("entry-point:")]
+        if twice:
+            click.echo(f"    conflicts:  {', '.join(twice)} (registered twice: neither loads)")
+        for clash in sorted(set(info.conflicts) - set(twice)):
+            click.echo(f"    conflicts:  {clash} (another distribution installs it too)")
         if info.commands:
             click.echo(f"    commands:   {', '.join(info.commands)}")
         hooks = [h for h in info.hooks if not h.startswith("register_")]
