@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -303,6 +304,7 @@ class PluginRegistry:
             )
             for info in clashing:
                 info.conflicts.append(f"entry-point:{name}")
+        self._adopt_imported()
         for name in sorted((self.allow or set()) - installed):
             logger.warning("[plugins] load: no installed plugin is named {!r}", name)
         for plugin, name in self._local:
@@ -349,6 +351,7 @@ class PluginRegistry:
 
     def _provide(self, kind: str, name: str) -> None:
         self.load()
+        self._adopt_imported()
         if not self._deferred:
             if self._dirty:  # not written yet: the state dir may exist by now
                 self._save()
@@ -361,6 +364,15 @@ class PluginRegistry:
                 self._import(ep_name)
         self._save()
 
+    def _adopt_imported(self) -> None:
+        """Register the deferred plugins whose module is imported already (another plugin
+        or a command imported it): that costs nothing, and compares their real hooks and
+        components with their entry (a mismatch loads everything, rewrites the entry)."""
+        for pid in sorted(self._deferred):
+            deferred = self._deferred.get(pid)
+            if deferred is not None and deferred.ep.module in sys.modules:
+                self._import(pid)
+
     def recheck(self) -> None:
         """Import every deferred plugin whose manifest entry is no longer fresh, stamped
         again now (not as :meth:`load` saw it). A guard is built only after this: that a
@@ -368,6 +380,7 @@ class PluginRegistry:
         believed only from an entry whose plugin has not changed since it was recorded."""
         with self._lock:
             self.load()
+            self._adopt_imported()
             for ep_name in sorted(self._deferred):
                 deferred = self._deferred.get(ep_name)
                 if deferred is None:

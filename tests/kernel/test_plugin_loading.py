@@ -161,12 +161,16 @@ def lazy(dists, uid, tmp_path):
             entry_points=dists.entry_points(), defaults=(), manifest=path, **kwargs
         ).load()
 
-    warm = build()
+    def fresh(**kwargs) -> PluginRegistry:
+        dists.forget()  # each registry as in a new process
+        return build(**kwargs)
+
+    warm = fresh()
     assert warm.pm.get_plugin("tk-lazy") is not None  # cold: imported to build the entry
     assert path.exists()
-    build.path = path
-    build.module = module
-    return build
+    fresh.path = path
+    fresh.module = module
+    return fresh
 
 
 def test_a_warm_manifest_defers_the_plugin_until_it_is_asked_for(lazy):

@@ -112,6 +112,7 @@ def test_a_clash_still_fails_closed_when_both_are_deferred(dists, uid, tmp_path)
     (tmp_path / "state").mkdir()
     manifest = tmp_path / "state" / "cache" / "plugins.json"
     PluginRegistry(entry_points=dists.entry_points(), manifest=manifest).load()
+    dists.forget()  # as a new process
     registry = PluginRegistry(entry_points=dists.entry_points(), manifest=manifest).load()
     assert registry.pm.get_plugin("aaa-dup") is None  # deferred
     with pytest.raises(PluginError, match="registered twice"):

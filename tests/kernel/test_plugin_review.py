@@ -162,7 +162,7 @@ def test_a_stale_entry_gives_no_install_hint(dists, uid, tmp_path):
 
     assert build().spec("guard", "h").install == "pip install 'tk-hinty[old]'"
     (dists.root / f"{module}.py").write_text("raise ImportError('needs something else now')\n")
-    del sys.modules[module]
+    dists.forget()
     for _ in range(2):  # the stale entry, then the failed one written over it
         with pytest.raises(PluginError, match="failed to load") as raised:
             build().spec("guard", "h")
@@ -211,6 +211,7 @@ def packaged(dists, uid, tmp_path):
         return PluginRegistry(entry_points=dists.entry_points(), defaults=(), manifest=path).load()
 
     assert build().pm.get_plugin("tk-pkg") is not None  # cold
+    _forget(package)
     assert build().pm.get_plugin("tk-pkg") is None  # warm: deferred
     build.package = dists.root / package
     return build
@@ -219,8 +220,7 @@ def packaged(dists, uid, tmp_path):
 def test_a_hook_added_in_a_submodule_makes_the_entry_stale(packaged):
     impl = packaged.package / "impl.py"
     impl.write_text(impl.read_text() + LATER_OBSERVER)
-    for module in [m for m in sys.modules if m.startswith(packaged.package.name)]:
-        del sys.modules[module]
+    _forget(packaged.package.name)
     registry = packaged()
     assert registry.pm.get_plugin("tk-pkg") is not None  # an observer now: imported
     assert "on_event" in next(i for i in registry.infos if i.name == "tk-pkg").hooks
@@ -276,10 +276,10 @@ def test_a_plugin_changed_since_load_is_imported_before_a_guard_is_built(dists, 
         return PluginRegistry(entry_points=dists.entry_points(), defaults=(), manifest=path).load()
 
     lazy()  # warm for both
+    dists.forget()
     registry = lazy()
     assert registry.pm.get_plugin("tk-other") is None  # fresh, no guard g: deferred
     (dists.root / f"{module}.py").write_text(CLASHING_GUARD)  # now registers g too
-    sys.modules.pop(module, None)
     with pytest.raises(PluginError, match="guard:g is registered twice"):
         registry.spec("guard", "g")
 
@@ -308,11 +308,13 @@ def test_one_entry_point_name_in_two_distributions_is_a_clash(dists, uid, tmp_pa
     path = tmp_path / "state" / "cache" / "plugins.json" if lazy else None
 
     def build() -> PluginRegistry:
+        dists.forget()  # as a new process: lazy loading defers what is fresh
         return PluginRegistry(entry_points=dists.entry_points(), defaults=(), manifest=path).load()
 
     build()  # cold (warms the manifest when lazy)
     for _ in range(2):
         registry = build()
+        assert lazy == (registry.pm.get_plugin("tk-dup-b:dup") is None)
         assert registry.spec("guard", "only_a").distribution == "tk-dup-a"
         assert registry.spec("guard", "only_b").distribution == "tk-dup-b"
         with pytest.raises(PluginError, match="guard:same is registered twice"):
@@ -329,3 +331,55 @@ def test_plugins_list_shows_an_entry_point_name_clash(tk, dists, uid):
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.count("conflicts:  entry-point:dup") == 2
     assert "tk-dup-a:dup  (tk-dup-a 1.0)  [enabled]" in listed.stdout
+
+
+# -- H1: a plugin imported for any reason is checked against its entry ----------------------
+
+OBSERVER_GUARD = """
+from tradekernel import hookimpl
+
+
+@hookimpl
+def register_guards(register):
+    register("watched", lambda config, ctx: None)
+
+
+@hookimpl
+def on_event(event):
+    pass
+"""
+
+
+def test_an_entry_hiding_observer_hooks_is_corrected_once_the_module_is_imported(
+    dists, uid, tmp_path
+):
+    import importlib
+
+    from tradekernel import __version__, plugin_manifest
+    from tradekernel.plugins import PluginRegistry
+
+    module = f"tk_watch_{uid}"
+    dists.add("tk-watch", module, OBSERVER_GUARD)
+    (tmp_path / "state").mkdir()
+    path = tmp_path / "state" / "cache" / "plugins.json"
+
+    def build() -> PluginRegistry:
+        return PluginRegistry(entry_points=dists.entry_points(), defaults=(), manifest=path).load()
+
+    build()
+    data = json.loads(path.read_text())
+    data["entries"]["tk-watch"]["hooks"] = ["register_guards"]  # on_event hidden
+    path.write_text(json.dumps(data))
+    dists.forget()
+    assert build().pm.get_plugin("tk-watch") is None  # believed: deferred, observer off
+    importlib.import_module(module)  # imported for another reason (a dependent plugin)
+    registry = build()
+    assert registry.pm.get_plugin("tk-watch") is not None
+    assert registry.observers("on_event")
+    entry = plugin_manifest.read(path, __version__)["tk-watch"]
+    assert "on_event" in entry["hooks"]  # corrected
+
+
+def _forget(package: str) -> None:
+    for name in [m for m in sys.modules if m.split(".")[0] == package]:
+        del sys.modules[name]
