@@ -48,13 +48,27 @@ MAX_TREE_FILES = 5000
 
 
 def environment() -> str:
-    """A digest of every installed distribution and its version (the search path as
-    it is now): the manifest is rebuilt when anything is installed or upgraded."""
-    seen = sorted(
-        f"{dist.metadata['Name'] or '?'}=={dist.version or '?'}"
-        for dist in importlib.metadata.distributions()
-    )
+    """A digest of every installed distribution, its version and when it was installed
+    (the search path as it is now): the manifest is rebuilt when anything is installed,
+    upgraded, reinstalled or removed."""
+    seen = sorted(_identity(dist) for dist in importlib.metadata.distributions())
     return hashlib.sha256("\n".join(seen).encode("utf-8", "replace")).hexdigest()
+
+
+def _identity(dist: importlib.metadata.Distribution) -> str:
+    """A distribution's name and version: read from its metadata directory's name and
+    modification time when it has one (``name-1.2.dist-info``: no file is parsed, and
+    a reinstall of the same version touches it), else from its metadata."""
+    path = getattr(dist, "_path", None)
+    if isinstance(path, Path):
+        try:
+            return f"{path} {path.stat().st_mtime_ns}"
+        except OSError:
+            pass
+    try:
+        return f"{dist.metadata['Name'] or '?'}=={dist.version or '?'}"
+    except Exception:  # hostile or broken metadata: counted as such
+        return "?"
 
 
 def stamp(ep: EntryPoint) -> dict[str, Any]:
