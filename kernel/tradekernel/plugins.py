@@ -203,6 +203,7 @@ class PluginRegistry:
         self._stamps: dict[str, dict[str, Any]] = {}
         self._env: str | None = None
         self._duplicates: set[str] = set()
+        self._rechecked: set[str] = set()
         self._cached: dict[str, dict[str, Any]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
         self._written: dict[str, dict[str, Any]] = {}
@@ -375,16 +376,18 @@ class PluginRegistry:
 
     def recheck(self) -> None:
         """Import every deferred plugin whose manifest entry is no longer fresh, stamped
-        again now (not as :meth:`load` saw it). A guard is built only after this: that a
-        plugin does not register a guard (which would be a clash, failing closed) is
-        believed only from an entry whose plugin has not changed since it was recorded."""
+        again now (not as :meth:`load` saw it; once per plugin and registry). A guard is
+        built only after this: that a plugin does not register a guard (which would be a
+        clash, failing closed) is believed only from an entry whose plugin has not changed
+        since it was recorded."""
         with self._lock:
             self.load()
             self._adopt_imported()
-            for ep_name in sorted(self._deferred):
+            for ep_name in sorted(set(self._deferred) - self._rechecked):
                 deferred = self._deferred.get(ep_name)
                 if deferred is None:
                     continue
+                self._rechecked.add(ep_name)  # once per plugin: guards are built together
                 if plugin_manifest.stamp(deferred.ep) != deferred.entry["stamp"]:
                     self._stamps.pop(ep_name, None)
                     self._import(ep_name)
