@@ -24,6 +24,10 @@ specifier, on the module its entry point names::
 
     TRADEKERNEL_API = ">=1.0,<2"
 
+Comparisons are ``>=``, ``>``, ``<=``, ``<``, ``==``, ``!=`` and ``~=`` on
+``MAJOR.MINOR``; a bare ``MAJOR`` compares the major only (``<=1`` and ``==1`` are any
+``1.x``), and ``~=1.2`` is ``1.2`` or a later ``1.x``.
+
 A plugin whose range excludes the running :data:`API_VERSION` is listed by
 ``tradekernel plugins list`` as ``error`` with the reason, and never loaded.
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -190,14 +192,21 @@ class PluginRegistry:
         entry_points: Iterable[EntryPoint] | None = None,
         defaults: Iterable[str] = DEFAULT_PLUGINS,
         manifest: Path | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.pm = _new_manager()
+        self.redact = redact or (lambda text: text)
+        """Masks secrets in the load errors kept (a plugin's exception may quote one)."""
         self.block = {_normalise(b) for b in block}
         self.allow = None if allow is None else {_normalise(a) for a in allow}
         self.infos: list[PluginInfo] = []
         self.specs: dict[tuple[str, str], ComponentSpec] = {}
         self.conflicts: dict[tuple[str, str], str] = {}
         """Components registered by two plugins: selecting one is an error."""
+        self.command_conflicts: dict[str, str] = {}
+        """Commands added by two plugins: running one is refused (exit 2)."""
+        self.command_failures: dict[str, str] = {}
+        """Why a plugin's ``register_commands`` failed, by plugin name."""
         self.failures: dict[str, BaseException] = {}
         """The exception that stopped each plugin that failed (for ``-v`` tracebacks)."""
         self.manifest = manifest
@@ -209,6 +218,9 @@ class PluginRegistry:
         self._order: dict[str, int] = {}
         self._registered: dict[str, list[dict[str, Any]]] = {}
         self._stamps: dict[str, dict[str, Any]] = {}
+        self._env: str | None = None
+        self._duplicates: set[str] = set()
+        self._rechecked: set[str] = set()
         self._cached: dict[str, dict[str, Any]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
         self._written: dict[str, dict[str, Any]] = {}
@@ -225,6 +237,7 @@ class PluginRegistry:
             block=section.block,
             allow=section.load,
             manifest=settings.plugin_manifest_path,
+            redact=getattr(settings, "redact", None),
             **kwargs,
         )
 
@@ -268,15 +281,19 @@ class PluginRegistry:
         if eps is None:
             eps = entry_points(group=ENTRY_POINT_GROUP)
         eps = sorted(eps, key=lambda e: e.name)
-        self._cached = plugin_manifest.read(self.manifest, _kernel_version())
+        self._env = plugin_manifest.environment() if self.manifest is not None else None
+        self._cached = plugin_manifest.read(self.manifest, _kernel_version(), self._env)
         self._written = dict(self._cached)
         installed = set()
+        counts = Counter(ep.name for ep in eps)
+        self._duplicates = {name for name, count in counts.items() if count > 1}
         for ep in eps:
+            pid = self._id(ep)
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
             installed.update((_normalise(dist), _normalise(ep.name)))
-            info = PluginInfo(name=ep.name, distribution=dist, version=version)
-            self._order.setdefault(ep.name, len(self._order))
+            info = PluginInfo(name=pid, distribution=dist, version=version)
+            self._order.setdefault(pid, len(self._order))
             names = {_normalise(dist), _normalise(ep.name)}
             blocked = bool(names & self.block)
             unlisted = self.allow is not None and not names & self.allow
@@ -284,15 +301,28 @@ class PluginRegistry:
                 info.status = "blocked"
                 info.error = None if blocked else "not listed in [plugins] load"
                 self.infos.append(info)
-                if ep.name in self._cached:  # kept to name the owner in messages, never run
-                    self._entries[ep.name] = self._cached[ep.name]
+                if pid in self._cached:  # kept to name the owner in messages, never run
+                    self._entries[pid] = self._cached[pid]
                 continue
             entry = self._fresh_entry(ep)
             if entry is not None and not _observes(entry):
-                self._deferred[ep.name] = _Deferred(ep, info, entry)
-                self._entries[ep.name] = entry
+                self._deferred[pid] = _Deferred(ep, info, entry)
+                self._entries[pid] = entry
                 continue
             self._load_ep(ep, info)
+        for name in sorted(self._duplicates):
+            pids = {self._id(ep) for ep in eps if ep.name == name}
+            clashing = [i for i in self.infos if i.name in pids]
+            clashing += [d.info for pid, d in self._deferred.items() if pid in pids]
+            logger.warning(
+                "entry point {!r} is installed by {}: both load under their distribution's "
+                "name; a component both register cannot be selected",
+                name,
+                " and ".join(sorted({i.distribution for i in clashing})),
+            )
+            for info in clashing:
+                info.conflicts.append(f"entry-point:{name}")
+        self._adopt_imported()
         for name in sorted((self.allow or set()) - installed):
             logger.warning("[plugins] load: no installed plugin is named {!r}", name)
         for plugin, name in self._local:
@@ -318,9 +348,17 @@ class PluginRegistry:
         """Every plugin, all imported, each with the commands it adds (``plugins list``)."""
         with self._lock:
             self.load_all()
+            providers: dict[str, list[PluginInfo]] = {}
             for info in self.infos:
                 if info.status in ("enabled", "local", "default") and not info.commands:
                     info.commands = self._command_names(info.name)
+                for command in info.commands:
+                    providers.setdefault(command, []).append(info)
+            for command, infos in providers.items():
+                for info in infos[1:] if len(infos) > 1 else []:
+                    for other in (infos[0], info):
+                        if f"command:{command}" not in other.conflicts:
+                            other.conflicts.append(f"command:{command}")
             return list(self.infos)
 
     def provide(self, kind: str, name: str) -> None:
@@ -331,6 +369,7 @@ class PluginRegistry:
 
     def _provide(self, kind: str, name: str) -> None:
         self.load()
+        self._adopt_imported()
         if not self._deferred:
             if self._dirty:  # not written yet: the state dir may exist by now
                 self._save()
@@ -342,6 +381,34 @@ class PluginRegistry:
             ):
                 self._import(ep_name)
         self._save()
+
+    def _adopt_imported(self) -> None:
+        """Register the deferred plugins whose module is imported already (another plugin
+        or a command imported it): that costs nothing, and compares their real hooks and
+        components with their entry (a mismatch loads everything, rewrites the entry)."""
+        for pid in sorted(self._deferred):
+            deferred = self._deferred.get(pid)
+            if deferred is not None and deferred.ep.module in sys.modules:
+                self._import(pid)
+
+    def recheck(self) -> None:
+        """Import every deferred plugin whose manifest entry is no longer fresh, stamped
+        again now (not as :meth:`load` saw it; once per plugin and registry). A guard is
+        built only after this: that a plugin does not register a guard (which would be a
+        clash, failing closed) is believed only from an entry whose plugin has not changed
+        since it was recorded."""
+        with self._lock:
+            self.load()
+            self._adopt_imported()
+            for ep_name in sorted(set(self._deferred) - self._rechecked):
+                deferred = self._deferred.get(ep_name)
+                if deferred is None:
+                    continue
+                self._rechecked.add(ep_name)  # once per plugin: guards are built together
+                if plugin_manifest.stamp(deferred.ep) != deferred.entry["stamp"]:
+                    self._stamps.pop(ep_name, None)
+                    self._import(ep_name)
+            self._save()
 
     def load_commands(self, command: str) -> None:
         """Import the plugins that add ``command`` by the manifest; every plugin when none
@@ -375,15 +442,23 @@ class PluginRegistry:
         if self.manifest is None:
             return None
         stamp = self._stamp(ep)
-        entry = self._cached.get(ep.name)
+        entry = self._cached.get(self._id(ep))
         if entry is None or entry["stamp"] != stamp or entry.get("failed"):
             return None
         return entry
 
     def _stamp(self, ep: EntryPoint) -> dict[str, Any]:
-        if ep.name not in self._stamps:
-            self._stamps[ep.name] = plugin_manifest.stamp(ep)
-        return self._stamps[ep.name]
+        pid = self._id(ep)
+        if pid not in self._stamps:
+            self._stamps[pid] = plugin_manifest.stamp(ep)
+        return self._stamps[pid]
+
+    def _id(self, ep: EntryPoint) -> str:
+        """The name a plugin is known by: its entry-point name, or ``distribution:name``
+        when two distributions install an entry point of that name (both load)."""
+        if ep.name in self._duplicates:
+            return f"{ep.dist.name if ep.dist else '?'}:{ep.name}"
+        return ep.name
 
     def _load_ep(self, ep: EntryPoint, info: PluginInfo) -> None:
         """Import one plugin, check the API range it declares, register and collect it,
@@ -399,14 +474,14 @@ class PluginRegistry:
         else:
             if problem is not None:
                 self._fail(info, problem)
-            elif self._add(plugin, ep.name, info):
+            elif self._add(plugin, info.name, info):
                 self._collect(plugin, info)
         if self.manifest is not None:
-            self._entries[ep.name] = self._entry(ep, info)
+            self._entries[info.name] = self._entry(ep, info)
 
     def _entry(self, ep: EntryPoint, info: PluginInfo) -> dict[str, Any]:
         failed = info.status == "error"
-        old = self._cached.get(ep.name, {})
+        old = self._cached.get(info.name, {})
         if info.status == "enabled" and not info.commands:
             info.commands = self._command_names(info.name)
         return {
@@ -419,7 +494,7 @@ class PluginRegistry:
             ),
             "hooks": [] if failed else list(info.hooks),
             "commands": [] if failed else list(info.commands),
-            "install": info.install or (old.get("install") if failed else None),
+            "install": info.install,
             "failed": failed,
         }
 
@@ -434,12 +509,14 @@ class PluginRegistry:
             return
         if not self._dirty:
             self._dirty = self._entries != self._written
-        if self._dirty and plugin_manifest.write(self.manifest, _kernel_version(), self._entries):
+        if self._dirty and plugin_manifest.write(
+            self.manifest, _kernel_version(), self._entries, self._env
+        ):
             self._written = dict(self._entries)
             self._dirty = False
 
     def _fail(self, info: PluginInfo, error: str, exc: BaseException | None = None) -> None:
-        error = " ".join(error.split())  # pluggy and SyntaxError messages span lines
+        error = self.redact(" ".join(error.split()))  # pluggy, SyntaxError: several lines
         info.status = "error"
         info.error = error
         if info not in self.infos:
@@ -501,7 +578,7 @@ class PluginRegistry:
         if self.pm.get_plugin(info.name) is not None:
             self.pm.unregister(name=info.name)
         info.status = "error"
-        info.error = " ".join(error.split())
+        info.error = self.redact(" ".join(error.split()))
         self.failures[info.name] = exc
         logger.warning(
             "plugin {} {} not loaded: {}", info.name, in_parens(info.distribution), error
@@ -560,6 +637,44 @@ class PluginRegistry:
 
         return register
 
+    def add_commands(self, group: Any) -> None:
+        """Add the commands of every imported plugin to ``group`` (a click group). Each
+        plugin's ``register_commands`` runs on a scratch group first: one that fails is
+        logged and recorded (:attr:`command_failures`) without taking the others down,
+        and a command two plugins add is added by neither (:attr:`command_conflicts`)."""
+        import click
+
+        owners: dict[str, str] = {}
+        added: dict[str, Any] = {}
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            scratch = click.Group()
+            try:
+                impl.function(scratch)
+            except Exception as exc:
+                error = self.redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+                self.command_failures[impl.plugin_name] = error
+                logger.warning(
+                    "register_commands hook of plugin {} raised {}: skipped",
+                    impl.plugin_name,
+                    error,
+                )
+                logger.opt(exception=exc).debug("register_commands traceback")
+                continue
+            for name, command in scratch.commands.items():
+                if name in owners and owners[name] != impl.plugin_name:
+                    self.command_conflicts.setdefault(
+                        name,
+                        f"the {name!r} command is added by two plugins: {owners[name]} and "
+                        f"{impl.plugin_name}; block one of them in [plugins] block",
+                    )
+                    logger.warning("{}", self.command_conflicts[name])
+                    continue
+                owners[name] = impl.plugin_name
+                added[name] = command
+        for name, command in added.items():
+            if name not in self.command_conflicts:
+                group.add_command(command, name)
+
     def _command_names(self, plugin_name: str) -> list[str]:
         """The commands a plugin's ``register_commands`` adds, found by calling it on a
         scratch group (its failure is reported when the real group is built)."""
@@ -585,6 +700,8 @@ class PluginRegistry:
         from the plugin's own exception when it failed: ``-v`` shows its traceback)."""
         if kind not in KINDS:
             raise PluginError(f"unknown component kind {kind!r}")
+        if kind == "guard":
+            self.recheck()
         self.provide(kind, name)
         if (kind, name) not in self.specs and (kind, name) not in self.conflicts:
             self.load_all()  # a name the manifest does not know: look everywhere
@@ -646,10 +763,13 @@ class PluginRegistry:
         return any(c["kind"] == kind and c["name"] == name for c in entry.get("components", []))
 
     def _hint(self, owner: PluginInfo, kind: str, name: str) -> str | None:
-        """The install hint for a component of ``owner``: the component's own, the
-        plugin's (``TRADEKERNEL_INSTALL``, or the one a previous manifest recorded), else
-        ``pip install`` of a first-party distribution."""
+        """The install hint for a component of ``owner``: the component's own (from a
+        manifest entry still fresh: a stale or failed one may name what an older version
+        needed), the plugin's (``TRADEKERNEL_INSTALL``), else ``pip install`` of a
+        first-party distribution."""
         entry = self._cached.get(owner.name) or {}
+        if entry.get("failed") or entry.get("stamp") != self._stamps.get(owner.name):
+            entry = {}
         for component in entry.get("components", []):
             if component["kind"] == kind and component["name"] == name and component["install"]:
                 return component["install"]
@@ -690,26 +810,36 @@ class PluginRegistry:
 def api_problem(declared: Any, api: str = API_VERSION) -> str | None:
     """Why a plugin declaring ``TRADEKERNEL_API = declared`` cannot load against API
     ``api``, or ``None`` when it can (or declares nothing). ``declared`` is comma-separated
-    comparisons on ``MAJOR.MINOR`` (``">=1.0,<2"``); a bare ``MAJOR`` means ``MAJOR.0``,
-    except with ``==``/``!=``, where it means any minor of that major."""
+    comparisons (``>=``, ``>``, ``<=``, ``<``, ``==``, ``!=``, ``~=``) on ``MAJOR.MINOR``
+    (``">=1.0,<2"``). A bare ``MAJOR`` compares the major version only, whatever the
+    operator: ``==1`` and ``<=1`` are any ``1.x``, ``>1`` is ``2.0`` and later, ``>=1``
+    is ``1.0`` and later, ``<2`` is below ``2.0``. ``~=1.2`` is ``>=1.2,==1`` (a later
+    minor of the same major, as in PEP 440); it needs a minor (``~=1`` is refused)."""
     if declared is None:
         return None
     if not isinstance(declared, str):
         return f"TRADEKERNEL_API must be a string such as '>=1.0,<2', not {type(declared).__name__}"
     have = tuple(int(p) for p in api.split("."))
-    clauses = declared.split(",")
-    for clause in clauses:
-        match = re.fullmatch(r"\s*(>=|<=|==|!=|>|<)\s*(\d{1,6})(?:\.(\d{1,6}))?\s*", clause)
+    for clause in declared.split(","):
+        match = re.fullmatch(r"\s*(>=|<=|==|!=|~=|>|<)\s*(\d{1,6})(?:\.(\d{1,6}))?\s*", clause)
         if match is None:
             return (
                 f"malformed TRADEKERNEL_API {declared!r}: expected comparisons such as "
-                "'>=1.0,<2' (operators >=, >, <=, <, ==, !=)"
+                "'>=1.0,<2' (operators >=, >, <=, <, ==, !=, ~=)"
             )
         op, major, minor = match.groups()
-        want = (int(major), int(minor or 0))
-        got = have if minor is not None or op not in ("==", "!=") else have[:1]
-        want = want if minor is not None or op not in ("==", "!=") else want[:1]
-        if not _COMPARE[op](got, want):
+        if op == "~=":
+            if minor is None:
+                return (
+                    f"malformed TRADEKERNEL_API {declared!r}: ~= needs MAJOR.MINOR "
+                    "('~=1.2' means >=1.2 within major 1)"
+                )
+            ok = have >= (int(major), int(minor)) and have[:1] == (int(major),)
+        elif minor is None:  # a bare major: compared on the major version only
+            ok = _COMPARE[op](have[:1], (int(major),))
+        else:
+            ok = _COMPARE[op](have, (int(major), int(minor)))
+        if not ok:
             return (
                 f"built for tradekernel API {declared.strip()} but this kernel provides API {api}"
             )

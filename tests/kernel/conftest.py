@@ -116,6 +116,7 @@ class DistFactory:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.modules: list[str] = []
         root.mkdir(parents=True, exist_ok=True)
 
     def add(
@@ -137,7 +138,15 @@ class DistFactory:
             f"[tradekernel]\n{ep_name or dist} = {module}\n", encoding="utf-8"
         )
         (self.root / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        self.modules.append(module)
         return PathDistribution(info)
+
+    def forget(self) -> None:
+        """Drop the modules written here from ``sys.modules``, as a new process would
+        start (a registry registers a deferred plugin whose module is imported already)."""
+        for name in list(sys.modules):
+            if name.split(".")[0] in self.modules:
+                del sys.modules[name]
 
     def entry_points(self) -> list[EntryPoint]:
         """The ``tradekernel`` entry points of every distribution written so far."""

@@ -161,12 +161,16 @@ def lazy(dists, uid, tmp_path):
             entry_points=dists.entry_points(), defaults=(), manifest=path, **kwargs
         ).load()
 
-    warm = build()
+    def fresh(**kwargs) -> PluginRegistry:
+        dists.forget()  # each registry as in a new process
+        return build(**kwargs)
+
+    warm = fresh()
     assert warm.pm.get_plugin("tk-lazy") is not None  # cold: imported to build the entry
     assert path.exists()
-    build.path = path
-    build.module = module
-    return build
+    fresh.path = path
+    fresh.module = module
+    return fresh
 
 
 def test_a_warm_manifest_defers_the_plugin_until_it_is_asked_for(lazy):
@@ -321,7 +325,7 @@ from tradekernel import plugin_manifest
 path, tag = Path(sys.argv[1]), sys.argv[2]
 entry = {
     "stamp": {"name": tag, "value": tag, "distribution": tag, "version": "1",
-              "file": None, "mtime_ns": None, "size": None},
+              "file": None, "mtime_ns": None, "size": None, "tree": None, "record": None},
     "components": [], "hooks": ["register_guards"] * 200, "commands": [], "install": None,
 }
 for i in range(150):

@@ -112,6 +112,7 @@ def test_a_clash_still_fails_closed_when_both_are_deferred(dists, uid, tmp_path)
     (tmp_path / "state").mkdir()
     manifest = tmp_path / "state" / "cache" / "plugins.json"
     PluginRegistry(entry_points=dists.entry_points(), manifest=manifest).load()
+    dists.forget()  # as a new process
     registry = PluginRegistry(entry_points=dists.entry_points(), manifest=manifest).load()
     assert registry.pm.get_plugin("aaa-dup") is None  # deferred
     with pytest.raises(PluginError, match="registered twice"):
@@ -152,7 +153,7 @@ def test_api_ranges(declared, ok):
         assert problem == f"built for tradekernel API {declared} but this kernel provides API 1.0"
 
 
-@pytest.mark.parametrize("declared", ["1.0", ">=1.0;<2", "~=1.0", ">=1.x", "", ">=1.0,", ">=1.0.0"])
+@pytest.mark.parametrize("declared", ["1.0", ">=1.0;<2", "~=1", ">=1.x", "", ">=1.0,", ">=1.0.0"])
 def test_a_malformed_api_range_is_refused(declared):
     assert api_problem(declared, "1.0").startswith(f"malformed TRADEKERNEL_API {declared!r}")
 

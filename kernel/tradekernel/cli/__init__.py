@@ -66,10 +66,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_FAILED)
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx else "tradekernel"
-        click.echo(f"Error: {_one_line(exc.format_message())} (see '{path} --help')", err=True)
+        message = _one_line(redact_text(exc.format_message()))
+        click.echo(f"Error: {message} (see '{path} --help')", err=True)
         sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
-        click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
+        click.echo(f"Error: {_one_line(redact_text(exc.format_message()))}", err=True)
         sys.exit(exc.exit_code)
     except TradekernelError as exc:
         if verbose:

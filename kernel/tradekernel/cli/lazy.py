@@ -60,6 +60,8 @@ class LazyGroup(click.Group):
         if command is None:
             command = self._plugin_commands(ctx, cmd_name).commands.get(cmd_name)
         if command is None:
+            _refuse_clash(ctx, cmd_name)
+        if command is None:
             _refuse_known(ctx, cmd_name)
         return command
 
@@ -84,32 +86,51 @@ class LazyGroup(click.Group):
         registry = app.registry(check_env_names=False)
         registry.load_commands(cmd_name)
         # One plugin's broken command must not take the others (or the CLI) down.
-        registry.call_each("register_commands", cli=group)
+        registry.add_commands(group)
+
+
+def _usage_error(message: str) -> click.ClickException:
+    from ..errors import EXIT_USAGE
+
+    error = click.ClickException(message)
+    error.exit_code = EXIT_USAGE
+    return error
+
+
+def _refuse_clash(ctx: click.Context, cmd_name: str) -> None:
+    """A command two plugins add runs neither (which one would depend on import order)."""
+    from .context import AppContext
+
+    registry = ctx.ensure_object(AppContext).registry(check_env_names=False)
+    if cmd_name in registry.command_conflicts:
+        raise _usage_error(registry.command_conflicts[cmd_name])
 
 
 def _refuse_known(ctx: click.Context, cmd_name: str) -> None:
     """A first-party command no loaded plugin adds: name the distribution that provides
     it and why it is missing (exit 2) instead of click's "No such command"."""
     from ..display import inert
-    from ..errors import EXIT_USAGE
     from ..plugins import KNOWN_COMMANDS, _normalise
     from .context import AppContext
 
     dist = KNOWN_COMMANDS.get(cmd_name)
     if dist is None:
         return
-    infos = ctx.ensure_object(AppContext).registry(check_env_names=False).infos
+    registry = ctx.ensure_object(AppContext).registry(check_env_names=False)
+    infos = registry.infos
     owner = next((i for i in infos if _normalise(i.distribution) == _normalise(dist)), None)
     message = f"the {cmd_name!r} command is provided by {dist}"
-    if owner is not None and owner.status == "blocked":
+    if owner is not None and owner.name in registry.command_failures:
+        message += (
+            f", whose register_commands failed: {inert(registry.command_failures[owner.name])}"
+        )
+    elif owner is not None and owner.status == "blocked":
         message += f", which is {owner.error or 'blocked in [plugins] block'}"
     elif owner is not None and owner.status == "error":
         message += f", which failed to load: {inert(owner.error or '')}"
     else:
         message += f": pip install {dist}"
-    error = click.ClickException(message)
-    error.exit_code = EXIT_USAGE
-    raise error
+    raise _usage_error(message)
 
 
 def _static_command(name: str, target: str) -> click.Command | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..display import inert
-from .context import AppContext, echo_json, json_option, pass_app
+from .context import AppContext, echo_json, json_option, pass_app, redact_text
 from .plugins_new import new
 
 
@@ -21,6 +21,8 @@ def list_plugins(app: AppContext, as_json: bool) -> None:
     """List plugins: distribution, version, components, commands, hooks, status and load
     error. Imports every allowed plugin."""
     infos = app.registry().listing()
+    for info in infos:  # a load error may quote a secret (the registry masks it too)
+        info.error = redact_text(info.error) if info.error else info.error
     if as_json:
         echo_json(infos)
         return
@@ -31,10 +33,11 @@ def list_plugins(app: AppContext, as_json: bool) -> None:
             label = "    components: " if i == 0 else " " * 16
             about = f"  {inert(component.description)}" if component.description else ""
             click.echo(f"{label}{component.key} (version {inert(component.version)}){about}")
-        if info.conflicts:
-            click.echo(
-                f"    conflicts:  {', '.join(info.conflicts)} (registered twice: neither loads)"
-            )
+        twice = [c for c in info.conflicts if not c.startswith("entry-point:")]
+        if twice:
+            click.echo(f"    conflicts:  {', '.join(twice)} (registered twice: neither loads)")
+        for clash in sorted(set(info.conflicts) - set(twice)):
+            click.echo(f"    conflicts:  {clash} (another distribution installs it too)")
         if info.commands:
             click.echo(f"    commands:   {', '.join(info.commands)}")
         hooks = [h for h in info.hooks if not h.startswith("register_")]
