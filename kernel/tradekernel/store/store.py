@@ -589,7 +589,17 @@ class Store:
         sql += " ORDER BY created_at, id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return self._cached_read(sql, tuple(args))
+        try:
+            return self._cached_read(sql, tuple(args))
+        except sqlite3.OperationalError as exc:
+            if " INDEXED BY " not in sql or "no such index" not in str(exc):
+                raise
+            # The index went missing under this connection (a schema edited by hand): the
+            # query is slower without it, never wrong, and the monitor keeps working.
+            logger.warning("state.db lacks the index intents_open_orders: {}", exc)
+            self._open_orders_index = False
+            plain = sql.replace(" INDEXED BY intents_open_orders", "")
+            return self._cached_read(plain, tuple(args))
 
     def _has_open_orders_index(self) -> bool:
         """Schema 3's partial index exists (a file opened as it is, unmigrated, lacks it)."""
@@ -626,7 +636,10 @@ class Store:
             records = [self._record(r) for r in self.conn.execute(sql, args)]
             if self._generation() == generation:  # nothing changed while reading
                 self._reads[key] = records
-        return list(records)
+            return list(records)
+        # A record is frozen but its verdicts are a list: a caller that changes it must
+        # not change what later callers read.
+        return [attrs.evolve(r, verdicts=list(r.verdicts)) if r.verdicts else r for r in records]
 
     def _decoded(self, intent_json: str, verdicts_json: str | None) -> tuple[Intent, list]:
         """The stored intent and verdicts as objects, decoded once per distinct text (both
