@@ -62,3 +62,24 @@ def test_bad_paper_config_names_the_key(tmp_path):
         pytest.raises(ConfigError, match=r"\[broker.paper\] max_volume_share"),
     ):
         kernel.component("broker")
+
+
+def test_a_non_durable_account_outside_a_backtest_is_warned_about(tmp_path):
+    from loguru import logger
+
+    seen: list[str] = []
+    sink = logger.add(lambda message: seen.append(str(message)), level="WARNING")
+    try:
+        env = {"TRADEKERNEL_BROKER__PAPER__DURABLE": "false"}
+        path = tmp_path / "plugins.toml"
+        path.write_text(f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n', encoding="utf-8")
+        with Kernel(Settings.load(path, environ=env)) as kernel:
+            kernel.component("broker")
+        assert any("environment TRADEKERNEL_BROKER__PAPER__DURABLE" in m for m in seen), seen
+        seen.clear()
+        overrides = {"broker.paper.durable": (False, "backtest")}  # what a backtest sets
+        with Kernel(Settings.load(path, environ={}, overrides=overrides)) as kernel:
+            kernel.component("broker")
+        assert not [m for m in seen if "durable" in m]
+    finally:
+        logger.remove(sink)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loguru import logger
 from tradekernel import hookimpl
 from tradekernel.api import ComponentContext, ConfigError
 
@@ -11,6 +12,8 @@ from .broker import PaperBroker
 from .config import PaperConfig
 
 __all__ = ["PaperBroker", "PaperConfig", "build"]
+
+DURABLE = ("broker", "paper", "durable")
 
 
 def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
@@ -20,6 +23,13 @@ def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
     if not db.is_absolute():
         db = Path(ctx.state_dir) / db
     _check_db_path(db, ctx)
+    if not config.durable and ctx.settings.source_of(*DURABLE) != "cli:backtest":
+        logger.warning(
+            "{}: [broker.paper] durable = false: the paper account is written without "
+            "fsync, so a power loss can lose orders the state store says were sent "
+            "(meant for a backtest's own state only)",
+            ctx.settings.where("broker", "paper", "durable"),
+        )
     if getattr(ctx, "check_only", False):
         # validating only: an account created now would fix its starting cash for good
         db = Path(":memory:")
