@@ -187,7 +187,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "stage_key",
     ),
     "tradekernel.event_schema": ("validate_event",),
-    "tradekernel.events": ("EventBus",),
+    "tradekernel.events": ("EventBus", "current_cycle_id"),
     "tradekernel.store.anchor": ("read_journal_anchor=read_anchor", "refuse_lost"),
     "tradekernel.delivery.retry": (
         "DeliveryAttempt=Attempt",
@@ -287,6 +287,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .eventlog import source_for as event_log_source
     from .eventlog import sqlite_path as events_sqlite_path
     from .events import EventBus
+    from .events import current_cycle_id
     from .execution import Executor
     from .files import LockHeld
     from .files import RUN_LOCK

@@ -46,6 +46,8 @@ def current_run_id() -> str:
 
 
 def current_cycle_id() -> str:
+    """The id of the cycle the calling code runs in (``""`` outside a cycle): a
+    component may use it to do once per cycle what need not be done on every call."""
     return _cycle_id.get()
 
 

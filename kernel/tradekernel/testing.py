@@ -53,6 +53,7 @@ from .contracts import (
     scan_results,
     strategy_input,
 )
+from .events import scope
 from .hookspecs import hookimpl
 from .kernel import Kernel
 from .models import Event, IntentTransition
@@ -83,6 +84,7 @@ __all__ = [
     "guard_context",
     "hostile_intents",
     "hostile_notifications",
+    "in_cycle",
     "invoke",
     "kernel_factory",
     "make_intent",
@@ -110,6 +112,13 @@ class Recorder:
     def of(self, stage: str, kind: str | None = None) -> list[Event]:
         """The recorded events of ``stage`` (and ``kind``), in order."""
         return [e for e in self.events if e.stage == stage and (kind is None or e.kind == kind)]
+
+
+def in_cycle(cycle_id: str) -> Any:
+    """A context manager in which code runs as within kernel cycle ``cycle_id``
+    (:func:`tradekernel.api.current_cycle_id` answers it), as the runtime's own cycles
+    do: for testing a component that does something once per cycle."""
+    return scope(cycle_id=cycle_id)
 
 
 def config_text(

@@ -13,6 +13,16 @@ from tradekernel.api import Event, hookimpl
 
 from .metrics import TradeBook
 
+CONSUMED = frozenset(
+    {
+        ("monitor", "fill"),
+        ("strategist", "decision"),
+        ("risk", "verdict"),
+        ("strategist_llm", "decision"),
+    }
+)
+"""The ``(stage, kind)`` of every event :class:`BacktestObserver` reads."""
+
 
 class BacktestObserver:
     """Feeds ``monitor.fill`` events to a :class:`TradeBook`, counts ``risk.verdict``
@@ -31,6 +41,11 @@ class BacktestObserver:
         self.strategist_errors = 0
         self.decisions = 0
         self.denials: dict[str, int] = {}
+
+    def wants_event(self, stage: str, kind: str, severity: object) -> bool:
+        """Only the events :meth:`on_event` reads: the kernel builds no event that no
+        observer consumes, so a backtest pays nothing for the others."""
+        return (stage, kind) in CONSUMED
 
     @hookimpl
     def on_event(self, event: Event) -> None:

@@ -112,3 +112,24 @@ def test_history_cache_must_not_be_negative(kit):
     feed = kit.ScriptedFeed({"AAA": kit.flat("10", 1)})
     with pytest.raises(ValueError, match="history_cache"):
         kit.broker(feed, history_cache=-1)
+
+
+def test_reads_look_for_other_writers_once_per_cycle_and_writes_always(kit):
+    from tradekernel.testing import in_cycle
+
+    feed = kit.ScriptedFeed({"AAA": kit.flat("10", 4)})
+    one = kit.broker(feed)
+    two = kit.broker(feed)  # another process
+    feed.advance()
+    with in_cycle("cyc_1"):
+        cash = two.account().cash
+        one.submit(req("e", "buy", 1))  # commits in the other process, mid-cycle
+        assert two.account().cash == cash  # the cycle reads the account of its first look
+        assert two.orders(open_only=True) == []
+        two.submit(req("f", "buy", 1))  # a write looks again
+        assert [o.client_order_id for o in two.orders(open_only=True)] == ["e", "f"]
+    one.submit(req("g", "buy", 1))
+    with in_cycle("cyc_2"):  # the next cycle sees it
+        assert [o.client_order_id for o in two.orders(open_only=True)] == ["e", "f", "g"]
+    one.cancel("g")
+    assert two.get_order("g").status is OrderStatus.CANCELLED  # outside a cycle: every call

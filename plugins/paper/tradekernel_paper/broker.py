@@ -36,6 +36,7 @@ from tradekernel.api import (
     TimeInForce,
     band_problem,
     bar_problem,
+    current_cycle_id,
     quote_problem,
     utcnow,
 )
@@ -93,6 +94,7 @@ class PaperBroker:
             self._ledger = self.store.load(config.history_cache)
             self._version = self.store.data_version()
         self._settled_at: datetime | None = None
+        self._synced_cycle = ""
         if self._ledger.initial_cash != config.cash:
             logger.debug(
                 "paper: {} keeps its own starting cash {} (config says {})",
@@ -109,9 +111,16 @@ class PaperBroker:
             self._md = self._resolve_market_data()
         return self._md
 
-    def _sync(self) -> None:
+    def _sync(self, *, fresh: bool = False) -> None:
         """Reload the account if another process committed since we last looked (after a
-        failed transaction, ``_version`` is -1 and the cache of closed orders goes too)."""
+        failed transaction, ``_version`` is -1 and the cache of closed orders goes too).
+        Within one kernel cycle, reads look once (the cycle reads the account as of its
+        first look, as if another process's commit had come just after it); a transaction
+        (``fresh``), a call outside a cycle and the first call of a cycle always look."""
+        cycle = current_cycle_id()
+        if not fresh and cycle and cycle == self._synced_cycle and self._version != -1:
+            return
+        self._synced_cycle = cycle
         version = self.store.data_version()
         if version != self._version:
             keep = self._ledger if self._version != -1 else None
@@ -124,7 +133,7 @@ class PaperBroker:
         """A store transaction; on error the memory copy is reloaded before the next use."""
         try:
             with self.store.transaction():
-                self._sync()  # decisions must see what other processes committed
+                self._sync(fresh=True)  # decisions must see what other processes committed
                 yield
         except BaseException:
             self._version = -1
