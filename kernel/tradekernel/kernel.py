@@ -5,13 +5,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pluggy
 from loguru import logger
 
+from . import hookspecs
 from .components import ComponentContext
 from .errors import ConfigError, PluginError
 from .events import EventBus
 from .hookspecs import hookimpl
-from .models import Event
+from .models import Event, IntentTransition
 from .plugins import KNOWN_DISTRIBUTIONS, ComponentSpec, PluginRegistry
 from .settings import Settings
 
@@ -55,8 +57,11 @@ class Kernel:
         self.settings = settings
         self.registry = registry or PluginRegistry.from_settings(settings)
         self.registry.load()
-        self._observers: dict[str, tuple[str, Any]] = {}
-        """``add_observer`` name -> (its per-kernel name in the plugin manager, plugin)."""
+        # This kernel's own observers live in a plugin manager of their own: a registry
+        # shared by several kernels (tests, embedding) never hands them another kernel's
+        # events. Plugin-level hook implementations (the registry's) see every kernel's.
+        self._observers = pluggy.PluginManager("tradekernel")
+        self._observers.add_hookspecs(hookspecs)
         self.add_observer(_SinkFanout(self), "tradekernel.sinks")
         self.events = EventBus(self._dispatch, redact=settings.redact)
         self._instances: dict[tuple[str, str], Any] = {}
@@ -71,21 +76,28 @@ class Kernel:
 
     def add_observer(self, plugin: Any, name: str) -> str:
         """Register ``plugin`` (an object with ``on_event`` / ``on_intent_transition``
-        hook implementations) for this kernel's lifetime, under ``name`` made unique per
-        kernel (several kernels may share one registry: tests, embedding). It is
-        unregistered at :meth:`close`. Returns the name it was registered under."""
-        if name in self._observers:
+        hook implementations) as an observer of this kernel only, for its lifetime (until
+        :meth:`close`): it sees the events this kernel emits and the transitions it
+        dispatches, never another kernel's, even when several kernels share one plugin
+        registry (tests, embedding). ``name`` is unique per kernel; the plugin that routes
+        events to the selected notifiers registers as :data:`NOTIFICATION_DISPATCHER`.
+        Plugin-level hook implementations (a plugin module's own ``on_event``) see the
+        events of every kernel. Returns ``name``."""
+        if self._observers.has_plugin(name):
             raise PluginError(f"this kernel already has an observer named {name!r}")
-        unique = f"{name}.{id(self)}"
-        self.registry.pm.register(plugin, name=unique)
-        self._observers[name] = (unique, plugin)
-        return unique
+        try:
+            self._observers.register(plugin, name=name)
+            self._observers.check_pending()
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self._observers.has_plugin(name):
+                self._observers.unregister(name=name)
+            raise PluginError(f"observer {name!r}: {' '.join(str(exc).split())}") from exc
+        return name
 
     def observer(self, name: str) -> Any | None:
         """The plugin attached with :meth:`add_observer` under ``name`` (``None`` when
         there is none, or after :meth:`close`)."""
-        entry = self._observers.get(name)
-        return entry[1] if entry else None
+        return self._observers.get_plugin(name)
 
     # -- events ------------------------------------------------------------------------
 
@@ -98,11 +110,41 @@ class Kernel:
         # thread, so events from other threads (skills, plugins) are never dropped.
         if getattr(self._dispatching, "on", False):
             return
+        self.dispatch_event(event)
+
+    def dispatch_event(self, event: Event) -> None:
+        """Hand an already built event to the plugin-level ``on_event`` hook
+        implementations, then to this kernel's observers (:meth:`add_observer`; the
+        metrics sinks first). Unlike :meth:`emit` it is not dropped when called from
+        inside an observer: for an observer that emits events of its own while it
+        observes one (``notify.*``), which must never lead back to emitting again."""
+        previous = getattr(self._dispatching, "on", False)
         self._dispatching.on = True
         try:
-            self.registry.call_each("on_event", event=event)
+            self._call_each("on_event", event=event)
         finally:
-            self._dispatching.on = False
+            self._dispatching.on = previous
+
+    def dispatch_transition(self, transition: IntentTransition) -> None:
+        """Hand one journaled intent state change to the plugin-level
+        ``on_intent_transition`` hook implementations, then to this kernel's observers
+        (what a store opened for this kernel calls with each transition)."""
+        self._call_each("on_intent_transition", transition=transition)
+
+    def _call_each(self, hook_name: str, **kwargs: Any) -> None:
+        self.registry.call_each(hook_name, **kwargs)
+        for impl in getattr(self._observers.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(*[kwargs[a] for a in impl.argnames])
+            except Exception as exc:  # no observer can stop the kernel
+                logger.warning(
+                    "{} hook of observer {} raised {}: {}: skipped",
+                    hook_name,
+                    impl.plugin_name,
+                    type(exc).__name__,
+                    exc,
+                )
+                logger.opt(exception=exc).debug("{} hook traceback", hook_name)
 
     # -- components ----------------------------------------------------------------------
 
@@ -226,10 +268,8 @@ class Kernel:
                 except Exception as exc:
                     logger.warning("{}:{} failed to close: {}", kind, name, exc)
         self._instances.clear()
-        for unique, _plugin in self._observers.values():
-            if self.registry.pm.get_plugin(unique) is not None:
-                self.registry.pm.unregister(name=unique)
-        self._observers.clear()
+        for name, _plugin in self._observers.list_name_plugin():
+            self._observers.unregister(name=name)
 
     def __enter__(self) -> Kernel:
         return self

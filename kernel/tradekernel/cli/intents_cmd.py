@@ -19,13 +19,7 @@ def open_store(app: AppContext, *, create: bool = False, wired: bool = False) ->
     from ..store import Store
 
     settings = app.settings()
-    on_transition = None
-    if wired:
-        kernel = app.kernel()
-
-        def on_transition(transition: Any) -> None:
-            kernel.registry.call_each("on_intent_transition", transition=transition)
-
+    on_transition = app.kernel().dispatch_transition if wired else None
     return Store.open(
         settings.kernel.state_dir,
         create=create,
