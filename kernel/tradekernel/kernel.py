@@ -14,8 +14,17 @@ from .errors import ConfigError, PluginError
 from .events import EventBus
 from .hookspecs import hookimpl
 from .models import Event, IntentTransition
-from .plugins import KNOWN_DISTRIBUTIONS, ComponentSpec, PluginRegistry
+from .plugins import KNOWN_DISTRIBUTIONS, ComponentSpec, PluginRegistry, _normalise
 from .settings import Settings
+
+NOTIFICATION_DISPATCHER = "tradekernel.notify"
+"""The :meth:`Kernel.add_observer` name of the observer that routes events to the
+selected notifiers (``tradekernel-notify`` attaches its dispatcher under it). Without
+one, notifiers receive nothing: :meth:`Kernel.check` refuses a configuration that
+selects a notifier other than ``log`` or configures ``[notify]``, and warns when only
+``log`` is selected."""
+
+NOTIFY_DISTRIBUTION = "tradekernel-notify"
 
 SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider")
 LIST_KINDS = {
@@ -242,13 +251,64 @@ class Kernel:
             set(self.registry.specs), set(KNOWN_DISTRIBUTIONS)
         )
 
+    def check_notifications(self) -> list[str]:
+        """Refuse notifications that would reach nobody: ``[notify]`` enabled, notifiers
+        selected other than ``log`` or a ``[notify]`` section set, and no observer
+        attached as :data:`NOTIFICATION_DISPATCHER` (``tradekernel-notify`` not installed,
+        blocked, left out of ``[plugins] load`` or failed). Only ``log`` selected: a
+        warning. Returns the warnings."""
+        settings = self.settings
+        notifiers = self.selected("notifier")
+        if self.observer(NOTIFICATION_DISPATCHER) is not None or not settings.notify.enabled:
+            return []
+        others = [name for name in notifiers if name != "log"]
+        configured = sorted({path[:2] for path in settings.sources if path[:1] == ("notify",)})
+        why = self._notify_missing()
+        if others:
+            where = settings.where("components", "notifiers")
+            raise ConfigError(
+                f"{where}: [components] notifiers selects {', '.join(others)}, but {why}, "
+                "so no notifier would receive anything"
+            )
+        if configured:
+            where = settings.where(*configured[0])
+            raise ConfigError(
+                f"{where}: [notify] is configured, but {why}, so no event would be routed "
+                "to a notifier"
+            )
+        if not notifiers:
+            return []
+        return [
+            f"[components] notifiers selects log, but {why}: events notify nobody "
+            "(set [components] notifiers = [] to turn notifications off)"
+        ]
+
+    def _notify_missing(self) -> str:
+        """Why no notification dispatcher is attached, with what to do about it."""
+        dist = NOTIFY_DISTRIBUTION
+        info = next((i for i in self.registry.infos if _normalise(i.distribution) == dist), None)
+        if info is None:
+            return f"{dist} is not installed (pip install {dist})"
+        if info.status == "blocked" and info.error:  # left out of [plugins] load
+            return f"{dist} is {info.error} (add {dist} to [plugins] load)"
+        if info.status == "blocked":
+            return f"{dist} is blocked (remove it from [plugins] block)"
+        if info.status == "error":
+            return f"{dist} failed to load: {info.error} (`tradekernel -v plugins list` shows why)"
+        return (
+            f"{dist} attached no notification dispatcher to this kernel (its "
+            "on_kernel_start failed: `tradekernel -v config check` shows why)"
+        )
+
     def check(self) -> list[str]:
         """Validate the whole configuration before anything runs: every component section
-        names a registered component, and every selected component builds with its config
+        names a registered component, notifications reach a dispatcher
+        (:meth:`check_notifications`), and every selected component builds with its config
         (``check_only``: nothing is written). Raises the first :class:`ConfigError`;
         returns warnings. ``config check`` and ``run`` (before its first cycle, before it
         writes anything) both call this, so they cannot disagree."""
         warnings = self.check_sections()
+        warnings += self.check_notifications()
         probe = _Probe(self)
         try:
             for kind in (*SINGLE_KINDS, *LIST_KINDS):

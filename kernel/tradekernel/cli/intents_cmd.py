@@ -19,7 +19,13 @@ def open_store(app: AppContext, *, create: bool = False, wired: bool = False) ->
     from ..store import Store
 
     settings = app.settings()
-    on_transition = app.kernel().dispatch_transition if wired else None
+    on_transition = None
+    if wired:
+        kernel = app.kernel()
+
+        def on_transition(transition: Any) -> None:
+            kernel.dispatch_transition(transition)
+
     return Store.open(
         settings.kernel.state_dir,
         create=create,

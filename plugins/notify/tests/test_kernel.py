@@ -112,3 +112,14 @@ def test_kernels_sharing_a_registry_notify_their_own_events_only(tmp_path):
     written = {d: (tmp_path / d / "state" / "events").rglob("*.jsonl") for d in ("a", "b")}
     texts = {d: "".join(p.read_text() for p in paths) for d, paths in written.items()}
     assert "int_1" in texts["a"] and texts["b"] == ""
+
+
+def test_the_dispatcher_is_attached_under_the_kernels_well_known_name(settings):
+    from tradekernel.api import NOTIFICATION_DISPATCHER
+    from tradekernel_notify import OBSERVER_NAME
+
+    assert OBSERVER_NAME == NOTIFICATION_DISPATCHER
+    kernel = Kernel(settings)
+    assert kernel.observer(NOTIFICATION_DISPATCHER) is dispatcher(kernel)
+    assert kernel.check_notifications() == []
+    kernel.close()
