@@ -149,7 +149,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "signed",
     ),
     "tradekernel.settings": ("Settings",),
-    "tradekernel.kernel": ("Kernel",),
+    "tradekernel.kernel": ("Kernel", "NOTIFICATION_DISPATCHER"),
     "tradekernel.plugins": ("PluginRegistry",),
     "tradekernel.store": ("IntentState", "SchemaError", "Store", "VerifyResult", "ensure_state_db"),
     "tradekernel.store.journal": (
@@ -296,6 +296,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .files import make_dir
     from .hookspecs import hookimpl
     from .kernel import Kernel
+    from .kernel import NOTIFICATION_DISPATCHER
     from .llm import Attempt as ChatAttempt
     from .llm import ChatMessage
     from .llm import ChatRequest

@@ -17,7 +17,9 @@ Two families:
   an observer that raises is logged and skipped, never allowed to stop trading.
 * ``on_kernel_start(kernel)``: called once per :class:`~tradekernel.kernel.Kernel`, for
   plugins that keep per-kernel state (such as the notification dispatcher of
-  ``tradekernel-notify``); isolated like the observers.
+  ``tradekernel-notify``); isolated like the observers. An observer it attaches with
+  ``kernel.add_observer`` sees that kernel's events and transitions only; a plugin's
+  own ``on_event`` sees every kernel's.
 """
 
 from __future__ import annotations

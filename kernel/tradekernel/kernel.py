@@ -6,15 +6,26 @@ import re
 import threading
 from typing import Any
 
+import pluggy
 from loguru import logger
 
+from . import hookspecs
 from .components import KINDS, ComponentContext
 from .errors import ConfigError, PluginError
 from .events import EventBus
 from .hookspecs import hookimpl
-from .models import Event
-from .plugins import KNOWN_DISTRIBUTIONS, ComponentSpec, PluginRegistry, in_parens
+from .models import Event, IntentTransition
+from .plugins import KNOWN_DISTRIBUTIONS, ComponentSpec, PluginRegistry, _normalise, in_parens
 from .settings import Settings
+
+NOTIFICATION_DISPATCHER = "tradekernel.notify"
+"""The :meth:`Kernel.add_observer` name of the observer that routes events to the
+selected notifiers (``tradekernel-notify`` attaches its dispatcher under it). Without
+one, notifiers receive nothing: :meth:`Kernel.check` refuses a configuration that
+selects a notifier other than ``log`` or configures ``[notify]``, and warns when only
+``log`` is selected."""
+
+NOTIFY_DISTRIBUTION = "tradekernel-notify"
 
 SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider")
 LIST_KINDS = {
@@ -73,8 +84,11 @@ class Kernel:
         self.settings = settings
         self.registry = registry or PluginRegistry.from_settings(settings)
         self.registry.load()
-        self._observers: dict[str, tuple[str, Any]] = {}
-        """``add_observer`` name -> (its per-kernel name in the plugin manager, plugin)."""
+        # This kernel's own observers live in a plugin manager of their own: a registry
+        # shared by several kernels (tests, embedding) never hands them another kernel's
+        # events. Plugin-level hook implementations (the registry's) see every kernel's.
+        self._observers = pluggy.PluginManager("tradekernel")
+        self._observers.add_hookspecs(hookspecs)
         self.add_observer(_SinkFanout(self), "tradekernel.sinks")
         self._interest: dict[tuple[str, str, Any], bool] = {}
         self._interest_of: list[Any] = []
@@ -97,21 +111,28 @@ class Kernel:
 
     def add_observer(self, plugin: Any, name: str) -> str:
         """Register ``plugin`` (an object with ``on_event`` / ``on_intent_transition``
-        hook implementations) for this kernel's lifetime, under ``name`` made unique per
-        kernel (several kernels may share one registry: tests, embedding). It is
-        unregistered at :meth:`close`. Returns the name it was registered under."""
-        if name in self._observers:
+        hook implementations) as an observer of this kernel only, for its lifetime (until
+        :meth:`close`): it sees the events this kernel emits and the transitions it
+        dispatches, never another kernel's, even when several kernels share one plugin
+        registry (tests, embedding). ``name`` is unique per kernel; the plugin that routes
+        events to the selected notifiers registers as :data:`NOTIFICATION_DISPATCHER`.
+        Plugin-level hook implementations (a plugin module's own ``on_event``) see the
+        events of every kernel. Returns ``name``."""
+        if self._observers.has_plugin(name):
             raise PluginError(f"this kernel already has an observer named {name!r}")
-        unique = f"{name}.{id(self)}"
-        self.registry.pm.register(plugin, name=unique)
-        self._observers[name] = (unique, plugin)
-        return unique
+        try:
+            self._observers.register(plugin, name=name)
+            self._observers.check_pending()
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self._observers.has_plugin(name):
+                self._observers.unregister(name=name)
+            raise PluginError(f"observer {name!r}: {' '.join(str(exc).split())}") from exc
+        return name
 
     def observer(self, name: str) -> Any | None:
         """The plugin attached with :meth:`add_observer` under ``name`` (``None`` when
         there is none, or after :meth:`close`)."""
-        entry = self._observers.get(name)
-        return entry[1] if entry else None
+        return self._observers.get_plugin(name)
 
     # -- events ------------------------------------------------------------------------
 
@@ -126,7 +147,7 @@ class Kernel:
         event while a metrics sink is selected; tradekernel-notify's dispatcher the events
         its routes send somewhere). An event nothing consumes is not built (``emit``
         returns ``None``). Answers are cached until the set of observers changes."""
-        impls = self._on_event.get_hookimpls()
+        impls = self._on_event.get_hookimpls() + self._observers.hook.on_event.get_hookimpls()
         if impls != self._interest_of:
             self._interest_of = impls
             self._interest = {}
@@ -143,11 +164,41 @@ class Kernel:
         # thread, so events from other threads (skills, plugins) are never dropped.
         if getattr(self._dispatching, "on", False):
             return
+        self.dispatch_event(event)
+
+    def dispatch_event(self, event: Event) -> None:
+        """Hand an already built event to the plugin-level ``on_event`` hook
+        implementations, then to this kernel's observers (:meth:`add_observer`; the
+        metrics sinks first). Unlike :meth:`emit` it is not dropped when called from
+        inside an observer: for an observer that emits events of its own while it
+        observes one (``notify.*``), which must never lead back to emitting again."""
+        previous = getattr(self._dispatching, "on", False)
         self._dispatching.on = True
         try:
-            self.registry.call_each("on_event", event=event)
+            self._call_each("on_event", event=event)
         finally:
-            self._dispatching.on = False
+            self._dispatching.on = previous
+
+    def dispatch_transition(self, transition: IntentTransition) -> None:
+        """Hand one journaled intent state change to the plugin-level
+        ``on_intent_transition`` hook implementations, then to this kernel's observers
+        (what a store opened for this kernel calls with each transition)."""
+        self._call_each("on_intent_transition", transition=transition)
+
+    def _call_each(self, hook_name: str, **kwargs: Any) -> None:
+        self.registry.call_each(hook_name, **kwargs)
+        for impl in getattr(self._observers.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(*[kwargs[a] for a in impl.argnames])
+            except Exception as exc:  # no observer can stop the kernel
+                logger.warning(
+                    "{} hook of observer {} raised {}: {}: skipped",
+                    hook_name,
+                    impl.plugin_name,
+                    type(exc).__name__,
+                    exc,
+                )
+                logger.opt(exception=exc).debug("{} hook traceback", hook_name)
 
     # -- components ----------------------------------------------------------------------
 
@@ -260,14 +311,65 @@ class Kernel:
             set(self.registry.specs), set(KNOWN_DISTRIBUTIONS)
         )
 
+    def check_notifications(self) -> list[str]:
+        """Refuse notifications that would reach nobody: ``[notify]`` enabled, notifiers
+        selected other than ``log`` or a ``[notify]`` section set, and no observer
+        attached as :data:`NOTIFICATION_DISPATCHER` (``tradekernel-notify`` not installed,
+        blocked, left out of ``[plugins] load`` or failed). Only ``log`` selected: a
+        warning. Returns the warnings."""
+        settings = self.settings
+        notifiers = self.selected("notifier")
+        if self.observer(NOTIFICATION_DISPATCHER) is not None or not settings.notify.enabled:
+            return []
+        others = [name for name in notifiers if name != "log"]
+        configured = sorted({path[:2] for path in settings.sources if path[:1] == ("notify",)})
+        why = self._notify_missing()
+        if others:
+            where = settings.where("components", "notifiers")
+            raise ConfigError(
+                f"{where}: [components] notifiers selects {', '.join(others)}, but {why}, "
+                "so no notifier would receive anything"
+            )
+        if configured:
+            where = settings.where(*configured[0])
+            raise ConfigError(
+                f"{where}: [notify] is configured, but {why}, so no event would be routed "
+                "to a notifier"
+            )
+        if not notifiers:
+            return []
+        return [
+            f"[components] notifiers selects log, but {why}: events notify nobody "
+            "(set [components] notifiers = [] to turn notifications off)"
+        ]
+
+    def _notify_missing(self) -> str:
+        """Why no notification dispatcher is attached, with what to do about it."""
+        dist = NOTIFY_DISTRIBUTION
+        info = next((i for i in self.registry.infos if _normalise(i.distribution) == dist), None)
+        if info is None:
+            return f"{dist} is not installed (pip install {dist})"
+        if info.status == "blocked" and info.error:  # left out of [plugins] load
+            return f"{dist} is {info.error} (add {dist} to [plugins] load)"
+        if info.status == "blocked":
+            return f"{dist} is blocked (remove it from [plugins] block)"
+        if info.status == "error":
+            return f"{dist} failed to load: {info.error} (`tradekernel -v plugins list` shows why)"
+        return (
+            f"{dist} attached no notification dispatcher to this kernel (its "
+            "on_kernel_start failed: `tradekernel -v config check` shows why)"
+        )
+
     def check(self) -> list[str]:
         """Validate the whole configuration before anything runs: every component section
-        names a registered component, and every selected component builds with its config
+        names a registered component, notifications reach a dispatcher
+        (:meth:`check_notifications`), and every selected component builds with its config
         (``check_only``: nothing is written). Raises the first :class:`ConfigError`;
         returns warnings. ``config check`` calls this, and so do ``run``, ``skills smoke``
         and ``strategist smoke`` before they open the store or write anything, so they
         cannot disagree."""
         warnings = self.check_sections()
+        warnings += self.check_notifications()
         probe = _Probe(self)
         try:
             for kind in (*SINGLE_KINDS, *LIST_KINDS):
@@ -287,10 +389,8 @@ class Kernel:
                 except Exception as exc:
                     logger.warning("{}:{} failed to close: {}", kind, name, exc)
         self._instances.clear()
-        for unique, _plugin in self._observers.values():
-            if self.registry.pm.get_plugin(unique) is not None:
-                self.registry.pm.unregister(name=unique)
-        self._observers.clear()
+        for name, _plugin in self._observers.list_name_plugin():
+            self._observers.unregister(name=name)
 
     def __enter__(self) -> Kernel:
         return self

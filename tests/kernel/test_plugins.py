@@ -140,7 +140,7 @@ def test_contrib_observers_are_called(contrib_registry) -> None:
     transition = IntentTransition(
         intent_id="int_1", from_state="proposed", to_state="approved", actor="op"
     )
-    kernel.registry.call_each("on_intent_transition", transition=transition)
+    kernel.dispatch_transition(transition)
     assert plugin.stats.transitions == [("int_1", "proposed", "approved")]
 
 

@@ -64,6 +64,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(EXIT_FAILED)
+    except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:  # click 8.2+
+        # A group run without its command: its help on stdout, as --help prints it, and
+        # a usage error (exit 2) in one line on stderr.
+        click.echo(exc.ctx.get_help())
+        click.echo(f"Error: missing command (see '{exc.ctx.command_path} --help')", err=True)
+        sys.exit(EXIT_USAGE)
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx else "tradekernel"
         message = _one_line(redact_text(exc.format_message()))

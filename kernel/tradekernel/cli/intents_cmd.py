@@ -24,7 +24,7 @@ def open_store(app: AppContext, *, create: bool = False, wired: bool = False) ->
         kernel = app.kernel()
 
         def on_transition(transition: Any) -> None:
-            kernel.registry.call_each("on_intent_transition", transition=transition)
+            kernel.dispatch_transition(transition)
 
     return Store.open(
         settings.kernel.state_dir,

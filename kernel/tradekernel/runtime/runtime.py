@@ -68,7 +68,7 @@ class Runtime(Nodes):
         self._created_store = store is None and not (self.settings.state_dir / DB_FILENAME).exists()
         self.store = store or Store.open(
             self.settings.state_dir,
-            on_transition=lambda t: kernel.registry.call_each("on_intent_transition", transition=t),
+            on_transition=kernel.dispatch_transition,
             redact=self.settings.redact,
         )
         emit = kernel.emit

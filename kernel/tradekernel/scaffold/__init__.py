@@ -33,7 +33,10 @@ MAX_NAME = 40
 
 def check_name(name: str) -> str:
     """``name`` as the plugin's short name (without ``tradekernel-``), or a
-    :class:`ConfigError` saying what a name may hold."""
+    :class:`ConfigError` saying what a name may hold. A name whose distribution
+    (``tradekernel-NAME``), package (``tradekernel_NAME``) or entry point (``NAME``) is
+    a first-party plugin's or already installed is refused: installing the new plugin
+    would replace or clash with that one."""
     short = name[len(PREFIX) :] if name.startswith(PREFIX) else name
     if not NAME.match(short) or len(short) > MAX_NAME:
         raise ConfigError(
@@ -41,7 +44,43 @@ def check_name(name: str) -> str:
             f"between them, starting with a letter, at most {MAX_NAME} characters "
             "(e.g. 'symbol-blocklist')"
         )
+    taken = _taken(short)
+    if taken:
+        raise ConfigError(
+            f"plugin name {name!r}: {taken}; installing the new plugin would replace or "
+            f"clash with it: choose another name (e.g. 'my-{short}')"
+        )
     return short
+
+
+def _taken(short: str) -> str | None:
+    """What already uses the distribution, package or entry-point name of plugin
+    ``short``: a first-party plugin, an installed entry point or distribution, an
+    importable package; ``None`` when nothing does."""
+    import importlib.util
+    from importlib.metadata import distributions, entry_points
+
+    from ..plugins import KNOWN_COMMANDS, KNOWN_DISTRIBUTIONS, _normalise
+
+    dist = _normalise(PREFIX + short)
+    package = "tradekernel_" + short.replace("-", "_")
+    first_party = {_normalise(d) for d in (*KNOWN_DISTRIBUTIONS.values(), *KNOWN_COMMANDS.values())}
+    if dist in first_party:
+        return f"{dist} is a first-party distribution (package {package}, entry point {short})"
+    for ep in entry_points(group="tradekernel"):
+        if _normalise(ep.name) == _normalise(short):
+            owner = ep.dist.name if ep.dist else "an installed distribution"
+            return f"the tradekernel entry point {ep.name!r} of {owner} is installed"
+    for installed in distributions():
+        if _normalise(installed.metadata["Name"] or "") == dist:
+            return f"the distribution {installed.metadata['Name']} is installed"
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        found = True
+    if found:
+        return f"a package named {package} is already importable"
+    return None
 
 
 def placeholders(kind: str, name: str) -> dict[str, str]:

@@ -190,7 +190,7 @@ def run_backtest(
         store = Store.open(
             state_dir,
             clock=clock,
-            on_transition=lambda t: kernel.registry.call_each("on_intent_transition", transition=t),
+            on_transition=kernel.dispatch_transition,
             redact=kernel.settings.redact,
             durable=False,  # the backtest's own state dir: no fsync per commit
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 from tradekernel.testing import HTTPReceiver
@@ -83,3 +84,41 @@ def test_a_receivers_hostile_answer_is_inert_in_test_and_log(capsys, config, mon
     (row, counts) = out.splitlines()
     assert row.endswith(shown) and counts == "# failed=1"
     assert "\x1b" not in out and "\u202e" not in out and "\x9b" not in out
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "why"),
+    [
+        (
+            "TRADEKERNEL_PLUGINS__BLOCK",
+            '["tradekernel-notify"]',
+            "tradekernel-notify is blocked (remove it from [plugins] block)",
+        ),
+        (
+            "TRADEKERNEL_PLUGINS__LOAD",
+            '["tradekernel-paper", "tradekernel-marketdata", "tradekernel-webhook"]',
+            "tradekernel-notify is not listed in [plugins] load (add tradekernel-notify to "
+            "[plugins] load)",
+        ),
+    ],
+)
+def test_notifiers_without_tradekernel_notify_fail_config_check_and_run(
+    config, variable, value, why
+):
+    from tradekernel.testing import invoke
+
+    env = {variable: value, "TEST_HOOK_URL": "http://127.0.0.1:9/unused"}
+    for args in (["config", "check"], ["run", "--cycles", "1", "-q"]):
+        result = invoke(["--config", config, *args], env=env)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and result.stdout == ""
+        assert "[components] notifiers selects webhook, but " + why in result.stderr
+    assert not (Path(config).parent / "state" / "state.db").exists()  # run wrote nothing
+
+
+def test_with_tradekernel_notify_loaded_config_check_is_quiet(config):
+    from tradekernel.testing import invoke
+
+    result = invoke(["--config", config, "config", "check"], env={"TEST_HOOK_URL": "http://x"})
+    assert result.exit_code == 0, result.stderr
+    assert "notify" not in result.stderr

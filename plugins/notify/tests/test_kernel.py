@@ -42,14 +42,15 @@ def test_routed_event_is_delivered_logged_and_announced(settings):
     kernel.emit("approval", "pending", **PENDING)
     kernel.emit("approval", "pending", **PENDING)
     kernel.emit("scan", "candidates", count=1)  # not routed
+    # plugin-level observers see an event before the kernel's own observers act on it
     assert observer.keys() == [
+        "approval.pending",
         "notify.delivered",
         "approval.pending",
         "notify.dedup_suppressed",
-        "approval.pending",
         "scan.candidates",
     ]
-    delivered = observer.events[0]
+    delivered = observer.events[1]
     assert delivered.fields["notifier"] == "log"
     assert delivered.fields["event_kind"] == "approval.pending"
     assert delivered.fields["dedup_key"] == "approval.pending:int_1"
@@ -61,7 +62,7 @@ def test_notify_events_are_not_routed_back(make_settings):
     settings = make_settings('[notify]\nroutes = [{ kinds = ["*"], min_severity = "debug" }]\n')
     kernel, observer = kernel_with_observer(settings)
     kernel.emit("custom", "thing", a=1)
-    assert observer.keys() == ["notify.delivered", "custom.thing"]
+    assert observer.keys() == ["custom.thing", "notify.delivered"]
     assert len(notifications(kernel).log()) == 1  # the notify event itself was not sent
 
 
@@ -69,9 +70,9 @@ def test_a_failing_notifier_never_breaks_emit(make_settings):
     settings = make_settings('[components]\nnotifiers = ["missing-notifier"]\n')
     kernel, observer = kernel_with_observer(settings)
     kernel.emit("control", "paused", actor="alice", reason="lunch")
-    assert observer.keys() == ["notify.failed", "control.paused"]
-    assert "not available" in observer.events[0].fields["error"]
-    assert observer.events[0].severity == "warning"
+    assert observer.keys() == ["control.paused", "notify.failed"]
+    assert "not available" in observer.events[1].fields["error"]
+    assert observer.events[1].severity == "warning"
 
 
 def test_disabled_notify_sends_nothing(make_settings):
@@ -92,3 +93,33 @@ def test_notify_events_fit_the_event_catalogue(make_settings):
     assert {e.kind for e in notify} == {"delivered", "failed", "dedup_suppressed"}
     for event in notify:
         assert validate_event(unstructure(event)) == []
+
+
+def test_kernels_sharing_a_registry_notify_their_own_events_only(tmp_path):
+    from tradekernel.api import PluginRegistry
+
+    from .conftest import load_settings
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first = load_settings(tmp_path / "a", '[components]\nmetrics_sinks = ["jsonl"]\n')
+    second = load_settings(tmp_path / "b", '[components]\nmetrics_sinks = ["jsonl"]\n')
+    shared = PluginRegistry.from_settings(first)
+    a, b = Kernel(first, shared), Kernel(second, shared)
+    a.emit("approval", "pending", **PENDING)
+    assert [(r.notifier, r.status) for r in notifications(a).log()] == [("log", "sent")]
+    assert notifications(b).log() == []  # sent once, by the kernel that emitted it
+    a.close(), b.close()
+    written = {d: (tmp_path / d / "state" / "events").rglob("*.jsonl") for d in ("a", "b")}
+    texts = {d: "".join(p.read_text() for p in paths) for d, paths in written.items()}
+    assert "int_1" in texts["a"] and texts["b"] == ""
+
+
+def test_the_dispatcher_is_attached_under_the_kernels_well_known_name(settings):
+    from tradekernel.api import NOTIFICATION_DISPATCHER
+    from tradekernel_notify import OBSERVER_NAME
+
+    assert OBSERVER_NAME == NOTIFICATION_DISPATCHER
+    kernel = Kernel(settings)
+    assert kernel.observer(NOTIFICATION_DISPATCHER) is dispatcher(kernel)
+    assert kernel.check_notifications() == []
+    kernel.close()

@@ -35,7 +35,9 @@ __all__ = [
 ]
 
 OBSERVER_NAME = "tradekernel.notify"
-"""The dispatcher's name in a kernel's plugin manager (made unique per kernel)."""
+"""The dispatcher's observer name in each kernel: the kernel's well-known
+``tradekernel.api.NOTIFICATION_DISPATCHER``, by which ``config check`` and ``run`` know
+that notifications are routed (kept literal here so that loading the plugin stays cheap)."""
 
 _LAZY = {
     "Notifications": "tradekernel_notify.service",

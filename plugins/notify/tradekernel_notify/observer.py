@@ -49,11 +49,11 @@ class NotifyObserver:
 
     def _nested_bus(self) -> EventBus:
         # on_event runs inside the kernel's dispatch, whose re-entrancy guard would drop
-        # our notify.* events. Dispatch them to the observers directly instead: that
-        # cannot loop, because notify.* events are never routed (see on_event).
+        # our notify.* events. Dispatch them to this kernel's observers directly instead:
+        # that cannot loop, because notify.* events are never routed (see on_event).
         kernel = self.kernel
         return EventBus(
-            lambda event: kernel.registry.call_each("on_event", event=event),
+            kernel.dispatch_event,
             redact=kernel.settings.redact,
             clock=kernel.events.clock,
         )

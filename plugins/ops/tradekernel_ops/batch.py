@@ -94,15 +94,12 @@ def step_reconcile(ctx: BatchContext) -> StepResult:
     kernel = ctx.kernel()
     broker = kernel.component("broker")
 
-    def on_transition(transition: Any) -> None:
-        kernel.registry.call_each("on_intent_transition", transition=transition)
-
     try:
         with (
             exclusive(ctx.settings.state_dir / RUN_LOCK, "tradekernel run"),
             Store.open(
                 ctx.settings.state_dir,
-                on_transition=on_transition,
+                on_transition=kernel.dispatch_transition,
                 redact=getattr(ctx.settings, "redact", None),
             ) as store,
         ):
