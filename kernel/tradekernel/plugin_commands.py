@@ -11,7 +11,8 @@ from loguru import logger
 if TYPE_CHECKING:
     import pluggy
 
-    from .plugins import PluginInfo, PluginRegistry
+    from .plugin_records import PluginInfo
+    from .plugins import PluginRegistry
 
 
 def add_commands(registry: PluginRegistry, group: Any) -> None:

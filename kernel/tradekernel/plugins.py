@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-from attrs import define, field, frozen
+from attrs import define
 from loguru import logger
 
 from . import hookspecs, plugin_manifest
 from .components import KINDS
 from .errors import PluginError
 from .plugin_commands import add_commands, command_names, mark_conflicts
-from .plugin_policy import (  # noqa: F401 - re-exported: kernel modules and tests import them from here
-    KNOWN_COMMANDS,
+from .plugin_policy import (
+    KNOWN_COMMANDS,  # noqa: F401 - re-exported (tests use it)
     KNOWN_DISTRIBUTIONS,
     api_problem,
     hinted,
@@ -34,6 +34,12 @@ from .plugin_policy import (  # noqa: F401 - re-exported: kernel modules and tes
     install_hint,
 )
 from .plugin_policy import normalise as _normalise
+from .plugin_records import (
+    ComponentListing,  # noqa: F401 - re-exported
+    ComponentSpec,
+    PluginInfo,
+    register_function,
+)
 from .sections import suggest
 
 ENTRY_POINT_GROUP = "tradekernel"
@@ -57,66 +63,6 @@ DEFAULT_PLUGINS = (
     "tradekernel.defaults.strategist",
 )
 """The kernel's own default behaviour, written as plugins (as datasette does)."""
-
-
-@define
-class ComponentSpec:
-    """One registered component: how to build it and who provides it."""
-
-    kind: str
-    name: str
-    factory: Callable[..., Any]
-    config_class: type | None
-    version: str
-    description: str
-    plugin: str
-    distribution: str
-    install: str | None = None
-    """How to install what the component needs (``pip install 'tk-foo[bar]'``), when its
-    plugin says (``register(..., install=...)`` or ``TRADEKERNEL_INSTALL``)."""
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.name}"
-
-
-@frozen
-class ComponentListing:
-    """One component of a plugin as ``plugins list`` shows it."""
-
-    kind: str
-    name: str
-    version: str
-    description: str
-    """The ``description`` given to ``register``, else the first line of the factory's
-    docstring."""
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.name}"
-
-
-@define
-class PluginInfo:
-    """What ``plugins list`` shows about one plugin."""
-
-    name: str
-    distribution: str
-    version: str
-    status: str = "enabled"
-    """``enabled``, ``blocked`` (by ``[plugins] block``, or left out of ``[plugins] load``),
-    ``error``, ``default`` (built into the kernel) or ``local`` (added in-process with
-    :meth:`PluginRegistry.add_plugin`)."""
-    hooks: list[str] = field(factory=list)
-    components: list[ComponentListing] = field(factory=list)
-    """What it registers (``kind``, ``name``, ``version``, ``description``)."""
-    commands: list[str] = field(factory=list)
-    """Names of the commands its ``register_commands`` adds."""
-    conflicts: list[str] = field(factory=list)
-    """Its components that another plugin registers too: neither can be selected."""
-    install: str | None = None
-    """Its install hint (``TRADEKERNEL_INSTALL`` on its entry-point module)."""
-    error: str | None = None
 
 
 @define
@@ -514,7 +460,13 @@ class PluginRegistry:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 if impl.plugin is not plugin:
                     continue
-                register = self._register_function(kind, info)
+                register = register_function(
+                    kind,
+                    info,
+                    specs=self.specs,
+                    conflicts=self.conflicts,
+                    registered=self._registered,
+                )
                 try:
                     impl.function(*([register] if impl.argnames else []))
                 except PluginError as exc:
@@ -541,58 +493,6 @@ class PluginRegistry:
             "plugin {} {} not loaded: {}", info.name, in_parens(info.distribution), error
         )
         logger.opt(exception=exc).info("plugin {} traceback", info.name)
-
-    def _register_function(self, kind: str, info: PluginInfo) -> Callable[..., None]:
-        def register(
-            name: str,
-            factory: Callable[..., Any],
-            *,
-            config: type | None = None,
-            version: str = "1",
-            description: str = "",
-            install: str | None = None,
-        ) -> None:
-            if not isinstance(name, str) or not name:
-                raise PluginError(f"{info.name}: register() needs a non-empty name")
-            if not callable(factory):
-                raise PluginError(f"{info.name}: {kind}:{name}: factory is not callable")
-            if install is not None and not isinstance(install, str):
-                raise PluginError(f"{info.name}: {kind}:{name}: install must be a string")
-            spec = ComponentSpec(
-                kind=kind,
-                name=name,
-                factory=factory,
-                config_class=config,
-                version=str(version),
-                description=description or (factory.__doc__ or "").strip().split("\n")[0],
-                plugin=info.name,
-                distribution=info.distribution,
-                install=install or info.install,
-            )
-            self._registered.setdefault(info.name, []).append(_component_record(spec))
-            existing = self.specs.get((kind, name))
-            if existing is not None:
-                message = (
-                    f"{kind}:{name} is registered twice: by {existing.plugin} "
-                    f"{in_parens(existing.distribution)} and by {info.name} "
-                    f"{in_parens(info.distribution)}; "
-                    "block one of them in [plugins] block"
-                )
-                self.conflicts.setdefault((kind, name), message)
-                info.conflicts.append(spec.key)
-                logger.warning("{}: neither can be selected", message)
-                return
-            self.specs[(kind, name)] = spec
-            info.components.append(
-                ComponentListing(
-                    kind=kind,
-                    name=name,
-                    version=spec.version,
-                    description=spec.description if isinstance(spec.description, str) else "",
-                )
-            )
-
-        return register
 
     def add_commands(self, group: Any) -> None:
         """Add the commands of every imported plugin to ``group`` (a click group). Each
@@ -727,18 +627,6 @@ def _shape(entry: dict[str, Any]) -> tuple[Any, ...]:
     components = sorted((c["kind"], c["name"]) for c in entry["components"])
     failed = entry.get("failed", False)
     return (components, sorted(entry["hooks"]), sorted(entry["commands"]), failed)
-
-
-def _component_record(spec: ComponentSpec) -> dict[str, Any]:
-    config = spec.config_class
-    return {
-        "kind": spec.kind,
-        "name": spec.name,
-        "version": spec.version,
-        "description": spec.description if isinstance(spec.description, str) else None,
-        "config": f"{config.__module__}:{config.__qualname__}" if config is not None else None,
-        "install": spec.install,
-    }
 
 
 def _kernel_version() -> str:
