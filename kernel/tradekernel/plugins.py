@@ -4,6 +4,10 @@ Plugins are found through the ``tradekernel`` entry-point group, exactly as a th
 party's would be, plus the kernel's own default plugins (``tradekernel.defaults``).
 Nothing here runs at import time: a :class:`PluginRegistry` loads plugins when a
 command first needs them, so ``tradekernel --help`` imports no plugin module.
+
+What may load and the install hints are :mod:`tradekernel.plugin_policy`, what is
+recorded :mod:`tradekernel.plugin_records`, the commands plugins add
+:mod:`tradekernel.plugin_commands`, the manifest :mod:`tradekernel.plugin_manifest`.
 """
 
 from __future__ import annotations
