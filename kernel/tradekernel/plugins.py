@@ -4,12 +4,15 @@ Plugins are found through the ``tradekernel`` entry-point group, exactly as a th
 party's would be, plus the kernel's own default plugins (``tradekernel.defaults``).
 Nothing here runs at import time: a :class:`PluginRegistry` loads plugins when a
 command first needs them, so ``tradekernel --help`` imports no plugin module.
+
+What may load and the install hints are :mod:`tradekernel.plugin_policy`, what is
+recorded :mod:`tradekernel.plugin_records`, the commands plugins add
+:mod:`tradekernel.plugin_commands`, the manifest :mod:`tradekernel.plugin_manifest`.
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 import threading
 from collections import Counter
@@ -19,12 +22,28 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-from attrs import define, field, frozen
+from attrs import define
 from loguru import logger
 
-from . import API_VERSION, hookspecs, plugin_manifest
+from . import hookspecs, plugin_manifest
 from .components import KINDS
 from .errors import PluginError
+from .plugin_commands import add_commands, command_names, mark_conflicts
+from .plugin_policy import (
+    KNOWN_COMMANDS,  # noqa: F401 - re-exported (tests use it)
+    KNOWN_DISTRIBUTIONS,
+    api_problem,
+    hinted,
+    in_parens,
+    install_hint,
+)
+from .plugin_policy import normalise as _normalise
+from .plugin_records import (
+    ComponentListing,  # noqa: F401 - re-exported
+    ComponentSpec,
+    PluginInfo,
+    register_function,
+)
 from .sections import suggest
 
 ENTRY_POINT_GROUP = "tradekernel"
@@ -48,111 +67,6 @@ DEFAULT_PLUGINS = (
     "tradekernel.defaults.strategist",
 )
 """The kernel's own default behaviour, written as plugins (as datasette does)."""
-
-KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
-    ("broker", "paper"): "tradekernel-paper",
-    ("market_data", "synthetic"): "tradekernel-marketdata",
-    ("market_data", "replay"): "tradekernel-marketdata",
-    ("strategist", "sma-cross"): "tradekernel-rules",
-    ("strategist", "llm"): "tradekernel-llm",
-    ("llm_provider", "openrouter"): "tradekernel-openrouter",
-    ("llm_provider", "openai-compatible"): "tradekernel-openai-compatible",
-    ("notifier", "slack"): "tradekernel-slack",
-    ("notifier", "webhook"): "tradekernel-webhook",
-    ("notifier", "email"): "tradekernel-email",
-    ("metrics_sink", "jsonl"): "tradekernel-jsonl",
-    ("metrics_sink", "sqlite"): "tradekernel-sqlite-sink",
-    ("metrics_sink", "prometheus"): "tradekernel-prometheus",
-}
-"""First-party components and the distribution that provides each, for install hints."""
-
-for _guard in (
-    "kill_switch",
-    "allowlist",
-    "denylist",
-    "max_order_notional",
-    "max_position",
-    "max_gross_exposure",
-    "daily_loss_limit",
-    "max_orders_per_day",
-    "order_rate",
-    "symbol_cooldown",
-    "session_hours",
-):
-    KNOWN_DISTRIBUTIONS[("guard", _guard)] = "tradekernel-guards"
-
-
-KNOWN_COMMANDS: dict[str, str] = {
-    "report": "tradekernel-report",
-    "audit": "tradekernel-audit",
-    "backtest": "tradekernel-backtest",
-    "promote": "tradekernel-backtest",
-    "alerts": "tradekernel-ops",
-    "ops": "tradekernel-ops",
-    "notify": "tradekernel-notify",
-}
-"""First-party commands that plugins add, and the distribution that adds each: running
-one that no installed plugin adds names what to install."""
-
-
-@define
-class ComponentSpec:
-    """One registered component: how to build it and who provides it."""
-
-    kind: str
-    name: str
-    factory: Callable[..., Any]
-    config_class: type | None
-    version: str
-    description: str
-    plugin: str
-    distribution: str
-    install: str | None = None
-    """How to install what the component needs (``pip install 'tk-foo[bar]'``), when its
-    plugin says (``register(..., install=...)`` or ``TRADEKERNEL_INSTALL``)."""
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.name}"
-
-
-@frozen
-class ComponentListing:
-    """One component of a plugin as ``plugins list`` shows it."""
-
-    kind: str
-    name: str
-    version: str
-    description: str
-    """The ``description`` given to ``register``, else the first line of the factory's
-    docstring."""
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.name}"
-
-
-@define
-class PluginInfo:
-    """What ``plugins list`` shows about one plugin."""
-
-    name: str
-    distribution: str
-    version: str
-    status: str = "enabled"
-    """``enabled``, ``blocked`` (by ``[plugins] block``, or left out of ``[plugins] load``),
-    ``error``, ``default`` (built into the kernel) or ``local`` (added in-process with
-    :meth:`PluginRegistry.add_plugin`)."""
-    hooks: list[str] = field(factory=list)
-    components: list[ComponentListing] = field(factory=list)
-    """What it registers (``kind``, ``name``, ``version``, ``description``)."""
-    commands: list[str] = field(factory=list)
-    """Names of the commands its ``register_commands`` adds."""
-    conflicts: list[str] = field(factory=list)
-    """Its components that another plugin registers too: neither can be selected."""
-    install: str | None = None
-    """Its install hint (``TRADEKERNEL_INSTALL`` on its entry-point module)."""
-    error: str | None = None
 
 
 @define
@@ -348,17 +262,10 @@ class PluginRegistry:
         """Every plugin, all imported, each with the commands it adds (``plugins list``)."""
         with self._lock:
             self.load_all()
-            providers: dict[str, list[PluginInfo]] = {}
             for info in self.infos:
                 if info.status in ("enabled", "local", "default") and not info.commands:
-                    info.commands = self._command_names(info.name)
-                for command in info.commands:
-                    providers.setdefault(command, []).append(info)
-            for command, infos in providers.items():
-                for info in infos[1:] if len(infos) > 1 else []:
-                    for other in (infos[0], info):
-                        if f"command:{command}" not in other.conflicts:
-                            other.conflicts.append(f"command:{command}")
+                    info.commands = command_names(self.pm, info.name)
+            mark_conflicts(self.infos)
             return list(self.infos)
 
     def provide(self, kind: str, name: str) -> None:
@@ -465,7 +372,7 @@ class PluginRegistry:
         and record its manifest entry."""
         try:
             module = importlib.import_module(ep.module)
-            info.install = _install_hint(module)
+            info.install = install_hint(module)
             problem = api_problem(getattr(module, "TRADEKERNEL_API", None))
             if problem is None:
                 plugin = ep.load()
@@ -483,7 +390,7 @@ class PluginRegistry:
         failed = info.status == "error"
         old = self._cached.get(info.name, {})
         if info.status == "enabled" and not info.commands:
-            info.commands = self._command_names(info.name)
+            info.commands = command_names(self.pm, info.name)
         return {
             "stamp": self._stamp(ep),
             # a failed plugin keeps what it registered before: install hints, never trust
@@ -557,7 +464,13 @@ class PluginRegistry:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 if impl.plugin is not plugin:
                     continue
-                register = self._register_function(kind, info)
+                register = register_function(
+                    kind,
+                    info,
+                    specs=self.specs,
+                    conflicts=self.conflicts,
+                    registered=self._registered,
+                )
                 try:
                     impl.function(*([register] if impl.argnames else []))
                 except PluginError as exc:
@@ -585,112 +498,12 @@ class PluginRegistry:
         )
         logger.opt(exception=exc).info("plugin {} traceback", info.name)
 
-    def _register_function(self, kind: str, info: PluginInfo) -> Callable[..., None]:
-        def register(
-            name: str,
-            factory: Callable[..., Any],
-            *,
-            config: type | None = None,
-            version: str = "1",
-            description: str = "",
-            install: str | None = None,
-        ) -> None:
-            if not isinstance(name, str) or not name:
-                raise PluginError(f"{info.name}: register() needs a non-empty name")
-            if not callable(factory):
-                raise PluginError(f"{info.name}: {kind}:{name}: factory is not callable")
-            if install is not None and not isinstance(install, str):
-                raise PluginError(f"{info.name}: {kind}:{name}: install must be a string")
-            spec = ComponentSpec(
-                kind=kind,
-                name=name,
-                factory=factory,
-                config_class=config,
-                version=str(version),
-                description=description or (factory.__doc__ or "").strip().split("\n")[0],
-                plugin=info.name,
-                distribution=info.distribution,
-                install=install or info.install,
-            )
-            self._registered.setdefault(info.name, []).append(_component_record(spec))
-            existing = self.specs.get((kind, name))
-            if existing is not None:
-                message = (
-                    f"{kind}:{name} is registered twice: by {existing.plugin} "
-                    f"{in_parens(existing.distribution)} and by {info.name} "
-                    f"{in_parens(info.distribution)}; "
-                    "block one of them in [plugins] block"
-                )
-                self.conflicts.setdefault((kind, name), message)
-                info.conflicts.append(spec.key)
-                logger.warning("{}: neither can be selected", message)
-                return
-            self.specs[(kind, name)] = spec
-            info.components.append(
-                ComponentListing(
-                    kind=kind,
-                    name=name,
-                    version=spec.version,
-                    description=spec.description if isinstance(spec.description, str) else "",
-                )
-            )
-
-        return register
-
     def add_commands(self, group: Any) -> None:
         """Add the commands of every imported plugin to ``group`` (a click group). Each
         plugin's ``register_commands`` runs on a scratch group first: one that fails is
         logged and recorded (:attr:`command_failures`) without taking the others down,
         and a command two plugins add is added by neither (:attr:`command_conflicts`)."""
-        import click
-
-        owners: dict[str, str] = {}
-        added: dict[str, Any] = {}
-        for impl in self.pm.hook.register_commands.get_hookimpls():
-            scratch = click.Group()
-            try:
-                impl.function(scratch)
-            except Exception as exc:
-                error = self.redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
-                self.command_failures[impl.plugin_name] = error
-                logger.warning(
-                    "register_commands hook of plugin {} raised {}: skipped",
-                    impl.plugin_name,
-                    error,
-                )
-                logger.opt(exception=exc).debug("register_commands traceback")
-                continue
-            for name, command in scratch.commands.items():
-                if name in owners and owners[name] != impl.plugin_name:
-                    self.command_conflicts.setdefault(
-                        name,
-                        f"the {name!r} command is added by two plugins: {owners[name]} and "
-                        f"{impl.plugin_name}; block one of them in [plugins] block",
-                    )
-                    logger.warning("{}", self.command_conflicts[name])
-                    continue
-                owners[name] = impl.plugin_name
-                added[name] = command
-        for name, command in added.items():
-            if name not in self.command_conflicts:
-                group.add_command(command, name)
-
-    def _command_names(self, plugin_name: str) -> list[str]:
-        """The commands a plugin's ``register_commands`` adds, found by calling it on a
-        scratch group (its failure is reported when the real group is built)."""
-        import click
-
-        names: set[str] = set()
-        for impl in self.pm.hook.register_commands.get_hookimpls():
-            if impl.plugin_name != plugin_name:
-                continue
-            group = click.Group()
-            try:
-                impl.function(group)
-            except Exception:  # reported when call_each builds the real group
-                continue
-            names.update(group.commands)
-        return sorted(names)
+        add_commands(self, group)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -744,7 +557,7 @@ class PluginRegistry:
             if broken:
                 message += "; plugins that failed to load: " + ", ".join(
                     f"{i.name} {in_parens(i.distribution)}: {i.error}"
-                    + _hinted(self._hint(i, kind, name))
+                    + hinted(self._hint(i, kind, name))
                     for i in broken
                 )
             if blocked:
@@ -807,72 +620,6 @@ class PluginRegistry:
         return list(getattr(self.pm.hook, hook_name).get_hookimpls())
 
 
-def api_problem(declared: Any, api: str = API_VERSION) -> str | None:
-    """Why a plugin declaring ``TRADEKERNEL_API = declared`` cannot load against API
-    ``api``, or ``None`` when it can (or declares nothing). ``declared`` is comma-separated
-    comparisons (``>=``, ``>``, ``<=``, ``<``, ``==``, ``!=``, ``~=``) on ``MAJOR.MINOR``
-    (``">=1.0,<2"``). A bare ``MAJOR`` compares the major version only, whatever the
-    operator: ``==1`` and ``<=1`` are any ``1.x``, ``>1`` is ``2.0`` and later, ``>=1``
-    is ``1.0`` and later, ``<2`` is below ``2.0``. ``~=1.2`` is ``>=1.2,==1`` (a later
-    minor of the same major, as in PEP 440); it needs a minor (``~=1`` is refused)."""
-    if declared is None:
-        return None
-    if not isinstance(declared, str):
-        return f"TRADEKERNEL_API must be a string such as '>=1.0,<2', not {type(declared).__name__}"
-    have = tuple(int(p) for p in api.split("."))
-    for clause in declared.split(","):
-        match = re.fullmatch(r"\s*(>=|<=|==|!=|~=|>|<)\s*(\d{1,6})(?:\.(\d{1,6}))?\s*", clause)
-        if match is None:
-            return (
-                f"malformed TRADEKERNEL_API {declared!r}: expected comparisons such as "
-                "'>=1.0,<2' (operators >=, >, <=, <, ==, !=, ~=)"
-            )
-        op, major, minor = match.groups()
-        if op == "~=":
-            if minor is None:
-                return (
-                    f"malformed TRADEKERNEL_API {declared!r}: ~= needs MAJOR.MINOR "
-                    "('~=1.2' means >=1.2 within major 1)"
-                )
-            ok = have >= (int(major), int(minor)) and have[:1] == (int(major),)
-        elif minor is None:  # a bare major: compared on the major version only
-            ok = _COMPARE[op](have[:1], (int(major),))
-        else:
-            ok = _COMPARE[op](have, (int(major), int(minor)))
-        if not ok:
-            return (
-                f"built for tradekernel API {declared.strip()} but this kernel provides API {api}"
-            )
-    return None
-
-
-_COMPARE: dict[str, Callable[[tuple[int, ...], tuple[int, ...]], bool]] = {
-    ">=": lambda a, b: a >= b,
-    ">": lambda a, b: a > b,
-    "<=": lambda a, b: a <= b,
-    "<": lambda a, b: a < b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-}
-
-
-def in_parens(distribution: str) -> str:
-    """``(distribution)`` for messages; an in-process plugin's ``(local)`` is not wrapped
-    twice."""
-    if distribution.startswith("(") and distribution.endswith(")"):
-        return distribution
-    return f"({distribution})"
-
-
-def _hinted(hint: str | None) -> str:
-    return f" (to install what it needs: {hint})" if hint else ""
-
-
-def _install_hint(module: Any) -> str | None:
-    hint = getattr(module, "TRADEKERNEL_INSTALL", None)
-    return hint if isinstance(hint, str) and hint.strip() else None
-
-
 def _observes(entry: dict[str, Any]) -> bool:
     """Whether a plugin has a hook that must run without being asked (any hook but the
     ``register_*`` ones): it is imported by every command."""
@@ -884,23 +631,6 @@ def _shape(entry: dict[str, Any]) -> tuple[Any, ...]:
     components = sorted((c["kind"], c["name"]) for c in entry["components"])
     failed = entry.get("failed", False)
     return (components, sorted(entry["hooks"]), sorted(entry["commands"]), failed)
-
-
-def _component_record(spec: ComponentSpec) -> dict[str, Any]:
-    config = spec.config_class
-    return {
-        "kind": spec.kind,
-        "name": spec.name,
-        "version": spec.version,
-        "description": spec.description if isinstance(spec.description, str) else None,
-        "config": f"{config.__module__}:{config.__qualname__}" if config is not None else None,
-        "install": spec.install,
-    }
-
-
-def _normalise(name: str) -> str:
-    """A distribution or entry-point name compared the PEP 503 way (``A_b.c`` == ``a-b-c``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _kernel_version() -> str:

@@ -110,7 +110,7 @@ def _refuse_known(ctx: click.Context, cmd_name: str) -> None:
     """A first-party command no loaded plugin adds: name the distribution that provides
     it and why it is missing (exit 2) instead of click's "No such command"."""
     from ..display import inert
-    from ..plugins import KNOWN_COMMANDS, _normalise
+    from ..plugin_policy import KNOWN_COMMANDS, normalise
     from .context import AppContext
 
     dist = KNOWN_COMMANDS.get(cmd_name)
@@ -118,7 +118,7 @@ def _refuse_known(ctx: click.Context, cmd_name: str) -> None:
         return
     registry = ctx.ensure_object(AppContext).registry(check_env_names=False)
     infos = registry.infos
-    owner = next((i for i in infos if _normalise(i.distribution) == _normalise(dist)), None)
+    owner = next((i for i in infos if normalise(i.distribution) == normalise(dist)), None)
     message = f"the {cmd_name!r} command is provided by {dist}"
     if owner is not None and owner.name in registry.command_failures:
         message += (
