@@ -179,8 +179,7 @@ class Store:
         redact: Callable[[str], str] | None = None,
         evidence_copy: tempfile.TemporaryDirectory[str] | None = None,
     ) -> None:
-        self.conn = conn
-        """The connection to ``state.db`` (from :func:`open_state_db`)."""
+        self._conn = conn
         self._db: sqlite_utils.Database | None = None
         self._evidence_copy = evidence_copy
         """A read-only evidence copy's directory: removed with the store."""
@@ -289,6 +288,10 @@ class Store:
             if clean != value:
                 changes[name] = clean
         return attrs.evolve(intent, **changes) if changes else intent
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._conn
 
     @property
     def db(self) -> sqlite_utils.Database:
