@@ -30,7 +30,13 @@ def run() -> list[dict]:
         "run --once": [tk, "run", "--once", "--quiet"],
         "click": [sys.executable, "-c", "import click"],
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEKERNEL_")}
+    # Without PYTHONDONTWRITEBYTECODE: an installed package has its bytecode cached (pip
+    # compiles it at install), so the warm-up runs write it for the editable install too.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TRADEKERNEL_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     samples: dict[str, list[float]] = {name: [] for name in commands}
     with tempfile.TemporaryDirectory() as cwd:
         for _ in range(WARMUP):

@@ -355,11 +355,18 @@ class Intent:
         return CLIENT_ORDER_ID_PREFIX + self.id.removeprefix("int_")
 
 
+def _to_tuple(values: Any) -> tuple[Any, ...]:
+    """``tuple(values)``, as a Python function: attrs reads a converter's signature, and
+    the signature of a builtin such as ``tuple`` is parsed from text with the tokenizer,
+    whose regular expressions cost milliseconds to compile at start-up."""
+    return tuple(values)
+
+
 @frozen
 class Decision:
     """A strategist's answer: intents to propose, or a hold with a reason."""
 
-    intents: tuple[Intent, ...] = field(default=(), converter=tuple)
+    intents: tuple[Intent, ...] = field(default=(), converter=_to_tuple)
     """The proposed intents; empty for a hold."""
     hold_reason: str | None = None
     """Why nothing is proposed (a stable code such as ``no_signal``), for a hold."""

@@ -114,3 +114,28 @@ def test_version(cli) -> None:
     from tradekernel import __version__
 
     assert cli("--version") == (0, f"tradekernel, version {__version__}\n", "")
+
+
+def test_run_once_opens_its_databases_without_sqlite_utils(tmp_path) -> None:
+    """The store and the paper broker read and write with the stdlib sqlite3: sqlite-utils
+    (and dateutil with it) is imported to create or migrate ``state.db`` (the first run)
+    and for plugins' own tables, not on the start-up path of ``run --once`` once the state
+    exists (see docs/performance.md)."""
+    loaded = {}
+    for attempt in ("first", "second"):
+        out = tmp_path / f"modules-{attempt}.json"
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE, str(out), "run", "--once", "--quiet"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        probe = json.loads(out.read_text())
+        assert probe["code"] in (0, None), attempt
+        modules = set(probe["modules"])
+        assert {"tradekernel.store.store", "tradekernel_paper.store"} <= modules, attempt
+        loaded[attempt] = {m for m in modules if m.split(".")[0] in ("sqlite_utils", "dateutil")}
+    assert "sqlite_utils" in loaded["first"]  # creating state.db migrates it: the probe sees it
+    assert not loaded["second"], f"run --once imported {sorted(loaded['second'])}"

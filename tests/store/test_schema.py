@@ -31,6 +31,19 @@ def test_new_database_is_ours_in_wal_mode(state_dir):
         assert store.path == state_dir / "state.db"
 
 
+def test_the_store_sets_its_connection_up_as_sqlite_utils_did(state_dir):
+    """The store opens state.db with sqlite3 alone; its connection runs the pragma
+    sqlite-utils runs on a connection it wraps, so triggers behave the same, and the
+    sqlite-utils view (``Store.db``) wraps that very connection, made on first use."""
+    with Store.open(state_dir) as store:
+        assert store._db is None
+        assert store.conn.execute("PRAGMA recursive_triggers").fetchone()[0] == 1
+        assert store.db.conn is store.conn
+        assert store.db is store.db
+    with Store.open(state_dir, read_only=True) as store:
+        assert store.conn.execute("PRAGMA recursive_triggers").fetchone()[0] == 1
+
+
 def test_other_modules_tables_are_tolerated(state_dir, helpers):
     db = connect(state_dir / "state.db")
     db["notify_outbox"].insert({"id": 1, "body": "x"}, pk="id")

@@ -17,17 +17,22 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from ..files import make_dir
 from .states import DatabaseCorrupted, DiskFull, SchemaError, StateUnusable
+
+if TYPE_CHECKING:  # imported where its features are used: migrations, plugins' tables
+    import sqlite_utils
 
 DB_FILENAME = "state.db"
 """The state database's file name in ``[kernel] state_dir``."""
 APP_ID = "tradekernel"
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
+RECURSIVE_TRIGGERS = "PRAGMA recursive_triggers=on;"
+"""What ``sqlite_utils.Database`` runs on every connection it wraps: each connection to
+``state.db`` runs it, wrapped or not, so triggers behave the same either way."""
 SYNCHRONOUS = "FULL"
 """WAL with ``synchronous=FULL``: a committed claim survives power loss, not just a crash."""
 SYNCHRONOUS_EPHEMERAL = "OFF"
@@ -357,7 +362,34 @@ def connect(
     check: Callable[[sqlite3.Connection], bool] | None = None,
     read_only: bool = False,
 ) -> sqlite_utils.Database:
-    """Open the state database at ``path`` (WAL, busy timeout, foreign keys), migrated.
+    """Open the state database at ``path`` (WAL, busy timeout, foreign keys), migrated,
+    as a ``sqlite_utils.Database``: :func:`open_state_db` wrapped, with its evidence
+    copy (if any) removed with the database. Raises what :func:`open_state_db` raises."""
+    import sqlite_utils
+
+    conn, copy = open_state_db(
+        path, create=create, synchronous=synchronous, check=check, read_only=read_only
+    )
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    if copy is not None:
+        db._evidence_copy = copy  # type: ignore[attr-defined]  # removed with the database
+    return db
+
+
+def open_state_db(
+    path: str | Path,
+    *,
+    create: bool = True,
+    synchronous: str = SYNCHRONOUS,
+    check: Callable[[sqlite3.Connection], bool] | None = None,
+    read_only: bool = False,
+) -> tuple[sqlite3.Connection, tempfile.TemporaryDirectory[str] | None]:
+    """Open the state database at ``path`` (WAL, busy timeout, foreign keys), migrated:
+    the connection, and the temporary directory holding a read-only evidence copy when
+    one had to be made (keep it as long as the connection; it is removed when collected).
+
+    The connection is set up as a ``sqlite_utils.Database`` sets up its own (recursive
+    triggers on), without importing sqlite-utils unless a migration needs it.
 
     Raises :class:`SchemaError` for a foreign, corrupted or newer-schema file without
     changing it, :class:`StateUnusable` for a place it cannot live (a file as the
@@ -393,14 +425,15 @@ def connect(
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         version = _inspect(conn, path)
         if check is not None and not check(conn):
-            return sqlite_utils.Database(conn, execute_plugins=False)  # as it is: no writes
+            conn.execute(RECURSIVE_TRIGGERS)
+            return conn, None  # as it is: no writes
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
-        db = sqlite_utils.Database(conn, execute_plugins=False)
+        conn.execute(RECURSIVE_TRIGGERS)
         if version is None or version < SCHEMA_VERSION:
-            _migrate(db, path)
+            _migrate(conn, path)
     except sqlite3.OperationalError as exc:
         mapped = write_failure(conn, exc)
         conn.close()
@@ -410,7 +443,7 @@ def connect(
     except BaseException:
         conn.close()
         raise
-    return db
+    return conn, None
 
 
 def ensure_state_db(path: str | Path) -> None:
@@ -424,7 +457,10 @@ def ensure_state_db(path: str | Path) -> None:
     connect(path).close()
 
 
-def _migrate(db: sqlite_utils.Database, path: Path) -> None:
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn, execute_plugins=False)
     with immediate(db.conn):
         # Re-read under the write lock: another process may have migrated meanwhile.
         version = _inspect(db.conn, path)
@@ -448,7 +484,7 @@ def _migrate(db: sqlite_utils.Database, path: Path) -> None:
 
 def _open_read_only(
     path: Path, check: Callable[[sqlite3.Connection], bool] | None
-) -> sqlite_utils.Database:
+) -> tuple[sqlite3.Connection, tempfile.TemporaryDirectory[str] | None]:
     from ..errors import NotFoundError
 
     if not path.exists():
@@ -485,9 +521,8 @@ def _open_read_only(
         if copy is not None:
             copy.cleanup()
         raise
-    db = sqlite_utils.Database(conn, execute_plugins=False)
-    db._evidence_copy = copy  # type: ignore[attr-defined]  # removed with the database
-    return db
+    conn.execute(RECURSIVE_TRIGGERS)
+    return conn, copy
 
 
 def _writable_copy(path: Path, wal: Path) -> tempfile.TemporaryDirectory[str]:

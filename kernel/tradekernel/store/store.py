@@ -15,10 +15,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlite_utils
 from loguru import logger
 
 from ..models import Fill, GuardVerdict, Intent, IntentTransition, Order, canonical_json, utcnow
@@ -32,8 +31,8 @@ from .db import (
     SYNCHRONOUS,
     SYNCHRONOUS_EPHEMERAL,
     TERMINAL_ORDER_STATUSES,
-    connect,
     immediate,
+    open_state_db,
     parse_ts,
     ts_text,
 )
@@ -50,6 +49,11 @@ from .states import (
     as_states,
     parse_state,
 )
+
+if TYPE_CHECKING:
+    import tempfile
+
+    import sqlite_utils
 
 _INTENT_COLUMNS = (
     "id",
@@ -167,14 +171,18 @@ class Store:
 
     def __init__(
         self,
-        db: sqlite_utils.Database,
+        conn: sqlite3.Connection,
         path: Path,
         *,
         on_transition: Callable[[IntentTransition], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         redact: Callable[[str], str] | None = None,
+        evidence_copy: tempfile.TemporaryDirectory[str] | None = None,
     ) -> None:
-        self.db = db
+        self._conn = conn
+        self._db: sqlite_utils.Database | None = None
+        self._evidence_copy = evidence_copy
+        """A read-only evidence copy's directory: removed with the store."""
         self.path = path
         self.on_transition = on_transition
         self.clock = clock
@@ -243,8 +251,17 @@ class Store:
         if anchor is not None and not path.exists() and check_anchor:
             check(None)
         synchronous = SYNCHRONOUS if durable or read_only else SYNCHRONOUS_EPHEMERAL
-        db = connect(path, create=create, check=check, read_only=read_only, synchronous=synchronous)
-        store = cls(db, path, on_transition=on_transition, clock=clock, redact=redact)
+        conn, copy = open_state_db(
+            path, create=create, check=check, read_only=read_only, synchronous=synchronous
+        )
+        store = cls(
+            conn,
+            path,
+            on_transition=on_transition,
+            clock=clock,
+            redact=redact,
+            evidence_copy=copy,
+        )
         store._read_only = read_only
         store.durable = synchronous == SYNCHRONOUS
         return store
@@ -274,7 +291,18 @@ class Store:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        return self.db.conn
+        return self._conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The connection as a ``sqlite_utils.Database`` (for a plugin's own tables, such
+        as the backtest record's), made on first use: the store itself needs only
+        :attr:`conn`, so sqlite-utils is not imported on the start-up path."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn, execute_plugins=False)
+        return self._db
 
     def close(self) -> None:
         """Write the journal anchor (when this store appended) and close the database."""
@@ -285,7 +313,7 @@ class Store:
                 self.make_durable()
             self.write_anchor()
         finally:
-            self.db.close()
+            self.conn.close()
 
     def make_durable(self) -> None:
         """Back to ``synchronous=FULL`` and every committed row written into the database
@@ -321,7 +349,7 @@ class Store:
         created and refuses to adopt (nothing may be left that a later start takes for the
         state)."""
         self._discarded = True
-        self.db.close()
+        self.conn.close()
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-import sqlite_utils
 from tradekernel.api import Fill, OrderStatus, OrderType, Side, TimeInForce
 
 from .ledger import Holding, Ledger, WorkingOrder
@@ -77,6 +77,75 @@ def _order(r: dict, fill_count: int = 0) -> WorkingOrder:
     )
 
 
+TABLES: dict[str, tuple[dict[str, type], str]] = {
+    "account": (
+        {"id": int, "cash": str, "initial_cash": str, "realized_pnl": str, "schema": str},
+        "id",
+    ),
+    "positions": ({"symbol": str, "quantity": str, "avg_price": str}, "symbol"),
+    "orders": (
+        {
+            "client_order_id": str,
+            "seq": int,
+            "symbol": str,
+            "side": str,
+            "quantity": str,
+            "order_type": str,
+            "limit_price": str,
+            "time_in_force": str,
+            "status": str,
+            "ref_ts": str,
+            "est_price": str,
+            "filled_quantity": str,
+            "avg_fill_price": str,
+            "reason": str,
+            "code": str,
+            "intent_id": str,
+            "submitted_at": str,
+            "updated_at": str,
+        },
+        "client_order_id",
+    ),
+    "fills": (
+        {
+            "fill_id": str,
+            "seq": int,
+            "client_order_id": str,
+            "symbol": str,
+            "side": str,
+            "quantity": str,
+            "price": str,
+            "commission": str,
+            "ts": str,
+            "broker_order_id": str,
+        },
+        "fill_id",
+    ),
+}
+"""Each table's columns (``int``: INTEGER, ``str``: TEXT) and primary key."""
+INDEXES = (("orders", "seq"), ("fills", "seq"), ("orders", "status"), ("fills", "client_order_id"))
+"""Reloads read only open orders and their fills; lookups go by client order id."""
+
+
+def schema_sql() -> list[str]:
+    """The statements that create the account's tables and indexes when missing: the very
+    SQL sqlite-utils' ``table.create(columns, pk=pk)`` and ``create_index`` write (a test
+    compares them), without importing sqlite-utils on the start-up path."""
+    statements = []
+    for name, (columns, pk) in TABLES.items():
+        cols = ",\n".join(
+            f'   "{col}" {"INTEGER" if kind is int else "TEXT"}'
+            + (" PRIMARY KEY" if col == pk else "")
+            for col, kind in columns.items()
+        )
+        statements.append(f'CREATE TABLE IF NOT EXISTS "{name}" (\n{cols}\n);')
+    for table, column in INDEXES:
+        statements.append(
+            f'CREATE INDEX IF NOT EXISTS "idx_{table}_{column}"\n    ON "{table}" ("{column}");'
+        )
+    return statements
+
+
 class PaperStore:
     """Reads and writes one paper account database."""
 
@@ -87,65 +156,24 @@ class PaperStore:
         self.conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=30.0
         )
-        self.db = sqlite_utils.Database(self.conn)
-        self.db.enable_wal()
+        # what sqlite_utils.Database(conn) and its enable_wal() run on the connection
+        self.conn.execute("PRAGMA recursive_triggers=on;")
+        if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.conn.execute("PRAGMA journal_mode=wal;")
         self.durable = durable
         self.conn.execute(f"PRAGMA synchronous={'NORMAL' if durable else 'OFF'}")
         self._create_schema()
 
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        """Rows of ``sql`` as dicts (what ``sqlite_utils.Database.query`` yields)."""
+        cursor = self.conn.execute(sql, params)
+        keys = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(keys, row, strict=True))
+
     def _create_schema(self) -> None:
-        tables = {
-            "account": (
-                {"id": int, "cash": str, "initial_cash": str, "realized_pnl": str, "schema": str},
-                "id",
-            ),
-            "positions": ({"symbol": str, "quantity": str, "avg_price": str}, "symbol"),
-            "orders": (
-                {
-                    "client_order_id": str,
-                    "seq": int,
-                    "symbol": str,
-                    "side": str,
-                    "quantity": str,
-                    "order_type": str,
-                    "limit_price": str,
-                    "time_in_force": str,
-                    "status": str,
-                    "ref_ts": str,
-                    "est_price": str,
-                    "filled_quantity": str,
-                    "avg_fill_price": str,
-                    "reason": str,
-                    "code": str,
-                    "intent_id": str,
-                    "submitted_at": str,
-                    "updated_at": str,
-                },
-                "client_order_id",
-            ),
-            "fills": (
-                {
-                    "fill_id": str,
-                    "seq": int,
-                    "client_order_id": str,
-                    "symbol": str,
-                    "side": str,
-                    "quantity": str,
-                    "price": str,
-                    "commission": str,
-                    "ts": str,
-                    "broker_order_id": str,
-                },
-                "fill_id",
-            ),
-        }
-        for name, (columns, pk) in tables.items():
-            self.db[name].create(columns, pk=pk, if_not_exists=True)
-        self.db["orders"].create_index(["seq"], if_not_exists=True)
-        self.db["fills"].create_index(["seq"], if_not_exists=True)
-        # reloads read only open orders and their fills; lookups go by client order id
-        self.db["orders"].create_index(["status"], if_not_exists=True)
-        self.db["fills"].create_index(["client_order_id"], if_not_exists=True)
+        for statement in schema_sql():
+            self.conn.execute(statement)
 
     # -- change detection and transactions ----------------------------------------------
 
@@ -206,15 +234,13 @@ class PaperStore:
             for cid, order in keep.recent.items():
                 ledger.add_order(order, keep.fills_by_order.get(cid))
         fills: dict[str, list[Fill]] = {}
-        for r in self.db.query(
+        for r in self._query(
             f"SELECT f.* FROM fills f JOIN orders o ON o.client_order_id = f.client_order_id "
             f"WHERE o.status IN {OPEN_STATUSES} ORDER BY f.seq"
         ):
             fill = _fill(r)
             fills.setdefault(fill.client_order_id, []).append(fill)
-        for r in self.db.query(
-            f"SELECT * FROM orders WHERE status IN {OPEN_STATUSES} ORDER BY seq"
-        ):
+        for r in self._query(f"SELECT * FROM orders WHERE status IN {OPEN_STATUSES} ORDER BY seq"):
             own = fills.get(r["client_order_id"], [])
             order = _order(r, len(own))
             # Bars up to the last fill (or submission) were evaluated already; any bar
@@ -229,7 +255,7 @@ class PaperStore:
     def order(self, client_order_id: str) -> WorkingOrder | None:
         """One order from disk, or ``None``."""
         rows = list(
-            self.db.query("SELECT * FROM orders WHERE client_order_id = ?", [client_order_id])
+            self._query("SELECT * FROM orders WHERE client_order_id = ?", [client_order_id])
         )
         return _order(rows[0]) if rows else None
 
@@ -237,23 +263,23 @@ class PaperStore:
         """Up to ``limit`` client order ids starting with ``prefix``, newest first."""
         sql = "SELECT client_order_id FROM orders WHERE substr(client_order_id, 1, ?) = ? "
         sql += "ORDER BY seq DESC LIMIT ?"
-        return [r[0] for r in self.db.execute(sql, [len(prefix), prefix, int(limit)])]
+        return [r[0] for r in self.conn.execute(sql, [len(prefix), prefix, int(limit)])]
 
     def orders(self) -> Iterator[WorkingOrder]:
         """Every order in submission order."""
-        for r in self.db.query("SELECT * FROM orders ORDER BY seq"):
+        for r in self._query("SELECT * FROM orders ORDER BY seq"):
             yield _order(r)
 
     def fills(self, client_order_id: str | None = None) -> list[Fill]:
         """Every fill in execution order, or those of one order."""
         if client_order_id is None:
-            return [_fill(r) for r in self.db.query("SELECT * FROM fills ORDER BY seq")]
+            return [_fill(r) for r in self._query("SELECT * FROM fills ORDER BY seq")]
         sql = "SELECT * FROM fills WHERE client_order_id = ? ORDER BY seq"
-        return [_fill(r) for r in self.db.query(sql, [client_order_id])]
+        return [_fill(r) for r in self._query(sql, [client_order_id])]
 
     def count(self, table: str) -> int:
         """Rows in ``orders`` or ``fills``."""
-        return self.db[table].count
+        return self.conn.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
 
     # -- writing (call inside transaction()) ------------------------------------------------
 
