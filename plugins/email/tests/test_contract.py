@@ -27,3 +27,7 @@ class TestEmailContract(NotifierContract):
     )
     environ = {"SMTP_USER": "agent", "SMTP_PASSWORD": "pAsSwOrD-77"}
     secrets = ("pAsSwOrD-77",)
+
+    def failing_notifier(self, factory):
+        # the contract's own configuration already points at a closed port
+        return self.build(factory)

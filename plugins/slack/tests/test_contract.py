@@ -27,3 +27,7 @@ class TestSlackContract(NotifierContract):
         "SLACK_WEBHOOK_URL": f"http://127.0.0.1:{_closed_port()}/services/T0/B0/sEcReTtOkEn9"
     }
     secrets = ("sEcReTtOkEn9",)
+
+    def failing_notifier(self, factory):
+        # the contract's own configuration already points at a closed port
+        return self.build(factory)

@@ -27,3 +27,7 @@ class TestWebhookContract(NotifierContract):
         "HOOK_SECRET": "hMaCsEcReT42",
     }
     secrets = ("uRlToKeN42", "hMaCsEcReT42")
+
+    def failing_notifier(self, factory):
+        # the contract's own configuration already points at a closed port
+        return self.build(factory)
