@@ -49,6 +49,36 @@ def buy(symbol: str = "AAA", quantity: int = 5) -> Callable[[Any], Decision]:
     return make
 
 
+CLI_CONFIG = """
+[kernel]
+state_dir = "{state}"
+approval_mode = "auto"
+
+[components]
+broker = "paper"
+market_data = "synthetic"
+strategist = "sma-cross"
+guards = ["max_order_notional"]
+metrics_sinks = ["jsonl"]
+notifiers = []
+
+[runtime]
+watchlist = ["AAA", "BBB"]
+
+[market_data.synthetic]
+symbols = ["AAA", "BBB"]
+bars = {bars}
+
+[strategist.sma-cross]
+fast = 3
+slow = 8
+
+[guard.max_order_notional]
+limit = 50000
+"""
+"""A configuration the command-line tests run: paper, synthetic data, sma-cross, auto
+approval (``{state}`` and ``{bars}`` to fill in)."""
+
 BASE = """
 [kernel]
 state_dir = "{{state_dir}}"

@@ -16,33 +16,7 @@ from pathlib import Path
 
 import pytest
 
-CONFIG = """
-[kernel]
-state_dir = "{state}"
-approval_mode = "auto"
-
-[components]
-broker = "paper"
-market_data = "synthetic"
-strategist = "sma-cross"
-guards = ["max_order_notional"]
-metrics_sinks = ["jsonl"]
-notifiers = []
-
-[runtime]
-watchlist = ["AAA", "BBB"]
-
-[market_data.synthetic]
-symbols = ["AAA", "BBB"]
-bars = {bars}
-
-[strategist.sma-cross]
-fast = 3
-slow = 8
-
-[guard.max_order_notional]
-limit = 50000
-"""
+from .conftest import CLI_CONFIG as CONFIG
 
 
 def tk(cfg: Path, *args: str) -> subprocess.CompletedProcess:
