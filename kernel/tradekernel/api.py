@@ -137,7 +137,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "quote_problem",
     ),
     "tradekernel.display": ("inert", "inert_json"),
-    "tradekernel.readable": ("format_money", "format_quantity"),
+    "tradekernel.readable": ("decimal_or_none", "format_money", "format_quantity"),
     "tradekernel.files": ("RUN_LOCK", "LockHeld", "atomic_write", "exclusive", "make_dir"),
     "tradekernel.execution": ("Executor",),
     "tradekernel.risk": (
@@ -337,6 +337,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .quality import band_problem
     from .quality import bar_problem
     from .quality import quote_problem
+    from .readable import decimal_or_none
     from .readable import format_money
     from .readable import format_quantity
     from .risk import evaluate

@@ -23,7 +23,10 @@ MISSING = "-"
 """What a missing value (None) reads as."""
 
 
-def _decimal(value: Any) -> Decimal | None:
+def decimal_or_none(value: Any) -> Decimal | None:
+    """A number read from outside (an event field, a report) as an exact :class:`Decimal`:
+    a decimal string or number as is, a float through its shortest repr (``0.0012`` stays
+    ``0.0012``); ``None`` for null, booleans, garbage, NaN and infinities."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -52,7 +55,7 @@ def format_money(value: Any, places: int = MONEY_PLACES) -> str:
     """
     if value is None:
         return MISSING
-    number = _decimal(value)
+    number = decimal_or_none(value)
     return str(value) if number is None else _places(number, places)
 
 
@@ -79,10 +82,10 @@ def format_quantity(value: Any, step: Any = None) -> str:
     """
     if value is None:
         return MISSING
-    number = _decimal(value)
+    number = decimal_or_none(value)
     if number is None:
         return str(value)
-    step_value = _decimal(step)
+    step_value = decimal_or_none(step)
     least = 0
     if step_value is not None and step_value > 0:
         least = min(_significant_places(step_value), QUANTITY_PLACES)

@@ -12,8 +12,10 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from tradekernel.api import decimal_or_none
 
 LATENCY_DIGITS = 3
 
@@ -49,16 +51,9 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def to_decimal(value: Any) -> Decimal | None:
-    """A decimal string or number as an exact :class:`Decimal` (floats via their shortest
-    repr, so ``0.0012`` stays ``0.0012``); None for null, booleans and garbage."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        result = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        return None
-    return result if result.is_finite() else None
+to_decimal = decimal_or_none
+"""A number from an event field as an exact :class:`Decimal`, or None (the public
+:func:`tradekernel.api.decimal_or_none`)."""
 
 
 def money(value: Decimal | None) -> str | None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from attrs import frozen
-from tradekernel.api import ALERT_RULES, Duration, Event, format_money
+from tradekernel.api import ALERT_RULES, Duration, Event, decimal_or_none, format_money
 
 from .observe import Observations
 from .policy import Policy
@@ -77,16 +77,6 @@ def _number(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value) if math.isfinite(value) else None
     return None
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        result = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        return None
-    return result if result.is_finite() else None
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -292,13 +282,13 @@ def _equity_change(obs: Observations) -> tuple[Decimal, Decimal, str] | None:
     """``(first, last, what)`` of the day's ``report.cycle`` equity, else of realized +
     unrealized P&L; None when neither was recorded."""
     cycles = obs.of("report", "cycle")
-    equity = [v for e in cycles if (v := _decimal(e.fields.get("equity"))) is not None]
+    equity = [v for e in cycles if (v := decimal_or_none(e.fields.get("equity"))) is not None]
     if equity:
         return equity[0], equity[-1], "equity"
     pnl = []
     for e in cycles:
         realized, unrealized = (
-            _decimal(e.fields.get(k)) for k in ("realized_pnl", "unrealized_pnl")
+            decimal_or_none(e.fields.get(k)) for k in ("realized_pnl", "unrealized_pnl")
         )
         if realized is not None or unrealized is not None:
             pnl.append((realized or Decimal(0)) + (unrealized or Decimal(0)))
