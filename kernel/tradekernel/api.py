@@ -137,6 +137,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "quote_problem",
     ),
     "tradekernel.display": ("inert", "inert_json"),
+    "tradekernel.lazyload": ("lazy_exports",),
     "tradekernel.readable": ("decimal_or_none", "format_money", "format_quantity"),
     "tradekernel.files": ("RUN_LOCK", "LockHeld", "atomic_write", "exclusive", "make_dir"),
     "tradekernel.execution": ("Executor",),
@@ -297,6 +298,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .hookspecs import hookimpl
     from .kernel import Kernel
     from .kernel import NOTIFICATION_DISPATCHER
+    from .lazyload import lazy_exports
     from .llm import Attempt as ChatAttempt
     from .llm import ChatMessage
     from .llm import ChatRequest

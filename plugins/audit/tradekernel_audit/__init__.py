@@ -12,9 +12,8 @@ keys need its ``ed25519`` extra (``pip install 'tradekernel-audit[ed25519]'``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from tradekernel import hookimpl
+from tradekernel.api import lazy_exports
 
 # bound here, not lazily: importing the module later would leave the module itself
 # under the name of its function
@@ -86,14 +85,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The names of :data:`__all__`, each imported on first use: registering this
-    plugin imports only what its registration needs."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
+"""The names of :data:`__all__`, each imported on first use: registering this plugin
+imports only what its registration needs."""

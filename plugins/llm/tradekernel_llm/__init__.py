@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradekernel import hookimpl
+from tradekernel.api import lazy_exports
 
 from .config import LLMStrategistConfig
 
@@ -117,14 +118,6 @@ def register_strategists(register):
     )
 
 
-def __getattr__(name: str) -> Any:
-    """The names of :data:`__all__`, each imported on first use: registering this
-    plugin imports only what its registration needs."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
+"""The names of :data:`__all__`, each imported on first use: registering this plugin
+imports only what its registration needs."""

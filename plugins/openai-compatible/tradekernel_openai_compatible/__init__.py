@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tradekernel import hookimpl
+from tradekernel.api import lazy_exports
 
 from .config import HTTPClientConfig, OpenAICompatibleConfig
 
@@ -59,14 +60,6 @@ def _create(config: OpenAICompatibleConfig, ctx: Any) -> Any:
     return create(config, ctx)
 
 
-def __getattr__(name: str) -> Any:
-    """The names of :data:`__all__`, each imported on first use: registering this
-    plugin imports only what its registration needs."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
+"""The names of :data:`__all__`, each imported on first use: registering this plugin
+imports only what its registration needs."""

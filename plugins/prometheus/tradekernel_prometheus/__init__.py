@@ -13,7 +13,7 @@ from typing import Any
 from attrs import define, field
 from loguru import logger
 from tradekernel import hookimpl
-from tradekernel.api import ComponentContext, Duration, Event, resolve
+from tradekernel.api import ComponentContext, Duration, Event, lazy_exports, resolve
 
 __all__ = ["EventMetrics", "PrometheusConfig", "PrometheusSink"]
 
@@ -152,14 +152,6 @@ def register_metrics_sinks(register):
     register("prometheus", make_sink, config=PrometheusConfig, version="1")
 
 
-def __getattr__(name: str) -> Any:
-    """The names of :data:`__all__`, each imported on first use: registering this
-    plugin imports only what its registration needs."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
+"""The names of :data:`__all__`, each imported on first use: registering this plugin
+imports only what its registration needs."""

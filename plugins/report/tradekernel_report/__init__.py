@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tradekernel import hookimpl
-from tradekernel.api import inert_json
+from tradekernel.api import inert_json, lazy_exports
 
 _LAZY = {
     "REPORT_SCHEMA": ".daily",
@@ -72,14 +72,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The names of :data:`__all__`, each imported on first use: registering this
-    plugin imports only what its registration needs."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
+"""The names of :data:`__all__`, each imported on first use: registering this plugin
+imports only what its registration needs."""
