@@ -110,6 +110,15 @@ def test_help_lists_built_in_commands_with_their_help(cli) -> None:
     assert "Commands added by plugins are listed by `tradekernel plugins list`." in out
 
 
+def test_help_lists_the_commands_of_installed_first_party_plugins(cli) -> None:
+    """Found by package, not imported (the start-up test above checks no plugin is)."""
+    code, out, _ = cli("--help")
+    assert code == 0
+    section = out.split("Commands of installed first-party plugins:", 1)[1]
+    assert re.search(r"^  report +from tradekernel-report ", section, re.M)
+    assert re.search(r"^  promote +from tradekernel-backtest ", section, re.M)
+
+
 def test_version(cli) -> None:
     from tradekernel import __version__
 

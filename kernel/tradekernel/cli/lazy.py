@@ -45,11 +45,14 @@ class LazyGroup(click.Group):
                 command = self.get_command(ctx, name)
             if command is not None and not command.hidden:
                 rows.append((name, command))
-        if not rows:
-            return
-        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
-        with formatter.section("Commands"):
-            formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
+        installed = _installed_first_party_commands()
+        if installed:
+            with formatter.section("Commands of installed first-party plugins"):
+                formatter.write_dl(installed)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_subcommands and self._module_exists(cmd_name):
@@ -104,6 +107,18 @@ def _refuse_clash(ctx: click.Context, cmd_name: str) -> None:
     registry = ctx.ensure_object(AppContext).registry(check_env_names=False)
     if cmd_name in registry.command_conflicts:
         raise _usage_error(registry.command_conflicts[cmd_name])
+
+
+def _installed_first_party_commands() -> list[tuple[str, str]]:
+    """``(command, "from <distribution>")`` for each first-party plugin command whose
+    package is installed, found without importing it (``--help`` imports no plugin)."""
+    from ..plugin_policy import KNOWN_COMMANDS
+
+    return [
+        (name, f"from {dist} (see 'tradekernel {name} --help')")
+        for name, dist in sorted(KNOWN_COMMANDS.items())
+        if importlib.util.find_spec(dist.replace("-", "_")) is not None
+    ]
 
 
 def _refuse_known(ctx: click.Context, cmd_name: str) -> None:
