@@ -25,6 +25,7 @@ See docs/plugin-authoring.md, "Testing a broker".
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import uuid
@@ -374,14 +375,13 @@ class BrokerContract:
             with Store.open(settings.state_dir, redact=settings.redact) as store:
                 ids = [self._approved(store, venue, n) for n in range(2)]
 
-                def executor() -> Executor:
+                def executor(broker: Any) -> Executor:
                     return Executor(
-                        store, kernel.component("broker"), broker_name="contract",
-                        settings=settings, emit=kernel.emit,
-                    )  # fmt: skip
+                        store, broker, broker_name="contract", settings=settings, emit=kernel.emit
+                    )
 
                 _needs(venue.lose_next_response, submit=True)
-                result = executor().execute(ids[0])
+                result = executor(kernel.component("broker")).execute(ids[0])
                 record = store.get(ids[0])
                 assert (result.outcome, record.state) == ("submitted", IntentState.SUBMITTED), (
                     f"check 3: the executor left a lost submit {result.outcome} ({result.reason})"
@@ -390,25 +390,26 @@ class BrokerContract:
                 assert venue.orders_with(record.client_order_id) == 1
 
                 # claimed, sent, answer lost, process gone: reconcile after a restart
-                store.transition(
-                    ids[1], IntentState.EXECUTING, expected_from=IntentState.APPROVED,
-                    actor="executor", payload={"broker": "contract"},
-                )  # fmt: skip
-                record = store.get(ids[1])
+                record = store.transition(
+                    ids[1],
+                    IntentState.EXECUTING,
+                    expected_from=IntentState.APPROVED,
+                    actor="executor",
+                    payload={"broker": "contract"},
+                )
                 intent = record.intent
+                lost = OrderRequest(
+                    client_order_id=record.client_order_id,
+                    symbol=intent.symbol,
+                    side=intent.side,
+                    quantity=venue.quantity,
+                    intent_id=intent.id,
+                )
                 _needs(venue.lose_next_response, submit=True)
-                try:
-                    self.broker(venue).submit(
-                        OrderRequest(
-                            client_order_id=record.client_order_id, symbol=intent.symbol,
-                            side=intent.side, quantity=intent.quantity, intent_id=intent.id,
-                        )  # fmt: skip
-                    )
-                except Exception:
-                    pass  # an unknown outcome, as expected
+                with contextlib.suppress(Exception):  # an unknown outcome, as expected
+                    self.broker(venue).submit(lost)
                 sent = venue.submit_requests()
-                kernel.close()  # the restart: the next component() builds a new broker
-                results = {r.intent_id: r for r in executor().reconcile()}
+                results = {r.intent_id: r for r in executor(self.broker(venue)).reconcile()}
                 assert results[ids[1]].action == "found", f"check 3: reconcile {results[ids[1]]}"
                 assert store.get(ids[1]).state is IntentState.SUBMITTED
                 assert venue.orders_with(record.client_order_id) == 1
@@ -435,3 +436,288 @@ class BrokerContract:
         )
         store.transition(intent.id, IntentState.APPROVED, actor="broker-contract")
         return intent.id
+
+    def test_4_fills_only_grow_and_are_unique(self, venue: Any) -> None:
+        """Check 4: filled in parts, ``filled_quantity`` never decreases nor exceeds the
+        order's quantity; fills are unique by id and add up to ``filled_quantity``, for
+        the broker that sent the order and after a restart."""
+        broker = self.broker(venue)
+        request, order = self._submit(broker, venue)
+        coid = request.client_order_id
+        step = Decimal(1).scaleb(min(request.quantity.as_tuple().exponent, 0))  # type: ignore[arg-type]
+        part = (request.quantity / 2).quantize(step, rounding="ROUND_DOWN")
+        parts = [part, None] if 0 < part < request.quantity else [None]
+        seen = order.filled_quantity
+        for quantity in parts:
+            _needs(venue.fill, coid, quantity)
+            for who, b in (("the broker", broker), ("a restart", self.broker(venue))):
+                now = b.get_order(coid)
+                assert now is not None
+                assert now.filled_quantity >= seen, (
+                    f"check 4: {who}: filled quantity fell from {seen} to {now.filled_quantity}"
+                )
+                assert now.filled_quantity <= now.quantity == request.quantity, (
+                    f"check 4: {who}: filled {now.filled_quantity} of {now.quantity}"
+                )
+                fills = b.fills(coid)
+                ids = [f.fill_id for f in fills]
+                assert len(ids) == len(set(ids)), f"check 4: {who}: duplicate fill ids {ids}"
+                total = sum((f.quantity for f in fills), Decimal(0))
+                assert total == now.filled_quantity, (
+                    f"check 4: {who}: fills add up to {total}, the order says {now.filled_quantity}"
+                )
+                assert all(f.quantity > 0 and f.client_order_id == coid for f in fills)
+                seen = now.filled_quantity
+        assert seen == request.quantity, f"check 4: filled {seen} of {request.quantity}"
+        final = broker.get_order(coid)
+        assert final is not None and final.status is OrderStatus.FILLED, (
+            f"check 4: a completely filled order is {final and final.status}"
+        )
+
+    def test_5_every_venue_status_maps_and_terminal_stays(self, venue: Any) -> None:
+        """Check 5: every venue status maps onto the kernel's :class:`OrderStatus`; a final
+        one onto a terminal status and a non-final one onto a working one; a terminal
+        order stays terminal through a cancel, the open-orders list and a restart."""
+        statuses = dict(venue.statuses)
+        assert statuses, "check 5: the venue lists no statuses"
+        broker = self.broker(venue)
+        for status, final in statuses.items():
+            request, _ = self._submit(broker, venue)
+            coid = request.client_order_id
+            _needs(venue.set_status, coid, status)
+            order = broker.get_order(coid)
+            assert order is not None, f"check 5: an order in venue status {status!r} is gone"
+            assert isinstance(order.status, OrderStatus), (
+                f"check 5: venue status {status!r} became {order.status!r}"
+            )
+            assert order.status.terminal == bool(final), (
+                f"check 5: venue status {status!r} ({'final' if final else 'not final'}) "
+                f"maps to {order.status.value}"
+            )
+            if not final:
+                continue
+            cancelled = broker.cancel(coid)
+            assert cancelled is not None and cancelled.status is order.status, (
+                f"check 5: cancelling a {status!r} order made it "
+                f"{cancelled and cancelled.status.value}"
+            )
+            open_ids = {o.client_order_id for o in broker.orders(open_only=True)}
+            assert coid not in open_ids, f"check 5: a {status!r} order is listed as open"
+            again = self.broker(venue).get_order(coid)
+            assert again is not None and again.status is order.status, (
+                f"check 5: after a restart a {status!r} order is {again and again.status.value}"
+            )
+
+    def test_6a_reads_retry_a_bounded_number_of_times(self, venue: Any) -> None:
+        """Check 6: a read answered 5xx or 429 is retried (waiting at least the venue's
+        reset on a 429) and gives up, raising, after a bounded number of attempts; it
+        never answers "no such order" because the venue was failing."""
+        broker = self.broker(venue)
+        request, _ = self._submit(broker, venue)
+        coid = request.client_order_id
+        _needs(venue.fail_next, 503, count=2)
+        assert broker.get_order(coid) is not None, "check 6: a read did not survive two 503s"
+        del venue.slept[:]
+        _needs(venue.fail_next, 429, count=1, reset_after=7.0)
+        assert broker.get_order(coid) is not None, "check 6: a read did not survive a 429"
+        assert venue.slept and max(venue.slept) >= 7.0, (
+            f"check 6: the reset header said 7 s, the broker waited {venue.slept}"
+        )
+        del venue.slept[:]
+        _needs(venue.fail_next, 503, count=MAX_READ_ATTEMPTS * 10)
+        try:
+            answer = broker.get_order(coid)
+        except Exception:
+            answer = "raised"
+        assert answer == "raised", f"check 6: a read failing without end answered {answer!r}"
+        assert len(venue.slept) <= MAX_READ_ATTEMPTS, (
+            f"check 6: {len(venue.slept)} retries of a failing read (at most {MAX_READ_ATTEMPTS})"
+        )
+
+    def test_6b_submit_is_never_retried(self, venue: Any) -> None:
+        """Check 6: a submit answered 5xx or 429 is sent once: its outcome is unknown (an
+        exception) or a rejection, never a success built from a second send."""
+        broker = self.broker(venue)
+        for status in (503, 500, 429):
+            request = self.order_request(venue)
+            sent = venue.submit_requests()
+            _needs(venue.fail_next, status, count=1, reset_after=1.0 if status == 429 else None)
+            try:
+                answer = broker.submit(request)
+            except Exception:
+                answer = None
+            assert answer is None, f"check 6: a submit answered {status} returned {answer}"
+            assert venue.submit_requests() - sent == 1, (
+                f"check 6: a submit answered {status} reached the venue "
+                f"{venue.submit_requests() - sent} times"
+            )
+            assert venue.orders_with(request.client_order_id) <= 1
+
+    def test_6c_validation_errors_are_permanent_rejections(self, venue: Any) -> None:
+        """Check 6: a 4xx validation error is :class:`BrokerRejected` with a stable code
+        (:data:`CODE_PATTERN`, the same for the same refusal), sent once."""
+        import re
+
+        broker = self.broker(venue)
+        codes = []
+        for _ in range(2):
+            sent = venue.submit_requests()
+            _needs(venue.reject_next, "qty must be a positive number")
+            with pytest.raises(BrokerRejected) as info:
+                broker.submit(self.order_request(venue))
+            assert venue.submit_requests() - sent == 1, "check 6: a rejected submit was retried"
+            code = info.value.code
+            assert isinstance(code, str) and re.match(CODE_PATTERN, code), (
+                f"check 6: rejection code {code!r} is not a stable code"
+            )
+            codes.append(code)
+        assert codes[0] == codes[1], f"check 6: one refusal gave the codes {codes}"
+
+    def test_7_cancelling_a_finished_order_is_not_an_error(self, venue: Any) -> None:
+        """Check 7: cancelling an order already cancelled or filled returns it as it
+        stands (also from a restarted broker)."""
+        broker = self.broker(venue)
+        request, _ = self._submit(broker, venue)
+        coid = request.client_order_id
+        first = broker.cancel(coid)
+        assert first is not None and first.status is OrderStatus.CANCELLED, (
+            f"check 7: cancelling a working order gave {first}"
+        )
+        for who, b in (("the broker", broker), ("a restart", self.broker(venue))):
+            again = b.cancel(coid)
+            assert again is not None and again.status is OrderStatus.CANCELLED, (
+                f"check 7: {who}: cancelling a cancelled order gave {again}"
+            )
+        request, _ = self._submit(broker, venue)
+        _needs(venue.fill, request.client_order_id, None)
+        filled = broker.cancel(request.client_order_id)
+        assert filled is not None and filled.status is OrderStatus.FILLED, (
+            f"check 7: cancelling a filled order gave {filled}"
+        )
+        assert filled.filled_quantity == request.quantity
+
+    def test_8_numbers_are_decimal_and_times_utc(self, venue: Any) -> None:
+        """Check 8: quantities, prices and money are ``Decimal``; timestamps are aware UTC."""
+        broker = self.broker(venue)
+        request, order = self._submit(broker, venue)
+        _needs(venue.fill, request.client_order_id, None)
+        orders = [order, broker.get_order(request.client_order_id), *broker.orders()]
+        for o in orders:
+            assert o is not None
+            for name in ("quantity", "filled_quantity", "limit_price", "avg_fill_price"):
+                value = getattr(o, name)
+                assert value is None or type(value) is Decimal, (
+                    f"check 8: order {name} is {type(value).__name__}"
+                )
+            _utc(o.submitted_at, "check 8: order submitted_at")
+            _utc(o.updated_at, "check 8: order updated_at")
+        fills = broker.fills(request.client_order_id)
+        assert fills, "check 8: a filled order has no fills"
+        for f in fills:
+            for name in ("quantity", "price", "commission"):
+                assert type(getattr(f, name)) is Decimal, f"check 8: fill {name} is not Decimal"
+            _utc(f.ts, "check 8: fill ts")
+        account = broker.account()
+        for name in ("cash", "equity", "realized_pnl"):
+            assert type(getattr(account, name)) is Decimal, f"check 8: account {name}"
+        for p in broker.positions():
+            assert type(p.quantity) is Decimal and type(p.avg_price) is Decimal, "check 8"
+
+    def test_9a_live_needs_acknowledgement(self, venue: Any) -> None:
+        """Check 9: a broker for the live endpoint is refused (:class:`ConfigError`)
+        unless live mode is acknowledged, and then it says ``live_capable``; built for
+        paper it does not. A ``paper_only`` venue's broker is never ``live_capable``."""
+        if getattr(venue, "paper_only", False):
+            for live, acknowledged in ((False, False), (True, False), (True, True)):
+                try:
+                    broker = self.broker(venue, live=live, acknowledged=acknowledged)
+                except ConfigError:
+                    continue
+                assert broker.live_capable is False, (
+                    f"check 9: a paper-only broker built with live={live}, "
+                    f"acknowledged={acknowledged} says it is live_capable"
+                )
+            return
+        with pytest.raises(ConfigError):
+            self.broker(venue, live=True, acknowledged=False)
+        assert self.broker(venue, live=True, acknowledged=True).live_capable is True, (
+            "check 9: an acknowledged live broker does not say live_capable"
+        )
+        assert self.broker(venue).live_capable is False, (
+            "check 9: a broker for the paper endpoint says live_capable"
+        )
+
+    def test_9b_secrets_never_leak(self, venue: Any) -> None:
+        """Check 9: with a venue that quotes the credentials back in its error answers,
+        no secret appears in a log line (loguru, every level), an emitted event, or an
+        exception's message or repr (the whole chain)."""
+        secrets = [s for s in venue.secrets if s]
+        if not secrets:
+            pytest.skip("the venue has no secrets (venue.secrets is empty)")
+        _needs(venue.echo_secrets)
+        broker = self.broker(venue)
+        request, _ = self._submit(broker, venue)
+        faults: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
+            ("a rejection", lambda: venue.reject_next("invalid qty"), broker.submit),
+            ("a 503 on submit", lambda: venue.fail_next(503), broker.submit),
+            ("a 500 on every read", lambda: venue.fail_next(500, count=100), None),
+        ]
+        ran = []
+        for what, inject, call in faults:
+            try:
+                inject()
+            except NotImplementedError:
+                continue
+            ran.append(what)
+            try:
+                if call is None:
+                    broker.get_order(request.client_order_id)
+                else:
+                    call(self.order_request(venue))
+            except Exception as exc:
+                self._no_secret_in(exc, secrets, what)
+        if not ran:
+            pytest.skip("the venue can inject no error to echo the secrets in")
+        for line in self.logs:
+            for secret in secrets:
+                assert secret not in line, f"check 9: a secret is in the log line {line!r}"
+        for event in self._events():
+            text = repr(getattr(event, "fields", event))
+            for secret in secrets:
+                assert secret not in text, f"check 9: a secret is in an event ({ran})"
+
+    @staticmethod
+    def _no_secret_in(exc: BaseException, secrets: list[str], what: str) -> None:
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            texts = [str(current), repr(current), *map(str, current.args)]
+            texts += [str(v) for v in getattr(current, "__dict__", {}).values()]
+            for text in texts:
+                for secret in secrets:
+                    assert secret not in text, (
+                        f"check 9: after {what}, a secret is in {type(current).__name__}"
+                    )
+            current = current.__cause__ or current.__context__
+
+    def test_10_no_socket_leaves_the_machine(self, venue: Any) -> None:
+        """Check 10: the whole broker (orders, lookups, cancels, fills, positions,
+        account, a restart) runs against the double without any connection outside
+        loopback (every check runs under the same guard)."""
+        with pytest.raises(OSError, match="no_network"):
+            socket.create_connection(("192.0.2.1", 443), timeout=0.5)  # TEST-NET-1
+        assert self._guard.attempts, "check 10: the network guard is not active"
+        del self._guard.attempts[:]
+        for broker in (self.broker(venue), self.broker(venue)):
+            request, _ = self._submit(broker, venue)
+            broker.get_order(request.client_order_id)
+            broker.orders()
+            broker.orders(open_only=True)
+            broker.fills()
+            broker.positions()
+            broker.account()
+            broker.cancel(request.client_order_id)
+        assert not self._guard.attempts, (
+            f"check 10: the broker tried to leave the machine: {self._guard.attempts}"
+        )
