@@ -366,7 +366,9 @@ class BrokerContract:
             def register_brokers(self, register: Any) -> None:
                 register("contract", lambda config, ctx: contract.make_broker(venue))
 
-        with KernelFactory(tmp_path / "kernel") as factory:
+        directory = tmp_path / "broker-contract-kernel"
+        directory.mkdir(parents=True, exist_ok=True)
+        with KernelFactory(directory) as factory:
             kernel, recorder = factory.build(
                 '[components]\nbroker = "contract"\n', plugins=[(_Plugin(), "broker-contract")]
             )
