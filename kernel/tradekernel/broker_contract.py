@@ -116,6 +116,14 @@ def _needs(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
+def _must(what: str, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)``; an exception fails the check, saying ``what`` was expected."""
+    try:
+        return call(*args)
+    except Exception as exc:
+        raise AssertionError(f"{what}, it raised {type(exc).__name__}: {exc}") from exc
+
+
 def _loopback(address: Any) -> bool:
     if isinstance(address, str | bytes):  # an AF_UNIX path
         return True
@@ -518,10 +526,12 @@ class BrokerContract:
         request, _ = self._submit(broker, venue)
         coid = request.client_order_id
         _needs(venue.fail_next, 503, count=2)
-        assert broker.get_order(coid) is not None, "check 6: a read did not survive two 503s"
+        found = _must("check 6: a read should survive two 503s", broker.get_order, coid)
+        assert found is not None, "check 6: after two 503s the order is not found"
         del venue.slept[:]
         _needs(venue.fail_next, 429, count=1, reset_after=7.0)
-        assert broker.get_order(coid) is not None, "check 6: a read did not survive a 429"
+        found = _must("check 6: a read should survive a 429", broker.get_order, coid)
+        assert found is not None, "check 6: after a 429 the order is not found"
         assert venue.slept and max(venue.slept) >= 7.0, (
             f"check 6: the reset header said 7 s, the broker waited {venue.slept}"
         )
@@ -586,13 +596,13 @@ class BrokerContract:
             f"check 7: cancelling a working order gave {first}"
         )
         for who, b in (("the broker", broker), ("a restart", self.broker(venue))):
-            again = b.cancel(coid)
+            again = _must(f"check 7: {who}: cancelling a cancelled order", b.cancel, coid)
             assert again is not None and again.status is OrderStatus.CANCELLED, (
                 f"check 7: {who}: cancelling a cancelled order gave {again}"
             )
         request, _ = self._submit(broker, venue)
         _needs(venue.fill, request.client_order_id, None)
-        filled = broker.cancel(request.client_order_id)
+        filled = _must("check 7: cancelling a filled order", broker.cancel, request.client_order_id)
         assert filled is not None and filled.status is OrderStatus.FILLED, (
             f"check 7: cancelling a filled order gave {filled}"
         )
