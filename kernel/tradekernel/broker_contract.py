@@ -26,7 +26,6 @@ See docs/plugin-authoring.md, "Testing a broker".
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -40,6 +39,9 @@ import pytest
 from .components import BrokerRejected
 from .errors import ConfigError
 from .models import GuardVerdict, Intent, Order, OrderRequest, OrderStatus, Side
+from .testing_network import NetworkGuard, no_network
+
+__all__ = ["CODE_PATTERN", "MAX_READ_ATTEMPTS", "BrokerContract", "Venue", "no_network"]
 
 T = TypeVar("T")
 
@@ -113,76 +115,12 @@ def _needs(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         pytest.skip(f"{getattr(call, '__qualname__', call)}: {exc}")
 
 
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
 def _must(what: str, call: Callable[..., T], *args: Any) -> T:
     """``call(*args)``; an exception fails the check, saying ``what`` was expected."""
     try:
         return call(*args)
     except Exception as exc:
         raise AssertionError(f"{what}, it raised {type(exc).__name__}: {exc}") from exc
-
-
-def _loopback(address: Any) -> bool:
-    if isinstance(address, str | bytes):  # an AF_UNIX path
-        return True
-    host = address[0] if isinstance(address, tuple) and address else address
-    if not isinstance(host, str):
-        return False
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-class _NetworkGuard:
-    """Patches socket connects and name lookups: only loopback is allowed; anything else
-    raises and is remembered (so a broker that swallows the error still fails)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.attempts: list[str] = []
-        connect = socket.socket.connect
-        connect_ex = socket.socket.connect_ex
-        getaddrinfo = socket.getaddrinfo
-
-        def refuse(what: str) -> OSError:
-            self.attempts.append(what)
-            return ConnectionRefusedError(f"no_network: {what} is outside the test's double")
-
-        def guarded_connect(sock: socket.socket, address: Any) -> Any:
-            if not _loopback(address):
-                raise refuse(f"connect to {address!r}")
-            return connect(sock, address)
-
-        def guarded_connect_ex(sock: socket.socket, address: Any) -> Any:
-            if not _loopback(address):
-                raise refuse(f"connect to {address!r}")
-            return connect_ex(sock, address)
-
-        def guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-            name = host.decode() if isinstance(host, bytes) else host
-            if name is not None and not _loopback((name,)):
-                raise refuse(f"name lookup of {name!r}")
-            return getaddrinfo(host, *args, **kwargs)
-
-        monkeypatch.setattr(socket.socket, "connect", guarded_connect)
-        monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
-        monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Within the test, a socket may connect only to loopback (127.0.0.1, ::1, a local
-    socket file) and only loopback names resolve; anything else raises and FAILS the
-    test at teardown even if the code under test swallowed the error. Yields the list
-    of refused attempts."""
-    guard = _NetworkGuard(monkeypatch)
-    yield guard.attempts
-    if guard.attempts:
-        pytest.fail(f"no_network: the test tried to leave the machine: {guard.attempts}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -203,9 +141,10 @@ def _utc(value: datetime | None, what: str) -> None:
 
 @pytest.mark.broker_contract
 class BrokerContract:
-    """The checks every broker must pass; subclass it in the broker's tests (see the
-    module docstring). Override ``venue`` (a fixture: a fresh :class:`Venue` per test)
-    and :meth:`make_broker`; optionally :meth:`order_request` (the order the checks send).
+    """The checks every broker must pass; subclass it in the broker's tests
+    (docs/plugin-authoring.md, "Testing a broker"). Override ``venue`` (a fixture: a
+    fresh :class:`Venue` per test) and :meth:`make_broker`; optionally
+    :meth:`order_request` (the order the checks send).
 
     Events: a broker built with a :class:`~tradekernel.components.ComponentContext`
     should get :meth:`emit` as its ``ctx.emit`` (or hand its kernel's
@@ -252,7 +191,7 @@ class BrokerContract:
         self.logs: list[str] = []
         self._recorders: list[Any] = []
         self._brokers: list[Any] = []
-        self._guard = _NetworkGuard(monkeypatch)
+        self._guard = NetworkGuard(monkeypatch)
         self._sink = logger.add(
             lambda message: self.logs.append(str(message)),
             level=0,

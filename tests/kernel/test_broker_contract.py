@@ -334,3 +334,31 @@ def test_each_check_fails_a_broker_with_its_fault(check, flaw, monkeypatch, tmp_
     _run(check, set(), monkeypatch, tmp_path)  # the same check passes without the fault
     with pytest.raises((AssertionError, pytest.fail.Exception)):
         _run(check, {flaw}, monkeypatch, tmp_path)
+
+
+def test_the_kit_is_a_pytest_plugin_of_every_suite(request):
+    from importlib.metadata import entry_points
+
+    (point,) = [
+        e for e in entry_points(group="pytest11") if e.value == "tradekernel.broker_contract"
+    ]
+    assert request.config.pluginmanager.get_plugin(point.name) is not None
+    markers = request.config.getini("markers")
+    assert any(m.startswith("broker_contract:") for m in markers)
+
+
+def test_the_network_guard_lets_loopback_through_and_remembers_the_rest(monkeypatch):
+    from tradekernel.testing_network import NetworkGuard
+
+    server = socket.create_server(("127.0.0.1", 0))
+    guard = NetworkGuard(monkeypatch)
+    try:
+        with socket.create_connection(server.getsockname(), timeout=2):
+            pass
+        for address in (("192.0.2.1", 443), ("example.com", 80), ("::ffff:8.8.8.8", 53)):
+            with contextlib.suppress(OSError):  # a client that swallows the error ...
+                socket.create_connection(address, timeout=0.5)
+    finally:
+        server.close()
+    assert len(guard.attempts) == 3  # ... is still caught
+    assert all("no_network" not in a and "127.0.0.1" not in a for a in guard.attempts)
