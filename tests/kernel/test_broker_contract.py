@@ -362,3 +362,18 @@ def test_the_network_guard_lets_loopback_through_and_remembers_the_rest(monkeypa
         server.close()
     assert len(guard.attempts) == 3  # ... is still caught
     assert all("no_network" not in a and "127.0.0.1" not in a for a in guard.attempts)
+
+
+def test_the_documented_example_is_the_paper_brokers_contract_test():
+    """docs/plugin-authoring.md shows code that runs: its broker example is the paper
+    broker's contract test, verbatim."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "plugin-authoring.md").read_text("utf-8")
+    section = doc.split("## Testing a broker", 1)[1].split("\n## ", 1)[0]
+    (example,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    test = (root / "plugins" / "paper" / "tests" / "test_contract.py").read_text("utf-8")
+    assert "class TestPaperBrokerContract(BrokerContract):" in example
+    assert example in test
