@@ -26,6 +26,7 @@ See docs/plugin-authoring.md, "Testing a broker".
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import attrs
 import pytest
 
 from .components import BrokerRejected
@@ -123,6 +125,17 @@ def _must(what: str, call: Callable[..., T], *args: Any) -> T:
         raise AssertionError(f"{what}, it raised {type(exc).__name__}: {exc}") from exc
 
 
+class _ListHandler(logging.Handler):
+    """Keeps every standard-library log line (httpx logs its requests there)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(level=1)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.name} {record.getMessage()}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Registers the ``broker_contract`` marker (every :class:`BrokerContract` check has it)."""
     config.addinivalue_line(
@@ -192,6 +205,11 @@ class BrokerContract:
         self._recorders: list[Any] = []
         self._brokers: list[Any] = []
         self._guard = NetworkGuard(monkeypatch)
+        self._handler = _ListHandler(self.logs)
+        root = logging.getLogger()
+        self._root_level = root.level
+        root.addHandler(self._handler)
+        root.setLevel(1)
         self._sink = logger.add(
             lambda message: self.logs.append(str(message)),
             level=0,
@@ -204,6 +222,9 @@ class BrokerContract:
         from loguru import logger
 
         logger.remove(self._sink)
+        root = logging.getLogger()
+        root.removeHandler(self._handler)
+        root.setLevel(self._root_level)
         for broker in self._brokers:
             close = getattr(broker, "close", None)
             if callable(close):
@@ -347,12 +368,8 @@ class BrokerContract:
                     payload={"broker": "contract"},
                 )
                 intent = record.intent
-                lost = OrderRequest(
-                    client_order_id=record.client_order_id,
-                    symbol=intent.symbol,
-                    side=intent.side,
-                    quantity=venue.quantity,
-                    intent_id=intent.id,
+                lost = attrs.evolve(
+                    self.order_request(venue, record.client_order_id), intent_id=intent.id
                 )
                 _needs(venue.lose_next_response, submit=True)
                 with contextlib.suppress(Exception):  # an unknown outcome, as expected
@@ -367,10 +384,14 @@ class BrokerContract:
     def _approved(self, store: Any, venue: Any, n: int) -> str:
         from .store import IntentState
 
+        order = self.order_request(venue)  # the intent of the order the checks send
         intent = Intent.create(
-            symbol=venue.symbol,
-            side=Side.BUY,
-            quantity=venue.quantity,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=order.quantity,
+            order_type=order.order_type,
+            limit_price=order.limit_price,
+            time_in_force=order.time_in_force,
             as_of=datetime.now(UTC),
             rationale=f"broker contract check {n}",
             strategist="broker-contract",
@@ -600,8 +621,8 @@ class BrokerContract:
 
     def test_9b_secrets_never_leak(self, venue: Any) -> None:
         """Check 9: with a venue that quotes the credentials back in its error answers,
-        no secret appears in a log line (loguru, every level), an emitted event, or an
-        exception's message or repr (the whole chain)."""
+        no secret appears in a log line (loguru and the standard library's logging, every
+        level), an emitted event, or an exception's message or repr (the whole chain)."""
         secrets = [s for s in venue.secrets if s]
         if not secrets:
             pytest.skip("the venue has no secrets (venue.secrets is empty)")
@@ -631,7 +652,8 @@ class BrokerContract:
             pytest.skip("the venue can inject no error to echo the secrets in")
         for line in self.logs:
             for secret in secrets:
-                assert secret not in line, f"check 9: a secret is in the log line {line!r}"
+                masked = line.replace(secret, "<SECRET>")  # the failure must not leak it either
+                assert secret not in line, f"check 9: a secret is in the log line {masked!r}"
         for event in self._events():
             text = repr(getattr(event, "fields", event))
             for secret in secrets:

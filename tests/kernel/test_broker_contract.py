@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import logging
 import socket
 from collections import deque
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from itertools import count
 from typing import Any
 
 import pytest
+from loguru import logger
 from tradekernel.components import BrokerRejected, SubmitOutcomeUnknown
 from tradekernel.errors import ConfigError
 from tradekernel.models import Account, Fill, Order, OrderRequest, OrderStatus, Position
@@ -156,7 +158,13 @@ class MemoryBroker:
     READ_ATTEMPTS = 4
 
     def __init__(
-        self, venue: MemoryVenue, *, live: bool, acknowledged: bool, flaws: frozenset[str]
+        self,
+        venue: MemoryVenue,
+        *,
+        live: bool,
+        acknowledged: bool,
+        flaws: frozenset[str],
+        emit: Any = None,
     ) -> None:
         if live and not acknowledged and "live_unguarded" not in flaws:
             raise ConfigError(f"[broker.memory] base_url: {LIVE_URL} needs live mode")
@@ -165,6 +173,7 @@ class MemoryBroker:
         self.live_capable = live
         self.flaws = flaws
         self._headers = {"X-Key": SECRET}
+        self.emit = emit
 
     def _call(self, method: str, path: str, body: Any = None) -> tuple:
         if "connects_out" in self.flaws:
@@ -173,8 +182,15 @@ class MemoryBroker:
         return self.venue.request(method, path, body, self._headers)
 
     def _text(self, body: Any) -> str:
-        text = json.dumps(body)
-        return text if "leaks_secret" in self.flaws else text.replace(SECRET, "***")
+        raw = json.dumps(body)
+        text = raw if "leaks_secret" in self.flaws else raw.replace(SECRET, "***")
+        if "logs_secret" in self.flaws:
+            logger.debug("memory broker: answer {}", raw)
+        if "logs_secret_stdlib" in self.flaws:
+            logging.getLogger("memory").debug("answer %s", raw)
+        if "emits_secret" in self.flaws:
+            self.emit("broker", "outcome_unknown", broker="memory", reason=raw)
+        return text
 
     def _read(self, path: str) -> tuple[int, Any]:
         attempts = 1 if "reads_not_retried" in self.flaws else self.READ_ATTEMPTS
@@ -282,7 +298,9 @@ class MemoryContract(BrokerContract):
         return MemoryVenue()
 
     def make_broker(self, venue: Any, *, live: bool = False, acknowledged: bool = False) -> Any:
-        return MemoryBroker(venue, live=live, acknowledged=acknowledged, flaws=self.flaws)
+        return MemoryBroker(
+            venue, live=live, acknowledged=acknowledged, flaws=self.flaws, emit=self.emit
+        )
 
 
 class TestMemoryBrokerContract(MemoryContract):
@@ -325,6 +343,9 @@ FAULTS = [
     ("test_8_numbers_are_decimal_and_times_utc", "naive_times"),
     ("test_9a_live_needs_acknowledgement", "live_unguarded"),
     ("test_9b_secrets_never_leak", "leaks_secret"),
+    ("test_9b_secrets_never_leak", "logs_secret"),
+    ("test_9b_secrets_never_leak", "logs_secret_stdlib"),
+    ("test_9b_secrets_never_leak", "emits_secret"),
     ("test_10_no_socket_leaves_the_machine", "connects_out"),
 ]
 
