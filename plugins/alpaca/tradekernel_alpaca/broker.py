@@ -252,7 +252,7 @@ class AlpacaBroker:
                     f"alpaca: fills: bad activity: {self.http.clean(str(exc))}"
                 ) from None
             fills.setdefault(fill.fill_id, fill)
-        result = sorted(fills.values(), key=lambda f: (f.ts, f.fill_id))
+        result = sorted(fills.values(), key=lambda f: f.ts)  # stable: the venue's order
         self._check_fills(result, owners)
         return result
 
