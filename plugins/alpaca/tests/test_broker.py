@@ -313,3 +313,11 @@ def test_the_monitors_lookup_then_fills_costs_one_lookup(broker, venue, order) -
     assert venue.double.requests.count(lookups) - before == 1
     venue.fill(placed.client_order_id)
     assert len(broker.fills(placed.client_order_id)) == 2  # used once: looked up again
+
+
+def test_numbers_are_sent_in_plain_notation(broker, venue, order) -> None:
+    placed = broker.submit(
+        order(quantity=Decimal("1E+1"), order_type="limit", limit_price=Decimal("1.05E+2"))
+    )
+    stored = venue.double.trading.order_by_client_id(placed.client_order_id)
+    assert (stored["qty"], stored["limit_price"]) == ("10", "105")
