@@ -321,3 +321,26 @@ def test_numbers_are_sent_in_plain_notation(broker, venue, order) -> None:
     )
     stored = venue.double.trading.order_by_client_id(placed.client_order_id)
     assert (stored["qty"], stored["limit_price"]) == ("10", "105")
+
+
+def test_every_broker_event_is_in_the_catalogue(broker, venue, events, order) -> None:
+    import json
+
+    from tradekernel.api import Event, encode_line, validate_event
+
+    placed = broker.submit(order())
+    venue.set_status(placed.client_order_id, "mystery")
+    broker.get_order(placed.client_order_id)  # unknown_status
+    venue.fail_next(429, reset_after=1.0)
+    broker.account()  # rate_limit + request_retried
+    venue.lose_next_response()
+    with pytest.raises(SubmitOutcomeUnknown):
+        broker.submit(order())  # outcome_unknown
+    kinds = set()
+    for stage, kind, fields in events:
+        fields = dict(fields)
+        severity = fields.pop("severity", "info")
+        event = Event(stage=stage, kind=kind, fields=fields, severity=severity)
+        assert validate_event(json.loads(encode_line(event))) == [], (kind, fields)
+        kinds.add(kind)
+    assert kinds == {"unknown_status", "rate_limit", "request_retried", "outcome_unknown"}
