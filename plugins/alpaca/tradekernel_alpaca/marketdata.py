@@ -53,9 +53,7 @@ def timeframe_seconds(value: str) -> int:
     unit = match.group(2) if match else ""
     limits = {"Min": (59, 60), "Hour": (23, 3600), "Day": (1, 86400)}
     if not match or amount > limits[unit][0]:
-        raise ValueError(
-            "timeframe: expected 1Min..59Min, 1Hour..23Hour or 1Day, " f"got {value!r}"
-        )
+        raise ValueError(f"timeframe: expected 1Min..59Min, 1Hour..23Hour or 1Day, got {value!r}")
     return amount * limits[unit][1]
 
 
@@ -66,13 +64,17 @@ def _timeframe(_inst: object, _attribute: Any, value: str) -> None:
 def _symbols(_inst: object, attribute: Any, value: list[str]) -> None:
     bad = [s for s in value if not isinstance(s, str) or not _SYMBOL.match(s)]
     if bad:
-        raise ValueError(f"{attribute.name}: expected tickers like 'AAPL' or 'BRK.B', got {bad[0]!r}")
+        raise ValueError(
+            f"{attribute.name}: expected tickers like 'AAPL' or 'BRK.B', got {bad[0]!r}"
+        )
 
 
 def _between(low: int, high: int) -> Callable[[object, Any, int], None]:
     def check(_inst: object, attribute: Any, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"{attribute.name}: expected a whole number {low}..{high}, got {value!r}")
+            raise ValueError(
+                f"{attribute.name}: expected a whole number {low}..{high}, got {value!r}"
+            )
 
     return check
 
@@ -126,6 +128,8 @@ class AlpacaMarketData:
         self._windows: dict[str, list[Bar]] = {}
         self._bars_key: dict[str, tuple[int, str]] = {}
         """The cycle each window was last brought up to."""
+        self.page_size = MAX_LIMIT
+        """Bars asked per page when updating the windows (Alpaca's largest)."""
         self._depth: dict[str, int] = {}
         """How many bars each window was filled with (a longer ``bars`` fills again)."""
         self._calendar: dict[date, tuple[datetime, datetime] | None] = {}
@@ -287,7 +291,7 @@ class AlpacaMarketData:
             "timeframe": self.config.timeframe,
             "start": _rfc3339(since),
             "end": _rfc3339(now),
-            "limit": MAX_LIMIT,
+            "limit": self.page_size,
             "sort": "asc",
             "feed": self.config.feed,
         }
@@ -498,3 +502,16 @@ def _rfc3339(when: datetime) -> str:
 
 def _raise(message: str) -> None:
     raise BadResponse(message)
+
+
+def make_market_data(config: AlpacaDataConfig, ctx: Any, **client: Any) -> AlpacaMarketData:
+    """The ``market_data:alpaca`` component: an :class:`~.http.AlpacaHTTP` with the
+    credentials read through ``ctx.secret`` (``client``: test hooks such as ``transport``
+    and ``sleep``; ``clock``: the feed's wall clock)."""
+    from .factory import make_http
+
+    clock = client.pop("clock", utcnow)
+    runtime = getattr(ctx.settings, "runtime", None)
+    watchlist = list(getattr(runtime, "watchlist", []) or [])
+    http = make_http(config, ctx, name=ctx.name or "alpaca", **client)
+    return AlpacaMarketData(config, http, symbols=watchlist, clock=clock)

@@ -300,7 +300,6 @@ class DataAPI:
             return 200, {s: self._snapshot(s, now) for s in self._symbols(params) if s in self}
         if parts in (["quotes", "latest"], ["trades", "latest"]):
             what = parts[0]
-            key = "quote" if what == "quotes" else "trade"
             one = self._quote if what == "quotes" else self._trade
             return 200, {what: {s: one(s, now) for s in self._symbols(params) if s in self}}
         if parts == ["bars"]:
@@ -520,3 +519,38 @@ def _walk(value: Any, change: Callable[[Any], Any]) -> Any:
     if isinstance(value, list):
         return [_walk(v, change) for v in value]
     return change(value)
+
+
+class ManualClock:
+    """A clock a test moves by hand, shared by the double and the feed under test."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move the clock forward (``minutes=1``, ``seconds=30`` ...) and return it."""
+        self.now += timedelta(**delta)
+        return self.now
+
+
+def feed_on(venue: DataAPI, *, sleep: Callable[[float], None] | None = None, **config: Any):
+    """An Alpaca market data feed talking to ``venue`` through an ``httpx`` mock transport
+    (no socket), on the venue's clock, with its own unbounded rate limiter; ``sleep``
+    records retry waits instead of sleeping; ``config``: ``AlpacaDataConfig`` keys."""
+    from ..http import AlpacaHTTP, RateLimiter
+    from ..marketdata import AlpacaDataConfig, AlpacaMarketData
+
+    settings = AlpacaDataConfig(**config)
+    http = AlpacaHTTP(
+        settings,
+        key_id=venue.key_id,
+        secret_key=venue.secret_key,
+        transport=venue.transport(),
+        sleep=sleep or (lambda seconds: None),
+        limiter=RateLimiter(100_000),
+        wall_clock=lambda: venue.clock().timestamp(),
+    )
+    return AlpacaMarketData(settings, http, clock=venue.clock)
