@@ -352,15 +352,20 @@ class AlpacaMarketData:
         )
 
     def _load_calendar(self, day: date) -> None:
-        if self._calendar_day == day:
+        """Make sure ``day`` is in the calendar cache: the cache holds what was read on
+        the feed's current New York day (a new day reads again), each read covering a
+        week before ``day`` to two weeks after it (so the next open is known)."""
+        today = (self._now or self.clock()).astimezone(NEW_YORK).date()
+        if self._calendar_day != today:
+            self._calendar, self._calendar_day = {}, today
+        if day in self._calendar:
             return
         start, end = day - timedelta(days=7), day + timedelta(days=14)
         params = {"start": start.isoformat(), "end": end.isoformat()}
         body = self._get("/v2/calendar", params, api="trading")
         days = self._safe(parse_calendar, body)
-        self._calendar = {d: None for d in _dates(start, end)}
-        self._calendar.update(days)
-        self._calendar_day = day
+        for each in _dates(start, end):
+            self._calendar[each] = days.get(each)
 
     def _venue_clock(self, at: datetime) -> tuple[datetime, bool, datetime, datetime] | None:
         """The cached ``/v2/clock`` answer when it still describes ``at`` (read again once
