@@ -190,7 +190,7 @@ def test_a_snapshot_is_a_quote_none_or_a_bad_response(value):
         st.fixed_dictionaries({"bars": st.fixed_dictionaries({"AAA": st.lists(_bar, max_size=3)})}),
         _json,
     )
-)  # noqa: E501
+)
 def test_a_bars_body_is_bars_or_a_bad_response(value):
     body = _through_the_wire(value)
     try:
@@ -205,8 +205,13 @@ def test_a_bars_body_is_bars_or_a_bad_response(value):
 @given(_json)
 def test_clock_and_calendar_are_parsed_or_refused(value):
     body = _through_the_wire(value)
-    for parse in (parse_clock, parse_calendar):
-        try:
-            parse(body)
-        except BadResponse:
-            pass
+    try:
+        stamp, is_open, opens, closes = parse_clock(body)
+        assert isinstance(is_open, bool) and stamp.tzinfo and opens.tzinfo and closes.tzinfo
+    except BadResponse:
+        pass
+    try:
+        days = parse_calendar(body)
+    except BadResponse:
+        return
+    assert all(opens.tzinfo and opens < closes for opens, closes in days.values())
