@@ -9,12 +9,15 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
-from tradekernel.api import Bar, Quote
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tradekernel.api import Bar, MarketSession, Quote
 from tradekernel.testing import MarketDataContract
 from tradekernel_alpaca.double.data import MALFORMATIONS, DataAPI, ManualClock, feed_on
-from tradekernel_alpaca.http import AlpacaError, AlpacaUnavailable
-from tradekernel_alpaca.marketdata import AlpacaDataConfig, timeframe_seconds
+from tradekernel_alpaca.http import AlpacaError, AlpacaHTTP, AlpacaUnavailable, RateLimiter
+from tradekernel_alpaca.marketdata import AlpacaDataConfig, AlpacaMarketData, timeframe_seconds
 
 OPEN = datetime(2024, 6, 3, 13, 30, tzinfo=UTC)  # Monday 09:30 New York
 NOW = datetime(2024, 6, 3, 15, 0, tzinfo=UTC)  # 11:00: 90 minute bars so far
@@ -246,3 +249,51 @@ class TestAlpacaFeedContract(MarketDataContract):
 
         feed.advance = advance
         return feed
+
+
+_any_json = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=12),
+        st.sampled_from(["2024-06-03T15:00:00Z", "AAA", "bars", "latestTrade"]),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["AAA", "bars", "latestTrade", "latestQuote", "t", "p", "o", "h"]),
+            inner,
+            max_size=4,
+        ),
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=_any_json, status=st.sampled_from([200, 200, 200, 400, 404, 422]))
+def test_any_answer_is_a_quote_bars_or_a_clear_error(body, status):
+    """Whatever the venue answers, the feed returns kernel models or raises AlpacaError."""
+    content = json.dumps(body).encode()
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=content))
+    config = AlpacaDataConfig(symbols=["AAA"], max_read_attempts=1)
+    http = AlpacaHTTP(
+        config, key_id="k", secret_key="s", transport=transport, limiter=RateLimiter(10**6)
+    )
+    feed = AlpacaMarketData(config, http, clock=lambda: NOW)
+    feed.advance()
+    for call in (
+        lambda: feed.quote("AAA"),
+        lambda: feed.bars("AAA", 5),
+        lambda: feed.session(NOW),
+    ):
+        try:
+            value = call()
+        except AlpacaError as exc:
+            assert str(exc).startswith("alpaca: ") and "\n" not in str(exc)
+            continue
+        assert value is None or isinstance(value, Quote | list | MarketSession)
+        if isinstance(value, list):
+            assert all(isinstance(b, Bar) for b in value)

@@ -207,7 +207,7 @@ class AlpacaMarketData:
                 return self._quotes[symbol]
             else:
                 wanted = [symbol]
-            body = obj(self._safe(self._snapshots, wanted), "snapshots")
+            body = self._safe(obj, self._snapshots(wanted), "snapshots")
             for name in wanted:
                 self._quotes[name] = None
             for name, snapshot in body.items():
@@ -312,7 +312,7 @@ class AlpacaMarketData:
     def _pages(self, params: dict[str, Any], want: int | None) -> dict[str, list[Bar]]:
         out: dict[str, list[Bar]] = {}
         for _ in range(self.config.max_pages):
-            body = obj(self._get("/v2/stocks/bars", params), "bars response")
+            body = self._safe(obj, self._get("/v2/stocks/bars", params), "bars response")
             for symbol, bars in self._safe(parse_bars, body).items():
                 out.setdefault(symbol, []).extend(bars)
             token = body.get("next_page_token")

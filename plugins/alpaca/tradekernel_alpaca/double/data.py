@@ -263,16 +263,20 @@ class DataAPI:
                     headers["X-RateLimit-Remaining"] = "0"
                     return _error(429, None, "too many requests.", headers)
                 return _error(status, None, "internal server error", headers)
-            params = dict(request.url.params)
+            status, content = self.answer(path, dict(request.url.params))
+            return httpx.Response(status, content=content, headers=headers)
+
+    def answer(self, path: str, params: dict[str, str]) -> tuple[int, bytes]:
+        """Status and body of a data request already authenticated (faults included:
+        a pending malformation breaks this body)."""
+        with self._lock:
             try:
-                status, body = self._route(path, params, now)
+                status, body = self._route(path, params, self.clock())
             except _Refused as exc:
-                return _error(exc.status, exc.code, exc.message, headers)
-            if self._malform:
-                return httpx.Response(
-                    status, content=_malformed(body, self._malform.pop(0)), headers=headers
-                )
-            return httpx.Response(status, content=json.dumps(body).encode(), headers=headers)
+                status, body = exc.status, exc.body()
+            if self._malform and status == 200:
+                return status, _malformed(body, self._malform.pop(0))
+            return status, json.dumps(body).encode()
 
     def _budget(self, now: datetime) -> dict[str, str]:
         minute = now - timedelta(minutes=1)
@@ -439,6 +443,11 @@ class _Refused(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 
+    def body(self) -> dict[str, Any]:
+        if self.code is None:
+            return {"message": self.message}
+        return {"code": self.code, "message": self.message}
+
 
 def _error(status: int, code: int | None, message: str, headers: dict[str, str]) -> httpx.Response:
     body: dict[str, Any] = {"message": message}
@@ -554,3 +563,45 @@ def feed_on(venue: DataAPI, *, sleep: Callable[[float], None] | None = None, **c
         wall_clock=lambda: venue.clock().timestamp(),
     )
     return AlpacaMarketData(settings, http, clock=venue.clock)
+
+
+# -- the routes of the shared double (one server for the trading and the data API) ------
+
+
+def market(double: Any) -> DataAPI:
+    """The market data state of an :class:`~tradekernel_alpaca.double.AlpacaDouble` (made
+    on first use, on the double's clock and credentials): seed bars, stale quotes and
+    malformed bodies through it; 429/5xx faults through the double's ``fail_next``."""
+    with double.lock:
+        state = double.extensions.get("data")
+        if state is None:
+            state = double.extensions["data"] = DataAPI(
+                clock=double.clock, key_id=double.key_id, secret_key=double.secret_key
+            )
+        return state
+
+
+def _reply(double: Any, request: Any) -> Any:
+    from .core import Reply
+
+    state = market(double)
+    state.requests.append((request.path, "&".join(f"{k}={v}" for k, v in request.query.items())))
+    status, content = state.answer(request.path, dict(request.query))
+    try:
+        body = json.loads(content)
+    except ValueError:  # a truncated or non-JSON body: a string cannot carry it as is
+        body = content.decode("utf-8", "replace")
+    return Reply(status, body)
+
+
+def _register() -> None:
+    try:
+        from .core import route
+    except ImportError:  # the data double alone (no trading double in this install)
+        return
+    route("GET", r"/v2/stocks/[^\s]+")(_reply)
+    route("GET", "/v2/clock")(_reply)
+    route("GET", "/v2/calendar")(_reply)
+
+
+_register()
