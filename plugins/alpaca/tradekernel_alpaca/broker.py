@@ -319,7 +319,7 @@ class AlpacaBroker:
         venue refuses its orders anyway)."""
         if symbol in self._constraints:
             return self._constraints[symbol]
-        response = self.http.read("GET", f"/v2/assets/{quote(symbol, safe='')}")
+        response = self.http.read("GET", f"/v2/assets/{quote(symbol, safe='/')}")
         if response.status_code == 404:
             return WHOLE_SHARES
         if response.status_code != 200:

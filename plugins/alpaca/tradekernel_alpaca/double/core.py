@@ -174,8 +174,11 @@ class AlpacaDouble:
         with self.lock:
             self.requests.append((request.method, request.path))
             submit = request.method == "POST" and request.path == "/v2/orders"
+            if submit:
+                self.trading.submits += 1
             reply = self._answer(request)
-            reply.headers.update(self._rate_headers())
+            for name, value in self._rate_headers().items():
+                reply.headers.setdefault(name, value)  # a 429's own reset wins
             if reply.status >= 400 and self._echo:
                 reply.body = {
                     **(reply.body if isinstance(reply.body, dict) else {}),

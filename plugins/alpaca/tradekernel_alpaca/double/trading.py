@@ -367,7 +367,6 @@ def _validate(state: TradingState, body: Any) -> tuple[Reply | None, Decimal]:
 @route("POST", "/v2/orders")
 def submit_order(double: AlpacaDouble, request: Request) -> Reply:
     state = _state(double)
-    state.submits += 1
     rejected = double.take_reject()
     if rejected:
         return error(*rejected)
@@ -451,7 +450,7 @@ def account(double: AlpacaDouble, request: Request) -> Reply:
     return Reply(200, _state(double).account_json())
 
 
-@route("GET", "/v2/assets/(?P<symbol>[^/]+)")
+@route("GET", "/v2/assets/(?P<symbol>.+)")
 def asset(double: AlpacaDouble, request: Request, symbol: str) -> Reply:
     state = _state(double)
     if symbol not in state.assets:
