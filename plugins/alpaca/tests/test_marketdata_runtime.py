@@ -112,6 +112,8 @@ def test_a_cycle_costs_two_requests_once_the_windows_are_filled(kernel_factory):
     assert len(buyer.seen[-1].bars["AAA"]) == 50  # [runtime] bars_lookback
     assert all(len(s.intents) == 2 for s in states)
     assert recorder.of("hydrate", "data_quality") == []
+    fills = kernel.component("broker").fills()  # paper trading on the venue's data
+    assert len(fills) == 6 and {f.symbol for f in fills} == {"AAA", "BBB"}  # the last: next bar
     counts = [double.feed.requests_by_cycle.get(s.cycle_id) for s in states]
     assert counts == [3, 2, 2, 2]  # keyed by the kernel's cycle id: skills run in its context
 
