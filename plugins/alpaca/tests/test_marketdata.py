@@ -186,6 +186,12 @@ def test_retries_honour_retry_after_then_give_up():
     api.fail_next(500, count=3)
     with pytest.raises(AlpacaUnavailable, match="after 3 attempt"):
         feed.quote("AAA")
+    asked = api.data_requests()
+    with pytest.raises(AlpacaUnavailable):  # the paper broker, the guard: not asked again
+        feed.quote("BBB")
+    assert api.data_requests() == asked
+    step(api, feed)
+    assert feed.quote("AAA") is not None  # the next cycle asks again
 
 
 def test_an_error_answer_is_a_clear_error():

@@ -135,6 +135,8 @@ class AlpacaMarketData:
         self._calendar: dict[date, tuple[datetime, datetime] | None] = {}
         self._calendar_day: date | None = None
         self._clock: tuple[datetime, bool, datetime, datetime] | None = None
+        self._failed: dict[str, tuple[tuple[int, str], Exception]] = {}
+        """The error of each endpoint that failed, by the cycle it failed in."""
         self.requests_by_cycle: dict[str, int] = {}
         """HTTP requests (every attempt) per cycle key (the kernel's cycle id, else
         ``step-<n>``); the last 100 cycles."""
@@ -163,11 +165,24 @@ class AlpacaMarketData:
         """The parsed body of a successful read; :class:`AlpacaError` otherwise."""
         from .http import AlpacaError
 
+        key = self._cycle()
+        failed = self._failed.get(path)
+        if failed is not None and failed[0] == key:
+            raise failed[1]  # once a cycle: a failing venue is not asked again until the next
         before = self.http.requests
         try:
-            response = self.http.read("GET", path, params=params, api=api)
+            body = self._read(path, params, api)
+        except AlpacaError as exc:
+            self._failed[path] = (key, exc)
+            raise
         finally:
             self._count(self.http.requests - before)
+        return body
+
+    def _read(self, path: str, params: dict[str, Any], api: str) -> Any:
+        from .http import AlpacaError
+
+        response = self.http.read("GET", path, params=params, api=api)
         if response.status_code != 200:
             try:
                 body = parse_json(response.content)
