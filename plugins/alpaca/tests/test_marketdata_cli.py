@@ -1,0 +1,69 @@
+"""End to end through the CLI: ``tradekernel run --cycles 3`` in its own process with
+``market_data = "alpaca"`` against the double's HTTP server on 127.0.0.1 (the real
+factory, credentials from the environment, real sockets), paper broker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+from tradekernel_alpaca.double import AlpacaDouble, serve
+from tradekernel_alpaca.double.data import market
+
+TK = (sys.executable, "-m", "tradekernel")
+
+CONFIG = """
+[kernel]
+state_dir = "{state}"
+approval_mode = "auto"
+
+[components]
+broker = "paper"
+market_data = "alpaca"
+strategist = "hold"
+notifiers = []
+metrics_sinks = ["jsonl"]
+
+[runtime]
+watchlist = ["AAPL", "MSFT"]
+
+[market_data.alpaca]
+base_url = "{url}"
+data_url = "{url}"
+timeframe = "1Min"
+"""
+
+
+def test_run_reads_quotes_and_bars_from_the_local_server(tmp_path):
+    double = AlpacaDouble()
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    for symbol, price in (("AAPL", 190.0), ("MSFT", 410.0)):
+        market(double).seed(symbol, now - timedelta(minutes=90), 100, price=price)
+    market(double).stale_quote("MSFT", timedelta(minutes=30))
+    with serve(double) as server:
+        config = tmp_path / "plugins.toml"
+        config.write_text(CONFIG.format(state=tmp_path / "state", url=server.url), "utf-8")
+        env = {"APCA_API_KEY_ID": double.key_id, "APCA_API_SECRET_KEY": double.secret_key}
+        ran = subprocess.run(
+            [*TK, "--config", str(config), "run", "--cycles", "3", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": "/usr/bin:/bin", **env},
+        )
+    assert ran.returncode == 0, ran.stderr
+    assert double.secret_key not in ran.stdout + ran.stderr
+    (log,) = (tmp_path / "state" / "events").glob("*.jsonl")
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert double.secret_key not in log.read_text()
+    skills = [e for e in events if e["stage"] == "hydrate" and e["kind"] == "skill"]
+    assert skills and all(e["fields"]["ok"] for e in skills)
+    stale = [e["fields"] for e in events if e["kind"] == "data_quality"]
+    assert [(f["symbol"], f["code"]) for f in stale] == [("MSFT", "stale_quote")] * 3
+    reports = [e["fields"] for e in events if e["stage"] == "report" and e["kind"] == "cycle"]
+    assert len(reports) == 3
+    paths = [p for p, _query in market(double).requests]
+    assert paths.count("/v2/stocks/snapshots") == 3  # one a cycle for both symbols
+    assert paths.count("/v2/stocks/bars") == 2 + 2  # each window filled once, then one a cycle
