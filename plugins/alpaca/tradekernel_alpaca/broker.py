@@ -229,8 +229,9 @@ class AlpacaBroker:
     # -- fills -------------------------------------------------------------------------
 
     def fills(self, client_order_id: str | None = None) -> list[Fill]:
-        """Executions from the ``FILL`` activities, oldest first, unique by id: all of
-        the latest orders', or one order's (none asked when nothing filled yet)."""
+        """Executions from the ``FILL`` activities, oldest first, unique by id: those of
+        the latest 500 orders (read from the oldest one's submission on), or one
+        order's (no activity request while nothing of it filled)."""
         if client_order_id is not None:
             venue = self._lookup(client_order_id)
             if venue is None or venue.order.filled_quantity == 0:
@@ -239,7 +240,10 @@ class AlpacaBroker:
             since = venue.order.submitted_at
         else:
             owners = {v.order_id: v for v in self._orders("all", ORDERS_LIMIT)}
-            since = None
+            if not owners:
+                return []
+            times = [v.order.submitted_at for v in owners.values() if v.order.submitted_at]
+            since = min(times) if len(times) == len(owners) else None
         fills: dict[str, Fill] = {}
         for item in self._activities(since):
             try:
