@@ -16,6 +16,7 @@ MAX_REQUEST = 1024 * 1024
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read stderr
         pass
