@@ -85,6 +85,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "GuardContext",
         "LLMProvider",
         "MarketData",
+        "MarketSession",
         "MetricsSink",
         "Notification",
         "Notifier",
@@ -241,6 +242,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .components import KINDS
     from .components import LLMProvider
     from .components import MarketData
+    from .components import MarketSession
     from .components import MetricsSink
     from .components import Notification
     from .components import Notifier

@@ -156,10 +156,33 @@ class Broker(Protocol):
         """The account snapshot now."""
 
 
+@frozen
+class MarketSession:
+    """The venue's trading session around one instant, as a feed's optional
+    ``session(at)`` reports it (from the venue's clock and calendar). Times are UTC."""
+
+    at: datetime
+    """The instant described."""
+    is_open: bool
+    """Whether the venue trades at ``at``."""
+    opens_at: datetime | None = None
+    """The open of the session of ``at``'s trading day (``None``: the venue is closed that day)."""
+    closes_at: datetime | None = None
+    """The close of that session (``None``: closed that day)."""
+    next_open: datetime | None = None
+    """The next open after ``at``, when known."""
+    source: str = ""
+    """Where the venue said so (``alpaca /v2/calendar``), for the operator."""
+
+
 @runtime_checkable
 class MarketData(Protocol):
     """A market data feed on a clock. ``advance`` moves replay feeds one step; live feeds
-    return the current time. ``None`` means the feed is exhausted."""
+    return the current time. ``None`` means the feed is exhausted.
+
+    Optional: ``session(at: datetime) -> MarketSession | None``: the venue's session
+    around ``at`` (``None`` when the feed cannot tell); the ``session_hours`` guard with
+    ``source = "market_data"`` asks it instead of a hand-written table."""
 
     def symbols(self) -> list[str]:
         """Every symbol the feed can produce."""

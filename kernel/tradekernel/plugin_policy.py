@@ -18,6 +18,7 @@ KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
     ("broker", "alpaca"): "tradekernel-alpaca",
     ("market_data", "synthetic"): "tradekernel-marketdata",
     ("market_data", "replay"): "tradekernel-marketdata",
+    ("market_data", "alpaca"): "tradekernel-alpaca",
     ("strategist", "sma-cross"): "tradekernel-rules",
     ("strategist", "llm"): "tradekernel-llm",
     ("llm_provider", "openrouter"): "tradekernel-openrouter",

@@ -4,7 +4,8 @@
 prices below :data:`MAX_PRICE`, ``Low <= Open, Close <= High``, volume >= 0). A
 :class:`DataQuality` screen adds what needs history, per symbol: strictly increasing bar
 times, quote times that never go back, and a price band against the previous accepted
-close (``[runtime] max_price_move``). The runtime screens the skill results of every
+close (``[runtime] max_price_move``), and quotes no older than ``[runtime] max_quote_age``
+before the cycle's market time. The runtime screens the skill results of every
 cycle with it (see docs/runtime.md, "Market data quality"); the paper broker reuses
 :func:`bar_problem` so it never fills on a bar the kernel would reject.
 """
@@ -12,7 +13,7 @@ cycle with it (see docs/runtime.md, "Market data quality"); the paper broker reu
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +38,7 @@ CODES = (
     "bad_volume",
     "non_increasing_time",
     "price_outlier",
+    "stale_quote",
 )
 """Every data-quality rejection code (docs/runtime.md, "Market data quality")."""
 
@@ -154,15 +156,21 @@ class DataQuality:
     at its time (a feed revising history, or a new bar that is not last) must pass
     :func:`bar_problem`, and times must strictly increase through the list. A rejected bar
     stays out of later lists and a quote at its time is refused too.
+
+    ``max_quote_age`` (seconds, 0: off): a quote older than this before the cycle's
+    market time (``screen(..., as_of=...)``) is a ``stale_quote``, never a price to trade
+    on. Replays quote at the bar's time, so their quotes are never stale.
     """
 
     def __init__(
         self,
         max_move: float,
         origin: Callable[[str, datetime], str | None] | None = None,
+        max_quote_age: float = 0,
     ) -> None:
         self.max_move = Decimal(str(max_move))
         self.origin = origin
+        self.max_quote_age = timedelta(seconds=max_quote_age) if max_quote_age else None
         self._seen: dict[str, Bar] = {}
         """The newest bar judged per symbol: bars after it in a list are new."""
         self._bar_ts: dict[str, datetime] = {}
@@ -239,12 +247,14 @@ class DataQuality:
         if accepted is not None and accepted.get(bar.ts) is bar:
             del accepted[bar.ts]
 
-    def check_quote(self, quote: Quote) -> tuple[str, str] | None:
-        """Judge a quote; remember it when accepted (the same quote again is accepted)."""
+    def check_quote(self, quote: Quote, as_of: datetime | None = None) -> tuple[str, str] | None:
+        """Judge a quote at market time ``as_of``; remember it when accepted (the same
+        quote again is accepted, unless it has grown stale)."""
         symbol = quote.symbol
         before = self._quote.get(symbol)
-        if before is quote:
-            return None
+        problem = self._stale(quote, as_of)
+        if before is quote or problem is not None:
+            return problem
         problem = quote_problem(quote)
         if problem is None:
             if before is not None and quote.ts < before.ts:
@@ -267,6 +277,17 @@ class DataQuality:
             self._previous_last[symbol] = quote.last
         return problem
 
+    def _stale(self, quote: Quote, as_of: datetime | None) -> tuple[str, str] | None:
+        age = self.max_quote_age
+        if age is None or as_of is None or as_of - quote.ts <= age:
+            return None
+        seconds = (as_of - quote.ts).total_seconds()
+        return (
+            "stale_quote",
+            f"quote at {quote.ts.isoformat()} is {seconds:g}s old at {as_of.isoformat()} "
+            f"([runtime] max_quote_age {age.total_seconds():g}s)",
+        )
+
     def _bad_code(self, symbol: str, ts: datetime) -> str | None:
         for bar, code in self._bad.get(symbol, ()):
             if bar.ts == ts:
@@ -276,9 +297,10 @@ class DataQuality:
     # -- skill results ------------------------------------------------------------------
 
     def screen(
-        self, results: dict[str, SkillResult]
+        self, results: dict[str, SkillResult], as_of: datetime | None = None
     ) -> tuple[dict[str, SkillResult], list[Rejection]]:
-        """``results`` with every rejected quote and bar removed, and the rejections.
+        """``results`` with every rejected quote and bar removed, and the rejections;
+        ``as_of`` is the cycle's market time (quotes are judged stale against it).
 
         A symbol with a rejection this cycle is quarantined in every result (its quote and
         bars are dropped), so no intent can be made from it. A result that loses every
@@ -287,7 +309,7 @@ class DataQuality:
         rejections: list[Rejection] = []
         for name, result in results.items():
             if result.ok and isinstance(result.data, Mapping):
-                self._screen_one(name, result.data, rejections)
+                self._screen_one(name, result.data, rejections, as_of)
         if not rejections and not self._bad:
             return results, rejections
         quarantined: dict[str, set[str]] = {}
@@ -334,10 +356,12 @@ class DataQuality:
             return bars
         return [b for b in bars if not any(same_bar(b, x) for x, _ in bad)]
 
-    def _screen_one(self, skill: str, data: Mapping[str, Any], out: list[Rejection]) -> None:
+    def _screen_one(
+        self, skill: str, data: Mapping[str, Any], out: list[Rejection], as_of: datetime | None
+    ) -> None:
         for symbol, value in data.items():
             if isinstance(value, Quote):
-                problem = self.check_quote(value)
+                problem = self.check_quote(value, as_of)
                 if problem is not None:
                     origin = self._origin(symbol, value.ts)
                     out.append(Rejection(symbol, *problem, "quote", value.ts, skill, origin))

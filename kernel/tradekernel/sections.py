@@ -201,6 +201,9 @@ class RuntimeSettings:
     """A bar whose High is above ``(1 + m) x`` the previous close or whose Low is below
     ``previous close / (1 + m)`` is quarantined as ``price_outlier`` (1.0: double or
     half; 0.5: +50 % / -33 %); 0 turns the band off. See docs/runtime.md."""
+    max_quote_age: Duration = field(default=Duration(900), validator=non_negative)
+    """A quote older than this before the cycle's market time is a ``stale_quote``: the
+    symbol is quarantined for the cycle, never traded on its price; 0 turns it off."""
     trace: Literal["full", "decisions"] = "full"
     """``full``: a commander event for every node and a hydrate event for every skill;
     ``decisions``: only routing decisions (retry, pause, cancel, cooldown_wait, end) and

@@ -609,3 +609,61 @@ def test_an_impossible_revision_of_the_newest_bar_is_rejected(close, kw, code):
     out, _ = screen.screen(_forming("100.5"))  # the bar goes on forming, sanely
     assert out["market.bars"].data["AAA"][-1].close == Decimal("100.5")
     assert out["market.quote"].ok
+
+
+# -- stale quotes ---------------------------------------------------------------------
+
+
+class FrozenQuoteFeed(HandFeed):
+    """A live-like feed: its clock moves a minute a step while the venue's quote stays
+    at the first step's time (a halted symbol, a feed that stopped updating)."""
+
+    def advance(self) -> datetime | None:
+        self.index += 1
+        return T0 + timedelta(minutes=self.index)
+
+    def now(self) -> datetime | None:
+        return T0 + timedelta(minutes=self.index) if self.index >= 0 else None
+
+    def quote(self, symbol: str) -> Quote | None:
+        return Quote(symbol=symbol, ts=T0, last=100) if symbol == "AAA" else None
+
+    def bars(self, symbol: str, limit: int) -> list[Bar]:
+        return []
+
+
+@pytest.mark.parametrize(("age", "stale_from"), [("90s", 2), ("0s", None)])
+def test_a_quote_older_than_max_quote_age_is_stale_never_traded(kernel_factory, age, stale_from):
+    feed = FrozenQuoteFeed([])
+    strategist = Scripted()
+    strategist.script = [buy("AAA", 1) for _ in range(4)]
+    kernel, rec = kernel_factory.build(
+        HAND + f'max_quote_age = "{age}"\n',
+        plugins=((feed, "hand-feed"), (strategist, "scripted")),
+    )
+    with Runtime(kernel) as runtime:
+        states = [runtime.run_cycle() for _ in range(4)]
+    events = rec.of("hydrate", "data_quality")
+    traded = [i for i, state in enumerate(states) if state.intents]
+    if stale_from is None:
+        assert events == [] and traded == [0, 1, 2, 3]
+        return
+    assert traded == list(range(stale_from))  # 0s and 60s old: fresh; 120s, 180s: stale
+    assert [e.fields["code"] for e in events] == ["stale_quote"] * (4 - stale_from)
+    assert "120s old" in events[0].fields["detail"]
+    assert "max_quote_age" in events[0].fields["detail"]
+    assert all("AAA" not in s.quotes for s in states[stale_from:])
+    market = states[-1].skill_results["market.quote"]
+    assert not market.ok and market.fallback_reason == "market data rejected: stale_quote"
+
+
+def test_staleness_is_judged_against_the_cycle_time_not_the_wall_clock():
+    screen = DataQuality(1.0, max_quote_age=60)
+    quote = _quote(0, "100")
+    assert screen.check_quote(quote) is None  # no market time: nothing to judge against
+    assert screen.check_quote(quote, T0 + timedelta(seconds=60)) is None
+    assert screen.check_quote(quote, T0 - timedelta(days=1)) is None  # a quote "ahead"
+    problem = screen.check_quote(quote, T0 + timedelta(seconds=61))  # the same quote, later
+    assert problem is not None and problem[0] == "stale_quote"
+    assert DataQuality(1.0).check_quote(quote, T0 + timedelta(days=9)) is None  # off
+    assert "stale_quote" in CODES

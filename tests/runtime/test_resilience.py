@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tradekernel import hookimpl
 from tradekernel.errors import ConfigError
+from tradekernel.events import current_cycle_id
 from tradekernel.models import Decision, Intent
 from tradekernel.runtime import Control, Runtime
 
@@ -157,6 +158,43 @@ def test_skill_timeout_falls_back_and_no_quote_means_no_intent(make_kernel):
     events = rec.of("hydrate", "skill")
     assert any(e.fields["skill"] == "slow.quote" and not e.fields["ok"] for e in events)
     assert rec.of("resilience", "incident")  # the required slow.quote fell back
+
+
+class CycleSeer:
+    """A skill that records the cycle it believes it runs in, and emits an event there."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl
+    def register_skills(self, register):
+        seer = self
+
+        class Seer:
+            def __init__(self, ctx):
+                self.ctx = ctx
+
+            def fetch(self, request):
+                seer.seen.append(current_cycle_id())
+                self.ctx.emit("broker", "rate_limit", broker="seer", remaining=1, limit=2)
+                return {}
+
+        register("seer.cycle", lambda config, ctx: Seer(ctx))
+
+
+def test_skills_run_in_the_cycles_context_on_the_pool(make_kernel):
+    seer = CycleSeer()
+    kernel, rec = make_kernel(
+        plugins=((seer, "seer"),),
+        environ={
+            "TRADEKERNEL_COMPONENTS__SKILLS": '["seer.cycle", "market.quote"]',
+            "TRADEKERNEL_RUNTIME__SKILL_TIMEOUT": "5s",
+        },
+    )
+    with Runtime(kernel) as runtime:
+        states = [runtime.run_cycle() for _ in range(2)]
+    assert seer.seen == [s.cycle_id for s in states] and all(seer.seen)
+    assert [e.cycle_id for e in rec.of("broker", "rate_limit")] == seer.seen
 
 
 def test_mode_resolution_order(make_kernel):

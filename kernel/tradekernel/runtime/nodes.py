@@ -8,6 +8,7 @@ writing the cycle's :class:`CycleState`, reaching plugins only through the kerne
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextvars
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -122,7 +123,7 @@ class Nodes:
             return
         request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
         results = self._call_skills(self.kernel.selected("skill"), request)
-        state.skill_results = self._screen_market_data(results)
+        state.skill_results = self._screen_market_data(results, state.as_of)
         trace = self._trace and self.kernel.wants_event("hydrate", "skill", "info")
         for name, result in state.skill_results.items():
             if result.ok and not trace:
@@ -161,14 +162,18 @@ class Nodes:
             feed = self.kernel.component("market_data")
             origin = getattr(feed, "bar_origin", None)
             self._quality = DataQuality(
-                self.policy.max_price_move, origin if callable(origin) else None
+                self.policy.max_price_move,
+                origin if callable(origin) else None,
+                float(self.policy.max_quote_age),
             )
         return self._quality
 
-    def _screen_market_data(self, results: dict[str, SkillResult]) -> dict[str, SkillResult]:
+    def _screen_market_data(
+        self, results: dict[str, SkillResult], as_of: datetime | None
+    ) -> dict[str, SkillResult]:
         """Skill results with every bar and quote that fails the data-quality checks
         removed (docs/runtime.md, "Market data quality"); one event per rejection."""
-        results, rejections = self.quality.screen(results)
+        results, rejections = self.quality.screen(results, as_of)
         for r in rejections:
             self.kernel.emit(
                 "hydrate",
@@ -189,7 +194,12 @@ class Nodes:
         timeout = float(self.policy.skill_timeout)
         if not timeout:  # no timeout configured (e.g. local replay data): this thread
             return {name: self._fetch_skill(name, request) for name in names}
-        futures = {name: self._pool.submit(self._fetch_skill, name, request) for name in names}
+        # each skill runs in the cycle's context: its events and current_cycle_id() name the cycle
+        run = self._fetch_skill
+        futures = {
+            name: self._pool.submit(contextvars.copy_context().run, run, name, request)
+            for name in names
+        }
         deadline = time.monotonic() + timeout
         results = {}
         for name, future in futures.items():

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from tradekernel.api import ComponentContext
 
     from .broker import AlpacaBroker
+    from .marketdata import AlpacaMarketData
 
-__all__ = ["AlpacaConfig", "build_broker"]
+__all__ = ["AlpacaConfig", "build_broker", "build_market_data"]
 
 
 def build_broker(config: AlpacaConfig | None, ctx: ComponentContext, **client: Any) -> AlpacaBroker:
@@ -36,4 +37,30 @@ def register_brokers(register):
         config=AlpacaConfig,
         version="1",
         description="Alpaca trading API (US equities; paper by default, live when acknowledged)",
+    )
+
+
+def build_market_data(config: Any, ctx: ComponentContext, **client: Any) -> AlpacaMarketData:
+    """Factory of ``market_data:alpaca``: the broker's credentials and limits plus the
+    symbols (default ``[runtime] watchlist``), timeframe and feed (see
+    :func:`marketdata.make_market_data`)."""
+    from .marketdata import AlpacaDataConfig, make_market_data
+
+    return make_market_data(config or AlpacaDataConfig(), ctx, **client)
+
+
+def _data_config() -> type:
+    from .marketdata import AlpacaDataConfig
+
+    return AlpacaDataConfig
+
+
+@hookimpl
+def register_market_data(register):
+    register(
+        "alpaca",
+        build_market_data,
+        config=_data_config(),
+        version="1",
+        description="Alpaca data API v2: live quotes and bars, the venue's clock and calendar",
     )

@@ -110,3 +110,16 @@ def test_docs_table_lists_every_guard_and_code():
         assert row, f"{name} has no row in the guard table"
         for code in guard_class.codes:
             assert f"`{code}`" in row, f"{name}: {code} missing from its row"
+
+
+def test_session_hours_reaches_the_selected_feed_through_the_kernel(h, tmp_path):
+    settings = h.load_settings(
+        tmp_path,
+        '[components]\nguards = ["session_hours"]\n[guard.session_hours]\nsource = "market_data"\n',
+    )
+    with Kernel(settings) as kernel:
+        guards = kernel.components("guard")
+        result = evaluate(guards, h.intent("AAA", quantity=1), h.ctx(last=60))
+        verdict = result.first_deny
+        assert verdict.code == "no_session"  # the synthetic feed has no venue session
+        assert "does not report the venue's session" in verdict.detail

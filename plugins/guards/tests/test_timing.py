@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tradekernel.api import Duration
+from tradekernel.api import Duration, MarketSession
 from tradekernel_guards import (
     MaxOrdersPerDayConfig,
     MaxOrdersPerDayGuard,
@@ -139,3 +139,86 @@ class TestSessionHours:
     def test_config_validation(self, kwargs, message, h):
         with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
             SessionHoursConfig(**kwargs)
+
+
+class VenueFeed:
+    """A market data feed that knows the venue's session (as a live feed's ``session``)."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+        self.asked: list[datetime] = []
+
+    def session(self, at: datetime):
+        self.asked.append(at)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+OPEN = datetime(2024, 11, 29, 14, 30, tzinfo=UTC)  # the day after Thanksgiving: 09:30 EST
+EARLY_CLOSE = datetime(2024, 11, 29, 18, 0, tzinfo=UTC)  # 13:00 EST
+
+
+def _venue_guard(answer) -> tuple[SessionHoursGuard, VenueFeed]:
+    feed = VenueFeed(answer)
+    config = SessionHoursConfig(source="market_data")
+    return SessionHoursGuard(config, resolve=lambda kind: {"market_data": feed}[kind]), feed
+
+
+class TestSessionFromTheVenue:
+    def session(self, at: datetime, is_open: bool, **kw) -> MarketSession:
+        return MarketSession(
+            at=at,
+            is_open=is_open,
+            opens_at=kw.get("opens_at", OPEN),
+            closes_at=kw.get("closes_at", EARLY_CLOSE),
+            next_open=kw.get("next_open"),
+            source="venue /v2/calendar",
+        )
+
+    def test_an_early_close_the_table_would_miss_is_denied(self, h):
+        at = datetime(2024, 11, 29, 19, 0, tzinfo=UTC)  # 14:00 EST: the table says open
+        assert SessionHoursGuard(SessionHoursConfig()).in_session(at)
+        nxt = datetime(2024, 12, 2, 14, 30, tzinfo=UTC)
+        guard, feed = _venue_guard(self.session(at, False, next_open=nxt))
+        verdict = guard.check(h.intent(), h.ctx(as_of=at))
+        assert code(verdict) == "outside_session" and feed.asked == [at]
+        assert verdict.detail == (
+            "the market is closed at Fri 2024-11-29 14:00 America/New_York: today "
+            "Fri 2024-11-29 09:30 America/New_York-Fri 2024-11-29 13:00 America/New_York, "
+            "next open Mon 2024-12-02 09:30 America/New_York (venue /v2/calendar)"
+        )
+
+    def test_open_session_allows_with_its_close(self, h):
+        at = datetime(2024, 11, 29, 15, 0, tzinfo=UTC)
+        guard, _feed = _venue_guard(self.session(at, True))
+        verdict = guard.check(h.intent(), h.ctx(as_of=at))
+        assert code(verdict) == "allow"
+        assert verdict.detail == "closes Fri 2024-11-29 13:00 America/New_York (venue /v2/calendar)"
+
+    def test_a_holiday_has_no_session(self, h):
+        at = datetime(2024, 11, 28, 15, 0, tzinfo=UTC)  # Thanksgiving
+        guard, _ = _venue_guard(self.session(at, False, opens_at=None, closes_at=None))
+        verdict = guard.check(h.intent(), h.ctx(as_of=at))
+        assert code(verdict) == "outside_session" and "no session today" in verdict.detail
+
+    @pytest.mark.parametrize(
+        ("answer", "detail"),
+        [
+            (None, "the feed cannot tell the session"),
+            ("open", "the feed cannot tell the session"),
+            (RuntimeError("calendar unreadable"), "RuntimeError: calendar unreadable"),
+        ],
+    )
+    def test_a_feed_that_cannot_tell_denies(self, h, answer, detail):
+        guard, _ = _venue_guard(answer)
+        verdict = guard.check(h.intent(), h.ctx(as_of=OPEN))
+        assert code(verdict) == "no_session" and detail in verdict.detail
+
+    def test_a_feed_without_session_denies_and_no_clock_wins(self, h):
+        guard = SessionHoursGuard(
+            SessionHoursConfig(source="market_data"), resolve=lambda kind: object()
+        )
+        verdict = guard.check(h.intent(), h.ctx(as_of=OPEN))
+        assert code(verdict) == "no_session" and 'source = "table"' in verdict.detail
+        assert code(guard.check(h.intent(), h.ctx(as_of=None))) == "no_clock"

@@ -59,6 +59,8 @@ GUARDS: dict[str, tuple[type, type]] = {
 
 def _factory(name: str, guard_class: type) -> Callable[[Any, Any], Any]:
     def factory(config: Any, ctx: Any) -> Any:
+        if getattr(guard_class, "wants_resolve", False):
+            return guard_class(config, name=name, resolve=ctx.resolve)
         return guard_class(config, name=name)
 
     factory.__doc__ = guard_class.__doc__

@@ -2,16 +2,27 @@
 
 They read the market clock ``ctx.as_of`` (never the wall clock), so backtests and
 replays see the same verdicts as live runs. Without a clock they deny ``no_clock``.
+``session_hours`` takes the session from a hand-written table or, with ``source =
+"market_data"``, from the selected market data feed (the venue's clock and calendar).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 from attrs import define, field
-from tradekernel.api import Duration, GuardContext, GuardVerdict, Intent, positive
+from tradekernel.api import (
+    Duration,
+    GuardContext,
+    GuardVerdict,
+    Intent,
+    MarketSession,
+    positive,
+)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -172,8 +183,11 @@ def _check_weekdays(_inst: object, attribute: attrs.Attribute, value: list[str])
 @define
 class SessionHoursConfig:
     """``[guard.session_hours]``: trade only between ``open`` and ``close`` local time
-    in ``timezone`` on ``weekdays``."""
+    in ``timezone`` on ``weekdays`` (``source = "table"``), or only while the venue's
+    session is open as the market data feed reports it (``source = "market_data"``:
+    holidays and early closes included; ``timezone`` then only formats the details)."""
 
+    source: Literal["table", "market_data"] = "table"
     timezone: str = field(default="America/New_York", validator=_check_timezone)
     open: str = field(default="09:30", validator=_check_time)
     close: str = field(default="16:00", validator=_check_close)
@@ -186,26 +200,38 @@ class SessionHoursConfig:
 
 class SessionHoursGuard:
     """Denies intents whose market time ``ctx.as_of`` falls outside the session:
-    ``open <= local time < close`` on one of ``weekdays``."""
+    ``open <= local time < close`` on one of ``weekdays``, or, with ``source =
+    "market_data"``, outside the venue's session as the feed's ``session(at)`` reports it
+    (a feed that cannot tell denies ``no_session``: fail closed)."""
 
-    codes = ("outside_session", "no_clock")
+    codes = ("outside_session", "no_clock", "no_session")
+    wants_resolve = True
+    """The factory passes ``resolve`` (the component context's) to reach the feed."""
 
-    def __init__(self, config: SessionHoursConfig, name: str = "session_hours") -> None:
+    def __init__(
+        self,
+        config: SessionHoursConfig,
+        name: str = "session_hours",
+        resolve: Callable[[str], Any] | None = None,
+    ) -> None:
         self.tz = ZoneInfo(config.timezone)
         self.open = _parse_time(config.open)
         self.close = _parse_time(config.close)
         self.weekdays = frozenset(WEEKDAYS.index(d) for d in config.weekdays)
         self.config = config
         self.name = name
+        self._resolve = resolve
 
     def in_session(self, when: datetime) -> bool:
-        """Whether the aware datetime ``when`` falls inside the session."""
+        """Whether the aware datetime ``when`` falls inside the session of the table."""
         local = when.astimezone(self.tz)
         return local.weekday() in self.weekdays and self.open <= local.time() < self.close
 
     def check(self, intent: Intent, ctx: GuardContext) -> GuardVerdict:
         if ctx.as_of is None:
             return _no_clock(self.name)
+        if self.config.source == "market_data":
+            return self._check_venue(ctx.as_of)
         if self.in_session(ctx.as_of):
             return GuardVerdict.allowed(self.name)
         local = ctx.as_of.astimezone(self.tz)
@@ -216,3 +242,42 @@ class SessionHoursGuard:
             f"{local:%a %H:%M} {cfg.timezone} is outside {cfg.open}-{cfg.close} "
             f"{','.join(cfg.weekdays)}",
         )
+
+    def _check_venue(self, at: datetime) -> GuardVerdict:
+        feed = self._resolve("market_data") if self._resolve is not None else None
+        ask = getattr(feed, "session", None)
+        if not callable(ask):
+            return GuardVerdict.denied(
+                self.name,
+                "no_session",
+                f"the market data feed ({type(feed).__name__}) does not report the venue's "
+                'session (session(at)); use source = "table"',
+            )
+        try:
+            session = ask(at)
+        except Exception as exc:  # the venue could not say: fail closed, name why
+            return GuardVerdict.denied(
+                self.name, "no_session", f"session unknown: {type(exc).__name__}: {exc}"
+            )
+        if not isinstance(session, MarketSession):
+            return GuardVerdict.denied(self.name, "no_session", "the feed cannot tell the session")
+        where = f" ({session.source})" if session.source else ""
+        if session.is_open:
+            until = f"closes {self._local(session.closes_at)}" if session.closes_at else "open"
+            return GuardVerdict.allowed(self.name, detail=until + where)
+        hours = (
+            f"today {self._local(session.opens_at)}-{self._local(session.closes_at)}"
+            if session.opens_at and session.closes_at
+            else "no session today"
+        )
+        after = f", next open {self._local(session.next_open)}" if session.next_open else ""
+        return GuardVerdict.denied(
+            self.name,
+            "outside_session",
+            f"the market is closed at {self._local(at)}: {hours}{after}{where}",
+        )
+
+    def _local(self, when: datetime | None) -> str:
+        if when is None:
+            return "?"
+        return f"{when.astimezone(self.tz):%a %Y-%m-%d %H:%M} {self.config.timezone}"
