@@ -1,9 +1,11 @@
 """The Alpaca broker: what choosing it costs a process, an order and a cycle.
 
-* Import cost: ``tradekernel run --once`` with ``broker = "alpaca"`` and ``market_data =
-  "alpaca"`` (against the double's server on 127.0.0.1, in this process) against the same
-  command with the paper broker on synthetic data: the CPU time of the child process
-  (user + system), min and median of ``RUNS``, interleaved.
+* Import cost: the import of the plugin's broker and feed modules (httpx and tenacity
+  included) against the paper broker's and the synthetic feed's; ``tradekernel run
+  --once`` with ``broker = "alpaca"`` and ``market_data = "alpaca"`` (against the
+  double's server on 127.0.0.1, in this process) against the same command with the
+  paper broker on synthetic data. The CPU time of the child process (user + system),
+  min and median of ``RUNS``, interleaved.
 * Submit to acknowledgement: ``AlpacaBroker.submit`` of a market order until its answer
   is parsed, real HTTP to the double on 127.0.0.1, against a bare ``httpx`` GET of the
   same order by client order id from the same server (the floor of a request there).
@@ -98,13 +100,30 @@ def _import_cost() -> list[dict]:
                 CLI_CONFIG.format(state=state, broker=broker, data=data, url=server.url), "utf-8"
             )
             commands[name] = [tk, "--config", str(path), "run", "--once", "--quiet"]
+        python = sys.executable
+        alpaca_modules = "import tradekernel_alpaca.broker, tradekernel_alpaca.marketdata"
+        paper_modules = "import tradekernel_paper.broker, tradekernel_marketdata.synthetic"
+        commands["import alpaca"] = [python, "-c", alpaca_modules]
+        commands["import paper"] = [python, "-c", paper_modules]
+        samples.update({"import alpaca": [], "import paper": []})
         for i in range(WARMUP + RUNS):
             for name, cmd in commands.items():
                 cpu = _cpu_ms(cmd, env)
                 if i >= WARMUP:
                     samples[name].append(cpu)
     alpaca, paper = samples["alpaca"], samples["paper"]
+    imported, imported_paper = samples["import alpaca"], samples["import paper"]
     return [
+        {
+            "figure": "alpaca: import of its broker and feed modules (httpx, tenacity "
+            f"included), process CPU, median of {RUNS}",
+            "value": round(statistics.median(imported), 1),
+            "unit": "ms",
+            "peer": "import of the paper broker and the synthetic feed (median)",
+            "peer_value": round(statistics.median(imported_paper), 1),
+            "min": round(min(imported), 1),
+            "peer_min": round(min(imported_paper), 1),
+        },
         {
             "figure": "alpaca: run --once process CPU, broker and market_data alpaca (double "
             f"on 127.0.0.1), median of {RUNS}",
