@@ -178,9 +178,10 @@ class BrokerContract:
 
     def order_request(self, venue: Any, client_order_id: str | None = None) -> OrderRequest:
         """The order the checks send: a market buy of ``venue.quantity`` ``venue.symbol``,
-        day, under a fresh client order id. Override to shape it (a limit order, ...)."""
+        day, under a fresh client order id shaped as the kernel's (``tk-`` and 24 hex digits).
+        Override to shape it (a limit order, ...)."""
         return OrderRequest(
-            client_order_id=client_order_id or f"tkc-{uuid.uuid4().hex[:20]}",
+            client_order_id=client_order_id or f"tk-{uuid.uuid4().hex[:24]}",
             symbol=venue.symbol,
             side=Side.BUY,
             quantity=venue.quantity,
@@ -293,7 +294,7 @@ class BrokerContract:
             assert found.client_order_id == request.client_order_id
             assert found.broker_order_id == order.broker_order_id
             assert found.symbol == order.symbol and found.quantity == request.quantity
-        missing = self._brokers[-1].get_order(f"tkc-absent-{uuid.uuid4().hex[:12]}")
+        missing = self._brokers[-1].get_order(f"tk-{uuid.uuid4().hex[:24]}")
         assert missing is None, f"check 2: an id the venue never saw gave {missing}"
 
     def test_3_lost_submit_response_is_found_never_resent(self, venue: Any, tmp_path: Path) -> None:
