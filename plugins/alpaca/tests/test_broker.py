@@ -301,3 +301,15 @@ def test_order_constraints_from_the_asset(broker, venue) -> None:
     before = len(venue.double.requests)
     broker.order_constraints("AAPL")
     assert len(venue.double.requests) == before  # cached
+
+
+def test_the_monitors_lookup_then_fills_costs_one_lookup(broker, venue, order) -> None:
+    placed = broker.submit(order())
+    venue.fill(placed.client_order_id, Decimal(1))
+    lookups = ("GET", "/v2/orders:by_client_order_id")
+    before = venue.double.requests.count(lookups)
+    broker.get_order(placed.client_order_id)
+    assert len(broker.fills(placed.client_order_id)) == 1
+    assert venue.double.requests.count(lookups) - before == 1
+    venue.fill(placed.client_order_id)
+    assert len(broker.fills(placed.client_order_id)) == 2  # used once: looked up again

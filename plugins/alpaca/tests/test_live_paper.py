@@ -1,15 +1,19 @@
-"""Opt-in test against Alpaca's real PAPER API (needs the internet and a paper account's
-keys; places and cancels one order that cannot fill).
+"""Opt-in test against Alpaca's real paper API (needs the internet and paper keys).
 
 Run it with::
 
     APCA_API_KEY_ID=PK... APCA_API_SECRET_KEY=... \\
         .venv/bin/python -m pytest plugins/alpaca -m network
 
-It is skipped when the keys are not set, and deselect it with ``-m "not network"`` in
-offline CI. The broker and the feed are built by the kernel from the configuration below
-(the default paper URL: the live API is refused without live mode and its
-acknowledgement), the keys read through Settings as in any run."""
+The first test reads the account, positions and AAPL's constraints, places a 1-share
+AAPL limit buy at $1 (far below the market: it cannot fill), submits it again (adopted,
+not doubled), cancels it, and cancels it again. The second builds the broker and the
+market data feed as a run does and reads the account, the market clock and session and
+a latest quote, places a limit buy at a fifth of the price under a ``tk-`` id, looks it
+up by client order id, cancels it (waiting for Alpaca's asynchronous ``canceled``) and
+cancels it again. Skipped when the keys are not set;
+deselect it with ``-m "not network"`` in offline CI. It never runs against the live API.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,41 @@ pytestmark = pytest.mark.network
 SYMBOL = "AAPL"
 
 
-def test_live_paper_account_clock_quote_and_an_order_cancelled_twice(tmp_path):
+def test_live_paper_round_trip(tmp_path) -> None:
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n'
+        '[components]\nbroker = "alpaca"\nmetrics_sinks = []\nnotifiers = []\n'
+        '[broker.alpaca]\nbase_url = "https://paper-api.alpaca.markets"\n'
+    )
+    settings = Settings.load(config)  # the keys come from the real environment
+    if not (settings.secret("APCA_API_KEY_ID") and settings.secret("APCA_API_SECRET_KEY")):
+        pytest.skip("APCA_API_KEY_ID / APCA_API_SECRET_KEY are not set")
+    with Kernel(settings) as kernel:
+        broker = kernel.component("broker")
+        assert broker.live_capable is False
+        assert broker.account().equity >= 0
+        broker.positions()
+        assert broker.order_constraints("AAPL").price_tick is not None
+        request = OrderRequest(
+            client_order_id=f"tk-{uuid.uuid4().hex[:24]}",
+            symbol="AAPL",
+            side="buy",
+            quantity=1,
+            order_type="limit",
+            limit_price=1,
+            time_in_force="day",
+        )
+        placed = broker.submit(request)
+        assert placed.client_order_id == request.client_order_id
+        assert broker.submit(request).broker_order_id == placed.broker_order_id  # adopted
+        cancelled = broker.cancel(request.client_order_id)
+        assert cancelled is not None
+        assert cancelled.status in (OrderStatus.CANCELLED, OrderStatus.WORKING)
+        assert broker.cancel(request.client_order_id) is not None
+
+
+def test_live_paper_clock_quote_lookup_and_cancel_twice(tmp_path):
     config = tmp_path / "plugins.toml"
     config.write_text(
         f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n'

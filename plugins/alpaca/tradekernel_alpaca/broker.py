@@ -20,6 +20,7 @@ ids and prices would not be stable across restarts."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -60,6 +61,10 @@ ORDERS_LIMIT = 500
 """Orders per list request (Alpaca's maximum)."""
 WHOLE_SHARES = OrderConstraints(min_quantity=1, quantity_increment=1, price_tick=Decimal("0.01"))
 _PARSE_ERRORS = (BadResponse, TypeError, ValueError, ArithmeticError)
+FRESH = 2.0
+"""Seconds a lookup stays fresh enough for ``fills`` of the same order (the runtime's
+monitor asks ``get_order`` then ``fills``: one lookup serves both)."""
+_SEEN_MAX = 1024
 
 
 class AlpacaBroker:
@@ -70,6 +75,7 @@ class AlpacaBroker:
         self.http = http
         self.live_capable = live_capable
         self._constraints: dict[str, OrderConstraints] = {}
+        self._seen: dict[str, tuple[float, VenueOrder]] = {}
         self.last_account: AccountSnapshot | None = None
         """The last ``/v2/account`` read (buying power, blocks), or ``None``."""
 
@@ -186,11 +192,25 @@ class AlpacaBroker:
             raise AlpacaError("alpaca: order lookup: the answer names another client order id")
         return venue
 
+    def _recent(self, coid: str) -> VenueOrder | None:
+        """The order ``get_order`` looked up less than :data:`FRESH` seconds ago (used
+        once), else a new lookup. A fill in between is not lost: the next ``fills``
+        reads it."""
+        seen = self._seen.pop(coid, None)
+        if seen is not None and time.monotonic() - seen[0] < FRESH:
+            return seen[1]
+        return self._lookup(coid)
+
     def get_order(self, client_order_id: str) -> Order | None:
         """The order with this client order id; ``None`` only when Alpaca answers 404.
         Any other failure raises (the executor then keeps the intent unresolved)."""
         venue = self._lookup(client_order_id)
-        return None if venue is None else venue.order
+        if venue is None:
+            return None
+        if len(self._seen) >= _SEEN_MAX:
+            self._seen.clear()
+        self._seen[client_order_id] = (time.monotonic(), venue)
+        return venue.order
 
     def cancel(self, client_order_id: str) -> Order | None:
         """Cancel the order; one already finished is returned as it stands (Alpaca's 422
@@ -229,17 +249,21 @@ class AlpacaBroker:
     # -- fills -------------------------------------------------------------------------
 
     def fills(self, client_order_id: str | None = None) -> list[Fill]:
-        """Executions from the ``FILL`` activities, oldest first, unique by id: all of
-        the latest orders', or one order's (none asked when nothing filled yet)."""
+        """Executions from the ``FILL`` activities, oldest first, unique by id: those of
+        the latest 500 orders (read from the oldest one's submission on), or one
+        order's (no activity request while nothing of it filled)."""
         if client_order_id is not None:
-            venue = self._lookup(client_order_id)
+            venue = self._recent(client_order_id)
             if venue is None or venue.order.filled_quantity == 0:
                 return []
             owners = {venue.order_id: venue}
             since = venue.order.submitted_at
         else:
             owners = {v.order_id: v for v in self._orders("all", ORDERS_LIMIT)}
-            since = None
+            if not owners:
+                return []
+            times = [v.order.submitted_at for v in owners.values() if v.order.submitted_at]
+            since = min(times) if len(times) == len(owners) else None
         fills: dict[str, Fill] = {}
         for item in self._activities(since):
             try:

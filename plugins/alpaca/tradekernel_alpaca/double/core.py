@@ -126,6 +126,9 @@ class AlpacaDouble:
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str]] = []
         """Every request received: (method, path)."""
+        self.observers: list[Callable[[Request, Reply], None]] = []
+        """Called with every request and its answer, after the state changed and before
+        the answer leaves (a test may kill its client here: a crash during a submit)."""
         self.extensions: dict[str, Any] = {}
         """State of route modules other than the trading API (by module)."""
         self._failures: list[tuple[int, float | None]] = []
@@ -186,6 +189,8 @@ class AlpacaDouble:
                     f"{request.headers.get('apca-api-key-id', '')} secret "
                     f"{request.headers.get('apca-api-secret-key', '')})",
                 }
+            for observe in list(self.observers):
+                observe(request, reply)
             kind = "submit" if submit else "read"
             if self._lose[kind]:
                 self._lose[kind] -= 1
