@@ -157,7 +157,7 @@ def test_a_quote_the_venue_stopped_updating_keeps_its_old_time():
 
 
 def test_the_quote_is_as_old_as_its_oldest_part():
-    from tradekernel_alpaca.marketdata import parse_snapshot
+    from tradekernel_alpaca.marketwire import parse_snapshot
     from tradekernel_alpaca.wire import parse_json
 
     snap = {

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tradekernel.api import Bar, MarketSession, Quote
 from tradekernel_alpaca.double.data import DataAPI, ManualClock, feed_on, weekday_calendar
 from tradekernel_alpaca.http import AlpacaError
-from tradekernel_alpaca.marketdata import (
+from tradekernel_alpaca.marketwire import (
     parse_bars,
     parse_calendar,
     parse_clock,

@@ -8,11 +8,12 @@ cached for the cycle (the cycle is the market clock step: one :meth:`advance`, a
 kernel's ``current_cycle_id()``). The venue's session comes from ``/v2/calendar`` (once
 per New York day) and ``/v2/clock`` (again only when its next open or close has passed).
 
-Every answer is hostile input (:mod:`.wire`): a body that is not what the API promises is
-a clear :class:`~.http.AlpacaError` naming the field; a number that parses but cannot be a
-price (zero, negative, above the kernel's range) is passed on in the :class:`Quote` or
-:class:`Bar` for the kernel's data-quality screen to reject and name. A quote older than
-``[runtime] max_quote_age`` is the screen's ``stale_quote``: never a price to trade on.
+Every answer is hostile input (:mod:`.wire`, parsed by :mod:`.marketwire`): a body that
+is not what the API promises is a clear :class:`~.http.AlpacaError` naming the field; a
+number that parses but cannot be a price (zero, negative, above the kernel's range) is
+passed on in the :class:`Quote` or :class:`Bar` for the kernel's data-quality screen to
+reject and name. A quote older than ``[runtime] max_quote_age`` is the screen's
+``stale_quote``: never a price to trade on.
 """
 
 from __future__ import annotations
@@ -20,29 +21,30 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo
 
 from attrs import define, field
 from tradekernel.api import Bar, MarketSession, Quote, current_cycle_id, utcnow
 
 from .config import AlpacaConfig
-from .wire import BadResponse, array, decimal, obj, parse_json, text, timestamp
+from .marketwire import (
+    NEW_YORK,
+    SYMBOL,
+    parse_bars,
+    parse_calendar,
+    parse_clock,
+    parse_snapshot,
+)
+from .wire import BadResponse, obj, parse_json
 
 if TYPE_CHECKING:
     from .http import AlpacaHTTP
-
-NEW_YORK = ZoneInfo("America/New_York")
-"""The exchange's time zone (calendar times are New York local times)."""
 
 MAX_LIMIT = 10_000
 """Alpaca's largest page of bars."""
 
 _TIMEFRAME = re.compile(r"^([1-9][0-9]?)(Min|Hour|Day)$")
-_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,10}$")
-_HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
 def timeframe_seconds(value: str) -> int:
@@ -62,7 +64,7 @@ def _timeframe(_inst: object, _attribute: Any, value: str) -> None:
 
 
 def _symbols(_inst: object, attribute: Any, value: list[str]) -> None:
-    bad = [s for s in value if not isinstance(s, str) or not _SYMBOL.match(s)]
+    bad = [s for s in value if not isinstance(s, str) or not SYMBOL.match(s)]
     if bad:
         raise ValueError(
             f"{attribute.name}: expected tickers like 'AAPL' or 'BRK.B', got {bad[0]!r}"
@@ -211,7 +213,7 @@ class AlpacaMarketData:
     def quote(self, symbol: str) -> Quote | None:
         """The latest quote of ``symbol`` (from the cycle's snapshot), ``None`` when the
         venue has none or the symbol is not a ticker."""
-        if not isinstance(symbol, str) or not _SYMBOL.match(symbol):
+        if not isinstance(symbol, str) or not SYMBOL.match(symbol):
             return None
         with self._lock:
             key = self._cycle()
@@ -248,7 +250,7 @@ class AlpacaMarketData:
     def bars(self, symbol: str, limit: int) -> list[Bar]:
         """Up to the last ``limit`` bars of ``symbol`` (the last one may be forming),
         oldest first; ``[]`` for an unknown symbol."""
-        if not isinstance(symbol, str) or not _SYMBOL.match(symbol) or limit < 1:
+        if not isinstance(symbol, str) or not SYMBOL.match(symbol) or limit < 1:
             return []
         with self._lock:
             self._refresh_bars(symbol, min(int(limit), MAX_LIMIT))
@@ -398,105 +400,6 @@ class AlpacaMarketData:
     def close(self) -> None:
         """Close the HTTP client."""
         self.http.close()
-
-
-# -- parsers (pure; every one raises BadResponse on a malformed answer) ------------------
-
-
-def parse_snapshot(symbol: str, data: Any) -> Quote | None:
-    """The :class:`Quote` of one ``/v2/stocks/snapshots`` entry: ``last`` the latest trade
-    price, bid and ask from the latest quote (0 is Alpaca's empty side: ``None``), volume
-    the day bar's; its time is the OLDER of the trade's and the quote's (a price is as old
-    as its stalest part). ``None`` without a latest trade."""
-    snap = obj(data, f"{symbol} snapshot")
-    trade = snap.get("latestTrade")
-    if trade is None:
-        return None
-    trade = obj(trade, f"{symbol} latestTrade")
-    last = decimal(trade, "p", signed=True)
-    ts = timestamp(trade, "t")
-    bid = ask = None
-    if (raw := snap.get("latestQuote")) is not None:
-        quote = obj(raw, f"{symbol} latestQuote")
-        bid = _side(decimal(quote, "bp", required=False, signed=True))
-        ask = _side(decimal(quote, "ap", required=False, signed=True))
-        quoted = timestamp(quote, "t", required=False)
-        if quoted is not None and (bid is not None or ask is not None):
-            ts = min(ts, quoted)  # type: ignore[type-var]
-    volume = None
-    if (day := snap.get("dailyBar")) is not None:
-        volume = decimal(obj(day, f"{symbol} dailyBar"), "v", required=False, signed=True)
-    return Quote(symbol=symbol, ts=ts, last=last, bid=bid, ask=ask, volume=volume)
-
-
-def _side(value: Decimal | None) -> Decimal | None:
-    return None if value is not None and value == 0 else value
-
-
-def parse_bar(symbol: str, data: Any) -> Bar:
-    """One bar ``{"t", "o", "h", "l", "c", "v", ...}``: prices passed on as sent (signed)
-    for the kernel's screen; a missing field or a non-number is :class:`BadResponse`."""
-    bar = obj(data, f"{symbol} bar")
-    values = {k: decimal(bar, k, signed=True) for k in ("o", "h", "l", "c", "v")}
-    return Bar(
-        symbol=symbol,
-        ts=timestamp(bar, "t"),
-        open=values["o"],
-        high=values["h"],
-        low=values["l"],
-        close=values["c"],
-        volume=values["v"],
-    )
-
-
-def parse_bars(body: Any) -> dict[str, list[Bar]]:
-    """``{"bars": {"AAPL": [bar, ...]}, "next_page_token": ...}`` by symbol (a ``null``
-    ``bars``, as Alpaca sends for no data, is none)."""
-    bars = obj(body, "bars response").get("bars")
-    if bars is None:
-        return {}
-    out: dict[str, list[Bar]] = {}
-    for symbol, rows in obj(bars, "bars").items():
-        if not isinstance(symbol, str) or not _SYMBOL.match(symbol):
-            raise BadResponse("bars: not a valid symbol key")
-        out[symbol] = [parse_bar(symbol, row) for row in array(rows, f"{symbol} bars")]
-    return out
-
-
-def parse_clock(body: Any) -> tuple[datetime, bool, datetime, datetime]:
-    """``/v2/clock``: ``(timestamp, is_open, next_open, next_close)``, times UTC."""
-    clock = obj(body, "clock")
-    is_open = clock.get("is_open")
-    if not isinstance(is_open, bool):
-        raise BadResponse("is_open: expected true or false")
-    stamp, opens, closes = (timestamp(clock, k) for k in ("timestamp", "next_open", "next_close"))
-    return stamp, is_open, opens, closes  # type: ignore[return-value]
-
-
-def parse_calendar(body: Any) -> dict[date, tuple[datetime, datetime]]:
-    """``/v2/calendar``: each trading day's open and close (New York ``HH:MM``), as UTC
-    datetimes by date. A close not after the open is :class:`BadResponse`."""
-    out: dict[date, tuple[datetime, datetime]] = {}
-    for row in array(body, "calendar"):
-        entry = obj(row, "calendar day")
-        raw = text(entry, "date")
-        try:
-            day = date.fromisoformat(raw or "")
-        except ValueError:
-            raise BadResponse("date: expected YYYY-MM-DD") from None
-        opens, closes = (_local(day, text(entry, k) or "", k) for k in ("open", "close"))
-        if closes <= opens:
-            raise BadResponse(f"close: not after open on {day}")
-        out[day] = (opens, closes)
-    return out
-
-
-def _local(day: date, value: str, key: str) -> datetime:
-    match = _HHMM.match(value)
-    if not match:
-        raise BadResponse(f"{key}: expected HH:MM")
-    local = time(int(match.group(1)), int(match.group(2)))
-    return datetime.combine(day, local, NEW_YORK).astimezone(UTC)
 
 
 def _dates(start: date, end: date) -> list[date]:

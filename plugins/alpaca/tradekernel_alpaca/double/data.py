@@ -30,32 +30,35 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 
-NEW_YORK = ZoneInfo("America/New_York")
-"""The exchange's time zone: calendar times and daily bars are New York time."""
+from .market_time import (
+    MALFORMATIONS,
+    NEW_YORK,
+    CalendarDay,
+    ManualClock,
+    malformed_body,
+    offset_time,
+    rfc3339,
+    weekday_calendar,
+)
+
+__all__ = [
+    "MALFORMATIONS",
+    "CalendarDay",
+    "DataAPI",
+    "ManualClock",
+    "feed_on",
+    "market",
+    "rfc3339",
+    "timeframe_minutes",
+    "weekday_calendar",
+]
 
 TIMEFRAME = re.compile(r"^(\d{1,2})(Min|T|Hour|H|Day|D|Week|W|Month|M)$")
 _UNITS = {"Min": "Min", "T": "Min", "Hour": "Hour", "H": "Hour", "Day": "Day", "D": "Day"}
 _UNITS.update({"Week": "Week", "W": "Week", "Month": "Month", "M": "Month"})
-
-MALFORMATIONS = ("truncated", "not_json", "wrong_types", "nan", "huge", "negative", "escape")
-"""What :meth:`DataAPI.malform_next` can make of the next body."""
-
-
-def rfc3339(when: datetime, nanos: bool = True) -> str:
-    """``when`` as Alpaca writes it: UTC with ``Z``, nanoseconds for quotes and trades."""
-    when = when.astimezone(UTC)
-    if not nanos:
-        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond:06d}123Z"
-
-
-def _offset_time(when: datetime) -> str:
-    """A clock time as ``/v2/clock`` writes it: New York time with its offset."""
-    return when.astimezone(NEW_YORK).isoformat()
 
 
 def timeframe_minutes(value: str) -> int | None:
@@ -73,47 +76,6 @@ def timeframe_minutes(value: str) -> int | None:
     if unit == "Day" and amount == 1:
         return 24 * 60
     return None
-
-
-@dataclass
-class CalendarDay:
-    """One trading day of the exchange calendar (New York local times)."""
-
-    day: date
-    open: time = time(9, 30)
-    close: time = time(16, 0)
-
-    def json(self) -> dict[str, str]:
-        return {
-            "date": self.day.isoformat(),
-            "open": self.open.strftime("%H:%M"),
-            "close": self.close.strftime("%H:%M"),
-            "session_open": "0400",
-            "session_close": "2000",
-            "settlement_date": (self.day + timedelta(days=1)).isoformat(),
-        }
-
-    def bounds(self) -> tuple[datetime, datetime]:
-        """The session's open and close, UTC."""
-        opens = datetime.combine(self.day, self.open, NEW_YORK).astimezone(UTC)
-        closes = datetime.combine(self.day, self.close, NEW_YORK).astimezone(UTC)
-        return opens, closes
-
-
-def weekday_calendar(start: date, end: date, holidays: dict[date, time | None] | None = None):
-    """Weekdays from ``start`` to ``end``: 09:30-16:00 New York, except ``holidays``
-    (``None``: closed; a time: an early close)."""
-    holidays = holidays or {}
-    days = []
-    day = start
-    while day <= end:
-        if day.weekday() < 5:
-            if day not in holidays:
-                days.append(CalendarDay(day))
-            elif holidays[day] is not None:
-                days.append(CalendarDay(day, close=holidays[day]))
-        day += timedelta(days=1)
-    return days
 
 
 @dataclass
@@ -275,7 +237,7 @@ class DataAPI:
             except _Refused as exc:
                 status, body = exc.status, exc.body()
             if self._malform and status == 200:
-                return status, _malformed(body, self._malform.pop(0))
+                return status, malformed_body(body, self._malform.pop(0))
             return status, json.dumps(body).encode()
 
     def _budget(self, now: datetime) -> dict[str, str]:
@@ -423,10 +385,10 @@ class DataAPI:
         next_open = next((o for o, _ in sessions if o > now), now + timedelta(days=365))
         next_close = next((c for _, c in sessions if c > now), now + timedelta(days=365))
         return {
-            "timestamp": _offset_time(now),
+            "timestamp": offset_time(now),
             "is_open": is_open,
-            "next_open": _offset_time(next_open),
-            "next_close": _offset_time(next_close),
+            "next_open": offset_time(next_open),
+            "next_close": offset_time(next_close),
         }
 
     def _calendar_json(self, params: dict[str, str], now: datetime) -> list[dict[str, str]]:
@@ -504,45 +466,6 @@ def _aggregate(minutes: list[dict[str, Any]], period: int) -> list[dict[str, Any
 
 def _bar_json(bar: dict[str, Any]) -> dict[str, Any]:
     return dict(bar, t=rfc3339(bar["t"], nanos=False))
-
-
-def _malformed(body: Any, how: str) -> bytes:
-    text = json.dumps(body)
-    if how == "truncated":
-        return text[: max(1, len(text) // 2)].encode()
-    if how == "not_json":
-        return b"<html><body>502 Bad Gateway</body></html>"
-    replacements = {
-        "wrong_types": lambda v: "abc" if isinstance(v, float) else ["x"],
-        "nan": lambda v: float("nan") if isinstance(v, float) else v,
-        "huge": lambda v: 1e300 if isinstance(v, float) else v,
-        "negative": lambda v: -abs(v) if isinstance(v, float) else v,
-        "escape": lambda v: "\x1b[2J\x1b]0;pwned\x07" if isinstance(v, str) else v,
-    }
-    return json.dumps(_walk(body, replacements[how])).encode()
-
-
-def _walk(value: Any, change: Callable[[Any], Any]) -> Any:
-    if isinstance(value, dict):
-        return {k: _walk(v, change) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk(v, change) for v in value]
-    return change(value)
-
-
-class ManualClock:
-    """A clock a test moves by hand, shared by the double and the feed under test."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        """Move the clock forward (``minutes=1``, ``seconds=30`` ...) and return it."""
-        self.now += timedelta(**delta)
-        return self.now
 
 
 def feed_on(venue: DataAPI, *, sleep: Callable[[float], None] | None = None, **config: Any):
