@@ -313,3 +313,34 @@ def test_the_monitors_lookup_then_fills_costs_one_lookup(broker, venue, order) -
     assert venue.double.requests.count(lookups) - before == 1
     venue.fill(placed.client_order_id)
     assert len(broker.fills(placed.client_order_id)) == 2  # used once: looked up again
+
+
+def test_numbers_are_sent_in_plain_notation(broker, venue, order) -> None:
+    placed = broker.submit(
+        order(quantity=Decimal("1E+1"), order_type="limit", limit_price=Decimal("1.05E+2"))
+    )
+    stored = venue.double.trading.order_by_client_id(placed.client_order_id)
+    assert (stored["qty"], stored["limit_price"]) == ("10", "105")
+
+
+def test_every_broker_event_is_in_the_catalogue(broker, venue, events, order) -> None:
+    import json
+
+    from tradekernel.api import Event, encode_line, validate_event
+
+    placed = broker.submit(order())
+    venue.set_status(placed.client_order_id, "mystery")
+    broker.get_order(placed.client_order_id)  # unknown_status
+    venue.fail_next(429, reset_after=1.0)
+    broker.account()  # rate_limit + request_retried
+    venue.lose_next_response()
+    with pytest.raises(SubmitOutcomeUnknown):
+        broker.submit(order())  # outcome_unknown
+    kinds = set()
+    for stage, kind, fields in events:
+        fields = dict(fields)
+        severity = fields.pop("severity", "info")
+        event = Event(stage=stage, kind=kind, fields=fields, severity=severity)
+        assert validate_event(json.loads(encode_line(event))) == [], (kind, fields)
+        kinds.add(kind)
+    assert kinds == {"unknown_status", "rate_limit", "request_retried", "outcome_unknown"}

@@ -67,6 +67,11 @@ monitor asks ``get_order`` then ``fills``: one lookup serves both)."""
 _SEEN_MAX = 1024
 
 
+def _plain(number: Decimal) -> str:
+    """``number`` in plain notation (``10``, never ``1E+1``: Alpaca reads decimals)."""
+    return format(number, "f")
+
+
 class AlpacaBroker:
     """Places and tracks orders of one Alpaca account. ``submit`` is idempotent on the
     client order id (Alpaca refuses a second order with the same id) and never resent."""
@@ -141,7 +146,7 @@ class AlpacaBroker:
             )
         payload: dict[str, Any] = {
             "symbol": request.symbol,
-            "qty": str(request.quantity),
+            "qty": _plain(request.quantity),
             "side": str(request.side),
             "type": str(request.order_type),
             "time_in_force": str(request.time_in_force),
@@ -150,7 +155,7 @@ class AlpacaBroker:
         if request.order_type is OrderType.LIMIT:
             if request.limit_price is None:
                 raise BrokerRejected("a limit order needs a limit price", "no_limit_price")
-            payload["limit_price"] = str(request.limit_price)
+            payload["limit_price"] = _plain(request.limit_price)
         try:
             response = self.http.send_once("POST", "/v2/orders", json=payload)
         except SubmitOutcomeUnknown as exc:

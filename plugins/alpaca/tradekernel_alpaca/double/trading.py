@@ -58,6 +58,11 @@ def iso(when: datetime | None) -> str | None:
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _s(value: Any) -> str:
+    """A JSON string as Alpaca writes numbers: plain notation, never ``1E+2``."""
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
 def _number(value: Any) -> Decimal | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -142,7 +147,7 @@ class TradingState:
             cumulative = done + amount
             old_avg = Decimal(order["filled_avg_price"] or 0)
             avg = (old_avg * done + at * amount) / cumulative
-            order["filled_qty"] = str(cumulative)
+            order["filled_qty"] = _s(cumulative)
             order["filled_avg_price"] = format(avg.quantize(Decimal("0.0001")).normalize(), "f")
             order["status"] = "filled" if cumulative == qty else "partially_filled"
             order["updated_at"] = iso(now)
@@ -154,13 +159,13 @@ class TradingState:
                 "activity_type": "FILL",
                 "transaction_time": iso(now),
                 "type": "fill" if cumulative == qty else "partial_fill",
-                "price": str(at),
-                "qty": str(amount),
+                "price": _s(at),
+                "qty": _s(amount),
                 "side": order["side"],
                 "symbol": order["symbol"],
-                "leaves_qty": str(qty - cumulative),
+                "leaves_qty": _s(qty - cumulative),
                 "order_id": order["id"],
-                "cum_qty": str(cumulative),
+                "cum_qty": _s(cumulative),
                 "order_status": order["status"],
             }
             self.activities.append(activity)
@@ -205,14 +210,14 @@ class TradingState:
             "status": "ACTIVE",
             "crypto_status": "ACTIVE",
             "currency": "USD",
-            "buying_power": str(power),
-            "regt_buying_power": str(power),
+            "buying_power": _s(power),
+            "regt_buying_power": _s(power),
             "daytrading_buying_power": "0",
-            "non_marginable_buying_power": str(power),
-            "options_buying_power": str(power),
-            "cash": str(self.cash),
+            "non_marginable_buying_power": _s(power),
+            "options_buying_power": _s(power),
+            "cash": _s(self.cash),
             "accrued_fees": "0",
-            "portfolio_value": str(equity),
+            "portfolio_value": _s(equity),
             "pattern_day_trader": False,
             "trading_blocked": False,
             "transfers_blocked": False,
@@ -221,10 +226,10 @@ class TradingState:
             "trade_suspended_by_user": False,
             "multiplier": "1",
             "shorting_enabled": True,
-            "equity": str(equity),
-            "last_equity": str(equity),
-            "long_market_value": str(long_value),
-            "short_market_value": str(short_value),
+            "equity": _s(equity),
+            "last_equity": _s(equity),
+            "long_market_value": _s(long_value),
+            "short_market_value": _s(short_value),
             "initial_margin": "0",
             "maintenance_margin": "0",
             "last_maintenance_margin": "0",
@@ -240,30 +245,30 @@ class TradingState:
         pnl = (price - avg) * qty
         asset = self.assets.get(symbol, {})
         return {
-            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)),
+            "asset_id": _s(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)),
             "symbol": symbol,
             "exchange": asset.get("exchange", "NASDAQ"),
             "asset_class": "us_equity",
             "asset_marginable": True,
-            "avg_entry_price": str(avg),
-            "qty": str(qty),
-            "qty_available": str(qty),
+            "avg_entry_price": _s(avg),
+            "qty": _s(qty),
+            "qty_available": _s(qty),
             "side": "long" if qty > 0 else "short",
-            "market_value": str(value),
-            "cost_basis": str(cost),
-            "unrealized_pl": str(pnl),
-            "unrealized_plpc": str((pnl / cost).quantize(Decimal("0.0001")) if cost else 0),
-            "unrealized_intraday_pl": str(pnl),
+            "market_value": _s(value),
+            "cost_basis": _s(cost),
+            "unrealized_pl": _s(pnl),
+            "unrealized_plpc": _s((pnl / cost).quantize(Decimal("0.0001")) if cost else 0),
+            "unrealized_intraday_pl": _s(pnl),
             "unrealized_intraday_plpc": "0",
-            "current_price": str(price),
-            "lastday_price": str(price),
+            "current_price": _s(price),
+            "lastday_price": _s(price),
             "change_today": "0",
         }
 
     def asset_json(self, symbol: str) -> dict[str, Any]:
         asset = self.assets[symbol]
         return {
-            "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)),
+            "id": _s(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)),
             "class": "us_equity",
             "exchange": asset["exchange"],
             "symbol": symbol,
@@ -287,7 +292,7 @@ class TradingState:
         now = iso(self.now())
         limit = body.get("limit_price")
         return {
-            "id": str(uuid.uuid4()),
+            "id": _s(uuid.uuid4()),
             "client_order_id": client_order_id,
             "created_at": now,
             "updated_at": now,
@@ -299,11 +304,11 @@ class TradingState:
             "replaced_at": None,
             "replaced_by": None,
             "replaces": None,
-            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, body["symbol"])),
+            "asset_id": _s(uuid.uuid5(uuid.NAMESPACE_DNS, body["symbol"])),
             "symbol": body["symbol"],
             "asset_class": "us_equity",
             "notional": None,
-            "qty": str(qty),
+            "qty": _s(qty),
             "filled_qty": "0",
             "filled_avg_price": None,
             "order_class": "",
@@ -312,7 +317,7 @@ class TradingState:
             "side": body["side"],
             "position_intent": "buy_to_open" if body["side"] == "buy" else "sell_to_close",
             "time_in_force": body["time_in_force"],
-            "limit_price": None if limit is None else str(Decimal(str(limit))),
+            "limit_price": None if limit is None else _s(Decimal(str(limit))),
             "stop_price": None,
             "status": "accepted",
             "extended_hours": bool(body.get("extended_hours", False)),
