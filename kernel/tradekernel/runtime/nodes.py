@@ -58,6 +58,10 @@ class Nodes:
     _executor: Executor | None
     _quality: DataQuality | None = None
     _unknown_orders: set[str]
+    _fills_due: set[str]
+    """Intents whose order was first recorded already terminal (a submit answered filled,
+    a reconcile found it done): the monitor, which polls open orders only, collects
+    their fills once."""
     _none_since: dict[str, tuple[int, int]]
     _skill_specs: dict[str, ComponentSpec]
     mode: str
@@ -522,13 +526,49 @@ class Nodes:
                 )
                 continue
             if result.outcome == "submitted":
+                self._fills_due.add(record.intent.id)
                 state.submitted.append(record.intent.id)
                 self.ledger.note_order(record.intent.symbol, state.as_of or self.clock())
             elif result.outcome == "failed":
                 state.failed.append(record.intent.id)
 
+    def _record_fills(self, broker: Any, record: Any, state: CycleState) -> None:
+        cid = record.client_order_id
+        for fill in broker.fills(cid):
+            if self.store.record_fill(fill, intent_id=record.intent.id):
+                state.fills += 1
+                self.kernel.emit(
+                    "monitor",
+                    "fill",
+                    intent_id=record.intent.id,
+                    client_order_id=cid,
+                    fill_id=fill.fill_id,
+                    symbol=fill.symbol,
+                    side=str(fill.side),
+                    quantity=str(fill.quantity),
+                    price=str(fill.price),
+                    commission=str(fill.commission),
+                )
+
+    def _collect_due_fills(self, broker: Any, state: CycleState) -> None:
+        """Fills of orders recorded terminal before the monitor saw them fill (an open
+        order's are read by the monitor loop): asked once, only when the store holds
+        less than the order's filled quantity."""
+        for intent_id in sorted(self._fills_due):
+            record = self.store.get(intent_id)
+            filled = record.filled_quantity or Decimal(0)
+            if record.order_status not in OPEN_ORDER_STATES and filled > 0:
+                recorded = sum(
+                    (f.quantity for f in self.store.fills(record.client_order_id)), Decimal(0)
+                )
+                if recorded < filled:
+                    self._record_fills(broker, record, state)
+            self._fills_due.discard(intent_id)
+
     def _node_monitor(self, state: CycleState) -> None:
         broker = self.kernel.component("broker")
+        if self._fills_due:
+            self._collect_due_fills(broker, state)
         working = self._listed(
             "working",
             lambda: self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True),
@@ -546,21 +586,7 @@ class Nodes:
             if cid in self._unknown_orders:  # known again: a later loss is reported anew
                 self._unknown_orders.discard(cid)
                 self.store.mark_order_known(cid)
-            for fill in broker.fills(cid):
-                if self.store.record_fill(fill, intent_id=record.intent.id):
-                    state.fills += 1
-                    self.kernel.emit(
-                        "monitor",
-                        "fill",
-                        intent_id=record.intent.id,
-                        client_order_id=cid,
-                        fill_id=fill.fill_id,
-                        symbol=fill.symbol,
-                        side=str(fill.side),
-                        quantity=str(fill.quantity),
-                        price=str(fill.price),
-                        commission=str(fill.commission),
-                    )
+            self._record_fills(broker, record, state)
             if order.status != record.order_status:
                 self.store.upsert_order(order, intent_id=record.intent.id)
                 self.kernel.emit(

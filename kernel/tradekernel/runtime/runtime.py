@@ -18,7 +18,7 @@ from loguru import logger
 from ..approval import ApprovalService
 from ..errors import ConfigError, RefusedError, TradekernelError
 from ..events import new_id, scope
-from ..execution import Executor
+from ..execution import RECENT_SENT, Executor
 from ..kernel import Kernel
 from ..models import CLIENT_ORDER_ID_PREFIX, Decision, utcnow
 from ..store import IntentState, StateLost, Store
@@ -27,7 +27,7 @@ from ..store.db import DB_FILENAME
 from .control import CircuitBreaker, Control
 from .ledger import TradeLedger
 from .mode import ResolvedMode, resolve_mode
-from .nodes import Nodes
+from .nodes import OPEN_ORDER_STATES, Nodes
 from .plan import PLAN, NodeSpec
 from .stage import check_stage, current_digest
 from .state import CycleState
@@ -99,6 +99,7 @@ class Runtime(Nodes):
         self.ledger = TradeLedger()
         self._executor: Executor | None = None
         self._unknown_orders: set[str] = set()
+        self._fills_due: set[str] = set()
         self._none_since: dict[str, tuple[int, int]] = {}
         self._skill_specs: dict[str, Any] = {}
         self._stage_checked: tuple[Any, ...] | None = None
@@ -160,6 +161,13 @@ class Runtime(Nodes):
             self._refuse_unknown_broker_orders()
             self._cancel_leftover_proposals()
             results = [] if self.mode == "shadow" else list(self.executor.reconcile())
+            # orders found done by a reconcile (this one or `intents reconcile`) or answered
+            # filled: their fills are collected by the first monitor
+            self._fills_due.update(
+                r.id
+                for r in self.store.latest_intents("submitted", RECENT_SENT)
+                if r.order_status not in OPEN_ORDER_STATES and r.filled_quantity
+            )
             self.approvals.expire_due()
             # Executing intents count through the guards' commitments, not here.
             sent = [
