@@ -8,6 +8,7 @@ writing the cycle's :class:`CycleState`, reaching plugins only through the kerne
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -618,9 +619,8 @@ class Nodes:
                 continue
             health = self.router.health.get(record.broker) if self.router else None
             try:
-                order = health.timed(lambda: broker.get_order(cid), "lookup") if health else (
-                    broker.get_order(cid)
-                )
+                lookup = functools.partial(broker.get_order, cid)
+                order = health.timed(lookup, "lookup") if health else lookup()
             except Exception:
                 if health is None:
                     raise

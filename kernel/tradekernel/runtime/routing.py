@@ -18,6 +18,7 @@ health, and the account view across brokers (docs/brokers.md, "Several brokers" 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -143,10 +144,8 @@ class Router:
                 self.available[name] = False
                 continue
             if health.state != "closed" and health.breaker.allow():  # open -> half-open
-                try:
+                with contextlib.suppress(Exception):  # counted: open again for a cooldown
                     health.timed(self.broker(name).account, "probe")
-                except Exception:
-                    pass  # counted: open again for another cooldown
             self.available[name] = health.state == "closed"
         self._chosen = {}
         return dict(self.available)
