@@ -285,7 +285,7 @@ asset_classes = {crypto = ["*/USDT"]}
 
 
 def test_disabled_broker_takes_no_new_intent_and_the_switch_is_journaled(agent, kernel_factory):
-    kernel, rec, faults, _ = agent()
+    kernel, _, _, _ = agent()
     path = kernel_factory.directory / "plugins.toml"
     result = invoke(
         [
@@ -330,12 +330,6 @@ def test_account_view_adds_one_currency_and_refuses_to_mix():
 
 
 def test_first_matching_route_wins():
-    routing = RoutingSettings(
-        routes=[
-            {"symbols": ["*/USDT"], "broker": "binance"},
-            {"symbols": ["BTC/*"], "broker": "kraken"},
-        ]
-    )
     from tradekernel.serde import structure
 
     routing = structure(
@@ -364,7 +358,8 @@ def test_first_matching_route_wins():
             "[routing] default: 'b' is not in [components] brokers",
         ),
         (
-            '[components]\nbrokers = ["a", "b"]\n[routing]\nroutes = [{symbols = ["X"], broker = "a", secondary = "c"}]\n',
+            '[components]\nbrokers = ["a", "b"]\n[routing]\n'
+            'routes = [{symbols = ["X"], broker = "a", secondary = "c"}]\n',
             "[routing] routes[0].secondary: 'c'",
         ),
         (
@@ -372,7 +367,8 @@ def test_first_matching_route_wins():
             "routes[0]: give symbols",
         ),
         (
-            '[components]\nbrokers = ["a"]\n[routing]\nroutes = [{asset_class = "fx", broker = "a"}]\n',
+            '[components]\nbrokers = ["a"]\n[routing]\n'
+            'routes = [{asset_class = "fx", broker = "a"}]\n',
             "routes[0].asset_class: 'fx' is not in [routing] asset_classes",
         ),
         (
@@ -396,7 +392,8 @@ def test_config_errors_name_file_section_and_key(tmp_path, text, message):
 def test_use_naming_no_component_is_a_config_error(tmp_path):
     path = tmp_path / "plugins.toml"
     path.write_text(
-        f'[kernel]\nstate_dir = "{tmp_path}"\n[components]\nbrokers = ["x"]\n[broker.x]\nuse = "papr"\n'
+        f'[kernel]\nstate_dir = "{tmp_path}"\n[components]\nbrokers = ["x"]\n'
+        '[broker.x]\nuse = "papr"\n'
     )
     result = invoke(["--config", str(path), "config", "check"])
     assert result.exit_code == 2
@@ -410,7 +407,8 @@ def test_instances_build_only_their_component_and_are_listed(tmp_path):
     path = tmp_path / "plugins.toml"
     path.write_text(
         f'[kernel]\nstate_dir = "{tmp_path / "s"}"\n[components]\nbrokers = ["x", "y"]\n'
-        '[broker.x]\nuse = "paper"\ndb = "x.db"\ncash = 500\n[broker.y]\nuse = "paper"\ndb = "y.db"\n'
+        '[broker.x]\nuse = "paper"\ndb = "x.db"\ncash = 500\n'
+        '[broker.y]\nuse = "paper"\ndb = "y.db"\n'
     )
     result = invoke(["--config", str(path), "config", "check"])
     assert result.exit_code == 0, result.stderr
