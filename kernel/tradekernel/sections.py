@@ -369,6 +369,7 @@ ALERT_RULES = (
     "skill_fallbacks",
     "invalid_events",
     "data_quality_rejections",
+    "broker_failovers",
 )
 """Names of the alert rules (``tradekernel_ops.alerts``, distribution ``tradekernel-ops``),
 in evaluation order."""
@@ -410,6 +411,8 @@ class AlertsSettings:
     invalid_events_max: int | None = field(default=None, validator=non_negative_or_none)
     data_quality_rejections_max: int | None = field(default=None, validator=non_negative_or_none)
     """Bars and quotes the runtime's market data screen rejected today."""
+    broker_failovers_max: int | None = field(default=None, validator=non_negative_or_none)
+    """Routing failovers and holds (``routing.failover``/``held``) today."""
 
 
 def _patterns(_inst: Any, attribute: attrs.Attribute, value: list[str]) -> None:
