@@ -332,7 +332,7 @@ def rule_broker_failovers(policy: Policy, obs: Observations) -> RuleResult:
     def count(_: list[Event]) -> tuple[int, str]:
         moved = [e for e in obs.of("routing") if e.kind in ("failover", "held")]
         by = Counter(
-            f"{e.kind}:{e.fields.get('intent_id') and 'intent' or e.fields.get('primary')}"
+            f"{e.kind}:{'intent' if e.fields.get('intent_id') else e.fields.get('primary')}"
             for e in moved
         )
         detail = f"{len(moved)} routing failover/held event(s) today"
