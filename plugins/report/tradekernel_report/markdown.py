@@ -232,6 +232,23 @@ def _orders(o: Mapping[str, Any]) -> list[str]:
     return out + _table(["symbol", "fills", "quantity", "notional"], rows)
 
 
+def _routing(g: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The broker failover line, when any routing decision was made."""
+    if not g["decisions"] and not g["unhealthy_by_broker"]:
+        return []
+    return [
+        (
+            "broker failovers / failbacks / held intents",
+            f"{g['failovers']} / {g['failbacks']} / {g['held_intents']}"
+            + (
+                f" (unhealthy: {_dist(g['unhealthy_by_broker'])})"
+                if g["unhealthy_by_broker"]
+                else ""
+            ),
+        )
+    ]
+
+
 def _resilience(r: Mapping[str, Any]) -> list[str]:
     b, d = r["breaker"], r["degrade"]
     out = _section(
@@ -264,6 +281,7 @@ def _resilience(r: Mapping[str, Any]) -> list[str]:
             ),
             ("cycles waiting on cooldown", r["cooldown_waits"]),
             ("cycles skipped while paused", r["paused_cycles"]),
+            *_routing(r["routing"]),
         ],
     )
     rows = [
