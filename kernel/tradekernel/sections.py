@@ -278,6 +278,7 @@ def _default_routes() -> list[NotifyRoute]:
                 "control.paused",
                 "control.resumed",
                 "budget.exhausted",
+                "routing.*",
             ]
         ),
         NotifyRoute(kinds=["alerts.*"]),
