@@ -5,6 +5,7 @@ submit whose answer is lost after the venue took the order."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -308,6 +309,10 @@ def test_disabled_broker_takes_no_new_intent_and_the_switch_is_journaled(agent, 
         assert runtime.store.get(state.submitted[0]).broker == "beta"
         rows = [r for r in runtime.store.journal_rows("control:broker_disabled.alpha")]
         assert rows and rows[-1].actor == "ops"
+        listed = invoke(["--config", str(path), "intents", "list", "--broker", "beta", "--json"])
+        assert [i["broker"] for i in json.loads(listed.stdout)["intents"]] == ["beta"]
+        none = invoke(["--config", str(path), "intents", "list", "--broker", "alpha", "--json"])
+        assert json.loads(none.stdout)["intents"] == []
     bad = invoke(["--config", str(path), "control", "broker", "enable", "omega"])
     assert bad.exit_code == 2 and "omega" in bad.stderr
 

@@ -87,6 +87,7 @@ def intents() -> None:
     help="Only intents in this state.",
 )
 @click.option("--cycle", "cycle_id", help="Only intents of this cycle.")
+@click.option("--broker", help="Only intents routed to this broker.")
 @click.option("--limit", type=int, help="At most this many.")
 @click.option(
     "--stuck-after",
@@ -98,6 +99,7 @@ def list_cmd(
     app: AppContext,
     state: str | None,
     cycle_id: str | None,
+    broker: str | None,
     limit: int | None,
     stuck_after: str | None,
     as_json: bool,
@@ -119,7 +121,11 @@ def list_cmd(
         records: list[Any] = []
     else:
         with store:
-            records = store.list_intents(state=state, cycle_id=cycle_id, limit=limit)
+            records = store.list_intents(
+                state=state, cycle_id=cycle_id, limit=None if broker else limit
+            )
+    if broker is not None:
+        records = [r for r in records if r.broker == broker][:limit]
     stuck = []
     if threshold is not None:
         cutoff = utcnow() - timedelta(seconds=float(threshold))
@@ -259,17 +265,20 @@ def cancel(app: AppContext, intent_id: str, by: str, reason: str) -> None:
     _decide(app, "cancel", intent_id, by, reason)
 
 
-def _executor(app: AppContext, store: Any) -> Any:
+def _executor(app: AppContext, store: Any, name: str | None = None) -> Any:
+    """The executor on broker ``name`` (the default broker when it is not configured)."""
     from ..execution import Executor
 
     settings = app.settings()
-    broker = app.kernel().component("broker")
+    names = app.kernel().selected("broker")
+    name = name if name in names else settings.components.broker
     return Executor(
         store,
-        broker,
-        broker_name=settings.components.broker,
+        app.kernel().component("broker", name),
+        broker_name=name,
         settings=settings,
         emit=safe_emit(app),
+        peers=frozenset(names) - {name},
     )
 
 
@@ -284,7 +293,11 @@ def reconcile(app: AppContext, as_json: bool) -> None:
     # A running agent owns its executing intents and reconciles them at its own start.
     lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
     with lock, open_store(app, wired=True) as store:
-        results = _executor(app, store).reconcile()
+        results = [
+            r
+            for name in app.kernel().selected("broker")
+            for r in _executor(app, store, name).reconcile()
+        ]
     if as_json:
         echo_json([unstructure(r) for r in results])
         return
@@ -305,8 +318,8 @@ def preflight(app: AppContext, intent_id: str, as_json: bool) -> None:
     from ..serde import unstructure
 
     with open_store(app) as store:
-        store.get(intent_id)
-        denials = _executor(app, store).preflight(intent_id)
+        record = store.get(intent_id)
+        denials = _executor(app, store, record.broker).preflight(intent_id)
     if as_json:
         echo_json({"intent_id": intent_id, "ok": not denials, "denials": unstructure(denials)})
     else:
