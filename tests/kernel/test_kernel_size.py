@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 15_800
+CEILING = 16_400
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit."""
 
 MOVED = {
