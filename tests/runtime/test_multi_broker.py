@@ -245,23 +245,29 @@ def test_both_brokers_down_hold_intents_and_send_nothing(agent):
 
 def test_flapping_health_never_moves_a_route_within_a_cycle(agent):
     kernel, rec, faults, scripted = agent()
-    scripted.script = [buys("AAA", "BBB") for _ in range(8)]
+    scripted.script = [buys("AAA", "BBB") for _ in range(10)]
     clock = Clock()
+    routes = []
     with Runtime(kernel, clock=clock) as runtime:
         runtime.start()
-        for _ in range(6):
+        for i in range(8):
             faults.down.clear()
-            faults.lose.add("alpha")  # alpha fails its first submit of every cycle
+            faults.lose.add("alpha")  # alpha loses its first submit whenever it gets one
+            if i and i % 2 == 0:
+                clock.now += timedelta(hours=2)  # alpha's cooldown passes: tried again
+            beta_before = len(venue_ids(faults)["beta"])
             state = runtime.run_cycle()
             brokers = {runtime.store.get(i).broker for i in state.proposed}
             assert len(brokers) == 1, f"one cycle routed to {brokers}"
-            clock.now += timedelta(hours=2)  # alpha is tried again next cycle
-        no_duplicates(faults)
-        # a failover and a failback at most once per cycle each
-        assert len(rec.of("routing", "failover")) <= 6
-        assert len(rec.of("routing", "failback")) <= 6
+            routes.append(brokers.pop())
+            if routes[-1] == "alpha":  # alpha failed mid-cycle: nothing of it went to beta
+                assert len(venue_ids(faults)["beta"]) == beta_before
+        assert routes == ["alpha", "beta"] * 4  # once per cycle at most, never within one
+        assert len(rec.of("routing", "failover")) == 4
+        assert len(rec.of("routing", "failback")) == 3
         for record in runtime.store.list_intents(state="executing"):
             assert record.broker == "alpha"
+    no_duplicates(faults)
 
 
 def test_routing_by_pattern_and_asset_class(agent):
