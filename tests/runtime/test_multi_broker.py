@@ -340,6 +340,18 @@ def test_account_view_adds_one_currency_and_refuses_to_mix():
     assert account.cash == 110 and account.currency == "USD"
 
 
+def test_brokers_in_two_currencies_stop_the_start(agent):
+    kernel, _, faults, _ = agent()
+    with Runtime(kernel, clock=Clock()) as runtime:
+        runtime.kernel.component("broker", "beta")
+        faults.brokers["beta"].account = lambda: Account(
+            cash=Decimal(1), equity=Decimal(1), currency="EUR"
+        )
+        with pytest.raises(ConfigError, match="EUR"):
+            runtime.start()
+        assert not venue_ids(faults)["alpha"] and not venue_ids(faults)["beta"]
+
+
 def test_first_matching_route_wins():
     from tradekernel.serde import structure
 

@@ -163,6 +163,8 @@ class Runtime(Nodes):
             )
             for name in self.kernel.selected("broker"):
                 self._refuse_unknown_broker_orders(name)
+            if self.router is not None:  # currencies that cannot be added stop it here
+                self._aggregate()
             self._cancel_leftover_proposals()
             results = []
             if self.mode != "shadow":
