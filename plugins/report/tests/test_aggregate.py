@@ -413,3 +413,17 @@ def test_routing_failovers_holds_and_health_per_broker():
     assert "1 / 1 / 1" in line and "binance" in line
     quiet = resilience([], window)
     assert not any("broker failovers" in x for x in _resilience(quiet))
+
+
+def test_orders_submitted_by_broker():
+    from tradekernel.api import Event
+    from tradekernel_report.markdown import _orders
+    from tradekernel_report.trading import orders
+
+    def sub(broker):
+        return Event("executor", "submitted", {"intent_id": "i", "broker": broker})
+
+    o = orders([sub("binance"), sub("binance"), sub("kraken")])
+    assert o["submitted_by_broker"] == {"binance": 2, "kraken": 1}
+    assert "| submitted | 3 (binance: 2, kraken: 1) |" in _orders(o)
+    assert "| submitted | 1 |" in _orders(orders([sub("paper")]))

@@ -209,7 +209,12 @@ def _orders(o: Mapping[str, Any]) -> list[str]:
     out = _section(
         "## Orders and fills",
         [
-            ("submitted", o["submitted"]),
+            (
+                "submitted",
+                o["submitted"]
+                if len(by := o.get("submitted_by_broker", {})) < 2
+                else f"{o['submitted']} ({_dist(by)})",
+            ),
             ("failed", f"{o['failed']} ({_dist(o['failed_by_reason'])})"),
             (
                 "unknown outcome / claim conflicts / reconciled",
