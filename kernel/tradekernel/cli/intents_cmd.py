@@ -265,16 +265,23 @@ def cancel(app: AppContext, intent_id: str, by: str, reason: str) -> None:
     _decide(app, "cancel", intent_id, by, reason)
 
 
+def _brokers(app: AppContext) -> list[str]:
+    sel = app.settings().components
+    return list(sel.brokers) or [sel.broker]
+
+
 def _executor(app: AppContext, store: Any, name: str | None = None) -> Any:
     """The executor on broker ``name`` (the default broker when it is not configured)."""
     from ..execution import Executor
 
     settings = app.settings()
-    names = app.kernel().selected("broker")
-    name = name if name in names else settings.components.broker
+    names = _brokers(app)
+    default = settings.components.broker
+    name = name if name in names else default
+    kernel = app.kernel()
     return Executor(
         store,
-        app.kernel().component("broker", name),
+        kernel.component("broker") if name == default else kernel.component("broker", name),
         broker_name=name,
         settings=settings,
         emit=safe_emit(app),
@@ -293,11 +300,7 @@ def reconcile(app: AppContext, as_json: bool) -> None:
     # A running agent owns its executing intents and reconciles them at its own start.
     lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
     with lock, open_store(app, wired=True) as store:
-        results = [
-            r
-            for name in app.kernel().selected("broker")
-            for r in _executor(app, store, name).reconcile()
-        ]
+        results = [r for name in _brokers(app) for r in _executor(app, store, name).reconcile()]
     if as_json:
         echo_json([unstructure(r) for r in results])
         return
