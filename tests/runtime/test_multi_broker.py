@@ -444,3 +444,27 @@ def test_instances_build_only_their_component_and_are_listed(tmp_path):
         x, y = kernel.component("broker", "x"), kernel.component("broker", "y")
         assert x is not y and x.account().cash == 500 and y.account().cash == 100000
         assert kernel.spec("broker", "x").name == "x"
+
+
+def test_a_disabled_broker_is_not_asked_about_its_unknown_intent_until_enabled(
+    agent, kernel_factory
+):
+    kernel, _, faults, _ = agent()
+    path = kernel_factory.directory / "plugins.toml"
+    clock = Clock()
+    with Runtime(kernel, clock=clock) as runtime:
+        runtime.start()
+        faults.lose.add("alpha")
+        (unknown,) = runtime.run_cycle().approved
+        assert runtime.store.get(unknown).state is IntentState.EXECUTING
+        off = invoke(["--config", str(path), "control", "broker", "disable", "alpha"])
+        assert off.exit_code == 0, off.stderr
+        faults.down.clear()
+        clock.now += timedelta(hours=2)
+        runtime.run_cycle()
+        assert runtime.store.get(unknown).state is IntentState.EXECUTING
+        on = invoke(["--config", str(path), "control", "broker", "enable", "alpha"])
+        assert on.exit_code == 0, on.stderr
+        runtime.run_cycle()
+        assert runtime.store.get(unknown).state is IntentState.SUBMITTED
+    no_duplicates(faults)

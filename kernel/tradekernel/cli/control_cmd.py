@@ -135,7 +135,7 @@ def _broker_health(app: AppContext, name: str):
 @pass_app
 def broker_disable(app: AppContext, name: str, actor: str, reason: str) -> None:
     """No new intent goes to NAME (its route's secondary takes them, else they are held);
-    intents already claimed on it are still resolved there."""
+    nothing is sent to it, and intents claimed on it wait there until it is enabled."""
     _broker_health(app, name).set_disabled(True, actor=actor, reason=reason)
     click.echo(f"broker {inert(name)} disabled (by {inert(actor)})")
 

@@ -167,9 +167,13 @@ class Runtime(Nodes):
                 self._aggregate()
             self._cancel_leftover_proposals()
             results = []
+            if self.router is not None:
+                self.router.begin_cycle()
             if self.mode != "shadow":
                 for name in self.kernel.selected("broker"):
-                    results += self.executor_for(name).reconcile()
+                    # a disabled or unhealthy broker's intents wait until it is back
+                    if self.router is None or self.router.available[name]:
+                        results += self.executor_for(name).reconcile()
             self.approvals.expire_due()
             # Executing intents count through the guards' commitments, not here.
             sent = [
