@@ -468,3 +468,30 @@ def test_a_disabled_broker_is_not_asked_about_its_unknown_intent_until_enabled(
         runtime.run_cycle()
         assert runtime.store.get(unknown).state is IntentState.SUBMITTED
     no_duplicates(faults)
+
+
+def test_run_with_two_paper_instances_routes_and_reports_per_broker(tmp_path):
+    path = tmp_path / "plugins.toml"
+    path.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path / "state"}"\napproval_mode = "auto"\n'
+        '[components]\nbrokers = ["alpha", "beta"]\nstrategist = "sma-cross"\n'
+        'metrics_sinks = ["jsonl"]\nnotifiers = []\n'
+        '[broker.alpha]\nuse = "paper"\ndb = "alpha.db"\n'
+        '[broker.beta]\nuse = "paper"\ndb = "beta.db"\n'
+        '[runtime]\nwatchlist = ["AAA", "BBB"]\nskill_timeout = "0s"\n'
+        '[market_data.synthetic]\nsymbols = ["AAA", "BBB"]\nbars = 300\n'
+        '[routing]\nroutes = [{symbols = ["B*"], broker = "beta", secondary = "alpha"}]\n'
+    )
+    ran = invoke(["--config", str(path), "run", "--every", "1ms", "--cycles", "300", "--json"])
+    assert ran.exit_code == 0, ran.stderr
+    summary = json.loads(ran.stdout)
+    assert summary["orders_submitted"] > 0
+    # equity and P&L across both accounts (100,000 each)
+    assert abs(Decimal(summary["pnl"])) < 10000 < Decimal(summary["equity"]) - 100000
+    for broker, symbol in (("alpha", "AAA"), ("beta", "BBB")):
+        listed = invoke(["--config", str(path), "intents", "list", "--broker", broker, "--json"])
+        intents = json.loads(listed.stdout)["intents"]
+        assert intents and {i["intent"]["symbol"] for i in intents} == {symbol}
+    report = invoke(["--config", str(path), "report", "daily"])
+    assert report.exit_code == 0, report.stderr
+    assert "(alpha: " in report.stdout and "beta: " in report.stdout

@@ -178,7 +178,7 @@ class Nodes:
             state.positions = dict(account.data["positions"])
             state.account = account.data["account"]
         if self.router is not None:  # every broker's account, not the skill's one
-            state.account, state.positions = self._aggregate()
+            state.account, state.positions = self.account_view()
         for name in self.settings.components.required_skills:
             result = state.skill_results.get(name)
             if result is None or not result.ok:
@@ -664,7 +664,7 @@ class Nodes:
 
     def _node_report(self, state: CycleState) -> None:
         if self.router is not None:
-            state.account, state.positions = self._aggregate()
+            state.account, state.positions = self.account_view()
         else:
             broker = self.kernel.component("broker")
             state.account = broker.account()
@@ -672,7 +672,7 @@ class Nodes:
         if self.kernel.wants_event("report", "cycle", "info"):
             self.kernel.emit("report", "cycle", **state.summary())
 
-    def _aggregate(self) -> tuple[Any, dict[str, Any]]:
+    def account_view(self) -> tuple[Any, dict[str, Any]]:
         """The account view across brokers (:func:`aggregate`); a broker unavailable or
         failing now counts with its last known account and positions."""
         router = self.router

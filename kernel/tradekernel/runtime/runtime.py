@@ -164,7 +164,7 @@ class Runtime(Nodes):
             for name in self.kernel.selected("broker"):
                 self._refuse_unknown_broker_orders(name)
             if self.router is not None:  # currencies that cannot be added stop it here
-                self._aggregate()
+                self.account_view()
             self._cancel_leftover_proposals()
             results = []
             if self.router is not None:
