@@ -412,6 +412,17 @@ def test_config_errors_name_file_section_and_key(tmp_path, text, message):
     assert message in str(info.value) and str(info.value).startswith("plugins.toml: ")
 
 
+def test_brokers_naming_no_component_or_twice_are_config_errors(tmp_path):
+    path = tmp_path / "plugins.toml"
+    for brokers, message in (
+        ('["paper", "nope"]', "[components] brokers: broker 'nope' is not available"),
+        ('["paper", "paper"]', "[components] brokers: 'paper' is listed twice"),
+    ):
+        path.write_text(f'[kernel]\nstate_dir = "{tmp_path}"\n[components]\nbrokers = {brokers}\n')
+        result = invoke(["--config", str(path), "config", "check"])
+        assert result.exit_code == 2 and f"plugins.toml: {message}" in result.stderr
+
+
 def test_use_naming_no_component_is_a_config_error(tmp_path):
     path = tmp_path / "plugins.toml"
     path.write_text(
@@ -495,3 +506,33 @@ def test_run_with_two_paper_instances_routes_and_reports_per_broker(tmp_path):
     report = invoke(["--config", str(path), "report", "daily"])
     assert report.exit_code == 0, report.stderr
     assert "(alpha: " in report.stdout and "beta: " in report.stdout
+
+
+def test_health_counts_errors_unknown_outcomes_and_slow_answers(tmp_path):
+    from tradekernel.runtime.control import Control
+    from tradekernel.runtime.routing import BrokerHealth
+    from tradekernel.settings import RuntimeSettings
+    from tradekernel.store import Store
+
+    clock, events = Clock(), []
+    routing = RoutingSettings(failures=2, max_latency=1.0)
+    with Store.open(tmp_path) as store:
+        control = Control(store, RuntimeSettings(), clock=clock)
+        health = BrokerHealth("alpha", control, routing, lambda *a, **k: events.append((a, k)))
+        health.record(True, latency_s=5.0)  # slow: a bad outcome
+        health.record(True, latency_s=0.1)  # a good answer resets the count
+        health.record(False, what="unknown_outcome")
+        assert health.state == "closed"
+        with pytest.raises(ConnectionError):
+            health.timed(lambda: (_ for _ in ()).throw(ConnectionError("down")), "lookup")
+        assert health.state == "open"
+        (unhealthy,) = [k for a, k in events if a[1] == "unhealthy"]
+        assert unhealthy["broker"] == "alpha" and "lookup: ConnectionError" in unhealthy["reason"]
+        assert not health.breaker.allow()  # within the cooldown
+        clock.now += timedelta(seconds=float(routing.cooldown) + 1)
+        assert health.breaker.allow() and health.state == "half_open"
+        health.record(True, 0.1)
+        assert health.state == "closed"
+        assert [a[1] for a, _ in events] == ["unhealthy", "healthy"]
+        rows = store.journal_rows("control:broker_health.alpha")
+        assert rows  # every change is journaled
