@@ -536,3 +536,24 @@ def test_health_counts_errors_unknown_outcomes_and_slow_answers(tmp_path):
         assert [a[1] for a, _ in events] == ["unhealthy", "healthy"]
         rows = store.journal_rows("control:broker_health.alpha")
         assert rows  # every change is journaled
+
+
+def test_instances_work_for_strategists_and_guards(tmp_path):
+    from tradekernel.plugins import PluginRegistry
+    from tradekernel.runtime.stage import current_digest
+
+    path = tmp_path / "plugins.toml"
+    path.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path / "s"}"\n[components]\nstrategist = "fast"\n'
+        'guards = ["tight"]\n[strategist.fast]\nuse = "sma-cross"\nfast = 2\nslow = 5\n'
+        '[guard.tight]\nuse = "max_order_notional"\nlimit = 1000\n'
+    )
+    checked = invoke(["--config", str(path), "config", "check", "--json"])
+    assert checked.exit_code == 0, checked.stderr
+    assert {(i["instance"], i["use"]) for i in json.loads(checked.stdout)["instances"]} == {
+        ("fast", "sma-cross"),
+        ("tight", "max_order_notional"),
+    }
+    settings = Settings.load(path, environ={})
+    assert current_digest(settings, PluginRegistry().load(), "fast")  # promotion evidence
+    assert invoke(["--config", str(path), "run", "--once"]).exit_code == 0
