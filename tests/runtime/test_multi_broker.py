@@ -557,3 +557,40 @@ def test_instances_work_for_strategists_and_guards(tmp_path):
     settings = Settings.load(path, environ={})
     assert current_digest(settings, PluginRegistry().load(), "fast")  # promotion evidence
     assert invoke(["--config", str(path), "run", "--once"]).exit_code == 0
+
+
+class Spy:
+    """A guard that keeps every context it is given."""
+
+    def __init__(self) -> None:
+        self.seen = []
+
+    def check(self, intent, ctx):
+        from tradekernel.models import GuardVerdict
+
+        self.seen.append((intent.symbol, ctx.broker, ctx.account, dict(ctx.positions)))
+        return GuardVerdict.allowed("spy")
+
+    @hookimpl
+    def register_guards(self, register):
+        register("spy", lambda config, ctx: self)
+
+
+def test_guards_see_the_intents_broker_its_account_and_every_position(kernel_factory):
+    faults, scripted, spy = Faults(), Scripted(), Spy()
+    scripted.script = [buys("AAA"), buys("BBB"), buys("AAA", "BBB")]
+    text = CONFIG.format(
+        routing='routes = [{symbols = ["BB?"], broker = "beta"}]', third=""
+    ).replace("guards = []", 'guards = ["spy"]')
+    text = text.replace('db = "beta.db"', 'db = "beta.db"\ncash = 5000')
+    kernel, _ = kernel_factory.build(
+        text, plugins=((faults, "faults"), (scripted, "scripted"), (spy, "spy"))
+    )
+    with Runtime(kernel, clock=Clock()) as runtime:
+        runtime.start()
+        for _ in range(4):
+            runtime.run_cycle()
+    last = {symbol: (broker, account, held) for symbol, broker, account, held in spy.seen}
+    assert last["AAA"][0] == "alpha" and last["AAA"][1].cash > 90000
+    assert last["BBB"][0] == "beta" and last["BBB"][1].cash <= 5000
+    assert {"AAA", "BBB"} <= set(last["BBB"][2])  # positions across both brokers

@@ -410,7 +410,8 @@ class Nodes:
             if record.state != IntentState.PROPOSED:
                 continue  # the same cycle inputs were seen before: same id, already handled
             state.proposed.append(intent.id)
-            result = evaluate(guards, intent, self._guard_context(state, intent, committed))
+            context = self._guard_context(state, intent, committed, record.broker)
+            result = evaluate(guards, intent, context)
             verdicts = list(result.verdicts)
             if state.degraded and "allowlist" not in self.settings.components.guards:
                 verdicts.append(
@@ -472,7 +473,7 @@ class Nodes:
         return committed
 
     def _guard_context(
-        self, state: CycleState, intent: Intent, committed: Commitments
+        self, state: CycleState, intent: Intent, committed: Commitments, broker: str
     ) -> GuardContext:
         realized, unrealized = self.ledger.pnl_today(state.account, state.positions)
         day = state.as_of.date() if state.as_of else None
@@ -485,7 +486,10 @@ class Nodes:
             positions=committed.positions(
                 state.positions, intent.symbol, buying=intent.side is Side.BUY
             ),
-            account=state.account,
+            account=self._accounts.get(broker, (state.account,))[0]
+            if self.router is not None
+            else state.account,
+            broker=broker,
             orders_today=self.ledger.orders_today + committed.orders_on(day),
             recent_order_times=(*self.ledger.order_times, *committed.times),
             last_trade_time=last,
