@@ -594,3 +594,42 @@ def test_guards_see_the_intents_broker_its_account_and_every_position(kernel_fac
     assert last["AAA"][0] == "alpha" and last["AAA"][1].cash > 90000
     assert last["BBB"][0] == "beta" and last["BBB"][1].cash <= 5000
     assert {"AAA", "BBB"} <= set(last["BBB"][2])  # positions across both brokers
+
+
+def test_every_change_of_a_routes_choice_is_one_event(tmp_path):
+    from tradekernel.runtime.control import Control
+    from tradekernel.runtime.routing import Router
+    from tradekernel.serde import structure
+    from tradekernel.settings import RuntimeSettings
+    from tradekernel.store import Store
+
+    routing = structure(
+        {"routes": [{"symbols": ["*"], "broker": "a", "secondary": "b"}]}, RoutingSettings
+    )
+    events = []
+    with Store.open(tmp_path) as store:
+        control = Control(store, RuntimeSettings())
+        router = Router(
+            ["a", "b"],
+            routing,
+            "a",
+            control,
+            broker=None,
+            emit=lambda *a, **k: events.append((a[1], k.get("broker"))),
+        )
+
+        def cycle(a: bool, b: bool) -> str | None:
+            for name, up in (("a", a), ("b", b)):
+                router.health[name].set_disabled(not up, actor="t")
+            events.clear()
+            router.begin_cycle()
+            first = router.choose("X")
+            assert router.choose("Y") == first  # one choice per route and cycle
+            return first
+
+        assert (cycle(True, True), events) == ("a", [])
+        assert cycle(False, True) == "b" and ("failover", "b") in events
+        assert cycle(False, False) is None and ("held", None) in events
+        assert cycle(False, True) == "b" and ("failover", "b") in events
+        assert cycle(False, True) == "b" and not [e for e in events if e[0] == "failover"]
+        assert cycle(True, True) == "a" and ("failback", "a") in events

@@ -134,7 +134,8 @@ class Router:
         self.health = {n: BrokerHealth(n, control, routing, emit) for n in self.names}
         self.available: dict[str, bool] = dict.fromkeys(self.names, True)
         self._chosen: dict[int, str | None] = {}
-        self._said: set[tuple[int, str | None]] = set()
+        self._current: dict[int, str | None] = {}
+        """Each route's broker as last chosen (``None``: held)."""
 
     def begin_cycle(self) -> dict[str, bool]:
         """Read every broker's availability for this cycle: not disabled and healthy; an
@@ -164,9 +165,10 @@ class Router:
         if not self.available.get(primary, False):
             ok = secondary is not None and self.available.get(secondary, False)
             chosen = secondary if ok else None
-            said = (index, chosen)
-            if said not in self._said:  # once per change, not every cycle
-                self._said.add(said)
+        if chosen != self._current.get(index, primary):  # once per change, not every cycle
+            if chosen == primary:
+                self._emit("routing", "failback", route=route_label(route), broker=primary)
+            else:
                 self._emit(
                     "routing",
                     "failover" if chosen else "held",
@@ -177,11 +179,7 @@ class Router:
                     broker=chosen,
                     reason=self.why(primary),
                 )
-        else:
-            back = [s for s in self._said if s[0] == index]
-            if back:  # the route is on its primary again
-                self._said.difference_update(back)
-                self._emit("routing", "failback", route=route_label(route), broker=primary)
+        self._current[index] = chosen
         self._chosen[index] = chosen
         return chosen
 
