@@ -633,3 +633,40 @@ def test_every_change_of_a_routes_choice_is_one_event(tmp_path):
         assert cycle(False, True) == "b" and ("failover", "b") in events
         assert cycle(False, True) == "b" and not [e for e in events if e[0] == "failover"]
         assert cycle(True, True) == "a" and ("failback", "a") in events
+
+
+def test_intents_reconcile_sends_nothing_to_a_disabled_broker(tmp_path):
+    from tradekernel.models import GuardVerdict
+    from tradekernel.store import Store
+
+    state = tmp_path / "state"
+    path = tmp_path / "plugins.toml"
+    path.write_text(
+        f'[kernel]\nstate_dir = "{state}"\n[components]\nbrokers = ["x", "y"]\n'
+        '[broker.x]\nuse = "paper"\ndb = "x.db"\n[broker.y]\nuse = "paper"\ndb = "y.db"\n'
+    )
+    intent = Intent.create(symbol="AAA", side="buy", quantity=1, strategist="t", as_of=utcnow())
+    with Store.open(state) as store:  # claimed on x, its submit never answered
+        store.add_intent(intent, cycle_id="c1", broker="x", ref_price=Decimal(100))
+        store.transition(
+            intent.id, "pending_approval", actor="g", verdicts=[GuardVerdict.allowed("g")]
+        )
+        store.transition(intent.id, "approved", actor="op")
+        store.transition(intent.id, "executing", actor="executor")
+    cli = ["--config", str(path)]
+    assert invoke([*cli, "control", "broker", "disable", "x"]).exit_code == 0
+    held = invoke([*cli, "intents", "reconcile", "--json"])
+    assert held.exit_code == 0, held.stderr
+    assert json.loads(held.stdout) == []
+    assert invoke([*cli, "control", "broker", "enable", "x"]).exit_code == 0
+    done = invoke([*cli, "intents", "reconcile", "--json"])
+    # confirmed absent at x, sent there once (the paper venue has no price yet: refused)
+    assert [(r["action"], r["reason"]) for r in json.loads(done.stdout)] == [
+        ("failed", "broker_rejected: no_price")
+    ]
+    from tradekernel.kernel import Kernel
+
+    with Kernel(Settings.load(path, environ={})) as kernel:
+        x, y = kernel.component("broker", "x"), kernel.component("broker", "y")
+        assert {o.client_order_id for o in x.orders()} <= {intent.client_order_id}
+        assert y.orders() == []
