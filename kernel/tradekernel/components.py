@@ -277,7 +277,8 @@ class GuardContext:
     positions: Mapping[str, Position]
     """The positions by symbol, including what the cycle's earlier intents committed."""
     account: Account | None
-    """The account snapshot, when the broker gave one."""
+    """The account snapshot, when the broker gave one: with several brokers, that of
+    the broker the intent is routed to (``positions`` are across every broker)."""
     orders_today: int = 0
     """Orders sent today (UTC day of ``as_of``), including earlier intents of the cycle."""
     recent_order_times: Sequence[datetime] = ()
@@ -296,6 +297,8 @@ class GuardContext:
     intents) or ``halted``."""
     extra: Mapping[str, Any] = field(factory=dict)
     """Anything else a runtime passes; empty in the kernel's own runtime."""
+    broker: str | None = None
+    """The broker the intent is routed to (its name in ``[components]``)."""
 
 
 @runtime_checkable

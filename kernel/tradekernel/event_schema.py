@@ -112,6 +112,17 @@ _CONTROL = {
     "reason": _f("str"),
     "value": _f("any", doc="the new value: bool (kill_switch), state or mode name"),
 }
+_ROUTING = {
+    "broker": _f("str", doc="the broker concerned (failover, held: where intents go; null: none)"),
+    "route": _f("str", doc='the route: its symbol patterns and asset class, or "default"'),
+    "primary": _f("str", doc="the route's primary broker"),
+    "secondary": _f("str", doc="the route's secondary broker (null: none)"),
+    "intent_id": _f("str", doc="the intent held (held, per intent)"),
+    "symbol": _f("str"),
+    "failures": _f("int", "count", "consecutive bad outcomes (unhealthy)"),
+    "actor": _f("str"),
+    "reason": _f("str"),
+}
 _NOTIFY = {
     "notifier": _f("str", doc="notifier component name", req=True),
     "event_kind": _f("str", doc="the notification's kind"),
@@ -281,6 +292,10 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "cooldown",
             "incident",
         )
+    },
+    "routing": {
+        k: _ROUTING
+        for k in ("failover", "failback", "held", "unhealthy", "healthy", "disabled", "enabled")
     },
     "control": {
         k: _CONTROL

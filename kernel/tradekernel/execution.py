@@ -108,6 +108,7 @@ class Executor:
         clock: Callable[[], datetime] = utcnow,
         checkpoint: Checkpoint | None = None,
         mode: str | None = None,
+        peers: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
         self.broker = broker
@@ -120,6 +121,8 @@ class Executor:
         its resolved mode (a --mode flag counts); otherwise the operator's persisted
         mode, else Settings'."""
         self._mismatched: set[str] = set()
+        self.peers = peers
+        """The other brokers of this agent: their intents are theirs to reconcile."""
         self.checkpoint = checkpoint
         """Test hook: called as ``checkpoint(point, intent_id)`` at ``claimed``,
         ``before_submit``, ``after_submit`` and ``recorded`` (crash tests kill there)."""
@@ -517,8 +520,22 @@ class Executor:
         """Resolve every intent stuck in ``executing`` by asking the broker first (run at
         start, before any new execution), then check the sent orders the broker should
         know (:meth:`check_sent`). Never resubmits an order the broker has."""
+        results = self.resolve_pending(actor=actor)
+        self.check_sent(actor=actor)
+        return results
+
+    def resolve_pending(
+        self, *, actor: str = "reconcile", records: list[IntentRecord] | None = None
+    ) -> list[ReconcileResult]:
+        """Resolve the intents stuck in ``executing`` (``records``, else all of them) on
+        this broker, skipping those claimed on one of its :attr:`peers` (never sent
+        anywhere else than the broker they were claimed on)."""
         results = []
-        for record in self.store.list_intents(state=IntentState.EXECUTING.value):
+        if records is None:
+            records = self.store.list_intents(state=IntentState.EXECUTING.value)
+        for record in records:
+            if record.broker in self.peers:
+                continue
             result, action = self._resolve(record, actor)
             current = self.store.get(record.id)
             self._emit("reconciled", current, action=action, reason=result.reason)
@@ -532,5 +549,4 @@ class Executor:
                     result.reason,
                 )
             )
-        self.check_sent(actor=actor)
         return results

@@ -6,6 +6,7 @@ import re
 import threading
 from typing import Any
 
+import attrs
 import pluggy
 from loguru import logger
 
@@ -205,6 +206,8 @@ class Kernel:
     def selected(self, kind: str) -> list[str]:
         """Names of the selected components of ``kind``, in configured order."""
         sel = self.settings.components
+        if kind == "broker" and sel.brokers:
+            return list(sel.brokers)
         if kind in SINGLE_KINDS:
             name = getattr(sel, kind)
             return [name] if name else []
@@ -238,7 +241,11 @@ class Kernel:
         return [(name, self.component(kind, name)) for name in self.selected(kind)]
 
     def spec(self, kind: str, name: str) -> ComponentSpec:
-        return self.registry.spec(kind, name)
+        """The registration ``kind``/``name`` builds: an instance (``[<kind>.<name>] use =
+        "<component>"``) gets its component's, under the instance's own name."""
+        used = self.settings.component_use(kind, name)
+        spec = self.registry.spec(kind, used)
+        return spec if used == name else attrs.evolve(spec, name=name)
 
     def _first(self, kind: str) -> str:
         names = self.selected(kind)
@@ -250,11 +257,16 @@ class Kernel:
         """The spec of ``kind``/``name``; a selected name that no plugin registers is an
         error naming where it was selected (file or variable, ``[components]`` key)."""
         try:
-            return self.registry.spec(kind, name)
+            return self.spec(kind, name)
         except PluginError as exc:
+            used = self.settings.component_use(kind, name)
+            if used != name:
+                raise self.settings.component_error(kind, name, "use", str(exc)) from exc
             if name not in self.selected(kind):
                 raise
             key = LIST_KINDS.get(kind, kind)
+            if kind == "broker" and self.settings.components.brokers:
+                key = "brokers"
             where = self.settings.where("components", key)
             # from the plugin's own failure, if any: -v shows its file and line
             raise PluginError(f"{where}: [components] {key}: {exc}") from exc.__cause__
@@ -300,8 +312,11 @@ class Kernel:
     def check_sections(self) -> list[str]:
         """Refuse a component section that names no registered component (see
         :meth:`Settings.check_component_sections`); returns warnings."""
+        use = self.settings.component_use
         sections = [
-            (kind, name) for kind, body in self.settings.component_sections.items() for name in body
+            (kind, use(kind, name))
+            for kind, body in self.settings.component_sections.items()
+            for name in body
         ]
         for kind, name in sections:
             self.registry.provide(kind, name)

@@ -154,6 +154,9 @@ class ComponentSelection:
     """``[components]``: the active component of each kind, chosen by name."""
 
     broker: str = "paper"
+    """The one broker; with ``brokers`` set, the default route's (set from ``[routing]``)."""
+    brokers: list[str] = field(factory=list, validator=_unique)
+    """Several brokers (instead of ``broker``): intents go where ``[routing]`` says."""
     market_data: str = "synthetic"
     strategist: str = "hold"
     scanner: str = "watchlist"
@@ -278,6 +281,7 @@ def _default_routes() -> list[NotifyRoute]:
                 "control.paused",
                 "control.resumed",
                 "budget.exhausted",
+                "routing.*",
             ]
         ),
         NotifyRoute(kinds=["alerts.*"]),
@@ -369,6 +373,7 @@ ALERT_RULES = (
     "skill_fallbacks",
     "invalid_events",
     "data_quality_rejections",
+    "broker_failovers",
 )
 """Names of the alert rules (``tradekernel_ops.alerts``, distribution ``tradekernel-ops``),
 in evaluation order."""
@@ -410,6 +415,57 @@ class AlertsSettings:
     invalid_events_max: int | None = field(default=None, validator=non_negative_or_none)
     data_quality_rejections_max: int | None = field(default=None, validator=non_negative_or_none)
     """Bars and quotes the runtime's market data screen rejected today."""
+    broker_failovers_max: int | None = field(default=None, validator=non_negative_or_none)
+    """Routing failovers and holds (``routing.failover``/``held``) today."""
+
+
+def _patterns(_inst: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+    for pattern in value:
+        if not pattern.strip():
+            raise ValueError(f"{attribute.name}: an empty pattern matches no symbol")
+
+
+@define
+class Route:
+    """One entry of ``[routing] routes``: the symbols it takes and where they go."""
+
+    broker: str
+    """The primary broker (a name listed in ``[components] brokers``)."""
+    symbols: list[str] = field(factory=list, validator=_patterns)
+    """Shell patterns (``fnmatch``, case-sensitive): ``"*/USDT"``, ``"AAPL"``."""
+    asset_class: str | None = None
+    """A name of ``[routing] asset_classes``: the symbols its patterns match."""
+    secondary: str | None = None
+    """Where new intents go while the primary is unhealthy or disabled."""
+
+
+@define
+class RoutingSettings:
+    """``[routing]``: which broker each symbol's intents go to, and broker health (see
+    docs/brokers.md, "Several brokers" and "Failover"). Used with ``[components] brokers``."""
+
+    routes: list[Route] = field(factory=list)
+    """Tried in order: the first whose ``symbols`` or ``asset_class`` matches wins."""
+    default: str | None = None
+    """The broker of symbols no route matches (the first of ``brokers`` when unset)."""
+    secondary: str | None = None
+    """The default route's secondary broker."""
+    asset_classes: dict[str, list[str]] = field(factory=dict)
+    """Asset class name -> the symbol patterns that belong to it."""
+    currency: str | None = None
+    """The account currency of the aggregated account view (the default broker's when
+    unset). Brokers whose accounts are in another currency are refused unless listed
+    in ``at_par``."""
+    at_par: list[str] = field(factory=list)
+    """Currencies counted one for one as ``currency`` (``["USDT", "USDC"]``); nothing
+    is ever converted at a rate."""
+    failures: int = field(default=3, validator=positive)
+    """Consecutive bad outcomes (errors, unknown outcomes, slow answers) that make a
+    broker unhealthy."""
+    cooldown: Duration = field(default=Duration(300), validator=positive)
+    """How long an unhealthy broker gets no new intent before it is tried again."""
+    max_latency: Duration = field(default=Duration(10), validator=positive)
+    """A broker call slower than this counts as a bad outcome."""
 
 
 SECTIONS: dict[str, type] = {
@@ -421,6 +477,7 @@ SECTIONS: dict[str, type] = {
     "audit": AuditSettings,
     "promotion": PromotionSettings,
     "alerts": AlertsSettings,
+    "routing": RoutingSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

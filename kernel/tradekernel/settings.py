@@ -43,6 +43,8 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     PluginsSettings,
     PromotionGates,
     PromotionSettings,
+    Route,
+    RoutingSettings,
     RuntimeSettings,
     finite,
     non_negative,
@@ -120,6 +122,8 @@ class Settings:
     """``[promotion]``: strategy promotion stages and gates."""
     alerts: AlertsSettings = field(factory=AlertsSettings)
     """``[alerts]``: the alert rules."""
+    routing: RoutingSettings = field(factory=RoutingSettings)
+    """``[routing]``: which broker each symbol goes to, and broker health."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""
@@ -208,6 +212,7 @@ class Settings:
                 env.get(env_name) or None, partial=not IDENTIFIER_ENV_KEY.search(key)
             )
         settings.check_safety()
+        settings.check_brokers()
         return settings
 
     @classmethod
@@ -247,7 +252,88 @@ class Settings:
                 "[kernel] live_acknowledged = true as well"
             )
 
+    def check_brokers(self) -> None:
+        """Refuse ``broker`` and ``brokers`` set together, and a ``[routing]`` that names a
+        broker ``brokers`` does not list or an unknown asset class; with ``brokers`` set,
+        ``broker`` becomes the default route's broker."""
+        sel, routing = self.components, self.routing
+        if sel.brokers and ("components", "broker") in self.sources:
+            raise ConfigError(
+                f"{self.where('components', 'brokers')}: [components] broker and brokers are "
+                "both set: keep brokers (several) or broker (one)"
+            )
+        routed = {path[1] for path in self.sources if path[:1] == ("routing",) and len(path) > 1}
+        if not sel.brokers:
+            if routed & {"routes", "default", "secondary"}:
+                raise ConfigError(
+                    f"{self.where('routing')}: [routing] routes brokers, but [components] "
+                    "brokers is not set (list the brokers there)"
+                )
+            return
+
+        def known(name: str | None, key: str) -> None:
+            if name is not None and name not in sel.brokers:
+                raise ConfigError(
+                    f"{self.where('routing', key.split('[')[0])}: [routing] {key}: {name!r} is "
+                    f"not in [components] brokers ({', '.join(sel.brokers)})"
+                    f"{suggest(name, sel.brokers)}"
+                )
+
+        known(routing.default, "default")
+        known(routing.secondary, "secondary")
+        for i, route in enumerate(routing.routes):
+            key = f"routes[{i}]"
+            known(route.broker, key + ".broker")
+            known(route.secondary, key + ".secondary")
+            if route.secondary == route.broker:
+                raise ConfigError(
+                    f"{self.where('routing', 'routes')}: [routing] {key}.secondary: "
+                    f"{route.broker!r} is the route's own broker"
+                )
+            if not route.symbols and route.asset_class is None:
+                raise ConfigError(
+                    f"{self.where('routing', 'routes')}: [routing] {key}: give symbols "
+                    "(patterns) or asset_class, else the route matches nothing"
+                )
+            if route.asset_class is not None and route.asset_class not in routing.asset_classes:
+                names = sorted(routing.asset_classes)
+                raise ConfigError(
+                    f"{self.where('routing', 'routes')}: [routing] {key}.asset_class: "
+                    f"{route.asset_class!r} is not in [routing] asset_classes "
+                    f"({', '.join(names) or 'none'}){suggest(route.asset_class, names)}"
+                )
+        sel.broker = routing.default or sel.brokers[0]
+
     # -- component configuration --------------------------------------------------
+
+    def instances(self) -> list[tuple[str, str, str]]:
+        """``(kind, instance, component)`` of every section with a ``use`` key."""
+        return [
+            (kind, name, used)
+            for kind, body in sorted(self.component_sections.items())
+            for name in sorted(body)
+            if (used := self.component_use(kind, name)) != name
+        ]
+
+    def component_use(self, kind: str, name: str) -> str:
+        """The registered component that ``[<kind>.<name>]`` builds: ``name`` itself, or
+        what its ``use`` key names (followed through other instances; a cycle is a
+        :class:`ConfigError` naming the section and key)."""
+        chain = [name]
+        while True:
+            current = chain[-1]
+            body = self.component_sections.get(kind, {}).get(self._section_name(kind, current))
+            use = (body or {}).get("use")
+            if use is None or use == current:
+                return current
+            if not isinstance(use, str) or not use.strip():
+                raise self.component_error(
+                    kind, current, "use", f"expected a component name, got {use!r}"
+                )
+            if use in chain:
+                cycle = " -> ".join([*chain, use])
+                raise self.component_error(kind, current, "use", f"instances form a cycle: {cycle}")
+            chain.append(use)
 
     def component_config(self, kind: str, name: str, config_class: type[T] | None) -> T | None:
         """The typed config of component ``kind``/``name`` from ``[<kind>.<name>]``
@@ -255,6 +341,7 @@ class Settings:
         hyphen)."""
         section = self._section_name(kind, name)
         body = self.component_sections.get(kind, {}).get(section, {})
+        body = {k: v for k, v in body.items() if k != "use"}  # the instance's, not a setting
         display = (kind, name)
         name = section
         if config_class is None:
@@ -302,6 +389,19 @@ class Settings:
         warnings = []
         for kind, body in self.component_sections.items():
             for name in body:
+                used = self.component_use(kind, name)
+                if used != name:  # an instance: what it uses must be registered
+                    if (kind, used) not in registered:
+                        names = sorted(n for k, n in registered if k == kind)
+                        raise self.component_error(
+                            kind,
+                            name,
+                            "use",
+                            f"no installed plugin registers {kind} {used!r}"
+                            f"{suggest(used, names)} (registered {kind}s: "
+                            f"{', '.join(names) or 'none'})",
+                        )
+                    continue
                 if (kind, name) in registered:
                     continue
                 label = _section_label((kind, name))

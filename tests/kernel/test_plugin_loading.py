@@ -104,6 +104,21 @@ def test_selecting_a_component_imports_its_plugin(tk, dists, uid, tmp_path):
     assert marker.exists()
 
 
+def test_an_instance_imports_only_the_plugin_of_the_component_it_uses(tk, dists, uid, tmp_path):
+    used, other = tmp_path / "used-imported", tmp_path / "other-imported"
+    _add(dists, uid, "tk-inst-used", MARKED_GUARD, used, name="used_guard")
+    _add(dists, uid, "tk-inst-other", MARKED_GUARD, other, name="other_guard")
+    assert tk("run", "--once", pythonpath=dists.root).returncode == 0
+    used.unlink()
+    other.unlink()
+    (tmp_path / "plugins.toml").write_text(
+        '[components]\nguards = ["strict"]\n[guard.strict]\nuse = "used_guard"\n'
+    )
+    result = tk("run", "--once", pythonpath=dists.root)
+    assert result.returncode == 0, result.stderr
+    assert used.exists() and not other.exists()
+
+
 def test_observer_plugins_are_always_imported(tk, dists, uid, tmp_path):
     marker = tmp_path / "observer-imported"
     _add(dists, uid, "tk-watcher", MARKED_OBSERVER, marker)

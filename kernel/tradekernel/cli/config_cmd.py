@@ -55,11 +55,19 @@ def check(app: AppContext, as_json: bool) -> None:
     settings = app.settings()
     check_place(settings.state_dir)  # what `run` would meet, checked without writing
     if as_json:
-        echo_json({"ok": True, "mode": settings.kernel.mode, "warnings": warnings})
+        instances = [{"kind": k, "instance": n, "use": u} for k, n, u in settings.instances()]
+        echo_json(
+            {"ok": True, "mode": settings.kernel.mode, "warnings": warnings}
+            | ({"instances": instances} if instances else {})
+        )
         return
     for warning in warnings:
         click.echo(f"warning: {inert(warning)}", err=True)
+    brokers = ",".join(kernel.selected("broker"))
     click.echo(
         f"ok: mode={settings.kernel.mode} approval={settings.kernel.approval_mode} "
-        f"broker={settings.components.broker} strategist={settings.components.strategist}"
+        f"broker{'s' if settings.components.brokers else ''}={brokers} "
+        f"strategist={settings.components.strategist}"
     )
+    for kind, name, used in settings.instances():
+        click.echo(f"instance: {kind}.{name} -> {kind}:{used}")

@@ -90,9 +90,62 @@ def mode(app: AppContext, mode: str, actor: str, reason: str) -> None:
 @pass_app
 def status(app: AppContext, as_json: bool) -> None:
     """Show pause, kill switch, trading state, mode, degrade, cooldown and breaker."""
-    data = _control(app).status()
+    control = _control(app)
+    data = control.status()
+    settings = app.settings()
+    if settings.components.brokers:
+        from ..runtime.routing import BrokerHealth
+
+        data["brokers"] = {
+            name: {"health": h.state, "disabled": h.disabled}
+            for name in settings.components.brokers
+            if (h := BrokerHealth(name, control, settings.routing, None))
+        }
     if as_json:
         echo_json(data)
         return
     for key, value in data.items():
         click.echo(f"{key:15} {inert(value)}")
+
+
+@control.group("broker")
+def broker() -> None:
+    """Take one of several brokers out of routing (disable) or put it back (enable)."""
+
+
+def _broker_health(app: AppContext, name: str):
+    from ..errors import ConfigError
+    from ..runtime.routing import BrokerHealth
+
+    settings = app.settings()
+    names = app.kernel().selected("broker")
+    if name not in names:
+        raise ConfigError(
+            f"{settings.where('components', 'brokers')}: broker {name!r} is not configured "
+            f"(brokers: {', '.join(names)})"
+        )
+    control = _control(app)
+    return BrokerHealth(name, control, settings.routing, control._emit)
+
+
+@broker.command("disable")
+@click.argument("name")
+@by_option
+@reason_option
+@pass_app
+def broker_disable(app: AppContext, name: str, actor: str, reason: str) -> None:
+    """No new intent goes to NAME (its route's secondary takes them, else they are held);
+    nothing is sent to it, and intents claimed on it wait there until it is enabled."""
+    _broker_health(app, name).set_disabled(True, actor=actor, reason=reason)
+    click.echo(f"broker {inert(name)} disabled (by {inert(actor)})")
+
+
+@broker.command("enable")
+@click.argument("name")
+@by_option
+@reason_option
+@pass_app
+def broker_enable(app: AppContext, name: str, actor: str, reason: str) -> None:
+    """NAME takes new intents again (from the next cycle, while healthy)."""
+    _broker_health(app, name).set_disabled(False, actor=actor, reason=reason)
+    click.echo(f"broker {inert(name)} enabled (by {inert(actor)})")

@@ -87,6 +87,7 @@ def intents() -> None:
     help="Only intents in this state.",
 )
 @click.option("--cycle", "cycle_id", help="Only intents of this cycle.")
+@click.option("--broker", help="Only intents routed to this broker.")
 @click.option("--limit", type=int, help="At most this many.")
 @click.option(
     "--stuck-after",
@@ -98,6 +99,7 @@ def list_cmd(
     app: AppContext,
     state: str | None,
     cycle_id: str | None,
+    broker: str | None,
     limit: int | None,
     stuck_after: str | None,
     as_json: bool,
@@ -119,7 +121,11 @@ def list_cmd(
         records: list[Any] = []
     else:
         with store:
-            records = store.list_intents(state=state, cycle_id=cycle_id, limit=limit)
+            records = store.list_intents(
+                state=state, cycle_id=cycle_id, limit=None if broker else limit
+            )
+    if broker is not None:
+        records = [r for r in records if r.broker == broker][:limit]
     stuck = []
     if threshold is not None:
         cutoff = utcnow() - timedelta(seconds=float(threshold))
@@ -190,7 +196,14 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
     from ..approval import ApprovalService
 
     with open_store(app) as store:
-        broker = lambda: app.kernel().component("broker")  # noqa: E731
+        record = store.find(intent_id)
+
+        def broker() -> Any:  # the intent's own broker: its order constraints apply
+            default = app.settings().components.broker
+            if record is not None and record.broker != default and record.broker in _brokers(app):
+                return app.kernel().component("broker", record.broker)
+            return app.kernel().component("broker")
+
         p = ApprovalService(store, app.settings(), broker=broker).preview(intent_id)
     if as_json:
         echo_json(p.to_dict())
@@ -259,17 +272,27 @@ def cancel(app: AppContext, intent_id: str, by: str, reason: str) -> None:
     _decide(app, "cancel", intent_id, by, reason)
 
 
-def _executor(app: AppContext, store: Any) -> Any:
+def _brokers(app: AppContext) -> list[str]:
+    sel = app.settings().components
+    return list(sel.brokers) or [sel.broker]
+
+
+def _executor(app: AppContext, store: Any, name: str | None = None) -> Any:
+    """The executor on broker ``name`` (the default broker when it is not configured)."""
     from ..execution import Executor
 
     settings = app.settings()
-    broker = app.kernel().component("broker")
+    names = _brokers(app)
+    default = settings.components.broker
+    name = name if name in names else default
+    kernel = app.kernel()
     return Executor(
         store,
-        broker,
-        broker_name=settings.components.broker,
+        kernel.component("broker") if name == default else kernel.component("broker", name),
+        broker_name=name,
         settings=settings,
         emit=safe_emit(app),
+        peers=frozenset(names) - {name},
     )
 
 
@@ -279,12 +302,15 @@ def _executor(app: AppContext, store: Any) -> Any:
 def reconcile(app: AppContext, as_json: bool) -> None:
     """Resolve intents stuck in executing by asking the broker (never resubmits blindly)."""
     from ..files import RUN_LOCK, exclusive
+    from ..runtime.routing import DISABLED_KEY
     from ..serde import unstructure
 
     # A running agent owns its executing intents and reconciles them at its own start.
     lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
     with lock, open_store(app, wired=True) as store:
-        results = _executor(app, store).reconcile()
+        # a disabled broker is sent nothing, a resubmit included: its intents wait for it
+        names = [n for n in _brokers(app) if not store.get_control(DISABLED_KEY + n, None)]
+        results = [r for name in names for r in _executor(app, store, name).reconcile()]
     if as_json:
         echo_json([unstructure(r) for r in results])
         return
@@ -305,8 +331,8 @@ def preflight(app: AppContext, intent_id: str, as_json: bool) -> None:
     from ..serde import unstructure
 
     with open_store(app) as store:
-        store.get(intent_id)
-        denials = _executor(app, store).preflight(intent_id)
+        record = store.get(intent_id)
+        denials = _executor(app, store, record.broker).preflight(intent_id)
     if as_json:
         echo_json({"intent_id": intent_id, "ok": not denials, "denials": unstructure(denials)})
     else:

@@ -47,6 +47,8 @@ def list_plugins(app: AppContext, as_json: bool) -> None:
             click.echo(f"    install:    {inert(info.install)}")
         if info.error:
             click.echo(f"    error:      {inert(info.error)}")
+    for kind, name, used in app.settings().instances():
+        click.echo(f"instance {kind}.{name}  uses {kind}:{used}")
 
 
 plugins.add_command(new)

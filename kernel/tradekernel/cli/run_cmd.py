@@ -92,6 +92,8 @@ def run(
 
 
 def _equity(runtime: Any) -> Decimal | None:
+    if getattr(runtime, "router", None) is not None:  # every broker's, as cycles report it
+        return runtime.account_view()[0].equity
     return runtime.kernel.component("broker").account().equity
 
 

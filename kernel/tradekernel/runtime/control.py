@@ -237,21 +237,34 @@ class CircuitBreaker:
 
     KEY = "breaker"
 
-    def __init__(self, control: Control, *, emit: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        control: Control,
+        *,
+        emit: Callable[..., Any] | None = None,
+        key: str = KEY,
+        failures: int | None = None,
+        cooldown: float | None = None,
+    ) -> None:
+        """``key``, ``failures`` and ``cooldown``: another breaker than the strategist's
+        (its control key, and thresholds other than ``[runtime] breaker_*``)."""
         self.control = control
         self.policy = control.policy
         self.clock = control.clock
         self._emit = emit or (lambda *a, **k: None)
+        self.key = key
+        self.failures = failures or self.policy.breaker_failures
+        self.cooldown = float(self.policy.breaker_cooldown if cooldown is None else cooldown)
 
     def snapshot(self) -> dict[str, Any]:
-        return self.control.get(self.KEY, None) or {
+        return self.control.get(self.key, None) or {
             "state": "closed",
             "failures": 0,
             "opened_at": None,
         }
 
     def _save(self, snap: dict[str, Any], reason: str) -> None:
-        self.control.set(self.KEY, snap, actor="breaker", reason=reason)
+        self.control.set(self.key, snap, actor="breaker", reason=reason)
 
     @property
     def state(self) -> str:
@@ -263,7 +276,7 @@ class CircuitBreaker:
         if snap["state"] != "open":
             return True
         opened = _parse(snap["opened_at"])
-        if opened and self.clock() >= opened + timedelta(seconds=self.policy.breaker_cooldown):
+        if opened and self.clock() >= opened + timedelta(seconds=self.cooldown):
             snap["state"] = "half_open"
             self._save(snap, "cooldown elapsed")
             self._emit("resilience", "breaker_half_open", state="half_open")
@@ -283,7 +296,7 @@ class CircuitBreaker:
         """Count a failure; returns True when this failure opened the breaker."""
         snap = self.snapshot()
         failures = int(snap["failures"]) + 1
-        opens = snap["state"] == "half_open" or failures >= self.policy.breaker_failures
+        opens = snap["state"] == "half_open" or failures >= self.failures
         if opens and snap["state"] != "open":
             self._save(
                 {"state": "open", "failures": failures, "opened_at": _iso(self.clock())},

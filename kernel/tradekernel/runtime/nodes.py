@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextvars
+import functools
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from ..settings import RuntimeSettings, Settings
 from ..store import IntentState, SecretInIntent, Store
 from .control import BREAKER_NON_FAILURES, CircuitBreaker, Control
 from .ledger import Commitments, TradeLedger
+from .routing import Router, aggregate, route_for
 from .state import CycleState
 
 OPEN_ORDER_STATES = ("working", "partial_fill", None)
@@ -55,7 +57,11 @@ class Nodes:
     """The market data feed failed for good (a bad replay row): the run ends with it."""
     _pool: cf.ThreadPoolExecutor
     _trace: bool
-    _executor: Executor | None
+    _executors: dict[str, Executor]
+    router: Router | None
+    """Routes new intents across ``[components] brokers`` (``None``: one broker)."""
+    _held: set[str]
+    _accounts: dict[str, Any]
     _quality: DataQuality | None = None
     _unknown_orders: set[str]
     _fills_due: set[str]
@@ -72,18 +78,40 @@ class Nodes:
 
     @property
     def executor(self) -> Executor:
-        """The executor on the selected broker, built on first use."""
-        if self._executor is None:
-            self._executor = Executor(
+        """The executor on the selected (default) broker, built on first use."""
+        return self.executor_for(self.broker_name)
+
+    def executor_for(self, name: str) -> Executor:
+        """The executor on broker ``name`` (the default broker's for a name this agent
+        does not route to: its preflight refuses the intent with ``broker_mismatch``)."""
+        names = self.kernel.selected("broker")
+        if name not in names:
+            name = self.broker_name
+        executor = self._executors.get(name)
+        if executor is None:
+            executor = self._executors[name] = Executor(
                 self.store,
-                self.kernel.component("broker"),
-                broker_name=self.broker_name,
+                self.kernel.component("broker", name),
+                broker_name=name,
                 settings=self.settings,
                 emit=self.kernel.emit,
                 clock=self.clock,
                 mode=self.mode,
+                peers=frozenset(names) - {name},
             )
-        return self._executor
+        return executor
+
+    def _route(self, symbol: str) -> tuple[str, str | None]:
+        """``(broker recorded, broker to send to)`` for a new intent for ``symbol``: with
+        one broker both are it; with several, the route's choice this cycle (the second
+        is ``None`` when the intent is held: it is recorded for its route's primary)."""
+        if self.router is None:
+            return self.broker_name, self.broker_name
+        chosen = self.router.choose(symbol)
+        if chosen is not None:
+            return chosen, chosen
+        route = route_for(symbol, self.settings.routing)
+        return (route.broker if route else self.broker_name), None
 
     def _listed(self, what: str, query: Callable[[], list[Any]]) -> list[Any]:
         """``query()``'s intents, or ``[]`` without asking when it found none at the
@@ -154,6 +182,8 @@ class Nodes:
         if account is not None and account.ok:
             state.positions = dict(account.data["positions"])
             state.account = account.data["account"]
+        if self.router is not None:  # every broker's account, not the skill's one
+            state.account, state.positions = self.account_view()
         for name in self.settings.components.required_skills:
             result = state.skill_results.get(name)
             if result is None or not result.ok:
@@ -329,8 +359,9 @@ class Nodes:
     def _constrain(self, intent: Intent, state: CycleState) -> Intent | None:
         """The intent fitted to the broker's order constraints (``None``: dropped as too
         small). A kernel rule for every strategist, applied before the guards."""
+        broker = self._route(intent.symbol)[0]
         try:
-            constraints = broker_constraints(self.kernel.component("broker"), intent.symbol)
+            constraints = broker_constraints(self.kernel.component("broker", broker), intent.symbol)
         except Exception as exc:  # a broken declaration must not let dust through
             logger.warning("broker {}: order_constraints failed: {}", self.broker_name, exc)
             constraints = DEFAULT_ORDER_CONSTRAINTS
@@ -382,7 +413,7 @@ class Nodes:
                 record = self.store.add_intent(
                     intent,
                     cycle_id=state.cycle_id,
-                    broker=self.broker_name,
+                    broker=self._route(intent.symbol)[0],
                     ref_price=quote.last if quote else None,
                     actor="strategist",
                 )
@@ -393,7 +424,8 @@ class Nodes:
             if record.state != IntentState.PROPOSED:
                 continue  # the same cycle inputs were seen before: same id, already handled
             state.proposed.append(intent.id)
-            result = evaluate(guards, intent, self._guard_context(state, intent, committed))
+            context = self._guard_context(state, intent, committed, record.broker)
+            result = evaluate(guards, intent, context)
             verdicts = list(result.verdicts)
             if state.degraded and "allowlist" not in self.settings.components.guards:
                 verdicts.append(
@@ -455,7 +487,7 @@ class Nodes:
         return committed
 
     def _guard_context(
-        self, state: CycleState, intent: Intent, committed: Commitments
+        self, state: CycleState, intent: Intent, committed: Commitments, broker: str
     ) -> GuardContext:
         realized, unrealized = self.ledger.pnl_today(state.account, state.positions)
         day = state.as_of.date() if state.as_of else None
@@ -468,7 +500,10 @@ class Nodes:
             positions=committed.positions(
                 state.positions, intent.symbol, buying=intent.side is Side.BUY
             ),
-            account=state.account,
+            account=self._accounts.get(broker, (state.account,))[0]
+            if self.router is not None
+            else state.account,
+            broker=broker,
             orders_today=self.ledger.orders_today + committed.orders_on(day),
             recent_order_times=(*self.ledger.order_times, *committed.times),
             last_trade_time=last,
@@ -500,10 +535,14 @@ class Nodes:
             why = "kill switch on" if self.control.kill_switch else "trading halted"
             self.kernel.emit("executor", "skipped", severity="warning", reason=why)
             return
+        if self.router is not None:
+            self._resolve_unknown()
         ttl = timedelta(seconds=float(self.settings.kernel.approval_ttl))
         for record in [] if idle else self._listed("approved", approved):
             if self.stop_requested:
                 break
+            if self.router is not None and self._holds(record):
+                continue
             if record.updated_at + ttl < self.clock():
                 # Approved but not executed within approval_ttl (the agent was down, or
                 # halted): the market has moved since the guards and the operator looked.
@@ -514,8 +553,9 @@ class Nodes:
                     f"not executed within approval_ttl ({self.settings.kernel.approval_ttl})",
                 )
                 continue
+            started = time.perf_counter()
             try:
-                result = self.executor.execute(record.intent.id)
+                result = self.executor_for(record.broker).execute(record.intent.id)
             except RefusedError as exc:  # a preflight denial: this intent waits, others go on
                 self.kernel.emit(
                     "executor",
@@ -525,6 +565,10 @@ class Nodes:
                     reason=str(exc),
                 )
                 continue
+            if self.router is not None and record.broker in self.router.health:
+                self.router.health[record.broker].record(
+                    result.outcome != "unknown", time.perf_counter() - started, "unknown_outcome"
+                )
             if result.outcome == "submitted":
                 self._fills_due.add(record.intent.id)
                 state.submitted.append(record.intent.id)
@@ -550,7 +594,7 @@ class Nodes:
                     commission=str(fill.commission),
                 )
 
-    def _collect_due_fills(self, broker: Any, state: CycleState) -> None:
+    def _collect_due_fills(self, state: CycleState) -> None:
         """Fills of orders recorded terminal before the monitor saw them fill (an open
         order's are read by the monitor loop): asked once, only when the store holds
         less than the order's filled quantity."""
@@ -562,13 +606,63 @@ class Nodes:
                     (f.quantity for f in self.store.fills(record.client_order_id)), Decimal(0)
                 )
                 if recorded < filled:
+                    broker = self._broker_of(record)
+                    if broker is None:
+                        continue  # its broker is unavailable this cycle: asked next cycle
                     self._record_fills(broker, record, state)
             self._fills_due.discard(intent_id)
 
+    def _holds(self, record: Any) -> bool:
+        """Whether an approved intent waits because its broker takes nothing now
+        (disabled, or unhealthy this cycle or since): ``routing.held`` once per intent.
+        It is never moved to another broker; it runs when its broker is back, or its
+        approval goes stale."""
+        router = self.router
+        assert router is not None
+        name = record.broker
+        health = router.health.get(name)
+        if health is None or (router.available.get(name) and health.state == "closed"):
+            self._held.discard(record.intent.id)
+            return False
+        if record.intent.id not in self._held:
+            self._held.add(record.intent.id)
+            self.kernel.emit(
+                "routing",
+                "held",
+                severity="warning",
+                intent_id=record.intent.id,
+                symbol=record.intent.symbol,
+                broker=name,
+                reason=f"broker_unavailable: {router.why(name)}",
+            )
+        return True
+
+    def _resolve_unknown(self) -> None:
+        """Resolve the intents left ``executing`` (an unknown outcome) each on the broker
+        it was claimed on, once that broker is available again; never elsewhere."""
+        router = self.router
+        assert router is not None
+        pending = self._listed(
+            "executing", lambda: self.store.list_intents(state=IntentState.EXECUTING)
+        )
+        for name in {r.broker for r in pending}:
+            if not router.available.get(name) or router.health[name].state != "closed":
+                continue
+            mine = [r for r in pending if r.broker == name]
+            for result in self.executor_for(name).resolve_pending(records=mine):
+                router.health[name].record(result.action != "still_unknown", what="lookup")
+
+    def _broker_of(self, record: Any) -> Any | None:
+        """The broker holding ``record``'s order (``None``: unavailable this cycle)."""
+        if self.router is None:
+            return self.kernel.component("broker")
+        if not self.router.available.get(record.broker, record.broker not in self.router.health):
+            return None
+        return self.kernel.component("broker", self.executor_for(record.broker).broker_name)
+
     def _node_monitor(self, state: CycleState) -> None:
-        broker = self.kernel.component("broker")
         if self._fills_due:
-            self._collect_due_fills(broker, state)
+            self._collect_due_fills(state)
         working = self._listed(
             "working",
             lambda: self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True),
@@ -577,11 +671,21 @@ class Nodes:
             if record.order_status not in OPEN_ORDER_STATES:
                 continue
             cid = record.client_order_id
-            order = broker.get_order(cid)
+            broker = self._broker_of(record)
+            if broker is None:
+                continue
+            health = self.router.health.get(record.broker) if self.router else None
+            try:
+                lookup = functools.partial(broker.get_order, cid)
+                order = health.timed(lookup, "lookup") if health else lookup()
+            except Exception:
+                if health is None:
+                    raise
+                continue  # counted against the broker; asked again next cycle
             if order is None:  # sent, yet unknown to the broker: halt, an operator must look
                 if cid not in self._unknown_orders:
                     self._unknown_orders.add(cid)
-                    self.executor.order_unknown(record, actor="monitor")
+                    self.executor_for(record.broker).order_unknown(record, actor="monitor")
                 continue
             if cid in self._unknown_orders:  # known again: a later loss is reported anew
                 self._unknown_orders.discard(cid)
@@ -602,11 +706,33 @@ class Nodes:
                 )
 
     def _node_report(self, state: CycleState) -> None:
-        broker = self.kernel.component("broker")
-        state.account = broker.account()
-        state.positions = {p.symbol: p for p in broker.positions()}
+        if self.router is not None:
+            state.account, state.positions = self.account_view()
+        else:
+            broker = self.kernel.component("broker")
+            state.account = broker.account()
+            state.positions = {p.symbol: p for p in broker.positions()}
         if self.kernel.wants_event("report", "cycle", "info"):
             self.kernel.emit("report", "cycle", **state.summary())
+
+    def account_view(self) -> tuple[Any, dict[str, Any]]:
+        """The account view across brokers (:func:`aggregate`); a broker unavailable or
+        failing now counts with its last known account and positions."""
+        router = self.router
+        assert router is not None
+        for name in router.names:
+            if router.available.get(name) or name not in self._accounts:
+                broker = self.kernel.component("broker", name)
+                try:
+                    self._accounts[name] = router.health[name].timed(
+                        lambda b=broker: (b.account(), list(b.positions())), "account"
+                    )
+                except Exception:
+                    if name not in self._accounts:
+                        raise
+        accounts = {n: a for n, (a, _) in self._accounts.items()}
+        positions = {n: p for n, (_, p) in self._accounts.items()}
+        return aggregate(accounts, positions, self.settings.routing, self.broker_name)
 
 
 def _with(intent: Intent, **changes: Any) -> Intent:

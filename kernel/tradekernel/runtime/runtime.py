@@ -29,6 +29,7 @@ from .ledger import TradeLedger
 from .mode import ResolvedMode, resolve_mode
 from .nodes import OPEN_ORDER_STATES, Nodes
 from .plan import PLAN, NodeSpec
+from .routing import Router
 from .stage import check_stage, current_digest
 from .state import CycleState
 
@@ -97,7 +98,19 @@ class Runtime(Nodes):
             broker=lambda: kernel.component("broker"),
         )
         self.ledger = TradeLedger()
-        self._executor: Executor | None = None
+        self._executors: dict[str, Executor] = {}
+        self.router = None
+        if self.settings.components.brokers:
+            self.router = Router(
+                kernel.selected("broker"),
+                self.settings.routing,
+                self.broker_name,
+                self.control,
+                broker=lambda name: kernel.component("broker", name),
+                emit=emit,
+            )
+        self._held: set[str] = set()
+        self._accounts: dict[str, Any] = {}
         self._unknown_orders: set[str] = set()
         self._fills_due: set[str] = set()
         self._none_since: dict[str, tuple[int, int]] = {}
@@ -139,17 +152,8 @@ class Runtime(Nodes):
             self.kernel.component("scanner")
             self.kernel.components("guard")
             self.kernel.components("skill")
-            live_broker = getattr(self.kernel.component("broker"), "live_capable", False)
-            if self.mode == "live" and not live_broker:
-                raise ConfigError(
-                    f'mode "live" needs a live-capable broker; [components] broker = '
-                    f'"{self.broker_name}" is not (it simulates fills)'
-                )
-            if self.mode == "paper" and live_broker:
-                raise ConfigError(
-                    f'[components] broker = "{self.broker_name}" trades real money: use mode '
-                    '"shadow" to watch it, or "live" with [kernel] live_acknowledged = true'
-                )
+            for name in self.kernel.selected("broker"):
+                self._check_broker_mode(name)
             self.kernel.emit(
                 "commander",
                 "mode",
@@ -158,9 +162,19 @@ class Runtime(Nodes):
                 broker=self.broker_name,
                 strategist=self.settings.components.strategist,
             )
-            self._refuse_unknown_broker_orders()
+            for name in self.kernel.selected("broker"):
+                self._refuse_unknown_broker_orders(name)
+            if self.router is not None:  # currencies that cannot be added stop it here
+                self.account_view()
             self._cancel_leftover_proposals()
-            results = [] if self.mode == "shadow" else list(self.executor.reconcile())
+            results = []
+            if self.router is not None:
+                self.router.begin_cycle()
+            if self.mode != "shadow":
+                for name in self.kernel.selected("broker"):
+                    # a disabled or unhealthy broker's intents wait until it is back
+                    if self.router is None or self.router.available[name]:
+                        results += self.executor_for(name).reconcile()
             # orders found done by a reconcile (this one or `intents reconcile`) or answered
             # filled: their fills are collected by the first monitor
             self._fills_due.update(
@@ -179,14 +193,29 @@ class Runtime(Nodes):
             self.store.write_anchor()
         return results
 
-    def _refuse_unknown_broker_orders(self) -> None:
+    def _check_broker_mode(self, name: str) -> None:
+        """Refuse a paper-only broker in live mode and a real-money one in paper mode."""
+        live_broker = getattr(self.kernel.component("broker", name), "live_capable", False)
+        key = "brokers" if self.settings.components.brokers else "broker"
+        if self.mode == "live" and not live_broker:
+            raise ConfigError(
+                f'mode "live" needs a live-capable broker; [components] {key} = '
+                f'"{name}" is not (it simulates fills)'
+            )
+        if self.mode == "paper" and live_broker:
+            raise ConfigError(
+                f'[components] {key} = "{name}" trades real money: use mode '
+                '"shadow" to watch it, or "live" with [kernel] live_acknowledged = true'
+            )
+
+    def _refuse_unknown_broker_orders(self, name: str) -> None:
         """A broker that knows orders with this kernel's client order ids the store never
         recorded means the state was lost (together with its anchor) or replaced by an
         older copy: refuse to adopt it (:class:`StateLost`, exit 2). Checked at every
         start against the broker's newest :data:`KNOWN_ORDERS_CHECKED` ids, asked only of
         brokers offering the optional ``known_client_order_ids`` (see
         :class:`components.Broker`). A store this start created is removed again."""
-        broker = self.kernel.component("broker")
+        broker = self.kernel.component("broker", name)
         known = getattr(broker, "known_client_order_ids", None)
         if not callable(known):
             return
@@ -202,7 +231,7 @@ class Runtime(Nodes):
             f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
         )
         raise StateLost(
-            f"{self.store.path}: broker {self.broker_name} holds orders this kernel sent "
+            f"{self.store.path}: broker {name} holds orders this kernel sent "
             f"that the state store does not know ({shown}); the store {what}: the state "
             f"was lost or replaced by an older copy, and will not be adopted; "
             f"{restore_hint(self.store.state_dir)}; or use a fresh broker account (paper: "
@@ -292,6 +321,8 @@ class Runtime(Nodes):
         with scope(run_id=self.run_id, cycle_id=state.cycle_id):
             emit("commander", "mode", mode=self.mode, mode_source=self.resolved.source)
             self.control.refresh()
+            if self.router is not None:
+                self.router.begin_cycle()
             self._follow_operator_mode()
             self._follow_stage()
             if self.control.paused:
@@ -327,7 +358,7 @@ class Runtime(Nodes):
             return
         if SAFETY.index(wanted) < SAFETY.index(self.mode):
             self.resolved = ResolvedMode(wanted, "operator")
-            self._executor = None  # its preflight checks the mode
+            self._executors.clear()  # its preflight checks the mode
             self.kernel.emit("commander", "mode", mode=wanted, mode_source="operator")
         else:
             logger.warning("persisted mode {} applies at the next start", wanted)
@@ -359,7 +390,7 @@ class Runtime(Nodes):
             except RefusedError:
                 continue
             self.resolved = ResolvedMode(mode, "promotion stage")
-            self._executor = None
+            self._executors.clear()
             self.kernel.emit(
                 "commander",
                 "mode",

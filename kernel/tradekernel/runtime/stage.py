@@ -105,5 +105,5 @@ def config_digest(settings: Settings, name: str, config_class: type | None) -> s
 
 def current_digest(settings: Settings, registry: Any, name: str) -> str:
     """Digest of the configured ``[strategist.<name>]`` (what evidence must match)."""
-    spec = registry.spec("strategist", name)
+    spec = registry.spec("strategist", settings.component_use("strategist", name))
     return config_digest(settings, name, spec.config_class)

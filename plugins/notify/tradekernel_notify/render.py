@@ -97,6 +97,29 @@ TEMPLATES: dict[str, tuple[str, str, str | None]] = {
     ),
     "control.paused": ("Trading paused by {actor}", "Paused by {actor}: {reason}.", None),
     "control.resumed": ("Trading resumed by {actor}", "Resumed by {actor}: {reason}.", None),
+    "routing.failover": (
+        "Broker failover: {primary} -> {broker}",
+        "New intents of route {route} go to {broker}: {primary} is {reason}.",
+        None,
+    ),
+    "routing.held": (
+        "Held: {reason}",
+        "No order is sent (route {route}, intent {intent_id}): waiting for a broker.",
+        None,
+    ),
+    "routing.failback": ("Broker back: {broker}", "Route {route} is on {broker} again.", None),
+    "routing.unhealthy": (
+        "Broker unhealthy: {broker}",
+        "Broker {broker} takes no new intents after {failures} bad outcome(s): {reason}.",
+        None,
+    ),
+    "routing.healthy": ("Broker healthy: {broker}", "Broker {broker} answers again.", None),
+    "routing.disabled": (
+        "Broker disabled: {broker}",
+        "Broker {broker} disabled by {actor}: {reason}.",
+        None,
+    ),
+    "routing.enabled": ("Broker enabled: {broker}", "Broker {broker} enabled by {actor}.", None),
     "alerts.fired": (
         "Alert: {rule}",
         "Alert {rule} fired: value {value}, threshold {threshold}.",

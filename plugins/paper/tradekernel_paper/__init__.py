@@ -46,11 +46,12 @@ def _check_db_path(db: Path, ctx: ComponentContext) -> None:
     """``config check`` and ``run`` refuse a ``db`` that cannot be the account file (a
     directory, or a path under a file) before anything is written."""
     settings = ctx.settings
-    where = settings.where("broker", "paper", "db") if hasattr(settings, "where") else ""
+    name = getattr(ctx, "name", None) or "paper"  # an instance: [broker.<its name>]
+    where = settings.where("broker", name, "db") if hasattr(settings, "where") else ""
     prefix = f"{where}: " if where else ""
 
     def refuse(why: str) -> ConfigError:
-        return ConfigError(f"{prefix}[broker.paper] db: {db} {why}")
+        return ConfigError(f"{prefix}[broker.{name}] db: {db} {why}")
 
     if db.is_dir():
         raise refuse("is a directory (expected the account database file, e.g. paper.db)")

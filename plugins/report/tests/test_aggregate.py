@@ -378,3 +378,52 @@ def test_orders_count_critical_conflicts_by_code_and_abandoned_proposals():
     o = report["orders"]
     assert o["conflicts_by_code"] == {"journal_mismatch": 1, "unknown_to_broker": 2}
     assert o["abandoned_proposals"] == 2
+
+
+def test_routing_failovers_holds_and_health_per_broker():
+    from tradekernel.api import Event
+    from tradekernel_report.markdown import _resilience
+    from tradekernel_report.resilience import resilience
+
+    raw = [
+        ev("10:00:00", "routing", "unhealthy", "error", broker="binance", reason="unknown_outcome"),
+        ev("10:00:01", "routing", "failover", "warning", route="*/USDT", primary="binance",
+           secondary="kraken", broker="kraken", reason="unhealthy (open)"),
+        ev("10:00:02", "routing", "held", "warning", intent_id="i1", broker="binance",
+           reason="broker_unavailable: unhealthy (open)"),
+        ev("11:00:00", "routing", "healthy", broker="binance"),
+        ev("11:00:01", "routing", "failback", route="*/USDT", broker="binance"),
+    ]  # fmt: skip
+    events = [
+        Event(
+            e["stage"], e["kind"], e["fields"], datetime.fromisoformat(e["ts"]),
+            severity=e["severity"],
+        )
+        for e in raw
+    ]  # fmt: skip
+    window = (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC))
+    r = resilience(events, window)
+    g = r["routing"]
+    assert (g["failovers"], g["failbacks"], g["held_intents"]) == (1, 1, 1)
+    assert g["unhealthy_by_broker"] == {"binance": 1}
+    assert [(d["kind"], d["broker"]) for d in g["decisions"]] == [
+        ("failover", "kraken"), ("held", "binance"), ("failback", "binance"),
+    ]  # fmt: skip
+    line = next(x for x in _resilience(r) if "broker failovers" in x)
+    assert "1 / 1 / 1" in line and "binance" in line
+    quiet = resilience([], window)
+    assert not any("broker failovers" in x for x in _resilience(quiet))
+
+
+def test_orders_submitted_by_broker():
+    from tradekernel.api import Event
+    from tradekernel_report.markdown import _orders
+    from tradekernel_report.trading import orders
+
+    def sub(broker):
+        return Event("executor", "submitted", {"intent_id": "i", "broker": broker})
+
+    o = orders([sub("binance"), sub("binance"), sub("kraken")])
+    assert o["submitted_by_broker"] == {"binance": 2, "kraken": 1}
+    assert "| submitted | 3 (binance: 2, kraken: 1) |" in _orders(o)
+    assert "| submitted | 1 |" in _orders(orders([sub("paper")]))

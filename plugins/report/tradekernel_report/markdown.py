@@ -209,7 +209,12 @@ def _orders(o: Mapping[str, Any]) -> list[str]:
     out = _section(
         "## Orders and fills",
         [
-            ("submitted", o["submitted"]),
+            (
+                "submitted",
+                o["submitted"]
+                if len(by := o.get("submitted_by_broker", {})) < 2
+                else f"{o['submitted']} ({_dist(by)})",
+            ),
             ("failed", f"{o['failed']} ({_dist(o['failed_by_reason'])})"),
             (
                 "unknown outcome / claim conflicts / reconciled",
@@ -230,6 +235,23 @@ def _orders(o: Mapping[str, Any]) -> list[str]:
         for s, r in f["by_symbol"].items()
     ]
     return out + _table(["symbol", "fills", "quantity", "notional"], rows)
+
+
+def _routing(g: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The broker failover line, when any routing decision was made."""
+    if not g["decisions"] and not g["unhealthy_by_broker"]:
+        return []
+    return [
+        (
+            "broker failovers / failbacks / held intents",
+            f"{g['failovers']} / {g['failbacks']} / {g['held_intents']}"
+            + (
+                f" (unhealthy: {_dist(g['unhealthy_by_broker'])})"
+                if g["unhealthy_by_broker"]
+                else ""
+            ),
+        )
+    ]
 
 
 def _resilience(r: Mapping[str, Any]) -> list[str]:
@@ -264,6 +286,7 @@ def _resilience(r: Mapping[str, Any]) -> list[str]:
             ),
             ("cycles waiting on cooldown", r["cooldown_waits"]),
             ("cycles skipped while paused", r["paused_cycles"]),
+            *_routing(r["routing"]),
         ],
     )
     rows = [

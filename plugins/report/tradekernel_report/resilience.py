@@ -129,10 +129,36 @@ def resilience(events: Sequence[Event], window: tuple[datetime, datetime]) -> di
                 c if isinstance(c := e.fields.get("cancelled"), int) else 0 for e in cancels
             ),
         },
+        "routing": _routing(of(events, "routing")),
         "cooldown_waits": sum(1 for e in routes if e.fields.get("action") == "cooldown_wait"),
         "paused_cycles": sum(
             1 for e in of(events, "commander", "end") if e.fields.get("action") == "pause"
         ),
+    }
+
+
+def _routing(events: Sequence[Event]) -> dict[str, Any]:
+    """Several brokers: failovers, holds and health changes (``routing.*`` events)."""
+    moves = [e for e in events if e.kind in ("failover", "failback", "held")]
+    return {
+        "failovers": _count(events, "failover"),
+        "failbacks": _count(events, "failback"),
+        "held_intents": sum(1 for e in events if e.kind == "held" and e.fields.get("intent_id")),
+        "unhealthy_by_broker": counter(
+            str(e.fields.get("broker")) for e in events if e.kind == "unhealthy"
+        ),
+        "decisions": [
+            {
+                "ts": iso(e.ts),
+                "kind": e.kind,
+                "route": e.fields.get("route"),
+                "primary": e.fields.get("primary"),
+                "broker": e.fields.get("broker"),
+                "intent_id": e.fields.get("intent_id"),
+                "reason": e.fields.get("reason"),
+            }
+            for e in moves
+        ],
     }
 
 

@@ -101,6 +101,9 @@ def orders(events: Sequence[Event]) -> dict[str, Any]:
     failed = [e for e in executor if e.kind == "failed"]
     return {
         "submitted": sum(1 for e in executor if e.kind == "submitted"),
+        "submitted_by_broker": counter(
+            str(e.fields.get("broker") or "?") for e in executor if e.kind == "submitted"
+        ),
         "failed": len(failed),
         "failed_by_reason": counter(e.fields.get("reason") or "unspecified" for e in failed),
         "unknown_outcome": sum(1 for e in executor if e.kind == "unknown_outcome"),

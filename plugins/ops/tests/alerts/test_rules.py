@@ -279,3 +279,16 @@ def test_data_quality_rejections_count_by_code(load, state_dir, h):
     assert (r.status, r.value, r.threshold) == ("firing", 6, 5)
     assert "non_positive_price 4, price_outlier 2" in r.detail
     assert status(load("[alerts]\ndata_quality_rejections_max = 6\n"), h, r.name) == ("ok", 6)
+
+
+def test_broker_failovers_fire_on_any_failover_or_hold(load, state_dir, h):
+    moved = [
+        h.event("routing", "failover", route="*/USDT", primary="binance", broker="kraken"),
+        h.event("routing", "held", intent_id="i1", broker="binance", reason="broker_unavailable"),
+        h.event("routing", "healthy", broker="binance"),
+    ]
+    h.write_events(state_dir, moved)
+    r = results(load(), h)["broker_failovers"]
+    assert (r.status, r.value, r.threshold, r.severity) == ("firing", 2, 0, "error")
+    assert "failover:binance 1, held:intent 1" in r.detail
+    assert status(load("[alerts]\nbroker_failovers_max = 2\n"), h, r.name) == ("ok", 2)

@@ -28,6 +28,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "skill_fallbacks_max": 10,
         "invalid_events_max": None,
         "data_quality_rejections_max": 5,
+        "broker_failovers_max": 0,
     },
     "strict": {
         "strategist_window": 20,
@@ -43,6 +44,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "skill_fallbacks_max": 3,
         "invalid_events_max": 0,
         "data_quality_rejections_max": 0,
+        "broker_failovers_max": 0,
     },
 }
 """Profile name -> threshold key -> value (``None``: the rule is off in that profile)."""

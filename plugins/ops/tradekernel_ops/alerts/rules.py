@@ -328,6 +328,20 @@ def rule_daily_loss_amount(policy: Policy, obs: Observations) -> RuleResult:
     return _result(name, loss, threshold, ">", "currency", "error", detail)
 
 
+def rule_broker_failovers(policy: Policy, obs: Observations) -> RuleResult:
+    def count(_: list[Event]) -> tuple[int, str]:
+        moved = [e for e in obs.of("routing") if e.kind in ("failover", "held")]
+        by = Counter(
+            f"{e.kind}:{'intent' if e.fields.get('intent_id') else e.fields.get('primary')}"
+            for e in moved
+        )
+        detail = f"{len(moved)} routing failover/held event(s) today"
+        return len(moved), detail + (f" ({_breakdown(by)})" if by else "")
+
+    threshold = int(policy.get("broker_failovers_max"))
+    return _count_rule("broker_failovers", obs, threshold, "error", count)
+
+
 RULES: dict[str, tuple[Callable[[Policy, Observations], RuleResult], str]] = {
     "strategist_success_rate": (rule_strategist_success_rate, "strategist_success_rate_min"),
     "strategist_latency_p95": (rule_strategist_latency_p95, "strategist_latency_p95_ms"),
@@ -340,6 +354,7 @@ RULES: dict[str, tuple[Callable[[Policy, Observations], RuleResult], str]] = {
     "skill_fallbacks": (rule_skill_fallbacks, "skill_fallbacks_max"),
     "invalid_events": (rule_invalid_events, "invalid_events_max"),
     "data_quality_rejections": (rule_data_quality_rejections, "data_quality_rejections_max"),
+    "broker_failovers": (rule_broker_failovers, "broker_failovers_max"),
 }
 """Rule name -> (evaluation, the threshold key that switches it on), in ALERT_RULES order."""
 assert tuple(RULES) == ALERT_RULES
