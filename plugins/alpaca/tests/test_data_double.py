@@ -84,3 +84,24 @@ def test_a_truncated_body_through_the_shared_double_is_an_error():
     market(double).malform_next("truncated")
     with pytest.raises(AlpacaError, match="bad market data: snapshots: expected a JSON object"):
         feed.quote("AAPL")
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["mock transport", "127.0.0.1"])
+@pytest.mark.parametrize("injected", ["data", "account"])
+def test_an_injected_429_reset_wins_over_the_rate_headers(served, injected):
+    """A 429 injected on the data part (``market(double).fail_next``) or on the account
+    (``double.fail_next``) keeps its own ``X-RateLimit-Reset``, whatever the spelling:
+    the client waits exactly until it, not the rate window's end nor a backoff."""
+    double = _double()
+    waits: list[float] = []
+    with serve(double) as server:
+        feed = _feed(double, server.url if served else None, waits)
+        try:
+            feed.advance()
+            (market(double) if injected == "data" else double).fail_next(429, reset_after=7)
+            assert feed.quote("AAPL") is not None
+        finally:
+            feed.close()
+    assert waits == [7.0]
+    paths = [p for _m, p in double.requests]
+    assert paths[-2:] == ["/v2/stocks/snapshots"] * 2  # refused once, then answered

@@ -147,3 +147,19 @@ def test_the_credentials_are_sent_as_alpaca_headers_and_never_shown(venue) -> No
     assert venue.double.key_id not in repr(http)
     assert http.clean(f"x {venue.double.secret_key} y") == "x ******** y"
     assert http.clean("a\x1b[31mred\nline") == "a\\x1b[31mred\\nline"
+
+
+def test_every_client_of_the_process_shares_one_verifying_ssl_context() -> None:
+    import ssl
+
+    config = AlpacaConfig()
+    clients = [AlpacaHTTP(config, key_id="k", secret_key="s") for _ in range(4)]
+    try:
+        # httpx's transport keeps the context its connection pool wraps sockets with
+        contexts = [c._http._transport._pool._ssl_context for c in clients]
+        assert all(context is contexts[0] for context in contexts)
+        context = contexts[0]
+        assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    finally:
+        for client in clients:
+            client.close()

@@ -180,8 +180,12 @@ class AlpacaDouble:
             if submit:
                 self.trading.submits += 1
             reply = self._answer(request)
+            own = {name.lower() for name in reply.headers}
             for name, value in self._rate_headers().items():
-                reply.headers.setdefault(name, value)  # a 429's own reset wins
+                # a 429's own reset wins, however its route spelled the header: two
+                # spellings would reach the client as one "a, b" value it cannot read
+                if name.lower() not in own:
+                    reply.headers[name] = value
             if reply.status >= 400 and self._echo:
                 reply.body = {
                     **(reply.body if isinstance(reply.body, dict) else {}),

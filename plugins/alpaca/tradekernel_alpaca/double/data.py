@@ -216,17 +216,31 @@ class DataAPI:
                 return _error(401, 40110000, "request is not authorized", headers)
             if request.method != "GET":
                 return _error(405, 40510000, "method not allowed", headers)
-            if self._faults:
-                status, reset = self._faults.pop(0)
-                if reset is not None:
-                    headers["Retry-After"] = str(math.ceil(reset))
-                    headers["X-RateLimit-Reset"] = str(int(now.timestamp() + reset))
-                if status == 429:
-                    headers["X-RateLimit-Remaining"] = "0"
-                    return _error(429, None, "too many requests.", headers)
-                return _error(status, None, "internal server error", headers)
+            fault = self.take_fault(now)
+            if fault is not None:
+                status, fault_headers, body = fault
+                headers.update(fault_headers)
+                return httpx.Response(status, content=json.dumps(body).encode(), headers=headers)
             status, content = self.answer(path, dict(request.url.params))
             return httpx.Response(status, content=content, headers=headers)
+
+    def take_fault(self, now: datetime) -> tuple[int, dict[str, str], Any] | None:
+        """The next injected failure (:meth:`fail_next`) as status, headers and body, or
+        ``None``. A 429 says when the window resets (``X-RateLimit-Reset``, a Unix time,
+        and no ``Retry-After``, as Alpaca answers); a 5xx says ``Retry-After``."""
+        with self._lock:
+            if not self._faults:
+                return None
+            status, reset = self._faults.pop(0)
+        headers: dict[str, str] = {}
+        if status == 429:
+            headers["X-RateLimit-Remaining"] = "0"
+            if reset is not None:
+                headers["X-RateLimit-Reset"] = str(math.ceil(now.timestamp() + reset))
+            return status, headers, {"message": "too many requests."}
+        if reset is not None:
+            headers["Retry-After"] = str(math.ceil(reset))
+        return status, headers, {"message": "internal server error"}
 
     def answer(self, path: str, params: dict[str, str]) -> tuple[int, bytes]:
         """Status and body of a data request already authenticated (faults included:
@@ -509,6 +523,10 @@ def _reply(double: Any, request: Any) -> Any:
 
     state = market(double)
     state.requests.append((request.path, "&".join(f"{k}={v}" for k, v in request.query.items())))
+    fault = state.take_fault(state.clock())  # its faults hold on the shared double too
+    if fault is not None:
+        status, headers, body = fault
+        return Reply(status, body, headers)
     status, content = state.answer(request.path, dict(request.query))
     try:
         body = json.loads(content)

@@ -66,7 +66,10 @@ class DoubleServer:
         self._server.double = double
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="alpaca-double", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},  # close() waits up to one interval
+            name="alpaca-double",
+            daemon=True,
         )
         self._thread.start()
 
