@@ -1,0 +1,1 @@
+"""tradekernel CCXT plugin."""
