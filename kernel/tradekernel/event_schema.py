@@ -58,6 +58,7 @@ def _f(type_: str, unit: str = "", doc: str = "", *, req: bool = False) -> Field
 
 _LATENCY = _f("number", "ms", "wall time")
 _INTENT_ID = _f("str", doc="the intent's deterministic id", req=True)
+_BROKER = _f("str", doc="broker component (instance) name", req=True)
 
 _COMMANDER = {
     "node": _f("str", doc="graph node the commander is at", req=True),
@@ -312,6 +313,34 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     "notify": {k: _NOTIFY for k in ("delivered", "failed", "dedup_suppressed", "rate_limited")},
     "alerts": {"fired": _ALERTS, "resolved": _ALERTS},
     "ops": {"batch": _OPS},
+    "broker": {
+        "request_retried": {
+            "broker": _BROKER,
+            "method": _f("str", doc="HTTP method"),
+            "path": _f("str", doc="the endpoint, without query (or the venue call)"),
+            "status": _f("int", doc="HTTP status of the failed attempt (none: no answer)"),
+            "error": _f("str", doc="why there was no answer (timeout, connection)"),
+            "attempt": _f("int", "count", "the attempt that failed, 1 for the first"),
+            "wait_s": _f("number", "s", "wait before the next attempt"),
+        },
+        "rate_limit": {
+            "broker": _BROKER,
+            "remaining": _f("int", "requests", "budget left in the venue's window"),
+            "limit": _f("int", "requests", "the venue's budget per window"),
+            "reset_s": _f("number", "s", "until the window resets"),
+            "status": _f("int", doc="HTTP status of the answer that reported it (429)"),
+        },
+        "unknown_status": {
+            "broker": _BROKER,
+            "client_order_id": _f("str"),
+            "status": _f("str", doc="the venue's status, treated as working", req=True),
+        },
+        "outcome_unknown": {
+            "broker": _BROKER,
+            "client_order_id": _f("str"),
+            "reason": _f("str", doc="why the answer is unknown (timeout, HTTP 503, ...)"),
+        },
+    },
     "budget": {
         "exhausted": {
             "scope": _f("str", doc="tokens | usd", req=True),

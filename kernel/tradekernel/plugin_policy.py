@@ -15,6 +15,7 @@ from . import API_VERSION
 
 KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
     ("broker", "paper"): "tradekernel-paper",
+    ("broker", "alpaca"): "tradekernel-alpaca",
     ("market_data", "synthetic"): "tradekernel-marketdata",
     ("market_data", "replay"): "tradekernel-marketdata",
     ("strategist", "sma-cross"): "tradekernel-rules",

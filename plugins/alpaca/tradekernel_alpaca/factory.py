@@ -1,0 +1,77 @@
+"""Building Alpaca components from the kernel's context: credentials, the live check,
+the shared HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tradekernel.api import ComponentContext
+
+from .config import LIVE_URL, AlpacaConfig
+
+if TYPE_CHECKING:
+    from .broker import AlpacaBroker
+    from .http import AlpacaHTTP
+
+
+def live_capable(config: AlpacaConfig, mode: str, acknowledged: bool) -> bool:
+    """Whether a broker on ``config`` may place real-money orders: only the live URL, in
+    ``live`` mode, acknowledged. The live URL in any other mode is refused
+    (:class:`ValueError`, the message for ``[broker.alpaca] base_url``)."""
+    if not config.live_url:
+        return False
+    if mode != "live" or not acknowledged:
+        raise ValueError(
+            f"{LIVE_URL} is Alpaca's live (real money) API: it needs [kernel] mode = "
+            '"live" and live_acknowledged = true (paper trading: leave base_url unset)'
+        )
+    return True
+
+
+def _kernel_mode(ctx: ComponentContext) -> tuple[str, bool]:
+    kernel = getattr(ctx.settings, "kernel", None)
+    return str(getattr(kernel, "mode", "paper")), bool(getattr(kernel, "live_acknowledged", False))
+
+
+def make_http(
+    config: AlpacaConfig, ctx: ComponentContext, *, name: str = "alpaca", **client: Any
+) -> AlpacaHTTP:
+    """An :class:`AlpacaHTTP` for the component ``name``: the key id and secret read with
+    ``ctx.secret`` (so the kernel redacts them), events through ``ctx.emit``."""
+    from .http import AlpacaHTTP
+
+    values = {}
+    for key in ("key_id_env", "secret_key_env"):
+        env = getattr(config, key)
+        value = ctx.secret(env)
+        if not value:
+            raise ctx.config_error(key, f"environment variable {env} is not set")
+        values[key] = value
+    redact: Callable[[str], str] | None = getattr(ctx.settings, "redact", None)
+    return AlpacaHTTP(
+        config,
+        key_id=values["key_id_env"],
+        secret_key=values["secret_key_env"],
+        emit=ctx.emit,
+        redact=redact,
+        broker=name,
+        **client,
+    )
+
+
+def make_broker(config: AlpacaConfig, ctx: ComponentContext, **client: Any) -> AlpacaBroker:
+    """The ``broker:alpaca`` component (``client``: test hooks for :class:`AlpacaHTTP`,
+    such as ``transport`` and ``sleep``)."""
+    from .broker import AlpacaBroker
+
+    mode, acknowledged = _kernel_mode(ctx)
+    try:
+        live = live_capable(config, mode, acknowledged)
+    except ValueError as exc:
+        raise ctx.config_error("base_url", str(exc)) from None
+    name = ctx.name or "alpaca"
+    return AlpacaBroker(make_http(config, ctx, name=name, **client), live_capable=live)
+
+
+__all__ = ["live_capable", "make_broker", "make_http"]
