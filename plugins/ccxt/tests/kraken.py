@@ -102,7 +102,7 @@ class KrakenDouble(ExchangeDouble):
             return answer
         return Answer(
             fault.status,
-            "<html><head><title>520: Web server is returning an unknown error</title></head></html>",
+            "<html><head><title>520: Web server error</title></head></html>",
         )
 
     def reject_answer(self, reason: str, request: Captured) -> Answer:

@@ -83,6 +83,7 @@ class ExchangeDouble:
         self._ids = itertools.count(1)
         self._lose: list[bool] = []  # True: a submit, False: a read
         self._faults: list[Fault] = []
+        self._submit_faults: list[Fault] = []
         self._reject: list[str] = []
         self._echo = False
         self.profile = PROFILES[self.exchange]
@@ -97,6 +98,8 @@ class ExchangeDouble:
         self.requests.append(request)
         self.clock_ms += 1000
         is_submit = self.is_submit(request)
+        if is_submit and self._submit_faults:
+            return self.fault_answer(self._submit_faults.pop(0), request)
         if self._faults:
             fault = self._faults[0]
             fault.count -= 1
@@ -197,6 +200,10 @@ class ExchangeDouble:
 
     def fail_next(self, status: int, *, count: int = 1, reset_after: float | None = None) -> None:
         self._faults.append(Fault(status, count, reset_after))
+
+    def fail_next_submit(self, status: int, *, reset_after: float | None = None) -> None:
+        """The next submit (only) answers HTTP ``status``; reads before it are served."""
+        self._submit_faults.append(Fault(status, 1, reset_after))
 
     def reject_next(self, reason: str) -> None:
         self._reject.append(reason)

@@ -30,7 +30,7 @@ from tradekernel.api import (
     TimeInForce,
 )
 
-from .client import not_found, rate_limited, rejection_code
+from .client import not_found, rate_limited, rejection_code, transient
 from .config import CcxtConfig
 from .exchanges import Profile
 from .numbers import BadAnswer, number, price, text
@@ -216,6 +216,9 @@ class CcxtBroker:
     def _refused(self, request: OrderRequest, exc: Exception) -> Order:
         code = rejection_code(exc)
         reason = self._why(exc)
+        if code is None and not transient(exc) and type(exc).__name__ == "ExchangeError":
+            text = str(exc)
+            code = next((c for marker, c in self.profile.refusals if marker in text), None)
         if code is None:
             self._event("outcome_unknown", client_order_id=request.client_order_id, reason=reason)
             raise SubmitOutcomeUnknown(reason) from None
@@ -291,7 +294,12 @@ class CcxtBroker:
 
     def orders(self, *, open_only: bool = False) -> list[Order]:
         """Open orders, and unless ``open_only`` the recent closed ones, of the symbols."""
-        methods = ["fetch_open_orders"] + ([] if open_only else ["fetch_closed_orders"])
+        if open_only:
+            methods = ["fetch_open_orders"]
+        elif self.exchange.has.get("fetchOrders") is True:
+            methods = ["fetch_orders"]  # every status (Binance's closed ones omit cancelled)
+        else:
+            methods = ["fetch_open_orders", "fetch_closed_orders"]
         seen: dict[str, Order] = {}
         for method in methods:
             for symbol in self._symbols_to_ask():

@@ -42,6 +42,9 @@ class Profile:
     server_filter: bool = True
     """Whether the lookup endpoints filter by ``lookup_field`` (else recent orders are
     scanned, and matched here)."""
+    refusals: tuple[tuple[str, str], ...] = ()
+    """Error texts that refuse an order for good though ccxt leaves them unclassified
+    (``ExchangeError``), with the rejection code each becomes."""
     duplicate_is_invalid_order: bool = False
     """The exchange refuses a reused id as a generic ``InvalidOrder`` (Binance -2010):
     look the order up before calling it a rejection."""
@@ -94,7 +97,18 @@ PROFILES: dict[str, Profile] = {
     ),
     # cl_ord_id: a UUID or free text of up to 18 characters (27 is too long: spelled
     # as a UUID); OpenOrders and ClosedOrders filter by it
-    "kraken": Profile("kraken", "cl_ord_id", "open_closed", "cl_ord_id", "uuid", 36, reliable=True),
+    # Kraken's order errors carry a detail ccxt's exact matching misses
+    # ("EGeneral:Invalid arguments:volume"): every EOrder/EGeneral:Invalid refuses
+    "kraken": Profile(
+        "kraken",
+        "cl_ord_id",
+        "open_closed",
+        "cl_ord_id",
+        "uuid",
+        36,
+        reliable=True,
+        refusals=(('"EGeneral:Invalid arguments', "bad_request"), ('"EOrder:', "invalid_order")),
+    ),
     # clOrdId: up to 32 letters and digits (no '-')
     "okx": Profile("okx", "clOrdId", "fetch_order", "clOrdId", "alnum", 32, reliable=True),
     # orderLinkId: up to 36 characters; realtime and history orders filter by it
