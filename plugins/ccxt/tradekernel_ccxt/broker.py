@@ -258,7 +258,7 @@ class CcxtBroker:
         on the id exactly here: an exchange's filter is not trusted to be one."""
         params = {self.profile.lookup_field: venue_id} if self.profile.server_filter else {}
         symbols = [symbol] if symbol and self.profile_per_symbol() else self._symbols_to_ask()
-        for method in ("fetch_open_orders", "fetch_closed_orders"):
+        for method in self.profile.scan:
             for each in symbols:
                 call = getattr(self.exchange, method)
                 raws = self.read(method, lambda c=call, s=each: c(s, None, None, dict(params)))
@@ -299,7 +299,7 @@ class CcxtBroker:
         elif self.exchange.has.get("fetchOrders") is True:
             methods = ["fetch_orders"]  # every status (Binance's closed ones omit cancelled)
         else:
-            methods = ["fetch_open_orders", "fetch_closed_orders"]
+            methods = list(self.profile.scan)
         seen: dict[str, Order] = {}
         for method in methods:
             for symbol in self._symbols_to_ask():

@@ -39,6 +39,9 @@ class Profile:
     """The longest id the exchange accepts."""
     reliable: bool
     """Whether a lost ``create_order`` answer can be settled by the lookup for sure."""
+    scan: tuple[str, ...] = ("fetch_open_orders", "fetch_closed_orders")
+    """For ``open_closed``: the ccxt methods listed, in order (their "closed" must
+    include cancelled orders: Bybit's ``fetch_closed_orders`` asks for filled only)."""
     server_filter: bool = True
     """Whether the lookup endpoints filter by ``lookup_field`` (else recent orders are
     scanned, and matched here)."""
@@ -112,7 +115,16 @@ PROFILES: dict[str, Profile] = {
     # clOrdId: up to 32 letters and digits (no '-')
     "okx": Profile("okx", "clOrdId", "fetch_order", "clOrdId", "alnum", 32, reliable=True),
     # orderLinkId: up to 36 characters; realtime and history orders filter by it
-    "bybit": Profile("bybit", "orderLinkId", "open_closed", "orderLinkId", "plain", 36, True),
+    "bybit": Profile(
+        "bybit",
+        "orderLinkId",
+        "open_closed",
+        "orderLinkId",
+        "plain",
+        36,
+        reliable=True,
+        scan=("fetch_open_orders", "fetch_canceled_and_closed_orders"),
+    ),
     # client_order_id passes through raw (the unified clientOrderId is dropped), but no
     # endpoint filters by it: found only by scanning recent orders
     "coinbase": Profile(
@@ -123,6 +135,7 @@ PROFILES: dict[str, Profile] = {
         "plain",
         64,
         reliable=False,
+        scan=("fetch_orders",),
         server_filter=False,
     ),
 }
@@ -138,5 +151,12 @@ def fallback(exchange: str) -> Profile:
     """For an exchange without rules: the unified ``clientOrderId``, found by scanning
     open and closed orders; not reliable (trading needs the operator's acceptance)."""
     return Profile(
-        exchange, "clientOrderId", "open_closed", "clientOrderId", "plain", 32, False, False
+        exchange,
+        "clientOrderId",
+        "open_closed",
+        "clientOrderId",
+        "plain",
+        32,
+        False,
+        server_filter=False,
     )
