@@ -17,7 +17,9 @@ contract classes (:class:`GuardContract`, :class:`NotifierContract`,
 :class:`MetricsSinkContract`, :class:`StrategistContract`, :class:`ScannerContract`,
 :class:`MarketDataContract`, :class:`SkillContract`) check a component against its
 kind's protocol as the kernel uses it: a plugin's test subclasses the one of its kind
-(see docs/plugin-authoring.md).
+(see docs/plugin-authoring.md). A broker's tests subclass :class:`BrokerContract`, which
+drives the broker against its double through the :class:`Venue` protocol
+(:mod:`tradekernel.broker_contract`, "Testing a broker" in docs/plugin-authoring.md).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import attrs
 import pytest
 
+from .broker_contract import BrokerContract, Venue
 from .contracts import (
     NOW,
     STABLE_CODE,
@@ -64,6 +67,7 @@ from .testing_http import HTTPReceiver, ReceivedRequest  # a real HTTP server fo
 __all__ = [
     "NOW",
     "STABLE_CODE",
+    "BrokerContract",
     "ComponentContract",
     "GuardContract",
     "HTTPReceiver",
@@ -77,6 +81,7 @@ __all__ = [
     "ScannerContract",
     "SkillContract",
     "StrategistContract",
+    "Venue",
     "bad_scan_inputs",
     "bad_strategy_inputs",
     "config_text",

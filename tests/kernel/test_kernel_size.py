@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 15_800
-"""Lines of Python the kernel may hold. Raise it only with a reason in the commit."""
+CEILING = 16_450
+"""Lines of Python the kernel may hold. Raise it only with a reason in the commit.
+(16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800
+lines of test kit that plugins' tests import from ``tradekernel.testing``.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",
