@@ -168,7 +168,8 @@ class BinanceDouble(ExchangeDouble):
 
     def create(self, p: dict[str, str], request: Captured) -> Answer:
         client_id = p.get("newClientOrderId") or f"x-R4BD3S82{self.new_id()}"
-        if self.by_client_id(client_id) is not None:
+        held = self.by_client_id(client_id)
+        if held is not None and held.status in ("NEW", "PARTIALLY_FILLED"):  # open ones only
             return self.error(400, -2010, "Duplicate order sent.", request)
         quantity = Decimal(p["quantity"])
         side = p["side"].lower()

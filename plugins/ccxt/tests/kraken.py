@@ -166,6 +166,9 @@ class KrakenDouble(ExchangeDouble):
 
     def create(self, p: dict[str, str], request: Captured) -> Answer:
         quantity = Decimal(p["volume"])
+        held = self.by_client_id(p.get("cl_ord_id", "")) if p.get("cl_ord_id") else None
+        if held is not None and held.status in ("pending", "open"):  # unique among open orders
+            return self.error("EOrder:Duplicate order", request=request)
         if p["type"] == "buy" and quantity * self.price > self.balances["USDT"]:
             return self.error("EOrder:Insufficient funds", request=request)
         if quantity < Decimal("0.00005"):

@@ -52,9 +52,12 @@ def test_submit_then_lifecycle(double):
 def test_resubmit_returns_the_same_order(double):
     broker = broker_over(double)
     first = broker.submit(request())
+    assert broker.submit(request()).broker_order_id == first.broker_order_id
+    assert double.submit_requests() == 1  # this instance knows it: looked up, not sent
+    # a restart knows nothing: the exchange refuses the id in use, the order is adopted
     again = broker_over(double).submit(request())
     assert again.broker_order_id == first.broker_order_id
-    assert double.orders_with(CID) == 1 and double.submit_requests() == 1
+    assert double.orders_with(CID) == 1 and double.submit_requests() == 2
 
 
 def test_unknown_order_is_none(double):
@@ -98,12 +101,13 @@ def test_a_failed_submit_is_unknown_and_not_retried(double, status):
     assert "outcome_unknown" in [k for _, k, _ in events]
 
 
-def test_a_failed_lookup_before_submit_sends_nothing(double):
+def test_a_resubmit_whose_lookup_fails_sends_nothing(double):
     broker = broker_over(double, read_retries=1)
+    broker.submit(request())
     double.fail_next(503, count=2)
     with pytest.raises(SubmitOutcomeUnknown):
         broker.submit(request())
-    assert double.submit_requests() == 0
+    assert double.submit_requests() == 1 and double.orders_with(CID) == 1
 
 
 def test_reads_retry_with_the_injected_sleep(double):
@@ -142,18 +146,11 @@ def test_refusals_are_rejections_with_codes(double):
     assert double.orders_with(CID) == 0
 
 
-def test_binance_duplicate_is_looked_up_and_adopted(binance):
-    broker = broker_over(binance)
-    first = broker.submit(request())
-    # a broker that skipped its own lookup (the lookup raced the first submit) gets
-    # Binance's -2010 "Duplicate order sent.": the order is looked up and adopted
-    racing = broker_over(binance)
-    racing.get_order = lambda cid, symbol=None, _real=racing.get_order: (
-        None if binance.submit_requests() == 1 else _real(cid, symbol=symbol)
-    )
-    adopted = racing.submit(request())
+def test_a_duplicate_refusal_is_looked_up_and_adopted(double):
+    first = broker_over(double).submit(request())
+    adopted = broker_over(double).submit(request())
     assert adopted.broker_order_id == first.broker_order_id
-    assert binance.submit_requests() == 2 and binance.orders_with(CID) == 1
+    assert double.submit_requests() == 2 and double.orders_with(CID) == 1
 
 
 def test_secrets_never_leave_even_when_echoed(double):

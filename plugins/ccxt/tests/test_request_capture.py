@@ -34,6 +34,7 @@ ORDER = OrderRequest(
 def test_binance_new_client_order_id_and_orig_lookup(binance):
     broker = broker_over(binance)
     order = broker.submit(ORDER)
+    assert broker_over(binance).get_order(CID).broker_order_id == order.broker_order_id
     creates = [r for r in binance.requests if r.method == "POST"]
     assert len(creates) == 1 and creates[0].form["newClientOrderId"] == CID
     assert "signature" in creates[0].form and creates[0].headers["X-MBX-APIKEY"] == binance.api_key
@@ -46,6 +47,7 @@ def test_binance_new_client_order_id_and_orig_lookup(binance):
 def test_kraken_cl_ord_id_as_uuid_and_filtered_lists(kraken):
     broker = broker_over(kraken)
     order = broker.submit(ORDER)
+    assert broker_over(kraken).get_order(CID).broker_order_id == order.broker_order_id
     uuid = "746b0000-0123-4567-89ab-cdef01234567"
     [create] = [r for r in kraken.requests if r.path == "/0/private/AddOrder"]
     assert create.form["cl_ord_id"] == uuid and "userref" not in create.form
@@ -89,6 +91,7 @@ def test_okx_cl_ord_id_letters_and_digits_only():
     canned = OkxCanned()
     broker = canned_broker(canned)
     order = broker.submit(ORDER)
+    found = broker.get_order(CID)
     [create] = [r for r in canned.requests if r.method == "POST"]
     sent = canned.json_body(create)
     sent = sent[0] if isinstance(sent, list) else sent
@@ -98,7 +101,6 @@ def test_okx_cl_ord_id_letters_and_digits_only():
     lookups = [r for r in canned.requests if r.path == "/api/v5/trade/order" and r.method == "GET"]
     assert lookups[0].query == {"instId": "BTC-USDT", "clOrdId": "tk0123456789abcdef01234567"}
     assert order.client_order_id == CID
-    found = broker.get_order(CID)
     assert found.client_order_id == CID and found.status is OrderStatus.WORKING
     assert broker.get_order("tk-ffffffffffffffffffffffff") is None  # 51603: not found
 
@@ -116,7 +118,7 @@ def test_bybit_order_link_id_and_history_with_cancelled():
     history = [r for r in canned.requests if r.path == "/v5/order/history"]
     # the lookup's "closed" list must include cancelled orders: no orderStatus=Filled
     assert history and all("orderStatus" not in r.query for r in history)
-    assert {r.query["orderLinkId"] for r in history} == {CID, "tk-ffffffffffffffffffffffff"}
+    assert {r.query["orderLinkId"] for r in history} == {"tk-ffffffffffffffffffffffff"}
 
 
 def test_coinbase_raw_client_order_id_passes_the_unified_one_does_not():
@@ -141,6 +143,7 @@ def test_coinbase_raw_client_order_id_passes_the_unified_one_does_not():
     [create] = [r for r in canned.requests if r.method == "POST"]
     assert canned.json_body(create)["client_order_id"] == "tk-111111111111111111111111"
     assert order.client_order_id == "tk-111111111111111111111111"
+    assert broker.get_order("tk-111111111111111111111111").broker_order_id == order.broker_order_id
     scans = [r for r in canned.requests if r.path.endswith("/historical/batch")]
     assert scans and all("client_order_id" not in r.query for r in scans)  # no such filter
 

@@ -80,19 +80,33 @@ def build_broker(config: CcxtConfig | None, ctx: Any) -> Any:
             f"{config.exchange} has no reliable lookup by client order id (a lost answer "
             "could lead to a second order); set it to true to trade there anyway",
         )
-    credentials = _credentials(config, ctx, required=True)
     from .broker import CcxtBroker
-    from .client import new_exchange
+    from .client import live_capable, new_exchange
 
+    kernel = getattr(ctx.settings, "kernel", None)
+    mode = str(getattr(kernel, "mode", "paper"))
+    try:
+        live = live_capable(config, mode, bool(getattr(kernel, "live_acknowledged", False)))
+    except ValueError as exc:
+        raise ctx.config_error("sandbox", str(exc)) from None
+    credentials = _credentials(config, ctx, required=True)
     return CcxtBroker(
         config,
-        new_exchange(config, credentials),
+        _exchange(config, credentials, ctx, new_exchange),
         profile,
         name=ctx.name or "ccxt",
         emit=ctx.emit,
         redact=_redactor(ctx),
         secrets=credentials.values(),
+        live_capable=live,
     )
+
+
+def _exchange(config: CcxtConfig, credentials: Any, ctx: Any, new_exchange: Any) -> Any:
+    try:
+        return new_exchange(config, credentials)
+    except ValueError as exc:
+        raise ctx.config_error("sandbox", str(exc)) from None
 
 
 def build_market_data(config: CcxtConfig | None, ctx: Any) -> Any:
@@ -102,7 +116,7 @@ def build_market_data(config: CcxtConfig | None, ctx: Any) -> Any:
     from .client import new_exchange
     from .marketdata import CcxtMarketData
 
-    return CcxtMarketData(config, new_exchange(config, credentials))
+    return CcxtMarketData(config, _exchange(config, credentials, ctx, new_exchange))
 
 
 @hookimpl

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import attrs
 from loguru import logger
 from tradekernel.api import (
     Account,
@@ -45,8 +46,6 @@ DECIMAL_PLACES = 2
 class CcxtBroker:
     """A ``Broker`` over one ccxt exchange (spot)."""
 
-    live_capable = True
-
     def __init__(
         self,
         config: CcxtConfig,
@@ -58,6 +57,7 @@ class CcxtBroker:
         redact: Callable[[str], str] | None = None,
         secrets: Iterable[str] = (),
         sleep: Callable[[float], None] = time.sleep,
+        live_capable: bool = False,
     ) -> None:
         """``exchange`` is the ccxt exchange object (markets loaded on first use);
         ``redact`` strips secrets from any text that leaves (the kernel's redactor);
@@ -66,11 +66,15 @@ class CcxtBroker:
         self.config = config
         self.exchange = exchange
         self.profile = profile
+        self.live_capable = live_capable
+        """Whether orders go to the exchange's real-money endpoint (not its sandbox)."""
         self.name = name
         self._emit = emit
         self._redact = redact
         self._secrets = tuple(s for s in secrets if s)
-        self.read = Reader(config.read_retries, sleep=sleep, on_retry=self._retried)
+        self.read = Reader(
+            config.read_retries, sleep=sleep, on_retry=self._retried, retry_after=self._reset
+        )
         self._symbols: dict[str, str] = {}  # client order id -> symbol, as submitted
 
     # -- plumbing --------------------------------------------------------------------
@@ -89,10 +93,14 @@ class CcxtBroker:
         if self._emit is not None:
             self._emit("broker", kind, severity="warning", broker=self.name, **fields)
 
+    def _reset(self) -> float | None:
+        """The exchange's ``Retry-After`` on its last answer, in seconds."""
+        headers = getattr(self.exchange, "last_response_headers", None) or {}
+        return _seconds(headers.get("Retry-After") or headers.get("retry-after"))
+
     def _retried(self, what: str, error: BaseException, attempt: int, wait: float) -> None:
         if rate_limited(error):
-            headers = getattr(self.exchange, "last_response_headers", None) or {}
-            reset = _seconds(headers.get("Retry-After"))
+            reset = self._reset()
             self._event("rate_limit", status=429, **({"reset_s": reset} if reset else {}))
         self._event(
             "request_retried",
@@ -168,12 +176,13 @@ class CcxtBroker:
         """Place ``request`` once; the same client order id again returns the order."""
         market = self._market(request.symbol)
         symbol = market["symbol"]
-        try:
-            existing = self.get_order(request.client_order_id, symbol=symbol)
-        except Exception as exc:  # nothing sent yet; the executor's lookup settles it
-            raise SubmitOutcomeUnknown(f"lookup before submit failed: {self._why(exc)}") from None
-        if existing is not None:
-            return existing
+        if request.client_order_id in self._symbols:  # sent (or seen) by this instance
+            try:
+                existing = self.get_order(request.client_order_id, symbol=symbol)
+            except Exception as exc:  # nothing sent now; the executor's lookup settles it
+                raise SubmitOutcomeUnknown(f"lookup failed: {self._why(exc)}") from None
+            if existing is not None:
+                return existing
         amount = self.exchange.amount_to_precision(symbol, str(request.quantity))
         if Decimal(amount) != request.quantity:
             raise BrokerRejected(
@@ -249,11 +258,21 @@ class CcxtBroker:
             for each in [known] if known else self.config.symbols:
                 raw = self._fetch_by_client_id(venue_id, each)
                 if raw is not None:
-                    return self._order(raw)
+                    return self._found(raw, client_order_id)
             return None
-        return self._scan_for(venue_id, symbol)
+        raw = self._scan_for(venue_id, symbol)
+        return None if raw is None else self._found(raw, client_order_id)
 
-    def _scan_for(self, venue_id: str, symbol: str | None) -> Order | None:
+    def _found(self, raw: Any, client_order_id: str) -> Order:
+        """The order found by ``client_order_id`` (which it carries, whatever spelling
+        the exchange holds it in)."""
+        order = self._order(raw)
+        self._symbols[client_order_id] = order.symbol
+        if order.client_order_id == client_order_id:
+            return order
+        return attrs.evolve(order, client_order_id=client_order_id)
+
+    def _scan_for(self, venue_id: str, symbol: str | None) -> Any:
         """Open, then closed orders (filtered by the id where the exchange can), matched
         on the id exactly here: an exchange's filter is not trusted to be one."""
         params = {self.profile.lookup_field: venue_id} if self.profile.server_filter else {}
@@ -268,7 +287,7 @@ class CcxtBroker:
                     if isinstance(raw, dict) and raw.get("clientOrderId") == venue_id
                 ]
                 if matches:
-                    return self._order(matches[-1])
+                    return matches[-1]
         return None
 
     def _fetch_by_client_id(self, venue_id: str, symbol: str) -> Any:

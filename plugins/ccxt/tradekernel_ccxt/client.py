@@ -80,8 +80,25 @@ def new_exchange(config: CcxtConfig, credentials: Credentials) -> Any:
         options["session"] = SESSION()
     exchange = getattr(ccxt, config.exchange)(options)
     if config.sandbox:
-        exchange.set_sandbox_mode(True)
+        try:
+            exchange.set_sandbox_mode(True)
+        except ccxt.NotSupported:
+            raise ValueError(f"{config.exchange} has no sandbox in ccxt") from None
     return exchange
+
+
+def live_capable(config: CcxtConfig, mode: str, acknowledged: bool) -> bool:
+    """Whether a broker on ``config`` places real-money orders: ``sandbox = false`` is
+    the exchange's real endpoint, allowed only in ``live`` mode, acknowledged; any other
+    mode is refused (:class:`ValueError`, the message for ``sandbox``)."""
+    if config.sandbox:
+        return False
+    if mode != "live" or not acknowledged:
+        raise ValueError(
+            f"false is {config.exchange}'s real-money API: it needs [kernel] mode = "
+            '"live" and live_acknowledged = true (to try it out: sandbox = true)'
+        )
+    return True
 
 
 def rejection_code(error: BaseException) -> str | None:

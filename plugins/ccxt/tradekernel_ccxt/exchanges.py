@@ -49,8 +49,9 @@ class Profile:
     """Error texts that refuse an order for good though ccxt leaves them unclassified
     (``ExchangeError``), with the rejection code each becomes."""
     duplicate_is_invalid_order: bool = False
-    """The exchange refuses a reused id as a generic ``InvalidOrder`` (Binance -2010):
-    look the order up before calling it a rejection."""
+    """The exchange refuses an id in use as a generic ``InvalidOrder`` (Binance -2010
+    "Duplicate order sent.", Kraken's ``EOrder:`` errors): look the order up before
+    calling it a rejection, and adopt it when it is there."""
 
     def venue_id(self, client_order_id: str) -> str:
         """The id as sent to the exchange (deterministic: the same kernel id, the same
@@ -111,6 +112,7 @@ PROFILES: dict[str, Profile] = {
         36,
         reliable=True,
         refusals=(('"EGeneral:Invalid arguments', "bad_request"), ('"EOrder:', "invalid_order")),
+        duplicate_is_invalid_order=True,
     ),
     # clOrdId: up to 32 letters and digits (no '-')
     "okx": Profile("okx", "clOrdId", "fetch_order", "clOrdId", "alnum", 32, reliable=True),

@@ -11,6 +11,9 @@ from .client import rate_limited, transient
 
 T = TypeVar("T")
 
+MAX_RETRY_AFTER = 60.0
+"""The longest a read waits for a rate limit to reset before trying again."""
+
 
 class Reader:
     """Runs exchange reads: a ``NetworkError`` (timeout, 429, 5xx, maintenance, a bad
@@ -23,13 +26,25 @@ class Reader:
         *,
         sleep: Callable[[float], None],
         on_retry: Callable[[str, BaseException, int, float], None],
+        retry_after: Callable[[], float | None] = lambda: None,
         base_wait: float = 0.5,
         max_wait: float = 8.0,
     ) -> None:
+        """``retry_after()`` is the venue's own wait (a 429's ``Retry-After``), honoured
+        up to :data:`MAX_RETRY_AFTER` seconds."""
         self.retries = retries
         self.sleep = sleep
         self.on_retry = on_retry
-        self.wait = wait_exponential(multiplier=base_wait, max=max_wait)
+        self.retry_after = retry_after
+        self.backoff = wait_exponential(multiplier=base_wait, max=max_wait)
+
+    def wait(self, state: Any) -> float:
+        """Exponential backoff, or the venue's reset when a rate limit says longer."""
+        wait = float(self.backoff(state))
+        error = state.outcome.exception() if state.outcome else None
+        if error is not None and rate_limited(error):
+            wait = max(wait, min(self.retry_after() or 0.0, MAX_RETRY_AFTER))
+        return wait
 
     def __call__(self, what: str, call: Callable[[], T]) -> T:
         """``call()``, retried as described; ``what`` names the call in events."""
@@ -50,4 +65,4 @@ class Reader:
         return retrying(call)
 
 
-__all__ = ["Reader", "rate_limited"]
+__all__ = ["MAX_RETRY_AFTER", "Reader"]
