@@ -43,6 +43,7 @@ def exchange_over(double: Any, **options: Any) -> Any:
         "session": double.session(),
         "enableRateLimit": False,
         "options": {"maxRetriesOnFailure": 0},
+        "logger": client.quiet_logger(),
         **options,
     }
     exchange = getattr(ccxt, double.exchange)(settings)
@@ -58,12 +59,19 @@ def set_markets(exchange: Any, double: Any) -> None:
         }
 
 
-def broker_over(double: Any, *, events: list | None = None, **config: Any) -> CcxtBroker:
+def broker_over(
+    double: Any,
+    *,
+    events: list | None = None,
+    emit: Any = None,
+    live_capable: bool = False,
+    **config: Any,
+) -> CcxtBroker:
     """A new ``CcxtBroker`` on ``double`` (a restart: nothing in memory)."""
     cfg = CcxtConfig(exchange=double.exchange, symbols=["BTC/USDT"], rate_limit=False, **config)
     log = events if events is not None else []
 
-    def emit(stage: str, kind: str, **fields: Any) -> None:
+    def record(stage: str, kind: str, **fields: Any) -> None:
         log.append((stage, kind, fields))
 
     return CcxtBroker(
@@ -71,9 +79,10 @@ def broker_over(double: Any, *, events: list | None = None, **config: Any) -> Cc
         exchange_over(double),
         PROFILES[double.exchange],
         name=f"ccxt-{double.exchange}",
-        emit=emit,
+        emit=emit or record,
         secrets=double.secrets,
         sleep=double.sleep,
+        live_capable=live_capable,
     )
 
 

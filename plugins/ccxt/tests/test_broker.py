@@ -13,6 +13,7 @@ from tradekernel.api import (
     OrderStatus,
     SubmitOutcomeUnknown,
 )
+from tradekernel_ccxt.client import ExchangeFailure
 
 from .conftest import broker_over
 
@@ -125,9 +126,10 @@ def test_reads_retry_with_the_injected_sleep(double):
 def test_reads_give_up_after_the_bound(double):
     broker = broker_over(double, read_retries=2)
     double.fail_next(503, count=5)
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(ExchangeFailure) as raised:
         broker.orders()
-    assert type(raised.value).__name__ in ("ExchangeNotAvailable", "ExchangeError")
+    assert "ExchangeNotAvailable" in raised.value.names
+    assert raised.value.__cause__ is None and raised.value.__context__ is None
     assert len(double.slept) == 2
 
 

@@ -116,7 +116,11 @@ def build_market_data(config: CcxtConfig | None, ctx: Any) -> Any:
     from .client import new_exchange
     from .marketdata import CcxtMarketData
 
-    return CcxtMarketData(config, _exchange(config, credentials, ctx, new_exchange))
+    return CcxtMarketData(
+        config,
+        _exchange(config, credentials, ctx, new_exchange),
+        redact=_redactor(ctx) or str,
+    )
 
 
 @hookimpl

@@ -73,7 +73,11 @@ class CcxtBroker:
         self._redact = redact
         self._secrets = tuple(s for s in secrets if s)
         self.read = Reader(
-            config.read_retries, sleep=sleep, on_retry=self._retried, retry_after=self._reset
+            config.read_retries,
+            sleep=sleep,
+            on_retry=self._retried,
+            retry_after=self._reset,
+            scrub=self.scrub,
         )
         self._symbols: dict[str, str] = {}  # client order id -> symbol, as submitted
 
@@ -177,10 +181,9 @@ class CcxtBroker:
         market = self._market(request.symbol)
         symbol = market["symbol"]
         if request.client_order_id in self._symbols:  # sent (or seen) by this instance
-            try:
-                existing = self.get_order(request.client_order_id, symbol=symbol)
-            except Exception as exc:  # nothing sent now; the executor's lookup settles it
-                raise SubmitOutcomeUnknown(f"lookup failed: {self._why(exc)}") from None
+            existing, failed = self._lookup(request.client_order_id, symbol)
+            if failed:  # nothing sent now; the executor's lookup settles it
+                raise SubmitOutcomeUnknown(f"lookup failed: {failed}")
             if existing is not None:
                 return existing
         amount = self.exchange.amount_to_precision(symbol, str(request.quantity))
@@ -197,23 +200,36 @@ class CcxtBroker:
         if request.time_in_force is TimeInForce.IOC:
             params["timeInForce"] = "IOC"
         self._symbols[request.client_order_id] = symbol
+        error: Exception | None = None
         try:
             raw = self.exchange.create_order(
                 symbol, str(request.order_type), str(request.side), amount, limit, params
             )
         except Exception as exc:
-            return self._refused(request, exc)
+            error = exc
+        if error is not None:  # handled outside the except: no exception chain to leak
+            return self._refused(request, error)
         return self._accepted(raw, request)
+
+    def _lookup(self, client_order_id: str, symbol: str | None) -> tuple[Order | None, str]:
+        """``get_order``, its failure told as scrubbed text rather than raised."""
+        try:
+            return self.get_order(client_order_id, symbol=symbol), ""
+        except Exception as exc:
+            return None, self._why(exc)
 
     def _accepted(self, raw: Any, request: OrderRequest) -> Order:
         """The order the exchange accepted. Some answer a create with little more than
         the order id (Kraken: ``txid`` and a description): what the answer lacks is the
         request's; an answer without a readable id is an unknown outcome."""
+        broker_id, problem = "", ""
         try:
             broker_id = text(raw.get("id") if isinstance(raw, dict) else None, "order id")
         except BadAnswer as exc:
-            self._event("outcome_unknown", client_order_id=request.client_order_id, reason=str(exc))
-            raise SubmitOutcomeUnknown(f"unreadable answer: {exc}") from None
+            problem = f"unreadable answer: {exc}"
+        if problem:
+            self._event("outcome_unknown", client_order_id=request.client_order_id, reason=problem)
+            raise SubmitOutcomeUnknown(problem)
         try:
             order = self._order(raw)
         except BadAnswer:
@@ -230,22 +246,21 @@ class CcxtBroker:
             code = next((c for marker, c in self.profile.refusals if marker in text), None)
         if code is None:
             self._event("outcome_unknown", client_order_id=request.client_order_id, reason=reason)
-            raise SubmitOutcomeUnknown(reason) from None
+            raise SubmitOutcomeUnknown(reason)
         duplicate = code == "duplicate_client_order_id" or (
             code == "invalid_order" and self.profile.duplicate_is_invalid_order
         )
         if duplicate:
-            try:
-                found = self.get_order(request.client_order_id, symbol=request.symbol)
-            except Exception as lookup:
-                reason = f"{reason}; lookup failed: {self._why(lookup)}"
+            found, failed = self._lookup(request.client_order_id, request.symbol)
+            if failed:
+                reason = f"{reason}; lookup failed: {failed}"
                 self._event(
                     "outcome_unknown", client_order_id=request.client_order_id, reason=reason
                 )
-                raise SubmitOutcomeUnknown(reason) from None
+                raise SubmitOutcomeUnknown(reason)
             if found is not None and found.status is not OrderStatus.REJECTED:
                 return found  # the first submit arrived: adopt it
-        raise BrokerRejected(reason, code) from None
+        raise BrokerRejected(reason, code)
 
     def _why(self, exc: BaseException) -> str:
         return self.scrub(f"{type(exc).__name__}: {exc}")

@@ -6,6 +6,7 @@ when the plugin is imported (``--help`` and ``plugins list`` do not pay its ~0.4
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,14 @@ SESSION: Callable[[], Any] | None = None
 The offline tests set it to the exchange double's transport."""
 
 
+def quiet_logger() -> logging.Logger:
+    """The logger ccxt is given: ccxt logs every request's headers (the API key) and
+    body at DEBUG, so this one drops everything below WARNING, whatever the root level."""
+    log = logging.getLogger("tradekernel_ccxt.exchange")
+    log.setLevel(logging.WARNING)
+    return log
+
+
 def ccxt_module() -> Any:
     """``import ccxt``: only ever called while building a component."""
     import ccxt
@@ -69,6 +78,7 @@ def new_exchange(config: CcxtConfig, credentials: Credentials) -> Any:
         "enableRateLimit": config.rate_limit,
         "timeout": int(float(config.timeout) * 1000),
         "options": {"maxRetriesOnFailure": 0, "maxRetriesOnFailureDelay": 0},
+        "logger": quiet_logger(),
     }
     if credentials.api_key:
         options["apiKey"] = credentials.api_key
@@ -101,10 +111,36 @@ def live_capable(config: CcxtConfig, mode: str, acknowledged: bool) -> bool:
     return True
 
 
+class ExchangeFailure(Exception):
+    """A ccxt error, retold without its chain: the message scrubbed of secrets (an
+    exchange may quote the request's credentials back), the ccxt class names kept."""
+
+    def __init__(self, message: str, names: frozenset[str]) -> None:
+        super().__init__(message)
+        self.names = names
+        """The ccxt error's class and its bases (``OrderNotFound``, ``InvalidOrder``, ...)."""
+
+
+def names_of(error: BaseException) -> frozenset[str]:
+    """The ccxt class names of ``error`` (its own or those an ExchangeFailure kept)."""
+    kept = getattr(error, "names", None)
+    if isinstance(kept, frozenset):
+        return kept
+    return frozenset(cls.__name__ for cls in type(error).__mro__)
+
+
+def retold(error: BaseException, scrub: Callable[[str], str]) -> ExchangeFailure:
+    """``error`` as an :class:`ExchangeFailure`: raise it outside the ``except`` block,
+    so that the original (and its message) is not chained to it."""
+    if isinstance(error, ExchangeFailure):
+        return error
+    return ExchangeFailure(scrub(f"{type(error).__name__}: {error}"), names_of(error))
+
+
 def rejection_code(error: BaseException) -> str | None:
     """The ``BrokerRejected`` code of a ccxt error that refuses an order for good, or
     ``None`` when the order may have been placed."""
-    names = {cls.__name__ for cls in type(error).__mro__}
+    names = names_of(error)
     if "BaseError" not in names:
         return None
     for name, code in REJECTION_CODES:
@@ -116,15 +152,14 @@ def rejection_code(error: BaseException) -> str | None:
 def transient(error: BaseException) -> bool:
     """A network-level failure (``NetworkError`` and its subclasses: timeouts, 429/418,
     DDoS protection, maintenance, 5xx, a bad nonce): worth retrying a READ."""
-    return any(cls.__name__ == "NetworkError" for cls in type(error).__mro__)
+    return "NetworkError" in names_of(error)
 
 
 def not_found(error: BaseException) -> bool:
     """``OrderNotFound``: the exchange says it has no such order."""
-    return any(cls.__name__ == "OrderNotFound" for cls in type(error).__mro__)
+    return "OrderNotFound" in names_of(error)
 
 
 def rate_limited(error: BaseException) -> bool:
     """``RateLimitExceeded`` or ``DDoSProtection`` (HTTP 429/418 and the like)."""
-    names = {cls.__name__ for cls in type(error).__mro__}
-    return bool(names & {"RateLimitExceeded", "DDoSProtection"})
+    return bool(names_of(error) & {"RateLimitExceeded", "DDoSProtection"})

@@ -32,13 +32,16 @@ class CcxtMarketData:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
         on_retry: Callable[[str, BaseException, int, float], None] | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         """``clock`` gives the time ``advance`` returns; ``sleep`` waits between retries."""
         self.config = config
         self.exchange = exchange
         self.clock = clock
         self._now: datetime | None = None
-        self.read = Reader(config.read_retries, sleep=sleep, on_retry=on_retry or _ignore)
+        self.read = Reader(
+            config.read_retries, sleep=sleep, on_retry=on_retry or _ignore, scrub=redact
+        )
 
     def symbols(self) -> list[str]:
         """The configured symbols."""

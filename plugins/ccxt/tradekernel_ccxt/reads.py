@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from .client import rate_limited, transient
+from .client import rate_limited, retold, transient
 
 T = TypeVar("T")
 
@@ -27,6 +27,7 @@ class Reader:
         sleep: Callable[[float], None],
         on_retry: Callable[[str, BaseException, int, float], None],
         retry_after: Callable[[], float | None] = lambda: None,
+        scrub: Callable[[str], str] = str,
         base_wait: float = 0.5,
         max_wait: float = 8.0,
     ) -> None:
@@ -36,6 +37,7 @@ class Reader:
         self.sleep = sleep
         self.on_retry = on_retry
         self.retry_after = retry_after
+        self.scrub = scrub
         self.backoff = wait_exponential(multiplier=base_wait, max=max_wait)
 
     def wait(self, state: Any) -> float:
@@ -47,7 +49,8 @@ class Reader:
         return wait
 
     def __call__(self, what: str, call: Callable[[], T]) -> T:
-        """``call()``, retried as described; ``what`` names the call in events."""
+        """``call()``, retried as described; ``what`` names the call in events. A final
+        failure is an :class:`~.client.ExchangeFailure` (scrubbed, nothing chained)."""
 
         def before_sleep(state: Any) -> None:
             error = state.outcome.exception()
@@ -62,7 +65,11 @@ class Reader:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(call)
+        try:
+            return retrying(call)
+        except Exception as exc:
+            error = exc
+        raise retold(error, self.scrub)  # outside the handler: nothing chained
 
 
 __all__ = ["MAX_RETRY_AFTER", "Reader"]
