@@ -1,0 +1,129 @@
+"""``broker:alpaca`` built by the kernel: credentials through ctx.secret, one-line
+configuration errors, the live URL only in acknowledged live mode, events in the
+catalogue, nothing heavy imported by the plugin package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from tradekernel.api import ConfigError, encode_line, validate_event
+from tradekernel.testing import KernelFactory, config_text
+from tradekernel_alpaca.config import LIVE_URL
+from tradekernel_alpaca.double import AlpacaDouble, serve
+
+KEYS = {
+    "APCA_API_KEY_ID": "PKFACTORYKEYID000001",
+    "APCA_API_SECRET_KEY": "factory-secret-0123456789abcdefghij",
+}
+
+
+@pytest.fixture
+def server():
+    double = AlpacaDouble(key_id=KEYS["APCA_API_KEY_ID"], secret_key=KEYS["APCA_API_SECRET_KEY"])
+    with serve(double) as running:
+        yield running
+
+
+def _kernel(factory: KernelFactory, section: str, environ=KEYS, kernel: str = ""):
+    text = config_text({"broker": "alpaca"}, f"[broker.alpaca]\n{section}\n")
+    if kernel:
+        text = text.replace("[kernel]\n", f"[kernel]\n{kernel}\n", 1)
+    return factory.build(text, environ=environ)
+
+
+def test_built_by_the_kernel_against_the_local_server(tmp_path, server) -> None:
+    with KernelFactory(tmp_path) as factory:
+        kernel, recorder = _kernel(factory, f'base_url = "{server.url}"\nbackoff_base = 0.01')
+        broker = kernel.component("broker")
+        assert broker.live_capable is False
+        assert broker.account().cash == 100000
+        server.double.fail_next(503)
+        assert broker.positions() == []
+        retried = recorder.of("broker", "request_retried")
+        assert retried and retried[0].fields["broker"] == "alpaca"
+        for event in recorder.events:
+            assert validate_event(json.loads(encode_line(event))) == [], event
+
+
+def test_missing_credentials_name_the_variable(tmp_path) -> None:
+    with KernelFactory(tmp_path) as factory:
+        kernel, _ = _kernel(factory, "", environ={})
+        with pytest.raises(ConfigError) as info:
+            kernel.component("broker")
+    message = str(info.value)
+    assert "[broker.alpaca] key_id_env" in message and "APCA_API_KEY_ID" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('base_url = "ftp://example.com"', "base_url"),
+        ('base_url = "http://example.com"', "base_url"),
+        ("rate_limit_per_minute = 0", "rate_limit_per_minute"),
+        ("max_read_attempts = 99", "max_read_attempts"),
+        ('key_id_env = "not a name"', "key_id_env"),
+        ("read_timeout = -1", "read_timeout"),
+    ],
+)
+def test_bad_values_are_one_line_errors_naming_the_key(tmp_path, line, key) -> None:
+    with KernelFactory(tmp_path) as factory, pytest.raises(ConfigError) as info:
+        kernel, _ = _kernel(factory, line)
+        kernel.component("broker")
+    assert key in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_live_url_is_refused_in_paper_mode(tmp_path) -> None:
+    with KernelFactory(tmp_path) as factory:
+        kernel, _ = _kernel(factory, f'base_url = "{LIVE_URL}"')
+        with pytest.raises(ConfigError) as info:
+            kernel.component("broker")
+    assert "[broker.alpaca] base_url" in str(info.value) and "live" in str(info.value)
+
+
+def test_the_live_url_in_acknowledged_live_mode_is_live_capable(tmp_path) -> None:
+    with KernelFactory(tmp_path) as factory:
+        kernel, _ = _kernel(
+            factory,
+            f'base_url = "{LIVE_URL}"',
+            kernel='mode = "live"\nlive_acknowledged = true',
+        )
+        broker = kernel.component("broker")
+        assert broker.live_capable is True
+        broker.close()
+
+
+def test_echoed_credentials_never_reach_events_or_errors(tmp_path, server) -> None:
+    server.double.echo_secrets()
+    server.double.reject_next("bad qty")
+    with KernelFactory(tmp_path) as factory:
+        kernel, recorder = _kernel(factory, f'base_url = "{server.url}"\nbackoff_base = 0.01')
+        broker = kernel.component("broker")
+        from tradekernel.api import BrokerRejected, OrderRequest
+
+        with pytest.raises(BrokerRejected) as info:
+            broker.submit(
+                OrderRequest(
+                    client_order_id="tk-" + "1" * 24, symbol="AAPL", side="buy", quantity=1
+                )
+            )
+        server.double.fail_next(500, count=10)
+        with pytest.raises(Exception) as lookup:
+            broker.get_order("tk-" + "1" * 24)
+        texts = [str(info.value), repr(info.value), str(lookup.value), repr(recorder.events)]
+        for secret in KEYS.values():
+            assert all(secret not in text for text in texts)
+        assert "bad qty" in str(info.value)
+
+
+def test_importing_the_plugin_imports_no_http_client() -> None:
+    code = (
+        "import sys, tradekernel_alpaca; "
+        "print(sorted(m for m in ('httpx', 'tenacity', 'tradekernel_alpaca.broker') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
