@@ -90,10 +90,9 @@ def new_exchange(config: CcxtConfig, credentials: Credentials) -> Any:
         options["session"] = SESSION()
     exchange = getattr(ccxt, config.exchange)(options)
     if config.sandbox:
-        try:
-            exchange.set_sandbox_mode(True)
-        except ccxt.NotSupported:
-            raise ValueError(f"{config.exchange} has no sandbox in ccxt") from None
+        if not exchange.urls.get("test"):
+            raise ValueError(f"{config.exchange} has no sandbox in ccxt")
+        exchange.set_sandbox_mode(True)
     return exchange
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from attrs import define, field
 from tradekernel.api import Duration, positive
 
 
-def _int_0_10(_inst: object, attribute: object, value: int) -> None:
+def _int_0_10(_inst: object, attribute: Any, value: int) -> None:
     if isinstance(value, bool) or not 0 <= value <= 10:
-        raise ValueError(f"expected 0..10, got {value!r}")
+        raise ValueError(f"{attribute.name}: expected 0..10, got {value!r}")
 
 
 @define
