@@ -12,6 +12,7 @@ from tradekernel.api import (
     OrderRequest,
     OrderStatus,
     SubmitOutcomeUnknown,
+    validate_event,
 )
 from tradekernel_ccxt.client import ExchangeFailure
 
@@ -119,6 +120,18 @@ def test_reads_retry_with_the_injected_sleep(double):
     assert len(double.slept) == 2 and all(s > 0 for s in double.slept)
     kinds = [k for _, k, _ in events]
     assert kinds.count("request_retried") == 2 and "rate_limit" in kinds
+    for _, kind, fields in events:  # each fits the catalogue
+        event = {
+            "schema": "event.v1",
+            "ts": "2025-01-01T00:00:00+00:00",
+            "run_id": "",
+            "cycle_id": "",
+            "stage": "broker",
+            "kind": kind,
+            "severity": "warning",
+            "fields": fields,
+        }
+        assert validate_event(event) == [], event
     retried = next(f for _, k, f in events if k == "request_retried")
     assert retried["broker"] == f"ccxt-{double.exchange}" and retried["attempt"] == 1
 
@@ -204,9 +217,10 @@ def test_order_constraints_from_the_markets(double):
         assert constraints.price_tick == Decimal("0.1")
 
 
-def test_a_quantity_off_the_precision_is_refused_before_sending(binance):
+@pytest.mark.parametrize("quantity", ["0.000015", "0.000001"])
+def test_a_quantity_off_the_precision_is_refused_before_sending(binance, quantity):
     with pytest.raises(BrokerRejected) as refused:
-        broker_over(binance).submit(request(quantity=Decimal("0.000015")))
+        broker_over(binance).submit(request(quantity=Decimal(quantity)))
     assert refused.value.code == "quantity_precision"
     assert binance.submit_requests() == 0
 

@@ -4,10 +4,19 @@ live-trading rule, and the built components working over the doubles."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
-from tradekernel.api import BrokerRejected, ConfigError, MarketData, OrderRequest, Quote
+from tradekernel.api import (
+    BrokerRejected,
+    ConfigError,
+    MarketData,
+    OrderRequest,
+    Quote,
+    encode_line,
+    validate_event,
+)
 from tradekernel.testing import KernelFactory, MarketDataContract
 
 from .conftest import BINANCE_KEY, BINANCE_SECRET, make_double, set_markets
@@ -135,6 +144,8 @@ def test_credentials_are_known_to_the_redactor_and_echoes_are_masked(tmp_path, w
         assert [e.kind for e in events] == ["request_retried"]
         assert events[0].fields["broker"] == "ccxt"
         assert all(BINANCE_KEY not in repr(e) for e in recorder.events)
+        for event in events:  # each fits the event catalogue's broker kinds
+            assert validate_event(json.loads(encode_line(event))) == [], event
 
 
 def test_market_data_is_a_live_feed(tmp_path, wired):

@@ -105,7 +105,7 @@ class CcxtBroker:
     def _retried(self, what: str, error: BaseException, attempt: int, wait: float) -> None:
         if rate_limited(error):
             reset = self._reset()
-            self._event("rate_limit", status=429, **({"reset_s": reset} if reset else {}))
+            self._event("rate_limit", **({"reset_s": reset} if reset else {}))
         self._event(
             "request_retried",
             path=what,
@@ -186,7 +186,10 @@ class CcxtBroker:
                 raise SubmitOutcomeUnknown(f"lookup failed: {failed}")
             if existing is not None:
                 return existing
-        amount = self.exchange.amount_to_precision(symbol, str(request.quantity))
+        try:  # ccxt refuses an amount below one step: that is the same refusal
+            amount = self.exchange.amount_to_precision(symbol, str(request.quantity))
+        except Exception:
+            amount = "0"
         if Decimal(amount) != request.quantity:
             raise BrokerRejected(
                 f"quantity {request.quantity} is not a multiple of {symbol}'s amount precision",
