@@ -236,3 +236,13 @@ def test_account_and_positions(double):
     assert account.currency == "USDT"
     assert account.cash == Decimal(100000) - Decimal(15000) - Decimal(15)
     assert account.equity == account.cash + Decimal(15000)
+
+
+def test_known_client_order_ids_for_the_start_check(double):
+    broker = broker_over(double)
+    broker.submit(request())
+    broker.submit(request("tk-111111111111111111111111"))
+    double.fill(CID)
+    known = broker_over(double).known_client_order_ids("tk-", 10)
+    assert known == ["tk-111111111111111111111111", CID]  # newest first, kernel spelling
+    assert broker_over(double).known_client_order_ids("tk-", 1) == ["tk-111111111111111111111111"]

@@ -352,6 +352,15 @@ class CcxtBroker:
                     seen[order.broker_order_id or order.client_order_id] = order
         return list(seen.values())
 
+    def known_client_order_ids(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` client order ids starting with ``prefix`` among the orders
+        :meth:`orders` lists (open and recent), newest first: the runtime checks them
+        against its store at every start (a store that lost them is refused)."""
+        oldest = datetime.min.replace(tzinfo=UTC)
+        newest_first = sorted(self.orders(), key=lambda o: o.submitted_at or oldest, reverse=True)
+        ids = [o.client_order_id for o in newest_first if o.client_order_id.startswith(prefix)]
+        return list(dict.fromkeys(ids))[:limit]
+
     def fills(self, client_order_id: str | None = None) -> list[Fill]:
         """Executions from ``fetch_my_trades``, oldest first, deduplicated by trade id."""
         if client_order_id is not None:
