@@ -16,6 +16,8 @@ from . import API_VERSION
 KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
     ("broker", "paper"): "tradekernel-paper",
     ("broker", "alpaca"): "tradekernel-alpaca",
+    ("broker", "ccxt"): "tradekernel-ccxt",
+    ("market_data", "ccxt"): "tradekernel-ccxt",
     ("market_data", "synthetic"): "tradekernel-marketdata",
     ("market_data", "replay"): "tradekernel-marketdata",
     ("market_data", "alpaca"): "tradekernel-alpaca",
