@@ -132,6 +132,10 @@ class AlpacaConfig:
     max_read_attempts: int = field(default=4, validator=_positive_int(10))
     """Tries of a read (lookup, list, account, positions, bars) on 429, 5xx or a
     transport error, the first included. A submit is tried once."""
+    max_read_time: float = field(default=30.0, validator=_positive_number)
+    """The longest a read may take in seconds, its retries and waits included: a retry
+    whose wait would pass it fails the read at once (:class:`AlpacaUnavailable`), so
+    no read blocks a cycle for minutes."""
     backoff_base: float = field(default=0.5, validator=_positive_number)
     """First backoff between read attempts in seconds (doubling, with jitter) when the
     venue gives no ``Retry-After`` / ``X-Ratelimit-Reset``."""
