@@ -215,3 +215,27 @@ def test_clock_and_calendar_are_parsed_or_refused(value):
     except BadResponse:
         return
     assert all(opens.tzinfo and opens < closes for opens, closes in days.values())
+
+
+# -- times out of datetime's range ------------------------------------------------------
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_a_time_past_datetimes_range_is_a_bad_response_naming_the_field(stamp):
+    with pytest.raises(BadResponse, match="t: time out of range"):
+        parse_snapshot("AAA", parse_json(json.dumps({"latestTrade": {"p": "1.5", "t": stamp}})))
+    clock = {"timestamp": stamp, "is_open": True, "next_open": stamp, "next_close": stamp}
+    with pytest.raises(BadResponse, match="timestamp: time out of range"):
+        parse_clock(parse_json(json.dumps(clock)))
+    with pytest.raises(BadResponse, match="close: time out of range"):
+        parse_calendar(parse_json('[{"date": "9999-12-31", "open": "09:30", "close": "23:59"}]'))
+
+
+def test_an_arithmetic_error_in_any_feed_parser_is_an_alpaca_error():
+    feed = feed_on(venue(utc(29, 15)))
+
+    def overflowing(_body):
+        raise OverflowError("date value out of range")
+
+    with pytest.raises(AlpacaError, match="bad market data: overflowing: OverflowError"):
+        feed._safe(overflowing, {})

@@ -237,13 +237,17 @@ class AlpacaMarketData:
         return self._get("/v2/stocks/snapshots", params)
 
     def _safe(self, call: Callable[..., Any], *args: Any) -> Any:
-        """``call(*args)``; a :class:`BadResponse` becomes an :class:`AlpacaError`."""
+        """``call(*args)``; a :class:`BadResponse` (or an arithmetic error a parser let
+        through, such as an overflowing time) becomes an :class:`AlpacaError`."""
         from .http import AlpacaError
 
         try:
             return call(*args)
         except BadResponse as exc:
             raise AlpacaError(f"alpaca: bad market data: {self.http.clean(str(exc))}") from None
+        except ArithmeticError as exc:
+            what = getattr(call, "__name__", "answer")
+            raise AlpacaError(f"alpaca: bad market data: {what}: {type(exc).__name__}") from None
 
     # -- bars ---------------------------------------------------------------------------
 

@@ -138,7 +138,10 @@ def timestamp(data: dict[str, Any], key: str, *, required: bool = True) -> datet
         raise BadResponse(f"{key}: not an RFC 3339 time") from None
     if when.tzinfo is None:
         raise BadResponse(f"{key}: time without a UTC offset")
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except (OverflowError, ValueError):  # 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
+        raise BadResponse(f"{key}: time out of range") from None
 
 
 def error_fields(body: Any) -> tuple[str | None, str | None]:
