@@ -188,3 +188,17 @@ def test_loopback_double_and_paper_host_are_accepted_in_paper_mode(tmp_path, ser
             broker = kernel.component("broker")
             assert broker.live_capable is False
             broker.close()
+
+
+@pytest.mark.parametrize("secret", ["s\u00e9cret-0123456789abcdef", "secret\r\nX-Evil: 1", "a b"])
+def test_a_secret_unfit_for_a_header_is_a_configuration_error_never_showing_it(
+    tmp_path, secret
+) -> None:
+    environ = dict(KEYS, APCA_API_SECRET_KEY=secret)
+    with KernelFactory(tmp_path) as factory, pytest.raises(ConfigError) as info:
+        kernel, _ = _kernel(factory, "", environ=environ)
+        kernel.component("broker")
+    message = str(info.value)
+    assert "[broker.alpaca] secret_key_env" in message and "APCA_API_SECRET_KEY" in message
+    assert secret not in message and secret not in repr(info.value.args)
+    assert "0123456789" not in message

@@ -49,7 +49,7 @@ def make_http(
     (so the kernel redacts them), events through ``ctx.emit``."""
     import httpx
 
-    from .http import AlpacaHTTP
+    from .http import AlpacaHTTP, header_safe
 
     mode, acknowledged = _kernel_mode(ctx)
     try:
@@ -68,6 +68,12 @@ def make_http(
         value = ctx.secret(env)
         if not value:
             raise ctx.config_error(key, f"environment variable {env} is not set")
+        if not header_safe(value):  # never quote the value
+            raise ctx.config_error(
+                key,
+                f"environment variable {env} holds characters not allowed in an HTTP "
+                "header (printable ASCII only, no spaces)",
+            )
         values[key] = value
     redact: Callable[[str], str] | None = getattr(ctx.settings, "redact", None)
     return AlpacaHTTP(

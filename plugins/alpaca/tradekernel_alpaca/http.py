@@ -144,6 +144,12 @@ def _header_float(value: str | None) -> float | None:
     return number if math.isfinite(number) and abs(number) < 1e12 else None
 
 
+def header_safe(value: str) -> bool:
+    """Whether a credential can be sent as an HTTP header value: printable ASCII, no
+    spaces (an API key or secret never has others)."""
+    return all(0x20 < ord(c) < 0x7F for c in value)
+
+
 class _Oversize(Exception):
     """A body over :data:`wire.MAX_BODY` (compressed or decompressed)."""
 
@@ -211,6 +217,8 @@ class AlpacaHTTP:
         limiter: RateLimiter | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        if not (header_safe(key_id) and header_safe(secret_key)):
+            raise ValueError("alpaca: a credential holds characters not allowed in a header")
         self.config = config
         self.broker = broker
         self.sleep = sleep
