@@ -355,6 +355,13 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "client_order_id": _f("str"),
             "reason": _f("str", doc="why the answer is unknown (timeout, HTTP 503, ...)"),
         },
+        "clock_distrusted": {
+            "broker": _BROKER,
+            "reason": _f("str", doc="what makes the venue's clock implausible"),
+            "is_open": _f("bool", doc="what the clock said"),
+            "next_open": _f("str", doc="the clock's next open (RFC 3339)"),
+            "next_close": _f("str", doc="the clock's next close (RFC 3339)"),
+        },
     },
     "budget": {
         "exhausted": {

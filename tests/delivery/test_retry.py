@@ -84,6 +84,16 @@ def test_parse_retry_after():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
 
 
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "-5", "1e400", "9" * 40])
+def test_parse_retry_after_treats_non_finite_or_negative_as_absent(value):
+    # a hostile receiver's hint never becomes NaN/inf in a wait or an event
+    assert parse_retry_after(value) is None
+
+
+def test_parse_retry_after_keeps_large_finite_values_for_the_caller_to_cap():
+    assert parse_retry_after("86400") == 86400.0
+
+
 def test_post_scrubs_the_url_from_errors():
     with HTTPReceiver(default=(400, "bad request for http://127.0.0.1")) as rx:
         url = rx.url

@@ -10,6 +10,7 @@ time budget is used up, and turns the last attempt into a
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -69,14 +70,16 @@ class Attempt:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header given in seconds (HTTP dates are ignored)."""
-    if not value:
+    """Seconds from a ``Retry-After`` header given in seconds (HTTP dates are ignored).
+    A value that is not a finite number of zero or more (``nan``, ``inf``, ``-5``, an
+    over-long text) counts as absent; the caller caps large ones."""
+    if not value or len(value) > 32:
         return None
     try:
         seconds = float(value.strip())
     except ValueError:
         return None
-    return max(seconds, 0.0)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def deliver(

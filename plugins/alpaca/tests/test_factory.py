@@ -127,3 +127,78 @@ def test_importing_the_plugin_imports_no_http_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+LIVE_SPELLINGS = [
+    "https://api.alpaca.markets",
+    "https://API.ALPACA.MARKETS",
+    "https://api.alpaca.markets.",
+    "https://api.alpaca.markets.:443",
+    "https://api.alpaca\u3002markets",
+    "https://api\uff0ealpaca.markets",
+    "https://api.alpaca.markets:443/",
+]
+
+
+@pytest.mark.parametrize("url", LIVE_SPELLINGS)
+def test_every_spelling_of_the_live_host_is_refused_in_paper_mode(tmp_path, url) -> None:
+    with KernelFactory(tmp_path) as factory, pytest.raises(ConfigError) as info:
+        kernel, _ = _kernel(factory, f'base_url = "{url}"')
+        kernel.component("broker")
+    assert "[broker.alpaca] base_url" in str(info.value) and "live" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "key, url, says",
+    [
+        ("base_url", "https://paper-api.alpaca.markets.example.net", "not an Alpaca"),
+        ("base_url", "https://evil.example", "not an Alpaca"),
+        ("base_url", "https://user@paper-api.alpaca.markets", "no credentials"),
+        ("base_url", "https://paper-api.alpaca.markets/v2", "without a path"),
+        ("data_url", "https://data.alpaca.markets.example.net", "not an Alpaca"),
+        ("data_url", "https://paper-api.alpaca.markets", "not an Alpaca"),
+        ("data_url", "https://data.alpaca.markets/v2", "'https://data.alpaca.markets'"),
+        ("base_url", "http://10.0.0.1:8080", "not an Alpaca"),
+    ],
+)
+def test_foreign_hosts_and_paths_are_configuration_errors(tmp_path, key, url, says) -> None:
+    with KernelFactory(tmp_path) as factory, pytest.raises(ConfigError) as info:
+        kernel, _ = _kernel(factory, f'{key} = "{url}"')
+        kernel.component("broker")
+    message = str(info.value)
+    assert f"[broker.alpaca] {key}" in message and says in message, message
+    assert KEYS["APCA_API_SECRET_KEY"] not in message
+
+
+def test_acknowledged_live_mode_accepts_only_the_live_host(tmp_path, server) -> None:
+    for url in ("https://paper-api.alpaca.markets", server.url):
+        with KernelFactory(tmp_path) as factory, pytest.raises(ConfigError) as info:
+            kernel, _ = _kernel(
+                factory, f'base_url = "{url}"', kernel='mode = "live"\nlive_acknowledged = true'
+            )
+            kernel.component("broker")
+        assert "[broker.alpaca] base_url" in str(info.value)
+        assert "live API" in str(info.value)
+
+
+def test_loopback_double_and_paper_host_are_accepted_in_paper_mode(tmp_path, server) -> None:
+    for url in ("https://paper-api.alpaca.markets/", server.url):
+        with KernelFactory(tmp_path) as factory:
+            kernel, _ = _kernel(factory, f'base_url = "{url}"')
+            broker = kernel.component("broker")
+            assert broker.live_capable is False
+            broker.close()
+
+
+@pytest.mark.parametrize("secret", ["s\u00e9cret-0123456789abcdef", "secret\r\nX-Evil: 1", "a b"])
+def test_a_secret_unfit_for_a_header_is_a_configuration_error_never_showing_it(
+    tmp_path, secret
+) -> None:
+    environ = dict(KEYS, APCA_API_SECRET_KEY=secret)
+    with KernelFactory(tmp_path) as factory, pytest.raises(ConfigError) as info:
+        kernel, _ = _kernel(factory, "", environ=environ)
+        kernel.component("broker")
+    message = str(info.value)
+    assert "[broker.alpaca] secret_key_env" in message and "APCA_API_SECRET_KEY" in message
+    assert secret not in message and secret not in repr(info.value.args)
+    assert "0123456789" not in message

@@ -171,3 +171,31 @@ def test_times_are_utc_whatever_the_offset_and_precision() -> None:
         except BadResponse:
             continue
         raise AssertionError(f"{bad} was accepted")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1_000", "\uff13", "\u0663", " 1", "1\n", "1 ", "+1", "1e-999999999", "1e999", "0x10", "1e"],
+)
+def test_a_number_text_alpaca_never_sends_is_refused(text) -> None:
+    with pytest.raises(BadResponse, match="qty"):
+        wire.decimal({"qty": text}, "qty")
+
+
+def test_extreme_exponents_in_a_json_number_are_refused() -> None:
+    body = wire.parse_json('{"qty": 1e-999999999}')
+    with pytest.raises(BadResponse, match="qty: out of range"):
+        wire.decimal(body, "qty")
+
+
+@pytest.mark.parametrize(
+    "text, value", [("187.5", "187.5"), ("3", "3"), ("1E+2", "100"), (".5", "0.5"), ("0.00", "0")]
+)
+def test_plain_number_texts_parse(text, value) -> None:
+    assert wire.decimal({"qty": text}, "qty") == wire.Decimal(value)
+
+
+def test_minus_zero_is_zero() -> None:
+    for body in ({"qty": "-0"}, wire.parse_json('{"qty": -0.0}')):
+        number = wire.decimal(body, "qty")
+        assert number == 0 and not number.is_signed()

@@ -56,12 +56,21 @@ def test_an_open_session_from_the_clock_with_the_days_hours():
 
 def test_the_early_close_ends_the_session_and_the_clock_is_read_again_only_then():
     api = venue(utc(29, 15))
-    feed = feed_on(api)
-    for minutes in (0, 60, 120, 60, 60):  # 10:00, 11:00, 13:00, 14:00, 15:00 New York
+    feed = feed_on(api, clock_max_age=60)
+    for minutes in (0, 60, 120, 60):  # 10:00, 11:00, 13:00, 14:00 New York
         api.clock.advance(minutes=minutes)
         session = feed.session(feed.advance())
     assert not session.is_open and session.next_open == utc(2, 14, 30, month=12)
     assert paths(api) == ["/v2/calendar", "/v2/clock", "/v2/clock"]  # again past 13:00
+
+
+def test_the_clock_is_read_again_after_clock_max_age_minutes():
+    api = venue(utc(29, 15))
+    feed = feed_on(api)  # the default: 5 minutes
+    for minutes in (0, 3, 3, 3):  # 10:00, 10:03, 10:06, 10:09
+        api.clock.advance(minutes=minutes)
+        assert feed.session(feed.advance()).is_open
+    assert paths(api).count("/v2/clock") == 2  # 10:00 and 10:06
 
 
 def test_a_holiday_has_no_hours_and_past_times_use_the_calendar():
@@ -215,3 +224,145 @@ def test_clock_and_calendar_are_parsed_or_refused(value):
     except BadResponse:
         return
     assert all(opens.tzinfo and opens < closes for opens, closes in days.values())
+
+
+# -- times out of datetime's range ------------------------------------------------------
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_a_time_past_datetimes_range_is_a_bad_response_naming_the_field(stamp):
+    with pytest.raises(BadResponse, match="t: time out of range"):
+        parse_snapshot("AAA", parse_json(json.dumps({"latestTrade": {"p": "1.5", "t": stamp}})))
+    clock = {"timestamp": stamp, "is_open": True, "next_open": stamp, "next_close": stamp}
+    with pytest.raises(BadResponse, match="timestamp: time out of range"):
+        parse_clock(parse_json(json.dumps(clock)))
+    with pytest.raises(BadResponse, match="close: time out of range"):
+        parse_calendar(parse_json('[{"date": "9999-12-31", "open": "09:30", "close": "23:59"}]'))
+
+
+def test_an_arithmetic_error_in_any_feed_parser_is_an_alpaca_error():
+    feed = feed_on(venue(utc(29, 15)))
+
+    def overflowing(_body):
+        raise OverflowError("date value out of range")
+
+    with pytest.raises(AlpacaError, match="bad market data: overflowing: OverflowError"):
+        feed._safe(overflowing, {})
+
+
+# -- a lying /v2/clock --------------------------------------------------------------------
+
+
+def _lying_feed(clock_answer):
+    """A feed on a scripted venue: weekday calendar 09:30-16:00 New York, ``clock_answer(now)``
+    for /v2/clock; returns (feed, now holder, events, clock reads)."""
+    import httpx
+    from tradekernel_alpaca.http import AlpacaHTTP, RateLimiter
+    from tradekernel_alpaca.marketdata import AlpacaDataConfig, AlpacaMarketData
+
+    state = {"now": datetime(2026, 1, 5, 15, 0, tzinfo=UTC), "clock": 0}  # Monday 10:00 NY
+    events: list = []
+
+    def handler(request):
+        if request.url.path == "/v2/clock":
+            state["clock"] += 1
+            return httpx.Response(200, json=clock_answer(state["now"]))
+        start = date.fromisoformat(request.url.params["start"])
+        end = date.fromisoformat(request.url.params["end"])
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        return httpx.Response(
+            200,
+            json=[
+                {"date": d.isoformat(), "open": "09:30", "close": "16:00"}
+                for d in days
+                if d.weekday() < 5
+            ],
+        )
+
+    config = AlpacaDataConfig(symbols=["AAA"])
+    http = AlpacaHTTP(
+        config,
+        key_id="PKCLOCKKEY000000001",
+        secret_key="clock-secret-0123456789abcdef",
+        emit=lambda stage, kind, **f: events.append((stage, kind, f)),
+        transport=httpx.MockTransport(handler),
+        sleep=lambda s: None,
+        limiter=RateLimiter(10_000),
+    )
+    return AlpacaMarketData(config, http, clock=lambda: state["now"]), state, events
+
+
+def _z(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def test_a_clock_announcing_a_close_years_ahead_is_not_trusted():
+    def answer(now):
+        far = _z(now + timedelta(days=3650))
+        return {"timestamp": _z(now), "is_open": True, "next_open": far, "next_close": far}
+
+    feed, state, events = _lying_feed(answer)
+    with pytest.raises(AlpacaError, match="not trusted: next_open"):
+        feed.session(feed.advance())
+    kinds = [(stage, kind) for stage, kind, _ in events]
+    assert kinds == [("broker", "clock_distrusted")]
+    state["now"] = datetime(2026, 1, 10, 23, 0, tzinfo=UTC)  # Saturday night
+    with pytest.raises(AlpacaError, match="not trusted"):
+        feed.session(feed.advance())
+    assert state["clock"] == 2  # read again (older than clock_max_age), still lying
+
+
+def test_a_clock_saying_open_on_a_closed_calendar_day_is_not_trusted():
+    def answer(now):
+        return {
+            "timestamp": _z(now),
+            "is_open": True,
+            "next_open": _z(now + timedelta(days=2)),
+            "next_close": _z(now + timedelta(hours=1)),
+        }
+
+    feed, state, events = _lying_feed(answer)
+    state["now"] = datetime(2026, 1, 10, 23, 0, tzinfo=UTC)  # Saturday
+    with pytest.raises(AlpacaError, match="calendar has the market closed"):
+        feed.session(feed.advance())
+    assert events[-1][1] == "clock_distrusted" and events[-1][2]["is_open"] is True
+
+
+def test_a_clock_open_past_the_calendars_close_or_far_from_now_is_not_trusted():
+    def late_close(now):
+        return {
+            "timestamp": _z(now),
+            "is_open": True,
+            "next_open": _z(now + timedelta(days=1)),
+            "next_close": _z(now + timedelta(hours=10)),  # 20:00 NY, the calendar says 16:00
+        }
+
+    feed, _, _ = _lying_feed(late_close)
+    with pytest.raises(AlpacaError, match="after the calendar's close"):
+        feed.session(feed.advance())
+
+    def ancient(now):
+        return {
+            "timestamp": "0001-01-01T00:00:30Z",
+            "is_open": True,
+            "next_open": _z(now + timedelta(days=1)),
+            "next_close": _z(now + timedelta(hours=1)),
+        }
+
+    feed, _, _ = _lying_feed(ancient)
+    with pytest.raises(AlpacaError, match=r"timestamp .* is not now"):
+        feed.session(feed.advance())
+
+
+def test_an_honest_clock_is_trusted():
+    def answer(now):
+        return {
+            "timestamp": _z(now),
+            "is_open": True,
+            "next_open": _z(now + timedelta(days=1)),
+            "next_close": _z(now + timedelta(hours=6)),  # 16:00 NY
+        }
+
+    feed, _, events = _lying_feed(answer)
+    session = feed.session(feed.advance())
+    assert session.is_open and session.source == "alpaca /v2/clock" and events == []

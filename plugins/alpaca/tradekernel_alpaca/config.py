@@ -20,6 +20,12 @@ DATA_URL = "https://data.alpaca.markets"
 
 LIVE_HOSTS = frozenset({"api.alpaca.markets"})
 """Hosts whose orders move real money."""
+PAPER_HOSTS = frozenset({"paper-api.alpaca.markets"})
+"""The paper trading host."""
+DATA_HOSTS = frozenset({"data.alpaca.markets", "data.sandbox.alpaca.markets"})
+"""Alpaca's market data hosts."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+"""This machine: a local double."""
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -29,14 +35,53 @@ def _env_name(_inst: object, attribute: Any, value: str) -> None:
         raise ValueError(f"{attribute.name}: expected an environment variable name, got {value!r}")
 
 
-def _http_url(_inst: object, attribute: Any, value: str) -> None:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{attribute.name}: expected an http(s) URL, got {value!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError(f"{attribute.name}: expected a bare URL (no credentials, query or #)")
-    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        raise ValueError(f"{attribute.name}: plain http is only for a local double, got {value!r}")
+def normal_host(url: str) -> str:
+    """The host ``url`` really reaches, compared as a name: IDNA-encoded (Unicode full
+    stops are dots), lower case, without a trailing dot; port and userinfo not part of it.
+    :class:`ValueError` when there is no valid host."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        parts.port  # noqa: B018 -- a malformed port raises here
+        ascii_host = host.encode("idna").decode("ascii") if host else ""
+    except (UnicodeError, ValueError):
+        raise ValueError(f"not a valid host name in {url!r}") from None
+    ascii_host = ascii_host.lower().rstrip(".")
+    if not ascii_host:
+        raise ValueError(f"no host in {url!r}")
+    return ascii_host
+
+
+def _url_check(allowed: frozenset[str], what: str):
+    """A validator: a bare http(s) URL (no path, credentials, query or #) whose
+    normalised host is one of ``allowed`` or loopback."""
+
+    def check(_inst: object, attribute: Any, value: str) -> None:
+        name = attribute.name
+        if not isinstance(value, str) or any(ord(c) < 33 or c == "\\" for c in value):
+            raise ValueError(f"{name}: expected an http(s) URL, got {value!r}")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{name}: expected an http(s) URL, got {value!r}")
+        if "@" in parts.netloc or parts.query or parts.fragment or "?" in value or "#" in value:
+            raise ValueError(f"{name}: expected a bare URL (no credentials, query or #)")
+        host = normal_host(value)
+        if parts.path not in ("", "/"):
+            bare = f"{parts.scheme}://{parts.netloc}"
+            raise ValueError(
+                f"{name}: write the URL without a path ({bare!r}, not {value!r}): "
+                "the plugin adds /v2/... itself"
+            )
+        if host not in allowed and host not in LOOPBACK_HOSTS:
+            hosts = ", ".join(sorted(allowed))
+            raise ValueError(
+                f"{name}: {host!r} is not {what} ({hosts}) nor a local double "
+                "(127.0.0.1, ::1, localhost): the credentials are sent only there"
+            )
+        if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+            raise ValueError(f"{name}: plain http is only for a local double, got {value!r}")
+
+    return check
 
 
 def _positive_number(_inst: object, attribute: Any, value: float) -> None:
@@ -66,11 +111,16 @@ class AlpacaConfig:
     """The environment variable holding the API key id (sent as ``APCA-API-KEY-ID``)."""
     secret_key_env: str = field(default="APCA_API_SECRET_KEY", validator=_env_name)
     """The environment variable holding the secret key (sent as ``APCA-API-SECRET-KEY``)."""
-    base_url: str = field(default=PAPER_URL, validator=_http_url)
-    """The trading API. The live URL is refused unless ``[kernel] mode = "live"`` is
-    acknowledged; a local double (``http://127.0.0.1:<port>``) is accepted for tests."""
-    data_url: str = field(default=DATA_URL, validator=_http_url)
-    """The market data API."""
+    base_url: str = field(
+        default=PAPER_URL, validator=_url_check(PAPER_HOSTS | LIVE_HOSTS, "an Alpaca trading host")
+    )
+    """The trading API, without a path: the paper host, or in acknowledged live mode
+    only the live host; a local double (``http://127.0.0.1:<port>``) in paper/shadow
+    mode. Any other host is refused (the credentials are sent only to Alpaca)."""
+    data_url: str = field(
+        default=DATA_URL, validator=_url_check(DATA_HOSTS, "an Alpaca market data host")
+    )
+    """The market data API, without a path: Alpaca's data host or a local double."""
     connect_timeout: float = field(default=5.0, validator=_positive_number)
     """Seconds to establish a connection."""
     read_timeout: float = field(default=10.0, validator=_positive_number)
@@ -82,6 +132,10 @@ class AlpacaConfig:
     max_read_attempts: int = field(default=4, validator=_positive_int(10))
     """Tries of a read (lookup, list, account, positions, bars) on 429, 5xx or a
     transport error, the first included. A submit is tried once."""
+    max_read_time: float = field(default=30.0, validator=_positive_number)
+    """The longest a read may take in seconds, its retries and waits included: a retry
+    whose wait would pass it fails the read at once (:class:`AlpacaUnavailable`), so
+    no read blocks a cycle for minutes."""
     backoff_base: float = field(default=0.5, validator=_positive_number)
     """First backoff between read attempts in seconds (doubling, with jitter) when the
     venue gives no ``Retry-After`` / ``X-Ratelimit-Reset``."""
@@ -99,9 +153,12 @@ class AlpacaConfig:
     @property
     def live_url(self) -> bool:
         """Whether ``base_url`` is Alpaca's live (real money) trading API."""
-        return (urlsplit(self.base_url).hostname or "").lower() in LIVE_HOSTS
+        return normal_host(self.base_url) in LIVE_HOSTS
 
 
 def is_local(url: str) -> bool:
     """Whether ``url`` points at this machine (a double), not at Alpaca."""
-    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+    try:
+        return normal_host(url) in LOOPBACK_HOSTS
+    except ValueError:
+        return False

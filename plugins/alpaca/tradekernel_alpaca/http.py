@@ -9,8 +9,12 @@
   about 16 ms, and ``run`` builds four clients (the configuration check, then the run).
 * Reads (:meth:`AlpacaHTTP.read`) are retried with tenacity a bounded number of times on
   429, 5xx and transport errors, waiting what ``Retry-After`` or ``X-Ratelimit-Reset``
-  asks (capped), else an exponential backoff. Each retry is a ``broker.request_retried``
-  event. The sleep is injectable: tests record the waits instead of sleeping.
+  asks (capped; a hint that is not a finite number of zero or more is ignored), else an
+  exponential backoff, all within ``max_read_time`` seconds: a wait that would pass it
+  fails the read at once. Each retry is a ``broker.request_retried`` event. The sleep is
+  injectable: tests record the waits instead of sleeping.
+* Bodies are streamed and decompressed here (gzip/deflate) under :data:`wire.MAX_BODY`,
+  compressed and decompressed: no more than the cap is ever held.
 * A submit (:meth:`AlpacaHTTP.send_once`) is NEVER retried: a timeout, a dropped
   connection, a 429 or a 5xx raise :class:`SubmitOutcomeUnknown`, which the executor
   resolves by looking the order up by client order id.
@@ -18,9 +22,11 @@
 
 from __future__ import annotations
 
+import math
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +35,7 @@ import tenacity
 from tradekernel.api import SubmitOutcomeUnknown, inert, parse_retry_after
 
 from .config import AlpacaConfig
-from .wire import BadResponse, parse_json
+from .wire import MAX_BODY, BadResponse, parse_json
 
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 """Statuses a read retries (any other 5xx too)."""
@@ -135,7 +141,63 @@ def _header_float(value: str | None) -> float | None:
         number = float(value.strip())
     except ValueError:
         return None
-    return number if number == number and abs(number) < 1e12 else None
+    return number if math.isfinite(number) and abs(number) < 1e12 else None
+
+
+def header_safe(value: str) -> bool:
+    """Whether a credential can be sent as an HTTP header value: printable ASCII, no
+    spaces (an API key or secret never has others)."""
+    return all(0x20 < ord(c) < 0x7F for c in value)
+
+
+class _Oversize(Exception):
+    """A body over :data:`wire.MAX_BODY` (compressed or decompressed)."""
+
+
+def _decoder(encoding: str) -> Any:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    raise httpx.DecodingError(f"unsupported content encoding {encoding[:20]!r}")
+
+
+def read_capped(response: httpx.Response, limit: int = MAX_BODY) -> bytes:
+    """The decoded body of a streamed ``response``, reading and inflating at most
+    ``limit`` bytes each: :class:`_Oversize` past it, :class:`httpx.DecodingError`
+    for a corrupt or unsupported encoding. Closes the response."""
+    try:
+        if response.is_stream_consumed:  # an in-process transport answered, already read
+            if len(response.content) > limit:
+                raise _Oversize(f"response body over {limit} bytes")
+            return response.content
+        decoder = _decoder(response.headers.get("Content-Encoding", ""))
+        out = bytearray()
+        raw = 0
+        for chunk in response.iter_raw(64 * 1024):
+            raw += len(chunk)
+            if raw > limit:
+                raise _Oversize(f"response body over {limit} bytes")
+            if decoder is None:
+                out += chunk
+            else:
+                out += decoder.decompress(chunk, limit + 1 - len(out))
+                if decoder.unconsumed_tail:
+                    raise _Oversize(f"response body inflates over {limit} bytes")
+            if len(out) > limit:
+                raise _Oversize(f"response body over {limit} bytes")
+        if decoder is not None:
+            out += decoder.flush()
+            if len(out) > limit:
+                raise _Oversize(f"response body inflates over {limit} bytes")
+        return bytes(out)
+    except zlib.error:
+        raise httpx.DecodingError("corrupt compressed body") from None
+    finally:
+        response.close()
 
 
 class AlpacaHTTP:
@@ -155,6 +217,8 @@ class AlpacaHTTP:
         limiter: RateLimiter | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        if not (header_safe(key_id) and header_safe(secret_key)):
+            raise ValueError("alpaca: a credential holds characters not allowed in a header")
         self.config = config
         self.broker = broker
         self.sleep = sleep
@@ -183,6 +247,7 @@ class AlpacaHTTP:
                 "APCA-API-KEY-ID": key_id,
                 "APCA-API-SECRET-KEY": secret_key,
                 "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",  # what read_capped decodes
             },
             timeout=timeout,
             # a given transport (tests, the double) needs no context: do not load one
@@ -232,8 +297,18 @@ class AlpacaHTTP:
         """Send an idempotent request, retrying 429, 5xx and transport errors; return the
         final answer (any other status, for the caller to interpret). Raises
         :class:`AlpacaUnavailable` when every attempt failed."""
+        started = time.monotonic()
+        waited = [0.0]  # the injected sleep may not pass time: count the waits too
+
+        def past_deadline(state: tenacity.RetryCallState) -> bool:
+            spent = max(time.monotonic() - started, waited[0])
+            if spent + (state.upcoming_sleep or 0.0) > self.config.max_read_time:
+                return True
+            waited[0] += state.upcoming_sleep or 0.0
+            return False
+
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.config.max_read_attempts),
+            stop=tenacity.stop_after_attempt(self.config.max_read_attempts) | past_deadline,
             wait=self._wait,
             retry=tenacity.retry_if_exception_type(_Transient),
             sleep=self.sleep,
@@ -244,9 +319,10 @@ class AlpacaHTTP:
             return retrying(self._attempt, method, path, params, api)
         except _Transient as exc:
             status = f"HTTP {exc.status}" if exc.status else str(exc)
+            attempts = retrying.statistics.get("attempt_number", 1)
             raise AlpacaUnavailable(
-                f"alpaca: {method} {path} failed after "
-                f"{self.config.max_read_attempts} attempt(s): {status}",
+                f"alpaca: {method} {path} failed after {attempts} attempt(s) "
+                f"(max_read_time {self.config.max_read_time:g}s): {status}",
                 status=exc.status,
             ) from None
 
@@ -257,15 +333,31 @@ class AlpacaHTTP:
         self.limiter.acquire(self.sleep)
         self.requests += 1
         try:
-            response = self._http.request(method, self.url(path), json=json)
-        except httpx.TransportError as exc:
+            response = self._send(method, self.url(path), json=json)
+        except (httpx.HTTPError, _Oversize) as exc:
+            # the venue may have acted: a lost, corrupt or oversized answer is unknown
             raise SubmitOutcomeUnknown(
-                f"alpaca: {method} {path}: no answer ({type(exc).__name__})"
+                f"alpaca: {method} {path}: no usable answer ({type(exc).__name__})"
             ) from None
         self._note_budget(response)
         if response.status_code == 429 or response.status_code >= 500:
             raise SubmitOutcomeUnknown(f"alpaca: {method} {path}: HTTP {response.status_code}")
         return response
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, its body streamed under the cap (:func:`read_capped`); the
+        answer as a plain response holding the decoded body."""
+        request = self._http.build_request(method, url, **kwargs)
+        streamed = self._http.send(request, stream=True)
+        content = read_capped(streamed)
+        headers = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            streamed.status_code, headers=headers, content=content, request=request
+        )
 
     def body(self, response: httpx.Response) -> Any:
         """The parsed JSON of ``response`` (hostile: see :func:`wire.parse_json`)."""
@@ -277,8 +369,10 @@ class AlpacaHTTP:
         self.limiter.acquire(self.sleep)
         self.requests += 1
         try:
-            response = self._http.request(method, self.url(path, api), params=params)
-        except httpx.TransportError as exc:
+            response = self._send(method, self.url(path, api), params=params)
+        except _Oversize as exc:
+            raise AlpacaError(f"alpaca: {method} {path}: bad response: {exc}") from None
+        except httpx.HTTPError as exc:  # transport, corrupt encoding: may pass if tried again
             raise _Transient(None, None, f"no answer ({type(exc).__name__})") from None
         self._note_budget(response)
         status = response.status_code
@@ -299,7 +393,7 @@ class AlpacaHTTP:
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hint = getattr(exc, "hint", None)
-        if hint is not None:
+        if hint is not None and math.isfinite(hint) and hint >= 0:
             if hint > self.config.max_retry_wait:
                 raise _Transient(
                     getattr(exc, "status", None),

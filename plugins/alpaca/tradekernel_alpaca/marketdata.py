@@ -100,6 +100,9 @@ class AlpacaDataConfig(AlpacaConfig):
     """Bars kept per symbol; a longer ``bars(limit)`` asks the venue again."""
     max_pages: int = field(default=10, validator=_between(1, 1000))
     """Pages of bars read per call at most (10,000 bars each)."""
+    clock_max_age: int = field(default=5, validator=_between(1, 60))
+    """Minutes a ``/v2/clock`` answer is used at most: it is read again after that, or
+    sooner when the open or close it announced has passed."""
 
 
 class AlpacaMarketData:
@@ -137,6 +140,9 @@ class AlpacaMarketData:
         self._calendar: dict[date, tuple[datetime, datetime] | None] = {}
         self._calendar_day: date | None = None
         self._clock: tuple[datetime, bool, datetime, datetime] | None = None
+        self._clock_read_at: datetime | None = None
+        self._clock_doubt: str | None = None
+        """Why the cached clock answer is not trusted (``None``: trusted)."""
         self._failed: dict[str, tuple[tuple[int, str], Exception]] = {}
         """The error of each endpoint that failed, by the cycle it failed in."""
         self.requests_by_cycle: dict[str, int] = {}
@@ -237,13 +243,17 @@ class AlpacaMarketData:
         return self._get("/v2/stocks/snapshots", params)
 
     def _safe(self, call: Callable[..., Any], *args: Any) -> Any:
-        """``call(*args)``; a :class:`BadResponse` becomes an :class:`AlpacaError`."""
+        """``call(*args)``; a :class:`BadResponse` (or an arithmetic error a parser let
+        through, such as an overflowing time) becomes an :class:`AlpacaError`."""
         from .http import AlpacaError
 
         try:
             return call(*args)
         except BadResponse as exc:
             raise AlpacaError(f"alpaca: bad market data: {self.http.clean(str(exc))}") from None
+        except ArithmeticError as exc:
+            what = getattr(call, "__name__", "answer")
+            raise AlpacaError(f"alpaca: bad market data: {what}: {type(exc).__name__}") from None
 
     # -- bars ---------------------------------------------------------------------------
 
@@ -356,6 +366,7 @@ class AlpacaMarketData:
             source = "alpaca /v2/calendar"
             clock = self._venue_clock(at)
             if clock is not None:
+                self._cross_check(clock, today, is_open)
                 is_open, source = clock[1], "alpaca /v2/clock"
             later = sorted(o for o, _ in filter(None, self._calendar.values()) if o > at)
             next_open = later[0] if later else (clock[2] if clock else None)
@@ -385,21 +396,85 @@ class AlpacaMarketData:
             self._calendar[each] = days.get(each)
 
     def _venue_clock(self, at: datetime) -> tuple[datetime, bool, datetime, datetime] | None:
-        """The cached ``/v2/clock`` answer when it still describes ``at`` (read again once
-        its next open or close has passed); ``None`` for a time it cannot describe."""
+        """The cached ``/v2/clock`` answer when it still describes ``at`` (read again after
+        ``clock_max_age`` minutes, or once its next open or close has passed); ``None``
+        for a time it cannot describe. An answer that is not plausible raises
+        :class:`~.http.AlpacaError` (the session is unknown: guards fail closed)."""
         now = self._now or self.clock()
         if abs((at - now).total_seconds()) > 60:
             return None  # not the present: the calendar answers
-        clock = self._clock
-        if clock is None or not clock[0] - timedelta(seconds=60) <= at < min(clock[2], clock[3]):
-            clock = self._clock = self._safe(parse_clock, self._get("/v2/clock", {}, "trading"))
-        if not clock[0] - timedelta(seconds=60) <= at < min(clock[2], clock[3]):
-            return None
-        return clock
+        clock, read_at = self._clock, self._clock_read_at
+        aged = read_at is None or now - read_at > timedelta(minutes=self.config.clock_max_age)
+        if clock is None or aged or (self._clock_doubt is None and not _describes(clock, at)):
+            clock = self._safe(parse_clock, self._get("/v2/clock", {}, "trading"))
+            self._clock, self._clock_read_at, self._clock_doubt = clock, now, None
+            doubt = _implausible(clock, now)
+            if doubt is not None:
+                self._distrust(clock, doubt)
+        if self._clock_doubt is not None:
+            return self._distrusted()
+        return clock if _describes(clock, at) else None
+
+    def _cross_check(
+        self,
+        clock: tuple[datetime, bool, datetime, datetime],
+        today: tuple[datetime, datetime] | None,
+        calendar_open: bool,
+    ) -> None:
+        """Distrust a clock that says open when the calendar says closed, or that says
+        open until after the calendar's close (a clock saying closed is believed: a halt
+        the calendar did not know keeps the session closed)."""
+        if not clock[1]:
+            return
+        if not calendar_open:
+            self._distrust(clock, "is_open is true but the calendar has the market closed")
+        elif today is not None and clock[3] > today[1] + timedelta(seconds=60):
+            self._distrust(clock, "next_close is after the calendar's close")
+        else:
+            return
+        self._distrusted()
+
+    def _distrust(self, clock: tuple[datetime, bool, datetime, datetime], why: str) -> None:
+        self._clock_doubt = why
+        self.http.emit(
+            "clock_distrusted",
+            severity="warning",
+            reason=why,
+            is_open=clock[1],
+            next_open=_rfc3339(clock[2]),
+            next_close=_rfc3339(clock[3]),
+        )
+
+    def _distrusted(self) -> Any:
+        from .http import AlpacaError
+
+        raise AlpacaError(f"alpaca: /v2/clock not trusted: {self._clock_doubt}")
 
     def close(self) -> None:
         """Close the HTTP client."""
         self.http.close()
+
+
+CLOCK_MAX_AHEAD = timedelta(days=5)
+"""The furthest a plausible next open or close lies after the clock's time (a long
+weekend with a holiday is 4 days)."""
+CLOCK_MAX_SKEW = timedelta(minutes=15)
+"""The largest difference between the clock's time and ours that is believed."""
+
+
+def _implausible(clock: tuple[datetime, bool, datetime, datetime], now: datetime) -> str | None:
+    """Why a ``/v2/clock`` answer cannot be true at ``now``, or ``None``."""
+    stamp, _, next_open, next_close = clock
+    if abs(stamp - now) > CLOCK_MAX_SKEW:
+        return f"timestamp {_rfc3339(stamp)} is not now ({_rfc3339(now)})"
+    for name, when in (("next_open", next_open), ("next_close", next_close)):
+        if not timedelta(seconds=-60) <= when - stamp <= CLOCK_MAX_AHEAD:
+            return f"{name} {_rfc3339(when)} is not within {CLOCK_MAX_AHEAD.days} days ahead"
+    return None
+
+
+def _describes(clock: tuple[datetime, bool, datetime, datetime], at: datetime) -> bool:
+    return clock[0] - timedelta(seconds=60) <= at < min(clock[2], clock[3])
 
 
 def _dates(start: date, end: date) -> list[date]:

@@ -116,5 +116,8 @@ def _local(day: date, value: str, key: str) -> datetime:
     match = _HHMM.match(value)
     if not match:
         raise BadResponse(f"{key}: expected HH:MM")
-    local = time(int(match.group(1)), int(match.group(2)))
-    return datetime.combine(day, local, NEW_YORK).astimezone(UTC)
+    try:
+        local = time(int(match.group(1)), int(match.group(2)))
+        return datetime.combine(day, local, NEW_YORK).astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise BadResponse(f"{key}: time out of range on {day}") from None

@@ -21,6 +21,10 @@ _TEXT_MAX = 256
 _ID = re.compile(r"^[A-Za-z0-9_.:/@+=-]{1,128}$")
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9./-]{0,31}$")
 _FRACTION = re.compile(r"\.(\d+)")
+_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?")
+"""A number as text: ASCII digits, no sign but ``-``, no ``_``, no spaces, a 2-digit exponent."""
+MIN_EXPONENT = -20
+"""The smallest power of ten a non-zero number may have (``1e-999999999`` is refused)."""
 
 
 class BadResponse(ValueError):
@@ -80,12 +84,18 @@ def decimal(
     if isinstance(value, str):
         if len(value) > 64:
             raise BadResponse(f"{key}: number text too long")
+        if not _NUMBER.fullmatch(value):
+            raise BadResponse(f"{key}: not a number")
         try:
-            value = Decimal(value.strip())
+            value = Decimal(value)
         except InvalidOperation:
             raise BadResponse(f"{key}: not a number") from None
     number = Decimal(value)
     if not number.is_finite() or abs(number) > MAX_NUMBER:
+        raise BadResponse(f"{key}: out of range")
+    if number.is_zero():
+        number = number.copy_abs()  # -0 is 0
+    elif number.adjusted() < MIN_EXPONENT:
         raise BadResponse(f"{key}: out of range")
     if number < 0 and not signed:
         raise BadResponse(f"{key}: negative")
@@ -138,7 +148,10 @@ def timestamp(data: dict[str, Any], key: str, *, required: bool = True) -> datet
         raise BadResponse(f"{key}: not an RFC 3339 time") from None
     if when.tzinfo is None:
         raise BadResponse(f"{key}: time without a UTC offset")
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except (OverflowError, ValueError):  # 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
+        raise BadResponse(f"{key}: time out of range") from None
 
 
 def error_fields(body: Any) -> tuple[str | None, str | None]:
