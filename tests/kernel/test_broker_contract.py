@@ -402,6 +402,35 @@ def test_the_network_guard_lets_loopback_through_and_remembers_the_rest(monkeypa
     assert all("no_network" not in a and "127.0.0.1" not in a for a in guard.attempts)
 
 
+def test_the_network_guard_stops_datagrams_and_old_resolver_calls(monkeypatch):
+    from tradekernel.testing_network import NetworkGuard
+
+    local = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    local.bind(("127.0.0.1", 0))
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    guard = NetworkGuard(monkeypatch)
+    try:
+        out.sendto(b"ok", local.getsockname())  # loopback goes through
+        out.sendmsg([b"ok"], [], 0, local.getsockname())
+        assert socket.gethostbyname("localhost").startswith("127.")
+        calls = (
+            lambda: out.sendto(b"\0" * 12, ("192.0.2.1", 53)),
+            lambda: out.sendto(b"\0" * 12, 0, ("192.0.2.1", 53)),
+            lambda: out.sendmsg([b"\0" * 12], [], 0, ("192.0.2.1", 53)),
+            lambda: socket.gethostbyname("example.com"),
+            lambda: socket.gethostbyname_ex("example.com"),
+            lambda: socket.gethostbyaddr("192.0.2.1"),
+        )
+        for call in calls:
+            with pytest.raises(OSError, match="no_network"):
+                call()
+        assert local.recv(16) == b"ok"
+    finally:
+        local.close()
+        out.close()
+    assert len(guard.attempts) == 6
+
+
 def test_the_documented_example_is_the_paper_brokers_contract_test():
     """docs/plugin-authoring.md shows code that runs: its broker example is the paper
     broker's contract test, verbatim."""
