@@ -42,16 +42,14 @@ from tradekernel.api import (
     SubmitOutcomeUnknown,
 )
 
-from .checks import fill_problem, mismatch
+from .checks import PARSE_ERRORS, believe, mismatch, unaccounted
 from .http import AlpacaError, AlpacaHTTP
 from .parse import (
     AccountSnapshot,
     VenueOrder,
-    activity_order_id,
     asset_tradable,
     parse_account,
     parse_asset,
-    parse_fill,
     parse_order,
     parse_position,
 )
@@ -72,24 +70,11 @@ PAGE = 100
 ORDERS_LIMIT = 500
 """Orders per list request (Alpaca's maximum)."""
 WHOLE_SHARES = OrderConstraints(min_quantity=1, quantity_increment=1, price_tick=Decimal("0.01"))
-_PARSE_ERRORS = (BadResponse, TypeError, ValueError, ArithmeticError)
+_PARSE_ERRORS = PARSE_ERRORS
 FRESH = 2.0
 """Seconds a lookup stays fresh enough for ``fills`` of the same order (the runtime's
 monitor asks ``get_order`` then ``fills``: one lookup serves both)."""
 _SEEN_MAX = 1024
-
-
-def _account(page: list[Any], wanted: dict[str, Decimal]) -> None:
-    """Lower each order's quantity still to find in ``wanted`` by its activities in
-    ``page`` (a rough count to stop paging: the fills are judged afterwards)."""
-    for item in page:
-        if isinstance(item, dict) and item.get("order_id") in wanted:
-            try:
-                qty = Decimal(str(item.get("qty")))
-            except ArithmeticError:
-                continue
-            if qty.is_finite() and qty > 0:
-                wanted[item["order_id"]] -= qty
 
 
 def _plain(number: Decimal) -> str:
@@ -372,7 +357,12 @@ class AlpacaBroker:
         items = self._activities(since, owners)
         fresh = False
         while True:
-            believed, rejected = self._believe(items, owners)
+            try:
+                believed, rejected = believe(items, owners)
+            except _PARSE_ERRORS as exc:  # whose activity it is cannot be told
+                raise AlpacaError(
+                    f"alpaca: fills: bad activity: {self.http.clean(str(exc))}"
+                ) from None
             late = [oid for oid, why in rejected.items() if why[1]]
             if not late or fresh:
                 break
@@ -391,42 +381,6 @@ class AlpacaBroker:
                 reason=self.http.clean(reason),
             )
         return sorted(believed, key=lambda f: f.ts)  # stable: the venue's order
-
-    def _believe(
-        self, items: list[Any], owners: dict[str, VenueOrder]
-    ) -> tuple[list[Fill], dict[str, tuple[str, bool]]]:
-        """The fills of ``owners`` among ``items`` that agree with their order, and per
-        order the first disagreement: (reason, whether only the filled quantity was
-        exceeded, which a newer lookup of the order may settle)."""
-        fills: dict[str, Fill] = {}
-        totals: dict[str, Decimal] = {}
-        rejected: dict[str, tuple[str, bool]] = {}
-        for item in items:
-            try:
-                owner = owners.get(activity_order_id(item))
-            except _PARSE_ERRORS as exc:  # whose it is cannot be told: nothing is sure
-                raise AlpacaError(
-                    f"alpaca: fills: bad activity: {self.http.clean(str(exc))}"
-                ) from None
-            if owner is None:
-                continue
-            oid = owner.order_id
-            try:
-                _, fill = parse_fill(item, owner.order.client_order_id)
-            except _PARSE_ERRORS as exc:
-                rejected.setdefault(oid, (f"bad activity: {exc}", False))
-                continue
-            if fill.fill_id in fills:
-                continue
-            believed = totals.get(oid, Decimal(0))
-            problem = fill_problem(fill, owner.order, believed)
-            if problem is not None:
-                excess = believed + fill.quantity > owner.order.filled_quantity
-                rejected.setdefault(oid, (f"activity {fill.fill_id}: {problem}", excess))
-                continue
-            totals[oid] = believed + fill.quantity
-            fills[fill.fill_id] = fill
-        return list(fills.values()), rejected
 
     def _activities(self, since: Any, owners: dict[str, VenueOrder]) -> list[Any]:
         """The ``FILL`` activities from ``since`` (less a second) on, oldest first, until
@@ -449,7 +403,7 @@ class AlpacaBroker:
             items.extend(page)
             if len(page) < PAGE or not isinstance(last, str):
                 return items
-            _account(page, wanted)
+            unaccounted(page, wanted)
             if not any(left > 0 for left in wanted.values()):
                 return items
             params["page_token"] = last

@@ -1,14 +1,20 @@
 """What the broker believes of Alpaca's answers: an order is adopted only when it is the
-one requested, and a FILL activity only when it agrees with its order. Each check
+one requested, and a FILL activity only when it agrees with its order (which fills of
+several orders are believed, and how paging knows it has found them). Each check
 returns why not (a short reason for the event and the error), or ``None``."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from tradekernel.api import Fill, Order, OrderRequest, OrderType, Side
 
-from .parse import VenueOrder
+from .parse import VenueOrder, activity_order_id, parse_fill
+from .wire import BadResponse
+
+PARSE_ERRORS = (BadResponse, TypeError, ValueError, ArithmeticError)
+"""What a parser of a hostile answer may raise."""
 
 
 def mismatch(request: OrderRequest, venue: VenueOrder) -> str | None:
@@ -55,3 +61,50 @@ def fill_problem(fill: Fill, order: Order, believed: Decimal) -> str | None:
             f"of {order.quantity} filled"
         )
     return None
+
+
+def believe(
+    items: list[Any], owners: dict[str, VenueOrder]
+) -> tuple[list[Fill], dict[str, tuple[str, bool]]]:
+    """The fills of ``owners`` (by Alpaca order id) among the ``FILL`` activities
+    ``items`` that agree with their order, and per order the first disagreement:
+    ``(reason, exceeded)``, ``exceeded`` when the fills went past the order's filled
+    quantity (a newer lookup of the order may settle it). An activity whose order id
+    cannot be read raises (:class:`BadResponse`): it could be any order's."""
+    fills: dict[str, Fill] = {}
+    totals: dict[str, Decimal] = {}
+    rejected: dict[str, tuple[str, bool]] = {}
+    for item in items:
+        owner = owners.get(activity_order_id(item))
+        if owner is None:
+            continue
+        oid = owner.order_id
+        try:
+            _, fill = parse_fill(item, owner.order.client_order_id)
+        except PARSE_ERRORS as exc:
+            rejected.setdefault(oid, (f"bad activity: {exc}", False))
+            continue
+        if fill.fill_id in fills:
+            continue
+        believed = totals.get(oid, Decimal(0))
+        problem = fill_problem(fill, owner.order, believed)
+        if problem is not None:
+            exceeded = believed + fill.quantity > owner.order.filled_quantity
+            rejected.setdefault(oid, (f"activity {fill.fill_id}: {problem}", exceeded))
+            continue
+        totals[oid] = believed + fill.quantity
+        fills[fill.fill_id] = fill
+    return list(fills.values()), rejected
+
+
+def unaccounted(page: list[Any], wanted: dict[str, Decimal]) -> None:
+    """Lower each order's quantity still to find in ``wanted`` (by order id) by its
+    activities in ``page``: a rough count to stop paging, the fills are judged later."""
+    for item in page:
+        if isinstance(item, dict) and item.get("order_id") in wanted:
+            try:
+                qty = Decimal(str(item.get("qty")))
+            except ArithmeticError:
+                continue
+            if qty.is_finite() and qty > 0:
+                wanted[item["order_id"]] -= qty
