@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 16_550
+CEILING = 16_700
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800
-lines of test kit that plugins' tests import from ``tradekernel.testing``.)"""
+lines of test kit that plugins' tests import from ``tradekernel.testing``; 16,700: the
+kit's stricter checks and network guard, five broker event kinds in the catalogue.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",
