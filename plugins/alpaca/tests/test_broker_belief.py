@@ -237,3 +237,18 @@ def test_an_asset_that_is_not_tradable_gets_no_order(broker, venue, order) -> No
     assert info.value.code == "asset_not_tradable" and venue.submit_requests() == sent
     broker.order_constraints("AAPL")
     broker.submit(order())
+
+
+def test_a_forged_fill_does_not_end_the_paging_before_the_real_one(
+    broker, venue, events, order
+) -> None:
+    ours = broker.submit(order())
+    other = broker.submit(order(symbol="MSFT", quantity=300))
+    venue.fill(other.client_order_id, Decimal(1))
+    _forge(venue, other, order_id=ours.broker_order_id, symbol="TSLA", qty="3")
+    for _ in range(98):  # the first page is full: the real fill is on the second
+        venue.fill(other.client_order_id, Decimal(1))
+    venue.fill(ours.client_order_id)
+    assert [f.quantity for f in broker.fills(ours.client_order_id)] == [3]
+    assert venue.double.requests.count(("GET", "/v2/account/activities/FILL")) == 2
+    assert "symbol TSLA" in events.of("fill_mismatch")[0]["reason"]

@@ -390,7 +390,6 @@ class AlpacaBroker:
         params: dict[str, Any] = {"direction": "asc", "page_size": PAGE}
         if since is not None:  # a second of slack: the fill can carry the same timestamp
             params["after"] = (since - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-        wanted = {oid: v.order.filled_quantity for oid, v in owners.items()}
         items: list[Any] = []
         pages = self.http.config.max_fill_pages
         for _ in range(pages):
@@ -403,11 +402,11 @@ class AlpacaBroker:
             items.extend(page)
             if len(page) < PAGE or not isinstance(last, str):
                 return items
-            unaccounted(page, wanted)
-            if not any(left > 0 for left in wanted.values()):
+            short = unaccounted(items, owners)
+            if not short:
                 return items
             params["page_token"] = last
-        short = sorted(owners[oid].order.client_order_id for oid, v in wanted.items() if v > 0)
+        short = unaccounted(items, owners)
         self.http.emit(
             "fill_pages_exhausted",
             severity="critical",

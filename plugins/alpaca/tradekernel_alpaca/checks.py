@@ -97,14 +97,17 @@ def believe(
     return list(fills.values()), rejected
 
 
-def unaccounted(page: list[Any], wanted: dict[str, Decimal]) -> None:
-    """Lower each order's quantity still to find in ``wanted`` (by order id) by its
-    activities in ``page``: a rough count to stop paging, the fills are judged later."""
-    for item in page:
-        if isinstance(item, dict) and item.get("order_id") in wanted:
-            try:
-                qty = Decimal(str(item.get("qty")))
-            except ArithmeticError:
-                continue
-            if qty.is_finite() and qty > 0:
-                wanted[item["order_id"]] -= qty
+def unaccounted(items: list[Any], owners: dict[str, VenueOrder]) -> list[str]:
+    """The client order ids of ``owners`` whose believed fills among ``items`` do not
+    yet add up to their filled quantity, sorted (reading more activities may find the
+    rest; an activity that disagrees with its order does not count)."""
+    fills, _ = believe(items, owners)
+    found: dict[str, Decimal] = {}
+    for fill in fills:
+        assert fill.broker_order_id is not None
+        found[fill.broker_order_id] = found.get(fill.broker_order_id, Decimal(0)) + fill.quantity
+    return sorted(
+        v.order.client_order_id
+        for oid, v in owners.items()
+        if found.get(oid, Decimal(0)) < v.order.filled_quantity
+    )
