@@ -65,6 +65,13 @@ class Venue(Protocol):
     Optional members (read with ``getattr``, default in brackets):
     ``paper_only`` [``False``]: the broker never trades real money, so check 9 asserts
     it is never ``live_capable`` instead of its live-endpoint refusal.
+    ``read_requests()`` [absent]: how many requests other than submits reached the venue
+    so far (any outcome); check 6 then bounds the requests of a failing read, not only
+    the broker's waits (a broker retrying without waiting fails). Provide it.
+    ``silent`` [``False``]: the broker emits no events at all; without it, check 9
+    fails when the broker emitted nothing during its faults (``make_broker`` must wire
+    the broker's emitter to :meth:`BrokerContract.emit`, or :meth:`BrokerContract.watch`
+    its recorder), since an event log it never saw cannot be checked for secrets.
     """
 
     symbol: str
@@ -115,6 +122,17 @@ def _needs(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return call(*args, **kwargs)
     except NotImplementedError as exc:
         pytest.skip(f"{getattr(call, '__qualname__', call)}: {exc}")
+
+
+def _reads(venue: Any) -> int | None:
+    """``venue.read_requests()``, or ``None`` when the venue does not count them."""
+    count = getattr(venue, "read_requests", None)
+    if count is None:
+        return None
+    try:
+        return int(count())
+    except NotImplementedError:
+        return None
 
 
 def _must(what: str, call: Callable[..., T], *args: Any) -> T:
@@ -481,8 +499,9 @@ class BrokerContract:
 
     def test_6a_reads_retry_a_bounded_number_of_times(self, venue: Any) -> None:
         """Check 6: a read answered 5xx or 429 is retried (waiting at least the venue's
-        reset on a 429) and gives up, raising, after a bounded number of attempts; it
-        never answers "no such order" because the venue was failing."""
+        reset on a 429) and gives up, raising, after a bounded number of attempts (counted
+        at the venue when it offers ``read_requests``, each retry after a wait); it never
+        answers "no such order" because the venue was failing."""
         broker = self.broker(venue)
         request, _ = self._submit(broker, venue)
         coid = request.client_order_id
@@ -497,6 +516,7 @@ class BrokerContract:
             f"check 6: the reset header said 7 s, the broker waited {venue.slept}"
         )
         del venue.slept[:]
+        reads = _reads(venue)
         _needs(venue.fail_next, 503, count=MAX_READ_ATTEMPTS * 10)
         try:
             answer = broker.get_order(coid)
@@ -505,6 +525,17 @@ class BrokerContract:
         assert answer == "raised", f"check 6: a read failing without end answered {answer!r}"
         assert len(venue.slept) <= MAX_READ_ATTEMPTS, (
             f"check 6: {len(venue.slept)} retries of a failing read (at most {MAX_READ_ATTEMPTS})"
+        )
+        if reads is None:
+            return
+        sent = _reads(venue) - reads  # type: ignore[operator]
+        assert sent <= MAX_READ_ATTEMPTS, (
+            f"check 6: a failing read reached the venue {sent} times (at most {MAX_READ_ATTEMPTS})"
+        )
+        waits = [s for s in venue.slept if s > 0]
+        assert len(waits) >= sent - 1, (
+            f"check 6: {sent} requests of a failing read with {len(waits)} waits between "
+            "them: retries must back off"
         )
 
     def test_6b_submit_is_never_retried(self, venue: Any) -> None:
@@ -601,7 +632,7 @@ class BrokerContract:
         unless live mode is acknowledged, and then it says ``live_capable``; built for
         paper it does not. A ``paper_only`` venue's broker is never ``live_capable``."""
         if getattr(venue, "paper_only", False):
-            for live, acknowledged in ((False, False), (True, False), (True, True)):
+            for live, acknowledged in ((False, False), (False, True), (True, False), (True, True)):
                 try:
                     broker = self.broker(venue, live=live, acknowledged=acknowledged)
                 except ConfigError:
@@ -618,6 +649,9 @@ class BrokerContract:
         )
         assert self.broker(venue).live_capable is False, (
             "check 9: a broker for the paper endpoint says live_capable"
+        )
+        assert self.broker(venue, acknowledged=True).live_capable is False, (
+            "check 9: a broker for the paper endpoint says live_capable once live is acknowledged"
         )
 
     def test_9b_secrets_never_leak(self, venue: Any) -> None:
@@ -651,6 +685,11 @@ class BrokerContract:
                 self._no_secret_in(exc, secrets, what)
         if not ran:
             pytest.skip("the venue can inject no error to echo the secrets in")
+        assert self._events() or getattr(venue, "silent", False), (
+            f"check 9: the broker emitted no event during {ran}: wire its emitter to "
+            "self.emit in make_broker (or self.watch its recorder) so its events are "
+            "checked, or declare venue.silent = True if it emits none"
+        )
         for line in self.logs:
             for secret in secrets:
                 masked = line.replace(secret, "<SECRET>")  # the failure must not leak it either

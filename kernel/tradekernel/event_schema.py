@@ -362,6 +362,37 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "next_open": _f("str", doc="the clock's next open (RFC 3339)"),
             "next_close": _f("str", doc="the clock's next close (RFC 3339)"),
         },
+        "fill_mismatch": {
+            "broker": _BROKER,
+            "client_order_id": _f("str", req=True),
+            "broker_order_id": _f("str"),
+            "reason": _f("str", doc="how the execution disagrees with its order"),
+        },
+        "order_conflict": {
+            "broker": _BROKER,
+            "client_order_id": _f("str", req=True),
+            "broker_order_id": _f("str"),
+            "reason": _f("str", doc="how the order under the id differs from the request"),
+        },
+        "order_replaced": {
+            "broker": _BROKER,
+            "client_order_id": _f("str", req=True),
+            "broker_order_id": _f("str"),
+            "replaced_by": _f("str", doc="the venue's id of the replacement order"),
+        },
+        "fill_pages_exhausted": {
+            "broker": _BROKER,
+            "client_order_id": _f("str", doc="the order, when one was asked about"),
+            "pages": _f("int", "pages", "pages read (the configured maximum)"),
+            "orders": _f("int", "count", "orders whose fills were not all found"),
+        },
+        "filled_qty_decreased": {
+            "broker": _BROKER,
+            "client_order_id": _f("str", req=True),
+            "broker_order_id": _f("str"),
+            "filled_quantity": _f("decimal", "shares/units", "what the venue says now"),
+            "previous": _f("decimal", "shares/units", "the higher figure read before, kept"),
+        },
     },
     "budget": {
         "exhausted": {

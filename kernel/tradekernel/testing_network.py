@@ -32,8 +32,10 @@ def _loopback(address: Any) -> bool:
 
 
 class NetworkGuard:
-    """Patches socket connects and name lookups: only loopback is allowed; anything else
-    raises and is remembered (so a broker that swallows the error still fails)."""
+    """Patches socket connects, datagram sends (``sendto``, ``sendmsg``) and name
+    lookups (``getaddrinfo``, ``gethostbyname``, ``gethostbyname_ex``,
+    ``gethostbyaddr``): only loopback is allowed; anything else raises and is remembered
+    (so a broker that swallows the error still fails)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.attempts: list[str] = []
@@ -64,14 +66,51 @@ class NetworkGuard:
         monkeypatch.setattr(socket.socket, "connect", guarded_connect)
         monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
         monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+        self._guard_sends(monkeypatch, refuse)
+        self._guard_lookups(monkeypatch, refuse)
+
+    @staticmethod
+    def _guard_sends(monkeypatch: pytest.MonkeyPatch, refuse: Any) -> None:
+        """``sendto(data[, flags], address)`` and ``sendmsg(buffers, ancdata, flags,
+        address)`` to an address outside loopback (a connected socket's plain sends went
+        through the guarded ``connect``)."""
+        sendto = socket.socket.sendto
+        sendmsg = socket.socket.sendmsg
+
+        def guarded_sendto(sock: socket.socket, data: Any, *args: Any) -> Any:
+            if args and not _loopback(args[-1]):
+                raise refuse(f"sendto {args[-1]!r}")
+            return sendto(sock, data, *args)
+
+        def guarded_sendmsg(sock: socket.socket, buffers: Any, *args: Any) -> Any:
+            if len(args) >= 3 and args[2] is not None and not _loopback(args[2]):
+                raise refuse(f"sendmsg to {args[2]!r}")
+            return sendmsg(sock, buffers, *args)
+
+        monkeypatch.setattr(socket.socket, "sendto", guarded_sendto)
+        monkeypatch.setattr(socket.socket, "sendmsg", guarded_sendmsg)
+
+    @staticmethod
+    def _guard_lookups(monkeypatch: pytest.MonkeyPatch, refuse: Any) -> None:
+        """The older resolver calls: a name (or, reversed, an address) outside loopback."""
+        for name in ("gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
+            original = getattr(socket, name)
+
+            def guarded(host: Any, _original: Any = original, _name: str = name) -> Any:
+                text = host.decode() if isinstance(host, bytes) else host
+                if not _loopback((text,)):
+                    raise refuse(f"{_name} of {text!r}")
+                return _original(host)
+
+            monkeypatch.setattr(socket, name, guarded)
 
 
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Within the test, a socket may connect only to loopback (127.0.0.1, ::1, a local
-    socket file) and only loopback names resolve; anything else raises and FAILS the
-    test at teardown even if the code under test swallowed the error. Yields the list
-    of refused attempts."""
+    """Within the test, a socket may connect or send datagrams only to loopback
+    (127.0.0.1, ::1, a local socket file) and only loopback names resolve; anything
+    else raises and FAILS the test at teardown even if the code under test swallowed
+    the error. Yields the list of refused attempts."""
     guard = NetworkGuard(monkeypatch)
     yield guard.attempts
     if guard.attempts:

@@ -58,6 +58,7 @@ class MemoryVenue:
         self.fills: list[dict[str, Any]] = []
         self.slept: list[float] = []
         self.posts = 0
+        self.reads = 0
         self._ids = count(1)
         self._fail: deque[tuple[int, float | None]] = deque()
         self._lose: dict[bool, bool] = {True: False, False: False}
@@ -74,6 +75,9 @@ class MemoryVenue:
 
     def submit_requests(self) -> int:
         return self.posts
+
+    def read_requests(self) -> int:
+        return self.reads
 
     def fill(self, client_order_id: str, quantity: Decimal | None = None) -> None:
         order = self._order(client_order_id)
@@ -116,6 +120,8 @@ class MemoryVenue:
         submit = method == "POST"
         if submit:
             self.posts += 1
+        else:
+            self.reads += 1
         if self._fail:
             status, reset = self._fail.popleft()
             return *self._error(status, "try again", headers)[:2], (
@@ -170,7 +176,7 @@ class MemoryBroker:
             raise ConfigError(f"[broker.memory] base_url: {LIVE_URL} needs live mode")
         self.venue = venue
         self.url = LIVE_URL if live else PAPER_URL
-        self.live_capable = live
+        self.live_capable = live or (acknowledged and "acknowledged_is_live" in flaws)
         self.flaws = flaws
         self._headers = {"X-Key": SECRET}
         self.emit = emit
@@ -194,6 +200,8 @@ class MemoryBroker:
 
     def _read(self, path: str) -> tuple[int, Any]:
         attempts = 1 if "reads_not_retried" in self.flaws else self.READ_ATTEMPTS
+        if "hammers_reads" in self.flaws:
+            attempts = 50
         for attempt in range(attempts):
             status, body, headers = self._call("GET", path)
             if status != 429 and status < 500:
@@ -202,7 +210,11 @@ class MemoryBroker:
                 wait = 0.5 * 2**attempt
                 if "ignores_reset" not in self.flaws:
                     wait = max(wait, float(headers.get("X-Reset", 0)))
-                self.venue.sleep(wait)
+                if status == 429 or {"hammers_reads", "no_backoff"}.isdisjoint(self.flaws):
+                    self.venue.sleep(wait)  # the flawed ones wait only when told to
+                if self.emit is not None:
+                    self.emit("broker", "request_retried", broker="memory", path=path,
+                              status=status, attempt=attempt + 1)  # fmt: skip
         raise ConnectionError(f"GET {path}: answered {status} {attempts} times: {self._text(body)}")
 
     def _order(self, raw: dict[str, Any]) -> Order:
@@ -298,8 +310,9 @@ class MemoryContract(BrokerContract):
         return MemoryVenue()
 
     def make_broker(self, venue: Any, *, live: bool = False, acknowledged: bool = False) -> Any:
+        emit = None if "emit_unwired" in self.flaws else self.emit
         return MemoryBroker(
-            venue, live=live, acknowledged=acknowledged, flaws=self.flaws, emit=self.emit
+            venue, live=live, acknowledged=acknowledged, flaws=self.flaws, emit=emit
         )
 
 
@@ -338,10 +351,14 @@ FAULTS = [
     ("test_5_every_venue_status_maps_and_terminal_stays", "pending_cancel_is_cancelled"),
     ("test_6a_reads_retry_a_bounded_number_of_times", "reads_not_retried"),
     ("test_6a_reads_retry_a_bounded_number_of_times", "ignores_reset"),
+    ("test_6a_reads_retry_a_bounded_number_of_times", "hammers_reads"),
+    ("test_6a_reads_retry_a_bounded_number_of_times", "no_backoff"),
     ("test_6b_submit_is_never_retried", "retries_submit"),
     ("test_7_cancelling_a_finished_order_is_not_an_error", "cancel_raises_when_done"),
     ("test_8_numbers_are_decimal_and_times_utc", "naive_times"),
     ("test_9a_live_needs_acknowledgement", "live_unguarded"),
+    ("test_9a_live_needs_acknowledgement", "acknowledged_is_live"),
+    ("test_9b_secrets_never_leak", "emit_unwired"),
     ("test_9b_secrets_never_leak", "leaks_secret"),
     ("test_9b_secrets_never_leak", "logs_secret"),
     ("test_9b_secrets_never_leak", "logs_secret_stdlib"),
@@ -383,6 +400,35 @@ def test_the_network_guard_lets_loopback_through_and_remembers_the_rest(monkeypa
         server.close()
     assert len(guard.attempts) == 3  # ... is still caught
     assert all("no_network" not in a and "127.0.0.1" not in a for a in guard.attempts)
+
+
+def test_the_network_guard_stops_datagrams_and_old_resolver_calls(monkeypatch):
+    from tradekernel.testing_network import NetworkGuard
+
+    local = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    local.bind(("127.0.0.1", 0))
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    guard = NetworkGuard(monkeypatch)
+    try:
+        out.sendto(b"ok", local.getsockname())  # loopback goes through
+        out.sendmsg([b"ok"], [], 0, local.getsockname())
+        assert socket.gethostbyname("localhost").startswith("127.")
+        calls = (
+            lambda: out.sendto(b"\0" * 12, ("192.0.2.1", 53)),
+            lambda: out.sendto(b"\0" * 12, 0, ("192.0.2.1", 53)),
+            lambda: out.sendmsg([b"\0" * 12], [], 0, ("192.0.2.1", 53)),
+            lambda: socket.gethostbyname("example.com"),
+            lambda: socket.gethostbyname_ex("example.com"),
+            lambda: socket.gethostbyaddr("192.0.2.1"),
+        )
+        for call in calls:
+            with pytest.raises(OSError, match="no_network"):
+                call()
+        assert local.recv(16) == b"ok"
+    finally:
+        local.close()
+        out.close()
+    assert len(guard.attempts) == 6
 
 
 def test_the_documented_example_is_the_paper_brokers_contract_test():

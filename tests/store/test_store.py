@@ -180,6 +180,16 @@ def test_orders_and_fills_are_recorded_once(store, helpers):
     assert store.get_order("nope") is None
 
 
+def test_a_lower_filled_quantity_never_lowers_the_record(store, helpers):
+    (intent_id,) = helpers.add_approved(store, 1)
+    coid = store.get(intent_id).client_order_id
+    part = Order(coid, "AAA", "buy", 10, "partial_fill", filled_quantity=4, avg_fill_price="1")
+    store.upsert_order(part)
+    store.upsert_order(Order(coid, "AAA", "buy", 10, OrderStatus.WORKING))  # the venue "forgot"
+    assert store.get_order(coid).filled_quantity == 4
+    assert store.get(intent_id).filled_quantity == 4
+
+
 def test_backup_is_a_usable_copy(store, helpers, tmp_path):
     helpers.add_approved(store, 2)
     (tmp_path / "copy").mkdir()

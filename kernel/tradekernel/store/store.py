@@ -924,17 +924,20 @@ class Store:
     @_mapped
     def upsert_order(self, order: Order, *, intent_id: str | None = None) -> None:
         """Record the broker's view of an order (keyed by client order id) and copy its
-        status onto the intent. A terminal status is never overwritten by a stale one."""
+        status onto the intent. A terminal status is never overwritten by a stale one,
+        nor a filled quantity by a lower one (what executed stays executed)."""
         if self.redact is not None and order.reason:
             order = attrs.evolve(order, reason=self.redact(order.reason))
         ts = ts_text(self.clock())
         with immediate(self.conn) as conn:
             old = conn.execute(
-                "SELECT status, intent_id FROM orders WHERE client_order_id = ?",
+                "SELECT status, intent_id, filled_quantity FROM orders WHERE client_order_id = ?",
                 (order.client_order_id,),
             ).fetchone()
             if old and old[0] in _TERMINAL_ORDER and order.status.value != old[0]:
                 return
+            if old and old[2] is not None and Decimal(old[2]) > order.filled_quantity:
+                order = attrs.evolve(order, filled_quantity=Decimal(old[2]))
             intent_id = intent_id or (old[1] if old else None) or self._intent_for(order)
             values = (
                 order.client_order_id,

@@ -260,14 +260,6 @@ def test_fills_page_through_activities(venue, order) -> None:
     assert venue.double.requests.count(("GET", "/v2/account/activities/FILL")) == 3
 
 
-def test_fills_exceeding_the_order_are_not_believed(broker, venue, order) -> None:
-    placed = broker.submit(order())
-    activity = venue.double.trading.fill(placed.client_order_id, Decimal(1))
-    venue.double.trading.activities.append({**activity, "id": activity["id"] + "x", "qty": "5"})
-    with pytest.raises(AlpacaError, match="disagree"):
-        broker.fills(placed.client_order_id)
-
-
 def test_positions_and_account(broker, venue, order) -> None:
     buy = broker.submit(order(quantity=5))
     venue.fill(buy.client_order_id)

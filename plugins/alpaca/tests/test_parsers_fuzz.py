@@ -199,3 +199,41 @@ def test_minus_zero_is_zero() -> None:
     for body in ({"qty": "-0"}, wire.parse_json('{"qty": -0.0}')):
         number = wire.decimal(body, "qty")
         assert number == 0 and not number.is_signed()
+
+
+_VALUES = st.one_of(
+    st.sampled_from(["1", "0.5", "3", "100.5", "101", "101.01", "0", "-1", "NaN", "1e400"]),
+    st.sampled_from(["AAPL", "TSLA", "buy", "sell", "sell_short"]),
+    st.none(),
+    st.integers(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "id": st.sampled_from(["a1", "a2", "a3", "a4"]),
+                "symbol": _VALUES,
+                "side": _VALUES,
+                "qty": _VALUES,
+                "price": _VALUES,
+            }
+        ),
+        max_size=6,
+    )
+)
+def test_believed_fills_always_agree_with_their_order(changes: list[dict[str, Any]]) -> None:
+    from decimal import Decimal
+
+    from tradekernel_alpaca.checks import believe
+
+    venue = parse.parse_order(ORDER)  # a limit buy of 3 AAPL at 101, 1 filled
+    items = [{**ACTIVITY, "order_id": venue.order_id, **c} for c in changes]
+    fills, _ = believe(items, {venue.order_id: venue})
+    assert sum((f.quantity for f in fills), Decimal(0)) <= venue.order.filled_quantity
+    for fill in fills:
+        assert (fill.symbol, fill.side.value) == ("AAPL", "buy")
+        assert 0 < fill.price <= Decimal(101) and fill.quantity > 0
+        assert fill.client_order_id == venue.order.client_order_id

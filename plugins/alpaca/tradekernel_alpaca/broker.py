@@ -2,11 +2,14 @@
 
 Outcomes of a submit (docs/brokers.md has the table):
 
-* 200: the order as Alpaca accepted it. A body that cannot be read (or that names
-  another client order id) is an unknown outcome: the order may exist.
+* 200: the order as Alpaca accepted it, when it is the order requested (else a
+  ``client_order_id_conflict`` rejection and a critical event). A body that cannot be
+  read (or that names another client order id) is an unknown outcome.
 * 422 with code 40010001 (``client_order_id must be unique`` and other validation
-  errors share the code): the order is looked up by client order id; found and not
-  rejected, it is adopted (the first submit did arrive); otherwise a rejection.
+  errors share the code): the order is looked up by client order id; found, not
+  rejected and the one requested, it is adopted (the first submit did arrive); when
+  the message proves the id is taken but the lookup finds nothing, the outcome is
+  unknown; otherwise a rejection.
 * Any other 4xx: :class:`BrokerRejected` with the stable code ``alpaca_<code>`` (or
   ``http_<status>`` when the body has none); nothing was created.
 * A timeout, a dropped connection, 429, 5xx, a redirect: :class:`SubmitOutcomeUnknown`
@@ -26,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+import attrs
 from tradekernel.api import (
     Account,
     BrokerRejected,
@@ -38,14 +42,14 @@ from tradekernel.api import (
     SubmitOutcomeUnknown,
 )
 
+from .checks import PARSE_ERRORS, believe, mismatch, unaccounted
 from .http import AlpacaError, AlpacaHTTP
 from .parse import (
     AccountSnapshot,
     VenueOrder,
-    activity_order_id,
+    asset_tradable,
     parse_account,
     parse_asset,
-    parse_fill,
     parse_order,
     parse_position,
 )
@@ -55,12 +59,18 @@ MAX_CLIENT_ORDER_ID = 128
 """Alpaca's limit on ``client_order_id`` (the kernel's ids are 27 characters)."""
 DUPLICATE_CODE = "40010001"
 """Alpaca's validation error code, which ``client_order_id must be unique`` carries."""
+DUPLICATE_MESSAGE = "client_order_id must be unique"
+"""Alpaca's message proving an order with the id exists."""
+CONFLICT_CODE = "client_order_id_conflict"
+"""The rejection code of a submit whose id names an order other than the one requested."""
+NOT_TRADABLE_CODE = "asset_not_tradable"
+"""The rejection code of a submit for an asset Alpaca says is not tradable."""
 PAGE = 100
 """Activities per page (Alpaca's maximum)."""
 ORDERS_LIMIT = 500
 """Orders per list request (Alpaca's maximum)."""
 WHOLE_SHARES = OrderConstraints(min_quantity=1, quantity_increment=1, price_tick=Decimal("0.01"))
-_PARSE_ERRORS = (BadResponse, TypeError, ValueError, ArithmeticError)
+_PARSE_ERRORS = PARSE_ERRORS
 FRESH = 2.0
 """Seconds a lookup stays fresh enough for ``fills`` of the same order (the runtime's
 monitor asks ``get_order`` then ``fills``: one lookup serves both)."""
@@ -81,6 +91,9 @@ class AlpacaBroker:
         self.live_capable = live_capable
         self._constraints: dict[str, OrderConstraints] = {}
         self._seen: dict[str, tuple[float, VenueOrder]] = {}
+        self._filled: dict[str, tuple[str, Decimal]] = {}
+        """client order id -> (order id, the highest filled quantity read)."""
+        self._untradable: set[str] = set()
         self.last_account: AccountSnapshot | None = None
         """The last ``/v2/account`` read (buying power, blocks), or ``None``."""
 
@@ -119,13 +132,29 @@ class AlpacaBroker:
             venue = parse_order(value)
         except _PARSE_ERRORS as exc:
             raise AlpacaError(f"alpaca: {what}: bad order: {self.http.clean(str(exc))}") from None
+        coid = venue.order.client_order_id
         if not venue.known_status:
             self.http.emit(
                 "unknown_status",
                 severity="warning",
-                client_order_id=venue.order.client_order_id,
+                client_order_id=coid,
                 status=self.http.clean(venue.venue_status),
             )
+        seen = self._filled.get(coid)
+        if seen is not None and venue.order.filled_quantity < seen[1] and seen[0] == venue.order_id:
+            self.http.emit(
+                "filled_qty_decreased",
+                severity="warning",
+                client_order_id=coid,
+                broker_order_id=venue.order_id,
+                filled_quantity=str(venue.order.filled_quantity),
+                previous=str(seen[1]),
+            )
+            # what was seen executed stays executed: the lower figure is not passed on
+            return attrs.evolve(venue, order=attrs.evolve(venue.order, filled_quantity=seen[1]))
+        if len(self._filled) >= _SEEN_MAX:
+            self._filled.clear()
+        self._filled[coid] = (venue.order_id, venue.order.filled_quantity)
         return venue
 
     def _get(self, path: str, what: str, params: dict[str, Any] | None = None) -> Any:
@@ -143,6 +172,11 @@ class AlpacaBroker:
             raise BrokerRejected(
                 f"client order id is {len(coid)} characters (Alpaca allows 1..128)",
                 "client_order_id_length",
+            )
+        if request.symbol in self._untradable:
+            raise BrokerRejected(
+                f"alpaca: {request.symbol} is not tradable (its asset says tradable: false)",
+                NOT_TRADABLE_CODE,
             )
         payload: dict[str, Any] = {
             "symbol": request.symbol,
@@ -168,16 +202,56 @@ class AlpacaBroker:
                 raise self._unknown(coid, f"unreadable answer: {exc}") from None
             if venue.order.client_order_id != coid:
                 raise self._unknown(coid, "the answer names another client order id")
-            return venue.order
+            return self._adopt(request, venue, "the answer to the submit")
         if 300 <= status < 400 or 200 < status < 300:
             raise self._unknown(coid, f"unexpected HTTP {status}")
         error = self._error(response, "submit")
         if status == 422 and error.code == DUPLICATE_CODE:
-            existing = self.get_order(coid)  # the first submit may have arrived
-            if existing is not None and str(existing.status) != "rejected":
-                return existing
+            return self._duplicate(request, error)
         code = f"alpaca_{error.code}" if error.code else f"http_{status}"
         raise BrokerRejected(str(error), code)
+
+    def _duplicate(self, request: OrderRequest, error: AlpacaError) -> Order:
+        """A 422 40010001: the first submit may have arrived. The order of that id is
+        adopted when it is the one requested. When the message proves the id is taken
+        (``client_order_id must be unique``) and the lookup cannot show the order (404,
+        or it fails), the outcome is unknown, never a permanent rejection: the order
+        exists and the executor resolves it by a later lookup."""
+        coid = request.client_order_id
+        proven = DUPLICATE_MESSAGE in str(error).lower()
+        try:
+            existing = self._lookup(coid)
+        except AlpacaError as exc:
+            if proven:
+                raise self._unknown(coid, f"duplicate id, lookup failed: {exc}") from None
+            raise
+        if existing is None:
+            if proven:
+                raise self._unknown(coid, "duplicate id, but the lookup found no order yet")
+        elif existing.venue_status != "rejected":
+            return self._adopt(request, existing, "the order already under this id")
+        code = f"alpaca_{error.code}" if error.code else "http_422"
+        raise BrokerRejected(str(error), code)
+
+    def _adopt(self, request: OrderRequest, venue: VenueOrder, what: str) -> Order:
+        """``venue``'s order when it is the one ``request`` asked for; otherwise a
+        ``client_order_id_conflict`` rejection and a critical ``broker.order_conflict``
+        event (an order under our id that we did not ask for is never adopted)."""
+        problem = mismatch(request, venue)
+        if problem is None:
+            return venue.order
+        coid = request.client_order_id
+        self.http.emit(
+            "order_conflict",
+            severity="critical",
+            client_order_id=coid,
+            broker_order_id=venue.order_id,
+            reason=self.http.clean(f"{what}: {problem}"),
+        )
+        raise BrokerRejected(
+            f"alpaca: {what} is not the order requested ({self.http.clean(problem)})",
+            CONFLICT_CODE,
+        )
 
     def _unknown(self, coid: str, reason: str) -> SubmitOutcomeUnknown:
         reason = self.http.clean(reason)
@@ -195,6 +269,14 @@ class AlpacaBroker:
         venue = self._order(self._json(response, "order lookup"), "order lookup")
         if venue.order.client_order_id != coid:
             raise AlpacaError("alpaca: order lookup: the answer names another client order id")
+        if venue.venue_status == "replaced":  # terminal here; an operator must look
+            self.http.emit(
+                "order_replaced",
+                severity="critical",
+                client_order_id=coid,
+                broker_order_id=venue.order_id,
+                replaced_by=venue.replaced_by,
+            )
         return venue
 
     def _recent(self, coid: str) -> VenueOrder | None:
@@ -256,7 +338,10 @@ class AlpacaBroker:
     def fills(self, client_order_id: str | None = None) -> list[Fill]:
         """Executions from the ``FILL`` activities, oldest first, unique by id: those of
         the latest 500 orders (read from the oldest one's submission on), or one
-        order's (no activity request while nothing of it filled)."""
+        order's (no activity request while nothing of it filled). An activity that
+        disagrees with its order is not returned (a ``broker.fill_mismatch`` event names
+        the order); the other orders' fills are. More activities than
+        ``max_fill_pages`` pages before the order's fills are all read raise."""
         if client_order_id is not None:
             venue = self._recent(client_order_id)
             if venue is None or venue.order.filled_quantity == 0:
@@ -269,28 +354,45 @@ class AlpacaBroker:
                 return []
             times = [v.order.submitted_at for v in owners.values() if v.order.submitted_at]
             since = min(times) if len(times) == len(owners) else None
-        fills: dict[str, Fill] = {}
-        for item in self._activities(since):
+        items = self._activities(since, owners)
+        fresh = False
+        while True:
             try:
-                owner = owners.get(activity_order_id(item))
-                if owner is None:
-                    continue
-                _, fill = parse_fill(item, owner.order.client_order_id)
-            except _PARSE_ERRORS as exc:
+                believed, rejected = believe(items, owners)
+            except _PARSE_ERRORS as exc:  # whose activity it is cannot be told
                 raise AlpacaError(
                     f"alpaca: fills: bad activity: {self.http.clean(str(exc))}"
                 ) from None
-            fills.setdefault(fill.fill_id, fill)
-        result = sorted(fills.values(), key=lambda f: f.ts)  # stable: the venue's order
-        self._check_fills(result, owners)
-        return result
+            late = [oid for oid, why in rejected.items() if why[1]]
+            if not late or fresh:
+                break
+            # the order may have filled after the lookup that listed it: look again once
+            for oid in late:
+                again = self._lookup(owners[oid].order.client_order_id)
+                if again is not None and again.order_id == oid:
+                    owners[oid] = again
+            fresh = True
+        for oid, (reason, _) in rejected.items():
+            self.http.emit(
+                "fill_mismatch",
+                severity="critical",
+                client_order_id=owners[oid].order.client_order_id,
+                broker_order_id=oid,
+                reason=self.http.clean(reason),
+            )
+        return sorted(believed, key=lambda f: f.ts)  # stable: the venue's order
 
-    def _activities(self, since: Any) -> list[Any]:
+    def _activities(self, since: Any, owners: dict[str, VenueOrder]) -> list[Any]:
+        """The ``FILL`` activities from ``since`` (less a second) on, oldest first, until
+        every owner's filled quantity is accounted for or the activities end; past
+        ``max_fill_pages`` pages an error (and a ``broker.fill_pages_exhausted`` event),
+        never a silent cut."""
         params: dict[str, Any] = {"direction": "asc", "page_size": PAGE}
         if since is not None:  # a second of slack: the fill can carry the same timestamp
             params["after"] = (since - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
         items: list[Any] = []
-        for _ in range(self.http.config.max_fill_pages):
+        pages = self.http.config.max_fill_pages
+        for _ in range(pages):
             page = self._get("/v2/account/activities/FILL", "fills", params)
             try:
                 page = array(page, "activities")
@@ -299,24 +401,24 @@ class AlpacaBroker:
             last = page[-1].get("id") if page and isinstance(page[-1], dict) else None
             items.extend(page)
             if len(page) < PAGE or not isinstance(last, str):
-                break
+                return items
+            short = unaccounted(items, owners)
+            if not short:
+                return items
             params["page_token"] = last
-        return items
-
-    def _check_fills(self, fills: list[Fill], owners: dict[str, VenueOrder]) -> None:
-        """Fills never exceed their order: a venue that says so is not believed."""
-        total: dict[str, Decimal] = {}
-        for fill in fills:
-            assert fill.broker_order_id is not None
-            total[fill.broker_order_id] = (
-                total.get(fill.broker_order_id, Decimal(0)) + fill.quantity
-            )
-            order = owners[fill.broker_order_id].order
-            if total[fill.broker_order_id] > order.quantity or fill.side != order.side:
-                raise AlpacaError(
-                    f"alpaca: fills of {order.client_order_id} disagree with the order "
-                    "(more than its quantity, or the other side)"
-                )
+        short = unaccounted(items, owners)
+        self.http.emit(
+            "fill_pages_exhausted",
+            severity="critical",
+            client_order_id=short[0] if len(short) == 1 else None,
+            pages=pages,
+            orders=len(short),
+        )
+        raise AlpacaError(
+            f"alpaca: fills: {pages} pages of FILL activities read (max_fill_pages) and "
+            f"the fills of {len(short)} order(s) ({', '.join(short[:3])}) are not all "
+            "found yet: raise max_fill_pages"
+        )
 
     # -- account -----------------------------------------------------------------------
 
@@ -345,7 +447,8 @@ class AlpacaBroker:
     def order_constraints(self, symbol: str) -> OrderConstraints:
         """What Alpaca accepts for ``symbol`` (``/v2/assets/{symbol}``, cached): whole
         shares unless the asset is fractionable; an unknown asset gets whole shares (the
-        venue refuses its orders anyway)."""
+        venue refuses its orders anyway). An asset Alpaca says is not ``tradable`` is
+        remembered: :meth:`submit` refuses its orders before sending."""
         if symbol in self._constraints:
             return self._constraints[symbol]
         response = self.http.read("GET", f"/v2/assets/{quote(symbol, safe='/')}")
@@ -354,8 +457,12 @@ class AlpacaBroker:
         if response.status_code != 200:
             raise self._error(response, "asset")
         try:
-            constraints = parse_asset(self._json(response, "asset"))
+            body = self._json(response, "asset")
+            constraints = parse_asset(body)
+            tradable = asset_tradable(body)
         except _PARSE_ERRORS as exc:
             raise AlpacaError(f"alpaca: asset: bad response: {self.http.clean(str(exc))}") from None
+        if not tradable:
+            self._untradable.add(symbol)
         self._constraints[symbol] = constraints
         return constraints

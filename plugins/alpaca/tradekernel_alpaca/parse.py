@@ -35,6 +35,13 @@ class VenueOrder:
     order: Order
     venue_status: str
     known_status: bool
+    kind: str | None = None
+    """Alpaca's order ``type`` as sent (``stop`` and ``stop_limit`` map to market and
+    limit, yet are not what the kernel sends)."""
+    time_in_force: str | None = None
+    """Alpaca's ``time_in_force`` as sent (the kernel's ``Order`` has no field for it)."""
+    replaced_by: str | None = None
+    """The id of the order that replaced this one (status ``replaced``)."""
 
     @property
     def order_id(self) -> str:
@@ -86,7 +93,14 @@ def parse_order(value: Any) -> VenueOrder:
         submitted_at=wire.timestamp(data, "submitted_at", required=False),
         updated_at=wire.timestamp(data, "updated_at", required=False),
     )
-    return VenueOrder(order, venue_status, known)
+    return VenueOrder(
+        order,
+        venue_status,
+        known,
+        kind=kind,
+        time_in_force=wire.text(data, "time_in_force", required=False),
+        replaced_by=wire.ident(data, "replaced_by", required=False),
+    )
 
 
 def parse_fill(value: Any, client_order_id: str) -> tuple[str, Fill]:
@@ -121,12 +135,16 @@ def activity_order_id(value: Any) -> str:
 
 
 def parse_position(value: Any) -> Position:
-    """An Alpaca position (``qty`` is negative for a short; ``side`` says so as well)."""
+    """An Alpaca position (``qty`` is negative for a short; ``side`` says so as well: a
+    ``side`` that disagrees with the sign of ``qty`` is refused, not guessed)."""
     data = wire.obj(value, "position")
     quantity = wire.decimal(data, "qty", signed=True)
     assert quantity is not None
-    if wire.text(data, "side", required=False) == "short" and quantity > 0:
-        quantity = -quantity
+    side = wire.text(data, "side", required=False)
+    if side not in (None, "long", "short"):
+        raise BadResponse("side: not long or short")
+    if (side == "short" and quantity > 0) or (side == "long" and quantity < 0):
+        raise BadResponse(f"side: {side} disagrees with the sign of qty")
     return Position(
         symbol=wire.symbol(data),
         quantity=quantity,
@@ -161,6 +179,12 @@ def parse_account(value: Any) -> AccountSnapshot:
         buying_power=wire.decimal(data, "buying_power"),
         trading_blocked=blocked,
     )
+
+
+def asset_tradable(value: Any) -> bool:
+    """Whether Alpaca says the asset can be traded (``tradable`` is ``true``; anything
+    else, missing included, is not)."""
+    return wire.obj(value, "asset").get("tradable") is True
 
 
 def parse_asset(value: Any) -> OrderConstraints:

@@ -4,7 +4,9 @@ Every status Alpaca documents is in :data:`STATUSES`. An order is reported ``fil
 only when Alpaca says ``filled`` (or ``calculated``) AND its filled quantity is the
 whole order; a status the plugin does not know is treated as working (``partial_fill``
 once anything filled) and reported by a ``broker.unknown_status`` warning, never as
-filled. docs/brokers.md has the same table."""
+filled. ``calculated`` wholly filled is ``filled`` (terminal) although Alpaca does not
+call it final; ``replaced`` is terminal and the broker reports it as a conflict (it does
+not follow the replacement). docs/brokers.md has the same table."""
 
 from __future__ import annotations
 

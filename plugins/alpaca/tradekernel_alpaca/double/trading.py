@@ -36,6 +36,9 @@ OPEN = frozenset(
         "calculated",
     }
 )
+"""Alpaca's other order statuses (its "Order Lifecycle" documentation). With
+:data:`FINAL`, the double's own table of Alpaca's statuses, written apart from the
+plugin's mapping (``statuses.py``) so the contract kit can check one against the other."""
 ASSETS: dict[str, dict[str, Any]] = {
     "AAPL": {"exchange": "NASDAQ", "name": "Apple Inc. Common Stock", "fractionable": True},
     "MSFT": {
