@@ -38,6 +38,10 @@ from .state import CycleState
 
 OPEN_ORDER_STATES = ("working", "partial_fill", None)
 
+FILLS_DUE_CYCLES = 10
+"""Cycles the monitor keeps asking for the fills an order recorded done still lacks (a
+venue's fill feed may lag its order status) before ``monitor.fills_missing`` names it."""
+
 
 class Nodes:
     """The eight nodes. The runtime sets every attribute annotated here."""
@@ -64,10 +68,10 @@ class Nodes:
     _accounts: dict[str, Any]
     _quality: DataQuality | None = None
     _unknown_orders: set[str]
-    _fills_due: set[str]
-    """Intents whose order was first recorded already terminal (a submit answered filled,
-    a reconcile found it done): the monitor, which polls open orders only, collects
-    their fills once."""
+    _fills_due: dict[str, int]
+    """Intents whose order is recorded done (a submit answered filled, a reconcile found
+    it done, the monitor saw it finish) with fills missing, and how many cycles they were
+    asked for: the monitor polls open orders only, so it collects these separately."""
     _none_since: dict[str, tuple[int, int]]
     _skill_specs: dict[str, ComponentSpec]
     mode: str
@@ -570,7 +574,7 @@ class Nodes:
                     result.outcome != "unknown", time.perf_counter() - started, "unknown_outcome"
                 )
             if result.outcome == "submitted":
-                self._fills_due.add(record.intent.id)
+                self._fills_due.setdefault(record.intent.id, 0)
                 state.submitted.append(record.intent.id)
                 self.ledger.note_order(record.intent.symbol, state.as_of or self.clock())
             elif result.outcome == "failed":
@@ -595,22 +599,37 @@ class Nodes:
                 )
 
     def _collect_due_fills(self, state: CycleState) -> None:
-        """Fills of orders recorded terminal before the monitor saw them fill (an open
-        order's are read by the monitor loop): asked once, only when the store holds
-        less than the order's filled quantity."""
-        for intent_id in sorted(self._fills_due):
+        """Fills of orders recorded done (an open order's are read by the monitor loop),
+        asked each cycle while the store holds less than the order's filled quantity, at
+        most :data:`FILLS_DUE_CYCLES` times; then ``monitor.fills_missing``."""
+        for intent_id, asked in sorted(self._fills_due.items()):
             record = self.store.get(intent_id)
             filled = record.filled_quantity or Decimal(0)
+            missing = Decimal(0)
             if record.order_status not in OPEN_ORDER_STATES and filled > 0:
-                recorded = sum(
-                    (f.quantity for f in self.store.fills(record.client_order_id)), Decimal(0)
+                missing = filled - self._recorded(record.client_order_id)
+            if missing > 0 and asked >= FILLS_DUE_CYCLES:
+                self.kernel.emit(
+                    "monitor",
+                    "fills_missing",
+                    severity="warning",
+                    intent_id=intent_id,
+                    client_order_id=record.client_order_id,
+                    filled_quantity=str(filled),
+                    missing=str(missing),
+                    cycles=asked,
                 )
-                if recorded < filled:
-                    broker = self._broker_of(record)
-                    if broker is None:
-                        continue  # its broker is unavailable this cycle: asked next cycle
+            elif missing > 0:
+                broker = self._broker_of(record)
+                if broker is not None:  # else unavailable this cycle: asked next cycle
+                    self._fills_due[intent_id] = asked + 1
                     self._record_fills(broker, record, state)
-            self._fills_due.discard(intent_id)
+                continue
+            del self._fills_due[intent_id]
+
+    def _recorded(self, client_order_id: str) -> Decimal:
+        """The quantity of the store's fills of one order."""
+        return sum((f.quantity for f in self.store.fills(client_order_id)), Decimal(0))
 
     def _holds(self, record: Any) -> bool:
         """Whether an approved intent waits because its broker takes nothing now
@@ -693,6 +712,8 @@ class Nodes:
             self._record_fills(broker, record, state)
             if order.status != record.order_status:
                 self.store.upsert_order(order, intent_id=record.intent.id)
+                if order.terminal and order.filled_quantity > self._recorded(cid):
+                    self._fills_due.setdefault(record.intent.id, 0)  # the fill feed lags
                 self.kernel.emit(
                     "monitor",
                     "order_status",
