@@ -13,7 +13,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import attrs
-
 from tradekernel import hookimpl
 from tradekernel.components import SubmitOutcomeUnknown
 from tradekernel.models import Account, Fill, Order, OrderStatus
@@ -179,7 +178,7 @@ def test_an_order_answered_filled_whose_fills_lag_has_them_recorded(make_kernel)
 def test_an_order_seen_filled_whose_fills_lag_has_them_recorded(make_kernel):
     """The monitor reads an order's fills in the pass that sees it finish; a feed one read
     behind the status must not lose them once the order is no longer open."""
-    broker, rec, coid, recorded = _lagging(make_kernel, lag=1, working_first=True, cycles=4)
+    broker, _rec, coid, recorded = _lagging(make_kernel, lag=1, working_first=True, cycles=4)
     assert sorted(recorded) == [f"{coid}-1", f"{coid}-2"]
     assert broker.fill_reads == 2
 
