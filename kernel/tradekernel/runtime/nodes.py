@@ -42,6 +42,9 @@ FILLS_DUE_CYCLES = 10
 """Cycles the monitor keeps asking for the fills an order recorded done still lacks (a
 venue's fill feed may lag its order status) before ``monitor.fills_missing`` names it."""
 
+_FAILED = object()
+"""What :meth:`Nodes._ask` returns when the broker's answer for one order was an error."""
+
 
 class Nodes:
     """The eight nodes. The runtime sets every attribute annotated here."""
@@ -73,6 +76,8 @@ class Nodes:
     it done, the monitor saw it finish) with fills missing, and how many cycles they were
     asked for: the monitor polls open orders only, so it collects these separately."""
     _none_since: dict[str, tuple[int, int]]
+    _asks_failed: int = 0
+    """The monitor's reads of one order that raised, this cycle."""
     _skill_specs: dict[str, ComponentSpec]
     mode: str
 
@@ -580,9 +585,31 @@ class Nodes:
             elif result.outcome == "failed":
                 state.failed.append(record.intent.id)
 
+    def _ask(self, record: Any, what: str, call: Callable[[], Any]) -> Any:
+        """``call()``, a read of ``record``'s order, counted against its broker's health
+        when several are routed. An error is this order's alone: ``monitor.order_failed``,
+        and :data:`_FAILED` (asked again next cycle; the other orders go on)."""
+        health = self.router.health.get(record.broker) if self.router else None
+        try:
+            return health.timed(call, what) if health else call()
+        except Exception as exc:
+            self._asks_failed += 1
+            self.kernel.emit(
+                "monitor",
+                "order_failed",
+                severity="warning",
+                intent_id=record.intent.id,
+                client_order_id=record.client_order_id,
+                broker=record.broker,
+                call=what,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return _FAILED
+
     def _record_fills(self, broker: Any, record: Any, state: CycleState) -> None:
         cid = record.client_order_id
-        for fill in broker.fills(cid):
+        fills = self._ask(record, "fills", functools.partial(broker.fills, cid))
+        for fill in () if fills is _FAILED else fills:
             if self.store.record_fill(fill, intent_id=record.intent.id):
                 state.fills += 1
                 self.kernel.emit(
@@ -680,6 +707,7 @@ class Nodes:
         return self.kernel.component("broker", self.executor_for(record.broker).broker_name)
 
     def _node_monitor(self, state: CycleState) -> None:
+        self._asks_failed = 0
         if self._fills_due:
             self._collect_due_fills(state)
         working = self._listed(
@@ -693,14 +721,9 @@ class Nodes:
             broker = self._broker_of(record)
             if broker is None:
                 continue
-            health = self.router.health.get(record.broker) if self.router else None
-            try:
-                lookup = functools.partial(broker.get_order, cid)
-                order = health.timed(lookup, "lookup") if health else lookup()
-            except Exception:
-                if health is None:
-                    raise
-                continue  # counted against the broker; asked again next cycle
+            order = self._ask(record, "lookup", functools.partial(broker.get_order, cid))
+            if order is _FAILED:
+                continue
             if order is None:  # sent, yet unknown to the broker: halt, an operator must look
                 if cid not in self._unknown_orders:
                     self._unknown_orders.add(cid)
@@ -725,6 +748,9 @@ class Nodes:
                     progress=str(order.progress),
                     terminal=order.terminal,
                 )
+        if self._asks_failed and self.router is None:
+            # one broker: its errors count as a failed node's would (cooldown, degrade)
+            self.control.record_incident(f"monitor: {self._asks_failed} order reads failed")
 
     def _node_report(self, state: CycleState) -> None:
         if self.router is not None:
