@@ -221,6 +221,9 @@ def test_primary_down_with_an_unknown_submit_fails_over_and_resolves_on_the_prim
         assert rec.of("routing", "failback")
         (back,) = fourth.submitted
         assert runtime.store.get(back).broker == "alpha"
+        runtime.run_cycle()  # the order found done on alpha has its fills recorded
+        assert runtime.store.get(unknown).order_status == "filled"
+        assert runtime.store.fills(resolved.client_order_id)
         assert runtime.store.verify_journal().ok
     ids = venue_ids(faults)
     assert ids["alpha"].count(record.client_order_id) == 1

@@ -697,6 +697,8 @@ class Nodes:
             mine = [r for r in pending if r.broker == name]
             for result in self.executor_for(name).resolve_pending(records=mine):
                 router.health[name].record(result.action != "still_unknown", what="lookup")
+                if result.state == "submitted":  # found, maybe done: its fills are due
+                    self._fills_due.setdefault(result.intent_id, 0)
 
     def _broker_of(self, record: Any) -> Any | None:
         """The broker holding ``record``'s order (``None``: unavailable this cycle)."""
