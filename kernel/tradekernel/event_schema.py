@@ -280,6 +280,20 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "quantity": _f("decimal", "shares/units"),
             "commission": _f("decimal", "account currency"),
         },
+        "fills_missing": {
+            "client_order_id": _f("str", req=True),
+            "intent_id": _f("str"),
+            "filled_quantity": _f("decimal", "shares/units", "the order's, as recorded"),
+            "missing": _f("decimal", "shares/units", "filled but without a recorded fill"),
+            "cycles": _f("int", doc="cycles its fills were asked for"),
+        },
+        "order_failed": {
+            "client_order_id": _f("str", req=True),
+            "intent_id": _f("str"),
+            "broker": _BROKER,
+            "call": _f("str", doc="lookup | fills", req=True),
+            "error": _f("str", doc="the exception, type and message", req=True),
+        },
     },
     "resilience": {
         k: _RESILIENCE

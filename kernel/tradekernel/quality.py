@@ -4,10 +4,11 @@
 prices below :data:`MAX_PRICE`, ``Low <= Open, Close <= High``, volume >= 0). A
 :class:`DataQuality` screen adds what needs history, per symbol: strictly increasing bar
 times, quote times that never go back, and a price band against the previous accepted
-close (``[runtime] max_price_move``), and quotes no older than ``[runtime] max_quote_age``
-before the cycle's market time. The runtime screens the skill results of every
-cycle with it (see docs/runtime.md, "Market data quality"); the paper broker reuses
-:func:`bar_problem` so it never fills on a bar the kernel would reject.
+close (``[runtime] max_price_move``), quotes no older than ``[runtime] max_quote_age``
+before the cycle's market time, and no bar or quote from after it (beyond
+:data:`FUTURE_TOLERANCE`). The runtime screens the skill results of every cycle with it
+(see docs/runtime.md, "Market data quality"); the paper broker reuses :func:`bar_problem`
+so it never fills on a bar the kernel would reject.
 """
 
 from __future__ import annotations
@@ -39,8 +40,13 @@ CODES = (
     "non_increasing_time",
     "price_outlier",
     "stale_quote",
+    "future_time",
 )
 """Every data-quality rejection code (docs/runtime.md, "Market data quality")."""
+
+FUTURE_TOLERANCE = timedelta(seconds=30)
+"""How far after the cycle's market time a bar or quote may be stamped (clock skew between
+the venue and this machine); later is ``future_time``: it would look fresh for as long."""
 
 _ZERO = Decimal(0)
 
@@ -159,7 +165,9 @@ class DataQuality:
 
     ``max_quote_age`` (seconds, 0: off): a quote older than this before the cycle's
     market time (``screen(..., as_of=...)``) is a ``stale_quote``, never a price to trade
-    on. Replays quote at the bar's time, so their quotes are never stale.
+    on. Replays quote at the bar's time, so their quotes are never stale. A bar or quote
+    stamped after that time (beyond :data:`FUTURE_TOLERANCE`) is ``future_time``, and
+    as any rejected item it is no reference for the next one's time.
     """
 
     def __init__(
@@ -191,15 +199,17 @@ class DataQuality:
 
     # -- one item, with history -------------------------------------------------------
 
-    def check_bar(self, bar: Bar, revision: bool = False) -> tuple[str, str] | None:
+    def check_bar(
+        self, bar: Bar, revision: bool = False, as_of: datetime | None = None
+    ) -> tuple[str, str] | None:
         """Judge a bar newer than the symbol's last one; remember it when accepted.
 
         ``revision``: ``bar`` may be a new version of the newest accepted bar (a bar still
         forming on a live feed: same time, new values). It is judged against the close
-        accepted before that bar, and replaces it when sane.
+        accepted before that bar, and replaces it when sane. ``as_of``: the market time.
         """
         symbol = bar.symbol
-        problem = bar_problem(bar)
+        problem = bar_problem(bar) or _future("bar", bar.ts, as_of)
         before = self._bar_ts.get(symbol)
         revising = revision and before is not None and bar.ts == before
         if problem is None:
@@ -252,7 +262,7 @@ class DataQuality:
         quote again is accepted, unless it has grown stale)."""
         symbol = quote.symbol
         before = self._quote.get(symbol)
-        problem = self._stale(quote, as_of)
+        problem = _future("quote", quote.ts, as_of) or self._stale(quote, as_of)
         if before is quote or problem is not None:
             return problem
         problem = quote_problem(quote)
@@ -366,9 +376,11 @@ class DataQuality:
                     origin = self._origin(symbol, value.ts)
                     out.append(Rejection(symbol, *problem, "quote", value.ts, skill, origin))
             elif _is_bars(value):
-                self._screen_bars(skill, symbol, value, out)
+                self._screen_bars(skill, symbol, value, out, as_of)
 
-    def _screen_bars(self, skill: str, symbol: str, bars: list[Bar], out: list[Rejection]):
+    def _screen_bars(
+        self, skill: str, symbol: str, bars: list[Bar], out: list[Rejection], as_of: datetime | None
+    ) -> None:
         seen = self._seen.get(symbol)
         start = len(bars)
         while start and not same_bar(bars[start - 1], seen):
@@ -381,10 +393,12 @@ class DataQuality:
                 new = bars[-1:]
                 revision = new[0].ts == seen.ts
         for bar in new:
-            self._reject(skill, symbol, bar, self.check_bar(bar, revision), out)
-        self._screen_list(skill, symbol, bars, out)
+            self._reject(skill, symbol, bar, self.check_bar(bar, revision, as_of), out)
+        self._screen_list(skill, symbol, bars, out, as_of)
 
-    def _screen_list(self, skill: str, symbol: str, bars: list[Bar], out: list[Rejection]):
+    def _screen_list(
+        self, skill: str, symbol: str, bars: list[Bar], out: list[Rejection], as_of: datetime | None
+    ) -> None:
         """Check every bar of the list that is not the one accepted at its time (a revised
         or unsorted history), and that times strictly increase through the list."""
         accepted = self._accepted.setdefault(symbol, {})
@@ -404,7 +418,7 @@ class DataQuality:
                 if bad and any(same_bar(bar, x) for x, _ in bad):
                     continue  # rejected before; it is dropped from the list
                 if known is None or not same_bar(bar, known):
-                    problem = bar_problem(bar)
+                    problem = bar_problem(bar) or _future("bar", bar.ts, as_of)
                 after = bars[i + 1] if i < last else None
                 if problem is None and isinstance(after, Bar) and after.ts <= bar.ts:
                     # an unknown bar out of place is to blame, not the known ones after it
@@ -463,6 +477,15 @@ class DataQuality:
             return self.origin(symbol, ts)
         except Exception:  # where it came from is a courtesy; never fail the screen on it
             return None
+
+
+def _future(item: str, ts: datetime, as_of: datetime | None) -> tuple[str, str] | None:
+    if as_of is None or ts <= as_of + FUTURE_TOLERANCE:
+        return None
+    return "future_time", (
+        f"{item} at {ts.isoformat()} is {(ts - as_of).total_seconds():g}s after the market "
+        f"time {as_of.isoformat()} (tolerance {FUTURE_TOLERANCE.total_seconds():g}s)"
+    )
 
 
 def _order_problem(ts: datetime, other: datetime, where: str) -> tuple[str, str]:

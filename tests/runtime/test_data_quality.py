@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tradekernel import hookimpl
 from tradekernel.models import Bar, Decision, Quote, SkillResult
-from tradekernel.quality import CODES, DataQuality, bar_problem
+from tradekernel.quality import CODES, FUTURE_TOLERANCE, DataQuality, bar_problem
 from tradekernel.runtime import Runtime
 
 from .conftest import Scripted, buy
@@ -662,8 +662,67 @@ def test_staleness_is_judged_against_the_cycle_time_not_the_wall_clock():
     quote = _quote(0, "100")
     assert screen.check_quote(quote) is None  # no market time: nothing to judge against
     assert screen.check_quote(quote, T0 + timedelta(seconds=60)) is None
-    assert screen.check_quote(quote, T0 - timedelta(days=1)) is None  # a quote "ahead"
+    ahead = screen.check_quote(quote, T0 - timedelta(days=1))  # a quote "ahead": never fresh
+    assert ahead is not None and ahead[0] == "future_time"
     problem = screen.check_quote(quote, T0 + timedelta(seconds=61))  # the same quote, later
     assert problem is not None and problem[0] == "stale_quote"
     assert DataQuality(1.0).check_quote(quote, T0 + timedelta(days=9)) is None  # off
     assert "stale_quote" in CODES
+
+
+# -- times after the market time -------------------------------------------------------
+
+
+def test_a_quote_stamped_after_the_market_time_is_rejected_and_anchors_nothing():
+    """A venue or clock-skewed quote dated ahead would look fresh for that long, and as
+    the newest quote seen would make every real one after it ``non_increasing_time``."""
+    screen = DataQuality(1.0, max_quote_age=900)
+    now = T0 + timedelta(days=1)
+    assert screen.check_quote(_quote(0, "100"), T0) is None
+    problem = screen.check_quote(_quote(2, "100.5"), now)  # a day ahead of the market time
+    assert problem is not None and problem[0] == "future_time"
+    assert "86400s after the market time" in problem[1]
+    assert screen.check_quote(_quote(2, "100.5"), now) == problem  # again: still rejected
+    assert "future_time" in CODES
+    real = Quote(symbol="AAA", ts=now + timedelta(minutes=1), last="100.6")
+    assert screen.check_quote(real, now + timedelta(minutes=1)) is None
+    skewed = Quote(symbol="AAA", ts=now + timedelta(minutes=2) + FUTURE_TOLERANCE, last="100.6")
+    assert screen.check_quote(skewed, now + timedelta(minutes=2)) is None  # within tolerance
+    assert DataQuality(1.0).check_quote(_quote(9, "100"), T0)[0] == "future_time"  # age off
+
+
+def test_a_bar_stamped_after_the_market_time_is_rejected_and_the_next_real_one_accepted():
+    screen = DataQuality(1.0)
+    bars = [_bar(0, "100"), _bar(1, "100.5")]
+    assert screen.screen(_bars_result(bars), T0 + timedelta(days=1))[1] == []
+    ahead = [*bars, _bar(30, "101")]
+    out, rejections = screen.screen(_bars_result(ahead), T0 + timedelta(days=2))
+    assert [(r.code, r.item, r.ts) for r in rejections] == [
+        ("future_time", "bar", T0 + timedelta(days=30))
+    ]
+    assert not out["market.bars"].ok
+    real = [*bars, _bar(2, "101")]
+    out, rejections = screen.screen(_bars_result(real), T0 + timedelta(days=2))
+    assert rejections == [] and out["market.bars"].data["AAA"] == real
+
+
+class AheadQuoteFeed(FrozenQuoteFeed):
+    """A live-like feed whose quote of the second step is dated a day ahead."""
+
+    def quote(self, symbol: str) -> Quote | None:
+        ts = T0 + timedelta(minutes=self.index, days=1 if self.index == 1 else 0)
+        return Quote(symbol=symbol, ts=ts, last=100) if symbol == "AAA" else None
+
+
+def test_one_quote_stamped_ahead_costs_its_cycle_only(kernel_factory):
+    feed = AheadQuoteFeed([])
+    strategist = Scripted()
+    strategist.script = [buy("AAA", 1) for _ in range(4)]
+    kernel, rec = kernel_factory.build(
+        HAND + 'max_quote_age = "15m"\n',
+        plugins=((feed, "hand-feed"), (strategist, "scripted")),
+    )
+    with Runtime(kernel) as runtime:
+        states = [runtime.run_cycle() for _ in range(4)]
+    assert [bool(s.intents) for s in states] == [True, False, True, True]
+    assert [e.fields["code"] for e in rec.of("hydrate", "data_quality")] == ["future_time"]

@@ -3,23 +3,31 @@
 The monitor polls the orders not yet known to be done. A venue that fills a market order
 before answering (the answer says ``filled``), or an order a reconcile finds filled after
 its answer was lost, is recorded terminal at once: its fills are read at the next
-monitor, and only while the store holds less than the order's filled quantity."""
+monitor, and only while the store holds less than the order's filled quantity. A venue
+whose fill feed lags its order status (fills served by another endpoint than the order)
+is asked again each cycle, up to ``FILLS_DUE_CYCLES`` times, then ``monitor.fills_missing``
+names the order and what is missing."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import attrs
 from tradekernel import hookimpl
 from tradekernel.components import SubmitOutcomeUnknown
 from tradekernel.models import Account, Fill, Order, OrderStatus
 from tradekernel.runtime import Runtime
+from tradekernel.runtime.nodes import FILLS_DUE_CYCLES
 
 from .conftest import Scripted, buy
 
 
 class InstantBroker:
     """A venue that executes a market order in full before it answers, in two fills.
-    ``lose``: the answer of the next submit is lost and so is the lookup after it."""
+    ``lose``: the answer of the next submit is lost and so is the lookup after it.
+    ``lag``: that many reads of the fills find none yet (a fill feed behind the order's
+    status). ``working_first``: the submit answers ``working``; the order is filled by
+    the time it is looked up."""
 
     live_capable = False
 
@@ -29,6 +37,8 @@ class InstantBroker:
         self.lose = False
         self.blind = 0
         self.fill_reads = 0
+        self.lag = 0
+        self.working_first = False
 
     @hookimpl
     def register_brokers(self, register) -> None:
@@ -55,6 +65,10 @@ class InstantBroker:
         if self.lose:
             self.lose, self.blind = False, 1
             raise SubmitOutcomeUnknown("the answer was lost")
+        if self.working_first:
+            return attrs.evolve(
+                self.book[coid], status=OrderStatus.WORKING, filled_quantity=Decimal(0)
+            )
         return self.book[coid]
 
     def get_order(self, client_order_id: str) -> Order | None:
@@ -71,6 +85,8 @@ class InstantBroker:
 
     def fills(self, client_order_id: str | None = None) -> list[Fill]:
         self.fill_reads += 1
+        if self.fill_reads <= self.lag:
+            return []
         if client_order_id is None:
             return [f for fills in self.executions.values() for f in fills]
         return list(self.executions.get(client_order_id, []))
@@ -134,3 +150,48 @@ def test_an_order_a_reconcile_finds_filled_has_its_fills_recorded(make_kernel):
         recorded = runtime.store.fills(coid)
     assert sorted(f.fill_id for f in recorded) == [f"{coid}-1", f"{coid}-2"]
     assert sorted(_fill_events(rec)) == [f"{coid}-1", f"{coid}-2"]
+
+
+def _lagging(make_kernel, *, lag: int, working_first: bool, cycles: int):
+    broker, scripted = InstantBroker(), Scripted()
+    broker.lag, broker.working_first = lag, working_first
+    scripted.script = [buy("AAA", 4)]
+    kernel, rec = _build(make_kernel, broker, scripted)
+    with Runtime(kernel) as runtime:
+        runtime.start()
+        runtime.run_cycle()
+        (coid,) = broker.book
+        for _ in range(cycles - 1):
+            runtime.run_cycle()
+        recorded = [f.fill_id for f in runtime.store.fills(coid)]
+    return broker, rec, coid, recorded
+
+
+def test_an_order_answered_filled_whose_fills_lag_has_them_recorded(make_kernel):
+    broker, rec, coid, recorded = _lagging(make_kernel, lag=2, working_first=False, cycles=6)
+    assert sorted(recorded) == [f"{coid}-1", f"{coid}-2"]
+    assert sorted(_fill_events(rec)) == [f"{coid}-1", f"{coid}-2"]
+    assert broker.fill_reads == 3  # asked until complete, then no more
+    assert not rec.of("monitor", "fills_missing")
+
+
+def test_an_order_seen_filled_whose_fills_lag_has_them_recorded(make_kernel):
+    """The monitor reads an order's fills in the pass that sees it finish; a feed one read
+    behind the status must not lose them once the order is no longer open."""
+    broker, _rec, coid, recorded = _lagging(make_kernel, lag=1, working_first=True, cycles=4)
+    assert sorted(recorded) == [f"{coid}-1", f"{coid}-2"]
+    assert broker.fill_reads == 2
+
+
+def test_fills_that_never_come_are_asked_a_bounded_number_of_times_then_reported(make_kernel):
+    cycles = FILLS_DUE_CYCLES + 5
+    broker, rec, coid, recorded = _lagging(
+        make_kernel, lag=10**6, working_first=False, cycles=cycles
+    )
+    assert recorded == []
+    assert broker.fill_reads == FILLS_DUE_CYCLES
+    (event,) = rec.of("monitor", "fills_missing")
+    assert event.severity == "warning"
+    assert event.fields["client_order_id"] == coid
+    assert Decimal(event.fields["missing"]) == 4
+    assert event.fields["cycles"] == FILLS_DUE_CYCLES

@@ -30,6 +30,8 @@ class Faults:
     def __init__(self) -> None:
         self.down: set[str] = set()
         self.lose: set[str] = set()
+        self.bad_fills: set[str] = set()
+        """Client order ids whose fills the venue cannot give (the read raises)."""
         self.brokers: dict[str, Flaky] = {}
 
     @hookimpl
@@ -71,6 +73,8 @@ class Flaky:
 
     def fills(self, client_order_id=None):
         self._up()
+        if client_order_id in self.faults.bad_fills:
+            raise ValueError(f"{self.name}: fills of {client_order_id} disagree with the order")
         return self.paper.fills(client_order_id)
 
     def account(self):
@@ -217,11 +221,38 @@ def test_primary_down_with_an_unknown_submit_fails_over_and_resolves_on_the_prim
         assert rec.of("routing", "failback")
         (back,) = fourth.submitted
         assert runtime.store.get(back).broker == "alpha"
+        runtime.run_cycle()  # the order found done on alpha has its fills recorded
+        assert runtime.store.get(unknown).order_status == "filled"
+        assert runtime.store.fills(resolved.client_order_id)
         assert runtime.store.verify_journal().ok
     ids = venue_ids(faults)
     assert ids["alpha"].count(record.client_order_id) == 1
     assert record.client_order_id not in ids["beta"]
     no_duplicates(faults)
+
+
+def test_one_orders_failing_fills_count_against_its_broker_and_stop_no_other(agent):
+    kernel, rec, faults, scripted = agent(
+        'routes = [{symbols = ["*"], broker = "alpha", secondary = "beta"}]'
+    )
+    scripted.script = [buys("AAA", "BBB")]
+    with Runtime(kernel, clock=Clock()) as runtime:
+        runtime.start()
+        (first, second) = runtime.run_cycle().submitted
+        bad = runtime.store.get(first).client_order_id
+        faults.bad_fills.add(bad)
+        for _ in range(3):
+            runtime.run_cycle()
+        good = runtime.store.get(second)
+        assert good.order_status == "filled"
+        assert runtime.store.fills(good.client_order_id)
+        assert runtime.store.fills(bad) == []
+        (failed, *_) = rec.of("monitor", "order_failed")
+        assert failed.fields["broker"] == "alpha" and failed.fields["client_order_id"] == bad
+        # counted against alpha's health (a success closes it again: failures = 1 here)
+        unhealthy = rec.of("routing", "unhealthy")
+        assert unhealthy and all("fills: ValueError" in e.fields["reason"] for e in unhealthy)
+        assert not rec.of("resilience", "incident")  # several brokers: health, not incidents
 
 
 def test_both_brokers_down_hold_intents_and_send_nothing(agent):

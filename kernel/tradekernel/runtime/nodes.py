@@ -38,6 +38,13 @@ from .state import CycleState
 
 OPEN_ORDER_STATES = ("working", "partial_fill", None)
 
+FILLS_DUE_CYCLES = 10
+"""Cycles the monitor keeps asking for the fills an order recorded done still lacks (a
+venue's fill feed may lag its order status) before ``monitor.fills_missing`` names it."""
+
+_FAILED = object()
+"""What :meth:`Nodes._ask` returns when the broker's answer for one order was an error."""
+
 
 class Nodes:
     """The eight nodes. The runtime sets every attribute annotated here."""
@@ -64,11 +71,13 @@ class Nodes:
     _accounts: dict[str, Any]
     _quality: DataQuality | None = None
     _unknown_orders: set[str]
-    _fills_due: set[str]
-    """Intents whose order was first recorded already terminal (a submit answered filled,
-    a reconcile found it done): the monitor, which polls open orders only, collects
-    their fills once."""
+    _fills_due: dict[str, int]
+    """Intents whose order is recorded done (a submit answered filled, a reconcile found
+    it done, the monitor saw it finish) with fills missing, and how many cycles they were
+    asked for: the monitor polls open orders only, so it collects these separately."""
     _none_since: dict[str, tuple[int, int]]
+    _asks_failed: int = 0
+    """The monitor's reads of one order that raised, this cycle."""
     _skill_specs: dict[str, ComponentSpec]
     mode: str
 
@@ -570,15 +579,37 @@ class Nodes:
                     result.outcome != "unknown", time.perf_counter() - started, "unknown_outcome"
                 )
             if result.outcome == "submitted":
-                self._fills_due.add(record.intent.id)
+                self._fills_due.setdefault(record.intent.id, 0)
                 state.submitted.append(record.intent.id)
                 self.ledger.note_order(record.intent.symbol, state.as_of or self.clock())
             elif result.outcome == "failed":
                 state.failed.append(record.intent.id)
 
+    def _ask(self, record: Any, what: str, call: Callable[[], Any]) -> Any:
+        """``call()``, a read of ``record``'s order, counted against its broker's health
+        when several are routed. An error is this order's alone: ``monitor.order_failed``,
+        and :data:`_FAILED` (asked again next cycle; the other orders go on)."""
+        health = self.router.health.get(record.broker) if self.router else None
+        try:
+            return health.timed(call, what) if health else call()
+        except Exception as exc:
+            self._asks_failed += 1
+            self.kernel.emit(
+                "monitor",
+                "order_failed",
+                severity="warning",
+                intent_id=record.intent.id,
+                client_order_id=record.client_order_id,
+                broker=record.broker,
+                call=what,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return _FAILED
+
     def _record_fills(self, broker: Any, record: Any, state: CycleState) -> None:
         cid = record.client_order_id
-        for fill in broker.fills(cid):
+        fills = self._ask(record, "fills", functools.partial(broker.fills, cid))
+        for fill in () if fills is _FAILED else fills:
             if self.store.record_fill(fill, intent_id=record.intent.id):
                 state.fills += 1
                 self.kernel.emit(
@@ -595,22 +626,37 @@ class Nodes:
                 )
 
     def _collect_due_fills(self, state: CycleState) -> None:
-        """Fills of orders recorded terminal before the monitor saw them fill (an open
-        order's are read by the monitor loop): asked once, only when the store holds
-        less than the order's filled quantity."""
-        for intent_id in sorted(self._fills_due):
+        """Fills of orders recorded done (an open order's are read by the monitor loop),
+        asked each cycle while the store holds less than the order's filled quantity, at
+        most :data:`FILLS_DUE_CYCLES` times; then ``monitor.fills_missing``."""
+        for intent_id, asked in sorted(self._fills_due.items()):
             record = self.store.get(intent_id)
             filled = record.filled_quantity or Decimal(0)
+            missing = Decimal(0)
             if record.order_status not in OPEN_ORDER_STATES and filled > 0:
-                recorded = sum(
-                    (f.quantity for f in self.store.fills(record.client_order_id)), Decimal(0)
+                missing = filled - self._recorded(record.client_order_id)
+            if missing > 0 and asked >= FILLS_DUE_CYCLES:
+                self.kernel.emit(
+                    "monitor",
+                    "fills_missing",
+                    severity="warning",
+                    intent_id=intent_id,
+                    client_order_id=record.client_order_id,
+                    filled_quantity=str(filled),
+                    missing=str(missing),
+                    cycles=asked,
                 )
-                if recorded < filled:
-                    broker = self._broker_of(record)
-                    if broker is None:
-                        continue  # its broker is unavailable this cycle: asked next cycle
+            elif missing > 0:
+                broker = self._broker_of(record)
+                if broker is not None:  # else unavailable this cycle: asked next cycle
+                    self._fills_due[intent_id] = asked + 1
                     self._record_fills(broker, record, state)
-            self._fills_due.discard(intent_id)
+                continue
+            del self._fills_due[intent_id]
+
+    def _recorded(self, client_order_id: str) -> Decimal:
+        """The quantity of the store's fills of one order."""
+        return sum((f.quantity for f in self.store.fills(client_order_id)), Decimal(0))
 
     def _holds(self, record: Any) -> bool:
         """Whether an approved intent waits because its broker takes nothing now
@@ -651,6 +697,8 @@ class Nodes:
             mine = [r for r in pending if r.broker == name]
             for result in self.executor_for(name).resolve_pending(records=mine):
                 router.health[name].record(result.action != "still_unknown", what="lookup")
+                if result.state == "submitted":  # found, maybe done: its fills are due
+                    self._fills_due.setdefault(result.intent_id, 0)
 
     def _broker_of(self, record: Any) -> Any | None:
         """The broker holding ``record``'s order (``None``: unavailable this cycle)."""
@@ -661,6 +709,7 @@ class Nodes:
         return self.kernel.component("broker", self.executor_for(record.broker).broker_name)
 
     def _node_monitor(self, state: CycleState) -> None:
+        self._asks_failed = 0
         if self._fills_due:
             self._collect_due_fills(state)
         working = self._listed(
@@ -674,14 +723,9 @@ class Nodes:
             broker = self._broker_of(record)
             if broker is None:
                 continue
-            health = self.router.health.get(record.broker) if self.router else None
-            try:
-                lookup = functools.partial(broker.get_order, cid)
-                order = health.timed(lookup, "lookup") if health else lookup()
-            except Exception:
-                if health is None:
-                    raise
-                continue  # counted against the broker; asked again next cycle
+            order = self._ask(record, "lookup", functools.partial(broker.get_order, cid))
+            if order is _FAILED:
+                continue
             if order is None:  # sent, yet unknown to the broker: halt, an operator must look
                 if cid not in self._unknown_orders:
                     self._unknown_orders.add(cid)
@@ -693,6 +737,8 @@ class Nodes:
             self._record_fills(broker, record, state)
             if order.status != record.order_status:
                 self.store.upsert_order(order, intent_id=record.intent.id)
+                if order.terminal and order.filled_quantity > self._recorded(cid):
+                    self._fills_due.setdefault(record.intent.id, 0)  # the fill feed lags
                 self.kernel.emit(
                     "monitor",
                     "order_status",
@@ -704,6 +750,9 @@ class Nodes:
                     progress=str(order.progress),
                     terminal=order.terminal,
                 )
+        if self._asks_failed and self.router is None:
+            # one broker: its errors count as a failed node's would (cooldown, degrade)
+            self.control.record_incident(f"monitor: {self._asks_failed} order reads failed")
 
     def _node_report(self, state: CycleState) -> None:
         if self.router is not None:

@@ -112,7 +112,7 @@ class Runtime(Nodes):
         self._held: set[str] = set()
         self._accounts: dict[str, Any] = {}
         self._unknown_orders: set[str] = set()
-        self._fills_due: set[str] = set()
+        self._fills_due: dict[str, int] = {}
         self._none_since: dict[str, tuple[int, int]] = {}
         self._skill_specs: dict[str, Any] = {}
         self._stage_checked: tuple[Any, ...] | None = None
@@ -177,11 +177,9 @@ class Runtime(Nodes):
                         results += self.executor_for(name).reconcile()
             # orders found done by a reconcile (this one or `intents reconcile`) or answered
             # filled: their fills are collected by the first monitor
-            self._fills_due.update(
-                r.id
-                for r in self.store.latest_intents("submitted", RECENT_SENT)
-                if r.order_status not in OPEN_ORDER_STATES and r.filled_quantity
-            )
+            for r in self.store.latest_intents("submitted", RECENT_SENT):
+                if r.order_status not in OPEN_ORDER_STATES and r.filled_quantity:
+                    self._fills_due.setdefault(r.id, 0)
             self.approvals.expire_due()
             # Executing intents count through the guards' commitments, not here.
             sent = [
