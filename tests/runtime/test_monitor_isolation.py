@@ -156,3 +156,63 @@ def test_one_orders_failing_lookup_does_not_stop_the_monitor_for_the_others(make
         bbb = _record(runtime, "BBB")
         assert bbb.order_status == "filled"
         assert [f.fill_id for f in runtime.store.fills(bbb.client_order_id)] == ["f-BBB"]
+
+
+class SixWorking(TwoOrders):
+    """Orders that stay working (three of each watched symbol); once ``down``, every read
+    of any order raises."""
+
+    SYMBOLS = ("AAA", "BBB")
+    down = False
+
+    def submit(self, request) -> Order:
+        self.requests[request.client_order_id] = request
+        self.book[request.client_order_id] = self._order(request, OrderStatus.WORKING)
+        return self.book[request.client_order_id]
+
+    def _call(self, what: str, coid: str):
+        self.asked[what] = self.asked.get(what, 0) + 1
+        if self.down:
+            raise TimeoutError("the venue does not answer")
+        return self.requests[coid]
+
+    def get_order(self, coid: str) -> Order | None:
+        self._call("get_order", coid)
+        return self.book[coid]
+
+    def fills(self, coid: str | None = None) -> list[Fill]:
+        self._call("fills", coid)
+        return []
+
+
+def test_a_broker_that_stops_answering_is_asked_a_few_times_a_cycle_not_once_per_order(
+    make_kernel,
+):
+    broker, scripted = SixWorking(), Scripted()
+    scripted.script = [
+        lambda inputs: Decision(
+            intents=[
+                Intent.create(
+                    symbol=s, side="buy", quantity=q, strategist="scripted", as_of=inputs.as_of
+                )
+                for s in SixWorking.SYMBOLS
+                for q in (1, 2, 3)
+            ]
+        )
+    ]
+    kernel, rec = make_kernel(
+        strategist="scripted",
+        guards="[]",
+        plugins=((scripted, "scripted"), (broker, "two")),
+        environ={"TRADEKERNEL_COMPONENTS__BROKER": "two"},
+    )
+    runtime = Runtime(kernel)
+    with runtime:
+        runtime.start()
+        runtime.run_cycle()
+        assert len(runtime.store.list_intents(state="submitted", open_orders=True)) == 6
+        broker.down, broker.asked = True, {}
+        runtime.run_cycle()
+        # every read would time out: three are tried, the other orders wait for the next cycle
+        assert sum(broker.asked.values()) == 3
+        assert len(rec.of("monitor", "order_failed")) == 3

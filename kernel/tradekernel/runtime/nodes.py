@@ -42,6 +42,8 @@ FILLS_DUE_CYCLES = 10
 """Cycles the monitor keeps asking for the fills an order recorded done still lacks (a
 venue's fill feed may lag its order status) before ``monitor.fills_missing`` names it."""
 
+MONITOR_FAILURES = 3
+"""Failed order reads after which the monitor stops asking that broker for the cycle."""
 _FAILED = object()
 """What :meth:`Nodes._ask` returns when the broker's answer for one order was an error."""
 
@@ -76,7 +78,8 @@ class Nodes:
     it done, the monitor saw it finish) with fills missing, and how many cycles they were
     asked for: the monitor polls open orders only, so it collects these separately."""
     _none_since: dict[str, tuple[int, int]]
-    _asks_failed: int = 0
+    _asks_failed: dict[str, int]
+    """Order reads that failed this cycle, by broker name."""
     """The monitor's reads of one order that raised, this cycle."""
     _skill_specs: dict[str, ComponentSpec]
     mode: str
@@ -588,12 +591,16 @@ class Nodes:
     def _ask(self, record: Any, what: str, call: Callable[[], Any]) -> Any:
         """``call()``, a read of ``record``'s order, counted against its broker's health
         when several are routed. An error is this order's alone: ``monitor.order_failed``,
-        and :data:`_FAILED` (asked again next cycle; the other orders go on)."""
+        and :data:`_FAILED` (asked again next cycle; the other orders go on). A broker
+        that failed :data:`MONITOR_FAILURES` reads this cycle is not asked again in it, so
+        a venue that times out costs a few timeouts a cycle, not one per open order."""
+        if self._asks_failed.get(record.broker, 0) >= MONITOR_FAILURES:
+            return _FAILED
         health = self.router.health.get(record.broker) if self.router else None
         try:
             return health.timed(call, what) if health else call()
         except Exception as exc:
-            self._asks_failed += 1
+            self._asks_failed[record.broker] = self._asks_failed.get(record.broker, 0) + 1
             self.kernel.emit(
                 "monitor",
                 "order_failed",
@@ -709,7 +716,7 @@ class Nodes:
         return self.kernel.component("broker", self.executor_for(record.broker).broker_name)
 
     def _node_monitor(self, state: CycleState) -> None:
-        self._asks_failed = 0
+        self._asks_failed = {}
         if self._fills_due:
             self._collect_due_fills(state)
         working = self._listed(
@@ -752,7 +759,8 @@ class Nodes:
                 )
         if self._asks_failed and self.router is None:
             # one broker: its errors count as a failed node's would (cooldown, degrade)
-            self.control.record_incident(f"monitor: {self._asks_failed} order reads failed")
+            failed = sum(self._asks_failed.values())
+            self.control.record_incident(f"monitor: {failed} order reads failed")
 
     def _node_report(self, state: CycleState) -> None:
         if self.router is not None:
