@@ -355,6 +355,12 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "client_order_id": _f("str"),
             "reason": _f("str", doc="why the answer is unknown (timeout, HTTP 503, ...)"),
         },
+        "fill_mismatch": {
+            "broker": _BROKER,
+            "client_order_id": _f("str"),
+            "trade_id": _f("str", doc="the venue's trade id (none: the order as a whole)"),
+            "reason": _f("str", doc="why the execution is not recorded", req=True),
+        },
     },
     "budget": {
         "exhausted": {

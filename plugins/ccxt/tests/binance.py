@@ -156,10 +156,21 @@ class BinanceDouble(ExchangeDouble):
         if path == "/api/v3/allOrders":
             return Answer(200, [self.order_json(o) for o in self.orders.values()])
         if path == "/api/v3/myTrades":
-            return Answer(200, [self.trade_json(t) for t in self.trades])
+            return Answer(200, [self.trade_json(t) for t in self.my_trades(p)])
         if path == "/api/v3/account":
             return Answer(200, self.account_json())
         return self.error(404, -1100, f"unknown endpoint {path}", request)
+
+    def my_trades(self, p: dict[str, str]) -> list[Any]:
+        """/api/v3/myTrades: the symbol's trades of ``orderId``, or from ``startTime``
+        (oldest first), else the newest; at most ``limit`` (default 500, max 1000)."""
+        limit = min(int(p.get("limit", "500")), 1000)
+        trades = [t for t in self.trades if t.order.symbol == "BTC/USDT"]
+        if "orderId" in p:
+            return [t for t in trades if t.order.order_id == p["orderId"]][:limit]
+        if "startTime" in p:
+            return [t for t in trades if t.ms >= int(p["startTime"])][:limit]
+        return trades[-limit:]
 
     def find(self, p: dict[str, str]) -> VenueOrder | None:
         if "origClientOrderId" in p:
@@ -225,12 +236,12 @@ class BinanceDouble(ExchangeDouble):
             "qty": s(t.quantity),
             "quoteQty": s(t.quantity * t.price),
             "commission": s(t.fee),
-            "commissionAsset": "USDT",
+            "commissionAsset": t.fee_asset,
             "time": t.ms,
             "isBuyer": t.order.side == "buy",
             "isMaker": False,
             "isBestMatch": True,
-        }
+        } | t.wire
 
     def account_json(self) -> dict[str, Any]:
         locked = sum(

@@ -153,8 +153,13 @@ class KrakenDouble(ExchangeDouble):
             order.status = "canceled"
             return self.ok({"count": 1})
         if path == "/0/private/TradesHistory":
-            trades = {t.trade_id: self.trade_json(t) for t in self.trades}
-            return self.ok({"trades": trades, "count": len(trades)})
+            # the account's trades after "start" (seconds, exclusive), newest first, 50
+            # from offset "ofs"; "count" is how many match in all
+            start = float(p.get("start", "0"))
+            chosen = [t for t in reversed(self.trades) if t.ms / 1000 > start]
+            ofs = int(p.get("ofs", "0"))
+            page = {t.trade_id: self.trade_json(t) for t in chosen[ofs : ofs + 50]}
+            return self.ok({"trades": page, "count": len(chosen)})
         if path == "/0/private/BalanceEx":
             return self.ok(
                 {
@@ -244,7 +249,7 @@ class KrakenDouble(ExchangeDouble):
             "misc": "",
             "trade_id": 39482674,
             "maker": False,
-        }
+        } | t.wire
 
     def ticker(self) -> dict[str, Any]:
         p = self.price

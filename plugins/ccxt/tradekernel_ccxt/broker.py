@@ -34,6 +34,7 @@ from tradekernel.api import (
 from .client import not_found, rate_limited, rejection_code, transient
 from .config import CcxtConfig
 from .exchanges import Profile
+from .fills import FillsIncomplete, disagreement, gross_amount, trades_of
 from .numbers import BadAnswer, number, price, text
 from .orders import fill_from, order_from
 from .reads import Reader
@@ -362,31 +363,63 @@ class CcxtBroker:
         return list(dict.fromkeys(ids))[:limit]
 
     def fills(self, client_order_id: str | None = None) -> list[Fill]:
-        """Executions from ``fetch_my_trades``, oldest first, deduplicated by trade id."""
+        """Executions of the order (of every listed order with a fill when ``None``),
+        oldest first; each trade checked against its order (:mod:`.fills`)."""
         if client_order_id is not None:
             order = self.get_order(client_order_id)
-            if order is None:
-                return []
-            by_order = {order.broker_order_id: order.client_order_id}
-            symbols: list[str | None] = [order.symbol]
+            orders = [order] if order is not None else []
         else:
-            by_order = {o.broker_order_id: o.client_order_id for o in self.orders()}
-            symbols = list(self.config.symbols)
+            orders = [o for o in self.orders() if o.filled_quantity > 0]
         unique: dict[str, Fill] = {}
-        for symbol in symbols:
-            trades = self.read("fetch_my_trades", lambda s=symbol: self.exchange.fetch_my_trades(s))
-            for raw in _list(trades):
-                order_id = raw.get("order") if isinstance(raw, dict) else None
-                if client_order_id is not None and order_id not in by_order:
-                    continue
-                try:
-                    owner = by_order.get(order_id, str(order_id))
-                    fill = fill_from(raw, owner, self.config.quote_currency)
-                except BadAnswer as exc:
-                    logger.warning("{}: an unreadable trade skipped: {}", self.name, exc)
-                    continue
+        for order in orders:
+            for fill in self._fills_of(order):
                 unique.setdefault(fill.fill_id, fill)
         return sorted(unique.values(), key=lambda f: f.ts)
+
+    def _fills_of(self, order: Order) -> list[Fill]:
+        def fetch(symbol: str | None, since: int | None, limit: int | None, params: Any) -> Any:
+            return self.read(
+                "fetch_my_trades",
+                lambda: self.exchange.fetch_my_trades(symbol, since, limit, params),
+            )
+
+        try:
+            raws = trades_of(order, self.profile.trade_paging, fetch)
+        except FillsIncomplete as exc:
+            self._mismatch(order, "", str(exc))
+            raise
+        mine = [r for r in raws if r.get("order") == order.broker_order_id]
+        accepted: list[Fill] = []
+        booked = Decimal(0)
+        for raw in sorted(mine, key=_trade_time):
+            trade_id = str(raw.get("id"))[:64]
+            try:
+                fill = fill_from(raw, order.client_order_id, self.config.quote_currency, self.name)
+                gross = gross_amount(raw)
+            except BadAnswer as exc:
+                self._mismatch(order, trade_id, f"unreadable trade: {exc}")
+                continue
+            problem = disagreement(fill, gross, order, booked)
+            if problem:
+                self._mismatch(order, trade_id, problem)
+                continue
+            booked += gross
+            accepted.append(fill)
+        if booked < order.filled_quantity and order.terminal:
+            self._mismatch(
+                order, "", f"trades sum {booked}, less than its filled {order.filled_quantity}"
+            )
+        return accepted
+
+    def _mismatch(self, order: Order, trade_id: str, reason: str) -> None:
+        logger.warning("{}: {} trade {}: {}", self.name, order.client_order_id, trade_id, reason)
+        fields = {"trade_id": trade_id} if trade_id else {}
+        self._event(
+            "fill_mismatch",
+            client_order_id=order.client_order_id,
+            reason=self.scrub(reason),
+            **fields,
+        )
 
     # -- account ---------------------------------------------------------------------
 
@@ -435,6 +468,11 @@ def _list(value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise BadAnswer(f"expected a list, got {type(value).__name__}")
     return value
+
+
+def _trade_time(raw: Any) -> float:
+    stamp = raw.get("timestamp")
+    return float(stamp) if isinstance(stamp, int | float) and not isinstance(stamp, bool) else 0.0
 
 
 def _seconds(value: Any) -> float | None:

@@ -48,6 +48,10 @@ class Profile:
     refusals: tuple[tuple[str, str], ...] = ()
     """Error texts that refuse an order for good though ccxt leaves them unclassified
     (``ExchangeError``), with the rejection code each becomes."""
+    trade_paging: str = "since"
+    """How an order's trades are read: ``order_id`` (by the order's id, Binance),
+    ``offset`` (the account's trades from the order's time, by offset, Kraken) or
+    ``since`` (the symbol's trades from the order's time, by time)."""
     duplicate_is_invalid_order: bool = False
     """The exchange refuses an id in use as a generic ``InvalidOrder`` (Binance -2010
     "Duplicate order sent.", Kraken's ``EOrder:`` errors): look the order up before
@@ -98,6 +102,7 @@ PROFILES: dict[str, Profile] = {
         36,
         reliable=True,
         duplicate_is_invalid_order=True,
+        trade_paging="order_id",
     ),
     # cl_ord_id: a UUID or free text of up to 18 characters (27 is too long: spelled
     # as a UUID); OpenOrders and ClosedOrders filter by it
@@ -113,6 +118,7 @@ PROFILES: dict[str, Profile] = {
         reliable=True,
         refusals=(('"EGeneral:Invalid arguments', "bad_request"), ('"EOrder:', "invalid_order")),
         duplicate_is_invalid_order=True,
+        trade_paging="offset",
     ),
     # clOrdId: up to 32 letters and digits (no '-')
     "okx": Profile("okx", "clOrdId", "fetch_order", "clOrdId", "alnum", 32, reliable=True),
