@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 import attrs
@@ -27,13 +27,14 @@ from tradekernel.api import (
     OrderStatus,
     OrderType,
     Position,
+    Side,
     SubmitOutcomeUnknown,
     TimeInForce,
 )
 
 from .client import not_found, rate_limited, rejection_code, transient
 from .config import CcxtConfig
-from .exchanges import Profile
+from .exchanges import PROFILES, Profile
 from .fills import FillsIncomplete, disagreement, gross_amount, trades_of
 from .numbers import BadAnswer, number, price, text
 from .orders import fill_from, order_from
@@ -41,6 +42,7 @@ from .reads import Reader
 
 DEFAULT_INCREMENT = Decimal("0.00000001")
 TICK_SIZE = 4  # ccxt.base.decimal_to_precision.TICK_SIZE
+SIGNIFICANT_DIGITS = 3
 DECIMAL_PLACES = 2
 
 
@@ -119,7 +121,12 @@ class CcxtBroker:
         self._event("unknown_status", client_order_id=client_order_id, status=status)
 
     def _order(self, raw: Any) -> Order:
-        return order_from(raw, self.profile, self._unknown_status)
+        step = None
+        if isinstance(raw, dict):
+            market = (self.exchange.markets or {}).get(raw.get("symbol"))
+            if isinstance(market, dict):
+                step = self._step((market.get("precision") or {}).get("amount"))
+        return order_from(raw, self.profile, self._unknown_status, step)
 
     def markets(self) -> dict[str, Any]:
         """The exchange's markets (loaded once, a retried read)."""
@@ -198,9 +205,11 @@ class CcxtBroker:
             )
         limit = None
         if request.order_type is OrderType.LIMIT and request.limit_price is not None:
-            limit = self.exchange.price_to_precision(symbol, str(request.limit_price))
+            limit = self._safe_price(market, request.side, request.limit_price)
         venue_id = self.profile.venue_id(request.client_order_id)
         params: dict[str, Any] = {self.profile.create_field: venue_id}
+        if request.order_type is OrderType.MARKET and request.side is Side.BUY:
+            params.update(self._market_buy_params())
         if request.time_in_force is TimeInForce.IOC:
             params["timeInForce"] = "IOC"
         self._symbols[request.client_order_id] = symbol
@@ -214,6 +223,59 @@ class CcxtBroker:
         if error is not None:  # handled outside the except: no exception chain to leak
             return self._refused(request, error)
         return self._accepted(raw, request)
+
+    def _safe_price(self, market: dict[str, Any], side: Side, limit: Decimal) -> str:
+        """``limit`` on the market's price grid, rounded the safe way (a buy down, a
+        sell up: never beyond the limit asked for), in every ccxt precision mode."""
+        precision = (market.get("precision") or {}).get("price")
+        if precision is None:
+            return format(limit, "f")
+        mode = getattr(self.exchange, "precisionMode", TICK_SIZE)
+        if mode == SIGNIFICANT_DIGITS:
+            digits = int(number(precision, "market price precision"))
+            quantum = Decimal(1).scaleb(limit.adjusted() - max(digits, 1) + 1)
+        else:
+            quantum = self._step(precision) or Decimal(0)
+        if quantum <= 0:
+            return format(limit, "f")
+        rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+        safe = (limit / quantum).to_integral_value(rounding) * quantum
+        if safe <= 0:
+            raise BrokerRejected(f"limit {limit} is below one price step", "price_precision")
+        return format(safe.normalize(), "f")
+
+    def _market_buy_params(self) -> dict[str, Any]:
+        """Extra fields that make a market buy's amount base-currency units; refused
+        (nothing sent) where the exchange would read it as quote currency to spend."""
+        how = self.profile.market_buy
+        requires_price = (getattr(self.exchange, "options", None) or {}).get(
+            "createMarketBuyOrderRequiresPrice"
+        )
+        if how == "refuse" or (how == "base" and requires_price is True and not self._tabled()):
+            raise BrokerRejected(
+                f"{self.exchange.id} sizes market buys in the quote currency: use a limit order",
+                "market_buy_in_quote",
+            )
+        if how == "uta":
+            try:
+                unified = self.read("is_unified_enabled", self.exchange.is_unified_enabled)
+            except Exception as exc:
+                error = self._why(exc)
+            else:
+                if isinstance(unified, list) and any(v is True for v in unified):
+                    return {"marketUnit": "baseCoin"}
+                error = ""
+            raise BrokerRejected(
+                f"{self.exchange.id}: a classic (non-unified) account reads a market buy's "
+                f"amount as quote to spend: use a limit order {error}".strip(),
+                "market_buy_in_quote",
+            )
+        if self.profile.exchange == "okx":
+            return {"tgtCcy": "base_ccy"}
+        return {}
+
+    def _tabled(self) -> bool:
+        return self.profile.exchange in PROFILES
 
     def _lookup(self, client_order_id: str, symbol: str | None) -> tuple[Order | None, str]:
         """``get_order``, its failure told as scrubbed text rather than raised."""
@@ -239,7 +301,12 @@ class CcxtBroker:
         except BadAnswer:
             order = None
         if order is not None and order.client_order_id == request.client_order_id:
-            return order
+            problem = _differs(order, request)
+            if not problem:
+                return order
+            problem = f"the answer is not the order sent: {problem}"
+            self._event("outcome_unknown", client_order_id=request.client_order_id, reason=problem)
+            raise SubmitOutcomeUnknown(problem)
         return _as_request(broker_id, order, request)
 
     def _refused(self, request: OrderRequest, exc: Exception) -> Order:
@@ -251,19 +318,25 @@ class CcxtBroker:
         if code is None:
             self._event("outcome_unknown", client_order_id=request.client_order_id, reason=reason)
             raise SubmitOutcomeUnknown(reason)
-        duplicate = code == "duplicate_client_order_id" or (
-            code == "invalid_order" and self.profile.duplicate_is_invalid_order
+        proven = code == "duplicate_client_order_id" or any(
+            marker in str(exc) for marker in self.profile.duplicate_markers
         )
+        duplicate = proven or (code == "invalid_order" and self.profile.duplicate_is_invalid_order)
         if duplicate:
             found, failed = self._lookup(request.client_order_id, request.symbol)
-            if failed:
-                reason = f"{reason}; lookup failed: {failed}"
+            if failed or (found is None and proven):
+                # the id is in use: the order exists, the lookup does not see it yet
+                reason = f"{reason}; lookup failed: {failed or 'not found yet'}"
                 self._event(
                     "outcome_unknown", client_order_id=request.client_order_id, reason=reason
                 )
                 raise SubmitOutcomeUnknown(reason)
             if found is not None and found.status is not OrderStatus.REJECTED:
-                return found  # the first submit arrived: adopt it
+                problem = _differs(found, request)
+                if not problem:
+                    return found  # the first submit arrived: adopt it
+                reason = f"{reason}; the order holding the id differs: {problem}"
+                code = "duplicate_client_order_id"
         raise BrokerRejected(reason, code)
 
     def _why(self, exc: BaseException) -> str:
@@ -276,16 +349,29 @@ class CcxtBroker:
             known = symbol or self._symbols.get(client_order_id)
             for each in [known] if known else self.config.symbols:
                 raw = self._fetch_by_client_id(venue_id, each)
-                if raw is not None:
-                    return self._found(raw, client_order_id)
+                found = None if raw is None else self._found(raw, client_order_id, each)
+                if found is not None:
+                    return found
             return None
         raw = self._scan_for(venue_id, symbol)
-        return None if raw is None else self._found(raw, client_order_id)
+        return None if raw is None else self._found(raw, client_order_id, symbol)
 
-    def _found(self, raw: Any, client_order_id: str) -> Order:
-        """The order found by ``client_order_id`` (which it carries, whatever spelling
-        the exchange holds it in)."""
+    def _found(self, raw: Any, client_order_id: str, symbol: str | None) -> Order | None:
+        """The order found by ``client_order_id``, only when it carries that id (in the
+        exchange's spelling) and is of the symbol asked for: an exchange's filter is
+        not trusted to be one."""
         order = self._order(raw)
+        venue_id = self.profile.venue_id(client_order_id)
+        ours = isinstance(raw, dict) and raw.get("clientOrderId") in (venue_id, client_order_id)
+        if not ours or (symbol is not None and order.symbol != symbol):
+            logger.warning(
+                "{}: the lookup of {} answered another order ({} {})",
+                self.name,
+                client_order_id,
+                order.symbol,
+                order.broker_order_id,
+            )
+            return None
         self._symbols[client_order_id] = order.symbol
         if order.client_order_id == client_order_id:
             return order
@@ -481,6 +567,22 @@ def _seconds(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return seconds if 0 < seconds < 3600 else None
+
+
+def _differs(order: Order, request: OrderRequest) -> str:
+    """How ``order`` is not the one ``request`` asked for (``""``: it is)."""
+    if order.symbol != request.symbol:
+        return f"symbol {order.symbol}, not {request.symbol}"
+    if order.side != request.side:
+        return f"side {order.side}, not {request.side}"
+    if order.quantity != request.quantity:
+        return f"quantity {order.quantity}, not {request.quantity}"
+    limit, asked = order.limit_price, request.limit_price
+    if request.order_type is OrderType.LIMIT and limit is not None and asked is not None:
+        beyond = limit > asked if request.side is Side.BUY else limit < asked
+        if beyond:
+            return f"limit {limit}, beyond {asked}"
+    return ""
 
 
 def _as_request(broker_id: str, order: Order | None, request: OrderRequest) -> Order:
