@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -81,6 +82,9 @@ MARKET: dict[str, Any] = {
         "permissionSets": [["SPOT", "MARGIN"]],
     },
 }
+
+CLIENT_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
+STEP, TICK, MIN_NOTIONAL = Decimal("0.00001"), Decimal("0.01"), Decimal(5)
 
 STATUS = {"NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "PENDING_CANCEL", "REJECTED"}
 
@@ -177,7 +181,30 @@ class BinanceDouble(ExchangeDouble):
             return self.by_client_id(p["origClientOrderId"])
         return self.orders.get(p.get("orderId", ""))
 
+    def refusal(self, p: dict[str, str], request: Captured) -> Answer | None:
+        """What Binance refuses before placing: the id's alphabet and length (-1100), the
+        LOT_SIZE step and minimum, the PRICE_FILTER tick, MIN_NOTIONAL (-1013)."""
+        client_id = p.get("newClientOrderId")
+        if client_id is not None and not CLIENT_ID.fullmatch(client_id):
+            msg = (
+                "Illegal characters found in parameter 'newClientOrderId'; "
+                "legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'."
+            )
+            return self.error(400, -1100, msg, request)
+        quantity = Decimal(p["quantity"])
+        if quantity < STEP or quantity % STEP:
+            return self.error(400, -1013, "Filter failure: LOT_SIZE", request)
+        price = Decimal(p["price"]) if "price" in p else None
+        if price is not None and (price < TICK or price % TICK):
+            return self.error(400, -1013, "Filter failure: PRICE_FILTER", request)
+        if quantity * (price or self.price) < MIN_NOTIONAL:
+            return self.error(400, -1013, "Filter failure: NOTIONAL", request)
+        return None
+
     def create(self, p: dict[str, str], request: Captured) -> Answer:
+        refused = self.refusal(p, request)
+        if refused is not None:
+            return refused
         client_id = p.get("newClientOrderId") or f"x-R4BD3S82{self.new_id()}"
         held = self.by_client_id(client_id)
         if held is not None and held.status in ("NEW", "PARTIALLY_FILLED"):  # open ones only
