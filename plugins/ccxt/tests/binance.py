@@ -157,8 +157,9 @@ class BinanceDouble(ExchangeDouble):
         if path == "/api/v3/openOrders":
             open_ = [o for o in self.orders.values() if o.status in ("NEW", "PARTIALLY_FILLED")]
             return Answer(200, [self.order_json(o) for o in open_])
-        if path == "/api/v3/allOrders":
-            return Answer(200, [self.order_json(o) for o in self.orders.values()])
+        if path == "/api/v3/allOrders":  # the newest "limit" (default 500, max 1000)
+            limit = min(int(p.get("limit", "500")), 1000)
+            return Answer(200, [self.order_json(o) for o in list(self.orders.values())[-limit:]])
         if path == "/api/v3/myTrades":
             return Answer(200, [self.trade_json(t) for t in self.my_trades(p)])
         if path == "/api/v3/account":

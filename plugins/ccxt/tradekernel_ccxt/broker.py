@@ -36,11 +36,13 @@ from .client import not_found, rate_limited, rejection_code, transient
 from .config import CcxtConfig
 from .exchanges import PROFILES, Profile
 from .fills import FillsIncomplete, disagreement, gross_amount, trades_of
-from .numbers import BadAnswer, number, price, text
+from .numbers import BadAnswer, number, price, signed, text
 from .orders import fill_from, order_from
 from .reads import Reader
 
 DEFAULT_INCREMENT = Decimal("0.00000001")
+MAX_ORDERS = 500
+"""The most orders one listing asks for (per method and symbol): the newest."""
 TICK_SIZE = 4  # ccxt.base.decimal_to_precision.TICK_SIZE
 SIGNIFICANT_DIGITS = 3
 DECIMAL_PLACES = 2
@@ -417,7 +419,8 @@ class CcxtBroker:
         return self.get_order(client_order_id, symbol=order.symbol)
 
     def orders(self, *, open_only: bool = False) -> list[Order]:
-        """Open orders, and unless ``open_only`` the recent closed ones, of the symbols."""
+        """Open orders, and unless ``open_only`` the recent closed ones, of the symbols
+        (at most :data:`MAX_ORDERS` per listing: the exchange's newest)."""
         if open_only:
             methods = ["fetch_open_orders"]
         elif self.exchange.has.get("fetchOrders") is True:
@@ -427,7 +430,10 @@ class CcxtBroker:
         seen: dict[str, Order] = {}
         for method in methods:
             for symbol in self._symbols_to_ask():
-                raws = self.read(method, lambda m=method, s=symbol: getattr(self.exchange, m)(s))
+                raws = self.read(
+                    method,
+                    lambda m=method, s=symbol: getattr(self.exchange, m)(s, None, MAX_ORDERS),
+                )
                 for raw in _list(raws):
                     try:
                         order = self._order(raw)
@@ -528,7 +534,7 @@ class CcxtBroker:
             held = total.get(base)
             if held is None or quote != self.config.quote_currency:
                 continue
-            quantity = number(held, f"balance {base}")
+            quantity = signed(held, f"balance {base}")  # negative: a margin debt (short)
             if not quantity:
                 continue
             ticker = self.read("fetch_ticker", lambda s=symbol: self.exchange.fetch_ticker(s))
@@ -539,7 +545,7 @@ class CcxtBroker:
     def account(self) -> Account:
         """Cash in ``quote_currency`` plus the positions' value."""
         total = self._balance()
-        cash = number(total.get(self.config.quote_currency, 0), "balance cash")
+        cash = signed(total.get(self.config.quote_currency, 0), "balance cash")
         equity = cash + sum((p.market_value for p in self._positions(total)), Decimal(0))
         return Account(cash=cash, equity=equity, currency=self.config.quote_currency)
 
