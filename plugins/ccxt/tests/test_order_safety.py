@@ -85,6 +85,24 @@ def test_market_buys_sized_in_quote_are_refused_before_sending(canned):
     assert [r for r in venue.requests if r.method == "POST"]
 
 
+# -- 4. trades asked for by order (OKX, Bybit) from the order's time ------------------
+
+
+@pytest.mark.parametrize(
+    ("canned", "path", "field"),
+    [(OkxCanned, "/api/v5/trade/fills", "ordId"), (BybitCanned, "/v5/execution/list", "orderId")],
+)
+def test_okx_and_bybit_trades_are_asked_for_by_order_and_time(canned, path, field):
+    venue = canned()
+    broker = canned_broker(venue)
+    order = broker.submit(ORDER)
+    assert broker.fills(CID) == []
+    asked = [r for r in venue.requests if r.path.startswith(path)]
+    assert asked and asked[-1].query[field] == order.broker_order_id
+    since = {"ordId": "begin", "orderId": "startTime"}[field]
+    assert int(asked[-1].query[since]) <= 1_764_470_000_000
+
+
 # -- 10. limit prices rounded the safe way ----------------------------------------
 
 
@@ -171,6 +189,16 @@ def test_a_duplicate_id_held_by_another_order_is_not_adopted(binance):
     with pytest.raises(BrokerRejected) as refused:
         broker_over(binance).submit(other)
     assert refused.value.code == "duplicate_client_order_id"
+
+
+def test_a_resubmit_on_the_same_instance_checks_the_order_too(binance):
+    broker = broker_over(binance)
+    broker.submit(market_buy())
+    other = OrderRequest(client_order_id=CID, symbol="BTC/USDT", side="sell", quantity="0.01")
+    with pytest.raises(BrokerRejected) as refused:
+        broker.submit(other)
+    assert refused.value.code == "duplicate_client_order_id"
+    assert binance.submit_requests() == 1
 
 
 # -- 7. a refusal proving the id in use ---------------------------------------------

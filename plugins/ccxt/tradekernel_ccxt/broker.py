@@ -195,6 +195,12 @@ class CcxtBroker:
             if failed:  # nothing sent now; the executor's lookup settles it
                 raise SubmitOutcomeUnknown(f"lookup failed: {failed}")
             if existing is not None:
+                problem = _differs(existing, request)
+                if problem:  # nothing sent: the id already holds another order
+                    raise BrokerRejected(
+                        f"client order id in use by another order: {problem}",
+                        "duplicate_client_order_id",
+                    )
                 return existing
         try:  # ccxt refuses an amount below one step: that is the same refusal
             amount = self.exchange.amount_to_precision(symbol, str(request.quantity))
@@ -476,7 +482,9 @@ class CcxtBroker:
             )
 
         try:
-            raws = trades_of(order, self.profile.trade_paging, fetch)
+            raws = trades_of(
+                order, self.profile.trade_paging, fetch, self.profile.trade_order_field
+            )
         except FillsIncomplete as exc:
             self._mismatch(order, "", str(exc))
             raise

@@ -52,6 +52,9 @@ class Profile:
     """How an order's trades are read: ``order_id`` (by the order's id, Binance),
     ``offset`` (the account's trades from the order's time, by offset, Kraken) or
     ``since`` (the symbol's trades from the order's time, by time)."""
+    trade_order_field: str = ""
+    """For ``since`` paging: the raw field that narrows the trades to one order (OKX
+    ``ordId``, Bybit ``orderId``)."""
     duplicate_markers: tuple[str, ...] = ()
     """Error texts that prove the id is already in use at the exchange: a lookup that
     then misses is an unknown outcome (the order exists), never a rejection."""
@@ -140,6 +143,7 @@ PROFILES: dict[str, Profile] = {
         reliable=True,
         duplicate_is_invalid_order=True,
         duplicate_markers=("51016",),
+        trade_order_field="ordId",
     ),
     # orderLinkId: up to 36 characters; realtime and history orders filter by it
     "bybit": Profile(
@@ -153,6 +157,7 @@ PROFILES: dict[str, Profile] = {
         scan=("fetch_open_orders", "fetch_canceled_and_closed_orders"),
         duplicate_is_invalid_order=True,
         duplicate_markers=("110072",),  # "OrderLinkedID is duplicate"
+        trade_order_field="orderId",
         market_buy="uta",
     ),
     # client_order_id passes through raw (the unified clientOrderId is dropped), but no

@@ -35,10 +35,12 @@ def trades_of(
     order: Order,
     paging: str,
     fetch: Callable[[str | None, int | None, int | None, dict[str, Any]], Any],
+    order_field: str = "",
 ) -> list[dict[str, Any]]:
     """Every trade of ``order`` the exchange lists (other orders' trades included,
     filtered later). ``paging`` is the profile's ``trade_paging``; ``fetch(symbol,
-    since, limit, params)`` is ``fetch_my_trades`` (a retried read)."""
+    since, limit, params)`` is ``fetch_my_trades`` (a retried read); ``order_field``
+    narrows ``since`` pages to the order where the exchange can."""
     size = PAGE_SIZE[paging]
     since = None
     if order.submitted_at is not None:  # a second early: exchanges' "start" is exclusive
@@ -50,7 +52,8 @@ def trades_of(
         elif paging == "offset":  # the account's trades: no symbol (it filters after paging)
             raws = fetch(None, since, None, {"ofs": page * size})
         else:
-            raws = fetch(order.symbol, since, size, {})
+            narrow = {order_field: order.broker_order_id} if order_field else {}
+            raws = fetch(order.symbol, since, size, narrow)
         if not isinstance(raws, list):
             raise BadAnswer(f"trades: expected a list, got {type(raws).__name__}")
         fresh = 0
