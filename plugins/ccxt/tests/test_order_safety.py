@@ -73,7 +73,18 @@ class BybitClassic(BybitCanned):
         return super().route(request)
 
 
-@pytest.mark.parametrize("canned", [BybitClassic, CoinbaseCanned])
+class BybitUnifiedMargin(BybitCanned):
+    """The older unified margin account (not UTA): ccxt sizes its market buys as classic."""
+
+    def route(self, request):
+        if request.path == "/v5/user/query-api":
+            return self.ok({"id": "1", "readOnly": 0, "unified": 1, "uta": 0})
+        if request.path == "/v5/account/info":
+            return self.ok({"marginMode": "REGULAR_MARGIN", "unifiedMarginStatus": 2})
+        return super().route(request)
+
+
+@pytest.mark.parametrize("canned", [BybitClassic, BybitUnifiedMargin, CoinbaseCanned])
 def test_market_buys_sized_in_quote_are_refused_before_sending(canned):
     venue = canned()
     broker = canned_broker(venue)

@@ -270,7 +270,9 @@ class CcxtBroker:
             except Exception as exc:
                 error = self._why(exc)
             else:
-                if isinstance(unified, list) and any(v is True for v in unified):
+                # [unified margin, unified trade account]: ccxt sends marketUnit only on
+                # the second (UTA); the first is sized in quote like a classic account
+                if isinstance(unified, list) and len(unified) > 1 and unified[1] is True:
                     return {"marketUnit": "baseCoin"}
                 error = ""
             raise BrokerRejected(
