@@ -357,9 +357,16 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
         },
         "fill_mismatch": {
             "broker": _BROKER,
-            "client_order_id": _f("str"),
+            "client_order_id": _f("str", req=True),
+            "broker_order_id": _f("str"),
+            "reason": _f("str", doc="how the execution disagrees with its order"),
             "trade_id": _f("str", doc="the venue's trade id (none: the order as a whole)"),
-            "reason": _f("str", doc="why the execution is not recorded", req=True),
+        },
+        "order_conflict": {
+            "broker": _BROKER,
+            "client_order_id": _f("str", req=True),
+            "broker_order_id": _f("str"),
+            "reason": _f("str", doc="how the order under the id differs from the request"),
         },
     },
     "budget": {

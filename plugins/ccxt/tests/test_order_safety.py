@@ -186,12 +186,14 @@ class BinanceAnsweringWrongSide(BinanceDouble):
         return answer
 
 
-def test_a_create_answer_for_another_order_is_an_unknown_outcome():
+def test_a_create_answer_for_another_order_is_a_conflict():
     events: list = []
     broker = broker_over(BinanceAnsweringWrongSide(BINANCE_KEY, BINANCE_SECRET), events=events)
-    with pytest.raises(SubmitOutcomeUnknown, match="side sell"):
+    with pytest.raises(BrokerRejected, match="side sell") as refused:
         broker.submit(market_buy())
-    assert "outcome_unknown" in [k for _s, k, _f in events]
+    assert refused.value.code == "client_order_id_conflict"
+    [(fields, severity)] = [(f, f["severity"]) for _s, k, f in events if k == "order_conflict"]
+    assert severity == "critical" and fields["client_order_id"] == CID
 
 
 def test_a_duplicate_id_held_by_another_order_is_not_adopted(binance):
@@ -199,7 +201,7 @@ def test_a_duplicate_id_held_by_another_order_is_not_adopted(binance):
     other = OrderRequest(client_order_id=CID, symbol="BTC/USDT", side="buy", quantity="0.02")
     with pytest.raises(BrokerRejected) as refused:
         broker_over(binance).submit(other)
-    assert refused.value.code == "duplicate_client_order_id"
+    assert refused.value.code == "client_order_id_conflict"
 
 
 def test_a_resubmit_on_the_same_instance_checks_the_order_too(binance):
@@ -208,7 +210,7 @@ def test_a_resubmit_on_the_same_instance_checks_the_order_too(binance):
     other = OrderRequest(client_order_id=CID, symbol="BTC/USDT", side="sell", quantity="0.01")
     with pytest.raises(BrokerRejected) as refused:
         broker.submit(other)
-    assert refused.value.code == "duplicate_client_order_id"
+    assert refused.value.code == "client_order_id_conflict"
     assert binance.submit_requests() == 1
 
 

@@ -98,9 +98,22 @@ class CcxtBroker:
         text = "".join(c if c.isprintable() else " " for c in text)
         return " ".join(text.split())[:limit]
 
-    def _event(self, kind: str, **fields: Any) -> None:
+    def _event(self, kind: str, severity: str = "warning", **fields: Any) -> None:
         if self._emit is not None:
-            self._emit("broker", kind, severity="warning", broker=self.name, **fields)
+            self._emit("broker", kind, severity=severity, broker=self.name, **fields)
+
+    def _conflict(self, request: OrderRequest, order: Order, reason: str) -> BrokerRejected:
+        """The order under the id is not the one requested: never adopted, a critical
+        ``broker.order_conflict``, the submit rejected (``client_order_id_conflict``)."""
+        reason = self.scrub(f"the order under the id is not the one requested: {reason}")
+        self._event(
+            "order_conflict",
+            severity="critical",
+            client_order_id=request.client_order_id,
+            broker_order_id=order.broker_order_id or "",
+            reason=reason,
+        )
+        return BrokerRejected(reason, "client_order_id_conflict")
 
     def _reset(self) -> float | None:
         """The exchange's ``Retry-After`` on its last answer, in seconds."""
@@ -197,10 +210,7 @@ class CcxtBroker:
             if existing is not None:
                 problem = _differs(existing, request)
                 if problem:  # nothing sent: the id already holds another order
-                    raise BrokerRejected(
-                        f"client order id in use by another order: {problem}",
-                        "duplicate_client_order_id",
-                    )
+                    raise self._conflict(request, existing, problem)
                 return existing
         try:  # ccxt refuses an amount below one step: that is the same refusal
             amount = self.exchange.amount_to_precision(symbol, str(request.quantity))
@@ -312,11 +322,9 @@ class CcxtBroker:
             order = None
         if order is not None and order.client_order_id == request.client_order_id:
             problem = _differs(order, request)
-            if not problem:
-                return order
-            problem = f"the answer is not the order sent: {problem}"
-            self._event("outcome_unknown", client_order_id=request.client_order_id, reason=problem)
-            raise SubmitOutcomeUnknown(problem)
+            if problem:
+                raise self._conflict(request, order, problem)
+            return order
         return _as_request(broker_id, order, request)
 
     def _refused(self, request: OrderRequest, exc: Exception) -> Order:
@@ -343,10 +351,9 @@ class CcxtBroker:
                 raise SubmitOutcomeUnknown(reason)
             if found is not None and found.status is not OrderStatus.REJECTED:
                 problem = _differs(found, request)
-                if not problem:
-                    return found  # the first submit arrived: adopt it
-                reason = f"{reason}; the order holding the id differs: {problem}"
-                code = "duplicate_client_order_id"
+                if problem:
+                    raise self._conflict(request, found, problem)
+                return found  # the first submit arrived: adopt it
         raise BrokerRejected(reason, code)
 
     def _why(self, exc: BaseException) -> str:
@@ -518,7 +525,9 @@ class CcxtBroker:
         fields = {"trade_id": trade_id} if trade_id else {}
         self._event(
             "fill_mismatch",
+            severity="critical",
             client_order_id=order.client_order_id,
+            broker_order_id=order.broker_order_id or "",
             reason=self.scrub(reason),
             **fields,
         )
