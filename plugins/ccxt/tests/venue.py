@@ -188,6 +188,10 @@ class ExchangeDouble:
     def submit_requests(self) -> int:
         return sum(1 for r in self.requests if self.is_submit(r))
 
+    def read_requests(self) -> int:
+        """Requests other than submits that reached the venue (the kit's optional member)."""
+        return sum(1 for r in self.requests if not self.is_submit(r))
+
     def _order_of(self, client_order_id: str) -> VenueOrder:
         order = self.by_client_id(self.profile.venue_id(client_order_id))
         if order is None:
