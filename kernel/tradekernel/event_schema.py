@@ -381,6 +381,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "client_order_id": _f("str", req=True),
             "broker_order_id": _f("str"),
             "reason": _f("str", doc="how the execution disagrees with its order"),
+            "trade_id": _f("str", doc="the venue's trade id (none: the order as a whole)"),
         },
         "order_conflict": {
             "broker": _BROKER,

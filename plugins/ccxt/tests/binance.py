@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -82,6 +83,9 @@ MARKET: dict[str, Any] = {
     },
 }
 
+CLIENT_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
+STEP, TICK, MIN_NOTIONAL = Decimal("0.00001"), Decimal("0.01"), Decimal(5)
+
 STATUS = {"NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "PENDING_CANCEL", "REJECTED"}
 
 
@@ -153,20 +157,55 @@ class BinanceDouble(ExchangeDouble):
         if path == "/api/v3/openOrders":
             open_ = [o for o in self.orders.values() if o.status in ("NEW", "PARTIALLY_FILLED")]
             return Answer(200, [self.order_json(o) for o in open_])
-        if path == "/api/v3/allOrders":
-            return Answer(200, [self.order_json(o) for o in self.orders.values()])
+        if path == "/api/v3/allOrders":  # the newest "limit" (default 500, max 1000)
+            limit = min(int(p.get("limit", "500")), 1000)
+            return Answer(200, [self.order_json(o) for o in list(self.orders.values())[-limit:]])
         if path == "/api/v3/myTrades":
-            return Answer(200, [self.trade_json(t) for t in self.trades])
+            return Answer(200, [self.trade_json(t) for t in self.my_trades(p)])
         if path == "/api/v3/account":
             return Answer(200, self.account_json())
         return self.error(404, -1100, f"unknown endpoint {path}", request)
+
+    def my_trades(self, p: dict[str, str]) -> list[Any]:
+        """/api/v3/myTrades: the symbol's trades of ``orderId``, or from ``startTime``
+        (oldest first), else the newest; at most ``limit`` (default 500, max 1000)."""
+        limit = min(int(p.get("limit", "500")), 1000)
+        trades = [t for t in self.trades if t.order.symbol == "BTC/USDT"]
+        if "orderId" in p:
+            return [t for t in trades if t.order.order_id == p["orderId"]][:limit]
+        if "startTime" in p:
+            return [t for t in trades if t.ms >= int(p["startTime"])][:limit]
+        return trades[-limit:]
 
     def find(self, p: dict[str, str]) -> VenueOrder | None:
         if "origClientOrderId" in p:
             return self.by_client_id(p["origClientOrderId"])
         return self.orders.get(p.get("orderId", ""))
 
+    def refusal(self, p: dict[str, str], request: Captured) -> Answer | None:
+        """What Binance refuses before placing: the id's alphabet and length (-1100), the
+        LOT_SIZE step and minimum, the PRICE_FILTER tick, MIN_NOTIONAL (-1013)."""
+        client_id = p.get("newClientOrderId")
+        if client_id is not None and not CLIENT_ID.fullmatch(client_id):
+            msg = (
+                "Illegal characters found in parameter 'newClientOrderId'; "
+                "legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'."
+            )
+            return self.error(400, -1100, msg, request)
+        quantity = Decimal(p["quantity"])
+        if quantity < STEP or quantity % STEP:
+            return self.error(400, -1013, "Filter failure: LOT_SIZE", request)
+        price = Decimal(p["price"]) if "price" in p else None
+        if price is not None and (price < TICK or price % TICK):
+            return self.error(400, -1013, "Filter failure: PRICE_FILTER", request)
+        if quantity * (price or self.price) < MIN_NOTIONAL:
+            return self.error(400, -1013, "Filter failure: NOTIONAL", request)
+        return None
+
     def create(self, p: dict[str, str], request: Captured) -> Answer:
+        refused = self.refusal(p, request)
+        if refused is not None:
+            return refused
         client_id = p.get("newClientOrderId") or f"x-R4BD3S82{self.new_id()}"
         held = self.by_client_id(client_id)
         if held is not None and held.status in ("NEW", "PARTIALLY_FILLED"):  # open ones only
@@ -225,12 +264,12 @@ class BinanceDouble(ExchangeDouble):
             "qty": s(t.quantity),
             "quoteQty": s(t.quantity * t.price),
             "commission": s(t.fee),
-            "commissionAsset": "USDT",
+            "commissionAsset": t.fee_asset,
             "time": t.ms,
             "isBuyer": t.order.side == "buy",
             "isMaker": False,
             "isBestMatch": True,
-        }
+        } | t.wire
 
     def account_json(self) -> dict[str, Any]:
         locked = sum(

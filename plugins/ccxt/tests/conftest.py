@@ -65,6 +65,7 @@ def broker_over(
     events: list | None = None,
     emit: Any = None,
     live_capable: bool = False,
+    name: str = "",
     **config: Any,
 ) -> CcxtBroker:
     """A new ``CcxtBroker`` on ``double`` (a restart: nothing in memory)."""
@@ -78,7 +79,7 @@ def broker_over(
         cfg,
         exchange_over(double),
         PROFILES[double.exchange],
-        name=f"ccxt-{double.exchange}",
+        name=name or f"ccxt-{double.exchange}",
         emit=emit or record,
         secrets=double.secrets,
         sleep=double.sleep,

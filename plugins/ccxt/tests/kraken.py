@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +63,8 @@ MARKET: dict[str, Any] = {
         "status": "online",
     },
 }
+
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 ASSETS = {"BTC": "XXBT", "USDT": "USDT"}
 
@@ -153,8 +156,13 @@ class KrakenDouble(ExchangeDouble):
             order.status = "canceled"
             return self.ok({"count": 1})
         if path == "/0/private/TradesHistory":
-            trades = {t.trade_id: self.trade_json(t) for t in self.trades}
-            return self.ok({"trades": trades, "count": len(trades)})
+            # the account's trades after "start" (seconds, exclusive), newest first, 50
+            # from offset "ofs"; "count" is how many match in all
+            start = float(p.get("start", "0"))
+            chosen = [t for t in reversed(self.trades) if t.ms / 1000 > start]
+            ofs = int(p.get("ofs", "0"))
+            page = {t.trade_id: self.trade_json(t) for t in chosen[ofs : ofs + 50]}
+            return self.ok({"trades": page, "count": len(chosen)})
         if path == "/0/private/BalanceEx":
             return self.ok(
                 {
@@ -164,7 +172,24 @@ class KrakenDouble(ExchangeDouble):
             )
         return self.error("EGeneral:Unknown method", request=request)
 
+    def refusal(self, p: dict[str, str], request: Captured) -> Answer | None:
+        """What Kraken refuses before placing: a cl_ord_id that is neither a UUID nor
+        free text of up to 18 characters, more price decimals than the pair's
+        ``pair_decimals`` (1), more volume decimals than ``lot_decimals`` (8)."""
+        client_id = p.get("cl_ord_id")
+        if client_id is not None and not (UUID.fullmatch(client_id) or len(client_id) <= 18):
+            return self.error("EGeneral:Invalid arguments:cl_ord_id", request=request)
+        if "price" in p and -Decimal(p["price"]).as_tuple().exponent > 1:
+            msg = "EOrder:Invalid price:XBTUSDT price can only be specified up to 1 decimals."
+            return self.error(msg, request=request)
+        if -Decimal(p["volume"]).as_tuple().exponent > 8:
+            return self.error("EGeneral:Invalid arguments:volume", request=request)
+        return None
+
     def create(self, p: dict[str, str], request: Captured) -> Answer:
+        refused = self.refusal(p, request)
+        if refused is not None:
+            return refused
         quantity = Decimal(p["volume"])
         held = self.by_client_id(p.get("cl_ord_id", "")) if p.get("cl_ord_id") else None
         if held is not None and held.status in ("pending", "open"):  # unique among open orders
@@ -244,7 +269,7 @@ class KrakenDouble(ExchangeDouble):
             "misc": "",
             "trade_id": 39482674,
             "maker": False,
-        }
+        } | t.wire
 
     def ticker(self) -> dict[str, Any]:
         p = self.price

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from attrs import define
+from attrs import define, field
 from tradekernel_ccxt.exchanges import PROFILES
 
 from .wire import Answer, Captured, LostResponse, Session
@@ -46,6 +46,8 @@ class VenueTrade:
     price: Decimal
     fee: Decimal
     ms: int
+    fee_asset: str = "USDT"
+    wire: dict[str, Any] = field(factory=dict)  # wire fields replaced (hostile tests)
 
 
 @define
@@ -79,6 +81,7 @@ class ExchangeDouble:
         self.trades: list[VenueTrade] = []
         self.balances: dict[str, Decimal] = {"USDT": Decimal(100000), "BTC": Decimal(0)}
         self.price = PRICE
+        self.fee_in_base = False  # a buy's fee charged in the asset received (Binance without BNB)
         self.clock_ms = int(time.time() * 1000) - 3_600_000  # an hour ago: never ahead
         self._ids = itertools.count(1)
         self._lose: list[bool] = []  # True: a submit, False: a read
@@ -159,9 +162,14 @@ class ExchangeDouble:
         order.updated_ms = self.clock_ms
         base = order.symbol.split("/")[0]
         sign = 1 if order.side == "buy" else -1
+        in_base = self.fee_in_base and order.side == "buy"
+        if in_base:
+            fee = (quantity * Decimal("0.001")).quantize(Decimal("0.00000001"))
         self.balances[base] = self.balances.get(base, Decimal(0)) + sign * quantity
-        self.balances["USDT"] -= sign * quantity * at + fee
-        trade = VenueTrade(self.trade_id(), order, quantity, at, fee, self.clock_ms)
+        self.balances["USDT"] -= sign * quantity * at
+        self.balances[base if in_base else "USDT"] -= fee
+        asset = base if in_base else "USDT"
+        trade = VenueTrade(self.trade_id(), order, quantity, at, fee, self.clock_ms, asset)
         self.trades.append(trade)
         return trade
 
@@ -179,6 +187,10 @@ class ExchangeDouble:
 
     def submit_requests(self) -> int:
         return sum(1 for r in self.requests if self.is_submit(r))
+
+    def read_requests(self) -> int:
+        """Requests other than submits that reached the venue (the kit's optional member)."""
+        return sum(1 for r in self.requests if not self.is_submit(r))
 
     def _order_of(self, client_order_id: str) -> VenueOrder:
         order = self.by_client_id(self.profile.venue_id(client_order_id))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 import attrs
@@ -27,19 +27,24 @@ from tradekernel.api import (
     OrderStatus,
     OrderType,
     Position,
+    Side,
     SubmitOutcomeUnknown,
     TimeInForce,
 )
 
 from .client import not_found, rate_limited, rejection_code, transient
 from .config import CcxtConfig
-from .exchanges import Profile
-from .numbers import BadAnswer, number, price, text
+from .exchanges import PROFILES, Profile
+from .fills import FillsIncomplete, disagreement, gross_amount, trades_of
+from .numbers import BadAnswer, number, price, signed, text
 from .orders import fill_from, order_from
 from .reads import Reader
 
 DEFAULT_INCREMENT = Decimal("0.00000001")
+MAX_ORDERS = 500
+"""The most orders one listing asks for (per method and symbol): the newest."""
 TICK_SIZE = 4  # ccxt.base.decimal_to_precision.TICK_SIZE
+SIGNIFICANT_DIGITS = 3
 DECIMAL_PLACES = 2
 
 
@@ -93,9 +98,22 @@ class CcxtBroker:
         text = "".join(c if c.isprintable() else " " for c in text)
         return " ".join(text.split())[:limit]
 
-    def _event(self, kind: str, **fields: Any) -> None:
+    def _event(self, kind: str, severity: str = "warning", **fields: Any) -> None:
         if self._emit is not None:
-            self._emit("broker", kind, severity="warning", broker=self.name, **fields)
+            self._emit("broker", kind, severity=severity, broker=self.name, **fields)
+
+    def _conflict(self, request: OrderRequest, order: Order, reason: str) -> BrokerRejected:
+        """The order under the id is not the one requested: never adopted, a critical
+        ``broker.order_conflict``, the submit rejected (``client_order_id_conflict``)."""
+        reason = self.scrub(f"the order under the id is not the one requested: {reason}")
+        self._event(
+            "order_conflict",
+            severity="critical",
+            client_order_id=request.client_order_id,
+            broker_order_id=order.broker_order_id or "",
+            reason=reason,
+        )
+        return BrokerRejected(reason, "client_order_id_conflict")
 
     def _reset(self) -> float | None:
         """The exchange's ``Retry-After`` on its last answer, in seconds."""
@@ -118,7 +136,12 @@ class CcxtBroker:
         self._event("unknown_status", client_order_id=client_order_id, status=status)
 
     def _order(self, raw: Any) -> Order:
-        return order_from(raw, self.profile, self._unknown_status)
+        step = None
+        if isinstance(raw, dict):
+            market = (self.exchange.markets or {}).get(raw.get("symbol"))
+            if isinstance(market, dict):
+                step = self._step((market.get("precision") or {}).get("amount"))
+        return order_from(raw, self.profile, self._unknown_status, step)
 
     def markets(self) -> dict[str, Any]:
         """The exchange's markets (loaded once, a retried read)."""
@@ -185,6 +208,9 @@ class CcxtBroker:
             if failed:  # nothing sent now; the executor's lookup settles it
                 raise SubmitOutcomeUnknown(f"lookup failed: {failed}")
             if existing is not None:
+                problem = _differs(existing, request)
+                if problem:  # nothing sent: the id already holds another order
+                    raise self._conflict(request, existing, problem)
                 return existing
         try:  # ccxt refuses an amount below one step: that is the same refusal
             amount = self.exchange.amount_to_precision(symbol, str(request.quantity))
@@ -197,9 +223,11 @@ class CcxtBroker:
             )
         limit = None
         if request.order_type is OrderType.LIMIT and request.limit_price is not None:
-            limit = self.exchange.price_to_precision(symbol, str(request.limit_price))
+            limit = self._safe_price(market, request.side, request.limit_price)
         venue_id = self.profile.venue_id(request.client_order_id)
         params: dict[str, Any] = {self.profile.create_field: venue_id}
+        if request.order_type is OrderType.MARKET and request.side is Side.BUY:
+            params.update(self._market_buy_params())
         if request.time_in_force is TimeInForce.IOC:
             params["timeInForce"] = "IOC"
         self._symbols[request.client_order_id] = symbol
@@ -213,6 +241,61 @@ class CcxtBroker:
         if error is not None:  # handled outside the except: no exception chain to leak
             return self._refused(request, error)
         return self._accepted(raw, request)
+
+    def _safe_price(self, market: dict[str, Any], side: Side, limit: Decimal) -> str:
+        """``limit`` on the market's price grid, rounded the safe way (a buy down, a
+        sell up: never beyond the limit asked for), in every ccxt precision mode."""
+        precision = (market.get("precision") or {}).get("price")
+        if precision is None:
+            return format(limit, "f")
+        mode = getattr(self.exchange, "precisionMode", TICK_SIZE)
+        if mode == SIGNIFICANT_DIGITS:
+            digits = int(number(precision, "market price precision"))
+            quantum = Decimal(1).scaleb(limit.adjusted() - max(digits, 1) + 1)
+        else:
+            quantum = self._step(precision) or Decimal(0)
+        if quantum <= 0:
+            return format(limit, "f")
+        rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+        safe = (limit / quantum).to_integral_value(rounding) * quantum
+        if safe <= 0:
+            raise BrokerRejected(f"limit {limit} is below one price step", "price_precision")
+        return format(safe.normalize(), "f")
+
+    def _market_buy_params(self) -> dict[str, Any]:
+        """Extra fields that make a market buy's amount base-currency units; refused
+        (nothing sent) where the exchange would read it as quote currency to spend."""
+        how = self.profile.market_buy
+        requires_price = (getattr(self.exchange, "options", None) or {}).get(
+            "createMarketBuyOrderRequiresPrice"
+        )
+        if how == "refuse" or (how == "base" and requires_price is True and not self._tabled()):
+            raise BrokerRejected(
+                f"{self.exchange.id} sizes market buys in the quote currency: use a limit order",
+                "market_buy_in_quote",
+            )
+        if how == "uta":
+            try:
+                unified = self.read("is_unified_enabled", self.exchange.is_unified_enabled)
+            except Exception as exc:
+                error = self._why(exc)
+            else:
+                # [unified margin, unified trade account]: ccxt sends marketUnit only on
+                # the second (UTA); the first is sized in quote like a classic account
+                if isinstance(unified, list) and len(unified) > 1 and unified[1] is True:
+                    return {"marketUnit": "baseCoin"}
+                error = ""
+            raise BrokerRejected(
+                f"{self.exchange.id}: a classic (non-unified) account reads a market buy's "
+                f"amount as quote to spend: use a limit order {error}".strip(),
+                "market_buy_in_quote",
+            )
+        if self.profile.exchange == "okx":
+            return {"tgtCcy": "base_ccy"}
+        return {}
+
+    def _tabled(self) -> bool:
+        return self.profile.exchange in PROFILES
 
     def _lookup(self, client_order_id: str, symbol: str | None) -> tuple[Order | None, str]:
         """``get_order``, its failure told as scrubbed text rather than raised."""
@@ -238,6 +321,9 @@ class CcxtBroker:
         except BadAnswer:
             order = None
         if order is not None and order.client_order_id == request.client_order_id:
+            problem = _differs(order, request)
+            if problem:
+                raise self._conflict(request, order, problem)
             return order
         return _as_request(broker_id, order, request)
 
@@ -250,18 +336,23 @@ class CcxtBroker:
         if code is None:
             self._event("outcome_unknown", client_order_id=request.client_order_id, reason=reason)
             raise SubmitOutcomeUnknown(reason)
-        duplicate = code == "duplicate_client_order_id" or (
-            code == "invalid_order" and self.profile.duplicate_is_invalid_order
+        proven = code == "duplicate_client_order_id" or any(
+            marker in str(exc) for marker in self.profile.duplicate_markers
         )
+        duplicate = proven or (code == "invalid_order" and self.profile.duplicate_is_invalid_order)
         if duplicate:
             found, failed = self._lookup(request.client_order_id, request.symbol)
-            if failed:
-                reason = f"{reason}; lookup failed: {failed}"
+            if failed or (found is None and proven):
+                # the id is in use: the order exists, the lookup does not see it yet
+                reason = f"{reason}; lookup failed: {failed or 'not found yet'}"
                 self._event(
                     "outcome_unknown", client_order_id=request.client_order_id, reason=reason
                 )
                 raise SubmitOutcomeUnknown(reason)
             if found is not None and found.status is not OrderStatus.REJECTED:
+                problem = _differs(found, request)
+                if problem:
+                    raise self._conflict(request, found, problem)
                 return found  # the first submit arrived: adopt it
         raise BrokerRejected(reason, code)
 
@@ -275,16 +366,29 @@ class CcxtBroker:
             known = symbol or self._symbols.get(client_order_id)
             for each in [known] if known else self.config.symbols:
                 raw = self._fetch_by_client_id(venue_id, each)
-                if raw is not None:
-                    return self._found(raw, client_order_id)
+                found = None if raw is None else self._found(raw, client_order_id, each)
+                if found is not None:
+                    return found
             return None
         raw = self._scan_for(venue_id, symbol)
-        return None if raw is None else self._found(raw, client_order_id)
+        return None if raw is None else self._found(raw, client_order_id, symbol)
 
-    def _found(self, raw: Any, client_order_id: str) -> Order:
-        """The order found by ``client_order_id`` (which it carries, whatever spelling
-        the exchange holds it in)."""
+    def _found(self, raw: Any, client_order_id: str, symbol: str | None) -> Order | None:
+        """The order found by ``client_order_id``, only when it carries that id (in the
+        exchange's spelling) and is of the symbol asked for: an exchange's filter is
+        not trusted to be one."""
         order = self._order(raw)
+        venue_id = self.profile.venue_id(client_order_id)
+        ours = isinstance(raw, dict) and raw.get("clientOrderId") in (venue_id, client_order_id)
+        if not ours or (symbol is not None and order.symbol != symbol):
+            logger.warning(
+                "{}: the lookup of {} answered another order ({} {})",
+                self.name,
+                client_order_id,
+                order.symbol,
+                order.broker_order_id,
+            )
+            return None
         self._symbols[client_order_id] = order.symbol
         if order.client_order_id == client_order_id:
             return order
@@ -330,7 +434,8 @@ class CcxtBroker:
         return self.get_order(client_order_id, symbol=order.symbol)
 
     def orders(self, *, open_only: bool = False) -> list[Order]:
-        """Open orders, and unless ``open_only`` the recent closed ones, of the symbols."""
+        """Open orders, and unless ``open_only`` the recent closed ones, of the symbols
+        (at most :data:`MAX_ORDERS` per listing: the exchange's newest)."""
         if open_only:
             methods = ["fetch_open_orders"]
         elif self.exchange.has.get("fetchOrders") is True:
@@ -340,7 +445,10 @@ class CcxtBroker:
         seen: dict[str, Order] = {}
         for method in methods:
             for symbol in self._symbols_to_ask():
-                raws = self.read(method, lambda m=method, s=symbol: getattr(self.exchange, m)(s))
+                raws = self.read(
+                    method,
+                    lambda m=method, s=symbol: getattr(self.exchange, m)(s, None, MAX_ORDERS),
+                )
                 for raw in _list(raws):
                     try:
                         order = self._order(raw)
@@ -362,31 +470,67 @@ class CcxtBroker:
         return list(dict.fromkeys(ids))[:limit]
 
     def fills(self, client_order_id: str | None = None) -> list[Fill]:
-        """Executions from ``fetch_my_trades``, oldest first, deduplicated by trade id."""
+        """Executions of the order (of every listed order with a fill when ``None``),
+        oldest first; each trade checked against its order (:mod:`.fills`)."""
         if client_order_id is not None:
             order = self.get_order(client_order_id)
-            if order is None:
-                return []
-            by_order = {order.broker_order_id: order.client_order_id}
-            symbols: list[str | None] = [order.symbol]
+            orders = [order] if order is not None else []
         else:
-            by_order = {o.broker_order_id: o.client_order_id for o in self.orders()}
-            symbols = list(self.config.symbols)
+            orders = [o for o in self.orders() if o.filled_quantity > 0]
         unique: dict[str, Fill] = {}
-        for symbol in symbols:
-            trades = self.read("fetch_my_trades", lambda s=symbol: self.exchange.fetch_my_trades(s))
-            for raw in _list(trades):
-                order_id = raw.get("order") if isinstance(raw, dict) else None
-                if client_order_id is not None and order_id not in by_order:
-                    continue
-                try:
-                    owner = by_order.get(order_id, str(order_id))
-                    fill = fill_from(raw, owner, self.config.quote_currency)
-                except BadAnswer as exc:
-                    logger.warning("{}: an unreadable trade skipped: {}", self.name, exc)
-                    continue
+        for order in orders:
+            for fill in self._fills_of(order):
                 unique.setdefault(fill.fill_id, fill)
         return sorted(unique.values(), key=lambda f: f.ts)
+
+    def _fills_of(self, order: Order) -> list[Fill]:
+        def fetch(symbol: str | None, since: int | None, limit: int | None, params: Any) -> Any:
+            return self.read(
+                "fetch_my_trades",
+                lambda: self.exchange.fetch_my_trades(symbol, since, limit, params),
+            )
+
+        try:
+            raws = trades_of(
+                order, self.profile.trade_paging, fetch, self.profile.trade_order_field
+            )
+        except FillsIncomplete as exc:
+            self._mismatch(order, "", str(exc))
+            raise
+        mine = [r for r in raws if r.get("order") == order.broker_order_id]
+        accepted: list[Fill] = []
+        booked = Decimal(0)
+        for raw in sorted(mine, key=_trade_time):
+            trade_id = str(raw.get("id"))[:64]
+            try:
+                fill = fill_from(raw, order.client_order_id, self.config.quote_currency, self.name)
+                gross = gross_amount(raw)
+            except BadAnswer as exc:
+                self._mismatch(order, trade_id, f"unreadable trade: {exc}")
+                continue
+            problem = disagreement(fill, gross, order, booked)
+            if problem:
+                self._mismatch(order, trade_id, problem)
+                continue
+            booked += gross
+            accepted.append(fill)
+        if booked < order.filled_quantity and order.terminal:
+            self._mismatch(
+                order, "", f"trades sum {booked}, less than its filled {order.filled_quantity}"
+            )
+        return accepted
+
+    def _mismatch(self, order: Order, trade_id: str, reason: str) -> None:
+        logger.warning("{}: {} trade {}: {}", self.name, order.client_order_id, trade_id, reason)
+        fields = {"trade_id": trade_id} if trade_id else {}
+        self._event(
+            "fill_mismatch",
+            severity="critical",
+            client_order_id=order.client_order_id,
+            broker_order_id=order.broker_order_id or "",
+            reason=self.scrub(reason),
+            **fields,
+        )
 
     # -- account ---------------------------------------------------------------------
 
@@ -409,7 +553,7 @@ class CcxtBroker:
             held = total.get(base)
             if held is None or quote != self.config.quote_currency:
                 continue
-            quantity = number(held, f"balance {base}")
+            quantity = signed(held, f"balance {base}")  # negative: a margin debt (short)
             if not quantity:
                 continue
             ticker = self.read("fetch_ticker", lambda s=symbol: self.exchange.fetch_ticker(s))
@@ -420,7 +564,7 @@ class CcxtBroker:
     def account(self) -> Account:
         """Cash in ``quote_currency`` plus the positions' value."""
         total = self._balance()
-        cash = number(total.get(self.config.quote_currency, 0), "balance cash")
+        cash = signed(total.get(self.config.quote_currency, 0), "balance cash")
         equity = cash + sum((p.market_value for p in self._positions(total)), Decimal(0))
         return Account(cash=cash, equity=equity, currency=self.config.quote_currency)
 
@@ -437,12 +581,33 @@ def _list(value: Any) -> list[Any]:
     return value
 
 
+def _trade_time(raw: Any) -> float:
+    stamp = raw.get("timestamp")
+    return float(stamp) if isinstance(stamp, int | float) and not isinstance(stamp, bool) else 0.0
+
+
 def _seconds(value: Any) -> float | None:
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         return None
     return seconds if 0 < seconds < 3600 else None
+
+
+def _differs(order: Order, request: OrderRequest) -> str:
+    """How ``order`` is not the one ``request`` asked for (``""``: it is)."""
+    if order.symbol != request.symbol:
+        return f"symbol {order.symbol}, not {request.symbol}"
+    if order.side != request.side:
+        return f"side {order.side}, not {request.side}"
+    if order.quantity != request.quantity:
+        return f"quantity {order.quantity}, not {request.quantity}"
+    limit, asked = order.limit_price, request.limit_price
+    if request.order_type is OrderType.LIMIT and limit is not None and asked is not None:
+        beyond = limit > asked if request.side is Side.BUY else limit < asked
+        if beyond:
+            return f"limit {limit}, beyond {asked}"
+    return ""
 
 
 def _as_request(broker_id: str, order: Order | None, request: OrderRequest) -> Order:

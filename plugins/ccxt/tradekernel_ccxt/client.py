@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 
 from .config import CcxtConfig
 
@@ -34,11 +34,11 @@ order may have been placed: the outcome is unknown and the order is looked up.""
 
 @frozen
 class Credentials:
-    """What ``ctx.secret`` returned for the configured variables."""
+    """What ``ctx.secret`` returned for the configured variables (never in its repr)."""
 
-    api_key: str | None = None
-    secret: str | None = None
-    password: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    secret: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
 
     def values(self) -> tuple[str, ...]:
         """The credential values that are set."""

@@ -48,6 +48,20 @@ class Profile:
     refusals: tuple[tuple[str, str], ...] = ()
     """Error texts that refuse an order for good though ccxt leaves them unclassified
     (``ExchangeError``), with the rejection code each becomes."""
+    trade_paging: str = "since"
+    """How an order's trades are read: ``order_id`` (by the order's id, Binance),
+    ``offset`` (the account's trades from the order's time, by offset, Kraken) or
+    ``since`` (the symbol's trades from the order's time, by time)."""
+    trade_order_field: str = ""
+    """For ``since`` paging: the raw field that narrows the trades to one order (OKX
+    ``ordId``, Bybit ``orderId``)."""
+    duplicate_markers: tuple[str, ...] = ()
+    """Error texts that prove the id is already in use at the exchange: a lookup that
+    then misses is an unknown outcome (the order exists), never a rejection."""
+    market_buy: str = "base"
+    """How a market buy's amount goes out: ``base`` (base-currency units), ``uta`` (base
+    units only on a unified account, with ``marketUnit=baseCoin``; a classic account
+    reads it as quote to spend: refused), ``refuse`` (the exchange wants quote units)."""
     duplicate_is_invalid_order: bool = False
     """The exchange refuses an id in use as a generic ``InvalidOrder`` (Binance -2010
     "Duplicate order sent.", Kraken's ``EOrder:`` errors): look the order up before
@@ -98,6 +112,8 @@ PROFILES: dict[str, Profile] = {
         36,
         reliable=True,
         duplicate_is_invalid_order=True,
+        trade_paging="order_id",
+        duplicate_markers=("Duplicate order sent",),
     ),
     # cl_ord_id: a UUID or free text of up to 18 characters (27 is too long: spelled
     # as a UUID); OpenOrders and ClosedOrders filter by it
@@ -113,9 +129,22 @@ PROFILES: dict[str, Profile] = {
         reliable=True,
         refusals=(('"EGeneral:Invalid arguments', "bad_request"), ('"EOrder:', "invalid_order")),
         duplicate_is_invalid_order=True,
+        trade_paging="offset",
+        duplicate_markers=("EOrder:Duplicate order",),
     ),
-    # clOrdId: up to 32 letters and digits (no '-')
-    "okx": Profile("okx", "clOrdId", "fetch_order", "clOrdId", "alnum", 32, reliable=True),
+    # clOrdId: up to 32 letters and digits (no '-'); an id in use: 51016 "Duplicated clOrdId"
+    "okx": Profile(
+        "okx",
+        "clOrdId",
+        "fetch_order",
+        "clOrdId",
+        "alnum",
+        32,
+        reliable=True,
+        duplicate_is_invalid_order=True,
+        duplicate_markers=("51016",),
+        trade_order_field="ordId",
+    ),
     # orderLinkId: up to 36 characters; realtime and history orders filter by it
     "bybit": Profile(
         "bybit",
@@ -126,6 +155,10 @@ PROFILES: dict[str, Profile] = {
         36,
         reliable=True,
         scan=("fetch_open_orders", "fetch_canceled_and_closed_orders"),
+        duplicate_is_invalid_order=True,
+        duplicate_markers=("110072",),  # "OrderLinkedID is duplicate"
+        trade_order_field="orderId",
+        market_buy="uta",
     ),
     # client_order_id passes through raw (the unified clientOrderId is dropped), but no
     # endpoint filters by it: found only by scanning recent orders
@@ -139,6 +172,7 @@ PROFILES: dict[str, Profile] = {
         reliable=False,
         scan=("fetch_orders",),
         server_filter=False,
+        market_buy="refuse",  # market buys are sized in quote (ccxt wants a price)
     ),
 }
 """The exchanges whose client-order-id handling was checked by request capture."""

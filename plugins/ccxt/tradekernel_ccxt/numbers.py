@@ -37,6 +37,15 @@ def number(value: Any, what: str, *, limit: Decimal = MAX_QUANTITY) -> Decimal:
     return result + ZERO  # -0 -> 0
 
 
+def signed(value: Any, what: str, *, limit: Decimal = MAX_QUANTITY) -> Decimal:
+    """A finite ``Decimal`` in ``-limit..limit`` (a fee rebate, a margin debt)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        return -number(-value, what, limit=limit)
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -number(value.strip()[1:], what, limit=limit)
+    return number(value, what, limit=limit)
+
+
 def optional(value: Any, what: str, *, limit: Decimal = MAX_QUANTITY) -> Decimal | None:
     """:func:`number`, with ``None`` passed through."""
     return None if value is None else number(value, what, limit=limit)
