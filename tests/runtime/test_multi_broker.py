@@ -31,6 +31,8 @@ class Faults:
         self.down: set[str] = set()
         self.lose: set[str] = set()
         self.brokers: dict[str, Flaky] = {}
+        self.calls: list[str] = []
+        """The instance name of every call made to a venue."""
 
     @hookimpl
     def register_brokers(self, register):
@@ -53,6 +55,7 @@ class Flaky:
         self.faults, self.name, self.paper = faults, name, paper
 
     def _up(self) -> None:
+        self.faults.calls.append(self.name)
         if self.name in self.faults.down:
             raise ConnectionError(f"{self.name} is down")
 

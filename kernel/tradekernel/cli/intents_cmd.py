@@ -196,12 +196,11 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
     from ..approval import ApprovalService
 
     with open_store(app) as store:
-        record = store.find(intent_id)
 
-        def broker() -> Any:  # the intent's own broker: its order constraints apply
+        def broker(name: str) -> Any:  # the intent's own broker: its order constraints apply
             default = app.settings().components.broker
-            if record is not None and record.broker != default and record.broker in _brokers(app):
-                return app.kernel().component("broker", record.broker)
+            if name != default and name in _brokers(app):
+                return app.kernel().component("broker", name)
             return app.kernel().component("broker")
 
         p = ApprovalService(store, app.settings(), broker=broker).preview(intent_id)

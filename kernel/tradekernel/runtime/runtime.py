@@ -95,7 +95,7 @@ class Runtime(Nodes):
             self.settings,
             emit=emit,
             clock=clock,
-            broker=lambda: kernel.component("broker"),
+            broker=self._broker_named,
         )
         self.ledger = TradeLedger()
         self._executors: dict[str, Executor] = {}
@@ -122,6 +122,11 @@ class Runtime(Nodes):
         self.cycles = 0
         self.exhausted = False
         self.feed_failure: Exception | None = None
+
+    def _broker_named(self, name: str) -> Any:
+        """Broker ``name`` (the default broker for a name this agent does not route to)."""
+        known = name in self.kernel.selected("broker")
+        return self.kernel.component("broker", name if known else self.broker_name)
 
     # -- lifecycle ---------------------------------------------------------------------
 
