@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from tradekernel.approval import derive_quantity
 from tradekernel.models import Decision, Intent
 from tradekernel.runtime import Runtime
+from tradekernel.testing import invoke
 
-from .test_multi_broker import CONFIG, ONE_ROUTE, Clock, Faults, agent, buys  # noqa: F401
 from .conftest import Scripted
+from .test_multi_broker import CONFIG, ONE_ROUTE, Clock, Faults, agent, buys  # noqa: F401
 
 
 def build(kernel_factory, text: str, script: list):
@@ -58,3 +60,92 @@ def test_the_approval_request_sizes_with_the_intents_own_broker(kernel_factory):
     quantity = derive_quantity(record, Decimal("0.001"), beta.order_constraints("AAA"))
     assert record.broker == "beta"
     assert Decimal(pending.fields["estimated_notional"]) == quantity * record.ref_price
+
+
+def test_control_broker_disable_is_refused_without_a_brokers_list(kernel_factory):
+    text = two().replace('brokers = ["alpha", "beta"]', 'broker = "alpha"')
+    text = text[: text.index("[routing]")]
+    build(kernel_factory, text, [])
+    path = kernel_factory.directory / "plugins.toml"
+    result = invoke(["--config", str(path), "control", "broker", "disable", "alpha"])
+    assert result.exit_code == 2
+    assert "[components] brokers is not set" in result.stderr
+    assert "trading-state halted" in result.stderr
+    status = invoke(["--config", str(path), "control", "status", "--json"])
+    assert "broker_disabled" not in status.stdout
+
+
+DEGRADED = """
+[kernel]
+state_dir = "{{state_dir}}"
+approval_mode = "auto"
+
+[components]
+broker = "paper"
+market_data = "synthetic"
+strategist = "scripted"
+guards = ["symbols"]
+metrics_sinks = []
+notifiers = []
+
+[runtime]
+watchlist = ["AAA"]
+node_backoff = "0s"
+skill_timeout = "0s"
+
+[market_data.synthetic]
+symbols = ["AAA"]
+seed = 7
+bars = 60
+
+[guard.symbols]
+use = "{use}"
+{body}
+"""
+
+
+@pytest.mark.parametrize(
+    ("use", "body", "required"),
+    [
+        ("allowlist", 'symbols = ["AAA"]', False),
+        ("max_order_notional", "limit = 1000000", True),
+    ],
+)
+def test_degrade_requires_the_allowlist_by_the_component_an_instance_uses(
+    kernel_factory, use, body, required
+):
+    text = DEGRADED.format(use=use, body=body)
+    if required:  # an instance NAMED allowlist that is another guard does not count
+        text = text.replace('"symbols"]', '"allowlist"]').replace(
+            "[guard.symbols]", "[guard.allowlist]"
+        )
+    scripted = Scripted()
+    scripted.script = [orders("AAA", quantity=4)]
+    kernel, rec = kernel_factory.build(
+        text.replace("{{", "{").replace("}}", "}"), plugins=((scripted, "scripted"),)
+    )
+    with Runtime(kernel, clock=Clock()) as runtime:
+        runtime.start()
+        runtime.control.enter_degrade(reason="test")
+        state = runtime.run_cycle()
+    codes = {e.fields["code"] for e in rec.of("risk", "verdict")}
+    assert state.degraded
+    assert ("degrade_allowlist_required" in codes) is required
+    assert bool(state.blocked) is required
+
+
+def orders(symbol: str, side: str = "buy", quantity: int = 1):
+    def make(inputs) -> Decision:
+        return Decision(
+            intents=[
+                Intent.create(
+                    symbol=symbol,
+                    side=side,
+                    quantity=quantity,
+                    strategist="scripted",
+                    as_of=inputs.as_of,
+                )
+            ]
+        )
+
+    return make

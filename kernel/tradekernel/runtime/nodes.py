@@ -403,6 +403,12 @@ class Nodes:
             **extra,
         )
 
+    @property
+    def _allowlisted(self) -> bool:
+        """Whether a selected guard (by the component it uses) is the allowlist."""
+        use = self.settings.component_use
+        return any(use("guard", n) == "allowlist" for n in self.settings.components.guards)
+
     def _node_guard(self, state: CycleState) -> None:
         guards = self.kernel.components("guard")
         self.ledger.roll(state.as_of, state.account, state.positions)
@@ -427,7 +433,7 @@ class Nodes:
             context = self._guard_context(state, intent, committed, record.broker)
             result = evaluate(guards, intent, context)
             verdicts = list(result.verdicts)
-            if state.degraded and "allowlist" not in self.settings.components.guards:
+            if state.degraded and not self._allowlisted:
                 verdicts.append(
                     GuardVerdict.denied(
                         "degrade",
