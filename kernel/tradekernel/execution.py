@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from .approval import derive_quantity
 from .components import BrokerRejected
@@ -70,6 +70,9 @@ class ExecutionResult:
     client_order_id: str
     broker_order_id: str | None = None
     reason: str = ""
+    answered: bool = True
+    """``False``: the submit raised (its answer was lost), whatever the lookup after it
+    found: a bad outcome for the broker's health."""
 
 
 class _NotSent(Exception):
@@ -310,7 +313,7 @@ class Executor:
         except Exception as exc:  # SubmitOutcomeUnknown, timeouts, anything: outcome unknown
             self._emit("unknown_outcome", record, reason=type(exc).__name__)
             result, _ = self._resolve(record, actor)
-            return result
+            return evolve(result, answered=False)
         self._point("after_submit", intent_id)
         return self._submitted(record, order, actor)
 

@@ -523,8 +523,9 @@ def test_health_counts_errors_unknown_outcomes_and_slow_answers(tmp_path):
         control = Control(store, RuntimeSettings(), clock=clock)
         health = BrokerHealth("alpha", control, routing, lambda *a, **k: events.append((a, k)))
         health.record(True, latency_s=5.0)  # slow: a bad outcome
-        health.record(True, latency_s=0.1)  # a good answer resets the count
+        clock.now += timedelta(seconds=float(routing.window) + 1)  # out of the window
         health.record(False, what="unknown_outcome")
+        health.record(True, latency_s=0.1)  # a good answer does not wipe it out
         assert health.state == "closed"
         with pytest.raises(ConnectionError):
             health.timed(lambda: (_ for _ in ()).throw(ConnectionError("down")), "lookup")

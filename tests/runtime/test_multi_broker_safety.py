@@ -149,3 +149,32 @@ def orders(symbol: str, side: str = "buy", quantity: int = 1):
         )
 
     return make
+
+
+def test_submits_timing_out_make_a_broker_unhealthy_though_its_reads_answer(
+    kernel_factory, monkeypatch
+):
+    """Default thresholds: every submit to alpha is taken but its answer is lost, while
+    its account reads (two a cycle) and lookups answer."""
+    from tradekernel.components import SubmitOutcomeUnknown
+
+    from .test_multi_broker import Flaky
+
+    def submit(self, request):
+        order = self.paper.submit(request)
+        if self.name == "alpha":
+            raise SubmitOutcomeUnknown("read timeout")
+        return order
+
+    monkeypatch.setattr(Flaky, "submit", submit)
+    text = two().replace("failures = 1\n", "")
+    kernel, rec, _ = build(kernel_factory, text, [buys("AAA") for _ in range(6)])
+    routed = []
+    with Runtime(kernel, clock=Clock()) as runtime:
+        runtime.start()
+        for _ in range(6):
+            state = runtime.run_cycle()
+            routed += [runtime.store.get(i).broker for i in state.proposed]
+    assert routed == ["alpha"] * 3 + ["beta"] * 3
+    (unhealthy,) = rec.of("routing", "unhealthy")
+    assert unhealthy.fields["broker"] == "alpha" and "unknown_outcome" in unhealthy.fields["reason"]

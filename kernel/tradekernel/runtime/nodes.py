@@ -573,7 +573,7 @@ class Nodes:
                 continue
             if self.router is not None and record.broker in self.router.health:
                 self.router.health[record.broker].record(
-                    result.outcome != "unknown", time.perf_counter() - started, "unknown_outcome"
+                    result.answered, time.perf_counter() - started, "unknown_outcome"
                 )
             if result.outcome == "submitted":
                 self._fills_due.add(record.intent.id)
