@@ -275,10 +275,12 @@ class GuardContext:
     quote: Quote | None
     """The latest quote of the intent's symbol, when there is one."""
     positions: Mapping[str, Position]
-    """The positions by symbol, including what the cycle's earlier intents committed."""
+    """The positions by symbol, including what the cycle's earlier intents committed:
+    with several brokers, those at the broker the intent is routed to (what the order
+    can reduce there; see ``other_positions``)."""
     account: Account | None
     """The account snapshot, when the broker gave one: with several brokers, that of
-    the broker the intent is routed to (``positions`` are across every broker)."""
+    the broker the intent is routed to."""
     orders_today: int = 0
     """Orders sent today (UTC day of ``as_of``), including earlier intents of the cycle."""
     recent_order_times: Sequence[datetime] = ()
@@ -299,6 +301,9 @@ class GuardContext:
     """Anything else a runtime passes; empty in the kernel's own runtime."""
     broker: str | None = None
     """The broker the intent is routed to (its name in ``[components]``)."""
+    other_positions: Sequence[Position] = ()
+    """With several brokers, the positions held at every other broker (a symbol held at
+    two is two entries): what gross exposure limits add to ``positions``."""
 
 
 @runtime_checkable

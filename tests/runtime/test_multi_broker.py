@@ -572,7 +572,8 @@ class Spy:
     def check(self, intent, ctx):
         from tradekernel.models import GuardVerdict
 
-        self.seen.append((intent.symbol, ctx.broker, ctx.account, dict(ctx.positions)))
+        others = {p.symbol for p in ctx.other_positions}
+        self.seen.append((intent.symbol, ctx.broker, ctx.account, dict(ctx.positions), others))
         return GuardVerdict.allowed("spy")
 
     @hookimpl
@@ -580,7 +581,7 @@ class Spy:
         register("spy", lambda config, ctx: self)
 
 
-def test_guards_see_the_intents_broker_its_account_and_every_position(kernel_factory):
+def test_guards_see_the_intents_broker_its_account_and_positions(kernel_factory):
     faults, scripted, spy = Faults(), Scripted(), Spy()
     scripted.script = [buys("AAA"), buys("BBB"), buys("AAA", "BBB")]
     text = CONFIG.format(
@@ -594,10 +595,11 @@ def test_guards_see_the_intents_broker_its_account_and_every_position(kernel_fac
         runtime.start()
         for _ in range(4):
             runtime.run_cycle()
-    last = {symbol: (broker, account, held) for symbol, broker, account, held in spy.seen}
+    last = {symbol: seen for symbol, *seen in spy.seen}
     assert last["AAA"][0] == "alpha" and last["AAA"][1].cash > 90000
     assert last["BBB"][0] == "beta" and last["BBB"][1].cash <= 5000
-    assert {"AAA", "BBB"} <= set(last["BBB"][2])  # positions across both brokers
+    assert set(last["BBB"][2]) == {"BBB"}  # the positions at its own broker
+    assert last["BBB"][3] == {"AAA"}  # and those at the others, for gross limits
 
 
 def test_every_change_of_a_routes_choice_is_one_event(tmp_path):

@@ -4,12 +4,14 @@ would strand an order (on two instances of the paper broker behind test faults).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from tradekernel.approval import derive_quantity
 from tradekernel.models import Decision, Intent
 from tradekernel.runtime import Runtime
+from tradekernel.store import IntentState
 from tradekernel.testing import invoke
 
 from .conftest import Scripted
@@ -178,3 +180,75 @@ def test_submits_timing_out_make_a_broker_unhealthy_though_its_reads_answer(
     assert routed == ["alpha"] * 3 + ["beta"] * 3
     (unhealthy,) = rec.of("routing", "unhealthy")
     assert unhealthy.fields["broker"] == "alpha" and "unknown_outcome" in unhealthy.fields["reason"]
+
+
+GUARDS = """
+[guard.max_position]
+max_quantity = 5
+
+[guard.max_gross_exposure]
+limit = 100000
+"""
+
+
+def reducing_agent(kernel_factory, script):
+    """alpha then beta for every symbol; position guards; beta allows shorts."""
+    text = two().replace("guards = []", 'guards = ["max_position", "max_gross_exposure"]')
+    text = text.replace('db = "beta.db"', 'db = "beta.db"\nallow_short = true') + GUARDS
+    return build(kernel_factory, text, script)
+
+
+def test_a_sell_goes_to_the_broker_holding_the_position_or_is_held(kernel_factory):
+    """alpha holds 5 AAA and goes down; a sell in trading state reducing is held for
+    alpha (never sent to beta, where it would open a short), and runs there once alpha
+    is back."""
+    hold = Decision.hold("wait")
+    kernel, rec, faults = reducing_agent(
+        kernel_factory, [orders("AAA", "buy", 5), hold, hold, orders("AAA", "sell", 5), hold]
+    )
+    clock = Clock()
+    with Runtime(kernel, clock=clock) as runtime:
+        runtime.start()
+        runtime.run_cycle()
+        runtime.run_cycle()
+        assert faults.brokers["alpha"].paper.positions()[0].quantity == 5
+        faults.down.add("alpha")
+        runtime.run_cycle()  # alpha's account read fails: unhealthy
+        runtime.store.set_control("trading_state", "reducing", actor="ops", reason="de-risk")
+        (sell,) = runtime.run_cycle().proposed
+        record = runtime.store.get(sell)
+        assert record.broker == "alpha" and record.state is IntentState.APPROVED
+        held = [e for e in rec.of("routing", "held") if e.fields.get("intent_id") == sell]
+        assert held and held[0].fields["reason"].startswith("broker_unavailable")
+        runtime.run_cycle()
+        assert not faults.brokers["beta"].paper.positions()
+        faults.down.clear()
+        clock.now += timedelta(hours=2)  # alpha's cooldown passes: probed, healthy again
+        runtime.run_cycle()
+        runtime.run_cycle()
+        assert runtime.store.get(sell).state is IntentState.SUBMITTED
+    assert not faults.brokers["alpha"].paper.positions()
+    assert not faults.brokers["beta"].paper.positions()
+
+
+def test_guards_judge_reducing_by_the_intents_own_broker(kernel_factory):
+    """alpha holds 5 AAA: a sell of AAA reduces at alpha, not at beta (where it would
+    open a short), and beta's guards see alpha's position for gross limits."""
+    kernel, _, _ = reducing_agent(kernel_factory, [orders("AAA", "buy", 5)])
+    with Runtime(kernel, clock=Clock()) as runtime:
+        runtime.start()
+        runtime.run_cycle()
+        runtime.run_cycle()
+        intent = Intent.create(symbol="AAA", side="sell", quantity=5, strategist="scripted")
+        from tradekernel.runtime.ledger import Commitments
+        from tradekernel.runtime.state import CycleState
+
+        state = CycleState(cycle_id="c", mode="paper", mode_source="test")
+        state.account, state.positions = runtime.account_view()
+        at_alpha = runtime._guard_context(state, intent, Commitments(), "alpha")
+        at_beta = runtime._guard_context(state, intent, Commitments(), "beta")
+    from tradekernel.risk import reduces_position
+
+    assert reduces_position(intent, at_alpha.positions)
+    assert not reduces_position(intent, at_beta.positions)
+    assert [p.symbol for p in at_beta.other_positions] == ["AAA"]
