@@ -252,3 +252,49 @@ def test_guards_judge_reducing_by_the_intents_own_broker(kernel_factory):
     assert reduces_position(intent, at_alpha.positions)
     assert not reduces_position(intent, at_beta.positions)
     assert [p.symbol for p in at_beta.other_positions] == ["AAA"]
+
+
+def test_a_disabled_broker_is_not_contacted_at_start_even_when_down(kernel_factory):
+    kernel, _, faults = build(kernel_factory, two(), [buys("AAA")])
+    path = kernel_factory.directory / "plugins.toml"
+    disable = ["--config", str(path), "control", "broker", "disable", "alpha", "--by", "ops"]
+    assert invoke(disable).exit_code == 0
+    faults.down.add("alpha")
+    with Runtime(kernel, clock=Clock()) as runtime:
+        runtime.start()
+        state = runtime.run_cycle()
+        assert runtime.store.get(state.submitted[0]).broker == "beta"
+    assert "alpha" not in faults.calls and "beta" in faults.calls
+
+
+def test_a_broker_down_at_start_starts_unhealthy_and_is_checked_when_it_answers(
+    kernel_factory,
+):
+    kernel, rec, faults = build(kernel_factory, two(), [buys("AAA") for _ in range(3)])
+    faults.down.add("alpha")
+    clock = Clock()
+    with Runtime(kernel, clock=clock) as runtime:
+        runtime.start()  # beta alone answers: the agent starts
+        assert runtime.router.unchecked == {"alpha"}
+        (unhealthy,) = [e for e in rec.of("routing", "unhealthy") if "deferred" in str(e.fields)]
+        assert unhealthy.fields["broker"] == "alpha" and unhealthy.severity == "error"
+        first = runtime.run_cycle()
+        assert runtime.store.get(first.submitted[0]).broker == "beta"
+        calls = len(faults.calls)
+        faults.down.clear()
+        clock.now += timedelta(hours=2)  # past its cooldown: probed, then checked
+        runtime.run_cycle()  # alpha answers: its start checks run, then it takes its route
+        assert not runtime.router.unchecked
+        assert "alpha" in faults.calls[calls:]
+        third = runtime.run_cycle()
+        assert runtime.store.get(third.submitted[0]).broker == "alpha"
+        assert rec.of("routing", "failback")
+
+
+def test_the_only_broker_must_answer_at_start(kernel_factory):
+    text = two().replace('brokers = ["alpha", "beta"]', 'broker = "alpha"')
+    text = text[: text.index("[routing]")]
+    kernel, _, faults = build(kernel_factory, text, [])
+    faults.down.add("alpha")
+    with Runtime(kernel, clock=Clock()) as runtime, pytest.raises(ConnectionError):
+        runtime.start()

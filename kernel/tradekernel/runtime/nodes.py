@@ -22,7 +22,7 @@ from loguru import logger
 from ..approval import ApprovalService
 from ..components import DEFAULT_ORDER_CONSTRAINTS, GuardContext, SkillRequest, StrategyInput
 from ..constraints import broker_constraints, fit
-from ..errors import ConfigError, RefusedError
+from ..errors import ConfigError, RefusedError, TradekernelError
 from ..execution import Executor
 from ..kernel import Kernel
 from ..models import Decision, GuardVerdict, Intent, Side, SkillResult
@@ -37,6 +37,8 @@ from .routing import Router, aggregate, route_for
 from .state import CycleState
 
 OPEN_ORDER_STATES = ("working", "partial_fill", None)
+ACCOUNT_SKILL = "account.positions"
+"""The built-in skill of the default broker's account; several brokers: the view's."""
 
 
 class Nodes:
@@ -171,7 +173,11 @@ class Nodes:
             )
             return
         request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
-        results = self._call_skills(self.kernel.selected("skill"), request)
+        skills = self.kernel.selected("skill")
+        view = self.router is not None and ACCOUNT_SKILL in skills
+        if view:  # it asks the default broker only, disabled or not: the view replaces it
+            skills = [n for n in skills if n != ACCOUNT_SKILL]
+        results = self._call_skills(skills, request)
         state.skill_results = self._screen_market_data(results, state.as_of)
         trace = self._trace and self.kernel.wants_event("hydrate", "skill", "info")
         for name, result in state.skill_results.items():
@@ -195,12 +201,18 @@ class Nodes:
         bars = state.skill_results.get("market.bars")
         if bars is not None and bars.ok:
             state.bars = dict(bars.data or {})
-        account = state.skill_results.get("account.positions")
+        account = state.skill_results.get(ACCOUNT_SKILL)
         if account is not None and account.ok:
             state.positions = dict(account.data["positions"])
             state.account = account.data["account"]
         if self.router is not None:  # every broker's account, not the skill's one
             state.account, state.positions = self.account_view()
+            if view:
+                state.skill_results[ACCOUNT_SKILL] = SkillResult(
+                    name=ACCOUNT_SKILL,
+                    ok=True,
+                    data={"account": state.account, "positions": dict(state.positions)},
+                )
         for name in self.settings.components.required_skills:
             result = state.skill_results.get(name)
             if result is None or not result.ok:
@@ -758,11 +770,12 @@ class Nodes:
 
     def account_view(self) -> tuple[Any, dict[str, Any]]:
         """The account view across brokers (:func:`aggregate`); a broker unavailable or
-        failing now counts with its last known account and positions."""
+        failing now counts with its last known account and positions (one that never
+        answered, not at all)."""
         router = self.router
         assert router is not None
         for name in router.names:
-            if router.available.get(name) or name not in self._accounts:
+            if router.available.get(name):
                 broker = self.kernel.component("broker", name)
                 try:
                     self._accounts[name] = router.health[name].timed(
@@ -771,6 +784,8 @@ class Nodes:
                 except Exception:
                     if name not in self._accounts:
                         raise
+        if not self._accounts:
+            raise TradekernelError("no broker has answered yet: no account to show")
         accounts = {n: a for n, (a, _) in self._accounts.items()}
         positions = {n: p for n, (_, p) in self._accounts.items()}
         return aggregate(accounts, positions, self.settings.routing, self.broker_name)

@@ -153,6 +153,8 @@ class Router:
         self._emit = emit
         self.health = {n: BrokerHealth(n, control, routing, emit) for n in self.names}
         self.available: dict[str, bool] = dict.fromkeys(self.names, True)
+        self.unchecked: set[str] = set()
+        """Brokers whose start checks wait for their first answer (unavailable)."""
         self._chosen: dict[int, str | None] = {}
         self._current: dict[int, str | None] = {}
         """Each route's broker as last chosen (``None``: held)."""
@@ -167,7 +169,7 @@ class Router:
             if health.state != "closed" and health.breaker.allow():  # open -> half-open
                 with contextlib.suppress(Exception):  # counted: open again for a cooldown
                     health.timed(self.broker(name).account, "probe")
-            self.available[name] = health.state == "closed"
+            self.available[name] = health.state == "closed" and name not in self.unchecked
         self._chosen = {}
         return dict(self.available)
 
@@ -208,7 +210,11 @@ class Router:
         health = self.health.get(name)
         if health is None:
             return "not_configured"
-        return "disabled" if health.disabled is not None else f"unhealthy ({health.state})"
+        if health.disabled is not None:
+            return "disabled"
+        if name in self.unchecked:
+            return "not answered since start"
+        return f"unhealthy ({health.state})"
 
 
 def route_label(route: Route | None) -> str:

@@ -29,7 +29,7 @@ from .ledger import TradeLedger
 from .mode import ResolvedMode, resolve_mode
 from .nodes import OPEN_ORDER_STATES, Nodes
 from .plan import PLAN, NodeSpec
-from .routing import Router
+from .routing import Router, aggregate
 from .stage import check_stage, current_digest
 from .state import CycleState
 
@@ -167,17 +167,20 @@ class Runtime(Nodes):
                 broker=self.broker_name,
                 strategist=self.settings.components.strategist,
             )
-            for name in self.kernel.selected("broker"):
-                self._refuse_unknown_broker_orders(name)
-            if self.router is not None:  # currencies that cannot be added stop it here
-                self.account_view()
+            if self.router is None:
+                self._refuse_unknown_broker_orders(self.broker_name)
+            else:  # a disabled broker is not asked; one that does not answer waits
+                self.router.begin_cycle()
+                for name in self.router.names:
+                    if self.router.available[name]:
+                        self._start_broker(name)
+                    else:
+                        self.router.unchecked.add(name)
             self._cancel_leftover_proposals()
             results = []
-            if self.router is not None:
-                self.router.begin_cycle()
             if self.mode != "shadow":
                 for name in self.kernel.selected("broker"):
-                    # a disabled or unhealthy broker's intents wait until it is back
+                    # a disabled, unhealthy or unchecked broker's intents wait for it
                     if self.router is None or self.router.available[name]:
                         results += self.executor_for(name).reconcile()
             # orders found done by a reconcile (this one or `intents reconcile`) or answered
@@ -197,6 +200,55 @@ class Runtime(Nodes):
             self.ledger.seed(sent)
             self.store.write_anchor()
         return results
+
+    def _start_broker(self, name: str) -> bool:
+        """A broker's start checks (several brokers): orders the store does not know
+        (:meth:`_refuse_unknown_broker_orders`), its account and positions, and its
+        account currency against the others'. Their refusals stop the agent; a broker
+        that does not answer is left *unchecked* (unavailable, its intents held, checked
+        again each cycle: :meth:`_check_deferred`) unless it is the only one. Returns
+        whether it answered."""
+        router = self.router
+        assert router is not None
+        broker = self.kernel.component("broker", name)
+        try:
+            self._refuse_unknown_broker_orders(name)
+            self._accounts[name] = (broker.account(), list(broker.positions()))
+        except TradekernelError:
+            raise
+        except Exception as exc:
+            if len(router.names) == 1:
+                raise
+            router.unchecked.add(name)
+            router.available[name] = False
+            router.health[name].record(False, what=f"start: {type(exc).__name__}")
+            self.kernel.emit(
+                "routing",
+                "unhealthy",
+                severity="error",
+                broker=name,
+                reason=f"start checks deferred: {type(exc).__name__}: {exc}",
+            )
+            return False
+        accounts = {n: a for n, (a, _) in self._accounts.items()}
+        aggregate(accounts, {}, self.settings.routing, self.broker_name)  # currencies
+        router.unchecked.discard(name)
+        return True
+
+    def _check_deferred(self) -> None:
+        """Run the start checks of brokers that did not answer at start, now that they
+        may (not disabled, not unhealthy); one that passes is reconciled and takes its
+        part from this cycle on."""
+        router = self.router
+        assert router is not None
+        for name in sorted(router.unchecked):
+            health = router.health[name]
+            if health.disabled is not None or health.state != "closed":
+                continue
+            if self._start_broker(name):
+                router.available[name] = True
+                if self.mode != "shadow":
+                    self.executor_for(name).reconcile()
 
     def _check_broker_mode(self, name: str) -> None:
         """Refuse a paper-only broker in live mode and a real-money one in paper mode."""
@@ -328,6 +380,8 @@ class Runtime(Nodes):
             self.control.refresh()
             if self.router is not None:
                 self.router.begin_cycle()
+                if self.router.unchecked:
+                    self._check_deferred()
             self._follow_operator_mode()
             self._follow_stage()
             if self.control.paused:
