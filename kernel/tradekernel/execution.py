@@ -553,3 +553,33 @@ class Executor:
                 )
             )
         return results
+
+
+def reconcile_brokers(
+    kernel: Any, store: Store, *, actor: str = "reconcile", emit: Callable[..., Any] | None = None
+) -> tuple[list[ReconcileResult], list[str]]:
+    """Reconcile every configured broker on its own executor (``intents reconcile``,
+    ``ops batch``): each resolves only the intents claimed on it. A broker the operator
+    disabled is sent nothing, a resubmit included: it is skipped. Returns the results
+    and the names of the brokers skipped."""
+    from .runtime.routing import DISABLED_KEY
+
+    sel = kernel.settings.components
+    names = list(sel.brokers) or [sel.broker]
+    results: list[ReconcileResult] = []
+    skipped = []
+    for name in names:
+        if sel.brokers and store.get_control(DISABLED_KEY + name, None):
+            skipped.append(name)
+            continue
+        broker = kernel.component("broker") if name == sel.broker else None
+        executor = Executor(
+            store,
+            broker or kernel.component("broker", name),
+            broker_name=name,
+            settings=kernel.settings,
+            emit=emit or kernel.emit,
+            peers=frozenset(names) - {name},
+        )
+        results += executor.reconcile(actor=actor)
+    return results, skipped

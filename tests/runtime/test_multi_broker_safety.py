@@ -4,6 +4,7 @@ would strand an order (on two instances of the paper broker behind test faults).
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -298,3 +299,39 @@ def test_the_only_broker_must_answer_at_start(kernel_factory):
     faults.down.add("alpha")
     with Runtime(kernel, clock=Clock()) as runtime, pytest.raises(ConnectionError):
         runtime.start()
+
+
+class Crash(BaseException):
+    """Stops the process between the claim and the submit."""
+
+
+def test_ops_batch_reconciles_each_broker_and_skips_a_disabled_one(kernel_factory):
+    routing = 'routes = [{symbols = ["AAA"], broker = "beta"}]\ndefault = "alpha"'
+    text = two(routing).replace('use = "flaky"', 'use = "paper"')
+    kernel, _, _ = build(kernel_factory, text, [orders("AAA")])
+
+    def crash(point, intent_id):
+        if point == "before_submit":
+            raise Crash(intent_id)
+
+    with pytest.raises(Crash) as crashed, Runtime(kernel, clock=Clock()) as runtime:
+        runtime.start()
+        runtime.executor_for("beta").checkpoint = crash
+        runtime.run_cycle()
+    kernel.close()
+    (intent_id,) = crashed.value.args
+    cli = kernel_factory.write_config(
+        text.replace('strategist = "scripted"', 'strategist = "hold"'), name="cli.toml"
+    )
+    base = ["--config", str(cli)]
+    assert invoke([*base, "control", "broker", "disable", "beta"]).exit_code == 0
+    invoke([*base, "ops", "batch"])
+    shown = json.loads(invoke([*base, "intents", "show", intent_id, "--json"]).stdout)["intent"]
+    assert shown["state"] == "executing"  # beta is disabled: nothing was sent to it
+    assert invoke([*base, "control", "broker", "enable", "beta"]).exit_code == 0
+    invoke([*base, "ops", "batch"])
+    shown = json.loads(invoke([*base, "intents", "show", intent_id, "--json"]).stdout)["intent"]
+    # looked up and resubmitted on beta (its own broker; the paper venue of this process
+    # has no price for it, so it refuses): no longer waiting
+    assert shown["broker"] == "beta" and shown["state"] != "executing"
+    assert "broker_mismatch" not in (shown["reason"] or "")

@@ -300,16 +300,15 @@ def _executor(app: AppContext, store: Any, name: str | None = None) -> Any:
 @pass_app
 def reconcile(app: AppContext, as_json: bool) -> None:
     """Resolve intents stuck in executing by asking the broker (never resubmits blindly)."""
+    from ..execution import reconcile_brokers
     from ..files import RUN_LOCK, exclusive
-    from ..runtime.routing import DISABLED_KEY
     from ..serde import unstructure
 
     # A running agent owns its executing intents and reconciles them at its own start.
     lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
     with lock, open_store(app, wired=True) as store:
         # a disabled broker is sent nothing, a resubmit included: its intents wait for it
-        names = [n for n in _brokers(app) if not store.get_control(DISABLED_KEY + n, None)]
-        results = [r for name in names for r in _executor(app, store, name).reconcile()]
+        results, _ = reconcile_brokers(app.kernel(), store, emit=safe_emit(app))
     if as_json:
         echo_json([unstructure(r) for r in results])
         return
