@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from tradekernel.approval import derive_quantity
+from tradekernel.errors import ConfigError
 from tradekernel.models import Decision, Intent
 from tradekernel.runtime import Runtime
 from tradekernel.store import IntentState
@@ -335,3 +336,47 @@ def test_ops_batch_reconciles_each_broker_and_skips_a_disabled_one(kernel_factor
     # has no price for it, so it refuses): no longer waiting
     assert shown["broker"] == "beta" and shown["state"] != "executing"
     assert "broker_mismatch" not in (shown["reason"] or "")
+
+
+def limit_buy(symbol: str, price: str):
+    def make(inputs) -> Decision:
+        return Decision(
+            intents=[
+                Intent.create(
+                    symbol=symbol,
+                    side="buy",
+                    quantity=1,
+                    order_type="limit",
+                    limit_price=Decimal(price),
+                    strategist="scripted",
+                    as_of=inputs.as_of,
+                )
+            ]
+        )
+
+    return make
+
+
+@pytest.mark.parametrize("approval", ["auto", "manual"])
+def test_start_refuses_a_config_that_drops_a_broker_holding_intents(kernel_factory, approval):
+    """beta holds an open order (auto) or a pending intent (manual): renaming it gamma
+    is refused at start, naming beta and the intent; `intents` still shows it."""
+    routing = 'routes = [{symbols = ["*"], broker = "beta"}]\ndefault = "alpha"'
+    text = two(routing).replace('approval_mode = "auto"', f'approval_mode = "{approval}"')
+    kernel, _, _ = build(kernel_factory, text, [limit_buy("AAA", "1.00")])
+    with Runtime(kernel, clock=Clock()) as runtime:
+        runtime.start()
+        (intent_id,) = runtime.run_cycle().proposed
+    kernel.close()
+    renamed = text.replace('brokers = ["alpha", "beta"]', 'brokers = ["alpha", "gamma"]').replace(
+        'broker = "beta"', 'broker = "gamma"'
+    )
+    kernel, rec, faults = build(kernel_factory, renamed, [])
+    with Runtime(kernel, clock=Clock()) as runtime, pytest.raises(ConfigError) as refused:
+        runtime.start()
+    assert "broker beta is no longer configured" in str(refused.value)
+    assert intent_id in str(refused.value)
+    assert not faults.calls and not rec.of("executor", "conflict")  # nothing was asked
+    path = kernel_factory.directory / "plugins.toml"
+    listed = invoke(["--config", str(path), "intents", "list", "--broker", "beta", "--json"])
+    assert [i["id"] for i in json.loads(listed.stdout)["intents"]] == [intent_id]

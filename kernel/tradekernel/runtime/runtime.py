@@ -159,6 +159,7 @@ class Runtime(Nodes):
             self.kernel.components("skill")
             for name in self.kernel.selected("broker"):
                 self._check_broker_mode(name)
+            self._refuse_stranded_intents()
             self.kernel.emit(
                 "commander",
                 "mode",
@@ -200,6 +201,33 @@ class Runtime(Nodes):
             self.ledger.seed(sent)
             self.store.write_anchor()
         return results
+
+    def _refuse_stranded_intents(self) -> None:
+        """Refuse to start (:class:`ConfigError`, exit 2) when a broker no longer
+        configured holds intents not done with it: approved or waiting for approval,
+        claimed (``executing``), or sent with the order still open. Nothing could look
+        them up, send or watch them; an open order would look unknown to the default
+        broker (a false conflict and a halt)."""
+        names = set(self.kernel.selected("broker"))
+        stranded: dict[str, list[str]] = {}
+        for state in (IntentState.PENDING_APPROVAL, IntentState.APPROVED, IntentState.EXECUTING):
+            for r in self.store.list_intents(state=state):
+                if r.broker and r.broker not in names:
+                    stranded.setdefault(r.broker, []).append(f"{r.id} ({state.value})")
+        for r in self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True):
+            if r.broker and r.broker not in names:
+                stranded.setdefault(r.broker, []).append(f"{r.id} (order open)")
+        if not stranded:
+            return
+        name, held = sorted(stranded.items())[0]
+        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        key = "brokers" if self.settings.components.brokers else "broker"
+        raise ConfigError(
+            f"{self.settings.where('components', key)}: broker {name} is no longer "
+            f"configured but holds intents not done with it: {shown}; configure it again "
+            f"until they are resolved (`tradekernel intents list --broker {name}`), nothing "
+            "was sent"
+        )
 
     def _start_broker(self, name: str) -> bool:
         """A broker's start checks (several brokers): orders the store does not know
