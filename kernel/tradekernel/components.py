@@ -123,7 +123,12 @@ class Broker(Protocol):
     ``limit`` client order ids starting with ``prefix`` that the broker holds orders for
     (any status), newest first. The runtime asks it at every start and refuses to adopt
     a store that does not know one of them (the state was lost together with its anchor,
-    or replaced by an older copy). A broker without it is not asked."""
+    or replaced by an older copy). A broker without it is not asked.
+
+    Optional: ``account_key() -> Hashable | None``: what identifies the account this
+    instance trades (paper: its database file). Two instances of one agent with the
+    same key are refused (``config check`` and ``run``, exit 2): the account would be
+    counted twice. ``None``: no identity to compare."""
 
     live_capable: bool
     """``True`` for a broker that can place real-money orders: the executor then sends

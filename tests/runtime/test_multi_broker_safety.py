@@ -380,3 +380,21 @@ def test_start_refuses_a_config_that_drops_a_broker_holding_intents(kernel_facto
     path = kernel_factory.directory / "plugins.toml"
     listed = invoke(["--config", str(path), "intents", "list", "--broker", "beta", "--json"])
     assert [i["id"] for i in json.loads(listed.stdout)["intents"]] == [intent_id]
+
+
+def test_two_paper_instances_on_one_account_are_refused(kernel_factory):
+    text = two().replace('use = "flaky"', 'use = "paper"')
+    text = text.replace('db = "alpha.db"\n', "").replace('db = "beta.db"\n', "")
+    kernel, _, _ = build(kernel_factory, text, [])
+    cli = text.replace('strategist = "scripted"', 'strategist = "hold"')
+    path = kernel_factory.write_config(cli, name="cli.toml")
+    checked = invoke(["--config", str(path), "config", "check"])
+    assert checked.exit_code == 2
+    assert "[broker.beta]" in checked.stderr and "[broker.alpha]" in checked.stderr
+    assert "same account" in checked.stderr
+    with Runtime(kernel, clock=Clock()) as runtime, pytest.raises(ConfigError, match="alpha"):
+        runtime.start()
+    apart = cli.replace('[broker.beta]\nuse = "paper"', '[broker.beta]\nuse = "paper"\ndb = "b.db"')
+    assert apart != cli
+    path = kernel_factory.write_config(apart, name="apart.toml")
+    assert invoke(["--config", str(path), "config", "check"]).exit_code == 0

@@ -160,6 +160,8 @@ class Runtime(Nodes):
             for name in self.kernel.selected("broker"):
                 self._check_broker_mode(name)
             self._refuse_stranded_intents()
+            if self.router is not None:
+                self.kernel.refuse_shared_accounts()
             self.kernel.emit(
                 "commander",
                 "mode",

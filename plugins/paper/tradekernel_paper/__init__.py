@@ -30,6 +30,7 @@ def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
             "(meant for a backtest's own state only)",
             ctx.settings.where("broker", "paper", "durable"),
         )
+    account = db.resolve()  # what two instances must not share
     if getattr(ctx, "check_only", False):
         # validating only: an account created now would fix its starting cash for good
         db = Path(":memory:")
@@ -39,6 +40,7 @@ def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
         lambda: ctx.resolve("market_data"),
         db,
         max_price_move=getattr(runtime, "max_price_move", 1.0),
+        account=account,
     )
 
 
