@@ -403,7 +403,7 @@ def test_first_matching_route_wins():
         ),
         (
             '[broker.a]\nuse = "b"\n[broker.b]\nuse = "a"\n',
-            "[broker.b] use: instances form a cycle: a -> b -> a",
+            "[broker.a] use: 'b' is itself an instance ([broker.b] use = 'a')",
         ),
     ],
 )

@@ -13,6 +13,7 @@ from tradekernel.approval import derive_quantity
 from tradekernel.errors import ConfigError
 from tradekernel.models import Decision, Intent
 from tradekernel.runtime import Runtime
+from tradekernel.settings import Settings
 from tradekernel.store import IntentState
 from tradekernel.testing import invoke
 
@@ -398,3 +399,45 @@ def test_two_paper_instances_on_one_account_are_refused(kernel_factory):
     assert apart != cli
     path = kernel_factory.write_config(apart, name="apart.toml")
     assert invoke(["--config", str(path), "config", "check"]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("sections", "message"),
+    [
+        (  # a terminal escape in an instance name: refused, printed inert
+            '[broker."x\\u001b]0;pwned\\u0007"]\nuse = "paper"\ndb = "x.db"\n',
+            "[broker.'x\\x1b]0;pwned\\x07']: an instance name is 1 to 64 lower-case ASCII",
+        ),
+        (  # a section named after a registered component re-binding it
+            '[broker.x]\nuse = "paper"\ndb = "x.db"\n[broker.paper]\nuse = "alpaca"\n',
+            "[broker.ok] use: 'paper' is itself an instance ([broker.paper] use = 'alpaca')",
+        ),
+        (
+            '[broker.x]\nuse = "paper"\ndb = "x.db"\n[broker.alpaca]\nuse = "paper"\n',
+            "[broker.alpaca] use: the section is named after the registered broker 'alpaca'",
+        ),
+    ],
+)
+def test_instance_names_are_checked_and_use_names_a_registered_component(
+    tmp_path, sections, message
+):
+    name = sections.split("]")[0].removeprefix("[broker.")
+    name = "x\u001b]0;pwned\u0007" if name.startswith('"') else name
+    brokers = json.dumps(["ok", name])
+    path = tmp_path / "plugins.toml"
+    path.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path}"\n[components]\nbrokers = {brokers}\n'
+        f'strategist = "hold"\n[broker.ok]\nuse = "paper"\ndb = "ok.db"\n{sections}'
+    )
+    result = invoke(["--config", str(path), "config", "check"])
+    assert result.exit_code == 2
+    assert message in result.stderr and "\x1b" not in result.stderr + result.stdout
+
+
+def test_the_default_routes_secondary_must_differ_from_its_broker(tmp_path):
+    path = tmp_path / "plugins.toml"
+    path.write_text(
+        '[components]\nbrokers = ["a", "b"]\n[routing]\ndefault = "a"\nsecondary = "a"\n'
+    )
+    with pytest.raises(ConfigError, match="secondary: 'a' is the default route's own broker"):
+        Settings.load(path, environ={})
