@@ -441,3 +441,19 @@ def test_the_default_routes_secondary_must_differ_from_its_broker(tmp_path):
     )
     with pytest.raises(ConfigError, match="secondary: 'a' is the default route's own broker"):
         Settings.load(path, environ={})
+
+
+def test_two_instances_of_one_guard_answer_under_their_own_names(kernel_factory):
+    text = DEGRADED.format(use="max_position", body="max_quantity = 100")
+    text = text.replace('guards = ["symbols"]', 'guards = ["symbols", "tight"]')
+    text += '\n[guard.tight]\nuse = "max_position"\nmax_quantity = 1\n'
+    scripted = Scripted()
+    scripted.script = [orders("AAA", quantity=4)]
+    kernel, rec = kernel_factory.build(
+        text.replace("{{", "{").replace("}}", "}"), plugins=((scripted, "scripted"),)
+    )
+    with Runtime(kernel, clock=Clock()) as runtime:
+        runtime.start()
+        runtime.run_cycle()
+    verdicts = {e.fields["guard"]: e.fields["allow"] for e in rec.of("risk", "verdict")}
+    assert verdicts["symbols"] is True and verdicts["tight"] is False

@@ -33,7 +33,7 @@ from ..settings import RuntimeSettings, Settings
 from ..store import IntentState, SecretInIntent, Store
 from .control import BREAKER_NON_FAILURES, CircuitBreaker, Control
 from .ledger import Commitments, TradeLedger
-from .routing import Router, aggregate, route_for
+from .routing import Router, aggregate, route_for, route_label
 from .state import CycleState
 
 OPEN_ORDER_STATES = ("working", "partial_fill", None)
@@ -685,6 +685,7 @@ class Nodes:
                 severity="warning",
                 intent_id=record.intent.id,
                 symbol=record.intent.symbol,
+                route=route_label(route_for(record.intent.symbol, self.settings.routing)),
                 broker=name,
                 reason=f"broker_unavailable: {router.why(name)}",
             )
