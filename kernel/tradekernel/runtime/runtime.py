@@ -275,10 +275,18 @@ class Runtime(Nodes):
             health = router.health[name]
             if health.disabled is not None or health.state != "closed":
                 continue
-            if self._start_broker(name):
-                router.available[name] = True
+            if not self._start_broker(name):
+                continue
+            try:
                 if self.mode != "shadow":
                     self.executor_for(name).reconcile()
+            except TradekernelError:
+                raise
+            except Exception as exc:  # gone again: unavailable, checked on its next answer
+                router.unchecked.add(name)
+                health.record(False, what=f"start: {type(exc).__name__}")
+                continue
+            router.available[name] = True
 
     def _check_broker_mode(self, name: str) -> None:
         """Refuse a paper-only broker in live mode and a real-money one in paper mode."""
