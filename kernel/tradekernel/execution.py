@@ -556,15 +556,21 @@ class Executor:
 
 
 def reconcile_brokers(
-    kernel: Any, store: Store, *, actor: str = "reconcile", emit: Callable[..., Any] | None = None
+    kernel: Any,
+    store: Store,
+    *,
+    actor: str = "reconcile",
+    emit: Callable[..., Any] | None = None,
+    settings: Any = None,
 ) -> tuple[list[ReconcileResult], list[str]]:
     """Reconcile every configured broker on its own executor (``intents reconcile``,
     ``ops batch``): each resolves only the intents claimed on it. A broker the operator
     disabled is sent nothing, a resubmit included: it is skipped. Returns the results
-    and the names of the brokers skipped."""
+    and the names of the brokers skipped. ``settings``: the kernel's when not given."""
     from .runtime.routing import DISABLED_KEY
 
-    sel = kernel.settings.components
+    settings = settings or kernel.settings
+    sel = settings.components
     names = list(sel.brokers) or [sel.broker]
     results: list[ReconcileResult] = []
     skipped = []
@@ -577,7 +583,7 @@ def reconcile_brokers(
             store,
             broker or kernel.component("broker", name),
             broker_name=name,
-            settings=kernel.settings,
+            settings=settings,
             emit=emit or kernel.emit,
             peers=frozenset(names) - {name},
         )

@@ -308,7 +308,9 @@ def reconcile(app: AppContext, as_json: bool) -> None:
     lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
     with lock, open_store(app, wired=True) as store:
         # a disabled broker is sent nothing, a resubmit included: its intents wait for it
-        results, _ = reconcile_brokers(app.kernel(), store, emit=safe_emit(app))
+        results, _ = reconcile_brokers(
+            app.kernel(), store, emit=safe_emit(app), settings=app.settings()
+        )
     if as_json:
         echo_json([unstructure(r) for r in results])
         return

@@ -103,7 +103,7 @@ def step_reconcile(ctx: BatchContext) -> StepResult:
                 redact=getattr(ctx.settings, "redact", None),
             ) as store,
         ):
-            results, skipped = reconcile_brokers(kernel, store, actor="ops")
+            results, skipped = reconcile_brokers(kernel, store, actor="ops", settings=ctx.settings)
     except LockHeld:
         return "skipped", "the agent is running (it reconciles at its own start)", {}
     actions: dict[str, int] = {}
