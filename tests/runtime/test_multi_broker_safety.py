@@ -457,3 +457,16 @@ def test_two_instances_of_one_guard_answer_under_their_own_names(kernel_factory)
         runtime.run_cycle()
     verdicts = {e.fields["guard"]: e.fields["allow"] for e in rec.of("risk", "verdict")}
     assert verdicts["symbols"] is True and verdicts["tight"] is False
+
+
+def test_a_broker_whose_account_read_fails_in_hydrate_takes_no_new_intent_that_cycle(
+    kernel_factory,
+):
+    kernel, _, faults = build(kernel_factory, two(), [buys("AAA"), buys("AAA")])
+    with Runtime(kernel, clock=Clock()) as runtime:
+        runtime.start()
+        runtime.run_cycle()
+        faults.down.add("alpha")  # available at the cycle's start; its read then fails
+        state = runtime.run_cycle()
+        (moved,) = state.submitted
+        assert runtime.store.get(moved).broker == "beta"

@@ -116,7 +116,7 @@ class Nodes:
         holders = [n for n in self.router.names if self._reduces_at(n, intent)]
         if holders:
             for name in sorted(holders, key=lambda n: n != primary):
-                if self.router.available.get(name):
+                if self.router.usable(name):
                     return name, name
             return (primary if primary in holders else holders[0]), None
         chosen = self.router.choose(intent.symbol)

@@ -184,8 +184,8 @@ class Router:
         primary = self.default if route is None else route.broker
         secondary = self.routing.secondary if route is None else route.secondary
         chosen: str | None = primary
-        if not self.available.get(primary, False):
-            ok = secondary is not None and self.available.get(secondary, False)
+        if not self.usable(primary):
+            ok = secondary is not None and self.usable(secondary)
             chosen = secondary if ok else None
         if chosen != self._current.get(index, primary):  # once per change, not every cycle
             if chosen == primary:
@@ -204,6 +204,12 @@ class Router:
         self._current[index] = chosen
         self._chosen[index] = chosen
         return chosen
+
+    def usable(self, name: str) -> bool:
+        """Available this cycle and still healthy: a broker whose account read in this
+        cycle's hydrate failed takes no new intent (availability only ever drops within
+        a cycle, it never comes back before the next one)."""
+        return self.available.get(name, False) and self.health[name].state == "closed"
 
     def why(self, name: str) -> str:
         """Why broker ``name`` takes nothing new (``disabled`` or ``unhealthy``)."""
