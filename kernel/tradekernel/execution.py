@@ -477,12 +477,12 @@ class Executor:
 
     def check_sent(self, *, actor: str = "reconcile") -> list[str]:
         """Ask the broker about the orders the store says were sent through it (every
-        open one and the :data:`RECENT_SENT` latest): one it does not know means the
+        open one and the :data:`RECENT_SENT` latest sent through it): one it does not know means the
         broker's account was reset or replaced, or the order was lost. Each is a critical
         ``executor.conflict`` and trading is halted. Returns the intents concerned."""
         records = {r.id: r for r in self.store.list_intents(state="submitted", open_orders=True)}
-        for r in self.store.latest_intents("submitted", RECENT_SENT):
-            records.setdefault(r.id, r)
+        for r in self.store.latest_intents("submitted", RECENT_SENT, broker=self.broker_name):
+            records.setdefault(r.id, r)  # each broker's own latest, not a shared window
         unknown = []
         for record in records.values():
             if record.broker != self.broker_name:

@@ -470,3 +470,23 @@ def test_a_broker_whose_account_read_fails_in_hydrate_takes_no_new_intent_that_c
         state = runtime.run_cycle()
         (moved,) = state.submitted
         assert runtime.store.get(moved).broker == "beta"
+
+
+def test_each_broker_checks_its_own_latest_sent_orders(kernel_factory, monkeypatch):
+    from tradekernel import execution
+
+    routing = 'routes = [{symbols = ["BB?"], broker = "beta"}]\ndefault = "alpha"'
+    hold = Decision.hold("wait")
+    kernel, _, faults = build(
+        kernel_factory, two(routing), [buys("BBB"), hold, buys("AAA"), hold, hold]
+    )
+    monkeypatch.setattr(execution, "RECENT_SENT", 1)  # the latest one sent, per broker
+    with Runtime(kernel, clock=Clock()) as runtime:
+        runtime.start()
+        (sent,) = runtime.run_cycle().submitted
+        for _ in range(4):
+            runtime.run_cycle()
+        assert not runtime.store.list_intents(state="submitted", open_orders=True)
+        # beta's account was replaced: it knows none of its orders any more
+        monkeypatch.setattr(faults.brokers["beta"].paper, "get_order", lambda cid: None)
+        assert runtime.executor_for("beta").check_sent() == [sent]
