@@ -141,7 +141,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.lazyload": ("lazy_exports",),
     "tradekernel.readable": ("decimal_or_none", "format_money", "format_quantity"),
     "tradekernel.files": ("RUN_LOCK", "LockHeld", "atomic_write", "exclusive", "make_dir"),
-    "tradekernel.execution": ("Executor",),
+    "tradekernel.execution": ("Executor", "reconcile_brokers"),
     "tradekernel.risk": (
         "evaluate",
         "intent_notional",
@@ -292,6 +292,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .events import EventBus
     from .events import current_cycle_id
     from .execution import Executor
+    from .execution import reconcile_brokers
     from .files import LockHeld
     from .files import RUN_LOCK
     from .files import atomic_write

@@ -93,10 +93,11 @@ class ApprovalService:
         *,
         emit: Emit | None = None,
         clock: Callable[[], datetime] = utcnow,
-        broker: Callable[[], Any] | None = None,
+        broker: Callable[[str], Any] | None = None,
     ) -> None:
-        """``broker`` returns the selected broker (called when a preview needs its order
-        constraints); without it the preview sizes with the default constraints."""
+        """``broker(name)`` returns the broker an intent is recorded for (called with the
+        record's broker when a preview needs its order constraints); without it the
+        preview sizes with the default constraints."""
         self.store = store
         self.settings = settings
         self.emit = emit
@@ -312,7 +313,7 @@ class ApprovalService:
         now = self.clock()
         constraints = DEFAULT_ORDER_CONSTRAINTS
         if self.broker is not None:
-            constraints = constraints_or_default(self.broker(), intent.symbol)
+            constraints = constraints_or_default(self.broker(record.broker), intent.symbol)
         quantity = derive_quantity(record, self.settings.runtime.quantity_step, constraints)
         if quantity is not None and record.ref_price is not None:
             estimate: Decimal | None = quantity * record.ref_price

@@ -123,7 +123,12 @@ class Broker(Protocol):
     ``limit`` client order ids starting with ``prefix`` that the broker holds orders for
     (any status), newest first. The runtime asks it at every start and refuses to adopt
     a store that does not know one of them (the state was lost together with its anchor,
-    or replaced by an older copy). A broker without it is not asked."""
+    or replaced by an older copy). A broker without it is not asked.
+
+    Optional: ``account_key() -> Hashable | None``: what identifies the account this
+    instance trades (paper: its database file). Two instances of one agent with the
+    same key are refused (``config check`` and ``run``, exit 2): the account would be
+    counted twice. ``None``: no identity to compare."""
 
     live_capable: bool
     """``True`` for a broker that can place real-money orders: the executor then sends
@@ -275,10 +280,12 @@ class GuardContext:
     quote: Quote | None
     """The latest quote of the intent's symbol, when there is one."""
     positions: Mapping[str, Position]
-    """The positions by symbol, including what the cycle's earlier intents committed."""
+    """The positions by symbol, including what the cycle's earlier intents committed:
+    with several brokers, those at the broker the intent is routed to (what the order
+    can reduce there; see ``other_positions``)."""
     account: Account | None
     """The account snapshot, when the broker gave one: with several brokers, that of
-    the broker the intent is routed to (``positions`` are across every broker)."""
+    the broker the intent is routed to."""
     orders_today: int = 0
     """Orders sent today (UTC day of ``as_of``), including earlier intents of the cycle."""
     recent_order_times: Sequence[datetime] = ()
@@ -299,6 +306,9 @@ class GuardContext:
     """Anything else a runtime passes; empty in the kernel's own runtime."""
     broker: str | None = None
     """The broker the intent is routed to (its name in ``[components]``)."""
+    other_positions: Sequence[Position] = ()
+    """With several brokers, the positions held at every other broker (a symbol held at
+    two is two entries): what gross exposure limits add to ``positions``."""
 
 
 @runtime_checkable

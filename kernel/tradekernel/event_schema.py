@@ -119,7 +119,7 @@ _ROUTING = {
     "secondary": _f("str", doc="the route's secondary broker (null: none)"),
     "intent_id": _f("str", doc="the intent held (held, per intent)"),
     "symbol": _f("str"),
-    "failures": _f("int", "count", "consecutive bad outcomes (unhealthy)"),
+    "failures": _f("int", "count", "bad outcomes within [routing] window (unhealthy)"),
     "actor": _f("str"),
     "reason": _f("str"),
 }

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from .approval import derive_quantity
 from .components import BrokerRejected
@@ -70,6 +70,9 @@ class ExecutionResult:
     client_order_id: str
     broker_order_id: str | None = None
     reason: str = ""
+    answered: bool = True
+    """``False``: the submit raised (its answer was lost), whatever the lookup after it
+    found: a bad outcome for the broker's health."""
 
 
 class _NotSent(Exception):
@@ -310,7 +313,7 @@ class Executor:
         except Exception as exc:  # SubmitOutcomeUnknown, timeouts, anything: outcome unknown
             self._emit("unknown_outcome", record, reason=type(exc).__name__)
             result, _ = self._resolve(record, actor)
-            return result
+            return evolve(result, answered=False)
         self._point("after_submit", intent_id)
         return self._submitted(record, order, actor)
 
@@ -474,12 +477,12 @@ class Executor:
 
     def check_sent(self, *, actor: str = "reconcile") -> list[str]:
         """Ask the broker about the orders the store says were sent through it (every
-        open one and the :data:`RECENT_SENT` latest): one it does not know means the
+        open one and the :data:`RECENT_SENT` latest sent through it): one it does not know means the
         broker's account was reset or replaced, or the order was lost. Each is a critical
         ``executor.conflict`` and trading is halted. Returns the intents concerned."""
         records = {r.id: r for r in self.store.list_intents(state="submitted", open_orders=True)}
-        for r in self.store.latest_intents("submitted", RECENT_SENT):
-            records.setdefault(r.id, r)
+        for r in self.store.latest_intents("submitted", RECENT_SENT, broker=self.broker_name):
+            records.setdefault(r.id, r)  # each broker's own latest, not a shared window
         unknown = []
         for record in records.values():
             if record.broker != self.broker_name:
@@ -550,3 +553,39 @@ class Executor:
                 )
             )
         return results
+
+
+def reconcile_brokers(
+    kernel: Any,
+    store: Store,
+    *,
+    actor: str = "reconcile",
+    emit: Callable[..., Any] | None = None,
+    settings: Any = None,
+) -> tuple[list[ReconcileResult], list[str]]:
+    """Reconcile every configured broker on its own executor (``intents reconcile``,
+    ``ops batch``): each resolves only the intents claimed on it. A broker the operator
+    disabled is sent nothing, a resubmit included: it is skipped. Returns the results
+    and the names of the brokers skipped. ``settings``: the kernel's when not given."""
+    from .runtime.routing import DISABLED_KEY
+
+    settings = settings or kernel.settings
+    sel = settings.components
+    names = list(sel.brokers) or [sel.broker]
+    results: list[ReconcileResult] = []
+    skipped = []
+    for name in names:
+        if sel.brokers and store.get_control(DISABLED_KEY + name, None):
+            skipped.append(name)
+            continue
+        broker = kernel.component("broker") if name == sel.broker else None
+        executor = Executor(
+            store,
+            broker or kernel.component("broker", name),
+            broker_name=name,
+            settings=settings,
+            emit=emit or kernel.emit,
+            peers=frozenset(names) - {name},
+        )
+        results += executor.reconcile(actor=actor)
+    return results, skipped

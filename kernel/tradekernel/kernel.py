@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -390,9 +391,32 @@ class Kernel:
             for kind in (*SINGLE_KINDS, *LIST_KINDS):
                 for name in self.selected(kind):
                     probe.component(kind, name)
+            self.refuse_shared_accounts(probe.component)
         finally:
             probe.close()
         return warnings
+
+    def refuse_shared_accounts(self, build: Callable[[str, str], Any] | None = None) -> None:
+        """Refuse two selected brokers on one account (the same optional
+        ``account_key()``, see :class:`components.Broker`): a :class:`ConfigError`
+        naming both sections."""
+        build = build or self.component
+        seen: dict[Any, str] = {}
+        for name in self.selected("broker"):
+            key_of = getattr(build("broker", name), "account_key", None)
+            key = key_of() if callable(key_of) else None
+            if key is None:
+                continue
+            if key in seen:
+                raise self.settings.component_error(
+                    "broker",
+                    name,
+                    None,
+                    f"trades the same account as [broker.{seen[key]}]: it would be counted "
+                    "twice (and its orders seen by both); give each instance its own "
+                    "account (paper: its own db)",
+                )
+            seen[key] = name
 
     def close(self) -> None:
         """Close components that hold resources (sinks, brokers, providers)."""

@@ -460,8 +460,10 @@ class RoutingSettings:
     """Currencies counted one for one as ``currency`` (``["USDT", "USDC"]``); nothing
     is ever converted at a rate."""
     failures: int = field(default=3, validator=positive)
-    """Consecutive bad outcomes (errors, unknown outcomes, slow answers) that make a
-    broker unhealthy."""
+    """Bad outcomes (errors, unknown outcomes, slow answers) within ``window`` that make
+    a broker unhealthy; good answers in between do not reset the count."""
+    window: Duration = field(default=Duration(600), validator=positive)
+    """How far back bad outcomes count towards ``failures``."""
     cooldown: Duration = field(default=Duration(300), validator=positive)
     """How long an unhealthy broker gets no new intent before it is tried again."""
     max_latency: Duration = field(default=Duration(10), validator=positive)

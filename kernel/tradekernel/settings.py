@@ -75,6 +75,8 @@ SECRET_TABLES = frozenset({"headers"})
 """Configuration tables whose every value ``config show`` masks (headers carry
 credentials); the redactor takes only the values of credential headers
 (:data:`CREDENTIAL_HEADER`)."""
+INSTANCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+"""What an instance (``[<kind>.<name>] use = ...``) may be called: printable everywhere."""
 CREDENTIAL_HEADER = re.compile(
     rf"{CONFIG_SECRET_KEY_PATTERN.pattern}|(^|[_\-.\s])auth([_\-.\s]|$)|signature|session",
     re.I,
@@ -281,6 +283,13 @@ class Settings:
 
         known(routing.default, "default")
         known(routing.secondary, "secondary")
+        if routing.secondary is not None and routing.secondary == (
+            routing.default or sel.brokers[0]
+        ):
+            raise ConfigError(
+                f"{self.where('routing', 'secondary')}: [routing] secondary: "
+                f"{routing.secondary!r} is the default route's own broker"
+            )
         for i, route in enumerate(routing.routes):
             key = f"routes[{i}]"
             known(route.broker, key + ".broker")
@@ -317,23 +326,31 @@ class Settings:
 
     def component_use(self, kind: str, name: str) -> str:
         """The registered component that ``[<kind>.<name>]`` builds: ``name`` itself, or
-        what its ``use`` key names (followed through other instances; a cycle is a
-        :class:`ConfigError` naming the section and key)."""
-        chain = [name]
-        while True:
-            current = chain[-1]
-            body = self.component_sections.get(kind, {}).get(self._section_name(kind, current))
-            use = (body or {}).get("use")
-            if use is None or use == current:
-                return current
-            if not isinstance(use, str) or not use.strip():
-                raise self.component_error(
-                    kind, current, "use", f"expected a component name, got {use!r}"
-                )
-            if use in chain:
-                cycle = " -> ".join([*chain, use])
-                raise self.component_error(kind, current, "use", f"instances form a cycle: {cycle}")
-            chain.append(use)
+        what its ``use`` key names, which must be a registered component, not another
+        instance; an instance's name is checked (:data:`INSTANCE_NAME`). Errors are
+        :class:`ConfigError` naming the section and key."""
+        sections = self.component_sections.get(kind, {})
+        use = (sections.get(self._section_name(kind, name)) or {}).get("use")
+        if use is None or use == name:
+            return name
+        if not INSTANCE_NAME.fullmatch(name):
+            where = _where(self._label, (kind, name), self.sources)
+            raise ConfigError(
+                f"{where}: [{kind}.{name!r}]: an instance name is 1 to 64 lower-case ASCII "
+                "letters, digits, '_' and '-', starting with a letter or digit"
+            )
+        if not isinstance(use, str) or not use.strip():
+            raise self.component_error(kind, name, "use", f"expected a component name, got {use!r}")
+        other = (sections.get(self._section_name(kind, use)) or {}).get("use")
+        if other is not None and other != use:
+            raise self.component_error(
+                kind,
+                name,
+                "use",
+                f"{use!r} is itself an instance ([{kind}.{use}] use = "
+                f"{other!r}): use names a registered component",
+            )
+        return use
 
     def component_config(self, kind: str, name: str, config_class: type[T] | None) -> T | None:
         """The typed config of component ``kind``/``name`` from ``[<kind>.<name>]``
@@ -390,6 +407,15 @@ class Settings:
         for kind, body in self.component_sections.items():
             for name in body:
                 used = self.component_use(kind, name)
+                if used != name and (kind, name) in registered:
+                    raise self.component_error(
+                        kind,
+                        name,
+                        "use",
+                        f"the section is named after the registered {kind} "
+                        f"{name!r}, which every other use of that name would then build: "
+                        "give the instance a name of its own",
+                    )
                 if used != name:  # an instance: what it uses must be registered
                     if (kind, used) not in registered:
                         names = sorted(n for k, n in registered if k == kind)

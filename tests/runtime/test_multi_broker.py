@@ -33,6 +33,8 @@ class Faults:
         self.bad_fills: set[str] = set()
         """Client order ids whose fills the venue cannot give (the read raises)."""
         self.brokers: dict[str, Flaky] = {}
+        self.calls: list[str] = []
+        """The instance name of every call made to a venue."""
 
     @hookimpl
     def register_brokers(self, register):
@@ -55,6 +57,7 @@ class Flaky:
         self.faults, self.name, self.paper = faults, name, paper
 
     def _up(self) -> None:
+        self.faults.calls.append(self.name)
         if self.name in self.faults.down:
             raise ConnectionError(f"{self.name} is down")
 
@@ -431,7 +434,7 @@ def test_first_matching_route_wins():
         ),
         (
             '[broker.a]\nuse = "b"\n[broker.b]\nuse = "a"\n',
-            "[broker.b] use: instances form a cycle: a -> b -> a",
+            "[broker.a] use: 'b' is itself an instance ([broker.b] use = 'a')",
         ),
     ],
 )
@@ -551,8 +554,9 @@ def test_health_counts_errors_unknown_outcomes_and_slow_answers(tmp_path):
         control = Control(store, RuntimeSettings(), clock=clock)
         health = BrokerHealth("alpha", control, routing, lambda *a, **k: events.append((a, k)))
         health.record(True, latency_s=5.0)  # slow: a bad outcome
-        health.record(True, latency_s=0.1)  # a good answer resets the count
+        clock.now += timedelta(seconds=float(routing.window) + 1)  # out of the window
         health.record(False, what="unknown_outcome")
+        health.record(True, latency_s=0.1)  # a good answer does not wipe it out
         assert health.state == "closed"
         with pytest.raises(ConnectionError):
             health.timed(lambda: (_ for _ in ()).throw(ConnectionError("down")), "lookup")
@@ -599,7 +603,8 @@ class Spy:
     def check(self, intent, ctx):
         from tradekernel.models import GuardVerdict
 
-        self.seen.append((intent.symbol, ctx.broker, ctx.account, dict(ctx.positions)))
+        others = {p.symbol for p in ctx.other_positions}
+        self.seen.append((intent.symbol, ctx.broker, ctx.account, dict(ctx.positions), others))
         return GuardVerdict.allowed("spy")
 
     @hookimpl
@@ -607,7 +612,7 @@ class Spy:
         register("spy", lambda config, ctx: self)
 
 
-def test_guards_see_the_intents_broker_its_account_and_every_position(kernel_factory):
+def test_guards_see_the_intents_broker_its_account_and_positions(kernel_factory):
     faults, scripted, spy = Faults(), Scripted(), Spy()
     scripted.script = [buys("AAA"), buys("BBB"), buys("AAA", "BBB")]
     text = CONFIG.format(
@@ -621,10 +626,11 @@ def test_guards_see_the_intents_broker_its_account_and_every_position(kernel_fac
         runtime.start()
         for _ in range(4):
             runtime.run_cycle()
-    last = {symbol: (broker, account, held) for symbol, broker, account, held in spy.seen}
+    last = {symbol: seen for symbol, *seen in spy.seen}
     assert last["AAA"][0] == "alpha" and last["AAA"][1].cash > 90000
     assert last["BBB"][0] == "beta" and last["BBB"][1].cash <= 5000
-    assert {"AAA", "BBB"} <= set(last["BBB"][2])  # positions across both brokers
+    assert set(last["BBB"][2]) == {"BBB"}  # the positions at its own broker
+    assert last["BBB"][3] == {"AAA"}  # and those at the others, for gross limits
 
 
 def test_every_change_of_a_routes_choice_is_one_event(tmp_path):

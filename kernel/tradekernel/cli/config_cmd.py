@@ -70,4 +70,4 @@ def check(app: AppContext, as_json: bool) -> None:
         f"strategist={settings.components.strategist}"
     )
     for kind, name, used in settings.instances():
-        click.echo(f"instance: {kind}.{name} -> {kind}:{used}")
+        click.echo(inert(f"instance: {kind}.{name} -> {kind}:{used}"))

@@ -118,6 +118,13 @@ def _broker_health(app: AppContext, name: str):
     from ..runtime.routing import BrokerHealth
 
     settings = app.settings()
+    if not settings.components.brokers:  # one broker: no routing would ever read it
+        raise ConfigError(
+            f"{settings.where('components', 'broker')}: control broker disable/enable "
+            "takes one of several brokers out of routing, and [components] brokers is not "
+            "set; with one broker use `tradekernel control trading-state halted` (or "
+            "`control kill-switch on`) to stop sending orders"
+        )
     names = app.kernel().selected("broker")
     if name not in names:
         raise ConfigError(

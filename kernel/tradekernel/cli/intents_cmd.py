@@ -196,12 +196,11 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
     from ..approval import ApprovalService
 
     with open_store(app) as store:
-        record = store.find(intent_id)
 
-        def broker() -> Any:  # the intent's own broker: its order constraints apply
+        def broker(name: str) -> Any:  # the intent's own broker: its order constraints apply
             default = app.settings().components.broker
-            if record is not None and record.broker != default and record.broker in _brokers(app):
-                return app.kernel().component("broker", record.broker)
+            if name != default and name in _brokers(app):
+                return app.kernel().component("broker", name)
             return app.kernel().component("broker")
 
         p = ApprovalService(store, app.settings(), broker=broker).preview(intent_id)
@@ -301,16 +300,17 @@ def _executor(app: AppContext, store: Any, name: str | None = None) -> Any:
 @pass_app
 def reconcile(app: AppContext, as_json: bool) -> None:
     """Resolve intents stuck in executing by asking the broker (never resubmits blindly)."""
+    from ..execution import reconcile_brokers
     from ..files import RUN_LOCK, exclusive
-    from ..runtime.routing import DISABLED_KEY
     from ..serde import unstructure
 
     # A running agent owns its executing intents and reconciles them at its own start.
     lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
     with lock, open_store(app, wired=True) as store:
         # a disabled broker is sent nothing, a resubmit included: its intents wait for it
-        names = [n for n in _brokers(app) if not store.get_control(DISABLED_KEY + n, None)]
-        results = [r for name in names for r in _executor(app, store, name).reconcile()]
+        results, _ = reconcile_brokers(
+            app.kernel(), store, emit=safe_emit(app), settings=app.settings()
+        )
     if as_json:
         echo_json([unstructure(r) for r in results])
         return

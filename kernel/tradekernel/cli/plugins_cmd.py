@@ -48,7 +48,7 @@ def list_plugins(app: AppContext, as_json: bool) -> None:
         if info.error:
             click.echo(f"    error:      {inert(info.error)}")
     for kind, name, used in app.settings().instances():
-        click.echo(f"instance {kind}.{name}  uses {kind}:{used}")
+        click.echo(inert(f"instance {kind}.{name}  uses {kind}:{used}"))
 
 
 plugins.add_command(new)

@@ -22,7 +22,7 @@ from loguru import logger
 from ..approval import ApprovalService
 from ..components import DEFAULT_ORDER_CONSTRAINTS, GuardContext, SkillRequest, StrategyInput
 from ..constraints import broker_constraints, fit
-from ..errors import ConfigError, RefusedError
+from ..errors import ConfigError, RefusedError, TradekernelError
 from ..execution import Executor
 from ..kernel import Kernel
 from ..models import Decision, GuardVerdict, Intent, Side, SkillResult
@@ -33,10 +33,12 @@ from ..settings import RuntimeSettings, Settings
 from ..store import IntentState, SecretInIntent, Store
 from .control import BREAKER_NON_FAILURES, CircuitBreaker, Control
 from .ledger import Commitments, TradeLedger
-from .routing import Router, aggregate, route_for
+from .routing import Router, aggregate, route_for, route_label
 from .state import CycleState
 
 OPEN_ORDER_STATES = ("working", "partial_fill", None)
+ACCOUNT_SKILL = "account.positions"
+"""The built-in skill of the default broker's account; several brokers: the view's."""
 
 FILLS_DUE_CYCLES = 10
 """Cycles the monitor keeps asking for the fills an order recorded done still lacks (a
@@ -113,17 +115,34 @@ class Nodes:
             )
         return executor
 
-    def _route(self, symbol: str) -> tuple[str, str | None]:
-        """``(broker recorded, broker to send to)`` for a new intent for ``symbol``: with
-        one broker both are it; with several, the route's choice this cycle (the second
-        is ``None`` when the intent is held: it is recorded for its route's primary)."""
+    def _route(self, intent: Intent) -> tuple[str, str | None]:
+        """``(broker recorded, broker to send to)`` for a new intent: with one broker both
+        are it; with several, an intent that reduces a position goes to a broker holding
+        it (never elsewhere: failed over, it would open the opposite position there),
+        else the route's choice this cycle. The second is ``None`` when the intent is
+        held: it is recorded for the holder, else its route's primary."""
         if self.router is None:
             return self.broker_name, self.broker_name
-        chosen = self.router.choose(symbol)
-        if chosen is not None:
-            return chosen, chosen
-        route = route_for(symbol, self.settings.routing)
-        return (route.broker if route else self.broker_name), None
+        route = route_for(intent.symbol, self.settings.routing)
+        primary = route.broker if route else self.broker_name
+        holders = [n for n in self.router.names if self._reduces_at(n, intent)]
+        if holders:
+            for name in sorted(holders, key=lambda n: n != primary):
+                if self.router.usable(name):
+                    return name, name
+            return (primary if primary in holders else holders[0]), None
+        chosen = self.router.choose(intent.symbol)
+        return (chosen, chosen) if chosen is not None else (primary, None)
+
+    def _held_at(self, broker: str) -> dict[str, Any]:
+        """Broker ``broker``'s positions by symbol, as it last reported them."""
+        return {p.symbol: p for p in self._accounts.get(broker, (None, []))[1]}
+
+    def _reduces_at(self, broker: str, intent: Intent) -> bool:
+        """Whether ``broker`` holds a position in the intent's symbol on the other side."""
+        held = self._held_at(broker).get(intent.symbol)
+        quantity = held.quantity if held is not None else Decimal(0)
+        return quantity < 0 if intent.side is Side.BUY else quantity > 0
 
     def _listed(self, what: str, query: Callable[[], list[Any]]) -> list[Any]:
         """``query()``'s intents, or ``[]`` without asking when it found none at the
@@ -166,7 +185,11 @@ class Nodes:
             )
             return
         request = SkillRequest(symbols=list(self.policy.watchlist), as_of=state.as_of)
-        results = self._call_skills(self.kernel.selected("skill"), request)
+        skills = self.kernel.selected("skill")
+        view = self.router is not None and ACCOUNT_SKILL in skills
+        if view:  # it asks the default broker only, disabled or not: the view replaces it
+            skills = [n for n in skills if n != ACCOUNT_SKILL]
+        results = self._call_skills(skills, request)
         state.skill_results = self._screen_market_data(results, state.as_of)
         trace = self._trace and self.kernel.wants_event("hydrate", "skill", "info")
         for name, result in state.skill_results.items():
@@ -190,12 +213,18 @@ class Nodes:
         bars = state.skill_results.get("market.bars")
         if bars is not None and bars.ok:
             state.bars = dict(bars.data or {})
-        account = state.skill_results.get("account.positions")
+        account = state.skill_results.get(ACCOUNT_SKILL)
         if account is not None and account.ok:
             state.positions = dict(account.data["positions"])
             state.account = account.data["account"]
         if self.router is not None:  # every broker's account, not the skill's one
             state.account, state.positions = self.account_view()
+            if view:
+                state.skill_results[ACCOUNT_SKILL] = SkillResult(
+                    name=ACCOUNT_SKILL,
+                    ok=True,
+                    data={"account": state.account, "positions": dict(state.positions)},
+                )
         for name in self.settings.components.required_skills:
             result = state.skill_results.get(name)
             if result is None or not result.ok:
@@ -371,7 +400,7 @@ class Nodes:
     def _constrain(self, intent: Intent, state: CycleState) -> Intent | None:
         """The intent fitted to the broker's order constraints (``None``: dropped as too
         small). A kernel rule for every strategist, applied before the guards."""
-        broker = self._route(intent.symbol)[0]
+        broker = self._route(intent)[0]
         try:
             constraints = broker_constraints(self.kernel.component("broker", broker), intent.symbol)
         except Exception as exc:  # a broken declaration must not let dust through
@@ -379,7 +408,8 @@ class Nodes:
             constraints = DEFAULT_ORDER_CONSTRAINTS
         quote = state.quotes.get(intent.symbol)
         step = Decimal(str(self.policy.quantity_step))
-        position = state.positions.get(intent.symbol)
+        positions = state.positions if self.router is None else self._held_at(broker)
+        position = positions.get(intent.symbol)
         held = position.quantity if position is not None else None
         result = fit(intent, constraints, quote.last if quote else None, step, held)
         if result.reason is not None:
@@ -415,17 +445,24 @@ class Nodes:
             **extra,
         )
 
+    @property
+    def _allowlisted(self) -> bool:
+        """Whether a selected guard (by the component it uses) is the allowlist."""
+        use = self.settings.component_use
+        return any(use("guard", n) == "allowlist" for n in self.settings.components.guards)
+
     def _node_guard(self, state: CycleState) -> None:
         guards = self.kernel.components("guard")
         self.ledger.roll(state.as_of, state.account, state.positions)
         committed = self._commitments() if state.intents else Commitments()
+        at_broker: dict[str, Commitments] = {}  # with several brokers: each broker's own
         for intent in state.intents:
             quote = state.quotes.get(intent.symbol)
             try:
                 record = self.store.add_intent(
                     intent,
                     cycle_id=state.cycle_id,
-                    broker=self._route(intent.symbol)[0],
+                    broker=self._route(intent)[0],
                     ref_price=quote.last if quote else None,
                     actor="strategist",
                 )
@@ -436,10 +473,14 @@ class Nodes:
             if record.state != IntentState.PROPOSED:
                 continue  # the same cycle inputs were seen before: same id, already handled
             state.proposed.append(intent.id)
-            context = self._guard_context(state, intent, committed, record.broker)
+            if self.router is not None and record.broker not in at_broker:
+                at_broker[record.broker] = self._commitments(record.broker)
+            context = self._guard_context(
+                state, intent, at_broker.get(record.broker, committed), record.broker
+            )
             result = evaluate(guards, intent, context)
             verdicts = list(result.verdicts)
-            if state.degraded and "allowlist" not in self.settings.components.guards:
+            if state.degraded and not self._allowlisted:
                 verdicts.append(
                     GuardVerdict.denied(
                         "degrade",
@@ -467,9 +508,10 @@ class Nodes:
             record = self.approvals.submit(intent.id, verdicts, approval_mode=approval_mode)
             if record.state is not IntentState.BLOCKED:
                 quantity = intent_quantity(intent, record.ref_price) or Decimal(0)
-                committed.add(
-                    intent.symbol, signed(intent, quantity), record.ref_price, state.as_of
-                )
+                for commitments in {committed, at_broker.get(record.broker, committed)}:
+                    commitments.add(
+                        intent.symbol, signed(intent, quantity), record.ref_price, state.as_of
+                    )
             bucket = {
                 IntentState.BLOCKED: state.blocked,
                 IntentState.PENDING_APPROVAL: state.pending,
@@ -478,12 +520,15 @@ class Nodes:
             if bucket is not None:
                 bucket.append(intent.id)
 
-    def _commitments(self) -> Commitments:
-        """Intents already on their way to the broker (see :class:`Commitments`)."""
+    def _commitments(self, broker: str | None = None) -> Commitments:
+        """Intents already on their way to the broker (see :class:`Commitments`); those
+        of one ``broker`` only when given."""
         committed = Commitments()
         waiting = (IntentState.PENDING_APPROVAL, IntentState.APPROVED, IntentState.EXECUTING)
         for state in waiting:
             for r in self.store.list_intents(state=state):
+                if broker is not None and r.broker != broker:
+                    continue
                 quantity = intent_quantity(r.intent, r.ref_price) or Decimal(0)
                 committed.add(
                     r.intent.symbol, signed(r.intent, quantity), r.ref_price, r.intent.as_of
@@ -491,6 +536,8 @@ class Nodes:
         # Submitted and still working: already counted as orders by the trade ledger, and
         # only the unfilled rest is missing from the broker's positions.
         for r in self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True):
+            if broker is not None and r.broker != broker:
+                continue
             quantity = intent_quantity(r.intent, r.ref_price) or Decimal(0)
             rest = quantity - (r.filled_quantity or Decimal(0))
             committed.add(
@@ -506,16 +553,22 @@ class Nodes:
         last = dict(self.ledger.last_trade)
         for symbol, ts in committed.last.items():
             last[symbol] = max(ts, last.get(symbol, ts))
+        several = self.router is not None
         return GuardContext(
             as_of=state.as_of,
             quote=state.quotes.get(intent.symbol),
             positions=committed.positions(
-                state.positions, intent.symbol, buying=intent.side is Side.BUY
+                self._held_at(broker) if several else state.positions,
+                intent.symbol,
+                buying=intent.side is Side.BUY,
             ),
-            account=self._accounts.get(broker, (state.account,))[0]
-            if self.router is not None
-            else state.account,
+            account=self._accounts.get(broker, (state.account,))[0] if several else state.account,
             broker=broker,
+            other_positions=[
+                p for n, (_, held) in self._accounts.items() if n != broker for p in held
+            ]
+            if several
+            else (),
             orders_today=self.ledger.orders_today + committed.orders_on(day),
             recent_order_times=(*self.ledger.order_times, *committed.times),
             last_trade_time=last,
@@ -579,7 +632,7 @@ class Nodes:
                 continue
             if self.router is not None and record.broker in self.router.health:
                 self.router.health[record.broker].record(
-                    result.outcome != "unknown", time.perf_counter() - started, "unknown_outcome"
+                    result.answered, time.perf_counter() - started, "unknown_outcome"
                 )
             if result.outcome == "submitted":
                 self._fills_due.setdefault(record.intent.id, 0)
@@ -685,6 +738,7 @@ class Nodes:
                 severity="warning",
                 intent_id=record.intent.id,
                 symbol=record.intent.symbol,
+                route=route_label(route_for(record.intent.symbol, self.settings.routing)),
                 broker=name,
                 reason=f"broker_unavailable: {router.why(name)}",
             )
@@ -774,11 +828,12 @@ class Nodes:
 
     def account_view(self) -> tuple[Any, dict[str, Any]]:
         """The account view across brokers (:func:`aggregate`); a broker unavailable or
-        failing now counts with its last known account and positions."""
+        failing now counts with its last known account and positions (one that never
+        answered, not at all)."""
         router = self.router
         assert router is not None
         for name in router.names:
-            if router.available.get(name) or name not in self._accounts:
+            if router.available.get(name):
                 broker = self.kernel.component("broker", name)
                 try:
                     self._accounts[name] = router.health[name].timed(
@@ -787,6 +842,8 @@ class Nodes:
                 except Exception:
                     if name not in self._accounts:
                         raise
+        if not self._accounts:
+            raise TradekernelError("no broker has answered yet: no account to show")
         accounts = {n: a for n, (a, _) in self._accounts.items()}
         positions = {n: p for n, (_, p) in self._accounts.items()}
         return aggregate(accounts, positions, self.settings.routing, self.broker_name)

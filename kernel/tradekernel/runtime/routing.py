@@ -5,9 +5,12 @@ health, and the account view across brokers (docs/brokers.md, "Several brokers" 
 * A route (``[routing] routes``) takes symbols by ``fnmatch`` pattern or by asset class;
   the first match wins, else the default route. A route may name a ``secondary``.
 * A broker's health is the runtime's :class:`CircuitBreaker`, on a control key of its own
-  (``broker_health.<name>``), fed by the outcomes of the calls made to it: an error, an
-  unknown submit outcome or an answer slower than ``max_latency`` count against it, any
-  other answer for it. The operator's switch is ``broker_disabled.<name>``.
+  (``broker_health.<name>``), opened by ``failures`` bad outcomes within ``window``: an
+  error, an unknown submit outcome or an answer slower than ``max_latency``. A good
+  answer does not wipe them out (the runtime's own account reads answer every cycle
+  while every submit may time out); it only closes a breaker being tried again
+  (half-open: after ``cooldown``, by :meth:`Router.begin_cycle`'s probe). The
+  operator's switch is ``broker_disabled.<name>``.
 * Availability is read once per cycle (:meth:`Router.begin_cycle`): what a route chose
   holds for the whole cycle, so health that flaps mid-cycle never moves a route back and
   forth. An unhealthy broker is tried again (one probe, :meth:`Broker.account`) after
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import Any
@@ -53,12 +58,16 @@ class BrokerHealth:
         self.name = name
         self.control = control
         self.max_latency = float(routing.max_latency)
+        self.failures = routing.failures
+        self.window = timedelta(seconds=float(routing.window))
+        self._bad: deque[datetime] = deque()
+        """When each bad outcome within ``window`` happened (in memory)."""
         self._emit = emit
-        self.breaker = CircuitBreaker(
+        self.breaker = CircuitBreaker(  # opened by record(), once the window holds enough
             control,
             emit=self._translate,
             key=HEALTH_KEY + name,
-            failures=routing.failures,
+            failures=1,
             cooldown=routing.cooldown,
         )
 
@@ -93,12 +102,23 @@ class BrokerHealth:
         return self.breaker.state
 
     def record(self, ok: bool, latency_s: float = 0.0, what: str = "error") -> None:
-        """Count one call's outcome (a slow answer counts as a bad one)."""
+        """Count one call's outcome (a slow answer counts as a bad one): ``failures`` bad
+        ones within ``window`` open the breaker; a good one closes it only when it is
+        being tried again (half-open), it never clears the bad ones counted."""
         if ok and latency_s > self.max_latency:
             ok, what = False, f"slow: {latency_s:.3f}s"
+        state = self.breaker.state
         if ok:
-            self.breaker.record_success()
-        else:
+            if state == "half_open":
+                self._bad.clear()
+                self.breaker.record_success()
+            return
+        now = self.control.clock()
+        self._bad.append(now)
+        while self._bad[0] < now - self.window:
+            self._bad.popleft()
+        if state == "half_open" or (state == "closed" and len(self._bad) >= self.failures):
+            self._bad.clear()
             self.breaker.record_failure(what)
 
     def timed(self, call: Callable[[], Any], what: str) -> Any:
@@ -133,6 +153,8 @@ class Router:
         self._emit = emit
         self.health = {n: BrokerHealth(n, control, routing, emit) for n in self.names}
         self.available: dict[str, bool] = dict.fromkeys(self.names, True)
+        self.unchecked: set[str] = set()
+        """Brokers whose start checks wait for their first answer (unavailable)."""
         self._chosen: dict[int, str | None] = {}
         self._current: dict[int, str | None] = {}
         """Each route's broker as last chosen (``None``: held)."""
@@ -147,7 +169,7 @@ class Router:
             if health.state != "closed" and health.breaker.allow():  # open -> half-open
                 with contextlib.suppress(Exception):  # counted: open again for a cooldown
                     health.timed(self.broker(name).account, "probe")
-            self.available[name] = health.state == "closed"
+            self.available[name] = health.state == "closed" and name not in self.unchecked
         self._chosen = {}
         return dict(self.available)
 
@@ -162,8 +184,8 @@ class Router:
         primary = self.default if route is None else route.broker
         secondary = self.routing.secondary if route is None else route.secondary
         chosen: str | None = primary
-        if not self.available.get(primary, False):
-            ok = secondary is not None and self.available.get(secondary, False)
+        if not self.usable(primary):
+            ok = secondary is not None and self.usable(secondary)
             chosen = secondary if ok else None
         if chosen != self._current.get(index, primary):  # once per change, not every cycle
             if chosen == primary:
@@ -183,12 +205,22 @@ class Router:
         self._chosen[index] = chosen
         return chosen
 
+    def usable(self, name: str) -> bool:
+        """Available this cycle and still healthy: a broker whose account read in this
+        cycle's hydrate failed takes no new intent (availability only ever drops within
+        a cycle, it never comes back before the next one)."""
+        return self.available.get(name, False) and self.health[name].state == "closed"
+
     def why(self, name: str) -> str:
         """Why broker ``name`` takes nothing new (``disabled`` or ``unhealthy``)."""
         health = self.health.get(name)
         if health is None:
             return "not_configured"
-        return "disabled" if health.disabled is not None else f"unhealthy ({health.state})"
+        if health.disabled is not None:
+            return "disabled"
+        if name in self.unchecked:
+            return "not answered since start"
+        return f"unhealthy ({health.state})"
 
 
 def route_label(route: Route | None) -> str:

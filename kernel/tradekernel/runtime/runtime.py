@@ -29,7 +29,7 @@ from .ledger import TradeLedger
 from .mode import ResolvedMode, resolve_mode
 from .nodes import OPEN_ORDER_STATES, Nodes
 from .plan import PLAN, NodeSpec
-from .routing import Router
+from .routing import Router, aggregate
 from .stage import check_stage, current_digest
 from .state import CycleState
 
@@ -95,7 +95,7 @@ class Runtime(Nodes):
             self.settings,
             emit=emit,
             clock=clock,
-            broker=lambda: kernel.component("broker"),
+            broker=self._broker_named,
         )
         self.ledger = TradeLedger()
         self._executors: dict[str, Executor] = {}
@@ -122,6 +122,11 @@ class Runtime(Nodes):
         self.cycles = 0
         self.exhausted = False
         self.feed_failure: Exception | None = None
+
+    def _broker_named(self, name: str) -> Any:
+        """Broker ``name`` (the default broker for a name this agent does not route to)."""
+        known = name in self.kernel.selected("broker")
+        return self.kernel.component("broker", name if known else self.broker_name)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -154,6 +159,9 @@ class Runtime(Nodes):
             self.kernel.components("skill")
             for name in self.kernel.selected("broker"):
                 self._check_broker_mode(name)
+            self._refuse_stranded_intents()
+            if self.router is not None:
+                self.kernel.refuse_shared_accounts()
             self.kernel.emit(
                 "commander",
                 "mode",
@@ -162,17 +170,20 @@ class Runtime(Nodes):
                 broker=self.broker_name,
                 strategist=self.settings.components.strategist,
             )
-            for name in self.kernel.selected("broker"):
-                self._refuse_unknown_broker_orders(name)
-            if self.router is not None:  # currencies that cannot be added stop it here
-                self.account_view()
+            if self.router is None:
+                self._refuse_unknown_broker_orders(self.broker_name)
+            else:  # a disabled broker is not asked; one that does not answer waits
+                self.router.begin_cycle()
+                for name in self.router.names:
+                    if self.router.available[name]:
+                        self._start_broker(name)
+                    else:
+                        self.router.unchecked.add(name)
             self._cancel_leftover_proposals()
             results = []
-            if self.router is not None:
-                self.router.begin_cycle()
             if self.mode != "shadow":
                 for name in self.kernel.selected("broker"):
-                    # a disabled or unhealthy broker's intents wait until it is back
+                    # a disabled, unhealthy or unchecked broker's intents wait for it
                     if self.router is None or self.router.available[name]:
                         results += self.executor_for(name).reconcile()
             # orders found done by a reconcile (this one or `intents reconcile`) or answered
@@ -190,6 +201,90 @@ class Runtime(Nodes):
             self.ledger.seed(sent)
             self.store.write_anchor()
         return results
+
+    def _refuse_stranded_intents(self) -> None:
+        """Refuse to start (:class:`ConfigError`, exit 2) when a broker no longer
+        configured holds intents not done with it: approved or waiting for approval,
+        claimed (``executing``), or sent with the order still open. Nothing could look
+        them up, send or watch them; an open order would look unknown to the default
+        broker (a false conflict and a halt)."""
+        names = set(self.kernel.selected("broker"))
+        stranded: dict[str, list[str]] = {}
+        for state in (IntentState.PENDING_APPROVAL, IntentState.APPROVED, IntentState.EXECUTING):
+            for r in self.store.list_intents(state=state):
+                if r.broker and r.broker not in names:
+                    stranded.setdefault(r.broker, []).append(f"{r.id} ({state.value})")
+        for r in self.store.list_intents(state=IntentState.SUBMITTED, open_orders=True):
+            if r.broker and r.broker not in names:
+                stranded.setdefault(r.broker, []).append(f"{r.id} (order open)")
+        if not stranded:
+            return
+        name, held = sorted(stranded.items())[0]
+        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        key = "brokers" if self.settings.components.brokers else "broker"
+        raise ConfigError(
+            f"{self.settings.where('components', key)}: broker {name} is no longer "
+            f"configured but holds intents not done with it: {shown}; configure it again "
+            f"until they are resolved (`tradekernel intents list --broker {name}`), nothing "
+            "was sent"
+        )
+
+    def _start_broker(self, name: str) -> bool:
+        """A broker's start checks (several brokers): orders the store does not know
+        (:meth:`_refuse_unknown_broker_orders`), its account and positions, and its
+        account currency against the others'. Their refusals stop the agent; a broker
+        that does not answer is left *unchecked* (unavailable, its intents held, checked
+        again each cycle: :meth:`_check_deferred`) unless it is the only one. Returns
+        whether it answered."""
+        router = self.router
+        assert router is not None
+        broker = self.kernel.component("broker", name)
+        try:
+            self._refuse_unknown_broker_orders(name)
+            self._accounts[name] = (broker.account(), list(broker.positions()))
+        except TradekernelError:
+            raise
+        except Exception as exc:
+            if len(router.names) == 1:
+                raise
+            router.unchecked.add(name)
+            router.available[name] = False
+            router.health[name].record(False, what=f"start: {type(exc).__name__}")
+            self.kernel.emit(
+                "routing",
+                "unhealthy",
+                severity="error",
+                broker=name,
+                reason=f"start checks deferred: {type(exc).__name__}: {exc}",
+            )
+            return False
+        accounts = {n: a for n, (a, _) in self._accounts.items()}
+        aggregate(accounts, {}, self.settings.routing, self.broker_name)  # currencies
+        router.unchecked.discard(name)
+        return True
+
+    def _check_deferred(self) -> None:
+        """Run the start checks of brokers that did not answer at start, now that they
+        may (not disabled, not unhealthy); one that passes is reconciled and takes its
+        part from this cycle on."""
+        router = self.router
+        assert router is not None
+        for name in sorted(router.unchecked):
+            health = router.health[name]
+            if health.disabled is not None or health.state != "closed":
+                continue
+            if not self._start_broker(name):
+                continue
+            try:
+                if self.mode != "shadow":
+                    self.executor_for(name).reconcile()
+            except TradekernelError:
+                raise
+            except Exception as exc:  # gone again: unavailable, checked on its next answer
+                router.unchecked.add(name)
+                health.record(False, what=f"start: {type(exc).__name__}")
+                continue
+            router.available[name] = True
 
     def _check_broker_mode(self, name: str) -> None:
         """Refuse a paper-only broker in live mode and a real-money one in paper mode."""
@@ -321,6 +416,8 @@ class Runtime(Nodes):
             self.control.refresh()
             if self.router is not None:
                 self.router.begin_cycle()
+                if self.router.unchecked:
+                    self._check_deferred()
             self._follow_operator_mode()
             self._follow_stage()
             if self.control.paused:

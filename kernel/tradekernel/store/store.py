@@ -783,11 +783,15 @@ class Store:
         return record, None if problem is None else problem.text
 
     @_mapped
-    def latest_intents(self, state: str | IntentState, limit: int) -> list[IntentRecord]:
-        """The ``limit`` intents in ``state`` changed most recently, newest first."""
-        sql = f"{_SELECT_INTENT} WHERE state = ? ORDER BY updated_at DESC, id LIMIT ?"
-        rows = self.conn.execute(sql, (parse_state(state).value, int(limit)))
-        return [self._record(r) for r in rows]
+    def latest_intents(
+        self, state: str | IntentState, limit: int, *, broker: str | None = None
+    ) -> list[IntentRecord]:
+        """The ``limit`` intents in ``state`` changed most recently, newest first (those
+        recorded for ``broker`` only, when given)."""
+        mine = "" if broker is None else " AND broker = ?"
+        sql = f"{_SELECT_INTENT} WHERE state = ?{mine} ORDER BY updated_at DESC, id LIMIT ?"
+        args = (parse_state(state).value, *(() if broker is None else (broker,)), int(limit))
+        return [self._record(r) for r in self.conn.execute(sql, args)]
 
     # -- operator control state --------------------------------------------------------
 

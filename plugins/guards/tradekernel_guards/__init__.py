@@ -59,9 +59,10 @@ GUARDS: dict[str, tuple[type, type]] = {
 
 def _factory(name: str, guard_class: type) -> Callable[[Any, Any], Any]:
     def factory(config: Any, ctx: Any) -> Any:
+        own = getattr(ctx, "name", None) or name  # an instance answers under its own name
         if getattr(guard_class, "wants_resolve", False):
-            return guard_class(config, name=name, resolve=ctx.resolve)
-        return guard_class(config, name=name)
+            return guard_class(config, name=own, resolve=ctx.resolve)
+        return guard_class(config, name=own)
 
     factory.__doc__ = guard_class.__doc__
     return factory

@@ -144,7 +144,7 @@ class MaxGrossExposureGuard:
         others = sum(
             (abs(p.market_value) for s, p in ctx.positions.items() if s != intent.symbol),
             Decimal(0),
-        )
+        ) + sum((abs(p.market_value) for p in ctx.other_positions), Decimal(0))
         gross = others + symbol_value
         if gross > self.limit:
             return GuardVerdict.denied(

@@ -104,7 +104,7 @@ TEMPLATES: dict[str, tuple[str, str, str | None]] = {
     ),
     "routing.held": (
         "Held: {reason}",
-        "No order is sent (route {route}, intent {intent_id}): waiting for a broker.",
+        "No order is sent on route {route}: waiting for a broker ({reason}).",
         None,
     ),
     "routing.failback": ("Broker back: {broker}", "Route {route} is on {broker} again.", None),

@@ -85,14 +85,14 @@ Step = Callable[[BatchContext], StepResult]
 
 
 def step_reconcile(ctx: BatchContext) -> StepResult:
-    """Resolve intents stuck in ``executing`` through the configured broker. Fails when
-    the broker could not answer for one of them (it stays ``executing``); skipped while
+    """Resolve intents stuck in ``executing``, each on the broker it was claimed on (every
+    configured broker, as ``intents reconcile`` does; a disabled one is skipped). Fails
+    when a broker could not answer for one of them (it stays ``executing``); skipped while
     the agent runs, which owns its executing intents and reconciles them at its start
     (reconciling under its feet could fail an order it is submitting right now)."""
-    from tradekernel.api import Executor, Store
+    from tradekernel.api import Store, reconcile_brokers
 
     kernel = ctx.kernel()
-    broker = kernel.component("broker")
 
     try:
         with (
@@ -103,21 +103,16 @@ def step_reconcile(ctx: BatchContext) -> StepResult:
                 redact=getattr(ctx.settings, "redact", None),
             ) as store,
         ):
-            results = Executor(
-                store,
-                broker,
-                broker_name=ctx.settings.components.broker,
-                settings=ctx.settings,
-                emit=kernel.emit,
-            ).reconcile(actor="ops")
+            results, skipped = reconcile_brokers(kernel, store, actor="ops", settings=ctx.settings)
     except LockHeld:
         return "skipped", "the agent is running (it reconciles at its own start)", {}
     actions: dict[str, int] = {}
     for r in results:
         actions[r.action] = actions.get(r.action, 0) + 1
-    data = {"reconciled": len(results), "actions": actions}
+    data = {"reconciled": len(results), "actions": actions, "skipped_brokers": skipped}
     if not results:
-        return "ok", "nothing to reconcile", data
+        note = f" (disabled, skipped: {', '.join(skipped)})" if skipped else ""
+        return "ok", f"nothing to reconcile{note}", data
     summary = ", ".join(f"{action} {n}" for action, n in sorted(actions.items()))
     unknown = [r.intent_id for r in results if r.action == "still_unknown"]
     if unknown:

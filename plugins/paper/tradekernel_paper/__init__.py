@@ -23,13 +23,16 @@ def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
     if not db.is_absolute():
         db = Path(ctx.state_dir) / db
     _check_db_path(db, ctx)
-    if not config.durable and ctx.settings.source_of(*DURABLE) != "cli:backtest":
+    name = getattr(ctx, "name", None) or "paper"  # an instance: its own section
+    if not config.durable and ctx.settings.source_of("broker", name, "durable") != "cli:backtest":
         logger.warning(
-            "{}: [broker.paper] durable = false: the paper account is written without "
+            "{}: [broker.{}] durable = false: the paper account is written without "
             "fsync, so a power loss can lose orders the state store says were sent "
             "(meant for a backtest's own state only)",
-            ctx.settings.where("broker", "paper", "durable"),
+            ctx.settings.where("broker", name, "durable"),
+            name,
         )
+    account = db.resolve()  # what two instances must not share
     if getattr(ctx, "check_only", False):
         # validating only: an account created now would fix its starting cash for good
         db = Path(":memory:")
@@ -39,6 +42,7 @@ def build(config: PaperConfig | None, ctx: ComponentContext) -> PaperBroker:
         lambda: ctx.resolve("market_data"),
         db,
         max_price_move=getattr(runtime, "max_price_move", 1.0),
+        account=account,
     )
 
 

@@ -74,10 +74,14 @@ class PaperBroker:
         db_path: Path,
         *,
         max_price_move: float | Decimal = Decimal(1),
+        account: Path | None = None,
     ) -> None:
         """``market_data`` returns the feed (resolved lazily, on first use);
-        ``max_price_move`` is the kernel's ``[runtime] max_price_move`` (0: no band)."""
+        ``max_price_move`` is the kernel's ``[runtime] max_price_move`` (0: no band);
+        ``account``: the account file this broker stands for (``db_path`` unless the
+        broker only validates the configuration on a throwaway database)."""
         self.config = config
+        self._account = account or (None if str(db_path) == ":memory:" else db_path)
         self._max_move = Decimal(str(max_price_move))
         self._constraints = config.order_constraints()
         self._marks: dict[str, tuple[Quote, bool]] = {}
@@ -104,6 +108,10 @@ class PaperBroker:
             )
 
     # -- plumbing --------------------------------------------------------------------------
+
+    def account_key(self) -> tuple[str, str] | None:
+        """The account file: two instances on one file are one account."""
+        return None if self._account is None else ("paper", str(self._account.resolve()))
 
     @property
     def market_data(self) -> MarketData:
