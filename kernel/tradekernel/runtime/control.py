@@ -232,7 +232,17 @@ class Control:
             "incidents": int(self.get("incidents", 0)),
             "cooldown_until": self.get("cooldown_until", None),
             "breaker": CircuitBreaker(self).snapshot(),
+            "strategies": self.strategies(),
         }
+
+    def strategies(self) -> dict[str, dict[str, Any]]:
+        """Each strategist's own breaker and degrade state (several strategists), by name."""
+        out: dict[str, dict[str, Any]] = {}
+        for key, value in sorted(self.store.controls().items()):
+            what, _, name = key.partition(":")
+            if name and what in ("breaker", "degrade"):
+                out.setdefault(name, {"breaker": None, "degrade": None})[what] = value
+        return out
 
 
 class CircuitBreaker:

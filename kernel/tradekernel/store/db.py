@@ -271,8 +271,11 @@ def _migrate_4(db: sqlite_utils.Database) -> None:
         },
         pk=("intent_id", "source_intent_id"),
         not_null={"strategist", "amount", "created_at"},
+        if_not_exists=True,
     )
-    db["strategy_shares"].create_index(["strategist"], index_name="strategy_shares_strategist")
+    db["strategy_shares"].create_index(
+        ["strategist"], index_name="strategy_shares_strategist", if_not_exists=True
+    )
 
 
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
