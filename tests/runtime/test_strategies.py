@@ -221,3 +221,38 @@ def test_a_priority_naming_no_strategist_is_refused(kernel_factory):
     config += '\n[portfolio]\npriority = ["hodl"]\n'
     with pytest.raises(ConfigError, match="priority: 'hodl' is not a configured strategist"):
         kernel_factory.build(config)
+
+
+def test_each_strategy_has_its_own_stage_and_every_one_must_allow_the_mode(kernel_factory):
+    from tradekernel.errors import RefusedError
+    from tradekernel.runtime.stage import current_digest
+    from tradekernel.store import Store
+
+    config = BASE.format(approval="auto", strategist="x", guards="[]").replace(
+        'strategist = "x"', 'strategists = ["fast", "slow"]'
+    )
+    config += '\n[strategist.fast]\nuse = "sma-cross"\nfast = 2\nslow = 5\n'
+    config += '\n[strategist.slow]\nuse = "sma-cross"\nfast = 5\nslow = 12\n'
+    kernel, _ = kernel_factory.build(config)
+    digests = {n: current_digest(kernel.settings, kernel.registry, n) for n in ("fast", "slow")}
+    assert digests["fast"] != digests["slow"], "each instance's stage is tied to its config"
+    with Store.open(kernel.settings.state_dir) as store:
+        store.set_control(
+            "stage:fast",
+            {"stage": "paper", "evidence": {"config_digest": digests["fast"]}},
+            actor="op",
+        )
+        store.set_control("stage:slow", "shadow", actor="op")
+    with pytest.raises(RefusedError, match="strategist slow is at stage shadow"):
+        Runtime(kernel, mode="paper")
+    with Runtime(kernel, mode="shadow") as runtime:
+        assert runtime.mode == "shadow"
+    with Store.open(kernel.settings.state_dir) as store:
+        store.set_control("stage:slow", "paper", actor="op")
+    with Runtime(kernel, mode="paper") as runtime:
+        runtime.run_cycle()
+        assert runtime.mode == "paper"
+        with Store.open(kernel.settings.state_dir) as store:  # slow demoted while running
+            store.set_control("stage:slow", "shadow", actor="op")
+        runtime.run_cycle()
+        assert runtime.mode == "shadow", "the agent steps down to what every stage allows"

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 from loguru import logger
 
 from ..models import Decision, Intent, digest
@@ -202,13 +203,25 @@ class Strategies:
         )
         self._denied("sizing", denials, intents)
         resolution = resolve_conflicts(sized, self.conflict_policy())
-        for conflict in resolution.conflicts:
-            self._record_conflict(conflict, state)
         for intent, code in resolution.dropped:
             self._drop(intent, code)  # type: ignore[attr-defined]
-        netted = {n.id: {s.strategist for s in shares} for n, shares in resolution.netted}
+        going = list(resolution.intents)
+        netted: dict[str, set[str]] = {}
+        for conflict in resolution.conflicts:
+            if conflict.netted is not None:  # the sum fitted to the broker's constraints too
+                fitted = self._constrain(conflict.netted, state)  # type: ignore[attr-defined]
+                where = going.index(conflict.netted)
+                if fitted is None:
+                    del going[where]
+                    note = "the net amount does not fit the broker's order constraints"
+                    conflict = attrs.evolve(conflict, netted=None, kept=(), note=note)
+                else:
+                    going[where] = fitted
+                    conflict = attrs.evolve(conflict, netted=fitted, kept=(fitted,))
+                    netted[fitted.id] = {s.strategist for s in conflict.shares}
+            self._record_conflict(conflict, state)
         checked, denials = check_budgets(
-            resolution.intents,
+            going,
             BudgetContext(
                 as_of=state.as_of,
                 quotes=state.quotes,
@@ -216,7 +229,7 @@ class Strategies:
                 positions=state.positions,
             ),
         )
-        self._denied("budgets", denials, resolution.intents)
+        self._denied("budgets", denials, going)
         for intent in checked:
             owners = netted.get(intent.id, {intent.strategist})
             if owners & degraded:
