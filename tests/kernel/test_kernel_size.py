@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 18_150
+CEILING = 18_200
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800
 lines of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
 brokers, routing and failover (runtime/routing.py, about 600 lines, part of execution),
 and the stale-quote rule and market sessions (about 60); 17,550: the kit's stricter checks
-and network guard, five broker event kinds in the catalogue; 18,150: several strategies in
-one agent, about 780 lines: the strategize node for each strategist with its breaker and
+and network guard, five broker event kinds in the catalogue; 18,200: several strategies in
+one agent, about 800 lines: the strategize node for each strategist with its breaker and
 degrade state, conflict resolution and netting shares (portfolio/), the shares table.)"""
 
 MOVED = {
