@@ -3,6 +3,7 @@ netting executed exactly once with each strategy's fill share."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -155,6 +156,16 @@ def test_net_sends_one_order_records_shares_and_splits_its_fills(two):
         ("fast", "buy", "10"),
         ("slow", "sell", "4"),
     ]
+    from tradekernel.testing import invoke
+
+    cfg = str(kernel.settings.config_path)
+    shown = invoke(["--config", cfg, "intents", "show", record.id])
+    assert shown.exit_code == 0, shown.stderr
+    assert "strategist: fast+slow" in shown.stdout
+    assert "share: fast +10 (filled +10)" in shown.stdout, shown.stdout
+    assert "share: slow -4 (filled -4)" in shown.stdout
+    listed = invoke(["--config", cfg, "intents", "list", "--strategy", "slow", "--json"])
+    assert [i["id"] for i in json.loads(listed.stdout)["intents"]] == [record.id]
     (event,) = rec.of("portfolio", "conflict")
     assert event.fields["result"] == "netted"
     assert event.fields["netted_intent_id"] == record.id

@@ -52,4 +52,9 @@ def split_fill(quantity: Decimal, shares: Sequence[Share]) -> dict[str, Decimal]
     sides = [s for s in shares if (s.amount > 0) == (net > 0)]
     largest = max(sides, key=lambda s: (abs(s.amount), s.strategist)).strategist
     parts[largest] += signed - sum(parts.values(), Decimal(0))
-    return parts
+    return {name: _plain(part) for name, part in parts.items()}
+
+
+def _plain(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros, never in exponent form (``10``, ``2.5``)."""
+    return Decimal(format(value.normalize(), "f"))
