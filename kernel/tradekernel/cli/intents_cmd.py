@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -189,9 +190,9 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
     click.echo(_line(record, _step(app)))
     click.echo(f"  strategist: {inert(record.intent.strategist)}")
     for share in shares:
-        filled = parts.get(share.strategist, 0)
+        filled = parts.get(share.strategist, Decimal(0))
         click.echo(
-            f"  share: {inert(share.strategist)} {share.amount:+} (filled {filled:+}) "
+            f"  share: {inert(share.strategist)} {share.amount:+f} (filled {filled:+f}) "
             f"from {inert(share.intent_id)}"
         )
     for key in ("cycle_id", "broker", "client_order_id", "broker_order_id", "order_status"):
