@@ -267,3 +267,21 @@ def test_each_strategy_has_its_own_stage_and_every_one_must_allow_the_mode(kerne
             store.set_control("stage:slow", "shadow", actor="op")
         runtime.run_cycle()
         assert runtime.mode == "shadow", "the agent steps down to what every stage allows"
+
+
+def test_a_net_below_the_brokers_minimum_sends_nothing(kernel_factory):
+    fast = Named("fast", trade("buy", 10))
+    slow = Named("slow", trade("sell", 6))
+    config = BASE.format(approval="auto", strategist="x", guards='["max_order_notional"]')
+    config = config.replace('strategist = "x"', 'strategists = ["fast", "slow"]')
+    config = config.replace("cash = 100000", "cash = 100000\nmin_quantity = 5") + NOTIONAL
+    kernel, rec = kernel_factory.build(config, plugins=((fast, "fast"), (slow, "slow")))
+    with Runtime(kernel) as runtime:
+        state = runtime.run_cycle()
+        assert not state.proposed and not kernel.component("broker").orders()
+        rows = [r for r in runtime.store.journal_rows() if r.entity.startswith("conflict:")]
+    (event,) = rec.of("portfolio", "conflict")
+    assert event.fields["result"] == "netted_out" and "order constraints" in event.fields["note"]
+    assert rows[0].payload["netted"] is None
+    reasons = [e.fields["reason"] for e in rec.of("strategist", "dropped_intent")]
+    assert reasons == ["quantity_below_minimum"]
