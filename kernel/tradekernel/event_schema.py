@@ -106,6 +106,7 @@ _RESILIENCE = {
     "until": _f("timestamp", doc="end of the cooldown (cooldown)"),
     "actor": _f("str"),
     "reason": _f("str"),
+    "strategist": _f("str", doc="the strategy concerned (several strategists)"),
 }
 _CONTROL = {
     "actor": _f("str"),
@@ -207,6 +208,29 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "symbol": _f("str"),
             "reason": _f("str", doc="not_a_candidate | degrade_scaled_to_zero | ..."),
             "detail": _f("str"),
+            "strategist": _f("str", doc="the strategy that proposed it (several strategists)"),
+        },
+    },
+    "portfolio": {
+        "conflict": {
+            "symbol": _f("str", req=True),
+            "policy": _f("str", doc="net | priority | veto (the policy applied)", req=True),
+            "result": _f("str", doc="netted | netted_out | vetoed | kept", req=True),
+            "inputs": _f("list", doc="each strategy's intent: intent_id, strategist, side, ..."),
+            "kept": _f("list", doc="ids of the input intents that go on"),
+            "dropped": _f("list", doc="{intent_id, code} of the inputs dropped"),
+            "netted_intent_id": _f("str", doc="the one intent for the net amount (net)"),
+            "client_order_id": _f("str", doc="the netted intent's client order id"),
+            "shares": _f("list", doc="{strategist, intent_id, amount}: signed shares (net)"),
+            "note": _f("str", doc="why another policy was applied, when it was"),
+        },
+        "denied": {
+            "step": _f("str", doc="sizing | budgets", req=True),
+            "code": _f("str", doc="stable reason code", req=True),
+            "detail": _f("str"),
+            "intent_id": _f("str"),
+            "strategist": _f("str"),
+            "symbol": _f("str"),
         },
     },
     "strategist_llm": {

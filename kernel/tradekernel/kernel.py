@@ -209,6 +209,8 @@ class Kernel:
         sel = self.settings.components
         if kind == "broker" and sel.brokers:
             return list(sel.brokers)
+        if kind == "strategist" and sel.strategists:
+            return list(sel.strategists)
         if kind in SINGLE_KINDS:
             name = getattr(sel, kind)
             return [name] if name else []
@@ -268,6 +270,8 @@ class Kernel:
             key = LIST_KINDS.get(kind, kind)
             if kind == "broker" and self.settings.components.brokers:
                 key = "brokers"
+            if kind == "strategist" and self.settings.components.strategists:
+                key = "strategists"
             where = self.settings.where("components", key)
             # from the plugin's own failure, if any: -v shows its file and line
             raise PluginError(f"{where}: [components] {key}: {exc}") from exc.__cause__

@@ -159,6 +159,10 @@ class ComponentSelection:
     """Several brokers (instead of ``broker``): intents go where ``[routing]`` says."""
     market_data: str = "synthetic"
     strategist: str = "hold"
+    """The one strategist; with ``strategists`` set, the first of them."""
+    strategists: list[str] = field(factory=list, validator=_unique)
+    """Several strategists (instead of ``strategist``): each is a strategy of its own, with
+    its own breaker, degrade state and promotion stage (docs/portfolio.md)."""
     scanner: str = "watchlist"
     llm_provider: str | None = None
     skills: list[str] = field(
@@ -470,6 +474,19 @@ class RoutingSettings:
     """A broker call slower than this counts as a bad outcome."""
 
 
+@define
+class PortfolioSettings:
+    """``[portfolio]``: how several strategies share one account (docs/portfolio.md)."""
+
+    conflict: Literal["net", "priority", "veto"] = "net"
+    """Strategies proposing on one symbol in one cycle: ``net`` (one order for the net
+    quantity, each strategy's share recorded), ``priority`` (the strategy ranked first in
+    ``priority`` wins) or ``veto`` (opposite sides cancel, nothing trades)."""
+    priority: list[str] = field(factory=list, validator=_unique)
+    """Strategies, highest rank first (unlisted ones rank after, in ``strategists``
+    order)."""
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -480,6 +497,7 @@ SECTIONS: dict[str, type] = {
     "promotion": PromotionSettings,
     "alerts": AlertsSettings,
     "routing": RoutingSettings,
+    "portfolio": PortfolioSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

@@ -41,6 +41,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     NotifyRoute,
     NotifySettings,
     PluginsSettings,
+    PortfolioSettings,
     PromotionGates,
     PromotionSettings,
     Route,
@@ -126,6 +127,8 @@ class Settings:
     """``[alerts]``: the alert rules."""
     routing: RoutingSettings = field(factory=RoutingSettings)
     """``[routing]``: which broker each symbol goes to, and broker health."""
+    portfolio: PortfolioSettings = field(factory=PortfolioSettings)
+    """``[portfolio]``: several strategies in one account (conflicts)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""
@@ -215,6 +218,7 @@ class Settings:
             )
         settings.check_safety()
         settings.check_brokers()
+        settings.check_strategists()
         return settings
 
     @classmethod
@@ -312,6 +316,25 @@ class Settings:
                     f"({', '.join(names) or 'none'}){suggest(route.asset_class, names)}"
                 )
         sel.broker = routing.default or sel.brokers[0]
+
+    def check_strategists(self) -> None:
+        """Refuse ``strategist`` and ``strategists`` set together; with ``strategists``
+        set, ``strategist`` becomes its first (the default strategy)."""
+        sel = self.components
+        if sel.strategists and ("components", "strategist") in self.sources:
+            raise ConfigError(
+                f"{self.where('components', 'strategists')}: [components] strategist and "
+                "strategists are both set: keep strategists (several) or strategist (one)"
+            )
+        if sel.strategists:
+            sel.strategist = sel.strategists[0]
+        names = sel.strategists or [sel.strategist]
+        for name in self.portfolio.priority:
+            if name not in names:
+                raise ConfigError(
+                    f"{self.where('portfolio', 'priority')}: [portfolio] priority: {name!r} is "
+                    f"not a configured strategist ({', '.join(names)}){suggest(name, names)}"
+                )
 
     # -- component configuration --------------------------------------------------
 

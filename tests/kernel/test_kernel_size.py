@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 17_800
+CEILING = 18_600
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800
 lines of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -19,7 +19,10 @@ and the stale-quote rule and market sessions (about 60); 17,550: the kit's stric
 and network guard, five broker event kinds in the catalogue; 17,800: the several-brokers
 safety rules: position-aware routing, start checks deferred for a broker that does not
 answer, refusing stranded intents and shared accounts, one reconcile for every broker,
-health over a window (about 250), and the monitor's per-broker read budget.)"""
+health over a window (about 250), and the monitor's per-broker read budget; 18,600:
+several strategies in one agent, about 800 lines: the strategize node for each strategist
+with its breaker and degrade state, conflict resolution and netting shares (portfolio/),
+the shares table.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

@@ -125,7 +125,7 @@ def test_a_schema_2_database_gets_the_indexes(state_dir, helpers):
         ).fetchone()[0]
         indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master")}
         open_orders = store.list_intents(state="submitted", open_orders=True)
-    assert version == str(SCHEMA_VERSION) == "3"
+    assert version == str(SCHEMA_VERSION) == "4"
     assert {"intents_open_orders", "intents_state_created", "fills_order_ts"} <= indexes
     assert "intents_state" not in indexes
     assert len(open_orders) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -88,6 +89,10 @@ def intents() -> None:
 )
 @click.option("--cycle", "cycle_id", help="Only intents of this cycle.")
 @click.option("--broker", help="Only intents routed to this broker.")
+@click.option(
+    "--strategy",
+    help="Only intents of this strategy (strategist name), netted ones it has a share of too.",
+)
 @click.option("--limit", type=int, help="At most this many.")
 @click.option(
     "--stuck-after",
@@ -100,6 +105,7 @@ def list_cmd(
     state: str | None,
     cycle_id: str | None,
     broker: str | None,
+    strategy: str | None,
     limit: int | None,
     stuck_after: str | None,
     as_json: bool,
@@ -120,12 +126,18 @@ def list_cmd(
     except NotFoundError:
         records: list[Any] = []
     else:
+        filtered = broker is not None or strategy is not None
         with store:
             records = store.list_intents(
-                state=state, cycle_id=cycle_id, limit=None if broker else limit
+                state=state, cycle_id=cycle_id, limit=None if filtered else limit
             )
+            shared = set(store.netted_intents(strategy)) if strategy is not None else set()
     if broker is not None:
-        records = [r for r in records if r.broker == broker][:limit]
+        records = [r for r in records if r.broker == broker]
+    if strategy is not None:
+        records = [r for r in records if r.intent.strategist == strategy or r.id in shared]
+    if filtered:
+        records = records[:limit]
     stuck = []
     if threshold is not None:
         cutoff = utcnow() - timedelta(seconds=float(threshold))
@@ -163,10 +175,26 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
     with open_store(app) as store:
         record = store.get(intent_id)
         rows = store.journal_rows(intent_id)
+        shares = store.shares(intent_id)
+        parts = store.strategy_fills(intent_id)
     if as_json:
-        echo_json({"intent": record_dict(record), "journal": [unstructure(r) for r in rows]})
+        echo_json(
+            {
+                "intent": record_dict(record),
+                "journal": [unstructure(r) for r in rows],
+                "shares": [unstructure(s) for s in shares],
+                "strategy_fills": {k: str(v) for k, v in parts.items()},
+            }
+        )
         return
     click.echo(_line(record, _step(app)))
+    click.echo(f"  strategist: {inert(record.intent.strategist)}")
+    for share in shares:
+        filled = parts.get(share.strategist, Decimal(0))
+        click.echo(
+            f"  share: {inert(share.strategist)} {share.amount:+f} (filled {filled:+f}) "
+            f"from {inert(share.intent_id)}"
+        )
     for key in ("cycle_id", "broker", "client_order_id", "broker_order_id", "order_status"):
         click.echo(f"  {key}: {inert(getattr(record, key))}")
     click.echo(f"  rationale: {inert(record.intent.rationale)}")

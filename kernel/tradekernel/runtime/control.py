@@ -190,7 +190,11 @@ class Control:
         self._emit("resilience", "degrade_entered", severity="warning", reason=reason)
 
     def exit_degrade(self, *, actor: str, reason: str = "") -> None:
+        """Leave degrade mode: the agent's and every strategist's own (``degrade:<name>``)."""
         self.set("degrade", None, actor=actor, reason=reason)
+        for key, value in self.store.controls().items():
+            if key.startswith("degrade:") and value is not None:
+                self.set(key, None, actor=actor, reason=reason)
         if self.policy.degrade_reducing and self.trading_state == "reducing":
             self.set_trading_state("active", actor=actor, reason="degrade exited")
         self._emit("resilience", "degrade_exited", actor=actor, reason=reason)
@@ -228,7 +232,17 @@ class Control:
             "incidents": int(self.get("incidents", 0)),
             "cooldown_until": self.get("cooldown_until", None),
             "breaker": CircuitBreaker(self).snapshot(),
+            "strategies": self.strategies(),
         }
+
+    def strategies(self) -> dict[str, dict[str, Any]]:
+        """Each strategist's own breaker and degrade state (several strategists), by name."""
+        out: dict[str, dict[str, Any]] = {}
+        for key, value in sorted(self.store.controls().items()):
+            what, _, name = key.partition(":")
+            if name and what in ("breaker", "degrade"):
+                out.setdefault(name, {"breaker": None, "degrade": None})[what] = value
+        return out
 
 
 class CircuitBreaker:

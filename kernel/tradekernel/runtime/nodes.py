@@ -20,7 +20,7 @@ import attrs
 from loguru import logger
 
 from ..approval import ApprovalService
-from ..components import DEFAULT_ORDER_CONSTRAINTS, GuardContext, SkillRequest, StrategyInput
+from ..components import DEFAULT_ORDER_CONSTRAINTS, GuardContext, SkillRequest
 from ..constraints import broker_constraints, fit
 from ..errors import ConfigError, RefusedError, TradekernelError
 from ..execution import Executor
@@ -31,10 +31,11 @@ from ..quality import DataQuality
 from ..risk import evaluate, intent_quantity, signed
 from ..settings import RuntimeSettings, Settings
 from ..store import IntentState, SecretInIntent, Store
-from .control import BREAKER_NON_FAILURES, CircuitBreaker, Control
+from .control import CircuitBreaker, Control
 from .ledger import Commitments, TradeLedger
 from .routing import Router, aggregate, route_for, route_label
 from .state import CycleState
+from .strategies import Strategies
 
 OPEN_ORDER_STATES = ("working", "partial_fill", None)
 ACCOUNT_SKILL = "account.positions"
@@ -50,8 +51,9 @@ _FAILED = object()
 """What :meth:`Nodes._ask` returns when the broker's answer for one order was an error."""
 
 
-class Nodes:
-    """The eight nodes. The runtime sets every attribute annotated here."""
+class Nodes(Strategies):
+    """The eight nodes (strategize: :class:`.strategies.Strategies`). The runtime sets
+    every attribute annotated here."""
 
     kernel: Kernel
     settings: Settings
@@ -306,88 +308,26 @@ class Nodes:
             "scan", "candidates", candidates=state.candidates, count=len(state.candidates)
         )
 
-    def _node_strategize(self, state: CycleState, *, gated: bool = True) -> None:
-        # gated=False (decide_once): no cooldown/breaker gate and no breaker accounting.
-        name = self.settings.components.strategist
-        started = time.perf_counter()
-        if not state.candidates:
-            decision = Decision.hold("no_candidates")
-        elif gated and self.control.in_cooldown():
-            decision = Decision.hold("cooldown")
-            self.kernel.emit(
-                "commander",
-                "route",
-                node="strategize",
-                action="cooldown_wait",
-                until=self.control.store.get_control("cooldown_until"),
-            )
-        elif gated and not self.breaker.allow():
-            decision = Decision.hold("breaker_open")
-        else:
-            decision = self._ask_strategist(name, state, count=gated)
-        state.decision = decision
-        state.intents = self._admissible(decision, state)
-        self.kernel.emit(
-            "strategist",
-            "decision",
-            severity="warning" if decision.error_type else "info",
-            strategist=name,
-            intents=len(state.intents),
-            hold_reason=decision.hold_reason,
-            error_type=decision.error_type,
-            detail=decision.detail,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
-
-    def _ask_strategist(self, name: str, state: CycleState, *, count: bool = True) -> Decision:
-        inputs = StrategyInput(
-            cycle_id=state.cycle_id,
-            as_of=state.as_of,
-            candidates=list(state.candidates),
-            skill_results=state.skill_results,
-            quotes=state.quotes,
-            bars=state.bars,
-            positions=state.positions,
-            account=state.account,
-            limits=self._limits(),
-        )
-        try:
-            decision = self.kernel.component("strategist").decide(inputs)
-            if not isinstance(decision, Decision):
-                raise TypeError(
-                    f"strategist {name} returned {type(decision).__name__}, not Decision"
-                )
-        except Exception as exc:
-            logger.opt(exception=exc).warning("strategist {} raised: {}", name, exc)
-            decision = Decision.hold(
-                "strategist_error", error_type=type(exc).__name__, detail=str(exc)
-            )
-        if not count:
-            return decision
-        if decision.error_type and decision.error_type not in BREAKER_NON_FAILURES:
-            if self.breaker.record_failure(decision.error_type):
-                self.control.enter_degrade(reason="breaker_open")
-                self.control.record_incident(f"breaker opened: {decision.error_type}")
-        elif decision.error_type is None:
-            self.breaker.record_success()
-        return decision
-
     def _limits(self) -> dict[str, Any]:
         limits: dict[str, Any] = {"guards": list(self.settings.components.guards)}
         for name in self.settings.components.guards:
             limits[name] = self.settings.component_sections.get("guard", {}).get(name, {})
         return limits
 
-    def _admissible(self, decision: Decision, state: CycleState) -> list[Intent]:
-        """Intents the graph may carry on: candidate symbols with a quote, scaled in degrade,
-        fitted to the broker's order constraints."""
+    def _admissible(
+        self, decision: Decision, state: CycleState, *, degraded: bool | None = None
+    ) -> list[Intent]:
+        """Intents the graph may carry on: candidate symbols with a quote, scaled in degrade
+        (``degraded``: the strategist's own state; default the cycle's), fitted to the
+        broker's order constraints."""
+        degraded = state.degraded if degraded is None else degraded
         out = []
         for intent in decision.intents:
             if intent.symbol not in state.candidates or intent.symbol not in state.quotes:
                 self._drop(intent, "not_a_candidate")
                 continue
             intent = _with(intent)  # the id is always the digest of the content (verify checks)
-            if state.degraded:
+            if degraded:
                 intent = self._scale(intent)
                 if intent is None:
                     continue
@@ -434,7 +374,9 @@ class Nodes:
 
     def _drop(self, intent: Intent, reason: str, detail: str | None = None) -> None:
         """Leave ``intent`` out of the cycle, saying why (``strategist.dropped_intent``)."""
-        extra = {} if detail is None else {"detail": detail}
+        extra: dict[str, Any] = {} if detail is None else {"detail": detail}
+        if len(self.strategist_names()) > 1:
+            extra["strategist"] = intent.strategist
         self.kernel.emit(
             "strategist",
             "dropped_intent",
@@ -473,6 +415,7 @@ class Nodes:
             if record.state != IntentState.PROPOSED:
                 continue  # the same cycle inputs were seen before: same id, already handled
             state.proposed.append(intent.id)
+            degraded = state.degraded or intent.id in state.degraded_intents
             if self.router is not None and record.broker not in at_broker:
                 at_broker[record.broker] = self._commitments(record.broker)
             context = self._guard_context(
@@ -480,7 +423,7 @@ class Nodes:
             )
             result = evaluate(guards, intent, context)
             verdicts = list(result.verdicts)
-            if state.degraded and not self._allowlisted:
+            if degraded and not self._allowlisted:
                 verdicts.append(
                     GuardVerdict.denied(
                         "degrade",
@@ -502,9 +445,7 @@ class Nodes:
                 )
                 if not v.allow:
                     state.denials[v.code] = state.denials.get(v.code, 0) + 1
-            approval_mode = (
-                "shadow" if self.mode == "shadow" else "manual" if state.degraded else None
-            )
+            approval_mode = "shadow" if self.mode == "shadow" else "manual" if degraded else None
             record = self.approvals.submit(intent.id, verdicts, approval_mode=approval_mode)
             if record.state is not IntentState.BLOCKED:
                 quantity = intent_quantity(intent, record.ref_price) or Decimal(0)

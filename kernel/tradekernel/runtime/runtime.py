@@ -30,7 +30,7 @@ from .mode import ResolvedMode, resolve_mode
 from .nodes import OPEN_ORDER_STATES, Nodes
 from .plan import PLAN, NodeSpec
 from .routing import Router, aggregate
-from .stage import check_stage, current_digest
+from .stage import check_stages, current_digest
 from .state import CycleState
 
 #: How many of the broker's newest client order ids each start checks against the store
@@ -82,10 +82,8 @@ class Runtime(Nodes):
             )
             # a strategist may not run in a mode above its promotion stage (earned with
             # this very configuration)
-            self._digest = self._config_digest()
-            check_stage(
-                self.store, self.settings.components.strategist, self.resolved.mode, self._digest
-            )
+            self._digests = self._config_digests()
+            check_stages(self.store, self._digests, self.resolved.mode)
         except (ConfigError, RefusedError):
             if self._own_store:
                 self.store.close()
@@ -151,7 +149,8 @@ class Runtime(Nodes):
             # Build the strategist now: a configuration error (e.g. the LLM provider's API
             # key variable is unset) must stop the run here, not become a hold every cycle
             # that opens the breaker.
-            self.kernel.component("strategist")
+            for name in self.kernel.selected("strategist"):
+                self.kernel.component("strategist", name)
             # the other components too: a bad [guard.x] section is exit 2 now, not a
             # node failure every cycle
             self.kernel.component("scanner")
@@ -458,30 +457,31 @@ class Runtime(Nodes):
         else:
             logger.warning("persisted mode {} applies at the next start", wanted)
 
-    def _config_digest(self) -> str | None:
-        try:
-            return current_digest(
-                self.settings, self.kernel.registry, self.settings.components.strategist
-            )
-        except (ConfigError, RefusedError):
-            return None  # an unknown strategist fails at start with its own message
+    def _config_digests(self) -> dict[str, str | None]:
+        """Each configured strategist's configuration digest (its stage's evidence)."""
+        out: dict[str, str | None] = {}
+        for name in self.kernel.selected("strategist"):
+            try:
+                out[name] = current_digest(self.settings, self.kernel.registry, name)
+            except (ConfigError, RefusedError):
+                out[name] = None  # an unknown strategist fails at start with its own message
+        return out
 
     def _follow_stage(self) -> None:
-        """A strategist demoted while the agent runs: go down to the riskiest mode its
-        stage still allows (paper, else shadow), or stop when it allows none."""
-        name = self.settings.components.strategist
+        """A strategist demoted while the agent runs: go down to the riskiest mode every
+        strategist's stage still allows (paper, else shadow), or stop when it allows none."""
         checked = (self.control.version(), self.mode)
         if checked == self._stage_checked:
             return  # nothing written since the last check passed: the stage is the same
         try:
-            check_stage(self.store, name, self.mode, self._digest)
+            check_stages(self.store, self._digests, self.mode)
             self._stage_checked = checked
             return
         except RefusedError as exc:
             refusal = str(exc)
         for mode in reversed(SAFETY[: SAFETY.index(self.mode)]):
             try:
-                check_stage(self.store, name, mode, self._digest)
+                check_stages(self.store, self._digests, mode)
             except RefusedError:
                 continue
             self.resolved = ResolvedMode(mode, "promotion stage")

@@ -107,3 +107,11 @@ def current_digest(settings: Settings, registry: Any, name: str) -> str:
     """Digest of the configured ``[strategist.<name>]`` (what evidence must match)."""
     spec = registry.spec("strategist", settings.component_use("strategist", name))
     return config_digest(settings, name, spec.config_class)
+
+
+def check_stages(store: Any, digests: dict[str, str | None], mode: str) -> None:
+    """:func:`check_stage` for every configured strategist (``digests``: name -> its
+    configuration digest): each strategy has its own stage, and the agent runs in a mode
+    only when every strategy's stage allows it."""
+    for name, value in digests.items():
+        check_stage(store, name, mode, value)

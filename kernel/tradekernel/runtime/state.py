@@ -28,6 +28,8 @@ class CycleState:
     account: Account | None = None
     candidates: list[str] = field(factory=list)
     decision: Decision | None = None
+    decisions: dict[str, Decision] = field(factory=dict)
+    """Each strategist's decision, by name (``decision``: the cycle's, combined)."""
     intents: list[Intent] = field(factory=list)
     proposed: list[str] = field(factory=list)
     blocked: list[str] = field(factory=list)
@@ -38,6 +40,8 @@ class CycleState:
     fills: int = 0
     denials: dict[str, int] = field(factory=dict)
     degraded: bool = False
+    degraded_intents: set[str] = field(factory=set)
+    """Intents of a strategist in its own degrade state: handled as in degrade."""
     stop_reason: str | None = None
     notes: list[str] = field(factory=list)
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # imported where its features are used: migrations, plugins' 
 DB_FILENAME = "state.db"
 """The state database's file name in ``[kernel] state_dir``."""
 APP_ID = "tradekernel"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 30.0
 RECURSIVE_TRIGGERS = "PRAGMA recursive_triggers=on;"
 """What ``sqlite_utils.Database`` runs on every connection it wraps: each connection to
@@ -257,10 +257,32 @@ def _migrate_3(db: sqlite_utils.Database) -> None:
     conn.execute("DROP INDEX IF EXISTS fills_order")
 
 
+def _migrate_4(db: sqlite_utils.Database) -> None:
+    """Several strategies: each strategy's signed share of a netted intent (one order for
+    several strategies' intents on one symbol; docs/state.md, "Strategy shares")."""
+    db["strategy_shares"].create(
+        {
+            "intent_id": str,
+            "source_intent_id": str,
+            "strategist": str,
+            "amount": str,
+            "cycle_id": str,
+            "created_at": str,
+        },
+        pk=("intent_id", "source_intent_id"),
+        not_null={"strategist", "amount", "created_at"},
+        if_not_exists=True,
+    )
+    db["strategy_shares"].create_index(
+        ["strategist"], index_name="strategy_shares_strategist", if_not_exists=True
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migrate_1,
     2: _migrate_2,
     3: _migrate_3,
+    4: _migrate_4,
 }
 """``MIGRATIONS[n]`` moves a database from schema ``n - 1`` to ``n``; never edit a shipped one."""
 

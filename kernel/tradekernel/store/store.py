@@ -21,6 +21,7 @@ import attrs
 from loguru import logger
 
 from ..models import Fill, GuardVerdict, Intent, IntentTransition, Order, canonical_json, utcnow
+from ..portfolio.shares import Share, split_fill
 from ..redaction import redact_deep
 from ..serde import structure, unstructure
 from . import anchor as anchors
@@ -1054,6 +1055,83 @@ class Store:
             sql, args = sql + " WHERE client_order_id = ?", (client_order_id,)
         sql += " ORDER BY ts, fill_id"
         return [structure(json.loads(r[0]), Fill) for r in self.conn.execute(sql, args)]
+
+    # -- several strategies -------------------------------------------------------------
+
+    @_mapped
+    def record_conflict(
+        self,
+        conflict_id: str,
+        *,
+        cycle_id: str,
+        payload: dict[str, Any],
+        shares: Sequence[Share] = (),
+        netted_id: str | None = None,
+        actor: str = "portfolio",
+    ) -> bool:
+        """Journal one conflict resolution (entity ``conflict:<conflict_id>``: every
+        strategy's original intent, the policy and the result, in ``payload``) and, for a
+        netted intent ``netted_id``, each strategy's share, in one transaction. Idempotent
+        on ``conflict_id``: ``False`` when it was recorded already (nothing written)."""
+        entity = f"conflict:{conflict_id}"
+        ts = ts_text(self.clock())
+        with immediate(self.conn) as conn:
+            if conn.execute("SELECT 1 FROM journal WHERE entity = ?", (entity,)).fetchone():
+                return False
+            for share in shares:
+                conn.execute(
+                    "INSERT OR IGNORE INTO strategy_shares (intent_id, source_intent_id, "
+                    "strategist, amount, cycle_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (netted_id, share.intent_id, share.strategist, str(share.amount), cycle_id, ts),
+                )
+            journal.append(
+                conn,
+                entity=entity,
+                from_state=None,
+                to_state=str(payload.get("policy", "resolved")),
+                actor=actor,
+                reason=str(payload.get("result", "")),
+                ts=ts,
+                payload=self._scrub(payload),
+            )
+        self._appended = True
+        return True
+
+    @_mapped
+    def shares(self, intent_id: str) -> list[Share]:
+        """The strategies' shares of netted intent ``intent_id`` (``[]``: not netted)."""
+        rows = self.conn.execute(
+            "SELECT strategist, source_intent_id, amount FROM strategy_shares "
+            "WHERE intent_id = ? ORDER BY rowid",
+            (intent_id,),
+        )
+        return [Share(r[0], r[1], Decimal(r[2])) for r in rows]
+
+    @_mapped
+    def netted_intents(self, strategist: str) -> list[str]:
+        """Ids of the netted intents ``strategist`` has a share of."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT intent_id FROM strategy_shares WHERE strategist = ?", (strategist,)
+        )
+        return [r[0] for r in rows]
+
+    def strategy_fills(self, intent_id: str) -> dict[str, Decimal]:
+        """Each strategy's signed filled quantity (buy positive) of intent ``intent_id``,
+        derived from the fills of its one order: all of it for a strategy's own intent,
+        split by :func:`split_fill` for a netted one (the parts sum to the fills exactly)."""
+        record = self.get(intent_id)
+        fills = self.fills(record.client_order_id) if record.client_order_id else []
+        shares = self.shares(intent_id)
+        out: dict[str, Decimal] = {}
+        for fill in fills:
+            if shares:
+                parts = split_fill(fill.quantity, shares)
+            else:
+                sign = 1 if fill.side.value == "buy" else -1
+                parts = {record.intent.strategist: sign * fill.quantity}
+            for name, part in parts.items():
+                out[name] = out.get(name, Decimal(0)) + part
+        return out
 
     # -- maintenance -------------------------------------------------------------------
 

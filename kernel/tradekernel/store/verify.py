@@ -42,6 +42,7 @@ ORDER_TRACKED_COLUMNS = ("broker_order_id", "order_status", "filled_quantity", "
 """Intent columns :meth:`Store.upsert_order` updates without a journal row: not checked."""
 
 _CONTROL = "control:"
+_CONFLICT = "conflict:"
 _UNKNOWN = object()
 """``ref_price`` of an intent proposed before proposals journaled it: cannot be checked."""
 _LEGAL = {s.value: frozenset(t.value for t in to) for s, to in TRANSITIONS.items()}
@@ -95,6 +96,8 @@ class Replay:
         seq, entity, from_state, to_state, _actor, _reason, ts = raw[:7]
         if not isinstance(payload, dict):
             payload = {}
+        if entity.startswith(_CONFLICT):  # a resolution's record: no state to fold
+            return
         if entity.startswith(_CONTROL):
             key = entity[len(_CONTROL) :]
             prev = self.controls.get(key)

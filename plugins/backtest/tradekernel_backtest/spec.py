@@ -75,6 +75,8 @@ def overrides(spec: BacktestSpec, state_dir: Path) -> dict[str, Any]:
         "components.broker": ("paper", "backtest"),
         "components.market_data": ("replay", "backtest"),
         "components.strategist": (name, "--strategist"),
+        # one strategy of a configuration with several (`[components] strategists`)
+        "components.strategists": ([], "--strategist"),
         "components.notifiers": ([], "backtest"),
         "notify.enabled": (False, "backtest"),
         # replay data is local and synchronous: skills run in the cycle's own thread

@@ -142,6 +142,19 @@ def test_commission_is_a_fraction_of_notional(base, hand_csv):
     assert free["final_equity"] - paid["final_equity"] == pytest.approx(0.01 * notional)
 
 
+def test_one_strategy_of_several_is_backtested_alone(config, hand_csv):
+    from tradekernel.api import Settings
+
+    text = config.read_text().replace(
+        "[components]\n", '[components]\nstrategists = ["sma-cross", "hold"]\n'
+    )
+    config.write_text(text)
+    several = Settings.load(config, environ={})
+    assert several.components.strategists == ["sma-cross", "hold"]
+    m = run_backtest(several, spec(hand_csv, record=False)).metrics
+    assert m["trades"] == 3
+
+
 def test_result_is_recorded_with_config_digest(base, hand_csv):
     m = run_backtest(base, spec(hand_csv)).metrics
     with Store.open(base.state_dir) as store:

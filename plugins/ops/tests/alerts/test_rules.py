@@ -89,6 +89,23 @@ def test_breaker_from_the_store_control_state(load, state_dir, h):
     assert "breaker_open" not in results(load("[alerts]\nbreaker_open = false\n"), h)
 
 
+def test_each_strategy_breaker_counts(load, state_dir, h):
+    with Store.open(state_dir) as store:
+        closed = {"state": "closed", "failures": 0, "opened_at": None}
+        store.set_control("breaker:rule", closed, actor="breaker")
+        store.set_control(
+            "breaker:llm",
+            {"state": "open", "failures": 3, "opened_at": "2030-01-02T11:00:00+00:00"},
+            actor="breaker",
+        )
+    r = results(load(), h)["breaker_open"]
+    assert (r.status, r.value) == ("firing", 1)
+    assert "llm open" in r.detail and "rule closed" in r.detail
+    with Store.open(state_dir) as store:
+        store.set_control("breaker:llm", closed, actor="breaker")
+    assert status(load(), h, "breaker_open") == ("ok", 0)
+
+
 def test_breaker_from_the_last_resilience_event(load, state_dir, h):
     h.write_events(state_dir, [h.event("resilience", "breaker_opened", state="open")])
     assert status(load(), h, "breaker_open") == ("firing", 1)

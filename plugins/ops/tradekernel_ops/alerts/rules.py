@@ -151,8 +151,17 @@ _BREAKER_KINDS = {
 
 def rule_breaker_open(policy: Policy, obs: Observations) -> RuleResult:
     name = "breaker_open"
-    snap = (obs.controls or {}).get("breaker")
-    if obs.current and isinstance(snap, dict) and snap.get("state"):
+    controls = obs.controls or {}
+    snap = controls.get("breaker")
+    # several strategists: one breaker each (control ``breaker:<strategist>``)
+    own = {k[len("breaker:") :]: v for k, v in controls.items() if k.startswith("breaker:")}
+    own = {k: v for k, v in own.items() if isinstance(v, dict) and v.get("state")}
+    if obs.current and own:
+        opened = sorted(k for k, v in own.items() if v["state"] == "open")
+        state = "open" if opened else "closed"
+        shown = ", ".join(f"{k} {v['state']}" for k, v in sorted(own.items()))
+        detail = f"strategy breakers: {shown} (store control state)"
+    elif obs.current and isinstance(snap, dict) and snap.get("state"):
         state = str(snap["state"])
         since = f" since {snap['opened_at']}" if state == "open" and snap.get("opened_at") else ""
         detail = f"breaker is {state}{since} (store control state)"

@@ -1,0 +1,60 @@
+"""Each strategy's share of a netted order, and its part of that order's fills.
+
+A netted intent (:func:`tradekernel.portfolio.conflicts.resolve_conflicts`, policy
+``net``) is one order for the sum of several strategies' signed amounts. Its shares are
+recorded in the store's ``strategy_shares`` table; every fill of that one order is split
+by :func:`split_fill`, so the strategies' parts always add up to the fill exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_DOWN, Decimal
+
+from attrs import frozen
+
+QUANTUM = Decimal("1e-12")
+"""Fill parts are cut to this precision (toward zero); the remainder goes to one share."""
+
+
+@frozen
+class Share:
+    """One strategy's part of a netted intent: ``amount`` is signed (buy positive) in the
+    netted intent's unit (its quantity, or its notional)."""
+
+    strategist: str
+    intent_id: str
+    """The strategy's original intent (recorded in the journal, never sent)."""
+    amount: Decimal
+
+
+def net_of(shares: Sequence[Share]) -> Decimal:
+    """The signed net amount of ``shares`` (buy positive)."""
+    return sum((s.amount for s in shares), Decimal(0))
+
+
+def split_fill(quantity: Decimal, shares: Sequence[Share]) -> dict[str, Decimal]:
+    """Each strategy's signed part of a fill of ``quantity`` (unsigned, on the netted
+    order's side) of the order the ``shares`` net to.
+
+    A strategy's part is ``amount / |net| * quantity``: a strategy on the net's side gets
+    more than the fill, one on the other side the opposite (its trade was crossed inside
+    the account). Parts are cut toward zero to :data:`QUANTUM`; the remainder goes to the
+    largest share on the net's side, so the parts always sum to the signed fill exactly."""
+    net = net_of(shares)
+    if net == 0 or not shares:
+        raise ValueError("a fill split needs shares with a non-zero net")
+    parts: dict[str, Decimal] = {}
+    for share in shares:
+        part = (share.amount * quantity / abs(net)).quantize(QUANTUM, rounding=ROUND_DOWN)
+        parts[share.strategist] = parts.get(share.strategist, Decimal(0)) + part
+    signed = quantity if net > 0 else -quantity
+    sides = [s for s in shares if (s.amount > 0) == (net > 0)]
+    largest = max(sides, key=lambda s: (abs(s.amount), s.strategist)).strategist
+    parts[largest] += signed - sum(parts.values(), Decimal(0))
+    return {name: _plain(part) for name, part in parts.items()}
+
+
+def _plain(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros, never in exponent form (``10``, ``2.5``)."""
+    return Decimal(format(value.normalize(), "f"))

@@ -1,0 +1,347 @@
+"""The strategize node: every strategist, then the portfolio pipeline.
+
+Each configured strategist (``[components] strategists``, or the one ``strategist``) is
+asked in turn, behind its own circuit breaker; its intents are stamped with its name.
+With several strategists each has its own degrade state (control ``degrade:<name>``):
+its breaker opening holds that strategy only, the others trade on. Then the cycle's
+intents go through size (:mod:`..portfolio.sizing`) -> resolve conflicts
+(:mod:`..portfolio.conflicts`) -> budgets (:mod:`..portfolio.budgets`); the guard node
+takes what is left. See docs/portfolio.md and docs/runtime.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+from loguru import logger
+
+from ..models import Decision, Intent, digest
+from ..portfolio.budgets import BudgetContext, check_budgets
+from ..portfolio.conflicts import Conflict, ConflictPolicy, resolve_conflicts
+from ..portfolio.sizing import SizingContext, size_intents
+from ..serde import unstructure
+from .control import BREAKER_NON_FAILURES, CircuitBreaker
+from .state import CycleState
+
+
+def degrade_key(name: str) -> str:
+    """The control key of strategist ``name``'s own degrade state (several strategists)."""
+    return f"degrade:{name}"
+
+
+def breaker_key(name: str) -> str:
+    """The control key of strategist ``name``'s breaker (several strategists; one
+    strategist keeps the key ``breaker``)."""
+    return f"breaker:{name}"
+
+
+class Strategies:
+    """The strategize node of :class:`~.nodes.Nodes` (a mixin: it uses the node's
+    kernel, control, breaker, store and helpers)."""
+
+    _breakers: dict[str, CircuitBreaker]
+
+    def strategist_names(self) -> list[str]:
+        """The configured strategists, in order."""
+        return self.kernel.selected("strategist")  # type: ignore[attr-defined]
+
+    def breaker_for(self, name: str) -> CircuitBreaker:
+        """Strategist ``name``'s circuit breaker (the runtime's own with one strategist)."""
+        names = self.strategist_names()
+        if len(names) < 2:
+            return self.breaker  # type: ignore[attr-defined]
+        breakers = self.__dict__.setdefault("_breakers", {})
+        if name not in breakers:
+            kernel = self.kernel  # type: ignore[attr-defined]
+
+            def emit(stage: str, kind: str, **fields: Any) -> Any:
+                return kernel.emit(stage, kind, strategist=name, **fields)
+
+            breakers[name] = CircuitBreaker(
+                self.control,  # type: ignore[attr-defined]
+                emit=emit,
+                key=breaker_key(name),
+            )
+        return breakers[name]
+
+    def strategist_degraded(self, name: str, state: CycleState) -> bool:
+        """Whether ``name``'s intents are handled as in degrade (global or its own)."""
+        if state.degraded:
+            return True
+        if len(self.strategist_names()) < 2:
+            return False
+        return self.control.get(degrade_key(name), None) is not None  # type: ignore[attr-defined]
+
+    def _node_strategize(self, state: CycleState, *, gated: bool = True) -> None:
+        # gated=False (decide_once): no cooldown/breaker gate and no breaker accounting.
+        names = self.strategist_names()
+        cooldown = bool(state.candidates) and gated and self.control.in_cooldown()  # type: ignore[attr-defined]
+        if cooldown:
+            self.kernel.emit(  # type: ignore[attr-defined]
+                "commander",
+                "route",
+                node="strategize",
+                action="cooldown_wait",
+                until=self.control.store.get_control("cooldown_until"),  # type: ignore[attr-defined]
+            )
+        proposed: list[Intent] = []
+        degraded: set[str] = set()
+        for name in names:
+            started = time.perf_counter()
+            breaker = self.breaker_for(name)
+            if not state.candidates:
+                decision = Decision.hold("no_candidates")
+            elif cooldown:
+                decision = Decision.hold("cooldown")
+            elif gated and not breaker.allow():
+                decision = Decision.hold("breaker_open")
+            else:
+                decision = self._ask_strategist(name, state, count=gated)
+            state.decisions[name] = decision
+            is_degraded = self.strategist_degraded(name, state)
+            intents = [i if i.strategist == name else _stamp(i, name) for i in decision.intents]
+            admitted = self._admissible(  # type: ignore[attr-defined]
+                Decision(intents=intents), state, degraded=is_degraded
+            )
+            if is_degraded:
+                degraded.add(name)
+            proposed.extend(admitted)
+            self.kernel.emit(  # type: ignore[attr-defined]
+                "strategist",
+                "decision",
+                severity="warning" if decision.error_type else "info",
+                strategist=name,
+                intents=len(admitted),
+                hold_reason=decision.hold_reason,
+                error_type=decision.error_type,
+                detail=decision.detail,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+        state.decision = _combined(state.decisions, names)
+        state.intents = self._portfolio(proposed, state, degraded)
+
+    def _ask_strategist(self, name: str, state: CycleState, *, count: bool = True) -> Decision:
+        from ..components import StrategyInput
+
+        inputs = StrategyInput(
+            cycle_id=state.cycle_id,
+            as_of=state.as_of,
+            candidates=list(state.candidates),
+            skill_results=state.skill_results,
+            quotes=state.quotes,
+            bars=state.bars,
+            positions=state.positions,
+            account=state.account,
+            limits=self._limits(),  # type: ignore[attr-defined]
+        )
+        try:
+            decision = self.kernel.component("strategist", name).decide(inputs)  # type: ignore[attr-defined]
+            if not isinstance(decision, Decision):
+                raise TypeError(
+                    f"strategist {name} returned {type(decision).__name__}, not Decision"
+                )
+        except Exception as exc:
+            logger.opt(exception=exc).warning("strategist {} raised: {}", name, exc)
+            decision = Decision.hold(
+                "strategist_error", error_type=type(exc).__name__, detail=str(exc)
+            )
+        if not count:
+            return decision
+        breaker = self.breaker_for(name)
+        control = self.control  # type: ignore[attr-defined]
+        if decision.error_type and decision.error_type not in BREAKER_NON_FAILURES:
+            if breaker.record_failure(decision.error_type):
+                if len(self.strategist_names()) < 2:
+                    control.enter_degrade(reason="breaker_open")
+                else:
+                    self._enter_own_degrade(name)
+                control.record_incident(f"breaker opened: {decision.error_type}")
+        elif decision.error_type is None:
+            breaker.record_success()
+        return decision
+
+    def _enter_own_degrade(self, name: str) -> None:
+        """Strategist ``name`` (one of several) enters its own degrade state."""
+        control = self.control  # type: ignore[attr-defined]
+        if control.get(degrade_key(name), None) is not None:
+            return
+        since = control.clock().isoformat()
+        control.set(
+            degrade_key(name),
+            {"since": since, "reason": "breaker_open"},
+            actor="runtime",
+            reason="breaker_open",
+        )
+        self.kernel.emit(  # type: ignore[attr-defined]
+            "resilience",
+            "degrade_entered",
+            severity="warning",
+            reason="breaker_open",
+            strategist=name,
+        )
+
+    # -- size -> resolve conflicts -> budgets -------------------------------------------
+
+    def _portfolio(
+        self, intents: list[Intent], state: CycleState, degraded: set[str]
+    ) -> list[Intent]:
+        """The cycle's intents through sizing, conflict resolution and budgets."""
+        if not intents:
+            return []
+        sized, denials = size_intents(
+            intents,
+            SizingContext(
+                as_of=state.as_of,
+                quotes=state.quotes,
+                bars=state.bars,
+                account=state.account,
+                positions=state.positions,
+            ),
+        )
+        self._denied("sizing", denials, intents)
+        resolution = resolve_conflicts(sized, self.conflict_policy())
+        for intent, code in resolution.dropped:
+            self._drop(intent, code)  # type: ignore[attr-defined]
+        going = list(resolution.intents)
+        netted: dict[str, set[str]] = {}
+        for conflict in resolution.conflicts:
+            if conflict.netted is not None:  # the sum fitted to the broker's constraints too
+                fitted = self._constrain(conflict.netted, state)  # type: ignore[attr-defined]
+                where = going.index(conflict.netted)
+                if fitted is None:
+                    del going[where]
+                    note = "the net amount does not fit the broker's order constraints"
+                    conflict = attrs.evolve(conflict, netted=None, kept=(), note=note)
+                else:
+                    going[where] = fitted
+                    conflict = attrs.evolve(conflict, netted=fitted, kept=(fitted,))
+                    netted[fitted.id] = {s.strategist for s in conflict.shares}
+            self._record_conflict(conflict, state)
+        checked, denials = check_budgets(
+            going,
+            BudgetContext(
+                as_of=state.as_of,
+                quotes=state.quotes,
+                account=state.account,
+                positions=state.positions,
+            ),
+        )
+        self._denied("budgets", denials, going)
+        for intent in checked:
+            owners = netted.get(intent.id, {intent.strategist})
+            if owners & degraded:
+                state.degraded_intents.add(intent.id)
+        return checked
+
+    def conflict_policy(self) -> ConflictPolicy:
+        """``[portfolio] conflict`` with the strategies' rank: ``priority`` first, then
+        the other strategists in configured order."""
+        portfolio = self.settings.portfolio  # type: ignore[attr-defined]
+        names = self.strategist_names()
+        order = [*portfolio.priority, *(n for n in names if n not in portfolio.priority)]
+        return ConflictPolicy(kind=portfolio.conflict, order=tuple(order))
+
+    def _denied(self, step: str, denials: Sequence[Any], intents: Sequence[Intent]) -> None:
+        by_id = {i.id: i for i in intents}
+        for denial in denials:
+            intent_id = getattr(denial, "intent_id", None)
+            intent = by_id.get(intent_id) if intent_id else None
+            self.kernel.emit(  # type: ignore[attr-defined]
+                "portfolio",
+                "denied",
+                severity="warning",
+                step=step,
+                code=denial.code,
+                detail=getattr(denial, "detail", ""),
+                intent_id=intent_id,
+                strategist=intent.strategist if intent else None,
+                symbol=intent.symbol if intent else None,
+            )
+
+    def _record_conflict(self, conflict: Conflict, state: CycleState) -> None:
+        """One ``portfolio.conflict`` event and one journal row (each strategy's original
+        intent, the policy and the result; the netted intent's shares in the store)."""
+        netted = conflict.netted
+        result = (
+            "netted"
+            if netted is not None
+            else "netted_out"
+            if conflict.policy == "net" and not conflict.kept
+            else "vetoed"
+            if conflict.policy == "veto" and not conflict.kept
+            else "kept"
+        )
+        shares = [
+            {"strategist": s.strategist, "intent_id": s.intent_id, "amount": str(s.amount)}
+            for s in conflict.shares
+        ]
+        inputs = [i.id for i in conflict.inputs]
+        conflict_id = (
+            "cfl_"
+            + digest(
+                {"cycle_as_of": str(state.as_of), "symbol": conflict.symbol, "inputs": inputs}
+            )[:24]
+        )
+        self.store.record_conflict(  # type: ignore[attr-defined]
+            conflict_id,
+            cycle_id=state.cycle_id,
+            payload={
+                "symbol": conflict.symbol,
+                "policy": conflict.policy,
+                "result": result,
+                "inputs": [unstructure(i) for i in conflict.inputs],
+                "kept": [i.id for i in conflict.kept],
+                "dropped": [{"intent_id": i.id, "code": c} for i, c in conflict.dropped],
+                "netted": unstructure(netted) if netted is not None else None,
+                "shares": shares,
+                "note": conflict.note,
+            },
+            shares=conflict.shares if netted is not None else (),
+            netted_id=netted.id if netted is not None else None,
+        )
+        self.kernel.emit(  # type: ignore[attr-defined]
+            "portfolio",
+            "conflict",
+            symbol=conflict.symbol,
+            policy=conflict.policy,
+            result=result,
+            inputs=[
+                {
+                    "intent_id": i.id,
+                    "strategist": i.strategist,
+                    "side": str(i.side),
+                    "quantity": None if i.quantity is None else str(i.quantity),
+                    "notional": None if i.notional is None else str(i.notional),
+                }
+                for i in conflict.inputs
+            ],
+            kept=[i.id for i in conflict.kept],
+            dropped=[{"intent_id": i.id, "code": c} for i, c in conflict.dropped],
+            netted_intent_id=netted.id if netted is not None else None,
+            client_order_id=netted.client_order_id if netted is not None else None,
+            shares=shares,
+            note=conflict.note or None,
+        )
+
+
+def _stamp(intent: Intent, name: str) -> Intent:
+    """``intent`` carrying strategy ``name`` (an instance of a strategist that names
+    itself by its component), under the id its content now derives."""
+    from .nodes import _with
+
+    return _with(intent, strategist=name)
+
+
+def _combined(decisions: dict[str, Decision], names: list[str]) -> Decision:
+    """The cycle's decision for its summary: the one strategist's, or, with several,
+    every intent, holding only when all hold (their reasons joined)."""
+    if len(names) == 1:
+        return decisions[names[0]]
+    intents = [i for n in names for i in decisions[n].intents]
+    if intents:
+        return Decision(intents=intents)
+    reasons = sorted({decisions[n].hold_reason or "hold" for n in names})
+    return Decision.hold(",".join(reasons))
