@@ -1,6 +1,8 @@
-"""A kernel on the paper broker fed by a market data feed that returns the same data
+"""A kernel on the paper broker fed by a market data feed that returns the same prices
 every cycle, with a strategist that holds: the idle cycle the runtime benchmarks time
-and the memory benchmark repeats."""
+and the memory benchmark repeats. The quote is stamped at the feed's clock each step, as
+a live feed's is (a quote that never moved on would be quarantined as ``stale_quote``
+after ``[runtime] max_quote_age`` and the cycle would time the quarantine instead)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 CONFIG = """
 [plugins]
@@ -57,6 +61,7 @@ class FlatFeed:
 
     def advance(self) -> datetime | None:
         self._now += timedelta(minutes=1)
+        self._quote = attrs.evolve(self._quote, ts=self._now)
         return self._now
 
     def quote(self, symbol: str) -> Any:
