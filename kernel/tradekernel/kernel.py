@@ -28,7 +28,7 @@ selects a notifier other than ``log`` or configures ``[notify]``, and warns when
 
 NOTIFY_DISTRIBUTION = "tradekernel-notify"
 
-SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider")
+SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider", "allocator")
 LIST_KINDS = {
     "guard": "guards",
     "notifier": "notifiers",

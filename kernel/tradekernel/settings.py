@@ -41,6 +41,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     NotifyRoute,
     NotifySettings,
     PluginsSettings,
+    PortfolioSettings,
     PromotionGates,
     PromotionSettings,
     Route,
@@ -124,6 +125,8 @@ class Settings:
     """``[alerts]``: the alert rules."""
     routing: RoutingSettings = field(factory=RoutingSettings)
     """``[routing]``: which broker each symbol goes to, and broker health."""
+    portfolio: PortfolioSettings = field(factory=PortfolioSettings)
+    """``[portfolio]``: strategy budgets and allocation (docs/portfolio.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""
