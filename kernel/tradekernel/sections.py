@@ -473,7 +473,9 @@ class RoutingSettings:
 
 def _fraction_above_zero(_inst: Any, attribute: attrs.Attribute, value: float | None) -> None:
     if value is not None and not (finite(value) and 0 < value <= 1):
-        raise ValueError(f"{attribute.name}: expected a number above 0 and at most 1, got {show(value)}")
+        raise ValueError(
+            f"{attribute.name}: expected a number above 0 and at most 1, got {show(value)}"
+        )
 
 
 @define

@@ -118,7 +118,9 @@ def budget_use(strategy: str, ctx: BudgetContext) -> BudgetUse:
     )
 
 
-def check_budgets(intents: Sequence[Intent], ctx: BudgetContext) -> tuple[list[Intent], list[Denial]]:
+def check_budgets(
+    intents: Sequence[Intent], ctx: BudgetContext
+) -> tuple[list[Intent], list[Denial]]:
     """The intents that pass the budget step, in order, and a :class:`Denial` for each
     one that does not (``strategy_budget_exceeded``, ``strategy_drawdown_stop``)."""
     passed: list[Intent] = []
@@ -159,7 +161,9 @@ def check_budgets(intents: Sequence[Intent], ctx: BudgetContext) -> tuple[list[I
 
 
 def _grow(use: BudgetUse, by: Decimal) -> BudgetUse:
-    return BudgetUse(use.strategy, use.state, use.capital, use.cap, use.gross_exposure + by, use.pnl)
+    return BudgetUse(
+        use.strategy, use.state, use.capital, use.cap, use.gross_exposure + by, use.pnl
+    )
 
 
 def _judge(
@@ -173,14 +177,14 @@ def _judge(
 ) -> Denial | None:
     state = ctx.states.get(name, "active")
     sign = Decimal(1) if intent.side is Side.BUY else Decimal(-1)
-    reduces = (
-        quantity is not None and position * sign < 0 and quantity <= abs(position)
-    )
+    reduces = quantity is not None and position * sign < 0 and quantity <= abs(position)
     if state == "halted":
         return Denial(intent, DRAWDOWN_STOP, f"strategy {name} is halted by its drawdown stop")
     if state == "reducing" and not reduces:
         return Denial(
-            intent, DRAWDOWN_STOP, f"strategy {name} is reducing: only orders that shrink its positions"
+            intent,
+            DRAWDOWN_STOP,
+            f"strategy {name} is reducing: only orders that shrink its positions pass",
         )
     if name not in ctx.limits or reduces:
         return None

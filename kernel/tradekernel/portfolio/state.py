@@ -20,7 +20,7 @@ PREFIX = "strategy:"
 
 
 class StrategyStates:
-    """Read and move the per-strategy states through a :class:`~tradekernel.runtime.control.Control`."""
+    """Read and move the per-strategy states through the runtime's ``Control``."""
 
     def __init__(self, control: Any, emit: Callable[..., Any] | None = None) -> None:
         self.control = control
@@ -71,7 +71,9 @@ class StrategyStates:
         self._save(name, snap, actor="portfolio", reason=reason, drawdown=drawdown, was=state)
         return new
 
-    def _save(self, name: str, snap: dict[str, Any], *, actor: str, reason: str, **info: Any) -> None:
+    def _save(
+        self, name: str, snap: dict[str, Any], *, actor: str, reason: str, **info: Any
+    ) -> None:
         was = info.pop("was", self.state(name))
         self.control.set(PREFIX + name, snap, actor=actor, reason=reason)
         if snap["state"] != was:
