@@ -4,6 +4,7 @@ stop (reducing, then halted, journaled, with an event), the allocator component.
 from __future__ import annotations
 
 from decimal import Decimal as D
+from itertools import pairwise
 
 import pytest
 from tradekernel.errors import ConfigError
@@ -192,3 +193,49 @@ def test_drawdown_halt_threshold(kernel_factory):
 def test_bad_budgets_are_refused_naming_the_key(kernel_factory, body, message):
     with pytest.raises(ConfigError, match=message):
         kernel_factory.build(f"[portfolio.budgets.fast]\n{body}\n")
+
+
+def test_an_allocator_plugin_rebalances_and_the_budgets_are_journaled(kernel_factory):
+    config = CONFIG.replace(
+        'strategist = "fast"', 'strategist = "fast"\nallocator = "inverse-volatility"'
+    )
+    config += "[allocator.inverse-volatility]\nmin_samples = 3\nmax_step = 0.02\n"
+    kernel, recorder, store, control = _kernel(kernel_factory, config)
+    allocator = kernel.component("allocator")
+    allocation = Allocation(allocator, kernel.settings.portfolio, control=control, emit=kernel.emit)
+    ledger = StrategyLedger()
+    book(ledger, "fast", "buy", "10", "100", 1)  # fast swings 10x less than slow
+    book(ledger, "slow", "buy", "100", "100", 2)
+    budgets = []
+    for step in range(12):
+        price = D(101) if step % 2 else D(99)
+        ctx = allocation.context(ledger, {"AAA": price}, D(100000))
+        budgets.append({n: lim.capital for n, lim in ctx.limits.items()})
+    assert budgets[0] == budgets[2] == {"fast": D(10000), "slow": D(25000)}  # no history yet
+    assert budgets[-1]["fast"] > D(10000) > D(0) < budgets[-1]["slow"] < D(25000)
+    moves = [abs(b["fast"] - a["fast"]) for a, b in pairwise(budgets)]
+    assert max(moves) <= D(700)  # 2 % of the 35000 configured
+    rows = [r for r in store.journal_rows() if r.entity == "control:allocation"]
+    assert rows and rows[-1].actor == "allocator"
+    # a restart continues from the journaled budgets, not from config
+    again = Allocation(
+        allocator, kernel.settings.portfolio, control=Control(store, kernel.settings.runtime)
+    )
+    ctx = again.context(ledger, {"AAA": D(100)}, D(100000))
+    assert ctx.limits["fast"].capital == budgets[-1]["fast"]
+    kinds = {e.kind for e in recorder.events if e.stage == "portfolio"}
+    assert "allocation" in kinds
+
+
+def test_a_failing_allocator_keeps_the_budgets(kernel_factory):
+    kernel, recorder, _store, control = _kernel(kernel_factory)
+
+    class Broken:
+        def allocate(self, request):
+            raise RuntimeError("no data")
+
+    allocation = Allocation(Broken(), kernel.settings.portfolio, control=control, emit=kernel.emit)
+    ctx = allocation.context(StrategyLedger(), {}, D(100000))
+    assert ctx.limits["fast"].capital == D(10000)
+    (event,) = [e for e in recorder.events if e.kind == "allocator_failed"]
+    assert event.fields["reason"] == "no data"
