@@ -15,6 +15,7 @@ from tradekernel.portfolio.ledger import StrategyLedger
 from tradekernel.portfolio.state import StrategyStates
 from tradekernel.runtime.control import Control
 from tradekernel.store import Store
+from tradekernel.testing import invoke
 
 CONFIG = """
 [components]
@@ -239,3 +240,23 @@ def test_a_failing_allocator_keeps_the_budgets(kernel_factory):
     assert ctx.limits["fast"].capital == D(10000)
     (event,) = [e for e in recorder.events if e.kind == "allocator_failed"]
     assert event.fields["reason"] == "no data"
+
+
+def test_an_operator_resume_restarts_the_drawdown_from_the_pnl_then(kernel_factory):
+    kernel, _recorder, _store, control = _kernel(kernel_factory)
+    allocation = Allocation(
+        kernel.component("allocator"), kernel.settings.portfolio, control=control, emit=kernel.emit
+    )
+    ledger = StrategyLedger()
+    book(ledger, "fast", "buy", "50", "100", 1)
+    assert allocation.context(ledger, {"AAA": D(80)}, D(100000)).states["fast"] == "reducing"
+    path = kernel_factory.write_config(CONFIG + '[kernel]\nstate_dir = "{state_dir}"\n')
+    result = invoke(["--config", str(path), "control", "strategy-state", "fast", "active"])
+    assert result.exit_code == 0 and "strategy fast: active" in result.stdout
+    status = invoke(["--config", str(path), "control", "status", "--json"])
+    assert '"fast": "active"' in status.stdout
+    control.refresh()
+    ctx = allocation.context(ledger, {"AAA": D(80)}, D(100000))  # -1000 is the new peak
+    assert ctx.states["fast"] == "active"
+    assert allocation.context(ledger, {"AAA": D(75)}, D(100000)).states["fast"] == "active"
+    assert allocation.context(ledger, {"AAA": D(69)}, D(100000)).states["fast"] == "reducing"

@@ -42,7 +42,7 @@ class StrategyStates:
             raise ConfigError(f"strategy state must be one of {', '.join(STRATEGY_STATES)}")
         snap = {**self.snapshot(name), "state": state}
         if state == "active":
-            snap.pop("peak", None)
+            snap["peak"] = None  # the drawdown restarts from the P&L at the next update
         self._save(name, snap, actor=actor, reason=reason, drawdown=None)
 
     def update(
@@ -53,7 +53,8 @@ class StrategyStates:
         state = self.state(name)
         if budget.drawdown_stop is None and budget.drawdown_halt is None:
             return state
-        old_peak = Decimal(str(snap.get("peak") or 0))
+        raw = snap.get("peak", "0")
+        old_peak = pnl if raw is None else Decimal(str(raw))
         peak = max(old_peak, pnl)
         drawdown = (peak - pnl) / capital if capital > 0 else Decimal(0)
         new = state
@@ -64,7 +65,7 @@ class StrategyStates:
             new = "halted"
         if new == "reducing" and halt is None and flat:
             new = "halted"
-        if new == state and peak == old_peak:
+        if new == state and peak == old_peak and raw is not None:
             return state
         reason = f"drawdown {drawdown:.4f} of capital {capital}" if new != state else "new peak"
         snap = {"state": new, "peak": str(peak)}
