@@ -10,7 +10,13 @@ from decimal import Decimal as D
 
 from tradekernel.execution import Executor
 from tradekernel.models import Bar, Fill, Intent, Quote, Side
-from tradekernel.portfolio.ledger import UNATTRIBUTED, StrategyLedger, split, strategy_shares
+from tradekernel.portfolio.ledger import (
+    UNATTRIBUTED,
+    StoreLedger,
+    StrategyLedger,
+    split,
+    strategy_shares,
+)
 from tradekernel.store import IntentState, Store
 from tradekernel_paper import PaperBroker, PaperConfig
 
@@ -173,3 +179,17 @@ def test_a_fill_without_an_intent_is_unattributed(kernel_factory):
         "fast": 1,
         UNATTRIBUTED: 2,
     }
+
+
+def test_the_store_ledger_rebuilds_only_on_new_fills(kernel_factory):
+    kernel, _ = kernel_factory.build(CONFIG)
+    store = Store.open(kernel.settings.state_dir)
+    cached = StoreLedger(store)
+    first = cached.current()
+    assert cached.current() is first and first.books == {}
+    intent = Intent.create(symbol="AAA", side="buy", quantity=D(3), strategist="slow")
+    store.add_intent(intent, cycle_id="c", broker="paper")
+    store.record_fill(_fill(1, "buy", "3", "10", cid=intent.client_order_id))
+    second = cached.current()
+    assert second is not first and second.books["slow"].position("AAA") == 3
+    assert cached.current() is second

@@ -210,3 +210,23 @@ class StrategyLedger:
             net_exposure=str(net),
         )
         return {"strategies": strategies, "portfolio": total}
+
+
+class StoreLedger:
+    """The store's :class:`StrategyLedger`, rebuilt only when fills were recorded since
+    the last read (one ``COUNT`` query otherwise): what a cycle reads each time."""
+
+    def __init__(self, store: Any, shares: Shares | None = None) -> None:
+        self.store = store
+        self.shares = shares
+        self._seen: tuple[Any, ...] | None = None
+        self._ledger = StrategyLedger()
+
+    def current(self) -> StrategyLedger:
+        seen = tuple(
+            self.store.conn.execute("SELECT COUNT(*), MAX(recorded_at) FROM fills").fetchone()
+        )
+        if seen != self._seen:
+            self._ledger = StrategyLedger.from_store(self.store, self.shares)
+            self._seen = seen
+        return self._ledger
