@@ -90,3 +90,12 @@ def test_the_cli_shows_each_strategy(tmp_path):
         result.stdout
     )
     assert "| **portfolio** |" in result.stdout
+
+
+def test_the_dashboard_has_a_strategies_table(tmp_path):
+    config, _settings = _state(tmp_path)
+    args = ["--config", str(config), "report", "daily", "--date", "2026-03-02"]
+    html = invoke([*args, "--format", "html"]).stdout
+    assert "<h2>Strategies</h2>" in html
+    assert "<td>fast</td><td>active</td><td>10000.00</td><td>99.00</td>" in html
+    assert "<td>portfolio</td>" in html
