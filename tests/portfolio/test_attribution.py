@@ -193,3 +193,14 @@ def test_the_store_ledger_rebuilds_only_on_new_fills(kernel_factory):
     second = cached.current()
     assert second is not first and second.books["slow"].position("AAA") == 3
     assert cached.current() is second
+
+
+def test_bad_shares_never_lose_a_fill():
+    ledger = StrategyLedger()
+    ledger.apply(_fill(1, "buy", "3", "10"), {})
+    ledger.apply(_fill(2, "buy", "2", "10"), {"a": D(-1), "b": D(2)})
+    ledger.apply(_fill(3, "buy", "1", "10"), {"a": D("NaN")})
+    ledger.apply(_fill(4, "buy", "4", "10"), {"a": D(1), "b": D(3)})  # normalised
+    assert ledger.books[UNATTRIBUTED].position("AAA") == 6
+    assert ledger.books["a"].position("AAA") == 1 and ledger.books["b"].position("AAA") == 3
+    assert ledger.positions() == {"AAA": 10}

@@ -260,3 +260,26 @@ def test_an_operator_resume_restarts_the_drawdown_from_the_pnl_then(kernel_facto
     assert ctx.states["fast"] == "active"
     assert allocation.context(ledger, {"AAA": D(75)}, D(100000)).states["fast"] == "active"
     assert allocation.context(ledger, {"AAA": D(69)}, D(100000)).states["fast"] == "reducing"
+
+
+def test_an_allocators_bad_answers_are_ignored(kernel_factory):
+    kernel, _recorder, _store, control = _kernel(kernel_factory)
+
+    class Odd:
+        def allocate(self, request):
+            return {"fast": "garbage", "slow": D("NaN"), "ghost": D(5), **{"x": True}}
+
+    allocation = Allocation(Odd(), kernel.settings.portfolio, control=control)
+    ctx = allocation.context(StrategyLedger(), {}, D(100000))
+    assert {n: lim.capital for n, lim in ctx.limits.items()} == {"fast": 10000, "slow": 25000}
+
+
+def test_a_reduction_earlier_in_the_batch_frees_budget():
+    ledger = StrategyLedger()
+    book(ledger, "fast", "buy", "100", "100")
+    ctx = BudgetContext(
+        limits={"fast": StrategyLimits(D(10000))}, ledger=ledger, prices={"AAA": D(100)}
+    )
+    cut, regrow = intent("fast", "sell", "30", n=1), intent("fast", "buy", "30", n=2)
+    assert check_budgets([cut, regrow], ctx) == ([cut, regrow], [])
+    assert check_budgets([regrow], ctx)[0] == []

@@ -32,6 +32,18 @@ def configured_capital(portfolio: PortfolioSettings, equity: Decimal) -> dict[st
     return out
 
 
+def _amount(value: object) -> Decimal | None:
+    """An allocator's answer for one strategy as an amount, or ``None`` when it is not a
+    finite number of zero or more (that strategy keeps its budget)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
+
+
 class Allocation:
     """Runs the allocator once per call to :meth:`context` and keeps its P&L history."""
 
@@ -76,9 +88,9 @@ class Allocation:
             answer = current
         budgets = dict(current)
         for name, value in answer.items():
-            value = Decimal(str(value)) if not isinstance(value, Decimal) else value
-            if name in budgets and value.is_finite() and value >= 0:
-                budgets[name] = value
+            amount = _amount(value)
+            if name in budgets and amount is not None:
+                budgets[name] = amount
         if self.control is not None and budgets != current:
             # budgets that follow config are not stored (a fraction moves with equity)
             value = None if budgets == configured else {n: str(v) for n, v in budgets.items()}

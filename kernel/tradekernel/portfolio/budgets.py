@@ -136,6 +136,8 @@ def check_budgets(
         position = held[key]
         price = _price(intent, ctx.prices)
         quantity = _quantity(intent, price)
+        if name in ctx.limits and name not in use:
+            use[name] = budget_use(name, ctx)
         denial = _judge(intent, name, position, price, quantity, ctx, use)
         if denial is None:
             delta = quantity if intent.side is Side.BUY else -quantity  # type: ignore[operator]
@@ -190,8 +192,6 @@ def _judge(
         return None
     if price is None or quantity is None:
         return Denial(intent, BUDGET_EXCEEDED, f"no price for {intent.symbol}: cannot value it")
-    if name not in use:
-        use[name] = budget_use(name, ctx)
     now = use[name]
     after = now.gross_exposure + abs(position + sign * quantity) * price - abs(position) * price
     if now.cap is not None and after > now.cap:

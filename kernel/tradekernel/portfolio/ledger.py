@@ -149,6 +149,19 @@ def split(amount: Decimal, shares: Mapping[str, Decimal]) -> dict[str, Decimal]:
     return out
 
 
+def _valid(shares: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
+    try:
+        values = [Decimal(v) for v in shares.values()]
+    except (TypeError, ValueError, ArithmeticError):
+        return {UNATTRIBUTED: Decimal(1)}
+    total = sum((v for v in values if v.is_finite()), Decimal(0))
+    if not values or any(not v.is_finite() or v < 0 for v in values) or total <= 0:
+        return {UNATTRIBUTED: Decimal(1)}
+    if total == 1:
+        return shares
+    return {name: Decimal(v) / total for name, v in shares.items()}
+
+
 class StrategyLedger:
     """Every strategy's :class:`StrategyBook`, fed fill by fill in time order."""
 
@@ -161,9 +174,10 @@ class StrategyLedger:
         return self.books[strategy]
 
     def apply(self, fill: Fill, shares: Mapping[str, Decimal]) -> None:
-        """Book ``fill`` to the strategies of ``shares`` (share 1 each when one)."""
-        if not shares or any(not s.is_finite() or s < 0 for s in shares.values()):
-            raise ValueError(f"fill {fill.fill_id}: bad strategy shares {dict(shares)}")
+        """Book ``fill`` to the strategies of ``shares`` (normalised to add up to 1;
+        shares that are empty, negative or not finite book it to :data:`UNATTRIBUTED`,
+        so the strategies still add up to the account)."""
+        shares = _valid(shares)
         quantities = split(fill.quantity, shares)
         commissions = split(fill.commission, shares)
         for name, quantity in quantities.items():
