@@ -8,6 +8,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
+from hypothesis import given
+from hypothesis import strategies as st
 from tradekernel.execution import Executor
 from tradekernel.models import Bar, Fill, Intent, Quote, Side
 from tradekernel.portfolio.ledger import (
@@ -204,3 +206,35 @@ def test_bad_shares_never_lose_a_fill():
     assert ledger.books[UNATTRIBUTED].position("AAA") == 6
     assert ledger.books["a"].position("AAA") == 1 and ledger.books["b"].position("AAA") == 3
     assert ledger.positions() == {"AAA": 10}
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["buy", "sell"]),
+            st.integers(1, 500),
+            st.integers(100, 100000),
+            st.dictionaries(st.sampled_from("abc"), st.integers(1, 9), min_size=1),
+        ),
+        max_size=40,
+    ),
+    st.integers(100, 100000),
+)
+def test_any_fills_and_shares_add_up_to_the_account(trades, mark_cents):
+    """The account's P&L from its cash flows equals the sum of the strategies' P&L."""
+    ledger, cash, held, fees = StrategyLedger(), D(0), D(0), D(0)
+    for n, (side, qty, cents, weights) in enumerate(trades):
+        price, fee = D(cents) / 100, D(qty) / 1000
+        total = sum(weights.values())
+        shares = {k: D(v) / total for k, v in weights.items()}
+        ledger.apply(_fill(n, side, str(qty), str(price), fee=str(fee)), shares)
+        sign = 1 if side == "buy" else -1
+        cash -= sign * qty * price
+        held += sign * qty
+        fees += fee
+    mark = D(mark_cents) / 100
+    account = cash + held * mark - fees
+    total = sum(ledger.pnl({"AAA": mark}).values(), D(0))
+    assert ledger.positions().get("AAA", D(0)) == held
+    assert abs(total - account) < D("0.000001")
+    assert total.quantize(D("0.01")) == account.quantize(D("0.01"))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from functools import partial
 from typing import Any
 
@@ -135,14 +135,20 @@ class StrategyBook:
         }
 
 
+SPLIT_QUANTUM = Decimal("1e-12")
+"""A split part is rounded down to this, so every sum of parts stays exact in decimal
+arithmetic (28 digits) instead of drifting in the last digit."""
+
+
 def split(amount: Decimal, shares: Mapping[str, Decimal]) -> dict[str, Decimal]:
-    """``amount`` split by ``shares``; the last strategy in name order gets the remainder,
-    so the parts add up to ``amount`` exactly."""
+    """``amount`` split by ``shares`` (each part rounded down to :data:`SPLIT_QUANTUM`);
+    the last strategy in name order gets the remainder, so the parts add up to
+    ``amount`` exactly."""
     names = sorted(n for n, s in shares.items() if s > 0)
     out: dict[str, Decimal] = {}
     left = amount
     for name in names[:-1]:
-        out[name] = amount * shares[name]
+        out[name] = (amount * shares[name]).quantize(SPLIT_QUANTUM, rounding=ROUND_DOWN)
         left -= out[name]
     if names:
         out[names[-1]] = left
