@@ -283,3 +283,12 @@ def test_a_reduction_earlier_in_the_batch_frees_budget():
     cut, regrow = intent("fast", "sell", "30", n=1), intent("fast", "buy", "30", n=2)
     assert check_budgets([cut, regrow], ctx) == ([cut, regrow], [])
     assert check_budgets([regrow], ctx)[0] == []
+
+
+def test_notional_intents_are_valued_at_the_price():
+    ctx = BudgetContext(limits={"fast": StrategyLimits(D(1000))}, prices={"AAA": D(50)})
+    small = Intent.create(symbol="AAA", side="buy", notional=D(600), strategist="fast")
+    big = Intent.create(symbol="AAA", side="buy", notional=D(500), strategist="fast")
+    free = Intent.create(symbol="ZZZ", side="sell", notional=D(5), strategist="other")
+    passed, denied = check_budgets([small, big, free], ctx)
+    assert passed == [small, free] and [d.intent for d in denied] == [big]

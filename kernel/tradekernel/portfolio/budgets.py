@@ -140,11 +140,12 @@ def check_budgets(
             use[name] = budget_use(name, ctx)
         denial = _judge(intent, name, position, price, quantity, ctx, use)
         if denial is None:
-            delta = quantity if intent.side is Side.BUY else -quantity  # type: ignore[operator]
-            if name in use and price is not None:
-                grown = abs(position + delta) * price - abs(position) * price
-                use[name] = _grow(use[name], grown)
-            held[key] = position + delta
+            if quantity is not None:  # an unbudgeted notional intent without a price: unknown
+                delta = quantity if intent.side is Side.BUY else -quantity
+                if name in use and price is not None:
+                    grown = abs(position + delta) * price - abs(position) * price
+                    use[name] = _grow(use[name], grown)
+                held[key] = position + delta
             passed.append(intent)
             continue
         denied.append(denial)
