@@ -385,6 +385,7 @@ class Kernel:
         cannot disagree."""
         warnings = self.check_sections()
         warnings += self.check_notifications()
+        warnings += self.check_portfolio()
         probe = _Probe(self)
         try:
             for kind in (*SINGLE_KINDS, *LIST_KINDS):
@@ -393,6 +394,18 @@ class Kernel:
         finally:
             probe.close()
         return warnings
+
+    def check_portfolio(self) -> list[str]:
+        """Warn about a ``[portfolio.budgets.<strategy>]`` no selected strategist is named
+        after (a typo, or a strategy taken out): that budget limits nothing."""
+        selected = set(self.selected("strategist"))
+        where = self.settings.where("portfolio", "budgets")
+        return [
+            f"{where}: [portfolio.budgets.{name}]: no selected strategist is named {name!r}, "
+            "so this budget limits nothing"
+            for name in sorted(self.settings.portfolio.budgets)
+            if name not in selected
+        ]
 
     def close(self) -> None:
         """Close components that hold resources (sinks, brokers, providers)."""

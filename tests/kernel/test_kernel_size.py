@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 18_509
+CEILING = 18_522
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800
 lines of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
 brokers, routing and failover (runtime/routing.py, about 600 lines, part of execution),
 and the stale-quote rule and market sessions (about 60); 17,550: the kit's stricter checks
-and network guard, five broker event kinds in the catalogue; 18,509: several strategies'
+and network guard, five broker event kinds in the catalogue; 18,522: several strategies'
 budgets and allocation, the allocator kind, the per-strategy sub-ledger, strategy states
-and the budget preview under portfolio/, 959 lines.)"""
+and the budget preview under portfolio/ and a config check, 972 lines.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

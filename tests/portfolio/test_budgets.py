@@ -292,3 +292,12 @@ def test_notional_intents_are_valued_at_the_price():
     free = Intent.create(symbol="ZZZ", side="sell", notional=D(5), strategist="other")
     passed, denied = check_budgets([small, big, free], ctx)
     assert passed == [small, free] and [d.intent for d in denied] == [big]
+
+
+def test_config_check_warns_about_a_budget_of_no_strategist(kernel_factory):
+    kernel, _ = kernel_factory.build(CONFIG)
+    warnings = kernel.check()
+    assert [w for w in warnings if "portfolio.budgets" in w] == [
+        "plugins.toml: [portfolio.budgets.slow]: no selected strategist is named 'slow', "
+        "so this budget limits nothing"
+    ]
