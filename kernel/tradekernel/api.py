@@ -77,6 +77,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     "tradekernel.components": (
         "KINDS",
+        "AllocationRequest",
+        "Allocator",
         "Broker",
         "BrokerRejected",
         "ComponentContext",
@@ -177,6 +179,13 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "resolve",
     ),
     "tradekernel.constraints": ("ORDER_CONSTRAINT_CODES",),
+    # per-strategy books, for reports
+    "tradekernel.portfolio.ledger": (
+        "StrategyBook",
+        "StrategyLedger",
+        "UNATTRIBUTED",
+        "strategy_shares",
+    ),
     # the runtime a backtest drives, and the promotion stage it enforces
     "tradekernel.runtime": ("Runtime", "run_cycles"),
     "tradekernel.runtime.loop": ("stop_on_signals",),
@@ -233,6 +242,8 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .cli.context import echo_json
     from .cli.context import json_option
     from .cli.context import pass_app
+    from .components import AllocationRequest
+    from .components import Allocator
     from .components import Broker
     from .components import BrokerRejected
     from .components import ComponentContext
@@ -337,6 +348,10 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .models import to_decimal
     from .models import utcnow
     from .plugins import PluginRegistry
+    from .portfolio.ledger import StrategyBook
+    from .portfolio.ledger import StrategyLedger
+    from .portfolio.ledger import UNATTRIBUTED
+    from .portfolio.ledger import strategy_shares
     from .quality import MAX_PRICE
     from .quality import MAX_QUANTITY
     from .quality import band_problem

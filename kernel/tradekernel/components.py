@@ -48,6 +48,7 @@ KINDS = (
     "guard",
     "notifier",
     "metrics_sink",
+    "allocator",
 )
 """Every component kind, in the order ``plugins list`` shows them."""
 
@@ -248,6 +249,34 @@ class Scanner(Protocol):
 
     def scan(self, skill_results: Mapping[str, SkillResult], watchlist: Sequence[str]) -> list[str]:
         """The candidate symbols, a subset of ``watchlist``, from the cycle's skill results."""
+
+
+@frozen
+class AllocationRequest:
+    """What an :class:`Allocator` decides from: amounts in the account currency."""
+
+    equity: Decimal = field(converter=to_decimal)
+    """The account's equity now."""
+    configured: Mapping[str, Decimal] = field(factory=dict)
+    """Each budgeted strategy's capital as ``[portfolio.budgets.<strategy>]`` sets it
+    (a fraction of ``equity`` already turned into an amount): the ``fixed`` allocation."""
+    current: Mapping[str, Decimal] = field(factory=dict)
+    """The capital budgets in force now (``configured`` before the first allocation)."""
+    pnl: Mapping[str, Sequence[Decimal]] = field(factory=dict)
+    """Each strategy's total P&L (realized + unrealized - commissions) sampled once per
+    allocation, oldest first: what a performance- or risk-based allocator reads."""
+
+
+@runtime_checkable
+class Allocator(Protocol):
+    """Decides each strategy's capital budget (``[components] allocator``; the kernel's
+    default ``fixed`` returns the configured amounts). Budgets are then enforced by the
+    kernel's budget step (``strategy_budget_exceeded``), never by the allocator."""
+
+    def allocate(self, request: AllocationRequest) -> Mapping[str, Decimal]:
+        """The capital budget of each strategy in ``request.configured`` (finite, zero or
+        more; a strategy left out keeps its current budget). Must not raise for lack of
+        history: answer ``request.current`` then."""
 
 
 @define

@@ -225,13 +225,33 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "note": _f("str", doc="why another policy was applied, when it was"),
         },
         "denied": {
-            "step": _f("str", doc="sizing | budgets", req=True),
+            "step": _f("str", doc="sizing", req=True),
             "code": _f("str", doc="stable reason code", req=True),
             "detail": _f("str"),
             "intent_id": _f("str"),
             "strategist": _f("str"),
             "symbol": _f("str"),
         },
+        "budget_denied": {
+            "strategy": _f("str", doc="the strategy (strategist instance) name", req=True),
+            "intent_id": _INTENT_ID,
+            "symbol": _f("str"),
+            "code": _f("str", doc="strategy_budget_exceeded | strategy_drawdown_stop", req=True),
+            "detail": _f("str"),
+        },
+        "strategy_state": {
+            "strategy": _f("str", doc="the strategy (strategist instance) name", req=True),
+            "state": _f("str", doc="active | reducing | halted", req=True),
+            "previous": _f("str", doc="the state it left"),
+            "drawdown": _f("decimal", "fraction of capital", "fall of its P&L from its peak"),
+            "actor": _f("str"),
+            "reason": _f("str"),
+        },
+        "allocation": {
+            "budgets": _f("dict", "account currency", "strategy -> capital now", req=True),
+            "previous": _f("dict", "account currency", "strategy -> capital before"),
+        },
+        "allocator_failed": {"reason": _f("str", req=True)},
     },
     "strategist_llm": {
         "decision": {

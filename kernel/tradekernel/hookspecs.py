@@ -78,6 +78,11 @@ def register_metrics_sinks(register):
 
 
 @hookspec
+def register_allocators(register):
+    """Register allocators that decide each strategy's capital budget (``Allocator``)."""
+
+
+@hookspec
 def register_commands(cli):
     """Add click commands or groups to the ``tradekernel`` CLI group ``cli``."""
 

@@ -29,7 +29,7 @@ selects a notifier other than ``log`` or configures ``[notify]``, and warns when
 
 NOTIFY_DISTRIBUTION = "tradekernel-notify"
 
-SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider")
+SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider", "allocator")
 LIST_KINDS = {
     "guard": "guards",
     "notifier": "notifiers",
@@ -390,6 +390,7 @@ class Kernel:
         cannot disagree."""
         warnings = self.check_sections()
         warnings += self.check_notifications()
+        warnings += self.check_portfolio()
         probe = _Probe(self)
         try:
             for kind in (*SINGLE_KINDS, *LIST_KINDS):
@@ -421,6 +422,18 @@ class Kernel:
                     "account (paper: its own db)",
                 )
             seen[key] = name
+
+    def check_portfolio(self) -> list[str]:
+        """Warn about a ``[portfolio.budgets.<strategy>]`` no selected strategist is named
+        after (a typo, or a strategy taken out): that budget limits nothing."""
+        selected = set(self.selected("strategist"))
+        where = self.settings.where("portfolio", "budgets")
+        return [
+            f"{where}: [portfolio.budgets.{name}]: no selected strategist is named {name!r}, "
+            "so this budget limits nothing"
+            for name in sorted(self.settings.portfolio.budgets)
+            if name not in selected
+        ]
 
     def close(self) -> None:
         """Close components that hold resources (sinks, brokers, providers)."""

@@ -128,7 +128,8 @@ class Settings:
     routing: RoutingSettings = field(factory=RoutingSettings)
     """``[routing]``: which broker each symbol goes to, and broker health."""
     portfolio: PortfolioSettings = field(factory=PortfolioSettings)
-    """``[portfolio]``: several strategies in one account (conflicts)."""
+    """``[portfolio]``: several strategies in one account: conflicts, budgets and
+    allocation (docs/portfolio.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""

@@ -252,6 +252,13 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
         mark = "allow" if v["allow"] else "DENY"
         text = f"{v['guard']} {mark} {v['code']} {v['detail']}".rstrip()
         click.echo(f"  guard:     {inert(text)}")
+    if (b := p.budget) is not None:
+        answer = "allow" if b["allow"] else (b["code"] or "not judged")
+        text = (
+            f"{b['strategy']} [{b['state']}] gross {b['gross_exposure']} of cap {b['cap']} "
+            f"(capital {b['capital']}, P&L {b['pnl']}): {answer} {b['detail']}"
+        ).rstrip()
+        click.echo(f"  budget:    {inert(text)}")
     prompt = f"prompt {p.prompt_version}, " if p.prompt_version else ""
     click.echo(f"  strategist: {inert(f'{p.strategist} ({prompt}{p.schema_version})')}")
     click.echo(f"  rationale: {inert(p.rationale)}")

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
 from loguru import logger
 
 from ..models import Decision, Intent, digest
-from ..portfolio.budgets import BudgetContext, check_budgets
+from ..portfolio.allocation import Allocation
+from ..portfolio.budgets import check_budgets
 from ..portfolio.conflicts import Conflict, ConflictPolicy, resolve_conflicts
+from ..portfolio.ledger import StoreLedger
 from ..portfolio.sizing import SizingContext, size_intents
 from ..serde import unstructure
 from .control import BREAKER_NON_FAILURES, CircuitBreaker
@@ -190,6 +193,8 @@ class Strategies:
     ) -> list[Intent]:
         """The cycle's intents through sizing, conflict resolution and budgets."""
         if not intents:
+            if self.settings.portfolio.budgets:  # type: ignore[attr-defined]
+                self._budgets([], {}, state)  # drawdown peaks move every cycle
             return []
         sized, denials = size_intents(
             intents,
@@ -206,7 +211,7 @@ class Strategies:
         for intent, code in resolution.dropped:
             self._drop(intent, code)  # type: ignore[attr-defined]
         going = list(resolution.intents)
-        netted: dict[str, set[str]] = {}
+        netted: dict[str, tuple[Intent, ...]] = {}
         for conflict in resolution.conflicts:
             if conflict.netted is not None:  # the sum fitted to the broker's constraints too
                 fitted = self._constrain(conflict.netted, state)  # type: ignore[attr-defined]
@@ -218,23 +223,49 @@ class Strategies:
                 else:
                     going[where] = fitted
                     conflict = attrs.evolve(conflict, netted=fitted, kept=(fitted,))
-                    netted[fitted.id] = {s.strategist for s in conflict.shares}
+                    netted[fitted.id] = tuple(conflict.inputs)
             self._record_conflict(conflict, state)
-        checked, denials = check_budgets(
-            going,
-            BudgetContext(
-                as_of=state.as_of,
-                quotes=state.quotes,
-                account=state.account,
-                positions=state.positions,
-            ),
-        )
-        self._denied("budgets", denials, going)
+        checked = self._budgets(going, netted, state)
         for intent in checked:
-            owners = netted.get(intent.id, {intent.strategist})
+            owners = {i.strategist for i in netted.get(intent.id, (intent,))}
             if owners & degraded:
                 state.degraded_intents.add(intent.id)
         return checked
+
+    def _budgets(
+        self, going: list[Intent], netted: dict[str, tuple[Intent, ...]], state: CycleState
+    ) -> list[Intent]:
+        """The budget step (:func:`..portfolio.budgets.check_budgets`) on ``going``. A
+        netted intent is judged by its strategies' own intents, and goes on only when
+        every one of them passes (a strategy's budget and drawdown state are never used
+        up or bypassed through another's order)."""
+        allocation, ledger = self._allocation()
+        kernel = self.kernel  # type: ignore[attr-defined]
+        equity = state.account.equity if state.account is not None else Decimal(0)
+        ctx = allocation.context(ledger.current(), _prices(state), equity, emit=kernel.emit)
+        judged = [part for intent in going for part in netted.get(intent.id, (intent,))]
+        _passed, denials = check_budgets(judged, ctx)
+        refused = {d.intent_id for d in denials}
+        return [
+            intent
+            for intent in going
+            if not any(part.id in refused for part in netted.get(intent.id, (intent,)))
+        ]
+
+    def _allocation(self) -> tuple[Allocation, StoreLedger]:
+        """The run's allocation (the selected allocator, ``[portfolio]``, the control)
+        and the store's per-strategy ledger, made once."""
+        made = self.__dict__.get("_portfolio_books")
+        if made is None:
+            kernel = self.kernel  # type: ignore[attr-defined]
+            allocation = Allocation(
+                kernel.component("allocator"),
+                self.settings.portfolio,  # type: ignore[attr-defined]
+                control=self.control,  # type: ignore[attr-defined]
+                emit=kernel.emit,
+            )
+            made = self.__dict__["_portfolio_books"] = (allocation, StoreLedger(self.store))  # type: ignore[attr-defined]
+        return made
 
     def conflict_policy(self) -> ConflictPolicy:
         """``[portfolio] conflict`` with the strategies' rank: ``priority`` first, then
@@ -325,6 +356,13 @@ class Strategies:
             shares=shares,
             note=conflict.note or None,
         )
+
+
+def _prices(state: CycleState) -> dict[str, Decimal]:
+    """The cycle's price per symbol: its quote's last, else its last bar's close."""
+    prices = {symbol: bars[-1].close for symbol, bars in state.bars.items() if bars}
+    prices.update({symbol: quote.last for symbol, quote in state.quotes.items()})
+    return prices
 
 
 def _stamp(intent: Intent, name: str) -> Intent:
