@@ -244,6 +244,10 @@ class Strategies:
         equity = state.account.equity if state.account is not None else Decimal(0)
         ctx = allocation.context(ledger.current(), _prices(state), equity, emit=kernel.emit)
         judged = [part for intent in going for part in netted.get(intent.id, (intent,))]
+        unread = {i.strategist for i in judged} - set(ctx.states)
+        if unread and allocation.states is not None:  # an operator may stop any strategy
+            states = {**ctx.states, **allocation.states.states(sorted(unread))}
+            ctx = attrs.evolve(ctx, states=states)
         _passed, denials = check_budgets(judged, ctx)
         refused = {d.intent_id for d in denials}
         return [
