@@ -91,6 +91,9 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "Notifier",
         "OrderConstraints",
         "Scanner",
+        "SizeRequest",
+        "SizeResult",
+        "Sizer",
         "Skill",
         "SkillRequest",
         "Strategist",
@@ -177,6 +180,12 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "resolve",
     ),
     "tradekernel.constraints": ("ORDER_CONSTRAINT_CODES",),
+    "tradekernel.portfolio.sizing": (
+        "SIZING_CODES",
+        "SizingContext",
+        "SizingDenial=Denial",
+        "size_intents",
+    ),
     # the runtime a backtest drives, and the promotion stage it enforces
     "tradekernel.runtime": ("Runtime", "run_cycles"),
     "tradekernel.runtime.loop": ("stop_on_signals",),
@@ -248,6 +257,9 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .components import Notifier
     from .components import OrderConstraints
     from .components import Scanner
+    from .components import SizeRequest
+    from .components import SizeResult
+    from .components import Sizer
     from .components import Skill
     from .components import SkillRequest
     from .components import Strategist
@@ -336,6 +348,10 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .models import to_decimal
     from .models import utcnow
     from .plugins import PluginRegistry
+    from .portfolio.sizing import Denial as SizingDenial
+    from .portfolio.sizing import SIZING_CODES
+    from .portfolio.sizing import SizingContext
+    from .portfolio.sizing import size_intents
     from .quality import MAX_PRICE
     from .quality import MAX_QUANTITY
     from .quality import band_problem

@@ -403,6 +403,25 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "strategist": _f("str"),
         }
     },
+    "portfolio": {
+        "sized": {
+            "intent_id": _f("str", doc="the sized intent's id", req=True),
+            "unsized_id": _f("str", doc="the id of the intent as the strategist gave it"),
+            "symbol": _f("str"),
+            "strategy": _f("str", doc="strategist instance name"),
+            "sizer": _f("str", doc="sizer name, or target_weight", req=True),
+            "method": _f("str"),
+            "quantity": _f("decimal", "shares/units", "the chosen quantity", req=True),
+            "inputs": _f("dict", doc="every number the size came from, as text"),
+        },
+        "size_dropped": {
+            "intent_id": _INTENT_ID,
+            "symbol": _f("str"),
+            "strategy": _f("str", doc="strategist instance name"),
+            "code": _f("str", doc="size_rounds_to_zero | target_reached | ...", req=True),
+            "detail": _f("str"),
+        },
+    },
 }
 """stage -> kind -> field -> :class:`FieldSpec`. Fields not listed are allowed (additive);
 listed fields must have their type when present and not null."""

@@ -468,6 +468,41 @@ class RoutingSettings:
     """A broker call slower than this counts as a bad outcome."""
 
 
+def _sizer_names(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    names = value.values() if isinstance(value, dict) else [value]
+    for name in names:
+        if not name.strip():
+            raise ValueError(f"{attribute.name}: an empty name names no sizer")
+
+
+@define
+class SizingSettings:
+    """``[portfolio.sizing]``: which sizer gives each strategy's unsized intents a quantity
+    (see docs/portfolio.md, "Sizing")."""
+
+    default: str = field(default="fixed", validator=_sizer_names)
+    """The sizer of every strategy not listed in ``strategies`` (``fixed``: the kernel's)."""
+    strategies: dict[str, str] = field(factory=dict, validator=_sizer_names)
+    """Strategy (strategist instance) name -> its sizer (a registered sizer, or a
+    ``[sizer.<name>] use = "..."`` instance)."""
+
+    def sizer_for(self, strategy: str) -> str:
+        """The name of the sizer ``strategy`` uses."""
+        return self.strategies.get(strategy, self.default)
+
+    def names(self) -> list[str]:
+        """Every sizer in use, the default first, each once."""
+        return list(dict.fromkeys([self.default, *self.strategies.values()]))
+
+
+@define
+class PortfolioSettings:
+    """``[portfolio]``: how several strategies share one account (docs/portfolio.md)."""
+
+    sizing: SizingSettings = field(factory=SizingSettings)
+    """``[portfolio.sizing]``: each strategy's sizer."""
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -478,6 +513,7 @@ SECTIONS: dict[str, type] = {
     "promotion": PromotionSettings,
     "alerts": AlertsSettings,
     "routing": RoutingSettings,
+    "portfolio": PortfolioSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

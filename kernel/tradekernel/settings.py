@@ -41,11 +41,13 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     NotifyRoute,
     NotifySettings,
     PluginsSettings,
+    PortfolioSettings,
     PromotionGates,
     PromotionSettings,
     Route,
     RoutingSettings,
     RuntimeSettings,
+    SizingSettings,
     finite,
     non_negative,
     non_negative_or_none,
@@ -124,6 +126,8 @@ class Settings:
     """``[alerts]``: the alert rules."""
     routing: RoutingSettings = field(factory=RoutingSettings)
     """``[routing]``: which broker each symbol goes to, and broker health."""
+    portfolio: PortfolioSettings = field(factory=PortfolioSettings)
+    """``[portfolio]``: several strategies in one account (sizing)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""
