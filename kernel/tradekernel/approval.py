@@ -68,6 +68,9 @@ class Preview:
     journal_mismatch: str | None = None
     """Why the intent row disagrees with its journal rows (edited behind the journal's
     back), or ``None``: such an intent cannot be approved or executed."""
+    sizing: dict[str, str] | None = None
+    """How a sizer chose the quantity of an intent its strategist left unsized (the
+    sizer, the method and every input: ``Intent.sizing``); ``None`` otherwise."""
 
     TIMING = ("created_at", "expires_at", "expires_in_s", "age_s")
 
@@ -353,4 +356,5 @@ class ApprovalService:
             expires_in_s=expires_in,
             age_s=(now - record.created_at).total_seconds(),
             journal_mismatch=problem,
+            sizing=dict(intent.sizing) if intent.sizing is not None else None,
         )
