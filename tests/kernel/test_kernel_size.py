@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 17_550
+CEILING = 18_200
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800
 lines of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
 brokers, routing and failover (runtime/routing.py, about 600 lines, part of execution),
 and the stale-quote rule and market sessions (about 60); 17,550: the kit's stricter checks
-and network guard, five broker event kinds in the catalogue.)"""
+and network guard, five broker event kinds in the catalogue; 18,200: sizing, about 650
+lines: portfolio/sizing.py, the Sizer protocol and the kernel's fixed sizer, unsized intents
+in the model, the SizerContract of the test kit, [portfolio.sizing], two portfolio events.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",
