@@ -346,7 +346,7 @@ class Nodes:
                 self._drop(intent, "not_a_candidate")
                 continue
             intent = _with(intent)  # the id is always the digest of the content (verify checks)
-            if state.degraded:
+            if state.degraded and intent.sized:  # unsized: dropped by _constrain
                 intent = self._scale(intent)
                 if intent is None:
                     continue
