@@ -384,3 +384,18 @@ def test_the_fixed_sizer_without_a_size_refuses():
     assert result.code == "no_fixed_size"
     with pytest.raises(ValueError):
         FixedSizerConfig(quantity=Decimal(1), notional=Decimal(1))
+
+
+class Loud:
+    """A sizer whose inputs try to overwrite the kernel's and flood the record."""
+
+    def size(self, request):
+        inputs = {"price": "1", "budget": "1e9", **{f"k{i}": "x" * 500 for i in range(100)}}
+        return SizeResult("2", "loud", inputs)
+
+
+def test_a_sizer_cannot_rewrite_the_kernels_inputs_nor_flood_the_record():
+    out, _ = size_intents([intent()], ctx(Loud()))
+    record = out[0].sizing
+    assert record["price"] == "100" and record["budget"] == "10000"
+    assert len(record) <= 40 and max(len(v) for v in record.values()) <= 200

@@ -22,7 +22,7 @@ from attrs import define, field, frozen
 
 from ..components import DEFAULT_ORDER_CONSTRAINTS, OrderConstraints, SizeRequest, SizeResult
 from ..constraints import constraints_or_default, fit
-from ..models import Account, Bar, Intent, Position, Quote, Side
+from ..models import Account, Bar, Intent, Position, Quote, Side, to_decimal
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -35,6 +35,8 @@ SIZER_ERROR = "sizer_error"
 SIZING_CODES = (SIZE_ROUNDS_TO_ZERO, TARGET_REACHED, SIZE_NO_PRICE, SIZE_NO_BUDGET, SIZER_ERROR)
 """The kernel's own drop codes of this step (a sizer adds its own refusal codes, and the
 broker's order constraints theirs: ``quantity_below_minimum``, ...)."""
+MAX_INPUTS = 30
+"""At most this many of a sizer's inputs are recorded (each value cut to 200 characters)."""
 TARGET_WEIGHT = "target_weight"
 """The ``sizer`` recorded for an intent sized from its target weight (a kernel rule)."""
 
@@ -152,6 +154,7 @@ def _size(intent: Intent, ctx: SizingContext) -> Intent:
     budget = ctx.budgets.get(intent.strategist)
     if budget is None and ctx.account is not None:
         budget = ctx.account.equity
+    budget = None if budget is None else to_decimal(budget)
     if budget is None or not budget.is_finite() or budget <= 0:
         raise _Dropped(SIZE_NO_BUDGET, f"strategy {intent.strategist!r} has no positive budget")
     position = ctx.positions.get(intent.symbol)
@@ -234,7 +237,8 @@ def _ask_sizer(
         raise _Dropped(SIZER_ERROR, f"sizer {name}: {type(exc).__name__}: {exc}") from exc
     if result.code is not None:
         raise _Dropped(result.code, result.detail)
-    record.update(result.inputs)
+    for key, value in list(result.inputs.items())[:MAX_INPUTS]:
+        record.setdefault(str(key)[:40], value)  # the kernel's own inputs are not overwritten
     record.update(sizer=name, method=result.method or name)
     if not result.quantity.is_finite():  # SizeResult refuses it; a forged one must not pass
         raise _Dropped(SIZER_ERROR, f"sizer {name}: quantity {result.quantity}")
@@ -251,7 +255,7 @@ def _text(record: Mapping[str, Any]) -> dict[str, str]:
     for key, value in record.items():
         if isinstance(value, Decimal):
             value = format(value.normalize(), "f") if value.is_finite() else str(value)
-        out[str(key)] = str(value)
+        out[str(key)] = str(value)[:200]
     return out
 
 
