@@ -399,3 +399,9 @@ def test_a_sizer_cannot_rewrite_the_kernels_inputs_nor_flood_the_record():
     record = out[0].sizing
     assert record["price"] == "100" and record["budget"] == "10000"
     assert len(record) <= 40 and max(len(v) for v in record.values()) <= 200
+
+
+def test_an_intent_without_sizing_fields_is_stored_as_before():
+    data = unstructure(intent(quantity=1))
+    assert not {"target_weight", "stop_price", "sizing"} & set(data)
+    assert unstructure(intent(target_weight="0.2"))["target_weight"] == "0.2"
