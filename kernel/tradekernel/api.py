@@ -93,6 +93,9 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "Notifier",
         "OrderConstraints",
         "Scanner",
+        "SizeRequest",
+        "SizeResult",
+        "Sizer",
         "Skill",
         "SkillRequest",
         "Strategist",
@@ -186,6 +189,12 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "UNATTRIBUTED",
         "strategy_shares",
     ),
+    "tradekernel.portfolio.sizing": (
+        "SIZING_CODES",
+        "SizingContext",
+        "SizingDenial=Denial",
+        "size_intents",
+    ),
     # the runtime a backtest drives, and the promotion stage it enforces
     "tradekernel.runtime": ("Runtime", "run_cycles"),
     "tradekernel.runtime.loop": ("stop_on_signals",),
@@ -259,6 +268,9 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .components import Notifier
     from .components import OrderConstraints
     from .components import Scanner
+    from .components import SizeRequest
+    from .components import SizeResult
+    from .components import Sizer
     from .components import Skill
     from .components import SkillRequest
     from .components import Strategist
@@ -352,6 +364,10 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .portfolio.ledger import StrategyLedger
     from .portfolio.ledger import UNATTRIBUTED
     from .portfolio.ledger import strategy_shares
+    from .portfolio.sizing import Denial as SizingDenial
+    from .portfolio.sizing import SIZING_CODES
+    from .portfolio.sizing import SizingContext
+    from .portfolio.sizing import size_intents
     from .quality import MAX_PRICE
     from .quality import MAX_QUANTITY
     from .quality import band_problem

@@ -71,6 +71,9 @@ class Preview:
     budget: dict[str, Any] | None = None
     """The strategy's budget use and the budget step's answer now (docs/portfolio.md), or
     ``None`` when its strategy has no budget and is active."""
+    sizing: dict[str, str] | None = None
+    """How a sizer chose the quantity of an intent its strategist left unsized (the
+    sizer, the method and every input: ``Intent.sizing``); ``None`` otherwise."""
 
     TIMING = ("created_at", "expires_at", "expires_in_s", "age_s")
 
@@ -358,6 +361,7 @@ class ApprovalService:
             age_s=(now - record.created_at).total_seconds(),
             journal_mismatch=problem,
             budget=self._budget(intent, record.ref_price, record.broker),
+            sizing=dict(intent.sizing) if intent.sizing is not None else None,
         )
 
     def _budget(self, intent: Any, ref_price: Decimal | None, broker: str) -> dict[str, Any] | None:

@@ -216,6 +216,8 @@ class Kernel:
             return [name] if name else []
         if kind in LIST_KINDS:
             return list(getattr(sel, LIST_KINDS[kind]))
+        if kind == "sizer":  # chosen per strategy by [portfolio.sizing], not [components]
+            return self.settings.portfolio.sizing.names()
         raise ConfigError(f"unknown component kind {kind!r}")
 
     def component(self, kind: str, name: str | None = None) -> Any:
@@ -267,6 +269,9 @@ class Kernel:
                 raise self.settings.component_error(kind, name, "use", str(exc)) from exc
             if name not in self.selected(kind):
                 raise
+            if kind == "sizer":
+                where = self.settings.where("portfolio", "sizing")
+                raise PluginError(f"{where}: [portfolio.sizing]: {exc}") from exc.__cause__
             key = LIST_KINDS.get(kind, kind)
             if kind == "broker" and self.settings.components.brokers:
                 key = "brokers"
@@ -393,7 +398,7 @@ class Kernel:
         warnings += self.check_portfolio()
         probe = _Probe(self)
         try:
-            for kind in (*SINGLE_KINDS, *LIST_KINDS):
+            for kind in (*SINGLE_KINDS, *LIST_KINDS, "sizer"):
                 for name in self.selected(kind):
                     probe.component(kind, name)
             self.refuse_shared_accounts(probe.component)

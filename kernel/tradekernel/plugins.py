@@ -59,6 +59,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "register_notifiers": "notifier",
     "register_metrics_sinks": "metrics_sink",
     "register_allocators": "allocator",
+    "register_sizers": "sizer",
 }
 
 DEFAULT_PLUGINS = (
@@ -67,6 +68,7 @@ DEFAULT_PLUGINS = (
     "tradekernel.defaults.notifier",
     "tradekernel.defaults.strategist",
     "tradekernel.defaults.allocator",
+    "tradekernel.defaults.sizer",
 )
 """The kernel's own default behaviour, written as plugins (as datasette does)."""
 

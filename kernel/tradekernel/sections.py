@@ -513,10 +513,37 @@ class StrategyBudget:
             raise ValueError("drawdown_halt: must be at least drawdown_stop")
 
 
+def _sizer_names(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    names = value.values() if isinstance(value, dict) else [value]
+    for name in names:
+        if not name.strip():
+            raise ValueError(f"{attribute.name}: an empty name names no sizer")
+
+
+@define
+class SizingSettings:
+    """``[portfolio.sizing]``: which sizer gives each strategy's unsized intents a quantity
+    (see docs/portfolio.md, "Sizing")."""
+
+    default: str = field(default="fixed", validator=_sizer_names)
+    """The sizer of every strategy not listed in ``strategies`` (``fixed``: the kernel's)."""
+    strategies: dict[str, str] = field(factory=dict, validator=_sizer_names)
+    """Strategy (strategist instance) name -> its sizer (a registered sizer, or a
+    ``[sizer.<name>] use = "..."`` instance)."""
+
+    def sizer_for(self, strategy: str) -> str:
+        """The name of the sizer ``strategy`` uses."""
+        return self.strategies.get(strategy, self.default)
+
+    def names(self) -> list[str]:
+        """Every sizer in use, the default first, each once."""
+        return list(dict.fromkeys([self.default, *self.strategies.values()]))
+
+
 @define
 class PortfolioSettings:
-    """``[portfolio]``: how several strategies share one account: conflicts, budgets and
-    allocation (docs/portfolio.md)."""
+    """``[portfolio]``: how several strategies share one account: sizing, conflicts,
+    budgets and allocation (docs/portfolio.md)."""
 
     conflict: Literal["net", "priority", "veto"] = "net"
     """Strategies proposing on one symbol in one cycle: ``net`` (one order for the net
@@ -530,6 +557,8 @@ class PortfolioSettings:
     one is not limited by the budget step."""
     history: int = field(default=60, validator=positive)
     """P&L samples per strategy kept for the allocator (one per allocation)."""
+    sizing: SizingSettings = field(factory=SizingSettings)
+    """``[portfolio.sizing]``: each strategy's sizer."""
 
 
 SECTIONS: dict[str, type] = {

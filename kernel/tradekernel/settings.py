@@ -47,6 +47,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     Route,
     RoutingSettings,
     RuntimeSettings,
+    SizingSettings,
     finite,
     non_negative,
     non_negative_or_none,
@@ -128,7 +129,7 @@ class Settings:
     routing: RoutingSettings = field(factory=RoutingSettings)
     """``[routing]``: which broker each symbol goes to, and broker health."""
     portfolio: PortfolioSettings = field(factory=PortfolioSettings)
-    """``[portfolio]``: several strategies in one account: conflicts, budgets and
+    """``[portfolio]``: several strategies in one account: sizing, conflicts, budgets and
     allocation (docs/portfolio.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with

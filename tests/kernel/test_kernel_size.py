@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 19_600
+CEILING = 20_250
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800
 lines of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -24,7 +24,11 @@ several strategies in one agent, about 800 lines: the strategize node for each s
 with its breaker and degrade state, conflict resolution and netting shares (portfolio/),
 the shares table; 19,600: several strategies' budgets and allocation, the allocator kind,
 the per-strategy sub-ledger, strategy states and the budget preview under portfolio/ and
-a config check, about 970 lines, and the budget step wired into the strategize node.)"""
+a config check, about 970 lines, and the budget step wired into the strategize node;
+20,250: sizing, about 650 lines: portfolio/sizing.py, the Sizer protocol and the kernel's
+fixed sizer, unsized intents in the model, the SizerContract of the test kit,
+[portfolio.sizing], two portfolio events, and the sizing step wired into the strategize
+node.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

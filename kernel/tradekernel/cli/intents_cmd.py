@@ -56,6 +56,12 @@ def record_dict(record: Any) -> dict[str, Any]:
     return data
 
 
+def sizing_text(sizing: dict[str, str]) -> str:
+    """An intent's sizing record on one line: ``kelly (kelly): budget=10000 ...``."""
+    inputs = " ".join(f"{k}={v}" for k, v in sizing.items() if k not in ("sizer", "method"))
+    return f"{sizing.get('sizer', '?')} ({sizing.get('method', '?')}): {inputs}"
+
+
 def _step(app: AppContext) -> Any:
     """``[runtime] quantity_step``: the places a quantity is shown with."""
     return app.settings().runtime.quantity_step
@@ -63,11 +69,12 @@ def _step(app: AppContext) -> Any:
 
 def _line(record: Any, step: Any = None) -> str:
     intent = record.intent
-    amount = (
-        f"qty {format_quantity(intent.quantity, step)}"
-        if intent.quantity is not None
-        else f"${format_money(intent.notional)}"
-    )
+    if intent.quantity is not None:
+        amount = f"qty {format_quantity(intent.quantity, step)}"
+    elif intent.notional is not None:
+        amount = f"${format_money(intent.notional)}"
+    else:
+        amount = "unsized"
     extra = f"  ({inert(record.reason)})" if record.reason else ""
     return (
         f"{inert(record.id)}  {record.state.value:<16} {intent.side.value:<4} "
@@ -198,6 +205,8 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
     for key in ("cycle_id", "broker", "client_order_id", "broker_order_id", "order_status"):
         click.echo(f"  {key}: {inert(getattr(record, key))}")
     click.echo(f"  rationale: {inert(record.intent.rationale)}")
+    if record.intent.sizing is not None:
+        click.echo(f"  sizing: {inert(sizing_text(record.intent.sizing))}")
     for verdict in record.verdicts:
         mark = "allow" if verdict.allow else "DENY"
         text = f"{verdict.guard} {mark} {verdict.code} {verdict.detail}".rstrip()
@@ -248,6 +257,8 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
     click.echo(f"  order:     {inert(order)}")
     notional = format_money(p.estimated_notional)
     click.echo(f"  notional:  ~{notional} (reference price {inert(p.ref_price)})")
+    if p.sizing is not None:
+        click.echo(f"  sizing:    {inert(sizing_text(p.sizing))}")
     for v in p.verdicts:
         mark = "allow" if v["allow"] else "DENY"
         text = f"{v['guard']} {mark} {v['code']} {v['detail']}".rstrip()

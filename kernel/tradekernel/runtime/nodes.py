@@ -327,6 +327,9 @@ class Nodes(Strategies):
                 self._drop(intent, "not_a_candidate")
                 continue
             intent = _with(intent)  # the id is always the digest of the content (verify checks)
+            if not intent.sized:  # sized, then scaled and fitted, by the sizing step
+                out.append(intent)
+                continue
             if degraded:
                 intent = self._scale(intent)
                 if intent is None:

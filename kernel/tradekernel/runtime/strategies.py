@@ -12,21 +12,23 @@ takes what is left. See docs/portfolio.md and docs/runtime.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
 from loguru import logger
 
+from ..components import DEFAULT_ORDER_CONSTRAINTS
+from ..constraints import broker_constraints
 from ..models import Decision, Intent, digest
 from ..portfolio.allocation import Allocation
-from ..portfolio.budgets import check_budgets
+from ..portfolio.budgets import BudgetContext, check_budgets
 from ..portfolio.conflicts import Conflict, ConflictPolicy, resolve_conflicts
 from ..portfolio.ledger import StoreLedger
 from ..portfolio.sizing import SizingContext, size_intents
 from ..serde import unstructure
 from .control import BREAKER_NON_FAILURES, CircuitBreaker
+from .routing import route_for
 from .state import CycleState
 
 
@@ -194,19 +196,23 @@ class Strategies:
         """The cycle's intents through sizing, conflict resolution and budgets."""
         if not intents:
             if self.settings.portfolio.budgets:  # type: ignore[attr-defined]
-                self._budgets([], {}, state)  # drawdown peaks move every cycle
+                self._budget_context(state)  # drawdown peaks move every cycle
             return []
-        sized, denials = size_intents(
+        budget_ctx = self._budget_context(state)  # sizing reads the budgets in force
+        sized, _denials = size_intents(  # each denial is a portfolio.size_dropped event
             intents,
-            SizingContext(
-                as_of=state.as_of,
+            SizingContext.for_kernel(
+                self.kernel,  # type: ignore[attr-defined]
                 quotes=state.quotes,
                 bars=state.bars,
-                account=state.account,
                 positions=state.positions,
+                account=state.account,
+                budgets={n: limit.capital for n, limit in budget_ctx.limits.items()},
+                constraints=self._symbol_constraints,
+                as_of=state.as_of,
             ),
         )
-        self._denied("sizing", denials, intents)
+        sized = self._after_sizing(sized, {i.id for i in intents}, state, degraded)
         resolution = resolve_conflicts(sized, self.conflict_policy())
         for intent, code in resolution.dropped:
             self._drop(intent, code)  # type: ignore[attr-defined]
@@ -225,29 +231,64 @@ class Strategies:
                     conflict = attrs.evolve(conflict, netted=fitted, kept=(fitted,))
                     netted[fitted.id] = tuple(conflict.inputs)
             self._record_conflict(conflict, state)
-        checked = self._budgets(going, netted, state)
+        checked = self._budgets(going, netted, budget_ctx)
         for intent in checked:
             owners = {i.strategist for i in netted.get(intent.id, (intent,))}
             if owners & degraded:
                 state.degraded_intents.add(intent.id)
         return checked
 
+    def _after_sizing(
+        self, sized: list[Intent], given: set[str], state: CycleState, degraded: set[str]
+    ) -> list[Intent]:
+        """Intents the sizing step sized (new ids), scaled when their strategy is in
+        degrade and fitted to the constraints of the broker they go to, as a strategist's
+        sized intent is before the step."""
+        out = []
+        for intent in sized:
+            if intent.id not in given:
+                if intent.strategist in degraded:
+                    intent = self._scale(intent)  # type: ignore[attr-defined]
+                if intent is not None:
+                    intent = self._constrain(intent, state)  # type: ignore[attr-defined]
+            if intent is not None:
+                out.append(intent)
+        return out
+
+    def _symbol_constraints(self, symbol: str) -> Any:
+        """The order constraints of the broker ``symbol`` is routed to (sizing)."""
+        route = route_for(symbol, self.settings.routing) if self.router else None  # type: ignore[attr-defined]
+        name = route.broker if route else self.broker_name  # type: ignore[attr-defined]
+        try:
+            return broker_constraints(self.kernel.component("broker", name), symbol)  # type: ignore[attr-defined]
+        except Exception as exc:  # a broken declaration must not let dust through
+            logger.warning("broker {}: order_constraints failed: {}", name, exc)
+            return DEFAULT_ORDER_CONSTRAINTS
+
+    def _budget_context(self, state: CycleState) -> BudgetContext:
+        """The budget step's context this cycle: the allocation (budgets, drawdown
+        states) over the store's per-strategy ledger; without budgets and with every
+        strategy active, only the prices (nothing to judge, no ledger to read)."""
+        allocation, ledger = self._allocation()
+        names = self.strategist_names()
+        prices = _prices(state)
+        states = allocation.states.states(names) if allocation.states is not None else {}
+        if not self.settings.portfolio.budgets and set(states.values()) <= {"active"}:  # type: ignore[attr-defined]
+            return BudgetContext(prices=prices, states=states)
+        kernel = self.kernel  # type: ignore[attr-defined]
+        equity = state.account.equity if state.account is not None else Decimal(0)
+        ctx = allocation.context(ledger.current(), prices, equity, emit=kernel.emit)
+        # an operator may stop any strategy, budgeted or not
+        return attrs.evolve(ctx, states={**states, **ctx.states})
+
     def _budgets(
-        self, going: list[Intent], netted: dict[str, tuple[Intent, ...]], state: CycleState
+        self, going: list[Intent], netted: dict[str, tuple[Intent, ...]], ctx: BudgetContext
     ) -> list[Intent]:
         """The budget step (:func:`..portfolio.budgets.check_budgets`) on ``going``. A
         netted intent is judged by its strategies' own intents, and goes on only when
         every one of them passes (a strategy's budget and drawdown state are never used
         up or bypassed through another's order)."""
-        allocation, ledger = self._allocation()
-        kernel = self.kernel  # type: ignore[attr-defined]
-        equity = state.account.equity if state.account is not None else Decimal(0)
-        ctx = allocation.context(ledger.current(), _prices(state), equity, emit=kernel.emit)
         judged = [part for intent in going for part in netted.get(intent.id, (intent,))]
-        unread = {i.strategist for i in judged} - set(ctx.states)
-        if unread and allocation.states is not None:  # an operator may stop any strategy
-            states = {**ctx.states, **allocation.states.states(sorted(unread))}
-            ctx = attrs.evolve(ctx, states=states)
         _passed, denials = check_budgets(judged, ctx)
         refused = {d.intent_id for d in denials}
         return [
@@ -278,23 +319,6 @@ class Strategies:
         names = self.strategist_names()
         order = [*portfolio.priority, *(n for n in names if n not in portfolio.priority)]
         return ConflictPolicy(kind=portfolio.conflict, order=tuple(order))
-
-    def _denied(self, step: str, denials: Sequence[Any], intents: Sequence[Intent]) -> None:
-        by_id = {i.id: i for i in intents}
-        for denial in denials:
-            intent_id = getattr(denial, "intent_id", None)
-            intent = by_id.get(intent_id) if intent_id else None
-            self.kernel.emit(  # type: ignore[attr-defined]
-                "portfolio",
-                "denied",
-                severity="warning",
-                step=step,
-                code=denial.code,
-                detail=getattr(denial, "detail", ""),
-                intent_id=intent_id,
-                strategist=intent.strategist if intent else None,
-                symbol=intent.symbol if intent else None,
-            )
 
     def _record_conflict(self, conflict: Conflict, state: CycleState) -> None:
         """One ``portfolio.conflict`` event and one journal row (each strategy's original
