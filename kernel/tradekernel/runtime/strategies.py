@@ -121,7 +121,7 @@ class Strategies:
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
             )
         state.decision = _combined(state.decisions, names)
-        state.intents = self._portfolio(proposed, state, degraded)
+        state.intents = self._portfolio(proposed, state, degraded, record=gated)
 
     def _ask_strategist(self, name: str, state: CycleState, *, count: bool = True) -> Decision:
         from ..components import StrategyInput
@@ -186,9 +186,10 @@ class Strategies:
     # -- size -> resolve conflicts -> budgets -------------------------------------------
 
     def _portfolio(
-        self, intents: list[Intent], state: CycleState, degraded: set[str]
+        self, intents: list[Intent], state: CycleState, degraded: set[str], *, record: bool
     ) -> list[Intent]:
-        """The cycle's intents through sizing, conflict resolution and budgets."""
+        """The cycle's intents through sizing, conflict resolution and budgets
+        (``record=False``, a smoke: conflicts are emitted, not stored)."""
         if not intents:
             return []
         sized, denials = size_intents(
@@ -202,10 +203,14 @@ class Strategies:
             ),
         )
         self._denied("sizing", denials, intents)
-        resolution = resolve_conflicts(sized, self.conflict_policy())
+        policy = self.conflict_policy()
+        pool, alone = (
+            self._set_aside(sized, state, degraded) if policy.kind == "net" else (sized, [])
+        )
+        resolution = resolve_conflicts(pool, policy)
         for intent, code in resolution.dropped:
             self._drop(intent, code)  # type: ignore[attr-defined]
-        going = list(resolution.intents)
+        going = [*resolution.intents, *alone]
         netted: dict[str, set[str]] = {}
         for conflict in resolution.conflicts:
             if conflict.netted is not None:  # the sum fitted to the broker's constraints too
@@ -219,7 +224,7 @@ class Strategies:
                     going[where] = fitted
                     conflict = attrs.evolve(conflict, netted=fitted, kept=(fitted,))
                     netted[fitted.id] = {s.strategist for s in conflict.shares}
-            self._record_conflict(conflict, state)
+            self._record_conflict(conflict, state, record=record)
         checked, denials = check_budgets(
             going,
             BudgetContext(
@@ -261,9 +266,39 @@ class Strategies:
                 symbol=intent.symbol if intent else None,
             )
 
-    def _record_conflict(self, conflict: Conflict, state: CycleState) -> None:
-        """One ``portfolio.conflict`` event and one journal row (each strategy's original
-        intent, the policy and the result; the netted intent's shares in the store)."""
+    def _set_aside(
+        self, intents: list[Intent], state: CycleState, degraded: set[str]
+    ) -> tuple[list[Intent], list[Intent]]:
+        """``(may net, go on alone)``. An input is part of at most one order: one already
+        a share of a netted intent is dropped (``already_netted``) unless this cycle
+        brings exactly that net's inputs again (the same net, hence the same id); one
+        stored as an intent of its own (proposed alone before) and one of a strategy in
+        its own degrade go on alone, never inside a net."""
+        if len(self.strategist_names()) < 2:
+            return intents, []
+        store = self.store  # type: ignore[attr-defined]
+        netted, stored = store.input_history([i.id for i in intents])
+        pool: list[Intent] = []
+        alone: list[Intent] = []
+        for intent in intents:
+            net_id = netted.get(intent.id)
+            if net_id is not None:
+                sources = {s.intent_id for s in store.shares(net_id)}
+                here = {i.id for i in intents if i.symbol == intent.symbol}
+                if sources == here:
+                    pool.append(intent)
+                else:
+                    self._drop(intent, "already_netted", f"a share of {net_id}")  # type: ignore[attr-defined]
+            elif intent.id in stored or (intent.strategist in degraded and not state.degraded):
+                alone.append(intent)
+            else:
+                pool.append(intent)
+        return pool, alone
+
+    def _record_conflict(self, conflict: Conflict, state: CycleState, *, record: bool) -> None:
+        """One ``portfolio.conflict`` event and, unless ``record`` is false (a smoke), one
+        journal row (each strategy's original intent, the policy and the result; the
+        netted intent's shares in the store)."""
         netted = conflict.netted
         result = (
             "netted"
@@ -285,23 +320,24 @@ class Strategies:
                 {"cycle_as_of": str(state.as_of), "symbol": conflict.symbol, "inputs": inputs}
             )[:24]
         )
-        self.store.record_conflict(  # type: ignore[attr-defined]
-            conflict_id,
-            cycle_id=state.cycle_id,
-            payload={
-                "symbol": conflict.symbol,
-                "policy": conflict.policy,
-                "result": result,
-                "inputs": [unstructure(i) for i in conflict.inputs],
-                "kept": [i.id for i in conflict.kept],
-                "dropped": [{"intent_id": i.id, "code": c} for i, c in conflict.dropped],
-                "netted": unstructure(netted) if netted is not None else None,
-                "shares": shares,
-                "note": conflict.note,
-            },
-            shares=conflict.shares if netted is not None else (),
-            netted_id=netted.id if netted is not None else None,
-        )
+        if record:
+            self.store.record_conflict(  # type: ignore[attr-defined]
+                conflict_id,
+                cycle_id=state.cycle_id,
+                payload={
+                    "symbol": conflict.symbol,
+                    "policy": conflict.policy,
+                    "result": result,
+                    "inputs": [unstructure(i) for i in conflict.inputs],
+                    "kept": [i.id for i in conflict.kept],
+                    "dropped": [{"intent_id": i.id, "code": c} for i, c in conflict.dropped],
+                    "netted": unstructure(netted) if netted is not None else None,
+                    "shares": shares,
+                    "note": conflict.note,
+                },
+                shares=conflict.shares if netted is not None else (),
+                netted_id=netted.id if netted is not None else None,
+            )
         self.kernel.emit(  # type: ignore[attr-defined]
             "portfolio",
             "conflict",

@@ -1108,6 +1108,26 @@ class Store:
         return [Share(r[0], r[1], Decimal(r[2])) for r in rows]
 
     @_mapped
+    def input_history(self, ids: Sequence[str]) -> tuple[dict[str, str], set[str]]:
+        """What the store knows of would-be inputs ``ids`` of a net: the ones that are a
+        share of a netted intent already (input id -> netted intent id) and the ones
+        stored as intents of their own (proposed, hence possibly sent, alone)."""
+        netted: dict[str, str] = {}
+        alone: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            for source, intent_id in self.conn.execute(
+                "SELECT source_intent_id, intent_id FROM strategy_shares "
+                f"WHERE source_intent_id IN ({marks})",
+                chunk,
+            ):
+                netted[source] = intent_id
+            rows = self.conn.execute(f"SELECT id FROM intents WHERE id IN ({marks})", chunk)
+            alone.update(r[0] for r in rows)
+        return netted, alone
+
+    @_mapped
     def netted_intents(self, strategist: str) -> list[str]:
         """Ids of the netted intents ``strategist`` has a share of."""
         rows = self.conn.execute(

@@ -1,0 +1,116 @@
+"""Several strategists: each strategy's intent is part of at most one order, across
+replays of one market time, restarts and smokes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tradekernel.models import Decision
+from tradekernel.runtime import Runtime
+from tradekernel.runtime.state import CycleState
+
+from .test_strategies import Named, trade, two  # noqa: F401  (the fixture)
+
+
+def _again(runtime: Runtime, first: CycleState) -> CycleState:
+    """The same market time once more (a replay after a restart, a retried node)."""
+    again = CycleState(cycle_id="cyc_again", mode=first.mode, mode_source="test")
+    again.as_of, again.candidates = first.as_of, first.candidates
+    again.quotes, again.positions, again.account = first.quotes, {}, first.account
+    runtime._node_strategize(again)
+    runtime._node_guard(again)
+    runtime._node_execute(again)
+    return again
+
+
+def _orders(kernel) -> list[tuple[str, Decimal]]:
+    return [(o.side.value, o.quantity) for o in kernel.component("broker").orders()]
+
+
+def test_an_input_of_a_sent_net_is_never_sent_alone(two):  # noqa: F811
+    fast, slow = Named("fast", trade("buy", 10)), Named("slow", trade("sell", 4))
+    kernel, rec = two(fast, slow)
+    with Runtime(kernel) as runtime:
+        first = runtime.run_cycle()
+        (net_id,) = first.submitted
+        fast.script, slow.script = [trade("buy", 10)], [Decision.hold("breaker_open")]
+        again = _again(runtime, first)
+        assert not again.proposed and not again.submitted
+        assert _orders(kernel) == [("buy", Decimal(6))]
+    dropped = [e.fields for e in rec.of("strategist", "dropped_intent")]
+    assert [d["reason"] for d in dropped] == ["already_netted"]
+    assert net_id in dropped[0]["detail"]
+
+
+def test_an_input_sent_alone_never_joins_a_net(two):  # noqa: F811
+    fast, slow = Named("fast", trade("buy", 10)), Named("slow", Decision.hold("no_signal"))
+    kernel, _ = two(fast, slow)
+    with Runtime(kernel) as runtime:
+        first = runtime.run_cycle()
+        (fast_id,) = first.submitted
+        fast.script, slow.script = [trade("buy", 10)], [trade("sell", 4)]
+        again = _again(runtime, first)
+        # fast's +10 is not sent again (inside a +6 net): slow's -4 goes on alone
+        assert fast_id not in again.submitted
+        assert _orders(kernel) == [("buy", Decimal(10)), ("sell", Decimal(4))]
+        assert not runtime.store.netted_intents("fast")
+
+
+def test_different_inputs_netting_to_one_amount_are_different_intents(two):  # noqa: F811
+    fast, slow = Named("fast", trade("buy", 10)), Named("slow", trade("sell", 4))
+    kernel, _ = two(fast, slow)
+    with Runtime(kernel) as runtime:
+        first = runtime.run_cycle()
+        (net_id,) = first.submitted
+        fast.script, slow.script = [trade("buy", 8)], [trade("sell", 2)]  # +6 again
+        again = _again(runtime, first)
+        (other,) = again.proposed
+        assert other != net_id
+        assert runtime.store.get(other).intent.prompt_version != (
+            runtime.store.get(net_id).intent.prompt_version
+        )
+        assert [s.amount for s in runtime.store.shares(net_id)] == [10, -4]
+        assert [s.amount for s in runtime.store.shares(other)] == [8, -2]
+        runtime.run_cycle()  # the paper broker fills
+        assert runtime.store.strategy_fills(net_id) == {"fast": 10, "slow": -4}
+
+
+def test_a_restart_replaying_a_bar_does_not_resend_a_netted_input(kernel_factory):
+    from .conftest import BASE
+
+    config = BASE.format(approval="auto", strategist="unused", guards="[]").replace(
+        'strategist = "unused"', 'strategists = ["fast", "slow"]'
+    )
+    config = config.replace("bars = 400", "bars = 400\nresume = false")
+
+    def build():
+        fast, slow = Named("fast", trade("buy", 10)), Named("slow", trade("sell", 4))
+        return kernel_factory.build(config, plugins=((fast, "fast"), (slow, "slow")))[0]
+
+    kernel = build()
+    with Runtime(kernel) as runtime:
+        first = runtime.run_cycle()
+        (net_id,) = first.submitted
+        runtime.control.set(
+            "breaker:slow",
+            {"state": "open", "failures": 2, "opened_at": "2999-01-01T00:00:00+00:00"},
+            actor="test",
+        )
+    with Runtime(build()) as runtime:  # slow is held by its open breaker now
+        second = runtime.run_cycle()
+        assert second.as_of == first.as_of
+        assert not second.submitted
+        fast_input = [s.intent_id for s in runtime.store.shares(net_id) if s.strategist == "fast"]
+        assert fast_input and not runtime.store.input_history(fast_input)[1]
+
+
+def test_a_smoke_records_no_conflict_and_no_share(two):  # noqa: F811
+    fast, slow = Named("fast", trade("buy", 10)), Named("slow", trade("sell", 4))
+    kernel, rec = two(fast, slow)
+    with Runtime(kernel, mode="shadow") as runtime:
+        state = runtime.decide_once()
+        (netted,) = state.intents
+        assert netted.strategist == "fast+slow"
+        assert not [r for r in runtime.store.journal_rows() if r.entity.startswith("conflict:")]
+        assert not runtime.store.shares(netted.id)
+    assert rec.of("portfolio", "conflict")  # still shown
