@@ -1071,10 +1071,22 @@ class Store:
     ) -> bool:
         """Journal one conflict resolution (entity ``conflict:<conflict_id>``: every
         strategy's original intent, the policy and the result, in ``payload``) and, for a
-        netted intent ``netted_id``, each strategy's share, in one transaction. Idempotent
-        on ``conflict_id``: ``False`` when it was recorded already (nothing written)."""
+        netted intent ``netted_id``, each strategy's share (also journaled, as the payload's
+        ``share_rows``), in one transaction. Idempotent on ``conflict_id``: ``False``
+        when it was recorded already (nothing written)."""
         entity = f"conflict:{conflict_id}"
         ts = ts_text(self.clock())
+        rows = [  # journaled as written, so `journal verify` checks the table against them
+            {
+                "intent_id": netted_id,
+                "source_intent_id": s.intent_id,
+                "strategist": s.strategist,
+                "amount": str(s.amount),
+            }
+            for s in shares
+        ]
+        if rows:
+            payload = {**payload, "share_rows": rows}
         with immediate(self.conn) as conn:
             if conn.execute("SELECT 1 FROM journal WHERE entity = ?", (entity,)).fetchone():
                 return False
