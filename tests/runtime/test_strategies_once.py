@@ -114,3 +114,33 @@ def test_a_smoke_records_no_conflict_and_no_share(two):  # noqa: F811
         assert not [r for r in runtime.store.journal_rows() if r.entity.startswith("conflict:")]
         assert not runtime.store.shares(netted.id)
     assert rec.of("portfolio", "conflict")  # still shown
+
+
+def test_a_net_goes_on_only_when_every_input_would_pass_the_guards(two):  # noqa: F811
+    # a's +1000 is far over the 50000 max_order_notional; crossed with b's -999 the net
+    # (+1) is small, but a's gross trade must not pass the guards that way
+    a, b = Named("a", trade("buy", 1000)), Named("b", trade("sell", 999))
+    kernel, rec = two(a, b)
+    with Runtime(kernel) as runtime:
+        state = runtime.run_cycle()
+        (net_id,) = state.proposed
+        assert state.blocked == [net_id] and not state.submitted
+        record = runtime.store.get(net_id)
+        assert record.intent.quantity == 1
+    denied = [e.fields for e in rec.of("risk", "verdict") if not e.fields["allow"]]
+    assert {d["code"] for d in denied} == {"order_notional_exceeded"}
+    # each gross trade (98880 and 98781 at the bar's price) is named
+    assert sorted(d["detail"].split(" of ")[1][0] for d in denied) == ["a", "b"]
+
+
+def test_a_degraded_strategy_never_nets_with_a_healthy_one(two):  # noqa: F811
+    oracle, rule = Named("oracle", trade("buy", 2)), Named("rule", trade("buy", 10))
+    kernel, _ = two(oracle, rule)
+    with Runtime(kernel) as runtime:
+        runtime.control.set("degrade:oracle", {"since": "x", "reason": "t"}, actor="test")
+        state = runtime.run_cycle()
+        records = {runtime.store.get(i).intent.strategist: i for i in state.proposed}
+        assert sorted(records) == ["oracle", "rule"]  # each alone, no net
+        assert state.submitted == [records["rule"]]  # the healthy strategy trades
+        assert records["oracle"] in state.degraded_intents
+        assert records["oracle"] not in state.submitted

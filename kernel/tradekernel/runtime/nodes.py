@@ -422,7 +422,7 @@ class Nodes(Strategies):
                 state, intent, at_broker.get(record.broker, committed), record.broker
             )
             result = evaluate(guards, intent, context)
-            verdicts = list(result.verdicts)
+            verdicts = [*result.verdicts, *self.input_denials(state, intent, guards, context)]
             if degraded and not self._allowlisted:
                 verdicts.append(
                     GuardVerdict.denied(

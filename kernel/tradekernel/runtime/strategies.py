@@ -18,10 +18,11 @@ from typing import Any
 import attrs
 from loguru import logger
 
-from ..models import Decision, Intent, digest
+from ..models import Decision, GuardVerdict, Intent, digest
 from ..portfolio.budgets import BudgetContext, check_budgets
 from ..portfolio.conflicts import Conflict, ConflictPolicy, resolve_conflicts
 from ..portfolio.sizing import SizingContext, size_intents
+from ..risk import evaluate
 from ..serde import unstructure
 from .control import BREAKER_NON_FAILURES, CircuitBreaker
 from .state import CycleState
@@ -224,6 +225,7 @@ class Strategies:
                     going[where] = fitted
                     conflict = attrs.evolve(conflict, netted=fitted, kept=(fitted,))
                     netted[fitted.id] = {s.strategist for s in conflict.shares}
+                    state.net_inputs[fitted.id] = conflict.inputs
             self._record_conflict(conflict, state, record=record)
         checked, denials = check_budgets(
             going,
@@ -240,6 +242,20 @@ class Strategies:
             if owners & degraded:
                 state.degraded_intents.add(intent.id)
         return checked
+
+    def input_denials(
+        self, state: CycleState, intent: Intent, guards: Sequence[Any], context: Any
+    ) -> list[GuardVerdict]:
+        """A netted intent goes on only when each of its inputs would on its own: every
+        guard's denial of an input, named after it (its strategy's gross trade must not
+        pass the guards because another strategy's crossed it)."""
+        out: list[GuardVerdict] = []
+        for each in state.net_inputs.get(intent.id, ()):
+            for verdict in evaluate(guards, each, context).verdicts:
+                if not verdict.allow:
+                    detail = f"input {each.id} of {each.strategist}: {verdict.detail}"
+                    out.append(GuardVerdict.denied(verdict.guard, verdict.code, detail))
+        return out
 
     def conflict_policy(self) -> ConflictPolicy:
         """``[portfolio] conflict`` with the strategies' rank: ``priority`` first, then
