@@ -144,3 +144,24 @@ def test_a_degraded_strategy_never_nets_with_a_healthy_one(two):  # noqa: F811
         assert state.submitted == [records["rule"]]  # the healthy strategy trades
         assert records["oracle"] in state.degraded_intents
         assert records["oracle"] not in state.submitted
+
+
+def test_a_strategy_breaker_opening_is_not_an_agent_incident(two):  # noqa: F811
+    from .test_strategies import FAIL
+
+    oracle = Named("oracle", *([FAIL] * 40))
+    rule = Named("rule", *(trade("buy", 1, "BBB") for _ in range(40)))
+    kernel, rec = two(oracle, rule)
+    with Runtime(kernel) as runtime:
+        for _ in range(20):
+            state = runtime.run_cycle()
+            assert state.decisions["rule"].hold_reason != "cooldown"
+            breaker = runtime.breaker_for("oracle")
+            snap = breaker.snapshot()
+            if snap["state"] == "open":  # its cooldown passes: half-open, fails, opens again
+                snap["opened_at"] = "2000-01-01T00:00:00+00:00"
+                runtime.control.set(breaker.key, snap, actor="test (time passes)")
+        assert runtime.control.degrade is None
+        assert runtime.control.get("degrade:oracle", None) is not None
+    assert len(rec.of("resilience", "breaker_opened")) > 3
+    assert not rec.of("resilience", "incident")

@@ -157,9 +157,9 @@ class Strategies:
             if breaker.record_failure(decision.error_type):
                 if len(self.strategist_names()) < 2:
                     control.enter_degrade(reason="breaker_open")
-                else:
+                    control.record_incident(f"breaker opened: {decision.error_type}")
+                else:  # not an agent incident: its cooldown would hold every strategy
                     self._enter_own_degrade(name)
-                control.record_incident(f"breaker opened: {decision.error_type}")
         elif decision.error_type is None:
             breaker.record_success()
         return decision
