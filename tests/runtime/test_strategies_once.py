@@ -165,3 +165,26 @@ def test_a_strategy_breaker_opening_is_not_an_agent_incident(two):  # noqa: F811
         assert runtime.control.get("degrade:oracle", None) is not None
     assert len(rec.of("resilience", "breaker_opened")) > 3
     assert not rec.of("resilience", "incident")
+
+
+def test_a_strategy_own_degrade_honours_degrade_reducing(kernel_factory):
+    from .conftest import BASE
+
+    config = BASE.format(
+        approval="auto", strategist="unused", guards='["allowlist", "max_order_notional"]'
+    ).replace('strategist = "unused"', 'strategists = ["oracle", "rule"]')
+    config = config.replace("[runtime]\n", "[runtime]\ndegrade_reducing = true\n")
+    config += (
+        '\n[guard.max_order_notional]\nlimit = 50000\n[guard.allowlist]\nsymbols = ["AAA", "BBB"]\n'
+    )
+    oracle, rule = Named("oracle", trade("buy", 4)), Named("rule", trade("buy", 10, "BBB"))
+    kernel, rec = kernel_factory.build(config, plugins=((oracle, "oracle"), (rule, "rule")))
+    with Runtime(kernel) as runtime:
+        runtime.control.set("degrade:oracle", {"since": "x", "reason": "t"}, actor="test")
+        state = runtime.run_cycle()
+        by = {runtime.store.get(i).intent.strategist: i for i in state.proposed}
+        assert state.blocked == [by["oracle"]]  # it would open a position
+        assert by["rule"] in state.submitted
+        assert runtime.store.get(by["oracle"]).reason and runtime.control.trading_state == "active"
+    codes = {e.fields["code"] for e in rec.of("risk", "verdict") if not e.fields["allow"]}
+    assert codes == {"reducing_only"}

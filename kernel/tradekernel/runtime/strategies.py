@@ -243,6 +243,19 @@ class Strategies:
                 state.degraded_intents.add(intent.id)
         return checked
 
+    def own_degrade_context(self, state: CycleState, intent: Intent, context: Any) -> Any:
+        """``context`` for guarding ``intent``: with ``degrade_reducing``, an intent of a
+        strategy in its own degrade is guarded as in the ``reducing`` trading state (only
+        position-reducing intents pass), as the agent's degrade would."""
+        control = self.control  # type: ignore[attr-defined]
+        if (
+            intent.id in state.degraded_intents
+            and control.policy.degrade_reducing
+            and context.trading_state == "active"
+        ):
+            return attrs.evolve(context, trading_state="reducing")
+        return context
+
     def input_denials(
         self, state: CycleState, intent: Intent, guards: Sequence[Any], context: Any
     ) -> list[GuardVerdict]:
