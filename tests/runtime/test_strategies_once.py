@@ -188,3 +188,32 @@ def test_a_strategy_own_degrade_honours_degrade_reducing(kernel_factory):
         assert runtime.store.get(by["oracle"]).reason and runtime.control.trading_state == "active"
     codes = {e.fields["code"] for e in rec.of("risk", "verdict") if not e.fields["allow"]}
     assert codes == {"reducing_only"}
+
+
+def test_back_to_one_strategist_carries_its_open_breaker_and_degrade(kernel_factory):
+    from tradekernel.store import Store
+
+    from .conftest import BASE
+
+    def config(names: str) -> str:
+        return BASE.format(approval="auto", strategist="unused", guards="[]").replace(
+            'strategist = "unused"', f"strategists = {names}"
+        )
+
+    oracle, rule = Named("oracle"), Named("rule")
+    kernel, _ = kernel_factory.build(
+        config('["oracle", "rule"]'), plugins=((oracle, "oracle"), (rule, "rule"))
+    )
+    with Store.open(kernel.settings.state_dir) as store:
+        opened = {"state": "open", "failures": 3, "opened_at": "2999-01-01T00:00:00+00:00"}
+        store.set_control("breaker:oracle", opened, actor="runtime")
+        store.set_control("degrade:oracle", {"since": "x", "reason": "t"}, actor="runtime")
+    alone = Named("oracle", trade("buy", 4))
+    kernel, _ = kernel_factory.build(config('["oracle"]'), plugins=((alone, "oracle"),))
+    with Runtime(kernel) as runtime:
+        state = runtime.run_cycle()
+        assert alone.calls == 0 and state.decision.hold_reason == "breaker_open"
+        assert runtime.breaker.state == "open" and runtime.control.degrade is not None
+        assert runtime.control.get("breaker:oracle") is None
+        assert runtime.control.get("degrade:oracle") is None
+        assert runtime.store.verify_journal().ok

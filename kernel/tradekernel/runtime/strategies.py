@@ -79,6 +79,8 @@ class Strategies:
     def _node_strategize(self, state: CycleState, *, gated: bool = True) -> None:
         # gated=False (decide_once): no cooldown/breaker gate and no breaker accounting.
         names = self.strategist_names()
+        if gated and len(names) == 1:
+            self._carry_own_state(names[0])
         cooldown = bool(state.candidates) and gated and self.control.in_cooldown()  # type: ignore[attr-defined]
         if cooldown:
             self.kernel.emit(  # type: ignore[attr-defined]
@@ -163,6 +165,21 @@ class Strategies:
         elif decision.error_type is None:
             breaker.record_success()
         return decision
+
+    def _carry_own_state(self, name: str) -> None:
+        """Back to one strategist: ``name``'s own breaker (``breaker:<name>``) and degrade
+        (``degrade:<name>``), kept while several were configured, become the agent's
+        (``breaker`` when it is not open already, and the agent's degrade), never dropped."""
+        control = self.control  # type: ignore[attr-defined]
+        own = control.get(breaker_key(name), None)
+        if own is not None:
+            if own.get("state", "closed") != "closed" and self.breaker.state == "closed":  # type: ignore[attr-defined]
+                control.set("breaker", own, actor="runtime", reason=f"carried from {name}")
+            control.set(breaker_key(name), None, actor="runtime", reason="one strategist")
+        degrade = control.get(degrade_key(name), None)
+        if degrade is not None:
+            control.enter_degrade(reason=f"{name}: {degrade.get('reason', 'degraded')}")
+            control.set(degrade_key(name), None, actor="runtime", reason="one strategist")
 
     def _enter_own_degrade(self, name: str) -> None:
         """Strategist ``name`` (one of several) enters its own degrade state."""
