@@ -217,3 +217,17 @@ def test_back_to_one_strategist_carries_its_open_breaker_and_degrade(kernel_fact
         assert runtime.control.get("breaker:oracle") is None
         assert runtime.control.get("degrade:oracle") is None
         assert runtime.store.verify_journal().ok
+
+
+def test_a_strategy_name_with_the_net_joiner_is_refused(kernel_factory):
+    import pytest
+    from tradekernel.errors import ConfigError
+
+    from .conftest import BASE
+
+    a, ab = Named("a"), Named("a+b")
+    config = BASE.format(approval="auto", strategist="unused", guards="[]").replace(
+        'strategist = "unused"', 'strategists = ["a", "a+b"]'
+    )
+    with pytest.raises(ConfigError, match=r"strategists: 'a\+b': '\+' is reserved"):
+        kernel_factory.build(config, plugins=((a, "a"), (ab, "a+b")))
