@@ -307,7 +307,8 @@ class Intent:
     strategist: str = ""
     """The name of the strategist that proposed it."""
     prompt_version: str | None = None
-    """The prompt version of an LLM strategist, for audit."""
+    """The prompt version of an LLM strategist, for audit; for a netted intent,
+    ``net:`` and the digest of its inputs' ids (part of its id)."""
     schema_version: str = INTENT_SCHEMA
     """Always :data:`INTENT_SCHEMA`."""
     as_of: datetime | None = None

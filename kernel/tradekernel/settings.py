@@ -330,6 +330,12 @@ class Settings:
             )
         if sel.strategists:
             sel.strategist = sel.strategists[0]
+        for name in sel.strategists:  # "+" joins the strategies of a netted intent
+            if "+" in name:
+                raise ConfigError(
+                    f"{self.where('components', 'strategists')}: [components] strategists: "
+                    f"{name!r}: '+' is reserved (it joins the strategies of a netted intent)"
+                )
         names = sel.strategists or [sel.strategist]
         for name in self.portfolio.priority:
             if name not in names:

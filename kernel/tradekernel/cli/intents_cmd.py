@@ -189,8 +189,8 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
             {
                 "intent": record_dict(record),
                 "journal": [unstructure(r) for r in rows],
-                "shares": [unstructure(s) for s in shares],
-                "strategy_fills": {k: str(v) for k, v in parts.items()},
+                "shares": [{**unstructure(s), "amount": format(s.amount, "f")} for s in shares],
+                "strategy_fills": {k: format(v, "f") for k, v in parts.items()},
             }
         )
         return

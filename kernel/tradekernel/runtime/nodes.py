@@ -421,11 +421,15 @@ class Nodes(Strategies):
             degraded = state.degraded or intent.id in state.degraded_intents
             if self.router is not None and record.broker not in at_broker:
                 at_broker[record.broker] = self._commitments(record.broker)
-            context = self._guard_context(
-                state, intent, at_broker.get(record.broker, committed), record.broker
+            context = self.own_degrade_context(
+                state,
+                intent,
+                self._guard_context(
+                    state, intent, at_broker.get(record.broker, committed), record.broker
+                ),
             )
             result = evaluate(guards, intent, context)
-            verdicts = list(result.verdicts)
+            verdicts = [*result.verdicts, *self.input_denials(state, intent, guards, context)]
             if degraded and not self._allowlisted:
                 verdicts.append(
                     GuardVerdict.denied(
