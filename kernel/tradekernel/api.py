@@ -77,6 +77,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     "tradekernel.components": (
         "KINDS",
+        "AllocationRequest",
+        "Allocator",
         "Broker",
         "BrokerRejected",
         "ComponentContext",
@@ -91,6 +93,9 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "Notifier",
         "OrderConstraints",
         "Scanner",
+        "SizeRequest",
+        "SizeResult",
+        "Sizer",
         "Skill",
         "SkillRequest",
         "Strategist",
@@ -177,6 +182,19 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "resolve",
     ),
     "tradekernel.constraints": ("ORDER_CONSTRAINT_CODES",),
+    # per-strategy books, for reports
+    "tradekernel.portfolio.ledger": (
+        "StrategyBook",
+        "StrategyLedger",
+        "UNATTRIBUTED",
+        "strategy_shares",
+    ),
+    "tradekernel.portfolio.sizing": (
+        "SIZING_CODES",
+        "SizingContext",
+        "SizingDenial=Denial",
+        "size_intents",
+    ),
     # the runtime a backtest drives, and the promotion stage it enforces
     "tradekernel.runtime": ("Runtime", "run_cycles"),
     "tradekernel.runtime.loop": ("stop_on_signals",),
@@ -233,6 +251,8 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .cli.context import echo_json
     from .cli.context import json_option
     from .cli.context import pass_app
+    from .components import AllocationRequest
+    from .components import Allocator
     from .components import Broker
     from .components import BrokerRejected
     from .components import ComponentContext
@@ -248,6 +268,9 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .components import Notifier
     from .components import OrderConstraints
     from .components import Scanner
+    from .components import SizeRequest
+    from .components import SizeResult
+    from .components import Sizer
     from .components import Skill
     from .components import SkillRequest
     from .components import Strategist
@@ -337,6 +360,14 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .models import to_decimal
     from .models import utcnow
     from .plugins import PluginRegistry
+    from .portfolio.ledger import StrategyBook
+    from .portfolio.ledger import StrategyLedger
+    from .portfolio.ledger import UNATTRIBUTED
+    from .portfolio.ledger import strategy_shares
+    from .portfolio.sizing import Denial as SizingDenial
+    from .portfolio.sizing import SIZING_CODES
+    from .portfolio.sizing import SizingContext
+    from .portfolio.sizing import size_intents
     from .quality import MAX_PRICE
     from .quality import MAX_QUANTITY
     from .quality import band_problem

@@ -68,6 +68,12 @@ class Preview:
     journal_mismatch: str | None = None
     """Why the intent row disagrees with its journal rows (edited behind the journal's
     back), or ``None``: such an intent cannot be approved or executed."""
+    budget: dict[str, Any] | None = None
+    """The strategy's budget use and the budget step's answer now (docs/portfolio.md), or
+    ``None`` when its strategy has no budget and is active."""
+    sizing: dict[str, str] | None = None
+    """How a sizer chose the quantity of an intent its strategist left unsized (the
+    sizer, the method and every input: ``Intent.sizing``); ``None`` otherwise."""
 
     TIMING = ("created_at", "expires_at", "expires_in_s", "age_s")
 
@@ -354,4 +360,21 @@ class ApprovalService:
             expires_in_s=expires_in,
             age_s=(now - record.created_at).total_seconds(),
             journal_mismatch=problem,
+            budget=self._budget(intent, record.ref_price, record.broker),
+            sizing=dict(intent.sizing) if intent.sizing is not None else None,
         )
+
+    def _budget(self, intent: Any, ref_price: Decimal | None, broker: str) -> dict[str, Any] | None:
+        from .portfolio.preview import budget_preview
+
+        if not self.settings.portfolio.budgets and not intent.strategist:
+            return None
+        equity = None
+        if self.broker is not None and any(
+            b.fraction is not None for b in self.settings.portfolio.budgets.values()
+        ):
+            try:
+                equity = self.broker(broker).account().equity
+            except Exception:  # a preview never fails for the broker: capital stays unknown
+                equity = None
+        return budget_preview(self.store, self.settings.portfolio, intent, ref_price, equity)

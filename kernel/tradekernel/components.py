@@ -48,6 +48,8 @@ KINDS = (
     "guard",
     "notifier",
     "metrics_sink",
+    "allocator",
+    "sizer",
 )
 """Every component kind, in the order ``plugins list`` shows them."""
 
@@ -242,12 +244,103 @@ class Strategist(Protocol):
         """The cycle's decision: intents to propose, or ``Decision.hold(reason)``."""
 
 
+@frozen
+class SizeRequest:
+    """What a sizer sees of one unsized intent (a direction: no quantity, no notional,
+    no target weight): the price it would trade at and the strategy's money."""
+
+    intent: Intent
+    """The intent to size: its ``side``, ``confidence``, ``stop_price``, ``symbol``."""
+    strategy: str
+    """The strategy (strategist instance) that proposed it."""
+    price: Decimal
+    """The reference price per unit (the quote's last), positive."""
+    budget: Decimal
+    """The strategy's budget in the account currency (the account's equity when no
+    budget is set), positive."""
+    held: Decimal = Decimal(0)
+    """The position in ``intent.symbol`` now: positive long, negative short."""
+    bars: Sequence[Bar] = ()
+    """The cycle's hydrated bars of the symbol, oldest first (may be empty)."""
+    as_of: datetime | None = None
+    """The market time of the cycle (UTC)."""
+
+
+@frozen
+class SizeResult:
+    """A sizer's answer: how many units (``quantity``, zero or more, before the kernel
+    rounds it to the broker's order constraints) and the inputs it used, or a refusal
+    ``code`` (the intent is then dropped with it)."""
+
+    quantity: Decimal = field(default=Decimal(0), converter=to_decimal)
+    """Units to trade, zero or more; the kernel rounds it down and drops a zero as
+    ``size_rounds_to_zero``."""
+    method: str = ""
+    """How it was chosen (``atr``, ``stdev``, ``kelly``, ...), for the intent's record."""
+    inputs: Mapping[str, Any] = field(factory=dict)
+    """Every number the size came from, by name (shown in ``intents preview``)."""
+    code: str | None = None
+    """A stable refusal code (``no_stop_distance``, ``not_enough_bars``, ...) when the
+    sizer cannot size the intent; ``None`` when ``quantity`` is its answer."""
+    detail: str = ""
+    """One line for the operator about a refusal."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.code is None and (not self.quantity.is_finite() or self.quantity < 0):
+            raise ValueError(f"size: quantity must be zero or more, got {self.quantity}")
+
+    @classmethod
+    def refused(cls, code: str, detail: str = "", **inputs: Any) -> SizeResult:
+        """A refusal with its stable code: the intent is dropped, never guessed at."""
+        return cls(code=code, detail=detail, inputs=inputs)
+
+
+@runtime_checkable
+class Sizer(Protocol):
+    """Turns an unsized intent (a direction) into a quantity. Selected per strategy by
+    ``[portfolio.sizing]`` (docs/portfolio.md, "Sizing"). Must not raise for bad data:
+    refuse with a code instead (one that raises is a refusal, ``sizer_error``).
+
+    Optional: ``codes``: a tuple of the refusal codes it may return."""
+
+    def size(self, request: SizeRequest) -> SizeResult:
+        """The quantity for ``request.intent``, or :meth:`SizeResult.refused`."""
+
+
 @runtime_checkable
 class Scanner(Protocol):
     """Picks the candidate symbols the strategist will consider."""
 
     def scan(self, skill_results: Mapping[str, SkillResult], watchlist: Sequence[str]) -> list[str]:
         """The candidate symbols, a subset of ``watchlist``, from the cycle's skill results."""
+
+
+@frozen
+class AllocationRequest:
+    """What an :class:`Allocator` decides from: amounts in the account currency."""
+
+    equity: Decimal = field(converter=to_decimal)
+    """The account's equity now."""
+    configured: Mapping[str, Decimal] = field(factory=dict)
+    """Each budgeted strategy's capital as ``[portfolio.budgets.<strategy>]`` sets it
+    (a fraction of ``equity`` already turned into an amount): the ``fixed`` allocation."""
+    current: Mapping[str, Decimal] = field(factory=dict)
+    """The capital budgets in force now (``configured`` before the first allocation)."""
+    pnl: Mapping[str, Sequence[Decimal]] = field(factory=dict)
+    """Each strategy's total P&L (realized + unrealized - commissions) sampled once per
+    allocation, oldest first: what a performance- or risk-based allocator reads."""
+
+
+@runtime_checkable
+class Allocator(Protocol):
+    """Decides each strategy's capital budget (``[components] allocator``; the kernel's
+    default ``fixed`` returns the configured amounts). Budgets are then enforced by the
+    kernel's budget step (``strategy_budget_exceeded``), never by the allocator."""
+
+    def allocate(self, request: AllocationRequest) -> Mapping[str, Decimal]:
+        """The capital budget of each strategy in ``request.configured`` (finite, zero or
+        more; a strategy left out keeps its current budget). Must not raise for lack of
+        history: answer ``request.current`` then."""
 
 
 @define

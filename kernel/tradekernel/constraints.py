@@ -16,7 +16,13 @@ from .models import Intent, OrderType, Side
 QUANTITY_BELOW_MINIMUM = "quantity_below_minimum"
 NOTIONAL_BELOW_MINIMUM = "notional_below_minimum"
 LIMIT_PRICE_BELOW_TICK = "limit_price_below_tick"
-ORDER_CONSTRAINT_CODES = (QUANTITY_BELOW_MINIMUM, NOTIONAL_BELOW_MINIMUM, LIMIT_PRICE_BELOW_TICK)
+INTENT_UNSIZED = "intent_unsized"
+ORDER_CONSTRAINT_CODES = (
+    QUANTITY_BELOW_MINIMUM,
+    NOTIONAL_BELOW_MINIMUM,
+    LIMIT_PRICE_BELOW_TICK,
+    INTENT_UNSIZED,
+)
 """The reasons of the ``strategist.dropped_intent`` events this rule emits."""
 
 
@@ -84,7 +90,8 @@ def fit(
     held: Decimal | None = None,
 ) -> Fit:
     """How ``intent`` fits ``constraints`` at ``price`` (the quote's last, which becomes the
-    intent's reference price). A quantity intent is rounded down to the increment; a
+    intent's reference price); an intent still unsized (no quantity, no notional) is
+    dropped as ``intent_unsized``. A quantity intent is rounded down to the increment; a
     notional intent keeps its notional, and the quantity the executor will send for it
     (:func:`order_quantity`) must reach the minimums too: the minimum notional is judged on
     that quantity x price (the limit for a limit order), not on the notional asked.
@@ -93,6 +100,8 @@ def fit(
     position) is not held to ``min_notional``, so a position that fell below it can
     still be closed."""
     c = constraints
+    if not intent.sized:  # fail closed: only a sizer may say how much (portfolio/sizing.py)
+        return Fit({}, INTENT_UNSIZED, f"{intent.side} {intent.symbol} has no size")
     changes: dict[str, Any] = {}
     ref_price = price
     if intent.order_type is OrderType.LIMIT and intent.limit_price is not None:

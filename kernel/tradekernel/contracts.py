@@ -33,12 +33,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 
 from .components import (
     DeliveryResult,
     GuardContext,
     Notification,
+    SizeRequest,
+    SizeResult,
     SkillRequest,
     StrategyInput,
 )
@@ -630,3 +633,85 @@ class SkillContract(ComponentContract):
             result = self.answer(component, request)
             assert isinstance(result, SkillResult)
             assert result.ok or result.fallback_reason, "a fallback needs a reason"
+
+
+def size_request(intent: Intent | None = None, **kwargs: Any) -> SizeRequest:
+    """A well-formed :class:`SizeRequest`: a buy of ``AAA`` with no size (confidence 0.7,
+    stop 5 % below), at 100, a budget of 100,000, no position, 60 bars
+    (:func:`sample_bars`), as of :data:`NOW`."""
+    if intent is None:
+        intent = Intent.create(symbol="AAA", side="buy", confidence=0.7, stop_price=95, as_of=NOW)
+    values: dict[str, Any] = {
+        "intent": intent,
+        "strategy": "contract",
+        "price": Decimal(100),
+        "budget": Decimal(100000),
+        "held": Decimal(0),
+        "bars": tuple(sample_bars(intent.symbol, 60)),
+        "as_of": NOW,
+    }
+    values.update(kwargs)
+    return SizeRequest(**values)
+
+
+def hostile_size_requests() -> list[SizeRequest]:
+    """Requests a sizer must refuse or size soundly, never raise on: no bars, flat bars,
+    bars of another symbol, a stop on the wrong side, no confidence, a sell against a
+    position, dust and huge prices and budgets."""
+    flat = [attrs.evolve(b, open=100, high=100, low=100, close=100) for b in sample_bars("AAA")]
+    sell = Intent.create(symbol="AAA", side="sell", confidence=0.9, stop_price=105, as_of=NOW)
+    wrong = Intent.create(symbol="AAA", side="buy", stop_price=120, as_of=NOW)
+    doubt = Intent.create(symbol="AAA", side="buy", confidence=0.0, as_of=NOW)
+    return [
+        size_request(bars=()),
+        size_request(bars=tuple(flat)),
+        size_request(bars=tuple(sample_bars("ZZZ", 60))),
+        size_request(bars=tuple(sample_bars("AAA", 2))),
+        size_request(wrong),
+        size_request(doubt),
+        size_request(sell, held=Decimal(7)),
+        size_request(price=Decimal("1e-8"), budget=Decimal("0.01")),
+        size_request(price=Decimal("1e12"), budget=Decimal("1e15")),
+    ]
+
+
+class SizerContract(ComponentContract):
+    """``size`` returns a :class:`SizeResult` for a well-formed request (override
+    :meth:`good_request`), a finite quantity of zero or more or a stable refusal code
+    (one of the sizer's ``codes`` when it declares them), and never raises, whatever
+    the request (:func:`hostile_size_requests`). The sizer is chosen as
+    ``[portfolio.sizing] default``."""
+
+    kind = "sizer"
+
+    def plugins_toml(self, config: str | None = None) -> str:
+        from .testing import config_text
+
+        body = self.config if config is None else config
+        section = f"[sizer.{self.component_name}]\n{body}\n" if body else ""
+        sizing = f"[portfolio.sizing]\ndefault = {json.dumps(self.component_name)}\n\n"
+        selection = {"metrics_sinks": [], **self.components}
+        return config_text(selection, sizing + section + self.extra_config)
+
+    def good_request(self) -> SizeRequest:
+        return size_request()
+
+    def _check(self, component: Any, result: Any) -> None:
+        assert isinstance(result, SizeResult), f"size() returned {type(result).__name__}"
+        if result.code is not None:
+            assert STABLE_CODE.match(result.code), f"unstable code {result.code!r}"
+            codes = getattr(component, "codes", None)
+            if codes is not None:
+                assert result.code in codes, f"{result.code!r} is not in codes {codes}"
+        else:
+            assert result.quantity.is_finite() and result.quantity >= 0, result.quantity
+
+    def test_sizes_a_good_request(self, component: Any) -> None:
+        result = component.size(self.good_request())
+        self._check(component, result)
+        assert result.code is None, f"refused a good request: {result.code} {result.detail}"
+        assert result.quantity > 0, "sized a good request to nothing"
+
+    def test_never_raises_on_hostile_requests(self, component: Any) -> None:
+        for request in hostile_size_requests():
+            self._check(component, component.size(request))

@@ -212,6 +212,23 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
         },
     },
     "portfolio": {
+        "sized": {
+            "intent_id": _f("str", doc="the sized intent's id", req=True),
+            "unsized_id": _f("str", doc="the id of the intent as the strategist gave it"),
+            "symbol": _f("str"),
+            "strategy": _f("str", doc="strategist instance name"),
+            "sizer": _f("str", doc="sizer name, or target_weight", req=True),
+            "method": _f("str"),
+            "quantity": _f("decimal", "shares/units", "the chosen quantity", req=True),
+            "inputs": _f("dict", doc="every number the size came from, as text"),
+        },
+        "size_dropped": {
+            "intent_id": _INTENT_ID,
+            "symbol": _f("str"),
+            "strategy": _f("str", doc="strategist instance name"),
+            "code": _f("str", doc="size_rounds_to_zero | target_reached | ...", req=True),
+            "detail": _f("str"),
+        },
         "conflict": {
             "symbol": _f("str", req=True),
             "policy": _f("str", doc="net | priority | veto (the policy applied)", req=True),
@@ -224,14 +241,26 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "shares": _f("list", doc="{strategist, intent_id, amount}: signed shares (net)"),
             "note": _f("str", doc="why another policy was applied, when it was"),
         },
-        "denied": {
-            "step": _f("str", doc="sizing | budgets", req=True),
-            "code": _f("str", doc="stable reason code", req=True),
-            "detail": _f("str"),
-            "intent_id": _f("str"),
-            "strategist": _f("str"),
+        "budget_denied": {
+            "strategy": _f("str", doc="the strategy (strategist instance) name", req=True),
+            "intent_id": _INTENT_ID,
             "symbol": _f("str"),
+            "code": _f("str", doc="strategy_budget_exceeded | strategy_drawdown_stop", req=True),
+            "detail": _f("str"),
         },
+        "strategy_state": {
+            "strategy": _f("str", doc="the strategy (strategist instance) name", req=True),
+            "state": _f("str", doc="active | reducing | halted", req=True),
+            "previous": _f("str", doc="the state it left"),
+            "drawdown": _f("decimal", "fraction of capital", "fall of its P&L from its peak"),
+            "actor": _f("str"),
+            "reason": _f("str"),
+        },
+        "allocation": {
+            "budgets": _f("dict", "account currency", "strategy -> capital now", req=True),
+            "previous": _f("dict", "account currency", "strategy -> capital before"),
+        },
+        "allocator_failed": {"reason": _f("str", req=True)},
     },
     "strategist_llm": {
         "decision": {

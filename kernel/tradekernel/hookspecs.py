@@ -68,6 +68,12 @@ def register_guards(register):
 
 
 @hookspec
+def register_sizers(register):
+    """Register sizers that turn a strategy's unsized intent (a direction) into a
+    quantity (``Sizer``); ``[portfolio.sizing]`` says which strategy uses which."""
+
+
+@hookspec
 def register_notifiers(register):
     """Register notifiers that deliver operator notifications (``Notifier``)."""
 
@@ -75,6 +81,11 @@ def register_notifiers(register):
 @hookspec
 def register_metrics_sinks(register):
     """Register metrics sinks that receive every event (``MetricsSink``)."""
+
+
+@hookspec
+def register_allocators(register):
+    """Register allocators that decide each strategy's capital budget (``Allocator``)."""
 
 
 @hookspec

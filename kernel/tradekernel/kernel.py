@@ -29,7 +29,7 @@ selects a notifier other than ``log`` or configures ``[notify]``, and warns when
 
 NOTIFY_DISTRIBUTION = "tradekernel-notify"
 
-SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider")
+SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider", "allocator")
 LIST_KINDS = {
     "guard": "guards",
     "notifier": "notifiers",
@@ -216,6 +216,8 @@ class Kernel:
             return [name] if name else []
         if kind in LIST_KINDS:
             return list(getattr(sel, LIST_KINDS[kind]))
+        if kind == "sizer":  # chosen per strategy by [portfolio.sizing], not [components]
+            return self.settings.portfolio.sizing.names()
         raise ConfigError(f"unknown component kind {kind!r}")
 
     def component(self, kind: str, name: str | None = None) -> Any:
@@ -267,6 +269,9 @@ class Kernel:
                 raise self.settings.component_error(kind, name, "use", str(exc)) from exc
             if name not in self.selected(kind):
                 raise
+            if kind == "sizer":
+                where = self.settings.where("portfolio", "sizing")
+                raise PluginError(f"{where}: [portfolio.sizing]: {exc}") from exc.__cause__
             key = LIST_KINDS.get(kind, kind)
             if kind == "broker" and self.settings.components.brokers:
                 key = "brokers"
@@ -390,9 +395,10 @@ class Kernel:
         cannot disagree."""
         warnings = self.check_sections()
         warnings += self.check_notifications()
+        warnings += self.check_portfolio()
         probe = _Probe(self)
         try:
-            for kind in (*SINGLE_KINDS, *LIST_KINDS):
+            for kind in (*SINGLE_KINDS, *LIST_KINDS, "sizer"):
                 for name in self.selected(kind):
                     probe.component(kind, name)
             self.refuse_shared_accounts(probe.component)
@@ -421,6 +427,18 @@ class Kernel:
                     "account (paper: its own db)",
                 )
             seen[key] = name
+
+    def check_portfolio(self) -> list[str]:
+        """Warn about a ``[portfolio.budgets.<strategy>]`` no selected strategist is named
+        after (a typo, or a strategy taken out): that budget limits nothing."""
+        selected = set(self.selected("strategist"))
+        where = self.settings.where("portfolio", "budgets")
+        return [
+            f"{where}: [portfolio.budgets.{name}]: no selected strategist is named {name!r}, "
+            "so this budget limits nothing"
+            for name in sorted(self.settings.portfolio.budgets)
+            if name not in selected
+        ]
 
     def close(self) -> None:
         """Close components that hold resources (sinks, brokers, providers)."""

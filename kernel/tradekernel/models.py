@@ -276,9 +276,11 @@ def digest(data: Any) -> str:
 class Intent:
     """A strategist's proposal to trade (schema ``intent.v1``).
 
-    Exactly one of ``quantity`` and ``notional`` is set. ``id`` is derived from the
-    content and ``as_of`` (the market time the decision saw), so the same cycle
-    inputs always produce the same intent id: use :meth:`create`.
+    At most one of ``quantity`` and ``notional`` is set; an intent with neither is
+    *unsized* (a direction, or a ``target_weight``) and is given a quantity by the
+    strategy's sizer before anything else sees it (docs/portfolio.md, "Sizing").
+    ``id`` is derived from the content and ``as_of`` (the market time the decision
+    saw), so the same cycle inputs always produce the same intent id: use :meth:`create`.
     """
 
     id: str
@@ -305,20 +307,46 @@ class Intent:
     strategist: str = ""
     """The name of the strategist that proposed it."""
     prompt_version: str | None = None
-    """The prompt version of an LLM strategist, for audit."""
+    """The prompt version of an LLM strategist, for audit; for a netted intent,
+    ``net:`` and the digest of its inputs' ids (part of its id)."""
     schema_version: str = INTENT_SCHEMA
     """Always :data:`INTENT_SCHEMA`."""
     as_of: datetime | None = None
     """The market time the decision saw (UTC); part of the id."""
     created_at: datetime = field(factory=utcnow)
     """When the object was made (UTC); not part of the id."""
+    target_weight: Decimal | None = field(default=None, converter=_opt_decimal)
+    """For an intent the strategist leaves unsized: the position wanted in ``symbol``, as
+    a fraction (0..1) of the strategy's budget, reached by buying (``buy``) or selling
+    (``sell``) toward it; a sizer turns it into ``quantity`` (docs/portfolio.md,
+    "Sizing"). ``None``: no weight (a quantity, a notional, or a direction only)."""
+    stop_price: Decimal | None = field(default=None, converter=_opt_decimal)
+    """Where the strategist would stop out, per unit (positive), for sizers that risk a
+    fraction of the budget over the stop distance; ``None``: none given."""
+    sizing: dict[str, str] | None = field(default=None, hash=False)
+    """How a sizer chose ``quantity`` for an intent that came unsized: the sizer's name,
+    the method and every input, as text (``{"sizer": "kelly", "budget": "10000", ...}``).
+    ``None`` for an intent whose strategist gave the amount. Not part of the id (the
+    chosen quantity is)."""
 
     def __attrs_post_init__(self) -> None:
-        if (self.quantity is None) == (self.notional is None):
-            raise ValueError("intent: exactly one of quantity and notional must be set")
+        if self.quantity is not None and self.notional is not None:
+            raise ValueError("intent: quantity and notional must not both be set")
+        if self.target_weight is not None:
+            weight = self.target_weight
+            if not weight.is_finite() or not 0 <= weight <= 1:
+                raise ValueError(f"intent: target_weight must be within 0..1, got {weight}")
+            if self.sized:
+                raise ValueError("intent: a target_weight is for an intent without an amount")
+        if self.stop_price is not None and (
+            not self.stop_price.is_finite() or self.stop_price <= 0
+        ):
+            raise ValueError(f"intent: stop_price must be a positive number, got {self.stop_price}")
         amount = self.quantity if self.quantity is not None else self.notional
-        if amount is None or not amount.is_finite() or amount <= 0:
+        if self.sized and (amount is None or not amount.is_finite() or amount <= 0):
             raise ValueError(f"intent: amount must be a positive number, got {amount}")
+        if self.sizing is not None and self.quantity is None:
+            raise ValueError("intent: a sizing record needs the quantity it chose")
         if self.order_type is OrderType.LIMIT and (
             self.limit_price is None or self.limit_price <= 0
         ):
@@ -347,7 +375,19 @@ class Intent:
             "schema_version": probe.schema_version,
             "as_of": probe.as_of.isoformat() if probe.as_of else None,
         }
+        # Set only when given, so the id of every intent without them is unchanged.
+        if probe.target_weight is not None:
+            content["target_weight"] = _canonical(probe.target_weight)
+        if probe.stop_price is not None:
+            content["stop_price"] = _canonical(probe.stop_price)
         return cls(id="int_" + digest(content)[:24], symbol=symbol, side=side, **kwargs)
+
+    @property
+    def sized(self) -> bool:
+        """Whether the intent says how much (a ``quantity`` or a ``notional``): one
+        without is a direction or a ``target_weight`` that a sizer must size before any
+        guard, approval or order (``tradekernel.portfolio.sizing``)."""
+        return self.quantity is not None or self.notional is not None
 
     @property
     def client_order_id(self) -> str:

@@ -31,6 +31,10 @@ KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
     ("metrics_sink", "jsonl"): "tradekernel-jsonl",
     ("metrics_sink", "sqlite"): "tradekernel-sqlite-sink",
     ("metrics_sink", "prometheus"): "tradekernel-prometheus",
+    ("allocator", "inverse-volatility"): "tradekernel-allocation",
+    ("sizer", "fixed_fractional"): "tradekernel-sizing",
+    ("sizer", "volatility_target"): "tradekernel-sizing",
+    ("sizer", "kelly"): "tradekernel-sizing",
 }
 """First-party components and the distribution that provides each, for install hints."""
 

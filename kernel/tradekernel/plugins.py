@@ -58,6 +58,8 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "register_guards": "guard",
     "register_notifiers": "notifier",
     "register_metrics_sinks": "metrics_sink",
+    "register_allocators": "allocator",
+    "register_sizers": "sizer",
 }
 
 DEFAULT_PLUGINS = (
@@ -65,6 +67,8 @@ DEFAULT_PLUGINS = (
     "tradekernel.defaults.scanner",
     "tradekernel.defaults.notifier",
     "tradekernel.defaults.strategist",
+    "tradekernel.defaults.allocator",
+    "tradekernel.defaults.sizer",
 )
 """The kernel's own default behaviour, written as plugins (as datasette does)."""
 

@@ -164,6 +164,8 @@ class ComponentSelection:
     """Several strategists (instead of ``strategist``): each is a strategy of its own, with
     its own breaker, degrade state and promotion stage (docs/portfolio.md)."""
     scanner: str = "watchlist"
+    allocator: str = "fixed"
+    """Decides each strategy's capital budget (``[portfolio]``; docs/portfolio.md)."""
     llm_provider: str | None = None
     skills: list[str] = field(
         factory=lambda: ["market.quote", "market.bars", "account.positions", "account.orders"],
@@ -286,6 +288,7 @@ def _default_routes() -> list[NotifyRoute]:
                 "control.resumed",
                 "budget.exhausted",
                 "routing.*",
+                "portfolio.strategy_state",
             ]
         ),
         NotifyRoute(kinds=["alerts.*"]),
@@ -474,9 +477,73 @@ class RoutingSettings:
     """A broker call slower than this counts as a bad outcome."""
 
 
+def _fraction_above_zero(_inst: Any, attribute: attrs.Attribute, value: float | None) -> None:
+    if value is not None and not (finite(value) and 0 < value <= 1):
+        raise ValueError(
+            f"{attribute.name}: expected a number above 0 and at most 1, got {show(value)}"
+        )
+
+
+@define
+class StrategyBudget:
+    """``[portfolio.budgets.<strategy>]``: one strategy's money and its stops (the
+    strategy is a strategist's instance name). See docs/portfolio.md."""
+
+    fraction: float | None = field(default=None, validator=_fraction_above_zero)
+    """Capital as a fraction of the account's equity (exclusive with ``amount``)."""
+    amount: Decimal | None = field(default=None, validator=positive)
+    """Capital as a fixed amount in the account currency (exclusive with ``fraction``)."""
+    max_gross_exposure: Decimal | None = field(default=None, validator=positive)
+    """The most the strategy may hold at market, long plus short (default: its equity,
+    capital plus its P&L)."""
+    drawdown_stop: float | None = field(default=None, validator=_fraction_above_zero)
+    """A fall of the strategy's P&L from its peak, as a fraction of its capital, that
+    moves the strategy (only it) to ``reducing``."""
+    drawdown_halt: float | None = field(default=None, validator=_fraction_above_zero)
+    """A deeper fall that halts it; without one, it halts once it holds nothing."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.fraction is not None and self.amount is not None:
+            raise ValueError("fraction and amount: set one of them, not both")
+        if self.fraction is None and self.amount is None:
+            raise ValueError("a budget needs fraction (of equity) or amount")
+        if None not in (self.drawdown_stop, self.drawdown_halt) and (
+            self.drawdown_halt < self.drawdown_stop  # type: ignore[operator]
+        ):
+            raise ValueError("drawdown_halt: must be at least drawdown_stop")
+
+
+def _sizer_names(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    names = value.values() if isinstance(value, dict) else [value]
+    for name in names:
+        if not name.strip():
+            raise ValueError(f"{attribute.name}: an empty name names no sizer")
+
+
+@define
+class SizingSettings:
+    """``[portfolio.sizing]``: which sizer gives each strategy's unsized intents a quantity
+    (see docs/portfolio.md, "Sizing")."""
+
+    default: str = field(default="fixed", validator=_sizer_names)
+    """The sizer of every strategy not listed in ``strategies`` (``fixed``: the kernel's)."""
+    strategies: dict[str, str] = field(factory=dict, validator=_sizer_names)
+    """Strategy (strategist instance) name -> its sizer (a registered sizer, or a
+    ``[sizer.<name>] use = "..."`` instance)."""
+
+    def sizer_for(self, strategy: str) -> str:
+        """The name of the sizer ``strategy`` uses."""
+        return self.strategies.get(strategy, self.default)
+
+    def names(self) -> list[str]:
+        """Every sizer in use, the default first, each once."""
+        return list(dict.fromkeys([self.default, *self.strategies.values()]))
+
+
 @define
 class PortfolioSettings:
-    """``[portfolio]``: how several strategies share one account (docs/portfolio.md)."""
+    """``[portfolio]``: how several strategies share one account: sizing, conflicts,
+    budgets and allocation (docs/portfolio.md)."""
 
     conflict: Literal["net", "priority", "veto"] = "net"
     """Strategies proposing on one symbol in one cycle: ``net`` (one order for the net
@@ -485,6 +552,13 @@ class PortfolioSettings:
     priority: list[str] = field(factory=list, validator=_unique)
     """Strategies, highest rank first (unlisted ones rank after, in ``strategists``
     order)."""
+    budgets: dict[str, StrategyBudget] = field(factory=dict)
+    """Capital budget, exposure cap and drawdown stops per strategy; a strategy without
+    one is not limited by the budget step."""
+    history: int = field(default=60, validator=positive)
+    """P&L samples per strategy kept for the allocator (one per allocation)."""
+    sizing: SizingSettings = field(factory=SizingSettings)
+    """``[portfolio.sizing]``: each strategy's sizer."""
 
 
 SECTIONS: dict[str, type] = {

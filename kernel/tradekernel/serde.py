@@ -148,6 +148,24 @@ def make_strict_converter() -> cattrs.Converter:
 converter = make_strict_converter()
 
 
+def _intent_without_unset_sizing(conv: cattrs.Converter) -> None:
+    """An intent's sizing fields (``target_weight``, ``stop_price``, ``sizing``) are left
+    out of its data while unset, so an intent without them is stored and journaled
+    byte for byte as before they existed (journal digests and golden records hold)."""
+    from cattrs.gen import make_dict_unstructure_fn, override
+
+    from .models import Intent
+
+    omit = override(omit_if_default=True)
+    conv.register_unstructure_hook(
+        Intent,
+        make_dict_unstructure_fn(Intent, conv, target_weight=omit, stop_price=omit, sizing=omit),
+    )
+
+
+_intent_without_unset_sizing(converter)
+
+
 def _flatten(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
     if isinstance(exc, cattrs.ClassValidationError | cattrs.IterableValidationError):
         out: list[tuple[str, str]] = []

@@ -47,6 +47,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     Route,
     RoutingSettings,
     RuntimeSettings,
+    SizingSettings,
     finite,
     non_negative,
     non_negative_or_none,
@@ -128,7 +129,8 @@ class Settings:
     routing: RoutingSettings = field(factory=RoutingSettings)
     """``[routing]``: which broker each symbol goes to, and broker health."""
     portfolio: PortfolioSettings = field(factory=PortfolioSettings)
-    """``[portfolio]``: several strategies in one account (conflicts)."""
+    """``[portfolio]``: several strategies in one account: sizing, conflicts, budgets and
+    allocation (docs/portfolio.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""
@@ -328,6 +330,12 @@ class Settings:
             )
         if sel.strategists:
             sel.strategist = sel.strategists[0]
+        for name in sel.strategists:  # "+" joins the strategies of a netted intent
+            if "+" in name:
+                raise ConfigError(
+                    f"{self.where('components', 'strategists')}: [components] strategists: "
+                    f"{name!r}: '+' is reserved (it joins the strategies of a netted intent)"
+                )
         names = sel.strategists or [sel.strategist]
         for name in self.portfolio.priority:
             if name not in names:

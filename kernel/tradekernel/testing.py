@@ -15,11 +15,12 @@ watches what happens through a :class:`Recorder`::
 :func:`invoke` runs the real ``tradekernel`` console entry point in process, and the
 contract classes (:class:`GuardContract`, :class:`NotifierContract`,
 :class:`MetricsSinkContract`, :class:`StrategistContract`, :class:`ScannerContract`,
-:class:`MarketDataContract`, :class:`SkillContract`) check a component against its
-kind's protocol as the kernel uses it: a plugin's test subclasses the one of its kind
-(see docs/plugin-authoring.md). A broker's tests subclass :class:`BrokerContract`, which
-drives the broker against its double through the :class:`Venue` protocol
-(:mod:`tradekernel.broker_contract`, "Testing a broker" in docs/plugin-authoring.md).
+:class:`MarketDataContract`, :class:`SkillContract`, :class:`SizerContract`) check a
+component against its kind's protocol as the kernel uses it: a plugin's test subclasses
+the one of its kind (see docs/plugin-authoring.md). A broker's tests subclass
+:class:`BrokerContract`, which drives the broker against its double through the
+:class:`Venue` protocol (:mod:`tradekernel.broker_contract`, "Testing a broker" in
+docs/plugin-authoring.md).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from .contracts import (
     MetricsSinkContract,
     NotifierContract,
     ScannerContract,
+    SizerContract,
     SkillContract,
     StrategistContract,
     bad_scan_inputs,
@@ -51,9 +53,11 @@ from .contracts import (
     guard_context,
     hostile_intents,
     hostile_notifications,
+    hostile_size_requests,
     make_intent,
     sample_bars,
     scan_results,
+    size_request,
     strategy_input,
 )
 from .events import scope
@@ -79,6 +83,7 @@ __all__ = [
     "ReceivedRequest",
     "Recorder",
     "ScannerContract",
+    "SizerContract",
     "SkillContract",
     "StrategistContract",
     "Venue",
@@ -89,12 +94,14 @@ __all__ = [
     "guard_context",
     "hostile_intents",
     "hostile_notifications",
+    "hostile_size_requests",
     "in_cycle",
     "invoke",
     "kernel_factory",
     "make_intent",
     "sample_bars",
     "scan_results",
+    "size_request",
     "strategy_input",
 ]
 

@@ -195,7 +195,7 @@ BAD = [
     (
         Intent,
         {"id": "x", "symbol": "AAA", "side": "buy", "quantity": "1", "notional": "2"},
-        "intent: exactly one of quantity and notional must be set",
+        "intent: quantity and notional must not both be set",
     ),
     (
         Intent,

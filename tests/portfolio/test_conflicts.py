@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
 from hypothesis import given
@@ -127,3 +127,18 @@ def test_split_fill_parts_sum_to_the_fill_exactly(raw, fraction):
     for s in shares:  # each part is its share's proportion, cut toward zero (one gets the rest)
         exact = s.amount * quantity / abs(net)
         assert abs(parts[s.strategist] - exact) <= Decimal("1e-12") * len(shares)
+
+
+def test_split_fill_is_exact_beyond_the_default_decimal_precision():
+    shares = [Share("a", "x", Decimal(10)), Share("b", "y", Decimal(-4))]
+    for fill in (Decimal("12345678901234567.123456789012345"), Decimal("1e20")):
+        parts = split_fill(fill, shares)
+        with localcontext() as context:  # the check's own sum must not round either
+            context.prec = 80
+            assert sum(parts.values()) == fill
+        assert "E" not in str(parts["a"]) and "E" not in str(parts["b"])
+    close = [Share("a", "x", Decimal("1e17")), Share("b", "y", Decimal("-99999999999999999"))]
+    assert split_fill(Decimal(1), close) == {
+        "a": Decimal("100000000000000000"),
+        "b": Decimal("-99999999999999999"),
+    }

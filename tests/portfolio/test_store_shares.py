@@ -68,3 +68,30 @@ def test_a_schema_3_file_gains_the_shares_table(tmp_path):
             "SELECT value FROM tradekernel_meta WHERE key = 'schema_version'"
         ).fetchone()[0]
     assert "strategy_shares" in tables and version == "4"
+
+
+def test_journal_verify_checks_every_share_row_against_its_conflict_row(tmp_path):
+    netted, shares = _net()
+    tampering = {
+        "rewritten": "UPDATE strategy_shares SET amount = '100' WHERE strategist = 'fast'",
+        "reassigned": "UPDATE strategy_shares SET strategist = 'fast' WHERE strategist = 'slow'",
+        "deleted": "DELETE FROM strategy_shares WHERE strategist = 'slow'",
+        "added": "INSERT INTO strategy_shares VALUES ('int_x', 'int_y', 'fast', '1', 'c', 't')",
+    }
+    for name, sql in tampering.items():
+        path = tmp_path / name
+        with Store.open(path) as store:
+            payload = {"policy": "net", "result": "netted", "inputs": []}
+            store.record_conflict(
+                "cfl_1", cycle_id="c1", payload=payload, shares=shares, netted_id=netted.id
+            )
+            assert store.verify_journal().ok
+        conn = sqlite3.connect(path / "state.db")
+        conn.execute(sql)
+        conn.commit()
+        conn.close()
+        with Store.open(path) as store:
+            result = store.verify_journal()
+        assert not result.ok, name
+        assert result.entity.startswith("share:"), (name, result)
+        assert "share " in result.problem, (name, result.problem)

@@ -44,6 +44,6 @@ def test_two_sma_cross_instances_trade_side_by_side(tmp_path: Path):
     assert decisions >= {"fast", "slow"}
     for event in events:  # every event the multi-strategy run wrote is in the catalogue
         if event["stage"] == "portfolio":
-            assert event["kind"] in ("conflict", "denied")
+            assert event["kind"] in ("conflict", "sized", "size_dropped")
     check = tk(cfg, "events", "validate")
     assert check.returncode == 0, check.stdout + check.stderr

@@ -68,6 +68,22 @@ def trading_state(app: AppContext, state: str, actor: str, reason: str) -> None:
     click.echo(f"trading state {state} (by {inert(actor)})")
 
 
+@control.command("strategy-state")
+@click.argument("strategy")
+@click.argument("state", type=click.Choice(["active", "reducing", "halted"]))
+@by_option
+@reason_option
+@pass_app
+def strategy_state(app: AppContext, strategy: str, state: str, actor: str, reason: str) -> None:
+    """Set one strategy's state (its drawdown stop sets reducing and halted; only an
+    operator makes it active again, which restarts its drawdown from its P&L then)."""
+    from ..portfolio.state import StrategyStates
+
+    control = _control(app)
+    StrategyStates(control, app.kernel().emit).set(strategy, state, actor=actor, reason=reason)
+    click.echo(f"strategy {inert(strategy)}: {state} (by {inert(actor)})")
+
+
 @control.command("mode")
 @click.argument("mode", type=click.Choice(["paper", "shadow", "live", "clear"]))
 @by_option
@@ -101,6 +117,10 @@ def status(app: AppContext, as_json: bool) -> None:
             for name in settings.components.brokers
             if (h := BrokerHealth(name, control, settings.routing, None))
         }
+    if settings.portfolio.budgets:
+        from ..portfolio.state import StrategyStates
+
+        data["strategies"] = StrategyStates(control).states(sorted(settings.portfolio.budgets))
     if as_json:
         echo_json(data)
         return

@@ -56,6 +56,12 @@ def record_dict(record: Any) -> dict[str, Any]:
     return data
 
 
+def sizing_text(sizing: dict[str, str]) -> str:
+    """An intent's sizing record on one line: ``kelly (kelly): budget=10000 ...``."""
+    inputs = " ".join(f"{k}={v}" for k, v in sizing.items() if k not in ("sizer", "method"))
+    return f"{sizing.get('sizer', '?')} ({sizing.get('method', '?')}): {inputs}"
+
+
 def _step(app: AppContext) -> Any:
     """``[runtime] quantity_step``: the places a quantity is shown with."""
     return app.settings().runtime.quantity_step
@@ -63,11 +69,12 @@ def _step(app: AppContext) -> Any:
 
 def _line(record: Any, step: Any = None) -> str:
     intent = record.intent
-    amount = (
-        f"qty {format_quantity(intent.quantity, step)}"
-        if intent.quantity is not None
-        else f"${format_money(intent.notional)}"
-    )
+    if intent.quantity is not None:
+        amount = f"qty {format_quantity(intent.quantity, step)}"
+    elif intent.notional is not None:
+        amount = f"${format_money(intent.notional)}"
+    else:
+        amount = "unsized"
     extra = f"  ({inert(record.reason)})" if record.reason else ""
     return (
         f"{inert(record.id)}  {record.state.value:<16} {intent.side.value:<4} "
@@ -182,8 +189,8 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
             {
                 "intent": record_dict(record),
                 "journal": [unstructure(r) for r in rows],
-                "shares": [unstructure(s) for s in shares],
-                "strategy_fills": {k: str(v) for k, v in parts.items()},
+                "shares": [{**unstructure(s), "amount": format(s.amount, "f")} for s in shares],
+                "strategy_fills": {k: format(v, "f") for k, v in parts.items()},
             }
         )
         return
@@ -198,6 +205,8 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
     for key in ("cycle_id", "broker", "client_order_id", "broker_order_id", "order_status"):
         click.echo(f"  {key}: {inert(getattr(record, key))}")
     click.echo(f"  rationale: {inert(record.intent.rationale)}")
+    if record.intent.sizing is not None:
+        click.echo(f"  sizing: {inert(sizing_text(record.intent.sizing))}")
     for verdict in record.verdicts:
         mark = "allow" if verdict.allow else "DENY"
         text = f"{verdict.guard} {mark} {verdict.code} {verdict.detail}".rstrip()
@@ -248,10 +257,19 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
     click.echo(f"  order:     {inert(order)}")
     notional = format_money(p.estimated_notional)
     click.echo(f"  notional:  ~{notional} (reference price {inert(p.ref_price)})")
+    if p.sizing is not None:
+        click.echo(f"  sizing:    {inert(sizing_text(p.sizing))}")
     for v in p.verdicts:
         mark = "allow" if v["allow"] else "DENY"
         text = f"{v['guard']} {mark} {v['code']} {v['detail']}".rstrip()
         click.echo(f"  guard:     {inert(text)}")
+    if (b := p.budget) is not None:
+        answer = "allow" if b["allow"] else (b["code"] or "not judged")
+        text = (
+            f"{b['strategy']} [{b['state']}] gross {b['gross_exposure']} of cap {b['cap']} "
+            f"(capital {b['capital']}, P&L {b['pnl']}): {answer} {b['detail']}"
+        ).rstrip()
+        click.echo(f"  budget:    {inert(text)}")
     prompt = f"prompt {p.prompt_version}, " if p.prompt_version else ""
     click.echo(f"  strategist: {inert(f'{p.strategist} ({prompt}{p.schema_version})')}")
     click.echo(f"  rationale: {inert(p.rationale)}")

@@ -4,7 +4,8 @@
 
 * ``net``: one intent for the net signed amount, each strategy's share recorded
   (:class:`~.shares.Share`); its id, hence its client order id, is derived from its
-  content, so the netted order is sent at most once like any other. A net of zero drops
+  content, its inputs' ids included (:func:`inputs_mark`), so the netted order is sent
+  at most once like any other. A net of zero drops
   every input with ``conflict_netted_out``. Inputs that cannot be summed (quantity beside
   notional, different order types, limit prices or times in force) are resolved by
   priority instead.
@@ -24,7 +25,7 @@ from typing import Literal
 
 from attrs import field, frozen
 
-from ..models import Intent, Side
+from ..models import Intent, Side, digest
 from .shares import Share, net_of
 
 NET_JOINER = "+"
@@ -77,6 +78,14 @@ def signed_amount(intent: Intent) -> Decimal:
     return amount if intent.side is Side.BUY else -amount
 
 
+def inputs_mark(inputs: Sequence[Intent]) -> str:
+    """A netted intent's ``prompt_version``: ``net:`` and the digest of its sorted input
+    ids. It is part of the content :meth:`Intent.create` digests, so different inputs
+    give different netted intents (and client order ids) even when they net to the same
+    amount, and the same inputs the same one."""
+    return "net:" + digest(sorted(i.id for i in inputs))[:24]
+
+
 def _nettable(group: Sequence[Intent]) -> bool:
     first = group[0]
     return all(
@@ -117,6 +126,7 @@ def _net(symbol: str, group: Sequence[Intent], policy: ConflictPolicy) -> Confli
         rationale="net of " + ", ".join(f"{s.strategist} {s.amount:+}" for s in shares),
         confidence=min(i.confidence for i in group),
         strategist=NET_JOINER.join(names),
+        prompt_version=inputs_mark(group),
         as_of=max(as_ofs) if as_ofs else None,
     )
     return Conflict(symbol, "net", tuple(group), (netted,), (), netted=netted, shares=shares)

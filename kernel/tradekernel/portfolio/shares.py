@@ -9,7 +9,7 @@ by :func:`split_fill`, so the strategies' parts always add up to the fill exactl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Decimal, localcontext
 
 from attrs import frozen
 
@@ -41,9 +41,22 @@ def split_fill(quantity: Decimal, shares: Sequence[Share]) -> dict[str, Decimal]
     more than the fill, one on the other side the opposite (its trade was crossed inside
     the account). Parts are cut toward zero to :data:`QUANTUM`; the remainder goes to the
     largest share on the net's side, so the parts always sum to the signed fill exactly."""
-    net = net_of(shares)
-    if net == 0 or not shares:
+    if not shares or net_of(shares) == 0:
         raise ValueError("a fill split needs shares with a non-zero net")
+    with localcontext() as context:  # exact at any size (the default context keeps 28 digits)
+        context.prec = 40 + sum(_digits(v) for v in (quantity, *(s.amount for s in shares)))
+        return _split(quantity, shares)
+
+
+def _digits(value: Decimal) -> int:
+    """An upper bound of the digits ``value`` spans (integer and fraction): their sum over
+    the inputs bounds every product, quotient and sum of the split, 12 places included."""
+    _, digits, exponent = value.as_tuple()
+    return len(digits) + abs(int(exponent))
+
+
+def _split(quantity: Decimal, shares: Sequence[Share]) -> dict[str, Decimal]:
+    net = net_of(shares)
     parts: dict[str, Decimal] = {}
     for share in shares:
         part = (share.amount * quantity / abs(net)).quantize(QUANTUM, rounding=ROUND_DOWN)
@@ -56,5 +69,7 @@ def split_fill(quantity: Decimal, shares: Sequence[Share]) -> dict[str, Decimal]
 
 
 def _plain(value: Decimal) -> Decimal:
-    """``value`` without trailing zeros, never in exponent form (``10``, ``2.5``)."""
+    """``value`` without trailing zeros and with a non-negative exponent for integers
+    (``10``, not ``1E+1``). Below 1e-6 ``str`` still writes an exponent: show parts with
+    ``format(value, "f")`` (``intents show`` does)."""
     return Decimal(format(value.normalize(), "f"))

@@ -327,6 +327,9 @@ class Nodes(Strategies):
                 self._drop(intent, "not_a_candidate")
                 continue
             intent = _with(intent)  # the id is always the digest of the content (verify checks)
+            if not intent.sized:  # sized, then scaled and fitted, by the sizing step
+                out.append(intent)
+                continue
             if degraded:
                 intent = self._scale(intent)
                 if intent is None:
@@ -418,11 +421,15 @@ class Nodes(Strategies):
             degraded = state.degraded or intent.id in state.degraded_intents
             if self.router is not None and record.broker not in at_broker:
                 at_broker[record.broker] = self._commitments(record.broker)
-            context = self._guard_context(
-                state, intent, at_broker.get(record.broker, committed), record.broker
+            context = self.own_degrade_context(
+                state,
+                intent,
+                self._guard_context(
+                    state, intent, at_broker.get(record.broker, committed), record.broker
+                ),
             )
             result = evaluate(guards, intent, context)
-            verdicts = list(result.verdicts)
+            verdicts = [*result.verdicts, *self.input_denials(state, intent, guards, context)]
             if degraded and not self._allowlisted:
                 verdicts.append(
                     GuardVerdict.denied(

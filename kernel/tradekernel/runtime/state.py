@@ -42,6 +42,8 @@ class CycleState:
     degraded: bool = False
     degraded_intents: set[str] = field(factory=set)
     """Intents of a strategist in its own degrade state: handled as in degrade."""
+    net_inputs: dict[str, tuple[Intent, ...]] = field(factory=dict)
+    """Each netted intent's inputs (the strategies' own intents), guarded one by one too."""
     stop_reason: str | None = None
     notes: list[str] = field(factory=list)
 

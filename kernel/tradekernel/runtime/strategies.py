@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
 from loguru import logger
 
-from ..models import Decision, Intent, digest
+from ..components import DEFAULT_ORDER_CONSTRAINTS
+from ..constraints import broker_constraints
+from ..models import Decision, GuardVerdict, Intent, digest
+from ..portfolio.allocation import Allocation
 from ..portfolio.budgets import BudgetContext, check_budgets
 from ..portfolio.conflicts import Conflict, ConflictPolicy, resolve_conflicts
+from ..portfolio.ledger import StoreLedger
 from ..portfolio.sizing import SizingContext, size_intents
+from ..risk import evaluate
 from ..serde import unstructure
 from .control import BREAKER_NON_FAILURES, CircuitBreaker
+from .routing import route_for
 from .state import CycleState
 
 
@@ -78,6 +85,8 @@ class Strategies:
     def _node_strategize(self, state: CycleState, *, gated: bool = True) -> None:
         # gated=False (decide_once): no cooldown/breaker gate and no breaker accounting.
         names = self.strategist_names()
+        if gated and len(names) == 1:
+            self._carry_own_state(names[0])
         cooldown = bool(state.candidates) and gated and self.control.in_cooldown()  # type: ignore[attr-defined]
         if cooldown:
             self.kernel.emit(  # type: ignore[attr-defined]
@@ -121,7 +130,7 @@ class Strategies:
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
             )
         state.decision = _combined(state.decisions, names)
-        state.intents = self._portfolio(proposed, state, degraded)
+        state.intents = self._portfolio(proposed, state, degraded, record=gated)
 
     def _ask_strategist(self, name: str, state: CycleState, *, count: bool = True) -> Decision:
         from ..components import StrategyInput
@@ -156,12 +165,27 @@ class Strategies:
             if breaker.record_failure(decision.error_type):
                 if len(self.strategist_names()) < 2:
                     control.enter_degrade(reason="breaker_open")
-                else:
+                    control.record_incident(f"breaker opened: {decision.error_type}")
+                else:  # not an agent incident: its cooldown would hold every strategy
                     self._enter_own_degrade(name)
-                control.record_incident(f"breaker opened: {decision.error_type}")
         elif decision.error_type is None:
             breaker.record_success()
         return decision
+
+    def _carry_own_state(self, name: str) -> None:
+        """Back to one strategist: ``name``'s own breaker (``breaker:<name>``) and degrade
+        (``degrade:<name>``), kept while several were configured, become the agent's
+        (``breaker`` when it is not open already, and the agent's degrade), never dropped."""
+        control = self.control  # type: ignore[attr-defined]
+        own = control.get(breaker_key(name), None)
+        if own is not None:
+            if own.get("state", "closed") != "closed" and self.breaker.state == "closed":  # type: ignore[attr-defined]
+                control.set("breaker", own, actor="runtime", reason=f"carried from {name}")
+            control.set(breaker_key(name), None, actor="runtime", reason="one strategist")
+        degrade = control.get(degrade_key(name), None)
+        if degrade is not None:
+            control.enter_degrade(reason=f"{name}: {degrade.get('reason', 'degraded')}")
+            control.set(degrade_key(name), None, actor="runtime", reason="one strategist")
 
     def _enter_own_degrade(self, name: str) -> None:
         """Strategist ``name`` (one of several) enters its own degrade state."""
@@ -186,27 +210,37 @@ class Strategies:
     # -- size -> resolve conflicts -> budgets -------------------------------------------
 
     def _portfolio(
-        self, intents: list[Intent], state: CycleState, degraded: set[str]
+        self, intents: list[Intent], state: CycleState, degraded: set[str], *, record: bool
     ) -> list[Intent]:
-        """The cycle's intents through sizing, conflict resolution and budgets."""
+        """The cycle's intents through sizing, conflict resolution and budgets
+        (``record=False``, a smoke: conflicts are emitted, not stored)."""
         if not intents:
+            if self.settings.portfolio.budgets and record:  # type: ignore[attr-defined]
+                self._budget_context(state, record=record)  # drawdown peaks move every cycle
             return []
-        sized, denials = size_intents(
+        budget_ctx = self._budget_context(state, record=record)  # sizing reads the budgets
+        sized, _denials = size_intents(  # each denial is a portfolio.size_dropped event
             intents,
-            SizingContext(
-                as_of=state.as_of,
+            SizingContext.for_kernel(
+                self.kernel,  # type: ignore[attr-defined]
                 quotes=state.quotes,
                 bars=state.bars,
-                account=state.account,
                 positions=state.positions,
+                account=state.account,
+                budgets={n: limit.capital for n, limit in budget_ctx.limits.items()},
+                constraints=self._symbol_constraints,
+                as_of=state.as_of,
             ),
         )
-        self._denied("sizing", denials, intents)
-        resolution = resolve_conflicts(sized, self.conflict_policy())
+        sized = self._after_sizing(sized, {i.id for i in intents}, state, degraded)
+        policy = self.conflict_policy()
+        pool, alone = (
+            self._set_aside(sized, state, degraded) if policy.kind == "net" else (sized, [])
+        )
+        resolution = resolve_conflicts(pool, policy)
         for intent, code in resolution.dropped:
             self._drop(intent, code)  # type: ignore[attr-defined]
-        going = list(resolution.intents)
-        netted: dict[str, set[str]] = {}
+        going = [*resolution.intents, *alone]
         for conflict in resolution.conflicts:
             if conflict.netted is not None:  # the sum fitted to the broker's constraints too
                 fitted = self._constrain(conflict.netted, state)  # type: ignore[attr-defined]
@@ -218,23 +252,118 @@ class Strategies:
                 else:
                     going[where] = fitted
                     conflict = attrs.evolve(conflict, netted=fitted, kept=(fitted,))
-                    netted[fitted.id] = {s.strategist for s in conflict.shares}
-            self._record_conflict(conflict, state)
-        checked, denials = check_budgets(
-            going,
-            BudgetContext(
-                as_of=state.as_of,
-                quotes=state.quotes,
-                account=state.account,
-                positions=state.positions,
-            ),
-        )
-        self._denied("budgets", denials, going)
+                    state.net_inputs[fitted.id] = conflict.inputs
+            self._record_conflict(conflict, state, record=record)
+        checked = self._budgets(going, state.net_inputs, budget_ctx)
         for intent in checked:
-            owners = netted.get(intent.id, {intent.strategist})
+            owners = {i.strategist for i in state.net_inputs.get(intent.id, (intent,))}
             if owners & degraded:
                 state.degraded_intents.add(intent.id)
         return checked
+
+    def _after_sizing(
+        self, sized: list[Intent], given: set[str], state: CycleState, degraded: set[str]
+    ) -> list[Intent]:
+        """Intents the sizing step sized (new ids), scaled when their strategy is in
+        degrade and fitted to the constraints of the broker they go to, as a strategist's
+        sized intent is before the step."""
+        out = []
+        for intent in sized:
+            if intent.id not in given:
+                if intent.strategist in degraded:
+                    intent = self._scale(intent)  # type: ignore[attr-defined]
+                if intent is not None:
+                    intent = self._constrain(intent, state)  # type: ignore[attr-defined]
+            if intent is not None:
+                out.append(intent)
+        return out
+
+    def _symbol_constraints(self, symbol: str) -> Any:
+        """The order constraints of the broker ``symbol`` is routed to (sizing)."""
+        route = route_for(symbol, self.settings.routing) if self.router else None  # type: ignore[attr-defined]
+        name = route.broker if route else self.broker_name  # type: ignore[attr-defined]
+        try:
+            return broker_constraints(self.kernel.component("broker", name), symbol)  # type: ignore[attr-defined]
+        except Exception as exc:  # a broken declaration must not let dust through
+            logger.warning("broker {}: order_constraints failed: {}", name, exc)
+            return DEFAULT_ORDER_CONSTRAINTS
+
+    def _budget_context(self, state: CycleState, *, record: bool = True) -> BudgetContext:
+        """The budget step's context this cycle: the allocation (budgets, drawdown
+        states) over the store's per-strategy ledger; without budgets and with every
+        strategy active, only the prices (nothing to judge, no ledger to read). A smoke
+        (``record=False``) writes nothing: the configured budgets, the states as stored."""
+        allocation, ledger = self._allocation()
+        names = self.strategist_names()
+        prices = _prices(state)
+        states = allocation.states.states(names) if allocation.states is not None else {}
+        if not self.settings.portfolio.budgets and set(states.values()) <= {"active"}:  # type: ignore[attr-defined]
+            return BudgetContext(prices=prices, states=states)
+        kernel = self.kernel  # type: ignore[attr-defined]
+        equity = state.account.equity if state.account is not None else Decimal(0)
+        if not record:
+            allocation = Allocation(allocation.allocator, allocation.portfolio)
+        ctx = allocation.context(ledger.current(), prices, equity, emit=kernel.emit)
+        # an operator may stop any strategy, budgeted or not
+        return attrs.evolve(ctx, states={**states, **ctx.states})
+
+    def _budgets(
+        self, going: list[Intent], netted: dict[str, tuple[Intent, ...]], ctx: BudgetContext
+    ) -> list[Intent]:
+        """The budget step (:func:`..portfolio.budgets.check_budgets`) on ``going``. A
+        netted intent is judged by its strategies' own intents, and goes on only when
+        every one of them passes (a strategy's budget and drawdown state are never used
+        up or bypassed through another's order)."""
+        judged = [part for intent in going for part in netted.get(intent.id, (intent,))]
+        _passed, denials = check_budgets(judged, ctx)
+        refused = {d.intent_id for d in denials}
+        return [
+            intent
+            for intent in going
+            if not any(part.id in refused for part in netted.get(intent.id, (intent,)))
+        ]
+
+    def _allocation(self) -> tuple[Allocation, StoreLedger]:
+        """The run's allocation (the selected allocator, ``[portfolio]``, the control)
+        and the store's per-strategy ledger, made once."""
+        made = self.__dict__.get("_portfolio_books")
+        if made is None:
+            kernel = self.kernel  # type: ignore[attr-defined]
+            allocation = Allocation(
+                kernel.component("allocator"),
+                self.settings.portfolio,  # type: ignore[attr-defined]
+                control=self.control,  # type: ignore[attr-defined]
+                emit=kernel.emit,
+            )
+            made = self.__dict__["_portfolio_books"] = (allocation, StoreLedger(self.store))  # type: ignore[attr-defined]
+        return made
+
+    def own_degrade_context(self, state: CycleState, intent: Intent, context: Any) -> Any:
+        """``context`` for guarding ``intent``: with ``degrade_reducing``, an intent of a
+        strategy in its own degrade is guarded as in the ``reducing`` trading state (only
+        position-reducing intents pass), as the agent's degrade would."""
+        control = self.control  # type: ignore[attr-defined]
+        if (
+            intent.id in state.degraded_intents
+            and control.policy.degrade_reducing
+            and context.trading_state == "active"
+        ):
+            return attrs.evolve(context, trading_state="reducing")
+        return context
+
+    def input_denials(
+        self, state: CycleState, intent: Intent, guards: Sequence[Any], context: Any
+    ) -> list[GuardVerdict]:
+        """A netted intent goes on only when each of its inputs would on its own: every
+        guard's denial of an input, named after it (its strategy's gross trade must not
+        pass the guards because another strategy's crossed it)."""
+        out: list[GuardVerdict] = []
+        for each in state.net_inputs.get(intent.id, ()):
+            for verdict in evaluate(guards, each, context).verdicts:
+                if not verdict.allow:
+                    detail = f"input {each.id} of {each.strategist}: {verdict.detail}"
+                    out.append(GuardVerdict.denied(verdict.guard, verdict.code, detail))
+        return out
 
     def conflict_policy(self) -> ConflictPolicy:
         """``[portfolio] conflict`` with the strategies' rank: ``priority`` first, then
@@ -244,26 +373,39 @@ class Strategies:
         order = [*portfolio.priority, *(n for n in names if n not in portfolio.priority)]
         return ConflictPolicy(kind=portfolio.conflict, order=tuple(order))
 
-    def _denied(self, step: str, denials: Sequence[Any], intents: Sequence[Intent]) -> None:
-        by_id = {i.id: i for i in intents}
-        for denial in denials:
-            intent_id = getattr(denial, "intent_id", None)
-            intent = by_id.get(intent_id) if intent_id else None
-            self.kernel.emit(  # type: ignore[attr-defined]
-                "portfolio",
-                "denied",
-                severity="warning",
-                step=step,
-                code=denial.code,
-                detail=getattr(denial, "detail", ""),
-                intent_id=intent_id,
-                strategist=intent.strategist if intent else None,
-                symbol=intent.symbol if intent else None,
-            )
+    def _set_aside(
+        self, intents: list[Intent], state: CycleState, degraded: set[str]
+    ) -> tuple[list[Intent], list[Intent]]:
+        """``(may net, go on alone)``. An input is part of at most one order: one already
+        a share of a netted intent is dropped (``already_netted``) unless this cycle
+        brings exactly that net's inputs again (the same net, hence the same id); one
+        stored as an intent of its own (proposed alone before) and one of a strategy in
+        its own degrade go on alone, never inside a net."""
+        if len(self.strategist_names()) < 2:
+            return intents, []
+        store = self.store  # type: ignore[attr-defined]
+        netted, stored = store.input_history([i.id for i in intents])
+        pool: list[Intent] = []
+        alone: list[Intent] = []
+        for intent in intents:
+            net_id = netted.get(intent.id)
+            if net_id is not None:
+                sources = {s.intent_id for s in store.shares(net_id)}
+                here = {i.id for i in intents if i.symbol == intent.symbol}
+                if sources == here:
+                    pool.append(intent)
+                else:
+                    self._drop(intent, "already_netted", f"a share of {net_id}")  # type: ignore[attr-defined]
+            elif intent.id in stored or (intent.strategist in degraded and not state.degraded):
+                alone.append(intent)
+            else:
+                pool.append(intent)
+        return pool, alone
 
-    def _record_conflict(self, conflict: Conflict, state: CycleState) -> None:
-        """One ``portfolio.conflict`` event and one journal row (each strategy's original
-        intent, the policy and the result; the netted intent's shares in the store)."""
+    def _record_conflict(self, conflict: Conflict, state: CycleState, *, record: bool) -> None:
+        """One ``portfolio.conflict`` event and, unless ``record`` is false (a smoke), one
+        journal row (each strategy's original intent, the policy and the result; the
+        netted intent's shares in the store)."""
         netted = conflict.netted
         result = (
             "netted"
@@ -285,23 +427,24 @@ class Strategies:
                 {"cycle_as_of": str(state.as_of), "symbol": conflict.symbol, "inputs": inputs}
             )[:24]
         )
-        self.store.record_conflict(  # type: ignore[attr-defined]
-            conflict_id,
-            cycle_id=state.cycle_id,
-            payload={
-                "symbol": conflict.symbol,
-                "policy": conflict.policy,
-                "result": result,
-                "inputs": [unstructure(i) for i in conflict.inputs],
-                "kept": [i.id for i in conflict.kept],
-                "dropped": [{"intent_id": i.id, "code": c} for i, c in conflict.dropped],
-                "netted": unstructure(netted) if netted is not None else None,
-                "shares": shares,
-                "note": conflict.note,
-            },
-            shares=conflict.shares if netted is not None else (),
-            netted_id=netted.id if netted is not None else None,
-        )
+        if record:
+            self.store.record_conflict(  # type: ignore[attr-defined]
+                conflict_id,
+                cycle_id=state.cycle_id,
+                payload={
+                    "symbol": conflict.symbol,
+                    "policy": conflict.policy,
+                    "result": result,
+                    "inputs": [unstructure(i) for i in conflict.inputs],
+                    "kept": [i.id for i in conflict.kept],
+                    "dropped": [{"intent_id": i.id, "code": c} for i, c in conflict.dropped],
+                    "netted": unstructure(netted) if netted is not None else None,
+                    "shares": shares,
+                    "note": conflict.note,
+                },
+                shares=conflict.shares if netted is not None else (),
+                netted_id=netted.id if netted is not None else None,
+            )
         self.kernel.emit(  # type: ignore[attr-defined]
             "portfolio",
             "conflict",
@@ -325,6 +468,13 @@ class Strategies:
             shares=shares,
             note=conflict.note or None,
         )
+
+
+def _prices(state: CycleState) -> dict[str, Decimal]:
+    """The cycle's price per symbol: its quote's last, else its last bar's close."""
+    prices = {symbol: bars[-1].close for symbol, bars in state.bars.items() if bars}
+    prices.update({symbol: quote.last for symbol, quote in state.quotes.items()})
+    return prices
 
 
 def _stamp(intent: Intent, name: str) -> Intent:

@@ -1071,10 +1071,22 @@ class Store:
     ) -> bool:
         """Journal one conflict resolution (entity ``conflict:<conflict_id>``: every
         strategy's original intent, the policy and the result, in ``payload``) and, for a
-        netted intent ``netted_id``, each strategy's share, in one transaction. Idempotent
-        on ``conflict_id``: ``False`` when it was recorded already (nothing written)."""
+        netted intent ``netted_id``, each strategy's share (also journaled, as the payload's
+        ``share_rows``), in one transaction. Idempotent on ``conflict_id``: ``False``
+        when it was recorded already (nothing written)."""
         entity = f"conflict:{conflict_id}"
         ts = ts_text(self.clock())
+        rows = [  # journaled as written, so `journal verify` checks the table against them
+            {
+                "intent_id": netted_id,
+                "source_intent_id": s.intent_id,
+                "strategist": s.strategist,
+                "amount": str(s.amount),
+            }
+            for s in shares
+        ]
+        if rows:
+            payload = {**payload, "share_rows": rows}
         with immediate(self.conn) as conn:
             if conn.execute("SELECT 1 FROM journal WHERE entity = ?", (entity,)).fetchone():
                 return False
@@ -1106,6 +1118,26 @@ class Store:
             (intent_id,),
         )
         return [Share(r[0], r[1], Decimal(r[2])) for r in rows]
+
+    @_mapped
+    def input_history(self, ids: Sequence[str]) -> tuple[dict[str, str], set[str]]:
+        """What the store knows of would-be inputs ``ids`` of a net: the ones that are a
+        share of a netted intent already (input id -> netted intent id) and the ones
+        stored as intents of their own (proposed, hence possibly sent, alone)."""
+        netted: dict[str, str] = {}
+        alone: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            for source, intent_id in self.conn.execute(
+                "SELECT source_intent_id, intent_id FROM strategy_shares "
+                f"WHERE source_intent_id IN ({marks})",
+                chunk,
+            ):
+                netted[source] = intent_id
+            rows = self.conn.execute(f"SELECT id FROM intents WHERE id IN ({marks})", chunk)
+            alone.update(r[0] for r in rows)
+        return netted, alone
 
     @_mapped
     def netted_intents(self, strategist: str) -> list[str]:

@@ -85,6 +85,8 @@ class Replay:
     def __init__(self) -> None:
         self.intents: dict[str, _IntentFold] = {}
         self.controls: dict[str, _ControlFold] = {}
+        self.shares: dict[tuple[str, str], tuple[str, str, int]] = {}
+        """``(netted id, input id) -> (strategist, amount, seq)`` from conflict rows."""
         self.problem: Problem | None = None
 
     def _flag(self, seq: int, entity: str, column: str | None, text: str) -> None:
@@ -96,7 +98,12 @@ class Replay:
         seq, entity, from_state, to_state, _actor, _reason, ts = raw[:7]
         if not isinstance(payload, dict):
             payload = {}
-        if entity.startswith(_CONFLICT):  # a resolution's record: no state to fold
+        if entity.startswith(_CONFLICT):  # a resolution: the netted intent's shares
+            for row in payload.get("share_rows") or ():
+                if isinstance(row, dict):
+                    key = (str(row.get("intent_id")), str(row.get("source_intent_id")))
+                    value = (str(row.get("strategist")), str(row.get("amount")))
+                    self.shares.setdefault(key, (*value, seq))
             return
         if entity.startswith(_CONTROL):
             key = entity[len(_CONTROL) :]
@@ -324,9 +331,46 @@ def cross_check(conn: sqlite3.Connection, replay: Replay) -> Problem | None:
                 f"control {key} is missing but its last journal row (seq {fold.seq}) sets it "
                 f"to {_show(canonical_json(fold.value))} (the control row was deleted)",
             )
+    problem = _check_shares(conn, replay)
+    if problem is not None:
+        return problem
     missing = replay.intents.keys() - known
     if missing:
         entity = min(missing, key=lambda e: replay.intents[e].last_seq)
         seq = replay.intents[entity].last_seq
         return Problem(seq, entity, None, f"the journal names intent {entity}, which is missing")
+    return None
+
+
+def _check_shares(conn: sqlite3.Connection, replay: Replay) -> Problem | None:
+    """Every ``strategy_shares`` row against the conflict row that journaled it: a row
+    rewritten, added or deleted behind the journal's back is reported by its keys."""
+    seen: set[tuple[str, str]] = set()
+    rows = conn.execute(
+        "SELECT intent_id, source_intent_id, strategist, amount FROM strategy_shares "
+        "ORDER BY intent_id, source_intent_id"
+    )
+    for intent_id, source, strategist, amount in rows:
+        key = (intent_id, source)
+        seen.add(key)
+        entity = f"share:{intent_id}/{source}"
+        expected = replay.shares.get(key)
+        if expected is None:
+            return Problem(None, entity, None, f"share {intent_id}/{source} has no journal row")
+        if (strategist, amount) != expected[:2]:
+            return Problem(
+                expected[2],
+                entity,
+                "amount" if strategist == expected[0] else "strategist",
+                f"share {intent_id}/{source} is {strategist} {amount} but the journal "
+                f"(seq {expected[2]}) says {expected[0]} {expected[1]}",
+            )
+    for key in sorted(replay.shares.keys() - seen):
+        seq = replay.shares[key][2]
+        return Problem(
+            seq,
+            f"share:{key[0]}/{key[1]}",
+            None,
+            f"share {key[0]}/{key[1]} is missing but the journal (seq {seq}) records it",
+        )
     return None

@@ -27,6 +27,13 @@ Rules (see docs/llm.md, "Normalization"):
 * amounts: numbers or numeric strings, positive and finite. Exactly one of
   ``quantity`` and ``notional``; when both are given, ``quantity`` wins. When neither
   is given, ``default_quantity`` is used if configured, else the intent is dropped.
+* sizing (prompt ``v2``, :data:`~.schema.SIZING_PROMPTS`): ``weight`` (a number or
+  numeric string from 0 to 1, never clamped: anything else drops the intent) is the
+  position wanted as a fraction of the strategy's budget, and an intent with no
+  quantity, notional or weight (and no ``default_quantity``) is a direction; both are
+  sized by the kernel's sizing step. ``stop_price`` is a positive amount. With any
+  prompt, an intent giving a ``weight`` together with a ``quantity`` or ``notional``,
+  or a ``weight`` with side ``close``, is ``ambiguous_answer`` (two sizes: hold).
 * ``confidence`` is clamped to 0..1 (missing: 0.5; not a number: dropped).
 * invalid intents are dropped with a recorded reason; if none remain, the decision is
   a hold whose ``error_type`` is the first intent's failure.
@@ -55,7 +62,7 @@ DECISION_KEYS = {"decision", "intents"}
 """Keys of a full answer: an object with any of them is not a bare intent."""
 INTENT_FIELDS = frozenset(
     {"symbol", "side", "quantity", "notional", "order_type", "limit_price", "time_in_force"}
-    | {"confidence"}
+    | {"confidence", "weight", "stop_price"}
 )
 """Keys an intent object is read from (validated by :func:`normalize_intent`)."""
 FREE_TEXT_KEYS = frozenset(
@@ -88,6 +95,8 @@ class NormalizeOptions:
     prompt_version: str = "v1"
     max_intents: int = 3
     default_quantity: Decimal | None = None
+    sizing: bool = False
+    """Whether a weight or a bare direction may be passed on for the kernel to size."""
 
 
 _GROUPED = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")
@@ -113,6 +122,39 @@ def to_amount(value: Any, name: str) -> Decimal | None:
     if not amount.is_finite() or amount <= 0 or amount > MAX_AMOUNT:
         raise Invalid("schema_violation", f"{name}: must be a positive number, got {amount}")
     return amount
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def to_weight(value: Any) -> Decimal | None:
+    """A weight from 0 to 1 from a number or numeric string; ``None`` if absent. Out of
+    range, percent signs, grouping, NaN: :class:`Invalid` (a weight is never clamped)."""
+    if not _given(value):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise Invalid("schema_violation", f"weight: expected a number, got {type(value).__name__}")
+    try:
+        weight = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise Invalid("schema_violation", f"weight: {str(value)[:40]!r} is not a number") from None
+    if not weight.is_finite() or not 0 <= weight <= 1:
+        raise Invalid("schema_violation", f"weight: must be from 0 to 1, got {str(value)[:40]}")
+    return weight
+
+
+def _two_sizes(raw: Mapping) -> str | None:
+    """Why an intent object gives two sizes at once (``ambiguous_answer``), or ``None``."""
+    keys = {fold(k): v for k, v in raw.items() if isinstance(k, str)}
+    if not _given(keys.get("weight")):
+        return None
+    if _given(keys.get("quantity")) or _given(keys.get("notional")):
+        return "an intent gives a weight and an amount"
+    side = keys.get("side")
+    if isinstance(side, str) and fold(side) == "close":
+        return "an intent closes and gives a weight"
+    return None
 
 
 def _confidence(value: Any) -> float:
@@ -157,6 +199,8 @@ def normalize_intent(raw: Any, inputs: StrategyInput, options: NormalizeOptions)
         raise Invalid("schema_violation", f"side: unknown value {str(side_raw)[:20]!r}")
     quantity = to_amount(raw.get("quantity"), "quantity")
     notional = to_amount(raw.get("notional"), "notional")
+    weight = to_weight(raw.get("weight")) if options.sizing else None
+    stop_price = to_amount(raw.get("stop_price"), "stop_price") if options.sizing else None
     if side == "close":
         position = inputs.positions.get(symbol)
         held = position.quantity if position is not None else Decimal(0)
@@ -165,10 +209,11 @@ def normalize_intent(raw: Any, inputs: StrategyInput, options: NormalizeOptions)
         side, quantity, notional = "sell", held, None
     if quantity is not None:
         notional = None  # both given: quantity wins (documented)
-    elif notional is None:
-        if options.default_quantity is None:
+    elif notional is None and weight is None:
+        if options.default_quantity is not None:
+            quantity = options.default_quantity
+        elif not options.sizing:  # a direction is for the kernel's sizer (prompt v2)
             raise Invalid("missing_amount", "neither quantity nor notional given")
-        quantity = options.default_quantity
     order_type = _enum(raw.get("order_type"), OrderType, OrderType.MARKET, "order_type")
     limit_price = to_amount(raw.get("limit_price"), "limit_price")
     if order_type is OrderType.MARKET:
@@ -189,6 +234,8 @@ def normalize_intent(raw: Any, inputs: StrategyInput, options: NormalizeOptions)
             time_in_force=tif,
             rationale=rationale,
             confidence=_confidence(raw.get("confidence")),
+            target_weight=weight,
+            stop_price=stop_price,
             strategist=STRATEGIST,
             prompt_version=options.prompt_version,
             schema_version=SCHEMA_VERSION,
@@ -381,7 +428,7 @@ def _normalize(answer: Any, inputs: StrategyInput, options: NormalizeOptions) ->
         for raw in _mappings(raw_intents):
             if DECISION_KEYS & _folded_keys(raw, values=False).keys():
                 raise _Ambiguous("an item of intents holds a decision")
-            problem = _says_hold(raw, intent=True)
+            problem = _says_hold(raw, intent=True) or _two_sizes(raw)
             if problem is not None:
                 raise _Ambiguous(f"an item of intents may say hold: {problem}")
     except _Ambiguous as exc:

@@ -14,7 +14,7 @@ from typing import Any
 
 from tradekernel.api import Bar, ChatMessage, StrategyInput
 
-from .schema import DECISION_SCHEMA, SCHEMA_VERSION
+from .schema import DECISION_SCHEMA, DECISION_SCHEMA_V2, SCHEMA_VERSION
 
 SYSTEM_V1 = """\
 You are the strategist of a paper-first trading agent. Each cycle you receive the
@@ -27,6 +27,29 @@ Rules:
 - Only trade symbols listed in "candidates". At most {max_intents} intents.
 - Set exactly one of quantity and notional. A limit order needs a limit_price.
 - To close a position, sell its held quantity.
+- Respect the limits given; every intent is checked by risk guards and may need
+  human approval. When unsure, answer {{"decision": "hold", "reason": "...", "intents": []}}.
+- Schema version: {schema_version}. The JSON schema follows.
+{schema}"""
+
+
+SYSTEM_V2 = """\
+You are the strategist of a paper-first trading agent. Each cycle you receive the
+market state as JSON and answer with ONE JSON object, nothing else:
+{{"decision": "trade" | "hold", "reason": str, "intents": [intent, ...]}}
+Each intent: {{"symbol", "side": "buy"|"sell", "quantity": number|null,
+"notional": number|null, "weight": number|null, "stop_price": number|null,
+"order_type": "market"|"limit", "limit_price": number|null,
+"time_in_force": "day"|"gtc"|"ioc", "rationale": str, "confidence": 0..1}}.
+Rules:
+- Only trade symbols listed in "candidates". At most {max_intents} intents.
+- Say how much with AT MOST ONE of quantity (units), notional (account currency) and
+  weight (the position you want in the symbol, as a fraction 0..1 of the strategy's
+  budget: buy grows the position up to it, sell shrinks it down to it). Leave all three
+  null to give only a direction: the portfolio's sizer then decides how much, from your
+  confidence, your stop_price and recent volatility.
+- stop_price, when you have one: below the price for a buy, above it for a sell.
+- A limit order needs a limit_price. To close a position, sell with weight 0.
 - Respect the limits given; every intent is checked by risk guards and may need
   human approval. When unsure, answer {{"decision": "hold", "reason": "...", "intents": []}}.
 - Schema version: {schema_version}. The JSON schema follows.
@@ -115,7 +138,22 @@ def prompt_v1(
     return [ChatMessage("system", system), ChatMessage("user", user)]
 
 
-PROMPTS: dict[str, Callable[..., list[ChatMessage]]] = {"v1": prompt_v1}
+def prompt_v2(
+    inputs: StrategyInput, *, max_intents: int, max_notional_hint: float | None
+) -> list[ChatMessage]:
+    """Prompt ``v2``: ``v1`` whose answers may give a weight, a stop price, or only a
+    direction (the kernel's sizing decides how much; docs/llm.md)."""
+    system = SYSTEM_V2.format(
+        max_intents=max_intents,
+        schema_version=SCHEMA_VERSION,
+        schema=json.dumps(DECISION_SCHEMA_V2, sort_keys=True),
+    )
+    state = state_document(inputs, max_intents=max_intents, max_notional_hint=max_notional_hint)
+    user = "Market state:\n" + json.dumps(state, sort_keys=True, default=str, indent=1)
+    return [ChatMessage("system", system), ChatMessage("user", user)]
+
+
+PROMPTS: dict[str, Callable[..., list[ChatMessage]]] = {"v1": prompt_v1, "v2": prompt_v2}
 """Every prompt version, by name (``prompt_version`` in the config)."""
 
 

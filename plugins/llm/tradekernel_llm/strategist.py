@@ -27,7 +27,7 @@ from .config import LLMStrategistConfig
 from .normalize import NormalizeOptions
 from .prompt import build_messages
 from .recording import ReplayMiss, record, replay, request_digest
-from .schema import DECISION_SCHEMA, SCHEMA_NAME, SCHEMA_VERSION
+from .schema import SCHEMA_NAME, SCHEMA_VERSION, SCHEMAS, SIZING_PROMPTS
 from .store import DailySpend, LLMStore
 
 CHARS_PER_TOKEN = 4
@@ -56,6 +56,7 @@ class LLMStrategist:
         self._options = NormalizeOptions(
             prompt_version=config.prompt_version,
             max_intents=config.max_intents,
+            sizing=config.prompt_version in SIZING_PROMPTS,
             default_quantity=(
                 None if config.default_quantity is None else Decimal(repr(config.default_quantity))
             ),
@@ -89,7 +90,7 @@ class LLMStrategist:
             messages=messages,
             temperature=self.config.temperature,
             max_tokens=self.config.max_tokens,
-            response_schema=DECISION_SCHEMA,
+            response_schema=SCHEMAS[self.config.prompt_version],
             schema_name=SCHEMA_NAME,
             metadata={
                 "prompt_version": self.config.prompt_version,

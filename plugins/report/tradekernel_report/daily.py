@@ -8,7 +8,7 @@ from typing import Any
 
 from tradekernel.api import Event, event_log_source, read_events, utcnow
 
-from . import resilience, strategy, trading
+from . import resilience, strategies, strategy, trading
 from .stats import counter, iso
 
 REPORT_SCHEMA = "report.v1"
@@ -30,9 +30,11 @@ def aggregate(
     *,
     now: datetime | None = None,
     source: str | None = None,
+    ledger: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``report.v1`` dict for ``day`` from ``events`` (events of other days are
-    ignored; the rest are ordered by time, ties keeping their recorded order)."""
+    ignored; the rest are ordered by time, ties keeping their recorded order) and, for
+    the ``strategies`` section, ``ledger`` (:func:`.strategies.books`) when given."""
     window = day_window(day, now)
     start, next_day = window[0], window[0] + timedelta(days=1)
     day_events = sorted((e for e in events if start <= e.ts < next_day), key=lambda e: e.ts)
@@ -58,6 +60,7 @@ def aggregate(
         "intents": trading.intents(day_events),
         "orders": trading.orders(day_events),
         "account": trading.account(day_events),
+        "strategies": strategies.section(day_events, ledger),
         "notifications": strategy.notifications(day_events),
     }
 
@@ -72,4 +75,7 @@ def daily_report(
     """Read the events of ``day`` from the enabled sink's log and aggregate them."""
     source = source or event_log_source(kernel_or_settings)
     events = read_events(kernel_or_settings, date=day, source=source)
-    return aggregate(events, day, now=now or utcnow(), source=source)
+    now = now or utcnow()
+    settings = getattr(kernel_or_settings, "settings", kernel_or_settings)
+    ledger = strategies.books(settings, day_window(day, now)[1])
+    return aggregate(events, day, now=now, source=source, ledger=ledger)

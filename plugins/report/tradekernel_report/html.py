@@ -273,9 +273,36 @@ def _lat(s: Mapping[str, Any]) -> str:
     return "-" if not s["count"] else f"{s['p50']:g} / {s['p95']:g} / {s['max']:g}"
 
 
+def _strategies(section: Mapping[str, Any]) -> str:
+    rows = [
+        [
+            s["strategy"],
+            s.get("state") or "active",
+            format_money(s.get("budget")),
+            format_money(s.get("pnl")),
+            format_money(s.get("realized_pnl")),
+            format_money(s.get("unrealized_pnl")),
+            format_money(s.get("commissions")),
+            format_money(s.get("gross_exposure")),
+            s.get("budget_denials") or {},
+        ]
+        for s in section["strategies"]
+    ]
+    if rows and (p := section.get("portfolio")) is not None:
+        rows.append(
+            ["portfolio", "", None]
+            + [format_money(p[k]) for k in ("pnl", "realized_pnl", "unrealized_pnl")]
+            + [format_money(p["commissions"]), format_money(p["gross_exposure"]), {}]
+        )
+    header = ["strategy", "state", "budget", "P&L", "realized", "unrealized"]
+    header += ["commissions", "gross exposure", "budget denials"]
+    return _table("Strategies", header, rows)
+
+
 def _tables(r: Mapping[str, Any]) -> str:
     llm, res = r["strategist_llm"], r["resilience"]
     out = [
+        _strategies(r["strategies"]),
         _table(
             "Strategist LLM",
             ["metric", "value"],

@@ -79,7 +79,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     out.append("")
     if r.get("note"):
         out += [f"> **Note:** {inert(r['note'])}", ""]
-    out += _account(r["account"]) + _llm(r["strategist_llm"], r["budget"])
+    out += _account(r["account"]) + _strategies(r["strategies"])
+    out += _llm(r["strategist_llm"], r["budget"])
     out += _strategist(r["strategist"]) + _skills(r["skills"])
     out += _data_quality(r["data_quality"])
     out += _intents(r["intents"]) + _orders(r["orders"]) + _resilience(r["resilience"])
@@ -103,6 +104,39 @@ def _account(a: Mapping[str, Any]) -> list[str]:
             ("equity min / max", f"{_money(a['equity_min'])} / {_money(a['equity_max'])}"),
         ],
     )
+
+
+def _strategies(section: Mapping[str, Any]) -> list[str]:
+    rows = section["strategies"]
+    if not rows:
+        return []
+    out = [
+        "## Strategies",
+        "",
+        "| strategy | state | budget | P&L | realized | unrealized | commissions | gross "
+        "exposure | fills | budget denials |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in rows:
+        cells = [
+            s["strategy"],
+            s.get("state") or "active",
+            _money(s.get("budget")),
+            _money(s.get("pnl")),
+            _money(s.get("realized_pnl")),
+            _money(s.get("unrealized_pnl")),
+            _money(s.get("commissions")),
+            _money(s.get("gross_exposure")),
+            s.get("fills", 0),
+            _dist(s.get("budget_denials") or {}),
+        ]
+        out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if (p := section.get("portfolio")) is not None:
+        cells = ["**portfolio**", "", "", _money(p["pnl"]), _money(p["realized_pnl"])]
+        cells += [_money(p["unrealized_pnl"]), _money(p["commissions"])]
+        cells += [_money(p["gross_exposure"]), "", ""]
+        out.append("| " + " | ".join(c if c.startswith("**") else _cell(c) for c in cells) + " |")
+    return [*out, ""]
 
 
 def _llm(s: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

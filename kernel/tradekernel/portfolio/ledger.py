@@ -1,0 +1,282 @@
+"""The per-strategy sub-ledger: positions, realized and unrealized P&L, commissions and
+exposure of each strategy, computed from the store's fills.
+
+Attribution rules (docs/portfolio.md, "Per-strategy P&L"):
+
+* A fill belongs to the strategies of its order (:func:`strategy_shares`): the intent's
+  own strategy (``Intent.strategist``) with share 1, or, for a netted order, each
+  strategy's recorded amount over the net (negative for a strategy crossed on the other
+  side: its part is booked on that side). Quantity is split by share, commission by
+  the size of each part; the largest share gets the remainder, so the parts add up to
+  the fill exactly.
+* Within a strategy, lots close first in, first out per symbol: a sell closes the
+  strategy's oldest long lots first (a buy its oldest short lots); what is left opens a
+  new lot. Another strategy's lots in the same symbol are never touched.
+* A fill no intent explains (an order placed outside the kernel) goes to
+  :data:`UNATTRIBUTED`, so the strategies always add up to the account.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from decimal import ROUND_DOWN, Decimal
+from functools import partial
+from typing import Any
+
+from attrs import define, field
+
+from ..models import Fill, Side
+from .shares import net_of
+
+UNATTRIBUTED = "(unattributed)"
+"""The book of fills whose order no intent of the store explains."""
+
+Shares = Callable[[str], Mapping[str, Decimal]]
+
+
+def strategy_shares(store: Any, client_order_id: str) -> dict[str, Decimal]:
+    """Each strategy's share of order ``client_order_id``'s fills, adding up to 1: the
+    intent's own strategy with share 1; for a netted intent, each strategy's recorded
+    amount (the store's ``strategy_shares``) over the net, so a strategy on the other side
+    of the net (its trade crossed inside the account) has a negative share, and one on the
+    net's side more than 1 (as :meth:`Store.strategy_fills` splits a fill);
+    :data:`UNATTRIBUTED` when no intent of the store has this client order id."""
+    row = store.conn.execute(
+        "SELECT id, intent_json FROM intents WHERE client_order_id = ?", (client_order_id,)
+    ).fetchone()
+    if row is None:
+        return {UNATTRIBUTED: Decimal(1)}
+    recorded = store.shares(row[0])
+    if not recorded:
+        return {json.loads(row[1]).get("strategist") or UNATTRIBUTED: Decimal(1)}
+    net = net_of(recorded)
+    if net == 0:  # nothing should fill; if it does, it is booked, never lost
+        return {UNATTRIBUTED: Decimal(1)}
+    out: dict[str, Decimal] = {}
+    for share in recorded:
+        out[share.strategist] = out.get(share.strategist, Decimal(0)) + share.amount / net
+    return out
+
+
+@define
+class Lot:
+    """An open lot: signed quantity (positive long) at its entry price."""
+
+    quantity: Decimal
+    price: Decimal
+
+
+@define
+class StrategyBook:
+    """One strategy's lots, realized P&L and commissions."""
+
+    strategy: str
+    lots: dict[str, deque[Lot]] = field(factory=dict)
+    realized: Decimal = Decimal(0)
+    """Realized P&L of closed lots, before commissions."""
+    commissions: Decimal = Decimal(0)
+    fills: int = 0
+
+    def apply(self, side: Side, quantity: Decimal, price: Decimal, symbol: str) -> None:
+        """Book one (part of a) fill, closing this strategy's oldest opposite lots first."""
+        sign = Decimal(1) if side is Side.BUY else Decimal(-1)
+        lots = self.lots.setdefault(symbol, deque())
+        left = quantity
+        while left > 0 and lots and lots[0].quantity * sign < 0:
+            lot = lots[0]
+            closed = min(left, abs(lot.quantity))
+            # a buy closes a short (gain when it is cheaper), a sell a long
+            self.realized += (lot.price - price) * closed * sign
+            lot.quantity += closed * sign
+            left -= closed
+            if lot.quantity == 0:
+                lots.popleft()
+        if left > 0:
+            lots.append(Lot(left * sign, price))
+        if not lots:
+            del self.lots[symbol]
+
+    def position(self, symbol: str) -> Decimal:
+        """Signed units held (positive long)."""
+        return sum((lot.quantity for lot in self.lots.get(symbol, ())), Decimal(0))
+
+    def positions(self) -> dict[str, Decimal]:
+        """Signed units held per symbol (flat symbols left out)."""
+        return {s: q for s in sorted(self.lots) if (q := self.position(s))}
+
+    def cost(self, symbol: str) -> Decimal:
+        """Entry value of the open lots of ``symbol``, signed."""
+        return sum((lot.quantity * lot.price for lot in self.lots.get(symbol, ())), Decimal(0))
+
+    def unrealized(self, prices: Mapping[str, Decimal]) -> Decimal:
+        """Open lots marked at ``prices`` (a symbol without a price: at its entry)."""
+        total = Decimal(0)
+        for symbol in self.lots:
+            if (price := prices.get(symbol)) is not None:
+                total += self.position(symbol) * price - self.cost(symbol)
+        return total
+
+    def exposure(self, prices: Mapping[str, Decimal]) -> tuple[Decimal, Decimal]:
+        """``(gross, net)`` market value of the open lots (entry price without a quote)."""
+        gross = net = Decimal(0)
+        for symbol in self.lots:
+            qty = self.position(symbol)
+            price = prices.get(symbol)
+            value = qty * price if price is not None else self.cost(symbol)
+            gross += abs(value)
+            net += value
+        return gross, net
+
+    def pnl(self, prices: Mapping[str, Decimal]) -> Decimal:
+        """Realized + unrealized - commissions."""
+        return self.realized + self.unrealized(prices) - self.commissions
+
+    def summary(self, prices: Mapping[str, Decimal]) -> dict[str, Any]:
+        """The book as JSON-able numbers (decimal strings), as reports show it."""
+        gross, net = self.exposure(prices)
+        unrealized = self.unrealized(prices)
+        return {
+            "strategy": self.strategy,
+            "positions": {s: str(q) for s, q in self.positions().items()},
+            "realized_pnl": str(self.realized),
+            "unrealized_pnl": str(unrealized),
+            "commissions": str(self.commissions),
+            "pnl": str(self.realized + unrealized - self.commissions),
+            "gross_exposure": str(gross),
+            "net_exposure": str(net),
+            "fills": self.fills,
+        }
+
+
+SPLIT_QUANTUM = Decimal("1e-12")
+"""A split part is rounded down to this, so every sum of parts stays exact in decimal
+arithmetic (28 digits) instead of drifting in the last digit."""
+
+
+def split(amount: Decimal, shares: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """``amount`` split by ``shares`` (each part cut toward zero to :data:`SPLIT_QUANTUM`;
+    a negative share gives a negative part); the largest share (the last name among
+    equal ones) gets the remainder, so the parts add up to ``amount`` exactly."""
+    names = sorted(n for n, s in shares.items() if s != 0)
+    if not names:
+        return {}
+    largest = max(names, key=lambda n: (shares[n], n))
+    out: dict[str, Decimal] = {}
+    left = amount
+    for name in names:
+        if name != largest:
+            out[name] = (amount * shares[name]).quantize(SPLIT_QUANTUM, rounding=ROUND_DOWN)
+            left -= out[name]
+    out[largest] = left
+    return out
+
+
+def _valid(shares: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
+    """``shares`` normalised to add up to 1 (a negative share is a strategy crossed on
+    the other side of a netted order); :data:`UNATTRIBUTED` when they cannot be used."""
+    try:
+        values = [Decimal(v) for v in shares.values()]
+    except (TypeError, ValueError, ArithmeticError):
+        return {UNATTRIBUTED: Decimal(1)}
+    if not values or any(not v.is_finite() for v in values):
+        return {UNATTRIBUTED: Decimal(1)}
+    total = sum(values, Decimal(0))
+    if total <= 0:
+        return {UNATTRIBUTED: Decimal(1)}
+    if total == 1:
+        return shares
+    return {name: Decimal(v) / total for name, v in shares.items()}
+
+
+class StrategyLedger:
+    """Every strategy's :class:`StrategyBook`, fed fill by fill in time order."""
+
+    def __init__(self) -> None:
+        self.books: dict[str, StrategyBook] = {}
+
+    def book(self, strategy: str) -> StrategyBook:
+        if strategy not in self.books:
+            self.books[strategy] = StrategyBook(strategy)
+        return self.books[strategy]
+
+    def apply(self, fill: Fill, shares: Mapping[str, Decimal]) -> None:
+        """Book ``fill`` to the strategies of ``shares`` (normalised to add up to 1; a
+        negative share books its part on the other side; shares that are empty, not
+        finite or add up to zero or less book it to :data:`UNATTRIBUTED`, so the
+        strategies still add up to the account)."""
+        shares = _valid(shares)
+        quantities = split(fill.quantity, shares)
+        # commissions follow each strategy's traded quantity, crossed parts included
+        gross = sum((abs(Decimal(v)) for v in shares.values()), Decimal(0))
+        commissions = split(
+            fill.commission, {n: abs(Decimal(v)) / gross for n, v in shares.items()}
+        )
+        other = Side.SELL if fill.side is Side.BUY else Side.BUY
+        for name, quantity in quantities.items():
+            book = self.book(name)
+            book.fills += 1
+            book.commissions += commissions.get(name, Decimal(0))
+            if quantity > 0:
+                book.apply(fill.side, quantity, fill.price, fill.symbol)
+            elif quantity < 0:  # crossed inside the account: the other side
+                book.apply(other, -quantity, fill.price, fill.symbol)
+
+    def apply_all(self, fills: Iterable[Fill], shares: Shares) -> StrategyLedger:
+        for fill in fills:
+            self.apply(fill, shares(fill.client_order_id))
+        return self
+
+    @classmethod
+    def from_store(cls, store: Any, shares: Shares | None = None) -> StrategyLedger:
+        """The ledger of every fill the store recorded, in time order."""
+        return cls().apply_all(store.fills(), shares or partial(strategy_shares, store))
+
+    def positions(self) -> dict[str, Decimal]:
+        """Units held per symbol, summed over strategies."""
+        out: dict[str, Decimal] = {}
+        for book in self.books.values():
+            for symbol, qty in book.positions().items():
+                out[symbol] = out.get(symbol, Decimal(0)) + qty
+        return {s: q for s, q in sorted(out.items()) if q}
+
+    def pnl(self, prices: Mapping[str, Decimal]) -> dict[str, Decimal]:
+        """Each strategy's total P&L (realized + unrealized - commissions)."""
+        return {name: book.pnl(prices) for name, book in sorted(self.books.items())}
+
+    def report(self, prices: Mapping[str, Decimal]) -> dict[str, Any]:
+        """Each strategy's :meth:`StrategyBook.summary` and the portfolio's sums."""
+        strategies = [self.books[n].summary(prices) for n in sorted(self.books)]
+        keys = ("realized_pnl", "unrealized_pnl", "commissions", "pnl")
+        total = {k: str(sum((Decimal(s[k]) for s in strategies), Decimal(0))) for k in keys}
+        # the account's exposure nets the strategies' opposite holdings of one symbol
+        values = [q * prices[s] for s, q in self.positions().items() if s in prices]
+        gross = sum((abs(v) for v in values), Decimal(0))
+        net = sum(values, Decimal(0))
+        total.update(
+            positions={s: str(q) for s, q in self.positions().items()},
+            gross_exposure=str(gross),
+            net_exposure=str(net),
+        )
+        return {"strategies": strategies, "portfolio": total}
+
+
+class StoreLedger:
+    """The store's :class:`StrategyLedger`, rebuilt only when fills were recorded since
+    the last read (one ``COUNT`` query otherwise): what a cycle reads each time."""
+
+    def __init__(self, store: Any, shares: Shares | None = None) -> None:
+        self.store = store
+        self.shares = shares
+        self._seen: tuple[Any, ...] | None = None
+        self._ledger = StrategyLedger()
+
+    def current(self) -> StrategyLedger:
+        seen = tuple(
+            self.store.conn.execute("SELECT COUNT(*), MAX(recorded_at) FROM fills").fetchone()
+        )
+        if seen != self._seen:
+            self._ledger = StrategyLedger.from_store(self.store, self.shares)
+            self._seen = seen
+        return self._ledger
