@@ -10,13 +10,13 @@ import sys
 import pytest
 
 PROBE = """
-import json, sys
-from tradekernel.cli import main
+import json, runpy, sys
+out, sys.argv = sys.argv[1], ["tradekernel", *sys.argv[2:]]
 try:
-    main(sys.argv[2:])
+    runpy.run_module("tradekernel", run_name="__main__")  # as `python -m tradekernel`
 except SystemExit as exc:
     pass
-with open(sys.argv[1], "w") as f:
+with open(out, "w") as f:
     json.dump(sorted(sys.modules), f)
 """
 
