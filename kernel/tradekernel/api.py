@@ -165,7 +165,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "journal_row_hash=row_hash",
     ),
     "tradekernel.store.db": ("DB_FILENAME", "immediate", "ts_text"),
-    "tradekernel.store.states": ("StateConflict",),
+    "tradekernel.store.states": ("StateConflict", "StaleVersion"),
     "tradekernel.eventlog": (
         "EVENTS_COLUMNS",
         "EVENTS_TABLE",
@@ -415,4 +415,5 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .store.journal import COLUMNS as JOURNAL_COLUMNS
     from .store.journal import GENESIS as JOURNAL_GENESIS
     from .store.journal import row_hash as journal_row_hash
+    from .store.states import StaleVersion
     from .store.states import StateConflict

@@ -20,7 +20,7 @@ from .components import DEFAULT_ORDER_CONSTRAINTS, OrderConstraints
 from .constraints import constraints_or_default, order_quantity
 from .errors import RefusedError
 from .models import GuardVerdict, utcnow
-from .store import IntentRecord, IntentState, StateConflict, Store
+from .store import IntentRecord, IntentState, StaleVersion, StateConflict, Store
 
 Emit = Callable[..., Any]
 
@@ -219,11 +219,20 @@ class ApprovalService:
             f"not pending_approval; nothing was changed"
         )
 
-    def approve(self, intent_id: str, actor: str, reason: str = "") -> IntentRecord:
+    def approve(
+        self,
+        intent_id: str,
+        actor: str,
+        reason: str = "",
+        *,
+        expected_version: int | None = None,
+    ) -> IntentRecord:
         """Approve a pending intent. Refuses (nothing changed, exit 3) an intent that is
         expired (marking a due one expired first), rejected, blocked or already executed,
         and one whose recorded verdicts do not all allow, or whose row disagrees with its
-        journal rows (``journal_mismatch``: it was edited behind the journal's back)."""
+        journal rows (``journal_mismatch``: it was edited behind the journal's back).
+        With ``expected_version`` (the version the approver saw) an intent changed since
+        is refused with :class:`~tradekernel.store.StaleVersion`."""
         record, problem = self.store.verified(intent_id)
         if record is None:
             self.store.get(intent_id)  # IntentNotFound, exit 1
@@ -240,12 +249,22 @@ class ApprovalService:
                 f"cannot approve intent {intent_id}: guard {denial.guard} denied it "
                 f"({denial.code}); nothing was changed"
             )
-        return self._decide(record, IntentState.APPROVED, "approve", actor, reason)
+        return self._decide(
+            record, IntentState.APPROVED, "approve", actor, reason, expected_version
+        )
 
-    def reject(self, intent_id: str, actor: str, reason: str = "") -> IntentRecord:
-        """Reject a pending intent (refused with its state when it is not pending)."""
+    def reject(
+        self,
+        intent_id: str,
+        actor: str,
+        reason: str = "",
+        *,
+        expected_version: int | None = None,
+    ) -> IntentRecord:
+        """Reject a pending intent (refused with its state when it is not pending, and,
+        with ``expected_version``, when it changed since that version was read)."""
         record = self._pending(intent_id, "reject")
-        return self._decide(record, IntentState.REJECTED, "reject", actor, reason)
+        return self._decide(record, IntentState.REJECTED, "reject", actor, reason, expected_version)
 
     def _pending(self, intent_id: str, verb: str) -> IntentRecord:
         """The intent, if it is still pending approval (a due one is expired first)."""
@@ -255,7 +274,13 @@ class ApprovalService:
         return record
 
     def _decide(
-        self, record: IntentRecord, to: IntentState, verb: str, actor: str, reason: str
+        self,
+        record: IntentRecord,
+        to: IntentState,
+        verb: str,
+        actor: str,
+        reason: str,
+        expected_version: int | None = None,
     ) -> IntentRecord:
         """Move a pending intent to ``to`` by compare-and-set and emit the decision."""
         intent_id = record.intent.id
@@ -264,9 +289,14 @@ class ApprovalService:
                 intent_id,
                 to,
                 expected_from=IntentState.PENDING_APPROVAL,
+                expected_version=expected_version,
                 actor=actor,
                 reason=reason,
             )
+        except StaleVersion as exc:
+            raise StaleVersion(
+                f"cannot {verb} intent {intent_id}: {exc}", current_state=exc.current_state
+            ) from None
         except StateConflict as exc:
             raise RefusedError(f"cannot {verb} intent {intent_id}: {exc}") from None
         self._emit(to.value, record, actor=actor, reason=reason)

@@ -426,6 +426,11 @@ class Decision:
         return not self.intents
 
 
+def _non_negative(_: object, attribute: Any, value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be 0 or more, got {value}")
+
+
 @frozen
 class GuardVerdict:
     """One guard's answer on one intent. ``code`` is a stable, documented reason code."""
@@ -438,6 +443,13 @@ class GuardVerdict:
     """The stable reason code (``ok`` when allowed; ``no_price``, ... when denied)."""
     detail: str = ""
     """Free-text detail for the operator."""
+    rule: str = ""
+    """The id of the rule that decided, for rule-based guards (``""``: not rule-based)."""
+    version: str = ""
+    """The version of the rules that decided (a policy's version), ``""`` when unversioned."""
+    approvals: int = field(default=0, validator=_non_negative)
+    """Distinct approvals the intent needs before it may execute (0: no requirement
+    beyond the approval mode)."""
 
     @classmethod
     def allowed(cls, guard: str, code: str = "ok", detail: str = "") -> GuardVerdict:

@@ -166,6 +166,23 @@ def _intent_without_unset_sizing(conv: cattrs.Converter) -> None:
 _intent_without_unset_sizing(converter)
 
 
+def _verdict_without_unset_rule(conv: cattrs.Converter) -> None:
+    """A verdict's ``rule``, ``version`` and ``approvals`` are left out of its data while
+    unset, so verdicts of guards that are not rule-based are stored as before."""
+    from cattrs.gen import make_dict_unstructure_fn, override
+
+    from .models import GuardVerdict
+
+    omit = override(omit_if_default=True)
+    conv.register_unstructure_hook(
+        GuardVerdict,
+        make_dict_unstructure_fn(GuardVerdict, conv, rule=omit, version=omit, approvals=omit),
+    )
+
+
+_verdict_without_unset_rule(converter)
+
+
 def _flatten(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
     if isinstance(exc, cattrs.ClassValidationError | cattrs.IterableValidationError):
         out: list[tuple[str, str]] = []

@@ -266,3 +266,38 @@ def test_cli_shows_money_to_the_cent_and_quantities_to_their_step_json_stays_exa
     code, out, _ = run_cli("intents", "list", "--json")
     notionals = [i["intent"]["notional"] for i in json.loads(out)["intents"]]
     assert "1925.8049" in notionals
+
+
+@pytest.mark.parametrize("verb", ["approve", "reject"])
+def test_decision_on_a_stale_version_is_refused(store, helpers, state_dir, clock, events, verb):
+    from tradekernel.store import StaleVersion
+
+    svc = _service(store, helpers, state_dir, clock, events)
+    iid = _proposed(store, helpers)
+    seen = svc.submit(iid, ALLOW).version  # what the approver's page showed
+    with pytest.raises(StaleVersion, match=f"cannot {verb} intent {iid}: .*changed since"):
+        getattr(svc, verb)(iid, "op", expected_version=seen - 1)
+    assert store.get(iid).state is IntentState.PENDING_APPROVAL  # nothing written
+    assert store.get(iid).version == seen
+    record = getattr(svc, verb)(iid, "op", expected_version=seen)
+    assert record.version == seen + 1
+
+
+def test_verdict_rule_fields_round_trip_and_are_omitted_when_unset(
+    store, helpers, state_dir, clock, events
+):
+    from tradekernel.serde import unstructure
+
+    assert unstructure(GuardVerdict.allowed("session")) == {
+        "guard": "session",
+        "allow": True,
+        "code": "ok",
+        "detail": "",
+    }
+    ruled = GuardVerdict("policy", True, "ok", rule="big-orders", version="3:ab12", approvals=2)
+    svc = _service(store, helpers, state_dir, clock, events)
+    iid = _proposed(store, helpers)
+    assert svc.submit(iid, [ruled]).verdicts == [ruled]
+    assert store.get(iid).verdicts == [ruled]
+    with pytest.raises(ValueError, match="approvals must be 0 or more"):
+        GuardVerdict("policy", True, "ok", approvals=-1)

@@ -83,6 +83,11 @@ class StateConflict(RefusedError):
         self.current_state = current_state
 
 
+class StaleVersion(StateConflict):
+    """The intent changed since the caller read it (its version moved on): a decision
+    made on a stale view is refused and nothing is written."""
+
+
 class SecretInIntent(RefusedError):
     """An intent's identifying field (symbol, strategist, prompt or schema version) holds
     a secret: masking it would make another intent, so the intent is refused and nothing

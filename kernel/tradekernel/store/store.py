@@ -45,6 +45,7 @@ from .states import (
     IntentState,
     SchemaError,
     SecretInIntent,
+    StaleVersion,
     StateConflict,
     StateLost,
     as_states,
@@ -455,6 +456,7 @@ class Store:
         to_state: str | IntentState,
         *,
         expected_from: str | Collection[str] | None = None,
+        expected_version: int | None = None,
         actor: str,
         reason: str = "",
         payload: dict[str, Any] | None = None,
@@ -467,7 +469,8 @@ class Store:
         state machine forbids raises :class:`IllegalTransition`. Either way nothing is
         written. ``column_updates`` may set any of :data:`UPDATABLE`; they are journaled
         under the payload key ``set`` (reserved: ``payload`` may not use it), which is how
-        verify rebuilds the columns.
+        verify rebuilds the columns. ``expected_version`` also compares the row's version:
+        an intent changed since the caller read it raises :class:`StaleVersion`.
         """
         target = parse_state(to_state)
         expected = as_states(expected_from)
@@ -500,6 +503,12 @@ class Store:
             if row is None:
                 raise IntentNotFound(intent_id)
             current, version = IntentState(row[0]), row[1]
+            if expected_version is not None and version != expected_version:
+                raise StaleVersion(
+                    f"intent {intent_id} changed since it was read (version {version}, "
+                    f"not {expected_version}); nothing was written",
+                    current_state=current.value,
+                )
             if expected is not None and current not in expected:
                 wanted = "/".join(sorted(s.value for s in expected))
                 claimed = " (already claimed)" if target is IntentState.EXECUTING else ""
