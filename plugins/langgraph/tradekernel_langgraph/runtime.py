@@ -165,9 +165,7 @@ class LangGraphRuntime:
             self._node = node
             self._attempts[node.name] = self._attempts.get(node.name, 0) + 1
             state = cycle.state
-            sizes = {
-                k: len(getattr(state, k)) for k in node.writes if reducers.get(k) == "append"
-            }
+            sizes = {k: len(getattr(state, k)) for k in node.writes if reducers.get(k) == "append"}
             cycle.call(node)
             out = {k: getattr(state, k) for k in node.writes}
             for key, size in sizes.items():
