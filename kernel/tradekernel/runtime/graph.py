@@ -198,6 +198,9 @@ class Cycle:
         self.state = state
         self.policy: RuntimeSettings = runtime.policy
         self.ended: Route | None = None
+        self.durable: bool = runtime.anchor_each_cycle
+        """Whether this agent's state is kept (``False``: a backtest's throwaway state,
+        where a runtime's own checkpoints buy nothing)."""
         kernel = runtime.kernel
         self._emit = kernel.emit
         self._route_events = runtime.policy.trace == "full"

@@ -126,10 +126,9 @@ def backtest(
         keep_sinks=keep_sinks,
         periods_per_year=periods_per_year,
         record=not no_record,
+        runtime=runtime,
     )
     settings = app.settings()
-    if runtime:
-        settings.components.runtime = runtime
     show = wanted(sys.stderr, as_json=as_json)
     if len(grid) > 1:
         if allow_network:

@@ -94,14 +94,14 @@ class LangGraphRuntime:
     # -- the runtime protocol -------------------------------------------------------------
 
     def run(self, cycle: Any) -> None:
-        graph = self._compile(cycle.graph, cycle.policy)
+        graph = self._compile(cycle.graph, cycle.policy, checkpoint=cycle.durable)
         self._cycle, self._attempts, self._node, self._route = cycle, {}, None, None
         config = {"configurable": {"thread_id": cycle.id}, "recursion_limit": 100}
         try:
             graph.invoke(
                 {"cycle_id": cycle.id, "mode": cycle.state.mode},
                 config,
-                durability=DURABILITY,
+                durability=DURABILITY if cycle.durable and self._saver else None,
             )
         except Exception as exc:
             if self._node is None:  # not a node's failure: the runtime's own
@@ -110,7 +110,8 @@ class LangGraphRuntime:
             return
         finally:
             self._cycle = None
-            self._forget_old(cycle.id)
+            if cycle.durable:
+                self._forget_old(cycle.id)
         cycle.end(self._route)
 
     def draw(self, spec: Any, policy: Any) -> str:
@@ -126,14 +127,16 @@ class LangGraphRuntime:
 
     # -- compiling the spec ---------------------------------------------------------------
 
-    def _compile(self, spec: Any, policy: Any) -> Any:
-        key = (tuple(n.name for n in spec.nodes), policy.node_attempts, float(policy.node_backoff))
+    def _compile(self, spec: Any, policy: Any, *, checkpoint: bool = True) -> Any:
+        names = tuple(n.name for n in spec.nodes)
+        key = (names, policy.node_attempts, float(policy.node_backoff), checkpoint)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[key] = self._build(spec, policy)
+            saver = self._saver if checkpoint else None
+            compiled = self._compiled[key] = self._build(spec, policy, saver)
         return compiled
 
-    def _build(self, spec: Any, policy: Any) -> Any:
+    def _build(self, spec: Any, policy: Any, saver: SqliteSaver | None) -> Any:
         fields: dict[str, Any] = {"cycle_id": str, "mode": str}
         for key in sorted({k for n in spec.nodes for k in n.writes}):
             reducer = spec.reducers.get(key)
@@ -157,7 +160,7 @@ class LangGraphRuntime:
             nxt = spec.next_of(node.name)
             targets = {GRAPH_END: END} if nxt == GRAPH_END else {nxt: nxt, GRAPH_END: END}
             builder.add_conditional_edges(node.name, self._after(node), targets)
-        return builder.compile(checkpointer=self._saver, name="tradekernel-cycle")
+        return builder.compile(checkpointer=saver, name="tradekernel-cycle")
 
     def _step(self, node: Any, reducers: Any) -> Any:
         def step(_values: dict[str, Any]) -> dict[str, Any]:
