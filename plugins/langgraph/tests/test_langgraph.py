@@ -77,6 +77,7 @@ def test_runtime_plan_draws_the_compiled_graph(kernel_factory):
         assert node in text
     assert "__start__" in text and "__end__" in text
     assert "-.->" in text  # the routers: conditional edges
+    assert not (kernel_factory.directory / "state" / "langgraph.sqlite").exists()
 
 
 def test_an_unknown_runtime_is_a_configuration_error(make_kernel):

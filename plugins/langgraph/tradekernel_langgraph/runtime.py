@@ -80,16 +80,22 @@ class LangGraphRuntime:
         self._node: Any = None
         self._route: Any = None
         self._kept: deque[str] = deque()
+        self._state_dir = Path(state_dir) if checkpoint and state_dir is not None else None
         self._saver: SqliteSaver | None = None
-        if checkpoint and state_dir is not None:
-            Path(state_dir).mkdir(parents=True, exist_ok=True)
+
+    def _checkpointer(self) -> SqliteSaver | None:
+        """The checkpoint database, opened on the first cycle that keeps one (drawing the
+        graph or checking the configuration writes nothing)."""
+        if self._saver is None and self._state_dir is not None:
+            self._state_dir.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
-                str(Path(state_dir) / CHECKPOINTS), check_same_thread=False, isolation_level=None
+                str(self._state_dir / CHECKPOINTS), check_same_thread=False, isolation_level=None
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # a private aid: no fsync per cycle
             self._saver = SqliteSaver(conn, serde=PlainSerializer())
             self._saver.setup()
+        return self._saver
 
     # -- the runtime protocol -------------------------------------------------------------
 
@@ -101,7 +107,7 @@ class LangGraphRuntime:
             graph.invoke(
                 {"cycle_id": cycle.id, "mode": cycle.state.mode},
                 config,
-                durability=DURABILITY if cycle.durable and self._saver else None,
+                durability=DURABILITY if cycle.durable and self._state_dir else None,
             )
         except Exception as exc:
             if self._node is None:  # not a node's failure: the runtime's own
@@ -117,13 +123,14 @@ class LangGraphRuntime:
     def draw(self, spec: Any, policy: Any) -> str:
         """The compiled graph as Mermaid text, LangGraph's own drawing (``policy``: the
         ``[runtime]`` settings, for the retry policies)."""
-        return self._compile(spec, policy).get_graph().draw_mermaid()
+        return self._compile(spec, policy, checkpoint=False).get_graph().draw_mermaid()
 
     def close(self) -> None:
-        """Close the checkpoint database."""
+        """Close the checkpoint database (the kernel calls this when it closes)."""
         if self._saver is not None:
             self._saver.conn.close()
             self._saver = None
+        self._compiled.clear()
 
     # -- compiling the spec ---------------------------------------------------------------
 
@@ -132,7 +139,7 @@ class LangGraphRuntime:
         key = (names, policy.node_attempts, float(policy.node_backoff), checkpoint)
         compiled = self._compiled.get(key)
         if compiled is None:
-            saver = self._saver if checkpoint else None
+            saver = self._checkpointer() if checkpoint else None
             compiled = self._compiled[key] = self._build(spec, policy, saver)
         return compiled
 
