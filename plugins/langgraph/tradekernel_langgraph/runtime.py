@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import attrs
+from langgraph.channels.untracked_value import UntrackedValue
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
@@ -35,6 +36,11 @@ DURABILITY = "exit"
 """When LangGraph writes the checkpoint: when the cycle's graph exits. Measured per
 cycle (``scripts/bench``, bench/runtimes.py): ``sync`` writes after every node and costs
 several times more, for a resumption the kernel never does."""
+
+
+UNTRACKED = ("bars", "quotes", "skill_results")
+"""Channels left out of the checkpoint: the cycle's market inputs, bulky (about 50 KB of
+the 52 KB a cycle of two symbols checkpoints) and the market data feed's to replay."""
 
 
 def _append(old: list[Any] | None, new: list[Any]) -> list[Any]:
@@ -147,7 +153,12 @@ class LangGraphRuntime:
         fields: dict[str, Any] = {"cycle_id": str, "mode": str}
         for key in sorted({k for n in spec.nodes for k in n.writes}):
             reducer = spec.reducers.get(key)
-            fields[key] = Annotated[Any, REDUCE[reducer]] if reducer else Any
+            if key in UNTRACKED:  # each node returns the whole value: no reducer needed
+                fields[key] = Annotated[Any, UntrackedValue(object)]
+            elif reducer:
+                fields[key] = Annotated[Any, REDUCE[reducer]]
+            else:
+                fields[key] = Any
         builder = StateGraph(TypedDict("CycleGraphState", fields))  # type: ignore[operator]
         names = [n.name for n in spec.nodes]
         for node in spec.nodes:
@@ -178,7 +189,7 @@ class LangGraphRuntime:
             sizes = {k: len(getattr(state, k)) for k in node.writes if reducers.get(k) == "append"}
             cycle.call(node)
             out = {k: getattr(state, k) for k in node.writes}
-            for key, size in sizes.items():
+            for key, size in sizes.items():  # (an untracked key has no "append" reducer)
                 out[key] = out[key][size:]  # the items this node added
             self._node = None
             return out
