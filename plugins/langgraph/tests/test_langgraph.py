@@ -162,6 +162,25 @@ def test_each_cycle_is_checkpointed_as_its_own_thread(make_kernel, monkeypatch):
     assert threads == {s.cycle_id for s in states[-3:]}
 
 
+def test_a_checkpoint_that_cannot_be_written_does_not_stop_the_cycle(make_kernel, monkeypatch):
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(SqliteSaver, "put", broken)
+    kernel, rec = make_kernel("langgraph", bars=60)
+    with Runtime(kernel) as rt:
+        states = run_cycles(rt, cycles=3)
+    assert len(states) == 3
+    ends = rec.of("commander", "end")
+    assert [e.fields["action"] for e in ends] == ["end"] * 3
+    assert calls, "the checkpoint was never written"
+
+
 def test_backtest_with_the_langgraph_runtime_gives_the_same_numbers(kernel_factory, tmp_path):
     data = write_replay(tmp_path / "data")
     path = kernel_factory.write_config(

@@ -24,6 +24,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
+from loguru import logger
 from tradekernel.api import GRAPH_END
 
 CHECKPOINTS = "langgraph.sqlite"
@@ -116,10 +117,16 @@ class LangGraphRuntime:
                 durability=DURABILITY if cycle.durable and self._state_dir else None,
             )
         except Exception as exc:
-            if self._node is None:  # not a node's failure: the runtime's own
-                raise
-            cycle.fail(self._node, exc)
-            return
+            if self._node is not None:  # a node failed for good
+                cycle.fail(self._node, exc)
+                return
+            if self._route is None or self._route.next != GRAPH_END:
+                raise  # not a node's failure, nor the checkpoint's: the runtime's own
+            # the graph ran to its end and only the checkpoint failed: the store has the
+            # cycle, the checkpoint is an aid
+            logger.warning(
+                "langgraph: cycle {} not checkpointed: {}: {}", cycle.id, type(exc).__name__, exc
+            )
         finally:
             self._cycle = None
             if cycle.durable:
