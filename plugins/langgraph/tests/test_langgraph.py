@@ -209,3 +209,61 @@ def test_the_harness_names_the_first_differing_event():
     d = Outcome([], [{"to": "proposed"}], [], [], [])
     with pytest.raises(AssertionError, match="journal row 0 differs"):
         assert_same(Outcome([], [{"to": "approved"}], [], [], []), d)
+
+
+RUN_CONFIG = """
+[kernel]
+state_dir = "{state}"
+approval_mode = "auto"
+
+[components]
+broker = "paper"
+market_data = "synthetic"
+strategist = "sma-cross"
+guards = ["max_order_notional"]
+metrics_sinks = ["jsonl"]
+notifiers = []
+runtime = "langgraph"
+
+[runtime]
+watchlist = ["AAA", "BBB"]
+
+[market_data.synthetic]
+symbols = ["AAA", "BBB"]
+bars = 100000
+
+[strategist.sma-cross]
+fast = 3
+slow = 8
+
+[guard.max_order_notional]
+limit = 50000
+"""
+
+
+def test_sigterm_mid_run_under_langgraph_leaves_a_consistent_store(tmp_path):
+    import signal
+    import time
+
+    cfg = tmp_path / "plugins.toml"
+    cfg.write_text(RUN_CONFIG.format(state=tmp_path / "state"))
+    tk = [sys.executable, "-m", "tradekernel", "--config", str(cfg)]
+    proc = subprocess.Popen(
+        [*tk, "run", "--every", "0.01s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until it has traded at least once
+        line = proc.stdout.readline()
+        if "submitted=1" in line or "submitted=2" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped: signal" in out
+    verify = subprocess.run([*tk, "journal", "verify"], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    stuck = subprocess.run(
+        [*tk, "intents", "list", "--state", "executing", "--json"], capture_output=True, text=True
+    )
+    assert json.loads(stuck.stdout)["intents"] == []
+    assert (tmp_path / "state" / "langgraph.sqlite").exists()
