@@ -132,6 +132,21 @@ def test_a_plugin_node_elsewhere_than_an_insertion_point_is_refused(make_kernel,
     assert "[components] nodes" in str(err.value) and str(INSERTION_POINTS[0]) in str(err.value)
 
 
+def test_a_plugin_node_named_like_a_kernel_node_is_refused(make_kernel):
+    class Scan(Analyst):
+        @hookimpl
+        def register_nodes(self, register):
+            register("scan", lambda config, ctx: self)
+
+    kernel, _ = make_kernel(
+        extra=NOTIONAL,
+        plugins=((Scan(), "scan-node"),),
+        environ={"TRADEKERNEL_COMPONENTS__NODES": '["scan"]'},
+    )
+    with Runtime(kernel) as runtime, pytest.raises(ConfigError, match="already has a node"):
+        runtime.start()
+
+
 def test_runtime_plan_json_has_nodes_edges_and_reducers():
     result = invoke(["runtime-plan", "--json"])
     assert result.exit_code == 0, result.stderr
