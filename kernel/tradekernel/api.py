@@ -101,6 +101,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "Strategist",
         "StrategyInput",
         "SubmitOutcomeUnknown",
+        "GraphRuntime=Runtime",
+        "GraphNode=Node",
     ),
     "tradekernel.llm": (
         "FINISH_REASON_MISSING",
@@ -197,6 +199,15 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     # the runtime a backtest drives, and the promotion stage it enforces
     "tradekernel.runtime": ("Runtime", "run_cycles"),
+    # the cycle graph a runtime walks (docs/runtime.md)
+    "tradekernel.runtime.graph": (
+        "GRAPH_END=END",
+        "Cycle",
+        "GraphSpec",
+        "NodeSpec",
+        "Route",
+    ),
+    "tradekernel.runtime.state": ("CycleState",),
     "tradekernel.runtime.loop": ("stop_on_signals",),
     "tradekernel.runtime.stage": (
         "STAGES",
@@ -264,9 +275,11 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .components import MarketData
     from .components import MarketSession
     from .components import MetricsSink
+    from .components import Node as GraphNode
     from .components import Notification
     from .components import Notifier
     from .components import OrderConstraints
+    from .components import Runtime as GraphRuntime
     from .components import Scanner
     from .components import SizeRequest
     from .components import SizeResult
@@ -384,6 +397,11 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .risk import signed
     from .runtime import Runtime
     from .runtime import run_cycles
+    from .runtime.graph import Cycle
+    from .runtime.graph import END as GRAPH_END
+    from .runtime.graph import GraphSpec
+    from .runtime.graph import NodeSpec
+    from .runtime.graph import Route
     from .runtime.loop import stop_on_signals
     from .runtime.stage import STAGES
     from .runtime.stage import check_stage
@@ -391,6 +409,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .runtime.stage import current_digest
     from .runtime.stage import get_stage
     from .runtime.stage import stage_key
+    from .runtime.state import CycleState
     from .sections import ALERT_RULES
     from .sections import AlertsSettings
     from .sections import Duration

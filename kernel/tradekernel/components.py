@@ -50,6 +50,8 @@ KINDS = (
     "metrics_sink",
     "allocator",
     "sizer",
+    "runtime",
+    "node",
 )
 """Every component kind, in the order ``plugins list`` shows them."""
 
@@ -341,6 +343,35 @@ class Allocator(Protocol):
         """The capital budget of each strategy in ``request.configured`` (finite, zero or
         more; a strategy left out keeps its current budget). Must not raise for lack of
         history: answer ``request.current`` then."""
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """Walks the cycle graph (``[components] runtime``; the kernel's ``native`` commander
+    by default, ``langgraph`` from tradekernel-langgraph). Every runtime walks the same
+    spec with the same node functions and commander events (docs/runtime.md)."""
+
+    def run(self, cycle: Any) -> None:
+        """Walk ``cycle`` (a ``Cycle``): from ``cycle.enter()``, run each node with
+        ``cycle.call(node)``, retrying it as ``cycle.retryable`` and ``cycle.attempts``
+        say (``cycle.retrying`` before each retry, backoff ``[runtime] node_backoff``
+        doubling, at most 30 s), and follow ``cycle.after(node)``; a node that fails for
+        good goes to ``cycle.fail(node, exc)``, an end route to ``cycle.end(route)``.
+        Must not raise for a node's failure."""
+
+
+@runtime_checkable
+class Node(Protocol):
+    """A node a plugin adds to the cycle graph (``[components] nodes``), before
+    ``before`` (``"strategize"``: an analyst whose results the strategist reads)."""
+
+    before: str
+    """The node it goes before (one of the graph's insertion points)."""
+
+    def run(self, state: Any) -> Mapping[str, SkillResult]:
+        """Read the cycle's ``state`` (a ``CycleState``: do not change it) and return
+        skill results by name, merged into ``state.skill_results``. Raising fails the
+        node (retried like ``hydrate``, then the cycle is cancelled)."""
 
 
 @define

@@ -89,6 +89,16 @@ def register_allocators(register):
 
 
 @hookspec
+def register_runtimes(register):
+    """Register runtimes that walk the cycle graph (``Runtime``; ``[components] runtime``)."""
+
+
+@hookspec
+def register_nodes(register):
+    """Register nodes that plugins add to the cycle graph (``Node``; ``[components] nodes``)."""
+
+
+@hookspec
 def register_commands(cli):
     """Add click commands or groups to the ``tradekernel`` CLI group ``cli``."""
 

@@ -29,12 +29,21 @@ selects a notifier other than ``log`` or configures ``[notify]``, and warns when
 
 NOTIFY_DISTRIBUTION = "tradekernel-notify"
 
-SINGLE_KINDS = ("broker", "market_data", "strategist", "scanner", "llm_provider", "allocator")
+SINGLE_KINDS = (
+    "broker",
+    "market_data",
+    "strategist",
+    "scanner",
+    "llm_provider",
+    "allocator",
+    "runtime",
+)
 LIST_KINDS = {
     "guard": "guards",
     "notifier": "notifiers",
     "metrics_sink": "metrics_sinks",
     "skill": "skills",
+    "node": "nodes",
 }
 INTEREST_CACHE = 4096
 """At most this many ``(stage, kind, severity)`` answers of :meth:`Kernel.wants_event`."""

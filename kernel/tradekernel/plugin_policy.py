@@ -35,6 +35,7 @@ KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
     ("sizer", "fixed_fractional"): "tradekernel-sizing",
     ("sizer", "volatility_target"): "tradekernel-sizing",
     ("sizer", "kelly"): "tradekernel-sizing",
+    ("runtime", "langgraph"): "tradekernel-langgraph",
 }
 """First-party components and the distribution that provides each, for install hints."""
 

@@ -60,6 +60,8 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "register_metrics_sinks": "metrics_sink",
     "register_allocators": "allocator",
     "register_sizers": "sizer",
+    "register_runtimes": "runtime",
+    "register_nodes": "node",
 }
 
 DEFAULT_PLUGINS = (
@@ -69,6 +71,7 @@ DEFAULT_PLUGINS = (
     "tradekernel.defaults.strategist",
     "tradekernel.defaults.allocator",
     "tradekernel.defaults.sizer",
+    "tradekernel.defaults.runtime",
 )
 """The kernel's own default behaviour, written as plugins (as datasette does)."""
 

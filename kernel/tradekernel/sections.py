@@ -177,6 +177,11 @@ class ComponentSelection:
     """Guards in precedence order: every guard runs, the first deny is named."""
     notifiers: list[str] = field(factory=lambda: ["log"], validator=_unique)
     metrics_sinks: list[str] = field(factory=lambda: ["jsonl"], validator=_unique)
+    runtime: str = "native"
+    """What walks the cycle graph: the kernel's ``native`` commander, or ``langgraph``
+    (tradekernel-langgraph); docs/runtime.md."""
+    nodes: list[str] = field(factory=list, validator=_unique)
+    """Plugin nodes added to the cycle graph, in order, each before its insertion point."""
 
     def __attrs_post_init__(self) -> None:
         for name in self.required_skills:

@@ -166,19 +166,38 @@ def _print_summary(s: dict) -> None:
 
 
 @click.command("runtime-plan")
+@click.option(
+    "--runtime",
+    "runtime_name",
+    help="Show the graph as this runtime compiles it (langgraph: its own Mermaid drawing).",
+)
 @json_option
 @pass_app
-def runtime_plan(app: AppContext, as_json: bool) -> None:
-    """Show the canonical cycle graph: nodes, roles, retry policy and routing."""
-    from ..runtime import runtime_plan as plan
+def runtime_plan(app: AppContext, runtime_name: str | None, as_json: bool) -> None:
+    """Show the cycle graph: nodes, roles, retry policy, state keys and routing."""
+    from ..runtime.plan import GRAPH, kernel_graph
 
     try:
-        policy = app.settings().runtime
+        settings = app.settings()
     except ConfigError:
-        policy = None
-    rows = plan(policy)
+        settings = None
+    policy = settings.runtime if settings is not None else None
+    graph = GRAPH
+    if settings is not None and (runtime_name or settings.components.nodes):
+        kernel = app.kernel()
+        graph = kernel_graph(kernel)
+        if runtime_name:
+            draw = getattr(kernel.component("runtime", runtime_name), "draw", None)
+            if not callable(draw):
+                raise ConfigError(f"option --runtime: runtime {runtime_name} draws no graph")
+            click.echo(draw(graph, policy))
+            return
+    elif runtime_name:
+        raise ConfigError("option --runtime: needs a configuration that loads")
+    rows = graph.rows(policy)
     if as_json:
-        echo_json(rows)
+        edges = [{"from": e.source, "to": e.target, "when": e.when} for e in graph.edges()]
+        echo_json({"nodes": rows, "edges": edges, "reducers": dict(graph.reducers)})
         return
     for row in rows:
         skip = f"  (skipped in {', '.join(row['skipped_in'])})" if row["skipped_in"] else ""
@@ -188,3 +207,5 @@ def runtime_plan(app: AppContext, as_json: bool) -> None:
         click.echo(
             f"{row['node']:<10} {row['role']:<10} {row['does']}  [{retry}] -> {row['next']}{skip}"
         )
+    for edge in graph.edges()[len(rows) :]:
+        click.echo(f"any node   -> {edge.target}: {edge.when}")

@@ -25,10 +25,11 @@ from ..store import IntentState, StateLost, Store
 from ..store.anchor import restore_hint
 from ..store.db import DB_FILENAME
 from .control import CircuitBreaker, Control
+from .graph import Cycle, GraphSpec, NodeSpec
 from .ledger import TradeLedger
 from .mode import ResolvedMode, resolve_mode
 from .nodes import OPEN_ORDER_STATES, Nodes
-from .plan import PLAN, NodeSpec
+from .plan import kernel_graph
 from .routing import Router, aggregate
 from .stage import check_stages, current_digest
 from .state import CycleState
@@ -39,10 +40,6 @@ KNOWN_ORDERS_CHECKED = 500
 
 SAFETY = ("shadow", "paper", "live")
 """Modes from the safest to the riskiest."""
-
-
-def _retryable(exc: BaseException) -> bool:
-    return not isinstance(exc, ConfigError | RefusedError)
 
 
 class Runtime(Nodes):
@@ -117,6 +114,7 @@ class Runtime(Nodes):
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="skill")
         self.stop_requested = False
         self._trace = self.policy.trace == "full"
+        self._graph: GraphSpec | None = None
         self.cycles = 0
         self.exhausted = False
         self.feed_failure: Exception | None = None
@@ -156,6 +154,8 @@ class Runtime(Nodes):
             self.kernel.component("scanner")
             self.kernel.components("guard")
             self.kernel.components("skill")
+            self.graph()  # a plugin node at no insertion point: exit 2 now
+            self.kernel.component("runtime")
             for name in self.kernel.selected("broker"):
                 self._check_broker_mode(name)
             self._refuse_stranded_intents()
@@ -405,6 +405,13 @@ class Runtime(Nodes):
 
     # -- the commander -----------------------------------------------------------------
 
+    def graph(self) -> GraphSpec:
+        """The cycle graph this agent walks: the kernel's, with the selected plugin nodes
+        (``[components] nodes``) inserted in order, each before its insertion point."""
+        if self._graph is None:
+            self._graph = kernel_graph(self.kernel)
+        return self._graph
+
     def run_cycle(self) -> CycleState:
         """Run one cycle through the graph and return its state."""
         self.cycles += 1
@@ -422,26 +429,9 @@ class Runtime(Nodes):
             if self.control.paused:
                 return self._end(state, "pause", "paused by operator")
             state.degraded = self.control.degrade is not None
-            nodes = [n for n in PLAN if self.mode not in n.skipped_in]
-            # One route event into the graph, then one transition event per edge: the
-            # commander's every step is visible without a redundant event per node
-            # (asked once per cycle whether anything consumes them).
-            trace = self._trace and self.kernel.wants_event("commander", "transition", "info")
-            if self._trace:
-                emit("commander", "route", node=nodes[0].name, action="route")
-            for i, node in enumerate(nodes):
-                if self.stop_requested:
-                    return self._end(state, "end", "stop requested")
-                if not self._run_node(node, state):
-                    return state
-                if state.stop_reason:
-                    return self._end(
-                        state, state.stop_reason, state.notes[-1] if state.notes else ""
-                    )
-                if trace:
-                    nxt = nodes[i + 1].name if i + 1 < len(nodes) else "end"
-                    emit("commander", "transition", node=node.name, next=nxt, action="route")
-            return self._end(state, "end", "cycle complete")
+            cycle = Cycle(self, self.graph().for_mode(self.mode), state)
+            self.kernel.component("runtime").run(cycle)
+            return state
 
     def _follow_operator_mode(self) -> None:
         """Apply an operator's persisted mode change while running, when it is safer
@@ -503,55 +493,6 @@ class Runtime(Nodes):
             self.store.write_anchor()
         self.kernel.emit("commander", "end", action=action, reason=reason, **_counts(state))
         return state
-
-    def _run_node(self, node: NodeSpec, state: CycleState) -> bool:
-        """Run one node; retry it per its policy; on a final failure cancel the cycle."""
-        step: Callable[[CycleState], None] = getattr(self, f"_node_{node.name}")
-        attempts = self.policy.node_attempts if node.retry else 1
-        try:
-            step(state)  # the common case pays nothing for the retry machinery
-            return True
-        except Exception as exc:
-            failure: Exception | None = exc
-        if attempts > 1 and _retryable(failure):
-            try:
-                self._retry(node, step, state, failure, attempts)
-                return True
-            except Exception as exc:
-                failure = exc
-        self._fail(node, state, failure)
-        return False
-
-    def _retry(
-        self, node: NodeSpec, step: Callable, state: CycleState, first: Exception, attempts: int
-    ) -> None:
-        """Tenacity owns the retries: its attempt 1 replays the failure already seen."""
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
-
-        def before_sleep(retry_state: Any) -> None:
-            exc = retry_state.outcome.exception()
-            self.kernel.emit(
-                "commander",
-                "route",
-                severity="warning",
-                node=node.name,
-                action="retry",
-                attempt=retry_state.attempt_number,
-                error=f"{type(exc).__name__}: {exc}",
-            )
-
-        failed = [first]
-        for attempt in Retrying(
-            stop=stop_after_attempt(attempts),
-            wait=wait_exponential(multiplier=self.policy.node_backoff, max=30),
-            retry=retry_if_exception(_retryable),
-            before_sleep=before_sleep,
-            reraise=True,
-        ):
-            with attempt:
-                if failed:
-                    raise failed.pop()
-                step(state)
 
     def _fail(self, node: NodeSpec, state: CycleState, exc: Exception) -> None:
         logger.warning("node {} failed: {}: {}", node.name, type(exc).__name__, exc)

@@ -77,6 +77,7 @@ def _decimal(ctx: Any, param: Any, value: str | None) -> Decimal | None:
 @click.option("--keep-sinks", is_flag=True, help="Keep the configured metrics sinks.")
 @click.option("--periods-per-year", type=float, help="Annualization factor (default: inferred).")
 @click.option("--no-record", is_flag=True, help="Do not record the result for promotion.")
+@click.option("--runtime", help="Runtime that walks the graph (default: [components] runtime).")
 @json_option
 @pass_app
 def backtest(
@@ -96,6 +97,7 @@ def backtest(
     keep_sinks: bool,
     periods_per_year: float | None,
     no_record: bool,
+    runtime: str | None,
     as_json: bool,
 ) -> None:
     """Backtest a strategist on the same graph `run` uses, over replayed CSV bars.
@@ -124,6 +126,7 @@ def backtest(
         keep_sinks=keep_sinks,
         periods_per_year=periods_per_year,
         record=not no_record,
+        runtime=runtime,
     )
     settings = app.settings()
     show = wanted(sys.stderr, as_json=as_json)

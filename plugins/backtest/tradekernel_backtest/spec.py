@@ -36,6 +36,8 @@ class BacktestSpec:
     periods_per_year: float | None = None
     record: bool = True
     """Record the result in the operator's store (table ``backtests``) for promotion."""
+    runtime: str | None = None
+    """The runtime that walks the graph (default: ``[components] runtime``)."""
 
 
 def parse_value(raw: str) -> Any:
@@ -101,6 +103,8 @@ def overrides(spec: BacktestSpec, state_dir: Path) -> dict[str, Any]:
         out["broker.paper.commission"] = (str(spec.commission), "--commission")
     if spec.symbols:
         out["runtime.watchlist"] = (list(spec.symbols), "--symbols")
+    if spec.runtime:
+        out["components.runtime"] = (spec.runtime, "--runtime")
     for key, value in spec.params.items():
         out[f"strategist.{name}.{key}"] = (value, f"--param {key}")
     return out
