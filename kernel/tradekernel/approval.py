@@ -58,6 +58,8 @@ class Preview:
     ref_price: str | None
     client_order_id: str
     verdicts: list[dict[str, Any]]
+    """Each verdict's guard, allow, code and detail, and its ``rule``, ``version`` and
+    ``approvals`` when it names them (a rule-based guard such as ``policy``)."""
     rationale: str
     confidence: float
     strategist: str
@@ -434,9 +436,7 @@ class ApprovalService:
                     "allow": v.allow,
                     "code": v.code,
                     "detail": v.detail,
-                    "rule": v.rule,
-                    "version": v.version,
-                    "approvals": v.approvals,
+                    **{k: getattr(v, k) for k in ("rule", "version", "approvals") if getattr(v, k)},
                 }
                 for v in record.verdicts
             ],

@@ -45,6 +45,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     PortfolioSettings,
     PromotionGates,
     PromotionSettings,
+    QuorumRule,
     Route,
     RoutingSettings,
     RuntimeSettings,
