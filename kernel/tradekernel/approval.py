@@ -167,7 +167,7 @@ class ApprovalService:
                 verdicts=verdicts,
             )
         ttl = timedelta(seconds=float(self.settings.kernel.approval_ttl))
-        need = self._required(self.store.get(intent_id), verdicts)
+        need = self._required(intent_id, verdicts)
         record = self.store.transition(
             intent_id,
             IntentState.PENDING_APPROVAL,
@@ -211,11 +211,12 @@ class ApprovalService:
         )
         return record
 
-    def _required(self, record: IntentRecord, verdicts: Sequence[GuardVerdict]) -> int:
-        """The quorum of ``record`` judged by ``verdicts`` (see :mod:`tradekernel.quorum`)."""
+    def _required(self, intent_id: str, verdicts: Sequence[GuardVerdict]) -> int:
+        """The quorum of ``intent_id`` judged by ``verdicts`` (see :mod:`tradekernel.quorum`)."""
         rules = getattr(getattr(self.settings, "approval", None), "quorum", ())
         if not rules and not any(v.approvals for v in verdicts):
             return 0
+        record = self.store.get(intent_id)
         mode = self.mode or self.store.get_control("mode", None) or self.settings.kernel.mode
         return required_approvals(
             verdicts,

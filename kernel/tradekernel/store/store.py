@@ -481,7 +481,7 @@ class Store:
         if payload and "set" in payload:
             raise TypeError("transition: payload key 'set' is reserved for the columns set")
         if self.redact is not None:
-            reason = self.redact(reason)
+            actor, reason = self.redact(actor), self.redact(reason)
             payload = self._scrub(payload)
             if column_updates.get("verdicts") is not None:  # objects: scrub their text
                 verdicts = [unstructure(v) for v in column_updates["verdicts"]]
@@ -987,6 +987,7 @@ class Store:
         raised and nothing is written."""
         ts = ts_text(self.clock())
         self._checked_controls = None
+        actor = actor if self.redact is None else self.redact(actor)
         with immediate(self.conn) as conn:
             for key, wanted in (expect or {}).items():
                 row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()

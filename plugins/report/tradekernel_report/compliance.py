@@ -174,11 +174,12 @@ def policy_from_event(event: Event) -> dict[str, Any]:
 
 
 def masked(value: Any, redact: Redact) -> Any:
-    """``value`` with every string (keys included) passed through ``redact``."""
+    """``value`` with every string value passed through ``redact`` (the keys are the
+    schema's: a partly masked secret must not rename one)."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {masked(k, redact): masked(v, redact) for k, v in value.items()}
+        return {k: masked(v, redact) for k, v in value.items()}
     if isinstance(value, list):
         return [masked(v, redact) for v in value]
     return value
@@ -191,9 +192,11 @@ def build(
     window: tuple[datetime, datetime],
     *,
     verified: dict[str, Any] | None = None,
+    redact: Redact = str,
 ) -> dict[str, Any]:
     """The sections of ``compliance.v1`` from the journal rows (in seq order), a lookup
-    of intent records by id and the day's events."""
+    of intent records by id and the day's events, every text passed through ``redact``
+    before anything is counted by it."""
     by_entity: dict[str, list[Any]] = {}
     touched: dict[str, None] = {}
     overrides, policy = [], []
@@ -225,8 +228,9 @@ def build(
         if record is not None:
             intents.append(intent_row(record, by_entity[intent_id]))
     intents.sort(key=lambda i: (i["created_at"], i["intent_id"]))
+    intents, overrides, policy = masked([intents, overrides, policy], redact)
     return {
-        "journal": verified,
+        "journal": masked(verified, redact),
         "summary": {
             "intents": len(intents),
             "by_state": counter(i["state"] for i in intents),
@@ -252,7 +256,7 @@ def section(
     path = settings.state_dir / "state.db"
     events = list(events)
     if not path.exists():
-        return masked(build([], lambda _id: None, events, window), settings.redact)
+        return build([], lambda _id: None, events, window, redact=settings.redact)
     with Store.open(settings.state_dir, create=False) as store:
         result = store.verify_journal()
         verified = {
@@ -260,8 +264,14 @@ def section(
             "rows_checked": result.rows_checked,
             "problem": result.problem,
         }
-        data = build(store.journal_rows(), store.find, events, window, verified=verified)
-    return masked(data, settings.redact)
+        return build(
+            store.journal_rows(),
+            store.find,
+            events,
+            window,
+            verified=verified,
+            redact=settings.redact,
+        )
 
 
 def compliance_report(

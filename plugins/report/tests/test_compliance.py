@@ -1,0 +1,206 @@
+"""``tradekernel report compliance`` over a recorded day: intents with the policy version
+and the rule that decided them, quorum approvals and approvers, a reject after one
+approval, overrides, policy changes with their signer; and secrets or terminal escapes
+in actors and reasons never reaching any form of the report raw."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from tradekernel.api import GuardVerdict, Intent, Settings, Store
+from tradekernel.testing import invoke
+from tradekernel_report import compliance_report, daily_report, render, render_compliance
+
+DAY = "2026-03-02"
+SECRET = "s3cr3t-approver-token-9d8c7b6a"
+SECRET_ENV = "TK_COMPLIANCE_TEST_SECRET"
+ESC = "\x1b]0;owned\x07\x1b[31m"
+POLICY = "v3+5e1c0a9d"
+
+
+def _verdicts(rule: str, *, allow: bool = True, approvals: int = 0) -> list[GuardVerdict]:
+    return [
+        GuardVerdict(guard="kill_switch", allow=True, code="ok"),
+        GuardVerdict(
+            guard="policy",
+            allow=allow,
+            code="ok" if allow else "rule_denied",
+            rule=rule,
+            version=POLICY,
+            approvals=approvals,
+        ),
+    ]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.fromisoformat(f"{DAY}T09:00:00+00:00")
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+def _intent(n: int) -> Intent:
+    return Intent.create(
+        symbol=["AAA", "BBB", "CCC"][n],
+        side="buy",
+        quantity=10 + n,
+        strategist="sma",
+        as_of=datetime(2026, 3, 2, 8, tzinfo=UTC),
+        rationale=f"intent {n}",
+    )
+
+
+def _record_day(state_dir: Path, settings: Settings) -> dict[str, str]:
+    """A day: a two-person approval (with one person approving twice, refused), a policy
+    block, a reject after one approval; overrides; one policy load (an event)."""
+    clock = Clock()
+    ids = {}
+    with Store.open(state_dir, clock=clock, redact=settings.redact) as store:
+        for n, name in enumerate(("quorum", "blocked", "rejected")):
+            intent = _intent(n)
+            ids[name] = intent.id
+            store.add_intent(intent, cycle_id="c1", broker="paper", ref_price=Decimal("100"))
+        pending = dict(actor="guards", payload={"quorum": 2}, expires_at=clock.now + timedelta(1))
+        store.transition(ids["quorum"], "pending_approval", verdicts=_verdicts("big"), **pending)
+        store.transition(
+            ids["blocked"], "blocked", actor="guards", reason="rule_denied",
+            verdicts=_verdicts("no-penny", allow=False),
+        )  # fmt: skip
+        store.transition(ids["rejected"], "pending_approval", verdicts=_verdicts("big"), **pending)
+        store.record_approval(ids["quorum"], actor="alice", required=2, reason="ok")
+        with pytest.raises(Exception, match="alice has approved it already"):
+            store.record_approval(ids["quorum"], actor="alice", required=2)
+        store.record_approval(ids["quorum"], actor="bob", required=2)
+        store.record_approval(ids["rejected"], actor="alice", required=2)
+        store.transition(
+            ids["rejected"], "rejected", actor=f"carol{ESC}",
+            reason=f"token {SECRET} leaked{ESC}\nsecond line",
+        )  # fmt: skip
+        store.set_control("kill_switch", True, actor=f"op-{SECRET}", reason=f"halt {ESC}")
+        store.set_control("trading_state", "reducing", actor="op", reason="risk review")
+        store.set_control("strategy:sma", "halted", actor="op", reason="drawdown")
+        store.set_control("incidents", 1, actor="runtime", reason="not an override")
+        store.set_control("kill_switch", False, actor="op", reason="resume")
+    event = {
+        "schema": "event.v1",
+        "ts": f"{DAY}T12:00:00+00:00",
+        "run_id": "r1",
+        "cycle_id": "",
+        "stage": "policy",
+        "kind": "loaded",
+        "severity": "info",
+        "fields": {"version": POLICY, "sha256": "5e1c0a9d" + "0" * 56, "signer": "ed25519:ab12"},
+    }
+    events = state_dir / "events"
+    events.mkdir(parents=True, exist_ok=True)
+    (events / f"{DAY}.jsonl").write_text(json.dumps(event) + "\n")
+    return ids
+
+
+@pytest.fixture
+def day(tmp_path):
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n\n'
+        '[components]\nmetrics_sinks = ["jsonl"]\nnotifiers = []\n\n'
+        f'[audit]\nhmac_key_env = "{SECRET_ENV}"\n'
+    )
+    settings = Settings.load(config, environ={SECRET_ENV: SECRET})
+    ids = _record_day(tmp_path / "state", settings)
+    return config, settings, ids
+
+
+NOW = datetime(2026, 3, 3, 1, tzinfo=UTC)
+
+
+def test_the_compliance_report_of_a_recorded_day(day):
+    _config, settings, ids = day
+    report = compliance_report(settings, datetime(2026, 3, 2).date(), now=NOW)
+    assert report["schema"] == "compliance.v1" and report["note"] is None
+    assert report["journal"]["ok"] is True
+    rows = {i["intent_id"]: i for i in report["intents"]}
+    assert list(rows) == [ids["quorum"], ids["blocked"], ids["rejected"]]
+    quorum = rows[ids["quorum"]]
+    assert quorum["state"] == "approved" and quorum["policy_version"] == POLICY
+    assert quorum["decided_by"] == {
+        "guard": "policy", "rule": "big", "code": "ok", "allow": True, "version": POLICY,
+    }  # fmt: skip
+    assert quorum["approvals_required"] == 2 and quorum["approvers"] == ["alice", "bob"]
+    assert [a["reason"] for a in quorum["approvals"]] == ["ok", None]
+    blocked = rows[ids["blocked"]]
+    assert blocked["state"] == "blocked" and blocked["approvals"] == []
+    assert (blocked["decided_by"]["rule"], blocked["decided_by"]["allow"]) == ("no-penny", False)
+    rejected = rows[ids["rejected"]]
+    assert rejected["state"] == "rejected" and rejected["approvers"] == ["alice"]
+    assert rejected["rejected_by"]["actor"].startswith("carol")
+    assert [(o["key"], o["from"], o["to"]) for o in report["overrides"]] == [
+        ("kill_switch", None, True),
+        ("trading_state", None, "reducing"),
+        ("strategy:sma", None, "halted"),
+        ("kill_switch", True, False),
+    ]
+    (change,) = report["policy_changes"]
+    assert (change["version"], change["signer"], change["source"]) == (
+        POLICY, "ed25519:ab12", "event:loaded",
+    )  # fmt: skip
+    assert report["summary"] == {
+        "intents": 3,
+        "by_state": {"approved": 1, "blocked": 1, "rejected": 1},
+        "by_policy_version": {POLICY: 3},
+        "by_rule": {"big": 2, "no-penny": 1},
+        "needing_quorum": 2,
+        "approvals": 3,
+        "approvers": {"alice": 2, "bob": 1},
+        "overrides": 4,
+        "policy_changes": 1,
+    }
+
+
+def test_the_daily_report_has_the_compliance_section_and_the_approvers(day):
+    _config, settings, ids = day
+    report = daily_report(settings, datetime(2026, 3, 2).date(), now=NOW)
+    section = report["compliance"]
+    assert [i["intent_id"] for i in section["intents"]] == list(ids.values())
+    assert section["summary"]["approvers"] == {"alice": 2, "bob": 1}
+    assert "## Compliance" in render(report, "md")
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "json"])
+def test_secrets_and_escapes_never_reach_the_report_raw(day, fmt):
+    config, settings, _ids = day
+    result = invoke(
+        ["--config", str(config), "report", "compliance", "--date", DAY, "--format", fmt],
+        env={SECRET_ENV: SECRET},
+    )
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert SECRET not in out and "\x1b" not in out and "\x07" not in out
+    if fmt == "json":
+        data = json.loads(out)
+        assert SECRET not in json.dumps(data)  # the values, not only their escapes
+        assert data["overrides"][0]["actor"].startswith("op-")
+    else:
+        assert "\\x1b" in out  # shown, inert
+        lines = out.splitlines()
+        assert not any(line.startswith("second line") for line in lines)
+    daily = render(daily_report(settings, datetime(2026, 3, 2).date(), now=NOW), "md")
+    assert SECRET not in daily and "\x1b" not in daily
+
+
+def test_a_report_without_state_is_empty_with_a_note(tmp_path):
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path / "none"}"\n\n[components]\nmetrics_sinks = ["jsonl"]\n'
+    )
+    result = invoke(["--config", str(config), "report", "compliance", "--date", DAY])
+    assert result.exit_code == 0
+    assert "intents: 0" in result.stdout and "no state recorded" in result.stderr
+    assert render_compliance(
+        compliance_report(Settings.load(config, environ={}), datetime(2026, 3, 2).date()), "json"
+    ).startswith("{")
