@@ -11,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from tradekernel.approval import ApprovalService
 from tradekernel.errors import ConfigError, RefusedError
 from tradekernel.execution import Executor
@@ -320,3 +323,71 @@ def test_cli_approve_preview_and_show_tell_the_quorum(run_cli, state_dir, helper
     assert "approvals: 2 of 2 (alice at" in out and ", bob at " in out
     code, out, _ = run_cli("intents", "show", iid, "--json")
     assert [a["actor"] for a in json.loads(out)["approvals"]] == ["alice", "bob"]
+
+
+_DECISIONS = st.lists(
+    st.tuples(st.sampled_from(["approve", "reject"]), st.sampled_from(["ann", "ben", "cat"])),
+    max_size=6,
+)
+
+
+@hsettings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(need=st.integers(1, 3), decisions=_DECISIONS)
+def test_any_sequence_of_decisions_keeps_the_quorum(tmp_path_factory, helpers, need, decisions):
+    """Whatever operators do, in any order: approved exactly when ``need`` distinct
+    approvers came before any reject, nobody counted twice, and the journal verifies."""
+    state_dir = tmp_path_factory.mktemp("q")
+    verdicts = [GuardVerdict(guard="policy", allow=True, code="ok", approvals=need)]
+    with Store.open(state_dir) as store:
+        svc = ApprovalService(store, helpers.make_settings(state_dir))
+        iid = _pending(store, svc, helpers, verdicts=verdicts)
+        seen: list[str] = []
+        rejected = False
+        for action, actor in decisions:
+            try:
+                getattr(svc, action)(iid, actor)
+            except RefusedError:
+                continue
+            if action == "reject":
+                rejected = True
+            else:
+                seen.append(actor)
+        given_ = [a for a, _ in svc.approvals(iid)]
+        assert given_ == seen and len(set(given_)) == len(given_)
+        state = store.get(iid).state
+        if rejected:
+            assert state is IntentState.REJECTED and len(given_) < need
+        else:
+            expected = IntentState.APPROVED if len(given_) >= need else IntentState.PENDING_APPROVAL
+            assert state is expected
+        assert store.verify_journal().ok
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(
+    value=st.one_of(
+        st.integers(-5, 5),
+        st.floats(allow_nan=True),
+        st.booleans(),
+        st.text(max_size=5),
+        st.lists(st.integers(), max_size=2),
+    )
+)
+def test_quorum_approvals_config_is_a_whole_number_or_a_one_line_error(tmp_path_factory, value):
+    path = tmp_path_factory.mktemp("cfg") / "plugins.toml"
+    if isinstance(value, bool):
+        literal = str(value).lower()
+    elif isinstance(value, float):
+        literal = repr(value) if value == value else "nan"
+    else:
+        literal = json.dumps(value)
+    path.write_text(f"[[approval.quorum]]\napprovals = {literal}\n")
+    try:
+        loaded = Settings.load(path, environ={})
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and "[approval] quorum[0]" in str(exc)
+        assert not (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+    else:
+        assert loaded.approval.quorum[0].approvals == value and value >= 1
