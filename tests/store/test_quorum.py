@@ -371,7 +371,7 @@ def test_any_sequence_of_decisions_keeps_the_quorum(tmp_path_factory, helpers, n
         st.integers(-5, 5),
         st.floats(allow_nan=True),
         st.booleans(),
-        st.text(max_size=5),
+        st.text("ab1 -_.", max_size=5),
         st.lists(st.integers(), max_size=2),
     )
 )
