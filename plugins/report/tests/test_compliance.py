@@ -19,7 +19,8 @@ DAY = "2026-03-02"
 SECRET = "s3cr3t-approver-token-9d8c7b6a"
 SECRET_ENV = "TK_COMPLIANCE_TEST_SECRET"
 ESC = "\x1b]0;owned\x07\x1b[31m"
-POLICY = "v3+5e1c0a9d"
+POLICY = "v3@5e1c0a9d0000"
+SHA = "5e1c0a9d" + "0" * 56
 
 
 def _verdicts(rule: str, *, allow: bool = True, approvals: int = 0) -> list[GuardVerdict]:
@@ -87,15 +88,21 @@ def _record_day(state_dir: Path, settings: Settings) -> dict[str, str]:
         store.set_control("strategy:sma", "halted", actor="op", reason="drawdown")
         store.set_control("incidents", 1, actor="runtime", reason="not an override")
         store.set_control("kill_switch", False, actor="op", reason="resume")
+        # a policy load as the policy guard journals it (docs/policy.md)
+        loaded = {
+            "name": "desk", "version": "v3", "label": POLICY, "sha256": SHA,
+            "signer": "alice (hmac:f012)", "key_id": "hmac:f012", "file": "desk.toml",
+        }  # fmt: skip
+        store.set_control("policy:policy", loaded, actor="policy", reason="policy loaded")
     event = {
         "schema": "event.v1",
         "ts": f"{DAY}T12:00:00+00:00",
         "run_id": "r1",
         "cycle_id": "",
         "stage": "policy",
-        "kind": "loaded",
-        "severity": "info",
-        "fields": {"version": POLICY, "sha256": "5e1c0a9d" + "0" * 56, "signer": "ed25519:ab12"},
+        "kind": "load_failed",
+        "severity": "error",
+        "fields": {"guard": "policy", "file": "desk.toml", "error": "bad sig", "kept": POLICY},
     }
     events = state_dir / "events"
     events.mkdir(parents=True, exist_ok=True)
@@ -145,9 +152,12 @@ def test_the_compliance_report_of_a_recorded_day(day):
         ("strategy:sma", None, "halted"),
         ("kill_switch", True, False),
     ]
-    (change,) = report["policy_changes"]
-    assert (change["version"], change["signer"], change["source"]) == (
-        POLICY, "ed25519:ab12", "event:loaded",
+    load, failed = report["policy_changes"]
+    assert (load["guard"], load["version"], load["sha256"], load["signer"], load["source"]) == (
+        "policy", "v3", SHA, "alice (hmac:f012)", "journal",
+    )  # fmt: skip
+    assert (failed["source"], failed["label"], failed["detail"]) == (
+        "event:load_failed", POLICY, "bad sig",
     )  # fmt: skip
     assert report["summary"] == {
         "intents": 3,
@@ -158,7 +168,7 @@ def test_the_compliance_report_of_a_recorded_day(day):
         "approvals": 3,
         "approvers": {"alice": 2, "bob": 1},
         "overrides": 4,
-        "policy_changes": 1,
+        "policy_changes": 2,
     }
 
 

@@ -3,9 +3,10 @@ touched that day with the policy version and the rule that decided it, its quoru
 approvers; the operator overrides (kill switch, trading state, mode, pause, strategy
 states); and the policy changes with their signer. See docs/reports.md, "Compliance".
 
-Intents, approvals and overrides come from the store's journal (each change is a
-hash-chained row naming its actor), policy changes from the journal and the day's
-``policy`` events. Every text is masked for secrets (``Settings.redact``) before it is
+Intents, approvals, overrides and policy loads come from the store's journal (each
+change is a hash-chained row naming its actor; a policy load is the control
+``policy:<guard>``, docs/policy.md), policy loads that failed from the day's
+``policy.load_failed`` events. Every text is masked for secrets (``Settings.redact``) before it is
 returned; renderers make it inert on a terminal.
 """
 
@@ -33,8 +34,9 @@ OVERRIDE_KEYS = ("kill_switch", "trading_state", "mode", "paused")
 """Control keys an operator (or a fail-safe) sets to override trading."""
 OVERRIDE_PREFIXES = ("strategy:",)
 """Control key prefixes of overrides: a strategy's state (``strategy:<name>``)."""
-POLICY_PREFIX = "policy"
-"""Journal entities (``policy``, ``policy:<guard>``) and the event stage of policy loads."""
+POLICY_PREFIX = "policy:"
+"""Control keys of policy loads: ``policy:<guard>`` (docs/policy.md)."""
+POLICY_STAGE = "policy"
 
 Redact = Callable[[str], str]
 
@@ -140,36 +142,44 @@ def _text(value: Any) -> str | None:
 
 
 def policy_from_journal(row: Any) -> dict[str, Any]:
-    """A policy load journaled as entity ``policy`` or ``policy:<name>``."""
-    p = row.payload if isinstance(row.payload, dict) else {}
+    """A policy load: the control ``policy:<guard>`` whose value names the policy."""
+    value = row.payload.get("value") if isinstance(row.payload, dict) else None
+    p = value if isinstance(value, dict) else {}
     return {
         "ts": row.ts,
         "source": "journal",
         "seq": row.seq,
-        "name": row.entity.partition(":")[2] or None,
-        "version": _text(p.get("version")) or row.to_state,
+        "guard": row.entity.removeprefix("control:" + POLICY_PREFIX),
+        "name": _text(p.get("name")),
+        "version": _text(p.get("version")),
+        "label": _text(p.get("label")),
         "sha256": _text(p.get("sha256")),
         "signer": _text(p.get("signer")),
-        "path": _text(p.get("path")),
+        "key_id": _text(p.get("key_id")),
+        "file": _text(p.get("file")),
         "actor": row.actor,
         "detail": row.reason or None,
     }
 
 
 def policy_from_event(event: Event) -> dict[str, Any]:
-    """A ``policy`` stage event (a load, a refused load) as a policy change."""
+    """A ``policy.load_failed`` event: a changed policy that did not verify or compile
+    (the old one was kept: ``label`` is the one still in force)."""
     f = event.fields
     return {
         "ts": event.ts.isoformat(),
         "source": f"event:{event.kind}",
         "seq": None,
-        "name": _text(f.get("guard") or f.get("name")),
-        "version": _text(f.get("version")),
-        "sha256": _text(f.get("sha256")),
-        "signer": _text(f.get("signer")),
-        "path": _text(f.get("path")),
-        "actor": _text(f.get("actor")),
-        "detail": _text(f.get("reason") or f.get("detail") or f.get("error")),
+        "guard": _text(f.get("guard")),
+        "name": None,
+        "version": None,
+        "label": _text(f.get("kept")),
+        "sha256": None,
+        "signer": None,
+        "key_id": None,
+        "file": _text(f.get("file")),
+        "actor": None,
+        "detail": _text(f.get("error")),
     }
 
 
@@ -207,11 +217,11 @@ def build(
         today = when >= window[0]
         entity = row.entity
         if entity.startswith("control:"):
-            if today and is_override(entity.removeprefix("control:")):
-                overrides.append(override_row(row))
-        elif entity == POLICY_PREFIX or entity.startswith(POLICY_PREFIX + ":"):
-            if today:
+            key = entity.removeprefix("control:")
+            if today and key.startswith(POLICY_PREFIX):
                 policy.append(policy_from_journal(row))
+            elif today and is_override(key):
+                overrides.append(override_row(row))
         elif ":" not in entity:  # an intent
             by_entity.setdefault(entity, []).append(row)
             if today:
@@ -219,7 +229,7 @@ def build(
     policy += [
         policy_from_event(e)
         for e in events
-        if e.stage == POLICY_PREFIX and window[0] <= e.ts < window[1]
+        if (e.stage, e.kind) == (POLICY_STAGE, "load_failed") and window[0] <= e.ts < window[1]
     ]
     policy.sort(key=lambda p: p["ts"])
     intents = []
@@ -288,7 +298,7 @@ def compliance_report(
     window = day_window(day, now)
     settings = getattr(settings, "settings", settings)
     source = source or event_log_source(settings)
-    events = read_events(settings, date=day, source=source, stage=POLICY_PREFIX)
+    events = read_events(settings, date=day, source=source, stage=POLICY_STAGE)
     body = section(settings, window, events)
     note = None
     if not (settings.state_dir / "state.db").exists():

@@ -48,11 +48,15 @@ def _journal(j: Mapping[str, Any] | None) -> str:
 
 
 def _change(c: Mapping[str, Any]) -> str:
-    name = f" {_v(c['name'])}" if c["name"] else ""
+    if c["source"] != "journal":  # a load that failed: the old policy was kept
+        return (
+            f"{_v(c['ts'])} guard {_v(c['guard'])}: {_v(c['file'])} did not load, "
+            f"kept {_v(c['label'])} ({_v(c['source'])}){_reason(c['detail'])}"
+        )
     sha = (c["sha256"] or "")[:16] or "-"
     return (
-        f"{_v(c['ts'])}{name} version {_v(c['version'])} sha256 {_v(sha)} signer "
-        f"{_v(c['signer'])} by {_v(c['actor'])} ({_v(c['source'])}){_reason(c['detail'])}"
+        f"{_v(c['ts'])} guard {_v(c['guard'])}: {_v(c['name'])} version {_v(c['version'])} "
+        f"sha256 {_v(sha)} signed by {_v(c['signer'])} ({_v(c['file'])}){_reason(c['detail'])}"
     )
 
 
@@ -136,9 +140,19 @@ def section_markdown(s: Mapping[str, Any], level: str = "##") -> list[str]:
     )
     out += [f"{level}# Policy changes", ""]
     out += _table(
-        ["time", "version", "sha256", "signer", "actor", "source", "detail"],
+        ["time", "guard", "policy", "version", "sha256", "signer", "file", "source", "detail"],
         [
-            [c["ts"], c["version"], c["sha256"], c["signer"], c["actor"], c["source"], c["detail"]]
+            [
+                c["ts"],
+                c["guard"],
+                c["name"],
+                c["version"] or c["label"],
+                c["sha256"],
+                c["signer"],
+                c["file"],
+                c["source"],
+                c["detail"],
+            ]
             for c in s["policy_changes"]
         ],
     )
