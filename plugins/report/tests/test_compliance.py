@@ -179,6 +179,7 @@ def test_the_daily_report_has_the_compliance_section_and_the_approvers(day):
     assert [i["intent_id"] for i in section["intents"]] == list(ids.values())
     assert section["summary"]["approvers"] == {"alice": 2, "bob": 1}
     assert "## Compliance" in render(report, "md")
+    assert "Compliance: intents" in render(report, "html")
 
 
 @pytest.mark.parametrize("fmt", ["text", "md", "json"])
@@ -199,8 +200,10 @@ def test_secrets_and_escapes_never_reach_the_report_raw(day, fmt):
         assert "\\x1b" in out  # shown, inert
         lines = out.splitlines()
         assert not any(line.startswith("second line") for line in lines)
-    daily = render(daily_report(settings, datetime(2026, 3, 2).date(), now=NOW), "md")
-    assert SECRET not in daily and "\x1b" not in daily
+    report = daily_report(settings, datetime(2026, 3, 2).date(), now=NOW)
+    for form in ("md", "html", "json"):
+        daily = render(report, form)
+        assert SECRET not in daily and "\x1b" not in daily and "\x07" not in daily
 
 
 def test_a_report_without_state_is_empty_with_a_note(tmp_path):
