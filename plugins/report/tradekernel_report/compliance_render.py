@@ -12,6 +12,8 @@ from tradekernel.api import inert
 
 
 def _v(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return "-" if value is None or value == "" else inert(str(value))
 
 
