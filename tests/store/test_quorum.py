@@ -391,3 +391,49 @@ def test_quorum_approvals_config_is_a_whole_number_or_a_one_line_error(tmp_path_
         assert not (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
     else:
         assert loaded.approval.quorum[0].approvals == value and value >= 1
+
+
+def _approver(state_dir, settings, actor, ids, queue) -> None:
+    outcomes: dict[str, int] = {}
+    with Store.open(state_dir) as store:
+        svc = ApprovalService(store, settings)
+        for iid in ids:
+            try:
+                outcome = svc.approve(iid, actor).state.value
+            except RefusedError as exc:
+                outcome = type(exc).__name__
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    queue.put(outcomes)
+
+
+def test_approver_processes_racing_decide_each_intent_once(tmp_path, helpers):
+    """Five processes (four approvers, one of them twice) approve the same 40 intents,
+    each needing three: every intent is approved exactly once, by three distinct
+    approvers, and the journal verifies."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    state_dir = tmp_path / "state"
+    settings = helpers.make_settings(state_dir)
+    three = [GuardVerdict(guard="policy", allow=True, code="ok", approvals=3)]
+    with Store.open(state_dir) as store:
+        svc = ApprovalService(store, settings)
+        ids = [_pending(store, svc, helpers, n, verdicts=three) for n in range(40)]
+    queue = ctx.Queue()
+    actors = ["ann", "ben", "cat", "dan", "ann"]
+    procs = [
+        ctx.Process(target=_approver, args=(state_dir, settings, a, ids, queue)) for a in actors
+    ]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert sum(r.get("approved", 0) for r in results) == len(ids)  # decided once each
+    with Store.open(state_dir) as store:
+        svc = ApprovalService(store, settings)
+        for iid in ids:
+            given = [a for a, _ in svc.approvals(iid)]
+            assert len(given) == 3 == len(set(given)), given
+            assert store.get(iid).state is IntentState.APPROVED
+        assert store.verify_journal().ok
