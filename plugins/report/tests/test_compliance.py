@@ -217,3 +217,29 @@ def test_a_report_without_state_is_empty_with_a_note(tmp_path):
     assert render_compliance(
         compliance_report(Settings.load(config, environ={}), datetime(2026, 3, 2).date()), "json"
     ).startswith("{")
+
+
+def test_the_intents_section_counts_quorum_approvals_and_every_approver():
+    from tradekernel.api import Event
+    from tradekernel_report import aggregate
+
+    t0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
+
+    def approval(minute: int, kind: str, intent: str, **fields):
+        ts = t0 + timedelta(minutes=minute)
+        return Event(stage="approval", kind=kind, ts=ts, fields={"intent_id": intent, **fields})
+
+    events = [
+        approval(0, "pending", "i1", required=2),
+        approval(1, "recorded", "i1", actor="alice", approvals=1, required=2),
+        approval(2, "approved", "i1", actor="bob", approvals=2, required=2),
+        approval(3, "pending", "i2"),
+        approval(4, "approved", "i2", actor="alice"),
+        approval(5, "pending", "i3", required=2),
+        approval(6, "recorded", "i3", actor="carol", approvals=1, required=2),
+    ]
+    section = aggregate(events, datetime(2026, 3, 2).date(), now=NOW)["intents"]
+    a = section["approvals"]
+    assert (a["manual"], a["recorded"], a["quorum_approved"]) == (2, 2, 1)
+    assert a["approvers"] == {"alice": 2, "bob": 1, "carol": 1}
+    assert section["by_final_state"] == {"approved": 2, "pending_approval": 1}
