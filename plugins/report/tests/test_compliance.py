@@ -11,6 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from tradekernel.api import GuardVerdict, Intent, Settings, Store
 from tradekernel.testing import invoke
 from tradekernel_report import compliance_report, daily_report, render, render_compliance
@@ -243,3 +246,36 @@ def test_the_intents_section_counts_quorum_approvals_and_every_approver():
     assert (a["manual"], a["recorded"], a["quorum_approved"]) == (2, 2, 1)
     assert a["approvers"] == {"alice": 2, "bob": 1, "carol": 1}
     assert section["by_final_state"] == {"approved": 2, "pending_approval": 1}
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=40))
+def test_any_actor_or_reason_renders_inert(text):
+    """Outside text in every text field of a compliance report: no rendering lets a
+    control character, an escape or a bidi override through, nor adds a line."""
+    from tradekernel_report.compliance import build
+
+    class Row:
+        def __init__(self, seq, entity, frm, to, payload):
+            self.seq, self.entity, self.from_state, self.to_state = seq, entity, frm, to
+            self.actor, self.reason, self.payload = text, text, payload
+            self.ts = f"{DAY}T10:00:{seq:02d}+00:00"
+
+    rows = [
+        Row(1, "control:kill_switch", None, "true", {"value": text}),
+        Row(2, "control:policy:p", None, "{}", {"value": {"signer": text, "file": text}}),
+    ]
+    window = (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC))
+    report = {
+        "schema": "compliance.v1",
+        "date": DAY,
+        "window": {"start": "s", "end": "e"},
+        "note": f"n{text}",
+        **build(rows, lambda _id: None, [], window),
+    }
+    for fmt in ("text", "md", "json"):
+        out = render_compliance(report, fmt)
+        bad = [c for c in out if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0]
+        assert not bad and "\u202e" not in out and "\u2028" not in out
+        lines = out.count("\n")
+        assert lines == render_compliance({**report, "note": "x"}, fmt).count("\n") or fmt == "json"
