@@ -63,6 +63,12 @@ def required_approvals(
     return need
 
 
+def approver(actor: str) -> str:
+    """Who an approval counts as: the actor with its whitespace collapsed and case folded,
+    so ``Alice`` and ``alice `` are one approver."""
+    return " ".join(actor.split()).casefold()
+
+
 def is_approval(from_state: str | None, to_state: str) -> bool:
     """Whether a journal row of an intent records an approval (one below the quorum, or
     the one that moved it to ``approved``)."""
@@ -95,7 +101,7 @@ def shortfall(rows: Sequence[Any], verdicts: Sequence[GuardVerdict]) -> str | No
     need = recorded_quorum(rows, verdicts)
     if need == 0:
         return None
-    given = {actor for actor, _ in approvals(rows)}
+    given = {approver(actor) for actor, _ in approvals(rows)}
     if len(given) >= need:
         return None
     return f"its journal shows {len(given)} of the {need} distinct approvals it needs"

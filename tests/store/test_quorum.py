@@ -74,6 +74,9 @@ def test_two_person_approval_with_one_person_approving_twice(store, helpers, wor
     assert exc.value.exit_code == 3 and "nothing was changed" in str(exc.value)
     assert store.journal_rows() == before
     assert store.get(iid).state is IntentState.PENDING_APPROVAL
+    for alias in ("Alice", " alice ", "ALICE"):  # one approver, however spelt
+        with pytest.raises(DuplicateApproval):
+            svc.approve(iid, alias)
     record = svc.approve(iid, "bob")
     assert record.state is IntentState.APPROVED
     assert events[-1][0] == "approved" and events[-1][1]["approvals"] == 2

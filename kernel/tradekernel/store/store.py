@@ -22,6 +22,7 @@ from loguru import logger
 
 from ..models import Fill, GuardVerdict, Intent, IntentTransition, Order, canonical_json, utcnow
 from ..portfolio.shares import Share, split_fill
+from ..quorum import approver
 from ..redaction import redact_deep
 from ..serde import structure, unstructure
 from . import anchor as anchors
@@ -568,7 +569,8 @@ class Store:
         moves on; the ``required``-th distinct approval is the move to ``approved``.
         Refused, nothing written: :class:`StateConflict` for an intent no longer pending,
         :class:`StaleVersion` as in :meth:`transition`, :class:`DuplicateApproval` for an
-        actor who approved it already (compared after masking secrets)."""
+        actor who approved it already (compared after masking secrets, with
+        :func:`~tradekernel.quorum.approver`: case and spacing do not make another)."""
         if self.redact is not None:
             actor, reason = self.redact(actor), self.redact(reason)
         now = self.clock()
@@ -600,11 +602,12 @@ class Store:
                     (intent_id, pending.value, pending.value),
                 )
             ]
-            if actor in given:
+            who = [approver(a) for a in given]
+            if approver(actor) in who:
                 raise DuplicateApproval(
                     f"intent {intent_id}: {actor} has approved it already (approval "
-                    f"{given.index(actor) + 1} of {required}); the same actor counts once; "
-                    "nothing was changed"
+                    f"{who.index(approver(actor)) + 1} of {required}); the same actor counts "
+                    "once; nothing was changed"
                 )
             count = len(given) + 1
             target = IntentState.APPROVED if count >= required else pending

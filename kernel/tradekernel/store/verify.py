@@ -168,10 +168,10 @@ class Replay:
             problem = "is an illegal transition pending_approval -> pending_approval"
         elif fold.quorum == 0:
             return  # an ordinary approval (or auto): the approval mode decided
-        elif actor in fold.approvers:
+        elif quorum.approver(actor) in fold.approvers:
             problem = f"counts the approval of {_show(actor)} twice"
         else:
-            fold.approvers.append(actor)
+            fold.approvers.append(quorum.approver(actor))
             need = max(fold.quorum, _verdict_quorum(fold.cols["verdicts"][0]))
             if below or len(fold.approvers) >= need:
                 return
