@@ -33,7 +33,7 @@ stored never netted again, each input guarded, shares checked by ``journal verif
 about 55: a strategy's breaker/degrade carried back to one strategist, its own degrade
 honouring degrade_reducing, '+' reserved in names, exact fill splits; 20,500: rule-based
 verdicts (rule, version, approvals) and decisions that compare the intent's version, for
-policies, quorums and the approval console; 20,900: four-eyes approval, about 390: the
+policies, quorums and the approval console; 20,900: four-eyes approval, about 400: the
 quorum rules ([approval] in Settings), quorum.py, approvals journaled below the quorum
 (Store.record_approval), verify and the executor's preflight checking the quorum, the
 approvals in previews and the intents CLI, and one approval event kind.)"""
