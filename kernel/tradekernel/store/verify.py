@@ -224,6 +224,8 @@ class Replay:
 
 def _verdict_quorum(verdicts: Any) -> int:
     """The largest ``approvals`` among journaled verdicts (JSON text), 0 when unreadable."""
+    if isinstance(verdicts, str) and '"approvals"' not in verdicts:
+        return 0  # stored verdicts leave out an unset approvals: nothing to parse
     try:
         items = json.loads(verdicts) if isinstance(verdicts, str) else verdicts
         return max((quorum.as_count(v.get("approvals")) for v in items), default=0)
