@@ -279,3 +279,14 @@ def test_any_actor_or_reason_renders_inert(text):
         assert not bad and "\u202e" not in out and "\u2028" not in out
         lines = out.count("\n")
         assert lines == render_compliance({**report, "note": "x"}, fmt).count("\n") or fmt == "json"
+
+
+def test_out_writes_the_report_and_a_bad_date_is_a_usage_error(day, tmp_path):
+    config, _settings, _ids = day
+    target = tmp_path / "reports" / "compliance.md"
+    args = ["--config", str(config), "report", "compliance", "--date", DAY]
+    result = invoke([*args, "--format", "md", "--out", str(target)], env={SECRET_ENV: SECRET})
+    assert result.exit_code == 0 and result.stdout == f"wrote {target} (md, 3 intents)\n"
+    assert target.read_text().startswith("# tradekernel compliance report — 2026-03-02")
+    bad = invoke(["--config", str(config), "report", "compliance", "--date", "2026-02-30"])
+    assert bad.exit_code == 2
