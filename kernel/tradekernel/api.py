@@ -229,6 +229,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.delivery.http": ("post",),
     "tradekernel.delivery.support": ("config_error", "require_http_url", "require_secret"),
     "tradekernel.cli.context": ("AppContext", "echo_json", "json_option", "pass_app"),
+    "tradekernel.quorum": ("is_approval_row=is_approval", "recorded_quorum"),
 }
 """Each public name and the internal module that defines it (an implementation detail:
 import the name from here, never from there). ``"Public=internal"`` renames."""
@@ -386,6 +387,8 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .quality import band_problem
     from .quality import bar_problem
     from .quality import quote_problem
+    from .quorum import is_approval as is_approval_row
+    from .quorum import recorded_quorum
     from .readable import decimal_or_none
     from .readable import format_money
     from .readable import format_quantity

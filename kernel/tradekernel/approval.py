@@ -3,7 +3,9 @@
 ``approval_mode`` comes from Settings only (``[kernel] approval_mode``): in ``manual``
 mode an operator approves each intent (``tradekernel intents approve ID``) before it
 expires after ``[kernel] approval_ttl``; in ``auto`` mode an intent that every guard
-allowed is approved by the actor ``auto``.
+allowed is approved by the actor ``auto``. An intent that needs a quorum (its verdicts'
+``approvals`` or an ``[[approval.quorum]]`` rule: :mod:`tradekernel.quorum`) waits for
+that many distinct approvers in either mode.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from attrs import asdict, frozen
+from attrs import asdict, field, frozen
 
 from .components import DEFAULT_ORDER_CONSTRAINTS, OrderConstraints
 from .constraints import constraints_or_default, order_quantity
 from .errors import RefusedError
 from .models import GuardVerdict, utcnow
+from .quorum import approvals as journal_approvals
+from .quorum import recorded_quorum, required_approvals
 from .store import IntentRecord, IntentState, StaleVersion, StateConflict, Store
 
 Emit = Callable[..., Any]
@@ -54,6 +58,8 @@ class Preview:
     ref_price: str | None
     client_order_id: str
     verdicts: list[dict[str, Any]]
+    """Each verdict's guard, allow, code and detail, and its ``rule``, ``version`` and
+    ``approvals`` when it names them (a rule-based guard such as ``policy``)."""
     rationale: str
     confidence: float
     strategist: str
@@ -74,6 +80,10 @@ class Preview:
     sizing: dict[str, str] | None = None
     """How a sizer chose the quantity of an intent its strategist left unsized (the
     sizer, the method and every input: ``Intent.sizing``); ``None`` otherwise."""
+    approvals_required: int = 0
+    """Distinct approvals the intent needs (its quorum; 0: the approval mode decides)."""
+    approvals: list[dict[str, str]] = field(factory=list)
+    """Who has approved it so far: ``{"actor", "ts"}`` in order."""
 
     TIMING = ("created_at", "expires_at", "expires_in_s", "age_s")
 
@@ -100,15 +110,19 @@ class ApprovalService:
         emit: Emit | None = None,
         clock: Callable[[], datetime] = utcnow,
         broker: Callable[[str], Any] | None = None,
+        mode: str | None = None,
     ) -> None:
         """``broker(name)`` returns the broker an intent is recorded for (called with the
         record's broker when a preview needs its order constraints); without it the
-        preview sizes with the default constraints."""
+        preview sizes with the default constraints. ``mode``: the trading mode quorum
+        rules are matched against (default: the operator's persisted mode, else
+        Settings')."""
         self.store = store
         self.settings = settings
         self.emit = emit
         self.clock = clock
         self.broker = broker
+        self.mode = mode
 
     def _emit(self, kind: str, record: IntentRecord, **fields: Any) -> None:
         if self.emit is None:
@@ -153,11 +167,13 @@ class ApprovalService:
                 verdicts=verdicts,
             )
         ttl = timedelta(seconds=float(self.settings.kernel.approval_ttl))
+        need = self._required(intent_id, verdicts)
         record = self.store.transition(
             intent_id,
             IntentState.PENDING_APPROVAL,
             expected_from=IntentState.PROPOSED,
             actor="guards",
+            payload={"quorum": need} if need else None,
             verdicts=verdicts,
             expires_at=self.clock() + ttl,
         )
@@ -165,7 +181,8 @@ class ApprovalService:
             return self.cancel(
                 intent_id, actor="shadow", reason="shadow mode: recorded, never executed"
             )
-        if self.settings.kernel.approval_mode == "auto" and approval_mode is None:
+        auto = self.settings.kernel.approval_mode == "auto" and approval_mode is None
+        if auto and not need:  # a quorum is never bypassed: it waits for its approvers
             record = self.store.transition(
                 intent_id,
                 IntentState.APPROVED,
@@ -188,10 +205,37 @@ class ApprovalService:
             actor="guards",
             expires_at=record.expires_at.isoformat() if record.expires_at else None,
             estimated_notional=self.preview(intent_id).estimated_notional,
+            required=need or None,
             approve_cmd=f"{tk} intents approve {quoted}",
             reject_cmd=f"{tk} intents reject {quoted}",
         )
         return record
+
+    def _required(self, intent_id: str, verdicts: Sequence[GuardVerdict]) -> int:
+        """The quorum of ``intent_id`` judged by ``verdicts`` (see :mod:`tradekernel.quorum`)."""
+        rules = getattr(getattr(self.settings, "approval", None), "quorum", ())
+        if not rules and not any(v.approvals for v in verdicts):
+            return 0
+        record = self.store.get(intent_id)
+        mode = self.mode or self.store.get_control("mode", None) or self.settings.kernel.mode
+        return required_approvals(
+            verdicts,
+            rules,
+            notional=self._estimate(record)[1],
+            mode=mode,
+            symbol=record.intent.symbol,
+        )
+
+    def quorum(self, intent_id: str) -> tuple[int, list[tuple[str, str]]]:
+        """``(required, approvals)``: the distinct approvals ``intent_id`` needs (0: the
+        approval mode decides) and every ``(actor, ts)`` that approved it so far."""
+        record = self.store.get(intent_id)
+        rows = self.store.journal_rows(intent_id)
+        return recorded_quorum(rows, record.verdicts), journal_approvals(rows)
+
+    def approvals(self, intent_id: str) -> list[tuple[str, str]]:
+        """Who approved ``intent_id`` and when, in order: ``[(actor, ts), ...]``."""
+        return self.quorum(intent_id)[1]
 
     def _expire_if_due(self, record: IntentRecord, now: datetime) -> IntentRecord:
         if (
@@ -249,9 +293,28 @@ class ApprovalService:
                 f"cannot approve intent {intent_id}: guard {denial.guard} denied it "
                 f"({denial.code}); nothing was changed"
             )
-        return self._decide(
-            record, IntentState.APPROVED, "approve", actor, reason, expected_version
-        )
+        need = recorded_quorum(self.store.journal_rows(intent_id), record.verdicts)
+        if not need:
+            return self._decide(
+                record, IntentState.APPROVED, "approve", actor, reason, expected_version
+            )
+        try:
+            record, count = self.store.record_approval(
+                intent_id,
+                actor=actor,
+                required=need,
+                reason=reason,
+                expected_version=expected_version,
+            )
+        except StaleVersion as exc:
+            raise StaleVersion(
+                f"cannot approve intent {intent_id}: {exc}", current_state=exc.current_state
+            ) from None
+        except StateConflict as exc:
+            raise RefusedError(f"cannot approve intent {intent_id}: {exc}") from None
+        kind = "approved" if record.state is IntentState.APPROVED else "recorded"
+        self._emit(kind, record, actor=actor, reason=reason, approvals=count, required=need)
+        return record
 
     def reject(
         self,
@@ -347,14 +410,8 @@ class ApprovalService:
             record = self.store.get(intent_id)  # IntentNotFound
         intent = record.intent
         now = self.clock()
-        constraints = DEFAULT_ORDER_CONSTRAINTS
-        if self.broker is not None:
-            constraints = constraints_or_default(self.broker(record.broker), intent.symbol)
-        quantity = derive_quantity(record, self.settings.runtime.quantity_step, constraints)
-        if quantity is not None and record.ref_price is not None:
-            estimate: Decimal | None = quantity * record.ref_price
-        else:
-            estimate = intent.notional
+        quantity, estimate = self._estimate(record)
+        need, given = self.quorum(intent_id)
         expires_in = (record.expires_at - now).total_seconds() if record.expires_at else None
         expired = record.state is IntentState.EXPIRED or (
             record.state is IntentState.PENDING_APPROVAL
@@ -375,7 +432,13 @@ class ApprovalService:
             ref_price=_text(record.ref_price),
             client_order_id=record.client_order_id,
             verdicts=[
-                {"guard": v.guard, "allow": v.allow, "code": v.code, "detail": v.detail}
+                {
+                    "guard": v.guard,
+                    "allow": v.allow,
+                    "code": v.code,
+                    "detail": v.detail,
+                    **{k: getattr(v, k) for k in ("rule", "version", "approvals") if getattr(v, k)},
+                }
                 for v in record.verdicts
             ],
             rationale=intent.rationale,
@@ -392,7 +455,20 @@ class ApprovalService:
             journal_mismatch=problem,
             budget=self._budget(intent, record.ref_price, record.broker),
             sizing=dict(intent.sizing) if intent.sizing is not None else None,
+            approvals_required=need,
+            approvals=[{"actor": actor, "ts": ts} for actor, ts in given],
         )
+
+    def _estimate(self, record: IntentRecord) -> tuple[Decimal | None, Decimal | None]:
+        """The order quantity of ``record`` with its broker's constraints, and its
+        estimated notional (quantity x reference price, else the intent's notional)."""
+        constraints = DEFAULT_ORDER_CONSTRAINTS
+        if self.broker is not None:
+            constraints = constraints_or_default(self.broker(record.broker), record.intent.symbol)
+        quantity = derive_quantity(record, self.settings.runtime.quantity_step, constraints)
+        if quantity is not None and record.ref_price is not None:
+            return quantity, quantity * record.ref_price
+        return quantity, record.intent.notional
 
     def _budget(self, intent: Any, ref_price: Decimal | None, broker: str) -> dict[str, Any] | None:
         from .portfolio.preview import budget_preview

@@ -86,6 +86,9 @@ _APPROVAL = {
     "expires_at": _f("str", doc="end of the approval window, ISO-8601 (pending)"),
     "approve_cmd": _f("str", doc="CLI command that approves (pending only)"),
     "reject_cmd": _f("str", doc="CLI command that rejects (pending only)"),
+    "reason": _f("str", doc="the decision's reason, as the actor gave it (masked)"),
+    "approvals": _f("int", "count", "distinct approvals so far (recorded, quorum approved)"),
+    "required": _f("int", "count", "distinct approvals the intent needs (its quorum)"),
 }
 _EXECUTOR = {
     "intent_id": _INTENT_ID,
@@ -295,7 +298,15 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     },
     "approval": {
         k: _APPROVAL
-        for k in ("pending", "approved", "rejected", "expired", "auto_approved", "cancelled")
+        for k in (
+            "pending",
+            "approved",
+            "rejected",
+            "expired",
+            "auto_approved",
+            "cancelled",
+            "recorded",
+        )
     },
     "executor": {
         **{

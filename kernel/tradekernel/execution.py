@@ -22,6 +22,7 @@ from typing import Any
 
 from attrs import evolve, frozen
 
+from . import quorum
 from .approval import derive_quantity
 from .components import BrokerRejected
 from .constraints import constraints_or_default
@@ -44,6 +45,7 @@ PREFLIGHT_CODES = (
     "live_broker_needs_live_mode",
     "broker_mismatch",
     "journal_mismatch",
+    "quorum_missing",
 )
 
 RECENT_SENT = 50
@@ -247,6 +249,10 @@ class Executor:
         mismatch = self.store.journal_disagreement(record.id)
         if mismatch is not None:
             out.append(Denial("journal_mismatch", mismatch))
+        if record.state is IntentState.APPROVED:  # defence in depth: verify checks it too
+            short = quorum.shortfall(self.store.journal_rows(record.id), record.verdicts)
+            if short is not None:
+                out.append(Denial("quorum_missing", short))
         return out
 
     def _request(self, record: IntentRecord) -> OrderRequest | None:

@@ -566,6 +566,39 @@ class PortfolioSettings:
     """``[portfolio.sizing]``: each strategy's sizer."""
 
 
+def _at_least_one(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"{attribute.name}: expected a whole number of at least 1, got {show(value)}"
+        )
+
+
+@define
+class QuorumRule:
+    """One ``[[approval.quorum]]`` rule: the intents it matches (every condition given must
+    hold; none given: every intent) need ``approvals`` distinct approvers (docs/state.md)."""
+
+    approvals: int = field(validator=_at_least_one)
+    min_notional: Decimal | None = field(default=None, validator=positive)
+    """Intents whose estimated notional is at least this (account currency)."""
+    mode: Literal["paper", "shadow", "live"] | None = None
+    """Intents proposed while the agent trades in this mode."""
+    guard: str | None = None
+    """Intents a verdict of this guard judged (``"policy"``)."""
+    rule: str | None = None
+    """Intents a verdict names this rule id for (a policy rule)."""
+    symbols: list[str] = field(factory=list, validator=_patterns)
+    """Intents on a symbol matching one of these shell patterns."""
+
+
+@define
+class ApprovalSettings:
+    """``[approval]``: four-eyes approval. An intent needs the largest ``approvals`` of
+    every matching quorum rule and of its verdicts (0: the approval mode decides)."""
+
+    quorum: list[QuorumRule] = field(factory=list)
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -577,6 +610,7 @@ SECTIONS: dict[str, type] = {
     "alerts": AlertsSettings,
     "routing": RoutingSettings,
     "portfolio": PortfolioSettings,
+    "approval": ApprovalSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

@@ -32,6 +32,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     ALERT_RULES,
     SECTIONS,
     AlertsSettings,
+    ApprovalSettings,
     AuditSettings,
     ComponentSelection,
     Duration,
@@ -44,6 +45,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     PortfolioSettings,
     PromotionGates,
     PromotionSettings,
+    QuorumRule,
     Route,
     RoutingSettings,
     RuntimeSettings,
@@ -131,6 +133,8 @@ class Settings:
     portfolio: PortfolioSettings = field(factory=PortfolioSettings)
     """``[portfolio]``: several strategies in one account: sizing, conflicts, budgets and
     allocation (docs/portfolio.md)."""
+    approval: ApprovalSettings = field(factory=ApprovalSettings)
+    """``[approval]``: quorum rules for four-eyes approval (docs/state.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""

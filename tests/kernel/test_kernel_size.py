@@ -37,7 +37,10 @@ policies, quorums and the approval console; 20,900: the cycle
 graph as data, about 450: runtime/graph.py (the spec, its routers and the Cycle a runtime
 walks), the node specs with their state keys, the runtime and node kinds with their
 protocols and hooks, the native runtime as a default plugin, ``runtime-plan`` printing
-edges and a runtime's drawing.)"""
+edges and a runtime's drawing; 20,900: four-eyes approval, about 400: the
+quorum rules ([approval] in Settings), quorum.py, approvals journaled below the quorum
+(Store.record_approval), verify and the executor's preflight checking the quorum, the
+approvals in previews and the intents CLI, and one approval event kind.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

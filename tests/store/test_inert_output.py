@@ -168,8 +168,10 @@ def test_the_daily_report_shows_an_operators_reason_inert(run_cli, state_dir):
     code, md, _ = run_cli("report", "daily", "--format", "md")
     assert code == 0
     assert_inert(md)
-    (row,) = [line for line in md.splitlines() if line.startswith("| ") and "mallory" in line]
+    # the interventions row, then the compliance section's override row
+    row, override = [x for x in md.splitlines() if x.startswith("| ") and "mallory" in x]
     assert f"| {BY_SHOWN} | " in row and row.endswith(f"| {SHOWN} |")
+    assert "| paused | " in override and override.endswith(f"| {BY_SHOWN} | {SHOWN} |")
     code, text, _ = run_cli("report", "daily", "--format", "json")
     assert code == 0 and all(c == "\n" or " " <= c <= "~" for c in text)
     assert HOSTILE in strings(json.loads(text))

@@ -177,6 +177,7 @@ def list_cmd(
 @pass_app
 def show(app: AppContext, intent_id: str, as_json: bool) -> None:
     """Show one intent with its whole journal."""
+    from ..quorum import approvals, recorded_quorum
     from ..serde import unstructure
 
     with open_store(app) as store:
@@ -184,10 +185,13 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
         rows = store.journal_rows(intent_id)
         shares = store.shares(intent_id)
         parts = store.strategy_fills(intent_id)
+    need, given = recorded_quorum(rows, record.verdicts), approvals(rows)
     if as_json:
         echo_json(
             {
                 "intent": record_dict(record),
+                "approvals_required": need,
+                "approvals": [{"actor": a, "ts": ts} for a, ts in given],
                 "journal": [unstructure(r) for r in rows],
                 "shares": [{**unstructure(s), "amount": format(s.amount, "f")} for s in shares],
                 "strategy_fills": {k: format(v, "f") for k, v in parts.items()},
@@ -211,11 +215,19 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
         mark = "allow" if verdict.allow else "DENY"
         text = f"{verdict.guard} {mark} {verdict.code} {verdict.detail}".rstrip()
         click.echo(f"  verdict: {inert(text)}")
+    click.echo(f"  approvals: {approvals_text(need, given)}")
     click.echo("journal:")
     for row in rows:
         reason = f"  {inert(row.reason)}" if row.reason else ""
         move = f"{row.from_state or '-'} -> {row.to_state}"
         click.echo(f"  #{row.seq} {row.ts}  {move}  by {inert(row.actor)}{reason}")
+
+
+def approvals_text(need: int, given: list[tuple[str, str]]) -> str:
+    """``1 of 2 (alice at 2024-01-02T16:00:00+00:00)``: the quorum and who approved so far
+    (``need`` 0: the approval mode decides, shown as ``1``)."""
+    who = ", ".join(f"{inert(actor)} at {ts}" for actor, ts in given)
+    return f"{len(given)} of {max(need, 1)}" + (f" ({who})" if who else "")
 
 
 def _approvals(app: AppContext, store: Any) -> Any:
@@ -263,6 +275,8 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
         mark = "allow" if v["allow"] else "DENY"
         text = f"{v['guard']} {mark} {v['code']} {v['detail']}".rstrip()
         click.echo(f"  guard:     {inert(text)}")
+    given = [(a["actor"], a["ts"]) for a in p.approvals]
+    click.echo(f"  approvals: {approvals_text(p.approvals_required, given)}")
     if (b := p.budget) is not None:
         answer = "allow" if b["allow"] else (b["code"] or "not judged")
         text = (
@@ -279,8 +293,15 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
 
 def _decide(app: AppContext, action: str, intent_id: str, by: str, reason: str) -> None:
     with open_store(app, wired=True) as store:
-        record = getattr(_approvals(app, store), action)(intent_id, by, reason)
-    click.echo(f"{record.id}: {record.state.value} by {inert(by)}")
+        service = _approvals(app, store)
+        record = getattr(service, action)(intent_id, by, reason)
+        need, given = service.quorum(intent_id) if action == "approve" else (0, [])
+    who = inert(app.settings().redact(by))
+    if need:
+        state = "approved" if record.state.value == "approved" else "still pending_approval"
+        click.echo(f"{record.id}: approval {len(given)} of {need} recorded by {who}; {state}")
+        return
+    click.echo(f"{record.id}: {record.state.value} by {who}")
 
 
 _by = click.option("--by", default="operator", show_default=True, help="Who decides.")
@@ -293,7 +314,11 @@ _reason = click.option("--reason", default="", help="Why (journaled).")
 @_reason
 @pass_app
 def approve(app: AppContext, intent_id: str, by: str, reason: str) -> None:
-    """Approve a pending intent (exit 3 when it is expired, rejected or already executed)."""
+    """Approve a pending intent (exit 3 when it is expired, rejected or already executed).
+
+    An intent that needs a quorum moves to approved with its N-th distinct approver:
+    each approval before it is recorded ("approval 1 of 2 recorded"); the same approver
+    twice is refused (exit 3)."""
     _decide(app, "approve", intent_id, by, reason)
 
 

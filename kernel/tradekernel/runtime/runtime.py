@@ -91,6 +91,7 @@ class Runtime(Nodes):
             emit=emit,
             clock=clock,
             broker=self._broker_named,
+            mode=self.resolved.mode,
         )
         self.ledger = TradeLedger()
         self._executors: dict[str, Executor] = {}

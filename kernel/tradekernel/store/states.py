@@ -88,6 +88,11 @@ class StaleVersion(StateConflict):
     made on a stale view is refused and nothing is written."""
 
 
+class DuplicateApproval(RefusedError):
+    """The actor has approved this intent already: the same actor counts once toward its
+    quorum; nothing was written."""
+
+
 class SecretInIntent(RefusedError):
     """An intent's identifying field (symbol, strategist, prompt or schema version) holds
     a secret: masking it would make another intent, so the intent is refused and nothing

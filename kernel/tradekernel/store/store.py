@@ -22,6 +22,7 @@ from loguru import logger
 
 from ..models import Fill, GuardVerdict, Intent, IntentTransition, Order, canonical_json, utcnow
 from ..portfolio.shares import Share, split_fill
+from ..quorum import approver
 from ..redaction import redact_deep
 from ..serde import structure, unstructure
 from . import anchor as anchors
@@ -40,6 +41,7 @@ from .db import (
 from .records import IntentRecord, JournalRow, VerifyResult
 from .states import (
     TRANSITIONS,
+    DuplicateApproval,
     IllegalTransition,
     IntentNotFound,
     IntentState,
@@ -480,7 +482,7 @@ class Store:
         if payload and "set" in payload:
             raise TypeError("transition: payload key 'set' is reserved for the columns set")
         if self.redact is not None:
-            reason = self.redact(reason)
+            actor, reason = self.redact(actor), self.redact(reason)
             payload = self._scrub(payload)
             if column_updates.get("verdicts") is not None:  # objects: scrub their text
                 verdicts = [unstructure(v) for v in column_updates["verdicts"]]
@@ -548,6 +550,91 @@ class Store:
         self._appended = True
         self._notify(intent_id, current, target, actor, reason, now, body)
         return self.get(intent_id)
+
+    @_mapped
+    def record_approval(
+        self,
+        intent_id: str,
+        *,
+        actor: str,
+        required: int,
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> tuple[IntentRecord, int]:
+        """Record ``actor``'s approval of a pending intent that needs ``required`` distinct
+        approvers, in one transaction, and return the record and the approval's number.
+
+        Below the quorum it is a ``pending_approval -> pending_approval`` journal row
+        (payload ``approval``: ``{"n": k, "of": required}``) and the intent's version
+        moves on; the ``required``-th distinct approval is the move to ``approved``.
+        Refused, nothing written: :class:`StateConflict` for an intent no longer pending,
+        :class:`StaleVersion` as in :meth:`transition`, :class:`DuplicateApproval` for an
+        actor who approved it already (compared after masking secrets, with
+        :func:`~tradekernel.quorum.approver`: case and spacing do not make another)."""
+        if self.redact is not None:
+            actor, reason = self.redact(actor), self.redact(reason)
+        now = self.clock()
+        ts = ts_text(now)
+        pending = IntentState.PENDING_APPROVAL
+        with immediate(self.conn) as conn:
+            row = conn.execute(
+                "SELECT state, version FROM intents WHERE id = ?", (intent_id,)
+            ).fetchone()
+            if row is None:
+                raise IntentNotFound(intent_id)
+            current, version = row
+            if expected_version is not None and version != expected_version:
+                raise StaleVersion(
+                    f"intent {intent_id} changed since it was read (version {version}, "
+                    f"not {expected_version}); nothing was written",
+                    current_state=current,
+                )
+            if current != pending.value:
+                raise StateConflict(
+                    f"intent {intent_id} is {current}, not pending_approval; nothing was written",
+                    current_state=current,
+                )
+            given = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT actor FROM journal WHERE entity = ? AND from_state = ? AND "
+                    "to_state = ? ORDER BY seq",
+                    (intent_id, pending.value, pending.value),
+                )
+            ]
+            who = [approver(a) for a in given]
+            if approver(actor) in who:
+                raise DuplicateApproval(
+                    f"intent {intent_id}: {actor} has approved it already (approval "
+                    f"{who.index(approver(actor)) + 1} of {required}); the same actor counts "
+                    "once; nothing was changed"
+                )
+            count = len(given) + 1
+            target = IntentState.APPROVED if count >= required else pending
+            body: dict[str, Any] = {"approval": {"n": count, "of": required}}
+            if reason:
+                body["set"] = {"reason": reason}
+            cur = conn.execute(
+                "UPDATE intents SET state = ?, version = version + 1, updated_at = ?"
+                f"{', reason = ?' if reason else ''} WHERE id = ? AND version = ?",
+                (target.value, ts, *([reason] if reason else []), intent_id, version),
+            )
+            if cur.rowcount != 1:  # cannot happen under BEGIN IMMEDIATE; kept as the CAS proof
+                raise StateConflict(f"intent {intent_id} changed concurrently; nothing was written")
+            journal.append(
+                conn,
+                entity=intent_id,
+                from_state=pending.value,
+                to_state=target.value,
+                actor=actor,
+                reason=reason,
+                ts=ts,
+                payload=body,
+            )
+        self._appended = True
+        if target is IntentState.APPROVED:
+            self._notify(intent_id, pending, target, actor, reason, now, body)
+        return self.get(intent_id), count
 
     def _notify(
         self,
@@ -903,6 +990,7 @@ class Store:
         raised and nothing is written."""
         ts = ts_text(self.clock())
         self._checked_controls = None
+        actor = actor if self.redact is None else self.redact(actor)
         with immediate(self.conn) as conn:
             for key, wanted in (expect or {}).items():
                 row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from attrs import fields
 
+from .. import quorum
 from ..models import Intent, canonical_json
 from ..models import digest as canonical_digest
 from ..serde import structure
@@ -59,13 +60,15 @@ class Problem(NamedTuple):
 
 
 class _IntentFold:
-    __slots__ = ("cols", "count", "last_seq", "state")
+    __slots__ = ("approvers", "cols", "count", "last_seq", "quorum", "state")
 
     def __init__(self, state: str, seq: int, cols: dict[str, tuple[Any, int]]) -> None:
         self.state = state
         self.last_seq = seq
         self.count = 1
         self.cols = cols
+        self.quorum = 0
+        self.approvers: list[str] = []
 
 
 class _ControlFold(NamedTuple):
@@ -132,6 +135,8 @@ class Replay:
                 f"intent {entity}: journal row {seq} moves it from {from_state} but it was "
                 f"{fold.state}",
             )
+        elif quorum.is_approval(from_state, to_state):
+            self._approval(seq, entity, fold, raw[4], to_state, payload)
         elif not self._legal(fold.state, to_state):
             self._flag(
                 seq,
@@ -148,6 +153,30 @@ class Replay:
         if isinstance(updates, dict):
             for column, value in updates.items():
                 fold.cols[column] = (value, seq)
+        if to_state == quorum.PENDING and from_state != quorum.PENDING:
+            fold.quorum = quorum.as_count(payload.get(quorum.QUORUM_KEY))
+            if fold.quorum == 0:
+                fold.quorum = _verdict_quorum(fold.cols["verdicts"][0])
+
+    def _approval(
+        self, seq: int, entity: str, fold: _IntentFold, actor: str, to: str, payload: dict
+    ) -> None:
+        """An approval row: one below the quorum needs a quorum and its ``approval``
+        payload, no actor counts twice, and the move to ``approved`` needs the quorum."""
+        below = to == quorum.PENDING
+        if below and (fold.quorum == 0 or not isinstance(payload.get(quorum.APPROVAL_KEY), dict)):
+            problem = "is an illegal transition pending_approval -> pending_approval"
+        elif fold.quorum == 0:
+            return  # an ordinary approval (or auto): the approval mode decided
+        elif quorum.approver(actor) in fold.approvers:
+            problem = f"counts the approval of {_show(actor)} twice"
+        else:
+            fold.approvers.append(quorum.approver(actor))
+            need = max(fold.quorum, _verdict_quorum(fold.cols["verdicts"][0]))
+            if below or len(fold.approvers) >= need:
+                return
+            problem = f"approves it with {len(fold.approvers)} of the {need} approvals it needs"
+        self._flag(seq, entity, "state", f"intent {entity}: journal row {seq} {problem}")
 
     @staticmethod
     def _legal(current: str, target: str) -> bool:
@@ -191,6 +220,17 @@ class Replay:
             "updated_at": ts,
         }
         self.intents[entity] = _IntentFold(to_state, seq, {k: (v, seq) for k, v in values.items()})
+
+
+def _verdict_quorum(verdicts: Any) -> int:
+    """The largest ``approvals`` among journaled verdicts (JSON text), 0 when unreadable."""
+    if isinstance(verdicts, str) and '"approvals"' not in verdicts:
+        return 0  # stored verdicts leave out an unset approvals: nothing to parse
+    try:
+        items = json.loads(verdicts) if isinstance(verdicts, str) else verdicts
+        return max((quorum.as_count(v.get("approvals")) for v in items), default=0)
+    except (TypeError, ValueError, AttributeError):
+        return 0
 
 
 def content_id(intent: Intent) -> str:

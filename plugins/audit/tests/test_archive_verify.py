@@ -24,6 +24,7 @@ def test_hmac_archive_verifies_and_holds_the_day(env):
     assert "5 journal rows" in out and "hmac-sha256" in out
     bundle = env.bundle(DAY)
     assert sorted(p.name for p in bundle.iterdir()) == [
+        *(["compliance.json"] if (bundle / "compliance.json").exists() else []),
         "events.jsonl",
         "events.sqlite.jsonl",
         "journal.jsonl",
@@ -70,6 +71,24 @@ def test_the_bundle_holds_the_daily_report_when_tradekernel_report_is_installed(
     assert env.manifest(DAY)["report"] == {"file": "report.json", "skipped": None}
 
 
+def test_the_bundle_holds_the_compliance_report_signed_with_the_rest(env):
+    pytest.importorskip("tradekernel_report")
+    ids = env.seed(DAY)
+    assert env.cli("audit", "archive", "--date", DAY)[0] == 0
+    manifest = env.manifest(DAY)
+    assert manifest["compliance"] == {"file": "compliance.json", "skipped": None}
+    assert "compliance.json" in {f["path"] for f in manifest["files"]}
+    compliance = json.loads((env.bundle(DAY) / "compliance.json").read_text())
+    assert compliance["schema"] == "compliance.v1" and compliance["date"] == DAY
+    assert [i["intent_id"] for i in compliance["intents"]] == ids
+    assert [(o["key"], o["to"], o["actor"]) for o in compliance["overrides"]] == [
+        ("kill_switch", False, "op")
+    ]
+    assert env.cli("audit", "verify", str(env.bundle(DAY)))[0] == 0
+    (env.bundle(DAY) / "compliance.json").write_text("{}\n")  # tampered after signing
+    assert env.cli("audit", "verify", str(env.bundle(DAY)))[0] == 4
+
+
 def test_without_tradekernel_report_the_manifest_says_so(env, monkeypatch):
     import importlib.util
 
@@ -83,6 +102,7 @@ def test_without_tradekernel_report_the_manifest_says_so(env, monkeypatch):
     code, _, err = env.cli("audit", "archive", "--date", DAY)
     assert code == 0
     assert "no daily report in the bundle: tradekernel-report is not installed" in err
+    assert "compliance" not in err  # the same reason is not said twice
     assert env.manifest(DAY)["report"] == {
         "file": None,
         "skipped": "tradekernel-report is not installed",

@@ -44,6 +44,7 @@ JOURNAL_FILE = "journal.jsonl"
 EVENTS_JSONL_FILE = "events.jsonl"
 EVENTS_SQLITE_FILE = "events.sqlite.jsonl"
 REPORT_FILE = "report.json"
+COMPLIANCE_FILE = "compliance.json"
 
 
 @frozen
@@ -74,23 +75,27 @@ REPORT_MODULE = "tradekernel_report"
 """The package of the ``tradekernel-report`` distribution, which builds the daily report."""
 
 
-def _report(settings: Any, day: str, now: datetime) -> tuple[bytes | None, str | None]:
-    """The daily report as JSON bytes, or ``None`` and why it was skipped. The report
-    comes from the optional ``tradekernel-report`` distribution: it is imported lazily
-    and any failure only skips the file."""
+def _report(
+    settings: Any, day: str, now: datetime, builder: str = "daily_report"
+) -> tuple[bytes | None, str | None]:
+    """The daily report (``builder = "compliance_report"``: the compliance report) as
+    JSON bytes, or ``None`` and why it was skipped. The reports come from the optional
+    ``tradekernel-report`` distribution: it is imported lazily and any failure only
+    skips the file."""
     if importlib.util.find_spec(REPORT_MODULE) is None:
         return None, "tradekernel-report is not installed"
     try:
         module = importlib.import_module(REPORT_MODULE)
     except ImportError as exc:
         return None, f"tradekernel-report cannot be imported: {settings.redact(str(exc))}"
-    build: Callable[..., Any] | None = getattr(module, "daily_report", None)
+    build: Callable[..., Any] | None = getattr(module, builder, None)
     if build is None:
-        return None, "tradekernel-report has no daily_report"
+        return None, f"tradekernel-report has no {builder}"
     try:
         report = build(settings, date.fromisoformat(day), now=now)
     except Exception as exc:
-        return None, f"the daily report failed: {type(exc).__name__}: {settings.redact(str(exc))}"
+        what = builder.replace("_", " ")
+        return None, f"the {what} failed: {type(exc).__name__}: {settings.redact(str(exc))}"
     text = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False, default=str)
     return (text + "\n").encode("utf-8"), None
 
@@ -160,7 +165,14 @@ def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], d
         report: dict[str, Any] = {"file": REPORT_FILE, "skipped": None}
     else:
         report = {"file": None, "skipped": skipped}
-    return files, {"journal": journal, "events": events, "report": report}
+    compliance_bytes, skipped = _report(settings, day, now, "compliance_report")
+    if compliance_bytes is not None:
+        files[COMPLIANCE_FILE] = compliance_bytes
+        compliance: dict[str, Any] = {"file": COMPLIANCE_FILE, "skipped": None}
+    else:
+        compliance = {"file": None, "skipped": skipped}
+    sections = {"journal": journal, "events": events, "report": report}
+    return files, {**sections, "compliance": compliance}
 
 
 def build_manifest(

@@ -46,6 +46,9 @@ def archive(app: AppContext, day: str, out_dir: str | None, as_json: bool) -> No
         click.echo(
             f"note: no daily report in the bundle: {manifest['report']['skipped']}", err=True
         )
+    skipped = manifest["compliance"]["skipped"]
+    if skipped and skipped != manifest["report"]["skipped"]:
+        click.echo(f"note: no compliance report in the bundle: {skipped}", err=True)
 
 
 @audit.command("verify")

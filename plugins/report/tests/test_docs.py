@@ -14,7 +14,8 @@ DISTRIBUTIONS = {
     "schema_version_total", "models", "by_scope", "by_strategist", "holds_by_reason",
     "by_reason", "by_kind", "by_actor", "by_node", "by_final_state", "by_code", "by_guard",
     "failed_by_reason", "by_status", "by_side", "unhealthy_by_broker",
-    "submitted_by_broker", "positions", "marks", "budget_denials",
+    "submitted_by_broker", "positions", "marks", "budget_denials", "approvers",
+    "by_state", "by_policy_version", "by_rule",
 }  # fmt: skip
 """Keys whose values are {value: count}: their inner keys are data, not schema."""
 KEYED_BY_NAME = {"by_skill", "by_symbol", "by_notifier"}

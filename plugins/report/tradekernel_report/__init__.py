@@ -1,5 +1,6 @@
 """The daily report (``report.v1``): aggregates computed from the recorded events of one
-UTC day, rendered as JSON, Markdown or a self-contained HTML dashboard. See docs/reports.md.
+UTC day, rendered as JSON, Markdown or a self-contained HTML dashboard; and the
+compliance report (``compliance.v1``) of one day from the journal. See docs/reports.md.
 This distribution (``tradekernel-report``) adds the ``tradekernel report`` command.
 
     report = daily_report(settings, date(2026, 3, 2))
@@ -23,6 +24,8 @@ _LAZY = {
     "render_html": ".html",
     "render_markdown": ".markdown",
     "percentile": ".stats",
+    "COMPLIANCE_SCHEMA": ".compliance",
+    "compliance_report": ".compliance",
 }
 """Imported on first use: registering the plugin imports none of its renderers."""
 
@@ -30,6 +33,7 @@ TRADEKERNEL_API = ">=1.0,<2"
 """The range of :data:`tradekernel.api.API_VERSION` this plugin was built for."""
 
 FORMATS = ("json", "md", "html")
+COMPLIANCE_FORMATS = ("text", "md", "json")
 
 
 def render_json(report: Mapping[str, Any]) -> str:
@@ -49,6 +53,21 @@ def render(report: Mapping[str, Any], fmt: str) -> str:
     return renderers[fmt](report)
 
 
+def render_compliance(report: Mapping[str, Any], fmt: str) -> str:
+    """A ``compliance.v1`` report as ``text``, ``md`` or ``json`` text."""
+    from . import compliance_render
+
+    renderers = {
+        "json": render_json,
+        "md": compliance_render.render_markdown,
+        "text": compliance_render.render_text,
+    }
+    if fmt not in renderers:
+        choices = ", ".join(COMPLIANCE_FORMATS)
+        raise ValueError(f"unknown compliance format {fmt!r} (one of: {choices})")
+    return renderers[fmt](report)
+
+
 @hookimpl
 def register_commands(cli):
     """Add ``tradekernel report`` (imported only when the CLI asks for plugin commands)."""
@@ -59,13 +78,17 @@ def register_commands(cli):
 
 __all__ = [
     "CHARTS",
+    "COMPLIANCE_FORMATS",
+    "COMPLIANCE_SCHEMA",
     "FORMATS",
     "REPORT_SCHEMA",
     "aggregate",
+    "compliance_report",
     "daily_report",
     "day_window",
     "percentile",
     "render",
+    "render_compliance",
     "render_html",
     "render_json",
     "render_markdown",

@@ -59,3 +59,47 @@ def daily(
         click.echo(text, nl=False)
     if result["note"]:
         click.echo(f"note: {result['note']}", err=True)
+
+
+@report.command("compliance")
+@click.option(
+    "--date", "day", type=_DATE, metavar="YYYY-MM-DD", help="UTC day (default: today, UTC)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "md", "json"]),
+    default="text",
+    show_default=True,
+    help="text, md (Markdown) or json (compliance.v1).",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file, not stdout."
+)
+@click.option(
+    "--source",
+    type=click.Choice(["jsonl", "sqlite"]),
+    help="Event log to read policy events from (default: sqlite when enabled, else jsonl).",
+)
+@pass_app
+def compliance(
+    app: AppContext, day: datetime | None, fmt: str, out: str | None, source: str | None
+) -> None:
+    """The compliance report of one UTC day: every intent with its policy version, the
+    rule that decided it, its approvals and approvers; overrides; policy changes."""
+    from tradekernel.api import utcnow
+
+    from . import compliance_report, render_compliance
+
+    now = utcnow()
+    result = compliance_report(app.settings(), (day or now).date(), source=source, now=now)
+    text = render_compliance(result, fmt)
+    if out:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {path} ({fmt}, {len(result['intents'])} intents)")
+    else:
+        click.echo(text, nl=False)
+    if result["note"]:
+        click.echo(f"note: {result['note']}", err=True)

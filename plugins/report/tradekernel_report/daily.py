@@ -8,6 +8,7 @@ from typing import Any
 
 from tradekernel.api import Event, event_log_source, read_events, utcnow
 
+from . import compliance as compliance_
 from . import resilience, strategies, strategy, trading
 from .stats import counter, iso
 
@@ -31,10 +32,12 @@ def aggregate(
     now: datetime | None = None,
     source: str | None = None,
     ledger: dict[str, Any] | None = None,
+    compliance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``report.v1`` dict for ``day`` from ``events`` (events of other days are
     ignored; the rest are ordered by time, ties keeping their recorded order) and, for
-    the ``strategies`` section, ``ledger`` (:func:`.strategies.books`) when given."""
+    the ``strategies`` section, ``ledger`` (:func:`.strategies.books`) when given; the
+    ``compliance`` section (:func:`.compliance.section`) when given, else empty."""
     window = day_window(day, now)
     start, next_day = window[0], window[0] + timedelta(days=1)
     day_events = sorted((e for e in events if start <= e.ts < next_day), key=lambda e: e.ts)
@@ -62,6 +65,7 @@ def aggregate(
         "account": trading.account(day_events),
         "strategies": strategies.section(day_events, ledger),
         "notifications": strategy.notifications(day_events),
+        "compliance": compliance or compliance_.build([], lambda _id: None, day_events, window),
     }
 
 
@@ -77,5 +81,8 @@ def daily_report(
     events = read_events(kernel_or_settings, date=day, source=source)
     now = now or utcnow()
     settings = getattr(kernel_or_settings, "settings", kernel_or_settings)
-    ledger = strategies.books(settings, day_window(day, now)[1])
-    return aggregate(events, day, now=now, source=source, ledger=ledger)
+    events = list(events)
+    window = day_window(day, now)
+    ledger = strategies.books(settings, window[1])
+    compliance = compliance_.section(settings, window, events)
+    return aggregate(events, day, now=now, source=source, ledger=ledger, compliance=compliance)

@@ -411,8 +411,54 @@ def _tables(r: Mapping[str, Any]) -> str:
                 for n, c in r["notifications"]["by_notifier"].items()
             ],
         ),
+        *_compliance(r["compliance"]),
     ]
     return '<section class="tables">' + "".join(out) + "</section>"
+
+
+def _compliance(c: Mapping[str, Any]) -> list[str]:
+    """The compliance section: intents with their policy version, deciding rule and
+    approvers; overrides; policy changes (docs/reports.md, "compliance")."""
+    decided = [i["decided_by"] or {} for i in c["intents"]]
+    return [
+        _table(
+            "Compliance: intents",
+            ["intent", "state", "policy version", "decided by rule", "approvals", "approvers"],
+            [
+                [
+                    i["intent_id"],
+                    i["state"],
+                    i["policy_version"],
+                    d.get("rule") or d.get("code"),
+                    f"{len(i['approvals'])} of {i['approvals_required']}"
+                    if i["approvals_required"]
+                    else len(i["approvals"]),
+                    ", ".join(i["approvers"]),
+                ]
+                for i, d in zip(c["intents"], decided, strict=True)
+            ],
+        ),
+        _table(
+            "Compliance: overrides",
+            ["time", "control", "to", "actor", "reason"],
+            [[o["ts"], o["key"], o["to"], o["actor"], o["reason"]] for o in c["overrides"]],
+        ),
+        _table(
+            "Compliance: policy changes",
+            ["time", "guard", "version", "signer", "source", "detail"],
+            [
+                [
+                    p["ts"],
+                    p["guard"],
+                    p["version"] or p["label"],
+                    p["signer"],
+                    p["source"],
+                    p["detail"],
+                ]
+                for p in c["policy_changes"]
+            ],
+        ),
+    ]
 
 
 def render_html(report: Mapping[str, Any]) -> str:

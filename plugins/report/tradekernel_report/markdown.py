@@ -7,6 +7,7 @@ from typing import Any
 
 from tradekernel.api import format_money, format_quantity, inert
 
+from .compliance_render import section_markdown
 from .html import LLM_COST_PLACES
 
 
@@ -85,6 +86,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     out += _data_quality(r["data_quality"])
     out += _intents(r["intents"]) + _orders(r["orders"]) + _resilience(r["resilience"])
     out += _notifications(r["notifications"])
+    out += section_markdown(r["compliance"])
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -230,6 +232,9 @@ def _intents(i: Mapping[str, Any]) -> list[str]:
             ("parked for approval", a["pending"]),
             ("rejected / expired", f"{a['rejected']} / {a['expired']}"),
             ("by actor", _dist(a["by_actor"])),
+            ("approvals below a quorum", a["recorded"]),
+            ("approved by a quorum", a["quorum_approved"]),
+            ("approvals by approver", _dist(a["approvers"])),
             ("time to approve", _lat(a["time_to_approve_ms"])),
         ],
     )

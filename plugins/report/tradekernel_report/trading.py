@@ -15,6 +15,7 @@ from .strategy import of
 
 STATE_OF_EVENT: dict[tuple[str, str], str] = {
     ("approval", "pending"): "pending_approval",
+    ("approval", "recorded"): "pending_approval",
     ("approval", "approved"): "approved",
     ("approval", "auto_approved"): "approved",
     ("approval", "rejected"): "rejected",
@@ -60,6 +61,7 @@ def intents(events: Sequence[Event]) -> dict[str, Any]:
             waits.append(duration_ms(pending_at[intent_id], event.ts))
     approvals = of(events, "approval")
     decided = [e for e in approvals if e.kind in ("approved", "auto_approved", "rejected")]
+    given = [e for e in approvals if e.kind in ("approved", "auto_approved", "recorded")]
     denials = [e.fields for e in of(events, "risk", "verdict") if e.fields.get("allow") is False]
     return {
         "total": len(states),
@@ -71,6 +73,12 @@ def intents(events: Sequence[Event]) -> dict[str, Any]:
             "rejected": sum(1 for e in approvals if e.kind == "rejected"),
             "expired": sum(1 for e in approvals if e.kind == "expired"),
             "by_actor": counter(e.fields.get("actor") or "unknown" for e in decided),
+            # four-eyes: approvals below a quorum, and every approval by its approver
+            "recorded": sum(1 for e in approvals if e.kind == "recorded"),
+            "approvers": counter(e.fields.get("actor") or "unknown" for e in given),
+            "quorum_approved": sum(
+                1 for e in approvals if e.kind == "approved" and (e.fields.get("required") or 0) > 1
+            ),
             "time_to_approve_ms": latency_summary(waits),
         },
         "denials": {
