@@ -5,6 +5,8 @@ up to the account to the cent; FIFO per strategy; netted orders split by share."
 from __future__ import annotations
 
 import random
+
+import attrs
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
@@ -184,18 +186,30 @@ def test_a_fill_without_an_intent_is_unattributed(kernel_factory):
     }
 
 
-def test_the_store_ledger_rebuilds_only_on_new_fills(kernel_factory):
+def test_the_store_ledger_books_only_new_fills(kernel_factory):
     kernel, _ = kernel_factory.build(CONFIG)
     store = Store.open(kernel.settings.state_dir)
-    cached = StoreLedger(store)
+    booked: list[str] = []
+    cached = StoreLedger(store, on_fill=lambda fill, parts: booked.append(fill.fill_id))
     first = cached.current()
     assert cached.current() is first and first.books == {}
-    intent = Intent.create(symbol="AAA", side="buy", quantity=D(3), strategist="slow")
+    intent = Intent.create(symbol="AAA", side="buy", quantity=D(5), strategist="slow")
     store.add_intent(intent, cycle_id="c", broker="paper")
-    store.record_fill(_fill(1, "buy", "3", "10", cid=intent.client_order_id))
-    second = cached.current()
-    assert second is not first and second.books["slow"].position("AAA") == 3
-    assert cached.current() is second
+    store.record_fill(_fill(2, "buy", "3", "10", cid=intent.client_order_id))
+    assert cached.current().books["slow"].position("AAA") == 3
+    assert booked == ["f2"] and cached.current() is first  # booked in place, once
+    # a fill recorded late with an earlier time: the ledger is booked again in time order
+    early = _fill(1, "buy", "2", "8", cid=intent.client_order_id)
+    store.record_fill(attrs.evolve(early, ts=early.ts - timedelta(days=1)))
+    again = cached.current()
+    assert booked == ["f2", "f1", "f2"]
+    assert again.books["slow"].position("AAA") == 5
+    assert again.books["slow"].cost("AAA") == StrategyLedger.from_store(store).books[
+        "slow"
+    ].cost("AAA")
+    # a fill that disappeared: booked again too
+    store.conn.execute("DELETE FROM fills WHERE fill_id = 'f1'")
+    assert cached.current().books["slow"].position("AAA") == 3
 
 
 def test_bad_shares_never_lose_a_fill():

@@ -25,9 +25,10 @@ from decimal import ROUND_DOWN, Decimal
 from functools import partial
 from typing import Any
 
-from attrs import define, field
+from attrs import define, field, frozen
 
 from ..models import Fill, Side
+from ..serde import structure
 from .shares import net_of
 
 UNATTRIBUTED = "(unattributed)"
@@ -58,6 +59,16 @@ def strategy_shares(store: Any, client_order_id: str) -> dict[str, Decimal]:
     for share in recorded:
         out[share.strategist] = out.get(share.strategist, Decimal(0)) + share.amount / net
     return out
+
+
+@frozen
+class Part:
+    """One strategy's part of a fill: the side it is booked on (the other side of the
+    fill for a strategy crossed inside the account), its units and its commission."""
+
+    side: Side
+    quantity: Decimal
+    commission: Decimal
 
 
 @define
@@ -201,11 +212,11 @@ class StrategyLedger:
             self.books[strategy] = StrategyBook(strategy)
         return self.books[strategy]
 
-    def apply(self, fill: Fill, shares: Mapping[str, Decimal]) -> None:
+    def apply(self, fill: Fill, shares: Mapping[str, Decimal]) -> dict[str, Part]:
         """Book ``fill`` to the strategies of ``shares`` (normalised to add up to 1; a
         negative share books its part on the other side; shares that are empty, not
         finite or add up to zero or less book it to :data:`UNATTRIBUTED`, so the
-        strategies still add up to the account)."""
+        strategies still add up to the account). Returns each strategy's :class:`Part`."""
         shares = _valid(shares)
         quantities = split(fill.quantity, shares)
         # commissions follow each strategy's traded quantity, crossed parts included
@@ -214,14 +225,19 @@ class StrategyLedger:
             fill.commission, {n: abs(Decimal(v)) / gross for n, v in shares.items()}
         )
         other = Side.SELL if fill.side is Side.BUY else Side.BUY
+        parts: dict[str, Part] = {}
         for name, quantity in quantities.items():
             book = self.book(name)
             book.fills += 1
-            book.commissions += commissions.get(name, Decimal(0))
+            commission = commissions.get(name, Decimal(0))
+            book.commissions += commission
             if quantity > 0:
                 book.apply(fill.side, quantity, fill.price, fill.symbol)
             elif quantity < 0:  # crossed inside the account: the other side
                 book.apply(other, -quantity, fill.price, fill.symbol)
+            side = fill.side if quantity >= 0 else other
+            parts[name] = Part(side, abs(quantity), commission)
+        return parts
 
     def apply_all(self, fills: Iterable[Fill], shares: Shares) -> StrategyLedger:
         for fill in fills:
@@ -263,20 +279,49 @@ class StrategyLedger:
 
 
 class StoreLedger:
-    """The store's :class:`StrategyLedger`, rebuilt only when fills were recorded since
-    the last read (one ``COUNT`` query otherwise): what a cycle reads each time."""
+    """The store's :class:`StrategyLedger`, kept up to date fill by fill: each read books
+    only the fills recorded since the last one (one query when there are none), and
+    rebuilds the whole ledger when a fill arrives out of time order or one disappeared.
+    ``on_fill(fill, parts)`` is called for every fill booked (each strategy's
+    :class:`Part`), in booking order; a rebuild calls it again from the first fill."""
 
-    def __init__(self, store: Any, shares: Shares | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        shares: Shares | None = None,
+        *,
+        on_fill: Callable[[Fill, dict[str, Part]], None] | None = None,
+    ) -> None:
         self.store = store
-        self.shares = shares
-        self._seen: tuple[Any, ...] | None = None
+        self.shares = shares or partial(strategy_shares, store)
+        self.on_fill = on_fill
         self._ledger = StrategyLedger()
+        self._rowid = 0
+        self._count = 0
+        self._last: tuple[str, str] | None = None
 
     def current(self) -> StrategyLedger:
-        seen = tuple(
-            self.store.conn.execute("SELECT COUNT(*), MAX(recorded_at) FROM fills").fetchone()
+        conn = self.store.conn
+        rows = conn.execute(
+            "SELECT rowid, ts, fill_id, fill_json FROM fills WHERE rowid > ? "
+            "ORDER BY ts, fill_id",
+            (self._rowid,),
+        ).fetchall()
+        count = self._count + len(rows)
+        stale = (rows and self._last is not None and (rows[0][1], rows[0][2]) < self._last) or (
+            conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0] != count
         )
-        if seen != self._seen:
-            self._ledger = StrategyLedger.from_store(self.store, self.shares)
-            self._seen = seen
+        if stale:  # out of order or deleted: book everything again, in time order
+            self._ledger, self._rowid, self._count, self._last = StrategyLedger(), 0, 0, None
+            rows = conn.execute(
+                "SELECT rowid, ts, fill_id, fill_json FROM fills ORDER BY ts, fill_id"
+            ).fetchall()
+        for rowid, ts, fill_id, raw in rows:
+            fill = structure(json.loads(raw), Fill)
+            parts = self._ledger.apply(fill, self.shares(fill.client_order_id))
+            if self.on_fill is not None:
+                self.on_fill(fill, parts)
+            self._rowid = max(self._rowid, rowid)
+            self._count += 1
+            self._last = (ts, fill_id)
         return self._ledger
