@@ -5,11 +5,10 @@ up to the account to the cent; FIFO per strategy; netted orders split by share."
 from __future__ import annotations
 
 import random
-
-import attrs
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 from tradekernel.execution import Executor
@@ -204,9 +203,9 @@ def test_the_store_ledger_books_only_new_fills(kernel_factory):
     again = cached.current()
     assert booked == ["f2", "f1", "f2"]
     assert again.books["slow"].position("AAA") == 5
-    assert again.books["slow"].cost("AAA") == StrategyLedger.from_store(store).books[
-        "slow"
-    ].cost("AAA")
+    assert again.books["slow"].cost("AAA") == StrategyLedger.from_store(store).books["slow"].cost(
+        "AAA"
+    )
     # a fill that disappeared: booked again too
     store.conn.execute("DELETE FROM fills WHERE fill_id = 'f1'")
     assert cached.current().books["slow"].position("AAA") == 3

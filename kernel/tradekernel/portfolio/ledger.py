@@ -303,8 +303,7 @@ class StoreLedger:
     def current(self) -> StrategyLedger:
         conn = self.store.conn
         rows = conn.execute(
-            "SELECT rowid, ts, fill_id, fill_json FROM fills WHERE rowid > ? "
-            "ORDER BY ts, fill_id",
+            "SELECT rowid, ts, fill_id, fill_json FROM fills WHERE rowid > ? ORDER BY ts, fill_id",
             (self._rowid,),
         ).fetchall()
         count = self._count + len(rows)

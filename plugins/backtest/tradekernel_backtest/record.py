@@ -103,7 +103,8 @@ def strategy_metrics(metrics: dict[str, Any], name: str) -> dict[str, Any]:
         "strategist": name,
         "config_digest": metrics["portfolio"]["strategy_config_digests"][name],
         "params": {
-            k[len(prefix) :]: v for k, v in (metrics.get("params") or {}).items()
+            k[len(prefix) :]: v
+            for k, v in (metrics.get("params") or {}).items()
             if k.startswith(prefix)
         },
         "portfolio": metrics["strategist"],
@@ -119,8 +120,7 @@ def record_result(state_dir: str | Path, metrics: dict[str, Any]) -> dict[str, A
     digests = metrics["portfolio"]["strategy_config_digests"]
     return {
         "record_ids": {
-            name: record_backtest(state_dir, strategy_metrics(metrics, name))
-            for name in digests
+            name: record_backtest(state_dir, strategy_metrics(metrics, name)) for name in digests
         }
     }
 
