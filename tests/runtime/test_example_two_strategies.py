@@ -25,6 +25,13 @@ def test_the_two_strategies_example_trades_both_and_adds_up(tmp_path):
     strategies = {row["strategy"]: row for row in data["strategies"]["strategies"]}
     assert {"fast", "slow"} <= set(strategies)
     assert strategies["fast"]["fills"] > 0 and strategies["slow"]["fills"] > 0
+    # the budgets in force come from the run's portfolio.allocation events
+    assert strategies["slow"]["budget"] == "50000"
+    assert Decimal(strategies["fast"]["budget"]) > 0
+    # netted fills are split cleanly at the quantities' precision: whole shares here
+    for row in strategies.values():
+        assert all(Decimal(q) == Decimal(q).to_integral_value() for q in row["positions"].values())
+        assert all("." not in q for q in row["positions"].values()), row["positions"]
     total = sum(Decimal(row["pnl"]) for row in strategies.values())
     assert total == Decimal(data["strategies"]["portfolio"]["pnl"])
     assert invoke([*base, "journal", "verify"], env).exit_code == 0
