@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 20_450
+CEILING = 20_600
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800
 lines of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -31,7 +31,11 @@ fixed sizer, unsized intents in the model, the SizerContract of the test kit,
 node; 20,450: netting made exactly-once and audited, about 140: inputs already netted or
 stored never netted again, each input guarded, shares checked by ``journal verify``; and
 about 55: a strategy's breaker/degrade carried back to one strategist, its own degrade
-honouring degrade_reducing, '+' reserved in names, exact fill splits.)"""
+honouring degrade_reducing, '+' reserved in names, exact fill splits; 20,600: about 150
+for the per-strategy books a multi-strategy backtest and the report read: the store's
+ledger booked fill by fill with each strategy's part (Part), netted fills split by
+largest remainder at the quantities' precision, the budgets in force as events, and a
+strategy's own positions in StrategyInput.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

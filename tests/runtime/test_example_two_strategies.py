@@ -32,6 +32,8 @@ def test_the_two_strategies_example_trades_both_and_adds_up(tmp_path):
     for row in strategies.values():
         assert all(Decimal(q) == Decimal(q).to_integral_value() for q in row["positions"].values())
         assert all("." not in q for q in row["positions"].values()), row["positions"]
+        # long only, each selling its own position (its sub-ledger), never the other's
+        assert all(Decimal(q) > 0 for q in row["positions"].values()), row["positions"]
     total = sum(Decimal(row["pnl"]) for row in strategies.values())
     assert total == Decimal(data["strategies"]["portfolio"]["pnl"])
     assert invoke([*base, "journal", "verify"], env).exit_code == 0

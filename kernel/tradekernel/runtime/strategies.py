@@ -145,6 +145,8 @@ class Strategies:
             positions=state.positions,
             account=state.account,
             limits=self._limits(),  # type: ignore[attr-defined]
+            strategy=name,
+            strategy_positions=self._own_positions(name),
         )
         try:
             decision = self.kernel.component("strategist", name).decide(inputs)  # type: ignore[attr-defined]
@@ -171,6 +173,14 @@ class Strategies:
         elif decision.error_type is None:
             breaker.record_success()
         return decision
+
+    def _own_positions(self, name: str) -> dict[str, Decimal] | None:
+        """Strategy ``name``'s own positions (its sub-ledger) with several strategists;
+        ``None`` with one (its position is the account's)."""
+        if len(self.strategist_names()) < 2:
+            return None
+        book = self._allocation()[1].current().books.get(name)
+        return book.positions() if book is not None else {}
 
     def _carry_own_state(self, name: str) -> None:
         """Back to one strategist: ``name``'s own breaker (``breaker:<name>``) and degrade

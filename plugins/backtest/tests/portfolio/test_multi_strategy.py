@@ -111,6 +111,9 @@ def test_strategies_add_up_to_the_portfolio(setup, tmp_path: Path) -> None:
     with state:
         netted = state.conn.execute("SELECT COUNT(DISTINCT intent_id) FROM strategy_shares")
         assert netted.fetchone()[0] > 0
+    # sma-cross is long only and sells its own position, never another strategy's
+    for row in strategies.values():
+        assert all(Decimal(q) > 0 for q in row["positions"].values()), row["positions"]
     # each strategy's return is its P&L over its starting capital (its budget)
     assert strategies["fast"]["capital"] == "40000.0"
     assert strategies["slow"]["capital"] == "30000"
