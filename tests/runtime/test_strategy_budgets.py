@@ -85,8 +85,10 @@ def test_a_budget_runs_out_and_a_drawdown_stop_reduces_only_its_strategy(kernel_
     assert not {e.fields["intent_id"] for e in denied} & set(stored)
 
 
-def test_a_net_goes_on_only_when_every_strategy_in_it_passes(kernel_factory):
-    """fast buys 10 and slow sells 4 of AAA: one net of 6; slow halted, the net is left out."""
+def test_a_denied_input_leaves_the_net_and_the_other_goes_on_alone(kernel_factory):
+    """fast buys 10 and slow sells 4 of AAA; slow is halted: its -4 is denied (with its
+    code) before netting, and fast's +10, the only input left, goes on as itself (no net,
+    no share), never also inside a net."""
     fast = Named("fast", trade("buy", 10), trade("buy", 10, "BBB"))
     slow = Named("slow", trade("sell", 4), Decision.hold("no_signal"))
     config = BASE.format(approval="auto", strategist="unused", guards='["max_order_notional"]')
@@ -95,15 +97,15 @@ def test_a_net_goes_on_only_when_every_strategy_in_it_passes(kernel_factory):
     with Runtime(kernel) as runtime:
         runtime.control.set("strategy:slow", {"state": "halted", "peak": "0"}, actor="op")
         first = runtime.run_cycle()
-        assert first.proposed == [] and first.submitted == []
-        (conflict,) = rec.of("portfolio", "conflict")
-        assert conflict.fields["result"] == "netted"
+        (sent,) = first.submitted
+        intent = runtime.store.get(sent).intent
+        assert (intent.strategist, intent.side.value, intent.quantity) == ("fast", "buy", 10)
+        assert not rec.of("portfolio", "conflict") and not runtime.store.shares(sent)
         (denial,) = rec.of("portfolio", "budget_denied")
         assert (denial.fields["strategy"], denial.fields["code"]) == (
             "slow",
             "strategy_drawdown_stop",
         )
-        assert denial.fields["intent_id"] == conflict.fields["shares"][1]["intent_id"]
-        second = runtime.run_cycle()  # fast alone, unbudgeted: it trades
+        second = runtime.run_cycle()
         assert len(second.submitted) == 1
         assert runtime.store.get(second.submitted[0]).intent.strategist == "fast"

@@ -244,9 +244,17 @@ class Strategies:
         )
         sized = self._after_sizing(sized, {i.id for i in intents}, state, degraded)
         policy = self.conflict_policy()
-        pool, alone = (
-            self._set_aside(sized, state, degraded) if policy.kind == "net" else (sized, [])
-        )
+        denied: dict[str, list[tuple[Intent, str]]] = {}
+        if policy.kind == "net":
+            # each strategy's own intent against its budget before netting: a denied
+            # input leaves the net (with its code) and the rest net without it, under
+            # the id their own inputs derive (never the whole net dropped for one)
+            passed, denials = check_budgets(sized, budget_ctx)
+            for d in denials:
+                denied.setdefault(d.intent.symbol, []).append((d.intent, d.code))
+            pool, alone = self._set_aside(passed, state, degraded)
+        else:
+            pool, alone = sized, []
         resolution = resolve_conflicts(pool, policy)
         for intent, code in resolution.dropped:
             self._drop(intent, code)  # type: ignore[attr-defined]
@@ -263,8 +271,15 @@ class Strategies:
                     going[where] = fitted
                     conflict = attrs.evolve(conflict, netted=fitted, kept=(fitted,))
                     state.net_inputs[fitted.id] = conflict.inputs
+            if out := denied.get(conflict.symbol):  # the journal keeps every original
+                conflict = attrs.evolve(
+                    conflict,
+                    inputs=(*conflict.inputs, *(i for i, _ in out)),
+                    dropped=(*conflict.dropped, *out),
+                )
             self._record_conflict(conflict, state, record=record)
-        checked = self._budgets(going, state.net_inputs, budget_ctx)
+        # under net the inputs were judged already; the others are judged as they go on
+        checked = going if policy.kind == "net" else check_budgets(going, budget_ctx)[0]
         for intent in checked:
             owners = {i.strategist for i in state.net_inputs.get(intent.id, (intent,))}
             if owners & degraded:
@@ -316,22 +331,6 @@ class Strategies:
         ctx = allocation.context(ledger.current(), prices, equity, emit=kernel.emit)
         # an operator may stop any strategy, budgeted or not
         return attrs.evolve(ctx, states={**states, **ctx.states})
-
-    def _budgets(
-        self, going: list[Intent], netted: dict[str, tuple[Intent, ...]], ctx: BudgetContext
-    ) -> list[Intent]:
-        """The budget step (:func:`..portfolio.budgets.check_budgets`) on ``going``. A
-        netted intent is judged by its strategies' own intents, and goes on only when
-        every one of them passes (a strategy's budget and drawdown state are never used
-        up or bypassed through another's order)."""
-        judged = [part for intent in going for part in netted.get(intent.id, (intent,))]
-        _passed, denials = check_budgets(judged, ctx)
-        refused = {d.intent_id for d in denials}
-        return [
-            intent
-            for intent in going
-            if not any(part.id in refused for part in netted.get(intent.id, (intent,)))
-        ]
 
     def _allocation(self) -> tuple[Allocation, StoreLedger]:
         """The run's allocation (the selected allocator, ``[portfolio]``, the control)
