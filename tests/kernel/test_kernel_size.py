@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 20_600
+CEILING = 20_650
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800
 lines of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -35,7 +35,9 @@ honouring degrade_reducing, '+' reserved in names, exact fill splits; 20,600: ab
 for the per-strategy books a multi-strategy backtest and the report read: the store's
 ledger booked fill by fill with each strategy's part (Part), netted fills split by
 largest remainder at the quantities' precision, the budgets in force as events, and a
-strategy's own positions in StrategyInput.)"""
+strategy's own positions in StrategyInput; 20,650: about 50 hardening them: config errors
+naming the strategy of a bad [portfolio.budgets.<name>] table (any named table), budget
+amounts bounded, a removed strategy's positions never sold by the one left.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

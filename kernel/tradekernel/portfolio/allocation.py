@@ -12,7 +12,7 @@ from typing import Any
 from loguru import logger
 
 from ..components import AllocationRequest
-from ..sections import PortfolioSettings
+from ..sections import MAX_BUDGET, PortfolioSettings
 from .budgets import BudgetContext, StrategyLimits
 from .ledger import StrategyLedger
 from .shares import plain
@@ -35,14 +35,14 @@ def configured_capital(portfolio: PortfolioSettings, equity: Decimal) -> dict[st
 
 def _amount(value: object) -> Decimal | None:
     """An allocator's answer for one strategy as an amount, or ``None`` when it is not a
-    finite number of zero or more (that strategy keeps its budget)."""
+    finite number from zero to :data:`MAX_BUDGET` (that strategy keeps its budget)."""
     if isinstance(value, bool):
         return None
     try:
         amount = value if isinstance(value, Decimal) else Decimal(str(value))
     except (ArithmeticError, ValueError):
         return None
-    return amount if amount.is_finite() and amount >= 0 else None
+    return amount if amount.is_finite() and 0 <= amount <= MAX_BUDGET else None
 
 
 class Allocation:

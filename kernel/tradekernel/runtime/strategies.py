@@ -25,7 +25,7 @@ from ..models import Decision, GuardVerdict, Intent, digest
 from ..portfolio.allocation import Allocation
 from ..portfolio.budgets import BudgetContext, check_budgets
 from ..portfolio.conflicts import Conflict, ConflictPolicy, resolve_conflicts
-from ..portfolio.ledger import StoreLedger
+from ..portfolio.ledger import UNATTRIBUTED, StoreLedger
 from ..portfolio.sizing import SizingContext, size_intents
 from ..risk import evaluate
 from ..serde import unstructure
@@ -175,11 +175,17 @@ class Strategies:
         return decision
 
     def _own_positions(self, name: str) -> dict[str, Decimal] | None:
-        """Strategy ``name``'s own positions (its sub-ledger) with several strategists;
-        ``None`` with one (its position is the account's)."""
-        if len(self.strategist_names()) < 2:
+        """Strategy ``name``'s own positions (its sub-ledger) with several strategists, or
+        with one while another strategy (one taken out of the configuration) still holds
+        positions; ``None`` otherwise: its position is the account's."""
+        ledger = self._allocation()[1].current()
+        if len(self.strategist_names()) < 2 and not any(
+            book.positions()
+            for other, book in ledger.books.items()
+            if other not in (name, UNATTRIBUTED)
+        ):
             return None
-        book = self._allocation()[1].current().books.get(name)
+        book = ledger.books.get(name)
         return book.positions() if book is not None else {}
 
     def _carry_own_state(self, name: str) -> None:
