@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 20_650
+CEILING = 20_700
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800
 lines of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -37,7 +37,9 @@ ledger booked fill by fill with each strategy's part (Part), netted fills split 
 largest remainder at the quantities' precision, the budgets in force as events, and a
 strategy's own positions in StrategyInput; 20,650: about 50 hardening them: config errors
 naming the strategy of a bad [portfolio.budgets.<name>] table (any named table), budget
-amounts bounded, a removed strategy's positions never sold by the one left.)"""
+amounts bounded, a removed strategy's positions never sold by the one left; 20,700:
+about 40 more: sizing bounded (size_too_large, arithmetic errors dropped, not raised) and
+a strategy's target weight and sell cap counted on its own position.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

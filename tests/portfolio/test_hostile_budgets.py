@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tradekernel.errors import ConfigError
-from tradekernel.models import Fill
+from tradekernel.models import Fill, Position
 from tradekernel.portfolio.allocation import Allocation
 from tradekernel.portfolio.ledger import StrategyLedger
+from tradekernel.portfolio.sizing import size_intents
 from tradekernel.runtime.control import Control
 from tradekernel.store import Store
 
@@ -140,3 +141,36 @@ def test_fifo_books_add_up_to_the_account_exactly(orders, mark_cents):
     assert ledger.positions().get("AAA", D(0)) == held
     assert sum((b.commissions for b in books), D(0)) == fees
     assert sum(ledger.pnl({"AAA": mark}).values(), D(0)) == account
+
+
+@pytest.mark.parametrize("answer", ["1e999999", "123456789012345678901234567890.5", "2e15"])
+def test_a_sizer_answering_an_absurd_size_is_dropped_never_raised(answer):
+    """Beyond 1e15 units decimal arithmetic rounds (up) or overflows: dropped with a code."""
+    from .test_sizing import Fixed, ctx, intent
+
+    out, denials = size_intents([intent(confidence=0.5)], ctx(Fixed(answer)))
+    assert out == [] and [d.code for d in denials] == ["size_too_large"]
+
+
+def test_sizing_overflow_is_a_sizer_error_not_a_crash():
+    from .test_sizing import Fixed, ctx, intent, quotes
+
+    weight = intent(target_weight=D("1"))
+    out, denials = size_intents([weight], ctx(Fixed("1"), quotes=quotes("1e-999990")))
+    assert out == [] and [d.code for d in denials] in (["size_too_large"], ["sizer_error"])
+
+
+def test_a_target_weight_counts_the_strategys_own_position():
+    """The account holds 30 AAA (fast's 10, slow's 20): fast's weight of 0.1 of 10,000
+    at 100 (10 units) is reached by its own 10; slow's sell is capped at its own 20."""
+    from .test_sizing import Fixed, ctx, intent
+
+    own = {"fast": {"AAA": D(10)}, "slow": {"AAA": D(20)}}
+    account = {"AAA": Position(symbol="AAA", quantity=D(30), avg_price=D(100))}
+    c = ctx(Fixed("50"), positions=account, strategy_positions=own)
+    out, denials = size_intents([intent(target_weight=D("0.2"))], c)
+    assert [i.quantity for i in out] == [10] and denials == []  # 20 wanted, 10 its own
+    out, denials = size_intents([intent(strategist="slow", side="sell", confidence=0.5)], c)
+    assert [i.quantity for i in out] == [20]  # capped at slow's own 20, not the account's 30
+    alone = ctx(Fixed("50"), positions=account)
+    assert [i.quantity for i in size_intents([intent(target_weight=D("0.2"))], alone)[0]] == []

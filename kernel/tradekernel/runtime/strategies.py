@@ -188,6 +188,11 @@ class Strategies:
         book = ledger.books.get(name)
         return book.positions() if book is not None else {}
 
+    def _strategy_positions(self) -> dict[str, dict[str, Decimal]] | None:
+        """Each strategy's own positions when they are not the account's (sizing)."""
+        own = {n: p for n in self.strategist_names() if (p := self._own_positions(n)) is not None}
+        return own or None
+
     def _carry_own_state(self, name: str) -> None:
         """Back to one strategist: ``name``'s own breaker (``breaker:<name>``) and degrade
         (``degrade:<name>``), kept while several were configured, become the agent's
@@ -242,6 +247,7 @@ class Strategies:
                 quotes=state.quotes,
                 bars=state.bars,
                 positions=state.positions,
+                strategy_positions=self._strategy_positions(),
                 account=state.account,
                 budgets={n: limit.capital for n, limit in budget_ctx.limits.items()},
                 constraints=self._symbol_constraints,
