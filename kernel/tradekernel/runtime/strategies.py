@@ -177,15 +177,20 @@ class Strategies:
     def _own_positions(self, name: str) -> dict[str, Decimal] | None:
         """Strategy ``name``'s own positions (its sub-ledger) with several strategists, or
         with one while another strategy (one taken out of the configuration) still holds
-        positions; ``None`` otherwise: its position is the account's."""
-        ledger = self._allocation()[1].current()
-        if len(self.strategist_names()) < 2 and not any(
-            book.positions()
-            for other, book in ledger.books.items()
-            if other not in (name, UNATTRIBUTED)
-        ):
-            return None
-        book = ledger.books.get(name)
+        positions (looked up once per run: nothing trades them); ``None`` otherwise: its
+        position is the account's, and the ledger is not read."""
+        if len(self.strategist_names()) < 2:
+            orphans = self.__dict__.get("_orphans")
+            if orphans is None:
+                books = self._allocation()[1].current().books
+                orphans = self.__dict__["_orphans"] = any(
+                    book.positions()
+                    for other, book in books.items()
+                    if other not in (name, UNATTRIBUTED)
+                )
+            if not orphans:
+                return None
+        book = self._allocation()[1].current().books.get(name)
         return book.positions() if book is not None else {}
 
     def _strategy_positions(self) -> dict[str, dict[str, Decimal]] | None:
