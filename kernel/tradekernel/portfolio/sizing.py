@@ -41,11 +41,11 @@ SIZING_CODES = (
     SIZER_ERROR,
     SIZE_TOO_LARGE,
 )
+"""The kernel's own drop codes of this step (a sizer adds its own refusal codes, and the
+broker's order constraints theirs: ``quantity_below_minimum``, ...)."""
 MAX_UNITS = Decimal("1e15")
 """The most units one sized intent may trade: beyond it decimal arithmetic would round
 (an answer of 30 digits comes back larger than asked) or overflow."""
-"""The kernel's own drop codes of this step (a sizer adds its own refusal codes, and the
-broker's order constraints theirs: ``quantity_below_minimum``, ...)."""
 MAX_INPUTS = 30
 """At most this many of a sizer's inputs are recorded (each value cut to 200 characters)."""
 TARGET_WEIGHT = "target_weight"
