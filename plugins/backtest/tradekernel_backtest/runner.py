@@ -97,10 +97,6 @@ def _fresh_state_dir(spec: BacktestSpec, live_state_dir: Path) -> tuple[Path, bo
     return path, False
 
 
-def _llm(observer: BacktestObserver) -> dict[str, dict[str, Any]]:
-    return observer.llm_per_strategy()
-
-
 def network_check(
     spec: BacktestSpec,
     config: Any,
@@ -270,7 +266,9 @@ def run_backtest(
                 # marked as the broker values the account, so the strategies add up to it
                 valued = {**marks, **{p.symbol: p.market_price for p in held}}
                 per_strategy, portfolio = books.summary(
-                    valued, spec.periods_per_year or stats.periods_per_year, _llm(observer)
+                    valued,
+                    spec.periods_per_year or stats.periods_per_year,
+                    observer.llm_per_strategy(),
                 )
                 for name, numbers in per_strategy.items():
                     numbers["budget_denials"] = observer.budget_denials.get(name, {})
