@@ -186,6 +186,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.constraints": ("ORDER_CONSTRAINT_CODES",),
     # per-strategy books, for reports
     "tradekernel.portfolio.ledger": (
+        "Part",
+        "StoreLedger",
         "StrategyBook",
         "StrategyLedger",
         "UNATTRIBUTED",
@@ -374,6 +376,8 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .models import to_decimal
     from .models import utcnow
     from .plugins import PluginRegistry
+    from .portfolio.ledger import Part
+    from .portfolio.ledger import StoreLedger
     from .portfolio.ledger import StrategyBook
     from .portfolio.ledger import StrategyLedger
     from .portfolio.ledger import UNATTRIBUTED

@@ -235,6 +235,22 @@ class StrategyInput:
     limits: Mapping[str, Any] = field(factory=dict)
     """The risk limits in force: ``guards`` (the selected guard names) and each guard's
     config section by name, so a strategist can size within them."""
+    strategy: str = ""
+    """The strategy being asked: its name in ``[components] strategists`` (an instance's
+    name, such as ``fast``), or the one strategist's."""
+    strategy_positions: Mapping[str, Decimal] | None = None
+    """With several strategies: this strategy's own signed units per symbol (its
+    sub-ledger's positions; flat symbols left out; docs/portfolio.md), so it decides from
+    what it holds, not from what the account holds for all of them. ``None`` with one
+    strategist: its position is the account's (``positions``)."""
+
+    def held(self, symbol: str) -> Decimal:
+        """The signed units this strategy holds of ``symbol``: its own
+        (``strategy_positions``) with several strategies, else the account's."""
+        if self.strategy_positions is not None:
+            return Decimal(self.strategy_positions.get(symbol, 0))
+        position = self.positions.get(symbol)
+        return position.quantity if position is not None else Decimal(0)
 
 
 @runtime_checkable

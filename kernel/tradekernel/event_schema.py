@@ -262,6 +262,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
         "allocation": {
             "budgets": _f("dict", "account currency", "strategy -> capital now", req=True),
             "previous": _f("dict", "account currency", "strategy -> capital before"),
+            "cause": _f("str", doc="rebalanced | start (a run's first) | day (a day's first)"),
         },
         "allocator_failed": {"reason": _f("str", req=True)},
     },

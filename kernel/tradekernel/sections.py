@@ -489,6 +489,18 @@ def _fraction_above_zero(_inst: Any, attribute: attrs.Attribute, value: float | 
         )
 
 
+MAX_BUDGET = Decimal("1e15")
+"""The largest budget amount or exposure cap: beyond it a number is a typo (or an
+attack: ``"1e999999"`` is a finite Decimal whose plain text is a million digits)."""
+
+
+def _budget_money(_inst: Any, attribute: attrs.Attribute, value: Decimal | None) -> None:
+    if value is not None and not 0 < value <= MAX_BUDGET:
+        raise ValueError(
+            f"{attribute.name}: expected an amount above 0 and at most 1e15, got {show(value)}"
+        )
+
+
 @define
 class StrategyBudget:
     """``[portfolio.budgets.<strategy>]``: one strategy's money and its stops (the
@@ -496,9 +508,9 @@ class StrategyBudget:
 
     fraction: float | None = field(default=None, validator=_fraction_above_zero)
     """Capital as a fraction of the account's equity (exclusive with ``amount``)."""
-    amount: Decimal | None = field(default=None, validator=positive)
+    amount: Decimal | None = field(default=None, validator=_budget_money)
     """Capital as a fixed amount in the account currency (exclusive with ``fraction``)."""
-    max_gross_exposure: Decimal | None = field(default=None, validator=positive)
+    max_gross_exposure: Decimal | None = field(default=None, validator=_budget_money)
     """The most the strategy may hold at market, long plus short (default: its equity,
     capital plus its P&L)."""
     drawdown_stop: float | None = field(default=None, validator=_fraction_above_zero)

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+import attrs
 import cattrs
 from cattrs.cols import (
     homogenous_tuple_structure_factory,
@@ -142,7 +143,41 @@ def make_strict_converter() -> cattrs.Converter:
     )
     conv.register_structure_hook_factory(is_sequence, _sequence_hook_factory)
     conv.register_structure_hook_func(_is_literal, _structure_literal)
+    conv.register_structure_hook_factory(_is_named_tables, _named_tables_hook)
     return conv
+
+
+def _is_named_tables(t: Any) -> bool:
+    """``dict[str, <attrs class>]``: named config tables (``[portfolio.budgets.<name>]``)."""
+    args = get_args(t)
+    return get_origin(t) is dict and len(args) == 2 and attrs.has(args[1])
+
+
+def _named_tables_hook(t: Any, conv: cattrs.Converter) -> Any:
+    """Structure each named table on its own, so an error's path names the table."""
+    value_type = get_args(t)[1]
+
+    def hook(data: Any, _: Any) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected a table, got {type(data).__name__}")
+        out = {}
+        for name, body in data.items():
+            if not isinstance(name, str):
+                raise ValueError(f"expected a name, got {name!r}")
+            if not isinstance(body, Mapping):
+                raise ValidationError([(name, f"expected a table, got {type(body).__name__}")])
+            try:
+                out[name] = conv.structure(body, value_type)
+            except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+                errors = _flatten(exc) or [("", str(exc))]
+                raise ValidationError([(_join(name, p), m) for p, m in errors]) from None
+        return out
+
+    return hook
+
+
+def _join(name: str, path: str) -> str:
+    return f"{name}.{path}" if path else name
 
 
 converter = make_strict_converter()
@@ -199,6 +234,8 @@ def _flatten(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
         return [(f"{path}.{k}" if path else k, "unknown key") for k in sorted(exc.extra_fields)]
     if isinstance(exc, KeyError):
         return [(path, "required key is missing")]
+    if isinstance(exc, ValidationError):  # a named table's, already with its paths
+        return [(f"{path}.{p}" if path and p else path or p, m) for p, m in exc.errors]
     return [(path, str(exc))]
 
 

@@ -40,7 +40,15 @@ protocols and hooks, the native runtime as a default plugin, ``runtime-plan`` pr
 edges and a runtime's drawing; 20,900: four-eyes approval, about 400: the
 quorum rules ([approval] in Settings), quorum.py, approvals journaled below the quorum
 (Store.record_approval), verify and the executor's preflight checking the quorum, the
-approvals in previews and the intents CLI, and one approval event kind.)"""
+approvals in previews and the intents CLI, and one approval event kind; 20,600: about 150
+for the per-strategy books a multi-strategy backtest and the report read: the store's
+ledger booked fill by fill with each strategy's part (Part), netted fills split by
+largest remainder at the quantities' precision, the budgets in force as events, and a
+strategy's own positions in StrategyInput; 20,650: about 50 hardening them: config errors
+naming the strategy of a bad [portfolio.budgets.<name>] table (any named table), budget
+amounts bounded, a removed strategy's positions never sold by the one left; 20,700:
+about 40 more: sizing bounded (size_too_large, arithmetic errors dropped, not raised) and
+a strategy's target weight and sell cap counted on its own position.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

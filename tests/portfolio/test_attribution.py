@@ -8,6 +8,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 from tradekernel.execution import Executor
@@ -19,7 +20,7 @@ from tradekernel.portfolio.ledger import (
     split,
     strategy_shares,
 )
-from tradekernel.portfolio.shares import Share
+from tradekernel.portfolio.shares import Share, split_fill
 from tradekernel.store import IntentState, Store
 from tradekernel_paper import PaperBroker, PaperConfig
 
@@ -184,18 +185,30 @@ def test_a_fill_without_an_intent_is_unattributed(kernel_factory):
     }
 
 
-def test_the_store_ledger_rebuilds_only_on_new_fills(kernel_factory):
+def test_the_store_ledger_books_only_new_fills(kernel_factory):
     kernel, _ = kernel_factory.build(CONFIG)
     store = Store.open(kernel.settings.state_dir)
-    cached = StoreLedger(store)
+    booked: list[str] = []
+    cached = StoreLedger(store, on_fill=lambda fill, parts: booked.append(fill.fill_id))
     first = cached.current()
     assert cached.current() is first and first.books == {}
-    intent = Intent.create(symbol="AAA", side="buy", quantity=D(3), strategist="slow")
+    intent = Intent.create(symbol="AAA", side="buy", quantity=D(5), strategist="slow")
     store.add_intent(intent, cycle_id="c", broker="paper")
-    store.record_fill(_fill(1, "buy", "3", "10", cid=intent.client_order_id))
-    second = cached.current()
-    assert second is not first and second.books["slow"].position("AAA") == 3
-    assert cached.current() is second
+    store.record_fill(_fill(2, "buy", "3", "10", cid=intent.client_order_id))
+    assert cached.current().books["slow"].position("AAA") == 3
+    assert booked == ["f2"] and cached.current() is first  # booked in place, once
+    # a fill recorded late with an earlier time: the ledger is booked again in time order
+    early = _fill(1, "buy", "2", "8", cid=intent.client_order_id)
+    store.record_fill(attrs.evolve(early, ts=early.ts - timedelta(days=1)))
+    again = cached.current()
+    assert booked == ["f2", "f1", "f2"]
+    assert again.books["slow"].position("AAA") == 5
+    assert again.books["slow"].cost("AAA") == StrategyLedger.from_store(store).books["slow"].cost(
+        "AAA"
+    )
+    # a fill that disappeared: booked again too
+    store.conn.execute("DELETE FROM fills WHERE fill_id = 'f1'")
+    assert cached.current().books["slow"].position("AAA") == 3
 
 
 def test_bad_shares_never_lose_a_fill():
@@ -227,7 +240,7 @@ def test_a_netted_order_is_attributed_by_the_recorded_shares(kernel_factory):
     store.add_intent(net, cycle_id="c", broker="paper")
     shares = [Share("fast", fast.id, D(10)), Share("slow", slow.id, D(-4))]
     store.record_conflict("cfl_1", cycle_id="c", payload={}, shares=shares, netted_id=net.id)
-    assert strategy_shares(store, net.client_order_id) == {"fast": D(10) / 6, "slow": D(-4) / 6}
+    assert strategy_shares(store, net.client_order_id) == {"fast": D(10), "slow": D(-4)}
     store.record_fill(_fill(1, "buy", "6", "10", cid=net.client_order_id, fee="1.4"))
     ledger = StrategyLedger.from_store(store)
     held = {n: b.position("AAA") for n, b in ledger.books.items()}
@@ -267,3 +280,60 @@ def test_any_fills_and_shares_add_up_to_the_account(trades, mark_cents):
     assert ledger.positions().get("AAA", D(0)) == held
     assert abs(total - account) < D("0.000001")
     assert total.quantize(D("0.01")) == account.quantize(D("0.01"))
+
+
+def test_partial_fills_of_a_net_give_clean_parts_and_exact_totals(kernel_factory):
+    """Six fills of 1 for a net buy of 6 (``fast`` +10, ``slow`` -4): every part is a
+    whole unit (no ``-0.666666666666`` residues), and once filled each strategy holds
+    exactly its amount; the store's split agrees."""
+    kernel, _ = kernel_factory.build(CONFIG)
+    store = Store.open(kernel.settings.state_dir)
+    fast = Intent.create(symbol="AAA", side="sell", quantity=D(10), strategist="fast")
+    slow = Intent.create(symbol="AAA", side="buy", quantity=D(4), strategist="slow")
+    net = Intent.create(symbol="AAA", side="sell", quantity=D(6), strategist="fast+slow")
+    store.add_intent(net, cycle_id="c", broker="paper")
+    shares = [Share("fast", fast.id, D(-10)), Share("slow", slow.id, D(4))]
+    store.record_conflict("cfl_1", cycle_id="c", payload={}, shares=shares, netted_id=net.id)
+    parts = []
+    ledger = StrategyLedger()
+    for n in range(6):
+        fill = _fill(n + 1, "sell", "1", "10", cid=net.client_order_id, fee="0.07")
+        store.record_fill(fill)
+        parts.append(ledger.apply(fill, strategy_shares(store, net.client_order_id)))
+        held = {name: book.position("AAA") for name, book in ledger.books.items()}
+        assert all(q == q.to_integral_value() for q in held.values()), held
+        assert sum(held.values()) == -(n + 1)
+        fees = [p.commission for p in parts[-1].values()]
+        assert sum(fees, D(0)) == D("0.07") and all(f == f.quantize(D("0.01")) for f in fees)
+    assert held == {"fast": -10, "slow": 4} == store.strategy_fills(net.id)
+    assert str(held["fast"]) == "-10" and str(held["slow"]) == "4"
+    assert StrategyLedger.from_store(store).positions() == {"AAA": -6}
+
+
+@given(
+    st.lists(st.integers(-(10**6), 10**6).filter(bool), min_size=2, max_size=5),
+    st.lists(st.integers(1, 10**4), min_size=1, max_size=6),
+    st.integers(0, 4),
+)
+def test_largest_remainder_parts_are_clean_and_sum_exactly(amounts, fills, at):
+    """Whatever the shares and the fills (``at`` decimal places), each part is a multiple
+    of the quantities' unit, a fill's parts add up to it exactly, and the parts so far are
+    within one unit of each strategy's exact proportion."""
+    shares = [Share(f"s{i}", f"i{i}", D(a)) for i, a in enumerate(amounts)]
+    net = sum((s.amount for s in shares), D(0))
+    if net == 0:
+        return
+    unit = D(1).scaleb(-at)
+    filled = D(0)
+    total: dict[str, D] = {}
+    for units in fills:
+        quantity = D(units) * unit
+        parts = split_fill(quantity, shares, filled)
+        filled += quantity
+        assert sum(parts.values(), D(0)) == (quantity if net > 0 else -quantity)
+        for name, part in parts.items():
+            assert part == part.quantize(unit) and "E" not in format(part, "f")
+            total[name] = total.get(name, D(0)) + part
+        for s in shares:
+            exact = s.amount * filled / abs(net)
+            assert abs(total[s.strategist] - exact) < unit

@@ -155,7 +155,7 @@ def test_drawdown_stop_reduces_then_halts_only_that_strategy(kernel_factory):
     book(ledger, "fast", "sell", "50", "99", 3)  # flat: nothing left to reduce
     ctx = allocation.context(ledger, {"AAA": D(99)}, equity)
     assert ctx.states["fast"] == "halted" and ctx.states["slow"] == "active"
-    kinds = [(e.kind, e.fields["state"]) for e in recorder.events if e.stage == "portfolio"]
+    kinds = [(e.kind, e.fields["state"]) for e in recorder.events if e.kind == "strategy_state"]
     assert kinds == [("strategy_state", "reducing"), ("strategy_state", "halted")]
     halted = [e for e in recorder.events if e.kind == "strategy_state"][-1]
     assert halted.severity == "critical" and halted.fields["strategy"] == "fast"

@@ -1,9 +1,10 @@
 """Budgets in a run: two sma-cross instances, one whose budget runs out mid-run and one
-whose drawdown stop moves it (and only it) to ``reducing``."""
+whose drawdown stop moves it (and only it) to ``reducing``, then ``halted`` once flat."""
 
 from __future__ import annotations
 
 from tradekernel.models import Decision
+from tradekernel.portfolio.ledger import StrategyLedger
 from tradekernel.runtime import Runtime
 
 from .conftest import BASE
@@ -43,7 +44,11 @@ def test_a_budget_runs_out_and_a_drawdown_stop_reduces_only_its_strategy(kernel_
     with Runtime(kernel) as runtime:
         states = [runtime.run_cycle() for _ in range(120)]
         stored = {r.id: r for r in runtime.store.list_intents()}
-        assert runtime.control.get("strategy:slow")["state"] == "reducing"
+        # reducing at its drawdown stop, then (no drawdown_halt) halted once it sold
+        # everything it held of its own
+        assert runtime.control.get("strategy:slow")["state"] == "halted"
+        ledger = StrategyLedger.from_store(runtime.store)
+        assert not ledger.books["slow"].positions()
         assert runtime.control.get("strategy:fast") is None, "no drawdown stop: never moved"
         assert runtime.control.trading_state == "active", "the account is not reduced"
     events = [e for e in rec.events if e.stage == "portfolio"]
@@ -66,10 +71,13 @@ def test_a_budget_runs_out_and_a_drawdown_stop_reduces_only_its_strategy(kernel_
     fast_denied = [cycles.index(e.cycle_id) for e in denied if e.fields["strategy"] == "fast"]
     assert fast_sent and fast_denied and min(fast_sent) < min(fast_denied)
 
-    # the drawdown stop moved slow, and only slow, once, to reducing
+    # the drawdown stop moved slow, and only slow, to reducing, then to halted
     moves = [e for e in events if e.kind == "strategy_state"]
-    assert [(e.fields["strategy"], e.fields["state"]) for e in moves] == [("slow", "reducing")]
-    assert moves[0].severity == "warning"
+    assert [(e.fields["strategy"], e.fields["state"]) for e in moves] == [
+        ("slow", "reducing"),
+        ("slow", "halted"),
+    ]
+    assert [m.severity for m in moves] == ["warning", "critical"]
     after = events.index(moves[0])
     assert any(e.fields["strategy"] == "slow" for e in denied if events.index(e) > after)
     assert not any(e.fields["strategy"] == "slow" for e in denied if events.index(e) < after)
@@ -77,8 +85,10 @@ def test_a_budget_runs_out_and_a_drawdown_stop_reduces_only_its_strategy(kernel_
     assert not {e.fields["intent_id"] for e in denied} & set(stored)
 
 
-def test_a_net_goes_on_only_when_every_strategy_in_it_passes(kernel_factory):
-    """fast buys 10 and slow sells 4 of AAA: one net of 6; slow halted, the net is left out."""
+def test_a_denied_input_leaves_the_net_and_the_other_goes_on_alone(kernel_factory):
+    """fast buys 10 and slow sells 4 of AAA; slow is halted: its -4 is denied (with its
+    code) before netting, and fast's +10, the only input left, goes on as itself (no net,
+    no share), never also inside a net."""
     fast = Named("fast", trade("buy", 10), trade("buy", 10, "BBB"))
     slow = Named("slow", trade("sell", 4), Decision.hold("no_signal"))
     config = BASE.format(approval="auto", strategist="unused", guards='["max_order_notional"]')
@@ -87,15 +97,15 @@ def test_a_net_goes_on_only_when_every_strategy_in_it_passes(kernel_factory):
     with Runtime(kernel) as runtime:
         runtime.control.set("strategy:slow", {"state": "halted", "peak": "0"}, actor="op")
         first = runtime.run_cycle()
-        assert first.proposed == [] and first.submitted == []
-        (conflict,) = rec.of("portfolio", "conflict")
-        assert conflict.fields["result"] == "netted"
+        (sent,) = first.submitted
+        intent = runtime.store.get(sent).intent
+        assert (intent.strategist, intent.side.value, intent.quantity) == ("fast", "buy", 10)
+        assert not rec.of("portfolio", "conflict") and not runtime.store.shares(sent)
         (denial,) = rec.of("portfolio", "budget_denied")
         assert (denial.fields["strategy"], denial.fields["code"]) == (
             "slow",
             "strategy_drawdown_stop",
         )
-        assert denial.fields["intent_id"] == conflict.fields["shares"][1]["intent_id"]
-        second = runtime.run_cycle()  # fast alone, unbudgeted: it trades
+        second = runtime.run_cycle()
         assert len(second.submitted) == 1
         assert runtime.store.get(second.submitted[0]).intent.strategist == "fast"

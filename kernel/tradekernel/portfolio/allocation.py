@@ -12,9 +12,10 @@ from typing import Any
 from loguru import logger
 
 from ..components import AllocationRequest
-from ..sections import PortfolioSettings
+from ..sections import MAX_BUDGET, PortfolioSettings
 from .budgets import BudgetContext, StrategyLimits
 from .ledger import StrategyLedger
+from .shares import plain
 from .state import StrategyStates
 
 ALLOCATION_KEY = "allocation"
@@ -34,14 +35,14 @@ def configured_capital(portfolio: PortfolioSettings, equity: Decimal) -> dict[st
 
 def _amount(value: object) -> Decimal | None:
     """An allocator's answer for one strategy as an amount, or ``None`` when it is not a
-    finite number of zero or more (that strategy keeps its budget)."""
+    finite number from zero to :data:`MAX_BUDGET` (that strategy keeps its budget)."""
     if isinstance(value, bool):
         return None
     try:
         amount = value if isinstance(value, Decimal) else Decimal(str(value))
     except (ArithmeticError, ValueError):
         return None
-    return amount if amount.is_finite() and amount >= 0 else None
+    return amount if amount.is_finite() and 0 <= amount <= MAX_BUDGET else None
 
 
 class Allocation:
@@ -60,6 +61,7 @@ class Allocation:
         self.control = control
         self._emit = emit or (lambda *a, **k: None)
         self.history: dict[str, deque[Decimal]] = {}
+        self._announced: tuple[Any, ...] | None = None
         self.states = StrategyStates(control, self._emit) if control is not None else None
 
     def budgets(self, equity: Decimal, pnl: Mapping[str, Decimal]) -> dict[str, Decimal]:
@@ -96,14 +98,31 @@ class Allocation:
             value = None if budgets == configured else {n: str(v) for n, v in budgets.items()}
             if value is not None or stored:
                 self.control.set(ALLOCATION_KEY, value, actor="allocator", reason="rebalanced")
-        if budgets != current:
-            self._emit(
-                "portfolio",
-                "allocation",
-                budgets={n: str(v) for n, v in budgets.items()},
-                previous={n: str(v) for n, v in current.items()},
-            )
+        self._announce(budgets, current)
         return budgets
+
+    def _announce(self, budgets: dict[str, Decimal], current: dict[str, Decimal]) -> None:
+        """A ``portfolio.allocation`` event when the allocator changed the budgets
+        (``rebalanced``), at the first allocation of a run (``start``) and at the first of
+        each day by the runtime's clock (``day``): every day's events say the budgets in
+        force, which is what the daily report reads."""
+        day = self.control.clock().date() if self.control is not None else None
+        if budgets != current:
+            cause = "rebalanced"
+        elif self._announced is None:
+            cause = "start"
+        elif day != self._announced[0]:
+            cause = "day"
+        else:
+            return
+        self._announced = (day,)
+        self._emit(
+            "portfolio",
+            "allocation",
+            budgets={n: plain(v) for n, v in budgets.items()},
+            previous={n: plain(v) for n, v in current.items()} if cause == "rebalanced" else None,
+            cause=cause,
+        )
 
     def context(
         self,

@@ -21,14 +21,15 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from attrs import define, field
+from attrs import define, field, frozen
 
 from ..models import Fill, Side
-from .shares import net_of
+from ..serde import structure
+from .shares import exact_sum, net_of, plain, split_cumulative
 
 UNATTRIBUTED = "(unattributed)"
 """The book of fills whose order no intent of the store explains."""
@@ -37,12 +38,13 @@ Shares = Callable[[str], Mapping[str, Decimal]]
 
 
 def strategy_shares(store: Any, client_order_id: str) -> dict[str, Decimal]:
-    """Each strategy's share of order ``client_order_id``'s fills, adding up to 1: the
-    intent's own strategy with share 1; for a netted intent, each strategy's recorded
-    amount (the store's ``strategy_shares``) over the net, so a strategy on the other side
-    of the net (its trade crossed inside the account) has a negative share, and one on the
-    net's side more than 1 (as :meth:`Store.strategy_fills` splits a fill);
-    :data:`UNATTRIBUTED` when no intent of the store has this client order id."""
+    """Each strategy's weight in order ``client_order_id``'s fills: the intent's own
+    strategy with weight 1; for a netted intent, each strategy's recorded amount (the
+    store's ``strategy_shares``) oriented to the order's side, so the weights add up to
+    the net's size (``fast 10``, ``slow -4`` for a net buy of 6; a strategy on the other
+    side, its trade crossed inside the account, has a negative weight) and each fill is
+    split as :meth:`Store.strategy_fills` splits it; :data:`UNATTRIBUTED` when no intent
+    of the store has this client order id."""
     row = store.conn.execute(
         "SELECT id, intent_json FROM intents WHERE client_order_id = ?", (client_order_id,)
     ).fetchone()
@@ -56,8 +58,19 @@ def strategy_shares(store: Any, client_order_id: str) -> dict[str, Decimal]:
         return {UNATTRIBUTED: Decimal(1)}
     out: dict[str, Decimal] = {}
     for share in recorded:
-        out[share.strategist] = out.get(share.strategist, Decimal(0)) + share.amount / net
+        amount = share.amount if net > 0 else -share.amount
+        out[share.strategist] = exact_sum(out.get(share.strategist, Decimal(0)), amount)
     return out
+
+
+@frozen
+class Part:
+    """One strategy's part of a fill: the side it is booked on (the other side of the
+    fill for a strategy crossed inside the account), its units and its commission."""
+
+    side: Side
+    quantity: Decimal
+    commission: Decimal
 
 
 @define
@@ -139,55 +152,41 @@ class StrategyBook:
         unrealized = self.unrealized(prices)
         return {
             "strategy": self.strategy,
-            "positions": {s: str(q) for s, q in self.positions().items()},
-            "realized_pnl": str(self.realized),
-            "unrealized_pnl": str(unrealized),
-            "commissions": str(self.commissions),
-            "pnl": str(self.realized + unrealized - self.commissions),
-            "gross_exposure": str(gross),
-            "net_exposure": str(net),
+            "positions": {s: plain(q) for s, q in self.positions().items()},
+            "realized_pnl": plain(self.realized),
+            "unrealized_pnl": plain(unrealized),
+            "commissions": plain(self.commissions),
+            "pnl": plain(self.realized + unrealized - self.commissions),
+            "gross_exposure": plain(gross),
+            "net_exposure": plain(net),
             "fills": self.fills,
         }
 
 
-SPLIT_QUANTUM = Decimal("1e-12")
-"""A split part is rounded down to this, so every sum of parts stays exact in decimal
-arithmetic (28 digits) instead of drifting in the last digit."""
-
-
 def split(amount: Decimal, shares: Mapping[str, Decimal]) -> dict[str, Decimal]:
-    """``amount`` split by ``shares`` (each part cut toward zero to :data:`SPLIT_QUANTUM`;
-    a negative share gives a negative part); the largest share (the last name among
-    equal ones) gets the remainder, so the parts add up to ``amount`` exactly."""
-    names = sorted(n for n, s in shares.items() if s != 0)
-    if not names:
+    """``amount`` split by ``shares`` (weights, any scale; a negative weight gives a
+    negative part) by largest remainder at the decimal places of ``amount`` and of the
+    weights (at most 12 for the weights): clean parts adding up to ``amount`` exactly
+    (:func:`~.shares.allocate`)."""
+    named = {n: Decimal(s) for n, s in shares.items() if s != 0}
+    if not named:
         return {}
-    largest = max(names, key=lambda n: (shares[n], n))
-    out: dict[str, Decimal] = {}
-    left = amount
-    for name in names:
-        if name != largest:
-            out[name] = (amount * shares[name]).quantize(SPLIT_QUANTUM, rounding=ROUND_DOWN)
-            left -= out[name]
-    out[largest] = left
-    return out
+    return split_cumulative(amount, Decimal(0), named)
 
 
 def _valid(shares: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
-    """``shares`` normalised to add up to 1 (a negative share is a strategy crossed on
-    the other side of a netted order); :data:`UNATTRIBUTED` when they cannot be used."""
+    """``shares`` as usable weights (a negative one is a strategy crossed on the other
+    side of a netted order); :data:`UNATTRIBUTED` when they are empty, not finite, or
+    add up to zero or less."""
     try:
-        values = [Decimal(v) for v in shares.values()]
+        values = {name: Decimal(v) for name, v in shares.items()}
     except (TypeError, ValueError, ArithmeticError):
         return {UNATTRIBUTED: Decimal(1)}
-    if not values or any(not v.is_finite() for v in values):
+    if not values or any(not v.is_finite() for v in values.values()):
         return {UNATTRIBUTED: Decimal(1)}
-    total = sum(values, Decimal(0))
-    if total <= 0:
+    if sum(values.values(), Decimal(0)) <= 0:
         return {UNATTRIBUTED: Decimal(1)}
-    if total == 1:
-        return shares
-    return {name: Decimal(v) / total for name, v in shares.items()}
+    return values
 
 
 class StrategyLedger:
@@ -195,33 +194,47 @@ class StrategyLedger:
 
     def __init__(self) -> None:
         self.books: dict[str, StrategyBook] = {}
+        self._filled: dict[str, Decimal] = {}
+        """Units booked so far per order (client order id): fills split cumulatively."""
 
     def book(self, strategy: str) -> StrategyBook:
         if strategy not in self.books:
             self.books[strategy] = StrategyBook(strategy)
         return self.books[strategy]
 
-    def apply(self, fill: Fill, shares: Mapping[str, Decimal]) -> None:
-        """Book ``fill`` to the strategies of ``shares`` (normalised to add up to 1; a
-        negative share books its part on the other side; shares that are empty, not
-        finite or add up to zero or less book it to :data:`UNATTRIBUTED`, so the
-        strategies still add up to the account)."""
-        shares = _valid(shares)
-        quantities = split(fill.quantity, shares)
+    def apply(self, fill: Fill, shares: Mapping[str, Decimal]) -> dict[str, Part]:
+        """Book ``fill`` to the strategies of ``shares`` (weights: a negative one books
+        its part on the other side; weights that are empty, not finite or add up to zero
+        or less book it to :data:`UNATTRIBUTED`, so the strategies still add up to the
+        account). Quantities are split by largest remainder over what the order has
+        filled so far (:func:`~.shares.split_cumulative`), so every part is clean at the
+        quantities' precision and a filled order gives each strategy exactly its share;
+        the commission by the size of each part, at the commission's precision. Returns
+        each strategy's :class:`Part`."""
+        weights = _valid(shares)
+        before = self._filled.get(fill.client_order_id, Decimal(0))
+        quantities = split_cumulative(fill.quantity, before, weights)
+        self._filled[fill.client_order_id] = exact_sum(before, fill.quantity)
         # commissions follow each strategy's traded quantity, crossed parts included
-        gross = sum((abs(Decimal(v)) for v in shares.values()), Decimal(0))
-        commissions = split(
-            fill.commission, {n: abs(Decimal(v)) / gross for n, v in shares.items()}
-        )
+        sizes = {n: abs(q) for n, q in quantities.items() if q}
+        if not sizes:
+            sizes = {n: abs(w) for n, w in weights.items() if w}
+        commissions = split(fill.commission, sizes) if fill.commission else {}
         other = Side.SELL if fill.side is Side.BUY else Side.BUY
+        parts: dict[str, Part] = {}
         for name, quantity in quantities.items():
             book = self.book(name)
-            book.fills += 1
-            book.commissions += commissions.get(name, Decimal(0))
+            commission = commissions.get(name, Decimal(0))
+            if quantity or commission:
+                book.fills += 1
+            book.commissions += commission
             if quantity > 0:
                 book.apply(fill.side, quantity, fill.price, fill.symbol)
             elif quantity < 0:  # crossed inside the account: the other side
                 book.apply(other, -quantity, fill.price, fill.symbol)
+            side = fill.side if quantity >= 0 else other
+            parts[name] = Part(side, abs(quantity), commission)
+        return parts
 
     def apply_all(self, fills: Iterable[Fill], shares: Shares) -> StrategyLedger:
         for fill in fills:
@@ -249,34 +262,62 @@ class StrategyLedger:
         """Each strategy's :meth:`StrategyBook.summary` and the portfolio's sums."""
         strategies = [self.books[n].summary(prices) for n in sorted(self.books)]
         keys = ("realized_pnl", "unrealized_pnl", "commissions", "pnl")
-        total = {k: str(sum((Decimal(s[k]) for s in strategies), Decimal(0))) for k in keys}
+        total = {k: plain(sum((Decimal(s[k]) for s in strategies), Decimal(0))) for k in keys}
         # the account's exposure nets the strategies' opposite holdings of one symbol
         values = [q * prices[s] for s, q in self.positions().items() if s in prices]
         gross = sum((abs(v) for v in values), Decimal(0))
         net = sum(values, Decimal(0))
         total.update(
-            positions={s: str(q) for s, q in self.positions().items()},
-            gross_exposure=str(gross),
-            net_exposure=str(net),
+            positions={s: plain(q) for s, q in self.positions().items()},
+            gross_exposure=plain(gross),
+            net_exposure=plain(net),
         )
         return {"strategies": strategies, "portfolio": total}
 
 
 class StoreLedger:
-    """The store's :class:`StrategyLedger`, rebuilt only when fills were recorded since
-    the last read (one ``COUNT`` query otherwise): what a cycle reads each time."""
+    """The store's :class:`StrategyLedger`, kept up to date fill by fill: each read books
+    only the fills recorded since the last one (one query when there are none), and
+    rebuilds the whole ledger when a fill arrives out of time order or one disappeared.
+    ``on_fill(fill, parts)`` is called for every fill booked (each strategy's
+    :class:`Part`), in booking order; a rebuild calls it again from the first fill."""
 
-    def __init__(self, store: Any, shares: Shares | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        shares: Shares | None = None,
+        *,
+        on_fill: Callable[[Fill, dict[str, Part]], None] | None = None,
+    ) -> None:
         self.store = store
-        self.shares = shares
-        self._seen: tuple[Any, ...] | None = None
+        self.shares = shares or partial(strategy_shares, store)
+        self.on_fill = on_fill
         self._ledger = StrategyLedger()
+        self._rowid = 0
+        self._count = 0
+        self._last: tuple[str, str] | None = None
 
     def current(self) -> StrategyLedger:
-        seen = tuple(
-            self.store.conn.execute("SELECT COUNT(*), MAX(recorded_at) FROM fills").fetchone()
+        conn = self.store.conn
+        rows = conn.execute(
+            "SELECT rowid, ts, fill_id, fill_json FROM fills WHERE rowid > ? ORDER BY ts, fill_id",
+            (self._rowid,),
+        ).fetchall()
+        count = self._count + len(rows)
+        stale = (rows and self._last is not None and (rows[0][1], rows[0][2]) < self._last) or (
+            conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0] != count
         )
-        if seen != self._seen:
-            self._ledger = StrategyLedger.from_store(self.store, self.shares)
-            self._seen = seen
+        if stale:  # out of order or deleted: book everything again, in time order
+            self._ledger, self._rowid, self._count, self._last = StrategyLedger(), 0, 0, None
+            rows = conn.execute(
+                "SELECT rowid, ts, fill_id, fill_json FROM fills ORDER BY ts, fill_id"
+            ).fetchall()
+        for rowid, ts, fill_id, raw in rows:
+            fill = structure(json.loads(raw), Fill)
+            parts = self._ledger.apply(fill, self.shares(fill.client_order_id))
+            if self.on_fill is not None:
+                self.on_fill(fill, parts)
+            self._rowid = max(self._rowid, rowid)
+            self._count += 1
+            self._last = (ts, fill_id)
         return self._ledger

@@ -32,9 +32,20 @@ TARGET_REACHED = "target_reached"
 SIZE_NO_PRICE = "size_no_price"
 SIZE_NO_BUDGET = "size_no_budget"
 SIZER_ERROR = "sizer_error"
-SIZING_CODES = (SIZE_ROUNDS_TO_ZERO, TARGET_REACHED, SIZE_NO_PRICE, SIZE_NO_BUDGET, SIZER_ERROR)
+SIZE_TOO_LARGE = "size_too_large"
+SIZING_CODES = (
+    SIZE_ROUNDS_TO_ZERO,
+    TARGET_REACHED,
+    SIZE_NO_PRICE,
+    SIZE_NO_BUDGET,
+    SIZER_ERROR,
+    SIZE_TOO_LARGE,
+)
 """The kernel's own drop codes of this step (a sizer adds its own refusal codes, and the
 broker's order constraints theirs: ``quantity_below_minimum``, ...)."""
+MAX_UNITS = Decimal("1e15")
+"""The most units one sized intent may trade: beyond it decimal arithmetic would round
+(an answer of 30 digits comes back larger than asked) or overflow."""
 MAX_INPUTS = 30
 """At most this many of a sizer's inputs are recorded (each value cut to 200 characters)."""
 TARGET_WEIGHT = "target_weight"
@@ -69,6 +80,10 @@ class SizingContext:
     """The cycle's hydrated bars by symbol, oldest first."""
     positions: Mapping[str, Position] = field(factory=dict)
     """The open positions by symbol."""
+    strategy_positions: Mapping[str, Mapping[str, Decimal]] | None = None
+    """With several strategies: each strategy's own signed units per symbol (its
+    sub-ledger); a strategy's target weight and sell cap then count what it holds, not
+    the account. ``None``: every strategy's position is the account's (``positions``)."""
     account: Account | None = None
     """The account snapshot: its equity is the budget of a strategy without one."""
     budgets: Mapping[str, Decimal] = field(factory=dict)
@@ -124,7 +139,10 @@ def size_intents(
             sized.append(intent)
             continue
         try:
-            out = _size(intent, ctx)
+            try:
+                out = _size(intent, ctx)
+            except ArithmeticError as exc:  # never a raise out of the cycle, never a guess
+                raise _Dropped(SIZER_ERROR, f"{type(exc).__name__} while sizing") from exc
         except _Dropped as drop:
             denial = Denial(intent.id, drop.code, drop.detail, intent.symbol, intent.strategist)
             denials.append(denial)
@@ -157,14 +175,15 @@ def _size(intent: Intent, ctx: SizingContext) -> Intent:
     budget = None if budget is None else to_decimal(budget)
     if budget is None or not budget.is_finite() or budget <= 0:
         raise _Dropped(SIZE_NO_BUDGET, f"strategy {intent.strategist!r} has no positive budget")
-    position = ctx.positions.get(intent.symbol)
-    held = position.quantity if position is not None else Decimal(0)
+    held = _held(intent, ctx)
     record: dict[str, Any] = {"price": price, "budget": budget, "held": held}
     if intent.target_weight is not None:
         raw = _toward_weight(intent, price, budget, held)
         record.update(sizer=TARGET_WEIGHT, method=TARGET_WEIGHT, weight=intent.target_weight)
     else:
         raw = _ask_sizer(intent, ctx, price, budget, held, record)
+    if raw > MAX_UNITS:
+        raise _Dropped(SIZE_TOO_LARGE, f"{_short(raw)} units: above {MAX_UNITS:,.0f}")
     if intent.side is Side.SELL and held > 0 and raw > held:
         record["capped_at_position"] = "true"  # a direction never turns a long into a short
         raw = held
@@ -186,6 +205,20 @@ def _size(intent: Intent, ctx: SizingContext) -> Intent:
     if result.reason is not None:
         raise _Dropped(result.reason, result.detail)
     return _recreate(out, **result.changes) if result.changes else out
+
+
+def _held(intent: Intent, ctx: SizingContext) -> Decimal:
+    """What ``intent``'s strategy holds of its symbol: its own with several strategies,
+    else the account's."""
+    if ctx.strategy_positions is not None:
+        own = ctx.strategy_positions.get(intent.strategist) or {}
+        return Decimal(own.get(intent.symbol, 0))
+    position = ctx.positions.get(intent.symbol)
+    return position.quantity if position is not None else Decimal(0)
+
+
+def _short(value: Decimal) -> str:
+    return f"{value:.6g}" if value.is_finite() else str(value)
 
 
 def _recreate(intent: Intent, **changes: Any) -> Intent:

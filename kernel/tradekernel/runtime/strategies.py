@@ -25,7 +25,7 @@ from ..models import Decision, GuardVerdict, Intent, digest
 from ..portfolio.allocation import Allocation
 from ..portfolio.budgets import BudgetContext, check_budgets
 from ..portfolio.conflicts import Conflict, ConflictPolicy, resolve_conflicts
-from ..portfolio.ledger import StoreLedger
+from ..portfolio.ledger import UNATTRIBUTED, StoreLedger
 from ..portfolio.sizing import SizingContext, size_intents
 from ..risk import evaluate
 from ..serde import unstructure
@@ -145,6 +145,8 @@ class Strategies:
             positions=state.positions,
             account=state.account,
             limits=self._limits(),  # type: ignore[attr-defined]
+            strategy=name,
+            strategy_positions=self._own_positions(name),
         )
         try:
             decision = self.kernel.component("strategist", name).decide(inputs)  # type: ignore[attr-defined]
@@ -171,6 +173,30 @@ class Strategies:
         elif decision.error_type is None:
             breaker.record_success()
         return decision
+
+    def _own_positions(self, name: str) -> dict[str, Decimal] | None:
+        """Strategy ``name``'s own positions (its sub-ledger) with several strategists, or
+        with one while another strategy (one taken out of the configuration) still holds
+        positions (looked up once per run: nothing trades them); ``None`` otherwise: its
+        position is the account's, and the ledger is not read."""
+        if len(self.strategist_names()) < 2:
+            orphans = self.__dict__.get("_orphans")
+            if orphans is None:
+                books = self._allocation()[1].current().books
+                orphans = self.__dict__["_orphans"] = any(
+                    book.positions()
+                    for other, book in books.items()
+                    if other not in (name, UNATTRIBUTED)
+                )
+            if not orphans:
+                return None
+        book = self._allocation()[1].current().books.get(name)
+        return book.positions() if book is not None else {}
+
+    def _strategy_positions(self) -> dict[str, dict[str, Decimal]] | None:
+        """Each strategy's own positions when they are not the account's (sizing)."""
+        own = {n: p for n in self.strategist_names() if (p := self._own_positions(n)) is not None}
+        return own or None
 
     def _carry_own_state(self, name: str) -> None:
         """Back to one strategist: ``name``'s own breaker (``breaker:<name>``) and degrade
@@ -226,6 +252,7 @@ class Strategies:
                 quotes=state.quotes,
                 bars=state.bars,
                 positions=state.positions,
+                strategy_positions=self._strategy_positions(),
                 account=state.account,
                 budgets={n: limit.capital for n, limit in budget_ctx.limits.items()},
                 constraints=self._symbol_constraints,
@@ -234,9 +261,17 @@ class Strategies:
         )
         sized = self._after_sizing(sized, {i.id for i in intents}, state, degraded)
         policy = self.conflict_policy()
-        pool, alone = (
-            self._set_aside(sized, state, degraded) if policy.kind == "net" else (sized, [])
-        )
+        denied: dict[str, list[tuple[Intent, str]]] = {}
+        if policy.kind == "net":
+            # each strategy's own intent against its budget before netting: a denied
+            # input leaves the net (with its code) and the rest net without it, under
+            # the id their own inputs derive (never the whole net dropped for one)
+            passed, denials = check_budgets(sized, budget_ctx)
+            for d in denials:
+                denied.setdefault(d.intent.symbol, []).append((d.intent, d.code))
+            pool, alone = self._set_aside(passed, state, degraded)
+        else:
+            pool, alone = sized, []
         resolution = resolve_conflicts(pool, policy)
         for intent, code in resolution.dropped:
             self._drop(intent, code)  # type: ignore[attr-defined]
@@ -253,8 +288,15 @@ class Strategies:
                     going[where] = fitted
                     conflict = attrs.evolve(conflict, netted=fitted, kept=(fitted,))
                     state.net_inputs[fitted.id] = conflict.inputs
+            if out := denied.get(conflict.symbol):  # the journal keeps every original
+                conflict = attrs.evolve(
+                    conflict,
+                    inputs=(*conflict.inputs, *(i for i, _ in out)),
+                    dropped=(*conflict.dropped, *out),
+                )
             self._record_conflict(conflict, state, record=record)
-        checked = self._budgets(going, state.net_inputs, budget_ctx)
+        # under net the inputs were judged already; the others are judged as they go on
+        checked = going if policy.kind == "net" else check_budgets(going, budget_ctx)[0]
         for intent in checked:
             owners = {i.strategist for i in state.net_inputs.get(intent.id, (intent,))}
             if owners & degraded:
@@ -306,22 +348,6 @@ class Strategies:
         ctx = allocation.context(ledger.current(), prices, equity, emit=kernel.emit)
         # an operator may stop any strategy, budgeted or not
         return attrs.evolve(ctx, states={**states, **ctx.states})
-
-    def _budgets(
-        self, going: list[Intent], netted: dict[str, tuple[Intent, ...]], ctx: BudgetContext
-    ) -> list[Intent]:
-        """The budget step (:func:`..portfolio.budgets.check_budgets`) on ``going``. A
-        netted intent is judged by its strategies' own intents, and goes on only when
-        every one of them passes (a strategy's budget and drawdown state are never used
-        up or bypassed through another's order)."""
-        judged = [part for intent in going for part in netted.get(intent.id, (intent,))]
-        _passed, denials = check_budgets(judged, ctx)
-        refused = {d.intent_id for d in denials}
-        return [
-            intent
-            for intent in going
-            if not any(part.id in refused for part in netted.get(intent.id, (intent,)))
-        ]
 
     def _allocation(self) -> tuple[Allocation, StoreLedger]:
         """The run's allocation (the selected allocator, ``[portfolio]``, the control)

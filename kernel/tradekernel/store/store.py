@@ -21,7 +21,7 @@ import attrs
 from loguru import logger
 
 from ..models import Fill, GuardVerdict, Intent, IntentTransition, Order, canonical_json, utcnow
-from ..portfolio.shares import Share, split_fill
+from ..portfolio.shares import Share, exact_sum, split_fill
 from ..quorum import approver
 from ..redaction import redact_deep
 from ..serde import structure, unstructure
@@ -1252,9 +1252,11 @@ class Store:
         fills = self.fills(record.client_order_id) if record.client_order_id else []
         shares = self.shares(intent_id)
         out: dict[str, Decimal] = {}
+        filled = Decimal(0)
         for fill in fills:
-            if shares:
-                parts = split_fill(fill.quantity, shares)
+            if shares:  # parts of what is filled so far, so each strategy's sum is exact
+                parts = split_fill(fill.quantity, shares, filled)
+                filled = exact_sum(filled, fill.quantity)
             else:
                 sign = 1 if fill.side.value == "buy" else -1
                 parts = {record.intent.strategist: sign * fill.quantity}

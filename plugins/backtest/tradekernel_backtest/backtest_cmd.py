@@ -51,7 +51,10 @@ def _decimal(ctx: Any, param: Any, value: str | None) -> Decimal | None:
 
 
 @click.command()
-@click.option("--strategist", required=True, help="Strategist to test (e.g. sma-cross).")
+@click.option(
+    "--strategist",
+    help="Test this strategy alone (default: the configuration's strategists together).",
+)
 @click.option(
     "--data", "data", multiple=True, required=True, help="CSV file or directory (repeatable)."
 )
@@ -82,7 +85,7 @@ def _decimal(ctx: Any, param: Any, value: str | None) -> Decimal | None:
 @pass_app
 def backtest(
     app: AppContext,
-    strategist: str,
+    strategist: str | None,
     data: tuple[str, ...],
     start: str | None,
     end: str | None,
@@ -100,7 +103,9 @@ def backtest(
     runtime: str | None,
     as_json: bool,
 ) -> None:
-    """Backtest a strategist on the same graph `run` uses, over replayed CSV bars.
+    """Backtest the configured strategies on the same graph `run` uses, over replayed
+    CSV bars (several strategies run together, with the [portfolio] budgets, conflict
+    policy and sizers; the output shows each strategy's numbers and the portfolio's).
 
     Market orders decided on a bar fill at the next bar's open; commission is a fraction
     of each fill's notional; a position open at the end is valued at the last close.
@@ -198,9 +203,50 @@ def _print_metrics(m: dict, out_dir: Path | None) -> None:
             f"@ {format_money(p['avg_price'])} (last {format_money(p['market_price'])}, "
             f"unrealized {format_money(p['unrealized_pnl'])})"
         )
+    _print_strategies(m)
     click.echo(f"  {'speed':<18} {m['bars_per_second']:,} bars/s ({m['elapsed_s']} s)")
     if out_dir is not None:
         click.echo(f"  {'outputs':<18} {out_dir}/ (report.html, trades.csv, equity.csv)")
+
+
+STRATEGY_COLUMNS = (
+    ("return", "total_return", "{:.2%}"),
+    ("P&L", "pnl", format_money),
+    ("realized", "realized_pnl", format_money),
+    ("unrealized", "unrealized_pnl", format_money),
+    ("commissions", "commissions", format_money),
+    ("trades", "trades", "{}"),
+    ("max dd", "max_drawdown", "{:.2%}"),
+    ("exposure", "exposure", "{:.1%}"),
+    ("Sharpe", "sharpe", "{:.3f}"),
+)
+
+
+def _print_strategies(m: dict) -> None:
+    """Each strategy's numbers and the portfolio's (a backtest of several strategies)."""
+    strategies: dict[str, dict] = m.get("strategies") or {}
+    if not strategies:
+        return
+    width = max(len(n) for n in [*strategies, "portfolio"])
+    header = "  ".join(f"{label:>12}" for label, _, _ in STRATEGY_COLUMNS)
+    click.echo(f"  {'strategy':<{width}}  {header}")
+    for name, row in strategies.items():
+        cells = "  ".join(f"{_fmt(t, row.get(k)):>12}" for _, k, t in STRATEGY_COLUMNS)
+        click.echo(f"  {inert(name):<{width}}  {cells}")
+        if row.get("budget_denials"):
+            codes = ", ".join(f"{c} {n}" for c, n in row["budget_denials"].items())
+            click.echo(f"  {'':<{width}}  budget denials: {codes}")
+    p = m.get("portfolio") or {}
+    total = {
+        **p,
+        "total_return": m.get("total_return"),
+        "trades": m.get("trades"),
+        "max_drawdown": m.get("max_drawdown"),
+        "exposure": m.get("exposure"),
+        "sharpe": m.get("sharpe"),
+    }
+    cells = "  ".join(f"{_fmt(t, total.get(k)):>12}" for _, k, t in STRATEGY_COLUMNS)
+    click.echo(f"  {'portfolio':<{width}}  {cells}")
 
 
 def _print_denials(m: dict) -> None:

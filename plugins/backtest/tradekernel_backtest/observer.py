@@ -19,6 +19,7 @@ CONSUMED = frozenset(
         ("strategist", "decision"),
         ("risk", "verdict"),
         ("strategist_llm", "decision"),
+        ("portfolio", "budget_denied"),
     }
 )
 """The ``(stage, kind)`` of every event :class:`BacktestObserver` reads."""
@@ -41,6 +42,11 @@ class BacktestObserver:
         self.strategist_errors = 0
         self.decisions = 0
         self.denials: dict[str, int] = {}
+        self.budget_denials: dict[str, dict[str, int]] = {}
+        """Per strategy, ``portfolio.budget_denied`` events by code."""
+        self.llm_by_strategy: dict[str, dict[str, Any]] = {}
+        """Per strategy, the LLM calls made while it was asked (see :meth:`on_event`)."""
+        self._pending: list[dict[str, Any]] = []
 
     def wants_event(self, stage: str, kind: str, severity: object) -> bool:
         """Only the events :meth:`on_event` reads: the kernel builds no event that no
@@ -63,7 +69,14 @@ class BacktestObserver:
                     bar=self.bar,
                 )
         elif stage == "strategist":
-            if event.kind == "decision" and event.fields.get("hold_reason") != "no_candidates":
+            if event.kind != "decision":
+                return
+            # a strategist's LLM calls are emitted while it is asked, before its decision
+            pending, self._pending = self._pending, []
+            if name := event.fields.get("strategist"):
+                for fields in pending:
+                    _add_llm(self.llm_by_strategy.setdefault(str(name), _llm_row()), fields)
+            if event.fields.get("hold_reason") != "no_candidates":
                 self.decisions += 1
                 if event.fields.get("error_type"):
                     self.strategist_errors += 1
@@ -73,6 +86,11 @@ class BacktestObserver:
                 self.denials[code] = self.denials.get(code, 0) + 1
         elif stage == "strategist_llm" and event.kind == "decision":
             self._llm(event.fields)
+            self._pending.append(event.fields)
+        elif stage == "portfolio" and event.kind == "budget_denied":
+            codes = self.budget_denials.setdefault(str(event.fields.get("strategy")), {})
+            code = str(event.fields.get("code") or "unknown")
+            codes[code] = codes.get(code, 0) + 1
 
     def _llm(self, f: dict[str, Any]) -> None:
         self.llm_calls += 1
@@ -85,6 +103,18 @@ class BacktestObserver:
         if cost is None:
             cost = f.get("estimated_cost_usd")
         self.llm_cost += float(cost or 0)
+
+    def llm_per_strategy(self) -> dict[str, dict[str, Any]]:
+        """Per strategy: LLM calls, tokens, cost, fallbacks and fallback rate."""
+        out = {}
+        for name, row in self.llm_by_strategy.items():
+            calls = row["llm_calls"]
+            out[name] = {
+                **row,
+                "llm_cost_usd": round(row["llm_cost_usd"], 6),
+                "llm_fallback_rate": row["llm_fallbacks"] / calls if calls else None,
+            }
+        return out
 
     def guard_denials(self) -> dict[str, int]:
         """Denying verdicts per reason code, most frequent first."""
@@ -102,3 +132,15 @@ class BacktestObserver:
             "llm_fallbacks": self.llm_fallbacks,
             "llm_fallback_rate": self.llm_fallbacks / self.llm_calls if self.llm_calls else None,
         }
+
+
+def _llm_row() -> dict[str, Any]:
+    return {"llm_calls": 0, "llm_tokens": 0, "llm_cost_usd": 0.0, "llm_fallbacks": 0}
+
+
+def _add_llm(row: dict[str, Any], f: dict[str, Any]) -> None:
+    row["llm_calls"] += 1
+    row["llm_fallbacks"] += 1 if f.get("error_type") else 0
+    row["llm_tokens"] += int(f.get("total_tokens") or 0)
+    cost = f.get("reported_cost_usd")
+    row["llm_cost_usd"] += float((cost if cost is not None else f.get("estimated_cost_usd")) or 0)

@@ -235,7 +235,8 @@ def promote(
     (demotion) needs no gates."""
     if target not in STAGES:
         raise ConfigError(f"--to: stage must be one of {', '.join(STAGES)}, got {target!r}")
-    registry.spec("strategist", name)  # unknown strategist: a config error naming it
+    # unknown strategist: a config error naming it (an instance: the component it uses)
+    registry.spec("strategist", settings.component_use("strategist", name))
     seen = _stage_text(store, name)  # what the write below must still find
     current = get_stage(store, name)
     if current == target:

@@ -88,6 +88,43 @@ def record_backtest(state_dir: str | Path, metrics: dict[str, Any]) -> int:
         return row_id
 
 
+RUN_KEYS = ("data", "stopped", "bars", "start", "end", "periods_per_year", "elapsed_s")
+"""A multi-strategy run's own fields each strategy's recorded row carries too."""
+
+
+def strategy_metrics(metrics: dict[str, Any], name: str) -> dict[str, Any]:
+    """What is recorded for strategy ``name`` of a backtest of several strategies: its
+    own numbers (the gates read them), its configuration digest and parameters, the
+    run's span, and the portfolio it ran in."""
+    prefix = f"{name}."
+    return {
+        **{k: metrics.get(k) for k in RUN_KEYS},
+        **metrics["strategies"][name],
+        "strategist": name,
+        "config_digest": metrics["portfolio"]["strategy_config_digests"][name],
+        "params": {
+            k[len(prefix) :]: v
+            for k, v in (metrics.get("params") or {}).items()
+            if k.startswith(prefix)
+        },
+        "portfolio": metrics["strategist"],
+    }
+
+
+def record_result(state_dir: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Record a backtest as promotion evidence: one row (``{"record_id": id}``), or,
+    for several strategies, one row per strategy with its own numbers, so each
+    strategy's gates are checked on its own (``{"record_ids": {name: id}}``)."""
+    if "strategies" not in metrics:
+        return {"record_id": record_backtest(state_dir, metrics)}
+    digests = metrics["portfolio"]["strategy_config_digests"]
+    return {
+        "record_ids": {
+            name: record_backtest(state_dir, strategy_metrics(metrics, name)) for name in digests
+        }
+    }
+
+
 COMPLETE = "data exhausted"
 """How a backtest that ran over all of its data stopped: the only kind recorded and used
 as promotion evidence."""

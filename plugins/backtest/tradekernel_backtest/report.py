@@ -115,6 +115,7 @@ def write_html(
         for code, count in denials.items()
     )
     denial_table = f"<h2>Guard denials</h2><table>{denial_rows}</table>" if denial_rows else ""
+    strategies_table = _strategies(metrics.get("strategies") or {})
     title = f"Backtest: {html.escape(str(metrics.get('strategist', '')))}"
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -122,12 +123,42 @@ def write_html(
         "table{border-collapse:collapse}th,td{padding:2px 10px;text-align:left;"
         "border-bottom:1px solid #eee}</style></head><body>"
         f"<h1>{title}</h1><h2>Equity</h2>{equity_svg(series)}"
-        f"<h2>Metrics</h2><table>{rows}</table>{denial_table}"
+        f"<h2>Metrics</h2><table>{rows}</table>{strategies_table}{denial_table}"
         "<p>Trades: trades.csv. Equity per bar: equity.csv.</p></body></html>\n"
     )
     path = out_dir / "report.html"
     path.write_text(page)
     return path
+
+
+STRATEGY_KEYS = (
+    "capital",
+    "total_return",
+    "pnl",
+    "realized_pnl",
+    "unrealized_pnl",
+    "commissions",
+    "trades",
+    "max_drawdown",
+    "exposure",
+    "sharpe",
+)
+
+
+def _strategies(strategies: dict[str, dict[str, Any]]) -> str:
+    """Each strategy's numbers (a backtest of several strategies), escaped."""
+    if not strategies:
+        return ""
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in ("strategy", *STRATEGY_KEYS))
+    body = "".join(
+        "<tr><th>"
+        + html.escape(str(name))
+        + "</th>"
+        + "".join(f"<td>{html.escape(_fmt(row.get(k)))}</td>" for k in STRATEGY_KEYS)
+        + "</tr>"
+        for name, row in strategies.items()
+    )
+    return f"<h2>Strategies</h2><table><tr>{head}</tr>{body}</table>"
 
 
 def _fmt(value: Any) -> str:

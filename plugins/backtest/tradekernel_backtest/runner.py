@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +29,16 @@ from tradekernel.api import (
     Store,
     atomic_write,
     config_digest,
+    digest,
     make_dir,
 )
 
 from .metrics import EquityStats, TradeBook
 from .observer import BacktestObserver
-from .record import COMPLETE, record_backtest
+from .record import COMPLETE, record_result
 from .report import Downsampler, OutputWriter, write_html, write_metrics
 from .spec import BacktestSpec, bar_estimate, derive_settings
+from .strategies import StrategyBooks, cycle_prices, starting_capital
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PROMPT_TOKENS_ESTIMATE = 1500
@@ -94,14 +97,19 @@ def _fresh_state_dir(spec: BacktestSpec, live_state_dir: Path) -> tuple[Path, bo
     return path, False
 
 
-def network_check(spec: BacktestSpec, config: Any, announce: Callable[[str], None]) -> float | None:
+def network_check(
+    spec: BacktestSpec,
+    config: Any,
+    announce: Callable[[str], None],
+    name: str | None = None,
+) -> float | None:
     """Refuse a provider-backed (LLM) strategist without a replay cassette unless
     ``allow_network``; then announce the estimated cost. Returns the USD budget to stop at."""
     if config is None or not hasattr(config, "replay_dir"):
         return None
     if getattr(config, "replay_dir", None):
         return spec.budget_usd
-    name = spec.strategist
+    name = name or spec.strategist
     if not spec.allow_network:
         raise RefusedError(
             f"strategist {name} would call its LLM provider: set [strategist.{name}] replay_dir "
@@ -164,25 +172,37 @@ def run_backtest(
             registry.add_plugin(plugin, name)
         kernel = Kernel(settings, registry.load())
         kernel.check_sections()  # a misspelt [guard.x] must not leave the guard on defaults
-        strategist_spec = kernel.spec("strategist", spec.strategist)
-        config = settings.component_config(
-            "strategist", spec.strategist, strategist_spec.config_class
-        )
-        budget = network_check(spec, config, announce)
-        digest = config_digest(settings, spec.strategist, strategist_spec.config_class)
+        names = kernel.selected("strategist")
+        digests: dict[str, str] = {}
+        budgets: list[float] = []
+        for name in names:
+            component = settings.component_use("strategist", name)
+            config_class = kernel.spec("strategist", component).config_class
+            config = settings.component_config("strategist", name, config_class)
+            limit = network_check(spec, config, announce, name)
+            if limit is not None:
+                budgets.append(limit)
+            digests[name] = config_digest(settings, name, config_class)
+        budget = min(budgets) if budgets else None
+        label = "+".join(names)  # a netted intent's strategies are joined the same way
         feed = kernel.component("market_data")
         feed_ref.append(feed)
         if not spec.symbols:
             settings.runtime.watchlist = list(feed.symbols())
-        needed = getattr(kernel.component("strategist"), "bars_needed", None)
-        if isinstance(needed, int) and needed > settings.runtime.bars_lookback:
-            settings.runtime.bars_lookback = needed  # the strategist must see its window
+        for name in names:
+            needed = getattr(kernel.component("strategist", name), "bars_needed", None)
+            if isinstance(needed, int) and needed > settings.runtime.bars_lookback:
+                settings.runtime.bars_lookback = needed  # each strategist sees its window
         if spec.out_dir is not None:
             writer = OutputWriter(Path(spec.out_dir))
             book.on_trade = writer.trade
         broker = kernel.component("broker")
-        initial = float(getattr(broker, "initial_cash", None) or broker.account().equity)
+        start_equity = Decimal(
+            str(getattr(broker, "initial_cash", None) or broker.account().equity)
+        )
+        initial = float(start_equity)
         stats = EquityStats(initial)
+        books: StrategyBooks | None = None
         chart = Downsampler()
         total = None if (spec.start or spec.end) else bar_estimate(spec.data)
         stopped = "data exhausted"
@@ -198,6 +218,8 @@ def run_backtest(
             store,
             Runtime(kernel, mode="paper", store=store, clock=clock, anchor_each_cycle=False) as rt,
         ):
+            if len(names) > 1:
+                books = StrategyBooks(store, starting_capital(settings, names, start_equity))
             with stop_on_signals(rt):
                 rt.start()
                 while True:
@@ -215,6 +237,8 @@ def run_backtest(
                         chart.add(state.as_of, equity)
                         if writer is not None:
                             writer.equity(state.as_of, account.equity, account.cash, exposed)
+                        if books is not None:
+                            books.bar(state.as_of, stats.bars, cycle_prices(state))
                     if progress is not None:
                         progress(stats.bars, total)
                     if budget is not None and observer.llm_cost >= budget:
@@ -225,6 +249,8 @@ def run_backtest(
                         break
             rt.raise_feed_failure()  # a broken data file fails the backtest; nothing recorded
             marks = {s: q.last for s in feed.symbols() if (q := feed.quote(s)) is not None}
+            held = broker.positions()
+            final_equity = broker.account().equity
             open_rows = book.open_rows(marks, stats.last_ts, stats.bars)
             positions = [
                 {
@@ -234,16 +260,26 @@ def run_backtest(
                     "market_price": str(p.market_price),
                     "unrealized_pnl": str(p.unrealized_pnl),
                 }
-                for p in broker.positions()
+                for p in held
             ]
+            if books is not None:
+                # marked as the broker values the account, so the strategies add up to it
+                valued = {**marks, **{p.symbol: p.market_price for p in held}}
+                per_strategy, portfolio = books.summary(
+                    valued,
+                    spec.periods_per_year or stats.periods_per_year,
+                    observer.llm_per_strategy(),
+                )
+                for name, numbers in per_strategy.items():
+                    numbers["budget_denials"] = observer.budget_denials.get(name, {})
             working = len(broker.orders(open_only=True))
         if writer is not None:
             for row in open_rows:
                 writer.trade(row)
         elapsed = time.perf_counter() - started
         metrics: dict[str, Any] = {
-            "strategist": spec.strategist,
-            "config_digest": digest,
+            "strategist": label,
+            "config_digest": digests[names[0]] if len(names) == 1 else digest(digests),
             "params": dict(spec.params),
             "data": list(spec.data),
             "stopped": stopped,
@@ -260,6 +296,13 @@ def run_backtest(
         metrics["cost_per_trade"] = (metrics["commissions"] + llm_cost) / trades if trades else None
         metrics["elapsed_s"] = round(elapsed, 3)
         metrics["bars_per_second"] = round(stats.bars / elapsed, 1) if elapsed > 0 else None
+        if books is not None:
+            metrics["strategies"] = per_strategy
+            metrics["portfolio"] = {
+                **portfolio,
+                "account_pnl": str(final_equity - start_equity),
+                "strategy_config_digests": digests,
+            }
         if writer is not None:
             writer.close()
             writer = None
@@ -268,7 +311,7 @@ def run_backtest(
         if spec.record and metrics.get("stopped") == COMPLETE:
             # only a run over all of its data is promotion evidence: a run stopped at a
             # chosen moment (Ctrl-C, a budget) must not pass the gates
-            metrics["record_id"] = record_backtest(base.state_dir, metrics)
+            metrics.update(record_result(base.state_dir, metrics))
         return BacktestResult(metrics=metrics, out_dir=spec.out_dir, open_trades=open_rows)
     finally:
         if writer is not None:

@@ -15,9 +15,11 @@ from tradekernel.api import ConfigError, Settings
 
 @define
 class BacktestSpec:
-    """One backtest: a strategist, its data and its parameters (single values)."""
+    """One backtest: a strategist (or every strategy of the configuration), its data
+    and its parameters (single values)."""
 
-    strategist: str
+    strategist: str | None = None
+    """The one strategy to test; ``None``: the configuration's strategists together."""
     data: list[str] = field(factory=list)
     start: str | None = None
     end: str | None = None
@@ -67,7 +69,9 @@ def param_grid(params: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*merged.values())]
 
 
-def overrides(spec: BacktestSpec, state_dir: Path) -> dict[str, Any]:
+def overrides(
+    spec: BacktestSpec, state_dir: Path, names: list[str] | None = None
+) -> dict[str, Any]:
     """Settings overrides that turn the operator's configuration into a backtest's."""
     name = spec.strategist
     out: dict[str, Any] = {
@@ -76,9 +80,6 @@ def overrides(spec: BacktestSpec, state_dir: Path) -> dict[str, Any]:
         "kernel.state_dir": (str(state_dir), "backtest"),
         "components.broker": ("paper", "backtest"),
         "components.market_data": ("replay", "backtest"),
-        "components.strategist": (name, "--strategist"),
-        # one strategy of a configuration with several (`[components] strategists`)
-        "components.strategists": ([], "--strategist"),
         "components.notifiers": ([], "backtest"),
         "notify.enabled": (False, "backtest"),
         # replay data is local and synchronous: skills run in the cycle's own thread
@@ -91,6 +92,10 @@ def overrides(spec: BacktestSpec, state_dir: Path) -> dict[str, Any]:
         "market_data.replay.paths": ([str(Path(p)) for p in spec.data], "--data"),
         "market_data.replay.resume": (False, "backtest"),
     }
+    if name is not None:
+        out["components.strategist"] = (name, "--strategist")
+        # one strategy of a configuration with several (`[components] strategists`)
+        out["components.strategists"] = ([], "--strategist")
     if not spec.keep_sinks:
         out["components.metrics_sinks"] = ([], "backtest")
     if spec.start:
@@ -106,14 +111,39 @@ def overrides(spec: BacktestSpec, state_dir: Path) -> dict[str, Any]:
     if spec.runtime:
         out["components.runtime"] = (spec.runtime, "--runtime")
     for key, value in spec.params.items():
-        out[f"strategist.{name}.{key}"] = (value, f"--param {key}")
+        out[param_key(spec, names or [], key)] = (value, f"--param {key}")
     return out
+
+
+def param_key(spec: BacktestSpec, names: list[str], key: str) -> str:
+    """The setting ``--param KEY`` changes: ``[strategist.<name>] KEY`` of the one
+    strategist; with several, ``KEY`` is ``STRATEGY.KEY`` (``--param fast.slow=20``)."""
+    if spec.strategist is not None:
+        return f"strategist.{spec.strategist}.{key}"
+    if len(names) == 1:
+        return f"strategist.{names[0]}.{key}"
+    strategy, dot, setting = key.partition(".")
+    if not dot or strategy not in names or not setting:
+        raise ConfigError(
+            f"option --param {key}: with several strategies ({', '.join(names)}) name the "
+            "strategy: --param STRATEGY.KEY=VALUE (e.g. --param "
+            f"{names[0]}.{setting or key}=...), or test one with --strategist"
+        )
+    return f"strategist.{strategy}.{setting}"
+
+
+def strategy_names(base: Settings) -> list[str]:
+    """The configuration's strategists (``[components] strategists``, else the one)."""
+    sel = base.components
+    return list(sel.strategists) or [sel.strategist]
 
 
 def derive_settings(base: Settings, spec: BacktestSpec, state_dir: Path) -> Settings:
     """The backtest's Settings: the operator's file and environment with the overrides."""
     return Settings.load(
-        base.config_path, overrides=overrides(spec, state_dir), environ=base._environ
+        base.config_path,
+        overrides=overrides(spec, state_dir, strategy_names(base)),
+        environ=base._environ,
     )
 
 

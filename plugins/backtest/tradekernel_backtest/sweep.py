@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 from tradekernel.api import Settings, TradekernelError
 
-from .record import COMPLETE, record_backtest
+from .record import COMPLETE, record_result
 from .spec import BacktestSpec
 
 ROW_METRICS = (
@@ -97,7 +97,7 @@ def run_sweep(
         for i, outcome in enumerate(pool.imap(_run_one, jobs)):
             complete = outcome["ok"] and outcome["metrics"].get("stopped") == COMPLETE
             if complete and spec.record:
-                record_backtest(base.state_dir, outcome["metrics"])
+                record_result(base.state_dir, outcome["metrics"])
             row = sweep_row(grid[i], outcome)
             rows.append(row)
             if on_row is not None:

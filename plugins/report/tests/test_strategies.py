@@ -56,7 +56,7 @@ def test_each_strategy_and_the_portfolio(tmp_path):
         {"AAA": "6"},
         "40",
     )
-    assert fast["unrealized_pnl"] == "60" and fast["commissions"] == "1.0" and fast["pnl"] == "99.0"
+    assert fast["unrealized_pnl"] == "60" and fast["commissions"] == "1" and fast["pnl"] == "99"
     assert (fast["budget"], fast["state"], fast["budget_denials"]) == ("10000", None, {})
     assert slow["state"] == "reducing" and slow["budget_denials"] == {"strategy_budget_exceeded": 1}
     assert section["portfolio"]["positions"] == {"AAA": "11"}

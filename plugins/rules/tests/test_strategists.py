@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 from tradekernel.api import ConfigError, Settings, Side
 from tradekernel_rules import SmaCrossConfig, SmaCrossStrategist
@@ -59,6 +60,26 @@ def test_cross_down_without_position_does_not_sell(bars_for, input_for):
     bars = {"AAA": bars_for("AAA", closes)}
     assert sma().decide(input_for(bars, positions={"AAA": 3})).intents[0].side is Side.SELL
     assert sma().decide(input_for(bars)).hold_reason == "no_signal"
+
+
+def test_with_several_strategies_it_decides_from_its_own_position(bars_for, input_for):
+    """The account holds 30 (another strategy's 20 and this one's 10): a cross down sells
+    this strategy's 10, and a cross up buys although the account holds the other's."""
+    down = {"AAA": bars_for("AAA", [10, 20, 20, 20, 20, 10])}
+    own = attrs.evolve(
+        input_for(down, positions={"AAA": 30}), strategy="fast", strategy_positions={"AAA": 10}
+    )
+    (sell,) = sma().decide(own).intents
+    assert sell.side is Side.SELL and sell.quantity == 10
+    flat = attrs.evolve(own, strategy_positions={})
+    assert sma().decide(flat).hold_reason == "no_signal"  # nothing of its own to sell
+    up = {"AAA": bars_for("AAA", [10, 10, 10, 10, 10, 12])}
+    other = attrs.evolve(
+        input_for(up, positions={"AAA": 20}), strategy="fast", strategy_positions={}
+    )
+    assert sma().decide(other).intents[0].side is Side.BUY
+    # one strategist: the account's position, as before
+    assert sma().decide(input_for(up, positions={"AAA": 20})).hold_reason == "no_signal"
 
 
 def test_too_few_bars_gives_no_intent(bars_for, input_for):

@@ -1,9 +1,11 @@
 """The ``sma-cross`` strategist: a long-only simple moving average crossover.
 
 Buy when the fast SMA crosses above the slow SMA and nothing is held; sell the whole
-long position when it crosses below. The comparison is exact: a float fast path
-(``math.fsum`` over the window) decides clear cases, and near-ties are settled with
-Decimal arithmetic, so the same bars always give the same decision.
+long position when it crosses below. With several strategies, "held" is this strategy's
+own position (its sub-ledger, ``StrategyInput.held``), never another strategy's. The
+comparison is exact: a float fast path (``math.fsum`` over the window) decides clear
+cases, and near-ties are settled with Decimal arithmetic, so the same bars always give
+the same decision.
 """
 
 from __future__ import annotations
@@ -97,8 +99,7 @@ class SmaCrossStrategist:
             return None
         window = bars[-(self.slow + 1) :]
         prev, now, fast_mean, slow_mean = self._compare(window)
-        position = inputs.positions.get(symbol)
-        held = position.quantity if position is not None else Decimal(0)
+        held = inputs.held(symbol)  # its own position when several strategies trade
         as_of = inputs.as_of or window[-1].ts
         if prev <= 0 < now and not held:
             return Intent.create(
