@@ -561,6 +561,17 @@ class PortfolioSettings:
     """``[portfolio.sizing]``: each strategy's sizer."""
 
 
+@define
+class ConsoleSettings:
+    """``[console]``: who may log in to the approval console (``tradekernel-console``,
+    docs/console.md). The one-time token printed at start always works as well."""
+
+    users: dict[str, str] = field(factory=dict)
+    """Login name -> password hash (``tradekernel console hash-password``)."""
+    session_ttl: Duration = field(default=Duration(8 * 3600), validator=positive)
+    """A login lasts this long."""
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -572,6 +583,7 @@ SECTIONS: dict[str, type] = {
     "alerts": AlertsSettings,
     "routing": RoutingSettings,
     "portfolio": PortfolioSettings,
+    "console": ConsoleSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

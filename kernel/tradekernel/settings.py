@@ -34,6 +34,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     AlertsSettings,
     AuditSettings,
     ComponentSelection,
+    ConsoleSettings,
     Duration,
     KernelSettings,
     NotifyRateLimit,
@@ -131,6 +132,8 @@ class Settings:
     portfolio: PortfolioSettings = field(factory=PortfolioSettings)
     """``[portfolio]``: several strategies in one account: sizing, conflicts, budgets and
     allocation (docs/portfolio.md)."""
+    console: ConsoleSettings = field(factory=ConsoleSettings)
+    """``[console]``: the approval console's users and sessions (docs/console.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""
