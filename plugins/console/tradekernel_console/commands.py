@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import click
-from tradekernel.api import AppContext, ConfigError, pass_app
+from tradekernel.api import AppContext, ConfigError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 DEFAULT_PORT = 8765

@@ -126,7 +126,8 @@ def routes(web: Any) -> list[Route]:
         value = _field(form, "value", 32) or ""
         reason = _field(form, "reason", MAX_REASON)
         if action not in ACTIONS or reason is None:
-            return message(request, 400, "Bad request", "unknown action or reason too long", session)
+            problem = "unknown action, or a reason that is too long"
+            return message(request, 400, "Bad request", problem, session)
         if action in CONFIRMED:
             wanted = f"{action}:{value}"
             given = _field(form, "confirmation", 64) or ""
