@@ -234,7 +234,7 @@ def test_pages_hold_no_inline_script(client):
 def test_secrets_never_reach_a_page(tmp_path, config, make_client):
     secret = "sk-live-9f8e7d6c5b4a3210"
     text = config.read_text().replace(
-        "[broker.paper]", f'[notifier.webhook]\nurl_env = "HOOK"\n\n[broker.paper]'
+        "[broker.paper]", '[notifier.webhook]\nurl_env = "HOOK"\n\n[broker.paper]'
     )
     config.write_text(text)
     settings = load(config, {"HOOK": f"https://hooks.example/{secret}"})
@@ -242,7 +242,7 @@ def test_secrets_never_reach_a_page(tmp_path, config, make_client):
     # a secret in an error message from a broken read is masked too
     c = make_client(settings)
     assert c.login().status_code == 303
-    for path in PAGES + ("/intents/" + pending_ids(settings)[-1],):
+    for path in (*PAGES, "/intents/" + pending_ids(settings)[-1]):
         page = c.get(path)
         assert secret not in page.text, path
         assert TOKEN not in page.text, path
