@@ -49,7 +49,7 @@ def check_users(settings: Any) -> None:
             problem = "a login name must be 1 to 64 printable characters"
         if problem is not None:
             where = settings.where("console", "users")
-            raise ConfigError(f"{where}: user {name!r}: {problem}")
+            raise ConfigError(f"{where}: [console] users: user {name!r}: {problem}")
 
 
 @click.group(invoke_without_command=True)
