@@ -30,7 +30,9 @@ def journal_len(settings) -> int:
 def test_decision_forms(client, settings, version, reason, verb):
     intent = pending_ids(settings)[0]
     before = journal_len(settings)
-    reply = client.post(f"/intents/{intent}/{quote(verb, safe='')}", {"version": version, "reason": reason})
+    reply = client.post(
+        f"/intents/{intent}/{quote(verb, safe='')}", {"version": version, "reason": reason}
+    )
     assert reply.status_code < 500
     if reply.status_code >= 400:
         assert journal_len(settings) == before

@@ -31,7 +31,7 @@ HEADERS = {
     "content-security-policy": CSP,
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
     "cache-control": "no-store",
@@ -136,10 +136,16 @@ class Web:
         return self.render(request, "message.html", 403, title="Forbidden", message=why, login=True)
 
     def same_origin(self, request: Request) -> bool:
-        """A POST's ``Origin`` (when the browser sends one) must be this server."""
+        """A POST must come from this server's own pages: the browser's ``Sec-Fetch-Site``
+        (when sent) says same-origin, and its ``Origin`` (when sent) is this server."""
+        site = request.headers.get("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            return False
         origin = request.headers.get("origin")
-        if origin is None or origin == "null":
-            return origin is None
+        if origin is None:
+            return True
+        if origin == "null":  # a privacy-stripped origin: only the fetch metadata can vouch
+            return site == "same-origin"
         host = request.headers.get("host", "")
         return origin in (f"http://{host}", f"https://{host}")
 
