@@ -52,7 +52,7 @@ def test_other_commands_do_not_import_the_web_stack(tmp_path, args):
 
 
 def test_registering_the_plugin_imports_no_web_stack():
-    code = "import sys, tradekernel_console; print(any(m in sys.modules for m in %r))" % (HEAVY,)
+    code = f"import sys, tradekernel_console; print(any(m in sys.modules for m in {HEAVY!r}))"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
