@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -99,7 +100,10 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(got, want)
 
 
-_DUMMY = hash_password("not a real password", salt=b"\0" * 16)
+@functools.cache
+def _dummy() -> str:
+    """A hash to check a password against when no user's hash applies (same cost)."""
+    return hash_password("not a real password", salt=b"\0" * 16)
 
 
 @define
@@ -237,12 +241,12 @@ def check_login(
     is a configured user's needs that user's password)."""
     name = name.strip()
     if not name or len(name) > 64 or not name.isprintable():
-        verify_password(password, _DUMMY)
+        verify_password(password, _dummy())
         return None
     encoded = users.get(name)
     if encoded is not None:
         return name if verify_password(password, encoded) else None
     if token is not None and same_token(token, password):
         return name
-    verify_password(password, _DUMMY)  # the same cost whether or not the name exists
+    verify_password(password, _dummy())  # the same cost whether or not the name exists
     return None
