@@ -38,6 +38,25 @@ HEADERS = {
 }
 
 
+MAX_BODY = 65_536
+"""The largest form body read (every console form is a few fields of text)."""
+
+
+async def read_form(request: Request, max_fields: int = 20) -> Any:
+    """The request's form, or ``None`` when it is larger than :data:`MAX_BODY`, has no
+    declared length, or cannot be parsed."""
+    try:
+        length = int(request.headers.get("content-length", ""))
+    except ValueError:
+        return None
+    if not 0 <= length <= MAX_BODY:
+        return None
+    try:
+        return await request.form(max_files=0, max_fields=max_fields, max_part_size=MAX_BODY)
+    except Exception:  # malformed encodings, too many fields: the client's problem
+        return None
+
+
 class SecurityHeaders:
     """Adds :data:`HEADERS` to every response (a response that sets its own
     Content-Security-Policy, the sandboxed report dashboard, keeps it)."""
@@ -157,10 +176,9 @@ class Web:
             return None, None, "log in first"
         if not self.same_origin(request):
             return session, None, "the request came from another site"
-        try:
-            form = await request.form(max_files=0, max_fields=20, max_part_size=16_384)
-        except Exception:
-            return session, None, "the form could not be read"
+        form = await read_form(request)
+        if form is None:
+            return session, None, "the form could not be read (too large or malformed)"
         if not same_token(session.csrf, form.get("csrf")):
             return session, None, "the form's CSRF token is missing or wrong; reload the page"
         return session, form, None

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from tradekernel.api import NotFoundError, RefusedError, StaleVersion, TradekernelError
 
-from .app import COOKIE, LOGIN_COOKIE
+from .app import COOKIE, LOGIN_COOKIE, read_form
 from .auth import check_login
 from .service import ACTIONS, CONFIRMED
 
@@ -42,9 +42,8 @@ def routes(web: Any) -> list[Route]:
         return console.settings.redact(text)
 
     async def login(request: Request) -> Response:
-        try:
-            form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
-        except Exception:
+        form = await read_form(request, max_fields=10)
+        if form is None:
             return message(request, 400, "Bad request", "the form could not be read")
         if not web.same_origin(request) or not web.sessions.login_token_ok(
             request.cookies.get(LOGIN_COOKIE), form.get("csrf")
@@ -115,7 +114,10 @@ def routes(web: Any) -> list[Route]:
             return message(request, 404, "Not found", str(exc), session)
         except RefusedError as exc:
             return message(request, 409, "Refused", str(exc), session)
-        session.flash = f"{record.state.value} by {session.user}"
+        if record.state.value == "pending_approval":  # one approval of several (a quorum)
+            session.flash = f"approval by {session.user} recorded; more are required"
+        else:
+            session.flash = f"{record.state.value} by {session.user}"
         return RedirectResponse(f"/intents/{quote(intent_id, safe='')}", status_code=303)
 
     async def act(request: Request) -> Response:

@@ -21,12 +21,22 @@ def installed(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
 
+REQUIRED_FIELDS = ("required_approvals", "approvals_required")
+SO_FAR_FIELDS = ("approvals", "approved_by")
+
+
 def quorum(preview: Any) -> dict[str, Any] | None:
     """Approvals so far and how many are needed, when the preview carries them (a quorum
-    applies); ``None`` when it does not."""
-    required = getattr(preview, "required_approvals", None)
-    so_far = getattr(preview, "approvals", None)
-    if not isinstance(required, int) and so_far is None:
+    applies); ``None`` when it does not. Read defensively: each ``(actor, ts)`` pair may
+    be a tuple, a list or a mapping."""
+    required = next(
+        (v for f in REQUIRED_FIELDS if isinstance(v := getattr(preview, f, None), int)), None
+    )
+    so_far = next(
+        (v for f in SO_FAR_FIELDS if isinstance(v := getattr(preview, f, None), list | tuple)),
+        None,
+    )
+    if required is None and so_far is None:
         return None
     rows = []
     for entry in so_far or ():
@@ -34,7 +44,9 @@ def quorum(preview: Any) -> dict[str, Any] | None:
             rows.append((str(entry.get("actor", "")), str(entry.get("ts", ""))))
         elif isinstance(entry, list | tuple) and len(entry) >= 2:
             rows.append((str(entry[0]), str(entry[1])))
-    return {"required": required if isinstance(required, int) else None, "approvals": rows}
+    if not rows and (required or 0) <= 1:  # one approval, the usual gate: no quorum
+        return None
+    return {"required": required, "approvals": rows}
 
 
 def _preview_row(service: Any, record: Any) -> dict[str, Any]:
