@@ -330,3 +330,11 @@ def test_a_token_holder_cannot_take_a_configured_users_name(config, make_client)
     )
     c = make_client(load(config))
     assert c.login("alice", TOKEN).status_code == 403
+
+
+def test_an_oversized_form_is_not_read(client, settings):
+    intent = pending_ids(settings)[0]
+    version = str(version_of(settings, intent))
+    reply = client.post(f"/intents/{intent}/approve", {"version": version, "pad": "x" * 70_000})
+    assert reply.status_code == 403 and "too large" in reply.text
+    assert intent in pending_ids(settings)
