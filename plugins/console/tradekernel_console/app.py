@@ -13,7 +13,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from tradekernel.api import inert
 
@@ -217,7 +217,7 @@ def build_app(
             console.close()
 
     app = Starlette(
-        routes=[r for r in routes if isinstance(r, Route | Mount)],
+        routes=routes,
         exception_handlers={404: not_found},
         lifespan=lifespan,
     )

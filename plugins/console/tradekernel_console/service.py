@@ -38,6 +38,8 @@ class Console:
     def __init__(self, settings: Any, *, kernel: Any = None) -> None:
         self.settings = settings
         self._kernel = kernel
+        self._owns_kernel = kernel is None
+        """A kernel handed in (the CLI's) is closed by whoever made it."""
         self._kernel_lock = threading.Lock()
         self.write_lock = threading.Lock()
 
@@ -53,7 +55,7 @@ class Console:
 
     def close(self) -> None:
         with self._kernel_lock:
-            if self._kernel is not None:
+            if self._kernel is not None and self._owns_kernel:
                 self._kernel.close()
                 self._kernel = None
 
