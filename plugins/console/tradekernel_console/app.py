@@ -27,6 +27,15 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+NAV = (
+    ("/pending", "Pending"),
+    ("/intents", "Intents"),
+    ("/orders", "Orders"),
+    ("/positions", "Positions"),
+    ("/control", "Control"),
+    ("/alerts", "Alerts"),
+    ("/report", "Report"),
+)
 HEADERS = {
     "content-security-policy": CSP,
     "x-frame-options": "DENY",
@@ -133,6 +142,7 @@ class Web:
             csrf=session.csrf if session else "",
             user=session.user if session else None,
             path=request.url.path,
+            nav=NAV,
             **context,
         )
         return HTMLResponse(body, status_code=http_status)

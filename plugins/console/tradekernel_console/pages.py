@@ -24,15 +24,6 @@ script: served sandboxed (an opaque origin: it cannot read the console or post t
 
 STATES = tuple(s.value for s in IntentState)
 ORDER_STATUSES = ("new", "accepted", "partially_filled", "filled", "cancelled", "rejected")
-NAV = (
-    ("/pending", "Pending"),
-    ("/intents", "Intents"),
-    ("/orders", "Orders"),
-    ("/positions", "Positions"),
-    ("/control", "Control"),
-    ("/alerts", "Alerts"),
-    ("/report", "Report"),
-)
 
 
 def _text(request: Request, key: str, limit: int = 64) -> str | None:
@@ -69,7 +60,7 @@ def routes(web: Any) -> list[Route]:
                     request, "message.html", 404, session, title="Not found", message=str(exc)
                 )
             done, session.flash = session.flash, None
-            return web.render(request, template, 200, session, nav=NAV, done=done, **context)
+            return web.render(request, template, 200, session, done=done, **context)
 
         return endpoint
 
