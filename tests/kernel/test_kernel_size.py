@@ -34,8 +34,8 @@ about 55: a strategy's breaker/degrade carried back to one strategist, its own d
 honouring degrade_reducing, '+' reserved in names, exact fill splits; 20,500: rule-based
 verdicts (rule, version, approvals) and decisions that compare the intent's version, for
 policies, quorums and the approval console; 20,530: the approval console's contracts,
-about 30: the ``[console]`` section (its users and session lifetime) and the approval and
-control names it is given in ``tradekernel.api``.)"""
+about 40: the ``[console]`` section (its users and session lifetime), the approval and
+control names it is given in ``tradekernel.api``, and the ``console`` events.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

@@ -148,4 +148,8 @@ def test_a_real_server_on_loopback(config):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    assert load(config).console.users == {}
+    from tradekernel.api import read_events, utcnow
+
+    settings = load(config)
+    started = list(read_events(settings, date=utcnow().date(), stage="console", kind="started"))
+    assert [(e.fields["address"], e.fields["tls"]) for e in started] == [(url, False)]

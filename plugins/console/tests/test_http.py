@@ -338,3 +338,23 @@ def test_an_oversized_form_is_not_read(client, settings):
     reply = client.post(f"/intents/{intent}/approve", {"version": version, "pad": "x" * 70_000})
     assert reply.status_code == 403 and "too large" in reply.text
     assert intent in pending_ids(settings)
+
+
+def test_logins_and_decisions_are_events(settings, make_client):
+    from tradekernel.api import read_events, unstructure, utcnow, validate_event
+
+    c = make_client(settings)
+    c.login("ann", "wrong")
+    c.login("ann")
+    intent = pending_ids(settings)[0]
+    c.post(f"/intents/{intent}/approve", {"version": str(version_of(settings, intent))})
+    c.post("/logout")
+    today = utcnow().date()
+    console = [(e.kind, e.fields) for e in read_events(settings, date=today, stage="console")]
+    assert [k for k, _ in console] == ["login_failed", "login", "logout"]
+    assert console[0][1] == {"client": "testclient", "reason": "wrong_credentials"}
+    assert console[1][1]["actor"] == "ann" and console[1][1]["method"] == "token"
+    approvals = list(read_events(settings, date=today, stage="approval", kind="approved"))
+    assert [(e.fields["intent_id"], e.fields["actor"]) for e in approvals] == [(intent, "ann")]
+    for event in read_events(settings, date=today):
+        assert validate_event(unstructure(event)) == [], event

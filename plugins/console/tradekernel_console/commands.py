@@ -119,7 +119,9 @@ def serve(
     bound = sock.getsockname()[1]
     scheme = "https" if certfile else "http"
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"tradekernel console on {scheme}://{shown}:{bound}/ (Ctrl-C stops it)")
+    address = f"{scheme}://{shown}:{bound}/"
+    web_app.state.web.console.emit("console", "started", address=address, tls=bool(certfile))
+    click.echo(f"tradekernel console on {address} (Ctrl-C stops it)")
     if login_token:
         click.echo(f"login token (any name): {login_token}")
     sys.stdout.flush()

@@ -55,6 +55,14 @@ def routes(web: Any) -> list[Route]:
         keys = (f"ip:{client}", f"user:{name.strip().lower()}")
         wait = web.limiter.wait(keys)
         if wait > 0:
+            await run_in_threadpool(
+                console.emit,
+                "console",
+                "login_failed",
+                severity="warning",
+                client=client,
+                reason="rate_limited",
+            )
             response = message(
                 request, 429, "Too many attempts", f"too many failed logins; wait {wait:.0f}s"
             )
@@ -65,7 +73,19 @@ def routes(web: Any) -> list[Route]:
         )
         if actor is None:
             web.limiter.failed(keys)
+            await run_in_threadpool(
+                console.emit,
+                "console",
+                "login_failed",
+                severity="warning",
+                client=client,
+                reason="wrong_credentials",
+            )
             return message(request, 403, "Login failed", "wrong name, password or token")
+        method = "password" if actor in console.settings.console.users else "token"
+        await run_in_threadpool(
+            console.emit, "console", "login", actor=actor, method=method, client=client
+        )
         _, cookie = web.sessions.create(actor)
         response = RedirectResponse("/pending", status_code=303)
         web.set_cookie(response, COOKIE, cookie, int(web.sessions.ttl))
@@ -77,6 +97,10 @@ def routes(web: Any) -> list[Route]:
         if problem is not None:
             return web.forbidden(request, problem)
         web.sessions.end(session)
+        client = request.client.host if request.client else "?"
+        await run_in_threadpool(
+            console.emit, "console", "logout", actor=session.user, client=client
+        )
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
