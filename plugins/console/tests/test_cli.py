@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -153,3 +155,42 @@ def test_a_real_server_on_loopback(config):
     settings = load(config)
     started = list(read_events(settings, date=utcnow().date(), stage="console", kind="started"))
     assert [(e.fields["address"], e.fields["tls"]) for e in started] == [(url, False)]
+
+
+def test_tls(config, tmp_path):
+    """With --certfile/--keyfile the console serves HTTPS and its cookies are Secure."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed (needed to make a test certificate)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "tradekernel", "--config", str(config), "console"),
+            *("--port", "0", "--certfile", str(cert), "--keyfile", str(key)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = re.search(r"(https://127\.0\.0\.1:\d+/)", proc.stdout.readline()).group(1)
+        trust = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(base_url=url, verify=trust, timeout=10) as http:
+            login = http.get("/login")
+            assert login.status_code == 200
+            assert "secure" in login.headers["set-cookie"].lower()
+        with pytest.raises(httpx.TransportError):  # no plain HTTP on that port
+            httpx.get(url.replace("https://", "http://") + "login", timeout=5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
