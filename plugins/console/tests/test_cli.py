@@ -147,6 +147,19 @@ def test_a_real_server_on_loopback(config):
             done = http.post("/login", data={"csrf": csrf, "name": "ann", "password": token})
             assert done.status_code == 303
             assert http.get("/pending").status_code == 200
+        with httpx.Client(base_url=url, timeout=10) as mallory:  # forwarded-for is not trusted
+            codes = []
+            for n in range(6):
+                page = mallory.get("/login")
+                csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+                codes.append(
+                    mallory.post(
+                        "/login",
+                        data={"csrf": csrf, "name": f"m{n}", "password": "guess"},
+                        headers={"x-forwarded-for": f"10.0.0.{n}"},
+                    ).status_code
+                )
+            assert codes == [403] * 5 + [429]
     finally:
         proc.terminate()
         proc.wait(timeout=30)

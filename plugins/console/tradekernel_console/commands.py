@@ -132,6 +132,7 @@ def serve(
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
         lifespan="on",
+        proxy_headers=False,  # X-Forwarded-For would let a client pick its login-limit key
     )
     uvicorn.Server(config).run(sockets=[sock])
 
