@@ -232,6 +232,10 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.delivery.support": ("config_error", "require_http_url", "require_secret"),
     "tradekernel.cli.context": ("AppContext", "echo_json", "json_option", "pass_app"),
     "tradekernel.quorum": ("is_approval_row=is_approval", "recorded_quorum"),
+    # the approval gate and operator control, for consoles (no second code path)
+    "tradekernel.approval": ("ApprovalService", "ApprovalPreview=Preview"),
+    "tradekernel.runtime.control": ("Control", "TRADING_STATES"),
+    "tradekernel.runtime.mode": ("resolve_mode",),
 }
 """Each public name and the internal module that defines it (an implementation detail:
 import the name from here, never from there). ``"Public=internal"`` renames."""
@@ -261,6 +265,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from . import __version__
+    from .approval import ApprovalService
+    from .approval import Preview as ApprovalPreview
     from .cli.context import AppContext
     from .cli.context import echo_json
     from .cli.context import json_option
@@ -404,12 +410,15 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .risk import signed
     from .runtime import Runtime
     from .runtime import run_cycles
+    from .runtime.control import Control
+    from .runtime.control import TRADING_STATES
     from .runtime.graph import Cycle
     from .runtime.graph import END as GRAPH_END
     from .runtime.graph import GraphSpec
     from .runtime.graph import NodeSpec
     from .runtime.graph import Route
     from .runtime.loop import stop_on_signals
+    from .runtime.mode import resolve_mode
     from .runtime.stage import STAGES
     from .runtime.stage import check_stage
     from .runtime.stage import config_digest

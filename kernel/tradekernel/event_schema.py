@@ -116,6 +116,14 @@ _CONTROL = {
     "reason": _f("str"),
     "value": _f("any", doc="the new value: bool (kill_switch), state or mode name"),
 }
+_CONSOLE = {
+    "actor": _f("str", doc="the console user (login, logout)"),
+    "method": _f("str", doc="token | password (login)"),
+    "client": _f("str", doc="the client's address"),
+    "reason": _f("str", doc="wrong_credentials | rate_limited (login_failed)"),
+    "address": _f("str", doc="where the console listens (started)"),
+    "tls": _f("bool", doc="served over TLS (started)"),
+}
 _ROUTING = {
     "broker": _f("str", doc="the broker concerned (failover, held: where intents go; null: none)"),
     "route": _f("str", doc='the route: its symbol patterns and asset class, or "default"'),
@@ -405,6 +413,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
         }
     },
     "notify": {k: _NOTIFY for k in ("delivered", "failed", "dedup_suppressed", "rate_limited")},
+    "console": {k: _CONSOLE for k in ("started", "login", "login_failed", "logout")},
     "alerts": {"fired": _ALERTS, "resolved": _ALERTS},
     "ops": {"batch": _OPS},
     "broker": {

@@ -63,6 +63,7 @@ KNOWN_COMMANDS: dict[str, str] = {
     "alerts": "tradekernel-ops",
     "ops": "tradekernel-ops",
     "notify": "tradekernel-notify",
+    "console": "tradekernel-console",
 }
 """First-party commands that plugins add, and the distribution that adds each: running
 one that no installed plugin adds names what to install."""

@@ -609,6 +609,15 @@ class ApprovalSettings:
     every matching quorum rule and of its verdicts (0: the approval mode decides)."""
 
     quorum: list[QuorumRule] = field(factory=list)
+@define
+class ConsoleSettings:
+    """``[console]``: who may log in to the approval console (``tradekernel-console``,
+    docs/console.md). The one-time token printed at start always works as well."""
+
+    users: dict[str, str] = field(factory=dict)
+    """Login name -> password hash (``tradekernel console hash-password``)."""
+    session_ttl: Duration = field(default=Duration(8 * 3600), validator=positive)
+    """A login lasts this long."""
 
 
 SECTIONS: dict[str, type] = {
@@ -623,6 +632,7 @@ SECTIONS: dict[str, type] = {
     "routing": RoutingSettings,
     "portfolio": PortfolioSettings,
     "approval": ApprovalSettings,
+    "console": ConsoleSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

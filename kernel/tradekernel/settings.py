@@ -35,6 +35,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     ApprovalSettings,
     AuditSettings,
     ComponentSelection,
+    ConsoleSettings,
     Duration,
     KernelSettings,
     NotifyRateLimit,
@@ -135,6 +136,8 @@ class Settings:
     allocation (docs/portfolio.md)."""
     approval: ApprovalSettings = field(factory=ApprovalSettings)
     """``[approval]``: quorum rules for four-eyes approval (docs/state.md)."""
+    console: ConsoleSettings = field(factory=ConsoleSettings)
+    """``[console]``: the approval console's users and sessions (docs/console.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""

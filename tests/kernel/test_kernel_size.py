@@ -48,7 +48,9 @@ strategy's own positions in StrategyInput; 20,650: about 50 hardening them: conf
 naming the strategy of a bad [portfolio.budgets.<name>] table (any named table), budget
 amounts bounded, a removed strategy's positions never sold by the one left; 20,700:
 about 40 more: sizing bounded (size_too_large, arithmetic errors dropped, not raised) and
-a strategy's target weight and sell cap counted on its own position.)"""
+a strategy's target weight and sell cap counted on its own position; 20,530: the approval console's contracts,
+about 40: the ``[console]`` section (its users and session lifetime), the approval and
+control names it is given in ``tradekernel.api``, and the ``console`` events.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

@@ -25,6 +25,7 @@ from ..models import utcnow
 from ..settings import RuntimeSettings
 
 TRADING_STATES = ("active", "reducing", "halted")
+"""The trading states an operator may set (``control trading-state``)."""
 FAIL_SAFE = {"paused": True, "kill_switch": True, "trading_state": "halted", "mode": "shadow"}
 """What a switch reads as when its row disagrees with its last journal row (deleted or
 changed behind the journal's back). Any other control that disagrees pauses the runtime."""
