@@ -128,6 +128,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.sections": (
         "ALERT_RULES",
         "AlertsSettings",
+        "DeploySettings",
         "Duration",
         "finite",
         "non_negative",
@@ -199,13 +200,18 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.runtime": ("Runtime", "run_cycles"),
     "tradekernel.runtime.loop": ("stop_on_signals",),
     "tradekernel.runtime.stage": (
+        "RELEASE_KEY",
         "STAGES",
+        "active_release",
         "check_stage",
+        "check_stages",
         "config_digest",
         "current_digest",
         "get_stage",
+        "release_id",
         "stage_key",
     ),
+    "tradekernel.runtime.control": ("Control",),
     "tradekernel.event_schema": ("validate_event",),
     "tradekernel.events": ("EventBus", "current_cycle_id"),
     "tradekernel.store.anchor": ("read_journal_anchor=read_anchor", "refuse_lost"),
@@ -384,15 +390,21 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .risk import signed
     from .runtime import Runtime
     from .runtime import run_cycles
+    from .runtime.control import Control
     from .runtime.loop import stop_on_signals
+    from .runtime.stage import RELEASE_KEY
     from .runtime.stage import STAGES
+    from .runtime.stage import active_release
     from .runtime.stage import check_stage
+    from .runtime.stage import check_stages
     from .runtime.stage import config_digest
     from .runtime.stage import current_digest
     from .runtime.stage import get_stage
+    from .runtime.stage import release_id
     from .runtime.stage import stage_key
     from .sections import ALERT_RULES
     from .sections import AlertsSettings
+    from .sections import DeploySettings
     from .sections import Duration
     from .sections import finite
     from .sections import non_negative

@@ -62,6 +62,10 @@ KNOWN_COMMANDS: dict[str, str] = {
     "alerts": "tradekernel-ops",
     "ops": "tradekernel-ops",
     "notify": "tradekernel-notify",
+    "release": "tradekernel-deploy",
+    "readiness": "tradekernel-deploy",
+    "health": "tradekernel-deploy",
+    "backup": "tradekernel-deploy",
 }
 """First-party commands that plugins add, and the distribution that adds each: running
 one that no installed plugin adds names what to install."""

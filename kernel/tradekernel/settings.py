@@ -34,6 +34,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     AlertsSettings,
     AuditSettings,
     ComponentSelection,
+    DeploySettings,
     Duration,
     KernelSettings,
     NotifyRateLimit,
@@ -131,6 +132,8 @@ class Settings:
     portfolio: PortfolioSettings = field(factory=PortfolioSettings)
     """``[portfolio]``: several strategies in one account: sizing, conflicts, budgets and
     allocation (docs/portfolio.md)."""
+    deploy: DeploySettings = field(factory=DeploySettings)
+    """``[deploy]``: releases, the readiness gate and health (docs/deploy.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""
