@@ -47,9 +47,7 @@ def _ends(recorder) -> list[str]:
 
 def test_an_activation_applies_at_the_next_cycle_boundary(kernel_factory):
     activator = Activator()
-    kernel, recorder = kernel_factory.build(
-        PAPER, plugins=[(activator, "activator")], environ=ENV
-    )
+    kernel, recorder = kernel_factory.build(PAPER, plugins=[(activator, "activator")], environ=ENV)
     release, _ = releases.create(kernel)
     with Runtime(kernel, follow_release=True) as runtime:
         runtime.start()

@@ -222,7 +222,7 @@ def test_a_passing_fresh_signed_report_lets_the_live_agent_start(ready):
         assert runtime.mode == "live"
 
 
-def test_a_stale_altered_or_foreign_report_does_not_count(ready, tmp_path):
+def test_a_stale_or_altered_report_does_not_count(ready):
     kernel, _ = ready()
     settings = kernel.settings
     state_copy, archived = readiness.write_report(settings, _report(kernel))
@@ -241,8 +241,6 @@ def test_a_stale_altered_or_foreign_report_does_not_count(ready, tmp_path):
         assert "does not verify" in readiness.live_problems(settings, store)[0]
         latest.write_text("{not json")
         assert "unreadable" in readiness.live_problems(settings, store)[0]
-        release, _ = releases.create(kernel, note="another")  # same content: same id
-        assert readiness.live_problems(settings, store)  # still unreadable
 
 
 def test_a_report_for_another_release_does_not_count(ready, write_config):
@@ -280,7 +278,8 @@ def test_without_the_gate_installed_a_live_start_is_refused(kernel_factory):
             },
             actor="promoter",
         )
-    with Runtime(kernel, mode="live") as runtime, pytest.raises(
-        RefusedError, match="no readiness gate is installed"
+    with (
+        Runtime(kernel, mode="live") as runtime,
+        pytest.raises(RefusedError, match="no readiness gate is installed"),
     ):
         runtime.start()
