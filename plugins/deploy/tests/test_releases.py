@@ -197,3 +197,30 @@ def test_policy_files_are_part_of_the_bundle(kernel_factory, tmp_path):
     before = releases.sha256(releases.canonical(bundle))
     signature.write_text("sig-2\n")
     assert releases.sha256(releases.canonical(releases.build_bundle(kernel))) != before
+
+
+def test_creation_activation_and_rollback_are_events(cli, write_config, state_dir):
+    r1 = _created(cli("release", "create", "--note", "first", "--json"))
+    write_config(watchlist=("AAA", "BBB"))
+    r2 = _created(cli("release", "create", "--json"))
+    cli("release", "activate", r1, "--by", "alice")
+    cli("release", "activate", r2, "--by", "bob")
+    cli("release", "rollback", "--by", "carol", "--reason", "bad fills")
+    cli("readiness", "--for", "paper")
+    lines = "".join(p.read_text() for p in (state_dir / "events").glob("*.jsonl"))
+    events = [json.loads(line) for line in lines.splitlines()]
+    deploy = [(e["kind"], e["fields"]) for e in events if e["stage"] == "deploy"]
+    assert [k for k, _ in deploy] == [
+        "release_created",
+        "release_created",
+        "release_activated",
+        "release_activated",
+        "release_activated",
+        "readiness",
+    ]
+    assert deploy[0][1] == {"release": r1, "note": "first", "actor": "operator"}
+    last = deploy[4][1]
+    assert (last["release"], last["previous"], last["rollback"]) == (r1, r2, True)
+    assert (last["actor"], last["reason"]) == ("carol", "bad fills")
+    assert deploy[5][1]["result"] == "failed" and "backup" in deploy[5][1]["failed"]
+    assert cli("events", "validate").exit_code == 0

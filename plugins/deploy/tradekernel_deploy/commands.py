@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
@@ -32,6 +33,13 @@ class DurationType(click.ParamType):
         return duration
 
 
+def _announce(app: AppContext, kind: str, severity: str = "info", **fields: Any) -> None:
+    """Emit a ``deploy.<kind>`` event; the action already happened, so a failing event
+    sink does not turn it into an error."""
+    with contextlib.suppress(Exception):
+        app.kernel().emit("deploy", kind, severity=severity, **fields)
+
+
 def _store(app: AppContext) -> Any:
     from tradekernel.api import Store
 
@@ -60,6 +68,8 @@ def create_cmd(app: AppContext, note: str, actor: str, as_json: bool) -> None:
     kernel = app.kernel()
     kernel.check()  # an invalid configuration is never released (exit 2)
     found, new = create(kernel, note=note, actor=actor)
+    if new:
+        _announce(app, "release_created", release=found.id, note=note, actor=actor)
     if as_json:
         echo_json({"id": found.id, "sha256": found.sha256, "new": new, "path": str(found.path)})
         return
@@ -129,6 +139,20 @@ def diff_cmd(app: AppContext, a: str, b: str, as_json: bool) -> None:
             click.echo(f"{path}: {inert(str(x))} -> {inert(str(y))}")
 
 
+def _activated(app: AppContext, result: Any, actor: str, reason: str, *, rollback: bool) -> None:
+    _announce(
+        app,
+        "release_activated",
+        "warning",
+        release=result.release,
+        previous=result.previous,
+        rollback=rollback,
+        stages=result.stages,
+        actor=actor,
+        reason=reason,
+    )
+
+
 def _print_activation(result: Any, as_json: bool, what: str) -> None:
     if as_json:
         echo_json({"release": result.release, "previous": result.previous, "stages": result.stages})
@@ -152,6 +176,7 @@ def activate_cmd(app: AppContext, release_id: str, actor: str, reason: str, as_j
 
     with _store(app) as store:
         result = activate(app.settings(), store, release_id, actor=actor, reason=reason)
+    _activated(app, result, actor, reason, rollback=False)
     _print_activation(result, as_json, "activated")
 
 
@@ -166,6 +191,7 @@ def rollback_cmd(app: AppContext, actor: str, reason: str, as_json: bool) -> Non
 
     with _store(app) as store:
         result = rollback(app.settings(), store, actor=actor, reason=reason)
+    _activated(app, result, actor, reason, rollback=True)
     _print_activation(result, as_json, "rolled back to")
 
 
@@ -194,6 +220,16 @@ def readiness(app: AppContext, target: str, as_json: bool) -> None:
     with _store(app) as store:
         report = run_checks(kernel, store, target)
     path, archived = write_report(app.settings(), report)
+    _announce(
+        app,
+        "readiness",
+        "info" if report.passed else "error",
+        result="passed" if report.passed else "failed",
+        target=target,
+        failed=[i.name for i in report.failed],
+        release=report.release,
+        report=str(path),
+    )
     if as_json:
         echo_json({**report.as_dict(), "report": str(path), "archived": str(archived)})
     else:
