@@ -39,6 +39,8 @@ def podman():
     build = [
         *base,
         "build",
+        "--format",
+        "docker",  # the OCI format has no HEALTHCHECK
         "--build-arg",
         f"BASE={_option(settings, 'TK_TEST_PODMAN_BASE', 'python:3.11-slim')}",
         *shlex.split(_option(settings, "TK_TEST_PODMAN_BUILD_ARGS")),

@@ -224,3 +224,9 @@ def test_creation_activation_and_rollback_are_events(cli, write_config, state_di
     assert (last["actor"], last["reason"]) == ("carol", "bad fills")
     assert deploy[5][1]["result"] == "failed" and "backup" in deploy[5][1]["failed"]
     assert cli("events", "validate").exit_code == 0
+
+
+def test_a_note_with_terminal_escapes_is_shown_inert(cli):
+    _created(cli("release", "create", "--note", "ok\x1b[2J\nApproved by risk", "--json"))
+    listed = cli("release", "list").stdout
+    assert "\x1b" not in listed and "ok\\x1b[2J\\nApproved by risk" in listed
