@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,7 @@ def test_the_install_steps_work_in_a_fresh_venv(tmp_path):
     runs = [rest for w, rest in stage if w == "RUN"]
     assert runs[0] == f"python -m venv {VENV}" and "pip install" in runs[1]
     venv = tmp_path / "venv"
+    context = _copy_context(stage, tmp_path / "src")
     # the build arguments as the shell variables the RUN lines read
     assign = "".join(f"{name}={shlex.quote(json.loads(v))}; " for name, v in args.items())
     for run in runs:
@@ -71,7 +73,7 @@ def test_the_install_steps_work_in_a_fresh_venv(tmp_path):
         )
         result = subprocess.run(
             ["bash", "-c", assign + command],
-            cwd=ROOT,
+            cwd=context,
             capture_output=True,
             text=True,
             timeout=600,
@@ -96,3 +98,24 @@ def test_the_install_steps_work_in_a_fresh_venv(tmp_path):
         cwd=tmp_path,
     )
     assert health.returncode == 1 and "no agent has run here" in health.stdout
+
+
+IGNORED = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", "build")
+"""What .dockerignore keeps out of the build context."""
+
+
+def _copy_context(stage: list[tuple[str, str]], src: Path) -> Path:
+    """The build stage's ``COPY`` lines done into ``src`` (its ``WORKDIR``): the install
+    runs on a copy, as in the image, and leaves no build files in the checkout."""
+    src.mkdir()
+    for word, rest in stage:
+        if word != "COPY":
+            continue
+        *sources, dest = rest.split()
+        target = src / dest
+        for name in sources:
+            if (ROOT / name).is_dir():
+                shutil.copytree(ROOT / name, target if dest != "./" else src / name, ignore=IGNORED)
+            else:
+                shutil.copy(ROOT / name, target)
+    return src

@@ -5,7 +5,9 @@ whose ``health`` and the image's HEALTHCHECK pass, stopped with SIGTERM (exit 0)
 Enabled by ``TK_TEST_PODMAN=1``; ``TK_TEST_PODMAN_BASE`` names the base image (default
 ``python:3.11-slim``), ``TK_TEST_PODMAN_RUNTIME`` an OCI runtime (``runc``), and
 ``TK_TEST_PODMAN_BUILD_ARGS`` more ``podman build`` arguments (volumes and pip settings
-for a mirror or a proxy's certificate authority). docs/deploy.md has the steps."""
+for a mirror or a proxy's certificate authority) and ``TK_TEST_PODMAN_RUN_ARGS`` more
+``podman run`` arguments (``--ulimit`` where the default limits may not be set).
+docs/deploy.md has the steps."""
 
 from __future__ import annotations
 
@@ -52,7 +54,8 @@ def podman():
     ]
     result = subprocess.run(build, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    yield base, image
+    run_args = shlex.split(_option(settings, "TK_TEST_PODMAN_RUN_ARGS"))
+    yield base, image, run_args
     subprocess.run([*base, "rmi", "-f", image], capture_output=True, timeout=300)
 
 
@@ -60,27 +63,33 @@ def _run(base, *args, timeout=300):
     return subprocess.run([*base, *args], capture_output=True, text=True, timeout=timeout)
 
 
+def _start(podman, *args):
+    """``podman run RUN_ARGS ARGS`` (the image and command are in ``args``)."""
+    base, _, run_args = podman
+    return _run(base, "run", *run_args, *args)
+
+
 def test_the_image_runs_the_cli(podman):
-    base, image = podman
-    assert _run(base, "run", "--rm", image, "--version").returncode == 0
-    listed = _run(base, "run", "--rm", image, "plugins", "list", "--json")
+    _, image, _ = podman
+    version = _start(podman, "--rm", image, "--version")
+    assert version.returncode == 0, version.stderr
+    listed = _start(podman, "--rm", image, "plugins", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert "tradekernel-deploy" in {p["distribution"] for p in json.loads(listed.stdout)}
-    health = _run(base, "run", "--rm", image, "health")
+    health = _start(podman, "--rm", image, "health")
     assert health.returncode == 1 and "no agent has run here" in health.stdout
-    whoami = _run(base, "run", "--rm", "--entrypoint", "id", image, "-un")
+    whoami = _start(podman, "--rm", "--entrypoint", "id", image, "-un")
     assert whoami.stdout.strip() == "trader"
 
 
 def test_an_agent_in_the_image_is_healthy_and_stops_on_sigterm(podman, tmp_path):
-    base, image = podman
+    base, image, _ = podman
     config = tmp_path / "plugins.toml"
     config.write_text('[kernel]\nstate_dir = "/var/lib/tradekernel/state"\n')
     config.chmod(0o644)
     name = f"tk-agent-{uuid.uuid4().hex[:8]}"
-    started = _run(
-        base,
-        "run",
+    started = _start(
+        podman,
         "-d",
         "--name",
         name,
