@@ -55,6 +55,23 @@ def test_the_image_runs_as_a_user_with_a_state_volume_and_a_healthcheck():
     health = next(rest for w, rest in final if w == "HEALTHCHECK")
     assert health.endswith('CMD ["tradekernel", "health", "--max-age", "5m"]')
     assert ("ENTRYPOINT", '["tradekernel"]') in final
+    assert ("COPY", "deploy/plugins.toml /etc/tradekernel/plugins.toml") in final
+    default = ROOT / "deploy" / "plugins.toml"
+    checked = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("tradekernel")),
+            "--config",
+            str(default),
+            "config",
+            "show",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert '"/var/lib/tradekernel/state"' in checked.stdout
 
 
 @pytest.mark.slow
