@@ -283,3 +283,19 @@ def test_without_the_gate_installed_a_live_start_is_refused(kernel_factory):
         pytest.raises(RefusedError, match="no readiness gate is installed"),
     ):
         runtime.start()
+
+
+def test_after_a_rollback_the_report_made_for_that_release_counts_again(ready, write_config):
+    kernel, _ = ready()
+    settings = kernel.settings
+    readiness.write_report(settings, _report(kernel))  # made for the active release r1
+    with Store.open(settings.state_dir) as store:
+        r1 = store.get_control("release")["id"]
+        store.set_control("release", {"id": "0" * 16, "history": [r1]}, actor="bob")
+    later = readiness.Report("live", datetime.now(UTC).isoformat(), "0" * 16, "x")
+    later.items.append(readiness.Item("config", False, "made for the other release"))
+    readiness.write_report(settings, later)  # latest.json: the other release's, failing
+    with Store.open(settings.state_dir) as store:
+        assert any("failed" in p for p in readiness.live_problems(settings, store))
+        store.set_control("release", {"id": r1, "history": []}, actor="carol")  # rolled back
+        assert readiness.live_problems(settings, store) == []

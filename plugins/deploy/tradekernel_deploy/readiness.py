@@ -323,7 +323,8 @@ def write_report(settings: Settings, report: Report) -> tuple[Path, Path]:
         },
     }
     text = json.dumps(signed, indent=2, sort_keys=True) + "\n"
-    name = "readiness-" + report.ts.replace(":", "").replace("+", "Z").replace(".", "-") + ".json"
+    stamp = datetime.fromisoformat(report.ts).astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    name = f"readiness-{stamp}.json"
     here, archive = report_dir(settings), archive_dir(settings) / "readiness"
     for folder in (here, archive):
         make_dir(folder)
@@ -332,11 +333,30 @@ def write_report(settings: Settings, report: Report) -> tuple[Path, Path]:
     return here / name, archive / name
 
 
-def read_report(settings: Settings) -> tuple[dict[str, Any] | None, str]:
-    """The latest report, its signature checked: ``(report, "")``, or ``(None, why)``."""
+SEARCHED = 50
+"""Reports searched, newest first, for one made for the active release."""
+
+
+def read_report(
+    settings: Settings, release: str | None = None
+) -> tuple[dict[str, Any] | None, str]:
+    """The latest report, its signature checked: ``(report, "")``, or ``(None, why)``.
+    When it was made for another release than ``release``, the newest of the last
+    :data:`SEARCHED` reports made for ``release`` (for live) is returned instead, if
+    one verifies: a rollback finds the report its release passed."""
+    report, why = _read(settings, report_dir(settings) / LATEST)
+    if report is None or report.get("release") == release:
+        return report, why
+    for path in sorted(report_dir(settings).glob("readiness-*.json"), reverse=True)[:SEARCHED]:
+        other, _ = _read(settings, path)
+        if other is not None and other.get("release") == release and other.get("for") == "live":
+            return other, ""
+    return report, why
+
+
+def _read(settings: Settings, path: Path) -> tuple[dict[str, Any] | None, str]:
     from tradekernel_audit import verifiers_from_settings
 
-    path = report_dir(settings) / LATEST
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -364,8 +384,9 @@ def read_report(settings: Settings) -> tuple[dict[str, Any] | None, str]:
 def live_problems(settings: Settings, store: Any, now: datetime | None = None) -> list[str]:
     """Why a live start may not proceed, one line each (empty: it may): the latest
     report must verify, be for live, have passed, be younger than ``[deploy]
-    readiness_max_age`` and be made for the active release."""
-    report, why = read_report(settings)
+    readiness_max_age`` and be made for the active release (the newest one made for it
+    counts when a later one was made for another: :func:`read_report`)."""
+    report, why = read_report(settings, active_release(store))
     if report is None:
         return [f"readiness: {why}"]
     now = now or datetime.now(UTC)
