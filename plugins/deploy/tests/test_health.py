@@ -54,3 +54,12 @@ def test_the_command_exits_1_with_the_reason_and_0_while_a_run_cycles(cli, state
     with exclusive(state_dir / RUN_LOCK, "tradekernel run"):
         assert cli("health", "--max-age", "5m").exit_code == 0
     assert cli("health", "--max-age", "0s").exit_code == 2
+
+
+def test_a_bad_deploy_setting_is_a_configuration_error(cli, write_config):
+    write_config(extra='\n[deploy]\nhealth_max_age = "soon"\n')
+    result = cli("health")
+    assert result.exit_code == 2
+    assert "[deploy] health_max_age: expected a duration like '15m', got 'soon'" in result.stderr
+    write_config(extra='\n[deploy]\nhealth_max_ag = "1m"\n')
+    assert "did you mean 'health_max_age'" in cli("health").stderr
