@@ -130,6 +130,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.sections": (
         "ALERT_RULES",
         "AlertsSettings",
+        "DeploySettings",
         "Duration",
         "finite",
         "non_negative",
@@ -212,11 +213,15 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.runtime.state": ("CycleState",),
     "tradekernel.runtime.loop": ("stop_on_signals",),
     "tradekernel.runtime.stage": (
+        "RELEASE_KEY",
         "STAGES",
+        "active_release",
         "check_stage",
+        "check_stages",
         "config_digest",
         "current_digest",
         "get_stage",
+        "release_id",
         "stage_key",
     ),
     "tradekernel.event_schema": ("validate_event",),
@@ -419,15 +424,20 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .runtime.graph import Route
     from .runtime.loop import stop_on_signals
     from .runtime.mode import resolve_mode
+    from .runtime.stage import RELEASE_KEY
     from .runtime.stage import STAGES
+    from .runtime.stage import active_release
     from .runtime.stage import check_stage
+    from .runtime.stage import check_stages
     from .runtime.stage import config_digest
     from .runtime.stage import current_digest
     from .runtime.stage import get_stage
+    from .runtime.stage import release_id
     from .runtime.stage import stage_key
     from .runtime.state import CycleState
     from .sections import ALERT_RULES
     from .sections import AlertsSettings
+    from .sections import DeploySettings
     from .sections import Duration
     from .sections import finite
     from .sections import non_negative

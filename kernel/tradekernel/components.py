@@ -129,6 +129,9 @@ class Broker(Protocol):
     a store that does not know one of them (the state was lost together with its anchor,
     or replaced by an older copy). A broker without it is not asked.
 
+    Optional: ``server_time() -> datetime``: the venue's clock (aware, UTC), which the
+    readiness gate compares with this machine's (``tradekernel-deploy``, docs/deploy.md).
+
     Optional: ``account_key() -> Hashable | None``: what identifies the account this
     instance trades (paper: its database file). Two instances of one agent with the
     same key are refused (``config check`` and ``run``, exit 2): the account would be

@@ -166,6 +166,8 @@ _OPS = {
     "status_file": _f("str", doc="where the status artifact was written"),
 }
 
+_RELEASE = _f("str", doc="release id (16 hex digits)", req=True)
+
 CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     "commander": {
         "route": _COMMANDER,
@@ -416,6 +418,24 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     "console": {k: _CONSOLE for k in ("started", "login", "login_failed", "logout")},
     "alerts": {"fired": _ALERTS, "resolved": _ALERTS},
     "ops": {"batch": _OPS},
+    "deploy": {
+        "release_created": {"release": _RELEASE, "note": _f("str"), "actor": _f("str")},
+        "release_activated": {
+            "release": _RELEASE,
+            "previous": _f("str", doc="the release active before (none: none)"),
+            "rollback": _f("bool", doc="true for release rollback"),
+            "stages": _f("dict", doc="strategist -> the stage restored (none: no stage)"),
+            "actor": _f("str"),
+            "reason": _f("str"),
+        },
+        "readiness": {
+            "result": _f("str", doc="passed | failed", req=True),
+            "target": _f("str", doc="the mode checked: live | paper"),
+            "failed": _f("list", doc="names of the failed items"),
+            "release": _f("str", doc="the active release"),
+            "report": _f("str", doc="where the signed report was written"),
+        },
+    },
     "broker": {
         "request_retried": {
             "broker": _BROKER,

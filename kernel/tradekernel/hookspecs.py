@@ -117,3 +117,20 @@ def on_event(event):
 @hookspec
 def on_intent_transition(transition):
     """Observe every journaled intent state change (an ``IntentTransition``)."""
+
+
+@hookspec
+def live_start_checks(kernel, store, mode):
+    """Checks a live start must pass, run by the runtime before a live agent's first
+    cycle (after the acknowledgement, promotion and broker checks). Return a list of
+    problems, one line each (empty: passed). In live mode the runtime refuses to start
+    (exit 3, naming each problem) when any implementation reports one, and when no
+    installed plugin implements this hook at all (the readiness gate is required)."""
+
+
+@hookspec(firstresult=True)
+def release_settings(settings, release):
+    """The :class:`Settings` an agent runs under while release ``release`` (its id) is
+    active, instead of the configuration file's; raise ``RefusedError`` when it may not
+    run (unsigned, altered, its plugin versions not installed). ``None``: not handled
+    (an active release no plugin loads is refused)."""

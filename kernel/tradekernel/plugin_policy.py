@@ -64,6 +64,10 @@ KNOWN_COMMANDS: dict[str, str] = {
     "ops": "tradekernel-ops",
     "notify": "tradekernel-notify",
     "console": "tradekernel-console",
+    "release": "tradekernel-deploy",
+    "readiness": "tradekernel-deploy",
+    "health": "tradekernel-deploy",
+    "backup": "tradekernel-deploy",
 }
 """First-party commands that plugins add, and the distribution that adds each: running
 one that no installed plugin adds names what to install."""

@@ -431,6 +431,32 @@ class AlertsSettings:
     """Routing failovers and holds (``routing.failover``/``held``) today."""
 
 
+@define
+class DeploySettings:
+    """``[deploy]``: releases, the readiness gate and the health check (``tradekernel-deploy``;
+    docs/deploy.md). Relative paths are under ``[kernel] state_dir``."""
+
+    release_dir: Path = Path("releases")
+    """Where signed releases are stored."""
+    readiness_max_age: Duration = field(default=Duration(86400), validator=positive)
+    """A live start needs a passing readiness report younger than this."""
+    backup_dir: Path = Path("backups")
+    """Where ``tradekernel backup`` writes backups and its restore-drill record."""
+    backup_max_age: Duration = field(default=Duration(26 * 3600), validator=positive)
+    drill_max_age: Duration = field(default=Duration(7 * 86400), validator=positive)
+    """A restore drill must have passed within this."""
+    notify_test_max_age: Duration = field(default=Duration(86400), validator=positive)
+    """Every selected notifier must have delivered a test message within this."""
+    quote_max_age: Duration = field(default=Duration(900), validator=positive)
+    """Market data is fresh when the watchlist's first quote is younger than this."""
+    clock_skew_max: Duration = field(default=Duration(5), validator=positive)
+    """The machine's clock may differ from the broker's by at most this."""
+    min_free_disk_mb: int = field(default=1024, validator=non_negative)
+    """Free space the state directory's filesystem must have."""
+    health_max_age: Duration = field(default=Duration(300), validator=positive)
+    """``tradekernel health``: the last cycle must be younger than this."""
+
+
 def _patterns(_inst: Any, attribute: attrs.Attribute, value: list[str]) -> None:
     for pattern in value:
         if not pattern.strip():
@@ -609,6 +635,8 @@ class ApprovalSettings:
     every matching quorum rule and of its verdicts (0: the approval mode decides)."""
 
     quorum: list[QuorumRule] = field(factory=list)
+
+
 @define
 class ConsoleSettings:
     """``[console]``: who may log in to the approval console (``tradekernel-console``,
@@ -633,6 +661,7 @@ SECTIONS: dict[str, type] = {
     "portfolio": PortfolioSettings,
     "approval": ApprovalSettings,
     "console": ConsoleSettings,
+    "deploy": DeploySettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

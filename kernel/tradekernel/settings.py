@@ -36,6 +36,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     AuditSettings,
     ComponentSelection,
     ConsoleSettings,
+    DeploySettings,
     Duration,
     KernelSettings,
     NotifyRateLimit,
@@ -138,6 +139,8 @@ class Settings:
     """``[approval]``: quorum rules for four-eyes approval (docs/state.md)."""
     console: ConsoleSettings = field(factory=ConsoleSettings)
     """``[console]``: the approval console's users and sessions (docs/console.md)."""
+    deploy: DeploySettings = field(factory=DeploySettings)
+    """``[deploy]``: releases, the readiness gate and health (docs/deploy.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""

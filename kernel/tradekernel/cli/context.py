@@ -70,6 +70,20 @@ class AppContext:
             self._kernel = Kernel(self.settings(), self.registry())
         return self._kernel
 
+    def adopt(self, settings: Any) -> Any:
+        """Run on ``settings`` from now on (an active release's): the current kernel is
+        closed and a new registry and kernel are built from them. Returns the kernel."""
+        from ..kernel import Kernel
+        from ..plugins import PluginRegistry
+
+        if self._kernel is not None:
+            self._kernel.close()
+        _REDACTORS.append(settings.redact)
+        self._settings, self._env_checked = settings, True
+        self._registry = PluginRegistry.from_settings(settings).load()
+        self._kernel = Kernel(settings, self._registry)
+        return self._kernel
+
     def on_close(self, callback: Any) -> None:
         """Call ``callback`` when the command finishes (before the kernel closes)."""
         self._closers.append(callback)

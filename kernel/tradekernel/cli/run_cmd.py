@@ -53,7 +53,7 @@ def run(
     Without options, runs one cycle. --every runs on a schedule until --cycles are done,
     the market data runs out, or SIGINT/SIGTERM (the current node finishes first).
     """
-    from ..runtime import Runtime, run_cycles
+    from ..runtime import run_cycles
     from ..runtime.loop import CycleTotals
 
     if once and (every or (cycles and cycles > 1)):
@@ -65,30 +65,69 @@ def run(
     for warning in kernel.check():
         click.echo(f"warning: {warning}", err=True)
     # One agent per state directory: a second `run` would trade the same account twice.
-    lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
-    with lock, Runtime(kernel, mode=mode) as runtime:
+    lock_path = app.settings().state_dir / RUN_LOCK
+    lock = exclusive(lock_path, "tradekernel run")
+    count = 1 if once or (not every and not cycles) else cycles
+    totals = CycleTotals()  # a long run keeps no cycle's state: memory stays flat
+    with lock:
+        runtime = _runtime(app, mode)
         start_equity = _equity(runtime)
-        count = 1 if once or (not every and not cycles) else cycles
+        while True:
+            with runtime:
 
-        def progress(state: Any) -> None:
-            if quiet or as_json:
-                return
-            s = state.summary()
-            click.echo(
-                f"cycle {runtime.cycles:>4}  {s['as_of'] or '-':25}  candidates={s['candidates']} "
-                f"intents={s['intents']} blocked={s['blocked']} pending={s['pending']} "
-                f"submitted={s['submitted']} fills={s['fills']} equity={s['equity']}"
-                + (f"  hold={inert(s['hold_reason'])}" if s["hold_reason"] else "")
-            )
+                def progress(state: Any, runtime: Any = runtime) -> None:
+                    lock_path.touch()  # the heartbeat `tradekernel health` reads
+                    if quiet or as_json:
+                        return
+                    s = state.summary()
+                    click.echo(
+                        f"cycle {runtime.cycles:>4}  {s['as_of'] or '-':25}  "
+                        f"candidates={s['candidates']} intents={s['intents']} "
+                        f"blocked={s['blocked']} pending={s['pending']} "
+                        f"submitted={s['submitted']} fills={s['fills']} equity={s['equity']}"
+                        + (f"  hold={inert(s['hold_reason'])}" if s["hold_reason"] else "")
+                    )
 
-        totals = CycleTotals()  # a long run keeps no cycle's state: memory stays flat
-        run_cycles(runtime, every=every, cycles=count, on_cycle=progress, keep=False, totals=totals)
+                left = None if count is None else count - totals.cycles
+                run_cycles(
+                    runtime, every=every, cycles=left, on_cycle=progress, keep=False, totals=totals
+                )
+            if runtime.release_changed is None or (left is not None and totals.cycles >= count):
+                break
+            # an activation seen at a cycle boundary: the next cycles run the new release
+            if not quiet and not as_json:
+                click.echo(f"release {runtime.release_changed} activated: loading it")
+            runtime = _runtime(app, mode, runtime.release)
         summary = _summary(app, runtime, totals, start_equity)
     if as_json:
         echo_json(summary)
     else:
         _print_summary(summary)
     runtime.raise_feed_failure()  # the summary first, then the error: exit 2 or 1
+
+
+def _runtime(app: AppContext, mode: str | None, release: str | None = None) -> Any:
+    """The runtime for the active release: the kernel is rebuilt from a release's
+    settings (``release_settings`` hook) whenever the active one is not ``release``."""
+    from ..errors import RefusedError
+    from ..runtime import Runtime
+    from ..runtime.runtime import ReleaseChanged
+
+    for _ in range(3):  # an activation racing this start: load the newest once more
+        try:
+            return Runtime(app.kernel(), mode=mode, follow_release=True, release=release)
+        except ReleaseChanged as changed:
+            release = changed.release
+        settings = app.kernel().registry.pm.hook.release_settings(
+            settings=app.settings(), release=release
+        )
+        if settings is None:
+            raise RefusedError(
+                f"release {release} is active but no installed plugin loads releases; "
+                "install tradekernel-deploy; nothing was run"
+            )
+        app.adopt(settings).check()
+    raise RefusedError("the active release kept changing while the agent started; run again")
 
 
 def _equity(runtime: Any) -> Decimal | None:

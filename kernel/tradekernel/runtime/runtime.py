@@ -31,7 +31,7 @@ from .mode import ResolvedMode, resolve_mode
 from .nodes import OPEN_ORDER_STATES, Nodes
 from .plan import kernel_graph
 from .routing import Router, aggregate
-from .stage import check_stages, current_digest
+from .stage import RELEASE_KEY, check_stages, current_digest, release_id
 from .state import CycleState
 
 #: How many of the broker's newest client order ids each start checks against the store
@@ -40,6 +40,15 @@ KNOWN_ORDERS_CHECKED = 500
 
 SAFETY = ("shadow", "paper", "live")
 """Modes from the safest to the riskiest."""
+
+
+class ReleaseChanged(RefusedError):
+    """The active release is not the one this runtime was built for: the caller rebuilds
+    the kernel from the release's settings (``run`` does, at a cycle boundary)."""
+
+    def __init__(self, release: str | None) -> None:
+        super().__init__(f"release {release} is active; the agent must load it")
+        self.release = release
 
 
 class Runtime(Nodes):
@@ -53,9 +62,16 @@ class Runtime(Nodes):
         store: Store | None = None,
         clock: Callable[[], datetime] = utcnow,
         anchor_each_cycle: bool = True,
+        follow_release: bool = False,
+        release: str | None = None,
     ) -> None:
         """``anchor_each_cycle=False`` leaves the journal anchor to the store's close (a
-        backtest's throwaway state: an fsync per trading bar buys nothing there)."""
+        backtest's throwaway state: an fsync per trading bar buys nothing there).
+
+        ``follow_release``: the kernel runs the settings of ``release`` (``None``: the
+        configuration file's); when another release is active, :class:`ReleaseChanged`
+        is raised here, and a cycle that finds one activated ends at its start
+        (:attr:`release_changed`) and stops the run."""
         self.kernel = kernel
         self.settings = kernel.settings
         self.policy = self.settings.runtime
@@ -72,15 +88,20 @@ class Runtime(Nodes):
         emit = kernel.emit
         self.control = Control(self.store, self.policy, emit=emit, clock=clock)
         self.breaker = CircuitBreaker(self.control, emit=emit)
+        self.follow_release = follow_release
+        self.release_changed: str | None = None
         try:
             self.control.refresh()  # the persisted mode, checked against its journal row
+            self.release = release_id(self.control.get(RELEASE_KEY))
+            if follow_release and self.release != release:
+                raise ReleaseChanged(self.release)
             self.resolved: ResolvedMode = resolve_mode(
                 self.settings, cli_mode=mode, persisted=self.control.mode
             )
             # a strategist may not run in a mode above its promotion stage (earned with
             # this very configuration)
             self._digests = self._config_digests()
-            check_stages(self.store, self._digests, self.resolved.mode)
+            check_stages(self.store, self._digests, self.resolved.mode, self.release)
         except (ConfigError, RefusedError):
             if self._own_store:
                 self.store.close()
@@ -159,6 +180,8 @@ class Runtime(Nodes):
             self.kernel.component("runtime")
             for name in self.kernel.selected("broker"):
                 self._check_broker_mode(name)
+            if self.mode == "live":
+                self._live_start_checks()
             self._refuse_stranded_intents()
             if self.router is not None:
                 self.kernel.refuse_shared_accounts()
@@ -201,6 +224,23 @@ class Runtime(Nodes):
             self.ledger.seed(sent)
             self.store.write_anchor()
         return results
+
+    def _live_start_checks(self) -> None:
+        """Refuse (:class:`RefusedError`, exit 3) a live start that a plugin's
+        ``live_start_checks`` finds a problem with, or that no plugin checks at all."""
+        hook = self.kernel.registry.pm.hook.live_start_checks
+        if not hook.get_hookimpls():
+            raise RefusedError(
+                "live start refused: no readiness gate is installed; install "
+                "tradekernel-deploy and run `tradekernel readiness --for live`"
+            )
+        problems = [
+            p
+            for found in hook(kernel=self.kernel, store=self.store, mode=self.mode)
+            for p in (found or ())
+        ]
+        if problems:
+            raise RefusedError("live start refused: " + "; ".join(problems))
 
     def _refuse_stranded_intents(self) -> None:
         """Refuse to start (:class:`ConfigError`, exit 2) when a broker no longer
@@ -421,6 +461,12 @@ class Runtime(Nodes):
         with scope(run_id=self.run_id, cycle_id=state.cycle_id):
             emit("commander", "mode", mode=self.mode, mode_source=self.resolved.source)
             self.control.refresh()
+            if self.follow_release:
+                active = release_id(self.control.get(RELEASE_KEY))
+                if active != self.release:  # applied between cycles, never within one
+                    self.release_changed = active
+                    self.request_stop()
+                    return self._end(state, "end", f"release {active} activated")
             if self.router is not None:
                 self.router.begin_cycle()
                 if self.router.unchecked:
@@ -465,14 +511,14 @@ class Runtime(Nodes):
         if checked == self._stage_checked:
             return  # nothing written since the last check passed: the stage is the same
         try:
-            check_stages(self.store, self._digests, self.mode)
+            check_stages(self.store, self._digests, self.mode, self.release)
             self._stage_checked = checked
             return
         except RefusedError as exc:
             refusal = str(exc)
         for mode in reversed(SAFETY[: SAFETY.index(self.mode)]):
             try:
-                check_stages(self.store, self._digests, mode)
+                check_stages(self.store, self._digests, mode, self.release)
             except RefusedError:
                 continue
             self.resolved = ResolvedMode(mode, "promotion stage")

@@ -7,6 +7,11 @@ another configuration (:func:`config_digest`) counts as none. Earning a stage (t
 the evidence, ``tradekernel promote``) is the ``tradekernel-backtest`` distribution's job;
 this module is the control value it writes and the check that reads it. See
 docs/backtest.md.
+
+While a release is active (control ``release``, written by ``tradekernel release
+activate``; docs/deploy.md), a stage counts only when its evidence names that release:
+a stage is tied to the release that earned it, so rolling back never keeps a stage the
+older release did not earn.
 """
 
 from __future__ import annotations
@@ -23,6 +28,21 @@ STAGES = ("candidate", "shadow", "paper", "live")
 
 MODE_NEEDS = {"shadow": "shadow", "paper": "paper", "live": "live"}
 """The lowest stage a strategist must have reached to run in each mode."""
+
+
+RELEASE_KEY = "release"
+"""The control key naming the active release: ``{"id": ..., "history": [...]}``."""
+
+
+def active_release(store: Any) -> str | None:
+    """The id of the active release (``None``: none was ever activated)."""
+    return release_id(store.get_control(RELEASE_KEY, None))
+
+
+def release_id(value: Any) -> str | None:
+    """The release id in the control value of :data:`RELEASE_KEY`."""
+    found = value.get("id") if isinstance(value, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def stage_key(name: str) -> str:
@@ -42,31 +62,33 @@ def get_stage(store: Any, name: str) -> str | None:
     return value if value in STAGES else None
 
 
-def check_stage(store: Any, name: str, mode: str, digest: str | None = None) -> None:
+def check_stage(
+    store: Any, name: str, mode: str, digest: str | None = None, release: str | None = None
+) -> None:
     """Refuse (``RefusedError``) to run strategist ``name`` in ``mode`` above its stage.
 
     No recorded stage: allowed in paper and shadow (configurations that predate
     promotion keep working), refused in live. With ``digest`` (the current configuration's),
     a stage earned with another configuration counts as no stage: editing a promoted
-    strategist's settings does not carry its stage over."""
+    strategist's settings does not carry its stage over. With ``release`` (the active
+    release's id), a stage whose evidence names another release (or none) counts as no
+    stage either."""
     needed = MODE_NEEDS.get(mode)
     if needed is None:
         return
     stage = get_stage(store, name)
-    changed = False
-    if stage is not None and digest is not None:
+    why = "it has no promotion stage"
+    if stage is not None and (digest is not None or release is not None):
         value = store.get_control(stage_key(name), None)
         evidence = value.get("evidence") if isinstance(value, dict) else None
-        earned = evidence.get("config_digest") if isinstance(evidence, dict) else None
-        if earned is not None and earned != digest:
-            stage, changed = None, True
+        evidence = evidence if isinstance(evidence, dict) else {}
+        earned = evidence.get("config_digest")
+        if digest is not None and earned is not None and earned != digest:
+            stage, why = None, "its configuration changed since it was promoted"
+        elif release is not None and evidence.get("release") != release:
+            stage, why = None, f"its stage was not earned under the active release {release}"
     if stage is None:
         if mode == "live":
-            why = (
-                "its configuration changed since it was promoted"
-                if changed
-                else "it has no promotion stage"
-            )
             raise RefusedError(
                 f"strategist {name} may not trade live: {why}; backtest it and promote it "
                 f"with `tradekernel promote {name} --to live` (its gates must pass) first"
@@ -109,9 +131,11 @@ def current_digest(settings: Settings, registry: Any, name: str) -> str:
     return config_digest(settings, name, spec.config_class)
 
 
-def check_stages(store: Any, digests: dict[str, str | None], mode: str) -> None:
+def check_stages(
+    store: Any, digests: dict[str, str | None], mode: str, release: str | None = None
+) -> None:
     """:func:`check_stage` for every configured strategist (``digests``: name -> its
-    configuration digest): each strategy has its own stage, and the agent runs in a mode
-    only when every strategy's stage allows it."""
+    configuration digest; ``release``: the active release): each strategy has its own
+    stage, and the agent runs in a mode only when every strategy's stage allows it."""
     for name, value in digests.items():
-        check_stage(store, name, mode, value)
+        check_stage(store, name, mode, value, release)

@@ -336,3 +336,8 @@ def test_every_broker_event_is_in_the_catalogue(broker, venue, events, order) ->
         assert validate_event(json.loads(encode_line(event))) == [], (kind, fields)
         kinds.add(kind)
     assert kinds == {"unknown_status", "rate_limit", "request_retried", "outcome_unknown"}
+
+
+def test_server_time_is_the_venues_clock(broker, venue) -> None:
+    assert broker.server_time() == venue.now  # the double's clock, read by /v2/clock
+    assert ("GET", "/v2/clock") in venue.double.requests

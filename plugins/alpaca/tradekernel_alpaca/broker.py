@@ -24,7 +24,7 @@ ids and prices would not be stable across restarts."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -443,6 +443,17 @@ class AlpacaBroker:
                 f"alpaca: account: bad response: {self.http.clean(str(exc))}"
             ) from None
         return self.last_account.account
+
+    def server_time(self) -> datetime:
+        """Alpaca's clock now (``/v2/clock``'s ``timestamp``, UTC): a read, which the
+        readiness gate compares with this machine's clock (docs/deploy.md)."""
+        from .marketwire import parse_clock
+
+        value = self._get("/v2/clock", "clock")
+        try:
+            return parse_clock(value)[0]
+        except _PARSE_ERRORS as exc:
+            raise AlpacaError(f"alpaca: clock: bad response: {self.http.clean(str(exc))}") from None
 
     def order_constraints(self, symbol: str) -> OrderConstraints:
         """What Alpaca accepts for ``symbol`` (``/v2/assets/{symbol}``, cached): whole

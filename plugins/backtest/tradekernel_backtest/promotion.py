@@ -24,6 +24,7 @@ from tradekernel.api import (
     RefusedError,
     Settings,
     StateConflict,
+    active_release,
     current_digest,
     get_stage,
     stage_key,
@@ -49,6 +50,8 @@ class Evaluation:
     config_digest: str | None
     backtest_id: int | None
     gates: list[GateResult] = field(factory=list)
+    release: str | None = None
+    """The release active when the gates were checked: the stage is tied to it."""
 
     @property
     def passed(self) -> bool:
@@ -65,6 +68,7 @@ class Evaluation:
             "to": self.to_stage,
             "config_digest": self.config_digest,
             "backtest_id": self.backtest_id,
+            "release": self.release,
             "passed": self.passed,
             "gates": [
                 {
@@ -145,6 +149,7 @@ def evaluate(
     now = now or utcnow()
     digest = current_digest(settings, registry, name)
     result = Evaluation(name, get_stage(store, name), target, digest, None)
+    result.release = active_release(store)
     if target == "candidate":
         return result
     gates = getattr(settings.promotion, target)  # a [promotion.<target>] section
@@ -247,7 +252,7 @@ def promote(
         )
     demotion = current is not None and STAGES.index(target) < STAGES.index(current)
     if demotion:
-        result = Evaluation(name, current, target, None, None)
+        result = Evaluation(name, current, target, None, None, release=active_release(store))
     else:
         result = evaluate(settings, store, registry, name, target, now=now)
     if dry_run:

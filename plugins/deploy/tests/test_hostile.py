@@ -1,0 +1,91 @@
+"""Hostile files: whatever a release, a readiness report, a drill record or /proc/locks
+holds, reading it refuses or reports with one line; it never raises anything else."""
+
+from __future__ import annotations
+
+import json
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tradekernel.api import NotFoundError, RefusedError, Settings, Store
+from tradekernel_deploy import backup, health, readiness, releases
+
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _settings(tmp_path) -> Settings:
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n'
+        '[audit]\nhmac_key_env = "TK_DEPLOY_TEST_KEY"\n'
+    )
+    return Settings.load(config)
+
+
+@FUZZ
+@given(body=st.binary(max_size=300) | JSONISH.map(lambda v: json.dumps(v).encode()))
+def test_any_release_json_is_refused_with_a_reason(tmp_path, body):
+    settings = _settings(tmp_path)
+    folder = releases.release_dir(settings) / "abcdef0123456789"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / releases.BUNDLE).write_bytes(body)
+    (folder / releases.SIGNATURE).write_text('{"signature": "x"}')
+    try:
+        releases.load(settings, "abcdef0123456789")
+    except RefusedError as exc:
+        assert "abcdef0123456789" in str(exc) and "\n" not in str(exc)
+    else:  # pragma: no cover - a random body cannot match its id
+        raise AssertionError("a random release verified")
+
+
+@FUZZ
+@given(ref=st.text(max_size=24))
+def test_any_release_reference_is_not_found_or_refused(tmp_path, ref):
+    settings = _settings(tmp_path)
+    with pytest.raises((NotFoundError, RefusedError)):  # no release exists
+        releases.load(settings, ref)
+
+
+@FUZZ
+@given(data=JSONISH)
+def test_any_readiness_report_does_not_let_live_start(tmp_path, data):
+    settings = _settings(tmp_path)
+    folder = readiness.report_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / readiness.LATEST).write_text(json.dumps(data))
+    with Store.open(settings.state_dir) as store:
+        problems = readiness.live_problems(settings, store)
+    assert problems and all("\n" not in p for p in problems)
+
+
+@FUZZ
+@given(data=JSONISH | st.text(max_size=50))
+def test_any_drill_record_reads_or_is_none(tmp_path, data):
+    settings = _settings(tmp_path)
+    folder = backup.backup_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / backup.DRILL_FILE).write_text(data if isinstance(data, str) else json.dumps(data))
+    record = backup.last_drill(settings)
+    assert record is None or isinstance(record, dict)
+
+
+@FUZZ
+@given(text=st.text(alphabet=string.printable + "→", max_size=400))
+def test_any_proc_locks_text_is_parsed_or_ignored(tmp_path, text):
+    lock = tmp_path / "run.lock"
+    lock.write_text("1\n")
+    fake = tmp_path / "locks"
+    fake.write_text(text)
+    found = health._holder_from_proc(lock, fake)
+    assert found is not None and isinstance(found[0], bool)

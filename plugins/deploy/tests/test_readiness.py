@@ -1,0 +1,301 @@
+"""The readiness gate: every item with its evidence, read-only at the broker, a signed
+report; a live start needs a passing, fresh one made for the active release."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from tradekernel import hookimpl
+from tradekernel.api import (
+    Account,
+    Quote,
+    RefusedError,
+    Runtime,
+    Store,
+    current_digest,
+    stage_key,
+)
+from tradekernel.testing import invoke
+from tradekernel_deploy import activation, backup, readiness, releases
+
+ENV = {"TK_DEPLOY_TEST_KEY": "0123456789abcdef0123456789abcdef"}
+
+LIVE = """[kernel]
+state_dir = "{state_dir}"
+mode = "live"
+live_acknowledged = true
+approval_mode = "manual"
+
+[components]
+broker = "venue"
+market_data = "venue"
+strategist = "sma-cross"
+notifiers = ["log"]
+
+[audit]
+hmac_key_env = "TK_DEPLOY_TEST_KEY"
+
+[alerts]
+profile = "%s"
+
+[runtime]
+watchlist = ["AAA"]
+"""
+
+
+class Venue:
+    """A live-capable broker double that answers read calls and refuses to send."""
+
+    live_capable = True
+
+    def __init__(self) -> None:
+        self.lookups: list[str] = []
+        self.skew = 0.0
+
+    def submit(self, request):
+        raise AssertionError("readiness must never send an order")
+
+    def get_order(self, client_order_id):
+        self.lookups.append(client_order_id)
+        return None
+
+    def cancel(self, client_order_id):
+        raise AssertionError("readiness must never cancel")
+
+    def orders(self, *, open_only=False):
+        return []
+
+    def fills(self, client_order_id=None):
+        return []
+
+    def positions(self):
+        return []
+
+    def account(self):
+        return Account(cash=1000, equity=1000)
+
+    def server_time(self):
+        return datetime.now(UTC) + timedelta(seconds=self.skew)
+
+
+class Feed:
+    """A live market data double whose quote is ``age`` seconds old."""
+
+    age = 3.0
+
+    def symbols(self):
+        return ["AAA"]
+
+    def now(self):
+        return datetime.now(UTC)
+
+    def advance(self):
+        return datetime.now(UTC)
+
+    def quote(self, symbol):
+        return Quote(symbol=symbol, ts=datetime.now(UTC) - timedelta(seconds=self.age), last=10)
+
+    def bars(self, symbol, limit):
+        return []
+
+    def current_bar(self, symbol):
+        return None
+
+
+class VenuePlugin:
+    def __init__(self) -> None:
+        self.broker, self.feed = Venue(), Feed()
+
+    @hookimpl
+    def register_brokers(self, register):
+        register("venue", lambda config, ctx: self.broker)
+
+    @hookimpl
+    def register_market_data(self, register):
+        register("venue", lambda config, ctx: self.feed)
+
+
+@pytest.fixture
+def ready(kernel_factory, tmp_path):
+    """A live agent's kernel with everything in place for a passing report: a signed,
+    active release; the strategist promoted to live under it; a backup and a passed
+    drill; a test notification delivered; the strict alert profile."""
+
+    def build(profile: str = "strict"):
+        venue = VenuePlugin()
+        kernel, _ = kernel_factory.build(LIVE % profile, plugins=[(venue, "venue")], environ=ENV)
+        settings = kernel.settings
+        release, _ = releases.create(kernel)
+        with Store.open(settings.state_dir) as store:
+            activation.activate(settings, store, release.id, actor="alice")
+            store.set_control(
+                stage_key("sma-cross"),
+                {
+                    "stage": "live",
+                    "evidence": {
+                        "release": release.id,
+                        "config_digest": current_digest(settings, kernel.registry, "sma-cross"),
+                    },
+                },
+                actor="promoter",
+            )
+        backup.drill(settings, backup.make_backup(settings))
+        cli = kernel_factory.write_config(
+            '[kernel]\nstate_dir = "{state_dir}"\n[components]\nnotifiers = ["log"]\n',
+            name="cli.toml",
+        )
+        sent = invoke(["--config", str(cli), "notify", "test", "log"])
+        assert sent.exit_code == 0, sent.stderr
+        return kernel, venue
+
+    return build
+
+
+def _report(kernel, target="live"):
+    with Store.open(kernel.settings.state_dir) as store:
+        return readiness.run_checks(kernel, store, target)
+
+
+def test_every_item_passes_with_evidence_and_nothing_is_sent(ready):
+    kernel, venue = ready()
+    report = _report(kernel)
+    assert report.passed, [(i.name, i.evidence) for i in report.failed]
+    names = [i.name for i in report.items]
+    assert names == [
+        "config",
+        "journal",
+        "backup",
+        "restore_drill",
+        "broker_account:venue",
+        "broker_lookup:venue",
+        "clock:venue",
+        "market_data",
+        "notifiers",
+        "alert_profile",
+        "promotion",
+        "kill_switch",
+        "disk",
+        "release",
+    ]
+    assert all(i.evidence for i in report.items)
+    assert len(venue.broker.lookups) == 1 and venue.broker.lookups[0].startswith("tkready-")
+    with Store.open(kernel.settings.state_dir) as store:  # the agent's kill switch untouched
+        assert store.get_control("kill_switch") is None
+
+
+@pytest.mark.parametrize(
+    ("spoil", "item"),
+    [
+        (lambda v: setattr(v.broker, "skew", 30.0), "clock:venue"),
+        (lambda v: setattr(v.feed, "age", 3600.0), "market_data"),
+        (lambda v: setattr(v.broker, "account", lambda: 1 / 0), "broker_account:venue"),
+        (lambda v: setattr(v.broker, "get_order", lambda cid: object()), "broker_lookup:venue"),
+    ],
+)
+def test_a_failing_item_names_itself(ready, spoil, item):
+    kernel, venue = ready()
+    spoil(venue)
+    report = _report(kernel)
+    assert [i.name for i in report.failed] == [item]
+
+
+def test_a_failing_report_blocks_the_live_start_naming_the_items(ready):
+    kernel, _ = ready(profile="default")
+    report = _report(kernel)
+    assert [i.name for i in report.failed] == ["alert_profile"]
+    readiness.write_report(kernel.settings, report)
+    with Runtime(kernel, mode="live") as runtime, pytest.raises(RefusedError) as refused:
+        runtime.start()
+    assert "live start refused" in str(refused.value)
+    assert "alert_profile ([alerts] profile = 'default')" in str(refused.value)
+
+
+def test_a_passing_fresh_signed_report_lets_the_live_agent_start(ready):
+    kernel, _ = ready()
+    with Runtime(kernel, mode="live") as runtime, pytest.raises(RefusedError, match="no readiness"):
+        runtime.start()
+    readiness.write_report(kernel.settings, _report(kernel))
+    with Runtime(kernel, mode="live") as runtime:
+        runtime.start()
+        assert runtime.mode == "live"
+
+
+def test_a_stale_or_altered_report_does_not_count(ready):
+    kernel, _ = ready()
+    settings = kernel.settings
+    state_copy, archived = readiness.write_report(settings, _report(kernel))
+    assert archived.exists() and json.loads(archived.read_text()) == json.loads(
+        state_copy.read_text()
+    )
+    with Store.open(settings.state_dir) as store:
+        assert readiness.live_problems(settings, store) == []
+        later = datetime.now(UTC) + timedelta(days=2)
+        assert "old (max 24.0h)" in readiness.live_problems(settings, store, now=later)[0]
+        latest = readiness.report_dir(settings) / readiness.LATEST
+        data = json.loads(latest.read_text())
+        data["items"][0]["passed"] = True
+        data["ts"] = datetime.now(UTC).isoformat()  # made to look fresh
+        latest.write_text(json.dumps(data))
+        assert "does not verify" in readiness.live_problems(settings, store)[0]
+        latest.write_text("{not json")
+        assert "unreadable" in readiness.live_problems(settings, store)[0]
+
+
+def test_a_report_for_another_release_does_not_count(ready, write_config):
+    kernel, _ = ready()
+    settings = kernel.settings
+    readiness.write_report(settings, _report(kernel))
+    with Store.open(settings.state_dir) as store:
+        store.set_control("release", {"id": "0" * 16, "history": []}, actor="bob")
+        problems = readiness.live_problems(settings, store)
+    assert any("made for release" in p for p in problems)
+
+
+def test_readiness_command_exits_4_and_writes_the_signed_report(cli, state_dir):
+    result = cli("readiness", "--for", "paper", "--json")
+    assert result.exit_code == 4, result.stderr
+    data = json.loads(result.stdout)
+    failed = {i["name"] for i in data["items"] if not i["passed"]}
+    assert {"backup", "restore_drill", "release", "alert_profile"} <= failed
+    assert "Error: not ready for paper:" in result.stderr
+    assert (state_dir / "readiness" / "latest.json").exists()
+    assert (state_dir / "archives" / "readiness").is_dir()
+
+
+def test_without_the_gate_installed_a_live_start_is_refused(kernel_factory):
+    config = (LIVE % "strict") + '\n[plugins]\nblock = ["tradekernel-deploy"]\n'
+    kernel, _ = kernel_factory.build(config, plugins=[(VenuePlugin(), "venue")], environ=ENV)
+    with Store.open(kernel.settings.state_dir) as store:
+        store.set_control(
+            stage_key("sma-cross"),
+            {
+                "stage": "live",
+                "evidence": {
+                    "config_digest": current_digest(kernel.settings, kernel.registry, "sma-cross")
+                },
+            },
+            actor="promoter",
+        )
+    with (
+        Runtime(kernel, mode="live") as runtime,
+        pytest.raises(RefusedError, match="no readiness gate is installed"),
+    ):
+        runtime.start()
+
+
+def test_after_a_rollback_the_report_made_for_that_release_counts_again(ready, write_config):
+    kernel, _ = ready()
+    settings = kernel.settings
+    readiness.write_report(settings, _report(kernel))  # made for the active release r1
+    with Store.open(settings.state_dir) as store:
+        r1 = store.get_control("release")["id"]
+        store.set_control("release", {"id": "0" * 16, "history": [r1]}, actor="bob")
+    later = readiness.Report("live", datetime.now(UTC).isoformat(), "0" * 16, "x")
+    later.items.append(readiness.Item("config", False, "made for the other release"))
+    readiness.write_report(settings, later)  # latest.json: the other release's, failing
+    with Store.open(settings.state_dir) as store:
+        assert any("failed" in p for p in readiness.live_problems(settings, store))
+        store.set_control("release", {"id": r1, "history": []}, actor="carol")  # rolled back
+        assert readiness.live_problems(settings, store) == []
