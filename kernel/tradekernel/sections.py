@@ -561,6 +561,14 @@ class PortfolioSettings:
     """``[portfolio.sizing]``: each strategy's sizer."""
 
 
+@define
+class PolicySettings:
+    """``[policy]``: trading policies as code (``tradekernel-policy``, docs/policy.md)."""
+
+    require_signature: bool | None = None
+    """Refuse a policy file without a valid signature; unset: ``true`` in live mode."""
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -572,6 +580,7 @@ SECTIONS: dict[str, type] = {
     "alerts": AlertsSettings,
     "routing": RoutingSettings,
     "portfolio": PortfolioSettings,
+    "policy": PolicySettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

@@ -41,6 +41,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     NotifyRoute,
     NotifySettings,
     PluginsSettings,
+    PolicySettings,
     PortfolioSettings,
     PromotionGates,
     PromotionSettings,
@@ -131,6 +132,8 @@ class Settings:
     portfolio: PortfolioSettings = field(factory=PortfolioSettings)
     """``[portfolio]``: several strategies in one account: sizing, conflicts, budgets and
     allocation (docs/portfolio.md)."""
+    policy: PolicySettings = field(factory=PolicySettings)
+    """``[policy]``: trading policies as code (docs/policy.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""
