@@ -129,7 +129,7 @@ def compile_policy(raw: Any, where: str = "<policy>") -> Policy:
     """Compile a parsed TOML document (a dict) into a :class:`Policy`."""
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: expected a TOML document")
-    _only(raw, ("policy", "rule"), f"{where}:", "")
+    _only(raw, ("policy", "rule"), f"{where}:")
     header = raw.get("policy")
     if not isinstance(header, dict):
         raise PolicyError(f"{where}: [policy]: missing; give name, version and default")

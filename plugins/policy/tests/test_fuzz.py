@@ -1,0 +1,109 @@
+"""Hostile policies: random bytes and random TOML trees give a policy or a clean
+PolicyError, and a policy that compiles never raises when it evaluates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tradekernel.api import Account, GuardContext, Intent, Position, Quote
+from tradekernel_policy import Evaluator, PolicyError, compile_bytes, compile_policy
+from tradekernel_policy.fields import FIELDS
+from tradekernel_policy.language import EXPRESSION_KEYS, OPERATORS
+
+NOW = datetime(2024, 6, 3, 15, 0, tzinfo=UTC)
+KEYS = [
+    "all", "any", "not", "field", "left", "op", "value", *EXPRESSION_KEYS,
+    "id", "effect", "code", "when", "approvals", "\x1b[31m", "<b>",
+]
+NAMES = [*sorted(FIELDS), "orders.within_90s", "orders.within_0s", "nope", "intent."]
+
+scalars = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.sampled_from(NAMES),
+    st.sampled_from(list(OPERATORS) + ["=>", "~", ""]),
+    st.text(max_size=12),
+    st.sampled_from([time(9, 30), time(16, 0), "09:30", "25:99"]),
+)
+trees = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.sampled_from(KEYS), inner, max_size=4),
+    ),
+    max_leaves=25,
+)
+rules = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from(["a", "b", "c", "bad id"]),
+        "effect": st.sampled_from(["deny", "allow", "require_approvals", "maybe"]),
+        "code": st.sampled_from(["x_code", "Bad"]),
+    },
+    optional={"when": trees, "approvals": st.one_of(st.integers(-2, 200), st.booleans())},
+)
+
+CONTEXTS = [
+    GuardContext(as_of=NOW, quote=Quote(symbol="AAA", ts=NOW, last="100"), positions={},
+                 account=Account(cash=1000, equity=2000)),
+    GuardContext(as_of=None, quote=None, positions={"AAA": Position("AAA", 0, 1)}, account=None),
+    GuardContext(as_of=NOW, quote=Quote(symbol="AAA", ts=NOW, last="1E+20", bid=1, ask=2),
+                 positions={"AAA": Position("AAA", -5, 3)}, account=None,
+                 recent_order_times=[NOW], last_trade_time={"AAA": NOW}),
+]
+INTENTS = [
+    Intent.create(symbol="AAA", side="buy", quantity=10, as_of=NOW),
+    Intent.create(symbol="AAA", side="sell", notional="1E+6", as_of=NOW),
+]
+
+
+def _exercise(policy) -> None:
+    evaluator = Evaluator(policy)
+    for intent in INTENTS:
+        for ctx in CONTEXTS:
+            out = evaluator.decide(intent, ctx)
+            assert out.allow in (True, False) and out.code
+            evaluator.trace(intent, ctx)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(rules, max_size=4), st.sampled_from(["allow", "deny", "maybe"]))
+def test_random_trees_compile_or_fail_cleanly(rule_list, default):
+    raw = {"policy": {"name": "f", "version": "1", "default": default}, "rule": rule_list}
+    try:
+        policy = compile_policy(raw, "fuzz.toml")
+    except PolicyError as exc:
+        assert str(exc).startswith("fuzz.toml") and "\n" not in str(exc)
+        return
+    _exercise(policy)
+
+
+@settings(max_examples=200, deadline=None)
+@given(trees)
+def test_random_documents_compile_or_fail_cleanly(tree):
+    try:
+        policy = compile_policy(tree, "fuzz.toml")
+    except PolicyError:
+        return
+    _exercise(policy)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_fail_cleanly(data):
+    try:
+        compile_bytes(data, "fuzz.toml")
+    except PolicyError as exc:
+        assert "\n" not in str(exc).replace("\\n", "")
+
+
+def test_deep_nesting_is_refused_not_a_crash():
+    deep = "{ not = " * 200 + '{ field = "intent.symbol", op = "==", value = "A" }' + " }" * 200
+    text = f'[policy]\nname = "t"\nversion = "1"\ndefault = "allow"\n[[rule]]\nid = "d"\n' \
+           f'effect = "deny"\ncode = "x"\nwhen = {deep}\n'
+    try:
+        compile_bytes(text.encode(), "deep.toml")
+    except PolicyError as exc:
+        assert "deep.toml" in str(exc)
