@@ -375,7 +375,14 @@ class ApprovalService:
             ref_price=_text(record.ref_price),
             client_order_id=record.client_order_id,
             verdicts=[
-                {"guard": v.guard, "allow": v.allow, "code": v.code, "detail": v.detail}
+                {
+                    "guard": v.guard,
+                    "allow": v.allow,
+                    "code": v.code,
+                    "detail": v.detail,
+                    "rule": v.rule,
+                    "version": v.version,
+                }
                 for v in record.verdicts
             ],
             rationale=intent.rationale,

@@ -210,6 +210,8 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
     for verdict in record.verdicts:
         mark = "allow" if verdict.allow else "DENY"
         text = f"{verdict.guard} {mark} {verdict.code} {verdict.detail}".rstrip()
+        if verdict.rule:
+            text += f" [rule {verdict.rule} {verdict.version}]".replace(" ]", "]")
         click.echo(f"  verdict: {inert(text)}")
     click.echo("journal:")
     for row in rows:
@@ -262,6 +264,8 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
     for v in p.verdicts:
         mark = "allow" if v["allow"] else "DENY"
         text = f"{v['guard']} {mark} {v['code']} {v['detail']}".rstrip()
+        if v.get("rule"):  # a rule-based guard names the rule and its version
+            text += f" [rule {v['rule']} {v.get('version') or ''}]".replace(" ]", "]")
         click.echo(f"  guard:     {inert(text)}")
     if (b := p.budget) is not None:
         answer = "allow" if b["allow"] else (b["code"] or "not judged")

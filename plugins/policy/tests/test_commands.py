@@ -130,6 +130,12 @@ def test_diff_over_a_recorded_week_and_explain(tmp_path):
     assert len(buys) >= 3 and all(r.verdicts[-1].rule == "default" for r in buys)
     assert all(r.verdicts[-1].version.startswith("1@") for r in records)
 
+    preview = invoke(["--config", str(cfg), "intents", "preview", buys[0].id])
+    assert "guard:     policy allow ok allowed by default [rule default 1@" in preview.stdout
+    shown = invoke(["--config", str(cfg), "intents", "preview", buys[0].id, "--json"])
+    (verdict,) = [v for v in json.loads(shown.stdout)["verdicts"] if v["guard"] == "policy"]
+    assert verdict["rule"] == "default" and verdict["version"].startswith("1@")
+
     same = invoke(["--config", str(cfg), "policy", "diff", str(permissive), str(permissive)])
     assert same.exit_code == 0 and same.stdout.startswith("0 of ")
     result = invoke(
