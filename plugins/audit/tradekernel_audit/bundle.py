@@ -35,6 +35,7 @@ from tradekernel.api import (
 )
 
 from . import sources
+from .policies import collect_policies
 from .keys import Signer, signer_from_settings
 
 SCHEMA = "audit.v1"
@@ -111,6 +112,7 @@ def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], d
         try:
             segment = sources.journal_segment(conn, day)
             head_seq, head_hash = store.journal_head()
+            controls = store.controls()
         finally:
             conn.execute("COMMIT")
         anchor = read_journal_anchor(settings.state_dir)
@@ -160,7 +162,9 @@ def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], d
         report: dict[str, Any] = {"file": REPORT_FILE, "skipped": None}
     else:
         report = {"file": None, "skipped": skipped}
-    return files, {"journal": journal, "events": events, "report": report}
+    policy_files, policies = collect_policies(controls)
+    files.update(policy_files)
+    return files, {"journal": journal, "events": events, "report": report, "policies": policies}
 
 
 def build_manifest(
