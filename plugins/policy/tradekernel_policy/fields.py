@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import time
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,23 +49,39 @@ class Missing(Exception):
         self.field = field
 
 
-class Env:
-    """One evaluation: the intent, its guard context and the field values read so far."""
+class Clock:
+    """The policy's time zone, and the last market time converted to it: every intent
+    of a cycle has the cycle's market time, so it is converted once per cycle."""
 
-    __slots__ = ("cache", "ctx", "intent", "tz")
+    __slots__ = ("last", "local", "tz")
 
-    def __init__(self, intent: Intent, ctx: GuardContext, tz: ZoneInfo) -> None:
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self.last: datetime | None = None
+        self.local: datetime | None = None
+
+    def to_local(self, when: datetime) -> datetime:
+        if when != self.last or self.local is None:
+            self.local = when.astimezone(self.tz)
+            self.last = when
+        return self.local
+
+
+class Env(dict):
+    """One evaluation: the intent, its guard context, and (as a dict) the field values
+    read so far. ``env[name]`` computes a field on first use (``__missing__``): a value
+    already read costs one dict lookup."""
+
+    __slots__ = ("clock", "ctx", "intent")
+
+    def __init__(self, intent: Intent, ctx: GuardContext, clock: Clock) -> None:
+        super().__init__()
         self.intent = intent
         self.ctx = ctx
-        self.tz = tz
-        self.cache: dict[str, Any] = {}
+        self.clock = clock
 
-    def value(self, name: str) -> Any:
-        """The value of field ``name`` (computed once); raises :class:`Missing`."""
-        cache = self.cache
-        if name in cache:
-            return cache[name]
-        value = cache[name] = FIELDS[name].get(self)
+    def __missing__(self, name: str) -> Any:
+        value = self[name] = FIELDS[name].get(self)
         return value
 
 
@@ -93,7 +109,7 @@ def _price(env: Env) -> Decimal:
 
 def _price_or_none(env: Env) -> Decimal | None:
     try:
-        return env.value("intent.price")
+        return env["intent.price"]
     except Missing:
         return None
 
@@ -118,7 +134,7 @@ def _held(env: Env) -> Decimal:
 
 
 def _after(env: Env) -> Decimal:
-    return _held(env) + signed(env.intent, env.value("intent.quantity"))
+    return _held(env) + signed(env.intent, env["intent.quantity"])
 
 
 def _reduces(env: Env) -> bool:
@@ -126,8 +142,13 @@ def _reduces(env: Env) -> bool:
 
 
 def _others_gross(ctx: GuardContext, symbol: str | None) -> Decimal:
-    total = sum((abs(p.market_value) for s, p in ctx.positions.items() if s != symbol), ZERO)
-    return total + sum((abs(p.market_value) for p in ctx.other_positions), ZERO)
+    total = ZERO
+    for s, p in ctx.positions.items():
+        if s != symbol:
+            total += abs(p.market_value)
+    for p in ctx.other_positions:
+        total += abs(p.market_value)
+    return total
 
 
 def _gross_after(env: Env) -> Decimal:
@@ -135,7 +156,7 @@ def _gross_after(env: Env) -> Decimal:
     price = _price_or_none(env)
     held = _held(env)
     if price is not None:
-        symbol_value = abs(held + signed(intent, env.value("intent.quantity"))) * price
+        symbol_value = abs(held + signed(intent, env["intent.quantity"])) * price
     elif intent.notional is not None and not held:
         symbol_value = intent.notional  # a new position is worth its notional
     else:
@@ -165,7 +186,7 @@ def _quote(name: str, attr: str) -> Callable[[Env], Decimal]:
 
 
 def _spread(env: Env) -> Decimal:
-    return env.value("quote.ask") - env.value("quote.bid")
+    return env["quote.ask"] - env["quote.bid"]
 
 
 def _as_of(env: Env, name: str) -> Any:
@@ -182,12 +203,17 @@ def _quote_age(env: Env) -> Decimal:
     return Decimal(str((_as_of(env, "quote.age_s") - quote.ts).total_seconds()))
 
 
+def _local(env: Env, name: str) -> datetime:
+    """The market clock in the policy's time zone."""
+    return env.clock.to_local(_as_of(env, name))
+
+
 def _local_time(env: Env) -> time:
-    return _as_of(env, "clock.time").astimezone(env.tz).time().replace(tzinfo=None)
+    return _local(env, "clock.time").time()  # naive: compared with the policy's times
 
 
 def _weekday(env: Env) -> str:
-    return WEEKDAYS[_as_of(env, "clock.weekday").astimezone(env.tz).weekday()]
+    return WEEKDAYS[_local(env, "clock.weekday").weekday()]
 
 
 def _since_trade(env: Env) -> Decimal:
@@ -199,7 +225,12 @@ def _since_trade(env: Env) -> Decimal:
 
 def _loss_today(env: Env) -> Decimal:
     ctx = env.ctx
-    return -(to_decimal(ctx.realized_pnl_today) + to_decimal(ctx.unrealized_pnl_today or 0))
+    realized, unrealized = ctx.realized_pnl_today, ctx.unrealized_pnl_today or 0
+    if realized.__class__ is not Decimal:
+        realized = to_decimal(realized)
+    if unrealized.__class__ is not Decimal:
+        unrealized = to_decimal(unrealized)
+    return -(realized + unrealized)
 
 
 def _field(name: str, type_: str, doc: str, get: Callable[[Env], Any], missing: str = "") -> Field:
@@ -280,14 +311,14 @@ _LIST = [
         "position.abs_after",
         NUMBER,
         "|units held after the order|",
-        lambda e: abs(e.value("position.after")),
+        lambda e: abs(e["position.after"]),
         "no_price",
     ),
     _field(
         "position.value_after",
         NUMBER,
         "|units held after the order| x `intent.price`",
-        lambda e: e.value("position.abs_after") * e.value("intent.price"),
+        lambda e: e["position.abs_after"] * e["intent.price"],
         "no_price",
     ),
     _field(
@@ -412,12 +443,11 @@ def field(name: str) -> Field | None:
     if match is None or int(match.group(1)) == 0:
         return None
     seconds = int(match.group(1)) * _UNIT[match.group(2)]
+    window = timedelta(seconds=seconds)
 
     def get(env: Env) -> Decimal:
-        now = _as_of(env, name)
-        return Decimal(
-            sum(1 for t in env.ctx.recent_order_times if (now - t).total_seconds() < seconds)
-        )
+        cutoff = _as_of(env, name) - window  # an order exactly `window` old no longer counts
+        return Decimal(sum(1 for t in env.ctx.recent_order_times if t > cutoff))
 
     made = _field(
         name, NUMBER, f"orders sent in the {seconds}s before the market clock", get, "no_clock"

@@ -295,10 +295,50 @@ def _condition(node: Any, at: str, depth: int, reads: list[str]) -> Test:
         tests = tuple(
             _condition(item, f"{at}.{key}[{i}]", depth + 1, reads) for i, item in enumerate(items)
         )
-        if key == "all":
-            return lambda env: all(t(env) for t in tests)
-        return lambda env: any(t(env) for t in tests)
+        return _all(tests) if key == "all" else _any(tests)
     return _comparison(node, at, depth, reads)
+
+
+# Conjunctions and disjunctions of one to three tests (most conditions) are plain
+# ``and``/``or`` chains: no generator, no loop; longer ones loop. Both short-circuit.
+
+
+def _all(tests: tuple[Test, ...]) -> Test:
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda env: a(env) and b(env)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda env: a(env) and b(env) and c(env)
+
+    def every(env: Env) -> bool:
+        for t in tests:
+            if not t(env):
+                return False
+        return True
+
+    return every
+
+
+def _any(tests: tuple[Test, ...]) -> Test:
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda env: a(env) or b(env)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda env: a(env) or b(env) or c(env)
+
+    def some(env: Env) -> bool:
+        for t in tests:
+            if t(env):
+                return True
+        return False
+
+    return some
 
 
 def _comparison(node: dict, at: str, depth: int, reads: list[str]) -> Test:
@@ -317,8 +357,10 @@ def _comparison(node: dict, at: str, depth: int, reads: list[str]) -> Test:
         )
     if "value" not in node:
         raise PolicyError(f"{at}.value: missing")
+    fused = None
     if "field" in node:
         left, left_type, left_const = _field_ref(node["field"], f"{at}.field", reads)
+        fused = reads[-1]
     else:
         left, left_type, left_const = _expr(node["left"], f"{at}.left", depth + 1, reads)
     right, right_type, right_const = _expr(node["value"], f"{at}.value", depth + 1, reads)
@@ -331,6 +373,8 @@ def _comparison(node: dict, at: str, depth: int, reads: list[str]) -> Test:
         elif item_type != left_type and item_type != "any":
             raise PolicyError(f"{at}.value: a list of {item_type} cannot hold a {left_type}")
         members = frozenset(right_const)
+        if fused is not None:
+            return _fused_test(fused, op, members)
         if op == "in":
             return lambda env: left(env) in members
         return lambda env: left(env) not in members
@@ -349,8 +393,60 @@ def _comparison(node: dict, at: str, depth: int, reads: list[str]) -> Test:
         fn = _EQ_OPS[op]
     if right_const is not _NOT_CONST:
         const = right_const
+        if fused is not None:
+            return _fused_test(fused, op, const)
         return lambda env: fn(left(env), const)
     return lambda env: fn(left(env), right(env))
+
+
+def _fused_test(name: str, op: str, const: Any) -> Test:
+    """``field <op> constant`` as one closure: the field read (one dict lookup once
+    computed) and the comparison inline, without a call per operand (the common leaf)."""
+    return _FUSED[op](name, const)
+
+
+def _fused_lt(name: str, const: Any) -> Test:
+    return lambda env: env[name] < const
+
+
+def _fused_le(name: str, const: Any) -> Test:
+    return lambda env: env[name] <= const
+
+
+def _fused_gt(name: str, const: Any) -> Test:
+    return lambda env: env[name] > const
+
+
+def _fused_ge(name: str, const: Any) -> Test:
+    return lambda env: env[name] >= const
+
+
+def _fused_eq(name: str, const: Any) -> Test:
+    return lambda env: env[name] == const
+
+
+def _fused_ne(name: str, const: Any) -> Test:
+    return lambda env: env[name] != const
+
+
+def _fused_in(name: str, const: Any) -> Test:
+    return lambda env: env[name] in const
+
+
+def _fused_not_in(name: str, const: Any) -> Test:
+    return lambda env: env[name] not in const
+
+
+_FUSED: dict[str, Callable[..., Test]] = {
+    "<": _fused_lt,
+    "<=": _fused_le,
+    ">": _fused_gt,
+    ">=": _fused_ge,
+    "==": _fused_eq,
+    "!=": _fused_ne,
+    "in": _fused_in,
+    "not in": _fused_not_in,
+}
 
 
 def _coerce_times(
@@ -402,11 +498,7 @@ def _field_ref(name: Any, at: str, reads: list[str]) -> tuple[Value, str, Any]:
     key = found.name
 
     def value(env: Env) -> Any:
-        cache = env.cache
-        if key in cache:
-            return cache[key]
-        got = cache[key] = found.get(env)
-        return got
+        return env[key]
 
     return value, found.type, _NOT_CONST
 
