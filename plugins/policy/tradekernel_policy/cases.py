@@ -23,6 +23,7 @@ from tradekernel.api import ConfigError, GuardContext, Intent, structure
 
 from .evaluate import Evaluator
 
+EPOCH = "1970-01-01T00:00:00+00:00"
 CASE_KEYS = ("name", "expect", "code", "rule", "approvals", "intent", "context")
 INTENT_KEYS = (
     "symbol",
@@ -115,8 +116,8 @@ def build_intent(raw: Any, at: str) -> Intent:
 
 def build_context(raw: Any, intent: Intent, at: str) -> GuardContext:
     """A :class:`GuardContext` from a case's ``context`` table: a quote without a
-    symbol quotes the intent's, without a time it is stamped at ``as_of``; a position's
-    symbol defaults to its key."""
+    symbol quotes the intent's, without a time it is stamped at ``as_of`` (the epoch
+    without one); a position's symbol defaults to its key."""
     table = _plain(_only(raw, CONTEXT_KEYS, at))
     table.setdefault("as_of", None)
     table.setdefault("positions", {})
@@ -124,7 +125,8 @@ def build_context(raw: Any, intent: Intent, at: str) -> GuardContext:
     quote = table.get("quote")
     if isinstance(quote, dict):
         quote.setdefault("symbol", intent.symbol)
-        quote.setdefault("ts", table["as_of"])
+        # without a market clock the quote's time cannot matter: every clock field is no_clock
+        quote.setdefault("ts", table["as_of"] or EPOCH)
     else:
         table.setdefault("quote", None)
     positions = table["positions"]
