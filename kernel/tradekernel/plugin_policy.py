@@ -52,6 +52,7 @@ for _guard in (
     "session_hours",
 ):
     KNOWN_DISTRIBUTIONS[("guard", _guard)] = "tradekernel-guards"
+KNOWN_DISTRIBUTIONS[("guard", "policy")] = "tradekernel-policy"
 
 
 KNOWN_COMMANDS: dict[str, str] = {
@@ -62,6 +63,7 @@ KNOWN_COMMANDS: dict[str, str] = {
     "alerts": "tradekernel-ops",
     "ops": "tradekernel-ops",
     "notify": "tradekernel-notify",
+    "policy": "tradekernel-policy",
 }
 """First-party commands that plugins add, and the distribution that adds each: running
 one that no installed plugin adds names what to install."""
