@@ -35,8 +35,8 @@ from tradekernel.api import (
 )
 
 from . import sources
-from .policies import collect_policies
 from .keys import Signer, signer_from_settings
+from .policies import collect_policies
 
 SCHEMA = "audit.v1"
 MANIFEST = "manifest.json"

@@ -15,8 +15,13 @@ def test_archive_holds_the_active_policy_and_signature(kernel_factory, tmp_path)
     path = signed(tmp_path, policy_file(tmp_path))
     kernel, _ = build(kernel_factory, tmp_path, path)
     guard = kernel.component("guard", "policy")  # loading journals it
-    settings = Settings.load(kernel.settings.config_path, environ={
-        HMAC_ENV: HMAC_KEY, "TRADEKERNEL_KERNEL__STATE_DIR": str(kernel.settings.state_dir)})
+    settings = Settings.load(
+        kernel.settings.config_path,
+        environ={
+            HMAC_ENV: HMAC_KEY,
+            "TRADEKERNEL_KERNEL__STATE_DIR": str(kernel.settings.state_dir),
+        },
+    )
     day = utcnow().date().isoformat()
     result = archive_day(settings, day, out_dir=tmp_path / "archives")
     (entry,) = result.manifest["policies"]

@@ -46,7 +46,7 @@ def agent_config(tmp_path: Path, policy: Path) -> Path:
         tmp_path / "plugins.toml",
         f"""
 [kernel]
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 approval_mode = "auto"
 
 [components]
@@ -108,8 +108,10 @@ def test_policy_test_exit_4_lists_each_mismatch(tmp_path):
     loose = write(tmp_path / "loose.toml", POLICY_HEAD + CAP.format(cap=100000))
     wrong = invoke(["policy", "test", str(loose), "--cases", str(cases)])
     assert wrong.exit_code == 4
-    assert "FAIL large order denied: expected deny order_notional_exceeded (rule cap), got " \
-           "allow ok (rule default)" in wrong.stdout
+    assert (
+        "FAIL large order denied: expected deny order_notional_exceeded (rule cap), got "
+        "allow ok (rule default)" in wrong.stdout
+    )
     broken = write(tmp_path / "broken.toml", '[[case]]\nname = "x"\nexpect = "maybe"\n')
     bad = invoke(["policy", "test", str(path), "--cases", str(broken)])
     assert bad.exit_code == 2 and "case 'x': expect" in bad.stderr
@@ -139,8 +141,17 @@ def test_diff_over_a_recorded_week_and_explain(tmp_path):
     same = invoke(["--config", str(cfg), "policy", "diff", str(permissive), str(permissive)])
     assert same.exit_code == 0 and same.stdout.startswith("0 of ")
     result = invoke(
-        ["--config", str(cfg), "policy", "diff", str(permissive), str(strict), "--since", "7d",
-         "--json"]
+        [
+            "--config",
+            str(cfg),
+            "policy",
+            "diff",
+            str(permissive),
+            str(strict),
+            "--since",
+            "7d",
+            "--json",
+        ]
     )
     assert result.exit_code == 0, result.stderr
     diff = json.loads(result.stdout)
@@ -153,8 +164,9 @@ def test_diff_over_a_recorded_week_and_explain(tmp_path):
     assert first["new"] == "deny order_notional_exceeded (rule cap)"
     assert (first["old_rule"], first["new_rule"]) == ("default", "cap")
 
-    nothing = invoke(["--config", str(cfg), "policy", "diff", str(permissive), str(strict),
-                      "--since", "0s"])
+    nothing = invoke(
+        ["--config", str(cfg), "policy", "diff", str(permissive), str(strict), "--since", "0s"]
+    )
     assert nothing.stdout.startswith("0 of 0 ")
 
     explained = invoke(["--config", str(cfg), "policy", "explain", buys[0].id, "--json"])
@@ -163,8 +175,9 @@ def test_diff_over_a_recorded_week_and_explain(tmp_path):
     (cap,) = trace["rules"]
     assert cap["matched"] is False and set(cap["values"]) == {"intent.notional"}
     assert trace["decision"] == "allow ok (rule default)"
-    stricter = invoke(["--config", str(cfg), "policy", "explain", buys[0].id,
-                       "--file", str(strict)])
+    stricter = invoke(
+        ["--config", str(cfg), "policy", "explain", buys[0].id, "--file", str(strict)]
+    )
     assert "deny order_notional_exceeded (rule cap)" in stricter.stdout
     assert "note: it was decided by 1@" in stricter.stdout
     assert "intent.notional=" in stricter.stdout and "intent.reduces=False" in stricter.stdout

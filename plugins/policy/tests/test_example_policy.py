@@ -50,7 +50,9 @@ def corpus(seed: int, n: int) -> list[tuple[Intent, GuardContext]]:
         for s in SYMBOLS:
             if rng.random() < 0.4:
                 positions[s] = Position(
-                    s, rng.choice([-90, -20, 10, 50, 95, 130]), rng.choice([9, 40, 70]),
+                    s,
+                    rng.choice([-90, -20, 10, 50, 95, 130]),
+                    rng.choice([9, 40, 70]),
                     rng.choice([None, 11, 55]),
                 )
         quote = None
@@ -59,7 +61,9 @@ def corpus(seed: int, n: int) -> list[tuple[Intent, GuardContext]]:
             quote = Quote(symbol=quote_symbol, ts=as_of or START, last=price)
         recent = []
         if as_of is not None:
-            recent = [as_of - timedelta(seconds=rng.randrange(0, 120)) for _ in range(rng.randrange(8))]
+            recent = [
+                as_of - timedelta(seconds=rng.randrange(0, 120)) for _ in range(rng.randrange(8))
+            ]
         ctx = GuardContext(
             as_of=as_of,
             quote=quote,

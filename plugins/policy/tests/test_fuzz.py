@@ -14,8 +14,21 @@ from tradekernel_policy.language import EXPRESSION_KEYS, OPERATORS
 
 NOW = datetime(2024, 6, 3, 15, 0, tzinfo=UTC)
 KEYS = [
-    "all", "any", "not", "field", "left", "op", "value", *EXPRESSION_KEYS,
-    "id", "effect", "code", "when", "approvals", "\x1b[31m", "<b>",
+    "all",
+    "any",
+    "not",
+    "field",
+    "left",
+    "op",
+    "value",
+    *EXPRESSION_KEYS,
+    "id",
+    "effect",
+    "code",
+    "when",
+    "approvals",
+    "\x1b[31m",
+    "<b>",
 ]
 NAMES = [*sorted(FIELDS), "orders.within_90s", "orders.within_0s", "nope", "intent."]
 
@@ -24,7 +37,7 @@ scalars = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(),
     st.sampled_from(NAMES),
-    st.sampled_from(list(OPERATORS) + ["=>", "~", ""]),
+    st.sampled_from([*OPERATORS, "=>", "~", ""]),
     st.text(max_size=12),
     st.sampled_from([time(9, 30), time(16, 0), "09:30", "25:99"]),
 )
@@ -46,12 +59,21 @@ rules = st.fixed_dictionaries(
 )
 
 CONTEXTS = [
-    GuardContext(as_of=NOW, quote=Quote(symbol="AAA", ts=NOW, last="100"), positions={},
-                 account=Account(cash=1000, equity=2000)),
+    GuardContext(
+        as_of=NOW,
+        quote=Quote(symbol="AAA", ts=NOW, last="100"),
+        positions={},
+        account=Account(cash=1000, equity=2000),
+    ),
     GuardContext(as_of=None, quote=None, positions={"AAA": Position("AAA", 0, 1)}, account=None),
-    GuardContext(as_of=NOW, quote=Quote(symbol="AAA", ts=NOW, last="1E+20", bid=1, ask=2),
-                 positions={"AAA": Position("AAA", -5, 3)}, account=None,
-                 recent_order_times=[NOW], last_trade_time={"AAA": NOW}),
+    GuardContext(
+        as_of=NOW,
+        quote=Quote(symbol="AAA", ts=NOW, last="1E+20", bid=1, ask=2),
+        positions={"AAA": Position("AAA", -5, 3)},
+        account=None,
+        recent_order_times=[NOW],
+        last_trade_time={"AAA": NOW},
+    ),
 ]
 INTENTS = [
     Intent.create(symbol="AAA", side="buy", quantity=10, as_of=NOW),
@@ -101,8 +123,10 @@ def test_random_bytes_fail_cleanly(data):
 
 def test_deep_nesting_is_refused_not_a_crash():
     deep = "{ not = " * 200 + '{ field = "intent.symbol", op = "==", value = "A" }' + " }" * 200
-    text = f'[policy]\nname = "t"\nversion = "1"\ndefault = "allow"\n[[rule]]\nid = "d"\n' \
-           f'effect = "deny"\ncode = "x"\nwhen = {deep}\n'
+    text = (
+        f'[policy]\nname = "t"\nversion = "1"\ndefault = "allow"\n[[rule]]\nid = "d"\n'
+        f'effect = "deny"\ncode = "x"\nwhen = {deep}\n'
+    )
     try:
         compile_bytes(text.encode(), "deep.toml")
     except PolicyError as exc:

@@ -94,7 +94,9 @@ def test_tampered_policy_is_refused_exit_3_one_line(kernel_factory, tmp_path):
 
 def test_signature_by_an_untrusted_key_is_refused(kernel_factory, tmp_path):
     path = signed(tmp_path, policy_file(tmp_path))
-    kernel, _ = kernel_factory.build(config(path), environ={HMAC_ENV: "another-key-0123456789abcdef"})
+    kernel, _ = kernel_factory.build(
+        config(path), environ={HMAC_ENV: "another-key-0123456789abcdef"}
+    )
     with pytest.raises(RefusedError, match="does not trust"):
         kernel.check()
 
@@ -127,7 +129,10 @@ def test_load_is_journaled_and_verdicts_name_rule_and_version(kernel_factory, tm
         big = guard.check(*order(200))
         small = guard.check(*order(5))
     assert (big.allow, big.code, big.rule, big.version) == (
-        False, "order_notional_exceeded", "cap", label
+        False,
+        "order_notional_exceeded",
+        "cap",
+        label,
     )
     assert (small.allow, small.rule, small.version) == (True, "default", label)
 
@@ -158,8 +163,11 @@ def test_hot_reload_good_and_bad(kernel_factory, tmp_path):
     assert str(failed.severity) == "error" and "tampered" in failed.fields["error"]
 
     # a signed file that does not compile: kept out too
-    write(path, POLICY_HEAD + '\n[[rule]]\nid = "x"\neffect = "deny"\ncode = "c"\n'
-          'when = { field = "intent.nope", op = ">", value = 1 }\n')
+    write(
+        path,
+        POLICY_HEAD + '\n[[rule]]\nid = "x"\neffect = "deny"\ncode = "c"\n'
+        'when = { field = "intent.nope", op = ">", value = 1 }\n',
+    )
     signed_ok = True
     try:
         signed(tmp_path, path)

@@ -42,33 +42,56 @@ def rule(rid: str, effect: str, when: str = "", extra: str = "") -> str:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (rule("a", "deny", '{ field = "intent.nope", op = ">", value = 1 }'),
-         "p.toml: rule a: when.field: unknown field intent.nope"),
-        (rule("a", "deny", '{ field = "intent.notional", op = "=>", value = 1 }'),
-         "p.toml: rule a: when.op: unknown operator =>"),
-        (rule("a", "deny", '{ field = "intent.notional", op = ">", value = "x" }'),
-         "p.toml: rule a: when.value: cannot compare number with str"),
-        (rule("a", "deny", '{ field = "intent.symbol", op = ">", value = "x" }'),
-         "p.toml: rule a: when.op: '>' needs numbers or times, not str"),
-        (rule("a", "deny", '{ field = "intent.notional", op = ">", value = nan }'),
-         "p.toml: rule a: when.value: NaN and infinite numbers are not allowed"),
-        (rule("a", "deny", '{ field = "intent.notional", op = ">", value = inf }'),
-         "p.toml: rule a: when.value: NaN and infinite numbers are not allowed"),
+        (
+            rule("a", "deny", '{ field = "intent.nope", op = ">", value = 1 }'),
+            "p.toml: rule a: when.field: unknown field intent.nope",
+        ),
+        (
+            rule("a", "deny", '{ field = "intent.notional", op = "=>", value = 1 }'),
+            "p.toml: rule a: when.op: unknown operator =>",
+        ),
+        (
+            rule("a", "deny", '{ field = "intent.notional", op = ">", value = "x" }'),
+            "p.toml: rule a: when.value: cannot compare number with str",
+        ),
+        (
+            rule("a", "deny", '{ field = "intent.symbol", op = ">", value = "x" }'),
+            "p.toml: rule a: when.op: '>' needs numbers or times, not str",
+        ),
+        (
+            rule("a", "deny", '{ field = "intent.notional", op = ">", value = nan }'),
+            "p.toml: rule a: when.value: NaN and infinite numbers are not allowed",
+        ),
+        (
+            rule("a", "deny", '{ field = "intent.notional", op = ">", value = inf }'),
+            "p.toml: rule a: when.value: NaN and infinite numbers are not allowed",
+        ),
         (rule("a", "deny") + rule("a", "allow"), "p.toml: rule a: id: duplicate rule id"),
-        (rule("a", "deny", '{ field = "intent.symbol", op = "in", value = ["A", 1] }'),
-         "p.toml: rule a: when.value: a list mixes number and str"),
-        (rule("a", "deny", '{ left = { "*" = [{ field = "intent.symbol" }, 2] }, op = ">", '
-                           "value = 1 }"),
-         "p.toml: rule a: when.left.*[0]: arithmetic needs numbers, not str"),
-        (rule("a", "deny", '{ left = { pow = [1, 2] }, op = ">", value = 1 }'),
-         "p.toml: rule a: when.left.pow: unknown operator"),
+        (
+            rule("a", "deny", '{ field = "intent.symbol", op = "in", value = ["A", 1] }'),
+            "p.toml: rule a: when.value: a list mixes number and str",
+        ),
+        (
+            rule(
+                "a",
+                "deny",
+                '{ left = { "*" = [{ field = "intent.symbol" }, 2] }, op = ">", value = 1 }',
+            ),
+            "p.toml: rule a: when.left.*[0]: arithmetic needs numbers, not str",
+        ),
+        (
+            rule("a", "deny", '{ left = { pow = [1, 2] }, op = ">", value = 1 }'),
+            "p.toml: rule a: when.left.pow: unknown operator",
+        ),
         (rule("a", "require_approvals"), "p.toml: rule a: approvals: expected a whole number"),
-        (rule("a", "allow", extra="approvals = 2\n"),
-         'p.toml: rule a: approvals: only for effect = "require_approvals"'),
+        (
+            rule("a", "allow", extra="approvals = 2\n"),
+            'p.toml: rule a: approvals: only for effect = "require_approvals"',
+        ),
         (rule("a", "maybe"), "p.toml: rule a: effect: expected one of deny, allow"),
         (rule("a", "deny", extra="colour = 1\n"), "p.toml: rule a: colour: unknown key"),
-        (rule("a", "deny", '{ all = [] }'), "p.toml: rule a: when.all: expected a non-empty"),
-        (rule("a", "deny", '{ not = 3 }'), "p.toml: rule a: when.not: expected a condition"),
+        (rule("a", "deny", "{ all = [] }"), "p.toml: rule a: when.all: expected a non-empty"),
+        (rule("a", "deny", "{ not = 3 }"), "p.toml: rule a: when.not: expected a condition"),
         ('\n[[rule]]\nid = "bad id!"\neffect = "deny"\n', "p.toml: rule #1: id: expected"),
     ],
 )
@@ -84,11 +107,15 @@ def test_errors_name_the_file_rule_and_key(text, message):
     [
         ('[policy]\nname = "t"\nversion = "1"\n', "p.toml: [policy] default: missing"),
         ('[policy]\nname = "t"\nversion = "1"\ndefault = "maybe"\n', "p.toml: [policy] default:"),
-        ('[policy]\nname = "t"\nversion = "1"\ndefault = "deny"\ntimezone = "Mars/Base"\n',
-         "p.toml: [policy] timezone: unknown time zone Mars/Base"),
-        ('[policy]\nname = "t"\nversion = "1"\ndefault = "deny"\nextra = 1\n',
-         "p.toml: [policy] extra: unknown key"),
-        ('[other]\n', "p.toml: other: unknown key"),
+        (
+            '[policy]\nname = "t"\nversion = "1"\ndefault = "deny"\ntimezone = "Mars/Base"\n',
+            "p.toml: [policy] timezone: unknown time zone Mars/Base",
+        ),
+        (
+            '[policy]\nname = "t"\nversion = "1"\ndefault = "deny"\nextra = 1\n',
+            "p.toml: [policy] extra: unknown key",
+        ),
+        ("[other]\n", "p.toml: other: unknown key"),
         ("x = [", "p.toml: invalid TOML"),
         ("", "p.toml: [policy]: missing"),
     ],
@@ -115,10 +142,18 @@ def test_forbid_overrides_allow_and_default_deny():
 
 def test_require_approvals_takes_the_largest_and_names_its_rule():
     p = policy(
-        rule("two", "require_approvals", '{ field = "intent.notional", op = ">", value = 500 }',
-             "approvals = 2\n")
-        + rule("three", "require_approvals", '{ field = "intent.notional", op = ">", value = 900 }',
-               "approvals = 3\n")
+        rule(
+            "two",
+            "require_approvals",
+            '{ field = "intent.notional", op = ">", value = 500 }',
+            "approvals = 2\n",
+        )
+        + rule(
+            "three",
+            "require_approvals",
+            '{ field = "intent.notional", op = ">", value = 900 }',
+            "approvals = 3\n",
+        )
     )
     e = Evaluator(p)
     assert e.decide(intent(quantity=1), ctx()).approvals == 0
@@ -128,18 +163,18 @@ def test_require_approvals_takes_the_largest_and_names_its_rule():
 
 
 def test_decimal_arithmetic_is_exact():
-    p = policy(
-        rule("exact", "deny",
-             '{ left = { "+" = [0.1, 0.2] }, op = "==", value = 0.3 }')
-    )
+    p = policy(rule("exact", "deny", '{ left = { "+" = [0.1, 0.2] }, op = "==", value = 0.3 }'))
     assert Evaluator(p).decide(intent(), ctx()).code == "c_exact"
 
 
 def test_division_by_zero_is_a_policy_error_deny_not_a_crash():
     p = policy(
-        rule("ratio", "deny",
-             '{ left = { "/" = [{ field = "intent.notional" }, { field = "position.quantity" }] }, '
-             'op = ">", value = 2 }')
+        rule(
+            "ratio",
+            "deny",
+            '{ left = { "/" = [{ field = "intent.notional" }, { field = "position.quantity" }] }, '
+            'op = ">", value = 2 }',
+        )
     )
     out = Evaluator(p).decide(intent(), ctx())
     assert (out.allow, out.code, out.rule) == (False, "policy_error", "ratio")
@@ -148,16 +183,24 @@ def test_division_by_zero_is_a_policy_error_deny_not_a_crash():
 
 
 def test_missing_values_deny_with_the_fields_code():
-    p = policy(rule("cap", "deny", '{ field = "intent.notional", op = ">", value = 5000 }')
-               + rule("hours", "deny", '{ field = "clock.time", op = "<", value = "09:30" }'))
+    p = policy(
+        rule("cap", "deny", '{ field = "intent.notional", op = ">", value = 5000 }')
+        + rule("hours", "deny", '{ field = "clock.time", op = "<", value = "09:30" }')
+    )
     e = Evaluator(p)
     assert e.decide(intent(), ctx(last=None)).code == "no_price"
     assert e.decide(intent(), ctx(as_of=None)).code == "no_clock"
 
 
 def test_short_circuit_reads_only_what_it_needs():
-    p = policy(rule("r", "deny", '{ any = [ { field = "intent.symbol", op = "==", value = "AAA" }, '
-                                 '{ field = "intent.notional", op = ">", value = 1 } ] }'))
+    p = policy(
+        rule(
+            "r",
+            "deny",
+            '{ any = [ { field = "intent.symbol", op = "==", value = "AAA" }, '
+            '{ field = "intent.notional", op = ">", value = 1 } ] }',
+        )
+    )
     trace = Evaluator(p).trace(intent(), ctx(last=None))
     assert trace[0].matched is True and trace[0].values == {"intent.symbol": "AAA"}
 
@@ -166,10 +209,13 @@ def test_times_weekdays_and_lists():
     p = compile_bytes(
         (
             '[policy]\nname = "t"\nversion = "1"\ndefault = "deny"\ntimezone = "America/New_York"\n'
-            + rule("session", "allow",
-                   '{ all = [ { field = "clock.weekday", op = "in", value = ["mon", "tue"] }, '
-                   '{ field = "clock.time", op = ">=", value = 09:30:00 }, '
-                   '{ field = "clock.time", op = "<", value = "16:00" } ] }')
+            + rule(
+                "session",
+                "allow",
+                '{ all = [ { field = "clock.weekday", op = "in", value = ["mon", "tue"] }, '
+                '{ field = "clock.time", op = ">=", value = 09:30:00 }, '
+                '{ field = "clock.time", op = "<", value = "16:00" } ] }',
+            )
         ).encode(),
         "p.toml",
     )

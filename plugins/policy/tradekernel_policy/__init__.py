@@ -20,7 +20,7 @@ _LAZY = {
     "compile_policy": ".language",
     "load_file": ".language",
     "PolicyGuard": ".guard",
-    "PolicyGuardConfig": ".guard",
+    "PolicyGuardConfig": ".config",
     "sign_file": ".signing",
     "verify_file": ".signing",
     "SignatureProblem": ".signing",
@@ -32,17 +32,16 @@ TRADEKERNEL_API = ">=1.0,<2"
 
 
 def _factory(config, ctx):
+    """Denies or allows each intent as the active policy decides (docs/policy.md)."""
     from .guard import PolicyGuard
 
     return PolicyGuard(config, ctx)
 
 
-
 @hookimpl
 def register_guards(register):
-    from .guard import PolicyGuard, PolicyGuardConfig
+    from .config import PolicyGuardConfig
 
-    _factory.__doc__ = PolicyGuard.__doc__
     register(
         "policy",
         _factory,

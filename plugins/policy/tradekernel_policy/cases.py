@@ -177,7 +177,9 @@ def parse_cases(raw: dict, where: str) -> list[Case]:
             if key in body and not isinstance(body[key], str):
                 raise ConfigError(f"{at}: {key}: expected text")
         approvals = body.get("approvals")
-        if approvals is not None and (not isinstance(approvals, int) or isinstance(approvals, bool)):
+        if approvals is not None and (
+            not isinstance(approvals, int) or isinstance(approvals, bool)
+        ):
             raise ConfigError(f"{at}: approvals: expected a whole number")
         intent = build_intent(body.get("intent"), f"{at}: intent")
         context = build_context(body.get("context", {}), intent, f"{at}: context")
@@ -210,7 +212,8 @@ def run_cases(evaluator: Evaluator, cases: list[Case]) -> list[Mismatch]:
             if case.approvals is not None:
                 expected += f", approvals {case.approvals}"
             out.append(
-                Mismatch(case.name, expected, _describe(got.allow, got.code, got.rule, got.approvals))
+                Mismatch(
+                    case.name, expected, _describe(got.allow, got.code, got.rule, got.approvals)
+                )
             )
     return out
-

@@ -113,7 +113,9 @@ def test(file: str, cases_file: str, as_json: bool) -> None:
             click.echo(f"FAIL {inert(m.case)}: expected {inert(m.expected)}, got {inert(m.got)}")
         click.echo(f"{len(cases) - len(mismatches)}/{len(cases)} cases pass ({inert(p.label)})")
     if mismatches:
-        raise GateFailed(f"{len(mismatches)} of {len(cases)} cases do not give the expected verdict")
+        raise GateFailed(
+            f"{len(mismatches)} of {len(cases)} cases do not give the expected verdict"
+        )
 
 
 def _since(text: str | None) -> timedelta | None:
@@ -149,9 +151,7 @@ def diff(
         echo_json(result)
         return
     for c in result["changes"]:
-        click.echo(
-            f"{c['intent_id']} {inert(c['symbol'])} {c['side']}: {c['old']} -> {c['new']}"
-        )
+        click.echo(f"{c['intent_id']} {inert(c['symbol'])} {c['side']}: {c['old']} -> {c['new']}")
     click.echo(
         f"{len(result['changes'])} of {result['replayed']} intents change verdict "
         f"({inert(result['old'])} -> {inert(result['new'])})"
@@ -184,8 +184,9 @@ def explain(app: AppContext, intent_id: str, file: str | None, as_json: bool) ->
         f"{result['decision']}"
     )
     if result["recorded_version"] != result["policy"]:
-        click.echo(f"note: it was decided by {inert(result['recorded_version'])}: "
-                   f"{result['recorded']}")
+        click.echo(
+            f"note: it was decided by {inert(result['recorded_version'])}: {result['recorded']}"
+        )
     for t in result["rules"]:
         state = "error" if t["matched"] is None else "matched" if t["matched"] else "no match"
         values = ", ".join(f"{k}={inert(v)}" for k, v in t["values"].items())
@@ -196,7 +197,8 @@ def explain(app: AppContext, intent_id: str, file: str | None, as_json: bool) ->
 def _configured_file(settings: Any) -> Path:
     from tradekernel.api import ConfigError
 
-    from .guard import PolicyGuardConfig, policy_path
+    from .config import PolicyGuardConfig
+    from .guard import policy_path
 
     for name in settings.components.guards:
         if settings.component_use("guard", name) == "policy":

@@ -240,12 +240,8 @@ def _field(name: str, type_: str, doc: str, get: Callable[[Env], Any], missing: 
 _LIST = [
     _field("intent.symbol", STR, "the instrument, upper case", lambda e: e.intent.symbol),
     _field("intent.side", STR, '`"buy"` or `"sell"`', lambda e: str(e.intent.side)),
-    _field(
-        "intent.order_type", STR, '`"market"` or `"limit"`', lambda e: str(e.intent.order_type)
-    ),
-    _field(
-        "intent.time_in_force", STR, "`day`, `gtc`, ...", lambda e: str(e.intent.time_in_force)
-    ),
+    _field("intent.order_type", STR, '`"market"` or `"limit"`', lambda e: str(e.intent.order_type)),
+    _field("intent.time_in_force", STR, "`day`, `gtc`, ...", lambda e: str(e.intent.time_in_force)),
     _field(
         "intent.price",
         NUMBER,
@@ -325,9 +321,7 @@ _LIST = [
         "position.avg_price",
         NUMBER,
         "the position's average entry price (0 when none)",
-        lambda e: (
-            p.avg_price if (p := e.ctx.positions.get(e.intent.symbol)) is not None else ZERO
-        ),
+        lambda e: p.avg_price if (p := e.ctx.positions.get(e.intent.symbol)) is not None else ZERO,
     ),
     _field(
         "account.cash", NUMBER, "the account's cash", _account("account.cash", "cash"), "no_account"

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from attrs import define, field, frozen
+from attrs import frozen
 from tradekernel.api import (
     ConfigError,
     GuardContext,
@@ -25,28 +25,13 @@ from tradekernel.api import (
     utcnow,
 )
 
+from .config import PolicyGuardConfig
 from .evaluate import Evaluator
 from .language import Policy, PolicyError, compile_bytes
 from .signing import SignatureProblem, Signed, signature_path, verify_bytes
 
 CONTROL_PREFIX = "policy:"
 """The control key a load is journaled under: ``policy:<guard name>``."""
-
-
-def _non_empty(_inst: object, attribute: Any, value: str) -> None:
-    if not value.strip():
-        raise ValueError(f"{attribute.name}: expected the path of a policy file")
-
-
-@define
-class PolicyGuardConfig:
-    """``[guard.policy]``: the policy file to enforce."""
-
-    file: str = field(validator=_non_empty)
-    """The policy file (TOML); relative paths are relative to the configuration file."""
-    record: bool = True
-    """Record each evaluated intent with its guard context (``policy.db``), for
-    ``policy diff`` and ``policy explain``."""
 
 
 @frozen
@@ -197,7 +182,10 @@ class PolicyGuard:
             return False
         self._stamp = stamp
         self._failed = None
-        if loaded.policy.sha256 == self.loaded.policy.sha256 and loaded.signed == self.loaded.signed:
+        if (
+            loaded.policy.sha256 == self.loaded.policy.sha256
+            and loaded.signed == self.loaded.signed
+        ):
             return False
         self._use(loaded)
         self._journal(loaded, reload=True)
@@ -218,4 +206,3 @@ class PolicyGuard:
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
-

@@ -242,12 +242,9 @@ def _rule(body: Any, index: int, where: str) -> Rule:
                 f"{_show(approvals)}"
             )
     elif approvals is not None:
-        raise PolicyError(f"{at} approvals: only for effect = \"require_approvals\"")
+        raise PolicyError(f'{at} approvals: only for effect = "require_approvals"')
     reads: list[str] = []
-    if "when" in body:
-        test = _condition(body["when"], f"{at} when", 0, reads)
-    else:
-        test = _always
+    test = _condition(body["when"], f"{at} when", 0, reads) if "when" in body else _always
     return Rule(
         id=rule_id,
         description=description,
@@ -314,7 +311,7 @@ def _all(tests: tuple[Test, ...]) -> Test:
         return lambda env: a(env) and b(env) and c(env)
 
     def every(env: Env) -> bool:
-        for t in tests:
+        for t in tests:  # noqa: SIM110 - a loop: all() of a generator costs more per call
             if not t(env):
                 return False
         return True
@@ -333,7 +330,7 @@ def _any(tests: tuple[Test, ...]) -> Test:
         return lambda env: a(env) or b(env) or c(env)
 
     def some(env: Env) -> bool:
-        for t in tests:
+        for t in tests:  # noqa: SIM110 - a loop: any() of a generator costs more per call
             if t(env):
                 return True
         return False
@@ -544,7 +541,7 @@ def _expr(node: Any, at: str, depth: int, reads: list[str]) -> tuple[Value, str,
         raise PolicyError(
             f"{at}: an expression table has exactly one key ({', '.join(EXPRESSION_KEYS)})"
         )
-    (key, arg), = node.items()
+    ((key, arg),) = node.items()
     if key == "field":
         return _field_ref(arg, f"{at}.field", reads)
     if key == "abs":

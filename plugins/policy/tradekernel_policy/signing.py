@@ -92,7 +92,9 @@ def read_signature(policy: str | Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()[: MAX_SIG_BYTES + 1]
     except FileNotFoundError:
-        raise SignatureProblem(f"{policy}: unsigned (no {path.name}; run `tradekernel policy sign`)")
+        raise SignatureProblem(
+            f"{policy}: unsigned (no {path.name}; run `tradekernel policy sign`)"
+        ) from None
     except OSError as exc:
         raise SignatureProblem(f"{path}: cannot read: {exc.strerror}") from None
     try:
