@@ -179,3 +179,43 @@ def test_hot_reload_good_and_bad(kernel_factory, tmp_path):
     with Store.open(kernel.settings.state_dir) as store:
         rows = [r for r in store.journal_rows() if r.entity == "control:policy:policy"]
         assert [r.reason for r in rows] == ["policy loaded", "policy reloaded"]
+
+
+@pytest.mark.parametrize(
+    ("kernel", "policy", "required"),
+    [
+        ('mode = "paper"', "", False),
+        ('mode = "live"\nlive_acknowledged = true', "", True),
+        ('mode = "paper"\nlive_acknowledged = true', "", True),  # --mode live is possible
+        ('mode = "live"\nlive_acknowledged = true', "require_signature = false", False),
+        ('mode = "paper"', "require_signature = true", True),
+    ],
+)
+def test_signatures_are_required_by_default_whenever_live_trading_is_possible(
+    tmp_path, kernel, policy, required
+):
+    from tradekernel_policy.guard import requires_signature
+
+    text = f"[kernel]\n{kernel}\n\n[policy]\n{policy}\n"
+    settings = Settings.load(write(tmp_path / "plugins.toml", text), environ={})
+    assert requires_signature(settings) is required
+
+
+def test_a_relative_policy_path_is_relative_to_the_configuration_file(kernel_factory, tmp_path):
+    policy_file(tmp_path)
+    kernel, _ = build(kernel_factory, tmp_path, Path("policy.toml"), require=False)
+    guard = kernel.component("guard", "policy")
+    assert guard.path == tmp_path / "policy.toml"
+
+
+def test_a_policy_that_does_not_compile_is_a_config_error_naming_the_section(
+    kernel_factory, tmp_path
+):
+    from tradekernel.api import ConfigError
+
+    path = write(tmp_path / "policy.toml", POLICY_HEAD + '[[rule]]\nid = "r"\neffect = "no"\n')
+    kernel, _ = build(kernel_factory, tmp_path, path, require=False)
+    with pytest.raises(ConfigError) as raised:
+        kernel.check()
+    assert "[guard.policy] file:" in str(raised.value)
+    assert "rule r: effect: expected one of deny, allow, require_approvals" in str(raised.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -87,7 +88,11 @@ class Recorder:
 
     def __init__(self, state_dir: Path) -> None:
         Path(state_dir).mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(Path(state_dir) / DB_FILE, isolation_level=None)
+        # the guard may be called from another thread than the one that built it
+        self.lock = threading.Lock()
+        self.conn = sqlite3.connect(
+            Path(state_dir) / DB_FILE, isolation_level=None, check_same_thread=False
+        )
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(_SCHEMA)
@@ -96,23 +101,25 @@ class Recorder:
         self, guard: str, intent: Intent, ctx: GuardContext, verdict: GuardVerdict, at: datetime
     ) -> None:
         """Keep what the guard saw and decided about ``intent``."""
-        self.conn.execute(
-            "INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                guard,
-                intent.id,
-                ts_text(at),
-                verdict.version,
-                int(verdict.allow),
-                verdict.code,
-                verdict.rule,
-                encode_intent(intent),
-                encode_context(ctx),
-            ),
+        row = (
+            guard,
+            intent.id,
+            ts_text(at),
+            verdict.version,
+            int(verdict.allow),
+            verdict.code,
+            verdict.rule,
+            encode_intent(intent),
+            encode_context(ctx),
         )
+        with self.lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
 
     def close(self) -> None:
-        self.conn.close()
+        with self.lock:
+            self.conn.close()
 
 
 def _row(row: tuple) -> Evaluation:
