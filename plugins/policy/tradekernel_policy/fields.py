@@ -115,6 +115,8 @@ def _price_or_none(env: Env) -> Decimal | None:
 
 
 def _quantity(env: Env) -> Decimal:
+    if env.intent.quantity is not None:  # the common case needs no price
+        return env.intent.quantity
     quantity = intent_quantity(env.intent, _price_or_none(env))
     if quantity is None:
         raise Missing("no_price", "intent.quantity")
@@ -122,6 +124,8 @@ def _quantity(env: Env) -> Decimal:
 
 
 def _notional(env: Env) -> Decimal:
+    if env.intent.notional is not None:
+        return env.intent.notional
     notional = intent_notional(env.intent, _price_or_none(env))
     if notional is None:
         raise Missing("no_price", "intent.notional")
