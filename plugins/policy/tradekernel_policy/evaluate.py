@@ -54,7 +54,13 @@ class Evaluator:
         self.clock = Clock(ZoneInfo(policy.timezone))
         self.deny = tuple(r for r in policy.rules if r.effect == "deny")
         self.allow = tuple(r for r in policy.rules if r.effect == "allow")
-        self.quorum = tuple(r for r in policy.rules if r.effect == "require_approvals")
+        # largest first (file order among equals): the first that matches decides
+        self.quorum = tuple(
+            sorted(
+                (r for r in policy.rules if r.effect == "require_approvals"),
+                key=lambda r: -r.approvals,
+            )
+        )
         self.deny_tests = tuple((r.test, r) for r in self.deny)
         self.default_allows = policy.default == "allow"
 
@@ -82,8 +88,9 @@ class Evaluator:
                 )
             needed, by = 0, None
             for rule in self.quorum:
-                if rule.approvals > needed and rule.test(env):
+                if rule.test(env):
                     needed, by = rule.approvals, rule
+                    break
         except Missing as exc:
             where = rule.id if rule is not None else DEFAULT_RULE
             return Outcome(False, exc.code, where, 0, f"{exc.field} has no value")

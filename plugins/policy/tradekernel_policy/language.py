@@ -220,7 +220,7 @@ def _rule(body: Any, index: int, where: str) -> Rule:
         )
     at = f"{where}: rule {rule_id}:"
     _only(body, ("id", "description", "effect", "code", "approvals", "when"), at)
-    description = _text(body, "description", at[:-1])
+    description = _text(body, "description", at)
     effect = body.get("effect")
     if effect not in EFFECTS:
         raise PolicyError(f"{at} effect: expected one of {', '.join(EFFECTS)}, got {_show(effect)}")

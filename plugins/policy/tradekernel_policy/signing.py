@@ -57,10 +57,13 @@ def sign_file(settings: Any, policy: str | Path, *, by: str = "") -> tuple[Path,
     """Sign ``policy`` with the configured audit key; write ``<policy>.sig``."""
     from tradekernel_audit import signer_from_settings
 
-    from .language import load_file
+    from .language import PolicyError, compile_bytes
 
-    load_file(policy)  # never sign a policy that does not compile
-    data = Path(policy).read_bytes()
+    try:
+        data = Path(policy).read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"{policy}: cannot read the policy: {exc.strerror}") from None
+    compile_bytes(data, str(policy))  # never sign a policy that does not compile
     signer = signer_from_settings(settings)
     body = {
         "schema": SCHEMA,
