@@ -131,3 +131,79 @@ def test_deep_nesting_is_refused_not_a_crash():
         compile_bytes(text.encode(), "deep.toml")
     except PolicyError as exc:
         assert "deep.toml" in str(exc)
+
+
+prices = st.one_of(
+    st.none(),
+    st.decimals(min_value="0", max_value="1E+12", allow_nan=False, allow_infinity=False, places=4),
+)
+quantities = st.decimals(
+    min_value="-1E+9", max_value="1E+9", allow_nan=False, allow_infinity=False, places=3
+)
+
+
+@st.composite
+def situations(draw):
+    from datetime import timedelta
+
+    as_of = draw(st.one_of(st.none(), st.just(NOW), st.just(NOW + timedelta(hours=9))))
+    price = draw(prices)
+    quote = None
+    if price is not None and price > 0:
+        quote = Quote(symbol=draw(st.sampled_from(["AAA", "BBB"])), ts=NOW, last=price)
+    positions = {
+        s: Position(s, q, draw(prices.filter(lambda p: p is not None)))
+        for s, q in draw(
+            st.dictionaries(st.sampled_from(["AAA", "BBB"]), quantities, max_size=2)
+        ).items()
+    }
+    account = draw(st.one_of(st.none(), st.builds(Account, cash=quantities, equity=quantities)))
+    ctx = GuardContext(
+        as_of=as_of,
+        quote=quote,
+        positions=positions,
+        account=account,
+        orders_today=draw(st.integers(0, 10**6)),
+        recent_order_times=[NOW] * draw(st.integers(0, 5)),
+        realized_pnl_today=draw(quantities),
+        kill_switch=draw(st.booleans()),
+        trading_state=draw(st.sampled_from(["active", "reducing", "halted", "?"])),
+    )
+    amount = draw(st.decimals(min_value="0.001", max_value="1E+9", places=3))
+    kind = draw(st.sampled_from(["quantity", "notional"]))
+    limit = {}
+    if draw(st.booleans()):
+        limit = {"order_type": "limit", "limit_price": draw(st.decimals("0.01", "1E+9", places=2))}
+    intent = Intent.create(
+        symbol="AAA",
+        side=draw(st.sampled_from(["buy", "sell"])),
+        as_of=as_of,
+        **{kind: amount},
+        **limit,
+    )
+    return intent, ctx
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(situations())
+def test_evaluation_never_raises_on_hostile_situations(situation):
+    from pathlib import Path
+
+    from tradekernel_policy import load_file
+
+    intent, ctx = situation
+    root = Path(__file__).resolve().parents[3]
+    for policy in (load_file(root / "examples" / "policy" / "default.toml"), _bench_policy(root)):
+        out = Evaluator(policy).decide(intent, ctx)
+        assert isinstance(out.allow, bool) and out.code
+
+
+def _bench_policy(root):
+    import sys
+
+    sys.path.insert(0, str(root))
+    try:
+        from bench.policy import policy_text
+    finally:
+        sys.path.remove(str(root))
+    return compile_bytes(policy_text().encode(), "bench.toml")
