@@ -134,6 +134,8 @@ def test_diff_over_a_recorded_week_and_explain(tmp_path):
 
     preview = invoke(["--config", str(cfg), "intents", "preview", buys[0].id])
     assert "guard:     policy allow ok allowed by default [rule default 1@" in preview.stdout
+    show = invoke(["--config", str(cfg), "intents", "show", buys[0].id])
+    assert "verdict: policy allow ok allowed by default [rule default 1@" in show.stdout
     shown = invoke(["--config", str(cfg), "intents", "preview", buys[0].id, "--json"])
     (verdict,) = [v for v in json.loads(shown.stdout)["verdicts"] if v["guard"] == "policy"]
     assert verdict["rule"] == "default" and verdict["version"].startswith("1@")
