@@ -177,7 +177,14 @@ def test_preview_is_reproducible(tmp_path, helpers, clock):
     assert first.age_s != second.age_s
     assert first.quantity == "30.0"  # 1000 / 33 = 30.30 -> rounded DOWN to a 0.5 step
     assert Decimal(first.estimated_notional) == Decimal("990")
-    assert first.verdicts[0] == {"guard": "max_notional", "allow": True, "code": "ok", "detail": ""}
+    assert first.verdicts[0] == {
+        "guard": "max_notional",
+        "allow": True,
+        "code": "ok",
+        "detail": "",
+        "rule": "",
+        "version": "",
+    }
     assert (first.rationale, first.strategist, first.prompt_version) == ("breakout", "rules", "p1")
     assert first.schema_version == "intent.v1" and first.state == "pending_approval"
     assert first.expired is False and first.expires_in_s > 0
