@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 INTENTS = 1000
-ROUNDS = 5
+ROUNDS = 30
 BUDGET_US = 10.0
 
 EXTRA_RULES = """
@@ -186,7 +186,7 @@ def run() -> list[dict]:
     share = f"{m['allowed']:.0%} allowed: every deny rule evaluated for those"
     return [
         {
-            "figure": f"policy decision per intent, 20-rule policy ({share}; best of 5 rounds "
+            "figure": f"policy decision per intent, 20-rule policy ({share}; best of 30 rounds "
             "of 1000)",
             "value": round(m["decide"], 2),
             "unit": "µs",
