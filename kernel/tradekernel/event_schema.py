@@ -291,6 +291,8 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "allow": _f("bool", req=True),
             "code": _f("str", doc="stable reason code"),
             "detail": _f("str"),
+            "rule": _f("str", doc="the rule that decided (rule-based guards only)"),
+            "version": _f("str", doc="the version of those rules (rule-based guards only)"),
         }
     },
     "approval": {

@@ -55,7 +55,7 @@ market_data = "synthetic"
 strategist = "sma-cross"
 guards = ["policy"]
 notifiers = []
-metrics_sinks = []
+metrics_sinks = ["jsonl"]
 
 [runtime]
 watchlist = ["AAA", "BBB"]
@@ -131,6 +131,19 @@ def test_diff_over_a_recorded_week_and_explain(tmp_path):
     buys = [r for r in records if str(r.intent.side) == "buy"]
     assert len(buys) >= 3 and all(r.verdicts[-1].rule == "default" for r in buys)
     assert all(r.verdicts[-1].version.startswith("1@") for r in records)
+
+    events = [
+        json.loads(line)
+        for path in sorted((tmp_path / "state" / "events").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    verdicts = [e for e in events if (e["stage"], e["kind"]) == ("risk", "verdict")]
+    policy_verdicts = [e["fields"] for e in verdicts if e["fields"]["guard"] == "policy"]
+    assert len(policy_verdicts) == len(records)
+    assert all(f["rule"] == "default" and f["version"].startswith("1@") for f in policy_verdicts)
+    assert all("rule" not in e["fields"] for e in verdicts if e["fields"]["guard"] != "policy")
+    (loaded,) = [e for e in events if (e["stage"], e["kind"]) == ("policy", "loaded")]
+    assert loaded["fields"]["signer"] == "unsigned" and loaded["fields"]["version"] == "1"
 
     preview = invoke(["--config", str(cfg), "intents", "preview", buys[0].id])
     assert "guard:     policy allow ok allowed by default [rule default 1@" in preview.stdout
