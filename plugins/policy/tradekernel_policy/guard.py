@@ -116,6 +116,7 @@ class PolicyGuard:
         self.path = policy_path(ctx.settings, config.file)
         self.require = requires_signature(ctx.settings)
         self.check_only = ctx.check_only
+        stamp = _stamp(self.path)  # before reading: a change made meanwhile is seen later
         try:
             loaded = load(self.settings, self.path, require=self.require)
         except SignatureProblem as exc:
@@ -123,7 +124,7 @@ class PolicyGuard:
         except PolicyError as exc:
             raise ConfigError(f"[guard.{self.name}] file: {exc}") from None
         self._use(loaded)
-        self._stamp = _stamp(self.path)
+        self._stamp = stamp
         self._failed: tuple[Any, ...] | None = None
         self._cycle: str | None = None
         self.recorder = None
