@@ -63,6 +63,7 @@ class Evaluator:
         )
         self.deny_tests = tuple((r.test, r) for r in self.deny)
         self.default_allows = policy.default == "allow"
+        self._verdicts: dict[tuple[str, Outcome], GuardVerdict] = {}
 
     def decide(self, intent: Intent, ctx: GuardContext) -> Outcome:
         """The policy's decision on ``intent`` (never raises)."""
@@ -106,15 +107,21 @@ class Evaluator:
     def verdict(self, guard: str, intent: Intent, ctx: GuardContext) -> GuardVerdict:
         """:meth:`decide` as a guard verdict naming the rule and the policy's version."""
         o = self.decide(intent, ctx)
-        return GuardVerdict(
-            guard=guard,
-            allow=o.allow,
-            code=o.code,
-            detail=o.detail,
-            rule=o.rule,
-            version=self.policy.label,
-            approvals=o.approvals,
-        )
+        key = (guard, o)
+        verdict = self._verdicts.get(key)
+        if verdict is None:  # verdicts are immutable: one object per distinct outcome
+            if len(self._verdicts) > 4096:
+                self._verdicts.clear()
+            verdict = self._verdicts[key] = GuardVerdict(
+                guard=guard,
+                allow=o.allow,
+                code=o.code,
+                detail=o.detail,
+                rule=o.rule,
+                version=self.policy.label,
+                approvals=o.approvals,
+            )
+        return verdict
 
     def trace(self, intent: Intent, ctx: GuardContext) -> list[RuleTrace]:
         """Every rule evaluated on its own (no short-circuit between rules): matched or
@@ -123,7 +130,7 @@ class Evaluator:
         for rule in self.policy.rules:
             env = Env(intent, ctx, self.clock)
             try:
-                matched: bool | None = bool(rule.test(env))
+                matched: bool | None = bool(rule.trace_test(env))
                 error = ""
             except Missing as exc:
                 matched, error = None, f"{exc.field} has no value ({exc.code})"

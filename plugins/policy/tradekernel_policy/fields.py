@@ -51,20 +51,21 @@ class Missing(Exception):
 
 class Clock:
     """The policy's time zone, and the last market time converted to it: every intent
-    of a cycle has the cycle's market time, so it is converted once per cycle."""
+    of a cycle has the cycle's market time, so it is converted once per cycle. The memo
+    is one tuple, replaced whole: safe to share between threads."""
 
-    __slots__ = ("last", "local", "tz")
+    __slots__ = ("memo", "tz")
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
-        self.last: datetime | None = None
-        self.local: datetime | None = None
+        self.memo: tuple[datetime | None, datetime | None] = (None, None)
 
     def to_local(self, when: datetime) -> datetime:
-        if when != self.last or self.local is None:
-            self.local = when.astimezone(self.tz)
-            self.last = when
-        return self.local
+        last, local = self.memo
+        if local is None or when != last:
+            local = when.astimezone(self.tz)
+            self.memo = (when, local)
+        return local
 
 
 class Env(dict):
@@ -81,7 +82,7 @@ class Env(dict):
         self.clock = clock
 
     def __missing__(self, name: str) -> Any:
-        value = self[name] = FIELDS[name].get(self)
+        value = self[name] = GETTERS[name](self)
         return value
 
 
@@ -95,6 +96,9 @@ class Field:
     get: Callable[[Env], Any]
     missing: str = ""
     """The reason code when it has no value (``""``: it always has one)."""
+    attr: str = ""
+    """For a field that is a plain attribute of the evaluation (``intent.symbol``): its
+    dotted path from :class:`Env`, read directly by comparisons with a constant."""
 
 
 # -- getters ---------------------------------------------------------------------------
@@ -138,10 +142,15 @@ def _held(env: Env) -> Decimal:
 
 
 def _after(env: Env) -> Decimal:
-    return _held(env) + signed(env.intent, env["intent.quantity"])
+    after = _held(env) + signed(env.intent, env["intent.quantity"])
+    env["position.abs_after"] = abs(after)  # its sibling, for free
+    return after
 
 
 def _reduces(env: Env) -> bool:
+    position = env.ctx.positions.get(env.intent.symbol)
+    if position is None or not position.quantity:
+        return False  # nothing held: nothing to reduce (and no price needed)
     return reduces_position(env.intent, env.ctx.positions, price=_price_or_none(env))
 
 
@@ -160,7 +169,7 @@ def _gross_after(env: Env) -> Decimal:
     price = _price_or_none(env)
     held = _held(env)
     if price is not None:
-        symbol_value = abs(held + signed(intent, env["intent.quantity"])) * price
+        symbol_value = abs(env["position.after"]) * price
     elif intent.notional is not None and not held:
         symbol_value = intent.notional  # a new position is worth its notional
     else:
@@ -207,17 +216,18 @@ def _quote_age(env: Env) -> Decimal:
     return Decimal(str((_as_of(env, "quote.age_s") - quote.ts).total_seconds()))
 
 
-def _local(env: Env, name: str) -> datetime:
-    """The market clock in the policy's time zone."""
-    return env.clock.to_local(_as_of(env, name))
-
-
 def _local_time(env: Env) -> time:
-    return _local(env, "clock.time").time()  # naive: compared with the policy's times
+    as_of = env.ctx.as_of
+    if as_of is None:
+        raise Missing("no_clock", "clock.time")
+    return env.clock.to_local(as_of).time()  # naive: compared with the policy's times
 
 
 def _weekday(env: Env) -> str:
-    return WEEKDAYS[_local(env, "clock.weekday").weekday()]
+    as_of = env.ctx.as_of
+    if as_of is None:
+        raise Missing("no_clock", "clock.weekday")
+    return WEEKDAYS[env.clock.to_local(as_of).weekday()]
 
 
 def _since_trade(env: Env) -> Decimal:
@@ -227,9 +237,24 @@ def _since_trade(env: Env) -> Decimal:
     return Decimal(str((_as_of(env, "symbol.seconds_since_trade") - last).total_seconds()))
 
 
+_CONFIDENCE: dict[float, Decimal] = {}
+
+
+def _confidence(env: Env) -> Decimal:
+    value = env.intent.confidence
+    found = _CONFIDENCE.get(value)
+    if found is None:
+        if len(_CONFIDENCE) > 4096:  # strategists give a few distinct values; stay bounded
+            _CONFIDENCE.clear()
+        found = _CONFIDENCE[value] = Decimal(repr(float(value)))
+    return found
+
+
 def _loss_today(env: Env) -> Decimal:
     ctx = env.ctx
     realized, unrealized = ctx.realized_pnl_today, ctx.unrealized_pnl_today or 0
+    if realized.__class__ is int and unrealized.__class__ is int:
+        return Decimal(-(realized + unrealized))
     if realized.__class__ is not Decimal:
         realized = to_decimal(realized)
     if unrealized.__class__ is not Decimal:
@@ -237,12 +262,25 @@ def _loss_today(env: Env) -> Decimal:
     return -(realized + unrealized)
 
 
-def _field(name: str, type_: str, doc: str, get: Callable[[Env], Any], missing: str = "") -> Field:
-    return Field(name=name, type=type_, doc=doc, get=get, missing=missing)
+def _field(
+    name: str,
+    type_: str,
+    doc: str,
+    get: Callable[[Env], Any],
+    missing: str = "",
+    attr: str = "",
+) -> Field:
+    return Field(name=name, type=type_, doc=doc, get=get, missing=missing, attr=attr)
 
 
 _LIST = [
-    _field("intent.symbol", STR, "the instrument, upper case", lambda e: e.intent.symbol),
+    _field(
+        "intent.symbol",
+        STR,
+        "the instrument, upper case",
+        lambda e: e.intent.symbol,
+        attr="intent.symbol",
+    ),
     _field("intent.side", STR, '`"buy"` or `"sell"`', lambda e: str(e.intent.side)),
     _field("intent.order_type", STR, '`"market"` or `"limit"`', lambda e: str(e.intent.order_type)),
     _field("intent.time_in_force", STR, "`day`, `gtc`, ...", lambda e: str(e.intent.time_in_force)),
@@ -277,7 +315,7 @@ _LIST = [
         "intent.confidence",
         NUMBER,
         "the strategist's confidence, 0..1",
-        lambda e: Decimal(str(e.intent.confidence)),
+        _confidence,
     ),
     _field(
         "intent.broker",
@@ -290,6 +328,7 @@ _LIST = [
         STR,
         "the strategist (strategy instance) that proposed it",
         lambda e: e.intent.strategist,
+        attr="intent.strategist",
     ),
     _field(
         "strategy.prompt_version",
@@ -368,6 +407,7 @@ _LIST = [
         NUMBER,
         "orders sent today, this cycle's earlier intents included",
         lambda e: Decimal(e.ctx.orders_today),
+        attr="ctx.orders_today",
     ),
     _field(
         "quote.last", NUMBER, "the quote's last price", _quote("quote.last", "last"), "no_price"
@@ -408,12 +448,14 @@ _LIST = [
         BOOL,
         "whether the operator's kill switch is on",
         lambda e: bool(e.ctx.kill_switch),
+        attr="ctx.kill_switch",
     ),
     _field(
         "control.trading_state",
         STR,
         "`active`, `reducing` or `halted`",
         lambda e: e.ctx.trading_state,
+        attr="ctx.trading_state",
     ),
     _field(
         "symbol.seconds_since_trade",
@@ -426,6 +468,8 @@ _LIST = [
 
 FIELDS: dict[str, Field] = {f.name: f for f in _LIST}
 """Every fixed field by name; ``orders.within_<duration>`` fields are made on demand."""
+GETTERS: dict[str, Callable[[Env], Any]] = {f.name: f.get for f in _LIST}
+"""Each field's getter by name (what :meth:`Env.__missing__` calls)."""
 
 _WITHIN = re.compile(r"^orders\.within_([0-9]{1,7})(s|m|h|d)$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -445,12 +489,17 @@ def field(name: str) -> Field | None:
 
     def get(env: Env) -> Decimal:
         cutoff = _as_of(env, name) - window  # an order exactly `window` old no longer counts
-        return Decimal(sum(1 for t in env.ctx.recent_order_times if t > cutoff))
+        count = 0
+        for t in env.ctx.recent_order_times:
+            if t > cutoff:
+                count += 1
+        return Decimal(count)
 
     made = _field(
         name, NUMBER, f"orders sent in the {seconds}s before the market clock", get, "no_clock"
     )
     FIELDS[name] = made
+    GETTERS[name] = get
     return made
 
 

@@ -58,6 +58,9 @@ class Rule:
     test: Test
     fields: tuple[str, ...]
     """Every field the rule's condition may read."""
+    trace_test: Test
+    """The same condition with every field read through the evaluation's cache, so a
+    trace sees each value read (``test`` reads some plain attributes directly)."""
 
 
 @frozen
@@ -244,7 +247,10 @@ def _rule(body: Any, index: int, where: str) -> Rule:
     elif approvals is not None:
         raise PolicyError(f'{at} approvals: only for effect = "require_approvals"')
     reads: list[str] = []
-    test = _condition(body["when"], f"{at} when", 0, reads) if "when" in body else _always
+    test = trace_test = _always
+    if "when" in body:
+        test = _condition(body["when"], f"{at} when", 0, reads)
+        trace_test = _condition(body["when"], f"{at} when", 0, [], fast=False)
     return Rule(
         id=rule_id,
         description=description,
@@ -253,6 +259,7 @@ def _rule(body: Any, index: int, where: str) -> Rule:
         approvals=approvals or 0,
         test=test,
         fields=tuple(dict.fromkeys(reads)),
+        trace_test=trace_test,
     )
 
 
@@ -272,7 +279,7 @@ _EQ_OPS: dict[str, Callable[[Any, Any], bool]] = {"==": operator.eq, "!=": opera
 OPERATORS = (*_EQ_OPS, *_ORDER_OPS, "in", "not in")
 
 
-def _condition(node: Any, at: str, depth: int, reads: list[str]) -> Test:
+def _condition(node: Any, at: str, depth: int, reads: list[str], *, fast: bool = True) -> Test:
     if depth > MAX_DEPTH:
         raise PolicyError(f"{at}: nested deeper than {MAX_DEPTH}")
     if not isinstance(node, dict):
@@ -284,16 +291,17 @@ def _condition(node: Any, at: str, depth: int, reads: list[str]) -> Test:
             raise PolicyError(f"{at}.{_show(extra)}: not allowed beside {combinators[0]}")
         key = combinators[0]
         if key == "not":
-            inner = _condition(node["not"], f"{at}.not", depth + 1, reads)
+            inner = _condition(node["not"], f"{at}.not", depth + 1, reads, fast=fast)
             return lambda env: not inner(env)
         items = node[key]
         if not isinstance(items, list) or not items:
             raise PolicyError(f"{at}.{key}: expected a non-empty list of conditions")
         tests = tuple(
-            _condition(item, f"{at}.{key}[{i}]", depth + 1, reads) for i, item in enumerate(items)
+            _condition(item, f"{at}.{key}[{i}]", depth + 1, reads, fast=fast)
+            for i, item in enumerate(items)
         )
         return _all(tests) if key == "all" else _any(tests)
-    return _comparison(node, at, depth, reads)
+    return _comparison(node, at, depth, reads, fast)
 
 
 # Conjunctions and disjunctions of one to three tests (most conditions) are plain
@@ -338,7 +346,7 @@ def _any(tests: tuple[Test, ...]) -> Test:
     return some
 
 
-def _comparison(node: dict, at: str, depth: int, reads: list[str]) -> Test:
+def _comparison(node: dict, at: str, depth: int, reads: list[str], fast: bool) -> Test:
     for key in node:
         if key not in ("field", "left", "op", "value"):
             raise PolicyError(
@@ -371,7 +379,7 @@ def _comparison(node: dict, at: str, depth: int, reads: list[str]) -> Test:
             raise PolicyError(f"{at}.value: a list of {item_type} cannot hold a {left_type}")
         members = frozenset(right_const)
         if fused is not None:
-            return _fused_test(fused, op, members)
+            return _fused_test(fused, op, members, fast)
         if op == "in":
             return lambda env: left(env) in members
         return lambda env: left(env) not in members
@@ -391,15 +399,32 @@ def _comparison(node: dict, at: str, depth: int, reads: list[str]) -> Test:
     if right_const is not _NOT_CONST:
         const = right_const
         if fused is not None:
-            return _fused_test(fused, op, const)
+            return _fused_test(fused, op, const, fast)
         return lambda env: fn(left(env), const)
     return lambda env: fn(left(env), right(env))
 
 
-def _fused_test(name: str, op: str, const: Any) -> Test:
+def _fused_test(name: str, op: str, const: Any, fast: bool = True) -> Test:
     """``field <op> constant`` as one closure: the field read (one dict lookup once
-    computed) and the comparison inline, without a call per operand (the common leaf)."""
+    computed) and the comparison inline, without a call per operand (the common leaf).
+    With ``fast``, a field that is a plain attribute (``intent.symbol``) is read straight
+    from the intent or context by a C attribute getter, without the cache."""
+    found = field(name)
+    if fast and found is not None and found.attr:
+        return _DIRECT[op](operator.attrgetter(found.attr), const)
     return _FUSED[op](name, const)
+
+
+_DIRECT: dict[str, Callable[[Callable[[Env], Any], Any], Test]] = {
+    "<": lambda get, c: lambda env: get(env) < c,
+    "<=": lambda get, c: lambda env: get(env) <= c,
+    ">": lambda get, c: lambda env: get(env) > c,
+    ">=": lambda get, c: lambda env: get(env) >= c,
+    "==": lambda get, c: lambda env: get(env) == c,
+    "!=": lambda get, c: lambda env: get(env) != c,
+    "in": lambda get, c: lambda env: get(env) in c,
+    "not in": lambda get, c: lambda env: get(env) not in c,
+}
 
 
 def _fused_lt(name: str, const: Any) -> Test:
@@ -551,7 +576,12 @@ def _expr(node: Any, at: str, depth: int, reads: list[str]) -> tuple[Value, str,
     if key in ("min", "max"):
         args = _args(arg, f"{at}.{key}", depth, reads, minimum=1)
         fn = min if key == "min" else max
-        return (lambda env: fn(a(env) for a in args)), NUMBER, _NOT_CONST
+        if len(args) == 2:
+            a, b = args
+            return (lambda env: fn(a(env), b(env))), NUMBER, _NOT_CONST
+        if len(args) == 1:
+            return args[0], NUMBER, _NOT_CONST
+        return (lambda env: fn([a(env) for a in args])), NUMBER, _NOT_CONST
     symbol = _ALIASES.get(key, key)
     if symbol not in _ARITH:
         raise PolicyError(
@@ -560,6 +590,9 @@ def _expr(node: Any, at: str, depth: int, reads: list[str]) -> tuple[Value, str,
     args = _args(arg, f"{at}.{key}", depth, reads, minimum=2)
     fn = _ARITH[symbol]
     first, rest = args[0], args[1:]
+    if len(rest) == 1:
+        second = rest[0]
+        return (lambda env: fn(first(env), second(env))), NUMBER, _NOT_CONST
 
     def arith(env: Env) -> Any:
         value = first(env)
