@@ -20,7 +20,6 @@ from attrs import frozen
 from tradekernel.api import (
     GuardContext,
     Intent,
-    intent_notional,
     intent_price,
     intent_quantity,
     reduces_position,
@@ -128,12 +127,15 @@ def _quantity(env: Env) -> Decimal:
 
 
 def _notional(env: Env) -> Decimal:
-    if env.intent.notional is not None:
-        return env.intent.notional
-    notional = intent_notional(env.intent, _price_or_none(env))
-    if notional is None:
-        raise Missing("no_price", "intent.notional")
-    return notional
+    intent = env.intent
+    if intent.notional is not None:
+        return intent.notional
+    if intent.quantity is not None:  # as intent_notional, without a call per step
+        try:
+            return intent.quantity * env["intent.price"]
+        except Missing:
+            pass
+    raise Missing("no_price", "intent.notional")
 
 
 def _held(env: Env) -> Decimal:
