@@ -219,3 +219,29 @@ def test_a_policy_that_does_not_compile_is_a_config_error_naming_the_section(
         kernel.check()
     assert "[guard.policy] file:" in str(raised.value)
     assert "rule r: effect: expected one of deny, allow, require_approvals" in str(raised.value)
+
+
+def test_cycles_without_intents_pick_up_a_changed_policy_and_alert_a_bad_one(
+    kernel_factory, tmp_path
+):
+    """The hold strategist proposes nothing: the guard is never asked, yet the policy
+    file is looked at after every cycle (the cycle-end watch)."""
+    from tradekernel.api import Runtime
+
+    path = signed(tmp_path, policy_file(tmp_path, cap=1000, version="1"))
+    kernel, recorder = build(kernel_factory, tmp_path, path)
+    with Runtime(kernel) as runtime:
+        runtime.start()
+        runtime.run_cycle()
+        signed(tmp_path, policy_file(tmp_path, cap=5000, version="2"))
+        runtime.run_cycle()
+        guard = kernel.component("guard", "policy")
+        assert guard.loaded.policy.version == "2"
+        (reload,) = [e for e in recorder.of("policy", "loaded") if e.fields["reload"]]
+        assert reload.cycle_id  # emitted within the cycle that ended
+        path.write_text(path.read_text().replace("5000", "1"))  # edited, not re-signed
+        runtime.run_cycle()
+        runtime.run_cycle()
+    assert guard.loaded.policy.version == "2"
+    (failed,) = recorder.of("policy", "load_failed")
+    assert str(failed.severity) == "error" and failed.fields["kept"].startswith("2@")

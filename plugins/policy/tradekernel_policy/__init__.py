@@ -52,6 +52,17 @@ def register_guards(register):
 
 
 @hookimpl
+def on_kernel_start(kernel):
+    """Attach the cycle-end watch of the policy files to a kernel that selects a policy
+    guard (any other kernel is left alone)."""
+    from .watch import OBSERVER, CycleWatch, policy_guards
+
+    names = policy_guards(kernel.settings)
+    if names:
+        kernel.add_observer(CycleWatch(kernel, names), OBSERVER)
+
+
+@hookimpl
 def register_commands(cli):
     """Add ``tradekernel policy`` (imported only when the CLI asks for plugin commands)."""
     from .commands import policy

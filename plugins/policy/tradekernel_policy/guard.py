@@ -144,7 +144,7 @@ class PolicyGuard:
         self.loaded = loaded
         self.evaluator = Evaluator(loaded.policy)
 
-    def _journal(self, loaded: Loaded, *, reload: bool) -> None:
+    def _journal(self, loaded: Loaded, *, reload: bool, emit: Any = None) -> None:
         from tradekernel.api import Store
 
         value = loaded.control_value(self.path)
@@ -158,12 +158,18 @@ class PolicyGuard:
             )
         finally:
             store.close()
-        self.emit("policy", "loaded", severity="info", guard=self.name, reload=reload, **value)
+        (emit or self.emit)(
+            "policy", "loaded", severity="info", guard=self.name, reload=reload, **value
+        )
 
-    def reload_if_changed(self) -> bool:
+    def reload_if_changed(self, *, emit: Any = None) -> bool:
         """Look at the file again: swap in a changed policy once it verifies and compiles
         (journaled, ``policy.loaded``); keep the old one and emit ``policy.load_failed``
-        otherwise. Returns whether a new policy is now active."""
+        otherwise. Returns whether a new policy is now active. ``emit`` replaces the
+        component's own for these events (an observer's bus)."""
+        if self.check_only:
+            return False
+        emit = emit or self.emit
         stamp = _stamp(self.path)
         if stamp == self._stamp or stamp == self._failed:
             return False
@@ -171,7 +177,7 @@ class PolicyGuard:
             loaded = load(self.settings, self.path, require=self.require)
         except (SignatureProblem, PolicyError) as exc:
             self._failed = stamp
-            self.emit(
+            emit(
                 "policy",
                 "load_failed",
                 severity="error",
@@ -189,15 +195,14 @@ class PolicyGuard:
         ):
             return False
         self._use(loaded)
-        self._journal(loaded, reload=True)
+        self._journal(loaded, reload=True, emit=emit)
         return True
 
     def check(self, intent: Intent, ctx: GuardContext) -> GuardVerdict:
         cycle = current_cycle_id()
         if cycle != self._cycle:  # a cycle boundary: the only place a policy changes
             self._cycle = cycle
-            if not self.check_only:
-                self.reload_if_changed()
+            self.reload_if_changed()
         verdict = self.evaluator.verdict(self.name, intent, ctx)
         if self.recorder is not None:
             self.recorder.record(self.name, intent, ctx, verdict, utcnow())
