@@ -81,13 +81,26 @@ INTENTS = [
 ]
 
 
+def _outcome(test, env):
+    try:
+        return bool(test(env))
+    except Exception as exc:  # the evaluator turns these into denies
+        return type(exc).__name__
+
+
 def _exercise(policy) -> None:
+    from tradekernel_policy.fields import Env
+
     evaluator = Evaluator(policy)
     for intent in INTENTS:
         for ctx in CONTEXTS:
             out = evaluator.decide(intent, ctx)
             assert out.allow in (True, False) and out.code
             evaluator.trace(intent, ctx)
+            for rule in policy.rules:  # the fast closures and the traced ones agree
+                fast = _outcome(rule.test, Env(intent, ctx, evaluator.clock))
+                traced = _outcome(rule.trace_test, Env(intent, ctx, evaluator.clock))
+                assert fast == traced, rule.id
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
