@@ -220,3 +220,87 @@ def _bench_policy(root):
     finally:
         sys.path.remove(str(root))
     return compile_bytes(policy_text().encode(), "bench.toml")
+
+
+# -- well-typed random policies: they must compile, and evaluate without raising -------
+
+NUMBER_FIELDS = [*sorted(n for n, f in FIELDS.items() if f.type == "number"), "orders.within_1m"]
+STR_FIELDS = sorted(n for n, f in FIELDS.items() if f.type == "str")
+BOOL_FIELDS = sorted(n for n, f in FIELDS.items() if f.type == "bool")
+numbers = st.one_of(
+    st.integers(-(10**9), 10**9),
+    st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False),
+)
+number_exprs = st.recursive(
+    st.one_of(numbers, st.builds(lambda f: {"field": f}, st.sampled_from(NUMBER_FIELDS))),
+    lambda inner: st.one_of(
+        st.builds(
+            lambda k, a: {k: a},
+            st.sampled_from(["+", "-", "*", "/", "min", "max"]),
+            st.lists(inner, min_size=2, max_size=3),
+        ),
+        st.builds(lambda a: {"abs": a}, inner),
+    ),
+    max_leaves=6,
+)
+leaves = st.one_of(
+    st.builds(
+        lambda left, op, value: {"left": left, "op": op, "value": value},
+        number_exprs,
+        st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
+        number_exprs,
+    ),
+    st.builds(
+        lambda f, op, v: {"field": f, "op": op, "value": v},
+        st.sampled_from(STR_FIELDS),
+        st.sampled_from(["==", "!="]),
+        st.text(max_size=5),
+    ),
+    st.builds(
+        lambda f, op, v: {"field": f, "op": op, "value": v},
+        st.sampled_from(STR_FIELDS),
+        st.sampled_from(["in", "not in"]),
+        st.lists(st.sampled_from(["AAA", "buy", "sell", "mon", "active", "", "market"])),
+    ),
+    st.builds(
+        lambda f, v: {"field": f, "op": "==", "value": v},
+        st.sampled_from(BOOL_FIELDS),
+        st.booleans(),
+    ),
+    st.builds(
+        lambda op, v: {"field": "clock.time", "op": op, "value": v},
+        st.sampled_from(["<", ">=", "=="]),
+        st.sampled_from([time(9, 30), "16:00", "00:00"]),
+    ),
+)
+conditions = st.recursive(
+    leaves,
+    lambda inner: st.one_of(
+        st.builds(lambda c: {"all": c}, st.lists(inner, min_size=1, max_size=4)),
+        st.builds(lambda c: {"any": c}, st.lists(inner, min_size=1, max_size=4)),
+        st.builds(lambda c: {"not": c}, inner),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["deny", "allow", "require_approvals"]), conditions),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from(["allow", "deny"]),
+)
+def test_well_typed_random_policies_compile_and_never_raise(rule_list, default):
+    rules = []
+    for i, (effect, when) in enumerate(rule_list):
+        rule = {"id": f"r{i}", "effect": effect, "code": "x_code", "when": when}
+        if effect == "require_approvals":
+            rule["approvals"] = 1 + i
+        rules.append(rule)
+    policy = compile_policy(
+        {"policy": {"name": "f", "version": "1", "default": default}, "rule": rules}, "fuzz"
+    )
+    _exercise(policy)
