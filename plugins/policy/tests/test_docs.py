@@ -79,3 +79,16 @@ def test_field_table_lists_every_field():
         assert row is not None, name
         assert (row.group(1) or "").strip("`") == f.missing, name
     assert "orders.within_<n><unit>" in rows
+
+
+def test_configuration_blocks_load(tmp_path):
+    from tradekernel.api import Settings
+    from tradekernel_policy import PolicyGuardConfig
+
+    blocks = [b for b in BLOCKS if b.lstrip().startswith("[components]")]
+    assert blocks
+    for block in blocks:
+        path = tmp_path / "plugins.toml"
+        path.write_text(block, encoding="utf-8")
+        settings = Settings.load(path, environ={})
+        assert settings.component_config("guard", "policy", PolicyGuardConfig).file
