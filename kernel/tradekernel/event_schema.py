@@ -305,6 +305,8 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "allow": _f("bool", req=True),
             "code": _f("str", doc="stable reason code"),
             "detail": _f("str"),
+            "rule": _f("str", doc="the rule that decided (rule-based guards only)"),
+            "version": _f("str", doc="the version of those rules (rule-based guards only)"),
         }
     },
     "approval": {
@@ -501,6 +503,25 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "broker_order_id": _f("str"),
             "filled_quantity": _f("decimal", "shares/units", "what the venue says now"),
             "previous": _f("decimal", "shares/units", "the higher figure read before, kept"),
+        },
+    },
+    "policy": {
+        "loaded": {
+            "guard": _f("str", doc="the policy guard's name", req=True),
+            "name": _f("str", doc="the policy's name"),
+            "version": _f("str", doc="the policy's version"),
+            "label": _f("str", doc="what verdicts record: version@sha256 prefix"),
+            "sha256": _f("str", doc="SHA-256 of the policy file"),
+            "signer": _f("str", doc='who signed it (name and key id), or "unsigned"'),
+            "key_id": _f("str", doc="the signing key's id"),
+            "file": _f("str", doc="the policy file"),
+            "reload": _f("bool", doc="a running agent picked up a changed file"),
+        },
+        "load_failed": {
+            "guard": _f("str", doc="the policy guard's name", req=True),
+            "file": _f("str", doc="the policy file"),
+            "error": _f("str", doc="why it did not load (one line)"),
+            "kept": _f("str", doc="the label of the policy still in force"),
         },
     },
     "budget": {

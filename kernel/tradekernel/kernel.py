@@ -13,7 +13,7 @@ from loguru import logger
 
 from . import hookspecs
 from .components import KINDS, ComponentContext
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, PluginError, RefusedError
 from .events import EventBus
 from .hookspecs import hookimpl
 from .models import Event, IntentTransition
@@ -304,7 +304,7 @@ class Kernel:
         )
         try:
             instance = spec.factory(config, ctx)
-        except PluginError:
+        except (PluginError, RefusedError):  # a refusal keeps its one line and exit 3
             raise
         except ConfigError as exc:
             located = self._located(spec, exc)

@@ -53,6 +53,7 @@ for _guard in (
     "session_hours",
 ):
     KNOWN_DISTRIBUTIONS[("guard", _guard)] = "tradekernel-guards"
+KNOWN_DISTRIBUTIONS[("guard", "policy")] = "tradekernel-policy"
 
 
 KNOWN_COMMANDS: dict[str, str] = {
@@ -68,6 +69,7 @@ KNOWN_COMMANDS: dict[str, str] = {
     "readiness": "tradekernel-deploy",
     "health": "tradekernel-deploy",
     "backup": "tradekernel-deploy",
+    "policy": "tradekernel-policy",
 }
 """First-party commands that plugins add, and the distribution that adds each: running
 one that no installed plugin adds names what to install."""

@@ -648,6 +648,14 @@ class ConsoleSettings:
     """A login lasts this long."""
 
 
+@define
+class PolicySettings:
+    """``[policy]``: trading policies as code (``tradekernel-policy``, docs/policy.md)."""
+
+    require_signature: bool | None = None
+    """Refuse a policy file without a valid signature; unset: ``true`` in live mode."""
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -662,6 +670,7 @@ SECTIONS: dict[str, type] = {
     "approval": ApprovalSettings,
     "console": ConsoleSettings,
     "deploy": DeploySettings,
+    "policy": PolicySettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

@@ -44,6 +44,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     NotifyRoute,
     NotifySettings,
     PluginsSettings,
+    PolicySettings,
     PortfolioSettings,
     PromotionGates,
     PromotionSettings,
@@ -141,6 +142,8 @@ class Settings:
     """``[console]``: the approval console's users and sessions (docs/console.md)."""
     deploy: DeploySettings = field(factory=DeploySettings)
     """``[deploy]``: releases, the readiness gate and health (docs/deploy.md)."""
+    policy: PolicySettings = field(factory=PolicySettings)
+    """``[policy]``: trading policies as code (docs/policy.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""

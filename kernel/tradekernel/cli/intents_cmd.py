@@ -214,6 +214,8 @@ def show(app: AppContext, intent_id: str, as_json: bool) -> None:
     for verdict in record.verdicts:
         mark = "allow" if verdict.allow else "DENY"
         text = f"{verdict.guard} {mark} {verdict.code} {verdict.detail}".rstrip()
+        if verdict.rule:
+            text += f" [rule {verdict.rule} {verdict.version}]".replace(" ]", "]")
         click.echo(f"  verdict: {inert(text)}")
     click.echo(f"  approvals: {approvals_text(need, given)}")
     click.echo("journal:")
@@ -274,6 +276,8 @@ def preview(app: AppContext, intent_id: str, as_json: bool) -> None:
     for v in p.verdicts:
         mark = "allow" if v["allow"] else "DENY"
         text = f"{v['guard']} {mark} {v['code']} {v['detail']}".rstrip()
+        if v.get("rule"):  # a rule-based guard names the rule and its version
+            text += f" [rule {v['rule']} {v.get('version') or ''}]".replace(" ]", "]")
         click.echo(f"  guard:     {inert(text)}")
     given = [(a["actor"], a["ts"]) for a in p.approvals]
     click.echo(f"  approvals: {approvals_text(p.approvals_required, given)}")

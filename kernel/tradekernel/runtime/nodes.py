@@ -449,6 +449,7 @@ class Nodes(Strategies):
                     allow=v.allow,
                     code=v.code,
                     detail=v.detail,
+                    **({"rule": v.rule, "version": v.version} if v.rule else {}),
                 )
                 if not v.allow:
                     state.denials[v.code] = state.denials.get(v.code, 0) + 1

@@ -36,6 +36,7 @@ from tradekernel.api import (
 
 from . import sources
 from .keys import Signer, signer_from_settings
+from .policies import collect_policies
 
 SCHEMA = "audit.v1"
 MANIFEST = "manifest.json"
@@ -116,6 +117,7 @@ def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], d
         try:
             segment = sources.journal_segment(conn, day)
             head_seq, head_hash = store.journal_head()
+            controls = store.controls()
         finally:
             conn.execute("COMMIT")
         anchor = read_journal_anchor(settings.state_dir)
@@ -171,8 +173,10 @@ def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], d
         compliance: dict[str, Any] = {"file": COMPLIANCE_FILE, "skipped": None}
     else:
         compliance = {"file": None, "skipped": skipped}
+    policy_files, policies = collect_policies(controls)
+    files.update(policy_files)
     sections = {"journal": journal, "events": events, "report": report}
-    return files, {**sections, "compliance": compliance}
+    return files, {**sections, "compliance": compliance, "policies": policies}
 
 
 def build_manifest(

@@ -1,0 +1,176 @@
+"""What the policy guard saw: each evaluated intent with its guard context, the policy
+version and the verdict, in ``<state_dir>/policy.db``, so ``policy diff`` and ``policy
+explain`` replay exactly what was decided (docs/policy.md, "Replays")."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+from attrs import frozen
+from tradekernel.api import (
+    GuardContext,
+    GuardVerdict,
+    Intent,
+    NotFoundError,
+    structure,
+    ts_text,
+    unstructure,
+)
+
+DB_FILE = "policy.db"
+"""The file under ``[kernel] state_dir`` holding the recorded evaluations."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS evaluations (
+    guard TEXT NOT NULL,
+    intent_id TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    version TEXT NOT NULL,
+    allow INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    intent TEXT NOT NULL,
+    context TEXT NOT NULL,
+    PRIMARY KEY (guard, intent_id)
+);
+CREATE INDEX IF NOT EXISTS evaluations_ts ON evaluations (ts);
+"""
+
+
+@frozen
+class Evaluation:
+    """One recorded evaluation."""
+
+    guard: str
+    intent_id: str
+    ts: str
+    version: str
+    allow: bool
+    code: str
+    rule: str
+    intent: Intent
+    context: GuardContext
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def encode_context(ctx: GuardContext) -> str:
+    """The guard context as JSON text (``extra`` left out: it holds runtime objects)."""
+    return _dumps(unstructure(attrs.evolve(ctx, extra={})))
+
+
+def decode_context(text: str) -> GuardContext:
+    """The guard context back from :func:`encode_context` text."""
+    return structure(json.loads(text), GuardContext)
+
+
+def encode_intent(intent: Intent) -> str:
+    """The intent as JSON text."""
+    return _dumps(unstructure(intent))
+
+
+def decode_intent(text: str) -> Intent:
+    """The intent back from :func:`encode_intent` text."""
+    return structure(json.loads(text), Intent)
+
+
+class Recorder:
+    """Appends evaluations to ``policy.db`` (one row per guard and intent: the last)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        # the guard may be called from another thread than the one that built it
+        self.lock = threading.Lock()
+        self.conn = sqlite3.connect(
+            Path(state_dir) / DB_FILE, isolation_level=None, check_same_thread=False
+        )
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.executescript(_SCHEMA)
+
+    def record(
+        self, guard: str, intent: Intent, ctx: GuardContext, verdict: GuardVerdict, at: datetime
+    ) -> None:
+        """Keep what the guard saw and decided about ``intent``."""
+        row = (
+            guard,
+            intent.id,
+            ts_text(at),
+            verdict.version,
+            int(verdict.allow),
+            verdict.code,
+            verdict.rule,
+            encode_intent(intent),
+            encode_context(ctx),
+        )
+        with self.lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+def _row(row: tuple) -> Evaluation:
+    guard, intent_id, ts, version, allow, code, rule, intent, context = row
+    return Evaluation(
+        guard=guard,
+        intent_id=intent_id,
+        ts=ts,
+        version=version,
+        allow=bool(allow),
+        code=code,
+        rule=rule,
+        intent=decode_intent(intent),
+        context=decode_context(context),
+    )
+
+
+def _open(state_dir: Path) -> sqlite3.Connection:
+    path = Path(state_dir) / DB_FILE
+    if not path.exists():
+        raise NotFoundError(
+            f"{path}: no recorded policy evaluations (the policy guard records them as it runs)"
+        )
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def evaluations(state_dir: Path, since: datetime | None = None) -> Iterator[Evaluation]:
+    """Every recorded evaluation (since ``since``, when given), oldest first."""
+    conn = _open(state_dir)
+    try:
+        sql = "SELECT * FROM evaluations"
+        args: tuple = ()
+        if since is not None:
+            sql += " WHERE ts >= ?"
+            args = (ts_text(since),)
+        for row in conn.execute(sql + " ORDER BY ts, intent_id", args):
+            yield _row(row)
+    finally:
+        conn.close()
+
+
+def evaluation(state_dir: Path, intent_id: str) -> Evaluation:
+    """The recorded evaluation of ``intent_id`` (:class:`NotFoundError` if none)."""
+    conn = _open(state_dir)
+    try:
+        row = conn.execute(
+            "SELECT * FROM evaluations WHERE intent_id = ? ORDER BY ts DESC LIMIT 1",
+            (intent_id,),
+        ).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise NotFoundError(f"intent {intent_id}: no recorded policy evaluation")
+    return _row(row)
