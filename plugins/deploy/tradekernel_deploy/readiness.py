@@ -172,7 +172,15 @@ def _drilled_backup(settings: Settings, record: dict[str, Any], now: datetime, d
     return Item("restore_drill", True, f"{done} on {tested.name} (sha256 {sha})")
 
 
-def _brokers(kernel: Any, store: Any, now: datetime) -> list[Item]:
+def _brokers(target: str) -> Callable[[Any, Any, datetime], list[Item]]:
+    def brokers(kernel: Any, store: Any, now: datetime) -> list[Item]:
+        return _broker_items(kernel, target, now)
+
+    brokers.__name__ = "_brokers"
+    return brokers
+
+
+def _broker_items(kernel: Any, target: str, now: datetime) -> list[Item]:
     items: list[Item] = []
     for name in kernel.selected("broker"):
         try:
@@ -192,14 +200,17 @@ def _brokers(kernel: Any, store: Any, now: datetime) -> list[Item]:
             items.append(Item(f"broker_lookup:{name}", ok, f"get_order({probe}) {why}"))
         except Exception as exc:
             items.append(Item(f"broker_lookup:{name}", False, f"{type(exc).__name__}: {exc}"))
-        items.append(_clock(kernel.settings, name, broker, now))
+        items.append(_clock(kernel.settings, name, broker, now, target))
     if not items:
         items.append(Item("broker_account", False, "no broker is selected"))
     return items
 
 
-def _clock(settings: Settings, name: str, broker: Any, now: datetime) -> Item:
+def _clock(settings: Settings, name: str, broker: Any, now: datetime, target: str) -> Item:
     server_time = getattr(broker, "server_time", None)
+    if not callable(server_time) and target == "paper" and not getattr(broker, "live_capable", 0):
+        # a simulated broker has no remote clock to drift from; never so for live
+        return Item(f"clock:{name}", True, f"not applicable: {name} is simulated (no remote clock)")
     if not callable(server_time):
         return Item(
             f"clock:{name}", False, f"broker {name} offers no server_time(): cannot compare clocks"
@@ -335,7 +346,7 @@ def run_checks(kernel: Any, store: Any, target: str, now: datetime | None = None
         _journal,
         _backup,
         _drill,
-        _brokers,
+        _brokers(target),
         _market_data,
         _notifiers,
         _alerts,

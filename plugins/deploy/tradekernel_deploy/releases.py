@@ -95,8 +95,9 @@ def _config_text(settings: Settings) -> str:
 
 def config_sha256(settings: Settings) -> str:
     """The SHA-256 of the configuration ``settings`` were loaded from, as a release's
-    bundle records it (``config.sha256``): what a readiness report is bound to."""
-    return sha256(_config_text(settings).encode())
+    bundle records it (``config.sha256``): what a readiness report is bound to. The
+    digest taken when they were loaded: a file edited since does not change it."""
+    return settings.config_sha256 or sha256(_config_text(settings).encode())
 
 
 def _secret_free(settings: Settings, text: str, what: str) -> None:
