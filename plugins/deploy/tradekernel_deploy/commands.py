@@ -123,10 +123,17 @@ def list_cmd(app: AppContext, as_json: bool) -> None:
 @pass_app
 def diff_cmd(app: AppContext, a: str, b: str, as_json: bool) -> None:
     """What changed from release A to release B."""
+    from .credentials import mask_credential_urls
     from .releases import diff, load
 
     settings = app.settings()
-    rows = diff(load(settings, a), load(settings, b))
+
+    def shown(value: Any) -> Any:  # a release stored before a check refused its secret
+        if not isinstance(value, str):
+            return value
+        return settings.redact(mask_credential_urls(value))
+
+    rows = [(p, shown(x), shown(y)) for p, x, y in diff(load(settings, a), load(settings, b))]
     if as_json:
         echo_json([{"path": p, "a": x, "b": y} for p, x, y in rows])
         return

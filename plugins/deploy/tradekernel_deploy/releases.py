@@ -44,6 +44,7 @@ from tradekernel.api import (
     utcnow,
 )
 
+from .credentials import credential_urls
 from .safefile import BUNDLE_LIMIT, SMALL_LIMIT, UnsafeFile, read_small, read_text
 
 SCHEMA = "release.v1"
@@ -101,11 +102,19 @@ def config_sha256(settings: Settings) -> str:
 
 
 def _secret_free(settings: Settings, text: str, what: str) -> None:
-    """A release is stored in the state directory: it must not hold a secret value."""
+    """A release is stored in the state directory: it must not hold a secret value, nor
+    a URL that carries one (:mod:`.credentials`)."""
     if settings.redact(text) != text:
         raise ConfigError(
             f"{what}: holds a secret value; a release is stored on disk, so name the secret "
             "with a *_env key instead; no release was created"
+        )
+    found = credential_urls(text)
+    if found:
+        line, why = found[0]
+        raise ConfigError(
+            f"{what}: line {line} holds a URL with {why}; a release is stored on disk, so "
+            "put the URL in the environment (a *_env key) instead; no release was created"
         )
 
 
