@@ -148,8 +148,9 @@ class Settings:
     config_path: Path | None = None
     """The configuration file read, if any."""
     config_sha256: str = field(default="", eq=False)
-    """The SHA-256 of the configuration text read (UTF-8, a BOM dropped; of "" when there
-    is no file): what a readiness report is bound to. "" when not loaded from a file."""
+    """The SHA-256 of the configuration text :meth:`load` read (UTF-8, a BOM dropped; of
+    the empty text when there was no file): what a readiness report is bound to. Empty
+    for settings not made by :meth:`load`."""
     sources: dict[tuple[str, ...], str] = field(factory=dict)
     """Where each explicitly set value came from: ``file``, ``env:NAME`` or ``cli:--flag``."""
     _environ: Mapping[str, str] = field(factory=dict, repr=False)
