@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tradekernel.api import ConfigError, NotFoundError, RefusedError, Settings, Store
-from tradekernel_deploy import backup, health, readiness, releases, safefile
+from tradekernel_deploy import backup, credentials, health, readiness, releases, safefile
 
 FUZZ = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -155,3 +155,20 @@ def test_a_malformed_release_id_is_a_usage_error(cli, ref):
 def test_a_well_formed_unknown_release_id_is_not_found(cli):
     result = cli("release", "activate", "abcdef")
     assert result.exit_code == 1 and "no such release" in result.stderr
+
+
+@FUZZ
+@given(
+    text=st.text(max_size=200)
+    | st.builds(
+        lambda a, q, b: f"{a} https://{q}@h.example/{b}?token={q}&x={b} {a}",
+        st.text(max_size=20),
+        st.text(max_size=12),
+        st.text(max_size=12),
+    )
+)
+def test_any_text_scans_for_credential_urls_and_masks_them(text):
+    found = credentials.credential_urls(text)
+    masked = credentials.mask_credential_urls(text)
+    assert credentials.credential_urls(masked) == []
+    assert all(isinstance(line, int) and "\n" not in why for line, why in found)
