@@ -14,6 +14,7 @@ Precedence, applied here and nowhere else: CLI flag > environment > file > defau
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
@@ -149,6 +150,10 @@ class Settings:
     :meth:`component_config`."""
     config_path: Path | None = None
     """The configuration file read, if any."""
+    config_sha256: str = field(default="", eq=False)
+    """The SHA-256 of the configuration text :meth:`load` read (UTF-8, a BOM dropped; of
+    the empty text when there was no file): what a readiness report is bound to. Empty
+    for settings not made by :meth:`load`."""
     sources: dict[tuple[str, ...], str] = field(factory=dict)
     """Where each explicitly set value came from: ``file``, ``env:NAME`` or ``cli:--flag``."""
     _environ: Mapping[str, str] = field(factory=dict, repr=False)
@@ -177,9 +182,11 @@ class Settings:
         path, required = _config_path(config_path, env)
         raw: dict[str, Any] = {}
         sources: dict[tuple[str, ...], str] = {}
+        text = ""
         if path.exists():
             try:
-                raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM is fine
+                text = path.read_text(encoding="utf-8-sig")  # a BOM is fine
+                raw = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: invalid TOML: {exc}") from None
             except UnicodeDecodeError as exc:
@@ -220,6 +227,7 @@ class Settings:
         settings._environ = env
         settings._env_references = env_references_of_file
         settings.config_path = path if path.exists() else None
+        settings.config_sha256 = hashlib.sha256(text.encode()).hexdigest()
         kernel_sections = {
             name: converter.unstructure(getattr(settings, name)) for name in SECTIONS
         }

@@ -8,6 +8,7 @@ units themselves are checked, only that path is replaced."""
 from __future__ import annotations
 
 import configparser
+import re
 import shutil
 import subprocess
 import sys
@@ -102,3 +103,49 @@ def test_the_agent_unit_checks_the_configuration_and_is_hardened():
         oneshot = _unit(f"tradekernel-{name}.service")["Service"]
         assert oneshot["Type"] == "oneshot" and oneshot["ProtectSystem"] == "strict"
         assert oneshot["ReadWritePaths"] == "/var/lib/tradekernel"
+
+
+SERVICES = ["agent", "ops", "backup", "audit"]
+HARDENING = {
+    "NoNewPrivileges": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "PrivateMounts": "yes",
+    "ProtectKernelTunables": "yes",
+    "ProtectKernelModules": "yes",
+    "ProtectKernelLogs": "yes",
+    "ProtectControlGroups": "yes",
+    "ProtectClock": "yes",
+    "ProtectHostname": "yes",
+    "RestrictSUIDSGID": "yes",
+    "RestrictRealtime": "yes",
+    "RestrictNamespaces": "yes",
+    "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
+    "LockPersonality": "yes",
+    "RemoveIPC": "yes",
+    "SystemCallArchitectures": "native",
+    "SystemCallFilter": "@system-service",
+    "CapabilityBoundingSet": "",
+}
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_is_hardened_alike(name):
+    service = _unit(f"tradekernel-{name}.service")["Service"]
+    assert {k: service.get(k) for k in HARDENING} == HARDENING
+    assert "ProtectProc" not in service  # `tradekernel health` reads /proc/locks
+
+
+@needs_analyze
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_scores_ok_in_systemd_analyze_security(name):
+    result = subprocess.run(
+        [ANALYZE, "security", "--offline=yes", str(UNITS / f"tradekernel-{name}.service")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
+    if found is None:
+        pytest.skip(f"this systemd-analyze has no offline security check: {result.stderr[:80]}")
+    assert float(found.group(1)) <= 3.5, result.stdout[-400:]

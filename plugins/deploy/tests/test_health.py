@@ -63,3 +63,24 @@ def test_a_bad_deploy_setting_is_a_configuration_error(cli, write_config):
     assert "[deploy] health_max_age: expected a duration like '15m', got 'soon'" in result.stderr
     write_config(extra='\n[deploy]\nhealth_max_ag = "1m"\n')
     assert "did you mean 'health_max_age'" in cli("health").stderr
+
+
+def test_a_heartbeat_in_the_future_is_unhealthy_with_the_reason(tmp_path):
+    lock = tmp_path / RUN_LOCK
+    with exclusive(lock, "tradekernel run"):
+        ahead = time.time() + 30 * 86400  # the clock stepped back, or a touched file
+        os.utime(lock, (ahead, ahead))
+        result = check(tmp_path, 300)
+        assert not result.ok and "in the future (clock skew)" in result.reason, result
+        near = time.time() + 5  # timestamps' rounding is no skew
+        os.utime(lock, (near, near))
+        assert check(tmp_path, 300).ok
+
+
+def test_a_fifo_or_symlink_lock_file_is_unhealthy_without_blocking(tmp_path):
+    lock = tmp_path / RUN_LOCK
+    os.mkfifo(lock)
+    assert "not a regular file" in check(tmp_path, 300).reason
+    lock.unlink()
+    lock.symlink_to("/dev/zero")
+    assert "not a regular file" in check(tmp_path, 300).reason

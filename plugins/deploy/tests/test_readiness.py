@@ -4,6 +4,7 @@ report; a live start needs a passing, fresh one made for the active release."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -299,3 +300,117 @@ def test_after_a_rollback_the_report_made_for_that_release_counts_again(ready, w
         assert any("failed" in p for p in readiness.live_problems(settings, store))
         store.set_control("release", {"id": r1, "history": []}, actor="carol")  # rolled back
         assert readiness.live_problems(settings, store) == []
+
+
+def test_readiness_of_another_configuration_does_not_pass_nor_count(ready, kernel_factory):
+    kernel, _ = ready(profile="default")  # the active release runs the "default" profile
+    other, _ = kernel_factory.build(
+        LIVE % "strict", plugins=[(VenuePlugin(), "venue")], environ=ENV
+    )
+    report = _report(other)  # checked with the operator's edited file, not the release
+    assert [i.name for i in report.failed] == ["release"]
+    assert "not the release's" in report.failed[0].evidence
+    report.items = [i for i in report.items if i.passed]  # even a forged passing report
+    readiness.write_report(other.settings, report)
+    with Store.open(kernel.settings.state_dir) as store:
+        problems = readiness.live_problems(kernel.settings, store)
+    assert any("checked configuration sha256" in p for p in problems), problems
+    with Runtime(kernel, mode="live") as runtime, pytest.raises(RefusedError, match="sha256"):
+        runtime.start()
+
+
+def test_the_report_records_the_checked_configuration_and_release(ready):
+    kernel, _ = ready()
+    report = _report(kernel)
+    readiness.write_report(kernel.settings, report)
+    with Store.open(kernel.settings.state_dir) as store:
+        active = store.get_control("release")["id"]
+    data, why = readiness.read_report(kernel.settings, active)
+    bundle = releases.load(kernel.settings, active).bundle
+    assert data["release"] == active and why == ""
+    assert (
+        data["config_sha256"]
+        == bundle["config"]["sha256"]
+        == releases.config_sha256(kernel.settings)
+    )
+
+
+def test_an_empty_or_foreign_backup_is_not_a_backup(ready):
+    kernel, _ = ready()
+    folder = backup.backup_dir(kernel.settings)
+    newest = folder / "state-99991231T000000000000Z.db"
+    for content, why in [
+        (b"", "not an SQLite database"),
+        (b"garbage" * 100, "not an SQLite database"),
+    ]:
+        newest.write_bytes(content)
+        item = {i.name: i for i in _report(kernel).items}["backup"]
+        assert not item.passed and why in item.evidence, item.evidence
+    import sqlite3
+
+    newest.unlink()
+    sqlite3.connect(newest).execute("CREATE TABLE t (x)").connection.commit()
+    item = {i.name: i for i in _report(kernel).items}["backup"]
+    assert not item.passed and "holds no journal" in item.evidence
+
+
+def test_the_drill_is_signed_and_bound_to_the_backup_it_tested(ready):
+    kernel, _ = ready()
+    settings = kernel.settings
+    drill = backup.backup_dir(settings) / backup.DRILL_FILE
+    data = json.loads(drill.read_text())
+    tested = backup.latest_backup(settings)
+    assert data["backup"] == str(tested) and data["backup_sha256"] == backup.file_sha256(tested)
+    assert data["signature"]["key_id"]
+    items = {i.name: i for i in _report(kernel).items}
+    assert items["restore_drill"].passed, items["restore_drill"].evidence
+    # a forged record (no signature) is no drill
+    drill.write_text(json.dumps({"passed": True, "ts": datetime.now(UTC).isoformat()}))
+    item = {i.name: i for i in _report(kernel).items}["restore_drill"]
+    assert not item.passed and "not a signed" in item.evidence
+    # the signed record of a backup changed since does not count
+    backup.drill(settings, tested)
+    with open(tested, "ab") as f:
+        f.write(b"\0")
+    item = {i.name: i for i in _report(kernel).items}["restore_drill"]
+    assert not item.passed and "gone or changed" in item.evidence
+
+
+def test_a_newer_backup_than_the_drilled_one_needs_the_drilled_one_recent(ready):
+    kernel, _ = ready()
+    settings = kernel.settings
+    then = datetime.now(UTC) - timedelta(days=30)
+    old = backup.make_backup(settings, now=then)
+    os.utime(old, (then.timestamp(), then.timestamp()))
+    backup.drill(settings, old)
+    item = {i.name: i for i in _report(kernel).items}["restore_drill"]
+    assert not item.passed and "not the newest backup" in item.evidence
+
+
+def test_a_paper_broker_has_no_remote_clock_only_for_paper(kernel_factory):
+    kernel, _ = kernel_factory.build(
+        '[kernel]\nstate_dir = "{state_dir}"\n[runtime]\nwatchlist = ["AAA"]\n', environ=ENV
+    )
+    for target, passed in [("paper", True), ("live", False)]:
+        item = {i.name: i for i in _report(kernel, target).items}["clock:paper"]
+        assert item.passed is passed, item.evidence
+    assert "not applicable" in item.evidence or "server_time" in item.evidence
+
+
+def test_readiness_command_checks_the_active_release_not_the_config_file(
+    cli, write_config, state_dir
+):
+    created = cli("release", "create", "--json")
+    assert created.exit_code == 0, created.stderr
+    release = json.loads(created.stdout)
+    assert cli("release", "activate", release["id"]).exit_code == 0
+    write_config(extra='\n[alerts]\nprofile = "strict"\n')  # edited after the release
+    result = cli("readiness", "--for", "paper", "--json")
+    data = json.loads(result.stdout)
+    items = {i["name"]: i for i in data["items"]}
+    assert "'default'" in items["alert_profile"]["evidence"]  # the release's profile
+    assert items["release"]["passed"], items["release"]["evidence"]
+    assert items["clock:paper"]["passed"] and "not applicable" in items["clock:paper"]["evidence"]
+    bundle = json.loads((state_dir / "releases" / release["id"] / "release.json").read_text())
+    assert data["release"] == release["id"]
+    assert data["config_sha256"] == bundle["bundle"]["config"]["sha256"]

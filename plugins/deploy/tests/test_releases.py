@@ -230,3 +230,39 @@ def test_a_note_with_terminal_escapes_is_shown_inert(cli):
     _created(cli("release", "create", "--note", "ok\x1b[2J\nApproved by risk", "--json"))
     listed = cli("release", "list").stdout
     assert "\x1b" not in listed and "ok\\x1b[2J\\nApproved by risk" in listed
+
+
+CREDENTIAL_URLS = {
+    "query_token": "https://hooks.example.com/x?token=abcDEF123456ghiJKL789",
+    "query_api_key": "https://data.example.com/v1?symbol=AAA&api-key=abcDEF123456ghiJKL789",
+    "slack": "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "discord": "https://discord.com/api/webhooks/123456/abcDEF123456ghiJKL789",
+    "userinfo": "https://ops:Sup3rS3cretPw@hooks.example.com/x",
+}
+
+
+@pytest.mark.parametrize("url", CREDENTIAL_URLS.values(), ids=CREDENTIAL_URLS.keys())
+def test_a_credential_bearing_url_is_refused_and_never_printed(cli, write_config, state_dir, url):
+    write_config(extra=f'\n[notifier.webhook]\nurl = "{url}"\n')
+    result = cli("release", "create")
+    assert result.exit_code == 2, result.stderr
+    assert "holds a" in result.stderr and "_env key" in result.stderr
+    for secret in ("abcDEF123456", "XXXXXXXX", "Sup3rS3cretPw"):
+        assert secret not in result.stderr
+    assert not list(state_dir.glob("releases/*"))
+
+
+def test_a_url_without_credentials_is_released(cli, write_config):
+    write_config(extra='\n[notifier.webhook]\nurl = "https://hooks.example.com/x?channel=ops"\n')
+    _created(cli("release", "create", "--json"))
+
+
+def test_diff_never_prints_a_stored_credential_url(cli, write_config, monkeypatch):
+    a = _created(cli("release", "create", "--json"))
+    monkeypatch.setattr(releases, "credential_urls", lambda text: [])  # an older release
+    write_config(extra=f'\n[notifier.webhook]\nurl = "{CREDENTIAL_URLS["query_token"]}"\n')
+    b = _created(cli("release", "create", "--json"))
+    for args in ((), ("--json",)):
+        shown = cli("release", "diff", a, b, *args)
+        assert shown.exit_code == 0, shown.stderr
+        assert "hooks.example.com" in shown.stdout and "abcDEF123456" not in shown.stdout

@@ -123,10 +123,17 @@ def list_cmd(app: AppContext, as_json: bool) -> None:
 @pass_app
 def diff_cmd(app: AppContext, a: str, b: str, as_json: bool) -> None:
     """What changed from release A to release B."""
+    from .credentials import mask_credential_urls
     from .releases import diff, load
 
     settings = app.settings()
-    rows = diff(load(settings, a), load(settings, b))
+
+    def shown(value: Any) -> Any:  # a release stored before a check refused its secret
+        if not isinstance(value, str):
+            return value
+        return settings.redact(mask_credential_urls(value))
+
+    rows = [(p, shown(x), shown(y)) for p, x, y in diff(load(settings, a), load(settings, b))]
     if as_json:
         echo_json([{"path": p, "a": x, "b": y} for p, x, y in rows])
         return
@@ -212,11 +219,21 @@ def rollback_cmd(app: AppContext, actor: str, reason: str, as_json: bool) -> Non
 def readiness(app: AppContext, target: str, as_json: bool) -> None:
     """The production readiness checklist: each item passes or fails with its evidence.
 
-    Writes a signed report to the state directory and the audit archive; `run --mode
-    live` needs a passing one. Exit 4 when any item fails. No order is sent."""
+    With an active release every item checks the release's settings (not --config):
+    what a live start runs. Writes a signed report to the state directory and the
+    audit archive; `run --mode live` needs a passing one made for that configuration.
+    Exit 4 when any item fails. No order is sent."""
+    from tradekernel.api import active_release
+
     from .readiness import run_checks, write_report
+    from .releases import release_settings
 
     kernel = app.kernel()
+    with _store(app) as store:
+        active = active_release(store)
+    if active is not None:  # check what a live start will run: the release's settings
+        kernel = app.adopt(release_settings(app.settings(), active))
+        kernel.check()
     with _store(app) as store:
         report = run_checks(kernel, store, target)
     path, archived = write_report(app.settings(), report)

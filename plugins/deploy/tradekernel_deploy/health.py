@@ -2,7 +2,8 @@
 
 Healthy means both: a process holds ``run.lock`` in the state directory (the agent's
 one-per-state lock), and the lock file was touched within ``max_age`` (``run`` touches it
-at the end of every cycle, paused ones included, and takes it at start). Nothing is
+at the end of every cycle, paused ones included, and takes it at start); a heartbeat
+more than a minute in the future (clock skew) is unhealthy too. Nothing is
 written and the lock is never taken: the holder is found in ``/proc/locks`` (Linux),
 else (or when it does not name the file) by a shared ``flock`` probe released at once.
 """
@@ -17,7 +18,11 @@ from pathlib import Path
 from attrs import frozen
 from tradekernel.api import RUN_LOCK
 
+from .safefile import is_regular
+
 PROC_LOCKS = Path("/proc/locks")
+FUTURE_TOLERANCE = 60.0
+"""Seconds a heartbeat may lie ahead of this clock (filesystem timestamps' rounding)."""
 
 
 @frozen
@@ -73,16 +78,26 @@ def check(
 ) -> Health:
     """The agent's health in ``state_dir`` (see the module)."""
     path = Path(state_dir) / RUN_LOCK
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return Health(False, f"no agent has run here ({path} does not exist)")
+    if not is_regular(path):  # a FIFO would block the probe's open; a symlink is not ours
+        return Health(False, f"{path} is not a regular file")
     found = _holder_from_proc(path, proc_locks)
     # an inode /proc/locks names differently (some filesystems): ask the lock itself
     held, pid = found if found is not None and found[0] else _holder_by_probe(path)
     if not held:
         return Health(False, f"no agent is running: nothing holds {path}")
     now = now or datetime.now(UTC)
-    age = max(0.0, now.timestamp() - path.stat().st_mtime)
+    age = now.timestamp() - path.stat().st_mtime
     who = f"pid {pid}" if pid else "an agent"
+    if age < -FUTURE_TOLERANCE:  # a hung agent must not look fresh while the skew lasts
+        return Health(
+            False,
+            f"{who} holds {path} but its heartbeat is {-age:.0f}s in the future (clock skew)",
+            pid,
+            age,
+        )
+    age = max(0.0, age)
     if age > max_age:
         return Health(
             False,

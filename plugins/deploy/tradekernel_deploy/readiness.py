@@ -8,7 +8,6 @@ sent. The kill switch is toggled on a scratch store, never the agent's.
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import sqlite3
@@ -33,8 +32,17 @@ from tradekernel.api import (
     utcnow,
 )
 
-from .backup import last_drill, latest_backup
-from .releases import canonical, signature_ok
+from .backup import (
+    backup_dir,
+    backup_problem,
+    backup_time,
+    file_sha256,
+    last_drill,
+    latest_backup,
+)
+from .releases import config_sha256, load, signature_ok
+from .safefile import is_regular
+from .signed import read_signed, sign
 
 SCHEMA = "readiness.v1"
 LATEST = "latest.json"
@@ -57,6 +65,7 @@ class Report:
     ts: str
     release: str | None
     state_dir: str
+    config_sha256: str = ""
     items: list[Item] = field(factory=list)
 
     @property
@@ -74,6 +83,7 @@ class Report:
             "ts": self.ts,
             "release": self.release,
             "state_dir": self.state_dir,
+            "config_sha256": self.config_sha256,
             "passed": self.passed,
             "items": [
                 {"name": i.name, "passed": i.passed, "evidence": i.evidence} for i in self.items
@@ -109,19 +119,20 @@ def _backup(kernel: Any, store: Any, now: datetime) -> Item:
     path = latest_backup(settings)
     if path is None:
         return Item("backup", False, "no backup found (run `tradekernel backup --drill`)")
+    problem = backup_problem(path)
+    if problem is not None:
+        return Item("backup", False, f"the newest backup is not usable: {problem}")
     age = now.timestamp() - path.stat().st_mtime
     limit = float(settings.deploy.backup_max_age)
-    ok = age <= limit
+    ok = -60 <= age <= limit
     return Item("backup", ok, f"{path.name} is {_hours(age)} old (max {_hours(limit)})")
 
 
 def _drill(kernel: Any, store: Any, now: datetime) -> Item:
     settings = kernel.settings
-    record = last_drill(settings)
+    record, why = last_drill(settings)
     if record is None:
-        return Item(
-            "restore_drill", False, "no restore drill recorded (`tradekernel backup --drill`)"
-        )
+        return Item("restore_drill", False, why)
     try:
         age = _age(datetime.fromisoformat(str(record.get("ts"))), now)
     except ValueError:
@@ -129,11 +140,47 @@ def _drill(kernel: Any, store: Any, now: datetime) -> Item:
     limit = float(settings.deploy.drill_max_age)
     if record.get("passed") is not True:
         return Item("restore_drill", False, f"the last drill failed: {record.get('detail')}")
-    ok = age <= limit
-    return Item("restore_drill", ok, f"passed {_hours(age)} ago (max {_hours(limit)})")
+    if not -60 <= age <= limit:
+        return Item("restore_drill", False, f"passed {_hours(age)} ago (max {_hours(limit)})")
+    return _drilled_backup(settings, record, now, f"passed {_hours(age)} ago")
 
 
-def _brokers(kernel: Any, store: Any, now: datetime) -> list[Item]:
+def _drilled_backup(settings: Settings, record: dict[str, Any], now: datetime, done: str) -> Item:
+    """The drill counts for the backup it names: still there, unchanged (SHA-256), and
+    the newest backup or itself younger than ``[deploy] backup_max_age``."""
+    tested = Path(str(record.get("backup", "")))
+    if tested.parent != backup_dir(settings) or not tested.name.startswith("state-"):
+        return Item("restore_drill", False, f"the drill names no backup of {backup_dir(settings)}")
+    try:
+        same = is_regular(tested) and file_sha256(tested) == record.get("backup_sha256")
+    except OSError:
+        same = False
+    if not same:
+        return Item(
+            "restore_drill", False, f"the drilled backup {tested.name} is gone or changed since"
+        )
+    made = backup_time(tested)
+    limit = float(settings.deploy.backup_max_age)
+    if tested != latest_backup(settings) and (made is None or _age(made, now) > limit):
+        return Item(
+            "restore_drill",
+            False,
+            f"the drill tested {tested.name}, not the newest backup, and it is older than "
+            f"{_hours(limit)} (`tradekernel backup --drill`)",
+        )
+    sha = str(record.get("backup_sha256"))[:12]
+    return Item("restore_drill", True, f"{done} on {tested.name} (sha256 {sha})")
+
+
+def _brokers(target: str) -> Callable[[Any, Any, datetime], list[Item]]:
+    def brokers(kernel: Any, store: Any, now: datetime) -> list[Item]:
+        return _broker_items(kernel, target, now)
+
+    brokers.__name__ = "_brokers"
+    return brokers
+
+
+def _broker_items(kernel: Any, target: str, now: datetime) -> list[Item]:
     items: list[Item] = []
     for name in kernel.selected("broker"):
         try:
@@ -153,14 +200,17 @@ def _brokers(kernel: Any, store: Any, now: datetime) -> list[Item]:
             items.append(Item(f"broker_lookup:{name}", ok, f"get_order({probe}) {why}"))
         except Exception as exc:
             items.append(Item(f"broker_lookup:{name}", False, f"{type(exc).__name__}: {exc}"))
-        items.append(_clock(kernel.settings, name, broker, now))
+        items.append(_clock(kernel.settings, name, broker, now, target))
     if not items:
         items.append(Item("broker_account", False, "no broker is selected"))
     return items
 
 
-def _clock(settings: Settings, name: str, broker: Any, now: datetime) -> Item:
+def _clock(settings: Settings, name: str, broker: Any, now: datetime, target: str) -> Item:
     server_time = getattr(broker, "server_time", None)
+    if not callable(server_time) and target == "paper" and not getattr(broker, "live_capable", 0):
+        # a simulated broker has no remote clock to drift from; never so for live
+        return Item(f"clock:{name}", True, f"not applicable: {name} is simulated (no remote clock)")
     if not callable(server_time):
         return Item(
             f"clock:{name}", False, f"broker {name} offers no server_time(): cannot compare clocks"
@@ -267,19 +317,36 @@ def _release(kernel: Any, store: Any, now: datetime) -> Item:
     if active is None:
         return Item("release", False, "no release is active (`tradekernel release activate`)")
     ok, why = signature_ok(kernel.settings, active)
-    return Item("release", ok, f"{active}: {why}")
+    if not ok:
+        return Item("release", False, f"{active}: {why}")
+    # every other item judged these settings: they must be the ones the release runs
+    checked = config_sha256(kernel.settings)
+    if load(kernel.settings, active).bundle.get("config", {}).get("sha256") != checked:
+        return Item(
+            "release",
+            False,
+            f"{active}: the checked configuration (sha256 {checked[:12]}) is not the "
+            "release's; readiness must run on the active release's settings",
+        )
+    return Item("release", True, f"{active}: {why}; configuration sha256 {checked[:12]}")
 
 
 def run_checks(kernel: Any, store: Any, target: str, now: datetime | None = None) -> Report:
     """Evaluate every item for ``target`` (``live`` or ``paper``)."""
     now = now or utcnow()
-    report = Report(target, now.isoformat(), active_release(store), str(kernel.settings.state_dir))
+    report = Report(
+        target,
+        now.isoformat(),
+        active_release(store),
+        str(kernel.settings.state_dir),
+        config_sha256(kernel.settings),
+    )
     steps: list[Callable[[Any, Any, datetime], Any]] = [
         _config,
         _journal,
         _backup,
         _drill,
-        _brokers,
+        _brokers(target),
         _market_data,
         _notifiers,
         _alerts,
@@ -310,18 +377,9 @@ def write_report(settings: Settings, report: Report) -> tuple[Path, Path]:
     """Sign ``report`` with the audit key and write it to ``state_dir/readiness/``
     (the file of its time and ``latest.json``) and the audit archive
     (``<archive_dir>/readiness/``). Returns the state copy and the archive copy."""
-    from tradekernel_audit import archive_dir, signer_from_settings
+    from tradekernel_audit import archive_dir
 
-    signer = signer_from_settings(settings)
-    body = report.as_dict()
-    signed = {
-        **body,
-        "signature": {
-            "algorithm": signer.algorithm,
-            "key_id": signer.key_id,
-            "signature": base64.b64encode(signer.sign(canonical(body))).decode(),
-        },
-    }
+    signed = sign(settings, report.as_dict())
     text = json.dumps(signed, indent=2, sort_keys=True) + "\n"
     stamp = datetime.fromisoformat(report.ts).astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     name = f"readiness-{stamp}.json"
@@ -355,37 +413,20 @@ def read_report(
 
 
 def _read(settings: Settings, path: Path) -> tuple[dict[str, Any] | None, str]:
-    from tradekernel_audit import verifiers_from_settings
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, "no readiness report (run `tradekernel readiness --for live`)"
-    except (OSError, ValueError) as exc:
-        return None, f"{path}: unreadable ({type(exc).__name__})"
-    if not isinstance(data, dict) or not isinstance(data.get("signature"), dict):
-        return None, f"{path}: not a signed readiness report"
-    signature = data.pop("signature")
-    try:
-        raw = base64.b64decode(str(signature.get("signature", "")), validate=True)
-    except ValueError:
-        return None, f"{path}: its signature is not base64"
-    for verifier in verifiers_from_settings(settings):
-        if (verifier.algorithm, verifier.key_id) == (
-            signature.get("algorithm"),
-            signature.get("key_id"),
-        ):
-            if verifier.verify(canonical(data), raw):
-                return data, ""
-            break
-    return None, f"{path}: its signature does not verify (altered, or another key)"
+    return read_signed(
+        settings,
+        path,
+        "readiness report",
+        "no readiness report (run `tradekernel readiness --for live`)",
+    )
 
 
 def live_problems(settings: Settings, store: Any, now: datetime | None = None) -> list[str]:
     """Why a live start may not proceed, one line each (empty: it may): the latest
     report must verify, be for live, have passed, be younger than ``[deploy]
     readiness_max_age`` and be made for the active release (the newest one made for it
-    counts when a later one was made for another: :func:`read_report`)."""
+    counts when a later one was made for another: :func:`read_report`) and have checked
+    the configuration ``settings`` were loaded from (its ``config_sha256``)."""
     report, why = read_report(settings, active_release(store))
     if report is None:
         return [f"readiness: {why}"]
@@ -411,5 +452,11 @@ def live_problems(settings: Settings, store: Any, now: datetime | None = None) -
         problems.append(
             f"readiness: the report was made for release {report.get('release')}, "
             f"the active one is {active_release(store)}"
+        )
+    running = config_sha256(settings)
+    if report.get("config_sha256") != running:
+        problems.append(
+            f"readiness: the report checked configuration sha256 "
+            f"{str(report.get('config_sha256') or 'none')[:12]}, this agent runs {running[:12]}"
         )
     return problems

@@ -44,6 +44,9 @@ from tradekernel.api import (
     utcnow,
 )
 
+from .credentials import credential_urls
+from .safefile import BUNDLE_LIMIT, SMALL_LIMIT, UnsafeFile, read_small, read_text
+
 SCHEMA = "release.v1"
 BUNDLE = "release.json"
 SIGNATURE = "release.sig"
@@ -85,15 +88,33 @@ def _config_text(settings: Settings) -> str:
     path = settings.config_path
     if path is None or not Path(path).exists():
         return ""
-    return Path(path).read_text(encoding="utf-8-sig")
+    try:
+        return read_text(Path(path), BUNDLE_LIMIT)
+    except OSError as exc:
+        raise ConfigError(str(exc) if isinstance(exc, UnsafeFile) else f"{path}: {exc}") from None
+
+
+def config_sha256(settings: Settings) -> str:
+    """The SHA-256 of the configuration ``settings`` were loaded from, as a release's
+    bundle records it (``config.sha256``): what a readiness report is bound to. The
+    digest taken when they were loaded: a file edited since does not change it."""
+    return settings.config_sha256 or sha256(_config_text(settings).encode())
 
 
 def _secret_free(settings: Settings, text: str, what: str) -> None:
-    """A release is stored in the state directory: it must not hold a secret value."""
+    """A release is stored in the state directory: it must not hold a secret value, nor
+    a URL that carries one (:mod:`.credentials`)."""
     if settings.redact(text) != text:
         raise ConfigError(
             f"{what}: holds a secret value; a release is stored on disk, so name the secret "
             "with a *_env key instead; no release was created"
+        )
+    found = credential_urls(text)
+    if found:
+        line, why = found[0]
+        raise ConfigError(
+            f"{what}: line {line} holds a URL with {why}; a release is stored on disk, so "
+            "put the URL in the environment (a *_env key) instead; no release was created"
         )
 
 
@@ -151,7 +172,9 @@ def _policy(settings: Settings) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     for key, path in files.items():
         try:
-            data = path.read_bytes()
+            data = read_small(path, BUNDLE_LIMIT)
+        except UnsafeFile as exc:
+            raise ConfigError(f"[guard.policy] {key}: {exc}; no release was created") from None
         except OSError as exc:
             raise ConfigError(
                 f"[guard.policy] {key}: {path}: cannot read ({exc.strerror}); "
@@ -234,9 +257,11 @@ def load(settings: Settings, release_id: str, *, verify: bool = True) -> Release
     path = _find(settings, release_id)
     release_id = path.name
     try:
-        body = (path / BUNDLE).read_bytes()
+        body = read_small(path / BUNDLE, BUNDLE_LIMIT)
         document = json.loads(body)
-        signature = json.loads((path / SIGNATURE).read_text(encoding="utf-8"))
+        signature = json.loads(read_small(path / SIGNATURE, SMALL_LIMIT))
+    except UnsafeFile as exc:
+        raise _bad(release_id, str(exc)) from None
     except (OSError, ValueError) as exc:
         raise _bad(release_id, f"unreadable ({type(exc).__name__})") from None
     if not isinstance(document, dict) or not isinstance(signature, dict):
@@ -253,7 +278,9 @@ def load(settings: Settings, release_id: str, *, verify: bool = True) -> Release
         _verify(settings, release_id, body, signature)
         config = path / CONFIG
         try:
-            text = config.read_text(encoding="utf-8")
+            text = read_small(config, BUNDLE_LIMIT).decode("utf-8")
+        except UnsafeFile as exc:
+            raise _bad(release_id, str(exc)) from None
         except (OSError, ValueError):
             raise _bad(release_id, f"{CONFIG} is unreadable") from None
         if sha256(text.encode()) != bundle.get("config", {}).get("sha256"):
@@ -294,7 +321,10 @@ def _find(settings: Settings, release_id: str) -> Path:
     root = release_dir(settings)
     text = release_id.strip().lower()
     if len(text) < 6 or not all(c in "0123456789abcdef" for c in text):
-        raise NotFoundError(f"release {release_id!r}: expected at least 6 hex digits of an id")
+        # a malformed argument is a usage error (exit 2), an unknown id is not found (1)
+        raise ConfigError(
+            f"release {release_id!r}: not a release id (expected at least 6 hex digits)"
+        )
     if (root / text).is_dir():
         return root / text
     matches = [p for p in _dirs(root) if p.name.startswith(text)]
@@ -318,7 +348,7 @@ def list_releases(settings: Settings) -> list[Release]:
     for path in _dirs(release_dir(settings)):
         try:
             found.append(load(settings, path.name))
-        except (RefusedError, NotFoundError):
+        except (RefusedError, NotFoundError, ConfigError):
             continue
     return sorted(found, key=lambda r: (str(r.meta.get("created", "")), r.id))
 
@@ -329,7 +359,7 @@ def problems(settings: Settings) -> dict[str, str]:
     for path in _dirs(release_dir(settings)):
         try:
             load(settings, path.name)
-        except (RefusedError, NotFoundError) as exc:
+        except (RefusedError, NotFoundError, ConfigError) as exc:
             out[path.name] = str(exc)
     return out
 
@@ -425,7 +455,7 @@ def release_settings(settings: Settings, release_id: str) -> Settings:
     for key, entry in (release.bundle.get("policy") or {}).items():
         path = Path(entry["path"])
         try:
-            now = sha256(path.read_bytes())
+            now = sha256(read_small(path, BUNDLE_LIMIT))
         except OSError:
             now = "unreadable"
         if now != entry.get("sha256"):
