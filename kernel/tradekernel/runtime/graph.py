@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 from attrs import evolve, field, frozen
 
-from ..display import inert
+from ..display import inert, is_inert
 from ..errors import ConfigError, RefusedError, TradekernelError
 from ..models import Account, Bar, Position, Quote, SkillResult
 from ..settings import INSTANCE_NAME, RuntimeSettings
@@ -207,7 +207,9 @@ def error_text(exc: BaseException, limit: int = ERROR_TEXT_LIMIT) -> str:
     except Exception:  # a hostile __str__
         message = "<unprintable>"
     text = message if isinstance(exc, NodeFailed) else f"{type(exc).__name__}: {message}"
-    shown = inert(text[:limit])[:limit]
+    shown = text[:limit]
+    if not (isinstance(exc, NodeFailed) and is_inert(shown)):  # made inert once only
+        shown = inert(shown)[:limit]
     more = len(text) - len(shown)
     return f"{shown}... ({more} more)" if more > 0 else shown
 
