@@ -209,6 +209,9 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "GraphSpec",
         "NodeSpec",
         "Route",
+        "NodeFailed",
+        "NodeView",
+        "error_text",
     ),
     "tradekernel.runtime.state": ("CycleState",),
     "tradekernel.runtime.loop": ("stop_on_signals",),
@@ -420,8 +423,11 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .runtime.graph import Cycle
     from .runtime.graph import END as GRAPH_END
     from .runtime.graph import GraphSpec
+    from .runtime.graph import NodeFailed
     from .runtime.graph import NodeSpec
+    from .runtime.graph import NodeView
     from .runtime.graph import Route
+    from .runtime.graph import error_text
     from .runtime.loop import stop_on_signals
     from .runtime.mode import resolve_mode
     from .runtime.stage import RELEASE_KEY

@@ -376,7 +376,11 @@ class Runtime(Protocol):
         say (``cycle.retrying`` before each retry, backoff ``[runtime] node_backoff``
         doubling, at most 30 s), and follow ``cycle.after(node)``; a node that fails for
         good goes to ``cycle.fail(node, exc)``, an end route to ``cycle.end(route)``.
-        Must not raise for a node's failure."""
+        Must not raise for a node's failure.
+
+        Optional: ``prepare(spec, policy, *, durable)``, called by the agent's start
+        with the graph and ``[runtime]`` settings: refuse (``ConfigError``) a graph or
+        state it cannot run, before the first cycle."""
 
 
 @runtime_checkable
@@ -388,8 +392,9 @@ class Node(Protocol):
     """The node it goes before (one of the graph's insertion points)."""
 
     def run(self, state: Any) -> Mapping[str, SkillResult]:
-        """Read the cycle's ``state`` (a ``CycleState``: do not change it) and return
-        skill results by name, merged into ``state.skill_results``. Raising fails the
+        """Read ``state`` (a read-only ``NodeView`` of the cycle: copies of its inputs)
+        and return skill results by name (new names only, JSON-able data, bounded),
+        merged into the cycle's ``skill_results``: a node's only write. Raising fails the
         node (retried like ``hydrate``, then the cycle is cancelled)."""
 
 

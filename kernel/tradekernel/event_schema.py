@@ -180,6 +180,12 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             ),
             "reason": _f("str"),
         },
+        "checkpoint": {
+            "runtime": _f("str", doc="the runtime keeping the checkpoint", req=True),
+            "action": _f("str", doc="skipped | prune_skipped | recreated", req=True),
+            "path": _f("str", doc="the checkpoint database"),
+            "reason": _f("str"),
+        },
     },
     "hydrate": {
         "skill": {

@@ -159,7 +159,17 @@ def test_runtime_plan_json_has_nodes_edges_and_reducers():
     assert plan["reducers"]["notes"] == "append"
 
 
-def test_runtime_plan_with_a_runtime_that_draws_nothing_is_a_usage_error(kernel_factory):
+def test_runtime_plan_with_a_runtime_that_draws_nothing_prints_the_spec(kernel_factory):
     path = kernel_factory.write_config("")
     result = invoke(["--config", str(path), "runtime-plan", "--runtime", "native"])
-    assert result.exit_code == 2 and "draws no graph" in result.stderr
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == invoke(["--config", str(path), "runtime-plan"]).stdout
+    result = invoke(["--config", str(path), "runtime-plan", "--runtime", "native", "--json"])
+    assert [n["node"] for n in json.loads(result.stdout)["nodes"]] == [n.name for n in GRAPH.nodes]
+
+
+@pytest.mark.parametrize("name", ["", " "])
+def test_runtime_plan_refuses_an_empty_runtime_name(kernel_factory, name):
+    path = kernel_factory.write_config("")
+    result = invoke(["--config", str(path), "runtime-plan", "--runtime", name])
+    assert result.exit_code == 2 and "option --runtime: an empty runtime name" in result.stderr

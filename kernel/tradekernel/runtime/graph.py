@@ -10,18 +10,40 @@ whichever runtime walks the graph.
 
 from __future__ import annotations
 
+import copy
+import json
+import math
 from collections.abc import Callable, Mapping
+from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
+import attrs
 from attrs import evolve, field, frozen
 
-from ..errors import ConfigError, RefusedError
-from ..models import SkillResult
-from ..settings import RuntimeSettings
+from ..display import inert, is_inert
+from ..errors import ConfigError, RefusedError, TradekernelError
+from ..models import Account, Bar, Position, Quote, SkillResult
+from ..settings import INSTANCE_NAME, RuntimeSettings
 from .state import CycleState
 
 END = "end"
 """The router's target that ends the cycle."""
+
+RESERVED_NODE_NAMES = frozenset({END, "__start__", "__end__", "start"})
+"""Names no plugin node may take: the router's end and LangGraph's own entry and exit."""
+
+ERROR_TEXT_LIMIT = 500
+"""Characters of a node's error text kept in events, the journal and checkpoints."""
+
+NODE_RESULTS_LIMIT = 64
+"""Skill results one plugin node may return per call."""
+
+NODE_BYTES_LIMIT = 262_144
+"""Bytes of JSON all of one plugin node's skill results of one call may take."""
+
+SKILL_RESULT_NAME = r"[a-z0-9][a-z0-9_.:-]{0,63}"
+"""A plugin node's skill result name (``area.verb``, as the skills' names)."""
 
 INSERTION_POINTS = ("strategize",)
 """Where a plugin's node (``[components] nodes``) may go: before these nodes (an
@@ -131,6 +153,11 @@ class GraphSpec:
                 f"node {node.name}: before = {before!r}: a node may go before "
                 f"{', '.join(INSERTION_POINTS)}"
             )
+        if not INSTANCE_NAME.fullmatch(node.name) or node.name in RESERVED_NODE_NAMES:
+            raise ConfigError(
+                f"node {inert(node.name[:80])}: a node's name is 1-64 of a-z, 0-9, _ and - "
+                f"(starting with a letter or digit), not {', '.join(sorted(RESERVED_NODE_NAMES))}"
+            )
         if any(n.name == node.name for n in self.nodes):
             raise ConfigError(f"node {node.name}: the graph already has a node of that name")
         names = [n.name for n in self.nodes]
@@ -163,18 +190,124 @@ def _names(classes: tuple[type[BaseException], ...]) -> list[str]:
     return [c.__name__ for c in classes]
 
 
+class NodeFailed(RuntimeError):
+    """What a plugin node raised (other than a kernel error or ``KeyboardInterrupt``),
+    as a plain error: a runtime's control-flow exception (LangGraph's ``interrupt()``
+    raising ``GraphInterrupt``), ``SystemExit`` or any ``BaseException`` is a node
+    failure like any other, whatever runtime walks the graph. Its text is the
+    original's ``Type: message`` (:func:`error_text`); the original is its cause."""
+
+
+def error_text(exc: BaseException, limit: int = ERROR_TEXT_LIMIT) -> str:
+    """``exc`` as one bounded, inert line (``Type: message``, at most ``limit``
+    characters and a ``(N more)`` suffix, controls and escapes shown escaped): what a
+    node's failure puts in events, the journal and a runtime's checkpoint."""
+    try:
+        message = str(exc)
+    except Exception:  # a hostile __str__
+        message = "<unprintable>"
+    text = message if isinstance(exc, NodeFailed) else f"{type(exc).__name__}: {message}"
+    shown = text[:limit]
+    if not (isinstance(exc, NodeFailed) and is_inert(shown)):  # made inert once only
+        shown = inert(shown)[:limit]
+    more = len(text) - len(shown)
+    return f"{shown}... ({more} more)" if more > 0 else shown
+
+
+@frozen
+class NodeView:
+    """What a plugin's node reads: copies of the cycle's inputs, read-only. Nothing a
+    node does to it reaches the cycle; its returned skill results are its only write."""
+
+    cycle_id: str
+    mode: str
+    as_of: datetime | None
+    candidates: tuple[str, ...]
+    quotes: Mapping[str, Quote]
+    bars: Mapping[str, tuple[Bar, ...]]
+    positions: Mapping[str, Position]
+    account: Account | None
+    skill_results: Mapping[str, SkillResult]
+
+    @classmethod
+    def of(cls, state: CycleState) -> NodeView:
+        """A view of ``state`` (the models are frozen; skill results' data is copied)."""
+        return cls(
+            cycle_id=state.cycle_id,
+            mode=state.mode,
+            as_of=state.as_of,
+            candidates=tuple(state.candidates),
+            quotes=MappingProxyType(dict(state.quotes)),
+            bars=MappingProxyType({k: tuple(v) for k, v in state.bars.items()}),
+            positions=MappingProxyType(dict(state.positions)),
+            account=state.account,
+            skill_results=MappingProxyType(copy.deepcopy(state.skill_results)),
+        )
+
+
+def node_results(name: str, results: object, taken: Mapping[str, object]) -> dict[str, SkillResult]:
+    """A plugin node's returned skill results, checked and copied: a mapping of at most
+    :data:`NODE_RESULTS_LIMIT` names (:data:`SKILL_RESULT_NAME`, none already in the
+    cycle's ``taken`` results) to :class:`SkillResult`, all JSON-able without NaN or
+    infinity, together at most :data:`NODE_BYTES_LIMIT` bytes of JSON. Raises
+    ``ValueError`` naming what is wrong (the node fails)."""
+    import re
+
+    if not isinstance(results, Mapping):
+        raise ValueError(f"node {name} must return a mapping of str to SkillResult")
+    if len(results) > NODE_RESULTS_LIMIT:
+        raise ValueError(
+            f"node {name} returned {len(results)} results (at most {NODE_RESULTS_LIMIT})"
+        )
+    out: dict[str, SkillResult] = {}
+    size = 0
+    for key, value in results.items():
+        if not isinstance(key, str) or not re.fullmatch(SKILL_RESULT_NAME, key):
+            raise ValueError(
+                f"node {name} returned a result named {inert(str(key)[:80])!s}: a name is "
+                "1-64 of a-z, 0-9 and _ . : -"
+            )
+        if key in taken:
+            raise ValueError(f"node {name} returned {key}: the cycle already has that result")
+        if not isinstance(value, SkillResult):
+            raise ValueError(f"node {name} returned {key}: not a SkillResult")
+        try:
+            text = json.dumps(attrs.asdict(value, recurse=False), allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ValueError(
+                f"node {name} returned {key}: not JSON (no NaN, no infinity): "
+                f"{inert(str(exc)[:120])}"
+            ) from None
+        size += len(text.encode())
+        if size > NODE_BYTES_LIMIT:
+            raise ValueError(f"node {name} returned more than {NODE_BYTES_LIMIT} bytes of results")
+        fields = json.loads(text)
+        if not all(isinstance(fields[f], str) for f in ("name", "source", "version", "schema")):
+            raise ValueError(f"node {name} returned {key}: name, source, version must be text")
+        if not isinstance(fields["latency_ms"], int | float) or not math.isfinite(
+            fields["latency_ms"]
+        ):
+            raise ValueError(f"node {name} returned {key}: latency_ms must be a number")
+        out[key] = SkillResult(**fields)  # a copy: the node keeps no handle on what is merged
+    return out
+
+
 def plugin_node(name: str, node: Any, description: str) -> NodeSpec:
-    """The spec of a plugin's node (a :class:`~tradekernel.components.Node`): it reads the
-    cycle's inputs and writes skill results, merged into ``skill_results`` (what the
-    strategist reads). Safe to repeat, so retried like ``hydrate``."""
+    """The spec of a plugin's node (a :class:`~tradekernel.components.Node`): it reads a
+    read-only :class:`NodeView` of the cycle and returns skill results, checked
+    (:func:`node_results`) and merged into ``skill_results`` (what the strategist reads),
+    its only write. Anything it raises is a node failure (a non-ordinary exception
+    becomes :class:`NodeFailed`, so no runtime takes it for its own control flow). Safe
+    to repeat, so retried like ``hydrate``."""
 
     def run(_runtime: Any, state: CycleState) -> None:
-        results = node.run(state)
-        if not isinstance(results, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, SkillResult) for k, v in results.items()
-        ):
-            raise TypeError(f"node {name} must return a mapping of str to SkillResult")
-        state.skill_results.update(results)
+        try:
+            results = node.run(NodeView.of(state))
+        except (KeyboardInterrupt, TradekernelError):
+            raise
+        except BaseException as exc:  # a runtime's control flow included: a plain failure
+            raise NodeFailed(error_text(exc)) from exc
+        state.skill_results.update(node_results(name, results, state.skill_results))
 
     return NodeSpec(
         name,
@@ -258,7 +391,7 @@ class Cycle:
             node=node.name,
             action="retry",
             attempt=attempt,
-            error=f"{type(exc).__name__}: {exc}",
+            error=error_text(exc),
         )
 
     def fail(self, node: NodeSpec, exc: Exception) -> None:

@@ -25,7 +25,7 @@ from ..store import IntentState, StateLost, Store
 from ..store.anchor import restore_hint
 from ..store.db import DB_FILENAME
 from .control import CircuitBreaker, Control
-from .graph import Cycle, GraphSpec, NodeSpec
+from .graph import Cycle, GraphSpec, NodeSpec, error_text
 from .ledger import TradeLedger
 from .mode import ResolvedMode, resolve_mode
 from .nodes import OPEN_ORDER_STATES, Nodes
@@ -176,8 +176,11 @@ class Runtime(Nodes):
             self.kernel.component("scanner")
             self.kernel.components("guard")
             self.kernel.components("skill")
-            self.graph()  # a plugin node at no insertion point: exit 2 now
-            self.kernel.component("runtime")
+            graph = self.graph()  # a plugin node at no insertion point: exit 2 now
+            runtime = self.kernel.component("runtime")
+            prepare = getattr(runtime, "prepare", None)
+            if callable(prepare):  # a graph the runtime refuses: exit 2 now, not mid-run
+                prepare(graph.for_mode(self.mode), self.policy, durable=self.anchor_each_cycle)
             for name in self.kernel.selected("broker"):
                 self._check_broker_mode(name)
             if self.mode == "live":
@@ -542,9 +545,9 @@ class Runtime(Nodes):
         return state
 
     def _fail(self, node: NodeSpec, state: CycleState, exc: Exception) -> None:
-        logger.warning("node {} failed: {}: {}", node.name, type(exc).__name__, exc)
+        reason = f"{node.name} failed: {error_text(exc)}"
+        logger.warning("node {}", reason)
         logger.opt(exception=exc).debug("node {} traceback", node.name)
-        reason = f"{node.name} failed: {type(exc).__name__}: {exc}"
         self.control.record_incident(reason)
         cancelled = self._cancel_cycle_intents(state, reason)
         self.kernel.emit(

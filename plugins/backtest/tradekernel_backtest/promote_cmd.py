@@ -35,14 +35,14 @@ def promote(
     """Promote strategist NAME to a stage when the [promotion] gates pass.
 
     Stages: candidate < shadow < paper < live. Without --to, show the current stage.
-    Exit 4 names every failed gate (a tampered or unjournaled backtest fails the
+    Exit 4 names every failed gate, with --check too (a tampered or unjournaled backtest fails the
     backtest gate); exit 3 for state conflicts (already at the stage, live not
     acknowledged, the stage changed while promoting). Every attempt is journaled with
     its evidence.
     """
     from tradekernel.api import Store, get_stage
 
-    from .promotion import evaluate
+    from .promotion import _show, evaluate
     from .promotion import promote as do_promote
 
     settings = app.settings()
@@ -66,8 +66,11 @@ def promote(
                 if as_json:
                     _echo_last_attempt(store, name)
                 raise
+    failed = "; ".join(f"{g.gate} = {_show(g.value)} (needs {g.threshold})" for g in result.failed)
     if as_json:
         echo_json(result.evidence())
+        if check and not result.passed:
+            raise GateFailed(f"{name}: the gates for {target} fail: {failed}")
         return
     for g in result.gates:
         mark = "pass" if g.passed else "FAIL"
@@ -75,7 +78,7 @@ def promote(
         click.echo(f"  {mark}  {g.gate:<22} {value:<24} threshold {threshold}  ({g.source})")
     verb = "would be promoted" if check and result.passed else "promoted"
     if check and not result.passed:
-        click.echo(f"{name}: gates for {target} fail")
+        raise GateFailed(f"{name}: the gates for {target} fail: {failed}")
     else:
         click.echo(f"{name}: {verb} {result.from_stage or 'unstaged'} -> {target}")
 

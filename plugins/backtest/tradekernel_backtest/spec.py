@@ -108,7 +108,7 @@ def overrides(
         out["broker.paper.commission"] = (str(spec.commission), "--commission")
     if spec.symbols:
         out["runtime.watchlist"] = (list(spec.symbols), "--symbols")
-    if spec.runtime:
+    if spec.runtime is not None:
         out["components.runtime"] = (spec.runtime, "--runtime")
     for key, value in spec.params.items():
         out[param_key(spec, names or [], key)] = (value, f"--param {key}")

@@ -267,3 +267,11 @@ def test_sigterm_mid_run_under_langgraph_leaves_a_consistent_store(tmp_path):
     )
     assert json.loads(stuck.stdout)["intents"] == []
     assert (tmp_path / "state" / "langgraph.sqlite").exists()
+
+
+def test_backtest_refuses_an_empty_runtime_name(kernel_factory, tmp_path):
+    data = write_replay(tmp_path / "data", days=30)
+    path = kernel_factory.write_config('[kernel]\nstate_dir = "{state_dir}"\n')
+    base = ["--config", str(path), "backtest", "--strategist", "sma-cross", "--data", str(data)]
+    result = invoke([*base, "--no-record", "--runtime", ""])
+    assert result.exit_code == 2 and "[components] runtime" in result.stderr

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import textwrap
 from datetime import timedelta
 
 import pytest
 from tradekernel import hookimpl
-from tradekernel.api import Decision, Runtime, SkillResult, run_cycles
+from tradekernel.api import Decision, Intent, Runtime, SkillResult, run_cycles
 from tradekernel_openai_compatible.scripted import ScriptedChatServer
 
-from .conftest import RUNTIMES, Clock, Flaky, Scripted, buy, write_replay
+from .conftest import BASE, RUNTIMES, Clock, Flaky, Scripted, buy, write_replay
 from .parity import Outcome, assert_same, outcome
 
 FAIL = Decision.hold("provider failed", error_type="provider_timeout")
@@ -286,3 +287,193 @@ def test_recovery_after_a_crash_gives_the_same_store(make_kernel, restart):
         "proposed",
         "cancelled",
     ]
+
+
+def test_report_failing_for_good_after_a_submit(make_kernel):
+    def run(name):
+        kernel, rec = make_kernel(name, strategist="scripted", plugins=((Scripted([buy()]), "s"),))
+        with Runtime(kernel) as rt:
+            rt.start()
+
+            def broken(state):
+                raise OSError("disk gone")
+
+            rt._node_report = broken
+            failed = rt.run_cycle()
+            del rt._node_report
+            rt.run_cycle()
+            assert failed.submitted
+            return outcome(rt.store, rec)
+
+    events = parity(run)["native"].events
+    routes = [e[2].get("action") for e in events if e[:2] == ("commander", "route")]
+    assert routes.count("retry") == 2 and "cancel" in routes
+
+
+def test_approval_expiry(make_kernel):
+    def run(name):
+        clock = Clock()
+        scripted = Scripted([buy("AAA", 5), buy("BBB", 5)])
+        kernel, rec = make_kernel(
+            name,
+            approval="manual",
+            strategist="scripted",
+            plugins=((scripted, "s"),),
+            environ={"TRADEKERNEL_KERNEL__APPROVAL_TTL": "10m"},
+        )
+        with Runtime(kernel, clock=clock) as rt:
+            rt.start()
+            rt.run_cycle()
+            clock.now += timedelta(minutes=11)
+            pending = rt.run_cycle().pending
+            rt.approvals.approve(pending[0], actor="alice")
+            clock.now += timedelta(minutes=11)
+            rt.run_cycle()
+            return outcome(rt.store, rec)
+
+    journal = parity(run)["native"].journal
+    assert "expired" in [r["to"] for r in journal if r["entity"].startswith("int_")]
+
+
+class Named(Scripted):
+    """A scripted strategist registered as ``name``."""
+
+    def __init__(self, name, script):
+        super().__init__(script)
+        self.name = name
+
+    @hookimpl
+    def register_strategists(self, register):
+        register(self.name, lambda config, ctx: self)
+
+
+def order(side, symbol, quantity, who):
+    def make(inputs):
+        intent = Intent.create(
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            strategist=who,
+            as_of=inputs.as_of,
+            rationale="test",
+        )
+        return Decision(intents=[intent])
+
+    return make
+
+
+def several(base: str) -> str:
+    """The parity configuration with two strategists, netted."""
+    return textwrap.dedent(base).replace(
+        'strategist = "{strategist}"', 'strategists = ["alpha", "beta"]'
+    ).format(
+        approval="auto", market_data="synthetic", guards='["max_order_notional"]', bars=400
+    ) + ('\n[portfolio]\nconflict = "net"\n')
+
+
+def test_two_strategies_netted(kernel_factory):
+    def run(name):
+        alpha = Named("alpha", [order("buy", "AAA", 10, "alpha"), order("buy", "AAA", 4, "alpha")])
+        beta = Named("beta", [order("sell", "AAA", 3, "beta"), order("buy", "AAA", 4, "beta")])
+        kernel, rec = kernel_factory.build(
+            several(BASE),
+            plugins=((alpha, "a"), (beta, "b")),
+            environ={"TRADEKERNEL_COMPONENTS__RUNTIME": name},
+            state=f"state-{name}",
+        )
+        with Runtime(kernel) as rt:
+            run_cycles(rt, cycles=3)
+            return outcome(rt.store, rec)
+
+    orders = parity(run)["native"].orders
+    assert orders and str(orders[0]["quantity"]) == "7"  # +10 and -3 netted
+
+
+def test_degrade_with_several_strategies_and_the_breaker_half_open(kernel_factory):
+    def run(name):
+        clock = Clock()
+        alpha = Named(
+            "alpha", [FAIL, FAIL, FAIL, *(order("buy", "AAA", q, "alpha") for q in (4, 4, 2))]
+        )
+        beta = Named(
+            "beta",
+            [
+                order("buy", "AAA", 6, "beta"),
+                order("sell", "AAA", 2, "beta"),
+                order("buy", "BBB", 3, "beta"),
+                order("buy", "AAA", 1, "beta"),
+                order("sell", "AAA", 1, "beta"),
+                order("buy", "AAA", 1, "beta"),
+            ],
+        )
+        kernel, rec = kernel_factory.build(
+            several(BASE),
+            plugins=((alpha, "a"), (beta, "b")),
+            environ={"TRADEKERNEL_COMPONENTS__RUNTIME": name},
+            state=f"state-{name}",
+        )
+        with Runtime(kernel, clock=clock) as rt:
+            rt.start()
+            for _ in range(6):
+                rt.run_cycle()
+                clock.now += timedelta(minutes=3)
+            return outcome(rt.store, rec)
+
+    events = parity(run)["native"].events
+    kinds = {e[1] for e in events if e[0] == "resilience"}
+    assert {"breaker_opened", "breaker_half_open", "breaker_closed", "degrade_entered"} <= kinds
+
+
+ROUTED = """
+[routing]
+routes = [
+  { symbols = ["AAA"], broker = "pa", secondary = "pb" },
+  { symbols = ["BBB"], broker = "pb" },
+]
+default = "pa"
+"""
+
+
+def test_routing_across_two_brokers(kernel_factory):
+    def both(inputs):
+        return Decision(
+            intents=[
+                order("buy", "AAA", 5, "scripted")(inputs).intents[0],
+                order("buy", "BBB", 3, "scripted")(inputs).intents[0],
+            ]
+        )
+
+    def run(name):
+        scripted = Named(
+            "scripted",
+            [both, order("sell", "AAA", 2, "scripted"), order("buy", "BBB", 1, "scripted")],
+        )
+        config = (
+            textwrap.dedent(BASE)
+            .replace('broker = "paper"', 'brokers = ["pa", "pb"]')
+            .replace(
+                "[broker.paper]\ncash = 100000",
+                '[broker.pa]\nuse = "paper"\ndb = "pa.db"\ncash = 100000\n'
+                '[broker.pb]\nuse = "paper"\ndb = "pb.db"\ncash = 50000',
+            )
+            .format(
+                approval="auto",
+                market_data="synthetic",
+                guards='["max_order_notional"]',
+                bars=400,
+                strategist="scripted",
+            )
+            + ROUTED
+        )
+        kernel, rec = kernel_factory.build(
+            config,
+            plugins=((scripted, "s"),),
+            environ={"TRADEKERNEL_COMPONENTS__RUNTIME": name},
+            state=f"state-{name}",
+        )
+        with Runtime(kernel) as rt:
+            run_cycles(rt, cycles=4)
+            return outcome(rt.store, rec)
+
+    intents = parity(run)["native"].intents
+    assert {r["broker"] for r in intents} == {"pa", "pb"}

@@ -12,7 +12,7 @@ from tradekernel import hookimpl
 def _build(config: Any, ctx: Any) -> Any:
     from .runtime import LangGraphRuntime
 
-    return LangGraphRuntime(ctx.state_dir)
+    return LangGraphRuntime(ctx.state_dir, redact=ctx.settings.redact, emit=ctx.emit)
 
 
 @hookimpl

@@ -166,3 +166,30 @@ def test_promotion_gates_per_strategy(setup, tmp_path: Path) -> None:
     with Store.open(tmp_path / "operator", create=False) as store:
         assert get_stage(store, high) == "shadow"
         assert get_stage(store, low) is None
+
+
+def test_a_partially_filled_netted_order_splits_to_the_cent(setup, tmp_path: Path) -> None:
+    """Each bar fills at most 0.03% of its volume (30 shares): a netted order of both
+    strategies fills over several bars, each part split by the recorded shares."""
+    cfg, data = setup
+    cfg.write_text(
+        cfg.read_text().replace("slippage_bps = 3", "slippage_bps = 3\nmax_volume_share = 0.0003")
+    )
+    base = Settings.load(cfg, environ={})
+    spec = BacktestSpec(data=data, state_dir=tmp_path / "bt-state", record=False)
+    m = run_backtest(base, spec).metrics
+    strategies, portfolio = m["strategies"], m["portfolio"]
+    with Store.open(tmp_path / "bt-state", create=False) as state:
+        split = state.conn.execute(
+            "SELECT f.intent_id, COUNT(*) FROM fills f WHERE f.intent_id IN "
+            "(SELECT intent_id FROM strategy_shares GROUP BY intent_id "
+            " HAVING COUNT(DISTINCT strategist) > 1) GROUP BY f.intent_id HAVING COUNT(*) > 1"
+        ).fetchall()
+    assert split, "no netted order of both strategies filled in parts"
+
+    def total(key: str) -> Decimal:
+        return sum((Decimal(s[key]) for s in strategies.values()), Decimal(0))
+
+    assert total("pnl") == Decimal(portfolio["pnl"]) == Decimal(portfolio["account_pnl"])
+    assert total("commissions") == Decimal(portfolio["commissions"])
+    assert abs(Decimal(str(m["final_equity"])) - 100000 - total("pnl")) < Decimal("0.01")

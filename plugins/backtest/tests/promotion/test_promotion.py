@@ -66,6 +66,7 @@ def test_promoted_with_evidence_and_journaled(cli, settings, tmp_path):
 
 def test_failed_gates_are_named_exit_4(cli, settings, tmp_path):
     backtest(settings, tmp_path)
+    assert cli("promote", "sma-cross", "--to", "shadow", "--check")[0] == 0
     assert cli("promote", "sma-cross", "--to", "shadow")[0] == 0
     # commissions are 0.825 over 3 trades = 0.275 per trade: under 1.0, passes; tighten it
     cfg = settings.config_path
@@ -74,6 +75,10 @@ def test_failed_gates_are_named_exit_4(cli, settings, tmp_path):
         .replace("max_cost_per_trade = 1.0", "max_cost_per_trade = 0.1")
         .replace("min_trades = 3\nmin_sharpe", "min_trades = 50\nmin_sharpe")
     )
+    for check in (("--check",), ("--check", "--json")):  # evaluating only: exit 4 too
+        code, out, err = cli("promote", "sma-cross", "--to", "paper", *check)
+        assert code == 4 and "min_trades = 3 (needs 50)" in err, (check, err)
+        assert "--json" not in check or json.loads(out)["passed"] is False
     code, _, err = cli("promote", "sma-cross", "--to", "paper")
     assert code == 4
     assert "min_trades = 3 (needs 50)" in err and "max_cost_per_trade" in err
