@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tradekernel.api import RESERVED_ACTORS, approver_name
 from tradekernel.approval import ApprovalService
 from tradekernel.errors import ConfigError, RefusedError
+from tradekernel.execution import Executor
 from tradekernel.models import GuardVerdict
 from tradekernel.settings import ApprovalSettings, Settings
 from tradekernel.store import IntentState, Store
@@ -227,3 +228,20 @@ def test_journal_times_never_run_backwards(tmp_path, helpers):
         svc.approve(iid, "bob")
         stamps = [r.ts for r in store.journal_rows()]
     assert stamps == sorted(stamps) and len(stamps) >= 4
+
+
+@pytest.mark.parametrize("alias", ["\u0430lice", "alice\u200b", "guards", "ALICE"])
+def test_a_chained_approval_row_under_a_refused_or_same_name_fails_verify_and_preflight(
+    store, helpers, state_dir, broker_factory, alias
+):
+    """Written around the service (a bug, or a writer with the hash recipe): the chain is
+    intact, but the name counts toward no quorum, so the quorum is not met."""
+    svc = _service(store, helpers, state_dir)
+    iid = _pending(store, svc, helpers)
+    svc.approve(iid, "alice")
+    store.transition(iid, "approved", actor=alias, payload={"approval": {"n": 2, "of": 2}})
+    result = store.verify_journal()
+    assert not result.ok and result.entity == iid
+    executor = Executor(store, broker_factory(), broker_name="rec", settings=svc.settings)
+    codes = {d.code: d.detail for d in executor.preflight(iid)}
+    assert "1 of the 2 distinct approvals" in codes["quorum_missing"]
