@@ -276,6 +276,7 @@ def _default_routes() -> list[NotifyRoute]:
         NotifyRoute(
             kinds=[
                 "approval.pending",
+                "approval.recorded",
                 "approval.rejected",
                 "approval.expired",
                 "executor.submitted",
