@@ -659,7 +659,9 @@ class Store:
         clock, or the journal's last row time when the clock reads earlier (a clock step
         back, or another process's clock ahead), so journal times never run backwards."""
         now = self.clock()
-        last = conn.execute("SELECT ts FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        last = conn.execute(
+            "SELECT ts FROM journal WHERE seq = (SELECT max(seq) FROM journal)"
+        ).fetchone()
         if last is not None and last[0] and last[0] > ts_text(now):
             return parse_ts(last[0])
         return now
