@@ -220,14 +220,19 @@ def test_a_decision_that_reaches_the_lock_after_expiry_is_refused(
 
 
 def test_journal_times_never_run_backwards(tmp_path, helpers):
-    times = iter([T0, T0 - timedelta(hours=1), T0 - timedelta(hours=2)] + [T0] * 50)
-    with Store.open(tmp_path / "state", clock=lambda: next(times)) as store:
+    calls = iter(range(1000))
+
+    def stepping_back():  # every read is an hour before the last one
+        return T0 - timedelta(hours=next(calls))
+
+    with Store.open(tmp_path / "state", clock=stepping_back) as store:
         svc = _service(store, helpers, tmp_path / "state", clock=lambda: T0)
         iid = _pending(store, svc, helpers)
         svc.approve(iid, "alice")
+        store.set_control("paused", True, actor="test", reason="x")
         svc.approve(iid, "bob")
         stamps = [r.ts for r in store.journal_rows()]
-    assert stamps == sorted(stamps) and len(stamps) >= 4
+    assert stamps == sorted(stamps) and len(stamps) >= 5
 
 
 @pytest.mark.parametrize("alias", ["\u0430lice", "alice\u200b", "guards", "ALICE"])

@@ -407,9 +407,9 @@ class Store:
         a secret in a field that identifies it raises :class:`SecretInIntent` and
         nothing is written."""
         intent = self._scrub_intent(intent)
-        now = self.clock()
-        ts = ts_text(now)
         with immediate(self.conn) as conn:
+            now = self._now(conn)
+            ts = ts_text(now)
             if conn.execute("SELECT 1 FROM intents WHERE id = ?", (intent.id,)).fetchone():
                 created = False
             else:
@@ -1018,10 +1018,10 @@ class Store:
         ``expect`` makes it a compare-and-set: every named key must still hold that stored
         text (:meth:`control_text`; ``None``: no row), else :class:`StateConflict` is
         raised and nothing is written."""
-        ts = ts_text(self.clock())
         self._checked_controls = None
         actor = actor if self.redact is None else self.redact(actor)
         with immediate(self.conn) as conn:
+            ts = ts_text(self._now(conn))
             for key, wanted in (expect or {}).items():
                 row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
                 current = None if row is None else row[0]
@@ -1202,7 +1202,6 @@ class Store:
         ``share_rows``), in one transaction. Idempotent on ``conflict_id``: ``False``
         when it was recorded already (nothing written)."""
         entity = f"conflict:{conflict_id}"
-        ts = ts_text(self.clock())
         rows = [  # journaled as written, so `journal verify` checks the table against them
             {
                 "intent_id": netted_id,
@@ -1217,6 +1216,7 @@ class Store:
         with immediate(self.conn) as conn:
             if conn.execute("SELECT 1 FROM journal WHERE entity = ?", (entity,)).fetchone():
                 return False
+            ts = ts_text(self._now(conn))
             for share in shares:
                 conn.execute(
                     "INSERT OR IGNORE INTO strategy_shares (intent_id, source_intent_id, "
