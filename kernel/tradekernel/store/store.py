@@ -1314,5 +1314,6 @@ def _refuse_expired(intent_id: str, expires_at: str | None, now: datetime) -> No
         raise ApprovalExpired(
             f"intent {intent_id} expired at {expires_at} (its approval window ended before "
             "this decision was written); nothing was written",
+            expires_at=expires_at,
             current_state="expired",
         )
