@@ -250,3 +250,35 @@ def test_a_chained_approval_row_under_a_refused_or_same_name_fails_verify_and_pr
     executor = Executor(store, broker_factory(), broker_name="rec", settings=svc.settings)
     codes = {d.code: d.detail for d in executor.preflight(iid)}
     assert "1 of the 2 distinct approvals" in codes["quorum_missing"]
+
+
+def test_cli_by_is_normalised_reserved_is_a_usage_error_and_the_allowlist_refuses(
+    tmp_path, state_dir, helpers, capsys
+):
+    from tradekernel.cli import main
+
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        f'[kernel]\nstate_dir = "{state_dir}"\n[approval]\napprovers = ["alice", "bob"]\n'
+    )
+
+    def cli(*args):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main(["--config", str(config), *args])
+        out = capsys.readouterr()
+        return exc.value.code, out.out, out.err
+
+    with Store.open(state_dir) as store:
+        svc = _service(store, helpers, state_dir, clock=lambda: datetime.now(UTC))
+        iid = _pending(store, svc, helpers)
+    code, out, err = cli("intents", "approve", iid, "--by", "Auto")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "reserved" in err
+    code, out, err = cli("intents", "approve", iid, "--by", "carol")
+    assert code == 3 and "not listed in [approval] approvers" in err
+    code, out, err = cli("intents", "approve", iid)  # the default `operator` is not listed
+    assert code == 3 and "'operator'" in err
+    code, out, _ = cli("intents", "approve", iid, "--by", " \uff21LICE ")
+    assert out == f"{iid}: approval 1 of 2 recorded by alice; still pending_approval\n"
+    with Store.open(state_dir) as store:
+        assert [r.actor for r in store.journal_rows(iid)][-1] == "alice"
