@@ -219,20 +219,29 @@ def test_a_decision_that_reaches_the_lock_after_expiry_is_refused(
         assert store.verify_journal().ok
 
 
-def test_journal_times_never_run_backwards(tmp_path, helpers):
-    calls = iter(range(1000))
+def test_every_journal_time_is_read_under_the_write_lock(tmp_path, helpers):
+    """A writer that waited for the lock journals the time it wrote, not the time it
+    started waiting: every row's ts is a clock reading taken inside the transaction."""
+    inside, outside, conn = set(), set(), []
+    calls = iter(range(1, 1000))
 
-    def stepping_back():  # every read is an hour before the last one
-        return T0 - timedelta(hours=next(calls))
+    def clock():  # every reading distinct, filed by whether the write lock is held
+        now = T0 + timedelta(seconds=next(calls))
+        (inside if conn and conn[0].in_transaction else outside).add(
+            now.isoformat(timespec="microseconds")
+        )
+        return now
 
-    with Store.open(tmp_path / "state", clock=stepping_back) as store:
+    with Store.open(tmp_path / "state", clock=clock) as store:
+        conn.append(store.conn)
         svc = _service(store, helpers, tmp_path / "state", clock=lambda: T0)
         iid = _pending(store, svc, helpers)
         svc.approve(iid, "alice")
         store.set_control("paused", True, actor="test", reason="x")
         svc.approve(iid, "bob")
         stamps = [r.ts for r in store.journal_rows()]
-    assert stamps == sorted(stamps) and len(stamps) >= 5
+    assert len(stamps) >= 5 and stamps == sorted(stamps)
+    assert set(stamps) <= inside, set(stamps) - inside
 
 
 @pytest.mark.parametrize("alias", ["\u0430lice", "alice\u200b", "guards", "ALICE"])

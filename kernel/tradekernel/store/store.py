@@ -655,16 +655,11 @@ class Store:
         return self.get(intent_id), count
 
     def _now(self, conn: sqlite3.Connection) -> datetime:
-        """The time of a row about to be journaled, read under the write lock: the store
-        clock, or the journal's last row time when the clock reads earlier (a clock step
-        back, or another process's clock ahead), so journal times never run backwards."""
-        now = self.clock()
-        last = conn.execute(
-            "SELECT ts FROM journal WHERE seq = (SELECT max(seq) FROM journal)"
-        ).fetchone()
-        if last is not None and last[0] and last[0] > ts_text(now):
-            return parse_ts(last[0])
-        return now
+        """The time of a row about to be journaled: the store clock read while ``conn``
+        holds the write lock, so rows of writers sharing a clock are in time order with
+        ``seq`` (read before the lock, a writer that waited would journal the time it
+        started waiting, before rows committed meanwhile)."""
+        return self.clock()
 
     def _notify(
         self,
