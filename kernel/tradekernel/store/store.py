@@ -478,8 +478,8 @@ class Store:
         an intent changed since the caller read it raises :class:`StaleVersion`.
         With ``deadline_clock`` (an approval decision) a pending intent whose
         ``expires_at`` is not after ``deadline_clock()``, read under the write lock, raises
-        :class:`ApprovalExpired`. The row's time is the store clock read under the lock,
-        never before the journal's last row (:meth:`_now`).
+        :class:`ApprovalExpired`. The row's time is the store clock read under the lock
+        (:meth:`_now`).
         """
         target = parse_state(to_state)
         expected = as_states(expected_from)
