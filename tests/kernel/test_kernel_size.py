@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 22_050
+CEILING = 22_290
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -62,7 +62,11 @@ risk.verdict events naming them), a factory's refusal keeping exit 3; 22,050: ab
 hardening the runtime graph: a plugin node reads a read-only NodeView and its skill results
 are checked and copied before they are merged (its only write), whatever it raises is a
 plain node failure (NodeFailed), node names checked, a node's error text bounded and inert
-(error_text), a runtime's optional prepare at start, and the commander.checkpoint event.)"""
+(error_text), a runtime's optional prepare at start, and the commander.checkpoint event;
+22,290: approver identity, about 230: approver_name and RESERVED_ACTORS (one normalised,
+ASCII name per approver, the kernel's own actors refused), [approval] approvers, the
+decision's expiry and the journal row's time read under the write lock, and verify counting
+only valid names.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",
