@@ -1,0 +1,185 @@
+"""Fixes of the console's review: the login limit under a burst, the start token as a
+secret, errors with the security headers, hostile query values, confirmations, Host."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from tradekernel.api import Store, read_events, utcnow
+from tradekernel_console.auth import LoginLimiter, hash_password, hash_problem
+
+from .conftest import TOKEN, add_pending, load, pending_ids, version_of
+
+
+def test_a_burst_of_simultaneous_logins_is_limited(settings, make_client):
+    c = make_client(settings)
+    web = c.http.app.state.web
+    pages = [c.get("/login") for _ in range(20)]
+    from .conftest import CSRF
+
+    forms = [CSRF.search(p.text).group(1) for p in pages]
+    codes: list[int] = []
+    barrier = threading.Barrier(20)
+
+    def attempt(n: int) -> None:
+        barrier.wait()
+        codes.append(web.limiter.acquire("ip:10.0.0.1", f"user:guess{n}") == 0)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(codes) == 5  # reserved before any hash: five in flight, the rest refused
+    assert forms
+
+
+def test_the_limiter_reserves_before_the_check_and_counts_failures():
+    now = [0.0]
+    limiter = LoginLimiter(clock=lambda: now[0])
+    for n in range(5):
+        assert limiter.acquire("ip:a", f"user:n{n}") == 0
+    assert limiter.acquire("ip:a", "user:x") > 0  # five in flight: a sixth waits
+    for n in range(5):
+        limiter.release("ip:a", f"user:n{n}", failed=True)
+    assert limiter.acquire("ip:a", "user:x") >= 299  # five failures: locked for the window
+    now[0] = 301
+    assert limiter.acquire("ip:a", "user:x") == 0
+
+
+def test_guesses_at_a_name_do_not_lock_its_owner_out():
+    limiter = LoginLimiter()
+    for n in range(50):  # an attacker from many addresses, one guess after another
+        assert limiter.acquire(f"ip:10.0.0.{n}", "user:alice") == 0
+        limiter.release(f"ip:10.0.0.{n}", "user:alice", failed=True)
+    assert limiter.acquire("ip:192.168.1.5", "user:alice") == 0  # the real alice
+    # while one attempt for a name is being checked, another for it waits
+    assert limiter.acquire("ip:10.9.9.9", "user:alice") > 0
+    limiter.release("ip:192.168.1.5", "user:alice", failed=False)
+
+
+def test_a_locked_out_address_does_not_lock_out_the_user(config, make_client):
+    password = "alice-password-1"
+    config.write_text(config.read_text() + f'\n[console.users]\nalice = "{hash_password(password)}"\n')
+    settings = load(config)
+    c = make_client(settings)
+    for _ in range(5):
+        assert c.login("alice", "wrong").status_code == 403
+    assert c.login("alice", password).status_code == 429  # this address waits
+    c.http.app.state.web.limiter._failures.clear()  # noqa: SLF001  another address
+    assert c.login("alice", password).status_code == 303
+
+
+def test_the_start_token_is_masked_in_storage_events_and_pages(client, settings):
+    intent = pending_ids(settings)[0]
+    reason = f"pasted {TOKEN} here and {TOKEN.upper()}"
+    reply = client.post(
+        f"/intents/{intent}/reject", {"version": str(version_of(settings, intent)), "reason": reason}
+    )
+    assert reply.status_code == 200
+    with Store.open(settings.state_dir, create=False) as store:
+        row = store.journal_rows(intent)[-1]
+    assert TOKEN not in row.reason and "********" in row.reason
+    assert TOKEN.lower() not in row.reason.lower()
+    events = list(read_events(settings, date=utcnow().date(), stage="approval"))
+    assert events and all(TOKEN not in str(e.fields) for e in events)
+    for path in ("/intents/" + intent, "/intents", "/pending"):
+        assert TOKEN not in client.get(path).text, path
+    files = list((settings.state_dir).rglob("*"))
+    for path in files:
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_a_server_error_carries_the_security_headers(client, monkeypatch):
+    from tradekernel_console import reads
+
+    def broken(*_a, **_k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(reads, "pending", broken)
+    client.http.raise_server_exceptions = False
+    reply = client.get("/pending")
+    assert reply.status_code == 500
+    assert "frame-ancestors 'none'" in reply.headers["content-security-policy"]
+    assert reply.headers["x-frame-options"] == "DENY"
+    assert reply.headers["cache-control"] == "no-store"
+    assert "boom" not in reply.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/report?date=9999-12-31",
+        "/report/dashboard?date=9999-12-31",
+        "/report?date=0001-01-01",
+        "/report?date=2026-13-01",
+        "/report?date=%D9%A3",
+        "/intents?limit=abc",
+        "/orders?limit=%D9%A3",
+        "/intents?limit=99999999999999999999",
+    ],
+)
+def test_hostile_query_values_are_400(client, query):
+    reply = client.get(query)
+    assert reply.status_code == 400, query
+    assert "must be" in reply.text
+    assert "frame-ancestors 'none'" in reply.headers["content-security-policy"]
+
+
+def test_a_scrypt_hash_too_costly_is_refused_at_start():
+    costly = "scrypt$1048576$32$16$" + "A" * 22 + "$" + "A" * 43
+    assert "256 MiB" in hash_problem(costly)
+    assert hash_problem(hash_password("pw12345678")) is None
+
+
+@pytest.mark.parametrize(("action", "value"), [("trading-state", "active"), ("resume", "")])
+def test_riskier_switches_need_a_confirmation(client, settings, action, value):
+    client.post("/control/trading-state", {"value": "halted"})  # one step: it only stops
+    first = client.post(f"/control/{action}", {"value": value})
+    assert first.status_code == 200 and "Confirm" in first.text
+    from .test_control import CONFIRMATION, controls
+
+    assert controls(settings)["trading_state"] == "halted"
+    token = CONFIRMATION.search(first.text).group(1)
+    done = client.post(f"/control/{action}", {"value": value, "confirmation": token})
+    assert done.status_code == 200 and "Confirm" not in done.text
+
+
+@pytest.mark.parametrize(
+    ("action", "value", "status"),
+    [("kill-switch", "maybe", 400), ("mode", "live", 409), ("trading-state", "yolo", 400)],
+)
+def test_no_confirmation_page_for_a_value_that_will_be_refused(client, action, value, status):
+    reply = client.post(f"/control/{action}", {"value": value})
+    assert reply.status_code == status and "Confirm" not in reply.text
+
+
+def test_only_the_bound_host_names_are_answered(settings, make_client):
+    c = make_client(
+        settings, allowed_hosts=frozenset({"127.0.0.1", "localhost", "[::1]"})
+    )
+    assert c.get("/login").status_code == 200
+    assert c.get("/login", headers={"host": "localhost:8765"}).status_code == 200
+    evil = c.get("/login", headers={"host": "evil.example"})
+    assert evil.status_code == 400 and "evil.example" not in evil.text
+    assert "frame-ancestors 'none'" in evil.headers["content-security-policy"]
+
+
+def test_the_slash_redirect_does_not_echo_the_host(client):
+    reply = client.get("/pending/", headers={"host": "evil.example"}, follow_redirects=False)
+    assert "evil.example" not in reply.headers.get("location", "")
+
+
+def test_the_version_must_be_ascii_digits(client, settings):
+    intent = pending_ids(settings)[0]
+    reply = client.post(f"/intents/{intent}/approve", {"version": "\u0663", "reason": ""})
+    assert reply.status_code == 400
+    assert intent in pending_ids(settings)
+
+
+def test_report_escapes_are_shown_once(client, settings):
+    add_pending(settings, rationale="esc \x1b[2J here")
+    text = client.get("/report").text
+    assert "\\\\x1b" not in text
