@@ -236,7 +236,12 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.delivery.http": ("post",),
     "tradekernel.delivery.support": ("config_error", "require_http_url", "require_secret"),
     "tradekernel.cli.context": ("AppContext", "echo_json", "json_option", "pass_app"),
-    "tradekernel.quorum": ("is_approval_row=is_approval", "recorded_quorum"),
+    "tradekernel.quorum": (
+        "is_approval_row=is_approval",
+        "recorded_quorum",
+        "approver_name",
+        "RESERVED_ACTORS",
+    ),
     # the approval gate and operator control, for consoles (no second code path)
     "tradekernel.approval": ("ApprovalService", "ApprovalPreview=Preview"),
     "tradekernel.runtime.control": ("Control", "TRADING_STATES"),
@@ -402,6 +407,8 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .quality import band_problem
     from .quality import bar_problem
     from .quality import quote_problem
+    from .quorum import RESERVED_ACTORS
+    from .quorum import approver_name
     from .quorum import is_approval as is_approval_row
     from .quorum import recorded_quorum
     from .readable import decimal_or_none

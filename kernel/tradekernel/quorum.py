@@ -10,11 +10,14 @@ approval that completes it is the move to ``approved``.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import Any
 
+from .errors import RefusedError
 from .models import GuardVerdict
 
 PENDING = "pending_approval"
@@ -63,10 +66,84 @@ def required_approvals(
     return need
 
 
+RESERVED_ACTORS: frozenset[str] = frozenset(
+    {
+        "allocator",
+        "auto",
+        "breaker",
+        "broker-contract",
+        "commander",
+        "console",
+        "executor",
+        "guards",
+        "kernel",
+        "monitor",
+        "ops",
+        "portfolio",
+        "readiness",
+        "reconcile",
+        "runtime",
+        "shadow",
+        "strategist",
+        "system",
+    }
+)
+"""Actor names the kernel and its first-party components journal themselves: never a
+human approver (:func:`approver_name` refuses them)."""
+
+APPROVER_RE = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,63}")
+"""What an approver name must be after normalisation (ASCII only: no look-alike letters)."""
+
+
+def _shown(char: str) -> str:
+    """A character named safely in a message: itself when printable ASCII, else U+XXXX."""
+    return repr(char) if " " < char < "\x7f" else f"U+{ord(char):04X}"
+
+
+def approver_name(actor: str) -> str:
+    """The one name an approver decides under (docs/state.md, "Quorum"): ``actor``
+    NFKC-normalised, whitespace-collapsed and casefolded, which must then match
+    ``[a-z0-9][a-z0-9._@+-]{0,63}`` and not be one of :data:`RESERVED_ACTORS`.
+
+    Raises :class:`~tradekernel.errors.RefusedError` naming what is wrong (a refused
+    character as ``U+XXXX``, never the raw text). Fullwidth ``\\uff41lice`` is ``alice``;
+    Cyrillic ``\\u0430lice``, ``alice\\u200b`` or ``alice\\x00`` are refused."""
+    if not isinstance(actor, str):
+        raise RefusedError("approver name must be text")
+    for char in actor:
+        if unicodedata.category(char) in ("Cc", "Cf") and char not in " \t":
+            raise RefusedError(
+                f"approver name contains the control or format character {_shown(char)}; "
+                "use letters, digits and . _ @ + -"
+            )
+    name = " ".join(unicodedata.normalize("NFKC", actor).split()).casefold()
+    name = unicodedata.normalize("NFKC", name)
+    if not name:
+        raise RefusedError("approver name is empty")
+    if len(name) > 64:
+        raise RefusedError(f"approver name is {len(name)} characters long (at most 64)")
+    if not APPROVER_RE.fullmatch(name):
+        bad = next((c for c in name if not re.fullmatch(r"[a-z0-9._@+-]", c)), name[0])
+        raise RefusedError(
+            f"approver name may not contain {_shown(bad)}: it must be ASCII letters, digits "
+            "and . _ @ + -, starting with a letter or digit"
+        )
+    if name in RESERVED_ACTORS:
+        raise RefusedError(
+            f"approver name {name!r} is reserved for the kernel's own journal rows; "
+            "decide under your own name"
+        )
+    return name
+
+
 def approver(actor: str) -> str:
-    """Who an approval counts as: the actor with its whitespace collapsed and case folded,
-    so ``Alice`` and ``alice `` are one approver."""
-    return " ".join(actor.split()).casefold()
+    """Who a journaled approval counts as: :func:`approver_name` of its actor, or ``""``
+    when that is refused (such a row counts toward no quorum). ``Alice``, ``alice `` and
+    fullwidth ``\\uff41lice`` are one approver."""
+    try:
+        return approver_name(actor)
+    except RefusedError:
+        return ""
 
 
 def is_approval(from_state: str | None, to_state: str) -> bool:
@@ -101,7 +178,7 @@ def shortfall(rows: Sequence[Any], verdicts: Sequence[GuardVerdict]) -> str | No
     need = recorded_quorum(rows, verdicts)
     if need == 0:
         return None
-    given = {approver(actor) for actor, _ in approvals(rows)}
+    given = {approver(actor) for actor, _ in approvals(rows)} - {""}
     if len(given) >= need:
         return None
     return f"its journal shows {len(given)} of the {need} distinct approvals it needs"
