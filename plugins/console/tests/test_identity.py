@@ -126,8 +126,10 @@ def test_a_token_login_decides_an_intent_needing_one_approval(settings, make_cli
 def test_configured_user_names_are_checked_at_start(config, users, problem):
     from tradekernel_console.commands import check_users
 
-    lines = "".join(f'"{name}" = "{hash_password("pw" * 4, salt=bytes([n]) * 16)}"\n'
-                    for name, n in users.items())
+    lines = "".join(
+        f'"{name}" = "{hash_password("pw" * 4, salt=bytes([n]) * 16)}"\n'
+        for name, n in users.items()
+    )
     config.write_text(config.read_text() + "\n[console.users]\n" + lines)
     with pytest.raises(ConfigError, match=re.escape(problem)):
         check_users(load(config))

@@ -101,7 +101,13 @@ def verify_password(password: str, encoded: str) -> bool:
         n, r, p = (int(x) for x in parts[1:4])
         want = _unb64(parts[5])
         got = hashlib.scrypt(
-            secret, salt=_unb64(parts[4]), n=n, r=r, p=p, dklen=len(want), maxmem=2 * MAX_SCRYPT_MEMORY
+            secret,
+            salt=_unb64(parts[4]),
+            n=n,
+            r=r,
+            p=p,
+            dklen=len(want),
+            maxmem=2 * MAX_SCRYPT_MEMORY,
         )
     else:
         want = _unb64(parts[3])

@@ -256,4 +256,5 @@ def needs_confirmation(action: str, value: str) -> bool:
         return True
     return action == "trading-state" and value != "halted"
 
+
 PENDING = IntentState.PENDING_APPROVAL.value
