@@ -12,7 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from tradekernel.api import NotFoundError, RefusedError, StaleVersion, TradekernelError
+from tradekernel.api import (
+    NotFoundError,
+    RefusedError,
+    StaleVersion,
+    TradekernelError,
+    approver_name,
+)
 
 from .app import COOKIE, LOGIN_COOKIE, read_form
 from .auth import check_login
@@ -52,7 +58,10 @@ def routes(web: Any) -> list[Route]:
         name = _field(form, "name", 64) or ""
         password = _field(form, "password", 1024) or ""
         client = request.client.host if request.client else "?"
-        who = " ".join(name.split()).casefold()
+        try:  # one name however it is spelled (fullwidth, case)
+            who = approver_name(name)
+        except RefusedError:
+            who = " ".join(name.split()).casefold()
         wait = web.limiter.acquire(f"ip:{client}", f"user:{who}")
         if wait > 0:
             await run_in_threadpool(
