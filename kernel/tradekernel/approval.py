@@ -23,8 +23,15 @@ from .constraints import constraints_or_default, order_quantity
 from .errors import RefusedError
 from .models import GuardVerdict, utcnow
 from .quorum import approvals as journal_approvals
-from .quorum import recorded_quorum, required_approvals
-from .store import IntentRecord, IntentState, StaleVersion, StateConflict, Store
+from .quorum import approver_name, recorded_quorum, required_approvals
+from .store import (
+    ApprovalExpired,
+    IntentRecord,
+    IntentState,
+    StaleVersion,
+    StateConflict,
+    Store,
+)
 
 Emit = Callable[..., Any]
 
@@ -276,7 +283,9 @@ class ApprovalService:
         and one whose recorded verdicts do not all allow, or whose row disagrees with its
         journal rows (``journal_mismatch``: it was edited behind the journal's back).
         With ``expected_version`` (the version the approver saw) an intent changed since
-        is refused with :class:`~tradekernel.store.StaleVersion`."""
+        is refused with :class:`~tradekernel.store.StaleVersion`. ``actor`` must be an
+        approver name (:meth:`approver`); it is journaled in its normalised form."""
+        actor = self.approver(actor)
         record, problem = self.store.verified(intent_id)
         if record is None:
             self.store.get(intent_id)  # IntentNotFound, exit 1
@@ -305,11 +314,14 @@ class ApprovalService:
                 required=need,
                 reason=reason,
                 expected_version=expected_version,
+                deadline_clock=self.clock,
             )
         except StaleVersion as exc:
             raise StaleVersion(
                 f"cannot approve intent {intent_id}: {exc}", current_state=exc.current_state
             ) from None
+        except ApprovalExpired as exc:
+            raise self._expired(intent_id, "approve", exc) from None
         except StateConflict as exc:
             raise RefusedError(f"cannot approve intent {intent_id}: {exc}") from None
         kind = "approved" if record.state is IntentState.APPROVED else "recorded"
@@ -325,9 +337,46 @@ class ApprovalService:
         expected_version: int | None = None,
     ) -> IntentRecord:
         """Reject a pending intent (refused with its state when it is not pending, and,
-        with ``expected_version``, when it changed since that version was read)."""
+        with ``expected_version``, when it changed since that version was read).
+        ``actor`` must be an approver name (:meth:`approver`)."""
+        actor = self.approver(actor)
         record = self._pending(intent_id, "reject")
         return self._decide(record, IntentState.REJECTED, "reject", actor, reason, expected_version)
+
+    def approver(self, actor: str) -> str:
+        """``actor`` as the approver name a decision is made and journaled under
+        (:func:`~tradekernel.quorum.approver_name`). Refused (RefusedError, exit 3, nothing
+        changed) when it is malformed or reserved, holds a secret value (masked it could
+        collide with another approver's name), or ``[approval] approvers`` is set and does
+        not list it."""
+        name = approver_name(actor)
+        redact = getattr(self.settings, "redact", None)
+        if redact is not None and redact(name) != name:
+            raise RefusedError("approver name contains a secret value; nothing was changed")
+        allowed = getattr(getattr(self.settings, "approval", None), "approvers", None)
+        if allowed is not None and name not in {approver_name(a) for a in allowed}:
+            raise RefusedError(
+                f"{name!r} is not listed in [approval] approvers; only they may approve or "
+                "reject; nothing was changed"
+            )
+        return name
+
+    def _expired(self, intent_id: str, verb: str, exc: ApprovalExpired) -> RefusedError:
+        """Mark an intent whose window ended under the write lock expired; the refusal."""
+        record = self.store.get(intent_id)
+        if record.state is IntentState.PENDING_APPROVAL:
+            try:
+                record = self.store.transition(
+                    intent_id,
+                    IntentState.EXPIRED,
+                    expected_from=IntentState.PENDING_APPROVAL,
+                    actor="system",
+                    reason="approval_ttl_elapsed",
+                )
+                self._emit("expired", record, actor="system")
+            except StateConflict:
+                pass
+        return RefusedError(f"cannot {verb} intent {intent_id}: {exc}")
 
     def _pending(self, intent_id: str, verb: str) -> IntentRecord:
         """The intent, if it is still pending approval (a due one is expired first)."""
@@ -355,11 +404,14 @@ class ApprovalService:
                 expected_version=expected_version,
                 actor=actor,
                 reason=reason,
+                deadline_clock=self.clock,
             )
         except StaleVersion as exc:
             raise StaleVersion(
                 f"cannot {verb} intent {intent_id}: {exc}", current_state=exc.current_state
             ) from None
+        except ApprovalExpired as exc:
+            raise self._expired(intent_id, verb, exc) from None
         except StateConflict as exc:
             raise RefusedError(f"cannot {verb} intent {intent_id}: {exc}") from None
         self._emit(to.value, record, actor=actor, reason=reason)

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import attrs
 from attrs import define, field
 
+from .errors import RefusedError
+from .quorum import approver_name
 from .serde import converter
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -274,6 +276,7 @@ def _default_routes() -> list[NotifyRoute]:
         NotifyRoute(
             kinds=[
                 "approval.pending",
+                "approval.recorded",
                 "approval.rejected",
                 "approval.expired",
                 "executor.submitted",
@@ -629,12 +632,28 @@ class QuorumRule:
     """Intents on a symbol matching one of these shell patterns."""
 
 
+def _approvers(_inst: Any, attribute: attrs.Attribute, value: list[str] | None) -> None:
+    if value is None:
+        return
+    if not value:
+        raise ValueError(f"{attribute.name}: an empty list lets nobody decide; leave it unset")
+    for i, name in enumerate(value):
+        try:
+            approver_name(name)
+        except RefusedError as exc:
+            raise ValueError(f"{attribute.name}[{i}]: {exc}") from None
+
+
 @define
 class ApprovalSettings:
     """``[approval]``: four-eyes approval. An intent needs the largest ``approvals`` of
     every matching quorum rule and of its verdicts (0: the approval mode decides)."""
 
     quorum: list[QuorumRule] = field(factory=list)
+    approvers: list[str] | None = field(default=None, validator=_approvers)
+    """Who may approve or reject (names as :func:`~tradekernel.quorum.approver_name`
+    normalises them); unset: anyone who can reach the CLI or the console. A name-based
+    allowlist, not authentication (docs/state.md, "Quorum")."""
 
 
 @define

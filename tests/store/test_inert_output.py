@@ -29,8 +29,9 @@ SHOWN = (
     f"looks fine\\n\\n{FORGED}\\r\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\x9b31m"
     "\\u202egnp.exe\\u202c \\u2066x\\u2069\\x7f"
 )
-BY = f"mallory\n{FORGED}\x1b[1A"
-BY_SHOWN = f"mallory\\n{FORGED}\\x1b[1A"
+HOSTILE_BY = f"mallory\n{FORGED}\x1b[1A"
+HOSTILE_BY_SHOWN = f"mallory\\n{FORGED}\\x1b[1A"
+BY = BY_SHOWN = "mallory"  # an approver's name is refused unless plain (docs/state.md)
 ALLOW = [GuardVerdict.allowed("max_notional")]
 UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"}  # tradekernel.display's
 
@@ -81,6 +82,23 @@ def test_by_and_reason_are_inert_when_deciding_listing_and_showing(run_cli, stat
     code, out, _ = run_cli("intents", "list")
     assert_inert(out)
     assert out.count("\n") == 1 and out.endswith(f"({SHOWN})\n")
+
+
+@pytest.mark.parametrize("command", ["approve", "reject", "cancel"])
+def test_a_hostile_by_is_a_one_line_usage_error_and_nothing_is_written(
+    run_cli, state_dir, helpers, command
+):
+    iid = _pending(state_dir, helpers)
+    with Store.open(state_dir) as store:
+        before = store.journal_rows()
+    code, out, err = run_cli("intents", command, iid, "--by", HOSTILE_BY)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "--by" in err and "U+000A" in err
+    assert FORGED not in err
+    assert_inert(err)
+    with Store.open(state_dir) as store:
+        assert store.journal_rows() == before
+        assert store.get(iid).state is IntentState.PENDING_APPROVAL
 
 
 def test_stored_text_is_kept_as_given_and_json_output_is_inert(run_cli, state_dir, helpers):
@@ -163,15 +181,15 @@ def test_error_messages_quoting_input_with_repr_are_not_escaped_twice(run_cli, s
 
 
 def test_the_daily_report_shows_an_operators_reason_inert(run_cli, state_dir):
-    code, _, err = run_cli("control", "pause", "--by", BY, "--reason", HOSTILE)
+    code, _, err = run_cli("control", "pause", "--by", HOSTILE_BY, "--reason", HOSTILE)
     assert code == 0, err
     code, md, _ = run_cli("report", "daily", "--format", "md")
     assert code == 0
     assert_inert(md)
     # the interventions row, then the compliance section's override row
     row, override = [x for x in md.splitlines() if x.startswith("| ") and "mallory" in x]
-    assert f"| {BY_SHOWN} | " in row and row.endswith(f"| {SHOWN} |")
-    assert "| paused | " in override and override.endswith(f"| {BY_SHOWN} | {SHOWN} |")
+    assert f"| {HOSTILE_BY_SHOWN} | " in row and row.endswith(f"| {SHOWN} |")
+    assert "| paused | " in override and override.endswith(f"| {HOSTILE_BY_SHOWN} | {SHOWN} |")
     code, text, _ = run_cli("report", "daily", "--format", "json")
     assert code == 0 and all(c == "\n" or " " <= c <= "~" for c in text)
     assert HOSTILE in strings(json.loads(text))

@@ -304,7 +304,25 @@ def _decide(app: AppContext, action: str, intent_id: str, by: str, reason: str) 
     click.echo(f"{record.id}: {record.state.value} by {who}")
 
 
-_by = click.option("--by", default="operator", show_default=True, help="Who decides.")
+def _approver(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """``--by`` as an approver name (one line, exit 2, when it is not one). Not
+    authentication: whoever can run the CLI can write the state (docs/operations.md)."""
+    from ..errors import RefusedError
+    from ..quorum import approver_name
+
+    try:
+        return approver_name(value)
+    except RefusedError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_by = click.option(
+    "--by",
+    default="operator",
+    show_default=True,
+    callback=_approver,
+    help="Who decides: a name of letters, digits and . _ @ + - (not authenticated).",
+)
 _reason = click.option("--reason", default="", help="Why (journaled).")
 
 

@@ -88,6 +88,12 @@ class StaleVersion(StateConflict):
     made on a stale view is refused and nothing is written."""
 
 
+class ApprovalExpired(StateConflict):
+    """The intent's approval window ended before the decision's write transaction began
+    (its ``expires_at`` is not after the clock read under the write lock): nothing was
+    written."""
+
+
 class DuplicateApproval(RefusedError):
     """The actor has approved this intent already: the same actor counts once toward its
     quorum; nothing was written."""

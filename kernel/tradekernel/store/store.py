@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from loguru import logger
 
+from ..errors import RefusedError
 from ..models import Fill, GuardVerdict, Intent, IntentTransition, Order, canonical_json, utcnow
 from ..portfolio.shares import Share, exact_sum, split_fill
-from ..quorum import approver
+from ..quorum import approver, approver_name
 from ..redaction import redact_deep
 from ..serde import structure, unstructure
 from . import anchor as anchors
@@ -41,6 +42,7 @@ from .db import (
 from .records import IntentRecord, JournalRow, VerifyResult
 from .states import (
     TRANSITIONS,
+    ApprovalExpired,
     DuplicateApproval,
     IllegalTransition,
     IntentNotFound,
@@ -462,6 +464,7 @@ class Store:
         actor: str,
         reason: str = "",
         payload: dict[str, Any] | None = None,
+        deadline_clock: Callable[[], datetime] | None = None,
         **column_updates: Any,
     ) -> IntentRecord:
         """Move an intent to ``to_state`` and journal it, in one transaction.
@@ -473,6 +476,10 @@ class Store:
         under the payload key ``set`` (reserved: ``payload`` may not use it), which is how
         verify rebuilds the columns. ``expected_version`` also compares the row's version:
         an intent changed since the caller read it raises :class:`StaleVersion`.
+        With ``deadline_clock`` (an approval decision) a pending intent whose
+        ``expires_at`` is not after ``deadline_clock()``, read under the write lock, raises
+        :class:`ApprovalExpired`. The row's time is the store clock read under the lock,
+        never before the journal's last row (:meth:`_now`).
         """
         target = parse_state(to_state)
         expected = as_states(expected_from)
@@ -488,23 +495,23 @@ class Store:
                 verdicts = [unstructure(v) for v in column_updates["verdicts"]]
                 column_updates = {**column_updates, "verdicts": verdicts}
             column_updates = self._scrub(column_updates)
-        now = self.clock()
-        ts = ts_text(now)
-        updates = {k: _column_value(k, v) for k, v in column_updates.items()}
-        if target is IntentState.EXECUTING:
-            updates.setdefault("executing_since", ts)
-        if reason:
-            updates.setdefault("reason", reason)
-        body = dict(payload or {})
-        if updates:
-            body["set"] = updates
         with immediate(self.conn) as conn:
             row = conn.execute(
-                "SELECT state, version FROM intents WHERE id = ?", (intent_id,)
+                "SELECT state, version, expires_at FROM intents WHERE id = ?", (intent_id,)
             ).fetchone()
             if row is None:
                 raise IntentNotFound(intent_id)
             current, version = IntentState(row[0]), row[1]
+            now = self._now(conn)
+            ts = ts_text(now)
+            updates = {k: _column_value(k, v) for k, v in column_updates.items()}
+            if target is IntentState.EXECUTING:
+                updates.setdefault("executing_since", ts)
+            if reason:
+                updates.setdefault("reason", reason)
+            body = dict(payload or {})
+            if updates:
+                body["set"] = updates
             if expected_version is not None and version != expected_version:
                 raise StaleVersion(
                     f"intent {intent_id} changed since it was read (version {version}, "
@@ -519,6 +526,8 @@ class Store:
                     "nothing was written",
                     current_state=current.value,
                 )
+            if deadline_clock is not None and current is IntentState.PENDING_APPROVAL:
+                _refuse_expired(intent_id, row[2], deadline_clock())
             if target not in TRANSITIONS[current]:
                 allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none"
                 raise IllegalTransition(
@@ -560,6 +569,7 @@ class Store:
         required: int,
         reason: str = "",
         expected_version: int | None = None,
+        deadline_clock: Callable[[], datetime] | None = None,
     ) -> tuple[IntentRecord, int]:
         """Record ``actor``'s approval of a pending intent that needs ``required`` distinct
         approvers, in one transaction, and return the record and the approval's number.
@@ -569,20 +579,27 @@ class Store:
         moves on; the ``required``-th distinct approval is the move to ``approved``.
         Refused, nothing written: :class:`StateConflict` for an intent no longer pending,
         :class:`StaleVersion` as in :meth:`transition`, :class:`DuplicateApproval` for an
-        actor who approved it already (compared after masking secrets, with
-        :func:`~tradekernel.quorum.approver`: case and spacing do not make another)."""
+        actor who approved it already (compared with
+        :func:`~tradekernel.quorum.approver`: case and spacing do not make another),
+        :class:`ApprovalExpired` when its ``expires_at`` is not after ``deadline_clock()``
+        (default: the store clock) read under the write lock. ``actor`` must pass
+        :func:`~tradekernel.quorum.approver_name` (it is journaled in that form) and hold
+        no secret; else a RefusedError."""
+        actor = approver_name(actor)
         if self.redact is not None:
-            actor, reason = self.redact(actor), self.redact(reason)
-        now = self.clock()
-        ts = ts_text(now)
+            if self.redact(actor) != actor:
+                raise RefusedError("approver name contains a secret value; nothing was changed")
+            reason = self.redact(reason)
         pending = IntentState.PENDING_APPROVAL
         with immediate(self.conn) as conn:
             row = conn.execute(
-                "SELECT state, version FROM intents WHERE id = ?", (intent_id,)
+                "SELECT state, version, expires_at FROM intents WHERE id = ?", (intent_id,)
             ).fetchone()
             if row is None:
                 raise IntentNotFound(intent_id)
-            current, version = row
+            current, version = row[0], row[1]
+            now = self._now(conn)
+            ts = ts_text(now)
             if expected_version is not None and version != expected_version:
                 raise StaleVersion(
                     f"intent {intent_id} changed since it was read (version {version}, "
@@ -594,6 +611,7 @@ class Store:
                     f"intent {intent_id} is {current}, not pending_approval; nothing was written",
                     current_state=current,
                 )
+            _refuse_expired(intent_id, row[2], (deadline_clock or self.clock)())
             given = [
                 r[0]
                 for r in conn.execute(
@@ -635,6 +653,16 @@ class Store:
         if target is IntentState.APPROVED:
             self._notify(intent_id, pending, target, actor, reason, now, body)
         return self.get(intent_id), count
+
+    def _now(self, conn: sqlite3.Connection) -> datetime:
+        """The time of a row about to be journaled, read under the write lock: the store
+        clock, or the journal's last row time when the clock reads earlier (a clock step
+        back, or another process's clock ahead), so journal times never run backwards."""
+        now = self.clock()
+        last = conn.execute("SELECT ts FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        if last is not None and last[0] and last[0] > ts_text(now):
+            return parse_ts(last[0])
+        return now
 
     def _notify(
         self,
@@ -1275,3 +1303,14 @@ class Store:
         finally:
             target.close()
         return dest
+
+
+def _refuse_expired(intent_id: str, expires_at: str | None, now: datetime) -> None:
+    """Raise :class:`ApprovalExpired` when a pending intent's window (``expires_at``, the
+    column's text) is not after ``now``."""
+    if expires_at is not None and expires_at <= ts_text(now):
+        raise ApprovalExpired(
+            f"intent {intent_id} expired at {expires_at} (its approval window ended before "
+            "this decision was written); nothing was written",
+            current_state="expired",
+        )

@@ -162,16 +162,18 @@ class Replay:
         self, seq: int, entity: str, fold: _IntentFold, actor: str, to: str, payload: dict
     ) -> None:
         """An approval row: one below the quorum needs a quorum and its ``approval``
-        payload, no actor counts twice, and the move to ``approved`` needs the quorum."""
+        payload, no actor counts twice, and the move to ``approved`` needs the quorum of
+        valid approver names (:func:`~tradekernel.quorum.approver`)."""
         below = to == quorum.PENDING
         if below and (fold.quorum == 0 or not isinstance(payload.get(quorum.APPROVAL_KEY), dict)):
             problem = "is an illegal transition pending_approval -> pending_approval"
         elif fold.quorum == 0:
             return  # an ordinary approval (or auto): the approval mode decided
-        elif quorum.approver(actor) in fold.approvers:
+        elif quorum.approver(actor) and quorum.approver(actor) in fold.approvers:
             problem = f"counts the approval of {_show(actor)} twice"
         else:
-            fold.approvers.append(quorum.approver(actor))
+            if quorum.approver(actor):  # a name approver_name refuses counts toward nothing
+                fold.approvers.append(quorum.approver(actor))
             need = max(fold.quorum, _verdict_quorum(fold.cols["verdicts"][0]))
             if below or len(fold.approvers) >= need:
                 return

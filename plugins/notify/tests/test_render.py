@@ -34,6 +34,27 @@ def test_approval_pending_has_preview_fields_and_commands():
     assert n.dedup_key == "approval.pending:int_1"
 
 
+def test_an_approval_of_a_quorum_tells_the_next_approver_who_and_how_many():
+    fields = {"intent_id": "int_1", "symbol": "AAA", "side": "buy", "quantity": "10"}
+    first, second = (
+        notification_from_event(
+            Event(
+                stage="approval",
+                kind="recorded",
+                fields={**fields, "actor": actor, "approvals": n, "required": 3},
+            )
+        )
+        for actor, n in (("alice", 1), ("bob", 2))
+    )
+    assert first.title == "Approval 1 of 3: BUY 10 AAA"
+    assert "approved by alice (1 of the 3 distinct approvals" in first.body
+    # deduplicated by what it says (the default digest), so the second is not dropped
+    assert first.dedup_key is None and second.dedup_key is None
+    assert digest(first.kind, first.title, first.body) != digest(
+        second.kind, second.title, second.body
+    )
+
+
 def test_incident_and_control_templates():
     opened = notification_from_event(
         Event(stage="resilience", kind="breaker_opened", fields={"failures": 3, "reason": "broker"})

@@ -48,6 +48,7 @@ def test_default_routes_cover_trade_events_incidents_and_alerts():
     router = Router(Settings().notify.routes, ["log"])
     for key in (
         "approval.pending",
+        "approval.recorded",  # the second approver learns the first approved
         "executor.submitted",
         "executor.failed",
         "monitor.fill",

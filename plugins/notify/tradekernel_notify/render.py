@@ -24,6 +24,12 @@ TEMPLATES: dict[str, tuple[str, str, str | None]] = {
         "Intent {intent_id} was approved by {actor}.",
         "intent_id",
     ),
+    "approval.recorded": (
+        "Approval {approvals} of {required}: {SIDE} {quantity} {symbol}",
+        "Intent {intent_id} was approved by {actor} ({approvals} of the {required} "
+        "distinct approvals it needs); it waits for another approver.",
+        None,  # one per approval: deduplicated by what it says, not by intent
+    ),
     "approval.auto_approved": (
         "Auto-approved: {SIDE} {quantity} {symbol}",
         "Intent {intent_id} was approved automatically.",

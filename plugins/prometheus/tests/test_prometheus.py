@@ -38,6 +38,7 @@ def _emit_day(kernel) -> None:
     kernel.emit("risk", "verdict", intent_id="i1", guard="max_position", allow=False, code="limit")
     kernel.emit("risk", "verdict", intent_id="i2", guard="allowlist", allow=True)
     kernel.emit("approval", "pending", intent_id="i2")
+    kernel.emit("approval", "recorded", intent_id="i2", approvals=1, required=2)
     kernel.emit("approval", "approved", intent_id="i2")
     kernel.emit("executor", "submitted", intent_id="i2")
     kernel.emit("monitor", "order_status", client_order_id="c2", status="filled")
@@ -66,6 +67,9 @@ def _check(samples: dict) -> None:
         for k in samples
     )
     assert value("tradekernel_intents_total", state="pending") == 1
+    assert not any(  # one approval of a quorum is not an intent state
+        k[0] == "tradekernel_intents_total" and ("state", "recorded") in k[1] for k in samples
+    )
     assert value("tradekernel_intents_total", state="submitted") == 1
     assert value("tradekernel_orders_total", status="filled") == 1
     assert value("tradekernel_breaker_state", breaker="market_data") == 2

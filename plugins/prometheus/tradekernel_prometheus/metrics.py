@@ -16,6 +16,9 @@ from tradekernel.api import Event
 
 NS = "tradekernel"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+NOT_STATES = frozenset({"recorded"})
+"""Approval and executor event kinds that change no intent's state (``approval.recorded``:
+one approval of a quorum, the intent stays pending): not counted in ``intents_total``."""
 BREAKER_STATES = {"breaker_closed": 0, "breaker_half_open": 1, "breaker_opened": 2}
 
 
@@ -183,6 +186,8 @@ class EventMetrics:
             self.strategist_decisions.labels(_label(f.get("strategist")), outcome).inc()
 
     def _intent_state(self, event: Event, f: dict[str, Any]) -> None:
+        if event.kind in NOT_STATES:
+            return
         self.intents.labels(event.kind).inc()
 
     def _risk(self, event: Event, f: dict[str, Any]) -> None:
