@@ -376,7 +376,10 @@ class ApprovalService:
                 self._emit("expired", record, actor="system")
             except StateConflict:
                 pass
-        return RefusedError(f"cannot {verb} intent {intent_id}: {exc}")
+        return RefusedError(
+            f"cannot {verb} intent {intent_id}: its approval window ended at {exc.expires_at}, "
+            "before this decision was written (it is expired now); nothing was changed"
+        )
 
     def _pending(self, intent_id: str, verb: str) -> IntentRecord:
         """The intent, if it is still pending approval (a due one is expired first)."""

@@ -219,15 +219,29 @@ def test_a_decision_that_reaches_the_lock_after_expiry_is_refused(
         assert store.verify_journal().ok
 
 
-def test_journal_times_never_run_backwards(tmp_path, helpers):
-    times = iter([T0, T0 - timedelta(hours=1), T0 - timedelta(hours=2)] + [T0] * 50)
-    with Store.open(tmp_path / "state", clock=lambda: next(times)) as store:
+def test_every_journal_time_is_read_under_the_write_lock(tmp_path, helpers):
+    """A writer that waited for the lock journals the time it wrote, not the time it
+    started waiting: every row's ts is a clock reading taken inside the transaction."""
+    inside, outside, conn = set(), set(), []
+    calls = iter(range(1, 1000))
+
+    def clock():  # every reading distinct, filed by whether the write lock is held
+        now = T0 + timedelta(seconds=next(calls))
+        (inside if conn and conn[0].in_transaction else outside).add(
+            now.isoformat(timespec="microseconds")
+        )
+        return now
+
+    with Store.open(tmp_path / "state", clock=clock) as store:
+        conn.append(store.conn)
         svc = _service(store, helpers, tmp_path / "state", clock=lambda: T0)
         iid = _pending(store, svc, helpers)
         svc.approve(iid, "alice")
+        store.set_control("paused", True, actor="test", reason="x")
         svc.approve(iid, "bob")
         stamps = [r.ts for r in store.journal_rows()]
-    assert stamps == sorted(stamps) and len(stamps) >= 4
+    assert len(stamps) >= 5 and stamps == sorted(stamps)
+    assert set(stamps) <= inside, set(stamps) - inside
 
 
 @pytest.mark.parametrize("alias", ["\u0430lice", "alice\u200b", "guards", "ALICE"])
@@ -245,3 +259,35 @@ def test_a_chained_approval_row_under_a_refused_or_same_name_fails_verify_and_pr
     executor = Executor(store, broker_factory(), broker_name="rec", settings=svc.settings)
     codes = {d.code: d.detail for d in executor.preflight(iid)}
     assert "1 of the 2 distinct approvals" in codes["quorum_missing"]
+
+
+def test_cli_by_is_normalised_reserved_is_a_usage_error_and_the_allowlist_refuses(
+    tmp_path, state_dir, helpers, capsys
+):
+    from tradekernel.cli import main
+
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        f'[kernel]\nstate_dir = "{state_dir}"\n[approval]\napprovers = ["alice", "bob"]\n'
+    )
+
+    def cli(*args):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main(["--config", str(config), *args])
+        out = capsys.readouterr()
+        return exc.value.code, out.out, out.err
+
+    with Store.open(state_dir) as store:
+        svc = _service(store, helpers, state_dir, clock=lambda: datetime.now(UTC))
+        iid = _pending(store, svc, helpers)
+    code, out, err = cli("intents", "approve", iid, "--by", "Auto")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "reserved" in err
+    code, out, err = cli("intents", "approve", iid, "--by", "carol")
+    assert code == 3 and "not listed in [approval] approvers" in err
+    code, out, err = cli("intents", "approve", iid)  # the default `operator` is not listed
+    assert code == 3 and "'operator'" in err
+    code, out, _ = cli("intents", "approve", iid, "--by", " \uff21LICE ")
+    assert out == f"{iid}: approval 1 of 2 recorded by alice; still pending_approval\n"
+    with Store.open(state_dir) as store:
+        assert [r.actor for r in store.journal_rows(iid)][-1] == "alice"

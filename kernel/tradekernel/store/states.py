@@ -91,7 +91,13 @@ class StaleVersion(StateConflict):
 class ApprovalExpired(StateConflict):
     """The intent's approval window ended before the decision's write transaction began
     (its ``expires_at`` is not after the clock read under the write lock): nothing was
-    written."""
+    written. ``expires_at`` is the window's end as journaled text."""
+
+    def __init__(
+        self, message: str, *, expires_at: str = "", current_state: str | None = None
+    ) -> None:
+        super().__init__(message, current_state=current_state)
+        self.expires_at = expires_at
 
 
 class DuplicateApproval(RefusedError):

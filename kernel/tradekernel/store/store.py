@@ -407,9 +407,9 @@ class Store:
         a secret in a field that identifies it raises :class:`SecretInIntent` and
         nothing is written."""
         intent = self._scrub_intent(intent)
-        now = self.clock()
-        ts = ts_text(now)
         with immediate(self.conn) as conn:
+            now = self._now(conn)
+            ts = ts_text(now)
             if conn.execute("SELECT 1 FROM intents WHERE id = ?", (intent.id,)).fetchone():
                 created = False
             else:
@@ -478,8 +478,8 @@ class Store:
         an intent changed since the caller read it raises :class:`StaleVersion`.
         With ``deadline_clock`` (an approval decision) a pending intent whose
         ``expires_at`` is not after ``deadline_clock()``, read under the write lock, raises
-        :class:`ApprovalExpired`. The row's time is the store clock read under the lock,
-        never before the journal's last row (:meth:`_now`).
+        :class:`ApprovalExpired`. The row's time is the store clock read under the lock
+        (:meth:`_now`).
         """
         target = parse_state(to_state)
         expected = as_states(expected_from)
@@ -655,14 +655,11 @@ class Store:
         return self.get(intent_id), count
 
     def _now(self, conn: sqlite3.Connection) -> datetime:
-        """The time of a row about to be journaled, read under the write lock: the store
-        clock, or the journal's last row time when the clock reads earlier (a clock step
-        back, or another process's clock ahead), so journal times never run backwards."""
-        now = self.clock()
-        last = conn.execute("SELECT ts FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
-        if last is not None and last[0] and last[0] > ts_text(now):
-            return parse_ts(last[0])
-        return now
+        """The time of a row about to be journaled: the store clock read while ``conn``
+        holds the write lock, so rows of writers sharing a clock are in time order with
+        ``seq`` (read before the lock, a writer that waited would journal the time it
+        started waiting, before rows committed meanwhile)."""
+        return self.clock()
 
     def _notify(
         self,
@@ -1016,10 +1013,10 @@ class Store:
         ``expect`` makes it a compare-and-set: every named key must still hold that stored
         text (:meth:`control_text`; ``None``: no row), else :class:`StateConflict` is
         raised and nothing is written."""
-        ts = ts_text(self.clock())
         self._checked_controls = None
         actor = actor if self.redact is None else self.redact(actor)
         with immediate(self.conn) as conn:
+            ts = ts_text(self._now(conn))
             for key, wanted in (expect or {}).items():
                 row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
                 current = None if row is None else row[0]
@@ -1200,7 +1197,6 @@ class Store:
         ``share_rows``), in one transaction. Idempotent on ``conflict_id``: ``False``
         when it was recorded already (nothing written)."""
         entity = f"conflict:{conflict_id}"
-        ts = ts_text(self.clock())
         rows = [  # journaled as written, so `journal verify` checks the table against them
             {
                 "intent_id": netted_id,
@@ -1215,6 +1211,7 @@ class Store:
         with immediate(self.conn) as conn:
             if conn.execute("SELECT 1 FROM journal WHERE entity = ?", (entity,)).fetchone():
                 return False
+            ts = ts_text(self._now(conn))
             for share in shares:
                 conn.execute(
                     "INSERT OR IGNORE INTO strategy_shares (intent_id, source_intent_id, "
@@ -1312,5 +1309,6 @@ def _refuse_expired(intent_id: str, expires_at: str | None, now: datetime) -> No
         raise ApprovalExpired(
             f"intent {intent_id} expired at {expires_at} (its approval window ended before "
             "this decision was written); nothing was written",
+            expires_at=expires_at,
             current_state="expired",
         )
