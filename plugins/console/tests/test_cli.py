@@ -76,12 +76,45 @@ def test_half_a_tls_configuration_is_refused(config, tmp_path):
     assert done.exit_code == 2 and "--keyfile" in done.stderr
 
 
-def test_a_bad_password_hash_is_a_config_error(config):
-    config.write_text(config.read_text() + '\n[console.users]\nalice = "plaintext"\n')
+def test_a_bad_certificate_or_key_is_one_line_exit_2_before_any_token(config, tmp_path):
+    garbage = tmp_path / "bad.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    done = invoke(
+        [
+            *("--config", str(config), "console", "--port", "0"),
+            *("--certfile", str(garbage), "--keyfile", str(garbage)),
+        ]
+    )
+    assert done.exit_code == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(garbage) in lines[0] and "unexpected" not in lines[0]
+    assert "token" not in done.stdout and "console on" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("encoded", "problem"),
+    [
+        ("plaintext", "not a password hash"),
+        ("scrypt$1048576$32$16$" + "A" * 22 + "$" + "A" * 43, "256 MiB"),
+    ],
+)
+def test_a_bad_password_hash_is_a_config_error(config, encoded, problem):
+    config.write_text(config.read_text() + f'\n[console.users]\nalice = "{encoded}"\n')
     done = invoke(["--config", str(config), "console", "--port", "0"])
     assert done.exit_code == 2
     assert "[console] users" in done.stderr and "alice" in done.stderr
-    assert "not a password hash" in done.stderr
+    assert problem in done.stderr
+
+
+def test_allowed_hosts():
+    from tradekernel_console.commands import allowed_hosts
+
+    assert allowed_hosts("127.0.0.1", ()) == {"127.0.0.1", "localhost", "[::1]"}
+    assert allowed_hosts("::1", ()) == {"127.0.0.1", "localhost", "[::1]"}
+    assert allowed_hosts("192.168.1.5", ("Console.Example:443",)) == {
+        "192.168.1.5",
+        "console.example",
+    }
 
 
 def test_no_token_needs_users(config):

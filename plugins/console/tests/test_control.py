@@ -29,7 +29,7 @@ def test_pause_and_resume(client, settings):
     assert controls(settings)["paused"] is True
     row = last_control_row(settings, "paused")
     assert (row.actor, row.reason) == ("ann", "lunch")
-    client.post("/control/resume")
+    assert confirmed(client, "resume", "").status_code == 200  # resuming asks first
     assert controls(settings)["paused"] is False
 
 
@@ -63,7 +63,7 @@ def test_a_guessed_confirmation_does_not_confirm(client, settings):
 
 
 def test_trading_state(client, settings):
-    client.post("/control/trading-state", {"value": "halted"})
+    client.post("/control/trading-state", {"value": "halted"})  # halting: one step
     assert controls(settings)["trading_state"] == "halted"
     bad = client.post("/control/trading-state", {"value": "yolo"})
     assert bad.status_code == 400

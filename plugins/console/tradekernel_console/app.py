@@ -91,6 +91,43 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class Shown(str):
+    """Text already made inert (the report plugin's lines): the pages mask secrets in it
+    and escape it for HTML, but do not make its escapes visible a second time."""
+
+
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header, lowercased, without its port."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class HostCheck:
+    """Refuses (400) a request whose ``Host`` is not one of ``allowed`` (the bound
+    address, the loopback names, and any ``--allow-host``): a page on another domain
+    that rebinds its name to this address cannot reach the console."""
+
+    def __init__(self, app: Any, allowed: frozenset[str]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            host = host_name(headers.get(b"host", b"").decode("latin-1"))
+            if host not in self.allowed:
+                response = HTMLResponse(
+                    "<!doctype html><title>Bad request</title><p>unknown Host header: this "
+                    "console answers only to its own address (see --allow-host)</p>",
+                    status_code=400,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class Web:
     """Everything a request handler needs: the console, templates, sessions, limits."""
 
@@ -106,21 +143,27 @@ class Web:
         from jinja2 import Environment, FileSystemLoader, select_autoescape
         from markupsafe import Markup
 
+        from .auth import user_table
+
         self.console = console
         self.token = token
+        console.token = token
+        self.users = user_table(console.settings.console.users)
         self.secure = secure
         self.clock = clock
         settings = console.settings
         ttl = float(settings.console.session_ttl)
         self.sessions = Sessions(secret or secrets.token_bytes(32), ttl, clock=clock)
         self.limiter = LoginLimiter(clock=clock)
-        redact = settings.redact
+        redact = console.redact
 
         def shown(value: Any) -> Any:
             # every value a template prints: secrets masked, controls made visible; then
             # Jinja escapes it for HTML (autoescape)
             if value is None or isinstance(value, Markup | bool | int | float):
                 return "" if value is None else value
+            if isinstance(value, Shown):
+                return redact(str(value))
             return inert(redact(str(value)))
 
         self.templates = Environment(
@@ -202,10 +245,12 @@ def build_app(
     secure: bool = False,
     clock: Any = time.time,
     secret: bytes | None = None,
+    allowed_hosts: frozenset[str] | None = None,
 ) -> Starlette:
     """The console application for ``settings``. ``token`` is the one-time login token
     (``None``: only ``[console] users`` log in); ``secure`` marks cookies Secure (TLS);
-    ``clock`` (seconds) drives session expiry and the login limit."""
+    ``clock`` (seconds) drives session expiry and the login limit; ``allowed_hosts``: the
+    ``Host`` names answered (``None``: any, for tests that use their own names)."""
     from . import forms, pages
 
     console = Console(settings, kernel=kernel)
@@ -219,6 +264,19 @@ def build_app(
     async def not_found(request: Request, exc: Exception) -> Response:
         return web.render(request, "message.html", 404, title="Not found", message="no such page")
 
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # runs outside the middleware stack (Starlette's ServerErrorMiddleware): the
+        # security headers are set here; the traceback goes to the server's log only
+        response = web.render(
+            request,
+            "message.html",
+            500,
+            title="Server error",
+            message="the console failed to answer this request; see the server's log",
+        )
+        response.headers.update(HEADERS)
+        return response
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         try:
@@ -228,9 +286,12 @@ def build_app(
 
     app = Starlette(
         routes=routes,
-        exception_handlers={404: not_found},
+        exception_handlers={404: not_found, Exception: server_error},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # its redirect would echo the Host header
     app.state.web = web
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=allowed_hosts)
     app.add_middleware(SecurityHeaders)
     return app

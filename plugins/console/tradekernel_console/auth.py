@@ -7,7 +7,12 @@
   maximum age), so logging out or restarting the server ends it for good.
 * Each session has its CSRF token; the login form has its own, bound to a signed
   pre-login cookie.
-* Failed logins are limited per client address and per login name.
+* Logins are limited per client address (failures and attempts in flight, reserved
+  before the slow hash) and per login name (one attempt in flight at a time), see
+  :class:`LoginLimiter`.
+* A login name is an approver name (:func:`tradekernel.api.approver_name`): a configured
+  user's name needs that user's password; the start token logs in under any other valid,
+  unreserved name, and such a session never counts toward a quorum of two or more.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ Clock = Callable[[], float]
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MAX_SCRYPT_N = 2**20
-"""A hostile or mistyped configuration must not make one login cost gigabytes."""
+MAX_SCRYPT_MEMORY = 2**28
+"""A hostile or mistyped configuration must not make one login cost gigabytes: scrypt
+needs about ``128 * N * r * p`` bytes, at most 256 MiB here (the default uses 16 MiB)."""
 PBKDF2_ITERATIONS = (100_000, 10_000_000)
 MAX_PASSWORD = 1024
 """Longer passwords are refused before hashing (a login cannot be made to cost more)."""
@@ -64,6 +71,8 @@ def hash_problem(encoded: Any) -> str | None:
             n, r, p = (int(x) for x in parts[1:4])
             if n < 2 or n & (n - 1) or n > MAX_SCRYPT_N or not 1 <= r <= 32 or not 1 <= p <= 16:
                 return "scrypt parameters out of range (N a power of two up to 2**20, r, p)"
+            if 128 * n * r * p > MAX_SCRYPT_MEMORY:
+                return "scrypt parameters need more than 256 MiB per login (128*N*r*p)"
             if len(_unb64(parts[4])) < 8 or len(_unb64(parts[5])) < 16:
                 return "scrypt salt or hash too short"
             return None
@@ -92,7 +101,13 @@ def verify_password(password: str, encoded: str) -> bool:
         n, r, p = (int(x) for x in parts[1:4])
         want = _unb64(parts[5])
         got = hashlib.scrypt(
-            secret, salt=_unb64(parts[4]), n=n, r=r, p=p, dklen=len(want), maxmem=2**31 - 1
+            secret,
+            salt=_unb64(parts[4]),
+            n=n,
+            r=r,
+            p=p,
+            dklen=len(want),
+            maxmem=2 * MAX_SCRYPT_MEMORY,
         )
     else:
         want = _unb64(parts[3])
@@ -113,6 +128,8 @@ class Session:
     sid: str
     user: str
     csrf: str
+    method: str
+    """How the session logged in: ``password`` (a configured user) or ``token``."""
     expires: float
     confirmations: dict[str, str] = field(factory=dict)
     """Confirmation token -> the action it confirms (kill switch, mode): one use each."""
@@ -133,11 +150,12 @@ class Sessions:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, user: str) -> tuple[Session, str]:
-        """A new session for ``user`` and its cookie value."""
+    def create(self, user: str, method: str = "password") -> tuple[Session, str]:
+        """A new session for ``user`` (logged in by ``method``) and its cookie value."""
         session = Session(
             sid=secrets.token_urlsafe(32),
             user=user,
+            method=method,
             csrf=secrets.token_urlsafe(32),
             expires=self.clock() + self.ttl,
         )
@@ -196,14 +214,25 @@ def same_token(expected: str, given: Any) -> bool:
 
 
 class LoginLimiter:
-    """At most ``attempts`` failed logins per ``window`` seconds for a client address and
-    for a login name; over it, logins are refused until the oldest failure ages out."""
+    """The login limit.
+
+    * Per client address: at most ``attempts`` failed logins per ``window`` seconds,
+      counting the attempts still being checked. The attempt is reserved under a lock
+      *before* the slow password hash, so a burst of simultaneous wrong passwords gets
+      no more checks than a sequence of them.
+    * Per login name: one attempt in flight at a time, and no lockout. A lockout by name
+      would let anyone keep an operator out with a few wrong guesses; instead, guesses
+      at one name from many addresses are checked one after another, and the operator's
+      correct password from an address that has not failed still passes.
+    """
 
     def __init__(self, attempts: int = 5, window: float = 300.0, *, clock: Clock = time.time):
         self.attempts = attempts
         self.window = window
         self.clock = clock
         self._failures: dict[str, deque[float]] = {}
+        self._in_flight: dict[str, int] = {}
+        self._names: set[str] = set()
         self._lock = threading.Lock()
 
     def _recent(self, key: str, now: float) -> deque[float]:
@@ -212,41 +241,91 @@ class LoginLimiter:
             failures.popleft()
         return failures
 
-    def wait(self, keys: tuple[str, ...]) -> float:
-        """Seconds until a login for ``keys`` may be tried again (0: now)."""
-        now = self.clock()
-        with self._lock:
-            waits = [
-                failures[0] + self.window - now
-                for key in keys
-                if len(failures := self._recent(key, now)) >= self.attempts
-            ]
-        return max(waits, default=0.0)
-
-    def failed(self, keys: tuple[str, ...]) -> None:
+    def acquire(self, address: str, name: str) -> float:
+        """Reserve a login attempt from ``address`` for ``name``: 0 when it may be checked
+        now (then call :meth:`release` exactly once), else the seconds to wait."""
         now = self.clock()
         with self._lock:
             if len(self._failures) > 10_000:  # a flood of addresses: forget the idle ones
                 for key in [k for k, v in self._failures.items() if not self._recent(k, now)]:
                     del self._failures[key]
-            for key in keys:
-                self._recent(key, now).append(now)
+            failures = self._recent(address, now)
+            flying = self._in_flight.get(address, 0)
+            if len(failures) + flying >= self.attempts:
+                return max(failures[0] + self.window - now, 1.0) if failures else 1.0
+            if name in self._names:
+                return 1.0
+            self._in_flight[address] = flying + 1
+            self._names.add(name)
+        return 0.0
+
+    def release(self, address: str, name: str, *, failed: bool) -> None:
+        """End an attempt :meth:`acquire` reserved; a failed one counts for ``address``."""
+        now = self.clock()
+        with self._lock:
+            self._names.discard(name)
+            left = self._in_flight.get(address, 1) - 1
+            if left > 0:
+                self._in_flight[address] = left
+            else:
+                self._in_flight.pop(address, None)
+            if failed:
+                self._recent(address, now).append(now)
+
+
+@define(frozen=True)
+class Login:
+    """Who a login acts as and how it logged in (``password`` or ``token``)."""
+
+    actor: str
+    method: str
+
+
+def user_table(users: Mapping[str, str]) -> dict[str, str]:
+    """``[console] users`` keyed by approver name (NFKC, casefolded): ``Alice`` and
+    ``alice`` are one user. Raises ``ValueError`` naming a user whose name is not a valid
+    approver name or collides with another's."""
+    from tradekernel.api import RefusedError, approver_name
+
+    table: dict[str, str] = {}
+    for name, encoded in users.items():
+        try:
+            key = approver_name(name)
+        except RefusedError as exc:
+            raise ValueError(f"user {inert_name(name)}: {exc}") from None
+        if key in table:
+            raise ValueError(f"user {inert_name(name)}: the same approver name as another user")
+        table[key] = encoded
+    return table
+
+
+def inert_name(name: str) -> str:
+    from tradekernel.api import inert
+
+    return repr(inert(name))
 
 
 def check_login(
     users: Mapping[str, str], token: str | None, name: str, password: str
-) -> str | None:
-    """The actor a login acts as, or ``None``. A configured user logs in with their
-    password; anyone with the start token logs in under the name they give (a name that
-    is a configured user's needs that user's password)."""
-    name = name.strip()
-    if not name or len(name) > 64 or not name.isprintable():
-        verify_password(password, _dummy())
-        return None
-    encoded = users.get(name)
+) -> Login | None:
+    """Who a login acts as, or ``None``. ``users`` is :func:`user_table`'s (keyed by
+    approver name). A configured user logs in with their password; anyone with the start
+    token logs in under any other valid approver name that is not reserved."""
+    from tradekernel.api import RESERVED_ACTORS, RefusedError, approver_name
+
+    try:
+        actor = approver_name(name)
+    except RefusedError:
+        actor = None
+    encoded = users.get(actor) if actor is not None else None
     if encoded is not None:
-        return name if verify_password(password, encoded) else None
-    if token is not None and same_token(token, password):
-        return name
+        return Login(actor, "password") if verify_password(password, encoded) else None
+    if (
+        actor is not None
+        and actor not in RESERVED_ACTORS
+        and token is not None
+        and same_token(token, password)
+    ):
+        return Login(actor, "token")
     verify_password(password, _dummy())  # the same cost whether or not the name exists
     return None

@@ -39,17 +39,53 @@ def check_bind(host: str, certfile: str | None, keyfile: str | None, insecure: b
         )
 
 
-def check_users(settings: Any) -> None:
-    """Every ``[console] users`` entry must be a usable password hash (exit 2 naming it)."""
-    from .auth import hash_problem
+def check_tls(certfile: str | None, keyfile: str | None) -> None:
+    """Refuse (exit 2, one line) a certificate and key that do not load together: checked
+    before anything is bound or printed. A key with a passphrase is refused, not
+    prompted for."""
+    if not certfile or not keyfile:
+        return
+    import ssl
 
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(certfile, keyfile, password=lambda: b"")
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+        raise click.UsageError(
+            f"--certfile {certfile} / --keyfile {keyfile}: not a usable certificate and "
+            f"unencrypted private key that belong together ({reason})"
+        ) from None
+
+
+def check_users(settings: Any) -> None:
+    """Every ``[console] users`` entry must be a valid approver name (distinct once
+    normalised) with a usable password hash (exit 2 naming it)."""
+    from tradekernel.api import inert
+
+    from .auth import hash_problem, user_table
+
+    where = settings.where("console", "users")
     for name, encoded in settings.console.users.items():
         problem = hash_problem(encoded)
-        if not name.strip() or not name.isprintable() or len(name) > 64:
-            problem = "a login name must be 1 to 64 printable characters"
         if problem is not None:
-            where = settings.where("console", "users")
-            raise ConfigError(f"{where}: [console] users: user {name!r}: {problem}")
+            raise ConfigError(f"{where}: [console] users: user {inert(name)!r}: {problem}")
+    try:
+        user_table(settings.console.users)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: [console] users: {exc}") from None
+
+
+def allowed_hosts(host: str, extra: tuple[str, ...]) -> frozenset[str]:
+    """The ``Host`` names the server answers: the bound address, the loopback names
+    when it is loopback, and every ``--allow-host``."""
+    from .app import host_name
+
+    bound = f"[{host.strip('[]')}]" if ":" in host else host
+    names = {host_name(bound), *(host_name(h) for h in extra)}
+    if is_loopback(host):
+        names |= {"localhost", "127.0.0.1", "[::1]"}
+    return frozenset(names)
 
 
 @click.group(invoke_without_command=True)
@@ -65,6 +101,11 @@ def check_users(settings: Any) -> None:
     help="Serve plain HTTP on a non-loopback --host (passwords and sessions in clear text).",
 )
 @click.option("--no-token", is_flag=True, help="No start token: only [console] users log in.")
+@click.option(
+    "--allow-host",
+    multiple=True,
+    help="Another Host name to answer (a DNS name, a reverse proxy's); repeatable.",
+)
 @click.pass_context
 def console(
     ctx: click.Context,
@@ -74,6 +115,7 @@ def console(
     keyfile: str | None,
     insecure_remote: bool,
     no_token: bool,
+    allow_host: tuple[str, ...],
 ) -> None:
     """The approval console in a browser: pending intents, approve/reject, control,
     positions, alerts and the daily report (docs/console.md)."""
@@ -81,12 +123,21 @@ def console(
         return
     host = host or "127.0.0.1"
     check_bind(host, certfile, keyfile, insecure_remote)
+    check_tls(certfile, keyfile)
     app = ctx.ensure_object(AppContext)
     settings = app.settings()
     check_users(settings)
     if no_token and not settings.console.users:
         raise click.UsageError("--no-token needs [console] users, or nobody could log in")
-    serve(app, host, port, certfile=certfile, keyfile=keyfile, token=not no_token)
+    serve(
+        app,
+        host,
+        port,
+        certfile=certfile,
+        keyfile=keyfile,
+        token=not no_token,
+        hosts=allowed_hosts(host, allow_host),
+    )
 
 
 def serve(
@@ -97,6 +148,7 @@ def serve(
     certfile: str | None,
     keyfile: str | None,
     token: bool,
+    hosts: frozenset[str] | None = None,
 ) -> None:
     """Bind, print the address (and the start token), and serve until interrupted."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -114,7 +166,11 @@ def serve(
 
     login_token = secrets.token_urlsafe(24) if token else None
     web_app = build_app(
-        app.settings(), token=login_token, kernel=app.kernel(), secure=bool(certfile)
+        app.settings(),
+        token=login_token,
+        kernel=app.kernel(),
+        secure=bool(certfile),
+        allowed_hosts=hosts,
     )
     bound = sock.getsockname()[1]
     scheme = "https" if certfile else "http"

@@ -12,11 +12,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from tradekernel.api import NotFoundError, RefusedError, StaleVersion, TradekernelError
+from tradekernel.api import (
+    NotFoundError,
+    RefusedError,
+    StaleVersion,
+    TradekernelError,
+    approver_name,
+)
 
 from .app import COOKIE, LOGIN_COOKIE, read_form
 from .auth import check_login
-from .service import ACTIONS, CONFIRMED
+from .service import ACTIONS, needs_confirmation
 
 MAX_REASON = 2000
 """A reason longer than this is refused (it is journaled as given)."""
@@ -39,7 +45,7 @@ def routes(web: Any) -> list[Route]:
         )
 
     def web_text(text: str) -> str:
-        return console.settings.redact(text)
+        return console.redact(text)
 
     async def login(request: Request) -> Response:
         form = await read_form(request, max_fields=10)
@@ -52,8 +58,11 @@ def routes(web: Any) -> list[Route]:
         name = _field(form, "name", 64) or ""
         password = _field(form, "password", 1024) or ""
         client = request.client.host if request.client else "?"
-        keys = (f"ip:{client}", f"user:{name.strip().lower()}")
-        wait = web.limiter.wait(keys)
+        try:  # one name however it is spelled (fullwidth, case)
+            who = approver_name(name)
+        except RefusedError:
+            who = " ".join(name.split()).casefold()
+        wait = web.limiter.acquire(f"ip:{client}", f"user:{who}")
         if wait > 0:
             await run_in_threadpool(
                 console.emit,
@@ -68,11 +77,12 @@ def routes(web: Any) -> list[Route]:
             )
             response.headers["retry-after"] = str(int(wait) + 1)
             return response
-        actor = await run_in_threadpool(
-            check_login, console.settings.console.users, web.token, name, password
-        )
-        if actor is None:
-            web.limiter.failed(keys)
+        login = None
+        try:
+            login = await run_in_threadpool(check_login, web.users, web.token, name, password)
+        finally:
+            web.limiter.release(f"ip:{client}", f"user:{who}", failed=login is None)
+        if login is None:
             await run_in_threadpool(
                 console.emit,
                 "console",
@@ -82,11 +92,15 @@ def routes(web: Any) -> list[Route]:
                 reason="wrong_credentials",
             )
             return message(request, 403, "Login failed", "wrong name, password or token")
-        method = "password" if actor in console.settings.console.users else "token"
         await run_in_threadpool(
-            console.emit, "console", "login", actor=actor, method=method, client=client
+            console.emit,
+            "console",
+            "login",
+            actor=login.actor,
+            method=login.method,
+            client=client,
         )
-        _, cookie = web.sessions.create(actor)
+        _, cookie = web.sessions.create(login.actor, login.method)
         response = RedirectResponse("/pending", status_code=303)
         web.set_cookie(response, COOKIE, cookie, int(web.sessions.ttl))
         response.delete_cookie(LOGIN_COOKIE, path="/")
@@ -113,7 +127,11 @@ def routes(web: Any) -> list[Route]:
         intent_id = request.path_params["intent_id"]
         version = _field(form, "version", 12)
         reason = _field(form, "reason", MAX_REASON)
-        if verb not in ("approve", "reject") or not (version or "").isdigit() or reason is None:
+        if (
+            verb not in ("approve", "reject")
+            or not (version and version.isascii() and version.isdigit())
+            or reason is None
+        ):
             return message(
                 request,
                 400,
@@ -124,7 +142,13 @@ def routes(web: Any) -> list[Route]:
             )
         try:
             record = await run_in_threadpool(
-                console.decide, verb, intent_id, session.user, reason, int(version)
+                console.decide,
+                verb,
+                intent_id,
+                session.user,
+                reason,
+                int(version),
+                counts=session.method == "password",
             )
         except StaleVersion as exc:
             return message(
@@ -154,7 +178,12 @@ def routes(web: Any) -> list[Route]:
         if action not in ACTIONS or reason is None:
             problem = "unknown action, or a reason that is too long"
             return message(request, 400, "Bad request", problem, session)
-        if action in CONFIRMED:
+        try:
+            await run_in_threadpool(console.check_action, action, value)
+        except (ValueError, TradekernelError) as exc:  # refused before any confirmation
+            status = 409 if isinstance(exc, RefusedError) else 400
+            return message(request, status, "Refused", str(exc), session)
+        if needs_confirmation(action, value):
             wanted = f"{action}:{value}"
             given = _field(form, "confirmation", 64) or ""
             if session.confirmations.pop(given, None) != wanted:

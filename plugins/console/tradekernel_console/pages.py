@@ -31,18 +31,33 @@ def _text(request: Request, key: str, limit: int = 64) -> str | None:
     return value[:limit] or None
 
 
+class BadQuery(ValueError):
+    """A query value the page cannot use: answered with 400 and this message."""
+
+
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
 def _limit(request: Request, default: int = 100) -> int:
-    try:
-        return max(1, min(reads.MAX_ROWS, int(request.query_params.get("limit", default))))
-    except ValueError:
+    given = request.query_params.get("limit", "")
+    if not given:
         return default
+    if not (given.isascii() and given.isdigit() and len(given) <= 6):
+        raise BadQuery(f"limit must be a whole number from 1 to {reads.MAX_ROWS}")
+    return max(1, min(reads.MAX_ROWS, int(given)))
 
 
 def _day(request: Request) -> date:
-    try:
-        return date.fromisoformat(request.query_params.get("date", ""))
-    except ValueError:
+    given = request.query_params.get("date", "")
+    if not given:
         return utcnow().date()
+    try:
+        day = date.fromisoformat(given) if given.isascii() and len(given) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        raise BadQuery(f"date must be a day as YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def routes(web: Any) -> list[Route]:
@@ -58,6 +73,10 @@ def routes(web: Any) -> list[Route]:
             except NotFoundError as exc:
                 return web.render(
                     request, "message.html", 404, session, title="Not found", message=str(exc)
+                )
+            except BadQuery as exc:
+                return web.render(
+                    request, "message.html", 400, session, title="Bad request", message=str(exc)
                 )
             done, session.flash = session.flash, None
             return web.render(request, template, 200, session, done=done, **context)
@@ -77,9 +96,16 @@ def routes(web: Any) -> list[Route]:
         return response
 
     def dashboard(request: Request) -> Response:
-        if web.session(request) is None:
+        session = web.session(request)
+        if session is None:
             return web.forbidden(request, "log in to see this page")
-        html = reads.report_html(web.console, _day(request))
+        try:
+            day = _day(request)
+        except BadQuery as exc:
+            return web.render(
+                request, "message.html", 400, session, title="Bad request", message=str(exc)
+            )
+        html = reads.report_html(web.console, day)
         if html is None:
             return web.forbidden(request, "tradekernel-report is not installed")
         return HTMLResponse(html, headers={"content-security-policy": DASHBOARD_CSP})

@@ -10,6 +10,7 @@ from typing import Any
 
 from tradekernel.api import IntentState, NotFoundError, format_money, unstructure
 
+from .app import Shown
 from .service import PENDING, Console
 
 MAX_ROWS = 1000
@@ -21,32 +22,16 @@ def installed(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
 
-REQUIRED_FIELDS = ("required_approvals", "approvals_required")
-SO_FAR_FIELDS = ("approvals", "approved_by")
-
-
 def quorum(preview: Any) -> dict[str, Any] | None:
-    """Approvals so far and how many are needed, when the preview carries them (a quorum
-    applies); ``None`` when it does not. Read defensively: each ``(actor, ts)`` pair may
-    be a tuple, a list or a mapping."""
-    required = next(
-        (v for f in REQUIRED_FIELDS if isinstance(v := getattr(preview, f, None), int)), None
-    )
-    so_far = next(
-        (v for f in SO_FAR_FIELDS if isinstance(v := getattr(preview, f, None), list | tuple)),
-        None,
-    )
-    if required is None and so_far is None:
+    """Approvals so far and how many are needed when a quorum applies (two or more
+    distinct approvals: the preview's ``approvals_required`` and ``approvals``), else
+    ``None`` (one approval, the usual gate)."""
+    if preview.approvals_required < 2 and not preview.approvals:
         return None
-    rows = []
-    for entry in so_far or ():
-        if isinstance(entry, dict):
-            rows.append((str(entry.get("actor", "")), str(entry.get("ts", ""))))
-        elif isinstance(entry, list | tuple) and len(entry) >= 2:
-            rows.append((str(entry[0]), str(entry[1])))
-    if not rows and (required or 0) <= 1:  # one approval, the usual gate: no quorum
-        return None
-    return {"required": required, "approvals": rows}
+    return {
+        "required": preview.approvals_required,
+        "approvals": [(a["actor"], a["ts"]) for a in preview.approvals],
+    }
 
 
 def _preview_row(service: Any, record: Any) -> dict[str, Any]:
@@ -220,7 +205,9 @@ def report(console: Console, day: date) -> dict[str, Any]:
 
     result = tradekernel_report.daily_report(console.settings, day)
     text = tradekernel_report.render(result, "md")
-    return {"installed": True, "lines": text.splitlines(), "note": result.get("note")}
+    # the report's text is already inert (its escapes shown): the page only escapes it
+    lines = [Shown(line) for line in text.splitlines()]
+    return {"installed": True, "lines": lines, "note": result.get("note")}
 
 
 def report_html(console: Console, day: date) -> str | None:

@@ -10,6 +10,7 @@ compare-and-set, never by this process.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,15 @@ class Console:
         """A kernel handed in (the CLI's) is closed by whoever made it."""
         self._kernel_lock = threading.Lock()
         self.write_lock = threading.Lock()
+        self.token: str | None = None
+        """The start token: a live credential, masked like the configured secrets."""
+
+    def redact(self, text: str) -> str:
+        """``text`` with the configured secrets and the start token masked."""
+        text = self.settings.redact(text)
+        if self.token and self.token.casefold() in text.casefold():
+            text = re.sub(re.escape(self.token), "********", text, flags=re.IGNORECASE)
+        return text
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -61,6 +71,7 @@ class Console:
 
     def emit(self, stage: str, kind: str, **fields: Any) -> None:
         """The kernel's ``emit``; a sink that fails must not undo an operator's action."""
+        fields = {k: self.redact(v) if isinstance(v, str) else v for k, v in fields.items()}
         try:
             self.kernel().emit(stage, kind, **fields)
         except Exception as exc:  # the decision is journaled; the event is best effort
@@ -91,7 +102,7 @@ class Console:
             self.settings.state_dir,
             create=create,
             on_transition=on_transition,
-            redact=self.settings.redact,
+            redact=self.redact,
         )
         try:
             yield store
@@ -106,13 +117,32 @@ class Console:
 
     # -- decisions -----------------------------------------------------------------------
 
-    def decide(self, verb: str, intent_id: str, actor: str, reason: str, version: int) -> Any:
+    def decide(
+        self,
+        verb: str,
+        intent_id: str,
+        actor: str,
+        reason: str,
+        version: int,
+        *,
+        counts: bool = True,
+    ) -> Any:
         """Approve or reject ``intent_id`` as ``actor`` if it is still at ``version``
-        (``StaleVersion`` otherwise, nothing written)."""
+        (``StaleVersion`` otherwise, nothing written). ``counts=False`` (a start-token
+        session): an approval is refused when the intent needs two or more, since one
+        token holder could pose as several approvers; rejecting stays open to it."""
         if verb not in ("approve", "reject"):
             raise ValueError(f"unknown decision {verb!r}")
         with self.write_lock, self.store(wired=True) as store:
             service = self.approvals(store)
+            if verb == "approve" and not counts:
+                need = service.quorum(intent_id)[0]
+                if need >= 2:
+                    raise RefusedError(
+                        f"cannot approve intent {intent_id}: this intent needs {need} approvals "
+                        "from signed-in users (configured [console] users with a password); "
+                        "a start-token login does not count toward it; nothing was changed"
+                    )
             return getattr(service, verb)(intent_id, actor, reason, expected_version=version)
 
     # -- control -------------------------------------------------------------------------
@@ -135,6 +165,17 @@ class Console:
             choices.append("clear")
         return choices
 
+    def check_action(self, action: str, value: str) -> None:
+        """Refuse (``ValueError``, ``RefusedError``) an action value that :meth:`act` would
+        refuse, before any confirmation is asked for."""
+        if action in ("kill-switch", "trading-state"):
+            _VALUES[action](value)
+        elif action == "mode":
+            with self.store(create=True) as store:
+                control = self.control(store)
+                control.refresh()
+                _check_mode(self, control, value)
+
     def act(self, action: str, value: str, actor: str, reason: str) -> str:
         """Run one control action as ``actor``; returns what happened, in words."""
         with self.write_lock, self.store(create=True) as store:
@@ -153,21 +194,35 @@ def _resume(console: Console, control: Any, value: str, actor: str, reason: str)
     return "resumed"
 
 
-def _kill_switch(console: Console, control: Any, value: str, actor: str, reason: str) -> str:
+def _kill_switch_value(value: str) -> None:
     if value not in ("on", "off"):
         raise ValueError("the kill switch is on or off")
+
+
+def _trading_state_value(value: str) -> None:
+    if value not in TRADING_STATES:
+        raise ValueError(f"the trading state is one of {', '.join(TRADING_STATES)}")
+
+
+_VALUES: dict[str, Callable[[str], None]] = {
+    "kill-switch": _kill_switch_value,
+    "trading-state": _trading_state_value,
+}
+
+
+def _kill_switch(console: Console, control: Any, value: str, actor: str, reason: str) -> str:
+    _kill_switch_value(value)
     control.set_kill_switch(value == "on", actor=actor, reason=reason)
     return f"kill switch {value}"
 
 
 def _trading_state(console: Console, control: Any, value: str, actor: str, reason: str) -> str:
-    if value not in TRADING_STATES:
-        raise ValueError(f"the trading state is one of {', '.join(TRADING_STATES)}")
+    _trading_state_value(value)
     control.set_trading_state(value, actor=actor, reason=reason)
     return f"trading state {value}"
 
 
-def _mode(console: Console, control: Any, value: str, actor: str, reason: str) -> str:
+def _check_mode(console: Console, control: Any, value: str) -> None:
     allowed = console.safer_modes(control)
     if value not in allowed:
         current, _ = console.current_mode(control)
@@ -175,6 +230,10 @@ def _mode(console: Console, control: Any, value: str, actor: str, reason: str) -
             f"mode {value!r} is not safer than the current mode {current!r}: the console only "
             f"moves toward safer modes ({', '.join(allowed) or 'none left'}); nothing was changed"
         )
+
+
+def _mode(console: Console, control: Any, value: str, actor: str, reason: str) -> str:
+    _check_mode(console, control, value)
     control.set_mode(None if value == "clear" else value, actor=actor, reason=reason)
     return f"persisted mode: {value}"
 
@@ -187,7 +246,15 @@ _ACTIONS: dict[str, Callable[..., str]] = {
     "mode": _mode,
 }
 ACTIONS = tuple(_ACTIONS)
-CONFIRMED = frozenset({"kill-switch", "mode"})
-"""Actions that take a second, confirming step (the kill switch; modes: live included)."""
+
+
+def needs_confirmation(action: str, value: str) -> bool:
+    """Whether an action takes a second, confirming step: the kill switch (either way),
+    a mode change, Resume and every trading state but ``halted`` (each may let more
+    trade than before). Pause and ``halted`` only stop trading: one step."""
+    if action in ("kill-switch", "mode", "resume"):
+        return True
+    return action == "trading-state" and value != "halted"
+
 
 PENDING = IntentState.PENDING_APPROVAL.value
