@@ -25,7 +25,11 @@ when = {{ field = "intent.notional", op = ">", value = {cap} }}
 """
 
 
-def config(policy: Path, require: bool = True) -> str:
+SECRET_ENV = "TK_TEST_POLICY_LLM_KEY"
+SECRET = "sk-test-SUPERSECRET-1234567890"
+
+
+def config(policy: Path, require: bool = True, extra: str = "") -> str:
     return f"""
 [kernel]
 state_dir = "{{state_dir}}"
@@ -47,7 +51,7 @@ hmac_key_env = "{HMAC_ENV}"
 
 [policy]
 require_signature = {str(require).lower()}
-"""
+{extra}"""
 
 
 def policy_file(tmp_path: Path, cap: int = 1000, version: str = "1") -> Path:
@@ -245,3 +249,64 @@ def test_cycles_without_intents_pick_up_a_changed_policy_and_alert_a_bad_one(
     assert guard.loaded.policy.version == "2"
     (failed,) = recorder.of("policy", "load_failed")
     assert str(failed.severity) == "error" and failed.fields["kept"].startswith("2@")
+
+
+def test_secrets_never_reach_policy_db(kernel_factory, tmp_path):
+    path = signed(tmp_path, policy_file(tmp_path))
+    extra = f'[llm_provider.openai-compatible]\napi_key_env = "{SECRET_ENV}"\n'
+    kernel, _ = kernel_factory.build(
+        config(path, extra=extra), environ={HMAC_ENV: HMAC_KEY, SECRET_ENV: SECRET}
+    )
+    guard = kernel.component("guard", "policy")
+    intent, ctx = order(5)
+    intent = Intent.create(
+        symbol="AAA",
+        side="buy",
+        quantity=5,
+        as_of=NOW,
+        rationale=f"the key is {SECRET}",
+        strategist=f"s-{SECRET}",
+        prompt_version=SECRET,
+    )
+    with in_cycle("c1"):
+        assert guard.check(intent, ctx).allow
+    raw = (Path(kernel.settings.state_dir) / "policy.db").read_bytes()
+    wal = Path(kernel.settings.state_dir) / "policy.db-wal"
+    raw += wal.read_bytes() if wal.exists() else b""
+    assert SECRET[:12].encode() not in raw
+    assert b"the key is" not in raw  # the rationale is not recorded at all
+    from tradekernel_policy.records import evaluation
+
+    recorded = evaluation(kernel.settings.state_dir, intent.id)
+    assert recorded.intent.quantity == 5 and recorded.intent.rationale == ""
+
+
+def test_a_reload_that_cannot_be_journaled_keeps_the_old_policy_and_retries(
+    kernel_factory, tmp_path
+):
+    path = signed(tmp_path, policy_file(tmp_path, cap=1000, version="1"))
+    kernel, recorder = build(kernel_factory, tmp_path, path)
+    guard = kernel.component("guard", "policy")
+    with in_cycle("c1"):
+        assert guard.check(*order(200)).allow is False
+    signed(tmp_path, policy_file(tmp_path, cap=5000, version="2"))
+    real = guard._journal
+    failures = []
+
+    def disk_full(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    guard._journal = disk_full
+    with in_cycle("c2"):
+        kept = guard.check(*order(200))
+    assert kept.allow is False and kept.version.startswith("1@")
+    (failed,) = recorder.of("policy", "load_failed")
+    assert "journal" in failed.fields["error"] and failed.fields["kept"].startswith("1@")
+    with in_cycle("c3"):  # the next boundary retries
+        now = guard.check(*order(200))
+    assert now.allow is True and now.version.startswith("2@")
+    with Store.open(kernel.settings.state_dir) as store:
+        assert store.get_control("policy:policy")["label"] == now.version

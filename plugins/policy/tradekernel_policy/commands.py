@@ -51,7 +51,7 @@ def check(file: str, as_json: bool) -> None:
     )
     for r in p.rules:
         extra = f" approvals={r.approvals}" if r.approvals else ""
-        click.echo(f"  {inert(r.id):24} {r.effect:18} {r.code}{extra}")
+        click.echo(f"  {inert(r.id):24} {r.effect:18} {inert(r.code)}{extra}")
 
 
 @policy.command("sign")
@@ -151,7 +151,10 @@ def diff(
         echo_json(result)
         return
     for c in result["changes"]:
-        click.echo(f"{c['intent_id']} {inert(c['symbol'])} {c['side']}: {c['old']} -> {c['new']}")
+        click.echo(
+            f"{inert(c['intent_id'])} {inert(c['symbol'])} {inert(c['side'])}: "
+            f"{inert(c['old'])} -> {inert(c['new'])}"
+        )
     click.echo(
         f"{len(result['changes'])} of {result['replayed']} intents change verdict "
         f"({inert(result['old'])} -> {inert(result['new'])})"
@@ -180,18 +183,19 @@ def explain(app: AppContext, intent_id: str, file: str | None, as_json: bool) ->
         echo_json(result)
         return
     click.echo(
-        f"{intent_id} {inert(result['symbol'])} {result['side']} with {inert(result['policy'])}: "
-        f"{result['decision']}"
+        f"{inert(intent_id)} {inert(result['symbol'])} {inert(result['side'])} with "
+        f"{inert(result['policy'])}: {inert(result['decision'])}"
     )
     if result["recorded_version"] != result["policy"]:
         click.echo(
-            f"note: it was decided by {inert(result['recorded_version'])}: {result['recorded']}"
+            f"note: it was decided by {inert(result['recorded_version'])}: "
+            f"{inert(result['recorded'])}"
         )
     for t in result["rules"]:
         state = "error" if t["matched"] is None else "matched" if t["matched"] else "no match"
         values = ", ".join(f"{k}={inert(v)}" for k, v in t["values"].items())
         more = f" [{inert(t['error'])}]" if t["error"] else ""
-        click.echo(f"  {inert(t['rule']):24} {t['effect']:18} {state:9} {values}{more}")
+        click.echo(f"  {inert(t['rule']):24} {inert(t['effect']):18} {state:9} {values}{more}")
 
 
 def _configured_file(settings: Any) -> Path:

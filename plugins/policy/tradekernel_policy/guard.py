@@ -27,7 +27,7 @@ from tradekernel.api import (
 
 from .config import PolicyGuardConfig
 from .evaluate import Evaluator
-from .language import Policy, PolicyError, compile_bytes
+from .language import Policy, PolicyError, compile_bytes, read_policy
 from .signing import SignatureProblem, Signed, signature_path, verify_bytes
 
 CONTROL_PREFIX = "policy:"
@@ -82,10 +82,7 @@ def load(settings: Any, path: Path, *, require: bool) -> Loaded:
 
     Raises :class:`SignatureProblem` for an unsigned (when required) or tampered policy,
     :class:`PolicyError` for one that does not compile."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy: {exc.strerror}") from None
+    data = read_policy(path)
     signed = None
     if require or signature_path(path).exists():
         signed = verify_bytes(settings, path, data)
@@ -133,7 +130,7 @@ class PolicyGuard:
             if config.record:
                 from .records import Recorder
 
-                self.recorder = Recorder(self.state_dir)
+                self.recorder = Recorder(self.state_dir, redact=self.settings.redact)
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -187,15 +184,32 @@ class PolicyGuard:
                 kept=self.loaded.policy.label,
             )
             return False
-        self._stamp = stamp
-        self._failed = None
         if (
             loaded.policy.sha256 == self.loaded.policy.sha256
             and loaded.signed == self.loaded.signed
         ):
+            self._stamp = stamp
+            self._failed = None
+            return False
+        # Journal first, then swap: the journal never names another policy than the
+        # one enforced. A failed write keeps the old policy and the old stamp, so the
+        # next cycle boundary tries again.
+        try:
+            self._journal(loaded, reload=True, emit=emit)
+        except Exception as exc:  # any store failure keeps the old policy
+            emit(
+                "policy",
+                "load_failed",
+                severity="error",
+                guard=self.name,
+                file=str(self.path),
+                error=f"cannot journal the new policy: {type(exc).__name__}: {exc}",
+                kept=self.loaded.policy.label,
+            )
             return False
         self._use(loaded)
-        self._journal(loaded, reload=True, emit=emit)
+        self._stamp = stamp
+        self._failed = None
         return True
 
     def check(self, intent: Intent, ctx: GuardContext) -> GuardVerdict:

@@ -5,9 +5,10 @@ explain`` replay exactly what was decided (docs/policy.md, "Replays")."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,30 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def encode_context(ctx: GuardContext) -> str:
-    """The guard context as JSON text (``extra`` left out: it holds runtime objects)."""
-    return _dumps(unstructure(attrs.evolve(ctx, extra={})))
+_NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?")
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def masked(data: Any, redact: Callable[[str], str]) -> Any:
+    """``data`` (unstructured JSON-like values) with every text value and key passed
+    through ``redact``; numbers, and texts that are numbers, are kept as they are so a
+    replay decides on the same values."""
+    if isinstance(data, str):
+        return data if _NUMBER.fullmatch(data) else redact(data)
+    if isinstance(data, dict):
+        return {masked(k, redact): masked(v, redact) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [masked(v, redact) for v in data]
+    return data
+
+
+def encode_context(ctx: GuardContext, redact: Callable[[str], str] = _identity) -> str:
+    """The guard context as JSON text (``extra`` left out: it holds runtime objects),
+    its text values masked by ``redact``."""
+    return _dumps(masked(unstructure(attrs.evolve(ctx, extra={})), redact))
 
 
 def decode_context(text: str) -> GuardContext:
@@ -73,9 +95,10 @@ def decode_context(text: str) -> GuardContext:
     return structure(json.loads(text), GuardContext)
 
 
-def encode_intent(intent: Intent) -> str:
-    """The intent as JSON text."""
-    return _dumps(unstructure(intent))
+def encode_intent(intent: Intent, redact: Callable[[str], str] = _identity) -> str:
+    """The intent as JSON text, its text values masked by ``redact``. The rationale is
+    left out: no policy field reads it, and it is free LLM text."""
+    return _dumps(masked(unstructure(attrs.evolve(intent, rationale="")), redact))
 
 
 def decode_intent(text: str) -> Intent:
@@ -86,8 +109,9 @@ def decode_intent(text: str) -> Intent:
 class Recorder:
     """Appends evaluations to ``policy.db`` (one row per guard and intent: the last)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, redact: Callable[[str], str] = _identity) -> None:
         Path(state_dir).mkdir(parents=True, exist_ok=True)
+        self.redact = redact
         # the guard may be called from another thread than the one that built it
         self.lock = threading.Lock()
         self.conn = sqlite3.connect(
@@ -105,12 +129,12 @@ class Recorder:
             guard,
             intent.id,
             ts_text(at),
-            verdict.version,
+            self.redact(verdict.version),
             int(verdict.allow),
-            verdict.code,
-            verdict.rule,
-            encode_intent(intent),
-            encode_context(ctx),
+            self.redact(verdict.code),
+            self.redact(verdict.rule),
+            encode_intent(intent, self.redact),
+            encode_context(ctx, self.redact),
         )
         with self.lock:
             self.conn.execute(
