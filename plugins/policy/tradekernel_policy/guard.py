@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 from tradekernel.api import (
     ConfigError,
     GuardContext,
@@ -40,6 +40,10 @@ class Loaded:
 
     policy: Policy
     signed: Signed | None
+    data: bytes = field(default=b"", eq=False, repr=False)
+    """The policy file's bytes, as verified and compiled."""
+    signature: bytes | None = field(default=None, eq=False, repr=False)
+    """The signature file's bytes, when signed."""
 
     @property
     def signer(self) -> str:
@@ -83,10 +87,36 @@ def load(settings: Any, path: Path, *, require: bool) -> Loaded:
     Raises :class:`SignatureProblem` for an unsigned (when required) or tampered policy,
     :class:`PolicyError` for one that does not compile."""
     data = read_policy(path)
-    signed = None
+    signed = signature = None
     if require or signature_path(path).exists():
         signed = verify_bytes(settings, path, data)
-    return Loaded(compile_bytes(data, str(path)), signed)
+        try:
+            signature = signature_path(path).read_bytes()
+        except OSError:
+            signature = None
+    return Loaded(compile_bytes(data, str(path)), signed, data, signature)
+
+
+COPIES_DIR = "policies"
+"""Under ``[kernel] state_dir``: a copy of every policy loaded, ``<sha256>.toml`` (and
+``<sha256>.toml.sig`` when signed), so the audit archive of a day holds the policies in
+force that day whatever became of the live file."""
+
+
+def keep_copy(state_dir: Path, loaded: Loaded) -> None:
+    """Write the content-addressed copy of ``loaded`` (once per content)."""
+    folder = Path(state_dir) / COPIES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (
+        (f"{loaded.policy.sha256}.toml", loaded.data),
+        (f"{loaded.policy.sha256}.toml.sig", loaded.signature),
+    ):
+        target = folder / name
+        if data is None or (target.exists() and target.read_bytes() == data):
+            continue
+        tmp = folder / f".{name}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
 
 
 def _stamp(path: Path) -> tuple[Any, ...]:
@@ -145,6 +175,7 @@ class PolicyGuard:
         from tradekernel.api import Store
 
         value = loaded.control_value(self.path)
+        keep_copy(self.state_dir, loaded)
         store = Store.open(self.state_dir, redact=self.settings.redact)
         try:
             store.set_control(
