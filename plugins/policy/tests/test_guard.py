@@ -310,3 +310,59 @@ def test_a_reload_that_cannot_be_journaled_keeps_the_old_policy_and_retries(
     assert now.allow is True and now.version.startswith("2@")
     with Store.open(kernel.settings.state_dir) as store:
         assert store.get_control("policy:policy")["label"] == now.version
+
+
+def test_a_locked_policy_db_denies_without_stalling_and_warns_once_per_cycle(
+    kernel_factory, tmp_path
+):
+    import sqlite3
+
+    from tradekernel_policy.guard import RECORD_FAILED
+    from tradekernel_policy.records import BUSY_TIMEOUT_S
+
+    assert BUSY_TIMEOUT_S <= 0.5
+    path = signed(tmp_path, policy_file(tmp_path))
+    kernel, recorder = build(kernel_factory, tmp_path, path)
+    guard = kernel.component("guard", "policy")
+    assert RECORD_FAILED in guard.codes
+    holder = sqlite3.connect(Path(kernel.settings.state_dir) / "policy.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    with in_cycle("c1"):
+        verdicts = [guard.check(*order(n)) for n in (1, 2, 3)]
+    assert [(v.allow, v.code) for v in verdicts] == [(False, RECORD_FAILED)] * 3
+    assert verdicts[0].version == guard.loaded.policy.label
+    (warned,) = recorder.of("policy", "record_failed")
+    assert str(warned.severity) == "warning" and "locked" in warned.fields["error"]
+    holder.execute("ROLLBACK")
+    holder.close()
+    with in_cycle("c2"):
+        assert guard.check(*order(4)).allow is True
+    assert len(recorder.of("policy", "record_failed")) == 1
+
+
+def test_a_policy_db_that_is_not_a_database_stops_the_start_naming_it(kernel_factory, tmp_path):
+    from tradekernel.api import ConfigError
+
+    path = signed(tmp_path, policy_file(tmp_path))
+    state = kernel_factory.directory / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "policy.db").write_bytes(b"not a database" * 100)
+    kernel, _ = build(kernel_factory, tmp_path, path)
+    with pytest.raises(ConfigError) as raised:
+        kernel.component("guard", "policy")
+    assert f"{state / 'policy.db'}: not a policy record database" in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_signed_policy_replaced_by_an_unsigned_one_is_announced(kernel_factory, tmp_path):
+    path = signed(tmp_path, policy_file(tmp_path, cap=1000, version="1"))
+    kernel, recorder = build(kernel_factory, tmp_path, path, require=False)
+    guard = kernel.component("guard", "policy")
+    policy_file(tmp_path, cap=10**9, version="2")
+    (tmp_path / "policy.toml.sig").unlink()
+    with in_cycle("c2"):
+        assert guard.check(*order(200)).version.startswith("2@")
+    (dropped,) = recorder.of("policy", "signature_dropped")
+    assert str(dropped.severity) == "warning"
+    assert dropped.fields["was"].startswith("alice (hmac:")
+    assert dropped.fields["label"] == guard.loaded.policy.label

@@ -59,11 +59,18 @@ def check(file: str, as_json: bool) -> None:
 @click.option("--by", default="", help="Who signs (recorded and signed with the key id).")
 @pass_app
 def sign(app: AppContext, file: str, by: str) -> None:
-    """Sign FILE with the [audit] key; writes FILE.sig (exit 2 without a key)."""
+    """Sign FILE with the [audit] key; writes FILE.sig (exit 2 without a key, or for a
+    --by with control characters)."""
+    from tradekernel.api import ConfigError
+
+    from .language import PolicyError
     from .signing import sign_file
 
     _compile(file)
-    path, signed = sign_file(app.settings(), file, by=by)
+    try:
+        path, signed = sign_file(app.settings(), file, by=by)
+    except PolicyError as exc:
+        raise ConfigError(str(exc)) from None
     click.echo(f"signed {file} (sha256 {signed.sha256[:12]}) by {inert(signed.signer)}: {path}")
 
 
@@ -72,14 +79,17 @@ def sign(app: AppContext, file: str, by: str) -> None:
 @pass_app
 def verify(app: AppContext, file: str) -> None:
     """Check FILE's signature against the keys [audit] trusts (exit 4 naming the problem)."""
-    from tradekernel.api import GateFailed
+    from tradekernel.api import ConfigError, GateFailed
 
+    from .language import PolicyError
     from .signing import SignatureProblem, verify_file
 
     try:
         signed = verify_file(app.settings(), file)
     except SignatureProblem as exc:
         raise GateFailed(str(exc)) from None
+    except PolicyError as exc:  # a policy file that cannot be read: exit 2, not a gate
+        raise ConfigError(str(exc)) from None
     p = _compile(file)
     click.echo(f"ok: {file} {inert(p.label)} signed by {inert(signed.signer)}")
 
@@ -159,6 +169,8 @@ def diff(
         f"{len(result['changes'])} of {result['replayed']} intents change verdict "
         f"({inert(result['old'])} -> {inert(result['new'])})"
     )
+    if result["unreadable"]:
+        click.echo(f"{result['unreadable']} recorded evaluations do not decode and were skipped")
 
 
 @policy.command("explain")

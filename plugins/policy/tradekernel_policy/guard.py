@@ -32,6 +32,8 @@ from .signing import SignatureProblem, Signed, signature_path, verify_bytes
 
 CONTROL_PREFIX = "policy:"
 """The control key a load is journaled under: ``policy:<guard name>``."""
+RECORD_FAILED = "policy_record_failed"
+"""The deny code when the evaluation cannot be recorded in ``policy.db`` (``record``)."""
 
 
 @frozen
@@ -154,6 +156,7 @@ class PolicyGuard:
         self._stamp = stamp
         self._failed: tuple[Any, ...] | None = None
         self._cycle: str | None = None
+        self._record_failed: str | None = None  # the cycle whose records failed
         self.recorder = None
         if not self.check_only:
             self._journal(loaded, reload=False)
@@ -164,8 +167,8 @@ class PolicyGuard:
 
     @property
     def codes(self) -> tuple[str, ...]:
-        """The deny codes the active policy can give."""
-        return self.loaded.policy.codes
+        """The deny codes the active policy can give (and :data:`RECORD_FAILED`)."""
+        return (*self.loaded.policy.codes, RECORD_FAILED)
 
     def _use(self, loaded: Loaded) -> None:
         self.loaded = loaded
@@ -238,9 +241,21 @@ class PolicyGuard:
                 kept=self.loaded.policy.label,
             )
             return False
+        previous = self.loaded
         self._use(loaded)
         self._stamp = stamp
         self._failed = None
+        if loaded.signed is None and previous.signed is not None:
+            # allowed (signatures are not required here), but never silently
+            emit(
+                "policy",
+                "signature_dropped",
+                severity="warning",
+                guard=self.name,
+                file=str(self.path),
+                was=previous.signer,
+                label=loaded.policy.label,
+            )
         return True
 
     def check(self, intent: Intent, ctx: GuardContext) -> GuardVerdict:
@@ -250,8 +265,40 @@ class PolicyGuard:
             self.reload_if_changed()
         verdict = self.evaluator.verdict(self.name, intent, ctx)
         if self.recorder is not None:
-            self.recorder.record(self.name, intent, ctx, verdict, utcnow())
+            return self._recorded(intent, ctx, verdict, cycle)
         return verdict
+
+    def _recorded(
+        self, intent: Intent, ctx: GuardContext, verdict: GuardVerdict, cycle: str | None
+    ) -> GuardVerdict:
+        """``verdict`` once recorded; a deny (:data:`RECORD_FAILED`) when it cannot be.
+        After a failure the rest of the cycle is denied at once (no wait on a lock per
+        intent), with one warning event; the next cycle tries again."""
+        import sqlite3
+
+        if self._record_failed is None or self._record_failed != cycle:
+            try:
+                self.recorder.record(self.name, intent, ctx, verdict, utcnow())
+                self._record_failed = None
+                return verdict
+            except (sqlite3.Error, OSError) as exc:
+                self._record_failed = cycle
+                self.emit(
+                    "policy",
+                    "record_failed",
+                    severity="warning",
+                    guard=self.name,
+                    file=str(self.recorder.path),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+        return GuardVerdict(
+            guard=self.name,
+            allow=False,
+            code=RECORD_FAILED,
+            detail=f"{self.recorder.path}: the evaluation cannot be recorded; denied",
+            rule=verdict.rule,
+            version=verdict.version,
+        )
 
     def close(self) -> None:
         if self.recorder is not None:

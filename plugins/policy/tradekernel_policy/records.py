@@ -16,10 +16,13 @@ from typing import Any
 import attrs
 from attrs import frozen
 from tradekernel.api import (
+    ConfigError,
     GuardContext,
     GuardVerdict,
     Intent,
     NotFoundError,
+    TradekernelError,
+    inert,
     structure,
     ts_text,
     unstructure,
@@ -27,6 +30,15 @@ from tradekernel.api import (
 
 DB_FILE = "policy.db"
 """The file under ``[kernel] state_dir`` holding the recorded evaluations."""
+BUSY_TIMEOUT_S = 0.2
+"""How long a write waits for a lock held by another process (a locked database must not
+stall every intent: the guard then denies at once for the rest of the cycle)."""
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, ExceptionGroup)
+
+
+class CorruptRecords(TradekernelError):
+    """``policy.db`` is not a policy record database, or a row of it does not decode."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -111,15 +123,24 @@ class Recorder:
 
     def __init__(self, state_dir: Path, redact: Callable[[str], str] = _identity) -> None:
         Path(state_dir).mkdir(parents=True, exist_ok=True)
+        self.path = Path(state_dir) / DB_FILE
         self.redact = redact
         # the guard may be called from another thread than the one that built it
         self.lock = threading.Lock()
-        self.conn = sqlite3.connect(
-            Path(state_dir) / DB_FILE, isolation_level=None, check_same_thread=False
-        )
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.executescript(_SCHEMA)
+        try:
+            self.conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_S,
+            )
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"{self.path}: not a policy record database ({exc}); move it aside"
+            ) from None
 
     def record(
         self, guard: str, intent: Intent, ctx: GuardContext, verdict: GuardVerdict, at: datetime
@@ -146,7 +167,17 @@ class Recorder:
             self.conn.close()
 
 
-def _row(row: tuple) -> Evaluation:
+def _row(row: tuple, path: Path) -> Evaluation:
+    try:
+        return _decode(row)
+    except _DECODE_ERRORS as exc:
+        what = row[1] if len(row) > 1 and isinstance(row[1], str) else "?"
+        raise CorruptRecords(
+            f"{path}: the record of intent {inert(what)} does not decode ({type(exc).__name__})"
+        ) from None
+
+
+def _decode(row: tuple) -> Evaluation:
     guard, intent_id, ts, version, allow, code, rule, intent, context = row
     return Evaluation(
         guard=guard,
@@ -170,8 +201,19 @@ def _open(state_dir: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
 
-def evaluations(state_dir: Path, since: datetime | None = None) -> Iterator[Evaluation]:
-    """Every recorded evaluation (since ``since``, when given), oldest first."""
+def _not_records(path: Path, exc: Exception) -> CorruptRecords:
+    return CorruptRecords(f"{path}: not a policy record database ({exc}); move it aside")
+
+
+def evaluations(
+    state_dir: Path,
+    since: datetime | None = None,
+    on_corrupt: Callable[[CorruptRecords], None] | None = None,
+) -> Iterator[Evaluation]:
+    """Every recorded evaluation (since ``since``, when given), oldest first. A row that
+    does not decode raises :class:`CorruptRecords`, or is passed to ``on_corrupt`` and
+    skipped when given."""
+    path = Path(state_dir) / DB_FILE
     conn = _open(state_dir)
     try:
         sql = "SELECT * FROM evaluations"
@@ -179,22 +221,36 @@ def evaluations(state_dir: Path, since: datetime | None = None) -> Iterator[Eval
         if since is not None:
             sql += " WHERE ts >= ?"
             args = (ts_text(since),)
-        for row in conn.execute(sql + " ORDER BY ts, intent_id", args):
-            yield _row(row)
+        try:
+            rows = conn.execute(sql + " ORDER BY ts, intent_id", args)
+            for row in rows:
+                try:
+                    found = _row(row, path)
+                except CorruptRecords as exc:
+                    if on_corrupt is None:
+                        raise
+                    on_corrupt(exc)
+                    continue
+                yield found
+        except sqlite3.DatabaseError as exc:
+            raise _not_records(path, exc) from None
     finally:
         conn.close()
 
 
 def evaluation(state_dir: Path, intent_id: str) -> Evaluation:
     """The recorded evaluation of ``intent_id`` (:class:`NotFoundError` if none)."""
+    path = Path(state_dir) / DB_FILE
     conn = _open(state_dir)
     try:
         row = conn.execute(
             "SELECT * FROM evaluations WHERE intent_id = ? ORDER BY ts DESC LIMIT 1",
             (intent_id,),
         ).fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise _not_records(path, exc) from None
     finally:
         conn.close()
     if row is None:
-        raise NotFoundError(f"intent {intent_id}: no recorded policy evaluation")
-    return _row(row)
+        raise NotFoundError(f"intent {inert(intent_id)}: no recorded policy evaluation")
+    return _row(row, path)
