@@ -86,7 +86,7 @@ def _source(
         return None, None, "no file journaled"
     data = _read(Path(source))
     if data is None:
-        return None, None, "file gone"
+        return None, None, "file gone or larger than the archive takes"
     if hashlib.sha256(data).hexdigest() != sha:
         return None, None, "changed since loaded"
     return data, Path(source + ".sig"), ""
