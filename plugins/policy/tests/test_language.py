@@ -267,6 +267,14 @@ def test_money_fields_are_decimals():
             "(write AAA)",
         ),
         (
+            '{ left = { field = "intent.side" }, op = "in", value = ["Buy"] }',
+            "p.toml: rule a: when.value: intent.side is never Buy",
+        ),
+        (
+            '{ left = "SELL", op = "==", value = { field = "intent.side" } }',
+            "p.toml: rule a: when.left: intent.side is never SELL",
+        ),
+        (
             '{ field = "orders.within_9999999d", op = ">", value = 1 }',
             "p.toml: rule a: when.field: orders.within_9999999d: the window is at most 366 days",
         ),

@@ -397,8 +397,8 @@ def _comparison(node: dict, at: str, depth: int, reads: list[str], fast: bool) -
         elif item_type != left_type and item_type != "any":
             raise PolicyError(f"{at}.value: a list of {item_type} cannot hold a {left_type}")
         members = frozenset(right_const)
+        _check_domain(fused or _plain_field(node.get("left")), right_const, f"{at}.value")
         if fused is not None:
-            _check_domain(fused, right_const, f"{at}.value")
             return _fused_test(fused, op, members, fast)
         if op == "in":
             return lambda env: left(env) in members
@@ -416,18 +416,29 @@ def _comparison(node: dict, at: str, depth: int, reads: list[str], fast: bool) -
         fn = _ORDER_OPS[op]
     else:
         fn = _EQ_OPS[op]
+    if left_const is not _NOT_CONST:  # a literal on the left, a field as the value
+        _check_domain(_plain_field(node.get("value")), left_const, f"{at}.left")
     if right_const is not _NOT_CONST:
         const = right_const
+        _check_domain(fused or _plain_field(node.get("left")), const, f"{at}.value")
         if fused is not None:
-            _check_domain(fused, const, f"{at}.value")
             return _fused_test(fused, op, const, fast)
         return lambda env: fn(left(env), const)
     return lambda env: fn(left(env), right(env))
 
 
-def _check_domain(name: str, const: Any, at: str) -> None:
+def _plain_field(node: Any) -> str | None:
+    """The field an expression node is, when it is just one (``{ field = "..." }``)."""
+    if isinstance(node, dict) and len(node) == 1 and isinstance(node.get("field"), str):
+        return node["field"]
+    return None
+
+
+def _check_domain(name: str | None, const: Any, at: str) -> None:
     """A text literal compared with a field that has a fixed set of values (or upper-case
     values) must be one the field can take: otherwise the rule could never match."""
+    if name is None:
+        return
     found = field(name)
     if found is None or not (found.choices or found.upper):
         return
