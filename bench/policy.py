@@ -170,7 +170,13 @@ def _measure() -> dict[str, float]:
         "allowed": allowed,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        recorder = Recorder(Path(tmp))
+        from tradekernel.api import Settings
+
+        # as the guard records: every text value through the kernel's redactor, with a
+        # secret registered (an LLM provider's key)
+        settings = Settings.load(None, environ={"BENCH_POLICY_KEY": "sk-bench-0123456789abcdef"})
+        settings.secret("BENCH_POLICY_KEY")
+        recorder = Recorder(Path(tmp), redact=settings.redact)
         now = datetime.now(UTC)
 
         def record(intent, ctx):
@@ -203,7 +209,7 @@ def run() -> list[dict]:
         },
         {
             "figure": "policy guard verdict + recording what it saw (policy.db row: intent "
-            "and guard context as JSON), per intent",
+            "and guard context as JSON, text values through the redactor), per intent",
             "value": round(m["recorded"], 1),
             "unit": "µs",
             "peer": "verdict alone",

@@ -529,6 +529,17 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "error": _f("str", doc="why it did not load (one line)"),
             "kept": _f("str", doc="the label of the policy still in force"),
         },
+        "record_failed": {
+            "guard": _f("str", doc="the policy guard's name", req=True),
+            "file": _f("str", doc="the record database (policy.db)"),
+            "error": _f("str", doc="why the write failed (one line)"),
+        },
+        "signature_dropped": {
+            "guard": _f("str", doc="the policy guard's name", req=True),
+            "file": _f("str", doc="the policy file"),
+            "was": _f("str", doc="who had signed the policy it replaces"),
+            "label": _f("str", doc="the label of the unsigned policy now in force"),
+        },
     },
     "budget": {
         "exhausted": {

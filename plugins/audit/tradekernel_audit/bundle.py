@@ -36,7 +36,7 @@ from tradekernel.api import (
 
 from . import sources
 from .keys import Signer, signer_from_settings
-from .policies import collect_policies
+from .policies import collect_policies, policy_loads
 
 SCHEMA = "audit.v1"
 MANIFEST = "manifest.json"
@@ -117,7 +117,7 @@ def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], d
         try:
             segment = sources.journal_segment(conn, day)
             head_seq, head_hash = store.journal_head()
-            controls = store.controls()
+            loads = policy_loads(conn, segment.rows, segment.first_seq)
         finally:
             conn.execute("COMMIT")
         anchor = read_journal_anchor(settings.state_dir)
@@ -173,7 +173,7 @@ def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], d
         compliance: dict[str, Any] = {"file": COMPLIANCE_FILE, "skipped": None}
     else:
         compliance = {"file": None, "skipped": skipped}
-    policy_files, policies = collect_policies(controls)
+    policy_files, policies = collect_policies(settings.state_dir, loads)
     files.update(policy_files)
     sections = {"journal": journal, "events": events, "report": report}
     return files, {**sections, "compliance": compliance, "policies": policies}

@@ -227,6 +227,18 @@ def _bench_policy(root):
 NUMBER_FIELDS = [*sorted(n for n, f in FIELDS.items() if f.type == "number"), "orders.within_1m"]
 STR_FIELDS = sorted(n for n, f in FIELDS.items() if f.type == "str")
 BOOL_FIELDS = sorted(n for n, f in FIELDS.items() if f.type == "bool")
+
+
+def text_values(name: str) -> st.SearchStrategy[str]:
+    """Literals the text field ``name`` can take (its domain is checked at load)."""
+    f = FIELDS[name]
+    if f.choices:
+        return st.sampled_from(f.choices)
+    if f.upper:
+        return st.text(max_size=5).map(str.upper).filter(lambda t: t == t.upper())
+    return st.text(max_size=5)
+
+
 numbers = st.one_of(
     st.integers(-(10**9), 10**9),
     st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False),
@@ -250,17 +262,19 @@ leaves = st.one_of(
         st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
         number_exprs,
     ),
-    st.builds(
-        lambda f, op, v: {"field": f, "op": op, "value": v},
-        st.sampled_from(STR_FIELDS),
-        st.sampled_from(["==", "!="]),
-        st.text(max_size=5),
+    st.sampled_from(STR_FIELDS).flatmap(
+        lambda f: st.builds(
+            lambda op, v: {"field": f, "op": op, "value": v},
+            st.sampled_from(["==", "!="]),
+            text_values(f),
+        )
     ),
-    st.builds(
-        lambda f, op, v: {"field": f, "op": op, "value": v},
-        st.sampled_from(STR_FIELDS),
-        st.sampled_from(["in", "not in"]),
-        st.lists(st.sampled_from(["AAA", "buy", "sell", "mon", "active", "", "market"])),
+    st.sampled_from(STR_FIELDS).flatmap(
+        lambda f: st.builds(
+            lambda op, v: {"field": f, "op": op, "value": v},
+            st.sampled_from(["in", "not in"]),
+            st.lists(text_values(f)),
+        )
     ),
     st.builds(
         lambda f, v: {"field": f, "op": "==", "value": v},

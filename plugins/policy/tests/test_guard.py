@@ -25,7 +25,11 @@ when = {{ field = "intent.notional", op = ">", value = {cap} }}
 """
 
 
-def config(policy: Path, require: bool = True) -> str:
+SECRET_ENV = "TK_TEST_POLICY_LLM_KEY"
+SECRET = "sk-test-SUPERSECRET-1234567890"
+
+
+def config(policy: Path, require: bool = True, extra: str = "") -> str:
     return f"""
 [kernel]
 state_dir = "{{state_dir}}"
@@ -47,7 +51,7 @@ hmac_key_env = "{HMAC_ENV}"
 
 [policy]
 require_signature = {str(require).lower()}
-"""
+{extra}"""
 
 
 def policy_file(tmp_path: Path, cap: int = 1000, version: str = "1") -> Path:
@@ -245,3 +249,120 @@ def test_cycles_without_intents_pick_up_a_changed_policy_and_alert_a_bad_one(
     assert guard.loaded.policy.version == "2"
     (failed,) = recorder.of("policy", "load_failed")
     assert str(failed.severity) == "error" and failed.fields["kept"].startswith("2@")
+
+
+def test_secrets_never_reach_policy_db(kernel_factory, tmp_path):
+    path = signed(tmp_path, policy_file(tmp_path))
+    extra = f'[llm_provider.openai-compatible]\napi_key_env = "{SECRET_ENV}"\n'
+    kernel, _ = kernel_factory.build(
+        config(path, extra=extra), environ={HMAC_ENV: HMAC_KEY, SECRET_ENV: SECRET}
+    )
+    guard = kernel.component("guard", "policy")
+    intent, ctx = order(5)
+    intent = Intent.create(
+        symbol="AAA",
+        side="buy",
+        quantity=5,
+        as_of=NOW,
+        rationale=f"the key is {SECRET}",
+        strategist=f"s-{SECRET}",
+        prompt_version=SECRET,
+    )
+    with in_cycle("c1"):
+        assert guard.check(intent, ctx).allow
+    raw = (Path(kernel.settings.state_dir) / "policy.db").read_bytes()
+    wal = Path(kernel.settings.state_dir) / "policy.db-wal"
+    raw += wal.read_bytes() if wal.exists() else b""
+    assert SECRET[:12].encode() not in raw
+    assert b"the key is" not in raw  # the rationale is not recorded at all
+    from tradekernel_policy.records import evaluation
+
+    recorded = evaluation(kernel.settings.state_dir, intent.id)
+    assert recorded.intent.quantity == 5 and recorded.intent.rationale == ""
+
+
+def test_a_reload_that_cannot_be_journaled_keeps_the_old_policy_and_retries(
+    kernel_factory, tmp_path
+):
+    path = signed(tmp_path, policy_file(tmp_path, cap=1000, version="1"))
+    kernel, recorder = build(kernel_factory, tmp_path, path)
+    guard = kernel.component("guard", "policy")
+    with in_cycle("c1"):
+        assert guard.check(*order(200)).allow is False
+    signed(tmp_path, policy_file(tmp_path, cap=5000, version="2"))
+    real = guard._journal
+    failures = []
+
+    def disk_full(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    guard._journal = disk_full
+    with in_cycle("c2"):
+        kept = guard.check(*order(200))
+    assert kept.allow is False and kept.version.startswith("1@")
+    (failed,) = recorder.of("policy", "load_failed")
+    assert "journal" in failed.fields["error"] and failed.fields["kept"].startswith("1@")
+    with in_cycle("c3"):  # the next boundary retries
+        now = guard.check(*order(200))
+    assert now.allow is True and now.version.startswith("2@")
+    with Store.open(kernel.settings.state_dir) as store:
+        assert store.get_control("policy:policy")["label"] == now.version
+
+
+def test_a_locked_policy_db_denies_without_stalling_and_warns_once_per_cycle(
+    kernel_factory, tmp_path
+):
+    import sqlite3
+
+    from tradekernel_policy.guard import RECORD_FAILED
+    from tradekernel_policy.records import BUSY_TIMEOUT_S
+
+    assert BUSY_TIMEOUT_S <= 0.5
+    path = signed(tmp_path, policy_file(tmp_path))
+    kernel, recorder = build(kernel_factory, tmp_path, path)
+    guard = kernel.component("guard", "policy")
+    assert RECORD_FAILED in guard.codes
+    holder = sqlite3.connect(Path(kernel.settings.state_dir) / "policy.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    with in_cycle("c1"):
+        verdicts = [guard.check(*order(n)) for n in (1, 2, 3)]
+    assert [(v.allow, v.code) for v in verdicts] == [(False, RECORD_FAILED)] * 3
+    assert verdicts[0].version == guard.loaded.policy.label
+    (warned,) = recorder.of("policy", "record_failed")
+    assert str(warned.severity) == "warning" and "locked" in warned.fields["error"]
+    holder.execute("ROLLBACK")
+    holder.close()
+    with in_cycle("c2"):
+        assert guard.check(*order(4)).allow is True
+    assert len(recorder.of("policy", "record_failed")) == 1
+
+
+def test_a_policy_db_that_is_not_a_database_stops_the_start_naming_it(kernel_factory, tmp_path):
+    from tradekernel.api import ConfigError
+
+    path = signed(tmp_path, policy_file(tmp_path))
+    state = kernel_factory.directory / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "policy.db").write_bytes(b"not a database" * 100)
+    kernel, _ = build(kernel_factory, tmp_path, path)
+    with pytest.raises(ConfigError) as raised:
+        kernel.component("guard", "policy")
+    assert f"{state / 'policy.db'}: not a policy record database" in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_signed_policy_replaced_by_an_unsigned_one_is_announced(kernel_factory, tmp_path):
+    path = signed(tmp_path, policy_file(tmp_path, cap=1000, version="1"))
+    kernel, recorder = build(kernel_factory, tmp_path, path, require=False)
+    guard = kernel.component("guard", "policy")
+    policy_file(tmp_path, cap=10**9, version="2")
+    (tmp_path / "policy.toml.sig").unlink()
+    with in_cycle("c2"):
+        assert guard.check(*order(200)).version.startswith("2@")
+    (dropped,) = recorder.of("policy", "signature_dropped")
+    assert str(dropped.severity) == "warning"
+    assert dropped.fields["was"].startswith("alice (hmac:")
+    assert dropped.fields["label"] == guard.loaded.policy.label

@@ -231,3 +231,101 @@ def test_money_fields_are_decimals():
     trace = e.trace(intent(quantity=10), ctx(last="100.05"))
     assert trace[0].values["position.value_after"] == Decimal("1000.50")
     assert trace[0].matched is False
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        (
+            '{ field = "clock.weekday", op = "in", value = ["Sat", "Sun"] }',
+            "p.toml: rule a: when.value: clock.weekday is never Sat (it is one of mon, tue,",
+        ),
+        (
+            '{ field = "clock.weekday", op = "==", value = "saturday" }',
+            "p.toml: rule a: when.value: clock.weekday is never saturday",
+        ),
+        (
+            '{ field = "intent.side", op = "==", value = "BUY" }',
+            "p.toml: rule a: when.value: intent.side is never BUY (it is one of buy, sell)",
+        ),
+        (
+            '{ field = "intent.order_type", op = "!=", value = "MKT" }',
+            "p.toml: rule a: when.value: intent.order_type is never MKT (it is one of market, l",
+        ),
+        (
+            '{ field = "intent.time_in_force", op = "not in", value = ["fok"] }',
+            "p.toml: rule a: when.value: intent.time_in_force is never fok",
+        ),
+        (
+            '{ field = "control.trading_state", op = "==", value = "halt" }',
+            "p.toml: rule a: when.value: control.trading_state is never halt (it is one of "
+            "active, reducing, halted)",
+        ),
+        (
+            '{ field = "intent.symbol", op = "==", value = "aaa" }',
+            "p.toml: rule a: when.value: intent.symbol is upper case, so it is never aaa "
+            "(write AAA)",
+        ),
+        (
+            '{ left = { field = "intent.side" }, op = "in", value = ["Buy"] }',
+            "p.toml: rule a: when.value: intent.side is never Buy",
+        ),
+        (
+            '{ left = "SELL", op = "==", value = { field = "intent.side" } }',
+            "p.toml: rule a: when.left: intent.side is never SELL",
+        ),
+        (
+            '{ field = "orders.within_9999999d", op = ">", value = 1 }',
+            "p.toml: rule a: when.field: orders.within_9999999d: the window is at most 366 days",
+        ),
+    ],
+)
+def test_a_text_literal_a_field_can_never_take_is_a_load_error(when, message):
+    with pytest.raises(PolicyError) as raised:
+        policy(rule("a", "deny", when))
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+def test_values_in_the_domain_compile_and_match():
+    p = policy(
+        rule("weekend", "deny", '{ field = "clock.weekday", op = "in", value = ["sat", "sun"] }')
+        + rule("halted", "deny", '{ field = "control.trading_state", op = "==", value = "halted" }')
+        + rule("year", "deny", '{ field = "orders.within_366d", op = ">", value = 1000 }')
+    )
+    saturday = datetime(2024, 6, 8, 15, 0, tzinfo=UTC)
+    verdict = Evaluator(p).decide(
+        Intent.create(symbol="AAA", side="buy", quantity=1, as_of=saturday), ctx(as_of=saturday)
+    )
+    assert (verdict.allow, verdict.rule) == (False, "weekend")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('\n[[rule]]\nid = "max-order\\n"\neffect = "allow"\n', "p.toml: rule #1: id: expected"),
+        (rule("a", "deny").replace('code = "c_a"', 'code = "c_a\\n"'), "p.toml: rule a: code:"),
+    ],
+)
+def test_ids_and_codes_with_a_trailing_newline_are_refused(text, message):
+    with pytest.raises(PolicyError) as raised:
+        policy(text)
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+def test_size_limits_are_load_errors_naming_the_limit(tmp_path):
+    from tradekernel_policy.language import MAX_BRANCHES, MAX_FILE_BYTES, load_file
+
+    leaf = '{ field = "intent.notional", op = ">", value = 1 }'
+    wide = "{ any = [" + ", ".join([leaf] * (MAX_BRANCHES + 1)) + "] }"
+    with pytest.raises(PolicyError, match=f"when.any: at most {MAX_BRANCHES} conditions"):
+        policy(rule("a", "deny", wide))
+    # many all/any, each within the width limit: the number of reads per rule is capped
+    block = "{ all = [" + ", ".join([leaf] * 1000) + "] }"
+    many = "{ any = [" + ", ".join([block] * 11) + "] }"
+    with pytest.raises(PolicyError, match="a rule reads at most 10000 fields"):
+        policy(rule("a", "deny", many))
+    big = tmp_path / "big.toml"
+    big.write_bytes((HEAD.format(default="allow") + "#" * MAX_FILE_BYTES).encode())
+    with pytest.raises(PolicyError, match=f"larger than {MAX_FILE_BYTES} bytes") as raised:
+        load_file(big)
+    assert str(raised.value).startswith(str(big))

@@ -51,7 +51,7 @@ def check(file: str, as_json: bool) -> None:
     )
     for r in p.rules:
         extra = f" approvals={r.approvals}" if r.approvals else ""
-        click.echo(f"  {inert(r.id):24} {r.effect:18} {r.code}{extra}")
+        click.echo(f"  {inert(r.id):24} {r.effect:18} {inert(r.code)}{extra}")
 
 
 @policy.command("sign")
@@ -59,11 +59,18 @@ def check(file: str, as_json: bool) -> None:
 @click.option("--by", default="", help="Who signs (recorded and signed with the key id).")
 @pass_app
 def sign(app: AppContext, file: str, by: str) -> None:
-    """Sign FILE with the [audit] key; writes FILE.sig (exit 2 without a key)."""
+    """Sign FILE with the [audit] key; writes FILE.sig (exit 2 without a key, or for a
+    --by with control characters)."""
+    from tradekernel.api import ConfigError
+
+    from .language import PolicyError
     from .signing import sign_file
 
     _compile(file)
-    path, signed = sign_file(app.settings(), file, by=by)
+    try:
+        path, signed = sign_file(app.settings(), file, by=by)
+    except PolicyError as exc:
+        raise ConfigError(str(exc)) from None
     click.echo(f"signed {file} (sha256 {signed.sha256[:12]}) by {inert(signed.signer)}: {path}")
 
 
@@ -72,14 +79,17 @@ def sign(app: AppContext, file: str, by: str) -> None:
 @pass_app
 def verify(app: AppContext, file: str) -> None:
     """Check FILE's signature against the keys [audit] trusts (exit 4 naming the problem)."""
-    from tradekernel.api import GateFailed
+    from tradekernel.api import ConfigError, GateFailed
 
+    from .language import PolicyError
     from .signing import SignatureProblem, verify_file
 
     try:
         signed = verify_file(app.settings(), file)
     except SignatureProblem as exc:
         raise GateFailed(str(exc)) from None
+    except PolicyError as exc:  # a policy file that cannot be read: exit 2, not a gate
+        raise ConfigError(str(exc)) from None
     p = _compile(file)
     click.echo(f"ok: {file} {inert(p.label)} signed by {inert(signed.signer)}")
 
@@ -151,11 +161,16 @@ def diff(
         echo_json(result)
         return
     for c in result["changes"]:
-        click.echo(f"{c['intent_id']} {inert(c['symbol'])} {c['side']}: {c['old']} -> {c['new']}")
+        click.echo(
+            f"{inert(c['intent_id'])} {inert(c['symbol'])} {inert(c['side'])}: "
+            f"{inert(c['old'])} -> {inert(c['new'])}"
+        )
     click.echo(
         f"{len(result['changes'])} of {result['replayed']} intents change verdict "
         f"({inert(result['old'])} -> {inert(result['new'])})"
     )
+    if result["unreadable"]:
+        click.echo(f"{result['unreadable']} recorded evaluations do not decode and were skipped")
 
 
 @policy.command("explain")
@@ -180,18 +195,19 @@ def explain(app: AppContext, intent_id: str, file: str | None, as_json: bool) ->
         echo_json(result)
         return
     click.echo(
-        f"{intent_id} {inert(result['symbol'])} {result['side']} with {inert(result['policy'])}: "
-        f"{result['decision']}"
+        f"{inert(intent_id)} {inert(result['symbol'])} {inert(result['side'])} with "
+        f"{inert(result['policy'])}: {inert(result['decision'])}"
     )
     if result["recorded_version"] != result["policy"]:
         click.echo(
-            f"note: it was decided by {inert(result['recorded_version'])}: {result['recorded']}"
+            f"note: it was decided by {inert(result['recorded_version'])}: "
+            f"{inert(result['recorded'])}"
         )
     for t in result["rules"]:
         state = "error" if t["matched"] is None else "matched" if t["matched"] else "no match"
         values = ", ".join(f"{k}={inert(v)}" for k, v in t["values"].items())
         more = f" [{inert(t['error'])}]" if t["error"] else ""
-        click.echo(f"  {inert(t['rule']):24} {t['effect']:18} {state:9} {values}{more}")
+        click.echo(f"  {inert(t['rule']):24} {inert(t['effect']):18} {state:9} {values}{more}")
 
 
 def _configured_file(settings: Any) -> Path:

@@ -18,8 +18,12 @@ from zoneinfo import ZoneInfo
 
 from attrs import frozen
 from tradekernel.api import (
+    TRADING_STATES,
     GuardContext,
     Intent,
+    OrderType,
+    Side,
+    TimeInForce,
     intent_price,
     intent_quantity,
     reduces_position,
@@ -98,6 +102,11 @@ class Field:
     attr: str = ""
     """For a field that is a plain attribute of the evaluation (``intent.symbol``): its
     dotted path from :class:`Env`, read directly by comparisons with a constant."""
+    choices: tuple[str, ...] = ()
+    """For a text field with a fixed set of values: them (a literal compared with the
+    field must be one of them, checked at load)."""
+    upper: bool = False
+    """For a text field whose values are upper case (symbols): literals must be too."""
 
 
 # -- getters ---------------------------------------------------------------------------
@@ -271,8 +280,19 @@ def _field(
     get: Callable[[Env], Any],
     missing: str = "",
     attr: str = "",
+    choices: tuple[str, ...] = (),
+    upper: bool = False,
 ) -> Field:
-    return Field(name=name, type=type_, doc=doc, get=get, missing=missing, attr=attr)
+    return Field(
+        name=name,
+        type=type_,
+        doc=doc,
+        get=get,
+        missing=missing,
+        attr=attr,
+        choices=choices,
+        upper=upper,
+    )
 
 
 _LIST = [
@@ -282,10 +302,29 @@ _LIST = [
         "the instrument, upper case",
         lambda e: e.intent.symbol,
         attr="intent.symbol",
+        upper=True,
     ),
-    _field("intent.side", STR, '`"buy"` or `"sell"`', lambda e: str(e.intent.side)),
-    _field("intent.order_type", STR, '`"market"` or `"limit"`', lambda e: str(e.intent.order_type)),
-    _field("intent.time_in_force", STR, "`day`, `gtc`, ...", lambda e: str(e.intent.time_in_force)),
+    _field(
+        "intent.side",
+        STR,
+        '`"buy"` or `"sell"`',
+        lambda e: str(e.intent.side),
+        choices=tuple(str(v) for v in Side),
+    ),
+    _field(
+        "intent.order_type",
+        STR,
+        '`"market"` or `"limit"`',
+        lambda e: str(e.intent.order_type),
+        choices=tuple(str(v) for v in OrderType),
+    ),
+    _field(
+        "intent.time_in_force",
+        STR,
+        "`day`, `gtc` or `ioc`",
+        lambda e: str(e.intent.time_in_force),
+        choices=tuple(str(v) for v in TimeInForce),
+    ),
     _field(
         "intent.price",
         NUMBER,
@@ -444,6 +483,7 @@ _LIST = [
         "the market clock's local weekday: `mon` ... `sun`",
         _weekday,
         "no_clock",
+        choices=WEEKDAYS,
     ),
     _field(
         "control.kill_switch",
@@ -458,6 +498,7 @@ _LIST = [
         "`active`, `reducing` or `halted`",
         lambda e: e.ctx.trading_state,
         attr="ctx.trading_state",
+        choices=tuple(TRADING_STATES),
     ),
     _field(
         "symbol.seconds_since_trade",
@@ -473,8 +514,14 @@ FIELDS: dict[str, Field] = {f.name: f for f in _LIST}
 GETTERS: dict[str, Callable[[Env], Any]] = {f.name: f.get for f in _LIST}
 """Each field's getter by name (what :meth:`Env.__missing__` calls)."""
 
-_WITHIN = re.compile(r"^orders\.within_([0-9]{1,7})(s|m|h|d)$")
+_WITHIN = re.compile(r"orders\.within_([0-9]{1,7})(s|m|h|d)")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WINDOW_DAYS = 366
+"""The longest ``orders.within_<duration>`` window (a year of orders)."""
+
+
+class FieldError(ValueError):
+    """A field name of a known form with a value out of range (a window too long)."""
 
 
 def field(name: str) -> Field | None:
@@ -483,10 +530,12 @@ def field(name: str) -> Field | None:
     found = FIELDS.get(name)
     if found is not None:
         return found
-    match = _WITHIN.match(name)
+    match = _WITHIN.fullmatch(name)
     if match is None or int(match.group(1)) == 0:
         return None
     seconds = int(match.group(1)) * _UNIT[match.group(2)]
+    if seconds > MAX_WINDOW_DAYS * 86400:
+        raise FieldError(f"{name}: the window is at most {MAX_WINDOW_DAYS} days")
     window = timedelta(seconds=seconds)
 
     def get(env: Env) -> Decimal:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 from tradekernel.api import (
     ConfigError,
     GuardContext,
@@ -27,11 +27,13 @@ from tradekernel.api import (
 
 from .config import PolicyGuardConfig
 from .evaluate import Evaluator
-from .language import Policy, PolicyError, compile_bytes
+from .language import Policy, PolicyError, compile_bytes, read_policy
 from .signing import SignatureProblem, Signed, signature_path, verify_bytes
 
 CONTROL_PREFIX = "policy:"
 """The control key a load is journaled under: ``policy:<guard name>``."""
+RECORD_FAILED = "policy_record_failed"
+"""The deny code when the evaluation cannot be recorded in ``policy.db`` (``record``)."""
 
 
 @frozen
@@ -40,6 +42,10 @@ class Loaded:
 
     policy: Policy
     signed: Signed | None
+    data: bytes = field(default=b"", eq=False, repr=False)
+    """The policy file's bytes, as verified and compiled."""
+    signature: bytes | None = field(default=None, eq=False, repr=False)
+    """The signature file's bytes, when signed."""
 
     @property
     def signer(self) -> str:
@@ -82,14 +88,37 @@ def load(settings: Any, path: Path, *, require: bool) -> Loaded:
 
     Raises :class:`SignatureProblem` for an unsigned (when required) or tampered policy,
     :class:`PolicyError` for one that does not compile."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy: {exc.strerror}") from None
-    signed = None
+    data = read_policy(path)
+    signed = signature = None
     if require or signature_path(path).exists():
         signed = verify_bytes(settings, path, data)
-    return Loaded(compile_bytes(data, str(path)), signed)
+        try:
+            signature = signature_path(path).read_bytes()
+        except OSError:
+            signature = None
+    return Loaded(compile_bytes(data, str(path)), signed, data, signature)
+
+
+COPIES_DIR = "policies"
+"""Under ``[kernel] state_dir``: a copy of every policy loaded, ``<sha256>.toml`` (and
+``<sha256>.toml.sig`` when signed), so the audit archive of a day holds the policies in
+force that day whatever became of the live file."""
+
+
+def keep_copy(state_dir: Path, loaded: Loaded) -> None:
+    """Write the content-addressed copy of ``loaded`` (once per content)."""
+    folder = Path(state_dir) / COPIES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (
+        (f"{loaded.policy.sha256}.toml", loaded.data),
+        (f"{loaded.policy.sha256}.toml.sig", loaded.signature),
+    ):
+        target = folder / name
+        if data is None or (target.exists() and target.read_bytes() == data):
+            continue
+        tmp = folder / f".{name}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
 
 
 def _stamp(path: Path) -> tuple[Any, ...]:
@@ -127,18 +156,19 @@ class PolicyGuard:
         self._stamp = stamp
         self._failed: tuple[Any, ...] | None = None
         self._cycle: str | None = None
+        self._record_failed: str | None = None  # the cycle whose records failed
         self.recorder = None
         if not self.check_only:
             self._journal(loaded, reload=False)
             if config.record:
                 from .records import Recorder
 
-                self.recorder = Recorder(self.state_dir)
+                self.recorder = Recorder(self.state_dir, redact=self.settings.redact)
 
     @property
     def codes(self) -> tuple[str, ...]:
-        """The deny codes the active policy can give."""
-        return self.loaded.policy.codes
+        """The deny codes the active policy can give (and :data:`RECORD_FAILED`)."""
+        return (*self.loaded.policy.codes, RECORD_FAILED)
 
     def _use(self, loaded: Loaded) -> None:
         self.loaded = loaded
@@ -148,6 +178,7 @@ class PolicyGuard:
         from tradekernel.api import Store
 
         value = loaded.control_value(self.path)
+        keep_copy(self.state_dir, loaded)
         store = Store.open(self.state_dir, redact=self.settings.redact)
         try:
             store.set_control(
@@ -187,15 +218,44 @@ class PolicyGuard:
                 kept=self.loaded.policy.label,
             )
             return False
-        self._stamp = stamp
-        self._failed = None
         if (
             loaded.policy.sha256 == self.loaded.policy.sha256
             and loaded.signed == self.loaded.signed
         ):
+            self._stamp = stamp
+            self._failed = None
             return False
+        # Journal first, then swap: the journal never names another policy than the
+        # one enforced. A failed write keeps the old policy and the old stamp, so the
+        # next cycle boundary tries again.
+        try:
+            self._journal(loaded, reload=True, emit=emit)
+        except Exception as exc:  # any store failure keeps the old policy
+            emit(
+                "policy",
+                "load_failed",
+                severity="error",
+                guard=self.name,
+                file=str(self.path),
+                error=f"cannot journal the new policy: {type(exc).__name__}: {exc}",
+                kept=self.loaded.policy.label,
+            )
+            return False
+        previous = self.loaded
         self._use(loaded)
-        self._journal(loaded, reload=True, emit=emit)
+        self._stamp = stamp
+        self._failed = None
+        if loaded.signed is None and previous.signed is not None:
+            # allowed (signatures are not required here), but never silently
+            emit(
+                "policy",
+                "signature_dropped",
+                severity="warning",
+                guard=self.name,
+                file=str(self.path),
+                was=previous.signer,
+                label=loaded.policy.label,
+            )
         return True
 
     def check(self, intent: Intent, ctx: GuardContext) -> GuardVerdict:
@@ -205,8 +265,40 @@ class PolicyGuard:
             self.reload_if_changed()
         verdict = self.evaluator.verdict(self.name, intent, ctx)
         if self.recorder is not None:
-            self.recorder.record(self.name, intent, ctx, verdict, utcnow())
+            return self._recorded(intent, ctx, verdict, cycle)
         return verdict
+
+    def _recorded(
+        self, intent: Intent, ctx: GuardContext, verdict: GuardVerdict, cycle: str | None
+    ) -> GuardVerdict:
+        """``verdict`` once recorded; a deny (:data:`RECORD_FAILED`) when it cannot be.
+        After a failure the rest of the cycle is denied at once (no wait on a lock per
+        intent), with one warning event; the next cycle tries again."""
+        import sqlite3
+
+        if self._record_failed is None or self._record_failed != cycle:
+            try:
+                self.recorder.record(self.name, intent, ctx, verdict, utcnow())
+                self._record_failed = None
+                return verdict
+            except (sqlite3.Error, OSError) as exc:
+                self._record_failed = cycle
+                self.emit(
+                    "policy",
+                    "record_failed",
+                    severity="warning",
+                    guard=self.name,
+                    file=str(self.recorder.path),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+        return GuardVerdict(
+            guard=self.name,
+            allow=False,
+            code=RECORD_FAILED,
+            detail=f"{self.recorder.path}: the evaluation cannot be recorded; denied",
+            rule=verdict.rule,
+            version=verdict.version,
+        )
 
     def close(self) -> None:
         if self.recorder is not None:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from attrs import frozen
 
-from .fields import BOOL, NUMBER, STR, TIME, Env, field
+from .fields import BOOL, NUMBER, STR, TIME, Env, FieldError, field
 
 MAX_DEPTH = 32
 """Deepest nesting of conditions and expressions."""
@@ -31,8 +31,14 @@ MAX_RULES = 1000
 MAX_LIST = 10000
 MAX_TEXT = 2000
 MAX_APPROVALS = 100
-RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_BRANCHES = 1000
+"""The most conditions one ``all`` or ``any`` holds."""
+MAX_READS = 10000
+"""The most field reads one rule's condition makes (bounds its size whatever its shape)."""
+MAX_FILE_BYTES = 1024 * 1024
+"""The largest policy file (1 MiB); a larger one is refused before it is parsed."""
+RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 EFFECTS = ("deny", "allow", "require_approvals")
 POLICY_ERROR = "policy_error"
 """The code of a deny when a rule cannot be evaluated (division by zero, overflow)."""
@@ -99,15 +105,26 @@ class Policy:
 def load_file(path: str | Path) -> Policy:
     """Read and compile the policy file ``path`` (:class:`PolicyError` on any problem)."""
     path = Path(path)
+    return compile_bytes(read_policy(path), str(path))
+
+
+def read_policy(path: Path) -> bytes:
+    """The bytes of the policy file ``path`` (:class:`PolicyError` when it cannot be read
+    or is larger than :data:`MAX_FILE_BYTES`)."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read the policy: {exc.strerror}") from None
-    return compile_bytes(data, str(path))
+    if len(data) > MAX_FILE_BYTES:
+        raise PolicyError(f"{path}: the policy is larger than {MAX_FILE_BYTES} bytes")
+    return data
 
 
 def compile_bytes(data: bytes, where: str) -> Policy:
     """Compile the policy text ``data``; ``where`` names it in errors."""
+    if len(data) > MAX_FILE_BYTES:
+        raise PolicyError(f"{where}: the policy is larger than {MAX_FILE_BYTES} bytes")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -140,7 +157,7 @@ def compile_policy(raw: Any, where: str = "<policy>") -> Policy:
     _only(header, ("name", "version", "default", "default_code", "timezone", "description"), at)
     name = _text(header, "name", at, required=True)
     version = _text(header, "version", at, required=True)
-    if not RULE_ID.match(version):
+    if not RULE_ID.fullmatch(version):
         raise PolicyError(f"{at} version: expected letters, digits and . _ : - (at most 64)")
     default = _text(header, "default", at, required=True)
     if default not in ("allow", "deny"):
@@ -207,7 +224,7 @@ def _text(table: dict, key: str, at: str, *, required: bool = False) -> str:
 
 
 def _code(value: Any, at: str) -> str:
-    if not isinstance(value, str) or not CODE.match(value):
+    if not isinstance(value, str) or not CODE.fullmatch(value):
         raise PolicyError(f"{at}: expected a snake_case reason code, got {_show(value)}")
     return value
 
@@ -216,7 +233,7 @@ def _rule(body: Any, index: int, where: str) -> Rule:
     if not isinstance(body, dict):
         raise PolicyError(f"{where}: rule #{index + 1}: expected a table")
     rule_id = body.get("id")
-    if not isinstance(rule_id, str) or not RULE_ID.match(rule_id):
+    if not isinstance(rule_id, str) or not RULE_ID.fullmatch(rule_id):
         raise PolicyError(
             f"{where}: rule #{index + 1}: id: expected letters, digits and . _ : - "
             f"(at most 64), got {_show(rule_id)}"
@@ -296,6 +313,8 @@ def _condition(node: Any, at: str, depth: int, reads: list[str], *, fast: bool =
         items = node[key]
         if not isinstance(items, list) or not items:
             raise PolicyError(f"{at}.{key}: expected a non-empty list of conditions")
+        if len(items) > MAX_BRANCHES:
+            raise PolicyError(f"{at}.{key}: at most {MAX_BRANCHES} conditions")
         tests = tuple(
             _condition(item, f"{at}.{key}[{i}]", depth + 1, reads, fast=fast)
             for i, item in enumerate(items)
@@ -378,6 +397,7 @@ def _comparison(node: dict, at: str, depth: int, reads: list[str], fast: bool) -
         elif item_type != left_type and item_type != "any":
             raise PolicyError(f"{at}.value: a list of {item_type} cannot hold a {left_type}")
         members = frozenset(right_const)
+        _check_domain(fused or _plain_field(node.get("left")), right_const, f"{at}.value")
         if fused is not None:
             return _fused_test(fused, op, members, fast)
         if op == "in":
@@ -396,12 +416,45 @@ def _comparison(node: dict, at: str, depth: int, reads: list[str], fast: bool) -
         fn = _ORDER_OPS[op]
     else:
         fn = _EQ_OPS[op]
+    if left_const is not _NOT_CONST:  # a literal on the left, a field as the value
+        _check_domain(_plain_field(node.get("value")), left_const, f"{at}.left")
     if right_const is not _NOT_CONST:
         const = right_const
+        _check_domain(fused or _plain_field(node.get("left")), const, f"{at}.value")
         if fused is not None:
             return _fused_test(fused, op, const, fast)
         return lambda env: fn(left(env), const)
     return lambda env: fn(left(env), right(env))
+
+
+def _plain_field(node: Any) -> str | None:
+    """The field an expression node is, when it is just one (``{ field = "..." }``)."""
+    if isinstance(node, dict) and len(node) == 1 and isinstance(node.get("field"), str):
+        return node["field"]
+    return None
+
+
+def _check_domain(name: str | None, const: Any, at: str) -> None:
+    """A text literal compared with a field that has a fixed set of values (or upper-case
+    values) must be one the field can take: otherwise the rule could never match."""
+    if name is None:
+        return
+    found = field(name)
+    if found is None or not (found.choices or found.upper):
+        return
+    values = const if isinstance(const, list | tuple | frozenset | set) else (const,)
+    for value in values:
+        if not isinstance(value, str):
+            continue
+        if found.choices and value not in found.choices:
+            raise PolicyError(
+                f"{at}: {name} is never {_show(value)} (it is one of {', '.join(found.choices)})"
+            )
+        if found.upper and value != value.upper():
+            raise PolicyError(
+                f"{at}: {name} is upper case, so it is never {_show(value)} "
+                f"(write {_show(value.upper())})"
+            )
 
 
 def _fused_test(name: str, op: str, const: Any, fast: bool = True) -> Test:
@@ -513,9 +566,14 @@ EXPRESSION_KEYS = ("field", *_ARITH, *_ALIASES, "abs", "min", "max")
 def _field_ref(name: Any, at: str, reads: list[str]) -> tuple[Value, str, Any]:
     if not isinstance(name, str):
         raise PolicyError(f"{at}: expected a field name, got {_show(name)}")
-    found = field(name)
+    try:
+        found = field(name)
+    except FieldError as exc:
+        raise PolicyError(f"{at}: {exc}") from None
     if found is None:
         raise PolicyError(f"{at}: unknown field {_show(name)} (docs/policy.md lists them)")
+    if len(reads) >= MAX_READS:
+        raise PolicyError(f"{at}: a rule reads at most {MAX_READS} fields")
     reads.append(found.name)
     key = found.name
 

@@ -31,7 +31,8 @@ def diff_policies(
     before, after = Evaluator(old), Evaluator(new)
     changes = []
     replayed = 0
-    for e in evaluations(state_dir, since):
+    unreadable: list[str] = []
+    for e in evaluations(state_dir, since, on_corrupt=lambda exc: unreadable.append(str(exc))):
         if guard is not None and e.guard != guard:
             continue
         replayed += 1
@@ -51,7 +52,13 @@ def diff_policies(
                 "new_rule": b.rule,
             }
         )
-    return {"old": old.label, "new": new.label, "replayed": replayed, "changes": changes}
+    return {
+        "old": old.label,
+        "new": new.label,
+        "replayed": replayed,
+        "changes": changes,
+        "unreadable": len(unreadable),
+    }
 
 
 def _plain(value: Any) -> Any:

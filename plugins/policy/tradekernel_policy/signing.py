@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,21 @@ from tradekernel.api import ConfigError, atomic_write, canonical_json, utcnow
 
 SCHEMA = "policy-signature.v1"
 MAX_SIG_BYTES = 64 * 1024
+MAX_BY = 64
+"""The longest signer name (``sign --by``)."""
+
+
+def signer_problem(by: str) -> str | None:
+    """Why ``by`` cannot be a signer name (control, format or separator characters, or
+    longer than :data:`MAX_BY`), or ``None`` when it can."""
+    if len(by) > MAX_BY:
+        return f"at most {MAX_BY} characters"
+    if by != by.strip():
+        return "leading or trailing blanks"
+    for ch in by:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            return f"control or format character U+{ord(ch):04X}"
+    return None
 
 
 class SignatureProblem(Exception):
@@ -54,15 +70,16 @@ def _payload(body: dict[str, Any]) -> bytes:
 
 
 def sign_file(settings: Any, policy: str | Path, *, by: str = "") -> tuple[Path, Signed]:
-    """Sign ``policy`` with the configured audit key; write ``<policy>.sig``."""
+    """Sign ``policy`` with the configured audit key; write ``<policy>.sig``
+    (:class:`ConfigError` for a ``by`` with control characters)."""
     from tradekernel_audit import signer_from_settings
 
-    from .language import PolicyError, compile_bytes
+    from .language import compile_bytes, read_policy
 
-    try:
-        data = Path(policy).read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"{policy}: cannot read the policy: {exc.strerror}") from None
+    problem = signer_problem(by)
+    if problem:
+        raise ConfigError(f"--by: not a signer name ({problem})")
+    data = read_policy(Path(policy))
     compile_bytes(data, str(policy))  # never sign a policy that does not compile
     signer = signer_from_settings(settings)
     body = {
@@ -113,6 +130,9 @@ def read_signature(policy: str | Path) -> dict[str, Any]:
         or not isinstance(body.get("signed_at", ""), str)
     ):
         raise SignatureProblem(f"{path}: not a policy signature ({SCHEMA})")
+    problem = signer_problem(body.get("by", ""))
+    if problem:
+        raise SignatureProblem(f"{path}: the signer name is not acceptable ({problem})")
     return body
 
 
@@ -148,9 +168,9 @@ def verify_bytes(settings: Any, policy: str | Path, data: bytes) -> Signed:
 
 
 def verify_file(settings: Any, policy: str | Path) -> Signed:
-    """:func:`verify_bytes` on the file as it is on disk."""
-    try:
-        data = Path(policy).read_bytes()
-    except OSError as exc:
-        raise SignatureProblem(f"{policy}: cannot read: {exc.strerror}") from None
-    return verify_bytes(settings, policy, data)
+    """:func:`verify_bytes` on the file as it is on disk (a policy file that cannot be
+    read is :class:`~tradekernel_policy.PolicyError`, a usage problem, not a signature
+    one)."""
+    from .language import read_policy
+
+    return verify_bytes(settings, policy, read_policy(Path(policy)))
