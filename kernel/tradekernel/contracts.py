@@ -49,7 +49,7 @@ from .event_schema import CATALOGUE
 from .models import Account, Bar, Decision, Event, GuardVerdict, Intent, Quote, SkillResult
 from .quality import bar_problem, quote_problem
 
-STABLE_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
+STABLE_CODE = re.compile(r"^[a-z][a-z0-9_]*\Z")
 """What a stable reason code looks like: snake_case, no free text."""
 
 NOW = datetime(2024, 6, 3, 15, 0, tzinfo=UTC)

@@ -21,8 +21,8 @@ from attrs import frozen
 
 from .models import EVENT_SCHEMA, Severity
 
-SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
-PLUGIN_STAGE = re.compile(r"^x_[a-z][a-z0-9_]*$")
+SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*\Z")
+PLUGIN_STAGE = re.compile(r"^x_[a-z][a-z0-9_]*\Z")
 """Stages reserved for third-party plugins: ``x_<plugin>``; not checked against the catalogue."""
 
 SEVERITIES = tuple(s.value for s in Severity)

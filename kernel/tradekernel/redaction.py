@@ -65,7 +65,7 @@ at the first segment not in this set (compared case-insensitively)."""
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _WORDS = re.compile(r"[\s,;]+")
-_BASIC_PAIR = re.compile(r"^[^:/@]+:[^:]+$")
+_BASIC_PAIR = re.compile(r"^[^:/@]+:[^:]+\Z")
 """A secret word shaped like a Basic-auth ``user:password`` pair (as
 :func:`url_credentials` registers one), whose base64 form is a secret too."""
 

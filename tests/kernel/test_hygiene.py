@@ -148,3 +148,22 @@ def test_run_once_opens_its_databases_without_sqlite_utils(tmp_path) -> None:
         loaded[attempt] = {m for m in modules if m.split(".")[0] in ("sqlite_utils", "dateutil")}
     assert "sqlite_utils" in loaded["first"]  # creating state.db migrates it: the probe sees it
     assert not loaded["second"], f"run --once imported {sorted(loaded['second'])}"
+
+
+# A whole-string validator written ``^...$`` accepts a trailing newline (``$`` matches
+# before a final "\n"), which then reaches ids, codes and headers: end them with ``\Z``
+# (or call ``fullmatch``). Patterns ending in ``\s*$`` are exempt: the newline is blank.
+DOLLAR_ANCHORED = re.compile(r"""re\.compile\(\s*r?(["'])\^(?:(?!\1).)*(?<!\\s\*)\$\1""")
+
+
+def test_whole_string_validators_refuse_a_trailing_newline() -> None:
+    assert DOLLAR_ANCHORED.search('X = re.compile(r"^[a-z]+$")')
+    assert not DOLLAR_ANCHORED.search('X = re.compile(r"^[a-z]+\\Z")')
+    assert not DOLLAR_ANCHORED.search('X = re.compile(r"^\\s*(\\d+)\\s*$")')
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in _sources()
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if DOLLAR_ANCHORED.search(line)
+    ]
+    assert not offenders, f"end these patterns with \\Z, not $: {offenders}"

@@ -27,7 +27,7 @@ KINDS = (
 """The kinds ``plugins new`` can write: every component kind."""
 
 PREFIX = "tradekernel-"
-NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*\Z")
 MAX_NAME = 40
 
 

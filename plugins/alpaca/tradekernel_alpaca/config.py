@@ -27,7 +27,7 @@ DATA_HOSTS = frozenset({"data.alpaca.markets", "data.sandbox.alpaca.markets"})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 """This machine: a local double."""
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _env_name(_inst: object, attribute: Any, value: str) -> None:

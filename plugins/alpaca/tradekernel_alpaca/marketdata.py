@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 MAX_LIMIT = 10_000
 """Alpaca's largest page of bars."""
 
-_TIMEFRAME = re.compile(r"^([1-9][0-9]?)(Min|Hour|Day)$")
+_TIMEFRAME = re.compile(r"^([1-9][0-9]?)(Min|Hour|Day)\Z")
 
 
 def timeframe_seconds(value: str) -> int:

@@ -19,9 +19,9 @@ from .wire import BadResponse, array, decimal, obj, text, timestamp
 NEW_YORK = ZoneInfo("America/New_York")
 """The exchange's time zone (calendar times are New York local times)."""
 
-SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,10}$")
+SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,10}\Z")
 """A ticker the feed asks for (anything else is answered empty without a request)."""
-_HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])\Z")
 
 
 def parse_snapshot(symbol: str, data: Any) -> Quote | None:

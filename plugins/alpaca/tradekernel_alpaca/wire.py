@@ -18,8 +18,8 @@ MAX_BODY = 8 * 1024 * 1024
 MAX_NUMBER = Decimal("1e15")
 """The largest magnitude of any number accepted (prices, quantities, cash)."""
 _TEXT_MAX = 256
-_ID = re.compile(r"^[A-Za-z0-9_.:/@+=-]{1,128}$")
-_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9./-]{0,31}$")
+_ID = re.compile(r"^[A-Za-z0-9_.:/@+=-]{1,128}\Z")
+_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9./-]{0,31}\Z")
 _FRACTION = re.compile(r"\.(\d+)")
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?")
 """A number as text: ASCII digits, no sign but ``-``, no ``_``, no spaces, a 2-digit exponent."""

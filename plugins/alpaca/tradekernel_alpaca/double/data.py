@@ -56,7 +56,7 @@ __all__ = [
     "weekday_calendar",
 ]
 
-TIMEFRAME = re.compile(r"^(\d{1,2})(Min|T|Hour|H|Day|D|Week|W|Month|M)$")
+TIMEFRAME = re.compile(r"^(\d{1,2})(Min|T|Hour|H|Day|D|Week|W|Month|M)\Z")
 _UNITS = {"Min": "Min", "T": "Min", "Hour": "Hour", "H": "Hour", "Day": "Day", "D": "Day"}
 _UNITS.update({"Week": "Week", "W": "Week", "Month": "Month", "M": "Month"})
 
