@@ -132,6 +132,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "AlertsSettings",
         "DeploySettings",
         "Duration",
+        "SLO_INDICATORS",
+        "SloObjective",
         "finite",
         "non_negative",
         "positive",
