@@ -454,6 +454,8 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .sections import AlertsSettings
     from .sections import DeploySettings
     from .sections import Duration
+    from .sections import SLO_INDICATORS
+    from .sections import SloObjective
     from .sections import finite
     from .sections import non_negative
     from .sections import positive

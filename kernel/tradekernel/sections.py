@@ -693,7 +693,8 @@ def _slo_target(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
 def _slo_indicator(_inst: Any, attribute: attrs.Attribute, value: str) -> None:
     if value not in SLO_INDICATORS:
         raise ValueError(
-            f"{attribute.name}: unknown indicator {show(value)}{suggest(str(value), list(SLO_INDICATORS))}"
+            f"{attribute.name}: unknown indicator {show(value)}"
+            f"{suggest(str(value), list(SLO_INDICATORS))}"
             f"; one of {', '.join(SLO_INDICATORS)}"
         )
 
@@ -727,6 +728,8 @@ class SloSettings:
     """Burn rate over 6 h and 30 min that alerts (5% of a 30-day budget in six hours)."""
     clear_after: Duration = field(default=Duration(900), validator=positive)
     """An alert recovers once no burn condition held for this long (no flapping)."""
+    min_samples: int = field(default=10, validator=positive)
+    """An alert's long window needs this many samples before it may fire."""
 
 
 SECTIONS: dict[str, type] = {
