@@ -70,7 +70,7 @@ def test_fast_burn_pages_once_per_episode_then_recovers_after_clear_after(load):
     out = _feed(e, 30, 2, start=T0 + timedelta(hours=2))  # half the cycles fail
     fired = [o for o in out if o[1] == "burn_rate" and o[3]["objective"] == "cycles"]
     assert len(fired) == 1, fired
-    at, kind, severity, fields = fired[0]
+    _at, _kind, severity, fields = fired[0]
     assert (severity, fields["alert"], fields["threshold"]) == ("critical", "fast", 14.4)
     assert fields["burn_rate"] >= 14.4 and fields["burn_rate_short"] >= 14.4
     assert fields["budget_remaining"] < 1
@@ -91,8 +91,9 @@ def test_a_short_flap_inside_clear_after_does_not_fire_again(load):
     out = _feed(e, 20, 2, start=start)
     out += _feed(e, 8, 0, start=start + timedelta(minutes=20))
     out += _feed(e, 6, 2, start=start + timedelta(minutes=28))  # burns again within 15 min
-    kinds = [o[1] for o in out if o[3]["objective"] == "cycles"]
-    assert kinds == ["burn_rate"]
+    alerts = [(o[1], o[3]["alert"]) for o in out if o[3]["objective"] == "cycles"]
+    # slow may fire first and escalate to fast once; no recovery, no second page
+    assert alerts in ([("burn_rate", "fast")], [("burn_rate", "slow"), ("burn_rate", "fast")])
 
 
 def test_slow_burn_alerts_as_error_and_escalates_once_to_fast(load):
