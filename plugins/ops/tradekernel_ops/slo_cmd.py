@@ -80,7 +80,9 @@ def calibrate(app: AppContext, days: int, as_json: bool) -> None:
         click.echo(
             f"{inert(o['objective'])}  {o['indicator']}  {o['samples']} samples  observed "
             f"{_rate(o['observed'])}  target {o['current_target']:g} -> "
-            f"{o['proposed_target']:g}{threshold}  would fire {len(o['would_fire'])}"
+            f"{o['proposed_target']:g}{threshold}  would fire {len(o['would_fire'])} "
+            f"(the current objective: {len(o['fires_now'])})"
         )
-        for f in o["would_fire"]:
-            click.echo(f"    {f['ts']}  {f['alert']}  burn {f['burn_rate']:g}")
+        for label, fired in (("proposed", o["would_fire"]), ("current", o["fires_now"])):
+            for f in fired:
+                click.echo(f"    {label}: {f['ts']}  {f['alert']}  burn {f['burn_rate']:g}")

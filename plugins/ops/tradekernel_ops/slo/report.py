@@ -110,8 +110,8 @@ def calibrate(settings: Any, now: datetime, days: int) -> dict[str, Any]:
         observed = good / len(samples) if samples else None
         target = _propose(observed)
         proposed = attrs.evolve(objective, target=target, threshold=threshold)
-        trial = Evaluator(attrs.evolve(settings.slo, objectives={name: proposed}))
-        fired = [t for t in replay(trial, events, now) if t["kind"] == "burn_rate"]
+        fired = _fired(settings.slo, name, proposed, events, now)
+        fired_now = _fired(settings.slo, name, objective, events, now)
         proposals.append(
             {
                 "objective": name,
@@ -123,12 +123,23 @@ def calibrate(settings: Any, now: datetime, days: int) -> dict[str, Any]:
                 "current_threshold": objective.threshold,
                 "proposed_threshold": threshold,
                 "p99": _p99(values),
-                "would_fire": [
-                    {"ts": t["ts"], "alert": t["alert"], "burn_rate": t["burn_rate"]} for t in fired
-                ],
+                "would_fire": fired,
+                "fires_now": fired_now,
             }
         )
     return {"days": days, "now": now.isoformat(), "margin": MARGIN, "objectives": proposals}
+
+
+def _fired(
+    slo: Any, name: str, objective: Any, events: list[Event], now: datetime
+) -> list[dict[str, Any]]:
+    """The ``slo.burn_rate`` alerts ``objective`` alone would have raised over ``events``."""
+    trial = Evaluator(attrs.evolve(slo, objectives={name: objective}))
+    return [
+        {"ts": t["ts"], "alert": t["alert"], "burn_rate": t["burn_rate"]}
+        for t in replay(trial, events, now)
+        if t["kind"] == "burn_rate"
+    ]
 
 
 def _propose(observed: float | None) -> float:
