@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tradekernel_ops.slo import Evaluator, Tracker
-from tradekernel_ops.slo.engine import MINUTES, Ring
+from tradekernel_ops.slo.engine import MINUTES, Ring, Windows
 
 from .conftest import T0, cycle, ev
 
@@ -25,6 +27,22 @@ def test_ring_sums_only_its_live_periods():
     ring.add(99, True, 14)  # in the future: ignored
     assert ring.totals(14, [10]) == [(1, 2)]
     assert ring.totals(30, [10]) == [(0, 0)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 900), st.integers(-400, 3), st.booleans()), max_size=80))
+def test_running_window_sums_equal_a_full_recount(steps):
+    """Time advancing by any step (jumps past every window included), samples late,
+    on time or early: the running sums always equal a recount of the ring."""
+    windows, ring = Windows([5, 30, 60, 360]), Ring(360)
+    now = 1000
+    for step, offset, good in steps:
+        now += step
+        windows.advance(now)
+        period = now + offset
+        windows.add(period, good)
+        ring.add(period, good, now)
+        assert windows.totals(now) == ring.totals(now, [5, 30, 60, 360])
 
 
 def test_burn_rate_is_the_bad_share_over_the_budget():
@@ -161,5 +179,5 @@ def test_memory_is_bounded_by_the_rings(load):
         e.observe(cycle(T0 + timedelta(seconds=i), cid=f"c{i}"))
     for classifier, tracker in e.objectives:
         assert len(classifier._approved) <= 10_000
-        assert len(tracker.minutes.good) == MINUTES
+        assert len(tracker.minutes.ring.good) == MINUTES
         assert len(tracker.hours.good) == 720

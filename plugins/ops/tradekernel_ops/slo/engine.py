@@ -67,6 +67,52 @@ class Ring:
         return out
 
 
+class Windows:
+    """Running ``(good, bad)`` sums over the last ``n`` periods for each of ``spans``,
+    kept up to date as samples arrive and time advances (amortised O(1) per sample;
+    :meth:`Ring.totals` would loop over every bucket at each evaluation)."""
+
+    def __init__(self, spans: list[int]) -> None:
+        self.spans = sorted(spans)
+        self.ring = Ring(self.spans[-1])
+        self.now: int | None = None
+        self.sums = {n: [0, 0] for n in self.spans}
+
+    def advance(self, now: int) -> None:
+        """Move the windows' end to period ``now`` (never back)."""
+        if self.now is None or now <= self.now:
+            self.now = now if self.now is None else self.now
+            return
+        ring = self.ring
+        for n in self.spans:
+            if now - self.now >= n:
+                self.sums[n] = [0, 0]
+                continue
+            sums = self.sums[n]
+            for p in range(self.now - n + 1, now - n + 1):  # the periods leaving
+                i = p % ring.size
+                if ring.period[i] == p:
+                    sums[0] -= ring.good[i]
+                    sums[1] -= ring.bad[i]
+        self.now = now
+
+    def add(self, period: int, good: bool) -> None:
+        """Count one sample of ``period`` (call :meth:`advance` first)."""
+        now = period if self.now is None else self.now
+        self.advance(now)
+        if period > now or period <= now - self.ring.size:
+            return
+        self.ring.add(period, good, now)
+        for n in self.spans:
+            if period > now - n:
+                self.sums[n][0 if good else 1] += 1
+
+    def totals(self, now: int) -> list[tuple[int, int]]:
+        """``(good, bad)`` per span, at period ``now`` (at or after the last sample)."""
+        self.advance(now)
+        return [(self.sums[n][0], self.sums[n][1]) for n in self.spans]
+
+
 def burn(good: int, bad: int, budget: float) -> float:
     """The burn rate of a window: its bad share over the error budget (0 without data)."""
     total = good + bad
@@ -86,7 +132,7 @@ class Tracker:
     slow_burn: float = 6.0
     clear_after: float = 900.0
     min_samples: int = 10
-    minutes: Ring = field(init=False)
+    minutes: Windows = field(init=False)
     hours: Ring = field(init=False)
     now: float = field(default=-math.inf, init=False)
     firing: str | None = field(default=None, init=False)
@@ -95,7 +141,7 @@ class Tracker:
     last_eval: float = field(default=-math.inf, init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.minutes = Ring(MINUTES)
+        self.minutes = Windows(list(WINDOWS.values()))
         self.hours = Ring(max(1, math.ceil(self.window / 3600)))
 
     @property
@@ -106,7 +152,8 @@ class Tracker:
         t = ts.timestamp()
         self.now = max(self.now, t)
         now = int(self.now)
-        self.minutes.add(int(t) // 60, good, now // 60)
+        self.minutes.advance(now // 60)
+        self.minutes.add(int(t) // 60, good)
         self.hours.add(int(t) // 3600, good, now // 3600)
 
     def burn_rates(self, at: float | None = None) -> dict[str, float]:
@@ -115,7 +162,7 @@ class Tracker:
 
     def _rates(self, at: float | None = None) -> dict[str, tuple[float, int]]:
         now = int(self.now if at is None else at) // 60
-        totals = self.minutes.totals(now, list(WINDOWS.values()))
+        totals = self.minutes.totals(max(now, self.minutes.now or now))
         return {
             w: (burn(g, b, self.budget), g + b) for w, (g, b) in zip(WINDOWS, totals, strict=True)
         }
