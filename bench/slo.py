@@ -56,7 +56,7 @@ def _settings(tmp: Path, extra: str) -> Settings:
     path = tmp / "plugins.toml"
     path.write_text(
         f'[kernel]\nstate_dir = "{tmp / "state"}"\n[components]\nmetrics_sinks = ["jsonl"]\n'
-        f'notifiers = []\n{extra}',
+        f"notifiers = []\n{extra}",
         encoding="utf-8",
     )
     return Settings.load(config_path=path, environ={})
