@@ -60,3 +60,26 @@ def test_no_objectives_no_observer(load):
         assert kernel.observer(OBSERVER) is None
     finally:
         kernel.close()
+
+
+def test_a_restarted_agent_keeps_the_episode_and_does_not_page_again(load):
+    settings = load()
+    first = Kernel(settings)
+    try:
+        _run(first, 60, 0, T0)
+        _run(first, 20, 2, T0 + timedelta(minutes=60))  # pages
+    finally:
+        first.close()
+    pages = [e for e in read_events(settings, stage="slo", kind="burn_rate")]
+    assert pages
+    second = Kernel(settings)  # restarted five minutes later, still burning
+    try:
+        _run(second, 10, 2, T0 + timedelta(minutes=85))
+        observer = second.observer(OBSERVER)
+        cycles = next(t for t in observer.evaluator.trackers if t.name == "cycles")
+        assert cycles.firing == "fast"
+        # 70 good and 10 bad recorded by the first run, 5 and 5 since the restart
+        assert cycles.budget_remaining()[1:] == (75, 15)
+    finally:
+        second.close()
+    assert len(list(read_events(settings, stage="slo", kind="burn_rate"))) == len(pages)
