@@ -67,6 +67,7 @@ def test_too_few_samples_never_fire():
 
 def test_empty_windows_burn_nothing_and_keep_the_whole_budget():
     t = _tracker()
+    assert t.budget_remaining() == (1.0, 0, 0) and set(t.burn_rates().values()) == {0.0}
     assert t.burn_rates(T0.timestamp()) == {"5m": 0.0, "30m": 0.0, "1h": 0.0, "6h": 0.0}
     assert t.budget_remaining(T0.timestamp()) == (1.0, 0, 0)
 
@@ -181,3 +182,66 @@ def test_memory_is_bounded_by_the_rings(load):
         assert len(classifier._approved) <= 10_000
         assert len(tracker.minutes.ring.good) == MINUTES
         assert len(tracker.hours.good) == 720
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=3),
+)
+_kinds = st.sampled_from(
+    [
+        ("report", "cycle"),
+        ("strategist", "decision"),
+        ("approval", "approved"),
+        ("executor", "submitted"),
+        ("executor", "failed"),
+        ("notify", "delivered"),
+        ("x_other", "thing"),
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            _kinds,
+            st.integers(-(10**6), 10**6),
+            st.dictionaries(
+                st.sampled_from(["failed", "as_of", "latency_ms", "intent_id", "x"]),
+                _values,
+                max_size=4,
+            ),
+            st.sampled_from(["info", "error", "critical"]),
+            st.sampled_from(["", "c1", "c2"]),
+        ),
+        max_size=40,
+    )
+)
+def test_any_recorded_fields_are_counted_or_skipped_never_raise(steps):
+    from tradekernel.api import SLO_INDICATORS, SloObjective
+
+    class Slo:
+        objectives = {i: SloObjective(indicator=i) for i in SLO_INDICATORS}
+        fast_burn, slow_burn, clear_after, min_samples = 14.4, 6.0, 900.0, 1
+
+    e = Evaluator(Slo())
+    for (stage, kind), offset, fields, severity, cid in steps:
+        at = T0 + timedelta(seconds=offset)
+        for kind_, severity_, out in e.observe(
+            ev(stage, kind, at, cycle=cid, severity=severity, **fields)
+        ):
+            assert kind_ in ("burn_rate", "recovered") and severity_ in (
+                "critical",
+                "error",
+                "info",
+            )
+            assert all(isinstance(v, float) and v == v for v in out["burn_rates"].values())
+    for t in e.trackers:
+        good, bad = t.budget_remaining()[1:]
+        assert good >= 0 and bad >= 0

@@ -161,6 +161,8 @@ class Tracker:
         return {w: r for w, (r, _n) in self._rates(at).items()}
 
     def _rates(self, at: float | None = None) -> dict[str, tuple[float, int]]:
+        if at is None and self.now == -math.inf:
+            return dict.fromkeys(WINDOWS, (0.0, 0))
         now = int(self.now if at is None else at) // 60
         totals = self.minutes.totals(max(now, self.minutes.now or now))
         return {
@@ -170,6 +172,8 @@ class Tracker:
     def budget_remaining(self, at: float | None = None) -> tuple[float, int, int]:
         """Share of the window's error budget left (negative: overspent), and the
         window's good and bad counts."""
+        if at is None and self.now == -math.inf:
+            return 1.0, 0, 0
         now = int(self.now if at is None else at) // 3600
         ((good, bad),) = self.hours.totals(now, [self.hours.size])
         total = good + bad
