@@ -132,6 +132,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "AlertsSettings",
         "DeploySettings",
         "Duration",
+        "SLO_INDICATORS",
+        "SloObjective",
         "finite",
         "non_negative",
         "positive",
@@ -452,6 +454,8 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .sections import AlertsSettings
     from .sections import DeploySettings
     from .sections import Duration
+    from .sections import SLO_INDICATORS
+    from .sections import SloObjective
     from .sections import finite
     from .sections import non_negative
     from .sections import positive

@@ -166,6 +166,19 @@ _OPS = {
     "status_file": _f("str", doc="where the status artifact was written"),
 }
 
+_SLO = {
+    "objective": _f("str", doc="the [slo.objectives.<name>] table", req=True),
+    "indicator": _f("str", doc="cycle_success | decision_latency | ...", req=True),
+    "alert": _f("str", doc="fast (1 h and 5 min) | slow (6 h and 30 min) | none (status)"),
+    "target": _f("number", "ratio", "the objective's good share"),
+    "burn_rate": _f("number", "ratio", "long window's error rate / (1 - target)"),
+    "burn_rate_short": _f("number", "ratio", "the short window's"),
+    "threshold": _f("number", "ratio", "the burn rate that fires this alert"),
+    "budget_remaining": _f("number", "ratio", "share of the window's error budget left"),
+    "burn_rates": _f("dict", "ratio", "5m, 30m, 1h, 6h -> burn rate over that window"),
+    "window": _f("str", doc="the objective's window, e.g. 30d"),
+}
+
 _RELEASE = _f("str", doc="release id (16 hex digits)", req=True)
 
 CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
@@ -426,6 +439,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     "console": {k: _CONSOLE for k in ("started", "login", "login_failed", "logout")},
     "alerts": {"fired": _ALERTS, "resolved": _ALERTS},
     "ops": {"batch": _OPS},
+    "slo": {"burn_rate": _SLO, "recovered": _SLO, "status": _SLO},
     "deploy": {
         "release_created": {"release": _RELEASE, "note": _f("str"), "actor": _f("str")},
         "release_activated": {

@@ -675,6 +675,63 @@ class PolicySettings:
     """Refuse a policy file without a valid signature; unset: ``true`` in live mode."""
 
 
+SLO_INDICATORS = (
+    "cycle_success",
+    "decision_latency",
+    "order_ack_latency",
+    "data_freshness",
+    "notification_delivery",
+)
+"""What an ``[slo.objectives.<name>]`` may measure (docs/operations.md, "SLOs")."""
+
+
+def _slo_target(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
+    if isinstance(value, bool) or not (finite(value) and 0 < value < 1):
+        raise ValueError(f"{attribute.name}: expected a number between 0 and 1, got {show(value)}")
+
+
+def _slo_indicator(_inst: Any, attribute: attrs.Attribute, value: str) -> None:
+    if value not in SLO_INDICATORS:
+        raise ValueError(
+            f"{attribute.name}: unknown indicator {show(value)}"
+            f"{suggest(str(value), list(SLO_INDICATORS))}"
+            f"; one of {', '.join(SLO_INDICATORS)}"
+        )
+
+
+def _slo_window(_inst: Any, attribute: attrs.Attribute, value: Duration) -> None:
+    if not (3600 <= value <= 90 * 86400):
+        raise ValueError(f"{attribute.name}: expected a duration from 1h to 90d, got {show(value)}")
+
+
+@define
+class SloObjective:
+    """``[slo.objectives.<name>]``: a share of good events over a rolling window."""
+
+    indicator: str = field(validator=_slo_indicator)
+    target: float = field(default=0.99, validator=_slo_target)
+    """The good share to meet, strictly between 0 and 1 (the error budget is 1 - target)."""
+    window: Duration = field(default=Duration(30 * 86400), validator=_slo_window)
+    threshold: Duration | None = field(default=None, validator=positive)
+    """Latency and freshness indicators: an event is good at or below this (default per
+    indicator)."""
+
+
+@define
+class SloSettings:
+    """``[slo]``: objectives and burn-rate alerts (``tradekernel-ops``, docs/operations.md)."""
+
+    objectives: dict[str, SloObjective] = field(factory=dict)
+    fast_burn: float = field(default=14.4, validator=positive)
+    """Burn rate over 1 h and 5 min that pages (2% of a 30-day budget in an hour)."""
+    slow_burn: float = field(default=6.0, validator=positive)
+    """Burn rate over 6 h and 30 min that alerts (5% of a 30-day budget in six hours)."""
+    clear_after: Duration = field(default=Duration(900), validator=positive)
+    """An alert recovers once no burn condition held for this long (no flapping)."""
+    min_samples: int = field(default=10, validator=positive)
+    """An alert's long window needs this many samples before it may fire."""
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -690,6 +747,7 @@ SECTIONS: dict[str, type] = {
     "console": ConsoleSettings,
     "deploy": DeploySettings,
     "policy": PolicySettings,
+    "slo": SloSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

@@ -54,6 +54,8 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     RoutingSettings,
     RuntimeSettings,
     SizingSettings,
+    SloObjective,
+    SloSettings,
     finite,
     non_negative,
     non_negative_or_none,
@@ -145,6 +147,8 @@ class Settings:
     """``[deploy]``: releases, the readiness gate and health (docs/deploy.md)."""
     policy: PolicySettings = field(factory=PolicySettings)
     """``[policy]``: trading policies as code (docs/policy.md)."""
+    slo: SloSettings = field(factory=SloSettings)
+    """``[slo]``: objectives, error budgets and burn-rate alerts (docs/operations.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""

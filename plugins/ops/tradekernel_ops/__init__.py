@@ -7,7 +7,11 @@
   check and the daily report (when ``tradekernel-report`` is installed) under a lock and
   writes the ``ops-status.v1`` artifact.
 
-Both commands are added with ``register_commands``; nothing is imported before one runs.
+* ``tradekernel slo status|calibrate``: :mod:`tradekernel_ops.slo` computes error
+  budgets and burn rates from the events; its observer raises ``slo.burn_rate`` alerts
+  in the running agent.
+
+The commands are added with ``register_commands``; nothing is imported before one runs.
 """
 
 from __future__ import annotations
@@ -21,6 +25,17 @@ from tradekernel import hookimpl
 def register_commands(cli: Any) -> None:
     from .alerts_cmd import alerts
     from .ops_cmd import ops
+    from .slo_cmd import slo
 
     cli.add_command(alerts)
     cli.add_command(ops)
+    cli.add_command(slo)
+
+
+@hookimpl
+def on_kernel_start(kernel: Any) -> None:
+    """Attach the SLO observer to a kernel whose ``[slo]`` has objectives."""
+    if kernel.settings.slo.objectives:
+        from .slo.observer import OBSERVER, SloObserver
+
+        kernel.add_observer(SloObserver(kernel), OBSERVER)

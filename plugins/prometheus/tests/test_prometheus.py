@@ -146,3 +146,21 @@ def test_a_busy_port_is_logged_not_fatal(make_kernel):
         sink = kernel.component("metrics_sink", "prometheus")
         assert sink.port is None
         assert "tradekernel_notifications_total" in sink.exposition()
+
+
+def test_slo_status_events_set_the_budget_and_burn_rate_gauges(make_kernel):
+    kernel = make_kernel(["prometheus"])
+    rates = {"5m": 20.0, "30m": 8.5, "1h": 15.0, "6h": 2.25, "99y": 7.0}
+    kernel.emit("slo", "status", objective="cycles", budget_remaining=0.75, burn_rates=rates)
+    kernel.emit("slo", "status", objective="odd", budget_remaining="nan", burn_rates="fast")
+    kernel.emit("slo", "burn_rate", objective="cycles", budget_remaining=0.1)  # status only
+    samples = _samples(kernel.component("metrics_sink", "prometheus").exposition())
+    assert samples[("tradekernel_slo_budget_remaining", (("objective", "cycles"),))] == 0.75
+    burn = {
+        dict(labels)["window"]: v
+        for (name, labels), v in samples.items()
+        if name == "tradekernel_slo_burn_rate" and dict(labels)["objective"] == "cycles"
+    }
+    assert burn == {"5m": 20.0, "30m": 8.5, "1h": 15.0, "6h": 2.25}
+    assert ("tradekernel_slo_budget_remaining", (("objective", "odd"),)) not in samples
+    kernel.close()

@@ -41,6 +41,11 @@ def _label(value: Any, default: str = "") -> str:
     return str(value)
 
 
+SLO_WINDOWS = ("5m", "30m", "1h", "6h")
+"""The ``burn_rates`` windows of ``slo.status`` (a label value from anything else would
+let a recorded event mint labels)."""
+
+
 class EventMetrics:
     """The metric families of one sink, and :meth:`observe` to update them from an event."""
 
@@ -138,6 +143,18 @@ class EventMetrics:
         self.budget_exhausted = Counter(
             f"{NS}_budget_exhausted_total", "Budget exhaustion, by scope.", ["scope"], registry=r
         )
+        self.slo_budget = Gauge(
+            f"{NS}_slo_budget_remaining",
+            "Share of an SLO's error budget left over its window (negative: overspent).",
+            ["objective"],
+            registry=r,
+        )
+        self.slo_burn = Gauge(
+            f"{NS}_slo_burn_rate",
+            "An SLO's burn rate (bad share / error budget) over a window.",
+            ["objective", "window"],
+            registry=r,
+        )
         self._handlers: dict[str, Callable[[Event, dict[str, Any]], None]] = {
             "strategist_llm": self._strategist_llm,
             "strategist": self._strategist,
@@ -152,6 +169,7 @@ class EventMetrics:
             "hydrate": self._hydrate,
             "alerts": self._alerts,
             "budget": self._budget,
+            "slo": self._slo,
         }
 
     def observe(self, event: Event) -> None:
@@ -243,3 +261,16 @@ class EventMetrics:
     def _budget(self, event: Event, f: dict[str, Any]) -> None:
         if event.kind == "exhausted":
             self.budget_exhausted.labels(_label(f.get("scope"))).inc()
+
+    def _slo(self, event: Event, f: dict[str, Any]) -> None:
+        if event.kind != "status":
+            return
+        objective = _label(f.get("objective"))
+        remaining = _number(f.get("budget_remaining"))
+        if remaining is not None:
+            self.slo_budget.labels(objective).set(remaining)
+        rates = f.get("burn_rates")
+        for window in SLO_WINDOWS:
+            rate = _number(rates.get(window)) if isinstance(rates, dict) else None
+            if rate is not None:
+                self.slo_burn.labels(objective, window).set(rate)

@@ -9,7 +9,7 @@ from typing import Any
 from tradekernel.api import Event, event_log_source, read_events, utcnow
 
 from . import compliance as compliance_
-from . import resilience, strategies, strategy, trading
+from . import resilience, slo, strategies, strategy, trading
 from .stats import counter, iso
 
 REPORT_SCHEMA = "report.v1"
@@ -65,6 +65,7 @@ def aggregate(
         "account": trading.account(day_events),
         "strategies": strategies.section(day_events, ledger),
         "notifications": strategy.notifications(day_events),
+        "slo": slo.section(day_events),
         "compliance": compliance or compliance_.build([], lambda _id: None, day_events, window),
     }
 

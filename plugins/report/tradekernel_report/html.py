@@ -299,6 +299,18 @@ def _strategies(section: Mapping[str, Any]) -> str:
     return _table("Strategies", header, rows)
 
 
+def _slo(s: Mapping[str, Any] | None) -> list[str]:
+    from .slo import HEADER, rows
+
+    if not s or not s["objectives"]:
+        return []
+    alerts = [[a["ts"], a["objective"], a["kind"], a["alert"], a["burn_rate"]] for a in s["alerts"]]
+    return [
+        _table("SLOs", HEADER, rows(s)),
+        _table("SLO alerts", ["time", "objective", "event", "alert", "burn rate"], alerts),
+    ]
+
+
 def _tables(r: Mapping[str, Any]) -> str:
     llm, res = r["strategist_llm"], r["resilience"]
     out = [
@@ -411,6 +423,7 @@ def _tables(r: Mapping[str, Any]) -> str:
                 for n, c in r["notifications"]["by_notifier"].items()
             ],
         ),
+        *_slo(r.get("slo")),
         *_compliance(r["compliance"]),
     ]
     return '<section class="tables">' + "".join(out) + "</section>"

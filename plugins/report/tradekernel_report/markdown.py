@@ -86,6 +86,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     out += _data_quality(r["data_quality"])
     out += _intents(r["intents"]) + _orders(r["orders"]) + _resilience(r["resilience"])
     out += _notifications(r["notifications"])
+    out += _slo(r.get("slo"))
     out += section_markdown(r["compliance"])
     return "\n".join(out).rstrip() + "\n"
 
@@ -363,3 +364,13 @@ def _notifications(n: Mapping[str, Any]) -> list[str]:
     )
     out.append("")
     return out + _table(["notifier", "sent", "failed", "dedup suppressed", "rate limited"], rows)
+
+
+def _slo(s: Mapping[str, Any] | None) -> list[str]:
+    from .slo import HEADER, rows
+
+    if not s or not s["objectives"]:
+        return []
+    out = ["## SLOs", "", *_table(HEADER, rows(s))]
+    alerts = [[a["ts"], a["objective"], a["kind"], a["alert"], a["burn_rate"]] for a in s["alerts"]]
+    return out + _table(["time", "objective", "event", "alert", "burn rate"], alerts)
