@@ -39,6 +39,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     ConsoleSettings,
     DeploySettings,
     Duration,
+    HealSettings,
     KernelSettings,
     NotifyRateLimit,
     NotifyRetry,
@@ -145,6 +146,8 @@ class Settings:
     """``[deploy]``: releases, the readiness gate and health (docs/deploy.md)."""
     policy: PolicySettings = field(factory=PolicySettings)
     """``[policy]``: trading policies as code (docs/policy.md)."""
+    heal: HealSettings = field(factory=HealSettings)
+    """``[heal]``: the self-healing playbooks (docs/operations.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""
