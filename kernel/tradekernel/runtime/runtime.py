@@ -494,7 +494,8 @@ class Runtime(Nodes):
             if self.mode != "shadow":
                 self.healer.after_cycle(
                     healthy=incidents == self.control.incidents_recorded
-                    and self.breaker.state == "closed",
+                    and self.breaker.state == "closed"
+                    and not any(d.error_type for d in state.decisions.values()),
                     executing=lambda: self.store.list_intents(state=IntentState.EXECUTING),
                 )
             return state
