@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tradekernel.errors import ConfigError
 from tradekernel.models import Decision
 from tradekernel.runtime import Runtime
-from tradekernel.sections import HealSettings
+from tradekernel.sections import PLAYBOOKS, HealSettings
 from tradekernel.settings import Settings
 
 from .conftest import Scripted, buy
@@ -230,3 +233,30 @@ def test_a_failing_playbook_backs_off_and_gives_up(make_kernel):
     kinds = [e.kind for e in rec.of("heal")]
     assert kinds == ["acted", "acted", "gave_up"]
     assert rec.of("heal", "gave_up")[0].severity == "error"
+
+
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=12),
+        st.one_of(st.booleans(), st.integers(), st.text(max_size=5)),
+        max_size=4,
+    )
+)
+def test_any_playbooks_table_loads_or_is_a_config_error(table):
+    import tempfile
+    from pathlib import Path
+
+    def toml(value) -> str:  # a JSON string is a TOML basic string, but for DEL
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+    body = "".join(f"{toml(k)} = {toml(v)}\n" for k, v in table.items())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "plugins.toml"
+        path.write_text(f"[heal.playbooks]\n{body}", encoding="utf-8")
+        try:
+            heal = Settings.load(path, environ={}).heal
+        except ConfigError as exc:
+            assert "\x1b" not in str(exc) and "heal" in str(exc)
+            return
+    assert set(heal.playbooks) <= set(PLAYBOOKS)
+    assert all(isinstance(v, bool) for v in heal.playbooks.values())
