@@ -13,6 +13,7 @@ from tradekernel.models import Decision
 from tradekernel.runtime import Runtime
 from tradekernel.sections import PLAYBOOKS, HealSettings
 from tradekernel.settings import Settings
+from tradekernel.testing import invoke
 
 from .conftest import Scripted, buy
 from .test_fills_of_done_orders import InstantBroker
@@ -34,7 +35,7 @@ def _actors(runtime, entity: str) -> list[str]:
     return [r.actor for r in runtime.store.journal_rows(entity)]
 
 
-def test_degrade_is_left_after_n_healthy_cycles_with_hysteresis(make_kernel):
+def test_degrade_is_left_after_n_healthy_cycles_with_hysteresis(make_kernel, tmp_path):
     kernel, rec = make_kernel(
         strategist="scripted",
         guards="[]",
@@ -55,6 +56,9 @@ def test_degrade_is_left_after_n_healthy_cycles_with_hysteresis(make_kernel):
         assert last["action"] == "exit_degrade" and last["outcome"] == "ok"
     (event,) = rec.of("heal", "acted")
     assert event.fields["playbook"] == "degrade_exit" and event.fields["actor"] == "auto"
+    shown = invoke(["--config", str(tmp_path / "plugins.toml"), "control", "status", "--json"])
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout)["heal"]["degrade_exit"]["action"] == "exit_degrade"
 
 
 def test_an_unhealthy_cycle_restarts_the_count(make_kernel):
