@@ -114,6 +114,12 @@ class Control:
             return self.store.get_control(key, default)
         return self._cache.get(key, default)
 
+    def items(self) -> dict[str, Any]:
+        """Every control value by key: from the snapshot after a :meth:`refresh`."""
+        if self._cache is None:
+            return self.store.controls()
+        return dict(self._cache)
+
     def set(self, key: str, value: Any, *, actor: str, reason: str = "") -> None:
         """Persist and journal one control value."""
         self.store.set_control(key, value, actor=actor, reason=reason)

@@ -178,7 +178,7 @@ class Healer:
         """Count each breaker's openings within the window; latch a flapping one."""
         window = timedelta(seconds=float(self.settings.flap_window))
         now = self.clock()
-        for key, snap in sorted(self.control.store.controls().items()):
+        for key, snap in sorted(self.control.items().items()):
             if not (key == "breaker" or key.startswith("breaker:")) or not isinstance(snap, dict):
                 continue
             opened = snap.get("opened_at")

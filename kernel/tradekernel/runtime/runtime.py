@@ -496,7 +496,10 @@ class Runtime(Nodes):
                     healthy=incidents == self.control.incidents_recorded
                     and self.breaker.state == "closed"
                     and not any(d.error_type for d in state.decisions.values()),
-                    executing=lambda: self.store.list_intents(state=IntentState.EXECUTING),
+                    executing=lambda: self._listed(
+                        "executing",
+                        lambda: self.store.list_intents(state=IntentState.EXECUTING),
+                    ),
                 )
             return state
 
