@@ -264,3 +264,22 @@ def test_any_playbooks_table_loads_or_is_a_config_error(table):
             return
     assert set(heal.playbooks) <= set(PLAYBOOKS)
     assert all(isinstance(v, bool) for v in heal.playbooks.values())
+
+
+def test_a_restart_does_not_count_the_same_opening_twice(make_kernel):
+    scripted = Scripted()
+    scripted.script = [FAIL] * 2
+    kernel, rec = make_kernel(
+        strategist="scripted", guards="[]", extra="[heal]\nflap_opens = 2\n",
+        plugins=((scripted, "s"),),
+    )  # fmt: skip
+    clock = Clock()
+    with Runtime(kernel, clock=clock) as runtime:
+        runtime.run_cycle()
+        runtime.run_cycle()  # opened once
+    for _ in range(2):  # two restarts while it stays open
+        with Runtime(kernel, clock=clock) as runtime:
+            runtime.run_cycle()
+            assert len(runtime.control.get("heal")["opens"]["breaker"]) == 1
+            assert not runtime.breaker.snapshot().get("latched")
+    assert not rec.of("heal", "escalated")

@@ -188,10 +188,10 @@ class Healer:
                 continue
             self._opened_seen[key] = opened
             record = dict(self.control.get(RECORD, None) or {})
-            opens = [
-                t for t in record.get("opens", {}).get(key, [])
-                if datetime.fromisoformat(t) > now - window
-            ] + [opened]  # fmt: skip
+            seen = record.get("opens", {}).get(key, [])
+            if opened in seen:  # counted before a restart
+                continue
+            opens = [t for t in seen if datetime.fromisoformat(t) > now - window] + [opened]
             record.setdefault("opens", {})
             record["opens"] = {**record["opens"], key: opens}
             self.control.set(RECORD, record, actor=ACTOR, reason=f"{key} opened")
