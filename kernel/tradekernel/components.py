@@ -457,6 +457,8 @@ class GuardContext:
     other_positions: Sequence[Position] = ()
     """With several brokers, the positions held at every other broker (a symbol held at
     two is two entries): what gross exposure limits add to ``positions``."""
+    bars: Sequence[Bar] = ()
+    """The hydrated bars of the intent's symbol, oldest first (empty when none)."""
 
 
 @runtime_checkable

@@ -555,6 +555,35 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "label": _f("str", doc="the label of the unsigned policy now in force"),
         },
     },
+    "guard": {
+        "adaptive_limit": {
+            "guard": _f("str", doc="the adaptive guard's name", req=True),
+            "symbol": _f("str", req=True),
+            "ceiling": _f("decimal", "account currency", "the configured maximum"),
+            "limit": _f("decimal", "account currency", "the limit now in force"),
+            "previous": _f("decimal", "account currency", "the limit before"),
+            "volatility": _f("number", doc="stdev of the bars' log returns (absent: too few)"),
+            "vol_reference": _f("number", doc="volatility up to which the ceiling applies"),
+            "bars": _f("int", "count", "bars the volatility was measured on"),
+            "drawdown": _f("number", "fraction", "below the peak equity seen"),
+            "peak_equity": _f("decimal", "account currency"),
+            "equity": _f("decimal", "account currency"),
+            "ratio": _f("number", "fraction", "limit / ceiling"),
+        },
+    },
+    "heal": {
+        k: {
+            "playbook": _f("str", doc="the playbook that acted", req=True),
+            "action": _f("str", doc="what it did"),
+            "attempt": _f("int", "count", "the attempt number"),
+            "outcome": _f("str", doc="ok | failed | waiting | escalated"),
+            "reason": _f("str"),
+            "actor": _f("str", doc='always "auto"'),
+            "intent_id": _f("str"),
+            "opens": _f("int", "count", "breaker openings within the window"),
+        }
+        for k in ("acted", "gave_up", "escalated")
+    },
     "budget": {
         "exhausted": {
             "scope": _f("str", doc="tokens | usd", req=True),

@@ -732,6 +732,48 @@ class SloSettings:
     """An alert's long window needs this many samples before it may fire."""
 
 
+PLAYBOOKS = ("outage", "stuck_executing", "degrade_exit", "breaker_flapping")
+"""The self-healing playbooks (docs/operations.md, "Self-healing")."""
+
+
+def _playbooks(_inst: Any, attribute: attrs.Attribute, value: dict[str, bool]) -> None:
+    for name, on in value.items():
+        if name not in PLAYBOOKS:
+            raise ValueError(
+                f"{attribute.name}: unknown playbook {name!r}{suggest(name, list(PLAYBOOKS))};"
+                f" known: {', '.join(PLAYBOOKS)}"
+            )
+        if not isinstance(on, bool):
+            raise ValueError(f"{attribute.name}.{name}: must be true or false, got {on!r}")
+
+
+@define
+class HealSettings:
+    """``[heal]``: the self-healing playbooks the running agent applies (actor ``auto``)."""
+
+    playbooks: dict[str, bool] = field(factory=dict, validator=_playbooks)
+    """Per playbook on (true) or off (false). Unset: on, except ``degrade_exit``, which is
+    off in live mode unless set true."""
+    healthy_cycles: int = field(default=5, validator=positive)
+    """Consecutive healthy cycles before degrade mode is left automatically."""
+    degrade_min: Duration = field(default=Duration(600), validator=non_negative)
+    """Hysteresis: degrade mode is never left automatically sooner than this after it began."""
+    stuck_after: Duration = field(default=Duration(300), validator=positive)
+    """An intent ``executing`` longer than this is reconciled automatically."""
+    max_attempts: int = field(default=5, validator=positive)
+    """Attempts of one playbook on one subject before it gives up (``heal.gave_up``)."""
+    backoff: Duration = field(default=Duration(30), validator=positive)
+    """Wait before the second attempt; doubled for each later one."""
+    flap_opens: int = field(default=3, validator=positive)
+    """Breaker openings within ``flap_window`` that latch it open and escalate."""
+    flap_window: Duration = field(default=Duration(3600), validator=positive)
+
+    def enabled(self, playbook: str, mode: str) -> bool:
+        """Whether ``playbook`` may act in ``mode``."""
+        default = not (playbook == "degrade_exit" and mode == "live")
+        return self.playbooks.get(playbook, default)
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -748,6 +790,7 @@ SECTIONS: dict[str, type] = {
     "deploy": DeploySettings,
     "policy": PolicySettings,
     "slo": SloSettings,
+    "heal": HealSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

@@ -39,6 +39,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     ConsoleSettings,
     DeploySettings,
     Duration,
+    HealSettings,
     KernelSettings,
     NotifyRateLimit,
     NotifyRetry,
@@ -149,6 +150,8 @@ class Settings:
     """``[policy]``: trading policies as code (docs/policy.md)."""
     slo: SloSettings = field(factory=SloSettings)
     """``[slo]``: objectives, error budgets and burn-rate alerts (docs/operations.md)."""
+    heal: HealSettings = field(factory=HealSettings)
+    """``[heal]``: the self-healing playbooks (docs/operations.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""

@@ -163,7 +163,10 @@ def test_a_strategy_breaker_opening_is_not_an_agent_incident(two):  # noqa: F811
                 runtime.control.set(breaker.key, snap, actor="test (time passes)")
         assert runtime.control.degrade is None
         assert runtime.control.get("degrade:oracle", None) is not None
-    assert len(rec.of("resilience", "breaker_opened")) > 3
+    # it opened three times, then self-healing latched it open ([heal] flap_opens = 3)
+    assert len(rec.of("resilience", "breaker_opened")) == 3
+    (escalated,) = rec.of("heal", "escalated")
+    assert "breaker:oracle" in escalated.fields["reason"]
     assert not rec.of("resilience", "incident")
 
 

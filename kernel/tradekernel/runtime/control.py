@@ -62,6 +62,8 @@ class Control:
         """The store's version (:meth:`version`) the cached snapshot was read at."""
         self.data_version = -1
         """The store's ``PRAGMA data_version`` at the last :meth:`refresh`."""
+        self.incidents_recorded = 0
+        """Incidents this process recorded (a cycle that adds none is healthy)."""
 
     def version(self) -> tuple[int, int]:
         """The store's version as of the last :meth:`refresh`, without SQL: its
@@ -112,6 +114,12 @@ class Control:
             return self.store.get_control(key, default)
         return self._cache.get(key, default)
 
+    def items(self) -> dict[str, Any]:
+        """Every control value by key: from the snapshot after a :meth:`refresh`."""
+        if self._cache is None:
+            return self.store.controls()
+        return dict(self._cache)
+
     def set(self, key: str, value: Any, *, actor: str, reason: str = "") -> None:
         """Persist and journal one control value."""
         self.store.set_control(key, value, actor=actor, reason=reason)
@@ -129,12 +137,17 @@ class Control:
         self._emit("control", "paused", severity="warning", actor=actor, reason=reason)
 
     def resume(self, *, actor: str, reason: str = "") -> None:
-        """Resume trading: clears pause, cooldown, incidents and degrade mode."""
+        """Resume trading: clears pause, cooldown, incidents, degrade mode and breakers
+        latched open by the ``breaker_flapping`` playbook."""
         self.set("paused", False, actor=actor, reason=reason)
         self.set("cooldown_until", None, actor=actor, reason=reason or "resume")
         self.set("incidents", 0, actor=actor, reason=reason or "resume")
         if self.degrade is not None:
             self.exit_degrade(actor=actor, reason=reason or "resume")
+        for key, snap in self.store.controls().items():  # a breaker latched open by heal
+            if isinstance(snap, dict) and snap.get("latched"):
+                closed = {"state": "closed", "failures": 0, "opened_at": None}
+                self.set(key, closed, actor=actor, reason=reason or "resume")
         self._emit("control", "resumed", actor=actor, reason=reason)
 
     @property
@@ -210,6 +223,7 @@ class Control:
 
     def record_incident(self, reason: str) -> int:
         """Count an incident; at the threshold start a cooldown and enter degrade mode."""
+        self.incidents_recorded += 1
         count = int(self.get("incidents", 0)) + 1
         self.set("incidents", count, actor="runtime", reason=reason)
         self._emit("resilience", "incident", severity="warning", reason=reason, count=count)
@@ -234,6 +248,7 @@ class Control:
             "cooldown_until": self.get("cooldown_until", None),
             "breaker": CircuitBreaker(self).snapshot(),
             "strategies": self.strategies(),
+            "heal": self.get("heal", None),
         }
 
     def strategies(self) -> dict[str, dict[str, Any]]:
@@ -290,6 +305,8 @@ class CircuitBreaker:
         snap = self.snapshot()
         if snap["state"] != "open":
             return True
+        if snap.get("latched"):  # flapping: held open until an operator resumes
+            return False
         opened = _parse(snap["opened_at"])
         if opened and self.clock() >= opened + timedelta(seconds=self.cooldown):
             snap["state"] = "half_open"

@@ -525,6 +525,7 @@ class Nodes(Strategies):
             unrealized_pnl_today=unrealized,
             kill_switch=self.control.kill_switch,
             trading_state=self.control.trading_state,
+            bars=tuple(state.bars.get(intent.symbol, ())),
         )
 
     def _node_approve(self, state: CycleState) -> None:

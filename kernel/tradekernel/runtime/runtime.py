@@ -26,6 +26,8 @@ from ..store.anchor import restore_hint
 from ..store.db import DB_FILENAME
 from .control import CircuitBreaker, Control
 from .graph import Cycle, GraphSpec, NodeSpec, error_text
+from .heal import ACTOR as HEAL_ACTOR
+from .heal import Healer
 from .ledger import TradeLedger
 from .mode import ResolvedMode, resolve_mode
 from .nodes import OPEN_ORDER_STATES, Nodes
@@ -88,6 +90,13 @@ class Runtime(Nodes):
         emit = kernel.emit
         self.control = Control(self.store, self.policy, emit=emit, clock=clock)
         self.breaker = CircuitBreaker(self.control, emit=emit)
+        self.healer = Healer(
+            self.settings.heal,
+            self.control,
+            mode=lambda: self.mode,
+            emit=emit,
+            reconcile=self._heal_reconcile,
+        )
         self.follow_release = follow_release
         self.release_changed: str | None = None
         try:
@@ -480,8 +489,32 @@ class Runtime(Nodes):
                 return self._end(state, "pause", "paused by operator")
             state.degraded = self.control.degrade is not None
             cycle = Cycle(self, self.graph().for_mode(self.mode), state)
+            incidents = self.control.incidents_recorded
             self.kernel.component("runtime").run(cycle)
+            if self.mode != "shadow":
+                self.healer.after_cycle(
+                    healthy=incidents == self.control.incidents_recorded
+                    and self.breaker.state == "closed"
+                    and not any(d.error_type for d in state.decisions.values()),
+                    executing=lambda: self._listed(
+                        "executing",
+                        lambda: self.store.list_intents(state=IntentState.EXECUTING),
+                    ),
+                )
             return state
+
+    def _heal_reconcile(self, records: list[Any]) -> list[Any]:
+        """Resolve intents left ``executing`` (``records``; ``[]``: all) on the broker
+        each was claimed on, when it is available, with actor ``auto``."""
+        results: list[Any] = []
+        for name in self.kernel.selected("broker"):
+            if self.router is not None and not self.router.available.get(name):
+                continue
+            mine = [r for r in records if r.broker == name] if records else None
+            if mine == []:
+                continue
+            results += self.executor_for(name).resolve_pending(actor=HEAL_ACTOR, records=mine)
+        return results
 
     def _follow_operator_mode(self) -> None:
         """Apply an operator's persisted mode change while running, when it is safer

@@ -29,7 +29,8 @@ def ctx(
     quote = Quote(symbol=symbol, ts=NOW, last=last) if last is not None else None
     pos = {s: Position(s, *values) for s, values in (positions or {}).items()}
     kw.setdefault("as_of", NOW)
-    return GuardContext(quote=quote, positions=pos, account=None, **kw)
+    kw.setdefault("account", None)
+    return GuardContext(quote=quote, positions=pos, **kw)
 
 
 def load_settings(tmp_path: Path, body: str) -> Settings:

@@ -12,6 +12,7 @@ from typing import Any
 
 from tradekernel import hookimpl
 
+from .adaptive import AdaptiveNotionalConfig, AdaptiveNotionalGuard
 from .limits import (
     DailyLossLimitConfig,
     DailyLossLimitGuard,
@@ -53,6 +54,7 @@ GUARDS: dict[str, tuple[type, type]] = {
     "order_rate": (OrderRateGuard, OrderRateConfig),
     "symbol_cooldown": (SymbolCooldownGuard, SymbolCooldownConfig),
     "session_hours": (SessionHoursGuard, SessionHoursConfig),
+    "adaptive_notional": (AdaptiveNotionalGuard, AdaptiveNotionalConfig),
 }
 """Registered name -> (guard class, config class)."""
 
@@ -62,6 +64,8 @@ def _factory(name: str, guard_class: type) -> Callable[[Any, Any], Any]:
         own = getattr(ctx, "name", None) or name  # an instance answers under its own name
         if getattr(guard_class, "wants_resolve", False):
             return guard_class(config, name=own, resolve=ctx.resolve)
+        if guard_class is AdaptiveNotionalGuard:
+            return guard_class(config, name=own, emit=getattr(ctx, "emit", None))
         return guard_class(config, name=own)
 
     factory.__doc__ = guard_class.__doc__

@@ -8,6 +8,7 @@ first thing that differs, an event by its position, stage and kind.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -58,6 +59,14 @@ class Outcome:
     events: list[tuple[str, str, Any]]
 
 
+def _control_value(text: str | None) -> Any:
+    """A control row's new value (JSON text), so its wall-clock fields can be dropped."""
+    try:
+        return json.loads(text) if text else text
+    except ValueError:
+        return text
+
+
 def outcome(store: Any, recorder: Any) -> Outcome:
     """The run's store and recorded events, normalized."""
     norm = Normalizer()
@@ -82,8 +91,10 @@ def outcome(store: Any, recorder: Any) -> Outcome:
         norm(
             {
                 "entity": r.entity,
-                "from": r.from_state,
-                "to": r.to_state,
+                "from": _control_value(r.from_state)
+                if r.entity.startswith("control:")
+                else r.from_state,
+                "to": _control_value(r.to_state) if r.entity.startswith("control:") else r.to_state,
                 "actor": r.actor,
                 "reason": r.reason,
                 "payload": r.payload,

@@ -96,6 +96,17 @@ TEMPLATES: dict[str, tuple[str, str, str | None]] = {
     "resilience.degrade_exited": ("Degraded mode exited", "Trading is back to normal.", None),
     "resilience.cooldown": ("Cooldown", "The runtime is cooling down: {reason}.", None),
     "resilience.incident": ("Incident", "Incident: {reason}.", None),
+    "heal.acted": (
+        "Self-healing: {playbook}",
+        "The {playbook} playbook acted ({action}, {outcome}): {reason}.",
+        None,
+    ),
+    "heal.gave_up": (
+        "Self-healing gave up: {playbook}",
+        "The {playbook} playbook stopped after {attempt} attempts: {reason}.",
+        None,
+    ),
+    "heal.escalated": ("Escalated: {playbook}", "Needs an operator: {reason}.", None),
     "control.kill_switch": (
         "Kill switch {value}",
         "Kill switch set to {value} by {actor}: {reason}.",

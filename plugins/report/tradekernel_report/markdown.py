@@ -339,6 +339,20 @@ def _resilience(r: Mapping[str, Any]) -> list[str]:
     ]
     out += ["### Degrade periods", ""]
     out += _table(["entered", "ended", "ms", "ended by", "reason"], rows)
+    heal, adaptive = r.get("self_healing"), r.get("adaptive_limits")
+    if heal and heal["count"]:
+        rows = [
+            [h["ts"], h["playbook"], h["kind"], h["action"], h["reason"]] for h in heal["items"]
+        ]
+        out += ["### Self-healing", ""]
+        out += _table(["time", "playbook", "kind", "action", "reason"], rows)
+    if adaptive and adaptive["count"]:
+        rows = [
+            [a["ts"], a["symbol"], a["ceiling"], a["limit"], a["volatility"], a["drawdown"]]
+            for a in adaptive["items"]
+        ]
+        out += ["### Adaptive limits", ""]
+        out += _table(["time", "symbol", "ceiling", "limit", "volatility", "drawdown"], rows)
     rows = [
         [e["ts"], e["kind"], e["actor"], e["value"], e["reason"]]
         for e in r["interventions"]["items"]

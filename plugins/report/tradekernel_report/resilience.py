@@ -130,10 +130,46 @@ def resilience(events: Sequence[Event], window: tuple[datetime, datetime]) -> di
             ),
         },
         "routing": _routing(of(events, "routing")),
+        "self_healing": _healing(of(events, "heal")),
+        "adaptive_limits": _adaptive(of(events, "guard", "adaptive_limit")),
         "cooldown_waits": sum(1 for e in routes if e.fields.get("action") == "cooldown_wait"),
         "paused_cycles": sum(
             1 for e in of(events, "commander", "end") if e.fields.get("action") == "pause"
         ),
+    }
+
+
+def _healing(events: Sequence[Event]) -> dict[str, Any]:
+    """What the self-healing playbooks did (``heal.*`` events, docs/operations.md)."""
+    return {
+        "count": len(events),
+        "by_playbook": counter(str(e.fields.get("playbook")) for e in events),
+        "gave_up": _count(events, "gave_up"),
+        "escalated": _count(events, "escalated"),
+        "items": [
+            {
+                "ts": iso(e.ts),
+                "kind": e.kind,
+                "playbook": e.fields.get("playbook"),
+                "action": e.fields.get("action"),
+                "outcome": e.fields.get("outcome"),
+                "reason": e.fields.get("reason"),
+            }
+            for e in events
+        ],
+    }
+
+
+_ADAPTIVE_INPUTS = ("guard", "symbol", "ceiling", "limit", "previous", "volatility", "drawdown")
+
+
+def _adaptive(events: Sequence[Event]) -> dict[str, Any]:
+    """Each change of an adaptive guard's limit, with its inputs (``guard.adaptive_limit``)."""
+    return {
+        "count": len(events),
+        "items": [
+            {"ts": iso(e.ts), **{k: e.fields.get(k) for k in _ADAPTIVE_INPUTS}} for e in events
+        ],
     }
 
 
