@@ -39,6 +39,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     ConsoleSettings,
     DeploySettings,
     Duration,
+    IncidentsSettings,
     KernelSettings,
     NotifyRateLimit,
     NotifyRetry,
@@ -145,6 +146,8 @@ class Settings:
     """``[deploy]``: releases, the readiness gate and health (docs/deploy.md)."""
     policy: PolicySettings = field(factory=PolicySettings)
     """``[policy]``: trading policies as code (docs/policy.md)."""
+    incidents: IncidentsSettings = field(factory=IncidentsSettings)
+    """``[incidents]``: incidents from alerts and their escalation (docs/operations.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""

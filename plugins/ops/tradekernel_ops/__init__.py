@@ -7,7 +7,10 @@
   check and the daily report (when ``tradekernel-report`` is installed) under a lock and
   writes the ``ops-status.v1`` artifact.
 
-Both commands are added with ``register_commands``; nothing is imported before one runs.
+* ``tradekernel incidents``: :mod:`tradekernel_ops.incidents` opens incidents from alert
+  events, escalates them along ``[incidents] escalation`` and records acknowledgements.
+
+The commands are added with ``register_commands``; nothing is imported before one runs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,20 @@ from tradekernel import hookimpl
 @hookimpl
 def register_commands(cli: Any) -> None:
     from .alerts_cmd import alerts
+    from .incidents.cli import incidents
     from .ops_cmd import ops
 
     cli.add_command(alerts)
+    cli.add_command(incidents)
     cli.add_command(ops)
+
+
+@hookimpl
+def on_kernel_start(kernel: Any) -> None:
+    """Attach the incidents observer (alert events, cycle boundaries) to this kernel."""
+    if not kernel.settings.incidents.enabled:
+        return
+    from .incidents import OBSERVER_NAME
+    from .incidents.observer import IncidentObserver
+
+    kernel.add_observer(IncidentObserver(kernel), OBSERVER_NAME)

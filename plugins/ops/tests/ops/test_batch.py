@@ -229,7 +229,13 @@ def test_two_concurrent_batches_exactly_one_runs(write_config, state_dir, tmp_pa
     assert "another ops batch is running" in outputs[procs.index(loser)][1]
     status = status_of(state_dir)
     assert status["result"] == "ok"
-    assert [s["name"] for s in status["steps"]] == ["wait", "reconcile", "alerts", "report"]
+    assert [s["name"] for s in status["steps"]] == [
+        "wait",
+        "reconcile",
+        "alerts",
+        "incidents",
+        "report",
+    ]
 
 
 def test_reconcile_is_skipped_while_the_agent_runs(tmp_path):
