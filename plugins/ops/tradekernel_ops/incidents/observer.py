@@ -70,7 +70,7 @@ class IncidentObserver:
             bus = EventBus(
                 kernel.dispatch_event, redact=kernel.settings.redact, clock=kernel.events.clock
             )
-            self._service = build(kernel, emit=bus.emit, clock=kernel.events.clock)
+            self._service = build(kernel, emit=bus.emit, clock=lambda: kernel.events.clock())
         return self._service
 
     def wants_event(self, stage: str, kind: str, severity: object) -> bool:

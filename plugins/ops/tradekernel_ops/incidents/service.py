@@ -16,6 +16,7 @@ from typing import Any
 
 from loguru import logger
 from tradekernel.api import (
+    ConfigError,
     NotFoundError,
     Notification,
     RefusedError,
@@ -43,6 +44,18 @@ def opens(config: Any, stage: str, kind: str, severity: Any) -> bool:
         return False
     rank = SEVERITY_RANK.get(str(getattr(severity, "value", severity)).lower(), 1)
     return rank >= SEVERITY_RANK[config.min_severity]
+
+
+def check_config(settings: Any) -> None:
+    """Raise a one-line :class:`ConfigError` when an escalation step names a notifier
+    that ``[components] notifiers`` does not select (it could never be sent)."""
+    selected = list(settings.components.notifiers)
+    for index, step in enumerate(settings.incidents.escalation):
+        if step.notify not in selected:
+            raise ConfigError(
+                f"[incidents] escalation[{index}].notify: {inert(step.notify)[:40]!r} is not "
+                f"selected in [components] notifiers ({', '.join(selected) or 'none'})"
+            )
 
 
 def _severity(event: Any) -> str:
@@ -133,6 +146,7 @@ class Incidents:
         done: list[dict[str, Any]] = []
         if not self.config.enabled:
             return done
+        check_config(self.settings)
         for item in self.store.list():
             if item.acknowledged is not None:
                 continue
