@@ -8,7 +8,7 @@ from tradekernel.api import inert
 
 from .store import Incident
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#!|~])")
 
 
 def md(text: object) -> str:
