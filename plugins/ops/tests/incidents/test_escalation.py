@@ -160,3 +160,23 @@ def test_disabled_incidents_open_nothing(make_kernel, clock, tmp_path):
     kernel = make_kernel("[incidents]\nenabled = false\n")
     kernel.emit("alerts", "fired", severity="critical", rule="x")
     assert not (tmp_path / "state" / "incidents.db").exists()
+
+
+def test_events_from_other_threads_reach_the_same_incident(make_kernel, servers, clock):
+    import threading
+
+    kernel = make_kernel()
+    kernel.events.clock = clock
+    threads = [
+        threading.Thread(
+            target=kernel.emit, args=("alerts", "fired"), kwargs={"severity": "error", "rule": "r"}
+        )
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (item,) = build(kernel, clock=clock).list()
+    assert item.events == 4
+    assert servers.counts() == (1, 0, 0)

@@ -5,6 +5,7 @@ conditional write, so two processes (the agent and ``ops batch``) never both act
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -109,23 +110,30 @@ class IncidentStore:
         path = Path(state_dir) / DB_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        # One connection per store, shared by the threads that emit events (a lock
+        # serialises them); another process has its own store and SQLite's locks.
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -225,6 +233,10 @@ class IncidentStore:
     # -- reads ----------------------------------------------------------------------------
 
     def get(self, incident: int) -> Incident | None:
+        with self._lock:
+            return self._get(incident)
+
+    def _get(self, incident: int) -> Incident | None:
         row = self._db.execute("SELECT * FROM incidents WHERE id = ?", (incident,)).fetchone()
         if row is None:
             return None
@@ -247,14 +259,14 @@ class IncidentStore:
 
     def list(self, *, include_resolved: bool = False) -> list[Incident]:
         where = "" if include_resolved else " WHERE resolved IS NULL"
-        rows = self._db.execute(f"SELECT * FROM incidents{where} ORDER BY id").fetchall()
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM incidents{where} ORDER BY id").fetchall()
         return [self._incident(r) for r in rows]
 
     def steps_claimed(self, incident: int) -> set[int]:
-        return {
-            int(r[0])
-            for r in self._db.execute("SELECT step FROM steps WHERE incident = ?", (incident,))
-        }
+        with self._lock:
+            rows = self._db.execute("SELECT step FROM steps WHERE incident = ?", (incident,))
+            return {int(r[0]) for r in rows.fetchall()}
 
     @staticmethod
     def _incident(row: sqlite3.Row) -> Incident:
