@@ -169,7 +169,6 @@ _OPS = {
 _INCIDENT = {
     "incident": _f("int", doc="the incident's id", req=True),
     "key": _f("str", doc="what opened it: <stage>.<kind>[:<rule>]"),
-    "title": _f("str"),
     "incident_severity": _f("str", doc="error | critical"),
     "step": _f("int", doc="escalation step, from 1 (escalated)"),
     "notifier": _f("str", doc="the step's notifier (escalated)"),

@@ -131,7 +131,8 @@ class Incidents:
             key, title, severity, now, f"{event.stage}.{event.kind} ({severity})", detail
         )
         kind = "opened" if opened else "updated"
-        self._announce(kind, incident, key=key, title=title, incident_severity=severity)
+        # The title (free text from the event) stays in incidents.db: events carry the key.
+        self._announce(kind, incident, key=key, incident_severity=severity)
         if opened or raised:
             self.tick(now)
         return incident
