@@ -695,13 +695,19 @@ class IncidentsSettings:
     """``[incidents]``: incidents opened by alerts, and their escalation
     (``tradekernel-ops``, docs/operations.md, "Incidents and escalation")."""
 
-    enabled: bool = True
+    enabled: bool | None = None
+    """Record incidents; unset: when ``escalation`` lists a step."""
     min_severity: Literal["error", "critical"] = "error"
     """Alert events at this severity or above open (or update) an incident."""
     escalation: list[EscalationStep] = field(factory=list, validator=_escalation_order)
     """The chain, in order; each step is sent once per incident until acknowledged."""
     reduce_after: Duration | None = field(default=None, validator=positive)
     """A critical incident unacknowledged this long moves trading to ``reducing``."""
+
+    @property
+    def active(self) -> bool:
+        """Whether alert events open incidents (``enabled``, or unset and an escalation)."""
+        return bool(self.escalation) if self.enabled is None else self.enabled
 
 
 SECTIONS: dict[str, type] = {

@@ -9,6 +9,7 @@ from tradekernel_ops.incidents.service import Incidents
 
 
 def open_incident(settings, rule: str = "breaker_open") -> int:
+    settings.incidents.enabled = True  # no escalation configured: recorded only
     with Kernel(settings) as kernel:
         incidents = build(kernel)
         try:

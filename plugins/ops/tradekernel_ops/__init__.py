@@ -34,7 +34,7 @@ def register_commands(cli: Any) -> None:
 @hookimpl
 def on_kernel_start(kernel: Any) -> None:
     """Attach the incidents observer (alert events, cycle boundaries) to this kernel."""
-    if not kernel.settings.incidents.enabled:
+    if not kernel.settings.incidents.active:
         return
     from .incidents import OBSERVER_NAME
     from .incidents.observer import IncidentObserver

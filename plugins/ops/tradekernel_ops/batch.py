@@ -145,8 +145,8 @@ def step_incidents(ctx: BatchContext) -> StepResult:
     whichever runs first sends a step, once. Skipped when there are no incidents."""
     from .incidents.store import DB_FILE
 
-    if not ctx.settings.incidents.enabled:
-        return "skipped", "[incidents] enabled = false", {}
+    if not ctx.settings.incidents.active:
+        return "skipped", "incidents are off ([incidents] enabled, escalation)", {}
     if not (Path(ctx.settings.state_dir) / DB_FILE).exists():
         return "ok", "no incidents", {"open": 0, "actions": []}
     from .incidents.observer import build

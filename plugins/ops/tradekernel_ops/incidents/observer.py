@@ -75,7 +75,7 @@ class IncidentObserver:
 
     def wants_event(self, stage: str, kind: str, severity: object) -> bool:
         config = self.kernel.settings.incidents
-        return config.enabled and (
+        return config.active and (
             (stage, kind) in BOUNDARIES or opens(config, stage, kind, severity)
         )
 
@@ -84,7 +84,7 @@ class IncidentObserver:
         config = self.kernel.settings.incidents
         try:
             if (event.stage, event.kind) in BOUNDARIES:
-                if config.enabled and (Path(self.kernel.settings.state_dir) / DB_FILE).exists():
+                if config.active and (Path(self.kernel.settings.state_dir) / DB_FILE).exists():
                     self.service().tick()
             elif opens(config, event.stage, event.kind, event.severity):
                 self.service().observe(event)

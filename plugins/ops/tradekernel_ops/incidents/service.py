@@ -40,7 +40,7 @@ def opens(config: Any, stage: str, kind: str, severity: Any) -> bool:
     """Whether ``[incidents]`` (``config``) opens or updates an incident for a
     ``stage.kind`` event at ``severity``: any stage but :data:`IGNORED_STAGES`, at
     ``min_severity`` or above (``alerts.fired``, ``slo.burn_rate``, a breaker opening...)."""
-    if not config.enabled or stage in IGNORED_STAGES:
+    if not config.active or stage in IGNORED_STAGES:
         return False
     rank = SEVERITY_RANK.get(str(getattr(severity, "value", severity)).lower(), 1)
     return rank >= SEVERITY_RANK[config.min_severity]
@@ -145,7 +145,7 @@ class Incidents:
         what was done (one dict per action). Safe to call from several processes."""
         now = now or self.clock()
         done: list[dict[str, Any]] = []
-        if not self.config.enabled:
+        if not self.config.active:
             return done
         check_config(self.settings)
         for item in self.store.list():
