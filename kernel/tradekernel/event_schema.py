@@ -179,6 +179,17 @@ _SLO = {
     "window": _f("str", doc="the objective's window, e.g. 30d"),
 }
 
+_INCIDENT = {
+    "incident": _f("int", doc="the incident's id", req=True),
+    "key": _f("str", doc="what opened it: <stage>.<kind>[:<rule>]"),
+    "incident_severity": _f("str", doc="error | critical"),
+    "step": _f("int", doc="escalation step, from 1 (escalated)"),
+    "notifier": _f("str", doc="the step's notifier (escalated)"),
+    "status": _f("str", doc="the step's delivery status (escalated)"),
+    "actor": _f("str", doc="who acknowledged or resolved it"),
+    "trading_state": _f("str", doc="reducing, when the incident moved trading (escalated)"),
+}
+
 _RELEASE = _f("str", doc="release id (16 hex digits)", req=True)
 
 CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
@@ -440,6 +451,9 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     "alerts": {"fired": _ALERTS, "resolved": _ALERTS},
     "ops": {"batch": _OPS},
     "slo": {"burn_rate": _SLO, "recovered": _SLO, "status": _SLO},
+    "incident": {
+        k: _INCIDENT for k in ("opened", "updated", "escalated", "acknowledged", "resolved")
+    },
     "deploy": {
         "release_created": {"release": _RELEASE, "note": _f("str"), "actor": _f("str")},
         "release_activated": {

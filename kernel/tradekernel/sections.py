@@ -774,6 +774,41 @@ class HealSettings:
         return self.playbooks.get(playbook, default)
 
 
+def _escalation_order(_inst: Any, _attribute: attrs.Attribute, value: list[Any]) -> None:
+    afters = [float(step.after) for step in value]
+    if afters != sorted(afters):
+        raise ValueError("escalation: steps must be in order of 'after' (each no earlier)")
+
+
+@define
+class EscalationStep:
+    """One ``[incidents] escalation`` entry: notify ``notify`` (a notifier name) once an
+    incident has been open ``after`` without an acknowledgement."""
+
+    notify: str = field(validator=_non_empty)
+    after: Duration = Duration(0)
+
+
+@define
+class IncidentsSettings:
+    """``[incidents]``: incidents opened by alerts, and their escalation
+    (``tradekernel-ops``, docs/operations.md, "Incidents and escalation")."""
+
+    enabled: bool | None = None
+    """Record incidents; unset: when ``escalation`` lists a step."""
+    min_severity: Literal["error", "critical"] = "error"
+    """Alert events at this severity or above open (or update) an incident."""
+    escalation: list[EscalationStep] = field(factory=list, validator=_escalation_order)
+    """The chain, in order; each step is sent once per incident until acknowledged."""
+    reduce_after: Duration | None = field(default=None, validator=positive)
+    """A critical incident unacknowledged this long moves trading to ``reducing``."""
+
+    @property
+    def active(self) -> bool:
+        """Whether alert events open incidents (``enabled``, or unset and an escalation)."""
+        return bool(self.escalation) if self.enabled is None else self.enabled
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -791,6 +826,7 @@ SECTIONS: dict[str, type] = {
     "policy": PolicySettings,
     "slo": SloSettings,
     "heal": HealSettings,
+    "incidents": IncidentsSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

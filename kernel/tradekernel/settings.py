@@ -40,6 +40,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     DeploySettings,
     Duration,
     HealSettings,
+    IncidentsSettings,
     KernelSettings,
     NotifyRateLimit,
     NotifyRetry,
@@ -152,6 +153,8 @@ class Settings:
     """``[slo]``: objectives, error budgets and burn-rate alerts (docs/operations.md)."""
     heal: HealSettings = field(factory=HealSettings)
     """``[heal]``: the self-healing playbooks (docs/operations.md)."""
+    incidents: IncidentsSettings = field(factory=IncidentsSettings)
+    """``[incidents]``: incidents from alerts and their escalation (docs/operations.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 22_710
+CEILING = 22_760
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -72,7 +72,9 @@ slo events in the catalogue and their names in tradekernel.api; 22,710: self-hea
 adaptive limits, about 310: the [heal] section (per-playbook switches, thresholds), the
 Healer that runs the bounded playbooks after each cycle with actor auto (runtime/heal.py), a
 breaker latched open when it flaps (released by control resume), the heal and
-guard.adaptive_limit events in the catalogue, and the hydrated bars in GuardContext.)"""
+guard.adaptive_limit events in the catalogue, and the hydrated bars in GuardContext; 22,760:
+incidents, about 25: the [incidents] settings section (escalation steps validated where the
+configuration is read) and the incident.* events in the catalogue.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

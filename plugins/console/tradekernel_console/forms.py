@@ -208,9 +208,27 @@ def routes(web: Any) -> list[Route]:
         session.flash = f"{done} by {session.user}"
         return RedirectResponse("/control", status_code=303)
 
+    async def acknowledge(request: Request) -> Response:
+        session, _form, problem = await web.post_form(request)
+        if problem is not None:
+            return web.forbidden(request, problem)
+        given = request.path_params["incident"]
+        if not (given.isascii() and given.isdigit() and len(given) <= 9) or int(given) < 1:
+            return message(request, 400, "Bad request", "an incident id is a number", session)
+        try:
+            done = await run_in_threadpool(console.acknowledge_incident, int(given), session.user)
+        except NotFoundError as exc:
+            return message(request, 404, "Not found", str(exc), session)
+        except (ValueError, TradekernelError) as exc:
+            status = 409 if isinstance(exc, RefusedError) else 400
+            return message(request, status, "Refused", str(exc), session)
+        session.flash = f"{done} by {session.user}"
+        return RedirectResponse("/alerts", status_code=303)
+
     return [
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/intents/{intent_id}/{verb}", decide, methods=["POST"]),
         Route("/control/{action}", act, methods=["POST"]),
+        Route("/incidents/{incident}/ack", acknowledge, methods=["POST"]),
     ]

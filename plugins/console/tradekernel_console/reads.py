@@ -194,7 +194,25 @@ def alerts(console: Console) -> dict[str, Any]:
             data["profile"] = check.policy.profile
         except Exception as exc:
             data["error"] = f"alerts: {type(exc).__name__}: {exc}"
+        data["open_incidents"] = open_incidents(console)
     return data
+
+
+def open_incidents(console: Console) -> list[dict[str, Any]]:
+    """The open and acknowledged incidents (``tradekernel-ops``), oldest first; nothing
+    when there is no ``incidents.db`` yet (it is not created by a page)."""
+    from pathlib import Path
+
+    from tradekernel_ops.incidents.service import Incidents
+    from tradekernel_ops.incidents.store import DB_FILE
+
+    if not (Path(console.settings.state_dir) / DB_FILE).exists():
+        return []
+    incidents = Incidents(console.settings)
+    try:
+        return [i.as_dict() for i in incidents.list()]
+    finally:
+        incidents.close()
 
 
 def report(console: Console, day: date) -> dict[str, Any]:

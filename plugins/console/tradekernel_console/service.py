@@ -112,6 +112,19 @@ class Console:
     def approvals(self, store: Any) -> Any:
         return ApprovalService(store, self.settings, emit=self.emit, broker=self.broker)
 
+    def acknowledge_incident(self, incident: int, actor: str) -> str:
+        """Acknowledge an incident (``tradekernel-ops``): the function behind
+        ``incidents ack``. RefusedError when it is acknowledged or resolved already."""
+        from tradekernel_ops.incidents.observer import build
+
+        with self.write_lock:
+            incidents = build(self.kernel(), emit=self.emit)
+            try:
+                item = incidents.acknowledge(incident, actor)
+            finally:
+                incidents.close()
+        return f"incident {item.id} acknowledged"
+
     def control(self, store: Any) -> Any:
         return Control(store, self.settings.runtime, emit=self.emit)
 

@@ -10,6 +10,8 @@
 * ``tradekernel slo status|calibrate``: :mod:`tradekernel_ops.slo` computes error
   budgets and burn rates from the events; its observer raises ``slo.burn_rate`` alerts
   in the running agent.
+* ``tradekernel incidents``: :mod:`tradekernel_ops.incidents` opens incidents from alert
+  events, escalates them along ``[incidents] escalation`` and records acknowledgements.
 
 The commands are added with ``register_commands``; nothing is imported before one runs.
 """
@@ -24,18 +26,26 @@ from tradekernel import hookimpl
 @hookimpl
 def register_commands(cli: Any) -> None:
     from .alerts_cmd import alerts
+    from .incidents.cli import incidents
     from .ops_cmd import ops
     from .slo_cmd import slo
 
     cli.add_command(alerts)
+    cli.add_command(incidents)
     cli.add_command(ops)
     cli.add_command(slo)
 
 
 @hookimpl
 def on_kernel_start(kernel: Any) -> None:
-    """Attach the SLO observer to a kernel whose ``[slo]`` has objectives."""
+    """Attach the SLO observer (a kernel whose ``[slo]`` has objectives) and the incidents
+    observer (alert events, cycle boundaries) to this kernel."""
     if kernel.settings.slo.objectives:
         from .slo.observer import OBSERVER, SloObserver
 
         kernel.add_observer(SloObserver(kernel), OBSERVER)
+    if kernel.settings.incidents.active:
+        from .incidents import OBSERVER_NAME
+        from .incidents.observer import IncidentObserver
+
+        kernel.add_observer(IncidentObserver(kernel), OBSERVER_NAME)

@@ -139,6 +139,28 @@ def step_alerts(ctx: BatchContext) -> StepResult:
     return "ok", f"{len(check.results)} rules ok", data
 
 
+def step_incidents(ctx: BatchContext) -> StepResult:
+    """Send the escalation steps that fell due (and move trading to ``reducing`` for a
+    critical incident left unacknowledged), as the agent does at its cycle boundaries:
+    whichever runs first sends a step, once. Skipped when there are no incidents."""
+    from .incidents.store import DB_FILE
+
+    if not ctx.settings.incidents.active:
+        return "skipped", "incidents are off ([incidents] enabled, escalation)", {}
+    if not (Path(ctx.settings.state_dir) / DB_FILE).exists():
+        return "ok", "no incidents", {"open": 0, "actions": []}
+    from .incidents.observer import build
+
+    service = build(ctx.kernel(), clock=lambda: ctx.now)
+    try:
+        actions = service.tick(ctx.now)
+        open_ = len(service.list())
+    finally:
+        service.close()
+    data = {"open": open_, "actions": actions}
+    return "ok", f"{open_} open incident(s), {len(actions)} escalation action(s)", data
+
+
 def step_report(ctx: BatchContext) -> StepResult:
     """Write today's daily report as JSON and HTML to ``state_dir/reports/`` (skipped
     when the ``tradekernel-report`` distribution is not installed)."""
@@ -161,6 +183,7 @@ def step_report(ctx: BatchContext) -> StepResult:
 STEPS: list[tuple[str, Step]] = [
     ("reconcile", step_reconcile),
     ("alerts", step_alerts),
+    ("incidents", step_incidents),
     ("report", step_report),
 ]
 """The batch, in order. Looked up at run time (tests replace it)."""

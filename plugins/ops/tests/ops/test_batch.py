@@ -45,6 +45,7 @@ def test_all_steps_run_and_the_status_artifact_is_written(capsys, write_config, 
     assert [(s["name"], s["result"]) for s in status["steps"]] == [
         ("reconcile", "ok"),
         ("alerts", "ok"),
+        ("incidents", "skipped"),
         ("report", REPORT),
     ]
     assert status["started"] <= status["finished"]
@@ -229,7 +230,13 @@ def test_two_concurrent_batches_exactly_one_runs(write_config, state_dir, tmp_pa
     assert "another ops batch is running" in outputs[procs.index(loser)][1]
     status = status_of(state_dir)
     assert status["result"] == "ok"
-    assert [s["name"] for s in status["steps"]] == ["wait", "reconcile", "alerts", "report"]
+    assert [s["name"] for s in status["steps"]] == [
+        "wait",
+        "reconcile",
+        "alerts",
+        "incidents",
+        "report",
+    ]
 
 
 def test_reconcile_is_skipped_while_the_agent_runs(tmp_path):

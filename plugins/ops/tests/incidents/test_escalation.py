@@ -1,0 +1,182 @@
+"""Escalation over the local Slack, SMTP and webhook servers, on an injected clock:
+each step at its time, once (across restarts and processes), stopped by an
+acknowledgement; a critical incident left unacknowledged moves trading to reducing."""
+
+from __future__ import annotations
+
+import pytest
+from tradekernel.api import ConfigError, Event, Kernel, RefusedError, Settings, Store
+from tradekernel_ops.incidents.observer import build
+
+
+def alert(severity: str = "error", rule: str = "breaker_open") -> Event:
+    return Event(stage="alerts", kind="fired", severity=severity, fields={"rule": rule})
+
+
+@pytest.fixture
+def events():
+    return []
+
+
+def service(kernel: Kernel, clock, events: list):
+    return build(kernel, clock=clock, emit=lambda stage, kind, **f: events.append((kind, f)))
+
+
+def test_steps_happen_at_their_times_and_stop_on_acknowledgement(
+    make_kernel, servers, clock, events
+):
+    incidents = service(make_kernel(), clock, events)
+    incident = incidents.observe(alert())
+    assert servers.counts() == (1, 0, 0)  # step 1 (slack, after 0m) at once
+    clock.advance(minutes=9, seconds=59)
+    assert incidents.tick() == []
+    clock.advance(seconds=1)
+    (done,) = incidents.tick()
+    assert (done["step"], done["notifier"], done["status"]) == (2, "email", "sent")
+    assert servers.counts() == (1, 1, 0)
+    assert incidents.tick() == []  # sent once
+    assert "incidents ack 1" in servers.inbox.messages[0]
+    incidents.acknowledge(incident, "Alice")
+    clock.advance(hours=2)
+    assert incidents.tick() == []
+    assert servers.counts() == (1, 1, 0)  # no webhook page after the acknowledgement
+    item = incidents.get(incident)
+    assert (item.state, item.acknowledged_by) == ("acknowledged", "alice")
+    assert [s["notifier"] for s in item.steps] == ["slack", "email"]
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["opened", "escalated", "escalated", "acknowledged"]
+
+
+def test_the_same_alert_updates_the_open_incident_and_a_new_one_follows_resolution(
+    make_kernel, servers, clock, events
+):
+    incidents = service(make_kernel(), clock, events)
+    first = incidents.observe(alert())
+    assert incidents.observe(alert()) == first
+    assert incidents.observe(alert(rule="other")) != first
+    assert incidents.get(first).events == 2
+    incidents.resolve(first, "bob")
+    with pytest.raises(RefusedError, match="resolved already"):
+        incidents.acknowledge(first, "bob")
+    assert incidents.observe(alert()) not in (first, None)
+    assert incidents.observe(alert("warning", rule="quiet")) is None
+
+
+def test_escalation_survives_a_restart_and_a_second_process(make_kernel, servers, clock, events):
+    agent = service(make_kernel(), clock, events)
+    incident = agent.observe(alert())
+    agent.close()
+    clock.advance(minutes=10)
+    # The agent restarted, and an ops batch runs at the same time on the same state.
+    restarted = service(make_kernel(), clock, events)
+    batch = service(make_kernel(), clock, events)
+    assert [d["step"] for d in restarted.tick()] == [2]
+    assert batch.tick() == []
+    clock.advance(minutes=10)
+    assert [d["step"] for d in batch.tick()] == [3]
+    assert restarted.tick() == []
+    assert servers.counts() == (1, 1, 1)
+    assert [s["step"] for s in batch.get(incident).steps] == [1, 2, 3]
+
+
+def test_the_agent_opens_incidents_from_events_and_escalates_at_cycle_boundaries(
+    make_kernel, servers, clock
+):
+    kernel = make_kernel()
+    kernel.events.clock = clock
+    kernel.emit("slo", "burn_rate", severity="critical", slo="cycle_success")
+    kernel.emit("alerts", "fired", severity="warning", rule="minor")  # below error
+    assert servers.counts() == (1, 0, 0)
+    clock.advance(minutes=10)
+    assert servers.counts() == (1, 0, 0)  # nothing between cycles
+    kernel.emit("commander", "end", node="monitor")
+    assert servers.counts() == (1, 1, 0)
+    listed = build(kernel, clock=clock).list()
+    assert [(i.key, i.severity) for i in listed] == [("slo.burn_rate:cycle_success", "critical")]
+
+
+def test_a_critical_incident_unacknowledged_moves_trading_to_reducing(
+    make_kernel, clock, events, tmp_path
+):
+    kernel = make_kernel()
+    incidents = service(kernel, clock, events)
+    incidents.observe(alert("critical"))
+    clock.advance(minutes=14)
+    assert all("trading_state" not in d for d in incidents.tick())
+    clock.advance(minutes=1)
+    actions = incidents.tick()
+    assert {"incident": 1, "trading_state": "reducing"} in actions
+    assert not any("trading_state" in d for d in incidents.tick())
+    with Store.open(tmp_path / "state") as store:
+        assert store.get_control("trading_state") == "reducing"
+        (row,) = [r for r in store.journal_rows("control:trading_state")]
+        assert row.actor == "ops" and "incident 1" in row.reason
+        assert store.verify_journal().ok
+
+
+def test_an_acknowledged_or_error_incident_never_moves_trading(make_kernel, clock, tmp_path):
+    incidents = build(make_kernel(), clock=clock)
+    critical = incidents.observe(alert("critical"))
+    incidents.acknowledge(critical, "alice")
+    incidents.observe(alert("error", rule="other"))
+    clock.advance(hours=1)
+    incidents.tick()
+    with Store.open(tmp_path / "state") as store:
+        assert store.get_control("trading_state", "active") == "active"
+
+
+def test_a_halted_trading_state_is_never_loosened(make_kernel, clock, tmp_path):
+    kernel = make_kernel()
+    with Store.open(tmp_path / "state") as store:
+        store.set_control("trading_state", "halted", actor="alice", reason="manual")
+    incidents = build(kernel, clock=clock)
+    incidents.observe(alert("critical"))
+    clock.advance(minutes=15)
+    assert {"incident": 1, "trading_state": "halted"} in incidents.tick()
+    with Store.open(tmp_path / "state") as store:
+        assert store.get_control("trading_state") == "halted"
+
+
+def test_a_failed_step_is_recorded_and_not_retried(make_kernel, servers, clock):
+    servers.slack.script([(500, "down")] * 5)
+    incidents = build(make_kernel(), clock=clock)
+    incident = incidents.observe(alert())
+    (step,) = incidents.get(incident).steps
+    assert step["status"] == "failed"
+    assert incidents.tick() == []
+
+
+def test_a_step_naming_an_unselected_notifier_is_a_one_line_config_error(config, clock):
+    path, environ = config('[incidents]\nescalation = [{notify = "pager", after = "0m"}]\n')
+    kernel = Kernel(Settings.load(path, environ=environ))
+    try:
+        with pytest.raises(ConfigError, match=r"escalation\[0\]\.notify: 'pager' is not selected"):
+            build(kernel, clock=clock).tick()
+    finally:
+        kernel.close()
+
+
+def test_disabled_incidents_open_nothing(make_kernel, clock, tmp_path):
+    kernel = make_kernel("[incidents]\nenabled = false\n")
+    kernel.emit("alerts", "fired", severity="critical", rule="x")
+    assert not (tmp_path / "state" / "incidents.db").exists()
+
+
+def test_events_from_other_threads_reach_the_same_incident(make_kernel, servers, clock):
+    import threading
+
+    kernel = make_kernel()
+    kernel.events.clock = clock
+    threads = [
+        threading.Thread(
+            target=kernel.emit, args=("alerts", "fired"), kwargs={"severity": "error", "rule": "r"}
+        )
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (item,) = build(kernel, clock=clock).list()
+    assert item.events == 4
+    assert servers.counts() == (1, 0, 0)
