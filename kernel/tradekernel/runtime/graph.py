@@ -123,23 +123,34 @@ class GraphSpec:
 
     nodes: tuple[NodeSpec, ...]
     reducers: Mapping[str, str] = REDUCERS
+    # Looked up once per node of every cycle: indexed once, when the spec is made.
+    _by_name: dict[str, NodeSpec] = field(init=False, eq=False, repr=False)
+    _next: dict[str, str] = field(init=False, eq=False, repr=False)
+    _modes: dict[str, GraphSpec] = field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        names = [n.name for n in self.nodes]
+        object.__setattr__(self, "_by_name", {n.name: n for n in self.nodes})
+        object.__setattr__(self, "_next", dict(zip(names, [*names[1:], END], strict=True)))
+        object.__setattr__(self, "_modes", {})
 
     def node(self, name: str) -> NodeSpec:
         """The node called ``name``."""
-        for node in self.nodes:
-            if node.name == name:
-                return node
-        raise KeyError(name)
+        return self._by_name[name]
 
     def for_mode(self, mode: str) -> GraphSpec:
         """The graph a cycle in ``mode`` walks (without the nodes that mode skips)."""
-        return evolve(self, nodes=tuple(n for n in self.nodes if mode not in n.skipped_in))
+        walked = self._modes.get(mode)
+        if walked is None:
+            nodes = tuple(n for n in self.nodes if mode not in n.skipped_in)
+            walked = self._modes[mode] = evolve(self, nodes=nodes)
+        return walked
 
     def next_of(self, name: str) -> str:
         """The node after ``name`` (:data:`END` after the last)."""
-        names = [n.name for n in self.nodes]
-        i = names.index(name)
-        return names[i + 1] if i + 1 < len(names) else END
+        if name not in self._next:
+            raise ValueError(f"{name!r} is not a node of this graph")
+        return self._next[name]
 
     def edges(self) -> list[Edge]:
         """Every edge: the chain, then each node's conditional exits."""
