@@ -99,6 +99,7 @@ __all__ = [
     "invoke",
     "kernel_factory",
     "make_intent",
+    "modules_imported_by",
     "sample_bars",
     "scan_results",
     "size_request",
@@ -246,6 +247,36 @@ def invoke(
             sys.stderr.flush()
         stdout, stderr = (s.getvalue().decode("utf-8", "replace") for s in streams[:2])
     return Invocation(exit_code=code, stdout=stdout, stderr=stderr)
+
+
+_PROBE = """
+import json, runpy, sys
+out, sys.argv = sys.argv[1], ["tradekernel", *sys.argv[2:]]
+try:
+    runpy.run_module("tradekernel", run_name="__main__")  # as `python -m tradekernel`
+except SystemExit:
+    pass
+with open(out, "w") as f:
+    json.dump(sorted(sys.modules), f)
+"""
+
+
+def modules_imported_by(args: Sequence[str], cwd: Path) -> set[str]:
+    """The modules a fresh ``python -m tradekernel ARGS`` process has imported when it
+    ends (run in ``cwd``): a plugin's test checks that commands which do not use it never
+    import its heavy dependencies."""
+    import subprocess
+
+    out = Path(cwd) / "modules.json"
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(out), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.exists(), result.stderr
+    return set(json.loads(out.read_text()))
 
 
 _ELSEWHERE: dict[str, str] = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 22_760
+CEILING = 22_790
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -74,7 +74,9 @@ Healer that runs the bounded playbooks after each cycle with actor auto (runtime
 breaker latched open when it flaps (released by control resume), the heal and
 guard.adaptive_limit events in the catalogue, and the hydrated bars in GuardContext; 22,760:
 incidents, about 25: the [incidents] settings section (escalation steps validated where the
-configuration is read) and the incident.* events in the catalogue.)"""
+configuration is read) and the incident.* events in the catalogue; 22,790:
+modules_imported_by in the test kit, about 30, which replaced three identical copies in the
+plugins' light-import tests.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

@@ -3,40 +3,16 @@ never by ``--help``, ``plugins list`` or importing the plugin."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
-
-PROBE = """
-import json, runpy, sys
-out, sys.argv = sys.argv[1], ["tradekernel", *sys.argv[2:]]
-try:
-    runpy.run_module("tradekernel", run_name="__main__")  # as `python -m tradekernel`
-except SystemExit as exc:
-    pass
-with open(out, "w") as f:
-    json.dump(sorted(sys.modules), f)
-"""
-
-
-def modules_after(tmp_path, *args: str) -> set[str]:
-    out = tmp_path / "modules.json"
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(out), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.exists(), result.stderr
-    return set(json.loads(out.read_text()))
+from tradekernel.testing import modules_imported_by
 
 
 @pytest.mark.parametrize("args", [("--help",), ("plugins", "list")])
 def test_commands_do_not_import_ccxt(tmp_path, args):
-    modules = modules_after(tmp_path, *args)
+    modules = modules_imported_by(args, tmp_path)
     assert "tradekernel.cli" in modules
     if args == ("plugins", "list"):
         assert "tradekernel_ccxt" in modules  # the plugin was loaded, ccxt was not

@@ -3,51 +3,26 @@ imports only when it runs."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import ssl
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
-from tradekernel.testing import invoke
+from tradekernel.testing import invoke, modules_imported_by
 
 from .conftest import load
 
-PROBE = """
-import json, runpy, sys
-out, sys.argv = sys.argv[1], ["tradekernel", *sys.argv[2:]]
-try:
-    runpy.run_module("tradekernel", run_name="__main__")  # as `python -m tradekernel`
-except SystemExit:
-    pass
-with open(out, "w") as f:
-    json.dump(sorted(sys.modules), f)
-"""
 HEAVY = ("starlette", "jinja2", "uvicorn", "itsdangerous", "multipart", "python_multipart")
-
-
-def modules_after(tmp_path: Path, *args: str) -> set[str]:
-    out = tmp_path / "modules.json"
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(out), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.exists(), result.stderr
-    return set(json.loads(out.read_text()))
 
 
 @pytest.mark.parametrize(
     "args", [("--help",), ("plugins", "list"), ("console", "--help"), ("intents", "list")]
 )
 def test_other_commands_do_not_import_the_web_stack(tmp_path, args):
-    modules = modules_after(tmp_path, *args)
+    modules = modules_imported_by(args, tmp_path)
     assert "tradekernel.cli" in modules
     heavy = {m for m in modules if m.split(".")[0] in HEAVY}
     assert not heavy, heavy

@@ -10,39 +10,15 @@ import sys
 
 import pytest
 from tradekernel.api import Runtime, run_cycles
-from tradekernel.testing import invoke
+from tradekernel.testing import invoke, modules_imported_by
 
 from .conftest import Flaky, write_replay
 from .parity import Outcome, assert_same
 
-PROBE = """
-import json, runpy, sys
-out, sys.argv = sys.argv[1], ["tradekernel", *sys.argv[2:]]
-try:
-    runpy.run_module("tradekernel", run_name="__main__")  # as `python -m tradekernel`
-except SystemExit:
-    pass
-with open(out, "w") as f:
-    json.dump(sorted(sys.modules), f)
-"""
-
-
-def modules_after(tmp_path, *args: str) -> set[str]:
-    out = tmp_path / "modules.json"
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(out), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.exists(), result.stderr
-    return set(json.loads(out.read_text()))
-
 
 @pytest.mark.parametrize("args", [("--help",), ("plugins", "list"), ("runtime-plan",)])
 def test_commands_do_not_import_langgraph(tmp_path, args):
-    modules = modules_after(tmp_path, *args)
+    modules = modules_imported_by(args, tmp_path)
     assert "tradekernel.cli" in modules
     if args == ("plugins", "list"):
         assert "tradekernel_langgraph" in modules  # the plugin was loaded, langgraph was not
