@@ -93,10 +93,9 @@ def start_server(base: Path) -> tuple[PostgresServer, list[str], str]:
         **quiet,
     )
     options = f"-k {sockets} -c listen_addresses='' -c fsync=off -c max_connections=200"
+    log = str(base / "server.log")
     subprocess.run(
-        [*prefix, pg_ctl, "-D", str(data), "-l", str(base / "server.log"), "-w", "-o", options]
-        + ["start"],
-        **quiet,
+        [*prefix, pg_ctl, "-D", str(data), "-l", log, "-w", "-o", options, "start"], **quiet
     )
     # "initdb (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)": the third word is the version
     version = subprocess.run([initdb, "--version"], **quiet).stdout.split()[2]
