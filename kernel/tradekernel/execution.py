@@ -28,6 +28,7 @@ from .components import BrokerRejected
 from .constraints import constraints_or_default
 from .errors import RefusedError
 from .models import Order, OrderRequest, OrderStatus, utcnow
+from .request_budget import order_admitted
 from .store import CLAIMED, IntentRecord, IntentState, StateConflict, Store
 
 Emit = Callable[..., Any]
@@ -290,6 +291,13 @@ class Executor:
             raise RefusedError(
                 f"refusing to execute intent {intent_id} ({record.state.value}): {codes}; "
                 "nothing was sent"
+            )
+        spent = order_admitted(self.broker)
+        if spent is not None:  # before the claim: the intent stays approved, untouched
+            raise RefusedError(
+                f"refusing to execute intent {intent_id}: request_budget_exhausted (broker "
+                f"{spent.broker}: {spent.per_minute} calls per minute spent); nothing was "
+                "sent, it stays approved"
             )
         try:
             record = self.store.transition(

@@ -35,6 +35,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     AlertsSettings,
     ApprovalSettings,
     AuditSettings,
+    BudgetsSettings,
     ComponentSelection,
     ConsoleSettings,
     DeploySettings,
@@ -155,6 +156,9 @@ class Settings:
     """``[heal]``: the self-healing playbooks (docs/operations.md)."""
     incidents: IncidentsSettings = field(factory=IncidentsSettings)
     """``[incidents]``: incidents from alerts and their escalation (docs/operations.md)."""
+    budgets: BudgetsSettings = field(factory=BudgetsSettings)
+    """``[budgets]``: node latency, broker request and prompt-size budgets
+    (docs/operations.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""
