@@ -146,8 +146,14 @@ def _budget_event(
     llm: dict[str, Any],
     day: Any,
 ) -> None:
+    if kind in ("prompt_trimmed", "exhausted"):
+        _llm_event(kind, ts, prompt, llm, day, fields)
+        return
+    name = fields.get("node") if kind == "node_over" else fields.get("broker")
+    if not isinstance(name, str):
+        return
     if kind == "node_over":
-        row = nodes.get(fields.get("node"))  # type: ignore[arg-type]
+        row = nodes.get(name)
         elapsed = number(fields.get("elapsed_ms"))
         if row is None:
             return
@@ -157,7 +163,7 @@ def _budget_event(
         if elapsed is not None and (row["worst_ms"] is None or elapsed > row["worst_ms"]):
             row["worst_ms"] = elapsed
     elif kind in ("broker_usage", "broker_refused"):
-        row = brokers.get(fields.get("broker"))  # type: ignore[arg-type]
+        row = brokers.get(name)
         if row is None:
             return
         if kind == "broker_refused":
@@ -171,7 +177,17 @@ def _budget_event(
                 row["used"] = int(used)
                 row["remaining"] = max(0, row["limit"] - int(used))
                 row["seen"] = ts.isoformat()
-    elif kind == "prompt_trimmed":
+
+
+def _llm_event(
+    kind: str,
+    ts: datetime,
+    prompt: dict[str, Any],
+    llm: dict[str, Any],
+    day: Any,
+    fields: dict[str, Any],
+) -> None:
+    if kind == "prompt_trimmed":
         if fields.get("fits") is False:
             prompt["held"] += 1
         else:
