@@ -98,7 +98,7 @@ def test_a_spent_budget_holds_the_order_before_the_claim(store, settings, broker
     assert executor.execute(first).outcome == "submitted"  # counted: 1 of 4
     for _ in range(3):
         broker.request_budget.count("submit")  # other callers spend the rest
-    with pytest.raises(RefusedError, match="request_budget_exhausted.*nothing was sent"):
+    with pytest.raises(RefusedError, match=r"request_budget_exhausted.*nothing was sent"):
         executor.execute(second)
     record = store.get(second)
     assert record.state is IntentState.APPROVED  # untouched: retried next cycle

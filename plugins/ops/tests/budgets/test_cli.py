@@ -199,7 +199,7 @@ def test_a_node_slower_than_its_budget_is_named(tmp_path, capsys):
     for n in range(30):
         records += walk(start + timedelta(minutes=n), f"c{n}", [("hydrate", 0.5), ("scan", 0.1)])
     write(tmp_path / "state", records)
-    code, out, _ = run(capsys, "--config", config, "budget", "report", "--json")
+    _, out, _ = run(capsys, "--config", config, "budget", "report", "--json")
     recs = json.loads(out)["recommendations"]
     assert any(r.startswith("node hydrate: p95 ") and "over its budget 200 ms" in r for r in recs)
 
@@ -210,8 +210,8 @@ HOSTILE = st.one_of(
     st.text(max_size=12),
     st.sampled_from(
         [
-            "٣٠٠ms",
-            "１s",
+            "\u0663\u0660\u0660ms",
+            "\uff11s",
             "-1s",
             "nan",
             "inf",
@@ -274,7 +274,7 @@ def test_budget_settings_accept_only_sane_values(tmp_path, nodes, brokers, token
         ("[budgets.nodes]\nhydrate = -1", "non-negative duration"),
         ('[budgets.nodes]\nhydrate = "0"', "above 0 and at most 1h"),
         ('[budgets.nodes]\nhydrate = "2h"', "above 0 and at most 1h"),
-        ('[budgets.nodes]\nhydrate = "٣٠٠ms"', "expected a duration like"),
+        ('[budgets.nodes]\nhydrate = "\u0663\u0660\u0660ms"', "expected a duration like"),
         ('[budgets.nodes]\n"Bad Node" = "1s"', "is not a node name"),
         ("[budgets.brokers]\npaper = 0", "from 1 to 1000000"),
         ("[budgets.brokers]\npaper = 1.5", "expected int"),
@@ -293,6 +293,9 @@ def test_budget_config_errors_name_the_key(tmp_path, toml, message):
 def test_environment_overrides_are_parsed_strictly(tmp_path):
     path = write_config(tmp_path, "")
     with pytest.raises(ConfigError, match="prompt_tokens"):
-        Settings.load(config_path=path, environ={"TRADEKERNEL_BUDGETS__PROMPT_TOKENS": "٣٠٠٠"})
+        Settings.load(
+            config_path=path,
+            environ={"TRADEKERNEL_BUDGETS__PROMPT_TOKENS": "\u0663\u0660\u0660\u0660"},
+        )
     loaded = Settings.load(config_path=path, environ={"TRADEKERNEL_BUDGETS__PROMPT_TOKENS": "3000"})
     assert loaded.budgets.prompt_tokens == 3000
