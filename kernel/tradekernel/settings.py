@@ -255,6 +255,7 @@ class Settings:
             )
         settings.check_safety()
         settings.check_brokers()
+        settings.check_budgets()
         settings.check_strategists()
         return settings
 
@@ -353,6 +354,18 @@ class Settings:
                     f"({', '.join(names) or 'none'}){suggest(route.asset_class, names)}"
                 )
         sel.broker = routing.default or sel.brokers[0]
+
+    def check_budgets(self) -> None:
+        """Refuse a ``[budgets.brokers]`` broker that is not selected (a typo would
+        leave the real broker without its budget)."""
+        sel = self.components
+        brokers = list(sel.brokers) or ([sel.broker] if sel.broker else [])
+        for name in self.budgets.brokers:
+            if name not in brokers:
+                raise ConfigError(
+                    f"{self.where('budgets', 'brokers')}: [budgets.brokers] {name}: not a "
+                    f"selected broker ({', '.join(brokers) or 'none'}){suggest(name, brokers)}"
+                )
 
     def check_strategists(self) -> None:
         """Refuse ``strategist`` and ``strategists`` set together; with ``strategists``

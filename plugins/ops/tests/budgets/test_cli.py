@@ -282,6 +282,7 @@ def test_budget_settings_accept_only_sane_values(tmp_path, nodes, brokers, token
         ("[budgets]\norder_reserve = 1.0", "from 0 to below 1"),
         ("[budgets]\norder_reserve = nan", "from 0 to below 1"),
         ("[budgets]\nprompt_token = 5", "unknown key"),
+        ("[budgets.brokers]\npapr = 5", "not a selected broker .*did you mean 'paper'"),
     ],
 )
 def test_budget_config_errors_name_the_key(tmp_path, toml, message):
