@@ -323,7 +323,10 @@ class Kernel:
             from .request_budget import BudgetedBroker, broker_budget
 
             budget = broker_budget(
-                spec.name, per_minute, reserve=self.settings.budgets.order_reserve
+                spec.name,
+                per_minute,
+                reserve=self.settings.budgets.order_reserve,
+                agent=str(self.settings.state_dir.resolve()),
             )
             instance = BudgetedBroker(instance, budget, self.emit)
         return instance

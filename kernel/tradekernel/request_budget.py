@@ -5,8 +5,8 @@ The kernel wraps a broker named in ``[budgets.brokers]`` in a :class:`BudgetedBr
 when it builds it: every call of the broker protocol (``submit``, ``get_order``,
 ``cancel``, ``orders``, ``fills``, ``positions``, ``account``, and the optional
 ``known_client_order_ids`` and ``server_time``) counts one request against the broker's
-:class:`RequestBudget`, which is one object per broker name in the process, whatever
-kernel (the run, a reconcile, a CLI command) built the broker.
+:class:`RequestBudget`, which is one object per agent (state directory) and broker name
+in the process, whatever kernel (the run, a reconcile, a CLI command) built the broker.
 
 * A read over the budget (its share left after ``order_reserve``) raises
   :class:`RequestBudgetExhausted` (a refusal: nothing was asked; the monitor asks again
@@ -64,8 +64,10 @@ class RequestBudget:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.broker = broker
+        self.share = reserve
         self.per_minute = per_minute
-        self.reserve = min(per_minute - 1, int(per_minute * reserve)) if per_minute > 1 else 0
+        self.reserve = 0
+        self.limit_to(per_minute)
         self.clock = clock
         self.refused = 0
         """Calls refused since the budget was made."""
@@ -75,6 +77,11 @@ class RequestBudget:
         self._now: int | None = None
         self._used = 0
         self._lock = threading.Lock()
+
+    def limit_to(self, per_minute: int) -> None:
+        """Allow ``per_minute`` calls from now on, ``share`` of them kept for orders."""
+        self.per_minute = per_minute
+        self.reserve = min(per_minute - 1, int(per_minute * self.share)) if per_minute > 1 else 0
 
     def _advance(self) -> int:
         now = int(self.clock())
@@ -146,29 +153,33 @@ class RequestBudget:
         }
 
 
-_budgets: dict[str, RequestBudget] = {}
+_budgets: dict[tuple[str, str], RequestBudget] = {}
 _budgets_lock = threading.Lock()
 
 
-def broker_budget(broker: str, per_minute: int, *, reserve: float = 0.0) -> RequestBudget:
-    """The process-wide budget of broker instance ``broker`` (made on first use). A
-    later caller configured with a lower limit lowers it for every caller: the smallest
-    budget wins, a larger one never loosens it."""
+def broker_budget(
+    broker: str, per_minute: int, *, reserve: float = 0.0, agent: str = ""
+) -> RequestBudget:
+    """The process-wide budget of broker instance ``broker`` of agent ``agent`` (its
+    state directory: every kernel of one agent in the process shares it), made on first
+    use. A later caller configured with a lower limit lowers it for every caller: the
+    smallest budget wins, a larger one never loosens it."""
     with _budgets_lock:
-        budget = _budgets.get(broker)
+        budget = _budgets.get((agent, broker))
         if budget is None:
-            budget = _budgets[broker] = RequestBudget(broker, per_minute, reserve=reserve)
+            budget = RequestBudget(broker, per_minute, reserve=reserve)
+            _budgets[(agent, broker)] = budget
         elif per_minute < budget.per_minute:
             with budget._lock:
-                budget.per_minute = per_minute
-                budget.reserve = min(budget.reserve, max(0, per_minute - 1))
+                budget.limit_to(per_minute)
         return budget
 
 
-def broker_budgets() -> list[RequestBudget]:
-    """Every broker budget made in this process, by broker name."""
+def broker_budgets(agent: str | None = None) -> list[RequestBudget]:
+    """The broker budgets made in this process (of agent ``agent`` only, when given), by
+    broker name."""
     with _budgets_lock:
-        return [_budgets[name] for name in sorted(_budgets)]
+        return [_budgets[key] for key in sorted(_budgets) if agent is None or key[0] == agent]
 
 
 class BudgetedBroker:

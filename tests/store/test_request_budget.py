@@ -76,12 +76,14 @@ def test_concurrent_callers_never_exceed_the_budget():
     assert sum(taken) == 500 and budget.used() == 500 and budget.refused == 1100
 
 
-def test_one_budget_per_broker_in_the_process_and_the_smallest_wins():
-    first = broker_budget("shared-test", 100)
-    again = broker_budget("shared-test", 500)
-    lower = broker_budget("shared-test", 40)
-    assert first is again is lower and first.per_minute == 40
-    assert first in broker_budgets()
+def test_one_budget_per_agent_and_broker_in_the_process_and_the_smallest_wins():
+    first = broker_budget("shared", 100, reserve=0.1, agent="/agents/a")
+    again = broker_budget("shared", 500, agent="/agents/a")
+    lower = broker_budget("shared", 40, agent="/agents/a")
+    assert first is again is lower and (first.per_minute, first.reserve) == (40, 4)
+    other = broker_budget("shared", 100, agent="/agents/b")
+    assert other is not first and other.per_minute == 100
+    assert broker_budgets("/agents/a") == [first] and other in broker_budgets()
 
 
 def _budgeted(broker, per_minute, clock, events):

@@ -26,6 +26,7 @@ class BudgetObserver:
         budgets = kernel.settings.budgets
         self.timer = NodeTimer(budgets.nodes)
         self.brokers = set(budgets.brokers)
+        self.agent = str(kernel.settings.state_dir.resolve())
         self.bus: EventBus | None = None
 
     def wants_event(self, stage: str, kind: str, severity: Any) -> bool:
@@ -39,7 +40,7 @@ class BudgetObserver:
         if event.kind == "end" and self.brokers:
             out += [
                 ("broker_usage", "debug", budget.usage())
-                for budget in broker_budgets()
+                for budget in broker_budgets(self.agent)
                 if budget.broker in self.brokers
             ]
         if not out:
