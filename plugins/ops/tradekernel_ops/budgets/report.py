@@ -35,6 +35,8 @@ PRUNE_EVERY = 1000
 """Decisions between two prunes of the replay's remembered prompts."""
 GROWTH = 1.02
 """Ratio between histogram buckets (percentiles within 2%)."""
+MAX_NODES = 200
+"""Nodes the report times at most (a graph has about ten)."""
 
 
 class Histogram:
@@ -140,7 +142,12 @@ def tuning_report(settings: Any, now: datetime, days: int) -> dict[str, Any]:
     histograms: dict[str, Histogram] = {}
 
     def timed(node: str, seconds: float) -> None:
-        histograms.setdefault(node, Histogram()).add(seconds * 1000)
+        histogram = histograms.get(node)
+        if histogram is None:
+            if len(histograms) >= MAX_NODES:  # a hostile log naming endless nodes
+                return
+            histogram = histograms[node] = Histogram()
+        histogram.add(seconds * 1000)
 
     timer = NodeTimer({}, timed)
     replay = CacheReplay()
