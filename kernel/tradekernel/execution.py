@@ -28,7 +28,7 @@ from .components import BrokerRejected
 from .constraints import constraints_or_default
 from .errors import RefusedError
 from .models import Order, OrderRequest, OrderStatus, utcnow
-from .request_budget import order_admitted
+from .request_budget import RequestBudgetExhausted, order_admitted
 from .store import CLAIMED, IntentRecord, IntentState, StateConflict, Store
 
 Emit = Callable[..., Any]
@@ -467,6 +467,8 @@ class Executor:
         if denials:
             detail = ", ".join(d.code for d in denials)
             return self._fail(record, "not_received_by_broker", actor, detail), "failed"
+        if order_admitted(self.broker) is not None:  # nothing sent: the next reconcile
+            return self._unknown(record, "request_budget_exhausted"), "still_unknown"
         try:
             record, order = self._send(record, actor)
         except _NotSent as exc:
@@ -474,6 +476,10 @@ class Executor:
         except BrokerRejected as exc:
             try:  # a duplicate-id rejection means the first submit did arrive after all
                 found = self.broker.get_order(coid)
+            except RequestBudgetExhausted:  # not asked: it may have arrived, look again later
+                return self._unknown(record, "lookup_refused: request_budget_exhausted"), (
+                    "still_unknown"
+                )
             except Exception:
                 found = None
             # the broker may keep the order it just rejected: only a live one was a duplicate

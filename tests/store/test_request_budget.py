@@ -146,3 +146,33 @@ def test_reads_over_the_budget_are_refused_with_one_event_a_minute(broker_factor
     assert refused.value.exit_code == 3
     assert [f["refused"] for _, _, f in events] == [1, 3]  # the two unreported, and this one
     assert broker.live_capable is broker.wrapped.live_capable  # the rest is the broker's
+
+
+def _stuck(store, helpers):
+    """An intent claimed and never sent (a crash between the claim and the submit)."""
+    (iid,) = helpers.add_approved(store, 1)
+    store.transition(iid, IntentState.EXECUTING, expected_from=IntentState.APPROVED, actor="x")
+    return iid
+
+
+def test_reconcile_resubmits_only_within_the_budget(store, settings, broker_factory, helpers):
+    clock, events = Clock(), []
+    broker = BudgetedBroker(
+        broker_factory(), RequestBudget("rec", 3, clock=clock), lambda *a, **k: None
+    )
+    iid = _stuck(store, helpers)
+    executor = Executor(store, broker, broker_name="rec", settings=settings)
+    broker.request_budget.count("orders")
+    broker.request_budget.count("orders")
+    # the lookup takes the last call: confirmed absent, but no call is left to resubmit
+    (result,) = executor.resolve_pending()
+    assert (result.action, result.reason) == ("still_unknown", "request_budget_exhausted")
+    assert store.get(iid).state is IntentState.EXECUTING
+    assert broker.wrapped.count() == 0
+    (result,) = executor.resolve_pending()  # the lookup itself is refused now
+    assert result.action == "still_unknown" and "lookup_failed" in result.reason
+    clock.now += 60
+    (result,) = executor.resolve_pending()
+    assert result.action == "resubmitted"
+    assert broker.wrapped.count(store.get(iid).client_order_id) == 1
+    assert events == [] and store.verify_journal().ok
