@@ -141,16 +141,18 @@ class RequestBudget:
     def usage(self) -> dict[str, Any]:
         """``broker``, ``limit``, ``reserve``, ``used`` (last minute), ``remaining``,
         ``refused`` and ``calls`` (by method, since the budget was made)."""
-        used = self.used()
-        return {
-            "broker": self.broker,
-            "limit": self.per_minute,
-            "reserve": self.reserve,
-            "used": used,
-            "remaining": max(0, self.per_minute - used),
-            "refused": self.refused,
-            "calls": dict(sorted(self.calls.items())),
-        }
+        with self._lock:
+            self._advance()
+            used = self._used
+            return {
+                "broker": self.broker,
+                "limit": self.per_minute,
+                "reserve": self.reserve,
+                "used": used,
+                "remaining": max(0, self.per_minute - used),
+                "refused": self.refused,
+                "calls": dict(sorted(self.calls.items())),
+            }
 
 
 _budgets: dict[tuple[str, str], RequestBudget] = {}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import attrs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tradekernel.api import Position, Quote
 from tradekernel_llm.prompt import build_messages
 from tradekernel_llm.trim import estimate_tokens, fit_prompt
@@ -132,3 +134,17 @@ def test_a_prompt_that_cannot_fit_is_a_hold_and_nothing_is_asked(make_kernel, se
     assert trimmed.fields["fits"] is False and trimmed.severity.value == "warning"
     (event,) = rec.of("strategist_llm", "decision")
     assert event.fields["error_type"] == "prompt_over_budget" and event.fields["ok"] is False
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=-5, max_value=4000))
+def test_any_limit_trims_a_prefix_of_the_rule_and_never_the_system_or_a_held_symbol(limit):
+    inputs = wide_inputs()
+    order = ["bars:DDD", "bars:CCC", "bars:AAA", "bars:BBB"]
+    order += ["candidate:DDD", "candidate:CCC", "candidate:AAA"]
+    fit = fit_prompt(inputs, build, limit)
+    assert fit.dropped == order[: len(fit.dropped)]
+    assert fit.fits == (fit.tokens_after <= limit)
+    assert fit.fits or fit.dropped == order
+    assert fit.messages[0].content == build(inputs)[0].content
+    assert "BBB" in fit.inputs.candidates and fit.tokens_after == tokens(fit.inputs)
