@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tradekernel.api import Settings, read_events
+from tradekernel.api import Settings, iter_records, read_events, validate_event
 
 from .conftest import run, write_config
 
@@ -63,3 +63,6 @@ def test_a_spent_broker_budget_refuses_reads_and_the_agent_goes_on(tmp_path, cap
     )
     assert usage and all(u.fields["used"] <= 12 for u in usage)
     assert usage[-1].fields["refused"] >= 1
+    records = [r.data for r in iter_records(Settings.load(config, environ={})) if r.data]
+    budget = [r for r in records if r["stage"] == "budget"]
+    assert budget and all(validate_event(r) == [] for r in budget)
