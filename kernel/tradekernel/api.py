@@ -251,6 +251,12 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.approval": ("ApprovalService", "ApprovalPreview=Preview"),
     "tradekernel.runtime.control": ("Control", "TRADING_STATES"),
     "tradekernel.runtime.mode": ("resolve_mode",),
+    # broker request budgets, for the budget observer and reports
+    "tradekernel.request_budget": (
+        "RequestBudget",
+        "RequestBudgetExhausted",
+        "broker_budgets",
+    ),
 }
 """Each public name and the internal module that defines it (an implementation detail:
 import the name from here, never from there). ``"Public=internal"`` renames."""
@@ -419,6 +425,9 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .readable import decimal_or_none
     from .readable import format_money
     from .readable import format_quantity
+    from .request_budget import RequestBudget
+    from .request_budget import RequestBudgetExhausted
+    from .request_budget import broker_budgets
     from .risk import evaluate
     from .risk import intent_notional
     from .risk import intent_price

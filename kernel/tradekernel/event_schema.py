@@ -323,6 +323,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "reported_cost_usd": _f("decimal", "USD", "as the provider reported it"),
             "fallback_reason": _f("str"),
             "cache_hit": _f("bool"),
+            "prompt_digest": _f("str", doc="digest of the request and provider (the cache key)"),
             "intents": _f("int", "count"),
             "detail": _f("str"),
         }
@@ -605,7 +606,41 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "limit": _f("decimal", "tokens or USD"),
             "estimate": _f("decimal", "tokens or USD", "what the refused call would need"),
             "strategist": _f("str"),
-        }
+        },
+        "node_over": {
+            "node": _f("str", doc="the graph node over its [budgets.nodes] budget", req=True),
+            "elapsed_ms": _f("number", "ms", "the node's time, retries included", req=True),
+            "budget_ms": _f("number", "ms", "its budget", req=True),
+        },
+        "nodes": {
+            "timed": _f("int", "count", "budgeted nodes timed this cycle", req=True),
+            "over": _f("list", doc="the nodes over budget (empty: a good cycle)", req=True),
+        },
+        "broker_refused": {
+            "broker": _f("str", doc="the broker instance", req=True),
+            "method": _f("str", doc="the call refused (submit: an order held)"),
+            "used": _f("int", "requests", "calls over the last minute"),
+            "limit": _f("int", "requests", "the budget per minute"),
+            "refused": _f("int", "count", "calls refused since the last such event"),
+        },
+        "broker_usage": {
+            "broker": _f("str", doc="the broker instance", req=True),
+            "limit": _f("int", "requests", "the budget per minute", req=True),
+            "used": _f("int", "requests", "calls over the last minute", req=True),
+            "remaining": _f("int", "requests"),
+            "reserve": _f("int", "requests", "kept for orders"),
+            "refused": _f("int", "count", "calls refused by this process so far"),
+            "calls": _f("dict", "count", "method -> calls by this process so far"),
+        },
+        "prompt_trimmed": {
+            "strategist": _f("str", req=True),
+            "prompt_version": _f("str"),
+            "tokens_before": _f("int", "tokens", "estimated, before trimming", req=True),
+            "tokens_after": _f("int", "tokens", "estimated, as sent"),
+            "limit": _f("int", "tokens", "[budgets] prompt_tokens", req=True),
+            "dropped": _f("list", doc="what was dropped, in order (bars:SYM, candidate:SYM)"),
+            "fits": _f("bool", doc="false: still too large, the decision is a hold"),
+        },
     },
 }
 """stage -> kind -> field -> :class:`FieldSpec`. Fields not listed are allowed (additive);

@@ -28,6 +28,7 @@ from .components import BrokerRejected
 from .constraints import constraints_or_default
 from .errors import RefusedError
 from .models import Order, OrderRequest, OrderStatus, utcnow
+from .request_budget import RequestBudgetExhausted, order_admitted
 from .store import CLAIMED, IntentRecord, IntentState, StateConflict, Store
 
 Emit = Callable[..., Any]
@@ -291,6 +292,13 @@ class Executor:
                 f"refusing to execute intent {intent_id} ({record.state.value}): {codes}; "
                 "nothing was sent"
             )
+        spent = order_admitted(self.broker)
+        if spent is not None:  # before the claim: the intent stays approved, untouched
+            raise RefusedError(
+                f"refusing to execute intent {intent_id}: request_budget_exhausted (broker "
+                f"{spent.broker}: {spent.per_minute} calls per minute spent); nothing was "
+                "sent, it stays approved"
+            )
         try:
             record = self.store.transition(
                 intent_id,
@@ -459,6 +467,8 @@ class Executor:
         if denials:
             detail = ", ".join(d.code for d in denials)
             return self._fail(record, "not_received_by_broker", actor, detail), "failed"
+        if order_admitted(self.broker) is not None:  # nothing sent: the next reconcile
+            return self._unknown(record, "request_budget_exhausted"), "still_unknown"
         try:
             record, order = self._send(record, actor)
         except _NotSent as exc:
@@ -466,6 +476,10 @@ class Executor:
         except BrokerRejected as exc:
             try:  # a duplicate-id rejection means the first submit did arrive after all
                 found = self.broker.get_order(coid)
+            except RequestBudgetExhausted:  # not asked: it may have arrived, look again later
+                return self._unknown(record, "lookup_refused: request_budget_exhausted"), (
+                    "still_unknown"
+                )
             except Exception:
                 found = None
             # the broker may keep the order it just rejected: only a live one was a duplicate

@@ -318,6 +318,17 @@ class Kernel:
                 f"{self.settings.redact(str(exc))}{hint if isinstance(exc, ImportError) else ''}"
             ) from exc
         _check_protocol(spec, instance)
+        per_minute = self.settings.budgets.brokers.get(spec.name)
+        if spec.kind == "broker" and per_minute and probe is None:
+            from .request_budget import BudgetedBroker, broker_budget
+
+            budget = broker_budget(
+                spec.name,
+                per_minute,
+                reserve=self.settings.budgets.order_reserve,
+                agent=str(self.settings.state_dir.resolve()),
+            )
+            instance = BudgetedBroker(instance, budget, self.emit)
         return instance
 
     def _located(self, spec: ComponentSpec, exc: ConfigError) -> ConfigError:

@@ -21,7 +21,8 @@ from .errors import RefusedError
 from .quorum import approver_name
 from .serde import converter
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
+"""ASCII digits only: ``float`` would read other scripts' digits (``"٣s"``) too."""
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 MAX_DURATION = 100 * 365 * 86400
 """The longest duration accepted anywhere (100 years): beyond it, timers and clocks
@@ -681,6 +682,7 @@ SLO_INDICATORS = (
     "order_ack_latency",
     "data_freshness",
     "notification_delivery",
+    "node_latency",
 )
 """What an ``[slo.objectives.<name>]`` may measure (docs/operations.md, "SLOs")."""
 
@@ -809,6 +811,68 @@ class IncidentsSettings:
         return bool(self.escalation) if self.enabled is None else self.enabled
 
 
+NODE_BUDGET_MAX = 3600.0
+"""The longest per-node latency budget (``[budgets.nodes]``): an hour."""
+BROKER_BUDGET_MAX = 1_000_000
+"""The largest broker request budget per minute (``[budgets.brokers]``)."""
+PROMPT_TOKENS_MAX = 10_000_000
+"""The largest prompt-size budget (``[budgets] prompt_tokens``)."""
+_BUDGET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def _node_budgets(_inst: Any, attribute: attrs.Attribute, value: dict[str, Duration]) -> None:
+    for node, limit in value.items():
+        if not _BUDGET_NAME.fullmatch(node):
+            raise ValueError(f"{attribute.name}: {show(node)} is not a node name")
+        if not 0 < limit <= NODE_BUDGET_MAX:
+            raise ValueError(
+                f"{attribute.name}.{node}: expected a duration above 0 and at most 1h, "
+                f"got {show(float(limit))}s"
+            )
+
+
+def _broker_budgets(_inst: Any, attribute: attrs.Attribute, value: dict[str, int]) -> None:
+    for broker, per_minute in value.items():
+        if not _BUDGET_NAME.fullmatch(broker):
+            raise ValueError(f"{attribute.name}: {show(broker)} is not a broker instance name")
+        if not 1 <= per_minute <= BROKER_BUDGET_MAX:
+            raise ValueError(
+                f"{attribute.name}.{broker}: expected requests per minute from 1 to "
+                f"{BROKER_BUDGET_MAX}, got {show(per_minute)}"
+            )
+
+
+def _reserve(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
+    if isinstance(value, bool) or not (finite(value) and 0 <= value < 1):
+        raise ValueError(f"{attribute.name}: expected a share from 0 to below 1, got {show(value)}")
+
+
+def _prompt_tokens(_inst: Any, attribute: attrs.Attribute, value: int | None) -> None:
+    if value is not None and not 1 <= value <= PROMPT_TOKENS_MAX:
+        raise ValueError(
+            f"{attribute.name}: expected tokens from 1 to {PROMPT_TOKENS_MAX}, got {show(value)}"
+        )
+
+
+@define
+class BudgetsSettings:
+    """``[budgets]``: latency, broker request and prompt-size budgets (``tradekernel-ops``
+    and ``tradekernel-llm``, docs/operations.md, "Budgets")."""
+
+    nodes: dict[str, Duration] = field(factory=dict, validator=_node_budgets)
+    """``[budgets.nodes] <node> = "250ms"``: a node of the cycle graph slower than this is
+    a ``budget.node_over`` event (and a bad ``node_latency`` SLO sample for its cycle)."""
+    brokers: dict[str, int] = field(factory=dict, validator=_broker_budgets)
+    """``[budgets.brokers] <broker instance> = 200``: calls to that broker per minute,
+    shared by every caller in the process; a read over it is refused, an order held."""
+    order_reserve: float = field(default=0.1, validator=_reserve)
+    """The share of each broker budget only order submissions may use (reads are refused
+    once the rest is spent, so monitoring cannot starve an order)."""
+    prompt_tokens: int | None = field(default=None, validator=_prompt_tokens)
+    """The largest LLM prompt, in estimated tokens (four characters each): larger prompts
+    are trimmed by the documented rule, or become a hold."""
+
+
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
@@ -827,6 +891,7 @@ SECTIONS: dict[str, type] = {
     "slo": SloSettings,
     "heal": HealSettings,
     "incidents": IncidentsSettings,
+    "budgets": BudgetsSettings,
 }
 """Kernel-owned sections. Every other top-level table must be a component kind."""
 

@@ -35,6 +35,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     AlertsSettings,
     ApprovalSettings,
     AuditSettings,
+    BudgetsSettings,
     ComponentSelection,
     ConsoleSettings,
     DeploySettings,
@@ -155,6 +156,9 @@ class Settings:
     """``[heal]``: the self-healing playbooks (docs/operations.md)."""
     incidents: IncidentsSettings = field(factory=IncidentsSettings)
     """``[incidents]``: incidents from alerts and their escalation (docs/operations.md)."""
+    budgets: BudgetsSettings = field(factory=BudgetsSettings)
+    """``[budgets]``: node latency, broker request and prompt-size budgets
+    (docs/operations.md)."""
     component_sections: dict[str, dict[str, dict[str, Any]]] = field(factory=dict)
     """The raw ``[<kind>.<name>]`` tables, by kind and name: read them typed with
     :meth:`component_config`."""
@@ -251,6 +255,7 @@ class Settings:
             )
         settings.check_safety()
         settings.check_brokers()
+        settings.check_budgets()
         settings.check_strategists()
         return settings
 
@@ -349,6 +354,18 @@ class Settings:
                     f"({', '.join(names) or 'none'}){suggest(route.asset_class, names)}"
                 )
         sel.broker = routing.default or sel.brokers[0]
+
+    def check_budgets(self) -> None:
+        """Refuse a ``[budgets.brokers]`` broker that is not selected (a typo would
+        leave the real broker without its budget)."""
+        sel = self.components
+        brokers = list(sel.brokers) or ([sel.broker] if sel.broker else [])
+        for name in self.budgets.brokers:
+            if name not in brokers:
+                raise ConfigError(
+                    f"{self.where('budgets', 'brokers')}: [budgets.brokers] {name}: not a "
+                    f"selected broker ({', '.join(brokers) or 'none'}){suggest(name, brokers)}"
+                )
 
     def check_strategists(self) -> None:
         """Refuse ``strategist`` and ``strategists`` set together; with ``strategists``

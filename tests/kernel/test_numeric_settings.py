@@ -91,3 +91,16 @@ def test_config_check_reports_a_nan_quantity_step(tmp_path):
     assert done.returncode == 2
     assert "[runtime] quantity_step: expected a positive number, got nan" in done.stderr
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize(
+    "text", ["\u0663s", "\uff11m", "\u0661\u0665m", "1\u0660s", "\u00b2s", "\U0001d7d9s"]
+)
+def test_durations_take_ascii_digits_only(text):
+    """``float`` reads other scripts' digits (``float("\u0663") == 3.0``): a duration must
+    not, or a value no one can read in the file would be a real timer."""
+    from tradekernel.settings import Duration
+
+    with pytest.raises(ValueError, match="expected a duration like"):
+        Duration.parse(text)
+    assert Duration.parse("15m") == 900.0 and Duration.parse(" 2.5 s ") == 2.5

@@ -32,6 +32,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..models import Account, Position
+from ..request_budget import RequestBudgetExhausted
 from ..sections import Route, RoutingSettings
 from .control import CircuitBreaker, Control
 
@@ -126,6 +127,8 @@ class BrokerHealth:
         started = time.perf_counter()
         try:
             result = call()
+        except RequestBudgetExhausted:  # our own budget said no: the venue is not unwell
+            raise
         except Exception as exc:
             self.record(False, what=f"{what}: {type(exc).__name__}")
             raise

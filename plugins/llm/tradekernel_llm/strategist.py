@@ -29,9 +29,11 @@ from .prompt import build_messages
 from .recording import ReplayMiss, record, replay, request_digest
 from .schema import SCHEMA_NAME, SCHEMA_VERSION, SCHEMAS, SIZING_PROMPTS
 from .store import DailySpend, LLMStore
+from .trim import fit_prompt
 
 CHARS_PER_TOKEN = 4
 BUDGET_EXHAUSTED = "budget_exhausted"
+PROMPT_OVER_BUDGET = "prompt_over_budget"
 
 
 class _Hold(Exception):
@@ -135,8 +137,10 @@ class LLMStrategist:
     def _decide(self, inputs: StrategyInput, tele: dict[str, Any]) -> Decision:
         if not inputs.candidates:
             return Decision.hold("no candidates")
+        inputs = self._fit(inputs)
         request = self.build_request(inputs)
         key = request_digest(request)
+        tele["prompt_digest"] = self._cache_key(key)
         if self.config.log_prompts:
             tele["prompt"] = [{"role": m.role, "content": m.content} for m in request.messages]
         response = self._cached(key, tele)
@@ -157,6 +161,46 @@ class LLMStrategist:
             self.store.cache_put(self._cache_key(key), response)
             self.store.cache_prune(float(self.config.cache_ttl))
         return decision
+
+    def _fit(self, inputs: StrategyInput) -> StrategyInput:
+        """``inputs`` trimmed to the prompt-size budget (``[budgets] prompt_tokens``; see
+        :mod:`.trim`), with a ``budget.prompt_trimmed`` event when anything was dropped;
+        a prompt that cannot fit is a hold."""
+        budgets = getattr(self.ctx.settings, "budgets", None)
+        limit = getattr(budgets, "prompt_tokens", None)
+        if limit is None:
+            return inputs
+
+        def build(trimmed: StrategyInput) -> list[Any]:
+            return build_messages(
+                trimmed,
+                self.config.prompt_version,
+                max_intents=self.config.max_intents,
+                max_notional_hint=self.config.max_notional_hint,
+            )
+
+        fit = fit_prompt(inputs, build, limit)
+        if fit.dropped or not fit.fits:
+            self.ctx.emit(
+                "budget",
+                "prompt_trimmed",
+                severity="info" if fit.fits else "warning",
+                strategist="llm",
+                prompt_version=self.config.prompt_version,
+                tokens_before=fit.tokens_before,
+                tokens_after=fit.tokens_after,
+                limit=limit,
+                dropped=fit.dropped,
+                fits=fit.fits,
+            )
+        if not fit.fits:
+            raise _Hold(
+                "prompt over its size budget",
+                PROMPT_OVER_BUDGET,
+                f"about {fit.tokens_after} tokens after trimming; [budgets] prompt_tokens "
+                f"is {limit}",
+            )
+        return fit.inputs
 
     def _redact(self, text: str) -> str:
         """The kernel's secret redactor (every secret handed out by ``ctx.secret``)."""

@@ -93,6 +93,9 @@ class Classifier:
             latency = max(0.0, (ts - start).total_seconds())
             good = latency <= self.thresholds["order_ack_latency"]
             return [Sample("order_ack_latency", ts, good, latency)]
+        if stage == "budget" and kind == "nodes":  # one per timed cycle (docs: "Budgets")
+            over = fields.get("over")
+            return [Sample("node_latency", ts, not (isinstance(over, list) and over))]
         if stage == "notify" and kind in ("delivered", "failed"):
             return [Sample("notification_delivery", ts, kind == "delivered")]
         return []

@@ -25,7 +25,7 @@ from .engine import Evaluator
 OBSERVER = "tradekernel-ops.slo"
 SEED = timedelta(hours=6)
 """How far back the first cycle's replay reads: the longest alert window."""
-STAGES = frozenset({"report", "strategist", "approval", "executor", "notify"})
+STAGES = frozenset({"report", "strategist", "approval", "executor", "notify", "budget"})
 """The stages an indicator reads; error events of any stage mark their cycle failed."""
 
 
