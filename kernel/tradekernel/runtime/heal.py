@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..sections import HealSettings
+from ..sections import PLAYBOOKS, HealSettings
 from ..store import IntentState
 from .control import Control
 
@@ -73,6 +73,7 @@ class Healer:
         self._stuck_next: datetime | None = None
         self._breakers_seen: Any = None
         self._opened_seen: dict[str, str] = {}
+        self._enabled: dict[str, frozenset[str]] = {}
         self._saved: dict[str, dict[str, Any]] = {}
         for key, saved in _record(self.control).get("healthy", {}).items():
             current = self.control.get(key, None)  # the count belongs to this degrade only
@@ -91,7 +92,16 @@ class Healer:
         return self.counts.get(DEGRADE, 0)
 
     def on(self, playbook: str) -> bool:
-        return self.settings.enabled(playbook, self._mode())
+        return playbook in self._playbooks()
+
+    def _playbooks(self) -> frozenset[str]:
+        """The playbooks enabled in the current mode (worked out once per mode)."""
+        mode = self._mode()
+        enabled = self._enabled.get(mode)
+        if enabled is None:
+            enabled = frozenset(p for p in PLAYBOOKS if self.settings.enabled(p, mode))
+            self._enabled[mode] = enabled
+        return enabled
 
     # -- bookkeeping ------------------------------------------------------------------
 
@@ -167,27 +177,31 @@ class Healer:
             counts[key] = counts.get(key, 0) + 1 if ok else 0
         if not healthy:
             self.failed_cycles += 1
-        if self.on("breaker_flapping"):
+        on = self._playbooks()
+        if "breaker_flapping" in on:
             version = self.control.version()
             if version != self._breakers_seen:  # an opening is a control write
                 self._breakers()
                 self._breakers_seen = self.control.version()
-        if healthy and self.on("outage") and self.failed_cycles:
+        if healthy and "outage" in on and self.failed_cycles:
             self._outage()
-        if healthy and self.on("stuck_executing"):
+        if healthy and "stuck_executing" in on:
             now = self.clock()
             if self._stuck_next is None or now >= self._stuck_next:
                 self._stuck_next = now + timedelta(seconds=self.stuck_every)
                 self._stuck(executing())
-        if self.on("degrade_exit"):
-            self._degrade_exit()
-        self._save_counts()
+        degraded = self._degraded()
+        if degraded and "degrade_exit" in on:
+            self._degrade_exit(degraded)
+            degraded = self._degraded()
+        if degraded or self._saved:
+            self._save_counts(degraded)
 
-    def _save_counts(self) -> None:
+    def _save_counts(self, degraded: list[str]) -> None:
         """Persist the healthy counts of what is degraded (capped at ``healthy_cycles``:
         one write per counted cycle at most, none while not degraded)."""
         want: dict[str, dict[str, Any]] = {}
-        for key in self._degraded():
+        for key in degraded:
             since = (self.control.get(key, None) or {}).get("since")
             count = min(self.counts.get(key, 0), self.settings.healthy_cycles)
             want[key] = {"since": since, "count": count}
@@ -243,8 +257,8 @@ class Healer:
                 outcome="ok", intent_id=record.id, reason=f"reconciled: {action}",
             )  # fmt: skip
 
-    def _degrade_exit(self) -> None:
-        for key in self._degraded():
+    def _degrade_exit(self, degraded: list[str]) -> None:
+        for key in degraded:
             degrade = self.control.get(key, None)
             if not isinstance(degrade, dict) or self.counts[key] < self.settings.healthy_cycles:
                 continue
