@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
+import pytest
 from tradekernel.models import Decision
 from tradekernel.runtime import Runtime
 from tradekernel.testing import invoke
@@ -111,15 +112,19 @@ def test_given_up_attempts_survive_a_restart_until_control_resume(make_kernel, t
         assert len(calls) == 2, "control resume lets the playbook try again"
 
 
-def test_a_damaged_heal_record_starts_afresh(make_kernel):
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"attempts": {"outage": {"made": "x"}, "stuck:1": 3}, "healthy": {"degrade": 7}},
+        {"attempts": [1, 2], "healthy": "many", "opens": {}},
+        {"healthy": {"degrade": {"since": None, "count": True}}},
+    ],
+)
+def test_a_damaged_heal_record_starts_afresh(make_kernel, record):
     kernel, _ = _kernel(make_kernel)
     with Runtime(kernel) as runtime:
         runtime.control.enter_degrade(reason="test")
-        runtime.control.set(
-            "heal",
-            {"attempts": {"outage": {"made": "x"}, "stuck:1": 3}, "healthy": {"degrade": 7}},
-            actor="test",
-        )
+        runtime.control.set("heal", record, actor="test")
     with Runtime(kernel) as runtime:
         assert runtime.healer.attempts() == {} and runtime.healer.healthy == 0
         for _ in range(3):

@@ -75,7 +75,7 @@ class Healer:
         self._opened_seen: dict[str, str] = {}
         self._enabled: dict[str, frozenset[str]] = {}
         self._saved: dict[str, dict[str, Any]] = {}
-        for key, saved in _record(self.control).get("healthy", {}).items():
+        for key, saved in _table(_record(self.control), "healthy").items():
             current = self.control.get(key, None)  # the count belongs to this degrade only
             count = saved.get("count") if isinstance(saved, dict) else None
             if (
@@ -84,7 +84,7 @@ class Healer:
                 and current.get("since") == saved.get("since")
             ):
                 self._saved[key] = saved
-                self.counts[key] = max(0, count)
+                self.counts[key] = max(0, min(count, self.settings.healthy_cycles))
 
     @property
     def healthy(self) -> int:
@@ -118,7 +118,7 @@ class Healer:
     def attempts(self) -> dict[str, tuple[int, datetime]]:
         """Per subject: attempts made and when the next may run (from the record)."""
         out: dict[str, tuple[int, datetime]] = {}
-        for subject, value in _record(self.control).get("attempts", {}).items():
+        for subject, value in _table(_record(self.control), "attempts").items():
             try:
                 out[subject] = (int(value["made"]), datetime.fromisoformat(value["next"]))
             except (KeyError, TypeError, ValueError):
@@ -127,7 +127,7 @@ class Healer:
 
     def _set_attempts(self, subject: str, value: tuple[int, datetime] | None) -> None:
         record = _record(self.control)
-        attempts = dict(record.get("attempts", {}))
+        attempts = _table(record, "attempts")
         if value is None:
             if attempts.pop(subject, None) is None:
                 return
@@ -319,3 +319,9 @@ def _record(control: Control) -> dict[str, Any]:
     """A copy of the ``heal`` control record (``{}`` when absent or not a table)."""
     record = control.get(RECORD, None)
     return dict(record) if isinstance(record, dict) else {}
+
+
+def _table(record: dict[str, Any], key: str) -> dict[str, Any]:
+    """A copy of ``record[key]`` when it is a table, else ``{}`` (a damaged entry)."""
+    value = record.get(key)
+    return dict(value) if isinstance(value, dict) else {}
