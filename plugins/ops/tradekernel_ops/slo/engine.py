@@ -272,8 +272,11 @@ class Evaluator:
     def trackers(self) -> list[Tracker]:
         return [t for _c, t in self.objectives]
 
-    def observe(self, event: Any) -> list[tuple[str, str, dict[str, Any]]]:
-        """Count ``event`` and return the alert transitions it causes."""
+    def observe(
+        self, event: Any, *, evaluate: bool = True
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Count ``event`` and return the alert transitions it causes (``evaluate=False``:
+        count only, as for the part of a replay older than every alert window)."""
         if event.stage == "slo":
             return []
         at = event.ts.timestamp()
@@ -284,8 +287,14 @@ class Evaluator:
                 if sample.indicator == tracker.indicator:
                     tracker.add(sample.ts, sample.good)
                     bad = bad or not sample.good
-            out.extend(tracker.evaluate(max(at, tracker.now), force=bad))
+            if evaluate:
+                out.extend(tracker.evaluate(max(at, tracker.now), force=bad))
         return out
+
+    @property
+    def longest(self) -> float:
+        """The longest objective window, in seconds (0 without objectives)."""
+        return max((t.window for t in self.trackers), default=0.0)
 
     def finish(self, at: float) -> list[tuple[str, str, dict[str, Any]]]:
         """Evaluate every objective at ``at`` (the end of a replay)."""
