@@ -163,7 +163,14 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.settings": ("Settings",),
     "tradekernel.kernel": ("Kernel", "NOTIFICATION_DISPATCHER"),
     "tradekernel.plugins": ("PluginRegistry",),
-    "tradekernel.store": ("IntentState", "SchemaError", "Store", "VerifyResult", "ensure_state_db"),
+    "tradekernel.store": (
+        "IntentState",
+        "SchemaError",
+        "Store",
+        "VerifyResult",
+        "ensure_state_db",
+        "open_store",
+    ),
     "tradekernel.store.journal": (
         "JOURNAL_COLUMNS=COLUMNS",
         "JOURNAL_GENESIS=GENESIS",
@@ -469,6 +476,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .store import Store
     from .store import VerifyResult
     from .store import ensure_state_db
+    from .store import open_store
     from .store.anchor import read_anchor as read_journal_anchor
     from .store.anchor import refuse_lost
     from .store.db import DB_FILENAME

@@ -36,6 +36,7 @@ KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
     ("sizer", "volatility_target"): "tradekernel-sizing",
     ("sizer", "kelly"): "tradekernel-sizing",
     ("runtime", "langgraph"): "tradekernel-langgraph",
+    ("store", "postgres"): "tradekernel-postgres",
 }
 """First-party components and the distribution that provides each, for install hints."""
 
