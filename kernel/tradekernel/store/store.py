@@ -27,7 +27,6 @@ from ..quorum import approver, approver_name
 from ..redaction import redact_deep
 from ..serde import structure, unstructure
 from . import anchor as anchors
-from .dialect import SQLITE, Dialect
 from . import journal, verify
 from .db import (
     DB_FILENAME,
@@ -39,6 +38,7 @@ from .db import (
     parse_ts,
     ts_text,
 )
+from .dialect import SQLITE, Dialect
 from .records import IntentRecord, JournalRow, VerifyResult
 from .states import (
     TRANSITIONS,
