@@ -220,3 +220,50 @@ def run_cli(tmp_path: Path, state_dir: Path, capsys):
         return exc.value.code, out.out, out.err
 
     return run
+
+
+class Backend:
+    """One store backend for the conformance suite: ``open(state_dir, **options)`` opens
+    it through :func:`open_store` (so the selection path is what is tested)."""
+
+    _registry: Any = None
+
+    def __init__(self, name: str, url: str | None = None) -> None:
+        self.name = name
+        self.url = url
+
+    def settings(self, state_dir: Path) -> Settings:
+        from tradekernel.settings import ComponentSelection, StoreSettings
+
+        return Settings(
+            kernel=KernelSettings(state_dir=Path(state_dir)),
+            components=ComponentSelection(store=self.name),
+            store=StoreSettings(url=self.url),
+        )
+
+    def open(self, state_dir: Path, **options: Any) -> Store:
+        from tradekernel.store import open_store
+
+        if self.name != "sqlite" and Backend._registry is None:
+            from tradekernel.plugins import PluginRegistry
+
+            Backend._registry = PluginRegistry().load()
+        return open_store(self.settings(state_dir), registry=Backend._registry, **options)
+
+    def tamper(self, store: Store, sql: str, args: tuple = ()) -> None:
+        """Run ``sql`` behind the store's back (as someone with the server's or the
+        file's full rights would: on PostgreSQL the journal's append-only triggers are
+        dropped for it)."""
+        if self.name == "postgres":
+            store.conn.execute("ALTER TABLE journal DISABLE TRIGGER USER")
+        store.conn.execute(sql, args)
+        if self.name == "postgres":
+            store.conn.execute("ALTER TABLE journal ENABLE TRIGGER USER")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> Backend:
+    """Each store backend in turn (PostgreSQL: a fresh database on the session's cluster)."""
+    if request.param == "postgres":
+        return Backend("postgres", request.getfixturevalue("postgres_url"))
+    return Backend("sqlite")
