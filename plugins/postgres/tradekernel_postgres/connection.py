@@ -11,6 +11,7 @@ password in the URL never appears in any of them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import sqlite3
@@ -127,10 +128,8 @@ class PgConnection:
         return next(self._versions)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # a dead connection: nothing left to release
             self.raw.close()
-        except Exception:  # closing a dead connection: nothing left to release
-            pass
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets:
