@@ -250,6 +250,33 @@ class Backend:
             Backend._registry = PluginRegistry().load()
         return open_store(self.settings(state_dir), registry=Backend._registry, **options)
 
+    def raw(self, state_dir: Path) -> Any:
+        """A plain connection to the backend's database (nothing checked or created)."""
+        if self.name == "postgres":
+            import psycopg
+
+            return psycopg.connect(self.url, autocommit=True)
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(str(Path(state_dir) / "state.db"), isolation_level=None)
+
+    def tables(self, conn: Any) -> set[str]:
+        if self.name == "postgres":
+            sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        else:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        return {r[0] for r in conn.execute(sql).fetchall()}
+
+    def wipe(self, state_dir: Path) -> None:
+        """Lose the whole database (the journal anchor stays)."""
+        if self.name == "postgres":
+            conn = self.raw(state_dir)
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+            conn.close()
+            return
+        for suffix in ("", "-wal", "-shm"):
+            (Path(state_dir) / f"state.db{suffix}").unlink(missing_ok=True)
+
     def tamper(self, store: Store, sql: str, args: tuple = ()) -> None:
         """Run ``sql`` behind the store's back (as someone with the server's or the
         file's full rights would: on PostgreSQL the journal's append-only triggers are
