@@ -47,6 +47,9 @@ class SqliteDialect:
     open_orders_index = True
     control_keys_sql = "SELECT value FROM json_each(?)"
 
+    def __repr__(self) -> str:  # the default in Store's signature (docs/api.md)
+        return "SQLITE"
+
     def write(self, conn: Any) -> contextlib.AbstractContextManager[Any]:
         return immediate(conn)
 
