@@ -215,6 +215,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "UNATTRIBUTED",
         "strategy_shares",
     ),
+    "tradekernel.portfolio.shares": ("Share",),
     "tradekernel.portfolio.sizing": (
         "SIZING_CODES",
         "SizingContext",
@@ -427,6 +428,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .portfolio.ledger import StrategyLedger
     from .portfolio.ledger import UNATTRIBUTED
     from .portfolio.ledger import strategy_shares
+    from .portfolio.shares import Share
     from .portfolio.sizing import Denial as SizingDenial
     from .portfolio.sizing import SIZING_CODES
     from .portfolio.sizing import SizingContext

@@ -70,6 +70,7 @@ KNOWN_COMMANDS: dict[str, str] = {
     "readiness": "tradekernel-deploy",
     "health": "tradekernel-deploy",
     "backup": "tradekernel-deploy",
+    "store": "tradekernel-postgres",
     "policy": "tradekernel-policy",
 }
 """First-party commands that plugins add, and the distribution that adds each: running

@@ -23,3 +23,11 @@ def register_stores(register):
         description="The state on a PostgreSQL server ([store] url): several agents, hosts.",
         install="pip install tradekernel-postgres",
     )
+
+
+@hookimpl
+def register_commands(cli):
+    """Add ``store`` (``store migrate``)."""
+    from .commands import store
+
+    cli.add_command(store)
