@@ -293,9 +293,7 @@ def test_conflicts_and_shares_are_journaled_once(backend, store):
     assert store.netted_intents("a") == [net]
     assert store.input_history(["s1", net, "zzz"]) == ({"s1": net}, {net})
     assert store.verify_journal().ok
-    backend.tamper(
-        store, "UPDATE strategy_shares SET amount = '9' WHERE source_intent_id = 's1'"
-    )
+    backend.tamper(store, "UPDATE strategy_shares SET amount = '9' WHERE source_intent_id = 's1'")
     assert not store.verify_journal().ok
 
 
