@@ -189,6 +189,7 @@ class Store:
     ) -> None:
         self._conn = conn
         self.dialect = dialect
+        self._sqlite = dialect is SQLITE
         """Where this backend's SQL differs (:mod:`tradekernel.store.dialect`)."""
         self._anchor_dir = anchor_dir
         self._db: sqlite_utils.Database | None = None
@@ -774,7 +775,10 @@ class Store:
         """Changes whenever the database may have: ``PRAGMA data_version`` moves when
         another connection (another process too) commits, ``total_changes`` when this
         connection writes a row (committed or not)."""
-        return self.dialect.data_version(self.conn), self.conn.total_changes
+        conn = self._conn
+        if self._sqlite:  # inline: every read of an idle cycle asks
+            return conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+        return self.dialect.data_version(conn), conn.total_changes
 
     def _cached_read(self, sql: str, args: tuple[Any, ...]) -> list[IntentRecord]:
         """The intents ``sql`` selects, reused while the database did not change: a cycle
@@ -968,7 +972,10 @@ class Store:
         data_version``) and this store wrote no control: a row changed behind the journal
         is changed by some connection, so nothing can be missed, and a backtest's cycles
         do not pay for the query."""
-        version = self.dialect.data_version(self.conn)
+        if self._sqlite:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        else:
+            version = self.dialect.data_version(self._conn)
         memo = (version, tuple(keys))
         if self._checked_controls is not None and self._checked_controls[0] == memo:
             return dict(self._checked_controls[1])
