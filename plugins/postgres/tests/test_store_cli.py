@@ -110,3 +110,26 @@ def test_help_and_sqlite_commands_never_import_psycopg(tmp_path):
     _config(tmp_path, store="sqlite")
     for args in (["--help"], ["--config", "plugins.toml", "intents", "list"]):
         assert not any(m.split(".")[0] == "psycopg" for m in modules_imported_by(args, tmp_path))
+
+
+def test_run_trades_on_the_postgres_store(tmp_path, postgres_url):
+    """An agent's cycles on the server store: intents proposed, approved, submitted and
+    filled by the paper broker, every step journaled there and verified."""
+    state = tmp_path / "state"
+    path = tmp_path / "plugins.toml"
+    path.write_text(
+        f'[kernel]\nstate_dir = "{state}"\napproval_mode = "auto"\n'
+        '[components]\nstore = "postgres"\nstrategist = "sma-cross"\nguards = []\n'
+        "metrics_sinks = []\nnotifiers = []\n"
+        '[runtime]\nwatchlist = ["AAA"]\nskill_timeout = "0s"\n'
+        '[market_data.synthetic]\nsymbols = ["AAA"]\nbars = 400\n'
+    )
+    env = {"TK_STORE_URL": postgres_url}
+    result = invoke(["--config", str(path), "run", "--cycles", "60"], env=env)
+    assert result.exit_code == 0, result.stderr
+    with psycopg.connect(postgres_url) as conn:
+        states = dict(conn.execute("SELECT state, count(*) FROM intents GROUP BY state"))
+        fills = conn.execute("SELECT count(*) FROM fills").fetchone()[0]
+    assert states.get("submitted", 0) >= 1 and fills >= 1, states
+    verified = invoke(["--config", str(path), "journal", "verify", "--json"], env=env)
+    assert verified.exit_code == 0, verified.stdout + verified.stderr

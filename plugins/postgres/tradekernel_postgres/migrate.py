@@ -27,7 +27,7 @@ from .schema import STORE_TABLES
 
 COPIED = tuple(t for t in STORE_TABLES if t != "tradekernel_meta")
 """The tables a migration copies, in an order that satisfies every reference."""
-ORDER = {"journal": "seq", "strategy_shares": "rowid"}
+ORDER = {"journal": "seq", "fills": "rowid", "strategy_shares": "rowid"}
 """Tables whose stored order is part of their meaning."""
 SCHEMES = ("sqlite:", "postgres://", "postgresql://")
 
