@@ -133,3 +133,25 @@ def test_run_trades_on_the_postgres_store(tmp_path, postgres_url):
     assert states.get("submitted", 0) >= 1 and fills >= 1, states
     verified = invoke(["--config", str(path), "journal", "verify", "--json"], env=env)
     assert verified.exit_code == 0, verified.stdout + verified.stderr
+
+
+def test_a_dropped_connection_is_replaced_between_transactions(tmp_path, postgres_url):
+    """The server dropped the agent's connection (a restart, a failover): the next
+    transaction, or read outside one, runs on a new connection."""
+    from tradekernel.api import Settings, open_store
+
+    settings = Settings.load(_config(tmp_path, postgres_url), environ={})
+    with open_store(settings) as store, psycopg.connect(postgres_url, autocommit=True) as admin:
+
+        def cut() -> None:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+        store.set_control("a", 1, actor="op")
+        cut()
+        store.set_control("a", 2, actor="op")  # BEGIN again, on a new connection
+        cut()
+        assert store.get_control("a") == 2  # a read outside a transaction, likewise
+        assert store.verify_journal().ok

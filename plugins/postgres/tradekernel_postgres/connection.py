@@ -89,6 +89,9 @@ class PgConnection:
 
     def __init__(self, raw: Any, label: str, secrets: list[str] | None = None) -> None:
         self.raw = raw
+        self.reconnect: Any = None
+        """Makes a new connection to the same server (set by :func:`connect`): used once
+        when the server dropped this one between transactions."""
         self.label = label
         """The server's URL with its password masked: what errors name."""
         self._secrets = [s for s in (secrets or []) if s]
@@ -100,20 +103,38 @@ class PgConnection:
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
 
+        if self._dropped():  # the server rolled back whatever was open
+            return False
         return self.raw.info.transaction_status != TransactionStatus.IDLE
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         query = translate(sql)
+        # A statement that opens a transaction or reads outside one may run again on a
+        # new connection when the server dropped this one (a restart, a failover): no
+        # transaction of ours was open, so nothing was lost. Never inside a transaction.
+        fresh = query.startswith(("BEGIN", "SELECT")) and not self.in_transaction
         try:
-            if params or "%s" in query or "%%" in query:
-                cur = self.raw.execute(query, tuple(params))
-            else:
-                cur = self.raw.execute(query)
+            cur = self._run(query, params)
         except Exception as exc:
-            raise self.mapped(exc) from None
+            if not (fresh and self.reconnect is not None and self._dropped()):
+                raise self.mapped(exc) from None
+            self.close()
+            self.raw = self.reconnect()
+            try:
+                cur = self._run(query, params)
+            except Exception as again:
+                raise self.mapped(again) from None
         if cur.rowcount > 0 and query.lstrip()[:6].upper() in _WRITES:
             self.total_changes += cur.rowcount
         return cur
+
+    def _run(self, query: str, params: Any) -> Any:
+        if params or "%s" in query or "%%" in query:
+            return self.raw.execute(query, tuple(params))
+        return self.raw.execute(query)
+
+    def _dropped(self) -> bool:
+        return bool(self.raw.closed or getattr(self.raw, "broken", False))
 
     def executemany(self, sql: str, rows: Any) -> None:
         try:
@@ -179,11 +200,18 @@ def connect(url: str, *, read_only: bool = False) -> PgConnection:
     A server that is down is :class:`StoreUnreachable` (exit 1); one that refuses the
     credentials or lacks the database, or a malformed URL, a :class:`ConfigError` naming
     ``[store] url`` (exit 2). Neither message shows the password."""
-    import psycopg
-
     label = mask_url(url)
     secrets = url_secrets(url)
     conn = PgConnection(None, label, secrets)
+    conn.raw = _connect_raw(url, conn, read_only)
+    conn.reconnect = lambda: _connect_raw(url, conn, read_only)
+    return conn
+
+
+def _connect_raw(url: str, conn: PgConnection, read_only: bool) -> Any:
+    import psycopg
+
+    label = conn.label
     try:
         raw = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.ProgrammingError as exc:
@@ -202,7 +230,6 @@ def connect(url: str, *, read_only: bool = False) -> PgConnection:
             f"{label}: cannot reach the PostgreSQL server ({text}); start it or fix "
             "[store] url, then run the command again; nothing was changed"
         ) from None
-    conn.raw = raw
     if read_only:
-        conn.execute("SET default_transaction_read_only = on")
-    return conn
+        raw.execute("SET default_transaction_read_only = on")
+    return raw
