@@ -1,8 +1,10 @@
 """The intent store: intents, their journal, operator control state, orders and fills.
 
-Every state change is one ``BEGIN IMMEDIATE`` transaction that updates the intent with a
-compare-and-set (``WHERE id = ? AND state = ? AND version = ?``) and appends the journal
-row, so a transition and its journal entry are written together or not at all.
+Every state change is one write transaction holding the store's single-writer lock
+(SQLite's ``BEGIN IMMEDIATE``; a server store's dialect takes its own, see
+:mod:`tradekernel.store.dialect`) that updates the intent with a compare-and-set
+(``WHERE id = ? AND state = ? AND version = ?``) and appends the journal row, so a
+transition and its journal entry are written together or not at all.
 """
 
 from __future__ import annotations
@@ -189,8 +191,8 @@ class Store:
     ) -> None:
         self._conn = conn
         self.dialect = dialect
-        self._sqlite = dialect is SQLITE
         """Where this backend's SQL differs (:mod:`tradekernel.store.dialect`)."""
+        self._sqlite = dialect is SQLITE
         self._anchor_dir = anchor_dir
         self._db: sqlite_utils.Database | None = None
         self._evidence_copy = evidence_copy
@@ -951,8 +953,9 @@ class Store:
 
     @_mapped
     def data_version(self) -> int:
-        """SQLite's ``PRAGMA data_version``: it changes whenever another connection
-        commits to this database (one cheap read, no table touched)."""
+        """A number that changes whenever another connection commits to this database:
+        SQLite's ``PRAGMA data_version`` (one cheap read, no table touched); a server
+        store's changes on every call (nothing read is reused)."""
         return self.dialect.data_version(self.conn)
 
     @property
