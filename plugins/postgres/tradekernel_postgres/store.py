@@ -54,8 +54,8 @@ class PostgresDialect:
         self.isolation = isolation
 
     def write(self, conn: PgConnection) -> contextlib.AbstractContextManager[Any]:
-        if self.isolation == "read committed":
-            return store_transaction(conn, WRITE_BEGIN, LOCK_SQL)
+        if self.isolation == "read committed":  # one round trip: BEGIN and the lock
+            return store_transaction(conn, f"{WRITE_BEGIN}; {LOCK_SQL}")
         return self._serializable(conn)
 
     @contextlib.contextmanager
