@@ -70,11 +70,10 @@ def _runner() -> tuple[list[str], str] | str:
     return [runuser, "-u", "postgres", "--"], "postgres"
 
 
-def start_server(base: Path, *, durable: bool = False) -> tuple[PostgresServer, list[str], str]:
+def start_server(base: Path) -> tuple[PostgresServer, list[str], str]:
     """Initialise and start a cluster under ``base``; returns the server, the command
     prefix and ``pg_ctl``'s path (to stop it). Raises :class:`RuntimeError` with the reason
-    when PostgreSQL is not available here. ``durable`` keeps the server's fsync on (a
-    benchmark against SQLite's ``synchronous=FULL``); tests run without it."""
+    when PostgreSQL is not available here."""
     initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
     if initdb is None or pg_ctl is None:
         raise RuntimeError("PostgreSQL's initdb/pg_ctl are not installed")
@@ -93,8 +92,7 @@ def start_server(base: Path, *, durable: bool = False) -> tuple[PostgresServer, 
         [*prefix, initdb, "-D", str(data), "-U", user, "--auth=trust", "--no-sync", "-E", "UTF8"],
         **quiet,
     )
-    fsync = "" if durable else " -c fsync=off"
-    options = f"-k {sockets} -c listen_addresses=''{fsync} -c max_connections=200"
+    options = f"-k {sockets} -c listen_addresses='' -c fsync=off -c max_connections=200"
     log = str(base / "server.log")
     subprocess.run(
         [*prefix, pg_ctl, "-D", str(data), "-l", log, "-w", "-o", options, "start"], **quiet
