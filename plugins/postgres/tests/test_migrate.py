@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tradekernel.api import Fill, GuardVerdict, Intent, Order, Settings, Store
 from tradekernel.testing import invoke
 
@@ -157,3 +159,17 @@ def test_a_bad_address_is_a_usage_error(tmp_path, bad):
     )
     assert result.exit_code == 2
     assert "--from" in result.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_any_address_is_parsed_or_refused_as_a_usage_error(text):
+    from tradekernel.api import ConfigError
+    from tradekernel_postgres.migrate import parse_address
+
+    try:
+        kind, where = parse_address(text, "--from")
+    except ConfigError as exc:
+        assert str(exc).startswith("--from: ")
+        return
+    assert kind in ("sqlite", "postgres") and where
