@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 23_380
+CEILING = 23_720
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -87,7 +87,12 @@ and the budget events in the catalogue;
 the heal record's attempts, opens and healthy counts (written only while degraded), each
 strategist's own degrade left by degrade_exit, the stuck check throttled to stuck_after / 4
 and the breaker scan to control writes, control resume clearing given-up attempts, and the
-[incidents] escalation's notifier names checked when the configuration loads.)"""
+[incidents] escalation's notifier names checked when the configuration loads;
+23,720: the store as a component, about 330: the
+register_stores hook and the sqlite default plugin, [components] store and the [store]
+section (its URL validated and masked, TK_STORE_URL), open_store() that every command
+opens the state through, and the dialect seam (store/dialect.py) that lets a server store
+run the Store's rules instead of a second copy of them.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

@@ -175,7 +175,7 @@ def _summary(app: AppContext, runtime: Any, totals: Any, start_equity: Decimal |
         "pnl": _money(account.equity - start_equity)
         if account and start_equity is not None
         else None,
-        "state_db": str(settings.state_dir / "state.db"),
+        "state_db": str(runtime.store.path),  # the server store: its masked address
         "events": str(settings.state_dir / "events") if "jsonl" in sinks else ", ".join(sinks),
     }
 
