@@ -151,6 +151,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.lazyload": ("lazy_exports",),
     "tradekernel.readable": ("decimal_or_none", "format_money", "format_quantity"),
     "tradekernel.files": ("RUN_LOCK", "LockHeld", "atomic_write", "exclusive", "make_dir"),
+    "tradekernel.lease": ("LeaseHeld", "LeaseHolder", "LeaseInfo", "LeaseLost", "namespace_for"),
     "tradekernel.execution": ("Executor", "reconcile_brokers"),
     "tradekernel.risk": (
         "evaluate",
@@ -358,6 +359,11 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .files import atomic_write
     from .files import exclusive
     from .files import make_dir
+    from .lease import LeaseHeld
+    from .lease import LeaseHolder
+    from .lease import LeaseInfo
+    from .lease import LeaseLost
+    from .lease import namespace_for
     from .hookspecs import hookimpl
     from .kernel import Kernel
     from .kernel import NOTIFICATION_DISPATCHER
