@@ -151,7 +151,15 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.lazyload": ("lazy_exports",),
     "tradekernel.readable": ("decimal_or_none", "format_money", "format_quantity"),
     "tradekernel.files": ("RUN_LOCK", "LockHeld", "atomic_write", "exclusive", "make_dir"),
-    "tradekernel.lease": ("LeaseHeld", "LeaseHolder", "LeaseInfo", "LeaseLost", "namespace_for"),
+    "tradekernel.lease": (
+        "LeaseFence",
+        "LeaseHeld",
+        "LeaseHolder",
+        "LeaseInfo",
+        "LeaseLost",
+        "hold_lease=hold",
+        "namespace_for",
+    ),
     "tradekernel.execution": ("Executor", "reconcile_brokers"),
     "tradekernel.risk": (
         "evaluate",
@@ -359,15 +367,17 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .files import atomic_write
     from .files import exclusive
     from .files import make_dir
-    from .lease import LeaseHeld
-    from .lease import LeaseHolder
-    from .lease import LeaseInfo
-    from .lease import LeaseLost
-    from .lease import namespace_for
     from .hookspecs import hookimpl
     from .kernel import Kernel
     from .kernel import NOTIFICATION_DISPATCHER
     from .lazyload import lazy_exports
+    from .lease import LeaseFence
+    from .lease import LeaseHeld
+    from .lease import LeaseHolder
+    from .lease import LeaseInfo
+    from .lease import LeaseLost
+    from .lease import hold as hold_lease
+    from .lease import namespace_for
     from .llm import Attempt as ChatAttempt
     from .llm import ChatMessage
     from .llm import ChatRequest

@@ -163,3 +163,21 @@ def hold(store: Any, namespace: str, holder: str, emit: Emit) -> Iterator[LeaseF
         finally:
             if fence.lost is None:
                 emit("lease", "released", namespace=namespace, epoch=mine.epoch)
+
+
+@contextlib.contextmanager
+def agent_lease(kernel: Any, holder: str) -> Iterator[LeaseFence | None]:
+    """Hold the configured store's lease on this agent's namespace for the block (what
+    ``run`` and ``intents reconcile`` do beside ``run.lock``) and yield its fence;
+    ``None`` when the store offers no lease. Raises :class:`LeaseHeld` (exit 3)."""
+    from .store import Store
+
+    if not callable(getattr(Store, "lease", None)):  # the SQLite store: run.lock suffices
+        yield None
+        return
+    settings = kernel.settings
+    with (
+        Store.open(settings.state_dir, redact=settings.redact) as store,
+        hold(store, namespace_for(kernel), holder, kernel.emit) as fence,
+    ):
+        yield fence
