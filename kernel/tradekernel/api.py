@@ -172,13 +172,32 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.settings": ("Settings",),
     "tradekernel.kernel": ("Kernel", "NOTIFICATION_DISPATCHER"),
     "tradekernel.plugins": ("PluginRegistry",),
-    "tradekernel.store": ("IntentState", "SchemaError", "Store", "VerifyResult", "ensure_state_db"),
+    "tradekernel.store": (
+        "IntentState",
+        "SchemaError",
+        "Store",
+        "VerifyResult",
+        "ensure_state_db",
+        "open_store",
+        "DatabaseCorrupted",
+        "DiskFull",
+        "StateLost",
+        "StateUnusable",
+    ),
+    "tradekernel.store.dialect": ("store_transaction=transaction",),
     "tradekernel.store.journal": (
         "JOURNAL_COLUMNS=COLUMNS",
+        "journal_verify_chain=verify_chain",
         "JOURNAL_GENESIS=GENESIS",
         "journal_row_hash=row_hash",
     ),
-    "tradekernel.store.db": ("DB_FILENAME", "immediate", "ts_text"),
+    "tradekernel.store.db": (
+        "DB_FILENAME",
+        "immediate",
+        "ts_text",
+        "STORE_APP_ID=APP_ID",
+        "OPEN_ORDERS_WHERE",
+    ),
     "tradekernel.store.states": ("StateConflict", "StaleVersion"),
     "tradekernel.eventlog": (
         "EVENTS_COLUMNS",
@@ -205,6 +224,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "UNATTRIBUTED",
         "strategy_shares",
     ),
+    "tradekernel.portfolio.shares": ("Share",),
     "tradekernel.portfolio.sizing": (
         "SIZING_CODES",
         "SizingContext",
@@ -240,7 +260,12 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     "tradekernel.event_schema": ("validate_event",),
     "tradekernel.events": ("EventBus", "current_cycle_id"),
-    "tradekernel.store.anchor": ("read_journal_anchor=read_anchor", "refuse_lost"),
+    "tradekernel.store.anchor": (
+        "read_journal_anchor=read_anchor",
+        "refuse_lost",
+        "journal_disagreement=disagreement",
+        "journal_anchor_path=anchor_path",
+    ),
     "tradekernel.delivery.retry": (
         "DeliveryAttempt=Attempt",
         "RetryPolicy",
@@ -419,6 +444,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .portfolio.ledger import StrategyLedger
     from .portfolio.ledger import UNATTRIBUTED
     from .portfolio.ledger import strategy_shares
+    from .portfolio.shares import Share
     from .portfolio.sizing import Denial as SizingDenial
     from .portfolio.sizing import SIZING_CODES
     from .portfolio.sizing import SizingContext
@@ -480,18 +506,29 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .serde import structure
     from .serde import unstructure
     from .settings import Settings
+    from .store import DatabaseCorrupted
+    from .store import DiskFull
     from .store import IntentState
     from .store import SchemaError
+    from .store import StateLost
+    from .store import StateUnusable
     from .store import Store
     from .store import VerifyResult
     from .store import ensure_state_db
+    from .store import open_store
+    from .store.anchor import anchor_path as journal_anchor_path
+    from .store.anchor import disagreement as journal_disagreement
     from .store.anchor import read_anchor as read_journal_anchor
     from .store.anchor import refuse_lost
+    from .store.db import APP_ID as STORE_APP_ID
     from .store.db import DB_FILENAME
+    from .store.db import OPEN_ORDERS_WHERE
     from .store.db import immediate
     from .store.db import ts_text
+    from .store.dialect import transaction as store_transaction
     from .store.journal import COLUMNS as JOURNAL_COLUMNS
     from .store.journal import GENESIS as JOURNAL_GENESIS
     from .store.journal import row_hash as journal_row_hash
+    from .store.journal import verify_chain as journal_verify_chain
     from .store.states import StaleVersion
     from .store.states import StateConflict

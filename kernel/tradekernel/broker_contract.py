@@ -343,7 +343,7 @@ class BrokerContract:
     def _check_executor(self, venue: Any, tmp_path: Path) -> None:
         from .execution import Executor
         from .hookspecs import hookimpl
-        from .store import IntentState, Store
+        from .store import IntentState, open_store
         from .testing import KernelFactory
 
         contract = self
@@ -361,7 +361,7 @@ class BrokerContract:
             )
             self.watch(recorder)
             settings = kernel.settings
-            with Store.open(settings.state_dir, redact=settings.redact) as store:
+            with open_store(settings, redact=settings.redact) as store:
                 ids = [self._approved(store, venue, n) for n in range(2)]
 
                 def executor(broker: Any) -> Executor:

@@ -52,6 +52,7 @@ KINDS = (
     "sizer",
     "runtime",
     "node",
+    "store",
 )
 """Every component kind, in the order ``plugins list`` shows them."""
 

@@ -94,6 +94,14 @@ def register_runtimes(register):
 
 
 @hookspec
+def register_stores(register):
+    """Register stores that keep the state (intents, journal, controls, orders and fills;
+    ``[components] store``). A store's factory is called as ``factory(settings, **options)``
+    with :func:`tradekernel.store.open_store`'s options and returns an opened
+    :class:`tradekernel.store.Store`."""
+
+
+@hookspec
 def register_nodes(register):
     """Register nodes that plugins add to the cycle graph (``Node``; ``[components] nodes``)."""
 

@@ -227,6 +227,8 @@ class Kernel:
             return list(getattr(sel, LIST_KINDS[kind]))
         if kind == "sizer":  # chosen per strategy by [portfolio.sizing], not [components]
             return self.settings.portfolio.sizing.names()
+        if kind == "store":  # opened by tradekernel.store.open_store, not built here
+            return [sel.store]
         raise ConfigError(f"unknown component kind {kind!r}")
 
     def component(self, kind: str, name: str | None = None) -> Any:
@@ -413,6 +415,7 @@ class Kernel:
             self.refuse_shared_accounts(probe.component)
         finally:
             probe.close()
+        self.registry.spec("store", self.settings.components.store)  # installed?
         return warnings
 
     def refuse_shared_accounts(self, build: Callable[[str, str], Any] | None = None) -> None:

@@ -36,6 +36,7 @@ KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
     ("sizer", "volatility_target"): "tradekernel-sizing",
     ("sizer", "kelly"): "tradekernel-sizing",
     ("runtime", "langgraph"): "tradekernel-langgraph",
+    ("store", "postgres"): "tradekernel-postgres",
 }
 """First-party components and the distribution that provides each, for install hints."""
 
@@ -69,6 +70,7 @@ KNOWN_COMMANDS: dict[str, str] = {
     "readiness": "tradekernel-deploy",
     "health": "tradekernel-deploy",
     "backup": "tradekernel-deploy",
+    "store": "tradekernel-postgres",
     "policy": "tradekernel-policy",
 }
 """First-party commands that plugins add, and the distribution that adds each: running

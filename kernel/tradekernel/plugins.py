@@ -61,6 +61,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "register_allocators": "allocator",
     "register_sizers": "sizer",
     "register_runtimes": "runtime",
+    "register_stores": "store",
     "register_nodes": "node",
 }
 
@@ -72,6 +73,7 @@ DEFAULT_PLUGINS = (
     "tradekernel.defaults.allocator",
     "tradekernel.defaults.sizer",
     "tradekernel.defaults.runtime",
+    "tradekernel.defaults.store",
 )
 """The kernel's own default behaviour, written as plugins (as datasette does)."""
 

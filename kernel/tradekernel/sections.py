@@ -124,6 +124,46 @@ class KernelSettings:
     """Log level on stderr when no ``-v`` is given."""
 
 
+STORE_URL_SCHEMES = ("postgresql", "postgres")
+"""The URL schemes ``[store] url`` takes (a libpq connection URL)."""
+
+
+def _store_url(_inst: Any, _attribute: attrs.Attribute, value: str | None) -> None:
+    """attrs validator: ``[store] url`` is a ``postgresql://`` URL. The message never
+    quotes the value (it may hold a password)."""
+    if value is None:
+        return
+    from urllib.parse import urlsplit
+
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    problem = None
+    if scheme not in STORE_URL_SCHEMES:
+        problem = "expected a postgresql://USER@HOST/DBNAME URL"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in value):
+        problem = "control characters are not allowed in a URL"
+    else:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            problem = "not a valid URL (bad port or brackets)"
+        else:
+            if not parts.path.strip("/"):
+                problem = "the URL names no database (postgresql://USER@HOST/DBNAME)"
+    if problem is not None:
+        raise ValueError(f"url: {problem}")
+
+
+@define
+class StoreSettings:
+    """``[store]``: where the selected store keeps the state (``[components] store``)."""
+
+    url: str | None = field(default=None, validator=_store_url)
+    """The database server of a server store (``postgresql://USER[:PASSWORD]@HOST/DBNAME``;
+    also read from ``TK_STORE_URL``): a secret, masked wherever it could appear. The
+    ``sqlite`` store ignores it (its file is ``<state_dir>/state.db``)."""
+
+
 @define
 class PluginsSettings:
     """``[plugins]``: which installed distributions may load."""
@@ -179,6 +219,9 @@ class ComponentSelection:
     """Guards in precedence order: every guard runs, the first deny is named."""
     notifiers: list[str] = field(factory=lambda: ["log"], validator=_unique)
     metrics_sinks: list[str] = field(factory=lambda: ["jsonl"], validator=_unique)
+    store: str = "sqlite"
+    """Where the state lives: ``sqlite`` (``<state_dir>/state.db``, the default) or
+    ``postgres`` (tradekernel-postgres, ``[store] url``); docs/scale-out.md."""
     runtime: str = "native"
     """What walks the cycle graph: the kernel's ``native`` commander, or ``langgraph``
     (tradekernel-langgraph); docs/runtime.md."""
@@ -812,6 +855,7 @@ class IncidentsSettings:
 SECTIONS: dict[str, type] = {
     "kernel": KernelSettings,
     "plugins": PluginsSettings,
+    "store": StoreSettings,
     "components": ComponentSelection,
     "runtime": RuntimeSettings,
     "notify": NotifySettings,

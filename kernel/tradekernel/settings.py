@@ -58,6 +58,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     SizingSettings,
     SloObjective,
     SloSettings,
+    StoreSettings,
     finite,
     non_negative,
     non_negative_or_none,
@@ -72,6 +73,8 @@ T = TypeVar("T")
 
 ENV_PREFIX = "TRADEKERNEL_"
 CONFIG_ENV = "TRADEKERNEL_CONFIG"
+STORE_URL_ENV = "TK_STORE_URL"
+"""Also sets ``[store] url`` (a secret: the environment is where it belongs)."""
 DEFAULT_CONFIG = Path("plugins.toml")
 SECRET_KEY_PATTERN = re.compile(
     r"(secret|password|passwd|token|api[_-]?key|private[_-]?key|authorization|credential|cookie)"
@@ -124,6 +127,8 @@ class Settings:
     """``[kernel]``: mode, approval, ``state_dir``, the live acknowledgement."""
     plugins: PluginsSettings = field(factory=PluginsSettings)
     """``[plugins]``: which installed plugins are blocked."""
+    store: StoreSettings = field(factory=StoreSettings)
+    """``[store]``: the server address of a server store (docs/scale-out.md)."""
     components: ComponentSelection = field(factory=ComponentSelection)
     """``[components]``: the selected component of each kind."""
     runtime: RuntimeSettings = field(factory=RuntimeSettings)
@@ -226,6 +231,9 @@ class Settings:
             keys = _spelled_as_existing(raw, keys)
             _set_path(raw, keys, _parse_env_value(value), name)
             sources[keys] = f"env:{name}"
+        if env.get(STORE_URL_ENV) and ("store", "url") not in set_by:
+            _set_path(raw, ("store", "url"), env[STORE_URL_ENV], STORE_URL_ENV)
+            sources[("store", "url")] = f"env:{STORE_URL_ENV}"
         if check_env_names:
             _check_env_names(env, raw, env_names)
         env_references_of_file = env_references(raw)
@@ -242,6 +250,8 @@ class Settings:
             name: converter.unstructure(getattr(settings, name)) for name in SECTIONS
         }
         for value in config_secrets([kernel_sections, settings.component_sections]):
+            settings._redactor.add(value)
+        for value in store_url_secrets(settings.store.url):
             settings._redactor.add(value)
         # Every variable the configuration names as a secret is one from the start, so a
         # command that never builds the component (``control pause --reason ...``) knows it.
@@ -619,6 +629,22 @@ def _mask_all(value: Any) -> Any:
     if isinstance(value, list):
         return [_mask_all(v) for v in value]
     return "********" if isinstance(value, str) and value else value
+
+
+def store_url_secrets(url: str | None) -> list[str]:
+    """The secrets in a store URL: its userinfo password (as :func:`url_credentials`
+    finds it) and a ``password=`` query parameter (libpq takes either)."""
+    if not url:
+        return []
+    from urllib.parse import parse_qsl, urlsplit
+
+    found = list(url_credentials(url))
+    try:
+        query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    except ValueError:
+        return found
+    found += [v for k, v in query if k.lower() == "password" and v]
+    return found
 
 
 def config_secrets(data: Any, secret: bool = False, header: bool = False) -> list[str]:

@@ -220,3 +220,77 @@ def run_cli(tmp_path: Path, state_dir: Path, capsys):
         return exc.value.code, out.out, out.err
 
     return run
+
+
+class Backend:
+    """One store backend for the conformance suite: ``open(state_dir, **options)`` opens
+    it through :func:`open_store` (so the selection path is what is tested)."""
+
+    _registry: Any = None
+
+    def __init__(self, name: str, url: str | None = None) -> None:
+        self.name = name
+        self.url = url
+
+    def settings(self, state_dir: Path) -> Settings:
+        from tradekernel.settings import ComponentSelection, StoreSettings
+
+        return Settings(
+            kernel=KernelSettings(state_dir=Path(state_dir)),
+            components=ComponentSelection(store=self.name),
+            store=StoreSettings(url=self.url),
+        )
+
+    def open(self, state_dir: Path, **options: Any) -> Store:
+        from tradekernel.store import open_store
+
+        if self.name != "sqlite" and Backend._registry is None:
+            from tradekernel.plugins import PluginRegistry
+
+            Backend._registry = PluginRegistry().load()
+        return open_store(self.settings(state_dir), registry=Backend._registry, **options)
+
+    def raw(self, state_dir: Path) -> Any:
+        """A plain connection to the backend's database (nothing checked or created)."""
+        if self.name == "postgres":
+            import psycopg
+
+            return psycopg.connect(self.url, autocommit=True)
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(str(Path(state_dir) / "state.db"), isolation_level=None)
+
+    def tables(self, conn: Any) -> set[str]:
+        if self.name == "postgres":
+            sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        else:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        return {r[0] for r in conn.execute(sql).fetchall()}
+
+    def wipe(self, state_dir: Path) -> None:
+        """Lose the whole database (the journal anchor stays)."""
+        if self.name == "postgres":
+            conn = self.raw(state_dir)
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+            conn.close()
+            return
+        for suffix in ("", "-wal", "-shm"):
+            (Path(state_dir) / f"state.db{suffix}").unlink(missing_ok=True)
+
+    def tamper(self, store: Store, sql: str, args: tuple = ()) -> None:
+        """Run ``sql`` behind the store's back (as someone with the server's or the
+        file's full rights would: on PostgreSQL the journal's append-only triggers are
+        dropped for it)."""
+        if self.name == "postgres":
+            store.conn.execute("ALTER TABLE journal DISABLE TRIGGER USER")
+        store.conn.execute(sql, args)
+        if self.name == "postgres":
+            store.conn.execute("ALTER TABLE journal ENABLE TRIGGER USER")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> Backend:
+    """Each store backend in turn (PostgreSQL: a fresh database on the session's cluster)."""
+    if request.param == "postgres":
+        return Backend("postgres", request.getfixturevalue("postgres_url"))
+    return Backend("sqlite")

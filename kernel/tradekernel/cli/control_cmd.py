@@ -13,10 +13,10 @@ reason_option = click.option("--reason", default="", help="Why (journaled).")
 
 def _control(app: AppContext):
     from ..runtime.control import Control
-    from ..store import Store
+    from ..store import open_store
 
     settings = app.settings()
-    store = Store.open(settings.state_dir, redact=settings.redact)
+    store = open_store(settings, redact=settings.redact)
     app.on_close(store.close)
     return Control(store, settings.runtime, emit=app.kernel().emit)
 

@@ -17,7 +17,7 @@ from .context import AppContext, echo_json, json_option, pass_app
 def open_store(app: AppContext, *, create: bool = False, wired: bool = False) -> Any:
     """The state store of the configured ``state_dir``; ``wired`` routes transitions to the
     kernel's ``on_intent_transition`` observers."""
-    from ..store import Store
+    from ..store import open_store
 
     settings = app.settings()
     on_transition = None
@@ -27,8 +27,8 @@ def open_store(app: AppContext, *, create: bool = False, wired: bool = False) ->
         def on_transition(transition: Any) -> None:
             kernel.dispatch_transition(transition)
 
-    return Store.open(
-        settings.kernel.state_dir,
+    return open_store(
+        settings,
         create=create,
         on_transition=on_transition,
         redact=settings.redact,

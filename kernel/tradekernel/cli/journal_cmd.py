@@ -18,9 +18,9 @@ def journal() -> None:
 def _store(app: AppContext, *, check_anchor: bool = True):
     """The store; ``check_anchor=False`` (verify) opens it as it is even when it
     disagrees with the journal anchor, to report that."""
-    from ..store import Store
+    from ..store import open_store
 
-    return Store.open(app.settings().kernel.state_dir, create=False, check_anchor=check_anchor)
+    return open_store(app.settings(), create=False, check_anchor=check_anchor)
 
 
 @journal.command("verify")
@@ -30,13 +30,12 @@ def verify(app: AppContext, as_json: bool) -> None:
     """Check the hash chain and that intent states agree with it (exit 4 when not)."""
     from ..errors import GateFailed, NotFoundError
     from ..serde import unstructure
-    from ..store import Store
+    from ..store import open_store
     from ..store.anchor import read_anchor
     from ..store.states import DatabaseCorrupted
 
     try:  # read-only: an evidence copy in a read-only directory can be verified
-        state_dir = app.settings().kernel.state_dir
-        with Store.open(state_dir, create=False, read_only=True) as store:
+        with open_store(app.settings(), create=False, read_only=True) as store:
             result = store.verify_journal()
     except DatabaseCorrupted as exc:  # a damaged file it could open: a failed verification
         raise GateFailed(f"journal verification failed: {exc}") from None

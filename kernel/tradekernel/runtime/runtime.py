@@ -21,9 +21,10 @@ from ..events import new_id, scope
 from ..execution import RECENT_SENT, Executor
 from ..kernel import Kernel
 from ..models import CLIENT_ORDER_ID_PREFIX, Decision, utcnow
-from ..store import IntentState, StateLost, Store
+from ..store import IntentState, StateLost, Store, open_store
 from ..store.anchor import restore_hint
 from ..store.db import DB_FILENAME
+from ..store.select import DEFAULT_STORE
 from .control import CircuitBreaker, Control
 from .graph import Cycle, GraphSpec, NodeSpec, error_text
 from .heal import ACTOR as HEAL_ACTOR
@@ -88,9 +89,14 @@ class Runtime(Nodes):
         self.anchor_each_cycle = anchor_each_cycle
         self.run_id = new_id("run")
         self._own_store = store is None
-        self._created_store = store is None and not (self.settings.state_dir / DB_FILENAME).exists()
-        self.store = store or Store.open(
-            self.settings.state_dir,
+        self._created_store = (
+            store is None
+            and self.settings.components.store == DEFAULT_STORE
+            and not (self.settings.state_dir / DB_FILENAME).exists()
+        )
+        self.store = store or open_store(
+            self.settings,
+            registry=kernel.registry,
             on_transition=kernel.dispatch_transition,
             redact=self.settings.redact,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .db import DB_FILENAME, SCHEMA_VERSION, connect, ensure_state_db
 from .records import IntentRecord, JournalRow, VerifyResult
+from .select import open_store
 from .states import (
     CANCELLABLE,
     CLAIMED,
@@ -54,4 +55,5 @@ __all__ = [
     "VerifyResult",
     "connect",
     "ensure_state_db",
+    "open_store",
 ]

@@ -36,6 +36,7 @@ class Anchor:
 
 
 def anchor_path(state_dir: str | Path) -> Path:
+    """The journal anchor's file in ``state_dir``."""
     return Path(state_dir) / ANCHOR_FILENAME
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # imported where its features are used: migrations, plugins' 
 DB_FILENAME = "state.db"
 """The state database's file name in ``[kernel] state_dir``."""
 APP_ID = "tradekernel"
+"""The ``app`` value in ``tradekernel_meta`` that identifies a state database as ours."""
 SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 30.0
 RECURSIVE_TRIGGERS = "PRAGMA recursive_triggers=on;"

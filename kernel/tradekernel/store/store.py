@@ -34,11 +34,11 @@ from .db import (
     SYNCHRONOUS,
     SYNCHRONOUS_EPHEMERAL,
     TERMINAL_ORDER_STATUSES,
-    immediate,
     open_state_db,
     parse_ts,
     ts_text,
 )
+from .dialect import SQLITE, Dialect
 from .records import IntentRecord, JournalRow, VerifyResult
 from .states import (
     TRANSITIONS,
@@ -184,8 +184,13 @@ class Store:
         clock: Callable[[], datetime] = utcnow,
         redact: Callable[[str], str] | None = None,
         evidence_copy: tempfile.TemporaryDirectory[str] | None = None,
+        dialect: Dialect = SQLITE,
+        anchor_dir: Path | None = None,
     ) -> None:
         self._conn = conn
+        self.dialect = dialect
+        """Where this backend's SQL differs (:mod:`tradekernel.store.dialect`)."""
+        self._anchor_dir = anchor_dir
         self._db: sqlite_utils.Database | None = None
         self._evidence_copy = evidence_copy
         """A read-only evidence copy's directory: removed with the store."""
@@ -332,7 +337,9 @@ class Store:
 
     @property
     def state_dir(self) -> Path:
-        return self.path.parent
+        """The directory of the journal anchor (``journal.anchor``): the state directory
+        for the SQLite store, a directory of the server store's own in it otherwise."""
+        return self._anchor_dir or self.path.parent
 
     def journal_head(self) -> tuple[int, str | None]:
         """The journal's last ``(seq, hash)``; ``(0, None)`` when it is empty."""
@@ -407,7 +414,7 @@ class Store:
         a secret in a field that identifies it raises :class:`SecretInIntent` and
         nothing is written."""
         intent = self._scrub_intent(intent)
-        with immediate(self.conn) as conn:
+        with self.dialect.write(self.conn) as conn:
             now = self._now(conn)
             ts = ts_text(now)
             if conn.execute("SELECT 1 FROM intents WHERE id = ?", (intent.id,)).fetchone():
@@ -495,7 +502,7 @@ class Store:
                 verdicts = [unstructure(v) for v in column_updates["verdicts"]]
                 column_updates = {**column_updates, "verdicts": verdicts}
             column_updates = self._scrub(column_updates)
-        with immediate(self.conn) as conn:
+        with self.dialect.write(self.conn) as conn:
             row = conn.execute(
                 "SELECT state, version, expires_at FROM intents WHERE id = ?", (intent_id,)
             ).fetchone()
@@ -591,7 +598,7 @@ class Store:
                 raise RefusedError("approver name contains a secret value; nothing was changed")
             reason = self.redact(reason)
         pending = IntentState.PENDING_APPROVAL
-        with immediate(self.conn) as conn:
+        with self.dialect.write(self.conn) as conn:
             row = conn.execute(
                 "SELECT state, version, expires_at FROM intents WHERE id = ?", (intent_id,)
             ).fetchone()
@@ -754,7 +761,7 @@ class Store:
     def _has_open_orders_index(self) -> bool:
         """Schema 3's partial index exists (a file opened as it is, unmigrated, lacks it)."""
         if self._open_orders_index is None:
-            self._open_orders_index = (
+            self._open_orders_index = self.dialect.open_orders_index and (
                 self.conn.execute(
                     "SELECT 1 FROM sqlite_master WHERE type = 'index' "
                     "AND name = 'intents_open_orders'"
@@ -767,7 +774,7 @@ class Store:
         """Changes whenever the database may have: ``PRAGMA data_version`` moves when
         another connection (another process too) commits, ``total_changes`` when this
         connection writes a row (committed or not)."""
-        return self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes
+        return self.dialect.data_version(self.conn), self.conn.total_changes
 
     def _cached_read(self, sql: str, args: tuple[Any, ...]) -> list[IntentRecord]:
         """The intents ``sql`` selects, reused while the database did not change: a cycle
@@ -942,7 +949,7 @@ class Store:
     def data_version(self) -> int:
         """SQLite's ``PRAGMA data_version``: it changes whenever another connection
         commits to this database (one cheap read, no table touched)."""
-        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+        return self.dialect.data_version(self.conn)
 
     @property
     def own_changes(self) -> int:
@@ -961,7 +968,7 @@ class Store:
         data_version``) and this store wrote no control: a row changed behind the journal
         is changed by some connection, so nothing can be missed, and a backtest's cycles
         do not pay for the query."""
-        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        version = self.dialect.data_version(self.conn)
         memo = (version, tuple(keys))
         if self._checked_controls is not None and self._checked_controls[0] == memo:
             return dict(self._checked_controls[1])
@@ -973,7 +980,7 @@ class Store:
         rows = self.conn.execute(
             "SELECT k.key, c.value, (SELECT to_state FROM journal WHERE entity = 'control:' "
             "|| k.key ORDER BY seq DESC LIMIT 1) FROM (SELECT key FROM control UNION "
-            "SELECT value FROM json_each(?)) k LEFT JOIN control c ON c.key = k.key",
+            f"{self.dialect.control_keys_sql}) k LEFT JOIN control c ON c.key = k.key",
             (json.dumps(list(keys)),),
         )
         out: dict[str, tuple[Any, str | None]] = {}
@@ -1015,7 +1022,7 @@ class Store:
         raised and nothing is written."""
         self._checked_controls = None
         actor = actor if self.redact is None else self.redact(actor)
-        with immediate(self.conn) as conn:
+        with self.dialect.write(self.conn) as conn:
             ts = ts_text(self._now(conn))
             for key, wanted in (expect or {}).items():
                 row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
@@ -1056,7 +1063,7 @@ class Store:
         if self.redact is not None and order.reason:
             order = attrs.evolve(order, reason=self.redact(order.reason))
         ts = ts_text(self.clock())
-        with immediate(self.conn) as conn:
+        with self.dialect.write(self.conn) as conn:
             old = conn.execute(
                 "SELECT status, intent_id, filled_quantity FROM orders WHERE client_order_id = ?",
                 (order.client_order_id,),
@@ -1080,9 +1087,15 @@ class Store:
                 ts,
             )
             conn.execute(
-                "INSERT OR REPLACE INTO orders (client_order_id, intent_id, broker_order_id, "
+                "INSERT INTO orders (client_order_id, intent_id, broker_order_id, "
                 "symbol, side, quantity, status, filled_quantity, avg_fill_price, order_json, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (client_order_id) DO UPDATE SET intent_id = excluded.intent_id, "
+                "broker_order_id = excluded.broker_order_id, symbol = excluded.symbol, "
+                "side = excluded.side, quantity = excluded.quantity, status = excluded.status, "
+                "filled_quantity = excluded.filled_quantity, "
+                "avg_fill_price = excluded.avg_fill_price, order_json = excluded.order_json, "
+                "updated_at = excluded.updated_at",
                 values,
             )
             conn.execute(
@@ -1098,9 +1111,10 @@ class Store:
         order status is kept and it is still asked about. ``False`` when it was already
         recorded (another process or an earlier start found it first): it is reported
         once until the broker knows it again (:meth:`mark_order_known`)."""
-        with immediate(self.conn) as conn:
+        with self.dialect.write(self.conn) as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO unknown_orders (client_order_id, since) VALUES (?, ?)",
+                "INSERT INTO unknown_orders (client_order_id, since) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (client_order_id, ts_text(self.clock())),
             )
         return cur.rowcount > 0
@@ -1109,7 +1123,7 @@ class Store:
     def mark_order_known(self, client_order_id: str) -> bool:
         """The broker knows ``client_order_id`` (again): clear its unknown flag. ``True``
         when there was one."""
-        with immediate(self.conn) as conn:
+        with self.dialect.write(self.conn) as conn:
             cur = conn.execute(
                 "DELETE FROM unknown_orders WHERE client_order_id = ?", (client_order_id,)
             )
@@ -1148,11 +1162,11 @@ class Store:
                 "SELECT id FROM intents WHERE client_order_id = ?", (fill.client_order_id,)
             ).fetchone()
             intent_id = row[0] if row else None
-        with immediate(self.conn) as conn:
+        with self.dialect.write(self.conn) as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO fills (fill_id, client_order_id, intent_id, symbol, side, "
+                "INSERT INTO fills (fill_id, client_order_id, intent_id, symbol, side, "
                 "quantity, price, commission, ts, fill_json, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     fill.fill_id,
                     fill.client_order_id,
@@ -1208,14 +1222,15 @@ class Store:
         ]
         if rows:
             payload = {**payload, "share_rows": rows}
-        with immediate(self.conn) as conn:
+        with self.dialect.write(self.conn) as conn:
             if conn.execute("SELECT 1 FROM journal WHERE entity = ?", (entity,)).fetchone():
                 return False
             ts = ts_text(self._now(conn))
             for share in shares:
                 conn.execute(
-                    "INSERT OR IGNORE INTO strategy_shares (intent_id, source_intent_id, "
-                    "strategist, amount, cycle_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO strategy_shares (intent_id, source_intent_id, strategist, "
+                    "amount, cycle_id, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (netted_id, share.intent_id, share.strategist, str(share.amount), cycle_id, ts),
                 )
             journal.append(

@@ -25,9 +25,9 @@ from tradekernel.api import (
     ConfigError,
     GateFailed,
     RefusedError,
-    Store,
     __version__,
     events_sqlite_path,
+    open_store,
     read_journal_anchor,
     resolve,
     ts_text,
@@ -111,7 +111,7 @@ def _relative(settings: Any, path: Path) -> str:
 def collect(settings: Any, day: str, now: datetime) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The files of ``day``'s bundle and the manifest sections describing them."""
     files: dict[str, bytes] = {}
-    with Store.open(settings.state_dir, create=False) as store:
+    with open_store(settings, create=False) as store:
         conn = store.conn
         conn.execute("BEGIN")  # one snapshot of the journal
         try:

@@ -40,14 +40,14 @@ def promote(
     acknowledged, the stage changed while promoting). Every attempt is journaled with
     its evidence.
     """
-    from tradekernel.api import Store, get_stage
+    from tradekernel.api import get_stage, open_store
 
     from .promotion import _show, evaluate
     from .promotion import promote as do_promote
 
     settings = app.settings()
     registry = app.registry()
-    with Store.open(settings.state_dir) as store:
+    with open_store(settings) as store:
         if target is None:
             stage = get_stage(store, name)
             if as_json:

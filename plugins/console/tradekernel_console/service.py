@@ -23,7 +23,7 @@ from tradekernel.api import (
     Control,
     IntentState,
     RefusedError,
-    Store,
+    open_store,
     resolve_mode,
 )
 
@@ -98,8 +98,8 @@ class Console:
         if wired:
             kernel = self.kernel()
             on_transition = kernel.dispatch_transition
-        store = Store.open(
-            self.settings.state_dir,
+        store = open_store(
+            self.settings,
             create=create,
             on_transition=on_transition,
             redact=self.redact,

@@ -23,7 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tradekernel.api import RefusedError, Settings, Store, atomic_write, make_dir, utcnow
+from tradekernel.api import (
+    RefusedError,
+    Settings,
+    Store,
+    atomic_write,
+    make_dir,
+    open_store,
+    utcnow,
+)
 
 from .safefile import is_regular
 from .signed import read_signed, sign
@@ -112,7 +120,7 @@ def make_backup(settings: Settings, *, now: datetime | None = None) -> Path:
     dest = root / f"state-{now.strftime('%Y%m%dT%H%M%S%fZ')}.db"
     if dest.exists():
         raise RefusedError(f"{dest}: already exists; nothing was written")
-    with Store.open(settings.state_dir, create=False) as store:
+    with open_store(settings, create=False) as store:
         store.backup(dest)
     return dest
 

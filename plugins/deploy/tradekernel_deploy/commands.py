@@ -41,10 +41,10 @@ def _announce(app: AppContext, kind: str, severity: str = "info", **fields: Any)
 
 
 def _store(app: AppContext) -> Any:
-    from tradekernel.api import Store
+    from tradekernel.api import open_store
 
     settings = app.settings()
-    return Store.open(settings.state_dir, redact=settings.redact)
+    return open_store(settings, redact=settings.redact)
 
 
 # -- release -------------------------------------------------------------------------

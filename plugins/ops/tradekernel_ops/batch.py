@@ -90,15 +90,15 @@ def step_reconcile(ctx: BatchContext) -> StepResult:
     when a broker could not answer for one of them (it stays ``executing``); skipped while
     the agent runs, which owns its executing intents and reconciles them at its start
     (reconciling under its feet could fail an order it is submitting right now)."""
-    from tradekernel.api import Store, reconcile_brokers
+    from tradekernel.api import open_store, reconcile_brokers
 
     kernel = ctx.kernel()
 
     try:
         with (
             exclusive(ctx.settings.state_dir / RUN_LOCK, "tradekernel run"),
-            Store.open(
-                ctx.settings.state_dir,
+            open_store(
+                ctx.settings,
                 on_transition=kernel.dispatch_transition,
                 redact=getattr(ctx.settings, "redact", None),
             ) as store,

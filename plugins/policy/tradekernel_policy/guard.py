@@ -175,11 +175,11 @@ class PolicyGuard:
         self.evaluator = Evaluator(loaded.policy)
 
     def _journal(self, loaded: Loaded, *, reload: bool, emit: Any = None) -> None:
-        from tradekernel.api import Store
+        from tradekernel.api import open_store
 
         value = loaded.control_value(self.path)
         keep_copy(self.state_dir, loaded)
-        store = Store.open(self.state_dir, redact=self.settings.redact)
+        store = open_store(self.settings, redact=self.settings.redact)
         try:
             store.set_control(
                 CONTROL_PREFIX + self.name,

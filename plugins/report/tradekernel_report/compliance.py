@@ -19,9 +19,10 @@ from typing import Any
 
 from tradekernel.api import (
     Event,
-    Store,
+    NotFoundError,
     event_log_source,
     is_approval_row,
+    open_store,
     read_events,
     recorded_quorum,
     utcnow,
@@ -263,11 +264,12 @@ def section(
 ) -> dict[str, Any]:
     """The compliance sections of the day in ``window`` from the store under ``[kernel]
     state_dir`` and ``events``, masked; empty lists when there is no state."""
-    path = settings.state_dir / "state.db"
     events = list(events)
-    if not path.exists():
+    try:
+        store = open_store(settings, create=False)
+    except NotFoundError:
         return build([], lambda _id: None, events, window, redact=settings.redact)
-    with Store.open(settings.state_dir, create=False) as store:
+    with store:
         result = store.verify_journal()
         verified = {
             "ok": result.ok,

@@ -14,7 +14,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from tradekernel.api import Event, Store, StrategyLedger, strategy_shares
+from tradekernel.api import Event, NotFoundError, StrategyLedger, open_store, strategy_shares
 
 from .stats import counter
 
@@ -49,10 +49,11 @@ def from_events(events: Sequence[Event]) -> dict[str, dict[str, Any]]:
 def books(settings: Any, end: datetime) -> dict[str, Any] | None:
     """The ledger report (strategies and portfolio) of the fills before ``end``;
     ``None`` when there is no state to read."""
-    path = settings.state_dir / "state.db"
-    if not path.exists():
+    try:
+        store = open_store(settings, create=False)
+    except NotFoundError:
         return None
-    with Store.open(settings.state_dir, create=False) as store:
+    with store:
         fills = [f for f in store.fills() if f.ts < end]
         marks: dict[str, Decimal] = {}
         for fill in fills:

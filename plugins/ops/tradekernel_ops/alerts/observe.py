@@ -80,12 +80,12 @@ def collect(
 
 
 def _read_store(settings: Settings, obs: Observations) -> None:
-    from tradekernel.api import Store
+    from tradekernel.api import open_store
     from tradekernel_notify.store import NotifyStore
 
     state_dir = settings.state_dir
     try:
-        store = Store.open(state_dir, create=False)
+        store = open_store(settings, create=False)
     except NotFoundError:
         return
     with store:

@@ -26,11 +26,11 @@ BOUNDARIES = frozenset({("commander", "end"), ("report", "cycle")})
 @contextlib.contextmanager
 def kernel_control(kernel: Any, emit: Any) -> Iterator[Any]:
     """The kernel's ``Control`` over a store connection of its own, for one change."""
-    from tradekernel.api import Control, Store
+    from tradekernel.api import Control, open_store
 
     settings = kernel.settings
-    with Store.open(
-        settings.state_dir,
+    with open_store(
+        settings,
         on_transition=kernel.dispatch_transition,
         redact=getattr(settings, "redact", None),
     ) as store:

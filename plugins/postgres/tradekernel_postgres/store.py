@@ -1,0 +1,168 @@
+"""The ``postgres`` store: :class:`tradekernel.api.Store`'s rules on a PostgreSQL server.
+
+Nothing here decides what a transition, an approval or a journal row is: the kernel's
+store does, in SQL both backends run. This module supplies the PostgreSQL dialect (the
+write lock, the snapshot, two statements), opens the database (identity, schema
+version, the journal anchor) and refuses what the SQLite store refuses.
+
+Isolation: every write transaction is ``READ COMMITTED`` and first takes one advisory
+lock (``pg_advisory_xact_lock``), so writers run one at a time as under SQLite's
+``BEGIN IMMEDIATE``; each statement then sees every earlier commit, the compare-and-set
+``UPDATE ... WHERE id = ? AND version = ?`` cannot lose an update and the journal's hash
+chain stays linear. Readers that need one consistent view (verification) use a
+``REPEATABLE READ`` snapshot. docs/scale-out.md has the figures behind the choice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from tradekernel.api import (
+    ConfigError,
+    NotFoundError,
+    RefusedError,
+    StateLost,
+    Store,
+    journal_anchor_path,
+    journal_disagreement,
+    read_journal_anchor,
+    store_transaction,
+)
+
+from . import schema
+from .connection import LOCK_SQL, STORE_LOCK_KEY, WRITE_BEGIN, PgConnection, connect
+
+ANCHOR_DIR = "postgres"
+"""Under ``[kernel] state_dir``: the journal anchor of the server's journal (this host's
+last view of its head), apart from ``state.db``'s own."""
+ISOLATION = "read committed"
+"""The write transactions' isolation (``serializable`` is the measured alternative)."""
+
+
+class PostgresDialect:
+    """PostgreSQL's pieces of the store's SQL (:mod:`tradekernel.store.dialect`)."""
+
+    name = "postgres"
+    open_orders_index = False
+    control_keys_sql = "SELECT value FROM json_array_elements_text(CAST(? AS json)) AS value"
+
+    def __init__(self, isolation: str = ISOLATION) -> None:
+        if isolation not in ("read committed", "serializable"):
+            raise ValueError(f"isolation: {isolation!r}")
+        self.isolation = isolation
+
+    def write(self, conn: PgConnection) -> contextlib.AbstractContextManager[Any]:
+        if self.isolation == "read committed":
+            return store_transaction(conn, WRITE_BEGIN, LOCK_SQL)
+        return self._serializable(conn)
+
+    @contextlib.contextmanager
+    def _serializable(self, conn: PgConnection) -> Any:
+        """``SERIALIZABLE`` under a session advisory lock taken *before* the snapshot (a
+        transaction-level lock would be taken after it, on a stale snapshot)."""
+        conn.execute(f"SELECT pg_advisory_lock({STORE_LOCK_KEY})")
+        try:
+            with store_transaction(conn, "BEGIN ISOLATION LEVEL SERIALIZABLE") as c:
+                yield c
+        finally:
+            conn.execute(f"SELECT pg_advisory_unlock({STORE_LOCK_KEY})")
+
+    def data_version(self, conn: PgConnection) -> int:
+        return conn.next_version()
+
+
+class PostgresStore(Store):
+    """The store on PostgreSQL; open it with :func:`open_postgres`."""
+
+    def close(self) -> None:
+        """Write the journal anchor (when this store appended) and disconnect."""
+        if getattr(self, "_discarded", False):
+            return
+        try:
+            self.write_anchor()
+        finally:
+            self.conn.close()
+
+    def make_durable(self) -> None:
+        """Every commit is durable on the server already."""
+        self.durable = True
+
+    def discard(self) -> None:
+        """Disconnect; nothing on the server is deleted (it may be another agent's)."""
+        self._discarded = True
+        self.conn.close()
+
+    def backup(self, dest: str | Path) -> Path:
+        raise RefusedError(
+            "the postgres store is backed up with the server's tools (pg_dump) or copied "
+            "into a SQLite file with `tradekernel store migrate --from postgres://... --to "
+            "sqlite:PATH`; nothing was written"
+        )
+
+    @property
+    def db(self) -> Any:
+        raise RefusedError(
+            f"{self.path}: a plugin's own SQLite tables cannot live in the postgres store; "
+            "they stay in <state_dir>/state.db (docs/scale-out.md)"
+        )
+
+
+def open_postgres(
+    settings: Any,
+    *,
+    url: str | None = None,
+    create: bool = True,
+    check_anchor: bool = True,
+    read_only: bool = False,
+    isolation: str = ISOLATION,
+    **options: Any,
+) -> PostgresStore:
+    """Open the store at ``[store] url`` (or ``url``), creating or migrating its tables
+    unless ``read_only``. Raises :class:`ConfigError` without a URL or when the server
+    refuses it, :class:`StoreUnreachable` when the server is down, ``SchemaError`` for a
+    foreign or newer database, :class:`NotFoundError` when ``create`` is false and it has
+    no store yet, and :class:`StateLost` when its journal ends before this host's anchor
+    (``<state_dir>/postgres/journal.anchor``) or disagrees with it."""
+    url = url or settings.store.url
+    if not url:
+        raise ConfigError(
+            "[store] url: not set; the postgres store needs the server's address "
+            "(postgresql://USER@HOST/DBNAME, or the TK_STORE_URL environment variable)"
+        )
+    options.pop("durable", None)  # every commit on the server is durable
+    anchor_dir = Path(settings.kernel.state_dir) / ANCHOR_DIR
+    anchor = read_journal_anchor(anchor_dir)
+    conn = connect(url, read_only=read_only)
+    try:
+        version = schema.inspect(conn)
+        if version is None and (not create or read_only):
+            raise NotFoundError(f"{conn.label}: no tradekernel state in this database yet")
+        if anchor is not None:
+            problem = journal_disagreement(conn if version else None, anchor)
+            if problem is not None and check_anchor and not read_only:
+                raise StateLost(
+                    f"{conn.label}: {problem}: the state database was lost, truncated or "
+                    "rolled back, and will not be adopted; restore it from a backup taken "
+                    "at or after the anchor, or start afresh with a new database and "
+                    f"remove {journal_anchor_path(anchor_dir)}; nothing was changed"
+                )
+            if problem is not None:
+                read_only = True  # read it as it is: adopting (migrating) it would write
+        if not read_only:
+            if version is None or version < schema.SCHEMA_VERSION:
+                schema.migrate(conn)
+            anchor_dir.mkdir(parents=True, exist_ok=True)
+    except BaseException:
+        conn.close()
+        raise
+    store = PostgresStore(
+        conn,
+        conn.label,  # type: ignore[arg-type]  # errors name the (masked) server address
+        dialect=PostgresDialect(isolation),
+        anchor_dir=anchor_dir,
+        **options,
+    )
+    store._read_only = read_only
+    return store
