@@ -1,8 +1,9 @@
 """The store's tables on PostgreSQL: identity, schema versions and forward migrations.
 
 The tables and columns are SQLite's (``state.db`` at its schema version 4: the store's
-SQL runs unchanged on both), with two additions: ``strategy_shares.rowid`` (SQLite's
-implicit insertion order, made explicit) and triggers that make ``journal`` append-only
+SQL runs unchanged on both), with these additions: ``strategy_shares.rowid`` and
+``fills.rowid`` (SQLite's implicit insertion order, made explicit: the per-strategy ledger
+books fills from the last one it saw) and triggers that make ``journal`` append-only
 (an ``UPDATE``, ``DELETE`` or ``TRUNCATE`` is refused; verification still catches a row
 changed by someone able to drop the triggers). A database is refused, before anything
 is written to it, when it holds tables that are not tradekernel's without our identity
@@ -49,7 +50,7 @@ _V1 = [
         avg_fill_price TEXT, order_json TEXT NOT NULL, updated_at TEXT)""",
     "CREATE INDEX orders_intent ON orders (intent_id)",
     """CREATE TABLE fills (
-        fill_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL, intent_id TEXT, symbol TEXT,
+        rowid BIGSERIAL, fill_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL, intent_id TEXT, symbol TEXT,
         side TEXT, quantity TEXT, price TEXT, commission TEXT, ts TEXT,
         fill_json TEXT NOT NULL, recorded_at TEXT)""",
     "CREATE INDEX fills_order_ts ON fills (client_order_id, ts, fill_id)",
