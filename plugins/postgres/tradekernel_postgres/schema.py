@@ -50,8 +50,8 @@ _V1 = [
         avg_fill_price TEXT, order_json TEXT NOT NULL, updated_at TEXT)""",
     "CREATE INDEX orders_intent ON orders (intent_id)",
     """CREATE TABLE fills (
-        rowid BIGSERIAL, fill_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL, intent_id TEXT, symbol TEXT,
-        side TEXT, quantity TEXT, price TEXT, commission TEXT, ts TEXT,
+        rowid BIGSERIAL, fill_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL,
+        intent_id TEXT, symbol TEXT, side TEXT, quantity TEXT, price TEXT, commission TEXT, ts TEXT,
         fill_json TEXT NOT NULL, recorded_at TEXT)""",
     "CREATE INDEX fills_order_ts ON fills (client_order_id, ts, fill_id)",
     "CREATE TABLE unknown_orders (client_order_id TEXT PRIMARY KEY, since TEXT)",
