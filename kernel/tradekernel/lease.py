@@ -167,17 +167,19 @@ def hold(store: Any, namespace: str, holder: str, emit: Emit) -> Iterator[LeaseF
 
 @contextlib.contextmanager
 def agent_lease(kernel: Any, holder: str) -> Iterator[LeaseFence | None]:
-    """Hold the configured store's lease on this agent's namespace for the block (what
-    ``run`` and ``intents reconcile`` do beside ``run.lock``) and yield its fence;
-    ``None`` when the store offers no lease. Raises :class:`LeaseHeld` (exit 3)."""
-    from .store import Store
+    """Hold the configured store's lease on this agent's namespace (``[store] namespace``,
+    else :func:`namespace_for`) for the block, what ``run`` and ``intents reconcile`` do
+    beside ``run.lock``, and yield its fence; ``None`` when the store offers no lease (the
+    default SQLite store, not even opened here). Raises :class:`LeaseHeld` (exit 3)."""
+    from .store.select import DEFAULT_STORE, open_store
 
-    if not callable(getattr(Store, "lease", None)):  # the SQLite store: run.lock suffices
+    settings = kernel.settings
+    if settings.components.store == DEFAULT_STORE:  # one machine: run.lock suffices
         yield None
         return
-    settings = kernel.settings
+    namespace = namespace_for(kernel, settings.store.namespace)
     with (
-        Store.open(settings.state_dir, redact=settings.redact) as store,
-        hold(store, namespace_for(kernel), holder, kernel.emit) as fence,
+        open_store(settings, registry=kernel.registry, redact=settings.redact) as store,
+        hold(store, namespace, holder, kernel.emit) as fence,
     ):
         yield fence

@@ -1,7 +1,7 @@
 """An agent's lease on a namespace, held in PostgreSQL (docs/scale-out.md, "Several
 agents, several hosts").
 
-A lease row per namespace (table ``tk_agent_lease``) with a heartbeat, an expiry and an
+A lease row per namespace (table ``tradekernel_lease``) with a heartbeat, an expiry and an
 epoch (the fencing token), rather than a session advisory lock:
 
 * an advisory lock lives as long as the server believes its connection does. Through a
@@ -35,7 +35,9 @@ from typing import Any
 from loguru import logger
 from tradekernel.api import LeaseHeld, LeaseHolder, LeaseLost, inert
 
-TABLE = "tk_agent_lease"
+from .connection import PgConnection, connect
+
+TABLE = "tradekernel_lease"
 DEFAULT_TTL = 30.0
 """Seconds a lease lives without a renewal: how long a dead agent's namespace waits."""
 _DDL_LOCK = 0x746B6C65617365  # "tklease": serialises the CREATE TABLE of racing agents
@@ -83,7 +85,6 @@ class PostgresLease:
         clock: Callable[[], datetime] | None = None,
         heartbeat: bool = True,
         host: str | None = None,
-        connect_timeout: int = 10,
     ) -> None:
         if not ttl > 0:
             raise ValueError(f"lease ttl must be positive, got {ttl!r}")
@@ -99,11 +100,11 @@ class PostgresLease:
         self.clock = clock
         self.host = host or socket.gethostname()
         self.pid = os.getpid()
-        self.connect_timeout = connect_timeout
         self.token = os.urandom(16).hex()
         self.mine: LeaseHolder | None = None
         self.previous: LeaseHolder | None = None
         self._conn: Any = None
+        self._pg: PgConnection | None = None
         self._deadline = 0.0
         self._late: list[float] = []
         self._lost: str | None = None
@@ -124,13 +125,17 @@ class PostgresLease:
     # -- the connection ------------------------------------------------------------------
 
     def _connection(self) -> Any:
+        """The lease's own connection (autocommit), made on first use and after a
+        failure; a server down or refusing is the store's one-line error, its password
+        masked."""
         if self._conn is None or self._conn.closed:
-            import psycopg
-
-            self._conn = psycopg.connect(
-                self.conninfo, autocommit=True, connect_timeout=self.connect_timeout
-            )
+            self._pg = connect(self.conninfo)
+            self._conn = self._pg.raw
         return self._conn
+
+    def _mapped(self, exc: BaseException) -> BaseException:
+        """A database error as the store reports it (one line, the password masked)."""
+        return self._pg.mapped(exc) if self._pg is not None else exc
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -264,12 +269,18 @@ class PostgresLease:
                 if not self.renew():
                     return  # taken over: nothing more to renew
             except Exception as exc:  # the database is away: try again next beat
-                logger.warning("lease heartbeat failed: {}: {}", type(exc).__name__, exc)
+                err = self._mapped(exc)
+                logger.warning("lease heartbeat failed: {}: {}", type(err).__name__, err)
                 self._drop_connection()
 
     def __enter__(self) -> PostgresLease:
+        import psycopg
+
         try:
             self.acquire()
+        except psycopg.Error as exc:
+            self._drop_connection()
+            raise self._mapped(exc) from None
         except BaseException:
             self._drop_connection()
             raise
@@ -286,7 +297,8 @@ class PostgresLease:
             self._thread.join(timeout=self.ttl)
         try:
             self.release()
-        except Exception as err:  # it expires on its own
+        except Exception as exc:  # it expires on its own
+            err = self._mapped(exc)
             logger.warning("lease release failed: {}: {}", type(err).__name__, err)
         finally:
             self._drop_connection()
