@@ -157,6 +157,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "LeaseHolder",
         "LeaseInfo",
         "LeaseLost",
+        "agent_lease",
         "hold_lease=hold",
         "namespace_for",
     ),
@@ -401,6 +402,7 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .lease import LeaseHolder
     from .lease import LeaseInfo
     from .lease import LeaseLost
+    from .lease import agent_lease
     from .lease import hold as hold_lease
     from .lease import namespace_for
     from .llm import Attempt as ChatAttempt

@@ -3,7 +3,10 @@ strategies; the lease's fence in the runtime when the store offers none."""
 
 from __future__ import annotations
 
+import pytest
+from tradekernel.errors import ConfigError
 from tradekernel.lease import LeaseFence, LeaseLost, hold, namespace_for
+from tradekernel.settings import Settings
 from tradekernel.testing import config_text
 
 
@@ -59,3 +62,29 @@ def test_the_fence_reports_late_renewals_then_the_loss_once():
 def test_a_store_without_a_lease_holds_none():
     with hold(object(), "ns", "run", lambda *a, **k: None) as fence:
         assert fence is None
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('namespace = ""', "[store] namespace: expected 1 to 200 printable characters"),
+        ('namespace = "a\\u001b[2Jb"', "[store] namespace: expected 1 to 200 printable"),
+        (f'namespace = "{"x" * 201}"', "[store] namespace: expected 1 to 200 printable"),
+        ('lease_ttl = "0s"', "[store] lease_ttl: expected a positive duration"),
+    ],
+)
+def test_bad_lease_settings_name_their_key(tmp_path, line, message):
+    path = tmp_path / "plugins.toml"
+    path.write_text(f"[store]\n{line}\n")
+    with pytest.raises(ConfigError) as exc:
+        Settings.load(path, environ={})
+    assert message in str(exc.value)
+
+
+def test_the_lease_settings_default_and_load(tmp_path):
+    (tmp_path / "empty.toml").write_text("")
+    assert Settings.load(tmp_path / "empty.toml", environ={}).store.lease_ttl == 30
+    path = tmp_path / "plugins.toml"
+    path.write_text('[store]\nnamespace = "desk-1"\nlease_ttl = "2s"\n')
+    store = Settings.load(path, environ={}).store
+    assert (store.namespace, store.lease_ttl) == ("desk-1", 2)
