@@ -136,3 +136,46 @@ def test_a_second_agent_is_refused_then_takes_over_a_killed_one(postgres_url, tm
     assert json.loads(stuck.stdout)["intents"] == [], stuck.stderr
     verify = subprocess.run(tk(second, "journal", "verify"), capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_an_agent_frozen_past_its_lease_stops_before_its_next_order(postgres_url, tmp_path):
+    """A partition, as the holder lives it: frozen (SIGSTOP) longer than the ttl, taken
+    over meanwhile, then thawed: it sends nothing more and exits 3."""
+    first = agent(tmp_path, "a", postgres_url, "2026-01-02T14:30:00Z")
+    second = agent(tmp_path, "b", postgres_url, "2027-01-04T14:30:00Z")
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    a = subprocess.Popen(tk(first, "run", "--every", "0.02s"), **pipes)
+    b = None
+    try:
+        while "submitted=" not in (line := a.stdout.readline()) or "submitted=0" in line:
+            assert line, a.stderr.read()
+        os.kill(a.pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        log = tmp_path / "b.out"
+        while True:  # the second agent is let in once the frozen one's lease expired
+            with log.open("w") as out:
+                b = subprocess.Popen(
+                    tk(second, "run", "--every", "0.05s"), stdout=out, stderr=subprocess.STDOUT
+                )
+            while b.poll() is None and "cycle" not in log.read_text():
+                time.sleep(0.05)
+            if b.poll() is None:
+                break  # it trades
+            assert b.returncode == 3, log.read_text()
+            assert time.monotonic() - frozen < 120, "the frozen agent's lease never expired"
+        os.kill(a.pid, signal.SIGCONT)
+        out, err = a.communicate(timeout=60)
+        assert a.returncode == 3, err
+        assert "stopped: lease lost" in out
+        assert "is lost" in err and "this agent stops before its next order" in err
+    finally:
+        for p in (a, b):
+            if p is not None:
+                p.kill()
+                p.wait()
+    mine, theirs = events(tmp_path / "a"), events(tmp_path / "b")
+    [lost] = [e for e in mine if (e["stage"], e["kind"]) == ("lease", "lost")]
+    [taken] = [e for e in theirs if (e["stage"], e["kind"]) == ("lease", "taken_over")]
+    sent = [e for e in mine if (e["stage"], e["kind"]) == ("executor", "submitted")]
+    assert sent and all(e["ts"] < taken["ts"] for e in sent)  # nothing after the takeover
+    assert lost["ts"] > taken["ts"] and lost["severity"] == "critical"
