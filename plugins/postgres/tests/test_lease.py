@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from tradekernel.api import LeaseHeld, LeaseLost
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tradekernel.api import LeaseHeld, LeaseLost, TradekernelError
 from tradekernel_postgres.lease import TABLE, PostgresLease
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -137,3 +139,31 @@ def test_the_row_holds_the_holder_and_text_from_it_is_made_inert(postgres_url, c
 def test_a_bad_ttl_is_refused():
     with pytest.raises(ValueError, match="ttl must be positive"):
         PostgresLease("postgresql:///x", "ns", "h", ttl=0)
+
+
+def test_a_server_that_cannot_be_reached_is_one_line_without_the_password(tmp_path):
+    url = f"postgresql://agent:s3cret-pw@/db?host={tmp_path}&port=5999"
+    with pytest.raises(TradekernelError) as exc:
+        PostgresLease(url, "acct-1", "run", heartbeat=False).__enter__()
+    text = str(exc.value)
+    assert "s3cret-pw" not in text and "********" in text and "\n" not in text
+    assert exc.value.exit_code == 1
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(namespace=st.text(max_size=300), host=st.text(min_size=1, max_size=80))
+def test_any_namespace_and_holder_text_round_trips_or_is_refused_naming_it(
+    postgres_url, namespace, host
+):
+    clock = Clock()
+    try:
+        with lease(postgres_url, clock, host, namespace) as held:
+            with pytest.raises(LeaseHeld) as refused:
+                lease(postgres_url, clock, "other", namespace).__enter__()
+            text = str(refused.value)
+            assert "\n" not in text and "\x1b" not in text
+            assert held.mine.epoch >= 1
+    except ValueError as exc:  # PostgreSQL text cannot hold a NUL byte
+        assert "\x00" in namespace + host and "NUL byte" in str(exc)

@@ -88,6 +88,9 @@ class PostgresLease:
     ) -> None:
         if not ttl > 0:
             raise ValueError(f"lease ttl must be positive, got {ttl!r}")
+        host = host or socket.gethostname()
+        if any("\x00" in text for text in (namespace, holder, host)):
+            raise ValueError("a lease's namespace, holder and host cannot hold a NUL byte")
         self.conninfo = conninfo
         self.namespace = namespace
         self.holder = holder
@@ -98,7 +101,7 @@ class PostgresLease:
         the namespace."""
         self.interval = self.ttl / 3
         self.clock = clock
-        self.host = host or socket.gethostname()
+        self.host = host
         self.pid = os.getpid()
         self.token = os.urandom(16).hex()
         self.mine: LeaseHolder | None = None
