@@ -166,14 +166,15 @@ def hold(store: Any, namespace: str, holder: str, emit: Emit) -> Iterator[LeaseF
 
 
 @contextlib.contextmanager
-def agent_lease(kernel: Any, holder: str) -> Iterator[LeaseFence | None]:
+def agent_lease(kernel: Any, holder: str, *, settings: Any = None) -> Iterator[LeaseFence | None]:
     """Hold the configured store's lease on this agent's namespace (``[store] namespace``,
     else :func:`namespace_for`) for the block, what ``run`` and ``intents reconcile`` do
     beside ``run.lock``, and yield its fence; ``None`` when the store offers no lease (the
-    default SQLite store, not even opened here). Raises :class:`LeaseHeld` (exit 3)."""
+    default SQLite store, not even opened here). Raises :class:`LeaseHeld` (exit 3).
+    ``settings``: the kernel's when not given."""
     from .store.select import DEFAULT_STORE, open_store
 
-    settings = kernel.settings
+    settings = settings or kernel.settings
     if settings.components.store == DEFAULT_STORE:  # one machine: run.lock suffices
         yield None
         return

@@ -401,7 +401,7 @@ def reconcile(app: AppContext, as_json: bool) -> None:
     # A running agent owns its executing intents and reconciles them at its own start.
     lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
     # on a shared store, the agent of this namespace on another host holds its lease
-    lease = agent_lease(app.kernel(), "tradekernel intents reconcile")
+    lease = agent_lease(app.kernel(), "tradekernel intents reconcile", settings=app.settings())
     with lock, lease as fence, open_store(app, wired=True) as store:
         # a disabled broker is sent nothing, a resubmit included: its intents wait for it
         results, _ = reconcile_brokers(

@@ -98,7 +98,7 @@ def step_reconcile(ctx: BatchContext) -> StepResult:
     try:
         with (
             exclusive(ctx.settings.state_dir / RUN_LOCK, "tradekernel run"),
-            agent_lease(kernel, "tradekernel ops batch") as fence,
+            agent_lease(kernel, "tradekernel ops batch", settings=ctx.settings) as fence,
             open_store(
                 ctx.settings,
                 on_transition=kernel.dispatch_transition,
