@@ -151,6 +151,16 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "tradekernel.lazyload": ("lazy_exports",),
     "tradekernel.readable": ("decimal_or_none", "format_money", "format_quantity"),
     "tradekernel.files": ("RUN_LOCK", "LockHeld", "atomic_write", "exclusive", "make_dir"),
+    "tradekernel.lease": (
+        "LeaseFence",
+        "LeaseHeld",
+        "LeaseHolder",
+        "LeaseInfo",
+        "LeaseLost",
+        "agent_lease",
+        "hold_lease=hold",
+        "namespace_for",
+    ),
     "tradekernel.execution": ("Executor", "reconcile_brokers"),
     "tradekernel.risk": (
         "evaluate",
@@ -393,6 +403,14 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .kernel import Kernel
     from .kernel import NOTIFICATION_DISPATCHER
     from .lazyload import lazy_exports
+    from .lease import LeaseFence
+    from .lease import LeaseHeld
+    from .lease import LeaseHolder
+    from .lease import LeaseInfo
+    from .lease import LeaseLost
+    from .lease import agent_lease
+    from .lease import hold as hold_lease
+    from .lease import namespace_for
     from .llm import Attempt as ChatAttempt
     from .llm import ChatMessage
     from .llm import ChatRequest

@@ -600,6 +600,22 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
         }
         for k in ("acted", "gave_up", "escalated")
     },
+    "lease": {
+        k: {
+            "namespace": _f("str", doc="the namespace the lease covers", req=True),
+            "epoch": _f("int", doc="the lease's fencing token (grows at every acquisition)"),
+            "host": _f("str", doc="the holder's host"),
+            "pid": _f("int", doc="the holder's process id"),
+            "ttl_s": _f("number", "s", "how long the lease lives without a renewal"),
+            "late_s": _f("number", "s", "how late the latest late renewal came"),
+            "count": _f("int", "count", "late renewals since the last check"),
+            "previous_holder": _f("str", doc="who held the expired lease taken over"),
+            "previous_epoch": _f("int", doc="the epoch of the lease taken over"),
+            "previous_heartbeat": _f("timestamp", doc="its last renewal"),
+            "reason": _f("str"),
+        }
+        for k in ("acquired", "taken_over", "renewed_late", "lost", "released")
+    },
     "budget": {
         "exhausted": {
             "scope": _f("str", doc="tokens | usd", req=True),

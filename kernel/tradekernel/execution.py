@@ -27,6 +27,7 @@ from .approval import derive_quantity
 from .components import BrokerRejected
 from .constraints import constraints_or_default
 from .errors import RefusedError
+from .lease import LeaseLost
 from .models import Order, OrderRequest, OrderStatus, utcnow
 from .request_budget import RequestBudgetExhausted, order_admitted
 from .store import CLAIMED, IntentRecord, IntentState, StateConflict, Store
@@ -115,6 +116,7 @@ class Executor:
         checkpoint: Checkpoint | None = None,
         mode: str | None = None,
         peers: frozenset[str] = frozenset(),
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -129,6 +131,12 @@ class Executor:
         self._mismatched: set[str] = set()
         self.peers = peers
         """The other brokers of this agent: their intents are theirs to reconcile."""
+        self.fence = fence
+        """The agent's lease (:class:`~tradekernel.lease.LeaseFence`), called before every
+        claim and every order: it raises :class:`~tradekernel.lease.LeaseLost` once this
+        agent may no longer trade, which passes through :meth:`execute` and the reconcile,
+        leaving nothing written (an intent already claimed stays ``executing`` for the new
+        holder's reconcile, as after a crash)."""
         self.checkpoint = checkpoint
         """Test hook: called as ``checkpoint(point, intent_id)`` at ``claimed``,
         ``before_submit``, ``after_submit`` and ``recorded`` (crash tests kill there)."""
@@ -282,6 +290,8 @@ class Executor:
         record = self.store.get(intent_id)
         if record.state in CLAIMED:
             return self._claimed_elsewhere(record)
+        if self.fence is not None:
+            self.fence()
         denials = self._preflight(record)
         if denials:
             codes = ", ".join(d.code for d in denials)
@@ -322,6 +332,8 @@ class Executor:
             record, order = self._send(record, actor)
         except _NotSent as exc:
             return exc.result
+        except LeaseLost:
+            raise
         except BrokerRejected as exc:
             return self._fail(record, f"broker_rejected: {exc.code}", actor, detail=exc.reason)
         except Exception as exc:  # SubmitOutcomeUnknown, timeouts, anything: outcome unknown
@@ -351,6 +363,8 @@ class Executor:
         if request is None:
             reason = "quantity_rounds_to_zero" if current.ref_price else "no_reference_price"
             raise _NotSent(self._fail(current, reason, actor))
+        if self.fence is not None:  # the last moment: the lease may have gone since the claim
+            self.fence()
         return current, self.broker.submit(request)
 
     def _journal_conflict(self, record: IntentRecord, problem: str) -> None:
@@ -473,6 +487,8 @@ class Executor:
             record, order = self._send(record, actor)
         except _NotSent as exc:
             return exc.result, "failed" if exc.result.state == "failed" else "still_unknown"
+        except LeaseLost:
+            raise
         except BrokerRejected as exc:
             try:  # a duplicate-id rejection means the first submit did arrive after all
                 found = self.broker.get_order(coid)
@@ -554,6 +570,8 @@ class Executor:
         this broker, skipping those claimed on one of its :attr:`peers` (never sent
         anywhere else than the broker they were claimed on)."""
         results = []
+        if self.fence is not None:
+            self.fence()
         if records is None:
             records = self.store.list_intents(state=IntentState.EXECUTING.value)
         for record in records:
@@ -582,11 +600,13 @@ def reconcile_brokers(
     actor: str = "reconcile",
     emit: Callable[..., Any] | None = None,
     settings: Any = None,
+    fence: Callable[[], None] | None = None,
 ) -> tuple[list[ReconcileResult], list[str]]:
     """Reconcile every configured broker on its own executor (``intents reconcile``,
     ``ops batch``): each resolves only the intents claimed on it. A broker the operator
     disabled is sent nothing, a resubmit included: it is skipped. Returns the results
-    and the names of the brokers skipped. ``settings``: the kernel's when not given."""
+    and the names of the brokers skipped. ``settings``: the kernel's when not given.
+    ``fence``: the agent's lease, checked before each broker's reconcile and each resend."""
     from .runtime.routing import DISABLED_KEY
 
     settings = settings or kernel.settings
@@ -606,6 +626,7 @@ def reconcile_brokers(
             settings=settings,
             emit=emit or kernel.emit,
             peers=frozenset(names) - {name},
+            fence=fence,
         )
         results += executor.reconcile(actor=actor)
     return results, skipped

@@ -163,6 +163,19 @@ class StoreSettings:
     """The database server of a server store (``postgresql://USER[:PASSWORD]@HOST/DBNAME``;
     also read from ``TK_STORE_URL``): a secret, masked wherever it could appear. The
     ``sqlite`` store ignores it (its file is ``<state_dir>/state.db``)."""
+    namespace: str | None = field(default=None, validator=lambda i, a, v: _namespace(v))
+    """What an agent's lease covers on a store shared by several hosts (default: its
+    account and strategy set, :func:`tradekernel.lease.namespace_for`)."""
+    lease_ttl: Duration = field(default=Duration(30), validator=positive)
+    """How long an agent's lease lives without a renewal: how long a dead agent's
+    namespace waits before another agent may take it over."""
+
+
+def _namespace(value: str | None) -> None:
+    if value is not None and (
+        not value.strip() or len(value) > 200 or any(not c.isprintable() for c in value)
+    ):
+        raise ValueError("namespace: expected 1 to 200 printable characters")
 
 
 @define

@@ -395,14 +395,17 @@ def reconcile(app: AppContext, as_json: bool) -> None:
     """Resolve intents stuck in executing by asking the broker (never resubmits blindly)."""
     from ..execution import reconcile_brokers
     from ..files import RUN_LOCK, exclusive
+    from ..lease import agent_lease
     from ..serde import unstructure
 
     # A running agent owns its executing intents and reconciles them at its own start.
     lock = exclusive(app.settings().state_dir / RUN_LOCK, "tradekernel run")
-    with lock, open_store(app, wired=True) as store:
+    # on a shared store, the agent of this namespace on another host holds its lease
+    lease = agent_lease(app.kernel(), "tradekernel intents reconcile", settings=app.settings())
+    with lock, lease as fence, open_store(app, wired=True) as store:
         # a disabled broker is sent nothing, a resubmit included: its intents wait for it
         results, _ = reconcile_brokers(
-            app.kernel(), store, emit=safe_emit(app), settings=app.settings()
+            app.kernel(), store, emit=safe_emit(app), settings=app.settings(), fence=fence
         )
     if as_json:
         echo_json([unstructure(r) for r in results])

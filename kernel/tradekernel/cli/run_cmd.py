@@ -59,6 +59,7 @@ def run(
     if once and (every or (cycles and cycles > 1)):
         raise click.UsageError("--once cannot be combined with --every or --cycles > 1")
     from ..files import RUN_LOCK, exclusive
+    from ..lease import agent_lease
 
     kernel = app.kernel()
     # Everything `config check` reports stops the run here, before anything is written.
@@ -69,8 +70,11 @@ def run(
     lock = exclusive(lock_path, "tradekernel run")
     count = 1 if once or (not every and not cycles) else cycles
     totals = CycleTotals()  # a long run keeps no cycle's state: memory stays flat
-    with lock:
-        runtime = _runtime(app, mode)
+    # Several hosts on one shared store: its lease on the namespace, held for the whole
+    # run (a release change included); before the runtime starts, so its start's
+    # reconcile runs under the lease, a takeover's included.
+    with lock, agent_lease(kernel, "tradekernel run") as fence:
+        runtime = _runtime(app, mode, fence=fence)
         start_equity = _equity(runtime)
         while True:
             with runtime:
@@ -97,16 +101,20 @@ def run(
             # an activation seen at a cycle boundary: the next cycles run the new release
             if not quiet and not as_json:
                 click.echo(f"release {runtime.release_changed} activated: loading it")
-            runtime = _runtime(app, mode, runtime.release)
+            runtime = _runtime(app, mode, runtime.release, fence=fence)
         summary = _summary(app, runtime, totals, start_equity)
     if as_json:
         echo_json(summary)
     else:
         _print_summary(summary)
     runtime.raise_feed_failure()  # the summary first, then the error: exit 2 or 1
+    if runtime.lease_lost is not None:
+        raise runtime.lease_lost  # exit 3: another agent trades the namespace now
 
 
-def _runtime(app: AppContext, mode: str | None, release: str | None = None) -> Any:
+def _runtime(
+    app: AppContext, mode: str | None, release: str | None = None, *, fence: Any = None
+) -> Any:
     """The runtime for the active release: the kernel is rebuilt from a release's
     settings (``release_settings`` hook) whenever the active one is not ``release``."""
     from ..errors import RefusedError
@@ -115,7 +123,9 @@ def _runtime(app: AppContext, mode: str | None, release: str | None = None) -> A
 
     for _ in range(3):  # an activation racing this start: load the newest once more
         try:
-            return Runtime(app.kernel(), mode=mode, follow_release=True, release=release)
+            return Runtime(
+                app.kernel(), mode=mode, follow_release=True, release=release, fence=fence
+            )
         except ReleaseChanged as changed:
             release = changed.release
         settings = app.kernel().registry.pm.hook.release_settings(
@@ -153,7 +163,9 @@ def _summary(app: AppContext, runtime: Any, totals: Any, start_equity: Decimal |
         "mode_source": runtime.resolved.source,
         # the last state of an exhausted feed only found that there was no more data
         "cycles": totals.cycles - (1 if runtime.exhausted or runtime.feed_failure else 0),
-        "stopped": "signal"
+        "stopped": "lease lost"
+        if runtime.lease_lost is not None
+        else "signal"
         if runtime.stop_requested
         else (
             "market data failed"

@@ -25,6 +25,7 @@ from ..constraints import broker_constraints, fit
 from ..errors import ConfigError, RefusedError, TradekernelError
 from ..execution import Executor
 from ..kernel import Kernel
+from ..lease import LeaseLost
 from ..models import Decision, GuardVerdict, Intent, Side, SkillResult
 from ..plugins import ComponentSpec
 from ..quality import DataQuality
@@ -87,6 +88,23 @@ class Nodes(Strategies):
     """The monitor's reads of one order that raised, this cycle."""
     _skill_specs: dict[str, ComponentSpec]
     mode: str
+    fence: Callable[[], None] | None
+    """The agent's lease (``None``: the store offers none), called before claims and orders."""
+    lease_lost: LeaseLost | None
+    """Why the lease was lost: the agent stopped before its next order."""
+
+    def _lease_held(self) -> bool:
+        """Whether this agent still holds its lease (always, without one); once it does
+        not, the run stops: nothing more is claimed or sent."""
+        if self.lease_lost is None and self.fence is not None:
+            try:
+                self.fence()
+            except LeaseLost as exc:
+                self.lease_lost = exc
+        if self.lease_lost is not None:
+            self.stop_requested = True
+            return False
+        return True
 
     @property
     def broker_name(self) -> str:
@@ -114,6 +132,7 @@ class Nodes(Strategies):
                 clock=self.clock,
                 mode=self.mode,
                 peers=frozenset(names) - {name},
+                fence=self.fence,
             )
         return executor
 
@@ -550,6 +569,8 @@ class Nodes(Strategies):
             why = "kill switch on" if self.control.kill_switch else "trading halted"
             self.kernel.emit("executor", "skipped", severity="warning", reason=why)
             return
+        if not self._lease_held():
+            return
         if self.router is not None:
             self._resolve_unknown()
         ttl = timedelta(seconds=float(self.settings.kernel.approval_ttl))
@@ -571,6 +592,10 @@ class Nodes(Strategies):
             started = time.perf_counter()
             try:
                 result = self.executor_for(record.broker).execute(record.intent.id)
+            except LeaseLost as exc:  # nothing sent: the agent stops here
+                self.lease_lost = exc
+                self.stop_requested = True
+                break
             except RefusedError as exc:  # a preflight denial: this intent waits, others go on
                 self.kernel.emit(
                     "executor",

@@ -67,6 +67,7 @@ class Runtime(Nodes):
         anchor_each_cycle: bool = True,
         follow_release: bool = False,
         release: str | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         """``anchor_each_cycle=False`` leaves the journal anchor to the store's close (a
         backtest's throwaway state: an fsync per trading bar buys nothing there).
@@ -74,8 +75,14 @@ class Runtime(Nodes):
         ``follow_release``: the kernel runs the settings of ``release`` (``None``: the
         configuration file's); when another release is active, :class:`ReleaseChanged`
         is raised here, and a cycle that finds one activated ends at its start
-        (:attr:`release_changed`) and stops the run."""
+        (:attr:`release_changed`) and stops the run.
+
+        ``fence``: the agent's lease (:func:`tradekernel.lease.hold`), checked at every
+        cycle's start and before every claim and order; once lost, the run stops
+        (:attr:`lease_lost`) before its next order."""
         self.kernel = kernel
+        self.fence = fence
+        self.lease_lost = None
         self.settings = kernel.settings
         self.policy = self.settings.runtime
         self.clock = clock
@@ -478,6 +485,8 @@ class Runtime(Nodes):
         emit = self.kernel.emit
         with scope(run_id=self.run_id, cycle_id=state.cycle_id):
             emit("commander", "mode", mode=self.mode, mode_source=self.resolved.source)
+            if not self._lease_held():
+                return self._end(state, "end", "lease lost")
             self.control.refresh()
             if self.follow_release:
                 active = release_id(self.control.get(RELEASE_KEY))
@@ -497,7 +506,7 @@ class Runtime(Nodes):
             cycle = Cycle(self, self.graph().for_mode(self.mode), state)
             incidents = self.control.incidents_recorded
             self.kernel.component("runtime").run(cycle)
-            if self.mode != "shadow":
+            if self.mode != "shadow" and self.lease_lost is None:
                 calm = incidents == self.control.incidents_recorded
                 names = self.strategist_names()
                 self.healer.after_cycle(

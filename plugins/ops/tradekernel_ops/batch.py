@@ -89,23 +89,29 @@ def step_reconcile(ctx: BatchContext) -> StepResult:
     configured broker, as ``intents reconcile`` does; a disabled one is skipped). Fails
     when a broker could not answer for one of them (it stays ``executing``); skipped while
     the agent runs, which owns its executing intents and reconciles them at its start
-    (reconciling under its feet could fail an order it is submitting right now)."""
-    from tradekernel.api import open_store, reconcile_brokers
+    (reconciling under its feet could fail an order it is submitting right now), here or,
+    on a store shared by several hosts, on another host (it holds the namespace's lease)."""
+    from tradekernel.api import LeaseHeld, agent_lease, open_store, reconcile_brokers
 
     kernel = ctx.kernel()
 
     try:
         with (
             exclusive(ctx.settings.state_dir / RUN_LOCK, "tradekernel run"),
+            agent_lease(kernel, "tradekernel ops batch", settings=ctx.settings) as fence,
             open_store(
                 ctx.settings,
                 on_transition=kernel.dispatch_transition,
                 redact=getattr(ctx.settings, "redact", None),
             ) as store,
         ):
-            results, skipped = reconcile_brokers(kernel, store, actor="ops", settings=ctx.settings)
+            results, skipped = reconcile_brokers(
+                kernel, store, actor="ops", settings=ctx.settings, fence=fence
+            )
     except LockHeld:
         return "skipped", "the agent is running (it reconciles at its own start)", {}
+    except LeaseHeld:
+        return "skipped", "the agent runs on another host (it reconciles at its own start)", {}
     actions: dict[str, int] = {}
     for r in results:
         actions[r.action] = actions.get(r.action, 0) + 1

@@ -1,9 +1,9 @@
 """The store's tables on PostgreSQL: identity, schema versions and forward migrations.
 
 The tables and columns are SQLite's (``state.db`` at its schema version 4: the store's
-SQL runs unchanged on both), with two additions: ``rowid`` in ``fills`` and
-``strategy_shares`` (SQLite's implicit insertion order, made explicit: the store's
-writers run one at a time, so it is commit order too) and triggers that make ``journal`` append-only
+SQL runs unchanged on both), with these additions: ``strategy_shares.rowid`` and
+``fills.rowid`` (SQLite's implicit insertion order, made explicit: the per-strategy ledger
+books fills from the last one it saw) and triggers that make ``journal`` append-only
 (an ``UPDATE``, ``DELETE`` or ``TRUNCATE`` is refused; verification still catches a row
 changed by someone able to drop the triggers). A database is refused, before anything
 is written to it, when it holds tables that are not tradekernel's without our identity

@@ -101,6 +101,14 @@ class PostgresStore(Store):
             "sqlite:PATH`; nothing was written"
         )
 
+    def lease(self, namespace: str, holder: str) -> Any:
+        """The agent lease on ``namespace`` in this store's database, living
+        ``[store] lease_ttl`` without a renewal: a context manager that holds it
+        (:class:`tradekernel_postgres.lease.PostgresLease`, on a connection of its own)."""
+        from .lease import PostgresLease
+
+        return PostgresLease(self._lease_url, namespace, holder, ttl=self._lease_ttl)
+
     @property
     def db(self) -> Any:
         raise RefusedError(
@@ -165,4 +173,6 @@ def open_postgres(
         **options,
     )
     store._read_only = read_only
+    store._lease_url = url
+    store._lease_ttl = float(settings.store.lease_ttl)
     return store

@@ -1,0 +1,186 @@
+"""Agent leases: one trading agent per namespace across hosts (docs/scale-out.md).
+
+``run.lock`` keeps a second agent off one state directory on one machine. A store shared
+by several hosts may offer more: ``store.lease(namespace, holder)``, a context manager
+that holds the namespace's lease for the block and yields a :class:`LeaseInfo`, or
+raises :class:`LeaseHeld` (exit 3) naming the live holder. The embedded SQLite store
+offers none. This module is the contract and the kernel's side of it: which namespace an
+agent trades (:func:`namespace_for`), holding the lease with its events (:func:`hold`),
+and the :class:`LeaseFence` the runtime and the executor call before every claim and
+every order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, Protocol
+
+from attrs import frozen
+
+from .errors import RefusedError
+
+
+class LeaseHeld(RefusedError):
+    """Another live agent holds the namespace's lease (exit 3); the message names it."""
+
+
+class LeaseLost(RefusedError):
+    """This agent's lease lapsed (not renewed in time) or was taken over: it must not
+    claim nor send anything more (exit 3)."""
+
+
+@frozen
+class LeaseHolder:
+    """Who holds (or held) a namespace's lease."""
+
+    holder: str
+    """What the holder called itself (``tradekernel run``)."""
+    host: str
+    pid: int
+    since: datetime
+    """When it acquired the lease."""
+    heartbeat: datetime
+    """Its last renewal."""
+    epoch: int
+    """The lease's fencing token: it grows by one at every acquisition of the namespace."""
+
+    def describe(self) -> str:
+        """``tradekernel run on host h1, pid 42, since ..., last heartbeat ...``."""
+        return (
+            f"{self.holder} on host {self.host}, pid {self.pid}, since "
+            f"{self.since.isoformat(timespec='seconds')}, last heartbeat "
+            f"{self.heartbeat.isoformat(timespec='seconds')}"
+        )
+
+
+class LeaseInfo(Protocol):
+    """What ``store.lease(namespace, holder)`` yields while the lease is held."""
+
+    namespace: str
+    mine: LeaseHolder
+    """This agent's lease."""
+    previous: LeaseHolder | None
+    """The holder whose lease expired without being released and that this one took
+    over (it died or lost its connection): ``None`` for a free namespace."""
+    ttl: float
+    """Seconds a lease lives without renewal."""
+
+    def check(self) -> list[float]:
+        """Raise :class:`LeaseLost` when this lease may no longer be relied on (taken over,
+        or its local deadline passed without a renewal). Otherwise return how late (in
+        seconds past expiry) each renewal since the last call came, usually ``[]``."""
+        ...
+
+
+Emit = Callable[..., Any]
+
+
+def namespace_for(kernel: Any, override: str | None = None) -> str:
+    """The namespace an agent's lease covers: ``override`` (``[store] namespace``) when
+    set, else the account and strategy set: each selected broker with the account it
+    trades when the broker names one (``account_key()``), and the sorted strategists.
+    Two agents with the same brokers, accounts and strategies share a namespace."""
+    if override:
+        return override
+    brokers = []
+    for name in kernel.selected("broker"):
+        key_of = getattr(kernel.component("broker", name), "account_key", None)
+        key = key_of() if callable(key_of) else None
+        if isinstance(key, tuple):
+            key = ":".join(str(part) for part in key)
+        brokers.append(name if key is None else f"{name}={key}")
+    strategies = ",".join(sorted(kernel.selected("strategist")))
+    return f"brokers={','.join(sorted(brokers))};strategies={strategies}"
+
+
+class LeaseFence:
+    """Called before every claim and every order: raises :class:`LeaseLost` once the
+    lease is gone (a ``lease.lost`` event, once), and reports late renewals
+    (``lease.renewed_late``)."""
+
+    def __init__(self, info: LeaseInfo, emit: Emit) -> None:
+        self.info = info
+        self.emit = emit
+        self.lost: LeaseLost | None = None
+
+    def __call__(self) -> None:
+        if self.lost is not None:
+            raise self.lost
+        try:
+            late = self.info.check()
+        except LeaseLost as exc:
+            self.lost = exc
+            self.emit(
+                "lease",
+                "lost",
+                severity="critical",
+                namespace=self.info.namespace,
+                epoch=self.info.mine.epoch,
+                reason=str(exc),
+            )
+            raise
+        if late:
+            self.emit(
+                "lease",
+                "renewed_late",
+                severity="warning",
+                namespace=self.info.namespace,
+                epoch=self.info.mine.epoch,
+                late_s=round(max(late), 3),
+                count=len(late),
+            )
+
+
+@contextlib.contextmanager
+def hold(store: Any, namespace: str, holder: str, emit: Emit) -> Iterator[LeaseFence | None]:
+    """Hold ``store``'s lease on ``namespace`` for the block and yield its fence; yield
+    ``None`` when the store offers no lease (``run.lock`` is then the only guard).
+    Raises :class:`LeaseHeld` (exit 3) when another live agent holds it."""
+    lease = getattr(store, "lease", None)
+    if not callable(lease):
+        yield None
+        return
+    with lease(namespace, holder) as info:
+        mine = info.mine
+        fields = {"namespace": namespace, "epoch": mine.epoch, "host": mine.host}
+        if info.previous is not None:
+            prev = info.previous
+            emit(
+                "lease",
+                "taken_over",
+                severity="warning",
+                **fields,
+                previous_holder=prev.describe(),
+                previous_epoch=prev.epoch,
+                previous_heartbeat=prev.heartbeat.isoformat(),
+            )
+        emit("lease", "acquired", **fields, pid=mine.pid, ttl_s=info.ttl)
+        fence = LeaseFence(info, emit)
+        try:
+            yield fence
+        finally:
+            if fence.lost is None:
+                emit("lease", "released", namespace=namespace, epoch=mine.epoch)
+
+
+@contextlib.contextmanager
+def agent_lease(kernel: Any, holder: str, *, settings: Any = None) -> Iterator[LeaseFence | None]:
+    """Hold the configured store's lease on this agent's namespace (``[store] namespace``,
+    else :func:`namespace_for`) for the block, what ``run`` and ``intents reconcile`` do
+    beside ``run.lock``, and yield its fence; ``None`` when the store offers no lease (the
+    default SQLite store, not even opened here). Raises :class:`LeaseHeld` (exit 3).
+    ``settings``: the kernel's when not given."""
+    from .store.select import DEFAULT_STORE, open_store
+
+    settings = settings or kernel.settings
+    if settings.components.store == DEFAULT_STORE:  # one machine: run.lock suffices
+        yield None
+        return
+    namespace = namespace_for(kernel, settings.store.namespace)
+    with (
+        open_store(settings, registry=kernel.registry, redact=settings.redact) as store,
+        hold(store, namespace, holder, kernel.emit) as fence,
+    ):
+        yield fence
