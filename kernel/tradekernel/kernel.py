@@ -225,6 +225,8 @@ class Kernel:
             return [name] if name else []
         if kind in LIST_KINDS:
             return list(getattr(sel, LIST_KINDS[kind]))
+        if kind == "sweeper":  # used by backtest sweeps only: `config check` does not build it
+            return [sel.sweeper]
         if kind == "sizer":  # chosen per strategy by [portfolio.sizing], not [components]
             return self.settings.portfolio.sizing.names()
         raise ConfigError(f"unknown component kind {kind!r}")

@@ -36,6 +36,8 @@ KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
     ("sizer", "volatility_target"): "tradekernel-sizing",
     ("sizer", "kelly"): "tradekernel-sizing",
     ("runtime", "langgraph"): "tradekernel-langgraph",
+    ("sweeper", "processes"): "tradekernel-backtest",
+    ("sweeper", "dask"): "tradekernel-dask",
 }
 """First-party components and the distribution that provides each, for install hints."""
 

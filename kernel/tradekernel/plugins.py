@@ -62,6 +62,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "register_sizers": "sizer",
     "register_runtimes": "runtime",
     "register_nodes": "node",
+    "register_sweepers": "sweeper",
 }
 
 DEFAULT_PLUGINS = (
