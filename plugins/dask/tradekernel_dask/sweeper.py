@@ -42,7 +42,7 @@ class DaskSweeper:
             index = {future.key: i for i, future in enumerate(futures)}
             from distributed import as_completed
 
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=client.loop):
                 i = index[future.key]
                 try:
                     value = future.result()
@@ -59,6 +59,7 @@ class DaskSweeper:
                 cluster.close()
 
     def _connect(self, workers: int | None, jobs: int) -> tuple[Any, Any]:
+        import dask
         from distributed import Client, LocalCluster
 
         address = self.config.scheduler
@@ -71,13 +72,16 @@ class DaskSweeper:
                     f"{self.config.timeout:g} s ({_one_line(exc)}); is the scheduler running?"
                 ) from None
         size = self.config.workers or workers or os.cpu_count() or 1
-        cluster = LocalCluster(
-            n_workers=max(1, min(size, jobs)),
-            threads_per_worker=1,  # a backtest holds the GIL: processes, not threads
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+        # one job per worker at a time: a worker that dies takes only its own job's
+        # attempt with it (the scheduler counts every job the worker held)
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+            cluster = LocalCluster(
+                n_workers=max(1, min(size, jobs)),
+                threads_per_worker=1,  # a backtest holds the GIL: processes, not threads
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
         try:
             return Client(cluster, set_as_default=False), cluster
         except BaseException:
