@@ -4,12 +4,15 @@ Each job runs in a fresh process (``max_tasks_per_child=1``: no state leaks from
 combination to the next); at most ``workers`` at once (default: all cores). A process that
 dies mid-job (killed, out of memory) breaks the pool: the jobs it was running are charged
 one attempt and run again, each alone, so a job that kills its worker every time is
-reported failed after :data:`ATTEMPTS` attempts and the others finish."""
+reported failed after :data:`ATTEMPTS` attempts and the others finish. A worker whose
+sweep process is killed (SIGKILL) exits at once."""
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -61,6 +64,7 @@ def _round(
         # spawn: no forked threads or open SQLite handles in the workers
         mp_context=multiprocessing.get_context("spawn"),
         max_tasks_per_child=1,
+        initializer=_exit_with_parent,
     )
     running: dict[Future[Any], int] = {}
     finished = False
@@ -89,6 +93,20 @@ def _round(
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_with_parent() -> None:
+    """In a worker: exit as soon as the sweep's process is gone (SIGKILL), instead of
+    waiting forever for work that will never come."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tradekernel-sweep-parent", daemon=True).start()
 
 
 def processes_sweeper(config: Any, ctx: Any) -> ProcessSweeper:

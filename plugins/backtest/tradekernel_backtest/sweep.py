@@ -112,7 +112,9 @@ def run_sweep(
         )
         jobs.append((str(base.config_path) if base.config_path else None, dict(base._environ), one))
     if jobs:
-        engine = sweeper if isinstance(sweeper, Sweeper) else build_sweeper(base, sweeper, scheduler)
+        engine = (
+            sweeper if isinstance(sweeper, Sweeper) else build_sweeper(base, sweeper, scheduler)
+        )
         with closing(engine.sweep(_run_one, jobs, workers=workers)) as finished, _sigterm_stops():
             for result in finished:
                 i = todo[result.index]

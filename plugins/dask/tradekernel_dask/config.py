@@ -8,9 +8,7 @@ from typing import Any
 from attrs import define, field
 from tradekernel.api import Duration, positive
 
-_ADDRESS = re.compile(
-    r"(tcp|tls|ws|wss)://([A-Za-z0-9._\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?"
-)
+_ADDRESS = re.compile(r"(tcp|tls|ws|wss)://([A-Za-z0-9._\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
 """A scheduler address: a protocol, a host name, IPv4 or [IPv6] address, an optional port."""
 
 
