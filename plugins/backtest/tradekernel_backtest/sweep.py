@@ -119,9 +119,9 @@ def run_sweep(
             for result in finished:
                 i = todo[result.index]
                 outcome = result.value if result.error is None else {"error": result.error}
-                if outcome.get("ok") and outcome["metrics"].get("stopped") == COMPLETE:
-                    if spec.record:
-                        record_result(base.state_dir, outcome["metrics"])
+                complete = outcome.get("ok") and outcome["metrics"].get("stopped") == COMPLETE
+                if complete and spec.record:
+                    record_result(base.state_dir, outcome["metrics"])
                 row = _plain(sweep_row(grid[i], outcome))
                 results.append(keys[i], row)
                 rows[i] = row

@@ -51,7 +51,12 @@ def test_the_same_sweep_on_both_sweepers_gives_the_same_rows_and_files(base, pri
         )
         progress: list[int] = []
         rows = run_sweep(
-            base, spec, GRID, workers=2, sweeper=sweeper, on_row=lambda i, _: progress.append(i)
+            base,
+            spec,
+            GRID,
+            workers=2,
+            sweeper=sweeper,
+            on_row=lambda i, _, p=progress: p.append(i),
         )
         outputs[name] = (rows, progress, _files(tmp_path / name))
     rows, progress, files = outputs["processes"]
@@ -84,8 +89,10 @@ def test_an_unreachable_scheduler_is_a_one_line_error(config, prices):
     config.write_text(config.read_text() + '\n[sweeper.dask]\ntimeout = "1s"\n')
     address = f"tcp://127.0.0.1:{_closed_port()}"
     result = invoke(
-        ["--config", str(config), "backtest", "--strategist", "sma-cross"]
-        + ["--data", str(prices), "--param", "fast=2,3", "--scheduler", address]
+        [
+            *("--config", str(config), "backtest", "--strategist", "sma-cross"),
+            *("--data", str(prices), "--param", "fast=2,3", "--scheduler", address),
+        ]
     )
     assert result.exit_code == 1, result.stderr
     error = result.stderr.strip()
@@ -106,8 +113,10 @@ def test_a_bad_scheduler_address_is_a_config_error(tmp_path, address):
 
 def test_scheduler_only_with_dask(config, prices):
     result = invoke(
-        ["--config", str(config), "backtest", "--data", str(prices), "--param", "fast=2,3"]
-        + ["--sweeper", "processes", "--scheduler", "tcp://127.0.0.1:1"]
+        [
+            *("--config", str(config), "backtest", "--data", str(prices), "--param", "fast=2,3"),
+            *("--sweeper", "processes", "--scheduler", "tcp://127.0.0.1:1"),
+        ]
     )
     assert result.exit_code == 2 and "--scheduler" in result.stderr
 
@@ -125,7 +134,8 @@ def test_building_the_sweeper_does_not_import_dask_running_it_does(tmp_path):
     code = (
         "import sys\nfrom tradekernel.api import Kernel, Settings\n"
         "from tradekernel_backtest.sweep import build_sweeper\n"
-        f"base = Settings.load(None, environ={{'TRADEKERNEL_KERNEL__STATE_DIR': {str(tmp_path)!r}}})\n"
+        "base = Settings.load(None, environ="
+        f"{{'TRADEKERNEL_KERNEL__STATE_DIR': {str(tmp_path)!r}}})\n"
         "s = build_sweeper(base, 'dask', None)\n"
         "print(type(s).__name__, 'distributed' in sys.modules)"
     )
