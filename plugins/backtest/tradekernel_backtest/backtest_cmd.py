@@ -153,9 +153,9 @@ def backtest(
         done = [0]
 
         def on_row(i: int, row: dict) -> None:
-            done[0] = i + 1
+            done[0] += 1
             if show:
-                click.echo(f"\r{i + 1}/{len(grid)} combinations done", err=True, nl=False)
+                click.echo(f"\r{done[0]}/{len(grid)} combinations done", err=True, nl=False)
 
         def on_resume(count: int) -> None:
             done[0] = count

@@ -9,7 +9,7 @@ import json
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,8 @@ def run_sweep(
     """Run every combination of ``grid`` (``spec.params`` is the base) on ``sweeper`` (an
     object, a name, or ``None``: ``[components] sweeper``; ``scheduler``: the ``dask``
     sweeper's cluster), ``workers`` at a time; returns one row per combination, in grid
-    order. ``on_row(done, row)`` is called as each combination finishes (any order).
+    order. ``on_row(i, row)`` is called as each combination finishes (``i``: its position
+    in ``grid``; they finish in any order).
 
     Each finished row lands at once in the sweep's results file (:mod:`.sweep_results`);
     with ``resume`` the rows already there are not run again (``on_resume(count)`` says how
@@ -100,7 +101,6 @@ def run_sweep(
     todo = [i for i, row in enumerate(rows) if row is None]
     if on_resume is not None and len(todo) < len(grid):
         on_resume(len(grid) - len(todo))
-    done = len(grid) - len(todo)
     jobs = []
     for i in todo:
         one = attrs.evolve(
@@ -115,7 +115,8 @@ def run_sweep(
         engine = (
             sweeper if isinstance(sweeper, Sweeper) else build_sweeper(base, sweeper, scheduler)
         )
-        with closing(engine.sweep(_run_one, jobs, workers=workers)) as finished, _sigterm_stops():
+        finished = engine.sweep(_run_one, jobs, workers=workers)
+        with _closing(finished), _sigterm_stops():
             for result in finished:
                 i = todo[result.index]
                 outcome = result.value if result.error is None else {"error": result.error}
@@ -125,13 +126,14 @@ def run_sweep(
                 row = _plain(sweep_row(grid[i], outcome))
                 results.append(keys[i], row)
                 rows[i] = row
-                done += 1
                 if on_row is not None:
-                    on_row(done - 1, row)
+                    on_row(i, row)
     final = [row for row in rows if row is not None]
     if len(final) != len(grid):  # a sweeper that drops a job breaks its contract
-        missing = [i for i, row in enumerate(rows) if row is None]
-        raise TradekernelError(f"sweep: the sweeper returned no result for {len(missing)} jobs")
+        raise TradekernelError(
+            f"sweep: the sweeper returned no result for {len(grid) - len(final)} combinations"
+            " (the finished ones are kept: run the sweep again)"
+        )
     if out is not None:
         write_sweep(out, final)
     return final
@@ -162,6 +164,18 @@ def build_sweeper(base: Settings, name: str | None, scheduler: str | None) -> Sw
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` as JSON would give it back: a row read from the results file equals it."""
     return json.loads(json.dumps(row, default=str))
+
+
+@contextmanager
+def _closing(finished: Iterator[Any]) -> Iterator[None]:
+    """Close the sweeper's iterator when the sweep ends, however it ends: that cancels the
+    jobs not finished (a plain iterator has nothing to close)."""
+    try:
+        yield
+    finally:
+        close = getattr(finished, "close", None)
+        if callable(close):
+            close()
 
 
 @contextmanager

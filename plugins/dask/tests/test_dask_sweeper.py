@@ -61,7 +61,7 @@ def test_the_same_sweep_on_both_sweepers_gives_the_same_rows_and_files(base, pri
         outputs[name] = (rows, progress, _files(tmp_path / name))
     rows, progress, files = outputs["processes"]
     assert outputs["dask"][0] == rows
-    assert outputs["dask"][1] == progress == list(range(len(GRID)))
+    assert sorted(outputs["dask"][1]) == sorted(progress) == list(range(len(GRID)))
     assert outputs["dask"][2] == files
     assert [r["error"] is None for r in rows] == [True, True, True, False, True, True]
     assert sum(r["trades"] or 0 for r in rows) > 0

@@ -3,6 +3,7 @@ worker process dies is retried alone, and reported failed when it kills every wo
 
 from __future__ import annotations
 
+import pytest
 from tradekernel.api import Kernel, Settings, Sweeper
 from tradekernel_backtest.processes import ATTEMPTS, ProcessSweeper
 
@@ -42,3 +43,28 @@ def test_processes_is_the_default_sweeper(tmp_path):
     with Kernel(Settings.load(cfg, environ={})) as kernel:
         assert kernel.selected("sweeper") == ["processes"]
         assert isinstance(kernel.component("sweeper"), Sweeper)
+
+
+def test_an_unknown_sweeper_is_a_config_error(cli, hand_csv):
+    code, _, err = cli(
+        *("backtest", "--data", str(hand_csv), "--param", "fast=2,3", "--sweeper", "nope")
+    )
+    assert code == 2 and "--sweeper" in err and "nope" in err
+    code, _, err = cli("backtest", "--data", str(hand_csv), "--sweeper", "processes")
+    assert code == 2 and "for sweeps" in err
+
+
+class Dropping:
+    """A sweeper that loses every job: it breaks the contract."""
+
+    def sweep(self, fn, jobs, *, workers=None):
+        return iter(())
+
+
+def test_a_sweeper_that_drops_a_job_fails_the_sweep(base, hand_csv):
+    from tradekernel.api import TradekernelError
+    from tradekernel_backtest import BacktestSpec, run_sweep
+
+    spec = BacktestSpec(strategist="sma-cross", data=[str(hand_csv)], record=False)
+    with pytest.raises(TradekernelError, match="no result for 2 combinations"):
+        run_sweep(base, spec, [{"fast": 2}, {"fast": 3}], sweeper=Dropping())

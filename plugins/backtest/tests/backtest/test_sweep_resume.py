@@ -82,8 +82,11 @@ def test_an_interrupted_or_damaged_sweep_reruns_only_what_is_missing(base, hand_
     expected = _expected(base, hand_csv)
     assert [r["error"] is None for r in expected] == [True, True, False, True]
 
+    finished: list[int] = []
+
     def stop_after_two(i, row):
-        if i == 1:
+        finished.append(i)
+        if len(finished) == 2:
             raise KeyboardInterrupt
 
     spec = _spec(hand_csv, tmp_path / "sweep")
