@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-REPEATS = int(os.environ.get("BENCH_SWEEP_REPEATS", "3"))
+REPEATS = int(os.environ.get("TK_BENCH_SWEEP_REPEATS", "3"))
 FAST = [2, 3, 4, 5, 6, 7, 8, 9]
 SLOW = [10, 12, 14, 16, 18, 20, 22, 24]  # 8 x 8 = 64 combinations, every one valid
 BARS = 120

@@ -36,11 +36,24 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_the_same_sweep_on_both_sweepers_gives_the_same_rows_and_files(base, prices, tmp_path):
+@pytest.fixture
+def cluster():
+    """An existing cluster to connect to: a LocalCluster of 2 worker processes."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as running:
+        yield running
+
+
+def test_the_same_sweep_on_both_sweepers_gives_the_same_rows_and_files(
+    base, prices, tmp_path, cluster
+):
     outputs = {}
     for name, sweeper in (
         ("processes", ProcessSweeper()),
-        ("dask", DaskSweeper(DaskConfig(workers=2))),
+        ("dask", DaskSweeper(DaskConfig(scheduler=cluster.scheduler_address))),
     ):
         spec = BacktestSpec(
             strategist="sma-cross",
@@ -69,6 +82,7 @@ def test_the_same_sweep_on_both_sweepers_gives_the_same_rows_and_files(base, pri
 
 
 def test_a_job_whose_worker_dies_is_reported_failed_and_the_others_finish():
+    """On the sweeper's own LocalCluster (one worker, one job at a time)."""
     import dask
 
     sweeper = DaskSweeper(DaskConfig(workers=1))
