@@ -122,19 +122,24 @@ class SweepResults:
     def append(self, key: str, row: dict[str, Any]) -> None:
         """Add one finished row, on disk before this returns (a SIGKILL after it loses
         nothing); a damaged last line (no newline) is closed off first."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {"v": FORMAT, "key": key, "row": row}
         record["sha"] = _sha(record)
         line = json.dumps(record, default=str, separators=(",", ":")).encode() + b"\n"
-        with self.path.open("ab+") as fh:
-            fh.seek(0, os.SEEK_END)
-            if fh.tell():
-                fh.seek(-1, os.SEEK_END)
-                if fh.read(1) != b"\n":
-                    line = b"\n" + line
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab+") as fh:
+                fh.seek(0, os.SEEK_END)
+                if fh.tell():
+                    fh.seek(-1, os.SEEK_END)
+                    if fh.read(1) != b"\n":
+                        line = b"\n" + line
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise TradekernelError(
+                f"{self.path}: cannot write the sweep's results: {exc.strerror}"
+            ) from None
 
 
 def _parse(line: bytes) -> tuple[str, dict[str, Any]] | None:

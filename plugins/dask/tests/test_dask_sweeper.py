@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tradekernel.api import ConfigError, Kernel, Settings, TradekernelError
 from tradekernel.testing import invoke, modules_imported_by
 from tradekernel_backtest import BacktestSpec, param_grid, run_sweep
@@ -163,3 +165,14 @@ def test_an_unreachable_scheduler_raises_from_sweep():
     sweeper = DaskSweeper(DaskConfig(scheduler=f"tcp://127.0.0.1:{_closed_port()}", timeout=1))
     with pytest.raises(TradekernelError, match="unreachable within 1 s"):
         next(sweeper.sweep(abs, [1]))
+
+
+@given(st.text(max_size=60))
+def test_any_scheduler_text_is_an_address_or_refused(text):
+    try:
+        config = DaskConfig(scheduler=text)
+    except ValueError as exc:
+        assert "scheduler" in str(exc)
+    else:
+        assert config.scheduler.split("://")[0] in ("tcp", "tls", "ws", "wss")
+        assert text.isprintable() and " " not in text

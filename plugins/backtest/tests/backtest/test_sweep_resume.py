@@ -177,3 +177,13 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_output(config, base, ha
     assert f"resuming: {done}/{len(GRID)} combinations already done" in again.stderr
     assert json.loads(again.stdout) == expected
     assert json.loads((tmp_path / "sweep" / "sweep.json").read_text()) == expected
+
+
+def test_an_unwritable_results_file_is_a_one_line_error(base, tmp_path):
+    results = SweepResults(base.state_dir, "ab" * 32)
+    results.path.parent.mkdir(parents=True)
+    results.path.mkdir()  # a directory where the file should be
+    with pytest.raises(TradekernelError, match="cannot write the sweep's results"):
+        results.append("key", {"fast": 2})
+    with pytest.raises(TradekernelError, match="cannot read"):
+        results.load()
