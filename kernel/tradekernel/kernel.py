@@ -412,6 +412,9 @@ class Kernel:
             for kind in (*SINGLE_KINDS, *LIST_KINDS, "sizer"):
                 for name in self.selected(kind):
                     probe.component(kind, name)
+            sweeper = self.settings.components.sweeper  # built by sweeps only
+            if sweeper != "processes":  # the default may not be installed (no backtest)
+                probe.component("sweeper", sweeper)
             self.refuse_shared_accounts(probe.component)
         finally:
             probe.close()

@@ -127,6 +127,16 @@ def test_a_bad_scheduler_address_is_a_config_error(tmp_path, address):
         kernel.component("sweeper")
 
 
+def test_config_check_checks_a_selected_dask_sweeper(tmp_path):
+    cfg = tmp_path / "plugins.toml"
+    cfg.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path}"\n[components]\nsweeper = "dask"\n'
+        '[sweeper.dask]\nscheduler = "http://host:1"\n'
+    )
+    result = invoke(["--config", str(cfg), "config", "check"])
+    assert result.exit_code == 2 and "[sweeper.dask] scheduler" in result.stderr
+
+
 def test_scheduler_only_with_dask(config, prices):
     result = invoke(
         [
