@@ -101,6 +101,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "Strategist",
         "StrategyInput",
         "SubmitOutcomeUnknown",
+        "SweepResult",
+        "Sweeper",
         "GraphRuntime=Runtime",
         "GraphNode=Node",
     ),
@@ -354,6 +356,8 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .components import Strategist
     from .components import StrategyInput
     from .components import SubmitOutcomeUnknown
+    from .components import SweepResult
+    from .components import Sweeper
     from .constraints import ORDER_CONSTRAINT_CODES
     from .delivery.http import post
     from .delivery.retry import Attempt as DeliveryAttempt

@@ -9,7 +9,7 @@ required.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -53,6 +53,7 @@ KINDS = (
     "runtime",
     "node",
     "store",
+    "sweeper",
 )
 """Every component kind, in the order ``plugins list`` shows them."""
 
@@ -397,6 +398,37 @@ class Node(Protocol):
         and return skill results by name (new names only, JSON-able data, bounded),
         merged into the cycle's ``skill_results``: a node's only write. Raising fails the
         node (retried like ``hydrate``, then the cycle is cancelled)."""
+
+
+@frozen
+class SweepResult:
+    """One finished job of a sweep (:class:`Sweeper`): its value, or why it could not run."""
+
+    index: int
+    """The job's position in the jobs given to :meth:`Sweeper.sweep`."""
+    value: Any = None
+    """What the job function returned (``None`` with ``error``)."""
+    error: str | None = None
+    """Why the engine could not run the job (its worker died past the retries, the job
+    function raised); one line."""
+
+
+@runtime_checkable
+class Sweeper(Protocol):
+    """Runs the jobs of a parameter sweep (``[components] sweeper``: ``processes``, a
+    process pool on this machine, from tradekernel-backtest; ``dask`` from tradekernel-dask).
+    Every sweeper runs the same job function, so the results do not depend on the engine."""
+
+    def sweep(
+        self, fn: Callable[[Any], Any], jobs: Sequence[Any], *, workers: int | None = None
+    ) -> Iterator[SweepResult]:
+        """Submit every job (``fn(job)``; ``fn`` is a module-level function, the jobs
+        picklable) and yield one :class:`SweepResult` per job as each finishes, in any
+        order, so progress is live. ``workers`` caps the jobs run at once (``None``: the
+        engine's own size). Closing the iterator (Ctrl-C, SIGTERM, a failure of the caller)
+        cancels the jobs not finished and releases the workers. A job is never dropped: a
+        job whose worker dies is retried or yielded with ``error``. Raise
+        ``TradekernelError`` when the engine cannot start (an unreachable scheduler)."""
 
 
 @define

@@ -102,6 +102,12 @@ def register_stores(register):
 
 
 @hookspec
+def register_sweepers(register):
+    """Register sweepers that run a parameter sweep's combinations (``Sweeper``;
+    ``[components] sweeper``)."""
+
+
+@hookspec
 def register_nodes(register):
     """Register nodes that plugins add to the cycle graph (``Node``; ``[components] nodes``)."""
 

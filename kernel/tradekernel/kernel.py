@@ -225,6 +225,8 @@ class Kernel:
             return [name] if name else []
         if kind in LIST_KINDS:
             return list(getattr(sel, LIST_KINDS[kind]))
+        if kind == "sweeper":  # used by backtest sweeps only: `config check` does not build it
+            return [sel.sweeper]
         if kind == "sizer":  # chosen per strategy by [portfolio.sizing], not [components]
             return self.settings.portfolio.sizing.names()
         if kind == "store":  # opened by tradekernel.store.open_store, not built here
@@ -423,6 +425,9 @@ class Kernel:
             for kind in (*SINGLE_KINDS, *LIST_KINDS, "sizer"):
                 for name in self.selected(kind):
                     probe.component(kind, name)
+            sweeper = self.settings.components.sweeper  # built by sweeps only
+            if sweeper != "processes":  # the default may not be installed (no backtest)
+                probe.component("sweeper", sweeper)
             self.refuse_shared_accounts(probe.component)
         finally:
             probe.close()

@@ -37,6 +37,8 @@ KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
     ("sizer", "kelly"): "tradekernel-sizing",
     ("runtime", "langgraph"): "tradekernel-langgraph",
     ("store", "postgres"): "tradekernel-postgres",
+    ("sweeper", "processes"): "tradekernel-backtest",
+    ("sweeper", "dask"): "tradekernel-dask",
 }
 """First-party components and the distribution that provides each, for install hints."""
 

@@ -63,6 +63,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "register_runtimes": "runtime",
     "register_stores": "store",
     "register_nodes": "node",
+    "register_sweepers": "sweeper",
 }
 
 DEFAULT_PLUGINS = (

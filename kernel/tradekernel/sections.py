@@ -241,6 +241,9 @@ class ComponentSelection:
     (tradekernel-langgraph); docs/runtime.md."""
     nodes: list[str] = field(factory=list, validator=_unique)
     """Plugin nodes added to the cycle graph, in order, each before its insertion point."""
+    sweeper: str = "processes"
+    """What runs a backtest sweep's combinations: ``processes`` (a process pool on this
+    machine, tradekernel-backtest) or ``dask`` (tradekernel-dask); docs/backtest.md."""
 
     def __attrs_post_init__(self) -> None:
         for name in self.required_skills:

@@ -5,7 +5,8 @@ over the ``replay`` market data with the ``paper`` broker, on a market-time cloc
 parameter sweeps run many; results are recorded (and journaled) in the operator's store as
 the evidence ``tradekernel promote`` checks against the ``[promotion.<stage>]`` gates. The
 stage check itself (a strategist may not run in a mode above its stage) is the kernel's.
-Commands: ``tradekernel backtest`` and ``tradekernel promote``. See docs/backtest.md.
+Commands: ``tradekernel backtest`` and ``tradekernel promote``; the ``processes`` sweeper
+(``[components] sweeper``) runs sweeps on this machine. See docs/backtest.md.
 
 The names below are imported on first use, so loading the plugin to add its commands
 does not import the backtest machinery.
@@ -38,6 +39,17 @@ __all__ = sorted(_EXPORTS)
 
 
 __getattr__ = lazy_exports(__name__, {name: f".{module}" for name, module in _EXPORTS.items()})
+
+
+@hookimpl
+def register_sweepers(register):
+    from .processes import processes_sweeper
+
+    register(
+        "processes",
+        processes_sweeper,
+        description="a sweep's combinations in spawned processes on this machine (all cores)",
+    )
 
 
 @hookimpl

@@ -74,7 +74,10 @@ def _decimal(ctx: Any, param: Any, value: str | None) -> Decimal | None:
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False), help="Write CSVs, metrics and report."
 )
-@click.option("--workers", type=click.IntRange(min=1), help="Sweep processes (default: cores).")
+@click.option("--workers", type=click.IntRange(min=1), help="Sweep jobs at once (default: cores).")
+@click.option("--sweeper", help="What runs a sweep (default: [components] sweeper).")
+@click.option("--scheduler", metavar="URL", help="Run the sweep on this Dask scheduler.")
+@click.option("--fresh", is_flag=True, help="Rerun a sweep's finished combinations too.")
 @click.option("--allow-network", is_flag=True, help="Let an LLM strategist call its provider.")
 @click.option("--budget-usd", type=float, help="Stop when LLM spend reaches this (USD).")
 @click.option("--keep-sinks", is_flag=True, help="Keep the configured metrics sinks.")
@@ -95,6 +98,9 @@ def backtest(
     symbols: str | None,
     out_dir: str | None,
     workers: int | None,
+    sweeper: str | None,
+    scheduler: str | None,
+    fresh: bool,
     allow_network: bool,
     budget_usd: float | None,
     keep_sinks: bool,
@@ -109,6 +115,9 @@ def backtest(
 
     Market orders decided on a bar fill at the next bar's open; commission is a fraction
     of each fill's notional; a position open at the end is valued at the last close.
+
+    A sweep keeps each finished combination: run the same command again after an
+    interruption and only the unfinished ones run.
     """
     from .progress import ProgressLine, wanted
     from .runner import run_backtest
@@ -135,15 +144,45 @@ def backtest(
     )
     settings = app.settings()
     show = wanted(sys.stderr, as_json=as_json)
+    if len(grid) == 1 and (sweeper or scheduler or fresh):
+        raise click.UsageError("--sweeper, --scheduler and --fresh are for sweeps (KEY=V1,V2)")
     if len(grid) > 1:
         if allow_network:
             raise click.UsageError("--allow-network is not available for sweeps")
 
-        def on_row(i: int, row: dict) -> None:
-            if show:
-                click.echo(f"\r{i + 1}/{len(grid)} combinations done", err=True, nl=False)
+        done = [0]
 
-        rows = run_sweep(settings, spec, grid, workers=workers, on_row=on_row)
+        def on_row(i: int, row: dict) -> None:
+            done[0] += 1
+            if show:
+                click.echo(f"\r{done[0]}/{len(grid)} combinations done", err=True, nl=False)
+
+        def on_resume(count: int) -> None:
+            done[0] = count
+            click.echo(
+                f"resuming: {count}/{len(grid)} combinations already done (--fresh reruns them)",
+                err=True,
+            )
+
+        try:
+            rows = run_sweep(
+                settings,
+                spec,
+                grid,
+                workers=workers,
+                on_row=on_row,
+                sweeper=sweeper,
+                scheduler=scheduler,
+                resume=not fresh,
+                on_resume=on_resume,
+            )
+        except KeyboardInterrupt:
+            click.echo(
+                f"\nsweep interrupted: {done[0]}/{len(grid)} combinations done and kept; "
+                "run the same command again to resume",
+                err=True,
+            )
+            sys.exit(130)
         if show:
             click.echo("", err=True)
         if as_json:

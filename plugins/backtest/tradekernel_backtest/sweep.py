@@ -1,21 +1,24 @@
-"""Parameter sweeps: one backtest per combination of ``--param`` values, each in its own
-process (all cores) with its own state dir; one result row per combination."""
+"""Parameter sweeps: one backtest per combination of ``--param`` values, each run by the
+selected sweeper (``processes`` on this machine, ``dask`` on a cluster) with its own state
+dir; one result row per combination, kept as it finishes so a sweep resumes."""
 
 from __future__ import annotations
 
 import csv
 import json
-import multiprocessing
-import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import attrs
-from tradekernel.api import Settings, TradekernelError
+from tradekernel.api import Settings, Sweeper, TradekernelError
 
 from .record import COMPLETE, record_result
 from .spec import BacktestSpec
+from .sweep_results import SweepResults, row_key, sweep_digest
 
 ROW_METRICS = (
     "final_equity",
@@ -44,7 +47,8 @@ ROW_METRICS = (
 
 
 def _run_one(job: tuple[str | None, dict[str, str], BacktestSpec]) -> dict[str, Any]:
-    """Worker: load the operator's settings in this process and run one combination."""
+    """Worker: load the operator's settings in this process and run one combination (every
+    sweeper runs this same function)."""
     from loguru import logger
 
     from .runner import run_backtest
@@ -74,37 +78,117 @@ def run_sweep(
     *,
     workers: int | None = None,
     on_row: Callable[[int, dict[str, Any]], None] | None = None,
+    sweeper: Sweeper | str | None = None,
+    scheduler: str | None = None,
+    resume: bool = True,
+    on_resume: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every combination of ``grid`` (``spec.params`` is the base), ``workers``
-    processes at a time (default: all cores); returns one row per combination, in grid
-    order. Rows are recorded in the operator's store and, with ``spec.out_dir``, written
-    to ``sweep.csv`` and ``sweep.json`` (each combination's outputs under ``runs/NNN``)."""
+    """Run every combination of ``grid`` (``spec.params`` is the base) on ``sweeper`` (an
+    object, a name, or ``None``: ``[components] sweeper``; ``scheduler``: the ``dask``
+    sweeper's cluster), ``workers`` at a time; returns one row per combination, in grid
+    order. ``on_row(i, row)`` is called as each combination finishes (``i``: its position
+    in ``grid``; they finish in any order).
+
+    Each finished row lands at once in the sweep's results file (:mod:`.sweep_results`);
+    with ``resume`` the rows already there are not run again (``on_resume(count)`` says how
+    many). Rows are recorded in the operator's store and, with ``spec.out_dir``, written to
+    ``sweep.csv`` and ``sweep.json`` (each combination's outputs under ``runs/NNN``)."""
     out = Path(spec.out_dir) if spec.out_dir is not None else None
+    results = SweepResults(base.state_dir, sweep_digest(base, spec))
+    keys = [row_key(results.path.stem, i, combo) for i, combo in enumerate(grid)]
+    cached = results.load() if resume else {}
+    rows: list[dict[str, Any] | None] = [cached.get(k) for k in keys]
+    todo = [i for i, row in enumerate(rows) if row is None]
+    if on_resume is not None and len(todo) < len(grid):
+        on_resume(len(grid) - len(todo))
     jobs = []
-    for i, combo in enumerate(grid):
+    for i in todo:
         one = attrs.evolve(
             spec,
-            params={**spec.params, **combo},
+            params={**spec.params, **grid[i]},
             out_dir=out / "runs" / f"{i:03d}" if out else None,
             state_dir=None,
             record=False,
         )
         jobs.append((str(base.config_path) if base.config_path else None, dict(base._environ), one))
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    ctx = multiprocessing.get_context("spawn")  # no forked threads or open SQLite handles
-    rows: list[dict[str, Any]] = []
-    with ctx.Pool(processes=workers, maxtasksperchild=1) as pool:
-        for i, outcome in enumerate(pool.imap(_run_one, jobs)):
-            complete = outcome["ok"] and outcome["metrics"].get("stopped") == COMPLETE
-            if complete and spec.record:
-                record_result(base.state_dir, outcome["metrics"])
-            row = sweep_row(grid[i], outcome)
-            rows.append(row)
-            if on_row is not None:
-                on_row(i, row)
+    if jobs:
+        engine = (
+            sweeper if isinstance(sweeper, Sweeper) else build_sweeper(base, sweeper, scheduler)
+        )
+        finished = engine.sweep(_run_one, jobs, workers=workers)
+        with _closing(finished), _sigterm_stops():
+            for result in finished:
+                i = todo[result.index]
+                outcome = result.value if result.error is None else {"error": result.error}
+                complete = outcome.get("ok") and outcome["metrics"].get("stopped") == COMPLETE
+                if complete and spec.record:
+                    record_result(base.state_dir, outcome["metrics"])
+                row = _plain(sweep_row(grid[i], outcome))
+                results.append(keys[i], row)
+                rows[i] = row
+                if on_row is not None:
+                    on_row(i, row)
+    final = [row for row in rows if row is not None]
+    if len(final) != len(grid):  # a sweeper that drops a job breaks its contract
+        raise TradekernelError(
+            f"sweep: the sweeper returned no result for {len(grid) - len(final)} combinations"
+            " (the finished ones are kept: run the sweep again)"
+        )
     if out is not None:
-        write_sweep(out, rows)
-    return rows
+        write_sweep(out, final)
+    return final
+
+
+def build_sweeper(base: Settings, name: str | None, scheduler: str | None) -> Sweeper:
+    """The sweeper ``name`` (default ``[components] sweeper``; ``scheduler`` selects and
+    configures ``dask``), built from the operator's configuration."""
+    from tradekernel.api import ConfigError, Kernel
+
+    overrides: dict[str, Any] = {}
+    if scheduler is not None:
+        if name not in (None, "dask"):
+            raise ConfigError(f"option --scheduler: only the dask sweeper has one, not {name!r}")
+        name = "dask"
+        overrides["sweeper.dask.scheduler"] = (scheduler, "--scheduler")
+    if name is not None:
+        overrides["components.sweeper"] = (name, "--sweeper")
+    settings = (
+        Settings.load(base.config_path, overrides=overrides, environ=base._environ)
+        if overrides
+        else base
+    )
+    with Kernel(settings) as kernel:
+        return kernel.component("sweeper")
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` as JSON would give it back: a row read from the results file equals it."""
+    return json.loads(json.dumps(row, default=str))
+
+
+@contextmanager
+def _closing(finished: Iterator[Any]) -> Iterator[None]:
+    """Close the sweeper's iterator when the sweep ends, however it ends: that cancels the
+    jobs not finished (a plain iterator has nothing to close)."""
+    try:
+        yield
+    finally:
+        close = getattr(finished, "close", None)
+        if callable(close):
+            close()
+
+
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """While inside, SIGTERM stops the sweep as Ctrl-C does (the finished rows are kept)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def write_sweep(out: Path, rows: list[dict[str, Any]]) -> None:
