@@ -170,7 +170,7 @@ def test_reconcile_resubmits_only_within_the_budget(store, settings, broker_fact
     assert store.get(iid).state is IntentState.EXECUTING
     assert broker.wrapped.count() == 0
     (result,) = executor.resolve_pending()  # the lookup itself is refused now
-    assert result.action == "still_unknown" and "lookup_failed" in result.reason
+    assert result.action == "still_unknown" and "lookup_refused" in result.reason and result.refused
     clock.now += 60
     (result,) = executor.resolve_pending()
     assert result.action == "resubmitted"
