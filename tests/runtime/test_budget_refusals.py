@@ -67,7 +67,9 @@ def test_a_refused_lookup_of_an_unknown_outcome_keeps_the_broker_healthy(kernel_
         assert budget.usage()["refused"] >= 1
         assert runtime.store.get(stuck.id).state.value == "executing"
         (reconciled,) = [
-            e.fields for e in rec.of("executor", "reconciled") if e.fields.get("intent_id") == stuck.id
+            e.fields
+            for e in rec.of("executor", "reconciled")
+            if e.fields.get("intent_id") == stuck.id
         ][-1:]
         assert reconciled["reason"] == "lookup_refused: request_budget_exhausted"
         assert rec.of("routing", "unhealthy")[before:] == []

@@ -77,9 +77,7 @@ def test_a_spent_read_budget_is_back_pressure_not_an_incident(tmp_path, capsys):
     kinds = Counter((e.stage, e.kind) for e in events)
     assert not [e.fields for e in events if e.stage == "resilience"]  # no incident, no degrade
     assert not [
-        e.fields
-        for e in events
-        if e.stage == "commander" and e.fields.get("action") == "cancel"
+        e.fields for e in events if e.stage == "commander" and e.fields.get("action") == "cancel"
     ]
     skipped = [e.fields for e in events if (e.stage, e.kind) == ("budget", "read_skipped")]
     assert skipped and {s["broker"] for s in skipped} == {"paper"}
