@@ -180,8 +180,17 @@ def test_reconcile_resubmits_only_within_the_budget(store, settings, broker_fact
 
 @pytest.mark.parametrize(
     ("per_minute", "share", "reserve"),
-    [(9, 0.1, 1), (2, 0.1, 1), (19, 0.05, 1), (10, 0.1, 1), (10, 0.3, 3), (11, 0.1, 2)]
-    + [(5, 0.0, 0), (1, 0.0, 0), (3, 0.99, 2)],
+    [
+        (9, 0.1, 1),
+        (2, 0.1, 1),
+        (19, 0.05, 1),
+        (10, 0.1, 1),
+        (10, 0.3, 3),
+        (11, 0.1, 2),
+        (5, 0.0, 0),
+        (1, 0.0, 0),
+        (3, 0.99, 2),
+    ],
 )
 def test_the_reserve_is_rounded_up_to_a_whole_call(per_minute, share, reserve):
     budget = RequestBudget("b", per_minute, reserve=share, clock=Clock())
@@ -210,7 +219,12 @@ def test_refusals_during_a_slow_event_are_all_reported():
 
     broker = BudgetedBroker(Venue(), RequestBudget("b", 1, clock=clock), emit)
     broker.account()
-    first = threading.Thread(target=lambda: pytest.raises(RequestBudgetExhausted, broker.account))
+
+    def refused() -> None:
+        with pytest.raises(RequestBudgetExhausted):
+            broker.account()
+
+    first = threading.Thread(target=refused)
     first.start()
     assert inside.wait(5)
     for _ in range(5):
