@@ -87,6 +87,9 @@ class Nodes(Strategies):
     """Order reads that failed this cycle, by broker name."""
     _asks_refused: set[str]
     """Brokers whose request budget refused a monitor read this cycle."""
+    _reported: tuple[Any, dict[str, Any]] | None = None
+    """The report node's last account and positions (one broker): kept when a read is
+    refused by the broker's request budget."""
     """The monitor's reads of one order that raised, this cycle."""
     _skill_specs: dict[str, ComponentSpec]
     mode: str
@@ -800,10 +803,12 @@ class Nodes(Strategies):
             else:
                 broker = self.kernel.component("broker")
                 account = broker.account()
-                state.positions = {p.symbol: p for p in broker.positions()}
-                state.account = account
-        except RequestBudgetExhausted as exc:  # the cycle's account stays the one it read
+                self._reported = (account, {p.symbol: p for p in broker.positions()})
+                state.account, state.positions = self._reported
+        except RequestBudgetExhausted as exc:  # the last account read stands
             self.budget_skipped("report", exc)
+            if self.router is None and self._reported is not None:
+                state.account, state.positions = self._reported
         if self.kernel.wants_event("report", "cycle", "info"):
             self.kernel.emit("report", "cycle", **state.summary())
 
