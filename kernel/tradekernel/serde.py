@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -170,10 +171,14 @@ def _named_values_hook(t: Any, conv: cattrs.Converter) -> Any:
                 out[name] = conv.structure(value, value_type)
             except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
                 errors = _flatten(exc) or [("", str(exc))]
-                raise ValidationError([(_join(name, p), m) for p, m in errors]) from None
+                key = name if _PLAIN_KEY.fullmatch(name) else ascii(name)  # no escapes
+                raise ValidationError([(_join(key, p), m) for p, m in errors]) from None
         return out
 
     return hook
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _is_named_tables(t: Any) -> bool:
