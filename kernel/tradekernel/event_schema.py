@@ -63,7 +63,7 @@ _BROKER = _f("str", doc="broker component (instance) name", req=True)
 _COMMANDER = {
     "node": _f("str", doc="graph node the commander is at", req=True),
     "next": _f("str", doc="node it routes to"),
-    "action": _f("str", doc="route | retry | pause | cancel | cooldown_wait | end"),
+    "action": _f("str", doc="route | retry | pause | cancel | skip | cooldown_wait | end"),
     "mode": _f("str", doc="paper | shadow | live"),
     "mode_source": _f("str", doc="where the mode came from"),
     "reason": _f("str"),
@@ -639,6 +639,12 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "used": _f("int", "requests", "calls over the last minute"),
             "limit": _f("int", "requests", "the budget per minute"),
             "refused": _f("int", "count", "calls refused since the last such event"),
+        },
+        "read_skipped": {
+            "node": _f("str", doc="the node (or start) that skipped the read", req=True),
+            "broker": _f("str", doc="the broker instance", req=True),
+            "method": _f("str", doc="the call not sent"),
+            "reason": _f("str", doc="the refusal"),
         },
         "broker_usage": {
             "broker": _f("str", doc="the broker instance", req=True),

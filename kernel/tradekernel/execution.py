@@ -77,6 +77,9 @@ class ExecutionResult:
     answered: bool = True
     """``False``: the submit raised (its answer was lost), whatever the lookup after it
     found: a bad outcome for the broker's health."""
+    refused: bool = False
+    """``True``: nothing was asked because the broker's request budget is spent (the
+    agent's own back-pressure, not the broker's health)."""
 
 
 class _NotSent(Exception):
@@ -99,6 +102,9 @@ class ReconcileResult:
     state: str
     broker_order_id: str | None = None
     reason: str = ""
+    refused: bool = False
+    """``True``: left ``still_unknown`` only because the broker's request budget is spent
+    (nothing was asked): not a bad outcome for the broker's health."""
 
 
 class Executor:
@@ -457,6 +463,10 @@ class Executor:
     def _unknown(self, record: IntentRecord, reason: str) -> ExecutionResult:
         return self._result(record, "unknown", reason)
 
+    def _refused(self, record: IntentRecord, reason: str) -> tuple[ExecutionResult, str]:
+        """Left ``executing``, nothing asked: the broker's request budget is spent."""
+        return evolve(self._unknown(record, reason), refused=True), "still_unknown"
+
     def _resolve(self, record: IntentRecord, actor: str) -> tuple[ExecutionResult, str]:
         """Settle an intent in ``executing`` whose order may or may not exist at the broker.
         Returns the result and the action taken (found/resubmitted/failed/still_unknown)."""
@@ -466,6 +476,8 @@ class Executor:
             return self._unknown(record, reason), "still_unknown"
         try:
             order = self.broker.get_order(coid)
+        except RequestBudgetExhausted:
+            return self._refused(record, "lookup_refused: request_budget_exhausted")
         except Exception as exc:
             return self._unknown(record, f"lookup_failed: {type(exc).__name__}"), "still_unknown"
         if order is not None:
@@ -482,7 +494,7 @@ class Executor:
             detail = ", ".join(d.code for d in denials)
             return self._fail(record, "not_received_by_broker", actor, detail), "failed"
         if order_admitted(self.broker) is not None:  # nothing sent: the next reconcile
-            return self._unknown(record, "request_budget_exhausted"), "still_unknown"
+            return self._refused(record, "request_budget_exhausted")
         try:
             record, order = self._send(record, actor)
         except _NotSent as exc:
@@ -493,9 +505,7 @@ class Executor:
             try:  # a duplicate-id rejection means the first submit did arrive after all
                 found = self.broker.get_order(coid)
             except RequestBudgetExhausted:  # not asked: it may have arrived, look again later
-                return self._unknown(record, "lookup_refused: request_budget_exhausted"), (
-                    "still_unknown"
-                )
+                return self._refused(record, "lookup_refused: request_budget_exhausted")
             except Exception:
                 found = None
             # the broker may keep the order it just rejected: only a live one was a duplicate
@@ -588,6 +598,7 @@ class Executor:
                     current.state.value,
                     current.broker_order_id,
                     result.reason,
+                    refused=result.refused,
                 )
             )
         return results

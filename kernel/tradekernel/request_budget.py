@@ -4,9 +4,11 @@ caller in the process (``[budgets.brokers]``, docs/operations.md, "Budgets").
 The kernel wraps a broker named in ``[budgets.brokers]`` in a :class:`BudgetedBroker`
 when it builds it: every call of the broker protocol (``submit``, ``get_order``,
 ``cancel``, ``orders``, ``fills``, ``positions``, ``account``, and the optional
-``known_client_order_ids`` and ``server_time``) counts one request against the broker's
+``known_client_order_ids``, ``server_time`` and ``order_constraints``) counts one request
+against the broker's
 :class:`RequestBudget`, which is one object per agent (state directory) and broker name
 in the process, whatever kernel (the run, a reconcile, a CLI command) built the broker.
+``order_constraints`` is counted but never refused: the executor asks it after the claim.
 
 * A read over the budget (its share left after ``order_reserve``) raises
   :class:`RequestBudgetExhausted` (a refusal: nothing was asked; the monitor asks again
@@ -19,6 +21,7 @@ in the process, whatever kernel (the run, a reconcile, a CLI command) built the 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +43,9 @@ READS = frozenset(
     }
 )
 """Broker calls that only read: refused once the readers' share is spent."""
+COUNTED = frozenset({"order_constraints"})
+"""Optional broker calls that may make a venue request after the executor's claim: counted,
+never refused (a refusal there would fail a claimed intent)."""
 EVENT_EVERY = 60.0
 """Seconds between two ``budget.broker_refused`` events of one broker (the refusals in
 between are counted in the next one)."""
@@ -47,7 +53,16 @@ between are counted in the next one)."""
 
 class RequestBudgetExhausted(RefusedError):
     """A broker call refused because the broker's request budget for the last minute is
-    spent (exit 3). Nothing was sent."""
+    spent (exit 3). Nothing was sent. The agent's own back-pressure, never a venue
+    failure: the runtime neither counts it against the broker's health nor records it as
+    an incident (docs/operations.md, "Broker request budgets")."""
+
+    def __init__(self, message: str, *, broker: str = "", method: str = "") -> None:
+        super().__init__(message)
+        self.broker = broker
+        """The broker instance whose budget is spent."""
+        self.method = method
+        """The broker call that was not sent."""
 
 
 class RequestBudget:
@@ -79,9 +94,15 @@ class RequestBudget:
         self._lock = threading.Lock()
 
     def limit_to(self, per_minute: int) -> None:
-        """Allow ``per_minute`` calls from now on, ``share`` of them kept for orders."""
+        """Allow ``per_minute`` calls from now on, ``share`` of them kept for orders:
+        rounded up, so a share above 0 keeps at least one call, and at most
+        ``per_minute - 1`` (one call left for reads; a budget of 1 with a share is refused
+        by the configuration)."""
         self.per_minute = per_minute
-        self.reserve = min(per_minute - 1, int(per_minute * self.share)) if per_minute > 1 else 0
+        if per_minute > 1 and self.share > 0:
+            self.reserve = min(per_minute - 1, max(1, math.ceil(per_minute * self.share - 1e-9)))
+        else:
+            self.reserve = 0
 
     def _advance(self) -> int:
         now = int(self.clock())
@@ -195,11 +216,14 @@ class BudgetedBroker:
         self._emit = emit
         self._last_event = -1e18
         self._unreported = 0
+        self._event_lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.wrapped, name)
         if name in READS and callable(attr):
             return self._counted(name, attr)
+        if name in COUNTED and callable(attr):
+            return self._counted_only(name, attr)
         return attr
 
     def __repr__(self) -> str:
@@ -212,6 +236,13 @@ class BudgetedBroker:
 
         return counted
 
+    def _counted_only(self, name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.request_budget.count(name)
+            return call(*args, **kwargs)
+
+        return counted
+
     def _take(self, method: str, *, order: bool = False) -> None:
         budget = self.request_budget
         if budget.take(method, order=order):
@@ -219,16 +250,23 @@ class BudgetedBroker:
         self._refused(method)
         raise RequestBudgetExhausted(
             f"broker {budget.broker}: request budget spent ({budget.per_minute} per minute"
-            f"{'' if order else f', {budget.reserve} kept for orders'}): {method} was not sent"
+            f"{'' if order else f', {budget.reserve} kept for orders'}): {method} was not sent",
+            broker=budget.broker,
+            method=method,
         )
 
     def _refused(self, method: str) -> None:
-        """One ``budget.broker_refused`` event a minute at most (the count in between)."""
-        self._unreported += 1
-        now = self.request_budget.clock()
-        if now - self._last_event < EVENT_EVERY:
-            return
-        self._last_event = now
+        """One ``budget.broker_refused`` event a minute at most (the count in between).
+        The count, the rate check and the swap happen under a lock (several threads may
+        be refused at once); the event is written outside it, and its count is put back
+        if writing fails."""
+        with self._event_lock:
+            self._unreported += 1
+            now = self.request_budget.clock()
+            if now - self._last_event < EVENT_EVERY:
+                return
+            self._last_event = now
+            refused, self._unreported = self._unreported, 0
         usage = self.request_budget.usage()
         try:
             self._emit(
@@ -239,10 +277,12 @@ class BudgetedBroker:
                 method=method,
                 used=usage["used"],
                 limit=usage["limit"],
-                refused=self._unreported,
+                refused=refused,
             )
-        finally:
-            self._unreported = 0
+        except BaseException:
+            with self._event_lock:
+                self._unreported += refused
+            raise
 
     def submit(self, request: Any) -> Any:
         """Send ``request``: counted, never refused here (the executor admitted it)."""

@@ -929,10 +929,22 @@ class BudgetsSettings:
     shared by every caller in the process; a read over it is refused, an order held."""
     order_reserve: float = field(default=0.1, validator=_reserve)
     """The share of each broker budget only order submissions may use (reads are refused
-    once the rest is spent, so monitoring cannot starve an order)."""
+    once the rest is spent, so monitoring cannot starve an order): rounded up to whole
+    calls, at least one when above 0, at most the budget less one."""
     prompt_tokens: int | None = field(default=None, validator=_prompt_tokens)
     """The largest LLM prompt, in estimated tokens (four characters each): larger prompts
     are trimmed by the documented rule, or become a hold."""
+
+    def __attrs_post_init__(self) -> None:
+        # the reserve is rounded up to a whole call, and one call is left for reads: a
+        # budget of 1 cannot keep both
+        for broker, per_minute in self.brokers.items():
+            if per_minute == 1 and self.order_reserve > 0:
+                raise ValueError(
+                    f"brokers.{broker}: 1 request per minute cannot keep order_reserve "
+                    f"{show(self.order_reserve)} for orders and one for reads: allow 2 or "
+                    "more, or set order_reserve = 0"
+                )
 
 
 SECTIONS: dict[str, type] = {

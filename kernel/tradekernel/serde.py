@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -144,7 +145,40 @@ def make_strict_converter() -> cattrs.Converter:
     conv.register_structure_hook_factory(is_sequence, _sequence_hook_factory)
     conv.register_structure_hook_func(_is_literal, _structure_literal)
     conv.register_structure_hook_factory(_is_named_tables, _named_tables_hook)
+    conv.register_structure_hook_factory(_is_named_values, _named_values_hook)
     return conv
+
+
+def _is_named_values(t: Any) -> bool:
+    """``dict[str, <not attrs>]``: a table of named values (``[budgets.brokers]``)."""
+    args = get_args(t)
+    return get_origin(t) is dict and len(args) == 2 and args[0] is str and not attrs.has(args[1])
+
+
+def _named_values_hook(t: Any, conv: cattrs.Converter) -> Any:
+    """A table (anything else: "expected a table"), each value structured on its own, so
+    an error's path names its key."""
+    value_type = get_args(t)[1]
+
+    def hook(data: Any, _: Any) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected a table, got {type(data).__name__}")
+        out = {}
+        for name, value in data.items():
+            if not isinstance(name, str):
+                raise ValueError(f"expected a name, got {name!r}")
+            try:
+                out[name] = conv.structure(value, value_type)
+            except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+                errors = _flatten(exc) or [("", str(exc))]
+                key = name if _PLAIN_KEY.fullmatch(name) else ascii(name)  # no escapes
+                raise ValidationError([(_join(key, p), m) for p, m in errors]) from None
+        return out
+
+    return hook
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _is_named_tables(t: Any) -> bool:

@@ -865,7 +865,7 @@ def _structure_section(
         return structure(body, cls)
     except ValidationError as exc:
         key, message = exc.errors[0]
-        if not key and (m := re.match(r"^(\w+): (.*)$", message)):
+        if not key and (m := re.match(r"^(\w+(?:\.[\w-]+)?): (.*)$", message)):
             key, message = m.groups()  # raised by an attrs validator, which names its field
         first = key.split(".")[0].split("[")[0]
         where = _where(label, (*path, first), sources)

@@ -216,3 +216,38 @@ def test_a_broker_that_stops_answering_is_asked_a_few_times_a_cycle_not_once_per
         # every read would time out: three are tried, the other orders wait for the next cycle
         assert sum(broker.asked.values()) == 3
         assert len(rec.of("monitor", "order_failed")) == 3
+
+
+def test_reads_refused_by_the_brokers_own_budget_are_skipped_not_failed(make_kernel):
+    """The broker's request budget spent: the monitor skips its reads this cycle (one
+    ``budget.read_skipped``), neither ``monitor.order_failed`` nor an incident; the report
+    keeps the cycle's account."""
+    broker, scripted = SixWorking(), Scripted()
+    scripted.script = [_both]
+    kernel, rec = make_kernel(
+        strategist="scripted",
+        guards="[]",
+        plugins=((scripted, "scripted"), (broker, "two")),
+        environ={
+            "TRADEKERNEL_COMPONENTS__BROKER": "two",
+            "TRADEKERNEL_BUDGETS__BROKERS__TWO": "1000",
+        },
+    )
+    with Runtime(kernel) as runtime:
+        runtime.start()
+        runtime.run_cycle()  # two orders sent, both working
+        budget = runtime.kernel.component("broker").request_budget
+        while budget.take("orders"):
+            pass  # the readers' share is spent by other callers in the process
+        asked = dict(broker.asked)
+        state = runtime.run_cycle()
+        assert broker.asked == asked  # nothing was asked
+        skipped = [e.fields for e in rec.of("budget", "read_skipped")]
+        assert [s["node"] for s in skipped if s["node"] in ("monitor", "report")] == [
+            "monitor",
+            "report",
+        ]
+        assert not rec.of("monitor", "order_failed")
+        assert not rec.of("resilience", "incident")
+        assert rec.of("commander", "end")[-1].fields["action"] == "end"
+        assert state.account is not None

@@ -56,6 +56,21 @@ def test_breaker_opens_persists_half_opens_and_closes(make_kernel):
     assert rec.of("resilience", "breaker_half_open") and rec.of("resilience", "breaker_closed")
 
 
+@pytest.mark.parametrize(
+    "error_type", ["budget_exhausted", "prompt_over_budget", "prompt_no_candidates"]
+)
+def test_holds_decided_by_a_budget_never_open_the_breaker(make_kernel, error_type):
+    scripted = Scripted()
+    scripted.script = [Decision.hold("budget", error_type=error_type) for _ in range(4)]
+    kernel, rec = make_kernel(strategist="scripted", extra=NOTIONAL, plugins=((scripted, "s"),))
+    with Runtime(kernel, clock=Clock()) as runtime:
+        for _ in range(4):
+            runtime.run_cycle()
+        assert runtime.breaker.state == "closed" and scripted.calls == 4
+        assert runtime.control.degrade is None
+    assert not rec.of("resilience", "breaker_opened")
+
+
 def test_degrade_requires_manual_approval_allowlist_and_scales(make_kernel):
     scripted = Scripted()
     scripted.script = [buy("AAA", 10), buy("BBB", 10)]

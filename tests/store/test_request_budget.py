@@ -170,9 +170,126 @@ def test_reconcile_resubmits_only_within_the_budget(store, settings, broker_fact
     assert store.get(iid).state is IntentState.EXECUTING
     assert broker.wrapped.count() == 0
     (result,) = executor.resolve_pending()  # the lookup itself is refused now
-    assert result.action == "still_unknown" and "lookup_failed" in result.reason
+    assert result.action == "still_unknown" and "lookup_refused" in result.reason and result.refused
     clock.now += 60
     (result,) = executor.resolve_pending()
     assert result.action == "resubmitted"
     assert broker.wrapped.count(store.get(iid).client_order_id) == 1
     assert events == [] and store.verify_journal().ok
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "share", "reserve"),
+    [
+        (9, 0.1, 1),
+        (2, 0.1, 1),
+        (19, 0.05, 1),
+        (10, 0.1, 1),
+        (10, 0.3, 3),
+        (11, 0.1, 2),
+        (5, 0.0, 0),
+        (1, 0.0, 0),
+        (3, 0.99, 2),
+    ],
+)
+def test_the_reserve_is_rounded_up_to_a_whole_call(per_minute, share, reserve):
+    budget = RequestBudget("b", per_minute, reserve=share, clock=Clock())
+    assert budget.reserve == reserve
+    while budget.take("get_order"):
+        pass  # reads take every call they may
+    assert budget.admit_order() is (reserve > 0)  # an order still has its call
+    assert budget.usage()["used"] == per_minute - reserve
+
+
+def test_refusals_during_a_slow_event_are_all_reported():
+    """Refusals counted while another thread writes the event are in the next event."""
+    clock = Clock()
+    events: list[dict] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def emit(stage, kind, **fields):
+        events.append(fields)
+        if len(events) == 1:
+            inside.set()
+            release.wait(5)  # a slow sink
+
+    class Venue:
+        def account(self):
+            return "account"
+
+    broker = BudgetedBroker(Venue(), RequestBudget("b", 1, clock=clock), emit)
+    broker.account()
+
+    def refused() -> None:
+        with pytest.raises(RequestBudgetExhausted):
+            broker.account()
+
+    first = threading.Thread(target=refused)
+    first.start()
+    assert inside.wait(5)
+    for _ in range(5):
+        with pytest.raises(RequestBudgetExhausted):
+            broker.account()
+    release.set()
+    first.join()
+    clock.now += 61  # the next minute's first refusal reports what was not reported yet
+    broker.account()
+    with pytest.raises(RequestBudgetExhausted):
+        broker.account()
+    assert sum(e["refused"] for e in events) == broker.request_budget.refused == 7
+
+
+def test_a_failed_event_keeps_its_refusals_for_the_next_one():
+    clock = Clock()
+    fail = [True]
+    events: list[dict] = []
+
+    def emit(stage, kind, **fields):
+        if fail.pop():
+            raise OSError("sink down")
+        events.append(fields)
+
+    class Venue:
+        def account(self):
+            return "account"
+
+    broker = BudgetedBroker(Venue(), RequestBudget("b", 1, clock=clock), emit)
+    broker.account()
+    with pytest.raises(OSError):
+        broker.account()
+    clock.now += 61
+    fail.append(False)
+    broker.account()
+    with pytest.raises(RequestBudgetExhausted):
+        broker.account()
+    assert [e["refused"] for e in events] == [2]
+
+
+def test_order_constraints_are_counted_and_never_refused():
+    class Venue:
+        live_capable = False
+
+        def __init__(self):
+            self.requests = 0
+
+        def order_constraints(self, symbol):
+            self.requests += 1
+            return None
+
+    venue = Venue()
+    budget = RequestBudget("alpaca", 3, clock=Clock())
+    broker = BudgetedBroker(venue, budget, lambda *a, **k: None)
+    for symbol in ("AAA", "BBB", "CCC", "DDD"):  # the last one over the budget: still sent
+        broker.order_constraints(symbol)
+    assert budget.used() == venue.requests == 4
+    assert budget.usage()["calls"] == {"order_constraints": 4} and budget.refused == 0
+
+
+def test_a_refusal_names_its_broker_and_call():
+    broker = BudgetedBroker(
+        object(), RequestBudget("b", 2, reserve=0.5, clock=Clock()), lambda *a, **k: None
+    )
+    broker.request_budget.take("orders")
+    with pytest.raises(RequestBudgetExhausted) as info:
+        broker.positions()
+    assert (info.value.broker, info.value.method) == ("b", "positions")

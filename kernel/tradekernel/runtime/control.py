@@ -29,7 +29,7 @@ TRADING_STATES = ("active", "reducing", "halted")
 FAIL_SAFE = {"paused": True, "kill_switch": True, "trading_state": "halted", "mode": "shadow"}
 """What a switch reads as when its row disagrees with its last journal row (deleted or
 changed behind the journal's back). Any other control that disagrees pauses the runtime."""
-BREAKER_NON_FAILURES = frozenset({"budget_exhausted", "prompt_over_budget"})
+BREAKER_NON_FAILURES = frozenset({"budget_exhausted", "prompt_over_budget", "prompt_no_candidates"})
 """Decision error types that are not provider failures (they never open the breaker)."""
 
 

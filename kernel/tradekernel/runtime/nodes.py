@@ -29,6 +29,7 @@ from ..lease import LeaseLost
 from ..models import Decision, GuardVerdict, Intent, Side, SkillResult
 from ..plugins import ComponentSpec
 from ..quality import DataQuality
+from ..request_budget import RequestBudgetExhausted
 from ..risk import evaluate, intent_quantity, signed
 from ..settings import RuntimeSettings, Settings
 from ..store import IntentState, SecretInIntent, Store
@@ -85,6 +86,11 @@ class Nodes(Strategies):
     _none_since: dict[str, tuple[int, int]]
     _asks_failed: dict[str, int]
     """Order reads that failed this cycle, by broker name."""
+    _asks_refused: set[str]
+    """Brokers whose request budget refused a monitor read this cycle."""
+    _reported: tuple[Any, dict[str, Any]] | None = None
+    """The report node's last account and positions (one broker): kept when a read is
+    refused by the broker's request budget."""
     """The monitor's reads of one order that raised, this cycle."""
     _skill_specs: dict[str, ComponentSpec]
     mode: str
@@ -621,12 +627,20 @@ class Nodes(Strategies):
         when several are routed. An error is this order's alone: ``monitor.order_failed``,
         and :data:`_FAILED` (asked again next cycle; the other orders go on). A broker
         that failed :data:`MONITOR_FAILURES` reads this cycle is not asked again in it, so
-        a venue that times out costs a few timeouts a cycle, not one per open order."""
+        a venue that times out costs a few timeouts a cycle, not one per open order. A
+        read refused by the broker's request budget is no failure: one
+        ``budget.read_skipped`` event, and that broker is not asked again this cycle."""
         if self._asks_failed.get(record.broker, 0) >= MONITOR_FAILURES:
+            return _FAILED
+        if record.broker in self._asks_refused:  # its budget is spent: not this cycle
             return _FAILED
         health = self.router.health.get(record.broker) if self.router else None
         try:
             return health.timed(call, what) if health else call()
+        except RequestBudgetExhausted as exc:  # our own back-pressure, not a failed read
+            self._asks_refused.add(record.broker)
+            self.budget_skipped("monitor", exc)
+            return _FAILED
         except Exception as exc:
             self._asks_failed[record.broker] = self._asks_failed.get(record.broker, 0) + 1
             self.kernel.emit(
@@ -732,7 +746,8 @@ class Nodes(Strategies):
                 continue
             mine = [r for r in pending if r.broker == name]
             for result in self.executor_for(name).resolve_pending(records=mine):
-                router.health[name].record(result.action != "still_unknown", what="lookup")
+                if not result.refused:  # our own budget said no: the broker is not unwell
+                    router.health[name].record(result.action != "still_unknown", what="lookup")
                 if result.state == "submitted":  # found, maybe done: its fills are due
                     self._fills_due.setdefault(result.intent_id, 0)
 
@@ -744,8 +759,23 @@ class Nodes(Strategies):
             return None
         return self.kernel.component("broker", self.executor_for(record.broker).broker_name)
 
+    def budget_skipped(self, node: str, exc: RequestBudgetExhausted) -> None:
+        """``node`` skipped a read because broker ``exc.broker``'s request budget is spent:
+        the agent's own back-pressure, never an incident, a broker failure or a reason to
+        cancel anything (``budget.read_skipped``; the read is asked again next cycle)."""
+        self.kernel.emit(
+            "budget",
+            "read_skipped",
+            severity="warning",
+            node=node,
+            broker=exc.broker,
+            method=exc.method,
+            reason=str(exc),
+        )
+
     def _node_monitor(self, state: CycleState) -> None:
         self._asks_failed = {}
+        self._asks_refused = set()
         if self._fills_due:
             self._collect_due_fills(state)
         working = self._listed(
@@ -792,12 +822,18 @@ class Nodes(Strategies):
             self.control.record_incident(f"monitor: {failed} order reads failed")
 
     def _node_report(self, state: CycleState) -> None:
-        if self.router is not None:
-            state.account, state.positions = self.account_view()
-        else:
-            broker = self.kernel.component("broker")
-            state.account = broker.account()
-            state.positions = {p.symbol: p for p in broker.positions()}
+        try:
+            if self.router is not None:
+                state.account, state.positions = self.account_view()
+            else:
+                broker = self.kernel.component("broker")
+                account = broker.account()
+                self._reported = (account, {p.symbol: p for p in broker.positions()})
+                state.account, state.positions = self._reported
+        except RequestBudgetExhausted as exc:  # the last account read stands
+            self.budget_skipped("report", exc)
+            if self.router is None and self._reported is not None:
+                state.account, state.positions = self._reported
         if self.kernel.wants_event("report", "cycle", "info"):
             self.kernel.emit("report", "cycle", **state.summary())
 
@@ -814,6 +850,8 @@ class Nodes(Strategies):
                     self._accounts[name] = router.health[name].timed(
                         lambda b=broker: (b.account(), list(b.positions())), "account"
                     )
+                except RequestBudgetExhausted as exc:  # its last known account, if any
+                    self.budget_skipped("account", exc)
                 except Exception:
                     if name not in self._accounts:
                         raise

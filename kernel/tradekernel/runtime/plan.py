@@ -108,7 +108,7 @@ PLAN: tuple[NodeSpec, ...] = (
 GRAPH = GraphSpec(PLAN)
 """The kernel's graph; a runtime adds the selected plugin nodes (``[components] nodes``)."""
 
-ACTIONS = ("route", "retry", "pause", "cancel", "cooldown_wait", "end")
+ACTIONS = ("route", "retry", "pause", "cancel", "skip", "cooldown_wait", "end")
 """What the commander can do between nodes; each is a ``commander`` event."""
 
 

@@ -21,6 +21,7 @@ from ..events import new_id, scope
 from ..execution import RECENT_SENT, Executor
 from ..kernel import Kernel
 from ..models import CLIENT_ORDER_ID_PREFIX, Decision, utcnow
+from ..request_budget import RequestBudgetExhausted
 from ..store import IntentState, StateLost, Store, open_store
 from ..store.anchor import restore_hint
 from ..store.db import DB_FILENAME
@@ -331,18 +332,23 @@ class Runtime(Nodes):
     def _check_deferred(self) -> None:
         """Run the start checks of brokers that did not answer at start, now that they
         may (not disabled, not unhealthy); one that passes is reconciled and takes its
-        part from this cycle on."""
+        part from this cycle on. A check refused by the broker's own request budget leaves
+        it unchecked, its health untouched, for the next cycle."""
         router = self.router
         assert router is not None
         for name in sorted(router.unchecked):
             health = router.health[name]
             if health.disabled is not None or health.state != "closed":
                 continue
-            if not self._start_broker(name):
-                continue
             try:
+                if not self._start_broker(name):
+                    continue
                 if self.mode != "shadow":
                     self.executor_for(name).reconcile()
+            except RequestBudgetExhausted as exc:  # our own budget: unchecked, next cycle
+                router.unchecked.add(name)
+                self.budget_skipped("start", exc)
+                continue
             except TradekernelError:
                 raise
             except Exception as exc:  # gone again: unavailable, checked on its next answer
@@ -603,6 +609,12 @@ class Runtime(Nodes):
         return state
 
     def _fail(self, node: NodeSpec, state: CycleState, exc: Exception) -> None:
+        if isinstance(exc, RequestBudgetExhausted):  # back-pressure: no incident, no cancel
+            self.budget_skipped(node.name, exc)
+            reason = f"{node.name}: request_budget_exhausted (broker {exc.broker})"
+            self.kernel.emit("commander", "route", node=node.name, action="skip", reason=reason)
+            self._end(state, "skip", reason)
+            return
         reason = f"{node.name} failed: {error_text(exc)}"
         logger.warning("node {}", reason)
         logger.opt(exception=exc).debug("node {} traceback", node.name)

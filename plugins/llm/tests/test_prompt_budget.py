@@ -136,6 +136,25 @@ def test_a_prompt_that_cannot_fit_is_a_hold_and_nothing_is_asked(make_kernel, se
     assert event.fields["error_type"] == "prompt_over_budget" and event.fields["ok"] is False
 
 
+def test_a_prompt_trimmed_to_no_candidate_is_a_hold_and_nothing_is_asked(
+    make_kernel, server, inputs
+):
+    unheld = attrs.evolve(inputs, positions={}, strategy_positions={})
+    empty = attrs.evolve(unheld, candidates=[], quotes={}, bars={})
+    kernel, rec = make_kernel(server.base_url, _budget(tokens(empty)))  # fits only empty
+    server.push(body=completion(_answer("AAA"), model="test/model", usage=USAGE))
+    decision = kernel.component("strategist").decide(unheld)
+    assert decision.is_hold and decision.intents == ()
+    assert decision.error_type == "prompt_no_candidates"
+    assert server.count == 0
+    (trimmed,) = rec.of("budget", "prompt_trimmed")
+    assert trimmed.fields["fits"] is True and trimmed.severity.value == "warning"
+    assert {"candidate:AAA", "candidate:BBB"} <= set(trimmed.fields["dropped"])
+    (event,) = rec.of("strategist_llm", "decision")
+    assert event.fields["error_type"] == "prompt_no_candidates"
+    assert event.fields["attempts"] == 0 and not event.fields.get("total_tokens")
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=-5, max_value=4000))
 def test_any_limit_trims_a_prefix_of_the_rule_and_never_the_system_or_a_held_symbol(limit):

@@ -34,6 +34,7 @@ from .trim import fit_prompt
 CHARS_PER_TOKEN = 4
 BUDGET_EXHAUSTED = "budget_exhausted"
 PROMPT_OVER_BUDGET = "prompt_over_budget"
+PROMPT_NO_CANDIDATES = "prompt_no_candidates"
 
 
 class _Hold(Exception):
@@ -165,7 +166,8 @@ class LLMStrategist:
     def _fit(self, inputs: StrategyInput) -> StrategyInput:
         """``inputs`` trimmed to the prompt-size budget (``[budgets] prompt_tokens``; see
         :mod:`.trim`), with a ``budget.prompt_trimmed`` event when anything was dropped;
-        a prompt that cannot fit is a hold."""
+        a prompt that cannot fit, or fits only without any candidate, is a hold (nothing
+        is asked)."""
         budgets = getattr(self.ctx.settings, "budgets", None)
         limit = getattr(budgets, "prompt_tokens", None)
         if limit is None:
@@ -180,11 +182,12 @@ class LLMStrategist:
             )
 
         fit = fit_prompt(inputs, build, limit)
+        empty = not fit.inputs.candidates  # every candidate dropped: nothing to trade
         if fit.dropped or not fit.fits:
             self.ctx.emit(
                 "budget",
                 "prompt_trimmed",
-                severity="info" if fit.fits else "warning",
+                severity="info" if fit.fits and not empty else "warning",
                 strategist="llm",
                 prompt_version=self.config.prompt_version,
                 tokens_before=fit.tokens_before,
@@ -199,6 +202,12 @@ class LLMStrategist:
                 PROMPT_OVER_BUDGET,
                 f"about {fit.tokens_after} tokens after trimming; [budgets] prompt_tokens "
                 f"is {limit}",
+            )
+        if empty:  # the answer could only be a hold: do not pay for it
+            raise _Hold(
+                "no candidate left after trimming the prompt",
+                PROMPT_NO_CANDIDATES,
+                f"[budgets] prompt_tokens is {limit}",
             )
         return fit.inputs
 

@@ -28,11 +28,11 @@ def status(app: AppContext, as_json: bool) -> None:
     recorded events. Exit 4 when one is spent or was overrun in the last hour."""
     from tradekernel.api import GateFailed
 
-    from .budgets.status import budget_status
+    from .budgets.status import budget_status, finite
 
     report = budget_status(app.settings(), datetime.now(UTC))
     if as_json:
-        echo_json(report)
+        echo_json(finite(report))
     else:
         _print_status(report)
     if report["problems"]:
@@ -87,10 +87,11 @@ def report(app: AppContext, days: int, as_json: bool) -> None:
     """The tuning report: cost per decision and per trade, cache hit rate, tokens by
     prompt version, latency by node, and what the data supports changing."""
     from .budgets.report import tuning_report
+    from .budgets.status import finite
 
     data = tuning_report(app.settings(), datetime.now(UTC), days)
     if as_json:
-        echo_json(data)
+        echo_json(finite(data))
         return
     click.echo(f"tuning report, {days} day(s) since {data['since']}")
     click.echo(

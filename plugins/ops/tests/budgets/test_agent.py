@@ -1,10 +1,11 @@
 """A real agent (paper broker, synthetic data) with every budget: the node budgets and
 the broker budget are seen by ``budget status`` from its events, and a spent broker
-budget refuses reads (the cycle fails, nothing crashes)."""
+budget refuses reads (skipped, never an incident; nothing crashes)."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from tradekernel.api import Settings, iter_records, read_events, validate_event
 
@@ -66,3 +67,19 @@ def test_a_spent_broker_budget_refuses_reads_and_the_agent_goes_on(tmp_path, cap
     records = [r.data for r in iter_records(Settings.load(config, environ={})) if r.data]
     budget = [r for r in records if r["stage"] == "budget"]
     assert budget and all(validate_event(r) == [] for r in budget)
+
+
+def test_a_spent_read_budget_is_back_pressure_not_an_incident(tmp_path, capsys):
+    config = _agent(tmp_path, 12)
+    code, _, err = run(capsys, "--config", config, "run", "--cycles", "8", "--every", "1ms", "-q")
+    assert code == 0, err
+    events = list(read_events(Settings.load(config, environ={})))
+    kinds = Counter((e.stage, e.kind) for e in events)
+    assert not [e.fields for e in events if e.stage == "resilience"]  # no incident, no degrade
+    assert not [
+        e.fields for e in events if e.stage == "commander" and e.fields.get("action") == "cancel"
+    ]
+    skipped = [e.fields for e in events if (e.stage, e.kind) == ("budget", "read_skipped")]
+    assert skipped and {s["broker"] for s in skipped} == {"paper"}
+    assert "report" in {s["node"] for s in skipped}  # the cycle's account is kept
+    assert kinds[("commander", "end")] == 8

@@ -179,6 +179,101 @@ def test_report_replays_the_decisions_against_each_cache_ttl(tmp_path, capsys):
     assert code == 0 and "cache at TTL 3600s: 19 hit(s)" in out and "-> decision cache" in out
 
 
+def _strict(text: str):
+    """Parse as RFC 8259 JSON: NaN and Infinity are not JSON."""
+
+    def refuse(constant: str):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_cache_replay_credits_no_saving_for_holds_decided_before_asking(tmp_path, capsys):
+    config = str(write_config(tmp_path))
+    now = datetime.now(UTC).replace(microsecond=0)
+    records = [_decision(now - timedelta(seconds=40), "D", 1000)]
+    # the day's token budget spent, the same prompt: 25 holds, no call, nothing spent
+    for i in range(25):
+        records.append(
+            record(
+                now - timedelta(seconds=30 - i),
+                "strategist_llm",
+                "decision",
+                model="m",
+                ok=False,
+                cache_hit=False,
+                attempts=0,
+                error_type="budget_exhausted",
+                prompt_digest="D",
+                prompt_version="v1",
+            )
+        )
+    write(tmp_path / "state", records)
+    code, out, err = run(capsys, "--config", config, "budget", "report", "--days", "1", "--json")
+    assert code == 0, err
+    data = _strict(out)
+    assert (data["decisions"], data["calls"], data["tokens"]) == (26, 1, 1000)
+    assert data["cache"]["replayed"] == 1
+    assert all(row["hits"] == 0 and row["saved_tokens"] == 0 for row in data["cache"]["ttls"])
+    assert not any("would have saved" in r for r in data["recommendations"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "call"),
+    [
+        ({"error_type": "prompt_over_budget", "attempts": 0}, False),
+        ({"error_type": "prompt_no_candidates", "attempts": 0}, False),
+        ({"error_type": "budget_exhausted"}, False),
+        ({"error_type": "replay_miss"}, False),
+        ({"cache_hit": True, "attempts": 0}, False),
+        ({"attempts": 0}, False),
+        ({"attempts": 2, "error_type": "provider_timeout"}, True),
+        ({"attempts": 1, "total_tokens": 900}, True),
+        ({"total_tokens": 900}, True),  # an event without attempts: it cost something
+    ],
+)
+def test_only_decisions_that_reached_the_provider_are_calls(tmp_path, capsys, fields, call):
+    config = str(write_config(tmp_path))
+    now = datetime.now(UTC)
+    fields = {"model": "test/model", "cache_hit": False, "prompt_digest": "D", **fields}
+    write(tmp_path / "state", [record(now, "strategist_llm", "decision", **fields)])
+    code, out, err = run(capsys, "--config", config, "budget", "status", "--json")
+    assert code in (0, 4), err
+    assert _strict(out)["llm"]["calls"] == int(call)
+    code, out, err = run(capsys, "--config", config, "budget", "report", "--days", "1", "--json")
+    assert code == 0, err
+    assert _strict(out)["calls"] == int(call)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"model": "m", "total_tokens": 1e308, "prompt_version": "v1", "attempts": 1},
+        {"model": "m", "total_tokens": 10, "reported_cost_usd": 1e308, "attempts": 1},
+        {"model": "m", "prompt_tokens": 1e308, "completion_tokens": 1e308, "attempts": 1},
+        {"model": "m", "total_tokens": 10, "estimated_cost_usd": 1.7e308, "attempts": 1},
+    ],
+)
+def test_huge_finite_figures_neither_crash_nor_leave_strict_json(tmp_path, capsys, fields):
+    config = str(write_config(tmp_path, BUDGETS + "[strategist.llm]\nbudget_daily_usd = 5\n"))
+    now = datetime.now(UTC)
+    write(
+        tmp_path / "state",
+        [
+            record(now - timedelta(seconds=2), "strategist_llm", "decision", **fields),
+            record(now - timedelta(seconds=1), "strategist_llm", "decision", **fields),
+        ],
+    )
+    for args in (("status",), ("report", "--days", "1")):
+        code, out, err = run(capsys, "--config", config, "budget", *args)
+        assert code in (0, 4) and "unexpected" not in err, err
+        code, out, err = run(capsys, "--config", config, "budget", *args, "--json")
+        assert code in (0, 4) and "unexpected" not in err, err
+        data = _strict(out)
+        figures = data["llm"] if args == ("status",) else data
+        assert figures["tokens"] <= 20 and (figures["usd"] or 0) <= 1  # unreadable: skipped
+
+
 def test_report_says_not_enough_data(tmp_path, capsys):
     config = str(write_config(tmp_path))
     now = datetime.now(UTC)
@@ -277,7 +372,13 @@ def test_budget_settings_accept_only_sane_values(tmp_path, nodes, brokers, token
         ('[budgets.nodes]\nhydrate = "\u0663\u0660\u0660ms"', "expected a duration like"),
         ('[budgets.nodes]\n"Bad Node" = "1s"', "is not a node name"),
         ("[budgets.brokers]\npaper = 0", "from 1 to 1000000"),
-        ("[budgets.brokers]\npaper = 1.5", "expected int"),
+        ("[budgets.brokers]\npaper = 1.5", r"\[budgets\] brokers\.paper: expected int"),
+        ("[budgets.brokers]\npaper = 0", r"\[budgets\] brokers\.paper: expected requests"),
+        ('[budgets]\nnodes = "x"', r"\[budgets\] nodes: expected a table, got str"),
+        ("[budgets]\nbrokers = []", r"\[budgets\] brokers: expected a table, got list"),
+        ("[budgets]\nnodes = 3", r"\[budgets\] nodes: expected a table, got int"),
+        ('[budgets.nodes]\nhydrate = "0s"', r"\[budgets\] nodes\.hydrate: expected a duration"),
+        ("[budgets.brokers]\npaper = 1", r"brokers\.paper: 1 request per minute cannot keep"),
         ("[budgets]\nprompt_tokens = 99999999999", "from 1 to 10000000"),
         ("[budgets]\norder_reserve = 1.0", "from 0 to below 1"),
         ("[budgets]\norder_reserve = nan", "from 0 to below 1"),

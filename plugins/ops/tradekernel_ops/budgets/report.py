@@ -8,8 +8,9 @@ cache's replay keeping only the prompts still inside the longest TTL tried).
   "full"``), each within 2% (log-spaced buckets);
 * the recommendation the data supports: the recorded decisions (their ``prompt_digest``,
   the cache key) replayed against a cache of each TTL in :data:`TTLS`, the share of
-  tokens and dollars it would have saved; with fewer than :data:`MIN_DECISIONS`
-  digests, "not enough data".
+  tokens and dollars it would have saved (only decisions that reached the provider, and
+  actual cache hits, are replayed); with fewer than :data:`MIN_DECISIONS` digests, "not
+  enough data".
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from tradekernel.api import read_events
 
-from .status import decision_cost
+from .status import decision_cost, provider_call
 from .timer import NodeTimer
 
 TTLS = (60.0, 300.0, 900.0, 3600.0)
@@ -81,12 +82,19 @@ class CacheReplay:
         self._known: dict[str, tuple[float, float | None]] = {}
 
     def observe(
-        self, ts: datetime, digest: str, ok: bool, cost: tuple[float, float | None]
+        self,
+        ts: datetime,
+        digest: str,
+        ok: bool,
+        cost: tuple[float, float | None],
+        *,
+        hit: bool = False,
     ) -> None:
-        """One recorded decision of prompt ``digest`` that cost ``(tokens, usd)`` (a real
-        cache hit cost nothing: its prompt's last known cost is used instead)."""
+        """One recorded decision of prompt ``digest`` that reached the provider and cost
+        ``(tokens, usd)``, or an actual cache ``hit`` (it cost nothing: its prompt's last
+        known cost is used instead). Holds decided before asking are not replayed."""
         tokens, usd = cost
-        if tokens <= 0 and digest in self._known:
+        if hit and digest in self._known:
             tokens, usd = self._known[digest]
         elif tokens > 0:
             self._known[digest] = (tokens, usd)
@@ -172,8 +180,9 @@ def tuning_report(settings: Any, now: datetime, days: int) -> dict[str, Any]:
                 usd += cost[1]
                 priced = True
             hit = fields.get("cache_hit") is True
+            reached = provider_call(fields, cost)
             cache_hits += hit
-            calls += fields.get("model") is not None and not hit
+            calls += reached
             version = fields.get("prompt_version")
             version = version if isinstance(version, str) and len(versions) < 100 else "other"
             row = versions.setdefault(
@@ -182,8 +191,8 @@ def tuning_report(settings: Any, now: datetime, days: int) -> dict[str, Any]:
             row["decisions"] += 1
             row["tokens"] += int(cost[0])
             digest = fields.get("prompt_digest")
-            if isinstance(digest, str) and digest:
-                replay.observe(event.ts, digest, fields.get("ok") is True, cost)
+            if isinstance(digest, str) and digest and (hit or reached):
+                replay.observe(event.ts, digest, fields.get("ok") is True, cost, hit=hit)
     for row in versions.values():
         row["tokens_per_decision"] = _ratio(row["tokens"], row["decisions"], 1)
     nodes = [

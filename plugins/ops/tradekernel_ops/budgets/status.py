@@ -2,7 +2,8 @@
 recorded over the last day (one streamed pass; nothing is needed before the first run).
 
 Recorded events are outside input: every field is read defensively (a count that is not
-a finite non-negative number is skipped).
+a finite non-negative number is skipped, and so are one decision's tokens above
+:data:`MAX_TOKENS` or cost above :data:`MAX_USD`: sums of bounded values stay finite).
 """
 
 from __future__ import annotations
@@ -17,17 +18,50 @@ LOOKBACK = timedelta(hours=24)
 """How far back the status reads the events."""
 RECENT = timedelta(hours=1)
 """A refusal or an overrun this recent counts as a problem now (exit 4)."""
+MAX_TOKENS = 1e12
+"""The most tokens one decision may record; more is unreadable (skipped)."""
+MAX_USD = 1e9
+"""The most dollars one decision may record; more is unreadable (skipped)."""
+HELD_BEFORE_ASKING = frozenset(
+    {"prompt_over_budget", "prompt_no_candidates", "budget_exhausted", "replay_miss"}
+)
+"""Decisions held before anything was asked (no provider call, whatever the model)."""
 
 
-def number(value: Any) -> float | None:
-    """``value`` as a finite non-negative number, else ``None`` (booleans too)."""
+def number(value: Any, most: float = math.inf) -> float | None:
+    """``value`` as a finite non-negative number up to ``most``, else ``None`` (booleans
+    too)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
         out = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
-    return out if math.isfinite(out) and out >= 0 else None
+    return out if math.isfinite(out) and 0 <= out <= most else None
+
+
+def finite(data: Any) -> Any:
+    """``data`` with every non-finite float made ``None`` (strict JSON: no NaN or
+    Infinity)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite(v) for v in data]
+    return data
+
+
+def provider_call(fields: dict[str, Any], cost: tuple[float, float | None]) -> bool:
+    """Whether one ``strategist_llm.decision`` reached the provider: not a cache hit, and
+    ``attempts`` above 0 (or, in events without it, tokens or a cost recorded and not a
+    hold decided before asking). A configured model alone says nothing."""
+    if fields.get("cache_hit") is True or fields.get("error_type") in HELD_BEFORE_ASKING:
+        return False
+    attempts = number(fields.get("attempts"))
+    if attempts is not None:
+        return attempts > 0
+    return cost[0] > 0 or (cost[1] or 0.0) > 0
 
 
 def llm_limits(settings: Any) -> dict[str, float | None]:
@@ -53,14 +87,14 @@ def llm_limits(settings: Any) -> dict[str, float | None]:
 def decision_cost(fields: dict[str, Any]) -> tuple[float, float | None]:
     """``(tokens, usd)`` of one ``strategist_llm.decision`` (usd ``None`` when unpriced):
     the provider's reported cost first, else the estimate from the configured prices."""
-    total = number(fields.get("total_tokens"))
+    total = number(fields.get("total_tokens"), MAX_TOKENS)
     if total is None:
-        total = (number(fields.get("prompt_tokens")) or 0.0) + (
-            number(fields.get("completion_tokens")) or 0.0
+        total = (number(fields.get("prompt_tokens"), MAX_TOKENS) or 0.0) + (
+            number(fields.get("completion_tokens"), MAX_TOKENS) or 0.0
         )
-    usd = number(fields.get("reported_cost_usd"))
+    usd = number(fields.get("reported_cost_usd"), MAX_USD)
     if usd is None:
-        usd = number(fields.get("estimated_cost_usd"))
+        usd = number(fields.get("estimated_cost_usd"), MAX_USD)
     return total, usd
 
 
@@ -111,9 +145,8 @@ def budget_status(settings: Any, now: datetime) -> dict[str, Any]:
             _budget_event(kind, fields, event.ts, recent, nodes, brokers, prompt, llm, day)
         elif stage == "strategist_llm" and kind == "decision" and event.ts.date() == day:
             llm["decisions"] += 1
-            if fields.get("model") is not None and not fields.get("cache_hit"):
-                llm["calls"] += 1
             tokens, usd = decision_cost(fields)
+            llm["calls"] += provider_call(fields, (tokens, usd))
             llm["tokens"] += int(tokens)
             llm["usd"] += usd or 0.0
     llm["usd"] = round(llm["usd"], 6)
