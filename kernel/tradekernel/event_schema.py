@@ -181,13 +181,18 @@ _SLO = {
 
 _INCIDENT = {
     "incident": _f("int", doc="the incident's id", req=True),
-    "key": _f("str", doc="what opened it: <stage>.<kind>[:<rule>]"),
+    "key": _f("str", doc="what opened it: <stage>.<kind>[:<name>...] (docs/operations.md)"),
     "incident_severity": _f("str", doc="error | critical"),
     "step": _f("int", doc="escalation step, from 1 (escalated)"),
     "notifier": _f("str", doc="the step's notifier (escalated)"),
     "status": _f("str", doc="the step's delivery status (escalated)"),
     "actor": _f("str", doc="who acknowledged or resolved it"),
-    "trading_state": _f("str", doc="reducing, when the incident moved trading (escalated)"),
+    "trading_state": _f(
+        "str",
+        doc="the move to reducing (escalated): reducing | reducing already | halted already"
+        " | failed (retried at the next tick)",
+    ),
+    "error": _f("str", doc="why its row in incidents.db cannot be read (unreadable)"),
 }
 
 _RELEASE = _f("str", doc="release id (16 hex digits)", req=True)
@@ -452,7 +457,8 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     "ops": {"batch": _OPS},
     "slo": {"burn_rate": _SLO, "recovered": _SLO, "status": _SLO},
     "incident": {
-        k: _INCIDENT for k in ("opened", "updated", "escalated", "acknowledged", "resolved")
+        k: _INCIDENT
+        for k in ("opened", "updated", "escalated", "acknowledged", "resolved", "unreadable")
     },
     "deploy": {
         "release_created": {"release": _RELEASE, "note": _f("str"), "actor": _f("str")},

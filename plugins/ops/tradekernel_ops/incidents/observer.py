@@ -40,13 +40,14 @@ def kernel_control(kernel: Any, emit: Any) -> Iterator[Any]:
 def build(kernel: Any, *, emit: Any = None, clock: Any = None) -> Incidents:
     """The :class:`Incidents` of ``kernel``: its notifiers for escalation, its events, its
     Control for the move to ``reducing``."""
-    from .service import Incidents, kernel_publisher
+    from .service import Incidents, kernel_delivered, kernel_publisher
 
     emit = emit or kernel.emit
     extra = {"clock": clock} if clock is not None else {}
     return Incidents(
         kernel.settings,
         publish=kernel_publisher(kernel),
+        delivered=kernel_delivered(kernel),
         emit=emit,
         control=lambda: kernel_control(kernel, emit),
         **extra,
