@@ -177,6 +177,7 @@ _SLO = {
     "budget_remaining": _f("number", "ratio", "share of the window's error budget left"),
     "burn_rates": _f("dict", "ratio", "5m, 30m, 1h, 6h -> burn rate over that window"),
     "window": _f("str", doc="the objective's window, e.g. 30d"),
+    "clock_back": _f("number", "seconds", "how far the clock stepped back (clock_step)"),
 }
 
 _INCIDENT = {
@@ -455,7 +456,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     "console": {k: _CONSOLE for k in ("started", "login", "login_failed", "logout")},
     "alerts": {"fired": _ALERTS, "resolved": _ALERTS},
     "ops": {"batch": _OPS},
-    "slo": {"burn_rate": _SLO, "recovered": _SLO, "status": _SLO},
+    "slo": {"burn_rate": _SLO, "recovered": _SLO, "status": _SLO, "clock_step": _SLO},
     "incident": {
         k: _INCIDENT
         for k in ("opened", "updated", "escalated", "acknowledged", "resolved", "unreadable")

@@ -92,8 +92,12 @@ class SloObserver:
 
         if not any(same(e) for e in events):  # no sink recorded it: nothing to seed from
             return self.evaluator.observe(event)
-        for past in events:
-            if not same(past):
-                fresh.observe(past)  # their transitions were emitted when they happened
+        try:
+            for past in events:
+                if not same(past):
+                    fresh.observe(past)  # their transitions were emitted when they happened
+        except Exception as exc:  # a record the evaluator chokes on must not stop alerts
+            logger.warning("slo: the recorded events could not be replayed: {}", exc)
+            return self.evaluator.observe(event)
         self.evaluator = fresh
         return fresh.observe(event)
