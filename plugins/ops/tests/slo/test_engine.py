@@ -275,7 +275,7 @@ def test_a_short_step_back_keeps_the_short_windows_seeing():
     # The clock steps back 20 minutes and cycles fail for 10: without a restart of the
     # minute windows the 5-minute window (at the old, later time) would see none of it.
     fired = _outage(tracker, T0 + timedelta(minutes=40), 10)
-    assert [kind for kind, _s, _f in fired] == ["burn_rate"]
+    assert [(kind, severity) for kind, severity, _f in fired] == [("burn_rate", "critical")]
 
 
 def test_late_samples_within_the_tolerance_are_counted_in_place():
