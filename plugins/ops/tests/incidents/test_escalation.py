@@ -242,3 +242,34 @@ def test_unrelated_events_of_one_kind_open_their_own_incidents(
     first = incidents.observe(event("oracle"))
     assert incidents.observe(event("momentum")) != first
     assert incidents.observe(event("oracle")) == first
+
+
+def test_a_critical_burn_after_an_acknowledged_slow_burn_pages_again(
+    make_kernel, servers, clock, tmp_path
+):
+    """The slow burn (error) of an objective was acknowledged as a ticket; the fast burn
+    (critical) of the same objective is a page: its escalation starts over."""
+    tracker = Tracker(name="cycles", indicator="cycle_success", target=0.99, window=30 * 86400)
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    transitions = []
+    for minute in range(60):  # 10 % failed: a slow burn, then all failed: a fast one
+        ts = t0 + timedelta(minutes=minute)
+        for i in range(10):
+            tracker.add(ts, i != 0 or minute >= 50)
+        if minute >= 50:
+            tracker.add(ts, False)
+            for _ in range(20):
+                tracker.add(ts, False)
+        transitions += tracker.evaluate(ts.timestamp(), force=True)
+    slow, fast = [Event(stage="slo", kind=k, severity=s, fields=f) for k, s, f in transitions]
+    assert (slow.severity.value, fast.severity.value) == ("error", "critical")
+    incidents = build(make_kernel(), clock=clock, emit=lambda *a, **k: None)
+    ticket = incidents.observe(slow)
+    incidents.acknowledge(ticket, "alice")
+    assert incidents.observe(fast) == ticket  # the same objective: the same incident
+    item = incidents.get(ticket)
+    assert (item.state, item.severity) == ("open", "critical")
+    assert servers.counts() == (2, 0, 0)  # paged again at once
+    clock.advance(minutes=15)
+    assert {"incident": ticket, "trading_state": "reducing"} in incidents.tick()
+    assert "reopened" in [e["what"] for e in incidents.get(ticket).timeline]

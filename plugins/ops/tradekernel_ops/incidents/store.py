@@ -199,11 +199,15 @@ class IncidentStore:
         self, key: str, title: str, severity: str, now: datetime, what: str, detail: str
     ) -> tuple[int, bool, bool]:
         """Open an incident for ``key`` or add to the open one: ``(id, opened, raised)``
-        (``raised``: its severity went up to ``critical``)."""
+        (``raised``: its severity went up to ``critical``). An incident acknowledged at
+        ``error`` that turns ``critical`` is paged again: its acknowledgement is withdrawn
+        and its escalation starts over (the timeline keeps what happened before)."""
         stamp = now.isoformat()
         with self._write() as db:
             row = db.execute(
-                "SELECT id, severity FROM incidents WHERE key = ? AND resolved IS NULL", (key,)
+                "SELECT id, severity, acknowledged FROM incidents "
+                "WHERE key = ? AND resolved IS NULL",
+                (key,),
             ).fetchone()
             if row is None:
                 cur = db.execute(
@@ -220,6 +224,23 @@ class IncidentStore:
                     "severity = CASE WHEN ? THEN 'critical' ELSE severity END WHERE id = ?",
                     (stamp, raised, incident),
                 )
+                if raised and row["acknowledged"] is not None:
+                    db.execute(
+                        "UPDATE incidents SET acknowledged = NULL, acknowledged_by = NULL, "
+                        "elapsed = 0, seen = ?, reduced = NULL, reduce_outcome = NULL "
+                        "WHERE id = ?",
+                        (stamp, incident),
+                    )
+                    db.execute("DELETE FROM steps WHERE incident = ?", (incident,))
+                    db.execute(
+                        "INSERT INTO timeline (incident, ts, what, detail) VALUES (?, ?, ?, ?)",
+                        (
+                            incident,
+                            stamp,
+                            "reopened",
+                            "critical after an acknowledgement at error: escalation starts over",
+                        ),
+                    )
             db.execute(
                 "INSERT INTO timeline (incident, ts, what, detail) VALUES (?, ?, ?, ?)",
                 (incident, stamp, what, detail),
