@@ -602,6 +602,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "actor": _f("str", doc='always "auto"'),
             "intent_id": _f("str"),
             "opens": _f("int", "count", "breaker openings within the window"),
+            "strategist": _f("str", doc="the strategist whose own degrade was left"),
         }
         for k in ("acted", "gave_up", "escalated")
     },

@@ -289,6 +289,7 @@ def _default_routes() -> list[NotifyRoute]:
             kinds=[
                 "resilience.breaker_opened",
                 "resilience.degrade_entered",
+                "resilience.degrade_exited",
                 "resilience.cooldown",
                 "resilience.incident",
                 "control.kill_switch",
@@ -300,6 +301,8 @@ def _default_routes() -> list[NotifyRoute]:
             ]
         ),
         NotifyRoute(kinds=["alerts.*"]),
+        # the end of an SLO burn (info): whoever was paged by slo.burn_rate is told
+        NotifyRoute(kinds=["slo.recovered"]),
         NotifyRoute(kinds=["*"], min_severity="error"),
     ]
 

@@ -252,6 +252,7 @@ class Settings:
         settings.check_safety()
         settings.check_brokers()
         settings.check_strategists()
+        settings.check_incidents()
         return settings
 
     @classmethod
@@ -373,6 +374,19 @@ class Settings:
                 raise ConfigError(
                     f"{self.where('portfolio', 'priority')}: [portfolio] priority: {name!r} is "
                     f"not a configured strategist ({', '.join(names)}){suggest(name, names)}"
+                )
+
+    def check_incidents(self) -> None:
+        """Refuse an ``[incidents] escalation`` step naming a notifier that ``[components]
+        notifiers`` does not select (it would fail only when an incident escalates)."""
+        known = list(self.components.notifiers)
+        for index, step in enumerate(self.incidents.escalation):
+            if step.notify not in known:
+                raise ConfigError(
+                    f"{self.where('incidents', 'escalation')}: [incidents] escalation[{index}]"
+                    f".notify: unknown notifier {step.notify[:40]!r}"
+                    f"{suggest(step.notify, known)}; known: {', '.join(known) or 'none'}"
+                    " (selected in [components] notifiers)"
                 )
 
     # -- component configuration --------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 22_790
+CEILING = 22_940
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -76,7 +76,11 @@ guard.adaptive_limit events in the catalogue, and the hydrated bars in GuardCont
 incidents, about 25: the [incidents] settings section (escalation steps validated where the
 configuration is read) and the incident.* events in the catalogue; 22,790:
 modules_imported_by in the test kit, about 30, which replaced three identical copies in the
-plugins' light-import tests.)"""
+plugins' light-import tests; 22,940: about 150 for self-healing that holds across restarts:
+the heal record's attempts, opens and healthy counts (written only while degraded), each
+strategist's own degrade left by degrade_exit, the stuck check throttled to stuck_after / 4
+and the breaker scan to control writes, control resume clearing given-up attempts, and the
+[incidents] escalation's notifier names checked when the configuration loads.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

@@ -137,8 +137,9 @@ class Control:
         self._emit("control", "paused", severity="warning", actor=actor, reason=reason)
 
     def resume(self, *, actor: str, reason: str = "") -> None:
-        """Resume trading: clears pause, cooldown, incidents, degrade mode and breakers
-        latched open by the ``breaker_flapping`` playbook."""
+        """Resume trading: clears pause, cooldown, incidents, degrade mode, breakers
+        latched open by the ``breaker_flapping`` playbook and the self-healing attempts
+        of playbooks that gave up."""
         self.set("paused", False, actor=actor, reason=reason)
         self.set("cooldown_until", None, actor=actor, reason=reason or "resume")
         self.set("incidents", 0, actor=actor, reason=reason or "resume")
@@ -148,6 +149,9 @@ class Control:
             if isinstance(snap, dict) and snap.get("latched"):
                 closed = {"state": "closed", "failures": 0, "opened_at": None}
                 self.set(key, closed, actor=actor, reason=reason or "resume")
+        heal = self.get("heal", None)  # playbooks that gave up may try again
+        if isinstance(heal, dict) and heal.get("attempts"):
+            self.set("heal", {**heal, "attempts": {}}, actor=actor, reason=reason or "resume")
         self._emit("control", "resumed", actor=actor, reason=reason)
 
     @property

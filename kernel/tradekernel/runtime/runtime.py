@@ -492,14 +492,24 @@ class Runtime(Nodes):
             incidents = self.control.incidents_recorded
             self.kernel.component("runtime").run(cycle)
             if self.mode != "shadow":
+                calm = incidents == self.control.incidents_recorded
+                names = self.strategist_names()
                 self.healer.after_cycle(
-                    healthy=incidents == self.control.incidents_recorded
+                    healthy=calm
                     and self.breaker.state == "closed"
                     and not any(d.error_type for d in state.decisions.values()),
                     executing=lambda: self._listed(
                         "executing",
                         lambda: self.store.list_intents(state=IntentState.EXECUTING),
                     ),
+                    strategists={  # each one's own degrade (several strategists)
+                        n: calm
+                        and self.breaker_for(n).state == "closed"
+                        and not getattr(state.decisions.get(n), "error_type", None)
+                        for n in names
+                    }
+                    if len(names) > 1
+                    else None,
                 )
             return state
 

@@ -31,6 +31,7 @@ from .lists import (
     KillSwitchConfig,
     KillSwitchGuard,
 )
+from .peaks import PeakStore
 from .timing import (
     MaxOrdersPerDayConfig,
     MaxOrdersPerDayGuard,
@@ -65,7 +66,9 @@ def _factory(name: str, guard_class: type) -> Callable[[Any, Any], Any]:
         if getattr(guard_class, "wants_resolve", False):
             return guard_class(config, name=own, resolve=ctx.resolve)
         if guard_class is AdaptiveNotionalGuard:
-            return guard_class(config, name=own, emit=getattr(ctx, "emit", None))
+            state_dir = getattr(ctx, "state_dir", None)
+            peaks = PeakStore(state_dir, check_only=bool(getattr(ctx, "check_only", False)))
+            return guard_class(config, name=own, emit=getattr(ctx, "emit", None), peaks=peaks)
         return guard_class(config, name=own)
 
     factory.__doc__ = guard_class.__doc__

@@ -6,8 +6,9 @@ The limit starts at the configured ``ceiling`` and is only ever scaled down:
   ``vol_lookback`` hydrated closes (``GuardContext.bars``); above ``vol_reference`` the
   limit is scaled by ``vol_reference / volatility``;
 * drawdown: how far the account's equity is below the highest equity this guard has
-  seen since the agent started; the limit falls linearly from 1 (no drawdown) to
-  ``floor_ratio`` (at ``drawdown_max`` or deeper).
+  seen on that broker (kept in ``guards.db``, :mod:`.peaks`, across restarts); the limit
+  falls linearly from 1 (no drawdown) to ``floor_ratio`` (at ``drawdown_max`` or
+  deeper). An unreadable recorded peak counts as the deepest drawdown (the floor).
 
 The result is clamped to ``[ceiling x floor_ratio, ceiling]``: never looser than the
 ceiling. Each change of a symbol's limit is a ``guard.adaptive_limit`` event with its
@@ -31,6 +32,8 @@ from tradekernel.api import (
     intent_price,
     positive,
 )
+
+from .peaks import PeakStore
 
 
 def _fraction(_inst: object, attribute: Any, value: float) -> None:
@@ -87,12 +90,19 @@ class AdaptiveNotionalGuard:
         config: AdaptiveNotionalConfig,
         name: str = "adaptive_notional",
         emit: Callable[..., Any] | None = None,
+        peaks: PeakStore | None = None,
     ) -> None:
+        """``peaks``: where the peak equity is kept (default: in memory only)."""
         self.config = config
         self.name = name
         self._emit = emit or (lambda *a, **k: None)
+        self.peaks = peaks or PeakStore(None)
         self.peak_equity: Decimal | None = None
+        """The peak the last check measured the drawdown from."""
         self._last: dict[str, Decimal] = {}
+
+    def close(self) -> None:
+        self.peaks.close()
 
     def limit(self, intent: Intent, ctx: GuardContext) -> tuple[Decimal, dict[str, Any]]:
         """The limit in force for ``intent`` now, and the inputs that set it."""
@@ -102,10 +112,14 @@ class AdaptiveNotionalGuard:
         vol_scale = 1.0 if vol is None or vol <= cfg.vol_reference else cfg.vol_reference / vol
         drawdown = 0.0
         equity = ctx.account.equity if ctx.account is not None else None
+        damaged = False
         if equity is not None and equity > 0:
-            if self.peak_equity is None or equity > self.peak_equity:
-                self.peak_equity = equity
-            drawdown = float((self.peak_equity - equity) / self.peak_equity)
+            peak = self.peaks.raise_to(self.name, getattr(ctx, "broker", None) or "", equity)
+            if peak is None:  # never looser for a peak that cannot be read
+                damaged, drawdown = True, cfg.drawdown_max
+            else:
+                self.peak_equity = peak
+                drawdown = float((peak - equity) / peak)
         depth = min(1.0, drawdown / cfg.drawdown_max)
         dd_scale = 1.0 - (1.0 - cfg.floor_ratio) * depth
         ratio = max(cfg.floor_ratio, min(1.0, vol_scale * dd_scale))
@@ -117,7 +131,9 @@ class AdaptiveNotionalGuard:
             "vol_reference": cfg.vol_reference,
             "bars": len(bars),
             "drawdown": round(drawdown, 6),
-            "peak_equity": None if self.peak_equity is None else str(self.peak_equity),
+            "peak_equity": "unreadable"
+            if damaged
+            else (None if self.peak_equity is None else str(self.peak_equity)),
             "equity": None if equity is None else str(equity),
             "ratio": round(ratio, 6),
         }

@@ -54,11 +54,13 @@ def test_default_routes_cover_trade_events_incidents_and_alerts():
         "monitor.fill",
         "resilience.breaker_opened",
         "resilience.degrade_entered",
+        "resilience.degrade_exited",
         "resilience.cooldown",
         "control.kill_switch",
         "control.paused",
         "control.resumed",
         "alerts.fired",
+        "slo.recovered",  # told when a burn that paged is over
     ):
         assert router.route(key, "info") == ["log"], key
     assert router.route("scan.candidates", "info") == []

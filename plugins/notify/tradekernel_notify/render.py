@@ -96,6 +96,18 @@ TEMPLATES: dict[str, tuple[str, str, str | None]] = {
     "resilience.degrade_exited": ("Degraded mode exited", "Trading is back to normal.", None),
     "resilience.cooldown": ("Cooldown", "The runtime is cooling down: {reason}.", None),
     "resilience.incident": ("Incident", "Incident: {reason}.", None),
+    "slo.burn_rate": (
+        "SLO burning: {objective} ({alert})",
+        "Objective {objective} ({indicator}) spends its error budget at {burn_rate}x the"
+        " sustainable rate; {budget_remaining} of the budget left.",
+        None,
+    ),
+    "slo.recovered": (
+        "SLO recovered: {objective}",
+        "Objective {objective} ({indicator}) no longer burns its error budget;"
+        " {budget_remaining} of the budget left.",
+        None,
+    ),
     "heal.acted": (
         "Self-healing: {playbook}",
         "The {playbook} playbook acted ({action}, {outcome}): {reason}.",

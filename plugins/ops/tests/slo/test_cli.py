@@ -118,8 +118,8 @@ def test_calibrate_proposes_from_the_p99_and_shows_what_would_fire(tmp_path, cap
     assert code == 0, out
     report = {o["objective"]: o for o in json.loads(out)["objectives"]}
     decisions = report["decisions"]
-    assert decisions["p99"] == pytest.approx(2.97)
-    assert decisions["proposed_threshold"] == pytest.approx(2.97 * 1.2)
+    assert decisions["p99"] == pytest.approx(2.97, rel=1e-3)  # the sketch's accuracy
+    assert decisions["proposed_threshold"] == pytest.approx(2.97 * 1.2, rel=1e-3)
     assert decisions["observed"] == 1.0 and decisions["would_fire"] == []
     assert report["cycles"]["proposed_target"] == 0.999
     code, out, _err = run(capsys, "--config", config, "slo", "calibrate", "--days", "0")

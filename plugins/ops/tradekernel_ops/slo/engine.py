@@ -294,8 +294,11 @@ class Evaluator:
     def trackers(self) -> list[Tracker]:
         return [t for _c, t in self.objectives]
 
-    def observe(self, event: Any) -> list[tuple[str, str, dict[str, Any]]]:
-        """Count ``event`` and return the alert transitions it causes."""
+    def observe(
+        self, event: Any, *, evaluate: bool = True
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Count ``event`` and return the alert transitions it causes (``evaluate=False``:
+        count only, as for the part of a replay older than every alert window)."""
         if event.stage == "slo":
             return []
         at = event.ts.timestamp()
@@ -308,10 +311,17 @@ class Evaluator:
                     tracker.add(sample.ts, sample.good)
                     back = max(back, tracker.stepped_back)
                     bad = bad or not sample.good
-            if back:
-                out.append(("clock_step", "warning", {**tracker.status(), "clock_back": back}))
-            out.extend(tracker.evaluate(max(at, tracker.now), force=bad))
+            if evaluate:
+                if back:
+                    fields = {**tracker.status(), "clock_back": back}
+                    out.append(("clock_step", "warning", fields))
+                out.extend(tracker.evaluate(max(at, tracker.now), force=bad))
         return out
+
+    @property
+    def longest(self) -> float:
+        """The longest objective window, in seconds (0 without objectives)."""
+        return max((t.window for t in self.trackers), default=0.0)
 
     def finish(self, at: float) -> list[tuple[str, str, dict[str, Any]]]:
         """Evaluate every objective at ``at`` (the end of a replay)."""

@@ -3,9 +3,12 @@ and emits ``slo.burn_rate`` / ``slo.recovered`` on alert transitions, and one
 ``slo.status`` per objective at each cycle's end (the Prometheus gauges).
 
 At its first ``report.cycle`` (only a process that runs cycles reads anything) it
-replays the recorded events of the six hours before (the longest alert window) and of
-this run so far, once, without emitting: an agent restarted in the middle of an episode
-keeps it (no second page) and its burn rates start from the recorded past.
+replays the recorded events of the longest objective window before it and of this run
+so far, once, without emitting, streaming (memory does not grow with the events): an
+agent restarted in the middle of an episode keeps it (no second page), its burn rates
+start from the recorded past, and its error budgets count the whole window, as ``slo
+status`` does. Alerts are evaluated over the last six hours of the replay only (the
+longest alert window); older events are only counted.
 
 Its events go through a bus of its own: the kernel drops events emitted from inside an
 observer's ``on_event`` (they could loop); these cannot, because the evaluator ignores
@@ -76,28 +79,21 @@ class SloObserver:
 
         fresh = Evaluator(self.kernel.settings.slo)
         until = event.ts + timedelta(microseconds=1)
+        alerts_from = event.ts - SEED
+        since = event.ts - max(SEED, timedelta(seconds=fresh.longest))
+        key = (event.ts, event.stage, event.kind, event.cycle_id)
+        found = False
         try:
-            events = list(recorded(self.kernel.settings, event.ts - SEED, until))
+            for past in recorded(self.kernel.settings, since, until):
+                if (past.ts, past.stage, past.kind, past.cycle_id) == key:
+                    found = True
+                    continue
+                # their transitions were emitted when they happened
+                fresh.observe(past, evaluate=past.ts >= alerts_from)
         except Exception as exc:  # a broken log must not stop the agent's alerts
             logger.warning("slo: the recorded events could not be replayed: {}", exc)
             return self.evaluator.observe(event)
-
-        def same(e: Any) -> bool:
-            return (e.ts, e.stage, e.kind, e.cycle_id) == (
-                event.ts,
-                event.stage,
-                event.kind,
-                event.cycle_id,
-            )
-
-        if not any(same(e) for e in events):  # no sink recorded it: nothing to seed from
-            return self.evaluator.observe(event)
-        try:
-            for past in events:
-                if not same(past):
-                    fresh.observe(past)  # their transitions were emitted when they happened
-        except Exception as exc:  # a record the evaluator chokes on must not stop alerts
-            logger.warning("slo: the recorded events could not be replayed: {}", exc)
+        if not found:  # no sink recorded it: nothing to seed from
             return self.evaluator.observe(event)
         self.evaluator = fresh
         return fresh.observe(event)
