@@ -602,7 +602,9 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "actor": _f("str", doc='always "auto"'),
             "intent_id": _f("str"),
             "opens": _f("int", "count", "breaker openings within the window"),
-            "strategist": _f("str", doc="the strategist whose own degrade was left"),
+            "strategist": _f(
+                "str", doc="the strategist whose own degrade was left, or breaker latched"
+            ),
         }
         for k in ("acted", "gave_up", "escalated")
     },
