@@ -261,18 +261,19 @@ class IncidentStore:
         open incidents (unreadable rows are left alone and listed in :attr:`damaged`)."""
         stamp = now.isoformat()
         with self._lock:
-            if (
-                self._db.execute("SELECT 1 FROM incidents WHERE resolved IS NULL").fetchone()
-                is None
-            ):
-                self.damaged = {}
-                return []  # nothing open: no write
-        with self._write() as db:
+            rows = self._db.execute(
+                "SELECT * FROM incidents WHERE resolved IS NULL ORDER BY id"
+            ).fetchall()
+        items = self._readable(rows)
+        if all(seen == now for _item, seen in items):
+            return [item for item, _seen in items]  # no time passed: nothing to write
+        with self._write() as db:  # read again under the lock: another process may tick
             rows = db.execute("SELECT * FROM incidents WHERE resolved IS NULL ORDER BY id")
             items = self._readable(rows.fetchall())
             for item, seen in items:
-                progress = max(0.0, (now - seen).total_seconds())
-                item.elapsed += progress
+                if seen == now:
+                    continue
+                item.elapsed += max(0.0, (now - seen).total_seconds())
                 db.execute(
                     "UPDATE incidents SET elapsed = ?, seen = ? WHERE id = ?",
                     (item.elapsed, stamp, item.id),
