@@ -160,18 +160,26 @@ class IncidentStore:
                 path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # Switching to WAL takes an exclusive lock that does not wait: only when needed.
+            if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
             self._migrate()
+        except sqlite3.OperationalError as exc:  # locked or busy: not damage
+            raise TradekernelError(f"{path}: busy ({inert(exc)[:120]}); try again") from exc
         except sqlite3.DatabaseError as exc:
             raise damaged_error(path, exc) from exc
 
+    def _missing_columns(self, db: sqlite3.Connection) -> list[tuple[str, str]]:
+        have = {row[1] for row in db.execute("PRAGMA table_info(incidents)")}
+        return [(name, decl) for name, decl in _ADDED_COLUMNS if name not in have]
+
     def _migrate(self) -> None:
-        with self._write() as db:
-            have = {row[1] for row in db.execute("PRAGMA table_info(incidents)")}
-            for name, decl in _ADDED_COLUMNS:
-                if name not in have:
-                    db.execute(f"ALTER TABLE incidents ADD COLUMN {name} {decl}")
+        if not self._missing_columns(self._db):
+            return
+        with self._write() as db:  # checked again under the lock: another may have done it
+            for name, decl in self._missing_columns(db):
+                db.execute(f"ALTER TABLE incidents ADD COLUMN {name} {decl}")
 
     def close(self) -> None:
         with self._lock:
