@@ -177,17 +177,23 @@ _SLO = {
     "budget_remaining": _f("number", "ratio", "share of the window's error budget left"),
     "burn_rates": _f("dict", "ratio", "5m, 30m, 1h, 6h -> burn rate over that window"),
     "window": _f("str", doc="the objective's window, e.g. 30d"),
+    "clock_back": _f("number", "seconds", "how far the clock stepped back (clock_step)"),
 }
 
 _INCIDENT = {
     "incident": _f("int", doc="the incident's id", req=True),
-    "key": _f("str", doc="what opened it: <stage>.<kind>[:<rule>]"),
+    "key": _f("str", doc="what opened it: <stage>.<kind>[:<name>...] (docs/operations.md)"),
     "incident_severity": _f("str", doc="error | critical"),
     "step": _f("int", doc="escalation step, from 1 (escalated)"),
     "notifier": _f("str", doc="the step's notifier (escalated)"),
     "status": _f("str", doc="the step's delivery status (escalated)"),
     "actor": _f("str", doc="who acknowledged or resolved it"),
-    "trading_state": _f("str", doc="reducing, when the incident moved trading (escalated)"),
+    "trading_state": _f(
+        "str",
+        doc="the move to reducing (escalated): reducing | reducing already | halted already"
+        " | failed (retried at the next tick)",
+    ),
+    "error": _f("str", doc="why its row in incidents.db cannot be read (unreadable)"),
 }
 
 _RELEASE = _f("str", doc="release id (16 hex digits)", req=True)
@@ -451,9 +457,10 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     "console": {k: _CONSOLE for k in ("started", "login", "login_failed", "logout")},
     "alerts": {"fired": _ALERTS, "resolved": _ALERTS},
     "ops": {"batch": _OPS},
-    "slo": {"burn_rate": _SLO, "recovered": _SLO, "status": _SLO},
+    "slo": {"burn_rate": _SLO, "recovered": _SLO, "status": _SLO, "clock_step": _SLO},
     "incident": {
-        k: _INCIDENT for k in ("opened", "updated", "escalated", "acknowledged", "resolved")
+        k: _INCIDENT
+        for k in ("opened", "updated", "escalated", "acknowledged", "resolved", "unreadable")
     },
     "deploy": {
         "release_created": {"release": _RELEASE, "note": _f("str"), "actor": _f("str")},
@@ -596,7 +603,9 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "actor": _f("str", doc='always "auto"'),
             "intent_id": _f("str"),
             "opens": _f("int", "count", "breaker openings within the window"),
-            "strategist": _f("str", doc="the strategist whose own degrade was left"),
+            "strategist": _f(
+                "str", doc="the strategist whose own degrade was left, or breaker latched"
+            ),
         }
         for k in ("acted", "gave_up", "escalated")
     },

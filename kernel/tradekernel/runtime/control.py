@@ -9,7 +9,11 @@ and restarts, and every change is a journal row with its actor:
 * ``trading_state``: ``active``, ``reducing`` (only orders that shrink a position pass)
   or ``halted`` (nothing new is submitted).
 * ``mode``: an operator's persisted runtime mode (see :mod:`.mode`).
-* ``degrade``: entered when the breaker opens or incidents pass the threshold.
+* ``degrade``: entered when the breaker opens or incidents pass the threshold; with
+  ``degrade_reducing`` it records the journal row of the ``reducing`` it set
+  (``reducing_seq``), the only ``reducing`` leaving it may undo.
+* ``incident_reducing:<id>``: set by the incident tooling while a critical,
+  unacknowledged incident holds trading in ``reducing`` (leaving degrade never undoes it).
 * ``incidents`` and ``cooldown_until``: the incident counter and its cooldown.
 * ``breaker``: the strategist circuit breaker (see :class:`CircuitBreaker`).
 """
@@ -26,6 +30,8 @@ from ..settings import RuntimeSettings
 
 TRADING_STATES = ("active", "reducing", "halted")
 """The trading states an operator may set (``control trading-state``)."""
+HOLD_PREFIX = "incident_reducing:"
+"""Control keys of the incident tooling's holds on ``reducing`` (one per incident)."""
 FAIL_SAFE = {"paused": True, "kill_switch": True, "trading_state": "halted", "mode": "shadow"}
 """What a switch reads as when its row disagrees with its last journal row (deleted or
 changed behind the journal's back). Any other control that disagrees pauses the runtime."""
@@ -198,24 +204,64 @@ class Control:
         return self.get("degrade", None)
 
     def enter_degrade(self, *, reason: str, actor: str = "runtime") -> None:
+        """Enter degrade mode; with ``degrade_reducing`` an ``active`` trading state goes
+        to ``reducing``, and the degrade record keeps that journal row's ``seq``."""
         if self.degrade is not None:
             return
-        self.set(
-            "degrade", {"since": _iso(self.clock()), "reason": reason}, actor=actor, reason=reason
-        )
+        degrade: dict[str, Any] = {"since": _iso(self.clock()), "reason": reason}
         if self.policy.degrade_reducing and self.trading_state == "active":
             self.set_trading_state("reducing", actor=actor, reason="degrade")
+            degrade["reducing_seq"] = self._trading_row_seq()
+        self.set("degrade", degrade, actor=actor, reason=reason)
         self._emit("resilience", "degrade_entered", severity="warning", reason=reason)
 
-    def exit_degrade(self, *, actor: str, reason: str = "") -> None:
-        """Leave degrade mode: the agent's and every strategist's own (``degrade:<name>``)."""
+    def exit_degrade(
+        self, *, actor: str, reason: str = "", keep_open_breakers: bool = False
+    ) -> None:
+        """Leave degrade mode: the agent's and every strategist's own (``degrade:<name>``;
+        with ``keep_open_breakers``, as self-healing asks, not one whose breaker is still
+        open or half-open). Trading goes back to ``active`` only from the ``reducing``
+        this degrade set (:meth:`owns_reducing`): never an operator's, never one an
+        incident holds."""
+        degrade = self.degrade
         self.set("degrade", None, actor=actor, reason=reason)
-        for key, value in self.store.controls().items():
-            if key.startswith("degrade:") and value is not None:
-                self.set(key, None, actor=actor, reason=reason)
-        if self.policy.degrade_reducing and self.trading_state == "reducing":
+        controls = self.store.controls()
+        for key, value in controls.items():
+            if not key.startswith("degrade:") or value is None:
+                continue
+            breaker = controls.get("breaker:" + key.partition(":")[2])
+            if (
+                keep_open_breakers
+                and isinstance(breaker, dict)
+                and breaker.get("state")
+                not in (
+                    None,
+                    "closed",
+                )
+            ):
+                continue
+            self.set(key, None, actor=actor, reason=reason)
+        if self.trading_state == "reducing" and self.owns_reducing(degrade, controls):
             self.set_trading_state("active", actor=actor, reason="degrade exited")
         self._emit("resilience", "degrade_exited", actor=actor, reason=reason)
+
+    def owns_reducing(
+        self, degrade: dict[str, Any] | None, controls: dict[str, Any] | None = None
+    ) -> bool:
+        """Whether the ``reducing`` trading state now is the one ``degrade`` set: its
+        journal row is still the last of ``trading_state``, and no incident holds
+        ``reducing`` (``incident_reducing:<id>``)."""
+        seq = degrade.get("reducing_seq") if isinstance(degrade, dict) else None
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return False
+        controls = self.store.controls() if controls is None else controls
+        if any(k.startswith(HOLD_PREFIX) and v is not None for k, v in controls.items()):
+            return False
+        return self._trading_row_seq() == seq
+
+    def _trading_row_seq(self) -> int | None:
+        rows = self.store.journal_rows("control:trading_state")
+        return rows[-1].seq if rows else None
 
     @property
     def cooldown_until(self) -> datetime | None:

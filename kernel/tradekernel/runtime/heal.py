@@ -269,12 +269,13 @@ class Healer:
                 continue
             reason = f"{self.counts[key]} healthy cycles"
             if key == DEGRADE:
-                self.control.exit_degrade(actor=ACTOR, reason=reason)
+                self.control.exit_degrade(actor=ACTOR, reason=reason, keep_open_breakers=True)
                 self._note(
                     "degrade_exit", "acted", "warning", action="exit_degrade", outcome="ok",
                     reason=reason,
                 )  # fmt: skip
-                return  # every strategist's own degrade went with it
+                return  # each strategist's own degrade went with it, but one whose
+                # breaker is still open (a cycle is healthy only with all closed anyway)
             name = key.split(":", 1)[1]
             self.control.set(key, None, actor=ACTOR, reason=reason)
             self._emit("resilience", "degrade_exited", actor=ACTOR, reason=reason, strategist=name)
@@ -307,9 +308,11 @@ class Healer:
             if len(opens) < self.settings.flap_opens:
                 continue
             self.control.set(key, {**snap, "latched": True}, actor=ACTOR, reason="flapping")
+            # the strategist names the incident this opens (one per strategist)
+            named = {"strategist": key.partition(":")[2]} if ":" in key else {}
             self._note(
                 "breaker_flapping", "escalated", "critical", action="latch_open",
-                outcome="escalated", opens=len(opens),
+                outcome="escalated", opens=len(opens), **named,
                 reason=f"{key} opened {len(opens)} times within {int(window.total_seconds())}s;"
                 " held open until an operator runs control resume",
             )  # fmt: skip

@@ -515,22 +515,28 @@ class Runtime(Nodes):
             if self.mode != "shadow" and self.lease_lost is None:
                 calm = incidents == self.control.incidents_recorded
                 names = self.strategist_names()
-                self.healer.after_cycle(
-                    healthy=calm
-                    and self.breaker.state == "closed"
-                    and not any(d.error_type for d in state.decisions.values()),
-                    executing=lambda: self._listed(
-                        "executing",
-                        lambda: self.store.list_intents(state=IntentState.EXECUTING),
-                    ),
-                    strategists={  # each one's own degrade (several strategists)
+                own = (
+                    {  # each one's own degrade (several strategists)
                         n: calm
                         and self.breaker_for(n).state == "closed"
                         and not getattr(state.decisions.get(n), "error_type", None)
                         for n in names
                     }
                     if len(names) > 1
-                    else None,
+                    else None
+                )
+                self.healer.after_cycle(
+                    # every strategist's breaker closed: one held open answers a plain
+                    # hold (no error_type), which is not health
+                    healthy=calm
+                    and self.breaker.state == "closed"
+                    and (own is None or all(own.values()))
+                    and not any(d.error_type for d in state.decisions.values()),
+                    executing=lambda: self._listed(
+                        "executing",
+                        lambda: self.store.list_intents(state=IntentState.EXECUTING),
+                    ),
+                    strategists=own,
                 )
             return state
 

@@ -68,15 +68,29 @@ class AdaptiveNotionalConfig:
     """The smallest limit, as a fraction of the ceiling."""
 
 
-def realised_volatility(closes: Sequence[Any]) -> float | None:
-    """The sample standard deviation of the log returns of ``closes`` (``None``: fewer
-    than two returns, or a non-positive close)."""
-    values = [float(c) for c in closes]
-    if len(values) < 3 or any(not math.isfinite(v) or v <= 0 for v in values):
+def _close(value: Any) -> float | None:
+    try:
+        close = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
-    returns = [math.log(b / a) for a, b in itertools.pairwise(values)]
+    return close if math.isfinite(close) and close > 0 else None
+
+
+def realised_volatility(closes: Sequence[Any]) -> float | None:
+    """The sample standard deviation of the log returns between consecutive good closes
+    of ``closes`` (a non-positive or non-finite close is a bad tick: the returns into
+    and out of it are left out); ``None`` with fewer than two such returns."""
+    values = [_close(c) for c in closes]
+    returns = [
+        math.log(b) - math.log(a)  # b / a may underflow to 0
+        for a, b in itertools.pairwise(values)
+        if a is not None and b is not None
+    ]
+    if len(returns) < 2:
+        return None
     mean = sum(returns) / len(returns)
-    return math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+    vol = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+    return vol if math.isfinite(vol) else None
 
 
 class AdaptiveNotionalGuard:
@@ -99,6 +113,10 @@ class AdaptiveNotionalGuard:
         self.peaks = peaks or PeakStore(None)
         self.peak_equity: Decimal | None = None
         """The peak the last check measured the drawdown from."""
+        self._drawdown: dict[str, float] = {}
+        """Per broker, the last drawdown measured (kept while no account snapshot comes)."""
+        self._vol_scale: dict[str, float] = {}
+        """Per symbol, the last volatility factor measured (kept while none can be)."""
         self._last: dict[str, Decimal] = {}
 
     def close(self) -> None:
@@ -109,17 +127,27 @@ class AdaptiveNotionalGuard:
         cfg = self.config
         bars = list(getattr(ctx, "bars", ()) or ())[-(cfg.vol_lookback + 1) :]
         vol = realised_volatility([b.close for b in bars])
-        vol_scale = 1.0 if vol is None or vol <= cfg.vol_reference else cfg.vol_reference / vol
-        drawdown = 0.0
+        if vol is None:  # too few good bars: the last measure (the ceiling before any)
+            vol_scale = self._vol_scale.get(intent.symbol, 1.0)
+        else:
+            vol_scale = 1.0 if vol <= cfg.vol_reference else cfg.vol_reference / vol
+            self._vol_scale[intent.symbol] = vol_scale
+        broker = getattr(ctx, "broker", None) or ""
+        drawdown = self._drawdown.get(broker, 0.0)
         equity = ctx.account.equity if ctx.account is not None else None
         damaged = False
-        if equity is not None and equity > 0:
-            peak = self.peaks.raise_to(self.name, getattr(ctx, "broker", None) or "", equity)
+        if equity is None or not Decimal(equity).is_finite():
+            pass  # no snapshot: the last drawdown (none before any)
+        elif equity <= 0:  # wiped out: the deepest drawdown, never the ceiling again
+            drawdown = 1.0
+        else:
+            peak = self.peaks.raise_to(self.name, broker, equity)
             if peak is None:  # never looser for a peak that cannot be read
                 damaged, drawdown = True, cfg.drawdown_max
             else:
                 self.peak_equity = peak
                 drawdown = float((peak - equity) / peak)
+        self._drawdown[broker] = drawdown
         depth = min(1.0, drawdown / cfg.drawdown_max)
         dd_scale = 1.0 - (1.0 - cfg.floor_ratio) * depth
         ratio = max(cfg.floor_ratio, min(1.0, vol_scale * dd_scale))

@@ -92,10 +92,15 @@ def test_markdown_escaping_keeps_one_table_cell(text):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.dictionaries(st.sampled_from(["rule", "slo", "name", "x"]), st.text() | st.integers()))
+@given(
+    st.dictionaries(
+        st.sampled_from(["rule", "objective", "strategist", "playbook", "name", "x"]),
+        st.text() | st.integers(),
+    )
+)
 def test_incident_keys_are_bounded_and_inert(fields):
     key = incident_key(Event(stage="alerts", kind="fired", fields=fields))
-    assert key.startswith("alerts.fired") and len(key) <= 13 + 80
+    assert key.startswith("alerts.fired") and len(key) <= 13 + 160
     assert "\x1b" not in key and "\n" not in key
 
 

@@ -4,13 +4,35 @@ acknowledgement; a critical incident left unacknowledged moves trading to reduci
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from tradekernel.api import ConfigError, Event, Kernel, RefusedError, Settings, Store
 from tradekernel_ops.incidents.observer import build
+from tradekernel_ops.incidents.service import incident_key
+from tradekernel_ops.slo.engine import Tracker
 
 
 def alert(severity: str = "error", rule: str = "breaker_open") -> Event:
     return Event(stage="alerts", kind="fired", severity=severity, fields={"rule": rule})
+
+
+def burn(objective: str, indicator: str, start: datetime | None = None) -> list:
+    """The ``slo.burn_rate`` transitions the SLO engine itself produces for an hour in
+    which every sample of ``objective`` is bad (the fast alert)."""
+    t0 = start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    tracker = Tracker(name=objective, indicator=indicator, target=0.99, window=30 * 86400)
+    out = []
+    for minute in range(60):
+        ts = t0 + timedelta(minutes=minute)
+        tracker.add(ts, False)
+        out += tracker.evaluate(ts.timestamp(), force=True)
+    return out
+
+
+def burn_event(objective: str, indicator: str) -> Event:
+    ((kind, severity, fields),) = burn(objective, indicator)
+    return Event(stage="slo", kind=kind, severity=severity, fields=fields)
 
 
 @pytest.fixture
@@ -84,7 +106,8 @@ def test_the_agent_opens_incidents_from_events_and_escalates_at_cycle_boundaries
 ):
     kernel = make_kernel()
     kernel.events.clock = clock
-    kernel.emit("slo", "burn_rate", severity="critical", slo="cycle_success")
+    ((kind, severity, fields),) = burn("cycles", "cycle_success")
+    kernel.emit("slo", kind, severity=severity, **fields)
     kernel.emit("alerts", "fired", severity="warning", rule="minor")  # below error
     assert servers.counts() == (1, 0, 0)
     clock.advance(minutes=10)
@@ -92,7 +115,7 @@ def test_the_agent_opens_incidents_from_events_and_escalates_at_cycle_boundaries
     kernel.emit("commander", "end", node="monitor")
     assert servers.counts() == (1, 1, 0)
     listed = build(kernel, clock=clock).list()
-    assert [(i.key, i.severity) for i in listed] == [("slo.burn_rate:cycle_success", "critical")]
+    assert [(i.key, i.severity) for i in listed] == [("slo.burn_rate:cycles", "critical")]
 
 
 def test_a_critical_incident_unacknowledged_moves_trading_to_reducing(
@@ -132,7 +155,7 @@ def test_a_halted_trading_state_is_never_loosened(make_kernel, clock, tmp_path):
     incidents = build(kernel, clock=clock)
     incidents.observe(alert("critical"))
     clock.advance(minutes=15)
-    assert {"incident": 1, "trading_state": "halted"} in incidents.tick()
+    assert {"incident": 1, "trading_state": "halted already"} in incidents.tick()
     with Store.open(tmp_path / "state") as store:
         assert store.get_control("trading_state") == "halted"
 
@@ -176,3 +199,73 @@ def test_events_from_other_threads_reach_the_same_incident(make_kernel, servers,
     (item,) = build(kernel, clock=clock).list()
     assert item.events == 4
     assert servers.counts() == (1, 0, 0)
+
+
+def test_each_slo_objective_has_its_own_incident(make_kernel, servers, clock):
+    """Real ``slo.burn_rate`` events name their objective: acknowledging one objective's
+    burn never silences another objective's page."""
+    decisions = burn_event("decisions", "decision_latency")
+    cycles = burn_event("cycles", "cycle_success")
+    assert (incident_key(decisions), incident_key(cycles)) == (
+        "slo.burn_rate:decisions",
+        "slo.burn_rate:cycles",
+    )
+    incidents = build(make_kernel(), clock=clock, emit=lambda *a, **k: None)
+    first = incidents.observe(decisions)
+    incidents.acknowledge(first, "alice")
+    second = incidents.observe(cycles)
+    assert second != first
+    assert servers.counts() == (2, 0, 0)  # the second objective's page went out
+
+
+@pytest.mark.parametrize(
+    ("stage", "kind", "field"),
+    [
+        ("resilience", "breaker_opened", "strategist"),
+        ("heal", "escalated", "strategist"),
+        ("commander", "route", "node"),
+    ],
+)
+def test_unrelated_events_of_one_kind_open_their_own_incidents(
+    make_kernel, clock, stage, kind, field
+):
+    incidents = build(make_kernel(), clock=clock, emit=lambda *a, **k: None)
+    extra = {"playbook": "breaker_flapping"} if stage == "heal" else {}
+
+    def event(name: str) -> Event:
+        return Event(stage=stage, kind=kind, severity="error", fields={field: name, **extra})
+
+    first = incidents.observe(event("oracle"))
+    assert incidents.observe(event("momentum")) != first
+    assert incidents.observe(event("oracle")) == first
+
+
+def test_a_critical_burn_after_an_acknowledged_slow_burn_pages_again(
+    make_kernel, servers, clock, tmp_path
+):
+    """The slow burn (error) of an objective was acknowledged as a ticket; the fast burn
+    (critical) of the same objective is a page: its escalation starts over."""
+    tracker = Tracker(name="cycles", indicator="cycle_success", target=0.99, window=30 * 86400)
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    transitions = []
+    for minute in range(60):  # 10 % failed: a slow burn, then all failed: a fast one
+        ts = t0 + timedelta(minutes=minute)
+        for i in range(10):
+            tracker.add(ts, i != 0 or minute >= 50)
+        if minute >= 50:
+            tracker.add(ts, False)
+            for _ in range(20):
+                tracker.add(ts, False)
+        transitions += tracker.evaluate(ts.timestamp(), force=True)
+    slow, fast = [Event(stage="slo", kind=k, severity=s, fields=f) for k, s, f in transitions]
+    assert (slow.severity.value, fast.severity.value) == ("error", "critical")
+    incidents = build(make_kernel(), clock=clock, emit=lambda *a, **k: None)
+    ticket = incidents.observe(slow)
+    incidents.acknowledge(ticket, "alice")
+    assert incidents.observe(fast) == ticket  # the same objective: the same incident
+    item = incidents.get(ticket)
+    assert (item.state, item.severity) == ("open", "critical")
+    assert servers.counts() == (2, 0, 0)  # paged again at once
+    clock.advance(minutes=15)
+    assert {"incident": ticket, "trading_state": "reducing"} in incidents.tick()
+    assert "reopened" in [e["what"] for e in incidents.get(ticket).timeline]

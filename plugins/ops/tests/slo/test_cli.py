@@ -198,3 +198,16 @@ def test_any_objective_loads_or_is_a_config_error(tmp_path, target, window):
         return
     o = loaded.slo.objectives["x"]
     assert 0 < o.target < 1 and 3600 <= o.window <= 90 * 86400
+
+
+@pytest.mark.parametrize("command", ["status", "calibrate"])
+def test_an_integer_too_large_for_a_float_is_skipped(tmp_path, capsys, command):
+    config = str(write_config(tmp_path))
+    now = datetime.now(UTC)
+    huge = record(now - timedelta(minutes=1), "strategist", "decision", latency_ms=10**400)
+    write(tmp_path / "state", [*cycles(now, 5, 0), huge])
+    code, out, err = run(capsys, "--config", config, "slo", command, "--json")
+    assert code == 0, err
+    assert "unexpected" not in err
+    report = {o["objective"]: o for o in json.loads(out)["objectives"]}
+    assert report["cycles"]["good" if command == "status" else "samples"] == 5

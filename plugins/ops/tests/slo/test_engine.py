@@ -188,6 +188,7 @@ _values = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(),
+    st.integers(min_value=10**308, max_value=10**400),  # beyond a float
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=30),
     st.lists(st.integers(), max_size=3),
@@ -236,12 +237,73 @@ def test_any_recorded_fields_are_counted_or_skipped_never_raise(steps):
         for kind_, severity_, out in e.observe(
             ev(stage, kind, at, cycle=cid, severity=severity, **fields)
         ):
-            assert kind_ in ("burn_rate", "recovered") and severity_ in (
-                "critical",
-                "error",
-                "info",
-            )
+            assert (kind_, severity_) in {
+                ("burn_rate", "critical"),
+                ("burn_rate", "error"),
+                ("recovered", "info"),
+                ("clock_step", "warning"),
+            }
             assert all(isinstance(v, float) and v == v for v in out["burn_rates"].values())
     for t in e.trackers:
         good, bad = t.budget_remaining()[1:]
         assert good >= 0 and bad >= 0
+
+
+def _outage(tracker: Tracker, start, minutes: int = 60) -> list:
+    fired = []
+    for minute in range(minutes):
+        at = start + timedelta(minutes=minute)
+        tracker.add(at, False)
+        fired += tracker.evaluate(at.timestamp(), force=True)
+    return fired
+
+
+def test_one_sample_stamped_in_the_future_does_not_blind_the_alerts():
+    """The clock ran a day ahead, then NTP stepped it back: an hour of failed cycles at
+    the real time still pages."""
+    tracker = _tracker()
+    tracker.add(T0 + timedelta(days=1), True)
+    fired = _outage(tracker, T0)
+    assert [(kind, severity) for kind, severity, _f in fired] == [("burn_rate", "critical")]
+    assert tracker.burn_rates()["1h"] > 14.4
+
+
+def test_a_short_step_back_keeps_the_short_windows_seeing():
+    tracker = _tracker()
+    for minute in range(60):  # a healthy hour
+        tracker.add(T0 + timedelta(minutes=minute), True)
+    # The clock steps back 20 minutes and cycles fail for 10: without a restart of the
+    # minute windows the 5-minute window (at the old, later time) would see none of it.
+    fired = _outage(tracker, T0 + timedelta(minutes=40), 10)
+    assert [(kind, severity) for kind, severity, _f in fired] == [("burn_rate", "critical")]
+
+
+def test_late_samples_within_the_tolerance_are_counted_in_place():
+    tracker = _tracker()
+    tracker.add(T0 + timedelta(minutes=10), True)
+    tracker.add(T0 + timedelta(minutes=9), False)  # a minute late: no clock step
+    assert tracker.stepped_back == 0.0
+    assert tracker.minutes.totals(int((T0 + timedelta(minutes=10)).timestamp()) // 60)[0] == (
+        1,
+        1,
+    )
+
+
+def test_the_evaluator_reports_a_clock_step_once_per_objective(load):
+    e = Evaluator(load().slo)
+    e.observe(cycle(T0 + timedelta(hours=2)))
+    out = e.observe(cycle(T0, failed=1))
+    steps = [(kind, severity, f) for kind, severity, f in out if kind == "clock_step"]
+    assert [(f["objective"], f["clock_back"]) for _k, _s, f in steps] == [
+        ("cycles", 7200.0),
+        ("freshness", 7200.0),
+    ]
+    assert all(severity == "warning" for _k, severity, _f in steps)
+    assert not [k for k, _s, _f in e.observe(cycle(T0 + timedelta(minutes=1))) if k == "clock_step"]
+
+
+def test_an_integer_too_large_for_a_float_is_skipped():
+    from tradekernel_ops.slo.indicators import Classifier
+
+    decision = ev("strategist", "decision", T0, latency_ms=10**400)
+    assert Classifier().samples(decision) == []

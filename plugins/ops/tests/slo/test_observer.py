@@ -83,3 +83,45 @@ def test_a_restarted_agent_keeps_the_episode_and_does_not_page_again(load):
     finally:
         second.close()
     assert len(list(read_events(settings, stage="slo", kind="burn_rate"))) == len(pages)
+
+
+def test_the_agent_pages_after_its_clock_stepped_back(load):
+    settings = load()
+    kernel = Kernel(settings)
+    try:
+        _run(kernel, 10, 0, T0 + timedelta(days=1))  # the clock a day ahead
+        _run(kernel, 60, 1, T0)  # stepped back; every cycle fails
+    finally:
+        kernel.close()
+    events = [e for e in read_events(settings, stage="slo") if e.kind != "status"]
+    assert [(e.kind, e.fields["objective"]) for e in events if e.kind == "burn_rate"] == [
+        ("burn_rate", "cycles")
+    ]
+    assert {e.fields["objective"] for e in events if e.kind == "clock_step"} == {
+        "cycles",
+        "freshness",
+    }
+    records = [r.data for r in iter_records(settings) if r.data and r.data["stage"] == "slo"]
+    assert all(validate_event(r) == [] for r in records)
+
+
+def test_a_huge_recorded_integer_does_not_lose_the_restart_seed(load):
+    from tradekernel.api import Event
+
+    settings = load()
+    first = Kernel(settings)
+    try:
+        _run(first, 60, 0, T0)
+        _run(first, 20, 2, T0 + timedelta(minutes=60))  # pages
+        first.events.clock = lambda: T0 + timedelta(minutes=80)
+        first.emit("strategist", "decision", latency_ms=10**400)
+    finally:
+        first.close()
+    assert any(isinstance(e, Event) for e in read_events(settings, stage="strategist"))
+    second = Kernel(settings)
+    try:
+        _run(second, 10, 2, T0 + timedelta(minutes=85))
+        cycles = next(t for t in second.observer(OBSERVER).evaluator.trackers if t.name == "cycles")
+        assert cycles.firing == "fast"  # the seed replayed past the huge integer
+    finally:
+        second.close()

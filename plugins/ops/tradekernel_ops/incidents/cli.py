@@ -25,7 +25,7 @@ _by = click.option(
     callback=_approver,
     help="Who: a name of letters, digits and . _ @ + - (not authenticated).",
 )
-_id = click.argument("incident_id", type=click.IntRange(min=1), metavar="ID")
+_id = click.argument("incident_id", type=click.IntRange(min=1, max=2**63 - 1), metavar="ID")
 
 
 def _reader(app: AppContext) -> Any:

@@ -4,6 +4,7 @@ alert events and drives escalation at each cycle boundary."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,13 +41,14 @@ def kernel_control(kernel: Any, emit: Any) -> Iterator[Any]:
 def build(kernel: Any, *, emit: Any = None, clock: Any = None) -> Incidents:
     """The :class:`Incidents` of ``kernel``: its notifiers for escalation, its events, its
     Control for the move to ``reducing``."""
-    from .service import Incidents, kernel_publisher
+    from .service import Incidents, kernel_delivered, kernel_publisher
 
     emit = emit or kernel.emit
     extra = {"clock": clock} if clock is not None else {}
     return Incidents(
         kernel.settings,
         publish=kernel_publisher(kernel),
+        delivered=kernel_delivered(kernel),
         emit=emit,
         control=lambda: kernel_control(kernel, emit),
         **extra,
@@ -61,8 +63,13 @@ class IncidentObserver:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self._service: Incidents | None = None
+        self._lock = threading.Lock()
 
     def service(self) -> Incidents:
+        with self._lock:  # events come from several threads: one Incidents per kernel
+            return self._service or self._build()
+
+    def _build(self) -> Incidents:
         if self._service is None:
             kernel = self.kernel
             # Inside on_event the kernel's re-entrancy guard would drop our events: send

@@ -17,9 +17,43 @@ def md(text: object) -> str:
 
 
 def _duration(seconds: float) -> str:
+    """A duration; a negative one (the wall clock stepped back) is shown as 0 and named."""
+    if seconds < 0:
+        return "0m 00s, clock skew: the wall clock stepped back"
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+_STEP_STATUS = {"sent": "sent", "failed": "failed", "claimed": "claimed, never delivered"}
+_TRADING = {
+    "reducing": "moved to reducing",
+    "reducing already": "already reducing, left as it was",
+    "halted already": "halted, left as it was",
+}
+
+
+def _steps(item: Incident) -> list[str]:
+    sent = sum(1 for s in item.steps if s["status"] == "sent")
+    lines = [f"- **Escalation steps sent:** {sent} of {len(item.steps)} attempted"]
+    for step in item.steps:
+        status = _STEP_STATUS.get(step["status"], md(step["status"]))
+        lines.append(
+            f"  - step {step['step']} ({md(step['notifier'])}): {status}, {md(step['ts'])}"
+        )
+    return lines
+
+
+def _trading(item: Incident) -> list[str]:
+    if item.reduce_outcome is not None:
+        what = _TRADING.get(item.reduce_outcome, md(item.reduce_outcome))
+        at = f" at {item.reduced.isoformat()}" if item.reduced is not None else ""
+        return [f"- **Trading:** {what}{at}"]
+    if item.reduced is not None:
+        return ["- **Trading:** the move to reducing was under way, not finished"]
+    if any(entry["what"] == "trading" for entry in item.timeline):
+        return ["- **Trading:** the move to reducing failed (see the timeline), not done"]
+    return []
 
 
 def postmortem(item: Incident) -> str:
@@ -49,9 +83,8 @@ def postmortem(item: Incident) -> str:
     else:
         lines.append("- **Resolved:** still open")
     lines.append(f"- **Alert events:** {item.events}")
-    lines.append(f"- **Escalation steps sent:** {len(item.steps)}")
-    if item.reduced is not None:
-        lines.append(f"- **Trading moved to reducing:** {item.reduced.isoformat()}")
+    lines += _steps(item)
+    lines += _trading(item)
     lines += ["", "## Timeline (UTC)", "", "| time | what | detail |", "|---|---|---|"]
     for entry in item.timeline:
         lines.append(f"| {md(entry['ts'])} | {md(entry['what'])} | {md(entry['detail'])} |")

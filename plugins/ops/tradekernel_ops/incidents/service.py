@@ -5,7 +5,10 @@ One :class:`Incidents` per process; the state lives in ``state_dir/incidents.db`
 (:mod:`.store`), so the agent and ``ops batch`` share it and it survives restarts.
 Escalation is driven by :meth:`Incidents.tick`: the agent calls it at each cycle boundary
 and ``ops batch`` in its ``incidents`` step; each step is claimed in the database before
-it is sent, so it is sent once whichever process gets there first.
+it is sent, so it is sent once whichever process gets there first. A claim never
+finished (its holder died between the claim and the delivery) is taken over after
+:attr:`Incidents.claim_lease` seconds, and the step is sent then unless the delivery log
+shows the first attempt was delivered.
 """
 
 from __future__ import annotations
@@ -32,8 +35,32 @@ IGNORED_STAGES = ("incident", "notify")
 """Never open an incident: our own events, and the deliveries of notifications."""
 ACTOR = "ops"
 """The (reserved) actor the move to ``reducing`` is journaled with."""
-NAME_FIELDS = ("rule", "slo", "name", "guard", "broker", "notifier")
-"""The first of these an event carries names what is wrong: part of the incident key."""
+HOLD = "incident_reducing:"
+"""Control key prefix (``incident_reducing:<id>``) of the hold an incident puts on the
+``reducing`` trading state while it is critical and unacknowledged: self-healing never
+moves trading back to ``active`` while one is set."""
+CLAIM_MARGIN = 60.0
+"""Seconds added to twice ``[notify] timeout`` (the longest a delivery may take) to make
+the claim lease."""
+NAME_FIELDS = (
+    "rule",
+    "objective",
+    "playbook",
+    "strategist",
+    "node",
+    "name",
+    "guard",
+    "broker",
+    "notifier",
+)
+"""The fields that name what is wrong (``alerts.fired``'s rule, ``slo.burn_rate``'s
+objective, ``heal.escalated``'s playbook, a breaker's strategist, a failed node...):
+every one an event carries is part of the incident key, so unrelated alerts of one kind
+never share an incident."""
+KEY_PART = 80
+"""Characters kept of each name in a key."""
+KEY_NAMES = 160
+"""Characters kept of the names' part of a key."""
 
 
 def opens(config: Any, stage: str, kind: str, severity: Any) -> bool:
@@ -63,22 +90,24 @@ def _severity(event: Any) -> str:
 
 
 def incident_key(event: Any) -> str:
-    """What an event is about: ``<stage>.<kind>`` and the first :data:`NAME_FIELDS`
-    value it carries (``alerts.fired:breaker_open``, ``slo.burn_rate:cycle_success``)."""
+    """What an event is about: ``<stage>.<kind>`` and, in :data:`NAME_FIELDS` order,
+    each of those fields it carries (``alerts.fired:breaker_open``,
+    ``slo.burn_rate:cycles``, ``heal.escalated:breaker_flapping:oracle``)."""
     key = f"{event.stage}.{event.kind}"
-    fields = event.fields or {}
-    for name in NAME_FIELDS:
-        value = fields.get(name)
-        if isinstance(value, str) and value:
-            return f"{key}:{inert(value)[:80]}"
-    return key
+    fields = event.fields if isinstance(event.fields, dict) else {}
+    names = [
+        inert(value)[:KEY_PART]
+        for value in (fields.get(name) for name in NAME_FIELDS)
+        if isinstance(value, str) and value
+    ]
+    return f"{key}:{':'.join(names)[:KEY_NAMES]}" if names else key
 
 
 def _describe(event: Any) -> str:
     fields = event.fields or {}
     parts = [
         f"{k}={inert(str(fields[k]))[:120]}"
-        for k in ("rule", "slo", "value", "threshold", "detail", "reason", "error")
+        for k in ("rule", "alert", "burn_rate", "value", "threshold", "detail", "reason", "error")
         if fields.get(k) not in (None, "")
     ]
     return " ".join(parts)
@@ -87,9 +116,11 @@ def _describe(event: Any) -> str:
 class Incidents:
     """The incidents of one state directory.
 
-    ``settings``: the effective settings (``[incidents]``, ``state_dir``, ``runtime``).
+    ``settings``: the effective settings (``[incidents]``, ``state_dir``, ``notify``).
     ``publish(notification, notifier) -> status``: sends one escalation step (the
-    kernel's notification service; see :func:`kernel_publisher`). ``emit(stage, kind,
+    kernel's notification service; see :func:`kernel_publisher`). ``delivered(dedup_key,
+    notifier)``: whether a step whose claim is taken over was delivered already (see
+    :func:`kernel_delivered`). ``emit(stage, kind,
     **fields)``: announces ``incident.*`` events. ``control``: a callable returning a
     context manager that yields the kernel's ``Control`` (the move to ``reducing``).
     """
@@ -99,6 +130,7 @@ class Incidents:
         settings: Any,
         *,
         publish: Callable[[Notification, str], str] | None = None,
+        delivered: Callable[[str, str], bool] | None = None,
         emit: Callable[..., Any] | None = None,
         control: Callable[[], Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -107,9 +139,13 @@ class Incidents:
         self.config = settings.incidents
         self.store = IncidentStore(settings.state_dir)
         self._publish = publish
+        self._delivered = delivered
         self._emit = emit
         self._control = control
         self.clock = clock
+        self.claim_lease = 2 * float(settings.notify.timeout) + CLAIM_MARGIN
+        """Seconds after which an unfinished claim (its holder stopped) is taken over."""
+        self._reported_damage: set[int] = set()
 
     def close(self) -> None:
         self.store.close()
@@ -142,46 +178,85 @@ class Incidents:
     def tick(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """Send every escalation step that is due and not sent yet, and move trading to
         ``reducing`` for a critical incident unacknowledged for ``reduce_after``. Returns
-        what was done (one dict per action). Safe to call from several processes."""
+        what was done (one dict per action). Safe to call from several processes.
+
+        Due times count the clock's forward progress since the incident opened
+        (:meth:`IncidentStore.advance`), so a wall clock stepped back delays nothing."""
         now = now or self.clock()
         done: list[dict[str, Any]] = []
         if not self.config.active:
             return done
         check_config(self.settings)
-        for item in self.store.list():
+        items = self.store.advance(now)
+        self._report_damaged(now)
+        stale = now - timedelta(seconds=self.claim_lease)
+        for item in items:
             if item.acknowledged is not None:
                 continue
-            claimed = self.store.steps_claimed(item.id)
+            statuses = self.store.steps_status(item.id)
             for number, step in enumerate(self.config.escalation, start=1):
-                if number in claimed or now < item.opened + timedelta(seconds=step.after):
+                if item.elapsed < float(step.after) or statuses.get(number, "claimed") != "claimed":
                     continue
-                if not self.store.claim_step(item.id, number, step.notify, now):
+                claim = self.store.claim_step(item.id, number, step.notify, now, stale=stale)
+                if claim is None:
                     continue
-                status = self._send(item, number, step.notify)
-                self.store.step_sent(item.id, number, status)
-                self.store.note(item.id, now, "escalated", f"step {number}: {step.notify} {status}")
-                self._announce(
-                    "escalated",
-                    item.id,
-                    severity="warning" if status != "sent" else "info",
-                    key=item.key,
-                    step=number,
-                    notifier=step.notify,
-                    status=status,
-                )
-                done.append(
-                    {"incident": item.id, "step": number, "notifier": step.notify, "status": status}
-                )
+                done.append(self._step(item, number, step.notify, now, claim == "taken_over"))
             reduce_after = self.config.reduce_after
             if (
                 reduce_after is not None
                 and item.severity == "critical"
-                and item.reduced is None
-                and now >= item.opened + timedelta(seconds=reduce_after)
-                and self.store.claim_reduce(item.id, now)
+                and item.reduce_outcome is None
+                and item.elapsed >= float(reduce_after)
+                and self.store.claim_reduce(item.id, now, stale=stale)
             ):
                 done.append(self._reduce(item, now))
         return done
+
+    def _step(
+        self, item: Incident, number: int, notifier: str, now: datetime, taken_over: bool
+    ) -> dict[str, Any]:
+        """Send one claimed step (or, for a claim taken over, find it delivered)."""
+        key = f"incident:{item.id}:step:{number}"
+        if taken_over and self._was_delivered(key, notifier):
+            status, note = "sent", "delivered before its sender stopped"
+        else:
+            status = self._send(item, number, notifier)
+            note = f"{status} (the first sender stopped before it)" if taken_over else status
+        self.store.step_sent(item.id, number, status)
+        self.store.note(item.id, now, "escalated", f"step {number}: {notifier} {note}")
+        self._announce(
+            "escalated",
+            item.id,
+            severity="warning" if status != "sent" else "info",
+            key=item.key,
+            step=number,
+            notifier=notifier,
+            status=status,
+        )
+        return {"incident": item.id, "step": number, "notifier": notifier, "status": status}
+
+    def _was_delivered(self, dedup_key: str, notifier: str) -> bool:
+        if self._delivered is None:
+            return False
+        try:
+            return self._delivered(dedup_key, notifier)
+        except Exception as exc:  # an unreadable log: send again rather than never
+            logger.warning("incidents: the delivery log could not be read: {}", exc)
+            return False
+
+    def _report_damaged(self, now: datetime) -> None:
+        """One warning (log and ``incident.unreadable`` event) per unreadable row."""
+        for incident, why in sorted(self.store.damaged.items()):
+            if incident in self._reported_damage:
+                continue
+            self._reported_damage.add(incident)
+            logger.warning(
+                "incidents: incident {} in {} is unreadable ({}); it is skipped",
+                incident,
+                self.store.path,
+                why,
+            )
+            self._announce("unreadable", incident, severity="warning", error=why)
 
     def _send(self, item: Incident, step: int, notifier: str) -> str:
         if self._publish is None:
@@ -206,20 +281,34 @@ class Incidents:
             return "failed"
 
     def _reduce(self, item: Incident, now: datetime) -> dict[str, Any]:
+        """Move trading from ``active`` to ``reducing`` (never loosening ``halted``), and
+        hold it there (:data:`HOLD`) until the incident is acknowledged. A failure
+        releases the claim: the next tick tries again."""
         reason = f"incident {item.id} critical and unacknowledged for {self.config.reduce_after}"
-        state = "unchanged"
+        state = "failed"
         if self._control is not None:
             try:
                 with self._control() as control:
+                    control.set(
+                        f"{HOLD}{item.id}",
+                        {"since": now.isoformat(), "reason": reason},
+                        actor=ACTOR,
+                        reason=reason,
+                    )
                     if control.trading_state == "active":
                         control.set_trading_state("reducing", actor=ACTOR, reason=reason)
                         state = "reducing"
                     else:
-                        state = control.trading_state
+                        state = f"{control.trading_state} already"
             except Exception as exc:
                 logger.warning("incidents: could not move trading to reducing: {}", exc)
                 state = "failed"
-        self.store.note(item.id, now, "trading", f"{reason}: trading {state}")
+        if state == "failed":
+            self.store.reduce_failed(item.id)
+            self.store.note(item.id, now, "trading", f"{reason}: the move failed, retried")
+        else:
+            self.store.reduce_done(item.id, state)
+            self.store.note(item.id, now, "trading", f"{reason}: trading {state}")
         self._announce(
             "escalated",
             item.id,
@@ -229,6 +318,18 @@ class Incidents:
             status="sent" if state == "reducing" else state,
         )
         return {"incident": item.id, "trading_state": state}
+
+    def _release(self, item: Incident, actor: str, what: str) -> None:
+        """Lift the incident's hold on ``reducing`` (the trading state stays as it is: an
+        operator decides with ``control trading-state active``)."""
+        if item.reduce_outcome is None or self._control is None:
+            return
+        try:
+            with self._control() as control:
+                if control.get(f"{HOLD}{item.id}", None) is not None:
+                    control.set(f"{HOLD}{item.id}", None, actor=actor, reason=f"incident {what}")
+        except Exception as exc:  # the hold stays: self-healing keeps off trading_state
+            logger.warning("incidents: could not lift the hold of incident {}: {}", item.id, exc)
 
     # -- operators ------------------------------------------------------------------------
 
@@ -251,6 +352,7 @@ class Incidents:
         if not self.store.acknowledge(incident, actor, now):
             raise RefusedError(f"incident {incident} is {item.state} already")
         self.store.note(incident, now, "acknowledged", f"by {actor}")
+        self._release(item, actor, "acknowledged")
         self._announce("acknowledged", incident, key=item.key, actor=actor)
         return self.get(incident)
 
@@ -262,6 +364,7 @@ class Incidents:
         if not self.store.resolve(incident, actor, now):
             raise RefusedError(f"incident {incident} is resolved already")
         self.store.note(incident, now, "resolved", f"by {actor}")
+        self._release(item, actor, "resolved")
         self._announce("resolved", incident, key=item.key, actor=actor)
         return self.get(incident)
 
@@ -287,3 +390,16 @@ def kernel_publisher(kernel: Any) -> Callable[[Notification, str], str]:
         return records[0].status if records else "failed"
 
     return publish
+
+
+def kernel_delivered(kernel: Any) -> Callable[[str, str], bool]:
+    """Whether ``kernel``'s notification delivery log holds a ``sent`` record of
+    ``dedup_key`` through ``notifier`` (asked only when a claim is taken over)."""
+
+    def delivered(dedup_key: str, notifier: str) -> bool:
+        from tradekernel_notify import notifications
+
+        records = notifications(kernel).log(status="sent", notifier=notifier)
+        return any(r.dedup_key == dedup_key for r in records)
+
+    return delivered

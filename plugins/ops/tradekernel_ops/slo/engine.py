@@ -26,6 +26,9 @@ ALERTS = (("fast", "critical", "1h", "5m"), ("slow", "error", "6h", "30m"))
 """(alert, severity, long window, short window), most severe first."""
 EVAL_EVERY = 10.0
 """Seconds between evaluations while only good samples arrive (a bad one evaluates)."""
+CLOCK_STEP = 120.0
+"""A sample this many seconds older than the latest one means the clock stepped back
+(NTP, a VM resume): the objective's time restarts from it instead of ignoring it."""
 
 
 class Ring:
@@ -139,6 +142,8 @@ class Tracker:
     """The alert of the current episode (``fast`` or ``slow``), None between episodes."""
     last_true: float = field(default=-math.inf, init=False)
     last_eval: float = field(default=-math.inf, init=False)
+    stepped_back: float = field(default=0.0, init=False)
+    """Seconds the clock stepped back at the last :meth:`add` (0: it did not)."""
 
     def __attrs_post_init__(self) -> None:
         self.minutes = Windows(list(WINDOWS.values()))
@@ -149,12 +154,29 @@ class Tracker:
         return 1.0 - self.target
 
     def add(self, ts: datetime, good: bool) -> None:
+        """Count one sample. A sample more than :data:`CLOCK_STEP` older than the latest
+        one is a clock stepped back (or a sample stamped in the future before it): the
+        minute windows restart from it (their samples are at times that no longer come
+        next), the episode keeps going, and :attr:`stepped_back` says by how much."""
         t = ts.timestamp()
+        self.stepped_back = 0.0
+        if t < self.now - CLOCK_STEP:
+            self._rebase(t)
         self.now = max(self.now, t)
         now = int(self.now)
         self.minutes.advance(now // 60)
         self.minutes.add(int(t) // 60, good)
         self.hours.add(int(t) // 3600, good, now // 3600)
+
+    def _rebase(self, t: float) -> None:
+        self.stepped_back = self.now - t
+        self.now = t
+        self.minutes = Windows(list(WINDOWS.values()))
+        # Hour buckets later than t are never read (totals look back from now) until
+        # time reaches them again, when they are reset: nothing to clear.
+        self.last_eval = -math.inf
+        if self.firing is not None:
+            self.last_true = t  # the episode goes on; clear_after counts from here
 
     def burn_rates(self, at: float | None = None) -> dict[str, float]:
         """Burn rate over each of :data:`WINDOWS`, at ``at`` (default: the last sample)."""
@@ -283,11 +305,16 @@ class Evaluator:
         out: list[tuple[str, str, dict[str, Any]]] = []
         for classifier, tracker in self.objectives:
             bad = False
+            back = 0.0
             for sample in classifier.samples(event):
                 if sample.indicator == tracker.indicator:
                     tracker.add(sample.ts, sample.good)
+                    back = max(back, tracker.stepped_back)
                     bad = bad or not sample.good
             if evaluate:
+                if back:
+                    fields = {**tracker.status(), "clock_back": back}
+                    out.append(("clock_step", "warning", fields))
                 out.extend(tracker.evaluate(max(at, tracker.now), force=bad))
         return out
 

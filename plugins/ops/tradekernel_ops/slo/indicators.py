@@ -39,7 +39,10 @@ class Sample:
 def _seconds(value: Any, scale: float = 1.0) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    value = float(value) / scale
+    try:
+        value = float(value) / scale
+    except OverflowError:  # an integer too large for a float (JSON integers are unbounded)
+        return None
     return value if math.isfinite(value) and value >= 0 else None
 
 
