@@ -147,8 +147,8 @@ def hold(store: Any, namespace: str, holder: str, emit: Emit) -> Iterator[LeaseF
     and yield its fence; yield ``None`` when the store offers no lease (``run.lock`` is
     then the only guard). Raises :class:`LeaseHeld` (exit 3) when another live agent
     holds it, and :class:`LeaseLost` (exit 3, after ``lease.lost``) when the lease was
-    lost by the end of the block, even if no fence call saw it: a holder taken over never
-    reports a clean release."""
+    lost by the end of the block though no fence call in it saw that: a holder taken
+    over never reports a clean release."""
     lease = getattr(store, "lease", None)
     if not callable(lease):
         yield None
@@ -170,14 +170,17 @@ def hold(store: Any, namespace: str, holder: str, emit: Emit) -> Iterator[LeaseF
             )
         emit("lease", "acquired", **fields, pid=mine.pid, ttl_s=info.ttl)
         fence = LeaseFence(info, emit)
+        late: LeaseLost | None = None
         try:
             yield fence
         finally:
-            if fence.lost is None:
-                with contextlib.suppress(LeaseLost):  # emits lease.lost once
-                    fence()
-    if fence.lost is not None:
-        raise fence.lost
+            if fence.lost is None:  # a loss the block never saw: the heartbeat learned it
+                try:
+                    fence()  # emits lease.lost
+                except LeaseLost as exc:
+                    late = exc
+    if late is not None:
+        raise late
     if getattr(info, "released", True):
         emit("lease", "released", namespace=namespace, epoch=mine.epoch)
 

@@ -260,5 +260,6 @@ def test_leaving_a_lease_whose_connection_is_black_holed_is_bounded(postgres_url
         pytest.fail("the lease was never lost")
     started = time.monotonic()
     held.__exit__(None, None, None)
-    assert time.monotonic() - started < 0.6 + 1  # its heartbeat join, no release
+    # the heartbeat's join (0.6 s) and the release on a fresh connection (0.6 s), no more
+    assert time.monotonic() - started < 2 * 0.6 + 1
     assert held.released is False

@@ -1,14 +1,15 @@
-"""An agent's lease on a namespace, held in PostgreSQL (docs/scale-out.md, "Several
-agents, several hosts").
+"""An agent's lease on a store, held in PostgreSQL (docs/scale-out.md, "Several agents,
+several hosts"). One store (a database, or a schema chosen by the URL's search_path)
+holds one agent, whatever its namespace, which the row records as a label.
 
-A lease row per store (table ``tradekernel_lease_store``; its namespace a label) with a heartbeat, an expiry and an
-epoch (the fencing token), rather than a session advisory lock:
+One lease row per store (table ``tradekernel_lease_store``) with a heartbeat, an expiry
+and an epoch (the fencing token), rather than a session advisory lock:
 
 * an advisory lock lives as long as the server believes its connection does. Through a
   pooler (PgBouncer in transaction mode) it is taken on a borrowed connection; across a
   partition the server may keep it for as long as TCP keepalives take, while the client
   has given up, or drop it while the client still trades. A row says who holds the
-  namespace (host, pid, since, last heartbeat), which a refusal names, and when it
+  store (host, pid, namespace, since, last heartbeat), which a refusal names, and when it
   expires, on the database's clock: no two hosts' clocks are compared;
 * each acquisition adds one to the epoch, so a new holder is known to the old one (its
   next renewal finds another epoch) and writes can be fenced by it.
@@ -16,8 +17,8 @@ epoch (the fencing token), rather than a session advisory lock:
 Expiry is judged on the server's clock (``clock_timestamp()``), or on the injected
 ``clock`` in tests. Each holder also keeps a local deadline, ``ttl - margin`` after it
 sent its last successful renewal (CLOCK_BOOTTIME on Linux, which counts a suspended
-host, unlike CLOCK_MONOTONIC; the monotonic clock elsewhere): past it, :meth:`PostgresLease.check`
-says the lease is lost, since the server may expire it any moment. The heartbeat thread
+host, unlike CLOCK_MONOTONIC; the monotonic clock elsewhere): past it,
+:meth:`PostgresLease.check` says the lease is lost, since the server may expire it any moment. The heartbeat thread
 renews every ``ttl / 3``; a renewal that finds the row's epoch changed marks the lease
 taken over. See docs/scale-out.md for the window that remains.
 """
@@ -84,9 +85,11 @@ def _holder(row: tuple[Any, ...]) -> LeaseHolder:
 
 
 class PostgresLease:
-    """The lease on ``namespace`` in the database at ``conninfo`` (a libpq connection
-    string or ``postgresql://`` URL). Use it as a context manager: entering acquires it
-    (or raises :class:`LeaseHeld` naming the live holder) and starts the heartbeat;
+    """The lease on the store at ``conninfo`` (a libpq connection string or
+    ``postgresql://`` URL; its schema the one its search_path names), recording this
+    agent's ``namespace``. Use it as a context manager: entering acquires it (or raises
+    :class:`LeaseHeld` naming the live holder and its namespace, whatever this one's) and
+    starts the heartbeat;
     leaving stops the heartbeat and releases it. It is the :class:`LeaseInfo` the kernel
     sees (``namespace``, ``mine``, ``previous``, ``ttl``, :meth:`check`).
 
@@ -344,15 +347,10 @@ class PostgresLease:
             self._thread.start()
         return self
 
-    def lost(self) -> bool:
-        """Whether the lease was taken over or its local deadline passed."""
-        with self._lock:
-            return self._lost is not None or self._local() >= self._deadline
-
     def __exit__(self, *exc: object) -> None:
-        """Stop the heartbeat and release the lease, each bounded by
-        :data:`EXIT_TIMEOUT_S`; a lost lease is not released (it is not ours, or expires
-        on its own)."""
+        """Stop the heartbeat and release the lease (only if the row is still ours: same
+        epoch and token), each bounded by :data:`EXIT_TIMEOUT_S`; a release that does not
+        finish in time is left behind and the lease expires on its own."""
         self._stop.set()
         wait = min(EXIT_TIMEOUT_S, self.ttl)
         if self._thread is not None:
@@ -361,9 +359,6 @@ class PostgresLease:
                 # stuck in a renewal on a connection that does not answer: left to it (a
                 # daemon thread); a release goes through a fresh connection
                 self._conn = None
-        if self.lost():
-            self._abandon()
-            return
         done = threading.Event()
 
         def release() -> None:
@@ -379,7 +374,3 @@ class PostgresLease:
         threading.Thread(target=release, name="lease-release", daemon=True).start()
         if not done.wait(wait):
             logger.warning("lease release did not finish within {}s: it expires on its own", wait)
-
-    def _abandon(self) -> None:
-        """Close the connection without waiting on it (in a daemon thread)."""
-        threading.Thread(target=self._drop_connection, name="lease-close", daemon=True).start()
