@@ -19,8 +19,9 @@ Expiry is judged on the server's clock (``clock_timestamp()``), or on the inject
 sent its last successful renewal (CLOCK_BOOTTIME on Linux, which counts a suspended
 host, unlike CLOCK_MONOTONIC; the monotonic clock elsewhere): past it,
 :meth:`PostgresLease.check` says the lease is lost, since the server may expire it any
-moment. The heartbeat thread renews every ``ttl / 3``; a renewal that finds the row's epoch changed marks the lease
-taken over. See docs/scale-out.md for the window that remains.
+moment. The heartbeat thread renews every ``ttl / 3``; a renewal that finds the row's
+epoch changed marks the lease taken over. See docs/scale-out.md for the window that
+remains.
 """
 
 from __future__ import annotations
