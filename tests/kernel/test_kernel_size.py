@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 24_230
+CEILING = 24_270
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -105,7 +105,10 @@ agent's back-pressure and never a failure: the refusal's broker and call, the re
 of a reconcile result, the runtime's one handling of it (no incident, no health record, no
 cancel, no end of the run: budget.read_skipped, a skipped cycle), the reserve rounded up,
 refusal events counted under a lock, order_constraints counted, and [budgets] tables
-checked (a table of named values names its key in errors).)"""
+checked (a table of named values names its key in errors); 24,270: about 40 for one
+store, one agent: the lease's holder namespace and previous_namespace, a loss learned by
+the heartbeat after the last check raised as lease.lost (run prints its summary, then exits
+3), a release reported only when it reached the database.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",
