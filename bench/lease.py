@@ -2,7 +2,7 @@
 what taking a lease costs a starting agent (against a process start, the floor of any
 agent start), what a renewal costs the heartbeat thread (against its interval, ttl / 3),
 the fence checked before every order (against a paper submit), and how long a killed
-holder's namespace waits (against the ttl it is bound by). On a throwaway cluster from
+holder's store waits (against the ttl it is bound by). On a throwaway cluster from
 the machine's PostgreSQL (Unix socket, fsync off); no rows without it."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _per(fn, n: int = N) -> float:
 
 
 def _takeover(dsn: str, ttl: float) -> float:
-    """Seconds from a SIGKILL of the holder to another agent holding the namespace."""
+    """Seconds from a SIGKILL of the holder to another agent holding the store."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, dsn, str(ttl)], stdout=subprocess.PIPE, text=True
     )

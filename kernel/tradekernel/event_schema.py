@@ -611,7 +611,9 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
     },
     "lease": {
         k: {
-            "namespace": _f("str", doc="the namespace the lease covers", req=True),
+            "namespace": _f(
+                "str", doc="this agent's namespace (a label: the lease covers the store)", req=True
+            ),
             "epoch": _f("int", doc="the lease's fencing token (grows at every acquisition)"),
             "host": _f("str", doc="the holder's host"),
             "pid": _f("int", doc="the holder's process id"),
@@ -619,6 +621,7 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
             "late_s": _f("number", "s", "how late the latest late renewal came"),
             "count": _f("int", "count", "late renewals since the last check"),
             "previous_holder": _f("str", doc="who held the expired lease taken over"),
+            "previous_namespace": _f("str", doc="the namespace of the holder taken over"),
             "previous_epoch": _f("int", doc="the epoch of the lease taken over"),
             "previous_heartbeat": _f("timestamp", doc="its last renewal"),
             "reason": _f("str"),

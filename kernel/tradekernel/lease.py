@@ -1,13 +1,15 @@
-"""Agent leases: one trading agent per namespace across hosts (docs/scale-out.md).
+"""Agent leases: one trading agent per store across hosts (docs/scale-out.md).
 
 ``run.lock`` keeps a second agent off one state directory on one machine. A store shared
 by several hosts may offer more: ``store.lease(namespace, holder)``, a context manager
-that holds the namespace's lease for the block and yields a :class:`LeaseInfo`, or
-raises :class:`LeaseHeld` (exit 3) naming the live holder. The embedded SQLite store
-offers none. This module is the contract and the kernel's side of it: which namespace an
-agent trades (:func:`namespace_for`), holding the lease with its events (:func:`hold`),
-and the :class:`LeaseFence` the runtime and the executor call before every claim and
-every order.
+that holds the store's lease for the block and yields a :class:`LeaseInfo`, or raises
+:class:`LeaseHeld` (exit 3) naming the live holder and its namespace. One store holds one
+agent whatever its namespace (the store's intents, orders and controls carry none): the
+namespace is a label, recorded with the lease, that tells an operator which account and
+strategy set holds the store. The embedded SQLite store offers none. This module is the
+contract and the kernel's side of it: the agent's label (:func:`namespace_for`), holding
+the lease with its events (:func:`hold`), and the :class:`LeaseFence` the runtime and the
+executor call before every claim and every order.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from .errors import RefusedError
 
 
 class LeaseHeld(RefusedError):
-    """Another live agent holds the namespace's lease (exit 3); the message names it."""
+    """Another live agent holds the store's lease (exit 3); the message names it and its
+    namespace."""
 
 
 class LeaseLost(RefusedError):
@@ -33,7 +36,7 @@ class LeaseLost(RefusedError):
 
 @frozen
 class LeaseHolder:
-    """Who holds (or held) a namespace's lease."""
+    """Who holds (or held) a store's lease."""
 
     holder: str
     """What the holder called itself (``tradekernel run``)."""
@@ -44,14 +47,17 @@ class LeaseHolder:
     heartbeat: datetime
     """Its last renewal."""
     epoch: int
-    """The lease's fencing token: it grows by one at every acquisition of the namespace."""
+    """The lease's fencing token: it grows by one at every acquisition of the store."""
+    namespace: str = ""
+    """The holder's namespace (its account and strategy set, or ``[store] namespace``)."""
 
     def describe(self) -> str:
-        """``tradekernel run on host h1, pid 42, since ..., last heartbeat ...``."""
+        """``tradekernel run on host h1, pid 42, namespace '...', since ..., last
+        heartbeat ...``."""
         return (
-            f"{self.holder} on host {self.host}, pid {self.pid}, since "
-            f"{self.since.isoformat(timespec='seconds')}, last heartbeat "
-            f"{self.heartbeat.isoformat(timespec='seconds')}"
+            f"{self.holder} on host {self.host}, pid {self.pid}, namespace "
+            f"{self.namespace!r}, since {self.since.isoformat(timespec='seconds')}, last "
+            f"heartbeat {self.heartbeat.isoformat(timespec='seconds')}"
         )
 
 
@@ -59,11 +65,12 @@ class LeaseInfo(Protocol):
     """What ``store.lease(namespace, holder)`` yields while the lease is held."""
 
     namespace: str
+    """This agent's namespace (a label recorded with the lease)."""
     mine: LeaseHolder
     """This agent's lease."""
     previous: LeaseHolder | None
     """The holder whose lease expired without being released and that this one took
-    over (it died or lost its connection): ``None`` for a free namespace."""
+    over (it died or lost its connection): ``None`` for a free store."""
     ttl: float
     """Seconds a lease lives without renewal."""
 
@@ -78,10 +85,11 @@ Emit = Callable[..., Any]
 
 
 def namespace_for(kernel: Any, override: str | None = None) -> str:
-    """The namespace an agent's lease covers: ``override`` (``[store] namespace``) when
-    set, else the account and strategy set: each selected broker with the account it
-    trades when the broker names one (``account_key()``), and the sorted strategists.
-    Two agents with the same brokers, accounts and strategies share a namespace."""
+    """The agent's namespace, the label its lease records: ``override`` (``[store]
+    namespace``) when set, else the account and strategy set: each selected broker as
+    the account it trades when the broker names one (``account_key()``, without the
+    instance name, so an alias of one account reads the same), else its instance name,
+    and the sorted strategists."""
     if override:
         return override
     brokers = []
@@ -90,7 +98,7 @@ def namespace_for(kernel: Any, override: str | None = None) -> str:
         key = key_of() if callable(key_of) else None
         if isinstance(key, tuple):
             key = ":".join(str(part) for part in key)
-        brokers.append(name if key is None else f"{name}={key}")
+        brokers.append(name if key is None else str(key))
     strategies = ",".join(sorted(kernel.selected("strategist")))
     return f"brokers={','.join(sorted(brokers))};strategies={strategies}"
 
@@ -135,9 +143,12 @@ class LeaseFence:
 
 @contextlib.contextmanager
 def hold(store: Any, namespace: str, holder: str, emit: Emit) -> Iterator[LeaseFence | None]:
-    """Hold ``store``'s lease on ``namespace`` for the block and yield its fence; yield
-    ``None`` when the store offers no lease (``run.lock`` is then the only guard).
-    Raises :class:`LeaseHeld` (exit 3) when another live agent holds it."""
+    """Hold ``store``'s lease (this agent's ``namespace`` recorded with it) for the block
+    and yield its fence; yield ``None`` when the store offers no lease (``run.lock`` is
+    then the only guard). Raises :class:`LeaseHeld` (exit 3) when another live agent
+    holds it, and :class:`LeaseLost` (exit 3, after ``lease.lost``) when the lease was
+    lost by the end of the block though no fence call in it saw that: a holder taken
+    over never reports a clean release."""
     lease = getattr(store, "lease", None)
     if not callable(lease):
         yield None
@@ -153,16 +164,25 @@ def hold(store: Any, namespace: str, holder: str, emit: Emit) -> Iterator[LeaseF
                 severity="warning",
                 **fields,
                 previous_holder=prev.describe(),
+                previous_namespace=prev.namespace,
                 previous_epoch=prev.epoch,
                 previous_heartbeat=prev.heartbeat.isoformat(),
             )
         emit("lease", "acquired", **fields, pid=mine.pid, ttl_s=info.ttl)
         fence = LeaseFence(info, emit)
+        late: LeaseLost | None = None
         try:
             yield fence
         finally:
-            if fence.lost is None:
-                emit("lease", "released", namespace=namespace, epoch=mine.epoch)
+            if fence.lost is None:  # a loss the block never saw: the heartbeat learned it
+                try:
+                    fence()  # emits lease.lost
+                except LeaseLost as exc:
+                    late = exc
+    if late is not None:
+        raise late
+    if getattr(info, "released", True):
+        emit("lease", "released", namespace=namespace, epoch=mine.epoch)
 
 
 @contextlib.contextmanager

@@ -164,8 +164,9 @@ class StoreSettings:
     also read from ``TK_STORE_URL``): a secret, masked wherever it could appear. The
     ``sqlite`` store ignores it (its file is ``<state_dir>/state.db``)."""
     namespace: str | None = field(default=None, validator=lambda i, a, v: _namespace(v))
-    """What an agent's lease covers on a store shared by several hosts (default: its
-    account and strategy set, :func:`tradekernel.lease.namespace_for`)."""
+    """The label an agent's lease records on a store shared by several hosts (default:
+    its account and strategy set, :func:`tradekernel.lease.namespace_for`): the lease
+    covers the whole store, which holds one agent whatever its namespace."""
     lease_ttl: Duration = field(default=Duration(30), validator=positive)
     """How long an agent's lease lives without a renewal: how long a dead agent's
     namespace waits before another agent may take it over."""

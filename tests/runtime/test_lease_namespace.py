@@ -1,5 +1,6 @@
-"""The namespace an agent's lease covers: its brokers with their accounts, and its
-strategies; the lease's fence in the runtime when the store offers none."""
+"""The namespace an agent's lease records (a label: the lease covers the store): its
+brokers' accounts and its strategies; the lease's fence; a holder that lost its lease by
+the end of the block never reports a clean release."""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ def test_the_default_namespace_is_the_account_and_the_sorted_strategy_set(kernel
         config_text({"broker": "paper", "strategists": ["sma-cross", "hold"]})
     )
     account = kernel_factory.directory / "state" / "paper.db"
-    assert namespace_for(kernel) == (
-        f"brokers=paper=paper:{account.resolve()};strategies=hold,sma-cross"
-    )
+    assert namespace_for(kernel) == (f"brokers=paper:{account.resolve()};strategies=hold,sma-cross")
     assert namespace_for(kernel, "desk-1") == "desk-1"
 
 
@@ -25,6 +24,18 @@ def test_another_account_is_another_namespace(kernel_factory):
     one, _ = kernel_factory.build(config_text({"broker": "paper"}), state="a")
     two, _ = kernel_factory.build(config_text({"broker": "paper"}), state="b")
     assert namespace_for(one) != namespace_for(two)
+
+
+def test_an_alias_of_one_account_reads_the_same(kernel_factory, tmp_path):
+    account = tmp_path / "account.db"
+    plain, _ = kernel_factory.build(
+        config_text({"broker": "paper"}, f'[broker.paper]\ndb = "{account}"\n'), state="a"
+    )
+    alias, _ = kernel_factory.build(
+        config_text({"broker": "acct"}, f'[broker.acct]\nuse = "paper"\ndb = "{account}"\n'),
+        state="b",
+    )
+    assert namespace_for(plain) == namespace_for(alias)
 
 
 class Lapsing:
@@ -57,6 +68,46 @@ def test_the_fence_reports_late_renewals_then_the_loss_once():
     assert [k for k, _ in events] == ["renewed_late", "lost"]
     assert events[0][1]["late_s"] == 2.5 and events[0][1]["count"] == 2
     assert events[1][1]["severity"] == "critical" and events[1][1]["epoch"] == 7
+
+
+class Held(Lapsing):
+    """A lease that is fine at the first check and lost (taken over) afterwards."""
+
+    released = True
+
+    def __enter__(self) -> Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class LeasingStore:
+    def __init__(self) -> None:
+        self.held = Held()
+
+    def lease(self, namespace: str, holder: str) -> Held:
+        return self.held
+
+
+def test_a_lease_lost_after_the_last_fence_call_is_lost_not_released():
+    events = []
+    with (
+        pytest.raises(LeaseLost),
+        hold(LeasingStore(), "ns", "run", lambda s, k, **f: events.append(k)) as fence,
+    ):
+        fence()  # fine; the heartbeat then learns of a takeover, no fence call follows
+    assert events == ["acquired", "renewed_late", "lost"]
+
+
+def test_a_release_that_did_not_happen_is_not_reported():
+    store = LeasingStore()
+    store.held.released = False
+    store.held.check = lambda: []
+    events = []
+    with hold(store, "ns", "run", lambda s, k, **f: events.append(k)):
+        pass
+    assert events == ["acquired"]
 
 
 def test_a_store_without_a_lease_holds_none():

@@ -53,13 +53,12 @@ def run(
     Without options, runs one cycle. --every runs on a schedule until --cycles are done,
     the market data runs out, or SIGINT/SIGTERM (the current node finishes first).
     """
-    from ..runtime import run_cycles
     from ..runtime.loop import CycleTotals
 
     if once and (every or (cycles and cycles > 1)):
         raise click.UsageError("--once cannot be combined with --every or --cycles > 1")
     from ..files import RUN_LOCK, exclusive
-    from ..lease import agent_lease
+    from ..lease import LeaseLost, agent_lease
 
     kernel = app.kernel()
     # Everything `config check` reports stops the run here, before anything is written.
@@ -73,43 +72,70 @@ def run(
     # Several hosts on one shared store: its lease on the namespace, held for the whole
     # run (a release change included); before the runtime starts, so its start's
     # reconcile runs under the lease, a takeover's included.
-    with lock, agent_lease(kernel, "tradekernel run") as fence:
-        runtime = _runtime(app, mode, fence=fence)
-        start_equity = _equity(runtime)
-        while True:
-            with runtime:
-
-                def progress(state: Any, runtime: Any = runtime) -> None:
-                    lock_path.touch()  # the heartbeat `tradekernel health` reads
-                    if quiet or as_json:
-                        return
-                    s = state.summary()
-                    click.echo(
-                        f"cycle {runtime.cycles:>4}  {s['as_of'] or '-':25}  "
-                        f"candidates={s['candidates']} intents={s['intents']} "
-                        f"blocked={s['blocked']} pending={s['pending']} "
-                        f"submitted={s['submitted']} fills={s['fills']} equity={s['equity']}"
-                        + (f"  hold={inert(s['hold_reason'])}" if s["hold_reason"] else "")
-                    )
-
-                left = None if count is None else count - totals.cycles
-                run_cycles(
-                    runtime, every=every, cycles=left, on_cycle=progress, keep=False, totals=totals
-                )
-            if runtime.release_changed is None or (left is not None and totals.cycles >= count):
-                break
-            # an activation seen at a cycle boundary: the next cycles run the new release
-            if not quiet and not as_json:
-                click.echo(f"release {runtime.release_changed} activated: loading it")
-            runtime = _runtime(app, mode, runtime.release, fence=fence)
-        summary = _summary(app, runtime, totals, start_equity)
+    summary = lost_at_end = None
+    try:
+        with lock, agent_lease(kernel, "tradekernel run") as fence:
+            runtime, summary = _run_held(
+                app, mode, fence, every, count, totals, quiet, as_json, lock_path
+            )
+    except LeaseLost as exc:  # learned by the heartbeat after the last fence call
+        if summary is None:
+            raise
+        lost_at_end = exc
     if as_json:
         echo_json(summary)
     else:
         _print_summary(summary)
     runtime.raise_feed_failure()  # the summary first, then the error: exit 2 or 1
     if runtime.lease_lost is not None:
-        raise runtime.lease_lost  # exit 3: another agent trades the namespace now
+        raise runtime.lease_lost  # exit 3: another agent trades the store now
+    if lost_at_end is not None:
+        raise lost_at_end
+
+
+def _run_held(
+    app: AppContext,
+    mode: str | None,
+    fence: Any,
+    every: Any,
+    count: int | None,
+    totals: Any,
+    quiet: bool,
+    as_json: bool,
+    lock_path: Any,
+) -> tuple[Any, dict[str, Any]]:
+    """Run the cycles under the lock and the lease: the runtime and the summary."""
+    from ..runtime import run_cycles
+
+    runtime = _runtime(app, mode, fence=fence)
+    start_equity = _equity(runtime)
+    while True:
+        with runtime:
+
+            def progress(state: Any, runtime: Any = runtime) -> None:
+                lock_path.touch()  # the heartbeat `tradekernel health` reads
+                if quiet or as_json:
+                    return
+                s = state.summary()
+                click.echo(
+                    f"cycle {runtime.cycles:>4}  {s['as_of'] or '-':25}  "
+                    f"candidates={s['candidates']} intents={s['intents']} "
+                    f"blocked={s['blocked']} pending={s['pending']} "
+                    f"submitted={s['submitted']} fills={s['fills']} equity={s['equity']}"
+                    + (f"  hold={inert(s['hold_reason'])}" if s["hold_reason"] else "")
+                )
+
+            left = None if count is None else count - totals.cycles
+            run_cycles(
+                runtime, every=every, cycles=left, on_cycle=progress, keep=False, totals=totals
+            )
+        if runtime.release_changed is None or (left is not None and totals.cycles >= count):
+            break
+        # an activation seen at a cycle boundary: the next cycles run the new release
+        if not quiet and not as_json:
+            click.echo(f"release {runtime.release_changed} activated: loading it")
+        runtime = _runtime(app, mode, runtime.release, fence=fence)
+    return runtime, _summary(app, runtime, totals, start_equity)
 
 
 def _runtime(

@@ -202,3 +202,17 @@ def test_a_secret_unfit_for_a_header_is_a_configuration_error_never_showing_it(
     assert "[broker.alpaca] secret_key_env" in message and "APCA_API_SECRET_KEY" in message
     assert secret not in message and secret not in repr(info.value.args)
     assert "0123456789" not in message
+
+
+def test_the_account_is_named_by_a_fingerprint_of_the_key_id_never_the_key(tmp_path) -> None:
+    with KernelFactory(tmp_path) as factory:
+        kernel, _ = _kernel(factory, 'base_url = "http://127.0.0.1:9"')
+        key = kernel.component("broker").account_key()
+        other, _ = _kernel(
+            factory,
+            'base_url = "http://127.0.0.1:9"',
+            environ={**KEYS, "APCA_API_KEY_ID": "PKOTHERKEYID00000002"},
+        )
+        assert other.component("broker").account_key() != key
+    assert key[:2] == ("alpaca", "http://127.0.0.1:9") and len(key[2]) == 16
+    assert all(secret not in repr(key) for secret in KEYS.values())

@@ -104,6 +104,15 @@ class AlpacaBroker:
         """Close the HTTP client."""
         self.http.close()
 
+    def account_key(self) -> tuple[str, str, str] | None:
+        """The account: the trading endpoint (paper or live) and a one-way fingerprint of
+        the API key id (never the key). One account reached with two different keys is
+        not recognised as one."""
+        fingerprint = getattr(self.http, "key_fingerprint", None)
+        if not fingerprint:
+            return None
+        return ("alpaca", self.http.config.base_url.rstrip("/"), fingerprint)
+
     # -- helpers -----------------------------------------------------------------------
 
     def _json(self, response: Any, what: str) -> Any:

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import ssl
 import threading
@@ -200,6 +201,12 @@ def read_capped(response: httpx.Response, limit: int = MAX_BODY) -> bytes:
         response.close()
 
 
+def key_fingerprint(key_id: str) -> str:
+    """16 hex digits of a salted SHA-256 of ``key_id``: the same key gives the same
+    fingerprint, and the key cannot be read back from it."""
+    return hashlib.sha256(b"tradekernel account key\0" + key_id.encode()).hexdigest()[:16]
+
+
 class AlpacaHTTP:
     """An authenticated client of one Alpaca account (trading and data APIs)."""
 
@@ -226,6 +233,8 @@ class AlpacaHTTP:
         self._emit = emit
         self._redact = redact
         self._secrets = tuple(s for s in (key_id, secret_key) if s)
+        self.key_fingerprint = key_fingerprint(key_id) if key_id else None
+        """A one-way digest of the key id: names the account without the key."""
         self._wall_clock = wall_clock
         self._last_rate_event = -1e18
         self.requests = 0

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tradekernel.api import OrderRequest, Store
+import pytest
+from tradekernel.api import ConfigError, OrderRequest, Store
 from tradekernel.testing import KernelFactory
 from tradekernel_ccxt import client
 
@@ -81,3 +82,28 @@ def test_two_ccxt_instances_through_the_kernel(tmp_path, monkeypatch):
         ]
         store = Store.open(tmp_path / "fills")
         assert [store.record_fill(f) for f in fills] == [True, True]
+
+
+def test_each_instance_names_its_account_by_a_fingerprint_of_its_key(tmp_path, monkeypatch):
+    monkeypatch.setattr(client, "SESSION", lambda: Session(lambda request: None))
+    with KernelFactory(tmp_path) as factory:
+        kernel, _recorder = factory.build(CONFIG, environ=ENV)
+        keys = {n: kernel.component("broker", n).account_key() for n in ("binance", "kraken")}
+        again, _ = factory.build(CONFIG, environ=ENV)
+        assert again.component("broker", "binance").account_key() == keys["binance"]
+    assert keys["binance"][:2] == ("ccxt", "binance:live")
+    assert keys["kraken"][:2] == ("ccxt", "kraken:live") and keys["binance"] != keys["kraken"]
+    for key in keys.values():  # a digest, never the key or the secret
+        text = repr(key)
+        assert all(s not in text for s in (BINANCE_KEY, BINANCE_SECRET, KRAKEN_KEY, KRAKEN_SECRET))
+        assert len(key[2]) == 16
+
+
+def test_an_alias_of_one_key_is_one_account_refused_twice(tmp_path, monkeypatch):
+    monkeypatch.setattr(client, "SESSION", lambda: Session(lambda request: None))
+    text = CONFIG.replace('"KR_KEY"', '"BN_KEY"').replace('"KR_SECRET"', '"BN_SECRET"')
+    text = text.replace('exchange = "kraken"', 'exchange = "binance"')
+    with KernelFactory(tmp_path) as factory:
+        kernel, _recorder = factory.build(text, environ=ENV)
+        with pytest.raises(ConfigError, match="the same account"):
+            kernel.refuse_shared_accounts()

@@ -9,6 +9,7 @@ id, which each exchange carries in its own field (:mod:`.exchanges`).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -87,6 +88,17 @@ class CcxtBroker:
         self._symbols: dict[str, str] = {}  # client order id -> symbol, as submitted
 
     # -- plumbing --------------------------------------------------------------------
+
+    def account_key(self) -> tuple[str, str, str] | None:
+        """The account: the exchange, sandbox or live, and a one-way fingerprint of the
+        API key (never the key); ``None`` without a key (nothing to compare). One account
+        reached with two different keys is not recognised as one."""
+        api_key = getattr(self.exchange, "apiKey", None)
+        if not api_key or not isinstance(api_key, str):
+            return None
+        digest = hashlib.sha256(b"tradekernel account key\0" + api_key.encode()).hexdigest()
+        where = "sandbox" if self.config.sandbox else "live"
+        return ("ccxt", f"{self.config.exchange}:{where}", digest[:16])
 
     def scrub(self, text: str, limit: int = 300) -> str:
         """``text`` (an exchange's error message) safe to show: secrets masked, one

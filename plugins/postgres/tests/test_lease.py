@@ -44,7 +44,8 @@ def test_the_first_agent_acquires_and_a_second_is_refused_naming_the_holder(post
         with pytest.raises(LeaseHeld) as refused:
             lease(postgres_url, clock, "host-b").__enter__()
         text = str(refused.value)
-        assert "'acct-1' is held by tradekernel run on host host-a" in text
+        assert "this store is held by tradekernel run on host host-a" in text
+        assert "namespace 'acct-1'" in text
         assert f"pid {a.pid}" in text
         assert "since 2026-11-30T09:00:00+00:00" in text
         assert "last heartbeat 2026-11-30T09:00:00+00:00" in text
@@ -52,9 +53,9 @@ def test_the_first_agent_acquires_and_a_second_is_refused_naming_the_holder(post
         assert refused.value.exit_code == 3
 
 
-def test_another_namespace_is_independent(postgres_url, clock):
-    with lease(postgres_url, clock, "host-a"), lease(postgres_url, clock, "host-b", "acct-2") as b:
-        assert b.mine.epoch == 1
+def test_another_namespace_is_refused_too(postgres_url, clock):
+    with lease(postgres_url, clock, "host-a"), pytest.raises(LeaseHeld, match="'acct-1'"):
+        lease(postgres_url, clock, "host-b", "acct-2").__enter__()
 
 
 def test_a_released_lease_is_taken_at_once_and_is_no_takeover(postgres_url, clock):

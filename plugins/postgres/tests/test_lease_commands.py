@@ -39,7 +39,8 @@ def test_intents_reconcile_is_refused_while_another_host_holds_the_namespace(cfg
     with PostgresLease(postgres_url, "desk-1", "tradekernel run", heartbeat=False, host="trader-1"):
         refused = invoke(["--config", str(cfg), "intents", "reconcile"])
     assert refused.exit_code == 3, refused.stderr
-    assert "'desk-1' is held by tradekernel run on host trader-1" in refused.stderr
+    assert "this store is held by tradekernel run on host trader-1" in refused.stderr
+    assert "namespace 'desk-1'" in refused.stderr
     done = invoke(["--config", str(cfg), "intents", "reconcile"])
     assert done.exit_code == 0, done.stderr
     assert "nothing to reconcile" in done.stdout

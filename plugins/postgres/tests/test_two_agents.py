@@ -90,9 +90,10 @@ def test_a_second_agent_is_refused_then_takes_over_a_killed_one(postgres_url, tm
                 break
         refused = subprocess.run(tk(second, "run", "--once"), capture_output=True, text=True)
         assert refused.returncode == 3, refused.stderr
-        assert f"held by tradekernel run on host {socket.gethostname()}, pid {a.pid}, since " in (
+        assert f"held by tradekernel run on host {socket.gethostname()}, pid {a.pid}, " in (
             refused.stderr
         )
+        assert "namespace 'brokers=paper:" in refused.stderr and ", since " in refused.stderr
         assert "last heartbeat" in refused.stderr and "this one did nothing" in refused.stderr
         assert not (tmp_path / "b" / "events").exists() or not any(
             e["stage"] == "commander" for e in events(tmp_path / "b")
