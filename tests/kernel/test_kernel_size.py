@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 24_330
+CEILING = 24_340
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -110,7 +110,7 @@ checked (a table of named values names its key in errors); 24,290: about
 keeping the journal row of its own reducing, the incident tooling's incident_reducing holds
 honoured, a strategist's degrade kept while its breaker is open, a cycle healthy only with
 every strategist's breaker closed, and the incident.unreadable, slo.clock_step and heal
-strategist fields in the catalogue; 24,330: about 40 for one
+strategist fields in the catalogue; 24,340: about 40 for one
 store, one agent: the lease's holder namespace and previous_namespace, a loss learned by
 the heartbeat after the last check raised as lease.lost (run prints its summary, then exits
 3), a release reported only when it reached the database.)"""
