@@ -82,7 +82,7 @@ def _round(
                 if isinstance(exc, BrokenProcessPool):
                     broken.append(i)
                 elif exc is not None:
-                    yield SweepResult(i, error=f"{type(exc).__name__}: {exc}")
+                    yield SweepResult(i, error=f"{type(exc).__name__}: {' '.join(str(exc).split())}")
                 else:
                     yield SweepResult(i, value=future.result())
             if broken:

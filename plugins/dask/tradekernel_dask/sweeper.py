@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
+from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -32,6 +34,12 @@ class DaskSweeper:
         (``[sweeper.dask] workers`` first); an existing cluster keeps its own size."""
         if not jobs:
             return
+        with _quiet():
+            yield from self._sweep(fn, jobs, workers)
+
+    def _sweep(
+        self, fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int | None
+    ) -> Iterator[SweepResult]:
         client, cluster = self._connect(workers, len(jobs))
         futures: list[Any] = []
         try:
@@ -46,8 +54,8 @@ class DaskSweeper:
                 i = index[future.key]
                 try:
                     value = future.result()
-                except Exception as exc:  # KilledWorker past the retries, or what fn raised
-                    yield SweepResult(i, error=f"{type(exc).__name__}: {_one_line(exc)}")
+                except Exception as exc:  # KilledWorker past the retries, a lost scheduler
+                    yield SweepResult(i, error=self._failure(exc))
                 else:
                     yield SweepResult(i, value=value)
                 future.release()
@@ -80,13 +88,41 @@ class DaskSweeper:
                 threads_per_worker=1,  # a backtest holds the GIL: processes, not threads
                 processes=True,
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                scheduler_kwargs={"http_server": False},  # no HTTP server at all
+                silence_logs=logging.CRITICAL,
             )
         try:
             return Client(cluster, set_as_default=False), cluster
         except BaseException:
             cluster.close()
             raise
+
+
+    def _failure(self, exc: BaseException) -> str:
+        """One line for a job the engine could not run, the same for every job that
+        failed the same way (its task's name left out)."""
+        where = self.config.scheduler or "the local cluster"
+        if "cancelled" in type(exc).__name__.lower():
+            return f"the scheduler ({where}) cancelled it or the connection to it was lost"
+        return f"{type(exc).__name__}: {_TASK.sub('its task', _one_line(exc))}"
+
+
+_TASK = re.compile(r"'?tradekernel-sweep-[0-9a-f]+-[0-9]+'?")
+_LOGGERS = ("distributed", "tornado", "asyncio")
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Dask's own loggers say nothing while a sweep runs (the sweep reports failures, one
+    line each): no "Compute Failed" blocks, no tracebacks of a lost connection."""
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in _LOGGERS]
+    for log, _ in saved:
+        log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for log, level in saved:
+            log.setLevel(level)
 
 
 def _one_line(exc: BaseException) -> str:
