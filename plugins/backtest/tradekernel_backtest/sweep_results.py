@@ -128,8 +128,12 @@ class SweepResults:
             return rows
         except OSError as exc:
             raise TradekernelError(f"{self.path}: cannot read: {_why(exc)}") from None
+        try:
+            _regular(self.path, fd, "read")
+        except BaseException:
+            os.close(fd)
+            raise
         with os.fdopen(fd, "rb") as fh:
-            _regular(self.path, fh.fileno(), "read")
             try:
                 raw = fh.read()
             except OSError as exc:
