@@ -88,7 +88,9 @@ class DaskSweeper:
                 threads_per_worker=1,  # a backtest holds the GIL: processes, not threads
                 processes=True,
                 dashboard_address=None,
-                scheduler_kwargs={"http_server": False},  # no HTTP server at all
+                # the scheduler always serves HTTP (default port 8787, with a warning when
+                # busy): an ephemeral loopback port, no dashboard pages
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                 silence_logs=logging.CRITICAL,
             )
         try:
