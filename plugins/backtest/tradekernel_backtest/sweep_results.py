@@ -12,6 +12,7 @@ combination runs again; every other line still counts.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -168,8 +169,12 @@ class SweepResults:
                 self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
                 0o644,
             )
+            try:
+                _regular(self.path, fd, "write")
+            except BaseException:
+                os.close(fd)
+                raise
             with os.fdopen(fd, "ab+") as fh:
-                _regular(self.path, fh.fileno(), "write")
                 fh.seek(0, os.SEEK_END)
                 if fh.tell():
                     fh.seek(-1, os.SEEK_END)
@@ -185,7 +190,7 @@ class SweepResults:
 
 
 def _why(exc: OSError) -> str:
-    if exc.errno == getattr(os, "ELOOP", None) or exc.errno == 40:
+    if exc.errno == errno.ELOOP:
         return "a symbolic link (not followed: the results file must be a regular file)"
     return exc.strerror or str(exc)
 
