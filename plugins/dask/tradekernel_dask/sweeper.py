@@ -117,7 +117,14 @@ _LOGGERS = ("distributed", "tornado", "asyncio")
 def _quiet() -> Iterator[None]:
     """Dask's own loggers say nothing while a sweep runs (the sweep reports failures, one
     line each): no "Compute Failed" blocks, no tracebacks of a lost connection."""
-    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in _LOGGERS]
+    import distributed  # noqa: F401  (its loggers exist from here on)
+
+    names = [
+        name
+        for name in [*logging.root.manager.loggerDict, *_LOGGERS]
+        if name.split(".")[0] in _LOGGERS  # children too: distributed sets their levels
+    ]
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in dict.fromkeys(names)]
     for log, _ in saved:
         log.setLevel(logging.CRITICAL + 1)
     try:
