@@ -206,9 +206,7 @@ def build_sweeper(base: Settings, name: str | None, scheduler: str | None) -> Sw
     if name is not None:
         overrides["components.sweeper"] = (name, "--sweeper")
     settings = (
-        Settings.load(
-            base.config_path, overrides={**base.environment_overrides(), **overrides}
-        )
+        Settings.load(base.config_path, overrides={**base.environment_overrides(), **overrides})
         if overrides
         else base
     )

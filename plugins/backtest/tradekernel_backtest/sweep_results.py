@@ -17,9 +17,9 @@ import hashlib
 import json
 import math
 import os
+import re
 import stat
 from collections.abc import Iterator
-import re
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,8 @@ class SweepResults:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(
-                self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
+                self.path,
+                os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
                 0o644,
             )
             try:

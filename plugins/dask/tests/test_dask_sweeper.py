@@ -226,8 +226,7 @@ def test_a_lost_scheduler_fails_the_unfinished_jobs_with_one_line(cluster):
     assert results[0].value == 42
     lost = {r.error for r in results[1:]}
     assert lost == {
-        f"the scheduler ({cluster.scheduler_address}) cancelled it or the connection to it "
-        "was lost"
+        f"the scheduler ({cluster.scheduler_address}) cancelled it or the connection to it was lost"
     }
 
 

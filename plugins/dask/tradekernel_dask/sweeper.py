@@ -12,8 +12,8 @@ import logging
 import os
 import re
 import uuid
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from tradekernel.api import SweepResult, TradekernelError
@@ -98,7 +98,6 @@ class DaskSweeper:
         except BaseException:
             cluster.close()
             raise
-
 
     def _failure(self, exc: BaseException) -> str:
         """One line for a job the engine could not run, the same for every job that

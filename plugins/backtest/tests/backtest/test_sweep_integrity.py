@@ -6,6 +6,7 @@ is a regular file."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import sqlite3
@@ -113,8 +114,10 @@ def test_the_digest_covers_every_plugin_distribution(base, hand_csv, monkeypatch
     assert {"tradekernel-marketdata", "tradekernel-paper", "tradekernel-backtest"} <= names
     spec = _spec(str(hand_csv))
     before = sweep_digest(base, spec)
-    bumped = [e.replace("tradekernel-marketdata==", "tradekernel-marketdata==9") for e in
-              installed_plugins()]
+    bumped = [
+        e.replace("tradekernel-marketdata==", "tradekernel-marketdata==9")
+        for e in installed_plugins()
+    ]
     monkeypatch.setattr(sweep_results_module, "installed_plugins", lambda: bumped)
     assert sweep_digest(base, spec) != before
 
@@ -122,11 +125,8 @@ def test_the_digest_covers_every_plugin_distribution(base, hand_csv, monkeypatch
 def _recorded(state_dir: Path) -> int:
     count = 0
     for db in Path(state_dir).rglob("*.db"):
-        with sqlite3.connect(db) as con:
-            try:
-                count += con.execute("select count(*) from backtests").fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
+        with sqlite3.connect(db) as con, contextlib.suppress(sqlite3.OperationalError):
+            count += con.execute("select count(*) from backtests").fetchone()[0]
     return count
 
 
@@ -157,8 +157,9 @@ def test_jobs_carry_absolute_paths_and_no_secret(config, hand_csv, tmp_path, mon
         assert Path(config_path).is_absolute()
         assert all(Path(p).is_absolute() for p in spec.data)
         assert Path(spec.out_dir).is_absolute()
-        assert overrides == {"strategist.sma-cross.fast": (2, "environment "
-                             "TRADEKERNEL_STRATEGIST__SMA_CROSS__FAST")}
+        assert overrides == {
+            "strategist.sma-cross.fast": (2, "environment TRADEKERNEL_STRATEGIST__SMA_CROSS__FAST")
+        }
 
 
 def _forge(base, hand_csv, rows) -> None:
@@ -227,4 +228,3 @@ def test_error_text_is_one_line_on_the_processes_sweeper():
 
 def _raise_two_lines(n: int) -> None:
     raise ValueError(f"first line {n}\nsecond line")
-
