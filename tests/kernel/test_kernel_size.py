@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 24_230
+CEILING = 24_250
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -105,7 +105,9 @@ agent's back-pressure and never a failure: the refusal's broker and call, the re
 of a reconcile result, the runtime's one handling of it (no incident, no health record, no
 cancel, no end of the run: budget.read_skipped, a skipped cycle), the reserve rounded up,
 refusal events counted under a lock, order_constraints counted, and [budgets] tables
-checked (a table of named values names its key in errors).)"""
+checked (a table of named values names its key in errors); 24,250: about 20,
+Settings.environment_overrides, so a sweep's jobs carry the settings the environment set
+and no secret, with only the settings module reading the environment.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",
