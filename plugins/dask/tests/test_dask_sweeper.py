@@ -242,3 +242,30 @@ def test_a_scheduler_needing_tls_is_a_config_error(config, prices, protocol):
     assert result.exit_code == 2, result.stderr
     assert "needs Dask security settings" in result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+
+def test_the_docs_quote_the_measured_dask_figures():
+    """Every figure for Dask's cost in the docs is the one bench/sweeps.py measured (the
+    table of docs/scale-out.md); Ray's are said to be the issue's, not the bench's."""
+    docs = Path(__file__).resolve().parents[3] / "docs"
+    scale_out = (docs / "scale-out.md").read_text()
+    table = re.search(r"\| dask \+ distributed .*installed \| ([\d.]+) MiB \|", scale_out)
+    start = re.search(
+        r"\| LocalCluster start \+ stop, 2 workers \(min of 3\) \| ([\d.]+) s \|", scale_out
+    )
+    assert table and start
+    for raw in (scale_out, (docs / "architecture.md").read_text()):
+        text = " ".join(raw.split())
+        dask = text[
+            text.index(
+                next(m for m in ("## Sweeps on Dask", "**dask.distributed**") if m in text)
+            ) :
+        ]
+        dask = dask.split("* **", 1)[0]
+        sizes = set(re.findall(r"\+?([\d.]+) MiB installed", dask)) - {"259"}
+        assert sizes == {table[1]}, sizes
+        assert f"{start[1]} s to start and stop" in dask
+        assert "+44 MiB" not in text
+        assert re.search(r"259 MiB installed[^.]*\(?the issue's", text) or re.search(
+            r"the issue's[^.]*figures[^.]*not reproduced by the repository's bench[^.]*259", text
+        )
