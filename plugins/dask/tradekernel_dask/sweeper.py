@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from tradekernel.api import SweepResult, TradekernelError
+from tradekernel.api import ConfigError, SweepResult, TradekernelError
 
 from .config import DaskConfig
 
@@ -78,6 +78,10 @@ class DaskSweeper:
                 raise TradekernelError(
                     f"[sweeper.dask] scheduler {address}: unreachable within "
                     f"{self.config.timeout:g} s ({_one_line(exc)}); is the scheduler running?"
+                ) from None
+            except (TypeError, ValueError) as exc:  # what the address needs is not given
+                raise ConfigError(
+                    f"[sweeper.dask] scheduler {address}: cannot connect ({_one_line(exc)})"
                 ) from None
         size = self.config.workers or workers or os.cpu_count() or 1
         # one job per worker at a time: a worker that dies takes only its own job's
