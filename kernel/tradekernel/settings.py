@@ -595,6 +595,24 @@ class Settings:
     def _label(self) -> str:
         return self.config_path.name if self.config_path else DEFAULT_CONFIG.name
 
+    def environment_overrides(self) -> dict[str, tuple[Any, str]]:
+        """The settings the ``TRADEKERNEL_<SECTION>__<KEY>`` environment set, as
+        :meth:`load` ``overrides`` (``{"kernel.mode": (value, "environment NAME")}``), for
+        another process that must load the same settings without this environment (a
+        sweep's workers). Never a secret: ``[store] url``, a variable the configuration
+        names as holding one, and any value :meth:`redact` would mask are left out."""
+        secret_names = {name for _, name in self._env_references}
+        out: dict[str, tuple[Any, str]] = {}
+        for keys, source in sorted(self.sources.items()):
+            name = source[4:]
+            if not source.startswith("env:" + ENV_PREFIX) or name not in self._environ:
+                continue
+            value = self._environ[name]
+            if name in secret_names or keys[:1] == ("store",) or self.redact(value) != value:
+                continue
+            out[".".join(keys)] = (_parse_env_value(value), f"environment {name}")
+        return out
+
     def check_env_names(self, named: Iterable[str] = ()) -> None:
         """Refuse a ``TRADEKERNEL_`` variable that sets nothing (the check :meth:`load`
         makes unless told to defer it); ``named``: variables the command line names."""

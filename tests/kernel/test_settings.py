@@ -252,3 +252,22 @@ def test_variables_named_by_envs_lists_at_any_depth_or_by_the_caller_are_not_str
         Settings.load(environ=env)
     settings = Settings.load(environ=env, env_names=["TRADEKERNEL_OLDKEY"])
     assert "k" * 32 not in settings.redact("key " + "k" * 32)  # a named key is a secret
+
+
+def test_environment_overrides_carry_the_environment_settings_and_no_secret(tmp_path):
+    path = tmp_path / "plugins.toml"
+    path.write_text('[strategist.sma-cross]\nfast = 3\n[notifier.webhook]\nurl_env = "HOOK"\n')
+    env = {
+        "TRADEKERNEL_STRATEGIST__SMA_CROSS__FAST": "5",
+        "TRADEKERNEL_STORE__URL": "postgresql://u:hunter2secret@db/x",
+        "TK_STORE_URL": "postgresql://u:hunter2secret@db/x",
+        "OPENAI_API_KEY": "sk-live-SECRETVALUE1",
+        "HOOK": "https://hooks.example/T000/SECRETPATH",
+    }
+    settings = Settings.load(path, environ=env)
+    overrides = settings.environment_overrides()
+    assert overrides == {
+        "strategist.sma-cross.fast": (5, "environment TRADEKERNEL_STRATEGIST__SMA_CROSS__FAST")
+    }
+    again = Settings.load(path, overrides=overrides, environ={})
+    assert again.component_sections["strategist"]["sma-cross"]["fast"] == 5

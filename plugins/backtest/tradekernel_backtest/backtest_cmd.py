@@ -164,6 +164,9 @@ def backtest(
                 err=True,
             )
 
+        from .sweep import SweepFailed
+
+        failed: SweepFailed | None = None
         try:
             rows = run_sweep(
                 settings,
@@ -176,6 +179,8 @@ def backtest(
                 resume=not fresh,
                 on_resume=on_resume,
             )
+        except SweepFailed as exc:
+            rows, failed = exc.rows, exc
         except KeyboardInterrupt:
             click.echo(
                 f"\nsweep interrupted: {done[0]}/{len(grid)} combinations done and kept; "
@@ -189,6 +194,8 @@ def backtest(
             echo_json(rows)
         else:
             _print_sweep(rows, [k for k, _ in parsed], spec.out_dir)
+        if failed is not None:
+            raise failed
         return
     spec = BacktestSpec(**{**_fields(spec), "params": grid[0]})
     line = ProgressLine(sys.stderr) if show else None
@@ -220,7 +227,7 @@ def _fmt(template: str | Callable[[Any], str], value: Any) -> str:
     try:
         return template.format(value)
     except (TypeError, ValueError):
-        return str(value)
+        return inert(str(value))
 
 
 def _print_metrics(m: dict, out_dir: Path | None) -> None:
@@ -311,14 +318,14 @@ def _print_sweep(rows: list[dict], keys: list[str], out_dir: Path | None) -> Non
     header = "  ".join(f"{k:>8}" for k in keys)
     click.echo(f"{header}  {'return':>9} {'sharpe':>7} {'max dd':>7} {'trades':>6}")
     for row in rows:
-        params = "  ".join(f"{row[k]!s:>8}" for k in keys)
+        params = "  ".join(f"{inert(str(row.get(k))):>8}" for k in keys)
         if row["error"]:
             click.echo(f"{params}  error: {inert(row['error'])}")
             continue
         click.echo(
             f"{params}  {_fmt('{:.2%}', row['total_return']):>9} "
             f"{_fmt('{:.3f}', row['sharpe']):>7} {_fmt('{:.2%}', row['max_drawdown']):>7} "
-            f"{row['trades']:>6}"
+            f"{inert(str(row.get('trades'))):>6}"
         )
     if out_dir is not None:
         click.echo(f"rows: {out_dir}/sweep.csv, {out_dir}/sweep.json")

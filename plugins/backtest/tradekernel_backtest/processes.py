@@ -82,7 +82,8 @@ def _round(
                 if isinstance(exc, BrokenProcessPool):
                     broken.append(i)
                 elif exc is not None:
-                    yield SweepResult(i, error=f"{type(exc).__name__}: {exc}")
+                    text = " ".join(str(exc).split())  # one line, as the other sweepers
+                    yield SweepResult(i, error=f"{type(exc).__name__}: {text}")
                 else:
                     yield SweepResult(i, value=future.result())
             if broken:

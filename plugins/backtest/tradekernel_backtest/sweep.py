@@ -18,7 +18,7 @@ from tradekernel.api import Settings, Sweeper, TradekernelError
 
 from .record import COMPLETE, record_result
 from .spec import BacktestSpec
-from .sweep_results import SweepResults, row_key, sweep_digest
+from .sweep_results import SweepResults, resolve_path, row_key, sweep_digest, valid_row
 
 ROW_METRICS = (
     "final_equity",
@@ -46,20 +46,41 @@ ROW_METRICS = (
 )
 
 
-def _run_one(job: tuple[str | None, dict[str, str], BacktestSpec]) -> dict[str, Any]:
+class SweepFailed(TradekernelError):
+    """The engine could not run some combinations (not cached: the same command runs them
+    again); ``rows`` are every row, the failed ones with their error, ``failures`` one
+    line per kind of failure."""
+
+    def __init__(self, rows: list[dict[str, Any]], failures: list[str]) -> None:
+        super().__init__("\n".join(failures))
+        self.rows = rows
+        self.failures = failures
+
+
+def error_text(exc: BaseException) -> str:
+    """One line naming ``exc`` (the same text whichever engine ran the job)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _run_one(job: tuple[str | None, dict[str, Any], BacktestSpec]) -> dict[str, Any]:
     """Worker: load the operator's settings in this process and run one combination (every
-    sweeper runs this same function)."""
+    sweeper runs this same function). ``job``: the configuration file's absolute path, the
+    settings the operator's environment set (:meth:`Settings.environment_overrides`: no
+    secret), the combination's spec."""
     from loguru import logger
 
     from .runner import run_backtest
 
     logger.remove()  # workers stay quiet; the parent reports
-    config_path, environ, spec = job
+    config_path, overrides, spec = job
     try:
-        base = Settings.load(config_path, environ=environ)
+        base = Settings.load(config_path, overrides=overrides)
+    except Exception as exc:  # this worker's files or environment, not the combination
+        return {"ok": False, "error": error_text(exc), "started": False}
+    try:
         return {"ok": True, "metrics": run_backtest(base, spec).metrics}
-    except TradekernelError as exc:
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:
+        return {"ok": False, "error": error_text(exc)}
 
 
 def sweep_row(params: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
@@ -93,11 +114,19 @@ def run_sweep(
     with ``resume`` the rows already there are not run again (``on_resume(count)`` says how
     many). Rows are recorded in the operator's store and, with ``spec.out_dir``, written to
     ``sweep.csv`` and ``sweep.json`` (each combination's outputs under ``runs/NNN``)."""
+    spec = attrs.evolve(  # absolute: a worker may run in another directory or machine
+        spec,
+        data=[str(resolve_path(p)) for p in spec.data],
+        out_dir=resolve_path(spec.out_dir) if spec.out_dir is not None else None,
+    )
     out = Path(spec.out_dir) if spec.out_dir is not None else None
+    config = str(resolve_path(base.config_path)) if base.config_path else None
     results = SweepResults(base.state_dir, sweep_digest(base, spec))
     keys = [row_key(results.path.stem, i, combo) for i, combo in enumerate(grid)]
     cached = results.load() if resume else {}
-    rows: list[dict[str, Any] | None] = [cached.get(k) for k in keys]
+    rows: list[dict[str, Any] | None] = [
+        _cached(cached.get(k), _plain(grid[i]), results.path) for i, k in enumerate(keys)
+    ]
     todo = [i for i, row in enumerate(rows) if row is None]
     if on_resume is not None and len(todo) < len(grid):
         on_resume(len(grid) - len(todo))
@@ -110,7 +139,8 @@ def run_sweep(
             state_dir=None,
             record=False,
         )
-        jobs.append((str(base.config_path) if base.config_path else None, dict(base._environ), one))
+        jobs.append((config, base.environment_overrides(), one))
+    failures: dict[str, list[int]] = {}
     if jobs:
         engine = (
             sweeper if isinstance(sweeper, Sweeper) else build_sweeper(base, sweeper, scheduler)
@@ -124,7 +154,11 @@ def run_sweep(
                 if complete and spec.record:
                     record_result(base.state_dir, outcome["metrics"])
                 row = _plain(sweep_row(grid[i], outcome))
-                results.append(keys[i], row)
+                if outcome.get("ok"):  # only a success is kept: a failure runs again
+                    results.append(keys[i], row)
+                elif result.error is not None or outcome.get("started") is False:
+                    kind = "could not start" if result.error is None else "engine failure"
+                    failures.setdefault(f"{kind}: {row['error']}", []).append(i)
                 rows[i] = row
                 if on_row is not None:
                     on_row(i, row)
@@ -136,7 +170,26 @@ def run_sweep(
         )
     if out is not None:
         write_sweep(out, final)
+    if failures:
+        raise SweepFailed(
+            final,
+            [
+                f"sweep: {len(failed)} combination(s) not run, {why} (not kept: run the "
+                "same command again to run them)"
+                for why, failed in failures.items()
+            ],
+        )
     return final
+
+
+def _cached(row: dict[str, Any] | None, params: dict[str, Any], path: Path) -> Any:
+    """A row read back, if it has the shape this combination's row has (else: run it)."""
+    if row is None or valid_row(row, params, ROW_METRICS):
+        return row
+    from loguru import logger
+
+    logger.warning("{}: a line with an invalid row ignored; that combination runs again", path)
+    return None
 
 
 def build_sweeper(base: Settings, name: str | None, scheduler: str | None) -> Sweeper:
@@ -153,7 +206,7 @@ def build_sweeper(base: Settings, name: str | None, scheduler: str | None) -> Sw
     if name is not None:
         overrides["components.sweeper"] = (name, "--sweeper")
     settings = (
-        Settings.load(base.config_path, overrides=overrides, environ=base._environ)
+        Settings.load(base.config_path, overrides={**base.environment_overrides(), **overrides})
         if overrides
         else base
     )

@@ -12,9 +12,13 @@ combination runs again; every other line still counts.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import math
 import os
+import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ FORMAT = 1
 SWEEPS_DIR = "sweeps"
 """Where the results files live, under the operator's ``[kernel] state_dir``."""
 CHUNK = 1 << 20
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 def _sha(data: Any) -> str:
@@ -38,9 +43,15 @@ def _sha(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def resolve_path(raw: str | Path) -> Path:
+    """``raw`` as every process of a sweep must read it: ``~`` expanded (as the replay
+    feed does), absolute (a worker may run in another directory, on another machine)."""
+    return Path(raw).expanduser().resolve()
+
+
 def _data_files(paths: list[str]) -> Iterator[Path]:
     for raw in paths:
-        path = Path(raw)
+        path = resolve_path(raw)
         if path.is_dir():
             yield from sorted(p for p in path.rglob("*") if p.is_file())
         else:
@@ -56,29 +67,46 @@ def data_digest(paths: list[str]) -> str:
             with path.open("rb") as fh:
                 while chunk := fh.read(CHUNK):
                     h.update(chunk)
-        except OSError as exc:  # the backtest itself reports a missing file, per row
-            h.update(f"unreadable: {exc.strerror}".encode())
+        except OSError as exc:
+            raise TradekernelError(f"--data {path}: cannot read: {exc.strerror}") from None
         h.update(b"\0")
     return h.hexdigest()
 
 
 def sweep_digest(base: Settings, spec: BacktestSpec) -> str:
     """The digest naming one sweep: what every combination shares."""
-    from importlib.metadata import version
-
     fields = attrs.asdict(spec, recurse=False)
     fields.pop("params")  # the combinations' own, keyed per row
-    fields.pop("record")  # whether rows are recorded does not change them
-    env = {k: v for k, v in base._environ.items() if k.startswith("TRADEKERNEL_")}
+    # ``record`` stays: a sweep run with --no-record and then to record it is another
+    # sweep, so every row of the recording one is recorded
+    fields["data"] = [str(resolve_path(p)) for p in spec.data]
+    if spec.out_dir is not None:
+        fields["out_dir"] = str(resolve_path(spec.out_dir))
     return _sha(
         {
             "spec": fields,
             "config": base.config_sha256,
-            "env": _sha(env),
-            "versions": [kernel_version, version("tradekernel-backtest")],
+            "env": _sha(base.environment_overrides()),
+            "versions": [kernel_version, *installed_plugins()],
             "data": data_digest(spec.data),
         }
     )
+
+
+def installed_plugins() -> list[str]:
+    """``name==version`` of every installed distribution that provides tradekernel
+    plugins (the strategists, feeds, guards and brokers a row depends on), sorted. A code
+    change without a version bump (an editable install) is not seen: ``--fresh``."""
+    from importlib.metadata import distributions
+
+    found = set()
+    for dist in distributions():
+        name = dist.metadata["Name"] or ""
+        if name.startswith("tradekernel") or any(
+            ep.group == "tradekernel" for ep in dist.entry_points
+        ):
+            found.add(f"{name}=={dist.version}")
+    return sorted(found)
 
 
 def row_key(sweep: str, index: int, params: dict[str, Any]) -> str:
@@ -96,11 +124,21 @@ class SweepResults:
         """Rows by key of every valid line; bad lines are skipped with one warning."""
         rows: dict[str, dict[str, Any]] = {}
         try:
-            raw = self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
         except FileNotFoundError:
             return rows
         except OSError as exc:
-            raise TradekernelError(f"{self.path}: cannot read: {exc.strerror}") from None
+            raise TradekernelError(f"{self.path}: cannot read: {_why(exc)}") from None
+        try:
+            _regular(self.path, fd, "read")
+        except BaseException:
+            os.close(fd)
+            raise
+        with os.fdopen(fd, "rb") as fh:
+            try:
+                raw = fh.read()
+            except OSError as exc:
+                raise TradekernelError(f"{self.path}: cannot read: {exc.strerror}") from None
         bad = 0
         for line in raw.split(b"\n"):
             if not line.strip():
@@ -127,7 +165,17 @@ class SweepResults:
         line = json.dumps(record, default=str, separators=(",", ":")).encode() + b"\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("ab+") as fh:
+            fd = os.open(
+                self.path,
+                os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
+                0o644,
+            )
+            try:
+                _regular(self.path, fd, "write")
+            except BaseException:
+                os.close(fd)
+                raise
+            with os.fdopen(fd, "ab+") as fh:
                 fh.seek(0, os.SEEK_END)
                 if fh.tell():
                     fh.seek(-1, os.SEEK_END)
@@ -138,8 +186,19 @@ class SweepResults:
                 os.fsync(fh.fileno())
         except OSError as exc:
             raise TradekernelError(
-                f"{self.path}: cannot write the sweep's results: {exc.strerror}"
+                f"{self.path}: cannot write the sweep's results: {_why(exc)}"
             ) from None
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link (not followed: the results file must be a regular file)"
+    return exc.strerror or str(exc)
+
+
+def _regular(path: Path, fd: int, verb: str) -> None:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise TradekernelError(f"{path}: cannot {verb}: not a regular file")
 
 
 def _parse(line: bytes) -> tuple[str, dict[str, Any]] | None:
@@ -155,3 +214,28 @@ def _parse(line: bytes) -> tuple[str, dict[str, Any]] | None:
     if sha != _sha(record):
         return None
     return key, row
+
+
+def valid_row(row: dict[str, Any], params: dict[str, Any], metrics: tuple[str, ...]) -> bool:
+    """Whether a row read back has exactly the shape a sweep writes for ``params``: its
+    parameters equal to them, each metric a finite number or null (``config_digest`` a
+    hex string), no error (only finished combinations are kept). The checksum only
+    catches accidents: anyone can forge a line, so its content is checked too."""
+    if set(row) != {*params, *metrics, "error"} or row["error"] is not None:
+        return False
+    if any(row[k] != v or type(row[k]) is not type(v) for k, v in params.items()):
+        return False
+    for key in metrics:
+        value = row[key]
+        if key == "config_digest":
+            if value is not None and not (
+                isinstance(value, str) and len(value) <= 128 and _HEX.fullmatch(value)
+            ):
+                return False
+        elif value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            return False
+    return True

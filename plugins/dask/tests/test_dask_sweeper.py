@@ -186,3 +186,86 @@ def test_any_scheduler_text_is_an_address_or_refused(text):
     else:
         assert config.scheduler.split("://")[0] in ("tcp", "tls", "ws", "wss")
         assert text.isprintable() and " " not in text
+
+
+TWO_LINES = "exec(\"raise ValueError(chr(10).join(['first line', 'second line']))\")"
+
+
+def test_a_failing_job_gives_the_same_one_line_on_both_sweepers_and_no_log(capfd):
+    errors = {
+        name: [r.error for r in sweeper.sweep(eval, [TWO_LINES], workers=1)]
+        for name, sweeper in (("processes", ProcessSweeper()), ("dask", DaskSweeper()))
+    }
+    assert errors["dask"] == errors["processes"] == ["ValueError: first line second line"]
+    err = capfd.readouterr().err
+    assert "Compute Failed" not in err and "Traceback" not in err
+
+
+def test_a_busy_dashboard_port_gives_no_warning(recwarn, capfd):
+    with socket.socket() as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            held.bind(("127.0.0.1", 8787))
+            held.listen()
+        except OSError:
+            pass  # another process holds it already: the same situation
+        results = list(DaskSweeper(DaskConfig(workers=1)).sweep(eval, ["1 + 1"]))
+    assert results[0].value == 2
+    assert not [w for w in recwarn if "8787" in str(w.message)]
+    assert "8787" not in capfd.readouterr().err
+
+
+def test_a_lost_scheduler_fails_the_unfinished_jobs_with_one_line(cluster):
+    sweeper = DaskSweeper(DaskConfig(scheduler=cluster.scheduler_address))
+    jobs = ["6 * 7"] + ["__import__('time').sleep(60)"] * 3
+    results = []
+    for result in sweeper.sweep(eval, jobs):
+        results.append(result)
+        if len(results) == 1:
+            cluster.close()
+    assert results[0].value == 42
+    lost = {r.error for r in results[1:]}
+    assert lost == {
+        f"the scheduler ({cluster.scheduler_address}) cancelled it or the connection to it was lost"
+    }
+
+
+@pytest.mark.parametrize("protocol", ["tls", "wss"])
+def test_a_scheduler_needing_tls_is_a_config_error(config, prices, protocol):
+    result = invoke(
+        [
+            *("--config", str(config), "backtest", "--strategist", "sma-cross"),
+            *("--data", str(prices), "--param", "fast=2,3", "--no-record"),
+            *("--scheduler", f"{protocol}://127.0.0.1:1"),
+        ]
+    )
+    assert result.exit_code == 2, result.stderr
+    assert "needs Dask security settings" in result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+
+def test_the_docs_quote_the_measured_dask_figures():
+    """Every figure for Dask's cost in the docs is the one bench/sweeps.py measured (the
+    table of docs/scale-out.md); Ray's are said to be the issue's, not the bench's."""
+    docs = Path(__file__).resolve().parents[3] / "docs"
+    scale_out = (docs / "scale-out.md").read_text()
+    table = re.search(r"\| dask \+ distributed .*installed \| ([\d.]+) MiB \|", scale_out)
+    start = re.search(
+        r"\| LocalCluster start \+ stop, 2 workers \(min of 3\) \| ([\d.]+) s \|", scale_out
+    )
+    assert table and start
+    for raw in (scale_out, (docs / "architecture.md").read_text()):
+        text = " ".join(raw.split())
+        dask = text[
+            text.index(
+                next(m for m in ("## Sweeps on Dask", "**dask.distributed**") if m in text)
+            ) :
+        ]
+        dask = dask.split("* **", 1)[0]
+        sizes = set(re.findall(r"\+?([\d.]+) MiB installed", dask)) - {"259"}
+        assert sizes == {table[1]}, sizes
+        assert f"{start[1]} s to start and stop" in dask
+        assert "+44 MiB" not in text
+        assert re.search(r"259 MiB installed[^.]*\(?the issue's", text) or re.search(
+            r"the issue's[^.]*figures[^.]*not reproduced by the repository's bench[^.]*259", text
+        )

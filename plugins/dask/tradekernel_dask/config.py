@@ -18,6 +18,12 @@ def _address(_inst: Any, attribute: Any, value: str | None) -> None:
             f"{attribute.name}: expected a Dask scheduler address like tcp://host:8786, "
             f"got {value!r}"
         )
+    if value is not None and value.startswith(("tls://", "wss://")):
+        raise ValueError(
+            f"{attribute.name}: {value.split(':', 1)[0]}:// needs Dask security settings "
+            "(certificates), which tradekernel does not pass; use tcp:// or ws:// on a "
+            "trusted network"
+        )
 
 
 def _workers(_inst: Any, attribute: Any, value: int | None) -> None:

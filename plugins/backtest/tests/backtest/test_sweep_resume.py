@@ -100,8 +100,8 @@ def test_an_interrupted_or_damaged_sweep_reruns_only_what_is_missing(base, hand_
     assert resumed == [2] and counting.jobs == len(GRID) - 2
     assert rows == expected
     assert json.loads((tmp_path / "sweep" / "sweep.json").read_text()) == expected
-    again = Refusing()
-    assert run_sweep(base, spec, GRID, sweeper=again) == expected and again.jobs == 0
+    again = Counting()  # only the failed combination is not kept: it runs again
+    assert run_sweep(base, spec, GRID, sweeper=again) == expected and again.jobs == 1
     fresh = Refusing()
     with pytest.raises(RuntimeError, match="not run"):
         run_sweep(base, spec, GRID, sweeper=fresh, resume=False)
@@ -109,7 +109,7 @@ def test_an_interrupted_or_damaged_sweep_reruns_only_what_is_missing(base, hand_
 
     # a corrupted first line (still JSON, wrong checksum) and a truncated last line
     lines = path.read_bytes().splitlines(keepends=True)
-    assert len(lines) == len(GRID)
+    assert len(lines) == len(GRID) - 1  # the error row is not kept
     flipped = lines[0].replace(b'"trades":', b'"trades":9', 1)
     path.write_bytes(flipped + b"".join(lines[1:-1]) + lines[-1][: len(lines[-1]) // 2])
     warnings: list[str] = []
@@ -120,10 +120,10 @@ def test_an_interrupted_or_damaged_sweep_reruns_only_what_is_missing(base, hand_
     finally:
         logger.remove(sink)
     assert rows == expected
-    assert counting.jobs == 2 and resumed == [len(GRID) - 2]
+    assert counting.jobs == 3 and resumed == [len(GRID) - 3]
     assert any("2 damaged line(s) ignored" in w for w in warnings), warnings
-    again = Refusing()  # the rerun rows were appended after the damaged tail, intact
-    assert run_sweep(base, spec, GRID, sweeper=again) == expected and again.jobs == 0
+    again = Counting()  # the rerun rows were appended after the damaged tail, intact
+    assert run_sweep(base, spec, GRID, sweeper=again) == expected and again.jobs == 1
 
 
 def test_a_changed_data_file_or_spec_is_another_sweep(base, hand_csv, tmp_path):
