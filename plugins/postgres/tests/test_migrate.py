@@ -231,7 +231,7 @@ def test_a_copy_that_does_not_verify_leaves_the_destination_empty(
         return real(self)
 
     monkeypatch.setattr(Store, "verify_journal", verify)
-    with pytest.raises(GateFailed, match="damaged in transit.*rolled back"):
+    with pytest.raises(GateFailed, match=r"damaged in transit.*rolled back"):
         m.migrate(f"sqlite:{src_dir}", postgres_url, _pg_settings(tmp_path, postgres_url))
     assert set(_pg_counts(postgres_url).values()) == {0}
     monkeypatch.setattr(Store, "verify_journal", real)  # and it can simply run again
