@@ -256,11 +256,7 @@ class Settings:
         }
         for value in config_secrets([kernel_sections, settings.component_sections]):
             settings._redactor.add(value)
-        # ``options`` (server settings such as ``-c lock_timeout=200``) is masked whole:
-        # its words alone (``statement``, ``timeout``) are no secret.
-        whole = set(store_url_secrets(settings.store.url, frozenset({"options"})))
-        for value in store_url_secrets(settings.store.url):
-            settings._redactor.add(value, partial=value not in whole)
+        settings.add_store_url(settings.store.url)
         # Every variable the configuration names as a secret is one from the start, so a
         # command that never builds the component (``control pause --reason ...``) knows it.
         for key, env_name in env_references([kernel_sections, settings.component_sections]):
@@ -570,6 +566,16 @@ class Settings:
         if value:
             self._redactor.add(value, partial=partial)
         return value
+
+    def add_store_url(self, url: str | None) -> None:
+        """Treat the secrets of the store address ``url`` as secret from now on (its
+        password, ``sslpassword``, ``options``): ``[store] url`` is known from
+        :meth:`load` on; ``store migrate`` adds its ``--from`` and ``--to``."""
+        # ``options`` (server settings such as ``-c lock_timeout=200``) is masked whole:
+        # its words alone (``statement``, ``timeout``) are no secret.
+        whole = set(store_url_secrets(url, frozenset({"options"})))
+        for value in store_url_secrets(url):
+            self._redactor.add(value, partial=value not in whole)
 
     def redacting(self) -> bool:
         """Whether any secret is known (handed out by :meth:`secret` or written in the

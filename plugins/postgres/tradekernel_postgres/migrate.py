@@ -7,8 +7,8 @@ under the destination's write lock (all or nothing), in its stored order (the jo
 hash and payload arrives unchanged. The source is read in one snapshot (its check, its
 head and every table); the copy is verified and its head compared with the source's
 inside the destination's transaction, before the commit, so a copy that does not match
-leaves the destination empty. The destination's journal anchor is written for a SQLite
-state directory, and for the server only when it is this host's ``[store] url``.
+leaves the destination empty. The destination's journal anchor is written (a server
+database's in its own directory, :func:`tradekernel_postgres.store.anchor_dir_for`).
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class Copied:
     head_seq: int
     head_hash: str | None
     destination: str
+    anchor: str
+    """The destination's journal anchor on this host."""
 
 
 def parse_address(text: str, flag: str) -> tuple[str, str]:
@@ -109,17 +111,12 @@ def migrate(source: str, destination: str, settings: Any) -> Copied:
             with _open(dst_kind, dst_where, settings, source=False) as dst:
                 rows = _copy(src, dst, head)
                 where = str(dst.path)
-                if dst_kind == "sqlite" or _is_configured(dst_where, settings):
-                    dst.write_anchor(force=True)
+                dst.write_anchor(force=True)  # the destination's own anchor
+                anchor = str(journal_anchor_path(dst.state_dir))
         finally:
             if src.conn.in_transaction:
                 src.conn.execute("COMMIT")
-    return Copied(rows, head[0], head[1], where)
-
-
-def _is_configured(url: str, settings: Any) -> bool:
-    """Whether ``url`` is this host's ``[store] url`` (whose anchor this host keeps)."""
-    return bool(settings.store.url) and url == settings.store.url
+    return Copied(rows, head[0], head[1], where, anchor)
 
 
 def _copy(src: Store, dst: Store, head: tuple[int, str | None]) -> dict[str, int]:
@@ -152,13 +149,4 @@ def _copy(src: Store, dst: Store, head: tuple[int, str | None]) -> dict[str, int
     return rows
 
 
-def anchor_note(kind: str, where: str, settings: Any) -> str:
-    """Where the destination's journal anchor was written (for the operator)."""
-    if kind == "sqlite":
-        return str(journal_anchor_path(where))
-    from .store import ANCHOR_DIR
-
-    return str(journal_anchor_path(Path(settings.kernel.state_dir) / ANCHOR_DIR))
-
-
-__all__ = ["Copied", "NotFoundError", "anchor_note", "migrate", "parse_address"]
+__all__ = ["Copied", "NotFoundError", "migrate", "parse_address"]
