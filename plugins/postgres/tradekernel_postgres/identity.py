@@ -30,6 +30,7 @@ META_KEY = "identity"
 CONTROL_KEY = "store_identity"
 """The control under which an accepted identity is journaled."""
 FIELDS = ("system_identifier", "database_oid", "timeline")
+_SHOWN = {"system_identifier": "system identifier", "database_oid": "database OID"}
 
 _SQL = (
     "SELECT (SELECT system_identifier::text FROM pg_control_system()), "
@@ -72,7 +73,7 @@ def difference(recorded: dict[str, Any], live: dict[str, Any]) -> str | None:
     """What differs between the recorded and the server's identity, ``None`` when
     nothing does."""
     changed = [
-        f"{name.replace('_', ' ')} {recorded.get(name)} -> {live[name]}"
+        f"{_SHOWN.get(name, name)} {recorded.get(name)} -> {live[name]}"
         for name in FIELDS
         if recorded.get(name) != live[name]
     ]
