@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 24_080
+CEILING = 24_170
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -100,7 +100,11 @@ reconcile holding it, [store] namespace and lease_ttl, the lease events in the c
 24,080: the sweeper kind, about 50: the Sweeper protocol and
 SweepResult, the register_sweepers hook, [components] sweeper, its names in tradekernel.api
 and ``config check`` building a sweeper other than the default; the process pool and the
-dask sweeper are plugins.)"""
+dask sweeper are plugins; 24,170: about 90 for the secrets of a store's server address
+found and masked in one place (store_url.py: the password, sslpassword and options in URL
+and key=value forms, used by Settings' redactor and the postgres store's messages, and
+Settings.add_store_url for store migrate's addresses), a verify inside a caller's
+transaction (migrate checks its copy before committing) and intents list before any state.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",
