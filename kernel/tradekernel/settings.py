@@ -573,7 +573,7 @@ class Settings:
         :meth:`load` on; ``store migrate`` adds its ``--from`` and ``--to``."""
         # ``options`` (server settings such as ``-c lock_timeout=200``) is masked whole:
         # its words alone (``statement``, ``timeout``) are no secret.
-        whole = set(store_url_secrets(url, frozenset({"options"})))
+        whole = set(store_url_secrets(url, ("options",)))
         for value in store_url_secrets(url):
             self._redactor.add(value, partial=value not in whole)
 

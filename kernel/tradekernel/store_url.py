@@ -13,7 +13,7 @@ import re
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 MASK = "********"
-LIBPQ_SECRET_KEYS = frozenset({"password", "sslpassword", "options"})
+LIBPQ_SECRET_KEYS = ("options", "password", "sslpassword")
 """libpq parameters whose value is a secret: the password, the client key's passphrase
 and ``options`` (server settings passed at connect, which may carry anything)."""
 
@@ -28,7 +28,7 @@ def _decoded(raw: str) -> list[str]:
     return [v for v in {raw, unquote(raw), unquote_plus(raw)} if v]
 
 
-def store_url_secrets(url: str | None, keys: frozenset[str] = LIBPQ_SECRET_KEYS) -> list[str]:
+def store_url_secrets(url: str | None, keys: tuple[str, ...] = LIBPQ_SECRET_KEYS) -> list[str]:
     """Every secret written in ``url`` (raw, percent-decoded and ``+``-decoded forms),
     longest first; ``[]`` for ``None`` or an address without one. ``keys``: only those
     parameters' values (the userinfo password counts as ``password``)."""
