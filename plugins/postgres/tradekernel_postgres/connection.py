@@ -241,6 +241,8 @@ def _refused(exc: BaseException) -> bool:
         for host in (field or b"").decode("utf-8", "replace").split(","):
             if host:
                 message = message.replace(host, "")
+    if "fe_sendauth:" in message:  # the server asked for a password libpq does not have
+        return True
     if "FATAL:" not in message:
         return False  # the server never answered: refused, timed out, no such socket
     answer = message.split("FATAL:", 1)[1].lower()
