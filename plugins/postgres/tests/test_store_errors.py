@@ -125,3 +125,13 @@ def test_migrate_never_shows_the_from_password(tmp_path, postgres_url):
     assert result.exit_code == 4, result.stderr
     assert "does not verify" in result.stderr
     assert secret not in result.stdout + result.stderr
+
+
+def test_a_search_path_without_a_schema_is_a_config_error(tmp_path, postgres_url):
+    url = postgres_url + "&options=-csearch_path%3Dnope"
+    config = _config(tmp_path, url)
+    listed = invoke(["--config", config, "intents", "list"])
+    assert listed.exit_code == 0, listed.stderr  # no state there yet: no intents
+    paused = invoke(["--config", config, "control", "pause"])
+    assert paused.exit_code == 2, paused.stderr
+    assert "search_path" in paused.stderr and "unexpected" not in paused.stderr

@@ -191,6 +191,12 @@ class PgConnection:
             )
         if isinstance(exc, psycopg.IntegrityError | e.RaiseException):
             return sqlite3.IntegrityError(text)
+        if isinstance(exc, e.InvalidSchemaName):
+            return ConfigError(
+                f"[store] url: {self.label}: {text}: the search_path names no schema the "
+                "store's tables can be created in; create the schema or fix the search_path "
+                "(options=-csearch_path=... or the role's default); nothing was written"
+            )
         if isinstance(exc, e.LockNotAvailable):
             return StoreBusy(
                 f"{self.label}: timed out waiting for the store's write lock ({text}); "
