@@ -263,6 +263,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     "tradekernel.event_schema": ("validate_event",),
     "tradekernel.events": ("EventBus", "current_cycle_id"),
+    "tradekernel.store_url": ("mask_store_url", "store_url_secrets"),
     "tradekernel.store.anchor": (
         "read_journal_anchor=read_anchor",
         "refuse_lost",
@@ -547,3 +548,5 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .store.journal import verify_chain as journal_verify_chain
     from .store.states import StaleVersion
     from .store.states import StateConflict
+    from .store_url import mask_store_url
+    from .store_url import store_url_secrets

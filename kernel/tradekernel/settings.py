@@ -69,6 +69,7 @@ from .sections import (  # noqa: F401 - re-exported: plugin configs import them 
     suggest,
 )
 from .serde import ValidationError, converter, structure
+from .store_url import store_url_secrets
 
 T = TypeVar("T")
 
@@ -255,8 +256,7 @@ class Settings:
         }
         for value in config_secrets([kernel_sections, settings.component_sections]):
             settings._redactor.add(value)
-        for value in store_url_secrets(settings.store.url):
-            settings._redactor.add(value)
+        settings.add_store_url(settings.store.url)
         # Every variable the configuration names as a secret is one from the start, so a
         # command that never builds the component (``control pause --reason ...``) knows it.
         for key, env_name in env_references([kernel_sections, settings.component_sections]):
@@ -567,6 +567,16 @@ class Settings:
             self._redactor.add(value, partial=partial)
         return value
 
+    def add_store_url(self, url: str | None) -> None:
+        """Treat the secrets of the store address ``url`` as secret from now on (its
+        password, ``sslpassword``, ``options``): ``[store] url`` is known from
+        :meth:`load` on; ``store migrate`` adds its ``--from`` and ``--to``."""
+        # ``options`` (server settings such as ``-c lock_timeout=200``) is masked whole:
+        # its words alone (``statement``, ``timeout``) are no secret.
+        whole = set(store_url_secrets(url, ("options",)))
+        for value in store_url_secrets(url):
+            self._redactor.add(value, partial=value not in whole)
+
     def redacting(self) -> bool:
         """Whether any secret is known (handed out by :meth:`secret` or written in the
         configuration): while none is, :meth:`redact` changes no text."""
@@ -678,22 +688,6 @@ def _mask_all(value: Any) -> Any:
     if isinstance(value, list):
         return [_mask_all(v) for v in value]
     return "********" if isinstance(value, str) and value else value
-
-
-def store_url_secrets(url: str | None) -> list[str]:
-    """The secrets in a store URL: its userinfo password (as :func:`url_credentials`
-    finds it) and a ``password=`` query parameter (libpq takes either)."""
-    if not url:
-        return []
-    from urllib.parse import parse_qsl, urlsplit
-
-    found = list(url_credentials(url))
-    try:
-        query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
-    except ValueError:
-        return found
-    found += [v for k, v in query if k.lower() == "password" and v]
-    return found
 
 
 def config_secrets(data: Any, secret: bool = False, header: bool = False) -> list[str]:

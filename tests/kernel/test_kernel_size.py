@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 24_370
+CEILING = 24_460
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -115,7 +115,12 @@ store, one agent: the lease's holder namespace and previous_namespace, a loss le
 the heartbeat after the last check raised as lease.lost (run prints its summary, then exits
 3), a release reported only when it reached the database; 24,370: about 20,
 Settings.environment_overrides, so a sweep's jobs carry the settings the environment set
-and no secret, with only the settings module reading the environment.)"""
+and no secret, with only the settings module reading the environment; 24,460: about 90 for
+the secrets of a store's server address
+found and masked in one place (store_url.py: the password, sslpassword and options in URL
+and key=value forms, used by Settings' redactor and the postgres store's messages, and
+Settings.add_store_url for store migrate's addresses), a verify inside a caller's
+transaction (migrate checks its copy before committing) and intents list before any state.)"""
 
 MOVED = {
     "tradekernel.report": "tradekernel_report",

@@ -301,3 +301,12 @@ def test_verdict_rule_fields_round_trip_and_are_omitted_when_unset(
     assert store.get(iid).verdicts == [ruled]
     with pytest.raises(ValueError, match="approvals must be 0 or more"):
         GuardVerdict("policy", True, "ok", approvals=-1)
+
+
+def test_intents_list_before_any_state_is_an_empty_list(run_cli, state_dir):
+    """No store yet (a fresh state directory): no intents, exit 0, with or without a filter."""
+    code, _, err = run_cli("intents", "list")
+    assert code == 0, err
+    code, _, err = run_cli("intents", "list", "--broker", "paper")
+    assert code == 0, err
+    assert "unexpected" not in err

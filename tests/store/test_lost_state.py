@@ -490,3 +490,32 @@ def test_an_anchor_that_cannot_be_written_lags_and_is_retried(state_dir, three, 
         assert read_anchor(state_dir).seq == 9
         monkeypatch.setattr(anchor_module, "write_anchor", real)
     assert read_anchor(state_dir).seq == 10  # retried when the store closed
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_restored_server_database_is_never_traded_again(
+    tmp_path, helpers, backend, postgres_server, postgres_url
+):
+    """Host B submits three intents; the server database is then restored from a backup
+    taken before: host A, whose anchor is older than B's appends, refuses it (StateLost)
+    instead of submitting the three again."""
+    import psycopg
+
+    host_a, host_b = tmp_path / "a", tmp_path / "b"
+    settings = helpers.make_settings(host_a)
+    with backend.open(host_a) as store:
+        ids = helpers.add_approved(store, 3)
+    dbname = postgres_url.split("/")[3].split("?")[0]
+    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE nightly_backup TEMPLATE {dbname}")
+    broker = helpers.RecordingBroker(tmp_path / "broker.db")
+    with backend.open(host_b) as store:
+        ex = Executor(store, broker, broker_name="rec", settings=settings)
+        assert [ex.execute(i).outcome for i in ids] == ["submitted"] * 3
+    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {dbname} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {dbname} TEMPLATE nightly_backup")
+    for host in (host_a, host_b, tmp_path / "new-host"):
+        with pytest.raises(StateLost, match="not the database the store was written in"):
+            backend.open(host)
+    assert all(n == 1 for n in broker.per_order().values())

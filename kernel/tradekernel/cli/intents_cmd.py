@@ -128,12 +128,12 @@ def list_cmd(
             threshold = Duration.parse(stuck_after)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--stuck-after") from None
+    filtered = broker is not None or strategy is not None
     try:
         store = open_store(app)
-    except NotFoundError:
+    except NotFoundError:  # no state yet: no intents
         records: list[Any] = []
     else:
-        filtered = broker is not None or strategy is not None
         with store:
             records = store.list_intents(
                 state=state, cycle_id=cycle_id, limit=None if filtered else limit

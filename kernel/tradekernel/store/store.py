@@ -848,7 +848,9 @@ class Store:
         return [journal.to_row(r) for r in journal.iter_raw(self.conn, entity)]
 
     def verify_journal(self) -> VerifyResult:
-        """See :meth:`_verify_journal`; a row SQLite cannot read (damaged file) fails it."""
+        """See :meth:`_verify_journal`; a row SQLite cannot read (damaged file) fails it.
+        Called inside an open transaction, it checks what that transaction sees (its own
+        uncommitted writes included) and leaves it open."""
         try:
             return self._verify_journal()
         except sqlite3.DatabaseError as exc:
@@ -869,7 +871,9 @@ class Store:
             problem = anchors.disagreement(conn, anchor)
             if problem is not None:
                 return VerifyResult(False, 0, first_bad_seq=1, problem=problem, entity="journal")
-        conn.execute("BEGIN")  # one consistent snapshot for all checks
+        own = not conn.in_transaction  # inside a caller's transaction: check what it sees
+        if own:
+            conn.execute("BEGIN")  # one consistent snapshot for all checks
         try:
             result, _ = journal.verify_chain(journal.iter_raw(conn), on_row=replay.add)
             if not result.ok:
@@ -882,7 +886,8 @@ class Store:
                 )
             problem = verify.cross_check(conn, replay)
         finally:
-            conn.execute("COMMIT")
+            if own:
+                conn.execute("COMMIT")
         if problem is None:
             return result
         return VerifyResult(

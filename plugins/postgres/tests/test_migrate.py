@@ -173,3 +173,67 @@ def test_any_address_is_parsed_or_refused_as_a_usage_error(text):
         assert str(exc).startswith("--from: ")
         return
     assert kind in ("sqlite", "postgres") and where
+
+
+def _pg_settings(tmp_path, url):
+    path = tmp_path / "plugins.toml"
+    path.write_text(f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n[store]\nurl = "{url}"\n')
+    return Settings.load(path, environ={})
+
+
+def _pg_counts(url):
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+def test_an_agent_writing_during_the_copy_gets_one_consistent_snapshot(
+    tmp_path, postgres_url, monkeypatch
+):
+    """The source is read in one snapshot: a write landing mid-copy is not in the copy,
+    and the copy matches the head that was verified."""
+    from tradekernel_postgres import migrate as m
+
+    src_dir = tmp_path / "src"
+    _fill_store(src_dir)
+    with Store.open(src_dir, read_only=True) as store:
+        head = store.journal_head()
+    real, wrote = m._columns, []
+
+    def columns(store, table):  # the agent writes while the copy runs
+        if table == "journal" and not wrote:
+            wrote.append(1)
+            with Store.open(src_dir) as other:
+                other.set_control("trading_state", "running", actor="agent")
+        return real(store, table)
+
+    monkeypatch.setattr(m, "_columns", columns)
+    copied = m.migrate(f"sqlite:{src_dir}", postgres_url, _pg_settings(tmp_path, postgres_url))
+    assert wrote and (copied.head_seq, copied.head_hash) == head
+    assert _pg_counts(postgres_url)["journal"] == head[0]
+
+
+def test_a_copy_that_does_not_verify_leaves_the_destination_empty(
+    tmp_path, postgres_url, monkeypatch
+):
+    from tradekernel.api import GateFailed, VerifyResult
+    from tradekernel_postgres import migrate as m
+    from tradekernel_postgres.store import PostgresStore
+
+    src_dir = tmp_path / "src"
+    _fill_store(src_dir)
+    real = Store.verify_journal
+
+    def verify(self):  # the destination's check fails (a damaged copy)
+        if isinstance(self, PostgresStore):
+            return VerifyResult(False, 0, first_bad_seq=1, problem="damaged in transit")
+        return real(self)
+
+    monkeypatch.setattr(Store, "verify_journal", verify)
+    with pytest.raises(GateFailed, match=r"damaged in transit.*rolled back"):
+        m.migrate(f"sqlite:{src_dir}", postgres_url, _pg_settings(tmp_path, postgres_url))
+    assert set(_pg_counts(postgres_url).values()) == {0}
+    monkeypatch.setattr(Store, "verify_journal", real)  # and it can simply run again
+    m.migrate(f"sqlite:{src_dir}", postgres_url, _pg_settings(tmp_path, postgres_url))
+    assert _pg_counts(postgres_url)["intents"] == 5

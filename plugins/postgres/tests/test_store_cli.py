@@ -41,7 +41,7 @@ def test_operator_commands_work_on_the_postgres_store(tmp_path, postgres_url):
         with sqlite3.connect(local) as conn:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert "journal" not in tables and "intents" not in tables
-    assert (tmp_path / "state" / "postgres" / "journal.anchor").exists()
+    assert list((tmp_path / "state" / "postgres").glob("*/journal.anchor"))
 
 
 def test_a_tampered_journal_on_the_server_fails_verify(tmp_path, postgres_url):

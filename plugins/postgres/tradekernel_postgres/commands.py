@@ -1,4 +1,4 @@
-"""The ``store`` command group: ``store migrate``."""
+"""The ``store`` command group: ``store migrate``, ``store accept-identity``."""
 
 from __future__ import annotations
 
@@ -31,18 +31,20 @@ def migrate_cmd(app: AppContext, source: str, destination: str, as_json: bool) -
     the journal byte for byte, then verify it there (exit 4 when it does not verify, 3
     when the destination holds state). Stop the agent first."""
     from .connection import mask_url
-    from .migrate import anchor_note, migrate, parse_address
+    from .migrate import migrate, parse_address
 
     settings = app.settings()
+    settings.add_store_url(source)  # -v tracebacks and logs mask them too
+    settings.add_store_url(destination)
     copied = migrate(source, destination, settings)
-    kind, where = parse_address(destination, "--to")
+    kind, _ = parse_address(destination, "--to")
     shown = {
         "from": mask_url(source) if "://" in source else source,
         "to": copied.destination,
         "rows": copied.rows,
         "journal_head": {"seq": copied.head_seq, "hash": copied.head_hash},
         "verified": True,
-        "anchor": anchor_note(kind, where, settings),
+        "anchor": copied.anchor,
     }
     if as_json:
         echo_json(shown)
@@ -55,3 +57,28 @@ def migrate_cmd(app: AppContext, source: str, destination: str, as_json: bool) -
     )
     if kind == "postgres":
         click.echo('to use it: [components] store = "postgres" and [store] url (or TK_STORE_URL)')
+
+
+@store.command("accept-identity")
+@click.option("--by", "actor", default="operator", show_default=True, help="Who accepts.")
+@click.option("--reason", required=True, help="Why, and how it was reconciled (journaled).")
+@json_option
+@pass_app
+def accept_identity_cmd(app: AppContext, actor: str, reason: str, as_json: bool) -> None:
+    """Accept the database at [store] url after a restore, a re-created database or a
+    failover, once its intents and orders were reconciled with the broker: journals the
+    acceptance, records the database's identity and moves this host's journal anchor to
+    its head. Run it on each host that refuses the database (docs/scale-out.md)."""
+    from .store import accept_identity
+
+    done = accept_identity(app.settings(), actor=actor, reason=reason)
+    if as_json:
+        echo_json(done)
+        return
+    ident = done["identity"]
+    click.echo(
+        f"accepted the database (system identifier {ident['system_identifier']}, database "
+        f"OID {ident['database_oid']}, timeline {ident['timeline']}); journaled as "
+        f"control:store_identity; this host's anchor is at seq "
+        f"{(done['anchor'] or {}).get('seq', 0)} ({done['anchor_file']})"
+    )

@@ -16,9 +16,16 @@ import functools
 import itertools
 import sqlite3
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from tradekernel.api import ConfigError, DiskFull, StateConflict, StateUnusable, TradekernelError
+from tradekernel.api import (
+    ConfigError,
+    DiskFull,
+    StateConflict,
+    StateUnusable,
+    TradekernelError,
+    mask_store_url,
+    store_url_secrets,
+)
 
 STORE_LOCK_KEY = 0x746B73746F7265
 """The advisory lock every write transaction of the store holds (``tkstore`` in ASCII):
@@ -27,8 +34,23 @@ LOCK_SQL = f"SELECT pg_advisory_xact_lock({STORE_LOCK_KEY})"
 SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ"
 WRITE_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
 CONNECT_TIMEOUT_S = 10
+"""How long a connection attempt may take before the server counts as unreachable."""
+LOCK_TIMEOUT_S = 30
+"""How long a writer waits for the store's lock (SQLite's busy timeout): then it fails
+with one line naming the holder, never waits forever behind a frozen writer."""
+IDLE_IN_TRANSACTION_S = 60
+"""A session of the store idle inside a transaction this long (a frozen or paused
+process) is ended by the server, which releases its lock: the store's transactions never
+wait between statements."""
+_AUTH_SQLSTATES = ("28000", "28P01", "3D000", "42501")
+"""Refused credentials, an unknown database, no permission to connect (exit 2)."""
 _WRITES = ("INSERT", "UPDATE", "DELETE")
 MASK = "********"
+
+
+class StoreBusy(TradekernelError):
+    """Another session held the store's write lock longer than the lock timeout; nothing
+    was written (exit 1: run the command again, or end the holder)."""
 
 
 class StoreUnreachable(TradekernelError):
@@ -37,34 +59,13 @@ class StoreUnreachable(TradekernelError):
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password (userinfo or ``password=`` query value) masked."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password:
-            user = parts.username or ""
-            netloc = f"{user}:{MASK}@{netloc.rsplit('@', 1)[1]}"
-        query = urlencode(
-            [
-                (k, MASK if k.lower() == "password" else v)
-                for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            ],
-            safe="*/",
-        )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return "the [store] url"
+    """``url`` with every secret masked (the password, ``sslpassword``, ``options``)."""
+    return mask_store_url(url)
 
 
 def url_secrets(url: str) -> list[str]:
-    """The password(s) written in ``url``, to scrub from a server's message."""
-    try:
-        parts = urlsplit(url)
-        found = [parts.password] if parts.password else []
-        found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
-    except ValueError:
-        return []
-    return found
+    """The secrets written in ``url``, to scrub from a server's message."""
+    return store_url_secrets(url)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -157,6 +158,10 @@ class PgConnection:
             text = text.replace(secret, MASK)
         return text
 
+    def lock_holder(self) -> str:
+        """Who holds the store's write lock, for a message (best effort)."""
+        return self.scrub(_holder(self))
+
     def mapped(self, exc: BaseException) -> BaseException:
         """``exc`` (a psycopg error) in the store's vocabulary."""
         import psycopg
@@ -186,12 +191,93 @@ class PgConnection:
             )
         if isinstance(exc, psycopg.IntegrityError | e.RaiseException):
             return sqlite3.IntegrityError(text)
+        if isinstance(exc, e.InvalidSchemaName):
+            return ConfigError(
+                f"[store] url: {self.label}: {text}: the search_path names no schema the "
+                "store's tables can be created in; create the schema or fix the search_path "
+                "(options=-csearch_path=... or the role's default); nothing was written"
+            )
+        if isinstance(exc, e.LockNotAvailable):
+            return StoreBusy(
+                f"{self.label}: timed out waiting for the store's write lock ({text}); "
+                f"{self.lock_holder()}; nothing was written: run the command again, or end "
+                "that session (pg_terminate_backend) if it is frozen"
+            )
+        if isinstance(exc, e.QueryCanceled):
+            return StoreBusy(
+                f"{self.label}: the server cancelled the statement ({text}): a timeout "
+                "(statement_timeout) ran out, or a wait for the store's write lock did; "
+                f"{self.lock_holder()}; what was not committed was rolled back: run the "
+                "command again"
+            )
         if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
             return StoreUnreachable(
                 f"{self.label}: lost the connection to the PostgreSQL server ({text}); "
                 "what was not committed was rolled back: run the command again"
             )
         return sqlite3.DatabaseError(text)
+
+
+_REFUSALS = (
+    "authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "permission denied",
+    "password",
+    "not permitted to log in",
+)
+"""What a server's FATAL answer to a connection says when it refuses the credentials or
+the database (exit 2); any other failure to connect is the server not (yet) reachable."""
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the server answered the connection and refused its credentials or database.
+
+    An error with a SQLSTATE is classified by it. libpq gives none for a failed
+    connection, so its message is read: only the server's own answer (after ``FATAL:``,
+    with every host and socket path taken out first), never the address, decides."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate:
+        return sqlstate in _AUTH_SQLSTATES
+    pgconn = getattr(exc, "pgconn", None)
+    if pgconn is None or not pgconn.error_message:
+        return False
+    message = pgconn.error_message.decode("utf-8", "replace")
+    for field in (pgconn.host, pgconn.hostaddr):
+        for host in (field or b"").decode("utf-8", "replace").split(","):
+            if host:
+                message = message.replace(host, "")
+    if "fe_sendauth:" in message:  # the server asked for a password libpq does not have
+        return True
+    if "FATAL:" not in message:
+        return False  # the server never answered: refused, timed out, no such socket
+    answer = message.split("FATAL:", 1)[1].lower()
+    return any(phrase in answer for phrase in _REFUSALS)
+
+
+_HOLDER_SQL = (
+    "SELECT a.pid, a.client_addr, a.application_name, a.state, a.xact_start "
+    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+    f"AND l.classid = {STORE_LOCK_KEY >> 32} AND l.objid = {STORE_LOCK_KEY & 0xFFFFFFFF}"
+)
+
+
+def _holder(conn: PgConnection) -> str:
+    with contextlib.suppress(Exception):  # the transaction that failed is rolled back
+        conn.raw.execute("ROLLBACK")
+    try:
+        row = conn.raw.execute(_HOLDER_SQL).fetchone()
+    except Exception:  # no right to see it, or the connection is gone
+        return "the holder could not be read"
+    if row is None:
+        return "the holder has released it since"
+    pid, addr, app, state, since = row
+    return (
+        f"held by server pid {pid} (client {addr or 'local socket'}, "
+        f"application {app or '-'}, {state}, transaction since {since})"
+    )
 
 
 def connect(url: str, *, read_only: bool = False) -> PgConnection:
@@ -220,8 +306,7 @@ def _connect_raw(url: str, conn: PgConnection, read_only: bool) -> Any:
         ) from None
     except psycopg.OperationalError as exc:
         text = conn.scrub(" ".join(str(exc).split())[:300])
-        lowered = text.lower()
-        if any(w in lowered for w in ("authentication", "password", "does not exist", "role")):
+        if _refused(exc):
             raise ConfigError(
                 f"[store] url: {label}: the PostgreSQL server refused the connection ({text}); "
                 "check the user, password and database name"
@@ -230,6 +315,19 @@ def _connect_raw(url: str, conn: PgConnection, read_only: bool) -> Any:
             f"{label}: cannot reach the PostgreSQL server ({text}); start it or fix "
             "[store] url, then run the command again; nothing was changed"
         ) from None
-    if read_only:
-        raw.execute("SET default_transaction_read_only = on")
+    try:
+        # The server's own settings (``options=-c lock_timeout=...``, a role's default)
+        # win; where none is set, the store's bounds apply.
+        raw.execute(
+            f"SELECT set_config('lock_timeout', '{int(LOCK_TIMEOUT_S * 1000)}ms', false) "
+            "WHERE current_setting('lock_timeout') = '0'; "
+            "SELECT set_config('idle_in_transaction_session_timeout', "
+            f"'{int(IDLE_IN_TRANSACTION_S * 1000)}ms', false) "
+            "WHERE current_setting('idle_in_transaction_session_timeout') = '0'"
+        )
+        if read_only:
+            raw.execute("SET default_transaction_read_only = on")
+    except psycopg.Error as exc:
+        raw.close()
+        raise conn.mapped(exc) from None
     return raw

@@ -4,8 +4,11 @@ The source is opened read-only and its journal verified first (a broken chain is
 copied); the destination must hold no state; every table is copied in one transaction
 under the destination's write lock (all or nothing), in its stored order (the journal by
 ``seq``, shares in insertion order), column for column as text, so every journal row,
-hash and payload arrives unchanged. The destination's journal is then verified and its
-head compared with the source's; its journal anchor is written.
+hash and payload arrives unchanged. The source is read in one snapshot (its check, its
+head and every table); the copy is verified and its head compared with the source's
+inside the destination's transaction, before the commit, so a copy that does not match
+leaves the destination empty. The destination's journal anchor is written (a server
+database's in its own directory, :func:`tradekernel_postgres.store.anchor_dir_for`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from tradekernel.api import (
     RefusedError,
     Store,
     journal_anchor_path,
+    mask_store_url,
 )
 
 from .schema import STORE_TABLES
@@ -40,6 +44,8 @@ class Copied:
     head_seq: int
     head_hash: str | None
     destination: str
+    anchor: str
+    """The destination's journal anchor on this host."""
 
 
 def parse_address(text: str, flag: str) -> tuple[str, str]:
@@ -91,37 +97,39 @@ def migrate(source: str, destination: str, settings: Any) -> Copied:
     dst_kind, dst_where = parse_address(destination, "--to")
     if (src_kind, src_where) == (dst_kind, dst_where):
         raise ConfigError("--from and --to name the same store")
+    shown = mask_store_url(source) if src_kind == "postgres" else source
     with _open(src_kind, src_where, settings, source=True) as src:
-        checked = src.verify_journal()
-        if not checked.ok:
-            raise GateFailed(
-                f"{source}: its journal does not verify (seq {checked.first_bad_seq}: "
-                f"{checked.problem}); nothing was copied"
-            )
-        head = src.journal_head()
-        with _open(dst_kind, dst_where, settings, source=False) as dst:
-            full = [t for t in COPIED if _count(dst, t)]
-            if full:
-                raise RefusedError(
-                    f"{dst.path}: the destination holds state already ({', '.join(full)}); "
-                    "migrate into an empty database or state directory; nothing was copied"
-                )
-            rows = _copy(src, dst)
-            copied = dst.verify_journal()
-            if not copied.ok or dst.journal_head() != head:
+        src.conn.execute("BEGIN")  # one snapshot: the check, the head and every table
+        try:
+            checked = src.verify_journal()
+            if not checked.ok:
                 raise GateFailed(
-                    f"{dst.path}: the copied journal does not match its source "
-                    f"({copied.problem or 'another head'}); the copy is unusable, empty the "
-                    "destination before trying again"
+                    f"{shown}: its journal does not verify (seq {checked.first_bad_seq}: "
+                    f"{checked.problem}); nothing was copied"
                 )
-            dst.write_anchor(force=True)
-            where = str(dst.path)
-    return Copied(rows, head[0], head[1], where)
+            head = src.journal_head()
+            with _open(dst_kind, dst_where, settings, source=False) as dst:
+                rows = _copy(src, dst, head)
+                where = str(dst.path)
+                dst.write_anchor(force=True)  # the destination's own anchor
+                anchor = str(journal_anchor_path(dst.state_dir))
+        finally:
+            if src.conn.in_transaction:
+                src.conn.execute("COMMIT")
+    return Copied(rows, head[0], head[1], where, anchor)
 
 
-def _copy(src: Store, dst: Store) -> dict[str, int]:
+def _copy(src: Store, dst: Store, head: tuple[int, str | None]) -> dict[str, int]:
+    """Copy every table and check the copy inside the destination's write transaction:
+    a refusal or a copy that does not verify is rolled back, leaving it empty."""
     rows: dict[str, int] = {}
     with dst.dialect.write(dst.conn) as conn:
+        full = [t for t in COPIED if _count(dst, t)]
+        if full:
+            raise RefusedError(
+                f"{dst.path}: the destination holds state already ({', '.join(full)}); "
+                "migrate into an empty database or state directory; nothing was copied"
+            )
         for table in COPIED:
             columns = [c for c in _columns(dst, table) if c in set(_columns(src, table))]
             names = ", ".join(columns)
@@ -131,16 +139,14 @@ def _copy(src: Store, dst: Store) -> dict[str, int]:
                 marks = ", ".join("?" * len(columns))
                 conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", data)
             rows[table] = len(data)
+        copied = dst.verify_journal()
+        if not copied.ok or dst.journal_head() != head:
+            raise GateFailed(
+                f"{dst.path}: the copied journal does not match its source "
+                f"({copied.problem or 'another head'}); the copy was rolled back, the "
+                "destination is as it was: nothing was copied"
+            )
     return rows
 
 
-def anchor_note(kind: str, where: str, settings: Any) -> str:
-    """Where the destination's journal anchor was written (for the operator)."""
-    if kind == "sqlite":
-        return str(journal_anchor_path(where))
-    from .store import ANCHOR_DIR
-
-    return str(journal_anchor_path(Path(settings.kernel.state_dir) / ANCHOR_DIR))
-
-
-__all__ = ["Copied", "NotFoundError", "anchor_note", "migrate", "parse_address"]
+__all__ = ["Copied", "NotFoundError", "migrate", "parse_address"]
