@@ -9,30 +9,38 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 N = 300  # intents; each does approved -> executing -> submitted (2 CAS transitions)
 
 
-def _store_rate(root: Path) -> float:
+def cas_rate(store: Any, n: int = N) -> float:
+    """CAS transitions per second on ``store``: ``n`` intents brought to ``approved``,
+    then each timed through approved -> executing -> submitted."""
     from tradekernel.models import Intent
+
+    ids = []
+    for i in range(n):
+        intent = Intent.create(symbol="AAA", side="buy", quantity=i + 1)
+        store.add_intent(intent, cycle_id="bench", broker="paper", ref_price=Decimal(1))
+        store.transition(intent.id, "pending_approval", actor="bench")
+        store.transition(intent.id, "approved", actor="bench")
+        ids.append(intent.id)
+    start = time.perf_counter()
+    for iid in ids:
+        store.transition(iid, "executing", expected_from="approved", actor="bench")
+        store.transition(
+            iid, "submitted", expected_from="executing", actor="bench", broker_order_id="B"
+        )
+    elapsed = time.perf_counter() - start
+    return 2 * n / elapsed
+
+
+def _store_rate(root: Path) -> float:
     from tradekernel.store import Store
 
     with Store.open(root / "store") as store:
-        ids = []
-        for i in range(N):
-            intent = Intent.create(symbol="AAA", side="buy", quantity=i + 1)
-            store.add_intent(intent, cycle_id="bench", broker="paper", ref_price=Decimal(1))
-            store.transition(intent.id, "pending_approval", actor="bench")
-            store.transition(intent.id, "approved", actor="bench")
-            ids.append(intent.id)
-        start = time.perf_counter()
-        for iid in ids:
-            store.transition(iid, "executing", expected_from="approved", actor="bench")
-            store.transition(
-                iid, "submitted", expected_from="executing", actor="bench", broker_order_id="B"
-            )
-        elapsed = time.perf_counter() - start
-    return 2 * N / elapsed
+        return cas_rate(store)
 
 
 def _floor_rate(root: Path) -> float:

@@ -23,9 +23,10 @@ import statistics
 import subprocess
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from .store import cas_rate
 
 REPEATS = 5
 N = 200  # intents per CAS run: 400 transitions
@@ -55,24 +56,8 @@ def _open(state_dir: Path, url: str | None, isolation: str = "read committed") -
 
 
 def _cas_rate(state_dir: Path, url: str | None, isolation: str = "read committed") -> float:
-    from tradekernel.models import Intent
-
     with _open(state_dir, url, isolation) as store:
-        ids = []
-        for i in range(N):
-            intent = Intent.create(symbol="AAA", side="buy", quantity=i + 1)
-            store.add_intent(intent, cycle_id="bench", broker="paper", ref_price=Decimal(1))
-            store.transition(intent.id, "pending_approval", actor="bench")
-            store.transition(intent.id, "approved", actor="bench")
-            ids.append(intent.id)
-        start = time.perf_counter()
-        for iid in ids:
-            store.transition(iid, "executing", expected_from="approved", actor="bench")
-            store.transition(
-                iid, "submitted", expected_from="executing", actor="bench", broker_order_id="B"
-            )
-        elapsed = time.perf_counter() - start
-    return 2 * N / elapsed
+        return cas_rate(store, N)
 
 
 def _writer(state_dir: Path, url: str | None, k: int, go: Any, done: Any) -> None:

@@ -35,6 +35,21 @@ def _actors(runtime, entity: str) -> list[str]:
     return [r.actor for r in runtime.store.journal_rows(entity)]
 
 
+def lost_order_kernel(make_kernel, stuck_after: str):
+    """A kernel that buys once on a broker which loses the order (the intent stays
+    executing), with the stuck check at ``stuck_after``; returns (kernel, recorder)."""
+    broker, scripted = InstantBroker(), Scripted()
+    scripted.script = [buy("AAA", 4)]
+    broker.lose = True
+    return make_kernel(
+        strategist="scripted",
+        guards="[]",
+        extra=f'[heal]\nstuck_after = "{stuck_after}"\n',
+        plugins=((scripted, "scripted"), (broker, "instant")),
+        environ={"TRADEKERNEL_COMPONENTS__BROKER": "instant"},
+    )
+
+
 def test_degrade_is_left_after_n_healthy_cycles_with_hysteresis(make_kernel, tmp_path):
     kernel, rec = make_kernel(
         strategist="scripted",
@@ -152,16 +167,7 @@ def test_a_flapping_breaker_is_latched_open_and_escalated(make_kernel):
 
 
 def test_an_intent_stuck_executing_is_reconciled_after_the_threshold(make_kernel):
-    broker, scripted = InstantBroker(), Scripted()
-    scripted.script = [buy("AAA", 4)]
-    broker.lose = True
-    kernel, rec = make_kernel(
-        strategist="scripted",
-        guards="[]",
-        extra='[heal]\nstuck_after = "5m"\n',
-        plugins=((scripted, "scripted"), (broker, "instant")),
-        environ={"TRADEKERNEL_COMPONENTS__BROKER": "instant"},
-    )
+    kernel, rec = lost_order_kernel(make_kernel, stuck_after="5m")
     clock = Clock()
     with Runtime(kernel, clock=clock) as runtime:
         runtime.start()

@@ -13,9 +13,8 @@ from tradekernel.runtime import Runtime
 from tradekernel.testing import invoke
 
 from . import test_strategies
-from .conftest import Scripted, buy
-from .test_fills_of_done_orders import InstantBroker
-from .test_heal import Clock
+from .conftest import Scripted
+from .test_heal import Clock, lost_order_kernel
 from .test_strategies import FAIL, Named
 
 two = test_strategies.two  # the fixture: two named strategists in one agent
@@ -197,16 +196,7 @@ def test_a_strategist_that_fails_again_restarts_its_own_count(two):
 
 
 def test_stuck_intents_are_checked_at_most_every_quarter_threshold(make_kernel):
-    broker, scripted = InstantBroker(), Scripted()
-    scripted.script = [buy("AAA", 4)]
-    broker.lose = True
-    kernel, rec = make_kernel(
-        strategist="scripted",
-        guards="[]",
-        extra='[heal]\nstuck_after = "4m"\n',
-        plugins=((scripted, "scripted"), (broker, "instant")),
-        environ={"TRADEKERNEL_COMPONENTS__BROKER": "instant"},
-    )
+    kernel, rec = lost_order_kernel(make_kernel, stuck_after="4m")
     clock = Clock()
     with Runtime(kernel, clock=clock) as runtime:
         runtime.start()

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..files import make_dir
 from .states import DatabaseCorrupted, DiskFull, SchemaError, StateUnusable
@@ -85,26 +85,36 @@ def write_failure(conn: sqlite3.Connection, exc: sqlite3.Error) -> Exception | N
 
 
 @contextlib.contextmanager
+def transaction(conn: Any, begin: str, *after_begin: str) -> Iterator[Any]:
+    """``begin`` (then each of ``after_begin``), the body, ``COMMIT``; ``ROLLBACK`` when
+    anything raises: the shape of every dialect's write transaction."""
+    conn.execute(begin)
+    try:
+        for statement in after_begin:
+            conn.execute(statement)
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    else:
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
+@contextlib.contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction that takes the write lock up front (``BEGIN IMMEDIATE``).
 
     A full disk (``SQLITE_FULL``) or a read-only file rolls back and raises
     :class:`DiskFull` (exit 1) or :class:`StateUnusable` (exit 2)."""
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn, "BEGIN IMMEDIATE"):
             yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        else:
-            try:
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
     except sqlite3.OperationalError as exc:
         mapped = write_failure(conn, exc)
         if mapped is None:

@@ -14,10 +14,11 @@ classes, which is what the store's error mapping understands.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any, Protocol
 
-from .db import immediate
+from .db import immediate, transaction
+
+__all__ = ["SQLITE", "Dialect", "SqliteDialect", "transaction"]
 
 
 class Dialect(Protocol):
@@ -59,25 +60,3 @@ class SqliteDialect:
 
 SQLITE = SqliteDialect()
 """The default store's dialect."""
-
-
-@contextlib.contextmanager
-def transaction(conn: Any, begin: str, *after_begin: str) -> Iterator[Any]:
-    """``begin`` (then each of ``after_begin``), the body, ``COMMIT``; ``ROLLBACK`` when
-    anything raises: the shape of every dialect's write transaction."""
-    conn.execute(begin)
-    try:
-        for statement in after_begin:
-            conn.execute(statement)
-        yield conn
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    else:
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise

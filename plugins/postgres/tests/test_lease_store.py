@@ -22,52 +22,24 @@ from tradekernel.api import LeaseHeld, LeaseLost, hold_lease
 from tradekernel_postgres import lease as lease_mod
 from tradekernel_postgres.lease import PostgresLease
 
-CONFIG = """
-[kernel]
-state_dir = "{state}"
-approval_mode = "auto"
-
-[components]
-store = "postgres"
-broker = "paper"
-market_data = "synthetic"
-strategist = "sma-cross"
-metrics_sinks = ["jsonl"]
-notifiers = []
-
-[store]
-url = "{url}"
-namespace = "{namespace}"
-
-[runtime]
-watchlist = ["AAA", "BBB"]
-
-[market_data.synthetic]
-symbols = ["AAA", "BBB"]
-bars = 100000
-start = {start}
-
-[broker.paper]
-db = "{paper}"
-
-[strategist.sma-cross]
-fast = 3
-slow = 8
-"""
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
-def agent(tmp_path: Path, name: str, url: str, start: str = "2026-01-02T14:30:00Z") -> Path:
+@pytest.fixture
+def agent(tmp_path: Path, agent_config):
     """Agent ``name``: its own state directory, its own paper account, namespace
     ``desk-<name>``, its market from ``start``."""
-    path = tmp_path / f"{name}.toml"
-    paper = tmp_path / f"{name}-account.db"
-    path.write_text(
-        CONFIG.format(
-            state=tmp_path / name, url=url, namespace=f"desk-{name}", paper=paper, start=start
+
+    def make(name: str, url: str, start: str = "2026-01-02T14:30:00Z") -> Path:
+        return agent_config(
+            name,
+            url,
+            start,
+            store=f'namespace = "desk-{name}"',
+            paper=tmp_path / f"{name}-account.db",
         )
-    )
-    return path
+
+    return make
 
 
 def tk(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -80,8 +52,8 @@ def in_schema(url: str, schema: str) -> str:
     return f"{url}&options={quote(f'-c search_path={schema}')}"
 
 
-def test_an_agent_of_another_namespace_on_one_database_is_refused(postgres_url, tmp_path):
-    a, b = agent(tmp_path, "a", postgres_url), agent(tmp_path, "b", postgres_url)
+def test_an_agent_of_another_namespace_on_one_database_is_refused(postgres_url, tmp_path, agent):
+    a, b = agent("a", postgres_url), agent("b", postgres_url)
     with PostgresLease(postgres_url, "desk-a", "tradekernel run", heartbeat=False, host="h-a"):
         refused = tk(b, "run", "--once")
     assert refused.returncode == 3, refused.stderr
@@ -93,13 +65,13 @@ def test_an_agent_of_another_namespace_on_one_database_is_refused(postgres_url, 
 
 
 def test_two_agents_on_two_schemas_of_one_database_both_run_and_see_only_their_own(
-    postgres_url, tmp_path
+    postgres_url, tmp_path, agent
 ):
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA agent_a")
         conn.execute("CREATE SCHEMA agent_b")
-    a = agent(tmp_path, "a", in_schema(postgres_url, "agent_a"))
-    b = agent(tmp_path, "b", in_schema(postgres_url, "agent_b"), "2027-01-04T14:30:00Z")
+    a = agent("a", in_schema(postgres_url, "agent_a"))
+    b = agent("b", in_schema(postgres_url, "agent_b"), "2027-01-04T14:30:00Z")
     # A holds its schema's lease (as a running agent does) while B runs in the other
     with PostgresLease(in_schema(postgres_url, "agent_a"), "desk-a", "run", heartbeat=False):
         ran_b = tk(b, "run", "--cycles", "40", "--json")

@@ -14,55 +14,22 @@ import sys
 import time
 from pathlib import Path
 
-CONFIG = """
-[kernel]
-state_dir = "{state}"
-approval_mode = "auto"
-
-[components]
-store = "postgres"
-broker = "paper"
-market_data = "synthetic"
-strategist = "sma-cross"
-metrics_sinks = ["jsonl"]
-notifiers = []
-
-[store]
-url = "{url}"
-lease_ttl = "2s"
-
-[runtime]
-watchlist = ["AAA", "BBB"]
-
-[market_data.synthetic]
-symbols = ["AAA", "BBB"]
-bars = 100000
-start = {start}
-
-[broker.paper]
-db = "{paper}"
-
-[strategist.sma-cross]
-fast = 3
-slow = 8
-"""
+import pytest
 
 
-def agent(tmp_path: Path, name: str, url: str, start: str) -> Path:
+@pytest.fixture
+def agent(tmp_path: Path, agent_config):
     """The configuration of agent ``name``: its own state directory, the shared store
     and the shared (paper) broker account. Each host's market clock is its own (the
     synthetic feed resumes per state directory): the second starts where the market is
     by then, later than the first, rather than replaying the first one's bars."""
-    path = tmp_path / f"{name}.toml"
-    path.write_text(
-        CONFIG.format(
-            state=tmp_path / name,
-            url=url,
-            paper=tmp_path / "account" / "paper.db",
-            start=start,
+
+    def make(name: str, url: str, start: str) -> Path:
+        return agent_config(
+            name, url, start, store='lease_ttl = "2s"', paper=tmp_path / "account" / "paper.db"
         )
-    )
-    return path
+
+    return make
 
 
 def tk(cfg: Path, *args: str) -> list[str]:
@@ -74,9 +41,9 @@ def events(state: Path) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-def test_a_second_agent_is_refused_then_takes_over_a_killed_one(postgres_url, tmp_path):
-    first = agent(tmp_path, "a", postgres_url, "2026-01-02T14:30:00Z")
-    second = agent(tmp_path, "b", postgres_url, "2027-01-04T14:30:00Z")
+def test_a_second_agent_is_refused_then_takes_over_a_killed_one(postgres_url, tmp_path, agent):
+    first = agent("a", postgres_url, "2026-01-02T14:30:00Z")
+    second = agent("b", postgres_url, "2027-01-04T14:30:00Z")
     a = subprocess.Popen(
         tk(first, "run", "--every", "0.02s"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
@@ -139,11 +106,11 @@ def test_a_second_agent_is_refused_then_takes_over_a_killed_one(postgres_url, tm
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
-def test_an_agent_frozen_past_its_lease_stops_before_its_next_order(postgres_url, tmp_path):
+def test_an_agent_frozen_past_its_lease_stops_before_its_next_order(postgres_url, tmp_path, agent):
     """A partition, as the holder lives it: frozen (SIGSTOP) longer than the ttl, taken
     over meanwhile, then thawed: it sends nothing more and exits 3."""
-    first = agent(tmp_path, "a", postgres_url, "2026-01-02T14:30:00Z")
-    second = agent(tmp_path, "b", postgres_url, "2027-01-04T14:30:00Z")
+    first = agent("a", postgres_url, "2026-01-02T14:30:00Z")
+    second = agent("b", postgres_url, "2027-01-04T14:30:00Z")
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
     a = subprocess.Popen(tk(first, "run", "--every", "0.02s"), **pipes)
     b = None

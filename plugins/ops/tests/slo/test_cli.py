@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tradekernel.api import ConfigError, Settings
 
+from ..budgets.conftest import record, write
 from .conftest import write_config
 
 main = entry_points(group="console_scripts")["tradekernel"].load()
@@ -23,29 +23,6 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
         main(list(args))
     out, err = capsys.readouterr()
     return info.value.code, out, err
-
-
-def record(at: datetime, stage: str, kind: str, **fields) -> dict:
-    return {
-        "schema": "event.v1",
-        "ts": at.isoformat(),
-        "run_id": "r",
-        "cycle_id": "",
-        "stage": stage,
-        "kind": kind,
-        "severity": "info",
-        "fields": fields,
-    }
-
-
-def write(state: Path, records: list[dict | str]) -> None:
-    """Each record into its UTC day's jsonl file (a str is written as a raw line)."""
-    for r in records:
-        day = (r["ts"] if isinstance(r, dict) else datetime.now(UTC).isoformat())[:10]
-        path = state / "events" / f"{day}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write((json.dumps(r) if isinstance(r, dict) else r) + "\n")
 
 
 def cycles(now: datetime, minutes: int, bad_every: int) -> list[dict]:

@@ -15,6 +15,7 @@ from typing import Any
 from tradekernel import hookimpl
 from tradekernel.api import EventBus, broker_budgets
 
+from ..bus import observer_bus
 from .timer import NodeTimer
 
 
@@ -46,11 +47,6 @@ class BudgetObserver:
         if not out:
             return
         if self.bus is None:
-            kernel = self.kernel
-            self.bus = EventBus(
-                kernel.dispatch_event,
-                redact=kernel.settings.redact,
-                clock=lambda: kernel.events.clock(),
-            )
+            self.bus = observer_bus(self.kernel)
         for kind, severity, fields in out:
             self.bus.emit("budget", kind, severity=severity, **fields)

@@ -23,6 +23,7 @@ from typing import Any
 from tradekernel import hookimpl
 from tradekernel.api import EventBus
 
+from ..bus import observer_bus
 from .engine import Evaluator
 
 OBSERVER = "tradekernel-ops.slo"
@@ -60,12 +61,7 @@ class SloObserver:
         if not transitions:
             return
         if self.bus is None:
-            kernel = self.kernel
-            self.bus = EventBus(
-                kernel.dispatch_event,
-                redact=kernel.settings.redact,
-                clock=lambda: kernel.events.clock(),
-            )
+            self.bus = observer_bus(self.kernel)
         for kind, severity, fields in transitions:
             self.bus.emit("slo", kind, severity=severity, **fields)
 
