@@ -188,6 +188,12 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "StateUnusable",
     ),
     "tradekernel.store.dialect": ("store_transaction=transaction",),
+    "tradekernel.store.tables": (
+        "Tables",
+        "TableSpec",
+        "open_tables",
+        "store_table_catalogue=catalogue",
+    ),
     "tradekernel.store.journal": (
         "JOURNAL_COLUMNS=COLUMNS",
         "journal_verify_chain=verify_chain",
@@ -548,5 +554,9 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .store.journal import verify_chain as journal_verify_chain
     from .store.states import StaleVersion
     from .store.states import StateConflict
+    from .store.tables import TableSpec
+    from .store.tables import Tables
+    from .store.tables import catalogue as store_table_catalogue
+    from .store.tables import open_tables
     from .store_url import mask_store_url
     from .store_url import store_url_secrets

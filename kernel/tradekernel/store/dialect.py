@@ -40,6 +40,27 @@ class Dialect(Protocol):
         """A number that changes whenever another connection may have committed."""
         ...
 
+    row_id_type: str
+    """The column definition of a row id the database assigns (a plugin table's)."""
+    column_types: dict[str, str]
+    """SQL types of a plugin table's ``int``, ``float``, ``str`` and ``bytes`` columns."""
+
+    def tables(self, conn: Any) -> set[str]:
+        """The names of the tables in the store's database (its schema)."""
+        ...
+
+    def columns(self, conn: Any, table: str) -> list[str]:
+        """The columns of ``table``, in order."""
+        ...
+
+    def insert_id(self, conn: Any, sql: str, params: tuple[Any, ...], row_id: str) -> int:
+        """Run the ``INSERT`` ``sql`` and return the ``row_id`` of the row it made."""
+        ...
+
+    def sync_row_id(self, conn: Any, table: str, row_id: str) -> None:
+        """After rows were copied in with their ids: the next assigned id follows them."""
+        ...
+
 
 class SqliteDialect:
     """SQLite's: ``BEGIN IMMEDIATE`` and ``PRAGMA data_version``."""
@@ -56,6 +77,22 @@ class SqliteDialect:
 
     def data_version(self, conn: Any) -> int:
         return conn.execute("PRAGMA data_version").fetchone()[0]
+
+    row_id_type = "INTEGER PRIMARY KEY"
+    column_types = {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bytes": "BLOB"}
+
+    def tables(self, conn: Any) -> set[str]:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {r[0] for r in rows if not r[0].startswith("sqlite_")}
+
+    def columns(self, conn: Any, table: str) -> list[str]:
+        return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+
+    def insert_id(self, conn: Any, sql: str, params: tuple[Any, ...], row_id: str) -> int:
+        return int(conn.execute(sql, params).lastrowid or 0)  # RETURNING needs SQLite 3.35
+
+    def sync_row_id(self, conn: Any, table: str, row_id: str) -> None:
+        """Nothing to do: SQLite assigns max(rowid) + 1."""
 
 
 SQLITE = SqliteDialect()

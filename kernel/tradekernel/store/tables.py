@@ -1,0 +1,241 @@
+"""A plugin's own tables in the store's database, on every store.
+
+State that must follow the store, not the host (the notification log and its dedup
+claims, the LLM spend ledger and cache, the backtest evidence promotion reads: what an
+agent taken over on another host, or a store migrated to a server, must still see), lives
+in tables of the store's own database: ``state.db`` for the SQLite store, the server for
+a server store. A plugin opens them with :func:`open_tables`, declares each with a
+:class:`TableSpec` (:meth:`Tables.define`: created when missing, columns it lacks added,
+recorded in the store's catalogue so ``store migrate`` copies it) and runs portable SQL:
+``?`` placeholders, ``INSERT ... ON CONFLICT (...) DO UPDATE SET c = excluded.c`` for an
+upsert, an alias on every subquery in ``FROM``, :meth:`Tables.insert` for a new row's id.
+
+Writes run under the store's single-writer lock (:meth:`Tables.write`), so a decision
+read and written in one transaction (a dedup claim, a rate limit, a budget) is atomic
+across processes and hosts. The tables are not the journal: they are not hash-chained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from attrs import field, frozen
+
+from .db import BUSY_TIMEOUT_S, DB_FILENAME, ensure_state_db
+from .dialect import SQLITE, Dialect
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+CATALOGUE = "tradekernel_tables"
+"""The store's catalogue of plugin tables: name → its :class:`TableSpec` as JSON."""
+TYPES = {int: "int", float: "float", str: "str", bytes: "bytes"}
+"""The column types a spec may use (Python types, as sqlite-utils takes them)."""
+_CATALOGUE_SPEC_COLUMNS = {"name": str, "spec": str}
+
+
+def _names(value: str | Sequence[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _identifier(name: str) -> str:
+    if not name.isidentifier() or not name.isascii() or name.startswith("sqlite_"):
+        raise ValueError(f"not a usable SQL name: {name!r}")
+    return name
+
+
+@frozen
+class TableSpec:
+    """One plugin table: its columns (name → ``int``, ``float``, ``str`` or ``bytes``),
+    primary key, indexes and NOT NULL columns. A single ``int`` primary key is the
+    table's row id, assigned by the store on insert (:meth:`Tables.insert`)."""
+
+    name: str = field(converter=_identifier)
+    columns: Mapping[str, type] = field(converter=dict)
+    pk: tuple[str, ...] = field(converter=_names)
+    indexes: tuple[tuple[str, ...], ...] = field(
+        default=(), converter=lambda v: tuple(_names(i) for i in v)
+    )
+    not_null: frozenset[str] = field(default=frozenset(), converter=frozenset)
+
+    def __attrs_post_init__(self) -> None:
+        for column, kind in self.columns.items():
+            _identifier(column)
+            if kind not in TYPES:
+                raise ValueError(f"{self.name}.{column}: type {kind!r} is not one of {TYPES}")
+        for column in (*self.pk, *(c for i in self.indexes for c in i), *self.not_null):
+            if column not in self.columns:
+                raise ValueError(f"{self.name}: {column!r} is not one of its columns")
+
+    @property
+    def row_id(self) -> str | None:
+        """The column the store assigns on insert, if any."""
+        if len(self.pk) == 1 and self.columns[self.pk[0]] is int:
+            return self.pk[0]
+        return None
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {
+                "columns": {c: TYPES[t] for c, t in self.columns.items()},
+                "pk": list(self.pk),
+                "indexes": [list(i) for i in self.indexes],
+                "not_null": sorted(self.not_null),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, name: str, text: str) -> TableSpec:
+        """The spec the catalogue recorded for ``name`` (``ValueError`` when damaged)."""
+        try:
+            data = json.loads(text)
+            by_name = {v: k for k, v in TYPES.items()}
+            return cls(
+                name,
+                {c: by_name[t] for c, t in data["columns"].items()},
+                data["pk"],
+                data.get("indexes", ()),
+                data.get("not_null", ()),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(f"{CATALOGUE}: the entry of {name!r} is damaged ({exc})") from None
+
+
+CATALOGUE_SPEC = TableSpec(CATALOGUE, _CATALOGUE_SPEC_COLUMNS, "name", not_null={"spec"})
+
+
+def create_sql(spec: TableSpec, dialect: Dialect) -> list[str]:
+    """The statements creating ``spec``'s table and indexes when missing."""
+    columns = []
+    for name, kind in spec.columns.items():
+        if name == spec.row_id:
+            columns.append(f"{name} {dialect.row_id_type}")
+            continue
+        null = " NOT NULL" if name in spec.not_null else ""
+        columns.append(f"{name} {dialect.column_types[TYPES[kind]]}{null}")
+    if spec.row_id is None:
+        columns.append(f"PRIMARY KEY ({', '.join(spec.pk)})")
+    statements = [f"CREATE TABLE IF NOT EXISTS {spec.name} ({', '.join(columns)})"]
+    for index in spec.indexes:
+        statements.append(
+            f"CREATE INDEX IF NOT EXISTS {spec.name}_{'_'.join(index)} "
+            f"ON {spec.name} ({', '.join(index)})"
+        )
+    return statements
+
+
+class Tables:
+    """A plugin's own tables in the store's database (:func:`open_tables`): one
+    connection, used by one thread at a time (a lock serialises callers)."""
+
+    def __init__(self, conn: Any, dialect: Dialect = SQLITE, *, owner: Any = None) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self._owner = owner
+        """What closing closes (the store the connection belongs to), if not the connection."""
+        self._lock = threading.RLock()
+        self._defined: set[str] = set()
+
+    @classmethod
+    def memory(cls) -> Tables:
+        """Tables in a private in-memory SQLite database (a configuration check)."""
+        return cls(sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False))
+
+    @property
+    def name(self) -> str:
+        """The store's backend: ``sqlite``, ``postgres`` ..."""
+        return self.dialect.name
+
+    def close(self) -> None:
+        with self._lock:
+            (self._owner or self.conn).close()
+
+    def __enter__(self) -> Tables:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Any]:
+        """One write transaction under the store's single-writer lock: committed when
+        the body returns, rolled back when it raises."""
+        with self._lock, self.dialect.write(self.conn) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Any]:
+        """The connection for reads (each statement sees every earlier commit)."""
+        with self._lock:
+            yield self.conn
+
+    def insert(self, conn: Any, table: str, row: Mapping[str, Any], row_id: str = "id") -> int:
+        """Insert ``row`` into ``table`` (inside :meth:`write`); the new row's ``row_id``."""
+        names = ", ".join(_identifier(c) for c in row)
+        sql = f"INSERT INTO {_identifier(table)} ({names}) VALUES ({', '.join('?' * len(row))})"
+        return self.dialect.insert_id(conn, sql, tuple(row.values()), row_id)
+
+    def define(self, *specs: TableSpec) -> None:
+        """Create each table (and its indexes) unless it exists, add the columns an
+        older version of it lacks, and record it in the store's catalogue: once per
+        table and process, in one write transaction."""
+        todo = [s for s in specs if s.name not in self._defined]
+        if not todo:
+            return
+        with self.write() as conn:
+            for spec in (CATALOGUE_SPEC, *todo):
+                for statement in create_sql(spec, self.dialect):
+                    conn.execute(statement)
+                have = set(self.dialect.columns(conn, spec.name))
+                for column, kind in spec.columns.items():
+                    if column not in have:
+                        conn.execute(
+                            f"ALTER TABLE {spec.name} ADD COLUMN {column} "
+                            f"{self.dialect.column_types[TYPES[kind]]}"
+                        )
+            for spec in todo:
+                conn.execute(
+                    f"INSERT INTO {CATALOGUE} (name, spec) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+                    (spec.name, spec.as_json()),
+                )
+        self._defined.update(s.name for s in todo)
+
+
+def catalogue(conn: Any, dialect: Dialect) -> list[TableSpec]:
+    """The plugin tables recorded in a store's database (none when it has no catalogue);
+    raises ``ValueError`` for a damaged entry."""
+    if CATALOGUE not in dialect.tables(conn):
+        return []
+    rows = conn.execute(f"SELECT name, spec FROM {CATALOGUE} ORDER BY name").fetchall()
+    return [TableSpec.from_json(name, spec) for name, spec in rows]
+
+
+def open_tables(settings: Settings, *, check_only: bool = False) -> Tables:
+    """The tables of the configured store's database (``[components] store``), for a
+    plugin's own tables. ``check_only``: a private in-memory database instead (a
+    component built only to validate the configuration writes nothing). Raises what
+    opening the store raises (a foreign, newer or lost database; a server down)."""
+    if check_only:
+        return Tables.memory()
+    from .select import DEFAULT_STORE, open_store
+
+    if settings.components.store != DEFAULT_STORE:
+        store = open_store(settings)
+        return Tables(store.conn, store.dialect, owner=store)
+    path = Path(settings.kernel.state_dir) / DB_FILENAME
+    ensure_state_db(path)  # a state database, not lost, migrated (the store's checks)
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    # WAL (the store set it) + NORMAL: a commit survives a crash of the process; these
+    # tables are not the journal, so a power cut may cost their last commits
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return Tables(conn, SQLITE)
