@@ -269,3 +269,31 @@ def test_a_critical_burn_after_an_acknowledged_slow_burn_pages_again(
     clock.advance(minutes=15)
     assert {"incident": ticket, "trading_state": "reducing"} in incidents.tick()
     assert "reopened" in [e["what"] for e in incidents.get(ticket).timeline]
+
+
+def test_progress_between_writes_counts_and_changes_by_another_process_are_seen(
+    make_kernel, servers, clock, events
+):
+    """Escalation progress under PERSIST_AFTER is counted without a write, and the rows
+    parsed last tick are reused only while unchanged: an acknowledgement (or a damaged
+    row) written by another process in between counts at once."""
+    agent = service(make_kernel(), clock, events)
+    first = agent.observe(alert())
+    second = agent.observe(alert(rule="other"))
+    third = agent.observe(alert(rule="third"))
+    clock.advance(minutes=19, seconds=58)
+    assert sorted(d["incident"] for d in agent.tick()) == [first, second, third]  # step 2
+    console = service(make_kernel(), clock, events)
+    console.acknowledge(first, "alice")
+    with agent.store._write() as db:  # a row made unreadable behind the agent's back
+        db.execute("UPDATE incidents SET opened = 'garbage' WHERE id = ?", (second,))
+    clock.advance(seconds=2)  # step 3 due (20m), 2 s after the last write: not written
+    assert [(d["incident"], d["step"]) for d in agent.tick()] == [(third, 3)]
+    assert agent.store.damaged.keys() == {second}
+    assert servers.counts() == (3, 3, 1)
+    agent.close()
+    restarted = service(make_kernel(), clock, events)  # nothing of the progress was lost
+    assert restarted.get(third).elapsed == pytest.approx(19 * 60 + 58)
+    clock.advance(seconds=1)
+    assert restarted.tick() == []
+    assert restarted.store.advance(clock())[0].elapsed == pytest.approx(20 * 60 + 1)

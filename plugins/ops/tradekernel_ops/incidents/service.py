@@ -190,10 +190,11 @@ class Incidents:
         items = self.store.advance(now)
         self._report_damaged(now)
         stale = now - timedelta(seconds=self.claim_lease)
+        open_steps = self.store.open_steps_status() if items else {}
         for item in items:
             if item.acknowledged is not None:
                 continue
-            statuses = self.store.steps_status(item.id)
+            statuses = open_steps.get(item.id, {})
             for number, step in enumerate(self.config.escalation, start=1):
                 if item.elapsed < float(step.after) or statuses.get(number, "claimed") != "claimed":
                     continue

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from attrs import define, field
+from attrs import define, evolve, field
 from tradekernel.api import TradekernelError, inert
 
 DB_FILE = "incidents.db"
@@ -130,6 +130,17 @@ _ADDED_COLUMNS = (
 """Columns a database written by an earlier version lacks (added when opened)."""
 
 
+PERSIST_AFTER = 5.0
+"""Seconds of escalation progress :meth:`IncidentStore.advance` counts before writing it."""
+
+
+def _progressed(item: Incident, seen: datetime, now: datetime) -> Incident:
+    """``item`` with the progress since ``seen`` counted (a copy: ``item`` may be shared)."""
+    if seen == now:
+        return item
+    return evolve(item, elapsed=item.elapsed + (now - seen).total_seconds())
+
+
 def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -151,6 +162,8 @@ class IncidentStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.damaged: dict[int, str] = {}
+        self._parsed: dict[tuple[Any, ...], tuple[Incident, datetime] | str] = {}
+        """The rows :meth:`advance` read last, parsed (see :meth:`_readable`)."""
         """Rows the last :meth:`list` or :meth:`advance` could not read: id -> why."""
         # One connection per store, shared by the threads that emit events (a lock
         # serialises them); another process has its own store and SQLite's locks.
@@ -266,15 +279,19 @@ class IncidentStore:
     def advance(self, now: datetime) -> list[Incident]:
         """Add the clock's forward progress since the last call (``now - seen``, nothing
         when the clock went back) to every open incident's ``elapsed``, and return the
-        open incidents (unreadable rows are left alone and listed in :attr:`damaged`)."""
+        open incidents (unreadable rows are left alone and listed in :attr:`damaged`).
+
+        Progress is written once it reaches :data:`PERSIST_AFTER` (or the clock went
+        back); until then it is counted from the stored ``seen``, so the two checks of a
+        cycle cost one read, and a restart loses nothing."""
         stamp = now.isoformat()
         with self._lock:
             rows = self._db.execute(
                 "SELECT * FROM incidents WHERE resolved IS NULL ORDER BY id"
             ).fetchall()
-        items = self._readable(rows)
-        if all(seen == now for _item, seen in items):
-            return [item for item, _seen in items]  # no time passed: nothing to write
+        items = self._readable(rows, memo=True)
+        if all(seen <= now and (now - seen).total_seconds() < PERSIST_AFTER for _, seen in items):
+            return [_progressed(item, seen, now) for item, seen in items]
         with self._write() as db:  # read again under the lock: another process may tick
             rows = db.execute("SELECT * FROM incidents WHERE resolved IS NULL ORDER BY id")
             items = self._readable(rows.fetchall())
@@ -428,19 +445,47 @@ class IncidentStore:
                 raise damaged_error(self.path, exc) from exc
         return [item for item, _seen in self._readable(rows)]
 
-    def _readable(self, rows: list[sqlite3.Row]) -> list[tuple[Incident, datetime]]:
-        """Each row that parses, with when its escalation clock was last advanced."""
+    def _readable(
+        self, rows: list[sqlite3.Row], *, memo: bool = False
+    ) -> list[tuple[Incident, datetime]]:
+        """Each row that parses, with when its escalation clock was last advanced.
+
+        ``memo``: a row unchanged since the previous memo call is not parsed again (the
+        escalation check reads every open incident each tick); the objects returned
+        then are shared with that call, so the caller must not change them."""
         out: list[tuple[Incident, datetime]] = []
         self.damaged = {}
+        last = self._parsed if memo else {}
+        parsed: dict[tuple[Any, ...], tuple[Incident, datetime] | str] = {}
         for row in rows:
-            try:
-                item = self._incident(row)
-                seen = _ts(row["seen"]) or item.opened
-                _aware(seen)
-            except (TypeError, ValueError, IndexError) as exc:
-                self.damaged[int(row["id"])] = f"{type(exc).__name__}: {inert(exc)[:120]}"
-                continue
-            out.append((item, seen))
+            values = tuple(row)
+            result = last.get(values)
+            if result is None:
+                try:
+                    item = self._incident(row)
+                    seen = _ts(row["seen"]) or item.opened
+                    result = (item, _aware(seen))
+                except (TypeError, ValueError, IndexError) as exc:
+                    result = f"{type(exc).__name__}: {inert(exc)[:120]}"
+            parsed[values] = result
+            if isinstance(result, str):
+                self.damaged[int(row["id"])] = result
+            else:
+                out.append(result)
+        if memo:
+            self._parsed = parsed  # only this tick's rows: the memo never grows
+        return out
+
+    def open_steps_status(self) -> dict[int, dict[int, str]]:
+        """:meth:`steps_status` of every unresolved incident, in one query."""
+        out: dict[int, dict[int, str]] = {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.incident, s.step, s.status FROM steps s JOIN incidents i "
+                "ON i.id = s.incident WHERE i.resolved IS NULL"
+            ).fetchall()
+        for incident, step, status in rows:
+            out.setdefault(int(incident), {})[int(step)] = str(status)
         return out
 
     def steps_status(self, incident: int) -> dict[int, str]:
