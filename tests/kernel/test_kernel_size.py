@@ -120,7 +120,8 @@ the secrets of a store's server address
 found and masked in one place (store_url.py: the password, sslpassword and options in URL
 and key=value forms, used by Settings' redactor and the postgres store's messages, and
 Settings.add_store_url for store migrate's addresses), a verify inside a caller's
-transaction (migrate checks its copy before committing) and intents list before any state.); 24,740: store/tables.py, a plugin's own tables in the store's database on every
+transaction (migrate checks its copy before committing) and intents list before any
+state.); 24,740: store/tables.py, a plugin's own tables in the store's database on every
 store (TableSpec, Tables, open_tables, the catalogue store migrate copies) and the four
 dialect members they need, so the notification, LLM and backtest tables follow the store
 to PostgreSQL (issue 22).
