@@ -21,10 +21,16 @@ class Stub:
         return self.behaviour(request)
 
 
+def settings_in(state_dir: Path, cls: type[Settings] = Settings) -> Settings:
+    """Settings whose ``[kernel] state_dir`` is ``state_dir`` (the kernel hands a
+    component the same directory as ``ctx.state_dir``)."""
+    return cls.load(None, overrides={"kernel.state_dir": str(state_dir)}, environ={})
+
+
 def make(tmp_path: Path, provider, **config) -> tuple:
     events = []
     ctx = ComponentContext(
-        settings=Settings(),
+        settings=settings_in(tmp_path / "state"),
         state_dir=tmp_path / "state",
         emit=lambda stage, kind, **f: events.append((stage, kind, f)),
         secret=lambda name: None,
@@ -94,7 +100,7 @@ def test_store_cache_expiry_and_daily_rollover(tmp_path):
     from tradekernel_llm import LLMStore
 
     now = [datetime(2024, 5, 1, 23, 59, tzinfo=UTC)]
-    store = LLMStore(tmp_path / "state.db", clock=lambda: now[0])
+    store = LLMStore.open(settings_in(tmp_path / "state"), clock=lambda: now[0])
     store.cache_put("k", ChatResponse(model="m", content="c"))
     store.record_spend(
         provider="p",
@@ -125,7 +131,7 @@ def test_the_secret_check_is_the_kernels_redactor(tmp_path, inputs):
     events = []
     answer = '{"decision": "trade", "intents": [{"symbol": "SK-OR-V1-ABCD", "side": "buy"}]}'
     ctx = ComponentContext(
-        settings=PartialMatchSettings(),
+        settings=settings_in(tmp_path / "state", PartialMatchSettings),
         state_dir=tmp_path / "state",
         emit=lambda stage, kind, **f: events.append((stage, kind, f)),
         secret=lambda name: None,
