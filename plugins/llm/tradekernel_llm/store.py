@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from attrs import define
-from tradekernel.api import ChatResponse, TableSpec, Tables, Usage, open_tables, utcnow
+from tradekernel.api import ChatResponse, Tables, TableSpec, Usage, open_tables, utcnow
 
 if TYPE_CHECKING:
     from tradekernel.api import Settings
