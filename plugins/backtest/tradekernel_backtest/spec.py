@@ -78,6 +78,9 @@ def overrides(
         "kernel.mode": ("paper", "backtest"),
         "kernel.approval_mode": ("auto", "backtest"),
         "kernel.state_dir": (str(state_dir), "backtest"),
+        # its state (and every plugin's tables: the LLM's spend and cache) in that dir's
+        # own state.db, never the operator's store, whichever [components] store it is
+        "components.store": ("sqlite", "backtest"),
         "components.broker": ("paper", "backtest"),
         "components.market_data": ("replay", "backtest"),
         "components.notifiers": ([], "backtest"),

@@ -21,10 +21,16 @@ class Stub:
         return self.behaviour(request)
 
 
+def settings_in(state_dir: Path, cls: type[Settings] = Settings) -> Settings:
+    """Settings whose ``[kernel] state_dir`` is ``state_dir`` (the kernel hands a
+    component the same directory as ``ctx.state_dir``)."""
+    return cls.load(None, overrides={"kernel.state_dir": str(state_dir)}, environ={})
+
+
 def make(tmp_path: Path, provider, **config) -> tuple:
     events = []
     ctx = ComponentContext(
-        settings=Settings(),
+        settings=settings_in(tmp_path / "state"),
         state_dir=tmp_path / "state",
         emit=lambda stage, kind, **f: events.append((stage, kind, f)),
         secret=lambda name: None,
@@ -88,32 +94,6 @@ def test_own_tables_in_shared_state_db(tmp_path, inputs):
         assert store.verify_journal().ok
 
 
-def test_store_cache_expiry_and_daily_rollover(tmp_path):
-    from datetime import UTC, datetime, timedelta
-
-    from tradekernel_llm import LLMStore
-
-    now = [datetime(2024, 5, 1, 23, 59, tzinfo=UTC)]
-    store = LLMStore(tmp_path / "state.db", clock=lambda: now[0])
-    store.cache_put("k", ChatResponse(model="m", content="c"))
-    store.record_spend(
-        provider="p",
-        model="m",
-        prompt_tokens=10,
-        completion_tokens=5,
-        cost_usd=0.5,
-        cost_source="provider",
-    )
-    assert store.cache_get("k", ttl=60).content == "c"
-    assert store.spend().tokens == 15
-    now[0] += timedelta(minutes=2)
-    assert store.cache_get("k", ttl=60) is None
-    assert store.cache_prune(60) == 1
-    assert store.spend().as_dict()["tokens"] == 0  # a new UTC day
-    assert store.spend("2024-05-01", token_limit=100).as_dict()["tokens_left"] == 85
-    store.close()
-
-
 def test_the_secret_check_is_the_kernels_redactor(tmp_path, inputs):
     """Whatever the settings' redactor catches (here a partial, upper-cased echo that a
     plain search for the key would miss) makes the answer a ``secret_in_answer`` hold."""
@@ -125,7 +105,7 @@ def test_the_secret_check_is_the_kernels_redactor(tmp_path, inputs):
     events = []
     answer = '{"decision": "trade", "intents": [{"symbol": "SK-OR-V1-ABCD", "side": "buy"}]}'
     ctx = ComponentContext(
-        settings=PartialMatchSettings(),
+        settings=settings_in(tmp_path / "state", PartialMatchSettings),
         state_dir=tmp_path / "state",
         emit=lambda stage, kind, **f: events.append((stage, kind, f)),
         secret=lambda name: None,

@@ -2,13 +2,13 @@
 
 Asks the selected ``llm_provider`` for a decision in the ``intent.v1`` schema, parses
 and normalizes the answer defensively (a bad answer is a hold, never an order), keeps
-a daily token/USD budget and a decision cache in ``state.db``, and can record and
-replay provider answers. See docs/llm.md.
+a daily token/USD budget and a decision cache in the store's database (``state.db``,
+or the server of a server store), and can record and replay provider answers. See
+docs/llm.md.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradekernel import hookimpl
@@ -44,8 +44,6 @@ _LAZY = {
 }
 """Imported on first use: the strategist's parsing and normalising only when it is built."""
 
-STATE_DB = "state.db"
-
 __all__ = [
     "DECISION_SCHEMA",
     "PROMPTS",
@@ -77,8 +75,9 @@ def create(config: LLMStrategistConfig, ctx: ComponentContext) -> LLMStrategist:
     from .store import LLMStore
     from .strategist import LLMStrategist
 
-    in_memory = getattr(ctx, "check_only", False)  # validating only: write nothing
-    store = LLMStore(Path(":memory:") if in_memory else Path(ctx.state_dir) / STATE_DB)
+    # the store's database: shared by every process and host of the store; validating
+    # only (check_only): private in-memory tables, nothing written
+    store = LLMStore.open(ctx.settings, check_only=getattr(ctx, "check_only", False))
     strategist = LLMStrategist(config, ctx, store)
     if config.replay_dir is None:
         try:
@@ -94,11 +93,13 @@ def budget_status(settings: Any) -> dict[str, Any]:
 
     ``settings`` is a :class:`tradekernel.settings.Settings`; returns
     ``{"day", "calls", "tokens", "usd", "token_limit", "usd_limit", "tokens_left",
-    "usd_left"}`` (limits ``None`` when not configured). Reads state only."""
+    "usd_left"}`` (limits ``None`` when not configured), from the configured store's
+    ledger (``[components] store``): the spend of every process and host using it.
+    Reads state only."""
     from .store import LLMStore
 
     config = settings.component_config("strategist", "llm", LLMStrategistConfig)
-    store = LLMStore(Path(settings.state_dir) / STATE_DB)
+    store = LLMStore.open(settings)
     try:
         return store.spend(
             token_limit=config.budget_daily_tokens, usd_limit=config.budget_daily_usd
