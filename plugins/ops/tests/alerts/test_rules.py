@@ -187,7 +187,7 @@ def test_notify_failures_from_events_then_from_the_log(load, state_dir, h):
     assert (r.status, r.value) == ("firing", 6) and "notify.failed" in r.detail
     # with a state database, the delivery log is authoritative
     Store.open(state_dir).close()
-    log = NotifyStore(state_dir / "state.db")
+    log = NotifyStore(load())
     claim = log.claim(
         notifier="slack",
         dedup_key="k",
@@ -206,6 +206,7 @@ def test_notify_failures_from_events_then_from_the_log(load, state_dir, h):
         latency_ms=1.0,
         error="http 500",
     )
+    log.close()
     r = results(load(), h)["notify_failures"]
     assert (r.status, r.value) == ("ok", 1) and "notification log" in r.detail
     assert status(load('[alerts]\nprofile = "strict"\n'), h, "notify_failures") == ("firing", 1)
