@@ -19,6 +19,7 @@ main = entry_points(group="console_scripts")["tradekernel"].load()  # the CLI, i
 def store_toml(any_store: str) -> str:
     return any_store
 
+
 CONFIG = (
     '[components]\nmetrics_sinks = ["jsonl"]\n\n[notify]\nrate_limit = { count = 2, per = "1h" }\n'
 )

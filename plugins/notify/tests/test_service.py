@@ -15,6 +15,7 @@ from tradekernel_notify import Notifications
 def store_toml(any_store: str) -> str:
     return any_store
 
+
 ROUTES = """
 [notify]
 routes = [
