@@ -248,3 +248,23 @@ def test_a_database_dropped_under_a_running_service_never_silences_an_alert(
     assert (record.status, record.id) == ("sent", 0) and len(rec.sent) == 2
     assert any("state unavailable" in w and postgres_database in w for w in warnings)
     service.close()
+
+
+def test_the_claims_lock_wait_stays_bounded_after_a_reconnect(
+    make_settings, kit, postgres_server, postgres_url
+):
+    import psycopg
+
+    settings = make_settings(
+        ROUTES + f'[components]\nstore = "postgres"\n[store]\nurl = "{postgres_url}"\n'
+    )
+    service = Notifications(settings, {"a": kit.Recording()})
+    conn = service.store.tables.conn
+    assert conn.execute("SHOW lock_timeout").fetchone() == ("500ms",)  # timeout 1s / 4
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    with psycopg.connect(postgres_server.dsn(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))  # a server restart
+    assert service.publish(note())[0].id > 0  # reconnected
+    assert conn.execute("SHOW lock_timeout").fetchone() == ("500ms",)
+    assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+    service.close()

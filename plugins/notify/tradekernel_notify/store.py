@@ -85,7 +85,17 @@ def _bound_waits(tables: Tables, seconds: float) -> None:
     if tables.name == "sqlite":
         tables.conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
     elif tables.name == "postgres":
-        tables.conn.execute(f"SET lock_timeout = '{int(seconds * 1000)}ms'")
+        setting = f"SET lock_timeout = '{int(seconds * 1000)}ms'"
+        tables.conn.execute(setting)
+        reconnect = getattr(tables.conn, "reconnect", None)
+        if callable(reconnect):  # a connection the server dropped comes back with it
+
+            def bounded() -> Any:
+                raw = reconnect()
+                raw.execute(setting)
+                return raw
+
+            tables.conn.reconnect = bounded
 
 
 class NotifyStore:
