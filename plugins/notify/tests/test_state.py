@@ -13,6 +13,7 @@ import pytest
 from loguru import logger
 from tradekernel.api import (
     ConfigError,
+    DeliveryResult,
     Notification,
     StateLost,
     open_store,
@@ -268,3 +269,17 @@ def test_the_claims_lock_wait_stays_bounded_after_a_reconnect(
     assert conn.execute("SHOW lock_timeout").fetchone() == ("500ms",)
     assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
     service.close()
+
+
+def test_a_secret_echoed_by_a_receiver_is_stored_masked_on_each_store(
+    make_settings, kit, any_store
+):
+    settings = make_settings(ROUTES, environ={"HOOK_TOKEN": "hk9Zx7Qw3Lm5Np8R"})
+    token = settings.secret("HOOK_TOKEN")
+    echo = DeliveryResult(ok=False, status="failed", http_status=500, error=f"no hook {token}")
+    service = Notifications(settings, {"a": kit.Recording(echo)})
+    assert "********" in service.publish(note())[0].error
+    service.close()
+    with open_tables(settings) as tables, tables.read() as conn:
+        rows = repr(conn.execute("SELECT * FROM notify_log").fetchall())
+    assert "no hook ********" in rows and token[:8] not in rows and token[-8:] not in rows
