@@ -125,8 +125,9 @@ class Kernel:
         hook implementations) as an observer of this kernel only, for its lifetime (until
         :meth:`close`): it sees the events this kernel emits and the transitions it
         dispatches, never another kernel's, even when several kernels share one plugin
-        registry (tests, embedding). ``name`` is unique per kernel; the plugin that routes
-        events to the selected notifiers registers as :data:`NOTIFICATION_DISPATCHER`.
+        registry (tests, embedding); :meth:`close` calls its ``close()``, if it has one.
+        ``name`` is unique per kernel; the plugin that routes events to the selected
+        notifiers registers as :data:`NOTIFICATION_DISPATCHER`.
         Plugin-level hook implementations (a plugin module's own ``on_event``) see the
         events of every kernel. Returns ``name``."""
         if self._observers.has_plugin(name):
@@ -478,8 +479,14 @@ class Kernel:
                 except Exception as exc:
                     logger.warning("{}:{} failed to close: {}", kind, name, exc)
         self._instances.clear()
-        for name, _plugin in self._observers.list_name_plugin():
+        for name, plugin in self._observers.list_name_plugin():
             self._observers.unregister(name=name)
+            close = getattr(plugin, "close", None)
+            if callable(close):  # what the observer opened for this kernel (a connection)
+                try:
+                    close()
+                except Exception as exc:
+                    logger.warning("observer {} failed to close: {}", name, exc)
 
     def __enter__(self) -> Kernel:
         return self

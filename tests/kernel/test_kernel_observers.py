@@ -179,3 +179,32 @@ def test_an_observer_name_is_taken_once_per_kernel(settings):
         kernel.add_observer(Counter(kernel), "test.counter")
     assert kernel.observer("no.such") is None
     kernel.close()
+
+
+class Holder:
+    """An observer that holds a resource of its own (a connection) until closed."""
+
+    def __init__(self, fails: bool = False) -> None:
+        self.closed = 0
+        self.fails = fails
+
+    @hookimpl
+    def on_event(self, event):
+        pass
+
+    def close(self) -> None:
+        self.closed += 1
+        if self.fails:
+            raise RuntimeError("already gone")
+
+
+def test_closing_the_kernel_closes_its_observers_once(settings):
+    kernel = Kernel(settings, registry())
+    holders = [Holder(fails=True), Holder()]
+    kernel.add_observer(holders[0], "test.failing")
+    kernel.add_observer(holders[1], "test.holder")
+    kernel.close()  # one observer failing to close does not keep the next open
+    assert [h.closed for h in holders] == [1, 1]
+    assert kernel.observer("test.holder") is None
+    kernel.close()
+    assert [h.closed for h in holders] == [1, 1]

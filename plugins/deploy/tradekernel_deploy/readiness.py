@@ -241,26 +241,13 @@ def _market_data(kernel: Any, store: Any, now: datetime) -> Item:
     return Item("market_data", fresh, f"{symbol} quote is {age:.0f}s old (max {limit:g}s)")
 
 
-def _delivery_log(kernel: Any, store: Any) -> tuple[Any, bool]:
-    """The connection that reads the notification log (``notify_log`` in the local
-    ``state.db``, whatever the store): the store's own for the SQLite store, else a
-    read-only one of its own (``True``: close it)."""
-    dialect = getattr(getattr(store, "dialect", None), "name", "sqlite")
-    if dialect == "sqlite":
-        return store.conn, False
-    path = Path(kernel.settings.state_dir) / "state.db"
-    if not path.exists():
-        return sqlite3.connect(":memory:"), True  # no log: nothing was ever delivered
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True), True
-
-
 def _notifiers(kernel: Any, store: Any, now: datetime) -> Item:
     names = kernel.selected("notifier")
     if not names:
         return Item("notifiers", False, "no notifier is selected")
     limit = float(kernel.settings.deploy.notify_test_max_age)
     stale = []
-    conn, local = _delivery_log(kernel, store)
+    conn = store.conn  # the notification log is a table of the store's database, any store
     for name in names:
         try:
             row = conn.execute(
@@ -272,8 +259,6 @@ def _notifiers(kernel: Any, store: Any, now: datetime) -> Item:
             row = (None,)
         if row[0] is None or now.timestamp() - float(row[0]) > limit:
             stale.append(name)
-    if local:
-        conn.close()
     if stale:
         return Item(
             "notifiers",

@@ -1,5 +1,6 @@
 """Shared fixtures for the notification tests: settings with a private state dir and
-tiny retry backoffs, and simple in-process notifiers."""
+tiny retry backoffs (on the SQLite store, or on each store for a module that asks with
+``store_toml = any_store``), and simple in-process notifiers."""
 
 from __future__ import annotations
 
@@ -18,12 +19,40 @@ retry_after_cap = "2s"
 """
 
 
-def load_settings(tmp_path: Path, toml: str = "", environ: dict | None = None) -> Settings:
-    """Settings from ``toml`` (plus tiny retry backoffs) with state in ``tmp_path``."""
-    path = tmp_path / "plugins.toml"
-    head = f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n\n'
+def with_store(toml: str, store: str) -> str:
+    """``toml`` with ``store`` (a ``[components] store`` and ``[store]`` table, as
+    :func:`store_config` gives) merged in: one ``[components]`` table."""
+    if not store:
+        return toml
+    components, rest = store.split("\n", 1)
+    if "[components]\n" in toml:
+        return toml.replace("[components]\n", f"[components]\n{components}\n", 1) + rest
+    return f"{toml}\n[components]\n{components}\n{rest}"
+
+
+def store_config(kind: str, url: str | None = None) -> str:
+    """The configuration lines selecting the store ``kind`` (``""`` for the default)."""
+    if kind == "sqlite":
+        return ""
+    return f'store = "{kind}"\n[store]\nurl = "{url}"\n'
+
+
+def load_settings(
+    tmp_path: Path,
+    toml: str = "",
+    environ: dict | None = None,
+    *,
+    store: str = "",
+    state: str = "state",
+) -> Settings:
+    """Settings from ``toml`` (plus tiny retry backoffs, and the ``store`` lines of
+    :func:`store_config`) with state in ``tmp_path / state``; the file is
+    ``tmp_path / plugins.toml`` (``plugins-<state>.toml`` for another state)."""
+    name = "plugins.toml" if state == "state" else f"plugins-{state}.toml"
+    path = tmp_path / name
+    head = f'[kernel]\nstate_dir = "{tmp_path / state}"\n\n'
     body = toml if "[notify.retry]" in toml else toml + TINY_RETRY
-    path.write_text(head + body, encoding="utf-8")
+    path.write_text(head + with_store(body, store), encoding="utf-8")
     overrides = {} if "metrics_sinks" in toml else {"components.metrics_sinks": []}
     return Settings.load(path, environ=environ or {}, overrides=overrides)
 
@@ -61,8 +90,24 @@ class Raising:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(tmp_path)
+def store_toml() -> str:
+    """The store the settings select: the default SQLite store (a module overrides it
+    with :func:`any_store` to run on each store)."""
+    return ""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request) -> str:
+    """Each store in turn, as configuration lines (PostgreSQL: a fresh database on the
+    session's cluster)."""
+    if request.param == "postgres":
+        return store_config("postgres", request.getfixturevalue("postgres_url"))
+    return store_config("sqlite")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, store_toml: str) -> Settings:
+    return load_settings(tmp_path, store=store_toml)
 
 
 class _Kit:
@@ -78,10 +123,11 @@ def kit() -> type[_Kit]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path):
-    """``make_settings(toml="", environ=None)``: settings with state in ``tmp_path``."""
+def make_settings(tmp_path: Path, store_toml: str):
+    """``make_settings(toml="", environ=None, state="state")``: settings with state in
+    ``tmp_path / state``, on the store of ``store_toml``."""
 
-    def make(toml: str = "", environ: dict | None = None) -> Settings:
-        return load_settings(tmp_path, toml, environ)
+    def make(toml: str = "", environ: dict | None = None, state: str = "state") -> Settings:
+        return load_settings(tmp_path, toml, environ, store=store_toml, state=state)
 
     return make

@@ -1,6 +1,6 @@
 """A critical notification is never dropped by the rate limit (a kill switch after a
 burst of routine fills still reaches the operator); dedup still applies, and every
-such delivery is counted in the log, its event and the report."""
+such delivery is counted in the log, its event and the report; on each store."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from tradekernel.api import Kernel, read_events, utcnow
 from tradekernel_notify import notifications
 
 main = entry_points(group="console_scripts")["tradekernel"].load()  # the CLI, in-process
+
+
+@pytest.fixture
+def store_toml(any_store: str) -> str:
+    return any_store
+
 
 CONFIG = (
     '[components]\nmetrics_sinks = ["jsonl"]\n\n[notify]\nrate_limit = { count = 2, per = "1h" }\n'

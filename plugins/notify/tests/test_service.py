@@ -1,12 +1,20 @@
-"""The Notifications service: routing, dedup, rate limits, timeouts, the log, events."""
+"""The Notifications service: routing, dedup, rate limits, timeouts, the log, events;
+on each store (the state lives in the store's database)."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from tradekernel.api import DeliveryResult, Notification
 from tradekernel_notify import Notifications
+
+
+@pytest.fixture
+def store_toml(any_store: str) -> str:
+    return any_store
+
 
 ROUTES = """
 [notify]

@@ -62,7 +62,10 @@ def log_cmd(
     """Show notification deliveries, oldest first, with a count per status."""
     day = _day(day)
     service = _service(app)
-    records = service.log(day, status, notifier=notifier, limit=limit)
+    try:
+        records = service.log(day, status, notifier=notifier, limit=limit)
+    finally:
+        service.close()
     if as_json:
         echo_json(records)
         return
@@ -90,7 +93,11 @@ def test_cmd(app: AppContext, notifier: str, as_json: bool) -> None:
     # An unknown name or a configuration error (e.g. its webhook variable is unset) is
     # exit 2, before anything is sent or logged.
     app.kernel().component("notifier", notifier)
-    record = _service(app).test(notifier)
+    service = _service(app)
+    try:
+        record = service.test(notifier)
+    finally:
+        service.close()
     if as_json:
         echo_json(record)
     else:

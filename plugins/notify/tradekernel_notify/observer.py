@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 class NotifyObserver:
     """Attached to each kernel at its start (``on_kernel_start``), after its sink
-    fan-out. The service (and its SQLite state) is created on the first routed event
-    only."""
+    fan-out. The service (and its connection to the notification state) is created on
+    the first routed event only."""
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
@@ -46,6 +46,12 @@ class NotifyObserver:
 
             self._service = Notifications(self.kernel, emit=self._nested_bus().emit)
         return self._service
+
+    def close(self) -> None:
+        """Close the service's connection to the notification state (the kernel closes
+        its observers when it closes)."""
+        if self._service is not None:
+            self._service.close()
 
     def _nested_bus(self) -> EventBus:
         # on_event runs inside the kernel's dispatch, whose re-entrancy guard would drop

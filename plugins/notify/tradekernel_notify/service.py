@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from loguru import logger
-from tradekernel.api import DeliveryResult, Notification, Notifier, utcnow
+from tradekernel.api import ConfigError, DeliveryResult, Notification, Notifier, utcnow
 
 from .render import digest
 from .routing import SEVERITY_ORDER, Router, severity_rank
@@ -59,7 +59,11 @@ class Notifications:
     ``Notifications(kernel)`` uses the kernel's settings, its ``[components] notifiers``
     (built on first use) and emits ``notify.*`` events through the kernel.
     ``Notifications(settings, {"name": notifier, ...})`` uses the given notifiers (no
-    events unless ``emit`` is passed). State lives in ``state_dir/state.db``.
+    events unless ``emit`` is passed). State lives in the store's database
+    (:mod:`tradekernel_notify.store`): ``state_dir/state.db`` with the SQLite store, the
+    server with the postgres store. A lost, foreign or newer state is refused here (a
+    ``ConfigError``); a store that cannot be reached (a server down, a lock held too long)
+    is not: deliveries go out without noise control until it answers again.
     """
 
     def __init__(
@@ -90,12 +94,34 @@ class Notifications:
         self.clock = clock
         # The claim and the log write run on the caller's (the cycle's) thread: a locked
         # database may hold them no longer than a small share of the delivery timeout.
-        busy = max(0.5, min(10.0, float(settings.notify.timeout) / 4))
-        self.store = NotifyStore(settings.state_dir / "state.db", busy_timeout=busy)
+        self._busy = max(0.5, min(10.0, float(settings.notify.timeout) / 4))
+        self._store: NotifyStore | None = None
         try:
-            self.store.prune(now=clock(), older_than=float(self.config.dedup_window))
-        except Exception as exc:
-            logger.warning("notify: could not prune dedup claims: {}", exc)
+            self._open()
+        except ConfigError:
+            raise  # a lost, foreign or newer state, a bad [store] url: refused
+        except Exception as exc:  # unreachable now: publish tries again
+            logger.debug("notify: state unavailable for now: {}", self._redact(str(exc)))
+
+    @property
+    def store(self) -> NotifyStore:
+        """The notification state (opened on first use; raises when it cannot be)."""
+        return self._open()
+
+    def _open(self) -> NotifyStore:
+        if self._store is None:
+            self._store = NotifyStore(self.settings, busy_timeout=self._busy)
+            try:
+                self._store.prune(now=self.clock(), older_than=float(self.config.dedup_window))
+            except Exception as exc:
+                logger.warning("notify: could not prune dedup claims: {}", self._redact(str(exc)))
+        return self._store
+
+    def close(self) -> None:
+        """Close the connection to the notification state (opened again on next use)."""
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
 
     # -- publishing ---------------------------------------------------------------------
 
@@ -127,10 +153,11 @@ class Notifications:
         )
         now = self.clock()
         critical = severity_rank(notification.severity) >= SEVERITY_ORDER["critical"]
+        store = self._reachable()
         records: list[DeliveryRecord] = []
         running: list[tuple[str, Claim, _Delivery]] = []
         for name in names:
-            claim = self._claim(name, key, notification.kind, now, force, critical)
+            claim = self._claim(store, name, key, notification.kind, now, force, critical)
             if claim.status != "pending":
                 records.append(
                     self._record(claim.record_id, now, name, notification, key, claim.status)
@@ -217,12 +244,33 @@ class Notifications:
     def _rate_limit(self, name: str) -> Any:
         return self.config.rate_limits.get(name, self.config.rate_limit)
 
+    def _reachable(self) -> NotifyStore | None:
+        """The state, opened now if it was not reachable before (one try per publish);
+        ``None`` when it still cannot be opened (warned)."""
+        try:
+            return self._open()
+        except Exception as exc:  # an unreachable state must not silence alerts
+            logger.warning(
+                "notify: state unavailable ({}); sending without noise control",
+                self._redact(str(exc)),
+            )
+            return None
+
     def _claim(
-        self, name: str, key: str, kind: str, now: datetime, force: bool, critical: bool
+        self,
+        store: NotifyStore | None,
+        name: str,
+        key: str,
+        kind: str,
+        now: datetime,
+        force: bool,
+        critical: bool,
     ) -> Claim:
+        if store is None:
+            return Claim(record_id=0, status="pending")
         limit = self._rate_limit(name)
         try:
-            return self.store.claim(
+            return store.claim(
                 notifier=name,
                 dedup_key=key,
                 event_kind=kind,
@@ -233,8 +281,11 @@ class Notifications:
                 force=force,
                 critical=critical,
             )
-        except Exception as exc:  # an unusable state db must not silence alerts
-            logger.warning("notify: state unavailable ({}); sending without noise control", exc)
+        except Exception as exc:  # an unusable state must not silence alerts
+            logger.warning(
+                "notify: state unavailable ({}); sending without noise control",
+                self._redact(str(exc)),
+            )
             return Claim(record_id=0, status="pending")
 
     def _finish(
@@ -260,7 +311,7 @@ class Notifications:
                     error=error,
                 )
             except Exception as exc:
-                logger.warning("notify: could not log a delivery: {}", exc)
+                logger.warning("notify: could not log a delivery: {}", self._redact(str(exc)))
         return self._record(
             claim.record_id,
             now,

@@ -1,29 +1,55 @@
-"""Notification state in SQLite (``state_dir/state.db``): dedup claims and the delivery log.
+"""Notification state in the store's database: dedup claims and the delivery log.
 
-The tables are shared by every process using the same state directory. Each decision
-(duplicate? over the rate limit? else claim and log as ``pending``) runs in one
-``BEGIN IMMEDIATE`` transaction, so two processes can never both send the same
-notification, nor together exceed a rate limit.
+The tables (``notify_log``, ``notify_dedup``) are plugin tables of the configured store
+(:func:`tradekernel.api.open_tables`): ``<state_dir>/state.db`` with the default SQLite
+store, the server's database with a server store, so they are shared by every process
+and every host using that store. Each decision (duplicate? over the rate limit? else
+claim and log as ``pending``) runs in one write transaction under the store's
+single-writer lock, so two processes can never both send the same notification, nor
+together exceed a rate limit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
+from typing import Any
 
-import sqlite_utils
 from attrs import define
-from tradekernel.api import refuse_lost
+from tradekernel.api import Settings, Tables, TableSpec, open_tables
 
 STATUSES = ("sent", "failed", "dedup_suppressed", "rate_limited")
 """Final statuses of a delivery record (``pending`` only while a delivery is running)."""
 COUNTED = ("pending", "sent", "failed")
 """Statuses that used up rate-limit budget: a delivery was attempted."""
+
+LOG = TableSpec(
+    "notify_log",
+    {
+        "id": int,
+        "ts": float,
+        "ts_iso": str,
+        "day": str,
+        "notifier": str,
+        "event_kind": str,
+        "dedup_key": str,
+        "status": str,
+        "http_status": int,
+        "attempts": int,
+        "latency_ms": float,
+        "error": str,
+        "rate_limit_bypassed": int,
+    },
+    pk="id",
+    indexes=[("notifier", "ts"), ("day",)],
+)
+"""The delivery log: one row per delivery decision (the table and columns the SQLite-only
+versions created in ``state.db``, so an existing file opens with its rows)."""
+DEDUP = TableSpec(
+    "notify_dedup", {"notifier": str, "dedup_key": str, "ts": float}, pk=("notifier", "dedup_key")
+)
+"""Dedup claims: the last time each notifier was given each key."""
+_OLD_INDEXES = ("idx_notify_log_notifier_ts", "idx_notify_log_day")
+"""What older versions indexed the log by (sqlite-utils' names), now :data:`LOG`'s."""
 
 
 @define(frozen=True)
@@ -53,81 +79,82 @@ class Claim:
     rate_limit_bypassed: bool = False
 
 
+def _bound_waits(tables: Tables, seconds: float) -> None:
+    """Wait at most ``seconds`` for another writer's lock (the store's default is long:
+    a claim runs on the caller's thread, a trading cycle's)."""
+    if tables.name == "sqlite":
+        tables.conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+    elif tables.name == "postgres":
+        setting = f"SET lock_timeout = '{int(seconds * 1000)}ms'"
+        tables.conn.execute(setting)
+        reconnect = getattr(tables.conn, "reconnect", None)
+        if callable(reconnect):  # a connection the server dropped comes back with it
+
+            def bounded() -> Any:
+                raw = reconnect()
+                raw.execute(setting)
+                return raw
+
+            tables.conn.reconnect = bounded
+
+
 class NotifyStore:
-    """Dedup claims, rate-limit accounting and the delivery log, in ``path``."""
+    """Dedup claims, rate-limit accounting and the delivery log, in the store's database.
 
-    def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
-        self.path = Path(path)
-        self.busy_timeout = busy_timeout
-        self._lock = threading.Lock()
-        refuse_lost(self.path.parent)  # never write into a state the anchor says was lost
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._enable_wal()
-        with self._transaction() as conn:  # IMMEDIATE: processes starting together queue up
-            db = sqlite_utils.Database(conn)
-            db["notify_log"].create(
-                {
-                    "id": int,
-                    "ts": float,
-                    "ts_iso": str,
-                    "day": str,
-                    "notifier": str,
-                    "event_kind": str,
-                    "dedup_key": str,
-                    "status": str,
-                    "http_status": int,
-                    "attempts": int,
-                    "latency_ms": float,
-                    "error": str,
-                    "rate_limit_bypassed": int,
-                },
-                pk="id",
-                if_not_exists=True,
-            )
-            if "rate_limit_bypassed" not in db["notify_log"].columns_dict:  # an older file
-                db["notify_log"].add_column("rate_limit_bypassed", int)
-            db["notify_dedup"].create(
-                {"notifier": str, "dedup_key": str, "ts": float},
-                pk=("notifier", "dedup_key"),
-                if_not_exists=True,
-            )
-            db["notify_log"].create_index(["notifier", "ts"], if_not_exists=True)
-            db["notify_log"].create_index(["day"], if_not_exists=True)
+    ``NotifyStore(settings)`` opens the configured store's tables (and closes them in
+    :meth:`close`); ``NotifyStore(tables)`` uses tables already open (a store's, which
+    stays its owner's to close). Opening refuses what the store refuses: a lost, foreign
+    or newer database (a ``ConfigError``), an unreachable server. ``busy_timeout``: how
+    long a write waits for another writer's lock (``None``: the store's default).
+    ``create=False``: a reader that writes nothing when opening (no table is created; a
+    store without the log has no records)."""
 
-    def _enable_wal(self) -> None:
-        # Switching the journal mode needs a moment without other connections; it is
-        # persistent, so a concurrent process doing the same is as good as us doing it.
-        for attempt in range(50):
-            try:
-                with self._connect() as conn:
-                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                        conn.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError:
-                if attempt == 49:
-                    raise
-                time.sleep(0.02)
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-        # WAL + NORMAL: durable across process crashes, no fsync per commit
-        conn.execute("PRAGMA synchronous=NORMAL")
+    def __init__(
+        self,
+        source: Settings | Tables,
+        *,
+        busy_timeout: float | None = 10.0,
+        create: bool = True,
+    ) -> None:
+        self._owned = not isinstance(source, Tables)
+        self.tables = open_tables(source) if self._owned else source
         try:
-            yield conn
-        finally:
-            conn.close()
+            if busy_timeout is not None and self._owned:
+                _bound_waits(self.tables, busy_timeout)
+            if create:
+                self.tables.define(LOG, DEDUP)
+                self._drop_old_indexes()
+                self._present = True
+            else:
+                with self.tables.read() as conn:
+                    self._present = LOG.name in self.tables.dialect.tables(conn)
+        except BaseException:
+            self.close()
+            raise
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _drop_old_indexes(self) -> None:
+        if self.tables.name != "sqlite":
+            return
+        with self.tables.read() as conn:
+            rows = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'notify_log'"
+            ).fetchall()
+        old = [name for (name,) in rows if name in _OLD_INDEXES]
+        if old:
+            with self.tables.write() as conn:
+                for name in old:
+                    conn.execute(f"DROP INDEX IF EXISTS {name}")
+
+    def close(self) -> None:
+        """Close the tables if this store opened them."""
+        if self._owned:
+            self.tables.close()
+
+    def __enter__(self) -> NotifyStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- decisions ---------------------------------------------------------------------
 
@@ -152,8 +179,8 @@ class NotifyStore:
         :meth:`finish`). ``force`` skips both checks (deliveries are still logged).
         ``critical`` skips the rate limit only: over the limit the claim is ``pending``
         with ``rate_limit_bypassed`` set (and so logged); dedup still applies."""
-        ts = now.timestamp()
-        with self._transaction() as conn:
+        ts = float(now.timestamp())
+        with self.tables.write() as conn:
             status = "pending"
             bypassed = False
             if not force and dedup_window > 0:
@@ -176,27 +203,26 @@ class NotifyStore:
                         status = "rate_limited"
             if status == "pending" and dedup_window > 0:
                 conn.execute(
-                    "INSERT OR REPLACE INTO notify_dedup (notifier, dedup_key, ts) "
-                    "VALUES (?, ?, ?)",
+                    "INSERT INTO notify_dedup (notifier, dedup_key, ts) VALUES (?, ?, ?) "
+                    "ON CONFLICT (notifier, dedup_key) DO UPDATE SET ts = excluded.ts",
                     (notifier, dedup_key, ts),
                 )
-            cursor = conn.execute(
-                "INSERT INTO notify_log (ts, ts_iso, day, notifier, event_kind, dedup_key, "
-                "status, attempts, rate_limit_bypassed) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
-                (
-                    ts,
-                    now.astimezone(UTC).isoformat(),
-                    now.astimezone(UTC).date().isoformat(),
-                    notifier,
-                    event_kind,
-                    dedup_key,
-                    status,
-                    int(bypassed),
-                ),
+            record_id = self.tables.insert(
+                conn,
+                LOG.name,
+                {
+                    "ts": ts,
+                    "ts_iso": now.astimezone(UTC).isoformat(),
+                    "day": now.astimezone(UTC).date().isoformat(),
+                    "notifier": notifier,
+                    "event_kind": event_kind,
+                    "dedup_key": dedup_key,
+                    "status": status,
+                    "attempts": 0,
+                    "rate_limit_bypassed": int(bypassed),
+                },
             )
-            return Claim(
-                record_id=int(cursor.lastrowid or 0), status=status, rate_limit_bypassed=bypassed
-            )
+        return Claim(record_id=record_id, status=status, rate_limit_bypassed=bypassed)
 
     def finish(
         self,
@@ -210,11 +236,18 @@ class NotifyStore:
     ) -> None:
         """Record the outcome of a claimed delivery. A failed delivery releases its dedup
         claim, so the next identical notification is tried again."""
-        with self._transaction() as conn:
+        with self.tables.write() as conn:
             conn.execute(
                 "UPDATE notify_log SET status = ?, http_status = ?, attempts = ?, "
                 "latency_ms = ?, error = ? WHERE id = ?",
-                (status, http_status, attempts, round(latency_ms, 3), error, record_id),
+                (
+                    status,
+                    None if http_status is None else int(http_status),
+                    int(attempts),
+                    round(float(latency_ms), 3),
+                    error,
+                    int(record_id),
+                ),
             )
             if status != "sent":
                 conn.execute(
@@ -225,11 +258,11 @@ class NotifyStore:
 
     def prune(self, *, now: datetime, older_than: float) -> int:
         """Drop dedup claims older than ``older_than`` seconds; returns how many."""
-        with self._transaction() as conn:
+        with self.tables.write() as conn:
             cursor = conn.execute(
-                "DELETE FROM notify_dedup WHERE ts <= ?", (now.timestamp() - older_than,)
+                "DELETE FROM notify_dedup WHERE ts <= ?", (float(now.timestamp()) - older_than,)
             )
-            return cursor.rowcount
+            return max(cursor.rowcount, 0)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -242,7 +275,8 @@ class NotifyStore:
         limit: int | None = None,
     ) -> list[DeliveryRecord]:
         """Log records, oldest first, filtered by UTC day, status and notifier."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if day is not None:
             where.append("day = ?")
             params.append(day.isoformat() if isinstance(day, date) else str(day))
@@ -258,8 +292,10 @@ class NotifyStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id"
         if limit is not None:
-            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"
-        with self._connect() as conn:
+            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) AS recent ORDER BY id"
+        if not self._present:
+            return []
+        with self.tables.read() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [
             DeliveryRecord(
@@ -285,6 +321,8 @@ class NotifyStore:
         if day is not None:
             sql += " WHERE day = ?"
             params.append(day.isoformat() if isinstance(day, date) else str(day))
-        with self._connect() as conn:
+        if not self._present:
+            return {}
+        with self.tables.read() as conn:
             rows = conn.execute(sql + " GROUP BY status", params).fetchall()
         return {status: count for status, count in rows}

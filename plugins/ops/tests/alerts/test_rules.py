@@ -187,7 +187,7 @@ def test_notify_failures_from_events_then_from_the_log(load, state_dir, h):
     assert (r.status, r.value) == ("firing", 6) and "notify.failed" in r.detail
     # with a state database, the delivery log is authoritative
     Store.open(state_dir).close()
-    log = NotifyStore(state_dir / "state.db")
+    log = NotifyStore(load())
     claim = log.claim(
         notifier="slack",
         dedup_key="k",
@@ -206,9 +206,31 @@ def test_notify_failures_from_events_then_from_the_log(load, state_dir, h):
         latency_ms=1.0,
         error="http 500",
     )
+    log.close()
     r = results(load(), h)["notify_failures"]
     assert (r.status, r.value) == ("ok", 1) and "notification log" in r.detail
     assert status(load('[alerts]\nprofile = "strict"\n'), h, "notify_failures") == ("firing", 1)
+
+
+def test_notify_failures_from_the_log_in_the_postgres_store(load, h, postgres_url):
+    settings = load(sinks='["jsonl"]\nstore = "postgres"', environ={"TK_STORE_URL": postgres_url})
+    with NotifyStore(settings) as log:  # the log lives in the server's database
+        for key in ("k1", "k2"):
+            claim = log.claim(
+                notifier="slack",
+                dedup_key=key,
+                event_kind="x.y",
+                now=h.NOW,
+                dedup_window=0,
+                rate_count=100,
+                rate_per=3600,
+            )
+            log.finish(
+                claim.record_id, status="failed", http_status=500, attempts=3, latency_ms=1.0,
+                error="http 500",
+            )  # fmt: skip
+    r = results(settings, h)["notify_failures"]
+    assert (r.status, r.value) == ("ok", 2) and "notification log" in r.detail
 
 
 def test_required_skill_fallbacks_only(load, state_dir, h):

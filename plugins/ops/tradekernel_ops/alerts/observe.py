@@ -80,10 +80,9 @@ def collect(
 
 
 def _read_store(settings: Settings, obs: Observations) -> None:
-    from tradekernel.api import open_store
+    from tradekernel.api import Tables, open_store
     from tradekernel_notify.store import NotifyStore
 
-    state_dir = settings.state_dir
     try:
         store = open_store(settings, create=False)
     except NotFoundError:
@@ -94,4 +93,6 @@ def _read_store(settings: Settings, obs: Observations) -> None:
             obs.executing = [
                 (r.id, r.executing_since) for r in store.list_intents(state="executing")
             ]
-    obs.notify_failed = NotifyStore(state_dir / "state.db").counts(day=obs.day).get("failed", 0)
+        # the delivery log lives in the store's database (tradekernel_notify.store)
+        log = NotifyStore(Tables(store.conn, store.dialect), create=False)
+        obs.notify_failed = log.counts(day=obs.day).get("failed", 0)
