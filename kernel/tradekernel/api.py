@@ -556,9 +556,9 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .store.journal import verify_chain as journal_verify_chain
     from .store.states import StaleVersion
     from .store.states import StateConflict
+    from .store.tables import STORE_TABLES
     from .store.tables import TableSpec
     from .store.tables import Tables
-    from .store.tables import STORE_TABLES
     from .store.tables import catalogue as store_table_catalogue
     from .store.tables import define_on as store_define_tables
     from .store.tables import open_tables

@@ -53,6 +53,7 @@ def test_define_creates_records_and_is_idempotent(tables, state_dir, backend):
         assert {"demo_counter", "demo_log", CATALOGUE} <= tables.dialect.tables(conn)
         assert tables.dialect.columns(conn, "demo_log") == ["id", "ts", "who", "blob"]
         assert catalogue(conn, tables.dialect) == [COUNTER, LOG]
+        assert list(catalogue(conn, tables.dialect)[1].columns) == ["id", "ts", "who", "blob"]
 
 
 def test_an_older_table_gains_its_new_columns_and_keeps_its_rows(backend, state_dir):

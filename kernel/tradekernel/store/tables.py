@@ -110,7 +110,11 @@ def _table_name(name: str) -> str:
 class TableSpec:
     """One plugin table: its columns (name → ``int``, ``float``, ``str`` or ``bytes``),
     primary key, indexes and NOT NULL columns. A single ``int`` primary key is the
-    table's row id, assigned by the store on insert (:meth:`Tables.insert`)."""
+    table's row id, assigned by the store on insert (:meth:`Tables.insert`). Every name
+    is a portable SQL name (lower-case ASCII letters, digits, ``_``; at most 63
+    characters; no reserved word; a table's not one of the store's own nor
+    ``tradekernel_...``): anything else raises ``ValueError``, as does an unknown type,
+    an empty or repeated primary key, or a key, index or NOT NULL naming no column."""
 
     name: str = field(converter=_table_name)
     columns: Mapping[str, type] = field(converter=dict)
@@ -149,14 +153,15 @@ class TableSpec:
         return None
 
     def as_json(self) -> str:
+        """The catalogue's record of the spec (columns in their order: a copy's table
+        has them in the same order)."""
         return json.dumps(
             {
                 "columns": {c: TYPES[t] for c, t in self.columns.items()},
                 "pk": list(self.pk),
                 "indexes": [list(i) for i in self.indexes],
                 "not_null": sorted(self.not_null),
-            },
-            sort_keys=True,
+            }
         )
 
     @classmethod

@@ -106,6 +106,10 @@ def _kind(declared: str, postgres: bool) -> type | None:
 
 def infer(conn: Any, dialect: Any, table: str) -> tuple[Plan | None, str]:
     """The plan for copying ``table`` judged by its columns alone, or ``None`` and why not."""
+    try:
+        TableSpec(table, {"x": int}, "x")  # a name that cannot say more than a name
+    except ValueError as exc:
+        return None, f"not a portable name ({exc})"
     postgres = dialect.name == "postgres"
     shape, pk = (_postgres_shape if postgres else _sqlite_shape)(conn, table)
     columns: dict[str, type] = {}
@@ -150,8 +154,8 @@ def plan(src: Any) -> tuple[list[Plan], list[str]]:
             else:
                 plans.append(inferred)
             continue
-        extra = {c: t for c, t in (inferred.columns if inferred else {}).items()}
-        extra = {c: t for c, t in extra.items() if c not in spec.columns}
+        have = inferred.columns if inferred else {}
+        extra = {c: t for c, t in have.items() if c not in spec.columns}
         if extra:  # columns an older version of the plugin added, the catalogue forgot
             spec = attrs.evolve(spec, columns={**spec.columns, **extra})
         plans.append(Plan(table, dict(spec.columns), spec, ", ".join(spec.pk)))
