@@ -8,7 +8,7 @@ import multiprocessing
 import sqlite3
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from tradekernel.store.anchor import write_anchor
 from tradekernel.store.states import StateLost
@@ -238,29 +238,42 @@ def test_the_catalogue_name_is_the_stores_own(tables):
         tables.insert(None, "demo", {"a) VALUES (1); DROP TABLE journal; --": 1})
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    st.one_of(
-        st.text(max_size=70),
-        st.from_regex(r"\A[a-z_][a-z0-9_]{0,70}\Z"),
-        st.sampled_from(sorted(RESERVED_WORDS | STORE_TABLES)),
-    )
+NAMES = st.one_of(
+    st.text(max_size=70),
+    st.from_regex(r"\A[a-z_][a-z0-9_]{0,70}\Z"),
+    st.sampled_from(sorted(RESERVED_WORDS | STORE_TABLES)),
 )
-def test_any_name_is_a_plain_identifier_or_refused(name):
+
+
+def _plain(name):
+    return (
+        len(name) <= 63
+        and name.isidentifier()
+        and name == name.lower()
+        and name.isascii()
+        and name not in RESERVED_WORDS
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(NAMES, NAMES)
+def test_any_name_is_a_plain_identifier_or_refused(name, column):
     """Nothing but a plain, portable identifier reaches SQL: a spec made from any text
-    either is refused or creates exactly that table (never runs anything else)."""
+    either is refused or creates exactly that table and column (never runs anything
+    else)."""
+    assume(column != "id")
     try:
-        spec = TableSpec(name, {"id": int, "v": str}, "id")
+        spec = TableSpec(name, {"id": int, column: str}, "id")
     except ValueError:
         return
-    assert spec.name == name and len(name) <= 63 and name.isidentifier()
-    assert name == name.lower() and name.isascii() and name not in RESERVED_WORDS
+    assert spec.name == name and _plain(name) and _plain(column)
     with Tables.memory() as t:
         t.define(spec)
         with t.write() as conn:
-            assert t.insert(conn, name, {"v": "x"}) == 1
+            assert t.insert(conn, name, {column: "x"}) == 1
         with t.read() as conn:
             assert t.dialect.tables(conn) == {name, CATALOGUE}
+            assert t.dialect.columns(conn, name) == ["id", column]
 
 
 def test_open_tables_refuses_a_lost_sqlite_state(backend, state_dir):

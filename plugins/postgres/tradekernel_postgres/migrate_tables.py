@@ -163,8 +163,13 @@ def plan(src: Any) -> tuple[list[Plan], list[str]]:
 
 
 def holding_rows(dst: Any, plans: list[Plan]) -> list[str]:
-    """The destination's plugin tables that hold rows already."""
-    names = {p.name for p in plans} | {s.name for s in store_table_catalogue(dst.conn, dst.dialect)}
+    """The destination's plugin tables that hold rows already (its catalogue, when
+    damaged: a destination that was written to)."""
+    try:
+        recorded = {s.name for s in store_table_catalogue(dst.conn, dst.dialect)}
+    except ValueError:
+        return ["tradekernel_tables (damaged)"]
+    names = {p.name for p in plans} | recorded
     present = dst.dialect.tables(dst.conn)
     return [
         t
