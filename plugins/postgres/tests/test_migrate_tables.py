@@ -235,3 +235,32 @@ def test_an_older_table_that_is_not_portable_is_listed_not_copied(tmp_path, post
     name = create.split("[")[1].split("]")[0]
     lines = [line for line in result.stdout.splitlines() if line.startswith("not copied: ")]
     assert len(lines) == 1 and lines[0].startswith(f"not copied: {name}: ")
+
+
+def test_a_server_tables_spec_is_inferred_from_its_columns(tmp_path, postgres_url):
+    import psycopg
+
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    config = _config(tmp_path)
+    assert _migrate(config, f"sqlite:{source}", postgres_url).exit_code == 0
+    with psycopg.connect(postgres_url, autocommit=True) as pg:  # made by hand on the server
+        pg.execute(
+            "CREATE TABLE extra_pairs (k text, n integer NOT NULL, w double precision, "
+            "b bytea, PRIMARY KEY (n, k))"
+        )
+        pg.execute("INSERT INTO extra_pairs VALUES ('a', 2, 0.5, '\\x00ff'), ('b', 1, NULL, NULL)")
+        pg.execute("CREATE TABLE extra_money (id bigint PRIMARY KEY, amount numeric)")
+    back = tmp_path / "back"
+    result = _migrate(config, postgres_url, f"sqlite:{back}", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["rows"]["extra_pairs"] == 2
+    assert report["not_copied"] == [
+        "extra_money: column 'amount' has type 'numeric', not a portable one"
+    ]
+    b = sqlite3.connect(back / "state.db")
+    assert _rows(b, "extra_pairs", "n") == [("b", 1, None, None), ("a", 2, 0.5, b"\x00\xff")]
+    spec = next(s for s in store_table_catalogue(b, Tables(b).dialect) if s.name == "extra_pairs")
+    assert spec.pk == ("n", "k") and spec.not_null == frozenset()  # n: the key
+    assert spec.columns == {"k": str, "n": int, "w": float, "b": bytes}

@@ -56,6 +56,8 @@ _POSTGRES_TYPES = {
     "bytea": bytes,
 }
 _TYPE_NAMES = {int: "int", float: "float", str: "str", bytes: "bytes"}
+BATCH = 5_000
+"""Rows read and written at a time (a large ``events`` table is never held whole)."""
 
 
 @attrs.frozen
@@ -202,13 +204,20 @@ def copy(src: Any, dst: Any, conn: Any, plans: list[Plan]) -> dict[str, int]:
         if p.name not in present:
             rows[p.name] = 0
             continue
-        names = ", ".join(p.columns)
-        order = f" ORDER BY {p.order}" if p.order else ""
-        data = [tuple(r) for r in src.conn.execute(f"SELECT {names} FROM {p.name}{order}")]
-        if data:
-            marks = ", ".join("?" * len(p.columns))
+        have = set(src.dialect.columns(src.conn, p.name))
+        columns = [c for c in p.columns if c in have]  # a damaged entry may name more
+        if not columns:
+            rows[p.name] = 0
+            continue
+        names = ", ".join(columns)
+        by = [c for c in p.order.split(", ") if c in have or c == "rowid"] if p.order else []
+        order = f" ORDER BY {', '.join(by)}" if by else ""
+        insert = f"INSERT INTO {p.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
+        cursor = src.conn.execute(f"SELECT {names} FROM {p.name}{order}")
+        count = 0
+        while batch := [tuple(r) for r in cursor.fetchmany(BATCH)]:
             try:
-                conn.executemany(f"INSERT INTO {p.name} ({names}) VALUES ({marks})", data)
+                conn.executemany(insert, batch)
             except Exception as exc:
                 first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
                 raise GateFailed(
@@ -216,7 +225,8 @@ def copy(src: Any, dst: Any, conn: Any, plans: list[Plan]) -> dict[str, int]:
                     f"{first}); the copy was rolled back, the destination is as it was: "
                     "nothing was copied"
                 ) from None
+            count += len(batch)
         if p.spec is not None and p.spec.row_id is not None:
             dst.dialect.sync_row_id(conn, p.name, p.spec.row_id)
-        rows[p.name] = len(data)
+        rows[p.name] = count
     return rows
