@@ -338,3 +338,29 @@ def test_tables_on_an_open_store_share_its_connection(backend, state_dir):
         assert store.verify_journal().ok
     with _open(backend, state_dir) as t, t.read() as conn:
         assert conn.execute("SELECT n FROM demo_counter").fetchone()[0] == 1
+
+
+def test_a_table_an_older_version_made_with_sqlite_utils_is_adopted(state_dir, helpers):
+    """state.db's tables from before the catalogue (sqlite-utils' CREATE statements) are
+    opened unchanged: same names, rows kept, ids continue, recorded once defined."""
+    from tradekernel.store import Store
+
+    Store.open(state_dir).close()
+    conn = sqlite3.connect(state_dir / "state.db", isolation_level=None)
+    conn.execute(
+        "CREATE TABLE [demo_log] (\n   [id] INTEGER PRIMARY KEY,\n   [ts] FLOAT,\n"
+        "   [who] TEXT NOT NULL,\n   [blob] BLOB\n)"
+    )
+    conn.execute("CREATE INDEX [idx_demo_log_who_ts] ON [demo_log] ([who], [ts])")
+    conn.execute("INSERT INTO demo_log VALUES (41, 1.0, 'old', NULL)")
+    conn.close()
+    with open_tables(helpers.make_settings(state_dir)) as t:
+        t.define(LOG)
+        with t.write() as c:
+            assert t.insert(c, "demo_log", {"ts": 2.0, "who": "new"}) == 42
+        with t.read() as c:
+            assert [tuple(r) for r in c.execute("SELECT id, who FROM demo_log ORDER BY id")] == [
+                (41, "old"),
+                (42, "new"),
+            ]
+            assert catalogue(c, t.dialect) == [LOG]
