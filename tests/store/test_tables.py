@@ -86,6 +86,10 @@ def test_insert_returns_increasing_ids(tables):
     with tables.write() as conn:
         ids.append(tables.insert(conn, "demo_log", {"ts": 9.0, "who": "a"}))
     assert ids == sorted(ids) and len(set(ids)) == 6 and ids[0] >= 1
+    empty = TableSpec("demo_stamps", {"id": int, "at": float}, "id")
+    tables.define(empty)
+    with tables.write() as conn:  # a row of defaults only
+        assert [tables.insert(conn, "demo_stamps", {}) for _ in range(2)] == [1, 2]
 
 
 def test_on_conflict_upsert(tables):
@@ -236,6 +240,8 @@ def test_the_catalogue_name_is_the_stores_own(tables):
         tables.insert(None, "x; DROP TABLE journal", {"a": 1})
     with pytest.raises(ValueError):
         tables.insert(None, "demo", {"a) VALUES (1); DROP TABLE journal; --": 1})
+    with pytest.raises(ValueError):
+        tables.insert(None, "demo", {"a": 1}, row_id="id; DROP TABLE journal")
 
 
 NAMES = st.one_of(

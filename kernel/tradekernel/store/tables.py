@@ -256,10 +256,14 @@ class Tables:
             yield self.conn
 
     def insert(self, conn: Any, table: str, row: Mapping[str, Any], row_id: str = "id") -> int:
-        """Insert ``row`` into ``table`` (inside :meth:`write`); the new row's ``row_id``."""
+        """Insert ``row`` into ``table`` (inside :meth:`write`); the new row's ``row_id``
+        (``ValueError`` for a name that is not a plain SQL name)."""
         names = ", ".join(_identifier(c) for c in row)
-        sql = f"INSERT INTO {_identifier(table)} ({names}) VALUES ({', '.join('?' * len(row))})"
-        return self.dialect.insert_id(conn, sql, tuple(row.values()), row_id)
+        into = f"INSERT INTO {_identifier(table)}"
+        sql = f"{into} ({names}) VALUES ({', '.join('?' * len(row))})" if row else into
+        if not row:
+            sql += " DEFAULT VALUES"
+        return self.dialect.insert_id(conn, sql, tuple(row.values()), _identifier(row_id))
 
     def define(self, *specs: TableSpec) -> None:
         """Create each table (and its indexes) unless it exists, add the columns an
