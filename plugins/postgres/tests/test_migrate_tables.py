@@ -264,3 +264,22 @@ def test_a_server_tables_spec_is_inferred_from_its_columns(tmp_path, postgres_ur
     spec = next(s for s in store_table_catalogue(b, Tables(b).dialect) if s.name == "extra_pairs")
     assert spec.pk == ("n", "k") and spec.not_null == frozenset()  # n: the key
     assert spec.columns == {"k": str, "n": int, "w": float, "b": bytes}
+
+
+def test_a_column_added_by_hand_beyond_the_spec_is_reported(tmp_path, postgres_url):
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    with sqlite3.connect(source / "state.db") as conn:
+        conn.execute("ALTER TABLE demo_claims ADD COLUMN price NUMERIC")
+        conn.execute("ALTER TABLE demo_log ADD COLUMN note TEXT")  # portable: copied
+        conn.execute("UPDATE demo_log SET note = 'kept' WHERE id = 1")
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["not_copied"] == [
+        "demo_claims: only the catalogued columns are copied (column 'price' has type "
+        "'NUMERIC', not a portable one)"
+    ]
+    with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
+        assert conn.execute("SELECT note FROM demo_log WHERE id = 1").fetchone()[0] == "kept"
+        spec = next(s for s in store_table_catalogue(conn, t.dialect) if s.name == "demo_log")
+        assert list(spec.columns) == [*LOG.columns, "note"]

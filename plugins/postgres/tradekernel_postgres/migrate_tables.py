@@ -13,7 +13,9 @@ Every table of the source that is not the store's own is copied:
   destination's catalogue; one without (the ``events`` sink's table) is created with its
   columns alone and copied in its stored order;
 * a table with a column whose type has no portable equivalent (``NUMERIC``, a date, no
-  declared type) is not copied: it is listed, with the reason, and the migration goes on.
+  declared type) is not copied: it is listed, with the reason, and the migration goes on
+  (a catalogued table with such a column beyond its spec is copied without it, and
+  listed too).
 
 Rows are copied with their ids, in primary key order, and the destination's row id is
 then moved past them (``dialect.sync_row_id``), so the next insert there gets a fresh id.
@@ -156,6 +158,8 @@ def plan(src: Any) -> tuple[list[Plan], list[str]]:
             else:
                 plans.append(inferred)
             continue
+        if inferred is None:  # copied as recorded; what the catalogue does not name stays
+            skipped.append(f"{table}: only the catalogued columns are copied ({why})")
         have = inferred.columns if inferred else {}
         extra = {c: t for c, t in have.items() if c not in spec.columns}
         if extra:  # columns an older version of the plugin added, the catalogue forgot
