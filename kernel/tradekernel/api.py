@@ -193,6 +193,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "TableSpec",
         "open_tables",
         "store_table_catalogue=catalogue",
+        "store_define_tables=define_on",
+        "STORE_TABLES",
     ),
     "tradekernel.store.journal": (
         "JOURNAL_COLUMNS=COLUMNS",
@@ -554,9 +556,11 @@ if TYPE_CHECKING:  # what static checkers and editors see, from _PUBLIC
     from .store.journal import verify_chain as journal_verify_chain
     from .store.states import StaleVersion
     from .store.states import StateConflict
+    from .store.tables import STORE_TABLES
     from .store.tables import TableSpec
     from .store.tables import Tables
     from .store.tables import catalogue as store_table_catalogue
+    from .store.tables import define_on as store_define_tables
     from .store.tables import open_tables
     from .store_url import mask_store_url
     from .store_url import store_url_secrets

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 24_740
+CEILING = 24_840
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -124,7 +124,10 @@ transaction (migrate checks its copy before committing) and intents list before 
 state.); 24,740: store/tables.py, a plugin's own tables in the store's database on every
 store (TableSpec, Tables, open_tables, the catalogue store migrate copies) and the four
 dialect members they need, so the notification, LLM and backtest tables follow the store
-to PostgreSQL (issue 22).
+to PostgreSQL (issue 22); 24,840: about 90 so a plugin table's name can only be a
+portable name (lower case, at most 63 characters, no SQL reserved word, none of the
+store's own tables) and store migrate can create a copy's tables inside its transaction
+(define_on), with the columns an older plugin version's spec lacks kept in the catalogue.
 """
 
 MOVED = {

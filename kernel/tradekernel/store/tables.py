@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from attrs import field, frozen
 
 from .db import BUSY_TIMEOUT_S, DB_FILENAME, ensure_state_db
@@ -44,9 +45,64 @@ def _names(value: str | Sequence[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+STORE_TABLES = frozenset(
+    (
+        "tradekernel_meta",
+        "intents",
+        "journal",
+        "control",
+        "orders",
+        "fills",
+        "unknown_orders",
+        "strategy_shares",
+    )
+)
+"""The store's own tables: no plugin table may take one of these names."""
+MAX_NAME = 63
+"""PostgreSQL's longest identifier (it would silently cut a longer one)."""
+_RESERVED = """
+    abort add all alter analyze and any array as asc attach authorization autoincrement
+    before begin between both by cascade case cast check collate column commit conflict
+    constraint create cross current current_date current_role current_time current_timestamp
+    current_user database default deferrable deferred delete desc detach distinct do drop
+    each else end escape except exclude exclusive exists explain fail false fetch following
+    for foreign from full glob grant group groups having if ignore immediate in index
+    indexed initially inner insert instead intersect into is isnull join lateral leading
+    left like limit localtime localtimestamp natural not nothing notnull null nulls of
+    offset on only or order outer over partition pragma preceding primary raise recursive
+    references regexp reindex release rename replace restrict returning right rollback
+    savepoint select session_user set similar some symmetric table temp temporary then ties
+    to trailing transaction trigger true unbounded union unique update user using vacuum
+    values variadic verbose view virtual when where window with without
+"""
+RESERVED_WORDS = frozenset(_RESERVED.split())
+"""SQL words refused as names (reserved in SQLite or PostgreSQL); a few harmless
+non-reserved ones (``key``, ``action`` ...) stay usable, as existing tables use them."""
+
+
 def _identifier(name: str) -> str:
-    if not name.isidentifier() or not name.isascii() or name.startswith("sqlite_"):
+    """``name`` when it is a portable SQL name: lower-case ASCII letters, digits and
+    ``_`` (not first a digit), at most :data:`MAX_NAME` characters, no reserved word, no
+    ``sqlite_``/``pg_`` prefix. Anything else is refused (``ValueError``): a name is
+    written into SQL, so it must never be able to say more than a name."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > MAX_NAME
+        or not name.isascii()
+        or not name.isidentifier()
+        or name != name.lower()
+        or name.startswith(("sqlite_", "pg_"))
+        or name in RESERVED_WORDS
+    ):
         raise ValueError(f"not a usable SQL name: {name!r}")
+    return name
+
+
+def _table_name(name: str) -> str:
+    _identifier(name)
+    if name in STORE_TABLES or name.startswith("tradekernel_"):
+        raise ValueError(f"{name!r} is a name of the store's own tables")
     return name
 
 
@@ -54,9 +110,13 @@ def _identifier(name: str) -> str:
 class TableSpec:
     """One plugin table: its columns (name → ``int``, ``float``, ``str`` or ``bytes``),
     primary key, indexes and NOT NULL columns. A single ``int`` primary key is the
-    table's row id, assigned by the store on insert (:meth:`Tables.insert`)."""
+    table's row id, assigned by the store on insert (:meth:`Tables.insert`). Every name
+    is a portable SQL name (lower-case ASCII letters, digits, ``_``; at most 63
+    characters; no reserved word; a table's not one of the store's own nor
+    ``tradekernel_...``): anything else raises ``ValueError``, as does an unknown type,
+    an empty or repeated primary key, or a key, index or NOT NULL naming no column."""
 
-    name: str = field(converter=_identifier)
+    name: str = field(converter=_table_name)
     columns: Mapping[str, type] = field(converter=dict)
     pk: tuple[str, ...] = field(converter=_names)
     indexes: tuple[tuple[str, ...], ...] = field(
@@ -65,13 +125,25 @@ class TableSpec:
     not_null: frozenset[str] = field(default=frozenset(), converter=frozenset)
 
     def __attrs_post_init__(self) -> None:
+        if not self.columns:
+            raise ValueError(f"{self.name}: a table needs columns")
         for column, kind in self.columns.items():
             _identifier(column)
             if kind not in TYPES:
-                raise ValueError(f"{self.name}.{column}: type {kind!r} is not one of {TYPES}")
+                raise ValueError(
+                    f"{self.name}.{column}: type {kind!r} is not one of int, float, str, bytes"
+                )
+        if not self.pk or len(set(self.pk)) != len(self.pk):
+            raise ValueError(f"{self.name}: the primary key must name distinct columns")
+        for index in self.indexes:
+            if not index or len(self._index_name(index)) > MAX_NAME:
+                raise ValueError(f"{self.name}: index {index!r} is empty or its name too long")
         for column in (*self.pk, *(c for i in self.indexes for c in i), *self.not_null):
             if column not in self.columns:
                 raise ValueError(f"{self.name}: {column!r} is not one of its columns")
+
+    def _index_name(self, index: tuple[str, ...]) -> str:
+        return f"{self.name}_{'_'.join(index)}"
 
     @property
     def row_id(self) -> str | None:
@@ -81,14 +153,15 @@ class TableSpec:
         return None
 
     def as_json(self) -> str:
+        """The catalogue's record of the spec (columns in their order: a copy's table
+        has them in the same order)."""
         return json.dumps(
             {
                 "columns": {c: TYPES[t] for c, t in self.columns.items()},
                 "pk": list(self.pk),
                 "indexes": [list(i) for i in self.indexes],
                 "not_null": sorted(self.not_null),
-            },
-            sort_keys=True,
+            }
         )
 
     @classmethod
@@ -108,11 +181,17 @@ class TableSpec:
             raise ValueError(f"{CATALOGUE}: the entry of {name!r} is damaged ({exc})") from None
 
 
-CATALOGUE_SPEC = TableSpec(CATALOGUE, _CATALOGUE_SPEC_COLUMNS, "name", not_null={"spec"})
+def _catalogue_spec() -> TableSpec:
+    spec = TableSpec("catalogue", _CATALOGUE_SPEC_COLUMNS, "name", not_null={"spec"})
+    object.__setattr__(spec, "name", CATALOGUE)  # a name no plugin's spec may take
+    return spec
+
+
+CATALOGUE_SPEC = _catalogue_spec()
 
 
 def create_sql(spec: TableSpec, dialect: Dialect) -> list[str]:
-    """The statements creating ``spec``'s table and indexes when missing."""
+    """The statements creating ``spec``'s table and then its indexes, when missing."""
     columns = []
     for name, kind in spec.columns.items():
         if name == spec.row_id:
@@ -125,7 +204,7 @@ def create_sql(spec: TableSpec, dialect: Dialect) -> list[str]:
     statements = [f"CREATE TABLE IF NOT EXISTS {spec.name} ({', '.join(columns)})"]
     for index in spec.indexes:
         statements.append(
-            f"CREATE INDEX IF NOT EXISTS {spec.name}_{'_'.join(index)} "
+            f"CREATE INDEX IF NOT EXISTS {spec._index_name(index)} "
             f"ON {spec.name} ({', '.join(index)})"
         )
     return statements
@@ -177,36 +256,64 @@ class Tables:
             yield self.conn
 
     def insert(self, conn: Any, table: str, row: Mapping[str, Any], row_id: str = "id") -> int:
-        """Insert ``row`` into ``table`` (inside :meth:`write`); the new row's ``row_id``."""
+        """Insert ``row`` into ``table`` (inside :meth:`write`); the new row's ``row_id``
+        (``ValueError`` for a name that is not a plain SQL name)."""
         names = ", ".join(_identifier(c) for c in row)
-        sql = f"INSERT INTO {_identifier(table)} ({names}) VALUES ({', '.join('?' * len(row))})"
-        return self.dialect.insert_id(conn, sql, tuple(row.values()), row_id)
+        into = f"INSERT INTO {_identifier(table)}"
+        sql = f"{into} ({names}) VALUES ({', '.join('?' * len(row))})" if row else into
+        if not row:
+            sql += " DEFAULT VALUES"
+        return self.dialect.insert_id(conn, sql, tuple(row.values()), _identifier(row_id))
 
     def define(self, *specs: TableSpec) -> None:
         """Create each table (and its indexes) unless it exists, add the columns an
         older version of it lacks, and record it in the store's catalogue: once per
-        table and process, in one write transaction."""
+        table and process, in one write transaction (:func:`define_on`)."""
         todo = [s for s in specs if s.name not in self._defined]
         if not todo:
             return
         with self.write() as conn:
-            for spec in (CATALOGUE_SPEC, *todo):
-                for statement in create_sql(spec, self.dialect):
-                    conn.execute(statement)
-                have = set(self.dialect.columns(conn, spec.name))
-                for column, kind in spec.columns.items():
-                    if column not in have:
-                        conn.execute(
-                            f"ALTER TABLE {spec.name} ADD COLUMN {column} "
-                            f"{self.dialect.column_types[TYPES[kind]]}"
-                        )
-            for spec in todo:
-                conn.execute(
-                    f"INSERT INTO {CATALOGUE} (name, spec) VALUES (?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
-                    (spec.name, spec.as_json()),
-                )
+            define_on(conn, self.dialect, *todo)
         self._defined.update(s.name for s in todo)
+
+
+def define_on(conn: Any, dialect: Dialect, *specs: TableSpec) -> None:
+    """:meth:`Tables.define` on ``conn``, inside the caller's write transaction (``store
+    migrate`` creates a copy's tables in the transaction that copies its rows)."""
+    for spec in (CATALOGUE_SPEC, *specs):
+        table, *indexes = create_sql(spec, dialect)
+        conn.execute(table)
+        have = set(dialect.columns(conn, spec.name))
+        for column, kind in spec.columns.items():
+            if column not in have:  # without NOT NULL: the table's older rows lack it
+                conn.execute(
+                    f"ALTER TABLE {spec.name} ADD COLUMN {column} "
+                    f"{dialect.column_types[TYPES[kind]]}"
+                )
+        for statement in indexes:  # after the columns they may name
+            conn.execute(statement)
+    for spec in specs:
+        if spec is not CATALOGUE_SPEC:
+            conn.execute(
+                f"INSERT INTO {CATALOGUE} (name, spec) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+                (spec.name, _recorded(conn, spec).as_json()),
+            )
+
+
+def _recorded(conn: Any, spec: TableSpec) -> TableSpec:
+    """What the catalogue records for ``spec``: its columns and those an entry recorded
+    before had (an older version of the plugin defining its table again must not hide a
+    column the table still has from ``store migrate``)."""
+    row = conn.execute(f"SELECT spec FROM {CATALOGUE} WHERE name = ?", (spec.name,)).fetchone()
+    if row is None:
+        return spec
+    try:
+        before = TableSpec.from_json(spec.name, row[0])
+    except ValueError:
+        return spec  # a damaged entry is replaced
+    extra = {c: t for c, t in before.columns.items() if c not in spec.columns}
+    return attrs.evolve(spec, columns={**spec.columns, **extra}) if extra else spec
 
 
 def catalogue(conn: Any, dialect: Dialect) -> list[TableSpec]:

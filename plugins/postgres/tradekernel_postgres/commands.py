@@ -27,9 +27,9 @@ def store() -> None:
 @json_option
 @pass_app
 def migrate_cmd(app: AppContext, source: str, destination: str, as_json: bool) -> None:
-    """Copy every intent, journal row, control, order, fill and share into an empty store,
-    the journal byte for byte, then verify it there (exit 4 when it does not verify, 3
-    when the destination holds state). Stop the agent first."""
+    """Copy every intent, journal row, control, order, fill and share, and every plugin
+    table, into an empty store, the journal byte for byte, then verify it there (exit 4
+    when it does not verify, 3 when the destination holds state). Stop the agent first."""
     from .connection import mask_url
     from .migrate import migrate, parse_address
 
@@ -45,12 +45,15 @@ def migrate_cmd(app: AppContext, source: str, destination: str, as_json: bool) -
         "journal_head": {"seq": copied.head_seq, "hash": copied.head_hash},
         "verified": True,
         "anchor": copied.anchor,
+        "not_copied": list(copied.not_copied),
     }
     if as_json:
         echo_json(shown)
         return
     counts = ", ".join(f"{n} {table}" for table, n in copied.rows.items())
     click.echo(f"copied {counts}")
+    for line in copied.not_copied:
+        click.echo(f"not copied: {line}")
     click.echo(
         f"journal verified at {copied.destination}: head seq {copied.head_seq} "
         f"({(copied.head_hash or '-')[:16]}), the same as the source's"

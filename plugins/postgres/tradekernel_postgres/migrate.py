@@ -9,6 +9,9 @@ head and every table); the copy is verified and its head compared with the sourc
 inside the destination's transaction, before the commit, so a copy that does not match
 leaves the destination empty. The destination's journal anchor is written (a server
 database's in its own directory, :func:`tradekernel_postgres.store.anchor_dir_for`).
+After the store's tables, in the same transaction, every plugin table of the source
+(:mod:`tradekernel_postgres.migrate_tables`: the catalogue's, and the older ones inferred
+from their columns) is created at the destination and its rows copied with their ids.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from tradekernel.api import (
     mask_store_url,
 )
 
+from . import migrate_tables
 from .schema import STORE_TABLES
 
 COPIED = tuple(t for t in STORE_TABLES if t != "tradekernel_meta")
@@ -46,6 +50,8 @@ class Copied:
     destination: str
     anchor: str
     """The destination's journal anchor on this host."""
+    not_copied: tuple[str, ...] = ()
+    """One line per source table left behind (``table: why``)."""
 
 
 def parse_address(text: str, flag: str) -> tuple[str, str]:
@@ -108,23 +114,26 @@ def migrate(source: str, destination: str, settings: Any) -> Copied:
                     f"{checked.problem}); nothing was copied"
                 )
             head = src.journal_head()
+            plans, not_copied = migrate_tables.plan(src)
             with _open(dst_kind, dst_where, settings, source=False) as dst:
-                rows = _copy(src, dst, head)
+                rows = _copy(src, dst, head, plans)
                 where = str(dst.path)
                 dst.write_anchor(force=True)  # the destination's own anchor
                 anchor = str(journal_anchor_path(dst.state_dir))
         finally:
             if src.conn.in_transaction:
                 src.conn.execute("COMMIT")
-    return Copied(rows, head[0], head[1], where, anchor)
+    return Copied(rows, head[0], head[1], where, anchor, tuple(not_copied))
 
 
-def _copy(src: Store, dst: Store, head: tuple[int, str | None]) -> dict[str, int]:
+def _copy(
+    src: Store, dst: Store, head: tuple[int, str | None], plans: list[migrate_tables.Plan]
+) -> dict[str, int]:
     """Copy every table and check the copy inside the destination's write transaction:
     a refusal or a copy that does not verify is rolled back, leaving it empty."""
     rows: dict[str, int] = {}
     with dst.dialect.write(dst.conn) as conn:
-        full = [t for t in COPIED if _count(dst, t)]
+        full = [t for t in COPIED if _count(dst, t)] + migrate_tables.holding_rows(dst, plans)
         if full:
             raise RefusedError(
                 f"{dst.path}: the destination holds state already ({', '.join(full)}); "
@@ -139,6 +148,7 @@ def _copy(src: Store, dst: Store, head: tuple[int, str | None]) -> dict[str, int
                 marks = ", ".join("?" * len(columns))
                 conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", data)
             rows[table] = len(data)
+        rows.update(migrate_tables.copy(src, dst, conn, plans))
         copied = dst.verify_journal()
         if not copied.ok or dst.journal_head() != head:
             raise GateFailed(

@@ -158,8 +158,9 @@ class PostgresStore(Store):
     @property
     def db(self) -> Any:
         raise RefusedError(
-            f"{self.path}: a plugin's own SQLite tables cannot live in the postgres store; "
-            "they stay in <state_dir>/state.db (docs/scale-out.md)"
+            f"{self.path}: the postgres store has no sqlite-utils database; a plugin's own "
+            "tables live in the store through tradekernel.api.open_tables (or "
+            "Tables(store.conn, store.dialect)), on every store (docs/plugin-authoring.md)"
         )
 
 
