@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 24_840
+CEILING = 24_870
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -127,7 +127,10 @@ dialect members they need, so the notification, LLM and backtest tables follow t
 to PostgreSQL (issue 22); 24,840: about 90 so a plugin table's name can only be a
 portable name (lower case, at most 63 characters, no SQL reserved word, none of the
 store's own tables) and store migrate can create a copy's tables inside its transaction
-(define_on), with the columns an older plugin version's spec lacks kept in the catalogue.
+(define_on), with the columns an older plugin version's spec lacks kept in the catalogue.;
+24,870: Kernel.close closes the observers it attached (the notification dispatcher's
+connection to a server store outlived the kernel) and Tables.set_lock_wait with its dialect
+member (a notification claim on a cycle's thread waits briefly).
 """
 
 MOVED = {

@@ -61,6 +61,11 @@ class Dialect(Protocol):
         """After rows were copied in with their ids: the next assigned id follows them."""
         ...
 
+    def set_lock_wait(self, conn: Any, seconds: float) -> None:
+        """Make a write on ``conn`` wait at most ``seconds`` for another writer's lock,
+        for as long as the connection lives (a reconnect included)."""
+        ...
+
 
 class SqliteDialect:
     """SQLite's: ``BEGIN IMMEDIATE`` and ``PRAGMA data_version``."""
@@ -93,6 +98,9 @@ class SqliteDialect:
 
     def sync_row_id(self, conn: Any, table: str, row_id: str) -> None:
         """Nothing to do: SQLite assigns max(rowid) + 1."""
+
+    def set_lock_wait(self, conn: Any, seconds: float) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
 
 SQLITE = SqliteDialect()

@@ -242,6 +242,12 @@ class Tables:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def set_lock_wait(self, seconds: float) -> None:
+        """Make a write wait at most ``seconds`` for another writer's lock (the store's
+        default is long: set it short where a caller cannot wait, such as a cycle)."""
+        with self._lock:
+            self.dialect.set_lock_wait(self.conn, seconds)
+
     @contextlib.contextmanager
     def write(self) -> Iterator[Any]:
         """One write transaction under the store's single-writer lock: committed when

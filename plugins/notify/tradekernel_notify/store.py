@@ -79,25 +79,6 @@ class Claim:
     rate_limit_bypassed: bool = False
 
 
-def _bound_waits(tables: Tables, seconds: float) -> None:
-    """Wait at most ``seconds`` for another writer's lock (the store's default is long:
-    a claim runs on the caller's thread, a trading cycle's)."""
-    if tables.name == "sqlite":
-        tables.conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
-    elif tables.name == "postgres":
-        setting = f"SET lock_timeout = '{int(seconds * 1000)}ms'"
-        tables.conn.execute(setting)
-        reconnect = getattr(tables.conn, "reconnect", None)
-        if callable(reconnect):  # a connection the server dropped comes back with it
-
-            def bounded() -> Any:
-                raw = reconnect()
-                raw.execute(setting)
-                return raw
-
-            tables.conn.reconnect = bounded
-
-
 class NotifyStore:
     """Dedup claims, rate-limit accounting and the delivery log, in the store's database.
 
@@ -120,7 +101,7 @@ class NotifyStore:
         self.tables = open_tables(source) if self._owned else source
         try:
             if busy_timeout is not None and self._owned:
-                _bound_waits(self.tables, busy_timeout)
+                self.tables.set_lock_wait(busy_timeout)
             if create:
                 self.tables.define(LOG, DEDUP)
                 self._drop_old_indexes()

@@ -99,6 +99,8 @@ class PgConnection:
         self.total_changes = 0
         """Rows this connection inserted, updated or deleted (as SQLite counts them)."""
         self._versions = itertools.count(1)
+        self._lock_wait: str | None = None
+        """``SET lock_timeout`` asked by :meth:`set_lock_wait`, applied again on reconnect."""
 
     @property
     def in_transaction(self) -> bool:
@@ -121,6 +123,8 @@ class PgConnection:
                 raise self.mapped(exc) from None
             self.close()
             self.raw = self.reconnect()
+            if self._lock_wait is not None:
+                self.raw.execute(self._lock_wait)
             try:
                 cur = self._run(query, params)
             except Exception as again:
@@ -143,6 +147,12 @@ class PgConnection:
                 cur.executemany(translate(sql), [tuple(r) for r in rows])
         except Exception as exc:
             raise self.mapped(exc) from None
+
+    def set_lock_wait(self, seconds: float) -> None:
+        """Wait at most ``seconds`` for a lock (``lock_timeout``), on this connection and
+        on the one a reconnect makes."""
+        self._lock_wait = f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'"
+        self.execute(self._lock_wait)
 
     def next_version(self) -> int:
         """A fresh number on every call: the server tells a client nothing as cheap as

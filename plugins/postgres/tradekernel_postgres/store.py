@@ -100,6 +100,9 @@ class PostgresDialect:
             (table, row_id),
         )
 
+    def set_lock_wait(self, conn: PgConnection, seconds: float) -> None:
+        conn.set_lock_wait(seconds)
+
 
 class PostgresStore(Store):
     """The store on PostgreSQL; open it with :func:`open_postgres`."""
