@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,6 +18,7 @@ from tradekernel.api import (
     Store,
     check_stage,
     get_stage,
+    open_store,
     utcnow,
 )
 from tradekernel_backtest import BacktestSpec, record_backtest, run_backtest
@@ -138,7 +140,7 @@ def test_runtime_refuses_a_mode_above_the_stage(settings, registry, tmp_path):
         with pytest.raises(RefusedError, match="no promotion stage"):
             check_stage(store, "sma-cross", "live")
         record_backtest(
-            settings.state_dir,
+            settings,
             {
                 "strategist": "sma-cross",
                 "config_digest": evaluate(
@@ -161,7 +163,7 @@ def test_an_interrupted_backtest_is_not_evidence(settings, registry):
         digest = evaluate(settings, store, registry, "sma-cross", "shadow").config_digest
         for stopped in ("stop requested", "budget reached"):
             record_backtest(
-                settings.state_dir,
+                settings,
                 {
                     "strategist": "sma-cross",
                     "config_digest": digest,
@@ -175,3 +177,36 @@ def test_an_interrupted_backtest_is_not_evidence(settings, registry):
 
 
 # the stage check alone (no gates): tests/runtime/test_stage.py in the kernel
+
+
+def test_evidence_in_the_postgres_store_promotes(make_config, tmp_path, cli, postgres_url):
+    """With ``[components] store = "postgres"`` a backtest records its evidence on the
+    server (its own run state stays in a SQLite dir) and ``promote`` passes the gates."""
+    cfg = make_config().read_text().replace("[components]\n", '[components]\nstore = "postgres"\n')
+    cfg_path = tmp_path / "postgres.toml"
+    cfg_path.write_text(cfg + f'\n[store]\nurl = "{postgres_url}"\n')
+    data = write_hand_csv(tmp_path / "data" / "AAA.csv")
+    code, out, err = cli(
+        *("backtest", "--strategist", "sma-cross", "--data", str(data), "--json"),
+        *("--cash", "10000", "--commission", "0.001"),
+        cfg=cfg_path,
+    )
+    assert code == 0, err
+    record_id = json.loads(out)["record_id"]
+    code, out, err = cli("promote", "sma-cross", "--to", "shadow", "--json", cfg=cfg_path)
+    assert code == 0, err
+    assert json.loads(out)["passed"] and json.loads(out)["backtest_id"] == record_id
+    code, out, err = cli("journal", "verify", cfg=cfg_path)
+    assert code == 0, err + out
+    server = Settings.load(cfg_path, environ={})
+    with open_store(server) as store:  # on the server, not in a state.db
+        assert store.dialect.name == "postgres"
+        [(rows,)] = store.conn.execute("SELECT count(*) FROM backtests").fetchall()
+        assert rows == 1 and get_stage(store, "sma-cross") == "shadow"
+        # the run itself kept its intents in its own SQLite state, not the operator's
+        assert store.conn.execute("SELECT count(*) FROM intents").fetchone() == (0,)
+    local = tmp_path / "operator" / "state.db"
+    if local.exists():
+        with sqlite3.connect(local) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        assert "backtests" not in tables
