@@ -12,6 +12,7 @@ from bt_handdata import write_hand_csv  # tests/backtest: three round trips
 from tradekernel.api import (
     GateFailed,
     Kernel,
+    PluginRegistry,
     RefusedError,
     Runtime,
     Settings,
@@ -112,8 +113,6 @@ def test_live_needs_acknowledgement_and_paper_days(make_config, tmp_path, cli):
     assert code == 4
     assert "min_paper_days" in err and "min_trades = 0" in err  # no paper trades yet
     settings = Settings.load(acked, environ={})
-    from tradekernel.api import PluginRegistry
-
     registry = PluginRegistry().load()
     with Store.open(settings.state_dir) as store:
         later = evaluate(
@@ -210,3 +209,42 @@ def test_evidence_in_the_postgres_store_promotes(make_config, tmp_path, cli, pos
         with sqlite3.connect(local) as db:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
         assert "backtests" not in tables
+
+
+class InProcess:
+    """A sweeper running each job in this process, in order."""
+
+    def sweep(self, fn, jobs, *, workers=None):
+        from tradekernel.api import SweepResult
+
+        for i, job in enumerate(jobs):
+            yield SweepResult(i, value=fn(job))
+
+
+def test_a_sweep_records_every_combination_in_the_postgres_store(
+    make_config, tmp_path, postgres_url
+):
+    from tradekernel_backtest import param_grid, run_sweep
+
+    text = make_config().read_text().replace("[components]\n", '[components]\nstore = "postgres"\n')
+    cfg = tmp_path / "postgres.toml"
+    cfg.write_text(text + f'\n[store]\nurl = "{postgres_url}"\n')
+    settings = Settings.load(cfg, environ={})
+    spec = BacktestSpec(
+        strategist="sma-cross",
+        data=[str(write_hand_csv(tmp_path / "data" / "AAA.csv"))],
+        cash=Decimal(10000),
+        commission=Decimal("0.001"),
+    )
+    grid = param_grid([("fast", [2]), ("slow", [3, 4])])
+    rows = run_sweep(settings, spec, grid, sweeper=InProcess())
+    assert [r["error"] for r in rows] == [None, None]
+    registry = PluginRegistry().load()
+    with open_store(settings, registry=registry) as store:
+        recorded = store.conn.execute(
+            "SELECT id, config_digest FROM backtests ORDER BY id"
+        ).fetchall()
+        assert len(recorded) == 2 and len({d for _, d in recorded}) == 2
+        assert len(store.journal_rows(entity="control:backtest:sma-cross")) == 2
+        result = promote(settings, store, registry, "sma-cross", "shadow")  # fast 2, slow 3
+        assert result.passed and result.backtest_id == recorded[0][0]
