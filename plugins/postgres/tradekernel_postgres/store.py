@@ -158,8 +158,8 @@ class PostgresStore(Store):
     @property
     def db(self) -> Any:
         raise RefusedError(
-            f"{self.path}: a plugin's own SQLite tables cannot live in the postgres store; "
-            "they stay in <state_dir>/state.db (docs/scale-out.md)"
+            f"{self.path}: Store.db (sqlite-utils) is the SQLite store's only; a plugin's "
+            "own tables use tradekernel.api.open_tables, on every store (docs/api.md)"
         )
 
 
