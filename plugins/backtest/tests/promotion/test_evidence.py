@@ -202,11 +202,11 @@ def test_evidence_recorded_by_earlier_versions_is_kept(settings, registry, diges
         "metrics": json.dumps({"trades": 4, "stopped": "data exhausted"}),
     }
     with db:
-        cur = db.execute(
+        db.execute(
             f"INSERT INTO backtests ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
             tuple(values.values()),
         )
-    old_id = cur.lastrowid
+    [(old_id,)] = db.execute("SELECT id FROM backtests").fetchall()
     db.close()
     with open_state() as store:  # journaled as the old code journaled it
         entry = {"id": old_id, "config_digest": digest, "complete": True}
