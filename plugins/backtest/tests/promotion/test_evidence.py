@@ -10,6 +10,9 @@ import sqlite3
 
 import pytest
 import tradekernel_backtest.promotion as promotion
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from tradekernel.api import GateFailed, RefusedError, current_digest, get_stage
 from tradekernel_backtest import latest_backtest, record_backtest
 from tradekernel_backtest.promotion import evaluate, promote
@@ -123,6 +126,33 @@ def test_a_row_with_unreadable_metrics_is_named_not_skipped(
         forged = forge(store, digest, text)
         _, gate = backtest_gate(settings, store, registry)
     assert not gate.passed and f"backtest {forged} has no journal entry" in gate.value
+
+
+METRICS_TEXT = st.one_of(
+    st.text(st.characters(blacklist_characters="\x00"), max_size=60),  # PG text has no NUL
+    st.dictionaries(
+        st.sampled_from(["stopped", "trades", "strategist"]),
+        st.one_of(st.sampled_from(["data exhausted", "stop requested"]), st.integers()),
+    ).map(json.dumps),
+)
+
+
+def test_whatever_is_written_into_the_table_never_becomes_evidence(
+    settings, registry, digest, open_state
+):
+    honest = record(settings, digest)
+    with open_state() as store:
+
+        @hyp_settings(max_examples=40, deadline=None)
+        @given(text=METRICS_TEXT, same_config=st.booleans())
+        def forged_rows_are_never_evidence(text: str, same_config: bool) -> None:
+            forged = forge(store, digest if same_config else "other", text)
+            found = find_backtest(store, NAME, digest)
+            assert found.row is None or found.row["id"] == honest
+            assert found.row is not None or f"backtest {found.id} " in found.problem
+            assert found.id in (honest, forged) or found.id < forged
+
+        forged_rows_are_never_evidence()
 
 
 def test_an_unjournaled_incomplete_row_is_ignored(settings, registry, digest, open_state):
