@@ -1,4 +1,5 @@
-"""Backtest results kept in the operator's store (table ``backtests`` of ``state.db``), the
+"""Backtest results kept in the operator's store (table ``backtests`` of the configured
+store's database: ``state.db`` for the SQLite store, the server for a server store), the
 evidence promotion gates read.
 
 The table itself is not covered by the journal's hash chain, so every recorded row's
@@ -11,16 +12,42 @@ reported as a problem, never used as evidence.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from pathlib import Path
 from typing import Any
 
 from attrs import frozen
-from tradekernel.api import Store, digest, immediate, ts_text, utcnow
+from tradekernel.api import (
+    Settings,
+    Store,
+    Tables,
+    TableSpec,
+    digest,
+    open_store,
+    ts_text,
+    utcnow,
+)
 
 TABLE = "backtests"
 ACTOR = "backtest"
 COLUMNS = ("strategist", "config_digest", "created_at", "params", "data", "metrics")
+SPEC = TableSpec(
+    TABLE,
+    {
+        "id": int,
+        "strategist": str,
+        "config_digest": str,
+        "created_at": str,
+        "params": str,
+        "data": str,
+        "metrics": str,
+    },
+    pk="id",
+    indexes=[("strategist", "config_digest", "id")],
+    not_null={"strategist", "config_digest", "created_at", "metrics"},
+)
+"""The table as earlier versions created it (a ``state.db`` made then opens unchanged;
+its index ``backtests_lookup`` on the same columns is kept beside the spec's)."""
 
 
 def journal_key(strategist: str) -> str:
@@ -33,28 +60,16 @@ def row_digest(row_id: int, values: dict[str, Any]) -> str:
     return digest({"id": row_id, **{c: values.get(c) for c in COLUMNS}})
 
 
-def ensure_table(store: Store) -> None:
-    store.db[TABLE].create(
-        {
-            "id": int,
-            "strategist": str,
-            "config_digest": str,
-            "created_at": str,
-            "params": str,
-            "data": str,
-            "metrics": str,
-        },
-        pk="id",
-        not_null={"strategist", "config_digest", "created_at", "metrics"},
-        if_not_exists=True,
-    )
-    store.db[TABLE].create_index(
-        ["strategist", "config_digest", "id"], index_name="backtests_lookup", if_not_exists=True
-    )
+def ensure_table(store: Store) -> Tables:
+    """The ``backtests`` table in ``store``'s database, created when missing (the
+    returned :class:`Tables` wraps the store's connection: the store closes it)."""
+    tables = Tables(store.conn, store.dialect)
+    tables.define(SPEC)
+    return tables
 
 
-def record_backtest(state_dir: str | Path, metrics: dict[str, Any]) -> int:
-    """Append one backtest result and journal its digest; returns its row id.
+def record_into(store: Store, metrics: dict[str, Any]) -> int:
+    """Append one backtest result to ``store`` and journal its digest; returns its row id.
 
     Two steps (the row, then its journal entry through ``set_control``): a crash between
     them leaves a row without a journal entry, which is never used as evidence."""
@@ -66,26 +81,29 @@ def record_backtest(state_dir: str | Path, metrics: dict[str, Any]) -> int:
         "data": json.dumps(metrics.get("data") or [], default=str),
         "metrics": json.dumps(metrics, sort_keys=True, default=str),
     }
-    with Store.open(state_dir) as store:
-        ensure_table(store)
-        with immediate(store.conn) as conn:
-            cur = conn.execute(
-                f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
-                tuple(values[c] for c in COLUMNS),
-            )
-            row_id = int(cur.lastrowid or 0)
-        store.set_control(
-            journal_key(values["strategist"]),
-            {
-                "id": row_id,
-                "config_digest": values["config_digest"],
-                "complete": metrics.get("stopped") == COMPLETE,
-                "digest": row_digest(row_id, values),
-            },
-            actor=ACTOR,
-            reason=f"backtest {row_id} recorded",
-        )
-        return row_id
+    tables = ensure_table(store)
+    with tables.write() as conn:
+        row_id = tables.insert(conn, TABLE, values)
+    store.set_control(
+        journal_key(values["strategist"]),
+        {
+            "id": row_id,
+            "config_digest": values["config_digest"],
+            "complete": metrics.get("stopped") == COMPLETE,
+            "digest": row_digest(row_id, values),
+        },
+        actor=ACTOR,
+        reason=f"backtest {row_id} recorded",
+    )
+    return row_id
+
+
+def record_backtest(settings: Settings, metrics: dict[str, Any]) -> int:
+    """Append one backtest result to the configured store (``[components] store``, the
+    one promotion reads and the agent's stages live in) and journal its digest; returns
+    its row id (see :func:`record_into`)."""
+    with open_store(settings) as store:
+        return record_into(store, metrics)
 
 
 RUN_KEYS = ("data", "stopped", "bars", "start", "end", "periods_per_year", "elapsed_s")
@@ -111,18 +129,49 @@ def strategy_metrics(metrics: dict[str, Any], name: str) -> dict[str, Any]:
     }
 
 
-def record_result(state_dir: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
-    """Record a backtest as promotion evidence: one row (``{"record_id": id}``), or,
-    for several strategies, one row per strategy with its own numbers, so each
-    strategy's gates are checked on its own (``{"record_ids": {name: id}}``)."""
+def record_result(
+    settings: Settings, metrics: dict[str, Any], *, store: Store | None = None
+) -> dict[str, Any]:
+    """Record a backtest as promotion evidence in the configured store (``store``: that
+    store, already open): one row (``{"record_id": id}``), or, for several strategies, one
+    row per strategy with its own numbers, so each strategy's gates are checked on its
+    own (``{"record_ids": {name: id}}``)."""
+    if store is None:
+        with open_store(settings) as opened:
+            return record_result(settings, metrics, store=opened)
     if "strategies" not in metrics:
-        return {"record_id": record_backtest(state_dir, metrics)}
+        return {"record_id": record_into(store, metrics)}
     digests = metrics["portfolio"]["strategy_config_digests"]
     return {
         "record_ids": {
-            name: record_backtest(state_dir, strategy_metrics(metrics, name)) for name in digests
+            name: record_into(store, strategy_metrics(metrics, name)) for name in digests
         }
     }
+
+
+class Recorder:
+    """Records results (:func:`record_result`) in the configured store, opened at the
+    first one and kept open until :meth:`close` (a sweep records many)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: Store | None = None
+
+    def __call__(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return record_result(self.settings, metrics, store=self._store)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 COMPLETE = "data exhausted"
@@ -163,17 +212,10 @@ def find_backtest(store: Store, strategist: str, config_digest: str | None = Non
         ):
             candidates.add(value["id"])
     newest = max(candidates, default=None)
-    has_table = TABLE in store.db.table_names()
+    has_table = TABLE in store.dialect.tables(store.conn)
     if has_table:
-        sql = f"SELECT max(id) FROM {TABLE} WHERE strategist = ?"
-        args: list[Any] = [strategist]
-        if config_digest is not None:
-            sql += " AND config_digest = ?"
-            args.append(config_digest)
-        sql += " AND json_extract(metrics, '$.stopped') = ?"  # rows stored before the rule
-        args.append(COMPLETE)
-        table_id = store.conn.execute(sql, args).fetchone()[0]
-        if table_id is not None and (newest is None or table_id > newest):
+        table_id = _newest_complete_row(store, strategist, config_digest, after=newest)
+        if table_id is not None:
             newest = table_id
     if newest is None:
         return Found(None, None, None)
@@ -210,6 +252,32 @@ def find_backtest(store: Store, strategist: str, config_digest: str | None = Non
         },
         None,
     )
+
+
+def _newest_complete_row(
+    store: Store, strategist: str, config_digest: str | None, *, after: int | None
+) -> int | None:
+    """The highest id above ``after`` among the table's rows of ``strategist`` (and
+    configuration) whose metrics say the run was complete, whatever the journal says (a
+    row written behind its back, or rows stored before backtests were journaled). Metrics
+    that are not a JSON object count as complete: such a row is named, not skipped."""
+    sql = f"SELECT id, metrics FROM {TABLE} WHERE strategist = ?"
+    args: list[Any] = [strategist]
+    if config_digest is not None:
+        sql += " AND config_digest = ?"
+        args.append(config_digest)
+    if after is not None:
+        sql += " AND id > ?"
+        args.append(after)
+    with contextlib.closing(store.conn.execute(sql + " ORDER BY id DESC", args)) as rows:
+        for row_id, text in rows:  # newest first: usually the first one decides
+            try:
+                metrics = json.loads(text)
+            except (TypeError, ValueError):
+                return int(row_id)
+            if not isinstance(metrics, dict) or metrics.get("stopped") == COMPLETE:
+                return int(row_id)
+    return None
 
 
 def _tampered_journal(row_id: int, seq: int) -> str:

@@ -311,7 +311,7 @@ def run_backtest(
         if spec.record and metrics.get("stopped") == COMPLETE:
             # only a run over all of its data is promotion evidence: a run stopped at a
             # chosen moment (Ctrl-C, a budget) must not pass the gates
-            metrics.update(record_result(base.state_dir, metrics))
+            metrics.update(record_result(base, metrics))
         return BacktestResult(metrics=metrics, out_dir=spec.out_dir, open_trades=open_rows)
     finally:
         if writer is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 from tradekernel.api import Settings, Sweeper, TradekernelError
 
-from .record import COMPLETE, record_result
+from .record import COMPLETE, Recorder
 from .spec import BacktestSpec
 from .sweep_results import SweepResults, resolve_path, row_key, sweep_digest, valid_row
 
@@ -146,13 +146,13 @@ def run_sweep(
             sweeper if isinstance(sweeper, Sweeper) else build_sweeper(base, sweeper, scheduler)
         )
         finished = engine.sweep(_run_one, jobs, workers=workers)
-        with _closing(finished), _sigterm_stops():
+        with _closing(finished), _sigterm_stops(), Recorder(base) as record:
             for result in finished:
                 i = todo[result.index]
                 outcome = result.value if result.error is None else {"error": result.error}
                 complete = outcome.get("ok") and outcome["metrics"].get("stopped") == COMPLETE
                 if complete and spec.record:
-                    record_result(base.state_dir, outcome["metrics"])
+                    record(outcome["metrics"])
                 row = _plain(sweep_row(grid[i], outcome))
                 if outcome.get("ok"):  # only a success is kept: a failure runs again
                     results.append(keys[i], row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,16 +12,21 @@ from bt_handdata import write_hand_csv  # tests/backtest: three round trips
 from tradekernel.api import (
     GateFailed,
     Kernel,
+    PluginRegistry,
     RefusedError,
     Runtime,
     Settings,
-    Store,
     check_stage,
     get_stage,
     utcnow,
 )
 from tradekernel_backtest import BacktestSpec, record_backtest, run_backtest
 from tradekernel_backtest.promotion import evaluate, promote
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request) -> str:
+    return request.param
 
 
 def backtest(settings, tmp_path, **params):
@@ -35,17 +41,17 @@ def backtest(settings, tmp_path, **params):
     return run_backtest(settings, spec).metrics
 
 
-def test_refused_without_evidence(cli, settings):
+def test_refused_without_evidence(cli, settings, open_state):
     code, _, err = cli("promote", "sma-cross", "--to", "shadow")
     assert code == 4
     assert "backtest" in err
-    with Store.open(settings.state_dir) as store:
+    with open_state(settings) as store:
         assert get_stage(store, "sma-cross") is None
         attempt = store.get_control("promotion:sma-cross")
     assert attempt["passed"] is False and attempt["gates"][0]["gate"] == "backtest"
 
 
-def test_promoted_with_evidence_and_journaled(cli, settings, tmp_path):
+def test_promoted_with_evidence_and_journaled(cli, settings, tmp_path, open_state):
     m = backtest(settings, tmp_path)
     assert m["trades"] == 3
     code, out, err = cli("promote", "sma-cross", "--to", "shadow", "--by", "alice", "--json")
@@ -55,7 +61,7 @@ def test_promoted_with_evidence_and_journaled(cli, settings, tmp_path):
     assert evidence["gates"] == [
         {"gate": "min_trades", "value": 3, "threshold": 3, "passed": True, "source": "backtest"}
     ]
-    with Store.open(settings.state_dir) as store:
+    with open_state(settings) as store:
         assert get_stage(store, "sma-cross") == "shadow"
         rows = store.journal_rows(entity="control:stage:sma-cross")
         assert store.verify_journal().ok
@@ -64,7 +70,7 @@ def test_promoted_with_evidence_and_journaled(cli, settings, tmp_path):
     assert rows[-1].payload["value"]["evidence"]["config_digest"] == m["config_digest"]
 
 
-def test_failed_gates_are_named_exit_4(cli, settings, tmp_path):
+def test_failed_gates_are_named_exit_4(cli, settings, tmp_path, open_state):
     backtest(settings, tmp_path)
     assert cli("promote", "sma-cross", "--to", "shadow", "--check")[0] == 0
     assert cli("promote", "sma-cross", "--to", "shadow")[0] == 0
@@ -83,7 +89,7 @@ def test_failed_gates_are_named_exit_4(cli, settings, tmp_path):
     assert code == 4
     assert "min_trades = 3 (needs 50)" in err and "max_cost_per_trade" in err
     assert "max_drawdown" not in err  # passed gates are not named as failures
-    with Store.open(settings.state_dir) as store:
+    with open_state(settings) as store:
         assert get_stage(store, "sma-cross") == "shadow"
         failed = [
             g["gate"] for g in store.get_control("promotion:sma-cross")["gates"] if not g["passed"]
@@ -91,13 +97,13 @@ def test_failed_gates_are_named_exit_4(cli, settings, tmp_path):
     assert failed == ["min_trades", "max_cost_per_trade"]
 
 
-def test_evidence_must_match_the_current_configuration(settings, registry, tmp_path):
+def test_evidence_must_match_the_current_configuration(settings, registry, tmp_path, open_state):
     backtest(settings, tmp_path, fast=3, slow=5)  # another configuration
-    with Store.open(settings.state_dir) as store, pytest.raises(GateFailed, match="backtest"):
+    with open_state() as store, pytest.raises(GateFailed, match="backtest"):
         promote(settings, store, registry, "sma-cross", "shadow")
 
 
-def test_live_needs_acknowledgement_and_paper_days(make_config, tmp_path, cli):
+def test_live_needs_acknowledgement_and_paper_days(make_config, tmp_path, cli, open_state):
     cfg = make_config()
     settings = Settings.load(cfg, environ={})
     backtest(settings, tmp_path)
@@ -110,10 +116,8 @@ def test_live_needs_acknowledgement_and_paper_days(make_config, tmp_path, cli):
     assert code == 4
     assert "min_paper_days" in err and "min_trades = 0" in err  # no paper trades yet
     settings = Settings.load(acked, environ={})
-    from tradekernel.api import PluginRegistry
-
     registry = PluginRegistry().load()
-    with Store.open(settings.state_dir) as store:
+    with open_state(settings) as store:
         later = evaluate(
             settings, store, registry, "sma-cross", "live", now=utcnow() + timedelta(days=8)
         )
@@ -121,9 +125,9 @@ def test_live_needs_acknowledgement_and_paper_days(make_config, tmp_path, cli):
     assert days.passed and days.value > 7
 
 
-def test_demotion_needs_no_gates(settings, registry, tmp_path):
+def test_demotion_needs_no_gates(settings, registry, tmp_path, open_state):
     backtest(settings, tmp_path)
-    with Store.open(settings.state_dir) as store:
+    with open_state(settings) as store:
         promote(settings, store, registry, "sma-cross", "shadow")
         with pytest.raises(RefusedError, match="already"):
             promote(settings, store, registry, "sma-cross", "shadow")
@@ -131,14 +135,14 @@ def test_demotion_needs_no_gates(settings, registry, tmp_path):
         assert get_stage(store, "sma-cross") == "candidate"
 
 
-def test_runtime_refuses_a_mode_above_the_stage(settings, registry, tmp_path):
-    with Store.open(settings.state_dir) as store:
+def test_runtime_refuses_a_mode_above_the_stage(settings, registry, tmp_path, open_state):
+    with open_state(settings) as store:
         check_stage(store, "sma-cross", "paper")  # no stage: paper and shadow allowed
         check_stage(store, "sma-cross", "shadow")
         with pytest.raises(RefusedError, match="no promotion stage"):
             check_stage(store, "sma-cross", "live")
         record_backtest(
-            settings.state_dir,
+            settings,
             {
                 "strategist": "sma-cross",
                 "config_digest": evaluate(
@@ -156,12 +160,12 @@ def test_runtime_refuses_a_mode_above_the_stage(settings, registry, tmp_path):
             assert runtime.mode == "shadow"
 
 
-def test_an_interrupted_backtest_is_not_evidence(settings, registry):
-    with Store.open(settings.state_dir) as store:
+def test_an_interrupted_backtest_is_not_evidence(settings, registry, open_state):
+    with open_state(settings) as store:
         digest = evaluate(settings, store, registry, "sma-cross", "shadow").config_digest
         for stopped in ("stop requested", "budget reached"):
             record_backtest(
-                settings.state_dir,
+                settings,
                 {
                     "strategist": "sma-cross",
                     "config_digest": digest,
@@ -175,3 +179,67 @@ def test_an_interrupted_backtest_is_not_evidence(settings, registry):
 
 
 # the stage check alone (no gates): tests/runtime/test_stage.py in the kernel
+
+
+@pytest.mark.parametrize("store_kind", ["postgres"])
+def test_evidence_in_the_postgres_store_promotes(tmp_path, cli, open_state):
+    """With ``[components] store = "postgres"`` a backtest records its evidence on the
+    server (its own run state stays in a SQLite dir) and ``promote`` passes the gates."""
+    data = write_hand_csv(tmp_path / "data" / "AAA.csv")
+    code, out, err = cli(
+        *("backtest", "--strategist", "sma-cross", "--data", str(data), "--json"),
+        *("--cash", "10000", "--commission", "0.001"),
+    )
+    assert code == 0, err
+    record_id = json.loads(out)["record_id"]
+    code, out, err = cli("promote", "sma-cross", "--to", "shadow", "--json")
+    assert code == 0, err
+    assert json.loads(out)["passed"] and json.loads(out)["backtest_id"] == record_id
+    code, out, err = cli("journal", "verify")
+    assert code == 0, err + out
+    with open_state() as store:  # on the server, not in a state.db
+        assert store.dialect.name == "postgres"
+        [(rows,)] = store.conn.execute("SELECT count(*) FROM backtests").fetchall()
+        assert rows == 1 and get_stage(store, "sma-cross") == "shadow"
+        # the run itself kept its intents in its own SQLite state, not the operator's
+        assert store.conn.execute("SELECT count(*) FROM intents").fetchone() == (0,)
+    local = tmp_path / "operator" / "state.db"
+    if local.exists():
+        with sqlite3.connect(local) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        assert "backtests" not in tables
+
+
+class InProcess:
+    """A sweeper running each job in this process, in order."""
+
+    def sweep(self, fn, jobs, *, workers=None):
+        from tradekernel.api import SweepResult
+
+        for i, job in enumerate(jobs):
+            yield SweepResult(i, value=fn(job))
+
+
+@pytest.mark.parametrize("store_kind", ["postgres"])
+def test_a_sweep_records_every_combination_in_the_postgres_store(
+    settings, registry, tmp_path, open_state
+):
+    from tradekernel_backtest import param_grid, run_sweep
+
+    spec = BacktestSpec(
+        strategist="sma-cross",
+        data=[str(write_hand_csv(tmp_path / "data" / "AAA.csv"))],
+        cash=Decimal(10000),
+        commission=Decimal("0.001"),
+    )
+    grid = param_grid([("fast", [2]), ("slow", [3, 4])])
+    rows = run_sweep(settings, spec, grid, sweeper=InProcess())
+    assert [r["error"] for r in rows] == [None, None]
+    with open_state() as store:
+        recorded = store.conn.execute(
+            "SELECT id, config_digest FROM backtests ORDER BY id"
+        ).fetchall()
+        assert len(recorded) == 2 and len({d for _, d in recorded}) == 2
+        assert len(store.journal_rows(entity="control:backtest:sma-cross")) == 2
+        result = promote(settings, store, registry, "sma-cross", "shadow")  # fast 2, slow 3
+        assert result.passed and result.backtest_id == recorded[0][0]
