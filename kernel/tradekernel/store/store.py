@@ -309,9 +309,9 @@ class Store:
 
     @property
     def db(self) -> sqlite_utils.Database:
-        """The connection as a ``sqlite_utils.Database`` (for a plugin's own tables, such
-        as the backtest record's), made on first use: the store itself needs only
-        :attr:`conn`, so sqlite-utils is not imported on the start-up path."""
+        """The connection as a ``sqlite_utils.Database``, made on first use (SQLite
+        only: a plugin's own tables use :func:`tradekernel.store.tables.open_tables`,
+        which works on every store)."""
         if self._db is None:
             import sqlite_utils
 
