@@ -82,7 +82,12 @@ def test_retries_count_in_the_node_and_other_cycles_or_stages_are_ignored():
         (
             "nodes",
             "debug",
-            {"timed": 1, "over": [], "elapsed_ms": {"hydrate": 150.0}, "budget_ms": {"hydrate": 200.0}},
+            {
+                "timed": 1,
+                "over": [],
+                "elapsed_ms": {"hydrate": 150.0},
+                "budget_ms": {"hydrate": 200.0},
+            },
         )
     ]
     stray = Event("commander", "transition", {"node": "hydrate", "next": "scan"}, T0, "", "other")
