@@ -25,6 +25,14 @@ BREAKER_STATES = {"breaker_closed": 0, "breaker_half_open": 1, "breaker_opened":
 
 def _number(value: Any) -> float | None:
     """A float from an int, float or decimal string; None for anything else."""
+    kind = type(value)
+    if kind is float:  # the common case, without the text round trip
+        return value if value == value else None
+    if kind is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return None
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -262,6 +270,7 @@ class EventMetrics:
             ["strategist", "outcome"],
             registry=r,
         )
+        self._node_gauges: dict[tuple[Gauge, str], Any] = {}
         self.label = BoundedLabels()
         """Label values from event fields, escaped and bounded (:class:`BoundedLabels`)."""
         self._budget_kinds: dict[str, Callable[[Event, dict[str, Any]], None]] = {
@@ -402,11 +411,16 @@ class EventMetrics:
             self._node_time(self.label("node", node), elapsed, limits.get(node))
 
     def _node_time(self, node: str, elapsed_ms: Any, budget_ms: Any) -> None:
-        elapsed, limit = _seconds(elapsed_ms), _seconds(budget_ms)
-        if elapsed is not None:
-            self.node_seconds.labels(node).set(elapsed)
-        if limit is not None:
-            self.node_limit.labels(node).set(limit)
+        for gauge, value in ((self.node_seconds, elapsed_ms), (self.node_limit, budget_ms)):
+            seconds = _seconds(value)
+            if seconds is None:
+                continue
+            # labels() costs three times set(), and a cycle sets two per node: the
+            # children are kept (bounded, as node labels are)
+            child = self._node_gauges.get((gauge, node))
+            if child is None:
+                child = self._node_gauges[(gauge, node)] = gauge.labels(node)
+            child.set(seconds)
 
     def _broker_refused(self, event: Event, f: dict[str, Any]) -> None:
         # one event a minute at most: ``refused`` counts the calls since the last one
