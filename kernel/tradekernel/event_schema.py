@@ -644,6 +644,8 @@ CATALOGUE: dict[str, dict[str, dict[str, FieldSpec]]] = {
         "nodes": {
             "timed": _f("int", "count", "budgeted nodes timed this cycle", req=True),
             "over": _f("list", doc="the nodes over budget (empty: a good cycle)", req=True),
+            "elapsed_ms": _f("dict", "ms", "node -> its latest time this cycle"),
+            "budget_ms": _f("dict", "ms", "node -> its budget"),
         },
         "broker_refused": {
             "broker": _f("str", doc="the broker instance", req=True),

@@ -7,6 +7,7 @@ counters, base units (seconds, USD) in the name. See docs/events.md for the list
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -24,6 +25,14 @@ BREAKER_STATES = {"breaker_closed": 0, "breaker_half_open": 1, "breaker_opened":
 
 def _number(value: Any) -> float | None:
     """A float from an int, float or decimal string; None for anything else."""
+    kind = type(value)
+    if kind is float:  # the common case, without the text round trip
+        return value if value == value else None
+    if kind is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return None
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -33,12 +42,70 @@ def _number(value: Any) -> float | None:
     return result if result == result else None  # NaN is not a number here
 
 
+LABEL_MAX_CHARS = 128
+"""A label value longer than this is cut (an event's text is outside input)."""
+LABEL_MAX_VALUES = 100
+"""At most this many values of one label (``node``, ``broker``, ...) across the families
+that share it; the ones after are counted under :data:`OTHER`. Events carry names from
+the graph, brokers' answers and plugins: a runaway or hostile source must not mint
+series without end."""
+OTHER = "_other"
+
+
 def _label(value: Any, default: str = "") -> str:
+    """``value`` as a label value: text with every character that is not printable
+    written as its Python escape (a lone surrogate would make the whole exposition
+    unencodable, a terminal escape would reach whoever reads it), at most
+    :data:`LABEL_MAX_CHARS` characters. The text format's own escaping (``\\``, ``"``,
+    newline) is prometheus_client's."""
     if value is None:
         return default
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    text = value if type(value) is str else str(value)
+    if len(text) <= LABEL_MAX_CHARS and text.isprintable():
+        return text
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text[:LABEL_MAX_CHARS]
+
+
+def _count(value: Any) -> float | None:
+    """A finite amount above zero to add to a counter, else None."""
+    number = _number(value)
+    return number if number is not None and 0 < number < math.inf else None
+
+
+def _level(value: Any) -> float | None:
+    """A finite amount of zero or more (a count, a duration), else None."""
+    number = _number(value)
+    return number if number is not None and 0 <= number < math.inf else None
+
+
+def _seconds(ms: Any) -> float | None:
+    """Seconds from a ``*_ms`` field (:func:`_level`), else None."""
+    number = _level(ms)
+    return None if number is None else number / 1000
+
+
+class BoundedLabels:
+    """Label values with at most :data:`LABEL_MAX_VALUES` values per label name: a value
+    seen before is itself, a new one past the limit is :data:`OTHER`."""
+
+    def __init__(self, limit: int = LABEL_MAX_VALUES) -> None:
+        self.limit = limit
+        self._seen: dict[str, set[str]] = {}
+
+    def __call__(self, name: str, value: Any, default: str = "") -> str:
+        text = _label(value, default)
+        seen = self._seen.get(name)
+        if seen is None:
+            seen = self._seen[name] = set()
+        if text in seen:
+            return text
+        if len(seen) >= self.limit:
+            return OTHER
+        seen.add(text)
+        return text
 
 
 SLO_WINDOWS = ("5m", "30m", "1h", "6h")
@@ -155,6 +222,66 @@ class EventMetrics:
             ["objective", "window"],
             registry=r,
         )
+        self.node_over = Counter(
+            f"{NS}_budget_node_over_total",
+            "Graph nodes over their [budgets.nodes] latency budget, by node.",
+            ["node"],
+            registry=r,
+        )
+        self.node_seconds = Gauge(
+            f"{NS}_budget_node_seconds",
+            "A budgeted node's latest time (its attempts included).",
+            ["node"],
+            registry=r,
+        )
+        self.node_limit = Gauge(
+            f"{NS}_budget_node_limit_seconds",
+            "A node's [budgets.nodes] latency budget.",
+            ["node"],
+            registry=r,
+        )
+        self.broker_refused = Counter(
+            f"{NS}_budget_broker_refused_total",
+            "Broker calls refused by the broker's [budgets.brokers] request budget.",
+            ["broker"],
+            registry=r,
+        )
+        self.read_skipped = Counter(
+            f"{NS}_budget_read_skipped_total",
+            "Broker reads a node skipped because the request budget refused them.",
+            ["broker", "node"],
+            registry=r,
+        )
+        self.broker_used = Gauge(
+            f"{NS}_budget_broker_requests_used",
+            "Calls to a broker over the last minute, at the latest cycle's end.",
+            ["broker"],
+            registry=r,
+        )
+        self.broker_limit = Gauge(
+            f"{NS}_budget_broker_requests_limit",
+            "A broker's [budgets.brokers] request budget per minute.",
+            ["broker"],
+            registry=r,
+        )
+        self.prompt_trimmed = Counter(
+            f"{NS}_budget_prompt_trimmed_total",
+            "LLM prompts over [budgets] prompt_tokens, by outcome (trimmed, hold).",
+            ["strategist", "outcome"],
+            registry=r,
+        )
+        self._node_gauges: dict[tuple[Gauge, str], Any] = {}
+        self.label = BoundedLabels()
+        """Label values from event fields, escaped and bounded (:class:`BoundedLabels`)."""
+        self._budget_kinds: dict[str, Callable[[Event, dict[str, Any]], None]] = {
+            "exhausted": self._exhausted,
+            "node_over": self._node_over,
+            "nodes": self._nodes,
+            "broker_refused": self._broker_refused,
+            "read_skipped": self._read_skipped,
+            "broker_usage": self._broker_usage,
+            "prompt_trimmed": self._prompt_trimmed,
+        }
         self._handlers: dict[str, Callable[[Event, dict[str, Any]], None]] = {
             "strategist_llm": self._strategist_llm,
             "strategist": self._strategist,
@@ -184,7 +311,8 @@ class EventMetrics:
     def _strategist_llm(self, event: Event, f: dict[str, Any]) -> None:
         if event.kind != "decision":
             return
-        provider, model = _label(f.get("provider")), _label(f.get("model"))
+        label = self.label
+        provider, model = label("provider", f.get("provider")), label("model", f.get("model"))
         self.llm_requests.labels(provider, model, _label(bool(f.get("ok")))).inc()
         latency = _number(f.get("latency_ms"))
         if latency is not None:
@@ -201,7 +329,9 @@ class EventMetrics:
         if event.kind == "decision":
             intents = _number(f.get("intents")) or 0
             outcome = "error" if f.get("error_type") else ("intents" if intents > 0 else "hold")
-            self.strategist_decisions.labels(_label(f.get("strategist")), outcome).inc()
+            self.strategist_decisions.labels(
+                self.label("strategist", f.get("strategist")), outcome
+            ).inc()
 
     def _intent_state(self, event: Event, f: dict[str, Any]) -> None:
         if event.kind in NOT_STATES:
@@ -210,11 +340,12 @@ class EventMetrics:
 
     def _risk(self, event: Event, f: dict[str, Any]) -> None:
         if event.kind == "verdict" and f.get("allow") is False:
-            self.guard_denials.labels(_label(f.get("guard")), _label(f.get("code"))).inc()
+            guard, code = self.label("guard", f.get("guard")), self.label("code", f.get("code"))
+            self.guard_denials.labels(guard, code).inc()
 
     def _monitor(self, event: Event, f: dict[str, Any]) -> None:
         if event.kind == "order_status":
-            self.orders.labels(_label(f.get("status"), "unknown")).inc()
+            self.orders.labels(self.label("status", f.get("status"), "unknown")).inc()
         elif event.kind == "fill":
             self.fills.inc()
 
@@ -222,7 +353,7 @@ class EventMetrics:
         self.resilience.labels(event.kind).inc()
         if event.kind in BREAKER_STATES:
             name = f.get("breaker") or f.get("node") or f.get("name") or "runtime"
-            self.breaker.labels(_label(name)).set(BREAKER_STATES[event.kind])
+            self.breaker.labels(self.label("breaker", name)).set(BREAKER_STATES[event.kind])
         elif event.kind == "degrade_entered":
             self.degraded.set(1)
         elif event.kind == "degrade_exited":
@@ -237,7 +368,7 @@ class EventMetrics:
             self.kill_switch.inc()
 
     def _notify(self, event: Event, f: dict[str, Any]) -> None:
-        self.notifications.labels(_label(f.get("notifier")), event.kind).inc()
+        self.notifications.labels(self.label("notifier", f.get("notifier")), event.kind).inc()
 
     def _report(self, event: Event, f: dict[str, Any]) -> None:
         if event.kind == "cycle":
@@ -249,23 +380,75 @@ class EventMetrics:
     def _hydrate(self, event: Event, f: dict[str, Any]) -> None:
         if event.kind != "skill":
             return
-        skill = _label(f.get("skill"))
+        skill = self.label("skill", f.get("skill"))
         self.skill_calls.labels(skill, _label(bool(f.get("ok")))).inc()
         latency = _number(f.get("latency_ms"))
         if latency is not None:
             self.skill_latency.labels(skill).observe(latency / 1000)
 
     def _alerts(self, event: Event, f: dict[str, Any]) -> None:
-        self.alerts.labels(_label(f.get("rule")), event.kind).inc()
+        self.alerts.labels(self.label("rule", f.get("rule")), event.kind).inc()
 
     def _budget(self, event: Event, f: dict[str, Any]) -> None:
-        if event.kind == "exhausted":
-            self.budget_exhausted.labels(_label(f.get("scope"))).inc()
+        handler = self._budget_kinds.get(event.kind)
+        if handler is not None:
+            handler(event, f)
+
+    def _exhausted(self, event: Event, f: dict[str, Any]) -> None:
+        self.budget_exhausted.labels(self.label("scope", f.get("scope"))).inc()
+
+    def _node_over(self, event: Event, f: dict[str, Any]) -> None:
+        node = self.label("node", f.get("node"))
+        self.node_over.labels(node).inc()
+        self._node_time(node, f.get("elapsed_ms"), f.get("budget_ms"))
+
+    def _nodes(self, event: Event, f: dict[str, Any]) -> None:
+        times, limits = f.get("elapsed_ms"), f.get("budget_ms")
+        if not isinstance(times, dict):
+            return
+        limits = limits if isinstance(limits, dict) else {}
+        for node, elapsed in times.items():
+            self._node_time(self.label("node", node), elapsed, limits.get(node))
+
+    def _node_time(self, node: str, elapsed_ms: Any, budget_ms: Any) -> None:
+        for gauge, value in ((self.node_seconds, elapsed_ms), (self.node_limit, budget_ms)):
+            seconds = _seconds(value)
+            if seconds is None:
+                continue
+            # labels() costs three times set(), and a cycle sets two per node: the
+            # children are kept (bounded, as node labels are)
+            child = self._node_gauges.get((gauge, node))
+            if child is None:
+                child = self._node_gauges[(gauge, node)] = gauge.labels(node)
+            child.set(seconds)
+
+    def _broker_refused(self, event: Event, f: dict[str, Any]) -> None:
+        # one event a minute at most: ``refused`` counts the calls since the last one
+        calls = _count(f.get("refused")) or 1
+        self.broker_refused.labels(self.label("broker", f.get("broker"))).inc(calls)
+
+    def _read_skipped(self, event: Event, f: dict[str, Any]) -> None:
+        broker, node = self.label("broker", f.get("broker")), self.label("node", f.get("node"))
+        self.read_skipped.labels(broker, node).inc()
+
+    def _broker_usage(self, event: Event, f: dict[str, Any]) -> None:
+        broker = self.label("broker", f.get("broker"))
+        used, limit = _level(f.get("used")), _level(f.get("limit"))
+        if used is not None:
+            self.broker_used.labels(broker).set(used)
+        if limit is not None:
+            self.broker_limit.labels(broker).set(limit)
+
+    def _prompt_trimmed(self, event: Event, f: dict[str, Any]) -> None:
+        # warning: a hold (fits false, or every candidate dropped); info: trimmed and sent
+        held = f.get("fits") is False or str(event.severity.value) != "info"
+        strategist = self.label("strategist", f.get("strategist"))
+        self.prompt_trimmed.labels(strategist, "hold" if held else "trimmed").inc()
 
     def _slo(self, event: Event, f: dict[str, Any]) -> None:
         if event.kind != "status":
             return
-        objective = _label(f.get("objective"))
+        objective = self.label("objective", f.get("objective"))
         remaining = _number(f.get("budget_remaining"))
         if remaining is not None:
             self.slo_budget.labels(objective).set(remaining)

@@ -46,11 +46,29 @@ def test_the_timer_flags_only_the_node_over_its_budget():
     out = [t for e in events(T0, "c1", NODES) for t in timer.observe(e)]
     assert out == [
         ("node_over", "warning", {"node": "strategize", "elapsed_ms": 1500.0, "budget_ms": 1000.0}),
-        ("nodes", "debug", {"timed": 2, "over": ["strategize"]}),
+        (
+            "nodes",
+            "debug",
+            {
+                "timed": 2,
+                "over": ["strategize"],
+                "elapsed_ms": {"hydrate": 50.0, "strategize": 1500.0},
+                "budget_ms": {"hydrate": 200.0, "strategize": 1000.0},
+            },
+        ),
     ]
     fast = [("hydrate", 0.2), ("strategize", 0.999)]
     assert [t for e in events(T0, "c2", fast) for t in timer.observe(e)] == [
-        ("nodes", "debug", {"timed": 2, "over": []})
+        (
+            "nodes",
+            "debug",
+            {
+                "timed": 2,
+                "over": [],
+                "elapsed_ms": {"hydrate": 200.0, "strategize": 999.0},
+                "budget_ms": {"hydrate": 200.0, "strategize": 1000.0},
+            },
+        )
     ]
 
 
@@ -60,7 +78,18 @@ def test_retries_count_in_the_node_and_other_cycles_or_stages_are_ignored():
     # a retry route is not a new node: the second transition out of hydrate is timed
     # from the first one's end (0.1 s), and the first stays under budget
     out = [t for e in events(T0, "c", timings[:1]) for t in timer.observe(e)]
-    assert out == [("nodes", "debug", {"timed": 1, "over": []})]
+    assert out == [
+        (
+            "nodes",
+            "debug",
+            {
+                "timed": 1,
+                "over": [],
+                "elapsed_ms": {"hydrate": 150.0},
+                "budget_ms": {"hydrate": 200.0},
+            },
+        )
+    ]
     stray = Event("commander", "transition", {"node": "hydrate", "next": "scan"}, T0, "", "other")
     assert timer.observe(stray) == []
     assert timer.observe(Event("report", "cycle", {}, T0, "", "c")) == []

@@ -31,10 +31,12 @@ class NodeTimer:
         self._since: Any = None
         self._timed = 0
         self._over: list[str] = []
+        self._times: dict[str, float] = {}
 
     def observe(self, event: Any) -> list[Transition]:
         """The ``budget`` events ``event`` gives: ``node_over`` for a node over its budget,
-        ``nodes`` (one per cycle with a budgeted node timed) at the cycle's end."""
+        ``nodes`` (one per cycle with a budgeted node timed, with each such node's latest
+        time and its budget) at the cycle's end."""
         if event.stage != "commander":
             return []
         fields = event.fields if isinstance(event.fields, dict) else {}
@@ -56,6 +58,7 @@ class NodeTimer:
         self._since = ts
         self._timed = 0
         self._over = []
+        self._times = {}
 
     def _leave(self, fields: dict[str, Any], ts: Any) -> list[Transition]:
         node, since = self._node, self._since
@@ -78,6 +81,7 @@ class NodeTimer:
         if limit is None:
             return []
         self._timed += 1
+        self._times[node] = round(elapsed * 1000, 3)
         if elapsed <= limit:
             return []
         self._over.append(node)
@@ -94,9 +98,11 @@ class NodeTimer:
         ]
 
     def _end(self) -> list[Transition]:
-        timed, over = self._timed, self._over
+        timed, over, times = self._timed, self._over, self._times
         self._cycle = self._node = self._since = None
-        self._timed, self._over = 0, []
+        self._timed, self._over, self._times = 0, [], {}
         if not timed:
             return []
-        return [("nodes", "debug", {"timed": timed, "over": over})]
+        budgets = {node: round(self.budgets[node] * 1000, 3) for node in times}
+        fields = {"timed": timed, "over": over, "elapsed_ms": times, "budget_ms": budgets}
+        return [("nodes", "debug", fields)]
