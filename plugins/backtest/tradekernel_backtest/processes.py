@@ -5,9 +5,10 @@ pays Python's start-up and the kernel's and plugins' imports once, not once per 
 Nothing a job changes in its process reaches the next job there: before every job the
 worker puts back what it started with (:func:`_fresh`: the environment, the working
 directory, ``sys.path``, the signal handlers, the warnings filters, the decimal context, the
-random generator, loguru's configuration). What stays is the imported modules and what they
-memoise: a module keeping a per-run value in a global would carry it over (the kernel and
-the installed plugins keep none: a test checks).
+random generator, loguru's configuration, its handlers removed). What stays is the imported
+modules and what they memoise: a module keeping a per-run value in a global would carry it
+over (a test checks that backtests change no module-level value of the kernel and the
+installed plugins but the example plugin's per-process observer counts).
 
 A process that dies mid-job (killed, out of memory) breaks the pool: the jobs it was running
 are charged one attempt and run again, each alone in a new pool, so a job that kills its
@@ -173,14 +174,13 @@ def _fresh() -> None:
 
 
 def _fresh_loguru() -> None:
-    """loguru as a fresh import leaves it: no extra, no patcher, every module enabled, one
-    handler on stderr (unless ``LOGURU_AUTOINIT`` is off)."""
-    from loguru import _defaults, logger
+    """loguru as a fresh import leaves it, without its stderr handler (a worker says
+    nothing on the terminal: the sweep reports): no extra, no patcher, every module
+    enabled."""
+    from loguru import logger
 
     logger.remove()
     logger.configure(extra={}, patcher=_unpatched, activation=[("", True)])
-    if _defaults.LOGURU_AUTOINIT and sys.stderr:
-        logger.add(sys.stderr)
 
 
 def _unpatched(record: Any) -> None:
