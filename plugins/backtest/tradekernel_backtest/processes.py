@@ -42,11 +42,7 @@ class ProcessSweeper:
     """Runs a sweep's jobs in spawned processes (the ``processes`` sweeper)."""
 
     def sweep(
-        self,
-        fn: Callable[[Any], Any],
-        jobs: Sequence[Any],
-        *,
-        workers: int | None = None,
+        self, fn: Callable[[Any], Any], jobs: Sequence[Any], *, workers: int | None = None
     ) -> Iterator[SweepResult]:
         """See :class:`tradekernel.api.Sweeper`."""
         width = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
@@ -64,19 +60,14 @@ class ProcessSweeper:
                 attempts[i] += 1
                 if attempts[i] >= ATTEMPTS:
                     yield SweepResult(
-                        i,
-                        error=f"its worker process died {attempts[i]} times (killed?)",
+                        i, error=f"its worker process died {attempts[i]} times (killed?)"
                     )
                 else:
                     suspects.append(i)
 
 
 def _round(
-    fn: Callable[[Any], Any],
-    jobs: Sequence[Any],
-    batch: deque[int],
-    size: int,
-    broken: list[int],
+    fn: Callable[[Any], Any], jobs: Sequence[Any], batch: deque[int], size: int, broken: list[int]
 ) -> Iterator[SweepResult]:
     """Run jobs of ``batch`` (taken from its left) on one pool of ``size`` processes, at
     most ``size`` at once, until it is empty or the pool breaks; the jobs the broken pool
