@@ -1,9 +1,10 @@
 """Sweeps on the two sweepers: the same 64-combination backtest sweep (sma-cross, fast x
-slow, 120 daily bars) on ``processes`` (a fresh spawned process per combination) and on
-``dask`` (a LocalCluster of as many worker processes, started per sweep), wall time min
-and median over interleaved repeats; the LocalCluster's own start and stop; and what
-importing ``dask.distributed`` costs (CPU, wall, resident memory, installed size).
-Both sweepers must give the same rows: a difference fails the module."""
+slow, 120 daily bars) on ``processes`` (spawned worker processes, started per sweep and
+reused from one combination to the next) and on ``dask`` (a LocalCluster of as many
+worker processes, started per sweep), wall time min and median over interleaved repeats;
+the LocalCluster's own start and stop; and what importing ``dask.distributed`` costs
+(CPU, wall, resident memory, installed size). Both sweepers must give the same rows: a
+difference fails the module."""
 
 from __future__ import annotations
 
