@@ -178,6 +178,8 @@ class Settings:
     """Where each explicitly set value came from: ``file``, ``env:NAME`` or ``cli:--flag``."""
     _environ: Mapping[str, str] = field(factory=dict, repr=False)
     _env_references: list[tuple[str, str]] = field(factory=list, repr=False, eq=False)
+    _overrides: dict[str, Any] = field(factory=dict, repr=False, eq=False)
+    """The ``overrides`` :meth:`load` was given (:meth:`with_overrides` keeps them)."""
     _redactor: Redactor = field(factory=Redactor, repr=False, eq=False)
 
     # -- loading -------------------------------------------------------------------
@@ -248,6 +250,7 @@ class Settings:
             sources[keys] = f"cli:{flag}"
         settings = cls._from_raw(raw, path, sources)
         settings._environ = env
+        settings._overrides = dict(overrides or {})
         settings._env_references = env_references_of_file
         settings.config_path = path if path.exists() else None
         settings.config_sha256 = hashlib.sha256(text.encode()).hexdigest()
@@ -604,6 +607,17 @@ class Settings:
     @property
     def _label(self) -> str:
         return self.config_path.name if self.config_path else DEFAULT_CONFIG.name
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        """These settings loaded again (the same file, environment and ``overrides`` they
+        were loaded with) with ``overrides`` on top: what a derived run (a backtest's)
+        uses, so nothing the operator set on the command line or a sweep handed its
+        worker is lost."""
+        return Settings.load(
+            self.config_path,
+            overrides={**self._overrides, **dict(overrides)},
+            environ=self._environ,
+        )
 
     def environment_overrides(self) -> dict[str, tuple[Any, str]]:
         """The settings the ``TRADEKERNEL_<SECTION>__<KEY>`` environment set, as

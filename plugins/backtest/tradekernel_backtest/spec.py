@@ -142,12 +142,9 @@ def strategy_names(base: Settings) -> list[str]:
 
 
 def derive_settings(base: Settings, spec: BacktestSpec, state_dir: Path) -> Settings:
-    """The backtest's Settings: the operator's file and environment with the overrides."""
-    return Settings.load(
-        base.config_path,
-        overrides=overrides(spec, state_dir, strategy_names(base)),
-        environ=base._environ,
-    )
+    """The backtest's Settings: the operator's (file, environment and whatever ``base``
+    was loaded with, such as a sweep worker's environment overrides) with the backtest's."""
+    return base.with_overrides(overrides(spec, state_dir, strategy_names(base)))
 
 
 def bar_estimate(paths: list[str]) -> int | None:

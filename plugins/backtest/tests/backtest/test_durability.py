@@ -58,3 +58,21 @@ def test_the_backtest_opens_its_own_databases_without_fsync(base, hand_csv, tmp_
     spec = BacktestSpec(strategist="sma-cross", data=[str(hand_csv)], record=False)
     assert run_backtest(base, spec).metrics["trades"] == 3
     assert seen == {"state.db": 0, "paper.db": 0}  # OFF
+
+
+def test_what_the_operator_settings_were_loaded_with_reaches_the_backtest(base, hand_csv, tmp_path):
+    """A sweep's worker loads the operator's settings with the environment's overrides
+    (it may run on another host, without that environment): the backtest keeps them."""
+    from tradekernel.api import Settings
+
+    flag = "environment TRADEKERNEL_RUNTIME__NODE_ATTEMPTS"
+    worker = Settings.load(
+        base.config_path, overrides={"runtime.node_attempts": (7, flag)}, environ={}
+    )
+    spec = BacktestSpec(
+        strategist="sma-cross", data=[str(hand_csv)], state_dir=tmp_path / "bt", record=False
+    )
+    derived = derive_settings(worker, spec, tmp_path / "bt")
+    assert derived.runtime.node_attempts == 7
+    assert derived.source_of("runtime", "node_attempts") == f"cli:{flag}"
+    assert derived.kernel.mode == "paper" and derived.components.store == "sqlite"
