@@ -368,3 +368,22 @@ def test_validating_a_configuration_writes_nothing(tmp_path):
     assert llm.store.tables.name == "sqlite"
     llm.close()
     assert not (tmp_path / "state").exists()
+
+
+def test_a_cache_entry_stamped_in_the_future_is_a_miss_and_pruned(kind, tmp_path):
+    """A host of a shared store whose clock runs ahead (or a planted row) must not make
+    an answer outlive its TTL."""
+    now = [NOW]
+    store = LLMStore.open(kind.settings(tmp_path / "a"), clock=lambda: now[0])
+    try:
+        store.cache_put("near", ChatResponse(model="m", content="fresh"))
+        now[0] += timedelta(days=365)  # the skewed host writes
+        store.cache_put("k", ChatResponse(model="m", content="stale"))
+        now[0] -= timedelta(days=365)  # this host's clock; a one-minute TTL
+        assert store.cache_get("k", ttl=60) is None
+        assert store.cache_get("near", ttl=60) is not None  # a fresh entry still hits
+        assert store.cache_prune(60) == 1
+        with store.tables.read() as conn:
+            assert [r[0] for r in conn.execute("SELECT key FROM llm_cache")] == ["near"]
+    finally:
+        store.close()

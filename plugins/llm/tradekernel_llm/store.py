@@ -56,6 +56,9 @@ SPEND = TableSpec(
     indexes=[("day",)],
 )
 """One row per provider call; ``id`` is assigned by the store."""
+CACHE_SKEW_S = 60.0
+"""An entry stamped more than this in the future (a host whose clock runs ahead, a planted
+row) is a miss, and pruned once past its TTL counted from now."""
 CACHE = TableSpec(CACHE_TABLE, {"key": str, "created": float, "response": str}, pk="key")
 """Request digest → the answer (JSON of :func:`response_to_dict`), created at (epoch s)."""
 _CACHE_PUT = (
@@ -299,7 +302,7 @@ class LLMStore:
             return None
         try:
             created = float(row[0])
-            if not math.isfinite(created) or now - created > ttl:
+            if not math.isfinite(created) or not -CACHE_SKEW_S <= now - created <= ttl:
                 return None
             return response_from_dict(json.loads(row[1]))
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
@@ -312,10 +315,14 @@ class LLMStore:
             conn.execute(_CACHE_PUT, (key, self.clock().timestamp(), text))
 
     def cache_prune(self, ttl: float) -> int:
-        """Delete entries older than ``ttl``; returns how many."""
-        cutoff = self.clock().timestamp() - ttl
+        """Delete entries older than ``ttl``, and those stamped more than ``ttl`` in the
+        future; returns how many."""
+        now = self.clock().timestamp()
         with self.tables.write() as conn:
-            cur = conn.execute(f"DELETE FROM {CACHE_TABLE} WHERE created < ?", (cutoff,))
+            cur = conn.execute(
+                f"DELETE FROM {CACHE_TABLE} WHERE created < ? OR created > ?",
+                (now - ttl, now + max(ttl, CACHE_SKEW_S)),
+            )
         return max(cur.rowcount, 0)
 
 
