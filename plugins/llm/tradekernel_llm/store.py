@@ -142,10 +142,13 @@ class LLMStore:
     """Spend ledger and decision cache in ``tables`` (thread-safe: :class:`Tables`
     serialises its callers). Closing the store closes ``tables``."""
 
-    def __init__(self, tables: Tables, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, tables: Tables, *, clock: Callable[[], datetime] = utcnow, define: bool = True
+    ) -> None:
         self.tables = tables
         self.clock = clock
-        tables.define(SPEND, CACHE)
+        if define:  # else the caller only reads, and knows the tables exist
+            tables.define(SPEND, CACHE)
 
     @classmethod
     def open(
