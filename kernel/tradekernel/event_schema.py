@@ -146,6 +146,7 @@ _NOTIFY = {
     "rate_limit_bypassed": _f(
         "bool", doc="a critical notification sent over the rate limit (only when true)"
     ),
+    "unlogged": _f("bool", doc="delivered while the state could not be opened (only when true)"),
 }
 _ALERTS = {
     "rule": _f("str", doc="alert rule name", req=True),

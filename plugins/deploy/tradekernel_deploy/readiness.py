@@ -248,16 +248,19 @@ def _notifiers(kernel: Any, store: Any, now: datetime) -> Item:
     limit = float(kernel.settings.deploy.notify_test_max_age)
     stale = []
     conn = store.conn  # the notification log is a table of the store's database, any store
+    # a test counts only if stamped within [now - limit, now + 60 s]: a row from a clock
+    # that runs ahead (a shared store), a NaN or a text time never passes the gate
+    window = (now.timestamp() - limit, now.timestamp() + 60)
     for name in names:
         try:
             row = conn.execute(
-                "SELECT MAX(ts) FROM notify_log WHERE notifier = ? AND event_kind = 'notify.test' "
-                "AND status = 'sent'",
-                (name,),
+                "SELECT COUNT(*) FROM notify_log WHERE notifier = ? AND event_kind = 'notify.test' "
+                "AND status = 'sent' AND ts >= ? AND ts <= ?",
+                (name, *window),
             ).fetchone()
         except sqlite3.OperationalError:  # no delivery log: nothing was ever delivered
-            row = (None,)
-        if row[0] is None or now.timestamp() - float(row[0]) > limit:
+            row = (0,)
+        if not row[0]:
             stale.append(name)
     if stale:
         return Item(

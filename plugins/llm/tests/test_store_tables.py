@@ -368,3 +368,41 @@ def test_validating_a_configuration_writes_nothing(tmp_path):
     assert llm.store.tables.name == "sqlite"
     llm.close()
     assert not (tmp_path / "state").exists()
+
+
+def test_a_cache_entry_stamped_in_the_future_is_a_miss_and_pruned(kind, tmp_path):
+    """A host of a shared store whose clock runs ahead (or a planted row) must not make
+    an answer outlive its TTL."""
+    now = [NOW]
+    store = LLMStore.open(kind.settings(tmp_path / "a"), clock=lambda: now[0])
+    try:
+        store.cache_put("near", ChatResponse(model="m", content="fresh"))
+        now[0] += timedelta(days=365)  # the skewed host writes
+        store.cache_put("k", ChatResponse(model="m", content="stale"))
+        now[0] -= timedelta(days=365)  # this host's clock; a one-minute TTL
+        assert store.cache_get("k", ttl=60) is None
+        assert store.cache_get("near", ttl=60) is not None  # a fresh entry still hits
+        assert store.cache_prune(60) == 1
+        with store.tables.read() as conn:
+            assert [r[0] for r in conn.execute("SELECT key FROM llm_cache")] == ["near"]
+    finally:
+        store.close()
+
+
+def test_budget_status_creates_nothing(kind, tmp_path):
+    """Reports read the ledger: a state dir (or a server database) no agent used yet is
+    no spend, and nothing is created there."""
+    settings = kind.settings(tmp_path / "never-used")
+    got = budget_status(settings)
+    assert (got["calls"], got["tokens"], got["usd"]) == (0, 0, 0.0)
+    assert not (tmp_path / "never-used" / "state.db").exists()
+    if kind.url is not None:
+        import psycopg
+
+        with psycopg.connect(kind.url) as conn:
+            names = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables")]
+        assert "llm_spend" not in names
+    open_store(settings).close()  # a store without the LLM tables yet: still nothing made
+    assert budget_status(settings)["calls"] == 0
+    with open_store(settings) as store:
+        assert "llm_spend" not in store.dialect.tables(store.conn)

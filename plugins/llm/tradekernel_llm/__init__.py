@@ -95,17 +95,28 @@ def budget_status(settings: Any) -> dict[str, Any]:
     ``{"day", "calls", "tokens", "usd", "token_limit", "usd_limit", "tokens_left",
     "usd_left"}`` (limits ``None`` when not configured), from the configured store's
     ledger (``[components] store``): the spend of every process and host using it.
-    Reads state only."""
-    from .store import LLMStore
+    Reads state only: a store or a ledger that does not exist yet is no spend (nothing
+    is created)."""
+    from tradekernel.api import NotFoundError, Tables, open_store, utcnow
+
+    from .store import SPEND_TABLE, DailySpend, LLMStore
 
     config = settings.component_config("strategist", "llm", LLMStrategistConfig)
-    store = LLMStore.open(settings)
+    limits = {"token_limit": config.budget_daily_tokens, "usd_limit": config.budget_daily_usd}
     try:
-        return store.spend(
-            token_limit=config.budget_daily_tokens, usd_limit=config.budget_daily_usd
-        ).as_dict()
-    finally:
-        store.close()
+        state = open_store(settings, create=False)
+    except NotFoundError:
+        state = None
+    if state is not None:
+        tables = Tables(state.conn, state.dialect, owner=state)
+        try:
+            with tables.read() as conn:
+                exists = SPEND_TABLE in set(state.dialect.tables(conn))
+            if exists:
+                return LLMStore(tables, define=False).spend(**limits).as_dict()
+        finally:
+            tables.close()
+    return DailySpend(utcnow().date().isoformat(), 0, 0, 0.0, **limits).as_dict()
 
 
 @hookimpl

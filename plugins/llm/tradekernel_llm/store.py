@@ -7,7 +7,11 @@ process and host using that store shares one ledger (an agent taken over on anot
 host keeps today's spend, it does not get a fresh budget).
 
 * ``llm_spend``: one row per provider call (UTC day, tokens, cost and where the cost
-  came from: ``provider``-reported or ``estimate`` from configured prices).
+  came from: ``provider``-reported or ``estimate`` from configured prices). A call is
+  first *reserved* (:meth:`LLMStore.reserve`: its estimate, ``cost_source =
+  "reserved"``, written in the transaction that checks the budget), then *settled*
+  with its real usage (:meth:`LLMStore.settle`); a reservation never settled (a crash,
+  the store lost after the call) keeps counting as its estimate.
 * ``llm_cache``: prompt digest → the provider's answer, with its creation time.
 
 The table and column names are those the first versions created in ``state.db``, so an
@@ -29,6 +33,10 @@ if TYPE_CHECKING:
     from tradekernel.api import Settings
 
 SPEND_TABLE = "llm_spend"
+RESERVED = "reserved"
+"""``cost_source`` of a reservation not settled yet: it counts as its estimate."""
+FAILED = "failed"
+"""``cost_source`` of a call the provider failed (no usage: it counts as nothing)."""
 CACHE_TABLE = "llm_cache"
 SPEND = TableSpec(
     SPEND_TABLE,
@@ -48,6 +56,9 @@ SPEND = TableSpec(
     indexes=[("day",)],
 )
 """One row per provider call; ``id`` is assigned by the store."""
+CACHE_SKEW_S = 60.0
+"""An entry stamped more than this in the future (a host whose clock runs ahead, a planted
+row) is a miss, and pruned once past its TTL counted from now."""
 CACHE = TableSpec(CACHE_TABLE, {"key": str, "created": float, "response": str}, pk="key")
 """Request digest → the answer (JSON of :func:`response_to_dict`), created at (epoch s)."""
 _CACHE_PUT = (
@@ -80,14 +91,64 @@ class DailySpend:
         }
 
 
+class LedgerUnreadable(ValueError):
+    """A row of today's ledger holds tokens or a cost that are not a finite count of at
+    least zero (damage, a hand edit): the day's spend is unknown, so the budget holds."""
+
+
+def _tokens(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
+        isinstance(value, float) and math.isfinite(value) and value >= 0 and value.is_integer()
+    )
+
+
+def _usd(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def _check_row(row: dict[str, Any]) -> None:
+    """``ValueError`` unless the spend values of ``row`` are finite counts >= 0."""
+    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        if not _tokens(row[key]):
+            raise ValueError(f"{SPEND_TABLE}.{key}: {row[key]!r} is not a token count")
+    if not _usd(row["cost_usd"]):
+        raise ValueError(f"{SPEND_TABLE}.cost_usd: {row['cost_usd']!r} is not a cost")
+
+
+def _sum(conn: Any, day: str, token_limit: int | None, usd_limit: float | None) -> DailySpend:
+    """The spend of ``day``, each row checked in Python (a day has one row a call): SQL
+    ``SUM`` would read text as 0 (SQLite) or let one NaN void the sum (PostgreSQL)."""
+    rows = conn.execute(
+        f"SELECT id, total_tokens, cost_usd FROM {SPEND_TABLE} WHERE day = ?", (day,)
+    ).fetchall()
+    tokens, usd = 0, 0.0
+    for row_id, total, cost in rows:
+        if not _tokens(total) or not _usd(cost):
+            raise LedgerUnreadable(
+                f"{SPEND_TABLE} row {row_id}: total_tokens {total!r}, cost_usd {cost!r} "
+                "are not counts; the day's spend is unknown"
+            )
+        tokens += int(total)
+        usd += float(cost or 0.0)
+    return DailySpend(day, len(rows), tokens, usd, token_limit, usd_limit)
+
+
 class LLMStore:
     """Spend ledger and decision cache in ``tables`` (thread-safe: :class:`Tables`
     serialises its callers). Closing the store closes ``tables``."""
 
-    def __init__(self, tables: Tables, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, tables: Tables, *, clock: Callable[[], datetime] = utcnow, define: bool = True
+    ) -> None:
         self.tables = tables
         self.clock = clock
-        tables.define(SPEND, CACHE)
+        if define:  # else the caller only reads, and knows the tables exist
+            tables.define(SPEND, CACHE)
 
     @classmethod
     def open(
@@ -144,8 +205,76 @@ class LLMStore:
             "cost_usd": cost_usd,
             "cost_source": cost_source,
         }
+        _check_row(row)
         with self.tables.write() as conn:
             self.tables.insert(conn, SPEND_TABLE, row)
+
+    def reserve(
+        self,
+        *,
+        provider: str,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost_usd: float | None,
+        refuse: Callable[[DailySpend], Any],
+        token_limit: int | None = None,
+        usd_limit: float | None = None,
+    ) -> tuple[DailySpend, Any, int | None]:
+        """Check today's spend and reserve a call's estimate, in ONE write transaction
+        under the store's single-writer lock (so processes and hosts checking at once
+        cannot all pass on the same remaining budget).
+
+        ``refuse(spent)`` (pure: it runs inside the transaction) returns something true
+        to refuse the call; then nothing is written. Returns ``(spent, refusal, id)``:
+        ``id`` is the reservation's row, to :meth:`settle` after the call. Raises what the
+        store raises (the call must not be made then) and :class:`LedgerUnreadable`."""
+        now = self.clock()
+        row = {
+            "ts": now.isoformat(),
+            "day": now.date().isoformat(),
+            "provider": provider,
+            "model": model,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "cost_usd": cost_usd,
+            "cost_source": RESERVED,
+        }
+        _check_row(row)
+        with self.tables.write() as conn:
+            spent = _sum(conn, row["day"], token_limit, usd_limit)
+            refusal = refuse(spent)
+            if refusal:
+                return spent, refusal, None
+            return spent, None, self.tables.insert(conn, SPEND_TABLE, row)
+
+    def settle(
+        self,
+        row_id: int,
+        *,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost_usd: float | None,
+        cost_source: str | None,
+    ) -> None:
+        """Replace reservation ``row_id``'s estimate with the call's real usage."""
+        row = {
+            "model": model,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "cost_usd": cost_usd,
+            "cost_source": cost_source,
+        }
+        _check_row(row)
+        with self.tables.write() as conn:
+            conn.execute(
+                f"UPDATE {SPEND_TABLE} SET model = ?, prompt_tokens = ?, completion_tokens = ?, "
+                "total_tokens = ?, cost_usd = ?, cost_source = ? WHERE id = ?",
+                (*row.values(), row_id),
+            )
 
     def spend(
         self,
@@ -155,15 +284,12 @@ class LLMStore:
         usd_limit: float | None = None,
     ) -> DailySpend:
         """The spend of ``day`` (default: today, UTC), as committed by every process of
-        the store when this reads it (one statement: one consistent sum)."""
+        the store when this reads it (one statement: one consistent sum), open
+        reservations at their estimate. :class:`LedgerUnreadable` when a row of the day
+        holds tokens or a cost that are not counts."""
         day = day or self.today()
         with self.tables.read() as conn:
-            row = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(total_tokens), 0), COALESCE(SUM(cost_usd), 0) "
-                f"FROM {SPEND_TABLE} WHERE day = ?",
-                (day,),
-            ).fetchone()
-        return DailySpend(day, int(row[0]), int(row[1]), float(row[2]), token_limit, usd_limit)
+            return _sum(conn, day, token_limit, usd_limit)
 
     # -- cache ---------------------------------------------------------------------------
 
@@ -179,7 +305,7 @@ class LLMStore:
             return None
         try:
             created = float(row[0])
-            if not math.isfinite(created) or now - created > ttl:
+            if not math.isfinite(created) or not -CACHE_SKEW_S <= now - created <= ttl:
                 return None
             return response_from_dict(json.loads(row[1]))
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
@@ -192,10 +318,14 @@ class LLMStore:
             conn.execute(_CACHE_PUT, (key, self.clock().timestamp(), text))
 
     def cache_prune(self, ttl: float) -> int:
-        """Delete entries older than ``ttl``; returns how many."""
-        cutoff = self.clock().timestamp() - ttl
+        """Delete entries older than ``ttl``, and those stamped more than ``ttl`` in the
+        future; returns how many."""
+        now = self.clock().timestamp()
         with self.tables.write() as conn:
-            cur = conn.execute(f"DELETE FROM {CACHE_TABLE} WHERE created < ?", (cutoff,))
+            cur = conn.execute(
+                f"DELETE FROM {CACHE_TABLE} WHERE created < ? OR created > ?",
+                (now - ttl, now + max(ttl, CACHE_SKEW_S)),
+            )
         return max(cur.rowcount, 0)
 
 

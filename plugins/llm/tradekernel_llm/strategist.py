@@ -7,6 +7,7 @@ a hold with an ``error_type`` (see docs/llm.md, "Breaker contract"). Exactly one
 
 from __future__ import annotations
 
+import math
 import time
 from decimal import Decimal
 from typing import Any
@@ -28,11 +29,12 @@ from .normalize import NormalizeOptions
 from .prompt import build_messages
 from .recording import ReplayMiss, record, replay, request_digest
 from .schema import SCHEMA_NAME, SCHEMA_VERSION, SCHEMAS, SIZING_PROMPTS
-from .store import DailySpend, LLMStore
+from .store import FAILED, DailySpend, LedgerUnreadable, LLMStore
 from .trim import fit_prompt
 
 CHARS_PER_TOKEN = 4
 BUDGET_EXHAUSTED = "budget_exhausted"
+BUDGET_UNAVAILABLE = "budget_unavailable"
 PROMPT_OVER_BUDGET = "prompt_over_budget"
 PROMPT_NO_CANDIDATES = "prompt_no_candidates"
 
@@ -56,6 +58,8 @@ class LLMStrategist:
             else (ctx.settings.components.llm_provider or "")
         )
         self._provider: Any = None
+        # settlements the store refused after a paid call: written before the next call
+        self._unsettled: list[tuple[int, dict[str, Any]]] = []
         self._options = NormalizeOptions(
             prompt_version=config.prompt_version,
             max_intents=config.max_intents,
@@ -123,7 +127,7 @@ class LLMStrategist:
             decision = Decision.hold(
                 "strategist error", error_type="internal_error", detail=f"{type(exc).__name__}"
             )
-        if decision.error_type in ("replay_miss", "internal_error"):
+        if decision.error_type in ("replay_miss", "internal_error", BUDGET_UNAVAILABLE):
             severity = "error"
         elif decision.error_type is not None:
             severity = "warning"
@@ -147,8 +151,9 @@ class LLMStrategist:
         response = self._cached(key, tele)
         fresh = response is None
         recorded_secret = False
+        reservation: int | None = None
         if response is None:
-            response, recorded_secret = self._call(request, key, tele)
+            response, recorded_secret, reservation = self._call(request, key, tele)
         # decide_answer() in two steps: nothing (spend, recording) may see the answer
         # before it is redacted, and the spend is recorded even if interpreting fails
         secret_found = redact_answer(response, self._redact) or recorded_secret
@@ -156,7 +161,7 @@ class LLMStrategist:
         if fresh and self.config.replay_dir is not None:
             self._usage(response, tele)
         elif fresh:
-            self._account(request, key, response, tele, secret_found=secret_found)
+            self._account(request, key, response, tele, reservation, secret_found=secret_found)
         decision = interpret(response, inputs, self._options, secret_found=secret_found)
         if decision.error_type is None and self.config.cache_ttl > 0 and not tele["cache_hit"]:
             self.store.cache_put(self._cache_key(key), response)
@@ -231,8 +236,9 @@ class LLMStrategist:
 
     def _call(
         self, request: ChatRequest, key: str, tele: dict[str, Any]
-    ) -> tuple[ChatResponse, bool]:
-        """The answer, and whether it is a recording of an answer that held a secret."""
+    ) -> tuple[ChatResponse, bool, int | None]:
+        """The answer, whether it is a recording of an answer that held a secret, and
+        the ledger row reserved for the call (``None`` in replay mode)."""
         if self.config.replay_dir is not None:
             try:
                 recorded = replay(self.config.replay_dir, key)
@@ -240,8 +246,18 @@ class LLMStrategist:
                 raise _Hold(
                     "no recorded answer for this prompt (replay mode)", "replay_miss", str(exc)
                 ) from None
-            return recorded.response, recorded.secret_in_answer
-        self._check_budget(request)
+            return recorded.response, recorded.secret_in_answer, None
+        reservation = self._reserve(request)
+        try:
+            response = self._ask(request, tele)
+        except BaseException:
+            # no usage to settle with: a failed call counts as nothing (as failed calls
+            # always have); if even that cannot be written, it keeps its estimate
+            self._settle(reservation, request.model, 0, 0, None, FAILED, keep=False)
+            raise
+        return response, False, reservation
+
+    def _ask(self, request: ChatRequest, tele: dict[str, Any]) -> ChatResponse:
         try:
             response = self.provider.chat(request)
         except ProviderError as exc:
@@ -256,7 +272,7 @@ class LLMStrategist:
                 "provider failed unexpectedly", "provider_exception", type(exc).__name__
             ) from None
         tele["attempts"] = len(response.attempts)
-        return response, False
+        return response
 
     def _account(
         self,
@@ -264,21 +280,23 @@ class LLMStrategist:
         key: str,
         response: ChatResponse,
         tele: dict[str, Any],
+        reservation: int | None,
         *,
         secret_found: bool,
     ) -> None:
-        """Record a provider answer's usage and spend (and the answer itself, with
-        ``record_dir``); ``response`` is already redacted, ``secret_found`` says whether
-        that redaction found a secret."""
+        """Settle the call's reservation with the answer's usage and spend (and record
+        the answer itself, with ``record_dir``); ``response`` is already redacted,
+        ``secret_found`` says whether that redaction found a secret."""
         prompt_tokens, completion_tokens = self._usage(response, tele, request)
         cost, source = self._cost(response, prompt_tokens, completion_tokens)
-        self.store.record_spend(
-            provider=self.provider_name,
-            model=response.model or request.model,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost_usd=cost,
-            cost_source=source,
+        self._settle(
+            reservation,
+            response.model or request.model,
+            prompt_tokens,
+            completion_tokens,
+            cost,
+            source,
+            keep=True,
         )
         if self.config.record_dir is not None:
             record(self.config.record_dir, key, request, response, secret_in_answer=secret_found)
@@ -287,15 +305,16 @@ class LLMStrategist:
         self, response: ChatResponse, tele: dict[str, Any], request: ChatRequest | None = None
     ) -> tuple[int, int]:
         u = response.usage
-        tele["prompt_tokens"] = u.prompt_tokens
-        tele["completion_tokens"] = u.completion_tokens
-        tele["total_tokens"] = u.total_tokens
-        if u.cost_usd is not None:
+        # a provider's count that is not a finite number >= 0 is unknown (the estimate
+        # is used): a NaN or negative usage must never reach the ledger
+        prompt, completion = _count(u.prompt_tokens), _count(u.completion_tokens)
+        tele["prompt_tokens"] = prompt
+        tele["completion_tokens"] = completion
+        tele["total_tokens"] = _count(u.total_tokens)
+        if _amount(u.cost_usd) is not None:
             tele["reported_cost_usd"] = u.cost_usd
-        prompt = u.prompt_tokens
         if prompt is None:
             prompt = estimate_prompt_tokens(request) if request is not None else 0
-        completion = u.completion_tokens
         if completion is None:
             completion = len(response.content or "") // CHARS_PER_TOKEN
         if self.config.priced:
@@ -310,24 +329,94 @@ class LLMStrategist:
     def _cost(
         self, response: ChatResponse, prompt: int, completion: int
     ) -> tuple[float | None, str | None]:
-        if response.usage.cost_usd is not None:
-            return response.usage.cost_usd, "provider"
+        reported = _amount(response.usage.cost_usd)
+        if reported is not None:
+            return reported, "provider"
         if self.config.priced:
             return self._price(prompt, completion), "estimate"
         return None, None
 
-    def _check_budget(self, request: ChatRequest) -> None:
+    def _reserve(self, request: ChatRequest) -> int:
+        """Check today's spend against the budget and reserve the call's estimate
+        (``len(prompt) / 4 + max_tokens`` tokens, priced at the configured rates) in one
+        write transaction; the id of the reservation. A hold when the budget would be
+        passed, or when the ledger cannot be read or written (no call is made without
+        its reservation: a spend that cannot be counted must not be paid)."""
         tokens_limit, usd_limit = self.config.budget_daily_tokens, self.config.budget_daily_usd
-        if tokens_limit is None and usd_limit is None:
-            return
-        spent = self.store.spend()
-        estimate = estimate_prompt_tokens(request) + (request.max_tokens or 0)
-        if tokens_limit is not None and spent.tokens + estimate > tokens_limit:
-            self._exhausted("tokens", spent.tokens, tokens_limit, estimate)
-        if usd_limit is not None:
-            cost = self._price(estimate_prompt_tokens(request), request.max_tokens or 0)
-            if spent.usd + cost > usd_limit or spent.usd >= usd_limit:
-                self._exhausted("usd", round(spent.usd, 6), usd_limit, cost)
+        prompt, completion = estimate_prompt_tokens(request), request.max_tokens or 0
+        estimate = prompt + completion
+        cost = self._price(prompt, completion) if self.config.priced else None
+
+        def refuse(spent: DailySpend) -> tuple[str, float, float, float] | None:
+            if tokens_limit is not None and spent.tokens + estimate > tokens_limit:
+                return "tokens", spent.tokens, tokens_limit, estimate
+            if usd_limit is not None:
+                usd = cost or 0.0
+                if spent.usd + usd > usd_limit or spent.usd >= usd_limit:
+                    return "usd", round(spent.usd, 6), usd_limit, usd
+            return None
+
+        try:
+            self._flush_unsettled()
+            _, refusal, reservation = self.store.reserve(
+                provider=self.provider_name,
+                model=request.model,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                cost_usd=cost,
+                refuse=refuse,
+                token_limit=tokens_limit,
+                usd_limit=usd_limit,
+            )
+        except LedgerUnreadable as exc:
+            raise _Hold("LLM spend ledger unreadable", BUDGET_UNAVAILABLE, str(exc)) from None
+        except Exception as exc:  # the store down, locked, read-only, refusing...
+            logger.warning("llm spend ledger unavailable: {}: {}", type(exc).__name__, exc)
+            raise _Hold(
+                "LLM spend ledger unavailable", BUDGET_UNAVAILABLE, type(exc).__name__
+            ) from None
+        if refusal:
+            self._exhausted(*refusal)
+        assert reservation is not None
+        return reservation
+
+    def _settle(
+        self,
+        reservation: int,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost: float | None,
+        source: str | None,
+        *,
+        keep: bool,
+    ) -> None:
+        """Write a call's real usage over its reservation. When the store refuses, the
+        estimate stays counted; with ``keep``, the usage is also kept here and written
+        before the next call (which holds until it is)."""
+        values = {
+            "model": model,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "cost_usd": cost,
+            "cost_source": source,
+        }
+        try:
+            self.store.settle(reservation, **values)
+        except Exception as exc:
+            logger.warning(
+                "llm spend of reservation {} not written ({}): its estimate stays counted",
+                reservation,
+                type(exc).__name__,
+            )
+            if keep:
+                self._unsettled.append((reservation, values))
+
+    def _flush_unsettled(self) -> None:
+        while self._unsettled:
+            reservation, values = self._unsettled[0]
+            self.store.settle(reservation, **values)
+            self._unsettled.pop(0)
 
     def _exhausted(self, scope: str, used: float, limit: float, estimate: float) -> None:
         self.ctx.emit(
@@ -365,6 +454,20 @@ class LLMStrategist:
             self.ctx.emit("strategist_llm", "decision", severity=severity, **fields)
         except Exception as exc:  # telemetry must not stop a decision
             logger.warning("strategist_llm event failed: {}", exc)
+
+
+def _count(value: Any) -> int | None:
+    """A provider-reported token count, ``None`` unless a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if 0 <= value < math.inf else None
+
+
+def _amount(value: Any) -> float | None:
+    """A provider-reported cost, ``None`` unless a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value < math.inf else None
 
 
 def estimate_prompt_tokens(request: ChatRequest | None) -> int:

@@ -122,3 +122,38 @@ def test_with_tradekernel_notify_loaded_config_check_is_quiet(config):
     result = invoke(["--config", config, "config", "check"], env={"TEST_HOOK_URL": "http://x"})
     assert result.exit_code == 0, result.stderr
     assert "notify" not in result.stderr
+
+
+@pytest.mark.parametrize("ts", ["NULL", "1e300", "'soon'"])
+def test_a_damaged_log_row_is_skipped_with_a_warning(capsys, config, tmp_path, ts):
+    import sqlite3
+
+    code, out, err = run(capsys, "--config", config, "notify", "test", "log")
+    assert code == 0, err
+    conn = sqlite3.connect(tmp_path / "state" / "state.db")
+    conn.execute(
+        "INSERT INTO notify_log (ts, notifier, event_kind, dedup_key, status) "
+        f"VALUES ({ts}, 'log', 'x', 'k', 'sent')"
+    )
+    conn.commit()
+    conn.close()
+    code, out, err = run(capsys, "--config", config, "notify", "log")
+    assert code == 0, err
+    assert "notify.test" in out and "# sent=1" in out
+    assert "notify_log row 2 is unreadable" in err and "unexpected" not in err.lower()
+
+
+def test_notify_test_with_the_store_down_is_delivered_but_exits_1(capsys, tmp_path):
+    """The test is the evidence deploy readiness reads: unlogged, it must not look done."""
+    pytest.importorskip("tradekernel_postgres")
+    path = tmp_path / "plugins.toml"
+    path.write_text(
+        f'[kernel]\nstate_dir = "{tmp_path / "state"}"\n'
+        '[components]\nmetrics_sinks = []\nnotifiers = ["log"]\nstore = "postgres"\n'
+        f'[store]\nurl = "postgresql://tk:pw@/tk?host={tmp_path / "nowhere"}&port=5999"\n',
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, "--config", str(path), "notify", "test", "log")
+    assert code == 1
+    assert out.startswith("log: sent")
+    assert "delivered but not logged" in err and "readiness will not count it" in err

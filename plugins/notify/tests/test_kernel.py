@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tradekernel import hookimpl
-from tradekernel.api import Kernel
+from tradekernel.api import Kernel, open_store
 from tradekernel_notify import dispatcher, notifications
 
 
@@ -123,3 +123,46 @@ def test_the_dispatcher_is_attached_under_the_kernels_well_known_name(settings):
     assert kernel.observer(NOTIFICATION_DISPATCHER) is dispatcher(kernel)
     assert kernel.check_notifications() == []
     kernel.close()
+
+
+def _lose(settings) -> None:
+    """Lose the store's database (the journal's anchor on this host stays)."""
+    if settings.components.store != "postgres":
+        for path in settings.state_dir.glob("state.db*"):
+            path.unlink()
+        return
+    import psycopg
+
+    with psycopg.connect(settings.store.url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+def _alerts_go_out(settings) -> None:
+    kernel, observer = kernel_with_observer(settings)
+    try:
+        kernel.emit("approval", "pending", **PENDING)
+        kernel.emit("runtime", "incident", severity="critical", reason="state refused")
+    finally:
+        kernel.close()
+    delivered = [e for e in observer.events if e.stage == "notify"]
+    assert [e.kind for e in delivered] == ["delivered", "delivered"]
+    assert [e.fields["event_kind"] for e in delivered] == ["approval.pending", "runtime.incident"]
+    assert all(e.fields["unlogged"] is True for e in delivered)
+
+
+def test_a_lost_state_never_silences_the_kernels_alerts(make_settings, any_store):
+    """The dispatcher cannot open a lost state (the commands refuse it): every alert is
+    still sent, unlogged, as with a server that is down."""
+    settings = make_settings()
+    with open_store(settings) as store:
+        store.set_control("paused", True, actor="ops", reason="journal something")
+    _lose(settings)
+    _alerts_go_out(settings)
+
+
+def test_a_server_refusing_the_role_never_silences_the_kernels_alerts(make_settings, postgres_url):
+    user = postgres_url.split("//", 1)[1].split("@", 1)[0]
+    refused = postgres_url.replace(f"//{user}@", "//revoked:pw@", 1)
+    settings = make_settings(f'[components]\nstore = "postgres"\n[store]\nurl = "{refused}"\n')
+    _alerts_go_out(settings)

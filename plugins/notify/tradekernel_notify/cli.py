@@ -89,7 +89,8 @@ def log_cmd(
 @pass_app
 def test_cmd(app: AppContext, notifier: str, as_json: bool) -> None:
     """Send a test message through NOTIFIER (no dedup or rate limit; logged). Exit 1 when
-    the delivery failed."""
+    the delivery failed, or when it could not be logged (the store unreachable: deploy
+    readiness will not count it)."""
     # An unknown name or a configuration error (e.g. its webhook variable is unset) is
     # exit 2, before anything is sent or logged.
     app.kernel().component("notifier", notifier)
@@ -104,3 +105,8 @@ def test_cmd(app: AppContext, notifier: str, as_json: bool) -> None:
         click.echo(f"{inert(notifier)}: {_describe(record)}")
     if record.status != "sent":
         raise TradekernelError(f"the test notification through {notifier} was not delivered")
+    if not record.id:
+        raise TradekernelError(
+            f"the test notification through {notifier} was delivered but not logged (the "
+            "store is unreachable): deploy readiness will not count it"
+        )

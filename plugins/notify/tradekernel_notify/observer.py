@@ -44,7 +44,9 @@ class NotifyObserver:
         if self._service is None:
             from .service import Notifications
 
-            self._service = Notifications(self.kernel, emit=self._nested_bus().emit)
+            # refuse=False: a state that cannot be opened (refused credentials, a lost
+            # state) sends unlogged, as a server that is down does, never nothing
+            self._service = Notifications(self.kernel, emit=self._nested_bus().emit, refuse=False)
         return self._service
 
     def close(self) -> None:

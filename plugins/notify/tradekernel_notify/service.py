@@ -61,9 +61,12 @@ class Notifications:
     ``Notifications(settings, {"name": notifier, ...})`` uses the given notifiers (no
     events unless ``emit`` is passed). State lives in the store's database
     (:mod:`tradekernel_notify.store`): ``state_dir/state.db`` with the SQLite store, the
-    server with the postgres store. A lost, foreign or newer state is refused here (a
-    ``ConfigError``); a store that cannot be reached (a server down, a lock held too long)
-    is not: deliveries go out without noise control until it answers again.
+    server with the postgres store. A lost, foreign or newer state, or a server that
+    refuses the connection, is refused here (a ``ConfigError``) unless ``refuse`` is
+    false; a store that cannot be reached (a server down, a lock held too long) is not:
+    deliveries go out without noise control, unlogged, until it answers again. The
+    kernel's dispatcher passes ``refuse=False``: a state it cannot open must never
+    silence an alert.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class Notifications:
         *,
         emit: Callable[..., Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        refuse: bool = True,
     ) -> None:
         if hasattr(source, "component") and hasattr(source, "settings"):  # a Kernel
             settings = source.settings
@@ -98,8 +102,14 @@ class Notifications:
         self._store: NotifyStore | None = None
         try:
             self._open()
-        except ConfigError:
-            raise  # a lost, foreign or newer state, a bad [store] url: refused
+        except ConfigError as exc:
+            if refuse:
+                raise  # a lost, foreign or newer state, a bad [store] url: refused
+            logger.error(
+                "notify: the notification state is refused ({}); notifications are sent "
+                "without noise control and are not logged until it can be opened",
+                self._redact(str(exc)),
+            )
         except Exception as exc:  # unreachable now: publish tries again
             logger.debug("notify: state unavailable for now: {}", self._redact(str(exc)))
 
@@ -351,7 +361,9 @@ class Notifications:
     def _announce(self, record: DeliveryRecord) -> None:
         if self._emit is None:
             return
-        extra = {"rate_limit_bypassed": True} if record.rate_limit_bypassed else {}
+        extra: dict[str, Any] = {"rate_limit_bypassed": True} if record.rate_limit_bypassed else {}
+        if not record.id and record.status in ("sent", "failed"):
+            extra["unlogged"] = True  # the state could not be opened or written
         try:
             self._emit(
                 "notify",

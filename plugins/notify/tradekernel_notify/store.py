@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from attrs import define
+from loguru import logger
 from tradekernel.api import Settings, Tables, TableSpec, open_tables
 
 STATUSES = ("sent", "failed", "dedup_suppressed", "rate_limited")
@@ -278,22 +279,33 @@ class NotifyStore:
             return []
         with self.tables.read() as conn:
             rows = conn.execute(sql, params).fetchall()
-        return [
-            DeliveryRecord(
-                id=row[0],
-                ts=datetime.fromtimestamp(row[1], UTC),
-                notifier=row[2],
-                event_kind=row[3],
-                dedup_key=row[4],
-                status=row[5],
-                http_status=row[6],
-                attempts=row[7] or 0,
-                latency_ms=row[8],
-                error=row[9],
-                rate_limit_bypassed=bool(row[10]),
-            )
-            for row in rows
-        ]
+        records = []
+        for row in rows:
+            try:
+                records.append(
+                    DeliveryRecord(
+                        id=row[0],
+                        ts=datetime.fromtimestamp(row[1], UTC),
+                        notifier=row[2],
+                        event_kind=row[3],
+                        dedup_key=row[4],
+                        status=row[5],
+                        http_status=row[6],
+                        attempts=row[7] or 0,
+                        latency_ms=row[8],
+                        error=row[9],
+                        rate_limit_bypassed=bool(row[10]),
+                    )
+                )
+            except (TypeError, ValueError, OverflowError, OSError) as exc:
+                # one damaged row must not make the whole log unreadable
+                logger.warning(
+                    "notify: notify_log row {} is unreadable ({}: {}); skipped",
+                    row[0],
+                    type(exc).__name__,
+                    exc,
+                )
+        return records
 
     def counts(self, *, day: date | str | None = None) -> dict[str, int]:
         """How many records of each status (optionally for one UTC day)."""

@@ -134,3 +134,32 @@ def test_rules_lists_the_effective_policy(capsys, tmp_path, h):
     assert "invalid_events" in data["active"] and "daily_loss_amount" not in data["active"]
     code, out, _ = run(capsys, "--config", str(path), "alerts", "rules")
     assert code == 0 and "guard_denials_max = 9  (file)" in out
+
+
+def test_with_the_store_server_down_the_event_rules_fire_and_are_delivered(
+    capsys, tmp_path, state_dir, h, today, monkeypatch
+):
+    """The scheduled alert pass with the PostgreSQL server down: the rules over the day's
+    events are still evaluated and their alerts still go out (unlogged); the store's
+    inputs are no_data, and no SQLite state.db is made beside the server's state."""
+    pytest.importorskip("tradekernel_postgres")
+    down = f"postgresql://tk:pw@/tk?host={tmp_path / 'nowhere'}&port=5999"
+    config = str(
+        h.write_config(
+            tmp_path, WEBHOOK, sinks='["jsonl"]\nstore = "postgres"', notifiers='["webhook"]'
+        )
+    )
+    monkeypatch.setenv("TK_STORE_URL", down)
+    h.write_events(state_dir, _denials(h, 25), day=today)
+    with HTTPReceiver() as rx:
+        monkeypatch.setenv("TEST_ALERT_HOOK", rx.url)
+        code, out, err = run(capsys, "--config", config, "alerts", "check", "--json")
+        requests = list(rx.requests)
+    assert code == 4, err
+    data = json.loads(out)
+    assert data["firing"] == ["guard_denials"]
+    rules = {r["name"]: r for r in data["rules"]}
+    assert rules["stuck_intents"]["status"] == "no_data"
+    assert "unavailable" in rules["stuck_intents"]["detail"]
+    assert [r.json()["kind"] for r in requests] == ["alerts.fired"]
+    assert not (state_dir / "state.db").exists()

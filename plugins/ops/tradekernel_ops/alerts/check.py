@@ -90,12 +90,13 @@ def check_alerts(
     from tradekernel_notify import notifications
 
     service = notifications(kernel)
-    before = max((r.id for r in service.log(date=now.date())), default=0)
+    before = _logged(service, now, None)
     for result in check.firing:
         _emit(kernel, "fired", result, day)
     for result in check.results:
         if result.name in check.resolved:
             _emit(kernel, "resolved", result, day)
+    after = _logged(service, now, before)
     check.deliveries = [
         {
             "notifier": r.notifier,
@@ -104,20 +105,38 @@ def check_alerts(
             "status": r.status,
             "error": r.error,
         }
-        for r in service.log(date=now.date())
-        if r.id > before and r.event_kind.startswith("alerts.")
+        for r in after
+        if r.event_kind.startswith("alerts.")
     ]
     return check
 
 
-def _prepare_state(settings: Any) -> None:
-    # The state store must create state.db (with its identity table) before the
-    # notification log adds its tables, or the store would later refuse the file.
+def _logged(service: Any, now: datetime, before: Any) -> Any:
+    """With ``before`` None: the last id of today's notification log (0 when it cannot
+    be read); else the records logged after id ``before`` (none when it cannot be read:
+    the deliveries went out unlogged, with the store down)."""
     from loguru import logger
-    from tradekernel.api import Store
 
     try:
-        Store.open(settings.state_dir, create=True).close()
+        records = service.log(date=now.date())
+    except Exception as exc:  # the store down: the alerts were sent all the same
+        logger.warning(
+            "alerts: the notification log is unreadable ({}); deliveries not listed", exc
+        )
+        return 0 if before is None else []
+    if before is None:
+        return max((r.id for r in records), default=0)
+    return [r for r in records if r.id > before]
+
+
+def _prepare_state(settings: Any) -> None:
+    # The configured store must exist (SQLite: state.db with its identity table) before
+    # the notification log adds its tables, or the store would later refuse the file.
+    from loguru import logger
+    from tradekernel.api import open_store
+
+    try:
+        open_store(settings).close()
     except Exception as exc:  # never let this silence an alert
         logger.warning("alerts: the state store is unusable ({}); notifying anyway", exc)
 

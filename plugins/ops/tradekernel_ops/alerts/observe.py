@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from attrs import define, field
+from loguru import logger
 from tradekernel.api import (
     ConfigError,
     Event,
@@ -39,6 +40,9 @@ class Observations:
     notify_failed: int | None = None
     """Failed deliveries of the day in the notification log (None: no log)."""
     invalid_events: int | None = None
+    store_unavailable: str = ""
+    """Why the store's state (controls, executing intents, the notification log) could
+    not be read (the server down): those inputs are None, the event rules still run."""
     required_skills: list[str] = field(factory=list)
 
     def of(self, stage: str, kind: str | None = None) -> list[Event]:
@@ -86,6 +90,12 @@ def _read_store(settings: Settings, obs: Observations) -> None:
     try:
         store = open_store(settings, create=False)
     except NotFoundError:
+        return
+    except ConfigError:
+        raise  # a lost, foreign or newer state, a refused connection: reported as such
+    except Exception as exc:  # the server down: the event rules must still be evaluated
+        obs.store_unavailable = f"the store is unavailable: {exc}"
+        logger.warning("alerts: {}; evaluating the event rules only", obs.store_unavailable)
         return
     with store:
         if obs.current:

@@ -184,6 +184,8 @@ def rule_stuck_intents(policy: Policy, obs: Observations) -> RuleResult:
     if not obs.current:
         detail = "store state is current: only evaluated for today"
         return _result(name, None, after, ">", "s", "error", detail)
+    if obs.executing is None and obs.store_unavailable:
+        return _result(name, None, after, ">", "s", "error", obs.store_unavailable)
     if not obs.executing:
         return _result(name, 0, after, ">", "s", "error", "no intent is executing")
     ages = {
