@@ -37,7 +37,8 @@ def promote(
     Stages: candidate < shadow < paper < live. Without --to, show the current stage.
     Exit 4 names every failed gate, with --check too (a tampered or unjournaled backtest fails the
     backtest gate); exit 3 for state conflicts (already at the stage, live not
-    acknowledged, the stage changed while promoting). Every attempt is journaled with
+    acknowledged, a stage skipped: stages are climbed one at a time, the stage changed
+    while promoting). Every attempt is journaled with
     its evidence.
     """
     from tradekernel.api import get_stage, open_store

@@ -276,8 +276,9 @@ def promote(
     """Move ``name`` to stage ``target`` when its gates pass; journal the attempt.
 
     Raises ``RefusedError`` (exit 3) for state conflicts (already there, live not
-    acknowledged) and ``GateFailed`` (exit 4) naming every failed gate. Moving down
-    (demotion) needs no gates."""
+    acknowledged, a stage skipped: moving up needs the stage just below) and
+    ``GateFailed`` (exit 4) naming every failed gate. Moving down (demotion) needs no
+    gates."""
     if target not in STAGES:
         raise ConfigError(f"--to: stage must be one of {', '.join(STAGES)}, got {target!r}")
     # unknown strategist: a config error naming it (an instance: the component it uses)
@@ -295,6 +296,16 @@ def promote(
             f"promoting {name} to live needs [kernel] live_acknowledged = true; nothing was changed"
         )
     demotion = current is not None and STAGES.index(target) < STAGES.index(current)
+    if not demotion and target != "candidate":
+        # stages are climbed one at a time (unstaged counts as candidate): a partial
+        # [promotion.live] table must not let a strategist skip paper
+        below = STAGES[STAGES.index(target) - 1]
+        if (current or "candidate") != below:
+            raise RefusedError(
+                f"strategist {name} is at stage {current or 'candidate (unstaged)'}; {target} "
+                f"needs stage {below} first: promote it with `tradekernel promote {name} "
+                f"--to {below}`; nothing was changed"
+            )
     if demotion:
         result = Evaluation(name, current, target, digest, None, release=release)
     else:

@@ -7,7 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from tradekernel.api import PluginRegistry, Settings, current_digest, utcnow
+from tradekernel.api import (
+    PluginRegistry,
+    RefusedError,
+    Settings,
+    current_digest,
+    get_stage,
+    utcnow,
+)
 from tradekernel_backtest import record_backtest
 from tradekernel_backtest.promotion import evaluate, promote
 
@@ -75,3 +82,27 @@ def test_the_paper_record_of_another_configuration_does_not_count_for_live(
         # may be B's); A starts over
         result = evaluate(a, store, registry, NAME, "live", now=later)
         assert result.from_stage is None and days_gate(result).value is None
+
+
+def test_live_needs_the_paper_stage_first(make_config, open_state):
+    """A [promotion.live] table without paper gates replaces the defaults: the stage
+    order itself still keeps an unstaged strategist from going straight to live."""
+    cfg = make_config("live_acknowledged = true")
+    cfg.write_text(
+        cfg.read_text().replace(
+            "min_trades = 1\nmax_drawdown = 0.5\nmin_paper_days = 7\n", "max_drawdown = 0.5\n"
+        )
+    )
+    s = Settings.load(cfg, environ={})
+    assert s.promotion.live.min_paper_days is None and s.promotion.live.min_trades is None
+    registry = PluginRegistry(block=s.plugins.block).load()
+    record(s, registry)
+    with open_state(s) as store:
+        for target, below in (("live", "paper"), ("paper", "shadow")):
+            with pytest.raises(RefusedError, match=f"needs stage {below} first"):
+                promote(s, store, registry, NAME, target)
+            assert get_stage(store, NAME) is None
+        assert store.get_control(f"promotion:{NAME}", None) is None  # not journaled
+        for target in ("shadow", "paper", "live"):  # one at a time: each passes
+            promote(s, store, registry, NAME, target)
+            assert get_stage(store, NAME) == target
