@@ -181,6 +181,7 @@ def evaluate(
     now: datetime | None = None,
 ) -> Evaluation:
     """Check the gates of ``[promotion.<target>]`` for strategist ``name``."""
+    from .harness import cost_gates
     from .record import find_backtest
 
     if target not in STAGES:
@@ -228,6 +229,9 @@ def evaluate(
             days = paper_days(store, name, now, digest, release)
             ok = days is not None and days >= gates.min_paper_days
             add(GateResult("min_paper_days", days, gates.min_paper_days, ok, "journal"))
+    # the evidence's own costs: a run cheaper than the configured broker proves nothing
+    for gate, value, threshold, ok in cost_gates(m, settings, registry):
+        add(GateResult(gate, value, threshold, ok, "backtest"))
     _at_least(add, "min_sharpe", m.get("sharpe"), gates.min_sharpe)
     _at_most(add, "max_drawdown", m.get("max_drawdown"), gates.max_drawdown)
     fallback = m.get("llm_fallback_rate")

@@ -106,7 +106,7 @@ def record_backtest(settings: Settings, metrics: dict[str, Any]) -> int:
         return record_into(store, metrics)
 
 
-RUN_KEYS = ("data", "stopped", "bars", "start", "end", "periods_per_year", "elapsed_s")
+RUN_KEYS = ("data", "stopped", "bars", "start", "end", "periods_per_year", "elapsed_s", "harness")
 """A multi-strategy run's own fields each strategy's recorded row carries too."""
 
 

@@ -33,6 +33,7 @@ from tradekernel.api import (
     make_dir,
 )
 
+from .harness import harness
 from .metrics import EquityStats, TradeBook
 from .observer import BacktestObserver
 from .record import COMPLETE, record_result
@@ -294,6 +295,7 @@ def run_backtest(
         llm_cost = metrics["llm_cost_usd"]
         trades = metrics["trades"]
         metrics["cost_per_trade"] = (metrics["commissions"] + llm_cost) / trades if trades else None
+        metrics["harness"] = harness(settings, kernel.registry, spec)
         metrics["elapsed_s"] = round(elapsed, 3)
         metrics["bars_per_second"] = round(stats.bars / elapsed, 1) if elapsed > 0 else None
         if books is not None:

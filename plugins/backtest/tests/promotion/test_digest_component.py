@@ -45,6 +45,7 @@ def test_evidence_of_one_component_is_not_evidence_for_another(tmp_path, open_st
             "config_digest": current_digest(held, registry, "alpha"),
             "trades": 0,
             "stopped": "data exhausted",
+            "harness": {"commission": "0", "slippage_bps": "0"},
         },
     )
     with open_state(held) as store:

@@ -31,10 +31,20 @@ def digest(settings, registry) -> str:
     return current_digest(settings, registry, NAME)
 
 
+COSTS = {"commission": "0", "slippage_bps": "0"}
+"""A backtest's recorded costs: the configured paper broker's (none)."""
+
+
 def record(settings, digest: str, *, trades: int = 5, stopped: str = "data exhausted") -> int:
     return record_backtest(
         settings,
-        {"strategist": NAME, "config_digest": digest, "trades": trades, "stopped": stopped},
+        {
+            "strategist": NAME,
+            "config_digest": digest,
+            "trades": trades,
+            "stopped": stopped,
+            "harness": COSTS,
+        },
     )
 
 

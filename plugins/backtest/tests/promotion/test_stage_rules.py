@@ -19,7 +19,12 @@ from tradekernel_backtest import record_backtest
 from tradekernel_backtest.promotion import evaluate, promote
 
 NAME = "sma-cross"
-GOOD = {"sharpe": 1.0, "max_drawdown": 0.1, "cost_per_trade": 0.1}
+GOOD = {
+    "sharpe": 1.0,
+    "max_drawdown": 0.1,
+    "cost_per_trade": 0.1,
+    "harness": {"commission": "0", "slippage_bps": "0"},
+}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
