@@ -35,6 +35,7 @@ def promote(
     """Promote strategist NAME to a stage when the [promotion] gates pass.
 
     Stages: candidate < shadow < paper < live. Without --to, show the current stage.
+    --check is a dry run of the same command: the same exit code, nothing written.
     Exit 4 names every failed gate, with --check too (a tampered or unjournaled backtest fails the
     backtest gate); exit 3 for state conflicts (already at the stage, live not
     acknowledged, a stage skipped: stages are climbed one at a time, the stage changed
@@ -43,7 +44,7 @@ def promote(
     """
     from tradekernel.api import get_stage, open_store
 
-    from .promotion import _show, evaluate
+    from .promotion import _show
     from .promotion import promote as do_promote
 
     settings = app.settings()
@@ -57,7 +58,9 @@ def promote(
                 click.echo(f"{name}: {stage or 'no stage recorded'}")
             return
         if check:
-            result = evaluate(settings, store, registry, name, target)
+            # the real command's dry run: the same refusals (exit 3) and demotions (no
+            # gates, exit 0), so --check predicts what promote does
+            result = do_promote(settings, store, registry, name, target, dry_run=True)
         else:
             try:
                 result = do_promote(
@@ -77,7 +80,8 @@ def promote(
         mark = "pass" if g.passed else "FAIL"
         value, threshold = _gate_text(g.gate, g.value), _gate_text(g.gate, g.threshold)
         click.echo(f"  {mark}  {g.gate:<22} {value:<24} threshold {threshold}  ({g.source})")
-    verb = "would be promoted" if check and result.passed else "promoted"
+    down = result.from_stage is not None and STAGES.index(target) < STAGES.index(result.from_stage)
+    verb = ("would be " if check else "") + ("demoted" if down else "promoted")
     if check and not result.passed:
         raise GateFailed(f"{name}: the gates for {target} fail: {failed}")
     else:

@@ -111,3 +111,26 @@ def test_live_needs_the_paper_stage_first(make_config, open_state):
         for target in ("shadow", "paper", "live"):  # one at a time: each passes
             promote(s, store, registry, NAME, target)
             assert get_stage(store, NAME) == target
+
+
+def test_check_predicts_what_promote_does(cli, settings, registry, open_state):
+    """`promote --check` is promote's dry run: a demotion needs no gates (exit 0), being
+    at the stage already or skipping one is a refusal (exit 3), as for the real command;
+    and --check writes nothing."""
+    record(settings, registry)
+
+    def both(target: str) -> tuple[int, int]:
+        """The exit codes of `--check` and then of the real command."""
+        check = cli("promote", NAME, "--to", target, "--check")
+        return check[0], cli("promote", NAME, "--to", target)[0]
+
+    assert both("paper") == (3, 3)  # a stage skipped
+    code, out, _ = cli("promote", NAME, "--to", "shadow", "--check")
+    assert code == 0 and "would be promoted unstaged -> shadow" in out
+    with open_state() as store:
+        assert store.get_control(f"promotion:{NAME}", None) is None  # nothing written
+    assert both("shadow") == (0, 0)
+    assert both("shadow") == (3, 3)  # already there
+    code, out, _ = cli("promote", NAME, "--to", "candidate", "--check")
+    assert code == 0 and "would be demoted shadow -> candidate" in out
+    assert both("candidate") == (0, 0)  # a demotion: no gates
