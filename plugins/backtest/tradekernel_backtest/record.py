@@ -196,21 +196,10 @@ def find_backtest(store: Store, strategist: str, config_digest: str | None = Non
 
     The newest candidate is the highest id among the journaled backtests and the table's
     rows; if that one fails its check the result is a problem, not an older row."""
-    journaled: dict[int, dict[str, Any]] = {}  # every entry, whatever its configuration
-    candidates: set[int] = set()
-    for row in store.journal_rows(entity=f"control:{journal_key(strategist)}"):
-        value = (row.payload or {}).get("value")
-        if not isinstance(value, dict) or not isinstance(value.get("id"), int):
-            continue
-        if row.payload_digest != digest(row.payload):
-            return Found(value["id"], None, _tampered_journal(value["id"], row.seq))
-        if value["id"] in journaled:
-            continue  # the first entry is the record
-        journaled[value["id"]] = value
-        if value.get("complete") is True and (
-            config_digest is None or value.get("config_digest") == config_digest
-        ):
-            candidates.add(value["id"])
+    read = _journal(store, strategist, config_digest)
+    if isinstance(read, Found):
+        return read
+    journaled, candidates = read
     newest = max(candidates, default=None)
     has_table = TABLE in store.dialect.tables(store.conn)
     if has_table:
@@ -224,13 +213,21 @@ def find_backtest(store: Store, strategist: str, config_digest: str | None = Non
         raw = store.conn.execute(
             f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE id = ?", (newest,)
         ).fetchone()
+    if newest not in journaled:
+        # the journal was read before the table: a backtest recorded meanwhile (its row,
+        # then its entry) has its entry now; read the journal again before naming it
+        read = _journal(store, strategist, config_digest)
+        if isinstance(read, Found):
+            return read
+        journaled = read[0]
     entry = journaled.get(newest)
     if entry is None:
         return Found(
             newest,
             None,
-            f"backtest {newest} has no journal entry (recorded before backtests were "
-            "journaled, or written behind the journal's back): re-run the backtest",
+            f"backtest {newest} is not journaled (still being recorded, interrupted, "
+            "recorded before backtests were journaled, or written behind the journal's "
+            "back): re-run the backtest",
         )
     if raw is None:
         return Found(newest, None, f"backtest {newest} is journaled but its row was deleted")
@@ -252,6 +249,30 @@ def find_backtest(store: Store, strategist: str, config_digest: str | None = Non
         },
         None,
     )
+
+
+def _journal(
+    store: Store, strategist: str, config_digest: str | None
+) -> tuple[dict[int, dict[str, Any]], set[int]] | Found:
+    """The journaled backtests of ``strategist`` (id -> entry, whatever its configuration)
+    and the ids that are candidates (complete, of ``config_digest``); a :class:`Found`
+    naming the problem when an entry was edited."""
+    journaled: dict[int, dict[str, Any]] = {}
+    candidates: set[int] = set()
+    for row in store.journal_rows(entity=f"control:{journal_key(strategist)}"):
+        value = (row.payload or {}).get("value")
+        if not isinstance(value, dict) or not isinstance(value.get("id"), int):
+            continue
+        if row.payload_digest != digest(row.payload):
+            return Found(value["id"], None, _tampered_journal(value["id"], row.seq))
+        if value["id"] in journaled:
+            continue  # the first entry is the record
+        journaled[value["id"]] = value
+        if value.get("complete") is True and (
+            config_digest is None or value.get("config_digest") == config_digest
+        ):
+            candidates.add(value["id"])
+    return journaled, candidates
 
 
 def _newest_complete_row(

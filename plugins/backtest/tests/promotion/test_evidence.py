@@ -124,7 +124,7 @@ def test_a_row_without_journal_entry_is_not_evidence(settings, registry, digest,
         assert latest_backtest(store, NAME, digest) is None
         result, gate = backtest_gate(settings, store, registry)
     assert not result.passed and result.backtest_id == forged
-    assert f"backtest {forged} has no journal entry" in gate.value
+    assert f"backtest {forged} is not journaled" in gate.value
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", "null"])
@@ -135,7 +135,7 @@ def test_a_row_with_unreadable_metrics_is_named_not_skipped(
     with open_state() as store:
         forged = forge(store, digest, text)
         _, gate = backtest_gate(settings, store, registry)
-    assert not gate.passed and f"backtest {forged} has no journal entry" in gate.value
+    assert not gate.passed and f"backtest {forged} is not journaled" in gate.value
 
 
 NO_NUL = st.characters(codec="utf-8", exclude_characters="\x00")  # what PG text can hold
@@ -323,3 +323,25 @@ def test_cli_exit_3_when_the_stage_changed(
     assert code == 3 and "stage changed while promoting" in err
     with open_state() as store:
         assert get_stage(store, NAME) == "paper"
+
+
+def test_a_backtest_recorded_while_promote_reads_is_evidence(
+    settings, registry, digest, open_state
+):
+    """A backtest recorded (row and journal entry, by another process) between promote's
+    read of the journal and its read of the table is not named as unjournaled."""
+    record(settings, digest)
+    with open_state() as store:
+        real = store.journal_rows
+        recorded: list[int] = []
+
+        def journal_then_a_concurrent_record(*args, **kwargs):
+            rows = real(*args, **kwargs)
+            if not recorded:
+                recorded.append(record(settings, digest, trades=7))
+            return rows
+
+        store.journal_rows = journal_then_a_concurrent_record
+        found = find_backtest(store, NAME, digest)
+    assert found.problem is None and found.id == recorded[0]
+    assert found.row["metrics"]["trades"] == 7
