@@ -220,8 +220,8 @@ def find_backtest(store: Store, strategist: str, config_digest: str | None = Non
         if isinstance(read, Found):
             return read
         journaled = read[0]
-    entry = journaled.get(newest)
-    if entry is None:
+    entries = journaled.get(newest)
+    if not entries:
         return Found(
             newest,
             None,
@@ -232,12 +232,23 @@ def find_backtest(store: Store, strategist: str, config_digest: str | None = Non
     if raw is None:
         return Found(newest, None, f"backtest {newest} is journaled but its row was deleted")
     values = dict(zip(COLUMNS, raw, strict=True))
+    entry = entries[-1]  # the row holds the latest record of its id
     if row_digest(newest, values) != entry.get("digest"):
+        again = f" (id {newest} was recorded {len(entries)} times)" if len(entries) > 1 else ""
         return Found(
             newest,
             None,
             f"backtest {newest} was changed after it was recorded (its row no longer "
-            "matches its journaled digest)",
+            f"matches its journaled digest){again}",
+        )
+    if not _matches(entry, config_digest):
+        # an earlier record of this id was a candidate: that row was deleted, its id
+        # handed to a later backtest of another configuration (or an incomplete one)
+        return Found(
+            newest,
+            None,
+            f"backtest {newest} of this configuration was deleted (its id now holds a "
+            "later backtest): re-run the backtest",
         )
     return Found(
         newest,
@@ -253,8 +264,9 @@ def find_backtest(store: Store, strategist: str, config_digest: str | None = Non
 
 def _journal(
     store: Store, strategist: str, config_digest: str | None
-) -> tuple[dict[int, dict[str, Any]], set[int]] | Found:
-    """The journaled backtests of ``strategist`` (id -> entry, whatever its configuration)
+) -> tuple[dict[int, list[dict[str, Any]]], set[int]] | Found:
+    """The journaled backtests of ``strategist`` (id -> its entries in journal order,
+    whatever their configuration)
     and the ids that are candidates (complete, of ``config_digest``); a :class:`Found`
     naming the problem when an entry was edited."""
     journaled: dict[int, dict[str, Any]] = {}
@@ -265,14 +277,19 @@ def _journal(
             continue
         if row.payload_digest != digest(row.payload):
             return Found(value["id"], None, _tampered_journal(value["id"], row.seq))
-        if value["id"] in journaled:
-            continue  # the first entry is the record
-        journaled[value["id"]] = value
-        if value.get("complete") is True and (
-            config_digest is None or value.get("config_digest") == config_digest
-        ):
+        # an id used again (the newest row deleted, the id handed out again) has several
+        # entries: the row holds the latest record
+        journaled.setdefault(value["id"], []).append(value)
+        if _matches(value, config_digest):
             candidates.add(value["id"])
     return journaled, candidates
+
+
+def _matches(entry: dict[str, Any], config_digest: str | None) -> bool:
+    """Whether a journal entry records a complete backtest of ``config_digest``."""
+    return entry.get("complete") is True and (
+        config_digest is None or entry.get("config_digest") == config_digest
+    )
 
 
 def _newest_complete_row(

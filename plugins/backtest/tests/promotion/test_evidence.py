@@ -345,3 +345,42 @@ def test_a_backtest_recorded_while_promote_reads_is_evidence(
         found = find_backtest(store, NAME, digest)
     assert found.problem is None and found.id == recorded[0]
     assert found.row["metrics"]["trades"] == 7
+
+
+def _delete_newest(store, tamper, row_id: int) -> None:
+    """Delete row ``row_id`` so that the store hands its id out again (SQLite: max + 1;
+    PostgreSQL: the sequence moved back, as ``sync_row_id`` and ``store migrate`` do)."""
+    tamper(store, f"DELETE FROM {TABLE} WHERE id = ?", (row_id,))
+    if store.dialect.name == "postgres":
+        store.dialect.sync_row_id(store.conn, TABLE, "id")
+
+
+def test_a_new_backtest_that_reuses_a_deleted_id_is_evidence(
+    settings, registry, digest, open_state, tamper
+):
+    record(settings, digest)
+    newest = record(settings, digest, trades=1)
+    with open_state() as store:
+        _delete_newest(store, tamper, newest)
+    again = record(settings, digest, trades=7)  # honest, complete, journaled
+    assert again == newest  # the id was handed out again
+    with open_state() as store:
+        found = find_backtest(store, NAME, digest)
+    assert found.problem is None and found.id == again
+    assert found.row["metrics"]["trades"] == 7
+
+
+def test_a_deleted_backtest_whose_id_another_configuration_reuses_is_named(
+    settings, registry, digest, open_state, tamper
+):
+    """Deleting this configuration's newest backtest is not hidden by a backtest of
+    another configuration taking its id: an older backtest is not used instead."""
+    record(settings, digest)
+    newest = record(settings, digest, trades=1)
+    with open_state() as store:
+        _delete_newest(store, tamper, newest)
+    assert record(settings, "another-config") == newest
+    with open_state() as store:
+        found = find_backtest(store, NAME, digest)
+    assert found.row is None and found.id == newest
+    assert f"backtest {newest} of this configuration was deleted" in found.problem
