@@ -129,6 +129,14 @@ def strategy_metrics(metrics: dict[str, Any], name: str) -> dict[str, Any]:
     }
 
 
+def check_record_store(settings: Settings) -> None:
+    """Open the configured store and its ``backtests`` table, then close it: a backtest
+    that will record fails on an unreachable store before it runs (nothing run, nothing
+    written), not after."""
+    with open_store(settings) as store:
+        ensure_table(store)
+
+
 def record_result(
     settings: Settings, metrics: dict[str, Any], *, store: Store | None = None
 ) -> dict[str, Any]:
@@ -157,9 +165,21 @@ class Recorder:
         self.settings = settings
         self._store: Store | None = None
 
-    def __call__(self, metrics: dict[str, Any]) -> dict[str, Any]:
+    def open(self) -> None:
+        """Open the store (and its table) now: an unreachable store fails before anything
+        runs, not after the first combination."""
         if self._store is None:
-            self._store = open_store(self.settings)
+            store = open_store(self.settings)
+            try:
+                ensure_table(store)
+            except BaseException:
+                store.close()
+                raise
+            self._store = store
+
+    def __call__(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        self.open()
+        assert self._store is not None
         return record_result(self.settings, metrics, store=self._store)
 
     def close(self) -> None:

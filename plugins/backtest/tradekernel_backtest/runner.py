@@ -36,7 +36,7 @@ from tradekernel.api import (
 from .harness import harness
 from .metrics import EquityStats, TradeBook
 from .observer import BacktestObserver
-from .record import COMPLETE, record_result
+from .record import COMPLETE, check_record_store, record_result
 from .report import Downsampler, OutputWriter, write_html, write_metrics
 from .spec import BacktestSpec, bar_estimate, derive_settings
 from .strategies import StrategyBooks, cycle_prices, starting_capital
@@ -153,6 +153,8 @@ def run_backtest(
 
     if not spec.data:
         raise ConfigError("option --data: at least one CSV file or directory is required")
+    if spec.record:
+        check_record_store(base)  # an unreachable store: fail before the run, not after
     state_dir, temporary = _fresh_state_dir(spec, base.state_dir)
     started = time.perf_counter()
     writer: OutputWriter | None = None
