@@ -8,6 +8,7 @@ from tradekernel.api import (
     GateFailed,
     echo_json,
     format_money,
+    inert,
     json_option,
     pass_app,
 )
@@ -49,13 +50,16 @@ def promote(
 
     settings = app.settings()
     registry = app.registry()
+    if target is None:
+        # an unknown strategist is a config error naming it (exit 2), as with --to
+        registry.spec("strategist", settings.component_use("strategist", name))
     with open_store(settings) as store:
         if target is None:
             stage = get_stage(store, name)
             if as_json:
                 echo_json({"strategist": name, "stage": stage})
             else:
-                click.echo(f"{name}: {stage or 'no stage recorded'}")
+                click.echo(f"{inert(name)}: {stage or 'no stage recorded'}")
             return
         if check:
             # the real command's dry run: the same refusals (exit 3) and demotions (no
@@ -74,7 +78,7 @@ def promote(
     if as_json:
         echo_json(result.evidence())
         if check and not result.passed:
-            raise GateFailed(f"{name}: the gates for {target} fail: {failed}")
+            raise GateFailed(f"{inert(name)}: the gates for {target} fail: {failed}")
         return
     for g in result.gates:
         mark = "pass" if g.passed else "FAIL"
@@ -83,9 +87,9 @@ def promote(
     down = result.from_stage is not None and STAGES.index(target) < STAGES.index(result.from_stage)
     verb = ("would be " if check else "") + ("demoted" if down else "promoted")
     if check and not result.passed:
-        raise GateFailed(f"{name}: the gates for {target} fail: {failed}")
+        raise GateFailed(f"{inert(name)}: the gates for {target} fail: {failed}")
     else:
-        click.echo(f"{name}: {verb} {result.from_stage or 'unstaged'} -> {target}")
+        click.echo(f"{inert(name)}: {verb} {result.from_stage or 'unstaged'} -> {target}")
 
 
 MONEY_GATES = frozenset({"max_cost_per_trade"})

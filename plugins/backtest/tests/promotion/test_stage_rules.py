@@ -134,3 +134,15 @@ def test_check_predicts_what_promote_does(cli, settings, registry, open_state):
     code, out, _ = cli("promote", NAME, "--to", "candidate", "--check")
     assert code == 0 and "would be demoted shadow -> candidate" in out
     assert both("candidate") == (0, 0)  # a demotion: no gates
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+def test_show_stage_of_an_unknown_hostile_name(cli, store_kind):
+    """`promote NAME` checks NAME as `promote NAME --to STAGE` does (exit 2) and never
+    prints a terminal escape from it."""
+    code, out, err = cli("promote", "x\x1b]0;pwned\x07")
+    assert code == 2, (code, out)
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "is not available" in err
+    code, out, _ = cli("promote", NAME)
+    assert (code, out) == (0, f"{NAME}: no stage recorded\n")
