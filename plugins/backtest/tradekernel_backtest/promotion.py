@@ -305,10 +305,18 @@ def promote(
         # [promotion.live] table must not let a strategist skip paper
         below = STAGES[STAGES.index(target) - 1]
         if (current or "candidate") != below:
+            recorded = get_stage(store, name)
+            at = (
+                f"is at stage {current}"
+                if current is not None
+                else "is unstaged"
+                if recorded is None
+                else f"has no stage for this configuration and release (its stage {recorded} "
+                "was earned with another)"
+            )
             raise RefusedError(
-                f"strategist {name} is at stage {current or 'candidate (unstaged)'}; {target} "
-                f"needs stage {below} first: promote it with `tradekernel promote {name} "
-                f"--to {below}`; nothing was changed"
+                f"strategist {name} {at}; {target} needs stage {below} first: promote it "
+                f"with `tradekernel promote {name} --to {below}`; nothing was changed"
             )
     if demotion:
         result = Evaluation(name, current, target, digest, None, release=release)

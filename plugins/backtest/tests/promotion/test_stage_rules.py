@@ -146,3 +146,18 @@ def test_show_stage_of_an_unknown_hostile_name(cli, store_kind):
     assert "is not available" in err
     code, out, _ = cli("promote", NAME)
     assert (code, out) == (0, f"{NAME}: no stage recorded\n")
+
+
+def test_an_edited_configuration_climbs_from_the_start(settings, registry, tmp_path, open_state):
+    """A stage earned with another configuration is none: the edited one starts again at
+    shadow, and the refusal says why."""
+    record(settings, registry)
+    with open_state() as store:
+        promote(settings, store, registry, NAME, "shadow")
+        promote(settings, store, registry, NAME, "paper")
+    b = edited(settings, tmp_path)
+    record(b, registry)
+    with open_state(b) as store:
+        with pytest.raises(RefusedError, match="its stage paper was earned with another"):
+            promote(b, store, registry, NAME, "paper")
+        assert promote(b, store, registry, NAME, "shadow").from_stage is None
