@@ -117,12 +117,19 @@ configuration that trades."""
 
 
 def config_digest(settings: Settings, name: str, config_class: type | None) -> str:
-    """Digest of a strategist's effective configuration: what promotion evidence is tied to."""
+    """Digest of a strategist's effective configuration: what promotion evidence is tied to.
+
+    An instance (``use = ...``) adds its ``component``: two components with equal settings
+    never share evidence or a stage; one without ``use`` keeps its earlier digest."""
     config = settings.component_config("strategist", name, config_class)
     data = unstructure(config) if config else None
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k not in HARNESS_KEYS}
-    return digest({"strategist": name, "config": data})
+    payload: dict[str, Any] = {"strategist": name, "config": data}
+    use = settings.component_use("strategist", name)
+    if use != name:
+        payload["component"] = use
+    return digest(payload)
 
 
 def current_digest(settings: Settings, registry: Any, name: str) -> str:

@@ -8,6 +8,7 @@ from tradekernel.api import (
     GateFailed,
     echo_json,
     format_money,
+    inert,
     json_option,
     pass_app,
 )
@@ -35,28 +36,35 @@ def promote(
     """Promote strategist NAME to a stage when the [promotion] gates pass.
 
     Stages: candidate < shadow < paper < live. Without --to, show the current stage.
+    --check is a dry run of the same command: the same exit code, nothing written.
     Exit 4 names every failed gate, with --check too (a tampered or unjournaled backtest fails the
     backtest gate); exit 3 for state conflicts (already at the stage, live not
-    acknowledged, the stage changed while promoting). Every attempt is journaled with
+    acknowledged, a stage skipped: stages are climbed one at a time, the stage changed
+    while promoting). Every attempt is journaled with
     its evidence.
     """
     from tradekernel.api import get_stage, open_store
 
-    from .promotion import _show, evaluate
+    from .promotion import _show
     from .promotion import promote as do_promote
 
     settings = app.settings()
     registry = app.registry()
+    if target is None:
+        # an unknown strategist is a config error naming it (exit 2), as with --to
+        registry.spec("strategist", settings.component_use("strategist", name))
     with open_store(settings) as store:
         if target is None:
             stage = get_stage(store, name)
             if as_json:
                 echo_json({"strategist": name, "stage": stage})
             else:
-                click.echo(f"{name}: {stage or 'no stage recorded'}")
+                click.echo(f"{inert(name)}: {stage or 'no stage recorded'}")
             return
         if check:
-            result = evaluate(settings, store, registry, name, target)
+            # the real command's dry run: the same refusals (exit 3) and demotions (no
+            # gates, exit 0), so --check predicts what promote does
+            result = do_promote(settings, store, registry, name, target, dry_run=True)
         else:
             try:
                 result = do_promote(
@@ -70,17 +78,18 @@ def promote(
     if as_json:
         echo_json(result.evidence())
         if check and not result.passed:
-            raise GateFailed(f"{name}: the gates for {target} fail: {failed}")
+            raise GateFailed(f"{inert(name)}: the gates for {target} fail: {failed}")
         return
     for g in result.gates:
         mark = "pass" if g.passed else "FAIL"
         value, threshold = _gate_text(g.gate, g.value), _gate_text(g.gate, g.threshold)
         click.echo(f"  {mark}  {g.gate:<22} {value:<24} threshold {threshold}  ({g.source})")
-    verb = "would be promoted" if check and result.passed else "promoted"
+    down = result.from_stage is not None and STAGES.index(target) < STAGES.index(result.from_stage)
+    verb = ("would be " if check else "") + ("demoted" if down else "promoted")
     if check and not result.passed:
-        raise GateFailed(f"{name}: the gates for {target} fail: {failed}")
+        raise GateFailed(f"{inert(name)}: the gates for {target} fail: {failed}")
     else:
-        click.echo(f"{name}: {verb} {result.from_stage or 'unstaged'} -> {target}")
+        click.echo(f"{inert(name)}: {verb} {result.from_stage or 'unstaged'} -> {target}")
 
 
 MONEY_GATES = frozenset({"max_cost_per_trade"})

@@ -83,19 +83,58 @@ class Evaluation:
         }
 
 
-def paper_days(store: Any, name: str, now: datetime) -> float | None:
-    """Days since the strategist last entered the paper stage (from the journal)."""
-    since = paper_since(store, name)
+def effective_stage(
+    store: Any, name: str, config_digest: str | None, release: str | None
+) -> str | None:
+    """The stage of ``name`` as the runtime counts it (``check_stage``): ``None`` when the
+    stage was earned with another configuration, or under another release than the
+    active one (``release``)."""
+    stage = get_stage(store, name)
+    if stage is None:
+        return None
+    value = store.get_control(stage_key(name), None)
+    evidence = value.get("evidence") if isinstance(value, dict) else None
+    return stage if _earned_by(evidence, config_digest, release) else None
+
+
+def _earned_by(evidence: Any, config_digest: str | None, release: str | None) -> bool:
+    """Whether a stage's ``evidence`` counts for this configuration and release (the rule
+    of the kernel's ``check_stage``)."""
+    evidence = evidence if isinstance(evidence, dict) else {}
+    earned = evidence.get("config_digest")
+    if config_digest is not None and earned is not None and earned != config_digest:
+        return False
+    return release is None or evidence.get("release") == release
+
+
+def paper_days(
+    store: Any,
+    name: str,
+    now: datetime,
+    config_digest: str | None = None,
+    release: str | None = None,
+) -> float | None:
+    """Days since the strategist last entered the paper stage with this configuration
+    and release (from the journal)."""
+    since = paper_since(store, name, config_digest, release)
     return None if since is None else (now - since).total_seconds() / 86400
 
 
-def paper_since(store: Any, name: str) -> datetime | None:
-    """When the strategist last entered the paper stage (it is still there or above)."""
+def paper_since(
+    store: Any, name: str, config_digest: str | None = None, release: str | None = None
+) -> datetime | None:
+    """When the strategist last entered the paper stage with this configuration (and,
+    with ``release``, under that release), staying in paper or live with it since: a
+    stage entry of another configuration or release ends the paper record, so an edited
+    configuration never inherits the time (or the fills) of the one that ran in paper."""
     since = None
     for row in store.journal_rows(entity=f"control:{stage_key(name)}"):
         value = (row.payload or {}).get("value")
         stage = value.get("stage") if isinstance(value, dict) else value
-        if stage == "paper":
+        evidence = value.get("evidence") if isinstance(value, dict) else None
+        if not _earned_by(evidence, config_digest, release):
+            since = None
+        elif stage == "paper":
             since = datetime.fromisoformat(row.ts)
         elif stage != "live":
             since = None
@@ -142,14 +181,16 @@ def evaluate(
     now: datetime | None = None,
 ) -> Evaluation:
     """Check the gates of ``[promotion.<target>]`` for strategist ``name``."""
+    from .harness import cost_gates
     from .record import find_backtest
 
     if target not in STAGES:
         raise ConfigError(f"--to: stage must be one of {', '.join(STAGES)}, got {target!r}")
     now = now or utcnow()
     digest = current_digest(settings, registry, name)
-    result = Evaluation(name, get_stage(store, name), target, digest, None)
-    result.release = active_release(store)
+    release = active_release(store)
+    current = effective_stage(store, name, digest, release)
+    result = Evaluation(name, current, target, digest, None, release=release)
     if target == "candidate":
         return result
     gates = getattr(settings.promotion, target)  # a [promotion.<target>] section
@@ -172,7 +213,7 @@ def evaluate(
     result.backtest_id = bt["id"]
     m = bt["metrics"]
     if target == "live":
-        since = paper_since(store, name)
+        since = paper_since(store, name, digest, release)
         if gates.min_trades is not None:
             n = paper_trades(store, name, since)
             add(GateResult("min_trades", n, gates.min_trades, n >= gates.min_trades, "paper"))
@@ -185,9 +226,12 @@ def evaluate(
             n = m.get("trades") or 0
             add(GateResult("min_trades", n, gates.min_trades, n >= gates.min_trades, "backtest"))
         if gates.min_paper_days is not None:
-            days = paper_days(store, name, now)
+            days = paper_days(store, name, now, digest, release)
             ok = days is not None and days >= gates.min_paper_days
             add(GateResult("min_paper_days", days, gates.min_paper_days, ok, "journal"))
+    # the evidence's own costs: a run cheaper than the configured broker proves nothing
+    for gate, value, threshold, ok in cost_gates(m, settings, registry):
+        add(GateResult(gate, value, threshold, ok, "backtest"))
     _at_least(add, "min_sharpe", m.get("sharpe"), gates.min_sharpe)
     _at_most(add, "max_drawdown", m.get("max_drawdown"), gates.max_drawdown)
     fallback = m.get("llm_fallback_rate")
@@ -236,14 +280,19 @@ def promote(
     """Move ``name`` to stage ``target`` when its gates pass; journal the attempt.
 
     Raises ``RefusedError`` (exit 3) for state conflicts (already there, live not
-    acknowledged) and ``GateFailed`` (exit 4) naming every failed gate. Moving down
-    (demotion) needs no gates."""
+    acknowledged, a stage skipped: moving up needs the stage just below) and
+    ``GateFailed`` (exit 4) naming every failed gate. Moving down (demotion) needs no
+    gates."""
     if target not in STAGES:
         raise ConfigError(f"--to: stage must be one of {', '.join(STAGES)}, got {target!r}")
     # unknown strategist: a config error naming it (an instance: the component it uses)
     registry.spec("strategist", settings.component_use("strategist", name))
     seen = _stage_text(store, name)  # what the write below must still find
-    current = get_stage(store, name)
+    digest = current_digest(settings, registry, name)
+    release = active_release(store)
+    # the stage as the runtime counts it: one earned with another configuration or
+    # release is none (it neither makes this one "already there" nor a demotion)
+    current = effective_stage(store, name, digest, release)
     if current == target:
         raise RefusedError(f"strategist {name} is already at stage {target}; nothing was changed")
     if target == "live" and not settings.kernel.live_acknowledged:
@@ -251,8 +300,26 @@ def promote(
             f"promoting {name} to live needs [kernel] live_acknowledged = true; nothing was changed"
         )
     demotion = current is not None and STAGES.index(target) < STAGES.index(current)
+    if not demotion and target != "candidate":
+        # stages are climbed one at a time (unstaged counts as candidate): a partial
+        # [promotion.live] table must not let a strategist skip paper
+        below = STAGES[STAGES.index(target) - 1]
+        if (current or "candidate") != below:
+            recorded = get_stage(store, name)
+            at = (
+                f"is at stage {current}"
+                if current is not None
+                else "is unstaged"
+                if recorded is None
+                else f"has no stage for this configuration and release (its stage {recorded} "
+                "was earned with another)"
+            )
+            raise RefusedError(
+                f"strategist {name} {at}; {target} needs stage {below} first: promote it "
+                f"with `tradekernel promote {name} --to {below}`; nothing was changed"
+            )
     if demotion:
-        result = Evaluation(name, current, target, None, None, release=active_release(store))
+        result = Evaluation(name, current, target, digest, None, release=release)
     else:
         result = evaluate(settings, store, registry, name, target, now=now)
     if dry_run:

@@ -106,7 +106,7 @@ def record_backtest(settings: Settings, metrics: dict[str, Any]) -> int:
         return record_into(store, metrics)
 
 
-RUN_KEYS = ("data", "stopped", "bars", "start", "end", "periods_per_year", "elapsed_s")
+RUN_KEYS = ("data", "stopped", "bars", "start", "end", "periods_per_year", "elapsed_s", "harness")
 """A multi-strategy run's own fields each strategy's recorded row carries too."""
 
 
@@ -127,6 +127,14 @@ def strategy_metrics(metrics: dict[str, Any], name: str) -> dict[str, Any]:
         },
         "portfolio": metrics["strategist"],
     }
+
+
+def check_record_store(settings: Settings) -> None:
+    """Open the configured store and its ``backtests`` table, then close it: a backtest
+    that will record fails on an unreachable store before it runs (nothing run, nothing
+    written), not after."""
+    with open_store(settings) as store:
+        ensure_table(store)
 
 
 def record_result(
@@ -157,9 +165,21 @@ class Recorder:
         self.settings = settings
         self._store: Store | None = None
 
-    def __call__(self, metrics: dict[str, Any]) -> dict[str, Any]:
+    def open(self) -> None:
+        """Open the store (and its table) now: an unreachable store fails before anything
+        runs, not after the first combination."""
         if self._store is None:
-            self._store = open_store(self.settings)
+            store = open_store(self.settings)
+            try:
+                ensure_table(store)
+            except BaseException:
+                store.close()
+                raise
+            self._store = store
+
+    def __call__(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        self.open()
+        assert self._store is not None
         return record_result(self.settings, metrics, store=self._store)
 
     def close(self) -> None:
@@ -196,21 +216,10 @@ def find_backtest(store: Store, strategist: str, config_digest: str | None = Non
 
     The newest candidate is the highest id among the journaled backtests and the table's
     rows; if that one fails its check the result is a problem, not an older row."""
-    journaled: dict[int, dict[str, Any]] = {}  # every entry, whatever its configuration
-    candidates: set[int] = set()
-    for row in store.journal_rows(entity=f"control:{journal_key(strategist)}"):
-        value = (row.payload or {}).get("value")
-        if not isinstance(value, dict) or not isinstance(value.get("id"), int):
-            continue
-        if row.payload_digest != digest(row.payload):
-            return Found(value["id"], None, _tampered_journal(value["id"], row.seq))
-        if value["id"] in journaled:
-            continue  # the first entry is the record
-        journaled[value["id"]] = value
-        if value.get("complete") is True and (
-            config_digest is None or value.get("config_digest") == config_digest
-        ):
-            candidates.add(value["id"])
+    read = _journal(store, strategist, config_digest)
+    if isinstance(read, Found):
+        return read
+    journaled, candidates = read
     newest = max(candidates, default=None)
     has_table = TABLE in store.dialect.tables(store.conn)
     if has_table:
@@ -224,23 +233,42 @@ def find_backtest(store: Store, strategist: str, config_digest: str | None = Non
         raw = store.conn.execute(
             f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE id = ?", (newest,)
         ).fetchone()
-    entry = journaled.get(newest)
-    if entry is None:
+    if newest not in journaled:
+        # the journal was read before the table: a backtest recorded meanwhile (its row,
+        # then its entry) has its entry now; read the journal again before naming it
+        read = _journal(store, strategist, config_digest)
+        if isinstance(read, Found):
+            return read
+        journaled = read[0]
+    entries = journaled.get(newest)
+    if not entries:
         return Found(
             newest,
             None,
-            f"backtest {newest} has no journal entry (recorded before backtests were "
-            "journaled, or written behind the journal's back): re-run the backtest",
+            f"backtest {newest} is not journaled (still being recorded, interrupted, "
+            "recorded before backtests were journaled, or written behind the journal's "
+            "back): re-run the backtest",
         )
     if raw is None:
         return Found(newest, None, f"backtest {newest} is journaled but its row was deleted")
     values = dict(zip(COLUMNS, raw, strict=True))
+    entry = entries[-1]  # the row holds the latest record of its id
     if row_digest(newest, values) != entry.get("digest"):
+        again = f" (id {newest} was recorded {len(entries)} times)" if len(entries) > 1 else ""
         return Found(
             newest,
             None,
             f"backtest {newest} was changed after it was recorded (its row no longer "
-            "matches its journaled digest)",
+            f"matches its journaled digest){again}",
+        )
+    if not _matches(entry, config_digest):
+        # an earlier record of this id was a candidate: that row was deleted, its id
+        # handed to a later backtest of another configuration (or an incomplete one)
+        return Found(
+            newest,
+            None,
+            f"backtest {newest} of this configuration was deleted (its id now holds a "
+            "later backtest): re-run the backtest",
         )
     return Found(
         newest,
@@ -251,6 +279,36 @@ def find_backtest(store: Store, strategist: str, config_digest: str | None = Non
             "metrics": json.loads(values["metrics"]),
         },
         None,
+    )
+
+
+def _journal(
+    store: Store, strategist: str, config_digest: str | None
+) -> tuple[dict[int, list[dict[str, Any]]], set[int]] | Found:
+    """The journaled backtests of ``strategist`` (id -> its entries in journal order,
+    whatever their configuration)
+    and the ids that are candidates (complete, of ``config_digest``); a :class:`Found`
+    naming the problem when an entry was edited."""
+    journaled: dict[int, dict[str, Any]] = {}
+    candidates: set[int] = set()
+    for row in store.journal_rows(entity=f"control:{journal_key(strategist)}"):
+        value = (row.payload or {}).get("value")
+        if not isinstance(value, dict) or not isinstance(value.get("id"), int):
+            continue
+        if row.payload_digest != digest(row.payload):
+            return Found(value["id"], None, _tampered_journal(value["id"], row.seq))
+        # an id used again (the newest row deleted, the id handed out again) has several
+        # entries: the row holds the latest record
+        journaled.setdefault(value["id"], []).append(value)
+        if _matches(value, config_digest):
+            candidates.add(value["id"])
+    return journaled, candidates
+
+
+def _matches(entry: dict[str, Any], config_digest: str | None) -> bool:
+    """Whether a journal entry records a complete backtest of ``config_digest``."""
+    return entry.get("complete") is True and (
+        config_digest is None or entry.get("config_digest") == config_digest
     )
 
 

@@ -33,9 +33,10 @@ from tradekernel.api import (
     make_dir,
 )
 
+from .harness import harness
 from .metrics import EquityStats, TradeBook
 from .observer import BacktestObserver
-from .record import COMPLETE, record_result
+from .record import COMPLETE, check_record_store, record_result
 from .report import Downsampler, OutputWriter, write_html, write_metrics
 from .spec import BacktestSpec, bar_estimate, derive_settings
 from .strategies import StrategyBooks, cycle_prices, starting_capital
@@ -152,6 +153,8 @@ def run_backtest(
 
     if not spec.data:
         raise ConfigError("option --data: at least one CSV file or directory is required")
+    if spec.record:
+        check_record_store(base)  # an unreachable store: fail before the run, not after
     state_dir, temporary = _fresh_state_dir(spec, base.state_dir)
     started = time.perf_counter()
     writer: OutputWriter | None = None
@@ -294,6 +297,7 @@ def run_backtest(
         llm_cost = metrics["llm_cost_usd"]
         trades = metrics["trades"]
         metrics["cost_per_trade"] = (metrics["commissions"] + llm_cost) / trades if trades else None
+        metrics["harness"] = harness(settings, kernel.registry, spec)
         metrics["elapsed_s"] = round(elapsed, 3)
         metrics["bars_per_second"] = round(stats.bars / elapsed, 1) if elapsed > 0 else None
         if books is not None:

@@ -145,8 +145,15 @@ def run_sweep(
         engine = (
             sweeper if isinstance(sweeper, Sweeper) else build_sweeper(base, sweeper, scheduler)
         )
-        finished = engine.sweep(_run_one, jobs, workers=workers)
-        with _closing(finished), _sigterm_stops(), Recorder(base) as record:
+        recorder = Recorder(base)
+        try:
+            if spec.record:
+                recorder.open()  # an unreachable store fails before any combination runs
+            finished = engine.sweep(_run_one, jobs, workers=workers)
+        except BaseException:
+            recorder.close()
+            raise
+        with _closing(finished), _sigterm_stops(), recorder as record:
             for result in finished:
                 i = todo[result.index]
                 outcome = result.value if result.error is None else {"error": result.error}

@@ -31,10 +31,20 @@ def digest(settings, registry) -> str:
     return current_digest(settings, registry, NAME)
 
 
+COSTS = {"commission": "0", "slippage_bps": "0"}
+"""A backtest's recorded costs: the configured paper broker's (none)."""
+
+
 def record(settings, digest: str, *, trades: int = 5, stopped: str = "data exhausted") -> int:
     return record_backtest(
         settings,
-        {"strategist": NAME, "config_digest": digest, "trades": trades, "stopped": stopped},
+        {
+            "strategist": NAME,
+            "config_digest": digest,
+            "trades": trades,
+            "stopped": stopped,
+            "harness": COSTS,
+        },
     )
 
 
@@ -114,7 +124,7 @@ def test_a_row_without_journal_entry_is_not_evidence(settings, registry, digest,
         assert latest_backtest(store, NAME, digest) is None
         result, gate = backtest_gate(settings, store, registry)
     assert not result.passed and result.backtest_id == forged
-    assert f"backtest {forged} has no journal entry" in gate.value
+    assert f"backtest {forged} is not journaled" in gate.value
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", "null"])
@@ -125,7 +135,7 @@ def test_a_row_with_unreadable_metrics_is_named_not_skipped(
     with open_state() as store:
         forged = forge(store, digest, text)
         _, gate = backtest_gate(settings, store, registry)
-    assert not gate.passed and f"backtest {forged} has no journal entry" in gate.value
+    assert not gate.passed and f"backtest {forged} is not journaled" in gate.value
 
 
 NO_NUL = st.characters(codec="utf-8", exclude_characters="\x00")  # what PG text can hold
@@ -313,3 +323,64 @@ def test_cli_exit_3_when_the_stage_changed(
     assert code == 3 and "stage changed while promoting" in err
     with open_state() as store:
         assert get_stage(store, NAME) == "paper"
+
+
+def test_a_backtest_recorded_while_promote_reads_is_evidence(
+    settings, registry, digest, open_state
+):
+    """A backtest recorded (row and journal entry, by another process) between promote's
+    read of the journal and its read of the table is not named as unjournaled."""
+    record(settings, digest)
+    with open_state() as store:
+        real = store.journal_rows
+        recorded: list[int] = []
+
+        def journal_then_a_concurrent_record(*args, **kwargs):
+            rows = real(*args, **kwargs)
+            if not recorded:
+                recorded.append(record(settings, digest, trades=7))
+            return rows
+
+        store.journal_rows = journal_then_a_concurrent_record
+        found = find_backtest(store, NAME, digest)
+    assert found.problem is None and found.id == recorded[0]
+    assert found.row["metrics"]["trades"] == 7
+
+
+def _delete_newest(store, tamper, row_id: int) -> None:
+    """Delete row ``row_id`` so that the store hands its id out again (SQLite: max + 1;
+    PostgreSQL: the sequence moved back, as ``sync_row_id`` and ``store migrate`` do)."""
+    tamper(store, f"DELETE FROM {TABLE} WHERE id = ?", (row_id,))
+    if store.dialect.name == "postgres":
+        store.dialect.sync_row_id(store.conn, TABLE, "id")
+
+
+def test_a_new_backtest_that_reuses_a_deleted_id_is_evidence(
+    settings, registry, digest, open_state, tamper
+):
+    record(settings, digest)
+    newest = record(settings, digest, trades=1)
+    with open_state() as store:
+        _delete_newest(store, tamper, newest)
+    again = record(settings, digest, trades=7)  # honest, complete, journaled
+    assert again == newest  # the id was handed out again
+    with open_state() as store:
+        found = find_backtest(store, NAME, digest)
+    assert found.problem is None and found.id == again
+    assert found.row["metrics"]["trades"] == 7
+
+
+def test_a_deleted_backtest_whose_id_another_configuration_reuses_is_named(
+    settings, registry, digest, open_state, tamper
+):
+    """Deleting this configuration's newest backtest is not hidden by a backtest of
+    another configuration taking its id: an older backtest is not used instead."""
+    record(settings, digest)
+    newest = record(settings, digest, trades=1)
+    with open_state() as store:
+        _delete_newest(store, tamper, newest)
+    assert record(settings, "another-config") == newest
+    with open_state() as store:
+        found = find_backtest(store, NAME, digest)
+    assert found.row is None and found.id == newest
+    assert f"backtest {newest} of this configuration was deleted" in found.problem

@@ -59,7 +59,22 @@ def test_promoted_with_evidence_and_journaled(cli, settings, tmp_path, open_stat
     evidence = json.loads(out)
     assert evidence["passed"] and evidence["backtest_id"] == m["record_id"]
     assert evidence["gates"] == [
-        {"gate": "min_trades", "value": 3, "threshold": 3, "passed": True, "source": "backtest"}
+        {"gate": "min_trades", "value": 3, "threshold": 3, "passed": True, "source": "backtest"},
+        # the backtest's own costs, at least the configured paper broker's (none)
+        {
+            "gate": "commission",
+            "value": "0.001",
+            "threshold": "0",
+            "passed": True,
+            "source": "backtest",
+        },
+        {
+            "gate": "slippage_bps",
+            "value": "0",
+            "threshold": "0",
+            "passed": True,
+            "source": "backtest",
+        },
     ]
     with open_state(settings) as store:
         assert get_stage(store, "sma-cross") == "shadow"
@@ -150,6 +165,7 @@ def test_runtime_refuses_a_mode_above_the_stage(settings, registry, tmp_path, op
                 ).config_digest,
                 "trades": 5,
                 "stopped": "data exhausted",
+                "harness": {"commission": "0", "slippage_bps": "0"},
             },
         )
         promote(settings, store, registry, "sma-cross", "shadow")
