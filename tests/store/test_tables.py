@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import sqlite3
 
+import attrs
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -72,11 +73,44 @@ def test_an_older_table_gains_its_new_columns_and_keeps_its_rows(backend, state_
                 (first, 1.5, None, None),
                 (second, 2.5, "b", b"\x00\xff"),
             ]
-            assert catalogue(conn, t.dialect) == [LOG]
+            # "who" was added to older rows: the table does not enforce NOT NULL on it
+            assert catalogue(conn, t.dialect) == [attrs.evolve(LOG, not_null=frozenset())]
     with _open(backend, state_dir) as t:  # an older version of the plugin defines it again
         t.define(old)
         with t.read() as conn:
             assert catalogue(conn, t.dialect)[0].columns == LOG.columns  # nothing forgotten
+
+
+def test_a_not_null_column_added_later_is_recorded_as_the_table_has_it(backend, state_dir):
+    v1 = TableSpec("demo_log", {"id": int, "who": str}, "id", not_null={"who"})
+    v2 = TableSpec("demo_log", {"id": int, "who": str, "channel": str}, "id", not_null={"who"})
+    v3 = attrs.evolve(v2, not_null={"who", "channel"})
+    with _open(backend, state_dir) as t:
+        t.define(v1)
+    for later in (v2, v3):  # added nullable, then declared NOT NULL: still nullable
+        with _open(backend, state_dir) as t:
+            t.define(later)
+            with t.read() as conn:
+                assert catalogue(conn, t.dialect)[0].not_null == {"who"}
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        TableSpec("demo_cache", {"key": str, "size": int}, "key"),
+        TableSpec("demo_cache", {"key": str, "size": str}, ("key", "size")),
+    ],
+    ids=["type", "key"],
+)
+def test_a_changed_type_or_primary_key_is_refused(backend, state_dir, later):
+    v1 = TableSpec("demo_cache", {"key": str, "size": str}, "key")
+    with _open(backend, state_dir) as t:
+        t.define(v1)
+    with _open(backend, state_dir) as t:
+        with pytest.raises(ValueError, match="never changes"):
+            t.define(later)
+        with t.read() as conn:
+            assert catalogue(conn, t.dialect) == [v1]
 
 
 def test_insert_returns_increasing_ids(tables):

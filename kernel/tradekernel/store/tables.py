@@ -285,17 +285,24 @@ class Tables:
 
 def define_on(conn: Any, dialect: Dialect, *specs: TableSpec) -> None:
     """:meth:`Tables.define` on ``conn``, inside the caller's write transaction (``store
-    migrate`` creates a copy's tables in the transaction that copies its rows)."""
+    migrate`` creates a copy's tables in the transaction that copies its rows). Raises
+    ``ValueError`` when a spec changes a recorded column's type or the primary key."""
+    added: dict[str, set[str]] = {}
     for spec in (CATALOGUE_SPEC, *specs):
         table, *indexes = create_sql(spec, dialect)
+        existing = set(dialect.columns(conn, spec.name))
+        if spec is not CATALOGUE_SPEC and existing:
+            _recorded(conn, spec, set())  # a changed type or key: refused before any change
         conn.execute(table)
         have = set(dialect.columns(conn, spec.name))
+        added[spec.name] = set()
         for column, kind in spec.columns.items():
             if column not in have:  # without NOT NULL: the table's older rows lack it
                 conn.execute(
                     f"ALTER TABLE {spec.name} ADD COLUMN {column} "
                     f"{dialect.column_types[TYPES[kind]]}"
                 )
+                added[spec.name].add(column)
         for statement in indexes:  # after the columns they may name
             conn.execute(statement)
     for spec in specs:
@@ -303,23 +310,49 @@ def define_on(conn: Any, dialect: Dialect, *specs: TableSpec) -> None:
             conn.execute(
                 f"INSERT INTO {CATALOGUE} (name, spec) VALUES (?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
-                (spec.name, _recorded(conn, spec).as_json()),
+                (spec.name, _recorded(conn, spec, added[spec.name]).as_json()),
             )
 
 
-def _recorded(conn: Any, spec: TableSpec) -> TableSpec:
-    """What the catalogue records for ``spec``: its columns and those an entry recorded
-    before had (an older version of the plugin defining its table again must not hide a
-    column the table still has from ``store migrate``)."""
+def _recorded(conn: Any, spec: TableSpec, added: set[str]) -> TableSpec:
+    """What the catalogue records for ``spec``: what its table enforces. Its columns and
+    those an entry recorded before had (an older version of the plugin defining its table
+    again must not hide a column the table still has from ``store migrate``); NOT NULL
+    only where the table has it (a column ``added`` to an existing table, or one recorded
+    nullable before, stays nullable: its older rows lack it). A changed type or primary
+    key is refused (``ValueError``): the table keeps its old ones."""
     row = conn.execute(f"SELECT spec FROM {CATALOGUE} WHERE name = ?", (spec.name,)).fetchone()
-    if row is None:
+    before = None
+    if row is not None:
+        try:
+            before = TableSpec.from_json(spec.name, row[0])
+        except ValueError:
+            before = None  # a damaged entry is replaced
+    if before is not None:
+        if before.pk != spec.pk:
+            raise ValueError(
+                f"{spec.name}: the primary key was ({', '.join(before.pk)}), the spec says "
+                f"({', '.join(spec.pk)}); a table's key never changes: define a new table"
+            )
+        for column, kind in spec.columns.items():
+            was = before.columns.get(column, kind)
+            if was is not kind:
+                raise ValueError(
+                    f"{spec.name}.{column}: its type was {TYPES[was]}, the spec says "
+                    f"{TYPES[kind]}; a column's type never changes: add a new column"
+                )
+    not_null = {
+        c
+        for c in spec.not_null
+        if c not in added and (before is None or c not in before.columns or c in before.not_null)
+    }
+    extra: dict[str, type] = {}
+    if before is not None:
+        extra = {c: t for c, t in before.columns.items() if c not in spec.columns}
+        not_null |= before.not_null & set(extra)
+    if not extra and not_null == spec.not_null:
         return spec
-    try:
-        before = TableSpec.from_json(spec.name, row[0])
-    except ValueError:
-        return spec  # a damaged entry is replaced
-    extra = {c: t for c, t in before.columns.items() if c not in spec.columns}
-    return attrs.evolve(spec, columns={**spec.columns, **extra}) if extra else spec
+    return attrs.evolve(spec, columns={**spec.columns, **extra}, not_null=not_null)
 
 
 def catalogue(conn: Any, dialect: Dialect) -> list[TableSpec]:

@@ -283,3 +283,52 @@ def test_a_column_added_by_hand_beyond_the_spec_is_reported(tmp_path, postgres_u
         assert conn.execute("SELECT note FROM demo_log WHERE id = 1").fetchone()[0] == "kept"
         spec = next(s for s in store_table_catalogue(conn, t.dialect) if s.name == "demo_log")
         assert list(spec.columns) == [*LOG.columns, "note"]
+
+
+@pytest.mark.parametrize("to", ["postgres", "sqlite"])
+def test_a_not_null_column_a_later_version_added_is_copied(tmp_path, postgres_url, to):
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    v1 = TableSpec("demo_notes", {"id": int, "who": str}, "id")
+    v2 = TableSpec(
+        "demo_notes", {"id": int, "who": str, "channel": str}, "id", not_null={"channel"}
+    )
+    for spec, row in ((v1, {"who": "old"}), (v2, {"who": "new", "channel": "slack"})):
+        with open_tables(_sqlite_settings(source)) as t:
+            t.define(spec)
+            with t.write() as conn:
+                t.insert(conn, "demo_notes", row)
+    with open_tables(_sqlite_settings(source)) as t, t.write() as conn:
+        # what an older catalogue recorded: NOT NULL the table never enforced
+        conn.execute(
+            "UPDATE tradekernel_tables SET spec = ? WHERE name = ?", (v2.as_json(), v2.name)
+        )
+    target = postgres_url if to == "postgres" else f"sqlite:{tmp_path / 'copy'}"
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", target)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_catalogue_recording_another_type_or_key_is_copied_as_the_table_is(
+    tmp_path, postgres_url
+):
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    v1 = TableSpec("demo_dedup", {"notifier": str, "key": str, "size": str}, ("notifier", "key"))
+    with open_tables(_sqlite_settings(source)) as t:
+        t.define(v1)
+        with t.write() as conn:
+            conn.execute("INSERT INTO demo_dedup VALUES ('slack', 'k', 'large')")
+            conn.execute("INSERT INTO demo_dedup VALUES ('email', 'k', 'small')")
+            # what an older version recorded over it: another type and a narrower key
+            wrong = TableSpec("demo_dedup", {"notifier": str, "key": str, "size": int}, "key")
+            conn.execute(
+                "UPDATE tradekernel_tables SET spec = ? WHERE name = ?",
+                (wrong.as_json(), "demo_dedup"),
+            )
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url)
+    assert result.exit_code == 0, result.stderr
+    with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
+        recorded = {s.name: s for s in store_table_catalogue(conn, t.dialect)}
+        assert recorded["demo_dedup"] == v1
+        rows = conn.execute("SELECT notifier, key, size FROM demo_dedup ORDER BY notifier")
+        assert [tuple(r) for r in rows] == [("email", "k", "small"), ("slack", "k", "large")]

@@ -3,8 +3,9 @@
 Every table of the source that is not the store's own is copied:
 
 * a table in the source's catalogue is created at the destination from its recorded
-  :class:`~tradekernel.api.TableSpec` (plus any column the source's table has beyond it),
-  and recorded in the destination's catalogue;
+  :class:`~tradekernel.api.TableSpec` as the source's table enforces it (its columns'
+  types, primary key and NOT NULL columns; plus any column it has beyond the spec), and
+  recorded in the destination's catalogue;
 * a table without a catalogue entry (an older ``state.db``'s ``notify_``, ``llm_``,
   ``backtests`` or ``events`` tables, made before the catalogue existed) gets a spec
   inferred from the source's columns: a declared type of SQLite's ``INTEGER``, ``REAL``,
@@ -160,12 +161,22 @@ def plan(src: Any) -> tuple[list[Plan], list[str]]:
             continue
         if inferred is None:  # copied as recorded; what the catalogue does not name stays
             skipped.append(f"{table}: only the catalogued columns are copied ({why})")
-        have = inferred.columns if inferred else {}
-        extra = {c: t for c, t in have.items() if c not in spec.columns}
-        if extra:  # columns an older version of the plugin added, the catalogue forgot
-            spec = attrs.evolve(spec, columns={**spec.columns, **extra})
+        if inferred is not None:
+            spec = _as_enforced(spec, inferred)
         plans.append(Plan(table, dict(spec.columns), spec, ", ".join(spec.pk)))
     return plans, skipped
+
+
+def _as_enforced(spec: TableSpec, live: Plan) -> TableSpec:
+    """``spec`` as the source's table really is: its columns' types, its primary key and
+    its NOT NULL columns (an older catalogue may record what the table never enforced: a
+    NOT NULL column added to older rows, a type or key a later version changed), plus any
+    column the table has beyond the spec (one an older version added)."""
+    columns = {c: live.columns.get(c, t) for c, t in spec.columns.items()}
+    columns.update({c: t for c, t in live.columns.items() if c not in columns})
+    required = live.spec.not_null if live.spec is not None else frozenset()
+    pk = live.spec.pk if live.spec is not None else spec.pk
+    return attrs.evolve(spec, columns=columns, pk=pk, not_null=spec.not_null & required)
 
 
 def holding_rows(dst: Any, plans: list[Plan]) -> list[str]:
