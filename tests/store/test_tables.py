@@ -295,6 +295,20 @@ def _plain(name):
     )
 
 
+def test_every_name_postgresql_reserves_is_refused(postgres_url):
+    """PostgreSQL's reserved and type/function-name keywords (categories R and T) and its
+    system columns are refused, so a name SQLite takes never breaks on the server."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        words = conn.execute("SELECT word FROM pg_get_keywords() WHERE catcode IN ('R', 'T')")
+        reserved = {w for (w,) in words}
+    assert reserved - RESERVED_WORDS == set()
+    for column in ("xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"):
+        with pytest.raises(ValueError, match="system column"):
+            TableSpec("demo_sys", {"id": int, column: str}, "id")
+
+
 @settings(max_examples=300, deadline=None)
 @given(NAMES, NAMES)
 def test_any_name_is_a_plain_identifier_or_refused(name, column):

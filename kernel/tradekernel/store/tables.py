@@ -61,23 +61,29 @@ STORE_TABLES = frozenset(
 MAX_NAME = 63
 """PostgreSQL's longest identifier (it would silently cut a longer one)."""
 _RESERVED = """
-    abort add all alter analyze and any array as asc attach authorization autoincrement
-    before begin between both by cascade case cast check collate column commit conflict
-    constraint create cross current current_date current_role current_time current_timestamp
+    abort add all alter analyse analyze and any array as asc asymmetric attach authorization
+    autoincrement before begin between binary both by cascade case cast check collate
+    collation column commit concurrently conflict constraint create cross current
+    current_catalog current_date current_role current_schema current_time current_timestamp
     current_user database default deferrable deferred delete desc detach distinct do drop
     each else end escape except exclude exclusive exists explain fail false fetch following
-    for foreign from full glob grant group groups having if ignore immediate in index
+    for foreign freeze from full glob grant group groups having if ignore ilike immediate in index
     indexed initially inner insert instead intersect into is isnull join lateral leading
     left like limit localtime localtimestamp natural not nothing notnull null nulls of
-    offset on only or order outer over partition pragma preceding primary raise recursive
+    offset on only or order outer over overlaps partition placing pragma preceding primary
+    raise recursive
     references regexp reindex release rename replace restrict returning right rollback
-    savepoint select session_user set similar some symmetric table temp temporary then ties
+    savepoint select session_user set similar some symmetric system_user table tablesample
+    temp temporary then ties
     to trailing transaction trigger true unbounded union unique update user using vacuum
     values variadic verbose view virtual when where window with without
 """
 RESERVED_WORDS = frozenset(_RESERVED.split())
-"""SQL words refused as names (reserved in SQLite or PostgreSQL); a few harmless
+"""SQL words refused as names (reserved in SQLite, or in PostgreSQL: its reserved and
+type/function-name keywords, ``pg_get_keywords()`` categories R and T); a few harmless
 non-reserved ones (``key``, ``action`` ...) stay usable, as existing tables use them."""
+SYSTEM_COLUMNS = frozenset(("xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"))
+"""PostgreSQL's system column names: refused as column names (a table cannot have one)."""
 
 
 def _identifier(name: str) -> str:
@@ -129,6 +135,8 @@ class TableSpec:
             raise ValueError(f"{self.name}: a table needs columns")
         for column, kind in self.columns.items():
             _identifier(column)
+            if column in SYSTEM_COLUMNS:
+                raise ValueError(f"{self.name}.{column}: a system column's name in PostgreSQL")
             if kind not in TYPES:
                 raise ValueError(
                     f"{self.name}.{column}: type {kind!r} is not one of int, float, str, bytes"

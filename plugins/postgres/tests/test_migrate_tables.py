@@ -332,3 +332,15 @@ def test_a_catalogue_recording_another_type_or_key_is_copied_as_the_table_is(
         assert recorded["demo_dedup"] == v1
         rows = conn.execute("SELECT notifier, key, size FROM demo_dedup ORDER BY notifier")
         assert [tuple(r) for r in rows] == [("email", "k", "small"), ("slack", "k", "large")]
+
+
+def test_a_table_with_a_postgres_system_column_name_is_listed_not_copied(tmp_path, postgres_url):
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    with sqlite3.connect(source / "state.db") as conn:
+        conn.execute("CREATE TABLE old_marks (id INTEGER PRIMARY KEY, xmin TEXT)")
+        conn.execute("INSERT INTO old_marks VALUES (1, 'a')")
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url, "--json")
+    assert result.exit_code == 0, result.stderr
+    (line,) = json.loads(result.stdout)["not_copied"]
+    assert line.startswith("old_marks: not a portable table") and "system column" in line
