@@ -214,7 +214,17 @@ def test_two_processes_defining_at_once_both_succeed(backend, state_dir, fresh):
 
 @pytest.mark.parametrize(
     "entry",
-    ['{"columns": {"a": "decimal"}, "pk": ["a"]}', "not json", "[]", '{"pk": ["a"]}', "{}"],
+    [
+        '{"columns": {"a": "decimal"}, "pk": ["a"]}',
+        "not json",
+        "[]",
+        '{"pk": ["a"]}',
+        "{}",
+        "[" * 200_000,  # nested past the recursion limit
+        json.dumps({"columns": {f"c{i}": "str" for i in range(1001)}, "pk": ["c0"]}),
+        json.dumps({"columns": {"a": "str"}, "pk": ["a"], "pad": "x" * 1_000_000}),
+    ],
+    ids=["type", "json", "list", "no-columns", "empty", "nested", "wide", "huge"],
 )
 def test_a_damaged_catalogue_entry_is_one_clear_error(tables, entry):
     tables.define(COUNTER)

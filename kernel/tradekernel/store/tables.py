@@ -60,6 +60,10 @@ STORE_TABLES = frozenset(
 """The store's own tables: no plugin table may take one of these names."""
 MAX_NAME = 63
 """PostgreSQL's longest identifier (it would silently cut a longer one)."""
+MAX_COLUMNS = 1000
+"""The most columns a table may have (below PostgreSQL's 1600 and SQLite's 2000)."""
+MAX_SPEC_TEXT = 1_000_000
+"""The longest catalogue entry read (a larger one is damaged)."""
 _RESERVED = """
     abort add all alter analyse analyze and any array as asc asymmetric attach authorization
     autoincrement before begin between binary both by cascade case cast check collate
@@ -131,8 +135,8 @@ class TableSpec:
     not_null: frozenset[str] = field(default=frozenset(), converter=frozenset)
 
     def __attrs_post_init__(self) -> None:
-        if not self.columns:
-            raise ValueError(f"{self.name}: a table needs columns")
+        if not self.columns or len(self.columns) > MAX_COLUMNS:
+            raise ValueError(f"{self.name}: a table needs 1 to {MAX_COLUMNS} columns")
         for column, kind in self.columns.items():
             _identifier(column)
             if column in SYSTEM_COLUMNS:
@@ -176,6 +180,8 @@ class TableSpec:
     def from_json(cls, name: str, text: str) -> TableSpec:
         """The spec the catalogue recorded for ``name`` (``ValueError`` when damaged)."""
         try:
+            if not isinstance(text, str) or len(text) > MAX_SPEC_TEXT:
+                raise ValueError(f"not a text of at most {MAX_SPEC_TEXT} characters")
             data = json.loads(text)
             by_name = {v: k for k, v in TYPES.items()}
             return cls(
@@ -185,8 +191,9 @@ class TableSpec:
                 data.get("indexes", ()),
                 data.get("not_null", ()),
             )
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise ValueError(f"{CATALOGUE}: the entry of {name!r} is damaged ({exc})") from None
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            raise ValueError(f"{CATALOGUE}: the entry of {name!r} is damaged ({why})") from None
 
 
 def _catalogue_spec() -> TableSpec:

@@ -209,7 +209,7 @@ def test_rows_the_server_cannot_take_roll_the_copy_back(tmp_path, postgres_url):
         conn.execute("UPDATE demo_log SET ts = 'not a number' WHERE id = 3")
     result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url)
     assert result.exit_code == 4, result.stderr
-    assert "demo_log: its rows cannot be copied" in result.stderr
+    assert "demo_log: cannot be copied" in result.stderr
     assert "nothing was copied" in result.stderr
     with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
         assert conn.execute("SELECT count(*) FROM journal").fetchone()[0] == 0
@@ -344,3 +344,29 @@ def test_a_table_with_a_postgres_system_column_name_is_listed_not_copied(tmp_pat
     assert result.exit_code == 0, result.stderr
     (line,) = json.loads(result.stdout)["not_copied"]
     assert line.startswith("old_marks: not a portable table") and "system column" in line
+
+
+def _catalogue_entry(source, name, spec_text):
+    with sqlite3.connect(source / "state.db") as conn:
+        conn.execute("INSERT INTO tradekernel_tables VALUES (?, ?)", (name, spec_text))
+
+
+@pytest.mark.parametrize("damage", ["utf8", "nested", "wide"])
+def test_damaged_source_content_is_a_clean_gate_failure(tmp_path, postgres_url, damage):
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    if damage == "utf8":
+        with sqlite3.connect(source / "state.db") as conn:
+            conn.execute("CREATE TABLE old_notes (id INTEGER PRIMARY KEY, body TEXT)")
+            conn.execute("INSERT INTO old_notes VALUES (1, CAST(X'66FF6F' AS TEXT))")
+    elif damage == "nested":
+        _catalogue_entry(source, "demo_evil", "[" * 200_000)
+    else:
+        columns = {"id": "int", **{f"c{i}": "str" for i in range(1700)}}
+        _catalogue_entry(source, "demo_wide", json.dumps({"columns": columns, "pk": ["id"]}))
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url)
+    assert result.exit_code == 4, result.stderr
+    assert "unexpected" not in result.stderr and result.stderr.count("\n") == 1
+    assert "nothing was copied" in result.stderr and "\ufffd" not in result.stderr
+    with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
+        assert conn.execute("SELECT count(*) FROM journal").fetchone()[0] == 0

@@ -25,6 +25,8 @@ Everything runs inside the transaction that copies the store's tables: all or no
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -32,6 +34,7 @@ from tradekernel.api import (
     STORE_TABLES,
     GateFailed,
     TableSpec,
+    TradekernelError,
     store_define_tables,
     store_table_catalogue,
 )
@@ -205,43 +208,69 @@ def _create_plain(conn: Any, dialect: Any, plan: Plan) -> None:
             conn.execute(f"ALTER TABLE {plan.name} ADD COLUMN {column} {types[_TYPE_NAMES[kind]]}")
 
 
+def _one_line(exc: BaseException) -> str:
+    """``exc``'s first line, at most about 200 characters cut on a word, without any value
+    a row held (SQLite quotes the text it could not decode)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if "Could not decode to UTF-8" in text:
+        text = text.split(" with text ", 1)[0]
+    if len(text) > 200:
+        text = text[:200].rsplit(" ", 1)[0] + " ..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _gate(what: str, dst: Any) -> Iterator[None]:
+    """What goes wrong copying ``what`` (damaged source data, a value or a table the
+    destination cannot take) as one :class:`GateFailed` line; the caller's transaction
+    rolls the whole copy back. An error of the store's own vocabulary (the server gone,
+    its disk full) passes as it is."""
+    try:
+        yield
+    except TradekernelError:
+        raise
+    except Exception as exc:
+        raise GateFailed(
+            f"{what}: cannot be copied to {dst.path} ({_one_line(exc)}); the copy was "
+            "rolled back, the destination is as it was: nothing was copied"
+        ) from None
+
+
 def copy(src: Any, dst: Any, conn: Any, plans: list[Plan]) -> dict[str, int]:
     """Create each planned table on ``conn`` (the destination's open write transaction),
-    copy its rows with their ids and move its row id past them: rows per table."""
+    copy its rows with their ids and move its row id past them: rows per table. Raises
+    :class:`GateFailed` when a table or a row cannot be read or written."""
     specs = [p.spec for p in plans if p.spec is not None]
     if specs:
-        store_define_tables(conn, dst.dialect, *specs)
+        with _gate("the plugin tables", dst):
+            store_define_tables(conn, dst.dialect, *specs)
     present = src.dialect.tables(src.conn)
     rows: dict[str, int] = {}
     for p in plans:
-        if p.spec is None:
-            _create_plain(conn, dst.dialect, p)
-        if p.name not in present:
-            rows[p.name] = 0
-            continue
-        have = set(src.dialect.columns(src.conn, p.name))
-        columns = [c for c in p.columns if c in have]  # a damaged entry may name more
-        if not columns:
-            rows[p.name] = 0
-            continue
-        names = ", ".join(columns)
-        by = [c for c in p.order.split(", ") if c in have or c == "rowid"] if p.order else []
-        order = f" ORDER BY {', '.join(by)}" if by else ""
-        insert = f"INSERT INTO {p.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
-        cursor = src.conn.execute(f"SELECT {names} FROM {p.name}{order}")
-        count = 0
-        while batch := [tuple(r) for r in cursor.fetchmany(BATCH)]:
-            try:
-                conn.executemany(insert, batch)
-            except Exception as exc:
-                first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-                raise GateFailed(
-                    f"{p.name}: its rows cannot be copied to {dst.path} ({type(exc).__name__}: "
-                    f"{first}); the copy was rolled back, the destination is as it was: "
-                    "nothing was copied"
-                ) from None
-            count += len(batch)
-        if p.spec is not None and p.spec.row_id is not None:
-            dst.dialect.sync_row_id(conn, p.name, p.spec.row_id)
-        rows[p.name] = count
+        with _gate(p.name, dst):
+            rows[p.name] = _copy_table(src, dst, conn, p, present)
     return rows
+
+
+def _copy_table(src: Any, dst: Any, conn: Any, p: Plan, present: set[str]) -> int:
+    if p.spec is None:
+        _create_plain(conn, dst.dialect, p)
+    if p.name not in present:
+        return 0
+    have = set(src.dialect.columns(src.conn, p.name))
+    columns = [c for c in p.columns if c in have]  # a damaged entry may name more
+    if not columns:
+        return 0
+    names = ", ".join(columns)
+    by = [c for c in p.order.split(", ") if c in have or c == "rowid"] if p.order else []
+    order = f" ORDER BY {', '.join(by)}" if by else ""
+    insert = f"INSERT INTO {p.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
+    cursor = src.conn.execute(f"SELECT {names} FROM {p.name}{order}")
+    count = 0
+    while batch := [tuple(r) for r in cursor.fetchmany(BATCH)]:
+        conn.executemany(insert, batch)
+        count += len(batch)
+    if p.spec is not None and p.spec.row_id is not None:
+        dst.dialect.sync_row_id(conn, p.name, p.spec.row_id)
+    return count
