@@ -370,3 +370,18 @@ def test_damaged_source_content_is_a_clean_gate_failure(tmp_path, postgres_url, 
     assert "nothing was copied" in result.stderr and "\ufffd" not in result.stderr
     with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
         assert conn.execute("SELECT count(*) FROM journal").fetchone()[0] == 0
+
+
+def test_a_key_too_large_for_the_servers_index_is_a_gate_failure(tmp_path, postgres_url):
+    import random
+
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    rng = random.Random(7)
+    big = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(20_000))
+    with open_tables(_sqlite_settings(source)) as t, t.write() as conn:
+        conn.execute("INSERT INTO demo_claims VALUES ('slack', ?, 2.0)", (big,))
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url)
+    assert result.exit_code == 4, result.stderr
+    assert "lost the connection" not in result.stderr and "index row" in result.stderr
+    assert big[:50] not in result.stderr and result.stderr.count("\n") == 1

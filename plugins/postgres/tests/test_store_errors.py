@@ -135,3 +135,25 @@ def test_a_search_path_without_a_schema_is_a_config_error(tmp_path, postgres_url
     paused = invoke(["--config", config, "control", "pause"])
     assert paused.exit_code == 2, paused.stderr
     assert "search_path" in paused.stderr and "unexpected" not in paused.stderr
+
+
+def test_a_server_limit_is_not_a_lost_connection(postgres_url):
+    """A key too large for its index is the server's limit (retrying never helps), not
+    the connection lost; a terminated session still is."""
+    import random
+    import sqlite3
+
+    conn = connection.connect(postgres_url)
+    try:
+        conn.execute("CREATE TABLE demo_keys (k TEXT PRIMARY KEY)")
+        rng = random.Random(7)  # random text: too large for the index even compressed
+        big = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(20_000))
+        with pytest.raises(sqlite3.DatabaseError) as exc:
+            conn.execute("INSERT INTO demo_keys VALUES (?)", (big,))
+        assert "index row" in str(exc.value) and "lost the connection" not in str(exc.value)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (conn.raw.info.backend_pid,))
+        with pytest.raises(connection.StoreUnreachable):
+            conn.execute("INSERT INTO demo_keys VALUES ('a')")
+    finally:
+        conn.close()
