@@ -209,7 +209,7 @@ def test_rows_the_server_cannot_take_roll_the_copy_back(tmp_path, postgres_url):
         conn.execute("UPDATE demo_log SET ts = 'not a number' WHERE id = 3")
     result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url)
     assert result.exit_code == 4, result.stderr
-    assert "demo_log: cannot be copied" in result.stderr
+    assert "demo_log.ts: row id 3 holds a str where the column is float" in result.stderr
     assert "nothing was copied" in result.stderr
     with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
         assert conn.execute("SELECT count(*) FROM journal").fetchone()[0] == 0
@@ -385,3 +385,23 @@ def test_a_key_too_large_for_the_servers_index_is_a_gate_failure(tmp_path, postg
     assert result.exit_code == 4, result.stderr
     assert "lost the connection" not in result.stderr and "index row" in result.stderr
     assert big[:50] not in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("declared", "value", "holds"),
+    [("INTEGER", 1.5, "float"), ("BLOB", "abc", "str"), ("TEXT", b"\x00", "bytes")],
+)
+def test_a_value_the_destination_would_change_rolls_the_copy_back(
+    tmp_path, postgres_url, declared, value, holds
+):
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    with sqlite3.connect(source / "state.db") as conn:
+        conn.execute(f"CREATE TABLE old_values (id INTEGER PRIMARY KEY, v {declared})")
+        conn.execute("INSERT INTO old_values VALUES (3, ?)", (value,))
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url)
+    assert result.exit_code == 4, result.stderr
+    assert result.stderr.startswith(f"Error: old_values.v: row id 3 holds a {holds} where")
+    assert "nothing was copied" in result.stderr
+    with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
+        assert "old_values" not in t.dialect.tables(conn)

@@ -208,6 +208,25 @@ def _create_plain(conn: Any, dialect: Any, plan: Plan) -> None:
             conn.execute(f"ALTER TABLE {plan.name} ADD COLUMN {column} {types[_TYPE_NAMES[kind]]}")
 
 
+_TAKES = {int: (int,), float: (float, int), str: (str,), bytes: (bytes,)}
+"""The Python values each column type takes unchanged on both stores: SQLite keeps a
+``1.5`` in an ``INTEGER`` column or text in a ``BLOB`` one, which PostgreSQL's casts
+would silently round or turn into bytes."""
+
+
+def _refuse_value(
+    p: Plan, dst: Any, column: str, value: Any, n: int, row: tuple, columns: list[str]
+) -> None:
+    kind = _TYPE_NAMES[p.columns[column]]
+    row_id = p.spec.row_id if p.spec is not None else None
+    where = f"row id {row[columns.index(row_id)]}" if row_id in columns else f"row {n}"
+    raise GateFailed(
+        f"{p.name}.{column}: {where} holds a {type(value).__name__} where the column is "
+        f"{kind} (the destination would refuse or change it); the copy was rolled back, "
+        "the destination is as it was: nothing was copied; fix the row at the source"
+    )
+
+
 def _one_line(exc: BaseException) -> str:
     """``exc``'s first line, at most about 200 characters cut on a word, without any value
     a row held (SQLite quotes the text it could not decode)."""
@@ -267,8 +286,13 @@ def _copy_table(src: Any, dst: Any, conn: Any, p: Plan, present: set[str]) -> in
     order = f" ORDER BY {', '.join(by)}" if by else ""
     insert = f"INSERT INTO {p.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
     cursor = src.conn.execute(f"SELECT {names} FROM {p.name}{order}")
+    takes = [_TAKES[p.columns[c]] for c in columns]
     count = 0
     while batch := [tuple(r) for r in cursor.fetchmany(BATCH)]:
+        for n, row in enumerate(batch, count + 1):
+            for column, value, kinds in zip(columns, row, takes, strict=True):
+                if value is not None and type(value) not in kinds:
+                    _refuse_value(p, dst, column, value, n, row, columns)
         conn.executemany(insert, batch)
         count += len(batch)
     if p.spec is not None and p.spec.row_id is not None:
