@@ -157,3 +157,15 @@ def test_a_server_limit_is_not_a_lost_connection(postgres_url):
             conn.execute("INSERT INTO demo_keys VALUES ('a')")
     finally:
         conn.close()
+
+
+def test_a_write_on_a_read_only_store_says_so_not_grant(tmp_path, postgres_url):
+    from tradekernel.api import Settings, StateUnusable, Tables, TableSpec, open_store
+    from tradekernel_postgres.store import open_postgres
+
+    settings = Settings.load(_config(tmp_path, postgres_url), environ={})
+    with open_store(settings) as store:
+        store.set_control("trading_state", "paused", actor="op", reason="setup")
+    with open_postgres(settings, read_only=True) as store, pytest.raises(StateUnusable) as exc:
+        Tables(store.conn, store.dialect).define(TableSpec("demo_ro", {"id": int}, "id"))
+    assert "opened read-only" in str(exc.value) and "grant" not in str(exc.value)

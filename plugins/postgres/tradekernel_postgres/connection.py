@@ -194,7 +194,12 @@ class PgConnection:
             return StateConflict(
                 f"{self.label}: a concurrent write won ({text}); nothing was written: run it again"
             )
-        if isinstance(exc, e.ReadOnlySqlTransaction | e.InsufficientPrivilege):
+        if isinstance(exc, e.ReadOnlySqlTransaction):
+            return StateUnusable(
+                f"{self.label}: the database refused the write ({text}): the store was "
+                "opened read-only, or the server is a standby; nothing was written"
+            )
+        if isinstance(exc, e.InsufficientPrivilege):
             return StateUnusable(
                 f"{self.label}: the database refused the write ({text}); grant the [store] "
                 "url's user write access to its tables; nothing was written"
