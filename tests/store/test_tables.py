@@ -113,6 +113,25 @@ def test_a_changed_type_or_primary_key_is_refused(backend, state_dir, later):
             assert catalogue(conn, t.dialect) == [v1]
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -5.0, 1e6, "1"])
+def test_a_bad_lock_wait_is_a_value_error(tables, bad):
+    with pytest.raises(ValueError, match="lock wait"):
+        tables.set_lock_wait(bad)
+
+
+def test_a_lock_wait_is_refused_inside_a_transaction(tables):
+    """On PostgreSQL the setting would be rolled back with the transaction while the
+    connection remembered it: refused there, and on every store alike."""
+    tables.define(COUNTER)
+    with tables.write() as conn:
+        with pytest.raises(ValueError, match="outside a transaction"):
+            tables.set_lock_wait(0.25)
+        conn.execute("INSERT INTO demo_counter VALUES ('a', 1)")  # the write goes on
+    tables.set_lock_wait(0.25)
+    with tables.read() as conn:
+        assert conn.execute("SELECT n FROM demo_counter").fetchone()[0] == 1
+
+
 def test_insert_returns_increasing_ids(tables):
     tables.define(LOG)
     with tables.write() as conn:

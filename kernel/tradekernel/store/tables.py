@@ -62,6 +62,8 @@ MAX_NAME = 63
 """PostgreSQL's longest identifier (it would silently cut a longer one)."""
 MAX_COLUMNS = 1000
 """The most columns a table may have (below PostgreSQL's 1600 and SQLite's 2000)."""
+MAX_LOCK_WAIT_S = 1e6
+"""The longest lock wait :meth:`Tables.set_lock_wait` takes (a finite one)."""
 MAX_SPEC_TEXT = 1_000_000
 """The longest catalogue entry read (a larger one is damaged)."""
 _RESERVED = """
@@ -259,8 +261,14 @@ class Tables:
 
     def set_lock_wait(self, seconds: float) -> None:
         """Make a write wait at most ``seconds`` for another writer's lock (the store's
-        default is long: set it short where a caller cannot wait, such as a cycle)."""
+        default is long: set it short where a caller cannot wait, such as a cycle).
+        ``ValueError`` unless ``0 <= seconds < 1e6``, or inside a transaction (on
+        PostgreSQL the setting would be rolled back with it)."""
+        if not isinstance(seconds, int | float) or not 0 <= seconds < MAX_LOCK_WAIT_S:
+            raise ValueError(f"lock wait: {seconds!r} is not a number of seconds in [0, 1e6)")
         with self._lock:
+            if self.conn.in_transaction:
+                raise ValueError("lock wait: set it outside a transaction (not inside write())")
             self.dialect.set_lock_wait(self.conn, seconds)
 
     @contextlib.contextmanager
