@@ -124,9 +124,10 @@ class TableSpec:
     primary key, indexes and NOT NULL columns. A single ``int`` primary key is the
     table's row id, assigned by the store on insert (:meth:`Tables.insert`). Every name
     is a portable SQL name (lower-case ASCII letters, digits, ``_``; at most 63
-    characters; no reserved word; a table's not one of the store's own nor
-    ``tradekernel_...``): anything else raises ``ValueError``, as does an unknown type,
-    an empty or repeated primary key, or a key, index or NOT NULL naming no column."""
+    characters; no reserved word; no PostgreSQL system column such as ``xmin``; a
+    table's not one of the store's own nor ``tradekernel_...``): anything else raises
+    ``ValueError``, as does an unknown type, more than 1000 columns, an empty or
+    repeated primary key, or a key, index or NOT NULL naming no column."""
 
     name: str = field(converter=_table_name)
     columns: Mapping[str, type] = field(converter=dict)
