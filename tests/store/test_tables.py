@@ -132,6 +132,24 @@ def test_a_lock_wait_is_refused_inside_a_transaction(tables):
         assert conn.execute("SELECT n FROM demo_counter").fetchone()[0] == 1
 
 
+def test_an_index_name_another_table_has_is_refused(tables):
+    """``CREATE INDEX IF NOT EXISTS`` skipped an index whose name another table's index
+    had: refused instead, naming both; so is a table named as an index, and the reverse."""
+    tables.define(TableSpec("demo_a", {"id": int, "b_c": str}, "id", indexes=[("b_c",)]))
+    with pytest.raises(ValueError, match="demo_a_b_c, which indexes demo_a"):
+        tables.define(TableSpec("demo_a_b", {"id": int, "c": str}, "id", indexes=[("c",)]))
+    with pytest.raises(ValueError, match="an index of table demo_a has that name"):
+        tables.define(TableSpec("demo_a_b_c", {"id": int}, "id"))
+    tables.define(TableSpec("demo_x_y", {"id": int}, "id"))
+    with pytest.raises(ValueError, match="a table's name"):
+        tables.define(TableSpec("demo_x", {"id": int, "y": str}, "id", indexes=[("y",)]))
+    with pytest.raises(ValueError, match="same name"):
+        TableSpec("demo_z", {"a": str, "a_b": str, "b": str}, "a", indexes=[("a_b",), ("a", "b")])
+    with tables.read() as conn:
+        assert {s.name for s in catalogue(conn, tables.dialect)} == {"demo_a", "demo_x_y"}
+    tables.define(TableSpec("demo_a", {"id": int, "b_c": str}, "id", indexes=[("b_c",)]))
+
+
 def test_insert_returns_increasing_ids(tables):
     tables.define(LOG)
     with tables.write() as conn:

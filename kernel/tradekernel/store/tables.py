@@ -153,6 +153,8 @@ class TableSpec:
         for index in self.indexes:
             if not index or len(self._index_name(index)) > MAX_NAME:
                 raise ValueError(f"{self.name}: index {index!r} is empty or its name too long")
+        if len({self._index_name(i) for i in self.indexes}) != len(self.indexes):
+            raise ValueError(f"{self.name}: two of its indexes would have the same name")
         for column in (*self.pk, *(c for i in self.indexes for c in i), *self.not_null):
             if column not in self.columns:
                 raise ValueError(f"{self.name}: {column!r} is not one of its columns")
@@ -317,6 +319,10 @@ def define_on(conn: Any, dialect: Dialect, *specs: TableSpec) -> None:
         existing = set(dialect.columns(conn, spec.name))
         if spec is not CATALOGUE_SPEC and existing:
             _recorded(conn, spec, set())  # a changed type or key: refused before any change
+        elif not existing and (clash := dialect.index_columns(conn, spec.name)) is not None:
+            raise ValueError(
+                f"{spec.name}: an index of table {clash[0]} has that name; name the table otherwise"
+            )
         conn.execute(table)
         have = set(dialect.columns(conn, spec.name))
         added[spec.name] = set()
@@ -327,8 +333,9 @@ def define_on(conn: Any, dialect: Dialect, *specs: TableSpec) -> None:
                     f"{dialect.column_types[TYPES[kind]]}"
                 )
                 added[spec.name].add(column)
-        for statement in indexes:  # after the columns they may name
-            conn.execute(statement)
+        for index, statement in zip(spec.indexes, indexes, strict=True):
+            _check_index(conn, dialect, spec, index)
+            conn.execute(statement)  # after the columns they may name
     for spec in specs:
         if spec is not CATALOGUE_SPEC:
             conn.execute(
@@ -336,6 +343,24 @@ def define_on(conn: Any, dialect: Dialect, *specs: TableSpec) -> None:
                 "ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
                 (spec.name, _recorded(conn, spec, added[spec.name]).as_json()),
             )
+
+
+def _check_index(conn: Any, dialect: Dialect, spec: TableSpec, index: tuple[str, ...]) -> None:
+    """Refuse an index whose name another table's index or a table already has (``CREATE
+    INDEX IF NOT EXISTS`` would skip it silently, or fail)."""
+    name = spec._index_name(index)
+    have = dialect.index_columns(conn, name)
+    if have is not None and have != (spec.name, index):
+        raise ValueError(
+            f"{spec.name}: its index on ({', '.join(index)}) would be named {name}, which "
+            f"indexes {have[0]} ({', '.join(have[1])}) already; name the table or the "
+            "columns otherwise"
+        )
+    if have is None and name in dialect.tables(conn):
+        raise ValueError(
+            f"{spec.name}: its index on ({', '.join(index)}) would be named {name}, a "
+            "table's name; name the table or the columns otherwise"
+        )
 
 
 def _recorded(conn: Any, spec: TableSpec, added: set[str]) -> TableSpec:
