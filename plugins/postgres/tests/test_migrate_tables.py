@@ -405,3 +405,26 @@ def test_a_value_the_destination_would_change_rolls_the_copy_back(
     assert "nothing was copied" in result.stderr
     with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
         assert "old_values" not in t.dialect.tables(conn)
+
+
+def test_a_postgres_source_is_read_a_batch_at_a_time(tmp_path, postgres_url, monkeypatch):
+    from tradekernel.api import open_store
+    from tradekernel_postgres import migrate_tables
+
+    monkeypatch.setattr(migrate_tables, "BATCH", 100)
+    settings = _pg_settings(tmp_path, postgres_url)
+    with open_tables(settings) as t:
+        t.define(TableSpec("demo_events", {"id": int, "x": str}, "id"))
+        with t.write() as conn:
+            conn.execute("INSERT INTO demo_events (x) SELECT 'row' FROM generate_series(1, 250)")
+    with open_store(settings) as store:
+        store.conn.execute("BEGIN")  # the source's snapshot, as migrate reads it
+        sizes = []
+        for batch in migrate_tables.batches(store, "SELECT id, x FROM demo_events ORDER BY id"):
+            sizes.append(len(batch))
+            held = store.conn.raw.execute(
+                "SELECT count(*) FROM pg_cursors WHERE name = %s", (migrate_tables.CURSOR,)
+            ).fetchone()[0]
+            assert held == 1  # read through the server's cursor, not fetched whole
+        store.conn.execute("COMMIT")
+    assert sizes == [100, 100, 50]

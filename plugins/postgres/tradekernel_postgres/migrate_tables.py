@@ -63,7 +63,8 @@ _POSTGRES_TYPES = {
 }
 _TYPE_NAMES = {int: "int", float: "float", str: "str", bytes: "bytes"}
 BATCH = 5_000
-"""Rows read and written at a time (a large ``events`` table is never held whole)."""
+"""Rows read and written at a time (a large ``events`` table is never held whole, from
+either store: :func:`batches`)."""
 
 
 @attrs.frozen
@@ -272,6 +273,31 @@ def copy(src: Any, dst: Any, conn: Any, plans: list[Plan]) -> dict[str, int]:
     return rows
 
 
+CURSOR = "tradekernel_migrate"
+"""The server-side cursor a PostgreSQL source is read through."""
+
+
+def batches(src: Any, sql: str) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of ``sql`` on the source, :data:`BATCH` at a time, never all held: a
+    PostgreSQL source through a server-side cursor (inside the source's snapshot
+    transaction; a client-side one would fetch the whole result first)."""
+    if src.dialect.name != "postgres":
+        cursor = src.conn.execute(sql)
+        while batch := [tuple(r) for r in cursor.fetchmany(BATCH)]:
+            yield batch
+        return
+    import psycopg
+
+    try:
+        with src.conn.raw.cursor(name=CURSOR) as cursor:
+            cursor.itersize = BATCH
+            cursor.execute(sql)
+            while batch := [tuple(r) for r in cursor.fetchmany(BATCH)]:
+                yield batch
+    except psycopg.Error as exc:
+        raise src.conn.mapped(exc) from None
+
+
 def _copy_table(src: Any, dst: Any, conn: Any, p: Plan, present: set[str]) -> int:
     if p.spec is None:
         _create_plain(conn, dst.dialect, p)
@@ -285,10 +311,9 @@ def _copy_table(src: Any, dst: Any, conn: Any, p: Plan, present: set[str]) -> in
     by = [c for c in p.order.split(", ") if c in have or c == "rowid"] if p.order else []
     order = f" ORDER BY {', '.join(by)}" if by else ""
     insert = f"INSERT INTO {p.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
-    cursor = src.conn.execute(f"SELECT {names} FROM {p.name}{order}")
     takes = [_TAKES[p.columns[c]] for c in columns]
     count = 0
-    while batch := [tuple(r) for r in cursor.fetchmany(BATCH)]:
+    for batch in batches(src, f"SELECT {names} FROM {p.name}{order}"):
         for n, row in enumerate(batch, count + 1):
             for column, value, kinds in zip(columns, row, takes, strict=True):
                 if value is not None and type(value) not in kinds:
