@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 24_890
+CEILING = 24_990
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -130,9 +130,12 @@ store's own tables) and store migrate can create a copy's tables inside its tran
 (define_on), with the columns an older plugin version's spec lacks kept in the catalogue.;
 24,870: Kernel.close closes the observers it attached (the notification dispatcher's
 connection to a server store outlived the kernel) and Tables.set_lock_wait with its dialect
-member (a notification claim on a cycle's thread waits briefly).
-24,890: Settings.with_overrides (a backtest derived from settings loaded with overrides, a
-sweep worker's environment among them, keeps them).
+member (a notification claim on a cycle's thread waits briefly); 24,890:
+Settings.with_overrides (a backtest derived from settings loaded with overrides, a sweep
+worker's environment among them, keeps them); 24,990: the plugin tables' catalogue records
+what a table enforces and define refuses a changed type or key, an index name another table
+has, PostgreSQL's keywords and system columns, a damaged entry's depth and size, a bad lock
+wait (Dialect.index_columns), about 90 lines.
 """
 
 MOVED = {

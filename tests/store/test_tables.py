@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import sqlite3
 
+import attrs
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -72,11 +73,81 @@ def test_an_older_table_gains_its_new_columns_and_keeps_its_rows(backend, state_
                 (first, 1.5, None, None),
                 (second, 2.5, "b", b"\x00\xff"),
             ]
-            assert catalogue(conn, t.dialect) == [LOG]
+            # "who" was added to older rows: the table does not enforce NOT NULL on it
+            assert catalogue(conn, t.dialect) == [attrs.evolve(LOG, not_null=frozenset())]
     with _open(backend, state_dir) as t:  # an older version of the plugin defines it again
         t.define(old)
         with t.read() as conn:
             assert catalogue(conn, t.dialect)[0].columns == LOG.columns  # nothing forgotten
+
+
+def test_a_not_null_column_added_later_is_recorded_as_the_table_has_it(backend, state_dir):
+    v1 = TableSpec("demo_log", {"id": int, "who": str}, "id", not_null={"who"})
+    v2 = TableSpec("demo_log", {"id": int, "who": str, "channel": str}, "id", not_null={"who"})
+    v3 = attrs.evolve(v2, not_null={"who", "channel"})
+    with _open(backend, state_dir) as t:
+        t.define(v1)
+    for later in (v2, v3):  # added nullable, then declared NOT NULL: still nullable
+        with _open(backend, state_dir) as t:
+            t.define(later)
+            with t.read() as conn:
+                assert catalogue(conn, t.dialect)[0].not_null == {"who"}
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        TableSpec("demo_cache", {"key": str, "size": int}, "key"),
+        TableSpec("demo_cache", {"key": str, "size": str}, ("key", "size")),
+    ],
+    ids=["type", "key"],
+)
+def test_a_changed_type_or_primary_key_is_refused(backend, state_dir, later):
+    v1 = TableSpec("demo_cache", {"key": str, "size": str}, "key")
+    with _open(backend, state_dir) as t:
+        t.define(v1)
+    with _open(backend, state_dir) as t:
+        with pytest.raises(ValueError, match="never changes"):
+            t.define(later)
+        with t.read() as conn:
+            assert catalogue(conn, t.dialect) == [v1]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -5.0, 1e6, "1"])
+def test_a_bad_lock_wait_is_a_value_error(tables, bad):
+    with pytest.raises(ValueError, match="lock wait"):
+        tables.set_lock_wait(bad)
+
+
+def test_a_lock_wait_is_refused_inside_a_transaction(tables):
+    """On PostgreSQL the setting would be rolled back with the transaction while the
+    connection remembered it: refused there, and on every store alike."""
+    tables.define(COUNTER)
+    with tables.write() as conn:
+        with pytest.raises(ValueError, match="outside a transaction"):
+            tables.set_lock_wait(0.25)
+        conn.execute("INSERT INTO demo_counter VALUES ('a', 1)")  # the write goes on
+    tables.set_lock_wait(0.25)
+    with tables.read() as conn:
+        assert conn.execute("SELECT n FROM demo_counter").fetchone()[0] == 1
+
+
+def test_an_index_name_another_table_has_is_refused(tables):
+    """``CREATE INDEX IF NOT EXISTS`` skipped an index whose name another table's index
+    had: refused instead, naming both; so is a table named as an index, and the reverse."""
+    tables.define(TableSpec("demo_a", {"id": int, "b_c": str}, "id", indexes=[("b_c",)]))
+    with pytest.raises(ValueError, match="demo_a_b_c, which indexes demo_a"):
+        tables.define(TableSpec("demo_a_b", {"id": int, "c": str}, "id", indexes=[("c",)]))
+    with pytest.raises(ValueError, match="an index of table demo_a has that name"):
+        tables.define(TableSpec("demo_a_b_c", {"id": int}, "id"))
+    tables.define(TableSpec("demo_x_y", {"id": int}, "id"))
+    with pytest.raises(ValueError, match="a table's name"):
+        tables.define(TableSpec("demo_x", {"id": int, "y": str}, "id", indexes=[("y",)]))
+    with pytest.raises(ValueError, match="same name"):
+        TableSpec("demo_z", {"a": str, "a_b": str, "b": str}, "a", indexes=[("a_b",), ("a", "b")])
+    with tables.read() as conn:
+        assert {s.name for s in catalogue(conn, tables.dialect)} == {"demo_a", "demo_x_y"}
+    tables.define(TableSpec("demo_a", {"id": int, "b_c": str}, "id", indexes=[("b_c",)]))
 
 
 def test_insert_returns_increasing_ids(tables):
@@ -180,7 +251,17 @@ def test_two_processes_defining_at_once_both_succeed(backend, state_dir, fresh):
 
 @pytest.mark.parametrize(
     "entry",
-    ['{"columns": {"a": "decimal"}, "pk": ["a"]}', "not json", "[]", '{"pk": ["a"]}', "{}"],
+    [
+        '{"columns": {"a": "decimal"}, "pk": ["a"]}',
+        "not json",
+        "[]",
+        '{"pk": ["a"]}',
+        "{}",
+        "[" * 200_000,  # nested past the recursion limit
+        json.dumps({"columns": {f"c{i}": "str" for i in range(1001)}, "pk": ["c0"]}),
+        json.dumps({"columns": {"a": "str"}, "pk": ["a"], "pad": "x" * 1_000_000}),
+    ],
+    ids=["type", "json", "list", "no-columns", "empty", "nested", "wide", "huge"],
 )
 def test_a_damaged_catalogue_entry_is_one_clear_error(tables, entry):
     tables.define(COUNTER)
@@ -259,6 +340,20 @@ def _plain(name):
         and name.isascii()
         and name not in RESERVED_WORDS
     )
+
+
+def test_every_name_postgresql_reserves_is_refused(postgres_url):
+    """PostgreSQL's reserved and type/function-name keywords (categories R and T) and its
+    system columns are refused, so a name SQLite takes never breaks on the server."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        words = conn.execute("SELECT word FROM pg_get_keywords() WHERE catcode IN ('R', 'T')")
+        reserved = {w for (w,) in words}
+    assert reserved - RESERVED_WORDS == set()
+    for column in ("xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"):
+        with pytest.raises(ValueError, match="system column"):
+            TableSpec("demo_sys", {"id": int, column: str}, "id")
 
 
 @settings(max_examples=300, deadline=None)

@@ -53,6 +53,10 @@ class Dialect(Protocol):
         """The columns of ``table``, in order."""
         ...
 
+    def index_columns(self, conn: Any, name: str) -> tuple[str, tuple[str, ...]] | None:
+        """The table and columns of the index ``name`` in the store's schema, if any."""
+        ...
+
     def insert_id(self, conn: Any, sql: str, params: tuple[Any, ...], row_id: str) -> int:
         """Run the ``INSERT`` ``sql`` and return the ``row_id`` of the row it made."""
         ...
@@ -92,6 +96,15 @@ class SqliteDialect:
 
     def columns(self, conn: Any, table: str) -> list[str]:
         return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+
+    def index_columns(self, conn: Any, name: str) -> tuple[str, tuple[str, ...]] | None:
+        row = conn.execute(
+            "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            return None
+        rows = conn.execute("SELECT name FROM pragma_index_info(?) ORDER BY seqno", (name,))
+        return row[0], tuple(r[0] for r in rows)
 
     def insert_id(self, conn: Any, sql: str, params: tuple[Any, ...], row_id: str) -> int:
         return int(conn.execute(sql, params).lastrowid or 0)  # RETURNING needs SQLite 3.35

@@ -60,24 +60,36 @@ STORE_TABLES = frozenset(
 """The store's own tables: no plugin table may take one of these names."""
 MAX_NAME = 63
 """PostgreSQL's longest identifier (it would silently cut a longer one)."""
+MAX_COLUMNS = 1000
+"""The most columns a table may have (below PostgreSQL's 1600 and SQLite's 2000)."""
+MAX_LOCK_WAIT_S = 1e6
+"""The longest lock wait :meth:`Tables.set_lock_wait` takes (a finite one)."""
+MAX_SPEC_TEXT = 1_000_000
+"""The longest catalogue entry read (a larger one is damaged)."""
 _RESERVED = """
-    abort add all alter analyze and any array as asc attach authorization autoincrement
-    before begin between both by cascade case cast check collate column commit conflict
-    constraint create cross current current_date current_role current_time current_timestamp
+    abort add all alter analyse analyze and any array as asc asymmetric attach authorization
+    autoincrement before begin between binary both by cascade case cast check collate
+    collation column commit concurrently conflict constraint create cross current
+    current_catalog current_date current_role current_schema current_time current_timestamp
     current_user database default deferrable deferred delete desc detach distinct do drop
     each else end escape except exclude exclusive exists explain fail false fetch following
-    for foreign from full glob grant group groups having if ignore immediate in index
+    for foreign freeze from full glob grant group groups having if ignore ilike immediate in index
     indexed initially inner insert instead intersect into is isnull join lateral leading
     left like limit localtime localtimestamp natural not nothing notnull null nulls of
-    offset on only or order outer over partition pragma preceding primary raise recursive
+    offset on only or order outer over overlaps partition placing pragma preceding primary
+    raise recursive
     references regexp reindex release rename replace restrict returning right rollback
-    savepoint select session_user set similar some symmetric table temp temporary then ties
+    savepoint select session_user set similar some symmetric system_user table tablesample
+    temp temporary then ties
     to trailing transaction trigger true unbounded union unique update user using vacuum
     values variadic verbose view virtual when where window with without
 """
 RESERVED_WORDS = frozenset(_RESERVED.split())
-"""SQL words refused as names (reserved in SQLite or PostgreSQL); a few harmless
+"""SQL words refused as names (reserved in SQLite, or in PostgreSQL: its reserved and
+type/function-name keywords, ``pg_get_keywords()`` categories R and T); a few harmless
 non-reserved ones (``key``, ``action`` ...) stay usable, as existing tables use them."""
+SYSTEM_COLUMNS = frozenset(("xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"))
+"""PostgreSQL's system column names: refused as column names (a table cannot have one)."""
 
 
 def _identifier(name: str) -> str:
@@ -112,9 +124,10 @@ class TableSpec:
     primary key, indexes and NOT NULL columns. A single ``int`` primary key is the
     table's row id, assigned by the store on insert (:meth:`Tables.insert`). Every name
     is a portable SQL name (lower-case ASCII letters, digits, ``_``; at most 63
-    characters; no reserved word; a table's not one of the store's own nor
-    ``tradekernel_...``): anything else raises ``ValueError``, as does an unknown type,
-    an empty or repeated primary key, or a key, index or NOT NULL naming no column."""
+    characters; no reserved word; no PostgreSQL system column such as ``xmin``; a
+    table's not one of the store's own nor ``tradekernel_...``): anything else raises
+    ``ValueError``, as does an unknown type, more than 1000 columns, an empty or
+    repeated primary key, or a key, index or NOT NULL naming no column."""
 
     name: str = field(converter=_table_name)
     columns: Mapping[str, type] = field(converter=dict)
@@ -125,10 +138,12 @@ class TableSpec:
     not_null: frozenset[str] = field(default=frozenset(), converter=frozenset)
 
     def __attrs_post_init__(self) -> None:
-        if not self.columns:
-            raise ValueError(f"{self.name}: a table needs columns")
+        if not self.columns or len(self.columns) > MAX_COLUMNS:
+            raise ValueError(f"{self.name}: a table needs 1 to {MAX_COLUMNS} columns")
         for column, kind in self.columns.items():
             _identifier(column)
+            if column in SYSTEM_COLUMNS:
+                raise ValueError(f"{self.name}.{column}: a system column's name in PostgreSQL")
             if kind not in TYPES:
                 raise ValueError(
                     f"{self.name}.{column}: type {kind!r} is not one of int, float, str, bytes"
@@ -138,6 +153,8 @@ class TableSpec:
         for index in self.indexes:
             if not index or len(self._index_name(index)) > MAX_NAME:
                 raise ValueError(f"{self.name}: index {index!r} is empty or its name too long")
+        if len({self._index_name(i) for i in self.indexes}) != len(self.indexes):
+            raise ValueError(f"{self.name}: two of its indexes would have the same name")
         for column in (*self.pk, *(c for i in self.indexes for c in i), *self.not_null):
             if column not in self.columns:
                 raise ValueError(f"{self.name}: {column!r} is not one of its columns")
@@ -168,6 +185,8 @@ class TableSpec:
     def from_json(cls, name: str, text: str) -> TableSpec:
         """The spec the catalogue recorded for ``name`` (``ValueError`` when damaged)."""
         try:
+            if not isinstance(text, str) or len(text) > MAX_SPEC_TEXT:
+                raise ValueError(f"not a text of at most {MAX_SPEC_TEXT} characters")
             data = json.loads(text)
             by_name = {v: k for k, v in TYPES.items()}
             return cls(
@@ -177,8 +196,9 @@ class TableSpec:
                 data.get("indexes", ()),
                 data.get("not_null", ()),
             )
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise ValueError(f"{CATALOGUE}: the entry of {name!r} is damaged ({exc})") from None
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            raise ValueError(f"{CATALOGUE}: the entry of {name!r} is damaged ({why})") from None
 
 
 def _catalogue_spec() -> TableSpec:
@@ -244,8 +264,14 @@ class Tables:
 
     def set_lock_wait(self, seconds: float) -> None:
         """Make a write wait at most ``seconds`` for another writer's lock (the store's
-        default is long: set it short where a caller cannot wait, such as a cycle)."""
+        default is long: set it short where a caller cannot wait, such as a cycle).
+        ``ValueError`` unless ``0 <= seconds < 1e6``, or inside a transaction (on
+        PostgreSQL the setting would be rolled back with it)."""
+        if not isinstance(seconds, int | float) or not 0 <= seconds < MAX_LOCK_WAIT_S:
+            raise ValueError(f"lock wait: {seconds!r} is not a number of seconds in [0, 1e6)")
         with self._lock:
+            if self.conn.in_transaction:
+                raise ValueError("lock wait: set it outside a transaction (not inside write())")
             self.dialect.set_lock_wait(self.conn, seconds)
 
     @contextlib.contextmanager
@@ -285,41 +311,97 @@ class Tables:
 
 def define_on(conn: Any, dialect: Dialect, *specs: TableSpec) -> None:
     """:meth:`Tables.define` on ``conn``, inside the caller's write transaction (``store
-    migrate`` creates a copy's tables in the transaction that copies its rows)."""
+    migrate`` creates a copy's tables in the transaction that copies its rows). Raises
+    ``ValueError`` when a spec changes a recorded column's type or the primary key."""
+    added: dict[str, set[str]] = {}
     for spec in (CATALOGUE_SPEC, *specs):
         table, *indexes = create_sql(spec, dialect)
+        existing = set(dialect.columns(conn, spec.name))
+        if spec is not CATALOGUE_SPEC and existing:
+            _recorded(conn, spec, set())  # a changed type or key: refused before any change
+        elif not existing and (clash := dialect.index_columns(conn, spec.name)) is not None:
+            raise ValueError(
+                f"{spec.name}: an index of table {clash[0]} has that name; name the table otherwise"
+            )
         conn.execute(table)
         have = set(dialect.columns(conn, spec.name))
+        added[spec.name] = set()
         for column, kind in spec.columns.items():
             if column not in have:  # without NOT NULL: the table's older rows lack it
                 conn.execute(
                     f"ALTER TABLE {spec.name} ADD COLUMN {column} "
                     f"{dialect.column_types[TYPES[kind]]}"
                 )
-        for statement in indexes:  # after the columns they may name
-            conn.execute(statement)
+                added[spec.name].add(column)
+        for index, statement in zip(spec.indexes, indexes, strict=True):
+            _check_index(conn, dialect, spec, index)
+            conn.execute(statement)  # after the columns they may name
     for spec in specs:
         if spec is not CATALOGUE_SPEC:
             conn.execute(
                 f"INSERT INTO {CATALOGUE} (name, spec) VALUES (?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
-                (spec.name, _recorded(conn, spec).as_json()),
+                (spec.name, _recorded(conn, spec, added[spec.name]).as_json()),
             )
 
 
-def _recorded(conn: Any, spec: TableSpec) -> TableSpec:
-    """What the catalogue records for ``spec``: its columns and those an entry recorded
-    before had (an older version of the plugin defining its table again must not hide a
-    column the table still has from ``store migrate``)."""
+def _check_index(conn: Any, dialect: Dialect, spec: TableSpec, index: tuple[str, ...]) -> None:
+    """Refuse an index whose name another table's index or a table already has (``CREATE
+    INDEX IF NOT EXISTS`` would skip it silently, or fail)."""
+    name = spec._index_name(index)
+    have = dialect.index_columns(conn, name)
+    if have is not None and have != (spec.name, index):
+        raise ValueError(
+            f"{spec.name}: its index on ({', '.join(index)}) would be named {name}, which "
+            f"indexes {have[0]} ({', '.join(have[1])}) already; name the table or the "
+            "columns otherwise"
+        )
+    if have is None and name in dialect.tables(conn):
+        raise ValueError(
+            f"{spec.name}: its index on ({', '.join(index)}) would be named {name}, a "
+            "table's name; name the table or the columns otherwise"
+        )
+
+
+def _recorded(conn: Any, spec: TableSpec, added: set[str]) -> TableSpec:
+    """What the catalogue records for ``spec``: what its table enforces. Its columns and
+    those an entry recorded before had (an older version of the plugin defining its table
+    again must not hide a column the table still has from ``store migrate``); NOT NULL
+    only where the table has it (a column ``added`` to an existing table, or one recorded
+    nullable before, stays nullable: its older rows lack it). A changed type or primary
+    key is refused (``ValueError``): the table keeps its old ones."""
     row = conn.execute(f"SELECT spec FROM {CATALOGUE} WHERE name = ?", (spec.name,)).fetchone()
-    if row is None:
+    before = None
+    if row is not None:
+        try:
+            before = TableSpec.from_json(spec.name, row[0])
+        except ValueError:
+            before = None  # a damaged entry is replaced
+    if before is not None:
+        if before.pk != spec.pk:
+            raise ValueError(
+                f"{spec.name}: the primary key was ({', '.join(before.pk)}), the spec says "
+                f"({', '.join(spec.pk)}); a table's key never changes: define a new table"
+            )
+        for column, kind in spec.columns.items():
+            was = before.columns.get(column, kind)
+            if was is not kind:
+                raise ValueError(
+                    f"{spec.name}.{column}: its type was {TYPES[was]}, the spec says "
+                    f"{TYPES[kind]}; a column's type never changes: add a new column"
+                )
+    not_null = {
+        c
+        for c in spec.not_null
+        if c not in added and (before is None or c not in before.columns or c in before.not_null)
+    }
+    extra: dict[str, type] = {}
+    if before is not None:
+        extra = {c: t for c, t in before.columns.items() if c not in spec.columns}
+        not_null |= before.not_null & set(extra)
+    if not extra and not_null == spec.not_null:
         return spec
-    try:
-        before = TableSpec.from_json(spec.name, row[0])
-    except ValueError:
-        return spec  # a damaged entry is replaced
-    extra = {c: t for c, t in before.columns.items() if c not in spec.columns}
-    return attrs.evolve(spec, columns={**spec.columns, **extra}) if extra else spec
+    return attrs.evolve(spec, columns={**spec.columns, **extra}, not_null=not_null)
 
 
 def catalogue(conn: Any, dialect: Dialect) -> list[TableSpec]:

@@ -237,3 +237,32 @@ def test_a_copy_that_does_not_verify_leaves_the_destination_empty(
     monkeypatch.setattr(Store, "verify_journal", real)  # and it can simply run again
     m.migrate(f"sqlite:{src_dir}", postgres_url, _pg_settings(tmp_path, postgres_url))
     assert _pg_counts(postgres_url)["intents"] == 5
+
+
+@pytest.mark.parametrize("flag", ["--from", "--to"])
+def test_a_sqlite_address_naming_another_db_file_is_a_usage_error(tmp_path, flag):
+    from tradekernel_postgres.migrate import parse_address
+
+    assert parse_address(f"sqlite:{tmp_path / 'state.db'}", flag) == ("sqlite", str(tmp_path))
+    (tmp_path / "dir.db").mkdir()  # a state directory whose name ends in .db
+    assert parse_address(f"sqlite:{tmp_path / 'dir.db'}", flag) == (
+        "sqlite",
+        str(tmp_path / "dir.db"),
+    )
+    other = f"sqlite:{tmp_path / 'copy.db'}"
+    source, destination = (
+        (other, f"sqlite:{tmp_path / 'b'}")
+        if flag == "--from"
+        else (
+            f"sqlite:{tmp_path / 'a'}",
+            other,
+        )
+    )
+    config = tmp_path / "plugins.toml"
+    config.write_text(f'[kernel]\nstate_dir = "{tmp_path / "agent"}"\n')
+    result = invoke(
+        ["--config", str(config), "store", "migrate", "--from", source, "--to", destination]
+    )
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith(f"Error: {flag}: sqlite:PATH names a state directory")
+    assert not (tmp_path / "state.db").exists()

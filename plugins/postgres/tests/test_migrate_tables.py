@@ -209,7 +209,7 @@ def test_rows_the_server_cannot_take_roll_the_copy_back(tmp_path, postgres_url):
         conn.execute("UPDATE demo_log SET ts = 'not a number' WHERE id = 3")
     result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url)
     assert result.exit_code == 4, result.stderr
-    assert "demo_log: its rows cannot be copied" in result.stderr
+    assert "demo_log.ts: row id 3 holds a str where the column is float" in result.stderr
     assert "nothing was copied" in result.stderr
     with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
         assert conn.execute("SELECT count(*) FROM journal").fetchone()[0] == 0
@@ -283,3 +283,148 @@ def test_a_column_added_by_hand_beyond_the_spec_is_reported(tmp_path, postgres_u
         assert conn.execute("SELECT note FROM demo_log WHERE id = 1").fetchone()[0] == "kept"
         spec = next(s for s in store_table_catalogue(conn, t.dialect) if s.name == "demo_log")
         assert list(spec.columns) == [*LOG.columns, "note"]
+
+
+@pytest.mark.parametrize("to", ["postgres", "sqlite"])
+def test_a_not_null_column_a_later_version_added_is_copied(tmp_path, postgres_url, to):
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    v1 = TableSpec("demo_notes", {"id": int, "who": str}, "id")
+    v2 = TableSpec(
+        "demo_notes", {"id": int, "who": str, "channel": str}, "id", not_null={"channel"}
+    )
+    for spec, row in ((v1, {"who": "old"}), (v2, {"who": "new", "channel": "slack"})):
+        with open_tables(_sqlite_settings(source)) as t:
+            t.define(spec)
+            with t.write() as conn:
+                t.insert(conn, "demo_notes", row)
+    with open_tables(_sqlite_settings(source)) as t, t.write() as conn:
+        # what an older catalogue recorded: NOT NULL the table never enforced
+        conn.execute(
+            "UPDATE tradekernel_tables SET spec = ? WHERE name = ?", (v2.as_json(), v2.name)
+        )
+    target = postgres_url if to == "postgres" else f"sqlite:{tmp_path / 'copy'}"
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", target)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_catalogue_recording_another_type_or_key_is_copied_as_the_table_is(
+    tmp_path, postgres_url
+):
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    v1 = TableSpec("demo_dedup", {"notifier": str, "key": str, "size": str}, ("notifier", "key"))
+    with open_tables(_sqlite_settings(source)) as t:
+        t.define(v1)
+        with t.write() as conn:
+            conn.execute("INSERT INTO demo_dedup VALUES ('slack', 'k', 'large')")
+            conn.execute("INSERT INTO demo_dedup VALUES ('email', 'k', 'small')")
+            # what an older version recorded over it: another type and a narrower key
+            wrong = TableSpec("demo_dedup", {"notifier": str, "key": str, "size": int}, "key")
+            conn.execute(
+                "UPDATE tradekernel_tables SET spec = ? WHERE name = ?",
+                (wrong.as_json(), "demo_dedup"),
+            )
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url)
+    assert result.exit_code == 0, result.stderr
+    with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
+        recorded = {s.name: s for s in store_table_catalogue(conn, t.dialect)}
+        assert recorded["demo_dedup"] == v1
+        rows = conn.execute("SELECT notifier, key, size FROM demo_dedup ORDER BY notifier")
+        assert [tuple(r) for r in rows] == [("email", "k", "small"), ("slack", "k", "large")]
+
+
+def test_a_table_with_a_postgres_system_column_name_is_listed_not_copied(tmp_path, postgres_url):
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    with sqlite3.connect(source / "state.db") as conn:
+        conn.execute("CREATE TABLE old_marks (id INTEGER PRIMARY KEY, xmin TEXT)")
+        conn.execute("INSERT INTO old_marks VALUES (1, 'a')")
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url, "--json")
+    assert result.exit_code == 0, result.stderr
+    (line,) = json.loads(result.stdout)["not_copied"]
+    assert line.startswith("old_marks: not a portable table") and "system column" in line
+
+
+def _catalogue_entry(source, name, spec_text):
+    with sqlite3.connect(source / "state.db") as conn:
+        conn.execute("INSERT INTO tradekernel_tables VALUES (?, ?)", (name, spec_text))
+
+
+@pytest.mark.parametrize("damage", ["utf8", "nested", "wide"])
+def test_damaged_source_content_is_a_clean_gate_failure(tmp_path, postgres_url, damage):
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    if damage == "utf8":
+        with sqlite3.connect(source / "state.db") as conn:
+            conn.execute("CREATE TABLE old_notes (id INTEGER PRIMARY KEY, body TEXT)")
+            conn.execute("INSERT INTO old_notes VALUES (1, CAST(X'66FF6F' AS TEXT))")
+    elif damage == "nested":
+        _catalogue_entry(source, "demo_evil", "[" * 200_000)
+    else:
+        columns = {"id": "int", **{f"c{i}": "str" for i in range(1700)}}
+        _catalogue_entry(source, "demo_wide", json.dumps({"columns": columns, "pk": ["id"]}))
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url)
+    assert result.exit_code == 4, result.stderr
+    assert "unexpected" not in result.stderr and result.stderr.count("\n") == 1
+    assert "nothing was copied" in result.stderr and "\ufffd" not in result.stderr
+    with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
+        assert conn.execute("SELECT count(*) FROM journal").fetchone()[0] == 0
+
+
+def test_a_key_too_large_for_the_servers_index_is_a_gate_failure(tmp_path, postgres_url):
+    import random
+
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    rng = random.Random(7)
+    big = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(20_000))
+    with open_tables(_sqlite_settings(source)) as t, t.write() as conn:
+        conn.execute("INSERT INTO demo_claims VALUES ('slack', ?, 2.0)", (big,))
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url)
+    assert result.exit_code == 4, result.stderr
+    assert "lost the connection" not in result.stderr and "index row" in result.stderr
+    assert big[:50] not in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("declared", "value", "holds"),
+    [("INTEGER", 1.5, "float"), ("BLOB", "abc", "str"), ("TEXT", b"\x00", "bytes")],
+)
+def test_a_value_the_destination_would_change_rolls_the_copy_back(
+    tmp_path, postgres_url, declared, value, holds
+):
+    source = tmp_path / "source"
+    _fill(source, old=False)
+    with sqlite3.connect(source / "state.db") as conn:
+        conn.execute(f"CREATE TABLE old_values (id INTEGER PRIMARY KEY, v {declared})")
+        conn.execute("INSERT INTO old_values VALUES (3, ?)", (value,))
+    result = _migrate(_config(tmp_path), f"sqlite:{source}", postgres_url)
+    assert result.exit_code == 4, result.stderr
+    assert result.stderr.startswith(f"Error: old_values.v: row id 3 holds a {holds} where")
+    assert "nothing was copied" in result.stderr
+    with open_tables(_pg_settings(tmp_path, postgres_url)) as t, t.read() as conn:
+        assert "old_values" not in t.dialect.tables(conn)
+
+
+def test_a_postgres_source_is_read_a_batch_at_a_time(tmp_path, postgres_url, monkeypatch):
+    from tradekernel.api import open_store
+    from tradekernel_postgres import migrate_tables
+
+    monkeypatch.setattr(migrate_tables, "BATCH", 100)
+    settings = _pg_settings(tmp_path, postgres_url)
+    with open_tables(settings) as t:
+        t.define(TableSpec("demo_events", {"id": int, "x": str}, "id"))
+        with t.write() as conn:
+            conn.execute("INSERT INTO demo_events (x) SELECT 'row' FROM generate_series(1, 250)")
+    with open_store(settings) as store:
+        store.conn.execute("BEGIN")  # the source's snapshot, as migrate reads it
+        sizes = []
+        for batch in migrate_tables.batches(store, "SELECT id, x FROM demo_events ORDER BY id"):
+            sizes.append(len(batch))
+            held = store.conn.raw.execute(
+                "SELECT count(*) FROM pg_cursors WHERE name = %s", (migrate_tables.CURSOR,)
+            ).fetchone()[0]
+            assert held == 1  # read through the server's cursor, not fetched whole
+        store.conn.execute("COMMIT")
+    assert sizes == [100, 100, 50]

@@ -135,3 +135,37 @@ def test_a_search_path_without_a_schema_is_a_config_error(tmp_path, postgres_url
     paused = invoke(["--config", config, "control", "pause"])
     assert paused.exit_code == 2, paused.stderr
     assert "search_path" in paused.stderr and "unexpected" not in paused.stderr
+
+
+def test_a_server_limit_is_not_a_lost_connection(postgres_url):
+    """A key too large for its index is the server's limit (retrying never helps), not
+    the connection lost; a terminated session still is."""
+    import random
+    import sqlite3
+
+    conn = connection.connect(postgres_url)
+    try:
+        conn.execute("CREATE TABLE demo_keys (k TEXT PRIMARY KEY)")
+        rng = random.Random(7)  # random text: too large for the index even compressed
+        big = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(20_000))
+        with pytest.raises(sqlite3.DatabaseError) as exc:
+            conn.execute("INSERT INTO demo_keys VALUES (?)", (big,))
+        assert "index row" in str(exc.value) and "lost the connection" not in str(exc.value)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (conn.raw.info.backend_pid,))
+        with pytest.raises(connection.StoreUnreachable):
+            conn.execute("INSERT INTO demo_keys VALUES ('a')")
+    finally:
+        conn.close()
+
+
+def test_a_write_on_a_read_only_store_says_so_not_grant(tmp_path, postgres_url):
+    from tradekernel.api import Settings, StateUnusable, Tables, TableSpec, open_store
+    from tradekernel_postgres.store import open_postgres
+
+    settings = Settings.load(_config(tmp_path, postgres_url), environ={})
+    with open_store(settings) as store:
+        store.set_control("trading_state", "paused", actor="op", reason="setup")
+    with open_postgres(settings, read_only=True) as store, pytest.raises(StateUnusable) as exc:
+        Tables(store.conn, store.dialect).define(TableSpec("demo_ro", {"id": int}, "id"))
+    assert "opened read-only" in str(exc.value) and "grant" not in str(exc.value)

@@ -194,7 +194,12 @@ class PgConnection:
             return StateConflict(
                 f"{self.label}: a concurrent write won ({text}); nothing was written: run it again"
             )
-        if isinstance(exc, e.ReadOnlySqlTransaction | e.InsufficientPrivilege):
+        if isinstance(exc, e.ReadOnlySqlTransaction):
+            return StateUnusable(
+                f"{self.label}: the database refused the write ({text}): the store was "
+                "opened read-only, or the server is a standby; nothing was written"
+            )
+        if isinstance(exc, e.InsufficientPrivilege):
             return StateUnusable(
                 f"{self.label}: the database refused the write ({text}); grant the [store] "
                 "url's user write access to its tables; nothing was written"
@@ -220,12 +225,25 @@ class PgConnection:
                 f"{self.lock_holder()}; what was not committed was rolled back: run the "
                 "command again"
             )
-        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        if self._unreachable(exc):
             return StoreUnreachable(
                 f"{self.label}: lost the connection to the PostgreSQL server ({text}); "
                 "what was not committed was rolled back: run the command again"
             )
         return sqlite3.DatabaseError(text)
+
+    def _unreachable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the server is gone (running the command again may help):
+        the connection broke, or a connection-class (08) or shutdown (57P0x) error. A
+        server's limit (a key too large for its index, too many columns) is not one."""
+        import psycopg
+
+        if self._dropped() or isinstance(exc, psycopg.InterfaceError):
+            return True
+        if not isinstance(exc, psycopg.OperationalError):
+            return False
+        sqlstate = getattr(exc, "sqlstate", None)
+        return sqlstate is None or sqlstate.startswith(("08", "57P0"))
 
 
 _REFUSALS = (

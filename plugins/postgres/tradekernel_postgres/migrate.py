@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 from tradekernel.api import (
+    DB_FILENAME,
     ConfigError,
     GateFailed,
     NotFoundError,
@@ -55,12 +56,21 @@ class Copied:
 
 
 def parse_address(text: str, flag: str) -> tuple[str, str]:
-    """``("sqlite", state_dir)`` or ``("postgres", url)`` for ``--from``/``--to``."""
+    """``("sqlite", state_dir)`` or ``("postgres", url)`` for ``--from``/``--to``: a
+    SQLite address names a state directory or its ``state.db`` (another ``.db`` file is
+    a :class:`ConfigError`: the store's file is always ``state.db``)."""
     if text.startswith("sqlite:"):
         path = Path(text[len("sqlite:") :]).expanduser()
         if not str(path) or str(path) == ".":
             raise ConfigError(f"{flag}: sqlite:PATH needs a state directory or a state.db file")
-        return "sqlite", str(path.parent if path.suffix == ".db" else path)
+        if path.name == DB_FILENAME:
+            return "sqlite", str(path.parent)
+        if path.suffix == ".db" and not path.is_dir():
+            raise ConfigError(
+                f"{flag}: sqlite:PATH names a state directory or its {DB_FILENAME}, "
+                f"not {path.name!r}"
+            )
+        return "sqlite", str(path)
     if text.startswith(("postgres://", "postgresql://")):
         return "postgres", text
     raise ConfigError(

@@ -3,8 +3,9 @@
 Every table of the source that is not the store's own is copied:
 
 * a table in the source's catalogue is created at the destination from its recorded
-  :class:`~tradekernel.api.TableSpec` (plus any column the source's table has beyond it),
-  and recorded in the destination's catalogue;
+  :class:`~tradekernel.api.TableSpec` as the source's table enforces it (its columns'
+  types, primary key and NOT NULL columns; plus any column it has beyond the spec), and
+  recorded in the destination's catalogue;
 * a table without a catalogue entry (an older ``state.db``'s ``notify_``, ``llm_``,
   ``backtests`` or ``events`` tables, made before the catalogue existed) gets a spec
   inferred from the source's columns: a declared type of SQLite's ``INTEGER``, ``REAL``,
@@ -24,6 +25,8 @@ Everything runs inside the transaction that copies the store's tables: all or no
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -31,6 +34,7 @@ from tradekernel.api import (
     STORE_TABLES,
     GateFailed,
     TableSpec,
+    TradekernelError,
     store_define_tables,
     store_table_catalogue,
 )
@@ -59,7 +63,8 @@ _POSTGRES_TYPES = {
 }
 _TYPE_NAMES = {int: "int", float: "float", str: "str", bytes: "bytes"}
 BATCH = 5_000
-"""Rows read and written at a time (a large ``events`` table is never held whole)."""
+"""Rows read and written at a time (a large ``events`` table is never held whole, from
+either store: :func:`batches`)."""
 
 
 @attrs.frozen
@@ -160,12 +165,22 @@ def plan(src: Any) -> tuple[list[Plan], list[str]]:
             continue
         if inferred is None:  # copied as recorded; what the catalogue does not name stays
             skipped.append(f"{table}: only the catalogued columns are copied ({why})")
-        have = inferred.columns if inferred else {}
-        extra = {c: t for c, t in have.items() if c not in spec.columns}
-        if extra:  # columns an older version of the plugin added, the catalogue forgot
-            spec = attrs.evolve(spec, columns={**spec.columns, **extra})
+        if inferred is not None:
+            spec = _as_enforced(spec, inferred)
         plans.append(Plan(table, dict(spec.columns), spec, ", ".join(spec.pk)))
     return plans, skipped
+
+
+def _as_enforced(spec: TableSpec, live: Plan) -> TableSpec:
+    """``spec`` as the source's table really is: its columns' types, its primary key and
+    its NOT NULL columns (an older catalogue may record what the table never enforced: a
+    NOT NULL column added to older rows, a type or key a later version changed), plus any
+    column the table has beyond the spec (one an older version added)."""
+    columns = {c: live.columns.get(c, t) for c, t in spec.columns.items()}
+    columns.update({c: t for c, t in live.columns.items() if c not in columns})
+    required = live.spec.not_null if live.spec is not None else frozenset()
+    pk = live.spec.pk if live.spec is not None else spec.pk
+    return attrs.evolve(spec, columns=columns, pk=pk, not_null=spec.not_null & required)
 
 
 def holding_rows(dst: Any, plans: list[Plan]) -> list[str]:
@@ -194,43 +209,117 @@ def _create_plain(conn: Any, dialect: Any, plan: Plan) -> None:
             conn.execute(f"ALTER TABLE {plan.name} ADD COLUMN {column} {types[_TYPE_NAMES[kind]]}")
 
 
+_TAKES = {int: (int,), float: (float, int), str: (str,), bytes: (bytes,)}
+"""The Python values each column type takes unchanged on both stores: SQLite keeps a
+``1.5`` in an ``INTEGER`` column or text in a ``BLOB`` one, which PostgreSQL's casts
+would silently round or turn into bytes."""
+
+
+def _refuse_value(
+    p: Plan, dst: Any, column: str, value: Any, n: int, row: tuple, columns: list[str]
+) -> None:
+    kind = _TYPE_NAMES[p.columns[column]]
+    row_id = p.spec.row_id if p.spec is not None else None
+    where = f"row id {row[columns.index(row_id)]}" if row_id in columns else f"row {n}"
+    raise GateFailed(
+        f"{p.name}.{column}: {where} holds a {type(value).__name__} where the column is "
+        f"{kind} (the destination would refuse or change it); the copy was rolled back, "
+        "the destination is as it was: nothing was copied; fix the row at the source"
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    """``exc``'s first line, at most about 200 characters cut on a word, without any value
+    a row held (SQLite quotes the text it could not decode)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if "Could not decode to UTF-8" in text:
+        text = text.split(" with text ", 1)[0]
+    if len(text) > 200:
+        text = text[:200].rsplit(" ", 1)[0] + " ..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _gate(what: str, dst: Any) -> Iterator[None]:
+    """What goes wrong copying ``what`` (damaged source data, a value or a table the
+    destination cannot take) as one :class:`GateFailed` line; the caller's transaction
+    rolls the whole copy back. An error of the store's own vocabulary (the server gone,
+    its disk full) passes as it is."""
+    try:
+        yield
+    except TradekernelError:
+        raise
+    except Exception as exc:
+        raise GateFailed(
+            f"{what}: cannot be copied to {dst.path} ({_one_line(exc)}); the copy was "
+            "rolled back, the destination is as it was: nothing was copied"
+        ) from None
+
+
 def copy(src: Any, dst: Any, conn: Any, plans: list[Plan]) -> dict[str, int]:
     """Create each planned table on ``conn`` (the destination's open write transaction),
-    copy its rows with their ids and move its row id past them: rows per table."""
+    copy its rows with their ids and move its row id past them: rows per table. Raises
+    :class:`GateFailed` when a table or a row cannot be read or written."""
     specs = [p.spec for p in plans if p.spec is not None]
     if specs:
-        store_define_tables(conn, dst.dialect, *specs)
+        with _gate("the plugin tables", dst):
+            store_define_tables(conn, dst.dialect, *specs)
     present = src.dialect.tables(src.conn)
     rows: dict[str, int] = {}
     for p in plans:
-        if p.spec is None:
-            _create_plain(conn, dst.dialect, p)
-        if p.name not in present:
-            rows[p.name] = 0
-            continue
-        have = set(src.dialect.columns(src.conn, p.name))
-        columns = [c for c in p.columns if c in have]  # a damaged entry may name more
-        if not columns:
-            rows[p.name] = 0
-            continue
-        names = ", ".join(columns)
-        by = [c for c in p.order.split(", ") if c in have or c == "rowid"] if p.order else []
-        order = f" ORDER BY {', '.join(by)}" if by else ""
-        insert = f"INSERT INTO {p.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
-        cursor = src.conn.execute(f"SELECT {names} FROM {p.name}{order}")
-        count = 0
-        while batch := [tuple(r) for r in cursor.fetchmany(BATCH)]:
-            try:
-                conn.executemany(insert, batch)
-            except Exception as exc:
-                first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-                raise GateFailed(
-                    f"{p.name}: its rows cannot be copied to {dst.path} ({type(exc).__name__}: "
-                    f"{first}); the copy was rolled back, the destination is as it was: "
-                    "nothing was copied"
-                ) from None
-            count += len(batch)
-        if p.spec is not None and p.spec.row_id is not None:
-            dst.dialect.sync_row_id(conn, p.name, p.spec.row_id)
-        rows[p.name] = count
+        with _gate(p.name, dst):
+            rows[p.name] = _copy_table(src, dst, conn, p, present)
     return rows
+
+
+CURSOR = "tradekernel_migrate"
+"""The server-side cursor a PostgreSQL source is read through."""
+
+
+def batches(src: Any, sql: str) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of ``sql`` on the source, :data:`BATCH` at a time, never all held: a
+    PostgreSQL source through a server-side cursor (inside the source's snapshot
+    transaction; a client-side one would fetch the whole result first)."""
+    if src.dialect.name != "postgres":
+        cursor = src.conn.execute(sql)
+        while batch := [tuple(r) for r in cursor.fetchmany(BATCH)]:
+            yield batch
+        return
+    import psycopg
+
+    try:
+        with src.conn.raw.cursor(name=CURSOR) as cursor:
+            cursor.itersize = BATCH
+            cursor.execute(sql)
+            while batch := [tuple(r) for r in cursor.fetchmany(BATCH)]:
+                yield batch
+    except psycopg.Error as exc:
+        raise src.conn.mapped(exc) from None
+
+
+def _copy_table(src: Any, dst: Any, conn: Any, p: Plan, present: set[str]) -> int:
+    if p.spec is None:
+        _create_plain(conn, dst.dialect, p)
+    if p.name not in present:
+        return 0
+    have = set(src.dialect.columns(src.conn, p.name))
+    columns = [c for c in p.columns if c in have]  # a damaged entry may name more
+    if not columns:
+        return 0
+    names = ", ".join(columns)
+    by = [c for c in p.order.split(", ") if c in have or c == "rowid"] if p.order else []
+    order = f" ORDER BY {', '.join(by)}" if by else ""
+    insert = f"INSERT INTO {p.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
+    takes = [_TAKES[p.columns[c]] for c in columns]
+    count = 0
+    for batch in batches(src, f"SELECT {names} FROM {p.name}{order}"):
+        for n, row in enumerate(batch, count + 1):
+            for column, value, kinds in zip(columns, row, takes, strict=True):
+                if value is not None and type(value) not in kinds:
+                    _refuse_value(p, dst, column, value, n, row, columns)
+        conn.executemany(insert, batch)
+        count += len(batch)
+    if p.spec is not None and p.spec.row_id is not None:
+        dst.dialect.sync_row_id(conn, p.name, p.spec.row_id)
+    return count

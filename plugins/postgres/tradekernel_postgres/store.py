@@ -90,6 +90,19 @@ class PostgresDialect:
         )
         return [r[0] for r in rows]
 
+    def index_columns(self, conn: PgConnection, name: str) -> tuple[str, tuple[str, ...]] | None:
+        rows = conn.execute(
+            "SELECT t.relname, a.attname FROM pg_index AS i "
+            "JOIN pg_class AS c ON c.oid = i.indexrelid "
+            "JOIN pg_class AS t ON t.oid = i.indrelid "
+            "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE n.nspname = current_schema() AND c.relname = ? "
+            "ORDER BY array_position(CAST(i.indkey AS int2[]), a.attnum)",
+            (name,),
+        ).fetchall()
+        return (rows[0][0], tuple(r[1] for r in rows)) if rows else None
+
     def insert_id(self, conn: PgConnection, sql: str, params: tuple[Any, ...], row_id: str) -> int:
         return int(conn.execute(f"{sql} RETURNING {row_id}", params).fetchone()[0])
 
