@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernel" / "tradekernel"
-CEILING = 24_990
+CEILING = 25_010
 """Lines of Python the kernel may hold. Raise it only with a reason in the commit.
 (16,450: the broker contract kit, broker_contract.py and testing_network.py, about 800 lines
 of test kit that plugins' tests import from ``tradekernel.testing``; 17,400: several
@@ -135,7 +135,9 @@ Settings.with_overrides (a backtest derived from settings loaded with overrides,
 worker's environment among them, keeps them); 24,990: the plugin tables' catalogue records
 what a table enforces and define refuses a changed type or key, an index name another table
 has, PostgreSQL's keywords and system columns, a damaged entry's depth and size, a bad lock
-wait (Dialect.index_columns), about 90 lines.
+wait (Dialect.index_columns), about 90 lines; 25,010: a transition returns the record it
+committed (a read after the commit could show another writer's next change), and the WAL
+switch of a new state.db is retried as a busy wait is (processes creating one state together).
 """
 
 MOVED = {

@@ -363,3 +363,25 @@ def test_an_empty_database_behind_an_anchor_is_lost_state(backend, state_dir, st
     backend.wipe(state_dir)
     with pytest.raises(StateLost):
         backend.open(state_dir)
+
+
+def test_a_transition_returns_the_record_it_committed_not_a_later_one(backend, state_dir):
+    """Another writer may change the intent between the commit and the caller's next
+    read: what transition and record_approval return is the record as committed."""
+    with backend.open(state_dir) as other:
+        moved = []
+
+        def meanwhile(change):
+            if change.to_state == "approved" and not moved:
+                moved.append(other.transition(change.intent_id, "executing", actor="exec"))
+
+        with backend.open(state_dir, on_transition=meanwhile) as store:
+            iid = _pending(store)
+            approved = store.transition(iid, IntentState.APPROVED, actor="op")
+            assert (approved.state, approved.version) == (IntentState.APPROVED, 3)
+            assert moved and store.get(iid).state is IntentState.EXECUTING
+            moved.clear()
+            second = _pending(store, 1)
+            record, n = store.record_approval(second, actor="alice", required=1)
+            assert (record.state, n) == (IntentState.APPROVED, 1)
+            assert moved and store.get(second).state is IntentState.EXECUTING

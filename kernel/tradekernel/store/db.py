@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -460,8 +461,7 @@ def open_state_db(
         if check is not None and not check(conn):
             conn.execute(RECURSIVE_TRIGGERS)
             return conn, None  # as it is: no writes
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(conn)
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(RECURSIVE_TRIGGERS)
@@ -477,6 +477,22 @@ def open_state_db(
         conn.close()
         raise
     return conn, None
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode. The switch needs a moment with no other connection and
+    ignores the busy timeout (processes creating one state together meet here); it is
+    persistent, so another process doing it is as good: retry for the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def ensure_state_db(path: str | Path) -> None:

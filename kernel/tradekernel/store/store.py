@@ -566,9 +566,11 @@ class Store:
                 ts=ts,
                 payload=body,
             )
+            # as committed: a read after the commit may see another writer's next change
+            written = conn.execute(f"{_SELECT_INTENT} WHERE id = ?", (intent_id,)).fetchone()
         self._appended = True
         self._notify(intent_id, current, target, actor, reason, now, body)
-        return self.get(intent_id)
+        return self._record(written)
 
     @_mapped
     def record_approval(
@@ -659,10 +661,11 @@ class Store:
                 ts=ts,
                 payload=body,
             )
+            written = conn.execute(f"{_SELECT_INTENT} WHERE id = ?", (intent_id,)).fetchone()
         self._appended = True
         if target is IntentState.APPROVED:
             self._notify(intent_id, pending, target, actor, reason, now, body)
-        return self.get(intent_id), count
+        return self._record(written), count
 
     def _now(self, conn: sqlite3.Connection) -> datetime:
         """The time of a row about to be journaled: the store clock read while ``conn``
