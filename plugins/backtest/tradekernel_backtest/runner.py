@@ -27,7 +27,6 @@ from tradekernel.api import (
     RefusedError,
     Settings,
     Store,
-    atomic_write,
     config_digest,
     digest,
     make_dir,
@@ -92,9 +91,20 @@ def _fresh_state_dir(spec: BacktestSpec, live_state_dir: Path) -> tuple[Path, bo
                 f"{BACKTEST_MARKER} file); a backtest only replaces its own: choose another "
                 "--out or --state-dir, or remove it yourself; nothing was changed"
             )
-        shutil.rmtree(path)  # a backtest always starts from an empty account
+        # a backtest always starts from an empty account; the marker goes last, so a
+        # backtest killed while emptying it leaves a directory the next one may empty
+        for child in path.iterdir():
+            if child.name == BACKTEST_MARKER:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
     make_dir(path)
-    atomic_write(path / BACKTEST_MARKER, "a backtest's state: replaced by the next backtest\n")
+    # created in one step (never a temporary file beside it): a backtest killed here
+    # leaves a marked directory, not one the next backtest must refuse
+    with (path / BACKTEST_MARKER).open("w", encoding="utf-8") as marker:
+        marker.write("a backtest's state: replaced by the next backtest\n")
     return path, False
 
 

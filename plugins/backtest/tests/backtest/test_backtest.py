@@ -361,3 +361,35 @@ def test_backtest_out_with_a_symlinked_state_dir_is_refused(tmp_path, hand_csv, 
     assert len(err.strip().splitlines()) == 1
     assert (linked / "state").is_symlink()
     assert sorted(p.name for p in (first / "state").iterdir()) == before
+
+
+def test_a_backtest_killed_while_emptying_its_state_leaves_it_replaceable(tmp_path, monkeypatch):
+    """The marker is removed last (never), and made in one step: a backtest killed while
+    it emptied or marked its state directory leaves one the next backtest may empty."""
+    import shutil
+
+    from tradekernel_backtest import BacktestSpec
+    from tradekernel_backtest.runner import BACKTEST_MARKER, _fresh_state_dir
+
+    state = tmp_path / "out" / "state"
+    spec = BacktestSpec(strategist="sma-cross", data=[], state_dir=state, record=False)
+    _fresh_state_dir(spec, tmp_path / "live")
+    (state / "paper.db").write_text("x")
+    (state / "sub").mkdir()
+    (state / "sub" / "f").write_text("x")
+
+    def killed(path, *a, **k):  # removes the files in ``path``, then the process dies
+        for entry in Path(path).iterdir():
+            if entry.is_file():
+                entry.unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", killed)
+    try:
+        _fresh_state_dir(spec, tmp_path / "live")
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.undo()
+    assert (state / BACKTEST_MARKER).is_file()
+    assert _fresh_state_dir(spec, tmp_path / "live") == (state, False)
+    assert sorted(p.name for p in state.iterdir()) == [BACKTEST_MARKER]
