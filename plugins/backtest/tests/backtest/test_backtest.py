@@ -385,10 +385,8 @@ def test_a_backtest_killed_while_emptying_its_state_leaves_it_replaceable(tmp_pa
         raise KeyboardInterrupt
 
     monkeypatch.setattr(shutil, "rmtree", killed)
-    try:
+    with pytest.raises(KeyboardInterrupt):
         _fresh_state_dir(spec, tmp_path / "live")
-    except KeyboardInterrupt:
-        pass
     monkeypatch.undo()
     assert (state / BACKTEST_MARKER).is_file()
     assert _fresh_state_dir(spec, tmp_path / "live") == (state, False)
