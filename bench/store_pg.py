@@ -17,12 +17,14 @@ skipped with the reason.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -134,29 +136,43 @@ def _row(figure: str, ours: list[float], unit: str, peer: str, theirs: list[floa
     }
 
 
-def _skipped(reason: str) -> list[dict]:
-    figures = (
-        "postgres store CAS transitions/s",
-        "postgres store CAS transitions/s, SERIALIZABLE",
-        f"postgres journal appends/s, {WRITERS} writers",
-    )
+def skipped(figures: Iterable[str], reason: str) -> list[dict]:
+    """A row per figure left unmeasured, with ``reason`` as its peer."""
     return [
         {"figure": f, "value": None, "unit": "", "peer": f"skipped: {reason}", "peer_value": None}
         for f in figures
     ]
 
 
-def run() -> list[dict]:
+def start_server(figures: Iterable[str], missing: str, *modules: str) -> _Server | list[dict]:
+    """A throwaway cluster, or the skipped rows of ``figures`` saying why there is none.
+
+    psycopg, tradekernel_postgres.testing and ``modules`` are imported first; ``missing``
+    says what is not installed when one of them fails.
+    """
     try:
-        import psycopg  # noqa: F401
-        import tradekernel_postgres.testing  # noqa: F401
+        for name in ("psycopg", "tradekernel_postgres.testing", *modules):
+            importlib.import_module(name)
     except ImportError as exc:
-        return _skipped(f"tradekernel-postgres is not installed ({exc})")
+        return skipped(figures, f"{missing} ({exc})")
     try:
-        server = _Server()
+        return _Server()
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", None) or exc
-        return _skipped(f"no PostgreSQL here: {str(detail).strip()[:120]}")
+        return skipped(figures, f"no PostgreSQL here: {str(detail).strip()[:120]}")
+
+
+def run() -> list[dict]:
+    server = start_server(
+        (
+            "postgres store CAS transitions/s",
+            "postgres store CAS transitions/s, SERIALIZABLE",
+            f"postgres journal appends/s, {WRITERS} writers",
+        ),
+        "tradekernel-postgres is not installed",
+    )
+    if isinstance(server, list):
+        return server
     cas: dict[str, list[float]] = {"sqlite": [], "pg": [], "pg_ser": []}
     appends: dict[str, list[float]] = {"sqlite": [], "pg": []}
     try:

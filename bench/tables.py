@@ -15,13 +15,12 @@ Median and min of ``REPEATS`` runs, on the throwaway cluster of :mod:`bench.stor
 from __future__ import annotations
 
 import multiprocessing
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from .store_pg import _row, _Server, _settings
+from .store_pg import _row, _settings, start_server
 
 REPEATS = 3
 WRITERS = 4
@@ -106,28 +105,16 @@ def _migrate_rates(root: Path, url: str) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
-def _skipped(reason: str) -> list[dict]:
-    figures = (
-        f"plugin table read-modify-write transactions/s, {WRITERS} processes, postgres",
-        "store migrate plugin rows/s, SQLite to PostgreSQL",
-    )
-    return [
-        {"figure": f, "value": None, "unit": "", "peer": f"skipped: {reason}", "peer_value": None}
-        for f in figures
-    ]
-
-
 def run() -> list[dict]:
-    try:
-        import psycopg  # noqa: F401
-        import tradekernel_postgres.testing  # noqa: F401
-    except ImportError as exc:
-        return _skipped(f"tradekernel-postgres is not installed ({exc})")
-    try:
-        server = _Server()
-    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", None) or exc
-        return _skipped(f"no PostgreSQL here: {str(detail).strip()[:120]}")
+    server = start_server(
+        (
+            f"plugin table read-modify-write transactions/s, {WRITERS} processes, postgres",
+            "store migrate plugin rows/s, SQLite to PostgreSQL",
+        ),
+        "tradekernel-postgres is not installed",
+    )
+    if isinstance(server, list):
+        return server
     rmw: dict[str, list[float]] = {"sqlite": [], "pg": []}
     copy: dict[str, list[float]] = {"there": [], "back": []}
     try:
