@@ -12,7 +12,6 @@ import sys
 import textwrap
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +26,8 @@ from tradekernel.api import (
 )
 from tradekernel_llm import LLMStore, LLMStrategistConfig, budget_status, create
 
+from .conftest import StoreKind
+
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 # What the first versions (sqlite-utils) created in state.db, verbatim.
@@ -39,27 +40,6 @@ OLD_CREATE = [
     'CREATE TABLE "llm_cache" (\n   "key" TEXT PRIMARY KEY,\n   "created" REAL,\n'
     '   "response" TEXT\n)',
 ]
-
-
-class StoreKind:
-    """One store backend: the Settings of a "host" (its own state dir) on it."""
-
-    def __init__(self, name: str, url: str | None = None) -> None:
-        self.name = name
-        self.url = url
-
-    def settings(self, state_dir: Path, cls: type[Settings] = Settings) -> Settings:
-        overrides: dict[str, object] = {"kernel.state_dir": str(state_dir)}
-        if self.url is not None:
-            overrides.update({"components.store": self.name, "store.url": self.url})
-        return cls.load(None, overrides=overrides, environ={})
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def kind(request) -> StoreKind:
-    if request.param == "postgres":
-        return StoreKind("postgres", request.getfixturevalue("postgres_url"))
-    return StoreKind("sqlite")
 
 
 class Stub:
