@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -70,13 +70,11 @@ def _writer(state_dir: Path, url: str | None, k: int, go: Any, done: Any) -> Non
     done.put(k)
 
 
-def _append_rate(state_dir: Path, url: str | None) -> float:
-    with _open(state_dir, url):
-        pass  # create the tables before the writers race
+def race(writer: Callable[..., None], args: list[tuple]) -> float:
+    """Seconds until every process ``writer(*a, go, done)``, one per ``a`` in ``args``, has
+    put to ``done``, timed from ``go``: set once all are started and waiting."""
     go, done = CTX.Event(), CTX.Queue()
-    procs = [
-        CTX.Process(target=_writer, args=(state_dir, url, k, go, done)) for k in range(WRITERS)
-    ]
+    procs = [CTX.Process(target=writer, args=(*a, go, done)) for a in args]
     for p in procs:
         p.start()
     time.sleep(0.5)  # every writer connected and waiting
@@ -87,6 +85,13 @@ def _append_rate(state_dir: Path, url: str | None) -> float:
     elapsed = time.perf_counter() - start
     for p in procs:
         p.join(timeout=60)
+    return elapsed
+
+
+def _append_rate(state_dir: Path, url: str | None) -> float:
+    with _open(state_dir, url):
+        pass  # create the tables before the writers race
+    elapsed = race(_writer, [(state_dir, url, k) for k in range(WRITERS)])
     with _open(state_dir, url) as store:
         result = store.verify_journal()
         if not result.ok or result.rows_checked != WRITERS * APPENDS:

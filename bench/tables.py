@@ -14,19 +14,17 @@ Median and min of ``REPEATS`` runs, on the throwaway cluster of :mod:`bench.stor
 
 from __future__ import annotations
 
-import multiprocessing
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from .store_pg import _row, _settings, start_server
+from .store_pg import _row, _settings, race, start_server
 
 REPEATS = 3
 WRITERS = 4
 INCREMENTS = 100  # per writer
 ROWS = 10_000
-CTX = multiprocessing.get_context("fork")
 
 
 def _spec() -> Any:
@@ -61,18 +59,7 @@ def _rmw_rate(state_dir: Path, url: str | None) -> float:
         t.define(_spec())
         with t.write() as conn:
             conn.execute("INSERT INTO bench_counter (name, n) VALUES ('c', 0)")
-    go, done = CTX.Event(), CTX.Queue()
-    procs = [CTX.Process(target=_writer, args=(state_dir, url, go, done)) for _ in range(WRITERS)]
-    for p in procs:
-        p.start()
-    time.sleep(0.5)  # every writer connected and waiting
-    start = time.perf_counter()
-    go.set()
-    for _ in procs:
-        done.get(timeout=600)
-    elapsed = time.perf_counter() - start
-    for p in procs:
-        p.join(timeout=60)
+    elapsed = race(_writer, [(state_dir, url)] * WRITERS)
     with open_tables(_settings(state_dir, url)) as t, t.read() as conn:
         total = conn.execute("SELECT n FROM bench_counter").fetchone()[0]
     if total != WRITERS * INCREMENTS:
