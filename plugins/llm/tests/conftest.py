@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 from loguru import logger
 from tradekernel import hookimpl
-from tradekernel.api import Account, Bar, Kernel, Position, Quote, Settings, StrategyInput
+from tradekernel.api import (
+    Account,
+    Bar,
+    ComponentContext,
+    Kernel,
+    Position,
+    Quote,
+    Settings,
+    StrategyInput,
+)
+from tradekernel_llm import LLMStrategistConfig, create
 from tradekernel_openai_compatible.testing import FakeChatServer
 
 API_KEY = "sk-or-v1-3e9a7c1d5f0b8264"  # random-looking, as real keys are
@@ -64,6 +74,19 @@ def kind(request) -> StoreKind:
     if request.param == "postgres":
         return StoreKind("postgres", request.getfixturevalue("postgres_url"))
     return StoreKind("sqlite")
+
+
+def strategist(settings: Settings, provider, events: list | None = None, **config):
+    """The LLM strategist built as the kernel would, its events appended to ``events``."""
+    events = [] if events is None else events
+    ctx = ComponentContext(
+        settings=settings,
+        state_dir=settings.state_dir,
+        emit=lambda stage, kind, **f: events.append((stage, kind, f)),
+        secret=lambda name: None,
+        resolve=lambda kind: provider,
+    )
+    return create(LLMStrategistConfig(**config), ctx)
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tradekernel.api import ChatResponse, ComponentContext, Settings, Usage
-from tradekernel_llm import LLMStore, LLMStrategistConfig, create
+from tradekernel.api import ChatResponse, Settings, Usage
+from tradekernel_llm import LLMStore
 
-from .conftest import StoreKind
+from .conftest import StoreKind, strategist
 
 
 class Stub:
@@ -24,18 +24,6 @@ class Stub:
     def chat(self, request):
         self.calls += 1
         return ChatResponse(model="m", content='{"decision": "hold"}', usage=self.usage)
-
-
-def strategist(settings: Settings, provider, events: list | None = None, **config):
-    events = [] if events is None else events
-    ctx = ComponentContext(
-        settings=settings,
-        state_dir=settings.state_dir,
-        emit=lambda stage, kind, **f: events.append((stage, kind, f)),
-        secret=lambda name: None,
-        resolve=lambda kind: provider,
-    )
-    return create(LLMStrategistConfig(**config), ctx)
 
 
 def _fail_on(kind: StoreKind, state: Path, op: str) -> None:

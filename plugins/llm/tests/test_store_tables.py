@@ -19,14 +19,13 @@ from hypothesis import strategies as st
 from tradekernel.api import (
     ChatResponse,
     ComponentContext,
-    Settings,
     Store,
     Usage,
     open_store,
 )
 from tradekernel_llm import LLMStore, LLMStrategistConfig, budget_status, create
 
-from .conftest import StoreKind
+from .conftest import StoreKind, strategist
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -52,17 +51,6 @@ class Stub:
     def chat(self, request):
         self.calls += 1
         return ChatResponse(model="m", content='{"decision": "hold"}', usage=self.usage)
-
-
-def strategist(settings: Settings, provider, events: list, **config):
-    ctx = ComponentContext(
-        settings=settings,
-        state_dir=settings.state_dir,
-        emit=lambda stage, kind, **f: events.append((stage, kind, f)),
-        secret=lambda name: None,
-        resolve=lambda kind: provider,
-    )
-    return create(LLMStrategistConfig(**config), ctx)
 
 
 def spend(store: LLMStore, tokens: int = 15, usd: float | None = 0.5) -> None:
