@@ -13,12 +13,12 @@ skipped with the reason.
 
 from __future__ import annotations
 
-import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from .store_pg import _row, start_server
 
 REPEATS = 3
 RECORDS = 200
@@ -57,39 +57,14 @@ def _rates(state_dir: Path, url: str | None) -> tuple[float, float]:
     return records, lookups
 
 
-def _row(figure: str, ours: list[float], unit: str, theirs: list[float]) -> dict:
-    return {
-        "figure": f"{figure}, median of {len(ours)} (min {min(ours):.0f})",
-        "value": round(statistics.median(ours), 1),
-        "unit": unit,
-        "peer": f"the SQLite store (median; min {min(theirs):.0f})",
-        "peer_value": round(statistics.median(theirs), 1),
-        "ratio": round(statistics.median(ours) / statistics.median(theirs), 3),
-    }
-
-
-def _skipped(reason: str) -> list[dict]:
-    figures = ("postgres backtests recorded/s", "postgres evidence lookups/s")
-    return [
-        {"figure": f, "value": None, "unit": "", "peer": f"skipped: {reason}", "peer_value": None}
-        for f in figures
-    ]
-
-
 def run() -> list[dict]:
-    try:
-        import psycopg  # noqa: F401
-        import tradekernel_backtest  # noqa: F401
-        import tradekernel_postgres.testing  # noqa: F401
-    except ImportError as exc:
-        return _skipped(f"tradekernel-postgres or tradekernel-backtest is missing ({exc})")
-    from .store_pg import _Server
-
-    try:
-        server = _Server()
-    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", None) or exc
-        return _skipped(f"no PostgreSQL here: {str(detail).strip()[:120]}")
+    server = start_server(
+        ("postgres backtests recorded/s", "postgres evidence lookups/s"),
+        "tradekernel-postgres or tradekernel-backtest is missing",
+        "tradekernel_backtest",
+    )
+    if isinstance(server, list):
+        return server
     records: dict[str, list[float]] = {"sqlite": [], "pg": []}
     lookups: dict[str, list[float]] = {"sqlite": [], "pg": []}
     try:
@@ -107,12 +82,14 @@ def run() -> list[dict]:
             f"postgres backtests recorded/s (row + journal entry, {RECORDS} rows)",
             records["pg"],
             "records/s",
+            "the SQLite store",
             records["sqlite"],
         ),
         _row(
             f"postgres evidence lookups/s ({CONFIGS} configurations, {RECORDS} rows)",
             lookups["pg"],
             "lookups/s",
+            "the SQLite store",
             lookups["sqlite"],
         ),
     ]

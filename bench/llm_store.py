@@ -18,12 +18,13 @@ socket. Without PostgreSQL the rows are skipped with the reason.
 from __future__ import annotations
 
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .store_pg import start_server
 
 REPEATS = 3
 CALLS = 300
@@ -99,24 +100,11 @@ FIGURES = (
 
 
 def run() -> list[dict]:
-    try:
-        import tradekernel_llm  # noqa: F401
-        import tradekernel_postgres.testing  # noqa: F401
-
-        from .store_pg import _Server
-    except ImportError as exc:
-        reason = f"tradekernel-llm or tradekernel-postgres is not installed ({exc})"
-        return [
-            {"figure": f, "value": None, "unit": "", "peer": f"skipped: {reason}"} for f in FIGURES
-        ]
-    try:
-        server = _Server()
-    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", None) or exc
-        reason = f"no PostgreSQL here: {str(detail).strip()[:120]}"
-        return [
-            {"figure": f, "value": None, "unit": "", "peer": f"skipped: {reason}"} for f in FIGURES
-        ]
+    server = start_server(
+        FIGURES, "tradekernel-llm or tradekernel-postgres is not installed", "tradekernel_llm"
+    )
+    if isinstance(server, list):
+        return server
     times: dict[tuple[str, bool], list[float]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:

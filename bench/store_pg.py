@@ -17,12 +17,14 @@ skipped with the reason.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +70,11 @@ def _writer(state_dir: Path, url: str | None, k: int, go: Any, done: Any) -> Non
     done.put(k)
 
 
-def _append_rate(state_dir: Path, url: str | None) -> float:
-    with _open(state_dir, url):
-        pass  # create the tables before the writers race
+def race(writer: Callable[..., None], args: list[tuple]) -> float:
+    """Seconds until every process ``writer(*a, go, done)``, one per ``a`` in ``args``, has
+    put to ``done``, timed from ``go``: set once all are started and waiting."""
     go, done = CTX.Event(), CTX.Queue()
-    procs = [
-        CTX.Process(target=_writer, args=(state_dir, url, k, go, done)) for k in range(WRITERS)
-    ]
+    procs = [CTX.Process(target=writer, args=(*a, go, done)) for a in args]
     for p in procs:
         p.start()
     time.sleep(0.5)  # every writer connected and waiting
@@ -85,6 +85,13 @@ def _append_rate(state_dir: Path, url: str | None) -> float:
     elapsed = time.perf_counter() - start
     for p in procs:
         p.join(timeout=60)
+    return elapsed
+
+
+def _append_rate(state_dir: Path, url: str | None) -> float:
+    with _open(state_dir, url):
+        pass  # create the tables before the writers race
+    elapsed = race(_writer, [(state_dir, url, k) for k in range(WRITERS)])
     with _open(state_dir, url) as store:
         result = store.verify_journal()
         if not result.ok or result.rows_checked != WRITERS * APPENDS:
@@ -134,29 +141,43 @@ def _row(figure: str, ours: list[float], unit: str, peer: str, theirs: list[floa
     }
 
 
-def _skipped(reason: str) -> list[dict]:
-    figures = (
-        "postgres store CAS transitions/s",
-        "postgres store CAS transitions/s, SERIALIZABLE",
-        f"postgres journal appends/s, {WRITERS} writers",
-    )
+def skipped(figures: Iterable[str], reason: str) -> list[dict]:
+    """A row per figure left unmeasured, with ``reason`` as its peer."""
     return [
         {"figure": f, "value": None, "unit": "", "peer": f"skipped: {reason}", "peer_value": None}
         for f in figures
     ]
 
 
-def run() -> list[dict]:
+def start_server(figures: Iterable[str], missing: str, *modules: str) -> _Server | list[dict]:
+    """A throwaway cluster, or the skipped rows of ``figures`` saying why there is none.
+
+    psycopg, tradekernel_postgres.testing and ``modules`` are imported first; ``missing``
+    says what is not installed when one of them fails.
+    """
     try:
-        import psycopg  # noqa: F401
-        import tradekernel_postgres.testing  # noqa: F401
+        for name in ("psycopg", "tradekernel_postgres.testing", *modules):
+            importlib.import_module(name)
     except ImportError as exc:
-        return _skipped(f"tradekernel-postgres is not installed ({exc})")
+        return skipped(figures, f"{missing} ({exc})")
     try:
-        server = _Server()
+        return _Server()
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", None) or exc
-        return _skipped(f"no PostgreSQL here: {str(detail).strip()[:120]}")
+        return skipped(figures, f"no PostgreSQL here: {str(detail).strip()[:120]}")
+
+
+def run() -> list[dict]:
+    server = start_server(
+        (
+            "postgres store CAS transitions/s",
+            "postgres store CAS transitions/s, SERIALIZABLE",
+            f"postgres journal appends/s, {WRITERS} writers",
+        ),
+        "tradekernel-postgres is not installed",
+    )
+    if isinstance(server, list):
+        return server
     cas: dict[str, list[float]] = {"sqlite": [], "pg": [], "pg_ser": []}
     appends: dict[str, list[float]] = {"sqlite": [], "pg": []}
     try:

@@ -14,20 +14,17 @@ Median and min of ``REPEATS`` runs, on the throwaway cluster of :mod:`bench.stor
 
 from __future__ import annotations
 
-import multiprocessing
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from .store_pg import _row, _Server, _settings
+from .store_pg import _row, _settings, race, start_server
 
 REPEATS = 3
 WRITERS = 4
 INCREMENTS = 100  # per writer
 ROWS = 10_000
-CTX = multiprocessing.get_context("fork")
 
 
 def _spec() -> Any:
@@ -62,18 +59,7 @@ def _rmw_rate(state_dir: Path, url: str | None) -> float:
         t.define(_spec())
         with t.write() as conn:
             conn.execute("INSERT INTO bench_counter (name, n) VALUES ('c', 0)")
-    go, done = CTX.Event(), CTX.Queue()
-    procs = [CTX.Process(target=_writer, args=(state_dir, url, go, done)) for _ in range(WRITERS)]
-    for p in procs:
-        p.start()
-    time.sleep(0.5)  # every writer connected and waiting
-    start = time.perf_counter()
-    go.set()
-    for _ in procs:
-        done.get(timeout=600)
-    elapsed = time.perf_counter() - start
-    for p in procs:
-        p.join(timeout=60)
+    elapsed = race(_writer, [(state_dir, url)] * WRITERS)
     with open_tables(_settings(state_dir, url)) as t, t.read() as conn:
         total = conn.execute("SELECT n FROM bench_counter").fetchone()[0]
     if total != WRITERS * INCREMENTS:
@@ -106,28 +92,16 @@ def _migrate_rates(root: Path, url: str) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
-def _skipped(reason: str) -> list[dict]:
-    figures = (
-        f"plugin table read-modify-write transactions/s, {WRITERS} processes, postgres",
-        "store migrate plugin rows/s, SQLite to PostgreSQL",
-    )
-    return [
-        {"figure": f, "value": None, "unit": "", "peer": f"skipped: {reason}", "peer_value": None}
-        for f in figures
-    ]
-
-
 def run() -> list[dict]:
-    try:
-        import psycopg  # noqa: F401
-        import tradekernel_postgres.testing  # noqa: F401
-    except ImportError as exc:
-        return _skipped(f"tradekernel-postgres is not installed ({exc})")
-    try:
-        server = _Server()
-    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", None) or exc
-        return _skipped(f"no PostgreSQL here: {str(detail).strip()[:120]}")
+    server = start_server(
+        (
+            f"plugin table read-modify-write transactions/s, {WRITERS} processes, postgres",
+            "store migrate plugin rows/s, SQLite to PostgreSQL",
+        ),
+        "tradekernel-postgres is not installed",
+    )
+    if isinstance(server, list):
+        return server
     rmw: dict[str, list[float]] = {"sqlite": [], "pg": []}
     copy: dict[str, list[float]] = {"there": [], "back": []}
     try:

@@ -328,7 +328,7 @@ def test_the_catalogue_name_is_the_stores_own(tables):
 NAMES = st.one_of(
     st.text(max_size=70),
     st.from_regex(r"\A[a-z_][a-z0-9_]{0,70}\Z"),
-    st.sampled_from(sorted(RESERVED_WORDS | STORE_TABLES)),
+    st.sampled_from(sorted(RESERVED_WORDS | set(STORE_TABLES))),
 )
 
 

@@ -45,19 +45,18 @@ def _names(value: str | Sequence[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-STORE_TABLES = frozenset(
-    (
-        "tradekernel_meta",
-        "intents",
-        "journal",
-        "control",
-        "orders",
-        "fills",
-        "unknown_orders",
-        "strategy_shares",
-    )
+STORE_TABLES = (
+    "tradekernel_meta",
+    "intents",
+    "journal",
+    "control",
+    "orders",
+    "fills",
+    "unknown_orders",
+    "strategy_shares",
 )
-"""The store's own tables: no plugin table may take one of these names."""
+"""The store's own tables, in the order a migration copies them: no plugin table may take
+one of these names."""
 MAX_NAME = 63
 """PostgreSQL's longest identifier (it would silently cut a longer one)."""
 MAX_COLUMNS = 1000

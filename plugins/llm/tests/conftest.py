@@ -1,14 +1,26 @@
 from __future__ import annotations
 
+import sqlite3
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from loguru import logger
 from tradekernel import hookimpl
-from tradekernel.api import Account, Bar, Kernel, Position, Quote, Settings, StrategyInput
+from tradekernel.api import (
+    Account,
+    Bar,
+    ComponentContext,
+    Kernel,
+    Position,
+    Quote,
+    Settings,
+    StrategyInput,
+)
+from tradekernel_llm import LLMStrategistConfig, create
 from tradekernel_openai_compatible.testing import FakeChatServer
 
 API_KEY = "sk-or-v1-3e9a7c1d5f0b8264"  # random-looking, as real keys are
@@ -25,6 +37,56 @@ class Recorder:
 
     def of(self, stage: str, kind: str | None = None):
         return [e for e in self.events if e.stage == stage and kind in (None, e.kind)]
+
+
+class StoreKind:
+    """One store backend: the Settings of a "host" (its own state dir) on it."""
+
+    def __init__(self, name: str, url: str | None = None) -> None:
+        self.name = name
+        self.url = url
+
+    def settings(self, state_dir: Path, cls: type[Settings] = Settings) -> Settings:
+        overrides: dict[str, object] = {"kernel.state_dir": str(state_dir)}
+        if self.url is not None:
+            overrides.update({"components.store": self.name, "store.url": self.url})
+        return cls.load(None, overrides=overrides, environ={})
+
+    def sql(self, state_dir: Path, *statements: str, params: tuple = ()) -> None:
+        """Run ``statements`` on the store's database behind the plugin's back."""
+        if self.url is None:
+            conn = sqlite3.connect(state_dir / "state.db")
+            for s in statements:
+                conn.execute(s, params if "?" in s else ())
+            conn.commit()
+            conn.close()
+            return
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for s in statements:
+                conn.execute(s.replace("?", "%s"), params if "?" in s else None)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def kind(request) -> StoreKind:
+    """The test once on the SQLite store and once on PostgreSQL."""
+    if request.param == "postgres":
+        return StoreKind("postgres", request.getfixturevalue("postgres_url"))
+    return StoreKind("sqlite")
+
+
+def strategist(settings: Settings, provider, events: list | None = None, **config):
+    """The LLM strategist built as the kernel would, its events appended to ``events``."""
+    events = [] if events is None else events
+    ctx = ComponentContext(
+        settings=settings,
+        state_dir=settings.state_dir,
+        emit=lambda stage, kind, **f: events.append((stage, kind, f)),
+        secret=lambda name: None,
+        resolve=lambda kind: provider,
+    )
+    return create(LLMStrategistConfig(**config), ctx)
 
 
 @pytest.fixture

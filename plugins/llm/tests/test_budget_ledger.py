@@ -5,45 +5,13 @@ row's number that is not a finite count >= 0 never lowers the day's spend."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
-from tradekernel.api import ChatResponse, ComponentContext, Settings, Usage
-from tradekernel_llm import LLMStore, LLMStrategistConfig, create
+from tradekernel.api import ChatResponse, Settings, Usage
+from tradekernel_llm import LLMStore
 
-
-class StoreKind:
-    def __init__(self, name: str, url: str | None = None) -> None:
-        self.name, self.url = name, url
-
-    def settings(self, state_dir: Path) -> Settings:
-        overrides: dict[str, object] = {"kernel.state_dir": str(state_dir)}
-        if self.url is not None:
-            overrides.update({"components.store": self.name, "store.url": self.url})
-        return Settings.load(None, overrides=overrides, environ={})
-
-    def sql(self, state_dir: Path, *statements: str, params: tuple = ()) -> None:
-        """Run ``statements`` on the store's database behind the plugin's back."""
-        if self.url is None:
-            conn = sqlite3.connect(state_dir / "state.db")
-            for s in statements:
-                conn.execute(s, params if "?" in s else ())
-            conn.commit()
-            conn.close()
-            return
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            for s in statements:
-                conn.execute(s.replace("?", "%s"), params if "?" in s else None)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def kind(request) -> StoreKind:
-    if request.param == "postgres":
-        return StoreKind("postgres", request.getfixturevalue("postgres_url"))
-    return StoreKind("sqlite")
+from .conftest import StoreKind, strategist
 
 
 class Stub:
@@ -56,18 +24,6 @@ class Stub:
     def chat(self, request):
         self.calls += 1
         return ChatResponse(model="m", content='{"decision": "hold"}', usage=self.usage)
-
-
-def strategist(settings: Settings, provider, events: list | None = None, **config):
-    events = [] if events is None else events
-    ctx = ComponentContext(
-        settings=settings,
-        state_dir=settings.state_dir,
-        emit=lambda stage, kind, **f: events.append((stage, kind, f)),
-        secret=lambda name: None,
-        resolve=lambda kind: provider,
-    )
-    return create(LLMStrategistConfig(**config), ctx)
 
 
 def _fail_on(kind: StoreKind, state: Path, op: str) -> None:

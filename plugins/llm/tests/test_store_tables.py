@@ -12,7 +12,6 @@ import sys
 import textwrap
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,12 +19,13 @@ from hypothesis import strategies as st
 from tradekernel.api import (
     ChatResponse,
     ComponentContext,
-    Settings,
     Store,
     Usage,
     open_store,
 )
 from tradekernel_llm import LLMStore, LLMStrategistConfig, budget_status, create
+
+from .conftest import StoreKind, strategist
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -41,27 +41,6 @@ OLD_CREATE = [
 ]
 
 
-class StoreKind:
-    """One store backend: the Settings of a "host" (its own state dir) on it."""
-
-    def __init__(self, name: str, url: str | None = None) -> None:
-        self.name = name
-        self.url = url
-
-    def settings(self, state_dir: Path, cls: type[Settings] = Settings) -> Settings:
-        overrides: dict[str, object] = {"kernel.state_dir": str(state_dir)}
-        if self.url is not None:
-            overrides.update({"components.store": self.name, "store.url": self.url})
-        return cls.load(None, overrides=overrides, environ={})
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def kind(request) -> StoreKind:
-    if request.param == "postgres":
-        return StoreKind("postgres", request.getfixturevalue("postgres_url"))
-    return StoreKind("sqlite")
-
-
 class Stub:
     """A provider double: answers a hold with the given usage, counts its calls."""
 
@@ -72,17 +51,6 @@ class Stub:
     def chat(self, request):
         self.calls += 1
         return ChatResponse(model="m", content='{"decision": "hold"}', usage=self.usage)
-
-
-def strategist(settings: Settings, provider, events: list, **config):
-    ctx = ComponentContext(
-        settings=settings,
-        state_dir=settings.state_dir,
-        emit=lambda stage, kind, **f: events.append((stage, kind, f)),
-        secret=lambda name: None,
-        resolve=lambda kind: provider,
-    )
-    return create(LLMStrategistConfig(**config), ctx)
 
 
 def spend(store: LLMStore, tokens: int = 15, usd: float | None = 0.5) -> None:

@@ -120,6 +120,26 @@ def _check_row(row: dict[str, Any]) -> None:
         raise ValueError(f"{SPEND_TABLE}.cost_usd: {row['cost_usd']!r} is not a cost")
 
 
+def _usage(
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost_usd: float | None,
+    cost_source: str | None,
+) -> dict[str, Any]:
+    """A call's usage columns of a spend row, in the table's order, checked (:func:`_check_row`)."""
+    row = {
+        "model": model,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "cost_usd": cost_usd,
+        "cost_source": cost_source,
+    }
+    _check_row(row)
+    return row
+
+
 def _sum(conn: Any, day: str, token_limit: int | None, usd_limit: float | None) -> DailySpend:
     """The spend of ``day``, each row checked in Python (a day has one row a call): SQL
     ``SUM`` would read text as 0 (SQLite) or let one NaN void the sum (PostgreSQL)."""
@@ -181,6 +201,11 @@ class LLMStore:
     def today(self) -> str:
         return self.clock().date().isoformat()
 
+    def _new_row(self, provider: str, usage: dict[str, Any]) -> dict[str, Any]:
+        """A spend row of ``provider``'s call stamped now (its time and UTC day)."""
+        now = self.clock()
+        return {"ts": now.isoformat(), "day": now.date().isoformat(), "provider": provider, **usage}
+
     def record_spend(
         self,
         *,
@@ -193,19 +218,9 @@ class LLMStore:
     ) -> None:
         """Append one call's spend to today's ledger: one row inserted in one write
         transaction, so calls recorded at once by several processes or hosts all count."""
-        now = self.clock()
-        row = {
-            "ts": now.isoformat(),
-            "day": now.date().isoformat(),
-            "provider": provider,
-            "model": model,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "cost_usd": cost_usd,
-            "cost_source": cost_source,
-        }
-        _check_row(row)
+        row = self._new_row(
+            provider, _usage(model, prompt_tokens, completion_tokens, cost_usd, cost_source)
+        )
         with self.tables.write() as conn:
             self.tables.insert(conn, SPEND_TABLE, row)
 
@@ -229,19 +244,9 @@ class LLMStore:
         to refuse the call; then nothing is written. Returns ``(spent, refusal, id)``:
         ``id`` is the reservation's row, to :meth:`settle` after the call. Raises what the
         store raises (the call must not be made then) and :class:`LedgerUnreadable`."""
-        now = self.clock()
-        row = {
-            "ts": now.isoformat(),
-            "day": now.date().isoformat(),
-            "provider": provider,
-            "model": model,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "cost_usd": cost_usd,
-            "cost_source": RESERVED,
-        }
-        _check_row(row)
+        row = self._new_row(
+            provider, _usage(model, prompt_tokens, completion_tokens, cost_usd, RESERVED)
+        )
         with self.tables.write() as conn:
             spent = _sum(conn, row["day"], token_limit, usd_limit)
             refusal = refuse(spent)
@@ -260,15 +265,7 @@ class LLMStore:
         cost_source: str | None,
     ) -> None:
         """Replace reservation ``row_id``'s estimate with the call's real usage."""
-        row = {
-            "model": model,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "cost_usd": cost_usd,
-            "cost_source": cost_source,
-        }
-        _check_row(row)
+        row = _usage(model, prompt_tokens, completion_tokens, cost_usd, cost_source)
         with self.tables.write() as conn:
             conn.execute(
                 f"UPDATE {SPEND_TABLE} SET model = ?, prompt_tokens = ?, completion_tokens = ?, "

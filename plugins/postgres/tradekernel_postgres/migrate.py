@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 from tradekernel.api import (
     DB_FILENAME,
+    STORE_TABLES,
     ConfigError,
     GateFailed,
     NotFoundError,
@@ -32,7 +33,6 @@ from tradekernel.api import (
 )
 
 from . import migrate_tables
-from .schema import STORE_TABLES
 
 COPIED = tuple(t for t in STORE_TABLES if t != "tradekernel_meta")
 """The tables a migration copies, in an order that satisfies every reference."""

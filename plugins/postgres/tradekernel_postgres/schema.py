@@ -79,16 +79,6 @@ def _migrate_1(conn: PgConnection) -> None:
 
 MIGRATIONS: dict[int, Callable[[PgConnection], None]] = {1: _migrate_1}
 """``MIGRATIONS[n]`` moves a database from schema ``n - 1`` to ``n``; never edit a shipped one."""
-STORE_TABLES = (
-    "tradekernel_meta",
-    "intents",
-    "journal",
-    "control",
-    "orders",
-    "fills",
-    "unknown_orders",
-    "strategy_shares",
-)
 
 
 def _shared(name: str) -> bool:

@@ -4,7 +4,6 @@ scraped over HTTP; label values from events escaped and bounded."""
 from __future__ import annotations
 
 import math
-import socket
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -14,29 +13,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from tradekernel.api import Event
 from tradekernel_prometheus.metrics import LABEL_MAX_CHARS, LABEL_MAX_VALUES, OTHER, EventMetrics
 
+from .conftest import free_port, parse_samples
+
 B = "tradekernel_budget"
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if not s.name.endswith("_created")
-    }
 
 
 def _scrape(port: int) -> dict[tuple[str, tuple], float]:
     response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
     assert response.status_code == 200
-    return _samples(response.text)
+    return parse_samples(response.text)
 
 
 def _emit_budgets(kernel) -> None:
@@ -78,7 +64,7 @@ def _emit_budgets(kernel) -> None:
 
 
 def test_budget_events_become_metrics_served_over_http(make_kernel):
-    port = _free_port()
+    port = free_port()
     kernel = make_kernel(["prometheus"], f"[metrics_sink.prometheus]\nport = {port}\n")
     _emit_budgets(kernel)
     samples = _scrape(port)
@@ -111,14 +97,14 @@ def test_the_latest_cycle_sets_the_node_gauges(make_kernel):
             "budget", "nodes", severity="debug", timed=1, over=[],
             elapsed_ms={"hydrate": ms}, budget_ms={"hydrate": 200.0},
         )  # fmt: skip
-    samples = _samples(kernel.component("metrics_sink", "prometheus").exposition())
+    samples = parse_samples(kernel.component("metrics_sink", "prometheus").exposition())
     assert samples[(f"{B}_node_seconds", (("node", "hydrate"),))] == 0.02
 
 
 def test_the_running_agent_s_node_budgets_reach_the_scrape(make_kernel):
     """The ops plugin's budget observer times the commander's events; its ``budget``
     events feed the sink like any other event."""
-    port = _free_port()
+    port = free_port()
     kernel = make_kernel(
         ["prometheus"],
         f'[metrics_sink.prometheus]\nport = {port}\n[budgets.nodes]\nstrategize = "1s"\n',
@@ -152,7 +138,7 @@ def test_bad_numbers_in_budget_events_are_skipped(make_kernel):
         kernel.emit("budget", "broker_refused", broker="b", refused=bad)
         kernel.emit("budget", "broker_usage", broker="b", used=bad, limit=bad)
     kernel.emit("budget", "nodes", timed=1, over=[], elapsed_ms=["n"], budget_ms="x")
-    samples = _samples(kernel.component("metrics_sink", "prometheus").exposition())
+    samples = parse_samples(kernel.component("metrics_sink", "prometheus").exposition())
     assert samples[(f"{B}_node_over_total", (("node", "n"),))] == 8
     assert samples[(f"{B}_broker_refused_total", (("broker", "b"),))] == 8  # one each
     gauges = ("node_seconds", "node_limit_seconds", "broker_requests_used", "broker_requests_limit")
@@ -165,7 +151,7 @@ def test_label_values_are_bounded_per_label(make_kernel):
         kernel.emit("budget", "node_over", node=f"node{n}", elapsed_ms=2, budget_ms=1)
         kernel.emit("budget", "read_skipped", node=f"node{n}", broker=f"broker{n}")
     kernel.emit("budget", "node_over", node="node0", elapsed_ms=2, budget_ms=1)  # seen: itself
-    samples = _samples(kernel.component("metrics_sink", "prometheus").exposition())
+    samples = parse_samples(kernel.component("metrics_sink", "prometheus").exposition())
     over = {
         dict(labels)["node"]: v
         for (name, labels), v in samples.items()

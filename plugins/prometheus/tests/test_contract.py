@@ -3,15 +3,9 @@ on an ephemeral port and writing a textfile."""
 
 from __future__ import annotations
 
-import socket
-
 from tradekernel.testing import MetricsSinkContract
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .conftest import free_port
 
 
 class TestPrometheusContract(MetricsSinkContract):
@@ -21,4 +15,4 @@ class TestPrometheusContract(MetricsSinkContract):
 
 class TestPrometheusServingContract(MetricsSinkContract):
     component_name = "prometheus"
-    config = f"port = {_free_port()}"
+    config = f"port = {free_port()}"

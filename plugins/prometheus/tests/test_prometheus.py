@@ -5,21 +5,8 @@ from __future__ import annotations
 import socket
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+from .conftest import free_port, parse_samples
 
 
 def _emit_day(kernel) -> None:
@@ -82,14 +69,14 @@ def _check(samples: dict) -> None:
 
 
 def test_metrics_are_served_over_http(make_kernel):
-    port = _free_port()
+    port = free_port()
     kernel = make_kernel(["prometheus"], f"[metrics_sink.prometheus]\nport = {port}\n")
     _emit_day(kernel)
     sink = kernel.component("metrics_sink", "prometheus")
     assert sink.port == port
     response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
     assert response.status_code == 200
-    _check(_samples(response.text))
+    _check(parse_samples(response.text))
     kernel.close()
     try:
         httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
@@ -111,7 +98,7 @@ def test_textfile_is_written_for_node_exporter(make_kernel, tmp_path):
     _emit_day(kernel)  # its report.cycle: this process runs cycles and owns the file
     assert path.is_file()
     kernel.close()  # the final write happens on close
-    _check(_samples(path.read_text()))
+    _check(parse_samples(path.read_text()))
     assert not list(path.parent.glob("*.tmp*"))  # the atomic write left no temporary file
 
 
@@ -154,7 +141,7 @@ def test_slo_status_events_set_the_budget_and_burn_rate_gauges(make_kernel):
     kernel.emit("slo", "status", objective="cycles", budget_remaining=0.75, burn_rates=rates)
     kernel.emit("slo", "status", objective="odd", budget_remaining="nan", burn_rates="fast")
     kernel.emit("slo", "burn_rate", objective="cycles", budget_remaining=0.1)  # status only
-    samples = _samples(kernel.component("metrics_sink", "prometheus").exposition())
+    samples = parse_samples(kernel.component("metrics_sink", "prometheus").exposition())
     assert samples[("tradekernel_slo_budget_remaining", (("objective", "cycles"),))] == 0.75
     burn = {
         dict(labels)["window"]: v
