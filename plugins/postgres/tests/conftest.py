@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,20 @@ def agent_config(tmp_path: Path) -> AgentConfig:
         return path
 
     return write
+
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+"""Where a lease test's clock starts."""
+
+
+class Clock:
+    """A settable clock for the lease tests (the lease judges expiry by it)."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -3,7 +3,7 @@ take over, renew late, lose it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -12,18 +12,7 @@ from hypothesis import strategies as st
 from tradekernel.api import LeaseHeld, LeaseLost, TradekernelError
 from tradekernel_postgres.lease import TABLE, PostgresLease
 
-T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from .conftest import T0, Clock
 
 
 @pytest.fixture

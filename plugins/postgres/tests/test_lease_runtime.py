@@ -4,7 +4,6 @@ each claim and right before each order; the new holder reconciles what it left."
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,18 +12,7 @@ from tradekernel.api import Decision, Intent, LeaseLost, Runtime, hold_lease
 from tradekernel.testing import config_text, kernel_factory  # noqa: F401 - a fixture
 from tradekernel_postgres.lease import PostgresLease
 
-T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from .conftest import Clock
 
 
 class Buyer:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -22,7 +22,7 @@ from tradekernel.api import LeaseHeld, LeaseLost, hold_lease
 from tradekernel_postgres import lease as lease_mod
 from tradekernel_postgres.lease import PostgresLease
 
-T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+from .conftest import Clock
 
 
 @pytest.fixture
@@ -101,14 +101,6 @@ def test_two_agents_on_two_schemas_of_one_database_both_run_and_see_only_their_o
     assert ids["agent_a"] and ids["agent_b"] and not ids["agent_a"] & ids["agent_b"]
     listed = json.loads(tk(a, "intents", "list", "--json").stdout)["intents"]
     assert {i["id"] for i in listed} <= ids["agent_a"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Store:
